@@ -1,0 +1,9 @@
+# Build options of bouncepipe (libssh habit: options in one place).
+option(BP_BUILD_TESTS "Build the cmocka unit tests and golden tests" ON)
+option(BP_BUILD_FUZZERS "Build the libFuzzer harnesses (needs clang)" OFF)
+option(BP_WERROR "Treat warnings as errors (CI turns this on)" OFF)
+option(BP_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
+endif()

@@ -1,0 +1,52 @@
+/*
+ * address.h - e-mail addresses as bouncepipe keeps them: extraction from report fields and
+ * free text, normalisation, and VERP decoding.
+ *
+ * A normalised address is "local@domain" with the domain lower-cased and the local part as
+ * written (RFC 5321 2.4: local parts may be case-sensitive), at most BP_MAX_ADDRESS_BYTES.
+ * SRS0/SRS1 addresses are forwarders' rewrites, not VERP, and are never decoded.
+ *
+ * Ownership: returned strings belong to the arena passed in.
+ */
+#ifndef BOUNCEPIPE_ADDRESS_H
+#define BOUNCEPIPE_ADDRESS_H
+
+#include <stddef.h>
+
+#include "bouncepipe/arena.h"
+
+/**
+ * Normalise one address as found in a field: accepts "rfc822; <A@B.C>", "<A@B.C>",
+ * "Name <A@B.C>", "A@B.C", with stray quotes, brackets and trailing dots.
+ * @return the normalised address, or NULL when @p text holds no plausible address.
+ */
+char *bp_address_normalise(bp_arena *arena, const char *text);
+
+/**
+ * Find the first plausible address in @p len bytes of free text.
+ * @param end if not NULL, receives the offset just past the address found
+ * @return the normalised address, or NULL.
+ */
+char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end);
+
+/** VERP decoding settings: the local-part prefix ("bounces", or NULL for any) and the
+ *  characters that separate prefix from the encoded address and user from domain. */
+typedef struct bp_verp_options {
+    const char *prefix;       /**< NULL or "" accepts any prefix */
+    const char *separators;   /**< after the prefix; default "-+" (PowerMTA, Postfix) */
+    char domain_separator;    /**< between user and domain; default '=' */
+} bp_verp_options;
+
+/**
+ * Decode a VERP envelope recipient: "bounces-jdoe=yahoo.com@bounces.example.com" and
+ * "bounces+jdoe=yahoo.com@..." give "jdoe@yahoo.com".
+ * @param opts NULL for the defaults
+ * @return the decoded, normalised address, or NULL when @p address is not VERP (SRS
+ *         included).
+ */
+char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options *opts);
+
+/** @return non-zero when @p address is an SRS0/SRS1 rewritten address. */
+int bp_address_is_srs(const char *address);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * arena.h - a region allocator: everything parsed from one message lives in one arena and
+ * is released at once with bp_arena_reset() or bp_arena_free().
+ *
+ * Ownership: strings and structs returned by bp_arena_* belong to the arena; callers never
+ * free them one by one.  Allocation failure aborts through BP_INTERNAL_ERROR-free path:
+ * bp_arena_alloc() returns NULL and callers report BP_ERR_NOMEM.
+ */
+#ifndef BOUNCEPIPE_ARENA_H
+#define BOUNCEPIPE_ARENA_H
+
+#include <stddef.h>
+
+typedef struct bp_arena bp_arena;
+
+/** @return a new, empty arena or NULL when out of memory. */
+bp_arena *bp_arena_new(void);
+/** Release every block of @p arena and the arena itself; NULL is allowed. */
+void bp_arena_free(bp_arena *arena);
+/** Forget all allocations but keep the first block for reuse (fast path between messages). */
+void bp_arena_reset(bp_arena *arena);
+/** @return @p size zeroed bytes aligned for any type, or NULL when out of memory. */
+void *bp_arena_alloc(bp_arena *arena, size_t size);
+/** @return a NUL-terminated copy of @p len bytes of @p s, or NULL (also when @p s is NULL). */
+char *bp_arena_strndup(bp_arena *arena, const char *s, size_t len);
+/** @return a NUL-terminated copy of @p s, or NULL (also when @p s is NULL). */
+char *bp_arena_strdup(bp_arena *arena, const char *s);
+/** printf into the arena. @return the new string or NULL. */
+char *bp_arena_printf(bp_arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

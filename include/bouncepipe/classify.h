@@ -1,0 +1,68 @@
+/*
+ * classify.h - turn a report into events: category from the rules (text first), else from
+ * the enhanced status and SMTP codes (RFC 3463 table); action from the policy.
+ *
+ * Ownership: events, their strings and explanations are allocated in the arena passed in.
+ */
+#ifndef BOUNCEPIPE_CLASSIFY_H
+#define BOUNCEPIPE_CLASSIFY_H
+
+#include <stddef.h>
+
+#include "bouncepipe/address.h"
+#include "bouncepipe/arena.h"
+#include "bouncepipe/event.h"
+#include "bouncepipe/policy.h"
+#include "bouncepipe/report.h"
+#include "bouncepipe/rules.h"
+
+#define BP_EXPLAIN_MAX_MATCHES 16
+
+/** Why an event came out as it did (filled only when bp_classify_ctx.explain is set). */
+typedef struct bp_explain {
+    const char *family;       /**< report family */
+    unsigned part_index;      /**< MIME part of the recipient block */
+    const char *field;        /**< field or scanner that gave the recipient */
+    const char *verp_address; /**< decoded envelope recipient, when there was one */
+    int verp_disagrees;       /**< the report's recipient differs from the VERP address */
+    bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
+    size_t n_matches;         /**< every matching rule (may exceed the array) */
+    const char *category_why; /**< how the category was chosen */
+    const char *action_why;   /**< which policy step chose the action */
+} bp_explain;
+
+typedef struct bp_classify_ctx {
+    bp_rules *rules;          /**< may be NULL: codes only */
+    const bp_policy *policy;  /**< may be NULL: the default policy */
+    const char *envelope_rcpt;  /**< --rcpt, the bounce address (maybe VERP), or NULL */
+    const bp_verp_options *verp; /**< NULL for defaults */
+    const char *envid;        /**< --envid */
+    const char *source;       /**< source name for the events */
+    int explain;              /**< fill bp_explain for each event */
+} bp_classify_ctx;
+
+/**
+ * Classify @p report.  A report that yields nothing yields one event of type unrecognized.
+ * @param events receives an arena array of @p *n_events events (at least one)
+ * @param explains receives a parallel arena array when ctx->explain, else NULL (may be NULL)
+ * @return BP_OK or BP_ERR_NOMEM.
+ */
+bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_arena *arena, bp_event **events,
+                      size_t *n_events, bp_explain **explains);
+
+/**
+ * Category from codes alone (RFC 3463 subject.detail, then the SMTP code).
+ * @return a category name (never NULL; "other" when nothing fits).
+ */
+const char *bp_category_from_codes(const char *status, const char *smtp_code);
+
+/**
+ * Classify one diagnostic as a bounce would be: rules, then codes.
+ * @param rule receives the deciding rule id or NULL
+ * @param blocklist receives the block list named, or NULL
+ * @return the category (never NULL).
+ */
+const char *bp_classify_text(bp_rules *rules, const char *text, const char *status, const char *smtp_code,
+                             const char *mta, const char **rule, const char **blocklist);
+
+#endif

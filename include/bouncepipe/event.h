@@ -1,0 +1,66 @@
+/*
+ * event.h - one decision about one recipient: the unit every sink (printer, store) consumes.
+ *
+ * Fields follow the event contract of docs/output-schema.md one for one; NULL means
+ * "unknown" and is printed as JSON null.  Strings belong to the arena of the message the
+ * event came from (or to the caller that built it); an event never owns memory.
+ */
+#ifndef BOUNCEPIPE_EVENT_H
+#define BOUNCEPIPE_EVENT_H
+
+#include <stddef.h>
+
+typedef enum bp_event_type {
+    BP_EVENT_UNRECOGNIZED = 0,
+    BP_EVENT_BOUNCE,
+    BP_EVENT_DELAY,
+    BP_EVENT_COMPLAINT,
+    BP_EVENT_AUTOREPLY,
+    BP_EVENT_DELIVERED,
+} bp_event_type;
+
+typedef enum bp_action {
+    BP_ACT_NONE = 0, /**< no action (unrecognized) */
+    BP_ACT_SUPPRESS,
+    BP_ACT_SOFT,
+    BP_ACT_IGNORE,
+} bp_action;
+
+typedef struct bp_event {
+    const char *source;          /**< file path, PATH#N, "-" */
+    const char *message_id;      /**< Message-ID of the report */
+    bp_event_type type;
+    const char *recipient;
+    const char *recipient_from;  /**< contract name, e.g. "final-recipient" */
+    const char *status;          /**< X.Y.Z */
+    const char *smtp_code;       /**< "550" */
+    const char *diagnostic;
+    const char *category;        /**< bounce/delay category */
+    const char *feedback_type;   /**< complaint type */
+    bp_action action;
+    const char *rule;            /**< id of the deciding rule */
+    /* further fields */
+    const char *reporting_mta;
+    const char *remote_mta;
+    const char *arrival_date;
+    const char *source_ip;
+    const char *envid;
+    const char *job_id;
+    const char *original_message_id;
+    const char *blocklist;
+    /* not printed in the contract; used by sinks and explain */
+    const char *family;          /**< report family that produced the event */
+    const char *fingerprint;     /**< digest of the message, for idempotency */
+    int final;                   /**< 1 when the failure is permanent (5.x.x or Action failed) */
+} bp_event;
+
+/** @return contract name of @p type ("bounce", ...). */
+const char *bp_event_type_name(bp_event_type type);
+/** @return contract name of @p action ("suppress", ...), or NULL for BP_ACT_NONE. */
+const char *bp_action_name(bp_action action);
+/** @return the action named @p name, or BP_ACT_NONE when unknown. */
+bp_action bp_action_from_name(const char *name);
+/** @return the event type named @p name, or -1 when unknown. */
+int bp_event_type_from_name(const char *name);
+
+#endif

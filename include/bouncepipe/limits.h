@@ -1,0 +1,134 @@
+/*
+ * limits.h - every limit bouncepipe puts on untrusted input, with its reason.
+ *
+ * Modelled on SQLite's sqliteLimit.h: each limit has a value, a ceiling the value may not
+ * exceed (checked at compile time), and the reason it exists.  A message over a limit is
+ * never a crash or unbounded memory: it is processed as far as is safe and flagged, or
+ * quarantined.  Override a value with -DBP_MAX_...=N at build time.
+ */
+#ifndef BOUNCEPIPE_LIMITS_H
+#define BOUNCEPIPE_LIMITS_H
+
+/* Bytes read of one message.  Bounces quote the original message; 64 MiB covers a bounced
+ * message with large attachments.  Beyond it we read no further: the report parts come first
+ * in every format we know, and the rest is the quoted original. */
+#ifndef BP_MAX_MESSAGE_BYTES
+#define BP_MAX_MESSAGE_BYTES (64u * 1024u * 1024u)
+#endif
+#if BP_MAX_MESSAGE_BYTES > 1024u * 1024u * 1024u
+#error "BP_MAX_MESSAGE_BYTES must not exceed 1 GiB"
+#endif
+
+/* Bytes of one header field (unfolded) that we keep.  Postfix accepts 102400 bytes of
+ * headers in total (header_size_limit); no legitimate field we read is longer than that. */
+#ifndef BP_MAX_HEADER_BYTES
+#define BP_MAX_HEADER_BYTES 102400u
+#endif
+#if BP_MAX_HEADER_BYTES > 1048576u
+#error "BP_MAX_HEADER_BYTES must not exceed 1 MiB"
+#endif
+
+/* Header fields kept per MIME part; a bounce has a few dozen, 1000 bounds the walk. */
+#ifndef BP_MAX_HEADERS_PER_PART
+#define BP_MAX_HEADERS_PER_PART 1000u
+#endif
+#if BP_MAX_HEADERS_PER_PART > 100000u
+#error "BP_MAX_HEADERS_PER_PART must not exceed 100000"
+#endif
+
+/* MIME nesting depth walked.  A report is at most depth 3 (report > message/rfc822 >
+ * multipart of the original); Postfix allows 100 (mime_nesting_limit), GMime stops at 1024.
+ * Deeper parts are ignored: recursion stays bounded. */
+#ifndef BP_MAX_MIME_DEPTH
+#define BP_MAX_MIME_DEPTH 32u
+#endif
+#if BP_MAX_MIME_DEPTH > 1024u
+#error "BP_MAX_MIME_DEPTH must not exceed GMime's own 1024"
+#endif
+
+/* MIME parts walked per message; parts after this are ignored. */
+#ifndef BP_MAX_MIME_PARTS
+#define BP_MAX_MIME_PARTS 1000u
+#endif
+#if BP_MAX_MIME_PARTS > 100000u
+#error "BP_MAX_MIME_PARTS must not exceed 100000"
+#endif
+
+/* Bytes of one text part decoded for scanning.  The bounce explanation is at the top of its
+ * part; a quoted original can be large, and is never needed past this. */
+#ifndef BP_MAX_TEXT_BYTES
+#define BP_MAX_TEXT_BYTES (1024u * 1024u)
+#endif
+#if BP_MAX_TEXT_BYTES > 64u * 1024u * 1024u
+#error "BP_MAX_TEXT_BYTES must not exceed 64 MiB"
+#endif
+
+/* Recipient blocks per report.  An MTA bounces at most its recipient limit per message
+ * (Postfix smtpd_recipient_limit 1000); more is an attack, and the rest are counted, not kept. */
+#ifndef BP_MAX_RECIPIENTS
+#define BP_MAX_RECIPIENTS 1000u
+#endif
+#if BP_MAX_RECIPIENTS > 100000u
+#error "BP_MAX_RECIPIENTS must not exceed 100000"
+#endif
+
+/* Bytes of diagnostic text kept per event.  SMTP replies are at most 512 bytes per line
+ * (RFC 5321 4.5.3.1.5); multi-line replies and text bounces run longer; 1000 keeps the
+ * reason and bounds the ledger and the regex work. */
+#ifndef BP_MAX_DIAGNOSTIC_BYTES
+#define BP_MAX_DIAGNOSTIC_BYTES 1000u
+#endif
+#if BP_MAX_DIAGNOSTIC_BYTES > 65536u
+#error "BP_MAX_DIAGNOSTIC_BYTES must not exceed 64 KiB"
+#endif
+
+/* Bytes of an e-mail address kept: RFC 5321 4.5.3.1.3 limits a path to 256 octets. */
+#ifndef BP_MAX_ADDRESS_BYTES
+#define BP_MAX_ADDRESS_BYTES 320u
+#endif
+#if BP_MAX_ADDRESS_BYTES > 4096u
+#error "BP_MAX_ADDRESS_BYTES must not exceed 4096"
+#endif
+
+/* PCRE2 effort per rule and subject: match steps (pcre2_set_match_limit) and backtracking
+ * depth in KiB of heap (pcre2_set_depth_limit).  A rule that hits a limit counts as no match,
+ * so a text built to make a rule backtrack costs at most this much, never a hang. */
+#ifndef BP_PCRE2_MATCH_LIMIT
+#define BP_PCRE2_MATCH_LIMIT 100000u
+#endif
+#if BP_PCRE2_MATCH_LIMIT > 10000000u
+#error "BP_PCRE2_MATCH_LIMIT must not exceed 10 million"
+#endif
+#ifndef BP_PCRE2_DEPTH_LIMIT
+#define BP_PCRE2_DEPTH_LIMIT 1000u
+#endif
+#if BP_PCRE2_DEPTH_LIMIT > 100000u
+#error "BP_PCRE2_DEPTH_LIMIT must not exceed 100000"
+#endif
+
+/* Bytes of one rule-file line and of one regex: rule files are written by people. */
+#ifndef BP_MAX_RULE_LINE_BYTES
+#define BP_MAX_RULE_LINE_BYTES 8192u
+#endif
+#if BP_MAX_RULE_LINE_BYTES > 65536u
+#error "BP_MAX_RULE_LINE_BYTES must not exceed 64 KiB"
+#endif
+
+/* Bytes of one accounting CSV record (all its lines).  PowerMTA records are a few hundred
+ * bytes; quoted diagnostics can span lines; 64 KiB bounds a record cut mid-quote. */
+#ifndef BP_MAX_ACCT_LINE_BYTES
+#define BP_MAX_ACCT_LINE_BYTES 65536u
+#endif
+#if BP_MAX_ACCT_LINE_BYTES > 1048576u
+#error "BP_MAX_ACCT_LINE_BYTES must not exceed 1 MiB"
+#endif
+
+/* Columns of one accounting record: record-fields lists at most a few dozen. */
+#ifndef BP_MAX_ACCT_FIELDS
+#define BP_MAX_ACCT_FIELDS 256u
+#endif
+#if BP_MAX_ACCT_FIELDS > 4096u
+#error "BP_MAX_ACCT_FIELDS must not exceed 4096"
+#endif
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * policy.h - category and feedback type to action (suppress, soft, ignore), and the
+ * soft-bounce escalation thresholds.
+ *
+ * Defaults are DESIGN.md's table; bp_policy_set() overrides one entry (the config file's
+ * [policy] group).  A bp_policy is a plain value: copy it freely.
+ */
+#ifndef BOUNCEPIPE_POLICY_H
+#define BOUNCEPIPE_POLICY_H
+
+#include "bouncepipe/event.h"
+#include "bouncepipe/status.h"
+
+#define BP_POLICY_MAX_ENTRIES 48
+
+typedef struct bp_policy {
+    struct {
+        char name[32];   /**< category or "complaint:TYPE" */
+        bp_action action;
+    } entries[BP_POLICY_MAX_ENTRIES];
+    unsigned n_entries;
+    unsigned soft_count;     /**< N: soft events needed */
+    unsigned soft_days;      /**< D: on at least this many distinct days */
+    unsigned soft_window;    /**< W: within this many days */
+} bp_policy;
+
+/** Fill @p p with the default policy. */
+void bp_policy_default(bp_policy *p);
+
+/**
+ * Set the action of a category ("bad-mailbox") or complaint type ("complaint:abuse").
+ * Complaint types not-spam and auth-failure, delays, auto-replies and deliveries can never be
+ * made to suppress: such a request is refused with BP_ERR_CONFIG.
+ * @return BP_OK, BP_ERR_CONFIG for an unknown name or a refused action.
+ */
+bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action);
+
+/**
+ * Decide the action for an event.
+ * @param type event type
+ * @param category bounce category (NULL for complaints)
+ * @param feedback_type complaint type (NULL for bounces)
+ * @param final non-zero for a permanent failure
+ * @param why if not NULL, receives a static explanation of the step that decided
+ */
+bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *category, const char *feedback_type,
+                           int final, const char **why);
+
+/** @return non-zero when @p name is a feedback type of the contract. */
+int bp_feedback_type_valid(const char *name);
+
+#endif

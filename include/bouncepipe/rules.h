@@ -1,0 +1,98 @@
+/*
+ * rules.h - the rule database: PCRE2 patterns over remote diagnostic text that decide a
+ * bounce category, first match wins.
+ *
+ * File format (docs/bouncepipe-patterns.5): one rule per line, PowerMTA's
+ * <bounce-category-patterns> lines verbatim ("/regex/ category"), extended with options
+ * after the category (id=..., status=..., mta=..., blocklist=...) and '#' comments.
+ * Loading never fails on a bad rule: the rule is skipped and a warning names file:line.
+ *
+ * Ownership: a bp_rules owns every rule, pattern and compiled code; bp_rule pointers handed
+ * out stay valid until bp_rules_free().
+ */
+#ifndef BOUNCEPIPE_RULES_H
+#define BOUNCEPIPE_RULES_H
+
+#include <stddef.h>
+
+#include "bouncepipe/status.h"
+
+typedef struct bp_rules bp_rules;
+
+/** One rule as loaded. */
+typedef struct bp_rule {
+    const char *id;        /**< stable id: given with id=, else derived from file and pattern */
+    const char *file;      /**< file it came from ("builtin:NAME" for the shipped database) */
+    unsigned line;
+    const char *pattern;   /**< the regex source, without slashes */
+    const char *category;  /**< bounce category it assigns */
+    const char *blocklist; /**< block list the text names (blocklist=), or NULL */
+    const char *scope_status; /**< "5", "5.7", "5.7.1" or NULL: applies only to such codes */
+    const char *scope_mta; /**< domain suffix of the reporting/remote MTA, or NULL */
+} bp_rule;
+
+/** What a rule is matched against. */
+typedef struct bp_rule_subject {
+    const char *text;      /**< diagnostic text, UTF-8 */
+    size_t len;
+    const char *status;    /**< enhanced status code or NULL */
+    const char *smtp_code; /**< SMTP code or NULL */
+    const char *mta;       /**< remote or reporting MTA host name, or NULL */
+} bp_rule_subject;
+
+/** A match: the rule and the matched span of the subject text. */
+typedef struct bp_rule_match {
+    const bp_rule *rule;
+    size_t start;
+    size_t end;
+} bp_rule_match;
+
+/** Receives each loader warning, already formatted as "FILE:LINE: message". */
+typedef void (*bp_rules_warn_fn)(void *user, const char *message);
+
+/** @return BP_OK and a new, empty database in @p out; BP_ERR_NOMEM. */
+bp_status bp_rules_new(bp_rules **out);
+
+/** Release @p rules and everything it owns; NULL is allowed. */
+void bp_rules_free(bp_rules *rules);
+
+/**
+ * Append the rules of one file (read from disk).
+ * @param warn may be NULL (warnings go to stderr)
+ * @param n_errors if not NULL, receives the number of rules skipped
+ * @return BP_OK (also with skipped rules); BP_ERR_NOT_FOUND / BP_ERR_IO when the file cannot
+ *         be read; BP_ERR_NOMEM.
+ */
+bp_status bp_rules_load_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user,
+                             unsigned *n_errors);
+
+/** Append rules from @p len bytes of @p text, reported as file @p name. Same contract. */
+bp_status bp_rules_load_text(bp_rules *rules, const char *name, const char *text, size_t len,
+                             bp_rules_warn_fn warn, void *user, unsigned *n_errors);
+
+/** Append the shipped database compiled into the binary. */
+bp_status bp_rules_load_builtin(bp_rules *rules, bp_rules_warn_fn warn, void *user, unsigned *n_errors);
+
+/** @return the number of rules loaded. */
+size_t bp_rules_count(const bp_rules *rules);
+
+/** @return rule number @p i (0-based, in file order), or NULL. */
+const bp_rule *bp_rules_get(const bp_rules *rules, size_t i);
+
+/**
+ * First rule (in load order) whose scope fits and whose pattern matches @p subject.
+ * A rule whose match hits the PCRE2 limits counts as not matching.
+ * @return non-zero and fills @p winner when a rule matched.
+ */
+int bp_rules_match(bp_rules *rules, const bp_rule_subject *subject, bp_rule_match *winner);
+
+/**
+ * Every matching rule, in load order, for explain.
+ * @return the number of matches (may exceed @p max; only @p max are stored).
+ */
+size_t bp_rules_match_all(bp_rules *rules, const bp_rule_subject *subject, bp_rule_match *out, size_t max);
+
+/** @return non-zero when @p category is one of the bounce categories of the contract. */
+int bp_category_valid(const char *category);
+
+#endif

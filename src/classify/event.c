@@ -1,0 +1,47 @@
+/*
+ * event.c - names of event types and actions as the event contract spells them.
+ */
+#include "bouncepipe/event.h"
+
+#include <string.h>
+
+static const char *const type_names[] = {"unrecognized", "bounce", "delay", "complaint", "autoreply", "delivered"};
+
+const char *bp_event_type_name(bp_event_type type)
+{
+    if ((unsigned)type < sizeof(type_names) / sizeof(type_names[0]))
+        return type_names[type];
+    return "unrecognized";
+}
+
+int bp_event_type_from_name(const char *name)
+{
+    for (unsigned i = 0; name != NULL && i < sizeof(type_names) / sizeof(type_names[0]); i++)
+        if (strcmp(type_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *bp_action_name(bp_action action)
+{
+    switch (action) {
+    case BP_ACT_SUPPRESS: return "suppress";
+    case BP_ACT_SOFT: return "soft";
+    case BP_ACT_IGNORE: return "ignore";
+    case BP_ACT_NONE: break;
+    }
+    return NULL;
+}
+
+bp_action bp_action_from_name(const char *name)
+{
+    if (name == NULL)
+        return BP_ACT_NONE;
+    if (strcmp(name, "suppress") == 0)
+        return BP_ACT_SUPPRESS;
+    if (strcmp(name, "soft") == 0)
+        return BP_ACT_SOFT;
+    if (strcmp(name, "ignore") == 0)
+        return BP_ACT_IGNORE;
+    return BP_ACT_NONE;
+}

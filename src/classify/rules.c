@@ -1,0 +1,790 @@
+/*
+ * rules.c - load rule files and match diagnostics, first match wins, fast.
+ *
+ * Loading (bp_rules_load_*): one rule per line (format in rules.h and
+ * docs/bouncepipe-patterns.5).  A bad line is skipped with "FILE:LINE: why" (Postfix
+ * dict_pcre habit), never fatal.  Patterns are NOT compiled at load: PowerMTA starts one
+ * process per message, and compiling a few hundred patterns would cost far more than
+ * matching one diagnostic.  Instead each rule gets a prefilter at load time:
+ *
+ *   the literals its regex requires - for every top-level alternative, the longest run of
+ *   plain characters outside groups, classes and quantifiers, ASCII-lower-cased.
+ *
+ * Matching lower-cases the subject once and skips every rule none of whose required
+ * literals occurs in it (a memmem), so a rule is compiled (lazily, on first candidacy) and
+ * run only when it can match.  A rule that keeps being tried gets JIT-compiled after
+ * JIT_AFTER_TRIES tries; PCRE2 match and depth limits bound every run (limits.h).
+ *
+ * The prefilter is a necessary condition only, so it never changes which rule wins.
+ */
+#include "bouncepipe/rules.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <stdarg.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bouncepipe/limits.h"
+#include "bouncepipe/text.h"
+
+#define MAX_LITERALS 8
+#define MIN_LITERAL 3
+#define JIT_AFTER_TRIES 16
+
+struct rule {
+    bp_rule pub;
+    char *literals[MAX_LITERALS]; /* lower case; n_literals == 0: no prefilter */
+    size_t literal_len[MAX_LITERALS];
+    unsigned n_literals;
+    pcre2_code *code;             /* NULL until first candidacy */
+    int compile_failed;
+    int jitted;
+    unsigned tries;
+};
+
+struct bp_rules {
+    struct rule *rules;
+    size_t n, cap;
+    pcre2_match_context *mctx;
+    pcre2_match_data *mdata;
+    char *lower;                  /* scratch: lower-cased subject */
+    size_t lower_cap;
+};
+
+static const char *const categories[] = {
+    "bad-mailbox",     "bad-domain",      "inactive-mailbox", "quota-issues",    "bad-connection",
+    "no-answer-from-host", "routing-errors", "relaying-issues", "protocol-errors", "message-expired",
+    "policy-related",  "spam-related",    "virus-related",    "content-related", "invalid-sender",
+    "bad-configuration", "other",         NULL};
+
+int bp_category_valid(const char *category)
+{
+    for (int i = 0; category != NULL && categories[i] != NULL; i++)
+        if (strcmp(categories[i], category) == 0)
+            return 1;
+    return 0;
+}
+
+bp_status bp_rules_new(bp_rules **out)
+{
+    bp_rules *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return BP_ERR_NOMEM;
+    r->mctx = pcre2_match_context_create(NULL);
+    r->mdata = pcre2_match_data_create(16, NULL);
+    if (r->mctx == NULL || r->mdata == NULL) {
+        bp_rules_free(r);
+        return BP_ERR_NOMEM;
+    }
+    pcre2_set_match_limit(r->mctx, BP_PCRE2_MATCH_LIMIT);
+    pcre2_set_depth_limit(r->mctx, BP_PCRE2_DEPTH_LIMIT);
+    *out = r;
+    return BP_OK;
+}
+
+static void rule_clear(struct rule *ru)
+{
+    free((char *)ru->pub.id);
+    free((char *)ru->pub.file);
+    free((char *)ru->pub.pattern);
+    free((char *)ru->pub.category);
+    free((char *)ru->pub.blocklist);
+    free((char *)ru->pub.scope_status);
+    free((char *)ru->pub.scope_mta);
+    for (unsigned i = 0; i < ru->n_literals; i++)
+        free(ru->literals[i]);
+    pcre2_code_free(ru->code);
+}
+
+void bp_rules_free(bp_rules *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        rule_clear(&r->rules[i]);
+    free(r->rules);
+    pcre2_match_context_free(r->mctx);
+    pcre2_match_data_free(r->mdata);
+    free(r->lower);
+    free(r);
+}
+
+size_t bp_rules_count(const bp_rules *r)
+{
+    return r->n;
+}
+
+const bp_rule *bp_rules_get(const bp_rules *r, size_t i)
+{
+    return i < r->n ? &r->rules[i].pub : NULL;
+}
+
+/* ---- prefilter: required literals of a regex -------------------------------------- */
+
+/* Append one byte to the current run; keep the longest finished run. */
+struct lit_state {
+    char run[512];
+    size_t run_len;
+    char best[512];
+    size_t best_len;
+};
+
+static void lit_break(struct lit_state *ls)
+{
+    if (ls->run_len > ls->best_len) {
+        memcpy(ls->best, ls->run, ls->run_len);
+        ls->best_len = ls->run_len;
+    }
+    ls->run_len = 0;
+}
+
+static void lit_add(struct lit_state *ls, char c)
+{
+    if (ls->run_len < sizeof(ls->run))
+        ls->run[ls->run_len++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+static int is_quantifier(char c)
+{
+    return c == '*' || c == '+' || c == '?' || c == '{';
+}
+
+/* Drop the last literal character: a quantifier follows it, so it may be absent. */
+static void lit_drop_last(struct lit_state *ls)
+{
+    /* the quantifier applies to the last character, which may be a multi-byte UTF-8 one */
+    while (ls->run_len > 0 && ((unsigned char)ls->run[ls->run_len - 1] & 0xC0) == 0x80)
+        ls->run_len--;
+    if (ls->run_len > 0)
+        ls->run_len--;
+    lit_break(ls);
+}
+
+/*
+ * Scan pattern[start..end) (one top-level alternative) for its longest required literal.
+ * Conservative: anything not understood ends the current run.
+ */
+static size_t longest_literal(const char *p, size_t start, size_t end, char *out, size_t out_cap)
+{
+    struct lit_state ls;
+    ls.run_len = ls.best_len = 0;
+    size_t i = start;
+    while (i < end) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\\') {
+            if (i + 1 >= end) {
+                lit_break(&ls);
+                break;
+            }
+            char e = p[i + 1];
+            i += 2;
+            if (strchr(".^$|()[]{}*+?\\/-\"' #:@=<>,;!&%~`", e) != NULL && e != '\0') {
+                if (i < end && is_quantifier(p[i])) {
+                    lit_add(&ls, e);
+                    lit_drop_last(&ls);
+                } else {
+                    lit_add(&ls, e);
+                }
+            } else if (e == 'b' || e == 'B') {
+                /* zero-width: the run goes on */
+            } else {
+                lit_break(&ls); /* \s \d \w \x.. \1 ...: not a plain character */
+                if (i < end && is_quantifier(p[i]))
+                    i++;
+            }
+            continue;
+        }
+        if (c == '(') {
+            /* skip the whole group: its content is optional or alternative for all we know */
+            lit_break(&ls);
+            int depth = 0;
+            int in_class = 0;
+            while (i < end) {
+                char g = p[i];
+                if (g == '\\') {
+                    i += 2;
+                    continue;
+                }
+                if (in_class) {
+                    if (g == ']')
+                        in_class = 0;
+                } else if (g == '[') {
+                    in_class = 1;
+                } else if (g == '(') {
+                    depth++;
+                } else if (g == ')') {
+                    if (--depth == 0) {
+                        i++;
+                        break;
+                    }
+                }
+                i++;
+            }
+            continue;
+        }
+        if (c == '[') {
+            lit_break(&ls);
+            i++;
+            if (i < end && p[i] == '^')
+                i++;
+            if (i < end && p[i] == ']')
+                i++;
+            while (i < end && p[i] != ']') {
+                if (p[i] == '\\')
+                    i++;
+                i++;
+            }
+            i++;
+            continue;
+        }
+        if (c == '.' || c == '^' || c == '$' || c == ')' || c == '|') {
+            lit_break(&ls);
+            i++;
+            continue;
+        }
+        if (is_quantifier((char)c)) {
+            lit_drop_last(&ls);
+            i++;
+            if (c == '{') {
+                while (i < end && p[i] != '}')
+                    i++;
+                i++;
+            }
+            if (i < end && (p[i] == '?' || p[i] == '+'))
+                i++; /* lazy or possessive */
+            continue;
+        }
+        if (c >= 0x80) {
+            /* a UTF-8 character: keep it only when it has no case (CJK and beyond, >= U+3000) */
+            size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            unsigned cp = 0;
+            if (n == 3 && i + 2 < end)
+                cp = ((c & 0x0Fu) << 12) | (((unsigned char)p[i + 1] & 0x3Fu) << 6) | ((unsigned char)p[i + 2] & 0x3Fu);
+            if ((n == 3 && cp >= 0x3000) || n == 4) {
+                for (size_t k = 0; k < n && i + k < end; k++)
+                    lit_add(&ls, p[i + k]);
+                i += n;
+                if (i < end && is_quantifier(p[i]))
+                    lit_drop_last(&ls);
+            } else {
+                lit_break(&ls);
+                i += n;
+            }
+            continue;
+        }
+        if (c == ' ' || (c >= 0x21 && c < 0x7F)) {
+            i++;
+            if (i < end && is_quantifier(p[i])) {
+                lit_add(&ls, (char)c);
+                lit_drop_last(&ls);
+            } else {
+                lit_add(&ls, (char)c);
+            }
+            continue;
+        }
+        lit_break(&ls);
+        i++;
+    }
+    lit_break(&ls);
+    size_t n = ls.best_len < out_cap ? ls.best_len : out_cap;
+    memcpy(out, ls.best, n);
+    return n;
+}
+
+/* Split at top-level '|' and take one literal per alternative; any alternative without a
+ * usable literal disables the prefilter for the rule. */
+static bp_status extract_literals(struct rule *ru)
+{
+    const char *p = ru->pub.pattern;
+    size_t len = strlen(p);
+    if (strstr(p, "(?x") != NULL || strstr(p, "\\Q") != NULL || strstr(p, "(*") != NULL)
+        return BP_OK; /* extended syntax or verbs: no prefilter */
+    /* leading inline options such as (?i) are harmless: the prefilter is case-blind */
+    size_t starts[MAX_LITERALS + 1], ends[MAX_LITERALS + 1];
+    size_t n_alt = 0, depth = 0, s = 0;
+    int in_class = 0;
+    for (size_t i = 0; i <= len; i++) {
+        char c = i < len ? p[i] : '|';
+        if (i < len && c == '\\') {
+            i++;
+            continue;
+        }
+        if (in_class) {
+            if (c == ']')
+                in_class = 0;
+            continue;
+        }
+        if (c == '[')
+            in_class = 1;
+        else if (c == '(')
+            depth++;
+        else if (c == ')' && depth > 0)
+            depth--;
+        else if (c == '|' && depth == 0) {
+            if (n_alt == MAX_LITERALS)
+                return BP_OK; /* too many alternatives: no prefilter */
+            starts[n_alt] = s;
+            ends[n_alt] = i;
+            n_alt++;
+            s = i + 1;
+        }
+    }
+    char buf[512];
+    size_t lens[MAX_LITERALS];
+    char *lits[MAX_LITERALS];
+    for (size_t a = 0; a < n_alt; a++) {
+        size_t st = starts[a];
+        if (p[st] == '(' && p[st + 1] == '?' && st + 2 < ends[a] && strchr("imsxn-", p[st + 2]) != NULL) {
+            const char *close = memchr(p + st, ')', ends[a] - st);
+            if (close != NULL && memchr(p + st, ':', (size_t)(close - p - st)) == NULL)
+                st = (size_t)(close - p) + 1; /* (?i) and friends */
+        }
+        size_t n = longest_literal(p, st, ends[a], buf, sizeof(buf));
+        if (n < MIN_LITERAL) {
+            for (size_t k = 0; k < a; k++)
+                free(lits[k]);
+            return BP_OK;
+        }
+        lits[a] = malloc(n + 1);
+        if (lits[a] == NULL) {
+            for (size_t k = 0; k < a; k++)
+                free(lits[k]);
+            return BP_ERR_NOMEM;
+        }
+        memcpy(lits[a], buf, n);
+        lits[a][n] = '\0';
+        lens[a] = n;
+    }
+    for (size_t a = 0; a < n_alt; a++) {
+        ru->literals[a] = lits[a];
+        ru->literal_len[a] = lens[a];
+    }
+    ru->n_literals = (unsigned)n_alt;
+    return BP_OK;
+}
+
+/* ---- loading ------------------------------------------------------------------------ */
+
+struct load_ctx {
+    int validate; /* compile each pattern at load (files from disk); the built-in database
+                     is checked by the test suite instead, to keep start-up cheap */
+    const char *name;
+    bp_rules_warn_fn warn;
+    void *user;
+    unsigned errors;
+};
+
+static void warnf(struct load_ctx *lc, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void warnf(struct load_ctx *lc, unsigned line, const char *fmt, ...)
+{
+    char msg[1024], full[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof(full), "%s:%u: %s", lc->name, line, msg);
+    if (lc->warn != NULL)
+        lc->warn(lc->user, full);
+    else
+        fprintf(stderr, "bouncepipe: warning: %s\n", full);
+    lc->errors++;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* Base name without directories and extension, for derived ids. */
+static void base_name(const char *path, char *out, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    b = b != NULL ? b + 1 : path;
+    if (strncmp(b, "builtin:", 8) == 0)
+        b += 8;
+    snprintf(out, cap, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot != NULL && dot != out)
+        *dot = '\0';
+}
+
+static int valid_id(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+              *s == '_' || *s == '.' || *s == ':'))
+            return 0;
+    return 1;
+}
+
+/* Parse one line; returns BP_OK also for skipped lines. */
+static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, char *line)
+{
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t l = strlen(s);
+    while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r'))
+        s[--l] = '\0';
+    if (*s == '\0' || *s == '#')
+        return BP_OK;
+    if (*s == '<') /* <bounce-category-patterns> and its closing tag, pasted from PowerMTA */
+        return BP_OK;
+    if (*s != '/') {
+        warnf(lc, lineno, "rule does not start with /regex/: %.60s", s);
+        return BP_OK;
+    }
+    /* find the closing slash: unescaped and outside a character class */
+    char *p = s + 1;
+    int in_class = 0;
+    for (; *p; p++) {
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+            continue;
+        }
+        if (in_class) {
+            if (*p == ']')
+                in_class = 0;
+        } else if (*p == '[') {
+            in_class = 1;
+        } else if (*p == '/') {
+            break;
+        }
+    }
+    if (*p != '/') {
+        warnf(lc, lineno, "regex has no closing /");
+        return BP_OK;
+    }
+    char *pattern = s + 1;
+    *p++ = '\0';
+    if (*pattern == '\0') {
+        warnf(lc, lineno, "%s", "empty regex");
+        return BP_OK;
+    }
+    while (*p == 'i' || *p == 'm' || *p == 's')
+        p++; /* flags: matching is always case-insensitive */
+    char *tok = strtok(p, " \t");
+    if (tok == NULL) {
+        warnf(lc, lineno, "%s", "rule has no category");
+        return BP_OK;
+    }
+    if (!bp_category_valid(tok)) {
+        warnf(lc, lineno, "unknown category \"%s\"", tok);
+        return BP_OK;
+    }
+    const char *category = tok;
+    const char *id = NULL, *status = NULL, *mta = NULL, *blocklist = NULL;
+    while ((tok = strtok(NULL, " \t")) != NULL) {
+        if (*tok == '#')
+            break;
+        char *eq = strchr(tok, '=');
+        if (eq == NULL) {
+            warnf(lc, lineno, "option \"%s\" is not key=value", tok);
+            return BP_OK;
+        }
+        *eq = '\0';
+        const char *v = eq + 1;
+        if (strcmp(tok, "id") == 0 && valid_id(v))
+            id = v;
+        else if (strcmp(tok, "status") == 0)
+            status = v;
+        else if (strcmp(tok, "mta") == 0)
+            mta = v;
+        else if (strcmp(tok, "blocklist") == 0)
+            blocklist = v;
+        else {
+            warnf(lc, lineno, "unknown or invalid option \"%s\"", tok);
+            return BP_OK;
+        }
+    }
+    /* compile once to validate: a pattern that does not compile is skipped here, not at match */
+    int errcode = 0;
+    PCRE2_SIZE erroff = 0;
+    pcre2_code *code = NULL;
+    if (lc->validate)
+        code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF, &errcode, &erroff,
+                             NULL);
+    if (lc->validate && code == NULL) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(errcode, msg, sizeof(msg));
+        char detail[400];
+        snprintf(detail, sizeof(detail), "%s at offset %zu", (const char *)msg, (size_t)erroff);
+        warnf(lc, lineno, "bad regex: %s", detail);
+        return BP_OK;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        struct rule *nr = realloc(r->rules, cap * sizeof(*nr));
+        if (nr == NULL) {
+            pcre2_code_free(code);
+            return BP_ERR_NOMEM;
+        }
+        r->rules = nr;
+        r->cap = cap;
+    }
+    struct rule *ru = &r->rules[r->n];
+    memset(ru, 0, sizeof(*ru));
+    ru->code = code; /* validated already: keep it (cheap to keep, saves a compile) */
+    char base[256];
+    base_name(lc->name, base, sizeof(base));
+    char derived[300];
+    if (id == NULL) {
+        snprintf(derived, sizeof(derived), "%s:%08x", base, fnv1a(pattern));
+        id = derived;
+    }
+    ru->pub.id = strdup(id);
+    ru->pub.file = strdup(lc->name);
+    ru->pub.line = lineno;
+    ru->pub.pattern = strdup(pattern);
+    ru->pub.category = strdup(category);
+    ru->pub.blocklist = blocklist != NULL ? strdup(blocklist) : NULL;
+    ru->pub.scope_status = status != NULL ? strdup(status) : NULL;
+    ru->pub.scope_mta = mta != NULL ? strdup(mta) : NULL;
+    if (ru->pub.id == NULL || ru->pub.file == NULL || ru->pub.pattern == NULL || ru->pub.category == NULL ||
+        extract_literals(ru) != BP_OK) {
+        rule_clear(ru);
+        return BP_ERR_NOMEM;
+    }
+    r->n++;
+    return BP_OK;
+}
+
+static bp_status load_text(bp_rules *r, int validate, const char *name, const char *text, size_t len,
+                           bp_rules_warn_fn warn, void *user, unsigned *n_errors)
+{
+    struct load_ctx lc = {validate, name, warn, user, 0};
+    char *line = malloc(BP_MAX_RULE_LINE_BYTES + 1);
+    if (line == NULL)
+        return BP_ERR_NOMEM;
+    bp_status st = BP_OK;
+    unsigned lineno = 0;
+    size_t pos = 0;
+    while (pos < len && st == BP_OK) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t llen = nl != NULL ? (size_t)(nl - text - pos) : len - pos;
+        lineno++;
+        if (llen > BP_MAX_RULE_LINE_BYTES) {
+            warnf(&lc, lineno, "%s", "line too long");
+        } else if (memchr(text + pos, '\0', llen) != NULL) {
+            warnf(&lc, lineno, "%s", "line contains a NUL byte");
+        } else {
+            memcpy(line, text + pos, llen);
+            line[llen] = '\0';
+            st = load_line(r, &lc, lineno, line);
+        }
+        pos += llen + 1;
+    }
+    free(line);
+    if (n_errors != NULL)
+        *n_errors = lc.errors;
+    return st;
+}
+
+bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, size_t len, bp_rules_warn_fn warn,
+                             void *user, unsigned *n_errors)
+{
+    return load_text(r, 1, name, text, len, warn, user, n_errors);
+}
+
+/* The shipped rule files, compiled into the binary (generated: builtin_rules.c). */
+struct bp_builtin_rule_file {
+    const char *name;
+    const char *text;
+    size_t len;
+};
+extern const struct bp_builtin_rule_file bp_builtin_rule_files[];
+extern const size_t bp_builtin_rule_file_count;
+
+bp_status bp_rules_load_builtin(bp_rules *r, bp_rules_warn_fn warn, void *user, unsigned *n_errors)
+{
+    unsigned total = 0;
+    for (size_t i = 0; i < bp_builtin_rule_file_count; i++) {
+        char name[256];
+        unsigned errs = 0;
+        snprintf(name, sizeof(name), "builtin:%s", bp_builtin_rule_files[i].name);
+        bp_status st = load_text(r, 0, name, bp_builtin_rule_files[i].text, bp_builtin_rule_files[i].len, warn, user,
+                                 &errs);
+        total += errs;
+        if (st != BP_OK)
+            return st;
+    }
+    if (n_errors != NULL)
+        *n_errors = total;
+    return BP_OK;
+}
+
+bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn warn, void *user, unsigned *n_errors)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+    bp_strbuf sb = {0};
+    char chunk[65536];
+    size_t got;
+    bp_status st = BP_OK;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if ((st = bp_strbuf_append(&sb, chunk, got)) != BP_OK)
+            break;
+    if (st == BP_OK && ferror(f))
+        st = BP_ERR_IO;
+    fclose(f);
+    if (st == BP_OK)
+        st = bp_rules_load_text(r, path, sb.data != NULL ? sb.data : "", sb.len, warn, user, n_errors);
+    bp_strbuf_free(&sb);
+    return st;
+}
+
+/* ---- matching ----------------------------------------------------------------------- */
+
+static int scope_fits(const struct rule *ru, const bp_rule_subject *s)
+{
+    if (ru->pub.scope_status != NULL) {
+        int ok = 0;
+        const char *list = ru->pub.scope_status;
+        while (*list && !ok) {
+            size_t n = strcspn(list, ",");
+            if (n > 0) {
+                const char *code = strchr(list, '.') != NULL && (size_t)(strchr(list, '.') - list) < n
+                                       ? s->status
+                                       : (n == 3 ? s->smtp_code : s->status);
+                if (code != NULL && strncmp(code, list, n) == 0 && (code[n] == '\0' || code[n] == '.'))
+                    ok = 1;
+                /* a bare class digit "5" matches both codes */
+                if (!ok && n == 1 && ((s->status && s->status[0] == list[0]) ||
+                                      (s->smtp_code && s->smtp_code[0] == list[0])))
+                    ok = 1;
+            }
+            list += n;
+            if (*list == ',')
+                list++;
+        }
+        if (!ok)
+            return 0;
+    }
+    if (ru->pub.scope_mta != NULL) {
+        if (s->mta == NULL)
+            return 0;
+        int ok = 0;
+        const char *list = ru->pub.scope_mta;
+        size_t mlen = strlen(s->mta);
+        while (*list && !ok) {
+            size_t n = strcspn(list, ",");
+            if (n > 0 && n <= mlen && strncasecmp(s->mta + mlen - n, list, n) == 0 &&
+                (n == mlen || s->mta[mlen - n - 1] == '.'))
+                ok = 1;
+            list += n;
+            if (*list == ',')
+                list++;
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int prefilter_passes(const struct rule *ru, const char *lower, size_t len)
+{
+    if (ru->n_literals == 0)
+        return 1;
+    for (unsigned i = 0; i < ru->n_literals; i++)
+        if (memmem(lower, len, ru->literals[i], ru->literal_len[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* Run one rule; 1 and the span on a match, 0 otherwise (limits hit count as no match). */
+static int run_rule(bp_rules *r, struct rule *ru, const bp_rule_subject *s, size_t *start, size_t *end)
+{
+    if (ru->compile_failed)
+        return 0;
+    if (ru->code == NULL) {
+        int errcode;
+        PCRE2_SIZE erroff;
+        ru->code = pcre2_compile((PCRE2_SPTR)ru->pub.pattern, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF,
+                                 &errcode, &erroff, NULL);
+        if (ru->code == NULL) {
+            ru->compile_failed = 1;
+            return 0;
+        }
+    }
+    if (!ru->jitted && ++ru->tries >= JIT_AFTER_TRIES) {
+        ru->jitted = 1; /* tried even when JIT is unavailable: then the interpreter runs */
+        pcre2_jit_compile(ru->code, PCRE2_JIT_COMPLETE);
+    }
+    int rc = pcre2_match(ru->code, (PCRE2_SPTR)s->text, s->len, 0, 0, r->mdata, r->mctx);
+    if (rc < 0)
+        return 0;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->mdata);
+    *start = ov[0];
+    *end = ov[1];
+    return 1;
+}
+
+static const char *lowered(bp_rules *r, const bp_rule_subject *s)
+{
+    if (s->len + 1 > r->lower_cap) {
+        size_t cap = s->len + 1 < 1024 ? 1024 : s->len + 1;
+        char *nl = realloc(r->lower, cap);
+        if (nl == NULL)
+            return NULL;
+        r->lower = nl;
+        r->lower_cap = cap;
+    }
+    for (size_t i = 0; i < s->len; i++) {
+        char c = s->text[i];
+        r->lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    r->lower[s->len] = '\0';
+    return r->lower;
+}
+
+/* Matches in load order; stops after the first when @first_only. */
+static size_t match_rules(bp_rules *r, const bp_rule_subject *s, bp_rule_match *out, size_t max, int first_only)
+{
+    if (s->text == NULL)
+        return 0;
+    const char *lower = lowered(r, s);
+    size_t found = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        struct rule *ru = &r->rules[i];
+        if (!scope_fits(ru, s))
+            continue;
+        if (lower != NULL && !prefilter_passes(ru, lower, s->len))
+            continue;
+        size_t a, b;
+        if (!run_rule(r, ru, s, &a, &b))
+            continue;
+        if (found < max) {
+            out[found].rule = &ru->pub;
+            out[found].start = a;
+            out[found].end = b;
+        }
+        found++;
+        if (first_only)
+            break;
+    }
+    return found;
+}
+
+size_t bp_rules_match_all(bp_rules *r, const bp_rule_subject *s, bp_rule_match *out, size_t max)
+{
+    return match_rules(r, s, out, max, 0);
+}
+
+int bp_rules_match(bp_rules *r, const bp_rule_subject *s, bp_rule_match *winner)
+{
+    return match_rules(r, s, winner, 1, 1) > 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * process.c - bytes to events: the pipeline every command shares.
+ *
+ * bp_process_message(): MIME (GMime adapter) -> report (family parsers) -> classify
+ * (rules, codes, policy).  A message GMime cannot read still yields one unrecognized event,
+ * so that nothing that arrives goes unaccounted.
+ * bp_message_fingerprint(): the idempotency key (GLib's SHA-256).
+ */
+#include "bouncepipe/process.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "bouncepipe/text.h"
+
+/* Offset of the body: after the first empty line (LF or CRLF or CR line ends). */
+static size_t body_offset(const char *b, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (b[i] == '\n' && (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < len && b[i + 2] == '\n')))
+            return i + (b[i + 1] == '\n' ? 2 : 3);
+        if (b[i] == '\r' && b[i + 1] == '\r')
+            return i + 2;
+    }
+    return len;
+}
+
+/* Message-ID header value, from the raw header block (no MIME parse needed). */
+static void message_id_span(const char *b, size_t hdr_len, const char **id, size_t *id_len)
+{
+    *id = NULL;
+    *id_len = 0;
+    size_t i = 0;
+    while (i < hdr_len) {
+        const char *line = b + i;
+        const char *nl = memchr(line, '\n', hdr_len - i);
+        size_t llen = nl != NULL ? (size_t)(nl - line) : hdr_len - i;
+        if (llen > 11 && bp_starts_with_ci(line, "Message-ID:")) {
+            *id = line + 11;
+            *id_len = llen - 11;
+            while (*id_len > 0 && ((*id)[0] == ' ' || (*id)[0] == '\t')) {
+                (*id)++;
+                (*id_len)--;
+            }
+            while (*id_len > 0 && ((*id)[*id_len - 1] == '\r' || (*id)[*id_len - 1] == ' '))
+                (*id_len)--;
+            return;
+        }
+        i += llen + 1;
+    }
+}
+
+const char *bp_message_fingerprint(bp_arena *arena, const char *bytes, size_t len)
+{
+    size_t body = body_offset(bytes, len);
+    const char *id;
+    size_t id_len;
+    message_id_span(bytes, body, &id, &id_len);
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256); /* owned: freed below */
+    if (sum == NULL)
+        return NULL;
+    if (id != NULL)
+        g_checksum_update(sum, (const guchar *)id, (gssize)id_len);
+    g_checksum_update(sum, (const guchar *)"\n", 1);
+    /* body with CR dropped, so CRLF and LF copies of one message agree */
+    size_t start = body;
+    for (size_t i = body; i < len; i++) {
+        if (bytes[i] == '\r') {
+            if (i > start)
+                g_checksum_update(sum, (const guchar *)bytes + start, (gssize)(i - start));
+            if (i + 1 >= len || bytes[i + 1] != '\n')
+                g_checksum_update(sum, (const guchar *)"\n", 1);
+            start = i + 1;
+        }
+    }
+    if (len > start)
+        g_checksum_update(sum, (const guchar *)bytes + start, (gssize)(len - start));
+    const char *hex = bp_arena_strdup(arena, g_checksum_get_string(sum));
+    g_checksum_free(sum);
+    return hex;
+}
+
+bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes,
+                             size_t len, bp_arena *arena, bp_process_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->fingerprint = bp_message_fingerprint(arena, bytes, len);
+    if (out->fingerprint == NULL)
+        return BP_ERR_NOMEM;
+    bp_status st = bp_mime_parse(bytes, len, arena, &out->mime);
+    if (st == BP_ERR_NOMEM)
+        return st;
+    if (st != BP_OK) {
+        out->mime_failed = 1; /* report stays BP_REPORT_NONE: one unrecognized event */
+    } else {
+        st = bp_report_parse(&out->mime, ropts, arena, &out->report);
+        if (st != BP_OK)
+            return st;
+    }
+    st = bp_classify(ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    if (st != BP_OK)
+        return st;
+    for (size_t i = 0; i < out->n_events; i++)
+        out->events[i].fingerprint = out->fingerprint;
+    return BP_OK;
+}

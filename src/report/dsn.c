@@ -1,0 +1,188 @@
+/*
+ * dsn.c - RFC 3464 delivery status notifications and RFC 6533 global ones.
+ *
+ * bp_dsn_parse(): finds the delivery-status part (message/delivery-status,
+ * message/global-delivery-status, or - leniently - a text part of a delivery-status report
+ * that holds the fields), reads the per-message group and one block per per-recipient group.
+ * Fields taken: Reporting-MTA, Arrival-Date, Original-Envelope-Id; Final-Recipient,
+ * Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA, Last-Attempt-Date.
+ * A Status that is missing or malformed is taken from the diagnostic text; a generic X.0.0
+ * yields to a specific code in the diagnostic.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "bouncepipe/address.h"
+#include "bouncepipe/limits.h"
+#include "bouncepipe/smtpcode.h"
+#include "bouncepipe/text.h"
+#include "report_internal.h"
+
+static int is_status_part(const bp_part *p)
+{
+    return bp_part_is(p, "message", "delivery-status") || bp_part_is(p, "message", "global-delivery-status");
+}
+
+/* A text part whose body reads as delivery-status fields (a mislabelled status part). */
+static int looks_like_status_fields(const bp_part *p)
+{
+    if (p->body == NULL || p->is_message)
+        return 0;
+    if (!(bp_part_is(p, "text", "plain") || bp_part_is(p, "text", "delivery-status") ||
+          bp_part_is(p, "message", "*") || bp_part_is(p, "application", "*")))
+        return 0;
+    const char *b = p->body;
+    size_t n = p->body_len < 4096 ? p->body_len : 4096;
+    const char *fr = bp_memcasemem(b, n, "Final-Recipient:", 16);
+    const char *st = bp_memcasemem(b, n, "Status:", 7);
+    if (fr == NULL || st == NULL)
+        return 0;
+    /* the field must start a line */
+    return (fr == b || fr[-1] == '\n') && (st == b || st[-1] == '\n');
+}
+
+static const bp_part *find_status_part(const bp_part *root)
+{
+    for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p)) {
+        if (p->is_message && p != root)
+            continue; /* never inside the returned original; its parts are skipped below */
+        if (is_status_part(p))
+            return p;
+    }
+    for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p))
+        if (looks_like_status_fields(p) && (p->parent == NULL || !p->parent->is_message || p->parent == root))
+            return p;
+    return NULL;
+}
+
+static bp_rcpt_action parse_action(const char *v)
+{
+    if (v == NULL)
+        return BP_ACTION_UNKNOWN;
+    while (*v == ' ')
+        v++;
+    if (bp_starts_with_ci(v, "failed") || bp_starts_with_ci(v, "failure"))
+        return BP_ACTION_FAILED;
+    if (bp_starts_with_ci(v, "delayed") || bp_starts_with_ci(v, "delay"))
+        return BP_ACTION_DELAYED;
+    if (bp_starts_with_ci(v, "delivered"))
+        return BP_ACTION_DELIVERED;
+    if (bp_starts_with_ci(v, "relayed"))
+        return BP_ACTION_RELAYED;
+    if (bp_starts_with_ci(v, "expanded"))
+        return BP_ACTION_EXPANDED;
+    return BP_ACTION_UNKNOWN;
+}
+
+/* "rfc822; user@x" -> type "rfc822" (lower case) */
+static const char *address_type(bp_arena *arena, const char *v)
+{
+    const char *semi = v != NULL ? strchr(v, ';') : NULL;
+    if (semi == NULL)
+        return NULL;
+    char *t = bp_trim_dup(arena, v, (size_t)(semi - v));
+    return t != NULL ? bp_ascii_lower(t) : NULL;
+}
+
+static int is_recipient_group(const bp_field_group *g)
+{
+    return bp_fields_get(g, "Final-Recipient") != NULL || bp_fields_get(g, "Original-Recipient") != NULL ||
+           bp_fields_get(g, "X-Actual-Recipient") != NULL;
+}
+
+static void read_block(const bp_field_group *g, const bp_part *part, bp_arena *arena, bp_rcpt_block *b)
+{
+    const char *fr = bp_fields_get(g, "Final-Recipient");
+    const char *orr = bp_fields_get(g, "Original-Recipient");
+    if (fr == NULL)
+        fr = bp_fields_get(g, "X-Actual-Recipient");
+    b->final_recipient = bp_address_normalise(arena, fr);
+    b->final_recipient_type = address_type(arena, fr);
+    b->original_recipient = bp_address_normalise(arena, orr);
+    if (b->final_recipient != NULL) {
+        b->recipient = b->final_recipient;
+        b->recipient_from = BP_FROM_FINAL_RECIPIENT;
+        b->field = "Final-Recipient";
+    } else if (b->original_recipient != NULL) {
+        b->recipient = b->original_recipient;
+        b->recipient_from = BP_FROM_ORIGINAL_RECIPIENT;
+        b->field = "Original-Recipient";
+    }
+    b->action = parse_action(bp_fields_get(g, "Action"));
+    char status[BP_STATUS_BUF];
+    if (bp_status_code_parse(bp_fields_get(g, "Status"), status))
+        b->status = bp_arena_strdup(arena, status);
+    const char *diag = bp_fields_get(g, "Diagnostic-Code");
+    if (diag != NULL) {
+        const char *semi = strchr(diag, ';');
+        const char *text = diag;
+        if (semi != NULL && semi - diag < 24) {
+            char *type = bp_trim_dup(arena, diag, (size_t)(semi - diag));
+            b->diagnostic_type = type != NULL ? bp_ascii_lower(type) : NULL;
+            text = semi + 1;
+        }
+        bp_block_set_diagnostic(b, arena, text, strlen(text));
+    }
+    const char *rmta = bp_fields_get(g, "Remote-MTA");
+    if (rmta != NULL) {
+        const char *semi = strchr(rmta, ';');
+        b->remote_mta = bp_trim_dup(arena, semi != NULL ? semi + 1 : rmta, strlen(semi != NULL ? semi + 1 : rmta));
+    }
+    b->last_attempt_date = bp_fields_get(g, "Last-Attempt-Date");
+    b->part_index = part->index;
+    /* a DSN with an action but no status: infer the class */
+    if (b->status == NULL) {
+        if (b->action == BP_ACTION_DELIVERED || b->action == BP_ACTION_RELAYED || b->action == BP_ACTION_EXPANDED)
+            b->status = "2.0.0";
+        else if (b->action == BP_ACTION_DELAYED)
+            b->status = "4.0.0";
+    }
+}
+
+bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
+{
+    const bp_part *part = find_status_part(msg->root);
+    if (part == NULL || part->body == NULL)
+        return BP_OK;
+    bp_field_group *groups = NULL;
+    size_t n = 0, dropped = 0;
+    bp_status st = bp_fields_parse(part->body, part->body_len, BP_MAX_RECIPIENTS + 1, arena, &groups, &n, &dropped);
+    if (st != BP_OK)
+        return st;
+    size_t first_rcpt = 0;
+    if (n > 0 && !is_recipient_group(&groups[0]))
+        first_rcpt = 1;
+    const bp_field_group *per_msg = n > 0 ? &groups[0] : NULL;
+    size_t n_rcpt = 0;
+    for (size_t i = first_rcpt; i < n; i++)
+        if (is_recipient_group(&groups[i]))
+            n_rcpt++;
+    if (n_rcpt == 0)
+        return BP_OK; /* not a usable delivery-status: let the text scanners try */
+
+    out->kind = BP_REPORT_DSN;
+    out->family = bp_part_is(part, "message", "global-delivery-status") ? "global-dsn" : "dsn";
+    if (per_msg != NULL) {
+        const char *rm = bp_fields_get(per_msg, "Reporting-MTA");
+        if (rm != NULL) {
+            const char *semi = strchr(rm, ';');
+            out->reporting_mta = bp_trim_dup(arena, semi ? semi + 1 : rm, strlen(semi ? semi + 1 : rm));
+        }
+        out->arrival_date = bp_fields_get(per_msg, "Arrival-Date");
+        out->envid = bp_fields_get(per_msg, "Original-Envelope-Id");
+    }
+    for (size_t i = first_rcpt; i < n; i++) {
+        if (!is_recipient_group(&groups[i]))
+            continue;
+        bp_rcpt_block *b = bp_report_add_block(out, arena);
+        if (b == NULL) {
+            if (out->n_blocks < BP_MAX_RECIPIENTS)
+                return BP_ERR_NOMEM;
+            continue;
+        }
+        read_block(&groups[i], part, arena, b);
+    }
+    out->n_blocks_dropped += dropped;
+    bp_report_note_original(out, msg->root, arena);
+    return BP_OK;
+}

@@ -1,0 +1,76 @@
+/*
+ * jmrp.c - Microsoft JMRP complaints and the recipient rules shared by all complaints.
+ *
+ * bp_jmrp_parse(): a message (no feedback-report part; ARF is tried first) that attaches an
+ * original carrying X-HmXmrOriginalRecipient, or comes from Microsoft's staff address with
+ * an attached original, is a complaint of type abuse.
+ * bp_complaint_recipient(): see complaint.h.
+ */
+#include <string.h>
+
+#include "bouncepipe/address.h"
+#include "bouncepipe/text.h"
+#include "complaint.h"
+#include "report_internal.h"
+
+void bp_complaint_recipient(const bp_report *r, const bp_report_options *opts, bp_arena *arena, bp_rcpt_block *b)
+{
+    const bp_part *orig = r->original;
+    if (orig == NULL)
+        return;
+    char *addr = bp_address_normalise(arena, bp_part_header(orig, "X-HmXmrOriginalRecipient"));
+    if (addr != NULL) {
+        b->recipient = addr;
+        b->recipient_from = BP_FROM_X_HMXMR;
+        b->field = "X-HmXmrOriginalRecipient";
+        return;
+    }
+    if (opts != NULL && opts->rcpt_headers != NULL) {
+        for (size_t i = 0; opts->rcpt_headers[i] != NULL; i++) {
+            addr = bp_address_normalise(arena, bp_part_header(orig, opts->rcpt_headers[i]));
+            if (addr != NULL) {
+                b->recipient = addr;
+                b->recipient_from = BP_FROM_HEADER;
+                b->field = opts->rcpt_headers[i];
+                return;
+            }
+        }
+    }
+    const char *to = bp_part_header(orig, "To");
+    if (to != NULL && strchr(to, ',') == NULL) {
+        addr = bp_address_normalise(arena, to);
+        if (addr != NULL) {
+            b->recipient = addr;
+            b->recipient_from = BP_FROM_HEADER;
+            b->field = "To";
+        }
+    }
+}
+
+bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
+                        bp_report *out)
+{
+    const bp_part *root = msg->root;
+    const bp_part *orig = bp_report_find_original(root, arena);
+    if (orig == NULL)
+        return BP_OK;
+    const char *from = bp_part_header(root, "From");
+    int staff = from != NULL && (bp_strcasestr(from, "staff@hotmail.com") != NULL ||
+                                 bp_strcasestr(from, "complaints@") != NULL);
+    if (bp_part_header(orig, "X-HmXmrOriginalRecipient") == NULL && !staff)
+        return BP_OK;
+    out->kind = BP_REPORT_JMRP;
+    out->family = "jmrp";
+    out->feedback_type = "abuse";
+    out->original = orig;
+    out->original_message_id = bp_part_header(orig, "Message-ID");
+    out->original_to = bp_part_header(orig, "To");
+    out->arrival_date = bp_part_header(root, "Date");
+    bp_rcpt_block *b = bp_report_add_block(out, arena);
+    if (b == NULL)
+        return BP_ERR_NOMEM;
+    b->action = BP_ACTION_FAILED;
+    b->part_index = orig->index;
+    bp_complaint_recipient(out, opts, arena, b);
+    return BP_OK;
+}

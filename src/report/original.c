@@ -1,0 +1,83 @@
+/*
+ * original.c - what the family parsers share: finding the original message a report
+ * carries, and turning a diagnostic text into block fields.
+ */
+#include <string.h>
+
+#include "bouncepipe/limits.h"
+#include "bouncepipe/smtpcode.h"
+#include "bouncepipe/text.h"
+#include "report_internal.h"
+
+const bp_part *bp_report_find_original(const bp_part *root, bp_arena *arena)
+{
+    for (const bp_part *p = root->child != NULL ? root->child : NULL; p != NULL; p = bp_part_walk_next(root, p)) {
+        if (p->is_message && p != root)
+            return p;
+        if (bp_part_is(p, "text", "rfc822-headers") || bp_part_is(p, "message", "rfc822-headers")) {
+            if (p->body == NULL)
+                continue;
+            bp_field_group *groups = NULL;
+            size_t n = 0;
+            if (bp_fields_parse(p->body, p->body_len, 1, arena, &groups, &n, NULL) != BP_OK || n == 0)
+                continue;
+            bp_part *synthetic = bp_arena_alloc(arena, sizeof(*synthetic));
+            bp_header *hs = bp_arena_alloc(arena, sizeof(*hs) * (groups[0].n ? groups[0].n : 1));
+            if (synthetic == NULL || hs == NULL)
+                return NULL;
+            *synthetic = *p;
+            for (size_t i = 0; i < groups[0].n; i++) {
+                hs[i].name = groups[0].fields[i].name;
+                hs[i].value = groups[0].fields[i].value;
+            }
+            synthetic->headers = hs;
+            synthetic->n_headers = groups[0].n;
+            synthetic->child = NULL;
+            synthetic->is_message = 1;
+            return synthetic;
+        }
+    }
+    return NULL;
+}
+
+void bp_report_note_original(bp_report *out, const bp_part *root, bp_arena *arena)
+{
+    const bp_part *orig = bp_report_find_original(root, arena);
+    if (orig == NULL)
+        return;
+    out->original = orig;
+    out->original_message_id = bp_part_header(orig, "Message-ID");
+    out->original_to = bp_part_header(orig, "To");
+}
+
+void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text, size_t len)
+{
+    if (text == NULL || len == 0)
+        return;
+    b->diagnostic = bp_clean_text(arena, text, len, BP_MAX_DIAGNOSTIC_BYTES);
+    if (b->diagnostic == NULL)
+        return;
+    size_t dlen = strlen(b->diagnostic);
+    char code[4];
+    if (b->smtp_code == NULL && bp_smtp_code_find(b->diagnostic, dlen, code))
+        b->smtp_code = bp_arena_strdup(arena, code);
+    char status[BP_STATUS_BUF];
+    if (bp_status_code_find(b->diagnostic, dlen, status)) {
+        /* A generic X.0.0 from the reporting MTA yields to the remote server's own code. */
+        if (b->status == NULL ||
+            (strcmp(b->status + 1, ".0.0") == 0 && status[0] == b->status[0] && strcmp(status + 1, ".0.0") != 0))
+            b->status = bp_arena_strdup(arena, status);
+    }
+}
+
+int bp_report_from_daemon(const bp_part *root)
+{
+    static const char *const daemons[] = {"mailer-daemon", "postmaster", "mail delivery", "mailerdaemon",
+                                          "mail-daemon", "maildaemon", "mmdf", "mail administrator", NULL};
+    const char *from = bp_part_header(root, "From");
+    const char *rp = bp_part_header(root, "Return-Path");
+    for (int i = 0; daemons[i] != NULL; i++)
+        if ((from != NULL && bp_strcasestr(from, daemons[i]) != NULL))
+            return 1;
+    return rp != NULL && (strcmp(rp, "<>") == 0 || bp_strcasestr(rp, "mailer-daemon") != NULL);
+}

@@ -1,0 +1,28 @@
+/*
+ * report_internal.h - helpers shared by the family parsers of src/report/ (not public).
+ */
+#ifndef BOUNCEPIPE_REPORT_INTERNAL_H
+#define BOUNCEPIPE_REPORT_INTERNAL_H
+
+#include "bouncepipe/fields.h"
+#include "bouncepipe/report.h"
+
+/**
+ * The original message a report carries: the message inside a message/rfc822 (or
+ * message/global) part, or a text/rfc822-headers part turned into a part with headers.
+ * Searches below @p root only, and not inside the original itself.
+ * @return a part whose headers are the original's, or NULL.  Arena-owned.
+ */
+const bp_part *bp_report_find_original(const bp_part *root, bp_arena *arena);
+
+/** Fill out->original, original_message_id and original_to from the original, if any. */
+void bp_report_note_original(bp_report *out, const bp_part *root, bp_arena *arena);
+
+/** Take a diagnostic text: clean and cap it, and derive status and SMTP code from it when
+ *  the block has none. */
+void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text, size_t len);
+
+/** @return non-zero when the message comes from a mailer daemon (From or Return-Path). */
+int bp_report_from_daemon(const bp_part *root);
+
+#endif

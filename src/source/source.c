@@ -1,0 +1,414 @@
+/*
+ * source.c - message sources: file, directory, Maildir, mbox, stdin.
+ *
+ * bp_source_open() expands a directory into a sorted list of files at once (names only);
+ * bp_source_next() then reads one file at a time.  A file whose first line starts with
+ * "From " is an mbox and is read as a stream: a message ends where a "From " line follows a
+ * blank line; ">From " (any number of '>') loses one '>' (mboxrd; for mboxo this undoes the
+ * usual escaping too).  A single-message mbox is named like a plain file.
+ */
+#include "bouncepipe/source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bouncepipe/limits.h"
+#include "bouncepipe/text.h"
+
+struct bp_source {
+    char **files;        /* paths to read, in order */
+    size_t n_files, cap_files, next_file;
+    /* current file */
+    FILE *fp;
+    int fp_is_stdin;
+    char *cur_path;
+    int in_mbox;
+    size_t mbox_index;
+    char *pending_line;  /* a "From " line read ahead: the next message starts here */
+    int at_eof;
+    /* current message */
+    char *buf;
+    size_t buf_len, buf_cap;
+    char *name;
+    int truncated;
+};
+
+static bp_status add_file(bp_source *s, const char *path)
+{
+    if (s->n_files == s->cap_files) {
+        size_t cap = s->cap_files ? s->cap_files * 2 : 16;
+        char **nf = realloc(s->files, cap * sizeof(*nf));
+        if (nf == NULL)
+            return BP_ERR_NOMEM;
+        s->files = nf;
+        s->cap_files = cap;
+    }
+    s->files[s->n_files] = strdup(path);
+    if (s->files[s->n_files] == NULL)
+        return BP_ERR_NOMEM;
+    s->n_files++;
+    return BP_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bp_status add_dir(bp_source *s, const char *path, unsigned depth);
+
+/* A Maildir: new/ (not yet seen) before cur/; tmp/ holds partial deliveries and is skipped. */
+static bp_status add_maildir(bp_source *s, const char *path, unsigned depth)
+{
+    static const char *const subdirs[] = {"new", "cur"};
+    for (int i = 0; i < 2; i++) {
+        char *sub = NULL;
+        size_t n = strlen(path) + 5;
+        sub = malloc(n);
+        if (sub == NULL)
+            return BP_ERR_NOMEM;
+        snprintf(sub, n, "%s/%s", path, subdirs[i]);
+        bp_status st = add_dir(s, sub, depth + 1);
+        free(sub);
+        if (st != BP_OK)
+            return st;
+    }
+    return BP_OK;
+}
+
+static bp_status add_dir(bp_source *s, const char *path, unsigned depth)
+{
+    if (depth > 16)
+        return BP_OK; /* symlink loops and absurd trees */
+    char probe_new[4096], probe_cur[4096];
+    snprintf(probe_new, sizeof(probe_new), "%s/new", path);
+    snprintf(probe_cur, sizeof(probe_cur), "%s/cur", path);
+    if (is_dir(probe_new) && is_dir(probe_cur))
+        return add_maildir(s, path, depth);
+
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    bp_status st = BP_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, cap * sizeof(*nn));
+            if (nn == NULL) {
+                st = BP_ERR_NOMEM;
+                goto out;
+            }
+            names = nn;
+        }
+        names[n] = strdup(de->d_name);
+        if (names[n] == NULL) {
+            st = BP_ERR_NOMEM;
+            goto out;
+        }
+        n++;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < n && st == BP_OK; i++) {
+        size_t len = strlen(path) + strlen(names[i]) + 2;
+        char *full = malloc(len);
+        if (full == NULL) {
+            st = BP_ERR_NOMEM;
+            break;
+        }
+        snprintf(full, len, "%s/%s", path, names[i]);
+        st = is_dir(full) ? add_dir(s, full, depth + 1) : add_file(s, full);
+        free(full);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return st;
+}
+
+bp_status bp_source_open(const char *path, bp_source **out)
+{
+    bp_source *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return BP_ERR_NOMEM;
+    bp_status st;
+    if (strcmp(path, "-") == 0) {
+        st = add_file(s, "-");
+    } else {
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            st = errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+        } else if (S_ISDIR(sb.st_mode)) {
+            st = add_dir(s, path, 0);
+        } else {
+            st = add_file(s, path);
+        }
+    }
+    if (st != BP_OK) {
+        bp_source_close(s);
+        return st;
+    }
+    *out = s;
+    return BP_OK;
+}
+
+static bp_status buf_append(bp_source *s, const char *data, size_t len)
+{
+    if (s->truncated)
+        return BP_OK;
+    if (s->buf_len + len > BP_MAX_MESSAGE_BYTES) {
+        s->truncated = 1;
+        return BP_OK;
+    }
+    if (s->buf_len + len + 1 > s->buf_cap) {
+        size_t cap = s->buf_cap ? s->buf_cap : 65536;
+        while (cap < s->buf_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (nb == NULL)
+            return BP_ERR_NOMEM;
+        s->buf = nb;
+        s->buf_cap = cap;
+    }
+    memcpy(s->buf + s->buf_len, data, len);
+    s->buf_len += len;
+    s->buf[s->buf_len] = '\0';
+    return BP_OK;
+}
+
+static void close_current(bp_source *s)
+{
+    if (s->fp != NULL && !s->fp_is_stdin)
+        fclose(s->fp);
+    s->fp = NULL;
+    s->fp_is_stdin = 0;
+    free(s->cur_path);
+    s->cur_path = NULL;
+    free(s->pending_line);
+    s->pending_line = NULL;
+    s->in_mbox = 0;
+    s->mbox_index = 0;
+    s->at_eof = 0;
+}
+
+static int is_from_line(const char *line, size_t len)
+{
+    return len >= 5 && memcmp(line, "From ", 5) == 0;
+}
+
+/* Read one mbox message (the separator line already consumed into pending_line). */
+static bp_status read_mbox_message(bp_source *s, int *more)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int prev_blank = 1;
+    bp_status st = BP_OK;
+    *more = 0;
+    free(s->pending_line);
+    s->pending_line = NULL;
+    while ((n = getline(&line, &cap, s->fp)) > 0) {
+        size_t len = (size_t)n;
+        if (prev_blank && is_from_line(line, len) && s->buf_len > 0) {
+            s->pending_line = line; /* start of the next message */
+            line = NULL;
+            *more = 1;
+            break;
+        }
+        prev_blank = (len == 1 && line[0] == '\n') || (len == 2 && line[0] == '\r' && line[1] == '\n');
+        const char *p = line;
+        size_t gt = 0;
+        while (gt < len && p[gt] == '>')
+            gt++;
+        if (gt > 0 && is_from_line(p + gt, len - gt)) {
+            p++;
+            len--;
+        }
+        if ((st = buf_append(s, p, len)) != BP_OK)
+            break;
+    }
+    free(line);
+    if (ferror(s->fp) && st == BP_OK)
+        st = BP_ERR_IO;
+    /* the blank line before a separator belongs to the separator (RFC 4155) */
+    if (*more && s->buf_len > 0 && s->buf[s->buf_len - 1] == '\n') {
+        s->buf_len--;
+        if (s->buf_len > 0 && s->buf[s->buf_len - 1] == '\r')
+            s->buf_len--;
+        s->buf[s->buf_len] = '\0';
+    }
+    return st;
+}
+
+static bp_status set_name(bp_source *s, size_t index, int numbered)
+{
+    free(s->name);
+    s->name = NULL;
+    if (!numbered) {
+        s->name = strdup(s->cur_path);
+    } else {
+        size_t n = strlen(s->cur_path) + 24;
+        s->name = malloc(n);
+        if (s->name != NULL)
+            snprintf(s->name, n, "%s#%zu", s->cur_path, index);
+    }
+    return s->name != NULL ? BP_OK : BP_ERR_NOMEM;
+}
+
+bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
+{
+    *done = 0;
+    s->buf_len = 0;
+    s->truncated = 0;
+    if (s->buf != NULL)
+        s->buf[0] = '\0';
+    for (;;) {
+        if (s->fp != NULL && s->in_mbox) {
+            if (s->pending_line == NULL) {
+                close_current(s);
+                continue;
+            }
+            int more = 0;
+            s->mbox_index++;
+            bp_status st = read_mbox_message(s, &more);
+            if (st == BP_OK)
+                st = set_name(s, s->mbox_index, more || s->mbox_index > 1);
+            msg->data = s->buf != NULL ? s->buf : "";
+            msg->len = s->buf_len;
+            msg->name = s->name;
+            msg->truncated = s->truncated;
+            return st;
+        }
+        if (s->fp != NULL)
+            close_current(s);
+        if (s->next_file >= s->n_files) {
+            *done = 1;
+            return BP_OK;
+        }
+        const char *path = s->files[s->next_file++];
+        s->cur_path = strdup(path);
+        if (s->cur_path == NULL)
+            return BP_ERR_NOMEM;
+        if (strcmp(path, "-") == 0) {
+            s->fp = stdin;
+            s->fp_is_stdin = 1;
+        } else {
+            s->fp = fopen(path, "rb");
+        }
+        if (s->fp == NULL) {
+            bp_status st = errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+            set_name(s, 0, 0);
+            msg->name = s->name;
+            msg->data = "";
+            msg->len = 0;
+            msg->truncated = 0;
+            free(s->cur_path);
+            s->cur_path = NULL;
+            return st;
+        }
+        /* peek the first line: an mbox starts with "From " */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n = getline(&line, &cap, s->fp);
+        if (n > 0 && is_from_line(line, (size_t)n)) {
+            s->in_mbox = 1;
+            s->pending_line = line;
+            continue;
+        }
+        bp_status st = BP_OK;
+        if (n > 0)
+            st = buf_append(s, line, (size_t)n);
+        free(line);
+        if (st == BP_OK) {
+            char chunk[65536];
+            size_t got;
+            while ((got = fread(chunk, 1, sizeof(chunk), s->fp)) > 0) {
+                if ((st = buf_append(s, chunk, got)) != BP_OK)
+                    break;
+                if (s->truncated)
+                    break; /* stop reading: the rest is not needed */
+            }
+            if (st == BP_OK && ferror(s->fp))
+                st = BP_ERR_IO;
+        }
+        if (st == BP_OK)
+            st = set_name(s, 0, 0);
+        msg->data = s->buf != NULL ? s->buf : "";
+        msg->len = s->buf_len;
+        msg->name = s->name != NULL ? s->name : path;
+        msg->truncated = s->truncated;
+        /* plain file done: close it now, the next call opens the next one */
+        if (s->fp != NULL && !s->fp_is_stdin)
+            fclose(s->fp);
+        s->fp = NULL;
+        s->fp_is_stdin = 0;
+        return st;
+    }
+}
+
+void bp_source_progress(const bp_source *s, size_t *files_done, size_t *files_total)
+{
+    *files_done = s->next_file;
+    *files_total = s->n_files;
+}
+
+void bp_source_close(bp_source *s)
+{
+    if (s == NULL)
+        return;
+    close_current(s);
+    for (size_t i = 0; i < s->n_files; i++)
+        free(s->files[i]);
+    free(s->files);
+    free(s->buf);
+    free(s->name);
+    free(s);
+}
+
+bp_status bp_read_stream(FILE *f, size_t max, char **data, size_t *len, int *truncated)
+{
+    bp_strbuf sb = {0};
+    char chunk[65536];
+    size_t got;
+    *truncated = 0;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (sb.len + got > max) {
+            *truncated = 1;
+            got = max - sb.len;
+        }
+        if (bp_strbuf_append(&sb, chunk, got) != BP_OK) {
+            bp_strbuf_free(&sb);
+            return BP_ERR_NOMEM;
+        }
+        if (*truncated) {
+            while (fread(chunk, 1, sizeof(chunk), f) > 0) {
+                /* drain, so the writer of a pipe is not killed by SIGPIPE */
+            }
+            break;
+        }
+    }
+    if (ferror(f)) {
+        bp_strbuf_free(&sb);
+        return BP_ERR_IO;
+    }
+    if (sb.data == NULL && bp_strbuf_append(&sb, "", 0) != BP_OK)
+        return BP_ERR_NOMEM;
+    *data = sb.data;
+    *len = sb.len;
+    return BP_OK;
+}

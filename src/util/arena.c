@@ -1,0 +1,140 @@
+/*
+ * arena.c - region allocator for per-message data.
+ *
+ * Blocks are chained; a request larger than the default block gets a block of its own.
+ * bp_arena_reset() keeps the first block so that a replay of a million messages does not
+ * call malloc for each.  Memory is zeroed on allocation so structs start NULL-initialised.
+ */
+#include "bouncepipe/arena.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_BLOCK_BYTES (64u * 1024u)
+#define ARENA_ALIGN 16u
+
+struct arena_block {
+    struct arena_block *next;
+    size_t size;
+    size_t used;
+    _Alignas(16) unsigned char data[];
+};
+
+struct bp_arena {
+    struct arena_block *head; /* newest block; the oldest is the kept first block */
+};
+
+static struct arena_block *block_new(size_t size)
+{
+    struct arena_block *b = malloc(sizeof(*b) + size);
+    if (b == NULL)
+        return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+bp_arena *bp_arena_new(void)
+{
+    bp_arena *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    a->head = block_new(ARENA_BLOCK_BYTES);
+    if (a->head == NULL) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void bp_arena_free(bp_arena *arena)
+{
+    if (arena == NULL)
+        return;
+    struct arena_block *b = arena->head;
+    while (b != NULL) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(arena);
+}
+
+void bp_arena_reset(bp_arena *arena)
+{
+    struct arena_block *b = arena->head;
+    while (b->next != NULL) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    b->used = 0;
+    arena->head = b;
+}
+
+void *bp_arena_alloc(bp_arena *arena, size_t size)
+{
+    size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need < size)
+        return NULL;
+    struct arena_block *b = arena->head;
+    if (b->size - b->used < need) {
+        size_t bsize = need > ARENA_BLOCK_BYTES ? need : ARENA_BLOCK_BYTES;
+        struct arena_block *nb = block_new(bsize);
+        if (nb == NULL)
+            return NULL;
+        if (need > ARENA_BLOCK_BYTES) {
+            /* a large block goes behind the head so the head keeps its free space */
+            nb->next = b->next;
+            b->next = nb;
+            nb->used = need;
+            memset(nb->data, 0, need);
+            return nb->data;
+        }
+        nb->next = b;
+        arena->head = nb;
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += need;
+    memset(p, 0, need);
+    return p;
+}
+
+char *bp_arena_strndup(bp_arena *arena, const char *s, size_t len)
+{
+    if (s == NULL)
+        return NULL;
+    char *p = bp_arena_alloc(arena, len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *bp_arena_strdup(bp_arena *arena, const char *s)
+{
+    return s == NULL ? NULL : bp_arena_strndup(arena, s, strlen(s));
+}
+
+char *bp_arena_printf(bp_arena *arena, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *p = bp_arena_alloc(arena, (size_t)n + 1);
+    if (p == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
