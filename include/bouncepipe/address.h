@@ -32,9 +32,9 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
 /** VERP decoding settings: the local-part prefix ("bounces", or NULL for any) and the
  *  characters that separate prefix from the encoded address and user from domain. */
 typedef struct bp_verp_options {
-    const char *prefix;       /**< NULL or "" accepts any prefix */
-    const char *separators;   /**< after the prefix; default "-+" (PowerMTA, Postfix) */
-    char domain_separator;    /**< between user and domain; default '=' */
+    const char *prefix;     /**< NULL or "" accepts any prefix */
+    const char *separators; /**< after the prefix; default "-+" (PowerMTA, Postfix) */
+    char domain_separator;  /**< between user and domain; default '=' */
 } bp_verp_options;
 
 /**

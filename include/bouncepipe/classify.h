@@ -32,13 +32,13 @@ typedef struct bp_explain {
 } bp_explain;
 
 typedef struct bp_classify_ctx {
-    bp_rules *rules;          /**< may be NULL: codes only */
-    const bp_policy *policy;  /**< may be NULL: the default policy */
-    const char *envelope_rcpt;  /**< --rcpt, the bounce address (maybe VERP), or NULL */
+    bp_rules *rules;             /**< may be NULL: codes only */
+    const bp_policy *policy;     /**< may be NULL: the default policy */
+    const char *envelope_rcpt;   /**< --rcpt, the bounce address (maybe VERP), or NULL */
     const bp_verp_options *verp; /**< NULL for defaults */
-    const char *envid;        /**< --envid */
-    const char *source;       /**< source name for the events */
-    int explain;              /**< fill bp_explain for each event */
+    const char *envid;           /**< --envid */
+    const char *source;          /**< source name for the events */
+    int explain;                 /**< fill bp_explain for each event */
 } bp_classify_ctx;
 
 /**

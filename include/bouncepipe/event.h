@@ -27,18 +27,18 @@ typedef enum bp_action {
 } bp_action;
 
 typedef struct bp_event {
-    const char *source;          /**< file path, PATH#N, "-" */
-    const char *message_id;      /**< Message-ID of the report */
+    const char *source;     /**< file path, PATH#N, "-" */
+    const char *message_id; /**< Message-ID of the report */
     bp_event_type type;
     const char *recipient;
-    const char *recipient_from;  /**< contract name, e.g. "final-recipient" */
-    const char *status;          /**< X.Y.Z */
-    const char *smtp_code;       /**< "550" */
+    const char *recipient_from; /**< contract name, e.g. "final-recipient" */
+    const char *status;         /**< X.Y.Z */
+    const char *smtp_code;      /**< "550" */
     const char *diagnostic;
-    const char *category;        /**< bounce/delay category */
-    const char *feedback_type;   /**< complaint type */
+    const char *category;      /**< bounce/delay category */
+    const char *feedback_type; /**< complaint type */
     bp_action action;
-    const char *rule;            /**< id of the deciding rule */
+    const char *rule; /**< id of the deciding rule */
     /* further fields */
     const char *reporting_mta;
     const char *remote_mta;
@@ -49,9 +49,9 @@ typedef struct bp_event {
     const char *original_message_id;
     const char *blocklist;
     /* not printed in the contract; used by sinks and explain */
-    const char *family;          /**< report family that produced the event */
-    const char *fingerprint;     /**< digest of the message, for idempotency */
-    int final;                   /**< 1 when the failure is permanent (5.x.x or Action failed) */
+    const char *family;      /**< report family that produced the event */
+    const char *fingerprint; /**< digest of the message, for idempotency */
+    int final;               /**< 1 when the failure is permanent (5.x.x or Action failed) */
 } bp_event;
 
 /** @return contract name of @p type ("bounce", ...). */

@@ -31,8 +31,8 @@ typedef struct bp_field_group {
  * @param max_groups groups past this are dropped and counted in @p dropped (may be NULL)
  * @return BP_OK or BP_ERR_NOMEM; @p out_groups / @p out_n describe an arena array.
  */
-bp_status bp_fields_parse(const char *text, size_t len, size_t max_groups, bp_arena *arena,
-                          bp_field_group **out_groups, size_t *out_n, size_t *dropped);
+bp_status bp_fields_parse(const char *text, size_t len, size_t max_groups, bp_arena *arena, bp_field_group **out_groups,
+                          size_t *out_n, size_t *dropped);
 
 /** @return the value of the first field @p name (case-insensitive) in @p g, or NULL. */
 const char *bp_fields_get(const bp_field_group *g, const char *name);

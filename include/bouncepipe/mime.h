@@ -29,26 +29,26 @@ typedef struct bp_header {
 
 typedef struct bp_part bp_part;
 struct bp_part {
-    const char *type;    /**< lower case, e.g. "text"; "text" when the part has none */
-    const char *subtype; /**< lower case, e.g. "plain" */
-    const char *charset; /**< declared charset or NULL */
+    const char *type;        /**< lower case, e.g. "text"; "text" when the part has none */
+    const char *subtype;     /**< lower case, e.g. "plain" */
+    const char *charset;     /**< declared charset or NULL */
     const char *report_type; /**< multipart/report's report-type parameter, lower case, or NULL */
     const bp_header *headers;
     size_t n_headers;
-    const char *body;    /**< decoded body (see above), NUL-terminated; NULL if not decoded */
+    const char *body; /**< decoded body (see above), NUL-terminated; NULL if not decoded */
     size_t body_len;
-    int truncated;       /**< body was cut at BP_MAX_TEXT_BYTES */
-    int is_attachment;   /**< Content-Disposition: attachment */
-    unsigned depth;      /**< 0 for the message itself */
-    unsigned index;      /**< position in a depth-first walk, 0 for the message */
+    int truncated;     /**< body was cut at BP_MAX_TEXT_BYTES */
+    int is_attachment; /**< Content-Disposition: attachment */
+    unsigned depth;    /**< 0 for the message itself */
+    unsigned index;    /**< position in a depth-first walk, 0 for the message */
     bp_part *parent;
-    bp_part *child;      /**< first child: parts of a multipart, or the message of message/rfc822 */
-    bp_part *next;       /**< next sibling */
-    int is_message;      /**< this part is a message (the top, or inside message/rfc822) */
+    bp_part *child; /**< first child: parts of a multipart, or the message of message/rfc822 */
+    bp_part *next;  /**< next sibling */
+    int is_message; /**< this part is a message (the top, or inside message/rfc822) */
 };
 
 typedef struct bp_mime_message {
-    bp_part *root;       /**< the message itself: its headers, its top-level content */
+    bp_part *root; /**< the message itself: its headers, its top-level content */
     unsigned n_parts;
     unsigned warnings;   /**< GMime parser warnings (malformed MIME seen) */
     int parts_truncated; /**< BP_MAX_MIME_PARTS or BP_MAX_MIME_DEPTH was hit */

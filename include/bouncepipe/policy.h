@@ -15,13 +15,13 @@
 
 typedef struct bp_policy {
     struct {
-        char name[32];   /**< category or "complaint:TYPE" */
+        char name[32]; /**< category or "complaint:TYPE" */
         bp_action action;
     } entries[BP_POLICY_MAX_ENTRIES];
     unsigned n_entries;
-    unsigned soft_count;     /**< N: soft events needed */
-    unsigned soft_days;      /**< D: on at least this many distinct days */
-    unsigned soft_window;    /**< W: within this many days */
+    unsigned soft_count;  /**< N: soft events needed */
+    unsigned soft_days;   /**< D: on at least this many distinct days */
+    unsigned soft_window; /**< W: within this many days */
 } bp_policy;
 
 /** Fill @p p with the default policy. */

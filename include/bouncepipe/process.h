@@ -19,18 +19,18 @@ typedef struct bp_process_result {
     bp_mime_message mime;
     bp_report report;
     bp_event *events;
-    size_t n_events;      /**< at least 1 (an "unrecognized" event when nothing was found) */
-    bp_explain *explains; /**< parallel to events when ctx->explain, else NULL */
+    size_t n_events;         /**< at least 1 (an "unrecognized" event when nothing was found) */
+    bp_explain *explains;    /**< parallel to events when ctx->explain, else NULL */
     const char *fingerprint; /**< hex SHA-256 of Message-ID and body: the idempotency key */
-    int mime_failed;      /**< GMime found no message: events is one unrecognized event */
+    int mime_failed;         /**< GMime found no message: events is one unrecognized event */
 } bp_process_result;
 
 /**
  * Process one message.
  * @return BP_OK (also for unparseable input: see mime_failed); BP_ERR_NOMEM.
  */
-bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes,
-                             size_t len, bp_arena *arena, bp_process_result *out);
+bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes, size_t len,
+                             bp_arena *arena, bp_process_result *out);
 
 /**
  * Fingerprint of a message: SHA-256 over its Message-ID and its body with line ends

@@ -50,52 +50,53 @@ typedef enum bp_rcpt_source {
 } bp_rcpt_source;
 
 typedef struct bp_rcpt_block {
-    const char *recipient;          /**< chosen address (see recipient_from), or NULL */
+    const char *recipient; /**< chosen address (see recipient_from), or NULL */
     bp_rcpt_source recipient_from;
-    const char *final_recipient;    /**< address part of Final-Recipient */
+    const char *final_recipient;      /**< address part of Final-Recipient */
     const char *final_recipient_type; /**< "rfc822", "utf-8", ... */
-    const char *original_recipient; /**< address part of Original-Recipient */
+    const char *original_recipient;   /**< address part of Original-Recipient */
     bp_rcpt_action action;
-    const char *status;             /**< enhanced status code X.Y.Z, validated, or NULL */
-    const char *smtp_code;          /**< three digits, or NULL */
-    const char *diagnostic;         /**< remote text, cleaned and capped, or NULL */
-    const char *diagnostic_type;    /**< "smtp", "x-unix", ... */
+    const char *status;          /**< enhanced status code X.Y.Z, validated, or NULL */
+    const char *smtp_code;       /**< three digits, or NULL */
+    const char *diagnostic;      /**< remote text, cleaned and capped, or NULL */
+    const char *diagnostic_type; /**< "smtp", "x-unix", ... */
     const char *remote_mta;
     const char *last_attempt_date;
-    unsigned part_index;            /**< MIME part the block came from (for explain) */
-    const char *field;              /**< name of the field or scanner that gave the recipient */
+    unsigned part_index; /**< MIME part the block came from (for explain) */
+    const char *field;   /**< name of the field or scanner that gave the recipient */
 } bp_rcpt_block;
 
 typedef struct bp_report {
     bp_report_kind kind;
-    const char *family;             /**< parser that recognised it: "dsn", "arf", "qmail", ... */
-    const char *message_id;         /**< Message-ID of the report itself */
-    const char *subject;            /**< decoded Subject of the report */
-    const char *from;               /**< From of the report */
+    const char *family;     /**< parser that recognised it: "dsn", "arf", "qmail", ... */
+    const char *message_id; /**< Message-ID of the report itself */
+    const char *subject;    /**< decoded Subject of the report */
+    const char *from;       /**< From of the report */
     const char *reporting_mta;
     const char *arrival_date;
-    const char *envid;              /**< Original-Envelope-Id */
+    const char *envid; /**< Original-Envelope-Id */
     /* feedback reports */
-    const char *feedback_type;      /**< lower case: abuse, fraud, ... */
+    const char *feedback_type; /**< lower case: abuse, fraud, ... */
     const char *original_mail_from;
     const char *source_ip;
     const char *reported_domain;
     const char *user_agent;
     /* the original message, when attached or quoted */
-    const bp_part *original;        /**< its part (message/rfc822 child or rfc822-headers) */
+    const bp_part *original; /**< its part (message/rfc822 child or rfc822-headers) */
     const char *original_message_id;
-    const char *original_to;        /**< To: of the original */
+    const char *original_to; /**< To: of the original */
     /* recipients */
     bp_rcpt_block *blocks;
     size_t n_blocks;
     size_t cap_blocks;
-    size_t n_blocks_dropped;        /**< blocks beyond BP_MAX_RECIPIENTS */
+    size_t n_blocks_dropped; /**< blocks beyond BP_MAX_RECIPIENTS */
     unsigned mime_warnings;
 } bp_report;
 
 /** Options the report stage needs from configuration. */
 typedef struct bp_report_options {
-    const char *const *rcpt_headers; /**< per-recipient headers of an original (e.g. "X-Rcpt"), NULL-terminated, or NULL */
+    const char *const
+        *rcpt_headers; /**< per-recipient headers of an original (e.g. "X-Rcpt"), NULL-terminated, or NULL */
 } bp_report_options;
 
 /**
@@ -103,8 +104,7 @@ typedef struct bp_report_options {
  * @param opts may be NULL for defaults
  * @return BP_OK (also when nothing was recognised: kind BP_REPORT_NONE); BP_ERR_NOMEM.
  */
-bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
-                          bp_report *out);
+bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 
 /** Append an empty block to @p r. @return it, or NULL when out of memory or over the limit. */
 bp_rcpt_block *bp_report_add_block(bp_report *r, bp_arena *arena);
@@ -118,10 +118,8 @@ const char *bp_report_kind_name(bp_report_kind kind);
 /* Family parsers, in the order bp_report_parse() tries them.  Each returns BP_OK and leaves
  * out->kind at BP_REPORT_NONE when the message is not of its family. */
 bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out);
-bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
-                       bp_report *out);
-bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
-                        bp_report *out);
+bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
+bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_autoreply_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out);
 bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out);
 

@@ -21,19 +21,19 @@ typedef struct bp_rules bp_rules;
 
 /** One rule as loaded. */
 typedef struct bp_rule {
-    const char *id;        /**< stable id: given with id=, else derived from file and pattern */
-    const char *file;      /**< file it came from ("builtin:NAME" for the shipped database) */
+    const char *id;   /**< stable id: given with id=, else derived from file and pattern */
+    const char *file; /**< file it came from ("builtin:NAME" for the shipped database) */
     unsigned line;
-    const char *pattern;   /**< the regex source, without slashes */
-    const char *category;  /**< bounce category it assigns */
-    const char *blocklist; /**< block list the text names (blocklist=), or NULL */
+    const char *pattern;      /**< the regex source, without slashes */
+    const char *category;     /**< bounce category it assigns */
+    const char *blocklist;    /**< block list the text names (blocklist=), or NULL */
     const char *scope_status; /**< "5", "5.7", "5.7.1" or NULL: applies only to such codes */
-    const char *scope_mta; /**< domain suffix of the reporting/remote MTA, or NULL */
+    const char *scope_mta;    /**< domain suffix of the reporting/remote MTA, or NULL */
 } bp_rule;
 
 /** What a rule is matched against. */
 typedef struct bp_rule_subject {
-    const char *text;      /**< diagnostic text, UTF-8 */
+    const char *text; /**< diagnostic text, UTF-8 */
     size_t len;
     const char *status;    /**< enhanced status code or NULL */
     const char *smtp_code; /**< SMTP code or NULL */
@@ -63,12 +63,11 @@ void bp_rules_free(bp_rules *rules);
  * @return BP_OK (also with skipped rules); BP_ERR_NOT_FOUND / BP_ERR_IO when the file cannot
  *         be read; BP_ERR_NOMEM.
  */
-bp_status bp_rules_load_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user,
-                             unsigned *n_errors);
+bp_status bp_rules_load_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user, unsigned *n_errors);
 
 /** Append rules from @p len bytes of @p text, reported as file @p name. Same contract. */
-bp_status bp_rules_load_text(bp_rules *rules, const char *name, const char *text, size_t len,
-                             bp_rules_warn_fn warn, void *user, unsigned *n_errors);
+bp_status bp_rules_load_text(bp_rules *rules, const char *name, const char *text, size_t len, bp_rules_warn_fn warn,
+                             void *user, unsigned *n_errors);
 
 /** Append the shipped database compiled into the binary. */
 bp_status bp_rules_load_builtin(bp_rules *rules, bp_rules_warn_fn warn, void *user, unsigned *n_errors);

@@ -11,8 +11,8 @@
 #include "bouncepipe/classify.h"
 
 #include <stdlib.h>
-#include <strings.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bouncepipe/text.h"
 
@@ -120,10 +120,10 @@ static const struct {
     const char *code;
     const char *category;
 } smtp_table[] = {
-    {"421", "bad-connection"}, {"450", "other"},         {"451", "other"},           {"452", "quota-issues"},
+    {"421", "bad-connection"},  {"450", "other"},           {"451", "other"},           {"452", "quota-issues"},
     {"500", "protocol-errors"}, {"501", "protocol-errors"}, {"502", "protocol-errors"}, {"503", "protocol-errors"},
-    {"504", "protocol-errors"}, {"521", "routing-errors"}, {"530", "policy-related"},  {"550", "other"},
-    {"551", "bad-mailbox"},   {"552", "quota-issues"},   {"553", "bad-mailbox"},     {"554", "other"},
+    {"504", "protocol-errors"}, {"521", "routing-errors"},  {"530", "policy-related"},  {"550", "other"},
+    {"551", "bad-mailbox"},     {"552", "quota-issues"},    {"553", "bad-mailbox"},     {"554", "other"},
     {"556", "bad-domain"},
 };
 
@@ -282,8 +282,8 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                 x->category_why = "complaint: the feedback type decides";
         } else if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
             const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
-            e->category = bp_classify_text(ctx->rules, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,
-                                           &e->blocklist);
+            e->category =
+                bp_classify_text(ctx->rules, b->diagnostic, b->status, b->smtp_code, mta, &e->rule, &e->blocklist);
             if (e->rule == NULL) {
                 if (b->status != NULL && strcmp(b->status + 1, ".0.0") != 0)
                     e->rule = bp_arena_printf(arena, "status:%s", b->status);

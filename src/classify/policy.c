@@ -16,22 +16,22 @@ static const struct {
     const char *name;
     bp_action action;
 } defaults[] = {
-    {"bad-mailbox", BP_ACT_SUPPRESS},       {"bad-domain", BP_ACT_SUPPRESS},
-    {"inactive-mailbox", BP_ACT_SUPPRESS},  {"quota-issues", BP_ACT_SOFT},
-    {"message-expired", BP_ACT_SOFT},       {"no-answer-from-host", BP_ACT_SOFT},
-    {"routing-errors", BP_ACT_SOFT},        {"relaying-issues", BP_ACT_SOFT},
-    {"bad-connection", BP_ACT_SOFT},        {"other", BP_ACT_SOFT},
-    {"policy-related", BP_ACT_IGNORE},      {"spam-related", BP_ACT_IGNORE},
-    {"virus-related", BP_ACT_IGNORE},       {"content-related", BP_ACT_IGNORE},
-    {"invalid-sender", BP_ACT_IGNORE},      {"bad-configuration", BP_ACT_IGNORE},
-    {"protocol-errors", BP_ACT_IGNORE},     {"complaint:abuse", BP_ACT_SUPPRESS},
-    {"complaint:fraud", BP_ACT_SUPPRESS},   {"complaint:virus", BP_ACT_SUPPRESS},
-    {"complaint:other", BP_ACT_SUPPRESS},   {"complaint:opt-out", BP_ACT_SUPPRESS},
-    {"complaint:not-spam", BP_ACT_IGNORE},  {"complaint:auth-failure", BP_ACT_IGNORE},
+    {"bad-mailbox", BP_ACT_SUPPRESS},      {"bad-domain", BP_ACT_SUPPRESS},
+    {"inactive-mailbox", BP_ACT_SUPPRESS}, {"quota-issues", BP_ACT_SOFT},
+    {"message-expired", BP_ACT_SOFT},      {"no-answer-from-host", BP_ACT_SOFT},
+    {"routing-errors", BP_ACT_SOFT},       {"relaying-issues", BP_ACT_SOFT},
+    {"bad-connection", BP_ACT_SOFT},       {"other", BP_ACT_SOFT},
+    {"policy-related", BP_ACT_IGNORE},     {"spam-related", BP_ACT_IGNORE},
+    {"virus-related", BP_ACT_IGNORE},      {"content-related", BP_ACT_IGNORE},
+    {"invalid-sender", BP_ACT_IGNORE},     {"bad-configuration", BP_ACT_IGNORE},
+    {"protocol-errors", BP_ACT_IGNORE},    {"complaint:abuse", BP_ACT_SUPPRESS},
+    {"complaint:fraud", BP_ACT_SUPPRESS},  {"complaint:virus", BP_ACT_SUPPRESS},
+    {"complaint:other", BP_ACT_SUPPRESS},  {"complaint:opt-out", BP_ACT_SUPPRESS},
+    {"complaint:not-spam", BP_ACT_IGNORE}, {"complaint:auth-failure", BP_ACT_IGNORE},
 };
 
-static const char *const feedback_types[] = {"abuse", "fraud", "virus", "other", "not-spam", "auth-failure", "opt-out",
-                                             NULL};
+static const char *const feedback_types[] = {"abuse",    "fraud",        "virus",   "other",
+                                             "not-spam", "auth-failure", "opt-out", NULL};
 
 int bp_feedback_type_valid(const char *name)
 {
@@ -89,15 +89,9 @@ bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *c
     case BP_EVENT_UNRECOGNIZED:
         *why = "nothing was recognised: recorded (quarantined in pipe mode), never acted on";
         return BP_ACT_IGNORE;
-    case BP_EVENT_DELAY:
-        *why = "a delay is never acted on: the MTA is still trying";
-        return BP_ACT_IGNORE;
-    case BP_EVENT_AUTOREPLY:
-        *why = "an auto-reply proves the mailbox is alive";
-        return BP_ACT_IGNORE;
-    case BP_EVENT_DELIVERED:
-        *why = "a delivery report is good news";
-        return BP_ACT_IGNORE;
+    case BP_EVENT_DELAY: *why = "a delay is never acted on: the MTA is still trying"; return BP_ACT_IGNORE;
+    case BP_EVENT_AUTOREPLY: *why = "an auto-reply proves the mailbox is alive"; return BP_ACT_IGNORE;
+    case BP_EVENT_DELIVERED: *why = "a delivery report is good news"; return BP_ACT_IGNORE;
     case BP_EVENT_COMPLAINT: {
         char key[48];
         snprintf(key, sizeof(key), "complaint:%s", feedback_type != NULL ? feedback_type : "other");
@@ -108,8 +102,7 @@ bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *c
                                     : "policy: this complaint type is recorded only";
         return a;
     }
-    case BP_EVENT_BOUNCE:
-        break;
+    case BP_EVENT_BOUNCE: break;
     }
     bp_action a = category != NULL ? lookup(p, category) : BP_ACT_NONE;
     if (a == BP_ACT_NONE)

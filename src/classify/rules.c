@@ -21,19 +21,19 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
-#include <stdarg.h>
 #include <pcre2.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
-#define MAX_LITERALS 8
-#define MIN_LITERAL 3
+#define MAX_LITERALS    8
+#define MIN_LITERAL     3
 #define JIT_AFTER_TRIES 16
 
 struct rule {
@@ -41,7 +41,7 @@ struct rule {
     char *literals[MAX_LITERALS]; /* lower case; n_literals == 0: no prefilter */
     size_t literal_len[MAX_LITERALS];
     unsigned n_literals;
-    pcre2_code *code;             /* NULL until first candidacy */
+    pcre2_code *code; /* NULL until first candidacy */
     int compile_failed;
     int jitted;
     unsigned tries;
@@ -52,15 +52,16 @@ struct bp_rules {
     size_t n, cap;
     pcre2_match_context *mctx;
     pcre2_match_data *mdata;
-    char *lower;                  /* scratch: lower-cased subject */
+    char *lower; /* scratch: lower-cased subject */
     size_t lower_cap;
 };
 
-static const char *const categories[] = {
-    "bad-mailbox",     "bad-domain",      "inactive-mailbox", "quota-issues",    "bad-connection",
-    "no-answer-from-host", "routing-errors", "relaying-issues", "protocol-errors", "message-expired",
-    "policy-related",  "spam-related",    "virus-related",    "content-related", "invalid-sender",
-    "bad-configuration", "other",         NULL};
+static const char *const categories[] = {"bad-mailbox",       "bad-domain",      "inactive-mailbox",
+                                         "quota-issues",      "bad-connection",  "no-answer-from-host",
+                                         "routing-errors",    "relaying-issues", "protocol-errors",
+                                         "message-expired",   "policy-related",  "spam-related",
+                                         "virus-related",     "content-related", "invalid-sender",
+                                         "bad-configuration", "other",           NULL};
 
 int bp_category_valid(const char *category)
 {
@@ -615,8 +616,8 @@ bp_status bp_rules_load_builtin(bp_rules *r, bp_rules_warn_fn warn, void *user, 
         char name[256];
         unsigned errs = 0;
         snprintf(name, sizeof(name), "builtin:%s", bp_builtin_rule_files[i].name);
-        bp_status st = load_text(r, 0, name, bp_builtin_rule_files[i].text, bp_builtin_rule_files[i].len, warn, user,
-                                 &errs);
+        bp_status st =
+            load_text(r, 0, name, bp_builtin_rule_files[i].text, bp_builtin_rule_files[i].len, warn, user, &errs);
         total += errs;
         if (st != BP_OK)
             return st;
@@ -663,8 +664,8 @@ static int scope_fits(const struct rule *ru, const bp_rule_subject *s)
                 if (code != NULL && strncmp(code, list, n) == 0 && (code[n] == '\0' || code[n] == '.'))
                     ok = 1;
                 /* a bare class digit "5" matches both codes */
-                if (!ok && n == 1 && ((s->status && s->status[0] == list[0]) ||
-                                      (s->smtp_code && s->smtp_code[0] == list[0])))
+                if (!ok && n == 1 &&
+                    ((s->status && s->status[0] == list[0]) || (s->smtp_code && s->smtp_code[0] == list[0])))
                     ok = 1;
             }
             list += n;

@@ -13,13 +13,13 @@
 #include "bouncepipe/status.h"
 
 /* Exit codes (sysexits.h values, named here so that pipe mode's contract is visible). */
-#define BP_EXIT_OK 0
-#define BP_EXIT_FAILURE 1     /* some inputs failed; the run went on */
-#define BP_EXIT_USAGE 64      /* EX_USAGE */
-#define BP_EXIT_DATAERR 65    /* EX_DATAERR */
-#define BP_EXIT_SOFTWARE 70   /* EX_SOFTWARE */
-#define BP_EXIT_TEMPFAIL 75   /* EX_TEMPFAIL: the MTA keeps the message and retries */
-#define BP_EXIT_CONFIG 78     /* EX_CONFIG */
+#define BP_EXIT_OK       0
+#define BP_EXIT_FAILURE  1  /* some inputs failed; the run went on */
+#define BP_EXIT_USAGE    64 /* EX_USAGE */
+#define BP_EXIT_DATAERR  65 /* EX_DATAERR */
+#define BP_EXIT_SOFTWARE 70 /* EX_SOFTWARE */
+#define BP_EXIT_TEMPFAIL 75 /* EX_TEMPFAIL: the MTA keeps the message and retries */
+#define BP_EXIT_CONFIG   78 /* EX_CONFIG */
 
 /** Everything a command needs to classify: rules, policy and the settings they came from. */
 typedef struct bp_cli_env {

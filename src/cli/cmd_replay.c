@@ -45,11 +45,13 @@ static void show_progress(struct progress *pg, const bp_source *src, size_t mess
 
 int cmd_replay(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"dry-run", no_argument, NULL, 'n'},     {"format", required_argument, NULL, 'f'},
-        {"rcpt", required_argument, NULL, 'r'},  {"patterns", required_argument, NULL, 'p'},
-        {"no-builtin-rules", no_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"rcpt", required_argument, NULL, 'r'},
+                                             {"patterns", required_argument, NULL, 'p'},
+                                             {"no-builtin-rules", no_argument, NULL, 'B'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     bp_cli_env env = {0};
     bp_format format = BP_FORMAT_NDJSON;
     const char *rcpt = NULL;

@@ -80,8 +80,8 @@ const char *bp_message_fingerprint(bp_arena *arena, const char *bytes, size_t le
     return hex;
 }
 
-bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes,
-                             size_t len, bp_arena *arena, bp_process_result *out)
+bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes, size_t len,
+                             bp_arena *arena, bp_process_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->fingerprint = bp_message_fingerprint(arena, bytes, len);

@@ -21,8 +21,11 @@ struct bp_printer {
 
 typedef const char *(*field_get)(const bp_event *e);
 
-#define GETTER(name) \
-    static const char *get_##name(const bp_event *e) { return e->name; }
+#define GETTER(name)                                                                                                   \
+    static const char *get_##name(const bp_event *e)                                                                   \
+    {                                                                                                                  \
+        return e->name;                                                                                                \
+    }
 GETTER(source)
 GETTER(message_id)
 GETTER(recipient)
@@ -42,8 +45,14 @@ GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
 #undef GETTER
-static const char *get_type(const bp_event *e) { return bp_event_type_name(e->type); }
-static const char *get_action(const bp_event *e) { return bp_action_name(e->action); }
+static const char *get_type(const bp_event *e)
+{
+    return bp_event_type_name(e->type);
+}
+static const char *get_action(const bp_event *e)
+{
+    return bp_action_name(e->action);
+}
 
 static const struct {
     const char *name;

@@ -43,8 +43,7 @@ static const char *semi_value(bp_arena *arena, const char *v)
     return bp_trim_dup(arena, s, strlen(s));
 }
 
-bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
-                       bp_report *out)
+bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
     const bp_part *root = msg->root;
     const bp_part *part = NULL;

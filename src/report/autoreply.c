@@ -14,14 +14,30 @@
 #include "bouncepipe/text.h"
 #include "report_internal.h"
 
-static const char *const subject_cues[] = {
-    "auto:", "automatic reply", "autoreply", "auto-reply", "auto reply", "out of office", "out of the office",
-    "vacation", "away from", "abwesenheit", "automatische antwort", "réponse automatique", "reponse automatique",
-    "absence", "respuesta automática", "risposta automatica", "不在", "自動返信", "自动回复", NULL};
+static const char *const subject_cues[] = {"auto:",
+                                           "automatic reply",
+                                           "autoreply",
+                                           "auto-reply",
+                                           "auto reply",
+                                           "out of office",
+                                           "out of the office",
+                                           "vacation",
+                                           "away from",
+                                           "abwesenheit",
+                                           "automatische antwort",
+                                           "réponse automatique",
+                                           "reponse automatique",
+                                           "absence",
+                                           "respuesta automática",
+                                           "risposta automatica",
+                                           "不在",
+                                           "自動返信",
+                                           "自动回复",
+                                           NULL};
 
-static const char *const bounce_cues[] = {"undeliver", "delivery status", "delivery failure", "returned mail",
-                                          "failure notice", "delivery notification", "mail delivery",
-                                          "non remis", "unzustellbar", "nondeliver", "not delivered", NULL};
+static const char *const bounce_cues[] = {
+    "undeliver",     "delivery status", "delivery failure", "returned mail", "failure notice", "delivery notification",
+    "mail delivery", "non remis",       "unzustellbar",     "nondeliver",    "not delivered",  NULL};
 
 static int has_cue(const char *s, const char *const *cues)
 {

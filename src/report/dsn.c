@@ -28,8 +28,8 @@ static int looks_like_status_fields(const bp_part *p)
 {
     if (p->body == NULL || p->is_message)
         return 0;
-    if (!(bp_part_is(p, "text", "plain") || bp_part_is(p, "text", "delivery-status") ||
-          bp_part_is(p, "message", "*") || bp_part_is(p, "application", "*")))
+    if (!(bp_part_is(p, "text", "plain") || bp_part_is(p, "text", "delivery-status") || bp_part_is(p, "message", "*") ||
+          bp_part_is(p, "application", "*")))
         return 0;
     const char *b = p->body;
     size_t n = p->body_len < 4096 ? p->body_len : 4096;

@@ -74,8 +74,8 @@ done:
 }
 
 /* Append a finished group, or count it as dropped past max_groups. */
-static bp_status push_group(bp_arena *arena, const bp_field_group *g, size_t max_groups,
-                            bp_field_group **groups, size_t *n, size_t *cap, size_t *dropped)
+static bp_status push_group(bp_arena *arena, const bp_field_group *g, size_t max_groups, bp_field_group **groups,
+                            size_t *n, size_t *cap, size_t *dropped)
 {
     if (*n >= max_groups) {
         if (dropped != NULL)
@@ -96,8 +96,8 @@ static bp_status push_group(bp_arena *arena, const bp_field_group *g, size_t max
     return BP_OK;
 }
 
-bp_status bp_fields_parse(const char *text, size_t len, size_t max_groups, bp_arena *arena,
-                          bp_field_group **out_groups, size_t *out_n, size_t *dropped)
+bp_status bp_fields_parse(const char *text, size_t len, size_t max_groups, bp_arena *arena, bp_field_group **out_groups,
+                          size_t *out_n, size_t *dropped)
 {
     bp_field_group *groups = NULL;
     size_t n = 0, cap = 0, fcap = 0;

@@ -47,16 +47,15 @@ void bp_complaint_recipient(const bp_report *r, const bp_report_options *opts, b
     }
 }
 
-bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
-                        bp_report *out)
+bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
     const bp_part *root = msg->root;
     const bp_part *orig = bp_report_find_original(root, arena);
     if (orig == NULL)
         return BP_OK;
     const char *from = bp_part_header(root, "From");
-    int staff = from != NULL && (bp_strcasestr(from, "staff@hotmail.com") != NULL ||
-                                 bp_strcasestr(from, "complaints@") != NULL);
+    int staff = from != NULL &&
+                (bp_strcasestr(from, "staff@hotmail.com") != NULL || bp_strcasestr(from, "complaints@") != NULL);
     if (bp_part_header(orig, "X-HmXmrOriginalRecipient") == NULL && !staff)
         return BP_OK;
     out->kind = BP_REPORT_JMRP;

@@ -185,8 +185,8 @@ static int is_report_part(const bp_part *p)
     return strcmp(p->type, "text") == 0 && (strcmp(p->subtype, "rfc822-headers") == 0);
 }
 
-static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *header_source,
-                      bp_part *parent, unsigned depth, bp_part **out);
+static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *header_source, bp_part *parent,
+                      unsigned depth, bp_part **out);
 
 static bp_status walk_children(struct walk_ctx *ctx, GMimeObject *object, bp_part *part)
 {
@@ -210,8 +210,8 @@ static bp_status walk_children(struct walk_ctx *ctx, GMimeObject *object, bp_par
             return BP_OK;
         GMimeObject *body = g_mime_message_get_mime_part(inner); /* borrowed */
         bp_part *child = NULL;
-        bp_status st = walk(ctx, body != NULL ? body : GMIME_OBJECT(inner), GMIME_OBJECT(inner), part,
-                            part->depth + 1, &child);
+        bp_status st =
+            walk(ctx, body != NULL ? body : GMIME_OBJECT(inner), GMIME_OBJECT(inner), part, part->depth + 1, &child);
         if (st != BP_OK)
             return st;
         *tail = child;
@@ -223,8 +223,8 @@ static bp_status walk_children(struct walk_ctx *ctx, GMimeObject *object, bp_par
  * Build the bp_part for @object.  @header_source, when not NULL, is the GMimeMessage whose
  * headers belong to this part (a message and its top MIME part are one bp_part).
  */
-static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *header_source,
-                      bp_part *parent, unsigned depth, bp_part **out)
+static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *header_source, bp_part *parent,
+                      unsigned depth, bp_part **out)
 {
     *out = NULL;
     if (depth > BP_MAX_MIME_DEPTH || ctx->msg->n_parts >= BP_MAX_MIME_PARTS) {
@@ -289,7 +289,7 @@ bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_
     if (norm == NULL)
         return BP_ERR_NOMEM;
     GByteArray *array = g_byte_array_new_take(norm, norm_len); /* takes norm */
-    stream = g_mime_stream_mem_new_with_byte_array(array);        /* takes array */
+    stream = g_mime_stream_mem_new_with_byte_array(array);     /* takes array */
 
     parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);

@@ -72,8 +72,9 @@ void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text
 
 int bp_report_from_daemon(const bp_part *root)
 {
-    static const char *const daemons[] = {"mailer-daemon", "postmaster", "mail delivery", "mailerdaemon",
-                                          "mail-daemon", "maildaemon", "mmdf", "mail administrator", NULL};
+    static const char *const daemons[] = {"mailer-daemon", "postmaster",         "mail delivery",
+                                          "mailerdaemon",  "mail-daemon",        "maildaemon",
+                                          "mmdf",          "mail administrator", NULL};
     const char *from = bp_part_header(root, "From");
     const char *rp = bp_part_header(root, "Return-Path");
     for (int i = 0; daemons[i] != NULL; i++)

@@ -61,8 +61,7 @@ const char *bp_report_kind_name(bp_report_kind kind)
     return "none";
 }
 
-bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
-                          bp_report *out)
+bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
     memset(out, 0, sizeof(*out));
     const bp_part *root = msg->root;

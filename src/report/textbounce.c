@@ -19,26 +19,27 @@
 #include "bouncepipe/text.h"
 #include "report_internal.h"
 
-static const char *const subject_cues[] = {
-    "undeliver", "delivery status", "delivery failure", "returned mail", "failure notice", "delivery notification",
-    "mail delivery", "non remis", "unzustellbar", "nondeliver", "not delivered", "could not be delivered",
-    "mail system error", "delivery failed", "rejected", "returned to sender", "delivery problem", NULL};
+static const char *const subject_cues[] = {"undeliver",          "delivery status",  "delivery failure",
+                                           "returned mail",      "failure notice",   "delivery notification",
+                                           "mail delivery",      "non remis",        "unzustellbar",
+                                           "nondeliver",         "not delivered",    "could not be delivered",
+                                           "mail system error",  "delivery failed",  "rejected",
+                                           "returned to sender", "delivery problem", NULL};
 
 /* Where the quoted original begins; the explanation is everything before. */
-static const char *const original_markers[] = {
-    "------ This is a copy of the message",
-    "--- Below this line is a copy of the message",
-    "----- Original message -----",
-    "-----Original Message-----",
-    "------ Original message ------",
-    "----- Transcript of session follows -----\n\n\n",
-    "Original message follows",
-    "Content-Type: message/rfc822",
-    "--- The header of the original message is following",
-    "------- Returned Message --------",
-    "   ----- Unsent message follows -----",
-    "   ----- Original message follows -----",
-    NULL};
+static const char *const original_markers[] = {"------ This is a copy of the message",
+                                               "--- Below this line is a copy of the message",
+                                               "----- Original message -----",
+                                               "-----Original Message-----",
+                                               "------ Original message ------",
+                                               "----- Transcript of session follows -----\n\n\n",
+                                               "Original message follows",
+                                               "Content-Type: message/rfc822",
+                                               "--- The header of the original message is following",
+                                               "------- Returned Message --------",
+                                               "   ----- Unsent message follows -----",
+                                               "   ----- Original message follows -----",
+                                               NULL};
 
 static int is_bounce_like(const bp_report *r, const bp_part *root)
 {

@@ -19,7 +19,7 @@
 #include "bouncepipe/text.h"
 
 struct bp_source {
-    char **files;        /* paths to read, in order */
+    char **files; /* paths to read, in order */
     size_t n_files, cap_files, next_file;
     /* current file */
     FILE *fp;
@@ -27,7 +27,7 @@ struct bp_source {
     char *cur_path;
     int in_mbox;
     size_t mbox_index;
-    char *pending_line;  /* a "From " line read ahead: the next message starts here */
+    char *pending_line; /* a "From " line read ahead: the next message starts here */
     int at_eof;
     /* current message */
     char *buf;

@@ -26,8 +26,8 @@ static int is_domain_char(unsigned char c)
 {
     if (c >= 0x80)
         return 1;
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_';
 }
 
 /* Build "local@domain" from the spans, lower-casing the domain and trimming dots. */
@@ -149,8 +149,7 @@ char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options
     const char *encoded;
     if (prefix != NULL) {
         size_t plen = strlen(prefix);
-        if (local_len <= plen + 1 || strncasecmp(address, prefix, plen) != 0 ||
-            strchr(seps, address[plen]) == NULL)
+        if (local_len <= plen + 1 || strncasecmp(address, prefix, plen) != 0 || strchr(seps, address[plen]) == NULL)
             return NULL;
         encoded = address + plen + 1;
     } else {

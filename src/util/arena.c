@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define ARENA_BLOCK_BYTES (64u * 1024u)
-#define ARENA_ALIGN 16u
+#define ARENA_ALIGN       16u
 
 struct arena_block {
     struct arena_block *next;

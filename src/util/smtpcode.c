@@ -86,8 +86,8 @@ int bp_smtp_code_find(const char *text, size_t len, char out[4])
             continue;
         if (i + 3 < len) {
             char n = text[i + 3];
-            if (!(n == ' ' || n == '-' || n == '\t' || n == '\n' || n == '\r' || n == ')' || n == ']' ||
-                  n == ',' || n == ';' || (n == '.' && (i + 4 >= len || !is_digit(text[i + 4])))))
+            if (!(n == ' ' || n == '-' || n == '\t' || n == '\n' || n == '\r' || n == ')' || n == ']' || n == ',' ||
+                  n == ';' || (n == '.' && (i + 4 >= len || !is_digit(text[i + 4])))))
                 continue;
         }
         memcpy(out, text + i, 3);

@@ -31,8 +31,8 @@ const char *bp_status_to_string(bp_status status)
 
 int bp_status_is_transient(bp_status status)
 {
-    return status == BP_ERR_IO || status == BP_ERR_BUSY || status == BP_ERR_NOMEM ||
-           status == BP_ERR_CONFIG || status == BP_ERR_STORE;
+    return status == BP_ERR_IO || status == BP_ERR_BUSY || status == BP_ERR_NOMEM || status == BP_ERR_CONFIG ||
+           status == BP_ERR_STORE;
 }
 
 _Noreturn void bp_internal_error(const char *file, int line, const char *what)

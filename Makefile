@@ -1,0 +1,58 @@
+# Convenience wrapper around CMake: the two quick-start commands of the README.
+#   make demo   install what is missing, build, replay the bundled fixtures, show the result
+#   make check  install what is missing, build with -Werror, run every test, then again
+#               under AddressSanitizer + UndefinedBehaviorSanitizer, and the style checks
+# Other targets: deps, build, test, asan, format, format-check, lint, clean.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
+               libcmocka-dev sqlite3 clang-format cppcheck
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build test asan check demo format format-check lint clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DBP_WERROR=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DBP_WERROR=ON -DBP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j $(JOBS)
+
+format:
+	find src include tests bench -name '*.[ch]' | xargs clang-format -i
+
+format-check: deps
+	find src include tests bench -name '*.[ch]' | xargs clang-format --dry-run --Werror
+
+lint: build
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+	    --suppress=missingIncludeSystem --inline-suppr -I include src
+
+check: test asan format-check lint
+	@echo "check: all tests passed (plain and ASan+UBSan), format and lint clean"
+
+demo: build
+	rm -f bouncepipe.db bouncepipe.db-wal bouncepipe.db-shm
+	$(BUILD)/bouncepipe replay --dry-run --format text fixtures
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
