@@ -46,6 +46,16 @@ bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action);
 bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *category, const char *feedback_type,
                            int final, const char **why);
 
+/**
+ * Apply the [policy] group of a configuration file: keys are categories or
+ * "complaint:TYPE", values suppress|soft|ignore; soft_count, soft_days, soft_window set the
+ * escalation thresholds.  (GKeyFile is GLib's; the config module owns the file itself.)
+ * @param keyfile a GKeyFile *
+ * @param error receives a malloc'ed message naming the bad key on BP_ERR_CONFIG
+ * @return BP_OK (also when the group is absent), BP_ERR_CONFIG.
+ */
+bp_status bp_policy_load_keyfile(bp_policy *p, void *keyfile, char **error);
+
 /** @return non-zero when @p name is a feedback type of the contract. */
 int bp_feedback_type_valid(const char *name);
 
