@@ -5,7 +5,9 @@
  * also for "optout" and "unsubscribe"), Original-Mail-From, Original-Rcpt-To (one block per
  * field), Source-IP, Reported-Domain, Arrival-Date, User-Agent, Reporting-MTA.  Without an
  * Original-Rcpt-To the recipient comes from the attached original (bp_complaint_recipient).
- * A redacted recipient still yields a block, with recipient NULL.
+ * A redacted recipient ("redacted@", "xxxx@") still yields a block, with recipient NULL
+ * unless the original names the recipient in a configured header.  Apple Mail's
+ * unsubscribe message (X-Apple-Unsubscribe) is read as an opt-out report.
  */
 #include <string.h>
 #include <strings.h>
@@ -43,6 +45,32 @@ static const char *semi_value(bp_arena *arena, const char *v)
     return bp_trim_dup(arena, s, strlen(s));
 }
 
+/*
+ * Apple Mail's "Unsubscribe" button sends a plain message to the List-Unsubscribe mailto:
+ * address with "X-Apple-Unsubscribe: true"; its sender is the recipient who opted out.
+ * Not ARF, but the same meaning as Feedback-Type: opt-out (docs/violations.md).
+ */
+static bp_status apple_unsubscribe(const bp_part *root, bp_arena *arena, bp_report *out)
+{
+    const char *flag = bp_part_header(root, "X-Apple-Unsubscribe");
+    if (flag == NULL || !bp_starts_with_ci(flag, "true"))
+        return BP_OK;
+    out->kind = BP_REPORT_FEEDBACK;
+    out->family = "apple-unsubscribe";
+    out->feedback_type = "opt-out";
+    out->arrival_date = bp_part_header(root, "Date");
+    bp_rcpt_block *b = bp_report_add_block(out, arena);
+    if (b == NULL)
+        return BP_ERR_NOMEM;
+    b->action = BP_ACTION_FAILED;
+    b->recipient = bp_address_normalise(arena, bp_part_header(root, "From"));
+    if (b->recipient != NULL) {
+        b->recipient_from = BP_FROM_HEADER;
+        b->field = "From";
+    }
+    return BP_OK;
+}
+
 bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
     const bp_part *root = msg->root;
@@ -56,7 +84,7 @@ bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts
         }
     }
     if (part == NULL)
-        return BP_OK;
+        return apple_unsubscribe(root, arena, out);
     bp_field_group *groups = NULL;
     size_t n = 0;
     bp_status st = bp_fields_parse(part->body, part->body_len, 4, arena, &groups, &n, NULL);
@@ -96,7 +124,7 @@ bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts
         if (strcasecmp(all.fields[i].name, "Original-Rcpt-To") != 0)
             continue;
         char *addr = bp_address_normalise(arena, all.fields[i].value);
-        if (addr == NULL)
+        if (addr == NULL || bp_complaint_redacted(addr))
             continue;
         bp_rcpt_block *b = bp_report_add_block(out, arena);
         if (b == NULL)

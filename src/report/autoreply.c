@@ -4,9 +4,9 @@
  * bp_autoreply_parse(): runs after the DSN and complaint parsers, so a DSN that carries
  * "Auto-Submitted: auto-replied" (as RFC 3464 reports often do) never arrives here.  A
  * message is an auto-reply when it has an auto-reply marker (X-Autoreply, X-Autorespond,
- * Precedence: auto_reply, Auto-Submitted: auto-replied, an X-Auto-Response-Suppress-less
- * vacation Subject) and does not look like a bounce (not from a mailer daemon, no bounce
- * words in the Subject).  The recipient is the sender of the auto-reply.
+ * Precedence: auto_reply, Auto-Submitted: auto-replied) or a vacation Subject together with
+ * a sign that a program wrote it, and does not look like a bounce (From is not a mailer
+ * daemon, no bounce words in the Subject).  The recipient is the sender of the auto-reply.
  */
 #include <string.h>
 
@@ -49,11 +49,25 @@ static int has_cue(const char *s, const char *const *cues)
     return 0;
 }
 
+/* From names a mailer daemon or postmaster.  Return-Path is not looked at: RFC 3834
+ * section 3.3 asks auto-replies to use the null return path too. */
+static int from_daemon(const bp_part *root)
+{
+    static const char *const daemons[] = {"mailer-daemon", "postmaster", "mail delivery", "mailerdaemon", "mail-daemon",
+                                          "maildaemon",    NULL};
+    const char *from = bp_part_header(root, "From");
+    for (int i = 0; from != NULL && daemons[i] != NULL; i++)
+        if (bp_strcasestr(from, daemons[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 bp_status bp_autoreply_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
 {
     const bp_part *root = msg->root;
     const char *as = bp_part_header(root, "Auto-Submitted");
     const char *prec = bp_part_header(root, "Precedence");
+    const char *rp = bp_part_header(root, "Return-Path");
     int marker = bp_part_header(root, "X-Autoreply") != NULL || bp_part_header(root, "X-Autorespond") != NULL ||
                  bp_part_header(root, "X-Autoresponder") != NULL ||
                  (prec != NULL && bp_strcasestr(prec, "auto_reply") != NULL) ||
@@ -61,11 +75,17 @@ bp_status bp_autoreply_parse(const bp_mime_message *msg, bp_arena *arena, bp_rep
     int subject_cue = has_cue(out->subject, subject_cues);
     if (!marker && !subject_cue)
         return BP_OK;
-    if (bp_report_from_daemon(root) || has_cue(out->subject, bounce_cues))
+    if (from_daemon(root) || has_cue(out->subject, bounce_cues))
         return BP_OK;
-    /* a subject cue alone is weak: it needs an auto-generated sign too */
-    if (!marker && !(as != NULL && !bp_starts_with_ci(as, "no")) && bp_part_header(root, "In-Reply-To") == NULL &&
-        !(prec != NULL && (bp_strcasestr(prec, "bulk") || bp_strcasestr(prec, "junk"))))
+    /* A subject cue alone is weak: it needs a sign that a program wrote the message - an
+     * Auto-Submitted other than "no", a reply to something, a bulk Precedence, a null return
+     * path, or Exchange's inbox-rule headers (Outlook's "Automatic reply:"). */
+    int generated = (as != NULL && !bp_starts_with_ci(as, "no")) || bp_part_header(root, "In-Reply-To") != NULL ||
+                    (prec != NULL && (bp_strcasestr(prec, "bulk") || bp_strcasestr(prec, "junk"))) ||
+                    (rp != NULL && strstr(rp, "<>") != NULL) ||
+                    bp_part_header(root, "X-MS-Exchange-Inbox-Rules-Loop") != NULL ||
+                    bp_part_header(root, "X-Auto-Response-Suppress") != NULL;
+    if (!marker && !generated)
         return BP_OK;
 
     out->kind = BP_REPORT_AUTOREPLY;

@@ -139,6 +139,49 @@ static void read_block(const bp_field_group *g, const bp_part *part, bp_arena *a
     }
 }
 
+/*
+ * Some MTAs (AOL's among them) write every per-recipient block of a DSN without the blank
+ * line between them, and some run the per-message fields straight into the first block.
+ * Split a group wherever a second Final-Recipient begins a new recipient; an
+ * Original-Recipient written just before it (the RFC order) goes with it.
+ */
+static bp_status split_recipient_groups(bp_arena *arena, bp_field_group *groups, size_t n, bp_field_group **out,
+                                        size_t *out_n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += groups[i].n > 0 ? groups[i].n : 1;
+    bp_field_group *res = bp_arena_alloc(arena, (total + 1) * sizeof(*res));
+    if (res == NULL)
+        return BP_ERR_NOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bp_field_group *g = &groups[i];
+        size_t start = 0;
+        int seen_final = 0;
+        for (size_t k = 0; k < g->n; k++) {
+            if (strcasecmp(g->fields[k].name, "Final-Recipient") != 0)
+                continue;
+            if (seen_final) {
+                size_t cut = k;
+                if (k > start + 1 && strcasecmp(g->fields[k - 1].name, "Original-Recipient") == 0)
+                    cut = k - 1;
+                res[m].fields = g->fields + start;
+                res[m].n = cut - start;
+                m++;
+                start = cut;
+            }
+            seen_final = 1;
+        }
+        res[m].fields = g->fields + start;
+        res[m].n = g->n - start;
+        m++;
+    }
+    *out = res;
+    *out_n = m;
+    return BP_OK;
+}
+
 bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
 {
     const bp_part *part = find_status_part(msg->root);
@@ -148,6 +191,8 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *o
     size_t n = 0, dropped = 0;
     bp_status st = bp_fields_parse(part->body, part->body_len, BP_MAX_RECIPIENTS + 1, arena, &groups, &n, &dropped);
     if (st != BP_OK)
+        return st;
+    if ((st = split_recipient_groups(arena, groups, n, &groups, &n)) != BP_OK)
         return st;
     size_t first_rcpt = 0;
     if (n > 0 && !is_recipient_group(&groups[0]))

@@ -4,21 +4,45 @@
  * bp_jmrp_parse(): a message (no feedback-report part; ARF is tried first) that attaches an
  * original carrying X-HmXmrOriginalRecipient, or comes from Microsoft's staff address with
  * an attached original, is a complaint of type abuse.
- * bp_complaint_recipient(): see complaint.h.
+ * bp_complaint_recipient(), bp_complaint_redacted(): see complaint.h.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/text.h"
 #include "complaint.h"
 #include "report_internal.h"
 
+int bp_complaint_redacted(const char *addr)
+{
+    if (addr == NULL)
+        return 0;
+    const char *at = strrchr(addr, '@');
+    size_t llen = at != NULL ? (size_t)(at - addr) : strlen(addr);
+    if (llen == 0)
+        return 1;
+    if (llen == 8 && strncasecmp(addr, "redacted", 8) == 0)
+        return 1;
+    for (size_t i = 0; i < llen; i++)
+        if (addr[i] != 'x' && addr[i] != 'X' && addr[i] != '*')
+            return 0;
+    return 1;
+}
+
+/* The address in @p value, or NULL when there is none or it is redacted. */
+static char *usable_address(bp_arena *arena, const char *value)
+{
+    char *addr = bp_address_normalise(arena, value);
+    return bp_complaint_redacted(addr) ? NULL : addr;
+}
+
 void bp_complaint_recipient(const bp_report *r, const bp_report_options *opts, bp_arena *arena, bp_rcpt_block *b)
 {
     const bp_part *orig = r->original;
     if (orig == NULL)
         return;
-    char *addr = bp_address_normalise(arena, bp_part_header(orig, "X-HmXmrOriginalRecipient"));
+    char *addr = usable_address(arena, bp_part_header(orig, "X-HmXmrOriginalRecipient"));
     if (addr != NULL) {
         b->recipient = addr;
         b->recipient_from = BP_FROM_X_HMXMR;
@@ -27,7 +51,7 @@ void bp_complaint_recipient(const bp_report *r, const bp_report_options *opts, b
     }
     if (opts != NULL && opts->rcpt_headers != NULL) {
         for (size_t i = 0; opts->rcpt_headers[i] != NULL; i++) {
-            addr = bp_address_normalise(arena, bp_part_header(orig, opts->rcpt_headers[i]));
+            addr = usable_address(arena, bp_part_header(orig, opts->rcpt_headers[i]));
             if (addr != NULL) {
                 b->recipient = addr;
                 b->recipient_from = BP_FROM_HEADER;
@@ -38,7 +62,7 @@ void bp_complaint_recipient(const bp_report *r, const bp_report_options *opts, b
     }
     const char *to = bp_part_header(orig, "To");
     if (to != NULL && strchr(to, ',') == NULL) {
-        addr = bp_address_normalise(arena, to);
+        addr = usable_address(arena, to);
         if (addr != NULL) {
             b->recipient = addr;
             b->recipient_from = BP_FROM_HEADER;
