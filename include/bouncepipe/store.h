@@ -1,0 +1,237 @@
+/*
+ * store.h - the suppression store: a ledger of every piece of evidence, the suppression
+ * list derived from it, and the fingerprints of what was already processed.
+ *
+ * The interface is backend-neutral: bp_store_open() picks a backend from the location
+ * (a file path is SQLite; "postgresql://..." is reserved for the PostgreSQL backend) and the
+ * semantics below live in store.c, above the backends, so that every backend behaves alike:
+ *
+ *  - Idempotency.  Evidence arrives in units (one message, one accounting record) keyed by a
+ *    fingerprint.  A unit whose fingerprint was recorded before changes nothing, except a unit
+ *    that was quarantined (unrecognised) and is now recognised: its placeholder ledger row is
+ *    replaced by the new events ("upgraded").
+ *  - Derivation.  The suppression row of an address is a function of its ledger rows taken in
+ *    evidence-time order (ties by insertion): a "suppress" event suppresses; "soft" events
+ *    suppress once N of them fall on at least D distinct UTC days within W days (a delivery,
+ *    a removal or a suppression empties the count); a removal lifts the suppression, and only
+ *    evidence dated after it suppresses again, so replaying old mail never resurrects an
+ *    address.  Imports and manual additions are evidence of the operator.  Recording evidence
+ *    re-derives the address, so the order evidence arrives in does not matter.
+ *  - Transactions.  Writes happen between bp_store_begin() and bp_store_commit(); begin waits
+ *    for the write lock at most busy_timeout_ms (with randomised back-off, so many writers
+ *    take turns) and then fails with BP_ERR_BUSY.  A failed write leaves the transaction
+ *    open: the caller calls bp_store_rollback(), and nothing of it is kept.  Many units may
+ *    share one transaction (replay, the accounting reader batch them).
+ *  - Time is Unix seconds (UTC).  "Evidence time" is when the evidence was made (a report's
+ *    Date, an accounting record's time), "recorded" when the store learned of it.
+ *
+ * Ownership: a bp_store owns its connection.  Rows handed to callbacks (bp_ledger_row,
+ * bp_suppression) and every string in them are valid only during the callback; copy what you
+ * keep.  Callbacks return 0 to go on, non-zero to stop the iteration early (not an error).
+ */
+#ifndef BOUNCEPIPE_STORE_H
+#define BOUNCEPIPE_STORE_H
+
+#include <stddef.h>
+
+#include "bouncepipe/event.h"
+#include "bouncepipe/status.h"
+
+typedef struct bp_store bp_store;
+
+/** Opening options; bp_store_options_default() fills in the defaults. */
+typedef struct bp_store_options {
+    unsigned busy_timeout_ms; /**< longest wait for the write lock (default 10000) */
+    unsigned soft_count;      /**< N soft events ... (default 5) */
+    unsigned soft_days;       /**< ... on at least D distinct days (default 3) */
+    unsigned soft_window;     /**< ... within W days (default 30) */
+    int read_only;            /**< open for reading; never creates the database */
+} bp_store_options;
+
+/** Fill @p o with the defaults (the thresholds of bp_policy_default()). */
+void bp_store_options_default(bp_store_options *o);
+
+/**
+ * Open (and create or migrate to the current schema, unless read-only) the store at
+ * @p location: a file path for SQLite (created 0640, narrowed by a stricter umask).
+ * @param error receives a malloc'ed explanation on failure (may be NULL); the caller frees it
+ * @return BP_OK; BP_ERR_BUSY (locked past the timeout), BP_ERR_IO (cannot create or write),
+ *         BP_ERR_STORE (not a bouncepipe database, or newer than this program),
+ *         BP_ERR_NOT_FOUND (read-only and absent), BP_ERR_UNSUPPORTED (backend not built),
+ *         BP_ERR_NOMEM.
+ */
+bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_store **out, char **error);
+
+/** Close; a transaction still open is rolled back.  NULL allowed. */
+void bp_store_close(bp_store *s);
+
+/** @return a description of the last backend error (static or owned by @p s), never NULL. */
+const char *bp_store_last_error(const bp_store *s);
+
+/** @return the schema version the open database is at. */
+int bp_store_schema_version(const bp_store *s);
+
+/** Start a write transaction. @return BP_OK, BP_ERR_BUSY, BP_ERR_IO, BP_ERR_STORE. */
+bp_status bp_store_begin(bp_store *s);
+/** Commit. @return BP_OK, BP_ERR_IO (disk full, read-only), BP_ERR_STORE; on failure roll back. */
+bp_status bp_store_commit(bp_store *s);
+/** Roll the open transaction back (no-op without one). */
+void bp_store_rollback(bp_store *s);
+
+/** One unit of evidence: a message, or one accounting record. */
+typedef struct bp_store_unit {
+    const char *fingerprint; /**< idempotency key (required) */
+    const char *message_id;  /**< or NULL */
+    const char *source;      /**< where it came from, or NULL */
+    long long evidence_time; /**< when the evidence was made; 0 = now */
+} bp_store_unit;
+
+typedef enum bp_record_outcome {
+    BP_RECORD_NEW = 0,   /**< first time: events recorded */
+    BP_RECORD_DUPLICATE, /**< seen before: nothing changed */
+    BP_RECORD_UPGRADED,  /**< was quarantined, now recognised: events recorded */
+} bp_record_outcome;
+
+/** What recording did, for logs. */
+typedef struct bp_record_result {
+    bp_record_outcome outcome;
+    unsigned suppressed; /**< addresses that became suppressed */
+    unsigned recorded;   /**< ledger rows written */
+} bp_record_result;
+
+/**
+ * Record a unit and its events (in a transaction).  A unit whose events are all of type
+ * unrecognized is stored as one placeholder row and remembered as unrecognised, so that a
+ * later run with better rules may record it properly; events without a recipient are kept
+ * as evidence but touch no address.  Each event's action is taken as given (the policy already decided it).
+ * @return BP_OK; BP_ERR_USAGE outside a transaction or without a fingerprint; backend errors.
+ */
+bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
+                          bp_record_result *result);
+
+/**
+ * Look a fingerprint up (read only, no transaction needed).
+ * @param state receives 0 unknown, 1 recorded, 2 recorded as unrecognised (a later run may retry it)
+ */
+bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state);
+
+/**
+ * A delivery to @p address at @p when: empties its soft-bounce count.  Writes a ledger row
+ * only when there was something to reset, so that millions of deliveries cost no space.
+ * (In a transaction.)
+ */
+bp_status bp_store_record_delivery(bp_store *s, const char *address, long long when);
+
+/** begin + record + commit, rolled back on any failure.  For one-message callers (pipe). */
+bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
+                               bp_record_result *result);
+
+/* ---- operator commands ------------------------------------------------------------- */
+
+/** Source kinds of a suppression (the evidence that made it). */
+#define BP_KIND_BOUNCE         "bounce"
+#define BP_KIND_COMPLAINT      "complaint"
+#define BP_KIND_SOFT_THRESHOLD "soft-threshold"
+#define BP_KIND_IMPORT         "import"
+#define BP_KIND_MANUAL         "manual"
+
+/** A row of the suppression list. */
+typedef struct bp_suppression {
+    const char *address;
+    const char *domain;      /**< lower case */
+    const char *reason;      /**< category or feedback type, or the operator's text */
+    const char *source_kind; /**< BP_KIND_* */
+    long long first_seen;    /**< evidence time of the first suppressing evidence */
+    long long last_seen;     /**< evidence time of the latest */
+    long long count;         /**< suppressing evidence rows so far */
+    int lifted;              /**< removed by an operator; not suppressed now */
+    const char *lift_reason;
+    long long lifted_at;
+} bp_suppression;
+
+/** Ledger row kinds. */
+#define BP_LEDGER_EVENT    "event"    /**< an event of a report or accounting record */
+#define BP_LEDGER_REMOVAL  "removal"  /**< an operator lifted the suppression */
+#define BP_LEDGER_IMPORT   "import"   /**< an imported suppression */
+#define BP_LEDGER_MANUAL   "manual"   /**< an operator-added suppression */
+#define BP_LEDGER_DELIVERY "delivery" /**< a delivery that reset a soft-bounce count */
+
+/** A ledger row: the event fields plus the row's own. */
+typedef struct bp_ledger_row {
+    long long id;
+    const char *kind;   /**< BP_LEDGER_* */
+    bp_event event;     /**< event fields (strings NULL when unknown); event.final too */
+    const char *domain; /**< recipient domain, lower case (filled in by the store) */
+    long long evidence_time;
+    long long recorded_at;
+    const char *note; /**< removal/import reason */
+} bp_ledger_row;
+
+typedef int (*bp_suppression_cb)(void *user, const bp_suppression *row);
+typedef int (*bp_ledger_cb)(void *user, const bp_ledger_row *row);
+
+/** Filters of export and stats; zero / NULL fields do not filter. */
+typedef struct bp_store_filter {
+    long long since;      /**< evidence (suppressions: last_seen) at or after */
+    const char *type;     /**< suppressions: source kind; ledger: event type */
+    const char *category; /**< reason (category or feedback type) */
+    const char *domain;   /**< recipient domain, exact, lower case */
+    int include_lifted;   /**< suppressions: also lifted rows */
+} bp_store_filter;
+
+/** The suppression row of @p address. @return BP_OK (cb called once), BP_ERR_NOT_FOUND. */
+bp_status bp_store_lookup(bp_store *s, const char *address, bp_suppression_cb cb, void *user);
+
+/** Every ledger row about @p address, in evidence-time order. */
+bp_status bp_store_ledger_for(bp_store *s, const char *address, bp_ledger_cb cb, void *user);
+
+/**
+ * Lift the suppression of @p address (in a transaction); the removal stays in the ledger.
+ * @return BP_OK; BP_ERR_NOT_FOUND when it is not suppressed now.
+ */
+bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now);
+
+/**
+ * Add @p address to the list as an operator's evidence (in a transaction).
+ * @param kind BP_KIND_IMPORT or BP_KIND_MANUAL
+ * @param when evidence time (0 = now)
+ * @param force also suppress an address an operator removed (otherwise it is left alone)
+ * @param changed receives 1 when the list changed, 0 when already suppressed or left alone
+ */
+bp_status bp_store_add(bp_store *s, const char *address, const char *reason, const char *kind, long long when,
+                       int force, int *changed);
+
+/** Suppression rows matching @p filter, in address order. */
+bp_status bp_store_export(bp_store *s, const bp_store_filter *filter, bp_suppression_cb cb, void *user);
+
+/** Stats dimensions. */
+typedef enum bp_stats_dim {
+    BP_STATS_TYPE = 0,   /**< event type */
+    BP_STATS_CATEGORY,   /**< category, or "complaint:" feedback type */
+    BP_STATS_ACTION,     /**< action */
+    BP_STATS_DOMAIN,     /**< recipient domain */
+    BP_STATS_DAY,        /**< UTC day YYYY-MM-DD of the evidence */
+    BP_STATS_SUPPRESSED, /**< active suppressions by source kind */
+    BP_STATS_LIFTED,     /**< lifted suppressions by source kind */
+    BP_STATS_DIM_LAST
+} bp_stats_dim;
+
+/** @return the name of @p dim ("type", ...). */
+const char *bp_stats_dim_name(bp_stats_dim dim);
+
+typedef int (*bp_stats_cb)(void *user, bp_stats_dim dim, const char *key, long long count);
+
+/** Counts of event ledger rows (filter.since only) by every dimension, largest first. */
+bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb cb, void *user);
+
+/** Every event ledger row in id order (rescore). */
+bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user);
+
+/**
+ * Change the classification of ledger row @p id (rescore --apply; in a transaction), and
+ * re-derive its address.  Fields are copied.
+ */
+bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,
+                              bp_action action, const char *blocklist);
+
+#endif

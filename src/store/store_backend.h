@@ -1,0 +1,59 @@
+/*
+ * store_backend.h - what a storage backend provides to store.c (internal to src/store/).
+ *
+ * A backend stores rows and answers queries; it decides nothing.  All semantics
+ * (idempotency, derivation of the suppression list, soft-bounce escalation, removals) are in
+ * store.c, so a second backend (PostgreSQL) only has to store and find the same rows.
+ *
+ * Contract of every function: return BP_OK or a bp_status (BP_ERR_BUSY and BP_ERR_IO for
+ * transient failures, BP_ERR_STORE otherwise) and leave a message for last_error().  Writes
+ * are only called between begin and commit.  Rows given to callbacks live until the callback
+ * returns; a non-zero callback result stops the iteration and the function returns BP_OK.
+ */
+#ifndef BOUNCEPIPE_STORE_BACKEND_H
+#define BOUNCEPIPE_STORE_BACKEND_H
+
+#include "bouncepipe/store.h"
+
+/** Processed-unit states (table "processed"); bp_store_seen() reports these numbers. */
+#define BP_SEEN_UNKNOWN      0
+#define BP_SEEN_RECORDED     1
+#define BP_SEEN_UNRECOGNIZED 2 /**< nothing recognised (quarantined): a later run may retry it */
+
+typedef struct bp_store_backend {
+    const char *name;
+    /** Open or create, migrate; *handle receives the backend's state. */
+    bp_status (*open)(const char *location, const bp_store_options *opts, void **handle, char **error);
+    void (*close)(void *h);
+    const char *(*last_error)(const void *h);
+    int (*schema_version)(const void *h);
+    bp_status (*begin)(void *h);
+    bp_status (*commit)(void *h);
+    void (*rollback)(void *h);
+
+    bp_status (*seen)(void *h, const char *fingerprint, int *state);
+    /** Insert or update the processed row of a unit with @p state. */
+    bp_status (*mark)(void *h, const bp_store_unit *unit, int state, long long now);
+    /** Delete the unrecognized placeholder rows of @p fingerprint. */
+    bp_status (*drop_placeholder)(void *h, const char *fingerprint);
+
+    bp_status (*ledger_insert)(void *h, const bp_ledger_row *row);
+    /** Rows of @p address ordered by evidence_time, then id. */
+    bp_status (*ledger_for)(void *h, const char *address, bp_ledger_cb cb, void *user);
+    /** Event rows (kind "event") ordered by id. */
+    bp_status (*ledger_events)(void *h, bp_ledger_cb cb, void *user);
+    bp_status (*ledger_reclassify)(void *h, long long id, const char *category, const char *rule, bp_action action,
+                                   const char *blocklist);
+
+    bp_status (*suppression_get)(void *h, const char *address, bp_suppression_cb cb, void *user);
+    /** Insert or replace the row of row->address. */
+    bp_status (*suppression_put)(void *h, const bp_suppression *row);
+    bp_status (*suppression_delete)(void *h, const char *address);
+    bp_status (*suppression_list)(void *h, const bp_store_filter *filter, bp_suppression_cb cb, void *user);
+
+    bp_status (*stats)(void *h, const bp_store_filter *filter, bp_stats_cb cb, void *user);
+} bp_store_backend;
+
+extern const bp_store_backend bp_store_backend_sqlite;
+
+#endif
