@@ -80,10 +80,11 @@ void bp_store_rollback(bp_store *s);
 
 /** One unit of evidence: a message, or one accounting record. */
 typedef struct bp_store_unit {
-    const char *fingerprint; /**< idempotency key (required) */
-    const char *message_id;  /**< or NULL */
-    const char *source;      /**< where it came from, or NULL */
-    long long evidence_time; /**< when the evidence was made; 0 = now */
+    const char *fingerprint;  /**< idempotency key (required) */
+    const char *message_id;   /**< or NULL */
+    const char *source;       /**< where it came from, or NULL */
+    long long evidence_time;  /**< when the evidence was made; 0 = now */
+    const char *mta_category; /**< the MTA's own category (PowerMTA bounceCat), kept beside ours; or NULL */
 } bp_store_unit;
 
 typedef enum bp_record_outcome {
@@ -164,7 +165,8 @@ typedef struct bp_ledger_row {
     const char *domain; /**< recipient domain, lower case (filled in by the store) */
     long long evidence_time;
     long long recorded_at;
-    const char *note; /**< removal/import reason */
+    const char *note;         /**< removal/import reason */
+    const char *mta_category; /**< the MTA's own category, when the evidence came with one */
 } bp_ledger_row;
 
 typedef int (*bp_suppression_cb)(void *user, const bp_suppression *row);

@@ -57,7 +57,7 @@ static const char *const migrations[] = {
     "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
     "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
     "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
-    "  blocklist TEXT, family TEXT, note TEXT"
+    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT"
     ");"
     "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
     "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
@@ -82,7 +82,7 @@ _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version
 #define LEDGER_COLUMNS                                                                                                 \
     "id, kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "   \
     "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
-    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain"
+    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
 
 #define SUPPRESSION_COLUMNS                                                                                            \
     "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
@@ -119,8 +119,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO ledger (kind, evidence_time, recorded_at, type, action, recipient, domain, recipient_from, "
         "status, smtp_code, diagnostic, category, feedback_type, rule, final, reporting_mta, remote_mta, "
         "arrival_date, source_ip, envid, job_id, source, message_id, original_message_id, blocklist, family, note, "
-        "fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?28, ?7, ?8, ?9, ?10, ?11, "
-        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+        "fingerprint, mta_category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?28, ?7, ?8, ?9, ?10, ?11, "
+        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?29)",
     [ST_LEDGER_FOR] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE recipient = ?1 ORDER BY evidence_time, id",
     [ST_LEDGER_EVENTS] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE kind = 'event' ORDER BY id",
     [ST_LEDGER_RECLASSIFY] = "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
@@ -573,6 +573,7 @@ static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r)
     bind_text(st, 26, r->note);
     bind_text(st, 27, e->fingerprint);
     bind_text(st, 28, r->domain);
+    bind_text(st, 29, r->mta_category);
     return step_done(q, st, "writing the ledger");
 }
 
@@ -621,6 +622,7 @@ static bp_status ledger_rows(sq *q, sqlite3_stmt *st, bp_ledger_cb cb, void *use
         r.note = col_text(st, 26);
         e->fingerprint = col_text(st, 27);
         r.domain = col_text(st, 28);
+        r.mta_category = col_text(st, 29);
         if (r.kind == NULL)
             r.kind = BP_LEDGER_EVENT;
         if (cb(user, &r) != 0) {

@@ -368,14 +368,15 @@ bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state)
     return s->be->seen(s->h, fingerprint, state);
 }
 
-static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long long now, const char *fingerprint)
+static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long long now, const bp_store_unit *unit)
 {
     char dombuf[320];
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = BP_LEDGER_EVENT;
     r.event = *e;
-    r.event.fingerprint = fingerprint;
+    r.event.fingerprint = unit->fingerprint;
+    r.mta_category = unit->mta_category;
     r.domain = domain_of(e->recipient, dombuf, sizeof(dombuf));
     r.evidence_time = t;
     r.recorded_at = now;
@@ -427,7 +428,7 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
             placeholder.source = unit->source;
         if (placeholder.message_id == NULL)
             placeholder.message_id = unit->message_id;
-        st = insert_event(s, &placeholder, t, now, unit->fingerprint);
+        st = insert_event(s, &placeholder, t, now, unit);
         if (st == BP_OK)
             result->recorded++;
         return st == BP_OK ? s->be->mark(s->h, unit, BP_SEEN_UNRECOGNIZED, now) : st;
@@ -435,7 +436,7 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     for (size_t i = 0; i < n_events; i++) {
         if (events[i].type == BP_EVENT_UNRECOGNIZED)
             continue;
-        st = insert_event(s, &events[i], t, now, unit->fingerprint);
+        st = insert_event(s, &events[i], t, now, unit);
         if (st != BP_OK)
             return st;
         result->recorded++;
