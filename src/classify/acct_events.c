@@ -1,0 +1,386 @@
+/*
+ * acct_events.c - one PowerMTA accounting record to one event.
+ *
+ * bp_acct_record_event() reads a record's values by column name (the column numbers are
+ * cached per header in a bp_acct_columns and refreshed when a new header arrives) and
+ * decides what the record means:
+ *
+ *   b, rb   a bounce: PowerMTA's dsnStatus ("5.1.1 (bad destination mailbox address)") and
+ *           dsnDiag ("smtp;550 5.1.1 <a@b>... User unknown") are classified with our rules and
+ *           the RFC 3463 table exactly as a DSN's fields would be, and the policy decides the
+ *           action; PowerMTA's own bounceCat is kept beside ours (pmta_category), never used
+ *           to decide.  A 4.x.x status is not final (an expired message is not a dead address).
+ *   rs      a remote status report: its dsnAction decides (failed: bounce, delayed: delay,
+ *           delivered/relayed/expanded: delivery), else the status class.
+ *   f       a complaint: feedbackType (unknown or missing types become "other", as the ARF
+ *           parser does); recipient from rcpt, else header_X-HmXmrOriginalRecipient (when the
+ *           operator maps that header in record-fields), else the VERP-decoded orig.
+ *   d       a delivery: resets soft-bounce counters (BP_ACCT_DELIVERY).
+ *   t       a transient failure: ignored, or a delay event when opts->transient.
+ *   other   r, tq and unknown types are ignored (BP_ACCT_IGNORED).
+ *
+ * A bounce, delay, complaint or delivery without a usable recipient is BP_ACCT_NO_RECIPIENT.
+ * Long type names (delivery, bounce, ...) are accepted beside the letters.
+ *
+ * bp_acct_record_key() computes the idempotency key from named values, so that the piped
+ * stream and a file copy with the same fields in another order agree.
+ *
+ * Ownership: every string of a result is an arena copy; nothing points into the reader.
+ */
+#include "bouncepipe/acct.h"
+
+#include <ctype.h>
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "bouncepipe/classify.h"
+#include "bouncepipe/limits.h"
+#include "bouncepipe/smtpcode.h"
+#include "bouncepipe/text.h"
+
+static void refresh_columns(const bp_acct_reader *r, bp_acct_columns *c)
+{
+    unsigned long gen = bp_acct_header_generation(r);
+    if (c->generation == gen && gen != 0)
+        return;
+    c->generation = gen;
+    c->type = bp_acct_column(r, "type");
+    c->time_logged = bp_acct_column(r, "timeLogged");
+    c->orig = bp_acct_column(r, "orig");
+    c->rcpt = bp_acct_column(r, "rcpt");
+    c->orcpt = bp_acct_column(r, "orcpt");
+    c->dsn_action = bp_acct_column(r, "dsnAction");
+    c->dsn_status = bp_acct_column(r, "dsnStatus");
+    c->dsn_diag = bp_acct_column(r, "dsnDiag");
+    c->dsn_mta = bp_acct_column(r, "dsnMta");
+    c->bounce_cat = bp_acct_column(r, "bounceCat");
+    c->job_id = bp_acct_column(r, "jobId");
+    c->env_id = bp_acct_column(r, "envId");
+    c->feedback_type = bp_acct_column(r, "feedbackType");
+    c->reporting_mta = bp_acct_column(r, "reportingMta");
+    if (c->reporting_mta < 0)
+        c->reporting_mta = bp_acct_column(r, "dsnReportingMta");
+    c->x_hmxmr = bp_acct_column(r, "header_X-HmXmrOriginalRecipient");
+    c->src_ip = bp_acct_column(r, "reportedIp");
+    if (c->src_ip < 0)
+        c->src_ip = bp_acct_column(r, "dlvSourceIp");
+    c->user_agent = bp_acct_column(r, "userAgent");
+}
+
+/* Record types, short and long names. */
+typedef enum { T_UNKNOWN, T_DELIVERY, T_BOUNCE, T_TRANSIENT, T_FEEDBACK, T_REMOTE_BOUNCE, T_REMOTE_STATUS } rtype;
+
+static rtype record_type(const char *s)
+{
+    static const struct {
+        const char *name;
+        rtype t;
+    } names[] = {
+        {"d", T_DELIVERY},       {"delivery", T_DELIVERY},
+        {"b", T_BOUNCE},         {"bounce", T_BOUNCE},
+        {"t", T_TRANSIENT},      {"transient", T_TRANSIENT},
+        {"f", T_FEEDBACK},       {"feedback-loop", T_FEEDBACK},
+        {"rb", T_REMOTE_BOUNCE}, {"remote-bounce", T_REMOTE_BOUNCE},
+        {"rs", T_REMOTE_STATUS}, {"remote-status", T_REMOTE_STATUS},
+    };
+    if (s == NULL)
+        return T_UNKNOWN;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(s, names[i].name) == 0)
+            return names[i].t;
+    return T_UNKNOWN;
+}
+
+/* Types PowerMTA writes that carry nothing for us: received, transient-queue. */
+static int known_other_type(const char *s)
+{
+    return s != NULL && (strcasecmp(s, "r") == 0 || strcasecmp(s, "receipt") == 0 || strcasecmp(s, "tq") == 0 ||
+                         strcasecmp(s, "transient-queue") == 0);
+}
+
+/* timeLogged: UNIX seconds (PowerMTA 4 default) or "YYYY-MM-DD HH:MM:SS[+-]HHMM" (later
+ * versions), with 'T' or ' ' between date and time and an optional "Z" or "+HH:MM" offset. */
+static long long parse_time(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    size_t n = strlen(s);
+    size_t digits = strspn(s, "0123456789");
+    if (digits == n && n > 0 && n <= 12)
+        return strtoll(s, NULL, 10);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *p = strptime(s, "%Y-%m-%d", &tm);
+    if (p == NULL || (*p != ' ' && *p != 'T'))
+        return -1;
+    p = strptime(p + 1, "%H:%M:%S", &tm);
+    if (p == NULL)
+        return -1;
+    long long t = (long long)timegm(&tm);
+    while (*p == ' ')
+        p++;
+    if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        p++;
+        if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+            return -1;
+        int hh = (p[0] - '0') * 10 + (p[1] - '0');
+        p += 2;
+        if (*p == ':')
+            p++;
+        int mm = 0;
+        if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]))
+            mm = (p[0] - '0') * 10 + (p[1] - '0');
+        t -= sign * (hh * 3600LL + mm * 60LL); /* local time minus its offset is UTC */
+    } else if (*p != '\0' && *p != 'Z') {
+        return -1;
+    }
+    return t;
+}
+
+/* dsnDiag carries the diagnostic type first ("smtp;550 ..."): the text starts after it. */
+static const char *diag_text(const char *diag)
+{
+    if (diag == NULL)
+        return NULL;
+    const char *semi = strchr(diag, ';');
+    if (semi != NULL && semi - diag <= 16) {
+        int word = 1;
+        for (const char *q = diag; q < semi; q++)
+            if (!isalnum((unsigned char)*q) && *q != '-')
+                word = 0;
+        if (word) {
+            diag = semi + 1;
+            while (*diag == ' ')
+                diag++;
+        }
+    }
+    return *diag != '\0' ? diag : NULL;
+}
+
+/* dsnMta is "mx.example.net (192.0.2.25)": the host name is the first word. */
+static const char *mta_host(bp_arena *arena, const char *mta)
+{
+    if (mta == NULL)
+        return NULL;
+    size_t n = strcspn(mta, " (");
+    return n > 0 ? bp_arena_strndup(arena, mta, n) : NULL;
+}
+
+static char *clean(bp_arena *arena, const char *s, size_t max)
+{
+    return s != NULL ? bp_clean_text(arena, s, strlen(s), max) : NULL;
+}
+
+static void fill_codes(bp_arena *arena, const char *status_field, const char *diag, bp_event *e)
+{
+    char status[BP_STATUS_BUF];
+    char smtp[4];
+    if (status_field != NULL && bp_status_code_parse(status_field, status))
+        e->status = bp_arena_strdup(arena, status);
+    else if (diag != NULL && bp_status_code_find(diag, strlen(diag), status))
+        e->status = bp_arena_strdup(arena, status);
+    if (diag != NULL && bp_smtp_code_find(diag, strlen(diag), smtp))
+        e->smtp_code = bp_arena_strdup(arena, smtp);
+}
+
+/* Classify a failure or delay the way classify.c classifies a DSN block. */
+static void classify_failure(const bp_acct_options *o, const bp_policy *policy, bp_arena *arena, const char *mta,
+                             bp_event *e)
+{
+    e->category = bp_classify_text(o->rules, e->diagnostic, e->status, e->smtp_code, mta, &e->rule, &e->blocklist);
+    if (e->rule == NULL) {
+        if (e->status != NULL && strcmp(e->status + 1, ".0.0") != 0)
+            e->rule = bp_arena_printf(arena, "status:%s", e->status);
+        else if (e->smtp_code != NULL)
+            e->rule = bp_arena_printf(arena, "smtp:%s", e->smtp_code);
+        else
+            e->rule = "default";
+    }
+    e->final = e->type == BP_EVENT_BOUNCE && (e->status == NULL || e->status[0] != '4');
+    e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, NULL);
+}
+
+/* rs: the DSN action named, else the status class. */
+static bp_event_type remote_status_type(const char *action, const char *status)
+{
+    if (action != NULL) {
+        if (strcasecmp(action, "failed") == 0)
+            return BP_EVENT_BOUNCE;
+        if (strcasecmp(action, "delayed") == 0)
+            return BP_EVENT_DELAY;
+        if (strcasecmp(action, "delivered") == 0 || strcasecmp(action, "relayed") == 0 ||
+            strcasecmp(action, "expanded") == 0)
+            return BP_EVENT_DELIVERED;
+    }
+    if (status != NULL && status[0] == '2')
+        return BP_EVENT_DELIVERED;
+    if (status != NULL && status[0] == '4')
+        return BP_EVENT_DELAY;
+    return BP_EVENT_BOUNCE;
+}
+
+static void hash_field(GChecksum *sum, const char *name, const char *value)
+{
+    g_checksum_update(sum, (const guchar *)name, (gssize)strlen(name));
+    g_checksum_update(sum, (const guchar *)"=", 1);
+    if (value != NULL)
+        g_checksum_update(sum, (const guchar *)value, (gssize)strlen(value));
+    g_checksum_update(sum, (const guchar *)"\n", 1);
+}
+
+const char *bp_acct_record_key(const bp_acct_reader *reader, bp_acct_columns *c, const bp_acct_record *rec,
+                               bp_arena *arena)
+{
+    refresh_columns(reader, c);
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256); /* owned: freed below */
+    if (sum == NULL)
+        return NULL;
+    if (c->time_logged >= 0) {
+        hash_field(sum, "type", bp_acct_value(rec, c->type));
+        hash_field(sum, "timeLogged", bp_acct_value(rec, c->time_logged));
+        hash_field(sum, "rcpt", bp_acct_value(rec, c->rcpt));
+        hash_field(sum, "orig", bp_acct_value(rec, c->orig));
+        hash_field(sum, "dsnStatus", bp_acct_value(rec, c->dsn_status));
+        hash_field(sum, "dsnDiag", bp_acct_value(rec, c->dsn_diag));
+        hash_field(sum, "feedbackType", bp_acct_value(rec, c->feedback_type));
+        hash_field(sum, "jobId", bp_acct_value(rec, c->job_id));
+        hash_field(sum, "envId", bp_acct_value(rec, c->env_id));
+    } else {
+        /* no time: only the record's own bytes tell one record from another */
+        g_checksum_update(sum, (const guchar *)"raw\n", 4);
+        if (rec->raw != NULL)
+            g_checksum_update(sum, (const guchar *)rec->raw, (gssize)rec->raw_len);
+    }
+    const char *key = bp_arena_printf(arena, "acct:%s", g_checksum_get_string(sum));
+    g_checksum_free(sum);
+    return key;
+}
+
+/* The complaint's recipient: rcpt, then the mapped X-HmXmrOriginalRecipient header, then a
+ * VERP-encoded orig (the original message's envelope sender names the recipient). */
+static void complaint_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
+                                bp_arena *arena, bp_event *e)
+{
+    const char *rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->rcpt));
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "original-rcpt-to";
+        return;
+    }
+    rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->x_hmxmr));
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "x-hmxmroriginalrecipient";
+        return;
+    }
+    const char *orig = bp_acct_value(rec, c->orig);
+    rcpt = orig != NULL ? bp_verp_decode(arena, orig, o->verp) : NULL;
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "verp";
+    }
+}
+
+/* A bounce's recipient: rcpt (RCPT TO, what the DSN would call Final-Recipient), then orcpt,
+ * then a VERP-encoded orig. */
+static void bounce_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
+                             bp_arena *arena, bp_event *e)
+{
+    const char *rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->rcpt));
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "final-recipient";
+        return;
+    }
+    rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->orcpt));
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "original-recipient";
+        return;
+    }
+    const char *orig = bp_acct_value(rec, c->orig);
+    rcpt = orig != NULL ? bp_verp_decode(arena, orig, o->verp) : NULL;
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "verp";
+    }
+}
+
+bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_reader *reader, bp_acct_columns *c,
+                               const bp_acct_record *rec, bp_arena *arena, bp_acct_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->time_logged_unix = -1;
+    refresh_columns(reader, c);
+    bp_policy def;
+    const bp_policy *policy = o->policy;
+    if (policy == NULL) {
+        bp_policy_default(&def);
+        policy = &def;
+    }
+    const char *type_field = bp_acct_value(rec, c->type);
+    out->record_type = clean(arena, type_field, 32);
+    rtype t = record_type(type_field);
+    if (t == T_UNKNOWN || (t == T_TRANSIENT && !o->transient)) {
+        out->disposition = BP_ACCT_IGNORED;
+        out->unknown_type = t == T_UNKNOWN && !known_other_type(type_field);
+        return BP_OK;
+    }
+
+    out->key = bp_acct_record_key(reader, c, rec, arena);
+    if (out->key == NULL)
+        return BP_ERR_NOMEM;
+    out->time_logged = clean(arena, bp_acct_value(rec, c->time_logged), 64);
+    out->time_logged_unix = parse_time(bp_acct_value(rec, c->time_logged));
+    out->pmta_category = clean(arena, bp_acct_value(rec, c->bounce_cat), 64);
+
+    bp_event *e = &out->event;
+    e->source = o->source != NULL ? bp_arena_printf(arena, "%s#%lu", o->source, rec->line) : NULL;
+    e->family = "powermta-acct";
+    e->fingerprint = out->key;
+    e->job_id = clean(arena, bp_acct_value(rec, c->job_id), 256);
+    e->envid = clean(arena, bp_acct_value(rec, c->env_id), 256);
+    e->reporting_mta = clean(arena, bp_acct_value(rec, c->reporting_mta), 256);
+    e->remote_mta = clean(arena, mta_host(arena, bp_acct_value(rec, c->dsn_mta)), 256);
+
+    if (t == T_FEEDBACK) {
+        e->type = BP_EVENT_COMPLAINT;
+        char *ft = clean(arena, bp_acct_value(rec, c->feedback_type), 32); /* our arena copy */
+        if (ft != NULL)
+            bp_ascii_lower(ft);
+        e->feedback_type = bp_feedback_type_valid(ft) ? ft : "other";
+        e->source_ip = clean(arena, bp_acct_value(rec, c->src_ip), 64);
+        e->final = 1;
+        e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, NULL);
+        e->rule = "acct:feedbackType";
+        complaint_recipient(o, c, rec, arena, e);
+    } else {
+        bounce_recipient(o, c, rec, arena, e);
+        const char *diag = diag_text(bp_acct_value(rec, c->dsn_diag));
+        e->diagnostic = clean(arena, diag, BP_MAX_DIAGNOSTIC_BYTES);
+        fill_codes(arena, bp_acct_value(rec, c->dsn_status), e->diagnostic, e);
+        switch (t) {
+        case T_DELIVERY: e->type = BP_EVENT_DELIVERED; break;
+        case T_TRANSIENT: e->type = BP_EVENT_DELAY; break;
+        case T_REMOTE_STATUS: e->type = remote_status_type(bp_acct_value(rec, c->dsn_action), e->status); break;
+        default: e->type = BP_EVENT_BOUNCE; break;
+        }
+        if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
+            classify_failure(o, policy, arena, e->remote_mta, e);
+        } else {
+            e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, NULL);
+            e->rule = "acct:delivery";
+        }
+    }
+    if (e->recipient == NULL)
+        out->disposition = BP_ACCT_NO_RECIPIENT;
+    else if (e->type == BP_EVENT_DELIVERED)
+        out->disposition = BP_ACCT_DELIVERY;
+    else
+        out->disposition = BP_ACCT_EVENT;
+    return BP_OK;
+}
