@@ -1,15 +1,35 @@
 /*
  * textbounce.c - non-standard bounces recognised from their text.
  *
- * bp_textbounce_parse(): for a message that comes from a mailer daemon or whose Subject says
- * it is a bounce, takes the explanation text (the first text part outside any attached
- * original, cut where the quoted original starts), and makes one block per distinct address
- * it names, with the lines around it as the diagnostic.  Addresses of the report's own
- * From/To and of the original's sender are never taken as failed recipients.
+ * bp_textbounce_parse(): takes the explanation text of a message (the first text part
+ * outside any attached original, HTML reduced to text, undeclared charsets decoded to UTF-8,
+ * cut where a quoted original starts), and reads it with the first family of
+ * bp_text_families[] (text_families.h, textbounce_families.c) whose signature matches:
+ * its error section, its recipient lines, its diagnostics.  A family that finds nobody, or
+ * no family at all for a message that comes from a mailer daemon or whose Subject says it
+ * is a bounce, falls back to the generic scan: one block per distinct address in the
+ * section, the lines around it as the diagnostic.  Recipients named in X-Failed-Recipients
+ * (Exim, Google) restrict the generic scan and stand in when the text names nobody.
  *
- * This generic scanner is the fallback; family-specific scanners (issue: the long tail)
- * are entries of the same table.
+ * Never taken as failed recipients: the report's own From and To, the original's From,
+ * and any address on a line quoted from the original (its header lines and their
+ * continuations, "MAIL FROM", "(expanded from ...)", "please contact ...").
+ *
+ * Every block is failed, or delayed when the section says delivery will be retried (or the
+ * family says so); the SMTP code and enhanced status come from the diagnostic, or from the
+ * family pattern's "code" and "status" groups.
+ *
+ * Patterns are compiled once, on first use, and kept for the life of the process; a
+ * pattern that does not compile disables its family (a table bug, caught by the tests).
+ * Matching runs under the PCRE2 match and depth limits of limits.h.
+ *
+ * Ownership: every string put into the report belongs to the arena passed in.
  */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -18,6 +38,7 @@
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
 #include "report_internal.h"
+#include "text_families.h"
 
 static const char *const subject_cues[] = {"undeliver",          "delivery status",  "delivery failure",
                                            "returned mail",      "failure notice",   "delivery notification",
@@ -26,20 +47,201 @@ static const char *const subject_cues[] = {"undeliver",          "delivery statu
                                            "mail system error",  "delivery failed",  "rejected",
                                            "returned to sender", "delivery problem", NULL};
 
-/* Where the quoted original begins; the explanation is everything before. */
+/* Where the quoted original begins; the explanation is everything before.  A line of the
+ * original's own headers at the start of a line ("\nReceived: ") only appears once the
+ * original is being quoted. */
 static const char *const original_markers[] = {"------ This is a copy of the message",
+                                               "------ This is a copy of your message",
                                                "--- Below this line is a copy of the message",
+                                               "--- Enclosed are the original headers",
                                                "----- Original message -----",
                                                "-----Original Message-----",
                                                "------ Original message ------",
                                                "----- Transcript of session follows -----\n\n\n",
                                                "Original message follows",
+                                               "Original mail as follows",
                                                "Content-Type: message/rfc822",
                                                "--- The header of the original message is following",
                                                "------- Returned Message --------",
+                                               "-------original message",
                                                "   ----- Unsent message follows -----",
                                                "   ----- Original message follows -----",
+                                               "\nMessage headers follow",
+                                               "\nOriginal message headers:",
+                                               "\nReceived: from ",
+                                               "\nReceived: by ",
+                                               "\nReceived:from ",
+                                               "Included is a copy of the message header",
+                                               "Below is a copy of the original message",
+                                               "The attachment contains the original mail headers",
+                                               "\nReturn-Path: <",
+                                               "\nDKIM-Signature: ",
+                                               "\nARC-Seal: ",
+                                               "\nX-Received: ",
+                                               "\nX-Google-Smtp-Source: ",
                                                NULL};
+
+/* Text that says the server keeps trying: the block is a delay, not a failure. */
+static const char *const delay_cues[] = {"will continue to try",
+                                         "will keep trying",
+                                         "will keep on trying",
+                                         "will be retried",
+                                         "will retry",
+                                         "still trying",
+                                         "has not yet been delivered",
+                                         "have not yet been delivered",
+                                         "is delayed",
+                                         "has been delayed",
+                                         "delivery delayed",
+                                         "this is a warning message only",
+                                         "will try again",
+                                         "keine erneute",
+                                         NULL};
+
+/* Header names whose lines, in an explanation, are quotes of the original message. */
+static const char *const quoted_header_names[] = {"from",
+                                                  "to",
+                                                  "cc",
+                                                  "bcc",
+                                                  "reply-to",
+                                                  "sender",
+                                                  "return-path",
+                                                  "message-id",
+                                                  "in-reply-to",
+                                                  "references",
+                                                  "delivered-to",
+                                                  "x-original-to",
+                                                  "received",
+                                                  "date",
+                                                  "subject",
+                                                  "envelope-to",
+                                                  "errors-to",
+                                                  "resent-from",
+                                                  "resent-to",
+                                                  "list-id",
+                                                  "list-post",
+                                                  "list-unsubscribe",
+                                                  "authentication-results",
+                                                  "dkim-signature",
+                                                  "arc-authentication-results",
+                                                  "received-spf",
+                                                  "x-received",
+                                                  "x-sender",
+                                                  "x-envelope-from",
+                                                  "mail from",
+                                                  NULL};
+
+/* Words before an address on its line that make it somebody else than a failed recipient. */
+static const char *const not_recipient_cues[] = {"expanded from", "generated from", "contact",  "mail from",
+                                                 "envelope-from", "sender:",        "mailto:",  "postmaster at",
+                                                 "sent by",       "originally to",  "reply-to", NULL};
+
+/* ---- compiled patterns ---------------------------------------------------------------- */
+
+enum { PAT_FROM, PAT_SUBJECT, PAT_BODY, PAT_START, PAT_END, PAT_RCPT, PAT_SHARED, PAT_N };
+
+typedef struct compiled_family {
+    int tried;  /* compilation attempted */
+    int broken; /* a pattern did not compile: the family is skipped */
+    pcre2_code *pat[PAT_N];
+} compiled_family;
+
+static compiled_family *compiled; /* one per table entry, allocated on first use */
+static pcre2_match_context *mctx; /* carries the match and depth limits */
+static pcre2_match_data *mdata;   /* reused by every match (one thread) */
+
+static const char *family_pattern(const bp_text_family *f, int which)
+{
+    switch (which) {
+    case PAT_FROM: return f->from;
+    case PAT_SUBJECT: return f->subject;
+    case PAT_BODY: return f->body;
+    case PAT_START: return f->start;
+    case PAT_END: return f->end;
+    case PAT_RCPT: return f->rcpt;
+    case PAT_SHARED: return f->shared_diag;
+    default: break;
+    }
+    return NULL;
+}
+
+static int engine_ready(void)
+{
+    if (compiled != NULL)
+        return 1;
+    size_t n = bp_text_family_count();
+    compiled = calloc(n > 0 ? n : 1, sizeof(*compiled));
+    mctx = pcre2_match_context_create(NULL);
+    mdata = pcre2_match_data_create(16, NULL);
+    if (compiled == NULL || mctx == NULL || mdata == NULL) {
+        free(compiled);
+        compiled = NULL;
+        pcre2_match_context_free(mctx);
+        mctx = NULL;
+        pcre2_match_data_free(mdata);
+        mdata = NULL;
+        return 0;
+    }
+    pcre2_set_match_limit(mctx, BP_PCRE2_MATCH_LIMIT);
+    pcre2_set_depth_limit(mctx, BP_PCRE2_DEPTH_LIMIT);
+    return 1;
+}
+
+/* The compiled patterns of family @i, or NULL when one of them is broken. */
+static const compiled_family *family_compiled(size_t i)
+{
+    compiled_family *cf = &compiled[i];
+    if (!cf->tried) {
+        cf->tried = 1;
+        for (int k = 0; k < PAT_N; k++) {
+            const char *src = family_pattern(&bp_text_families[i], k);
+            if (src == NULL)
+                continue;
+            int errcode = 0;
+            PCRE2_SIZE erroff = 0;
+            cf->pat[k] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+                                       PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode,
+                                       &erroff, NULL);
+            if (cf->pat[k] == NULL)
+                cf->broken = 1;
+            else
+                pcre2_jit_compile(cf->pat[k], PCRE2_JIT_COMPLETE);
+        }
+    }
+    return cf->broken ? NULL : cf;
+}
+
+/* Search @p code in s[from, len). @return non-zero and the match span in ms, me. */
+static int re_search(const pcre2_code *code, const char *s, size_t len, size_t from, size_t *ms, size_t *me)
+{
+    if (s == NULL || from > len)
+        return 0;
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, mdata, mctx);
+    if (rc < 0)
+        return 0;
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(mdata);
+    if (ms != NULL)
+        *ms = ov[0];
+    if (me != NULL)
+        *me = ov[1];
+    return 1;
+}
+
+/* The span of named group @p name of the last match, or 0 when it did not take part. */
+static int re_group(const pcre2_code *code, const char *name, size_t *gs, size_t *ge)
+{
+    int n = pcre2_substring_number_from_name(code, (PCRE2_SPTR)name);
+    if (n < 0)
+        return 0;
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(mdata);
+    if ((uint32_t)n >= pcre2_get_ovector_count(mdata) || ov[2 * n] == PCRE2_UNSET)
+        return 0;
+    *gs = ov[2 * n];
+    *ge = ov[2 * n + 1];
+    return *ge > *gs;
+}
+
+/* ---- the explanation text ------------------------------------------------------------- */
 
 static int is_bounce_like(const bp_report *r, const bp_part *root)
 {
@@ -72,7 +274,8 @@ static const bp_part *explanation_part(const bp_part *root)
     return html;
 }
 
-/* Strip HTML tags into an arena copy (entities for < > & and nbsp only). */
+/* Strip HTML tags into an arena copy (entities for < > & " and nbsp only); the contents of
+ * <style>, <script> and <head> go too. */
 static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_len)
 {
     char *out = bp_arena_alloc(arena, len + 1);
@@ -88,9 +291,23 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
             continue;
         }
         if (c == '<') {
+            static const char *const skipped[] = {"<style", "</style>", "<script", "</script>", "<head", "</head>"};
+            int skip = 0;
+            for (size_t k = 0; k < sizeof(skipped) / sizeof(skipped[0]); k += 2)
+                if (bp_starts_with_ci(s + i, skipped[k])) {
+                    const char *close = bp_memcasemem(s + i, len - i, skipped[k + 1], strlen(skipped[k + 1]));
+                    if (close != NULL) {
+                        i = (size_t)(close - s) + strlen(skipped[k + 1]) - 1;
+                        skip = 1;
+                    }
+                    break;
+                }
+            if (skip)
+                continue;
             in_tag = 1;
             if (i + 3 < len && (bp_starts_with_ci(s + i, "<br") || bp_starts_with_ci(s + i, "<p") ||
-                                bp_starts_with_ci(s + i, "<div") || bp_starts_with_ci(s + i, "<tr")))
+                                bp_starts_with_ci(s + i, "<div") || bp_starts_with_ci(s + i, "<tr") ||
+                                bp_starts_with_ci(s + i, "</p") || bp_starts_with_ci(s + i, "<li")))
                 out[o++] = '\n';
             continue;
         }
@@ -98,7 +315,7 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
             static const struct {
                 const char *ent;
                 char ch;
-            } ents[] = {{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&nbsp;", ' '}, {"&quot;", '"'}};
+            } ents[] = {{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&nbsp;", ' '}, {"&quot;", '"'}, {"&#64;", '@'}};
             int done = 0;
             for (size_t k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
                 size_t el = strlen(ents[k].ent);
@@ -119,6 +336,54 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
     return out;
 }
 
+/* Guess the charset of text the MIME structure did not label (or labelled wrongly):
+ * ISO-2022-JP by its escapes, else for bytes that are not UTF-8 Shift_JIS or EUC-JP by
+ * their lead bytes, else Windows-1252 (a superset of ISO-8859-1 for printable text). */
+static const char *guess_charset(const char *s, size_t len)
+{
+    if (bp_memcasemem(s, len, "\x1b$B", 3) != NULL || bp_memcasemem(s, len, "\x1b$@", 3) != NULL)
+        return "ISO-2022-JP";
+    if (bp_utf8_valid(s, len))
+        return NULL;
+    size_t sjis_lead = 0, euc_pair = 0, high = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80)
+            continue;
+        high++;
+        if ((c >= 0x81 && c <= 0x9f) || (c >= 0xe0 && c <= 0xef))
+            sjis_lead += c <= 0x9f ? 2 : 0;
+        if (c >= 0xa1 && c <= 0xfe && i + 1 < len && (unsigned char)s[i + 1] >= 0xa1 &&
+            (unsigned char)s[i + 1] <= 0xfe) {
+            euc_pair++;
+            i++;
+        }
+    }
+    if (sjis_lead > 0)
+        return "Shift_JIS";
+    if (euc_pair * 2 >= high && euc_pair > 0)
+        return "EUC-JP";
+    return "windows-1252";
+}
+
+/* The explanation text of @p part in UTF-8 without HTML; NULL when out of memory. */
+static const char *explanation_text(bp_arena *arena, const bp_part *part, size_t *len)
+{
+    const char *text = part->body;
+    *len = part->body_len;
+    const char *cs = guess_charset(text, *len);
+    if (cs != NULL) {
+        char *conv = bp_mime_to_utf8(arena, cs, text, *len);
+        if (conv != NULL) {
+            text = conv;
+            *len = strlen(conv);
+        }
+    }
+    if (strcmp(part->subtype, "html") == 0)
+        text = strip_html(arena, text, *len, len);
+    return text;
+}
+
 static size_t explanation_length(const char *text, size_t len)
 {
     size_t cut = len;
@@ -130,99 +395,441 @@ static size_t explanation_length(const char *text, size_t len)
     return cut;
 }
 
-static int excluded(const char *addr, const char *const *ex, size_t n_ex)
+/* ---- lines ------------------------------------------------------------------------------ */
+
+static size_t line_start(const char *text, size_t at)
 {
-    for (size_t i = 0; i < n_ex; i++)
-        if (ex[i] != NULL && strcasecmp(addr, ex[i]) == 0)
+    while (at > 0 && text[at - 1] != '\n')
+        at--;
+    return at;
+}
+
+static size_t line_end(const char *text, size_t len, size_t at)
+{
+    while (at < len && text[at] != '\n')
+        at++;
+    return at;
+}
+
+static int line_blank(const char *text, size_t len, size_t ls)
+{
+    for (size_t i = ls; i < len && text[i] != '\n'; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Non-zero when the line at @p ls is "Name: value" for a header of the original. */
+static int quoted_header_line(const char *text, size_t len, size_t ls)
+{
+    size_t i = ls;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '>'))
+        i++;
+    size_t ns = i;
+    while (i < len && text[i] != ':' && text[i] != '\n' && i - ns < 40)
+        i++;
+    if (i >= len || text[i] != ':')
+        return 0;
+    for (int k = 0; quoted_header_names[k] != NULL; k++) {
+        size_t n = strlen(quoted_header_names[k]);
+        if (n == i - ns && strncasecmp(text + ns, quoted_header_names[k], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Non-zero when the address at [at, ...) must not be taken as a failed recipient. */
+static int quoted_address(const char *text, size_t len, size_t at)
+{
+    size_t ls = line_start(text, at);
+    if (quoted_header_line(text, len, ls))
+        return 1;
+    /* a continuation of a quoted header (an indented line under "Received:" or "To:") */
+    size_t l = ls;
+    while (l > 0 && (text[l] == ' ' || text[l] == '\t') && !line_blank(text, len, l)) {
+        l = line_start(text, l - 1);
+        if (quoted_header_line(text, len, l) && (text[l] != ' ' && text[l] != '\t'))
+            return 1;
+    }
+    for (int k = 0; not_recipient_cues[k] != NULL; k++)
+        if (bp_memcasemem(text + ls, at - ls, not_recipient_cues[k], strlen(not_recipient_cues[k])) != NULL)
             return 1;
     return 0;
 }
 
-/* The diagnostic for an address at offset [start,end) of text: from its line to the next
- * blank line, at most a few lines. */
-static void diagnostic_span(const char *text, size_t len, size_t at, size_t *ds, size_t *de)
+static int has_code(const char *s, size_t len)
 {
-    size_t s = at;
-    while (s > 0 && text[s - 1] != '\n')
-        s--;
-    size_t e = at;
-    int lines = 0;
-    while (e < len) {
-        if (text[e] == '\n') {
-            lines++;
-            if (e + 1 >= len || text[e + 1] == '\n' || lines >= 6)
-                break;
+    char code[4];
+    char status[BP_STATUS_BUF];
+    return bp_smtp_code_find(s, len, code) || bp_status_code_find(s, len, status);
+}
+
+/* ---- blocks ------------------------------------------------------------------------------ */
+
+typedef struct candidate {
+    const char *addr;
+    size_t line;   /* start of the recipient's line */
+    size_t ds, de; /* "diag" group, when ds < de */
+    char status[BP_STATUS_BUF];
+    char code[4];
+} candidate;
+
+typedef struct scan {
+    bp_arena *arena;
+    const char *text;
+    size_t sec_start, sec_end;
+    const char *const *excluded;
+    size_t n_excluded;
+    const char *const *failed; /* X-Failed-Recipients, or NULL */
+    size_t n_failed;
+    candidate *cand;
+    size_t n_cand;
+} scan;
+
+static int in_list(const char *addr, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] != NULL && strcasecmp(addr, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static candidate *add_candidate(scan *sc, const char *addr, size_t line)
+{
+    if (addr == NULL || in_list(addr, sc->excluded, sc->n_excluded))
+        return NULL;
+    for (size_t i = 0; i < sc->n_cand; i++)
+        if (strcasecmp(sc->cand[i].addr, addr) == 0)
+            return NULL;
+    if (sc->n_cand >= BP_MAX_RECIPIENTS)
+        return NULL;
+    candidate *c = &sc->cand[sc->n_cand++];
+    memset(c, 0, sizeof(*c));
+    c->addr = addr;
+    c->line = line;
+    return c;
+}
+
+/* Recipients by the family's pattern. */
+static void scan_family(scan *sc, const compiled_family *cf)
+{
+    const pcre2_code *re = cf->pat[PAT_RCPT];
+    size_t pos = sc->sec_start, ms = 0, me = 0;
+    while (pos < sc->sec_end && re_search(re, sc->text, sc->sec_end, pos, &ms, &me)) {
+        pos = me > ms ? me : ms + 1;
+        size_t gs = 0, ge = 0;
+        if (!re_group(re, "rcpt", &gs, &ge))
+            continue;
+        char *addr = bp_address_find(sc->arena, sc->text + gs, ge - gs, NULL);
+        candidate *c = add_candidate(sc, addr, line_start(sc->text, ms));
+        if (c == NULL)
+            continue;
+        size_t ds = 0, de = 0;
+        if (re_group(re, "diag", &ds, &de)) {
+            c->ds = ds;
+            c->de = de;
         }
-        e++;
+        size_t ss = 0, se = 0;
+        if (re_group(re, "status", &ss, &se)) {
+            char *st = bp_arena_strndup(sc->arena, sc->text + ss, se - ss);
+            if (st == NULL || !bp_status_code_parse(st, c->status))
+                c->status[0] = '\0';
+        }
+        if (re_group(re, "code", &ss, &se) && se - ss == 3)
+            memcpy(c->code, sc->text + ss, 3);
     }
-    *ds = s;
+}
+
+/* Recipients as any address in the section that is not quoted from the original. */
+static void scan_generic(scan *sc)
+{
+    size_t pos = sc->sec_start;
+    while (pos < sc->sec_end) {
+        size_t end = 0;
+        char *addr = bp_address_find(sc->arena, sc->text + pos, sc->sec_end - pos, &end);
+        if (addr == NULL)
+            break;
+        size_t at = pos + end;
+        /* the address begins before `at`: find its '@' line for the quote tests */
+        size_t line = line_start(sc->text, at > 0 ? at - 1 : 0);
+        pos = at;
+        if (quoted_address(sc->text, sc->sec_end, at > 0 ? at - 1 : 0))
+            continue;
+        if (sc->failed != NULL && !in_list(addr, sc->failed, sc->n_failed))
+            continue;
+        if (add_candidate(sc, addr, line) != NULL) /* one recipient per line: the rest are quotes */
+            pos = line_end(sc->text, sc->sec_end, pos);
+    }
+}
+
+/* The end of the paragraph that starts at @p from, not beyond @p limit. */
+static size_t paragraph_end(const char *text, size_t limit, size_t from)
+{
+    size_t e = from;
+    int seen_text = 0;
+    while (e < limit) {
+        size_t le = line_end(text, limit, e);
+        if (line_blank(text, limit, e)) {
+            if (seen_text)
+                return e;
+        } else {
+            seen_text = 1;
+        }
+        e = le < limit ? le + 1 : limit;
+    }
+    return limit;
+}
+
+static void diagnostic_span(const scan *sc, const bp_text_family *fam, size_t i, size_t *ds, size_t *de)
+{
+    const candidate *c = &sc->cand[i];
+    size_t limit = sc->sec_end;
+    /* the next recipient's line bounds this one's text (candidates are in text order) */
+    for (size_t k = 0; k < sc->n_cand; k++)
+        if (sc->cand[k].line > c->line && sc->cand[k].line < limit)
+            limit = sc->cand[k].line;
+    bp_text_diag_mode mode = fam != NULL ? fam->diag_mode : BP_TEXT_DIAG_PARAGRAPH;
+    *ds = c->line;
+    switch (mode) {
+    case BP_TEXT_DIAG_GROUP:
+        if (c->de > c->ds) {
+            *ds = c->ds;
+            *de = c->de;
+            return;
+        }
+        *de = paragraph_end(sc->text, limit, c->line);
+        return;
+    case BP_TEXT_DIAG_SECTION:
+        *ds = sc->sec_start;
+        *de = sc->sec_end;
+        return;
+    case BP_TEXT_DIAG_TO_NEXT: *de = limit; return;
+    case BP_TEXT_DIAG_PARAGRAPH: break;
+    }
+    size_t e = paragraph_end(sc->text, limit, c->line);
+    /* the remote server's words often follow in the next paragraphs */
+    for (int more = 0; more < 3 && e < limit && !has_code(sc->text + c->line, e - c->line); more++)
+        e = paragraph_end(sc->text, limit, e);
     *de = e;
+}
+
+static int says_delayed(const char *text, size_t len)
+{
+    for (int i = 0; delay_cues[i] != NULL; i++)
+        if (bp_memcasemem(text, len, delay_cues[i], strlen(delay_cues[i])) != NULL)
+            return 1;
+    return 0;
+}
+
+/* The addresses of an X-Failed-Recipients header (comma separated), arena-owned. */
+static const char **failed_recipients(bp_arena *arena, const bp_part *root, size_t *n)
+{
+    *n = 0;
+    const char *v = bp_part_header(root, "X-Failed-Recipients");
+    if (v == NULL)
+        return NULL;
+    size_t cap = 1;
+    for (const char *p = v; *p; p++)
+        cap += *p == ',';
+    const char **list = bp_arena_alloc(arena, cap * sizeof(*list));
+    if (list == NULL)
+        return NULL;
+    const char *p = v;
+    while (*p && *n < cap) {
+        size_t span = strcspn(p, ",");
+        size_t end = 0;
+        char *a = bp_address_find(arena, p, span, &end);
+        if (a != NULL)
+            list[(*n)++] = a;
+        p += span;
+        if (*p == ',')
+            p++;
+    }
+    return *n > 0 ? list : NULL;
+}
+
+static int signature_matches(const compiled_family *cf, const bp_report *r, const bp_part *root, const char *text,
+                             size_t len)
+{
+    if (cf->pat[PAT_FROM] == NULL && cf->pat[PAT_SUBJECT] == NULL && cf->pat[PAT_BODY] == NULL)
+        return 0;
+    const char *from = bp_part_header(root, "From");
+    if (cf->pat[PAT_FROM] != NULL && (from == NULL || !re_search(cf->pat[PAT_FROM], from, strlen(from), 0, NULL, NULL)))
+        return 0;
+    if (cf->pat[PAT_SUBJECT] != NULL &&
+        (r->subject == NULL || !re_search(cf->pat[PAT_SUBJECT], r->subject, strlen(r->subject), 0, NULL, NULL)))
+        return 0;
+    if (cf->pat[PAT_BODY] != NULL && !re_search(cf->pat[PAT_BODY], text, len, 0, NULL, NULL))
+        return 0;
+    return 1;
+}
+
+/* The family's error section: after its start line, up to its end line; without an end
+ * line (or when it is not found), up to @p cut, where the quoted original begins.  The end
+ * is looked for in all @p len bytes: a family may know where its own report ends better
+ * than the generic markers do. */
+static void family_section(const compiled_family *cf, const char *text, size_t len, size_t cut, size_t *ss, size_t *se)
+{
+    size_t ms = 0, me = 0;
+    *ss = 0;
+    if (cf->pat[PAT_START] != NULL && re_search(cf->pat[PAT_START], text, len, 0, &ms, &me)) {
+        size_t le = line_end(text, len, me > ms ? me - 1 : ms);
+        *ss = le < len ? le + 1 : len;
+    }
+    *se = cut > *ss ? cut : len;
+    if (cf->pat[PAT_END] != NULL && re_search(cf->pat[PAT_END], text, len, *ss, &ms, &me)) {
+        size_t ls = line_start(text, ms);
+        *se = ls > *ss ? ls : ms;
+    }
+}
+
+/* Text after the family's shared-diagnostic marker: to the next blank line after it. */
+static int shared_diagnostic(const compiled_family *cf, const char *text, size_t ss, size_t se, size_t *ds, size_t *de)
+{
+    size_t ms = 0, me = 0;
+    if (cf == NULL || cf->pat[PAT_SHARED] == NULL || !re_search(cf->pat[PAT_SHARED], text, se, ss, &ms, &me))
+        return 0;
+    size_t from = me;
+    while (from < se && (text[from] == '\n' || text[from] == ' ' || text[from] == '\t' || text[from] == '\r'))
+        from++;
+    *ds = from;
+    *de = paragraph_end(text, se, from);
+    return *de > *ds;
+}
+
+/* A failed delivery's diagnostic may quote the server's earlier "250 2.1.5 Ok" (a session
+ * transcript); the failure is the first 4xx/5xx reply after it. */
+static void prefer_failure_codes(bp_rcpt_block *b, bp_arena *arena)
+{
+    if (b->diagnostic == NULL || b->action != BP_ACTION_FAILED)
+        return;
+    int status_ok = b->status == NULL || b->status[0] != '2';
+    int code_ok = b->smtp_code == NULL || b->smtp_code[0] != '2';
+    if (status_ok && code_ok)
+        return;
+    const char *d = b->diagnostic;
+    size_t len = strlen(d);
+    for (size_t i = 0; i < len; i++) {
+        if ((d[i] != '4' && d[i] != '5') || (i > 0 && d[i - 1] >= '0' && d[i - 1] <= '9'))
+            continue;
+        char status[BP_STATUS_BUF];
+        char code[4];
+        if (!status_ok && bp_status_code_parse(d + i, status)) {
+            b->status = bp_arena_strdup(arena, status);
+            status_ok = 1;
+        }
+        if (!code_ok && bp_smtp_code_find(d + i, 4, code) && code[0] == d[i]) {
+            b->smtp_code = bp_arena_strdup(arena, code);
+            code_ok = 1;
+        }
+        if (status_ok && code_ok)
+            return;
+    }
+    if (!status_ok)
+        b->status = NULL;
+    if (!code_ok)
+        b->smtp_code = NULL;
 }
 
 bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
 {
     const bp_part *root = msg->root;
-    if (!is_bounce_like(out, root))
-        return BP_OK;
     const bp_part *part = explanation_part(root);
-    if (part == NULL)
+    if (part == NULL || !engine_ready())
         return BP_OK;
-    const char *text = part->body;
-    size_t len = part->body_len;
-    if (strcmp(part->subtype, "html") == 0) {
-        text = strip_html(arena, part->body, part->body_len, &len);
-        if (text == NULL)
-            return BP_ERR_NOMEM;
+    size_t len = 0;
+    const char *text = explanation_text(arena, part, &len);
+    if (text == NULL)
+        return BP_ERR_NOMEM;
+    size_t cut = explanation_length(text, len);
+
+    const bp_text_family *fam = NULL;
+    const compiled_family *cf = NULL;
+    size_t n_fam = bp_text_family_count();
+    for (size_t i = 0; i < n_fam && fam == NULL; i++) {
+        const compiled_family *c = family_compiled(i);
+        if (c != NULL && signature_matches(c, out, root, text, len)) {
+            fam = &bp_text_families[i];
+            cf = c;
+        }
     }
-    len = explanation_length(text, len);
+    if (fam == NULL && !is_bounce_like(out, root))
+        return BP_OK;
 
     bp_report_note_original(out, root, arena);
-    const char *ex[4];
+    const char *ex[3];
     ex[0] = bp_address_normalise(arena, bp_part_header(root, "From"));
     ex[1] = bp_address_normalise(arena, bp_part_header(root, "To"));
     ex[2] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "From")) : NULL;
-    ex[3] = NULL;
 
-    size_t pos = 0;
-    while (pos < len) {
-        size_t end = 0;
-        char *addr = bp_address_find(arena, text + pos, len - pos, &end);
-        if (addr == NULL)
-            break;
-        size_t at = pos + end;
-        pos = at;
-        if (excluded(addr, ex, 3))
-            continue;
-        int dup = 0;
-        for (size_t i = 0; i < out->n_blocks; i++)
-            if (strcasecmp(out->blocks[i].recipient, addr) == 0)
-                dup = 1;
-        if (dup)
-            continue;
+    scan sc = {0};
+    sc.arena = arena;
+    sc.text = text;
+    sc.excluded = ex;
+    sc.n_excluded = 3;
+    sc.cand = bp_arena_alloc(arena, BP_MAX_RECIPIENTS * sizeof(*sc.cand));
+    if (sc.cand == NULL)
+        return BP_ERR_NOMEM;
+    const char **failed = failed_recipients(arena, root, &sc.n_failed);
+    sc.sec_end = cut;
+    if (cf != NULL) {
+        family_section(cf, text, len, cut, &sc.sec_start, &sc.sec_end);
+        if (cf->pat[PAT_RCPT] != NULL)
+            scan_family(&sc, cf);
+    }
+    if (sc.n_cand == 0) {
+        sc.failed = failed;
+        scan_generic(&sc);
+    }
+    for (size_t i = 0; sc.n_cand == 0 && i < sc.n_failed; i++)
+        add_candidate(&sc, failed[i], sc.sec_start);
+
+    size_t sh_s = 0, sh_e = 0;
+    int has_shared = shared_diagnostic(cf, text, sc.sec_start, sc.sec_end, &sh_s, &sh_e);
+    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                ? fam->action
+                            : says_delayed(text + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
+                                                                                           : BP_ACTION_FAILED;
+    for (size_t i = 0; i < sc.n_cand; i++) {
+        const candidate *c = &sc.cand[i];
         bp_rcpt_block *b = bp_report_add_block(out, arena);
         if (b == NULL)
             break;
-        b->recipient = addr;
+        b->recipient = c->addr;
         b->recipient_from = BP_FROM_BODY;
-        b->field = "text";
-        b->action = BP_ACTION_FAILED;
+        b->field = fam != NULL ? fam->name : "text";
+        b->action = action;
         b->part_index = part->index;
-        size_t ds, de;
-        diagnostic_span(text, len, at, &ds, &de);
-        bp_block_set_diagnostic(b, arena, text + ds, de - ds);
+        if (c->status[0] != '\0')
+            b->status = bp_arena_strdup(arena, c->status);
+        if (c->code[0] != '\0')
+            b->smtp_code = bp_arena_strdup(arena, c->code);
+        size_t ds = 0, de = 0;
+        diagnostic_span(&sc, fam, i, &ds, &de);
+        if (has_shared && !has_code(text + ds, de - ds) && (sh_s >= de || sh_e <= ds)) {
+            const char *joined =
+                bp_arena_printf(arena, "%.*s %.*s", (int)(de - ds), text + ds, (int)(sh_e - sh_s), text + sh_s);
+            if (joined != NULL)
+                bp_block_set_diagnostic(b, arena, joined, strlen(joined));
+        } else {
+            bp_block_set_diagnostic(b, arena, text + ds, de - ds);
+        }
+        prefer_failure_codes(b, arena);
     }
     if (out->n_blocks == 0) {
         char status[BP_STATUS_BUF];
-        if (!bp_status_code_find(text, len, status))
+        size_t s0 = sc.sec_start, s1 = sc.sec_end > sc.sec_start ? sc.sec_end : cut;
+        if (fam == NULL && !bp_status_code_find(text + s0, s1 - s0, status))
             return BP_OK;
         bp_rcpt_block *b = bp_report_add_block(out, arena);
         if (b == NULL)
             return BP_ERR_NOMEM;
-        b->action = BP_ACTION_FAILED;
+        b->action = action;
         b->part_index = part->index;
-        bp_block_set_diagnostic(b, arena, text, len < BP_MAX_DIAGNOSTIC_BYTES ? len : BP_MAX_DIAGNOSTIC_BYTES);
+        b->field = fam != NULL ? fam->name : "text";
+        size_t n = s1 - s0;
+        bp_block_set_diagnostic(b, arena, text + s0, n < BP_MAX_DIAGNOSTIC_BYTES ? n : BP_MAX_DIAGNOSTIC_BYTES);
     }
     out->kind = BP_REPORT_TEXT;
-    out->family = "text-generic";
+    out->family = fam != NULL ? fam->name : "text-generic";
     return BP_OK;
 }

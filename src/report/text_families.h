@@ -1,0 +1,55 @@
+/*
+ * text_families.h - the table of non-standard bounce formats read by textbounce.c (not
+ * public).
+ *
+ * A family is one entry: how to recognise it (signature patterns on the report's From,
+ * Subject and explanation text, all that are set must match), where its error section starts
+ * and ends in the explanation, how a recipient line looks (a PCRE2 pattern with the named
+ * group "rcpt" and optionally "diag", "status" and "code"), and where the diagnostic is.
+ * Supporting a new format is adding an entry here and a fixture in fixtures/text/.
+ *
+ * Patterns are PCRE2, compiled caseless and multi-line (^ and $ at line ends) on first use.
+ * The table is static and read-only.
+ */
+#ifndef BOUNCEPIPE_TEXT_FAMILIES_H
+#define BOUNCEPIPE_TEXT_FAMILIES_H
+
+#include <stddef.h>
+
+#include "bouncepipe/report.h"
+
+/** Which text around a recipient is its diagnostic. */
+typedef enum bp_text_diag_mode {
+    /** The recipient's line and its paragraph (to the next blank line); when that names
+     *  neither an SMTP code nor a status, the following paragraphs up to the next recipient. */
+    BP_TEXT_DIAG_PARAGRAPH = 0,
+    /** Everything from the recipient's line to the next recipient or the section end. */
+    BP_TEXT_DIAG_TO_NEXT,
+    /** The whole error section, shared by every recipient. */
+    BP_TEXT_DIAG_SECTION,
+    /** Only what the pattern's "diag" group captured. */
+    BP_TEXT_DIAG_GROUP,
+} bp_text_diag_mode;
+
+typedef struct bp_text_family {
+    const char *name;    /**< family name reported in the event ("qmail", ...) */
+    const char *from;    /**< signature on the report's From header, or NULL */
+    const char *subject; /**< signature on the decoded Subject, or NULL */
+    const char *body;    /**< signature on the explanation text, or NULL */
+    const char *start;   /**< the section starts after the line this matches; NULL: at the top */
+    const char *end;     /**< the section ends at the line this matches; NULL: the original */
+    const char *rcpt;    /**< recipient pattern with group "rcpt"; NULL: X-Failed-Recipients */
+    bp_text_diag_mode diag_mode;
+    /** When a recipient's own text names no code: the text after the line this matches (to
+     *  the next blank line) is the diagnostic shared by the recipients.  NULL: none. */
+    const char *shared_diag;
+    bp_rcpt_action action; /**< BP_ACTION_UNKNOWN: failed, or delayed when the text says so */
+} bp_text_family;
+
+/** The table, in the order families are tried; the last entry has name NULL. */
+extern const bp_text_family bp_text_families[];
+
+/** @return the number of entries of bp_text_families (without the terminator). */
+size_t bp_text_family_count(void);
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * textbounce_families.c - the table of non-standard bounce formats (see text_families.h
+ * for what each field means).
+ *
+ * Grouped by family: MTAs (qmail, Exim, Sendmail, Postfix, Courier, OpenSMTPD, DragonFly),
+ * groupware and gateways (Lotus Notes/Domino, GroupWise, Exchange 2003/2007, IMail,
+ * MailMarshal, McAfee/MXLogic, Barracuda, Trend Micro, m-FILTER, Active!Hunter, Zoho,
+ * MailFoundry), services (Amazon SES and WorkMail, SendGrid, Google Groups and Gmail,
+ * Mail.ru, Yahoo, Verizon), Japanese carriers (au/KDDI, EZweb, NTT docomo, SoftBank,
+ * Biglobe) and European providers (GMX, 1&1, Orange).  Order matters only where two
+ * signatures could both match: the more specific entry comes first.
+ *
+ * Pattern conventions: a recipient pattern is anchored at a line start (^) so that an
+ * address quoted inside a diagnostic is not taken for another recipient; "rcpt" captures
+ * the address (brackets and quotes are dropped by the address normaliser).
+ *
+ * Ownership: the table is static, read-only data.
+ */
+#include "text_families.h"
+
+/* An address inside optional <> or quotes, as the "rcpt" group. */
+#define RCPT_ANY "[\"<]?(?<rcpt>[^\\s<>\"@]+@[^\\s<>\":;,]+?)[\">]?"
+
+const bp_text_family bp_text_families[] = {
+    /* ---- services whose report is data, not prose ------------------------------------- */
+    {
+        .name = "amazonses",
+        .body = "\\\\?\"notificationType\\\\?\"\\s*:\\s*\\\\?\"Bounce",
+        .rcpt = "\\\\?\"emailAddress\\\\?\"\\s*:\\s*\\\\?\"(?<rcpt>[^\"\\\\]+)\\\\?\""
+                "(?:\\s*,\\s*\\\\?\"action\\\\?\"\\s*:\\s*\\\\?\"[a-z]+\\\\?\")?"
+                "(?:\\s*,\\s*\\\\?\"status\\\\?\"\\s*:\\s*\\\\?\"(?<status>[245]\\.\\d{1,3}\\.\\d{1,3})\\\\?\")?"
+                "(?:\\s*,\\s*\\\\?\"diagnosticCode\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"])*))?",
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+    },
+    {
+        .name = "amazonses",
+        .body = "\\\\?\"notificationType\\\\?\"\\s*:\\s*\\\\?\"Delivery",
+        .rcpt = "\\\\?\"recipients\\\\?\"\\s*:\\s*\\[\\s*\\\\?\"(?<rcpt>[^\"\\\\]+)\\\\?\""
+                "(?:[^\\]]*\\]\\s*,\\s*\\\\?\"smtpResponse\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"])*))?",
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+        .action = BP_ACTION_DELIVERED,
+    },
+    /* ---- Google: Groups and Workspace name the recipient only in X-Failed-Recipients --- */
+    {
+        .name = "googlegroups",
+        .from = "mailer-daemon@google(?:mail)?\\.com",
+        .body = "Google (?:Groups|グループ|群組|网上论坛)|groups\\.google\\.com",
+        .end = "^-{3,} Original message -{3,}",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "gmail",
+        .from = "mailer-daemon@google(?:mail)?\\.com",
+        .start = "^\\*\\* (?:Message not delivered|Address not found|Message blocked|Delivery incomplete) \\*\\*"
+                 "|^Delivery to the following recipients? (?:failed|has been delayed)"
+                 "|^Delivery to these recipients or (?:groups|distribution lists) is complete",
+        .end = "^-{3,} Original message -{3,}",
+        .rcpt = "^\\s+" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+        .shared_diag = "^(?:The (?:error that the other server returned was|response (?:from the remote server )?was):"
+                       "|Technical details of (?:permanent|temporary) failure:)",
+    },
+    {
+        .name = "gmail",
+        .from = "mailer-daemon@google(?:mail)?\\.com",
+        .body = "^\\*\\* (?:Message not delivered|Address not found|Message blocked) \\*\\*",
+        .end = "^-{3,} Original message -{3,}",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    /* ---- qmail and the providers that run it (Yahoo, EZweb) --------------------------- */
+    {
+        .name = "qmail",
+        .body = "^Hi\\. This is the qmail|qmail-send program|^Hi\\. This is the .{1,80} program at"
+                "|I'm afraid I wasn't able to deliver your message to the following addresses",
+        .start = "I'm afraid I wasn't able to deliver|wasn't able to deliver your message|^Hi\\. This is the",
+        .end = "^--- Below this line is a copy of the message|^--- Enclosed (?:is a copy|are the original)",
+        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {
+        .name = "yahoo",
+        .body = "^Sorry, we were unable to deliver your message to the following address",
+        .start = "^Sorry, we were unable to deliver your message",
+        .end = "^--- Below this line is a copy of the message",
+        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {
+        .name = "ezweb",
+        .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:ezweb\\.ne\\.jp|au\\.com)",
+        .body = "The user\\(s\\) account is disabled|The following recipients? did not receive this message"
+                "|Each of the following recipients was rejected by a remote mail server"
+                "|is(?: not|n't) (?:registered|recognized)|The user\\(s\\)",
+        .end = "^--- Below this line is a copy of the message",
+        .rcpt = "^\\s*<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:?",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "gmx",
+        .from = "@(?:gmx|web|1und1|kundenserver)\\.(?:de|net|com)|@(?:mail|mailerdaemon)\\.gmx",
+        .body = "A message that you (?:have )?sent could not be delivered to one or more of"
+                "|Die folgenden Empf[aä]nger",
+        .start = "following address\\(es\\) failed:|^Die folgenden Empf",
+        .end = "^-{3,} The header of the original message|^-{3,} (?:Original message|Kopie der Nachricht)",
+        .rcpt = "^\\s*" RCPT_ANY ":?\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    /* ---- Exim and its users (Mail.ru, GMX, 1&1, MXLogic) ------------------------------ */
+    {
+        .name = "exim",
+        .body = "This message was created automatically by mail delivery software"
+                "|^A message that you (?:have )?sent (?:could not|has not yet) been delivered"
+                "|^A message that you sent contained one or more recipient addresses",
+        .start = "^A message that you (?:have )?sent (?:could not be|has not yet been) delivered"
+                 "|^Message .{1,160} could not be delivered"
+                 "|^A message that you sent contained one or more recipient addresses",
+        .end = "^-{3,} This is a copy of the message|^-{3,} The header of the original message"
+               "|^Included is a copy of the message header|^-{3,} This is a copy of your message"
+               "|^-{3,} Original message|^The original message headers",
+        .rcpt = "^(?:  |\\t|)" RCPT_ANY "(?:\\s+\\((?:generated|expanded) from [^)]*\\))?:?(?:\\s|$)",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    /* ---- Postfix without a delivery-status part, OpenSMTPD, DragonFly, Courier --------- */
+    {
+        .name = "postfix",
+        .body = "^This is the (?:mail system|Postfix program) at host"
+                "|I'm sorry to have to inform you that your message could not",
+        .start = "^\\s+The (?:mail system|Postfix program)\\s*$",
+        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>(?: \\((?:expanded|generated) from <[^>]*>\\))?:",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "opensmtpd",
+        .body = "This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail",
+        .start = "following list of recipients:",
+        .end = "^\\s*Below is a copy of the original message",
+        .rcpt = "^\\s*(?<rcpt>[^\\s<>:]+@[^\\s<>:]+):\\s+(?<diag>.+)$",
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+    },
+    {
+        .name = "dragonfly",
+        .body = "^This is the DragonFly Mail Agent",
+        .start = "^This is the DragonFly Mail Agent",
+        .end = "^Message headers follow",
+        .rcpt = "There was an error delivering your mail to <(?<rcpt>[^\\s<>]+)>",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {
+        .name = "courier",
+        .body = "running the Courier mail server|^This is a delivery status notification from",
+        .start = "^This is a delivery status notification from",
+        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    /* ---- Sendmail (text only), Active!Hunter, V5 sendmail ----------------------------- */
+    {
+        .name = "sendmail",
+        .body = "^\\s*-{3,} The following addresses had (?:permanent fatal errors|transient non-fatal errors)",
+        .start = "^\\s*-{3,} The following addresses had",
+        .end = "^\\s*-{3,} (?:Original message follows|Unsent message follows|Message header follows)",
+        .rcpt = "^(?:>>> )?" RCPT_ANY "(?:\\s+<[^>]*>)?\\s*(?:\\(|$)",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+        .shared_diag = "^\\s*-{3,} Transcript of session follows -{3,}",
+    },
+    /* ---- groupware and gateways -------------------------------------------------------- */
+    {
+        .name = "notes",
+        .body = "^-{3,} Failure Reasons\\s*-{3,}",
+        .start = "^-{3,} Failure Reasons\\s*-{3,}",
+        .end = "^-{3,} Returned Message -{3,}",
+        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "domino",
+        .body = "^Your message\\s*$[\\s\\S]{0,400}^\\s*was not delivered to:",
+        .start = "was not delivered to:",
+        .end = "^Reporting-MTA:|^-{3,}",
+        .rcpt = "^\\s+" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {
+        .name = "groupwise",
+        .subject = "^Message status - undeliverable",
+        .start = "^\\s*The message (?:that you sent )?(?:was|could) not (?:be )?delivered",
+        .end = "^-{3,} Original message|^\\s*Original Message",
+        .rcpt = "^\\s+" RCPT_ANY "(?:\\s+\\((?<diag>[^)]*)\\))?\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {
+        .name = "exchange2003",
+        .body = "did not reach the following recipient\\(s\\):"
+                "|^The following recipient\\(s\\) could not be reached:",
+        .start = "did not reach the following recipient\\(s\\):"
+                 "|^The following recipient\\(s\\) could not be reached:",
+        .rcpt = "^\\s*" RCPT_ANY " on .{6,60}$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {
+        .name = "exchange2007",
+        .body = "Delivery has failed to these recipients or (?:groups|distribution lists):",
+        .start = "Delivery has failed to these recipients or (?:groups|distribution lists):",
+        .end = "^Original message headers:|^_{5,}\\s*$|^Sent by Microsoft Exchange",
+        .rcpt = "^\\s*(?:[^<>\\n]{1,80}\\s)?" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+        .shared_diag = "^Diagnostic information for administrators:|^Remote Server returned",
+    },
+    {
+        .name = "imail",
+        .body = "^(?:Unknown user|User mailbox exceeds allowed size|Invalid final delivery userid"
+                "|Delivery failed \\d+ attempts|undeliverable to|Body of message generated response)\\s*:?\\s*\\S+@",
+        .rcpt = "^(?<diag>(?:Unknown user|User mailbox exceeds allowed size|Invalid final delivery userid"
+                "|Delivery failed \\d+ attempts|undeliverable to|Body of message generated response)"
+                "[^\\n]*?)\\s*:?\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "mailmarshal",
+        .body = "^The following recipients were affected:",
+        .start = "^The following recipients were affected:",
+        .end = "^Additional information follows|^-{3,}|^\\s*$\\n\\s*$",
+        .rcpt = "^\\s+" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+        .shared_diag = "^Could not be delivered because of",
+    },
+    {
+        .name = "mcafee",
+        .body = "^-{3,} The following addresses had delivery problems -{3,}",
+        .start = "^-{3,} The following addresses had delivery problems -{3,}",
+        .end = "^-{3,} Original message|^Content-Type:",
+        .rcpt = "^" RCPT_ANY "\\s+\\((?<diag>[^)\\n]*)\\)?",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "barracuda",
+        .body = "^Your message (?:could not be delivered|was not delivered) to the following recipients?"
+                "|Barracuda (?:Networks|Email Security)",
+        .start = "^Your message (?:could not be delivered|was not delivered) to the following recipients?",
+        .end = "^-{3,}|^Original message",
+        .rcpt = "^\\s*" RCPT_ANY "(?:\\s*[:(-]\\s*(?<diag>.+))?$",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "trendmicro",
+        .body = "^\\*+ Message from InterScan|InterScan Messaging Security",
+        .start = "^The following mail could not be delivered",
+        .end = "^\\*+\\s+End of message\\s+\\*+",
+        .rcpt = "Unable to deliver message to " RCPT_ANY,
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "mfilter",
+        .body = "^-+server message\\s*$",
+        .end = "^-+original message\\s*$",
+        .rcpt = "^" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+        .shared_diag = "^-+server message\\s*$",
+    },
+    {
+        .name = "zoho",
+        .from = "mailer-daemon@(?:[\\w.-]+\\.)?zoho(?:mail)?\\.",
+        .rcpt = "^" RCPT_ANY "\\s+(?<diag>(?:Invalid Address|Error|Mailbox full|Mail rejected)[^\\n]*(?:\\n[^\\n]+)*)",
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+    },
+    {
+        .name = "mailfoundry",
+        .body = "^Unable to deliver message to: <[^>]+>\\s*$",
+        .rcpt = "^Unable to deliver message to: " RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    /* ---- services ------------------------------------------------------------------------ */
+    {
+        .name = "sendgrid",
+        .body = "This is an automatically generated message from SendGrid",
+        .start = "This is an automatically generated message from SendGrid",
+        .rcpt = "^" RCPT_ANY ":\\s*(?<diag>.*)$",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "verizon",
+        .body = "^Error: .{1,80}\\n(?:\\s*\\n)?Error message below:",
+        .start = "^Error message below:",
+        .rcpt = "^\\s*RCPT TO:\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+        .shared_diag = "^Error message below:",
+    },
+    {
+        .name = "verizon",
+        .from = "(?:mailer-daemon|postmaster|post_master)@(?:[\\w.-]+\\.)?(?:vzwpix|vtext)\\.com",
+        .body = "Message could not be delivered to mobile",
+        .rcpt = "^To:\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "fml",
+        .from = "-admin@|owner-",
+        .subject = "Loop Alert|Rejected|Error",
+        .rcpt = "<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>",
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    /* ---- Japanese carriers and providers ------------------------------------------------ */
+    {
+        .name = "kddi",
+        .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:ezweb\\.ne\\.jp|au\\.com|kddi\\.com)",
+        .body = "Your mail sent on:|Your mail attempted to be delivered on:",
+        .rcpt = "^\\s+(?:could not be delivered to|was not delivered to)?\\s*:?\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "docomo",
+        .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:docomo\\.ne\\.jp|mopera\\.net)",
+        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "softbank",
+        .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:softbank\\.ne\\.jp|vodafone\\.ne\\.jp|softbank\\.jp)",
+        .rcpt = "^\\s*(?:To\\s*:\\s*)?" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    {
+        .name = "biglobe",
+        .from = "postmaster@(?:\\w+\\.)?biglobe\\.ne\\.jp",
+        .start = "^-{3,}\\s*$",
+        .end = "^-{3,}\\s*$",
+        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+    },
+    /* ---- European providers ------------------------------------------------------------- */
+    {
+        .name = "orange",
+        .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:orange|wanadoo)\\.fr",
+        .body = "Nous n'avons pas pu|Votre message n'a pas pu|n'a pas pu .tre remis",
+        .rcpt = "^\\s*" RCPT_ANY "\\s*:?\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+    },
+    {.name = NULL},
+};
+
+size_t bp_text_family_count(void)
+{
+    return sizeof(bp_text_families) / sizeof(bp_text_families[0]) - 1;
+}
