@@ -74,10 +74,10 @@ static const struct {
     {"7.3", "protocol-errors"},
     {"7.4", "protocol-errors"},
     {"7.5", "protocol-errors"},
-    {"7.6", "protocol-errors"},
-    {"7.7", "content-related"},
+    {"7.6", "policy-related"},
+    {"7.7", "policy-related"},
     {"7.8", "bad-configuration"},
-    {"7.9", "bad-configuration"},
+    {"7.9", "policy-related"},
     {"7.10", "protocol-errors"},
     {"7.11", "protocol-errors"},
     {"7.12", "bad-configuration"},
@@ -197,12 +197,23 @@ static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event
     e->family = r->family;
 }
 
-/* The envelope recipient decoded, or for complaints the original's Return-Path decoded. */
+/* The VERP-decoded bounce address, from the first place that carries one: the envelope
+ * recipient (--rcpt), the report's own Delivered-To / X-Original-To / To (where the report
+ * was delivered: the bounce address; reached through the original's parent chain), or the
+ * original's Return-Path (complaints and bounces that attach the original). */
 static const char *verp_address(const bp_classify_ctx *ctx, const bp_report *r, bp_arena *arena)
 {
+    static const char *const delivered_headers[] = {"Delivered-To", "X-Original-To", "To"};
     const char *addr = NULL;
     if (ctx->envelope_rcpt != NULL)
         addr = bp_verp_decode(arena, ctx->envelope_rcpt, ctx->verp);
+    const bp_part *top = r->original;
+    while (top != NULL && top->parent != NULL)
+        top = top->parent;
+    for (size_t h = 0; addr == NULL && top != NULL && top != r->original && h < 3; h++)
+        for (size_t i = 0; addr == NULL && i < top->n_headers; i++)
+            if (strcasecmp(top->headers[i].name, delivered_headers[h]) == 0)
+                addr = bp_verp_decode(arena, top->headers[i].value, ctx->verp);
     if (addr == NULL && r->original != NULL &&
         (r->kind == BP_REPORT_FEEDBACK || r->kind == BP_REPORT_JMRP || r->kind == BP_REPORT_DSN ||
          r->kind == BP_REPORT_TEXT)) {

@@ -4,10 +4,18 @@
  * bp_policy_decide(): delays, auto-replies and deliveries are always ignored; a bounce whose
  * category suppresses but that is not final (a temporary failure) is counted as soft; every
  * other decision is a table look-up, with "other"'s action for an unknown name.
+ * bp_policy_set(): one override; complaint types not-spam and auth-failure can never be made
+ * to suppress (they say nothing against the address), and delays, auto-replies and
+ * deliveries are not in the table at all, so nothing can make them act.
+ * bp_policy_load_keyfile(): the [policy] group of the config file, all or nothing: on a bad
+ * key the policy is left as it was and *error (malloc'ed, the caller frees it) names the key.
  */
 #include "bouncepipe/policy.h"
 
+#include <errno.h>
+#include <glib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bouncepipe/rules.h"
@@ -117,4 +125,93 @@ bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *c
     default: *why = "policy: this category says nothing about the recipient: recorded only"; break;
     }
     return a;
+}
+
+/* Parse a positive count of at most 100000 (days or bounces: anything larger is a typo). */
+static int parse_count(const char *text, unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v == 0 || v > 100000ul)
+        return 0;
+    *out = (unsigned)v;
+    return 1;
+}
+
+static char *dup_message(const char *key, const char *why)
+{
+    char *m = g_strdup_printf("[policy] %s: %s", key, why);
+    char *copy = m != NULL ? strdup(m) : NULL; /* the contract promises malloc'ed memory */
+    g_free(m);
+    return copy;
+}
+
+bp_status bp_policy_load_keyfile(bp_policy *p, void *keyfile, char **error)
+{
+    GKeyFile *kf = keyfile;
+    gchar **keys = NULL;
+    gchar *value = NULL;
+    bp_status st = BP_OK;
+    bp_policy work = *p; /* all or nothing */
+    if (error != NULL)
+        *error = NULL;
+    if (kf == NULL || !g_key_file_has_group(kf, "policy"))
+        return BP_OK;
+    keys = g_key_file_get_keys(kf, "policy", NULL, NULL);
+    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
+        const char *key = keys[i];
+        g_free(value);
+        value = g_key_file_get_string(kf, "policy", key, NULL);
+        if (value == NULL) {
+            st = BP_ERR_CONFIG;
+            if (error != NULL)
+                *error = dup_message(key, "value cannot be read");
+            goto out;
+        }
+        g_strstrip(value);
+        if (strcmp(key, "soft_count") == 0 || strcmp(key, "soft_days") == 0 || strcmp(key, "soft_window") == 0) {
+            unsigned n = 0;
+            if (!parse_count(value, &n)) {
+                st = BP_ERR_CONFIG;
+                if (error != NULL)
+                    *error = dup_message(key, "wants a whole number from 1 to 100000");
+                goto out;
+            }
+            if (key[5] == 'c')
+                work.soft_count = n;
+            else if (key[5] == 'd')
+                work.soft_days = n;
+            else
+                work.soft_window = n;
+            continue;
+        }
+        bp_action a = bp_action_from_name(value);
+        if (a == BP_ACT_NONE) {
+            st = BP_ERR_CONFIG;
+            if (error != NULL)
+                *error = dup_message(key, "action must be suppress, soft or ignore");
+            goto out;
+        }
+        if (bp_policy_set(&work, key, a) != BP_OK) {
+            st = BP_ERR_CONFIG;
+            if (error != NULL)
+                *error = dup_message(key, lookup(&work, key) != BP_ACT_NONE
+                                              ? "this feedback type can never suppress"
+                                              : "not a category or complaint:TYPE (delays, auto-replies and "
+                                                "deliveries are never acted on)");
+            goto out;
+        }
+    }
+    if (work.soft_days > work.soft_window) {
+        st = BP_ERR_CONFIG;
+        if (error != NULL)
+            *error = dup_message("soft_days", "cannot exceed soft_window");
+        goto out;
+    }
+    *p = work;
+out:
+    g_free(value);
+    g_strfreev(keys);
+    return st;
 }

@@ -166,6 +166,154 @@ static void lit_drop_last(struct lit_state *ls)
     lit_break(ls);
 }
 
+/* Index just past the character class opening at p[i] == '['; understands a leading ']' or
+ * "^]", escapes and POSIX classes such as [[:alpha:]] (whose ']' does not close the class). */
+static size_t skip_class(const char *p, size_t i, size_t end)
+{
+    i++;
+    if (i < end && p[i] == '^')
+        i++;
+    if (i < end && p[i] == ']')
+        i++;
+    while (i < end && p[i] != ']') {
+        if (p[i] == '\\') {
+            i += 2;
+            continue;
+        }
+        if (p[i] == '[' && i + 1 < end && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+            char kind = p[i + 1];
+            size_t j = i + 2;
+            while (j + 1 < end && !(p[j] == kind && p[j + 1] == ']'))
+                j++;
+            if (j + 1 < end) {
+                i = j + 2;
+                continue;
+            }
+        }
+        i++;
+    }
+    return i < end ? i + 1 : end;
+}
+
+/* Index just past the group opening at p[i] == '(' (comments "(?#...)" end at the first ')'). */
+static size_t skip_group(const char *p, size_t i, size_t end)
+{
+    if (i + 2 < end && p[i + 1] == '?' && p[i + 2] == '#') {
+        const char *close = memchr(p + i, ')', end - i);
+        return close != NULL ? (size_t)(close - p) + 1 : end;
+    }
+    int depth = 0;
+    while (i < end) {
+        char g = p[i];
+        if (g == '\\') {
+            i += 2;
+            continue;
+        }
+        if (g == '[') {
+            i = skip_class(p, i, end);
+            continue;
+        }
+        if (g == '(' && i + 2 < end && p[i + 1] == '?' && p[i + 2] == '#' && depth > 0) {
+            const char *close = memchr(p + i, ')', end - i);
+            i = close != NULL ? (size_t)(close - p) + 1 : end;
+            continue;
+        }
+        if (g == '(') {
+            depth++;
+        } else if (g == ')') {
+            if (--depth == 0)
+                return i + 1;
+        }
+        i++;
+    }
+    return end;
+}
+
+/* Index just past the arguments of a non-literal escape whose letter is p[i - 1]: \x41,
+ * \x{263a}, \o{12}, \p{Han}, \pL, \N{U+41}, \g{1}, \g<n>, \k'n', \cX, \12 ... */
+static size_t skip_escape_args(const char *p, size_t i, size_t end)
+{
+    char e = p[i - 1];
+    if (i < end && p[i] == '{' && strchr("xopPNgk", e) != NULL) {
+        const char *close = memchr(p + i, '}', end - i);
+        return close != NULL ? (size_t)(close - p) + 1 : end;
+    }
+    if ((e == 'g' || e == 'k') && i < end && (p[i] == '<' || p[i] == '\'')) {
+        char want = p[i] == '<' ? '>' : '\'';
+        const char *close = memchr(p + i + 1, want, end - i - 1);
+        return close != NULL ? (size_t)(close - p) + 1 : end;
+    }
+    if (e == 'x') {
+        for (int k = 0; k < 2 && i < end && strchr("0123456789abcdefABCDEF", p[i]) != NULL && p[i] != '\0'; k++)
+            i++;
+        return i;
+    }
+    if (e == 'c' || e == 'p' || e == 'P')
+        return i < end ? i + 1 : end;
+    if ((e >= '0' && e <= '9') || e == 'g') {
+        if (e == 'g' && i < end && (p[i] == '-' || p[i] == '+'))
+            i++;
+        while (i < end && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    return i;
+}
+
+/* Skip a quantifier at p[i] (with its lazy or possessive suffix); returns i when there is none. */
+static size_t skip_quantifier(const char *p, size_t i, size_t end)
+{
+    if (i >= end || !is_quantifier(p[i]))
+        return i;
+    if (p[i] == '{') {
+        const char *close = memchr(p + i, '}', end - i);
+        i = close != NULL ? (size_t)(close - p) + 1 : end;
+    } else {
+        i++;
+    }
+    if (i < end && (p[i] == '?' || p[i] == '+'))
+        i++;
+    return i;
+}
+
+/* Letters a caseless UTF pattern may match in a different, non-ASCII shape: the prefilter
+ * cannot see them, so a subject holding one is matched without it. */
+static int has_odd_fold(const char *s, size_t len)
+{
+    static const char *const odd[] = {"\xE2\x84\xAA", /* KELVIN SIGN ~ k */
+                                      "\xC5\xBF",     /* LATIN SMALL LETTER LONG S ~ s */
+                                      "\xC4\xB0",     /* LATIN CAPITAL LETTER I WITH DOT ABOVE */
+                                      "\xC4\xB1",     /* LATIN SMALL LETTER DOTLESS I */
+                                      "\xE1\xB2",     /* U+1C80..U+1CBF: Cyrillic letter variants ~ в д о с т ъ */
+                                      NULL};
+    for (int i = 0; odd[i] != NULL; i++)
+        if (memmem(s, len, odd[i], strlen(odd[i])) != NULL)
+            return 1;
+    return 0;
+}
+
+/* Basic Cyrillic (U+0400..U+045F) folded to lower case; 0 for anything else. */
+static unsigned cyrillic_lower(unsigned cp)
+{
+    if (cp >= 0x410 && cp <= 0x42F)
+        return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40F)
+        return cp + 0x50;
+    return cp >= 0x430 && cp <= 0x45F ? cp : 0;
+}
+
+/* Write the two-byte UTF-8 form of a basic Cyrillic letter. */
+static void put_cyrillic(char *out, unsigned cp)
+{
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+}
+
+/* A run of CJK or Hangul characters has no case: safe to require byte for byte. */
+static int caseless_cp(unsigned cp)
+{
+    return (cp >= 0x3000 && cp < 0xA000) || (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF);
+}
+
 /*
  * Scan pattern[start..end) (one top-level alternative) for its longest required literal.
  * Conservative: anything not understood ends the current run.
@@ -185,62 +333,26 @@ static size_t longest_literal(const char *p, size_t start, size_t end, char *out
             char e = p[i + 1];
             i += 2;
             if (strchr(".^$|()[]{}*+?\\/-\"' #:@=<>,;!&%~`", e) != NULL && e != '\0') {
-                if (i < end && is_quantifier(p[i])) {
-                    lit_add(&ls, e);
+                lit_add(&ls, e);
+                if (i < end && is_quantifier(p[i]))
                     lit_drop_last(&ls);
-                } else {
-                    lit_add(&ls, e);
-                }
             } else if (e == 'b' || e == 'B') {
                 /* zero-width: the run goes on */
             } else {
                 lit_break(&ls); /* \s \d \w \x.. \1 ...: not a plain character */
-                if (i < end && is_quantifier(p[i]))
-                    i++;
+                i = skip_quantifier(p, skip_escape_args(p, i, end), end);
             }
             continue;
         }
         if (c == '(') {
             /* skip the whole group: its content is optional or alternative for all we know */
             lit_break(&ls);
-            int depth = 0;
-            int in_class = 0;
-            while (i < end) {
-                char g = p[i];
-                if (g == '\\') {
-                    i += 2;
-                    continue;
-                }
-                if (in_class) {
-                    if (g == ']')
-                        in_class = 0;
-                } else if (g == '[') {
-                    in_class = 1;
-                } else if (g == '(') {
-                    depth++;
-                } else if (g == ')') {
-                    if (--depth == 0) {
-                        i++;
-                        break;
-                    }
-                }
-                i++;
-            }
+            i = skip_group(p, i, end);
             continue;
         }
         if (c == '[') {
             lit_break(&ls);
-            i++;
-            if (i < end && p[i] == '^')
-                i++;
-            if (i < end && p[i] == ']')
-                i++;
-            while (i < end && p[i] != ']') {
-                if (p[i] == '\\')
-                    i++;
-                i++;
-            }
-            i++;
+            i = skip_class(p, i, end);
             continue;
         }
         if (c == '.' || c == '^' || c == '$' || c == ')' || c == '|') {
@@ -250,23 +362,27 @@ static size_t longest_literal(const char *p, size_t start, size_t end, char *out
         }
         if (is_quantifier((char)c)) {
             lit_drop_last(&ls);
-            i++;
-            if (c == '{') {
-                while (i < end && p[i] != '}')
-                    i++;
-                i++;
-            }
-            if (i < end && (p[i] == '?' || p[i] == '+'))
-                i++; /* lazy or possessive */
+            i = skip_quantifier(p, i, end);
             continue;
         }
         if (c >= 0x80) {
-            /* a UTF-8 character: keep it only when it has no case (CJK and beyond, >= U+3000) */
+            /* a UTF-8 character: keep it only when it has no case (CJK, kana, Hangul) */
             size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
             unsigned cp = 0;
             if (n == 3 && i + 2 < end)
                 cp = ((c & 0x0Fu) << 12) | (((unsigned char)p[i + 1] & 0x3Fu) << 6) | ((unsigned char)p[i + 2] & 0x3Fu);
-            if ((n == 3 && cp >= 0x3000) || n == 4) {
+            unsigned cyr = 0;
+            if (n == 2 && i + 1 < end && ((unsigned char)p[i + 1] & 0xC0) == 0x80)
+                cyr = cyrillic_lower(((c & 0x1Fu) << 6) | ((unsigned char)p[i + 1] & 0x3Fu));
+            if (cyr != 0) {
+                char two[2];
+                put_cyrillic(two, cyr); /* the subject is folded the same way */
+                lit_add(&ls, two[0]);
+                lit_add(&ls, two[1]);
+                i += 2;
+                if (i < end && is_quantifier(p[i]))
+                    lit_drop_last(&ls);
+            } else if (n == 3 && caseless_cp(cp)) {
                 for (size_t k = 0; k < n && i + k < end; k++)
                     lit_add(&ls, p[i + k]);
                 i += n;
@@ -303,26 +419,31 @@ static bp_status extract_literals(struct rule *ru)
 {
     const char *p = ru->pub.pattern;
     size_t len = strlen(p);
-    if (strstr(p, "(?x") != NULL || strstr(p, "\\Q") != NULL || strstr(p, "(*") != NULL)
-        return BP_OK; /* extended syntax or verbs: no prefilter */
+    if (strstr(p, "\\Q") != NULL || strstr(p, "(*") != NULL)
+        return BP_OK; /* quoting or verbs: no prefilter */
+    for (const char *o = strstr(p, "(?"); o != NULL; o = strstr(o + 2, "(?")) {
+        size_t n = strspn(o + 2, "imnsxJU^-"); /* option letters: an x anywhere means extended */
+        if (memchr(o + 2, 'x', n) != NULL)
+            return BP_OK;
+    }
     /* leading inline options such as (?i) are harmless: the prefilter is case-blind */
     size_t starts[MAX_LITERALS + 1], ends[MAX_LITERALS + 1];
     size_t n_alt = 0, depth = 0, s = 0;
-    int in_class = 0;
     for (size_t i = 0; i <= len; i++) {
         char c = i < len ? p[i] : '|';
         if (i < len && c == '\\') {
             i++;
             continue;
         }
-        if (in_class) {
-            if (c == ']')
-                in_class = 0;
+        if (c == '[') {
+            i = skip_class(p, i, len) - 1;
             continue;
         }
-        if (c == '[')
-            in_class = 1;
-        else if (c == '(')
+        if (c == '(' && i + 2 < len && p[i + 1] == '?' && p[i + 2] == '#') {
+            i = skip_group(p, i, len) - 1;
+            continue;
+        }
+        if (c == '(')
             depth++;
         else if (c == ')' && depth > 0)
             depth--;
@@ -516,8 +637,8 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     PCRE2_SIZE erroff = 0;
     pcre2_code *code = NULL;
     if (lc->validate)
-        code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF, &errcode, &erroff,
-                             NULL);
+        code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                             PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
     if (lc->validate && code == NULL) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof(msg));
@@ -714,8 +835,8 @@ static int run_rule(bp_rules *r, struct rule *ru, const bp_rule_subject *s, size
     if (ru->code == NULL) {
         int errcode;
         PCRE2_SIZE erroff;
-        ru->code = pcre2_compile((PCRE2_SPTR)ru->pub.pattern, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF,
-                                 &errcode, &erroff, NULL);
+        ru->code = pcre2_compile((PCRE2_SPTR)ru->pub.pattern, PCRE2_ZERO_TERMINATED,
+                                 PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
         if (ru->code == NULL) {
             ru->compile_failed = 1;
             return 0;
@@ -746,6 +867,15 @@ static const char *lowered(bp_rules *r, const bp_rule_subject *s)
     }
     for (size_t i = 0; i < s->len; i++) {
         char c = s->text[i];
+        unsigned char u = (unsigned char)c;
+        if ((u == 0xD0 || u == 0xD1) && i + 1 < s->len && ((unsigned char)s->text[i + 1] & 0xC0) == 0x80) {
+            unsigned cyr = cyrillic_lower(((u & 0x1Fu) << 6) | ((unsigned char)s->text[i + 1] & 0x3Fu));
+            if (cyr != 0) {
+                put_cyrillic(r->lower + i, cyr);
+                i++;
+                continue;
+            }
+        }
         r->lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
     }
     r->lower[s->len] = '\0';
@@ -758,12 +888,13 @@ static size_t match_rules(bp_rules *r, const bp_rule_subject *s, bp_rule_match *
     if (s->text == NULL)
         return 0;
     const char *lower = lowered(r, s);
+    int odd = has_odd_fold(s->text, s->len);
     size_t found = 0;
     for (size_t i = 0; i < r->n; i++) {
         struct rule *ru = &r->rules[i];
         if (!scope_fits(ru, s))
             continue;
-        if (lower != NULL && !prefilter_passes(ru, lower, s->len))
+        if (lower != NULL && !odd && !prefilter_passes(ru, lower, s->len))
             continue;
         size_t a, b;
         if (!run_rule(r, ru, s, &a, &b))
