@@ -84,6 +84,25 @@ static const char *address_type(bp_arena *arena, const char *v)
     return t != NULL ? bp_ascii_lower(t) : NULL;
 }
 
+/*
+ * "dns; gmail-smtp-in.l.google.com. (192.0.2.27, the server for the domain ...)" ->
+ * "gmail-smtp-in.l.google.com": the name after the type, without a trailing dot or the
+ * comment some MTAs add (docs/violations.md).
+ */
+static const char *mta_name(bp_arena *arena, const char *v)
+{
+    if (v == NULL)
+        return NULL;
+    const char *semi = strchr(v, ';');
+    const char *s = semi != NULL ? semi + 1 : v;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strcspn(s, " \t(");
+    while (len > 1 && s[len - 1] == '.')
+        len--;
+    return len > 0 ? bp_arena_strndup(arena, s, len) : NULL;
+}
+
 static int is_recipient_group(const bp_field_group *g)
 {
     return bp_fields_get(g, "Final-Recipient") != NULL || bp_fields_get(g, "Original-Recipient") != NULL ||
@@ -123,11 +142,7 @@ static void read_block(const bp_field_group *g, const bp_part *part, bp_arena *a
         }
         bp_block_set_diagnostic(b, arena, text, strlen(text));
     }
-    const char *rmta = bp_fields_get(g, "Remote-MTA");
-    if (rmta != NULL) {
-        const char *semi = strchr(rmta, ';');
-        b->remote_mta = bp_trim_dup(arena, semi != NULL ? semi + 1 : rmta, strlen(semi != NULL ? semi + 1 : rmta));
-    }
+    b->remote_mta = mta_name(arena, bp_fields_get(g, "Remote-MTA"));
     b->last_attempt_date = bp_fields_get(g, "Last-Attempt-Date");
     b->part_index = part->index;
     /* a DSN with an action but no status: infer the class */
@@ -208,11 +223,7 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *o
     out->kind = BP_REPORT_DSN;
     out->family = bp_part_is(part, "message", "global-delivery-status") ? "global-dsn" : "dsn";
     if (per_msg != NULL) {
-        const char *rm = bp_fields_get(per_msg, "Reporting-MTA");
-        if (rm != NULL) {
-            const char *semi = strchr(rm, ';');
-            out->reporting_mta = bp_trim_dup(arena, semi ? semi + 1 : rm, strlen(semi ? semi + 1 : rm));
-        }
+        out->reporting_mta = mta_name(arena, bp_fields_get(per_msg, "Reporting-MTA"));
         out->arrival_date = bp_fields_get(per_msg, "Arrival-Date");
         out->envid = bp_fields_get(per_msg, "Original-Envelope-Id");
     }

@@ -1,6 +1,7 @@
 /*
  * original.c - what the family parsers share: finding the original message a report
- * carries, and turning a diagnostic text into block fields.
+ * carries (message/rfc822 or message/global, or only its headers as text/rfc822-headers or
+ * RFC 6533 message/global-headers), and turning a diagnostic text into block fields.
  */
 #include <string.h>
 
@@ -14,7 +15,8 @@ const bp_part *bp_report_find_original(const bp_part *root, bp_arena *arena)
     for (const bp_part *p = root->child != NULL ? root->child : NULL; p != NULL; p = bp_part_walk_next(root, p)) {
         if (p->is_message && p != root)
             return p;
-        if (bp_part_is(p, "text", "rfc822-headers") || bp_part_is(p, "message", "rfc822-headers")) {
+        if (bp_part_is(p, "text", "rfc822-headers") || bp_part_is(p, "message", "rfc822-headers") ||
+            bp_part_is(p, "message", "global-headers")) {
             if (p->body == NULL)
                 continue;
             bp_field_group *groups = NULL;

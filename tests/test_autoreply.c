@@ -1,0 +1,135 @@
+/*
+ * test_autoreply.c - RFC 3834 auto-replies and out-of-office shapes (src/report/autoreply.c):
+ * which messages are auto-replies, and which only look like one (a DSN carrying
+ * Auto-Submitted: auto-replied, a bounce, a person's mail about a vacation).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/mime.h"
+#include "bouncepipe/report.h"
+
+static int setup(void **state)
+{
+    bp_mime_init();
+    *state = bp_arena_new();
+    return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+    bp_arena_free(*state);
+    return 0;
+}
+
+/* A plain message with @headers (each ending in \n) and a short body. */
+static bp_status parse_headers(bp_arena *arena, const char *headers, bp_report *r)
+{
+    char *msg = bp_arena_printf(arena, "%sTo: bounces@example.com\nContent-Type: text/plain\n\nI am away.\n", headers);
+    if (msg == NULL)
+        return BP_ERR_NOMEM;
+    bp_mime_message m;
+    bp_status st = bp_mime_parse(msg, strlen(msg), arena, &m);
+    if (st != BP_OK)
+        return st;
+    return bp_report_parse(&m, NULL, arena, r);
+}
+
+static void test_recognition(void **state)
+{
+    static const struct {
+        const char *label;
+        const char *headers;
+        int want_autoreply;
+        const char *want_recipient;
+    } rows[] = {
+        {"rfc3834 vacation",
+         "From: Noriko <noriko@example.org>\nSubject: Away until May 5\nAuto-Submitted: auto-replied (vacation)\n", 1,
+         "noriko@example.org"},
+        {"X-Autoreply", "From: lukas@example.de\nSubject: Re: News\nX-Autoreply: yes\n", 1, "lukas@example.de"},
+        {"X-Autorespond", "From: a@example.org\nSubject: Thanks\nX-Autorespond: yes\n", 1, "a@example.org"},
+        {"Precedence auto_reply", "From: b@example.org\nSubject: Re: News\nPrecedence: auto_reply\n", 1,
+         "b@example.org"},
+        {"Outlook automatic reply, null return path",
+         "Return-Path: <>\nFrom: \"Weber, Anna\" <anna.weber@example.de>\nSubject: Automatic reply: News\n"
+         "X-Auto-Response-Suppress: All\nX-MS-Exchange-Inbox-Rules-Loop: anna.weber@example.de\n",
+         1, "anna.weber@example.de"},
+        {"subject cue and In-Reply-To",
+         "From: c@example.org\nSubject: Out of office: News\nIn-Reply-To: <20260310091401.1@example.com>\n", 1,
+         "c@example.org"},
+        {"subject cue and Precedence bulk", "From: d@example.org\nSubject: Vacation notice\nPrecedence: bulk\n", 1,
+         "d@example.org"},
+        {"japanese subject cue with auto-submitted",
+         "From: e@example.jp\nSubject: =?UTF-8?B?5LiN5Zyo44Gu44GK55+l44KJ44Gb?=\nAuto-Submitted: auto-generated\n", 1,
+         "e@example.jp"},
+        {"subject cue alone is a person writing", "From: f@example.org\nSubject: Vacation photos\n", 0, NULL},
+        {"Auto-Submitted: no", "From: g@example.org\nSubject: Out of office plans\nAuto-Submitted: no\n", 0, NULL},
+        {"from a mailer daemon is a bounce",
+         "From: MAILER-DAEMON@mx.example.net\nSubject: Automatic reply\nAuto-Submitted: auto-replied\n", 0, NULL},
+        {"bounce words in subject", "From: h@example.org\nSubject: Undeliverable: News\nAuto-Submitted: auto-replied\n",
+         0, NULL},
+        {"no marker at all", "From: i@example.org\nSubject: Hello\n", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_arena_reset(*state);
+        bp_report r;
+        if (parse_headers(*state, rows[i].headers, &r) != BP_OK)
+            fail_msg("%s: parse failed", rows[i].label);
+        int got = r.kind == BP_REPORT_AUTOREPLY;
+        if (got != rows[i].want_autoreply)
+            fail_msg("%s: autoreply got %d (kind %s), want %d", rows[i].label, got, bp_report_kind_name(r.kind),
+                     rows[i].want_autoreply);
+        if (!got)
+            continue;
+        if (r.n_blocks != 1)
+            fail_msg("%s: blocks got %zu, want 1", rows[i].label, r.n_blocks);
+        const char *rcpt = r.blocks[0].recipient;
+        if (rcpt == NULL || strcmp(rcpt, rows[i].want_recipient) != 0)
+            fail_msg("%s: recipient got %s, want %s", rows[i].label, rcpt ? rcpt : "(null)", rows[i].want_recipient);
+        const char *from = bp_rcpt_source_name(r.blocks[0].recipient_from);
+        if (from == NULL || strcmp(from, "header") != 0)
+            fail_msg("%s: recipient_from got %s, want header", rows[i].label, from ? from : "(null)");
+    }
+}
+
+/* A DSN with Auto-Submitted: auto-replied and a vacation-like subject stays a DSN. */
+static void test_dsn_with_auto_submitted(void **state)
+{
+    const char *msg = "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n"
+                      "Subject: Mail delivery failed: Out of office\n"
+                      "Auto-Submitted: auto-replied\n"
+                      "X-Autoreply: yes\n"
+                      "Content-Type: multipart/report; report-type=delivery-status; boundary=x\n"
+                      "\n"
+                      "--x\n"
+                      "Content-Type: message/delivery-status\n"
+                      "\n"
+                      "Reporting-MTA: dns; mx.example.org\n"
+                      "\n"
+                      "Final-Recipient: rfc822; yuki@example.jp\n"
+                      "Action: failed\n"
+                      "Status: 5.2.2\n"
+                      "\n"
+                      "--x--\n";
+    bp_mime_message m;
+    bp_report r;
+    assert_int_equal(bp_mime_parse(msg, strlen(msg), *state, &m), BP_OK);
+    assert_int_equal(bp_report_parse(&m, NULL, *state, &r), BP_OK);
+    if (r.kind != BP_REPORT_DSN)
+        fail_msg("dsn with auto-submitted: kind got %s, want dsn", bp_report_kind_name(r.kind));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_recognition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dsn_with_auto_submitted, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,271 @@
+/*
+ * test_dsn.c - RFC 3464 / RFC 6533 delivery status notifications (src/report/dsn.c) through
+ * the public path: bytes -> bp_mime_parse() -> bp_report_parse().  Each row builds a
+ * multipart/report around a delivery-status body and checks one block.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/mime.h"
+#include "bouncepipe/report.h"
+
+static int setup(void **state)
+{
+    bp_mime_init();
+    *state = bp_arena_new();
+    return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+    bp_arena_free(*state);
+    return 0;
+}
+
+static void check_str(const char *label, const char *what, const char *got, const char *want)
+{
+    if (want == NULL && got == NULL)
+        return;
+    if (want == NULL || got == NULL || strcmp(got, want) != 0)
+        fail_msg("%s: %s: got \"%s\", want \"%s\"", label, what, got ? got : "(null)", want ? want : "(null)");
+}
+
+/* A DSN whose status part is @status_type holding @fields; the arena owns the result. */
+static bp_status parse_dsn(bp_arena *arena, const char *status_type, const char *fields, bp_report *r)
+{
+    char *msg = bp_arena_printf(arena,
+                                "From: MAILER-DAEMON@mx.example.net\n"
+                                "To: bounces@example.com\n"
+                                "Subject: Undelivered Mail Returned to Sender\n"
+                                "Message-ID: <dsn.1@mx.example.net>\n"
+                                "Auto-Submitted: auto-replied\n"
+                                "MIME-Version: 1.0\n"
+                                "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n"
+                                "\n"
+                                "--b1\n"
+                                "Content-Type: text/plain\n"
+                                "\n"
+                                "Your message could not be delivered.\n"
+                                "\n"
+                                "--b1\n"
+                                "Content-Type: %s\n"
+                                "\n"
+                                "%s\n"
+                                "--b1\n"
+                                "Content-Type: text/rfc822-headers\n"
+                                "\n"
+                                "From: news@example.com\n"
+                                "To: quoted@example.org\n"
+                                "Message-ID: <orig.1@example.com>\n"
+                                "\n"
+                                "--b1--\n",
+                                status_type, fields);
+    if (msg == NULL)
+        return BP_ERR_NOMEM;
+    bp_mime_message m;
+    bp_status st = bp_mime_parse(msg, strlen(msg), arena, &m);
+    if (st != BP_OK)
+        return st;
+    return bp_report_parse(&m, NULL, arena, r);
+}
+
+#define PER_MSG "Reporting-MTA: dns; mx.example.net\nArrival-Date: Tue, 10 Mar 2026 09:14:05 +0000\n\n"
+
+static void test_blocks(void **state)
+{
+    static const struct {
+        const char *label;
+        const char *fields;
+        size_t want_blocks;
+        size_t block;
+        const char *recipient;
+        const char *recipient_from;
+        const char *status;
+        const char *smtp_code;
+        bp_rcpt_action action;
+    } rows[] = {
+        {"plain failure",
+         PER_MSG "Final-Recipient: rfc822; jdoe@Example.NET\nAction: failed\nStatus: 5.1.1\n"
+                 "Diagnostic-Code: smtp; 550 5.1.1 <jdoe@example.net>: User unknown\n",
+         1, 0, "jdoe@example.net", "final-recipient", "5.1.1", "550", BP_ACTION_FAILED},
+        {"final beats original",
+         PER_MSG "Original-Recipient: rfc822;info@example.org\nFinal-Recipient: rfc822; j.doe@mail.example.org\n"
+                 "Action: failed\nStatus: 5.1.1\n",
+         1, 0, "j.doe@mail.example.org", "final-recipient", "5.1.1", NULL, BP_ACTION_FAILED},
+        {"original when final unusable",
+         PER_MSG "Final-Recipient: LOCAL; kijitora\nOriginal-Recipient: rfc822;kijitora@example.org\n"
+                 "Action: failed\nStatus: 5.1.1\n",
+         1, 0, "kijitora@example.org", "original-recipient", "5.1.1", NULL, BP_ACTION_FAILED},
+        {"report fields before the quoted original",
+         PER_MSG "Final-Recipient: rfc822; real@example.net\nAction: failed\nStatus: 5.2.2\n", 1, 0, "real@example.net",
+         "final-recipient", "5.2.2", NULL, BP_ACTION_FAILED},
+        {"generic X.0.0 yields to the diagnostic",
+         PER_MSG "Final-Recipient: rfc822;hana@example.net\nAction: failed\nStatus: 5.0.0\n"
+                 "Diagnostic-Code: smtp; 550 5.1.1 <hana@example.net>: Recipient address rejected\n",
+         1, 0, "hana@example.net", "final-recipient", "5.1.1", "550", BP_ACTION_FAILED},
+        {"specific Status kept over the diagnostic",
+         PER_MSG "Final-Recipient: rfc822;k@example.org\nAction: failed\nStatus: 4.4.7\n"
+                 "Diagnostic-Code: smtp; 452 4.2.2 mailbox full\n",
+         1, 0, "k@example.org", "final-recipient", "4.4.7", "452", BP_ACTION_FAILED},
+        {"missing Status from the diagnostic",
+         PER_MSG "Final-Recipient: rfc822; <nao@example.org>\nAction: failed\n"
+                 "Diagnostic-Code: smtp; 550 5.1.1 Mailbox does not exist\n",
+         1, 0, "nao@example.org", "final-recipient", "5.1.1", "550", BP_ACTION_FAILED},
+        {"malformed Status ignored",
+         PER_MSG "Final-Recipient: rfc822; m@example.org\nAction: failed\nStatus: 5.1\n"
+                 "Diagnostic-Code: smtp; 550 5.1.2 bad domain\n",
+         1, 0, "m@example.org", "final-recipient", "5.1.2", "550", BP_ACTION_FAILED},
+        {"folded diagnostic",
+         PER_MSG "Final-Recipient: rfc822; jdoe@gmail.example.com\nAction: failed\nStatus: 5.1.1\n"
+                 "Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does\n"
+                 " not exist. Please try 550-5.1.1 double-checking the recipient's email address\n",
+         1, 0, "jdoe@gmail.example.com", "final-recipient", "5.1.1", "550", BP_ACTION_FAILED},
+        {"delayed", PER_MSG "Final-Recipient: rfc822; sam@example.jp\nAction: delayed\nStatus: 4.4.1\n", 1, 0,
+         "sam@example.jp", "final-recipient", "4.4.1", NULL, BP_ACTION_DELAYED},
+        {"delivered without Status", PER_MSG "Final-Recipient: rfc822; lee@example.com\nAction: delivered\n", 1, 0,
+         "lee@example.com", "final-recipient", "2.0.0", NULL, BP_ACTION_DELIVERED},
+        {"relayed", PER_MSG "Final-Recipient: rfc822; ops@example.org\nAction: relayed\nStatus: 2.0.0\n", 1, 0,
+         "ops@example.org", "final-recipient", "2.0.0", NULL, BP_ACTION_RELAYED},
+        {"expanded", PER_MSG "Final-Recipient: rfc822; list@example.org\nAction: expanded\nStatus: 2.0.0\n", 1, 0,
+         "list@example.org", "final-recipient", "2.0.0", NULL, BP_ACTION_EXPANDED},
+        {"upper-case types and action",
+         PER_MSG "Final-Recipient: RFC822; kumiko@example.org\nAction: FAILED\nStatus: 5.1.1\n"
+                 "Diagnostic-Code: SMTP; 550 5.1.1 <kumiko@example.org>... User unknown\n",
+         1, 0, "kumiko@example.org", "final-recipient", "5.1.1", "550", BP_ACTION_FAILED},
+        {"three recipients, the third",
+         PER_MSG "Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\n"
+                 "Final-Recipient: rfc822; b@example.org\nAction: failed\nStatus: 5.2.2\n\n"
+                 "Final-Recipient: rfc822; c@example.org\nAction: delayed\nStatus: 4.4.1\n",
+         3, 2, "c@example.org", "final-recipient", "4.4.1", NULL, BP_ACTION_DELAYED},
+        {"blocks without blank lines (AOL), the second",
+         "Reporting-MTA: dns; omr.example.com\nArrival-Date: Tue, 10 Mar 2026 04:24:04 -0500\n"
+         "Final-Recipient: rfc822; misaki@example.jp\nOriginal-Recipient: rfc822;misaki@example.jp\n"
+         "Action: failed\nStatus: 5.2.2\n"
+         "Final-Recipient: rfc822; kenta@example.jp\nOriginal-Recipient: rfc822;kenta@example.jp\n"
+         "Action: failed\nStatus: 5.1.1\n",
+         2, 1, "kenta@example.jp", "final-recipient", "5.1.1", NULL, BP_ACTION_FAILED},
+        {"blocks without blank lines, RFC order",
+         "Reporting-MTA: dns; omr.example.com\n"
+         "Original-Recipient: rfc822;one@example.jp\nFinal-Recipient: rfc822; one@example.jp\n"
+         "Action: failed\nStatus: 5.2.2\n"
+         "Original-Recipient: rfc822;two@example.jp\nFinal-Recipient: rfc822; two@example.jp\n"
+         "Action: failed\nStatus: 5.1.1\n",
+         2, 1, "two@example.jp", "final-recipient", "5.1.1", NULL, BP_ACTION_FAILED},
+        {"X-Actual-Recipient does not replace Final-Recipient",
+         PER_MSG "Final-Recipient: RFC822; sales@example.org\nX-Actual-Recipient: RFC822; k@mailhost.example.org\n"
+                 "Action: failed\nStatus: 5.2.2\n",
+         1, 0, "sales@example.org", "final-recipient", "5.2.2", NULL, BP_ACTION_FAILED},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_arena_reset(*state);
+        bp_report r;
+        if (parse_dsn(*state, "message/delivery-status", rows[i].fields, &r) != BP_OK)
+            fail_msg("%s: parse failed", rows[i].label);
+        if (r.kind != BP_REPORT_DSN)
+            fail_msg("%s: kind got %s, want dsn", rows[i].label, bp_report_kind_name(r.kind));
+        if (r.n_blocks != rows[i].want_blocks)
+            fail_msg("%s: blocks got %zu, want %zu", rows[i].label, r.n_blocks, rows[i].want_blocks);
+        const bp_rcpt_block *b = &r.blocks[rows[i].block];
+        check_str(rows[i].label, "recipient", b->recipient, rows[i].recipient);
+        check_str(rows[i].label, "recipient_from", bp_rcpt_source_name(b->recipient_from), rows[i].recipient_from);
+        check_str(rows[i].label, "status", b->status, rows[i].status);
+        check_str(rows[i].label, "smtp_code", b->smtp_code, rows[i].smtp_code);
+        if (b->action != rows[i].action)
+            fail_msg("%s: action got %d, want %d", rows[i].label, (int)b->action, (int)rows[i].action);
+    }
+}
+
+static void test_per_message_fields(void **state)
+{
+    bp_report r;
+    assert_int_equal(parse_dsn(*state, "message/delivery-status",
+                               "Reporting-MTA: dns; googlemail.com\nOriginal-Envelope-Id: job-42\n"
+                               "Arrival-Date: Tue, 10 Mar 2026 02:14:05 -0700\n\n"
+                               "Final-Recipient: rfc822; jdoe@gmail.example.com\nAction: failed\nStatus: 5.1.1\n"
+                               "Remote-MTA: dns; gmail-smtp-in.l.google.com. (192.0.2.27, the server for the\n"
+                               " domain gmail.example.com.)\nDiagnostic-Code: smtp; 550 5.1.1 no such user\n"
+                               "Last-Attempt-Date: Tue, 10 Mar 2026 02:14:07 -0700\n",
+                               &r),
+                     BP_OK);
+    assert_int_equal(r.kind, BP_REPORT_DSN);
+    check_str("per-message", "family", r.family, "dsn");
+    check_str("per-message", "reporting_mta", r.reporting_mta, "googlemail.com");
+    check_str("per-message", "envid", r.envid, "job-42");
+    check_str("per-message", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 02:14:05 -0700");
+    check_str("per-message", "message_id", r.message_id, "<dsn.1@mx.example.net>");
+    check_str("per-message", "original_message_id", r.original_message_id, "<orig.1@example.com>");
+    assert_int_equal(r.n_blocks, 1);
+    check_str("per-message", "remote_mta", r.blocks[0].remote_mta, "gmail-smtp-in.l.google.com");
+    check_str("per-message", "diagnostic_type", r.blocks[0].diagnostic_type, "smtp");
+    check_str("per-message", "diagnostic", r.blocks[0].diagnostic, "550 5.1.1 no such user");
+    check_str("per-message", "final_recipient_type", r.blocks[0].final_recipient_type, "rfc822");
+    check_str("per-message", "last_attempt_date", r.blocks[0].last_attempt_date, "Tue, 10 Mar 2026 02:14:07 -0700");
+}
+
+static void test_global_dsn(void **state)
+{
+    bp_report r;
+    assert_int_equal(parse_dsn(*state, "message/global-delivery-status; charset=utf-8",
+                               "Reporting-MTA: dns; mx.example.jp\n\n"
+                               "Final-Recipient: utf-8; \xe5\xb1\xb1\xe7\x94\xb0@\xe4\xbe\x8b\xe3\x81\x88.Example.JP\n"
+                               "Action: failed\nStatus: 5.1.1\n",
+                               &r),
+                     BP_OK);
+    assert_int_equal(r.kind, BP_REPORT_DSN);
+    check_str("global", "family", r.family, "global-dsn");
+    assert_int_equal(r.n_blocks, 1);
+    check_str("global", "recipient", r.blocks[0].recipient,
+              "\xe5\xb1\xb1\xe7\x94\xb0@\xe4\xbe\x8b\xe3\x81\x88.example.jp");
+    check_str("global", "final_recipient_type", r.blocks[0].final_recipient_type, "utf-8");
+}
+
+/* A text/plain part holding the fields (a mislabelled status part) is still read. */
+static void test_mislabelled_status_part(void **state)
+{
+    bp_report r;
+    assert_int_equal(parse_dsn(*state, "text/plain",
+                               "Reporting-MTA: dns; smtp.example.jp\n\n"
+                               "Final-Recipient: RFC822; goro@example.jp\nAction: failed\nStatus: 5.1.1\n",
+                               &r),
+                     BP_OK);
+    assert_int_equal(r.kind, BP_REPORT_DSN);
+    assert_int_equal(r.n_blocks, 1);
+    check_str("mislabelled", "recipient", r.blocks[0].recipient, "goro@example.jp");
+}
+
+/* A delivery-status part without any recipient group is no DSN: later parsers get a try. */
+static void test_no_recipient_group(void **state)
+{
+    bp_report r;
+    assert_int_equal(parse_dsn(*state, "message/delivery-status", "Reporting-MTA: dns; mx.example.net\n", &r), BP_OK);
+    assert_int_not_equal(r.kind, BP_REPORT_DSN);
+}
+
+/* Auto-Submitted: auto-replied on a DSN (Postfix, Exim) never makes it an auto-reply. */
+static void test_auto_submitted_dsn_is_dsn(void **state)
+{
+    bp_report r;
+    assert_int_equal(parse_dsn(*state, "message/delivery-status",
+                               "Final-Recipient: rfc822; yuki@example.jp\nAction: failed\nStatus: 5.2.2\n", &r),
+                     BP_OK);
+    check_str("auto-submitted dsn", "kind", bp_report_kind_name(r.kind), "dsn");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_message_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_global_dsn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mislabelled_status_part, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_recipient_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

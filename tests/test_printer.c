@@ -1,0 +1,246 @@
+/*
+ * test_printer.c - the event printer (src/emit/printer.c): JSON string escaping of quotes,
+ * backslashes and control bytes, every contract field present in contract order (null when
+ * unknown), the text format, and CSV quoting with formula neutralisation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/emit.h"
+
+static void test_json_string(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label, *input, *want;
+    } rows[] = {
+        {"plain", "user@example.com", "\"user@example.com\""},
+        {"null", NULL, "null"},
+        {"empty", "", "\"\""},
+        {"quote", "say \"hi\"", "\"say \\\"hi\\\"\""},
+        {"backslash", "a\\b", "\"a\\\\b\""},
+        {"newline and CR", "l1\nl2\r", "\"l1\\nl2\\r\""},
+        {"tab", "a\tb", "\"a\\tb\""},
+        {"control byte", "bell\x07", "\"bell\\u0007\""},
+        {"escape byte", "\x1b[31m", "\"\\u001b[31m\""},
+        {"DEL", "x\x7fy", "\"x\\u007fy\""},
+        {"UTF-8 kept", "\xe5\xb1\xb1\xe7\x94\xb0@example.jp", "\"\xe5\xb1\xb1\xe7\x94\xb0@example.jp\""},
+        {"slash kept", "a/b", "\"a/b\""},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_strbuf sb = {0};
+        assert_int_equal(bp_json_string(&sb, rows[i].input), BP_OK);
+        const char *got = sb.data != NULL ? sb.data : "";
+        if (strcmp(got, rows[i].want) != 0)
+            fail_msg("%s: got %s, want %s", rows[i].label, got, rows[i].want);
+        bp_strbuf_free(&sb);
+    }
+}
+
+static void test_csv_cell(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label, *input, *want;
+    } rows[] = {
+        {"plain", "user@example.com", "user@example.com"},
+        {"null is empty", NULL, ""},
+        {"comma quoted", "a,b", "\"a,b\""},
+        {"quote doubled", "say \"hi\"", "\"say \"\"hi\"\"\""},
+        {"newline quoted", "l1\nl2", "\"l1\nl2\""},
+        {"formula =", "=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""},
+        {"formula +", "+1", "\"'+1\""},
+        {"formula -", "-2+3", "\"'-2+3\""},
+        {"formula @", "@SUM(A1)", "\"'@SUM(A1)\""},
+        {"leading tab", "\tcmd", "\"'\tcmd\""},
+        {"leading CR", "\rcmd", "\"'\rcmd\""},
+        {"inner = is fine", "a=b", "a=b"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_strbuf sb = {0};
+        assert_int_equal(bp_csv_cell(&sb, rows[i].input), BP_OK);
+        const char *got = sb.data != NULL ? sb.data : "";
+        if (strcmp(got, rows[i].want) != 0)
+            fail_msg("%s: got [%s], want [%s]", rows[i].label, got, rows[i].want);
+        bp_strbuf_free(&sb);
+    }
+}
+
+/* Print @e in @format into a malloc'ed string (caller frees). */
+static char *print_event(bp_format format, const bp_event *events, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    bp_printer *p = bp_printer_new(out, format);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(bp_printer_event(p, &events[i]), BP_OK);
+    bp_printer_free(p);
+    assert_int_equal(fclose(out), 0);
+    return buf;
+}
+
+static const char *const contract_fields[] = {
+    "source",
+    "message_id",
+    "type",
+    "recipient",
+    "recipient_from",
+    "status",
+    "smtp_code",
+    "diagnostic",
+    "category",
+    "feedback_type",
+    "action",
+    "rule",
+    "reporting_mta",
+    "remote_mta",
+    "arrival_date",
+    "source_ip",
+    "envid",
+    "job_id",
+    "original_message_id",
+    "blocklist",
+};
+
+static void test_ndjson_every_field(void **state)
+{
+    (void)state;
+    bp_event e = {0};
+    e.source = "fixtures/dsn/x.eml";
+    e.type = BP_EVENT_BOUNCE;
+    e.recipient = "jdoe@example.net";
+    e.recipient_from = "final-recipient";
+    e.status = "5.1.1";
+    e.smtp_code = "550";
+    e.diagnostic = "550 5.1.1 \"jdoe\"\x01 unknown\n";
+    e.category = "bad-mailbox";
+    e.action = BP_ACT_SUPPRESS;
+    e.rule = "gen-user-unknown";
+    char *line = print_event(BP_FORMAT_NDJSON, &e, 1);
+
+    /* one line, ending in a newline, no raw control byte anywhere */
+    size_t len = strlen(line);
+    assert_true(len > 2 && line[0] == '{' && line[len - 2] == '}' && line[len - 1] == '\n');
+    for (size_t i = 0; i + 1 < len; i++)
+        if ((unsigned char)line[i] < 0x20)
+            fail_msg("ndjson: raw control byte 0x%02x at %zu", (unsigned char)line[i], i);
+
+    /* every contract field, in order */
+    const char *pos = line;
+    for (size_t i = 0; i < sizeof(contract_fields) / sizeof(contract_fields[0]); i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "\"%s\":", contract_fields[i]);
+        const char *at = strstr(pos, key);
+        if (at == NULL)
+            fail_msg("ndjson: field %s missing or out of order in %s", contract_fields[i], line);
+        pos = at + strlen(key);
+    }
+    static const char *const want[] = {
+        "\"type\":\"bounce\"", "\"action\":\"suppress\"",
+        "\"message_id\":null", "\"feedback_type\":null",
+        "\"blocklist\":null",  "\"diagnostic\":\"550 5.1.1 \\\"jdoe\\\"\\u0001 unknown\\n\"",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(line, want[i]) == NULL)
+            fail_msg("ndjson: got %s, want it to contain %s", line, want[i]);
+    free(line);
+}
+
+static void test_unrecognized_event(void **state)
+{
+    (void)state;
+    bp_event e = {0};
+    e.source = "-";
+    e.type = BP_EVENT_UNRECOGNIZED;
+    e.action = BP_ACT_IGNORE;
+    char *line = print_event(BP_FORMAT_NDJSON, &e, 1);
+    if (strstr(line, "\"type\":\"unrecognized\"") == NULL || strstr(line, "\"recipient\":null") == NULL ||
+        strstr(line, "\"source\":\"-\"") == NULL)
+        fail_msg("unrecognized: got %s", line);
+    free(line);
+}
+
+static void test_csv_rows(void **state)
+{
+    (void)state;
+    bp_event e[2] = {{0}, {0}};
+    e[0].source = "a.eml";
+    e[0].type = BP_EVENT_COMPLAINT;
+    e[0].recipient = "=cmd|' /C calc'!A0";
+    e[0].feedback_type = "abuse";
+    e[0].action = BP_ACT_SUPPRESS;
+    e[1].source = "b.eml";
+    e[1].type = BP_EVENT_AUTOREPLY;
+    e[1].action = BP_ACT_IGNORE;
+    char *csv = print_event(BP_FORMAT_CSV, e, 2);
+    /* the header once, then one row per event, CRLF-terminated */
+    const char *header_end = strstr(csv, "\r\n");
+    assert_non_null(header_end);
+    if (strncmp(csv, "source,message_id,type,recipient,", 33) != 0)
+        fail_msg("csv: header got %.*s", (int)(header_end - csv), csv);
+    if (strstr(header_end + 2, "source,message_id") != NULL)
+        fail_msg("csv: header repeated in %s", csv);
+    if (strstr(csv, "a.eml,,complaint,\"'=cmd|' /C calc'!A0\",") == NULL)
+        fail_msg("csv: formula not neutralised in %s", csv);
+    if (strstr(csv, "\r\nb.eml,,autoreply,") == NULL)
+        fail_msg("csv: second row missing in %s", csv);
+    free(csv);
+}
+
+static void test_text_format(void **state)
+{
+    (void)state;
+    bp_event e = {0};
+    e.source = "fixtures/dsn/x.eml";
+    e.type = BP_EVENT_BOUNCE;
+    e.recipient = "jdoe@example.net";
+    e.status = "5.1.1";
+    e.smtp_code = "550";
+    e.category = "bad-mailbox";
+    e.action = BP_ACT_SUPPRESS;
+    e.rule = "gen-user-unknown";
+    e.diagnostic = "550 5.1.1 user unknown";
+    char *text = print_event(BP_FORMAT_TEXT, &e, 1);
+    static const char *const want[] = {"suppress",           "bounce",
+                                       "jdoe@example.net",   "bad-mailbox",
+                                       "[550 5.1.1]",        "rule=gen-user-unknown",
+                                       "fixtures/dsn/x.eml", "\"550 5.1.1 user unknown\""};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(text, want[i]) == NULL)
+            fail_msg("text: got %s, want it to contain %s", text, want[i]);
+    free(text);
+}
+
+static void test_format_parse(void **state)
+{
+    (void)state;
+    bp_format f = BP_FORMAT_TEXT;
+    assert_int_equal(bp_format_parse("ndjson", &f), BP_OK);
+    assert_int_equal(f, BP_FORMAT_NDJSON);
+    assert_int_equal(bp_format_parse("csv", &f), BP_OK);
+    assert_int_equal(f, BP_FORMAT_CSV);
+    assert_int_equal(bp_format_parse("text", &f), BP_OK);
+    assert_int_equal(f, BP_FORMAT_TEXT);
+    assert_int_equal(bp_format_parse("xml", &f), BP_ERR_USAGE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_string),        cmocka_unit_test(test_csv_cell),
+        cmocka_unit_test(test_ndjson_every_field), cmocka_unit_test(test_unrecognized_event),
+        cmocka_unit_test(test_csv_rows),           cmocka_unit_test(test_text_format),
+        cmocka_unit_test(test_format_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,283 @@
+/*
+ * test_source.c - message sources through the public API (src/source/source.c): an mbox of
+ * three messages with mboxrd ">From" escaping, a single-message mbox (named PATH, not
+ * PATH#1), a Maildir (new/ before cur/, tmp/ skipped), a directory, a CR-only file and
+ * standard input.  Files are written to a fresh mkdtemp() directory and removed afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/arena.h"
+#include "bouncepipe/mime.h"
+#include "bouncepipe/source.h"
+
+struct fixture {
+    char dir[64];
+    char *paths[16]; /* files and directories to remove, in creation order */
+    size_t n_paths;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return 1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/bp_test_source.XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return 1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (size_t i = f->n_paths; i > 0; i--) {
+        remove(f->paths[i - 1]);
+        free(f->paths[i - 1]);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* @return the full path of @name inside the fixture directory (remembered for teardown). */
+static const char *path_of(struct fixture *f, const char *name)
+{
+    assert_true(f->n_paths < sizeof(f->paths) / sizeof(f->paths[0]));
+    size_t n = strlen(f->dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    assert_non_null(p);
+    snprintf(p, n, "%s/%s", f->dir, name);
+    f->paths[f->n_paths++] = p;
+    return p;
+}
+
+static const char *write_file(struct fixture *f, const char *name, const char *content)
+{
+    const char *p = path_of(f, name);
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(content, 1, strlen(content), fp), strlen(content));
+    assert_int_equal(fclose(fp), 0);
+    return p;
+}
+
+static const char *make_dir(struct fixture *f, const char *name)
+{
+    const char *p = path_of(f, name);
+    assert_int_equal(mkdir(p, 0700), 0);
+    return p;
+}
+
+/* Read every message of @path; names and bodies are copied into the arrays (caller frees). */
+static size_t read_all(const char *path, char **names, char **bodies, size_t max)
+{
+    bp_source *s = NULL;
+    assert_int_equal(bp_source_open(path, &s), BP_OK);
+    size_t n = 0;
+    for (;;) {
+        bp_source_msg m;
+        int done = 0;
+        bp_status st = bp_source_next(s, &m, &done);
+        if (st != BP_OK)
+            fail_msg("%s: bp_source_next got status %d, want BP_OK", path, (int)st);
+        if (done)
+            break;
+        assert_true(n < max);
+        names[n] = strdup(m.name);
+        bodies[n] = malloc(m.len + 1);
+        assert_non_null(names[n]);
+        assert_non_null(bodies[n]);
+        memcpy(bodies[n], m.data, m.len);
+        bodies[n][m.len] = '\0';
+        n++;
+    }
+    bp_source_close(s);
+    return n;
+}
+
+static void free_all(char **names, char **bodies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+        free(bodies[i]);
+    }
+}
+
+static void check_name(const char *label, const char *got, const char *dir, const char *suffix)
+{
+    char want[256];
+    snprintf(want, sizeof(want), "%s/%s", dir, suffix);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: name got %s, want %s", label, got, want);
+}
+
+static void check_contains(const char *label, const char *body, const char *needle, int want)
+{
+    int got = strstr(body, needle) != NULL;
+    if (got != want)
+        fail_msg("%s: body %s \"%s\", want it %s", label, got ? "contains" : "lacks", needle,
+                 want ? "present" : "absent");
+}
+
+static void test_mbox_three(void **state)
+{
+    struct fixture *f = *state;
+    const char *p = write_file(f, "three.mbox",
+                               "From MAILER-DAEMON  Tue Mar 10 09:40:00 2026\n"
+                               "Subject: one\n"
+                               "\n"
+                               ">From the mail system: failed.\n"
+                               "\n"
+                               "From news@example.com  Tue Mar 10 09:41:00 2026\n"
+                               "Subject: two\n"
+                               "\n"
+                               ">>From now on write to office@example.org.\n"
+                               "From inside a paragraph is no separator\n"
+                               "\n"
+                               "From MAILER-DAEMON  Tue Mar 10 09:42:00 2026\n"
+                               "Subject: three\n"
+                               "\n"
+                               "last\n");
+    char *names[8], *bodies[8];
+    size_t n = read_all(p, names, bodies, 8);
+    assert_int_equal(n, 3);
+    check_name("mbox #1", names[0], f->dir, "three.mbox#1");
+    check_name("mbox #2", names[1], f->dir, "three.mbox#2");
+    check_name("mbox #3", names[2], f->dir, "three.mbox#3");
+    check_contains("mbox #1", bodies[0], "Subject: one", 1);
+    check_contains("mbox #1 separator dropped", bodies[0], "From MAILER-DAEMON", 0);
+    check_contains("mbox #1 unescaped", bodies[0], "\nFrom the mail system", 1);
+    check_contains("mbox #1 no next message", bodies[0], "Subject: two", 0);
+    check_contains("mbox #2 one > removed", bodies[1], "\n>From now on", 1);
+    check_contains("mbox #2 no double >", bodies[1], ">>From", 0);
+    check_contains("mbox #2 unblanked From kept", bodies[1], "From inside a paragraph", 1);
+    check_contains("mbox #3", bodies[2], "Subject: three", 1);
+    check_contains("mbox #3", bodies[2], "last", 1);
+    free_all(names, bodies, n);
+}
+
+static void test_single_message_mbox(void **state)
+{
+    struct fixture *f = *state;
+    const char *p = write_file(f, "one.mbox", "From MAILER-DAEMON  Tue Mar 10 09:40:00 2026\nSubject: only\n\nbody\n");
+    char *names[4], *bodies[4];
+    size_t n = read_all(p, names, bodies, 4);
+    assert_int_equal(n, 1);
+    check_name("single mbox", names[0], f->dir, "one.mbox");
+    check_contains("single mbox", bodies[0], "Subject: only", 1);
+    free_all(names, bodies, n);
+}
+
+static void test_maildir(void **state)
+{
+    struct fixture *f = *state;
+    const char *md = make_dir(f, "Maildir");
+    make_dir(f, "Maildir/new");
+    make_dir(f, "Maildir/cur");
+    make_dir(f, "Maildir/tmp");
+    write_file(f, "Maildir/cur/1710000000.M1P1.host:2,S", "Subject: seen\n\nold\n");
+    write_file(f, "Maildir/new/1710000001.M2P2.host", "Subject: unseen\n\nnew\n");
+    write_file(f, "Maildir/tmp/1710000002.M3P3.host", "Subject: partial\n\nhalf\n");
+    char *names[4], *bodies[4];
+    size_t n = read_all(md, names, bodies, 4);
+    assert_int_equal(n, 2);
+    check_name("maildir new first", names[0], f->dir, "Maildir/new/1710000001.M2P2.host");
+    check_name("maildir then cur", names[1], f->dir, "Maildir/cur/1710000000.M1P1.host:2,S");
+    check_contains("maildir new", bodies[0], "Subject: unseen", 1);
+    check_contains("maildir cur", bodies[1], "Subject: seen", 1);
+    free_all(names, bodies, n);
+}
+
+static void test_directory_in_name_order(void **state)
+{
+    struct fixture *f = *state;
+    const char *d = make_dir(f, "dir");
+    write_file(f, "dir/b.eml", "Subject: b\n\nb\n");
+    write_file(f, "dir/a.eml", "Subject: a\n\na\n");
+    write_file(f, "dir/.hidden", "Subject: hidden\n\nh\n");
+    char *names[4], *bodies[4];
+    size_t n = read_all(d, names, bodies, 4);
+    assert_int_equal(n, 2);
+    check_name("dir first", names[0], f->dir, "dir/a.eml");
+    check_name("dir second", names[1], f->dir, "dir/b.eml");
+    free_all(names, bodies, n);
+}
+
+/* A file with CR line ends only reads as one message whose headers the MIME layer finds. */
+static void test_cr_only_file(void **state)
+{
+    struct fixture *f = *state;
+    const char *p = write_file(f, "cr.eml",
+                               "From: MAILER-DAEMON@mx.example.net\rSubject: cr only\rMessage-ID: <cr@example.net>\r"
+                               "\rbody line\r");
+    char *names[2], *bodies[2];
+    size_t n = read_all(p, names, bodies, 2);
+    assert_int_equal(n, 1);
+    check_name("cr", names[0], f->dir, "cr.eml");
+    assert_string_equal(bodies[0],
+                        "From: MAILER-DAEMON@mx.example.net\rSubject: cr only\rMessage-ID: <cr@example.net>\r"
+                        "\rbody line\r");
+    bp_mime_init();
+    bp_arena *arena = bp_arena_new();
+    assert_non_null(arena);
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(bodies[0], strlen(bodies[0]), arena, &m), BP_OK);
+    const char *subject = bp_part_header(m.root, "Subject");
+    if (subject == NULL || strcmp(subject, "cr only") != 0)
+        fail_msg("cr: Subject got %s, want \"cr only\"", subject ? subject : "(null)");
+    const char *mid = bp_part_header(m.root, "Message-ID");
+    if (mid == NULL || strcmp(mid, "<cr@example.net>") != 0)
+        fail_msg("cr: Message-ID got %s, want <cr@example.net>", mid ? mid : "(null)");
+    bp_arena_free(arena);
+    free_all(names, bodies, n);
+}
+
+static void test_stdin(void **state)
+{
+    struct fixture *f = *state;
+    const char *p = write_file(f, "stdin.eml", "Subject: from stdin\n\nhello\n");
+    assert_non_null(freopen(p, "rb", stdin));
+    char *names[2], *bodies[2];
+    size_t n = read_all("-", names, bodies, 2);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "-");
+    assert_string_equal(bodies[0], "Subject: from stdin\n\nhello\n");
+    free_all(names, bodies, n);
+}
+
+static void test_missing_path(void **state)
+{
+    struct fixture *f = *state;
+    char p[128];
+    snprintf(p, sizeof(p), "%s/does-not-exist", f->dir);
+    bp_source *s = NULL;
+    assert_int_equal(bp_source_open(p, &s), BP_ERR_NOT_FOUND);
+    assert_null(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_mbox_three, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_message_mbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maildir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cr_only_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_path, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
