@@ -38,11 +38,15 @@ typedef struct bp_verp_options {
 } bp_verp_options;
 
 /**
- * Decode a VERP envelope recipient: "bounces-jdoe=yahoo.com@bounces.example.com" and
- * "bounces+jdoe=yahoo.com@..." give "jdoe@yahoo.com".
+ * Decode a VERP envelope recipient: "bounces-jdoe=yahoo.com@bounces.example.com" (PowerMTA)
+ * and "bounces+jdoe=yahoo.com@..." (Postfix) give "jdoe@yahoo.com".  The prefix and both
+ * separators come from @p opts; the domain follows the last domain separator, so the user
+ * part may contain it.  @p address may be bracketed or carry a display name (a header
+ * value); it must have its own "@host".
  * @param opts NULL for the defaults
- * @return the decoded, normalised address, or NULL when @p address is not VERP (SRS
- *         included).
+ * @return the decoded, normalised address, or NULL when @p address is not VERP: no prefix
+ *         match, no domain separator, no host, or an SRS0/SRS1 address (also behind a
+ *         prefix).
  */
 char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options *opts);
 

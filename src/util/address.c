@@ -138,14 +138,26 @@ int bp_address_is_srs(const char *address)
 
 char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options *opts)
 {
-    if (address == NULL || bp_address_is_srs(address))
+    if (address == NULL)
         return NULL;
-    const char *seps = (opts != NULL && opts->separators != NULL) ? opts->separators : "-+";
+    /* "<bounces-...@host>" or "Name <...>" as a header gives it: take the address itself */
+    if (strpbrk(address, "<> \t\"") != NULL) {
+        address = bp_address_normalise(arena, address);
+        if (address == NULL)
+            return NULL;
+    }
+    if (bp_address_is_srs(address))
+        return NULL;
+    const char *seps =
+        (opts != NULL && opts->separators != NULL && *opts->separators != '\0') ? opts->separators : "-+";
     char dsep = (opts != NULL && opts->domain_separator != '\0') ? opts->domain_separator : '=';
     const char *prefix = (opts != NULL && opts->prefix != NULL && *opts->prefix != '\0') ? opts->prefix : NULL;
 
+    /* the bounce address needs its own host: "prefix-user=domain@host" */
     const char *at = strrchr(address, '@');
-    size_t local_len = at != NULL ? (size_t)(at - address) : strlen(address);
+    if (at == NULL || at[1] == '\0')
+        return NULL;
+    size_t local_len = (size_t)(at - address);
     const char *encoded;
     if (prefix != NULL) {
         size_t plen = strlen(prefix);
@@ -159,6 +171,9 @@ char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options
         encoded = address + i + 1;
     }
     size_t enc_len = local_len - (size_t)(encoded - address);
+    /* an SRS address behind a VERP prefix is still a forwarder's rewrite */
+    if (enc_len >= 5 && bp_address_is_srs(encoded))
+        return NULL;
     /* the user part may itself contain the separator; the domain follows the last one */
     const char *eq = NULL;
     for (const char *p = encoded; p < encoded + enc_len; p++)

@@ -1,0 +1,232 @@
+/*
+ * test_verp.c - VERP decoding in every form (PowerMTA "-", Postfix "+", configured prefix
+ * and separators, header values), SRS never decoded, and how the classifier uses the
+ * decoded address: recipient_from "verp" when the report names nobody, the report's
+ * recipient winning (and the disagreement in explain) when both exist, and the report's own
+ * Delivered-To / X-Original-To as the place the bounce address is read from.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/address.h"
+#include "bouncepipe/classify.h"
+#include "bouncepipe/mime.h"
+#include "bouncepipe/report.h"
+
+static int setup(void **state)
+{
+    bp_mime_init();
+    *state = bp_arena_new();
+    return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+    bp_arena_free(*state);
+    return 0;
+}
+
+static void check(const char *label, const char *got, const char *want)
+{
+    if (want == NULL && got == NULL)
+        return;
+    if (want == NULL || got == NULL || strcmp(got, want) != 0)
+        fail_msg("%s: got %s, want %s", label, got ? got : "(null)", want ? want : "(null)");
+}
+
+static void test_forms(void **state)
+{
+    static const struct {
+        const char *label, *input, *prefix, *seps;
+        char dsep;
+        const char *want;
+    } rows[] = {
+        {"powermta any prefix", "bounces-jdoe=example.net@bounce.example.com", NULL, NULL, 0, "jdoe@example.net"},
+        {"postfix any prefix", "bounces+jdoe=example.net@bounce.example.com", NULL, NULL, 0, "jdoe@example.net"},
+        {"powermta with prefix", "bounces-jdoe=example.net@bounce.example.com", "bounces", NULL, 0, "jdoe@example.net"},
+        {"postfix with prefix", "bounces+jdoe=example.net@bounce.example.com", "bounces", NULL, 0, "jdoe@example.net"},
+        {"prefix is case-insensitive", "BOUNCES-jdoe=example.net@bounce.example.com", "bounces", NULL, 0,
+         "jdoe@example.net"},
+        {"prefix with a dash", "mail-bounce-jdoe=example.net@b.example.com", "mail-bounce", NULL, 0,
+         "jdoe@example.net"},
+        {"user with the separator", "bounces-john-doe=example.org@b.example.com", "bounces", NULL, 0,
+         "john-doe@example.org"},
+        {"user with the domain separator", "bounces-a=b=example.org@b.example.com", "bounces", NULL, 0,
+         "a=b@example.org"},
+        {"user with plus", "bounces-jdoe+tag=example.org@b.example.com", "bounces", NULL, 0, "jdoe+tag@example.org"},
+        {"domain lower-cased, user kept", "bounces-JDoe=Example.NET@b.example.com", NULL, NULL, 0, "JDoe@example.net"},
+        {"bracketed header value", "<bounces-jdoe=example.net@b.example.com>", NULL, NULL, 0, "jdoe@example.net"},
+        {"display name", "Bounces <bounces+jdoe=example.net@b.example.com>", "bounces", NULL, 0, "jdoe@example.net"},
+        {"only dash allowed", "bounces+jdoe=example.net@b.example.com", "bounces", "-", 0, NULL},
+        {"custom separators", "b.jdoe#example.org@bounce.example.com", "b", ".", '#', "jdoe@example.org"},
+        {"prefix mismatch", "other-jdoe=example.net@b.example.com", "bounces", NULL, 0, NULL},
+        {"prefix without separator", "bouncesjdoe=example.net@b.example.com", "bounces", NULL, 0, NULL},
+        {"plain address", "postmaster@example.com", NULL, NULL, 0, NULL},
+        {"no domain separator", "bounces-jdoe@b.example.com", NULL, NULL, 0, NULL},
+        {"empty domain", "bounces-jdoe=@b.example.com", NULL, NULL, 0, NULL},
+        {"empty user", "bounces-=example.net@b.example.com", NULL, NULL, 0, NULL},
+        {"domain without a dot", "bounces-jdoe=localhost@b.example.com", NULL, NULL, 0, NULL},
+        {"no host", "bounces-jdoe=example.net", NULL, NULL, 0, NULL},
+        {"srs0", "SRS0=HHH=TT=example.org=jdoe@forwarder.example.net", NULL, NULL, 0, NULL},
+        {"srs1", "SRS1=XXX=forwarder.example=HHH=TT=example.org=jdoe@f2.example", NULL, NULL, 0, NULL},
+        {"srs0 lower case", "srs0=HHH=TT=example.org=jdoe@forwarder.example.net", NULL, NULL, 0, NULL},
+        {"srs0 with plus", "SRS0+HHH=TT=example.org=jdoe@forwarder.example.net", NULL, NULL, 0, NULL},
+        {"srs behind a prefix", "bounces+SRS0=HHH=TT=example.org=jdoe@fwd.example.net", "bounces", NULL, 0, NULL},
+        {"null", NULL, NULL, NULL, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_verp_options o = {rows[i].prefix, rows[i].seps, rows[i].dsep};
+        check(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
+    }
+    check("null options", bp_verp_decode(*state, "bounces-jdoe=example.net@b.example.com", NULL), "jdoe@example.net");
+}
+
+static void test_srs_detection(void **state)
+{
+    (void)state;
+    assert_true(bp_address_is_srs("SRS0=abcd=AB=example.com=user@fwd.example"));
+    assert_true(bp_address_is_srs("SRS1=x=fwd.example==abcd=AB=example.com=user@f2.example"));
+    assert_true(bp_address_is_srs("srs0-abcd=AB=example.com=user@fwd.example"));
+    assert_false(bp_address_is_srs("bounces-user=example.com@b.example"));
+    assert_false(bp_address_is_srs("SRS2=abcd@fwd.example"));
+    assert_false(bp_address_is_srs(NULL));
+}
+
+/* Parse @p msg and classify it with @p rcpt as the envelope recipient. */
+static void classify(bp_arena *arena, const char *msg, const char *rcpt, const bp_verp_options *verp, bp_event **ev,
+                     size_t *n, bp_explain **ex)
+{
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(msg, strlen(msg), arena, &m), BP_OK);
+    bp_report *r = bp_arena_alloc(arena, sizeof(*r));
+    assert_non_null(r);
+    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
+    bp_classify_ctx ctx = {0};
+    ctx.envelope_rcpt = rcpt;
+    ctx.verp = verp;
+    ctx.explain = 1;
+    assert_int_equal(bp_classify(&ctx, r, arena, ev, n, ex), BP_OK);
+    assert_true(*n >= 1);
+}
+
+/* A bounce that names no recipient: only a status code in its text. */
+static const char no_recipient_bounce[] = "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
+                                          "To: bounces-jdoe=example.org@bounce.example.com\n"
+                                          "Subject: Undelivered Mail\n"
+                                          "Message-ID: <nr1@mx.example.net>\n"
+                                          "\n"
+                                          "Your message could not be delivered.\n"
+                                          "The remote server said: 550 5.1.1 mailbox unavailable\n";
+
+static void test_verp_names_the_recipient(void **state)
+{
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    classify(*state, no_recipient_bounce, "bounces-jdoe=example.org@bounce.example.com", NULL, &ev, &n, &ex);
+    assert_int_equal(n, 1);
+    check("recipient", ev[0].recipient, "jdoe@example.org");
+    check("recipient_from", ev[0].recipient_from, "verp");
+    check("explain verp", ex[0].verp_address, "jdoe@example.org");
+    assert_false(ex[0].verp_disagrees);
+}
+
+static void test_srs_rcpt_names_nobody(void **state)
+{
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    classify(*state, no_recipient_bounce, "SRS0=HHH=TT=example.org=jdoe@fwd.example.net", NULL, &ev, &n, &ex);
+    check("recipient", ev[0].recipient, NULL);
+    check("explain verp", ex[0].verp_address, NULL);
+}
+
+static const char qmail_bounce[] = "From: MAILER-DAEMON@mx.example.net\n"
+                                   "To: bounces-jdoe=example.org@bounce.example.com\n"
+                                   "Subject: failure notice\n"
+                                   "Message-ID: <q1@mx.example.net>\n"
+                                   "\n"
+                                   "Hi. This is the qmail-send program at mx.example.net.\n"
+                                   "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+                                   "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+                                   "\n"
+                                   "<other@example.org>:\n"
+                                   "192.0.2.7 does not like recipient.\n"
+                                   "Remote host said: 550 5.1.1 <other@example.org>... User unknown\n"
+                                   "Giving up on 192.0.2.7.\n"
+                                   "\n"
+                                   "--- Below this line is a copy of the message.\n"
+                                   "\n"
+                                   "From: sender@example.com\n"
+                                   "To: jdoe@example.org\n";
+
+static void test_report_wins_and_explain_shows_it(void **state)
+{
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    bp_verp_options o = {"bounces", NULL, 0};
+    classify(*state, qmail_bounce, "bounces-jdoe=example.org@bounce.example.com", &o, &ev, &n, &ex);
+    assert_int_equal(n, 1);
+    check("recipient", ev[0].recipient, "other@example.org");
+    check("recipient_from", ev[0].recipient_from, "body");
+    check("explain verp", ex[0].verp_address, "jdoe@example.org");
+    assert_true(ex[0].verp_disagrees);
+}
+
+/* No --rcpt: the bounce address is read from the report's Delivered-To. */
+static const char delivered_to_bounce[] = "Delivered-To: bounces+jdoe=example.org@bounce.example.com\n"
+                                          "From: MAILER-DAEMON@mx.example.net\n"
+                                          "To: list-owner@example.com\n"
+                                          "Subject: Undelivered Mail\n"
+                                          "Message-ID: <d1@mx.example.net>\n"
+                                          "MIME-Version: 1.0\n"
+                                          "Content-Type: multipart/mixed; boundary=\"b1\"\n"
+                                          "\n"
+                                          "--b1\n"
+                                          "Content-Type: text/plain\n"
+                                          "\n"
+                                          "Delivery failed: 550 5.1.1 mailbox unavailable\n"
+                                          "--b1\n"
+                                          "Content-Type: message/rfc822\n"
+                                          "\n"
+                                          "From: news@example.com\n"
+                                          "To: someone@example.org\n"
+                                          "Subject: news\n"
+                                          "\n"
+                                          "hello\n"
+                                          "--b1--\n";
+
+static void test_delivered_to_carries_the_bounce_address(void **state)
+{
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    bp_verp_options o = {"bounces", NULL, 0};
+    classify(*state, delivered_to_bounce, NULL, &o, &ev, &n, &ex);
+    assert_int_equal(n, 1);
+    check("recipient", ev[0].recipient, "jdoe@example.org");
+    check("recipient_from", ev[0].recipient_from, "verp");
+    /* with a prefix that does not match, nothing is decoded */
+    bp_verp_options other = {"returns", NULL, 0};
+    classify(*state, delivered_to_bounce, NULL, &other, &ev, &n, &ex);
+    check("other prefix", ev[0].recipient, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_srs_detection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verp_names_the_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_srs_rcpt_names_nobody, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_wins_and_explain_shows_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_to_carries_the_bounce_address, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
