@@ -62,19 +62,20 @@ const char *bp_message_fingerprint(bp_arena *arena, const char *bytes, size_t le
     if (id != NULL)
         g_checksum_update(sum, (const guchar *)id, (gssize)id_len);
     g_checksum_update(sum, (const guchar *)"\n", 1);
-    /* body with CR dropped, so CRLF and LF copies of one message agree */
+    /* body with CR dropped (a bare CR counts as LF), so CRLF and LF copies of one message
+     * agree; the CRs are found with memchr, not a byte loop (docs/performance.md) */
     size_t start = body;
-    for (size_t i = body; i < len; i++) {
-        if (bytes[i] == '\r') {
-            if (i > start)
-                g_checksum_update(sum, (const guchar *)bytes + start, (gssize)(i - start));
-            if (i + 1 >= len || bytes[i + 1] != '\n')
-                g_checksum_update(sum, (const guchar *)"\n", 1);
-            start = i + 1;
-        }
+    while (start < len) {
+        const char *cr = memchr(bytes + start, '\r', len - start);
+        size_t i = cr != NULL ? (size_t)(cr - bytes) : len;
+        if (i > start)
+            g_checksum_update(sum, (const guchar *)bytes + start, (gssize)(i - start));
+        if (cr == NULL)
+            break;
+        if (i + 1 >= len || bytes[i + 1] != '\n')
+            g_checksum_update(sum, (const guchar *)"\n", 1);
+        start = i + 1;
     }
-    if (len > start)
-        g_checksum_update(sum, (const guchar *)bytes + start, (gssize)(len - start));
     const char *hex = bp_arena_strdup(arena, g_checksum_get_string(sum));
     g_checksum_free(sum);
     return hex;

@@ -92,21 +92,51 @@ int bp_starts_with_ci(const char *s, const char *prefix)
     return 1;
 }
 
+#define NOT_SEARCHED ((size_t)-2)
+#define NONE_LEFT    ((size_t)-1)
+
+/* Offset in @hay of the next byte at or after @from that is @lo or @up (the two ASCII cases
+ * of one letter; equal for a non-letter) and before @end, or NONE_LEFT.  The next hit of
+ * each case is kept in *next_lo / *next_up so that memchr never scans a byte twice. */
+static size_t next_either_case(const char *hay, size_t from, size_t end, char lo, char up, size_t *next_lo,
+                               size_t *next_up)
+{
+    if (*next_lo == NOT_SEARCHED || (*next_lo != NONE_LEFT && *next_lo < from)) {
+        const char *hit = memchr(hay + from, lo, end - from);
+        *next_lo = hit != NULL ? (size_t)(hit - hay) : NONE_LEFT;
+    }
+    if (lo == up)
+        return *next_lo;
+    if (*next_up == NOT_SEARCHED || (*next_up != NONE_LEFT && *next_up < from)) {
+        const char *hit = memchr(hay + from, up, end - from);
+        *next_up = hit != NULL ? (size_t)(hit - hay) : NONE_LEFT;
+    }
+    return *next_lo < *next_up ? *next_lo : *next_up; /* NONE_LEFT is the largest */
+}
+
 const char *bp_memcasemem(const char *hay, size_t hay_len, const char *needle, size_t needle_len)
 {
     if (needle_len == 0)
         return hay;
     if (needle_len > hay_len)
         return NULL;
-    char first = lower(needle[0]);
-    for (size_t i = 0; i + needle_len <= hay_len; i++) {
-        if (lower(hay[i]) != first)
-            continue;
+    /* Candidates are found with memchr (vectorised in libc) for both cases of the first
+     * byte: a byte-by-byte scan here was most of the text-bounce parser's cost
+     * (docs/performance.md). */
+    char lo = lower(needle[0]);
+    char up = (lo >= 'a' && lo <= 'z') ? (char)(lo - 32) : lo;
+    size_t end = hay_len - needle_len + 1; /* one past the last possible start */
+    size_t next_lo = NOT_SEARCHED, next_up = NOT_SEARCHED;
+    for (size_t i = 0; i < end;) {
+        size_t c = next_either_case(hay, i, end, lo, up, &next_lo, &next_up);
+        if (c == NONE_LEFT)
+            return NULL;
         size_t j = 1;
-        while (j < needle_len && lower(hay[i + j]) == lower(needle[j]))
+        while (j < needle_len && lower(hay[c + j]) == lower(needle[j]))
             j++;
         if (j == needle_len)
-            return hay + i;
+            return hay + c;
+        i = c + 1;
     }
     return NULL;
 }
