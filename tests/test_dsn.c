@@ -257,6 +257,54 @@ static void test_auto_submitted_dsn_is_dsn(void **state)
     check_str("auto-submitted dsn", "kind", bp_report_kind_name(r.kind), "dsn");
 }
 
+/* A block without Diagnostic-Code takes its recipient's line of the notification text. */
+static void test_diagnostic_from_notification(void **state)
+{
+    static const struct {
+        const char *label, *text, *want_diag, *want_status, *want_code;
+    } rows[] = {
+        {"opensmtpd line",
+         "    A message is delayed for more than 4 hours for the following\n    list of recipients:\n\n"
+         "sam@example.jp: 421 4.7.0 [TS01] Messages from 192.0.2.25 temporarily deferred\n\n    Please note.\n",
+         "421 4.7.0 [TS01] Messages from 192.0.2.25 temporarily deferred", "4.7.0", "421"},
+        {"postfix continuation lines",
+         "<sam@example.jp>: host mx.example.jp[192.0.2.44] said: 452 4.2.2\n    Mailbox full (in reply to RCPT "
+         "TO command)\n\nFor further assistance.\n",
+         "host mx.example.jp[192.0.2.44] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)", "4.2.2", "452"},
+        {"sendmail reason on the next line",
+         "   ----- The following addresses had permanent fatal errors -----\n<sam@example.jp>\n"
+         "    (reason: 452 4.2.2 Over quota)\n\n",
+         "452 4.2.2 Over quota", "4.2.2", "452"},
+        {"empty sendmail reason", "<sam@example.jp>\n    (reason: )\n\n", NULL, "4.0.0", NULL},
+        {"quoted header is not the entry", "  To: sam@example.jp\n  Subject: News\n\nSorry.\n", NULL, "4.0.0", NULL},
+        {"bare address in a list", "Delivery is delayed to:\n\n   sam@example.jp\n\nRetrying.\n", NULL, "4.0.0", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_arena_reset(*state);
+        char *msg = bp_arena_printf(*state,
+                                    "From: MAILER-DAEMON@mx.example.net\n"
+                                    "Subject: Delayed Mail\n"
+                                    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"n\"\n"
+                                    "\n--n\nContent-Type: text/plain\n\n%s\n"
+                                    "--n\nContent-Type: message/delivery-status\n\n"
+                                    "Reporting-MTA: dns; mx.example.net\n\n"
+                                    "Final-Recipient: rfc822; sam@example.jp\nAction: delayed\nStatus: 4.0.0\n\n"
+                                    "--n--\n",
+                                    rows[i].text);
+        assert_non_null(msg);
+        bp_mime_message m;
+        bp_report r;
+        assert_int_equal(bp_mime_parse(msg, strlen(msg), *state, &m), BP_OK);
+        assert_int_equal(bp_report_parse(&m, NULL, *state, &r), BP_OK);
+        if (r.kind != BP_REPORT_DSN || r.n_blocks != 1)
+            fail_msg("%s: kind %s with %zu blocks, want one dsn block", rows[i].label, bp_report_kind_name(r.kind),
+                     r.n_blocks);
+        check_str(rows[i].label, "diagnostic", r.blocks[0].diagnostic, rows[i].want_diag);
+        check_str(rows[i].label, "status", r.blocks[0].status, rows[i].want_status);
+        check_str(rows[i].label, "smtp_code", r.blocks[0].smtp_code, rows[i].want_code);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mislabelled_status_part, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_recipient_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
  * Fields taken: Reporting-MTA, Arrival-Date, Original-Envelope-Id; Final-Recipient,
  * Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA, Last-Attempt-Date.
  * A Status that is missing or malformed is taken from the diagnostic text; a generic X.0.0
- * yields to a specific code in the diagnostic.
+ * yields to a specific code in the diagnostic.  A block without Diagnostic-Code takes the
+ * notification text's line about its recipient instead.
  */
 #include <string.h>
 #include <strings.h>
@@ -197,6 +198,90 @@ static bp_status split_recipient_groups(bp_arena *arena, bp_field_group *groups,
     return BP_OK;
 }
 
+/* The human-readable part of the report: its first text/plain part outside the original. */
+static const bp_part *find_notification(const bp_part *root, const bp_part *status_part)
+{
+    for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p)) {
+        if (p == status_part || p->body == NULL || !bp_part_is(p, "text", "plain"))
+            continue;
+        int in_original = 0;
+        for (const bp_part *a = p; a != NULL && a != root; a = a->parent)
+            if (a->is_message)
+                in_original = 1;
+        if (!in_original)
+            return p;
+    }
+    return NULL;
+}
+
+/*
+ * A block without Diagnostic-Code (OpenSMTPD, some Sendmail and Exchange versions): take
+ * the notification's line about the recipient, with its indented continuation lines, as the
+ * diagnostic ("<rcpt>: 421 4.7.0 [TSS04] Messages from ... deferred").  The address and
+ * the colon after it are not part of the remote text.  Only the report's own text is read.
+ */
+static void diagnostic_from_notification(const bp_part *note, bp_arena *arena, bp_rcpt_block *b)
+{
+    if (note == NULL || b->recipient == NULL)
+        return;
+    size_t alen = strlen(b->recipient);
+    size_t len = note->body_len < BP_MAX_TEXT_BYTES ? note->body_len : BP_MAX_TEXT_BYTES;
+    const char *body = note->body;
+    const char *end = body + len;
+    const char *at = NULL;
+    /* the first mention that starts its line (after white space, '<' or '"'): a mention
+     * inside a sentence or a quoted header ("To: user@...") is not the recipient's entry */
+    for (const char *from = body; from < end;) {
+        const char *m = bp_memcasemem(from, (size_t)(end - from), b->recipient, alen);
+        if (m == NULL)
+            break;
+        const char *q = m;
+        while (q > body && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '<' || q[-1] == '"'))
+            q--;
+        if (q == body || q[-1] == '\n') {
+            at = m;
+            break;
+        }
+        from = m + alen;
+    }
+    if (at == NULL)
+        return;
+    const char *s = at + alen;
+    while (s < end && (*s == '>' || *s == '"' || *s == ':' || *s == ' ' || *s == '\t'))
+        s++;
+    /* the rest of the line and the continuation lines indented below it */
+    const char *e = memchr(s, '\n', (size_t)(end - s));
+    if (e == s || (e != NULL && e == s + 1 && *s == '\r'))
+        s = e + 1; /* Sendmail: the reason is on the next, indented line */
+    while (e != NULL && e + 1 < end && (e[1] == ' ' || e[1] == '\t')) {
+        const char *t = e + 1;
+        while (t < end && (*t == ' ' || *t == '\t'))
+            t++;
+        if (t >= end || *t == '\n' || *t == '\r')
+            break; /* an indented blank line ends it */
+        e = memchr(t, '\n', (size_t)(end - t));
+    }
+    if (e == NULL)
+        e = end;
+    if (s >= e)
+        return;
+    /* Sendmail's "(reason: 550 5.1.1 ...)" wrapper */
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    if ((size_t)(e - s) > 8 && bp_starts_with_ci(s, "(reason:")) {
+        s += 8;
+        const char *close = e;
+        while (close > s && close[-1] != ')')
+            close--;
+        if (close > s)
+            e = close - 1;
+    }
+    char *clean = bp_clean_text(arena, s, (size_t)(e - s), BP_MAX_DIAGNOSTIC_BYTES);
+    if (clean == NULL || strlen(clean) < 8)
+        return; /* a bare address in a list, or an empty reason, says nothing */
+    bp_block_set_diagnostic(b, arena, clean, strlen(clean));
+}
+
 bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
 {
     const bp_part *part = find_status_part(msg->root);
@@ -237,6 +322,8 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *o
             continue;
         }
         read_block(&groups[i], part, arena, b);
+        if (b->diagnostic == NULL)
+            diagnostic_from_notification(find_notification(msg->root, part), arena, b);
     }
     out->n_blocks_dropped += dropped;
     bp_report_note_original(out, msg->root, arena);
