@@ -8,7 +8,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
-               libcmocka-dev sqlite3 clang-format cppcheck
+               libcmocka-dev sqlite3 clang-format cppcheck postfix
+# postfix: tests/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
+# package never configures or starts a system MTA.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build test asan check demo format format-check lint clean
@@ -21,7 +23,8 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
-	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	    echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 build: deps
