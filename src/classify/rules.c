@@ -552,6 +552,55 @@ static int valid_id(const char *s)
     return 1;
 }
 
+/* One scope entry: an SMTP code "550", or a status prefix "5", "5.7", "5.7.1". */
+static int valid_status_entry(const char *s, size_t n)
+{
+    if (n == 0 || (s[0] != '2' && s[0] != '4' && s[0] != '5'))
+        return 0;
+    if (n == 3 && strspn(s, "0123456789") >= 3)
+        return 1;
+    size_t i = 1, parts = 1;
+    while (i < n) {
+        if (s[i] != '.' || parts == 3)
+            return 0;
+        size_t digits = 0;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+        if (digits == 0 || digits > 3)
+            return 0;
+        parts++;
+    }
+    return 1;
+}
+
+/* Scope entries, comma-separated. */
+static int valid_status_list(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (!valid_status_entry(s, n))
+            return 0;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 1;
+}
+
+/* Domain suffixes, comma-separated: letters, digits, '-' and '.'. */
+static int valid_domain_list(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+              *s == '.' || *s == ','))
+            return 0;
+    return 1;
+}
+
 /* Parse one line; returns BP_OK also for skipped lines. */
 static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, char *line)
 {
@@ -621,17 +670,30 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         const char *v = eq + 1;
         if (strcmp(tok, "id") == 0 && valid_id(v))
             id = v;
-        else if (strcmp(tok, "status") == 0)
+        else if (strcmp(tok, "status") == 0 && valid_status_list(v))
             status = v;
-        else if (strcmp(tok, "mta") == 0)
+        else if (strcmp(tok, "mta") == 0 && valid_domain_list(v))
             mta = v;
         else if (strcmp(tok, "blocklist") == 0)
             blocklist = v;
-        else {
-            warnf(lc, lineno, "unknown or invalid option \"%s\"", tok);
+        else if (strcmp(tok, "id") == 0 || strcmp(tok, "status") == 0 || strcmp(tok, "mta") == 0) {
+            warnf(lc, lineno, "invalid value \"%s\" for %s=", v, tok);
+            return BP_OK;
+        } else {
+            warnf(lc, lineno, "unknown option \"%s\"", tok);
             return BP_OK;
         }
     }
+    /* an id names one rule: events and explain point at it */
+    for (size_t i = 0; lc->validate && id != NULL && i < r->n; i++)
+        if (strcmp(r->rules[i].pub.id, id) == 0) {
+            if (strcmp(r->rules[i].pub.file, lc->name) == 0)
+                warnf(lc, lineno, "duplicate id \"%s\" (first at line %u)", id, r->rules[i].pub.line);
+            else
+                warnf(lc, lineno, "duplicate id \"%s\" (first in %s:%u)", id, r->rules[i].pub.file,
+                      r->rules[i].pub.line);
+            return BP_OK;
+        }
     /* compile once to validate: a pattern that does not compile is skipped here, not at match */
     int errcode = 0;
     PCRE2_SIZE erroff = 0;

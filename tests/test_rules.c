@@ -1,0 +1,672 @@
+/*
+ * test_rules.c - the rule loader, the matcher and the shipped database.
+ *
+ * - every shipped rule file has a table tests/rules/NAME.tests of real-world texts, and every
+ *   rule of the file has at least one row; each row's text must be won (first match over the
+ *   whole builtin database) by the named rule, with the named category;
+ * - every builtin rule compiles (the builtin database is not compiled at load);
+ * - a deliberately broken file gives exactly the warnings of tests/rules/broken.expected;
+ * - the prefilter never changes a result: bp_rules_match_all() equals brute-force PCRE2 over
+ *   every rule for many texts, for the builtin rules and for patterns built to trip it;
+ * - scoping by status and MTA, the PCRE2 limits, and PowerMTA's block pasted verbatim.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "bouncepipe/rules.h"
+#include "bouncepipe/text.h"
+
+#define RULES_DIR BP_SOURCE_DIR "/tests/rules"
+
+struct table_row {
+    char *file; /* NAME.tests */
+    unsigned line;
+    char *id, *category, *status, *mta, *text;
+};
+
+struct table {
+    struct table_row *rows;
+    size_t n, cap;
+};
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    bp_strbuf sb = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        assert_int_equal(bp_strbuf_append(&sb, chunk, got), BP_OK);
+    fclose(f);
+    if (len != NULL)
+        *len = sb.len;
+    return sb.data != NULL ? sb.data : strdup("");
+}
+
+static char *trimmed_dup(const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    char *d = malloc(n + 1);
+    assert_non_null(d);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Rows "ID | CATEGORY | STATUS | MTA | TEXT" ('-' = none); the text is the rest of the line. */
+static void table_load(struct table *t, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", RULES_DIR, name);
+    char *data = read_all(path, NULL);
+    if (data == NULL)
+        fail_msg("%s: missing rule-text table", path);
+    unsigned lineno = 0;
+    for (char *line = data, *next; line != NULL && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        lineno++;
+        if (*line == '#' || strspn(line, " \t\r") == strlen(line))
+            continue;
+        char *fields[5];
+        char *p = line;
+        for (int k = 0; k < 4; k++) {
+            char *bar = strstr(p, " | ");
+            if (bar == NULL)
+                fail_msg("%s:%u: want ID | CATEGORY | STATUS | MTA | TEXT", name, lineno);
+            fields[k] = trimmed_dup(p, (size_t)(bar - p));
+            p = bar + 3;
+        }
+        fields[4] = trimmed_dup(p, strlen(p));
+        if (t->n == t->cap) {
+            t->cap = t->cap ? t->cap * 2 : 64;
+            t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
+            assert_non_null(t->rows);
+        }
+        struct table_row *r = &t->rows[t->n++];
+        r->file = strdup(name);
+        r->line = lineno;
+        r->id = fields[0];
+        r->category = fields[1];
+        r->status = strcmp(fields[2], "-") == 0 ? (free(fields[2]), NULL) : fields[2];
+        r->mta = strcmp(fields[3], "-") == 0 ? (free(fields[3]), NULL) : fields[3];
+        r->text = fields[4];
+    }
+    free(data);
+}
+
+static void table_free(struct table *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->rows[i].file);
+        free(t->rows[i].id);
+        free(t->rows[i].category);
+        free(t->rows[i].status);
+        free(t->rows[i].mta);
+        free(t->rows[i].text);
+    }
+    free(t->rows);
+}
+
+/* The SMTP code at the start of a text, for the subject ("550 5.1.1 ..." gives "550"). */
+static const char *leading_code(const char *text, char out[4])
+{
+    if (strlen(text) >= 3 && strspn(text, "0123456789") >= 3 && (text[0] == '4' || text[0] == '5')) {
+        memcpy(out, text, 3);
+        out[3] = '\0';
+        return out;
+    }
+    return NULL;
+}
+
+/* Table rows for the tables of every builtin file, loaded once. */
+static struct table all_rows;
+static bp_rules *builtin;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (bp_rules_new(&builtin) != BP_OK)
+        return -1;
+    unsigned errs = 99;
+    if (bp_rules_load_builtin(builtin, NULL, NULL, &errs) != BP_OK || errs != 0)
+        return -1;
+    char seen[64][160];
+    size_t n_seen = 0;
+    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
+        const char *file = bp_rules_get(builtin, i)->file + strlen("builtin:");
+        char tests[160];
+        snprintf(tests, sizeof(tests), "%.*s.tests", (int)(strlen(file) - strlen(".rules")), file);
+        int known = 0;
+        for (size_t k = 0; k < n_seen; k++)
+            known |= strcmp(seen[k], tests) == 0;
+        if (!known && n_seen < 64) {
+            snprintf(seen[n_seen++], sizeof(seen[0]), "%s", tests);
+            table_load(&all_rows, tests);
+        }
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    table_free(&all_rows);
+    bp_rules_free(builtin);
+    return 0;
+}
+
+static void test_builtin_tables(void **state)
+{
+    (void)state;
+    assert_true(all_rows.n > 0);
+    int failures = 0;
+    for (size_t i = 0; i < all_rows.n; i++) {
+        const struct table_row *r = &all_rows.rows[i];
+        char code[4];
+        bp_rule_subject subj = {r->text, strlen(r->text), r->status, leading_code(r->text, code), r->mta};
+        bp_rule_match m;
+        if (!bp_rules_match(builtin, &subj, &m)) {
+            print_message("%s:%u: got no match, want %s\n", r->file, r->line, r->id);
+            failures++;
+            continue;
+        }
+        if (strcmp(m.rule->id, r->id) != 0 || strcmp(m.rule->category, r->category) != 0) {
+            print_message("%s:%u: got %s (%s, %s:%u), want %s (%s)\n", r->file, r->line, m.rule->id, m.rule->category,
+                          m.rule->file, m.rule->line, r->id, r->category);
+            failures++;
+        }
+        /* the table of file NN-name.tests tests rules of NN-name.rules only */
+        char want_file[200];
+        snprintf(want_file, sizeof(want_file), "builtin:%.*s.rules", (int)(strlen(r->file) - strlen(".tests")),
+                 r->file);
+        if (strcmp(m.rule->id, r->id) == 0 && strcmp(m.rule->file, want_file) != 0) {
+            print_message("%s:%u: rule %s lives in %s\n", r->file, r->line, r->id, m.rule->file);
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_every_rule_has_a_text(void **state)
+{
+    (void)state;
+    int missing = 0;
+    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
+        const bp_rule *ru = bp_rules_get(builtin, i);
+        int found = 0;
+        for (size_t k = 0; k < all_rows.n && !found; k++)
+            found = strcmp(all_rows.rows[k].id, ru->id) == 0;
+        if (!found) {
+            print_message("%s:%u: rule %s has no row in its .tests table\n", ru->file, ru->line, ru->id);
+            missing++;
+        }
+        /* shipped rules carry a stable id of their own, never a derived one */
+        if (strchr(ru->id, ':') != NULL) {
+            print_message("%s:%u: shipped rule without id=\n", ru->file, ru->line);
+            missing++;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(bp_rules_get(builtin, j)->id, ru->id) == 0) {
+                print_message("%s:%u: id %s used twice\n", ru->file, ru->line, ru->id);
+                missing++;
+            }
+    }
+    assert_int_equal(missing, 0);
+}
+
+static void test_builtin_compiles(void **state)
+{
+    (void)state;
+    int bad = 0;
+    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
+        const bp_rule *ru = bp_rules_get(builtin, i);
+        int err;
+        PCRE2_SIZE off;
+        pcre2_code *code = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
+                                         PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+        if (code == NULL) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(err, msg, sizeof(msg));
+            print_message("%s:%u: %s at offset %zu\n", ru->file, ru->line, (const char *)msg, (size_t)off);
+            bad++;
+        }
+        pcre2_code_free(code);
+        assert_true(bp_category_valid(ru->category));
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* ---- loader warnings against the expected-warnings file ------------------------------- */
+
+static void collect(void *user, const char *message)
+{
+    bp_strbuf *sb = user;
+    /* the loader names the file as given; compare by base name */
+    const char *colon = strstr(message, "broken.rules:");
+    assert_int_equal(bp_strbuf_puts(sb, colon != NULL ? colon : message), BP_OK);
+    assert_int_equal(bp_strbuf_putc(sb, '\n'), BP_OK);
+}
+
+static void test_broken_file_warnings(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    bp_strbuf got = {0};
+    unsigned errs = 0;
+    assert_int_equal(bp_rules_load_file(r, RULES_DIR "/broken.rules", collect, &got, &errs), BP_OK);
+    char *want = read_all(RULES_DIR "/broken.expected", NULL);
+    assert_non_null(want);
+    if (strcmp(got.data != NULL ? got.data : "", want) != 0)
+        fail_msg("warnings differ.\n--- got\n%s--- want\n%s", got.data != NULL ? got.data : "", want);
+    unsigned want_lines = 0;
+    for (const char *p = want; *p; p++)
+        want_lines += *p == '\n';
+    assert_int_equal(errs, want_lines);
+    /* the good rules around the bad ones are all there, in order */
+    assert_int_equal(bp_rules_count(r), 4);
+    assert_string_equal(bp_rules_get(r, 0)->id, "ok-first");
+    assert_string_equal(bp_rules_get(r, 3)->id, "ok-last");
+    free(want);
+    bp_strbuf_free(&got);
+    bp_rules_free(r);
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    assert_int_equal(bp_rules_load_file(r, RULES_DIR "/no-such-file.rules", collect, &got, NULL), BP_ERR_NOT_FOUND);
+    bp_rules_free(r);
+}
+
+/* ---- prefilter: the result never differs from brute-force PCRE2 ----------------------- */
+
+/* All matching rules, by running PCRE2 over every rule with no prefilter at all. */
+static size_t brute_force(pcre2_code **codes, size_t n, const char *text, size_t len, size_t *out, size_t max)
+{
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (codes[i] == NULL)
+            continue; /* scoped rules never fit a subject without status and MTA */
+        if (pcre2_match(codes[i], (PCRE2_SPTR)text, len, 0, 0, md, NULL) >= 0) {
+            if (found < max)
+                out[found] = i;
+            found++;
+        }
+    }
+    pcre2_match_data_free(md);
+    return found;
+}
+
+static void compare_all(bp_rules *r, const char *text, size_t len, int *failures)
+{
+    size_t n = bp_rules_count(r);
+    pcre2_code **codes = calloc(n, sizeof(*codes));
+    assert_non_null(codes);
+    for (size_t i = 0; i < n; i++) {
+        int err;
+        PCRE2_SIZE off;
+        const bp_rule *ru = bp_rules_get(r, i);
+        if (ru->scope_status != NULL || ru->scope_mta != NULL)
+            continue;
+        codes[i] = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
+                                 PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+    }
+    size_t want[512];
+    bp_rule_match got[512];
+    size_t n_want = brute_force(codes, n, text, len, want, 512);
+    bp_rule_subject subj = {text, len, NULL, NULL, NULL};
+    size_t n_got = bp_rules_match_all(r, &subj, got, 512);
+    int same = n_want == n_got;
+    for (size_t i = 0; same && i < n_got && i < 512; i++)
+        same = got[i].rule == bp_rules_get(r, want[i]);
+    if (!same) {
+        (*failures)++;
+        print_message("prefilter changed the result for \"%.*s\": brute force %zu matches, matcher %zu\n", (int)len,
+                      text, n_want, n_got);
+        for (size_t i = 0; i < n_want && i < 512; i++)
+            print_message("  want %s /%s/\n", bp_rules_get(r, want[i])->id, bp_rules_get(r, want[i])->pattern);
+        for (size_t i = 0; i < n_got && i < 512; i++)
+            print_message("  got  %s /%s/\n", got[i].rule->id, got[i].rule->pattern);
+    }
+    for (size_t i = 0; i < n; i++)
+        pcre2_code_free(codes[i]);
+    free(codes);
+}
+
+/* A small deterministic generator (the test must be repeatable). */
+static uint32_t rng_state = 2463534242u;
+static uint32_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+/* Patterns written to trip a literal extractor: alternations, groups, quantifiers on the
+ * last literal, escapes with arguments, classes holding ']' and POSIX names, comments,
+ * inline options, case-folding letters beyond ASCII. */
+static const char *const tricky_patterns[] = {
+    "user unknown|no such user",
+    "colou?r full",
+    "mailbox (is )?full",
+    "abc\\d{3}xyz",
+    "abc\\d{3,5}xyz",
+    "\\x41bc user",
+    "\\x{263a}bc user",
+    "\\p{L}+ mailbox",
+    "\\pLser unknown",
+    "[[:alpha:]]ser unknown",
+    "[]x]ser unknown",
+    "[^]x]ser unknown",
+    "(?#comment (with paren)user unknown",
+    "(?#)user|unknown",
+    "(?ix)user \\s unknown",
+    "(?i)user unknown",
+    "(?x: user ) unknown",
+    "over ?quota",
+    "quota{1,2} exceeded",
+    "ab+c+d+ full",
+    "\\bspam\\b",
+    "(?<!may be )black ?listed",
+    "mask|kelvin",
+    "ſtatus|status",
+    "ящик переполнен",
+    "ПОЛЬЗОВАТЕЛЬ не найден",
+    "ｆｕｌｌ mailbox",
+    "用户不存在",
+    "Ǆemail|x",
+    "\\Qa.b\\E user",
+    "a\\.b\\.c user",
+    "user\\Q|\\Eunknown",
+    "(user|mailbox) (unknown|full)",
+    "\\cAuser",
+    "\\101ser",
+    "\\0101 user",
+    "(a)\\1 user",
+    "é+ user unknown",
+    "DOMAIN\\.COM\\? rejected",
+    "x{2}y{1,}z{0,3} abc",
+    "abc{ def",
+};
+
+/* Fragments the random texts are built from: pieces of the patterns above, their
+ * near-misses, and letters whose case folds are odd. */
+static const char *const fragments[] = {
+    "user",
+    "unknown",
+    " ",
+    "no such ",
+    "mailbox",
+    "is ",
+    "full",
+    "colour",
+    "color",
+    "abc",
+    "123",
+    "12345",
+    "xyz",
+    "A",
+    "bc",
+    "☺",
+    "é",
+    "x",
+    "]",
+    "comment",
+    "(",
+    ")",
+    "|",
+    "quota",
+    "over",
+    "exceeded",
+    "QUOTA",
+    "spam",
+    "may be ",
+    "black",
+    "listed",
+    "K",
+    "\xE2\x84\xAA",
+    "mas",
+    "ſ",
+    "tatus",
+    "ящик",
+    "ПЕРЕПОЛНЕН",
+    "переполнен",
+    "пользователь",
+    "НЕ НАЙДЕН",
+    "не найден",
+    "ｆｕｌｌ",
+    "ＦＵＬＬ",
+    "用户",
+    "不存在",
+    "ǅ",
+    "Ǆ",
+    "ǆ",
+    "email",
+    "a.b",
+    "a\\.b",
+    ".c",
+    "\x01",
+    "AA",
+    "\x80",
+    "\xC3",
+    "İ",
+    "ı",
+    "DOMAIN.COM?",
+    "rejected",
+    "xx",
+    "yy",
+    "z",
+    "{",
+    "de",
+    "def",
+    "ᲀ",
+    "в",
+};
+
+static void test_prefilter_tricky(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    bp_strbuf file = {0};
+    for (size_t i = 0; i < sizeof(tricky_patterns) / sizeof(tricky_patterns[0]); i++)
+        assert_int_equal(bp_strbuf_printf(&file, "/%s/ other id=t%zu\n", tricky_patterns[i], i), BP_OK);
+    unsigned errs = 0;
+    assert_int_equal(bp_rules_load_text(r, "tricky.rules", file.data, file.len, NULL, NULL, &errs), BP_OK);
+    assert_int_equal(errs, 0);
+    assert_int_equal(bp_rules_count(r), sizeof(tricky_patterns) / sizeof(tricky_patterns[0]));
+    int failures = 0;
+    char text[512];
+    for (int round = 0; round < 4000; round++) {
+        size_t len = 0;
+        int pieces = 1 + (int)(rng() % 8);
+        for (int k = 0; k < pieces; k++) {
+            const char *f = fragments[rng() % (sizeof(fragments) / sizeof(fragments[0]))];
+            size_t fl = strlen(f);
+            if (len + fl >= sizeof(text))
+                break;
+            memcpy(text + len, f, fl);
+            len += fl;
+        }
+        text[len] = '\0';
+        compare_all(r, text, len, &failures);
+    }
+    /* texts the patterns were written for, so that matches are exercised too */
+    const char *sure[] = {"USER UNKNOWN",
+                          "colour full",
+                          "mailbox full",
+                          "abc123xyz",
+                          "Abc user",
+                          "☺bc user",
+                          "ÉÉ mailbox",
+                          "user unknown",
+                          "xser unknown",
+                          "MAſK",
+                          "ſtatus",
+                          "ЯЩИК ПЕРЕПОЛНЕН",
+                          "пользователь НЕ НАЙДЕН",
+                          "ＦＵＬＬ mailbox",
+                          "用户不存在",
+                          "ǆEMAIL",
+                          "a.b user",
+                          "a.b.c user",
+                          "user|unknown",
+                          "\x01user",
+                          "Auser",
+                          "\x08"
+                          "1 user",
+                          "aa user",
+                          "ÉÉÉ USER UNKNOWN",
+                          "domain.com? rejected",
+                          "xxyzz abc",
+                          "abc{ def",
+                          "ab\xE2\x84\xAA",
+                          "ma\xE2\x84\xAA"};
+    for (size_t i = 0; i < sizeof(sure) / sizeof(sure[0]); i++)
+        compare_all(r, sure[i], strlen(sure[i]), &failures);
+    assert_int_equal(failures, 0);
+    bp_strbuf_free(&file);
+    bp_rules_free(r);
+}
+
+static void test_prefilter_builtin(void **state)
+{
+    (void)state;
+    int failures = 0;
+    /* every table text, and each one cut, doubled and upper-cased */
+    for (size_t i = 0; i < all_rows.n; i++) {
+        const char *t = all_rows.rows[i].text;
+        size_t len = strlen(t);
+        compare_all(builtin, t, len, &failures);
+        compare_all(builtin, t, len / 2, &failures);
+        char *upper = strdup(t);
+        assert_non_null(upper);
+        for (char *p = upper; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 32);
+        compare_all(builtin, upper, len, &failures);
+        free(upper);
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* ---- scoping, limits, PowerMTA's block ------------------------------------------------ */
+
+static void test_scope(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    const char *rules = "/rejected/ policy-related status=5.7 id=s57\n"
+                        "/rejected/ bad-mailbox status=550 mta=example.net id=s550net\n"
+                        "/rejected/ other status=4 id=s4\n";
+    assert_int_equal(bp_rules_load_text(r, "scope.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    static const struct {
+        const char *status, *code, *mta, *want;
+    } rows[] = {
+        {"5.7.1", "550", NULL, "s57"},
+        {"5.7.10", NULL, NULL, "s57"},
+        {"5.70.1", "550", "mx.example.net", "s550net"},
+        {"5.1.1", "550", "mx.example.org", NULL},
+        {"5.1.1", "550", "badexample.net", NULL},
+        {NULL, "450", NULL, "s4"},
+        {"4.2.0", NULL, NULL, "s4"},
+        {NULL, NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_rule_subject s = {"550 rejected", 12, rows[i].status, rows[i].code, rows[i].mta};
+        bp_rule_match m;
+        int hit = bp_rules_match(r, &s, &m);
+        if (rows[i].want == NULL && hit)
+            fail_msg("row %zu: got %s, want no match", i, m.rule->id);
+        if (rows[i].want != NULL && (!hit || strcmp(m.rule->id, rows[i].want) != 0))
+            fail_msg("row %zu: got %s, want %s", i, hit ? m.rule->id : "no match", rows[i].want);
+    }
+    bp_rules_free(r);
+}
+
+static void test_powermta_block_and_span(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    /* pasted from a PowerMTA config: no ids, derived ones are stable */
+    const char *block = "<bounce-category-patterns>\n"
+                        "    /spam/ spam-related\n"
+                        "    /unknown user/ bad-mailbox\n"
+                        "    /./ other\n"
+                        "</bounce-category-patterns>\n";
+    unsigned errs = 1;
+    assert_int_equal(bp_rules_load_text(r, "/etc/pmta/config", block, strlen(block), NULL, NULL, &errs), BP_OK);
+    assert_int_equal(errs, 0);
+    assert_int_equal(bp_rules_count(r), 3);
+    const char *id = bp_rules_get(r, 1)->id;
+    assert_true(strncmp(id, "config:", 7) == 0);
+    const char *text = "550 5.1.1 Unknown User here";
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_match m[4];
+    assert_int_equal(bp_rules_match_all(r, &s, m, 4), 2);
+    assert_string_equal(m[0].rule->id, id);
+    assert_int_equal(m[0].start, 10);
+    assert_int_equal(m[0].end, 22);
+    bp_rules_free(r);
+}
+
+static void test_match_limit(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    const char *rules = "/(a+)+$/ other id=catastrophic\n/aaaa/ quota-issues id=after\n";
+    assert_int_equal(bp_rules_load_text(r, "limit.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    char text[4000];
+    memset(text, 'a', sizeof(text) - 2);
+    text[sizeof(text) - 2] = '!';
+    text[sizeof(text) - 1] = '\0';
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_match m;
+    /* the backtracking rule gives up at the limit and counts as no match; the next one wins */
+    for (int i = 0; i < 20; i++) { /* past the JIT threshold too */
+        assert_true(bp_rules_match(r, &s, &m));
+        assert_string_equal(m.rule->id, "after");
+    }
+    /* invalid UTF-8 in a diagnostic still matches */
+    const char *latin1 = "550 Benutzer unbekannt: M\xFCller aaaa";
+    bp_rule_subject l = {latin1, strlen(latin1), NULL, NULL, NULL};
+    assert_true(bp_rules_match(r, &l, &m));
+    bp_rules_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_builtin_tables),
+        cmocka_unit_test(test_every_rule_has_a_text),
+        cmocka_unit_test(test_builtin_compiles),
+        cmocka_unit_test(test_broken_file_warnings),
+        cmocka_unit_test(test_prefilter_tricky),
+        cmocka_unit_test(test_prefilter_builtin),
+        cmocka_unit_test(test_scope),
+        cmocka_unit_test(test_powermta_block_and_span),
+        cmocka_unit_test(test_match_limit),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
