@@ -27,7 +27,7 @@ typedef enum bp_text_diag_mode {
     BP_TEXT_DIAG_TO_NEXT,
     /** The whole error section, shared by every recipient. */
     BP_TEXT_DIAG_SECTION,
-    /** Only what the pattern's "diag" group captured. */
+    /** Only what the pattern's "diag" group captured (the recipient's line without one). */
     BP_TEXT_DIAG_GROUP,
 } bp_text_diag_mode;
 
@@ -44,6 +44,11 @@ typedef struct bp_text_family {
      *  the next blank line) is the diagnostic shared by the recipients.  NULL: none. */
     const char *shared_diag;
     bp_rcpt_action action; /**< BP_ACTION_UNKNOWN: failed, or delayed when the text says so */
+    /** The body signature alone proves a report (a data format such as SES's JSON).  Other
+     *  families with only a body signature also need the message to look like a bounce
+     *  (from a mailer daemon, or a bounce Subject), so that prose quoting a bounce's words
+     *  is not read as one. */
+    int self_evident;
 } bp_text_family;
 
 /** The table, in the order families are tried; the last entry has name NULL. */

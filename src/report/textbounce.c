@@ -597,7 +597,7 @@ static void diagnostic_span(const scan *sc, const bp_text_family *fam, size_t i,
             *de = c->de;
             return;
         }
-        *de = paragraph_end(sc->text, limit, c->line);
+        *de = line_end(sc->text, limit, c->line); /* no group: the recipient's line */
         return;
     case BP_TEXT_DIAG_SECTION:
         *ds = sc->sec_start;
@@ -745,15 +745,19 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
 
     const bp_text_family *fam = NULL;
     const compiled_family *cf = NULL;
+    int bounce_like = is_bounce_like(out, root);
     size_t n_fam = bp_text_family_count();
     for (size_t i = 0; i < n_fam && fam == NULL; i++) {
+        const bp_text_family *f = &bp_text_families[i];
+        if (!bounce_like && !f->self_evident && f->from == NULL && f->subject == NULL)
+            continue;
         const compiled_family *c = family_compiled(i);
         if (c != NULL && signature_matches(c, out, root, text, len)) {
-            fam = &bp_text_families[i];
+            fam = f;
             cf = c;
         }
     }
-    if (fam == NULL && !is_bounce_like(out, root))
+    if (fam == NULL && !bounce_like)
         return BP_OK;
 
     bp_report_note_original(out, root, arena);
@@ -785,7 +789,9 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
         add_candidate(&sc, failed[i], sc.sec_start);
 
     size_t sh_s = 0, sh_e = 0;
-    int has_shared = shared_diagnostic(cf, text, sc.sec_start, sc.sec_end, &sh_s, &sh_e);
+    /* the shared diagnostic may precede the recipient list ("Could not be delivered because
+     * of ... The following recipients were affected:"): look in the whole explanation */
+    int has_shared = shared_diagnostic(cf, text, 0, sc.sec_end > cut ? sc.sec_end : cut, &sh_s, &sh_e);
     bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                ? fam->action
                             : says_delayed(text + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
                                                                                            : BP_ACTION_FAILED;

@@ -31,6 +31,7 @@ const bp_text_family bp_text_families[] = {
                 "(?:\\s*,\\s*\\\\?\"status\\\\?\"\\s*:\\s*\\\\?\"(?<status>[245]\\.\\d{1,3}\\.\\d{1,3})\\\\?\")?"
                 "(?:\\s*,\\s*\\\\?\"diagnosticCode\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"])*))?",
         .diag_mode = BP_TEXT_DIAG_GROUP,
+        .self_evident = 1,
     },
     {
         .name = "amazonses",
@@ -39,6 +40,7 @@ const bp_text_family bp_text_families[] = {
                 "(?:[^\\]]*\\]\\s*,\\s*\\\\?\"smtpResponse\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"])*))?",
         .diag_mode = BP_TEXT_DIAG_GROUP,
         .action = BP_ACTION_DELIVERED,
+        .self_evident = 1,
     },
     /* ---- Google: Groups and Workspace name the recipient only in X-Failed-Recipients --- */
     {
@@ -96,6 +98,12 @@ const bp_text_family bp_text_families[] = {
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     {
+        .name = "zoho",
+        .from = "mailer-daemon@(?:[\\w.-]+\\.)?zoho(?:mail)?\\.",
+        .rcpt = "^" RCPT_ANY "\\s+(?<diag>(?:Invalid Address|Error|Mailbox full|Mail rejected)[^\\n]*)",
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+    },
+    {
         .name = "gmx",
         .from = "@(?:gmx|web|1und1|kundenserver)\\.(?:de|net|com)|@(?:mail|mailerdaemon)\\.gmx",
         .body = "A message that you (?:have )?sent could not be delivered to one or more of"
@@ -150,7 +158,7 @@ const bp_text_family bp_text_families[] = {
         .body = "running the Courier mail server|^This is a delivery status notification from",
         .start = "^This is a delivery status notification from",
         .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
-        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
     },
     /* ---- Sendmail (text only), Active!Hunter, V5 sendmail ----------------------------- */
     {
@@ -257,12 +265,6 @@ const bp_text_family bp_text_families[] = {
         .shared_diag = "^-+server message\\s*$",
     },
     {
-        .name = "zoho",
-        .from = "mailer-daemon@(?:[\\w.-]+\\.)?zoho(?:mail)?\\.",
-        .rcpt = "^" RCPT_ANY "\\s+(?<diag>(?:Invalid Address|Error|Mailbox full|Mail rejected)[^\\n]*(?:\\n[^\\n]+)*)",
-        .diag_mode = BP_TEXT_DIAG_GROUP,
-    },
-    {
         .name = "mailfoundry",
         .body = "^Unable to deliver message to: <[^>]+>\\s*$",
         .rcpt = "^Unable to deliver message to: " RCPT_ANY "\\s*$",
@@ -281,7 +283,8 @@ const bp_text_family bp_text_families[] = {
         .body = "^Error: .{1,80}\\n(?:\\s*\\n)?Error message below:",
         .start = "^Error message below:",
         .rcpt = "^\\s*RCPT TO:\\s*" RCPT_ANY "\\s*$",
-        .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+        .self_evident = 1,
         .shared_diag = "^Error message below:",
     },
     {

@@ -1,0 +1,266 @@
+/*
+ * test_textbounce.c - the text-bounce scanners: the family table is well formed (every
+ * pattern compiles, every entry has a signature), each fixture of fixtures/text/ is read by
+ * the family meant for it with the right recipients, status and action, addresses quoted
+ * from the original are never recipients, undeclared charsets are decoded before matching,
+ * and the generic fallback keeps its promises.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+#include <pcre2.h>
+
+#include "../src/report/text_families.h"
+#include "bouncepipe/mime.h"
+#include "bouncepipe/report.h"
+
+static int setup(void **state)
+{
+    bp_mime_init();
+    *state = bp_arena_new();
+    return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+    bp_arena_free(*state);
+    return 0;
+}
+
+static void test_table_is_well_formed(void **state)
+{
+    (void)state;
+    size_t n = bp_text_family_count();
+    assert_true(n >= 30);
+    for (size_t i = 0; i < n; i++) {
+        const bp_text_family *f = &bp_text_families[i];
+        assert_non_null(f->name);
+        if (f->from == NULL && f->subject == NULL && f->body == NULL)
+            fail_msg("family %s has no signature", f->name);
+        if (f->rcpt == NULL && f->diag_mode != BP_TEXT_DIAG_SECTION)
+            fail_msg("family %s names no recipients and does not share its section", f->name);
+        const char *pats[] = {f->from, f->subject, f->body, f->start, f->end, f->rcpt, f->shared_diag};
+        for (size_t k = 0; k < sizeof(pats) / sizeof(pats[0]); k++) {
+            if (pats[k] == NULL)
+                continue;
+            int err = 0;
+            PCRE2_SIZE off = 0;
+            pcre2_code *re =
+                pcre2_compile((PCRE2_SPTR)pats[k], PCRE2_ZERO_TERMINATED,
+                              PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+            if (re == NULL)
+                fail_msg("family %s pattern %zu does not compile at offset %zu", f->name, k, (size_t)off);
+            if (k == 5 && pcre2_substring_number_from_name(re, (PCRE2_SPTR) "rcpt") < 0)
+                fail_msg("family %s recipient pattern has no (?<rcpt>...) group", f->name);
+            pcre2_code_free(re);
+        }
+    }
+    assert_null(bp_text_families[n].name);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(1 << 20);
+    *len = buf != NULL ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf != NULL)
+        buf[*len] = '\0';
+    return buf;
+}
+
+static void parse_file(bp_arena *arena, const char *name, bp_report *r)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/fixtures/text/%s.eml", BP_SOURCE_DIR, name);
+    size_t len = 0;
+    char *bytes = slurp(path, &len);
+    if (bytes == NULL)
+        fail_msg("cannot read %s", path);
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(bytes, len, arena, &m), BP_OK);
+    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
+    free(bytes); /* the tree and the report live in the arena */
+}
+
+/* Every fixture of fixtures/text/: the family that must read it and what it must find. */
+static const struct {
+    const char *file, *family;
+    size_t n_blocks;
+    const char *rcpt; /* first block's recipient, NULL for none */
+    const char *status;
+    bp_rcpt_action action;
+} rows[] = {
+    {"qmail-two-recipients", "qmail", 2, "alice@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"yahoo-text", "yahoo", 1, "carol@example.org", NULL, BP_ACTION_FAILED},
+    {"exim-generated-from", "exim", 2, "dave@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"exim-delayed", "exim", 1, "frank@example.org", "4.4.1", BP_ACTION_DELAYED},
+    {"mxlogic", "exim", 1, "grace@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"mailru-exim-russian", "exim", 1, "anna@example.ru", NULL, BP_ACTION_FAILED},
+    {"sendmail-text", "sendmail", 1, "heidi@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"postfix-text-expanded", "postfix", 1, "ivan@example.org", "5.7.1", BP_ACTION_FAILED},
+    {"courier", "courier", 1, "judy@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"notes-iso2022jp", "notes", 1, "kenji@example.co.jp", NULL, BP_ACTION_FAILED},
+    {"domino", "domino", 1, "leo@example.com", NULL, BP_ACTION_FAILED},
+    {"groupwise", "groupwise", 1, "mallory@example.org", NULL, BP_ACTION_FAILED},
+    {"exchange2003", "exchange2003", 1, "nina@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"exchange2007-html", "exchange2007", 1, "oscar@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"imail", "imail", 1, "peggy@imail.example.org", NULL, BP_ACTION_FAILED},
+    {"mailmarshal", "mailmarshal", 1, "quentin@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"mcafee", "mcafee", 1, "rupert@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"barracuda", "barracuda", 1, "sybil@example.org", "5.7.1", BP_ACTION_FAILED},
+    {"trendmicro", "trendmicro", 1, "trent@example.org", NULL, BP_ACTION_FAILED},
+    {"amazonses-sns-bounce", "amazonses", 2, "uma@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"amazonses-delivery", "amazonses", 1, "xena@example.org", "2.6.0", BP_ACTION_DELIVERED},
+    {"sendgrid-text", "sendgrid", 1, "yusuf@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"googlegroups", "googlegroups", 1, "announce@googlegroups.example.com", NULL, BP_ACTION_FAILED},
+    {"gmail-text", "gmail", 1, "zack@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"verizon", "verizon", 1, "5550100@vtext.example.com", NULL, BP_ACTION_FAILED},
+    {"kddi-au", "kddi", 1, "haruka@ezweb.ne.jp", "5.1.1", BP_ACTION_FAILED},
+    {"ezweb-iso2022jp-undeclared", "ezweb", 1, "yui@ezweb.ne.jp", "5.1.1", BP_ACTION_FAILED},
+    {"docomo-shiftjis", "docomo", 1, "sakura@docomo.ne.jp", "5.1.1", BP_ACTION_FAILED},
+    {"softbank-eucjp-undeclared", "softbank", 1, "hina@softbank.ne.jp", "5.1.1", BP_ACTION_FAILED},
+    {"biglobe", "biglobe", 1, "ren@example.ne.jp", "5.2.2", BP_ACTION_FAILED},
+    {"gmx-german", "gmx", 1, "jonas@example.de", "5.1.1", BP_ACTION_FAILED},
+    {"1und1", "gmx", 1, "lena@example.de", "5.2.2", BP_ACTION_FAILED},
+    {"orange-french", "orange", 1, "lucie@example.fr", "5.1.1", BP_ACTION_FAILED},
+    {"dragonfly", "dragonfly", 1, "rosa@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"opensmtpd", "opensmtpd", 2, "sven@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"mfilter-iso2022jp-undeclared", "mfilter", 1, "ume@example.co.jp", "5.1.1", BP_ACTION_FAILED},
+    {"zoho", "zoho", 1, "vera@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"mailfoundry", "mailfoundry", 1, "will@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"fml-loop", "fml", 1, "list@ml.example.org", NULL, BP_ACTION_FAILED},
+    {"multipart-report-no-status", "text-generic", 1, "olga@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"generic-quoted-original", "text-generic", 1, "pat@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"verp-no-recipient", "text-generic", 1, NULL, "5.1.1", BP_ACTION_FAILED},
+};
+
+/* Addresses the fixtures quote from the original (its From, To, Cc, body) or name as the
+ * report's own parties: never a failed recipient. */
+static const char *const quoted[] = {"news@example.com",    "friend@example.org",    "colleague@example.org",
+                                     "reader@example.org",  "sales@example.org",     "team@example.org",
+                                     "replies@example.com", "help@relay.example.net"};
+
+static void test_fixtures(void **state)
+{
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_report r;
+        parse_file(*state, rows[i].file, &r);
+        if (r.kind != BP_REPORT_TEXT || r.family == NULL || strcmp(r.family, rows[i].family) != 0)
+            fail_msg("%s: got kind %s family %s, want text %s", rows[i].file, bp_report_kind_name(r.kind),
+                     r.family ? r.family : "(null)", rows[i].family);
+        if (r.n_blocks != rows[i].n_blocks)
+            fail_msg("%s: got %zu blocks, want %zu", rows[i].file, r.n_blocks, rows[i].n_blocks);
+        const bp_rcpt_block *b = &r.blocks[0];
+        const char *got = b->recipient;
+        if ((rows[i].rcpt == NULL) != (got == NULL) || (got != NULL && strcmp(got, rows[i].rcpt) != 0))
+            fail_msg("%s: got recipient %s, want %s", rows[i].file, got ? got : "(null)",
+                     rows[i].rcpt ? rows[i].rcpt : "(null)");
+        if (rows[i].status != NULL && (b->status == NULL || strcmp(b->status, rows[i].status) != 0))
+            fail_msg("%s: got status %s, want %s", rows[i].file, b->status ? b->status : "(null)", rows[i].status);
+        if (b->action != rows[i].action)
+            fail_msg("%s: got action %d, want %d", rows[i].file, (int)b->action, (int)rows[i].action);
+        for (size_t k = 0; k < r.n_blocks; k++) {
+            if (r.blocks[k].diagnostic == NULL)
+                fail_msg("%s: block %zu has no diagnostic", rows[i].file, k);
+            for (size_t q = 0; r.blocks[k].recipient != NULL && q < sizeof(quoted) / sizeof(quoted[0]); q++)
+                if (strcasecmp(r.blocks[k].recipient, quoted[q]) == 0)
+                    fail_msg("%s: quoted address %s taken as a recipient", rows[i].file, quoted[q]);
+        }
+        bp_arena_reset(*state);
+    }
+}
+
+/* Diagnostics are UTF-8 after decoding the text's charset (declared or guessed). */
+static void test_charsets(void **state)
+{
+    static const struct {
+        const char *file, *needle;
+    } cases[] = {
+        {"ezweb-iso2022jp-undeclared", "宛先不明"}, {"softbank-eucjp-undeclared", "存在しません"},
+        {"docomo-shiftjis", "存在しません"},        {"notes-iso2022jp", "宛先が見つかりません"},
+        {"mailru-exim-russian", "Почтовый ящик"},   {"gmx-german", "Empfänger"},
+        {"orange-french", "électronique"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bp_report r;
+        parse_file(*state, cases[i].file, &r);
+        assert_true(r.n_blocks >= 1);
+        if (r.blocks[0].diagnostic == NULL || strstr(r.blocks[0].diagnostic, cases[i].needle) == NULL)
+            fail_msg("%s: diagnostic %s lacks %s", cases[i].file,
+                     r.blocks[0].diagnostic ? r.blocks[0].diagnostic : "(null)", cases[i].needle);
+        bp_arena_reset(*state);
+    }
+}
+
+/* The second recipient of a multi-recipient report keeps its own diagnostic. */
+static void test_per_recipient_diagnostics(void **state)
+{
+    bp_report r;
+    parse_file(*state, "qmail-two-recipients", &r);
+    assert_int_equal(r.n_blocks, 2);
+    assert_string_equal(r.blocks[1].recipient, "bob@example.org");
+    assert_string_equal(r.blocks[1].status, "5.2.2");
+    assert_non_null(strstr(r.blocks[1].diagnostic, "Mailbox full"));
+    assert_null(strstr(r.blocks[0].diagnostic, "Mailbox full"));
+    parse_file(*state, "exim-generated-from", &r);
+    assert_string_equal(r.blocks[1].recipient, "erin@example.org");
+    assert_string_equal(r.blocks[1].smtp_code, "552");
+}
+
+static bp_status parse_text(bp_arena *arena, const char *msg, bp_report *r)
+{
+    bp_mime_message m;
+    bp_status st = bp_mime_parse(msg, strlen(msg), arena, &m);
+    return st != BP_OK ? st : bp_report_parse(&m, NULL, arena, r);
+}
+
+/* An ordinary message that quotes bounce words is not a bounce. */
+static void test_not_a_bounce(void **state)
+{
+    bp_report r;
+    const char *msg = "From: Kim <kim@example.com>\nTo: lee@example.org\nSubject: lunch\n\n"
+                      "This message was created automatically by mail delivery software, said the joke.\n"
+                      "Write to pat@example.net.\n";
+    assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 0);
+}
+
+/* A session transcript: the failure's codes, not the earlier 250. */
+static void test_failure_codes_preferred(void **state)
+{
+    bp_report r;
+    const char *msg = "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: Undelivered Mail\n\n"
+                      "Transcript for <amy@example.org>:\n"
+                      "Out: 250 2.1.5 Ok\n"
+                      "Out: 452 4.3.1 Insufficient system storage\n";
+    assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 1);
+    assert_string_equal(r.blocks[0].recipient, "amy@example.org");
+    assert_string_equal(r.blocks[0].status, "4.3.1");
+    assert_string_equal(r.blocks[0].smtp_code, "452");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_is_well_formed),
+        cmocka_unit_test_setup_teardown(test_fixtures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_charsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_bounce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_codes_preferred, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
