@@ -1,0 +1,189 @@
+/*
+ * test_classify.c - category from codes (RFC 3463 table, SMTP codes), text beats a generic
+ * code, block lists never suppress, and what bp_classify() puts into events and explain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/classify.h"
+
+static bp_rules *builtin;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (bp_rules_new(&builtin) != BP_OK)
+        return -1;
+    unsigned errs = 0;
+    return bp_rules_load_builtin(builtin, NULL, NULL, &errs) != BP_OK || errs != 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    bp_rules_free(builtin);
+    return 0;
+}
+
+static void test_codes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *status, *code, *want;
+    } rows[] = {
+        {"5.1.1", "550", "bad-mailbox"},
+        {"5.1.2", NULL, "bad-domain"},
+        {"5.1.10", NULL, "bad-domain"},
+        {"5.2.2", "552", "quota-issues"},
+        {"5.2.1", NULL, "inactive-mailbox"},
+        {"4.4.7", NULL, "message-expired"},
+        {"5.7.1", "550", "policy-related"},
+        {"5.7.26", NULL, "policy-related"},
+        {"5.7.9", NULL, "policy-related"},
+        {"5.7.27", NULL, "invalid-sender"},
+        {"5.0.0", "550", "other"},
+        {"5.0.0", "552", "quota-issues"}, /* generic status: the code */
+        {NULL, "421", "bad-connection"},
+        {NULL, "556", "bad-domain"},
+        {"5.1.99", NULL, "bad-mailbox"},
+        {"5.9.9", NULL, "other"}, /* unknown subject */
+        {NULL, NULL, "other"},
+        {"5.3", NULL, "other"}, /* malformed */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *got = bp_category_from_codes(rows[i].status, rows[i].code);
+        if (strcmp(got, rows[i].want) != 0)
+            fail_msg("%s/%s: got %s, want %s", rows[i].status ? rows[i].status : "-", rows[i].code ? rows[i].code : "-",
+                     got, rows[i].want);
+    }
+}
+
+static void test_text_beats_code(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *status, *code, *want, *rule, *blocklist;
+    } rows[] = {
+        {"550 5.1.1 <jdoe@example.com>: Recipient address rejected: blocked using zen.spamhaus.org", "5.1.1", "550",
+         "spam-related", "bl-spamhaus", "spamhaus"},
+        {"550 5.1.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service "
+         "provider since part of their network is on our block list (S3150).",
+         "5.1.1", "550", "spam-related", "bl-microsoft", "microsoft"},
+        {"550 5.1.1 User unknown; rejected by SPF policy", "5.1.1", "550", "policy-related", "rep-spf", NULL},
+        {"550 Requested action not taken: mailbox unavailable", "5.0.0", "550", "bad-mailbox", "gen-user-unknown",
+         NULL},
+        {"550 5.1.1 something nobody wrote a rule for", "5.1.1", "550", "bad-mailbox", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *rule = NULL, *bl = NULL;
+        const char *got = bp_classify_text(builtin, rows[i].text, rows[i].status, rows[i].code, NULL, &rule, &bl);
+        if (strcmp(got, rows[i].want) != 0)
+            fail_msg("row %zu: got %s, want %s", i, got, rows[i].want);
+        if ((rows[i].rule == NULL) != (rule == NULL) || (rule != NULL && strcmp(rule, rows[i].rule) != 0))
+            fail_msg("row %zu: rule %s, want %s", i, rule ? rule : "(none)", rows[i].rule ? rows[i].rule : "(none)");
+        if ((rows[i].blocklist == NULL) != (bl == NULL) || (bl != NULL && strcmp(bl, rows[i].blocklist) != 0))
+            fail_msg("row %zu: blocklist %s, want %s", i, bl ? bl : "(none)",
+                     rows[i].blocklist ? rows[i].blocklist : "(none)");
+    }
+}
+
+/* One DSN block, as the report parsers leave it. */
+static void one_block_report(bp_report *r, bp_rcpt_block *b, const char *rcpt, const char *status, const char *code,
+                             const char *diag)
+{
+    memset(r, 0, sizeof(*r));
+    memset(b, 0, sizeof(*b));
+    r->kind = BP_REPORT_DSN;
+    r->family = "dsn";
+    r->reporting_mta = "mx.example.net";
+    b->recipient = rcpt;
+    b->recipient_from = BP_FROM_FINAL_RECIPIENT;
+    b->action = BP_ACTION_FAILED;
+    b->status = status;
+    b->smtp_code = code;
+    b->diagnostic = diag;
+    b->part_index = 2;
+    b->field = "Final-Recipient";
+    r->blocks = b;
+    r->n_blocks = 1;
+}
+
+static void test_classify_explain(void **state)
+{
+    (void)state;
+    bp_arena *arena = bp_arena_new();
+    assert_non_null(arena);
+    bp_report r;
+    bp_rcpt_block b;
+    one_block_report(&r, &b, "jdoe@example.com", "5.1.1", "550",
+                     "550 5.1.1 <jdoe@example.com>: Recipient address rejected: User unknown; client [192.0.2.7] "
+                     "blocked using zen.spamhaus.org");
+    bp_classify_ctx ctx = {0};
+    ctx.rules = builtin;
+    ctx.explain = 1;
+    ctx.source = "test";
+    ctx.envelope_rcpt = "bounces-jdoe=example.com@bounces.example.org";
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, &ex), BP_OK);
+    assert_int_equal(n, 1);
+    assert_non_null(ex);
+    /* a good address is never suppressed for a block-list rejection */
+    assert_int_equal(ev[0].type, BP_EVENT_BOUNCE);
+    assert_string_equal(ev[0].category, "spam-related");
+    assert_int_equal(ev[0].action, BP_ACT_IGNORE);
+    assert_string_equal(ev[0].rule, "bl-spamhaus");
+    assert_string_equal(ev[0].blocklist, "spamhaus");
+    /* explain: every matching rule, the winner first, with spans into the diagnostic */
+    assert_true(ex[0].n_matches >= 2);
+    assert_string_equal(ex[0].matches[0].rule->id, "bl-spamhaus");
+    int saw_mailbox_rule = 0;
+    for (size_t i = 0; i < ex[0].n_matches && i < BP_EXPLAIN_MAX_MATCHES; i++) {
+        const bp_rule_match *m = &ex[0].matches[i];
+        assert_true(m->start <= m->end && m->end <= strlen(b.diagnostic));
+        saw_mailbox_rule |= strcmp(m->rule->category, "bad-mailbox") == 0;
+    }
+    assert_true(saw_mailbox_rule); /* the losing mailbox verdict is shown too */
+    assert_int_equal(strncmp(b.diagnostic + ex[0].matches[0].start, "spamhaus", 8), 0);
+    assert_non_null(ex[0].category_why);
+    assert_non_null(strstr(ex[0].action_why, "policy"));
+    assert_string_equal(ex[0].field, "Final-Recipient");
+    assert_int_equal(ex[0].part_index, 2);
+    assert_string_equal(ex[0].verp_address, "jdoe@example.com");
+    assert_int_equal(ex[0].verp_disagrees, 0);
+
+    /* the same address with a plain user-unknown text is suppressed, by a rule */
+    one_block_report(&r, &b, "jdoe@example.com", "5.1.1", "550",
+                     "550 5.1.1 <jdoe@example.com>: Recipient address rejected: User unknown in local recipient table");
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, &ex), BP_OK);
+    assert_string_equal(ev[0].category, "bad-mailbox");
+    assert_int_equal(ev[0].action, BP_ACT_SUPPRESS);
+    assert_null(ev[0].blocklist);
+
+    /* no text: the code decides, and the rule says so */
+    one_block_report(&r, &b, "jdoe@example.com", "4.2.2", NULL, NULL);
+    b.action = BP_ACTION_DELAYED;
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, &ex), BP_OK);
+    assert_int_equal(ev[0].type, BP_EVENT_DELAY);
+    assert_string_equal(ev[0].category, "quota-issues");
+    assert_string_equal(ev[0].rule, "status:4.2.2");
+    assert_int_equal(ev[0].action, BP_ACT_IGNORE);
+    assert_int_equal(ex[0].n_matches, 0);
+    bp_arena_free(arena);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_codes),
+        cmocka_unit_test(test_text_beats_code),
+        cmocka_unit_test(test_classify_explain),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,191 @@
+/*
+ * test_policy.c - the default action table, overrides (bp_policy_set and the config file's
+ * [policy] group through GKeyFile), and the decisions nothing may change: not-spam and
+ * auth-failure complaints, delays, auto-replies and deliveries never suppress.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <glib.h>
+
+#include "bouncepipe/policy.h"
+
+static bp_action bounce(const bp_policy *p, const char *category, int final)
+{
+    return bp_policy_decide(p, BP_EVENT_BOUNCE, category, NULL, final, NULL);
+}
+
+static bp_action complaint(const bp_policy *p, const char *type)
+{
+    return bp_policy_decide(p, BP_EVENT_COMPLAINT, NULL, type, 1, NULL);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    bp_policy p;
+    bp_policy_default(&p);
+    static const struct {
+        const char *category;
+        bp_action want;
+    } rows[] = {
+        {"bad-mailbox", BP_ACT_SUPPRESS},      {"bad-domain", BP_ACT_SUPPRESS},
+        {"inactive-mailbox", BP_ACT_SUPPRESS}, {"quota-issues", BP_ACT_SOFT},
+        {"message-expired", BP_ACT_SOFT},      {"no-answer-from-host", BP_ACT_SOFT},
+        {"routing-errors", BP_ACT_SOFT},       {"relaying-issues", BP_ACT_SOFT},
+        {"bad-connection", BP_ACT_SOFT},       {"other", BP_ACT_SOFT},
+        {"policy-related", BP_ACT_IGNORE},     {"spam-related", BP_ACT_IGNORE},
+        {"virus-related", BP_ACT_IGNORE},      {"content-related", BP_ACT_IGNORE},
+        {"invalid-sender", BP_ACT_IGNORE},     {"bad-configuration", BP_ACT_IGNORE},
+        {"protocol-errors", BP_ACT_IGNORE},    {"no-such-category", BP_ACT_SOFT}, /* as "other" */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_action got = bounce(&p, rows[i].category, 1);
+        if (got != rows[i].want)
+            fail_msg("%s: got %s, want %s", rows[i].category, bp_action_name(got), bp_action_name(rows[i].want));
+    }
+    /* a temporary failure of a suppressing category only counts */
+    const char *why = NULL;
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "bad-mailbox", NULL, 0, &why), BP_ACT_SOFT);
+    assert_non_null(strstr(why, "temporary"));
+    static const char *const suppressing[] = {"abuse", "fraud", "virus", "other", "opt-out", "unheard-of"};
+    for (size_t i = 0; i < sizeof(suppressing) / sizeof(suppressing[0]); i++)
+        assert_int_equal(complaint(&p, suppressing[i]), BP_ACT_SUPPRESS);
+    assert_int_equal(complaint(&p, "not-spam"), BP_ACT_IGNORE);
+    assert_int_equal(complaint(&p, "auth-failure"), BP_ACT_IGNORE);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_DELAY, "bad-mailbox", NULL, 1, NULL), BP_ACT_IGNORE);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_AUTOREPLY, NULL, NULL, 1, NULL), BP_ACT_IGNORE);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_DELIVERED, NULL, NULL, 1, NULL), BP_ACT_IGNORE);
+    assert_int_equal(p.soft_count, 5);
+    assert_int_equal(p.soft_days, 3);
+    assert_int_equal(p.soft_window, 30);
+}
+
+static void test_set(void **state)
+{
+    (void)state;
+    bp_policy p;
+    bp_policy_default(&p);
+    assert_int_equal(bp_policy_set(&p, "quota-issues", BP_ACT_IGNORE), BP_OK);
+    assert_int_equal(bounce(&p, "quota-issues", 1), BP_ACT_IGNORE);
+    assert_int_equal(bp_policy_set(&p, "spam-related", BP_ACT_SOFT), BP_OK);
+    assert_int_equal(bounce(&p, "spam-related", 1), BP_ACT_SOFT);
+    assert_int_equal(bp_policy_set(&p, "complaint:abuse", BP_ACT_IGNORE), BP_OK);
+    assert_int_equal(complaint(&p, "abuse"), BP_ACT_IGNORE);
+    /* refused: the complaint types that say nothing against the address */
+    assert_int_equal(bp_policy_set(&p, "complaint:not-spam", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "complaint:auth-failure", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
+    assert_int_equal(complaint(&p, "not-spam"), BP_ACT_IGNORE);
+    /* but they may be counted */
+    assert_int_equal(bp_policy_set(&p, "complaint:auth-failure", BP_ACT_SOFT), BP_OK);
+    assert_int_equal(complaint(&p, "auth-failure"), BP_ACT_SOFT);
+    /* unknown names and the event types outside the table */
+    assert_int_equal(bp_policy_set(&p, "bad-mailboxes", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "delay", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "autoreply", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "bad-mailbox", BP_ACT_NONE), BP_ERR_CONFIG);
+    /* even "everything suppresses" leaves delays and auto-replies alone */
+    assert_int_equal(bp_policy_set(&p, "other", BP_ACT_SUPPRESS), BP_OK);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_DELAY, "other", NULL, 1, NULL), BP_ACT_IGNORE);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_AUTOREPLY, NULL, NULL, 1, NULL), BP_ACT_IGNORE);
+}
+
+/* Load @config into a fresh default policy; returns the status, *error (or NULL). */
+static bp_status load(const char *config, bp_policy *p, char **error)
+{
+    GKeyFile *kf = g_key_file_new();
+    GError *gerr = NULL;
+    assert_true(g_key_file_load_from_data(kf, config, strlen(config), G_KEY_FILE_NONE, &gerr));
+    bp_policy_default(p);
+    bp_status st = bp_policy_load_keyfile(p, kf, error);
+    g_key_file_free(kf);
+    return st;
+}
+
+static void test_keyfile(void **state)
+{
+    (void)state;
+    bp_policy p;
+    char *error = NULL;
+    assert_int_equal(load("[policy]\n"
+                          "quota-issues = ignore\n"
+                          "spam-related = soft\n"
+                          "complaint:opt-out = ignore\n"
+                          "complaint:not-spam = soft\n"
+                          "soft_count = 3\n"
+                          "soft_days = 2\n"
+                          "soft_window = 14\n"
+                          "[store]\n"
+                          "path = /var/lib/bouncepipe.db\n",
+                          &p, &error),
+                     BP_OK);
+    assert_null(error);
+    assert_int_equal(bounce(&p, "quota-issues", 1), BP_ACT_IGNORE);
+    assert_int_equal(bounce(&p, "spam-related", 1), BP_ACT_SOFT);
+    assert_int_equal(bounce(&p, "bad-mailbox", 1), BP_ACT_SUPPRESS); /* untouched */
+    assert_int_equal(complaint(&p, "opt-out"), BP_ACT_IGNORE);
+    assert_int_equal(complaint(&p, "not-spam"), BP_ACT_SOFT);
+    assert_int_equal(p.soft_count, 3);
+    assert_int_equal(p.soft_days, 2);
+    assert_int_equal(p.soft_window, 14);
+
+    /* no [policy] group: the defaults stay */
+    assert_int_equal(load("[store]\npath = x.db\n", &p, &error), BP_OK);
+    assert_int_equal(bounce(&p, "quota-issues", 1), BP_ACT_SOFT);
+    assert_int_equal(bp_policy_load_keyfile(&p, NULL, &error), BP_OK);
+}
+
+static void test_keyfile_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *config;
+        const char *key_named; /* the message must name the key */
+    } rows[] = {
+        {"[policy]\ncomplaint:not-spam = suppress\n", "complaint:not-spam"},
+        {"[policy]\ncomplaint:auth-failure = suppress\n", "complaint:auth-failure"},
+        {"[policy]\ndelay = suppress\n", "delay"},
+        {"[policy]\nbad-mailbox = delete\n", "bad-mailbox"},
+        {"[policy]\nbad_mailbox = suppress\n", "bad_mailbox"},
+        {"[policy]\nsoft_count = 0\n", "soft_count"},
+        {"[policy]\nsoft_days = -2\n", "soft_days"},
+        {"[policy]\nsoft_window = 10 days\n", "soft_window"},
+        {"[policy]\nsoft_days = 40\n", "soft_days"}, /* more than the 30-day window */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_policy p;
+        char *error = NULL;
+        bp_status st = load(rows[i].config, &p, &error);
+        if (st != BP_ERR_CONFIG)
+            fail_msg("row %zu: got %s, want BP_ERR_CONFIG", i, bp_status_to_string(st));
+        if (error == NULL || strstr(error, rows[i].key_named) == NULL)
+            fail_msg("row %zu: message \"%s\" does not name %s", i, error ? error : "(null)", rows[i].key_named);
+        free(error);
+    }
+    /* all or nothing: a bad key late in the group leaves earlier good ones unapplied */
+    bp_policy p;
+    char *error = NULL;
+    assert_int_equal(
+        load("[policy]\nquota-issues = ignore\nsoft_count = 4\ncomplaint:not-spam = suppress\n", &p, &error),
+        BP_ERR_CONFIG);
+    free(error);
+    assert_int_equal(bounce(&p, "quota-issues", 1), BP_ACT_SOFT);
+    assert_int_equal(p.soft_count, 5);
+    assert_int_equal(complaint(&p, "not-spam"), BP_ACT_IGNORE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_set),
+        cmocka_unit_test(test_keyfile),
+        cmocka_unit_test(test_keyfile_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
