@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-FLOORS = {"coverage": 0.90, "count_agreement": 0.80, "decision_accuracy": 0.75}
+FLOORS = {"coverage": 0.98, "count_agreement": 0.975, "decision_accuracy": 0.75}
 MAXIMA = {"false_suppressions": 25}
 
 out = subprocess.run(
