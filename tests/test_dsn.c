@@ -305,6 +305,40 @@ static void test_diagnostic_from_notification(void **state)
     }
 }
 
+/* Other sources of a block's text: the Status comment, and what an X-Unix code is not. */
+static void test_status_comment_and_x_unix(void **state)
+{
+    static const struct {
+        const char *label, *fields, *want_diag, *want_code;
+    } rows[] = {
+        {"status comment",
+         PER_MSG "Final-Recipient: rfc822;sabatora@cat.example.net\nAction: delayed\n"
+                 "Status: 4.0.0 (cat.example.net: host name lookup failure)\n",
+         "cat.example.net: host name lookup failure", NULL},
+        {"generic status comment dropped",
+         PER_MSG "Final-Recipient: rfc822;k@example.org\nAction: failed\nStatus: 5.0.0 (permanent failure)\n", NULL,
+         NULL},
+        {"diagnostic beats status comment",
+         PER_MSG "Final-Recipient: rfc822;k@example.org\nAction: failed\nStatus: 5.0.0 (lookup failure)\n"
+                 "Diagnostic-Code: smtp; 550 user unknown\n",
+         "550 user unknown", "550"},
+        {"x-unix exit status is no smtp code",
+         PER_MSG "Final-Recipient: RFC822; k@example.jp\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: X-Unix; 255\n",
+         "255", NULL},
+        {"smtp diagnostic keeps its code",
+         PER_MSG "Final-Recipient: rfc822; k@example.jp\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 554\n",
+         "554", "554"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_arena_reset(*state);
+        bp_report r;
+        if (parse_dsn(*state, "message/delivery-status", rows[i].fields, &r) != BP_OK || r.n_blocks != 1)
+            fail_msg("%s: want one dsn block", rows[i].label);
+        check_str(rows[i].label, "diagnostic", r.blocks[0].diagnostic, rows[i].want_diag);
+        check_str(rows[i].label, "smtp_code", r.blocks[0].smtp_code, rows[i].want_code);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_recipient_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_comment_and_x_unix, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
  * Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA, Last-Attempt-Date.
  * A Status that is missing or malformed is taken from the diagnostic text; a generic X.0.0
  * yields to a specific code in the diagnostic.  A block without Diagnostic-Code takes the
- * notification text's line about its recipient instead.
+ * comment after its Status code, else the notification text's line about its recipient.
  */
 #include <string.h>
 #include <strings.h>
@@ -110,6 +110,34 @@ static int is_recipient_group(const bp_field_group *g)
            bp_fields_get(g, "X-Actual-Recipient") != NULL;
 }
 
+/*
+ * RFC 3464 allows a comment after the status code, and some MTAs put the reason there
+ * ("Status: 4.0.0 (cat.example.net: host name lookup failure)").  With no Diagnostic-Code
+ * it is the best text the block has; the bare class names are not worth keeping.
+ */
+static void diagnostic_from_status_comment(const char *status, bp_arena *arena, bp_rcpt_block *b)
+{
+    static const char *const generic[] = {"permanent failure",
+                                          "temporary failure",
+                                          "persistent transient failure",
+                                          "transient failure",
+                                          "success",
+                                          "delivered",
+                                          NULL};
+    const char *open = status != NULL ? strchr(status, '(') : NULL;
+    if (open == NULL)
+        return;
+    const char *close = strrchr(open, ')');
+    size_t len = close != NULL ? (size_t)(close - open - 1) : strlen(open + 1);
+    char *text = bp_clean_text(arena, open + 1, len, BP_MAX_DIAGNOSTIC_BYTES);
+    if (text == NULL)
+        return;
+    for (int i = 0; generic[i] != NULL; i++)
+        if (strcasecmp(text, generic[i]) == 0)
+            return;
+    b->diagnostic = text;
+}
+
 static void read_block(const bp_field_group *g, const bp_part *part, bp_arena *arena, bp_rcpt_block *b)
 {
     const char *fr = bp_fields_get(g, "Final-Recipient");
@@ -142,7 +170,13 @@ static void read_block(const bp_field_group *g, const bp_part *part, bp_arena *a
             text = semi + 1;
         }
         bp_block_set_diagnostic(b, arena, text, strlen(text));
+        /* Sendmail's "X-Unix; 255" is a program's exit status, not an SMTP reply */
+        if (b->diagnostic_type != NULL && strcmp(b->diagnostic_type, "x-unix") == 0 && b->diagnostic != NULL &&
+            strspn(b->diagnostic, "0123456789") == strlen(b->diagnostic))
+            b->smtp_code = NULL;
     }
+    if (b->diagnostic == NULL)
+        diagnostic_from_status_comment(bp_fields_get(g, "Status"), arena, b);
     b->remote_mta = mta_name(arena, bp_fields_get(g, "Remote-MTA"));
     b->last_attempt_date = bp_fields_get(g, "Last-Attempt-Date");
     b->part_index = part->index;
