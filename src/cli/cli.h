@@ -8,9 +8,12 @@
 #define BOUNCEPIPE_CLI_H
 
 #include "bouncepipe/classify.h"
+#include "bouncepipe/config.h"
 #include "bouncepipe/policy.h"
+#include "bouncepipe/process.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/status.h"
+#include "bouncepipe/store.h"
 
 /* Exit codes (sysexits.h values, named here so that pipe mode's contract is visible). */
 #define BP_EXIT_OK       0
@@ -27,6 +30,10 @@ typedef struct bp_cli_env {
     bp_policy policy;
     const char *patterns_file; /**< --patterns: operator rules, tried before the shipped ones */
     int no_builtin;            /**< --no-builtin-rules */
+    const char *config_file;   /**< --config, or NULL (then $BOUNCEPIPE_CONFIG, /etc/bouncepipe/...) */
+    const char *db;            /**< --db, or NULL (then $BOUNCEPIPE_DB, the config, ./bouncepipe.db) */
+    bp_config config;          /**< read by bp_cli_env_setup() / bp_cli_config_setup() */
+    int config_loaded;
 } bp_cli_env;
 
 /**
@@ -37,9 +44,46 @@ bp_status bp_cli_env_setup(bp_cli_env *env);
 /** Release what bp_cli_env_setup() made. */
 void bp_cli_env_cleanup(bp_cli_env *env);
 
+/**
+ * Read the configuration only (commands that need no rules).  bp_cli_env_setup() calls it.
+ * @return BP_OK or BP_ERR_CONFIG / BP_ERR_NOMEM (reported on stderr).
+ */
+bp_status bp_cli_config_setup(bp_cli_env *env);
+
+/** @return the store location: --db, $BOUNCEPIPE_DB, the config file, ./bouncepipe.db. */
+const char *bp_cli_db(const bp_cli_env *env);
+
+/**
+ * Open the store with the configured policy thresholds and busy timeout; errors are reported
+ * on stderr as "bouncepipe: CMD: ...".  @return bp_store_open()'s status.
+ */
+bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_only, bp_store **out);
+
+/** Classification context from the configuration (VERP settings) and the command's options. */
+void bp_cli_classify_ctx(const bp_cli_env *env, const char *rcpt, const char *envid, const char *source,
+                         bp_classify_ctx *ctx);
+
+/** @return when a processed message was made: its Date header in Unix seconds, or 0. */
+long long bp_cli_message_time(const bp_process_result *res);
+
+/** Record a processed message in an open transaction (the one path of pipe and replay). */
+bp_status bp_cli_record(bp_store *store, const bp_process_result *res, const char *source, bp_record_result *rr);
+
+/** Parse a date "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or Unix seconds; -1 if invalid. */
+long long bp_cli_parse_time(const char *s);
+/** Format Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into @p buf (at least 32 bytes). @return buf. */
+char *bp_cli_format_time(long long t, char *buf, size_t size);
+
 /** Print "bouncepipe: CMD: message" on stderr. */
 void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int cmd_replay(int argc, char **argv);
+int cmd_pipe(int argc, char **argv);
+int cmd_lookup(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_rescore(int argc, char **argv);
 
 #endif

@@ -15,6 +15,13 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"replay", cmd_replay, "read stored messages (file, directory, mbox, Maildir, -) and report events"},
+    {"pipe", cmd_pipe, "MTA pipe target: record one message from stdin; exits 0 or 75 only"},
+    {"lookup", cmd_lookup, "is an address suppressed, why, and the evidence"},
+    {"remove", cmd_remove, "lift the suppression of addresses (kept in the ledger)"},
+    {"import", cmd_import, "add an existing suppression list (one address a line, or CSV)"},
+    {"export", cmd_export, "print the suppression list (csv, json, ndjson, plain)"},
+    {"stats", cmd_stats, "counts by type, category, action, domain, day (text, json, prometheus)"},
+    {"rescore", cmd_rescore, "re-run rules and policy over the ledger; --apply to change it"},
 };
 
 static void usage(FILE *out)

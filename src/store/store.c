@@ -422,8 +422,7 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
         if (n_events > 0)
             placeholder = events[0];
         placeholder.type = BP_EVENT_UNRECOGNIZED;
-        placeholder.action = BP_ACT_NONE;
-        placeholder.recipient = NULL;
+        placeholder.action = BP_ACT_NONE; /* evidence only: derive() never acts on it */
         if (placeholder.source == NULL)
             placeholder.source = unit->source;
         if (placeholder.message_id == NULL)

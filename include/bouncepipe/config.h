@@ -1,0 +1,62 @@
+/*
+ * config.h - the configuration file (GLib key file, "key = value" in [groups]).
+ *
+ * Which file: the one named by --config, else $BOUNCEPIPE_CONFIG, else
+ * /etc/bouncepipe/bouncepipe.conf when it exists; a new user with none gets the defaults
+ * (./bouncepipe.db, ./quarantine/).  A file named explicitly must exist.  The store location
+ * is, in order: --db (applied by the caller), $BOUNCEPIPE_DB, [store] database, the default.
+ *
+ *   [store]      database = PATH      busy_timeout_ms = N
+ *   [quarantine] directory = PATH
+ *   [verp]       prefix = bounces     separators = -+      domain_separator = =
+ *   [report]     rcpt_headers = X-Rcpt;X-Recipient
+ *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
+ *   [policy]     (see bp_policy_load_keyfile() in policy.h)
+ *
+ * An unknown key in one of these groups is an error (a typo must not silently change what is
+ * suppressed); other groups belong to other parts of the program and are left alone.
+ *
+ * Ownership: a bp_config owns every string in it; bp_config_free() releases them.  The
+ * bp_verp_options and bp_report_options inside point into the config.
+ */
+#ifndef BOUNCEPIPE_CONFIG_H
+#define BOUNCEPIPE_CONFIG_H
+
+#include "bouncepipe/address.h"
+#include "bouncepipe/policy.h"
+#include "bouncepipe/report.h"
+#include "bouncepipe/status.h"
+
+#define BP_CONFIG_DEFAULT_FILE       "/etc/bouncepipe/bouncepipe.conf"
+#define BP_CONFIG_DEFAULT_DB         "./bouncepipe.db"
+#define BP_CONFIG_DEFAULT_QUARANTINE "./quarantine"
+
+typedef struct bp_config {
+    char *file;           /**< the file that was read, or NULL for none */
+    char *db;             /**< store location */
+    char *quarantine_dir; /**< quarantine Maildir */
+    unsigned busy_timeout_ms;
+    char *verp_prefix;     /**< NULL: any prefix */
+    char *verp_separators; /**< NULL: default */
+    bp_verp_options verp;  /**< points into the fields above */
+    char **rcpt_headers;   /**< NULL-terminated list, or NULL */
+    bp_report_options report;
+    char **pattern_files; /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;    /**< load the shipped rule database (default 1) */
+    bp_policy policy;     /**< defaults with the [policy] group applied */
+    void *keyfile;        /**< the GKeyFile read (for other groups), or NULL */
+} bp_config;
+
+/**
+ * Read the configuration (see the top of this file for which file).
+ * @param explicit_file --config, or NULL
+ * @param error receives a malloc'ed message naming the file and key on failure
+ * @return BP_OK; BP_ERR_CONFIG (missing named file, syntax error, bad key or value);
+ *         BP_ERR_NOMEM.  On failure @p cfg holds nothing to free.
+ */
+bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error);
+
+/** Release what bp_config_load() made; the config is zeroed.  NULL allowed. */
+void bp_config_free(bp_config *cfg);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * cmd_remove.c - bouncepipe remove [--db PATH] [--config FILE] --reason TEXT ADDRESS...
+ *
+ * Lifts the suppression of each ADDRESS; the removal, its reason and time stay in the
+ * ledger.  Only evidence dated after the removal suppresses the address again, so replaying
+ * old mail does not bring it back.  All addresses are removed in one transaction.
+ * Exit status: 0 every address was lifted; 1 some were not suppressed (the others were
+ * lifted); 64 usage; 75 store busy or unwritable (nothing changed); 78 configuration.
+ *
+ * Ownership: addresses are normalised into an arena freed on return.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bouncepipe/address.h"
+#include "bouncepipe/arena.h"
+#include "cli.h"
+
+static void remove_usage(FILE *out)
+{
+    fprintf(out, "usage: bouncepipe remove [--db PATH] [--config FILE] --reason TEXT ADDRESS...\n");
+}
+
+int cmd_remove(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"reason", required_argument, NULL, 'r'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    bp_cli_env env = {0};
+    const char *reason = NULL;
+    bp_store *store = NULL;
+    bp_arena *arena = NULL;
+    int opt, rc = BP_EXIT_OK, not_suppressed = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "d:c:r:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': env.db = optarg; break;
+        case 'c': env.config_file = optarg; break;
+        case 'r': reason = optarg; break;
+        case 'h': remove_usage(stdout); return BP_EXIT_OK;
+        default: remove_usage(stderr); return BP_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc || reason == NULL || reason[0] == '\0') {
+        if (reason == NULL || reason[0] == '\0')
+            bp_cli_error("remove", "--reason is required: it stays in the ledger beside the removal");
+        remove_usage(stderr);
+        return BP_EXIT_USAGE;
+    }
+    arena = bp_arena_new();
+    if (arena == NULL) {
+        bp_cli_error("remove", "out of memory");
+        return BP_EXIT_SOFTWARE;
+    }
+    for (int i = optind; i < argc; i++)
+        if (bp_address_normalise(arena, argv[i]) == NULL) {
+            bp_cli_error("remove", "'%s' is not an e-mail address", argv[i]);
+            rc = BP_EXIT_USAGE;
+            goto out;
+        }
+    if (bp_cli_config_setup(&env) != BP_OK) {
+        rc = BP_EXIT_CONFIG;
+        goto out;
+    }
+    bp_status st = bp_cli_store_open(&env, "remove", 0, &store);
+    if (st == BP_OK)
+        st = bp_store_begin(store);
+    long long now = (long long)time(NULL);
+    for (int i = optind; st == BP_OK && i < argc; i++) {
+        const char *address = bp_address_normalise(arena, argv[i]);
+        st = bp_store_remove(store, address, reason, now);
+        if (st == BP_ERR_NOT_FOUND) {
+            fprintf(stderr, "bouncepipe: remove: %s is not suppressed; nothing to lift\n", address);
+            not_suppressed++;
+            st = BP_OK;
+        } else if (st == BP_OK) {
+            printf("%s: lifted (%s)\n", address, reason);
+        }
+    }
+    if (st == BP_OK)
+        st = bp_store_commit(store);
+    else if (store != NULL)
+        bp_store_rollback(store);
+    if (st != BP_OK) {
+        if (store != NULL)
+            bp_cli_error("remove", "nothing was changed: %s: %s", bp_status_to_string(st), bp_store_last_error(store));
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        rc = BP_EXIT_FAILURE;
+    else
+        rc = not_suppressed > 0 ? BP_EXIT_FAILURE : BP_EXIT_OK;
+out:
+    bp_store_close(store);
+    bp_arena_free(arena);
+    bp_cli_env_cleanup(&env);
+    return rc;
+}

@@ -1,0 +1,232 @@
+/*
+ * cmd_rescore.c - bouncepipe rescore [--apply] [--db PATH] [--config FILE] [--patterns FILE]
+ *                 [--no-builtin-rules]
+ *
+ * After the rules or the policy changed: re-classify every bounce and delay of the ledger
+ * from its stored evidence (diagnostic, status, SMTP code, MTA) exactly as the pipeline does
+ * (rules first, then the codes), re-decide every event's action with the current policy, and
+ * print each row whose category, rule or action would change.  With --apply the changes are
+ * written (in batches of RESCORE_BATCH rows) and each address touched is re-derived; an
+ * address whose suppression changed is printed.  Removals stay in force.  Unrecognised
+ * messages are not in the ledger's evidence: replay the quarantine for those.
+ * Exit status: 0; 1 store failure; 64 usage; 75 store busy (with --apply: the current batch
+ * rolled back; run it again); 78 configuration.
+ *
+ * Ownership: changes are collected in an arena (strings copied out of the ledger rows) and
+ * freed on return.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bouncepipe/arena.h"
+#include "cli.h"
+
+#define RESCORE_BATCH 1000
+
+struct change {
+    long long id;
+    char *recipient, *category, *rule, *blocklist;
+    bp_action action;
+};
+
+struct rescore_run {
+    bp_cli_env *env;
+    bp_arena *arena;
+    struct change *v;
+    size_t n, cap;
+    size_t examined, action_changes;
+    int nomem;
+};
+
+static void rescore_usage(FILE *out)
+{
+    fprintf(out, "usage: bouncepipe rescore [--apply] [--db PATH] [--config FILE] [--patterns FILE] "
+                 "[--no-builtin-rules]\n");
+}
+
+static int same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int examine(void *user, const bp_ledger_row *r)
+{
+    struct rescore_run *run = user;
+    const bp_event *e = &r->event;
+    const char *category = e->category, *rule = e->rule, *blocklist = e->blocklist;
+    char *made_rule = NULL;
+    if (e->type == BP_EVENT_UNRECOGNIZED)
+        return 0;
+    run->examined++;
+    if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
+        const char *mta = e->remote_mta != NULL ? e->remote_mta : e->reporting_mta;
+        category = bp_classify_text(run->env->rules, e->diagnostic, e->status, e->smtp_code, mta, &rule, &blocklist);
+        if (rule == NULL) { /* the same fallback ids as the classifier */
+            if (e->status != NULL && strcmp(e->status + 1, ".0.0") != 0)
+                rule = made_rule = bp_arena_printf(run->arena, "status:%s", e->status);
+            else if (e->smtp_code != NULL)
+                rule = made_rule = bp_arena_printf(run->arena, "smtp:%s", e->smtp_code);
+            else
+                rule = "default";
+            (void)made_rule;
+        }
+    }
+    bp_action action = bp_policy_decide(&run->env->policy, e->type, category, e->feedback_type, e->final, NULL);
+    if (same(category, e->category) && same(rule, e->rule) && action == e->action)
+        return 0;
+    const char *old_action = bp_action_name(e->action), *new_action = bp_action_name(action);
+    printf("%lld %s: %s %s -> %s %s%s%s\n", r->id, e->recipient != NULL ? e->recipient : "(no recipient)",
+           old_action != NULL ? old_action : "-", e->category != NULL ? e->category : "-",
+           new_action != NULL ? new_action : "-", category != NULL ? category : "-", rule != NULL ? " rule=" : "",
+           rule != NULL ? rule : "");
+    if (action != e->action)
+        run->action_changes++;
+    if (run->n == run->cap) {
+        size_t cap = run->cap ? run->cap * 2 : 64;
+        struct change *v = realloc(run->v, cap * sizeof(*v));
+        if (v == NULL) {
+            run->nomem = 1;
+            return 1;
+        }
+        run->v = v;
+        run->cap = cap;
+    }
+    struct change *c = &run->v[run->n++];
+    c->id = r->id;
+    c->recipient = bp_arena_strdup(run->arena, e->recipient);
+    c->category = bp_arena_strdup(run->arena, category);
+    c->rule = bp_arena_strdup(run->arena, rule);
+    c->blocklist = bp_arena_strdup(run->arena, blocklist);
+    c->action = action;
+    if ((e->recipient != NULL && c->recipient == NULL) || (category != NULL && c->category == NULL)) {
+        run->nomem = 1;
+        return 1;
+    }
+    return 0;
+}
+
+struct state {
+    int found, active;
+};
+
+static int note_state(void *user, const bp_suppression *r)
+{
+    struct state *s = user;
+    s->found = 1;
+    s->active = !r->lifted;
+    return 0;
+}
+
+static bp_status suppressed(bp_store *store, const char *address, int *active)
+{
+    struct state s = {0, 0};
+    bp_status st = bp_store_lookup(store, address, note_state, &s);
+    *active = s.found && s.active;
+    return st == BP_ERR_NOT_FOUND ? BP_OK : st;
+}
+
+int cmd_rescore(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"apply", no_argument, NULL, 'a'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"patterns", required_argument, NULL, 'p'},
+                                             {"no-builtin-rules", no_argument, NULL, 'B'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    bp_cli_env env = {0};
+    struct rescore_run run;
+    bp_store *store = NULL;
+    int apply = 0, opt, rc = BP_EXIT_OK, in_tx = 0;
+    size_t flips = 0;
+    memset(&run, 0, sizeof(run));
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "ad:c:p:Bh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'a': apply = 1; break;
+        case 'd': env.db = optarg; break;
+        case 'c': env.config_file = optarg; break;
+        case 'p': env.patterns_file = optarg; break;
+        case 'B': env.no_builtin = 1; break;
+        case 'h': rescore_usage(stdout); return BP_EXIT_OK;
+        default: rescore_usage(stderr); return BP_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        rescore_usage(stderr);
+        return BP_EXIT_USAGE;
+    }
+    if (bp_cli_env_setup(&env) != BP_OK) {
+        rc = BP_EXIT_CONFIG;
+        goto out;
+    }
+    run.env = &env;
+    run.arena = bp_arena_new();
+    if (run.arena == NULL) {
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
+    bp_status st = bp_cli_store_open(&env, "rescore", !apply, &store);
+    if (st != BP_OK) {
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    st = bp_store_ledger_events(store, examine, &run);
+    if (st == BP_OK && run.nomem)
+        st = BP_ERR_NOMEM;
+    for (size_t i = 0; apply && st == BP_OK && i < run.n; i++) {
+        const struct change *c = &run.v[i];
+        if (!in_tx) {
+            st = bp_store_begin(store);
+            if (st != BP_OK)
+                break;
+            in_tx = 1;
+        }
+        int before = 0, after = 0;
+        if (c->recipient != NULL)
+            st = suppressed(store, c->recipient, &before);
+        if (st == BP_OK)
+            st = bp_store_reclassify(store, c->id, c->recipient, c->category, c->rule, c->action, c->blocklist);
+        if (st == BP_OK && c->recipient != NULL)
+            st = suppressed(store, c->recipient, &after);
+        if (st == BP_OK && before != after) {
+            printf("%s: %s\n", c->recipient, after ? "now suppressed" : "no longer suppressed");
+            flips++;
+        }
+        if (st == BP_OK && (i + 1) % RESCORE_BATCH == 0) {
+            in_tx = 0;
+            st = bp_store_commit(store);
+        }
+    }
+    if (st == BP_OK && in_tx) {
+        in_tx = 0;
+        st = bp_store_commit(store);
+    }
+    if (st != BP_OK) {
+        if (in_tx)
+            bp_store_rollback(store);
+        in_tx = 0;
+        bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_store_last_error(store),
+                     apply ? " (the current batch was rolled back)" : "");
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    if (apply)
+        fprintf(stderr, "rescore: %zu events examined, %zu changed (%zu actions); %zu addresses changed suppression\n",
+                run.examined, run.n, run.action_changes, flips);
+    else
+        fprintf(stderr, "rescore: %zu events examined, %zu would change (%zu actions); run with --apply to write\n",
+                run.examined, run.n, run.action_changes);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        rc = BP_EXIT_FAILURE;
+out:
+    if (in_tx)
+        bp_store_rollback(store);
+    free(run.v);
+    bp_arena_free(run.arena);
+    bp_store_close(store);
+    bp_cli_env_cleanup(&env);
+    return rc;
+}

@@ -1,0 +1,271 @@
+/*
+ * cmd_stats.c - bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]
+ *               [--since DATE] [--top N] [--output FILE]
+ *
+ * Counts the ledger's events by type, category (complaints as "complaint:TYPE"), action,
+ * receiving domain and UTC day, and the suppression list by source kind (active and lifted).
+ * text shows the top N of each (default 10; days: the latest N); json has every count;
+ * prometheus is the text exposition format for node_exporter's textfile collector (domains
+ * limited to the top N to bound label cardinality; days left to Prometheus itself).
+ * --output writes FILE.tmp and renames it over FILE, so the collector never reads half a file.
+ * Exit status: 0; 1 store or output failure; 64 usage; 75 store busy; 78 configuration.
+ *
+ * Ownership: counts are copied into a list owned by the run and freed on return.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bouncepipe/emit.h"
+#include "bouncepipe/text.h"
+#include "cli.h"
+
+typedef enum stats_format { ST_TEXT, ST_JSON, ST_PROM } stats_format;
+
+struct count {
+    char *key;
+    long long n;
+};
+
+struct stats_run {
+    struct count *v[BP_STATS_DIM_LAST];
+    size_t n[BP_STATS_DIM_LAST], cap[BP_STATS_DIM_LAST];
+    int nomem;
+};
+
+static void stats_usage(FILE *out)
+{
+    fprintf(out, "usage: bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]\n"
+                 "                        [--since DATE] [--top N] [--output FILE]\n");
+}
+
+static int collect(void *user, bp_stats_dim dim, const char *key, long long count)
+{
+    struct stats_run *run = user;
+    if (run->n[dim] == run->cap[dim]) {
+        size_t cap = run->cap[dim] ? run->cap[dim] * 2 : 16;
+        struct count *v = realloc(run->v[dim], cap * sizeof(*v));
+        if (v == NULL) {
+            run->nomem = 1;
+            return 1;
+        }
+        run->v[dim] = v;
+        run->cap[dim] = cap;
+    }
+    char *k = strdup(key);
+    if (k == NULL) {
+        run->nomem = 1;
+        return 1;
+    }
+    run->v[dim][run->n[dim]++] = (struct count){k, count};
+    return 0;
+}
+
+/* Prometheus label values escape backslash, double quote and newline. */
+static void prom_label(bp_strbuf *sb, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            bp_strbuf_putc(sb, '\\');
+        if (*s == '\n') {
+            bp_strbuf_puts(sb, "\\n");
+            continue;
+        }
+        bp_strbuf_putc(sb, *s);
+    }
+}
+
+static void format_prometheus(bp_strbuf *sb, const struct stats_run *run, size_t top)
+{
+    static const struct {
+        bp_stats_dim dim;
+        const char *metric, *label, *type, *help;
+    } metrics[] = {
+        {BP_STATS_TYPE, "bouncepipe_events_total", "type", "counter", "Events in the ledger, by event type."},
+        {BP_STATS_CATEGORY, "bouncepipe_events_by_category_total", "category", "counter",
+         "Events in the ledger, by category (complaints: complaint:TYPE)."},
+        {BP_STATS_ACTION, "bouncepipe_events_by_action_total", "action", "counter",
+         "Events in the ledger, by the action the policy took."},
+        {BP_STATS_DOMAIN, "bouncepipe_events_by_domain_total", "domain", "counter",
+         "Events in the ledger for the busiest receiving domains."},
+        {BP_STATS_SUPPRESSED, "bouncepipe_suppressions", "source_kind", "gauge",
+         "Addresses suppressed now, by the kind of evidence."},
+        {BP_STATS_LIFTED, "bouncepipe_suppressions_lifted", "source_kind", "gauge",
+         "Suppressions an operator lifted, by the kind of evidence."},
+    };
+    for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
+        bp_stats_dim d = metrics[m].dim;
+        bp_strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].metric, metrics[m].help, metrics[m].metric,
+                         metrics[m].type);
+        size_t limit = d == BP_STATS_DOMAIN ? top : run->n[d];
+        for (size_t i = 0; i < run->n[d] && i < limit; i++) {
+            bp_strbuf_printf(sb, "%s{%s=\"", metrics[m].metric, metrics[m].label);
+            prom_label(sb, run->v[d][i].key);
+            bp_strbuf_printf(sb, "\"} %lld\n", run->v[d][i].n);
+        }
+    }
+}
+
+static void format_json(bp_strbuf *sb, const struct stats_run *run)
+{
+    bp_strbuf_putc(sb, '{');
+    for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
+        bp_strbuf_printf(sb, "%s\"%s\":{", d ? "," : "", bp_stats_dim_name((bp_stats_dim)d));
+        for (size_t i = 0; i < run->n[d]; i++) {
+            if (i > 0)
+                bp_strbuf_putc(sb, ',');
+            bp_json_string(sb, run->v[d][i].key);
+            bp_strbuf_printf(sb, ":%lld", run->v[d][i].n);
+        }
+        bp_strbuf_putc(sb, '}');
+    }
+    bp_strbuf_puts(sb, "}\n");
+}
+
+static void format_text(bp_strbuf *sb, const struct stats_run *run, size_t top)
+{
+    static const char *const titles[BP_STATS_DIM_LAST] = {
+        "events by type", "events by category", "events by action",     "events by receiving domain",
+        "events by day",  "suppressed now",     "lifted by an operator"};
+    for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
+        long long total = 0;
+        for (size_t i = 0; i < run->n[d]; i++)
+            total += run->v[d][i].n;
+        bp_strbuf_printf(sb, "%s%s (%lld):\n", d ? "\n" : "", titles[d], total);
+        if (run->n[d] == 0)
+            bp_strbuf_puts(sb, "  (none)\n");
+        size_t start = d == BP_STATS_DAY && run->n[d] > top ? run->n[d] - top : 0;
+        size_t end = d == BP_STATS_DAY ? run->n[d] : (run->n[d] < top ? run->n[d] : top);
+        for (size_t i = start; i < end; i++)
+            bp_strbuf_printf(sb, "  %10lld  %s\n", run->v[d][i].n, run->v[d][i].key);
+        if (d != BP_STATS_DAY && run->n[d] > top)
+            bp_strbuf_printf(sb, "  (and %zu more)\n", run->n[d] - top);
+    }
+}
+
+/* Write @p sb to @p path atomically (tmp file, fsync, rename), or to stdout. */
+static int write_output(const bp_strbuf *sb, const char *path)
+{
+    const char *data = sb->data != NULL ? sb->data : "";
+    if (path == NULL) {
+        fwrite(data, 1, sb->len, stdout);
+        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    int ok = fwrite(data, 1, sb->len, f) == sb->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'c'},
+        {"format", required_argument, NULL, 'f'}, {"since", required_argument, NULL, 's'},
+        {"top", required_argument, NULL, 'n'},    {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    bp_cli_env env = {0};
+    bp_store_filter filter;
+    struct stats_run run;
+    bp_strbuf sb = {0};
+    bp_store *store = NULL;
+    stats_format format = ST_TEXT;
+    const char *output = NULL;
+    size_t top = 10;
+    int opt, rc = BP_EXIT_OK;
+    memset(&filter, 0, sizeof(filter));
+    memset(&run, 0, sizeof(run));
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "d:c:f:s:n:o:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': env.db = optarg; break;
+        case 'c': env.config_file = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "text") == 0)
+                format = ST_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                format = ST_JSON;
+            else if (strcmp(optarg, "prometheus") == 0)
+                format = ST_PROM;
+            else {
+                bp_cli_error("stats", "unknown format '%s' (text, json, prometheus)", optarg);
+                return BP_EXIT_USAGE;
+            }
+            break;
+        case 's':
+            filter.since = bp_cli_parse_time(optarg);
+            if (filter.since < 0) {
+                bp_cli_error("stats", "--since: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
+                return BP_EXIT_USAGE;
+            }
+            break;
+        case 'n': {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > 100000) {
+                bp_cli_error("stats", "--top: want a number from 1 to 100000");
+                return BP_EXIT_USAGE;
+            }
+            top = (size_t)v;
+            break;
+        }
+        case 'o': output = optarg; break;
+        case 'h': stats_usage(stdout); return BP_EXIT_OK;
+        default: stats_usage(stderr); return BP_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        stats_usage(stderr);
+        return BP_EXIT_USAGE;
+    }
+    if (bp_cli_config_setup(&env) != BP_OK) {
+        rc = BP_EXIT_CONFIG;
+        goto out;
+    }
+    bp_status st = bp_cli_store_open(&env, "stats", 1, &store);
+    if (st == BP_ERR_NOT_FOUND) {
+        st = BP_OK; /* no store yet: all counts are zero */
+    } else if (st != BP_OK) {
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    if (store != NULL)
+        st = bp_store_stats(store, &filter, collect, &run);
+    if (st == BP_OK && run.nomem)
+        st = BP_ERR_NOMEM;
+    if (st != BP_OK) {
+        bp_cli_error("stats", "%s: %s", bp_status_to_string(st), store != NULL ? bp_store_last_error(store) : "");
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    switch (format) {
+    case ST_TEXT: format_text(&sb, &run, top); break;
+    case ST_JSON: format_json(&sb, &run); break;
+    case ST_PROM: format_prometheus(&sb, &run, top); break;
+    }
+    if (write_output(&sb, output) != 0) {
+        bp_cli_error("stats", "writing %s failed: %m", output != NULL ? output : "standard output");
+        rc = BP_EXIT_FAILURE;
+    }
+out:
+    for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
+        for (size_t i = 0; i < run.n[d]; i++)
+            free(run.v[d][i].key);
+        free(run.v[d]);
+    }
+    bp_strbuf_free(&sb);
+    bp_store_close(store);
+    bp_cli_env_cleanup(&env);
+    return rc;
+}

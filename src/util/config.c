@@ -1,0 +1,219 @@
+/*
+ * config.c - read the configuration file (see config.h for the file, keys and precedence).
+ *
+ * bp_config_load(): choose the file, parse it with GLib's GKeyFile, check every key of the
+ * groups we own, apply [policy] through bp_policy_load_keyfile() (policy.c owns its keys),
+ * then the environment ($BOUNCEPIPE_DB).  Every error names the file and the key.
+ * bp_config_free(): release everything, including the GKeyFile kept for other groups.
+ *
+ * Ownership: strings in bp_config are g_malloc'ed copies (g_free / g_strfreev release them);
+ * error messages handed to the caller are malloc'ed (free()).
+ */
+#include "bouncepipe/config.h"
+
+#include <glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The keys of each group we own; anything else in these groups is a mistake. */
+static const struct {
+    const char *group;
+    const char *const keys[6];
+} known[] = {
+    {"store", {"database", "busy_timeout_ms", NULL}},
+    {"quarantine", {"directory", NULL}},
+    {"verp", {"prefix", "separators", "domain_separator", NULL}},
+    {"report", {"rcpt_headers", NULL}},
+    {"rules", {"files", "builtin", NULL}},
+};
+
+static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *message(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static bp_status check_keys(GKeyFile *kf, const char *file, char **error)
+{
+    for (size_t g = 0; g < sizeof(known) / sizeof(known[0]); g++) {
+        gsize n = 0;
+        gchar **keys = g_key_file_get_keys(kf, known[g].group, &n, NULL);
+        for (gsize i = 0; keys != NULL && i < n; i++) {
+            int ok = 0;
+            for (size_t k = 0; known[g].keys[k] != NULL && !ok; k++)
+                ok = strcmp(keys[i], known[g].keys[k]) == 0;
+            if (!ok) {
+                *error = message("%s: [%s] %s: unknown key", file, known[g].group, keys[i]);
+                g_strfreev(keys);
+                return BP_ERR_CONFIG;
+            }
+        }
+        g_strfreev(keys);
+    }
+    return BP_OK;
+}
+
+/* A string value, or NULL when absent; an empty value counts as absent. */
+static char *get_string(GKeyFile *kf, const char *group, const char *key)
+{
+    char *v = g_key_file_get_string(kf, group, key, NULL);
+    if (v != NULL && v[0] == '\0') {
+        g_free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+static char **get_list(GKeyFile *kf, const char *group, const char *key)
+{
+    gsize n = 0;
+    char **v = g_key_file_get_string_list(kf, group, key, &n, NULL);
+    if (v != NULL && n == 0) {
+        g_strfreev(v);
+        v = NULL;
+    }
+    return v;
+}
+
+static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
+{
+    const char *file = cfg->file;
+    GError *gerr = NULL;
+    bp_status st = check_keys(kf, file, error);
+    if (st != BP_OK)
+        return st;
+    char *db = get_string(kf, "store", "database");
+    if (db != NULL) {
+        g_free(cfg->db);
+        cfg->db = db;
+    }
+    if (g_key_file_has_key(kf, "store", "busy_timeout_ms", NULL)) {
+        gint64 ms = g_key_file_get_int64(kf, "store", "busy_timeout_ms", &gerr);
+        if (gerr != NULL || ms < 0 || ms > 3600000) {
+            *error = message("%s: [store] busy_timeout_ms: want milliseconds from 0 to 3600000", file);
+            g_clear_error(&gerr);
+            return BP_ERR_CONFIG;
+        }
+        cfg->busy_timeout_ms = (unsigned)ms;
+    }
+    char *q = get_string(kf, "quarantine", "directory");
+    if (q != NULL) {
+        g_free(cfg->quarantine_dir);
+        cfg->quarantine_dir = q;
+    }
+    cfg->verp_prefix = get_string(kf, "verp", "prefix");
+    cfg->verp_separators = get_string(kf, "verp", "separators");
+    char *dsep = get_string(kf, "verp", "domain_separator");
+    if (dsep != NULL) {
+        int bad = strlen(dsep) != 1 || dsep[0] == '@';
+        cfg->verp.domain_separator = dsep[0];
+        g_free(dsep);
+        if (bad) {
+            *error = message("%s: [verp] domain_separator: want one character other than @", file);
+            return BP_ERR_CONFIG;
+        }
+    }
+    cfg->rcpt_headers = get_list(kf, "report", "rcpt_headers");
+    cfg->pattern_files = get_list(kf, "rules", "files");
+    if (g_key_file_has_key(kf, "rules", "builtin", NULL)) {
+        gboolean b = g_key_file_get_boolean(kf, "rules", "builtin", &gerr);
+        if (gerr != NULL) {
+            *error = message("%s: [rules] builtin: want true or false", file);
+            g_clear_error(&gerr);
+            return BP_ERR_CONFIG;
+        }
+        cfg->builtin_rules = b ? 1 : 0;
+    }
+    char *perr = NULL;
+    st = bp_policy_load_keyfile(&cfg->policy, kf, &perr);
+    if (st != BP_OK) {
+        *error = message("%s: %s", file, perr != NULL ? perr : "[policy]: invalid");
+        free(perr);
+        return BP_ERR_CONFIG;
+    }
+    return BP_OK;
+}
+
+bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error)
+{
+    bp_status st = BP_OK;
+    GKeyFile *kf = NULL;
+    GError *gerr = NULL;
+    *error = NULL;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->db = g_strdup(BP_CONFIG_DEFAULT_DB);
+    cfg->quarantine_dir = g_strdup(BP_CONFIG_DEFAULT_QUARANTINE);
+    cfg->busy_timeout_ms = 10000;
+    cfg->builtin_rules = 1;
+    bp_policy_default(&cfg->policy);
+
+    const char *file = explicit_file;
+    if (file == NULL) {
+        const char *env = getenv("BOUNCEPIPE_CONFIG");
+        if (env != NULL && env[0] != '\0')
+            file = env;
+    }
+    int required = file != NULL;
+    if (file == NULL && access(BP_CONFIG_DEFAULT_FILE, F_OK) == 0)
+        file = BP_CONFIG_DEFAULT_FILE;
+    if (file != NULL) {
+        cfg->file = g_strdup(file);
+        kf = g_key_file_new();
+        if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &gerr)) {
+            if (required || !g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                *error = message("%s: %s", file, gerr->message);
+                st = BP_ERR_CONFIG;
+                goto out;
+            }
+        } else {
+            st = read_file(cfg, kf, error);
+            if (st != BP_OK)
+                goto out;
+        }
+    }
+    const char *env_db = getenv("BOUNCEPIPE_DB");
+    if (env_db != NULL && env_db[0] != '\0') {
+        g_free(cfg->db);
+        cfg->db = g_strdup(env_db);
+    }
+    cfg->verp.prefix = cfg->verp_prefix;
+    cfg->verp.separators = cfg->verp_separators;
+    cfg->report.rcpt_headers = (const char *const *)cfg->rcpt_headers;
+    cfg->keyfile = kf;
+    kf = NULL;
+out:
+    g_clear_error(&gerr);
+    if (kf != NULL)
+        g_key_file_free(kf);
+    if (st != BP_OK) {
+        if (*error == NULL)
+            *error = message("configuration: %s", bp_status_to_string(st));
+        bp_config_free(cfg);
+    }
+    return st;
+}
+
+void bp_config_free(bp_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    g_free(cfg->file);
+    g_free(cfg->db);
+    g_free(cfg->quarantine_dir);
+    g_free(cfg->verp_prefix);
+    g_free(cfg->verp_separators);
+    g_strfreev(cfg->rcpt_headers);
+    g_strfreev(cfg->pattern_files);
+    if (cfg->keyfile != NULL)
+        g_key_file_free(cfg->keyfile);
+    memset(cfg, 0, sizeof(*cfg));
+}
