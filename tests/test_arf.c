@@ -147,6 +147,8 @@ static void test_recipient_order(void **state)
          ORIG("xxxxxxxx@mail.example.jp", ""), NULL, NULL, NULL},
         {"star-redacted", "Feedback-Type: abuse\nOriginal-Rcpt-To: ****@mail.example.jp\n", "text/rfc822-headers",
          ORIG("****@mail.example.jp", ""), NULL, NULL, NULL},
+        {"opt-out Removal-Recipient", "Feedback-Type: opt-out\nRemoval-Recipient: user@example.com\n",
+         "text/rfc822-header", ORIG("<Undisclosed Recipients>", ""), NULL, "user@example.com", "original-rcpt-to"},
         {"x in a real name is not redaction", "Feedback-Type: abuse\nOriginal-Rcpt-To: xavier@example.org\n",
          "message/rfc822", ORIG("xavier@example.org", ""), NULL, "xavier@example.org", "original-rcpt-to"},
     };

@@ -3,8 +3,9 @@
  *
  * bp_arf_parse(): the message/feedback-report part gives Feedback-Type (normalised: "opt-out"
  * also for "optout" and "unsubscribe"), Original-Mail-From, Original-Rcpt-To (one block per
- * field), Source-IP, Reported-Domain, Arrival-Date, User-Agent, Reporting-MTA.  Without an
- * Original-Rcpt-To the recipient comes from the attached original (bp_complaint_recipient).
+ * field, or Removal-Recipient in opt-out reports), Source-IP, Reported-Domain, Arrival-Date,
+ * User-Agent, Reporting-MTA.  Without an Original-Rcpt-To the recipient comes from the
+ * attached original (bp_complaint_recipient).
  * A redacted recipient ("redacted@", "xxxx@") still yields a block, with recipient NULL
  * unless the original names the recipient in a configured header.  Apple Mail's
  * unsubscribe message (X-Apple-Unsubscribe) is read as an opt-out report.
@@ -121,7 +122,9 @@ bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts
     bp_report_note_original(out, root, arena);
 
     for (size_t i = 0; i < all.n; i++) {
-        if (strcasecmp(all.fields[i].name, "Original-Rcpt-To") != 0)
+        /* Removal-Recipient: the opt-out extension's name for the same thing */
+        if (strcasecmp(all.fields[i].name, "Original-Rcpt-To") != 0 &&
+            strcasecmp(all.fields[i].name, "Removal-Recipient") != 0)
             continue;
         char *addr = bp_address_normalise(arena, all.fields[i].value);
         if (addr == NULL || bp_complaint_redacted(addr))
@@ -131,7 +134,7 @@ bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts
             break;
         b->recipient = addr;
         b->recipient_from = BP_FROM_ORIGINAL_RCPT_TO;
-        b->field = "Original-Rcpt-To";
+        b->field = all.fields[i].name;
         b->part_index = part->index;
         b->action = BP_ACTION_FAILED;
     }

@@ -15,8 +15,9 @@ const bp_part *bp_report_find_original(const bp_part *root, bp_arena *arena)
     for (const bp_part *p = root->child != NULL ? root->child : NULL; p != NULL; p = bp_part_walk_next(root, p)) {
         if (p->is_message && p != root)
             return p;
+        /* "text/rfc822-header" (singular) is a typo seen in opt-out reports */
         if (bp_part_is(p, "text", "rfc822-headers") || bp_part_is(p, "message", "rfc822-headers") ||
-            bp_part_is(p, "message", "global-headers")) {
+            bp_part_is(p, "text", "rfc822-header") || bp_part_is(p, "message", "global-headers")) {
             if (p->body == NULL)
                 continue;
             bp_field_group *groups = NULL;
