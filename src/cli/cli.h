@@ -85,5 +85,6 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_rescore(int argc, char **argv);
+int cmd_acct(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
     {"export", cmd_export, "print the suppression list (csv, json, ndjson, plain)"},
     {"stats", cmd_stats, "counts by type, category, action, domain, day (text, json, prometheus)"},
     {"rescore", cmd_rescore, "re-run rules and policy over the ledger; --apply to change it"},
+    {"acct", cmd_acct, "read PowerMTA accounting CSV (stdin or files) and record bounces, complaints, deliveries"},
 };
 
 static void usage(FILE *out)

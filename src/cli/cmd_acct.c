@@ -1,0 +1,464 @@
+/*
+ * cmd_acct.c - bouncepipe acct [--dry-run] [--format ndjson|text|csv] [--db PATH]
+ *              [--config FILE] [--batch N] [--transient] [--record-deliveries] [--patterns FILE]
+ *              [--no-builtin-rules] [--quiet] [FILE...]
+ *
+ * Reads PowerMTA accounting CSV - standard input when no FILE is named, as
+ * <acct-file |/usr/bin/bouncepipe acct> streams it, or accounting files on disk to load
+ * history - and records what each record means: bounces and complaints as ledger events,
+ * deliveries as soft-bounce resets (see acct.h and acct_events.c for the mapping).
+ *
+ * Durability: records are committed in batches of --batch (default 100), and whenever the
+ * oldest uncommitted record is a second old, and on every idle second of the stream (stdin
+ * is polled with a one-second timeout), so a crash loses at most one batch - which the file
+ * copy PowerMTA writes beside the pipe still holds.  Every record is a store unit keyed by
+ * bp_acct_record_key(), so re-reading a file copy after a restart counts nothing twice.
+ *
+ * When the database is busy or unwritable (transient), the batch is rolled back and kept,
+ * the input is not read any further (the pipe fills and PowerMTA waits) and the commit is
+ * retried every second until it succeeds or the process is told to stop (SIGTERM/SIGINT:
+ * one last attempt, then exit 75 when records remain uncommitted).
+ *
+ * Malformed lines, records without a recipient and unknown record types are counted,
+ * reported on stderr (the first few with their line) and in the summary at the end; they are
+ * never fatal.  Exit status: 0; 1 when an input could not be read or the store refused a
+ * record for good; 64 usage; 75 records left uncommitted; 78 configuration.
+ *
+ * Ownership: the run owns the reader, printer, store and the batch arena; results of a
+ * batch live in the batch arena until their commit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bouncepipe/acct.h"
+#include "bouncepipe/arena.h"
+#include "bouncepipe/emit.h"
+#include "bouncepipe/store.h"
+#include "bouncepipe/text.h"
+#include "cli.h"
+
+/* Diagnostics per kind printed with their line before only the summary counts them. */
+#define ACCT_REPORT_FIRST 20
+/* Bytes read from the input at a time. */
+#define ACCT_READ_CHUNK 65536
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct counts {
+    unsigned long records, headers, events, deliveries, ignored, unknown_type, no_recipient, malformed;
+    unsigned long recorded_new, duplicates, delivery_resets, committed_batches;
+};
+
+struct acct_run {
+    bp_cli_env env;
+    bp_acct_options opts;
+    bp_acct_columns cols;
+    bp_format format;
+    bp_printer *printer;
+    int dry_run, quiet, record_deliveries;
+    size_t batch_max;
+    bp_store *store;
+    bp_arena *batch_arena;
+    bp_acct_result *pending;
+    size_t n_pending, cap_pending;
+    time_t oldest_pending;
+    struct counts n;
+    int failed; /* an input or the store failed for good */
+};
+
+static void acct_usage(FILE *out)
+{
+    fprintf(out, "usage: bouncepipe acct [--dry-run] [--format ndjson|text|csv] [--db PATH] [--config FILE]\n"
+                 "                       [--batch N] [--transient] [--record-deliveries] [--patterns FILE]\n"
+                 "                       [--no-builtin-rules] [--quiet] [FILE...]\n"
+                 "Reads PowerMTA accounting CSV from the FILEs, or from standard input when none is named.\n");
+}
+
+/* NDJSON with the accounting fields after the contract's ("further fields may follow"). */
+static bp_status print_ndjson(struct acct_run *run, const bp_acct_result *res)
+{
+    char *line = NULL;
+    size_t size = 0;
+    bp_strbuf sb = {0};
+    bp_status st = BP_ERR_NOMEM;
+    FILE *mem = open_memstream(&line, &size); /* owned: closed below, line freed */
+    if (mem == NULL)
+        return BP_ERR_NOMEM;
+    bp_printer *p = bp_printer_new(mem, BP_FORMAT_NDJSON);
+    if (p == NULL || bp_printer_event(p, &res->event) != BP_OK || fflush(mem) != 0) {
+        bp_printer_free(p);
+        fclose(mem);
+        goto out;
+    }
+    bp_printer_free(p);
+    fclose(mem);
+    while (size > 0 && (line[size - 1] == '\n' || line[size - 1] == '}'))
+        size--;
+    if (bp_strbuf_append(&sb, line, size) != BP_OK || bp_strbuf_puts(&sb, ",\"record_type\":") != BP_OK ||
+        bp_json_string(&sb, res->record_type) != BP_OK || bp_strbuf_puts(&sb, ",\"time_logged\":") != BP_OK ||
+        bp_json_string(&sb, res->time_logged) != BP_OK || bp_strbuf_puts(&sb, ",\"pmta_category\":") != BP_OK ||
+        bp_json_string(&sb, res->pmta_category) != BP_OK || bp_strbuf_puts(&sb, ",\"key\":") != BP_OK ||
+        bp_json_string(&sb, res->key) != BP_OK || bp_strbuf_puts(&sb, "}\n") != BP_OK)
+        goto out;
+    st = fwrite(sb.data, 1, sb.len, stdout) == sb.len ? BP_OK : BP_ERR_IO;
+out:
+    free(line);
+    bp_strbuf_free(&sb);
+    return st;
+}
+
+static bp_status print_result(struct acct_run *run, const bp_acct_result *res)
+{
+    if (run->format == BP_FORMAT_NDJSON)
+        return print_ndjson(run, res);
+    return bp_printer_event(run->printer, &res->event);
+}
+
+/* Write the pending batch in one transaction.  On a transient failure the batch is kept. */
+static bp_status commit_batch(struct acct_run *run)
+{
+    if (run->n_pending == 0 || run->store == NULL)
+        return BP_OK;
+    struct counts before = run->n;
+    bp_status st = bp_store_begin(run->store);
+    for (size_t i = 0; st == BP_OK && i < run->n_pending; i++) {
+        const bp_acct_result *res = &run->pending[i];
+        long long when = res->time_logged_unix > 0 ? res->time_logged_unix : 0;
+        if (res->disposition == BP_ACCT_DELIVERY && !run->record_deliveries) {
+            st = bp_store_record_delivery(run->store, res->event.recipient, when);
+            if (st == BP_OK)
+                run->n.delivery_resets++;
+            continue;
+        }
+        /* PowerMTA's bounceCat goes beside our category in the ledger, never deciding */
+        bp_store_unit unit = {res->key, NULL, res->event.source, when, res->pmta_category};
+        bp_record_result rr;
+        st = bp_store_record(run->store, &unit, &res->event, 1, &rr);
+        if (st == BP_OK) {
+            if (rr.outcome == BP_RECORD_DUPLICATE)
+                run->n.duplicates++;
+            else
+                run->n.recorded_new++;
+        }
+    }
+    if (st == BP_OK)
+        st = bp_store_commit(run->store);
+    if (st != BP_OK) {
+        bp_store_rollback(run->store);
+        run->n.recorded_new = before.recorded_new;
+        run->n.duplicates = before.duplicates;
+        run->n.delivery_resets = before.delivery_resets;
+        return st;
+    }
+    run->n.committed_batches++;
+    run->n_pending = 0;
+    bp_arena_reset(run->batch_arena);
+    return BP_OK;
+}
+
+/* Commit, retrying a transient failure every second until it works or we are told to stop. */
+static bp_status commit_until_done(struct acct_run *run)
+{
+    time_t last_report = 0;
+    for (;;) {
+        bp_status st = commit_batch(run);
+        if (st == BP_OK || !bp_status_is_transient(st))
+            return st;
+        time_t now = time(NULL);
+        if (now - last_report >= 60) {
+            bp_cli_error("acct", "database unavailable (%s: %s); holding %zu records and retrying every second",
+                         bp_status_to_string(st), bp_store_last_error(run->store), run->n_pending);
+            last_report = now;
+        }
+        if (stop_requested)
+            return st;
+        sleep(1);
+    }
+}
+
+static bp_status add_pending(struct acct_run *run, const bp_acct_result *res)
+{
+    if (run->n_pending == run->cap_pending) {
+        size_t cap = run->cap_pending > 0 ? run->cap_pending * 2 : 64;
+        bp_acct_result *np = realloc(run->pending, cap * sizeof(*np));
+        if (np == NULL)
+            return BP_ERR_NOMEM;
+        run->pending = np;
+        run->cap_pending = cap;
+    }
+    if (run->n_pending == 0)
+        run->oldest_pending = time(NULL);
+    run->pending[run->n_pending++] = *res;
+    return BP_OK;
+}
+
+static void report_line(unsigned long count, const char *name, unsigned long line, const char *what)
+{
+    if (count <= ACCT_REPORT_FIRST)
+        fprintf(stderr, "bouncepipe: acct: %s:%lu: %s%s\n", name, line, what,
+                count == ACCT_REPORT_FIRST ? " (further ones only counted)" : "");
+}
+
+/* Take every complete record out of the reader. */
+static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char *name, int at_eof)
+{
+    for (;;) {
+        bp_acct_record rec;
+        bp_acct_outcome outcome;
+        bp_status st = bp_acct_reader_next(reader, at_eof, &rec, &outcome);
+        if (st != BP_OK)
+            return st;
+        switch (outcome) {
+        case BP_ACCT_NEED_MORE: return BP_OK;
+        case BP_ACCT_HEADER: run->n.headers++; continue;
+        case BP_ACCT_MALFORMED:
+            run->n.malformed++;
+            if (!run->quiet)
+                report_line(run->n.malformed, name, rec.line, rec.error);
+            continue;
+        case BP_ACCT_RECORD: break;
+        }
+        run->n.records++;
+        bp_acct_result res;
+        st = bp_acct_record_event(&run->opts, reader, &run->cols, &rec, run->batch_arena, &res);
+        if (st != BP_OK)
+            return st;
+        switch (res.disposition) {
+        case BP_ACCT_IGNORED:
+            if (res.unknown_type) {
+                run->n.unknown_type++;
+                if (!run->quiet)
+                    report_line(run->n.unknown_type, name, rec.line, "unknown record type, ignored");
+            } else {
+                run->n.ignored++;
+            }
+            continue;
+        case BP_ACCT_NO_RECIPIENT:
+            run->n.no_recipient++;
+            if (!run->quiet)
+                report_line(run->n.no_recipient, name, rec.line, "record without a usable recipient, skipped");
+            continue;
+        case BP_ACCT_DELIVERY: run->n.deliveries++; break;
+        case BP_ACCT_EVENT: run->n.events++; break;
+        }
+        if (run->dry_run) {
+            if (print_result(run, &res) != BP_OK)
+                return BP_ERR_IO;
+            continue;
+        }
+        st = add_pending(run, &res);
+        if (st != BP_OK)
+            return st;
+        if (run->n_pending >= run->batch_max || time(NULL) - run->oldest_pending >= 1) {
+            st = commit_until_done(run);
+            if (st != BP_OK)
+                return st;
+        }
+    }
+}
+
+/* Read one stream to its end.  @p live: poll with a one-second timeout, committing when idle. */
+static bp_status read_stream(struct acct_run *run, int fd, const char *name, int live)
+{
+    bp_acct_reader *reader = NULL;
+    char *chunk = malloc(ACCT_READ_CHUNK);
+    bp_status st = bp_acct_reader_new(&reader);
+    if (chunk == NULL && st == BP_OK)
+        st = BP_ERR_NOMEM;
+    memset(&run->cols, 0, sizeof(run->cols)); /* column numbers belong to this reader's headers */
+    run->opts.source = name;
+    while (st == BP_OK && !stop_requested) {
+        if (live) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            int ready = poll(&pfd, 1, 1000);
+            if (ready < 0 && errno != EINTR) {
+                st = BP_ERR_IO;
+                break;
+            }
+            if (ready <= 0) { /* an idle second: make what we have durable */
+                st = commit_until_done(run);
+                continue;
+            }
+        }
+        ssize_t got = read(fd, chunk, ACCT_READ_CHUNK);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            bp_cli_error("acct", "%s: read failed: %s", name, strerror(errno));
+            run->failed = 1;
+            break;
+        }
+        if (got == 0) {
+            st = drain(run, reader, name, 1);
+            break;
+        }
+        st = bp_acct_reader_feed(reader, chunk, (size_t)got);
+        if (st == BP_OK)
+            st = drain(run, reader, name, 0);
+    }
+    if (st == BP_OK && stop_requested)
+        st = drain(run, reader, name, 1); /* what is complete still counts */
+    if (st == BP_OK)
+        st = commit_until_done(run);
+    bp_acct_reader_free(reader);
+    free(chunk);
+    return st;
+}
+
+static void summary(const struct acct_run *run)
+{
+    if (run->quiet && run->n.malformed == 0 && run->n.no_recipient == 0 && run->n.unknown_type == 0)
+        return;
+    fprintf(stderr,
+            "bouncepipe: acct: %lu records (%lu headers): %lu events, %lu deliveries, %lu ignored, "
+            "%lu unknown type, %lu without recipient, %lu malformed lines",
+            run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.ignored, run->n.unknown_type,
+            run->n.no_recipient, run->n.malformed);
+    if (!run->dry_run)
+        fprintf(stderr, "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
+                run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
+    fputc('\n', stderr);
+}
+
+int cmd_acct(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"batch", required_argument, NULL, 'b'},
+                                             {"transient", no_argument, NULL, 't'},
+                                             {"record-deliveries", no_argument, NULL, 'D'},
+                                             {"patterns", required_argument, NULL, 'p'},
+                                             {"no-builtin-rules", no_argument, NULL, 'B'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct acct_run run;
+    memset(&run, 0, sizeof(run));
+    run.format = BP_FORMAT_NDJSON;
+    run.batch_max = 100;
+    int opt, rc = BP_EXIT_OK;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "nf:d:c:b:tDp:Bqh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'n': run.dry_run = 1; break;
+        case 'f':
+            if (bp_format_parse(optarg, &run.format) != BP_OK) {
+                bp_cli_error("acct", "unknown format '%s'", optarg);
+                return BP_EXIT_USAGE;
+            }
+            break;
+        case 'd': run.env.db = optarg; break;
+        case 'c': run.env.config_file = optarg; break;
+        case 'b': {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || v < 1 || v > 100000) {
+                bp_cli_error("acct", "--batch wants a number from 1 to 100000");
+                return BP_EXIT_USAGE;
+            }
+            run.batch_max = (size_t)v;
+            break;
+        }
+        case 't': run.opts.transient = 1; break;
+        case 'D': run.record_deliveries = 1; break;
+        case 'p': run.env.patterns_file = optarg; break;
+        case 'B': run.env.no_builtin = 1; break;
+        case 'q': run.quiet = 1; break;
+        case 'h': acct_usage(stdout); return BP_EXIT_OK;
+        default: acct_usage(stderr); return BP_EXIT_USAGE;
+        }
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop; /* no SA_RESTART: poll() and read() return so we can finish */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (bp_cli_env_setup(&run.env) != BP_OK) {
+        rc = BP_EXIT_CONFIG;
+        goto out;
+    }
+    run.opts.rules = run.env.rules;
+    run.opts.policy = &run.env.policy;
+    run.opts.verp = &run.env.config.verp;
+    run.batch_arena = bp_arena_new();
+    if (run.batch_arena == NULL) {
+        bp_cli_error("acct", "out of memory");
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
+    if (run.dry_run) {
+        run.printer = bp_printer_new(stdout, run.format);
+        if (run.printer == NULL) {
+            bp_cli_error("acct", "out of memory");
+            rc = BP_EXIT_SOFTWARE;
+            goto out;
+        }
+    } else {
+        bp_status st = bp_cli_store_open(&run.env, "acct", 0, &run.store);
+        if (st != BP_OK) {
+            rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_CONFIG;
+            goto out;
+        }
+    }
+
+    bp_status st = BP_OK;
+    if (optind >= argc) {
+        st = read_stream(&run, STDIN_FILENO, "-", 1);
+    } else {
+        for (int i = optind; i < argc && st == BP_OK && !stop_requested; i++) {
+            int fd = strcmp(argv[i], "-") == 0 ? STDIN_FILENO : open(argv[i], O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                bp_cli_error("acct", "%s: %s", argv[i], strerror(errno));
+                run.failed = 1;
+                continue;
+            }
+            st = read_stream(&run, fd, argv[i], fd == STDIN_FILENO);
+            if (fd != STDIN_FILENO)
+                close(fd);
+        }
+    }
+    if (st != BP_OK) {
+        bp_cli_error("acct", "%s%s%s", bp_status_to_string(st), run.store != NULL ? ": " : "",
+                     run.store != NULL ? bp_store_last_error(run.store) : "");
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+    }
+    if (run.n_pending > 0) {
+        bp_cli_error("acct", "%zu records were not committed; re-read the accounting file to load them", run.n_pending);
+        rc = BP_EXIT_TEMPFAIL;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        bp_cli_error("acct", "writing output failed");
+        if (rc == BP_EXIT_OK)
+            rc = BP_EXIT_FAILURE;
+    }
+    if (run.failed && rc == BP_EXIT_OK)
+        rc = BP_EXIT_FAILURE;
+    summary(&run);
+out:
+    free(run.pending);
+    bp_store_close(run.store);
+    bp_printer_free(run.printer);
+    bp_arena_free(run.batch_arena);
+    bp_cli_env_cleanup(&run.env);
+    return rc;
+}
