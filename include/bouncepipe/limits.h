@@ -54,6 +54,40 @@
 #error "BP_MAX_MIME_PARTS must not exceed 100000"
 #endif
 
+/* What GMime is shown of one message.  GMime builds an object per header field and per MIME
+ * part, about 650 bytes for a 7-byte "X-H: v" line and 2 KiB for a 15-byte empty part, and
+ * keeps several copies of a long header: measured, 3.5 MB of header lines cost 320 MB and
+ * 6 MB of empty parts 420 MB.  So before parsing, the input is cut (at a line start) where
+ * it exceeds any of these; what comes before the cut is processed as usual and the message
+ * is flagged (bp_mime_message.input_cut).  Counted over the whole message, body included,
+ * because telling header from body needs the parse being protected: a report's own header
+ * and field lines come first and are a few hundred; a DSN for 6,000 recipients still fits.
+ *   BP_MAX_MIME_HEADER_LINES  lines that look like a header field ("Name:") or continue one
+ *                             (start with white space)
+ *   BP_MAX_MIME_HEADER_BYTES  bytes of those lines (a 4 MiB header field costs GMime ~25 MB)
+ *   BP_MAX_MIME_DASH_LINES    lines starting with "--": every MIME boundary is one */
+#ifndef BP_MAX_MIME_HEADER_LINES
+#define BP_MAX_MIME_HEADER_LINES 25000u
+#endif
+#if BP_MAX_MIME_HEADER_LINES > 1000000u
+#error "BP_MAX_MIME_HEADER_LINES must not exceed 1 million"
+#endif
+#ifndef BP_MAX_MIME_HEADER_BYTES
+#define BP_MAX_MIME_HEADER_BYTES (4u * 1024u * 1024u)
+#endif
+#if BP_MAX_MIME_HEADER_BYTES > 64u * 1024u * 1024u
+#error "BP_MAX_MIME_HEADER_BYTES must not exceed 64 MiB"
+#endif
+#if BP_MAX_MIME_HEADER_BYTES < BP_MAX_HEADER_BYTES
+#error "BP_MAX_MIME_HEADER_BYTES must leave room for one BP_MAX_HEADER_BYTES field"
+#endif
+#ifndef BP_MAX_MIME_DASH_LINES
+#define BP_MAX_MIME_DASH_LINES (4u * BP_MAX_MIME_PARTS)
+#endif
+#if BP_MAX_MIME_DASH_LINES > 400000u
+#error "BP_MAX_MIME_DASH_LINES must not exceed 400000"
+#endif
+
 /* Bytes of one text part decoded for scanning.  The bounce explanation is at the top of its
  * part; a quoted original can be large, and is never needed past this. */
 #ifndef BP_MAX_TEXT_BYTES
@@ -61,6 +95,19 @@
 #endif
 #if BP_MAX_TEXT_BYTES > 64u * 1024u * 1024u
 #error "BP_MAX_TEXT_BYTES must not exceed 64 MiB"
+#endif
+
+/* Bytes decoded from all parts of one message together.  A message of many text parts (or
+ * of text in a charset that doubles in UTF-8) could otherwise decode several times its own
+ * size into memory; parts past the budget keep an empty body, flagged truncated. */
+#ifndef BP_MAX_DECODED_BYTES
+#define BP_MAX_DECODED_BYTES (8u * 1024u * 1024u)
+#endif
+#if BP_MAX_DECODED_BYTES > 256u * 1024u * 1024u
+#error "BP_MAX_DECODED_BYTES must not exceed 256 MiB"
+#endif
+#if BP_MAX_DECODED_BYTES < BP_MAX_TEXT_BYTES
+#error "BP_MAX_DECODED_BYTES must hold at least one BP_MAX_TEXT_BYTES part"
 #endif
 
 /* Recipient blocks per report.  An MTA bounces at most its recipient limit per message

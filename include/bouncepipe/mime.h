@@ -10,7 +10,10 @@
  *     transfer-decoded, raw bytes;
  *   - message/rfc822 and message/global: their headers and parts, as a child part;
  *   - everything else (images, application/...): not decoded, body NULL.
- * Walks stop at BP_MAX_MIME_DEPTH and BP_MAX_MIME_PARTS; headers at BP_MAX_HEADERS_PER_PART.
+ * Walks stop at BP_MAX_MIME_DEPTH and BP_MAX_MIME_PARTS; headers at BP_MAX_HEADERS_PER_PART;
+ * decoding at BP_MAX_DECODED_BYTES per message.  Before parsing, the input is cut where its
+ * header-like or boundary-like lines exceed what GMime can hold in bounded memory
+ * (limits.h, BP_MAX_MIME_HEADER_*), and the message flagged input_cut.
  *
  * Ownership: the whole tree, every string in it, belongs to the arena passed in.
  */
@@ -50,8 +53,11 @@ struct bp_part {
 typedef struct bp_mime_message {
     bp_part *root; /**< the message itself: its headers, its top-level content */
     unsigned n_parts;
-    unsigned warnings;   /**< GMime parser warnings (malformed MIME seen) */
-    int parts_truncated; /**< BP_MAX_MIME_PARTS or BP_MAX_MIME_DEPTH was hit */
+    unsigned warnings;    /**< GMime parser warnings (malformed MIME seen) */
+    int parts_truncated;  /**< BP_MAX_MIME_PARTS or BP_MAX_MIME_DEPTH was hit */
+    int input_cut;        /**< the input was cut before parsing (BP_MAX_MIME_HEADER_LINES,
+                               _HEADER_BYTES or _DASH_LINES); what came before was parsed */
+    size_t decoded_bytes; /**< bytes decoded from all parts, at most BP_MAX_DECODED_BYTES */
 } bp_mime_message;
 
 /** Initialise GMime once per process; safe to call more than once. */

@@ -2,11 +2,15 @@
  * mime.c - the GMime adapter; the only file that includes GMime.
  *
  * bp_mime_parse(): bytes -> bp_part tree (contract in include/bouncepipe/mime.h).
- *   Line ends are made LF first (GMime copes with CRLF but not with bare CR, which real
- *   bounces contain).  The parser runs in loose RFC-compliance modes because bounces are
+ *   The bytes are read in place through a seekable stream (no copy: a 50 MB message costs
+ *   50 MB, not 100), which shows a bare CR as LF (GMime copes with LF and CRLF but not with
+ *   CR alone, which real bounces contain).  The parser runs in loose RFC-compliance modes because bounces are
  *   written by every MTA ever shipped; its warnings are counted, not fatal.
  *   Text is decoded through GMime's own filters (transfer decoding, charset -> UTF-8), read
- *   in chunks so that a huge part costs at most BP_MAX_TEXT_BYTES.
+ *   in chunks so that a huge part costs at most BP_MAX_TEXT_BYTES, and all parts together at
+ *   most BP_MAX_DECODED_BYTES.  Before parsing, input_view_build() shortens over-long header
+ *   fields and cuts the input where GMime's per-header and per-part objects would cost
+ *   unbounded memory (limits.h).
  * bp_mime_decode_header(), bp_mime_to_utf8(): RFC 2047 and charset conversion for text
  *   the report parsers find outside of MIME labels.
  *
@@ -55,25 +59,304 @@ void bp_mime_init(void)
     g_mime_parser_options_set_fallback_charsets(parser_options, fallback);
 }
 
-/* LF-only copy of the input: CRLF -> LF, bare CR -> LF.  Caller frees with g_free. */
-static guint8 *normalise_line_ends(const char *in, size_t len, size_t *out_len)
+/*
+ * What GMime is shown of the message: spans of the caller's bytes, read in place.
+ *
+ * input_view_build() walks the lines once before parsing and decides what GMime may see
+ * (limits.h explains each limit):
+ *   - a header-like line longer than BP_MAX_HEADER_BYTES keeps its first BP_MAX_HEADER_BYTES
+ *     bytes and its line end; continuation lines that take one field past BP_MAX_HEADER_BYTES
+ *     are left out, so a 10 MB header costs 100 KB and the report after it is still read;
+ *   - past BP_MAX_MIME_HEADER_LINES / _HEADER_BYTES / _DASH_LINES the rest is cut.
+ * The view is a list of spans (source offset, length) laid end to end; the input is never
+ * copied.
+ */
+struct input_span {
+    gint64 view_off; /* where the span starts in the view */
+    size_t src_off;  /* and in the caller's bytes */
+    size_t len;
+};
+
+struct input_view {
+    const char *data; /* borrowed: the caller's message bytes */
+    size_t data_len;
+    struct input_span *spans; /* owned: g_free */
+    size_t n_spans, cap_spans;
+    gint64 len; /* bytes in the view */
+    int cut;    /* something was left out */
+};
+
+/* Show @len more bytes of the source from @src_off (merged with the last span if adjacent). */
+static int view_add(struct input_view *v, size_t src_off, size_t len)
 {
-    guint8 *out = g_try_malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '\r') {
-            out[o++] = '\n';
-            if (i + 1 < len && in[i + 1] == '\n')
-                i++;
-        } else {
-            out[o++] = (guint8)c;
+    if (len == 0)
+        return 0;
+    struct input_span *last = v->n_spans > 0 ? &v->spans[v->n_spans - 1] : NULL;
+    if (last != NULL && last->src_off + last->len == src_off) {
+        last->len += len;
+    } else {
+        if (v->n_spans == v->cap_spans) {
+            size_t cap = v->cap_spans ? v->cap_spans * 2 : 8;
+            struct input_span *ns = g_try_realloc(v->spans, cap * sizeof(*ns));
+            if (ns == NULL)
+                return -1;
+            v->spans = ns;
+            v->cap_spans = cap;
         }
+        v->spans[v->n_spans++] = (struct input_span){v->len, src_off, len};
     }
-    *out_len = o;
-    return out;
+    v->len += (gint64)len;
+    return 0;
+}
+
+/* Does the line look like a header field ("Name:", RFC 5322 ftext then optional blanks) or
+ * a continuation of one (leading white space)? */
+static int is_header_like(const char *line, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (line[0] == ' ' || line[0] == '\t')
+        return 1;
+    size_t i = 0;
+    while (i < len && (unsigned char)line[i] > 32 && (unsigned char)line[i] < 127 && line[i] != ':')
+        i++;
+    if (i == 0)
+        return 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i < len && line[i] == ':';
+}
+
+/* Bytes of the line end at the end of @line[0, n): 2 for CRLF, 1 for LF or CR, 0 for none. */
+static size_t eol_len(const char *line, size_t n)
+{
+    if (n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n')
+        return 2;
+    return n >= 1 && (line[n - 1] == '\n' || line[n - 1] == '\r') ? 1 : 0;
+}
+
+/* Build the view of @bytes (see above).  @return 0, or -1 when out of memory. */
+static int input_view_build(struct input_view *v, const char *bytes, size_t len)
+{
+    size_t header_lines = 0, header_bytes = 0, dash_lines = 0, field_bytes = 0;
+    int in_field = 0; /* the previous line was header-like: white space continues it */
+    size_t at = 0;
+    memset(v, 0, sizeof(*v));
+    v->data = bytes;
+    v->data_len = len;
+    while (at < len) {
+        const char *line = bytes + at;
+        size_t rest = len - at;
+        const char *lf = memchr(line, '\n', rest);
+        size_t n = lf != NULL ? (size_t)(lf - line) + 1 : rest;
+        const char *cr = memchr(line, '\r', n);
+        if (cr != NULL && (size_t)(cr - line) + 1 < n && cr[1] != '\n')
+            n = (size_t)(cr - line) + 1; /* a bare CR ends the line, as the stream shows it */
+        size_t shown = n;
+        if (is_header_like(line, n)) {
+            int continues = line[0] == ' ' || line[0] == '\t';
+            field_bytes = continues && in_field ? field_bytes + n : n;
+            in_field = 1;
+            if (continues && field_bytes > BP_MAX_HEADER_BYTES && field_bytes - n >= BP_MAX_HEADER_BYTES) {
+                v->cut = 1; /* the field is already at its limit: leave the line out */
+                at += n;
+                continue;
+            }
+            if (n > BP_MAX_HEADER_BYTES) {
+                size_t eol = eol_len(line, n);
+                if (view_add(v, at, BP_MAX_HEADER_BYTES - eol) != 0 || view_add(v, at + n - eol, eol) != 0)
+                    return -1;
+                shown = BP_MAX_HEADER_BYTES;
+                v->cut = 1;
+            } else if (view_add(v, at, n) != 0) {
+                return -1;
+            }
+            header_lines++;
+            header_bytes += shown;
+            if (header_lines > BP_MAX_MIME_HEADER_LINES || header_bytes > BP_MAX_MIME_HEADER_BYTES) {
+                v->cut = 1;
+                return 0;
+            }
+            at += n;
+            continue;
+        }
+        in_field = 0;
+        if (n >= 2 && line[0] == '-' && line[1] == '-' && ++dash_lines > BP_MAX_MIME_DASH_LINES) {
+            v->cut = 1;
+            return 0;
+        }
+        if (view_add(v, at, n) != 0)
+            return -1;
+        at += n;
+    }
+    return 0;
+}
+
+/* Index of the span holding view offset @pos (pos < v->len). */
+static size_t view_span_at(const struct input_view *v, gint64 pos)
+{
+    size_t lo = 0, hi = v->n_spans;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->spans[mid].view_off <= pos)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/*
+ * The view as a read-only, seekable GMime stream.
+ *
+ * GMime's own memory stream copies its buffer, which for a 50 MB message doubles what the
+ * process holds.  This stream reads the caller's bytes in place; since it is seekable, the
+ * parser keeps part contents as substreams of it (persist-stream) instead of copying them.
+ * A bare CR (not followed by LF) reads as LF: GMime copes with LF and CRLF line ends but not
+ * with CR alone, which real bounces contain.  That mapping keeps every offset, so seeking
+ * and substreams need no bookkeeping.  The view (and the bytes under it) must outlive the
+ * stream and its substreams: bp_mime_parse() releases every GMime object before it returns.
+ */
+typedef struct BpInputStream {
+    GMimeStream parent;
+    const struct input_view *view; /* borrowed */
+} BpInputStream;
+
+typedef struct BpInputStreamClass {
+    GMimeStreamClass parent_class;
+} BpInputStreamClass;
+
+GType bp_input_stream_get_type(void);
+/* cppcheck-suppress unknownMacro ; GObject boilerplate: cppcheck runs without GLib's headers */
+G_DEFINE_TYPE(BpInputStream, bp_input_stream, GMIME_TYPE_STREAM)
+
+static gint64 input_end(GMimeStream *stream)
+{
+    gint64 len = ((const BpInputStream *)stream)->view->len;
+    return stream->bound_end != -1 && stream->bound_end < len ? stream->bound_end : len;
+}
+
+static ssize_t input_read(GMimeStream *stream, char *buf, size_t len)
+{
+    const struct input_view *v = ((const BpInputStream *)stream)->view;
+    gint64 avail = input_end(stream) - stream->position;
+    if (avail <= 0 || len == 0)
+        return 0;
+    size_t n = (gint64)len < avail ? len : (size_t)avail;
+    size_t done = 0, i = view_span_at(v, stream->position);
+    while (done < n && i < v->n_spans) {
+        const struct input_span *sp = &v->spans[i];
+        size_t skip = (size_t)(stream->position + (gint64)done - sp->view_off);
+        size_t take = sp->len - skip < n - done ? sp->len - skip : n - done;
+        const char *src = v->data + sp->src_off + skip;
+        memcpy(buf + done, src, take);
+        for (const char *cr = memchr(src, '\r', take); cr != NULL;
+             cr = memchr(cr + 1, '\r', take - (size_t)(cr + 1 - src))) {
+            /* the byte after the CR in the view: in this span, or the next span's first */
+            size_t after = skip + (size_t)(cr - src) + 1;
+            const char *next = after < sp->len      ? v->data + sp->src_off + after
+                               : i + 1 < v->n_spans ? v->data + v->spans[i + 1].src_off
+                                                    : NULL;
+            if (next == NULL || *next != '\n')
+                buf[done + (size_t)(cr - src)] = '\n';
+        }
+        done += take;
+        i++;
+    }
+    stream->position += (gint64)done;
+    return (ssize_t)done;
+}
+
+static ssize_t input_write(GMimeStream *stream, const char *buf, size_t len)
+{
+    (void)stream;
+    (void)buf;
+    (void)len;
+    return -1; /* read-only: the parser never writes */
+}
+
+static int input_flush(GMimeStream *stream)
+{
+    (void)stream;
+    return 0;
+}
+
+static int input_close(GMimeStream *stream)
+{
+    (void)stream;
+    return 0;
+}
+
+static gboolean input_eos(GMimeStream *stream)
+{
+    return stream->position >= input_end(stream);
+}
+
+static int input_reset(GMimeStream *stream)
+{
+    stream->position = stream->bound_start;
+    return 0;
+}
+
+static gint64 input_seek(GMimeStream *stream, gint64 offset, GMimeSeekWhence whence)
+{
+    gint64 end = input_end(stream), real;
+    switch (whence) {
+    case GMIME_STREAM_SEEK_SET: real = offset; break;
+    case GMIME_STREAM_SEEK_CUR: real = stream->position + offset; break;
+    case GMIME_STREAM_SEEK_END: real = end + offset; break;
+    default: return -1;
+    }
+    if (real < stream->bound_start || real > end)
+        return -1;
+    stream->position = real;
+    return real;
+}
+
+static gint64 input_tell(GMimeStream *stream)
+{
+    return stream->position;
+}
+
+static gint64 input_length(GMimeStream *stream)
+{
+    return input_end(stream) - stream->bound_start;
+}
+
+static GMimeStream *bp_input_stream_new(const struct input_view *view, gint64 start, gint64 end);
+
+static GMimeStream *input_substream(GMimeStream *stream, gint64 start, gint64 end)
+{
+    return bp_input_stream_new(((const BpInputStream *)stream)->view, start, end);
+}
+
+static void bp_input_stream_class_init(BpInputStreamClass *klass)
+{
+    GMimeStreamClass *stream_class = GMIME_STREAM_CLASS(klass);
+    stream_class->read = input_read;
+    stream_class->write = input_write;
+    stream_class->flush = input_flush;
+    stream_class->close = input_close;
+    stream_class->eos = input_eos;
+    stream_class->reset = input_reset;
+    stream_class->seek = input_seek;
+    stream_class->tell = input_tell;
+    stream_class->length = input_length;
+    stream_class->substream = input_substream;
+}
+
+static void bp_input_stream_init(BpInputStream *in)
+{
+    in->view = NULL;
+}
+
+/* A new stream over the view's [start, end) (@end -1: to its end).  Returns an owned reference. */
+static GMimeStream *bp_input_stream_new(const struct input_view *view, gint64 start, gint64 end)
+{
+    BpInputStream *in = g_object_new(bp_input_stream_get_type(), NULL);
+    in->view = view;
+    g_mime_stream_construct(GMIME_STREAM(in), start, end);
+    return GMIME_STREAM(in);
 }
 
 static const char *lower_dup(bp_arena *arena, const char *s, const char *fallback)
@@ -119,6 +402,11 @@ static bp_status copy_headers(struct walk_ctx *ctx, GMimeObject *object, bp_part
 /* Read a leaf's content through GMime's decoding filters, at most BP_MAX_TEXT_BYTES. */
 static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, bp_part *part)
 {
+    if (ctx->msg->decoded_bytes >= BP_MAX_DECODED_BYTES) {
+        part->body = ""; /* the message's decoding budget is spent */
+        part->truncated = 1;
+        return BP_OK;
+    }
     GMimeDataWrapper *content = g_mime_part_get_content(leaf); /* borrowed */
     if (content == NULL) {
         part->body = "";
@@ -152,15 +440,17 @@ static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, b
     g_object_unref(f);
 
     bp_status st = BP_OK;
-    size_t cap = 8192, len = 0;
+    size_t budget = BP_MAX_DECODED_BYTES - ctx->msg->decoded_bytes;
+    size_t limit = budget < BP_MAX_TEXT_BYTES ? budget : BP_MAX_TEXT_BYTES;
+    size_t cap = limit < 8192 ? limit : 8192, len = 0;
     char *buf = g_malloc(cap + 1);
     for (;;) {
         if (len == cap) {
-            if (cap >= BP_MAX_TEXT_BYTES) {
+            if (cap >= limit) {
                 part->truncated = 1;
                 break;
             }
-            cap = cap * 2 > BP_MAX_TEXT_BYTES ? BP_MAX_TEXT_BYTES : cap * 2;
+            cap = cap * 2 > limit ? limit : cap * 2;
             buf = g_realloc(buf, cap + 1);
         }
         ssize_t n = g_mime_stream_read(filtered, buf + len, cap - len);
@@ -169,6 +459,7 @@ static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, b
         len += (size_t)n;
     }
     buf[len] = '\0';
+    ctx->msg->decoded_bytes += len;
     part->body = bp_arena_strndup(ctx->arena, buf, len);
     part->body_len = len;
     if (part->body == NULL)
@@ -279,17 +570,18 @@ bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_
     GMimeStream *stream = NULL;
     GMimeParser *parser = NULL;
     GMimeMessage *message = NULL;
+    struct input_view view = {0};
 
     memset(out, 0, sizeof(*out));
     bp_mime_init();
     if (len > BP_MAX_MESSAGE_BYTES)
         len = BP_MAX_MESSAGE_BYTES;
-    size_t norm_len = 0;
-    guint8 *norm = normalise_line_ends(bytes, len, &norm_len);
-    if (norm == NULL)
-        return BP_ERR_NOMEM;
-    GByteArray *array = g_byte_array_new_take(norm, norm_len); /* takes norm */
-    stream = g_mime_stream_mem_new_with_byte_array(array);     /* takes array */
+    if (input_view_build(&view, bytes, len) != 0) {
+        st = BP_ERR_NOMEM;
+        goto out;
+    }
+    out->input_cut = view.cut;
+    stream = bp_input_stream_new(&view, 0, -1); /* owned: reads the bytes in place */
 
     parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
@@ -313,7 +605,8 @@ out:
     if (parser != NULL)
         g_object_unref(parser);
     if (stream != NULL)
-        g_object_unref(stream); /* and with it the normalised copy */
+        g_object_unref(stream); /* substreams held by the tree went with the message */
+    g_free(view.spans);         /* no stream is left to read the view */
     return st;
 }
 

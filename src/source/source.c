@@ -6,6 +6,13 @@
  * "From " is an mbox and is read as a stream: a message ends where a "From " line follows a
  * blank line; ">From " (any number of '>') loses one '>' (mboxrd; for mboxo this undoes the
  * usual escaping too).  A single-message mbox is named like a plain file.
+ *
+ * Memory is bounded whatever the input: files are read through a 64 KiB line reader that
+ * hands out long lines in pieces (a 10 MB header line or a 1 GB file without a newline costs
+ * one chunk), and a message keeps at most BP_MAX_MESSAGE_BYTES (the rest is skipped, the
+ * message flagged truncated).  A 1 GB mbox costs its largest message plus one chunk.
+ *
+ * Ownership: the source owns the message buffer, the chunk and the names it hands out.
  */
 #include "bouncepipe/source.h"
 
@@ -18,6 +25,9 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
+/* Bytes the line reader buffers: a line longer than this is handled in pieces. */
+#define SOURCE_CHUNK 65536u
+
 struct bp_source {
     char **files; /* paths to read, in order */
     size_t n_files, cap_files, next_file;
@@ -27,8 +37,14 @@ struct bp_source {
     char *cur_path;
     int in_mbox;
     size_t mbox_index;
-    char *pending_line; /* a "From " line read ahead: the next message starts here */
-    int at_eof;
+    int next_from; /* a "From " separator was read: another message follows */
+    int skip_line; /* the rest of the current physical line is not message text */
+    /* line reader: lines come out in pieces of at most SOURCE_CHUNK bytes, so that a
+     * 10 MB line (or a 1 GB file without a newline) costs one chunk, not the line */
+    char *rbuf;
+    size_t rpos, rlen;
+    int r_eof;
+    int r_line_start; /* the next piece starts a physical line */
     /* current message */
     char *buf;
     size_t buf_len, buf_cap;
@@ -179,6 +195,8 @@ static bp_status buf_append(bp_source *s, const char *data, size_t len)
         size_t cap = s->buf_cap ? s->buf_cap : 65536;
         while (cap < s->buf_len + len + 1)
             cap *= 2;
+        if (cap > (size_t)BP_MAX_MESSAGE_BYTES + 1)
+            cap = (size_t)BP_MAX_MESSAGE_BYTES + 1; /* never more than the limit needs */
         char *nb = realloc(s->buf, cap);
         if (nb == NULL)
             return BP_ERR_NOMEM;
@@ -199,11 +217,13 @@ static void close_current(bp_source *s)
     s->fp_is_stdin = 0;
     free(s->cur_path);
     s->cur_path = NULL;
-    free(s->pending_line);
-    s->pending_line = NULL;
+    s->next_from = 0;
+    s->skip_line = 0;
     s->in_mbox = 0;
     s->mbox_index = 0;
-    s->at_eof = 0;
+    s->rpos = s->rlen = 0;
+    s->r_eof = 0;
+    s->r_line_start = 1;
 }
 
 static int is_from_line(const char *line, size_t len)
@@ -211,39 +231,87 @@ static int is_from_line(const char *line, size_t len)
     return len >= 5 && memcmp(line, "From ", 5) == 0;
 }
 
-/* Read one mbox message (the separator line already consumed into pending_line). */
+/*
+ * Next piece of the current file: up to and including a newline, or SOURCE_CHUNK bytes of a
+ * longer line.  @p line_start says whether the piece begins a physical line.
+ * @return 1 and the piece (pointing into the reader's buffer, valid until the next call),
+ *         0 at the end of the file, -1 on a read error.
+ */
+static int next_piece(bp_source *s, const char **piece, size_t *len, int *line_start)
+{
+    if (s->rbuf == NULL && (s->rbuf = malloc(SOURCE_CHUNK)) == NULL)
+        return -1;
+    const char *nl = s->rlen > s->rpos ? memchr(s->rbuf + s->rpos, '\n', s->rlen - s->rpos) : NULL;
+    if (nl == NULL && !s->r_eof) {
+        /* move what is left to the front and fill the buffer */
+        memmove(s->rbuf, s->rbuf + s->rpos, s->rlen - s->rpos);
+        s->rlen -= s->rpos;
+        s->rpos = 0;
+        while (s->rlen < SOURCE_CHUNK && !s->r_eof) {
+            size_t got = fread(s->rbuf + s->rlen, 1, SOURCE_CHUNK - s->rlen, s->fp);
+            if (got == 0) {
+                if (ferror(s->fp))
+                    return -1;
+                s->r_eof = 1;
+                break;
+            }
+            const char *fresh = memchr(s->rbuf + s->rlen, '\n', got);
+            s->rlen += got;
+            if (fresh != NULL)
+                break;
+        }
+        nl = s->rlen > 0 ? memchr(s->rbuf, '\n', s->rlen) : NULL;
+    }
+    if (s->rpos >= s->rlen)
+        return 0;
+    size_t n = nl != NULL ? (size_t)(nl - (s->rbuf + s->rpos)) + 1 : s->rlen - s->rpos;
+    *piece = s->rbuf + s->rpos;
+    *len = n;
+    *line_start = s->r_line_start;
+    s->rpos += n;
+    s->r_line_start = nl != NULL;
+    return 1;
+}
+
+/*
+ * Read one mbox message: the pieces up to the next "From " line that follows a blank line
+ * (which is consumed, and sets next_from).  Nothing is kept of a line but its pieces, so a
+ * message costs at most BP_MAX_MESSAGE_BYTES and a line at most SOURCE_CHUNK.
+ */
 static bp_status read_mbox_message(bp_source *s, int *more)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int prev_blank = 1;
+    const char *p;
+    size_t len;
+    int line_start, got, prev_blank = 1;
     bp_status st = BP_OK;
     *more = 0;
-    free(s->pending_line);
-    s->pending_line = NULL;
-    while ((n = getline(&line, &cap, s->fp)) > 0) {
-        size_t len = (size_t)n;
-        if (prev_blank && is_from_line(line, len) && s->buf_len > 0) {
-            s->pending_line = line; /* start of the next message */
-            line = NULL;
+    s->next_from = 0;
+    while ((got = next_piece(s, &p, &len, &line_start)) > 0) {
+        if (!line_start && s->skip_line)
+            continue; /* rest of a separator line */
+        s->skip_line = 0;
+        if (line_start && prev_blank && is_from_line(p, len) && s->buf_len > 0) {
+            s->skip_line = 1; /* the separator of the next message */
+            s->next_from = 1;
             *more = 1;
             break;
         }
-        prev_blank = (len == 1 && line[0] == '\n') || (len == 2 && line[0] == '\r' && line[1] == '\n');
-        const char *p = line;
-        size_t gt = 0;
-        while (gt < len && p[gt] == '>')
-            gt++;
-        if (gt > 0 && is_from_line(p + gt, len - gt)) {
-            p++;
-            len--;
+        if (line_start) {
+            prev_blank = (len == 1 && p[0] == '\n') || (len == 2 && p[0] == '\r' && p[1] == '\n');
+            size_t gt = 0;
+            while (gt < len && p[gt] == '>')
+                gt++;
+            if (gt > 0 && is_from_line(p + gt, len - gt)) {
+                p++;
+                len--;
+            }
+        } else {
+            prev_blank = 0;
         }
         if ((st = buf_append(s, p, len)) != BP_OK)
             break;
     }
-    free(line);
-    if (ferror(s->fp) && st == BP_OK)
+    if (got < 0 && st == BP_OK)
         st = BP_ERR_IO;
     /* the blank line before a separator belongs to the separator (RFC 4155) */
     if (*more && s->buf_len > 0 && s->buf[s->buf_len - 1] == '\n') {
@@ -279,7 +347,7 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
         s->buf[0] = '\0';
     for (;;) {
         if (s->fp != NULL && s->in_mbox) {
-            if (s->pending_line == NULL) {
+            if (!s->next_from) {
                 close_current(s);
                 continue;
             }
@@ -322,30 +390,26 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             return st;
         }
         /* peek the first line: an mbox starts with "From " */
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n = getline(&line, &cap, s->fp);
-        if (n > 0 && is_from_line(line, (size_t)n)) {
+        s->rpos = s->rlen = 0;
+        s->r_eof = 0;
+        s->r_line_start = 1;
+        const char *p;
+        size_t len;
+        int line_start;
+        int got = next_piece(s, &p, &len, &line_start);
+        if (got > 0 && is_from_line(p, len)) {
             s->in_mbox = 1;
-            s->pending_line = line;
+            s->next_from = 1;
+            s->skip_line = 1;
             continue;
         }
         bp_status st = BP_OK;
-        if (n > 0)
-            st = buf_append(s, line, (size_t)n);
-        free(line);
-        if (st == BP_OK) {
-            char chunk[65536];
-            size_t got;
-            while ((got = fread(chunk, 1, sizeof(chunk), s->fp)) > 0) {
-                if ((st = buf_append(s, chunk, got)) != BP_OK)
-                    break;
-                if (s->truncated)
-                    break; /* stop reading: the rest is not needed */
-            }
-            if (st == BP_OK && ferror(s->fp))
-                st = BP_ERR_IO;
+        while (got > 0 && st == BP_OK && !s->truncated) {
+            st = buf_append(s, p, len);
+            got = next_piece(s, &p, &len, &line_start);
         }
+        if (st == BP_OK && got < 0)
+            st = BP_ERR_IO;
         if (st == BP_OK)
             st = set_name(s, 0, 0);
         msg->data = s->buf != NULL ? s->buf : "";
@@ -376,6 +440,7 @@ void bp_source_close(bp_source *s)
         free(s->files[i]);
     free(s->files);
     free(s->buf);
+    free(s->rbuf);
     free(s->name);
     free(s);
 }
