@@ -252,6 +252,33 @@ static void test_failure_codes_preferred(void **state)
     assert_string_equal(r.blocks[0].smtp_code, "452");
 }
 
+/* Shapes that would cost quadratic time if every address looked back over its whole line or
+ * every indented line above it: a megabyte on one line, tens of thousands of continuation
+ * lines, unclosed <style> tags.  They must finish (ctest's timeout) and stay within the
+ * recipient limit. */
+static void test_hostile_shapes(void **state)
+{
+    static const char head[] = "From: MAILER-DAEMON@mx.example.net\nTo: a@example.com\nSubject: Undelivered Mail\n";
+    static const char *const units[] = {"x@b.example.com contact@c.example.com ", "  u@example.org\n  ",
+                                        "<style<head<script v@example.org "};
+    static const char *const types[] = {"", "", "Content-Type: text/html\n"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t ulen = strlen(units[k]), reps = (1u << 20) / ulen;
+        char *msg = malloc(sizeof(head) + strlen(types[k]) + 2 + reps * ulen);
+        assert_non_null(msg);
+        char *p = msg;
+        p += sprintf(p, "%s%s\n", head, types[k]);
+        for (size_t i = 0; i < reps; i++, p += ulen)
+            memcpy(p, units[k], ulen);
+        *p = '\0';
+        bp_report r;
+        assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+        assert_true(r.n_blocks <= 1000);
+        free(msg);
+        bp_arena_reset(*state);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +288,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_bounce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_codes_preferred, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_shapes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,7 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
         return NULL;
     size_t o = 0;
     int in_tag = 0;
+    int unclosed[3] = {0, 0, 0}; /* once a closing tag was not found, it never will be */
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (in_tag) {
@@ -294,8 +295,9 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
             static const char *const skipped[] = {"<style", "</style>", "<script", "</script>", "<head", "</head>"};
             int skip = 0;
             for (size_t k = 0; k < sizeof(skipped) / sizeof(skipped[0]); k += 2)
-                if (bp_starts_with_ci(s + i, skipped[k])) {
+                if (!unclosed[k / 2] && bp_starts_with_ci(s + i, skipped[k])) {
                     const char *close = bp_memcasemem(s + i, len - i, skipped[k + 1], strlen(skipped[k + 1]));
+                    unclosed[k / 2] = close == NULL;
                     if (close != NULL) {
                         i = (size_t)(close - s) + strlen(skipped[k + 1]) - 1;
                         skip = 1;
@@ -388,7 +390,12 @@ static size_t explanation_length(const char *text, size_t len)
 {
     size_t cut = len;
     for (int i = 0; original_markers[i] != NULL; i++) {
-        const char *m = bp_memcasemem(text, cut, original_markers[i], strlen(original_markers[i]));
+        const char *marker = original_markers[i];
+        size_t mlen = strlen(marker);
+        /* a marker that must start a line also counts at the very start of the text */
+        if (marker[0] == '\n' && bp_starts_with_ci(text, marker + 1))
+            return 0;
+        const char *m = bp_memcasemem(text, cut, marker, mlen);
         if (m != NULL)
             cut = (size_t)(m - text);
     }
@@ -438,23 +445,55 @@ static int quoted_header_line(const char *text, size_t len, size_t ls)
     return 0;
 }
 
-/* Non-zero when the address at [at, ...) must not be taken as a failed recipient. */
-static int quoted_address(const char *text, size_t len, size_t at)
+/* How far back the quote tests look.  These bound the work per address (a hostile text can
+ * hold a megabyte on one line, or thousands of indented lines) and are wider than any real
+ * shape: "(expanded from <...>)" or "please contact <...>" sit just before the address, and
+ * a quoted header's continuation lines rarely exceed a Received: field's few lines. */
+static const size_t quote_cue_window = 160;
+static const int quote_continuation_lines = 8;
+
+/* Non-zero when the line at @p ls is quoted from the original: a header line of it, or a
+ * continuation of one (an indented line under "Received:" or "To:"). */
+static int quoted_line(const char *text, size_t len, size_t ls)
 {
-    size_t ls = line_start(text, at);
     if (quoted_header_line(text, len, ls))
         return 1;
-    /* a continuation of a quoted header (an indented line under "Received:" or "To:") */
     size_t l = ls;
-    while (l > 0 && (text[l] == ' ' || text[l] == '\t') && !line_blank(text, len, l)) {
+    for (int n = 0;
+         n < quote_continuation_lines && l > 0 && (text[l] == ' ' || text[l] == '\t') && !line_blank(text, len, l);
+         n++) {
         l = line_start(text, l - 1);
-        if (quoted_header_line(text, len, l) && (text[l] != ' ' && text[l] != '\t'))
-            return 1;
+        if (text[l] != ' ' && text[l] != '\t')
+            return quoted_header_line(text, len, l);
     }
+    return 0;
+}
+
+/* Non-zero when words just before the address at @p at on its line (which starts at @p ls)
+ * make it somebody other than a failed recipient. */
+static int quoted_by_cue(const char *text, size_t ls, size_t at)
+{
+    size_t from = at - ls > quote_cue_window ? at - quote_cue_window : ls;
     for (int k = 0; not_recipient_cues[k] != NULL; k++)
-        if (bp_memcasemem(text + ls, at - ls, not_recipient_cues[k], strlen(not_recipient_cues[k])) != NULL)
+        if (bp_memcasemem(text + from, at - from, not_recipient_cues[k], strlen(not_recipient_cues[k])) != NULL)
             return 1;
     return 0;
+}
+
+/* Line starts for increasing offsets in linear time overall. */
+typedef struct line_tracker {
+    size_t pos; /* offsets below were scanned */
+    size_t ls;  /* start of the line that holds pos */
+} line_tracker;
+
+static size_t track_line(const char *text, line_tracker *t, size_t at)
+{
+    for (size_t i = t->pos; i < at; i++)
+        if (text[i] == '\n')
+            t->ls = i + 1;
+    if (at > t->pos)
+        t->pos = at;
+    return t->ls;
 }
 
 static int has_code(const char *s, size_t len)
@@ -514,6 +553,7 @@ static candidate *add_candidate(scan *sc, const char *addr, size_t line)
 static void scan_family(scan *sc, const compiled_family *cf)
 {
     const pcre2_code *re = cf->pat[PAT_RCPT];
+    line_tracker lt = {sc->sec_start, line_start(sc->text, sc->sec_start)};
     size_t pos = sc->sec_start, ms = 0, me = 0;
     while (pos < sc->sec_end && re_search(re, sc->text, sc->sec_end, pos, &ms, &me)) {
         pos = me > ms ? me : ms + 1;
@@ -521,7 +561,7 @@ static void scan_family(scan *sc, const compiled_family *cf)
         if (!re_group(re, "rcpt", &gs, &ge))
             continue;
         char *addr = bp_address_find(sc->arena, sc->text + gs, ge - gs, NULL);
-        candidate *c = add_candidate(sc, addr, line_start(sc->text, ms));
+        candidate *c = add_candidate(sc, addr, track_line(sc->text, &lt, ms));
         if (c == NULL)
             continue;
         size_t ds = 0, de = 0;
@@ -543,17 +583,27 @@ static void scan_family(scan *sc, const compiled_family *cf)
 /* Recipients as any address in the section that is not quoted from the original. */
 static void scan_generic(scan *sc)
 {
+    line_tracker lt = {sc->sec_start, line_start(sc->text, sc->sec_start)};
     size_t pos = sc->sec_start;
+    size_t checked_line = (size_t)-1; /* the line whose quotedness is known */
+    int line_is_quoted = 0;
     while (pos < sc->sec_end) {
         size_t end = 0;
         char *addr = bp_address_find(sc->arena, sc->text + pos, sc->sec_end - pos, &end);
         if (addr == NULL)
             break;
-        size_t at = pos + end;
-        /* the address begins before `at`: find its '@' line for the quote tests */
-        size_t line = line_start(sc->text, at > 0 ? at - 1 : 0);
+        size_t at = pos + end; /* just past the address */
+        size_t line = track_line(sc->text, &lt, at > 0 ? at - 1 : 0);
         pos = at;
-        if (quoted_address(sc->text, sc->sec_end, at > 0 ? at - 1 : 0))
+        if (line != checked_line) {
+            checked_line = line;
+            line_is_quoted = quoted_line(sc->text, sc->sec_end, line);
+        }
+        if (line_is_quoted) {
+            pos = line_end(sc->text, sc->sec_end, pos); /* nothing else on it counts */
+            continue;
+        }
+        if (quoted_by_cue(sc->text, line, at - strlen(addr) > line ? at - strlen(addr) : line))
             continue;
         if (sc->failed != NULL && !in_list(addr, sc->failed, sc->n_failed))
             continue;
