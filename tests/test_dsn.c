@@ -339,6 +339,48 @@ static void test_status_comment_and_x_unix(void **state)
     }
 }
 
+/* A delivery-status part written inline in a text body (lost headers, inline forward). */
+static void test_embedded_status(void **state)
+{
+    static const struct {
+        const char *label, *msg, *want_rcpt;
+    } rows[] = {
+        {"report without Content-Type header",
+         "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.example.jp>\nSubject: Returned mail\n\n"
+         "This is a MIME-encapsulated message\n\n--b.1/relay\n\nfatal errors\n\n--b.1/relay\n"
+         "Content-Type: message/delivery-status\n\nReporting-MTA: dns; relay.example.jp\n\n"
+         "Final-Recipient: RFC822; ken@example.com\nAction: failed\nStatus: 5.7.1\n\n--b.1/relay--\n",
+         "ken@example.com"},
+        {"inline forward",
+         "From: postmaster@example.jp\nSubject: Fwd: Undelivered Mail\nContent-Type: text/plain\n\n"
+         "FYI\n-----\nContent-Description: Delivery report\ncontent-type: message/delivery-status\n\n"
+         "Reporting-MTA: dns; relay.example.jp\n\nFinal-Recipient: rfc822; soto@example.com\nAction: failed\n"
+         "Status: 4.0.0\n",
+         "soto@example.com"},
+        {"mention inside a sentence",
+         "From: someone@example.org\nSubject: question\nContent-Type: text/plain\n\n"
+         "Why does my content-type: message/delivery-status part say\nFinal-Recipient: rfc822; x@example.com\n",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_arena_reset(*state);
+        bp_mime_message m;
+        bp_report r;
+        assert_int_equal(bp_mime_parse(rows[i].msg, strlen(rows[i].msg), *state, &m), BP_OK);
+        assert_int_equal(bp_report_parse(&m, NULL, *state, &r), BP_OK);
+        if (rows[i].want_rcpt == NULL) {
+            if (r.kind == BP_REPORT_DSN)
+                fail_msg("%s: kind got dsn, want not a dsn", rows[i].label);
+            continue;
+        }
+        if (r.kind != BP_REPORT_DSN || r.n_blocks != 1)
+            fail_msg("%s: kind %s with %zu blocks, want one dsn block", rows[i].label, bp_report_kind_name(r.kind),
+                     r.n_blocks);
+        check_str(rows[i].label, "recipient", r.blocks[0].recipient, rows[i].want_rcpt);
+        check_str(rows[i].label, "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from), "final-recipient");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +392,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_comment_and_x_unix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_embedded_status, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  *
  * bp_dsn_parse(): finds the delivery-status part (message/delivery-status,
  * message/global-delivery-status, or - leniently - a text part of a delivery-status report
- * that holds the fields), reads the per-message group and one block per per-recipient group.
+ * that holds the fields, or a delivery-status part written inline in a text part whose MIME
+ * structure was lost), reads the per-message group and one block per per-recipient group.
  * Fields taken: Reporting-MTA, Arrival-Date, Original-Envelope-Id; Final-Recipient,
  * Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA, Last-Attempt-Date.
  * A Status that is missing or malformed is taken from the diagnostic text; a generic X.0.0
@@ -53,6 +54,61 @@ static const bp_part *find_status_part(const bp_part *root)
     for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p))
         if (looks_like_status_fields(p) && (p->parent == NULL || !p->parent->is_message || p->parent == root))
             return p;
+    return NULL;
+}
+
+/*
+ * A delivery-status part that MIME does not show as one: the report's own Content-Type
+ * header was lost (Sendmail relays that cut headers), or a DSN was forwarded inline as
+ * text.  Look in the top-level text parts for a "Content-Type: message/delivery-status"
+ * line; the fields run from the blank line after it to the next boundary ("--...") line.
+ * @return the part holding them, with @p text / @p len set, or NULL.
+ */
+static const bp_part *find_embedded_status(const bp_part *root, const char **text, size_t *len, int *global)
+{
+    static const char marker[] = "content-type: message/";
+    for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p)) {
+        if ((p->is_message && p != root) || p->body == NULL || !bp_part_is(p, "text", "plain"))
+            continue;
+        const char *b = p->body;
+        const char *end = b + p->body_len;
+        for (const char *at = b; at < end;) {
+            const char *m = bp_memcasemem(at, (size_t)(end - at), marker, sizeof(marker) - 1);
+            if (m == NULL)
+                break;
+            at = m + sizeof(marker) - 1;
+            if (m != b && m[-1] != '\n')
+                continue;
+            int is_global = bp_starts_with_ci(at, "global-delivery-status");
+            if (!is_global && !bp_starts_with_ci(at, "delivery-status"))
+                continue;
+            /* the part's header block ends at the first empty line */
+            const char *s = at;
+            while (s < end) {
+                const char *nl = memchr(s, '\n', (size_t)(end - s));
+                if (nl == NULL) {
+                    s = end;
+                    break;
+                }
+                s = nl + 1;
+                if (s < end && (*s == '\n' || (*s == '\r' && s + 1 < end && s[1] == '\n')))
+                    break;
+            }
+            const char *e = s;
+            while (e < end) {
+                if (e + 2 <= end && e[0] == '-' && e[1] == '-' && (e == b || e[-1] == '\n'))
+                    break;
+                const char *nl = memchr(e, '\n', (size_t)(end - e));
+                e = nl != NULL ? nl + 1 : end;
+            }
+            if (bp_memcasemem(s, (size_t)(e - s), "Final-Recipient:", 16) == NULL)
+                continue;
+            *text = s;
+            *len = (size_t)(e - s);
+            *global = is_global;
+            return p;
+        }
+    }
     return NULL;
 }
 
@@ -319,11 +375,16 @@ static void diagnostic_from_notification(const bp_part *note, bp_arena *arena, b
 bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
 {
     const bp_part *part = find_status_part(msg->root);
-    if (part == NULL || part->body == NULL)
+    const char *text = part != NULL ? part->body : NULL;
+    size_t text_len = part != NULL ? part->body_len : 0;
+    int global = part != NULL && bp_part_is(part, "message", "global-delivery-status");
+    if (part == NULL && (part = find_embedded_status(msg->root, &text, &text_len, &global)) == NULL)
+        return BP_OK;
+    if (text == NULL)
         return BP_OK;
     bp_field_group *groups = NULL;
     size_t n = 0, dropped = 0;
-    bp_status st = bp_fields_parse(part->body, part->body_len, BP_MAX_RECIPIENTS + 1, arena, &groups, &n, &dropped);
+    bp_status st = bp_fields_parse(text, text_len, BP_MAX_RECIPIENTS + 1, arena, &groups, &n, &dropped);
     if (st != BP_OK)
         return st;
     if ((st = split_recipient_groups(arena, groups, n, &groups, &n)) != BP_OK)
@@ -340,7 +401,7 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *o
         return BP_OK; /* not a usable delivery-status: let the text scanners try */
 
     out->kind = BP_REPORT_DSN;
-    out->family = bp_part_is(part, "message", "global-delivery-status") ? "global-dsn" : "dsn";
+    out->family = global ? "global-dsn" : "dsn";
     if (per_msg != NULL) {
         out->reporting_mta = mta_name(arena, bp_fields_get(per_msg, "Reporting-MTA"));
         out->arrival_date = bp_fields_get(per_msg, "Arrival-Date");
