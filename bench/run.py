@@ -2,8 +2,8 @@
 """bench/run.py - how fast bouncepipe is, as ratios to floor programs measured in the same run.
 
 usage: python3 bench/run.py [CORPUS ...] [--runs N] [--repeat K] [--pipe-messages N]
-                            [--big N | --no-big] [--no-sisimai] [--build DIR] [--no-build]
-                            [--json FILE]
+                            [--big N | --no-big] [--no-replay] [--no-pipe] [--no-sisimai]
+                            [--db-dir DIR] [--build DIR] [--no-build] [--json FILE]
 
 CORPUS is a message file, a directory of them, an mbox or a Maildir (several allowed);
 the default is every fixtures/**/*.eml of the checkout.  The script builds bouncepipe and the
@@ -30,6 +30,7 @@ something could not be run.
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -88,6 +89,52 @@ def run_measured(argv, stdin_path=None, cwd=None, env=None, stdout_path=os.devnu
     return wall, peak, os.waitstatus_to_exitcode(status)
 
 
+# `bouncepipe pipe` refuses to run as root (an MTA runs it as its own user); as root, every
+# pipe-mode program (the floor too, so that both pay the same) runs as this user.
+UNPRIVILEGED = 65534  # nobody / nogroup
+
+
+def spawn(argv, stdin_path, env):
+    """Start argv with stdin from stdin_path and stdout/stderr to /dev/null; as root, drop to
+    UNPRIVILEGED between fork and exec (no extra exec in the measured path)."""
+    if os.geteuid() != 0:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 0, stdin_path, os.O_RDONLY, 0),
+        ]
+        return os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    pid = os.fork()
+    if pid == 0:  # child: only async-signal-safe work until exec
+        try:
+            fd_in = os.open(stdin_path, os.O_RDONLY)
+            fd_null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(fd_in, 0)
+            os.dup2(fd_null, 1)
+            os.dup2(fd_null, 2)
+            os.setgroups([])
+            os.setgid(UNPRIVILEGED)
+            os.setuid(UNPRIVILEGED)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def unprivileged_prefix():
+    """argv prefix that runs a program as UNPRIVILEGED when we are root (for the RSS runs)."""
+    if os.geteuid() != 0:
+        return []
+    return ["/usr/bin/setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
+
+
+def writable_dir(path):
+    """Create path, writable by whoever runs the pipe-mode programs."""
+    os.makedirs(path)
+    if os.geteuid() == 0:
+        os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
+
+
 def run_parallel(jobs, width):
     """Run jobs [(argv, stdin_path, env)] with at most width at once.
     Return per-job [(latency s, exit status)] in job order (no RSS: see run_measured)."""
@@ -97,13 +144,8 @@ def run_parallel(jobs, width):
     while next_job < len(jobs) or running:
         while next_job < len(jobs) and len(running) < width:
             argv, stdin_path, env = jobs[next_job]
-            actions = [
-                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 0, stdin_path, os.O_RDONLY, 0),
-            ]
             t0 = time.perf_counter()
-            pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+            pid = spawn(argv, stdin_path, env)
             running[pid] = (next_job, t0)
             next_job += 1
         pid, status, _ = os.wait4(-1, 0)
@@ -142,7 +184,8 @@ def default_corpus(tmp):
 
 def split_messages(paths, tmp, limit):
     """Individual message files (for pipe mode): files of directories and Maildirs as they
-    are, mboxes split at their From_ lines into the temporary directory."""
+    are, mboxes split at their From_ lines into the directory tmp."""
+    os.makedirs(tmp, exist_ok=True)
     files = []
 
     def add_file(path):
@@ -153,8 +196,12 @@ def split_messages(paths, tmp, limit):
             return
         with open(path, "rb") as f:
             current = None
+            prev_blank = True
             for line in f:
-                if line.startswith(b"From "):
+                # a message starts at a From_ line after a blank line, as bouncepipe reads mboxes
+                blank = line in (b"\n", b"\r\n")
+                if line.startswith(b"From ") and prev_blank:
+                    prev_blank = blank
                     if current is not None:
                         current.close()
                         if len(files) >= limit:
@@ -163,6 +210,7 @@ def split_messages(paths, tmp, limit):
                     current = open(name, "wb")
                     files.append(name)
                     continue
+                prev_blank = blank
                 if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
                     line = line[1:]  # mboxrd unescape
                 current.write(line)
@@ -193,23 +241,58 @@ def split_messages(paths, tmp, limit):
     return files[:limit]
 
 
-def make_big_mbox(messages, count, path):
-    """An mboxrd of count messages, cycling through the corpus messages."""
-    bodies = []
+def unique_copy(data, copy):
+    """data with its Message-ID made unique for copy > 0, so that the store's idempotency
+    (fingerprint = Message-ID + body) does not skip repeated messages."""
+    if copy == 0:
+        return data
+    end = re.search(rb"\r?\n\r?\n", data)
+    head_len = end.start() if end else len(data)
+    m = re.search(rb"(?im)^message-id:[ \t]*<?([^\r\n>]*)>?", data[:head_len])
+    if m:
+        return data[: m.start()] + b"Message-ID: <bench%d.%s>" % (copy, m.group(1)) + data[m.end() :]
+    return b"Message-ID: <bench%d@bench.example.com>\n" % copy + data
+
+
+def mbox_body(data):
+    """data as an mboxrd entry body: LF line ends, From_ lines escaped, final newline."""
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")
+    lines = [b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in lines]
+    body = b"\n".join(lines)
+    return body if body.endswith(b"\n") else body + b"\n"
+
+
+def make_mbox(messages, count, path):
+    """An mboxrd of count messages cycling through messages, every one distinct."""
+    datas = []
     for m in messages:
         with open(m, "rb") as f:
-            data = f.read().replace(b"\r\n", b"\n")
-        lines = data.split(b"\n")
-        lines = [b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in lines]
-        body = b"\n".join(lines)
-        if not body.endswith(b"\n"):
-            body += b"\n"
-        bodies.append(body)
+            datas.append(f.read())
     with open(path, "wb", buffering=1 << 20) as out:
         for i in range(count):
             out.write(b"From MAILER-DAEMON@example.com Sat Nov 21 00:00:00 2026\n")
-            out.write(bodies[i % len(bodies)])
+            out.write(mbox_body(unique_copy(datas[i % len(datas)], i // len(datas))))
             out.write(b"\n")
+
+
+def make_replay_corpus(paths, messages, repeat, tmp):
+    """The corpus read repeat times, as one input every replay contender reads: the messages
+    are copied repeat times with distinct Message-IDs (the store would skip exact repeats),
+    into an mbox when the corpus is an mbox, else into a flat directory of files."""
+    is_mbox = any(os.path.isfile(p) and open(p, "rb").read(5) == b"From " for p in paths)
+    if is_mbox:
+        out = os.path.join(tmp, "replay.mbox")
+        make_mbox(messages, len(messages) * repeat, out)
+        return [out]
+    out = os.path.join(tmp, "replay")
+    os.makedirs(out)
+    for k in range(repeat):
+        for i, m in enumerate(messages):
+            with open(m, "rb") as f:
+                data = f.read()
+            with open(os.path.join(out, f"{k:03d}-{i:06d}.eml"), "wb") as f:
+                f.write(unique_copy(data, k))
+    return [out]
 
 
 def floor_count(floor, paths):
@@ -248,8 +331,11 @@ def verdict(value, target, higher_is_better=True):
 
 
 def bench_replay(args, tools, paths, messages, tmp, results):
-    inputs = paths * args.repeat
-    total = messages * args.repeat
+    inputs = paths
+    if args.repeat > 1:
+        split = split_messages(paths, os.path.join(tmp, "split-replay"), 10**9)
+        inputs = make_replay_corpus(paths, split, args.repeat, tmp)
+    total = floor_count(tools["floor"], inputs)
     contenders = [("gmime floor", [tools["floor"]] + inputs, None)]
     contenders.append(("replay --dry-run", [tools["bp"], "replay", "--dry-run"] + inputs, None))
     if tools.get("store"):
@@ -273,7 +359,7 @@ def bench_replay(args, tools, paths, messages, tmp, results):
             if kind == "store":
                 shutil.rmtree(cwd)
         log(f"  replay run {run + 1}/{args.runs} done")
-    print(f"\nreplay: {messages} messages x {args.repeat} per run, median of {args.runs} runs")
+    print(f"\nreplay: {messages} messages x {args.repeat} (distinct Message-IDs) = {total} per run, median of {args.runs} runs")
     print(f"  {'program':<20} {'msgs/s':>10} {'peak RSS':>10}")
     for name, _, _ in contenders:
         print(f"  {name:<20} {fmt_rate(median(rates[name])):>10} {rss[name] / 1024:>8.1f}MB")
@@ -308,19 +394,23 @@ def bench_pipe(args, tools, tmp, msgs, results):
         for width in (1, 8):
             for name, make_argv in contenders:
                 d = os.path.join(args.db_dir or tmp, f"pipe-{os.getpid()}-{run}-{width}-{name.replace(' ', '_')}")
-                os.makedirs(d)
+                writable_dir(d)
                 db = os.path.join(d, "bouncepipe.db")
-                env = dict(os.environ, BOUNCEPIPE_DB=db)
+                env = dict(os.environ, BOUNCEPIPE_DB=db, HOME=d)
                 argv = make_argv(db)
+                os.chdir(d)  # the children's working directory: ./quarantine goes here
                 # warm-up: creates the database and its schema, outside the measurement;
                 # its peak RSS is the program's (measured through GNU time)
-                _, peak, _ = run_measured(argv, stdin_path=msgs[0], env=env)
+                _, peak, code = run_measured(unprivileged_prefix() + argv, stdin_path=msgs[0], env=env)
+                if code != 0:
+                    log(f"  warning: {name} warm-up exited {code}")
                 rss[name] = max(rss[name], peak)
                 out = run_parallel([(argv, m, env) for m in msgs[1:]], width)
                 bad = [code for _, code in out if code != 0]
                 if bad:
                     log(f"  warning: {name} exited non-zero {len(bad)} times (e.g. {bad[0]})")
                 lat[(name, width)].append(median([t for t, _ in out]))
+                os.chdir(ROOT)
                 shutil.rmtree(d)
         log(f"  pipe run {run + 1}/{args.runs} done")
     print(f"\npipe: {len(msgs) - 1} distinct messages per series, median latency, median of {args.runs} runs")
@@ -350,7 +440,7 @@ def bench_pipe(args, tools, tmp, msgs, results):
 def bench_big(args, tools, tmp, msgs, results):
     path = os.path.join(tmp, "big.mbox")
     log(f"  generating a {args.big:,}-message mbox in {tmp} ...")
-    make_big_mbox(msgs, args.big, path)
+    make_mbox(msgs, args.big, path)
     size = os.path.getsize(path)
     print(f"\nbig mbox: {args.big:,} messages, {size / 1e6:,.0f} MB, one run each")
     print(f"  {'program':<20} {'msgs/s':>10} {'peak RSS':>10}")
@@ -382,6 +472,7 @@ def main():
     ap.add_argument("--pipe-messages", type=int, default=101, help="messages per pipe series (default 101)")
     ap.add_argument("--big", type=int, default=100000, help="messages in the generated mbox (default 100000)")
     ap.add_argument("--no-big", action="store_true", help="skip the big-mbox memory run")
+    ap.add_argument("--no-replay", action="store_true", help="skip replay throughput")
     ap.add_argument("--no-pipe", action="store_true", help="skip pipe-mode latency")
     ap.add_argument("--no-sisimai", action="store_true", help="skip Perl Sisimai")
     ap.add_argument("--synchronous", default="FULL", help="PRAGMA synchronous of pipe_floor (default FULL)")
@@ -411,6 +502,7 @@ def main():
         tools["sisimai"] = os.path.join(ROOT, "bench", "sisimai.pl")
 
     tmp = tempfile.mkdtemp(prefix="bouncepipe-bench-")
+    os.chmod(tmp, 0o711)  # pipe-mode programs may run as another user (see UNPRIVILEGED)
     try:
         paths = [os.path.abspath(p) for p in args.corpus]
         if not paths:
@@ -433,7 +525,8 @@ def main():
         if not sisimai_ok:
             print("note: Perl Sisimai is not installed (apt-get install libsisimai-perl): skipped")
 
-        bench_replay(args, tools, paths, messages, tmp, results)
+        if not args.no_replay:
+            bench_replay(args, tools, paths, messages, tmp, results)
         msgs = None
         if not args.no_pipe or not args.no_big:
             msgs = split_messages(paths, tmp, max(args.pipe_messages, 1000))
