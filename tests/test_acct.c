@@ -190,6 +190,9 @@ static void test_malformed_lines(void **state)
     read_both("b,a@example.net,smtp;550 x\r\n\r\ntype,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n", &rd);
     expect("before header, blank line", &rd, "M1:record before any header line\nH3:3\nR4:b|a@example.net|smtp;550 x\n");
 
+    read_both("\xEF\xBB\xBFtype,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n", &rd);
+    expect("UTF-8 BOM before the header", &rd, "H1:3\nR2:b|a@example.net|smtp;550 x\n");
+
     static const char nul_csv[] = "type,rcpt,dsnDiag\nb,a@exa\0mple.net,x\nb,b@example.net,y\n";
     read_stream(nul_csv, sizeof(nul_csv) - 1, 0, &rd);
     expect("NUL byte", &rd, "H1:3\nM2:NUL byte in record\nR3:b|b@example.net|y\n");

@@ -330,6 +330,8 @@ bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_acct_record *rec
         }
         rec->fields = r->fields;
         rec->n_fields = nf;
+        if (strncmp(r->fields[0], "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM from an editor */
+            r->fields[0] += 3;
         if (strcasecmp(r->fields[0], "type") == 0) {
             st = take_header(r, nf);
             if (st != BP_OK)
