@@ -266,6 +266,12 @@ static void collect(void *user, const char *message)
     assert_int_equal(bp_strbuf_putc(sb, '\n'), BP_OK);
 }
 
+static void collect_plain(void *user, const char *message)
+{
+    assert_int_equal(bp_strbuf_puts(user, message), BP_OK);
+    assert_int_equal(bp_strbuf_putc(user, '\n'), BP_OK);
+}
+
 static void test_broken_file_warnings(void **state)
 {
     (void)state;
@@ -655,6 +661,94 @@ static void test_match_limit(void **state)
     bp_rules_free(r);
 }
 
+/* ---- KumoMTA import ---------------------------------------------------------------------- */
+
+static void test_kumo_import(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *toml = read_all(RULES_DIR "/kumo-sample.toml", &len);
+    char *want = read_all(RULES_DIR "/kumo-sample.expected", NULL);
+    char *want_warnings = read_all(RULES_DIR "/kumo-sample.warnings", NULL);
+    assert_non_null(toml);
+    assert_non_null(want);
+    assert_non_null(want_warnings);
+    char *got = NULL;
+    bp_strbuf warnings = {0};
+    unsigned errs = 0;
+    assert_int_equal(bp_kumo_convert("kumo-sample.toml", toml, len, &got, collect_plain, &warnings, &errs), BP_OK);
+    if (strcmp(got, want) != 0)
+        fail_msg("conversion differs.\n--- got\n%s--- want\n%s", got, want);
+    if (strcmp(warnings.data != NULL ? warnings.data : "", want_warnings) != 0)
+        fail_msg("warnings differ.\n--- got\n%s--- want\n%s", warnings.data ? warnings.data : "", want_warnings);
+    assert_int_equal(errs, 4);
+    /* the converted text is a valid rule file */
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    errs = 9;
+    assert_int_equal(bp_rules_load_text(r, "converted.rules", got, strlen(got), NULL, NULL, &errs), BP_OK);
+    assert_int_equal(errs, 0);
+    assert_int_equal(bp_rules_count(r), 8);
+    bp_rules_free(r);
+    /* loaded directly, rules keep the TOML file and line */
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    bp_strbuf_clear(&warnings);
+    assert_int_equal(bp_rules_load_file(r, RULES_DIR "/kumo-sample.toml", collect_plain, &warnings, &errs), BP_OK);
+    assert_int_equal(errs, 4);
+    assert_int_equal(bp_rules_count(r), 8);
+    const char *text = "452 4.2.2 mailbox over quota";
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_match m;
+    assert_true(bp_rules_match(r, &s, &m));
+    assert_string_equal(m.rule->id, "kumo:QuotaIssues:1");
+    assert_string_equal(m.rule->category, "quota-issues");
+    assert_int_equal(m.rule->line, 11);
+    assert_non_null(strstr(m.rule->file, "kumo-sample.toml"));
+    text = "550 5.1.1 <jdoe@example.com>: user unknown";
+    s.text = text;
+    s.len = strlen(text);
+    assert_true(bp_rules_match(r, &s, &m));
+    assert_string_equal(m.rule->id, "kumo:InvalidRecipient:1");
+    /* the mapping: bounce labels have a category of the contract; the others none */
+    assert_string_equal(bp_kumo_label_category("InvalidRecipient"), "bad-mailbox");
+    assert_string_equal(bp_kumo_label_category("SpamBlock"), "spam-related");
+    assert_null(bp_kumo_label_category("AutoReply"));
+    assert_null(bp_kumo_label_category("NoSuchLabel"));
+    bp_rules_free(r);
+    /* hostile input: truncated, unbalanced, bad escapes - no crash, warnings only */
+    static const char *const hostile[] = {
+        "[rules",
+        "[rules]\nInvalidRecipient = [\"a\\",
+        "[rules]\nX = \"\\u12\"",
+        "[rules]\n\"\" = [\"x\"]",
+        "[rules]\nInvalidRecipient = '''abc",
+        "[rules]\nInvalidRecipient = \"\"\"a\\\n  b\"\"\"",
+        "[rules]\nInvalidRecipient = [\"\\q\"]",
+    };
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        char *out = NULL;
+        unsigned n = 0;
+        bp_strbuf_clear(&warnings);
+        assert_int_equal(bp_kumo_convert("h.toml", hostile[i], strlen(hostile[i]), &out, collect_plain, &warnings, &n),
+                         BP_OK);
+        assert_non_null(out);
+        if (i != 5 && n == 0)
+            fail_msg("hostile input %zu gave no warning", i);
+        free(out);
+    }
+    char with_nul[] = "[rules]\nInvalidRecipient = [\"a\0b\"]\n";
+    char *out = NULL;
+    assert_int_equal(bp_kumo_convert("n.toml", with_nul, sizeof(with_nul) - 1, &out, collect_plain, &warnings, &errs),
+                     BP_OK);
+    assert_int_equal(errs, 1);
+    free(out);
+    bp_strbuf_free(&warnings);
+    free(got);
+    free(toml);
+    free(want);
+    free(want_warnings);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_scope),
         cmocka_unit_test(test_powermta_block_and_span),
         cmocka_unit_test(test_match_limit),
+        cmocka_unit_test(test_kumo_import),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

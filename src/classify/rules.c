@@ -16,6 +16,9 @@
  * JIT_AFTER_TRIES tries; PCRE2 match and depth limits bound every run (limits.h).
  *
  * The prefilter is a necessary condition only, so it never changes which rule wins.
+ *
+ * bp_rules_add_line(): one line as if read from FILE:LINE (KumoMTA import keeps the TOML
+ * file's lines this way).  Ownership: rules copy every string they keep.
  */
 #include "bouncepipe/rules.h"
 
@@ -783,6 +786,26 @@ bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, si
     return load_text(r, 1, name, text, len, warn, user, n_errors);
 }
 
+bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const char *text, bp_rules_warn_fn warn,
+                            void *user, unsigned *n_errors)
+{
+    struct load_ctx lc = {1, file, warn, user, 0};
+    size_t len = strlen(text);
+    bp_status st = BP_OK;
+    if (len > BP_MAX_RULE_LINE_BYTES) {
+        warnf(&lc, line, "%s", "line too long");
+    } else {
+        char *copy = strdup(text);
+        if (copy == NULL)
+            return BP_ERR_NOMEM;
+        st = load_line(r, &lc, line, copy);
+        free(copy);
+    }
+    if (n_errors != NULL)
+        *n_errors += lc.errors;
+    return st;
+}
+
 /* The shipped rule files, compiled into the binary (generated: builtin_rules.c). */
 struct bp_builtin_rule_file {
     const char *name;
@@ -812,6 +835,9 @@ bp_status bp_rules_load_builtin(bp_rules *r, bp_rules_warn_fn warn, void *user, 
 
 bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn warn, void *user, unsigned *n_errors)
 {
+    size_t plen = strlen(path);
+    if (plen > 5 && strcasecmp(path + plen - 5, ".toml") == 0)
+        return bp_rules_load_kumo_file(r, path, warn, user, n_errors);
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
@@ -829,6 +855,45 @@ bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn war
         st = bp_rules_load_text(r, path, sb.data != NULL ? sb.data : "", sb.len, warn, user, n_errors);
     bp_strbuf_free(&sb);
     return st;
+}
+
+/* Compile @ru now if it is not yet; 0 when its pattern does not compile (message in @msg). */
+static int ensure_compiled(struct rule *ru, char *msg, size_t msg_size)
+{
+    if (ru->code != NULL)
+        return 1;
+    if (ru->compile_failed) {
+        snprintf(msg, msg_size, "%s", "does not compile");
+        return 0;
+    }
+    int errcode;
+    PCRE2_SIZE erroff;
+    ru->code = pcre2_compile((PCRE2_SPTR)ru->pub.pattern, PCRE2_ZERO_TERMINATED,
+                             PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
+    if (ru->code != NULL)
+        return 1;
+    ru->compile_failed = 1;
+    PCRE2_UCHAR text[256];
+    pcre2_get_error_message(errcode, text, sizeof(text));
+    snprintf(msg, msg_size, "%s at offset %zu", (const char *)text, (size_t)erroff);
+    return 0;
+}
+
+unsigned bp_rules_validate(bp_rules *r, bp_rules_warn_fn warn, void *user)
+{
+    unsigned bad = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        char msg[300], full[1400];
+        if (ensure_compiled(&r->rules[i], msg, sizeof(msg)))
+            continue;
+        bad++;
+        snprintf(full, sizeof(full), "%s:%u: bad regex: %s", r->rules[i].pub.file, r->rules[i].pub.line, msg);
+        if (warn != NULL)
+            warn(user, full);
+        else
+            fprintf(stderr, "bouncepipe: warning: %s\n", full);
+    }
+    return bad;
 }
 
 /* ---- matching ----------------------------------------------------------------------- */
@@ -892,18 +957,9 @@ static int prefilter_passes(const struct rule *ru, const char *lower, size_t len
 /* Run one rule; 1 and the span on a match, 0 otherwise (limits hit count as no match). */
 static int run_rule(bp_rules *r, struct rule *ru, const bp_rule_subject *s, size_t *start, size_t *end)
 {
-    if (ru->compile_failed)
+    char msg[300];
+    if (!ensure_compiled(ru, msg, sizeof(msg)))
         return 0;
-    if (ru->code == NULL) {
-        int errcode;
-        PCRE2_SIZE erroff;
-        ru->code = pcre2_compile((PCRE2_SPTR)ru->pub.pattern, PCRE2_ZERO_TERMINATED,
-                                 PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
-        if (ru->code == NULL) {
-            ru->compile_failed = 1;
-            return 0;
-        }
-    }
     if (!ru->jitted && ++ru->tries >= JIT_AFTER_TRIES) {
         ru->jitted = 1; /* tried even when JIT is unavailable: then the interpreter runs */
         pcre2_jit_compile(ru->code, PCRE2_JIT_COMPLETE);

@@ -22,6 +22,8 @@ static const struct {
     {"export", cmd_export, "print the suppression list (csv, json, ndjson, plain)"},
     {"stats", cmd_stats, "counts by type, category, action, domain, day (text, json, prometheus)"},
     {"rescore", cmd_rescore, "re-run rules and policy over the ledger; --apply to change it"},
+    {"explain", cmd_explain, "why each event of a message got its recipient, category and action"},
+    {"patterns", cmd_patterns, "check rule files, test a text against the rules, import KumoMTA rules"},
     {"acct", cmd_acct, "read PowerMTA accounting CSV (stdin or files) and record bounces, complaints, deliveries"},
 };
 

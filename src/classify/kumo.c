@@ -1,0 +1,534 @@
+/*
+ * kumo.c - import KumoMTA bounce-classifier files (TOML) as rules.
+ *
+ * KumoMTA's classifier files hold one table, [rules], whose keys are class labels and whose
+ * values are arrays of regular expressions:
+ *
+ *     [rules]
+ *     InvalidRecipient = [
+ *         "^(451|550) [45]\\.1\\.[1234] ",   # comment
+ *         '^550 .*user unknown',
+ *     ]
+ *
+ * We read that subset of TOML by hand (no new dependency): comments, [table] headers, bare
+ * and quoted keys, basic strings with their escapes, literal strings, multi-line strings of
+ * both kinds, and arrays spanning lines with trailing commas.  Keys of other tables are
+ * ignored; anything else (inline tables, numbers, dotted keys) is skipped with a warning
+ * naming FILE:LINE, and parsing resumes on the next line.  Labels map onto our categories by
+ * the table below (documented in bouncepipe-patterns(5)).
+ *
+ * bp_kumo_label_category(): the mapping.  bp_kumo_convert(): TOML text to rule-file text
+ * (malloc'ed; the caller frees it).  bp_rules_load_kumo_file(): load a file directly; each
+ * rule keeps the TOML file name and the line of its regex, so explain points at the source.
+ * A '/' in a regex is escaped for the rule syntax; a line break becomes "\n".
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bouncepipe/limits.h"
+#include "bouncepipe/rules.h"
+#include "bouncepipe/text.h"
+
+static const struct {
+    const char *label;
+    const char *category; /* NULL: not a bounce (skipped) */
+} label_map[] = {
+    {"InvalidRecipient", "bad-mailbox"},
+    {"DNSFailure", "routing-errors"}, /* may be temporary: counted, never suppressed at once */
+    {"SpamBlock", "spam-related"},
+    {"SpamContent", "spam-related"},
+    {"ProhibitedAttachment", "content-related"},
+    {"RelayDenied", "relaying-issues"},
+    {"AutoReply", NULL},
+    {"TransientFailure", "other"},
+    {"Subscribe", NULL},
+    {"Unsubscribe", NULL},
+    {"ChallengeResponse", NULL},
+    {"BadConfiguration", "bad-configuration"},
+    {"BadConnection", "bad-connection"},
+    {"BadDomain", "bad-domain"},
+    {"ContentRelated", "content-related"},
+    {"InactiveMailbox", "inactive-mailbox"},
+    {"InvalidSender", "invalid-sender"},
+    {"MessageExpired", "message-expired"},
+    {"NoAnswerFromHost", "no-answer-from-host"},
+    {"PolicyRelated", "policy-related"},
+    {"ProtocolErrors", "protocol-errors"},
+    {"QuotaIssues", "quota-issues"},
+    {"RelayingIssues", "relaying-issues"},
+    {"RoutingErrors", "routing-errors"},
+    {"SpamRelated", "spam-related"},
+    {"VirusRelated", "virus-related"},
+    {"AuthenticationFailed", "policy-related"},
+    {"TooManyRecipients", "policy-related"},
+    {"Uncategorized", "other"},
+};
+
+static int label_known(const char *label)
+{
+    for (size_t i = 0; i < sizeof(label_map) / sizeof(label_map[0]); i++)
+        if (strcmp(label_map[i].label, label) == 0)
+            return 1;
+    return 0;
+}
+
+const char *bp_kumo_label_category(const char *label)
+{
+    for (size_t i = 0; label != NULL && i < sizeof(label_map) / sizeof(label_map[0]); i++)
+        if (strcmp(label_map[i].label, label) == 0)
+            return label_map[i].category;
+    return NULL;
+}
+
+/* ---- the TOML subset ------------------------------------------------------------------ */
+
+/* Receives each regex of a known bounce label, with the line it started on. */
+typedef bp_status (*entry_fn)(void *user, unsigned line, const char *label, unsigned n, const char *regex);
+
+struct parser {
+    const char *name;
+    const char *p, *end;
+    unsigned line;
+    bp_rules_warn_fn warn;
+    void *warn_user;
+    unsigned errors;
+};
+
+static void warnf(struct parser *ps, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void warnf(struct parser *ps, unsigned line, const char *fmt, ...)
+{
+    char msg[512], full[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof(full), "%s:%u: %s", ps->name, line, msg);
+    if (ps->warn != NULL)
+        ps->warn(ps->warn_user, full);
+    else
+        fprintf(stderr, "bouncepipe: warning: %s\n", full);
+    ps->errors++;
+}
+
+/* Skip blanks, and with @lines also newlines and comments. */
+static void skip_space(struct parser *ps, int lines)
+{
+    while (ps->p < ps->end) {
+        char c = *ps->p;
+        if (c == ' ' || c == '\t' || c == '\r') {
+            ps->p++;
+        } else if (c == '#') {
+            while (ps->p < ps->end && *ps->p != '\n')
+                ps->p++;
+        } else if (c == '\n' && lines) {
+            ps->p++;
+            ps->line++;
+        } else {
+            break;
+        }
+    }
+}
+
+/* Skip to the start of the next line (error recovery). */
+static void skip_line(struct parser *ps)
+{
+    while (ps->p < ps->end && *ps->p != '\n')
+        ps->p++;
+    if (ps->p < ps->end) {
+        ps->p++;
+        ps->line++;
+    }
+}
+
+static int append_utf8(bp_strbuf *sb, unsigned long cp)
+{
+    char b[4];
+    size_t n;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | (cp >> 18));
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return bp_strbuf_append(sb, b, n) == BP_OK;
+}
+
+/*
+ * A string at ps->p (basic "...", literal '...', or their multi-line forms) into @out.
+ * @return 1 on success, 0 on a syntax error (warned), -1 when out of memory.
+ */
+static int parse_string(struct parser *ps, bp_strbuf *out)
+{
+    char q = *ps->p;
+    unsigned start_line = ps->line;
+    int multi = ps->end - ps->p >= 3 && ps->p[1] == q && ps->p[2] == q;
+    ps->p += multi ? 3 : 1;
+    if (multi && ps->p < ps->end && *ps->p == '\n') { /* a newline right after the opening is dropped */
+        ps->p++;
+        ps->line++;
+    } else if (multi && ps->end - ps->p >= 2 && ps->p[0] == '\r' && ps->p[1] == '\n') {
+        ps->p += 2;
+        ps->line++;
+    }
+    bp_strbuf_clear(out);
+    for (;;) {
+        if (ps->p >= ps->end || (!multi && *ps->p == '\n')) {
+            warnf(ps, start_line, "%s", "unterminated string");
+            return 0;
+        }
+        char c = *ps->p;
+        if (c == q && (!multi || (ps->end - ps->p >= 3 && ps->p[1] == q && ps->p[2] == q))) {
+            ps->p += multi ? 3 : 1;
+            return 1;
+        }
+        if (c == '\n')
+            ps->line++;
+        if (c == '\\' && q == '"') {
+            if (ps->end - ps->p < 2) {
+                warnf(ps, ps->line, "%s", "unterminated escape");
+                return 0;
+            }
+            char e = ps->p[1];
+            ps->p += 2;
+            const char *simple = NULL;
+            switch (e) {
+            case '\\': simple = "\\"; break;
+            case '"': simple = "\""; break;
+            case 'n': simple = "\n"; break;
+            case 't': simple = "\t"; break;
+            case 'r': simple = "\r"; break;
+            case 'b': simple = "\b"; break;
+            case 'f': simple = "\f"; break;
+            case 'e': simple = "\x1b"; break;
+            default: break;
+            }
+            if (simple != NULL) {
+                if (bp_strbuf_append(out, simple, 1) != BP_OK)
+                    return -1;
+                continue;
+            }
+            if (e == 'u' || e == 'U') {
+                size_t digits = e == 'u' ? 4 : 8;
+                char hex[9];
+                size_t have = 0;
+                while (have < digits && ps->p + have < ps->end &&
+                       strchr("0123456789abcdefABCDEF", ps->p[have]) != NULL && ps->p[have] != '\0')
+                    have++;
+                if (have < digits) {
+                    warnf(ps, ps->line, "\\%c wants %zu hex digits", e, digits);
+                    return 0;
+                }
+                memcpy(hex, ps->p, digits);
+                hex[digits] = '\0';
+                ps->p += digits;
+                if (!append_utf8(out, strtoul(hex, NULL, 16))) {
+                    warnf(ps, ps->line, "\\%c%s is not a character", e, hex);
+                    return 0;
+                }
+                continue;
+            }
+            if (multi && (e == '\n' || e == ' ' || e == '\t' || e == '\r')) {
+                /* line-ending backslash: trim the newline and the blanks that follow */
+                ps->p--;
+                while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' || *ps->p == '\n')) {
+                    if (*ps->p == '\n')
+                        ps->line++;
+                    ps->p++;
+                }
+                continue;
+            }
+            /* TOML forbids other escapes; a regex author usually meant the backslash */
+            warnf(ps, ps->line, "invalid escape \"\\%c\" in a basic string (write \\\\%c)", e, e);
+            return 0;
+        }
+        if (bp_strbuf_append(out, &c, 1) != BP_OK)
+            return -1;
+        ps->p++;
+    }
+}
+
+/* A bare or quoted key at ps->p into @key. 1 ok, 0 error (warned), -1 out of memory. */
+static int parse_key(struct parser *ps, bp_strbuf *key)
+{
+    if (*ps->p == '"' || *ps->p == '\'')
+        return parse_string(ps, key);
+    const char *s = ps->p;
+    while (ps->p < ps->end && ((*ps->p >= 'A' && *ps->p <= 'Z') || (*ps->p >= 'a' && *ps->p <= 'z') ||
+                               (*ps->p >= '0' && *ps->p <= '9') || *ps->p == '_' || *ps->p == '-'))
+        ps->p++;
+    if (ps->p == s) {
+        warnf(ps, ps->line, "%s", "expected a key");
+        return 0;
+    }
+    bp_strbuf_clear(key);
+    return bp_strbuf_append(key, s, (size_t)(ps->p - s)) == BP_OK ? 1 : -1;
+}
+
+/* Parse the whole text, calling @fn for each regex of a bounce label in [rules]. */
+static bp_status parse(struct parser *ps, entry_fn fn, void *user)
+{
+    bp_strbuf key = {0}, str = {0}, table = {0};
+    bp_status st = BP_OK;
+    int rc;
+    unsigned counts[sizeof(label_map) / sizeof(label_map[0])] = {0};
+    while (ps->p < ps->end && st == BP_OK) {
+        skip_space(ps, 1);
+        if (ps->p >= ps->end)
+            break;
+        unsigned line = ps->line;
+        if (*ps->p == '[') {
+            const char *close = memchr(ps->p, ']', (size_t)(ps->end - ps->p));
+            const char *nl = memchr(ps->p, '\n', (size_t)(ps->end - ps->p));
+            if (close == NULL || (nl != NULL && close > nl) || ps->p[1] == '[') {
+                warnf(ps, line, "%s", "unsupported table header");
+                skip_line(ps);
+                continue;
+            }
+            bp_strbuf_clear(&table);
+            const char *s = ps->p + 1;
+            while (s < close && (*s == ' ' || *s == '\t'))
+                s++;
+            const char *e = close;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (bp_strbuf_append(&table, s, (size_t)(e - s)) != BP_OK) {
+                st = BP_ERR_NOMEM;
+                break;
+            }
+            ps->p = close + 1;
+            skip_space(ps, 0);
+            if (ps->p < ps->end && *ps->p != '\n')
+                warnf(ps, line, "%s", "text after the table header");
+            skip_line(ps);
+            continue;
+        }
+        if ((rc = parse_key(ps, &key)) <= 0 || key.data == NULL || key.len == 0) {
+            if (rc < 0)
+                st = BP_ERR_NOMEM;
+            else if (rc > 0)
+                warnf(ps, line, "%s", "empty key");
+            skip_line(ps);
+            continue;
+        }
+        skip_space(ps, 0);
+        if (ps->p >= ps->end || *ps->p != '=') {
+            warnf(ps, line, "expected '=' after \"%s\"", key.data);
+            skip_line(ps);
+            continue;
+        }
+        ps->p++;
+        skip_space(ps, 0);
+        int in_rules = table.data != NULL && strcmp(table.data, "rules") == 0;
+        const char *label = key.data;
+        size_t li = 0;
+        while (li < sizeof(label_map) / sizeof(label_map[0]) && strcmp(label_map[li].label, label) != 0)
+            li++;
+        const char *category = li < sizeof(label_map) / sizeof(label_map[0]) ? label_map[li].category : NULL;
+        int wanted = in_rules && category != NULL;
+        if (in_rules && !label_known(label))
+            warnf(ps, line, "unknown KumoMTA label \"%s\": skipped", label);
+        else if (in_rules && category == NULL)
+            warnf(ps, line, "label \"%s\" is not a bounce category: skipped", label);
+        /* the value: an array of strings, or one string */
+        int array = ps->p < ps->end && *ps->p == '[';
+        if (array)
+            ps->p++;
+        int ok = 1;
+        for (;;) {
+            skip_space(ps, array);
+            if (ps->p >= ps->end) {
+                if (array)
+                    warnf(ps, line, "unterminated array for \"%s\"", label);
+                ok = 0;
+                break;
+            }
+            if (array && *ps->p == ']') {
+                ps->p++;
+                break;
+            }
+            if (*ps->p != '"' && *ps->p != '\'') {
+                if (in_rules)
+                    warnf(ps, ps->line, "\"%s\": only strings are supported here", label);
+                ok = 0;
+                break;
+            }
+            unsigned str_line = ps->line;
+            rc = parse_string(ps, &str);
+            if (rc < 0) {
+                st = BP_ERR_NOMEM;
+                break;
+            }
+            if (rc == 0) {
+                ok = 0;
+                break;
+            }
+            if (wanted) {
+                if (str.len == 0 || strlen(str.data) != str.len) {
+                    warnf(ps, str_line, "\"%s\": empty regex or NUL byte: skipped", label);
+                } else {
+                    st = fn(user, str_line, label, ++counts[li], str.data);
+                    if (st != BP_OK)
+                        break;
+                }
+            }
+            if (!array)
+                break;
+            skip_space(ps, 1);
+            if (ps->p < ps->end && *ps->p == ',')
+                ps->p++;
+            else if (ps->p < ps->end && *ps->p != ']') {
+                warnf(ps, ps->line, "expected ',' or ']' in the array of \"%s\"", label);
+                ok = 0;
+                break;
+            }
+        }
+        if (!ok && st == BP_OK) {
+            /* resume after the broken value: at the next line that starts a key or table */
+            skip_line(ps);
+            while (ps->p < ps->end) {
+                const char *s = ps->p;
+                while (s < ps->end && (*s == ' ' || *s == '\t'))
+                    s++;
+                if (s < ps->end && (*s == '[' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+                    break;
+                skip_line(ps);
+            }
+            continue;
+        }
+        skip_space(ps, 0);
+        if (st == BP_OK && ps->p < ps->end && *ps->p != '\n')
+            warnf(ps, ps->line, "%s", "text after the value");
+        skip_line(ps);
+    }
+    bp_strbuf_free(&key);
+    bp_strbuf_free(&str);
+    bp_strbuf_free(&table);
+    return st;
+}
+
+/* The rule line for one regex: '/' escaped, line breaks as \n. */
+static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const char *regex)
+{
+    bp_status st = bp_strbuf_putc(out, '/');
+    for (const char *r = regex; *r && st == BP_OK; r++) {
+        if (*r == '\\' && r[1] != '\0') {
+            st = bp_strbuf_append(out, r, 2);
+            r++;
+        } else if (*r == '/') {
+            st = bp_strbuf_puts(out, "\\/");
+        } else if (*r == '\n') {
+            st = bp_strbuf_puts(out, "\\n");
+        } else if (*r == '\r') {
+            st = bp_strbuf_puts(out, "\\r");
+        } else {
+            st = bp_strbuf_putc(out, *r);
+        }
+    }
+    if (st == BP_OK)
+        st = bp_strbuf_printf(out, "/ %s id=kumo:%s:%u", bp_kumo_label_category(label), label, n);
+    return st;
+}
+
+struct convert_ctx {
+    bp_strbuf text;
+};
+
+static bp_status convert_entry(void *user, unsigned line, const char *label, unsigned n, const char *regex)
+{
+    struct convert_ctx *cc = user;
+    bp_status st = rule_line(&cc->text, label, n, regex);
+    if (st == BP_OK)
+        st = bp_strbuf_printf(&cc->text, " # KumoMTA %s, line %u\n", label, line);
+    return st;
+}
+
+bp_status bp_kumo_convert(const char *name, const char *toml, size_t len, char **out, bp_rules_warn_fn warn, void *user,
+                          unsigned *n_errors)
+{
+    struct parser ps = {name, toml, toml + len, 1, warn, user, 0};
+    struct convert_ctx cc = {{0}};
+    *out = NULL;
+    bp_status st = bp_strbuf_printf(&cc.text,
+                                    "# Converted from the KumoMTA bounce classifier file %s by bouncepipe patterns "
+                                    "import-kumo.\n# Label mapping: bouncepipe-patterns(5).\n",
+                                    name);
+    if (st == BP_OK)
+        st = parse(&ps, convert_entry, &cc);
+    if (n_errors != NULL)
+        *n_errors = ps.errors;
+    if (st != BP_OK) {
+        bp_strbuf_free(&cc.text);
+        return st;
+    }
+    *out = cc.text.data; /* ownership passes to the caller */
+    return BP_OK;
+}
+
+struct load_kumo_ctx {
+    bp_rules *rules;
+    const char *name;
+    bp_rules_warn_fn warn;
+    void *user;
+    unsigned *errors;
+    bp_strbuf line;
+};
+
+static bp_status load_entry(void *user, unsigned line, const char *label, unsigned n, const char *regex)
+{
+    struct load_kumo_ctx *lk = user;
+    bp_strbuf_clear(&lk->line);
+    bp_status st = rule_line(&lk->line, label, n, regex);
+    if (st == BP_OK)
+        st = bp_rules_add_line(lk->rules, lk->name, line, lk->line.data, lk->warn, lk->user, lk->errors);
+    return st;
+}
+
+bp_status bp_rules_load_kumo_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user,
+                                  unsigned *n_errors)
+{
+    bp_strbuf data = {0};
+    char chunk[65536];
+    size_t got;
+    unsigned errors = 0;
+    bp_status st = BP_OK;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if ((st = bp_strbuf_append(&data, chunk, got)) != BP_OK)
+            break;
+    if (st == BP_OK && ferror(f))
+        st = BP_ERR_IO;
+    fclose(f);
+    if (st == BP_OK) {
+        struct parser ps = {path, data.data != NULL ? data.data : "", NULL, 1, warn, user, 0};
+        ps.end = ps.p + data.len;
+        struct load_kumo_ctx lk = {rules, path, warn, user, &errors, {0}};
+        st = parse(&ps, load_entry, &lk);
+        errors += ps.errors;
+        bp_strbuf_free(&lk.line);
+    }
+    bp_strbuf_free(&data);
+    if (n_errors != NULL)
+        *n_errors = errors;
+    return st;
+}
