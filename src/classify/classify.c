@@ -310,10 +310,29 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                     bp_rule_subject subj = {b->diagnostic, strlen(b->diagnostic), b->status, b->smtp_code, mta};
                     x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
                 }
-                x->category_why = x->n_matches > 0 ? "the first matching rule in load order wins (text beats codes)"
-                                  : b->diagnostic == NULL
-                                      ? "no diagnostic text: the enhanced status / SMTP code decides"
-                                      : "no rule matched the text: the enhanced status / SMTP code decides";
+                const char *by_codes = bp_category_from_codes(b->status, b->smtp_code);
+                if (x->n_matches > 0) {
+                    const bp_rule *w = x->matches[0].rule;
+                    x->category_why = bp_arena_printf(
+                        arena,
+                        "rule %s (%s:%u) is the first of %zu matching rules in load order%s%s%s%s%s; text beats "
+                        "codes (the codes alone would say %s)",
+                        w->id, w->file, w->line, x->n_matches,
+                        w->scope_status != NULL ? ", within its scope status=" : "",
+                        w->scope_status != NULL ? w->scope_status : "",
+                        w->scope_mta == NULL      ? ""
+                        : w->scope_status != NULL ? " mta="
+                                                  : ", within its scope mta=",
+                        w->scope_mta != NULL ? w->scope_mta : "", w->blocklist != NULL ? ", naming a block list" : "",
+                        by_codes);
+                } else {
+                    x->category_why = bp_arena_printf(
+                        arena, "%s: %s", b->diagnostic == NULL ? "no diagnostic text" : "no rule matched the text",
+                        e->rule != NULL && strncmp(e->rule, "status:", 7) == 0
+                            ? "the RFC 3463 table decides by the enhanced status code"
+                        : e->rule != NULL && strncmp(e->rule, "smtp:", 5) == 0 ? "the SMTP reply code decides"
+                                                                               : "no usable code either: other");
+                }
             }
         } else {
             e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, &policy_why);
