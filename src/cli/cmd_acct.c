@@ -8,10 +8,10 @@
  * history - and records what each record means: bounces and complaints as ledger events,
  * deliveries as soft-bounce resets (see acct.h and acct_events.c for the mapping).
  *
- * Durability: records are committed in batches of --batch (default 100), and whenever the
- * oldest uncommitted record is a second old, and on every idle second of the stream (stdin
- * is polled with a one-second timeout), so a crash loses at most one batch - which the file
- * copy PowerMTA writes beside the pipe still holds.  Every record is a store unit keyed by
+ * Durability: records are committed in batches of --batch (default 100 on stdin, 1000 from
+ * files, which can be re-read), whenever the oldest uncommitted record is a second old, and
+ * on every idle second of the stream (stdin is polled with a one-second timeout), so a crash
+ * loses at most one batch - which the file copy PowerMTA writes beside the pipe still holds.  Every record is a store unit keyed by
  * bp_acct_record_key(), so re-reading a file copy after a restart counts nothing twice.
  *
  * When the database is busy or unwritable (transient), the batch is rolled back and kept,
@@ -47,6 +47,11 @@
 
 /* Diagnostics per kind printed with their line before only the summary counts them. */
 #define ACCT_REPORT_FIRST 20
+/* Records per commit unless --batch: a live stream commits small batches (a crash loses at
+ * most one, and a second's worth at most anyway); a file being loaded is re-readable, so
+ * larger batches spare fsyncs (about 3x faster on history loads). */
+#define ACCT_BATCH_LIVE 100
+#define ACCT_BATCH_FILE 1000
 /* Bytes read from the input at a time. */
 #define ACCT_READ_CHUNK 65536
 
@@ -70,7 +75,8 @@ struct acct_run {
     bp_format format;
     bp_printer *printer;
     int dry_run, quiet, record_deliveries;
-    size_t batch_max;
+    size_t batch_option; /* --batch, or 0: ACCT_BATCH_LIVE for stdin, ACCT_BATCH_FILE for files */
+    size_t batch_max;    /* the one in force for the current stream */
     bp_store *store;
     bp_arena *batch_arena;
     bp_acct_result *pending;
@@ -280,6 +286,7 @@ static bp_status read_stream(struct acct_run *run, int fd, const char *name, int
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;
     memset(&run->cols, 0, sizeof(run->cols)); /* column numbers belong to this reader's headers */
+    run->batch_max = run->batch_option > 0 ? run->batch_option : live ? ACCT_BATCH_LIVE : ACCT_BATCH_FILE;
     run->opts.source = name;
     while (st == BP_OK && !stop_requested) {
         if (live) {
@@ -351,7 +358,6 @@ int cmd_acct(int argc, char **argv)
     struct acct_run run;
     memset(&run, 0, sizeof(run));
     run.format = BP_FORMAT_NDJSON;
-    run.batch_max = 100;
     int opt, rc = BP_EXIT_OK;
 
     optind = 1;
@@ -373,7 +379,7 @@ int cmd_acct(int argc, char **argv)
                 bp_cli_error("acct", "--batch wants a number from 1 to 100000");
                 return BP_EXIT_USAGE;
             }
-            run.batch_max = (size_t)v;
+            run.batch_option = (size_t)v;
             break;
         }
         case 't': run.opts.transient = 1; break;
