@@ -90,11 +90,11 @@ const bp_text_family bp_text_families[] = {
     {
         .name = "ezweb",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:ezweb\\.ne\\.jp|au\\.com)",
-        .body = "The user\\(s\\) account is disabled|The following recipients? did not receive this message"
+        .body = "The user\\(s\\) account is|The following recipients? did not receive this message"
                 "|Each of the following recipients was rejected by a remote mail server"
-                "|is(?: not|n't) (?:registered|recognized)|The user\\(s\\)",
-        .end = "^--- Below this line is a copy of the message",
-        .rcpt = "^\\s*<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:?",
+                "|Your message was not delivered within",
+        .end = "^-{20,}\\s*$|^--- Below this line is a copy of the message",
+        .rcpt = "^\\s*(?:Recipient:\\s*)?<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:?",
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     {
@@ -247,6 +247,13 @@ const bp_text_family bp_text_families[] = {
         .end = "^-{3,} Original message|^Content-Type:|^-{10,}",
         .rcpt = "^" RCPT_ANY "\\s+\\((?<diag>.*?)\\)?\\s*$",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
+    },
+    {
+        .name = "barracuda",
+        .subject = "our bulk email filter",
+        .start = "^Your message to:",
+        .rcpt = "^Final-Recipient:\\s*rfc822;\\s*" RCPT_ANY "\\s*$",
+        .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {
         .name = "barracuda",
