@@ -128,6 +128,7 @@ static const struct {
     {"googlegroups", "googlegroups", 1, "announce@googlegroups.example.com", NULL, BP_ACTION_FAILED},
     {"gmail-text", "gmail", 1, "zack@example.org", "5.1.1", BP_ACTION_FAILED},
     {"verizon", "verizon", 1, "5550100@vtext.example.com", NULL, BP_ACTION_FAILED},
+    {"verizon-vzwpix", "verizon", 1, "5550199@vzwpix.com", NULL, BP_ACTION_FAILED},
     {"kddi-au", "kddi", 1, "haruka@ezweb.ne.jp", NULL, BP_ACTION_FAILED},
     {"ezweb-iso2022jp-undeclared", "ezweb", 1, "yui@ezweb.ne.jp", "5.1.1", BP_ACTION_FAILED},
     {"ezweb-rejected", "ezweb", 1, "mei@au.com", NULL, BP_ACTION_FAILED},

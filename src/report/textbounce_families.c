@@ -305,7 +305,7 @@ const bp_text_family bp_text_families[] = {
     },
     {
         .name = "verizon",
-        .from = "(?:mailer-daemon|postmaster|post_master)@(?:[\\w.-]+\\.)?(?:vzwpix|vtext)\\.com",
+        .from = "(?:mailer-daemon|postmaster|post_master|sysadmin)@(?:[\\w.-]+\\.)?(?:vzwpix|vtext)\\.com",
         .body = "Message could not be delivered to mobile",
         .rcpt = "^To:\\s*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
