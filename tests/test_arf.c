@@ -206,31 +206,36 @@ static void test_received_date_and_two_recipients(void **state)
     check_str("two rcpt", "second", r.blocks[1].recipient, "two@example.org");
 }
 
-static const char jmrp_classic[] = "From: staff@hotmail.com\n"
-                                   "To: jmrp@example.com\n"
-                                   "Subject: complaint about message from 192.0.2.10\n"
-                                   "Date: Tue, 10 Mar 2026 10:31:07 -0700\n"
-                                   "Message-ID: <jmrp.1@hotmail.example.com>\n"
-                                   "X-HmXmrOriginalRecipient: <jmrp@example.com>\n"
-                                   "MIME-Version: 1.0\n"
-                                   "Content-Type: multipart/mixed; boundary=\"jm\"\n"
-                                   "\n"
-                                   "--jm\n"
-                                   "Content-Type: text/plain\n"
-                                   "\n"
-                                   "This is a Junk Mail Reporting Program report.\n"
-                                   "\n"
-                                   "--jm\n"
-                                   "Content-Type: message/rfc822\n"
-                                   "\n"
-                                   "X-HmXmrOriginalRecipient: <liam@hotmail.example.com>\n"
-                                   "From: news@example.com\n"
-                                   "To: <liam@hotmail.example.com>\n"
-                                   "Message-ID: <orig.9@example.com>\n"
-                                   "\n"
-                                   "Hello.\n"
-                                   "\n"
-                                   "--jm--\n";
+static const char jmrp_classic[] =
+    "From: staff@hotmail.com\n"
+    "To: jmrp@example.com\n"
+    "Subject: complaint about message from 192.0.2.10\n"
+    "Date: Tue, 10 Mar 2026 10:31:07 -0700\n"
+    "Message-ID: <jmrp.1@hotmail.example.com>\n"
+    "X-HmXmrOriginalRecipient: <jmrp@example.com>\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/mixed; boundary=\"jm\"\n"
+    "\n"
+    "--jm\n"
+    "Content-Type: text/plain\n"
+    "\n"
+    "This is a Junk Mail Reporting Program report.\n"
+    "\n"
+    "--jm\n"
+    "Content-Type: message/rfc822\n"
+    "\n"
+    "X-HmXmrOriginalRecipient: <liam@hotmail.example.com>\n"
+    "Received: from mta1.example.com ([192.0.2.10]) by mc1.hotmail.example.com with "
+    "Microsoft SMTPSVC(7.5.7601.23143);\n"
+    "\t Tue, 10 Mar 2026 02:14:03 -0700\n"
+    "Received: from [198.51.100.7] by mta1.example.com; Tue, 10 Mar 2026 09:14:02 +0000\n"
+    "From: news@example.com\n"
+    "To: <liam@hotmail.example.com>\n"
+    "Message-ID: <orig.9@example.com>\n"
+    "\n"
+    "Hello.\n"
+    "\n"
+    "--jm--\n";
 
 /* The JMRP recipient is the attached original's header, never the report's own. */
 static void test_jmrp(void **state)
@@ -243,7 +248,8 @@ static void test_jmrp(void **state)
     check_str("jmrp", "recipient", r.blocks[0].recipient, "liam@hotmail.example.com");
     check_str("jmrp", "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from), "x-hmxmroriginalrecipient");
     check_str("jmrp", "original_message_id", r.original_message_id, "<orig.9@example.com>");
-    check_str("jmrp", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 10:31:07 -0700");
+    check_str("jmrp", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 02:14:03 -0700");
+    check_str("jmrp", "source_ip", r.source_ip, "192.0.2.10");
 }
 
 /* A forwarded message that is no complaint: no X-HmXmr header, not from Microsoft. */
