@@ -11,8 +11,9 @@
  * Durability: records are committed in batches of --batch (default 100 on stdin, 1000 from
  * files, which can be re-read), whenever the oldest uncommitted record is a second old, and
  * on every idle second of the stream (stdin is polled with a one-second timeout), so a crash
- * loses at most one batch - which the file copy PowerMTA writes beside the pipe still holds.  Every record is a store unit keyed by
- * bp_acct_record_key(), so re-reading a file copy after a restart counts nothing twice.
+ * loses at most one batch - which the file copy PowerMTA writes beside the pipe still holds.
+ * Every record is a store unit keyed by bp_acct_record_key(), so re-reading a file copy
+ * after a restart counts nothing twice.
  *
  * When the database is busy or unwritable (transient), the batch is rolled back and kept,
  * the input is not read any further (the pipe fills and PowerMTA waits) and the commit is
