@@ -309,13 +309,18 @@ static const bp_part *find_notification(const bp_part *root, const bp_part *stat
  * the notification's line about the recipient, with its indented continuation lines, as the
  * diagnostic ("<rcpt>: 421 4.7.0 [TSS04] Messages from ... deferred").  The address and
  * the colon after it are not part of the remote text.  Only the report's own text is read.
+ * Each call scans the notification once; @p budget (bytes, shared by all blocks of the
+ * message) keeps a report of many recipients and a long text from costing their product.
  */
-static void diagnostic_from_notification(const bp_part *note, bp_arena *arena, bp_rcpt_block *b)
+static void diagnostic_from_notification(const bp_part *note, bp_arena *arena, bp_rcpt_block *b, size_t *budget)
 {
     if (note == NULL || b->recipient == NULL)
         return;
     size_t alen = strlen(b->recipient);
     size_t len = note->body_len < BP_MAX_TEXT_BYTES ? note->body_len : BP_MAX_TEXT_BYTES;
+    if (len > *budget)
+        return;
+    *budget -= len;
     const char *body = note->body;
     const char *end = body + len;
     const char *at = NULL;
@@ -407,6 +412,8 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *o
         out->arrival_date = bp_fields_get(per_msg, "Arrival-Date");
         out->envid = bp_fields_get(per_msg, "Original-Envelope-Id");
     }
+    const bp_part *note = find_notification(msg->root, part);
+    size_t note_budget = BP_MAX_TEXT_BYTES; /* at most one full text's worth of scanning */
     for (size_t i = first_rcpt; i < n; i++) {
         if (!is_recipient_group(&groups[i]))
             continue;
@@ -418,7 +425,7 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *o
         }
         read_block(&groups[i], part, arena, b);
         if (b->diagnostic == NULL)
-            diagnostic_from_notification(find_notification(msg->root, part), arena, b);
+            diagnostic_from_notification(note, arena, b, &note_budget);
     }
     out->n_blocks_dropped += dropped;
     bp_report_note_original(out, msg->root, arena);
