@@ -101,8 +101,13 @@ static const bp_part *find_embedded_status(const bp_part *root, const char **tex
                 const char *nl = memchr(e, '\n', (size_t)(end - e));
                 e = nl != NULL ? nl + 1 : end;
             }
-            if (bp_memcasemem(s, (size_t)(e - s), "Final-Recipient:", 16) == NULL)
+            if (bp_memcasemem(s, (size_t)(e - s), "Final-Recipient:", 16) == NULL) {
+                /* a later marker before e would look at a part of this same region: go on
+                 * after it, so that many markers cost one pass, not one pass each */
+                if (e > at)
+                    at = e;
                 continue;
+            }
             *text = s;
             *len = (size_t)(e - s);
             *global = is_global;
