@@ -113,6 +113,13 @@ bp_status bp_rules_load_kumo_file(bp_rules *rules, const char *path, bp_rules_wa
  */
 unsigned bp_rules_validate(bp_rules *rules, bp_rules_warn_fn warn, void *user);
 
+/**
+ * @return non-zero when rule @p i has a prefilter (required literals), i.e. it is compiled
+ * and run only for texts that contain one of them; a rule without one is compiled and run
+ * for every text, which costs start-up time in pipe mode ("patterns check" reports them).
+ */
+int bp_rules_prefiltered(const bp_rules *rules, size_t i);
+
 /** @return the number of rules loaded. */
 size_t bp_rules_count(const bp_rules *rules);
 

@@ -35,14 +35,14 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
-#define MAX_LITERALS    8
+#define MAX_LITERALS    64 /* top-level alternatives with a literal each; beyond: no prefilter */
 #define MIN_LITERAL     3
 #define JIT_AFTER_TRIES 16
 
 struct rule {
     bp_rule pub;
-    char *literals[MAX_LITERALS]; /* lower case; n_literals == 0: no prefilter */
-    size_t literal_len[MAX_LITERALS];
+    char **literals; /* lower case, one per top-level alternative; n_literals == 0: no prefilter */
+    size_t *literal_len;
     unsigned n_literals;
     pcre2_code *code; /* NULL until first candidacy */
     int compile_failed;
@@ -102,6 +102,8 @@ static void rule_clear(struct rule *ru)
     free((char *)ru->pub.scope_mta);
     for (unsigned i = 0; i < ru->n_literals; i++)
         free(ru->literals[i]);
+    free(ru->literals);
+    free(ru->literal_len);
     pcre2_code_free(ru->code);
 }
 
@@ -121,6 +123,11 @@ void bp_rules_free(bp_rules *r)
 size_t bp_rules_count(const bp_rules *r)
 {
     return r->n;
+}
+
+int bp_rules_prefiltered(const bp_rules *r, size_t i)
+{
+    return i < r->n && r->rules[i].n_literals > 0;
 }
 
 const bp_rule *bp_rules_get(const bp_rules *r, size_t i)
@@ -460,8 +467,13 @@ static bp_status extract_literals(struct rule *ru)
         }
     }
     char buf[512];
-    size_t lens[MAX_LITERALS];
-    char *lits[MAX_LITERALS];
+    size_t *lens = malloc(n_alt * sizeof(*lens));
+    char **lits = calloc(n_alt, sizeof(*lits));
+    if (lens == NULL || lits == NULL) {
+        free(lens);
+        free(lits);
+        return BP_ERR_NOMEM;
+    }
     for (size_t a = 0; a < n_alt; a++) {
         size_t st = starts[a];
         if (p[st] == '(' && p[st + 1] == '?' && st + 2 < ends[a] && strchr("imsxn-", p[st + 2]) != NULL) {
@@ -470,25 +482,22 @@ static bp_status extract_literals(struct rule *ru)
                 st = (size_t)(close - p) + 1; /* (?i) and friends */
         }
         size_t n = longest_literal(p, st, ends[a], buf, sizeof(buf));
-        if (n < MIN_LITERAL) {
-            for (size_t k = 0; k < a; k++)
+        if (n >= MIN_LITERAL)
+            lits[a] = malloc(n + 1);
+        if (n < MIN_LITERAL || lits[a] == NULL) {
+            int nomem = n >= MIN_LITERAL;
+            for (size_t k = 0; k <= a; k++)
                 free(lits[k]);
-            return BP_OK;
-        }
-        lits[a] = malloc(n + 1);
-        if (lits[a] == NULL) {
-            for (size_t k = 0; k < a; k++)
-                free(lits[k]);
-            return BP_ERR_NOMEM;
+            free(lits);
+            free(lens);
+            return nomem ? BP_ERR_NOMEM : BP_OK; /* an alternative without a literal: no prefilter */
         }
         memcpy(lits[a], buf, n);
         lits[a][n] = '\0';
         lens[a] = n;
     }
-    for (size_t a = 0; a < n_alt; a++) {
-        ru->literals[a] = lits[a];
-        ru->literal_len[a] = lens[a];
-    }
+    ru->literals = lits;
+    ru->literal_len = lens;
     ru->n_literals = (unsigned)n_alt;
     return BP_OK;
 }

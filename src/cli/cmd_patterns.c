@@ -63,6 +63,20 @@ static void print_warning(void *user, const char *message)
     fputc('\n', stderr);
 }
 
+/* Rules without a prefilter are compiled and run for every text: say which (not an error). */
+static void report_unfiltered(const bp_rules *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < bp_rules_count(r); i++) {
+        const bp_rule *ru = bp_rules_get(r, i);
+        if (bp_rules_prefiltered(r, i) || ru->scope_status != NULL || ru->scope_mta != NULL)
+            continue;
+        if (n++ == 0)
+            printf("rules without a required literal (run for every text, slower start-up):\n");
+        printf("  %s:%u: %s\n", ru->file, ru->line, ru->id);
+    }
+}
+
 static int patterns_check(int argc, char **argv)
 {
     int rc = BP_EXIT_OK;
@@ -77,6 +91,7 @@ static int patterns_check(int argc, char **argv)
         }
         unsigned bad = bp_rules_validate(r, print_warning, &wc);
         printf("builtin: %zu rules, %u problems\n", bp_rules_count(r), errs + bad);
+        report_unfiltered(r);
         bp_rules_free(r);
         return errs + bad > 0 ? BP_EXIT_DATAERR : BP_EXIT_OK;
     }
@@ -95,6 +110,7 @@ static int patterns_check(int argc, char **argv)
                 rc = st == BP_ERR_NOMEM ? BP_EXIT_SOFTWARE : EXIT_NOINPUT;
         } else {
             printf("%s: %zu rules, %u problems\n", argv[i], bp_rules_count(r), errs);
+            report_unfiltered(r);
             if (errs > 0 && rc == BP_EXIT_OK)
                 rc = BP_EXIT_DATAERR;
         }
