@@ -714,10 +714,10 @@ static int signature_matches(const compiled_family *cf, const bp_report *r, cons
     return 1;
 }
 
-/* The family's error section: after its start line, up to its end line; without an end
- * line (or when it is not found), up to @p cut, where the quoted original begins.  The end
- * is looked for in all @p len bytes: a family may know where its own report ends better
- * than the generic markers do. */
+/* The family's error section: after its start line, up to its end line or @p cut (where
+ * the quoted original begins), whichever comes first.  When the start line lies beyond the
+ * cut (a marker of the original appeared inside the report itself), the family's own start
+ * is trusted and the section may run to the end of the text. */
 static void family_section(const compiled_family *cf, const char *text, size_t len, size_t cut, size_t *ss, size_t *se)
 {
     size_t ms = 0, me = 0;
@@ -727,7 +727,7 @@ static void family_section(const compiled_family *cf, const char *text, size_t l
         *ss = le < len ? le + 1 : len;
     }
     *se = cut > *ss ? cut : len;
-    if (cf->pat[PAT_END] != NULL && re_search(cf->pat[PAT_END], text, len, *ss, &ms, &me)) {
+    if (cf->pat[PAT_END] != NULL && re_search(cf->pat[PAT_END], text, *se, *ss, &ms, &me)) {
         size_t ls = line_start(text, ms);
         *se = ls > *ss ? ls : ms;
     }
