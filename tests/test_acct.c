@@ -410,6 +410,39 @@ static void test_complaints(void **state)
 
     check_str("unknown type is other", res[3].event.feedback_type, "other");
     assert_int_equal(res[4].disposition, BP_ACCT_NO_RECIPIENT);
+
+    /* with [verp] prefix = bounces, a rcpt that is our own VERP address is decoded; an
+     * ordinary rcpt is kept as it is */
+    const char *verp_csv = "type,timeLogged,orig,rcpt,feedbackType\r\n"
+                           "f,1795169704,news@example.com,bounces-pat=example.net@bounces.example.com,abuse\r\n"
+                           "f,1795169705,news@example.com,plain-user=x@example.org,abuse\r\n";
+    bp_verp_options vo = {"bounces", NULL, 0};
+    bp_acct_reader *r = NULL;
+    assert_int_equal(bp_acct_reader_new(&r), BP_OK);
+    assert_int_equal(bp_acct_reader_feed(r, verp_csv, strlen(verp_csv)), BP_OK);
+    bp_acct_options o = {f->rules, &f->policy, &vo, "acct.csv", 0};
+    bp_acct_columns cols;
+    memset(&cols, 0, sizeof(cols));
+    const char *want[] = {"pat@example.net", "plain-user=x@example.org"};
+    const char *want_from[] = {"verp", "original-rcpt-to"};
+    size_t k = 0;
+    for (;;) {
+        bp_acct_record rec;
+        bp_acct_outcome oc;
+        assert_int_equal(bp_acct_reader_next(r, 1, &rec, &oc), BP_OK);
+        if (oc == BP_ACCT_NEED_MORE)
+            break;
+        if (oc != BP_ACCT_RECORD)
+            continue;
+        bp_acct_result one;
+        assert_int_equal(bp_acct_record_event(&o, r, &cols, &rec, f->arena, &one), BP_OK);
+        assert_true(k < 2);
+        check_str("verp rcpt", one.event.recipient, want[k]);
+        check_str("verp rcpt from", one.event.recipient_from, want_from[k]);
+        k++;
+    }
+    assert_int_equal(k, 2);
+    bp_acct_reader_free(r);
 }
 
 /* The key follows the values by name: another column order, extra columns and CRLF give the

@@ -13,8 +13,9 @@
  *   rs      a remote status report: its dsnAction decides (failed: bounce, delayed: delay,
  *           delivered/relayed/expanded: delivery), else the status class.
  *   f       a complaint: feedbackType (unknown or missing types become "other", as the ARF
- *           parser does); recipient from rcpt, else header_X-HmXmrOriginalRecipient (when the
- *           operator maps that header in record-fields), else the VERP-decoded orig.
+ *           parser does); recipient from rcpt (decoded when it is one of our own VERP
+ *           bounce addresses and a prefix is configured), else header_X-HmXmrOriginalRecipient
+ *           (when the operator maps that header in record-fields), else the VERP-decoded orig.
  *   d       a delivery: resets soft-bounce counters (BP_ACCT_DELIVERY).
  *   t       a transient failure: ignored, or a delay event when opts->transient.
  *   other   r, tq and unknown types are ignored (BP_ACCT_IGNORED).
@@ -265,7 +266,18 @@ const char *bp_acct_record_key(const bp_acct_reader *reader, bp_acct_columns *c,
 static void complaint_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
                                 bp_arena *arena, bp_event *e)
 {
-    const char *rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->rcpt));
+    const char *raw = bp_acct_value(rec, c->rcpt);
+    /* with a configured prefix, a rcpt that is one of our own VERP bounce addresses (the
+     * report's envelope, not the complainer) is decoded rather than taken as it is */
+    const char *rcpt = raw != NULL && o->verp != NULL && o->verp->prefix != NULL && o->verp->prefix[0] != '\0'
+                           ? bp_verp_decode(arena, raw, o->verp)
+                           : NULL;
+    if (rcpt != NULL) {
+        e->recipient = rcpt;
+        e->recipient_from = "verp";
+        return;
+    }
+    rcpt = bp_address_normalise(arena, raw);
     if (rcpt != NULL) {
         e->recipient = rcpt;
         e->recipient_from = "original-rcpt-to";
