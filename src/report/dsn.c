@@ -10,6 +10,9 @@
  * A Status that is missing or malformed is taken from the diagnostic text; a generic X.0.0
  * yields to a specific code in the diagnostic.  A block without Diagnostic-Code takes the
  * comment after its Status code, else the notification text's line about its recipient.
+ * Recipient groups written without blank lines between them are split at each
+ * Final-Recipient; MTA names keep the host only.  Every accepted deviation from the RFCs
+ * is listed in docs/violations.md.  Strings belong to the arena.
  */
 #include <string.h>
 #include <strings.h>
