@@ -116,6 +116,7 @@ static const struct {
     {"groupwise", "groupwise", 1, "mallory@example.org", NULL, BP_ACTION_FAILED},
     {"exchange2003", "exchange2003", 1, "nina@example.org", "5.1.1", BP_ACTION_FAILED},
     {"exchange2007-html", "exchange2007", 1, "oscar@example.org", "5.1.1", BP_ACTION_FAILED},
+    {"exchange2007-delayed", "exchange2007", 1, "paula@example.org", "4.4.7", BP_ACTION_DELAYED},
     {"imail", "imail", 1, "peggy@imail.example.org", NULL, BP_ACTION_FAILED},
     {"mailmarshal", "mailmarshal", 1, "quentin@example.org", "5.1.1", BP_ACTION_FAILED},
     {"mcafee", "mcafee", 1, "rupert@example.org", "5.1.1", BP_ACTION_FAILED},

@@ -95,6 +95,9 @@ static const char *const delay_cues[] = {"will continue to try",
                                          "delivery delayed",
                                          "this is a warning message only",
                                          "will try again",
+                                         "this is a warning only",
+                                         "transient non-fatal errors",
+                                         "delivery is delayed to these recipients",
                                          "keine erneute",
                                          NULL};
 

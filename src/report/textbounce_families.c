@@ -206,10 +206,10 @@ const bp_text_family bp_text_families[] = {
     },
     {
         .name = "exchange2007",
-        .body = "Delivery has failed to these recipients or (?:groups|distribution lists):",
-        .start = "Delivery has failed to these recipients or (?:groups|distribution lists):",
+        .body = "(?:Delivery has failed|Delivery is delayed) to these recipients or (?:groups|distribution lists):",
+        .start = "(?:Delivery has failed|Delivery is delayed) to these recipients or (?:groups|distribution lists):",
         .end = "^Original message headers:|^_{5,}\\s*$|^Sent by Microsoft Exchange",
-        .rcpt = "^\\s*(?:[^<>\\n]{1,80}\\s)?" RCPT_ANY "\\s*$",
+        .rcpt = "^\\s*(?:[^<>()\\n]{1,80}\\s)?[(<\"]?(?<rcpt>[^\\s<>()\"@]+@[^\\s<>()\":;,]+?)[)>\"]?\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
         .shared_diag = "^Diagnostic information for administrators:|^Remote Server returned",
     },
