@@ -55,7 +55,12 @@ check: test asan format-check lint
 
 demo: build
 	rm -f bouncepipe.db bouncepipe.db-wal bouncepipe.db-shm
-	$(BUILD)/bouncepipe replay --dry-run --format text fixtures
+	@# exit 1 is expected: fixtures/broken/ holds unreadable messages on purpose
+	$(BUILD)/bouncepipe replay --db bouncepipe.db --format text fixtures || [ $$? -eq 1 ]
+	@echo; echo "== suppressed in ./bouncepipe.db, and why (bouncepipe export --format text) =="
+	$(BUILD)/bouncepipe export --db bouncepipe.db --format text
+	@echo; echo "== counts (bouncepipe stats; details: bouncepipe lookup ADDRESS) =="
+	$(BUILD)/bouncepipe stats --db bouncepipe.db --top 5
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -65,7 +65,7 @@ static void put_safe(bp_strbuf *sb, const char *s, size_t max)
         bp_strbuf_puts(sb, "-");
         return;
     }
-    for (size_t i = 0; s[i] != '\0' && i < max; i++)
+    for (size_t i = 0; i < max && s[i] != '\0'; i++)
         bp_strbuf_putc(sb, ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i]);
 }
 

@@ -54,12 +54,14 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
         run->v[dim] = v;
         run->cap[dim] = cap;
     }
-    char *k = strdup(key);
-    if (k == NULL) {
+    struct count *c = &run->v[dim][run->n[dim]];
+    c->key = strdup(key); /* owned by the run: freed at the end of cmd_stats() */
+    if (c->key == NULL) {
         run->nomem = 1;
         return 1;
     }
-    run->v[dim][run->n[dim]++] = (struct count){k, count};
+    c->n = count;
+    run->n[dim]++;
     return 0;
 }
 
