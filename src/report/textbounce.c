@@ -784,6 +784,9 @@ static void prefer_failure_codes(bp_rcpt_block *b, bp_arena *arena)
         b->smtp_code = NULL;
 }
 
+/* Text taken into a diagnostic before cleaning: room for white space that cleaning folds. */
+static const size_t diag_span_cap = 8 * BP_MAX_DIAGNOSTIC_BYTES;
+
 bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
 {
     const bp_part *root = msg->root;
@@ -864,6 +867,12 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
             b->smtp_code = bp_arena_strdup(arena, c->code);
         size_t ds = 0, de = 0;
         diagnostic_span(&sc, fam, i, &ds, &de);
+        /* the cleaned diagnostic is capped anyway; a wider span (a whole section shared by
+         * a thousand recipients) would only cost time and memory per block */
+        if (de - ds > diag_span_cap)
+            de = ds + diag_span_cap;
+        if (sh_e - sh_s > diag_span_cap)
+            sh_e = sh_s + diag_span_cap;
         if (has_shared && !has_code(text + ds, de - ds) && (sh_s >= de || sh_e <= ds)) {
             const char *joined =
                 bp_arena_printf(arena, "%.*s %.*s", (int)(de - ds), text + ds, (int)(sh_e - sh_s), text + sh_s);
