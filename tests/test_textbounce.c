@@ -262,16 +262,18 @@ static void test_failure_codes_preferred(void **state)
  * timeout) and stay within the recipient limit. */
 static void test_hostile_shapes(void **state)
 {
-    static const char head[] = "From: postmaster@docomo.ne.jp\nTo: a@example.com\nSubject: Undelivered Mail\n";
+    static const char head[] = "To: a@example.com\nSubject: Undelivered Mail\n";
+    static const char *const froms[] = {"MAILER-DAEMON@mx.example.net", "MAILER-DAEMON@mx.example.net",
+                                        "MAILER-DAEMON@mx.example.net", "postmaster@docomo.ne.jp"};
     static const char *const units[] = {"x@b.example.com contact@c.example.com ", "  u@example.org\n  ",
                                         "<style<head<script v@example.org ", "  w@docomo.ne.jp\n\n"};
     static const char *const types[] = {"", "", "Content-Type: text/html\n", ""};
     for (size_t k = 0; k < 4; k++) {
         size_t ulen = strlen(units[k]), reps = (1u << 20) / ulen;
-        char *msg = malloc(sizeof(head) + strlen(types[k]) + 2 + reps * ulen);
+        char *msg = malloc(sizeof(head) + strlen(froms[k]) + strlen(types[k]) + 16 + reps * ulen);
         assert_non_null(msg);
         char *p = msg;
-        p += sprintf(p, "%s%s\n", head, types[k]);
+        p += sprintf(p, "From: %s\n%s%s\n", froms[k], head, types[k]);
         for (size_t i = 0; i < reps; i++, p += ulen)
             memcpy(p, units[k], ulen);
         *p = '\0';
