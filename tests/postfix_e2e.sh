@@ -14,6 +14,8 @@
 #   2. makes the database directory unreadable (chmod 000) and injects more DSNs and ARF
 #      complaints: every delivery attempt must be deferred (bouncepipe exits 75), none lost;
 #   3. restores the directory, flushes the queue (postqueue -f) and waits for it to drain;
+#      then holds the database's write lock past the pipe's busy timeout: another deferral,
+#      delivered after the lock is released and the queue flushed;
 #   4. injects a copy of an already-stored report (an MTA retry after a lost ack);
 #   5. checks that the store holds every report exactly once, with the right recipient.
 #
@@ -263,6 +265,7 @@ messages = {
     "dsn1": dsn(1, "gone.user@example.net", "5.1.1", "550 5.1.1 <gone.user@example.net>: Recipient address rejected: User unknown"),
     "dsn2": dsn(2, "old.user@example.org", "5.1.1", "550 5.1.1 The email account that you tried to reach does not exist"),
     "dsn3": dsn(3, "full.user@example.jp", "5.2.2", "552 5.2.2 Mailbox full"),
+    "dsn4": dsn(4, "busy.user@example.com", "5.1.1", "550 5.1.1 No such user (busy.user@example.com)"),
     "arf1": arf(1, "angry.reader@example.com"),
     "arf2": arf(2, "other.reader@example.net"),
 }
@@ -281,7 +284,9 @@ queue_count() {
     echo "${n:-0}"
 }
 # Events stored for a recipient.
-stored() { sqlite3 "$DB" "select count(*) from ledger where kind='event' and recipient='$1'" 2>/dev/null || echo 0; }
+# Queries run as the pipe's user: a root sqlite3 could leave root-owned -wal/-shm files behind.
+q() { runuser -u nobody -- sqlite3 "$DB" "$1"; }
+stored() { q "select count(*) from ledger where kind='event' and recipient='$1'" 2>/dev/null || echo 0; }
 wait_for() { # SECONDS CMD... : retry CMD until it succeeds or the deadline passes
     local deadline=$(($(date +%s) + $1))
     shift
@@ -314,22 +319,45 @@ chmod 700 "$T/db"
 "$POSTQUEUE" -c "$CONF" -f
 wait_for 60 queue_empty || fail "queue did not drain after the database came back ($(queue_count) left)"
 
+# 3b. database busy: another writer holds the lock past the pipe's busy timeout (2 s here)
+mkdir -p "$T/run"
+chown nobody "$T/run"
+runuser -u nobody -- python3 - "$DB" "$T/run/locked" <<'PY' &
+import pathlib, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+c.execute("BEGIN IMMEDIATE")
+pathlib.Path(sys.argv[2]).touch()
+time.sleep(6)
+c.execute("ROLLBACK")
+PY
+locker=$!
+wait_for 10 test -f "$T/run/locked" || fail "could not lock the database"
+send dsn4
+wait_for 20 deferred_at_least 5 || fail "dsn4 was not deferred while the database was locked"
+grep 'status=deferred' "$T/maillog" | tail -n 1 | grep -q 'temporary failure' ||
+    fail "deferral under a held lock was not a temporary failure (exit 75)"
+[ "$(stored gone.user@example.net)" = 1 ] || fail "the store changed under a held lock"
+wait "$locker" || fail "the lock holder failed"
+"$POSTQUEUE" -c "$CONF" -f
+wait_for 60 queue_empty || fail "queue did not drain after the lock was released ($(queue_count) left)"
+
 # 4. a retry of an already stored report changes nothing
 send dsn1
 wait_for 30 queue_empty || fail "duplicate dsn1 was not delivered"
 
 # 5. every report exactly once
 for r in gone.user@example.net old.user@example.org full.user@example.jp angry.reader@example.com \
-    other.reader@example.net; do
+    other.reader@example.net busy.user@example.com; do
     n=$(stored "$r")
     [ "$n" = 1 ] || fail "expected exactly one stored event for $r, found $n"
 done
-total=$(sqlite3 "$DB" "select count(*) from ledger where kind='event'")
-[ "$total" = 5 ] || fail "expected 5 events in the ledger, found $total"
-units=$(sqlite3 "$DB" "select count(*) from processed")
-[ "$units" = 5 ] || fail "expected 5 processed messages, found $units"
+total=$(q "select count(*) from ledger where kind='event'")
+[ "$total" = 6 ] || fail "expected 6 events in the ledger, found $total"
+units=$(q "select count(*) from processed")
+[ "$units" = 6 ] || fail "expected 6 processed messages, found $units"
 if grep -q 'status=bounced' "$T/maillog"; then fail "a report was bounced"; fi
 sent=$(log_count 'status=sent')
-[ "$sent" = 6 ] || fail "expected 6 successful pipe deliveries (5 reports + 1 retry), log shows $sent"
-echo "postfix_e2e: ok: 5 reports stored exactly once through a private Postfix on 127.0.0.1:$PORT" \
-    "(4 deferred while the database was unavailable, then flushed; 1 duplicate delivery ignored)"
+[ "$sent" = 7 ] || fail "expected 7 successful pipe deliveries (6 reports + 1 retry), log shows $sent"
+echo "postfix_e2e: ok: 6 reports stored exactly once through a private Postfix on 127.0.0.1:$PORT" \
+    "(4 deferred while the database directory was unreadable, 1 while its lock was held; flushed;" \
+    "1 duplicate delivery ignored)"
