@@ -368,7 +368,6 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_reader *r
         e->source_ip = clean(arena, bp_acct_value(rec, c->src_ip), 64);
         e->final = 1;
         e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, NULL);
-        e->rule = "acct:feedbackType";
         complaint_recipient(o, c, rec, arena, e);
     } else {
         bounce_recipient(o, c, rec, arena, e);
@@ -385,7 +384,6 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_reader *r
             classify_failure(o, policy, arena, e->remote_mta, e);
         } else {
             e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, NULL);
-            e->rule = "acct:delivery";
         }
     }
     if (e->recipient == NULL)
