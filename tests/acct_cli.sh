@@ -8,7 +8,9 @@
 #      file copy adds only the records the crashed process never saw;
 #   3. a database locked by another writer past the busy timeout: acct holds its batch,
 #      reports the wait, retries, and stores everything once the lock is gone;
-#   4. SIGTERM on a live stream commits what was read and exits 0.
+#   4. SIGTERM on a live stream commits what was read and exits 0;
+#   5. a delivery resets the soft-bounce count (five soft bounces on five days suppress, a
+#      delivery in between prevents it); --record-deliveries keeps a ledger row for it.
 #
 # Usage: tests/acct_cli.sh /path/to/bouncepipe   (run from the project directory)
 set -euo pipefail
@@ -123,4 +125,32 @@ exec 3>&-
 [ "$rc" = 0 ] || fail "acct exited $rc on SIGTERM"
 [ "$(events "$DB")" = 4 ] || fail "SIGTERM lost records (have $(events "$DB"))"
 
-echo "acct_cli: ok (idempotent re-reads across layouts, idle commit + crash + restart, locked database, SIGTERM)"
+# ---- 5. deliveries reset the soft-bounce count; --record-deliveries keeps a ledger row -----
+# Five soft bounces (mailbox full) on five days suppress an address (policy: 5 on >= 3 days
+# within 30); a delivery on the third day leaves only two after it, and the address stays.
+soft_stream() { # WITH_DELIVERY
+    echo "type,timeLogged,orig,rcpt,dsnStatus,dsnDiag"
+    for day in 1 2 3 4 5; do
+        t=$((1795000000 + day * 86400))
+        echo "b,$t,bounces@bounces.example.com,quota.user@example.net,5.2.2,smtp;552 5.2.2 Mailbox full"
+        if [ "$1" = yes ] && [ $day = 3 ]; then
+            echo "d,$((t + 3600)),bounces@bounces.example.com,quota.user@example.net,2.0.0,smtp;250 ok"
+        fi
+    done
+}
+suppressed() { sqlite3 "$1" "select count(*) from suppressions where address='quota.user@example.net' and lifted=0"; }
+soft_stream no >"$T/soft.csv"
+"$BIN" acct --quiet --db "$T/five-a.db" "$T/soft.csv"
+[ "$(suppressed "$T/five-a.db")" = 1 ] || fail "five soft bounces on five days did not suppress"
+soft_stream yes >"$T/soft-d.csv"
+"$BIN" acct --quiet --db "$T/five-b.db" "$T/soft-d.csv"
+[ "$(suppressed "$T/five-b.db")" = 0 ] || fail "a delivery did not reset the soft-bounce count"
+[ "$(sqlite3 "$T/five-b.db" "select count(*) from ledger where type='delivered'")" = 0 ] ||
+    fail "a delivery wrote an event row without --record-deliveries"
+"$BIN" acct --quiet --record-deliveries --db "$T/five-c.db" "$T/soft-d.csv"
+[ "$(sqlite3 "$T/five-c.db" "select count(*) from ledger where type='delivered' and kind='event'")" = 1 ] ||
+    fail "--record-deliveries did not keep the delivery in the ledger"
+[ "$(suppressed "$T/five-c.db")" = 0 ] || fail "a recorded delivery did not reset the soft-bounce count"
+
+echo "acct_cli: ok (idempotent re-reads across layouts, idle commit + crash + restart, locked database, SIGTERM," \
+    "delivery resets)"
