@@ -54,15 +54,21 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
         bp_store_options_default(&defaults);
         opts = &defaults;
     }
+#ifndef BP_HAVE_POSTGRES
     if (is_postgres(location)) {
         if (error != NULL)
             *error = strdup("the PostgreSQL backend is not built into this program");
         return BP_ERR_UNSUPPORTED;
     }
+#endif
     bp_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return BP_ERR_NOMEM;
     s->be = &bp_store_backend_sqlite;
+#ifdef BP_HAVE_POSTGRES
+    if (is_postgres(location))
+        s->be = &bp_store_backend_postgres; /* src/store/postgres.c */
+#endif
     s->opts = *opts;
     if (s->opts.soft_count == 0)
         s->opts.soft_count = 1;

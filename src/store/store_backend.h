@@ -55,5 +55,8 @@ typedef struct bp_store_backend {
 } bp_store_backend;
 
 extern const bp_store_backend bp_store_backend_sqlite;
+#ifdef BP_HAVE_POSTGRES
+extern const bp_store_backend bp_store_backend_postgres; /* postgres.c, when libpq was found */
+#endif
 
 #endif
