@@ -22,7 +22,9 @@
  *
  * Malformed lines, records without a recipient and unknown record types are counted,
  * reported on stderr (the first few with their line) and in the summary at the end; they are
- * never fatal.  Exit status: 0; 1 when an input could not be read or the store refused a
+ * never fatal.  Reading stdin with stderr not a terminal (under PowerMTA, whose handling of a
+ * pipe's stderr we cannot count on), the summary, database waits and failures also go to
+ * syslog (facility mail), as pipe mode's do.  Exit status: 0; 1 when an input could not be read or the store refused a
  * record for good; 64 usage; 75 records left uncommitted; 78 configuration.
  *
  * Ownership: the run owns the reader, printer, store and the batch arena; results of a
@@ -33,9 +35,11 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +61,23 @@
 #define ACCT_READ_CHUNK 65536
 
 static volatile sig_atomic_t stop_requested;
+
+/* Under PowerMTA, standard error may go nowhere: the live stream also logs to syslog (mail). */
+static int log_to_syslog;
+
+/* A message that matters to the operator: on stderr, and to syslog for the live stream. */
+static void acct_note(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void acct_note(int priority, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "bouncepipe: acct: %s\n", line);
+    if (log_to_syslog)
+        syslog(priority, "acct: %s", line);
+}
 
 static void on_stop(int sig)
 {
@@ -187,8 +208,8 @@ static bp_status commit_until_done(struct acct_run *run)
             return st;
         time_t now = time(NULL);
         if (now - last_report >= 60) {
-            bp_cli_error("acct", "database unavailable (%s: %s); holding %zu records and retrying every second",
-                         bp_status_to_string(st), bp_store_last_error(run->store), run->n_pending);
+            acct_note(LOG_WARNING, "database unavailable (%s: %s); holding %zu records and retrying every second",
+                      bp_status_to_string(st), bp_store_last_error(run->store), run->n_pending);
             last_report = now;
         }
         if (stop_requested)
@@ -306,7 +327,7 @@ static bp_status read_stream(struct acct_run *run, int fd, const char *name, int
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            bp_cli_error("acct", "%s: read failed: %s", name, strerror(errno));
+            acct_note(LOG_ERR, "%s: read failed: %s", name, strerror(errno));
             run->failed = 1;
             break;
         }
@@ -331,15 +352,15 @@ static void summary(const struct acct_run *run)
 {
     if (run->quiet && run->n.malformed == 0 && run->n.no_recipient == 0 && run->n.unknown_type == 0)
         return;
-    fprintf(stderr,
-            "bouncepipe: acct: %lu records (%lu headers): %lu events, %lu deliveries, %lu ignored, "
-            "%lu unknown type, %lu without recipient, %lu malformed lines",
-            run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.ignored, run->n.unknown_type,
-            run->n.no_recipient, run->n.malformed);
+    char stored[200] = "";
     if (!run->dry_run)
-        fprintf(stderr, "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
-                run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
-    fputc('\n', stderr);
+        snprintf(stored, sizeof(stored), "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
+                 run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
+    acct_note(LOG_INFO,
+              "%lu records (%lu headers): %lu events, %lu deliveries, %lu ignored, %lu unknown type, "
+              "%lu without recipient, %lu malformed lines%s",
+              run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.ignored, run->n.unknown_type,
+              run->n.no_recipient, run->n.malformed, stored);
 }
 
 int cmd_acct(int argc, char **argv)
@@ -430,6 +451,9 @@ int cmd_acct(int argc, char **argv)
 
     bp_status st = BP_OK;
     if (optind >= argc) {
+        log_to_syslog = !isatty(STDERR_FILENO);
+        if (log_to_syslog)
+            openlog("bouncepipe", LOG_PID, LOG_MAIL);
         st = read_stream(&run, STDIN_FILENO, "-", 1);
     } else {
         for (int i = optind; i < argc && st == BP_OK && !stop_requested; i++) {
@@ -445,12 +469,12 @@ int cmd_acct(int argc, char **argv)
         }
     }
     if (st != BP_OK) {
-        bp_cli_error("acct", "%s%s%s", bp_status_to_string(st), run.store != NULL ? ": " : "",
-                     run.store != NULL ? bp_store_last_error(run.store) : "");
+        acct_note(LOG_ERR, "%s%s%s", bp_status_to_string(st), run.store != NULL ? ": " : "",
+                  run.store != NULL ? bp_store_last_error(run.store) : "");
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
     }
     if (run.n_pending > 0) {
-        bp_cli_error("acct", "%zu records were not committed; re-read the accounting file to load them", run.n_pending);
+        acct_note(LOG_ERR, "%zu records were not committed; re-read the accounting file to load them", run.n_pending);
         rc = BP_EXIT_TEMPFAIL;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -462,6 +486,8 @@ int cmd_acct(int argc, char **argv)
         rc = BP_EXIT_FAILURE;
     summary(&run);
 out:
+    if (log_to_syslog)
+        closelog();
     free(run.pending);
     bp_store_close(run.store);
     bp_printer_free(run.printer);
