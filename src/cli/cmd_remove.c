@@ -16,6 +16,7 @@
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/text.h"
 #include "cli.h"
 
 static void remove_usage(FILE *out)
@@ -35,6 +36,7 @@ int cmd_remove(int argc, char **argv)
     bp_store *store = NULL;
     bp_arena *arena = NULL;
     int opt, rc = BP_EXIT_OK, not_suppressed = 0;
+    bp_strbuf lifted = {0};
     optind = 1;
     while ((opt = getopt_long(argc, argv, "d:c:r:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -78,7 +80,7 @@ int cmd_remove(int argc, char **argv)
             not_suppressed++;
             st = BP_OK;
         } else if (st == BP_OK) {
-            printf("%s: lifted (%s)\n", address, reason);
+            bp_strbuf_printf(&lifted, "%s: lifted (%s)\n", address, reason); /* printed once committed */
         }
     }
     if (st == BP_OK)
@@ -91,11 +93,14 @@ int cmd_remove(int argc, char **argv)
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }
+    if (lifted.data != NULL)
+        fputs(lifted.data, stdout);
     if (fflush(stdout) != 0 || ferror(stdout))
         rc = BP_EXIT_FAILURE;
     else
         rc = not_suppressed > 0 ? BP_EXIT_FAILURE : BP_EXIT_OK;
 out:
+    bp_strbuf_free(&lifted);
     bp_store_close(store);
     bp_arena_free(arena);
     bp_cli_env_cleanup(&env);

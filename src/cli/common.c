@@ -109,7 +109,9 @@ bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_onl
     so.read_only = read_only;
     const char *db = bp_cli_db(env);
     bp_status st = bp_store_open(db, &so, out, &error);
-    if (st != BP_OK)
+    if (st != BP_OK && error != NULL && strstr(error, db) != NULL)
+        bp_cli_error(cmd, "%s", error); /* the backend already named the database */
+    else if (st != BP_OK)
         bp_cli_error(cmd, "%s: %s", db, error != NULL ? error : bp_status_to_string(st));
     free(error);
     return st;
