@@ -24,8 +24,10 @@
  * reported on stderr (the first few with their line) and in the summary at the end; they are
  * never fatal.  Reading stdin with stderr not a terminal (under PowerMTA, whose handling of a
  * pipe's stderr we cannot count on), the summary, database waits and failures also go to
- * syslog (facility mail), as pipe mode's do.  Exit status: 0; 1 when an input could not be read or the store refused a
- * record for good; 64 usage; 75 records left uncommitted; 78 configuration.
+ * syslog (facility mail), as pipe mode's do.
+ *
+ * Exit status: 0; 1 when an input could not be read or the store refused a record for good;
+ * 64 usage; 75 records left uncommitted; 78 configuration.
  *
  * Ownership: the run owns the reader, printer, store and the batch arena; results of a
  * batch live in the batch arena until their commit.
