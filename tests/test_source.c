@@ -169,6 +169,30 @@ static void test_mbox_three(void **state)
     free_all(names, bodies, n);
 }
 
+/* Some writers omit the blank line before a separator; a full "From SENDER DAY MON ..." line
+ * still separates, a loose "From " line in text still does not. */
+static void test_mbox_separator_without_blank_line(void **state)
+{
+    struct fixture *f = *state;
+    const char *p = write_file(f, "tight.mbox",
+                               "From MAILER-DAEMON  Thu Jul  2 12:05:05 2020\n"
+                               "Subject: one\n"
+                               "\n"
+                               "body one\n"
+                               "From here on it is text\n"
+                               "From double-bounce@example.com  Thu Jul  2 12:05:05 2020\n"
+                               "Subject: two\n"
+                               "\n"
+                               "body two\n");
+    char *names[4], *bodies[4];
+    size_t n = read_all(p, names, bodies, 4);
+    assert_int_equal(n, 2);
+    check_contains("tight #1 keeps loose From", bodies[0], "From here on it is text", 1);
+    check_contains("tight #1 ends before #2", bodies[0], "Subject: two", 0);
+    check_contains("tight #2", bodies[1], "Subject: two", 1);
+    free_all(names, bodies, n);
+}
+
 static void test_single_message_mbox(void **state)
 {
     struct fixture *f = *state;
@@ -273,6 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mbox_three, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_message_mbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mbox_separator_without_blank_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maildir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_in_name_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cr_only_file, setup, teardown),

@@ -232,6 +232,31 @@ static int is_from_line(const char *line, size_t len)
 }
 
 /*
+ * A separator in its full RFC 4155 form, "From SENDER DAY MON ...": some mailbox writers
+ * omit the blank line before it, and this shape is too specific to be body text (which
+ * mboxo/mboxrd writers escape anyway).
+ */
+static int is_strict_from_line(const char *line, size_t len)
+{
+    static const char *const days[] = {"Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "};
+    if (!is_from_line(line, len))
+        return 0;
+    size_t i = 5;
+    while (i < len && line[i] != ' ' && line[i] != '\n')
+        i++; /* the envelope sender */
+    if (i == 5)
+        return 0;
+    while (i < len && line[i] == ' ')
+        i++;
+    if (len - i < 8)
+        return 0;
+    for (size_t d = 0; d < sizeof(days) / sizeof(days[0]); d++)
+        if (memcmp(line + i, days[d], 4) == 0)
+            return 1;
+    return 0;
+}
+
+/*
  * Next piece of the current file: up to and including a newline, or SOURCE_CHUNK bytes of a
  * longer line.  @p line_start says whether the piece begins a physical line.
  * @return 1 and the piece (pointing into the reader's buffer, valid until the next call),
@@ -290,7 +315,7 @@ static bp_status read_mbox_message(bp_source *s, int *more)
         if (!line_start && s->skip_line)
             continue; /* rest of a separator line */
         s->skip_line = 0;
-        if (line_start && prev_blank && is_from_line(p, len) && s->buf_len > 0) {
+        if (line_start && (prev_blank ? is_from_line(p, len) : is_strict_from_line(p, len)) && s->buf_len > 0) {
             s->skip_line = 1; /* the separator of the next message */
             s->next_from = 1;
             *more = 1;
@@ -416,11 +441,8 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
         msg->len = s->buf_len;
         msg->name = s->name != NULL ? s->name : path;
         msg->truncated = s->truncated;
-        /* plain file done: close it now, the next call opens the next one */
-        if (s->fp != NULL && !s->fp_is_stdin)
-            fclose(s->fp);
-        s->fp = NULL;
-        s->fp_is_stdin = 0;
+        /* plain file done: close it now (and forget its path), the next call opens the next one */
+        close_current(s);
         return st;
     }
 }
