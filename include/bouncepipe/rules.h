@@ -98,8 +98,8 @@ const char *bp_kumo_label_category(const char *label);
  * @param out receives a malloc'ed, NUL-terminated rule file (the caller frees it)
  * @return BP_OK (also with skipped entries); BP_ERR_NOMEM.
  */
-bp_status bp_kumo_convert(const char *name, const char *toml, size_t len, char **out, bp_rules_warn_fn warn,
-                          void *user, unsigned *n_errors);
+bp_status bp_kumo_convert(const char *name, const char *toml, size_t len, char **out, bp_rules_warn_fn warn, void *user,
+                          unsigned *n_errors);
 
 /** Append the rules of a KumoMTA TOML file; rules keep the TOML file name and line. Same
  *  contract as bp_rules_load_file(). */
