@@ -18,6 +18,7 @@ import random
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from pipe_common import Sandbox, check, dsn, unrecognised
 
 WORKERS = 32

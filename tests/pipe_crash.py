@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from pipe_common import Sandbox, check, dsn
 
 ROUNDS = 60

@@ -15,6 +15,7 @@ import sqlite3
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from pipe_common import NOBODY, Sandbox, check, dsn, unrecognised
 
 
