@@ -2,18 +2,20 @@
 #   make demo   install what is missing, build, replay the bundled fixtures, show the result
 #   make check  install what is missing, build with -Werror, run every test, then again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer, and the style checks
-# Other targets: deps, build, test, asan, format, format-check, lint, clean.
+# Other targets: deps, build, test, asan, valgrind-broken, fuzz, format, format-check, lint, clean.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 25
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
-               libcmocka-dev sqlite3 clang-format cppcheck postfix
+               libcmocka-dev sqlite3 clang-format cppcheck valgrind clang libclang-rt-14-dev postfix
 # postfix: tests/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
 # package never configures or starts a system MTA.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test asan check demo format format-check lint clean
+.PHONY: all deps build test asan check demo format format-check lint clean valgrind-broken fuzz
 
 all: build
 
@@ -50,7 +52,17 @@ lint: build
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	    --suppress=missingIncludeSystem --inline-suppr -I include src
 
-check: test asan format-check lint
+# The broken corpus (fixtures/broken/README.md) under valgrind, on the plain build.
+valgrind-broken: build
+	tests/broken_run.sh $(BUILD)/bouncepipe --valgrind
+
+# libFuzzer harnesses (clang, ASan+UBSan): replay every seed, then fuzz each FUZZ_SECONDS.
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DBP_BUILD_FUZZERS=ON -DBP_SANITIZE=ON -DBP_BUILD_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+check: test asan valgrind-broken fuzz format-check lint
 	@echo "check: all tests passed (plain and ASan+UBSan), format and lint clean"
 
 demo: build
@@ -63,4 +75,4 @@ demo: build
 	$(BUILD)/bouncepipe stats --db bouncepipe.db --top 5
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

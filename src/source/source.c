@@ -387,8 +387,8 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             msg->truncated = s->truncated;
             return st;
         }
-        if (s->fp != NULL)
-            close_current(s);
+        if (s->fp != NULL || s->cur_path != NULL)
+            close_current(s); /* a plain file is closed already, its path not yet freed */
         if (s->next_file >= s->n_files) {
             *done = 1;
             return BP_OK;

@@ -1,0 +1,320 @@
+/*
+ * test_mime.c - the GMime adapter: line ends, the zero-copy input view, the limits it
+ * enforces (header field size, header and boundary line counts, depth, parts, decoding
+ * budget), and charset decoding.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/limits.h"
+#include "bouncepipe/mime.h"
+#include "bouncepipe/text.h"
+
+static int setup(void **state)
+{
+    *state = bp_arena_new();
+    return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+    bp_arena_free(*state);
+    return 0;
+}
+
+/* A growing string for building test messages. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} buf;
+
+static void put(buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = realloc(b->s, b->cap);
+        assert_non_null(b->s);
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void puts_(buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void put_repeat(buf *b, char c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put(b, &c, 1);
+}
+
+static const char dsn_lf[] = "From: MAILER-DAEMON@mx.example.net\n"
+                             "Subject: Undelivered Mail\n"
+                             "MIME-Version: 1.0\n"
+                             "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n"
+                             "\n"
+                             "--B\n"
+                             "Content-Type: text/plain\n"
+                             "\n"
+                             "Delivery failed.\n"
+                             "Second line.\n"
+                             "--B\n"
+                             "Content-Type: message/delivery-status\n"
+                             "\n"
+                             "Reporting-MTA: dns; mx.example.net\n"
+                             "\n"
+                             "Final-Recipient: rfc822; alice@example.com\n"
+                             "Action: failed\n"
+                             "Status: 5.1.1\n"
+                             "--B--\n";
+
+/* @p in with every LF replaced by @p eol (malloc'ed). */
+static char *with_line_ends(const char *in, const char *eol, size_t *len)
+{
+    buf b = {0};
+    for (const char *p = in; *p != '\0'; p++) {
+        if (*p == '\n')
+            puts_(&b, eol);
+        else
+            put(&b, p, 1);
+    }
+    *len = b.len;
+    return b.s;
+}
+
+static const bp_part *find(const bp_mime_message *m, const char *type, const char *subtype)
+{
+    const bp_part *p = bp_part_find(m->root, type, subtype);
+    if (p == NULL)
+        fail_msg("no %s/%s part", type, subtype);
+    return p;
+}
+
+static void test_line_ends_agree(void **state)
+{
+    static const char *const eols[] = {"\n", "\r\n", "\r"};
+    const char *want_text = NULL, *want_status = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        size_t len;
+        char *msg = with_line_ends(dsn_lf, eols[i], &len);
+        bp_mime_message m;
+        assert_int_equal(bp_mime_parse(msg, len, *state, &m), BP_OK);
+        assert_int_equal(m.n_parts, 3);
+        assert_string_equal(bp_part_header(m.root, "Subject"), "Undelivered Mail");
+        assert_string_equal(m.root->report_type, "delivery-status");
+        const bp_part *text = find(&m, "text", "plain");
+        const bp_part *ds = find(&m, "message", "delivery-status");
+        if (strchr(text->body, '\r') != NULL || strchr(ds->body, '\r') != NULL)
+            fail_msg("line end %zu: a CR is left in a decoded body", i);
+        if (want_text == NULL) {
+            want_text = text->body;
+            want_status = ds->body;
+        } else if (strcmp(text->body, want_text) != 0 || strcmp(ds->body, want_status) != 0) {
+            fail_msg("line end %zu: bodies differ from the LF parse: got \"%s\"", i, ds->body);
+        }
+        assert_false(m.input_cut);
+        free(msg);
+    }
+    assert_non_null(strstr(want_status, "Final-Recipient: rfc822; alice@example.com\nAction: failed"));
+}
+
+static void test_long_header_line_is_shortened(void **state)
+{
+    buf b = {0};
+    puts_(&b, "X-Long: ");
+    put_repeat(&b, 'a', 3 * BP_MAX_HEADER_BYTES);
+    puts_(&b, "\r\nX-After: yes\r\n");
+    puts_(&b, dsn_lf);
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_true(m.input_cut);
+    const char *lng = bp_part_header(m.root, "X-Long");
+    assert_non_null(lng);
+    assert_true(strlen(lng) <= BP_MAX_HEADER_BYTES);
+    assert_true(strlen(lng) >= BP_MAX_HEADER_BYTES - 16);
+    /* what follows the long field is intact: the next field and the whole report */
+    assert_string_equal(bp_part_header(m.root, "X-After"), "yes");
+    assert_non_null(strstr(find(&m, "message", "delivery-status")->body, "alice@example.com"));
+    free(b.s);
+}
+
+static void test_long_folded_header_is_shortened(void **state)
+{
+    buf b = {0};
+    puts_(&b, "X-Folded: start\n");
+    for (size_t i = 0; i < 4 * BP_MAX_HEADER_BYTES / 100; i++) {
+        puts_(&b, " ");
+        put_repeat(&b, 'b', 98);
+        puts_(&b, "\n");
+    }
+    puts_(&b, dsn_lf);
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_true(m.input_cut);
+    const char *folded = bp_part_header(m.root, "X-Folded");
+    assert_non_null(folded);
+    assert_true(strlen(folded) <= BP_MAX_HEADER_BYTES);
+    assert_string_equal(bp_part_header(m.root, "Subject"), "Undelivered Mail");
+    assert_non_null(find(&m, "message", "delivery-status"));
+    free(b.s);
+}
+
+static void test_header_line_count_cuts_input(void **state)
+{
+    buf b = {0};
+    puts_(&b, "Subject: many headers\n");
+    for (size_t i = 0; i < BP_MAX_MIME_HEADER_LINES + 100; i++)
+        puts_(&b, "X-H: v\n");
+    puts_(&b, "X-Last: never seen\n\nbody\n");
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_true(m.input_cut);
+    assert_string_equal(bp_part_header(m.root, "Subject"), "many headers");
+    assert_null(bp_part_header(m.root, "X-Last"));
+    assert_true(m.root->n_headers <= BP_MAX_HEADERS_PER_PART);
+    free(b.s);
+}
+
+static void test_part_limits(void **state)
+{
+    buf b = {0};
+    puts_(&b, "Content-Type: multipart/mixed; boundary=\"p\"\n\n");
+    for (size_t i = 0; i < BP_MAX_MIME_DASH_LINES + 10; i++)
+        puts_(&b, "--p\n\nx\n");
+    puts_(&b, "--p--\n");
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_true(m.input_cut);
+    assert_true(m.parts_truncated);
+    assert_int_equal(m.n_parts, BP_MAX_MIME_PARTS);
+    free(b.s);
+}
+
+static void test_depth_limit(void **state)
+{
+    buf b = {0};
+    char line[96];
+    puts_(&b, "Content-Type: multipart/mixed; boundary=\"b0\"\n\n");
+    for (unsigned i = 0; i < BP_MAX_MIME_DEPTH + 20; i++) {
+        snprintf(line, sizeof(line), "--b%u\nContent-Type: multipart/mixed; boundary=\"b%u\"\n\n", i, i + 1);
+        puts_(&b, line);
+    }
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_true(m.parts_truncated);
+    unsigned deepest = 0;
+    for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p))
+        deepest = p->depth > deepest ? p->depth : deepest;
+    assert_int_equal(deepest, BP_MAX_MIME_DEPTH);
+    free(b.s);
+}
+
+static void test_decoding_budget(void **state)
+{
+    /* more text parts of BP_MAX_TEXT_BYTES each than the message budget holds */
+    size_t n = BP_MAX_DECODED_BYTES / BP_MAX_TEXT_BYTES + 3;
+    buf b = {0};
+    puts_(&b, "Content-Type: multipart/mixed; boundary=\"t\"\n\n");
+    for (size_t i = 0; i < n; i++) {
+        puts_(&b, "--t\nContent-Type: text/plain\n\n");
+        for (size_t k = 0; k < BP_MAX_TEXT_BYTES / 48; k++)
+            puts_(&b, "0123456789012345678901234567890123456789012345678901234567890.\n");
+    }
+    puts_(&b, "--t--\n");
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_true(m.decoded_bytes <= BP_MAX_DECODED_BYTES);
+    size_t texts = 0, empty = 0, total = 0;
+    for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p)) {
+        if (!bp_part_is(p, "text", "plain") || p->body == NULL)
+            continue;
+        texts++;
+        assert_true(p->body_len <= BP_MAX_TEXT_BYTES);
+        if (!p->truncated)
+            fail_msg("part %u: %zu bytes, not flagged truncated", p->index, p->body_len);
+        total += p->body_len;
+        empty += p->body_len == 0;
+    }
+    assert_int_equal(texts, n);
+    assert_int_equal(total, m.decoded_bytes);
+    assert_true(empty >= 3); /* the parts past the budget kept nothing */
+    free(b.s);
+}
+
+static void test_charsets(void **state)
+{
+    static const char latin1[] = "Content-Type: text/plain; charset=iso-8859-1\n"
+                                 "Content-Transfer-Encoding: quoted-printable\n\n"
+                                 "Empf=E4nger unbekannt\n";
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(latin1, sizeof(latin1) - 1, *state, &m), BP_OK);
+    assert_string_equal(m.root->body, "Empf\xc3\xa4nger unbekannt\n");
+
+    /* an unknown charset keeps the bytes; invalid UTF-8 does not stop the parse */
+    static const char unknown[] = "Content-Type: text/plain; charset=x-no-such-charset\n\n"
+                                  "caf\xe9 \xff\xfe user unknown\n";
+    assert_int_equal(bp_mime_parse(unknown, sizeof(unknown) - 1, *state, &m), BP_OK);
+    assert_non_null(strstr(m.root->body, "user unknown"));
+
+    char *decoded = bp_mime_decode_header(*state, "=?utf-8?B?w7xiZXI=?= =?x-bogus?Q?zz?=");
+    assert_non_null(decoded);
+    assert_non_null(strstr(decoded, "\xc3\xbc"
+                                    "ber"));
+}
+
+static void test_nul_bytes_and_garbage(void **state)
+{
+    static const char nul[] = "Subject: a\0b\nContent-Type: text/plain\n\nbefore\0after\n";
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(nul, sizeof(nul) - 1, *state, &m), BP_OK);
+    assert_non_null(m.root->body);
+    assert_true(m.root->body_len >= 6);
+
+    /* every prefix of a report parses or fails cleanly (the sanitizer build checks memory) */
+    for (size_t n = 0; n <= sizeof(dsn_lf) - 1; n += 7) {
+        bp_status st = bp_mime_parse(dsn_lf, n, *state, &m);
+        assert_true(st == BP_OK || st == BP_ERR_PARSE);
+    }
+}
+
+static void test_cr_at_span_edges(void **state)
+{
+    /* a shortened field ending in a bare CR right where the view leaves bytes out: the CR
+     * still reads as a line end and the next field is found */
+    buf b = {0};
+    puts_(&b, "X-Long: ");
+    put_repeat(&b, 'c', 2 * BP_MAX_HEADER_BYTES);
+    puts_(&b, "\rX-Next: found\rSubject: s\r\rbody\r");
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_string_equal(bp_part_header(m.root, "X-Next"), "found");
+    assert_string_equal(m.root->body, "body\n");
+    free(b.s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_line_ends_agree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_header_line_is_shortened, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_folded_header_is_shortened, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_line_count_cuts_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_part_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decoding_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_charsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_bytes_and_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cr_at_span_edges, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
