@@ -165,8 +165,22 @@ static long long monotonic_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* SQLite calls this while another connection holds the lock: sleep a random 1..2^n ms
- * (capped at 64 ms) and try again, until busy_timeout_ms have passed since the first call. */
+/* Sleep a random 1..2^attempts ms (capped at 64 ms), at most @p max_ms. */
+static void backoff_sleep(sq *q, int attempts, long long max_ms)
+{
+    unsigned cap = attempts < 6 ? 1u << attempts : 64u;
+    q->rng = q->rng * 1103515245u + 12345u;
+    long long ms = 1 + (long long)((q->rng >> 16) % cap);
+    if (ms > max_ms)
+        ms = max_ms;
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* SQLite calls this while another connection holds the lock: back off and try again, until
+ * busy_timeout_ms have passed since the first call of this wait. */
 static int busy_wait(void *user, int attempts)
 {
     sq *q = user;
@@ -176,13 +190,7 @@ static int busy_wait(void *user, int attempts)
     long long left = (long long)q->busy_timeout_ms - (now - q->busy_started_ms);
     if (left <= 0)
         return 0;
-    unsigned cap = attempts < 6 ? 1u << attempts : 64u;
-    q->rng = q->rng * 1103515245u + 12345u;
-    long long ms = 1 + (long long)((q->rng >> 16) % cap);
-    if (ms > left)
-        ms = left;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    backoff_sleep(q, attempts, left);
     return 1;
 }
 
@@ -338,8 +346,9 @@ static bp_status set_wal(sq *q)
         sqlite3_finalize(st);
         st = NULL;
         /* switching needs the database to itself; the busy handler is not consulted here */
-        if ((rc & 0xff) == SQLITE_BUSY && monotonic_ms() - started < (long long)q->busy_timeout_ms) {
-            busy_wait(q, 3);
+        long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
+        if ((rc & 0xff) == SQLITE_BUSY && left > 0) {
+            backoff_sleep(q, 3, left);
             continue;
         }
         bs = fail(q, rc, "setting WAL mode");
@@ -464,9 +473,10 @@ static bp_status sq_begin(void *h)
             q->in_tx = 1;
             return BP_OK;
         }
-        if ((rc & 0xff) != SQLITE_BUSY || monotonic_ms() - started >= (long long)q->busy_timeout_ms)
+        long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
+        if ((rc & 0xff) != SQLITE_BUSY || left <= 0)
             return fail(q, rc, "starting a transaction");
-        busy_wait(q, (int)(attempt < 6 ? attempt : 6));
+        backoff_sleep(q, (int)(attempt < 6 ? attempt : 6), left);
     }
 }
 
