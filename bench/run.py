@@ -182,6 +182,9 @@ def default_corpus(tmp):
     return out if n > 0 else None
 
 
+STRICT_FROM = re.compile(rb"From [^ \n]+ +(Mon|Tue|Wed|Thu|Fri|Sat|Sun) .{4}")
+
+
 def split_messages(paths, tmp, limit):
     """Individual message files (for pipe mode): files of directories and Maildirs as they
     are, mboxes split at their From_ lines into the directory tmp."""
@@ -198,9 +201,10 @@ def split_messages(paths, tmp, limit):
             current = None
             prev_blank = True
             for line in f:
-                # a message starts at a From_ line after a blank line, as bouncepipe reads mboxes
+                # a message starts at a From_ line after a blank line, or at one in the full
+                # RFC 4155 shape anywhere: as bouncepipe's mbox reader decides
                 blank = line in (b"\n", b"\r\n")
-                if line.startswith(b"From ") and prev_blank:
+                if line.startswith(b"From ") and (prev_blank or STRICT_FROM.match(line)):
                     prev_blank = blank
                     if current is not None:
                         current.close()
