@@ -10,6 +10,7 @@
  */
 #include "bouncepipe/classify.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -313,12 +314,14 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                 const char *by_codes = bp_category_from_codes(b->status, b->smtp_code);
                 if (x->n_matches > 0) {
                     const bp_rule *w = x->matches[0].rule;
+                    char order[96];
+                    if (x->n_matches == 1)
+                        snprintf(order, sizeof(order), "%s", "the only matching rule");
+                    else
+                        snprintf(order, sizeof(order), "the first of %zu matching rules in load order", x->n_matches);
                     x->category_why = bp_arena_printf(
-                        arena,
-                        "rule %s (%s:%u) is the first of %zu matching rules in load order%s%s%s%s%s; text beats "
-                        "codes (the codes alone would say %s)",
-                        w->id, w->file, w->line, x->n_matches,
-                        w->scope_status != NULL ? ", within its scope status=" : "",
+                        arena, "rule %s (%s:%u) is %s%s%s%s%s%s; text beats codes (the codes alone would say %s)",
+                        w->id, w->file, w->line, order, w->scope_status != NULL ? ", within its scope status=" : "",
                         w->scope_status != NULL ? w->scope_status : "",
                         w->scope_mta == NULL      ? ""
                         : w->scope_status != NULL ? " mta="
