@@ -3,22 +3,33 @@
  *
  * Loading (bp_rules_load_*): one rule per line (format in rules.h and
  * docs/bouncepipe-patterns.5).  A bad line is skipped with "FILE:LINE: why" (Postfix
- * dict_pcre habit), never fatal.  Patterns are NOT compiled at load: PowerMTA starts one
- * process per message, and compiling a few hundred patterns would cost far more than
- * matching one diagnostic.  Instead each rule gets a prefilter at load time:
+ * dict_pcre habit), never fatal: bad syntax, unknown category or option, bad option value,
+ * duplicate id, and (for files from disk) a pattern PCRE2 will not compile.  The shipped
+ * database is NOT compiled at load: PowerMTA starts one process per message, and compiling
+ * a hundred patterns would cost far more than matching one diagnostic (tests/test_rules.c
+ * compiles every shipped rule instead; bp_rules_validate() does it for 'patterns check').
+ * Each rule gets a prefilter at load time:
  *
  *   the literals its regex requires - for every top-level alternative, the longest run of
- *   plain characters outside groups, classes and quantifiers, ASCII-lower-cased.
+ *   plain characters outside groups, classes, escapes with arguments and quantified atoms,
+ *   folded to lower case (ASCII and basic Cyrillic; CJK and Hangul have no case; any other
+ *   non-ASCII letter ends the run).  An alternative without a literal of MIN_LITERAL bytes,
+ *   more than MAX_LITERALS alternatives, \Q..\E, verbs or extended mode: no prefilter.
  *
- * Matching lower-cases the subject once and skips every rule none of whose required
- * literals occurs in it (a memmem), so a rule is compiled (lazily, on first candidacy) and
- * run only when it can match.  A rule that keeps being tried gets JIT-compiled after
- * JIT_AFTER_TRIES tries; PCRE2 match and depth limits bound every run (limits.h).
- *
- * The prefilter is a necessary condition only, so it never changes which rule wins.
+ * Matching folds the subject the same way once and skips every rule none of whose literals
+ * occurs in it (a memmem), so a rule is compiled (lazily, on first candidacy) and run only
+ * when it can match.  A subject holding a letter whose caseless match is an ASCII or Cyrillic
+ * letter in another shape (KELVIN SIGN, LONG S, dotted/dotless I, U+1C80..) is matched
+ * without the prefilter.  The prefilter is a necessary condition only, so it never changes
+ * which rule wins (tests compare it with brute-force PCRE2).  A rule that keeps being tried
+ * gets JIT-compiled after JIT_AFTER_TRIES tries; PCRE2 match and depth limits bound every
+ * run (limits.h), and PCRE2_MATCH_INVALID_UTF lets non-UTF-8 diagnostics match.
  *
  * bp_rules_add_line(): one line as if read from FILE:LINE (KumoMTA import keeps the TOML
- * file's lines this way).  Ownership: rules copy every string they keep.
+ * file's lines this way).  bp_rules_load_file() hands *.toml files to kumo.c.
+ * Ownership: a bp_rules copies every string it keeps; bp_rule pointers stay valid until
+ * bp_rules_free().  A bp_rules is not thread-safe (it keeps scratch buffers and lazily
+ * compiled code): one per thread.
  */
 #include "bouncepipe/rules.h"
 
