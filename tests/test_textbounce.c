@@ -241,6 +241,21 @@ static void test_not_a_bounce(void **state)
     assert_int_equal(r.n_blocks, 0);
 }
 
+/* Lines quoted with "> " are the original's; a ">>> " transcript line is not a quote. */
+static void test_quoted_lines(void **state)
+{
+    bp_report r;
+    const char *msg = "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: Returned mail\n\n"
+                      "> Please write to reader@example.org for questions.\n"
+                      ">> or to helper@example.org\n"
+                      ">>> RCPT To:<kim@example.org>\n"
+                      "<<< 550 5.1.1 <kim@example.org>... User unknown\n";
+    assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 1);
+    assert_string_equal(r.blocks[0].recipient, "kim@example.org");
+    assert_string_equal(r.blocks[0].status, "5.1.1");
+}
+
 /* A session transcript: the failure's codes, not the earlier 250. */
 static void test_failure_codes_preferred(void **state)
 {
@@ -293,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_charsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_bounce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quoted_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_codes_preferred, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_shapes, setup, teardown),
     };

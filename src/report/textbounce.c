@@ -56,6 +56,7 @@ static const char *const original_markers[] = {"------ This is a copy of the mes
                                                "--- Enclosed are the original headers",
                                                "----- Original message -----",
                                                "-----Original Message-----",
+                                               "--- Original message ---",
                                                "------ Original message ------",
                                                "----- Transcript of session follows -----\n\n\n",
                                                "Original message follows",
@@ -455,11 +456,14 @@ static int quoted_header_line(const char *text, size_t len, size_t ls)
 static const size_t quote_cue_window = 160;
 static const int quote_continuation_lines = 8;
 
-/* Non-zero when the line at @p ls is quoted from the original: a header line of it, or a
- * continuation of one (an indented line under "Received:" or "To:"). */
+/* Non-zero when the line at @p ls is quoted from the original: a header line of it, a
+ * continuation of one (an indented line under "Received:" or "To:"), or a "> " quote. */
 static int quoted_line(const char *text, size_t len, size_t ls)
 {
     if (quoted_header_line(text, len, ls))
+        return 1;
+    /* "> text" and ">> text" quote a message; ">>> RCPT TO:<...>" is an SMTP transcript */
+    if (text[ls] == '>' && (ls + 1 >= len || text[ls + 1] != '>' || ls + 2 >= len || text[ls + 2] != '>'))
         return 1;
     size_t l = ls;
     for (int n = 0;
