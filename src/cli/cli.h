@@ -86,6 +86,7 @@ int cmd_export(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_rescore(int argc, char **argv);
 int cmd_acct(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 

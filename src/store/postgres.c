@@ -131,7 +131,6 @@ enum stmt_id {
     ST_MARK,
     ST_DROP_PLACEHOLDER,
     ST_LOCK_ADDRESS,
-    ST_CREATE_ADDRESS,
     ST_LEDGER_INSERT,
     ST_LEDGER_FOR,
     ST_LEDGER_EVENTS,
@@ -166,10 +165,12 @@ static const struct {
                  5},
     [ST_DROP_PLACEHOLDER] = {"DELETE FROM ledger WHERE fingerprint = $1 AND kind = 'event' AND type = 'unrecognized'",
                              1},
-    [ST_LOCK_ADDRESS] = {"SELECT 1 FROM addresses WHERE address = $1 FOR UPDATE", 1},
-    [ST_CREATE_ADDRESS] = {"INSERT INTO addresses (address, first_derived) VALUES ($1, $2) "
-                           "ON CONFLICT (address) DO NOTHING",
-                           2},
+    /* locks the address's row, creating it when the address has ledger rows (committed or
+     * ours); an address without any gets no row and needs no lock: nothing to derive */
+    [ST_LOCK_ADDRESS] = {"INSERT INTO addresses (address, first_derived) SELECT $1::text, $2::bigint "
+                         "WHERE EXISTS (SELECT 1 FROM ledger WHERE recipient = $1::text) "
+                         "ON CONFLICT (address) DO UPDATE SET first_derived = addresses.first_derived RETURNING 1",
+                         2},
     [ST_LEDGER_INSERT] =
         {"INSERT INTO ledger (kind, evidence_time, recorded_at, type, action, recipient, domain, "
          "recipient_from, status, smtp_code, diagnostic, category, feedback_type, rule, final, "
@@ -868,17 +869,12 @@ static int ledger_rows(const PGresult *res, bp_ledger_cb cb, void *user, long lo
     return 0;
 }
 
-static bp_status select_ledger_for(pg *q, const char *address, PGresult **res)
-{
-    params p = {.n = 0};
-    param_text(&p, address);
-    return run(q, ST_LEDGER_FOR, &p, res, "reading the ledger");
-}
-
 /* Inside a write transaction, lock the row of @p address in "addresses" before the store
- * reads what it derives from.  @p create: make the row when it is missing (the address has
- * ledger rows); otherwise *locked says whether there was one to lock. */
-static bp_status lock_address(pg *q, const char *address, int create, int *locked)
+ * reads what it derives from (waiting, if another transaction holds it, until that one
+ * ends).  The row is created the first time the address has ledger rows; an address without
+ * any is left alone (*locked = 0): there is nothing to derive, and a transaction that adds
+ * its first rows locks it when it derives. */
+static bp_status lock_address(pg *q, const char *address, int *locked)
 {
     params p = {.n = 0};
     PGresult *res = NULL;
@@ -887,15 +883,8 @@ static bp_status lock_address(pg *q, const char *address, int create, int *locke
         *locked = 1;
         return BP_OK;
     }
-    if (create) {
-        param_text(&p, address);
-        param_int(&p, (long long)time(NULL));
-        /* waits, if another transaction is creating the same row, until it commits */
-        bp_status bs = run_command(q, ST_CREATE_ADDRESS, &p, NULL, "locking an address");
-        if (bs != BP_OK)
-            return bs;
-    }
     param_text(&p, address);
+    param_int(&p, (long long)time(NULL));
     bp_status bs = run(q, ST_LOCK_ADDRESS, &p, &res, "locking an address");
     if (bs == BP_OK && PQntuples(res) > 0) {
         *locked = 1;
@@ -910,30 +899,18 @@ static bp_status pg_ledger_for(void *h, const char *address, bp_ledger_cb cb, vo
 {
     pg *q = h;
     PGresult *res = NULL;
+    params p = {.n = 0};
     long long last = 0;
-    bp_status bs = BP_OK;
     if (q->in_tx) {
         int locked = 0;
-        bs = lock_address(q, address, 0, &locked);
+        bp_status bs = lock_address(q, address, &locked);
         if (bs != BP_OK)
             return bs;
-        if (!locked) {
-            /* First derivation of this address: if it has rows (ours, or committed ones),
-             * create its row and lock it, then read again what committed meanwhile. */
-            bs = select_ledger_for(q, address, &res);
-            if (bs != BP_OK || PQntuples(res) == 0)
-                goto out;
-            PQclear(res);
-            res = NULL;
-            bs = lock_address(q, address, 1, &locked);
-            if (bs != BP_OK)
-                goto out;
-        }
     }
-    bs = select_ledger_for(q, address, &res);
+    param_text(&p, address);
+    bp_status bs = run(q, ST_LEDGER_FOR, &p, &res, "reading the ledger");
     if (bs == BP_OK)
         ledger_rows(res, cb, user, &last);
-out:
     PQclear(res);
     return bs;
 }
@@ -1000,10 +977,10 @@ static bp_status pg_suppression_get(void *h, const char *address, bp_suppression
     params p = {.n = 0};
     PGresult *res = NULL;
     if (q->in_tx) {
-        /* the store decides from this row (remove, add): take it under the address's lock.
-         * No row to lock means the address was never derived: nothing to read either. */
+        /* the store decides from this row (remove, add): take it under the address's lock
+         * (an address without ledger rows has no suppression row either) */
         int locked = 0;
-        bp_status bs = lock_address(q, address, 0, &locked);
+        bp_status bs = lock_address(q, address, &locked);
         if (bs != BP_OK)
             return bs;
     }

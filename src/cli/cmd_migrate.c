@@ -1,0 +1,492 @@
+/*
+ * cmd_migrate.c - bouncepipe migrate [--config FILE] [--batch N] --from LOCATION --to LOCATION
+ *
+ * Copies a store into another, typically an SQLite file into PostgreSQL when a single host
+ * becomes a fleet (--from /var/lib/bouncepipe/bouncepipe.db --to postgresql://db.example.com/
+ * bounces), but any backend to any backend works the same way, back again included.
+ *
+ * The copy goes through the store's own operations, not around them, so the target applies
+ * its own idempotency and derivation:
+ *   - every unit of evidence (the source's event rows grouped by fingerprint) is recorded
+ *     with bp_store_record(): a fingerprint the target already knows is not recorded again, one
+ *     it knows as unrecognised is upgraded; so several hosts' stores can be merged into one
+ *     and the same message seen by two of them counts once;
+ *   - operator rows (removals, imports, manual additions) and delivery resets are replayed
+ *     with bp_store_remove() / bp_store_add() / bp_store_record_delivery(), unless the target
+ *     already holds a row of the same kind, address, evidence time and note;
+ *   - everything is replayed in the source's ledger order, so that each operator decision
+ *     meets the state it met the first time, and the target derives the suppression list.
+ * Re-running the same migration therefore changes nothing, and a run cut short (75, a
+ * crash) is finished by running it again.  The target's recorded_at is the time of the
+ * copy (evidence times are kept).
+ *
+ * The source is opened read-only; its rows are read into memory first (about 1 KB per
+ * ledger row), then written in transactions of --batch steps (default 500).  A batch that
+ * PostgreSQL aborts (deadlock with a live writer, lock wait past busy_timeout_ms) is rolled
+ * back and run again with random back-off, up to MIGRATE_ATTEMPTS times.
+ *
+ * Exit status: 0 copied (or nothing left to copy); 1 the source could not be read or a row
+ * was refused; 64 usage; 75 a store is unreachable or busy (what was committed stays: run
+ * it again); 78 configuration.
+ *
+ * Ownership: every copied string lives in one arena freed on return; the step and unit
+ * arrays are malloc'ed and freed on return.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bouncepipe/arena.h"
+#include "cli.h"
+
+#define MIGRATE_DEFAULT_BATCH 500
+#define MIGRATE_MAX_BATCH     100000
+#define MIGRATE_ATTEMPTS      20
+
+static void migrate_usage(FILE *out)
+{
+    fprintf(out, "usage: bouncepipe migrate [--config FILE] [--batch N] --from LOCATION --to LOCATION\n"
+                 "  LOCATION is an SQLite file or a postgresql:// URL; credentials come from libpq's\n"
+                 "  environment (PGPASSFILE, ~/.pgpass, PGSERVICE), not from the command line\n");
+}
+
+/* One source ledger row, copied out of the callback. */
+typedef struct item {
+    long long id;
+    const char *kind;
+    bp_event event;
+    long long evidence_time;
+    const char *note;
+    const char *mta_category;
+} item;
+
+typedef struct item_list {
+    item *v;
+    size_t n, cap;
+    bp_arena *arena;
+    int nomem;
+} item_list;
+
+static const char *copy_str(item_list *l, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    char *c = bp_arena_strdup(l->arena, s);
+    if (c == NULL)
+        l->nomem = 1;
+    return c;
+}
+
+static int push_row(item_list *l, const bp_ledger_row *r)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        item *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) {
+            l->nomem = 1;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    item *it = &l->v[l->n++];
+    const bp_event *e = &r->event;
+    memset(it, 0, sizeof(*it));
+    it->id = r->id;
+    it->kind = copy_str(l, r->kind);
+    it->evidence_time = r->evidence_time;
+    it->note = copy_str(l, r->note);
+    it->mta_category = copy_str(l, r->mta_category);
+    it->event = *e;
+    it->event.source = copy_str(l, e->source);
+    it->event.message_id = copy_str(l, e->message_id);
+    it->event.recipient = copy_str(l, e->recipient);
+    it->event.recipient_from = copy_str(l, e->recipient_from);
+    it->event.status = copy_str(l, e->status);
+    it->event.smtp_code = copy_str(l, e->smtp_code);
+    it->event.diagnostic = copy_str(l, e->diagnostic);
+    it->event.category = copy_str(l, e->category);
+    it->event.feedback_type = copy_str(l, e->feedback_type);
+    it->event.rule = copy_str(l, e->rule);
+    it->event.reporting_mta = copy_str(l, e->reporting_mta);
+    it->event.remote_mta = copy_str(l, e->remote_mta);
+    it->event.arrival_date = copy_str(l, e->arrival_date);
+    it->event.source_ip = copy_str(l, e->source_ip);
+    it->event.envid = copy_str(l, e->envid);
+    it->event.job_id = copy_str(l, e->job_id);
+    it->event.original_message_id = copy_str(l, e->original_message_id);
+    it->event.blocklist = copy_str(l, e->blocklist);
+    it->event.family = copy_str(l, e->family);
+    it->event.fingerprint = copy_str(l, e->fingerprint);
+    return l->nomem;
+}
+
+static int collect_event(void *user, const bp_ledger_row *r)
+{
+    return push_row(user, r);
+}
+
+static int collect_operator_row(void *user, const bp_ledger_row *r)
+{
+    if (strcmp(r->kind, BP_LEDGER_EVENT) == 0)
+        return 0; /* events come from bp_store_ledger_events(), grouped into units */
+    return push_row(user, r);
+}
+
+/* Addresses of the source: event recipients and suppression rows (lifted ones too). */
+typedef struct address_list {
+    const char **v;
+    size_t n, cap;
+    bp_arena *arena;
+    int nomem;
+} address_list;
+
+static int push_address(address_list *a, const char *s)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 1024;
+        const char **v = realloc(a->v, cap * sizeof(*v));
+        if (v == NULL) {
+            a->nomem = 1;
+            return 1;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    if ((a->v[a->n] = bp_arena_strdup(a->arena, s)) == NULL) {
+        a->nomem = 1;
+        return 1;
+    }
+    a->n++;
+    return 0;
+}
+
+static int collect_suppressed(void *user, const bp_suppression *r)
+{
+    return push_address(user, r->address);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Events sort by fingerprint, then id: a unit's rows side by side in their order. */
+static int cmp_unit_rows(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    int c = strcmp(x->event.fingerprint, y->event.fingerprint);
+    if (c != 0)
+        return c;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* A step of the replay: a unit (events[first..first+n)) or one operator/delivery row. */
+typedef struct step {
+    long long id; /* the source ledger id it stands at (a unit: its first row) */
+    int is_unit;
+    size_t first, n; /* into the events list, or the operator row's index */
+} step;
+
+static int cmp_steps(const void *a, const void *b)
+{
+    const step *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+typedef struct counts {
+    unsigned long units_new, units_dup, units_upgraded;
+    unsigned long ops_copied, ops_present, ops_not_applicable;
+    unsigned long suppressed;
+} counts;
+
+/* Is there a row like @p want in the target already? */
+typedef struct same_row {
+    const item *want;
+    int found;
+} same_row;
+
+static int same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int find_same(void *user, const bp_ledger_row *r)
+{
+    same_row *s = user;
+    if (strcmp(r->kind, s->want->kind) == 0 && r->evidence_time == s->want->evidence_time &&
+        same_text(r->note, s->want->note)) {
+        s->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static bp_status replay_operator_row(bp_store *to, const item *it, counts *c)
+{
+    const char *address = it->event.recipient;
+    same_row same = {it, 0};
+    bp_status st = bp_store_ledger_for(to, address, find_same, &same);
+    if (st != BP_OK)
+        return st;
+    if (same.found) {
+        c->ops_present++;
+        return BP_OK;
+    }
+    int changed = 0;
+    if (strcmp(it->kind, BP_LEDGER_REMOVAL) == 0) {
+        st = bp_store_remove(to, address, it->note, it->evidence_time);
+        if (st == BP_ERR_NOT_FOUND) {
+            c->ops_not_applicable++; /* not suppressed at that point in the target */
+            return BP_OK;
+        }
+        changed = st == BP_OK;
+    } else if (strcmp(it->kind, BP_LEDGER_IMPORT) == 0 || strcmp(it->kind, BP_LEDGER_MANUAL) == 0) {
+        /* force: in the source this row was written, so the operator meant it at that point */
+        const char *kind = strcmp(it->kind, BP_LEDGER_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
+        st = bp_store_add(to, address, it->note, kind, it->evidence_time, 1, &changed);
+        if (st == BP_OK && changed)
+            c->suppressed++;
+        changed = st == BP_OK;
+    } else if (strcmp(it->kind, BP_LEDGER_DELIVERY) == 0) {
+        st = bp_store_record_delivery(to, address, it->evidence_time);
+        changed = st == BP_OK;
+    } else {
+        return BP_OK; /* a kind this program does not know: nothing to replay */
+    }
+    if (changed)
+        c->ops_copied++;
+    return st;
+}
+
+static bp_status replay_unit(bp_store *to, const item *events, size_t n, bp_event *scratch, counts *c)
+{
+    const item *first = &events[0];
+    for (size_t i = 0; i < n; i++)
+        scratch[i] = events[i].event;
+    bp_store_unit unit = {first->event.fingerprint, first->event.message_id, first->event.source, first->evidence_time,
+                          first->mta_category};
+    bp_record_result rr;
+    bp_status st = bp_store_record(to, &unit, scratch, n, &rr);
+    if (st != BP_OK)
+        return st;
+    switch (rr.outcome) {
+    case BP_RECORD_NEW: c->units_new++; break;
+    case BP_RECORD_DUPLICATE: c->units_dup++; break;
+    case BP_RECORD_UPGRADED: c->units_upgraded++; break;
+    }
+    c->suppressed += rr.suppressed;
+    return BP_OK;
+}
+
+static void back_off(unsigned attempt)
+{
+    unsigned cap_ms = attempt < 10 ? 10u << attempt : 5000u;
+    long long ms = 1 + rand() % (int)(cap_ms > 5000 ? 5000 : cap_ms);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'}, {"batch", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    bp_cli_env env = {0};
+    const char *from = NULL, *to_location = NULL;
+    long batch = MIGRATE_DEFAULT_BATCH;
+    bp_store *src = NULL, *to = NULL;
+    item_list events = {0}, ops = {0};
+    address_list addresses = {0};
+    step *steps = NULL;
+    bp_event *scratch = NULL;
+    bp_arena *arena = NULL;
+    counts total;
+    int opt, rc = BP_EXIT_OK;
+    unsigned long skipped_rows = 0, transactions = 0, retries = 0;
+    memset(&total, 0, sizeof(total));
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "f:t:c:b:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'f': from = optarg; break;
+        case 't': to_location = optarg; break;
+        case 'c': env.config_file = optarg; break;
+        case 'b': {
+            char *end = NULL;
+            batch = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || batch < 1 || batch > MIGRATE_MAX_BATCH) {
+                bp_cli_error("migrate", "--batch wants a number from 1 to %d", MIGRATE_MAX_BATCH);
+                return BP_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h': migrate_usage(stdout); return BP_EXIT_OK;
+        default: migrate_usage(stderr); return BP_EXIT_USAGE;
+        }
+    }
+    if (from == NULL || to_location == NULL || optind != argc) {
+        migrate_usage(stderr);
+        return BP_EXIT_USAGE;
+    }
+    if (strcmp(from, to_location) == 0) {
+        bp_cli_error("migrate", "--from and --to name the same store");
+        return BP_EXIT_USAGE;
+    }
+    if (bp_cli_config_setup(&env) != BP_OK)
+        return BP_EXIT_CONFIG;
+    arena = bp_arena_new();
+    if (arena == NULL) {
+        bp_cli_error("migrate", "out of memory");
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
+    events.arena = ops.arena = addresses.arena = arena;
+    srand((unsigned)time(NULL) ^ (unsigned)(size_t)&total);
+
+    /* 1. read the source (read-only) */
+    env.db = from;
+    bp_status st = bp_cli_store_open(&env, "migrate", 1, &src);
+    if (st != BP_OK) {
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    st = bp_store_ledger_events(src, collect_event, &events);
+    for (size_t i = 0; st == BP_OK && !events.nomem && i < events.n; i++)
+        if (events.v[i].event.recipient != NULL)
+            push_address(&addresses, events.v[i].event.recipient);
+    bp_store_filter all;
+    memset(&all, 0, sizeof(all));
+    all.include_lifted = 1;
+    if (st == BP_OK && !events.nomem && !addresses.nomem)
+        st = bp_store_export(src, &all, collect_suppressed, &addresses);
+    if (st == BP_OK && (events.nomem || addresses.nomem))
+        st = BP_ERR_NOMEM;
+    if (st == BP_OK && addresses.n > 0) {
+        qsort(addresses.v, addresses.n, sizeof(*addresses.v), cmp_str);
+        size_t u = 0;
+        for (size_t i = 0; i < addresses.n; i++)
+            if (u == 0 || strcmp(addresses.v[u - 1], addresses.v[i]) != 0)
+                addresses.v[u++] = addresses.v[i];
+        addresses.n = u;
+    }
+    for (size_t i = 0; st == BP_OK && i < addresses.n; i++) {
+        st = bp_store_ledger_for(src, addresses.v[i], collect_operator_row, &ops);
+        if (st == BP_OK && ops.nomem)
+            st = BP_ERR_NOMEM;
+    }
+    if (st != BP_OK) {
+        bp_cli_error("migrate", "reading %s: %s: %s", from, bp_status_to_string(st), bp_store_last_error(src));
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    bp_store_close(src);
+    src = NULL;
+
+    /* 2. units and operator rows, in the source's ledger order */
+    size_t kept = 0;
+    for (size_t i = 0; i < events.n; i++) {
+        if (events.v[i].event.fingerprint == NULL) {
+            skipped_rows++; /* the store never writes one; not a unit we could key */
+            continue;
+        }
+        events.v[kept++] = events.v[i];
+    }
+    events.n = kept;
+    if (events.n > 0)
+        qsort(events.v, events.n, sizeof(*events.v), cmp_unit_rows);
+    size_t max_unit = 0, n_steps = 0;
+    steps = malloc((events.n + ops.n + 1) * sizeof(*steps));
+    if (steps == NULL) {
+        bp_cli_error("migrate", "out of memory");
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
+    for (size_t i = 0; i < events.n;) {
+        size_t j = i + 1;
+        while (j < events.n && strcmp(events.v[j].event.fingerprint, events.v[i].event.fingerprint) == 0)
+            j++;
+        steps[n_steps++] = (step){events.v[i].id, 1, i, j - i};
+        if (j - i > max_unit)
+            max_unit = j - i;
+        i = j;
+    }
+    for (size_t i = 0; i < ops.n; i++)
+        steps[n_steps++] = (step){ops.v[i].id, 0, i, 1};
+    if (n_steps > 0)
+        qsort(steps, n_steps, sizeof(*steps), cmp_steps);
+    scratch = malloc((max_unit + 1) * sizeof(*scratch));
+    if (scratch == NULL) {
+        bp_cli_error("migrate", "out of memory");
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
+
+    /* 3. write the target in batches, each retried when PostgreSQL aborts it */
+    env.db = to_location;
+    st = bp_cli_store_open(&env, "migrate", 0, &to);
+    if (st != BP_OK) {
+        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        goto out;
+    }
+    for (size_t done = 0; done < n_steps;) {
+        size_t end = done + (size_t)batch < n_steps ? done + (size_t)batch : n_steps;
+        counts c;
+        for (unsigned attempt = 0;; attempt++) {
+            memset(&c, 0, sizeof(c));
+            st = bp_store_begin(to);
+            for (size_t i = done; st == BP_OK && i < end; i++) {
+                const step *sp = &steps[i];
+                st = sp->is_unit ? replay_unit(to, &events.v[sp->first], sp->n, scratch, &c)
+                                 : replay_operator_row(to, &ops.v[sp->first], &c);
+            }
+            if (st == BP_OK)
+                st = bp_store_commit(to);
+            else
+                bp_store_rollback(to);
+            if (st != BP_ERR_BUSY || attempt + 1 >= MIGRATE_ATTEMPTS)
+                break;
+            retries++;
+            back_off(attempt);
+        }
+        if (st != BP_OK) {
+            bp_cli_error("migrate", "writing %s: %s: %s (%zu of %zu steps committed; run it again to go on)",
+                         to_location, bp_status_to_string(st), bp_store_last_error(to), done, n_steps);
+            rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+            goto out;
+        }
+        transactions++;
+        total.units_new += c.units_new;
+        total.units_dup += c.units_dup;
+        total.units_upgraded += c.units_upgraded;
+        total.ops_copied += c.ops_copied;
+        total.ops_present += c.ops_present;
+        total.ops_not_applicable += c.ops_not_applicable;
+        total.suppressed += c.suppressed;
+        done = end;
+    }
+    printf("migrate: %zu ledger rows read; units: %lu new, %lu already there, %lu upgraded; operator and "
+           "delivery rows: %lu copied, %lu already there, %lu not applicable; %lu addresses became suppressed; "
+           "%lu transactions, %lu retried\n",
+           events.n + ops.n, total.units_new, total.units_dup, total.units_upgraded, total.ops_copied,
+           total.ops_present, total.ops_not_applicable, total.suppressed, transactions, retries);
+    if (skipped_rows > 0) {
+        bp_cli_error("migrate", "%lu event rows without a fingerprint were not copied", skipped_rows);
+        rc = BP_EXIT_FAILURE;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        rc = BP_EXIT_FAILURE;
+out:
+    bp_store_close(src);
+    bp_store_close(to);
+    free(events.v);
+    free(ops.v);
+    free(addresses.v);
+    free(steps);
+    free(scratch);
+    bp_arena_free(arena);
+    bp_cli_env_cleanup(&env);
+    return rc;
+}
