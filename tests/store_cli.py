@@ -93,10 +93,10 @@ def main():
         check(rc == 0 and "(import)" in out, "an imported address is suppressed as import")
         csvfile = os.path.join(tmp, "list.csv")
         with open(csvfile, "w") as f:
-            f.write('Name,Email,Reason\n"Doe, J",jdoe@example.net,=HYPERLINK("http://x")\n'
-                    'Roe,roe@example.net,\n')
+            f.write('\ufeffEmail,Name,Reason\njdoe@example.net,"Doe, J",=HYPERLINK("http://x")\n'
+                    'roe@example.net,Roe,\n')
         rc, _, err = run("import", "--kind", "manual", csvfile)
-        check(rc == 0 and "2 added" in err, f"CSV import with a header: {err.strip()}")
+        check(rc == 0 and "2 added" in err, f"CSV import with a header (and a UTF-8 BOM): {err.strip()}")
 
         # export
         rc, out, _ = run("export", "--format", "csv")

@@ -173,6 +173,8 @@ int cmd_import(int argc, char **argv)
             continue;
         }
         chomp(line);
+        if (lineno == 1 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM, as spreadsheets write it */
+            memmove(line, line + 3, strlen(line + 3) + 1);
         char *fields[IMPORT_MAX_COL];
         size_t n = 1;
         fields[0] = line;
