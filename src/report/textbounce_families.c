@@ -334,7 +334,7 @@ const bp_text_family bp_text_families[] = {
     {
         .name = "softbank",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:softbank\\.ne\\.jp|vodafone\\.ne\\.jp|softbank\\.jp)",
-        .rcpt = "^\\s*(?:To\\s*:\\s*)?" RCPT_ANY "\\s*$",
+        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     /* ---- European providers ------------------------------------------------------------- */
