@@ -315,6 +315,15 @@ static void test_removal_needs_new_evidence(void **state)
     assert_int_equal(bp_store_commit(f->store), BP_OK);
     assert_int_equal(changed, 0);
     assert_false(suppressed(f->store, "gone@example.com"));
+    /* ... unless forced, even in the second of the removal */
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_remove(f->store, "forced@example.com", "x", 0), BP_ERR_NOT_FOUND);
+    assert_int_equal(bp_store_add(f->store, "forced@example.com", "list", BP_KIND_MANUAL, 0, 0, &changed), BP_OK);
+    assert_int_equal(bp_store_remove(f->store, "forced@example.com", "lifted now", 0), BP_OK);
+    assert_int_equal(bp_store_add(f->store, "forced@example.com", "list", BP_KIND_MANUAL, 0, 1, &changed), BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    assert_int_equal(changed, 1);
+    assert_true(suppressed(f->store, "forced@example.com"));
     /* new evidence suppresses again */
     record(f->store, "g-new", now - 10, &e, 1);
     row = lookup(f->store, "gone@example.com");

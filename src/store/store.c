@@ -581,9 +581,9 @@ bp_status bp_store_add(bp_store *s, const char *address, const char *reason, con
         when = now;
     if (cur.found && !cur.active) {
         if (!force)
-            return BP_OK; /* an operator removed it: an old list does not bring it back */
-        if (when <= cur.lifted_at)
-            when = now; /* forced: it is new evidence, dated now */
+            return BP_OK;          /* an operator removed it: an old list does not bring it back */
+        if (when <= cur.lifted_at) /* forced: new evidence, dated now and after the removal */
+            when = now > cur.lifted_at ? now : cur.lifted_at + 1;
     }
     const char *ledger_kind = strcmp(kind, BP_KIND_MANUAL) == 0 ? BP_LEDGER_MANUAL : BP_LEDGER_IMPORT;
     st = operator_row(s, ledger_kind, address, reason, when);
