@@ -311,9 +311,10 @@ static void test_broken_file_warnings(void **state)
         want_lines += *p == '\n';
     assert_int_equal(errs, want_lines);
     /* the good rules around the bad ones are all there, in order */
-    assert_int_equal(bp_rules_count(r), 4);
+    assert_int_equal(bp_rules_count(r), 5);
     assert_string_equal(bp_rules_get(r, 0)->id, "ok-first");
     assert_string_equal(bp_rules_get(r, 3)->id, "ok-last");
+    assert_string_equal(bp_rules_get(r, 4)->pattern, "[[:alpha:]/]x"); /* '/' inside a class */
     free(want);
     bp_strbuf_free(&got);
     bp_rules_free(r);

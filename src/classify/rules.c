@@ -643,20 +643,14 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     }
     /* find the closing slash: unescaped and outside a character class */
     char *p = s + 1;
-    int in_class = 0;
-    for (; *p; p++) {
-        if (*p == '\\' && p[1] != '\0') {
+    size_t line_len = strlen(s);
+    while (*p && *p != '/') {
+        if (*p == '\\' && p[1] != '\0')
+            p += 2;
+        else if (*p == '[') /* a class may hold '/' and POSIX names: [[:alpha:]/] */
+            p = s + skip_class(s, (size_t)(p - s), line_len);
+        else
             p++;
-            continue;
-        }
-        if (in_class) {
-            if (*p == ']')
-                in_class = 0;
-        } else if (*p == '[') {
-            in_class = 1;
-        } else if (*p == '/') {
-            break;
-        }
     }
     if (*p != '/') {
         warnf(lc, lineno, "regex has no closing /");
