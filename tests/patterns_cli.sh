@@ -1,0 +1,70 @@
+#!/bin/sh
+# patterns_cli.sh BIN - the rule commands from the outside: 'patterns check' exit codes and
+# FILE:LINE warnings, 'patterns test' fields, 'patterns import-kumo' output, and 'explain' on a
+# DSN whose 5.1.1 rejection names a block list (must not suppress, and must say why).
+set -u
+BIN=$1
+DIR=tests/rules
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+expect_rc() { # WANT CMD...
+    want=$1; shift
+    "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    [ "$rc" -eq "$want" ] || fail "$* exited $rc, want $want"
+}
+has() { # FILE TEXT
+    grep -qF -- "$2" "$1" || fail "$1 lacks: $2"
+}
+
+expect_rc 0 "$BIN" patterns check
+has "$tmp/out" "builtin: "
+has "$tmp/out" " 0 problems"
+
+expect_rc 65 "$BIN" patterns check "$DIR/broken.rules"
+has "$tmp/err" "broken.rules:9: unknown category \"mailbox-full\""
+has "$tmp/out" "5 rules, 18 problems"
+
+expect_rc 66 "$BIN" patterns check "$DIR/no-such-file.rules"
+
+expect_rc 0 "$BIN" patterns test "550 5.1.1 <jdoe@example.com>: Recipient address rejected: blocked using zen.spamhaus.org"
+has "$tmp/out" "category:  spam-related"
+has "$tmp/out" "rule:      bl-spamhaus (builtin:10-blocklists.rules:"
+has "$tmp/out" "blocklist: spamhaus"
+has "$tmp/out" "action:    ignore"
+has "$tmp/out" "status:    5.1.1"
+
+expect_rc 0 "$BIN" patterns test --status 4.2.2 "452 mailbox full"
+has "$tmp/out" "category:  quota-issues"
+has "$tmp/out" "action:    soft"
+
+expect_rc 64 "$BIN" patterns test --status nonsense "text"
+expect_rc 64 "$BIN" patterns frobnicate
+
+expect_rc 65 "$BIN" patterns import-kumo "$DIR/kumo-sample.toml"
+# the first line names the file as given; the rules must be exactly the expected ones
+tail -n +2 "$tmp/out" >"$tmp/rules"
+tail -n +2 "$DIR/kumo-sample.expected" | cmp -s - "$tmp/rules" || fail "import-kumo output differs from kumo-sample.expected"
+has "$tmp/err" "kumo-sample.toml:14: unknown KumoMTA label \"Bogus\": skipped"
+
+# a KumoMTA file used directly as --patterns: its rule wins before the shipped ones
+expect_rc 0 "$BIN" patterns test --patterns "$DIR/kumo-sample.toml" "452 4.2.2 mailbox over quota"
+has "$tmp/out" "rule:      kumo:QuotaIssues:1 ($DIR/kumo-sample.toml:11)"
+
+expect_rc 0 "$BIN" explain --rcpt bounces-jdoe=example.com@bounces.example.org "$DIR/explain-blocklist.eml"
+has "$tmp/out" "event 1: bounce"
+has "$tmp/out" "recipient:   jdoe@example.com"
+has "$tmp/out" "found in:    final-recipient (field \"Final-Recipient\" of MIME part"
+has "$tmp/out" "VERP:        jdoe@example.com"
+has "$tmp/out" "* 1. bl-spamhaus  builtin:10-blocklists.rules:"
+has "$tmp/out" "category:    spam-related (rule bl-spamhaus)"
+has "$tmp/out" "the codes alone would say bad-mailbox"
+has "$tmp/out" "blocklist:   spamhaus"
+has "$tmp/out" "action:      ignore"
+
+expect_rc 1 "$BIN" explain "$DIR/no-such-message.eml"
+
+[ "$fails" -eq 0 ] && echo "patterns_cli: ok"
+exit $((fails > 0))
