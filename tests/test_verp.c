@@ -146,6 +146,19 @@ static void test_srs_rcpt_names_nobody(void **state)
     check("explain verp", ex[0].verp_address, NULL);
 }
 
+/* A report that attaches no original: its own To: (the bounce address) still names the
+ * recipient when there is no --rcpt. */
+static void test_report_headers_without_original(void **state)
+{
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    classify(*state, no_recipient_bounce, NULL, NULL, &ev, &n, &ex);
+    assert_int_equal(n, 1);
+    check("recipient", ev[0].recipient, "jdoe@example.org");
+    check("recipient_from", ev[0].recipient_from, "verp");
+}
+
 static const char qmail_bounce[] = "From: MAILER-DAEMON@mx.example.net\n"
                                    "To: bounces-jdoe=example.org@bounce.example.com\n"
                                    "Subject: failure notice\n"
@@ -225,6 +238,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_srs_detection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verp_names_the_recipient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_srs_rcpt_names_nobody, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_headers_without_original, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_wins_and_explain_shows_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_to_carries_the_bounce_address, setup, teardown),
     };

@@ -69,6 +69,7 @@ typedef struct bp_rcpt_block {
 typedef struct bp_report {
     bp_report_kind kind;
     const char *family;     /**< parser that recognised it: "dsn", "arf", "qmail", ... */
+    const bp_part *message; /**< the report message itself (its headers: Delivered-To, ...) */
     const char *message_id; /**< Message-ID of the report itself */
     const char *subject;    /**< decoded Subject of the report */
     const char *from;       /**< From of the report */

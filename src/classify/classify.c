@@ -208,9 +208,9 @@ static const char *verp_address(const bp_classify_ctx *ctx, const bp_report *r, 
     const char *addr = NULL;
     if (ctx->envelope_rcpt != NULL)
         addr = bp_verp_decode(arena, ctx->envelope_rcpt, ctx->verp);
-    const bp_part *top = r->original;
-    while (top != NULL && top->parent != NULL)
-        top = top->parent;
+    /* Without --rcpt, the report's own headers (never the original's) may carry the bounce
+     * address; with it, the envelope is authoritative and the headers are not consulted. */
+    const bp_part *top = ctx->envelope_rcpt == NULL ? r->message : NULL;
     for (size_t h = 0; addr == NULL && top != NULL && top != r->original && h < 3; h++)
         for (size_t i = 0; addr == NULL && i < top->n_headers; i++)
             if (strcasecmp(top->headers[i].name, delivered_headers[h]) == 0)
