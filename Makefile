@@ -10,9 +10,12 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 25
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
-               libcmocka-dev sqlite3 clang-format cppcheck valgrind clang libclang-rt-14-dev postfix
+               libcmocka-dev sqlite3 clang-format cppcheck valgrind clang libclang-rt-14-dev postfix \
+               postgresql libpq-dev
 # postfix: tests/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
 # package never configures or starts a system MTA.
+# postgresql: tests/pg_*.sh start a private cluster from /usr/lib/postgresql/*/bin in a
+# temporary directory; the package's own cluster is not used.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build test asan check demo format format-check lint clean valgrind-broken fuzz

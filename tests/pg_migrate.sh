@@ -1,0 +1,122 @@
+#!/bin/sh
+# pg_migrate.sh BOUNCEPIPE - `bouncepipe migrate` round trip of a store of 100,000 events.
+#
+# A PowerMTA accounting file of 100,000 records (bounces, transient failures, deliveries,
+# over 60 days, 20,000 recipients: suppressions, soft-bounce escalations and resets) is read
+# into an SQLite store, operators remove and import addresses, and then:
+#   SQLite -> PostgreSQL   the suppression list (lifted rows too) and every statistic match,
+#                          and PostgreSQL holds as many ledger rows;
+#   the same again         nothing is added (every unit and operator row is already there);
+#   PostgreSQL -> SQLite   the copy of the copy matches the original.
+set -eu
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+N=${BP_MIGRATE_EVENTS:-100000}
+. "$(dirname "$0")/pg_lib.sh"
+pg_start
+T=$PG_DIR/migrate
+mkdir -p "$T"
+cd "$T"
+
+python3 - "$N" >acct.csv <<'PY'
+import random, sys
+n = int(sys.argv[1])
+random.seed(9)
+cats = [("bad-mailbox", "5.1.1", "550 5.1.1 user unknown"), ("inactive-mailbox", "5.2.1", "550 5.2.1 mailbox disabled"),
+        ("quota-issues", "4.2.2", "452 4.2.2 mailbox full"), ("policy-related", "5.7.1", "554 5.7.1 rejected by policy"),
+        ("spam-related", "5.7.1", "550 5.7.1 message looks like spam"), ("no-answer-from-host", "4.4.1", "421 4.4.1 timeout"),
+        ("bad-domain", "5.1.2", "550 5.1.2 host unknown"), ("message-expired", "4.4.7", "message expired")]
+doms = ["example.com", "example.net", "example.org", "example.jp", "mail.example.com"]
+print("type,timeLogged,orig,rcpt,dsnStatus,dsnDiag,bounceCat,jobId")
+t0 = 1790000000
+for i in range(n):
+    a = random.randrange(n // 5)
+    rcpt = "user%d@%s" % (a, doms[a % len(doms)])
+    t = t0 + (i * 60 * 86400) // n + random.randrange(3600)
+    r = random.random()
+    if r < 0.15:
+        print("d,%d,bounces@bounces.example.com,%s,2.0.0,smtp;250 ok,,job-%d" % (t, rcpt, i % 50))
+        continue
+    c = random.choice(cats)
+    print('%s,%d,bounces@bounces.example.com,%s,%s,"smtp;%s",%s,job-%d'
+          % ("t" if r < 0.3 else "b", t, rcpt, c[1], c[2], c[0], i % 50))
+PY
+"$BIN" acct --db a.db --record-deliveries --transient --quiet --batch 5000 acct.csv >/dev/null
+# operators: lift 200 suppressions, import 300 addresses (100 of them already suppressed)
+"$BIN" export --db a.db --format plain >suppressed.txt
+head -n 200 suppressed.txt >lifted.txt
+# shellcheck disable=SC2046 # one address per word, on purpose
+"$BIN" remove --db a.db --reason "customer asked" $(cat lifted.txt) >/dev/null
+{
+    tail -n 100 suppressed.txt
+    seq 1 200 | sed 's/^/legacy/; s/$/@example.org/'
+} >import.txt
+"$BIN" import --db a.db --reason "old list" import.txt >/dev/null
+
+count_rows() { # FILE.db: ledger rows of an SQLite store
+    python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from ledger").fetchone()[0])' "$1"
+}
+snapshot() { # STORE OUT: what must survive a migration
+    "$BIN" export --db "$1" --all --format csv >"$2.list"
+    "$BIN" stats --db "$1" --format json >"$2.stats"
+}
+same() { # A B WHAT
+    cmp -s "$1.list" "$2.list" && cmp -s "$1.stats" "$2.stats" || {
+        echo "$3: the stores differ" >&2
+        diff "$1.list" "$2.list" | head -20 >&2 || true
+        diff "$1.stats" "$2.stats" | head -20 >&2 || true
+        exit 1
+    }
+}
+
+events=$(python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["type"].values()))' /dev/stdin <<EOF2
+$("$BIN" stats --db a.db --format json)
+EOF2
+)
+[ "$events" = "$N" ] || {
+    echo "the SQLite store has $events events, want $N" >&2
+    exit 1
+}
+rows_a=$(count_rows a.db)
+snapshot a.db a
+
+# SQLite -> PostgreSQL (over TCP on loopback; the password comes from PGPASSFILE)
+start=$(date +%s)
+"$BIN" migrate --from a.db --to "$PG_TCP_URL" >first.out
+cat first.out
+grep -q "units: $N new, 0 already there" first.out || {
+    echo "first migration did not record every unit" >&2
+    exit 1
+}
+snapshot "$PG_TCP_URL" p
+same a p "SQLite -> PostgreSQL"
+rows_p=$(pg_sql "SELECT count(*) FROM ledger")
+[ "$rows_p" = "$rows_a" ] || {
+    echo "PostgreSQL ledger has $rows_p rows, SQLite $rows_a" >&2
+    exit 1
+}
+echo "pg_migrate: $N events, $rows_a ledger rows copied to PostgreSQL in $(($(date +%s) - start)) s"
+
+# the same migration again: nothing changes
+"$BIN" migrate --from a.db --to "$PG_TCP_URL" >again.out
+cat again.out
+grep -q "units: 0 new, $N already there, 0 upgraded; operator and delivery rows: 0 copied" again.out || {
+    echo "re-running the migration changed the target" >&2
+    exit 1
+}
+snapshot "$PG_TCP_URL" p2
+same a p2 "re-run"
+[ "$(pg_sql "SELECT count(*) FROM ledger")" = "$rows_a" ] || {
+    echo "re-running the migration added ledger rows" >&2
+    exit 1
+}
+
+# PostgreSQL -> SQLite: the copy of the copy is the original
+"$BIN" migrate --from "$PG_SOCKET_URL" --to b.db >back.out
+cat back.out
+snapshot b.db b
+same a b "PostgreSQL -> SQLite"
+[ "$(count_rows b.db)" = "$rows_a" ] || {
+    echo "round trip: $(count_rows b.db) ledger rows, want $rows_a" >&2
+    exit 1
+}
+echo "pg_migrate: round trip SQLite -> PostgreSQL -> SQLite of $N events: list, stats and ledger size identical"
