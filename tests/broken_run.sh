@@ -1,5 +1,5 @@
 #!/bin/sh
-# broken_run.sh BIN [--valgrind] [--rss]
+# broken_run.sh BIN [--valgrind] [--rss] [--scale N]
 #
 # Replay every member of the broken corpus (fixtures/broken/*.msg|*.mbox, plus the large
 # ones tests/broken_gen.py writes at run time) with `BIN replay --dry-run --format ndjson`
@@ -12,25 +12,28 @@
 #   - with --rss (plain builds only; sanitizers inflate memory), peak RSS under the bound.
 # --valgrind runs each under valgrind (memcheck, definite leaks are errors; known false
 # positives outside bouncepipe in tests/valgrind.supp) with the
-# generated inputs scaled down 20 times: valgrind is for shapes, not megabytes.
+# generated inputs scaled down 20 times: valgrind is for shapes, not megabytes.  --scale N
+# scales them down N times otherwise (the sanitizer build uses 5, for the same reason).
 # Run from the project root.  Exit 0 when every member passed.
 set -u
 bin=$1
 shift
 valgrind=0
 rss=0
-for a in "$@"; do
-    case "$a" in
+scale=1
+while [ $# -gt 0 ]; do
+    case "$1" in
     --valgrind) valgrind=1 ;;
     --rss) rss=1 ;;
-    *) echo "usage: $0 BIN [--valgrind] [--rss]" >&2; exit 2 ;;
+    --scale) shift; scale=${1:-1} ;;
+    *) echo "usage: $0 BIN [--valgrind] [--rss] [--scale N]" >&2; exit 2 ;;
     esac
+    shift
 done
 expected=fixtures/broken/EXPECTED
 [ -f "$expected" ] || { echo "broken: $expected missing (run from the project root)"; exit 2; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bp-broken.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
-scale=1
 limit=120
 if [ "$valgrind" = 1 ]; then
     scale=20
