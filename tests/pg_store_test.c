@@ -92,8 +92,12 @@ static void test_pg_concurrent_creation(void **state)
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
             bp_store *s = NULL;
-            bp_status st = bp_store_open(f->path, NULL, &s, NULL);
+            char *err = NULL;
+            bp_status st = bp_store_open(f->path, NULL, &s, &err);
             int ok = st == BP_OK && bp_store_schema_version(s) == 1;
+            if (!ok)
+                fprintf(stderr, "opening: %s: %s\n", bp_status_to_string(st), err != NULL ? err : "");
+            free(err);
             bp_store_close(s);
             _exit(ok ? 0 : 1);
         }

@@ -223,6 +223,59 @@ static const struct {
                          0},
 };
 
+/* A small set of addresses (a transaction touches a few; a batch some thousands). */
+typedef struct addr_set {
+    char **v;
+    size_t n, cap;
+} addr_set;
+
+static int set_has(const addr_set *set, const char *a)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->v[i], a) == 0)
+            return 1;
+    return 0;
+}
+
+/* Add a copy of @p a unless present. @return 0, or -1 out of memory (the set is unchanged). */
+static int set_add(addr_set *set, const char *a)
+{
+    if (set_has(set, a))
+        return 0;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 8;
+        char **v = realloc(set->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        set->v = v;
+        set->cap = cap;
+    }
+    if ((set->v[set->n] = strdup(a)) == NULL)
+        return -1;
+    set->n++;
+    return 0;
+}
+
+static void set_clear(addr_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        free(set->v[i]);
+    set->n = 0;
+}
+
+static void set_free(addr_set *set)
+{
+    set_clear(set);
+    free(set->v);
+    set->v = NULL;
+    set->cap = 0;
+}
+
+static int cmp_address(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 typedef struct pg {
     PGconn *conn;
     unsigned char prepared[ST_COUNT]; /* prepared on this connection (forgotten on reset) */
@@ -231,7 +284,8 @@ typedef struct pg {
     int version;
     int in_tx;
     int read_only;
-    char *locked_address; /* the address this transaction locked last, to skip re-locking */
+    addr_set locked;  /* addresses this transaction holds the lock of */
+    addr_set pending; /* recipients of ledger rows this transaction wrote, not locked yet */
     char error[512];
 } pg;
 
@@ -489,28 +543,30 @@ static bp_status connect_to(pg *q, const char *location)
     return configure_session(q);
 }
 
-/* The schema version: 0 for an empty schema; -1 when other tables are there (not ours). */
+/* The schema version: 0 for an empty schema; -1 when other tables are there (not ours).
+ * One snapshot answers both questions, so that a schema another host creates meanwhile is
+ * seen whole or not at all. */
 static bp_status read_version(pg *q, int *version)
 {
     *version = 0;
-    PGresult *res = PQexec(q->conn, "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
-                                    "AND tablename = 'schema_version'");
+    PGresult *res = PQexec(q->conn, "SELECT (SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = "
+                                    "current_schema() AND tablename = 'schema_version'), (SELECT count(*) FROM "
+                                    "pg_catalog.pg_tables WHERE schemaname = current_schema())");
     bp_status bs = check(q, res, "reading the schema");
     if (bs != BP_OK)
         goto out;
-    int have_version_table = col_int(res, 0, 0) > 0;
+    int have_version_table = col_int(res, 0, 0) > 0, tables = (int)col_int(res, 0, 1);
     PQclear(res);
-    if (have_version_table) {
-        res = PQexec(q->conn, "SELECT max(version) FROM schema_version");
-        bs = check(q, res, "reading the schema version");
-        if (bs == BP_OK)
-            *version = (int)col_int(res, 0, 0);
+    res = NULL;
+    if (!have_version_table) {
+        *version = tables > 0 ? -1 : 0;
         goto out;
     }
-    res = PQexec(q->conn, "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()");
-    bs = check(q, res, "reading the schema");
-    if (bs == BP_OK && col_int(res, 0, 0) > 0)
-        *version = -1;
+    /* committed together with the version row, so there is one */
+    res = PQexec(q->conn, "SELECT max(version) FROM schema_version");
+    bs = check(q, res, "reading the schema version");
+    if (bs == BP_OK)
+        *version = (int)col_int(res, 0, 0);
 out:
     PQclear(res);
     return bs;
@@ -600,7 +656,8 @@ static void pg_close(void *h)
     if (q->in_tx)
         pg_rollback(q);
     PQfinish(q->conn);
-    free(q->locked_address);
+    set_free(&q->locked);
+    set_free(&q->pending);
     free(q);
 }
 
@@ -671,8 +728,8 @@ static int pg_schema_version(const void *h)
 
 static void forget_lock(pg *q)
 {
-    free(q->locked_address);
-    q->locked_address = NULL;
+    set_clear(&q->locked);
+    set_clear(&q->pending);
 }
 
 static bp_status pg_begin(void *h)
@@ -816,7 +873,14 @@ static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r)
     param_text(&p, e->fingerprint);
     param_text(&p, r->domain);
     param_text(&p, r->mta_category);
-    return run_command(q, ST_LEDGER_INSERT, &p, NULL, "writing the ledger");
+    bp_status bs = run_command(q, ST_LEDGER_INSERT, &p, NULL, "writing the ledger");
+    /* to be locked, in order with the others, when the store first derives (lock_address) */
+    if (bs == BP_OK && e->recipient != NULL && !set_has(&q->locked, e->recipient) &&
+        set_add(&q->pending, e->recipient) != 0) {
+        snprintf(q->error, sizeof(q->error), "writing the ledger: out of memory");
+        bs = BP_ERR_NOMEM;
+    }
+    return bs;
 }
 
 /* Call @p cb for every row of @p res (columns LEDGER_COLUMNS). @param last_id receives the
@@ -873,25 +937,37 @@ static int ledger_rows(const PGresult *res, bp_ledger_cb cb, void *user, long lo
  * reads what it derives from (waiting, if another transaction holds it, until that one
  * ends).  The row is created the first time the address has ledger rows; an address without
  * any is left alone (*locked = 0): there is nothing to derive, and a transaction that adds
- * its first rows locks it when it derives. */
+ * its first rows locks it when it derives.
+ *
+ * The recipients of the rows this transaction wrote are locked together with it, in byte
+ * order: two reports naming the same two addresses in opposite orders then take the locks
+ * in the same order and wait for each other instead of deadlocking. */
 static bp_status lock_address(pg *q, const char *address, int *locked)
 {
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    *locked = 0;
-    if (q->locked_address != NULL && strcmp(q->locked_address, address) == 0) {
-        *locked = 1;
+    bp_status bs = BP_OK;
+    *locked = set_has(&q->locked, address);
+    if (*locked)
         return BP_OK;
+    if (set_add(&q->pending, address) != 0) {
+        snprintf(q->error, sizeof(q->error), "locking an address: out of memory");
+        return BP_ERR_NOMEM;
     }
-    param_text(&p, address);
-    param_int(&p, (long long)time(NULL));
-    bp_status bs = run(q, ST_LOCK_ADDRESS, &p, &res, "locking an address");
-    if (bs == BP_OK && PQntuples(res) > 0) {
-        *locked = 1;
-        free(q->locked_address);
-        q->locked_address = strdup(address); /* only an optimisation: NULL is fine */
+    qsort(q->pending.v, q->pending.n, sizeof(*q->pending.v), cmp_address);
+    for (size_t i = 0; i < q->pending.n && bs == BP_OK; i++) {
+        params p = {.n = 0};
+        PGresult *res = NULL;
+        param_text(&p, q->pending.v[i]);
+        param_int(&p, (long long)time(NULL));
+        bs = run(q, ST_LOCK_ADDRESS, &p, &res, "locking an address");
+        if (bs == BP_OK && PQntuples(res) > 0) {
+            if (strcmp(q->pending.v[i], address) == 0)
+                *locked = 1;
+            if (set_add(&q->locked, q->pending.v[i]) != 0)
+                set_clear(&q->locked); /* only a cache: locking again is harmless */
+        }
+        PQclear(res);
     }
-    PQclear(res);
+    set_clear(&q->pending);
     return bs;
 }
 
