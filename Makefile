@@ -2,7 +2,8 @@
 #   make demo   install what is missing, build, replay the bundled fixtures, show the result
 #   make check  install what is missing, build with -Werror, run every test, then again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer, and the style checks
-# Other targets: deps, build, test, asan, valgrind-broken, fuzz, format, format-check, lint, clean.
+# Other targets: deps, build, test, asan, valgrind-broken, fuzz, format, format-check, lint, clean,
+# bench (python3 bench/run.py $(BENCH_ARGS): see docs/performance.md).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -18,7 +19,7 @@ DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev l
 # temporary directory; the package's own cluster is not used.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test asan check demo format format-check lint clean valgrind-broken fuzz
+.PHONY: all deps build test asan check demo format format-check lint clean valgrind-broken fuzz bench
 
 all: build
 
@@ -67,6 +68,10 @@ fuzz: deps
 
 check: test asan valgrind-broken fuzz format-check lint
 	@echo "check: all tests passed (plain and ASan+UBSan), format and lint clean"
+
+# Benchmark: medians of replay and pipe mode against floor programs (builds build-bench).
+bench: deps
+	python3 bench/run.py $(BENCH_ARGS)
 
 demo: build
 	rm -f bouncepipe.db bouncepipe.db-wal bouncepipe.db-shm

@@ -6,7 +6,7 @@ usage: python3 bench/run.py [CORPUS ...] [--runs N] [--repeat K] [--pipe-message
                             [--db-dir DIR] [--build DIR] [--no-build] [--json FILE]
 
 CORPUS is a message file, a directory of them, an mbox or a Maildir (several allowed);
-the default is every fixtures/**/*.eml of the checkout.  The script builds bouncepipe and the
+the default is the checkout's fixtures (*.eml and *.mbox, without fixtures/broken/).  The script builds bouncepipe and the
 floor programs of bench/ in its own build directory (default build-bench, option
 BP_BUILD_BENCH=ON) and prints medians over --runs repetitions of:
 
@@ -168,14 +168,17 @@ def build(build_dir):
 
 
 def default_corpus(tmp):
-    """A flat directory of links to every fixtures/**/*.eml (fixtures also hold .ndjson)."""
+    """A flat directory of links to the fixtures' messages (*.eml, *.mbox; fixtures also hold
+    .ndjson), leaving out fixtures/broken/: hostile input for the tests, not a workload."""
     out = os.path.join(tmp, "fixtures")
     os.makedirs(out)
     n = 0
     for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "fixtures")):
+        if os.path.relpath(dirpath, os.path.join(ROOT, "fixtures")) == ".":
+            dirnames[:] = [d for d in dirnames if d != "broken"]
         dirnames.sort()
         for name in sorted(filenames):
-            if name.endswith(".eml"):
+            if name.endswith((".eml", ".mbox")):
                 n += 1
                 rel = os.path.relpath(os.path.join(dirpath, name), os.path.join(ROOT, "fixtures"))
                 os.symlink(os.path.join(dirpath, name), os.path.join(out, f"{n:05d}-" + rel.replace("/", "-")))
@@ -514,7 +517,7 @@ def main():
         if not paths:
             fx = default_corpus(tmp)
             if fx is None:
-                raise SystemExit("no fixtures/**/*.eml in this checkout: name a corpus")
+                raise SystemExit("no fixtures in this checkout: name a corpus")
             paths = [fx]
         tools["store"] = store_supported(tools["bp"], tmp)
         tools["pipe"] = pipe_supported(tools["bp"])
@@ -524,7 +527,7 @@ def main():
         if args.repeat <= 0:
             args.repeat = max(1, -(-1500 // messages))
         results = {"corpus": paths, "messages": messages, "ratios": {}, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        print(f"bouncepipe bench: {messages} messages in {' '.join(args.corpus) or 'fixtures/**/*.eml'}; "
+        print(f"bouncepipe bench: {messages} messages in {' '.join(args.corpus) or 'fixtures (without broken/)'}; "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
         if not tools["store"]:
             print("note: replay without --dry-run does not write a store in this build: store figures skipped")
