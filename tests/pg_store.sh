@@ -8,7 +8,9 @@ BIN=$2
 . "$(dirname "$0")/pg_lib.sh"
 pg_start
 
-BOUNCEPIPE_TEST_DB_URL=$PG_SOCKET_URL CMOCKA_MESSAGE_OUTPUT=stdout "$TEST"
+BOUNCEPIPE_TEST_DB_URL=$PG_SOCKET_URL \
+    BOUNCEPIPE_TEST_PG_RESTART="$PG_RUN $PG_BIN/pg_ctl -D $PG_DIR/data -m fast -w restart >/dev/null" \
+    CMOCKA_MESSAGE_OUTPUT=stdout "$TEST"
 
 # The commands on a postgresql:// store, over TCP with the password from PGPASSFILE.
 pg_sql "DROP SCHEMA public CASCADE; CREATE SCHEMA public"

@@ -6,7 +6,7 @@
  * On top of them: many processes recording the same units and addresses at once (nothing
  * lost, nothing counted twice), row-lock waits bounded by busy_timeout_ms, a server that is
  * not there (BP_ERR_IO: pipe mode exits 75), a schema that is not ours or is newer, read-only
- * opening, and text that is not UTF-8.
+ * opening, text that is not UTF-8, and a server restarting under a connected writer.
  *
  * Run by tests/pg_store.sh, which starts a private cluster and sets the URL; without the
  * variable the program fails (it is never registered on its own).
@@ -301,6 +301,24 @@ static void test_pg_unreachable_and_foreign(void **state)
     bp_store_close(s);
 }
 
+/* The server restarts between two transactions of a long-running writer (acct on a stream):
+ * the next begin reconnects, and the writer goes on.  pg_store.sh names the restart command. */
+static void test_pg_reconnect(void **state)
+{
+    struct fixture *f = *state;
+    const char *restart = getenv("BOUNCEPIPE_TEST_PG_RESTART");
+    if (restart == NULL || *restart == '\0')
+        fail_msg("BOUNCEPIPE_TEST_PG_RESTART is not set (tests/pg_store.sh sets it)");
+    bp_event ev = bounce("restart@example.com", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "before", 1700000000, &ev, 1);
+    assert_int_equal(system(restart), 0);
+    bp_record_result r;
+    assert_int_equal(
+        bp_store_record_once(f->store, &(bp_store_unit){"after", NULL, "test", 1700000100, NULL}, &ev, 1, &r), BP_OK);
+    assert_int_equal(r.outcome, BP_RECORD_NEW);
+    assert_int_equal(lookup(f->store, "restart@example.com").count, 2);
+}
+
 static int copy_diagnostic(void *user, const bp_ledger_row *r)
 {
     snprintf(user, 64, "%s", r->event.diagnostic != NULL ? r->event.diagnostic : "");
@@ -340,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_lock_timeout, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_unreachable_and_foreign, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_invalid_utf8, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, pg_setup, pg_teardown),
     };
     return cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL);
 }

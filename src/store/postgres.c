@@ -732,9 +732,21 @@ static void forget_lock(pg *q)
     set_clear(&q->pending);
 }
 
+/* Connect again after the server closed the connection (restart, failover, idle timeout). */
+static bp_status reconnect(pg *q)
+{
+    PQreset(q->conn);
+    if (PQstatus(q->conn) != CONNECTION_OK) {
+        set_error(q, "reconnecting to PostgreSQL", PQerrorMessage(q->conn));
+        return BP_ERR_IO;
+    }
+    return configure_session(q);
+}
+
 static bp_status pg_begin(void *h)
 {
     pg *q = h;
+    static const char begin_sql[] = "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE";
     if (q->in_tx) {
         snprintf(q->error, sizeof(q->error), "a transaction is already open");
         return BP_ERR_USAGE;
@@ -743,19 +755,18 @@ static bp_status pg_begin(void *h)
         snprintf(q->error, sizeof(q->error), "the store was opened read-only");
         return BP_ERR_USAGE;
     }
-    if (PQstatus(q->conn) != CONNECTION_OK) {
-        /* the server went away between transactions (restart, failover): try once more */
-        PQreset(q->conn);
-        if (PQstatus(q->conn) != CONNECTION_OK) {
-            set_error(q, "reconnecting to PostgreSQL", PQerrorMessage(q->conn));
-            return BP_ERR_IO;
-        }
-        bp_status bs = configure_session(q);
-        if (bs != BP_OK)
-            return bs;
-    }
     forget_lock(q);
-    bp_status bs = exec_plain(q, "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE", "starting a transaction");
+    bp_status bs = PQstatus(q->conn) == CONNECTION_OK ? BP_OK : reconnect(q);
+    if (bs != BP_OK)
+        return bs;
+    bs = exec_plain(q, begin_sql, "starting a transaction");
+    if (bs != BP_OK && PQstatus(q->conn) == CONNECTION_BAD) {
+        /* libpq learns that the server closed the connection only now; nothing of this
+         * transaction was sent yet, so connect again and begin once more */
+        bs = reconnect(q);
+        if (bs == BP_OK)
+            bs = exec_plain(q, begin_sql, "starting a transaction");
+    }
     if (bs == BP_OK)
         q->in_tx = 1;
     return bs;
