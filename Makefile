@@ -8,7 +8,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 25
+FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
                libcmocka-dev sqlite3 clang-format cppcheck valgrind clang libclang-rt-14-dev postfix \
