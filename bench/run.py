@@ -3,6 +3,7 @@
 
 usage: python3 bench/run.py [CORPUS ...] [--runs N] [--repeat K] [--pipe-messages N]
                             [--big N | --no-big] [--big-store] [--no-replay] [--no-pipe] [--no-sisimai]
+                            [--callgrind]
                             [--db-dir DIR] [--build DIR] [--no-build] [--json FILE]
 
 CORPUS is a message file, a directory of them, an mbox or a Maildir (several allowed);
@@ -18,6 +19,8 @@ BP_BUILD_BENCH=ON) and prints medians over --runs repetitions of:
              SQLite commit included), one process at a time and 8 at once, against
              bench/pipe_floor (start, GMime parse, one SQLite WAL commit) and, when it could
              be built, bouncepipe-static (what static linking saves), with peak RSS
+  callgrind  (--callgrind) instruction counts of the floor and dry-run over the corpus and of
+             one pipe message and its floor: ratios that do not depend on the machine's load
   big mbox   one replay --dry-run (and with --big-store one writing a store) of an mbox of
              --big messages (default 100,000) generated in the temporary directory from the
              corpus: throughput and peak RSS (memory must stay flat in corpus size)
@@ -444,6 +447,51 @@ def bench_pipe(args, tools, tmp, msgs, results):
         results["ratios"]["static_saves_ms"] = saved * 1000
 
 
+def callgrind_ir(argv, stdin_path=None, env=None, cwd=None, unprivileged=False):
+    """Instructions executed by argv under valgrind --tool=callgrind (None if it failed)."""
+    prefix = unprivileged_prefix() if unprivileged else []
+    cmd = prefix + ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + argv
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    try:
+        r = subprocess.run(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    finally:
+        if stdin_path:
+            stdin.close()
+    m = re.search(r"refs:\s+([\d,]+)", r.stderr)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def bench_callgrind(args, tools, paths, tmp, msgs, results):
+    """Instruction counts: the load-independent version of the ratios (one run each)."""
+    if shutil.which("valgrind") is None:
+        print("\ncallgrind: valgrind is not installed: skipped")
+        return
+    log("  callgrind (slow: ~50x) ...")
+    ir = {
+        "gmime floor": callgrind_ir([tools["floor"]] + paths),
+        "replay --dry-run": callgrind_ir([tools["bp"], "replay", "--dry-run"] + paths),
+    }
+    if tools.get("pipe"):
+        d = os.path.join(args.db_dir or tmp, f"cg-{os.getpid()}")
+        writable_dir(d)
+        env = dict(os.environ, BOUNCEPIPE_DB=os.path.join(d, "bouncepipe.db"), HOME=d)
+        pipe_argv = [tools["bp"], "pipe", "--rcpt", PIPE_RCPT]
+        floor_argv = [tools["pipe_floor"], os.path.join(d, "floor.db"), args.synchronous]
+        for argv in (pipe_argv, floor_argv):  # create the databases first
+            run_measured(unprivileged_prefix() + argv, stdin_path=msgs[0], env=env, cwd=d)
+        ir["bouncepipe pipe (1 message)"] = callgrind_ir(pipe_argv, msgs[1], env, d, True)
+        ir["pipe_floor (1 message)"] = callgrind_ir(floor_argv, msgs[1], env, d, True)
+        shutil.rmtree(d)
+    print("\ncallgrind: instructions, corpus read once (independent of the machine's load)")
+    for name, n in ir.items():
+        print(f"  {name:<28} {n / 1e6 if n else float('nan'):>10,.1f} M")
+    results["callgrind"] = ir
+    if ir["gmime floor"] and ir["replay --dry-run"]:
+        print(f"  floor / dry-run              = {ir['gmime floor'] / ir['replay --dry-run']:.2f}  (the throughput ratio, by instructions)")
+    if ir.get("bouncepipe pipe (1 message)") and ir.get("pipe_floor (1 message)"):
+        print(f"  pipe / pipe_floor            = {ir['bouncepipe pipe (1 message)'] / ir['pipe_floor (1 message)']:.2f}")
+
+
 def bench_big(args, tools, tmp, msgs, results):
     path = os.path.join(tmp, "big.mbox")
     log(f"  generating a {args.big:,}-message mbox in {tmp} ...")
@@ -484,6 +532,8 @@ def main():
     ap.add_argument("--no-replay", action="store_true", help="skip replay throughput")
     ap.add_argument("--no-pipe", action="store_true", help="skip pipe-mode latency")
     ap.add_argument("--no-sisimai", action="store_true", help="skip Perl Sisimai")
+    ap.add_argument("--callgrind", action="store_true", help="also count instructions with callgrind "
+                    "(load-independent ratios; slow)")
     ap.add_argument("--synchronous", default="FULL", help="PRAGMA synchronous of pipe_floor (default FULL)")
     ap.add_argument("--db-dir", help="where pipe mode's databases go (default: the temporary directory; "
                     "/dev/shm leaves out the disk's fsync)")
@@ -537,12 +587,14 @@ def main():
         if not args.no_replay:
             bench_replay(args, tools, paths, messages, tmp, results)
         msgs = None
-        if not args.no_pipe or not args.no_big:
+        if not args.no_pipe or not args.no_big or args.callgrind:
             msgs = split_messages(paths, tmp, max(args.pipe_messages, 1000))
         if not args.no_pipe:
             if not tools["pipe"]:
                 print("\nnote: this build has no `bouncepipe pipe` yet: only the pipe floor is measured")
             bench_pipe(args, tools, tmp, msgs[: max(args.pipe_messages, 2)], results)
+        if args.callgrind:
+            bench_callgrind(args, tools, paths, tmp, msgs, results)
         if not args.no_big:
             bench_big(args, tools, tmp, msgs, results)
         if args.json:
