@@ -7,7 +7,9 @@
 #   SQLite -> PostgreSQL   the suppression list (lifted rows too) and every statistic match,
 #                          and PostgreSQL holds as many ledger rows;
 #   the same again         nothing is added (every unit and operator row is already there);
-#   PostgreSQL -> SQLite   the copy of the copy matches the original.
+#   PostgreSQL -> SQLite   the copy of the copy matches the original;
+#   two hosts -> one       the SQLite stores of two hosts that saw overlapping records merge
+#                          into one PostgreSQL store equal to one store of all the records.
 set -eu
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 N=${BP_MIGRATE_EVENTS:-100000}
@@ -120,3 +122,25 @@ same a b "PostgreSQL -> SQLite"
     exit 1
 }
 echo "pg_migrate: round trip SQLite -> PostgreSQL -> SQLite of $N events: list, stats and ledger size identical"
+
+# Two hosts' stores, with 1,000 records in common, merge into one PostgreSQL store that equals a
+# store of the 3,000 distinct records: shared records are counted once.
+head -n 1 acct.csv >header.csv
+{ cat header.csv; sed -n '2,2001p' acct.csv; } >host1.csv
+{ cat header.csv; sed -n '1002,3001p' acct.csv; } >host2.csv
+{ cat header.csv; sed -n '2,3001p' acct.csv; } >union.csv
+for f in host1 host2 union; do
+    "$BIN" acct --db $f.db --record-deliveries --transient --quiet $f.csv >/dev/null
+done
+pg_sql "DROP SCHEMA public CASCADE; CREATE SCHEMA public"
+"$BIN" migrate --from host1.db --to "$PG_TCP_URL" >merge1.out
+"$BIN" migrate --from host2.db --to "$PG_TCP_URL" >merge2.out
+cat merge2.out
+grep -q "units: 1000 new, 1000 already there" merge2.out || {
+    echo "merging the second host's store: want 1000 new and 1000 already there" >&2
+    exit 1
+}
+snapshot union.db u
+snapshot "$PG_TCP_URL" m
+same u m "two hosts merged"
+echo "pg_migrate: two hosts' stores merged, shared records counted once"
