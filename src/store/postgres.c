@@ -26,12 +26,15 @@
  *     first time the address has ledger rows).  Derivations of one address are therefore
  *     serial, and each one reads every ledger row committed before it plus its own: the last
  *     one to commit has seen all evidence, so no suppression count is lost or doubled.
+ *     The recipients a transaction wrote rows for are locked together, in byte order, so
+ *     that two reports naming the same addresses in opposite orders do not deadlock.
  *   Waiting for a lock is bounded by lock_timeout = busy_timeout_ms (SQLSTATE 55P03 ->
- *   BP_ERR_BUSY).  Deadlocks between transactions that lock several addresses in different
- *   orders (40P01) and serialization failures (40001, if the server forces SERIALIZABLE)
- *   abort the transaction with BP_ERR_BUSY: the caller rolls back and may run it again (pipe
- *   mode exits 75 and the MTA retries; migrate retries the batch with back-off).  Schema
- *   creation retries by itself, so that hosts starting at once do not trip over each other.
+ *   BP_ERR_BUSY).  Deadlocks that remain (batches of many units locking unit after unit:
+ *   40P01) and serialization failures (40001, if the server forces SERIALIZABLE) abort the
+ *   transaction with BP_ERR_BUSY: the caller rolls back and may run it again (pipe mode
+ *   exits 75 and the MTA retries; migrate retries the batch with back-off; acct keeps its
+ *   batch and retries).  Schema creation retries by itself, so that hosts starting at once
+ *   do not trip over each other.
  *
  * Statements.  Every statement with values is prepared once per connection (PQprepare) and
  * run with parameters (PQexecPrepared); no SQL text is ever built from data.  Only constant
@@ -374,7 +377,6 @@ static bp_status map_sqlstate(const char *state)
     return BP_ERR_STORE;
 }
 
-/* Copy @p msg into the error text, without libpq's trailing newline. */
 /* Notices (a CREATE TABLE IF NOT EXISTS that found the table) are not for the operator;
  * pipe mode's standard error goes to the MTA's log. */
 static void ignore_notice(void *arg, const char *message)
@@ -383,6 +385,7 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
+/* Copy @p msg into the error text, without libpq's trailing newline. */
 static void set_error(pg *q, const char *what, const char *msg)
 {
     snprintf(q->error, sizeof(q->error), "%s: %s", what, msg != NULL && *msg != '\0' ? msg : "unknown error");
