@@ -36,8 +36,9 @@
  *   batch and retries).  Schema creation retries by itself, so that hosts starting at once
  *   do not trip over each other.
  *
- * Statements.  Every statement with values is prepared once per connection (PQprepare) and
- * run with parameters (PQexecPrepared); no SQL text is ever built from data.  Only constant
+ * Statements.  Every statement with values runs with parameters: the first time on a
+ * connection through PQexecParams (one round trip, as a pipe process mostly needs), from the
+ * second on prepared (PQprepare, PQexecPrepared); no SQL text is ever built from data.  Only constant
  * DDL of the migrations goes through PQexec.  Text that is not valid UTF-8 (PostgreSQL
  * refuses it) is stored with the offending bytes replaced by '?'.  Columns compare with
  * COLLATE "C", byte by byte, so that orders (export by address, stats ties) match SQLite's.
@@ -281,7 +282,7 @@ static int cmp_address(const void *a, const void *b)
 
 typedef struct pg {
     PGconn *conn;
-    unsigned char prepared[ST_COUNT]; /* prepared on this connection (forgotten on reset) */
+    unsigned char prepared[ST_COUNT]; /* 0 unused, 1 used once, 2 prepared on this connection */
     unsigned busy_timeout_ms;
     unsigned rng;
     int version;
@@ -426,17 +427,25 @@ static bp_status run(pg *q, enum stmt_id id, params *p, PGresult **out, const ch
     }
     if (p->n != stmts[id].n_params)
         BP_INTERNAL_ERROR("parameter count differs from the statement's");
+    if (q->prepared[id] == 0) {
+        /* First use on this connection: parse, bind and run in one round trip.  A pipe
+         * process runs most statements once; longer runs prepare on the second use. */
+        q->prepared[id] = 1;
+        res = PQexecParams(q->conn, stmts[id].sql, p->n, NULL, p->v, NULL, NULL, 0);
+        goto done;
+    }
     snprintf(name, sizeof(name), "bp%d", (int)id);
-    if (!q->prepared[id]) {
+    if (q->prepared[id] == 1) {
         res = PQprepare(q->conn, name, stmts[id].sql, stmts[id].n_params, NULL);
         bs = check(q, res, "preparing a statement");
         PQclear(res);
         res = NULL;
         if (bs != BP_OK)
             goto out;
-        q->prepared[id] = 1;
+        q->prepared[id] = 2;
     }
     res = PQexecPrepared(q->conn, name, p->n, p->v, NULL, NULL, 0);
+done:
     bs = check(q, res, what);
     if (bs != BP_OK) {
         PQclear(res);
