@@ -564,6 +564,9 @@ def main():
     os.chmod(tmp, 0o711)  # pipe-mode programs may run as another user (see UNPRIVILEGED)
     try:
         paths = [os.path.abspath(p) for p in args.corpus]
+        for p in paths:
+            if not os.path.exists(p):
+                raise SystemExit(f"{p}: no such file or directory")
         if not paths:
             fx = default_corpus(tmp)
             if fx is None:
