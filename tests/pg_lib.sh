@@ -5,7 +5,8 @@
 # and exports the libpq environment the store and psql read:
 #   PGHOST (the socket directory; PG_TCP_URL uses 127.0.0.1), PGPORT, PGUSER, PGDATABASE,
 #   PGPASSFILE (the password lives in that file, mode 0600, never on a command line)
-# pg_stop (installed as the EXIT trap) stops the server and removes the directory.
+# pg_stop (installed as the EXIT trap) stops the server and removes the directory; a watcher
+# does the same if the script is killed without running its traps.
 # The server refuses to run as root: as root, initdb and postgres run as the "postgres" user.
 # Without the server binaries (Debian's postgresql package) the script exits 77 (skipped).
 
@@ -60,6 +61,14 @@ pg_start() {
         echo "pg_ctl start failed" >&2
         exit 1
     }
+    # If this script is killed without running its traps (a test timeout), a watcher in its
+    # own session (outside the process group that gets killed) stops the server anyway.
+    PG_OWNER=$$ PG_DIR=$PG_DIR PG_RUN=$PG_RUN PG_BIN=$PG_BIN setsid sh -c '
+        while kill -0 "$PG_OWNER" 2>/dev/null; do sleep 2; done
+        if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+            $PG_RUN "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop
+            rm -rf "$PG_DIR"
+        fi' </dev/null >/dev/null 2>&1 &
     PGPASSFILE=$PG_DIR/pgpass
     umask 077
     printf '%s:%s:*:bp:%s\n' "$PG_DIR" "$PGPORT" "$PG_SECRET" >"$PGPASSFILE"
