@@ -247,7 +247,11 @@ static bp_status replay_operator_row(bp_store *to, const item *it, counts *c)
         /* force: in the source this row was written, so the operator meant it at that point */
         const char *kind = strcmp(it->kind, BP_LEDGER_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
         st = bp_store_add(to, address, it->note, kind, it->evidence_time, 1, &changed);
-        if (st == BP_OK && changed)
+        if (st == BP_OK && !changed) {
+            c->ops_not_applicable++; /* suppressed already at that point in the target */
+            return BP_OK;
+        }
+        if (st == BP_OK)
             c->suppressed++;
         changed = st == BP_OK;
     } else if (strcmp(it->kind, BP_LEDGER_DELIVERY) == 0) {
