@@ -18,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef BP_HAVE_POSTGRES
+#include <dlfcn.h>
+#include <unistd.h>
+#endif
 #include <time.h>
 
 #include "store_backend.h"
@@ -46,6 +50,59 @@ static int is_postgres(const char *location)
     return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
 }
 
+#ifdef BP_HAVE_POSTGRES
+/*
+ * The PostgreSQL backend lives in a module (bouncepipe-postgres.so) loaded on first use, so
+ * that libpq is never loaded by a process that writes SQLite.  Looked for in
+ * $BOUNCEPIPE_PG_MODULE, beside the executable, then in BP_PG_MODULE_DIR.  The module stays
+ * loaded for the life of the process.
+ */
+static const bp_store_backend *postgres_backend(char **error)
+{
+    static const bp_store_backend *loaded;
+    char exe_dir[4096], path[4200];
+    const char *candidates[3];
+    size_t n = 0;
+    if (loaded != NULL)
+        return loaded;
+    const char *env = getenv("BOUNCEPIPE_PG_MODULE");
+    if (env != NULL && *env != '\0')
+        candidates[n++] = env;
+    ssize_t len = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+    if (len > 0) {
+        exe_dir[len] = '\0';
+        char *slash = strrchr(exe_dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            snprintf(path, sizeof(path), "%s/bouncepipe-postgres.so", exe_dir);
+            candidates[n++] = path;
+        }
+    }
+    candidates[n++] = BP_PG_MODULE_DIR "/bouncepipe-postgres.so";
+    const char *why = "not found";
+    for (size_t i = 0; i < n; i++) {
+        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) {
+            why = dlerror();
+            continue;
+        }
+        const bp_store_backend *be = dlsym(h, "bp_store_backend_postgres");
+        if (be != NULL) {
+            loaded = be;
+            return be;
+        }
+        why = "the module has no bp_store_backend_postgres";
+        dlclose(h);
+    }
+    if (error != NULL) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "cannot load the PostgreSQL backend module: %s", why != NULL ? why : "unknown");
+        *error = strdup(msg);
+    }
+    return NULL;
+}
+#endif
+
 bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_store **out, char **error)
 {
     bp_store_options defaults;
@@ -61,14 +118,15 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
         return BP_ERR_UNSUPPORTED;
     }
 #endif
+    const bp_store_backend *be = &bp_store_backend_sqlite;
+#ifdef BP_HAVE_POSTGRES
+    if (is_postgres(location) && (be = postgres_backend(error)) == NULL)
+        return BP_ERR_UNSUPPORTED; /* an installation problem: pipe mode still answers 75 */
+#endif
     bp_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return BP_ERR_NOMEM;
-    s->be = &bp_store_backend_sqlite;
-#ifdef BP_HAVE_POSTGRES
-    if (is_postgres(location))
-        s->be = &bp_store_backend_postgres; /* src/store/postgres.c */
-#endif
+    s->be = be;
     s->opts = *opts;
     if (s->opts.soft_count == 0)
         s->opts.soft_count = 1;

@@ -56,7 +56,8 @@ typedef struct bp_store_backend {
 
 extern const bp_store_backend bp_store_backend_sqlite;
 #ifdef BP_HAVE_POSTGRES
-extern const bp_store_backend bp_store_backend_postgres; /* postgres.c, when libpq was found */
+/* postgres.c, built as the module bouncepipe-postgres.so and found with dlsym() by store.c */
+extern const bp_store_backend bp_store_backend_postgres;
 #endif
 
 #endif
