@@ -157,6 +157,10 @@ def main():
         check(rc == 0, "... imports are untouched")
         rc, out, err = run("rescore", "--patterns", rules)
         check(rc == 0 and out == "" and "0 would change" in err, "rescoring again: nothing to change")
+        # a password in a database URL never reaches an error message (nothing listens on port 1)
+        rc, out, err = run("lookup", "--db", "postgresql://bp:s3cret-pw@127.0.0.1:1/bounces", "a@example.com")
+        check(rc != 0 and "s3cret-pw" not in err + out and "bp:***@127.0.0.1" in err,
+              f"database URL password masked in errors: {err.strip()}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -52,6 +52,9 @@ bp_status bp_cli_config_setup(bp_cli_env *env);
 
 /** @return the store location: --db, $BOUNCEPIPE_DB, the config file, ./bouncepipe.db. */
 const char *bp_cli_db(const bp_cli_env *env);
+/** The database location fit to print: a password in a URL becomes "***".
+ *  @return @p buf, or the location itself when there is nothing to hide. */
+const char *bp_cli_db_display(const bp_cli_env *env, char *buf, size_t size);
 
 /**
  * Open the store with the configured policy thresholds and busy timeout; errors are reported

@@ -176,7 +176,8 @@ int cmd_pipe(int argc, char **argv)
         goto out;
     }
     if (bp_cli_store_open(&env, "pipe", 0, &store) != BP_OK) {
-        pipe_fail("the store %s cannot be opened", bp_cli_db(&env));
+        char shown[1024];
+        pipe_fail("the store %s cannot be opened", bp_cli_db_display(&env, shown, sizeof(shown)));
         goto out;
     }
     bp_record_result rr;
@@ -208,7 +209,9 @@ int cmd_pipe(int argc, char **argv)
             bp_store_rollback(store);
     }
     if (st != BP_OK) {
-        pipe_fail("recording in %s: %s: %s", bp_cli_db(&env), bp_status_to_string(st), bp_store_last_error(store));
+        char shown[1024];
+        pipe_fail("recording in %s: %s: %s", bp_cli_db_display(&env, shown, sizeof(shown)), bp_status_to_string(st),
+                  bp_store_last_error(store));
         goto out;
     }
     const char *outcome = rr.outcome == BP_RECORD_DUPLICATE  ? "already recorded"

@@ -236,10 +236,12 @@ int cmd_replay(int argc, char **argv)
             rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
             goto out;
         }
+        char shown[1024];
         fprintf(stderr,
                 "replay: %zu messages: %zu recorded, %zu already recorded, %zu recognised now; %zu addresses newly "
                 "suppressed in %s\n",
-                messages, rs.recorded, rs.duplicates, rs.upgraded, rs.suppressed, bp_cli_db(&env));
+                messages, rs.recorded, rs.duplicates, rs.upgraded, rs.suppressed,
+                bp_cli_db_display(&env, shown, sizeof(shown)));
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         bp_cli_error("replay", "writing output failed");

@@ -96,6 +96,18 @@ const char *bp_cli_db(const bp_cli_env *env)
     return BP_CONFIG_DEFAULT_DB;
 }
 
+const char *bp_cli_db_display(const bp_cli_env *env, char *buf, size_t size)
+{
+    const char *db = bp_cli_db(env);
+    const char *scheme = strstr(db, "://");
+    const char *at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = scheme != NULL ? strchr(scheme + 3, ':') : NULL;
+    if (at == NULL || colon == NULL || colon > at)
+        return db; /* a file path, or a URL without a password */
+    snprintf(buf, size, "%.*s:***%s", (int)(colon - db), db, at);
+    return buf;
+}
+
 bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_only, bp_store **out)
 {
     bp_store_options so;
@@ -108,11 +120,13 @@ bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_onl
         so.busy_timeout_ms = env->config.busy_timeout_ms;
     so.read_only = read_only;
     const char *db = bp_cli_db(env);
+    char shown[1024];
     bp_status st = bp_store_open(db, &so, out, &error);
     if (st != BP_OK && error != NULL && strstr(error, db) != NULL)
         bp_cli_error(cmd, "%s", error); /* the backend already named the database */
     else if (st != BP_OK)
-        bp_cli_error(cmd, "%s: %s", db, error != NULL ? error : bp_status_to_string(st));
+        bp_cli_error(cmd, "%s: %s", bp_cli_db_display(env, shown, sizeof(shown)),
+                     error != NULL ? error : bp_status_to_string(st));
     free(error);
     return st;
 }
