@@ -8,7 +8,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
                libcmocka-dev sqlite3 clang-format cppcheck valgrind clang libclang-rt-14-dev postfix \
@@ -63,7 +63,7 @@ valgrind-broken: build
 # libFuzzer harnesses (clang, ASan+UBSan): replay every seed, then fuzz each FUZZ_SECONDS.
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DBP_BUILD_FUZZERS=ON -DBP_SANITIZE=ON -DBP_BUILD_TESTS=OFF >/dev/null
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 check: test asan valgrind-broken fuzz format-check lint
