@@ -2,7 +2,8 @@
  * source_fuzzer.c - the message source: mbox splitting (separators after blank lines,
  * ">From" unescaping, lines longer than the read chunk) and plain files.
  *
- * The input is written to one scratch file (made once per process, rewritten per input) and
+ * The input is written to one scratch file (made once per process, rewritten per input,
+ * removed at exit) and
  * read back through bp_source_open() / bp_source_next() until the end; every message must be
  * within BP_MAX_MESSAGE_BYTES, NUL-terminated at its length, and named.
  */
@@ -15,6 +16,11 @@
 
 static char path[64];
 
+static void remove_scratch(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (path[0] == '\0') {
@@ -23,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fd < 0)
             abort();
         close(fd);
+        atexit(remove_scratch); /* libFuzzer exits through exit() when its time is up */
     }
     FILE *f = fopen(path, "wb");
     if (f == NULL)
