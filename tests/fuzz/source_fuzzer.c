@@ -3,9 +3,8 @@
  * ">From" unescaping, lines longer than the read chunk) and plain files.
  *
  * The input is written to one scratch file (made once per process, rewritten per input,
- * removed at exit) and
- * read back through bp_source_open() / bp_source_next() until the end; every message must be
- * within BP_MAX_MESSAGE_BYTES, NUL-terminated at its length, and named.
+ * removed at exit) and read back through bp_source_open() / bp_source_next() until the end;
+ * every message must be within BP_MAX_MESSAGE_BYTES, NUL-terminated at its length, and named.
  */
 #include <stdio.h>
 #include <unistd.h>
