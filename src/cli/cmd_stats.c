@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bouncepipe/emit.h"
@@ -155,12 +156,26 @@ static int write_output(const bp_strbuf *sb, const char *path)
         fwrite(data, 1, sb->len, stdout);
         return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
     }
+    /* A fresh, exclusively created file beside the target (mkstemp: never follows a planted
+     * symlink, and two runs at once each get their own), renamed over it when complete, so
+     * that node_exporter never reads half a file. */
     char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
         return -1;
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL)
+    int fd = mkstemp(tmp);
+    if (fd < 0)
         return -1;
+    if (fchmod(fd, 0644) != 0) { /* textfile collectors read it as another user */
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
     int ok = fwrite(data, 1, sb->len, f) == sb->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
