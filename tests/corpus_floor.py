@@ -6,9 +6,13 @@ import json
 import subprocess
 import sys
 
-FLOORS = {"coverage": 0.98, "count_agreement": 0.98, "decision_accuracy": 0.92,
-          "category_agreement": 0.935}
-MAXIMA = {"false_suppressions": 13}
+FLOORS = {"coverage": 0.995, "count_agreement": 0.995, "decision_accuracy": 0.92,
+          "category_agreement": 0.95}
+# Every remaining "false suppression" is a plain user-unknown reply ("550 ... no such user
+# here", "User unknown in local recipient table") that Sisimai labels "filtered" because of
+# the gateway that sent it; we suppress those on purpose (docs/corpus.md).  14 since the
+# multipart-without-parts fix made one more such message readable.
+MAXIMA = {"false_suppressions": 14}
 
 out = subprocess.run(
     [sys.executable, "../shared/tools/score.py", "--bin", sys.argv[1], "--dir", "../shared/corpus/eml",

@@ -287,6 +287,23 @@ static void test_nul_bytes_and_garbage(void **state)
     }
 }
 
+/* A multipart whose boundary never occurs keeps its text: one text/plain child. */
+static void test_multipart_without_parts(void **state)
+{
+    static const char msg[] = "From: MAILER-DAEMON@mx.example.net\n"
+                              "Content-Type: multipart/report; report-type=delivery-status;\n"
+                              "    boundary=\"never-used\"\n"
+                              "\n"
+                              "Your message cannot be delivered to the following recipients:\n"
+                              "  Recipient address: ana@example.org\n";
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(msg, sizeof(msg) - 1, *state, &m), BP_OK);
+    const bp_part *text = find(&m, "text", "plain");
+    assert_ptr_equal(text->parent, m.root);
+    assert_non_null(strstr(text->body, "Recipient address: ana@example.org"));
+    assert_int_equal(m.n_parts, 2);
+}
+
 static void test_cr_at_span_edges(void **state)
 {
     /* a shortened field ending in a bare CR right where the view leaves bytes out: the CR
@@ -315,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_charsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_bytes_and_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cr_at_span_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multipart_without_parts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,6 +479,42 @@ static int is_report_part(const bp_part *p)
 static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *header_source, bp_part *parent,
                       unsigned depth, bp_part **out);
 
+/*
+ * A multipart whose boundary never occurs (misspelt, or its parameter lost to a broken fold)
+ * has no parts; GMime keeps its whole body as the prologue.  Bounce texts live there, so it
+ * becomes one text/plain child (docs/violations.md), bounded like any text part.
+ */
+static bp_status prologue_child(struct walk_ctx *ctx, GMimeMultipart *mp, bp_part *parent)
+{
+    const char *text = g_mime_multipart_get_prologue(mp); /* borrowed */
+    if (text == NULL || *text == '\0')
+        return BP_OK;
+    if (parent->depth + 1 > BP_MAX_MIME_DEPTH || ctx->msg->n_parts >= BP_MAX_MIME_PARTS) {
+        ctx->msg->parts_truncated = 1;
+        return BP_OK;
+    }
+    bp_part *child = bp_arena_alloc(ctx->arena, sizeof(*child));
+    if (child == NULL)
+        return BP_ERR_NOMEM;
+    size_t len = strlen(text);
+    if (len > BP_MAX_TEXT_BYTES) {
+        len = BP_MAX_TEXT_BYTES;
+        child->truncated = 1;
+    }
+    child->type = "text";
+    child->subtype = "plain";
+    child->depth = parent->depth + 1;
+    child->index = ctx->next_index++;
+    child->parent = parent;
+    child->body = bp_arena_strndup(ctx->arena, text, len);
+    child->body_len = len;
+    if (child->body == NULL)
+        return BP_ERR_NOMEM;
+    ctx->msg->n_parts++;
+    parent->child = child;
+    return BP_OK;
+}
+
 static bp_status walk_children(struct walk_ctx *ctx, GMimeObject *object, bp_part *part)
 {
     bp_part **tail = &part->child;
@@ -495,6 +531,8 @@ static bp_status walk_children(struct walk_ctx *ctx, GMimeObject *object, bp_par
             *tail = child;
             tail = &child->next;
         }
+        if (n == 0)
+            return prologue_child(ctx, mp, part);
     } else if (GMIME_IS_MESSAGE_PART(object)) {
         GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object)); /* borrowed */
         if (inner == NULL)
