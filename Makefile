@@ -2,7 +2,7 @@
 #   make demo   install what is missing, build, replay the bundled fixtures, show the result
 #   make check  install what is missing, build with -Werror, run every test, then again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer, and the style checks
-# Other targets: deps, build, test, asan, valgrind-broken, fuzz, format, format-check, lint, clean,
+# Other targets: deps (build packages), deps-test (all test packages), build, test, asan, valgrind-broken, fuzz, format, format-check, lint, clean,
 # bench (python3 bench/run.py $(BENCH_ARGS): see docs/performance.md).
 
 BUILD      ?= build
@@ -10,21 +10,24 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
-DEB_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
-               libcmocka-dev sqlite3 clang-format cppcheck valgrind clang libclang-rt-14-dev postfix \
-               postgresql libpq-dev
+# What building (and so `make demo`) needs; libpq-dev builds the PostgreSQL store module.
+BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
+                 libcmocka-dev sqlite3 libpq-dev
+# What the whole test suite (`make check`) needs on top.
 # postfix: tests/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
 # package never configures or starts a system MTA.
 # postgresql: tests/pg_*.sh start a private cluster from /usr/lib/postgresql/*/bin in a
 # temporary directory; the package's own cluster is not used.
+TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test asan check demo format format-check lint clean valgrind-broken fuzz bench
+.PHONY: all deps deps-test build test asan check demo format format-check lint clean valgrind-broken fuzz bench
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Install whichever of $(PACKAGES) are missing (Debian).
+deps deps-test:
+	@missing=""; for p in $(if $(filter deps-test,$@),$(TEST_PACKAGES),$(BUILD_PACKAGES)); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -37,10 +40,10 @@ build: deps
 	cmake -S . -B $(BUILD) -DBP_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: deps-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-asan: deps
+asan: deps-test
 	cmake -S . -B $(ASAN_BUILD) -DBP_WERROR=ON -DBP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -49,19 +52,19 @@ asan: deps
 format:
 	find src include tests bench -name '*.[ch]' | xargs clang-format -i
 
-format-check: deps
+format-check: deps-test
 	find src include tests bench -name '*.[ch]' | xargs clang-format --dry-run --Werror
 
-lint: build
+lint: deps-test build
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	    --suppress=missingIncludeSystem --inline-suppr -I include src
 
 # The broken corpus (fixtures/broken/README.md) under valgrind, on the plain build.
-valgrind-broken: build
+valgrind-broken: deps-test build
 	tests/broken_run.sh $(BUILD)/bouncepipe --valgrind
 
 # libFuzzer harnesses (clang, ASan+UBSan): replay every seed, then fuzz each FUZZ_SECONDS.
-fuzz: deps
+fuzz: deps-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DBP_BUILD_FUZZERS=ON -DBP_SANITIZE=ON -DBP_BUILD_TESTS=OFF >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
