@@ -21,7 +21,8 @@ typedef struct bp_process_result {
     bp_event *events;
     size_t n_events;         /**< at least 1 (an "unrecognized" event when nothing was found) */
     bp_explain *explains;    /**< parallel to events when ctx->explain, else NULL */
-    const char *fingerprint; /**< hex SHA-256 of Message-ID and body: the idempotency key */
+    const char *fingerprint; /**< hex SHA-256 of Message-ID and body: the idempotency key (NULL
+                                  when ctx->skip_fingerprint) */
     int mime_failed;         /**< GMime found no message: events is one unrecognized event */
 } bp_process_result;
 

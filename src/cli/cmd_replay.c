@@ -193,6 +193,7 @@ int cmd_replay(int argc, char **argv)
             bp_arena_reset(arena);
             bp_classify_ctx ctx;
             bp_cli_classify_ctx(&env, rcpt, NULL, msg.name, &ctx);
+            ctx.skip_fingerprint = dry_run;
             bp_process_result res;
             st = bp_process_message(&ctx, &env.config.report, msg.data, msg.len, arena, &res);
             if (st != BP_OK) {

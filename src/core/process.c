@@ -85,9 +85,11 @@ bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options
                              bp_arena *arena, bp_process_result *out)
 {
     memset(out, 0, sizeof(*out));
-    out->fingerprint = bp_message_fingerprint(arena, bytes, len);
-    if (out->fingerprint == NULL)
-        return BP_ERR_NOMEM;
+    if (!ctx->skip_fingerprint) {
+        out->fingerprint = bp_message_fingerprint(arena, bytes, len);
+        if (out->fingerprint == NULL)
+            return BP_ERR_NOMEM;
+    }
     bp_status st = bp_mime_parse(bytes, len, arena, &out->mime);
     if (st == BP_ERR_NOMEM)
         return st;
