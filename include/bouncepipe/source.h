@@ -47,8 +47,4 @@ void bp_source_progress(const bp_source *s, size_t *files_done, size_t *files_to
 /** Close and release; NULL allowed. */
 void bp_source_close(bp_source *s);
 
-/** Read all of @p f into a malloc'ed buffer, at most @p max bytes (truncated set when more).
- *  @return BP_OK or BP_ERR_IO / BP_ERR_NOMEM. The caller frees *data. */
-bp_status bp_read_stream(FILE *f, size_t max, char **data, size_t *len, int *truncated);
-
 #endif

@@ -22,13 +22,14 @@
  * rule keeps the TOML file name and the line of its regex, so explain points at the source.
  * A '/' in a regex is escaped for the rule syntax; a line break becomes "\n".
  */
-#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bouncepipe/limits.h"
+#include "bouncepipe/readfile.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/text.h"
 
@@ -505,29 +506,20 @@ static bp_status load_entry(void *user, unsigned line, const char *label, unsign
 bp_status bp_rules_load_kumo_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user,
                                   unsigned *n_errors)
 {
-    bp_strbuf data = {0};
-    char chunk[65536];
-    size_t got;
+    char *data = NULL;
+    size_t len = 0;
+    int truncated = 0;
     unsigned errors = 0;
-    bp_status st = BP_OK;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if ((st = bp_strbuf_append(&data, chunk, got)) != BP_OK)
-            break;
-    if (st == BP_OK && ferror(f))
-        st = BP_ERR_IO;
-    fclose(f);
+    bp_status st = bp_read_file(path, SIZE_MAX, &data, &len, &truncated);
     if (st == BP_OK) {
-        struct parser ps = {path, data.data != NULL ? data.data : "", NULL, 1, warn, user, 0};
-        ps.end = ps.p + data.len;
+        struct parser ps = {path, data, NULL, 1, warn, user, 0};
+        ps.end = ps.p + len;
         struct load_kumo_ctx lk = {rules, path, warn, user, &errors, {0}};
         st = parse(&ps, load_entry, &lk);
         errors += ps.errors;
         bp_strbuf_free(&lk.line);
     }
-    bp_strbuf_free(&data);
+    free(data);
     if (n_errors != NULL)
         *n_errors = errors;
     return st;

@@ -34,7 +34,6 @@
 #include "bouncepipe/rules.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <errno.h>
 #include <pcre2.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -44,6 +43,7 @@
 #include <strings.h>
 
 #include "bouncepipe/limits.h"
+#include "bouncepipe/readfile.h"
 #include "bouncepipe/text.h"
 
 #define MAX_LITERALS    64 /* top-level alternatives with a literal each; beyond: no prefilter */
@@ -852,22 +852,13 @@ bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn war
     size_t plen = strlen(path);
     if (plen > 5 && strcasecmp(path + plen - 5, ".toml") == 0)
         return bp_rules_load_kumo_file(r, path, warn, user, n_errors);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
-    bp_strbuf sb = {0};
-    char chunk[65536];
-    size_t got;
-    bp_status st = BP_OK;
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if ((st = bp_strbuf_append(&sb, chunk, got)) != BP_OK)
-            break;
-    if (st == BP_OK && ferror(f))
-        st = BP_ERR_IO;
-    fclose(f);
+    char *data = NULL;
+    size_t len = 0;
+    int truncated = 0;
+    bp_status st = bp_read_file(path, SIZE_MAX, &data, &len, &truncated);
     if (st == BP_OK)
-        st = bp_rules_load_text(r, path, sb.data != NULL ? sb.data : "", sb.len, warn, user, n_errors);
-    bp_strbuf_free(&sb);
+        st = bp_rules_load_text(r, path, data, len, warn, user, n_errors);
+    free(data);
     return st;
 }
 

@@ -26,8 +26,8 @@
 
 #include "bouncepipe/classify.h"
 #include "bouncepipe/limits.h"
+#include "bouncepipe/readfile.h"
 #include "bouncepipe/smtpcode.h"
-#include "bouncepipe/source.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
 

@@ -30,7 +30,7 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/quarantine.h"
-#include "bouncepipe/source.h"
+#include "bouncepipe/readfile.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
 
