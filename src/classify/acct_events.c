@@ -261,40 +261,36 @@ const char *bp_acct_record_key(const bp_acct_reader *reader, bp_acct_columns *c,
     return key;
 }
 
+/* Take @p addr as the event's recipient when there is one. @return non-zero when taken. */
+static int take_recipient(bp_event *e, const char *addr, const char *from)
+{
+    if (addr == NULL)
+        return 0;
+    e->recipient = addr;
+    e->recipient_from = from;
+    return 1;
+}
+
+/* A VERP-encoded orig: the original message's envelope sender names the recipient. */
+static const char *verp_orig(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
+                             bp_arena *arena)
+{
+    const char *orig = bp_acct_value(rec, c->orig);
+    return orig != NULL ? bp_verp_decode(arena, orig, o->verp) : NULL;
+}
+
 /* The complaint's recipient: rcpt, then the mapped X-HmXmrOriginalRecipient header, then a
- * VERP-encoded orig (the original message's envelope sender names the recipient). */
+ * VERP-encoded orig.  With a configured prefix, a rcpt that is one of our own VERP bounce
+ * addresses (the report's envelope, not the complainer) is decoded rather than taken as it is. */
 static void complaint_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
                                 bp_arena *arena, bp_event *e)
 {
     const char *raw = bp_acct_value(rec, c->rcpt);
-    /* with a configured prefix, a rcpt that is one of our own VERP bounce addresses (the
-     * report's envelope, not the complainer) is decoded rather than taken as it is */
-    const char *rcpt = raw != NULL && o->verp != NULL && o->verp->prefix != NULL && o->verp->prefix[0] != '\0'
-                           ? bp_verp_decode(arena, raw, o->verp)
-                           : NULL;
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "verp";
-        return;
-    }
-    rcpt = bp_address_normalise(arena, raw);
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "original-rcpt-to";
-        return;
-    }
-    rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->x_hmxmr));
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "x-hmxmroriginalrecipient";
-        return;
-    }
-    const char *orig = bp_acct_value(rec, c->orig);
-    rcpt = orig != NULL ? bp_verp_decode(arena, orig, o->verp) : NULL;
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "verp";
-    }
+    int prefixed = o->verp != NULL && o->verp->prefix != NULL && o->verp->prefix[0] != '\0';
+    (void)(take_recipient(e, raw != NULL && prefixed ? bp_verp_decode(arena, raw, o->verp) : NULL, "verp") ||
+           take_recipient(e, bp_address_normalise(arena, raw), "original-rcpt-to") ||
+           take_recipient(e, bp_address_normalise(arena, bp_acct_value(rec, c->x_hmxmr)), "x-hmxmroriginalrecipient") ||
+           take_recipient(e, verp_orig(o, c, rec, arena), "verp"));
 }
 
 /* A bounce's recipient: rcpt (RCPT TO, what the DSN would call Final-Recipient), then orcpt,
@@ -302,24 +298,9 @@ static void complaint_recipient(const bp_acct_options *o, const bp_acct_columns 
 static void bounce_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
                              bp_arena *arena, bp_event *e)
 {
-    const char *rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->rcpt));
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "final-recipient";
-        return;
-    }
-    rcpt = bp_address_normalise(arena, bp_acct_value(rec, c->orcpt));
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "original-recipient";
-        return;
-    }
-    const char *orig = bp_acct_value(rec, c->orig);
-    rcpt = orig != NULL ? bp_verp_decode(arena, orig, o->verp) : NULL;
-    if (rcpt != NULL) {
-        e->recipient = rcpt;
-        e->recipient_from = "verp";
-    }
+    (void)(take_recipient(e, bp_address_normalise(arena, bp_acct_value(rec, c->rcpt)), "final-recipient") ||
+           take_recipient(e, bp_address_normalise(arena, bp_acct_value(rec, c->orcpt)), "original-recipient") ||
+           take_recipient(e, verp_orig(o, c, rec, arena), "verp"));
 }
 
 bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_reader *reader, bp_acct_columns *c,
