@@ -18,6 +18,7 @@
 
 #include "bouncepipe/acct.h"
 #include "bouncepipe/limits.h"
+#include "test_support.h"
 
 /* What one stream gave, flattened for comparison: one line per outcome. */
 typedef struct reading {
@@ -291,14 +292,6 @@ static size_t map_stream(fixture *f, const char *csv, int transient, bp_acct_res
     return n;
 }
 
-static void check_str(const char *label, const char *got, const char *want)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: got %s, want %s", label, got ? got : "(null)", want ? want : "(null)");
-}
-
 static void test_bounce_events(void **state)
 {
     fixture *f = *state;
@@ -306,24 +299,24 @@ static void test_bounce_events(void **state)
     size_t n = map_stream(f, layout_a, 0, res, 8);
     assert_int_equal(n, 2);
     assert_int_equal(res[0].disposition, BP_ACCT_DELIVERY);
-    check_str("delivery rcpt", res[0].event.recipient, "ok@example.org");
+    bp_test_check_str("delivery rcpt", res[0].event.recipient, "ok@example.org");
     assert_int_equal(res[1].disposition, BP_ACCT_EVENT);
     const bp_event *e = &res[1].event;
     assert_int_equal(e->type, BP_EVENT_BOUNCE);
-    check_str("rcpt", e->recipient, "jdoe@example.net");
-    check_str("status", e->status, "5.1.1");
-    check_str("smtp", e->smtp_code, "550");
-    check_str("category", e->category, "bad-mailbox");
-    check_str("pmta category", res[1].pmta_category, "bad-mailbox");
-    check_str("remote mta", e->remote_mta, "mx.example.net");
-    check_str("job", e->job_id, "job-7");
-    check_str("envid", e->envid, "env-1");
-    check_str("source", e->source, "acct.csv#3");
+    bp_test_check_str("rcpt", e->recipient, "jdoe@example.net");
+    bp_test_check_str("status", e->status, "5.1.1");
+    bp_test_check_str("smtp", e->smtp_code, "550");
+    bp_test_check_str("category", e->category, "bad-mailbox");
+    bp_test_check_str("pmta category", res[1].pmta_category, "bad-mailbox");
+    bp_test_check_str("remote mta", e->remote_mta, "mx.example.net");
+    bp_test_check_str("job", e->job_id, "job-7");
+    bp_test_check_str("envid", e->envid, "env-1");
+    bp_test_check_str("source", e->source, "acct.csv#3");
     assert_int_equal(e->action, BP_ACT_SUPPRESS);
     assert_true(e->final);
     assert_int_equal(res[1].time_logged_unix, 1795169704LL); /* 2026-11-20 10:15:04 UTC */
     assert_non_null(res[1].key);
-    check_str("fingerprint is the key", e->fingerprint, res[1].key);
+    bp_test_check_str("fingerprint is the key", e->fingerprint, res[1].key);
 }
 
 /* Our rules decide, not PowerMTA's bounceCat: a block-list rejection dressed as 5.1.1 is
@@ -350,17 +343,17 @@ static void test_classification(void **state)
     size_t n = map_stream(f, csv, 0, res, 16);
     assert_int_equal(n, 8);
 
-    check_str("blocklist category", res[0].event.category, "spam-related");
-    check_str("blocklist name", res[0].event.blocklist, "spamhaus");
-    check_str("pmta kept", res[0].pmta_category, "bad-mailbox");
+    bp_test_check_str("blocklist category", res[0].event.category, "spam-related");
+    bp_test_check_str("blocklist name", res[0].event.blocklist, "spamhaus");
+    bp_test_check_str("pmta kept", res[0].pmta_category, "bad-mailbox");
     assert_int_equal(res[0].event.action, BP_ACT_IGNORE);
 
-    check_str("expired status", res[1].event.status, "4.4.7");
+    bp_test_check_str("expired status", res[1].event.status, "4.4.7");
     assert_false(res[1].event.final);
     assert_int_not_equal(res[1].event.action, BP_ACT_SUPPRESS);
 
     assert_int_equal(res[2].event.type, BP_EVENT_BOUNCE);
-    check_str("rb category", res[2].event.category, "inactive-mailbox");
+    bp_test_check_str("rb category", res[2].event.category, "inactive-mailbox");
     assert_int_equal(res[2].event.action, BP_ACT_SUPPRESS);
 
     assert_int_equal(res[3].event.type, BP_EVENT_DELAY);
@@ -376,7 +369,7 @@ static void test_classification(void **state)
     n = map_stream(f, csv, 1, res, 16);
     assert_int_equal(res[5].disposition, BP_ACCT_EVENT);
     assert_int_equal(res[5].event.type, BP_EVENT_DELAY);
-    check_str("transient category", res[5].event.category, "quota-issues");
+    bp_test_check_str("transient category", res[5].event.category, "quota-issues");
 }
 
 static void test_complaints(void **state)
@@ -394,21 +387,21 @@ static void test_complaints(void **state)
     size_t n = map_stream(f, csv, 0, res, 8);
     assert_int_equal(n, 5);
     assert_int_equal(res[0].event.type, BP_EVENT_COMPLAINT);
-    check_str("arf rcpt", res[0].event.recipient, "reader@example.com");
-    check_str("ft", res[0].event.feedback_type, "abuse");
-    check_str("source ip", res[0].event.source_ip, "192.0.2.10");
+    bp_test_check_str("arf rcpt", res[0].event.recipient, "reader@example.com");
+    bp_test_check_str("ft", res[0].event.feedback_type, "abuse");
+    bp_test_check_str("source ip", res[0].event.source_ip, "192.0.2.10");
     assert_int_equal(res[0].event.action, BP_ACT_SUPPRESS);
     assert_int_equal(res[0].time_logged_unix, 1795190400LL); /* 11:00:00-0500 = 16:00:00 UTC */
 
-    check_str("jmrp rcpt", res[1].event.recipient, "jmrp.user@example.org");
-    check_str("jmrp from", res[1].event.recipient_from, "x-hmxmroriginalrecipient");
+    bp_test_check_str("jmrp rcpt", res[1].event.recipient, "jmrp.user@example.org");
+    bp_test_check_str("jmrp from", res[1].event.recipient_from, "x-hmxmroriginalrecipient");
 
-    check_str("verp rcpt", res[2].event.recipient, "verp.user@example.jp");
-    check_str("verp from", res[2].event.recipient_from, "verp");
-    check_str("not-spam lower-cased", res[2].event.feedback_type, "not-spam");
+    bp_test_check_str("verp rcpt", res[2].event.recipient, "verp.user@example.jp");
+    bp_test_check_str("verp from", res[2].event.recipient_from, "verp");
+    bp_test_check_str("not-spam lower-cased", res[2].event.feedback_type, "not-spam");
     assert_int_equal(res[2].event.action, BP_ACT_IGNORE);
 
-    check_str("unknown type is other", res[3].event.feedback_type, "other");
+    bp_test_check_str("unknown type is other", res[3].event.feedback_type, "other");
     assert_int_equal(res[4].disposition, BP_ACCT_NO_RECIPIENT);
 
     /* with [verp] prefix = bounces, a rcpt that is our own VERP address is decoded; an
@@ -437,8 +430,8 @@ static void test_complaints(void **state)
         bp_acct_result one;
         assert_int_equal(bp_acct_record_event(&o, r, &cols, &rec, f->arena, &one), BP_OK);
         assert_true(k < 2);
-        check_str("verp rcpt", one.event.recipient, want[k]);
-        check_str("verp rcpt from", one.event.recipient_from, want_from[k]);
+        bp_test_check_str("verp rcpt", one.event.recipient, want[k]);
+        bp_test_check_str("verp rcpt from", one.event.recipient_from, want_from[k]);
         k++;
     }
     assert_int_equal(k, 2);
@@ -460,7 +453,7 @@ static void test_keys(void **state)
     bp_acct_result ra[4], rb[2];
     assert_int_equal(map_stream(f, a, 0, ra, 4), 3);
     assert_int_equal(map_stream(f, b, 0, rb, 2), 1);
-    check_str("same record, other layout", rb[0].key, ra[0].key);
+    bp_test_check_str("same record, other layout", rb[0].key, ra[0].key);
     assert_string_not_equal(ra[0].key, ra[1].key);
     assert_string_not_equal(ra[0].key, ra[2].key);
     assert_int_equal(strncmp(ra[0].key, "acct:", 5), 0);
@@ -470,7 +463,7 @@ static void test_keys(void **state)
     bp_acct_result rc[1], rd[1];
     assert_int_equal(map_stream(f, "type,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n", 0, rc, 1), 1);
     assert_int_equal(map_stream(f, "type,rcpt,dsnDiag\nb,a@example.net,smtp;550 x\n", 0, rd, 1), 1);
-    check_str("raw key crlf/lf", rc[0].key, rd[0].key);
+    bp_test_check_str("raw key crlf/lf", rc[0].key, rd[0].key);
 }
 
 int main(void)

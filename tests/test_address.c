@@ -10,26 +10,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/address.h"
-
-static int setup(void **state)
-{
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
-
-static void check(const char *label, const char *got, const char *want)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: got %s, want %s", label, got ? got : "(null)", want ? want : "(null)");
-}
+#include "test_support.h"
 
 static void test_normalise(void **state)
 {
@@ -47,16 +28,16 @@ static void test_normalise(void **state)
         {"address literal", "<user@[192.0.2.1]>", "user@[192.0.2.1]"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        check(rows[i].label, bp_address_normalise(*state, rows[i].input), rows[i].want);
+        bp_test_check_str(rows[i].label, bp_address_normalise(*state, rows[i].input), rows[i].want);
 }
 
 static void test_find(void **state)
 {
     const char *text = "Delivery to the following recipient failed permanently:\n\n     jdoe@example.net\n";
     size_t end = 0;
-    check("find", bp_address_find(*state, text, strlen(text), &end), "jdoe@example.net");
+    bp_test_check_str("find", bp_address_find(*state, text, strlen(text), &end), "jdoe@example.net");
     assert_int_equal(end, strlen(text) - 1);
-    check("none", bp_address_find(*state, "no address here @ all", 21, NULL), NULL);
+    bp_test_check_str("none", bp_address_find(*state, "no address here @ all", 21, NULL), NULL);
 }
 
 static void test_verp(void **state)
@@ -76,11 +57,11 @@ static void test_verp(void **state)
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_verp_options o = {rows[i].prefix, NULL, 0};
-        check(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
+        bp_test_check_str(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
     }
     bp_verp_options custom = {"b", ".", '#'};
-    check("custom separators", bp_verp_decode(*state, "b.jdoe#example.org@bounce.example.com", &custom),
-          "jdoe@example.org");
+    bp_test_check_str("custom separators", bp_verp_decode(*state, "b.jdoe#example.org@bounce.example.com", &custom),
+                      "jdoe@example.org");
 }
 
 static void test_srs(void **state)
@@ -94,10 +75,10 @@ static void test_srs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_normalise, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_find, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_srs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_normalise, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_find, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_verp, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_srs, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,27 +14,7 @@
 
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
-
-static int setup(void **state)
-{
-    bp_mime_init();
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
-
-static void check_str(const char *label, const char *what, const char *got, const char *want)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: %s: got \"%s\", want \"%s\"", label, what, got ? got : "(null)", want ? want : "(null)");
-}
+#include "test_support.h"
 
 static bp_status parse_bytes(bp_arena *arena, const char *msg, const bp_report_options *opts, bp_report *r)
 {
@@ -106,7 +86,7 @@ static void test_feedback_types(void **state)
             fail_msg("%s: parse failed", rows[i].label);
         if (r.kind != BP_REPORT_FEEDBACK)
             fail_msg("%s: kind got %s, want feedback", rows[i].label, bp_report_kind_name(r.kind));
-        check_str(rows[i].label, "feedback_type", r.feedback_type, rows[i].want);
+        bp_test_check_field(rows[i].label, "feedback_type", r.feedback_type, rows[i].want);
     }
 }
 
@@ -161,10 +141,10 @@ static void test_recipient_order(void **state)
             fail_msg("%s: kind got %s, want feedback", rows[i].label, bp_report_kind_name(r.kind));
         if (r.n_blocks != 1)
             fail_msg("%s: blocks got %zu, want 1 (a complaint always yields one)", rows[i].label, r.n_blocks);
-        check_str(rows[i].label, "recipient", r.blocks[0].recipient, rows[i].recipient);
-        check_str(rows[i].label, "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
-                  rows[i].recipient_from);
-        check_str(rows[i].label, "original_message_id", r.original_message_id, "<orig.7@example.com>");
+        bp_test_check_field(rows[i].label, "recipient", r.blocks[0].recipient, rows[i].recipient);
+        bp_test_check_field(rows[i].label, "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
+                            rows[i].recipient_from);
+        bp_test_check_field(rows[i].label, "original_message_id", r.original_message_id, "<orig.7@example.com>");
     }
 }
 
@@ -180,15 +160,15 @@ static void test_arf_fields(void **state)
                                "Auth-Failure: signature\nDKIM-Domain: example.com\n",
                                "text/rfc822-headers", ORIG("tomo@receiver.example.org", ""), NULL, &r),
                      BP_OK);
-    check_str("fields", "family", r.family, "arf");
-    check_str("fields", "feedback_type", r.feedback_type, "auth-failure");
-    check_str("fields", "original_mail_from", r.original_mail_from, "bounces@bounces.example.com");
-    check_str("fields", "source_ip", r.source_ip, "192.0.2.99");
-    check_str("fields", "reported_domain", r.reported_domain, "example.com");
-    check_str("fields", "user_agent", r.user_agent, "ReceiverFilter/2.4");
-    check_str("fields", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 09:19:58 +0000");
-    check_str("fields", "reporting_mta", r.reporting_mta, "mx.receiver.example.org");
-    check_str("fields", "message_id", r.message_id, "<arf.1@fbl.example.net>");
+    bp_test_check_field("fields", "family", r.family, "arf");
+    bp_test_check_field("fields", "feedback_type", r.feedback_type, "auth-failure");
+    bp_test_check_field("fields", "original_mail_from", r.original_mail_from, "bounces@bounces.example.com");
+    bp_test_check_field("fields", "source_ip", r.source_ip, "192.0.2.99");
+    bp_test_check_field("fields", "reported_domain", r.reported_domain, "example.com");
+    bp_test_check_field("fields", "user_agent", r.user_agent, "ReceiverFilter/2.4");
+    bp_test_check_field("fields", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 09:19:58 +0000");
+    bp_test_check_field("fields", "reporting_mta", r.reporting_mta, "mx.receiver.example.org");
+    bp_test_check_field("fields", "message_id", r.message_id, "<arf.1@fbl.example.net>");
 }
 
 /* Yahoo's Received-Date stands in for Arrival-Date; two Original-Rcpt-To give two blocks. */
@@ -200,10 +180,10 @@ static void test_received_date_and_two_recipients(void **state)
                                "Original-Rcpt-To: one@example.org\nOriginal-Rcpt-To: two@example.org\n",
                                "message/rfc822", ORIG("one@example.org", ""), NULL, &r),
                      BP_OK);
-    check_str("received-date", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 09:14:03 +0000");
+    bp_test_check_field("received-date", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 09:14:03 +0000");
     assert_int_equal(r.n_blocks, 2);
-    check_str("two rcpt", "first", r.blocks[0].recipient, "one@example.org");
-    check_str("two rcpt", "second", r.blocks[1].recipient, "two@example.org");
+    bp_test_check_field("two rcpt", "first", r.blocks[0].recipient, "one@example.org");
+    bp_test_check_field("two rcpt", "second", r.blocks[1].recipient, "two@example.org");
 }
 
 static const char jmrp_classic[] =
@@ -242,14 +222,15 @@ static void test_jmrp(void **state)
 {
     bp_report r;
     assert_int_equal(parse_bytes(*state, jmrp_classic, NULL, &r), BP_OK);
-    check_str("jmrp", "kind", bp_report_kind_name(r.kind), "jmrp");
-    check_str("jmrp", "feedback_type", r.feedback_type, "abuse");
+    bp_test_check_field("jmrp", "kind", bp_report_kind_name(r.kind), "jmrp");
+    bp_test_check_field("jmrp", "feedback_type", r.feedback_type, "abuse");
     assert_int_equal(r.n_blocks, 1);
-    check_str("jmrp", "recipient", r.blocks[0].recipient, "liam@hotmail.example.com");
-    check_str("jmrp", "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from), "x-hmxmroriginalrecipient");
-    check_str("jmrp", "original_message_id", r.original_message_id, "<orig.9@example.com>");
-    check_str("jmrp", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 02:14:03 -0700");
-    check_str("jmrp", "source_ip", r.source_ip, "192.0.2.10");
+    bp_test_check_field("jmrp", "recipient", r.blocks[0].recipient, "liam@hotmail.example.com");
+    bp_test_check_field("jmrp", "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
+                        "x-hmxmroriginalrecipient");
+    bp_test_check_field("jmrp", "original_message_id", r.original_message_id, "<orig.9@example.com>");
+    bp_test_check_field("jmrp", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 02:14:03 -0700");
+    bp_test_check_field("jmrp", "source_ip", r.source_ip, "192.0.2.10");
 }
 
 /* A forwarded message that is no complaint: no X-HmXmr header, not from Microsoft. */
@@ -293,22 +274,23 @@ static void test_apple_unsubscribe(void **state)
                       "Apple Mail sent this email to unsubscribe from the message.\n";
     bp_report r;
     assert_int_equal(parse_bytes(*state, msg, NULL, &r), BP_OK);
-    check_str("apple", "kind", bp_report_kind_name(r.kind), "feedback");
-    check_str("apple", "feedback_type", r.feedback_type, "opt-out");
+    bp_test_check_field("apple", "kind", bp_report_kind_name(r.kind), "feedback");
+    bp_test_check_field("apple", "feedback_type", r.feedback_type, "opt-out");
     assert_int_equal(r.n_blocks, 1);
-    check_str("apple", "recipient", r.blocks[0].recipient, "someone@icloud.example.com");
+    bp_test_check_field("apple", "recipient", r.blocks[0].recipient, "someone@icloud.example.com");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_feedback_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recipient_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arf_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_received_date_and_two_recipients, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_jmrp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forward_is_not_jmrp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_apple_unsubscribe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feedback_types, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_recipient_order, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_arf_fields, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_received_date_and_two_recipients, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_jmrp, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_forward_is_not_jmrp, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_apple_unsubscribe, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

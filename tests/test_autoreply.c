@@ -14,19 +14,7 @@
 
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
-
-static int setup(void **state)
-{
-    bp_mime_init();
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
+#include "test_support.h"
 
 /* A plain message with @headers (each ending in \n) and a short body. */
 static bp_status parse_headers(bp_arena *arena, const char *headers, bp_report *r)
@@ -128,8 +116,8 @@ static void test_dsn_with_auto_submitted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_recognition, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dsn_with_auto_submitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recognition, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_dsn_with_auto_submitted, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,27 +14,7 @@
 
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
-
-static int setup(void **state)
-{
-    bp_mime_init();
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
-
-static void check_str(const char *label, const char *what, const char *got, const char *want)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: %s: got \"%s\", want \"%s\"", label, what, got ? got : "(null)", want ? want : "(null)");
-}
+#include "test_support.h"
 
 /* A DSN whose status part is @status_type holding @fields; the arena owns the result. */
 static bp_status parse_dsn(bp_arena *arena, const char *status_type, const char *fields, bp_report *r)
@@ -172,10 +152,11 @@ static void test_blocks(void **state)
         if (r.n_blocks != rows[i].want_blocks)
             fail_msg("%s: blocks got %zu, want %zu", rows[i].label, r.n_blocks, rows[i].want_blocks);
         const bp_rcpt_block *b = &r.blocks[rows[i].block];
-        check_str(rows[i].label, "recipient", b->recipient, rows[i].recipient);
-        check_str(rows[i].label, "recipient_from", bp_rcpt_source_name(b->recipient_from), rows[i].recipient_from);
-        check_str(rows[i].label, "status", b->status, rows[i].status);
-        check_str(rows[i].label, "smtp_code", b->smtp_code, rows[i].smtp_code);
+        bp_test_check_field(rows[i].label, "recipient", b->recipient, rows[i].recipient);
+        bp_test_check_field(rows[i].label, "recipient_from", bp_rcpt_source_name(b->recipient_from),
+                            rows[i].recipient_from);
+        bp_test_check_field(rows[i].label, "status", b->status, rows[i].status);
+        bp_test_check_field(rows[i].label, "smtp_code", b->smtp_code, rows[i].smtp_code);
         if (b->action != rows[i].action)
             fail_msg("%s: action got %d, want %d", rows[i].label, (int)b->action, (int)rows[i].action);
     }
@@ -194,18 +175,19 @@ static void test_per_message_fields(void **state)
                                &r),
                      BP_OK);
     assert_int_equal(r.kind, BP_REPORT_DSN);
-    check_str("per-message", "family", r.family, "dsn");
-    check_str("per-message", "reporting_mta", r.reporting_mta, "googlemail.com");
-    check_str("per-message", "envid", r.envid, "job-42");
-    check_str("per-message", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 02:14:05 -0700");
-    check_str("per-message", "message_id", r.message_id, "<dsn.1@mx.example.net>");
-    check_str("per-message", "original_message_id", r.original_message_id, "<orig.1@example.com>");
+    bp_test_check_field("per-message", "family", r.family, "dsn");
+    bp_test_check_field("per-message", "reporting_mta", r.reporting_mta, "googlemail.com");
+    bp_test_check_field("per-message", "envid", r.envid, "job-42");
+    bp_test_check_field("per-message", "arrival_date", r.arrival_date, "Tue, 10 Mar 2026 02:14:05 -0700");
+    bp_test_check_field("per-message", "message_id", r.message_id, "<dsn.1@mx.example.net>");
+    bp_test_check_field("per-message", "original_message_id", r.original_message_id, "<orig.1@example.com>");
     assert_int_equal(r.n_blocks, 1);
-    check_str("per-message", "remote_mta", r.blocks[0].remote_mta, "gmail-smtp-in.l.google.com");
-    check_str("per-message", "diagnostic_type", r.blocks[0].diagnostic_type, "smtp");
-    check_str("per-message", "diagnostic", r.blocks[0].diagnostic, "550 5.1.1 no such user");
-    check_str("per-message", "final_recipient_type", r.blocks[0].final_recipient_type, "rfc822");
-    check_str("per-message", "last_attempt_date", r.blocks[0].last_attempt_date, "Tue, 10 Mar 2026 02:14:07 -0700");
+    bp_test_check_field("per-message", "remote_mta", r.blocks[0].remote_mta, "gmail-smtp-in.l.google.com");
+    bp_test_check_field("per-message", "diagnostic_type", r.blocks[0].diagnostic_type, "smtp");
+    bp_test_check_field("per-message", "diagnostic", r.blocks[0].diagnostic, "550 5.1.1 no such user");
+    bp_test_check_field("per-message", "final_recipient_type", r.blocks[0].final_recipient_type, "rfc822");
+    bp_test_check_field("per-message", "last_attempt_date", r.blocks[0].last_attempt_date,
+                        "Tue, 10 Mar 2026 02:14:07 -0700");
 }
 
 static void test_global_dsn(void **state)
@@ -218,11 +200,11 @@ static void test_global_dsn(void **state)
                                &r),
                      BP_OK);
     assert_int_equal(r.kind, BP_REPORT_DSN);
-    check_str("global", "family", r.family, "global-dsn");
+    bp_test_check_field("global", "family", r.family, "global-dsn");
     assert_int_equal(r.n_blocks, 1);
-    check_str("global", "recipient", r.blocks[0].recipient,
-              "\xe5\xb1\xb1\xe7\x94\xb0@\xe4\xbe\x8b\xe3\x81\x88.example.jp");
-    check_str("global", "final_recipient_type", r.blocks[0].final_recipient_type, "utf-8");
+    bp_test_check_field("global", "recipient", r.blocks[0].recipient,
+                        "\xe5\xb1\xb1\xe7\x94\xb0@\xe4\xbe\x8b\xe3\x81\x88.example.jp");
+    bp_test_check_field("global", "final_recipient_type", r.blocks[0].final_recipient_type, "utf-8");
 }
 
 /* A text/plain part holding the fields (a mislabelled status part) is still read. */
@@ -236,7 +218,7 @@ static void test_mislabelled_status_part(void **state)
                      BP_OK);
     assert_int_equal(r.kind, BP_REPORT_DSN);
     assert_int_equal(r.n_blocks, 1);
-    check_str("mislabelled", "recipient", r.blocks[0].recipient, "goro@example.jp");
+    bp_test_check_field("mislabelled", "recipient", r.blocks[0].recipient, "goro@example.jp");
 }
 
 /* A delivery-status part without any recipient group is no DSN: later parsers get a try. */
@@ -254,7 +236,7 @@ static void test_auto_submitted_dsn_is_dsn(void **state)
     assert_int_equal(parse_dsn(*state, "message/delivery-status",
                                "Final-Recipient: rfc822; yuki@example.jp\nAction: failed\nStatus: 5.2.2\n", &r),
                      BP_OK);
-    check_str("auto-submitted dsn", "kind", bp_report_kind_name(r.kind), "dsn");
+    bp_test_check_field("auto-submitted dsn", "kind", bp_report_kind_name(r.kind), "dsn");
 }
 
 /* A block without Diagnostic-Code takes its recipient's line of the notification text. */
@@ -299,9 +281,9 @@ static void test_diagnostic_from_notification(void **state)
         if (r.kind != BP_REPORT_DSN || r.n_blocks != 1)
             fail_msg("%s: kind %s with %zu blocks, want one dsn block", rows[i].label, bp_report_kind_name(r.kind),
                      r.n_blocks);
-        check_str(rows[i].label, "diagnostic", r.blocks[0].diagnostic, rows[i].want_diag);
-        check_str(rows[i].label, "status", r.blocks[0].status, rows[i].want_status);
-        check_str(rows[i].label, "smtp_code", r.blocks[0].smtp_code, rows[i].want_code);
+        bp_test_check_field(rows[i].label, "diagnostic", r.blocks[0].diagnostic, rows[i].want_diag);
+        bp_test_check_field(rows[i].label, "status", r.blocks[0].status, rows[i].want_status);
+        bp_test_check_field(rows[i].label, "smtp_code", r.blocks[0].smtp_code, rows[i].want_code);
     }
 }
 
@@ -334,8 +316,8 @@ static void test_status_comment_and_x_unix(void **state)
         bp_report r;
         if (parse_dsn(*state, "message/delivery-status", rows[i].fields, &r) != BP_OK || r.n_blocks != 1)
             fail_msg("%s: want one dsn block", rows[i].label);
-        check_str(rows[i].label, "diagnostic", r.blocks[0].diagnostic, rows[i].want_diag);
-        check_str(rows[i].label, "smtp_code", r.blocks[0].smtp_code, rows[i].want_code);
+        bp_test_check_field(rows[i].label, "diagnostic", r.blocks[0].diagnostic, rows[i].want_diag);
+        bp_test_check_field(rows[i].label, "smtp_code", r.blocks[0].smtp_code, rows[i].want_code);
     }
 }
 
@@ -376,23 +358,24 @@ static void test_embedded_status(void **state)
         if (r.kind != BP_REPORT_DSN || r.n_blocks != 1)
             fail_msg("%s: kind %s with %zu blocks, want one dsn block", rows[i].label, bp_report_kind_name(r.kind),
                      r.n_blocks);
-        check_str(rows[i].label, "recipient", r.blocks[0].recipient, rows[i].want_rcpt);
-        check_str(rows[i].label, "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from), "final-recipient");
+        bp_test_check_field(rows[i].label, "recipient", r.blocks[0].recipient, rows[i].want_rcpt);
+        bp_test_check_field(rows[i].label, "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
+                            "final-recipient");
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_blocks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_per_message_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_global_dsn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mislabelled_status_part, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_recipient_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_comment_and_x_unix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_embedded_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocks, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_per_message_fields, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_global_dsn, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_mislabelled_status_part, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_no_recipient_group, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_status_comment_and_x_unix, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_embedded_status, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

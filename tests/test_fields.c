@@ -11,26 +11,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/fields.h"
-
-static int setup(void **state)
-{
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
-
-static void check_str(const char *label, const char *what, const char *got, const char *want)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: %s: got \"%s\", want \"%s\"", label, what, got ? got : "(null)", want ? want : "(null)");
-}
+#include "test_support.h"
 
 /* One row: the text, how many groups it must give, and one field to look up in a group. */
 static void test_groups(void **state)
@@ -75,7 +56,8 @@ static void test_groups(void **state)
             fail_msg("%s: status got %d, want BP_OK", rows[i].label, (int)st);
         if (n != rows[i].want_groups)
             fail_msg("%s: groups got %zu, want %zu", rows[i].label, n, rows[i].want_groups);
-        check_str(rows[i].label, rows[i].name, bp_fields_get(&groups[rows[i].group], rows[i].name), rows[i].want);
+        bp_test_check_field(rows[i].label, rows[i].name, bp_fields_get(&groups[rows[i].group], rows[i].name),
+                            rows[i].want);
     }
 }
 
@@ -97,8 +79,8 @@ static void test_group_limit(void **state)
     assert_int_equal(bp_fields_parse(text, strlen(text), 2, *state, &groups, &n, &dropped), BP_OK);
     assert_int_equal(n, 2);
     assert_int_equal(dropped, 2);
-    check_str("limit", "A", bp_fields_get(&groups[0], "A"), "1");
-    check_str("limit", "B", bp_fields_get(&groups[1], "B"), "2");
+    bp_test_check_field("limit", "A", bp_fields_get(&groups[0], "A"), "1");
+    bp_test_check_field("limit", "B", bp_fields_get(&groups[1], "B"), "2");
 }
 
 /* The length argument bounds the parse: bytes past it are never read. */
@@ -109,17 +91,17 @@ static void test_length_bounds(void **state)
     size_t n = 0;
     assert_int_equal(bp_fields_parse(text, 14, 4, *state, &groups, &n, NULL), BP_OK);
     assert_int_equal(n, 1);
-    check_str("bounded", "Status", bp_fields_get(&groups[0], "Status"), "5.1.1");
-    check_str("bounded", "Action", bp_fields_get(&groups[0], "Action"), NULL);
+    bp_test_check_field("bounded", "Status", bp_fields_get(&groups[0], "Status"), "5.1.1");
+    bp_test_check_field("bounded", "Action", bp_fields_get(&groups[0], "Action"), NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_length_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_groups, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_input, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_group_limit, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_length_bounds, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

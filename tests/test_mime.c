@@ -16,18 +16,7 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/text.h"
-
-static int setup(void **state)
-{
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
+#include "test_support.h"
 
 /* A growing string for building test messages. */
 typedef struct {
@@ -322,17 +311,19 @@ static void test_cr_at_span_edges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_line_ends_agree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_header_line_is_shortened, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_folded_header_is_shortened, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_header_line_count_cuts_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_part_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_decoding_budget, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_charsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nul_bytes_and_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cr_at_span_edges, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multipart_without_parts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_ends_agree, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_long_header_line_is_shortened, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_long_folded_header_is_shortened, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_header_line_count_cuts_input, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_part_limits, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_depth_limit, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_decoding_budget, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_charsets, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_nul_bytes_and_garbage, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_cr_at_span_edges, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_multipart_without_parts, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,19 +22,7 @@
 #include "../src/report/text_families.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
-
-static int setup(void **state)
-{
-    bp_mime_init();
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
+#include "test_support.h"
 
 static void test_table_is_well_formed(void **state)
 {
@@ -304,13 +292,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_is_well_formed),
-        cmocka_unit_test_setup_teardown(test_fixtures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_charsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_a_bounce, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quoted_lines, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failure_codes_preferred, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_charsets, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_bounce, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_quoted_lines, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_codes_preferred, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

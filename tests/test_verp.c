@@ -17,27 +17,7 @@
 #include "bouncepipe/classify.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
-
-static int setup(void **state)
-{
-    bp_mime_init();
-    *state = bp_arena_new();
-    return *state == NULL;
-}
-
-static int teardown(void **state)
-{
-    bp_arena_free(*state);
-    return 0;
-}
-
-static void check(const char *label, const char *got, const char *want)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: got %s, want %s", label, got ? got : "(null)", want ? want : "(null)");
-}
+#include "test_support.h"
 
 static void test_forms(void **state)
 {
@@ -81,9 +61,10 @@ static void test_forms(void **state)
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_verp_options o = {rows[i].prefix, rows[i].seps, rows[i].dsep};
-        check(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
+        bp_test_check_str(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
     }
-    check("null options", bp_verp_decode(*state, "bounces-jdoe=example.net@b.example.com", NULL), "jdoe@example.net");
+    bp_test_check_str("null options", bp_verp_decode(*state, "bounces-jdoe=example.net@b.example.com", NULL),
+                      "jdoe@example.net");
 }
 
 static void test_srs_detection(void **state)
@@ -130,9 +111,9 @@ static void test_verp_names_the_recipient(void **state)
     size_t n = 0;
     classify(*state, no_recipient_bounce, "bounces-jdoe=example.org@bounce.example.com", NULL, &ev, &n, &ex);
     assert_int_equal(n, 1);
-    check("recipient", ev[0].recipient, "jdoe@example.org");
-    check("recipient_from", ev[0].recipient_from, "verp");
-    check("explain verp", ex[0].verp_address, "jdoe@example.org");
+    bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
+    bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
+    bp_test_check_str("explain verp", ex[0].verp_address, "jdoe@example.org");
     assert_false(ex[0].verp_disagrees);
 }
 
@@ -142,8 +123,8 @@ static void test_srs_rcpt_names_nobody(void **state)
     bp_explain *ex = NULL;
     size_t n = 0;
     classify(*state, no_recipient_bounce, "SRS0=HHH=TT=example.org=jdoe@fwd.example.net", NULL, &ev, &n, &ex);
-    check("recipient", ev[0].recipient, NULL);
-    check("explain verp", ex[0].verp_address, NULL);
+    bp_test_check_str("recipient", ev[0].recipient, NULL);
+    bp_test_check_str("explain verp", ex[0].verp_address, NULL);
 }
 
 /* A report that attaches no original: its own To: (the bounce address) still names the
@@ -155,8 +136,8 @@ static void test_report_headers_without_original(void **state)
     size_t n = 0;
     classify(*state, no_recipient_bounce, NULL, NULL, &ev, &n, &ex);
     assert_int_equal(n, 1);
-    check("recipient", ev[0].recipient, "jdoe@example.org");
-    check("recipient_from", ev[0].recipient_from, "verp");
+    bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
+    bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
 }
 
 static const char qmail_bounce[] = "From: MAILER-DAEMON@mx.example.net\n"
@@ -186,9 +167,9 @@ static void test_report_wins_and_explain_shows_it(void **state)
     bp_verp_options o = {"bounces", NULL, 0};
     classify(*state, qmail_bounce, "bounces-jdoe=example.org@bounce.example.com", &o, &ev, &n, &ex);
     assert_int_equal(n, 1);
-    check("recipient", ev[0].recipient, "other@example.org");
-    check("recipient_from", ev[0].recipient_from, "body");
-    check("explain verp", ex[0].verp_address, "jdoe@example.org");
+    bp_test_check_str("recipient", ev[0].recipient, "other@example.org");
+    bp_test_check_str("recipient_from", ev[0].recipient_from, "body");
+    bp_test_check_str("explain verp", ex[0].verp_address, "jdoe@example.org");
     assert_true(ex[0].verp_disagrees);
 }
 
@@ -223,24 +204,27 @@ static void test_delivered_to_carries_the_bounce_address(void **state)
     bp_verp_options o = {"bounces", NULL, 0};
     classify(*state, delivered_to_bounce, NULL, &o, &ev, &n, &ex);
     assert_int_equal(n, 1);
-    check("recipient", ev[0].recipient, "jdoe@example.org");
-    check("recipient_from", ev[0].recipient_from, "verp");
+    bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
+    bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
     /* with a prefix that does not match, nothing is decoded */
     bp_verp_options other = {"returns", NULL, 0};
     classify(*state, delivered_to_bounce, NULL, &other, &ev, &n, &ex);
-    check("other prefix", ev[0].recipient, NULL);
+    bp_test_check_str("other prefix", ev[0].recipient, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_forms, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_srs_detection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verp_names_the_recipient, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_srs_rcpt_names_nobody, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_report_headers_without_original, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_report_wins_and_explain_shows_it, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delivered_to_carries_the_bounce_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forms, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_srs_detection, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_verp_names_the_recipient, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_srs_rcpt_names_nobody, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_report_headers_without_original, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_report_wins_and_explain_shows_it, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_to_carries_the_bounce_address, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
