@@ -192,16 +192,9 @@ static void fill_codes(bp_arena *arena, const char *status_field, const char *di
 static void classify_failure(const bp_acct_options *o, const bp_policy *policy, bp_arena *arena, const char *mta,
                              bp_event *e)
 {
-    e->category = bp_classify_text(o->rules, e->diagnostic, e->status, e->smtp_code, mta, &e->rule, &e->blocklist);
-    if (e->rule == NULL) {
-        if (e->status != NULL && strcmp(e->status + 1, ".0.0") != 0)
-            e->rule = bp_arena_printf(arena, "status:%s", e->status);
-        else if (e->smtp_code != NULL)
-            e->rule = bp_arena_printf(arena, "smtp:%s", e->smtp_code);
-        else
-            e->rule = "default";
-    }
-    e->final = e->type == BP_EVENT_BOUNCE && (e->status == NULL || e->status[0] != '4');
+    e->category =
+        bp_classify_text(o->rules, arena, e->diagnostic, e->status, e->smtp_code, mta, &e->rule, &e->blocklist);
+    e->final = bp_failure_is_final(e->type, e->status);
     e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, NULL);
 }
 

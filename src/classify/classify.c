@@ -147,10 +147,9 @@ const char *bp_category_from_codes(const char *status, const char *smtp_code)
     return "other";
 }
 
-const char *bp_classify_text(bp_rules *rules, const char *text, const char *status, const char *smtp_code,
-                             const char *mta, const char **rule, const char **blocklist)
+const char *bp_classify_text(bp_rules *rules, bp_arena *arena, const char *text, const char *status,
+                             const char *smtp_code, const char *mta, const char **rule, const char **blocklist)
 {
-    *rule = NULL;
     *blocklist = NULL;
     if (rules != NULL && text != NULL) {
         bp_rule_subject subj = {text, strlen(text), status, smtp_code, mta};
@@ -161,7 +160,18 @@ const char *bp_classify_text(bp_rules *rules, const char *text, const char *stat
             return m.rule->category;
         }
     }
+    if (status != NULL && strcmp(status + 1, ".0.0") != 0)
+        *rule = bp_arena_printf(arena, "status:%s", status);
+    else if (smtp_code != NULL)
+        *rule = bp_arena_printf(arena, "smtp:%s", smtp_code);
+    else
+        *rule = "default";
     return bp_category_from_codes(status, smtp_code);
+}
+
+int bp_failure_is_final(bp_event_type type, const char *status)
+{
+    return type == BP_EVENT_BOUNCE && (status == NULL || status[0] != '4');
 }
 
 static bp_event_type event_type(const bp_report *r, const bp_rcpt_block *b)
@@ -294,17 +304,9 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                 x->category_why = "complaint: the feedback type decides";
         } else if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
             const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
-            e->category =
-                bp_classify_text(ctx->rules, b->diagnostic, b->status, b->smtp_code, mta, &e->rule, &e->blocklist);
-            if (e->rule == NULL) {
-                if (b->status != NULL && strcmp(b->status + 1, ".0.0") != 0)
-                    e->rule = bp_arena_printf(arena, "status:%s", b->status);
-                else if (b->smtp_code != NULL)
-                    e->rule = bp_arena_printf(arena, "smtp:%s", b->smtp_code);
-                else
-                    e->rule = "default";
-            }
-            e->final = e->type == BP_EVENT_BOUNCE && (b->status == NULL || b->status[0] != '4');
+            e->category = bp_classify_text(ctx->rules, arena, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,
+                                           &e->blocklist);
+            e->final = bp_failure_is_final(e->type, b->status);
             e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, &policy_why);
             if (x != NULL) {
                 if (ctx->rules != NULL && b->diagnostic != NULL) {

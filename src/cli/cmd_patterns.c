@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/readfile.h"
@@ -188,6 +189,7 @@ static int patterns_test(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     bp_cli_env env = {0};
+    bp_arena *arena = NULL;
     const char *status = NULL, *code = NULL, *mta = NULL;
     char status_buf[BP_STATUS_BUF], code_buf[4];
     int opt, rc = BP_EXIT_OK;
@@ -221,20 +223,25 @@ static int patterns_test(int argc, char **argv)
         rc = BP_EXIT_CONFIG;
         goto out;
     }
+    arena = bp_arena_new();
+    if (arena == NULL) {
+        bp_cli_error("patterns", "out of memory");
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
     const char *rule = NULL, *blocklist = NULL;
-    const char *category = bp_classify_text(env.rules, text, status, code, mta, &rule, &blocklist);
+    const char *category = bp_classify_text(env.rules, arena, text, status, code, mta, &rule, &blocklist);
     bp_rule_subject subj = {text, strlen(text), status, code, mta};
     bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
     size_t n = bp_rules_match_all(env.rules, &subj, matches, BP_EXPLAIN_MAX_MATCHES);
     printf("%-10s %s\n", "category:", category);
     if (n > 0)
         print_match("rule:", &matches[0], text);
-    else if (status != NULL && strcmp(status + 1, ".0.0") != 0)
-        printf("%-10s status:%s (no rule matched: the RFC 3463 table decides)\n", "rule:", status);
-    else if (code != NULL)
-        printf("%-10s smtp:%s (no rule matched: the SMTP code decides)\n", "rule:", code);
     else
-        printf("%-10s default (no rule matched and no code)\n", "rule:");
+        printf("%-10s %s (%s)\n", "rule:", rule != NULL ? rule : "-",
+               strncmp(rule != NULL ? rule : "", "status:", 7) == 0 ? "no rule matched: the RFC 3463 table decides"
+               : strncmp(rule != NULL ? rule : "", "smtp:", 5) == 0 ? "no rule matched: the SMTP code decides"
+                                                                    : "no rule matched and no code");
     printf("%-10s %s\n", "status:", status != NULL ? status : "-");
     printf("%-10s %s\n", "smtp code:", code != NULL ? code : "-");
     printf("%-10s %s\n", "blocklist:", blocklist != NULL ? blocklist : "-");
@@ -249,6 +256,7 @@ static int patterns_test(int argc, char **argv)
     if (fflush(stdout) != 0 || ferror(stdout))
         rc = BP_EXIT_FAILURE;
 out:
+    bp_arena_free(arena);
     bp_cli_env_cleanup(&env);
     return rc;
 }

@@ -56,22 +56,13 @@ static int examine(void *user, const bp_ledger_row *r)
     struct rescore_run *run = user;
     const bp_event *e = &r->event;
     const char *category = e->category, *rule = e->rule, *blocklist = e->blocklist;
-    char *made_rule = NULL;
     if (e->type == BP_EVENT_UNRECOGNIZED)
         return 0;
     run->examined++;
     if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
         const char *mta = e->remote_mta != NULL ? e->remote_mta : e->reporting_mta;
-        category = bp_classify_text(run->env->rules, e->diagnostic, e->status, e->smtp_code, mta, &rule, &blocklist);
-        if (rule == NULL) { /* the same fallback ids as the classifier */
-            if (e->status != NULL && strcmp(e->status + 1, ".0.0") != 0)
-                rule = made_rule = bp_arena_printf(run->arena, "status:%s", e->status);
-            else if (e->smtp_code != NULL)
-                rule = made_rule = bp_arena_printf(run->arena, "smtp:%s", e->smtp_code);
-            else
-                rule = "default";
-            (void)made_rule;
-        }
+        category = bp_classify_text(run->env->rules, run->arena, e->diagnostic, e->status, e->smtp_code, mta, &rule,
+                                    &blocklist);
     }
     bp_action action = bp_policy_decide(&run->env->policy, e->type, category, e->feedback_type, e->final, NULL);
     if (same(category, e->category) && same(rule, e->rule) && action == e->action)
