@@ -4,7 +4,8 @@
  * - every shipped rule file has a table tests/rules/NAME.tests of real-world texts, and every
  *   rule of the file has at least one row; each row's text must be won (first match over the
  *   whole builtin database) by the named rule, with the named category;
- * - every builtin rule compiles (the builtin database is not compiled at load);
+ * - every builtin rule compiles (the builtin database is not compiled at load), and the table
+ *   the build pre-computed equals loading patterns/ as text, literals included;
  * - a deliberately broken file gives exactly the warnings of tests/rules/broken.expected;
  * - the prefilter never changes a result: bp_rules_match_all() equals brute-force PCRE2 over
  *   every rule for many texts, for the builtin rules and for patterns built to trip it;
@@ -14,6 +15,7 @@
  * - no block-list, reputation or authentication text suppresses, even under 5.1.1 and glued
  *   after a "user unknown".
  */
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -276,6 +278,55 @@ static void test_builtin_compiles(void **state)
         assert_true(bp_category_valid(ru->category));
     }
     assert_int_equal(bad, 0);
+}
+
+static int same_string(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The table the build wrote (bp_rulegen) is exactly what loading patterns/ as text gives:
+ * every rule's fields, in order, and every prefilter literal. */
+static void test_builtin_table_equals_text(void **state)
+{
+    (void)state;
+    glob_t g;
+    assert_int_equal(glob(BP_SOURCE_DIR "/patterns/*.rules", 0, NULL, &g), 0);
+    bp_rules *text;
+    assert_int_equal(bp_rules_new(&text), BP_OK);
+    for (size_t f = 0; f < g.gl_pathc; f++) {
+        size_t len;
+        char *data = read_all(g.gl_pathv[f], &len);
+        char name[256];
+        assert_non_null(data);
+        snprintf(name, sizeof(name), "builtin:%s", strrchr(g.gl_pathv[f], '/') + 1);
+        unsigned errs = 99;
+        assert_int_equal(bp_rules_load_text(text, name, data, len, NULL, NULL, &errs), BP_OK);
+        assert_int_equal(errs, 0);
+        free(data);
+    }
+    globfree(&g);
+    assert_int_equal(bp_rules_count(text), bp_rules_count(builtin));
+    for (size_t i = 0; i < bp_rules_count(text); i++) {
+        bp_rule_entry a, b;
+        assert_true(bp_rules_get_entry(text, i, &a));
+        assert_true(bp_rules_get_entry(builtin, i, &b));
+        assert_string_equal(a.rule.id, b.rule.id);
+        assert_string_equal(a.rule.file, b.rule.file);
+        assert_int_equal(a.rule.line, b.rule.line);
+        assert_string_equal(a.rule.pattern, b.rule.pattern);
+        assert_string_equal(a.rule.category, b.rule.category);
+        assert_true(same_string(a.rule.blocklist, b.rule.blocklist));
+        assert_true(same_string(a.rule.scope_status, b.rule.scope_status));
+        assert_true(same_string(a.rule.scope_mta, b.rule.scope_mta));
+        assert_int_equal(a.n_literals, b.n_literals);
+        for (unsigned k = 0; k < a.n_literals; k++) {
+            assert_int_equal(a.literal_len[k], b.literal_len[k]);
+            assert_memory_equal(a.literals[k], b.literals[k], a.literal_len[k]);
+        }
+    }
+    assert_false(bp_rules_get_entry(builtin, bp_rules_count(builtin), &(bp_rule_entry){0}));
+    bp_rules_free(text);
 }
 
 /* ---- loader warnings against the expected-warnings file ------------------------------- */
@@ -816,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_builtin_tables),
         cmocka_unit_test(test_every_rule_has_a_text),
         cmocka_unit_test(test_builtin_compiles),
+        cmocka_unit_test(test_builtin_table_equals_text),
         cmocka_unit_test(test_builtin_prefiltered),
         cmocka_unit_test(test_broken_file_warnings),
         cmocka_unit_test(test_prefilter_tricky),

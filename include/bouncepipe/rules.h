@@ -70,8 +70,33 @@ bp_status bp_rules_load_file(bp_rules *rules, const char *path, bp_rules_warn_fn
 bp_status bp_rules_load_text(bp_rules *rules, const char *name, const char *text, size_t len, bp_rules_warn_fn warn,
                              void *user, unsigned *n_errors);
 
-/** Append the shipped database compiled into the binary. */
+/**
+ * Append the shipped database compiled into the binary.  The build parsed and validated
+ * the files of patterns/ already (bp_rulegen, src/tools/rulegen.c), so this only points at a
+ * table: no parsing at start-up, and @p n_errors (if not NULL) receives 0.
+ */
 bp_status bp_rules_load_builtin(bp_rules *rules, bp_rules_warn_fn warn, void *user, unsigned *n_errors);
+
+/**
+ * One rule with what loading computed for it: the form in which the build stores the shipped
+ * database (bp_rulegen writes a table of these; src/classify/rules_builtin.c loads it).
+ */
+typedef struct bp_rule_entry {
+    bp_rule rule;
+    const char *const *literals; /**< prefilter literals (lower case); NULL when n_literals is 0 */
+    const size_t *literal_len;
+    unsigned n_literals; /**< 0: no prefilter, the rule is tried on every text */
+} bp_rule_entry;
+
+/**
+ * Append @p n entries as rules, in order.  The rules borrow the entries' strings and arrays,
+ * which must outlive @p rules (static tables).  No validation: the build did it.
+ * @return BP_OK; BP_ERR_NOMEM.
+ */
+bp_status bp_rules_add_entries(bp_rules *rules, const bp_rule_entry *entries, size_t n);
+
+/** Fill @p out with rule @p i as an entry (pointers into @p rules). @return 0 when out of range. */
+int bp_rules_get_entry(const bp_rules *rules, size_t i, bp_rule_entry *out);
 
 /**
  * Append one rule line (same syntax as a line of a rule file), reported as @p file:@p line.

@@ -4,10 +4,12 @@
  * Loading (bp_rules_load_*): one rule per line (format in rules.h and
  * docs/bouncepipe-patterns.5).  A bad line is skipped with "FILE:LINE: why" (Postfix
  * dict_pcre habit), never fatal: bad syntax, unknown category or option, bad option value,
- * duplicate id, and (for files from disk) a pattern PCRE2 will not compile.  The shipped
- * database is NOT compiled at load: PowerMTA starts one process per message, and compiling
- * a hundred patterns would cost far more than matching one diagnostic (tests/test_rules.c
- * compiles every shipped rule instead; bp_rules_validate() does it for 'patterns check').
+ * duplicate id, and a pattern PCRE2 will not compile (each is compiled once to validate
+ * it, and the code kept).  The shipped database is not loaded here at run time: the build
+ * loads it with this loader (bp_rulegen) and bp_rules_add_entries() takes the result, with
+ * the prefilter literals, from a static table - no parsing and no compiling at start-up,
+ * because PowerMTA starts one process per message; such rules are compiled lazily, on
+ * first candidacy (bp_rules_validate() compiles them all for 'patterns check').
  * Each rule gets a prefilter at load time:
  *
  *   the literals its regex requires - for every top-level alternative, the longest run of
@@ -27,8 +29,8 @@
  *
  * bp_rules_add_line(): one line as if read from FILE:LINE (KumoMTA import keeps the TOML
  * file's lines this way).  bp_rules_load_file() hands *.toml files to kumo.c.
- * Ownership: a bp_rules copies every string it keeps; bp_rule pointers stay valid until
- * bp_rules_free().  A bp_rules is not thread-safe (it keeps scratch buffers and lazily
+ * Ownership: a bp_rules copies every string it keeps, except that rules added from a
+ * bp_rule_entry table borrow the table; bp_rule pointers stay valid until bp_rules_free().  A bp_rules is not thread-safe (it keeps scratch buffers and lazily
  * compiled code): one per thread.
  */
 #include "bouncepipe/rules.h"
@@ -52,9 +54,10 @@
 
 struct rule {
     bp_rule pub;
-    char **literals; /* lower case, one per top-level alternative; n_literals == 0: no prefilter */
-    size_t *literal_len;
+    const char *const *literals; /* lower case, one per top-level alternative; n_literals == 0: no prefilter */
+    const size_t *literal_len;
     unsigned n_literals;
+    int borrowed;     /* pub's strings and the literals belong to a bp_rule_entry table */
     pcre2_code *code; /* NULL until first candidacy */
     int compile_failed;
     int jitted;
@@ -104,6 +107,9 @@ bp_status bp_rules_new(bp_rules **out)
 
 static void rule_clear(struct rule *ru)
 {
+    pcre2_code_free(ru->code);
+    if (ru->borrowed)
+        return;
     free((char *)ru->pub.id);
     free((char *)ru->pub.file);
     free((char *)ru->pub.pattern);
@@ -112,10 +118,9 @@ static void rule_clear(struct rule *ru)
     free((char *)ru->pub.scope_status);
     free((char *)ru->pub.scope_mta);
     for (unsigned i = 0; i < ru->n_literals; i++)
-        free(ru->literals[i]);
-    free(ru->literals);
-    free(ru->literal_len);
-    pcre2_code_free(ru->code);
+        free((char *)ru->literals[i]);
+    free((void *)ru->literals);
+    free((void *)ru->literal_len);
 }
 
 void bp_rules_free(bp_rules *r)
@@ -507,7 +512,7 @@ static bp_status extract_literals(struct rule *ru)
         lits[a][n] = '\0';
         lens[a] = n;
     }
-    ru->literals = lits;
+    ru->literals = (const char *const *)lits;
     ru->literal_len = lens;
     ru->n_literals = (unsigned)n_alt;
     return BP_OK;
@@ -516,8 +521,6 @@ static bp_status extract_literals(struct rule *ru)
 /* ---- loading ------------------------------------------------------------------------ */
 
 struct load_ctx {
-    int validate; /* compile each pattern at load (files from disk); the built-in database
-                     is checked by the test suite instead, to keep start-up cheap */
     const char *name;
     bp_rules_warn_fn warn;
     void *user;
@@ -702,7 +705,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         }
     }
     /* an id names one rule: events and explain point at it */
-    for (size_t i = 0; lc->validate && id != NULL && i < r->n; i++)
+    for (size_t i = 0; id != NULL && i < r->n; i++)
         if (strcmp(r->rules[i].pub.id, id) == 0) {
             if (strcmp(r->rules[i].pub.file, lc->name) == 0)
                 warnf(lc, lineno, "duplicate id \"%s\" (first at line %u)", id, r->rules[i].pub.line);
@@ -714,11 +717,9 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     /* compile once to validate: a pattern that does not compile is skipped here, not at match */
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
-    pcre2_code *code = NULL;
-    if (lc->validate)
-        code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
-    if (lc->validate && code == NULL) {
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
+    if (code == NULL) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof(msg));
         char detail[400];
@@ -763,10 +764,10 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     return BP_OK;
 }
 
-static bp_status load_text(bp_rules *r, int validate, const char *name, const char *text, size_t len,
-                           bp_rules_warn_fn warn, void *user, unsigned *n_errors)
+bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, size_t len, bp_rules_warn_fn warn,
+                             void *user, unsigned *n_errors)
 {
-    struct load_ctx lc = {validate, name, warn, user, 0};
+    struct load_ctx lc = {name, warn, user, 0};
     char *line = malloc(BP_MAX_RULE_LINE_BYTES + 1);
     if (line == NULL)
         return BP_ERR_NOMEM;
@@ -794,16 +795,10 @@ static bp_status load_text(bp_rules *r, int validate, const char *name, const ch
     return st;
 }
 
-bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, size_t len, bp_rules_warn_fn warn,
-                             void *user, unsigned *n_errors)
-{
-    return load_text(r, 1, name, text, len, warn, user, n_errors);
-}
-
 bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const char *text, bp_rules_warn_fn warn,
                             void *user, unsigned *n_errors)
 {
-    struct load_ctx lc = {1, file, warn, user, 0};
+    struct load_ctx lc = {file, warn, user, 0};
     size_t len = strlen(text);
     bp_status st = BP_OK;
     if (len > BP_MAX_RULE_LINE_BYTES) {
@@ -820,31 +815,36 @@ bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const 
     return st;
 }
 
-/* The shipped rule files, compiled into the binary (generated: builtin_rules.c). */
-struct bp_builtin_rule_file {
-    const char *name;
-    const char *text;
-    size_t len;
-};
-extern const struct bp_builtin_rule_file bp_builtin_rule_files[];
-extern const size_t bp_builtin_rule_file_count;
-
-bp_status bp_rules_load_builtin(bp_rules *r, bp_rules_warn_fn warn, void *user, unsigned *n_errors)
+bp_status bp_rules_add_entries(bp_rules *r, const bp_rule_entry *entries, size_t n)
 {
-    unsigned total = 0;
-    for (size_t i = 0; i < bp_builtin_rule_file_count; i++) {
-        char name[256];
-        unsigned errs = 0;
-        snprintf(name, sizeof(name), "builtin:%s", bp_builtin_rule_files[i].name);
-        bp_status st =
-            load_text(r, 0, name, bp_builtin_rule_files[i].text, bp_builtin_rule_files[i].len, warn, user, &errs);
-        total += errs;
-        if (st != BP_OK)
-            return st;
+    if (n > r->cap - r->n) {
+        struct rule *nr = realloc(r->rules, (r->n + n) * sizeof(*nr));
+        if (nr == NULL)
+            return BP_ERR_NOMEM;
+        r->rules = nr;
+        r->cap = r->n + n;
     }
-    if (n_errors != NULL)
-        *n_errors = total;
+    for (size_t i = 0; i < n; i++) {
+        struct rule *ru = &r->rules[r->n++];
+        memset(ru, 0, sizeof(*ru));
+        ru->pub = entries[i].rule;
+        ru->literals = entries[i].literals;
+        ru->literal_len = entries[i].literal_len;
+        ru->n_literals = entries[i].n_literals;
+        ru->borrowed = 1;
+    }
     return BP_OK;
+}
+
+int bp_rules_get_entry(const bp_rules *r, size_t i, bp_rule_entry *out)
+{
+    if (i >= r->n)
+        return 0;
+    out->rule = r->rules[i].pub;
+    out->literals = r->rules[i].literals;
+    out->literal_len = r->rules[i].literal_len;
+    out->n_literals = r->rules[i].n_literals;
+    return 1;
 }
 
 bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn warn, void *user, unsigned *n_errors)
