@@ -19,8 +19,10 @@
  * family says so); the SMTP code and enhanced status come from the diagnostic, or from the
  * family pattern's "code" and "status" groups.
  *
- * Patterns are compiled once, on first use, and kept for the life of the process; a
- * pattern that does not compile disables its family (a table bug, caught by the tests).
+ * Patterns are compiled once, on first use, and kept for the life of the process: a
+ * family's signature patterns when it is first tried, its other patterns when its signature
+ * first matches, JIT after JIT_AFTER_TRIES tries (pipe mode reads one message per process).
+ * A pattern that does not compile disables its family (a table bug, caught by the tests).
  * Matching runs under the PCRE2 match and depth limits of limits.h.
  *
  * Ownership: every string put into the report belongs to the arena passed in.
@@ -144,9 +146,20 @@ static const char *const not_recipient_cues[] = {"expanded from", "generated fro
 
 enum { PAT_FROM, PAT_SUBJECT, PAT_BODY, PAT_START, PAT_END, PAT_RCPT, PAT_SHARED, PAT_N };
 
+/* Signature patterns (PAT_FROM .. PAT_BODY) come first: they are compiled for every family
+ * tried; the rest only for a family whose signature matched. */
+enum { SIGNATURE_PATTERNS = PAT_START };
+
+/* A pipe-mode process reads one message: JIT-compiling every pattern on first use cost it
+ * 16 M instructions (more than the rest of the process), so a family is JIT-compiled only
+ * once a long-running process has tried it this often. */
+#define JIT_AFTER_TRIES 3
+
 typedef struct compiled_family {
-    int tried;  /* compilation attempted */
+    int stage;  /* patterns compiled so far: 0, SIGNATURE_PATTERNS or PAT_N */
     int broken; /* a pattern did not compile: the family is skipped */
+    unsigned tries;
+    int jitted;
     pcre2_code *pat[PAT_N];
 } compiled_family;
 
@@ -191,26 +204,32 @@ static int engine_ready(void)
     return 1;
 }
 
-/* The compiled patterns of family @i, or NULL when one of them is broken. */
-static const compiled_family *family_compiled(size_t i)
+/* Family @p i with its signature patterns compiled (@p all == 0: counts as one try) or all
+ * of them; NULL when one of them does not compile. */
+static const compiled_family *family_compiled(size_t i, int all)
 {
     compiled_family *cf = &compiled[i];
-    if (!cf->tried) {
-        cf->tried = 1;
-        for (int k = 0; k < PAT_N; k++) {
-            const char *src = family_pattern(&bp_text_families[i], k);
-            if (src == NULL)
-                continue;
-            int errcode = 0;
-            PCRE2_SIZE erroff = 0;
-            cf->pat[k] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
-                                       PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode,
-                                       &erroff, NULL);
-            if (cf->pat[k] == NULL)
-                cf->broken = 1;
-            else
+    int want = all ? PAT_N : SIGNATURE_PATTERNS;
+    for (; !cf->broken && cf->stage < want; cf->stage++) {
+        int k = cf->stage;
+        const char *src = family_pattern(&bp_text_families[i], k);
+        if (src == NULL)
+            continue;
+        int errcode = 0;
+        PCRE2_SIZE erroff = 0;
+        cf->pat[k] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode,
+                                   &erroff, NULL);
+        if (cf->pat[k] == NULL)
+            cf->broken = 1;
+        else if (cf->jitted)
+            pcre2_jit_compile(cf->pat[k], PCRE2_JIT_COMPLETE);
+    }
+    if (!all && !cf->broken && !cf->jitted && ++cf->tries >= JIT_AFTER_TRIES) {
+        cf->jitted = 1; /* tried even when JIT is unavailable: then the interpreter runs */
+        for (int k = 0; k < cf->stage; k++)
+            if (cf->pat[k] != NULL)
                 pcre2_jit_compile(cf->pat[k], PCRE2_JIT_COMPLETE);
-        }
     }
     return cf->broken ? NULL : cf;
 }
@@ -811,8 +830,8 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
         const bp_text_family *f = &bp_text_families[i];
         if (!bounce_like && !f->self_evident && f->from == NULL && f->subject == NULL)
             continue;
-        const compiled_family *c = family_compiled(i);
-        if (c != NULL && signature_matches(c, out, root, text, len)) {
+        const compiled_family *c = family_compiled(i, 0);
+        if (c != NULL && signature_matches(c, out, root, text, len) && (c = family_compiled(i, 1)) != NULL) {
             fam = f;
             cf = c;
         }
