@@ -5,7 +5,8 @@
  *   rule of the file has at least one row; each row's text must be won (first match over the
  *   whole builtin database) by the named rule, with the named category;
  * - every builtin rule compiles (the builtin database is not compiled at load), and the table
- *   the build pre-computed equals loading patterns/ as text, literals included;
+ *   the build pre-computed equals loading patterns/ as text, literals included; a compiled
+ *   code PCRE2 refuses falls back to compiling;
  * - a deliberately broken file gives exactly the warnings of tests/rules/broken.expected;
  * - the prefilter never changes a result: bp_rules_match_all() equals brute-force PCRE2 over
  *   every rule for many texts, for the builtin rules and for patterns built to trip it;
@@ -327,6 +328,27 @@ static void test_builtin_table_equals_text(void **state)
     }
     assert_false(bp_rules_get_entry(builtin, bp_rules_count(builtin), &(bp_rule_entry){0}));
     bp_rules_free(text);
+}
+
+/* A serialization PCRE2 refuses (another version, or damage) only costs the decoding: the
+ * rules are compiled one by one and match as before. */
+static void test_entries_with_unusable_code(void **state)
+{
+    (void)state;
+    static _Alignas(16) const unsigned char bogus[64] = {0x50, 0x32, 0x53, 0x43, 1};
+    bp_rule_entry e[2];
+    assert_true(bp_rules_get_entry(builtin, 0, &e[0]));
+    assert_true(bp_rules_get_entry(builtin, 1, &e[1]));
+    bp_rules *r;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    assert_int_equal(bp_rules_add_entries(r, e, 2, bogus), BP_OK);
+    const char *text = "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org";
+    bp_rule_subject subj = {text, strlen(text), "5.7.1", "554", NULL};
+    bp_rule_match m;
+    assert_true(bp_rules_match(r, &subj, &m));
+    assert_string_equal(m.rule->id, e[0].rule.id);
+    assert_int_equal(bp_rules_validate(r, NULL, NULL), 0);
+    bp_rules_free(r);
 }
 
 /* ---- loader warnings against the expected-warnings file ------------------------------- */
@@ -868,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_every_rule_has_a_text),
         cmocka_unit_test(test_builtin_compiles),
         cmocka_unit_test(test_builtin_table_equals_text),
+        cmocka_unit_test(test_entries_with_unusable_code),
         cmocka_unit_test(test_builtin_prefiltered),
         cmocka_unit_test(test_broken_file_warnings),
         cmocka_unit_test(test_prefilter_tricky),

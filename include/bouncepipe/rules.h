@@ -91,9 +91,21 @@ typedef struct bp_rule_entry {
 /**
  * Append @p n entries as rules, in order.  The rules borrow the entries' strings and arrays,
  * which must outlive @p rules (static tables).  No validation: the build did it.
+ * @param code NULL, or bp_rules_serialize() output for exactly these rules (static, aligned
+ *        to 8): their compiled code, decoded instead of compiled when first needed (ignored
+ *        when this PCRE2 is another version or configuration, or a serialization was given
+ *        already)
  * @return BP_OK; BP_ERR_NOMEM.
  */
-bp_status bp_rules_add_entries(bp_rules *rules, const bp_rule_entry *entries, size_t n);
+bp_status bp_rules_add_entries(bp_rules *rules, const bp_rule_entry *entries, size_t n, const unsigned char *code);
+
+/**
+ * Compile every rule and encode the compiled code of all of them as one PCRE2 serialization
+ * (for the build's table; valid only for this PCRE2 version and configuration).
+ * @param bytes receives a malloc'ed buffer (the caller frees it), @p len its size
+ * @return BP_OK; BP_ERR_PARSE when a rule does not compile; BP_ERR_NOMEM.
+ */
+bp_status bp_rules_serialize(bp_rules *rules, unsigned char **bytes, size_t *len);
 
 /** Fill @p out with rule @p i as an entry (pointers into @p rules). @return 0 when out of range. */
 int bp_rules_get_entry(const bp_rules *rules, size_t i, bp_rule_entry *out);

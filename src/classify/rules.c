@@ -74,6 +74,12 @@ struct bp_rules {
     char *lower; /* scratch: lower-cased subject */
     size_t lower_cap;
     uint64_t pairs[1024]; /* scratch: the byte pairs of the lower-cased subject, one bit each */
+    /* Rules [code_first, code_first + code_n) came with their compiled code as one PCRE2
+     * serialization (the build's table): decoded at the first candidacy of any of them.
+     * code_state: 0 not yet, 1 decoded, -1 unusable (another PCRE2 build: compile instead). */
+    const unsigned char *code;
+    size_t code_first, code_n;
+    int code_state;
 };
 
 static const char *const categories[] = {"bad-mailbox",       "bad-domain",      "inactive-mailbox",
@@ -818,7 +824,7 @@ bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const 
     return st;
 }
 
-bp_status bp_rules_add_entries(bp_rules *r, const bp_rule_entry *entries, size_t n)
+bp_status bp_rules_add_entries(bp_rules *r, const bp_rule_entry *entries, size_t n, const unsigned char *code)
 {
     if (n > r->cap - r->n) {
         struct rule *nr = realloc(r->rules, (r->n + n) * sizeof(*nr));
@@ -835,6 +841,11 @@ bp_status bp_rules_add_entries(bp_rules *r, const bp_rule_entry *entries, size_t
         ru->literal_len = entries[i].literal_len;
         ru->n_literals = entries[i].n_literals;
         ru->borrowed = 1;
+    }
+    if (code != NULL && r->code == NULL) { /* one serialization per database: later ones compile */
+        r->code = code;
+        r->code_first = r->n - n;
+        r->code_n = n;
     }
     return BP_OK;
 }
@@ -865,11 +876,41 @@ bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn war
     return st;
 }
 
+/* Decode the serialized code of the build's table into every rule of it not compiled yet.
+ * Decoding copies bytes where compiling parses the pattern (1.2 M instructions for the rules
+ * a typical diagnostic makes candidates).  PCRE2 refuses a serialization from another
+ * version or configuration: then the rules are compiled one by one as usual. */
+static void decode_table_code(bp_rules *r)
+{
+    r->code_state = -1;
+    int32_t n = pcre2_serialize_get_number_of_codes(r->code);
+    pcre2_code **codes = n > 0 && (size_t)n == r->code_n ? calloc((size_t)n, sizeof(*codes)) : NULL;
+    if (codes == NULL)
+        return;
+    if (pcre2_serialize_decode(codes, n, r->code, NULL) == n) {
+        for (int32_t k = 0; k < n; k++) {
+            struct rule *ru = &r->rules[r->code_first + (size_t)k];
+            if (ru->code == NULL)
+                ru->code = codes[k];
+            else
+                pcre2_code_free(codes[k]);
+        }
+        r->code_state = 1;
+    }
+    free(codes);
+}
+
 /* Compile @ru now if it is not yet; 0 when its pattern does not compile (message in @msg). */
-static int ensure_compiled(struct rule *ru, char *msg, size_t msg_size)
+static int ensure_compiled(bp_rules *r, struct rule *ru, char *msg, size_t msg_size)
 {
     if (ru->code != NULL)
         return 1;
+    size_t i = (size_t)(ru - r->rules);
+    if (r->code_state == 0 && r->code != NULL && i >= r->code_first && i - r->code_first < r->code_n) {
+        decode_table_code(r);
+        if (ru->code != NULL)
+            return 1;
+    }
     if (ru->compile_failed) {
         snprintf(msg, msg_size, "%s", "does not compile");
         return 0;
@@ -892,7 +933,7 @@ unsigned bp_rules_validate(bp_rules *r, bp_rules_warn_fn warn, void *user)
     unsigned bad = 0;
     for (size_t i = 0; i < r->n; i++) {
         char msg[300], full[1400];
-        if (ensure_compiled(&r->rules[i], msg, sizeof(msg)))
+        if (ensure_compiled(r, &r->rules[i], msg, sizeof(msg)))
             continue;
         bad++;
         snprintf(full, sizeof(full), "%s:%u: bad regex: %s", r->rules[i].pub.file, r->rules[i].pub.line, msg);
@@ -902,6 +943,36 @@ unsigned bp_rules_validate(bp_rules *r, bp_rules_warn_fn warn, void *user)
             fprintf(stderr, "bouncepipe: warning: %s\n", full);
     }
     return bad;
+}
+
+bp_status bp_rules_serialize(bp_rules *r, unsigned char **bytes, size_t *len)
+{
+    bp_status st = BP_ERR_NOMEM;
+    uint8_t *encoded = NULL;
+    PCRE2_SIZE size = 0;
+    const pcre2_code **codes = calloc(r->n > 0 ? r->n : 1, sizeof(*codes));
+    if (codes == NULL)
+        goto out;
+    for (size_t i = 0; i < r->n; i++) {
+        char msg[300];
+        if (!ensure_compiled(r, &r->rules[i], msg, sizeof(msg))) {
+            st = BP_ERR_PARSE;
+            goto out;
+        }
+        codes[i] = r->rules[i].code;
+    }
+    if (r->n > INT32_MAX || pcre2_serialize_encode(codes, (int32_t)r->n, &encoded, &size, NULL) < 0)
+        goto out;
+    *bytes = malloc(size);
+    if (*bytes == NULL)
+        goto out;
+    memcpy(*bytes, encoded, size);
+    *len = size;
+    st = BP_OK;
+out:
+    pcre2_serialize_free(encoded);
+    free((void *)codes);
+    return st;
 }
 
 /* ---- matching ----------------------------------------------------------------------- */
@@ -990,7 +1061,7 @@ static int prefilter_passes(const bp_rules *r, const struct rule *ru, const char
 static int run_rule(bp_rules *r, struct rule *ru, const bp_rule_subject *s, size_t *start, size_t *end)
 {
     char msg[300];
-    if (!ensure_compiled(ru, msg, sizeof(msg)))
+    if (!ensure_compiled(r, ru, msg, sizeof(msg)))
         return 0;
     if (!ru->jitted && ++ru->tries >= JIT_AFTER_TRIES) {
         ru->jitted = 1; /* tried even when JIT is unavailable: then the interpreter runs */
