@@ -1,7 +1,8 @@
 /*
  * test_mime.c - the GMime adapter: line ends, the zero-copy input view, the limits it
  * enforces (header field size, header and boundary line counts, depth, parts, decoding
- * budget), and charset decoding.
+ * budget), charset decoding, and header values: the unfolding done here agrees byte for byte
+ * with g_mime_header_get_value() (tricky values, long values).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -308,6 +309,217 @@ static void test_cr_at_span_edges(void **state)
     free(b.s);
 }
 
+/*
+ * Header values: bp_mime_parse() unfolds a value that needs no decoding itself and leaves
+ * the rest to g_mime_header_get_value().  For each tricky raw value, placed in the message
+ * header, a MIME part header and an attached message's header, with LF, CRLF and CR line
+ * ends, every header of every part must come out byte for byte as the reference mode
+ * (every value through g_mime_header_get_value()) gives it.
+ */
+struct raw_value {
+    const char *raw; /* as it follows "Name:", folds written with "\n" */
+    size_t len;      /* 0: strlen(raw) */
+};
+
+/* Parse @p msg in both modes and require the same tree of headers. */
+static void check_header_modes(bp_arena *arena, const char *msg, size_t len, const char *label)
+{
+    bp_mime_message fast, ref;
+    bp_mime_set_reference_headers(1);
+    bp_status st_ref = bp_mime_parse(msg, len, arena, &ref);
+    bp_mime_set_reference_headers(0);
+    bp_status st_fast = bp_mime_parse(msg, len, arena, &fast);
+    assert_int_equal(st_fast, st_ref);
+    if (st_fast != BP_OK)
+        return;
+    const bp_part *p = fast.root, *q = ref.root;
+    size_t compared = 0;
+    while (p != NULL && q != NULL) {
+        if (p->n_headers != q->n_headers)
+            fail_msg("%s: part %u has %zu headers, the reference %zu", label, p->index, p->n_headers, q->n_headers);
+        for (size_t i = 0; i < p->n_headers; i++) {
+            bp_test_check_field(label, "name", p->headers[i].name, q->headers[i].name);
+            if (strcmp(p->headers[i].value, q->headers[i].value) != 0)
+                fail_msg("%s: part %u %s: got [%s] (%zu bytes), the reference [%s] (%zu bytes)", label, p->index,
+                         p->headers[i].name, p->headers[i].value, strlen(p->headers[i].value), q->headers[i].value,
+                         strlen(q->headers[i].value));
+            compared++;
+        }
+        p = bp_part_walk_next(fast.root, p);
+        q = bp_part_walk_next(ref.root, q);
+    }
+    assert_null(p);
+    assert_null(q);
+    assert_true(compared >= 5);
+}
+
+static void test_header_values_match_gmime(void **state)
+{
+    static const struct raw_value plain[] = {
+        {" plain value", 0},
+        {"no-space-after-colon", 0},
+        {"   leading and trailing  \t ", 0},
+        {" first\n second\n\tthird", 0},
+        {" tabs\tinside \t and  double  spaces", 0},
+        {"\n continued from an empty first line", 0},
+        {" ends in a fold\n \n\t", 0},
+        {"", 0},
+        {"   ", 0},
+        {"\n \n\t", 0},
+        {" \f form feed and vertical tab \v", 0},
+        {" controls \x01\x1b\x7f end", 0},
+        {" <0.1@mx.example.net> (comment) \"quoted string\"", 0},
+        {" from mx.example.net (mx.example.net [192.0.2.1])\n\tby mail.example.org with ESMTPS id 1A2B\n\tfor "
+         "<alice@example.org>; Mon, 1 Jan 2024 00:00:00 +0000",
+         0},
+        {" v=1; a=rsa-sha256; d=example.org; s=s1; bh=abc=;\n\tb=dGVzdA==", 0},
+        /* encoded words in several charsets */
+        {" =?utf-8?q?caf=C3=A9?=", 0},
+        {" =?ISO-8859-1?Q?Empf=E4nger_unbekannt?=", 0},
+        {" =?iso-2022-jp?B?GyRCJDMkcyRLJEEkTxsoQg==?=", 0},
+        {" =?windows-1252?Q?=93quoted=94?= text", 0},
+        {" =?koi8-r?B?8NLJ18XU?=", 0},
+        {" =?shift_jis?B?k/qWe4zq?=", 0},
+        {" =?utf-8?b?w7xiZXI=?= =?utf-8?q?_und_?=\n =?utf-8?b?w6Q=?=", 0},
+        {" Re: =?utf-8?b?w6k=?= and text", 0},
+        {" =?utf-8?q?a?= =?utf-8?q?b?=", 0},
+        {" =?utf-8?q?a?=\n\t=?utf-8?q?b?=", 0},
+        {" word=?utf-8?q?inside?=word", 0},
+        {" =?utf-8*en?q?with_language?=", 0},
+        /* malformed encoded words */
+        {" =?utf-8?q?unterminated", 0},
+        {" =?x-bogus?Q?zz?= after", 0},
+        {" =?utf-8?x?unknown-encoding?=", 0},
+        {" =?utf-8?b?!!!not base64?=", 0},
+        {" =??q?no-charset?=", 0},
+        {" a=?b and x =? y and =?=?", 0},
+        {" ends with =?", 0},
+        {" =?utf-8?q?=FF=FE?= invalid utf-8 inside", 0},
+        /* undeclared 8-bit text */
+        {" caf\xe9 Latin-1 Empf\xe4nger", 0},
+        {" caf\xc3\xa9 UTF-8 \xe2\x82\xac", 0},
+        {" \x1b$B$3$s$K$A$O\x1b(B ISO-2022-JP", 0},
+        {" \x93\xfa\x96\x7b Shift_JIS", 0},
+        {" \xc6\xfc\xcb\xdc EUC-JP", 0},
+        {" mixed \xe9 and =?utf-8?q?=C3=A9?=", 0},
+        {" \xff\xfe\xfd garbage", 0},
+        {" nul \0 inside", 13},
+    };
+    static const char *const eols[] = {"\n", "\r\n", "\r"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        size_t rlen = plain[i].len ? plain[i].len : strlen(plain[i].raw);
+        buf b = {0};
+        const char *names[] = {"X-Test:", "Subject:", "From:", "Comments:"};
+        for (size_t n = 0; n < 4; n++) {
+            puts_(&b, names[n]);
+            put(&b, plain[i].raw, rlen);
+            puts_(&b, "\n");
+        }
+        puts_(&b, "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n"
+                  "Content-Type: text/plain\nX-Part:");
+        put(&b, plain[i].raw, rlen);
+        puts_(&b, "\n\nbody\n--B\nContent-Type: message/rfc822\n\nX-Inner:");
+        put(&b, plain[i].raw, rlen);
+        puts_(&b, "\nSubject:");
+        put(&b, plain[i].raw, rlen);
+        puts_(&b, "\n\ninner body\n--B--\n");
+        for (size_t e = 0; e < 3; e++) {
+            buf m = {0};
+            for (size_t k = 0; k < b.len; k++) {
+                if (b.s[k] == '\n')
+                    puts_(&m, eols[e]);
+                else
+                    put(&m, b.s + k, 1);
+            }
+            char label[64];
+            snprintf(label, sizeof(label), "value %zu, line end %zu", i, e);
+            check_header_modes(*state, m.s, m.len, label);
+            free(m.s);
+        }
+        free(b.s);
+    }
+
+    /* a few values pinned outright */
+    static const char msg[] = "X-Fold: first\r\n second\r\n\tthird  \r\n"
+                              "X-Latin: =?ISO-8859-1?Q?Empf=E4nger?=\r\n"
+                              "X-Adjacent: =?utf-8?q?a?= =?utf-8?q?b?=\r\n"
+                              "X-Empty:\r\n \r\n"
+                              "\r\nbody\r\n";
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(msg, sizeof(msg) - 1, *state, &m), BP_OK);
+    assert_string_equal(bp_part_header(m.root, "X-Fold"), "first second\tthird");
+    assert_string_equal(bp_part_header(m.root, "X-Latin"), "Empf\xc3\xa4nger");
+    assert_string_equal(bp_part_header(m.root, "X-Adjacent"), "ab");
+    assert_string_equal(bp_part_header(m.root, "X-Empty"), "");
+}
+
+/* Values longer than BP_MAX_HEADER_BYTES: one long line, long folds, the cut in the
+ * middle of blanks or of a fold, and long encoded and 8-bit values. */
+static void test_long_header_values_match_gmime(void **state)
+{
+    const size_t max = BP_MAX_HEADER_BYTES;
+    for (int shape = 0; shape < 8; shape++) {
+        buf v = {0};
+        switch (shape) {
+        case 0: /* one line, over the limit: the view shortens it */
+            put_repeat(&v, 'a', max + 5000);
+            puts_(&v, " tail");
+            break;
+        case 1: /* folded lines that only unfold to more than the limit */
+            for (int k = 0; k < 3; k++) {
+                put_repeat(&v, (char)('a' + k), 40000);
+                puts_(&v, "\n ");
+            }
+            puts_(&v, "end");
+            break;
+        case 2: /* the cut falls in a run of blanks */
+            put_repeat(&v, 'a', 60000);
+            puts_(&v, "\n ");
+            put_repeat(&v, 'b', max - 60000 - 3);
+            puts_(&v, "    \t  c");
+            break;
+        case 3: /* the cut falls right at a fold */
+            put_repeat(&v, 'a', 60000);
+            puts_(&v, "\n\t");
+            put_repeat(&v, 'b', max - 60000 - 1);
+            puts_(&v, "\n\tccc");
+            break;
+        case 4: /* exactly the limit after unfolding */
+            put_repeat(&v, 'a', 50000);
+            puts_(&v, "\n ");
+            put_repeat(&v, 'b', max - 50000 - 1);
+            break;
+        case 5: /* encoded words, over the limit once decoded and not */
+            for (size_t k = 0; v.len < max + 1000; k++)
+                puts_(&v, k % 50 == 49 ? "=?utf-8?q?=C3=A9?=\n " : "=?utf-8?q?=C3=A9?= ");
+            break;
+        case 6: /* undeclared Latin-1 that grows when converted to UTF-8 */
+            for (size_t k = 0; v.len < max - 100; k++)
+                puts_(&v, k % 1000 == 999 ? "\xe9\n " : "\xe9");
+            break;
+        default: /* long leading blanks before a long value */
+            puts_(&v, "   \n   \n\t");
+            put_repeat(&v, 'x', max + 10);
+            break;
+        }
+        buf b = {0};
+        const char *names[] = {"X-Long:", "Subject:", "X-Other:"};
+        for (size_t n = 0; n < 3; n++) {
+            puts_(&b, names[n]);
+            put(&b, v.s, v.len);
+            puts_(&b, "\n");
+        }
+        puts_(&b, "Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\nX-Part: ");
+        put(&b, v.s, v.len);
+        puts_(&b, "\nX-After: yes\n\nbody\n--B--\n");
+        char label[32];
+        snprintf(label, sizeof(label), "long value %d", shape);
+        check_header_modes(*state, b.s, b.len, label);
+        free(v.s);
+        free(b.s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +536,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nul_bytes_and_garbage, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_cr_at_span_edges, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_multipart_without_parts, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_header_values_match_gmime, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_long_header_values_match_gmime, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,7 +53,6 @@ struct bp_part {
 typedef struct bp_mime_message {
     bp_part *root; /**< the message itself: its headers, its top-level content */
     unsigned n_parts;
-    unsigned warnings;    /**< GMime parser warnings (malformed MIME seen) */
     int parts_truncated;  /**< BP_MAX_MIME_PARTS or BP_MAX_MIME_DEPTH was hit */
     int input_cut;        /**< the input was cut before parsing (BP_MAX_MIME_HEADER_LINES,
                                _HEADER_BYTES or _DASH_LINES); what came before was parsed */
@@ -69,6 +68,13 @@ void bp_mime_init(void);
  * @return BP_OK; BP_ERR_PARSE when GMime finds no message at all; BP_ERR_NOMEM.
  */
 bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_message *out);
+
+/**
+ * For tests: non-zero makes bp_mime_parse() take every header value from GMime's
+ * g_mime_header_get_value(), the reference; zero (the default) lets it unfold a value that
+ * needs no decoding itself.  Both give the same bytes (tests/test_mime.c checks that).
+ */
+void bp_mime_set_reference_headers(int on);
 
 /** @return the value of the first header @p name (case-insensitive) of @p part, or NULL. */
 const char *bp_part_header(const bp_part *part, const char *name);

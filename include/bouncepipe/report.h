@@ -91,7 +91,6 @@ typedef struct bp_report {
     size_t n_blocks;
     size_t cap_blocks;
     size_t n_blocks_dropped; /**< blocks beyond BP_MAX_RECIPIENTS */
-    unsigned mime_warnings;
 } bp_report;
 
 /** Options the report stage needs from configuration. */

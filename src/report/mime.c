@@ -5,7 +5,13 @@
  *   The bytes are read in place through a seekable stream (no copy: a 50 MB message costs
  *   50 MB, not 100), which shows a bare CR as LF (GMime copes with LF and CRLF but not with
  *   CR alone, which real bounces contain).  The parser runs in loose RFC-compliance modes because bounces are
- *   written by every MTA ever shipped; its warnings are counted, not fatal.
+ *   written by every MTA ever shipped.  It gets no warning callback: with one, GMime decodes
+ *   every header during the parse just to check it, and no caller used the warnings.
+ *   Header values are what g_mime_header_get_value() gives (unfolded, encoded words and
+ *   undeclared 8-bit text decoded), but a value whose raw form has no byte >= 0x80 and no
+ *   "=?" (most of them: Received, DKIM-Signature, ...) is only unfolded, here, as GMime
+ *   would, because decoding leaves it as it is (header_value_dup(); tests/test_mime.c checks
+ *   the two agree).
  *   Text is decoded through GMime's own filters (transfer decoding, charset -> UTF-8), read
  *   in chunks so that a huge part costs at most BP_MAX_TEXT_BYTES, and all parts together at
  *   most BP_MAX_DECODED_BYTES.  Before parsing, input_view_build() shortens over-long header
@@ -20,6 +26,7 @@
 #include "bouncepipe/mime.h"
 
 #include <gmime/gmime.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "bouncepipe/limits.h"
@@ -33,14 +40,12 @@ struct walk_ctx {
     unsigned next_index;
 };
 
-static void count_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer user)
+/* Non-zero: every header value comes from g_mime_header_get_value() (bp_mime_set_reference_headers). */
+static int reference_headers;
+
+void bp_mime_set_reference_headers(int on)
 {
-    (void)offset;
-    (void)code;
-    (void)item;
-    unsigned *warnings = user;
-    if (warnings != NULL)
-        (*warnings)++;
+    reference_headers = on;
 }
 
 void bp_mime_init(void)
@@ -365,6 +370,104 @@ static const char *lower_dup(bp_arena *arena, const char *s, const char *fallbac
     return p != NULL ? bp_ascii_lower(p) : NULL;
 }
 
+/* The blanks and line breaks g_mime_utils_header_unfold() strips from both ends of a value. */
+static int is_lwsp(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* What bp_trim_dup() trims. */
+static int is_trim_space(unsigned char c)
+{
+    return is_lwsp(c) || c == '\f' || c == '\v';
+}
+
+/* @value cut at BP_MAX_HEADER_BYTES and trimmed, into the arena (what bp_header.value holds). */
+static char *value_dup(bp_arena *arena, const char *value)
+{
+    size_t vlen = strlen(value);
+    if (vlen > BP_MAX_HEADER_BYTES)
+        vlen = BP_MAX_HEADER_BYTES;
+    return bp_trim_dup(arena, value, vlen);
+}
+
+/* Does @s[0, @len) hold what GMime's header decoding changes: a byte >= 0x80 or "=?"? */
+static int needs_decoding(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) { /* 8 bytes at a time: headers are long and nearly all ASCII */
+        uint64_t w;
+        memcpy(&w, s + i, sizeof(w));
+        if (w & 0x8080808080808080u)
+            return 1;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 1;
+    const char *end = s + len;
+    for (const char *eq = memchr(s, '=', len); eq != NULL; eq = memchr(eq + 1, '=', (size_t)(end - eq - 1)))
+        if (eq + 1 < end && eq[1] == '?')
+            return 1;
+    return 0;
+}
+
+/* Remove every byte @c from @v[0, @len) in place.  @return the new length. */
+static size_t drop_byte(char *v, size_t len, char c)
+{
+    char *out = memchr(v, c, len);
+    if (out == NULL)
+        return len;
+    const char *end = v + len;
+    for (const char *src = out + 1; src < end;) {
+        const char *next = memchr(src, c, (size_t)(end - src));
+        size_t n = (size_t)((next != NULL ? next : end) - src);
+        memmove(out, src, n);
+        out += n;
+        if (next == NULL)
+            break;
+        src = next + 1;
+    }
+    return (size_t)(out - v);
+}
+
+/*
+ * The value of @h as value_dup(g_mime_header_get_value(@h)) gives it, but cheaper.
+ *
+ * g_mime_header_get_value() unfolds the raw value (g_mime_utils_header_unfold(): blanks and
+ * line breaks, " \t\r\n", dropped at both ends, every CR and LF inside removed; tabs and
+ * spaces inside kept) and then decodes it as unstructured text: encoded words ("=?" starts
+ * one, anywhere in loose mode), and 8-bit text through the fallback charsets.  Text of
+ * bytes below 0x80 without "=?" comes out of that decoding unchanged, so such a value is
+ * only unfolded, here, straight into the arena; any other goes through GMime.
+ */
+static char *header_value_dup(bp_arena *arena, GMimeHeader *h)
+{
+    const char *raw = g_mime_header_get_raw_value(h); /* borrowed */
+    size_t len = raw != NULL ? strlen(raw) : 0;
+    if (raw == NULL || reference_headers || needs_decoding(raw, len)) {
+        const char *value = g_mime_header_get_value(h); /* borrowed: cached in the header */
+        return value_dup(arena, value != NULL ? value : "");
+    }
+    const char *start = raw, *end = raw + len;
+    while (start < end && is_lwsp((unsigned char)*start))
+        start++;
+    while (end > start && is_lwsp((unsigned char)end[-1]))
+        end--;
+    char *v = bp_arena_strndup(arena, start, (size_t)(end - start));
+    if (v == NULL)
+        return NULL;
+    len = drop_byte(v, (size_t)(end - start), '\n');
+    len = drop_byte(v, len, '\r');
+    if (len > BP_MAX_HEADER_BYTES)
+        len = BP_MAX_HEADER_BYTES;
+    while (len > 0 && is_trim_space((unsigned char)v[len - 1]))
+        len--;
+    v[len] = '\0';
+    while (is_trim_space((unsigned char)*v))
+        v++;
+    return v;
+}
+
 static bp_status copy_headers(struct walk_ctx *ctx, GMimeObject *object, bp_part *part)
 {
     GMimeHeaderList *list = g_mime_object_get_header_list(object); /* borrowed */
@@ -380,16 +483,10 @@ static bp_status copy_headers(struct walk_ctx *ctx, GMimeObject *object, bp_part
     for (int i = 0; i < n; i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(list, i); /* borrowed */
         const char *name = g_mime_header_get_name(h);
-        const char *value = g_mime_header_get_value(h);
         if (name == NULL)
             continue;
-        if (value == NULL)
-            value = "";
-        size_t vlen = strlen(value);
-        if (vlen > BP_MAX_HEADER_BYTES)
-            vlen = BP_MAX_HEADER_BYTES;
         hs[kept].name = bp_arena_strdup(ctx->arena, name);
-        hs[kept].value = bp_trim_dup(ctx->arena, value, vlen);
+        hs[kept].value = header_value_dup(ctx->arena, h);
         if (hs[kept].name == NULL || hs[kept].value == NULL)
             return BP_ERR_NOMEM;
         kept++;
@@ -623,10 +720,7 @@ bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_
 
     parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-    /* options are shared; the warning counter is per parse, and parsing is single-threaded */
-    g_mime_parser_options_set_warning_callback(parser_options, count_warning, &out->warnings);
     message = g_mime_parser_construct_message(parser, parser_options);
-    g_mime_parser_options_set_warning_callback(parser_options, count_warning, NULL);
     if (message == NULL) {
         st = BP_ERR_PARSE;
         goto out;

@@ -65,7 +65,6 @@ bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *o
 {
     memset(out, 0, sizeof(*out));
     const bp_part *root = msg->root;
-    out->mime_warnings = msg->warnings;
     out->message = root;
     out->message_id = bp_part_header(root, "Message-ID");
     out->subject = bp_mime_decode_header(arena, bp_part_header(root, "Subject"));
