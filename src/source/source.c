@@ -7,10 +7,14 @@
  * blank line; ">From " (any number of '>') loses one '>' (mboxrd; for mboxo this undoes the
  * usual escaping too).  A single-message mbox is named like a plain file.
  *
- * Memory is bounded whatever the input: files are read through a 64 KiB line reader that
- * hands out long lines in pieces (a 10 MB header line or a 1 GB file without a newline costs
- * one chunk), and a message keeps at most BP_MAX_MESSAGE_BYTES (the rest is skipped, the
- * message flagged truncated).  A 1 GB mbox costs its largest message plus one chunk.
+ * Memory is bounded whatever the input: an mbox, standard input and other non-regular files
+ * are read through a 64 KiB line reader that hands out long lines in pieces (a 10 MB header
+ * line or a 1 GB file without a newline costs one chunk), and a message keeps at most
+ * BP_MAX_MESSAGE_BYTES (the rest is skipped, the message flagged truncated).  A 1 GB mbox
+ * costs its largest message plus one chunk.  A regular file that is not an mbox is read
+ * whole with read() straight into the message buffer (no stdio buffer, no per-line copy);
+ * when it is longer than BP_MAX_MESSAGE_BYTES it is cut where the line reader would have
+ * stopped (read_plain_file()), so both ways give the same bytes.
  *
  * Ownership: the source owns the message buffer, the chunk and the names it hands out.
  */
@@ -18,9 +22,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
@@ -183,6 +189,24 @@ bp_status bp_source_open(const char *path, bp_source **out)
     return BP_OK;
 }
 
+/* Make room for @need bytes in the message buffer (@need <= BP_MAX_MESSAGE_BYTES + 1). */
+static bp_status buf_reserve(bp_source *s, size_t need)
+{
+    if (need <= s->buf_cap)
+        return BP_OK;
+    size_t cap = s->buf_cap ? s->buf_cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    if (cap > (size_t)BP_MAX_MESSAGE_BYTES + 1)
+        cap = (size_t)BP_MAX_MESSAGE_BYTES + 1; /* never more than the limit needs */
+    char *nb = realloc(s->buf, cap);
+    if (nb == NULL)
+        return BP_ERR_NOMEM;
+    s->buf = nb;
+    s->buf_cap = cap;
+    return BP_OK;
+}
+
 static bp_status buf_append(bp_source *s, const char *data, size_t len)
 {
     if (s->truncated)
@@ -191,18 +215,8 @@ static bp_status buf_append(bp_source *s, const char *data, size_t len)
         s->truncated = 1;
         return BP_OK;
     }
-    if (s->buf_len + len + 1 > s->buf_cap) {
-        size_t cap = s->buf_cap ? s->buf_cap : 65536;
-        while (cap < s->buf_len + len + 1)
-            cap *= 2;
-        if (cap > (size_t)BP_MAX_MESSAGE_BYTES + 1)
-            cap = (size_t)BP_MAX_MESSAGE_BYTES + 1; /* never more than the limit needs */
-        char *nb = realloc(s->buf, cap);
-        if (nb == NULL)
-            return BP_ERR_NOMEM;
-        s->buf = nb;
-        s->buf_cap = cap;
-    }
+    if (buf_reserve(s, s->buf_len + len + 1) != BP_OK)
+        return BP_ERR_NOMEM;
     memcpy(s->buf + s->buf_len, data, len);
     s->buf_len += len;
     s->buf[s->buf_len] = '\0';
@@ -348,6 +362,111 @@ static bp_status read_mbox_message(bp_source *s, int *more)
     return st;
 }
 
+/*
+ * Read the regular file @fd (@size bytes by fstat, a hint: the file is read to its end) into
+ * the message buffer, unless it is an mbox (*@is_mbox set, nothing kept: the caller rewinds
+ * and streams it).  The first read() is at most one chunk, so an mbox is not read whole.
+ *
+ * The bytes are those the line reader would have kept: all of them, or, past
+ * BP_MAX_MESSAGE_BYTES, the whole pieces that fit.  Its pieces are lines, a line longer than
+ * SOURCE_CHUNK cut into SOURCE_CHUNK pieces from the line start; so the cut is at the last
+ * line end within the limit, moved on by as many whole chunks of the next line as fit.
+ */
+static bp_status read_plain_file(bp_source *s, int fd, off_t size, int *is_mbox)
+{
+    const size_t max = BP_MAX_MESSAGE_BYTES;
+    size_t want = size <= 0 ? 0 : (unsigned long long)size < max ? (size_t)size : max, len = 0;
+    int checked = 0; /* the mbox test is done */
+    bp_status st = BP_OK;
+    *is_mbox = 0;
+    if (buf_reserve(s, (want < SOURCE_CHUNK ? want : SOURCE_CHUNK) + 1) != BP_OK)
+        return BP_ERR_NOMEM;
+    for (;;) {
+        if (len + 1 == s->buf_cap) {
+            if (len == max) {
+                char probe;
+                ssize_t more;
+                while ((more = read(fd, &probe, 1)) < 0 && errno == EINTR) {
+                }
+                if (more < 0)
+                    st = BP_ERR_IO;
+                s->truncated = more > 0;
+                break;
+            }
+            size_t need = len * 2; /* the buffer is full and the file goes on */
+            if (buf_reserve(s, (need < max ? need : max) + 1) != BP_OK) {
+                st = BP_ERR_NOMEM;
+                break;
+            }
+        }
+        size_t room = s->buf_cap - 1 - len;
+        if (!checked && room > SOURCE_CHUNK - len)
+            room = SOURCE_CHUNK - len;
+        ssize_t got = read(fd, s->buf + len, room);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            st = BP_ERR_IO;
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        if (!checked && len >= 5) {
+            if (is_from_line(s->buf, len)) {
+                *is_mbox = 1;
+                s->buf[0] = '\0';
+                return BP_OK;
+            }
+            checked = 1;
+            if (buf_reserve(s, want + 1) != BP_OK) {
+                st = BP_ERR_NOMEM;
+                break;
+            }
+        }
+    }
+    if (s->truncated) {
+        size_t line = len; /* start of the line that crosses the limit */
+        while (line > 0 && s->buf[line - 1] != '\n')
+            line--;
+        len = line + (len - line) / SOURCE_CHUNK * SOURCE_CHUNK;
+    }
+    s->buf_len = len;
+    s->buf[len] = '\0';
+    return st;
+}
+
+/*
+ * Open the file at @path.  A regular file that is not an mbox is read whole here (*@read_whole
+ * set: the message is in the buffer, the file closed again); anything else is opened for the
+ * line reader (s->fp).  @return BP_OK, or the error (s->fp stays NULL unless read whole).
+ */
+static bp_status open_file(bp_source *s, const char *path, int *read_whole)
+{
+    *read_whole = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        int is_mbox = 0;
+        bp_status st = read_plain_file(s, fd, sb.st_size, &is_mbox);
+        if (!is_mbox) {
+            close(fd);
+            *read_whole = 1;
+            return st;
+        }
+        if (lseek(fd, 0, SEEK_SET) != 0) {
+            close(fd);
+            return BP_ERR_IO;
+        }
+    }
+    s->fp = fdopen(fd, "rb");
+    if (s->fp == NULL) {
+        close(fd);
+        return BP_ERR_IO;
+    }
+    return BP_OK;
+}
+
 static bp_status set_name(bp_source *s, size_t index, int numbered)
 {
     free(s->name);
@@ -397,14 +516,25 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
         s->cur_path = strdup(path);
         if (s->cur_path == NULL)
             return BP_ERR_NOMEM;
+        bp_status st = BP_OK;
         if (strcmp(path, "-") == 0) {
             s->fp = stdin;
             s->fp_is_stdin = 1;
         } else {
-            s->fp = fopen(path, "rb");
+            int read_whole = 0;
+            st = open_file(s, path, &read_whole);
+            if (read_whole) {
+                if (st == BP_OK)
+                    st = set_name(s, 0, 0);
+                msg->data = s->buf != NULL ? s->buf : "";
+                msg->len = s->buf_len;
+                msg->name = s->name != NULL ? s->name : path;
+                msg->truncated = s->truncated;
+                close_current(s); /* and forget its path */
+                return st;
+            }
         }
         if (s->fp == NULL) {
-            bp_status st = errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
             set_name(s, 0, 0);
             msg->name = s->name;
             msg->data = "";
@@ -428,7 +558,6 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             s->skip_line = 1;
             continue;
         }
-        bp_status st = BP_OK;
         while (got > 0 && st == BP_OK && !s->truncated) {
             st = buf_append(s, p, len);
             got = next_piece(s, &p, &len, &line_start);
