@@ -155,6 +155,35 @@ static void test_recipient_limit(void **state)
     free(msg);
 }
 
+/* The same for a plain-text bounce: its recipient list grows as addresses are found, and
+ * stops at BP_MAX_RECIPIENTS in the order of the text. */
+static void test_text_bounce_recipient_limit(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = BP_MAX_RECIPIENTS + 50;
+    size_t cap = 512 + n * 64, len = 0;
+    char *msg = malloc(cap);
+    assert_non_null(msg);
+    len += (size_t)snprintf(msg + len, cap - len,
+                            "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
+                            "To: bounces@sender.example\nSubject: Undelivered Mail Returned to Sender\n\n"
+                            "This message could not be delivered to the following recipients:\n\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(msg + len, cap - len, "user%zu@example.com: mailbox unavailable\n", i);
+    assert_true(len < cap);
+
+    bp_classify_ctx ctx = {0};
+    bp_process_result res;
+    assert_int_equal(bp_process_message(&ctx, NULL, msg, len, f->arena, &res), BP_OK);
+    assert_int_equal(res.report.kind, BP_REPORT_TEXT);
+    assert_int_equal(res.n_events, BP_MAX_RECIPIENTS);
+    assert_string_equal(res.events[0].recipient, "user0@example.com");
+    char last[64];
+    snprintf(last, sizeof(last), "user%u@example.com", BP_MAX_RECIPIENTS - 1);
+    assert_string_equal(res.events[BP_MAX_RECIPIENTS - 1].recipient, last);
+    free(msg);
+}
+
 /* A message cut by a structure limit still yields what came before the cut. */
 static void test_cut_message_still_yields_events(void **state)
 {
@@ -185,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mbox_long_lines_and_huge_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_file_without_newline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_bounce_recipient_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recipient_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_message_still_yields_events, setup, teardown),
     };

@@ -547,8 +547,9 @@ typedef struct scan {
     size_t n_excluded;
     const char *const *failed; /* X-Failed-Recipients, or NULL */
     size_t n_failed;
-    candidate *cand;
-    size_t n_cand;
+    candidate *cand; /* grown in the arena as recipients are found, up to BP_MAX_RECIPIENTS */
+    size_t n_cand, cap_cand;
+    int nomem; /* growing cand failed: the parse reports BP_ERR_NOMEM */
 } scan;
 
 static int in_list(const char *addr, const char *const *list, size_t n)
@@ -568,6 +569,22 @@ static candidate *add_candidate(scan *sc, const char *addr, size_t line)
             return NULL;
     if (sc->n_cand >= BP_MAX_RECIPIENTS)
         return NULL;
+    if (sc->n_cand == sc->cap_cand) {
+        /* most texts name one recipient: room for BP_MAX_RECIPIENTS up front cost 64 kB of
+         * zeroing per message */
+        size_t cap = sc->cap_cand > 0 ? sc->cap_cand * 2 : 8;
+        if (cap > BP_MAX_RECIPIENTS)
+            cap = BP_MAX_RECIPIENTS;
+        candidate *grown = bp_arena_alloc(sc->arena, cap * sizeof(*grown));
+        if (grown == NULL) {
+            sc->nomem = 1;
+            return NULL;
+        }
+        if (sc->n_cand > 0)
+            memcpy(grown, sc->cand, sc->n_cand * sizeof(*grown));
+        sc->cand = grown;
+        sc->cap_cand = cap;
+    }
     candidate *c = &sc->cand[sc->n_cand++];
     memset(c, 0, sizeof(*c));
     c->addr = addr;
@@ -850,9 +867,6 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
     sc.text = text;
     sc.excluded = ex;
     sc.n_excluded = 3;
-    sc.cand = bp_arena_alloc(arena, BP_MAX_RECIPIENTS * sizeof(*sc.cand));
-    if (sc.cand == NULL)
-        return BP_ERR_NOMEM;
     const char **failed = failed_recipients(arena, root, &sc.n_failed);
     sc.sec_end = cut;
     if (cf != NULL) {
@@ -866,6 +880,8 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
     }
     for (size_t i = 0; sc.n_cand == 0 && i < sc.n_failed; i++)
         add_candidate(&sc, failed[i], sc.sec_start);
+    if (sc.nomem)
+        return BP_ERR_NOMEM;
 
     size_t sh_s = 0, sh_e = 0;
     /* the shared diagnostic may precede the recipient list ("Could not be delivered because
