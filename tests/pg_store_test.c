@@ -6,7 +6,9 @@
  * On top of them: many processes recording the same units and addresses at once (nothing
  * lost, nothing counted twice), row-lock waits bounded by busy_timeout_ms, a server that is
  * not there (BP_ERR_IO: pipe mode exits 75), a schema that is not ours or is newer, read-only
- * opening, text that is not UTF-8, and a server restarting under a connected writer.
+ * opening, text that is not UTF-8, a server restarting under a connected writer; the fold
+ * state against the full fold (reference store in schema "ref"), and a version 1 schema
+ * upgraded in place.
  *
  * Run by tests/pg_store.sh, which starts a private cluster and sets the URL; without the
  * variable the program fails (it is never registered on its own).
@@ -70,10 +72,10 @@ static int pg_teardown(void **state)
 static void test_pg_schema(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(bp_store_schema_version(f->store), 1);
+    assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* a second connection sees the schema and does not migrate again */
     bp_store *again = open_store(f->path, 0);
-    assert_int_equal(bp_store_schema_version(again), 1);
+    assert_int_equal(bp_store_schema_version(again), STORE_SCHEMA_VERSION);
     bp_store_close(again);
 }
 
@@ -94,7 +96,7 @@ static void test_pg_concurrent_creation(void **state)
             bp_store *s = NULL;
             char *err = NULL;
             bp_status st = bp_store_open(f->path, NULL, &s, &err);
-            int ok = st == BP_OK && bp_store_schema_version(s) == 1;
+            int ok = st == BP_OK && bp_store_schema_version(s) == STORE_SCHEMA_VERSION;
             if (!ok)
                 fprintf(stderr, "opening: %s: %s\n", bp_status_to_string(st), err != NULL ? err : "");
             free(err);
@@ -338,6 +340,50 @@ static void test_pg_invalid_utf8(void **state)
     assert_true(suppressed(f->store, "latin1@example.com"));
 }
 
+static void forget_pg_states(void *ctx)
+{
+    (void)ctx;
+    admin_sql("DELETE FROM ref.derive_state");
+}
+
+/* test_store.c's random histories; the reference store lives in schema "ref". */
+static void test_pg_fold_state_property(void **state)
+{
+    struct fixture *f = *state;
+    char url[512];
+    const char *base = test_url();
+    if ((size_t)snprintf(url, sizeof(url), "%s%soptions=-csearch_path%%3Dref", base, strchr(base, '?') ? "&" : "?") >=
+        sizeof(url))
+        fail_msg("test URL too long");
+    for (unsigned seed = 1; seed <= 3; seed++) {
+        admin_sql("DROP SCHEMA IF EXISTS ref CASCADE; CREATE SCHEMA ref");
+        bp_store_close(f->store);
+        empty_schema();
+        f->store = open_store(f->path, 0);
+        bp_store *ref = open_store(url, 0);
+        run_fold_property(f->store, ref, forget_pg_states, NULL, seed, 200);
+        bp_store_close(ref);
+    }
+    admin_sql("DROP SCHEMA IF EXISTS ref CASCADE");
+}
+
+/* A version 1 schema (migration 0 only: what 0.1.0 created) with history is upgraded by the
+ * first writer; its old rows count in the next derivation. */
+static void test_pg_upgrade_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    bp_event e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "u-1", 1700000000, &e, 1);
+    bp_store_close(f->store);
+    f->store = NULL;
+    admin_sql("DROP TABLE derive_state; UPDATE schema_version SET version = 1");
+    f->store = open_store(f->path, 0);
+    assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
+    e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "u-2", 1700000000 + DAY, &e, 1);
+    assert_int_equal(lookup(f->store, "old@example.org").count, 2);
+}
+
 int main(void)
 {
     test_url();
@@ -359,6 +405,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_unreachable_and_foreign, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_invalid_utf8, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_fold_state_property, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_1, pg_setup, pg_teardown),
     };
     return cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
  * test_store.c - the store's semantics on a temporary SQLite file: schema and file mode,
  * idempotent units, suppression derivation, soft-bounce escalation and its reset, removals
  * that old evidence cannot undo, quarantined units upgraded later, imports, export filters,
- * stats, rescore's reclassification, lock timeouts, and databases that are not ours.
+ * stats, rescore's reclassification, lock timeouts, and databases that are not ours; the
+ * fold state (derive_state) against folding every row, on random histories; a version 1
+ * database upgraded in place.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,9 @@
 #include "bouncepipe/store.h"
 
 #define DAY 86400LL
+
+/* the schema version this program creates (docs/store.md, change history) */
+#define STORE_SCHEMA_VERSION 2
 
 struct fixture {
     char dir[64];
@@ -104,7 +109,7 @@ static bp_record_result record(bp_store *s, const char *fp, long long t, const b
 struct seen_row {
     int found;
     int lifted;
-    long long count, first, last;
+    long long count, first, last, lifted_at;
     char reason[64], kind[32], lift_reason[64];
 };
 
@@ -116,6 +121,7 @@ static int copy_row(void *user, const bp_suppression *r)
     s->count = r->count;
     s->first = r->first_seen;
     s->last = r->last_seen;
+    s->lifted_at = r->lifted_at;
     snprintf(s->reason, sizeof(s->reason), "%s", r->reason ? r->reason : "");
     snprintf(s->kind, sizeof(s->kind), "%s", r->source_kind ? r->source_kind : "");
     snprintf(s->lift_reason, sizeof(s->lift_reason), "%s", r->lift_reason ? r->lift_reason : "");
@@ -156,7 +162,7 @@ static void test_open_schema_and_mode(void **state)
 {
     struct fixture *f = *state;
     struct stat sb;
-    assert_int_equal(bp_store_schema_version(f->store), 1);
+    assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     assert_int_equal(stat(f->path, &sb), 0);
     mode_t umask_now = umask(022);
     umask(umask_now);
@@ -164,7 +170,7 @@ static void test_open_schema_and_mode(void **state)
     /* a second connection sees the same schema and does not migrate again */
     bp_store *again = open_store(f->path, 0);
     assert_non_null(again);
-    assert_int_equal(bp_store_schema_version(again), 1);
+    assert_int_equal(bp_store_schema_version(again), STORE_SCHEMA_VERSION);
     bp_store_close(again);
 }
 
@@ -482,6 +488,374 @@ static void test_reclassify(void **state)
     assert_false(lookup(f->store, "rc@example.org").found); /* it was never really suppressed */
 }
 
+/* ---- the fold state against the full fold ---------------------------------------------
+ *
+ * Random histories (fixed seeds) of a few addresses: reports of every kind, deliveries,
+ * removals, imports and manual additions, re-classified rows, quarantined units recognised
+ * later; evidence times mostly rising, often late (out of order), sometimes equal.  Store A
+ * derives as always (from its fold state); reference store B loses its fold states before
+ * every operation, so it derives every address from its first row.  After every operation
+ * the two suppression lists (lifted rows too) and the ledgers must be the same. */
+
+typedef struct prop_rng {
+    unsigned long long s;
+} prop_rng;
+
+static unsigned prop_next(prop_rng *r, unsigned n)
+{
+    r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)((r->s >> 33) % n);
+}
+
+struct dump {
+    char *buf;
+    size_t len, cap;
+};
+
+static void dump_add(struct dump *d, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(line));
+    if (d->len + (size_t)n + 1 > d->cap) {
+        d->cap = (d->len + (size_t)n + 1) * 2;
+        d->buf = realloc(d->buf, d->cap);
+        assert_non_null(d->buf);
+    }
+    memcpy(d->buf + d->len, line, (size_t)n + 1);
+    d->len += (size_t)n;
+}
+
+static int dump_suppression(void *user, const bp_suppression *r)
+{
+    dump_add(user, "%s|%s|%s|%s|%lld|%lld|%lld|%d|%s|%lld\n", r->address, r->domain, r->reason ? r->reason : "-",
+             r->source_kind, r->first_seen, r->last_seen, r->count, r->lifted, r->lift_reason ? r->lift_reason : "-",
+             r->lifted_at);
+    return 0;
+}
+
+static int dump_ledger_row(void *user, const bp_ledger_row *r)
+{
+    dump_add(user, "  %s|%lld|%s|%s|%s\n", r->kind, r->evidence_time, bp_event_type_name(r->event.type),
+             bp_action_name(r->event.action), r->event.category ? r->event.category : "-");
+    return 0;
+}
+
+#define PROP_ADDRESSES 4
+static const char *const prop_address[PROP_ADDRESSES] = {"p0@example.org", "p1@example.org", "P2@Example.NET",
+                                                         "p3@example.com"};
+
+/* Suppression list and ledgers of @p s as text (the caller frees it). */
+static char *prop_dump(bp_store *s)
+{
+    struct dump d = {NULL, 0, 0};
+    bp_store_filter all;
+    memset(&all, 0, sizeof(all));
+    all.include_lifted = 1;
+    dump_add(&d, "suppressions:\n");
+    assert_int_equal(bp_store_export(s, &all, dump_suppression, &d), BP_OK);
+    for (int i = 0; i < PROP_ADDRESSES; i++) {
+        dump_add(&d, "ledger %s:\n", prop_address[i]);
+        assert_int_equal(bp_store_ledger_for(s, prop_address[i], dump_ledger_row, &d), BP_OK);
+    }
+    return d.buf;
+}
+
+struct nth_event {
+    long long want, seen, id;
+    char recipient[64];
+};
+
+static int find_nth_event(void *user, const bp_ledger_row *r)
+{
+    struct nth_event *n = user;
+    if (r->event.recipient == NULL || r->event.type == BP_EVENT_UNRECOGNIZED)
+        return 0;
+    if (n->seen++ < n->want)
+        return 0;
+    n->id = r->id;
+    snprintf(n->recipient, sizeof(n->recipient), "%s", r->event.recipient);
+    return 1;
+}
+
+/* One random operation, applied the same way to both stores. */
+typedef struct prop_op {
+    int kind; /* 0 report, 1 delivery, 2 removal, 3 import/manual, 4 re-classify, 5 quarantined unit */
+    int addr, addr2, n_events;
+    bp_event_type type[2];
+    bp_action action[2];
+    const char *category[2];
+    long long t;
+    int manual, force, nth;
+    char fp[32];
+} prop_op;
+
+static bp_status prop_apply(bp_store *s, const prop_op *op)
+{
+    bp_status st = bp_store_begin(s);
+    if (st != BP_OK)
+        return st;
+    const char *a = prop_address[op->addr];
+    switch (op->kind) {
+    case 0:
+    case 5: {
+        bp_event ev[2];
+        bp_record_result rr;
+        for (int i = 0; i < op->n_events; i++) {
+            memset(&ev[i], 0, sizeof(ev[i]));
+            ev[i].type = op->type[i];
+            ev[i].action = op->action[i];
+            ev[i].recipient = prop_address[i == 0 ? op->addr : op->addr2];
+            ev[i].category = op->category[i];
+            if (op->type[i] == BP_EVENT_COMPLAINT) {
+                ev[i].feedback_type = op->action[i] == BP_ACT_SUPPRESS ? "abuse" : "not-spam";
+                ev[i].category = NULL;
+            }
+        }
+        bp_store_unit u = {op->fp, "<p@example.org>", "prop", op->t, NULL};
+        st = bp_store_record(s, &u, ev, (size_t)op->n_events, &rr);
+        break;
+    }
+    case 1: st = bp_store_record_delivery(s, a, op->t); break;
+    case 2:
+        st = bp_store_remove(s, a, op->t % 2 ? "asked" : "checked", op->t);
+        if (st == BP_ERR_NOT_FOUND)
+            st = BP_OK;
+        break;
+    case 3: {
+        int changed = 0;
+        st = bp_store_add(s, a, op->manual ? "by phone" : NULL, op->manual ? BP_KIND_MANUAL : BP_KIND_IMPORT, op->t,
+                          op->force, &changed);
+        break;
+    }
+    case 4: {
+        struct nth_event n = {op->nth, 0, 0, ""};
+        st = bp_store_ledger_events(s, find_nth_event, &n);
+        if (st == BP_OK && n.id > 0)
+            st = bp_store_reclassify(s, n.id, n.recipient, op->category[0], "prop", op->action[0], NULL);
+        break;
+    }
+    default: break;
+    }
+    if (st != BP_OK) {
+        bp_store_rollback(s);
+        return st;
+    }
+    return bp_store_commit(s);
+}
+
+/* A random operation.  Times: a rising clock, often read late (up to ~40 days back), sometimes
+ * the same second again. */
+static void prop_random_op(prop_rng *r, long long *clock, long long step_max, int step, bp_store *a, prop_op *op)
+{
+    static const struct {
+        bp_event_type type;
+        bp_action action;
+        const char *category;
+    } events[] = {
+        {BP_EVENT_BOUNCE, BP_ACT_SUPPRESS, "bad-mailbox"},  {BP_EVENT_BOUNCE, BP_ACT_SUPPRESS, "inactive-mailbox"},
+        {BP_EVENT_BOUNCE, BP_ACT_SOFT, "quota-issues"},     {BP_EVENT_BOUNCE, BP_ACT_SOFT, "message-expired"},
+        {BP_EVENT_BOUNCE, BP_ACT_SOFT, "quota-issues"},     {BP_EVENT_BOUNCE, BP_ACT_SOFT, "bad-connection"},
+        {BP_EVENT_BOUNCE, BP_ACT_IGNORE, "policy-related"}, {BP_EVENT_COMPLAINT, BP_ACT_SUPPRESS, NULL},
+        {BP_EVENT_COMPLAINT, BP_ACT_IGNORE, NULL},          {BP_EVENT_DELIVERED, BP_ACT_IGNORE, NULL},
+        {BP_EVENT_DELAY, BP_ACT_IGNORE, "quota-issues"},    {BP_EVENT_AUTOREPLY, BP_ACT_IGNORE, NULL},
+    };
+    size_t n_events = sizeof(events) / sizeof(events[0]);
+    memset(op, 0, sizeof(*op));
+    unsigned when = prop_next(r, 10);
+    *clock += (long long)prop_next(r, 3) * (long long)prop_next(r, (unsigned)step_max); /* 0 .. 2 steps on */
+    op->t = when < 6   ? *clock
+            : when < 9 ? *clock - (long long)prop_next(r, 40 * (unsigned)DAY)
+                       : *clock - prop_next(r, 3);
+    op->addr = (int)prop_next(r, PROP_ADDRESSES);
+    snprintf(op->fp, sizeof(op->fp), "prop-%d", step);
+    unsigned k = prop_next(r, 100);
+    if (k < 70) {
+        op->kind = 0;
+        op->n_events = 1 + (prop_next(r, 5) == 0);
+        op->addr2 = (int)prop_next(r, PROP_ADDRESSES);
+        for (int i = 0; i < op->n_events; i++) {
+            size_t e = prop_next(r, (unsigned)n_events);
+            op->type[i] = events[e].type;
+            op->action[i] = events[e].action;
+            op->category[i] = events[e].category;
+        }
+        if (prop_next(r, 3) == 0) { /* more soft bounces, so that thresholds are reached */
+            op->type[0] = BP_EVENT_BOUNCE;
+            op->action[0] = BP_ACT_SOFT;
+            op->category[0] = "quota-issues";
+        }
+    } else if (k < 80) {
+        op->kind = 1;
+    } else if (k < 86) {
+        op->kind = 2;
+    } else if (k < 92) {
+        op->kind = 3;
+        op->manual = (int)prop_next(r, 2);
+        /* forcing an address removed at or after op->t re-dates the evidence to the
+         * current second, which A and B may see differ: force only newer evidence */
+        struct seen_row row = lookup(a, prop_address[op->addr]);
+        op->force = prop_next(r, 2) && !(row.found && row.lifted && op->t <= row.lifted_at);
+    } else if (k < 96) {
+        op->kind = 4;
+        op->nth = (int)prop_next(r, (unsigned)step + 1);
+        size_t e = prop_next(r, (unsigned)n_events);
+        op->action[0] = events[e].action;
+        op->category[0] = events[e].category;
+    } else {
+        op->kind = 5; /* quarantined now; the same unit recognised a few steps later */
+        op->n_events = 1;
+        op->type[0] = BP_EVENT_UNRECOGNIZED;
+        op->action[0] = BP_ACT_NONE;
+        snprintf(op->fp, sizeof(op->fp), "prop-q-%d", step / 8);
+        if (prop_next(r, 2)) {
+            op->type[0] = BP_EVENT_BOUNCE;
+            op->action[0] = prop_next(r, 2) ? BP_ACT_SUPPRESS : BP_ACT_SOFT;
+            op->category[0] = op->action[0] == BP_ACT_SUPPRESS ? "bad-domain" : "quota-issues";
+        }
+    }
+}
+
+/* Run @p steps random operations of @p seed on @p a and reference @p b; forget(ctx) makes
+ * b lose its fold states. */
+static void run_fold_property(bp_store *a, bp_store *b, void (*forget)(void *ctx), void *ctx, unsigned seed, int steps)
+{
+    prop_rng r = {seed * 2654435761ULL + 1};
+    long long clock = (long long)time(NULL) - 400 * DAY;
+    long long step_max = seed % 2 ? DAY : DAY / 4; /* histories over months, or weeks */
+    for (int step = 0; step < steps; step++) {
+        prop_op op;
+        prop_random_op(&r, &clock, step_max, step, a, &op);
+        bp_status sa = prop_apply(a, &op);
+        forget(ctx);
+        bp_status sb = prop_apply(b, &op);
+        if (sa != BP_OK || sb != BP_OK)
+            fail_msg("seed %u step %d (op %d): %s / %s: %s", seed, step, op.kind, bp_status_to_string(sa),
+                     bp_status_to_string(sb), bp_store_last_error(sa != BP_OK ? a : b));
+        char *got = prop_dump(a), *want = prop_dump(b);
+        if (strcmp(got, want) != 0)
+            fail_msg("seed %u step %d (op %d, t %lld, %s): fold state and full fold differ\ngot:\n%swant:\n%s", seed,
+                     step, op.kind, op.t, prop_address[op.addr], got, want);
+        free(got);
+        free(want);
+    }
+}
+
+struct kinds_seen {
+    int soft_threshold, lifted, other;
+};
+
+static int note_kinds(void *user, const bp_suppression *r)
+{
+    struct kinds_seen *k = user;
+    k->soft_threshold += strcmp(r->source_kind, BP_KIND_SOFT_THRESHOLD) == 0;
+    k->lifted += r->lifted != 0;
+    k->other += strcmp(r->source_kind, BP_KIND_SOFT_THRESHOLD) != 0;
+    return 0;
+}
+
+/* What the histories of run_fold_property() reached, added to @p k. */
+static void prop_kinds(bp_store *s, struct kinds_seen *k)
+{
+    bp_store_filter all;
+    memset(&all, 0, sizeof(all));
+    all.include_lifted = 1;
+    assert_int_equal(bp_store_export(s, &all, note_kinds, k), BP_OK);
+}
+
+static void forget_sqlite_states(void *ctx)
+{
+    sqlite3 *db = ctx;
+    char *err = NULL;
+    if (sqlite3_exec(db, "DELETE FROM derive_state", NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("forgetting fold states: %s", err != NULL ? err : "");
+}
+
+static void test_fold_state_property(void **state)
+{
+    struct fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/other.db", f->dir);
+    struct kinds_seen kinds = {0, 0, 0};
+    for (unsigned seed = 1; seed <= 6; seed++) {
+        unlink(path);
+        bp_store *ref = open_store(path, 0);
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        bp_store_close(f->store);
+        unlink(f->path);
+        f->store = open_store(f->path, 0);
+        run_fold_property(f->store, ref, forget_sqlite_states, db, seed, 300);
+        prop_kinds(f->store, &kinds);
+        /* store A did use its fold states */
+        sqlite3 *adb = NULL;
+        sqlite3_stmt *q = NULL;
+        assert_int_equal(sqlite3_open(f->path, &adb), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(adb, "SELECT count(*) FROM derive_state", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_true(sqlite3_column_int(q, 0) > 0);
+        sqlite3_finalize(q);
+        sqlite3_close(adb);
+        sqlite3_close(db);
+        bp_store_close(ref);
+    }
+    /* the histories reached soft thresholds, removals and the other kinds (final states only) */
+    if (kinds.soft_threshold == 0 || kinds.lifted == 0 || kinds.other == 0)
+        fail_msg("random histories too tame: %d soft-threshold, %d lifted, %d other", kinds.soft_threshold,
+                 kinds.lifted, kinds.other);
+    char p[160];
+    const char *suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+        unlink(p);
+    }
+}
+
+/* A version 1 database (the schema of migration 0: what 0.1.0 created; the same as a version
+ * 2 database without derive_state) with history is upgraded when opened for writing, and
+ * its old rows count in the next derivation. */
+static void test_upgrade_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    bp_event e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "u-1", 1700000000, &e, 1);
+    for (int k = 0; k < 4; k++) {
+        char fp[16];
+        bp_event soft = bounce("soft@example.org", "quota-issues", BP_ACT_SOFT);
+        snprintf(fp, sizeof(fp), "u-s%d", k);
+        record(f->store, fp, 1700000000 + k * DAY, &soft, 1);
+    }
+    bp_store_close(f->store);
+    f->store = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE derive_state; UPDATE schema_version SET version = 1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    /* readers refuse a database that needs migrating; the first writer migrates it */
+    bp_store_options o;
+    bp_store_options_default(&o);
+    o.read_only = 1;
+    bp_store *s = NULL;
+    char *err = NULL;
+    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
+    free(err);
+    f->store = open_store(f->path, 0);
+    assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
+    e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "u-2", 1700000000 + DAY, &e, 1);
+    assert_int_equal(lookup(f->store, "old@example.org").count, 2);
+    bp_event soft = bounce("soft@example.org", "quota-issues", BP_ACT_SOFT);
+    record(f->store, "u-s4", 1700000000 + 4 * DAY, &soft, 1); /* the fifth, counted with the four before */
+    struct seen_row row = lookup(f->store, "soft@example.org");
+    assert_true(row.found);
+    assert_string_equal(row.kind, BP_KIND_SOFT_THRESHOLD);
+}
+
 static void test_busy_timeout(void **state)
 {
     struct fixture *f = *state;
@@ -553,6 +927,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_export_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fold_state_property, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_databases, setup, teardown),
     };

@@ -61,7 +61,7 @@
 #include "bouncepipe/text.h"
 #include "store_backend.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Event rows per round trip of ledger_events(): bounded memory however large the ledger. */
 #define LEDGER_PAGE_ROWS 5000
@@ -116,6 +116,25 @@ static const char *const migrations[] = {
     "  address TEXT COLLATE \"C\" PRIMARY KEY,"
     "  first_derived BIGINT NOT NULL"
     ");",
+    /* 1 -> 2: the fold state of each address (store.c derive()): a cache, starts empty */
+    "CREATE TABLE derive_state ("
+    "  address TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  last_time BIGINT NOT NULL,"
+    "  last_id BIGINT NOT NULL,"
+    "  policy TEXT COLLATE \"C\" NOT NULL,"
+    "  suppressed INTEGER NOT NULL,"
+    "  reason TEXT COLLATE \"C\","
+    "  source_kind TEXT COLLATE \"C\","
+    "  first_seen BIGINT NOT NULL,"
+    "  last_seen BIGINT NOT NULL,"
+    "  count BIGINT NOT NULL,"
+    "  lifted INTEGER NOT NULL,"
+    "  lift_reason TEXT COLLATE \"C\","
+    "  lifted_at BIGINT NOT NULL,"
+    "  active_time BIGINT NOT NULL,"
+    "  active_id BIGINT NOT NULL,"
+    "  soft TEXT COLLATE \"C\" NOT NULL"
+    ");",
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
@@ -124,6 +143,13 @@ _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version
     "id, kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "   \
     "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
     "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
+
+/* what derive() folds (store_backend.h ledger_fold) */
+#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
+
+#define STATE_COLUMNS                                                                                                  \
+    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
+    "lift_reason, lifted_at, active_time, active_id, soft"
 
 #define SUPPRESSION_COLUMNS                                                                                            \
     "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
@@ -137,6 +163,7 @@ enum stmt_id {
     ST_LOCK_ADDRESS,
     ST_LEDGER_INSERT,
     ST_LEDGER_FOR,
+    ST_LEDGER_FOLD,
     ST_LEDGER_EVENTS,
     ST_LEDGER_RECLASSIFY,
     ST_SUPP_GET,
@@ -150,6 +177,9 @@ enum stmt_id {
     ST_STATS_DAY,
     ST_STATS_SUPPRESSED,
     ST_STATS_LIFTED,
+    ST_STATE_GET,
+    ST_STATE_PUT,
+    ST_STATE_DELETE,
     ST_COUNT
 };
 
@@ -181,9 +211,13 @@ static const struct {
          "reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, source, message_id, "
          "original_message_id, blocklist, family, note, fingerprint, mta_category) VALUES ($1, $2, $3, "
          "$4, $5, $6, $28, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
-         "$22, $23, $24, $25, $26, $27, $29)",
+         "$22, $23, $24, $25, $26, $27, $29) RETURNING id",
          29},
     [ST_LEDGER_FOR] = {"SELECT " LEDGER_COLUMNS " FROM ledger WHERE recipient = $1 ORDER BY evidence_time, id", 1},
+    /* the rows after a key: a range of index ledger_recipient */
+    [ST_LEDGER_FOLD] = {"SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = $1 AND (evidence_time, id) > ($2, $3) "
+                        "ORDER BY evidence_time, id",
+                        3},
     [ST_LEDGER_EVENTS] = {"SELECT " LEDGER_COLUMNS " FROM ledger WHERE kind = 'event' AND id > $1 ORDER BY id "
                           "LIMIT $2",
                           2},
@@ -225,6 +259,17 @@ static const struct {
     [ST_STATS_LIFTED] = {"SELECT source_kind, count(*) FROM suppressions WHERE lifted <> 0 "
                          "GROUP BY 1 ORDER BY 2 DESC, 1",
                          0},
+    [ST_STATE_GET] = {"SELECT " STATE_COLUMNS " FROM derive_state WHERE address = $1", 1},
+    [ST_STATE_PUT] =
+        {"INSERT INTO derive_state (" STATE_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+         "$11, $12, $13, $14, $15, $16) ON CONFLICT (address) DO UPDATE SET last_time = EXCLUDED.last_time, "
+         "last_id = EXCLUDED.last_id, policy = EXCLUDED.policy, suppressed = EXCLUDED.suppressed, "
+         "reason = EXCLUDED.reason, source_kind = EXCLUDED.source_kind, first_seen = EXCLUDED.first_seen, "
+         "last_seen = EXCLUDED.last_seen, count = EXCLUDED.count, lifted = EXCLUDED.lifted, "
+         "lift_reason = EXCLUDED.lift_reason, lifted_at = EXCLUDED.lifted_at, "
+         "active_time = EXCLUDED.active_time, active_id = EXCLUDED.active_id, soft = EXCLUDED.soft",
+         16},
+    [ST_STATE_DELETE] = {"DELETE FROM derive_state WHERE address = $1", 1},
 };
 
 /* A small set of addresses (a transaction touches a few; a batch some thousands). */
@@ -861,7 +906,7 @@ static bp_status pg_drop_placeholder(void *h, const char *fingerprint)
 
 /* ---- the ledger ------------------------------------------------------------------------ */
 
-static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r)
+static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
 {
     pg *q = h;
     params p = {.n = 0};
@@ -896,7 +941,10 @@ static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r)
     param_text(&p, e->fingerprint);
     param_text(&p, r->domain);
     param_text(&p, r->mta_category);
-    bp_status bs = run_command(q, ST_LEDGER_INSERT, &p, NULL, "writing the ledger");
+    PGresult *res = NULL;
+    bp_status bs = run(q, ST_LEDGER_INSERT, &p, &res, "writing the ledger");
+    *id = bs == BP_OK && PQntuples(res) > 0 ? col_int(res, 0, 0) : 0;
+    PQclear(res);
     /* to be locked, in order with the others, when the store first derives (lock_address) */
     if (bs == BP_OK && e->recipient != NULL && !set_has(&q->locked, e->recipient) &&
         set_add(&q->pending, e->recipient) != 0) {
@@ -1010,6 +1058,46 @@ static bp_status pg_ledger_for(void *h, const char *address, bp_ledger_cb cb, vo
     bp_status bs = run(q, ST_LEDGER_FOR, &p, &res, "reading the ledger");
     if (bs == BP_OK)
         ledger_rows(res, cb, user, &last);
+    PQclear(res);
+    return bs;
+}
+
+static bp_status pg_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
+                                void *user)
+{
+    pg *q = h;
+    PGresult *res = NULL;
+    params p = {.n = 0};
+    if (q->in_tx) {
+        int locked = 0;
+        bp_status bs = lock_address(q, address, &locked);
+        if (bs != BP_OK)
+            return bs;
+    }
+    param_text(&p, address);
+    param_int(&p, after_time);
+    param_int(&p, after_id);
+    bp_status bs = run(q, ST_LEDGER_FOLD, &p, &res, "reading the ledger");
+    int n = bs == BP_OK ? PQntuples(res) : 0;
+    for (int i = 0; i < n; i++) {
+        bp_ledger_row r;
+        memset(&r, 0, sizeof(r));
+        r.id = col_int(res, i, 0);
+        r.kind = col_text(res, i, 1);
+        r.evidence_time = col_int(res, i, 2);
+        const char *type = col_text(res, i, 3);
+        int t = type != NULL ? bp_event_type_from_name(type) : -1;
+        r.event.type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
+        r.event.action = col_text(res, i, 4) != NULL ? bp_action_from_name(col_text(res, i, 4)) : BP_ACT_NONE;
+        r.event.category = col_text(res, i, 5);
+        r.event.feedback_type = col_text(res, i, 6);
+        r.note = col_text(res, i, 7);
+        r.event.recipient = address;
+        if (r.kind == NULL)
+            r.kind = BP_LEDGER_EVENT;
+        if (cb(user, &r) != 0)
+            break;
+    }
     PQclear(res);
     return bs;
 }
@@ -1172,6 +1260,87 @@ static bp_status pg_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, voi
     return BP_OK;
 }
 
+/* ---- the fold state ------------------------------------------------------------------- */
+
+static bp_status pg_state_get(void *h, const char *address, bp_fold_state_cb cb, void *user)
+{
+    pg *q = h;
+    params p = {.n = 0};
+    PGresult *res = NULL;
+    if (q->in_tx) {
+        /* read under the address's lock: the state another writer commits meanwhile is
+         * seen whole, and no other writer changes it until this transaction ends */
+        int locked = 0;
+        bp_status bs = lock_address(q, address, &locked);
+        if (bs != BP_OK)
+            return bs;
+    }
+    param_text(&p, address);
+    bp_status bs = run(q, ST_STATE_GET, &p, &res, "reading the fold state");
+    if (bs == BP_OK && PQntuples(res) == 0)
+        bs = BP_ERR_NOT_FOUND;
+    if (bs == BP_OK) {
+        bp_fold_state s = {
+            .address = col_text(res, 0, 0),
+            .last_time = col_int(res, 0, 1),
+            .last_id = col_int(res, 0, 2),
+            .policy = col_text(res, 0, 3),
+            .suppressed = (int)col_int(res, 0, 4),
+            .reason = col_text(res, 0, 5),
+            .source_kind = col_text(res, 0, 6),
+            .first_seen = col_int(res, 0, 7),
+            .last_seen = col_int(res, 0, 8),
+            .count = col_int(res, 0, 9),
+            .lifted = (int)col_int(res, 0, 10),
+            .lift_reason = col_text(res, 0, 11),
+            .lifted_at = col_int(res, 0, 12),
+            .active_time = col_int(res, 0, 13),
+            .active_id = col_int(res, 0, 14),
+            .soft = col_text(res, 0, 15),
+        };
+        cb(user, &s);
+    }
+    PQclear(res);
+    return bs;
+}
+
+static bp_status pg_state_put(void *h, const bp_fold_state *s)
+{
+    pg *q = h;
+    params p = {.n = 0};
+    param_text(&p, s->address);
+    param_int(&p, s->last_time);
+    param_int(&p, s->last_id);
+    param_text(&p, s->policy);
+    param_int(&p, s->suppressed != 0);
+    param_text(&p, s->reason);
+    param_text(&p, s->source_kind);
+    param_int(&p, s->first_seen);
+    param_int(&p, s->last_seen);
+    param_int(&p, s->count);
+    param_int(&p, s->lifted != 0);
+    param_text(&p, s->lift_reason);
+    param_int(&p, s->lifted_at);
+    param_int(&p, s->active_time);
+    param_int(&p, s->active_id);
+    param_text(&p, s->soft != NULL ? s->soft : "");
+    return run_command(q, ST_STATE_PUT, &p, NULL, "writing the fold state");
+}
+
+static bp_status pg_state_delete(void *h, const char *address)
+{
+    pg *q = h;
+    params p = {.n = 0};
+    if (q->in_tx) {
+        int locked = 0;
+        bp_status bs = lock_address(q, address, &locked);
+        if (bs != BP_OK)
+            return bs;
+    }
+    param_text(&p, address);
+    return run_command(q, ST_STATE_DELETE, &p, NULL, "writing the fold state");
+}
+
 const bp_store_backend bp_store_backend_postgres = {
     .name = "postgresql",
     .open = pg_open,
@@ -1186,6 +1355,7 @@ const bp_store_backend bp_store_backend_postgres = {
     .drop_placeholder = pg_drop_placeholder,
     .ledger_insert = pg_ledger_insert,
     .ledger_for = pg_ledger_for,
+    .ledger_fold = pg_ledger_fold,
     .ledger_events = pg_ledger_events,
     .ledger_reclassify = pg_ledger_reclassify,
     .suppression_get = pg_suppression_get,
@@ -1193,4 +1363,7 @@ const bp_store_backend bp_store_backend_postgres = {
     .suppression_delete = pg_suppression_delete,
     .suppression_list = pg_suppression_list,
     .stats = pg_stats,
+    .state_get = pg_state_get,
+    .state_put = pg_state_put,
+    .state_delete = pg_state_delete,
 };

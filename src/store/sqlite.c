@@ -31,7 +31,7 @@
 
 #include "store_backend.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
  * append a new one (and document it in docs/store.md). */
@@ -75,6 +75,25 @@ static const char *const migrations[] = {
     "  lifted_at INTEGER"
     ");"
     "CREATE INDEX suppressions_domain ON suppressions(domain);",
+    /* 1 -> 2: the fold state of each address (store.c derive()): a cache, starts empty */
+    "CREATE TABLE derive_state ("
+    "  address TEXT PRIMARY KEY,"
+    "  last_time INTEGER NOT NULL,"
+    "  last_id INTEGER NOT NULL,"
+    "  policy TEXT NOT NULL,"
+    "  suppressed INTEGER NOT NULL,"
+    "  reason TEXT,"
+    "  source_kind TEXT,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  lifted INTEGER NOT NULL,"
+    "  lift_reason TEXT,"
+    "  lifted_at INTEGER NOT NULL,"
+    "  active_time INTEGER NOT NULL,"
+    "  active_id INTEGER NOT NULL,"
+    "  soft TEXT NOT NULL"
+    ") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
@@ -83,6 +102,13 @@ _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version
     "id, kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "   \
     "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
     "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
+
+/* what derive() folds (store_backend.h ledger_fold) */
+#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
+
+#define STATE_COLUMNS                                                                                                  \
+    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
+    "lift_reason, lifted_at, active_time, active_id, soft"
 
 #define SUPPRESSION_COLUMNS                                                                                            \
     "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
@@ -93,6 +119,7 @@ enum stmt_id {
     ST_DROP_PLACEHOLDER,
     ST_LEDGER_INSERT,
     ST_LEDGER_FOR,
+    ST_LEDGER_FOLD,
     ST_LEDGER_EVENTS,
     ST_LEDGER_RECLASSIFY,
     ST_SUPP_GET,
@@ -106,6 +133,9 @@ enum stmt_id {
     ST_STATS_DAY,
     ST_STATS_SUPPRESSED,
     ST_STATS_LIFTED,
+    ST_STATE_GET,
+    ST_STATE_PUT,
+    ST_STATE_DELETE,
     ST_COUNT
 };
 
@@ -122,6 +152,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "fingerprint, mta_category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?28, ?7, ?8, ?9, ?10, ?11, "
         "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?29)",
     [ST_LEDGER_FOR] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE recipient = ?1 ORDER BY evidence_time, id",
+    /* the rows after a key: a range of index ledger_recipient */
+    [ST_LEDGER_FOLD] = "SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = ?1 AND (evidence_time, id) > (?2, ?3) "
+                       "ORDER BY evidence_time, id",
     [ST_LEDGER_EVENTS] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE kind = 'event' ORDER BY id",
     [ST_LEDGER_RECLASSIFY] = "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
     [ST_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",
@@ -145,6 +178,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_STATS_SUPPRESSED] =
         "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 0 GROUP BY 1 ORDER BY 2 DESC, 1",
     [ST_STATS_LIFTED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 1 GROUP BY 1 ORDER BY 2 DESC, 1",
+    [ST_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address = ?1",
+    [ST_STATE_PUT] = "INSERT OR REPLACE INTO derive_state (" STATE_COLUMNS ") "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [ST_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
 };
 
 typedef struct sq {
@@ -546,7 +583,7 @@ static bp_status sq_drop_placeholder(void *h, const char *fingerprint)
     return step_done(q, st, "replacing an unrecognised message");
 }
 
-static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r)
+static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
@@ -584,7 +621,9 @@ static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r)
     bind_text(st, 27, e->fingerprint);
     bind_text(st, 28, r->domain);
     bind_text(st, 29, r->mta_category);
-    return step_done(q, st, "writing the ledger");
+    bs = step_done(q, st, "writing the ledger");
+    *id = bs == BP_OK ? sqlite3_last_insert_rowid(q->db) : 0;
+    return bs;
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -656,6 +695,45 @@ static bp_status sq_ledger_for(void *h, const char *address, bp_ledger_cb cb, vo
         return bs;
     bind_text(st, 1, address);
     return ledger_rows(q, st, cb, user);
+}
+
+static bp_status sq_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
+                                void *user)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, ST_LEDGER_FOLD, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, address);
+    sqlite3_bind_int64(st, 2, after_time);
+    sqlite3_bind_int64(st, 3, after_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bp_ledger_row r;
+        memset(&r, 0, sizeof(r));
+        r.id = sqlite3_column_int64(st, 0);
+        r.kind = col_text(st, 1);
+        r.evidence_time = sqlite3_column_int64(st, 2);
+        const char *type = col_text(st, 3);
+        int t = type != NULL ? bp_event_type_from_name(type) : -1;
+        r.event.type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
+        r.event.action = col_text(st, 4) != NULL ? bp_action_from_name(col_text(st, 4)) : BP_ACT_NONE;
+        r.event.category = col_text(st, 5);
+        r.event.feedback_type = col_text(st, 6);
+        r.note = col_text(st, 7);
+        r.event.recipient = address;
+        if (r.kind == NULL)
+            r.kind = BP_LEDGER_EVENT;
+        if (cb(user, &r) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "reading the ledger");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return bs;
 }
 
 static bp_status sq_ledger_events(void *h, bp_ledger_cb cb, void *user)
@@ -815,6 +893,82 @@ static bp_status sq_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, voi
     return BP_OK;
 }
 
+static bp_status sq_state_get(void *h, const char *address, bp_fold_state_cb cb, void *user)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, ST_STATE_GET, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, address);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        bp_fold_state s = {
+            .address = col_text(st, 0),
+            .last_time = sqlite3_column_int64(st, 1),
+            .last_id = sqlite3_column_int64(st, 2),
+            .policy = col_text(st, 3),
+            .suppressed = sqlite3_column_int(st, 4),
+            .reason = col_text(st, 5),
+            .source_kind = col_text(st, 6),
+            .first_seen = sqlite3_column_int64(st, 7),
+            .last_seen = sqlite3_column_int64(st, 8),
+            .count = sqlite3_column_int64(st, 9),
+            .lifted = sqlite3_column_int(st, 10),
+            .lift_reason = col_text(st, 11),
+            .lifted_at = sqlite3_column_int64(st, 12),
+            .active_time = sqlite3_column_int64(st, 13),
+            .active_id = sqlite3_column_int64(st, 14),
+            .soft = col_text(st, 15),
+        };
+        cb(user, &s);
+    } else if (rc == SQLITE_DONE) {
+        bs = BP_ERR_NOT_FOUND;
+    } else {
+        bs = fail(q, rc, "reading the fold state");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return bs;
+}
+
+static bp_status sq_state_put(void *h, const bp_fold_state *s)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, ST_STATE_PUT, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, s->address);
+    sqlite3_bind_int64(st, 2, s->last_time);
+    sqlite3_bind_int64(st, 3, s->last_id);
+    bind_text(st, 4, s->policy);
+    sqlite3_bind_int(st, 5, s->suppressed != 0);
+    bind_text(st, 6, s->reason);
+    bind_text(st, 7, s->source_kind);
+    sqlite3_bind_int64(st, 8, s->first_seen);
+    sqlite3_bind_int64(st, 9, s->last_seen);
+    sqlite3_bind_int64(st, 10, s->count);
+    sqlite3_bind_int(st, 11, s->lifted != 0);
+    bind_text(st, 12, s->lift_reason);
+    sqlite3_bind_int64(st, 13, s->lifted_at);
+    sqlite3_bind_int64(st, 14, s->active_time);
+    sqlite3_bind_int64(st, 15, s->active_id);
+    bind_text(st, 16, s->soft != NULL ? s->soft : "");
+    return step_done(q, st, "writing the fold state");
+}
+
+static bp_status sq_state_delete(void *h, const char *address)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, ST_STATE_DELETE, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, address);
+    return step_done(q, st, "writing the fold state");
+}
+
 const bp_store_backend bp_store_backend_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -829,6 +983,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .drop_placeholder = sq_drop_placeholder,
     .ledger_insert = sq_ledger_insert,
     .ledger_for = sq_ledger_for,
+    .ledger_fold = sq_ledger_fold,
     .ledger_events = sq_ledger_events,
     .ledger_reclassify = sq_ledger_reclassify,
     .suppression_get = sq_suppression_get,
@@ -836,4 +991,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .suppression_delete = sq_suppression_delete,
     .suppression_list = sq_suppression_list,
     .stats = sq_stats,
+    .state_get = sq_state_get,
+    .state_put = sq_state_put,
+    .state_delete = sq_state_delete,
 };

@@ -8,13 +8,18 @@
  * derive()               the one definition of an address's suppression row: a fold over its
  *                        ledger rows in evidence-time order.  Recording, removal, import,
  *                        deliveries and rescore all end in it, so their results agree whatever
- *                        order the evidence came in.
+ *                        order the evidence came in.  It goes on from the address's saved fold
+ *                        state (table derive_state) when that gives exactly the same result,
+ *                        so that recording a row does not read the address's whole history
+ *                        (see "the fold state kept per address" below).
  *
- * Ownership: a bp_store owns the backend handle.  derive() copies what it needs out of the
- * backend's rows (they live only during the callback) into memory it frees before returning.
+ * Ownership: a bp_store owns the backend handle and the list of rows its transaction has
+ * not derived yet.  derive() copies what it needs out of the backend's rows (they live only
+ * during the callback) into memory it frees before returning.
  */
 #include "bouncepipe/store.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +33,19 @@
 
 #define SECONDS_PER_DAY 86400LL
 
+struct unfolded;
+
 struct bp_store {
     const bp_store_backend *be;
     void *h;
     bp_store_options opts;
     int in_tx;
+    struct unfolded *unfolded; /* rows of this transaction derive() has not folded yet */
+    size_t n_unfolded, cap_unfolded;
     char error[256];
 };
+
+static void forget_unfolded(bp_store *s, const char *address);
 
 void bp_store_options_default(bp_store_options *o)
 {
@@ -144,6 +155,8 @@ void bp_store_close(bp_store *s)
     if (s == NULL)
         return;
     s->be->close(s->h);
+    forget_unfolded(s, NULL);
+    free(s->unfolded);
     free(s);
 }
 
@@ -162,15 +175,23 @@ int bp_store_schema_version(const bp_store *s)
 bp_status bp_store_begin(bp_store *s)
 {
     s->error[0] = '\0';
+    forget_unfolded(s, NULL);
     bp_status st = s->be->begin(s->h);
     if (st == BP_OK)
         s->in_tx = 1;
     return st;
 }
 
+static bp_status drop_unfolded_states(bp_store *s);
+
 bp_status bp_store_commit(bp_store *s)
 {
-    bp_status st = s->be->commit(s->h);
+    bp_status st = drop_unfolded_states(s);
+    if (st == BP_OK)
+        st = s->be->commit(s->h);
+    else
+        s->be->rollback(s->h);
+    forget_unfolded(s, NULL);
     s->in_tx = 0;
     return st;
 }
@@ -178,6 +199,7 @@ bp_status bp_store_commit(bp_store *s)
 void bp_store_rollback(bp_store *s)
 {
     s->be->rollback(s->h);
+    forget_unfolded(s, NULL);
     s->in_tx = 0;
 }
 
@@ -209,84 +231,87 @@ static const char *domain_of(const char *address, char *buf, size_t size)
 
 /* ---- derivation ------------------------------------------------------------------------ */
 
-/* What derive() needs of one ledger row. */
+/* What the fold does with one ledger row. */
+typedef enum fact_what { F_NOTHING, F_SUPPRESS, F_SOFT, F_RESET, F_REMOVAL } fact_what;
+
 typedef struct fact {
-    enum { F_SUPPRESS, F_SOFT, F_RESET, F_REMOVAL, F_NOTHING } what;
-    const char *kind; /* BP_KIND_* for F_SUPPRESS (static) */
-    char *reason;     /* malloc'ed */
-    long long t;
+    fact_what what;
+    const char *kind;   /* BP_KIND_* for F_SUPPRESS (static) */
+    const char *reason; /* borrowed from the row */
+    long long t, id;
 } fact;
 
-typedef struct facts {
-    fact *v;
-    size_t n, cap;
-    int nomem;
-} facts;
-
-static int collect_fact(void *user, const bp_ledger_row *r)
+/* The meaning of one ledger row for the fold. */
+static fact fact_of(const bp_ledger_row *r)
 {
-    facts *fs = user;
-    if (fs->n == fs->cap) {
-        size_t cap = fs->cap ? fs->cap * 2 : 16;
-        fact *v = realloc(fs->v, cap * sizeof(*v));
-        if (v == NULL) {
-            fs->nomem = 1;
-            return 1;
-        }
-        fs->v = v;
-        fs->cap = cap;
-    }
-    fact f = {F_NOTHING, NULL, NULL, r->evidence_time};
-    const char *reason = NULL;
+    fact f = {F_NOTHING, NULL, NULL, r->evidence_time, r->id};
     if (strcmp(r->kind, BP_LEDGER_REMOVAL) == 0) {
         f.what = F_REMOVAL;
-        reason = r->note;
+        f.reason = r->note;
     } else if (strcmp(r->kind, BP_LEDGER_DELIVERY) == 0) {
         f.what = F_RESET;
     } else if (strcmp(r->kind, BP_LEDGER_IMPORT) == 0 || strcmp(r->kind, BP_LEDGER_MANUAL) == 0) {
         f.what = F_SUPPRESS;
         f.kind = strcmp(r->kind, BP_LEDGER_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
-        reason = r->note != NULL ? r->note : f.kind;
+        f.reason = r->note != NULL ? r->note : f.kind;
     } else if (r->event.type == BP_EVENT_DELIVERED) {
         f.what = F_RESET;
     } else if (r->event.action == BP_ACT_SUPPRESS) {
         f.what = F_SUPPRESS;
         f.kind = r->event.type == BP_EVENT_COMPLAINT ? BP_KIND_COMPLAINT : BP_KIND_BOUNCE;
-        reason = r->event.type == BP_EVENT_COMPLAINT ? r->event.feedback_type : r->event.category;
-        if (reason == NULL)
-            reason = r->event.type == BP_EVENT_COMPLAINT ? "complaint" : "other";
+        f.reason = r->event.type == BP_EVENT_COMPLAINT ? r->event.feedback_type : r->event.category;
+        if (f.reason == NULL)
+            f.reason = r->event.type == BP_EVENT_COMPLAINT ? "complaint" : "other";
     } else if (r->event.action == BP_ACT_SOFT) {
         f.what = F_SOFT;
-        reason = r->event.category != NULL ? r->event.category : "other";
+        f.reason = r->event.category != NULL ? r->event.category : "other";
     }
-    if (reason != NULL && (f.reason = strdup(reason)) == NULL) {
-        fs->nomem = 1;
-        return 1;
-    }
-    fs->v[fs->n++] = f;
-    return 0;
+    return f;
 }
 
-static void facts_free(facts *fs)
+/* (t1, id1) sorts after (t2, id2) in the ledger's (evidence_time, id) order. */
+static int key_after(long long t1, long long id1, long long t2, long long id2)
 {
-    for (size_t i = 0; i < fs->n; i++)
-        free(fs->v[i].reason);
-    free(fs->v);
+    return t1 > t2 || (t1 == t2 && id1 > id2);
 }
 
-/* The derived state of one address. */
+/* The state of the fold of one address: the suppression row it makes plus what the next
+ * rows need (the soft events counted, the key of the last row folded). */
 typedef struct derived {
     int exists; /* ever suppressed (a row should exist) */
-    int active;
-    const char *reason; /* points into facts */
-    const char *kind;
+    int active; /* exists && !lifted */
+    char *reason, *kind, *lift_reason;
     long long first, last, count;
     int lifted;
-    const char *lift_reason;
     long long lifted_at;
-    size_t soft_pending; /* soft events counted at the end (not yet reset) */
-    long long soft_oldest;
+    long long active_time, active_id; /* key of the row that began the suppression in force */
+    long long *soft;                  /* times of the soft events counted now, oldest first */
+    size_t n_soft, cap_soft;
+    long long last_time, last_id; /* key of the last row folded */
+    size_t folded;                /* rows folded by this derive */
+    int nomem;
 } derived;
+
+static void derived_free(derived *d)
+{
+    free(d->reason);
+    free(d->kind);
+    free(d->lift_reason);
+    free(d->soft);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Replace the copy in *dst by a copy of @p src (NULL allowed). */
+static void set_text(derived *d, char **dst, const char *src)
+{
+    char *copy = NULL;
+    if (src != NULL && (copy = strdup(src)) == NULL) {
+        d->nomem = 1;
+        return;
+    }
+    free(*dst);
+    *dst = copy;
+}
 
 static int distinct_days(const long long *t, size_t n)
 {
@@ -309,120 +334,371 @@ static void suppress(derived *d, const fact *f, const char *kind)
             d->first = f->t;
         }
         d->lifted = 0;
-        d->reason = f->reason;
-        d->kind = kind;
+        set_text(d, &d->reason, f->reason);
+        set_text(d, &d->kind, kind);
+        d->active_time = f->t;
+        d->active_id = f->id;
     }
     d->count++;
     if (f->t > d->last)
         d->last = f->t;
 }
 
-/* Fold the facts (in evidence-time order) into @p d. */
-static bp_status fold(const bp_store_options *o, const facts *fs, derived *d)
+/* Fold one row (rows come in evidence-time order) into @p d. */
+static void fold_fact(const bp_store_options *o, derived *d, const fact *f)
 {
-    long long *soft = NULL; /* times of the soft events counted now, oldest first */
-    size_t n_soft = 0;
-    memset(d, 0, sizeof(*d));
-    if (fs->n > 0 && (soft = malloc(fs->n * sizeof(*soft))) == NULL)
-        return BP_ERR_NOMEM;
-    for (size_t i = 0; i < fs->n; i++) {
-        const fact *f = &fs->v[i];
-        switch (f->what) {
-        case F_NOTHING: break;
-        case F_RESET: n_soft = 0; break;
-        case F_REMOVAL:
-            if (d->exists) {
-                d->active = 0;
-                d->lifted = 1;
-                d->lift_reason = f->reason;
-                d->lifted_at = f->t;
-            }
-            n_soft = 0;
-            break;
-        case F_SUPPRESS:
-            if (d->lifted && f->t <= d->lifted_at)
-                break; /* not newer than the removal: old evidence, already judged */
-            suppress(d, f, f->kind);
-            n_soft = 0;
-            break;
-        case F_SOFT: {
-            if (d->active || (d->lifted && f->t <= d->lifted_at))
-                break;
-            long long window_start = f->t - (long long)o->soft_window * SECONDS_PER_DAY;
-            size_t keep = 0;
-            for (size_t j = 0; j < n_soft; j++)
-                if (soft[j] > window_start)
-                    soft[keep++] = soft[j];
-            n_soft = keep;
-            soft[n_soft++] = f->t;
-            if (n_soft >= o->soft_count && distinct_days(soft, n_soft) >= (int)o->soft_days) {
-                suppress(d, f, BP_KIND_SOFT_THRESHOLD);
-                n_soft = 0;
-            }
-            break;
+    switch (f->what) {
+    case F_NOTHING: break;
+    case F_RESET: d->n_soft = 0; break;
+    case F_REMOVAL:
+        if (d->exists) {
+            d->active = 0;
+            d->lifted = 1;
+            set_text(d, &d->lift_reason, f->reason);
+            d->lifted_at = f->t;
         }
+        d->n_soft = 0;
+        break;
+    case F_SUPPRESS:
+        if (d->lifted && f->t <= d->lifted_at)
+            break; /* not newer than the removal: old evidence, already judged */
+        suppress(d, f, f->kind);
+        d->n_soft = 0;
+        break;
+    case F_SOFT: {
+        if (d->active || (d->lifted && f->t <= d->lifted_at))
+            break;
+        long long window_start = f->t - (long long)o->soft_window * SECONDS_PER_DAY;
+        size_t keep = 0;
+        for (size_t j = 0; j < d->n_soft; j++)
+            if (d->soft[j] > window_start)
+                d->soft[keep++] = d->soft[j];
+        d->n_soft = keep;
+        if (d->n_soft == d->cap_soft) {
+            size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
+            long long *v = realloc(d->soft, cap * sizeof(*v));
+            if (v == NULL) {
+                d->nomem = 1;
+                return;
+            }
+            d->soft = v;
+            d->cap_soft = cap;
         }
+        d->soft[d->n_soft++] = f->t;
+        if (d->n_soft >= o->soft_count && distinct_days(d->soft, d->n_soft) >= (int)o->soft_days) {
+            suppress(d, f, BP_KIND_SOFT_THRESHOLD);
+            d->n_soft = 0;
+        }
+        break;
     }
-    d->soft_pending = n_soft;
-    d->soft_oldest = n_soft > 0 ? soft[0] : 0;
+    }
+}
+
+typedef struct fold_ctx {
+    const bp_store_options *o;
+    derived *d;
+} fold_ctx;
+
+static int fold_row(void *user, const bp_ledger_row *r)
+{
+    fold_ctx *c = user;
+    fact f = fact_of(r);
+    fold_fact(c->o, c->d, &f);
+    c->d->last_time = r->evidence_time;
+    c->d->last_id = r->id;
+    c->d->folded++;
+    return c->d->nomem;
+}
+
+/* ---- the fold state kept per address (table derive_state) --------------------------------
+ *
+ * derive() keeps the state of each address's fold, keyed by the last row folded, so that
+ * recording a row folds only the rows after that key instead of the address's whole ledger.
+ * The invariant: every committed ledger row of the address that sorts at or before the key
+ * and means something to the fold (fact_of() is not F_NOTHING) is folded into the state.
+ * Rows are only ever added (ledger_insert), re-classified (bp_store_reclassify) or, for
+ * placeholders that fold to nothing, deleted; store.c notes every row it adds or changes in
+ * the transaction (s->unfolded) until derive() has folded it:
+ *   - a noted row after the key is read back by the incremental query;
+ *   - a noted row at or before the key (it arrived out of evidence-time order) is folded
+ *     into the state at once when the state was suppressed since before it and stays so:
+ *     within a suppression in force a suppressing row only adds to count and last_seen, and
+ *     soft events and resets change nothing;
+ *   - anything else (a removal arriving late, a row before the suppression in force, a
+ *     re-classified row, no state, a state of another policy or format) folds the address
+ *     from its first row and rewrites the state.
+ * Every transaction that adds rows derives their addresses before it commits (bp_store_commit
+ * drops the state of any it did not), and derivations of one address are serial (SQLite:
+ * one writer; PostgreSQL: the address's row lock, taken by state_get before reading), so no
+ * other writer's row can be missing from a state it reads. */
+
+/* The state's format and the policy it was folded with; a state that differs is not used. */
+#define FOLD_FORMAT 1
+
+static void policy_text(const bp_store_options *o, char *buf, size_t size)
+{
+    snprintf(buf, size, "%d:%u:%u:%u", FOLD_FORMAT, o->soft_count, o->soft_days, o->soft_window);
+}
+
+/* Soft times as text: the first time, then each difference to the previous one ("" none). */
+static char *soft_text(const derived *d)
+{
+    size_t size = d->n_soft * 21 + 1;
+    char *out = malloc(size);
+    if (out == NULL)
+        return NULL;
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < d->n_soft; i++) {
+        long long v = i == 0 ? d->soft[0] : d->soft[i] - d->soft[i - 1];
+        len += (size_t)snprintf(out + len, size - len, i == 0 ? "%lld" : " %lld", v);
+    }
+    return out;
+}
+
+/* Parse soft_text()'s format into d->soft. @return 0, or -1 when it is not in that format. */
+static int soft_parse(derived *d, const char *text)
+{
+    const char *p = text != NULL ? text : "";
+    d->n_soft = 0;
+    while (*p != '\0') {
+        char *end = NULL;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || (*end != ' ' && *end != '\0') || (d->n_soft > 0 && v < 0))
+            return -1;
+        if (d->n_soft == d->cap_soft) {
+            size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
+            long long *nv = realloc(d->soft, cap * sizeof(*nv));
+            if (nv == NULL) {
+                d->nomem = 1;
+                return -1;
+            }
+            d->soft = nv;
+            d->cap_soft = cap;
+        }
+        d->soft[d->n_soft] = d->n_soft == 0 ? v : d->soft[d->n_soft - 1] + v;
+        d->n_soft++;
+        p = *end == ' ' ? end + 1 : end;
+    }
+    return 0;
+}
+
+typedef struct state_load {
+    const char *policy;
+    derived *d;
+    int usable;
+} state_load;
+
+static int load_state(void *user, const bp_fold_state *st)
+{
+    state_load *l = user;
+    derived *d = l->d;
+    if (st->policy == NULL || strcmp(st->policy, l->policy) != 0)
+        return 0; /* folded under another policy or format: fold again */
+    d->exists = st->suppressed != 0;
+    d->lifted = d->exists && st->lifted != 0;
+    d->active = d->exists && !d->lifted;
+    set_text(d, &d->reason, st->reason);
+    set_text(d, &d->kind, st->source_kind);
+    set_text(d, &d->lift_reason, st->lift_reason);
+    d->first = st->first_seen;
+    d->last = st->last_seen;
+    d->count = st->count;
+    d->lifted_at = st->lifted_at;
+    d->active_time = st->active_time;
+    d->active_id = st->active_id;
+    d->last_time = st->last_time;
+    d->last_id = st->last_id;
+    l->usable = !d->nomem && soft_parse(d, st->soft) == 0 && (!d->exists || d->kind != NULL);
+    return 0;
+}
+
+static bp_status save_state(bp_store *s, const char *address, const derived *d)
+{
+    char policy[64];
+    policy_text(&s->opts, policy, sizeof(policy));
+    char *soft = soft_text(d);
+    if (soft == NULL)
+        return BP_ERR_NOMEM;
+    bp_fold_state st = {address,      d->last_time,   d->last_id,   policy,   d->exists, d->reason,
+                        d->kind,      d->first,       d->last,      d->count, d->lifted, d->lift_reason,
+                        d->lifted_at, d->active_time, d->active_id, soft};
+    bp_status bs = s->be->state_put(s->h, &st);
     free(soft);
+    return bs;
+}
+
+/* Rows this transaction wrote or changed that derive() has not folded yet. */
+typedef struct unfolded {
+    char *address;
+    fact_what what;
+    long long t, id;
+    int refold; /* an existing row changed: fold the address from its first row */
+} unfolded;
+
+/* Note a row written or changed in this transaction (see above). */
+static bp_status note_unfolded(bp_store *s, const char *address, fact_what what, long long t, long long id, int refold)
+{
+    if (address == NULL || (what == F_NOTHING && !refold))
+        return BP_OK; /* rows that fold to nothing change no state, wherever they sort */
+    if (s->n_unfolded == s->cap_unfolded) {
+        size_t cap = s->cap_unfolded ? s->cap_unfolded * 2 : 8;
+        unfolded *v = realloc(s->unfolded, cap * sizeof(*v));
+        if (v == NULL)
+            return BP_ERR_NOMEM;
+        s->unfolded = v;
+        s->cap_unfolded = cap;
+    }
+    unfolded *u = &s->unfolded[s->n_unfolded];
+    if ((u->address = strdup(address)) == NULL)
+        return BP_ERR_NOMEM;
+    u->what = what;
+    u->t = t;
+    u->id = id;
+    u->refold = refold;
+    s->n_unfolded++;
     return BP_OK;
 }
 
+/* Forget the noted rows of @p address (NULL: of every address). */
+static void forget_unfolded(bp_store *s, const char *address)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_unfolded; i++) {
+        if (address == NULL || strcmp(s->unfolded[i].address, address) == 0)
+            free(s->unfolded[i].address);
+        else
+            s->unfolded[keep++] = s->unfolded[i];
+    }
+    s->n_unfolded = keep;
+}
+
+/* ---- derive ---------------------------------------------------------------------------- */
+
 typedef struct current_row {
+    const bp_suppression *want; /* the row derive() is about to write, or NULL */
     int found;
     int active;
+    int same; /* equal to *want */
 } current_row;
+
+static int same_text(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
 
 static int note_current(void *user, const bp_suppression *r)
 {
     current_row *c = user;
+    const bp_suppression *w = c->want;
     c->found = 1;
     c->active = !r->lifted;
+    c->same = w != NULL && same_text(r->domain, w->domain) && same_text(r->reason, w->reason) &&
+              same_text(r->source_kind, w->source_kind) && r->first_seen == w->first_seen &&
+              r->last_seen == w->last_seen && r->count == w->count && (r->lifted != 0) == (w->lifted != 0) &&
+              same_text(r->lift_reason, w->lift_reason) && r->lifted_at == w->lifted_at;
     return 0;
 }
 
-/* Re-derive the suppression row of @p address from its ledger rows.
- * @param became_suppressed if not NULL, set to 1 when it was not suppressed and now is */
-static bp_status derive(bp_store *s, const char *address, int *became_suppressed, derived *out_pending)
+/* Re-derive the suppression row of @p address from its ledger rows: from its fold state and
+ * the rows after it when that is exact, else from its first row (see above).
+ * @param became_suppressed if not NULL, set to 1 when it was not suppressed and now is
+ * @param soft_pending if not NULL, receives the number of soft events counted at the end
+ * @param soft_oldest if not NULL, receives the oldest of them (0 when none) */
+static bp_status derive(bp_store *s, const char *address, int *became_suppressed, size_t *soft_pending,
+                        long long *soft_oldest)
 {
-    facts fs = {0};
     derived d;
-    current_row cur = {0, 0};
-    char dombuf[320];
-    bp_status st = s->be->ledger_for(s->h, address, collect_fact, &fs);
-    if (st == BP_OK && fs.nomem)
+    char policy[64], dombuf[320];
+    memset(&d, 0, sizeof(d));
+    policy_text(&s->opts, policy, sizeof(policy));
+    state_load load = {policy, &d, 0};
+    bp_status st = s->be->state_get(s->h, address, load_state, &load);
+    if (st == BP_ERR_NOT_FOUND)
+        st = BP_OK;
+    if (st != BP_OK)
+        goto out;
+    if (d.nomem) {
+        st = BP_ERR_NOMEM;
+        goto out;
+    }
+    /* Can the state absorb this transaction's rows that sort at or before its key? */
+    int full = !load.usable, changed = 0;
+    for (size_t i = 0; i < s->n_unfolded && !full; i++) {
+        const unfolded *u = &s->unfolded[i];
+        if (strcmp(u->address, address) != 0 || (!u->refold && key_after(u->t, u->id, d.last_time, d.last_id)))
+            continue; /* another address, or read back below */
+        full = u->refold || u->what == F_REMOVAL || !d.active || !key_after(u->t, u->id, d.active_time, d.active_id);
+    }
+    if (full) {
+        derived_free(&d);
+        d.last_time = d.last_id = LLONG_MIN;
+    } else {
+        for (size_t i = 0; i < s->n_unfolded; i++) {
+            const unfolded *u = &s->unfolded[i];
+            if (strcmp(u->address, address) != 0 || key_after(u->t, u->id, d.last_time, d.last_id))
+                continue;
+            if (u->what == F_SUPPRESS) { /* within the suppression in force: counted, nothing else */
+                d.count++;
+                if (u->t > d.last)
+                    d.last = u->t;
+            }
+            changed = 1;
+        }
+    }
+    fold_ctx ctx = {&s->opts, &d};
+    st = s->be->ledger_fold(s->h, address, d.last_time, d.last_id, fold_row, &ctx);
+    if (st == BP_OK && d.nomem)
         st = BP_ERR_NOMEM;
     if (st != BP_OK)
         goto out;
-    st = fold(&s->opts, &fs, &d);
-    if (st != BP_OK)
-        goto out;
+    changed |= d.folded > 0;
+    const char *domain = domain_of(address, dombuf, sizeof(dombuf));
+    bp_suppression row = {
+        address,    domain != NULL ? domain : "", d.reason, d.kind, d.first, d.last, d.count, d.lifted, d.lift_reason,
+        d.lifted_at};
+    current_row cur = {d.exists ? &row : NULL, 0, 0, 0};
     st = s->be->suppression_get(s->h, address, note_current, &cur);
     if (st == BP_ERR_NOT_FOUND)
         st = BP_OK;
     if (st != BP_OK)
         goto out;
-    if (d.exists) {
-        const char *domain = domain_of(address, dombuf, sizeof(dombuf));
-        bp_suppression row = {address,       domain != NULL ? domain : "",
-                              d.reason,      d.kind,
-                              d.first,       d.last,
-                              d.count,       d.lifted,
-                              d.lift_reason, d.lifted_at};
+    if (d.exists && !cur.same)
         st = s->be->suppression_put(s->h, &row);
-    } else if (cur.found) {
+    else if (!d.exists && cur.found)
         st = s->be->suppression_delete(s->h, address);
-    }
-    if (st == BP_OK && became_suppressed != NULL)
+    if (st == BP_OK && changed && d.last_time != LLONG_MIN)
+        st = save_state(s, address, &d);
+    if (st != BP_OK)
+        goto out;
+    forget_unfolded(s, address);
+    if (became_suppressed != NULL)
         *became_suppressed = d.active && !(cur.found && cur.active);
-    if (out_pending != NULL) {
-        *out_pending = d;
-        out_pending->reason = out_pending->lift_reason = NULL; /* they point into fs, freed below */
-    }
+    if (soft_pending != NULL)
+        *soft_pending = d.n_soft;
+    if (soft_oldest != NULL)
+        *soft_oldest = d.n_soft > 0 ? d.soft[0] : 0;
 out:
-    facts_free(&fs);
+    derived_free(&d);
     return st;
+}
+
+/* Before a commit: the addresses with rows this transaction wrote but did not derive (only a
+ * caller that commits after a failed write leaves any) lose their fold state, so that their
+ * next derivation reads every row. */
+static bp_status drop_unfolded_states(bp_store *s)
+{
+    for (size_t i = 0; i < s->n_unfolded; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(s->unfolded[j].address, s->unfolded[i].address) == 0;
+        if (dup)
+            continue;
+        bp_status st = s->be->state_delete(s->h, s->unfolded[i].address);
+        if (st != BP_OK)
+            return st;
+    }
+    return BP_OK;
 }
 
 /* ---- recording ------------------------------------------------------------------------- */
@@ -430,6 +706,18 @@ out:
 bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state)
 {
     return s->be->seen(s->h, fingerprint, state);
+}
+
+/* Insert a ledger row and note it for derive(). */
+static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
+{
+    long long id = 0;
+    bp_status st = s->be->ledger_insert(s->h, r, &id);
+    if (st != BP_OK)
+        return st;
+    bp_ledger_row noted = *r;
+    noted.id = id;
+    return note_unfolded(s, r->event.recipient, fact_of(&noted).what, r->evidence_time, id, 0);
 }
 
 static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long long now, const bp_store_unit *unit)
@@ -444,7 +732,7 @@ static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long 
     r.domain = domain_of(e->recipient, dombuf, sizeof(dombuf));
     r.evidence_time = t;
     r.recorded_at = now;
-    return s->be->ledger_insert(s->h, &r);
+    return ledger_write(s, &r);
 }
 
 bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
@@ -519,7 +807,7 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
         if (dup)
             continue;
         int became = 0;
-        st = derive(s, a, &became, NULL);
+        st = derive(s, a, &became, NULL, NULL);
         if (st != BP_OK)
             return st;
         result->suppressed += (unsigned)became;
@@ -546,12 +834,13 @@ bp_status bp_store_record_delivery(bp_store *s, const char *address, long long w
     bp_status st = need_tx(s);
     if (st != BP_OK)
         return st;
-    derived d;
+    size_t soft_pending = 0;
+    long long soft_oldest = 0;
     long long now = now_seconds();
     if (when <= 0 || when > now)
         when = now;
-    st = derive(s, address, NULL, &d);
-    if (st != BP_OK || d.soft_pending == 0 || d.soft_oldest > when)
+    st = derive(s, address, NULL, &soft_pending, &soft_oldest);
+    if (st != BP_OK || soft_pending == 0 || soft_oldest > when)
         return st; /* nothing counted that this delivery could reset */
     char dombuf[320];
     bp_ledger_row r;
@@ -562,8 +851,8 @@ bp_status bp_store_record_delivery(bp_store *s, const char *address, long long w
     r.domain = domain_of(address, dombuf, sizeof(dombuf));
     r.evidence_time = when;
     r.recorded_at = now;
-    st = s->be->ledger_insert(s->h, &r);
-    return st == BP_OK ? derive(s, address, NULL, NULL) : st;
+    st = ledger_write(s, &r);
+    return st == BP_OK ? derive(s, address, NULL, NULL, NULL) : st;
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */
@@ -589,7 +878,7 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
     r.evidence_time = t;
     r.recorded_at = now_seconds();
     r.note = note;
-    return s->be->ledger_insert(s->h, &r);
+    return ledger_write(s, &r);
 }
 
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)
@@ -597,14 +886,14 @@ bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, 
     bp_status st = need_tx(s);
     if (st != BP_OK)
         return st;
-    current_row cur = {0, 0};
+    current_row cur = {NULL, 0, 0, 0};
     st = s->be->suppression_get(s->h, address, note_current, &cur);
     if (st != BP_OK)
         return st;
     if (!cur.active)
         return BP_ERR_NOT_FOUND;
     st = operator_row(s, BP_LEDGER_REMOVAL, address, reason, now > 0 ? now : now_seconds());
-    return st == BP_OK ? derive(s, address, NULL, NULL) : st;
+    return st == BP_OK ? derive(s, address, NULL, NULL, NULL) : st;
 }
 
 typedef struct lift_info {
@@ -647,7 +936,7 @@ bp_status bp_store_add(bp_store *s, const char *address, const char *reason, con
     st = operator_row(s, ledger_kind, address, reason, when);
     int became = 0;
     if (st == BP_OK)
-        st = derive(s, address, &became, NULL);
+        st = derive(s, address, &became, NULL, NULL);
     if (st == BP_OK)
         *changed = became;
     return st;
@@ -693,6 +982,8 @@ bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, 
         return st;
     st = s->be->ledger_reclassify(s->h, id, category, rule, action, blocklist);
     if (st == BP_OK && recipient != NULL)
-        st = derive(s, recipient, NULL, NULL);
+        st = note_unfolded(s, recipient, F_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
+    if (st == BP_OK && recipient != NULL)
+        st = derive(s, recipient, NULL, NULL, NULL);
     return st;
 }

@@ -20,6 +20,29 @@
 #define BP_SEEN_RECORDED     1
 #define BP_SEEN_UNRECOGNIZED 2 /**< nothing recognised (quarantined): a later run may retry it */
 
+/**
+ * The fold of one address's ledger up to a row (table derive_state): what derive() in
+ * store.c needs to go on from there instead of reading the address's whole ledger again.
+ * A cache: store.c decides when it is valid; deleting it only costs one full fold.
+ * Strings are text in store.c's formats; the backend only stores them.
+ */
+typedef struct bp_fold_state {
+    const char *address;
+    long long last_time, last_id; /**< (evidence_time, id) of the last row folded */
+    const char *policy;           /**< what the fold depends on besides the rows (store.c's format) */
+    int suppressed;               /**< a suppression row exists (ever suppressed) */
+    const char *reason;
+    const char *source_kind;
+    long long first_seen, last_seen, count;
+    int lifted;
+    const char *lift_reason;
+    long long lifted_at;
+    long long active_time, active_id; /**< key of the row that began the suppression in force (not lifted) */
+    const char *soft;                 /**< times of the soft events counted (store.c's format) */
+} bp_fold_state;
+
+typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
+
 typedef struct bp_store_backend {
     const char *name;
     /** Open or create, migrate; *handle receives the backend's state. */
@@ -37,9 +60,18 @@ typedef struct bp_store_backend {
     /** Delete the unrecognized placeholder rows of @p fingerprint. */
     bp_status (*drop_placeholder)(void *h, const char *fingerprint);
 
-    bp_status (*ledger_insert)(void *h, const bp_ledger_row *row);
+    /** Insert a row; *id receives its id. */
+    bp_status (*ledger_insert)(void *h, const bp_ledger_row *row, long long *id);
     /** Rows of @p address ordered by evidence_time, then id. */
     bp_status (*ledger_for)(void *h, const char *address, bp_ledger_cb cb, void *user);
+    /**
+     * What derive() folds: the rows of @p address that sort after (@p after_time, @p after_id)
+     * in (evidence_time, id) order, with only id, kind, evidence_time, event.type,
+     * event.action, event.category, event.feedback_type and note filled in (the rest zero).
+     * Inside a write transaction it first locks the address, as ledger_for does.
+     */
+    bp_status (*ledger_fold)(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
+                             void *user);
     /** Event rows (kind "event") ordered by id. */
     bp_status (*ledger_events)(void *h, bp_ledger_cb cb, void *user);
     bp_status (*ledger_reclassify)(void *h, long long id, const char *category, const char *rule, bp_action action,
@@ -52,6 +84,14 @@ typedef struct bp_store_backend {
     bp_status (*suppression_list)(void *h, const bp_store_filter *filter, bp_suppression_cb cb, void *user);
 
     bp_status (*stats)(void *h, const bp_store_filter *filter, bp_stats_cb cb, void *user);
+
+    /** The fold state of @p address (table derive_state): cb called once, or BP_ERR_NOT_FOUND.
+     *  Inside a write transaction it first locks the address, as ledger_for does. */
+    bp_status (*state_get)(void *h, const char *address, bp_fold_state_cb cb, void *user);
+    /** Insert or replace the fold state of state->address. */
+    bp_status (*state_put)(void *h, const bp_fold_state *state);
+    /** Forget the fold state of @p address (under its lock); no row is not an error. */
+    bp_status (*state_delete)(void *h, const char *address);
 } bp_store_backend;
 
 extern const bp_store_backend bp_store_backend_sqlite;
