@@ -8,7 +8,8 @@
  * group "rcpt" and optionally "diag", "status" and "code"), and where the diagnostic is.
  * Supporting a new format is adding an entry here and a fixture in fixtures/text/.
  *
- * Patterns are PCRE2, compiled caseless and multi-line (^ and $ at line ends) on first use.
+ * Patterns are PCRE2, compiled caseless and multi-line (^ and $ at line ends) at build time
+ * (bp_text_family_code) or, failing that, on first use.
  * The table is static and read-only.
  */
 #ifndef BOUNCEPIPE_TEXT_FAMILIES_H
@@ -56,5 +57,31 @@ extern const bp_text_family bp_text_families[];
 
 /** @return the number of entries of bp_text_families (without the terminator). */
 size_t bp_text_family_count(void);
+
+/** A family's patterns: signatures first, then the ones used once a signature matched. */
+enum {
+    BP_TEXT_PAT_FROM,
+    BP_TEXT_PAT_SUBJECT,
+    BP_TEXT_PAT_BODY,
+    BP_TEXT_PAT_START,
+    BP_TEXT_PAT_END,
+    BP_TEXT_PAT_RCPT,
+    BP_TEXT_PAT_SHARED,
+    BP_TEXT_PAT_N
+};
+
+/** @return pattern @p which (BP_TEXT_PAT_*) of @p f, or NULL when the family has none. */
+const char *bp_text_family_pattern(const bp_text_family *f, int which);
+
+/** The PCRE2 options of every family pattern (include pcre2.h before using it). */
+#define BP_TEXT_PATTERN_OPTIONS (PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
+
+/**
+ * Every family pattern compiled by the build (bp_rulegen) as one PCRE2 serialization: the
+ * table's order, each family's patterns in BP_TEXT_PAT_* order, absent ones skipped.
+ * textbounce.c decodes it instead of compiling; a PCRE2 of another version refuses it, and
+ * the patterns are then compiled.  Generated into builtin_rules.c.
+ */
+extern const unsigned char bp_text_family_code[];
 
 #endif

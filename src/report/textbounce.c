@@ -19,8 +19,9 @@
  * family says so); the SMTP code and enhanced status come from the diagnostic, or from the
  * family pattern's "code" and "status" groups.
  *
- * Patterns are compiled once, on first use, and kept for the life of the process: a
- * family's signature patterns when it is first tried, its other patterns when its signature
+ * Patterns are compiled by the build (bp_text_family_code, decoded at first use; compiled
+ * here when this PCRE2 refuses it) and kept for the life of the process: a family's
+ * signature patterns are taken when it is first tried, its other patterns when its signature
  * first matches, JIT after JIT_AFTER_TRIES tries (pipe mode reads one message per process).
  * A pattern that does not compile disables its family (a table bug, caught by the tests).
  * Matching runs under the PCRE2 match and depth limits of limits.h.
@@ -144,11 +145,9 @@ static const char *const not_recipient_cues[] = {"expanded from", "generated fro
 
 /* ---- compiled patterns ---------------------------------------------------------------- */
 
-enum { PAT_FROM, PAT_SUBJECT, PAT_BODY, PAT_START, PAT_END, PAT_RCPT, PAT_SHARED, PAT_N };
-
-/* Signature patterns (PAT_FROM .. PAT_BODY) come first: they are compiled for every family
+/* Signature patterns (BP_TEXT_PAT_FROM .. BP_TEXT_PAT_BODY) come first: they are compiled for every family
  * tried; the rest only for a family whose signature matched. */
-enum { SIGNATURE_PATTERNS = PAT_START };
+enum { SIGNATURE_PATTERNS = BP_TEXT_PAT_START };
 
 /* A pipe-mode process reads one message: JIT-compiling every pattern on first use cost it
  * 16 M instructions (more than the rest of the process), so a family is JIT-compiled only
@@ -156,31 +155,16 @@ enum { SIGNATURE_PATTERNS = PAT_START };
 #define JIT_AFTER_TRIES 3
 
 typedef struct compiled_family {
-    int stage;  /* patterns compiled so far: 0, SIGNATURE_PATTERNS or PAT_N */
+    int stage;  /* patterns compiled so far: 0, SIGNATURE_PATTERNS or BP_TEXT_PAT_N */
     int broken; /* a pattern did not compile: the family is skipped */
     unsigned tries;
     int jitted;
-    pcre2_code *pat[PAT_N];
+    pcre2_code *pat[BP_TEXT_PAT_N];
 } compiled_family;
 
 static compiled_family *compiled; /* one per table entry, allocated on first use */
 static pcre2_match_context *mctx; /* carries the match and depth limits */
 static pcre2_match_data *mdata;   /* reused by every match (one thread) */
-
-static const char *family_pattern(const bp_text_family *f, int which)
-{
-    switch (which) {
-    case PAT_FROM: return f->from;
-    case PAT_SUBJECT: return f->subject;
-    case PAT_BODY: return f->body;
-    case PAT_START: return f->start;
-    case PAT_END: return f->end;
-    case PAT_RCPT: return f->rcpt;
-    case PAT_SHARED: return f->shared_diag;
-    default: break;
-    }
-    return NULL;
-}
 
 static int engine_ready(void)
 {
@@ -204,22 +188,70 @@ static int engine_ready(void)
     return 1;
 }
 
+/* The build's compiled patterns (bp_text_family_code), decoded at the first use of any:
+ * copying them costs a fraction of compiling the signatures of the families tried before the
+ * one that matches (0.3-1.5 M instructions, in pipe mode once per message).  Each family
+ * takes its patterns out.  NULL when not decoded (yet, or refused by a PCRE2 of another
+ * version: then they are compiled). */
+static pcre2_code **decoded;
+static size_t *decoded_base; /* per family: where its first pattern is in decoded */
+static int decode_tried;
+
+static void decode_build_code(void)
+{
+    decode_tried = 1;
+    size_t n_fam = bp_text_family_count(), total = 0;
+    size_t *base = malloc((n_fam > 0 ? n_fam : 1) * sizeof(*base));
+    if (base == NULL)
+        return;
+    for (size_t i = 0; i < n_fam; i++) {
+        base[i] = total;
+        for (int k = 0; k < BP_TEXT_PAT_N; k++)
+            total += bp_text_family_pattern(&bp_text_families[i], k) != NULL;
+    }
+    int32_t n = pcre2_serialize_get_number_of_codes(bp_text_family_code);
+    pcre2_code **codes = n > 0 && (size_t)n == total ? calloc((size_t)n, sizeof(*codes)) : NULL;
+    if (codes == NULL || pcre2_serialize_decode(codes, n, bp_text_family_code, NULL) != n) {
+        free(codes);
+        free(base);
+        return;
+    }
+    decoded = codes;
+    decoded_base = base;
+}
+
+/* Pattern @p k of family @p i: from the build's code, else compiled now; NULL when it does
+ * not compile. */
+static pcre2_code *family_pattern_code(size_t i, int k, const char *src)
+{
+    if (!decode_tried)
+        decode_build_code();
+    if (decoded != NULL) {
+        size_t j = decoded_base[i];
+        for (int before = 0; before < k; before++)
+            j += bp_text_family_pattern(&bp_text_families[i], before) != NULL;
+        pcre2_code *code = decoded[j];
+        decoded[j] = NULL; /* the family owns it now */
+        if (code != NULL)
+            return code;
+    }
+    int errcode = 0;
+    PCRE2_SIZE erroff = 0;
+    return pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &errcode, &erroff, NULL);
+}
+
 /* Family @p i with its signature patterns compiled (@p all == 0: counts as one try) or all
  * of them; NULL when one of them does not compile. */
 static const compiled_family *family_compiled(size_t i, int all)
 {
     compiled_family *cf = &compiled[i];
-    int want = all ? PAT_N : SIGNATURE_PATTERNS;
+    int want = all ? BP_TEXT_PAT_N : SIGNATURE_PATTERNS;
     for (; !cf->broken && cf->stage < want; cf->stage++) {
         int k = cf->stage;
-        const char *src = family_pattern(&bp_text_families[i], k);
+        const char *src = bp_text_family_pattern(&bp_text_families[i], k);
         if (src == NULL)
             continue;
-        int errcode = 0;
-        PCRE2_SIZE erroff = 0;
-        cf->pat[k] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode,
-                                   &erroff, NULL);
+        cf->pat[k] = family_pattern_code(i, k, src);
         if (cf->pat[k] == NULL)
             cf->broken = 1;
         else if (cf->jitted)
@@ -595,7 +627,7 @@ static candidate *add_candidate(scan *sc, const char *addr, size_t line)
 /* Recipients by the family's pattern. */
 static void scan_family(scan *sc, const compiled_family *cf)
 {
-    const pcre2_code *re = cf->pat[PAT_RCPT];
+    const pcre2_code *re = cf->pat[BP_TEXT_PAT_RCPT];
     line_tracker lt = {sc->sec_start, line_start(sc->text, sc->sec_start)};
     size_t pos = sc->sec_start, ms = 0, me = 0;
     while (pos < sc->sec_end && re_search(re, sc->text, sc->sec_end, pos, &ms, &me)) {
@@ -744,15 +776,16 @@ static const char **failed_recipients(bp_arena *arena, const bp_part *root, size
 static int signature_matches(const compiled_family *cf, const bp_report *r, const bp_part *root, const char *text,
                              size_t len)
 {
-    if (cf->pat[PAT_FROM] == NULL && cf->pat[PAT_SUBJECT] == NULL && cf->pat[PAT_BODY] == NULL)
+    if (cf->pat[BP_TEXT_PAT_FROM] == NULL && cf->pat[BP_TEXT_PAT_SUBJECT] == NULL && cf->pat[BP_TEXT_PAT_BODY] == NULL)
         return 0;
     const char *from = bp_part_header(root, "From");
-    if (cf->pat[PAT_FROM] != NULL && (from == NULL || !re_search(cf->pat[PAT_FROM], from, strlen(from), 0, NULL, NULL)))
+    if (cf->pat[BP_TEXT_PAT_FROM] != NULL &&
+        (from == NULL || !re_search(cf->pat[BP_TEXT_PAT_FROM], from, strlen(from), 0, NULL, NULL)))
         return 0;
-    if (cf->pat[PAT_SUBJECT] != NULL &&
-        (r->subject == NULL || !re_search(cf->pat[PAT_SUBJECT], r->subject, strlen(r->subject), 0, NULL, NULL)))
+    if (cf->pat[BP_TEXT_PAT_SUBJECT] != NULL &&
+        (r->subject == NULL || !re_search(cf->pat[BP_TEXT_PAT_SUBJECT], r->subject, strlen(r->subject), 0, NULL, NULL)))
         return 0;
-    if (cf->pat[PAT_BODY] != NULL && !re_search(cf->pat[PAT_BODY], text, len, 0, NULL, NULL))
+    if (cf->pat[BP_TEXT_PAT_BODY] != NULL && !re_search(cf->pat[BP_TEXT_PAT_BODY], text, len, 0, NULL, NULL))
         return 0;
     return 1;
 }
@@ -765,12 +798,12 @@ static void family_section(const compiled_family *cf, const char *text, size_t l
 {
     size_t ms = 0, me = 0;
     *ss = 0;
-    if (cf->pat[PAT_START] != NULL && re_search(cf->pat[PAT_START], text, len, 0, &ms, &me)) {
+    if (cf->pat[BP_TEXT_PAT_START] != NULL && re_search(cf->pat[BP_TEXT_PAT_START], text, len, 0, &ms, &me)) {
         size_t le = line_end(text, len, me > ms ? me - 1 : ms);
         *ss = le < len ? le + 1 : len;
     }
     *se = cut > *ss ? cut : len;
-    if (cf->pat[PAT_END] != NULL && re_search(cf->pat[PAT_END], text, *se, *ss, &ms, &me)) {
+    if (cf->pat[BP_TEXT_PAT_END] != NULL && re_search(cf->pat[BP_TEXT_PAT_END], text, *se, *ss, &ms, &me)) {
         size_t ls = line_start(text, ms);
         *se = ls > *ss ? ls : ms;
     }
@@ -780,7 +813,8 @@ static void family_section(const compiled_family *cf, const char *text, size_t l
 static int shared_diagnostic(const compiled_family *cf, const char *text, size_t ss, size_t se, size_t *ds, size_t *de)
 {
     size_t ms = 0, me = 0;
-    if (cf == NULL || cf->pat[PAT_SHARED] == NULL || !re_search(cf->pat[PAT_SHARED], text, se, ss, &ms, &me))
+    if (cf == NULL || cf->pat[BP_TEXT_PAT_SHARED] == NULL ||
+        !re_search(cf->pat[BP_TEXT_PAT_SHARED], text, se, ss, &ms, &me))
         return 0;
     size_t from = me;
     while (from < se && (text[from] == '\n' || text[from] == ' ' || text[from] == '\t' || text[from] == '\r'))
@@ -871,7 +905,7 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
     sc.sec_end = cut;
     if (cf != NULL) {
         family_section(cf, text, len, cut, &sc.sec_start, &sc.sec_end);
-        if (cf->pat[PAT_RCPT] != NULL)
+        if (cf->pat[BP_TEXT_PAT_RCPT] != NULL)
             scan_family(&sc, cf);
     }
     if (sc.n_cand == 0) {

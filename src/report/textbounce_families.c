@@ -352,3 +352,18 @@ size_t bp_text_family_count(void)
 {
     return sizeof(bp_text_families) / sizeof(bp_text_families[0]) - 1;
 }
+
+const char *bp_text_family_pattern(const bp_text_family *f, int which)
+{
+    switch (which) {
+    case BP_TEXT_PAT_FROM: return f->from;
+    case BP_TEXT_PAT_SUBJECT: return f->subject;
+    case BP_TEXT_PAT_BODY: return f->body;
+    case BP_TEXT_PAT_START: return f->start;
+    case BP_TEXT_PAT_END: return f->end;
+    case BP_TEXT_PAT_RCPT: return f->rcpt;
+    case BP_TEXT_PAT_SHARED: return f->shared_diag;
+    default: break;
+    }
+    return NULL;
+}

@@ -1,5 +1,6 @@
 /*
- * rulegen.c - bp_rulegen OUT.c RULEFILE...: compile the shipped rule database into C.
+ * rulegen.c - bp_rulegen OUT.c RULEFILE...: compile the shipped rule database (and the
+ * text-bounce families' patterns) into C.
  *
  * Runs at build time (CMakeLists.txt).  Each file is loaded with the ordinary loader under
  * the name "builtin:BASENAME", so rule ids, files and lines are exactly what loading the
@@ -10,7 +11,9 @@
  * literals, which src/classify/rules_builtin.c loads without parsing anything, and
  * bp_builtin_rule_code[]: the compiled code of every rule as one PCRE2 serialization
  * (decoded at run time instead of compiled; a PCRE2 of another version refuses it, and the
- * rules are then compiled as usual).
+ * rules are then compiled as usual).  It also compiles the text-bounce family patterns
+ * (src/report/textbounce_families.c) into bp_text_family_code[] the same way: a family
+ * pattern that does not compile fails the build too.
  *
  * Strings are written with octal escapes for every byte outside printable ASCII and for
  * '"', '\\' and '?' (no trigraphs), so any pattern byte survives the C compiler.
@@ -22,8 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "bouncepipe/readfile.h"
 #include "bouncepipe/rules.h"
+#include "text_families.h"
 
 static void count_warning(void *user, const char *message)
 {
@@ -100,6 +107,52 @@ static int write_table(const bp_rules *r, const unsigned char *code, size_t code
     return ferror(out) ? -1 : 0;
 }
 
+/* Every text-bounce family pattern compiled, in the order text_families.h documents, as one
+ * serialization appended to @p out as bp_text_family_code[].  @return 0, or -1 with a
+ * message when a pattern does not compile. */
+static int write_family_code(FILE *out)
+{
+    int rc = -1;
+    size_t n_fam = bp_text_family_count(), n = 0;
+    pcre2_code **codes = calloc(n_fam * BP_TEXT_PAT_N + 1, sizeof(*codes));
+    uint8_t *bytes = NULL;
+    PCRE2_SIZE size = 0;
+    if (codes == NULL)
+        goto out;
+    for (size_t i = 0; i < n_fam; i++)
+        for (int k = 0; k < BP_TEXT_PAT_N; k++) {
+            const char *src = bp_text_family_pattern(&bp_text_families[i], k);
+            if (src == NULL)
+                continue;
+            int err = 0;
+            PCRE2_SIZE off = 0;
+            codes[n] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
+            if (codes[n] == NULL) {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(err, msg, sizeof(msg));
+                fprintf(stderr, "bp_rulegen: text family %s, pattern %d: %s at offset %zu\n", bp_text_families[i].name,
+                        k, (const char *)msg, (size_t)off);
+                goto out;
+            }
+            n++;
+        }
+    if (n > INT32_MAX || pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &bytes, &size, NULL) < 0) {
+        fprintf(stderr, "bp_rulegen: serializing the text family patterns failed\n");
+        goto out;
+    }
+    fputs("\n_Alignas(16) const unsigned char bp_text_family_code[] = {", out);
+    for (size_t b = 0; b < size; b++)
+        fprintf(out, "%s%u,", b % 24 == 0 ? "\n    " : "", bytes[b]);
+    fputs("\n};\n", out);
+    rc = ferror(out) ? -1 : 0;
+out:
+    pcre2_serialize_free(bytes);
+    for (size_t i = 0; codes != NULL && i < n; i++)
+        pcre2_code_free(codes[i]);
+    free((void *)codes);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int rc = 1;
@@ -140,7 +193,7 @@ int main(int argc, char **argv)
         goto out;
     }
     out = fopen(tmp, "w");
-    if (out == NULL || write_table(r, code, code_len, out) != 0) {
+    if (out == NULL || write_table(r, code, code_len, out) != 0 || write_family_code(out) != 0) {
         perror(tmp);
         goto out;
     }
