@@ -2,12 +2,13 @@
 #   make demo   install what is missing, build, replay the bundled fixtures, show the result
 #   make check  install what is missing, build with -Werror, run every test, then again
 #               under AddressSanitizer + UndefinedBehaviorSanitizer, and the style checks
-# Other targets: deps (build packages), deps-test (all test packages), build, test, asan, valgrind-broken, fuzz, format, format-check, lint, clean,
+# Other targets: deps (build packages), deps-test (all test packages), build, test, asan, static, valgrind-broken, fuzz, format, format-check, lint, clean,
 # bench (python3 bench/run.py $(BENCH_ARGS): see docs/performance.md).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+STATIC_BUILD ?= build-static
 FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 # What building (and so `make demo`) needs; libpq-dev builds the PostgreSQL store module.
@@ -21,7 +22,7 @@ BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-test build test asan check demo format format-check lint clean valgrind-broken fuzz bench
+.PHONY: all deps deps-test build test asan static check demo format format-check lint clean valgrind-broken fuzz bench
 
 all: build
 
@@ -69,8 +70,15 @@ fuzz: deps-test
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-check: test asan valgrind-broken fuzz format-check lint
-	@echo "check: all tests passed (plain and ASan+UBSan), format and lint clean"
+# The build for busy MTA hosts (-DBP_STATIC_DEPS=ON: GMime, GLib, PCRE2, SQLite linked in):
+# the same tests against it, but for the PostgreSQL ones (the backend is the same module).
+static: deps-test
+	cmake -S . -B $(STATIC_BUILD) -DBP_WERROR=ON -DBP_STATIC_DEPS=ON >/dev/null
+	cmake --build $(STATIC_BUILD) -j $(JOBS)
+	cd $(STATIC_BUILD) && ctest --output-on-failure -j $(JOBS) -E 'pg_|postfix'
+
+check: test asan static valgrind-broken fuzz format-check lint
+	@echo "check: all tests passed (plain, ASan+UBSan and static), format and lint clean"
 
 # Benchmark: medians of replay and pipe mode against floor programs (builds build-bench).
 bench: deps
@@ -87,4 +95,4 @@ demo: build
 	$(BUILD)/bouncepipe stats --db bouncepipe.db --top 5
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(STATIC_BUILD)
