@@ -281,6 +281,10 @@ static void test_builtin_compiles(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The build's table (builtin_rules.c, written by bp_rulegen). */
+extern const unsigned char bp_builtin_rule_code[];
+extern const size_t bp_builtin_rule_code_size;
+
 static int same_string(const char *a, const char *b)
 {
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
@@ -327,6 +331,13 @@ static void test_builtin_table_equals_text(void **state)
         }
     }
     assert_false(bp_rules_get_entry(builtin, bp_rules_count(builtin), &(bp_rule_entry){0}));
+    /* and the compiled code the build stored is these rules' code, in this order */
+    unsigned char *code = NULL;
+    size_t code_len = 0;
+    assert_int_equal(bp_rules_serialize(text, &code, &code_len), BP_OK);
+    assert_int_equal(code_len, bp_builtin_rule_code_size);
+    assert_memory_equal(code, bp_builtin_rule_code, code_len);
+    free(code);
     bp_rules_free(text);
 }
 

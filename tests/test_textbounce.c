@@ -1,6 +1,7 @@
 /*
  * test_textbounce.c - the text-bounce scanners: the family table is well formed (every
- * pattern compiles, every entry has a signature), each fixture of fixtures/text/ is read by
+ * pattern compiles, every entry has a signature, and the build compiled exactly these
+ * patterns in their documented order), each fixture of fixtures/text/ is read by
  * the family meant for it with the right recipients, status and action, addresses quoted
  * from the original are never recipients, undeclared charsets are decoded before matching,
  * and the generic fallback keeps its promises.
@@ -53,6 +54,38 @@ static void test_table_is_well_formed(void **state)
         }
     }
     assert_null(bp_text_families[n].name);
+}
+
+/* The build's compiled family patterns (bp_text_family_code, decoded by textbounce.c instead
+ * of compiling) are these patterns, in the documented order: encoding them afresh with the
+ * same PCRE2 gives the same bytes. */
+static void test_build_code_is_the_table(void **state)
+{
+    (void)state;
+    size_t n_fam = bp_text_family_count(), n = 0;
+    pcre2_code **codes = calloc(n_fam * BP_TEXT_PAT_N, sizeof(*codes));
+    assert_non_null(codes);
+    for (size_t i = 0; i < n_fam; i++)
+        for (int k = 0; k < BP_TEXT_PAT_N; k++) {
+            const char *src = bp_text_family_pattern(&bp_text_families[i], k);
+            if (src == NULL)
+                continue;
+            int err = 0;
+            PCRE2_SIZE off = 0;
+            codes[n] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
+            assert_non_null(codes[n]);
+            n++;
+        }
+    uint8_t *bytes = NULL;
+    PCRE2_SIZE size = 0;
+    assert_int_equal(pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &bytes, &size, NULL), (int)n);
+    assert_int_equal(pcre2_serialize_get_number_of_codes(bp_text_family_code), (int)n);
+    assert_int_equal(size, bp_text_family_code_size);
+    assert_memory_equal(bytes, bp_text_family_code, size);
+    pcre2_serialize_free(bytes);
+    for (size_t i = 0; i < n; i++)
+        pcre2_code_free(codes[i]);
+    free((void *)codes);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -292,6 +325,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_is_well_formed),
+        cmocka_unit_test(test_build_code_is_the_table),
         cmocka_unit_test_setup_teardown(test_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_charsets, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, bp_test_arena_setup, bp_test_arena_teardown),

@@ -83,5 +83,6 @@ const char *bp_text_family_pattern(const bp_text_family *f, int which);
  * the patterns are then compiled.  Generated into builtin_rules.c.
  */
 extern const unsigned char bp_text_family_code[];
+extern const size_t bp_text_family_code_size;
 
 #endif

@@ -103,7 +103,7 @@ static int write_table(const bp_rules *r, const unsigned char *code, size_t code
     fputs("_Alignas(16) const unsigned char bp_builtin_rule_code[] = {", out);
     for (size_t i = 0; i < code_len; i++)
         fprintf(out, "%s%u,", i % 24 == 0 ? "\n    " : "", code[i]);
-    fputs("\n};\n", out);
+    fprintf(out, "\n};\nconst size_t bp_builtin_rule_code_size = %zu;\n", code_len);
     return ferror(out) ? -1 : 0;
 }
 
@@ -143,7 +143,7 @@ static int write_family_code(FILE *out)
     fputs("\n_Alignas(16) const unsigned char bp_text_family_code[] = {", out);
     for (size_t b = 0; b < size; b++)
         fprintf(out, "%s%u,", b % 24 == 0 ? "\n    " : "", bytes[b]);
-    fputs("\n};\n", out);
+    fprintf(out, "\n};\nconst size_t bp_text_family_code_size = %zu;\n", (size_t)size);
     rc = ferror(out) ? -1 : 0;
 out:
     pcre2_serialize_free(bytes);
