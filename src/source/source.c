@@ -482,6 +482,15 @@ static bp_status set_name(bp_source *s, size_t index, int numbered)
     return s->name != NULL ? BP_OK : BP_ERR_NOMEM;
 }
 
+/* Hand out the message collected in s->buf; @p path names it when set_name() could not. */
+static void hand_out(const bp_source *s, bp_source_msg *msg, const char *path)
+{
+    msg->data = s->buf != NULL ? s->buf : "";
+    msg->len = s->buf_len;
+    msg->name = s->name != NULL ? s->name : path;
+    msg->truncated = s->truncated;
+}
+
 bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
 {
     *done = 0;
@@ -500,10 +509,7 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             bp_status st = read_mbox_message(s, &more);
             if (st == BP_OK)
                 st = set_name(s, s->mbox_index, more || s->mbox_index > 1);
-            msg->data = s->buf != NULL ? s->buf : "";
-            msg->len = s->buf_len;
-            msg->name = s->name;
-            msg->truncated = s->truncated;
+            hand_out(s, msg, NULL);
             return st;
         }
         if (s->fp != NULL || s->cur_path != NULL)
@@ -526,10 +532,7 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             if (read_whole) {
                 if (st == BP_OK)
                     st = set_name(s, 0, 0);
-                msg->data = s->buf != NULL ? s->buf : "";
-                msg->len = s->buf_len;
-                msg->name = s->name != NULL ? s->name : path;
-                msg->truncated = s->truncated;
+                hand_out(s, msg, path);
                 close_current(s); /* and forget its path */
                 return st;
             }
@@ -566,10 +569,7 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             st = BP_ERR_IO;
         if (st == BP_OK)
             st = set_name(s, 0, 0);
-        msg->data = s->buf != NULL ? s->buf : "";
-        msg->len = s->buf_len;
-        msg->name = s->name != NULL ? s->name : path;
-        msg->truncated = s->truncated;
+        hand_out(s, msg, path);
         /* plain file done: close it now (and forget its path), the next call opens the next one */
         close_current(s);
         return st;
