@@ -7,9 +7,10 @@
  * duplicate id, and a pattern PCRE2 will not compile (each is compiled once to validate
  * it, and the code kept).  The shipped database is not loaded here at run time: the build
  * loads it with this loader (bp_rulegen) and bp_rules_add_entries() takes the result, with
- * the prefilter literals, from a static table - no parsing and no compiling at start-up,
- * because PowerMTA starts one process per message; such rules are compiled lazily, on
- * first candidacy (bp_rules_validate() compiles them all for 'patterns check').
+ * the prefilter literals and the compiled code, from a static table - no parsing and no
+ * compiling at start-up, because PowerMTA starts one process per message.  Their code is
+ * decoded at the first candidacy of any of them (compiled instead when this PCRE2 refuses
+ * the serialization; bp_rules_validate() does it for all, for 'patterns check').
  * Each rule gets a prefilter at load time:
  *
  *   the literals its regex requires - for every top-level alternative, the longest run of
@@ -32,8 +33,9 @@
  * bp_rules_add_line(): one line as if read from FILE:LINE (KumoMTA import keeps the TOML
  * file's lines this way).  bp_rules_load_file() hands *.toml files to kumo.c.
  * Ownership: a bp_rules copies every string it keeps, except that rules added from a
- * bp_rule_entry table borrow the table; bp_rule pointers stay valid until bp_rules_free().  A bp_rules is not
- * thread-safe (it keeps scratch buffers and lazily compiled code): one per thread.
+ * bp_rule_entry table borrow the table (and its serialized code); bp_rule pointers stay
+ * valid until bp_rules_free().  A bp_rules is not thread-safe (it keeps scratch buffers and
+ * lazily compiled code): one per thread.
  */
 #include "bouncepipe/rules.h"
 
@@ -877,9 +879,10 @@ bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn war
 }
 
 /* Decode the serialized code of the build's table into every rule of it not compiled yet.
- * Decoding copies bytes where compiling parses the pattern (1.2 M instructions for the rules
- * a typical diagnostic makes candidates).  PCRE2 refuses a serialization from another
- * version or configuration: then the rules are compiled one by one as usual. */
+ * Decoding all of them copies bytes (39 k instructions) where compiling the rules one
+ * diagnostic makes candidates parsed their patterns (0.3-1.2 M instructions).  PCRE2
+ * refuses a serialization from another version or configuration: then the rules are
+ * compiled one by one as usual. */
 static void decode_table_code(bp_rules *r)
 {
     r->code_state = -1;
