@@ -145,8 +145,8 @@ static const char *const not_recipient_cues[] = {"expanded from", "generated fro
 
 /* ---- compiled patterns ---------------------------------------------------------------- */
 
-/* Signature patterns (BP_TEXT_PAT_FROM .. BP_TEXT_PAT_BODY) come first: they are compiled for every family
- * tried; the rest only for a family whose signature matched. */
+/* Signature patterns (BP_TEXT_PAT_FROM .. BP_TEXT_PAT_BODY) come first: they are taken for
+ * every family tried; the rest only for a family whose signature matched. */
 enum { SIGNATURE_PATTERNS = BP_TEXT_PAT_START };
 
 /* A pipe-mode process reads one message: JIT-compiling every pattern on first use cost it
