@@ -1,7 +1,8 @@
 # Convenience wrapper around CMake: the two quick-start commands of the README.
 #   make demo   install what is missing, build, replay the bundled fixtures, show the result
 #   make check  install what is missing, build with -Werror, run every test, then again
-#               under AddressSanitizer + UndefinedBehaviorSanitizer, and the style checks
+#               under AddressSanitizer + UndefinedBehaviorSanitizer and against the static
+#               build, and the style checks
 # Other targets: deps (build packages), deps-test (all test packages), build, test, asan, static, valgrind-broken, fuzz, format, format-check, lint, clean,
 # bench (python3 bench/run.py $(BENCH_ARGS): see docs/performance.md).
 
