@@ -15,8 +15,11 @@ import tempfile
 NOBODY = 65534
 
 
-def dsn(n, recipients, status="5.1.1", code="550", text="User unknown in local recipient table"):
-    """A Postfix-shaped DSN numbered n, one failed block per recipient."""
+def dsn(n, recipients, status="5.1.1", code="550", text="User unknown in local recipient table", date=None):
+    """A Postfix-shaped DSN numbered n, one failed block per recipient, dated @date (an RFC 5322
+    date; default: 10 Mar 2026, minute n % 60)."""
+    if date is None:
+        date = f"Tue, 10 Mar 2026 10:{n % 60:02d}:31 +0100 (CET)"
     boundary = f"B{n:08d}.1710062431/mx{n % 7}.example.net"
     blocks = []
     for r in recipients:
@@ -28,7 +31,7 @@ def dsn(n, recipients, status="5.1.1", code="550", text="User unknown in local r
     local, domain = first.split("@")
     return (
         "Return-Path: <>\n"
-        f"Date: Tue, 10 Mar 2026 10:{n % 60:02d}:31 +0100 (CET)\n"
+        f"Date: {date}\n"
         "From: MAILER-DAEMON@mx1.example.net (Mail Delivery System)\n"
         "Subject: Undelivered Mail Returned to Sender\n"
         f"To: bounces-{local}={domain}@bounces.example.com\n"
