@@ -1,8 +1,9 @@
 /*
  * test_mime.c - the GMime adapter: line ends, the zero-copy input view, the limits it
  * enforces (header field size, header and boundary line counts, depth, parts, decoding
- * budget), charset decoding, and header values: the unfolding done here agrees byte for byte
- * with g_mime_header_get_value() (tricky values, long values).
+ * budget), charset decoding, and header values: skipping GMime's decoding pass for values
+ * that need none agrees byte for byte with g_mime_header_get_value() (tricky values, long
+ * values).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -310,8 +311,8 @@ static void test_cr_at_span_edges(void **state)
 }
 
 /*
- * Header values: bp_mime_parse() unfolds a value that needs no decoding itself and leaves
- * the rest to g_mime_header_get_value().  For each tricky raw value, placed in the message
+ * Header values: bp_mime_parse() only unfolds (g_mime_utils_header_unfold()) a value that
+ * needs no decoding and leaves the rest to g_mime_header_get_value().  For each tricky raw value, placed in the message
  * header, a MIME part header and an attached message's header, with LF, CRLF and CR line
  * ends, every header of every part must come out byte for byte as the reference mode
  * (every value through g_mime_header_get_value()) gives it.

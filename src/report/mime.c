@@ -9,9 +9,8 @@
  *   every header during the parse just to check it, and no caller used the warnings.
  *   Header values are what g_mime_header_get_value() gives (unfolded, encoded words and
  *   undeclared 8-bit text decoded), but a value whose raw form has no byte >= 0x80 and no
- *   "=?" (most of them: Received, DKIM-Signature, ...) is only unfolded, here, as GMime
- *   would, because decoding leaves it as it is (header_value_dup(); tests/test_mime.c checks
- *   the two agree).
+ *   "=?" (most of them: Received, DKIM-Signature, ...) is only unfolded (by GMime), because
+ *   decoding leaves it as it is (header_value_dup(); tests/test_mime.c checks the two agree).
  *   Text is decoded through GMime's own filters (transfer decoding, charset -> UTF-8), read
  *   in chunks so that a huge part costs at most BP_MAX_TEXT_BYTES, and all parts together at
  *   most BP_MAX_DECODED_BYTES.  Before parsing, input_view_build() shortens over-long header
@@ -370,16 +369,10 @@ static const char *lower_dup(bp_arena *arena, const char *s, const char *fallbac
     return p != NULL ? bp_ascii_lower(p) : NULL;
 }
 
-/* The blanks and line breaks g_mime_utils_header_unfold() strips from both ends of a value. */
-static int is_lwsp(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* What bp_trim_dup() trims. */
 static int is_trim_space(unsigned char c)
 {
-    return is_lwsp(c) || c == '\f' || c == '\v';
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
 /* @value cut at BP_MAX_HEADER_BYTES and trimmed, into the arena (what bp_header.value holds). */
@@ -411,34 +404,14 @@ static int needs_decoding(const char *s, size_t len)
     return 0;
 }
 
-/* Remove every byte @c from @v[0, @len) in place.  @return the new length. */
-static size_t drop_byte(char *v, size_t len, char c)
-{
-    char *out = memchr(v, c, len);
-    if (out == NULL)
-        return len;
-    const char *end = v + len;
-    for (const char *src = out + 1; src < end;) {
-        const char *next = memchr(src, c, (size_t)(end - src));
-        size_t n = (size_t)((next != NULL ? next : end) - src);
-        memmove(out, src, n);
-        out += n;
-        if (next == NULL)
-            break;
-        src = next + 1;
-    }
-    return (size_t)(out - v);
-}
-
 /*
  * The value of @h as value_dup(g_mime_header_get_value(@h)) gives it, but cheaper.
  *
- * g_mime_header_get_value() unfolds the raw value (g_mime_utils_header_unfold(): blanks and
- * line breaks, " \t\r\n", dropped at both ends, every CR and LF inside removed; tabs and
- * spaces inside kept) and then decodes it as unstructured text: encoded words ("=?" starts
- * one, anywhere in loose mode), and 8-bit text through the fallback charsets.  Text of
- * bytes below 0x80 without "=?" comes out of that decoding unchanged, so such a value is
- * only unfolded, here, straight into the arena; any other goes through GMime.
+ * g_mime_header_get_value() unfolds the raw value (g_mime_utils_header_unfold()) and then
+ * decodes it as unstructured text: encoded words ("=?" starts one, anywhere in loose mode),
+ * and 8-bit text through the fallback charsets.  Text of bytes below 0x80 without "=?" comes
+ * out of that decoding unchanged, so such a value is only unfolded (by GMime, without the
+ * decoding pass); any other goes through g_mime_header_get_value().
  */
 static char *header_value_dup(bp_arena *arena, GMimeHeader *h)
 {
@@ -448,16 +421,12 @@ static char *header_value_dup(bp_arena *arena, GMimeHeader *h)
         const char *value = g_mime_header_get_value(h); /* borrowed: cached in the header */
         return value_dup(arena, value != NULL ? value : "");
     }
-    const char *start = raw, *end = raw + len;
-    while (start < end && is_lwsp((unsigned char)*start))
-        start++;
-    while (end > start && is_lwsp((unsigned char)end[-1]))
-        end--;
-    char *v = bp_arena_strndup(arena, start, (size_t)(end - start));
+    char *unfolded = g_mime_utils_header_unfold(raw); /* owned: freed below */
+    len = strlen(unfolded);
+    char *v = bp_arena_strndup(arena, unfolded, len);
+    g_free(unfolded);
     if (v == NULL)
         return NULL;
-    len = drop_byte(v, (size_t)(end - start), '\n');
-    len = drop_byte(v, len, '\r');
     if (len > BP_MAX_HEADER_BYTES)
         len = BP_MAX_HEADER_BYTES;
     while (len > 0 && is_trim_space((unsigned char)v[len - 1]))
