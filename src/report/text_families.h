@@ -73,12 +73,19 @@ enum {
 /** @return pattern @p which (BP_TEXT_PAT_*) of @p f, or NULL when the family has none. */
 const char *bp_text_family_pattern(const bp_text_family *f, int which);
 
+/**
+ * Where pattern @p which of family @p family stands in bp_text_family_code: the table's
+ * order, each family's patterns in BP_TEXT_PAT_* order, absent ones skipped.  With @p family
+ * == bp_text_family_count() (and @p which 0): the number of patterns in all.
+ */
+size_t bp_text_pattern_position(size_t family, int which);
+
 /** The PCRE2 options of every family pattern (include pcre2.h before using it). */
 #define BP_TEXT_PATTERN_OPTIONS (PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
 
 /**
- * Every family pattern compiled by the build (bp_rulegen) as one PCRE2 serialization: the
- * table's order, each family's patterns in BP_TEXT_PAT_* order, absent ones skipped.
+ * Every family pattern compiled by the build (bp_rulegen) as one PCRE2 serialization, in
+ * bp_text_pattern_position() order.
  * textbounce.c decodes it instead of compiling; a PCRE2 of another version refuses it, and
  * the patterns are then compiled.  Generated into builtin_rules.c.
  */

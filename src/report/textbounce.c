@@ -194,30 +194,19 @@ static int engine_ready(void)
  * takes its patterns out.  NULL when not decoded (yet, or refused by a PCRE2 of another
  * version: then they are compiled). */
 static pcre2_code **decoded;
-static size_t *decoded_base; /* per family: where its first pattern is in decoded */
 static int decode_tried;
 
 static void decode_build_code(void)
 {
     decode_tried = 1;
-    size_t n_fam = bp_text_family_count(), total = 0;
-    size_t *base = malloc((n_fam > 0 ? n_fam : 1) * sizeof(*base));
-    if (base == NULL)
-        return;
-    for (size_t i = 0; i < n_fam; i++) {
-        base[i] = total;
-        for (int k = 0; k < BP_TEXT_PAT_N; k++)
-            total += bp_text_family_pattern(&bp_text_families[i], k) != NULL;
-    }
+    size_t total = bp_text_pattern_position(bp_text_family_count(), 0);
     int32_t n = pcre2_serialize_get_number_of_codes(bp_text_family_code);
     pcre2_code **codes = n > 0 && (size_t)n == total ? calloc((size_t)n, sizeof(*codes)) : NULL;
     if (codes == NULL || pcre2_serialize_decode(codes, n, bp_text_family_code, NULL) != n) {
         free(codes);
-        free(base);
         return;
     }
     decoded = codes;
-    decoded_base = base;
 }
 
 /* Pattern @p k of family @p i: from the build's code, else compiled now; NULL when it does
@@ -227,9 +216,7 @@ static pcre2_code *family_pattern_code(size_t i, int k, const char *src)
     if (!decode_tried)
         decode_build_code();
     if (decoded != NULL) {
-        size_t j = decoded_base[i];
-        for (int before = 0; before < k; before++)
-            j += bp_text_family_pattern(&bp_text_families[i], before) != NULL;
+        size_t j = bp_text_pattern_position(i, k);
         pcre2_code *code = decoded[j];
         decoded[j] = NULL; /* the family owns it now */
         if (code != NULL)

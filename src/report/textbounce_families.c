@@ -367,3 +367,12 @@ const char *bp_text_family_pattern(const bp_text_family *f, int which)
     }
     return NULL;
 }
+
+size_t bp_text_pattern_position(size_t family, int which)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i <= family && bp_text_families[i].name != NULL; i++)
+        for (int k = 0; k < BP_TEXT_PAT_N && !(i == family && k == which); k++)
+            pos += bp_text_family_pattern(&bp_text_families[i], k) != NULL;
+    return pos;
+}

@@ -107,14 +107,14 @@ static int write_table(const bp_rules *r, const unsigned char *code, size_t code
     return ferror(out) ? -1 : 0;
 }
 
-/* Every text-bounce family pattern compiled, in the order text_families.h documents, as one
+/* Every text-bounce family pattern compiled, each at its bp_text_pattern_position(), as one
  * serialization appended to @p out as bp_text_family_code[].  @return 0, or -1 with a
  * message when a pattern does not compile. */
 static int write_family_code(FILE *out)
 {
     int rc = -1;
-    size_t n_fam = bp_text_family_count(), n = 0;
-    pcre2_code **codes = calloc(n_fam * BP_TEXT_PAT_N + 1, sizeof(*codes));
+    size_t n_fam = bp_text_family_count(), n = bp_text_pattern_position(n_fam, 0);
+    pcre2_code **codes = calloc(n + 1, sizeof(*codes));
     uint8_t *bytes = NULL;
     PCRE2_SIZE size = 0;
     if (codes == NULL)
@@ -126,15 +126,16 @@ static int write_family_code(FILE *out)
                 continue;
             int err = 0;
             PCRE2_SIZE off = 0;
-            codes[n] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
-            if (codes[n] == NULL) {
+            size_t at = bp_text_pattern_position(i, k);
+            codes[at] =
+                pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
+            if (codes[at] == NULL) {
                 PCRE2_UCHAR msg[256];
                 pcre2_get_error_message(err, msg, sizeof(msg));
                 fprintf(stderr, "bp_rulegen: text family %s, pattern %d: %s at offset %zu\n", bp_text_families[i].name,
                         k, (const char *)msg, (size_t)off);
                 goto out;
             }
-            n++;
         }
     if (n > INT32_MAX || pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &bytes, &size, NULL) < 0) {
         fprintf(stderr, "bp_rulegen: serializing the text family patterns failed\n");
