@@ -35,6 +35,8 @@ bp_status bp_printer_event(bp_printer *p, const bp_event *e);
 /** @return BP_OK and sets @p out, or BP_ERR_USAGE for an unknown format name. */
 bp_status bp_format_parse(const char *name, bp_format *out);
 
+/** Append one event as its contract JSON object (no newline): what an NDJSON line holds. */
+bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e);
 /** Append @p s as a JSON string (quoted, escaped) or null. */
 bp_status bp_json_string(bp_strbuf *sb, const char *s);
 /** Append @p s as a CSV cell, quoted when needed and neutralised against formula injection. */

@@ -167,7 +167,7 @@ bp_status bp_csv_cell(bp_strbuf *sb, const char *s)
     return st;
 }
 
-static bp_status format_ndjson(bp_strbuf *sb, const bp_event *e)
+bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
 {
     bp_status st = bp_strbuf_putc(sb, '{');
     for (size_t i = 0; st == BP_OK && i < N_FIELDS; i++) {
@@ -184,7 +184,15 @@ static bp_status format_ndjson(bp_strbuf *sb, const bp_event *e)
             st = bp_json_string(sb, fields[i].get(e));
     }
     if (st == BP_OK)
-        st = bp_strbuf_puts(sb, "}\n");
+        st = bp_strbuf_putc(sb, '}');
+    return st;
+}
+
+static bp_status format_ndjson(bp_strbuf *sb, const bp_event *e)
+{
+    bp_status st = bp_event_json_object(sb, e);
+    if (st == BP_OK)
+        st = bp_strbuf_putc(sb, '\n');
     return st;
 }
 
