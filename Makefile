@@ -21,7 +21,9 @@ BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev
 # package never configures or starts a system MTA.
 # postgresql: tests/pg_*.sh start a private cluster from /usr/lib/postgresql/*/bin in a
 # temporary directory; the package's own cluster is not used.
-TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql
+# chromium: tests/html_browser.py loads the HTML report headless.
+TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql \
+                chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps deps-test build test asan static check demo format format-check lint clean valgrind-broken fuzz bench

@@ -92,5 +92,6 @@ int cmd_acct(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

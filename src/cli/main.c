@@ -25,6 +25,7 @@ static const struct {
     {"explain", cmd_explain, "why each event of a message got its recipient, category and action"},
     {"patterns", cmd_patterns, "check rule files, test a text against the rules, import KumoMTA rules"},
     {"acct", cmd_acct, "read PowerMTA accounting CSV (stdin or files) and record bounces, complaints, deliveries"},
+    {"report", cmd_report, "write a self-contained HTML report of the store (charts; opens offline)"},
     {"migrate", cmd_migrate, "copy a store into another (SQLite file -> postgresql://...); safe to re-run"},
 };
 
