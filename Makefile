@@ -4,12 +4,21 @@
 #               under AddressSanitizer + UndefinedBehaviorSanitizer and against the static
 #               build, and the style checks
 # Other targets: deps (build packages), deps-test (all test packages), build, test, asan, static, valgrind-broken, fuzz, format, format-check, lint, clean,
-# bench (python3 bench/run.py $(BENCH_ARGS): see docs/performance.md).
+# bench (python3 bench/run.py $(BENCH_ARGS): see docs/performance.md),
+# install (PREFIX=/usr/local by default: binary, modules, man pages, systemd units; DESTDIR works),
+# package (a .deb in $(PACKAGE_BUILD)/; PACKAGE_STATIC=ON packs the static build's binary),
+# package-test (build, install, use, lint and purge the .deb: needs root),
+# docs-test (run contrib/postfix/README.md's commands as written on the installed package).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 STATIC_BUILD ?= build-static
+PACKAGE_BUILD ?= build-package
+PACKAGE_STATIC ?= OFF
+# Where `make install` puts bouncepipe (the package uses /usr).  Changing it needs a fresh
+# configure, which install does: the module directory is compiled into the binary.
+PREFIX     ?= /usr/local
 FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 # What building (and so `make demo`) needs; libpq-dev builds the PostgreSQL store module,
@@ -22,11 +31,14 @@ BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev
 # postgresql: tests/pg_*.sh start a private cluster from /usr/lib/postgresql/*/bin in a
 # temporary directory; the package's own cluster is not used.
 # chromium: tests/html_browser.py loads the HTML report headless.
+# dpkg-dev (dpkg-shlibdeps), fakeroot, lintian, man-db, adduser: tests/package.sh builds,
+# installs, lints and purges the .deb; tests/docs_postfix.sh uses the installed package.
 TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql \
-                chromium
+                chromium dpkg-dev fakeroot lintian man-db adduser
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-test build test asan static check demo format format-check lint clean valgrind-broken fuzz bench
+.PHONY: all deps deps-test build test asan static check demo format format-check lint clean valgrind-broken fuzz bench \
+        install package package-test docs-test
 
 all: build
 
@@ -81,8 +93,31 @@ static: deps-test
 	cmake --build $(STATIC_BUILD) -j $(JOBS)
 	cd $(STATIC_BUILD) && ctest --output-on-failure -j $(JOBS) -E 'pg_|postfix'
 
-check: test asan static valgrind-broken fuzz format-check lint
-	@echo "check: all tests passed (plain, ASan+UBSan and static), format and lint clean"
+# Install the way a built tree is installed by hand: PREFIX (default /usr/local), DESTDIR.
+install: deps
+	cmake -S . -B $(BUILD) -DBP_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	cmake --install $(BUILD)
+
+# The Debian package (CPack DEB), prefix /usr, with /etc/bouncepipe/bouncepipe.conf.
+package: deps
+	cmake -S . -B $(PACKAGE_BUILD) -DBP_WERROR=ON -DBP_PACKAGE=ON -DBP_BUILD_TESTS=OFF \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBP_STATIC_DEPS=$(PACKAGE_STATIC) >/dev/null
+	cmake --build $(PACKAGE_BUILD) -j $(JOBS)
+	cd $(PACKAGE_BUILD) && cpack -G DEB
+	@ls $(PACKAGE_BUILD)/bouncepipe_*.deb
+
+# Install the .deb with apt-get, use it as the bouncepipe user, lintian, purge (root only).
+package-test: deps-test package
+	tests/package.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
+
+# contrib/postfix/README.md's command blocks, as written, against a private Postfix on
+# loopback, with bouncepipe installed from the package (root only).
+docs-test: deps-test package
+	tests/docs_postfix.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
+
+check: test asan static valgrind-broken fuzz format-check lint package-test docs-test
+	@echo "check: all tests passed (plain, ASan+UBSan and static, the package, the set-up documents), format and lint clean"
 
 # Benchmark: medians of replay and pipe mode against floor programs (builds build-bench).
 bench: deps
@@ -99,4 +134,4 @@ demo: build
 	$(BUILD)/bouncepipe stats --db bouncepipe.db --top 5
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(STATIC_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(STATIC_BUILD) $(PACKAGE_BUILD)
