@@ -50,6 +50,13 @@ foreach(unit IN LISTS BP_UNITS)
   install(FILES ${CMAKE_BINARY_DIR}/systemd/${name} DESTINATION ${BP_SYSTEMD_UNITDIR})
 endforeach()
 
+# contrib's configuration examples, so that the set-up documents work from the package alone
+install(FILES contrib/postfix/README.md contrib/postfix/main.cf contrib/postfix/master.cf contrib/postfix/transport
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/postfix)
+install(FILES contrib/powermta/bouncepipe.conf contrib/powermta/bouncepipe.pmta.conf contrib/powermta/README.md
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/powermta)
+install(FILES contrib/powermta/check-dsn.eml DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
 if(BP_PACKAGE)
   install(FILES packaging/deb/bouncepipe.conf DESTINATION /etc/bouncepipe)
   set(BP_DOC_GZ ${CMAKE_BINARY_DIR}/changelog.gz) # a native package: changelog.gz
