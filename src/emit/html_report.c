@@ -240,21 +240,27 @@ static void stacked_columns(html *h, const char *name, const bp_report_matrix *m
     }
 }
 
+/* The total of row @p i: its count, or the sum of its columns. */
+static long long row_total(const bp_report_counts *c, const bp_report_matrix *m, size_t i)
+{
+    long long t = 0;
+    if (c != NULL)
+        return c->values[i];
+    for (size_t k = 0; m != NULL && k < m->n_cols; k++)
+        t += m->cells[i * m->n_cols + k];
+    return t;
+}
+
 /* One horizontal bar per key (at most BP_REPORT_TOP, the rest as "other"), stacked by the
- * columns of @p m when given, else a single value per key from @p c. */
+ * columns of @p m when given, else a single value per key from @p c (one of them is given). */
 static void hbars(html *h, const char *name, const bp_report_counts *c, const bp_report_matrix *m, const char *label)
 {
-    size_t n = c != NULL ? c->n : m->n_rows;
+    size_t n = c != NULL ? c->n : m != NULL ? m->n_rows : 0;
     size_t shown = n > BP_REPORT_TOP ? BP_REPORT_TOP : n;
     long long other = 0, max = 0;
-    long long totals[BP_REPORT_TOP + 1];
+    long long totals[BP_REPORT_TOP + 1] = {0};
     for (size_t i = 0; i < n; i++) {
-        long long t = 0;
-        if (c != NULL)
-            t = c->values[i];
-        else
-            for (size_t k = 0; k < m->n_cols; k++)
-                t += m->cells[i * m->n_cols + k];
+        long long t = row_total(c, m, i);
         if (i < shown)
             totals[i] = t;
         else
