@@ -178,4 +178,85 @@
 #error "BP_MAX_ACCT_FIELDS must not exceed 4096"
 #endif
 
+/* Bytes of report attachments decoded per message (mime.c; all such parts together): the
+ * compressed DMARC aggregate report, or its XML when sent uncompressed.  A report past the
+ * XML limit below is ~1.3 MiB gzip-compressed at the ~50:1 a real report compresses to
+ * (measured on generated reports of 1,000 and 50,000 records), so 4 MiB leaves room and still
+ * bounds what libzip allocates for a zip's central directory (an entry needs 46 bytes of it;
+ * 95,000 entries in 8 MiB cost libzip 28 MB). */
+#ifndef BP_MAX_ATTACHMENT_BYTES
+#define BP_MAX_ATTACHMENT_BYTES (4u * 1024u * 1024u)
+#endif
+#if BP_MAX_ATTACHMENT_BYTES > 64u * 1024u * 1024u
+#error "BP_MAX_ATTACHMENT_BYTES must not exceed 64 MiB"
+#endif
+
+/* DMARC aggregate reports (src/report/dmarc*.c, docs/dmarc.md).  A report over one of these
+ * is refused as a whole, with a reason naming the limit: it is quarantined, never half read.
+ *   BP_MAX_DMARC_XML_BYTES     XML bytes read of one report, after decompression.  The XML is
+ *                              streamed through the parser, so this bounds time, not memory:
+ *                              50,000 records are about 30 MB.
+ *   BP_MAX_DMARC_RATIO         decompressed : compressed bytes, checked once the output passes
+ *                              BP_DMARC_RATIO_GRACE_BYTES.  Real reports compress 15-50:1, a
+ *                              report of identical records 200:1; deflate's own ceiling is
+ *                              1032:1, which is what a bomb uses, so it stops at the first MiB.
+ *   BP_MAX_DMARC_ZIP_ENTRIES   entries of a zip: a report zip holds one XML file.
+ *   BP_MAX_DMARC_RECORDS       <record> elements: one per source IP and result tuple; a large
+ *                              sender's daily Google report has a few thousand.  Each kept
+ *                              record costs ~400 bytes of the message's arena.
+ *   BP_MAX_DMARC_AUTH_RESULTS  <dkim> and <spf> results of one record together: DMARCbis asks
+ *                              for at most 100 signatures per row, and one or two SPF results.
+ *   BP_MAX_DMARC_LIST_ITEMS    <error> elements of a report, <reason> elements of a record.
+ *   BP_MAX_DMARC_FIELD_BYTES   bytes kept of one text field (org_name, human_result, comment,
+ *                              error, ...): longer text is cut, not refused; domains are at
+ *                              most 253 bytes. */
+#ifndef BP_MAX_DMARC_XML_BYTES
+#define BP_MAX_DMARC_XML_BYTES (64u * 1024u * 1024u)
+#endif
+#if BP_MAX_DMARC_XML_BYTES > 512u * 1024u * 1024u
+#error "BP_MAX_DMARC_XML_BYTES must not exceed 512 MiB"
+#endif
+#ifndef BP_MAX_DMARC_RATIO
+#define BP_MAX_DMARC_RATIO 300u
+#endif
+#if BP_MAX_DMARC_RATIO > 1032u || BP_MAX_DMARC_RATIO < 10u
+#error "BP_MAX_DMARC_RATIO must lie between 10 and deflate's 1032"
+#endif
+#ifndef BP_DMARC_RATIO_GRACE_BYTES
+#define BP_DMARC_RATIO_GRACE_BYTES (1024u * 1024u)
+#endif
+#if BP_DMARC_RATIO_GRACE_BYTES > BP_MAX_DMARC_XML_BYTES
+#error "BP_DMARC_RATIO_GRACE_BYTES must not exceed BP_MAX_DMARC_XML_BYTES"
+#endif
+#ifndef BP_MAX_DMARC_ZIP_ENTRIES
+#define BP_MAX_DMARC_ZIP_ENTRIES 16u
+#endif
+#if BP_MAX_DMARC_ZIP_ENTRIES > 1000u
+#error "BP_MAX_DMARC_ZIP_ENTRIES must not exceed 1000"
+#endif
+#ifndef BP_MAX_DMARC_RECORDS
+#define BP_MAX_DMARC_RECORDS 50000u
+#endif
+#if BP_MAX_DMARC_RECORDS > 1000000u
+#error "BP_MAX_DMARC_RECORDS must not exceed 1 million"
+#endif
+#ifndef BP_MAX_DMARC_AUTH_RESULTS
+#define BP_MAX_DMARC_AUTH_RESULTS 128u
+#endif
+#if BP_MAX_DMARC_AUTH_RESULTS > 10000u
+#error "BP_MAX_DMARC_AUTH_RESULTS must not exceed 10000"
+#endif
+#ifndef BP_MAX_DMARC_LIST_ITEMS
+#define BP_MAX_DMARC_LIST_ITEMS 32u
+#endif
+#if BP_MAX_DMARC_LIST_ITEMS > 10000u
+#error "BP_MAX_DMARC_LIST_ITEMS must not exceed 10000"
+#endif
+#ifndef BP_MAX_DMARC_FIELD_BYTES
+#define BP_MAX_DMARC_FIELD_BYTES 512u
+#endif
+#if BP_MAX_DMARC_FIELD_BYTES > 65536u || BP_MAX_DMARC_FIELD_BYTES < 256u
+#error "BP_MAX_DMARC_FIELD_BYTES must lie between 256 (a domain name) and 64 KiB"
+#endif
+
 #endif

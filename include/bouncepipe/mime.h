@@ -9,6 +9,11 @@
  *     message/feedback-report, text/rfc822-headers and unknown message/ types):
  *     transfer-decoded, raw bytes;
  *   - message/rfc822 and message/global: their headers and parts, as a child part;
+ *   - report attachments, the way DMARC aggregate reports arrive: application/gzip, x-gzip,
+ *     zip, x-zip, x-zip-compressed, xml, and application/octet-stream named *.gz, *.zip or
+ *     *.xml, when they are parts of the message itself (not of a message attached to it):
+ *     transfer-decoded, raw bytes (binary: no line-end conversion), at most
+ *     BP_MAX_ATTACHMENT_BYTES for all of them together;
  *   - everything else (images, application/...): not decoded, body NULL.
  * Walks stop at BP_MAX_MIME_DEPTH and BP_MAX_MIME_PARTS; headers at BP_MAX_HEADERS_PER_PART;
  * decoding at BP_MAX_DECODED_BYTES per message.  Before parsing, the input is cut where its
@@ -36,11 +41,12 @@ struct bp_part {
     const char *subtype;     /**< lower case, e.g. "plain" */
     const char *charset;     /**< declared charset or NULL */
     const char *report_type; /**< multipart/report's report-type parameter, lower case, or NULL */
+    const char *filename;    /**< a leaf's file name (Content-Disposition filename, Content-Type name) or NULL */
     const bp_header *headers;
     size_t n_headers;
     const char *body; /**< decoded body (see above), NUL-terminated; NULL if not decoded */
     size_t body_len;
-    int truncated;     /**< body was cut at BP_MAX_TEXT_BYTES */
+    int truncated;     /**< body was cut at BP_MAX_TEXT_BYTES (BP_MAX_ATTACHMENT_BYTES for attachments) */
     int is_attachment; /**< Content-Disposition: attachment */
     unsigned depth;    /**< 0 for the message itself */
     unsigned index;    /**< position in a depth-first walk, 0 for the message */
@@ -57,6 +63,8 @@ typedef struct bp_mime_message {
     int input_cut;        /**< the input was cut before parsing (BP_MAX_MIME_HEADER_LINES,
                                _HEADER_BYTES or _DASH_LINES); what came before was parsed */
     size_t decoded_bytes; /**< bytes decoded from all parts, at most BP_MAX_DECODED_BYTES */
+    /** bytes decoded from report attachments, at most BP_MAX_ATTACHMENT_BYTES */
+    size_t attachment_bytes;
 } bp_mime_message;
 
 /** Initialise GMime once per process; safe to call more than once. */

@@ -15,7 +15,8 @@
  *   in chunks so that a huge part costs at most BP_MAX_TEXT_BYTES, and all parts together at
  *   most BP_MAX_DECODED_BYTES.  Before parsing, input_view_build() shortens over-long header
  *   fields and cuts the input where GMime's per-header and per-part objects would cost
- *   unbounded memory (limits.h).
+ *   unbounded memory (limits.h).  Report attachments (is_report_attachment()) are only
+ *   transfer-decoded, within their own budget, BP_MAX_ATTACHMENT_BYTES.
  * bp_mime_decode_header(), bp_mime_to_utf8(): RFC 2047 and charset conversion for text
  *   the report parsers find outside of MIME labels.
  *
@@ -465,10 +466,21 @@ static bp_status copy_headers(struct walk_ctx *ctx, GMimeObject *object, bp_part
     return BP_OK;
 }
 
-/* Read a leaf's content through GMime's decoding filters, at most BP_MAX_TEXT_BYTES. */
-static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, bp_part *part)
+/* How read_body() decodes a leaf. */
+enum body_mode {
+    BODY_REPORT,     /* transfer decoding, LF line ends */
+    BODY_TEXT,       /* the same, then charset -> UTF-8 */
+    BODY_ATTACHMENT, /* transfer decoding only: the bytes may be binary */
+};
+
+/* Read a leaf's content through GMime's decoding filters, at most BP_MAX_TEXT_BYTES
+ * (BP_MAX_ATTACHMENT_BYTES for an attachment, from the message's attachment budget). */
+static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, enum body_mode mode, bp_part *part)
 {
-    if (ctx->msg->decoded_bytes >= BP_MAX_DECODED_BYTES) {
+    int attachment = mode == BODY_ATTACHMENT;
+    size_t *spent = attachment ? &ctx->msg->attachment_bytes : &ctx->msg->decoded_bytes;
+    size_t budget_max = attachment ? BP_MAX_ATTACHMENT_BYTES : BP_MAX_DECODED_BYTES;
+    if (*spent >= budget_max) {
         part->body = ""; /* the message's decoding budget is spent */
         part->truncated = 1;
         return BP_OK;
@@ -493,7 +505,7 @@ static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, b
         g_object_unref(f); /* the filter stream holds its own reference */
     }
     const char *charset = part->charset;
-    if (to_utf8 && charset != NULL && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
+    if (mode == BODY_TEXT && charset != NULL && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
         g_ascii_strcasecmp(charset, "us-ascii") != 0) {
         f = g_mime_filter_charset_new(charset, "utf-8");
         if (f != NULL) { /* NULL: unknown charset, keep the bytes */
@@ -501,13 +513,16 @@ static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, b
             g_object_unref(f);
         }
     }
-    f = g_mime_filter_dos2unix_new(FALSE);
-    g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), f);
-    g_object_unref(f);
+    if (!attachment) {
+        f = g_mime_filter_dos2unix_new(FALSE);
+        g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), f);
+        g_object_unref(f);
+    }
 
     bp_status st = BP_OK;
-    size_t budget = BP_MAX_DECODED_BYTES - ctx->msg->decoded_bytes;
-    size_t limit = budget < BP_MAX_TEXT_BYTES ? budget : BP_MAX_TEXT_BYTES;
+    size_t budget = budget_max - *spent;
+    size_t part_max = attachment ? BP_MAX_ATTACHMENT_BYTES : BP_MAX_TEXT_BYTES;
+    size_t limit = budget < part_max ? budget : part_max;
     size_t cap = limit < 8192 ? limit : 8192, len = 0;
     char *buf = g_malloc(cap + 1);
     for (;;) {
@@ -525,7 +540,7 @@ static bp_status read_body(struct walk_ctx *ctx, GMimePart *leaf, int to_utf8, b
         len += (size_t)n;
     }
     buf[len] = '\0';
-    ctx->msg->decoded_bytes += len;
+    *spent += len;
     part->body = bp_arena_strndup(ctx->arena, buf, len);
     part->body_len = len;
     if (part->body == NULL)
@@ -540,6 +555,29 @@ static int is_report_part(const bp_part *p)
     if (strcmp(p->type, "message") == 0)
         return 1; /* delivery-status, global-delivery-status, feedback-report, ... */
     return strcmp(p->type, "text") == 0 && (strcmp(p->subtype, "rfc822-headers") == 0);
+}
+
+/*
+ * A leaf that may carry a DMARC aggregate report (mime.h): one of the types receivers send it
+ * as, or application/octet-stream with a report's file name, and a part of the message itself:
+ * an attachment of a returned original is never decoded.
+ */
+static int is_report_attachment(const bp_part *p)
+{
+    static const char *const types[] = {"gzip", "x-gzip", "zip", "x-zip", "x-zip-compressed", "xml"};
+    if (strcmp(p->type, "application") != 0)
+        return 0;
+    for (const bp_part *up = p; up != NULL; up = up->parent)
+        if (up->is_message && up->parent != NULL)
+            return 0; /* the part is, or is inside, an attached message */
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(p->subtype, types[i]) == 0)
+            return 1;
+    if (strcmp(p->subtype, "octet-stream") != 0 || p->filename == NULL)
+        return 0;
+    const char *dot = strrchr(p->filename, '.');
+    return dot != NULL && (g_ascii_strcasecmp(dot, ".gz") == 0 || g_ascii_strcasecmp(dot, ".zip") == 0 ||
+                           g_ascii_strcasecmp(dot, ".xml") == 0);
 }
 
 static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *header_source, bp_part *parent,
@@ -661,9 +699,14 @@ static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *he
     if (GMIME_IS_MULTIPART(object) || GMIME_IS_MESSAGE_PART(object))
         return walk_children(ctx, object, part);
     if (GMIME_IS_PART(object)) {
+        const char *filename = g_mime_part_get_filename(GMIME_PART(object)); /* borrowed */
+        if (filename != NULL && *filename != '\0' && (part->filename = value_dup(ctx->arena, filename)) == NULL)
+            return BP_ERR_NOMEM;
         int is_text = strcmp(part->type, "text") == 0;
         if (is_text || is_report_part(part))
-            return read_body(ctx, GMIME_PART(object), is_text && !is_report_part(part), part);
+            return read_body(ctx, GMIME_PART(object), is_text && !is_report_part(part) ? BODY_TEXT : BODY_REPORT, part);
+        if (is_report_attachment(part))
+            return read_body(ctx, GMIME_PART(object), BODY_ATTACHMENT, part);
     }
     return BP_OK;
 }
