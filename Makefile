@@ -22,9 +22,10 @@ PREFIX     ?= /usr/local
 FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 # What building (and so `make demo`) needs; libpq-dev builds the PostgreSQL store module,
-# libcurl4-openssl-dev the webhook transport module.
+# libcurl4-openssl-dev the webhook transport module; libxml2-dev, zlib1g-dev, libzip-dev read
+# DMARC aggregate reports (XML, gzip, zip).
 BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
-                 libcmocka-dev sqlite3 libpq-dev libcurl4-openssl-dev
+                 libcmocka-dev sqlite3 libpq-dev libcurl4-openssl-dev libxml2-dev zlib1g-dev libzip-dev
 # What the whole test suite (`make check`) needs on top.
 # postfix: tests/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
 # package never configures or starts a system MTA.
