@@ -29,6 +29,7 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/text.h"
+#include "fuzz/dmarc_check.h"
 #include "test_support.h"
 
 #define FIXTURES BP_SOURCE_DIR "/fixtures/dmarc/"
@@ -449,71 +450,12 @@ static void test_hostile_fixtures(void **state)
     }
 }
 
-/* Is every string the report keeps valid UTF-8, without control bytes, within the cap? */
-static void check_clean(const char *label, const char *s)
+/* The promises of dmarc.h (fuzz/dmarc_check.h, shared with the fuzzer). */
+static void check_report_clean(const char *label, const bp_dmarc_report *r)
 {
-    if (s == NULL)
-        return;
-    size_t n = strlen(s);
-    if (n > BP_MAX_DMARC_FIELD_BYTES || !bp_utf8_valid(s, n))
-        fail_msg("%s: %zu bytes, or not UTF-8", label, n);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            fail_msg("%s: control byte 0x%02x kept", label, (unsigned char)s[i]);
-}
-
-static void check_report_clean(const bp_dmarc_report *r)
-{
-    const char *fields[] = {r->reason,
-                            r->filename,
-                            r->subject_domain,
-                            r->subject_submitter,
-                            r->subject_report_id,
-                            r->name_receiver,
-                            r->name_domain,
-                            r->xml_namespace,
-                            r->version,
-                            r->org_name,
-                            r->email,
-                            r->extra_contact_info,
-                            r->report_id,
-                            r->generator,
-                            r->domain,
-                            r->adkim,
-                            r->aspf,
-                            r->p,
-                            r->sp,
-                            r->np,
-                            r->fo,
-                            r->testing,
-                            r->discovery_method};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        check_clean("report field", fields[i]);
-    for (size_t i = 0; i < r->n_errors; i++)
-        check_clean("error", r->errors[i]);
-    for (size_t i = 0; i < r->n_records; i++) {
-        const bp_dmarc_record *c = &r->records[i];
-        const char *rf[] = {c->source_ip,   c->disposition,   c->dkim,       c->spf,
-                            c->header_from, c->envelope_from, c->envelope_to};
-        for (size_t j = 0; j < sizeof(rf) / sizeof(rf[0]); j++)
-            check_clean("record field", rf[j]);
-        for (size_t j = 0; j < c->n_reasons; j++) {
-            check_clean("reason", c->reasons[j].type);
-            check_clean("comment", c->reasons[j].comment);
-        }
-        for (size_t j = 0; j < c->n_dkim; j++) {
-            check_clean("dkim", c->dkim_results[j].domain);
-            check_clean("dkim", c->dkim_results[j].selector);
-            check_clean("dkim", c->dkim_results[j].result);
-            check_clean("dkim", c->dkim_results[j].human_result);
-        }
-        for (size_t j = 0; j < c->n_spf; j++) {
-            check_clean("spf", c->spf_results[j].domain);
-            check_clean("spf", c->spf_results[j].scope);
-            check_clean("spf", c->spf_results[j].result);
-            check_clean("spf", c->spf_results[j].human_result);
-        }
-    }
+    const char *broken = bp_dmarc_check_report(r);
+    if (broken != NULL)
+        fail_msg("%s: %s", label, broken);
 }
 
 /* Over-long fields are cut, control characters masked, and the report still read. */
@@ -522,7 +464,7 @@ static void test_fields_masked_and_capped(void **state)
     bp_dmarc_report r;
     parse_fixture(*state, "long-fields", &r);
     assert_int_equal(r.outcome, BP_DMARC_READ);
-    check_report_clean(&r);
+    check_report_clean("long-fields", &r);
     assert_non_null(r.org_name);
     assert_true(strncmp(r.org_name, "Hostile \xc3\xa9", 10) == 0);
     /* 512 bytes of "é" and a space: cut on a character boundary */
@@ -534,7 +476,7 @@ static void test_fields_masked_and_capped(void **state)
         bp_arena_reset(*state);
         bp_dmarc_report each;
         parse_fixture(*state, fixtures[i], &each);
-        check_report_clean(&each);
+        check_report_clean(fixtures[i], &each);
     }
 }
 
@@ -557,6 +499,13 @@ static void test_not_reports(void **state)
             fail_msg("%s: outcome got %s, want not-report", files[i], bp_dmarc_outcome_name(r.outcome));
         assert_int_equal(r.packing, BP_DMARC_PACK_NONE); /* nothing was even opened */
     }
+    /* a report's Subject over nothing to read (a reply to a report, say) */
+    static const char reply[] = "From: someone@example.org\nSubject: Re: Report Domain: example.com Submitter: "
+                                "google.com Report-ID: 1\nMIME-Version: 1.0\nContent-Type: text/plain\n\nWhy?\n";
+    bp_dmarc_report r;
+    assert_int_equal(parse_message(*state, reply, sizeof(reply) - 1, &r), BP_OK);
+    assert_int_equal(r.outcome, BP_DMARC_NOT_REPORT);
+    assert_null(r.subject_domain);
 }
 
 /* ---- inputs built here: the limits, and the packings' corners ---- */

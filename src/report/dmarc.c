@@ -9,7 +9,8 @@
  *   Submitter: Y [Report-ID: Z]" (any case: Google writes "Report domain:"), or a
  *   candidate is XML whose first element is <feedback>.  Nothing is decompressed before that,
  *   so a zip attached to an auto-reply costs nothing.  The candidate read is the first one
- *   named like a report, else the first one.
+ *   named like a report, else the first one; a report's Subject over no candidate is no
+ *   report (there is nothing to read: the other families may know the message).
  * bp_dmarc_read_attachment(): the first bytes decide the packing (gzip 1f 8b, zip
  *   "PK\3\4", else XML), whatever the label said; then dmarc_archive.c decompresses into
  *   dmarc_xml.c's reader.
@@ -214,12 +215,8 @@ bp_status bp_dmarc_parse(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_r
         }
     }
     const bp_part *part = named != NULL ? named : subject_says ? first : xml_root;
-    if (part == NULL) {
-        if (subject_says) /* a report's Subject, but nothing to read: say so */
-            return bp_dmarc_refuse(out, arena, BP_ERR_PARSE,
-                                   "the Subject names a DMARC report but no attachment holds one") == BP_ERR_NOMEM
-                       ? BP_ERR_NOMEM
-                       : BP_OK;
+    if (part == NULL) { /* nothing to read (even under a report's Subject): not a report */
+        memset(out, 0, sizeof(*out));
         return BP_OK;
     }
     out->attachment = part;
@@ -227,12 +224,11 @@ bp_status bp_dmarc_parse(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_r
                                                                  BP_MAX_DMARC_FIELD_BYTES)) == NULL)
         return BP_ERR_NOMEM;
     if (part->truncated) {
-        unsigned cap = bp_part_is(part, "text", "xml") ? BP_MAX_TEXT_BYTES : BP_MAX_ATTACHMENT_BYTES;
-        return bp_dmarc_refuse(out, arena, BP_ERR_LIMIT, "the attachment is larger than %u bytes (%s)", cap,
-                               bp_part_is(part, "text", "xml") ? "BP_MAX_TEXT_BYTES" : "BP_MAX_ATTACHMENT_BYTES") ==
-                       BP_ERR_NOMEM
-                   ? BP_ERR_NOMEM
-                   : BP_OK;
+        int text = bp_part_is(part, "text", "xml");
+        bp_status st = bp_dmarc_refuse(out, arena, BP_ERR_LIMIT, "the attachment is larger than %u bytes (%s)",
+                                       text ? BP_MAX_TEXT_BYTES : BP_MAX_ATTACHMENT_BYTES,
+                                       text ? "BP_MAX_TEXT_BYTES" : "BP_MAX_ATTACHMENT_BYTES");
+        return st == BP_ERR_NOMEM ? st : BP_OK; /* a refusal is an outcome */
     }
     /* a text/xml part was converted to UTF-8 when it declared another charset (mime.h) */
     int utf8_text = bp_part_is(part, "text", "xml") && part->charset != NULL &&

@@ -10,9 +10,9 @@
  *      file name, Subject, root element; the MIME adapter's report attachments);
  *   4: the bytes are XML in a text/xml part declared ISO-8859-1 of a synthetic report
  *      message (the MIME layer converts it to UTF-8; the XML declaration is then ignored).
- * After each run the promises of dmarc.h are checked and a broken one aborts: an outcome with
- * a reason when refused, counts within limits.h, every string kept valid UTF-8 without control
- * bytes and at most BP_MAX_DMARC_FIELD_BYTES.
+ * After each run the promises of dmarc.h are checked (dmarc_check.h, shared with
+ * tests/test_dmarc.c) and a broken one aborts: a reason when refused, counts within limits.h,
+ * every string kept valid UTF-8 without control bytes and at most BP_MAX_DMARC_FIELD_BYTES.
  *
  * Seeds: corpus/dmarc/, written from fixtures/dmarc/ by `make_fixtures.py --seeds`.
  */
@@ -22,92 +22,14 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/dmarc.h"
-#include "bouncepipe/limits.h"
 #include "bouncepipe/mime.h"
-#include "bouncepipe/text.h"
+#include "dmarc_check.h"
 #include "fuzz_common.h"
 
-static void check_str(const char *s)
-{
-    if (s == NULL)
-        return;
-    size_t n = strlen(s);
-    if (n > BP_MAX_DMARC_FIELD_BYTES || !bp_utf8_valid(s, n))
-        abort();
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            abort();
-}
-
+/* A broken promise of dmarc.h is a finding. */
 static void check(const bp_dmarc_report *r)
 {
-    if (r->outcome == BP_DMARC_REFUSED &&
-        (r->reason == NULL || (r->refusal != BP_ERR_LIMIT && r->refusal != BP_ERR_PARSE)))
-        abort();
-    if (r->outcome != BP_DMARC_REFUSED && r->reason != NULL)
-        abort();
-    if (r->xml_bytes > BP_MAX_DMARC_XML_BYTES || r->n_records > BP_MAX_DMARC_RECORDS ||
-        r->n_errors > BP_MAX_DMARC_LIST_ITEMS)
-        abort();
-    const char *fields[] = {r->reason,
-                            r->filename,
-                            r->subject_domain,
-                            r->subject_submitter,
-                            r->subject_report_id,
-                            r->name_receiver,
-                            r->name_domain,
-                            r->xml_namespace,
-                            r->version,
-                            r->org_name,
-                            r->email,
-                            r->extra_contact_info,
-                            r->report_id,
-                            r->generator,
-                            r->domain,
-                            r->adkim,
-                            r->aspf,
-                            r->p,
-                            r->sp,
-                            r->np,
-                            r->fo,
-                            r->testing,
-                            r->discovery_method};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        check_str(fields[i]);
-    if (r->outcome == BP_DMARC_READ && (r->org_name == NULL || r->report_id == NULL || r->domain == NULL))
-        abort();
-    for (size_t i = 0; i < r->n_errors; i++)
-        check_str(r->errors[i]);
-    for (size_t i = 0; i < r->n_records; i++) {
-        const bp_dmarc_record *c = &r->records[i];
-        if (c->n_dkim + c->n_spf > BP_MAX_DMARC_AUTH_RESULTS || c->n_reasons > BP_MAX_DMARC_LIST_ITEMS)
-            abort();
-        if (r->outcome == BP_DMARC_READ && c->source_ip == NULL)
-            abort();
-        if (c->dmarc_pass != (c->dkim_aligned || c->spf_aligned))
-            abort();
-        const char *rf[] = {c->source_ip,   c->disposition,   c->dkim,       c->spf,
-                            c->header_from, c->envelope_from, c->envelope_to};
-        for (size_t j = 0; j < sizeof(rf) / sizeof(rf[0]); j++)
-            check_str(rf[j]);
-        for (size_t j = 0; j < c->n_reasons; j++) {
-            check_str(c->reasons[j].type);
-            check_str(c->reasons[j].comment);
-        }
-        for (size_t j = 0; j < c->n_dkim; j++) {
-            check_str(c->dkim_results[j].domain);
-            check_str(c->dkim_results[j].selector);
-            check_str(c->dkim_results[j].result);
-            check_str(c->dkim_results[j].human_result);
-        }
-        for (size_t j = 0; j < c->n_spf; j++) {
-            check_str(c->spf_results[j].domain);
-            check_str(c->spf_results[j].scope);
-            check_str(c->spf_results[j].result);
-            check_str(c->spf_results[j].human_result);
-        }
-    }
-    if (r->outcome == BP_DMARC_READ && r->messages_pass > r->messages)
+    if (bp_dmarc_check_report(r) != NULL)
         abort();
 }
 
