@@ -75,8 +75,8 @@ static void test_text_beats_code(void **state)
          "provider since part of their network is on our block list (S3150).",
          "5.1.1", "550", "spam-related", "bl-microsoft", "microsoft"},
         {"550 5.1.1 User unknown; rejected by SPF policy", "5.1.1", "550", "policy-related", "rep-spf", NULL},
-        {"550 Requested action not taken: mailbox unavailable", "5.0.0", "550", "bad-mailbox", "gen-mailbox-unavailable",
-         NULL},
+        {"550 Requested action not taken: mailbox unavailable", "5.0.0", "550", "bad-mailbox",
+         "gen-mailbox-unavailable", NULL},
         /* no rule: the code table decides, and names itself as the rule */
         {"550 5.1.1 something nobody wrote a rule for", "5.1.1", "550", "bad-mailbox", "status:5.1.1", NULL},
         {"550 something nobody wrote a rule for", "5.0.0", "550", "other", "smtp:550", NULL},
