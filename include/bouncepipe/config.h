@@ -15,6 +15,8 @@
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
+ * A [store] database holding a password (secret.h) in a file its group or others may read or
+ * write sets secret_exposed: the commands warn, pipe mode refuses to run.
  *
  * Ownership: a bp_config owns every string in it; bp_config_free() releases them.  The
  * bp_verp_options and bp_report_options inside point into the config.
@@ -45,6 +47,9 @@ typedef struct bp_config {
     int builtin_rules;    /**< load the shipped rule database (default 1) */
     bp_policy policy;     /**< defaults with the [policy] group applied */
     void *keyfile;        /**< the GKeyFile read (for other groups), or NULL */
+    unsigned file_mode;   /**< permission bits of the file read (0 for none) */
+    int secret_exposed;   /**< the file holds a database password (secret.h) and its group or others
+                               may read or write it: callers warn, pipe mode refuses */
 } bp_config;
 
 /**

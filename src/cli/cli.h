@@ -34,6 +34,9 @@ typedef struct bp_cli_env {
     const char *db;            /**< --db, or NULL (then $BOUNCEPIPE_DB, the config, ./bouncepipe.db) */
     bp_config config;          /**< read by bp_cli_env_setup() / bp_cli_config_setup() */
     int config_loaded;
+    int refuse_exposed;     /**< a config file exposing a password is an error, not a warning (pipe) */
+    char shown_db[1024];    /**< bp_cli_db_shown()'s text */
+    char shown_error[1024]; /**< bp_cli_store_error()'s text */
 } bp_cli_env;
 
 /**
@@ -52,15 +55,18 @@ bp_status bp_cli_config_setup(bp_cli_env *env);
 
 /** @return the store location: --db, $BOUNCEPIPE_DB, the config file, ./bouncepipe.db. */
 const char *bp_cli_db(const bp_cli_env *env);
-/** The database location fit to print: a password in a URL becomes "***".
- *  @return @p buf, or the location itself when there is nothing to hide. */
-const char *bp_cli_db_display(const bp_cli_env *env, char *buf, size_t size);
+/** The database location fit to print (bp_secret_mask(): every password becomes "***").
+ *  @return text in @p env, valid until the next call. */
+const char *bp_cli_db_shown(bp_cli_env *env);
+/** The last error of @p store fit to print (bp_secret_scrub() with the location).
+ *  @return text in @p env, valid until the next call; "" when @p store is NULL. */
+const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store);
 
 /**
  * Open the store with the configured policy thresholds and busy timeout; errors are reported
  * on stderr as "bouncepipe: CMD: ...".  @return bp_store_open()'s status.
  */
-bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_only, bp_store **out);
+bp_status bp_cli_store_open(bp_cli_env *env, const char *cmd, int read_only, bp_store **out);
 
 /** Classification context from the configuration (VERP settings) and the command's options. */
 void bp_cli_classify_ctx(const bp_cli_env *env, const char *rcpt, const char *envid, const char *source,

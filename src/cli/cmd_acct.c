@@ -211,7 +211,7 @@ static bp_status commit_until_done(struct acct_run *run)
         time_t now = time(NULL);
         if (now - last_report >= 60) {
             acct_note(LOG_WARNING, "database unavailable (%s: %s); holding %zu records and retrying every second",
-                      bp_status_to_string(st), bp_store_last_error(run->store), run->n_pending);
+                      bp_status_to_string(st), bp_cli_store_error(&run->env, run->store), run->n_pending);
             last_report = now;
         }
         if (stop_requested)
@@ -472,7 +472,7 @@ int cmd_acct(int argc, char **argv)
     }
     if (st != BP_OK) {
         acct_note(LOG_ERR, "%s%s%s", bp_status_to_string(st), run.store != NULL ? ": " : "",
-                  run.store != NULL ? bp_store_last_error(run.store) : "");
+                  bp_cli_store_error(&run.env, run.store));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
     }
     if (run.n_pending > 0) {

@@ -185,7 +185,7 @@ int cmd_export(int argc, char **argv)
     if (store != NULL)
         st = bp_store_export(store, &filter, export_row, &run);
     if (st != BP_OK) {
-        bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_store_last_error(store));
+        bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }

@@ -252,7 +252,7 @@ int cmd_import(int argc, char **argv)
             bp_store_rollback(store);
         in_tx = 0;
         bp_cli_error("import", "%s:%lu: %s: %s; the current batch was rolled back", path, lineno,
-                     bp_status_to_string(st), bp_store_last_error(store));
+                     bp_status_to_string(st), bp_cli_store_error(&env, store));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }

@@ -209,7 +209,7 @@ int cmd_lookup(int argc, char **argv)
             bp_strbuf_puts(&run.out, "  (none in the ledger)\n");
     }
     if (st != BP_OK) {
-        bp_cli_error("lookup", "%s: %s", bp_status_to_string(st), bp_store_last_error(store));
+        bp_cli_error("lookup", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }

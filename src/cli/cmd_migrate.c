@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/secret.h"
 #include "cli.h"
 
 #define MIGRATE_DEFAULT_BATCH 500
@@ -301,6 +302,7 @@ int cmd_migrate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     bp_cli_env env = {0};
     const char *from = NULL, *to_location = NULL;
+    char shown_loc[1024], shown[1024]; /* locations and store errors fit to print (secret.h) */
     long batch = MIGRATE_DEFAULT_BATCH;
     bp_store *src = NULL, *to = NULL;
     item_list events = {0}, ops = {0};
@@ -382,7 +384,8 @@ int cmd_migrate(int argc, char **argv)
             st = BP_ERR_NOMEM;
     }
     if (st != BP_OK) {
-        bp_cli_error("migrate", "reading %s: %s: %s", from, bp_status_to_string(st), bp_store_last_error(src));
+        bp_cli_error("migrate", "reading %s: %s: %s", bp_secret_mask(from, shown_loc, sizeof(shown_loc)),
+                     bp_status_to_string(st), bp_secret_scrub(bp_store_last_error(src), from, shown, sizeof(shown)));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }
@@ -457,7 +460,8 @@ int cmd_migrate(int argc, char **argv)
         }
         if (st != BP_OK) {
             bp_cli_error("migrate", "writing %s: %s: %s (%zu of %zu steps committed; run it again to go on)",
-                         to_location, bp_status_to_string(st), bp_store_last_error(to), done, n_steps);
+                         bp_secret_mask(to_location, shown_loc, sizeof(shown_loc)), bp_status_to_string(st),
+                         bp_secret_scrub(bp_store_last_error(to), to_location, shown, sizeof(shown)), done, n_steps);
             rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
             goto out;
         }

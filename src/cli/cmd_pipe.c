@@ -158,6 +158,7 @@ int cmd_pipe(int argc, char **argv)
         pipe_fail("reading the message: %s", bp_status_to_string(st));
         goto out;
     }
+    env.refuse_exposed = 1;
     if (bp_cli_env_setup(&env) != BP_OK) {
         pipe_fail("configuration or rules could not be loaded (see above)");
         goto out;
@@ -176,8 +177,7 @@ int cmd_pipe(int argc, char **argv)
         goto out;
     }
     if (bp_cli_store_open(&env, "pipe", 0, &store) != BP_OK) {
-        char shown[1024];
-        pipe_fail("the store %s cannot be opened", bp_cli_db_display(&env, shown, sizeof(shown)));
+        pipe_fail("the store %s cannot be opened", bp_cli_db_shown(&env));
         goto out;
     }
     bp_record_result rr;
@@ -186,7 +186,7 @@ int cmd_pipe(int argc, char **argv)
         int seen = 0, existed = 0;
         st = bp_store_seen(store, res.fingerprint, &seen);
         if (st != BP_OK) {
-            pipe_fail("reading the store: %s: %s", bp_status_to_string(st), bp_store_last_error(store));
+            pipe_fail("reading the store: %s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
             goto out;
         }
         if (seen != 0) {
@@ -209,9 +209,8 @@ int cmd_pipe(int argc, char **argv)
             bp_store_rollback(store);
     }
     if (st != BP_OK) {
-        char shown[1024];
-        pipe_fail("recording in %s: %s: %s", bp_cli_db_display(&env, shown, sizeof(shown)), bp_status_to_string(st),
-                  bp_store_last_error(store));
+        pipe_fail("recording in %s: %s: %s", bp_cli_db_shown(&env), bp_status_to_string(st),
+                  bp_cli_store_error(&env, store));
         goto out;
     }
     const char *outcome = rr.outcome == BP_RECORD_DUPLICATE  ? "already recorded"

@@ -89,7 +89,8 @@ int cmd_remove(int argc, char **argv)
         bp_store_rollback(store);
     if (st != BP_OK) {
         if (store != NULL)
-            bp_cli_error("remove", "nothing was changed: %s: %s", bp_status_to_string(st), bp_store_last_error(store));
+            bp_cli_error("remove", "nothing was changed: %s: %s", bp_status_to_string(st),
+                         bp_cli_store_error(&env, store));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }

@@ -209,7 +209,7 @@ int cmd_replay(int argc, char **argv)
                 st = batch_record(&rs, &res, msg.name);
                 if (st != BP_OK) {
                     bp_cli_error("replay", "%s: recording failed, the current batch was rolled back: %s: %s", msg.name,
-                                 bp_status_to_string(st), bp_store_last_error(rs.store));
+                                 bp_status_to_string(st), bp_cli_store_error(&env, rs.store));
                     rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
                     bp_source_close(src);
                     goto out;
@@ -233,16 +233,14 @@ int cmd_replay(int argc, char **argv)
         bp_status st = batch_commit(&rs);
         if (st != BP_OK) {
             bp_cli_error("replay", "committing the last batch failed, it was rolled back: %s: %s",
-                         bp_status_to_string(st), bp_store_last_error(rs.store));
+                         bp_status_to_string(st), bp_cli_store_error(&env, rs.store));
             rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
             goto out;
         }
-        char shown[1024];
         fprintf(stderr,
                 "replay: %zu messages: %zu recorded, %zu already recorded, %zu recognised now; %zu addresses newly "
                 "suppressed in %s\n",
-                messages, rs.recorded, rs.duplicates, rs.upgraded, rs.suppressed,
-                bp_cli_db_display(&env, shown, sizeof(shown)));
+                messages, rs.recorded, rs.duplicates, rs.upgraded, rs.suppressed, bp_cli_db_shown(&env));
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         bp_cli_error("replay", "writing output failed");

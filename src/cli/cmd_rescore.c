@@ -199,7 +199,7 @@ int cmd_rescore(int argc, char **argv)
         if (in_tx)
             bp_store_rollback(store);
         in_tx = 0;
-        bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_store_last_error(store),
+        bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_cli_store_error(&env, store),
                      apply ? " (the current batch was rolled back)" : "");
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;

@@ -262,7 +262,7 @@ int cmd_stats(int argc, char **argv)
     if (st == BP_OK && run.nomem)
         st = BP_ERR_NOMEM;
     if (st != BP_OK) {
-        bp_cli_error("stats", "%s: %s", bp_status_to_string(st), store != NULL ? bp_store_last_error(store) : "");
+        bp_cli_error("stats", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
         rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
         goto out;
     }

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "bouncepipe/mime.h"
+#include "bouncepipe/secret.h"
 #include "cli.h"
 
 void bp_cli_error(const char *cmd, const char *fmt, ...)
@@ -48,6 +49,14 @@ bp_status bp_cli_config_setup(bp_cli_env *env)
     }
     env->config_loaded = 1;
     env->policy = env->config.policy;
+    if (env->config.secret_exposed) {
+        bp_cli_error("config",
+                     "%s holds a database password and its group or others may read or write it (mode %04o): "
+                     "chmod 600 it%s",
+                     env->config.file, env->config.file_mode, env->refuse_exposed ? "; refusing to run" : "");
+        if (env->refuse_exposed)
+            return BP_ERR_CONFIG;
+    }
     return BP_OK;
 }
 
@@ -96,19 +105,19 @@ const char *bp_cli_db(const bp_cli_env *env)
     return BP_CONFIG_DEFAULT_DB;
 }
 
-const char *bp_cli_db_display(const bp_cli_env *env, char *buf, size_t size)
+const char *bp_cli_db_shown(bp_cli_env *env)
 {
-    const char *db = bp_cli_db(env);
-    const char *scheme = strstr(db, "://");
-    const char *at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme != NULL ? strchr(scheme + 3, ':') : NULL;
-    if (at == NULL || colon == NULL || colon > at)
-        return db; /* a file path, or a URL without a password */
-    snprintf(buf, size, "%.*s:***%s", (int)(colon - db), db, at);
-    return buf;
+    return bp_secret_mask(bp_cli_db(env), env->shown_db, sizeof(env->shown_db));
 }
 
-bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_only, bp_store **out)
+const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store)
+{
+    if (store == NULL)
+        return "";
+    return bp_secret_scrub(bp_store_last_error(store), bp_cli_db(env), env->shown_error, sizeof(env->shown_error));
+}
+
+bp_status bp_cli_store_open(bp_cli_env *env, const char *cmd, int read_only, bp_store **out)
 {
     bp_store_options so;
     char *error = NULL;
@@ -120,13 +129,16 @@ bp_status bp_cli_store_open(const bp_cli_env *env, const char *cmd, int read_onl
         so.busy_timeout_ms = env->config.busy_timeout_ms;
     so.read_only = read_only;
     const char *db = bp_cli_db(env);
-    char shown[1024];
     bp_status st = bp_store_open(db, &so, out, &error);
-    if (st != BP_OK && error != NULL && strstr(error, db) != NULL)
-        bp_cli_error(cmd, "%s", error); /* the backend already named the database */
-    else if (st != BP_OK)
-        bp_cli_error(cmd, "%s: %s", bp_cli_db_display(env, shown, sizeof(shown)),
-                     error != NULL ? error : bp_status_to_string(st));
+    if (st != BP_OK) {
+        /* the backend's text may quote the location (libpq echoes a malformed URI) */
+        bp_secret_scrub(error != NULL ? error : bp_status_to_string(st), db, env->shown_error,
+                        sizeof(env->shown_error));
+        if (error != NULL && strstr(error, db) != NULL)
+            bp_cli_error(cmd, "%s", env->shown_error); /* the backend already named the database */
+        else
+            bp_cli_error(cmd, "%s: %s", bp_cli_db_shown(env), env->shown_error);
+    }
     free(error);
     return st;
 }

@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
 #include "store_backend.h"
 
@@ -431,10 +432,13 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-/* Copy @p msg into the error text, without libpq's trailing newline. */
+/* Copy @p msg into the error text, without libpq's trailing newline, and without any secret
+ * libpq quoted from the connection string (bp_secret_scrub()). */
 static void set_error(pg *q, const char *what, const char *msg)
 {
-    snprintf(q->error, sizeof(q->error), "%s: %s", what, msg != NULL && *msg != '\0' ? msg : "unknown error");
+    char raw[sizeof(q->error)];
+    snprintf(raw, sizeof(raw), "%s: %s", what, msg != NULL && *msg != '\0' ? msg : "unknown error");
+    bp_secret_scrub(raw, NULL, q->error, sizeof(q->error));
     size_t len = strlen(q->error);
     while (len > 0 && (q->error[len - 1] == '\n' || q->error[len - 1] == ' '))
         q->error[--len] = '\0';

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "bouncepipe/secret.h"
 
 /* The keys of each group we own; anything else in these groups is a mistake. */
 static const struct {
@@ -95,6 +98,11 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
     if (db != NULL) {
         g_free(cfg->db);
         cfg->db = db;
+        struct stat sb;
+        if (bp_secret_present(db) && stat(file, &sb) == 0) {
+            cfg->file_mode = (unsigned)(sb.st_mode & 07777);
+            cfg->secret_exposed = (sb.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0;
+        }
     }
     if (g_key_file_has_key(kf, "store", "busy_timeout_ms", NULL)) {
         gint64 ms = g_key_file_get_int64(kf, "store", "busy_timeout_ms", &gerr);
