@@ -10,7 +10,9 @@
 #      reports the wait, retries, and stores everything once the lock is gone;
 #   4. SIGTERM on a live stream commits what was read and exits 0;
 #   5. a delivery resets the soft-bounce count (five soft bounces on five days suppress, a
-#      delivery in between prevents it); --record-deliveries keeps a ledger row for it.
+#      delivery in between prevents it); --record-deliveries keeps a ledger row for it;
+#   6. a database that refuses every record for good (not busy, not full) is not retried
+#      for ever: acct stops with exit 1, from a file and from a live stream alike.
 #
 # Usage: tests/acct_cli.sh /path/to/bouncepipe   (run from the project directory)
 set -euo pipefail
@@ -152,5 +154,19 @@ soft_stream yes >"$T/soft-d.csv"
     fail "--record-deliveries did not keep the delivery in the ledger"
 [ "$(suppressed "$T/five-c.db")" = 0 ] || fail "a recorded delivery did not reset the soft-bounce count"
 
+# ---- 6. a permanent database error ends the run -----------------------------------------
+DB=$T/six.db
+"$BIN" acct --quiet --db "$DB" /dev/null # create the database, then break it for good
+sqlite3 "$DB" "CREATE TRIGGER refuse BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'refused for good'); END;"
+rc=0
+timeout 20 "$BIN" acct --db "$DB" "$FIX" 2>"$T/err" || rc=$?
+[ "$rc" != 124 ] || fail "acct retried a permanent database error until killed: $(tail -3 "$T/err")"
+[ "$rc" = 1 ] || fail "a permanent database error: exit $rc, want 1: $(cat "$T/err")"
+grep -q "refused for good" "$T/err" || fail "the database's reason was not reported: $(cat "$T/err")"
+rc=0
+timeout 20 "$BIN" acct --db "$DB" <"$FIX" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || fail "a permanent database error on the live stream: exit $rc, want 1: $(cat "$T/err")"
+[ "$(sqlite3 "$DB" "select count(*) from ledger")" = 0 ] || fail "rows written despite the trigger"
+
 echo "acct_cli: ok (idempotent re-reads across layouts, idle commit + crash + restart, locked database, SIGTERM," \
-    "delivery resets)"
+    "delivery resets, permanent database error)"

@@ -157,6 +157,14 @@ def main():
         check(rc == 0, "... imports are untouched")
         rc, out, err = run("rescore", "--patterns", rules)
         check(rc == 0 and out == "" and "0 would change" in err, "rescoring again: nothing to change")
+        # a corrupt store is a failure to look into, not a reason to retry (exit 1, not 75)
+        corrupt = os.path.join(tmp, "corrupt.db")
+        with open(corrupt, "wb") as f:
+            f.write(b"this is not an SQLite database\n" * 200)
+        for args in (["lookup", "a@example.com"], ["stats"], ["export"], ["remove", "--reason", "x", "a@example.com"],
+                     ["rescore"], ["import", "-"]):
+            rc, _, err = run(args[0], "--db", corrupt, *args[1:], stdin=b"a@example.com\n")
+            check(rc == 1, f"{args[0]} on a corrupt store exits 1 (got {rc}: {err.strip()})")
         # a password in a database URL never reaches an error message (nothing listens on port 1)
         rc, out, err = run("lookup", "--db", "postgresql://bp:s3cret-pw@127.0.0.1:1/bounces", "a@example.com")
         check(rc != 0 and "s3cret-pw" not in err + out and "bp:***@127.0.0.1" in err,

@@ -11,7 +11,7 @@
 
 typedef enum bp_status {
     BP_OK = 0,
-    BP_ERR_NOMEM,       /**< out of memory */
+    BP_ERR_NOMEM,       /**< out of memory (transient) */
     BP_ERR_IO,          /**< read or write failed (transient: the caller may retry later) */
     BP_ERR_NOT_FOUND,   /**< file, address or record does not exist */
     BP_ERR_PARSE,       /**< input is malformed beyond what we accept */
@@ -27,7 +27,14 @@ typedef enum bp_status {
 /** @return a static, human-readable description of @p status; never NULL. */
 const char *bp_status_to_string(bp_status status);
 
-/** @return non-zero when @p status is worth retrying later (pipe mode exits 75 for these). */
+/**
+ * @return non-zero when @p status is transient: the same call may succeed later with nothing
+ * changed by anyone (BP_ERR_IO, BP_ERR_BUSY, BP_ERR_NOMEM).  A store error (BP_ERR_STORE: the
+ * database refused for good, or is not ours) or a configuration error (BP_ERR_CONFIG) is not:
+ * only an operator's fix helps, and retrying it in a loop would spin for ever.  Whether a
+ * command defers on a failure that is not transient is the command's decision (pipe mode
+ * defers on every failure, because nothing may be lost).
+ */
 int bp_status_is_transient(bp_status status);
 
 /** Report a broken internal invariant and abort; never returns. */

@@ -24,6 +24,21 @@
 #define BP_EXIT_TEMPFAIL 75 /* EX_TEMPFAIL: the MTA keeps the message and retries */
 #define BP_EXIT_CONFIG   78 /* EX_CONFIG */
 
+/** Who reads a command's exit status: what a failure means to them. */
+typedef enum bp_cli_audience {
+    BP_CLI_OPERATOR = 0, /**< an operator or a script: run it again (75) only when that can help */
+    BP_CLI_MTA,          /**< the MTA of pipe mode: every failure defers (75), nothing may be lost */
+} bp_cli_audience;
+
+/**
+ * The one place a failure becomes an exit status.  For the MTA: BP_EXIT_OK for BP_OK, else
+ * BP_EXIT_TEMPFAIL.  For an operator: BP_EXIT_TEMPFAIL when bp_status_is_transient() (busy,
+ * disk full, out of memory: run it again), BP_EXIT_CONFIG for BP_ERR_CONFIG and
+ * BP_ERR_UNSUPPORTED, BP_EXIT_USAGE for BP_ERR_USAGE, and BP_EXIT_FAILURE for the rest - a
+ * corrupt or foreign store (BP_ERR_STORE) is a failure to look into, not a reason to retry.
+ */
+int bp_cli_exit_status(bp_status st, bp_cli_audience who);
+
 /** Everything a command needs to classify: rules, policy and the settings they came from. */
 typedef struct bp_cli_env {
     bp_rules *rules;

@@ -18,7 +18,9 @@
  * When the database is busy or unwritable (transient), the batch is rolled back and kept,
  * the input is not read any further (the pipe fills and PowerMTA waits) and the commit is
  * retried every second until it succeeds or the process is told to stop (SIGTERM/SIGINT:
- * one last attempt, then exit 75 when records remain uncommitted).
+ * one last attempt, then exit 75 when records remain uncommitted).  A database that refuses
+ * for good (BP_ERR_STORE: corrupt, not ours) is not retried: acct stops and exits 1, and the
+ * records of the batch are in the file copy PowerMTA writes beside the pipe.
  *
  * Malformed lines, records without a recipient and unknown record types are counted,
  * reported on stderr (the first few with their line) and in the summary at the end; they are
@@ -26,8 +28,9 @@
  * pipe's stderr we cannot count on), the summary, database waits and failures also go to
  * syslog (facility mail), as pipe mode's do.
  *
- * Exit status: 0; 1 when an input could not be read or the store refused a record for good;
- * 64 usage; 75 records left uncommitted; 78 configuration.
+ * Exit status: 0; 1 when an input could not be read or the store refused for good;
+ * 64 usage; 75 records left uncommitted while the database was unavailable; 78
+ * configuration (bp_cli_exit_status()).
  *
  * Ownership: the run owns the reader, printer, store and the batch arena; results of a
  * batch live in the batch arena until their commit.
@@ -446,7 +449,7 @@ int cmd_acct(int argc, char **argv)
     } else {
         bp_status st = bp_cli_store_open(&run.env, "acct", 0, &run.store);
         if (st != BP_OK) {
-            rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_CONFIG;
+            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
             goto out;
         }
     }
@@ -473,11 +476,12 @@ int cmd_acct(int argc, char **argv)
     if (st != BP_OK) {
         acct_note(LOG_ERR, "%s%s%s", bp_status_to_string(st), run.store != NULL ? ": " : "",
                   bp_cli_store_error(&run.env, run.store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
     }
     if (run.n_pending > 0) {
         acct_note(LOG_ERR, "%zu records were not committed; re-read the accounting file to load them", run.n_pending);
-        rc = BP_EXIT_TEMPFAIL;
+        if (rc == BP_EXIT_OK)
+            rc = BP_EXIT_TEMPFAIL; /* stopped while the database was unavailable */
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         bp_cli_error("acct", "writing output failed");

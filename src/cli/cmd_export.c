@@ -177,7 +177,7 @@ int cmd_export(int argc, char **argv)
     if (st == BP_ERR_NOT_FOUND) {
         st = BP_OK; /* no store yet: an empty list */
     } else if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (run.format == EX_CSV)
@@ -186,7 +186,7 @@ int cmd_export(int argc, char **argv)
         st = bp_store_export(store, &filter, export_row, &run);
     if (st != BP_OK) {
         bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (run.format == EX_JSON)

@@ -159,7 +159,7 @@ int cmd_import(int argc, char **argv)
     }
     bp_status st = bp_cli_store_open(&env, "import", 0, &store);
     if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     int csv = 0, addr_col = 0, reason_col = -1;
@@ -253,7 +253,7 @@ int cmd_import(int argc, char **argv)
         in_tx = 0;
         bp_cli_error("import", "%s:%lu: %s: %s; the current batch was rolled back", path, lineno,
                      bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     fprintf(stderr, "import: %zu added, %zu already suppressed or removed by an operator, %zu lines skipped\n", added,

@@ -181,7 +181,7 @@ int cmd_lookup(int argc, char **argv)
         goto out;
     }
     if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (run.json) {
@@ -210,7 +210,7 @@ int cmd_lookup(int argc, char **argv)
     }
     if (st != BP_OK) {
         bp_cli_error("lookup", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (run.out.data != NULL)

@@ -356,7 +356,7 @@ int cmd_migrate(int argc, char **argv)
     env.db = from;
     bp_status st = bp_cli_store_open(&env, "migrate", 1, &src);
     if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     st = bp_store_ledger_events(src, collect_event, &events);
@@ -386,7 +386,7 @@ int cmd_migrate(int argc, char **argv)
     if (st != BP_OK) {
         bp_cli_error("migrate", "reading %s: %s: %s", bp_secret_mask(from, shown_loc, sizeof(shown_loc)),
                      bp_status_to_string(st), bp_secret_scrub(bp_store_last_error(src), from, shown, sizeof(shown)));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     bp_store_close(src);
@@ -435,7 +435,7 @@ int cmd_migrate(int argc, char **argv)
     env.db = to_location;
     st = bp_cli_store_open(&env, "migrate", 0, &to);
     if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     for (size_t done = 0; done < n_steps;) {
@@ -462,7 +462,7 @@ int cmd_migrate(int argc, char **argv)
             bp_cli_error("migrate", "writing %s: %s: %s (%zu of %zu steps committed; run it again to go on)",
                          bp_secret_mask(to_location, shown_loc, sizeof(shown_loc)), bp_status_to_string(st),
                          bp_secret_scrub(bp_store_last_error(to), to_location, shown, sizeof(shown)), done, n_steps);
-            rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
             goto out;
         }
         transactions++;

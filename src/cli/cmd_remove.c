@@ -91,7 +91,7 @@ int cmd_remove(int argc, char **argv)
         if (store != NULL)
             bp_cli_error("remove", "nothing was changed: %s: %s", bp_status_to_string(st),
                          bp_cli_store_error(&env, store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (lifted.data != NULL)

@@ -153,7 +153,7 @@ int cmd_replay(int argc, char **argv)
     if (!dry_run) {
         bp_status st = bp_cli_store_open(&env, "replay", 0, &rs.store);
         if (st != BP_OK) {
-            rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
             goto out;
         }
     }
@@ -210,7 +210,7 @@ int cmd_replay(int argc, char **argv)
                 if (st != BP_OK) {
                     bp_cli_error("replay", "%s: recording failed, the current batch was rolled back: %s: %s", msg.name,
                                  bp_status_to_string(st), bp_cli_store_error(&env, rs.store));
-                    rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+                    rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
                     bp_source_close(src);
                     goto out;
                 }
@@ -234,7 +234,7 @@ int cmd_replay(int argc, char **argv)
         if (st != BP_OK) {
             bp_cli_error("replay", "committing the last batch failed, it was rolled back: %s: %s",
                          bp_status_to_string(st), bp_cli_store_error(&env, rs.store));
-            rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
             goto out;
         }
         fprintf(stderr,

@@ -161,7 +161,7 @@ int cmd_rescore(int argc, char **argv)
     }
     bp_status st = bp_cli_store_open(&env, "rescore", !apply, &store);
     if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     st = bp_store_ledger_events(store, examine, &run);
@@ -201,7 +201,7 @@ int cmd_rescore(int argc, char **argv)
         in_tx = 0;
         bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_cli_store_error(&env, store),
                      apply ? " (the current batch was rolled back)" : "");
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (apply)

@@ -254,7 +254,7 @@ int cmd_stats(int argc, char **argv)
     if (st == BP_ERR_NOT_FOUND) {
         st = BP_OK; /* no store yet: all counts are zero */
     } else if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     if (store != NULL)
@@ -263,7 +263,7 @@ int cmd_stats(int argc, char **argv)
         st = BP_ERR_NOMEM;
     if (st != BP_OK) {
         bp_cli_error("stats", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
     switch (format) {

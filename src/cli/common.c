@@ -36,6 +36,20 @@ void bp_cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int bp_cli_exit_status(bp_status st, bp_cli_audience who)
+{
+    if (st == BP_OK)
+        return BP_EXIT_OK;
+    if (who == BP_CLI_MTA || bp_status_is_transient(st))
+        return BP_EXIT_TEMPFAIL;
+    switch (st) {
+    case BP_ERR_CONFIG:
+    case BP_ERR_UNSUPPORTED: return BP_EXIT_CONFIG;
+    case BP_ERR_USAGE: return BP_EXIT_USAGE;
+    default: return BP_EXIT_FAILURE;
+    }
+}
+
 bp_status bp_cli_config_setup(bp_cli_env *env)
 {
     if (env->config_loaded)

@@ -2,7 +2,7 @@
  * status.c - names for bp_status values and the internal-error exit.
  *
  * bp_status_to_string(): a static string for every status, including unknown values.
- * bp_status_is_transient(): which failures a mail transfer agent should retry.
+ * bp_status_is_transient(): which failures may go away by themselves (status.h).
  * bp_internal_error(): a bug, not bad input; prints file:line and aborts.
  */
 #include "bouncepipe/status.h"
@@ -31,8 +31,7 @@ const char *bp_status_to_string(bp_status status)
 
 int bp_status_is_transient(bp_status status)
 {
-    return status == BP_ERR_IO || status == BP_ERR_BUSY || status == BP_ERR_NOMEM || status == BP_ERR_CONFIG ||
-           status == BP_ERR_STORE;
+    return status == BP_ERR_IO || status == BP_ERR_BUSY || status == BP_ERR_NOMEM;
 }
 
 _Noreturn void bp_internal_error(const char *file, int line, const char *what)
