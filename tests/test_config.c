@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "bouncepipe/config.h"
+#include "config.h"
 
 static char conf_path[64];
 

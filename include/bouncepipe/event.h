@@ -2,8 +2,9 @@
  * event.h - one decision about one recipient: the unit every sink (printer, store) consumes.
  *
  * Fields follow the event contract of docs/output-schema.md one for one; NULL means
- * "unknown" and is printed as JSON null.  Strings belong to the arena of the message the
- * event came from (or to the caller that built it); an event never owns memory.
+ * "unknown" and is printed as JSON null.  The model lives on the ground floor (src/util/
+ * event.c): classify makes events, store, emit and the PostgreSQL module read them.  Strings belong to the arena of the
+ * message the event came from (or to the caller that built it); an event never owns memory.
  */
 #ifndef BOUNCEPIPE_EVENT_H
 #define BOUNCEPIPE_EVENT_H

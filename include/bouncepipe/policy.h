@@ -2,11 +2,14 @@
  * policy.h - category and feedback type to action (suppress, soft, ignore), and the
  * soft-bounce escalation thresholds.
  *
- * Defaults are DESIGN.md's table; bp_policy_set() overrides one entry (the config file's
- * [policy] group).  A bp_policy is a plain value: copy it freely.
+ * Defaults are DESIGN.md's table; bp_policy_set() overrides one entry, bp_policy_load() a list
+ * of them as the config file's [policy] group gives them.  A bp_policy is a plain value: copy
+ * it freely.
  */
 #ifndef BOUNCEPIPE_POLICY_H
 #define BOUNCEPIPE_POLICY_H
+
+#include <stddef.h>
 
 #include "bouncepipe/event.h"
 #include "bouncepipe/status.h"
@@ -46,15 +49,21 @@ bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action);
 bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *category, const char *feedback_type,
                            int final, const char **why);
 
+/** One setting of the [policy] group as the configuration has it: text, checked here. */
+typedef struct bp_policy_setting {
+    const char *key;   /**< a category, "complaint:TYPE", soft_count, soft_days or soft_window */
+    const char *value; /**< suppress|soft|ignore, or a whole number from 1 to 100000 */
+} bp_policy_setting;
+
 /**
- * Apply the [policy] group of a configuration file: keys are categories or
- * "complaint:TYPE", values suppress|soft|ignore; soft_count, soft_days, soft_window set the
- * escalation thresholds.  (GKeyFile is GLib's; the config module owns the file itself.)
- * @param keyfile a GKeyFile *
- * @param error receives a malloc'ed message naming the bad key on BP_ERR_CONFIG
- * @return BP_OK (also when the group is absent), BP_ERR_CONFIG.
+ * Apply settings, all or nothing: keys are categories or "complaint:TYPE" with the values
+ * suppress|soft|ignore; soft_count, soft_days and soft_window set the escalation thresholds
+ * (soft_days may not exceed soft_window).  Blanks around a value are ignored.  The
+ * configuration reader (src/cli/config.c) reads the file and hands the settings down.
+ * @param error receives a malloc'ed message "[policy] KEY: why" on BP_ERR_CONFIG (may be NULL)
+ * @return BP_OK (also for no settings), BP_ERR_CONFIG (@p p unchanged), BP_ERR_NOMEM.
  */
-bp_status bp_policy_load_keyfile(bp_policy *p, void *keyfile, char **error);
+bp_status bp_policy_load(bp_policy *p, const bp_policy_setting *settings, size_t n, char **error);
 
 /** @return non-zero when @p name is a feedback type of the contract. */
 int bp_feedback_type_valid(const char *name);

@@ -7,18 +7,17 @@
  * bp_policy_set(): one override; complaint types not-spam and auth-failure can never be made
  * to suppress (they say nothing against the address), and delays, auto-replies and
  * deliveries are not in the table at all, so nothing can make them act.
- * bp_policy_load_keyfile(): the [policy] group of the config file, all or nothing: on a bad
- * key the policy is left as it was and *error (malloc'ed, the caller frees it) names the key.
+ * bp_policy_load(): the settings of the config file's [policy] group, all or nothing: on a
+ * bad one the policy is left as it was and *error (malloc'ed, the caller frees it) names the
+ * key.  The file itself is read by the CLI (src/cli/config.c); nothing here knows of GLib's
+ * key files.
  */
 #include "bouncepipe/policy.h"
 
 #include <errno.h>
-#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "bouncepipe/rules.h"
 
 static const struct {
     const char *name;
@@ -139,79 +138,70 @@ static int parse_count(const char *text, unsigned *out)
     return 1;
 }
 
-static char *dup_message(const char *key, const char *why)
+/* The error text of a bad setting: malloc'ed, the caller frees it. */
+static char *setting_error(const char *key, const char *why)
 {
-    char *m = g_strdup_printf("[policy] %s: %s", key, why);
-    char *copy = m != NULL ? strdup(m) : NULL; /* the contract promises malloc'ed memory */
-    g_free(m);
-    return copy;
+    char *m = NULL;
+    if (asprintf(&m, "[policy] %s: %s", key, why) < 0)
+        m = NULL;
+    return m;
 }
 
-bp_status bp_policy_load_keyfile(bp_policy *p, void *keyfile, char **error)
+/* Apply one setting to @p work.  @return NULL, or why it is refused. */
+static const char *apply(bp_policy *work, const char *key, const char *value)
 {
-    GKeyFile *kf = keyfile;
-    gchar **keys = NULL;
-    gchar *value = NULL;
-    bp_status st = BP_OK;
+    if (strcmp(key, "soft_count") == 0 || strcmp(key, "soft_days") == 0 || strcmp(key, "soft_window") == 0) {
+        unsigned n = 0;
+        if (!parse_count(value, &n))
+            return "wants a whole number from 1 to 100000";
+        if (key[5] == 'c')
+            work->soft_count = n;
+        else if (key[5] == 'd')
+            work->soft_days = n;
+        else
+            work->soft_window = n;
+        return NULL;
+    }
+    bp_action a = bp_action_from_name(value);
+    if (a == BP_ACT_NONE)
+        return "action must be suppress, soft or ignore";
+    if (bp_policy_set(work, key, a) != BP_OK)
+        return lookup(work, key) != BP_ACT_NONE ? "this feedback type can never suppress"
+                                                : "not a category or complaint:TYPE (delays, auto-replies and "
+                                                  "deliveries are never acted on)";
+    return NULL;
+}
+
+bp_status bp_policy_load(bp_policy *p, const bp_policy_setting *settings, size_t n, char **error)
+{
     bp_policy work = *p; /* all or nothing */
     if (error != NULL)
         *error = NULL;
-    if (kf == NULL || !g_key_file_has_group(kf, "policy"))
-        return BP_OK;
-    keys = g_key_file_get_keys(kf, "policy", NULL, NULL);
-    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
-        const char *key = keys[i];
-        g_free(value);
-        value = g_key_file_get_string(kf, "policy", key, NULL);
-        if (value == NULL) {
-            st = BP_ERR_CONFIG;
-            if (error != NULL)
-                *error = dup_message(key, "value cannot be read");
-            goto out;
+    for (size_t i = 0; i < n; i++) {
+        char value[64];
+        const char *v = settings[i].value != NULL ? settings[i].value : "";
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t len = strlen(v);
+        while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+            len--;
+        const char *why = len < sizeof(value) ? NULL : "value too long";
+        if (why == NULL) {
+            memcpy(value, v, len);
+            value[len] = '\0';
+            why = apply(&work, settings[i].key, value);
         }
-        g_strstrip(value);
-        if (strcmp(key, "soft_count") == 0 || strcmp(key, "soft_days") == 0 || strcmp(key, "soft_window") == 0) {
-            unsigned n = 0;
-            if (!parse_count(value, &n)) {
-                st = BP_ERR_CONFIG;
-                if (error != NULL)
-                    *error = dup_message(key, "wants a whole number from 1 to 100000");
-                goto out;
-            }
-            if (key[5] == 'c')
-                work.soft_count = n;
-            else if (key[5] == 'd')
-                work.soft_days = n;
-            else
-                work.soft_window = n;
-            continue;
-        }
-        bp_action a = bp_action_from_name(value);
-        if (a == BP_ACT_NONE) {
-            st = BP_ERR_CONFIG;
-            if (error != NULL)
-                *error = dup_message(key, "action must be suppress, soft or ignore");
-            goto out;
-        }
-        if (bp_policy_set(&work, key, a) != BP_OK) {
-            st = BP_ERR_CONFIG;
-            if (error != NULL)
-                *error = dup_message(key, lookup(&work, key) != BP_ACT_NONE
-                                              ? "this feedback type can never suppress"
-                                              : "not a category or complaint:TYPE (delays, auto-replies and "
-                                                "deliveries are never acted on)");
-            goto out;
+        if (why != NULL) {
+            if (error != NULL && (*error = setting_error(settings[i].key, why)) == NULL)
+                return BP_ERR_NOMEM;
+            return BP_ERR_CONFIG;
         }
     }
     if (work.soft_days > work.soft_window) {
-        st = BP_ERR_CONFIG;
-        if (error != NULL)
-            *error = dup_message("soft_days", "cannot exceed soft_window");
-        goto out;
+        if (error != NULL && (*error = setting_error("soft_days", "cannot exceed soft_window")) == NULL)
+            return BP_ERR_NOMEM;
+        return BP_ERR_CONFIG;
     }
     *p = work;
-out:
-    g_free(value);
-    g_strfreev(keys);
-    return st;
+    return BP_OK;
 }

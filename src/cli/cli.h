@@ -8,12 +8,12 @@
 #define BOUNCEPIPE_CLI_H
 
 #include "bouncepipe/classify.h"
-#include "bouncepipe/config.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/status.h"
 #include "bouncepipe/store.h"
+#include "config.h"
 
 /* Exit codes (sysexits.h values, named here so that pipe mode's contract is visible). */
 #define BP_EXIT_OK       0

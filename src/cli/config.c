@@ -1,15 +1,20 @@
 /*
  * config.c - read the configuration file (see config.h for the file, keys and precedence).
  *
+ * The configuration is read at the top, here in the CLI, and handed down as typed values:
+ * the store location and timeout, VERP options, report options, rule files, and the policy
+ * (its [policy] settings go to bp_policy_load(), which owns their meaning).  Nothing below
+ * the CLI sees the file or GLib's key-file type.
+ *
  * bp_config_load(): choose the file, parse it with GLib's GKeyFile, check every key of the
- * groups we own, apply [policy] through bp_policy_load_keyfile() (policy.c owns its keys),
- * then the environment ($BOUNCEPIPE_DB).  Every error names the file and the key.
- * bp_config_free(): release everything, including the GKeyFile kept for other groups.
+ * groups we own, hand [policy] to policy.c, then the environment ($BOUNCEPIPE_DB).  Every
+ * error names the file and the key.
+ * bp_config_free(): release everything.
  *
  * Ownership: strings in bp_config are g_malloc'ed copies (g_free / g_strfreev release them);
  * error messages handed to the caller are malloc'ed (free()).
  */
-#include "bouncepipe/config.h"
+#include "config.h"
 
 #include <glib.h>
 #include <stdarg.h>
@@ -87,6 +92,36 @@ static char **get_list(GKeyFile *kf, const char *group, const char *key)
     return v;
 }
 
+/* The [policy] group, handed to policy.c as typed settings (policy.c checks them). */
+static bp_status read_policy(bp_config *cfg, GKeyFile *kf, char **error)
+{
+    gsize n = 0;
+    gchar **keys = g_key_file_get_keys(kf, "policy", &n, NULL);
+    gchar **values = g_new0(gchar *, n + 1);
+    bp_policy_setting *settings = g_new0(bp_policy_setting, n + 1);
+    bp_status st = BP_OK;
+    for (gsize i = 0; keys != NULL && i < n; i++) {
+        values[i] = g_key_file_get_string(kf, "policy", keys[i], NULL);
+        if (values[i] == NULL) {
+            *error = message("%s: [policy] %s: value cannot be read", cfg->file, keys[i]);
+            st = BP_ERR_CONFIG;
+            goto out;
+        }
+        settings[i].key = keys[i];
+        settings[i].value = values[i];
+    }
+    char *perr = NULL;
+    st = bp_policy_load(&cfg->policy, settings, keys != NULL ? n : 0, &perr);
+    if (st == BP_ERR_CONFIG)
+        *error = message("%s: %s", cfg->file, perr != NULL ? perr : "[policy]: invalid");
+    free(perr);
+out:
+    g_free(settings);
+    g_strfreev(values);
+    g_strfreev(keys);
+    return st;
+}
+
 static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
 {
     const char *file = cfg->file;
@@ -141,14 +176,7 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
         }
         cfg->builtin_rules = b ? 1 : 0;
     }
-    char *perr = NULL;
-    st = bp_policy_load_keyfile(&cfg->policy, kf, &perr);
-    if (st != BP_OK) {
-        *error = message("%s: %s", file, perr != NULL ? perr : "[policy]: invalid");
-        free(perr);
-        return BP_ERR_CONFIG;
-    }
-    return BP_OK;
+    return read_policy(cfg, kf, error);
 }
 
 bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error)
@@ -196,8 +224,6 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
     cfg->verp.prefix = cfg->verp_prefix;
     cfg->verp.separators = cfg->verp_separators;
     cfg->report.rcpt_headers = (const char *const *)cfg->rcpt_headers;
-    cfg->keyfile = kf;
-    kf = NULL;
 out:
     g_clear_error(&gerr);
     if (kf != NULL)
@@ -221,7 +247,5 @@ void bp_config_free(bp_config *cfg)
     g_free(cfg->verp_separators);
     g_strfreev(cfg->rcpt_headers);
     g_strfreev(cfg->pattern_files);
-    if (cfg->keyfile != NULL)
-        g_key_file_free(cfg->keyfile);
     memset(cfg, 0, sizeof(*cfg));
 }

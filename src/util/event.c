@@ -1,5 +1,9 @@
 /*
  * event.c - names of event types and actions as the event contract spells them.
+ *
+ * On the ground floor (util) with event.h: the event model is what classify produces and
+ * what the store, the printers and the PostgreSQL module consume, so it depends on nothing
+ * and everything may include it.
  */
 #include "bouncepipe/event.h"
 

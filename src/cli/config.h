@@ -1,5 +1,6 @@
 /*
- * config.h - the configuration file (GLib key file, "key = value" in [groups]).
+ * config.h - the configuration file (GLib key file, "key = value" in [groups]), read by the
+ * CLI and handed down as typed values.
  *
  * Which file: the one named by --config, else $BOUNCEPIPE_CONFIG, else
  * /etc/bouncepipe/bouncepipe.conf when it exists; a new user with none gets the defaults
@@ -11,7 +12,7 @@
  *   [verp]       prefix = bounces     separators = -+      domain_separator = =
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
- *   [policy]     (see bp_policy_load_keyfile() in policy.h)
+ *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -21,8 +22,8 @@
  * Ownership: a bp_config owns every string in it; bp_config_free() releases them.  The
  * bp_verp_options and bp_report_options inside point into the config.
  */
-#ifndef BOUNCEPIPE_CONFIG_H
-#define BOUNCEPIPE_CONFIG_H
+#ifndef BOUNCEPIPE_CLI_CONFIG_H
+#define BOUNCEPIPE_CLI_CONFIG_H
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/policy.h"
@@ -46,7 +47,6 @@ typedef struct bp_config {
     char **pattern_files; /**< NULL-terminated list of extra rule files, or NULL */
     int builtin_rules;    /**< load the shipped rule database (default 1) */
     bp_policy policy;     /**< defaults with the [policy] group applied */
-    void *keyfile;        /**< the GKeyFile read (for other groups), or NULL */
     unsigned file_mode;   /**< permission bits of the file read (0 for none) */
     int secret_exposed;   /**< the file holds a database password (secret.h) and its group or others
                                may read or write it: callers warn, pipe mode refuses */
