@@ -1,5 +1,6 @@
 /*
- * test_acct.c - the PowerMTA accounting CSV reader and the record -> event mapping.
+ * test_acct.c - the PowerMTA accounting stream (acct_csv.h: the CSV reader as PowerMTA writes,
+ * values by column name) and the record -> event mapping (acct.h).
  *
  * Streams are built like PowerMTA writes them: a header naming the record-fields, CRLF line
  * ends, quoted dsnDiag values with commas, doubled quotes and line breaks, the header again
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/acct.h"
+#include "bouncepipe/acct_csv.h"
 #include "bouncepipe/limits.h"
 #include "test_support.h"
 
@@ -42,22 +44,23 @@ static void add(reading *rd, const char *fmt, ...)
 static void drain(bp_acct_reader *r, int at_eof, reading *rd)
 {
     for (;;) {
+        bp_csv_record raw;
         bp_acct_record rec;
-        bp_acct_outcome o;
-        assert_int_equal(bp_acct_reader_next(r, at_eof, &rec, &o), BP_OK);
-        if (o == BP_ACCT_NEED_MORE)
+        bp_csv_outcome o;
+        assert_int_equal(bp_acct_reader_next(r, at_eof, &raw, &rec, &o), BP_OK);
+        if (o == BP_CSV_NEED_MORE)
             return;
-        if (o == BP_ACCT_HEADER) {
+        if (o == BP_CSV_HEADER) {
             rd->headers++;
-            add(rd, "H%lu:%zu\n", rec.line, rec.n_fields);
-        } else if (o == BP_ACCT_MALFORMED) {
+            add(rd, "H%lu:%zu\n", raw.line, raw.n_fields);
+        } else if (o == BP_CSV_MALFORMED) {
             rd->malformed++;
-            add(rd, "M%lu:%s\n", rec.line, rec.error);
+            add(rd, "M%lu:%s\n", raw.line, raw.error);
         } else {
             rd->records++;
-            const char *rcpt = bp_acct_value(&rec, bp_acct_column(r, "rcpt"));
-            const char *diag = bp_acct_value(&rec, bp_acct_column(r, "dsnDiag"));
-            add(rd, "R%lu:%s|%s|%s\n", rec.line, rec.fields[0], rcpt ? rcpt : "-", diag ? diag : "-");
+            assert_int_equal(rec.line, raw.line);
+            add(rd, "R%lu:%s|%s|%s\n", rec.line, rec.type ? rec.type : "", rec.rcpt ? rec.rcpt : "-",
+                rec.dsn_diag ? rec.dsn_diag : "-");
         }
     }
 }
@@ -266,30 +269,36 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Map every data record of @p csv; results in @p out (at most @p max). */
-static size_t map_stream(fixture *f, const char *csv, int transient, bp_acct_result *out, size_t max)
+/* Map every data record of @p csv with @p verp options (NULL: defaults); results in @p out
+ * (at most @p max). */
+static size_t map_stream_verp(fixture *f, const char *csv, int transient, const bp_verp_options *verp,
+                              bp_acct_result *out, size_t max)
 {
     bp_acct_reader *r = NULL;
     assert_int_equal(bp_acct_reader_new(&r), BP_OK);
     assert_int_equal(bp_acct_reader_feed(r, csv, strlen(csv)), BP_OK);
-    bp_acct_options o = {f->rules, &f->policy, NULL, "acct.csv", transient};
-    bp_acct_columns cols;
-    memset(&cols, 0, sizeof(cols));
+    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient};
     size_t n = 0;
     for (;;) {
+        bp_csv_record raw;
         bp_acct_record rec;
-        bp_acct_outcome oc;
-        assert_int_equal(bp_acct_reader_next(r, 1, &rec, &oc), BP_OK);
-        if (oc == BP_ACCT_NEED_MORE)
+        bp_csv_outcome oc;
+        assert_int_equal(bp_acct_reader_next(r, 1, &raw, &rec, &oc), BP_OK);
+        if (oc == BP_CSV_NEED_MORE)
             break;
-        if (oc != BP_ACCT_RECORD)
+        if (oc != BP_CSV_RECORD)
             continue;
         assert_true(n < max);
-        assert_int_equal(bp_acct_record_event(&o, r, &cols, &rec, f->arena, &out[n]), BP_OK);
+        assert_int_equal(bp_acct_record_event(&o, &rec, f->arena, &out[n]), BP_OK);
         n++;
     }
     bp_acct_reader_free(r);
     return n;
+}
+
+static size_t map_stream(fixture *f, const char *csv, int transient, bp_acct_result *out, size_t max)
+{
+    return map_stream_verp(f, csv, transient, NULL, out, max);
 }
 
 static void test_bounce_events(void **state)
@@ -410,32 +419,14 @@ static void test_complaints(void **state)
                            "f,1795169704,news@example.com,bounces-pat=example.net@bounces.example.com,abuse\r\n"
                            "f,1795169705,news@example.com,plain-user=x@example.org,abuse\r\n";
     bp_verp_options vo = {"bounces", NULL, 0};
-    bp_acct_reader *r = NULL;
-    assert_int_equal(bp_acct_reader_new(&r), BP_OK);
-    assert_int_equal(bp_acct_reader_feed(r, verp_csv, strlen(verp_csv)), BP_OK);
-    bp_acct_options o = {f->rules, &f->policy, &vo, "acct.csv", 0};
-    bp_acct_columns cols;
-    memset(&cols, 0, sizeof(cols));
     const char *want[] = {"pat@example.net", "plain-user=x@example.org"};
     const char *want_from[] = {"verp", "original-rcpt-to"};
-    size_t k = 0;
-    for (;;) {
-        bp_acct_record rec;
-        bp_acct_outcome oc;
-        assert_int_equal(bp_acct_reader_next(r, 1, &rec, &oc), BP_OK);
-        if (oc == BP_ACCT_NEED_MORE)
-            break;
-        if (oc != BP_ACCT_RECORD)
-            continue;
-        bp_acct_result one;
-        assert_int_equal(bp_acct_record_event(&o, r, &cols, &rec, f->arena, &one), BP_OK);
-        assert_true(k < 2);
-        bp_test_check_str("verp rcpt", one.event.recipient, want[k]);
-        bp_test_check_str("verp rcpt from", one.event.recipient_from, want_from[k]);
-        k++;
+    bp_acct_result verp_res[2];
+    assert_int_equal(map_stream_verp(f, verp_csv, 0, &vo, verp_res, 2), 2);
+    for (size_t k = 0; k < 2; k++) {
+        bp_test_check_str("verp rcpt", verp_res[k].event.recipient, want[k]);
+        bp_test_check_str("verp rcpt from", verp_res[k].event.recipient_from, want_from[k]);
     }
-    assert_int_equal(k, 2);
-    bp_acct_reader_free(r);
 }
 
 /* The key follows the values by name: another column order, extra columns and CRLF give the

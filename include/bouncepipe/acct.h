@@ -1,23 +1,14 @@
 /*
- * acct.h - PowerMTA accounting records: a streaming RFC 4180 CSV reader that finds columns by
- * header name, and the mapping of one accounting record to one event.
+ * acct.h - what one PowerMTA accounting record means: the record -> event mapping of the
+ * classify layer.
  *
- * PowerMTA writes (or pipes, with <acct-file |program>) CSV whose first line is a header
- * naming the columns; it writes the header again after every reload, and the columns change
- * whenever the operator changes record-fields.  So the reader never trusts a position: a line
- * whose first field is "type" is a header and replaces the column map, and every value is
- * looked up by name.  Records are ended by CRLF (LF accepted); quoted fields may hold commas,
- * doubled quotes and line breaks.  A record longer than BP_MAX_ACCT_LINE_BYTES, with more
- * than BP_MAX_ACCT_FIELDS fields, with a field count that differs from its header's, with a
- * NUL byte, before any header, or cut by the end of the stream is reported as malformed and
- * skipped; the reader then goes on with the next line.  Nothing is fatal but memory.
+ * The record arrives typed: its values taken by column name (the source layer's
+ * acct_csv.h reads the CSV stream and fills a bp_acct_record), so nothing here knows of
+ * CSV, columns or positions.  bp_acct_record_event() classifies it with the rules and the
+ * policy the pipeline of a message uses; bp_acct_record_key() makes its idempotency key.
  *
- * The reader is push-driven so that a caller can poll its input with a timeout: feed it the
- * bytes read() returned, then call bp_acct_reader_next() until it says BP_ACCT_NEED_MORE.
- *
- * Ownership: the reader owns its buffers.  The fields and raw bytes of a bp_acct_record point
- * into them and stay valid until the next bp_acct_reader_feed() or bp_acct_reader_next().
- * Results of bp_acct_record_event() live in the arena passed in (they copy what they keep).
+ * Ownership: a bp_acct_record points into its reader (valid until the reader moves on);
+ * results of bp_acct_record_event() live in the arena passed in (they copy what they keep).
  */
 #ifndef BOUNCEPIPE_ACCT_H
 #define BOUNCEPIPE_ACCT_H
@@ -31,63 +22,31 @@
 #include "bouncepipe/rules.h"
 #include "bouncepipe/status.h"
 
-typedef struct bp_acct_reader bp_acct_reader;
-
-/** What bp_acct_reader_next() found. */
-typedef enum bp_acct_outcome {
-    BP_ACCT_NEED_MORE = 0, /**< no complete record buffered: feed more (or it was the end) */
-    BP_ACCT_HEADER,        /**< a header line: the column map was replaced */
-    BP_ACCT_RECORD,        /**< a data record */
-    BP_ACCT_MALFORMED,     /**< a record was skipped; its reason is in bp_acct_record.error */
-} bp_acct_outcome;
-
+/** One accounting record's values by PowerMTA's column names; NULL when the column is
+ *  missing or the value empty (PowerMTA leaves the fields a record type lacks empty). */
 typedef struct bp_acct_record {
-    const char *const *fields; /**< n_fields NUL-terminated values, unquoted */
-    size_t n_fields;
-    const char *raw; /**< the record's bytes as read, without its line end (NULL if skipped) */
+    const char *type;          /**< type: b, rb, rs, f, d, t, ... (or the long names) */
+    const char *time_logged;   /**< timeLogged */
+    const char *orig;          /**< orig: the envelope sender (maybe VERP) */
+    const char *rcpt;          /**< rcpt */
+    const char *orcpt;         /**< orcpt */
+    const char *dsn_action;    /**< dsnAction */
+    const char *dsn_status;    /**< dsnStatus */
+    const char *dsn_diag;      /**< dsnDiag */
+    const char *dsn_mta;       /**< dsnMta */
+    const char *bounce_cat;    /**< bounceCat */
+    const char *job_id;        /**< jobId */
+    const char *env_id;        /**< envId */
+    const char *feedback_type; /**< feedbackType */
+    const char *reporting_mta; /**< reportingMta, else dsnReportingMta */
+    const char *x_hmxmr;       /**< header_X-HmXmrOriginalRecipient */
+    const char *source_ip;     /**< reportedIp, else dlvSourceIp */
+    int keyed_by_values;       /**< the stream has a timeLogged column: the key hashes the named
+                                    values; without one, the raw bytes */
+    const char *raw;           /**< the record's bytes as read, without its line end */
     size_t raw_len;
-    unsigned long line;              /**< physical line number where the record starts (1-based) */
-    unsigned long header_generation; /**< which header the fields belong to (see below) */
-    const char *error;               /**< static reason, for BP_ACCT_MALFORMED; else NULL */
+    unsigned long line; /**< physical line where the record starts, for the event source */
 } bp_acct_record;
-
-/** @return BP_OK and a new reader in @p *out, or BP_ERR_NOMEM. */
-bp_status bp_acct_reader_new(bp_acct_reader **out);
-/** Release the reader; NULL is allowed. */
-void bp_acct_reader_free(bp_acct_reader *r);
-
-/**
- * Append @p len bytes of the stream.  Call bp_acct_reader_next() until BP_ACCT_NEED_MORE before
- * feeding again, so that the buffer stays within one record plus one read.
- * @return BP_OK or BP_ERR_NOMEM.
- */
-bp_status bp_acct_reader_feed(bp_acct_reader *r, const char *data, size_t len);
-
-/**
- * Take the next record out of the buffered bytes.
- * @param at_eof non-zero when no more bytes will come: an unterminated last record is then a
- *        cut (PowerMTA ends every record with CRLF) and comes back as BP_ACCT_MALFORMED
- * @param rec receives the record (fields for BP_ACCT_RECORD; the header's own fields for
- *        BP_ACCT_HEADER; error and line for BP_ACCT_MALFORMED)
- * @param outcome receives what was found
- * @return BP_OK, or BP_ERR_NOMEM.
- */
-bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_acct_record *rec, bp_acct_outcome *outcome);
-
-/**
- * Column of the current header named @p name (ASCII case-insensitive, as PowerMTA's header_X
- * fields carry mail header names).
- * @return the 0-based column, or -1 when the header has no such column (or none was read).
- */
-int bp_acct_column(const bp_acct_reader *r, const char *name);
-
-/** Generation of the current header: starts at 0 (no header), +1 for each header read.
- *  Callers that cache column numbers refresh them when it changes. */
-unsigned long bp_acct_header_generation(const bp_acct_reader *r);
-
-/** @return the value of column @p column of @p rec, or NULL when @p column is -1 or the
- *  value is empty (PowerMTA leaves fields a record type does not have empty). */
-const char *bp_acct_value(const bp_acct_record *rec, int column);
 
 /** Settings for turning records into events. */
 typedef struct bp_acct_options {
@@ -106,13 +65,6 @@ typedef enum bp_acct_disposition {
     BP_ACCT_NO_RECIPIENT, /**< an event-bearing type without a usable recipient */
 } bp_acct_disposition;
 
-/** The column numbers bp_acct_record_event() reads, refreshed when the header changes. */
-typedef struct bp_acct_columns {
-    unsigned long generation;
-    int type, time_logged, orig, rcpt, orcpt, dsn_action, dsn_status, dsn_diag, dsn_mta, bounce_cat, job_id, env_id,
-        feedback_type, reporting_mta, x_hmxmr, src_ip, user_agent;
-} bp_acct_columns;
-
 typedef struct bp_acct_result {
     bp_acct_disposition disposition;
     const char *record_type;    /**< the record's type field as written ("b", "rb", ...) */
@@ -125,24 +77,22 @@ typedef struct bp_acct_result {
 } bp_acct_result;
 
 /**
- * Turn one data record into a result.  Bounces (`b`, `rb`) are classified from dsnStatus and
+ * Turn one record into a result.  Bounces (`b`, `rb`) are classified from dsnStatus and
  * dsnDiag with our rules and policy, PowerMTA's bounceCat kept beside; `rs` follows its
  * dsnAction; `f` is a complaint (feedbackType; rcpt, else header_X-HmXmrOriginalRecipient,
  * else the VERP-decoded orig); `d` is a delivery; `t` is ignored unless opts->transient.
- * @param cols column cache, zero-initialised by the caller once; refreshed here as needed
  * @return BP_OK or BP_ERR_NOMEM.
  */
-bp_status bp_acct_record_event(const bp_acct_options *opts, const bp_acct_reader *reader, bp_acct_columns *cols,
-                               const bp_acct_record *rec, bp_arena *arena, bp_acct_result *out);
+bp_status bp_acct_record_event(const bp_acct_options *opts, const bp_acct_record *rec, bp_arena *arena,
+                               bp_acct_result *out);
 
 /**
  * The idempotency key of a record: SHA-256 over the record type, timeLogged, rcpt, orig,
  * dsnStatus, dsnDiag, feedbackType, jobId and envId, each found by name, so that a file copy
  * with other column order or extra columns gives the same key as the piped stream.  Without
- * a timeLogged column the record's raw bytes are hashed instead.
+ * a timeLogged column (!keyed_by_values) the record's raw bytes are hashed instead.
  * @return an arena string "acct:<hex>", or NULL when out of memory.
  */
-const char *bp_acct_record_key(const bp_acct_reader *reader, bp_acct_columns *cols, const bp_acct_record *rec,
-                               bp_arena *arena);
+const char *bp_acct_record_key(const bp_acct_record *rec, bp_arena *arena);
 
 #endif

@@ -1,9 +1,8 @@
 /*
  * acct_events.c - one PowerMTA accounting record to one event.
  *
- * bp_acct_record_event() reads a record's values by column name (the column numbers are
- * cached per header in a bp_acct_columns and refreshed when a new header arrives) and
- * decides what the record means:
+ * bp_acct_record_event() reads a record's values by name (the source layer's acct_csv.c
+ * took them out of the CSV by column name) and decides what the record means:
  *
  *   b, rb   a bounce: PowerMTA's dsnStatus ("5.1.1 (bad destination mailbox address)") and
  *           dsnDiag ("smtp;550 5.1.1 <a@b>... User unknown") are classified with our rules and
@@ -41,35 +40,6 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
-
-static void refresh_columns(const bp_acct_reader *r, bp_acct_columns *c)
-{
-    unsigned long gen = bp_acct_header_generation(r);
-    if (c->generation == gen && gen != 0)
-        return;
-    c->generation = gen;
-    c->type = bp_acct_column(r, "type");
-    c->time_logged = bp_acct_column(r, "timeLogged");
-    c->orig = bp_acct_column(r, "orig");
-    c->rcpt = bp_acct_column(r, "rcpt");
-    c->orcpt = bp_acct_column(r, "orcpt");
-    c->dsn_action = bp_acct_column(r, "dsnAction");
-    c->dsn_status = bp_acct_column(r, "dsnStatus");
-    c->dsn_diag = bp_acct_column(r, "dsnDiag");
-    c->dsn_mta = bp_acct_column(r, "dsnMta");
-    c->bounce_cat = bp_acct_column(r, "bounceCat");
-    c->job_id = bp_acct_column(r, "jobId");
-    c->env_id = bp_acct_column(r, "envId");
-    c->feedback_type = bp_acct_column(r, "feedbackType");
-    c->reporting_mta = bp_acct_column(r, "reportingMta");
-    if (c->reporting_mta < 0)
-        c->reporting_mta = bp_acct_column(r, "dsnReportingMta");
-    c->x_hmxmr = bp_acct_column(r, "header_X-HmXmrOriginalRecipient");
-    c->src_ip = bp_acct_column(r, "reportedIp");
-    if (c->src_ip < 0)
-        c->src_ip = bp_acct_column(r, "dlvSourceIp");
-    c->user_agent = bp_acct_column(r, "userAgent");
-}
 
 /* Record types, short and long names. */
 typedef enum { T_UNKNOWN, T_DELIVERY, T_BOUNCE, T_TRANSIENT, T_FEEDBACK, T_REMOTE_BOUNCE, T_REMOTE_STATUS } rtype;
@@ -226,23 +196,21 @@ static void hash_field(GChecksum *sum, const char *name, const char *value)
     g_checksum_update(sum, (const guchar *)"\n", 1);
 }
 
-const char *bp_acct_record_key(const bp_acct_reader *reader, bp_acct_columns *c, const bp_acct_record *rec,
-                               bp_arena *arena)
+const char *bp_acct_record_key(const bp_acct_record *rec, bp_arena *arena)
 {
-    refresh_columns(reader, c);
     GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256); /* owned: freed below */
     if (sum == NULL)
         return NULL;
-    if (c->time_logged >= 0) {
-        hash_field(sum, "type", bp_acct_value(rec, c->type));
-        hash_field(sum, "timeLogged", bp_acct_value(rec, c->time_logged));
-        hash_field(sum, "rcpt", bp_acct_value(rec, c->rcpt));
-        hash_field(sum, "orig", bp_acct_value(rec, c->orig));
-        hash_field(sum, "dsnStatus", bp_acct_value(rec, c->dsn_status));
-        hash_field(sum, "dsnDiag", bp_acct_value(rec, c->dsn_diag));
-        hash_field(sum, "feedbackType", bp_acct_value(rec, c->feedback_type));
-        hash_field(sum, "jobId", bp_acct_value(rec, c->job_id));
-        hash_field(sum, "envId", bp_acct_value(rec, c->env_id));
+    if (rec->keyed_by_values) {
+        hash_field(sum, "type", rec->type);
+        hash_field(sum, "timeLogged", rec->time_logged);
+        hash_field(sum, "rcpt", rec->rcpt);
+        hash_field(sum, "orig", rec->orig);
+        hash_field(sum, "dsnStatus", rec->dsn_status);
+        hash_field(sum, "dsnDiag", rec->dsn_diag);
+        hash_field(sum, "feedbackType", rec->feedback_type);
+        hash_field(sum, "jobId", rec->job_id);
+        hash_field(sum, "envId", rec->env_id);
     } else {
         /* no time: only the record's own bytes tell one record from another */
         g_checksum_update(sum, (const guchar *)"raw\n", 4);
@@ -265,50 +233,45 @@ static int take_recipient(bp_event *e, const char *addr, const char *from)
 }
 
 /* A VERP-encoded orig: the original message's envelope sender names the recipient. */
-static const char *verp_orig(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
-                             bp_arena *arena)
+static const char *verp_orig(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena)
 {
-    const char *orig = bp_acct_value(rec, c->orig);
-    return orig != NULL ? bp_verp_decode(arena, orig, o->verp) : NULL;
+    return rec->orig != NULL ? bp_verp_decode(arena, rec->orig, o->verp) : NULL;
 }
 
 /* The complaint's recipient: rcpt, then the mapped X-HmXmrOriginalRecipient header, then a
  * VERP-encoded orig.  With a configured prefix, a rcpt that is one of our own VERP bounce
  * addresses (the report's envelope, not the complainer) is decoded rather than taken as it is. */
-static void complaint_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
-                                bp_arena *arena, bp_event *e)
+static void complaint_recipient(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena, bp_event *e)
 {
-    const char *raw = bp_acct_value(rec, c->rcpt);
+    const char *raw = rec->rcpt;
     int prefixed = o->verp != NULL && o->verp->prefix != NULL && o->verp->prefix[0] != '\0';
     (void)(take_recipient(e, raw != NULL && prefixed ? bp_verp_decode(arena, raw, o->verp) : NULL, "verp") ||
            take_recipient(e, bp_address_normalise(arena, raw), "original-rcpt-to") ||
-           take_recipient(e, bp_address_normalise(arena, bp_acct_value(rec, c->x_hmxmr)), "x-hmxmroriginalrecipient") ||
-           take_recipient(e, verp_orig(o, c, rec, arena), "verp"));
+           take_recipient(e, bp_address_normalise(arena, rec->x_hmxmr), "x-hmxmroriginalrecipient") ||
+           take_recipient(e, verp_orig(o, rec, arena), "verp"));
 }
 
 /* A bounce's recipient: rcpt (RCPT TO, what the DSN would call Final-Recipient), then orcpt,
  * then a VERP-encoded orig. */
-static void bounce_recipient(const bp_acct_options *o, const bp_acct_columns *c, const bp_acct_record *rec,
-                             bp_arena *arena, bp_event *e)
+static void bounce_recipient(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena, bp_event *e)
 {
-    (void)(take_recipient(e, bp_address_normalise(arena, bp_acct_value(rec, c->rcpt)), "final-recipient") ||
-           take_recipient(e, bp_address_normalise(arena, bp_acct_value(rec, c->orcpt)), "original-recipient") ||
-           take_recipient(e, verp_orig(o, c, rec, arena), "verp"));
+    (void)(take_recipient(e, bp_address_normalise(arena, rec->rcpt), "final-recipient") ||
+           take_recipient(e, bp_address_normalise(arena, rec->orcpt), "original-recipient") ||
+           take_recipient(e, verp_orig(o, rec, arena), "verp"));
 }
 
-bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_reader *reader, bp_acct_columns *c,
-                               const bp_acct_record *rec, bp_arena *arena, bp_acct_result *out)
+bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena,
+                               bp_acct_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->time_logged_unix = -1;
-    refresh_columns(reader, c);
     bp_policy def;
     const bp_policy *policy = o->policy;
     if (policy == NULL) {
         bp_policy_default(&def);
         policy = &def;
     }
-    const char *type_field = bp_acct_value(rec, c->type);
+    const char *type_field = rec->type;
     out->record_type = clean(arena, type_field, 32);
     rtype t = record_type(type_field);
     if (t == T_UNKNOWN || (t == T_TRANSIENT && !o->transient)) {
@@ -317,41 +280,41 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_reader *r
         return BP_OK;
     }
 
-    out->key = bp_acct_record_key(reader, c, rec, arena);
+    out->key = bp_acct_record_key(rec, arena);
     if (out->key == NULL)
         return BP_ERR_NOMEM;
-    out->time_logged = clean(arena, bp_acct_value(rec, c->time_logged), 64);
-    out->time_logged_unix = parse_time(bp_acct_value(rec, c->time_logged));
-    out->pmta_category = clean(arena, bp_acct_value(rec, c->bounce_cat), 64);
+    out->time_logged = clean(arena, rec->time_logged, 64);
+    out->time_logged_unix = parse_time(rec->time_logged);
+    out->pmta_category = clean(arena, rec->bounce_cat, 64);
 
     bp_event *e = &out->event;
     e->source = o->source != NULL ? bp_arena_printf(arena, "%s#%lu", o->source, rec->line) : NULL;
     e->family = "powermta-acct";
     e->fingerprint = out->key;
-    e->job_id = clean(arena, bp_acct_value(rec, c->job_id), 256);
-    e->envid = clean(arena, bp_acct_value(rec, c->env_id), 256);
-    e->reporting_mta = clean(arena, bp_acct_value(rec, c->reporting_mta), 256);
-    e->remote_mta = clean(arena, mta_host(arena, bp_acct_value(rec, c->dsn_mta)), 256);
+    e->job_id = clean(arena, rec->job_id, 256);
+    e->envid = clean(arena, rec->env_id, 256);
+    e->reporting_mta = clean(arena, rec->reporting_mta, 256);
+    e->remote_mta = clean(arena, mta_host(arena, rec->dsn_mta), 256);
 
     if (t == T_FEEDBACK) {
         e->type = BP_EVENT_COMPLAINT;
-        char *ft = clean(arena, bp_acct_value(rec, c->feedback_type), 32); /* our arena copy */
+        char *ft = clean(arena, rec->feedback_type, 32); /* our arena copy */
         if (ft != NULL)
             bp_ascii_lower(ft);
         e->feedback_type = bp_feedback_type_valid(ft) ? ft : "other";
-        e->source_ip = clean(arena, bp_acct_value(rec, c->src_ip), 64);
+        e->source_ip = clean(arena, rec->source_ip, 64);
         e->final = 1;
         e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, NULL);
-        complaint_recipient(o, c, rec, arena, e);
+        complaint_recipient(o, rec, arena, e);
     } else {
-        bounce_recipient(o, c, rec, arena, e);
-        const char *diag = diag_text(bp_acct_value(rec, c->dsn_diag));
+        bounce_recipient(o, rec, arena, e);
+        const char *diag = diag_text(rec->dsn_diag);
         e->diagnostic = clean(arena, diag, BP_MAX_DIAGNOSTIC_BYTES);
-        fill_codes(arena, bp_acct_value(rec, c->dsn_status), e->diagnostic, e);
+        fill_codes(arena, rec->dsn_status, e->diagnostic, e);
         switch (t) {
         case T_DELIVERY: e->type = BP_EVENT_DELIVERED; break;
         case T_TRANSIENT: e->type = BP_EVENT_DELAY; break;
-        case T_REMOTE_STATUS: e->type = remote_status_type(bp_acct_value(rec, c->dsn_action), e->status); break;
+        case T_REMOTE_STATUS: e->type = remote_status_type(rec->dsn_action, e->status); break;
         default: e->type = BP_EVENT_BOUNCE; break;
         }
         if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/acct.h"
+#include "bouncepipe/acct_csv.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/store.h"
@@ -98,7 +99,6 @@ struct counts {
 struct acct_run {
     bp_cli_env env;
     bp_acct_options opts;
-    bp_acct_columns cols;
     bp_format format;
     bp_printer *printer;
     int dry_run, quiet, record_deliveries;
@@ -250,24 +250,25 @@ static void report_line(unsigned long count, const char *name, unsigned long lin
 static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char *name, int at_eof)
 {
     for (;;) {
+        bp_csv_record raw;
         bp_acct_record rec;
-        bp_acct_outcome outcome;
-        bp_status st = bp_acct_reader_next(reader, at_eof, &rec, &outcome);
+        bp_csv_outcome outcome;
+        bp_status st = bp_acct_reader_next(reader, at_eof, &raw, &rec, &outcome);
         if (st != BP_OK)
             return st;
         switch (outcome) {
-        case BP_ACCT_NEED_MORE: return BP_OK;
-        case BP_ACCT_HEADER: run->n.headers++; continue;
-        case BP_ACCT_MALFORMED:
+        case BP_CSV_NEED_MORE: return BP_OK;
+        case BP_CSV_HEADER: run->n.headers++; continue;
+        case BP_CSV_MALFORMED:
             run->n.malformed++;
             if (!run->quiet)
-                report_line(run->n.malformed, name, rec.line, rec.error);
+                report_line(run->n.malformed, name, raw.line, raw.error);
             continue;
-        case BP_ACCT_RECORD: break;
+        case BP_CSV_RECORD: break;
         }
         run->n.records++;
         bp_acct_result res;
-        st = bp_acct_record_event(&run->opts, reader, &run->cols, &rec, run->batch_arena, &res);
+        st = bp_acct_record_event(&run->opts, &rec, run->batch_arena, &res);
         if (st != BP_OK)
             return st;
         switch (res.disposition) {
@@ -312,7 +313,6 @@ static bp_status read_stream(struct acct_run *run, int fd, const char *name, int
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;
-    memset(&run->cols, 0, sizeof(run->cols)); /* column numbers belong to this reader's headers */
     run->batch_max = run->batch_option > 0 ? run->batch_option : live ? ACCT_BATCH_LIVE : ACCT_BATCH_FILE;
     run->opts.source = name;
     while (st == BP_OK && !stop_requested) {

@@ -1,376 +1,125 @@
 /*
- * acct_csv.c - the PowerMTA accounting CSV reader (RFC 4180, columns by header name).
+ * acct_csv.c - PowerMTA's accounting CSV as typed records (acct_csv.h).
  *
- * The reader keeps the bytes fed to it in one buffer and cuts records out of it:
+ * bp_acct_reader_next() takes the next record out of the CSV reader (csv.c, set up with
+ * PowerMTA's header line "type,..." and quoted fields that span lines) and, for a data
+ * record, looks each value up by PowerMTA's column name.  The column numbers are cached per
+ * header (struct columns) and refreshed when a new header arrives, so a reload that changes
+ * record-fields is followed at once.  Where PowerMTA versions name a field differently
+ * (reportingMta / dsnReportingMta, reportedIp / dlvSourceIp) the first name found wins.
  *
- *   bp_acct_reader_feed()  appends bytes (compacting what earlier records used);
- *   bp_acct_reader_next()  finds the end of the next record - an LF outside quotes - splits it
- *                          into fields and says whether it was a header, a data record or a
- *                          malformed line.  The scan position and quote state are kept between
- *                          calls, so a record fed a byte at a time costs linear time.
- *
- * A quote opens a quoted field only at the start of a field (RFC 4180); elsewhere it is an
- * ordinary byte, as are bytes between a closing quote and the next comma (lenient, like most
- * readers).  A record is malformed, counted by the caller and skipped, when it is longer than
- * BP_MAX_ACCT_LINE_BYTES (the reader then skips to the next line end), has more than
- * BP_MAX_ACCT_FIELDS fields, holds a NUL byte, comes before any header, has a field count
- * other than its header's, or is cut: unterminated at the end of the stream, or a quoted
- * field runs into a line that starts a header ("type,") - what a file looks like when
- * PowerMTA stopped mid-record and wrote a fresh header after its restart.
- *
- * Ownership: the reader owns buf (the pending bytes), fieldbuf (the unquoted values of the
- * last record) and the header names; records point into them until the next call.
+ * Ownership: the reader owns the CSV reader; records point into it.
  */
-#include "bouncepipe/acct.h"
+#include "bouncepipe/acct_csv.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "bouncepipe/limits.h"
+/* The column numbers of the current header, -1 for a column it lacks. */
+struct columns {
+    unsigned long generation;
+    int type, time_logged, orig, rcpt, orcpt, dsn_action, dsn_status, dsn_diag, dsn_mta, bounce_cat, job_id, env_id,
+        feedback_type, reporting_mta, x_hmxmr, source_ip;
+};
 
 struct bp_acct_reader {
-    char *buf; /* pending bytes [start, len) */
-    size_t len, cap;
-    size_t start;              /* first byte of the record being cut */
-    size_t scan;               /* next byte to examine */
-    int in_quotes;             /* quote state at scan */
-    int field_start;           /* scan is at the start of a field */
-    unsigned long line;        /* physical line number of start (1-based) */
-    unsigned long extra_lines; /* line ends inside quotes seen since start */
-    int discarding;            /* skipping the rest of an over-long record to its line end */
-
-    char *fieldbuf; /* values of the last record, NUL-separated */
-    size_t fieldcap;
-    const char *fields[BP_MAX_ACCT_FIELDS];
-
-    char **header; /* column names of the current header (owned) */
-    size_t n_header;
-    unsigned long generation;
+    bp_csv_reader *csv;
+    struct columns cols;
 };
 
 bp_status bp_acct_reader_new(bp_acct_reader **out)
 {
+    static const bp_csv_options powermta = {"type", 1};
     *out = NULL;
     bp_acct_reader *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return BP_ERR_NOMEM;
-    r->line = 1;
-    r->field_start = 1;
+    bp_status st = bp_csv_reader_new(&powermta, &r->csv);
+    if (st != BP_OK) {
+        free(r);
+        return st;
+    }
     *out = r;
     return BP_OK;
-}
-
-static void free_header(bp_acct_reader *r)
-{
-    for (size_t i = 0; i < r->n_header; i++)
-        free(r->header[i]);
-    free(r->header);
-    r->header = NULL;
-    r->n_header = 0;
 }
 
 void bp_acct_reader_free(bp_acct_reader *r)
 {
     if (r == NULL)
         return;
-    free_header(r);
-    free(r->buf);
-    free(r->fieldbuf);
+    bp_csv_reader_free(r->csv);
     free(r);
-}
-
-/* Drop the bytes before start, so the buffer holds one record plus what was fed since. */
-static void compact(bp_acct_reader *r)
-{
-    if (r->start == 0)
-        return;
-    memmove(r->buf, r->buf + r->start, r->len - r->start);
-    r->len -= r->start;
-    r->scan -= r->start;
-    r->start = 0;
 }
 
 bp_status bp_acct_reader_feed(bp_acct_reader *r, const char *data, size_t len)
 {
-    compact(r);
-    if (len == 0)
-        return BP_OK;
-    if (r->len + len > r->cap) {
-        size_t cap = r->cap > 0 ? r->cap : 8192;
-        while (cap < r->len + len)
-            cap *= 2;
-        char *nb = realloc(r->buf, cap);
-        if (nb == NULL)
-            return BP_ERR_NOMEM;
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, len);
-    r->len += len;
-    return BP_OK;
+    return bp_csv_reader_feed(r->csv, data, len);
 }
 
-/* Forget the record that ends just before @p next (the byte after its LF, or len). */
-static void advance(bp_acct_reader *r, size_t next, unsigned long lines)
+const bp_csv_reader *bp_acct_reader_csv(const bp_acct_reader *r)
 {
-    r->start = next;
-    r->scan = next;
-    r->in_quotes = 0;
-    r->field_start = 1;
-    r->line += lines;
-    r->extra_lines = 0;
+    return r->csv;
 }
 
-/* Split raw[0..n) into fields.  @return NULL or a static reason the record is malformed. */
-static const char *split_fields(bp_acct_reader *r, const char *raw, size_t n, size_t *n_fields, bp_status *st)
+/* The first of two names the header has. */
+static int either(const bp_csv_reader *csv, const char *name, const char *other)
 {
-    *st = BP_OK;
-    *n_fields = 0;
-    /* values only shrink when unquoted; each field adds its NUL: 2n + 1 is always enough */
-    size_t need = 2 * n + 2;
-    if (need > r->fieldcap) {
-        char *nb = realloc(r->fieldbuf, need);
-        if (nb == NULL) {
-            *st = BP_ERR_NOMEM;
-            return "out of memory";
-        }
-        r->fieldbuf = nb;
-        r->fieldcap = need;
-    }
-    if (memchr(raw, '\0', n) != NULL)
-        return "NUL byte in record";
-    char *out = r->fieldbuf;
-    size_t i = 0, nf = 0;
-    for (;;) {
-        if (nf == BP_MAX_ACCT_FIELDS)
-            return "more fields than BP_MAX_ACCT_FIELDS";
-        r->fields[nf++] = out;
-        if (i < n && raw[i] == '"') {
-            i++;
-            while (i < n) {
-                if (raw[i] == '"') {
-                    if (i + 1 < n && raw[i + 1] == '"') {
-                        *out++ = '"';
-                        i += 2;
-                        continue;
-                    }
-                    i++;
-                    break;
-                }
-                *out++ = raw[i++];
-            }
-        }
-        while (i < n && raw[i] != ',')
-            *out++ = raw[i++];
-        *out++ = '\0';
-        if (i >= n)
-            break;
-        i++; /* the comma; a trailing comma makes one more, empty, field */
-    }
-    *n_fields = nf;
-    return NULL;
+    int c = bp_csv_column(csv, name);
+    return c >= 0 ? c : bp_csv_column(csv, other);
 }
 
-static bp_status take_header(bp_acct_reader *r, size_t n)
+static void refresh_columns(const bp_csv_reader *csv, struct columns *c)
 {
-    char **names = calloc(n, sizeof(*names));
-    if (names == NULL)
-        return BP_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = r->fields[i];
-        size_t len = strlen(s);
-        while (len > 0 && (*s == ' ' || *s == '\t')) {
-            s++;
-            len--;
-        }
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-            len--;
-        names[i] = strndup(s, len);
-        if (names[i] == NULL) {
-            for (size_t k = 0; k < i; k++)
-                free(names[k]);
-            free(names);
-            return BP_ERR_NOMEM;
-        }
-    }
-    free_header(r);
-    r->header = names;
-    r->n_header = n;
-    r->generation++;
-    return BP_OK;
+    unsigned long gen = bp_csv_header_generation(csv);
+    if (c->generation == gen && gen != 0)
+        return;
+    c->generation = gen;
+    c->type = bp_csv_column(csv, "type");
+    c->time_logged = bp_csv_column(csv, "timeLogged");
+    c->orig = bp_csv_column(csv, "orig");
+    c->rcpt = bp_csv_column(csv, "rcpt");
+    c->orcpt = bp_csv_column(csv, "orcpt");
+    c->dsn_action = bp_csv_column(csv, "dsnAction");
+    c->dsn_status = bp_csv_column(csv, "dsnStatus");
+    c->dsn_diag = bp_csv_column(csv, "dsnDiag");
+    c->dsn_mta = bp_csv_column(csv, "dsnMta");
+    c->bounce_cat = bp_csv_column(csv, "bounceCat");
+    c->job_id = bp_csv_column(csv, "jobId");
+    c->env_id = bp_csv_column(csv, "envId");
+    c->feedback_type = bp_csv_column(csv, "feedbackType");
+    c->reporting_mta = either(csv, "reportingMta", "dsnReportingMta");
+    c->x_hmxmr = bp_csv_column(csv, "header_X-HmXmrOriginalRecipient");
+    c->source_ip = either(csv, "reportedIp", "dlvSourceIp");
 }
 
-/* Does a header line ("type,") start at buf[pos]?  @return 1 yes, 0 no, -1 not enough bytes. */
-static int header_starts_at(const bp_acct_reader *r, size_t pos, int at_eof)
+bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_csv_record *raw, bp_acct_record *rec,
+                              bp_csv_outcome *outcome)
 {
-    static const char word[] = "type,";
-    size_t have = r->len - pos;
-    size_t cmp = have < sizeof(word) - 1 ? have : sizeof(word) - 1;
-    if (strncasecmp(r->buf + pos, word, cmp) != 0)
-        return 0;
-    if (cmp < sizeof(word) - 1)
-        return at_eof ? 0 : -1;
-    return 1;
-}
-
-/* Scan for the LF that ends the record at start.
- * @return 1 found (at *end), 0 need more bytes, 2 the record is cut by a header at *end. */
-static int find_record_end(bp_acct_reader *r, int at_eof, size_t *end)
-{
-    size_t i = r->scan;
-    while (i < r->len) {
-        char c = r->buf[i];
-        if (r->in_quotes) {
-            if (c == '"') {
-                if (i + 1 >= r->len && !at_eof)
-                    break; /* a doubled quote or a closing one: decided by the next byte */
-                if (i + 1 < r->len && r->buf[i + 1] == '"') {
-                    i += 2;
-                    continue;
-                }
-                r->in_quotes = 0;
-            } else if (c == '\n') {
-                int h = header_starts_at(r, i + 1, at_eof);
-                if (h < 0)
-                    break;
-                if (h > 0) {
-                    *end = i;
-                    r->scan = i;
-                    return 2;
-                }
-                r->extra_lines++;
-            }
-            r->field_start = 0;
-            i++;
-            continue;
-        }
-        if (c == '\n') {
-            *end = i;
-            r->scan = i;
-            return 1;
-        }
-        if (c == '"' && r->field_start)
-            r->in_quotes = 1;
-        r->field_start = c == ',';
-        i++;
-    }
-    r->scan = i;
-    return 0;
-}
-
-bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_acct_record *rec, bp_acct_outcome *outcome)
-{
+    bp_status st = bp_csv_reader_next(r->csv, at_eof, raw, outcome);
+    if (st != BP_OK || *outcome != BP_CSV_RECORD)
+        return st;
+    struct columns *c = &r->cols;
+    refresh_columns(r->csv, c);
     memset(rec, 0, sizeof(*rec));
-    *outcome = BP_ACCT_NEED_MORE;
-    for (;;) {
-        if (r->discarding) {
-            const char *lf = r->start < r->len ? memchr(r->buf + r->start, '\n', r->len - r->start) : NULL;
-            if (lf == NULL) {
-                advance(r, r->len, 0); /* drop what we have; keep discarding */
-                return BP_OK;
-            }
-            advance(r, (size_t)(lf - r->buf) + 1, 1);
-            r->discarding = 0;
-            continue;
-        }
-        size_t end = 0;
-        int found = find_record_end(r, at_eof, &end);
-        rec->line = r->line;
-        rec->header_generation = r->generation;
-        if (found == 0) {
-            if (r->len - r->start > BP_MAX_ACCT_LINE_BYTES) {
-                rec->error = "record longer than BP_MAX_ACCT_LINE_BYTES";
-                r->line += r->extra_lines;
-                r->discarding = 1;
-                advance(r, r->len, 0);
-                *outcome = BP_ACCT_MALFORMED;
-                return BP_OK;
-            }
-            if (at_eof && r->start < r->len) {
-                rec->error = "record cut by the end of the input (no line end)";
-                advance(r, r->len, 0);
-                *outcome = BP_ACCT_MALFORMED;
-            }
-            return BP_OK;
-        }
-        const char *raw = r->buf + r->start;
-        size_t n = end - r->start;
-        unsigned long lines = 1 + r->extra_lines;
-        if (found == 2) {
-            rec->error = "record cut mid-field by a new header";
-            advance(r, end + 1, lines);
-            *outcome = BP_ACCT_MALFORMED;
-            return BP_OK;
-        }
-        if (n > 0 && raw[n - 1] == '\r')
-            n--;
-        if (n > BP_MAX_ACCT_LINE_BYTES) {
-            rec->error = "record longer than BP_MAX_ACCT_LINE_BYTES";
-            advance(r, end + 1, lines);
-            *outcome = BP_ACCT_MALFORMED;
-            return BP_OK;
-        }
-        if (n == 0) { /* blank line: nothing to say */
-            advance(r, end + 1, lines);
-            continue;
-        }
-        size_t nf = 0;
-        bp_status st;
-        const char *why = split_fields(r, raw, n, &nf, &st);
-        advance(r, end + 1, lines);
-        if (st != BP_OK)
-            return st;
-        rec->raw = raw;
-        rec->raw_len = n;
-        if (why != NULL) {
-            rec->error = why;
-            *outcome = BP_ACCT_MALFORMED;
-            return BP_OK;
-        }
-        rec->fields = r->fields;
-        rec->n_fields = nf;
-        if (strncmp(r->fields[0], "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM from an editor */
-            r->fields[0] += 3;
-        if (strcasecmp(r->fields[0], "type") == 0) {
-            st = take_header(r, nf);
-            if (st != BP_OK)
-                return st;
-            rec->header_generation = r->generation;
-            *outcome = BP_ACCT_HEADER;
-            return BP_OK;
-        }
-        if (r->generation == 0) {
-            rec->error = "record before any header line";
-            *outcome = BP_ACCT_MALFORMED;
-            return BP_OK;
-        }
-        if (nf != r->n_header) {
-            rec->error = "field count differs from the header's";
-            *outcome = BP_ACCT_MALFORMED;
-            return BP_OK;
-        }
-        *outcome = BP_ACCT_RECORD;
-        return BP_OK;
-    }
-}
-
-int bp_acct_column(const bp_acct_reader *r, const char *name)
-{
-    for (size_t i = 0; i < r->n_header; i++)
-        if (strcasecmp(r->header[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
-unsigned long bp_acct_header_generation(const bp_acct_reader *r)
-{
-    return r->generation;
-}
-
-const char *bp_acct_value(const bp_acct_record *rec, int column)
-{
-    if (column < 0 || (size_t)column >= rec->n_fields || rec->fields[column][0] == '\0')
-        return NULL;
-    return rec->fields[column];
+    rec->type = bp_csv_value(raw, c->type);
+    rec->time_logged = bp_csv_value(raw, c->time_logged);
+    rec->orig = bp_csv_value(raw, c->orig);
+    rec->rcpt = bp_csv_value(raw, c->rcpt);
+    rec->orcpt = bp_csv_value(raw, c->orcpt);
+    rec->dsn_action = bp_csv_value(raw, c->dsn_action);
+    rec->dsn_status = bp_csv_value(raw, c->dsn_status);
+    rec->dsn_diag = bp_csv_value(raw, c->dsn_diag);
+    rec->dsn_mta = bp_csv_value(raw, c->dsn_mta);
+    rec->bounce_cat = bp_csv_value(raw, c->bounce_cat);
+    rec->job_id = bp_csv_value(raw, c->job_id);
+    rec->env_id = bp_csv_value(raw, c->env_id);
+    rec->feedback_type = bp_csv_value(raw, c->feedback_type);
+    rec->reporting_mta = bp_csv_value(raw, c->reporting_mta);
+    rec->x_hmxmr = bp_csv_value(raw, c->x_hmxmr);
+    rec->source_ip = bp_csv_value(raw, c->source_ip);
+    rec->keyed_by_values = c->time_logged >= 0;
+    rec->raw = raw->raw;
+    rec->raw_len = raw->raw_len;
+    rec->line = raw->line;
+    return BP_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * acct_fuzzer.c - the PowerMTA accounting CSV reader and the record -> event mapping.
+ * acct_fuzzer.c - the PowerMTA accounting stream (acct_csv.h over the CSV reader) and the
+ * record -> event mapping (acct.h).
  *
  * The first input byte sets the feed size (1..256 bytes per bp_acct_reader_feed(), so that
  * records, quotes and CRLF pairs are cut at every place a pipe read can cut them); the rest is
@@ -8,6 +9,7 @@
  * rules, so that the mapping code sees whatever the reader lets through.
  */
 #include "bouncepipe/acct.h"
+#include "bouncepipe/acct_csv.h"
 #include "bouncepipe/limits.h"
 #include "fuzz_common.h"
 
@@ -20,22 +22,23 @@ static void quiet(void *user, const char *message)
     (void)message;
 }
 
-static void drain(bp_acct_reader *r, int at_eof, bp_acct_columns *cols, bp_arena *arena, const bp_acct_options *opts)
+static void drain(bp_acct_reader *r, int at_eof, bp_arena *arena, const bp_acct_options *opts)
 {
     for (;;) {
+        bp_csv_record raw;
         bp_acct_record rec;
-        bp_acct_outcome outcome = BP_ACCT_NEED_MORE;
-        if (bp_acct_reader_next(r, at_eof, &rec, &outcome) != BP_OK || outcome == BP_ACCT_NEED_MORE)
+        bp_csv_outcome outcome = BP_CSV_NEED_MORE;
+        if (bp_acct_reader_next(r, at_eof, &raw, &rec, &outcome) != BP_OK || outcome == BP_CSV_NEED_MORE)
             return;
-        if (outcome == BP_ACCT_MALFORMED && rec.error == NULL)
+        if (outcome == BP_CSV_MALFORMED && raw.error == NULL)
             abort(); /* a skipped record always says why */
-        if (outcome != BP_ACCT_RECORD)
+        if (outcome != BP_CSV_RECORD)
             continue;
-        if (rec.n_fields > BP_MAX_ACCT_FIELDS || rec.raw_len > BP_MAX_ACCT_LINE_BYTES)
+        if (raw.n_fields > BP_MAX_ACCT_FIELDS || raw.raw_len > BP_MAX_ACCT_LINE_BYTES)
             abort(); /* the documented bounds */
         bp_acct_result result;
-        (void)bp_acct_record_event(opts, r, cols, &rec, arena, &result);
-        (void)bp_acct_record_key(r, cols, &rec, arena);
+        (void)bp_acct_record_event(opts, &rec, arena, &result);
+        (void)bp_acct_record_key(&rec, arena);
     }
 }
 
@@ -56,15 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (arena == NULL || bp_acct_reader_new(&reader) != BP_OK)
         goto out;
     bp_acct_options opts = {.rules = rules, .policy = &policy, .source = "fuzz", .transient = (step & 1) != 0};
-    bp_acct_columns cols;
-    memset(&cols, 0, sizeof(cols));
     for (size_t off = 0; off < size; off += step) {
         size_t n = size - off < step ? size - off : step;
         if (bp_acct_reader_feed(reader, (const char *)data + off, n) != BP_OK)
             goto out;
-        drain(reader, 0, &cols, arena, &opts);
+        drain(reader, 0, arena, &opts);
     }
-    drain(reader, 1, &cols, arena, &opts);
+    drain(reader, 1, arena, &opts);
 out:
     bp_acct_reader_free(reader);
     bp_arena_free(arena);
