@@ -1,10 +1,12 @@
 /*
  * emit.h - the one printer of events: NDJSON (the versioned contract of
  * docs/output-schema.md), human-readable text, and CSV.  Every command that prints events
- * goes through here, so a field is added in one place.
+ * goes through here, so a field is added in one place (the field table of printer.c).
+ * NDJSON and CSV are written by the structured writer (writer.h); commands that add their own
+ * fields to an event's map (acct) write the event's entries with bp_event_write_fields().
  *
- * Ownership: a bp_printer writes to a FILE it does not own; it holds a scratch buffer that
- * bp_printer_free() releases.
+ * Ownership: a bp_printer writes to a FILE it does not own; it holds a writer and a scratch
+ * buffer that bp_printer_free() releases.
  */
 #ifndef BOUNCEPIPE_EMIT_H
 #define BOUNCEPIPE_EMIT_H
@@ -14,6 +16,7 @@
 #include "bouncepipe/event.h"
 #include "bouncepipe/status.h"
 #include "bouncepipe/text.h"
+#include "bouncepipe/writer.h"
 
 /** Version of the NDJSON event contract (docs/output-schema.md). */
 #define BP_SCHEMA_VERSION "1.0"
@@ -35,11 +38,9 @@ bp_status bp_printer_event(bp_printer *p, const bp_event *e);
 /** @return BP_OK and sets @p out, or BP_ERR_USAGE for an unknown format name. */
 bp_status bp_format_parse(const char *name, bp_format *out);
 
-/** Append one event as its contract JSON object (no newline): what an NDJSON line holds. */
-bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e);
-/** Append @p s as a JSON string (quoted, escaped) or null. */
-bp_status bp_json_string(bp_strbuf *sb, const char *s);
-/** Append @p s as a CSV cell, quoted when needed and neutralised against formula injection. */
-bp_status bp_csv_cell(bp_strbuf *sb, const char *s);
+/** Write the contract fields of @p e, in contract order, as entries of the map open in @p w. */
+bp_status bp_event_write_fields(bp_writer *w, const bp_event *e);
+/** @return the contract field names in contract order (@p n receives their number). */
+const char *const *bp_event_field_names(size_t *n);
 
 #endif

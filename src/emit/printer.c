@@ -1,11 +1,13 @@
 /*
  * printer.c - events to NDJSON, text or CSV.
  *
- * The field list is one table (fields[]) read by all three formats, in contract order.
- * Strings are already cleaned by the parsers (control bytes masked, valid UTF-8); the JSON
- * writer still escapes every control byte so that no input can break a line of NDJSON.
- * CSV cells that start with = + - @ (or tab / CR) get a leading apostrophe, the OWASP
- * recipe against formula injection in spreadsheet software.
+ * The field list is one table (fields[]) in contract order, read by bp_event_write_fields()
+ * for NDJSON and CSV, both written by the structured writer (writer.c: JSON escaping of every
+ * control byte so that no input can break a line of NDJSON; CSV cells that start with = + - @
+ * (or tab / CR) get a leading apostrophe, the OWASP recipe against formula injection in
+ * spreadsheet software).  Strings are already cleaned by the parsers (control bytes masked,
+ * valid UTF-8).  The text format is a layout for people, formatted here and handed to the
+ * writer as it is.
  */
 #include "bouncepipe/emit.h"
 
@@ -13,10 +15,9 @@
 #include <string.h>
 
 struct bp_printer {
-    FILE *out;
+    bp_writer *w;
     bp_format format;
-    bp_strbuf buf;
-    int header_done;
+    bp_strbuf text; /* the text layout of one event */
 };
 
 typedef const char *(*field_get)(const bp_event *e);
@@ -81,13 +82,58 @@ static const struct {
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
+static const char *const field_names[] = {
+    "source",
+    "message_id",
+    "type",
+    "recipient",
+    "recipient_from",
+    "status",
+    "smtp_code",
+    "diagnostic",
+    "category",
+    "feedback_type",
+    "action",
+    "rule",
+    "reporting_mta",
+    "remote_mta",
+    "arrival_date",
+    "source_ip",
+    "envid",
+    "job_id",
+    "original_message_id",
+    "blocklist",
+};
+_Static_assert(sizeof(field_names) / sizeof(field_names[0]) == N_FIELDS, "one name per field");
+
+const char *const *bp_event_field_names(size_t *n)
+{
+    *n = N_FIELDS;
+    return field_names;
+}
+
+bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
+{
+    bp_status st = BP_OK;
+    for (size_t i = 0; st == BP_OK && i < N_FIELDS; i++) {
+        st = bp_writer_key(w, fields[i].name);
+        if (st == BP_OK)
+            st = bp_writer_string(w, fields[i].get(e));
+    }
+    return st;
+}
+
 bp_printer *bp_printer_new(FILE *out, bp_format format)
 {
     bp_printer *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
-    p->out = out;
     p->format = format;
+    p->w = bp_writer_new(out, format == BP_FORMAT_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
+    if (p->w == NULL) {
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -95,7 +141,8 @@ void bp_printer_free(bp_printer *p)
 {
     if (p == NULL)
         return;
-    bp_strbuf_free(&p->buf);
+    bp_writer_free(p->w);
+    bp_strbuf_free(&p->text);
     free(p);
 }
 
@@ -110,90 +157,6 @@ bp_status bp_format_parse(const char *name, bp_format *out)
     else
         return BP_ERR_USAGE;
     return BP_OK;
-}
-
-/* Bytes a JSON string may carry as they are: not a quote, backslash, control byte or DEL. */
-static int json_plain(unsigned char c)
-{
-    return c >= 0x20 && c != '"' && c != '\\' && c != 0x7F;
-}
-
-bp_status bp_json_string(bp_strbuf *sb, const char *s)
-{
-    if (s == NULL)
-        return bp_strbuf_append(sb, "null", 4);
-    bp_status st = bp_strbuf_putc(sb, '"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (st == BP_OK && *p) {
-        /* runs of plain bytes in one append: most of a field is plain, and a call per byte
-         * was the printer's whole cost (docs/performance.md) */
-        const unsigned char *run = p;
-        while (json_plain(*p))
-            p++;
-        if (p > run)
-            st = bp_strbuf_append(sb, (const char *)run, (size_t)(p - run));
-        if (st != BP_OK || *p == '\0')
-            break;
-        switch (*p) {
-        case '"': st = bp_strbuf_append(sb, "\\\"", 2); break;
-        case '\\': st = bp_strbuf_append(sb, "\\\\", 2); break;
-        case '\n': st = bp_strbuf_append(sb, "\\n", 2); break;
-        case '\r': st = bp_strbuf_append(sb, "\\r", 2); break;
-        case '\t': st = bp_strbuf_append(sb, "\\t", 2); break;
-        default: st = bp_strbuf_printf(sb, "\\u%04x", *p);
-        }
-        p++;
-    }
-    if (st == BP_OK)
-        st = bp_strbuf_putc(sb, '"');
-    return st;
-}
-
-bp_status bp_csv_cell(bp_strbuf *sb, const char *s)
-{
-    if (s == NULL)
-        return BP_OK;
-    int risky = strchr("=+-@\t\r", s[0]) != NULL && s[0] != '\0';
-    int quote = risky || strpbrk(s, ",\"\n\r") != NULL;
-    bp_status st = BP_OK;
-    if (quote)
-        st = bp_strbuf_putc(sb, '"');
-    if (st == BP_OK && risky)
-        st = bp_strbuf_putc(sb, '\'');
-    for (const char *p = s; st == BP_OK && *p; p++)
-        st = *p == '"' ? bp_strbuf_puts(sb, "\"\"") : bp_strbuf_putc(sb, *p);
-    if (st == BP_OK && quote)
-        st = bp_strbuf_putc(sb, '"');
-    return st;
-}
-
-bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
-{
-    bp_status st = bp_strbuf_putc(sb, '{');
-    for (size_t i = 0; st == BP_OK && i < N_FIELDS; i++) {
-        /* ,"name": by appends: vsnprintf per field cost more than the values (performance.md) */
-        if (i > 0)
-            st = bp_strbuf_putc(sb, ',');
-        if (st == BP_OK)
-            st = bp_strbuf_putc(sb, '"');
-        if (st == BP_OK)
-            st = bp_strbuf_puts(sb, fields[i].name);
-        if (st == BP_OK)
-            st = bp_strbuf_append(sb, "\":", 2);
-        if (st == BP_OK)
-            st = bp_json_string(sb, fields[i].get(e));
-    }
-    if (st == BP_OK)
-        st = bp_strbuf_putc(sb, '}');
-    return st;
-}
-
-static bp_status format_ndjson(bp_strbuf *sb, const bp_event *e)
-{
-    bp_status st = bp_event_json_object(sb, e);
-    if (st == BP_OK)
-        st = bp_strbuf_putc(sb, '\n');
-    return st;
 }
 
 static bp_status format_text(bp_strbuf *sb, const bp_event *e)
@@ -218,40 +181,34 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
     return st;
 }
 
-static bp_status format_csv(bp_printer *p, const bp_event *e)
-{
-    bp_strbuf *sb = &p->buf;
-    bp_status st = BP_OK;
-    if (!p->header_done) {
-        for (size_t i = 0; st == BP_OK && i < N_FIELDS; i++)
-            st = bp_strbuf_printf(sb, "%s%s", i ? "," : "", fields[i].name);
-        if (st == BP_OK)
-            st = bp_strbuf_puts(sb, "\r\n");
-        p->header_done = 1;
-    }
-    for (size_t i = 0; st == BP_OK && i < N_FIELDS; i++) {
-        if (i > 0)
-            st = bp_strbuf_putc(sb, ',');
-        if (st == BP_OK)
-            st = bp_csv_cell(sb, fields[i].get(e));
-    }
-    if (st == BP_OK)
-        st = bp_strbuf_puts(sb, "\r\n");
-    return st;
-}
-
 bp_status bp_printer_event(bp_printer *p, const bp_event *e)
 {
-    bp_strbuf_clear(&p->buf);
-    bp_status st;
+    bp_status st = BP_OK;
     switch (p->format) {
-    case BP_FORMAT_TEXT: st = format_text(&p->buf, e); break;
-    case BP_FORMAT_CSV: st = format_csv(p, e); break;
-    default: st = format_ndjson(&p->buf, e); break;
+    case BP_FORMAT_TEXT:
+        bp_strbuf_clear(&p->text);
+        st = format_text(&p->text, e);
+        if (st == BP_OK)
+            st = bp_writer_raw(p->w, p->text.data, p->text.len);
+        break;
+    case BP_FORMAT_CSV:
+        st = bp_writer_columns(p->w, field_names, N_FIELDS);
+        if (st == BP_OK)
+            st = bp_writer_begin_map(p->w);
+        if (st == BP_OK)
+            st = bp_event_write_fields(p->w, e);
+        if (st == BP_OK)
+            st = bp_writer_end(p->w);
+        break;
+    case BP_FORMAT_NDJSON:
+        st = bp_writer_begin_map(p->w);
+        if (st == BP_OK)
+            st = bp_event_write_fields(p->w, e);
+        if (st == BP_OK)
+            st = bp_writer_end(p->w);
+        if (st == BP_OK)
+            st = bp_writer_separator(p->w);
+        break;
     }
-    if (st != BP_OK)
-        return st;
-    if (fwrite(p->buf.data, 1, p->buf.len, p->out) != p->buf.len)
-        return BP_ERR_IO;
-    return BP_OK;
+    return st;
 }
