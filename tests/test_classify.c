@@ -158,8 +158,10 @@ static void test_classify_explain(void **state)
     }
     assert_true(saw_mailbox_rule); /* the losing mailbox verdict is shown too */
     assert_int_equal(strncmp(b.diagnostic + ex[0].matches[0].start, "spamhaus", 8), 0);
-    assert_non_null(ex[0].category_why);
-    assert_non_null(strstr(ex[0].action_why, "policy"));
+    assert_int_equal(ex[0].category_step, BP_CATEGORY_RULE);
+    assert_true(ex[0].had_diagnostic);
+    assert_string_equal(ex[0].codes_category, "bad-mailbox"); /* what the codes alone would say */
+    assert_int_equal(ex[0].action_step, BP_POLICY_IGNORE);
     assert_string_equal(ex[0].field, "Final-Recipient");
     assert_int_equal(ex[0].part_index, 2);
     assert_string_equal(ex[0].verp_address, "jdoe@example.com");
@@ -181,6 +183,9 @@ static void test_classify_explain(void **state)
     assert_string_equal(ev[0].category, "quota-issues");
     assert_string_equal(ev[0].rule, "status:4.2.2");
     assert_int_equal(ev[0].action, BP_ACT_IGNORE);
+    assert_int_equal(ex[0].category_step, BP_CATEGORY_STATUS);
+    assert_false(ex[0].had_diagnostic);
+    assert_int_equal(ex[0].action_step, BP_POLICY_DELAY);
     assert_int_equal(ex[0].n_matches, 0);
     bp_arena_free(arena);
 }

@@ -145,9 +145,10 @@ static void test_recipient_limit(void **state)
     len += (size_t)snprintf(msg + len, cap - len, "--B--\n");
     assert_true(len < cap);
 
-    bp_classify_ctx ctx = {0};
+    bp_pipeline p;
+    bp_pipeline_init(&p);
     bp_process_result res;
-    assert_int_equal(bp_process_message(&ctx, NULL, msg, len, f->arena, &res), BP_OK);
+    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, &res), BP_OK);
     assert_int_equal(res.report.kind, BP_REPORT_DSN);
     assert_int_equal(res.n_events, BP_MAX_RECIPIENTS);
     assert_int_equal(res.report.n_blocks_dropped, extra);
@@ -172,9 +173,10 @@ static void test_text_bounce_recipient_limit(void **state)
         len += (size_t)snprintf(msg + len, cap - len, "user%zu@example.com: mailbox unavailable\n", i);
     assert_true(len < cap);
 
-    bp_classify_ctx ctx = {0};
+    bp_pipeline p;
+    bp_pipeline_init(&p);
     bp_process_result res;
-    assert_int_equal(bp_process_message(&ctx, NULL, msg, len, f->arena, &res), BP_OK);
+    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, &res), BP_OK);
     assert_int_equal(res.report.kind, BP_REPORT_TEXT);
     assert_int_equal(res.n_events, BP_MAX_RECIPIENTS);
     assert_string_equal(res.events[0].recipient, "user0@example.com");
@@ -200,9 +202,10 @@ static void test_cut_message_still_yields_events(void **state)
     memcpy(msg, head, len);
     for (size_t i = 0; i < BP_MAX_MIME_DASH_LINES + 10; i++, len += 4)
         memcpy(msg + len, "--\n\n", 4);
-    bp_classify_ctx ctx = {0};
+    bp_pipeline p;
+    bp_pipeline_init(&p);
     bp_process_result res;
-    assert_int_equal(bp_process_message(&ctx, NULL, msg, len, f->arena, &res), BP_OK);
+    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, &res), BP_OK);
     assert_true(res.mime.input_cut);
     assert_int_equal(res.n_events, 1);
     assert_string_equal(res.events[0].recipient, "alice@example.com");

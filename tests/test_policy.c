@@ -50,9 +50,21 @@ static void test_defaults(void **state)
             fail_msg("%s: got %s, want %s", rows[i].category, bp_action_name(got), bp_action_name(rows[i].want));
     }
     /* a temporary failure of a suppressing category only counts */
-    const char *why = NULL;
+    bp_policy_step why = BP_POLICY_SUPPRESS;
     assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "bad-mailbox", NULL, 0, &why), BP_ACT_SOFT);
-    assert_non_null(strstr(why, "temporary"));
+    assert_int_equal(why, BP_POLICY_TEMPORARY);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "bad-mailbox", NULL, 1, &why), BP_ACT_SUPPRESS);
+    assert_int_equal(why, BP_POLICY_SUPPRESS);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "quota-issues", NULL, 1, &why), BP_ACT_SOFT);
+    assert_int_equal(why, BP_POLICY_SOFT);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "spam-related", NULL, 1, &why), BP_ACT_IGNORE);
+    assert_int_equal(why, BP_POLICY_IGNORE);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_COMPLAINT, NULL, "abuse", 1, &why), BP_ACT_SUPPRESS);
+    assert_int_equal(why, BP_POLICY_COMPLAINT_SUPPRESS);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_COMPLAINT, NULL, "not-spam", 1, &why), BP_ACT_IGNORE);
+    assert_int_equal(why, BP_POLICY_COMPLAINT_RECORD);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_DELAY, "bad-mailbox", NULL, 0, &why), BP_ACT_IGNORE);
+    assert_int_equal(why, BP_POLICY_DELAY);
     static const char *const suppressing[] = {"abuse", "fraud", "virus", "other", "opt-out", "unheard-of"};
     for (size_t i = 0; i < sizeof(suppressing) / sizeof(suppressing[0]); i++)
         assert_int_equal(complaint(&p, suppressing[i]), BP_ACT_SUPPRESS);

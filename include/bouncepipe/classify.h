@@ -18,7 +18,19 @@
 
 #define BP_EXPLAIN_MAX_MATCHES 16
 
-/** Why an event came out as it did (filled only when bp_classify_ctx.explain is set). */
+/** The step that chose an event's category (bp_explain.category_step). */
+typedef enum bp_category_step {
+    BP_CATEGORY_UNRECOGNIZED = 0, /**< no report family recognised the message */
+    BP_CATEGORY_COMPLAINT,        /**< a complaint: the feedback type decides */
+    BP_CATEGORY_NOT_FAILURE,      /**< not a failure (auto-reply, delivery): no category */
+    BP_CATEGORY_RULE,             /**< a rule matched the diagnostic text: matches[0] */
+    BP_CATEGORY_STATUS,           /**< no rule matched: the RFC 3463 table, by the enhanced status */
+    BP_CATEGORY_SMTP,             /**< no rule matched: the SMTP reply code */
+    BP_CATEGORY_DEFAULT,          /**< no rule matched and no usable code: other */
+} bp_category_step;
+
+/** Why an event came out as it did (filled only when bp_classify_ctx.explain is set), as
+ *  structured steps; the explain command words them. */
 typedef struct bp_explain {
     const char *family;       /**< report family */
     unsigned part_index;      /**< MIME part of the recipient block */
@@ -26,9 +38,11 @@ typedef struct bp_explain {
     const char *verp_address; /**< decoded envelope recipient, when there was one */
     int verp_disagrees;       /**< the report's recipient differs from the VERP address */
     bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
-    size_t n_matches;         /**< every matching rule (may exceed the array) */
-    const char *category_why; /**< how the category was chosen */
-    const char *action_why;   /**< which policy step chose the action */
+    size_t n_matches;               /**< every matching rule (may exceed the array) */
+    bp_category_step category_step; /**< how the category was chosen */
+    int had_diagnostic;             /**< the block had diagnostic text to match */
+    const char *codes_category;     /**< what the codes alone would say (bounces, delays) */
+    bp_policy_step action_step;     /**< which policy step chose the action */
 } bp_explain;
 
 typedef struct bp_classify_ctx {

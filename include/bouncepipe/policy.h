@@ -38,16 +38,30 @@ void bp_policy_default(bp_policy *p);
  */
 bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action);
 
+/** The step of bp_policy_decide() that chose an action (the CLI words them for people). */
+typedef enum bp_policy_step {
+    BP_POLICY_UNRECOGNIZED = 0,   /**< nothing was recognised: never acted on */
+    BP_POLICY_DELAY,              /**< a delay is never acted on: the MTA is still trying */
+    BP_POLICY_AUTOREPLY,          /**< an auto-reply proves the mailbox is alive */
+    BP_POLICY_DELIVERED,          /**< a delivery report is good news */
+    BP_POLICY_COMPLAINT_SUPPRESS, /**< the table: this complaint type suppresses */
+    BP_POLICY_COMPLAINT_RECORD,   /**< the table: this complaint type is recorded only */
+    BP_POLICY_TEMPORARY,          /**< the category suppresses, but the failure was temporary: soft */
+    BP_POLICY_SUPPRESS,           /**< the table: a final failure of this category suppresses */
+    BP_POLICY_SOFT,               /**< the table: this category is counted (soft) */
+    BP_POLICY_IGNORE,             /**< the table: this category is recorded only */
+} bp_policy_step;
+
 /**
  * Decide the action for an event.
  * @param type event type
  * @param category bounce category (NULL for complaints)
  * @param feedback_type complaint type (NULL for bounces)
  * @param final non-zero for a permanent failure
- * @param why if not NULL, receives a static explanation of the step that decided
+ * @param why if not NULL, receives the step that decided
  */
 bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *category, const char *feedback_type,
-                           int final, const char **why);
+                           int final, bp_policy_step *why);
 
 /** One setting of the [policy] group as the configuration has it: text, checked here. */
 typedef struct bp_policy_setting {

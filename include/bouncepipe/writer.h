@@ -19,8 +19,9 @@
  *          and bp_writer_separator() ends the line (a list of addresses, one a line).
  *
  * Output is buffered and written to the FILE each time the writer is back at the top level
- * (after a top-level value or separator) and by bp_writer_flush(), so that one record is one
- * write.  The first error (out of memory, a failed write) sticks: every later call returns it.
+ * (after a top-level value or separator), when 64 KiB are buffered inside a long list, and by
+ * bp_writer_flush(), so that one record is one write and a long list streams.  The first error (out of memory, a failed
+ * write) sticks: every later call returns it.
  *
  * Ownership: the writer does not own the FILE (or the caller's buffer); bp_writer_free()
  * releases its own buffers.
@@ -75,6 +76,8 @@ bp_status bp_writer_separator(bp_writer *w);
 bp_status bp_writer_columns(bp_writer *w, const char *const *names, size_t n);
 /** Append @p len bytes as they are: a human layout a command formats itself (event text). */
 bp_status bp_writer_raw(bp_writer *w, const char *s, size_t len);
+/** @return the first error the writer met, or BP_OK. */
+bp_status bp_writer_status(const bp_writer *w);
 /** Write what is buffered to the FILE and flush it.  @return the writer's status. */
 bp_status bp_writer_flush(bp_writer *w);
 

@@ -10,7 +10,6 @@
  */
 #include "bouncepipe/classify.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -266,8 +265,8 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         if (ex != NULL) {
             ex[0].family = report->family;
             ex[0].verp_address = verp;
-            ex[0].category_why = "no report family recognised the message";
-            ex[0].action_why = "nothing to act on";
+            ex[0].category_step = BP_CATEGORY_UNRECOGNIZED;
+            ex[0].action_step = BP_POLICY_UNRECOGNIZED;
         }
         return BP_OK;
     }
@@ -296,12 +295,12 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
             x->verp_address = verp;
             x->verp_disagrees = verp != NULL && b->recipient != NULL && strcasecmp(verp, b->recipient) != 0;
         }
-        const char *policy_why = NULL;
+        bp_policy_step policy_why = BP_POLICY_UNRECOGNIZED;
         if (e->type == BP_EVENT_COMPLAINT) {
             e->feedback_type = report->feedback_type != NULL ? report->feedback_type : "other";
             e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, &policy_why);
             if (x != NULL)
-                x->category_why = "complaint: the feedback type decides";
+                x->category_step = BP_CATEGORY_COMPLAINT;
         } else if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
             const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
             e->category = bp_classify_text(ctx->rules, arena, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,
@@ -313,39 +312,20 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                     bp_rule_subject subj = {b->diagnostic, strlen(b->diagnostic), b->status, b->smtp_code, mta};
                     x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
                 }
-                const char *by_codes = bp_category_from_codes(b->status, b->smtp_code);
-                if (x->n_matches > 0) {
-                    const bp_rule *w = x->matches[0].rule;
-                    char order[96];
-                    if (x->n_matches == 1)
-                        snprintf(order, sizeof(order), "%s", "the only matching rule");
-                    else
-                        snprintf(order, sizeof(order), "the first of %zu matching rules in load order", x->n_matches);
-                    x->category_why = bp_arena_printf(
-                        arena, "rule %s (%s:%u) is %s%s%s%s%s%s; text beats codes (the codes alone would say %s)",
-                        w->id, w->file, w->line, order, w->scope_status != NULL ? ", within its scope status=" : "",
-                        w->scope_status != NULL ? w->scope_status : "",
-                        w->scope_mta == NULL      ? ""
-                        : w->scope_status != NULL ? " mta="
-                                                  : ", within its scope mta=",
-                        w->scope_mta != NULL ? w->scope_mta : "", w->blocklist != NULL ? ", naming a block list" : "",
-                        by_codes);
-                } else {
-                    x->category_why = bp_arena_printf(
-                        arena, "%s: %s", b->diagnostic == NULL ? "no diagnostic text" : "no rule matched the text",
-                        e->rule != NULL && strncmp(e->rule, "status:", 7) == 0
-                            ? "the RFC 3463 table decides by the enhanced status code"
-                        : e->rule != NULL && strncmp(e->rule, "smtp:", 5) == 0 ? "the SMTP reply code decides"
-                                                                               : "no usable code either: other");
-                }
+                x->had_diagnostic = b->diagnostic != NULL;
+                x->codes_category = bp_category_from_codes(b->status, b->smtp_code);
+                x->category_step = x->n_matches > 0                                         ? BP_CATEGORY_RULE
+                                   : e->rule != NULL && strncmp(e->rule, "status:", 7) == 0 ? BP_CATEGORY_STATUS
+                                   : e->rule != NULL && strncmp(e->rule, "smtp:", 5) == 0   ? BP_CATEGORY_SMTP
+                                                                                            : BP_CATEGORY_DEFAULT;
             }
         } else {
             e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, &policy_why);
             if (x != NULL)
-                x->category_why = "not a failure: no category";
+                x->category_step = BP_CATEGORY_NOT_FAILURE;
         }
         if (x != NULL)
-            x->action_why = policy_why;
+            x->action_step = policy_why;
     }
     return BP_OK;
 }

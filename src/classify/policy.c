@@ -3,7 +3,8 @@
  *
  * bp_policy_decide(): delays, auto-replies and deliveries are always ignored; a bounce whose
  * category suppresses but that is not final (a temporary failure) is counted as soft; every
- * other decision is a table look-up, with "other"'s action for an unknown name.
+ * other decision is a table look-up, with "other"'s action for an unknown name.  It says which
+ * step decided as a bp_policy_step; words for people are the CLI's.
  * bp_policy_set(): one override; complaint types not-spam and auth-failure can never be made
  * to suppress (they say nothing against the address), and delays, auto-replies and
  * deliveries are not in the table at all, so nothing can make them act.
@@ -87,26 +88,23 @@ static bp_action lookup(const bp_policy *p, const char *name)
 }
 
 bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *category, const char *feedback_type,
-                           int final, const char **why)
+                           int final, bp_policy_step *why)
 {
-    const char *dummy;
+    bp_policy_step dummy;
     if (why == NULL)
         why = &dummy;
     switch (type) {
-    case BP_EVENT_UNRECOGNIZED:
-        *why = "nothing was recognised: recorded (quarantined in pipe mode), never acted on";
-        return BP_ACT_IGNORE;
-    case BP_EVENT_DELAY: *why = "a delay is never acted on: the MTA is still trying"; return BP_ACT_IGNORE;
-    case BP_EVENT_AUTOREPLY: *why = "an auto-reply proves the mailbox is alive"; return BP_ACT_IGNORE;
-    case BP_EVENT_DELIVERED: *why = "a delivery report is good news"; return BP_ACT_IGNORE;
+    case BP_EVENT_UNRECOGNIZED: *why = BP_POLICY_UNRECOGNIZED; return BP_ACT_IGNORE;
+    case BP_EVENT_DELAY: *why = BP_POLICY_DELAY; return BP_ACT_IGNORE;
+    case BP_EVENT_AUTOREPLY: *why = BP_POLICY_AUTOREPLY; return BP_ACT_IGNORE;
+    case BP_EVENT_DELIVERED: *why = BP_POLICY_DELIVERED; return BP_ACT_IGNORE;
     case BP_EVENT_COMPLAINT: {
         char key[48];
         snprintf(key, sizeof(key), "complaint:%s", feedback_type != NULL ? feedback_type : "other");
         bp_action a = lookup(p, key);
         if (a == BP_ACT_NONE)
             a = lookup(p, "complaint:other");
-        *why = a == BP_ACT_SUPPRESS ? "policy: this complaint type suppresses"
-                                    : "policy: this complaint type is recorded only";
+        *why = a == BP_ACT_SUPPRESS ? BP_POLICY_COMPLAINT_SUPPRESS : BP_POLICY_COMPLAINT_RECORD;
         return a;
     }
     case BP_EVENT_BOUNCE: break;
@@ -115,14 +113,10 @@ bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *c
     if (a == BP_ACT_NONE)
         a = lookup(p, "other");
     if (a == BP_ACT_SUPPRESS && !final) {
-        *why = "policy: the category suppresses, but the failure was temporary: counted as soft";
+        *why = BP_POLICY_TEMPORARY;
         return BP_ACT_SOFT;
     }
-    switch (a) {
-    case BP_ACT_SUPPRESS: *why = "policy: a final failure of this category suppresses"; break;
-    case BP_ACT_SOFT: *why = "policy: this category is counted; repeated soft bounces suppress"; break;
-    default: *why = "policy: this category says nothing about the recipient: recorded only"; break;
-    }
+    *why = a == BP_ACT_SUPPRESS ? BP_POLICY_SUPPRESS : a == BP_ACT_SOFT ? BP_POLICY_SOFT : BP_POLICY_IGNORE;
     return a;
 }
 

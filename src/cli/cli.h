@@ -1,11 +1,17 @@
 /*
- * cli.h - what the subcommands (one cmd_<name>.c each) share: the command table, common
- * option handling, and setting up rules and policy from the configuration.
+ * cli.h - what the subcommands (one cmd_<name>.c each) share: the exit-code helper, the one
+ * table of common options and the parser that reads them, setting up the configuration, the
+ * rules and the pipeline, opening the store, and the words for people.
  *
- * The core library knows nothing of the command line; everything argv-related is here.
+ * The core library knows nothing of the command line; everything argv-related is here.  Each
+ * command reads its options (bp_cli_parse()), runs, and reports; a message is finished in
+ * the core (process.h), not here.
  */
 #ifndef BOUNCEPIPE_CLI_H
 #define BOUNCEPIPE_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
 
 #include "bouncepipe/classify.h"
 #include "bouncepipe/policy.h"
@@ -39,34 +45,84 @@ typedef enum bp_cli_audience {
  */
 int bp_cli_exit_status(bp_status st, bp_cli_audience who);
 
-/** Everything a command needs to classify: rules, policy and the settings they came from. */
+/** The options the subcommands share; a command's bp_cli_command.common says which it takes. */
+enum {
+    BP_OPT_DB = 1u << 0,         /**< --db LOCATION */
+    BP_OPT_CONFIG = 1u << 1,     /**< --config FILE */
+    BP_OPT_PATTERNS = 1u << 2,   /**< --patterns FILE: operator rules, tried before the shipped ones */
+    BP_OPT_NO_BUILTIN = 1u << 3, /**< --no-builtin-rules */
+    BP_OPT_FORMAT = 1u << 4,     /**< --format NAME, one of bp_cli_command.formats */
+    BP_OPT_RCPT = 1u << 5,       /**< --rcpt ADDRESS: the envelope recipient */
+    BP_OPT_DRY_RUN = 1u << 6,    /**< --dry-run */
+    BP_OPT_SINCE = 1u << 7,      /**< --since DATE */
+    BP_OPT_RULES = BP_OPT_PATTERNS | BP_OPT_NO_BUILTIN,
+    BP_OPT_STORE = BP_OPT_DB | BP_OPT_CONFIG,
+};
+
+/** A subcommand's command line. */
+typedef struct bp_cli_command {
+    const char *name;
+    unsigned common;            /**< BP_OPT_* bits */
+    const struct option *own;   /**< the command's own long options ({0}-terminated), or NULL */
+    const char *own_short;      /**< their getopt letters ("e:"), or NULL */
+    const char *const *formats; /**< what --format accepts (NULL-terminated; the first is the
+                                     default), or NULL */
+    int min_operands;           /**< operands after the options, at least */
+    int max_operands;           /**< at most; -1 for any number */
+    const char *usage;          /**< printed for --help and, on stderr, after a usage error */
+} bp_cli_command;
+
+/** The common options' values, and what set-up made of them. */
 typedef struct bp_cli_env {
-    bp_rules *rules;
-    bp_policy policy;
-    const char *patterns_file; /**< --patterns: operator rules, tried before the shipped ones */
-    int no_builtin;            /**< --no-builtin-rules */
-    const char *config_file;   /**< --config, or NULL (then $BOUNCEPIPE_CONFIG, /etc/bouncepipe/...) */
+    const char *cmd; /**< the command's name, for messages */
+    /* common options (bp_cli_parse()) */
     const char *db;            /**< --db, or NULL (then $BOUNCEPIPE_DB, the config, ./bouncepipe.db) */
-    bp_config config;          /**< read by bp_cli_env_setup() / bp_cli_config_setup() */
+    const char *config_file;   /**< --config, or NULL (then $BOUNCEPIPE_CONFIG, /etc/bouncepipe/...) */
+    const char *patterns_file; /**< --patterns */
+    int no_builtin;            /**< --no-builtin-rules */
+    int format;                /**< --format: index into the command's formats (0: the default) */
+    int format_given;          /**< --format was given */
+    const char *rcpt;          /**< --rcpt */
+    int dry_run;               /**< --dry-run */
+    long long since;           /**< --since, Unix seconds (0 when not given) */
+    /* set-up (bp_cli_config_setup(), bp_cli_env_setup()) */
+    int refuse_exposed; /**< a config file exposing a password is an error, not a warning (pipe) */
+    bp_config config;
     int config_loaded;
-    int refuse_exposed;     /**< a config file exposing a password is an error, not a warning (pipe) */
+    bp_rules *rules;
+    bp_pipeline pipeline;   /**< rules, policy, VERP and report options of the configuration */
     char shown_db[1024];    /**< bp_cli_db_shown()'s text */
     char shown_error[1024]; /**< bp_cli_store_error()'s text */
 } bp_cli_env;
 
+/** A command's handler of its own options: @return 0, or an exit status (after saying why). */
+typedef int (*bp_cli_own_option)(void *user, int opt, const char *arg);
+
 /**
- * Load the rules (operator file first, then the shipped database) and the policy.
- * @return BP_OK, or the status of the failure (already reported on stderr).
+ * Read the command line of @p cmd: the common options it takes into @p env, its own through
+ * @p own (may be NULL when it has none).  --help prints the usage on standard output.
+ * @return -1 to go on (optind is the first operand), or the exit status to return at once:
+ *         BP_EXIT_OK after --help, BP_EXIT_USAGE (after saying why) for a bad command line.
  */
-bp_status bp_cli_env_setup(bp_cli_env *env);
-/** Release what bp_cli_env_setup() made. */
-void bp_cli_env_cleanup(bp_cli_env *env);
+int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user);
+
+/** Print the usage of @p cmd on @p out. */
+void bp_cli_usage(const bp_cli_command *cmd, FILE *out);
 
 /**
  * Read the configuration only (commands that need no rules).  bp_cli_env_setup() calls it.
  * @return BP_OK or BP_ERR_CONFIG / BP_ERR_NOMEM (reported on stderr).
  */
 bp_status bp_cli_config_setup(bp_cli_env *env);
+
+/**
+ * The configuration, then the rules (--patterns, the config's [rules] files, then the shipped
+ * database unless --no-builtin-rules or [rules] builtin = false), then the pipeline.
+ * @return BP_OK, or the status of the failure (already reported on stderr).
+ */
+bp_status bp_cli_env_setup(bp_cli_env *env);
+/** Release what set-up made. */
+void bp_cli_env_cleanup(bp_cli_env *env);
 
 /** @return the store location: --db, $BOUNCEPIPE_DB, the config file, ./bouncepipe.db. */
 const char *bp_cli_db(const bp_cli_env *env);
@@ -81,25 +137,20 @@ const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store);
  * Open the store with the configured policy thresholds and busy timeout; errors are reported
  * on stderr as "bouncepipe: CMD: ...".  @return bp_store_open()'s status.
  */
-bp_status bp_cli_store_open(bp_cli_env *env, const char *cmd, int read_only, bp_store **out);
-
-/** Classification context from the configuration (VERP settings) and the command's options. */
-void bp_cli_classify_ctx(const bp_cli_env *env, const char *rcpt, const char *envid, const char *source,
-                         bp_classify_ctx *ctx);
-
-/** @return when a processed message was made: its Date header in Unix seconds, or 0. */
-long long bp_cli_message_time(const bp_process_result *res);
-
-/** Record a processed message in an open transaction (the one path of pipe and replay). */
-bp_status bp_cli_record(bp_store *store, const bp_process_result *res, const char *source, bp_record_result *rr);
+bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out);
 
 /** Parse a date "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or Unix seconds; -1 if invalid. */
 long long bp_cli_parse_time(const char *s);
 /** Format Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into @p buf (at least 32 bytes). @return buf. */
 char *bp_cli_format_time(long long t, char *buf, size_t size);
+/** Parse a whole number from @p min to @p max.  @return 0 and sets @p out, or -1. */
+int bp_cli_parse_count(const char *s, long min, long max, long *out);
 
 /** Print "bouncepipe: CMD: message" on stderr. */
 void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Words for people: why the policy chose an action (explain, patterns test). */
+const char *bp_cli_policy_words(bp_policy_step step);
 
 int cmd_replay(int argc, char **argv);
 int cmd_pipe(int argc, char **argv);

@@ -37,7 +37,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,8 +51,10 @@
 #include "bouncepipe/acct_csv.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/emit.h"
+#include "bouncepipe/process.h"
 #include "bouncepipe/store.h"
 #include "bouncepipe/text.h"
+#include "bouncepipe/writer.h"
 #include "cli.h"
 
 /* Diagnostics per kind printed with their line before only the summary counts them. */
@@ -99,9 +100,9 @@ struct counts {
 struct acct_run {
     bp_cli_env env;
     bp_acct_options opts;
-    bp_format format;
-    bp_printer *printer;
-    int dry_run, quiet, record_deliveries;
+    bp_printer *printer; /* --dry-run in text or csv */
+    bp_writer *ndjson;   /* --dry-run in ndjson: the printer's fields and ours */
+    int transient, quiet, record_deliveries;
     size_t batch_option; /* --batch, or 0: ACCT_BATCH_LIVE for stdin, ACCT_BATCH_FILE for files */
     size_t batch_max;    /* the one in force for the current stream */
     bp_store *store;
@@ -113,50 +114,48 @@ struct acct_run {
     int failed; /* an input or the store failed for good */
 };
 
-static void acct_usage(FILE *out)
-{
-    fprintf(out, "usage: bouncepipe acct [--dry-run] [--format ndjson|text|csv] [--db PATH] [--config FILE]\n"
-                 "                       [--batch N] [--transient] [--record-deliveries] [--patterns FILE]\n"
-                 "                       [--no-builtin-rules] [--quiet] [FILE...]\n"
-                 "Reads PowerMTA accounting CSV from the FILEs, or from standard input when none is named.\n");
-}
+static const char *const acct_formats[] = {"ndjson", "text", "csv", "json", NULL};
+static const struct option acct_options[] = {{"batch", required_argument, NULL, 'b'},
+                                             {"transient", no_argument, NULL, 't'},
+                                             {"record-deliveries", no_argument, NULL, 'D'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {NULL, 0, NULL, 0}};
+static const bp_cli_command acct_command = {
+    "acct",
+    BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_STORE | BP_OPT_RULES,
+    acct_options,
+    "b:tDq",
+    acct_formats,
+    0,
+    -1,
+    "usage: bouncepipe acct [--dry-run] [--format ndjson|text|csv] [--db PATH] [--config FILE]\n"
+    "                       [--batch N] [--transient] [--record-deliveries] [--patterns FILE]\n"
+    "                       [--no-builtin-rules] [--quiet] [FILE...]\n"
+    "Reads PowerMTA accounting CSV from the FILEs, or from standard input when none is named.\n",
+};
 
-/* NDJSON with the accounting fields after the contract's ("further fields may follow"). */
+/* NDJSON: the event's contract fields, then the accounting fields ("further fields may
+ * follow"), one map of the structured writer. */
 static bp_status print_ndjson(struct acct_run *run, const bp_acct_result *res)
 {
-    char *line = NULL;
-    size_t size = 0;
-    bp_strbuf sb = {0};
-    bp_status st = BP_ERR_NOMEM;
-    FILE *mem = open_memstream(&line, &size); /* owned: closed below, line freed */
-    if (mem == NULL)
-        return BP_ERR_NOMEM;
-    bp_printer *p = bp_printer_new(mem, BP_FORMAT_NDJSON);
-    if (p == NULL || bp_printer_event(p, &res->event) != BP_OK || fflush(mem) != 0) {
-        bp_printer_free(p);
-        fclose(mem);
-        goto out;
-    }
-    bp_printer_free(p);
-    fclose(mem);
-    while (size > 0 && (line[size - 1] == '\n' || line[size - 1] == '}'))
-        size--;
-    if (bp_strbuf_append(&sb, line, size) != BP_OK || bp_strbuf_puts(&sb, ",\"record_type\":") != BP_OK ||
-        bp_json_string(&sb, res->record_type) != BP_OK || bp_strbuf_puts(&sb, ",\"time_logged\":") != BP_OK ||
-        bp_json_string(&sb, res->time_logged) != BP_OK || bp_strbuf_puts(&sb, ",\"pmta_category\":") != BP_OK ||
-        bp_json_string(&sb, res->pmta_category) != BP_OK || bp_strbuf_puts(&sb, ",\"key\":") != BP_OK ||
-        bp_json_string(&sb, res->key) != BP_OK || bp_strbuf_puts(&sb, "}\n") != BP_OK)
-        goto out;
-    st = fwrite(sb.data, 1, sb.len, stdout) == sb.len ? BP_OK : BP_ERR_IO;
-out:
-    free(line);
-    bp_strbuf_free(&sb);
-    return st;
+    bp_writer *w = run->ndjson;
+    bp_writer_begin_map(w);
+    bp_event_write_fields(w, &res->event);
+    bp_writer_key(w, "record_type");
+    bp_writer_string(w, res->record_type);
+    bp_writer_key(w, "time_logged");
+    bp_writer_string(w, res->time_logged);
+    bp_writer_key(w, "pmta_category");
+    bp_writer_string(w, res->pmta_category);
+    bp_writer_key(w, "key");
+    bp_writer_string(w, res->key);
+    bp_writer_end(w);
+    return bp_writer_separator(w);
 }
 
 static bp_status print_result(struct acct_run *run, const bp_acct_result *res)
 {
-    if (run->format == BP_FORMAT_NDJSON)
+    if (run->ndjson != NULL)
         return print_ndjson(run, res);
     return bp_printer_event(run->printer, &res->event);
 }
@@ -169,23 +168,14 @@ static bp_status commit_batch(struct acct_run *run)
     struct counts before = run->n;
     bp_status st = bp_store_begin(run->store);
     for (size_t i = 0; st == BP_OK && i < run->n_pending; i++) {
-        const bp_acct_result *res = &run->pending[i];
-        long long when = res->time_logged_unix > 0 ? res->time_logged_unix : 0;
-        if (res->disposition == BP_ACCT_DELIVERY && !run->record_deliveries) {
-            st = bp_store_record_delivery(run->store, res->event.recipient, when);
-            if (st == BP_OK)
-                run->n.delivery_resets++;
-            continue;
-        }
-        /* PowerMTA's bounceCat goes beside our category in the ledger, never deciding */
-        bp_store_unit unit = {res->key, NULL, res->event.source, when, res->pmta_category};
-        bp_record_result rr;
-        st = bp_store_record(run->store, &unit, &res->event, 1, &rr);
-        if (st == BP_OK) {
-            if (rr.outcome == BP_RECORD_DUPLICATE)
-                run->n.duplicates++;
-            else
-                run->n.recorded_new++;
+        bp_acct_kept kept;
+        st = bp_finish_acct(run->store, &run->pending[i], run->record_deliveries, &kept);
+        if (st != BP_OK)
+            break;
+        switch (kept) {
+        case BP_ACCT_KEPT_NEW: run->n.recorded_new++; break;
+        case BP_ACCT_KEPT_DUPLICATE: run->n.duplicates++; break;
+        case BP_ACCT_KEPT_DELIVERY: run->n.delivery_resets++; break;
         }
     }
     if (st == BP_OK)
@@ -289,7 +279,7 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
         case BP_ACCT_DELIVERY: run->n.deliveries++; break;
         case BP_ACCT_EVENT: run->n.events++; break;
         }
-        if (run->dry_run) {
+        if (run->env.dry_run) {
             if (print_result(run, &res) != BP_OK)
                 return BP_ERR_IO;
             continue;
@@ -314,7 +304,7 @@ static bp_status read_stream(struct acct_run *run, int fd, const char *name, int
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;
     run->batch_max = run->batch_option > 0 ? run->batch_option : live ? ACCT_BATCH_LIVE : ACCT_BATCH_FILE;
-    run->opts.source = name;
+    bp_pipeline_acct_options(&run->env.pipeline, name, run->transient, &run->opts);
     while (st == BP_OK && !stop_requested) {
         if (live) {
             struct pollfd pfd = {fd, POLLIN, 0};
@@ -358,7 +348,7 @@ static void summary(const struct acct_run *run)
     if (run->quiet && run->n.malformed == 0 && run->n.no_recipient == 0 && run->n.unknown_type == 0)
         return;
     char stored[200] = "";
-    if (!run->dry_run)
+    if (!run->env.dry_run)
         snprintf(stored, sizeof(stored), "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
                  run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
     acct_note(LOG_INFO,
@@ -368,56 +358,110 @@ static void summary(const struct acct_run *run)
               run->n.no_recipient, run->n.malformed, stored);
 }
 
+static int acct_option(void *user, int opt, const char *arg)
+{
+    struct acct_run *run = user;
+    long v = 0;
+    switch (opt) {
+    case 'b':
+        if (bp_cli_parse_count(arg, 1, 100000, &v) != 0) {
+            bp_cli_error("acct", "--batch wants a number from 1 to 100000");
+            return BP_EXIT_USAGE;
+        }
+        run->batch_option = (size_t)v;
+        return 0;
+    case 't': run->transient = 1; return 0;
+    case 'D': run->record_deliveries = 1; return 0;
+    case 'q': run->quiet = 1; return 0;
+    default: return BP_EXIT_USAGE;
+    }
+}
+
+/* Set up: configuration, rules, the batch arena, the printer or the store.  @return
+ * BP_EXIT_OK to go on, or the exit status. */
+static int acct_setup(struct acct_run *run)
+{
+    bp_cli_env *env = &run->env;
+    if (bp_cli_env_setup(env) != BP_OK)
+        return BP_EXIT_CONFIG;
+    run->batch_arena = bp_arena_new();
+    if (run->batch_arena == NULL) {
+        bp_cli_error("acct", "out of memory");
+        return BP_EXIT_SOFTWARE;
+    }
+    if (!env->dry_run) {
+        bp_status st = bp_cli_store_open(env, 0, &run->store);
+        return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    }
+    bp_format format = BP_FORMAT_NDJSON;
+    bp_format_parse(acct_formats[env->format], &format);
+    if (format == BP_FORMAT_NDJSON)
+        run->ndjson = bp_writer_new(stdout, BP_WRITER_JSON);
+    else
+        run->printer = bp_printer_new(stdout, format);
+    if (run->ndjson == NULL && run->printer == NULL) {
+        bp_cli_error("acct", "out of memory");
+        return BP_EXIT_SOFTWARE;
+    }
+    return BP_EXIT_OK;
+}
+
+/* Read standard input (live) or the FILEs.  @return the status that ended the run. */
+static bp_status acct_read(struct acct_run *run, int n_files, char **files)
+{
+    bp_status st = BP_OK;
+    if (n_files == 0) {
+        log_to_syslog = !isatty(STDERR_FILENO);
+        if (log_to_syslog)
+            openlog("bouncepipe", LOG_PID, LOG_MAIL);
+        return read_stream(run, STDIN_FILENO, "-", 1);
+    }
+    for (int i = 0; i < n_files && st == BP_OK && !stop_requested; i++) {
+        int fd = strcmp(files[i], "-") == 0 ? STDIN_FILENO : open(files[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            bp_cli_error("acct", "%s: %s", files[i], strerror(errno));
+            run->failed = 1;
+            continue;
+        }
+        st = read_stream(run, fd, files[i], fd == STDIN_FILENO);
+        if (fd != STDIN_FILENO)
+            close(fd);
+    }
+    return st;
+}
+
+/* What the run comes to: messages, the exit status, the summary. */
+static int acct_report(struct acct_run *run, bp_status st)
+{
+    int rc = BP_EXIT_OK;
+    if (st != BP_OK) {
+        acct_note(LOG_ERR, "%s%s%s", bp_status_to_string(st), run->store != NULL ? ": " : "",
+                  bp_cli_store_error(&run->env, run->store));
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    }
+    if (run->n_pending > 0) {
+        acct_note(LOG_ERR, "%zu records were not committed; re-read the accounting file to load them", run->n_pending);
+        if (rc == BP_EXIT_OK)
+            rc = BP_EXIT_TEMPFAIL; /* stopped while the database was unavailable */
+    }
+    if ((run->ndjson != NULL && bp_writer_flush(run->ndjson) != BP_OK) || fflush(stdout) != 0 || ferror(stdout)) {
+        bp_cli_error("acct", "writing output failed");
+        if (rc == BP_EXIT_OK)
+            rc = BP_EXIT_FAILURE;
+    }
+    if (run->failed && rc == BP_EXIT_OK)
+        rc = BP_EXIT_FAILURE;
+    summary(run);
+    return rc;
+}
+
 int cmd_acct(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"batch", required_argument, NULL, 'b'},
-                                             {"transient", no_argument, NULL, 't'},
-                                             {"record-deliveries", no_argument, NULL, 'D'},
-                                             {"patterns", required_argument, NULL, 'p'},
-                                             {"no-builtin-rules", no_argument, NULL, 'B'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     struct acct_run run;
     memset(&run, 0, sizeof(run));
-    run.format = BP_FORMAT_NDJSON;
-    int opt, rc = BP_EXIT_OK;
-
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "nf:d:c:b:tDp:Bqh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'n': run.dry_run = 1; break;
-        case 'f':
-            if (bp_format_parse(optarg, &run.format) != BP_OK) {
-                bp_cli_error("acct", "unknown format '%s'", optarg);
-                return BP_EXIT_USAGE;
-            }
-            break;
-        case 'd': run.env.db = optarg; break;
-        case 'c': run.env.config_file = optarg; break;
-        case 'b': {
-            char *end = NULL;
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || v < 1 || v > 100000) {
-                bp_cli_error("acct", "--batch wants a number from 1 to 100000");
-                return BP_EXIT_USAGE;
-            }
-            run.batch_option = (size_t)v;
-            break;
-        }
-        case 't': run.opts.transient = 1; break;
-        case 'D': run.record_deliveries = 1; break;
-        case 'p': run.env.patterns_file = optarg; break;
-        case 'B': run.env.no_builtin = 1; break;
-        case 'q': run.quiet = 1; break;
-        case 'h': acct_usage(stdout); return BP_EXIT_OK;
-        default: acct_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
+    int rc = bp_cli_parse(&acct_command, &run.env, argc, argv, acct_option, &run);
+    if (rc != -1)
+        return rc;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop; /* no SA_RESTART: poll() and read() return so we can finish */
@@ -426,77 +470,15 @@ int cmd_acct(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (bp_cli_env_setup(&run.env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
-    run.opts.rules = run.env.rules;
-    run.opts.policy = &run.env.policy;
-    run.opts.verp = &run.env.config.verp;
-    run.batch_arena = bp_arena_new();
-    if (run.batch_arena == NULL) {
-        bp_cli_error("acct", "out of memory");
-        rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-    if (run.dry_run) {
-        run.printer = bp_printer_new(stdout, run.format);
-        if (run.printer == NULL) {
-            bp_cli_error("acct", "out of memory");
-            rc = BP_EXIT_SOFTWARE;
-            goto out;
-        }
-    } else {
-        bp_status st = bp_cli_store_open(&run.env, "acct", 0, &run.store);
-        if (st != BP_OK) {
-            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-            goto out;
-        }
-    }
-
-    bp_status st = BP_OK;
-    if (optind >= argc) {
-        log_to_syslog = !isatty(STDERR_FILENO);
-        if (log_to_syslog)
-            openlog("bouncepipe", LOG_PID, LOG_MAIL);
-        st = read_stream(&run, STDIN_FILENO, "-", 1);
-    } else {
-        for (int i = optind; i < argc && st == BP_OK && !stop_requested; i++) {
-            int fd = strcmp(argv[i], "-") == 0 ? STDIN_FILENO : open(argv[i], O_RDONLY | O_CLOEXEC);
-            if (fd < 0) {
-                bp_cli_error("acct", "%s: %s", argv[i], strerror(errno));
-                run.failed = 1;
-                continue;
-            }
-            st = read_stream(&run, fd, argv[i], fd == STDIN_FILENO);
-            if (fd != STDIN_FILENO)
-                close(fd);
-        }
-    }
-    if (st != BP_OK) {
-        acct_note(LOG_ERR, "%s%s%s", bp_status_to_string(st), run.store != NULL ? ": " : "",
-                  bp_cli_store_error(&run.env, run.store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-    }
-    if (run.n_pending > 0) {
-        acct_note(LOG_ERR, "%zu records were not committed; re-read the accounting file to load them", run.n_pending);
-        if (rc == BP_EXIT_OK)
-            rc = BP_EXIT_TEMPFAIL; /* stopped while the database was unavailable */
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        bp_cli_error("acct", "writing output failed");
-        if (rc == BP_EXIT_OK)
-            rc = BP_EXIT_FAILURE;
-    }
-    if (run.failed && rc == BP_EXIT_OK)
-        rc = BP_EXIT_FAILURE;
-    summary(&run);
-out:
+    rc = acct_setup(&run);
+    if (rc == BP_EXIT_OK)
+        rc = acct_report(&run, acct_read(&run, argc - optind, argv + optind));
     if (log_to_syslog)
         closelog();
     free(run.pending);
     bp_store_close(run.store);
     bp_printer_free(run.printer);
+    bp_writer_free(run.ndjson);
     bp_arena_free(run.batch_arena);
     bp_cli_env_cleanup(&run.env);
     return rc;

@@ -12,7 +12,6 @@
  * masked.  Exit 0, 1 when an input could not be read, 64 on bad usage, 78 on bad
  * configuration.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,12 +20,18 @@
 #include "bouncepipe/source.h"
 #include "cli.h"
 
-static void explain_usage(FILE *out)
-{
-    fprintf(out, "usage: bouncepipe explain [--rcpt ADDRESS] [--patterns FILE] [--no-builtin-rules]\n"
-                 "                          [--config FILE] FILE...\n"
-                 "FILE is a message file, a directory of them, an mbox, a Maildir, or - for stdin.\n");
-}
+static const bp_cli_command explain_command = {
+    "explain",
+    BP_OPT_RCPT | BP_OPT_RULES | BP_OPT_CONFIG,
+    NULL,
+    NULL,
+    NULL,
+    1,
+    -1,
+    "usage: bouncepipe explain [--rcpt ADDRESS] [--patterns FILE] [--no-builtin-rules]\n"
+    "                          [--config FILE] FILE...\n"
+    "FILE is a message file, a directory of them, an mbox, a Maildir, or - for stdin.\n",
+};
 
 /* Untrusted text with control bytes shown as '?'. */
 static void put_masked(const char *s, size_t n)
@@ -44,6 +49,40 @@ static void put_field(const char *label, const char *value)
         fputs("-", stdout);
     else
         put_masked(value, strlen(value));
+    putchar('\n');
+}
+
+/* The rule that won, in words: which one, where, in what order, within what scope. */
+static void put_rule_why(const bp_explain *x)
+{
+    const bp_rule *w = x->matches[0].rule;
+    printf("rule %s (%s:%u) is ", w->id, w->file, w->line);
+    if (x->n_matches == 1)
+        fputs("the only matching rule", stdout);
+    else
+        printf("the first of %zu matching rules in load order", x->n_matches);
+    if (w->scope_status != NULL)
+        printf(", within its scope status=%s", w->scope_status);
+    if (w->scope_mta != NULL)
+        printf("%s%s", w->scope_status != NULL ? " mta=" : ", within its scope mta=", w->scope_mta);
+    if (w->blocklist != NULL)
+        fputs(", naming a block list", stdout);
+    printf("; text beats codes (the codes alone would say %s)", x->codes_category);
+}
+
+/* How the category was chosen (bp_explain.category_step), in words, and the line end. */
+static void put_category_why(const bp_explain *x)
+{
+    const char *text = x->had_diagnostic ? "no rule matched the text: " : "no diagnostic text: ";
+    switch (x->category_step) {
+    case BP_CATEGORY_UNRECOGNIZED: fputs("no report family recognised the message", stdout); break;
+    case BP_CATEGORY_COMPLAINT: fputs("complaint: the feedback type decides", stdout); break;
+    case BP_CATEGORY_NOT_FAILURE: fputs("not a failure: no category", stdout); break;
+    case BP_CATEGORY_RULE: put_rule_why(x); break;
+    case BP_CATEGORY_STATUS: printf("%sthe RFC 3463 table decides by the enhanced status code", text); break;
+    case BP_CATEGORY_SMTP: printf("%sthe SMTP reply code decides", text); break;
+    case BP_CATEGORY_DEFAULT: printf("%sno usable code either: other", text); break;
+    }
     putchar('\n');
 }
 
@@ -91,13 +130,15 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
         }
         printf("  %-12s %s (rule %s)\n", "category:", e->category != NULL ? e->category : "-",
                e->rule != NULL ? e->rule : "-");
-        printf("  %-12s %s\n", "why:", x->category_why != NULL ? x->category_why : "-");
+        printf("  %-12s ", "why:");
+        put_category_why(x);
         put_field("blocklist:", e->blocklist);
     } else {
-        printf("  %-12s %s\n", "why:", x->category_why != NULL ? x->category_why : "-");
+        printf("  %-12s ", "why:");
+        put_category_why(x);
     }
     printf("  %-12s %s (%s)\n\n", "action:", bp_action_name(e->action) != NULL ? bp_action_name(e->action) : "none",
-           x->action_why != NULL ? x->action_why : "-");
+           bp_cli_policy_words(x->action_step));
 }
 
 static void explain_message(const char *name, const bp_process_result *res)
@@ -116,33 +157,56 @@ static void explain_message(const char *name, const bp_process_result *res)
         explain_event(&res->events[i], &res->explains[i], i);
 }
 
+/* Every message of one FILE.  @return BP_EXIT_OK, or BP_EXIT_FAILURE when something in it
+ * could not be read. */
+static int explain_source(bp_cli_env *env, bp_arena *arena, const char *path)
+{
+    int rc = BP_EXIT_OK;
+    bp_source *src = NULL;
+    bp_status st = bp_source_open(path, &src);
+    if (st != BP_OK) {
+        bp_cli_error("explain", "%s: %s", path, bp_status_to_string(st));
+        return BP_EXIT_FAILURE;
+    }
+    for (;;) {
+        bp_source_msg msg;
+        int done = 0;
+        st = bp_source_next(src, &msg, &done);
+        if (done)
+            break;
+        if (st != BP_OK) {
+            bp_cli_error("explain", "%s: %s", msg.name != NULL ? msg.name : path, bp_status_to_string(st));
+            rc = BP_EXIT_FAILURE;
+            if (st == BP_ERR_NOMEM)
+                break;
+            continue;
+        }
+        bp_arena_reset(arena);
+        bp_envelope envelope = {msg.name, env->rcpt, NULL};
+        bp_process_result res;
+        st = bp_process_message(&env->pipeline, &envelope, BP_PROCESS_EXPLAIN, msg.data, msg.len, arena, &res);
+        if (st != BP_OK || res.explains == NULL) {
+            bp_cli_error("explain", "%s: %s", msg.name, bp_status_to_string(st != BP_OK ? st : BP_ERR_NOMEM));
+            rc = BP_EXIT_FAILURE;
+            continue;
+        }
+        if (msg.truncated)
+            puts("(message longer than the limit: only its beginning was read)");
+        explain_message(msg.name, &res);
+    }
+    bp_source_close(src);
+    return rc;
+}
+
 int cmd_explain(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"rcpt", required_argument, NULL, 'r'},
-                                             {"patterns", required_argument, NULL, 'p'},
-                                             {"no-builtin-rules", no_argument, NULL, 'B'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
-    const char *rcpt = NULL;
-    int opt, rc = BP_EXIT_OK;
+    bp_cli_env env;
+    memset(&env, 0, sizeof(env));
     bp_arena *arena = NULL;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "r:p:Bc:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'r': rcpt = optarg; break;
-        case 'p': env.patterns_file = optarg; break;
-        case 'B': env.no_builtin = 1; break;
-        case 'c': env.config_file = optarg; break;
-        case 'h': explain_usage(stdout); return BP_EXIT_OK;
-        default: explain_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        explain_usage(stderr);
-        return BP_EXIT_USAGE;
-    }
+    int rc = bp_cli_parse(&explain_command, &env, argc, argv, NULL, NULL);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
     if (bp_cli_env_setup(&env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
@@ -153,44 +217,9 @@ int cmd_explain(int argc, char **argv)
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
-    for (int i = optind; i < argc; i++) {
-        bp_source *src = NULL;
-        bp_status st = bp_source_open(argv[i], &src);
-        if (st != BP_OK) {
-            bp_cli_error("explain", "%s: %s", argv[i], bp_status_to_string(st));
+    for (int i = optind; i < argc; i++)
+        if (explain_source(&env, arena, argv[i]) != BP_EXIT_OK)
             rc = BP_EXIT_FAILURE;
-            continue;
-        }
-        for (;;) {
-            bp_source_msg msg;
-            int done = 0;
-            st = bp_source_next(src, &msg, &done);
-            if (done)
-                break;
-            if (st != BP_OK) {
-                bp_cli_error("explain", "%s: %s", msg.name != NULL ? msg.name : argv[i], bp_status_to_string(st));
-                rc = BP_EXIT_FAILURE;
-                if (st == BP_ERR_NOMEM)
-                    break;
-                continue;
-            }
-            bp_arena_reset(arena);
-            bp_classify_ctx ctx;
-            bp_cli_classify_ctx(&env, rcpt, NULL, msg.name, &ctx);
-            ctx.explain = 1;
-            bp_process_result res;
-            st = bp_process_message(&ctx, &env.config.report, msg.data, msg.len, arena, &res);
-            if (st != BP_OK || res.explains == NULL) {
-                bp_cli_error("explain", "%s: %s", msg.name, bp_status_to_string(st != BP_OK ? st : BP_ERR_NOMEM));
-                rc = BP_EXIT_FAILURE;
-                continue;
-            }
-            if (msg.truncated)
-                puts("(message longer than the limit: only its beginning was read)");
-            explain_message(msg.name, &res);
-        }
-        bp_source_close(src);
-    }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         bp_cli_error("explain", "writing output failed");
         rc = BP_EXIT_FAILURE;

@@ -3,200 +3,178 @@
  *                [--since DATE] [--type KIND] [--category REASON] [--domain DOMAIN] [--all]
  *
  * Prints the suppression list for list software: csv (a header line, CRLF, cells starting
- * with = + - @ neutralised by bp_csv_cell()), json (one array), ndjson (one object a line),
- * plain (one address a line), text (aligned, for people).  Filters: --since (last evidence
- * at or after DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds), --type (source kind:
- * bounce, complaint, soft-threshold, import, manual), --category (the reason), --domain;
- * --all includes lifted rows (with their lift).
+ * with = + - @ neutralised), json (one array), ndjson (one object a line), plain (one
+ * address a line), text (aligned, for people).  Every row is described once (export_row())
+ * and written by the structured writer (writer.h) in the format chosen; text is a layout of
+ * its own.  Filters: --since (last evidence at or after DATE: YYYY-MM-DD,
+ * YYYY-MM-DDTHH:MM:SS or Unix seconds), --type (source kind: bounce, complaint,
+ * soft-threshold, import, manual), --category (the reason), --domain; --all includes lifted
+ * rows (with their lift).
  * Exit status: 0; 1 output or store failure; 64 usage; 75 store busy; 78 configuration.
  *
- * Ownership: one output buffer, flushed every row.
+ * Ownership: the writer buffers rows and streams a long list.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "bouncepipe/emit.h"
 #include "bouncepipe/text.h"
+#include "bouncepipe/writer.h"
 #include "cli.h"
 
 typedef enum export_format { EX_CSV, EX_JSON, EX_NDJSON, EX_PLAIN, EX_TEXT } export_format;
+static const char *const export_formats[] = {"csv", "json", "ndjson", "plain", "text", NULL};
+
+static const struct option export_options[] = {{"type", required_argument, NULL, 't'},
+                                               {"category", required_argument, NULL, 'C'},
+                                               {"domain", required_argument, NULL, 'D'},
+                                               {"all", no_argument, NULL, 'a'},
+                                               {NULL, 0, NULL, 0}};
+static const bp_cli_command export_command = {
+    "export",
+    BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE,
+    export_options,
+    "t:C:D:a",
+    export_formats,
+    0,
+    0,
+    "usage: bouncepipe export [--db PATH] [--config FILE] [--format csv|json|ndjson|plain|text]\n"
+    "                         [--since DATE] [--type KIND] [--category REASON] [--domain DOMAIN] [--all]\n",
+};
+
+static const char *const export_columns[] = {"address",   "domain", "reason", "source_kind", "first_seen",
+                                             "last_seen", "count",  "lifted", "lift_reason", "lifted_at"};
 
 struct export_run {
     export_format format;
-    FILE *out;
-    bp_strbuf sb;
-    size_t rows;
-    int failed;
+    bp_store_filter filter;
+    char domain[256];
+    bp_writer *w;
+    bp_strbuf text;
 };
 
-static void export_usage(FILE *out)
+static int export_option(void *user, int opt, const char *arg)
 {
-    fprintf(out,
-            "usage: bouncepipe export [--db PATH] [--config FILE] [--format csv|json|ndjson|plain|text]\n"
-            "                         [--since DATE] [--type KIND] [--category REASON] [--domain DOMAIN] [--all]\n");
+    struct export_run *run = user;
+    switch (opt) {
+    case 't': run->filter.type = arg; return 0;
+    case 'C': run->filter.category = arg; return 0;
+    case 'D':
+        snprintf(run->domain, sizeof(run->domain), "%s", arg);
+        run->filter.domain = bp_ascii_lower(run->domain);
+        return 0;
+    case 'a': run->filter.include_lifted = 1; return 0;
+    default: return BP_EXIT_USAGE;
+    }
 }
 
-static void json_row(bp_strbuf *sb, const bp_suppression *r)
+/* One row for people. */
+static void text_row(struct export_run *run, const bp_suppression *r)
 {
-    char first[32], last[32], lifted[32];
-    bp_strbuf_puts(sb, "{\"address\":");
-    bp_json_string(sb, r->address);
-    bp_strbuf_puts(sb, ",\"domain\":");
-    bp_json_string(sb, r->domain);
-    bp_strbuf_puts(sb, ",\"reason\":");
-    bp_json_string(sb, r->reason);
-    bp_strbuf_puts(sb, ",\"source_kind\":");
-    bp_json_string(sb, r->source_kind);
-    bp_strbuf_printf(sb, ",\"first_seen\":\"%s\",\"last_seen\":\"%s\",\"count\":%lld,\"lifted\":%s,\"lift_reason\":",
-                     bp_cli_format_time(r->first_seen, first, sizeof(first)),
-                     bp_cli_format_time(r->last_seen, last, sizeof(last)), r->count, r->lifted ? "true" : "false");
-    bp_json_string(sb, r->lifted ? r->lift_reason : NULL);
-    bp_strbuf_puts(sb, ",\"lifted_at\":");
-    if (r->lifted)
-        bp_strbuf_printf(sb, "\"%s\"}", bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)));
-    else
-        bp_strbuf_puts(sb, "null}");
+    char last[32];
+    bp_strbuf_clear(&run->text);
+    bp_strbuf_printf(&run->text, "%-40s %-15s %-20s last %s  x%lld%s%s\n", r->address, r->source_kind,
+                     r->reason != NULL ? r->reason : "-", bp_cli_format_time(r->last_seen, last, sizeof(last)),
+                     r->count, r->lifted ? "  LIFTED: " : "", r->lifted && r->lift_reason ? r->lift_reason : "");
+    bp_writer_raw(run->w, run->text.data, run->text.len);
 }
 
 static int export_row(void *user, const bp_suppression *r)
 {
     struct export_run *run = user;
-    bp_strbuf *sb = &run->sb;
+    bp_writer *w = run->w;
     char first[32], last[32], lifted[32];
-    bp_strbuf_clear(sb);
-    switch (run->format) {
-    case EX_PLAIN: bp_strbuf_printf(sb, "%s\n", r->address); break;
-    case EX_NDJSON:
-        json_row(sb, r);
-        bp_strbuf_putc(sb, '\n');
-        break;
-    case EX_JSON:
-        bp_strbuf_puts(sb, run->rows == 0 ? "[\n" : ",\n");
-        json_row(sb, r);
-        break;
-    case EX_TEXT:
-        bp_strbuf_printf(sb, "%-40s %-15s %-20s last %s  x%lld%s%s\n", r->address, r->source_kind,
-                         r->reason != NULL ? r->reason : "-", bp_cli_format_time(r->last_seen, last, sizeof(last)),
-                         r->count, r->lifted ? "  LIFTED: " : "", r->lifted && r->lift_reason ? r->lift_reason : "");
-        break;
-    case EX_CSV: {
-        char count[24], lifted_flag[2] = {r->lifted ? '1' : '0', '\0'};
-        snprintf(count, sizeof(count), "%lld", r->count);
-        const char *cells[] = {r->address,
-                               r->domain,
-                               r->reason,
-                               r->source_kind,
-                               bp_cli_format_time(r->first_seen, first, sizeof(first)),
-                               bp_cli_format_time(r->last_seen, last, sizeof(last)),
-                               count,
-                               lifted_flag,
-                               r->lifted ? r->lift_reason : NULL,
-                               r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL};
-        for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++) {
-            if (i > 0)
-                bp_strbuf_putc(sb, ',');
-            bp_csv_cell(sb, cells[i]);
+    if (run->format == EX_TEXT) {
+        text_row(run, r);
+    } else if (run->format == EX_PLAIN) {
+        bp_writer_string(w, r->address);
+        bp_writer_separator(w);
+    } else {
+        if (run->format == EX_JSON)
+            bp_writer_separator(w); /* one row a line inside the array */
+        bp_writer_begin_map(w);
+        const char *text[] = {r->address,
+                              r->domain,
+                              r->reason,
+                              r->source_kind,
+                              bp_cli_format_time(r->first_seen, first, sizeof(first)),
+                              bp_cli_format_time(r->last_seen, last, sizeof(last))};
+        for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+            bp_writer_key(w, export_columns[i]);
+            bp_writer_string(w, text[i]);
         }
-        bp_strbuf_puts(sb, "\r\n");
-        break;
+        bp_writer_key(w, "count");
+        bp_writer_integer(w, r->count);
+        bp_writer_key(w, "lifted");
+        bp_writer_boolean(w, r->lifted);
+        bp_writer_key(w, "lift_reason");
+        bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
+        bp_writer_key(w, "lifted_at");
+        bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+        bp_writer_end(w);
+        if (run->format == EX_NDJSON)
+            bp_writer_separator(w);
     }
+    return bp_writer_status(w) == BP_OK ? 0 : 1; /* a failed write stops the listing */
+}
+
+/* The list, framed as the format wants.  @return the store's status, or BP_ERR_IO. */
+static bp_status export_run(struct export_run *run, bp_store *store)
+{
+    static const bp_writer_format writer_format[] = {
+        [EX_CSV] = BP_WRITER_CSV,    [EX_JSON] = BP_WRITER_JSON, [EX_NDJSON] = BP_WRITER_JSON,
+        [EX_PLAIN] = BP_WRITER_TEXT, [EX_TEXT] = BP_WRITER_TEXT,
+    };
+    run->w = bp_writer_new(stdout, writer_format[run->format]);
+    if (run->w == NULL)
+        return BP_ERR_NOMEM;
+    bp_writer_columns(run->w, export_columns, sizeof(export_columns) / sizeof(export_columns[0]));
+    if (run->format == EX_JSON)
+        bp_writer_begin_list(run->w);
+    bp_status st = store != NULL ? bp_store_export(store, &run->filter, export_row, run) : BP_OK;
+    if (st != BP_OK)
+        return st;
+    if (run->format == EX_JSON) {
+        bp_writer_end(run->w);
+        bp_writer_separator(run->w);
     }
-    run->rows++;
-    if (sb->data != NULL && fwrite(sb->data, 1, sb->len, run->out) != sb->len) {
-        run->failed = 1;
-        return 1;
-    }
-    return 0;
+    return bp_writer_flush(run->w) == BP_OK ? BP_OK : BP_ERR_IO;
 }
 
 int cmd_export(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'}, {"since", required_argument, NULL, 's'},
-        {"type", required_argument, NULL, 't'},   {"category", required_argument, NULL, 'C'},
-        {"domain", required_argument, NULL, 'D'}, {"all", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    static const struct {
-        const char *name;
-        export_format format;
-    } formats[] = {{"csv", EX_CSV}, {"json", EX_JSON}, {"ndjson", EX_NDJSON}, {"plain", EX_PLAIN}, {"text", EX_TEXT}};
-    bp_cli_env env = {0};
-    bp_store_filter filter;
+    bp_cli_env env;
     struct export_run run;
     bp_store *store = NULL;
-    char domain[256];
-    int opt, rc = BP_EXIT_OK;
-    memset(&filter, 0, sizeof(filter));
+    memset(&env, 0, sizeof(env));
     memset(&run, 0, sizeof(run));
-    run.out = stdout;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "d:c:f:s:t:C:D:ah", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'f': {
-            size_t i = 0;
-            while (i < sizeof(formats) / sizeof(formats[0]) && strcmp(formats[i].name, optarg) != 0)
-                i++;
-            if (i == sizeof(formats) / sizeof(formats[0])) {
-                bp_cli_error("export", "unknown format '%s' (csv, json, ndjson, plain, text)", optarg);
-                return BP_EXIT_USAGE;
-            }
-            run.format = formats[i].format;
-            break;
-        }
-        case 's':
-            filter.since = bp_cli_parse_time(optarg);
-            if (filter.since < 0) {
-                bp_cli_error("export", "--since: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-                return BP_EXIT_USAGE;
-            }
-            break;
-        case 't': filter.type = optarg; break;
-        case 'C': filter.category = optarg; break;
-        case 'D':
-            snprintf(domain, sizeof(domain), "%s", optarg);
-            filter.domain = bp_ascii_lower(domain);
-            break;
-        case 'a': filter.include_lifted = 1; break;
-        case 'h': export_usage(stdout); return BP_EXIT_OK;
-        default: export_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        export_usage(stderr);
-        return BP_EXIT_USAGE;
-    }
+    int rc = bp_cli_parse(&export_command, &env, argc, argv, export_option, &run);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
+    run.format = (export_format)env.format;
+    run.filter.since = env.since;
     if (bp_cli_config_setup(&env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, "export", 1, &store);
+    bp_status st = bp_cli_store_open(&env, 1, &store);
     if (st == BP_ERR_NOT_FOUND) {
         st = BP_OK; /* no store yet: an empty list */
     } else if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    if (run.format == EX_CSV)
-        fputs("address,domain,reason,source_kind,first_seen,last_seen,count,lifted,lift_reason,lifted_at\r\n", stdout);
-    if (store != NULL)
-        st = bp_store_export(store, &filter, export_row, &run);
-    if (st != BP_OK) {
-        bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-        goto out;
-    }
-    if (run.format == EX_JSON)
-        fputs(run.rows == 0 ? "[]\n" : "\n]\n", stdout);
-    if (run.failed || fflush(stdout) != 0 || ferror(stdout)) {
+    st = export_run(&run, store);
+    if (st == BP_ERR_IO || (st == BP_OK && (fflush(stdout) != 0 || ferror(stdout)))) {
         bp_cli_error("export", "writing output failed");
         rc = BP_EXIT_FAILURE;
+    } else if (st != BP_OK) {
+        bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
     }
 out:
-    bp_strbuf_free(&run.sb);
+    bp_writer_free(run.w);
+    bp_strbuf_free(&run.text);
     bp_store_close(store);
     bp_cli_env_cleanup(&env);
     return rc;

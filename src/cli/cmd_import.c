@@ -4,85 +4,85 @@
  *
  * Adds an existing suppression list.  The file is either one address per line ('#' starts a
  * comment) or CSV with a header line naming an address column (address, email, e-mail,
- * recipient; case-insensitive) and optionally a reason column (reason, category); CSV is
- * recognised by a header line with one of those names.  Each address is operator evidence
- * of kind "import" (or "manual") dated now.  Addresses an operator removed are left alone
- * unless --force; addresses already suppressed are unchanged, so importing twice changes
- * nothing.  A line that holds no address is reported with its line number and skipped.
+ * email_address, recipient; case-insensitive) and optionally a reason column (reason,
+ * category); CSV is recognised by a first line with one of those names.  Lines are cut by
+ * the one CSV reader (csv.h: one record a line, RFC 4180 quoting within it, a byte-order mark
+ * dropped, blank lines skipped); a plain list is read from each record's raw bytes.  Each
+ * address is operator evidence of kind "import" (or "manual") dated now.  Addresses an
+ * operator removed are left alone unless --force; addresses already suppressed are
+ * unchanged, so importing twice changes nothing.  A line that holds no address, or that the
+ * reader refuses (too long, a NUL byte), is reported with its line number and skipped.
  * Commits every IMPORT_BATCH addresses.
- * Exit status: 0; 1 when lines were skipped; 64 usage; 75 store busy or unwritable (the
- * current batch rolled back: run it again); 78 configuration.
+ * Exit status: 0; 1 when lines were skipped or the store refused for good; 64 usage; 75 store
+ * busy or unwritable (the current batch rolled back: run it again); 78 configuration.
  *
- * Ownership: lines are read with getline() into one buffer; addresses are normalised into an
- * arena reset every line.
+ * import_parse() reads the command line, import_run() the file, import_report() the summary.
+ *
+ * Ownership: the reader owns the bytes of the line being read; addresses are normalised into
+ * an arena reset every line.
  */
-#include <getopt.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
-#include "bouncepipe/limits.h"
+#include "bouncepipe/csv.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
 
-#define IMPORT_BATCH   1000
-#define IMPORT_MAX_COL 64
+#define IMPORT_BATCH 1000
+/* Bytes read from the file at a time. */
+#define IMPORT_READ_CHUNK 65536
 
-static void import_usage(FILE *out)
-{
-    fprintf(out, "usage: bouncepipe import [--db PATH] [--config FILE] [--reason TEXT] [--kind import|manual]\n"
-                 "                         [--force] FILE|-\n");
-}
+static const struct option import_options[] = {{"reason", required_argument, NULL, 'r'},
+                                               {"kind", required_argument, NULL, 'k'},
+                                               {"force", no_argument, NULL, 'F'},
+                                               {NULL, 0, NULL, 0}};
+static const bp_cli_command import_command = {
+    "import",
+    BP_OPT_STORE,
+    import_options,
+    "r:k:F",
+    NULL,
+    1,
+    1,
+    "usage: bouncepipe import [--db PATH] [--config FILE] [--reason TEXT] [--kind import|manual]\n"
+    "                         [--force] FILE|-\n",
+};
 
-/* Split one CSV line (RFC 4180 quoting, no line breaks inside quotes) in place.
- * @return the number of fields, at most IMPORT_MAX_COL. */
-static size_t csv_split(char *line, char **fields)
+struct import_run {
+    bp_cli_env env;
+    const char *reason, *kind, *path;
+    int force;
+    bp_store *store;
+    bp_arena *arena;
+    int in_tx;
+    size_t pending, added, unchanged, skipped;
+    int csv, addr_col, reason_col; /* the first line named the columns */
+    unsigned long lineno;          /* of the last line read */
+    int done;                      /* the file was read and committed: summarise */
+};
+
+static int import_option(void *user, int opt, const char *arg)
 {
-    size_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *out = p, *start = p;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '\0')
-                    break;
-                if (*p == '"') {
-                    if (p[1] == '"') {
-                        *out++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *out++ = *p++;
-            }
-            while (*p != '\0' && *p != ',')
-                p++;
-        } else {
-            while (*p != '\0' && *p != ',')
-                *out++ = *p++;
+    struct import_run *run = user;
+    switch (opt) {
+    case 'r': run->reason = arg; return 0;
+    case 'k':
+        if (strcmp(arg, BP_KIND_IMPORT) != 0 && strcmp(arg, BP_KIND_MANUAL) != 0) {
+            bp_cli_error("import", "--kind is import or manual");
+            return BP_EXIT_USAGE;
         }
-        char sep = *p;
-        *out = '\0';
-        if (n < IMPORT_MAX_COL)
-            fields[n++] = start;
-        if (sep != ',')
-            break;
-        p++;
+        run->kind = strcmp(arg, BP_KIND_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
+        return 0;
+    case 'F': run->force = 1; return 0;
+    default: return BP_EXIT_USAGE;
     }
-    return n;
-}
-
-static void chomp(char *s)
-{
-    size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
-        s[--len] = '\0';
 }
 
 static int is_name(const char *s, const char *const *names)
@@ -100,174 +100,196 @@ static int is_name(const char *s, const char *const *names)
     return 0;
 }
 
-int cmd_import(int argc, char **argv)
+/* The first line: a CSV header if it names an address column.  @return non-zero if it was. */
+static int take_header(struct import_run *run, const bp_csv_record *rec)
 {
-    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"reason", required_argument, NULL, 'r'},
-                                             {"kind", required_argument, NULL, 'k'},
-                                             {"force", no_argument, NULL, 'F'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     static const char *const address_names[] = {"address", "email", "e-mail", "email_address", "recipient", NULL};
     static const char *const reason_names[] = {"reason", "category", NULL};
-    bp_cli_env env = {0};
-    const char *reason = NULL, *kind = BP_KIND_IMPORT;
-    int force = 0, opt, rc = BP_EXIT_OK, in_tx = 0;
-    bp_store *store = NULL;
-    bp_arena *arena = NULL;
-    FILE *in = NULL;
-    char *line = NULL;
-    size_t cap = 0, pending = 0, added = 0, unchanged = 0, skipped = 0;
-    unsigned long lineno = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "d:c:r:k:Fh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'r': reason = optarg; break;
-        case 'k':
-            if (strcmp(optarg, BP_KIND_IMPORT) != 0 && strcmp(optarg, BP_KIND_MANUAL) != 0) {
-                bp_cli_error("import", "--kind is import or manual");
-                return BP_EXIT_USAGE;
-            }
-            kind = strcmp(optarg, BP_KIND_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
-            break;
-        case 'F': force = 1; break;
-        case 'h': import_usage(stdout); return BP_EXIT_OK;
-        default: import_usage(stderr); return BP_EXIT_USAGE;
+    run->reason_col = -1;
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        if (is_name(rec->fields[i], address_names)) {
+            run->csv = 1;
+            run->addr_col = (int)i;
+        } else if (is_name(rec->fields[i], reason_names)) {
+            run->reason_col = (int)i;
         }
     }
-    if (optind + 1 != argc) {
-        import_usage(stderr);
-        return BP_EXIT_USAGE;
+    if (!run->csv)
+        run->reason_col = -1;
+    return run->csv;
+}
+
+static void skip_line(struct import_run *run, unsigned long line, const char *why)
+{
+    fprintf(stderr, "bouncepipe: import: %s:%lu: %s, skipped\n", run->path, line, why);
+    run->skipped++;
+}
+
+/* One record of the file.  @return the store's status. */
+static bp_status import_record(struct import_run *run, const bp_csv_record *rec)
+{
+    bp_arena_reset(run->arena);
+    if (rec->line == 1 && take_header(run, rec))
+        return BP_OK;
+    const char *text = NULL, *row_reason = run->reason;
+    char *line = NULL;
+    if (run->csv) {
+        if ((size_t)run->addr_col >= rec->n_fields) {
+            skip_line(run, rec->line, "no address column");
+            return BP_OK;
+        }
+        text = rec->fields[run->addr_col];
+        const char *r = bp_csv_value(rec, run->reason_col);
+        if (r != NULL)
+            row_reason = r;
+    } else {
+        line = bp_arena_strndup(run->arena, rec->raw, rec->raw_len); /* a plain list: the line itself */
+        if (line == NULL)
+            return BP_ERR_NOMEM;
+        text = line;
+        while (*text == ' ' || *text == '\t')
+            text++;
+        if (*text == '\0' || *text == '#')
+            return BP_OK;
     }
-    const char *path = argv[optind];
-    in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (in == NULL) {
-        bp_cli_error("import", "%s: %m", path);
+    const char *address = bp_address_normalise(run->arena, text);
+    if (address == NULL) {
+        skip_line(run, rec->line, "no address");
+        return BP_OK;
+    }
+    bp_status st = BP_OK;
+    if (!run->in_tx) {
+        st = bp_store_begin(run->store);
+        if (st != BP_OK)
+            return st;
+        run->in_tx = 1;
+    }
+    int changed = 0;
+    st = bp_store_add(run->store, address, row_reason, run->kind, 0, run->force, &changed);
+    if (st != BP_OK)
+        return st;
+    if (changed)
+        run->added++;
+    else
+        run->unchanged++;
+    if (++run->pending >= IMPORT_BATCH) {
+        run->in_tx = 0;
+        run->pending = 0;
+        st = bp_store_commit(run->store);
+    }
+    return st;
+}
+
+/* Take every complete record out of the reader.  @return the store's status. */
+static bp_status drain(struct import_run *run, bp_csv_reader *reader, int at_eof)
+{
+    for (;;) {
+        bp_csv_record rec;
+        bp_csv_outcome outcome;
+        bp_status st = bp_csv_reader_next(reader, at_eof, &rec, &outcome);
+        if (st != BP_OK || outcome == BP_CSV_NEED_MORE)
+            return st;
+        run->lineno = rec.line;
+        if (outcome == BP_CSV_MALFORMED) {
+            skip_line(run, rec.line, rec.error);
+            continue;
+        }
+        st = import_record(run, &rec);
+        if (st != BP_OK)
+            return st;
+    }
+}
+
+/* Read the file to its end.  @return the store's status; *read_failed when reading failed. */
+static bp_status import_file(struct import_run *run, int fd, int *read_failed)
+{
+    static const bp_csv_options one_record_a_line = {NULL, 0};
+    bp_csv_reader *reader = NULL;
+    char *chunk = malloc(IMPORT_READ_CHUNK);
+    bp_status st = bp_csv_reader_new(&one_record_a_line, &reader);
+    if (st == BP_OK && chunk == NULL)
+        st = BP_ERR_NOMEM;
+    while (st == BP_OK) {
+        ssize_t got = read(fd, chunk, IMPORT_READ_CHUNK);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            *read_failed = 1;
+        if (got <= 0) {
+            st = drain(run, reader, 1);
+            break;
+        }
+        st = bp_csv_reader_feed(reader, chunk, (size_t)got);
+        if (st == BP_OK)
+            st = drain(run, reader, 0);
+    }
+    if (st == BP_OK && run->in_tx) {
+        run->in_tx = 0;
+        st = bp_store_commit(run->store);
+    }
+    bp_csv_reader_free(reader);
+    free(chunk);
+    return st;
+}
+
+/* Set up, read, commit.  @return the exit status. */
+static int import_run(struct import_run *run)
+{
+    bp_cli_env *env = &run->env;
+    int fd = strcmp(run->path, "-") == 0 ? STDIN_FILENO : open(run->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        bp_cli_error("import", "%s: %s", run->path, strerror(errno));
         return BP_EXIT_FAILURE;
     }
-    arena = bp_arena_new();
-    if (arena == NULL) {
+    int rc = BP_EXIT_OK, read_failed = 0;
+    run->arena = bp_arena_new();
+    if (run->arena == NULL) {
         rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-    if (bp_cli_config_setup(&env) != BP_OK) {
+    } else if (bp_cli_config_setup(env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
-        goto out;
-    }
-    bp_status st = bp_cli_store_open(&env, "import", 0, &store);
-    if (st != BP_OK) {
+    } else {
+        bp_status st = bp_cli_store_open(env, 0, &run->store);
+        if (st == BP_OK)
+            st = import_file(run, fd, &read_failed);
+        run->done = st == BP_OK;
+        if (st != BP_OK && run->store != NULL) {
+            if (run->in_tx)
+                bp_store_rollback(run->store);
+            run->in_tx = 0;
+            bp_cli_error("import", "%s:%lu: %s: %s; the current batch was rolled back", run->path, run->lineno,
+                         bp_status_to_string(st), bp_cli_store_error(env, run->store));
+        }
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-        goto out;
-    }
-    int csv = 0, addr_col = 0, reason_col = -1;
-    ssize_t got;
-    while ((got = getline(&line, &cap, in)) >= 0) {
-        lineno++;
-        bp_arena_reset(arena);
-        if ((size_t)got > BP_MAX_ACCT_LINE_BYTES) {
-            fprintf(stderr, "bouncepipe: import: %s:%lu: line too long, skipped\n", path, lineno);
-            skipped++;
-            continue;
-        }
-        chomp(line);
-        if (lineno == 1 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM, as spreadsheets write it */
-            memmove(line, line + 3, strlen(line + 3) + 1);
-        char *fields[IMPORT_MAX_COL];
-        size_t n = 1;
-        fields[0] = line;
-        if (lineno == 1) {
-            char *copy = bp_arena_strdup(arena, line);
-            size_t nh = copy != NULL ? csv_split(copy, fields) : 0;
-            for (size_t i = 0; i < nh; i++) {
-                if (is_name(fields[i], address_names)) {
-                    csv = 1;
-                    addr_col = (int)i;
-                } else if (is_name(fields[i], reason_names)) {
-                    reason_col = (int)i;
-                }
-            }
-            if (csv)
-                continue; /* the header */
-            reason_col = -1;
-        }
-        const char *text = line;
-        const char *row_reason = reason;
-        if (csv) {
-            n = csv_split(line, fields);
-            if ((size_t)addr_col >= n) {
-                fprintf(stderr, "bouncepipe: import: %s:%lu: no address column, skipped\n", path, lineno);
-                skipped++;
-                continue;
-            }
-            text = fields[addr_col];
-            if (reason_col >= 0 && (size_t)reason_col < n && fields[reason_col][0] != '\0')
-                row_reason = fields[reason_col];
-        } else {
-            while (*text == ' ' || *text == '\t')
-                text++;
-            if (*text == '\0' || *text == '#')
-                continue;
-        }
-        const char *address = bp_address_normalise(arena, text);
-        if (address == NULL) {
-            fprintf(stderr, "bouncepipe: import: %s:%lu: no address, skipped\n", path, lineno);
-            skipped++;
-            continue;
-        }
-        if (!in_tx) {
-            st = bp_store_begin(store);
-            if (st != BP_OK)
-                break;
-            in_tx = 1;
-        }
-        int changed = 0;
-        st = bp_store_add(store, address, row_reason, kind, 0, force, &changed);
-        if (st != BP_OK)
-            break;
-        if (changed)
-            added++;
-        else
-            unchanged++;
-        if (++pending >= IMPORT_BATCH) {
-            in_tx = 0;
-            pending = 0;
-            st = bp_store_commit(store);
-            if (st != BP_OK)
-                break;
+        if (rc == BP_EXIT_OK && read_failed) {
+            bp_cli_error("import", "%s: read error", run->path);
+            rc = BP_EXIT_FAILURE;
         }
     }
-    if (st == BP_OK && ferror(in)) {
-        bp_cli_error("import", "%s: read error", path);
-        rc = BP_EXIT_FAILURE;
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    struct import_run run;
+    memset(&run, 0, sizeof(run));
+    run.kind = BP_KIND_IMPORT;
+    int rc = bp_cli_parse(&import_command, &run.env, argc, argv, import_option, &run);
+    if (rc != -1)
+        return rc;
+    run.path = argv[optind];
+    rc = import_run(&run);
+    if (run.done) {
+        fprintf(stderr, "import: %zu added, %zu already suppressed or removed by an operator, %zu lines skipped\n",
+                run.added, run.unchanged, run.skipped);
+        if (rc == BP_EXIT_OK && run.skipped > 0)
+            rc = BP_EXIT_FAILURE;
     }
-    if (st == BP_OK && in_tx) {
-        in_tx = 0;
-        st = bp_store_commit(store);
-    }
-    if (st != BP_OK) {
-        if (in_tx)
-            bp_store_rollback(store);
-        in_tx = 0;
-        bp_cli_error("import", "%s:%lu: %s: %s; the current batch was rolled back", path, lineno,
-                     bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-        goto out;
-    }
-    fprintf(stderr, "import: %zu added, %zu already suppressed or removed by an operator, %zu lines skipped\n", added,
-            unchanged, skipped);
-    if (rc == BP_EXIT_OK && skipped > 0)
-        rc = BP_EXIT_FAILURE;
-out:
-    if (in_tx)
-        bp_store_rollback(store);
-    free(line);
-    if (in != NULL && in != stdin)
-        fclose(in);
-    bp_store_close(store);
-    bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
+    if (run.in_tx)
+        bp_store_rollback(run.store);
+    bp_store_close(run.store);
+    bp_arena_free(run.arena);
+    bp_cli_env_cleanup(&run.env);
     return rc;
 }

@@ -32,7 +32,6 @@
  * Ownership: every copied string lives in one arena freed on return; the step and unit
  * arrays are malloc'ed and freed on return.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +45,42 @@
 #define MIGRATE_MAX_BATCH     100000
 #define MIGRATE_ATTEMPTS      20
 
-static void migrate_usage(FILE *out)
+static const struct option migrate_options[] = {{"from", required_argument, NULL, 'f'},
+                                                {"to", required_argument, NULL, 't'},
+                                                {"batch", required_argument, NULL, 'b'},
+                                                {NULL, 0, NULL, 0}};
+static const bp_cli_command migrate_command = {
+    "migrate",
+    BP_OPT_CONFIG,
+    migrate_options,
+    "f:t:b:",
+    NULL,
+    0,
+    0,
+    "usage: bouncepipe migrate [--config FILE] [--batch N] --from LOCATION --to LOCATION\n"
+    "  LOCATION is an SQLite file or a postgresql:// URL; credentials come from libpq's\n"
+    "  environment (PGPASSFILE, ~/.pgpass, PGSERVICE), not from the command line\n",
+};
+
+struct migrate_args {
+    const char *from, *to;
+    long batch;
+};
+
+static int migrate_option(void *user, int opt, const char *arg)
 {
-    fprintf(out, "usage: bouncepipe migrate [--config FILE] [--batch N] --from LOCATION --to LOCATION\n"
-                 "  LOCATION is an SQLite file or a postgresql:// URL; credentials come from libpq's\n"
-                 "  environment (PGPASSFILE, ~/.pgpass, PGSERVICE), not from the command line\n");
+    struct migrate_args *a = user;
+    switch (opt) {
+    case 'f': a->from = arg; return 0;
+    case 't': a->to = arg; return 0;
+    case 'b':
+        if (bp_cli_parse_count(arg, 1, MIGRATE_MAX_BATCH, &a->batch) != 0) {
+            bp_cli_error("migrate", "--batch wants a number from 1 to %d", MIGRATE_MAX_BATCH);
+            return BP_EXIT_USAGE;
+        }
+        return 0;
+    default: return BP_EXIT_USAGE;
+    }
 }
 
 /* One source ledger row, copied out of the callback. */
@@ -296,14 +326,9 @@ static void back_off(unsigned attempt)
 
 int cmd_migrate(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'}, {"batch", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
-    const char *from = NULL, *to_location = NULL;
+    bp_cli_env env;
+    struct migrate_args args = {NULL, NULL, MIGRATE_DEFAULT_BATCH};
     char shown_loc[1024], shown[1024]; /* locations and store errors fit to print (secret.h) */
-    long batch = MIGRATE_DEFAULT_BATCH;
     bp_store *src = NULL, *to = NULL;
     item_list events = {0}, ops = {0};
     address_list addresses = {0};
@@ -311,30 +336,17 @@ int cmd_migrate(int argc, char **argv)
     bp_event *scratch = NULL;
     bp_arena *arena = NULL;
     counts total;
-    int opt, rc = BP_EXIT_OK;
     unsigned long skipped_rows = 0, transactions = 0, retries = 0;
     memset(&total, 0, sizeof(total));
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "f:t:c:b:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'f': from = optarg; break;
-        case 't': to_location = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'b': {
-            char *end = NULL;
-            batch = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || batch < 1 || batch > MIGRATE_MAX_BATCH) {
-                bp_cli_error("migrate", "--batch wants a number from 1 to %d", MIGRATE_MAX_BATCH);
-                return BP_EXIT_USAGE;
-            }
-            break;
-        }
-        case 'h': migrate_usage(stdout); return BP_EXIT_OK;
-        default: migrate_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (from == NULL || to_location == NULL || optind != argc) {
-        migrate_usage(stderr);
+    memset(&env, 0, sizeof(env));
+    int rc = bp_cli_parse(&migrate_command, &env, argc, argv, migrate_option, &args);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
+    const char *from = args.from, *to_location = args.to;
+    long batch = args.batch;
+    if (from == NULL || to_location == NULL) {
+        bp_cli_usage(&migrate_command, stderr);
         return BP_EXIT_USAGE;
     }
     if (strcmp(from, to_location) == 0) {
@@ -354,7 +366,7 @@ int cmd_migrate(int argc, char **argv)
 
     /* 1. read the source (read-only) */
     env.db = from;
-    bp_status st = bp_cli_store_open(&env, "migrate", 1, &src);
+    bp_status st = bp_cli_store_open(&env, 1, &src);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
@@ -433,7 +445,7 @@ int cmd_migrate(int argc, char **argv)
 
     /* 3. write the target in batches, each retried when PostgreSQL aborts it */
     env.db = to_location;
-    st = bp_cli_store_open(&env, "migrate", 0, &to);
+    st = bp_cli_store_open(&env, 0, &to);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;

@@ -19,7 +19,6 @@
  * The text to test is untrusted: it is printed with control bytes masked, never used as a
  * format string.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +33,16 @@
 
 #define EXIT_NOINPUT 66 /* EX_NOINPUT: a file could not be read */
 
+#define PATTERNS_USAGE                                                                                                 \
+    "usage: bouncepipe patterns check [FILE...]\n"                                                                     \
+    "       bouncepipe patterns test [--status X.Y.Z] [--code NNN] [--mta HOST]\n"                                     \
+    "                                [--patterns FILE] [--no-builtin-rules] [--config FILE] TEXT\n"                    \
+    "       bouncepipe patterns import-kumo FILE\n"                                                                    \
+    "Rule file format: man 5 bouncepipe-patterns.\n"
+
 static void patterns_usage(FILE *out)
 {
-    fprintf(out, "usage: bouncepipe patterns check [FILE...]\n"
-                 "       bouncepipe patterns test [--status X.Y.Z] [--code NNN] [--mta HOST]\n"
-                 "                                [--patterns FILE] [--no-builtin-rules] [--config FILE] TEXT\n"
-                 "       bouncepipe patterns import-kumo FILE\n"
-                 "Rule file format: man 5 bouncepipe-patterns.\n");
+    fputs(PATTERNS_USAGE, out);
 }
 
 /* Print @n bytes of untrusted @s with control bytes shown as '?'. */
@@ -178,38 +180,41 @@ static void print_match(const char *label, const bp_rule_match *m, const char *t
     printf("\" at %zu-%zu\n", m->start, m->end);
 }
 
-static int patterns_test(int argc, char **argv)
-{
-    static const struct option longopts[] = {{"status", required_argument, NULL, 's'},
+static const struct option test_options[] = {{"status", required_argument, NULL, 's'},
                                              {"code", required_argument, NULL, 'C'},
                                              {"mta", required_argument, NULL, 'm'},
-                                             {"patterns", required_argument, NULL, 'p'},
-                                             {"no-builtin-rules", no_argument, NULL, 'B'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
+static const bp_cli_command test_command = {
+    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, "s:C:m:", NULL, 1, 1, PATTERNS_USAGE,
+};
+
+struct test_args {
+    const char *status, *code, *mta;
+};
+
+static int test_option(void *user, int opt, const char *arg)
+{
+    struct test_args *a = user;
+    switch (opt) {
+    case 's': a->status = arg; return 0;
+    case 'C': a->code = arg; return 0;
+    case 'm': a->mta = arg; return 0;
+    default: return BP_EXIT_USAGE;
+    }
+}
+
+static int patterns_test(int argc, char **argv)
+{
+    bp_cli_env env;
+    memset(&env, 0, sizeof(env));
+    struct test_args args = {NULL, NULL, NULL};
     bp_arena *arena = NULL;
-    const char *status = NULL, *code = NULL, *mta = NULL;
     char status_buf[BP_STATUS_BUF], code_buf[4];
-    int opt, rc = BP_EXIT_OK;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "s:C:m:p:Bc:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 's': status = optarg; break;
-        case 'C': code = optarg; break;
-        case 'm': mta = optarg; break;
-        case 'p': env.patterns_file = optarg; break;
-        case 'B': env.no_builtin = 1; break;
-        case 'c': env.config_file = optarg; break;
-        case 'h': patterns_usage(stdout); return BP_EXIT_OK;
-        default: patterns_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        patterns_usage(stderr);
-        return BP_EXIT_USAGE;
-    }
+    int rc = bp_cli_parse(&test_command, &env, argc, argv, test_option, &args);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
+    const char *status = args.status, *code = args.code, *mta = args.mta;
     const char *text = argv[optind];
     if (status != NULL && !bp_status_code_parse(status, status_buf)) {
         bp_cli_error("patterns", "--status wants X.Y.Z, not '%s'", status);
@@ -245,10 +250,10 @@ static int patterns_test(int argc, char **argv)
     printf("%-10s %s\n", "status:", status != NULL ? status : "-");
     printf("%-10s %s\n", "smtp code:", code != NULL ? code : "-");
     printf("%-10s %s\n", "blocklist:", blocklist != NULL ? blocklist : "-");
-    const char *why = NULL;
+    bp_policy_step why = BP_POLICY_UNRECOGNIZED;
     int final = status == NULL ? (code == NULL || code[0] != '4') : status[0] != '4';
-    bp_action action = bp_policy_decide(&env.policy, BP_EVENT_BOUNCE, category, NULL, final, &why);
-    printf("%-10s %s (%s)\n", "action:", bp_action_name(action), why);
+    bp_action action = bp_policy_decide(&env.pipeline.policy, BP_EVENT_BOUNCE, category, NULL, final, &why);
+    printf("%-10s %s (%s)\n", "action:", bp_action_name(action), bp_cli_policy_words(why));
     for (size_t i = 1; i < n && i < BP_EXPLAIN_MAX_MATCHES; i++)
         print_match(i == 1 ? "also:" : "", &matches[i], text);
     if (n > BP_EXPLAIN_MAX_MATCHES)

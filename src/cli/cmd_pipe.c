@@ -8,16 +8,20 @@
  *       recognised in it and it is in the quarantine Maildir, to be replayed later;
  *   75  (EX_TEMPFAIL) the MTA must keep the message and retry: usage or configuration error,
  *       running as root, input unreadable, store busy past its timeout, disk full, database
- *       or quarantine unwritable.  Nothing half-written is left: the store writes one
+ *       or quarantine unwritable.  Nothing half-written is left: the core records one
  *       transaction per message, the quarantine links a synced file into new/.
  * Reading is bounded (BP_MAX_MESSAGE_BYTES; the rest is read and dropped, so the MTA never
  * sees a broken pipe).  SIGXFSZ is ignored so that a file size limit is a write error (EFBIG),
  * not a kill.  Each message logs one line to syslog (mail facility; also stderr on a
  * terminal) with the gist of its events; failures are logged and printed on stderr.
  *
+ * The message is processed and finished by the core (bp_process_message(),
+ * bp_finish_message(): record it, or quarantine it when nothing was recognised); this file
+ * reads the command line and the message (pipe_parse(), pipe_run()) and says what became of
+ * it (log_outcome()).
+ *
  * Ownership: main-like; everything it allocates is released before it returns.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +33,6 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/process.h"
-#include "bouncepipe/quarantine.h"
 #include "bouncepipe/readfile.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
@@ -37,12 +40,29 @@
 /* Events named in the log line; the rest are counted. */
 #define LOG_EVENTS_SHOWN 8
 
-static void pipe_usage(FILE *out)
-{
-    fprintf(out, "usage: bouncepipe pipe [--rcpt ADDRESS] [--envid ID] [--db PATH] [--config FILE]\n"
-                 "                       [--patterns FILE] [--no-builtin-rules]\n"
-                 "Reads one message on stdin; exits 0 (accepted) or 75 (temporary failure: retry) only.\n");
-}
+static const struct option pipe_options[] = {{"envid", required_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
+static const bp_cli_command pipe_command = {
+    "pipe",
+    BP_OPT_RCPT | BP_OPT_STORE | BP_OPT_RULES,
+    pipe_options,
+    "e:",
+    NULL,
+    0,
+    -1,
+    "usage: bouncepipe pipe [--rcpt ADDRESS] [--envid ID] [--db PATH] [--config FILE]\n"
+    "                       [--patterns FILE] [--no-builtin-rules]\n"
+    "Reads one message on stdin; exits 0 (accepted) or 75 (temporary failure: retry) only.\n",
+};
+
+struct pipe_run {
+    bp_cli_env env;
+    const char *envid;
+    char *data;
+    size_t len;
+    int truncated;
+    bp_arena *arena;
+    bp_store *store;
+};
 
 /* A failure: to syslog and standard error (the MTA may log the latter). */
 static void pipe_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -69,14 +89,22 @@ static void put_safe(bp_strbuf *sb, const char *s, size_t max)
         bp_strbuf_putc(sb, ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i]);
 }
 
-static void log_outcome(const bp_process_result *res, const char *outcome, const bp_record_result *rr, int truncated)
+/* The log line of a finished message. */
+static void log_outcome(const bp_process_result *res, const bp_finish_result *fin, int truncated)
 {
+    static const char *const outcomes[] = {
+        [BP_FINISHED_RECORDED] = "recorded",
+        [BP_FINISHED_DUPLICATE] = "already recorded",
+        [BP_FINISHED_UPGRADED] = "recorded (was unrecognised)",
+        [BP_FINISHED_QUARANTINED] = "unrecognised, quarantined",
+        [BP_FINISHED_KEPT_BEFORE] = "unrecognised, already kept",
+    };
     bp_strbuf sb = {0};
     bp_strbuf_puts(&sb, "message ");
-    put_safe(&sb, res->n_events > 0 ? res->events[0].message_id : NULL, 200);
-    bp_strbuf_printf(&sb, " fp=%.16s: %s", res->fingerprint, outcome);
-    if (rr != NULL && rr->suppressed > 0)
-        bp_strbuf_printf(&sb, ", %u newly suppressed", rr->suppressed);
+    put_safe(&sb, res->message_id, 200);
+    bp_strbuf_printf(&sb, " fp=%.16s: %s", res->fingerprint, outcomes[fin->outcome]);
+    if (fin->suppressed > 0)
+        bp_strbuf_printf(&sb, ", %u newly suppressed", fin->suppressed);
     if (truncated)
         bp_strbuf_puts(&sb, ", truncated at the size limit");
     bp_strbuf_puts(&sb, ";");
@@ -101,134 +129,108 @@ static void log_outcome(const bp_process_result *res, const char *outcome, const
     bp_strbuf_free(&sb);
 }
 
-static int all_unrecognized(const bp_process_result *res)
+static int pipe_option(void *user, int opt, const char *arg)
 {
-    for (size_t i = 0; i < res->n_events; i++)
-        if (res->events[i].type != BP_EVENT_UNRECOGNIZED)
-            return 0;
-    return 1;
+    struct pipe_run *run = user;
+    if (opt != 'e')
+        return BP_EXIT_USAGE;
+    run->envid = arg;
+    return 0;
+}
+
+/* The command line.  @return 0 to go on, else a failure already logged. */
+static int pipe_parse(struct pipe_run *run, int argc, char **argv)
+{
+    int rc = bp_cli_parse(&pipe_command, &run->env, argc, argv, pipe_option, run);
+    if (rc == BP_EXIT_OK)
+        return -1; /* --help */
+    if (rc != -1) {
+        pipe_fail("usage error: see bouncepipe pipe --help");
+        return 1;
+    }
+    if (optind < argc) {
+        bp_cli_usage(&pipe_command, stderr);
+        pipe_fail("unexpected argument '%s'", argv[optind]);
+        return 1;
+    }
+    return 0;
+}
+
+/* Read, process and finish the message.  @return BP_EXIT_OK, or BP_EXIT_TEMPFAIL after
+ * saying why. */
+static int pipe_run(struct pipe_run *run)
+{
+    bp_cli_env *env = &run->env;
+    if (geteuid() == 0) {
+        pipe_fail("refusing to run as root: run the pipe as the MTA's user (for PowerMTA, pmta)");
+        return BP_EXIT_TEMPFAIL;
+    }
+    bp_status st = bp_read_stream(stdin, BP_MAX_MESSAGE_BYTES, &run->data, &run->len, &run->truncated);
+    if (st != BP_OK) {
+        pipe_fail("reading the message: %s", bp_status_to_string(st));
+        return BP_EXIT_TEMPFAIL;
+    }
+    env->refuse_exposed = 1;
+    if (bp_cli_env_setup(env) != BP_OK) {
+        pipe_fail("configuration or rules could not be loaded (see above)");
+        return BP_EXIT_TEMPFAIL;
+    }
+    env->pipeline.quarantine_dir = env->config.quarantine_dir;
+    run->arena = bp_arena_new();
+    if (run->arena == NULL) {
+        pipe_fail("out of memory");
+        return BP_EXIT_TEMPFAIL;
+    }
+    bp_envelope envelope = {"-", env->rcpt, run->envid};
+    bp_process_result res;
+    st = bp_process_message(&env->pipeline, &envelope, 0, run->data, run->len, run->arena, &res);
+    if (st != BP_OK) {
+        pipe_fail("processing the message: %s", bp_status_to_string(st));
+        return BP_EXIT_TEMPFAIL;
+    }
+    if (bp_cli_store_open(env, 0, &run->store) != BP_OK) {
+        pipe_fail("the store %s cannot be opened", bp_cli_db_shown(env));
+        return BP_EXIT_TEMPFAIL;
+    }
+    bp_finish_result fin;
+    st = bp_finish_message(&env->pipeline, run->store, &res, run->data, run->len, &fin);
+    if (st != BP_OK) {
+        if (fin.step == BP_FINISH_SEEN)
+            pipe_fail("reading the store: %s: %s", bp_status_to_string(st), bp_cli_store_error(env, run->store));
+        else if (fin.step == BP_FINISH_QUARANTINE)
+            pipe_fail("writing to the quarantine %s: %s", env->pipeline.quarantine_dir, strerror(fin.error_number));
+        else
+            pipe_fail("recording in %s: %s: %s", bp_cli_db_shown(env), bp_status_to_string(st),
+                      bp_cli_store_error(env, run->store));
+        return BP_EXIT_TEMPFAIL;
+    }
+    log_outcome(&res, &fin, run->truncated);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        /* nothing is printed on stdout; a failure here still means the MTA should not trust us */
+        pipe_fail("writing standard output");
+        return BP_EXIT_TEMPFAIL;
+    }
+    return BP_EXIT_OK;
 }
 
 int cmd_pipe(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"rcpt", required_argument, NULL, 'r'},     {"envid", required_argument, NULL, 'e'},
-        {"db", required_argument, NULL, 'd'},       {"config", required_argument, NULL, 'c'},
-        {"patterns", required_argument, NULL, 'p'}, {"no-builtin-rules", no_argument, NULL, 'B'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
-    const char *rcpt = NULL, *envid = NULL;
-    char *data = NULL;
-    size_t len = 0;
-    int truncated = 0, opt, rc = BP_EXIT_TEMPFAIL;
-    bp_arena *arena = NULL;
-    bp_store *store = NULL;
-
+    struct pipe_run run;
+    memset(&run, 0, sizeof(run));
     signal(SIGXFSZ, SIG_IGN); /* a file size limit must be a write error we can answer with 75 */
     signal(SIGPIPE, SIG_IGN);
     openlog("bouncepipe", LOG_PID | (isatty(STDERR_FILENO) ? LOG_PERROR : 0), LOG_MAIL);
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "r:e:d:c:p:Bh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'r': rcpt = optarg; break;
-        case 'e': envid = optarg; break;
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'p': env.patterns_file = optarg; break;
-        case 'B': env.no_builtin = 1; break;
-        case 'h': pipe_usage(stdout); return BP_EXIT_OK;
-        default:
-            pipe_usage(stderr);
-            pipe_fail("usage error: see bouncepipe pipe --help");
-            goto out;
-        }
-    }
-    if (optind < argc) {
-        pipe_usage(stderr);
-        pipe_fail("unexpected argument '%s'", argv[optind]);
-        goto out;
-    }
-    if (geteuid() == 0) {
-        pipe_fail("refusing to run as root: run the pipe as the MTA's user (for PowerMTA, pmta)");
-        goto out;
-    }
-    bp_status st = bp_read_stream(stdin, BP_MAX_MESSAGE_BYTES, &data, &len, &truncated);
-    if (st != BP_OK) {
-        pipe_fail("reading the message: %s", bp_status_to_string(st));
-        goto out;
-    }
-    env.refuse_exposed = 1;
-    if (bp_cli_env_setup(&env) != BP_OK) {
-        pipe_fail("configuration or rules could not be loaded (see above)");
-        goto out;
-    }
-    arena = bp_arena_new();
-    if (arena == NULL) {
-        pipe_fail("out of memory");
-        goto out;
-    }
-    bp_classify_ctx ctx;
-    bp_cli_classify_ctx(&env, rcpt, envid, "-", &ctx);
-    bp_process_result res;
-    st = bp_process_message(&ctx, &env.config.report, data, len, arena, &res);
-    if (st != BP_OK) {
-        pipe_fail("processing the message: %s", bp_status_to_string(st));
-        goto out;
-    }
-    if (bp_cli_store_open(&env, "pipe", 0, &store) != BP_OK) {
-        pipe_fail("the store %s cannot be opened", bp_cli_db_shown(&env));
-        goto out;
-    }
-    bp_record_result rr;
-    memset(&rr, 0, sizeof(rr));
-    if (all_unrecognized(&res)) {
-        int seen = 0, existed = 0;
-        st = bp_store_seen(store, res.fingerprint, &seen);
-        if (st != BP_OK) {
-            pipe_fail("reading the store: %s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-            goto out;
-        }
-        if (seen != 0) {
-            log_outcome(&res, "unrecognised, already kept", NULL, truncated);
-            rc = BP_EXIT_OK;
-            goto out;
-        }
-        st = bp_quarantine_write(env.config.quarantine_dir, res.fingerprint, data, len, &existed);
-        if (st != BP_OK) {
-            pipe_fail("writing to the quarantine %s: %m", env.config.quarantine_dir);
-            goto out;
-        }
-    }
-    st = bp_store_begin(store);
-    if (st == BP_OK) {
-        st = bp_cli_record(store, &res, "-", &rr);
-        if (st == BP_OK)
-            st = bp_store_commit(store);
-        else
-            bp_store_rollback(store);
-    }
-    if (st != BP_OK) {
-        pipe_fail("recording in %s: %s: %s", bp_cli_db_shown(&env), bp_status_to_string(st),
-                  bp_cli_store_error(&env, store));
-        goto out;
-    }
-    const char *outcome = rr.outcome == BP_RECORD_DUPLICATE  ? "already recorded"
-                          : rr.outcome == BP_RECORD_UPGRADED ? "recorded (was unrecognised)"
-                          : all_unrecognized(&res)           ? "unrecognised, quarantined"
-                                                             : "recorded";
-    log_outcome(&res, outcome, &rr, truncated);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        /* nothing is printed on stdout; a failure here still means the MTA should not trust us */
-        pipe_fail("writing standard output");
-        goto out;
-    }
-    rc = BP_EXIT_OK;
-out:
-    bp_store_close(store);
-    bp_arena_free(arena);
-    free(data);
-    bp_cli_env_cleanup(&env);
+    int rc = pipe_parse(&run, argc, argv);
+    if (rc == 0)
+        rc = pipe_run(&run);
+    else
+        rc = rc < 0 ? BP_EXIT_OK : BP_EXIT_TEMPFAIL;
+
+    bp_store_close(run.store);
+    bp_arena_free(run.arena);
+    free(run.data);
+    bp_cli_env_cleanup(&run.env);
     closelog();
     return rc;
 }

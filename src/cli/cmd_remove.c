@@ -9,7 +9,6 @@
  *
  * Ownership: addresses are normalised into an arena freed on return.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,38 +18,43 @@
 #include "bouncepipe/text.h"
 #include "cli.h"
 
-static void remove_usage(FILE *out)
+static const struct option remove_options[] = {{"reason", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+static const bp_cli_command remove_command = {
+    "remove",
+    BP_OPT_STORE,
+    remove_options,
+    "r:",
+    NULL,
+    0,
+    -1,
+    "usage: bouncepipe remove [--db PATH] [--config FILE] --reason TEXT ADDRESS...\n",
+};
+
+static int remove_option(void *user, int opt, const char *arg)
 {
-    fprintf(out, "usage: bouncepipe remove [--db PATH] [--config FILE] --reason TEXT ADDRESS...\n");
+    if (opt != 'r')
+        return BP_EXIT_USAGE;
+    *(const char **)user = arg;
+    return 0;
 }
 
 int cmd_remove(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"reason", required_argument, NULL, 'r'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
+    bp_cli_env env;
     const char *reason = NULL;
     bp_store *store = NULL;
     bp_arena *arena = NULL;
-    int opt, rc = BP_EXIT_OK, not_suppressed = 0;
+    int not_suppressed = 0;
     bp_strbuf lifted = {0};
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "d:c:r:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'r': reason = optarg; break;
-        case 'h': remove_usage(stdout); return BP_EXIT_OK;
-        default: remove_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
+    memset(&env, 0, sizeof(env));
+    int rc = bp_cli_parse(&remove_command, &env, argc, argv, remove_option, &reason);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
     if (optind >= argc || reason == NULL || reason[0] == '\0') {
         if (reason == NULL || reason[0] == '\0')
             bp_cli_error("remove", "--reason is required: it stays in the ledger beside the removal");
-        remove_usage(stderr);
+        bp_cli_usage(&remove_command, stderr);
         return BP_EXIT_USAGE;
     }
     arena = bp_arena_new();
@@ -68,7 +72,7 @@ int cmd_remove(int argc, char **argv)
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, "remove", 0, &store);
+    bp_status st = bp_cli_store_open(&env, 0, &store);
     if (st == BP_OK)
         st = bp_store_begin(store);
     long long now = (long long)time(NULL);

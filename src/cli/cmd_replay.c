@@ -2,18 +2,21 @@
  * cmd_replay.c - bouncepipe replay [--dry-run] [--format ndjson|text|csv] [--rcpt ADDR]
  *                [--db PATH] [--config FILE] [--patterns FILE] PATH...
  *
- * Wires message sources to the pipeline, the printer and the store.  An input that cannot be
+ * Wires message sources to the core, the printer and the store.  An input that cannot be
  * read is reported on stderr with its name and the run goes on; the exit status is 1 when
  * anything failed, 75 when the store failed transiently (busy, disk full: run it again, it is
  * idempotent), 0 otherwise.  On a terminal, runs over many files show progress on stderr.
  *
- * Without --dry-run every message is recorded through bp_cli_record(), the same path as pipe
- * mode, REPLAY_BATCH_MESSAGES messages (or REPLAY_BATCH_SECONDS) per transaction, so that a
- * long replay neither holds the write lock for long nor pays a commit per message.  A failed
- * batch is rolled back as a whole and the run stops.  Events are printed when --format is
- * given (always with --dry-run); a summary goes to stderr.
+ * Without --dry-run every message is recorded by the core (bp_finish_record(), the same unit
+ * as pipe mode's), REPLAY_BATCH_MESSAGES messages (or REPLAY_BATCH_SECONDS) per transaction,
+ * so that a long replay neither holds the write lock for long nor pays a commit per message.
+ * A failed batch is rolled back as a whole and the run stops.  Replay quarantines nothing:
+ * its inputs are files already (the quarantine is replayed from).  Events are printed when
+ * --format is given (always with --dry-run); a summary goes to stderr.
+ *
+ * replay_parse() reads the command line, replay_run() the sources, replay_report() says what
+ * was recorded.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,149 +33,137 @@
 #define REPLAY_BATCH_MESSAGES 500
 #define REPLAY_BATCH_SECONDS  2
 
-struct replay_store {
+static const char *const replay_formats[] = {"ndjson", "text", "csv", "json", NULL};
+static const bp_cli_command replay_command = {
+    "replay",
+    BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_RCPT | BP_OPT_STORE | BP_OPT_RULES,
+    NULL,
+    NULL,
+    replay_formats,
+    1,
+    -1,
+    "usage: bouncepipe replay [--dry-run] [--format ndjson|text|csv] [--rcpt ADDRESS]\n"
+    "                         [--db PATH] [--config FILE] [--patterns FILE] [--no-builtin-rules] PATH...\n"
+    "PATH is a message file, a directory of them, an mbox, a Maildir, or - for stdin.\n",
+};
+
+struct replay_run {
+    bp_cli_env env;
+    bp_printer *printer;
+    bp_arena *arena;
     bp_store *store;
     int in_tx;
     size_t pending;
     time_t tx_started;
-    size_t recorded, duplicates, upgraded, suppressed;
+    size_t messages, recorded, duplicates, upgraded, suppressed;
+    int failures;
+    int progress; /* show progress on stderr (a terminal) */
+    time_t progress_last;
 };
 
 /* Commit the open batch. */
-static bp_status batch_commit(struct replay_store *rs)
+static bp_status batch_commit(struct replay_run *run)
 {
-    if (!rs->in_tx)
+    if (!run->in_tx)
         return BP_OK;
-    rs->in_tx = 0;
-    rs->pending = 0;
-    return bp_store_commit(rs->store);
+    run->in_tx = 0;
+    run->pending = 0;
+    return bp_store_commit(run->store);
 }
 
 /* Record one processed message, opening and committing batches as needed. */
-static bp_status batch_record(struct replay_store *rs, const bp_process_result *res, const char *source)
+static bp_status batch_record(struct replay_run *run, const bp_process_result *res)
 {
     bp_status st = BP_OK;
-    if (!rs->in_tx) {
-        st = bp_store_begin(rs->store);
+    if (!run->in_tx) {
+        st = bp_store_begin(run->store);
         if (st != BP_OK)
             return st;
-        rs->in_tx = 1;
-        rs->tx_started = time(NULL);
+        run->in_tx = 1;
+        run->tx_started = time(NULL);
     }
     bp_record_result rr;
-    st = bp_cli_record(rs->store, res, source, &rr);
+    st = bp_finish_record(run->store, res, &rr);
     if (st != BP_OK) {
-        bp_store_rollback(rs->store);
-        rs->in_tx = 0;
+        bp_store_rollback(run->store);
+        run->in_tx = 0;
         return st;
     }
     switch (rr.outcome) {
-    case BP_RECORD_NEW: rs->recorded++; break;
-    case BP_RECORD_DUPLICATE: rs->duplicates++; break;
-    case BP_RECORD_UPGRADED: rs->upgraded++; break;
+    case BP_RECORD_NEW: run->recorded++; break;
+    case BP_RECORD_DUPLICATE: run->duplicates++; break;
+    case BP_RECORD_UPGRADED: run->upgraded++; break;
     }
-    rs->suppressed += rr.suppressed;
-    if (++rs->pending >= REPLAY_BATCH_MESSAGES || time(NULL) - rs->tx_started >= REPLAY_BATCH_SECONDS)
-        st = batch_commit(rs);
+    run->suppressed += rr.suppressed;
+    if (++run->pending >= REPLAY_BATCH_MESSAGES || time(NULL) - run->tx_started >= REPLAY_BATCH_SECONDS)
+        st = batch_commit(run);
     return st;
 }
 
-static void replay_usage(FILE *out)
+static void show_progress(struct replay_run *run, const bp_source *src, int final)
 {
-    fprintf(out, "usage: bouncepipe replay [--dry-run] [--format ndjson|text|csv] [--rcpt ADDRESS]\n"
-                 "                         [--db PATH] [--config FILE] [--patterns FILE] [--no-builtin-rules] PATH...\n"
-                 "PATH is a message file, a directory of them, an mbox, a Maildir, or - for stdin.\n");
-}
-
-struct progress {
-    int enabled;
-    time_t last;
-};
-
-static void show_progress(struct progress *pg, const bp_source *src, size_t messages, int final)
-{
-    if (!pg->enabled)
+    if (!run->progress)
         return;
     time_t now = time(NULL);
-    if (!final && now == pg->last)
+    if (!final && now == run->progress_last)
         return;
-    pg->last = now;
+    run->progress_last = now;
     size_t done, total;
     bp_source_progress(src, &done, &total);
-    fprintf(stderr, "\rreplay: %zu/%zu files, %zu messages%s", done, total, messages, final ? "\n" : "");
+    fprintf(stderr, "\rreplay: %zu/%zu files, %zu messages%s", done, total, run->messages, final ? "\n" : "");
 }
 
-int cmd_replay(int argc, char **argv)
+/* One message of a source.  @return BP_OK to go on, or the status that ends the run (an exit
+ * status is in *rc). */
+static bp_status replay_message(struct replay_run *run, const bp_source_msg *msg, int *rc)
 {
-    static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"rcpt", required_argument, NULL, 'r'},
-                                             {"patterns", required_argument, NULL, 'p'},
-                                             {"no-builtin-rules", no_argument, NULL, 'B'},
-                                             {"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
-    bp_format format = BP_FORMAT_NDJSON;
-    const char *rcpt = NULL;
-    int dry_run = 0, opt, failures = 0, rc = BP_EXIT_OK, format_given = 0;
-    bp_printer *printer = NULL;
-    bp_arena *arena = NULL;
-    struct replay_store rs;
-    memset(&rs, 0, sizeof(rs));
+    bp_cli_env *env = &run->env;
+    if (msg->truncated)
+        bp_cli_error("replay", "%s: message longer than the limit; read its beginning only", msg->name);
+    bp_arena_reset(run->arena);
+    bp_envelope envelope = {msg->name, env->rcpt, NULL};
+    bp_process_result res;
+    bp_status st = bp_process_message(&env->pipeline, &envelope, env->dry_run ? BP_PROCESS_NO_FINGERPRINT : 0,
+                                      msg->data, msg->len, run->arena, &res);
+    if (st != BP_OK) {
+        bp_cli_error("replay", "%s: %s", msg->name, bp_status_to_string(st));
+        run->failures++;
+        return BP_OK;
+    }
+    if (res.mime_failed) {
+        bp_cli_error("replay", "%s: not a readable message", msg->name);
+        run->failures++;
+    }
+    if (run->store != NULL) {
+        st = batch_record(run, &res);
+        if (st != BP_OK) {
+            bp_cli_error("replay", "%s: recording failed, the current batch was rolled back: %s: %s", msg->name,
+                         bp_status_to_string(st), bp_cli_store_error(env, run->store));
+            *rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+            return st;
+        }
+    }
+    for (size_t k = 0; run->printer != NULL && k < res.n_events; k++) {
+        if (bp_printer_event(run->printer, &res.events[k]) != BP_OK) {
+            bp_cli_error("replay", "writing output: %s", bp_status_to_string(BP_ERR_IO));
+            *rc = BP_EXIT_FAILURE;
+            return BP_ERR_IO;
+        }
+    }
+    run->messages++;
+    return BP_OK;
+}
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "nf:r:p:Bd:c:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'n': dry_run = 1; break;
-        case 'f':
-            if (bp_format_parse(optarg, &format) != BP_OK) {
-                bp_cli_error("replay", "unknown format '%s'", optarg);
-                return BP_EXIT_USAGE;
-            }
-            format_given = 1;
-            break;
-        case 'r': rcpt = optarg; break;
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'p': env.patterns_file = optarg; break;
-        case 'B': env.no_builtin = 1; break;
-        case 'h': replay_usage(stdout); return BP_EXIT_OK;
-        default: replay_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        replay_usage(stderr);
-        return BP_EXIT_USAGE;
-    }
-    if (bp_cli_env_setup(&env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
-    if (!dry_run) {
-        bp_status st = bp_cli_store_open(&env, "replay", 0, &rs.store);
-        if (st != BP_OK) {
-            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-            goto out;
-        }
-    }
-    if (dry_run || format_given)
-        printer = bp_printer_new(stdout, format);
-    arena = bp_arena_new();
-    if (((dry_run || format_given) && printer == NULL) || arena == NULL) {
-        bp_cli_error("replay", "out of memory");
-        rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-    struct progress pg = {isatty(STDERR_FILENO), 0};
-    size_t messages = 0;
-    for (int i = optind; i < argc; i++) {
+/* Every message of every PATH.  @return the exit status so far. */
+static int replay_sources(struct replay_run *run, int n_paths, char **paths)
+{
+    int rc = BP_EXIT_OK;
+    for (int i = 0; i < n_paths; i++) {
         bp_source *src = NULL;
-        bp_status st = bp_source_open(argv[i], &src);
+        bp_status st = bp_source_open(paths[i], &src);
         if (st != BP_OK) {
-            bp_cli_error("replay", "%s: %s", argv[i], bp_status_to_string(st));
-            failures++;
+            bp_cli_error("replay", "%s: %s", paths[i], bp_status_to_string(st));
+            run->failures++;
             continue;
         }
         for (;;) {
@@ -182,78 +173,91 @@ int cmd_replay(int argc, char **argv)
             if (done)
                 break;
             if (st != BP_OK) {
-                bp_cli_error("replay", "%s: %s", msg.name != NULL ? msg.name : argv[i], bp_status_to_string(st));
-                failures++;
+                bp_cli_error("replay", "%s: %s", msg.name != NULL ? msg.name : paths[i], bp_status_to_string(st));
+                run->failures++;
                 if (st == BP_ERR_NOMEM)
                     break;
                 continue;
             }
-            if (msg.truncated)
-                bp_cli_error("replay", "%s: message longer than the limit; read its beginning only", msg.name);
-            bp_arena_reset(arena);
-            bp_classify_ctx ctx;
-            bp_cli_classify_ctx(&env, rcpt, NULL, msg.name, &ctx);
-            ctx.skip_fingerprint = dry_run;
-            bp_process_result res;
-            st = bp_process_message(&ctx, &env.config.report, msg.data, msg.len, arena, &res);
-            if (st != BP_OK) {
-                bp_cli_error("replay", "%s: %s", msg.name, bp_status_to_string(st));
-                failures++;
-                continue;
+            if (replay_message(run, &msg, &rc) != BP_OK) {
+                bp_source_close(src);
+                return rc;
             }
-            if (res.mime_failed) {
-                bp_cli_error("replay", "%s: not a readable message", msg.name);
-                failures++;
-            }
-            if (rs.store != NULL) {
-                st = batch_record(&rs, &res, msg.name);
-                if (st != BP_OK) {
-                    bp_cli_error("replay", "%s: recording failed, the current batch was rolled back: %s: %s", msg.name,
-                                 bp_status_to_string(st), bp_cli_store_error(&env, rs.store));
-                    rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-                    bp_source_close(src);
-                    goto out;
-                }
-            }
-            for (size_t k = 0; printer != NULL && k < res.n_events; k++) {
-                if (bp_printer_event(printer, &res.events[k]) != BP_OK) {
-                    bp_cli_error("replay", "writing output: %s", bp_status_to_string(BP_ERR_IO));
-                    rc = BP_EXIT_FAILURE;
-                    bp_source_close(src);
-                    goto out;
-                }
-            }
-            messages++;
-            show_progress(&pg, src, messages, 0);
+            show_progress(run, src, 0);
         }
-        show_progress(&pg, src, messages, 1);
+        show_progress(run, src, 1);
         bp_source_close(src);
     }
-    if (rs.store != NULL) {
-        bp_status st = batch_commit(&rs);
-        if (st != BP_OK) {
-            bp_cli_error("replay", "committing the last batch failed, it was rolled back: %s: %s",
-                         bp_status_to_string(st), bp_cli_store_error(&env, rs.store));
-            rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-            goto out;
-        }
+    return rc;
+}
+
+/* Set up, read every source.  @return the exit status. */
+static int replay_run(struct replay_run *run, int n_paths, char **paths)
+{
+    bp_cli_env *env = &run->env;
+    if (bp_cli_env_setup(env) != BP_OK)
+        return BP_EXIT_CONFIG;
+    if (!env->dry_run) {
+        bp_status st = bp_cli_store_open(env, 0, &run->store);
+        if (st != BP_OK)
+            return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    }
+    bp_format format = BP_FORMAT_NDJSON;
+    if (env->dry_run || env->format_given) {
+        bp_format_parse(replay_formats[env->format], &format);
+        run->printer = bp_printer_new(stdout, format);
+    }
+    run->arena = bp_arena_new();
+    if (((env->dry_run || env->format_given) && run->printer == NULL) || run->arena == NULL) {
+        bp_cli_error("replay", "out of memory");
+        return BP_EXIT_SOFTWARE;
+    }
+    run->progress = isatty(STDERR_FILENO);
+    int rc = replay_sources(run, n_paths, paths);
+    if (rc != BP_EXIT_OK || run->store == NULL)
+        return rc;
+    bp_status st = batch_commit(run);
+    if (st != BP_OK) {
+        bp_cli_error("replay", "committing the last batch failed, it was rolled back: %s: %s", bp_status_to_string(st),
+                     bp_cli_store_error(env, run->store));
+        return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    }
+    return BP_EXIT_OK;
+}
+
+/* The summary and the output's fate.  @return the exit status. */
+static int replay_report(struct replay_run *run, int rc)
+{
+    if (rc == BP_EXIT_OK && run->store != NULL)
         fprintf(stderr,
                 "replay: %zu messages: %zu recorded, %zu already recorded, %zu recognised now; %zu addresses newly "
                 "suppressed in %s\n",
-                messages, rs.recorded, rs.duplicates, rs.upgraded, rs.suppressed, bp_cli_db_shown(&env));
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+                run->messages, run->recorded, run->duplicates, run->upgraded, run->suppressed,
+                bp_cli_db_shown(&run->env));
+    if (rc == BP_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
         bp_cli_error("replay", "writing output failed");
         rc = BP_EXIT_FAILURE;
     }
-    if (failures > 0 && rc == BP_EXIT_OK)
+    if (run->failures > 0 && rc == BP_EXIT_OK)
         rc = BP_EXIT_FAILURE;
-out:
-    if (rs.in_tx)
-        bp_store_rollback(rs.store);
-    bp_store_close(rs.store);
-    bp_printer_free(printer);
-    bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
+    return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    struct replay_run run;
+    memset(&run, 0, sizeof(run));
+    int rc = bp_cli_parse(&replay_command, &run.env, argc, argv, NULL, NULL);
+    if (rc != -1)
+        return rc;
+    rc = replay_run(&run, argc - optind, argv + optind);
+    if (rc == BP_EXIT_OK || rc == BP_EXIT_FAILURE)
+        rc = replay_report(&run, rc);
+    if (run.in_tx)
+        bp_store_rollback(run.store);
+    bp_store_close(run.store);
+    bp_printer_free(run.printer);
+    bp_arena_free(run.arena);
+    bp_cli_env_cleanup(&run.env);
     return rc;
 }

@@ -15,7 +15,6 @@
  * Ownership: changes are collected in an arena (strings copied out of the ledger rows) and
  * freed on return.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +39,17 @@ struct rescore_run {
     int nomem;
 };
 
-static void rescore_usage(FILE *out)
-{
-    fprintf(out, "usage: bouncepipe rescore [--apply] [--db PATH] [--config FILE] [--patterns FILE] "
-                 "[--no-builtin-rules]\n");
-}
+static const struct option rescore_options[] = {{"apply", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+static const bp_cli_command rescore_command = {
+    "rescore",
+    BP_OPT_STORE | BP_OPT_RULES,
+    rescore_options,
+    "a",
+    NULL,
+    0,
+    0,
+    "usage: bouncepipe rescore [--apply] [--db PATH] [--config FILE] [--patterns FILE] [--no-builtin-rules]\n",
+};
 
 static int same(const char *a, const char *b)
 {
@@ -61,10 +66,11 @@ static int examine(void *user, const bp_ledger_row *r)
     run->examined++;
     if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
         const char *mta = e->remote_mta != NULL ? e->remote_mta : e->reporting_mta;
-        category = bp_classify_text(run->env->rules, run->arena, e->diagnostic, e->status, e->smtp_code, mta, &rule,
-                                    &blocklist);
+        category = bp_classify_text(run->env->pipeline.rules, run->arena, e->diagnostic, e->status, e->smtp_code, mta,
+                                    &rule, &blocklist);
     }
-    bp_action action = bp_policy_decide(&run->env->policy, e->type, category, e->feedback_type, e->final, NULL);
+    bp_action action =
+        bp_policy_decide(&run->env->pipeline.policy, e->type, category, e->feedback_type, e->final, NULL);
     if (same(category, e->category) && same(rule, e->rule) && action == e->action)
         return 0;
     const char *old_action = bp_action_name(e->action), *new_action = bp_action_name(action);
@@ -118,57 +124,24 @@ static bp_status suppressed(bp_store *store, const char *address, int *active)
     return st == BP_ERR_NOT_FOUND ? BP_OK : st;
 }
 
-int cmd_rescore(int argc, char **argv)
+static int rescore_option(void *user, int opt, const char *arg)
 {
-    static const struct option longopts[] = {{"apply", no_argument, NULL, 'a'},
-                                             {"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"patterns", required_argument, NULL, 'p'},
-                                             {"no-builtin-rules", no_argument, NULL, 'B'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
-    struct rescore_run run;
-    bp_store *store = NULL;
-    int apply = 0, opt, rc = BP_EXIT_OK, in_tx = 0;
-    size_t flips = 0;
-    memset(&run, 0, sizeof(run));
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "ad:c:p:Bh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'a': apply = 1; break;
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'p': env.patterns_file = optarg; break;
-        case 'B': env.no_builtin = 1; break;
-        case 'h': rescore_usage(stdout); return BP_EXIT_OK;
-        default: rescore_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        rescore_usage(stderr);
+    (void)arg;
+    if (opt != 'a')
         return BP_EXIT_USAGE;
-    }
-    if (bp_cli_env_setup(&env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
-    run.env = &env;
-    run.arena = bp_arena_new();
-    if (run.arena == NULL) {
-        rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-    bp_status st = bp_cli_store_open(&env, "rescore", !apply, &store);
-    if (st != BP_OK) {
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-        goto out;
-    }
-    st = bp_store_ledger_events(store, examine, &run);
-    if (st == BP_OK && run.nomem)
-        st = BP_ERR_NOMEM;
-    for (size_t i = 0; apply && st == BP_OK && i < run.n; i++) {
-        const struct change *c = &run.v[i];
+    *(int *)user = 1;
+    return 0;
+}
+
+/* Write the changes collected by examine(), RESCORE_BATCH rows per transaction, re-deriving
+ * each address touched.  @return the store's status; @p flips counts the addresses whose
+ * suppression changed. */
+static bp_status apply_changes(struct rescore_run *run, bp_store *store, size_t *flips)
+{
+    bp_status st = BP_OK;
+    int in_tx = 0;
+    for (size_t i = 0; st == BP_OK && i < run->n; i++) {
+        const struct change *c = &run->v[i];
         if (!in_tx) {
             st = bp_store_begin(store);
             if (st != BP_OK)
@@ -184,7 +157,7 @@ int cmd_rescore(int argc, char **argv)
             st = suppressed(store, c->recipient, &after);
         if (st == BP_OK && before != after) {
             printf("%s: %s\n", c->recipient, after ? "now suppressed" : "no longer suppressed");
-            flips++;
+            (*flips)++;
         }
         if (st == BP_OK && (i + 1) % RESCORE_BATCH == 0) {
             in_tx = 0;
@@ -195,10 +168,45 @@ int cmd_rescore(int argc, char **argv)
         in_tx = 0;
         st = bp_store_commit(store);
     }
+    if (in_tx)
+        bp_store_rollback(store);
+    return st;
+}
+
+int cmd_rescore(int argc, char **argv)
+{
+    bp_cli_env env;
+    struct rescore_run run;
+    bp_store *store = NULL;
+    int apply = 0;
+    size_t flips = 0;
+    memset(&env, 0, sizeof(env));
+    memset(&run, 0, sizeof(run));
+    int rc = bp_cli_parse(&rescore_command, &env, argc, argv, rescore_option, &apply);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
+    if (bp_cli_env_setup(&env) != BP_OK) {
+        rc = BP_EXIT_CONFIG;
+        goto out;
+    }
+    run.env = &env;
+    run.arena = bp_arena_new();
+    if (run.arena == NULL) {
+        rc = BP_EXIT_SOFTWARE;
+        goto out;
+    }
+    bp_status st = bp_cli_store_open(&env, !apply, &store);
     if (st != BP_OK) {
-        if (in_tx)
-            bp_store_rollback(store);
-        in_tx = 0;
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        goto out;
+    }
+    st = bp_store_ledger_events(store, examine, &run);
+    if (st == BP_OK && run.nomem)
+        st = BP_ERR_NOMEM;
+    if (st == BP_OK && apply)
+        st = apply_changes(&run, store, &flips);
+    if (st != BP_OK) {
         bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_cli_store_error(&env, store),
                      apply ? " (the current batch was rolled back)" : "");
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
@@ -213,8 +221,6 @@ int cmd_rescore(int argc, char **argv)
     if (fflush(stdout) != 0 || ferror(stdout))
         rc = BP_EXIT_FAILURE;
 out:
-    if (in_tx)
-        bp_store_rollback(store);
     free(run.v);
     bp_arena_free(run.arena);
     bp_store_close(store);

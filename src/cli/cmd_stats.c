@@ -8,22 +8,21 @@
  * prometheus is the text exposition format for node_exporter's textfile collector (domains
  * limited to the top N to bound label cardinality; days left to Prometheus itself).
  * --output writes FILE.tmp and renames it over FILE, so the collector never reads half a file.
+ * json is written by the structured writer (writer.h); text and prometheus are layouts of
+ * their own.
  * Exit status: 0; 1 store or output failure; 64 usage; 75 store busy; 78 configuration.
  *
  * Ownership: counts are copied into a list owned by the run and freed on return.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bouncepipe/emit.h"
 #include "bouncepipe/text.h"
+#include "bouncepipe/writer.h"
 #include "cli.h"
-
-typedef enum stats_format { ST_TEXT, ST_JSON, ST_PROM } stats_format;
 
 struct count {
     char *key;
@@ -36,10 +35,41 @@ struct stats_run {
     int nomem;
 };
 
-static void stats_usage(FILE *out)
+static const char *const stats_formats[] = {"text", "json", "prometheus", NULL};
+static const struct option stats_options[] = {
+    {"top", required_argument, NULL, 'n'}, {"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+static const bp_cli_command stats_command = {
+    "stats",
+    BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE,
+    stats_options,
+    "n:o:",
+    stats_formats,
+    0,
+    0,
+    "usage: bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]\n"
+    "                        [--since DATE] [--top N] [--output FILE]\n",
+};
+
+struct stats_args {
+    size_t top;
+    const char *output;
+};
+
+static int stats_option(void *user, int opt, const char *arg)
 {
-    fprintf(out, "usage: bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]\n"
-                 "                        [--since DATE] [--top N] [--output FILE]\n");
+    struct stats_args *a = user;
+    long v = 0;
+    switch (opt) {
+    case 'n':
+        if (bp_cli_parse_count(arg, 1, 100000, &v) != 0) {
+            bp_cli_error("stats", "--top: want a number from 1 to 100000");
+            return BP_EXIT_USAGE;
+        }
+        a->top = (size_t)v;
+        return 0;
+    case 'o': a->output = arg; return 0;
+    default: return BP_EXIT_USAGE;
+    }
 }
 
 static int collect(void *user, bp_stats_dim dim, const char *key, long long count)
@@ -111,20 +141,38 @@ static void format_prometheus(bp_strbuf *sb, const struct stats_run *run, size_t
     }
 }
 
-static void format_json(bp_strbuf *sb, const struct stats_run *run)
+/* Every count, as one JSON object of objects (the structured writer, into @p sb). */
+static bp_status format_json(bp_strbuf *sb, const struct stats_run *run)
 {
-    bp_strbuf_putc(sb, '{');
-    for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
-        bp_strbuf_printf(sb, "%s\"%s\":{", d ? "," : "", bp_stats_dim_name((bp_stats_dim)d));
-        for (size_t i = 0; i < run->n[d]; i++) {
-            if (i > 0)
-                bp_strbuf_putc(sb, ',');
-            bp_json_string(sb, run->v[d][i].key);
-            bp_strbuf_printf(sb, ":%lld", run->v[d][i].n);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len); /* owned: closed below, buf freed */
+    if (mem == NULL)
+        return BP_ERR_NOMEM;
+    bp_writer *w = bp_writer_new(mem, BP_WRITER_JSON);
+    bp_status st = w != NULL ? BP_OK : BP_ERR_NOMEM;
+    if (st == BP_OK) {
+        bp_writer_begin_map(w);
+        for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
+            bp_writer_key(w, bp_stats_dim_name((bp_stats_dim)d));
+            bp_writer_begin_map(w);
+            for (size_t i = 0; i < run->n[d]; i++) {
+                bp_writer_key(w, run->v[d][i].key);
+                bp_writer_integer(w, run->v[d][i].n);
+            }
+            bp_writer_end(w);
         }
-        bp_strbuf_putc(sb, '}');
+        bp_writer_end(w);
+        bp_writer_separator(w);
+        st = bp_writer_flush(w);
     }
-    bp_strbuf_puts(sb, "}\n");
+    bp_writer_free(w);
+    if (fclose(mem) != 0 && st == BP_OK)
+        st = BP_ERR_NOMEM;
+    if (st == BP_OK)
+        st = bp_strbuf_append(sb, buf, len);
+    free(buf);
+    return st;
 }
 
 static void format_text(bp_strbuf *sb, const struct stats_run *run, size_t top)
@@ -187,70 +235,25 @@ static int write_output(const bp_strbuf *sb, const char *path)
 
 int cmd_stats(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'}, {"since", required_argument, NULL, 's'},
-        {"top", required_argument, NULL, 'n'},    {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
+    bp_cli_env env;
     bp_store_filter filter;
     struct stats_run run;
+    struct stats_args args = {10, NULL};
     bp_strbuf sb = {0};
     bp_store *store = NULL;
-    stats_format format = ST_TEXT;
-    const char *output = NULL;
-    size_t top = 10;
-    int opt, rc = BP_EXIT_OK;
+    memset(&env, 0, sizeof(env));
     memset(&filter, 0, sizeof(filter));
     memset(&run, 0, sizeof(run));
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "d:c:f:s:n:o:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 'f':
-            if (strcmp(optarg, "text") == 0)
-                format = ST_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                format = ST_JSON;
-            else if (strcmp(optarg, "prometheus") == 0)
-                format = ST_PROM;
-            else {
-                bp_cli_error("stats", "unknown format '%s' (text, json, prometheus)", optarg);
-                return BP_EXIT_USAGE;
-            }
-            break;
-        case 's':
-            filter.since = bp_cli_parse_time(optarg);
-            if (filter.since < 0) {
-                bp_cli_error("stats", "--since: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-                return BP_EXIT_USAGE;
-            }
-            break;
-        case 'n': {
-            char *end = NULL;
-            long v = strtol(optarg, &end, 10);
-            if (*end != '\0' || v < 1 || v > 100000) {
-                bp_cli_error("stats", "--top: want a number from 1 to 100000");
-                return BP_EXIT_USAGE;
-            }
-            top = (size_t)v;
-            break;
-        }
-        case 'o': output = optarg; break;
-        case 'h': stats_usage(stdout); return BP_EXIT_OK;
-        default: stats_usage(stderr); return BP_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        stats_usage(stderr);
-        return BP_EXIT_USAGE;
-    }
+    int rc = bp_cli_parse(&stats_command, &env, argc, argv, stats_option, &args);
+    if (rc != -1)
+        return rc;
+    rc = BP_EXIT_OK;
+    filter.since = env.since;
     if (bp_cli_config_setup(&env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, "stats", 1, &store);
+    bp_status st = bp_cli_store_open(&env, 1, &store);
     if (st == BP_ERR_NOT_FOUND) {
         st = BP_OK; /* no store yet: all counts are zero */
     } else if (st != BP_OK) {
@@ -266,13 +269,13 @@ int cmd_stats(int argc, char **argv)
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    switch (format) {
-    case ST_TEXT: format_text(&sb, &run, top); break;
-    case ST_JSON: format_json(&sb, &run); break;
-    case ST_PROM: format_prometheus(&sb, &run, top); break;
+    switch (env.format) {
+    case 1: st = format_json(&sb, &run); break;
+    case 2: format_prometheus(&sb, &run, args.top); break;
+    default: format_text(&sb, &run, args.top); break;
     }
-    if (write_output(&sb, output) != 0) {
-        bp_cli_error("stats", "writing %s failed: %m", output != NULL ? output : "standard output");
+    if (st != BP_OK || write_output(&sb, args.output) != 0) {
+        bp_cli_error("stats", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
         rc = BP_EXIT_FAILURE;
     }
 out:

@@ -1,28 +1,27 @@
 /*
- * common.c - set-up shared by the subcommands: configuration, rules, policy, the store, and
- * the one way a processed message is recorded.
+ * common.c - set-up shared by the subcommands: configuration, rules, the pipeline, the store,
+ * exit codes, dates.
  *
- * bp_cli_config_setup()  read the configuration once (config.h says which file).
+ * bp_cli_exit_status()   the one place a failure becomes an exit status (cli.h says how).
+ * bp_cli_config_setup()  read the configuration once (config.h says which file); warn about a
+ *                        config file that exposes a database password (pipe mode refuses it).
  * bp_cli_env_setup()     configuration, then rules: --patterns, the config's [rules] files,
  *                        then the shipped database (unless --no-builtin-rules or
- *                        [rules] builtin = false); the policy is the config's.
- * bp_cli_store_open()    the store at bp_cli_db() with the policy's soft-bounce thresholds.
- * bp_cli_record()        a message's events as one store unit keyed by its fingerprint, dated
- *                        by its Date header (pipe and replay both call it).
- * bp_cli_message_time()  RFC 5322 Date of the message (obsolete zone names included), 0 when
- *                        absent or unreadable.
+ *                        [rules] builtin = false); then the pipeline: those rules, the
+ *                        config's policy, VERP and report options.
+ * bp_cli_store_open()    the store at bp_cli_db() with the policy's soft-bounce thresholds;
+ *                        every location and backend message printed goes through secret.h.
+ * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output.
  *
- * Ownership: the env owns the rules and the config; errors are printed, never returned as text.
+ * Ownership: the env owns the rules and the config (the pipeline borrows both); errors are
+ * printed, never returned as text.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include "bouncepipe/mime.h"
 #include "bouncepipe/secret.h"
 #include "cli.h"
 
@@ -62,7 +61,6 @@ bp_status bp_cli_config_setup(bp_cli_env *env)
         return st;
     }
     env->config_loaded = 1;
-    env->policy = env->config.policy;
     if (env->config.secret_exposed) {
         bp_cli_error("config",
                      "%s holds a database password and its group or others may read or write it (mode %04o): "
@@ -74,12 +72,9 @@ bp_status bp_cli_config_setup(bp_cli_env *env)
     return BP_OK;
 }
 
-bp_status bp_cli_env_setup(bp_cli_env *env)
+static bp_status load_rules(bp_cli_env *env)
 {
-    bp_status st = bp_cli_config_setup(env);
-    if (st != BP_OK)
-        return st;
-    st = bp_rules_new(&env->rules);
+    bp_status st = bp_rules_new(&env->rules);
     if (st != BP_OK)
         return st;
     if (env->patterns_file != NULL) {
@@ -101,6 +96,21 @@ bp_status bp_cli_env_setup(bp_cli_env *env)
     return st;
 }
 
+bp_status bp_cli_env_setup(bp_cli_env *env)
+{
+    bp_status st = bp_cli_config_setup(env);
+    if (st == BP_OK)
+        st = load_rules(env);
+    if (st != BP_OK)
+        return st;
+    env->pipeline.rules = env->rules;
+    env->pipeline.policy = env->config.policy;
+    env->pipeline.verp = &env->config.verp;
+    env->pipeline.report = &env->config.report;
+    env->pipeline.quarantine_dir = NULL; /* pipe mode sets it: only it quarantines */
+    return BP_OK;
+}
+
 void bp_cli_env_cleanup(bp_cli_env *env)
 {
     bp_rules_free(env->rules);
@@ -108,6 +118,7 @@ void bp_cli_env_cleanup(bp_cli_env *env)
     if (env->config_loaded)
         bp_config_free(&env->config);
     env->config_loaded = 0;
+    memset(&env->pipeline, 0, sizeof(env->pipeline));
 }
 
 const char *bp_cli_db(const bp_cli_env *env)
@@ -131,16 +142,17 @@ const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store)
     return bp_secret_scrub(bp_store_last_error(store), bp_cli_db(env), env->shown_error, sizeof(env->shown_error));
 }
 
-bp_status bp_cli_store_open(bp_cli_env *env, const char *cmd, int read_only, bp_store **out)
+bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out)
 {
     bp_store_options so;
     char *error = NULL;
     bp_store_options_default(&so);
-    so.soft_count = env->policy.soft_count;
-    so.soft_days = env->policy.soft_days;
-    so.soft_window = env->policy.soft_window;
-    if (env->config_loaded)
+    if (env->config_loaded) {
+        so.soft_count = env->config.policy.soft_count;
+        so.soft_days = env->config.policy.soft_days;
+        so.soft_window = env->config.policy.soft_window;
         so.busy_timeout_ms = env->config.busy_timeout_ms;
+    }
     so.read_only = read_only;
     const char *db = bp_cli_db(env);
     bp_status st = bp_store_open(db, &so, out, &error);
@@ -149,108 +161,15 @@ bp_status bp_cli_store_open(bp_cli_env *env, const char *cmd, int read_only, bp_
         bp_secret_scrub(error != NULL ? error : bp_status_to_string(st), db, env->shown_error,
                         sizeof(env->shown_error));
         if (error != NULL && strstr(error, db) != NULL)
-            bp_cli_error(cmd, "%s", env->shown_error); /* the backend already named the database */
+            bp_cli_error(env->cmd, "%s", env->shown_error); /* the backend already named the database */
         else
-            bp_cli_error(cmd, "%s: %s", bp_cli_db_shown(env), env->shown_error);
+            bp_cli_error(env->cmd, "%s: %s", bp_cli_db_shown(env), env->shown_error);
     }
     free(error);
     return st;
 }
 
-void bp_cli_classify_ctx(const bp_cli_env *env, const char *rcpt, const char *envid, const char *source,
-                         bp_classify_ctx *ctx)
-{
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->rules = env->rules;
-    ctx->policy = &env->policy;
-    ctx->envelope_rcpt = rcpt;
-    ctx->verp = env->config_loaded ? &env->config.verp : NULL;
-    ctx->envid = envid;
-    ctx->source = source;
-}
-
-/* ---- dates ---------------------------------------------------------------------------- */
-
-static int month_number(const char *m)
-{
-    static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                         "jul", "aug", "sep", "oct", "nov", "dec"};
-    for (int i = 0; i < 12; i++)
-        if (strncasecmp(m, months[i], 3) == 0)
-            return i;
-    return -1;
-}
-
-/* Offset in seconds east of UTC of a zone: "+0900", "-0500", "GMT", "UT", "EST", ... */
-static int zone_offset(const char *z, long *offset)
-{
-    static const struct {
-        const char *name;
-        int hours;
-    } zones[] = {{"UT", 0},   {"UTC", 0},  {"GMT", 0},  {"Z", 0},    {"EST", -5}, {"EDT", -4},
-                 {"CST", -6}, {"CDT", -5}, {"MST", -7}, {"MDT", -6}, {"PST", -8}, {"PDT", -7}};
-    if ((z[0] == '+' || z[0] == '-') && isdigit((unsigned char)z[1]) && isdigit((unsigned char)z[2]) &&
-        isdigit((unsigned char)z[3]) && isdigit((unsigned char)z[4])) {
-        long hh = (z[1] - '0') * 10 + (z[2] - '0'), mm = (z[3] - '0') * 10 + (z[4] - '0');
-        *offset = (z[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)
-        if (strncasecmp(z, zones[i].name, strlen(zones[i].name)) == 0) {
-            *offset = zones[i].hours * 3600L;
-            return 0;
-        }
-    *offset = 0; /* unknown zone: RFC 5322 says treat as UTC (-0000) */
-    return 0;
-}
-
-static long long parse_rfc5322_date(const char *s)
-{
-    int day, year, hh, mm, ss = 0;
-    char mon[4] = "", zone[8] = "";
-    const char *comma = strchr(s, ',');
-    if (comma != NULL)
-        s = comma + 1;
-    int n = sscanf(s, " %d %3s %d %d:%d:%d %7s", &day, mon, &year, &hh, &mm, &ss, zone);
-    if (n < 7) {
-        ss = 0;
-        n = sscanf(s, " %d %3s %d %d:%d %7s", &day, mon, &year, &hh, &mm, zone);
-        if (n < 5)
-            return 0;
-    }
-    int month = month_number(mon);
-    if (month < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
-        return 0;
-    if (year < 50)
-        year += 2000;
-    else if (year < 1000)
-        year += 1900;
-    if (year < 1970 || year > 9999)
-        return 0;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month;
-    tm.tm_mday = day;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return 0;
-    long offset = 0;
-    zone_offset(zone, &offset);
-    long long r = (long long)t - offset;
-    return r > 0 ? r : 0;
-}
-
-long long bp_cli_message_time(const bp_process_result *res)
-{
-    if (res->mime_failed || res->mime.root == NULL)
-        return 0;
-    const char *date = bp_part_header(res->mime.root, "Date");
-    return date != NULL ? parse_rfc5322_date(date) : 0;
-}
+/* ---- dates and numbers -------------------------------------------------------------------- */
 
 long long bp_cli_parse_time(const char *s)
 {
@@ -286,15 +205,12 @@ char *bp_cli_format_time(long long t, char *buf, size_t size)
     return buf;
 }
 
-/* ---- recording ------------------------------------------------------------------------ */
-
-bp_status bp_cli_record(bp_store *store, const bp_process_result *res, const char *source, bp_record_result *rr)
+int bp_cli_parse_count(const char *s, long min, long max, long *out)
 {
-    bp_store_unit unit;
-    memset(&unit, 0, sizeof(unit));
-    unit.fingerprint = res->fingerprint;
-    unit.message_id = res->n_events > 0 ? res->events[0].message_id : NULL;
-    unit.source = source;
-    unit.evidence_time = bp_cli_message_time(res);
-    return bp_store_record(store, &unit, res->events, res->n_events, rr);
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
 }

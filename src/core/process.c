@@ -1,16 +1,22 @@
 /*
- * process.c - bytes to events: the pipeline every command shares.
+ * process.c - the core (process.h): bytes to events, and events to what is kept.
  *
- * bp_process_message(): MIME (GMime adapter) -> report (family parsers) -> classify
- * (rules, codes, policy).  A message GMime cannot read still yields one unrecognized event,
- * so that nothing that arrives goes unaccounted.
+ * bp_process_message(): MIME (GMime adapter; it also reads the message's own Date with
+ * GMime's parser) -> report (family parsers) -> classify (rules, codes, policy), with the
+ * classification context built from the pipeline and the envelope.  A message GMime cannot
+ * read still yields one unrecognized event, so that nothing that arrives goes unaccounted.
  * bp_message_fingerprint(): the idempotency key (GLib's SHA-256).
+ * bp_finish_decide() / bp_finish_record() / bp_finish_acct() / bp_finish_message(): the
+ * "record it or quarantine it" decision and the store units, one code path for pipe, replay
+ * and acct (record_unit()).
  */
 #include "bouncepipe/process.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <string.h>
 
+#include "bouncepipe/quarantine.h"
 #include "bouncepipe/text.h"
 
 /* Offset of the body: after the first empty line (LF or CRLF or CR line ends). */
@@ -81,11 +87,11 @@ const char *bp_message_fingerprint(bp_arena *arena, const char *bytes, size_t le
     return hex;
 }
 
-bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes, size_t len,
-                             bp_arena *arena, bp_process_result *out)
+bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsigned flags, const char *bytes,
+                             size_t len, bp_arena *arena, bp_process_result *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!ctx->skip_fingerprint) {
+    if (!(flags & BP_PROCESS_NO_FINGERPRINT)) {
         out->fingerprint = bp_message_fingerprint(arena, bytes, len);
         if (out->fingerprint == NULL)
             return BP_ERR_NOMEM;
@@ -96,14 +102,136 @@ bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options
     if (st != BP_OK) {
         out->mime_failed = 1; /* report stays BP_REPORT_NONE: one unrecognized event */
     } else {
-        st = bp_report_parse(&out->mime, ropts, arena, &out->report);
+        st = bp_report_parse(&out->mime, p->report, arena, &out->report);
         if (st != BP_OK)
             return st;
+        out->date = out->mime.date;
+        out->message_id = out->report.message_id;
     }
-    st = bp_classify(ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    bp_classify_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.rules = p->rules;
+    ctx.policy = &p->policy;
+    ctx.verp = p->verp;
+    if (env != NULL) {
+        ctx.envelope_rcpt = env->rcpt;
+        ctx.envid = env->envid;
+        ctx.source = env->source;
+    }
+    ctx.explain = (flags & BP_PROCESS_EXPLAIN) != 0;
+    st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
     if (st != BP_OK)
         return st;
     for (size_t i = 0; i < out->n_events; i++)
         out->events[i].fingerprint = out->fingerprint;
     return BP_OK;
+}
+
+void bp_pipeline_init(bp_pipeline *p)
+{
+    memset(p, 0, sizeof(*p));
+    bp_policy_default(&p->policy);
+}
+
+int bp_process_unrecognized(const bp_process_result *res)
+{
+    for (size_t i = 0; i < res->n_events; i++)
+        if (res->events[i].type != BP_EVENT_UNRECOGNIZED)
+            return 0;
+    return 1;
+}
+
+bp_keep bp_finish_decide(const bp_pipeline *p, const bp_process_result *res)
+{
+    return p->quarantine_dir != NULL && bp_process_unrecognized(res) ? BP_KEEP_QUARANTINE : BP_KEEP_RECORD;
+}
+
+/* One unit of evidence: the one way events reach the store. */
+static bp_status record_unit(bp_store *store, const char *key, const char *message_id, const char *source,
+                             long long when, const char *mta_category, const bp_event *events, size_t n,
+                             bp_record_result *rr)
+{
+    bp_store_unit unit;
+    memset(&unit, 0, sizeof(unit));
+    unit.fingerprint = key;
+    unit.message_id = message_id;
+    unit.source = source;
+    unit.evidence_time = when;
+    unit.mta_category = mta_category;
+    return bp_store_record(store, &unit, events, n, rr);
+}
+
+bp_status bp_finish_record(bp_store *store, const bp_process_result *res, bp_record_result *rr)
+{
+    return record_unit(store, res->fingerprint, res->message_id, res->events[0].source, res->date, NULL, res->events,
+                       res->n_events, rr);
+}
+
+bp_status bp_finish_acct(bp_store *store, const bp_acct_result *res, int record_deliveries, bp_acct_kept *kept)
+{
+    long long when = res->time_logged_unix > 0 ? res->time_logged_unix : 0;
+    *kept = BP_ACCT_KEPT_NEW;
+    if (res->disposition == BP_ACCT_DELIVERY && !record_deliveries) {
+        *kept = BP_ACCT_KEPT_DELIVERY;
+        return bp_store_record_delivery(store, res->event.recipient, when);
+    }
+    /* PowerMTA's bounceCat goes beside our category in the ledger, never deciding */
+    bp_record_result rr;
+    bp_status st = record_unit(store, res->key, NULL, res->event.source, when, res->pmta_category, &res->event, 1, &rr);
+    if (st == BP_OK && rr.outcome == BP_RECORD_DUPLICATE)
+        *kept = BP_ACCT_KEPT_DUPLICATE;
+    return st;
+}
+
+bp_status bp_finish_message(const bp_pipeline *p, bp_store *store, const bp_process_result *res, const char *bytes,
+                            size_t len, bp_finish_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    int quarantine = bp_finish_decide(p, res) == BP_KEEP_QUARANTINE;
+    if (quarantine) {
+        int seen = 0, existed = 0;
+        out->step = BP_FINISH_SEEN;
+        bp_status st = bp_store_seen(store, res->fingerprint, &seen);
+        if (st != BP_OK)
+            return st;
+        if (seen != 0) {
+            out->outcome = BP_FINISHED_KEPT_BEFORE;
+            return BP_OK;
+        }
+        out->step = BP_FINISH_QUARANTINE;
+        st = bp_quarantine_write(p->quarantine_dir, res->fingerprint, bytes, len, &existed);
+        if (st != BP_OK) {
+            out->error_number = errno;
+            return st;
+        }
+    }
+    out->step = BP_FINISH_RECORD;
+    bp_record_result rr;
+    memset(&rr, 0, sizeof(rr));
+    bp_status st = bp_store_begin(store);
+    if (st == BP_OK) {
+        st = bp_finish_record(store, res, &rr);
+        if (st == BP_OK)
+            st = bp_store_commit(store);
+        else
+            bp_store_rollback(store);
+    }
+    if (st != BP_OK)
+        return st;
+    out->suppressed = rr.suppressed;
+    out->outcome = rr.outcome == BP_RECORD_DUPLICATE  ? BP_FINISHED_DUPLICATE
+                   : rr.outcome == BP_RECORD_UPGRADED ? BP_FINISHED_UPGRADED
+                   : quarantine                       ? BP_FINISHED_QUARANTINED
+                                                      : BP_FINISHED_RECORDED;
+    return BP_OK;
+}
+
+void bp_pipeline_acct_options(const bp_pipeline *p, const char *source, int transient, bp_acct_options *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->rules = p->rules;
+    out->policy = &p->policy;
+    out->verp = p->verp;
+    out->source = source;
+    out->transient = transient;
 }

@@ -3,7 +3,8 @@
  * open containers.
  *
  * Every call appends to a buffer; the buffer goes to the FILE whenever the stack is empty
- * again (a whole top-level value or separator) and on bp_writer_flush().  The stack records
+ * again (a whole top-level value or separator), when it passes WRITER_CHUNK bytes, and on
+ * bp_writer_flush().  The stack records
  * for each open container whether it is a map, how many items it has, whether a separator
  * already wrote the comma before the next item (JSON) and whether separators put its items
  * on lines of their own (then its closing bracket gets one too).  CSV rows are assembled in
@@ -19,6 +20,8 @@
 
 /* Containers open at once: a command's output nests three deep (lookup: map, list, map). */
 #define WRITER_MAX_DEPTH 16
+/* Bytes buffered inside an open container before they are written anyway. */
+#define WRITER_CHUNK 65536
 
 struct frame {
     int is_map;
@@ -150,10 +153,11 @@ static bp_status note(bp_writer *w, bp_status st)
     return w->status;
 }
 
-/* Write the buffer out when the stack is empty. */
+/* Write the buffer out when the stack is empty, or when it holds WRITER_CHUNK bytes (a long
+ * list - an export of the whole suppression list - streams). */
 static bp_status drain(bp_writer *w)
 {
-    if (w->status != BP_OK || w->depth > 0 || w->buf.len == 0)
+    if (w->status != BP_OK || (w->depth > 0 && w->buf.len < WRITER_CHUNK) || w->buf.len == 0)
         return w->status;
     if (fwrite(w->buf.data, 1, w->buf.len, w->out) != w->buf.len)
         return note(w, BP_ERR_IO);
@@ -413,6 +417,11 @@ bp_status bp_writer_raw(bp_writer *w, const char *s, size_t len)
         return w->status;
     note(w, bp_strbuf_append(&w->buf, s, len));
     return drain(w);
+}
+
+bp_status bp_writer_status(const bp_writer *w)
+{
+    return w->status;
 }
 
 bp_status bp_writer_flush(bp_writer *w)

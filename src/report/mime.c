@@ -17,6 +17,8 @@
  *   fields and cuts the input where GMime's per-header and per-part objects would cost
  *   unbounded memory (limits.h).  Report attachments (is_report_attachment()) are only
  *   transfer-decoded, within their own budget, BP_MAX_ATTACHMENT_BYTES.
+ *   The message's own Date is read with GMime's date parser (header_date()): it is the
+ *   evidence time of what the message reports.
  * bp_mime_decode_header(), bp_mime_to_utf8(): RFC 2047 and charset conversion for text
  *   the report parsers find outside of MIME labels.
  *
@@ -711,6 +713,20 @@ static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *he
     return BP_OK;
 }
 
+/* A Date header's value in Unix seconds by GMime's parser (RFC 5322 and the obsolete forms:
+ * two-digit years, zone names), 0 when absent, unreadable or before 1970. */
+static long long header_date(const char *value)
+{
+    if (value == NULL)
+        return 0;
+    GDateTime *dt = g_mime_utils_header_decode_date(value); /* owned: unref'ed below */
+    if (dt == NULL)
+        return 0;
+    long long t = (long long)g_date_time_to_unix(dt);
+    g_date_time_unref(dt);
+    return t > 0 ? t : 0;
+}
+
 bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_message *out)
 {
     bp_status st = BP_OK;
@@ -742,6 +758,8 @@ bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_
     st = walk(&ctx, body, GMIME_OBJECT(message), NULL, 0, &out->root);
     if (st == BP_OK && out->root == NULL)
         st = BP_ERR_PARSE;
+    if (st == BP_OK)
+        out->date = header_date(bp_part_header(out->root, "Date"));
 
 out:
     if (message != NULL)

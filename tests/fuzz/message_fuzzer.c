@@ -49,15 +49,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     /* A VERP envelope recipient, as PowerMTA passes it with --rcpt, and explanations on, so
      * that the VERP and explain paths run for every input too. */
-    bp_classify_ctx ctx = {.rules = rules,
-                           .policy = &policy,
-                           .envelope_rcpt = "bounces-jdoe=example.com@bounces.example.org",
-                           .source = "fuzz",
-                           .explain = 1};
     static const char *const rcpt_headers[] = {"X-Rcpt", NULL};
     bp_report_options ropts = {.rcpt_headers = rcpt_headers};
+    bp_pipeline pipeline = {.rules = rules, .policy = policy, .report = &ropts};
+    bp_envelope envelope = {"fuzz", "bounces-jdoe=example.com@bounces.example.org", NULL};
     bp_process_result result;
-    bp_status st = bp_process_message(&ctx, &ropts, (const char *)data, size, arena, &result);
+    bp_status st =
+        bp_process_message(&pipeline, &envelope, BP_PROCESS_EXPLAIN, (const char *)data, size, arena, &result);
     if (st == BP_OK) {
         if (result.n_events == 0)
             abort(); /* contract: at least one event, "unrecognized" when nothing was found */

@@ -1,0 +1,240 @@
+/*
+ * test_process.c - the core (process.h): a message finished the same way for every front end.
+ * The message's own Date read by GMime's parser becomes the evidence time; the envelope
+ * reaches the events; "record it or quarantine it" (a pipeline with a quarantine keeps an
+ * unrecognised message there once, a retry finds it kept); a recognised message is recorded
+ * once and a retry is a duplicate; an accounting result is recorded once, a delivery resets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bouncepipe/process.h"
+#include "test_support.h"
+
+struct fixture {
+    char dir[64], db[96], quarantine[96];
+    bp_store *store;
+    bp_arena *arena;
+    bp_pipeline pipeline;
+};
+
+static const char dsn_message[] =
+    "Return-Path: <>\n"
+    "Date: Tue, 10 Mar 2026 10:05:31 +0100 (CET)\n"
+    "From: MAILER-DAEMON@mx1.example.net\n"
+    "Subject: Undelivered Mail Returned to Sender\n"
+    "Message-Id: <dsn.1@mx1.example.net>\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+    "--B\nContent-Type: text/plain\n\nI could not deliver your message.\n"
+    "--B\nContent-Type: message/delivery-status\n\n"
+    "Reporting-MTA: dns; mx1.example.net\n\n"
+    "Final-Recipient: rfc822; jdoe@example.com\nAction: failed\nStatus: 5.1.1\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 <jdoe@example.com>: Recipient address rejected: User unknown\n"
+    "--B--\n";
+
+static const char human_message[] = "From: someone@example.org\nTo: bounces@bounces.example.com\n"
+                                    "Subject: re: newsletter\nMessage-Id: <human.1@example.org>\n\n"
+                                    "Please call me.\n";
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    bp_mime_init();
+    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-process-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
+    snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
+    if (bp_store_open(f->db, NULL, &f->store, NULL) != BP_OK)
+        return -1;
+    f->arena = bp_arena_new();
+    bp_pipeline_init(&f->pipeline);
+    *state = f;
+    return f->arena == NULL;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[160];
+    bp_store_close(f->store);
+    bp_arena_free(f->arena);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static void process(struct fixture *f, const char *msg, bp_process_result *res)
+{
+    bp_envelope env = {"test.eml", "bounces-jdoe=example.com@bounces.example.com", "env-7"};
+    assert_int_equal(bp_process_message(&f->pipeline, &env, 0, msg, strlen(msg), f->arena, res), BP_OK);
+}
+
+static void test_date_and_envelope(void **state)
+{
+    struct fixture *f = *state;
+    bp_process_result res;
+    process(f, dsn_message, &res);
+    assert_int_equal(res.date, 1773133531LL); /* 2026-03-10 09:05:31 UTC */
+    bp_test_check_str("message id", res.message_id, "<dsn.1@mx1.example.net>");
+    assert_non_null(res.fingerprint);
+    assert_int_equal(res.n_events, 1);
+    bp_test_check_str("source", res.events[0].source, "test.eml");
+    bp_test_check_str("envid", res.events[0].envid, "env-7");
+    assert_int_equal(res.events[0].action, BP_ACT_SUPPRESS);
+    process(f, human_message, &res); /* no Date header */
+    assert_int_equal(res.date, 0);
+    /* the VERP envelope names the recipient of what nothing recognised */
+    bp_test_check_str("verp recipient", res.events[0].recipient, "jdoe@example.com");
+    bp_envelope bare = {"-", NULL, NULL};
+    assert_int_equal(bp_process_message(&f->pipeline, &bare, BP_PROCESS_NO_FINGERPRINT | BP_PROCESS_EXPLAIN,
+                                        dsn_message, strlen(dsn_message), f->arena, &res),
+                     BP_OK);
+    assert_null(res.fingerprint);
+    assert_non_null(res.explains);
+}
+
+static void test_decide(void **state)
+{
+    struct fixture *f = *state;
+    bp_process_result dsn, human;
+    process(f, dsn_message, &dsn);
+    process(f, human_message, &human);
+    assert_int_equal(bp_finish_decide(&f->pipeline, &human), BP_KEEP_RECORD); /* no quarantine: replay */
+    f->pipeline.quarantine_dir = f->quarantine;
+    assert_int_equal(bp_finish_decide(&f->pipeline, &human), BP_KEEP_QUARANTINE);
+    assert_int_equal(bp_finish_decide(&f->pipeline, &dsn), BP_KEEP_RECORD);
+}
+
+static void test_finish_message(void **state)
+{
+    struct fixture *f = *state;
+    f->pipeline.quarantine_dir = f->quarantine;
+    bp_process_result res;
+    bp_finish_result fin;
+    process(f, dsn_message, &res);
+    assert_int_equal(bp_finish_message(&f->pipeline, f->store, &res, dsn_message, strlen(dsn_message), &fin), BP_OK);
+    assert_int_equal(fin.outcome, BP_FINISHED_RECORDED);
+    assert_int_equal(fin.suppressed, 1);
+    assert_int_equal(bp_finish_message(&f->pipeline, f->store, &res, dsn_message, strlen(dsn_message), &fin), BP_OK);
+    assert_int_equal(fin.outcome, BP_FINISHED_DUPLICATE);
+
+    process(f, human_message, &res);
+    assert_int_equal(bp_finish_message(&f->pipeline, f->store, &res, human_message, strlen(human_message), &fin),
+                     BP_OK);
+    assert_int_equal(fin.outcome, BP_FINISHED_QUARANTINED);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/new", f->quarantine);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(bp_finish_message(&f->pipeline, f->store, &res, human_message, strlen(human_message), &fin),
+                     BP_OK);
+    assert_int_equal(fin.outcome, BP_FINISHED_KEPT_BEFORE);
+
+    /* a quarantine that cannot be written: the step and errno say so, the store is untouched */
+    char blocked[160]; /* under a regular file: no directory can be made there, not even by root */
+    snprintf(blocked, sizeof(blocked), "%s/s.db/quarantine", f->dir);
+    f->pipeline.quarantine_dir = blocked;
+    static const char other[] = "From: a@example.org\nMessage-Id: <other@example.org>\n\nhello\n";
+    process(f, other, &res);
+    assert_int_not_equal(bp_finish_message(&f->pipeline, f->store, &res, other, strlen(other), &fin), BP_OK);
+    assert_int_equal(fin.step, BP_FINISH_QUARANTINE);
+    assert_int_not_equal(fin.error_number, 0);
+    int seen = 1;
+    assert_int_equal(bp_store_seen(f->store, res.fingerprint, &seen), BP_OK);
+    assert_int_equal(seen, 0);
+}
+
+static void test_finish_record(void **state)
+{
+    struct fixture *f = *state;
+    bp_process_result res;
+    process(f, dsn_message, &res);
+    bp_record_result rr;
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_finish_record(f->store, &res, &rr), BP_OK);
+    assert_int_equal(rr.outcome, BP_RECORD_NEW);
+    assert_int_equal(bp_finish_record(f->store, &res, &rr), BP_OK);
+    assert_int_equal(rr.outcome, BP_RECORD_DUPLICATE);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+}
+
+static int first_seen(void *user, const bp_suppression *r)
+{
+    *(long long *)user = r->first_seen;
+    return 0;
+}
+
+static void test_evidence_time(void **state)
+{
+    struct fixture *f = *state;
+    bp_process_result res;
+    bp_finish_result fin;
+    process(f, dsn_message, &res);
+    assert_int_equal(bp_finish_message(&f->pipeline, f->store, &res, dsn_message, strlen(dsn_message), &fin), BP_OK);
+    long long when = 0;
+    assert_int_equal(bp_store_lookup(f->store, "jdoe@example.com", first_seen, &when), BP_OK);
+    assert_int_equal(when, 1773133531LL); /* the report's own Date, not the time it was recorded */
+}
+
+static void test_finish_acct(void **state)
+{
+    struct fixture *f = *state;
+    bp_acct_options opts;
+    bp_pipeline_acct_options(&f->pipeline, "acct.csv", 0, &opts);
+    bp_acct_record rec = {.type = "b",
+                          .time_logged = "1795169704",
+                          .orig = "bounces@bounces.example.com",
+                          .rcpt = "ann@example.net",
+                          .dsn_status = "5.1.1 (bad destination mailbox address)",
+                          .dsn_diag = "smtp;550 5.1.1 User unknown",
+                          .bounce_cat = "bad-mailbox",
+                          .keyed_by_values = 1,
+                          .line = 2};
+    bp_acct_result res;
+    assert_int_equal(bp_acct_record_event(&opts, &rec, f->arena, &res), BP_OK);
+    bp_acct_kept kept;
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_finish_acct(f->store, &res, 0, &kept), BP_OK);
+    assert_int_equal(kept, BP_ACCT_KEPT_NEW);
+    assert_int_equal(bp_finish_acct(f->store, &res, 0, &kept), BP_OK);
+    assert_int_equal(kept, BP_ACCT_KEPT_DUPLICATE);
+    rec.type = "d";
+    rec.dsn_status = "2.0.0";
+    rec.time_logged = "1795169800";
+    assert_int_equal(bp_acct_record_event(&opts, &rec, f->arena, &res), BP_OK);
+    assert_int_equal(res.disposition, BP_ACCT_DELIVERY);
+    assert_int_equal(bp_finish_acct(f->store, &res, 0, &kept), BP_OK);
+    assert_int_equal(kept, BP_ACCT_KEPT_DELIVERY);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    long long when = 0;
+    assert_int_equal(bp_store_lookup(f->store, "ann@example.net", first_seen, &when), BP_OK);
+    assert_int_equal(when, 1795169704LL); /* timeLogged */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_date_and_envelope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_acct, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
