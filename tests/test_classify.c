@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/classify.h"
+#include "bouncepipe/report_events.h"
 
 static bp_rules *builtin;
 

@@ -17,6 +17,7 @@
 #include "bouncepipe/classify.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
+#include "bouncepipe/report_events.h"
 #include "test_support.h"
 
 static void test_forms(void **state)

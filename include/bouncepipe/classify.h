@@ -1,70 +1,20 @@
 /*
- * classify.h - turn a report into events: category from the rules (text first), else from
- * the enhanced status and SMTP codes (RFC 3463 table); action from the policy.
+ * classify.h - a failure's category: from the rules (text first), else from the enhanced
+ * status and SMTP codes (RFC 3463 table); and whether a failure is final.  The action comes
+ * from the policy (policy.h).  Reports are turned into events by the core
+ * (report_events.h), accounting records by acct.h: both with these functions, so that the
+ * classify layer knows nothing of reports, MIME or CSV.
  *
- * Ownership: events, their strings and explanations are allocated in the arena passed in.
+ * Ownership: rule ids made from codes are allocated in the arena passed in.
  */
 #ifndef BOUNCEPIPE_CLASSIFY_H
 #define BOUNCEPIPE_CLASSIFY_H
 
 #include <stddef.h>
 
-#include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/event.h"
-#include "bouncepipe/policy.h"
-#include "bouncepipe/report.h"
 #include "bouncepipe/rules.h"
-
-#define BP_EXPLAIN_MAX_MATCHES 16
-
-/** The step that chose an event's category (bp_explain.category_step). */
-typedef enum bp_category_step {
-    BP_CATEGORY_UNRECOGNIZED = 0, /**< no report family recognised the message */
-    BP_CATEGORY_COMPLAINT,        /**< a complaint: the feedback type decides */
-    BP_CATEGORY_NOT_FAILURE,      /**< not a failure (auto-reply, delivery): no category */
-    BP_CATEGORY_RULE,             /**< a rule matched the diagnostic text: matches[0] */
-    BP_CATEGORY_STATUS,           /**< no rule matched: the RFC 3463 table, by the enhanced status */
-    BP_CATEGORY_SMTP,             /**< no rule matched: the SMTP reply code */
-    BP_CATEGORY_DEFAULT,          /**< no rule matched and no usable code: other */
-} bp_category_step;
-
-/** Why an event came out as it did (filled only when bp_classify_ctx.explain is set), as
- *  structured steps; the explain command words them. */
-typedef struct bp_explain {
-    const char *family;       /**< report family */
-    unsigned part_index;      /**< MIME part of the recipient block */
-    const char *field;        /**< field or scanner that gave the recipient */
-    const char *verp_address; /**< decoded envelope recipient, when there was one */
-    int verp_disagrees;       /**< the report's recipient differs from the VERP address */
-    bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
-    size_t n_matches;               /**< every matching rule (may exceed the array) */
-    bp_category_step category_step; /**< how the category was chosen */
-    int had_diagnostic;             /**< the block had diagnostic text to match */
-    const char *codes_category;     /**< what the codes alone would say (bounces, delays) */
-    bp_policy_step action_step;     /**< which policy step chose the action */
-} bp_explain;
-
-typedef struct bp_classify_ctx {
-    bp_rules *rules;             /**< may be NULL: codes only */
-    const bp_policy *policy;     /**< may be NULL: the default policy */
-    const char *envelope_rcpt;   /**< --rcpt, the bounce address (maybe VERP), or NULL */
-    const bp_verp_options *verp; /**< NULL for defaults */
-    const char *envid;           /**< --envid */
-    const char *source;          /**< source name for the events */
-    int explain;                 /**< fill bp_explain for each event */
-    int skip_fingerprint;        /**< bp_process_message(): leave the idempotency key NULL (a dry
-                                      run stores nothing; the SHA-256 is 12 % of its time) */
-} bp_classify_ctx;
-
-/**
- * Classify @p report.  A report that yields nothing yields one event of type unrecognized.
- * @param events receives an arena array of @p *n_events events (at least one)
- * @param explains receives a parallel arena array when ctx->explain, else NULL (may be NULL)
- * @return BP_OK or BP_ERR_NOMEM.
- */
-bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_arena *arena, bp_event **events,
-                      size_t *n_events, bp_explain **explains);
 
 /**
  * Category from codes alone (RFC 3463 subject.detail, then the SMTP code).

@@ -30,6 +30,7 @@
 #include "bouncepipe/mime.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
+#include "bouncepipe/report_events.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/store.h"
 

@@ -1,0 +1,175 @@
+/*
+ * report_events.c - a report's recipient blocks to events (report_events.h).
+ *
+ * bp_classify(): one event per recipient block (one "unrecognized" event when there is
+ * none).  The event type follows the report kind and the block's action; the recipient is
+ * the report's own, else the VERP-decoded envelope recipient (from --rcpt, else the report's
+ * own Delivered-To / X-Original-To / To, else the original's Return-Path); the category comes
+ * from classify.c (rules over the diagnostic text, else the codes); the action from the
+ * policy.  With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
+ * This is core: it is where the report stage's output meets the classify stage, so neither
+ * includes the other.
+ */
+#include "bouncepipe/report_events.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "bouncepipe/text.h"
+
+static bp_event_type event_type(const bp_report *r, const bp_rcpt_block *b)
+{
+    switch (r->kind) {
+    case BP_REPORT_FEEDBACK:
+    case BP_REPORT_JMRP: return BP_EVENT_COMPLAINT;
+    case BP_REPORT_AUTOREPLY: return BP_EVENT_AUTOREPLY;
+    case BP_REPORT_NONE: return BP_EVENT_UNRECOGNIZED;
+    default: break;
+    }
+    switch (b->action) {
+    case BP_ACTION_FAILED: return BP_EVENT_BOUNCE;
+    case BP_ACTION_DELAYED: return BP_EVENT_DELAY;
+    case BP_ACTION_DELIVERED:
+    case BP_ACTION_RELAYED:
+    case BP_ACTION_EXPANDED: return BP_EVENT_DELIVERED;
+    case BP_ACTION_UNKNOWN: break;
+    }
+    if (b->status != NULL && b->status[0] == '2')
+        return BP_EVENT_DELIVERED;
+    return BP_EVENT_BOUNCE;
+}
+
+static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event *e)
+{
+    e->source = ctx->source;
+    e->message_id = r->message_id;
+    e->reporting_mta = r->reporting_mta;
+    e->arrival_date = r->arrival_date;
+    e->source_ip = r->source_ip;
+    e->envid = r->envid != NULL ? r->envid : ctx->envid;
+    e->original_message_id = r->original_message_id;
+    e->family = r->family;
+}
+
+/* The VERP-decoded bounce address, from the first place that carries one: the envelope
+ * recipient (--rcpt), the report's own Delivered-To / X-Original-To / To (where the report
+ * was delivered: the bounce address; reached through the original's parent chain), or the
+ * original's Return-Path (complaints and bounces that attach the original). */
+static const char *verp_address(const bp_classify_ctx *ctx, const bp_report *r, bp_arena *arena)
+{
+    static const char *const delivered_headers[] = {"Delivered-To", "X-Original-To", "To"};
+    const char *addr = NULL;
+    if (ctx->envelope_rcpt != NULL)
+        addr = bp_verp_decode(arena, ctx->envelope_rcpt, ctx->verp);
+    /* Without --rcpt, the report's own headers (never the original's) may carry the bounce
+     * address; with it, the envelope is authoritative and the headers are not consulted. */
+    const bp_part *top = ctx->envelope_rcpt == NULL ? r->message : NULL;
+    for (size_t h = 0; addr == NULL && top != NULL && top != r->original && h < 3; h++)
+        for (size_t i = 0; addr == NULL && i < top->n_headers; i++)
+            if (strcasecmp(top->headers[i].name, delivered_headers[h]) == 0)
+                addr = bp_verp_decode(arena, top->headers[i].value, ctx->verp);
+    if (addr == NULL && r->original != NULL &&
+        (r->kind == BP_REPORT_FEEDBACK || r->kind == BP_REPORT_JMRP || r->kind == BP_REPORT_DSN ||
+         r->kind == BP_REPORT_TEXT)) {
+        char *rp = bp_address_normalise(arena, bp_part_header(r->original, "Return-Path"));
+        if (rp != NULL)
+            addr = bp_verp_decode(arena, rp, ctx->verp);
+    }
+    return addr;
+}
+
+bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_arena *arena, bp_event **events,
+                      size_t *n_events, bp_explain **explains)
+{
+    bp_policy def;
+    const bp_policy *policy = ctx->policy;
+    if (policy == NULL) {
+        bp_policy_default(&def);
+        policy = &def;
+    }
+    size_t n = report->n_blocks > 0 ? report->n_blocks : 1;
+    bp_event *ev = bp_arena_alloc(arena, n * sizeof(*ev));
+    bp_explain *ex = ctx->explain ? bp_arena_alloc(arena, n * sizeof(*ex)) : NULL;
+    if (ev == NULL || (ctx->explain && ex == NULL))
+        return BP_ERR_NOMEM;
+    *events = ev;
+    *n_events = n;
+    if (explains != NULL)
+        *explains = ex;
+
+    if (report->n_blocks == 0) {
+        fill_common(ctx, report, &ev[0]);
+        ev[0].type = BP_EVENT_UNRECOGNIZED;
+        ev[0].action = bp_policy_decide(policy, BP_EVENT_UNRECOGNIZED, NULL, NULL, 0, NULL);
+        const char *verp = verp_address(ctx, report, arena);
+        if (verp != NULL) {
+            ev[0].recipient = verp;
+            ev[0].recipient_from = "verp";
+        }
+        if (ex != NULL) {
+            ex[0].family = report->family;
+            ex[0].verp_address = verp;
+            ex[0].category_step = BP_CATEGORY_UNRECOGNIZED;
+            ex[0].action_step = BP_POLICY_UNRECOGNIZED;
+        }
+        return BP_OK;
+    }
+
+    const char *verp = verp_address(ctx, report, arena);
+    for (size_t i = 0; i < n; i++) {
+        const bp_rcpt_block *b = &report->blocks[i];
+        bp_event *e = &ev[i];
+        bp_explain *x = ex != NULL ? &ex[i] : NULL;
+        fill_common(ctx, report, e);
+        e->type = event_type(report, b);
+        e->recipient = b->recipient;
+        e->recipient_from = bp_rcpt_source_name(b->recipient_from);
+        if (e->recipient == NULL && verp != NULL) {
+            e->recipient = verp;
+            e->recipient_from = "verp";
+        }
+        e->status = b->status;
+        e->smtp_code = b->smtp_code;
+        e->diagnostic = b->diagnostic;
+        e->remote_mta = b->remote_mta;
+        if (x != NULL) {
+            x->family = report->family;
+            x->part_index = b->part_index;
+            x->field = b->field;
+            x->verp_address = verp;
+            x->verp_disagrees = verp != NULL && b->recipient != NULL && strcasecmp(verp, b->recipient) != 0;
+        }
+        bp_policy_step policy_why = BP_POLICY_UNRECOGNIZED;
+        if (e->type == BP_EVENT_COMPLAINT) {
+            e->feedback_type = report->feedback_type != NULL ? report->feedback_type : "other";
+            e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, &policy_why);
+            if (x != NULL)
+                x->category_step = BP_CATEGORY_COMPLAINT;
+        } else if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
+            const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
+            e->category = bp_classify_text(ctx->rules, arena, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,
+                                           &e->blocklist);
+            e->final = bp_failure_is_final(e->type, b->status);
+            e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, &policy_why);
+            if (x != NULL) {
+                if (ctx->rules != NULL && b->diagnostic != NULL) {
+                    bp_rule_subject subj = {b->diagnostic, strlen(b->diagnostic), b->status, b->smtp_code, mta};
+                    x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
+                }
+                x->had_diagnostic = b->diagnostic != NULL;
+                x->codes_category = bp_category_from_codes(b->status, b->smtp_code);
+                x->category_step = x->n_matches > 0                                         ? BP_CATEGORY_RULE
+                                   : e->rule != NULL && strncmp(e->rule, "status:", 7) == 0 ? BP_CATEGORY_STATUS
+                                   : e->rule != NULL && strncmp(e->rule, "smtp:", 5) == 0   ? BP_CATEGORY_SMTP
+                                                                                            : BP_CATEGORY_DEFAULT;
+            }
+        } else {
+            e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, &policy_why);
+            if (x != NULL)
+                x->category_step = BP_CATEGORY_NOT_FAILURE;
+        }
+        if (x != NULL)
+            x->action_step = policy_why;
+    }
+    return BP_OK;
+}
