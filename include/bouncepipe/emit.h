@@ -40,7 +40,5 @@ bp_status bp_format_parse(const char *name, bp_format *out);
 
 /** Write the contract fields of @p e, in contract order, as entries of the map open in @p w. */
 bp_status bp_event_write_fields(bp_writer *w, const bp_event *e);
-/** @return the contract field names in contract order (@p n receives their number). */
-const char *const *bp_event_field_names(size_t *n);
 
 #endif

@@ -17,8 +17,10 @@
 #include "bouncepipe/policy.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/rules.h"
+#include "bouncepipe/source.h"
 #include "bouncepipe/status.h"
 #include "bouncepipe/store.h"
+#include "bouncepipe/writer.h"
 #include "config.h"
 
 /* Exit codes (sysexits.h values, named here so that pipe mode's contract is visible). */
@@ -59,6 +61,13 @@ enum {
     BP_OPT_STORE = BP_OPT_DB | BP_OPT_CONFIG,
 };
 
+/** What bp_cli_start() sets up once the command line is read. */
+typedef enum bp_cli_setup {
+    BP_CLI_SETUP_NONE = 0, /**< nothing: the command does it (it checks operands first) */
+    BP_CLI_SETUP_CONFIG,   /**< the configuration (bp_cli_config_setup()) */
+    BP_CLI_SETUP_RULES,    /**< configuration, rules and pipeline (bp_cli_env_setup()) */
+} bp_cli_setup;
+
 /** A subcommand's command line. */
 typedef struct bp_cli_command {
     const char *name;
@@ -70,6 +79,7 @@ typedef struct bp_cli_command {
     int min_operands;           /**< operands after the options, at least */
     int max_operands;           /**< at most; -1 for any number */
     const char *usage;          /**< printed for --help and, on stderr, after a usage error */
+    bp_cli_setup setup;         /**< what bp_cli_start() sets up */
 } bp_cli_command;
 
 /** The common options' values, and what set-up made of them. */
@@ -105,6 +115,27 @@ typedef int (*bp_cli_own_option)(void *user, int opt, const char *arg);
  *         BP_EXIT_OK after --help, BP_EXIT_USAGE (after saying why) for a bad command line.
  */
 int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user);
+
+/**
+ * bp_cli_parse(), then the set-up @p cmd asks for.
+ * @return -1 to go on, or the exit status to return at once (as bp_cli_parse(); BP_EXIT_CONFIG
+ *         when set-up failed, with @p env cleaned up).
+ */
+int bp_cli_start(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user);
+
+/** Called for each message bp_cli_each_message() reads: @return 0 to go on, else an exit
+ *  status that stops the run. */
+typedef int (*bp_cli_message_fn)(void *user, const bp_source *src, const bp_source_msg *msg);
+
+/**
+ * Read every message of @p paths (message files, directories, mboxes, Maildirs, "-" for
+ * stdin).  An input or a member that cannot be read is reported on stderr ("bouncepipe: CMD:
+ * NAME: why"), counted in @p *failures, and the run goes on.
+ * @param done called after each source (may be NULL)
+ * @return 0, or the first non-zero value @p fn returned.
+ */
+int bp_cli_each_message(const char *cmd, int n, char **paths, bp_cli_message_fn fn,
+                        void (*done)(void *user, const bp_source *src), void *user, int *failures);
 
 /** Print the usage of @p cmd on @p out. */
 void bp_cli_usage(const bp_cli_command *cmd, FILE *out);
@@ -145,6 +176,10 @@ long long bp_cli_parse_time(const char *s);
 char *bp_cli_format_time(long long t, char *buf, size_t size);
 /** Parse a whole number from @p min to @p max.  @return 0 and sets @p out, or -1. */
 int bp_cli_parse_count(const char *s, long min, long max, long *out);
+
+/** Write a suppression's reason, source kind, first and last evidence, count and lift as
+ *  entries of the map open in @p w (export and lookup describe their rows with it). */
+void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r);
 
 /** Print "bouncepipe: CMD: message" on stderr. */
 void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

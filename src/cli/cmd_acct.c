@@ -132,6 +132,7 @@ static const bp_cli_command acct_command = {
     "                       [--batch N] [--transient] [--record-deliveries] [--patterns FILE]\n"
     "                       [--no-builtin-rules] [--quiet] [FILE...]\n"
     "Reads PowerMTA accounting CSV from the FILEs, or from standard input when none is named.\n",
+    BP_CLI_SETUP_RULES,
 };
 
 /* NDJSON: the event's contract fields, then the accounting fields ("further fields may
@@ -377,13 +378,12 @@ static int acct_option(void *user, int opt, const char *arg)
     }
 }
 
-/* Set up: configuration, rules, the batch arena, the printer or the store.  @return
+/* Set up (the configuration and rules are bp_cli_start()'s): the batch arena, the printer or
+ * the store.  @return
  * BP_EXIT_OK to go on, or the exit status. */
 static int acct_setup(struct acct_run *run)
 {
     bp_cli_env *env = &run->env;
-    if (bp_cli_env_setup(env) != BP_OK)
-        return BP_EXIT_CONFIG;
     run->batch_arena = bp_arena_new();
     if (run->batch_arena == NULL) {
         bp_cli_error("acct", "out of memory");
@@ -459,7 +459,7 @@ int cmd_acct(int argc, char **argv)
 {
     struct acct_run run;
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_parse(&acct_command, &run.env, argc, argv, acct_option, &run);
+    int rc = bp_cli_start(&acct_command, &run.env, argc, argv, acct_option, &run);
     if (rc != -1)
         return rc;
     struct sigaction sa;

@@ -31,6 +31,13 @@ static const bp_cli_command explain_command = {
     "usage: bouncepipe explain [--rcpt ADDRESS] [--patterns FILE] [--no-builtin-rules]\n"
     "                          [--config FILE] FILE...\n"
     "FILE is a message file, a directory of them, an mbox, a Maildir, or - for stdin.\n",
+    BP_CLI_SETUP_RULES,
+};
+
+struct explain_run {
+    bp_cli_env env;
+    bp_arena *arena;
+    int failures;
 };
 
 /* Untrusted text with control bytes shown as '?'. */
@@ -157,75 +164,49 @@ static void explain_message(const char *name, const bp_process_result *res)
         explain_event(&res->events[i], &res->explains[i], i);
 }
 
-/* Every message of one FILE.  @return BP_EXIT_OK, or BP_EXIT_FAILURE when something in it
- * could not be read. */
-static int explain_source(bp_cli_env *env, bp_arena *arena, const char *path)
+/* One message: processed with explanations, and worded.  @return 0 (the run goes on). */
+static int explain_one(void *user, const bp_source *src, const bp_source_msg *msg)
 {
-    int rc = BP_EXIT_OK;
-    bp_source *src = NULL;
-    bp_status st = bp_source_open(path, &src);
-    if (st != BP_OK) {
-        bp_cli_error("explain", "%s: %s", path, bp_status_to_string(st));
-        return BP_EXIT_FAILURE;
+    (void)src;
+    struct explain_run *run = user;
+    bp_arena_reset(run->arena);
+    bp_envelope envelope = {msg->name, run->env.rcpt, NULL};
+    bp_process_result res;
+    bp_status st =
+        bp_process_message(&run->env.pipeline, &envelope, BP_PROCESS_EXPLAIN, msg->data, msg->len, run->arena, &res);
+    if (st != BP_OK || res.explains == NULL) {
+        bp_cli_error("explain", "%s: %s", msg->name, bp_status_to_string(st != BP_OK ? st : BP_ERR_NOMEM));
+        run->failures++;
+        return 0;
     }
-    for (;;) {
-        bp_source_msg msg;
-        int done = 0;
-        st = bp_source_next(src, &msg, &done);
-        if (done)
-            break;
-        if (st != BP_OK) {
-            bp_cli_error("explain", "%s: %s", msg.name != NULL ? msg.name : path, bp_status_to_string(st));
-            rc = BP_EXIT_FAILURE;
-            if (st == BP_ERR_NOMEM)
-                break;
-            continue;
-        }
-        bp_arena_reset(arena);
-        bp_envelope envelope = {msg.name, env->rcpt, NULL};
-        bp_process_result res;
-        st = bp_process_message(&env->pipeline, &envelope, BP_PROCESS_EXPLAIN, msg.data, msg.len, arena, &res);
-        if (st != BP_OK || res.explains == NULL) {
-            bp_cli_error("explain", "%s: %s", msg.name, bp_status_to_string(st != BP_OK ? st : BP_ERR_NOMEM));
-            rc = BP_EXIT_FAILURE;
-            continue;
-        }
-        if (msg.truncated)
-            puts("(message longer than the limit: only its beginning was read)");
-        explain_message(msg.name, &res);
-    }
-    bp_source_close(src);
-    return rc;
+    if (msg->truncated)
+        puts("(message longer than the limit: only its beginning was read)");
+    explain_message(msg->name, &res);
+    return 0;
 }
 
 int cmd_explain(int argc, char **argv)
 {
-    bp_cli_env env;
-    memset(&env, 0, sizeof(env));
-    bp_arena *arena = NULL;
-    int rc = bp_cli_parse(&explain_command, &env, argc, argv, NULL, NULL);
+    struct explain_run run;
+    memset(&run, 0, sizeof(run));
+    int rc = bp_cli_start(&explain_command, &run.env, argc, argv, NULL, NULL);
     if (rc != -1)
         return rc;
     rc = BP_EXIT_OK;
-    if (bp_cli_env_setup(&env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
-    arena = bp_arena_new();
-    if (arena == NULL) {
+    run.arena = bp_arena_new();
+    if (run.arena == NULL) {
         bp_cli_error("explain", "out of memory");
         rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-    for (int i = optind; i < argc; i++)
-        if (explain_source(&env, arena, argv[i]) != BP_EXIT_OK)
+    } else {
+        bp_cli_each_message("explain", argc - optind, argv + optind, explain_one, NULL, &run, &run.failures);
+        if (run.failures > 0)
             rc = BP_EXIT_FAILURE;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        bp_cli_error("explain", "writing output failed");
-        rc = BP_EXIT_FAILURE;
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            bp_cli_error("explain", "writing output failed");
+            rc = BP_EXIT_FAILURE;
+        }
     }
-out:
-    bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
+    bp_arena_free(run.arena);
+    bp_cli_env_cleanup(&run.env);
     return rc;
 }

@@ -39,6 +39,7 @@ static const bp_cli_command export_command = {
     0,
     "usage: bouncepipe export [--db PATH] [--config FILE] [--format csv|json|ndjson|plain|text]\n"
     "                         [--since DATE] [--type KIND] [--category REASON] [--domain DOMAIN] [--all]\n",
+    BP_CLI_SETUP_CONFIG,
 };
 
 static const char *const export_columns[] = {"address",   "domain", "reason", "source_kind", "first_seen",
@@ -82,7 +83,6 @@ static int export_row(void *user, const bp_suppression *r)
 {
     struct export_run *run = user;
     bp_writer *w = run->w;
-    char first[32], last[32], lifted[32];
     if (run->format == EX_TEXT) {
         text_row(run, r);
     } else if (run->format == EX_PLAIN) {
@@ -92,24 +92,11 @@ static int export_row(void *user, const bp_suppression *r)
         if (run->format == EX_JSON)
             bp_writer_separator(w); /* one row a line inside the array */
         bp_writer_begin_map(w);
-        const char *text[] = {r->address,
-                              r->domain,
-                              r->reason,
-                              r->source_kind,
-                              bp_cli_format_time(r->first_seen, first, sizeof(first)),
-                              bp_cli_format_time(r->last_seen, last, sizeof(last))};
-        for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
-            bp_writer_key(w, export_columns[i]);
-            bp_writer_string(w, text[i]);
-        }
-        bp_writer_key(w, "count");
-        bp_writer_integer(w, r->count);
-        bp_writer_key(w, "lifted");
-        bp_writer_boolean(w, r->lifted);
-        bp_writer_key(w, "lift_reason");
-        bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
-        bp_writer_key(w, "lifted_at");
-        bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+        bp_writer_key(w, "address");
+        bp_writer_string(w, r->address);
+        bp_writer_key(w, "domain");
+        bp_writer_string(w, r->domain);
+        bp_cli_write_suppression(w, r);
         bp_writer_end(w);
         if (run->format == EX_NDJSON)
             bp_writer_separator(w);
@@ -147,16 +134,12 @@ int cmd_export(int argc, char **argv)
     bp_store *store = NULL;
     memset(&env, 0, sizeof(env));
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_parse(&export_command, &env, argc, argv, export_option, &run);
+    int rc = bp_cli_start(&export_command, &env, argc, argv, export_option, &run);
     if (rc != -1)
         return rc;
     rc = BP_EXIT_OK;
     run.format = (export_format)env.format;
     run.filter.since = env.since;
-    if (bp_cli_config_setup(&env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
     bp_status st = bp_cli_store_open(&env, 1, &store);
     if (st == BP_ERR_NOT_FOUND) {
         st = BP_OK; /* no store yet: an empty list */

@@ -53,6 +53,7 @@ static const bp_cli_command import_command = {
     1,
     "usage: bouncepipe import [--db PATH] [--config FILE] [--reason TEXT] [--kind import|manual]\n"
     "                         [--force] FILE|-\n",
+    BP_CLI_SETUP_NONE,
 };
 
 struct import_run {

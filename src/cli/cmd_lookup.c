@@ -30,6 +30,7 @@ static const bp_cli_command lookup_command = {
     1,
     1,
     "usage: bouncepipe lookup [--db PATH] [--config FILE] [--format text|json] ADDRESS\n",
+    BP_CLI_SETUP_NONE,
 };
 
 struct lookup_run {
@@ -39,29 +40,6 @@ struct lookup_run {
     bp_strbuf out;
 };
 
-static void json_suppression(bp_writer *w, const bp_suppression *r)
-{
-    char first[32], last[32], lifted[32];
-    bp_writer_key(w, "suppressed");
-    bp_writer_boolean(w, !r->lifted);
-    bp_writer_key(w, "reason");
-    bp_writer_string(w, r->reason);
-    bp_writer_key(w, "source_kind");
-    bp_writer_string(w, r->source_kind);
-    bp_writer_key(w, "first_seen");
-    bp_writer_string(w, bp_cli_format_time(r->first_seen, first, sizeof(first)));
-    bp_writer_key(w, "last_seen");
-    bp_writer_string(w, bp_cli_format_time(r->last_seen, last, sizeof(last)));
-    bp_writer_key(w, "count");
-    bp_writer_integer(w, r->count);
-    bp_writer_key(w, "lifted");
-    bp_writer_boolean(w, r->lifted);
-    bp_writer_key(w, "lift_reason");
-    bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
-    bp_writer_key(w, "lifted_at");
-    bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
-}
-
 static int print_suppression(void *user, const bp_suppression *r)
 {
     struct lookup_run *run = user;
@@ -69,7 +47,9 @@ static int print_suppression(void *user, const bp_suppression *r)
     run->found = 1;
     run->active = !r->lifted;
     if (run->w != NULL) {
-        json_suppression(run->w, r);
+        bp_writer_key(run->w, "suppressed");
+        bp_writer_boolean(run->w, !r->lifted);
+        bp_cli_write_suppression(run->w, r);
         return 0;
     }
     bp_cli_format_time(r->first_seen, first, sizeof(first));

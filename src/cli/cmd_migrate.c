@@ -60,6 +60,7 @@ static const bp_cli_command migrate_command = {
     "usage: bouncepipe migrate [--config FILE] [--batch N] --from LOCATION --to LOCATION\n"
     "  LOCATION is an SQLite file or a postgresql:// URL; credentials come from libpq's\n"
     "  environment (PGPASSFILE, ~/.pgpass, PGSERVICE), not from the command line\n",
+    BP_CLI_SETUP_NONE,
 };
 
 struct migrate_args {

@@ -185,7 +185,7 @@ static const struct option test_options[] = {{"status", required_argument, NULL,
                                              {"mta", required_argument, NULL, 'm'},
                                              {NULL, 0, NULL, 0}};
 static const bp_cli_command test_command = {
-    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, "s:C:m:", NULL, 1, 1, PATTERNS_USAGE,
+    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, "s:C:m:", NULL, 1, 1, PATTERNS_USAGE, BP_CLI_SETUP_NONE,
 };
 
 struct test_args {

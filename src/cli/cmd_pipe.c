@@ -52,6 +52,7 @@ static const bp_cli_command pipe_command = {
     "usage: bouncepipe pipe [--rcpt ADDRESS] [--envid ID] [--db PATH] [--config FILE]\n"
     "                       [--patterns FILE] [--no-builtin-rules]\n"
     "Reads one message on stdin; exits 0 (accepted) or 75 (temporary failure: retry) only.\n",
+    BP_CLI_SETUP_NONE,
 };
 
 struct pipe_run {

@@ -28,6 +28,7 @@ static const bp_cli_command remove_command = {
     0,
     -1,
     "usage: bouncepipe remove [--db PATH] [--config FILE] --reason TEXT ADDRESS...\n",
+    BP_CLI_SETUP_NONE,
 };
 
 static int remove_option(void *user, int opt, const char *arg)

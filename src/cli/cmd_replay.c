@@ -45,6 +45,7 @@ static const bp_cli_command replay_command = {
     "usage: bouncepipe replay [--dry-run] [--format ndjson|text|csv] [--rcpt ADDRESS]\n"
     "                         [--db PATH] [--config FILE] [--patterns FILE] [--no-builtin-rules] PATH...\n"
     "PATH is a message file, a directory of them, an mbox, a Maildir, or - for stdin.\n",
+    BP_CLI_SETUP_RULES,
 };
 
 struct replay_run {
@@ -113,10 +114,15 @@ static void show_progress(struct replay_run *run, const bp_source *src, int fina
     fprintf(stderr, "\rreplay: %zu/%zu files, %zu messages%s", done, total, run->messages, final ? "\n" : "");
 }
 
-/* One message of a source.  @return BP_OK to go on, or the status that ends the run (an exit
- * status is in *rc). */
-static bp_status replay_message(struct replay_run *run, const bp_source_msg *msg, int *rc)
+static void source_done(void *user, const bp_source *src)
 {
+    show_progress(user, src, 1);
+}
+
+/* One message of a source.  @return 0 to go on, or the exit status that ends the run. */
+static int replay_message(void *user, const bp_source *src, const bp_source_msg *msg)
+{
+    struct replay_run *run = user;
     bp_cli_env *env = &run->env;
     if (msg->truncated)
         bp_cli_error("replay", "%s: message longer than the limit; read its beginning only", msg->name);
@@ -128,7 +134,7 @@ static bp_status replay_message(struct replay_run *run, const bp_source_msg *msg
     if (st != BP_OK) {
         bp_cli_error("replay", "%s: %s", msg->name, bp_status_to_string(st));
         run->failures++;
-        return BP_OK;
+        return 0;
     }
     if (res.mime_failed) {
         bp_cli_error("replay", "%s: not a readable message", msg->name);
@@ -139,64 +145,24 @@ static bp_status replay_message(struct replay_run *run, const bp_source_msg *msg
         if (st != BP_OK) {
             bp_cli_error("replay", "%s: recording failed, the current batch was rolled back: %s: %s", msg->name,
                          bp_status_to_string(st), bp_cli_store_error(env, run->store));
-            *rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-            return st;
+            return bp_cli_exit_status(st, BP_CLI_OPERATOR);
         }
     }
     for (size_t k = 0; run->printer != NULL && k < res.n_events; k++) {
         if (bp_printer_event(run->printer, &res.events[k]) != BP_OK) {
             bp_cli_error("replay", "writing output: %s", bp_status_to_string(BP_ERR_IO));
-            *rc = BP_EXIT_FAILURE;
-            return BP_ERR_IO;
+            return BP_EXIT_FAILURE;
         }
     }
     run->messages++;
-    return BP_OK;
-}
-
-/* Every message of every PATH.  @return the exit status so far. */
-static int replay_sources(struct replay_run *run, int n_paths, char **paths)
-{
-    int rc = BP_EXIT_OK;
-    for (int i = 0; i < n_paths; i++) {
-        bp_source *src = NULL;
-        bp_status st = bp_source_open(paths[i], &src);
-        if (st != BP_OK) {
-            bp_cli_error("replay", "%s: %s", paths[i], bp_status_to_string(st));
-            run->failures++;
-            continue;
-        }
-        for (;;) {
-            bp_source_msg msg;
-            int done = 0;
-            st = bp_source_next(src, &msg, &done);
-            if (done)
-                break;
-            if (st != BP_OK) {
-                bp_cli_error("replay", "%s: %s", msg.name != NULL ? msg.name : paths[i], bp_status_to_string(st));
-                run->failures++;
-                if (st == BP_ERR_NOMEM)
-                    break;
-                continue;
-            }
-            if (replay_message(run, &msg, &rc) != BP_OK) {
-                bp_source_close(src);
-                return rc;
-            }
-            show_progress(run, src, 0);
-        }
-        show_progress(run, src, 1);
-        bp_source_close(src);
-    }
-    return rc;
+    show_progress(run, src, 0);
+    return 0;
 }
 
 /* Set up, read every source.  @return the exit status. */
 static int replay_run(struct replay_run *run, int n_paths, char **paths)
 {
     bp_cli_env *env = &run->env;
-    if (bp_cli_env_setup(env) != BP_OK)
-        return BP_EXIT_CONFIG;
     if (!env->dry_run) {
         bp_status st = bp_cli_store_open(env, 0, &run->store);
         if (st != BP_OK)
@@ -213,7 +179,7 @@ static int replay_run(struct replay_run *run, int n_paths, char **paths)
         return BP_EXIT_SOFTWARE;
     }
     run->progress = isatty(STDERR_FILENO);
-    int rc = replay_sources(run, n_paths, paths);
+    int rc = bp_cli_each_message("replay", n_paths, paths, replay_message, source_done, run, &run->failures);
     if (rc != BP_EXIT_OK || run->store == NULL)
         return rc;
     bp_status st = batch_commit(run);
@@ -247,7 +213,7 @@ int cmd_replay(int argc, char **argv)
 {
     struct replay_run run;
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_parse(&replay_command, &run.env, argc, argv, NULL, NULL);
+    int rc = bp_cli_start(&replay_command, &run.env, argc, argv, NULL, NULL);
     if (rc != -1)
         return rc;
     rc = replay_run(&run, argc - optind, argv + optind);

@@ -49,6 +49,7 @@ static const bp_cli_command rescore_command = {
     0,
     0,
     "usage: bouncepipe rescore [--apply] [--db PATH] [--config FILE] [--patterns FILE] [--no-builtin-rules]\n",
+    BP_CLI_SETUP_RULES,
 };
 
 static int same(const char *a, const char *b)
@@ -182,14 +183,10 @@ int cmd_rescore(int argc, char **argv)
     size_t flips = 0;
     memset(&env, 0, sizeof(env));
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_parse(&rescore_command, &env, argc, argv, rescore_option, &apply);
+    int rc = bp_cli_start(&rescore_command, &env, argc, argv, rescore_option, &apply);
     if (rc != -1)
         return rc;
     rc = BP_EXIT_OK;
-    if (bp_cli_env_setup(&env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
     run.env = &env;
     run.arena = bp_arena_new();
     if (run.arena == NULL) {

@@ -48,6 +48,7 @@ static const bp_cli_command stats_command = {
     0,
     "usage: bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]\n"
     "                        [--since DATE] [--top N] [--output FILE]\n",
+    BP_CLI_SETUP_CONFIG,
 };
 
 struct stats_args {
@@ -244,15 +245,11 @@ int cmd_stats(int argc, char **argv)
     memset(&env, 0, sizeof(env));
     memset(&filter, 0, sizeof(filter));
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_parse(&stats_command, &env, argc, argv, stats_option, &args);
+    int rc = bp_cli_start(&stats_command, &env, argc, argv, stats_option, &args);
     if (rc != -1)
         return rc;
     rc = BP_EXIT_OK;
     filter.since = env.since;
-    if (bp_cli_config_setup(&env) != BP_OK) {
-        rc = BP_EXIT_CONFIG;
-        goto out;
-    }
     bp_status st = bp_cli_store_open(&env, 1, &store);
     if (st == BP_ERR_NOT_FOUND) {
         st = BP_OK; /* no store yet: all counts are zero */

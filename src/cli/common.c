@@ -11,6 +11,8 @@
  *                        config's policy, VERP and report options.
  * bp_cli_store_open()    the store at bp_cli_db() with the policy's soft-bounce thresholds;
  *                        every location and backend message printed goes through secret.h.
+ * bp_cli_each_message()  every message of the PATHs of replay and explain, unreadable inputs
+ *                        reported and counted.
  * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output.
  *
  * Ownership: the env owns the rules and the config (the pipeline borrows both); errors are
@@ -169,6 +171,45 @@ bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out)
     return st;
 }
 
+/* ---- message sources ---------------------------------------------------------------------- */
+
+int bp_cli_each_message(const char *cmd, int n, char **paths, bp_cli_message_fn fn,
+                        void (*done)(void *user, const bp_source *src), void *user, int *failures)
+{
+    for (int i = 0; i < n; i++) {
+        bp_source *src = NULL;
+        bp_status st = bp_source_open(paths[i], &src);
+        if (st != BP_OK) {
+            bp_cli_error(cmd, "%s: %s", paths[i], bp_status_to_string(st));
+            (*failures)++;
+            continue;
+        }
+        for (;;) {
+            bp_source_msg msg;
+            int end = 0;
+            st = bp_source_next(src, &msg, &end);
+            if (end)
+                break;
+            if (st != BP_OK) {
+                bp_cli_error(cmd, "%s: %s", msg.name != NULL ? msg.name : paths[i], bp_status_to_string(st));
+                (*failures)++;
+                if (st == BP_ERR_NOMEM)
+                    break;
+                continue;
+            }
+            int rc = fn(user, src, &msg);
+            if (rc != 0) {
+                bp_source_close(src);
+                return rc;
+            }
+        }
+        if (done != NULL)
+            done(user, src);
+        bp_source_close(src);
+    }
+    return 0;
+}
+
 /* ---- dates and numbers -------------------------------------------------------------------- */
 
 long long bp_cli_parse_time(const char *s)
@@ -203,6 +244,27 @@ char *bp_cli_format_time(long long t, char *buf, size_t size)
     if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(buf, size, "%lld", t);
     return buf;
+}
+
+void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
+{
+    char first[32], last[32], lifted[32];
+    bp_writer_key(w, "reason");
+    bp_writer_string(w, r->reason);
+    bp_writer_key(w, "source_kind");
+    bp_writer_string(w, r->source_kind);
+    bp_writer_key(w, "first_seen");
+    bp_writer_string(w, bp_cli_format_time(r->first_seen, first, sizeof(first)));
+    bp_writer_key(w, "last_seen");
+    bp_writer_string(w, bp_cli_format_time(r->last_seen, last, sizeof(last)));
+    bp_writer_key(w, "count");
+    bp_writer_integer(w, r->count);
+    bp_writer_key(w, "lifted");
+    bp_writer_boolean(w, r->lifted);
+    bp_writer_key(w, "lift_reason");
+    bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
+    bp_writer_key(w, "lifted_at");
+    bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
 }
 
 int bp_cli_parse_count(const char *s, long min, long max, long *out)

@@ -7,7 +7,8 @@
  * (checking --format against the command's names and --since as a date), hands every other
  * option to the command, and checks the number of operands.  So --db, --config, --patterns,
  * --no-builtin-rules, --format, --rcpt, --dry-run and --since are spelt, checked and
- * documented in one place, and mean the same in every command.
+ * documented in one place, and mean the same in every command.  bp_cli_start() goes on with
+ * the set-up the command asks for.
  *
  * Ownership: the tables are built on the stack for each call; values point into argv.
  */
@@ -80,6 +81,22 @@ static int take_common(const bp_cli_command *cmd, bp_cli_env *env, int opt, cons
     case 'B': env->no_builtin = 1; return 0;
     default: return 1;
     }
+}
+
+int bp_cli_start(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user)
+{
+    int rc = bp_cli_parse(cmd, env, argc, argv, own, user);
+    if (rc != -1)
+        return rc;
+    bp_status st = BP_OK;
+    if (cmd->setup == BP_CLI_SETUP_CONFIG)
+        st = bp_cli_config_setup(env);
+    else if (cmd->setup == BP_CLI_SETUP_RULES)
+        st = bp_cli_env_setup(env);
+    if (st == BP_OK)
+        return -1;
+    bp_cli_env_cleanup(env);
+    return BP_EXIT_CONFIG;
 }
 
 int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user)

@@ -82,36 +82,6 @@ static const struct {
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
-static const char *const field_names[] = {
-    "source",
-    "message_id",
-    "type",
-    "recipient",
-    "recipient_from",
-    "status",
-    "smtp_code",
-    "diagnostic",
-    "category",
-    "feedback_type",
-    "action",
-    "rule",
-    "reporting_mta",
-    "remote_mta",
-    "arrival_date",
-    "source_ip",
-    "envid",
-    "job_id",
-    "original_message_id",
-    "blocklist",
-};
-_Static_assert(sizeof(field_names) / sizeof(field_names[0]) == N_FIELDS, "one name per field");
-
-const char *const *bp_event_field_names(size_t *n)
-{
-    *n = N_FIELDS;
-    return field_names;
-}
-
 bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
 {
     bp_status st = BP_OK;
@@ -191,10 +161,8 @@ bp_status bp_printer_event(bp_printer *p, const bp_event *e)
         if (st == BP_OK)
             st = bp_writer_raw(p->w, p->text.data, p->text.len);
         break;
-    case BP_FORMAT_CSV:
-        st = bp_writer_columns(p->w, field_names, N_FIELDS);
-        if (st == BP_OK)
-            st = bp_writer_begin_map(p->w);
+    case BP_FORMAT_CSV: /* the header is the first row's keys */
+        st = bp_writer_begin_map(p->w);
         if (st == BP_OK)
             st = bp_event_write_fields(p->w, e);
         if (st == BP_OK)
