@@ -160,6 +160,23 @@ static void test_text(void **state)
                   "\na@example.com 1 false -\n=b@example.com 2 true bad,mailbox\n");
 }
 
+static void test_buffer_target(void **state)
+{
+    (void)state;
+    bp_strbuf sb = {0};
+    bp_strbuf_puts(&sb, "body: ");
+    bp_writer *w = bp_writer_new_buffer(&sb, BP_WRITER_JSON);
+    assert_non_null(w);
+    bp_writer_begin_map(w);
+    bp_writer_key(w, "a");
+    bp_writer_string(w, "\x01");
+    assert_int_equal(bp_writer_end(w), BP_OK);
+    bp_test_check_str("appended when back at the top", sb.data, "body: {\"a\":\"\\u0001\"}");
+    assert_int_equal(bp_writer_flush(w), BP_OK); /* nothing left, no FILE to flush */
+    bp_writer_free(w);
+    bp_strbuf_free(&sb);
+}
+
 static void test_failed_write_sticks(void **state)
 {
     (void)state;
@@ -187,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_csv_declared_columns),
         cmocka_unit_test(test_json_nested),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_buffer_target),
         cmocka_unit_test(test_failed_write_sticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,9 @@ bp_status bp_printer_event(bp_printer *p, const bp_event *e);
 /** @return BP_OK and sets @p out, or BP_ERR_USAGE for an unknown format name. */
 bp_status bp_format_parse(const char *name, bp_format *out);
 
+/** Append one event as its contract JSON object (no newline): what an NDJSON line holds
+ *  (webhook bodies).  @return BP_OK or BP_ERR_NOMEM. */
+bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e);
 /** Write the contract fields of @p e, in contract order, as entries of the map open in @p w. */
 bp_status bp_event_write_fields(bp_writer *w, const bp_event *e);
 

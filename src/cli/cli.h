@@ -181,6 +181,15 @@ int bp_cli_parse_count(const char *s, long min, long max, long *out);
  *  entries of the map open in @p w (export and lookup describe their rows with it). */
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r);
 
+/**
+ * Write @p sb to standard output (@p path NULL or "-"), or to @p path atomically: a fresh file
+ * beside it (mkstemp: never follows a planted symlink, two runs at once each get their own),
+ * mode 0644 (collectors and browsers read it as another user), fsynced and renamed over it,
+ * so that no reader ever sees half a file (stats --output, report --html).
+ * @return 0, or -1 with errno set.
+ */
+int bp_cli_write_file(const bp_strbuf *sb, const char *path);
+
 /** Print "bouncepipe: CMD: message" on stderr. */
 void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -23,7 +23,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,161 +345,146 @@ static void fill_days(GHashTable *t, int is_table)
     }
 }
 
-static int write_file(const bp_strbuf *sb, const char *path)
+/* The sorted lists the renderer reads, owned by the run. */
+struct report_lists {
+    flat days, receivers;
+    list rules, blocklists, growth;
+};
+
+static const struct option report_options[] = {
+    {"html", required_argument, NULL, 'o'}, {"title", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+static const bp_cli_command report_command = {
+    "report",
+    BP_OPT_STORE | BP_OPT_SINCE,
+    report_options,
+    "o:t:",
+    NULL,
+    0,
+    0,
+    "usage: bouncepipe report --html FILE [--since DATE] [--title TEXT] [--db PATH] [--config FILE]\n",
+    BP_CLI_SETUP_NONE, /* --html is checked first */
+};
+
+struct report_args {
+    const char *output, *title;
+};
+
+static int report_option(void *user, int opt, const char *arg)
 {
-    const char *data = sb->data != NULL ? sb->data : "";
-    if (strcmp(path, "-") == 0) {
-        fwrite(data, 1, sb->len, stdout);
-        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+    struct report_args *a = user;
+    switch (opt) {
+    case 'o': a->output = arg; return 0;
+    case 't': a->title = arg; return 0;
+    default: return BP_EXIT_USAGE;
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-        return -1;
-    int fd = mkstemp(tmp); /* never follows a planted symlink; renamed over FILE when complete */
-    if (fd < 0)
-        return -1;
-    FILE *f = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    int ok = fwrite(data, 1, sb->len, f) == sb->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
 }
 
-static void report_usage(FILE *out)
+/* The store's counts, in @p r and @p keep.  @return the store's status. */
+static bp_status report_read(bp_store *store, long long since, run *r, stats_keep *keep)
 {
-    fprintf(out, "usage: bouncepipe report --html FILE [--since DATE] [--title TEXT] [--db PATH] [--config FILE]\n");
+    bp_store_filter filter, all;
+    memset(&filter, 0, sizeof(filter));
+    memset(&all, 0, sizeof(all));
+    filter.since = since;
+    all.include_lifted = 1;
+    bp_status st = bp_store_stats(store, &filter, on_stats, keep);
+    if (st == BP_OK)
+        st = bp_store_ledger_events(store, on_event, r);
+    if (st == BP_OK)
+        st = bp_store_export(store, &all, on_suppression, r);
+    return st;
+}
+
+/* Everything the renderer shows, from what was read. */
+static void report_data(bp_cli_env *env, const struct report_args *args, run *r, stats_keep *keep,
+                        struct report_lists *l, bp_report_data *d)
+{
+    d->title = args->title != NULL ? args->title : "bouncepipe report";
+    d->source = bp_cli_db_shown(env);
+    d->generated = (long long)time(NULL);
+    d->since = r->since;
+    d->events = r->events;
+    d->by_action.keys = (const char *const *)keep->action_keys->pdata;
+    d->by_action.values = (const long long *)(void *)keep->action_values->data;
+    d->by_action.n = keep->action_keys->len;
+    d->suppressed.keys = (const char *const *)keep->kind_keys->pdata;
+    d->suppressed.values = (const long long *)(void *)keep->kind_values->data;
+    d->suppressed.n = keep->kind_keys->len;
+    d->lifted = keep->lifted;
+    fill_days(r->day_type.rows, 1);
+    fill_days(r->growth, 0);
+    flatten(&r->day_type, by_key, &l->days, &d->day_type);
+    flatten(&r->domain_category, by_count_desc, &l->receivers, &d->domain_category);
+    to_counts(r->growth, by_key, &l->growth, &d->growth);
+    d->growth_base = r->growth_base;
+    to_counts(r->rules, by_count_desc, &l->rules, &d->rules);
+    to_counts(r->blocklists, by_count_desc, &l->blocklists, &d->blocklists);
+    d->stream_missing = "the ledger does not record a traffic stream or deliveries per stream yet";
+    d->ip_missing = "the ledger does not record the sending IP of a bounce yet";
+    d->quarantine_dir = env->config.quarantine_dir;
+    d->quarantine = d->quarantine_dir != NULL ? maildir_count(d->quarantine_dir) : -1;
 }
 
 int cmd_report(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"html", required_argument, NULL, 'o'},
-                                             {"since", required_argument, NULL, 's'},
-                                             {"title", required_argument, NULL, 't'},
-                                             {"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    bp_cli_env env = {0};
+    bp_cli_env env;
+    struct report_args args = {NULL, NULL};
     bp_store *store = NULL;
-    const char *output = NULL, *title = NULL;
-    bp_store_filter filter;
     run r;
     stats_keep keep = {g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
                        g_array_new(FALSE, FALSE, sizeof(long long)), g_array_new(FALSE, FALSE, sizeof(long long)), 0};
-    flat days = {0}, receivers = {0};
-    list rules = {0}, blocklists = {0}, growth = {0};
+    struct report_lists lists;
     bp_report_data d;
     bp_strbuf sb = {0};
-    char shown[1024];
-    int opt, rc = BP_EXIT_OK;
-    memset(&filter, 0, sizeof(filter));
+    memset(&env, 0, sizeof(env));
     memset(&r, 0, sizeof(r));
+    memset(&lists, 0, sizeof(lists));
     memset(&d, 0, sizeof(d));
     table_init(&r.day_type);
     table_init(&r.domain_category);
     r.rules = counts_new();
     r.blocklists = counts_new();
     r.growth = counts_new();
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "o:s:t:d:c:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'o': output = optarg; break;
-        case 't': title = optarg; break;
-        case 'd': env.db = optarg; break;
-        case 'c': env.config_file = optarg; break;
-        case 's':
-            r.since = bp_cli_parse_time(optarg);
-            if (r.since < 0) {
-                bp_cli_error("report", "--since: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-                rc = BP_EXIT_USAGE;
-                goto out;
-            }
-            break;
-        case 'h': report_usage(stdout); goto out;
-        default:
-            report_usage(stderr);
-            rc = BP_EXIT_USAGE;
-            goto out;
-        }
-    }
-    if (optind != argc || output == NULL) {
-        report_usage(stderr);
+    int rc = bp_cli_parse(&report_command, &env, argc, argv, report_option, &args);
+    if (rc == -1 && args.output == NULL) {
+        bp_cli_usage(&report_command, stderr);
         rc = BP_EXIT_USAGE;
-        goto out;
     }
+    if (rc != -1)
+        goto out;
+    rc = BP_EXIT_OK;
+    r.since = env.since;
     if (bp_cli_config_setup(&env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, "report", 1, &store);
-    if (st == BP_ERR_NOT_FOUND) {
+    bp_status st = bp_cli_store_open(&env, 1, &store);
+    if (st == BP_ERR_NOT_FOUND)
         st = BP_OK; /* no store yet: an empty report */
-    } else if (st != BP_OK) {
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
-        goto out;
-    }
-    filter.since = r.since;
-    if (store != NULL)
-        st = bp_store_stats(store, &filter, on_stats, &keep);
-    if (store != NULL && st == BP_OK)
-        st = bp_store_ledger_events(store, on_event, &r);
-    bp_store_filter all;
-    memset(&all, 0, sizeof(all));
-    all.include_lifted = 1;
-    if (store != NULL && st == BP_OK)
-        st = bp_store_export(store, &all, on_suppression, &r);
+    else if (st == BP_OK)
+        st = report_read(store, r.since, &r, &keep);
     if (st != BP_OK) {
-        bp_cli_error("report", "%s: %s", bp_status_to_string(st), bp_store_last_error(store));
-        rc = bp_status_is_transient(st) ? BP_EXIT_TEMPFAIL : BP_EXIT_FAILURE;
+        if (store != NULL)
+            bp_cli_error("report", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    d.title = title != NULL ? title : "bouncepipe report";
-    d.source = bp_cli_db_display(&env, shown, sizeof(shown));
-    d.generated = (long long)time(NULL);
-    d.since = r.since;
-    d.events = r.events;
-    d.by_action.keys = (const char *const *)keep.action_keys->pdata;
-    d.by_action.values = (const long long *)(void *)keep.action_values->data;
-    d.by_action.n = keep.action_keys->len;
-    d.suppressed.keys = (const char *const *)keep.kind_keys->pdata;
-    d.suppressed.values = (const long long *)(void *)keep.kind_values->data;
-    d.suppressed.n = keep.kind_keys->len;
-    d.lifted = keep.lifted;
-    fill_days(r.day_type.rows, 1);
-    fill_days(r.growth, 0);
-    flatten(&r.day_type, by_key, &days, &d.day_type);
-    flatten(&r.domain_category, by_count_desc, &receivers, &d.domain_category);
-    to_counts(r.growth, by_key, &growth, &d.growth);
-    d.growth_base = r.growth_base;
-    to_counts(r.rules, by_count_desc, &rules, &d.rules);
-    to_counts(r.blocklists, by_count_desc, &blocklists, &d.blocklists);
-    d.stream_missing = "the ledger does not record a traffic stream or deliveries per stream yet";
-    d.ip_missing = "the ledger does not record the sending IP of a bounce yet";
-    d.quarantine_dir = env.config.quarantine_dir;
-    d.quarantine = d.quarantine_dir != NULL ? maildir_count(d.quarantine_dir) : -1;
+    report_data(&env, &args, &r, &keep, &lists, &d);
     if (bp_report_html(&d, &sb) != BP_OK) {
         bp_cli_error("report", "out of memory");
         rc = BP_EXIT_FAILURE;
         goto out;
     }
-    if (write_file(&sb, output) != 0) {
-        bp_cli_error("report", "writing %s failed: %m", output);
+    if (bp_cli_write_file(&sb, args.output) != 0) {
+        bp_cli_error("report", "writing %s failed: %m", args.output);
         rc = BP_EXIT_FAILURE;
     }
 out:
-    flat_free(&days);
-    flat_free(&receivers);
-    list_free(&rules);
-    list_free(&blocklists);
-    list_free(&growth);
+    flat_free(&lists.days);
+    flat_free(&lists.receivers);
+    list_free(&lists.rules);
+    list_free(&lists.blocklists);
+    list_free(&lists.growth);
     table_free(&r.day_type);
     table_free(&r.domain_category);
     g_hash_table_unref(r.rules);

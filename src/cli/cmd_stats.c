@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "bouncepipe/text.h"
 #include "bouncepipe/writer.h"
@@ -197,43 +195,6 @@ static void format_text(bp_strbuf *sb, const struct stats_run *run, size_t top)
     }
 }
 
-/* Write @p sb to @p path atomically (tmp file, fsync, rename), or to stdout. */
-static int write_output(const bp_strbuf *sb, const char *path)
-{
-    const char *data = sb->data != NULL ? sb->data : "";
-    if (path == NULL) {
-        fwrite(data, 1, sb->len, stdout);
-        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
-    }
-    /* A fresh, exclusively created file beside the target (mkstemp: never follows a planted
-     * symlink, and two runs at once each get their own), renamed over it when complete, so
-     * that node_exporter never reads half a file. */
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-        return -1;
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return -1;
-    if (fchmod(fd, 0644) != 0) { /* textfile collectors read it as another user */
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    int ok = fwrite(data, 1, sb->len, f) == sb->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 int cmd_stats(int argc, char **argv)
 {
     bp_cli_env env;
@@ -271,7 +232,7 @@ int cmd_stats(int argc, char **argv)
     case 2: format_prometheus(&sb, &run, args.top); break;
     default: format_text(&sb, &run, args.top); break;
     }
-    if (st != BP_OK || write_output(&sb, args.output) != 0) {
+    if (st != BP_OK || bp_cli_write_file(&sb, args.output) != 0) {
         bp_cli_error("stats", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
         rc = BP_EXIT_FAILURE;
     }

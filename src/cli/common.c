@@ -18,11 +18,14 @@
  * Ownership: the env owns the rules and the config (the pipeline borrows both); errors are
  * printed, never returned as text.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bouncepipe/secret.h"
 #include "cli.h"
@@ -265,6 +268,36 @@ void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
     bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
     bp_writer_key(w, "lifted_at");
     bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+}
+
+int bp_cli_write_file(const bp_strbuf *sb, const char *path)
+{
+    const char *data = sb->data != NULL ? sb->data : "";
+    if (path == NULL || strcmp(path, "-") == 0) {
+        fwrite(data, 1, sb->len, stdout);
+        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+        return -1;
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return -1;
+    FILE *f = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    int ok = fwrite(data, 1, sb->len, f) == sb->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+        return -1;
+    }
+    return 0;
 }
 
 int bp_cli_parse_count(const char *s, long min, long max, long *out)

@@ -93,6 +93,18 @@ bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
     return st;
 }
 
+bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
+{
+    bp_writer *w = bp_writer_new_buffer(sb, BP_WRITER_JSON);
+    if (w == NULL)
+        return BP_ERR_NOMEM;
+    bp_writer_begin_map(w);
+    bp_event_write_fields(w, e);
+    bp_status st = bp_writer_end(w); /* back at the top level: the object is in @p sb */
+    bp_writer_free(w);
+    return st;
+}
+
 bp_printer *bp_printer_new(FILE *out, bp_format format)
 {
     bp_printer *p = calloc(1, sizeof(*p));

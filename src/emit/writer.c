@@ -11,7 +11,8 @@
  * a row buffer so that the header line - the first row's keys, unless bp_writer_columns()
  * named them - can go before it.  JSON strings: bp_json_string(); CSV cells: bp_csv_cell().
  *
- * Ownership: the writer owns its buffers; the FILE is the caller's.
+ * Ownership: the writer owns its buffers; the FILE (or the buffer of bp_writer_new_buffer())
+ * is the caller's.
  */
 #include "bouncepipe/writer.h"
 
@@ -63,7 +64,7 @@ bp_writer *bp_writer_new_buffer(bp_strbuf *out, bp_writer_format format)
     return w;
 }
 
-/* Hand @p len buffered bytes to the output. */
+/* Hand the buffered bytes to the output: the FILE, or the caller's buffer. */
 static bp_status emit(bp_writer *w)
 {
     bp_status st = BP_OK;
@@ -159,10 +160,7 @@ static bp_status drain(bp_writer *w)
 {
     if (w->status != BP_OK || (w->depth > 0 && w->buf.len < WRITER_CHUNK) || w->buf.len == 0)
         return w->status;
-    if (fwrite(w->buf.data, 1, w->buf.len, w->out) != w->buf.len)
-        return note(w, BP_ERR_IO);
-    bp_strbuf_clear(&w->buf);
-    return BP_OK;
+    return note(w, emit(w));
 }
 
 static struct frame *top(bp_writer *w)
@@ -426,12 +424,9 @@ bp_status bp_writer_status(const bp_writer *w)
 
 bp_status bp_writer_flush(bp_writer *w)
 {
-    if (w->status == BP_OK && w->buf.len > 0) {
-        if (fwrite(w->buf.data, 1, w->buf.len, w->out) != w->buf.len)
-            note(w, BP_ERR_IO);
-        bp_strbuf_clear(&w->buf);
-    }
-    if (w->status == BP_OK && (fflush(w->out) != 0 || ferror(w->out)))
+    if (w->status == BP_OK && w->buf.len > 0)
+        note(w, emit(w));
+    if (w->status == BP_OK && w->out != NULL && (fflush(w->out) != 0 || ferror(w->out)))
         note(w, BP_ERR_IO);
     return w->status;
 }
