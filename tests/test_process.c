@@ -96,6 +96,13 @@ static void test_date_and_envelope(void **state)
     bp_test_check_str("source", res.events[0].source, "test.eml");
     bp_test_check_str("envid", res.events[0].envid, "env-7");
     assert_int_equal(res.events[0].action, BP_ACT_SUPPRESS);
+    static const char two_dates[] = "Date: Tue, 10 Mar 2026 10:05:31 +0100\nDate: Wed, 11 Mar 2026 00:00:00 +0000\n"
+                                    "From: a@example.org\nMessage-Id: <two@example.org>\n\nhello\n";
+    process(f, two_dates, &res); /* the first Date counts */
+    assert_int_equal(res.date, 1773133531LL);
+    static const char bad_date[] = "Date: someday\nFrom: a@example.org\n\nhello\n";
+    process(f, bad_date, &res);
+    assert_int_equal(res.date, 0);
     process(f, human_message, &res); /* no Date header */
     assert_int_equal(res.date, 0);
     /* the VERP envelope names the recipient of what nothing recognised */

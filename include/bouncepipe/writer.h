@@ -19,8 +19,9 @@
  *          and bp_writer_separator() ends the line (a list of addresses, one a line).
  *
  * Output is buffered and written to the FILE each time the writer is back at the top level
- * (after a top-level value or separator), when 64 KiB are buffered inside a long list, and by
- * bp_writer_flush(), so that one record is one write and a long list streams.  The first error (out of memory, a failed
+ * (a JSON value with the separator after it; a CSV row; a text line), when 64 KiB are
+ * buffered inside a long list, and by bp_writer_flush(), so that one record is one write and
+ * a long list streams.  The first error (out of memory, a failed
  * write) sticks: every later call returns it.
  *
  * Ownership: the writer does not own the FILE (or the caller's buffer); bp_writer_free()
@@ -63,6 +64,12 @@ bp_status bp_writer_end(bp_writer *w);
 bp_status bp_writer_key(bp_writer *w, const char *key);
 /** A string value; NULL writes null. */
 bp_status bp_writer_string(bp_writer *w, const char *s);
+/** @p n entries of the open map at once: @p keys[i] with the string value @p values[i] (NULL:
+ *  null) - what bp_writer_key() and bp_writer_string() in turn would write, in one call (the
+ *  event printer writes every event's twenty fields so).  The keys are the program's own
+ *  names (letters, digits, '_', '-'), written as they are; data as keys goes through
+ *  bp_writer_key(). */
+bp_status bp_writer_strings(bp_writer *w, const char *const *keys, const char *const *values, size_t n);
 /** An integer value. */
 bp_status bp_writer_integer(bp_writer *w, long long n);
 /** A boolean value. */

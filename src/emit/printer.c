@@ -84,13 +84,12 @@ static const struct {
 
 bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
 {
-    bp_status st = BP_OK;
-    for (size_t i = 0; st == BP_OK && i < N_FIELDS; i++) {
-        st = bp_writer_key(w, fields[i].name);
-        if (st == BP_OK)
-            st = bp_writer_string(w, fields[i].get(e));
+    const char *names[N_FIELDS], *values[N_FIELDS];
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        names[i] = fields[i].name;
+        values[i] = fields[i].get(e);
     }
-    return st;
+    return bp_writer_strings(w, names, values, N_FIELDS);
 }
 
 bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
@@ -100,7 +99,8 @@ bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
         return BP_ERR_NOMEM;
     bp_writer_begin_map(w);
     bp_event_write_fields(w, e);
-    bp_status st = bp_writer_end(w); /* back at the top level: the object is in @p sb */
+    bp_writer_end(w);
+    bp_status st = bp_writer_flush(w); /* the object into @p sb */
     bp_writer_free(w);
     return st;
 }

@@ -278,6 +278,8 @@ bp_status bp_writer_end(bp_writer *w)
         csv_end_row(w);
     }
     w->depth--;
+    if (w->format == BP_WRITER_JSON && w->depth == 0)
+        return w->status; /* a top-level value goes out with the separator after it (one write) */
     return drain(w);
 }
 
@@ -347,6 +349,37 @@ bp_status bp_writer_string(bp_writer *w, const char *s)
             note(w, bp_strbuf_putc(&w->buf, *p < 0x20 || *p == 0x7F ? '?' : (char)*p));
         break;
     }
+    return drain(w);
+}
+
+bp_status bp_writer_strings(bp_writer *w, const char *const *keys, const char *const *values, size_t n)
+{
+    struct frame *f = top(w);
+    if (w->format != BP_WRITER_JSON || f == NULL || !f->is_map) {
+        for (size_t i = 0; i < n && w->status == BP_OK; i++) {
+            bp_writer_key(w, keys[i]);
+            bp_writer_string(w, values[i]);
+        }
+        return w->status;
+    }
+    /* JSON: the entries straight into the buffer, without a call per key and value */
+    bp_strbuf *sb = &w->buf;
+    bp_status st = w->status;
+    for (size_t i = 0; i < n && st == BP_OK; i++) {
+        if (f->items > 0 && !f->comma_done)
+            st = bp_strbuf_putc(sb, ',');
+        f->comma_done = 0;
+        f->items++;
+        if (st == BP_OK) /* "key": by appends (the keys need no escaping; see writer.h) */
+            st = bp_strbuf_putc(sb, '"');
+        if (st == BP_OK)
+            st = bp_strbuf_puts(sb, keys[i]);
+        if (st == BP_OK)
+            st = bp_strbuf_append(sb, "\":", 2);
+        if (st == BP_OK)
+            st = bp_json_string(sb, values[i]);
+    }
+    note(w, st);
     return drain(w);
 }
 

@@ -17,8 +17,8 @@
  *   fields and cuts the input where GMime's per-header and per-part objects would cost
  *   unbounded memory (limits.h).  Report attachments (is_report_attachment()) are only
  *   transfer-decoded, within their own budget, BP_MAX_ATTACHMENT_BYTES.
- *   The message's own Date is read with GMime's date parser (header_date()): it is the
- *   evidence time of what the message reports.
+ *   The message's own Date is GMime's reading of it (message_date()): the evidence time of
+ *   what the message reports.
  * bp_mime_decode_header(), bp_mime_to_utf8(): RFC 2047 and charset conversion for text
  *   the report parsers find outside of MIME labels.
  *
@@ -713,17 +713,24 @@ static bp_status walk(struct walk_ctx *ctx, GMimeObject *object, GMimeObject *he
     return BP_OK;
 }
 
-/* A Date header's value in Unix seconds by GMime's parser (RFC 5322 and the obsolete forms:
- * two-digit years, zone names), 0 when absent, unreadable or before 1970. */
-static long long header_date(const char *value)
+/* The message's own Date in Unix seconds by GMime's parser (RFC 5322 and the obsolete forms:
+ * two-digit years, zone names), 0 when absent, unreadable or before 1970.  GMime parsed the
+ * Date header already while it built the message (the last one, when there are several);
+ * the first one is what counts, so only a message with two or more is parsed again. */
+static long long message_date(GMimeMessage *message, const bp_part *root)
 {
-    if (value == NULL)
+    const char *first = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < root->n_headers; i++)
+        if (g_ascii_strcasecmp(root->headers[i].name, "Date") == 0 && n++ == 0)
+            first = root->headers[i].value;
+    if (n == 0)
         return 0;
-    GDateTime *dt = g_mime_utils_header_decode_date(value); /* owned: unref'ed below */
-    if (dt == NULL)
-        return 0;
-    long long t = (long long)g_date_time_to_unix(dt);
-    g_date_time_unref(dt);
+    GDateTime *dt = NULL; /* owned only when decoded here */
+    GDateTime *parsed = n > 1 ? (dt = g_mime_utils_header_decode_date(first)) : g_mime_message_get_date(message);
+    long long t = parsed != NULL ? (long long)g_date_time_to_unix(parsed) : 0;
+    if (dt != NULL)
+        g_date_time_unref(dt);
     return t > 0 ? t : 0;
 }
 
@@ -759,7 +766,7 @@ bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_
     if (st == BP_OK && out->root == NULL)
         st = BP_ERR_PARSE;
     if (st == BP_OK)
-        out->date = header_date(bp_part_header(out->root, "Date"));
+        out->date = message_date(message, out->root);
 
 out:
     if (message != NULL)
