@@ -65,9 +65,9 @@ typedef struct bp_mime_message {
     size_t decoded_bytes; /**< bytes decoded from all parts, at most BP_MAX_DECODED_BYTES */
     /** bytes decoded from report attachments, at most BP_MAX_ATTACHMENT_BYTES */
     size_t attachment_bytes;
-    long long date;       /**< the message's own Date (its first Date header, read by GMime's
-                               date parser) in Unix seconds; 0 when absent, unreadable or
-                               before 1970 */
+    long long date; /**< the message's own Date (its first Date header, read by GMime's
+                         date parser) in Unix seconds; 0 when absent, unreadable or
+                         before 1970 */
 } bp_mime_message;
 
 /** Initialise GMime once per process; safe to call more than once. */
