@@ -170,6 +170,33 @@ const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store);
  */
 bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out);
 
+/**
+ * bp_cli_store_open() for a command: @return BP_EXIT_OK, or the exit status of the failure
+ * (bp_cli_exit_status()).  With @p absent_ok, a store that does not exist yet is no failure
+ * (read-only commands: an empty list, zero counts): @p *out stays NULL.
+ */
+int bp_cli_store_ready(bp_cli_env *env, int read_only, int absent_ok, bp_store **out);
+
+/** A write transaction that spans many units (replay, import, rescore): begun with the first,
+ *  committed after @p max units or once it is @p seconds old (0: no age limit). */
+typedef struct bp_cli_batch {
+    bp_store *store;
+    size_t max;
+    long seconds;
+    int in_tx;
+    size_t pending;
+    long long started;
+} bp_cli_batch;
+
+/** Begin the batch's transaction unless one is open.  @return bp_store_begin()'s status. */
+bp_status bp_cli_batch_begin(bp_cli_batch *b);
+/** One unit is written: commit when the batch is full or old.  @return the commit's status. */
+bp_status bp_cli_batch_done(bp_cli_batch *b);
+/** Commit the open transaction (no-op without one). */
+bp_status bp_cli_batch_commit(bp_cli_batch *b);
+/** Roll the open transaction back (no-op without one). */
+void bp_cli_batch_rollback(bp_cli_batch *b);
+
 /** Parse a date "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or Unix seconds; -1 if invalid. */
 long long bp_cli_parse_time(const char *s);
 /** Format Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into @p buf (at least 32 bytes). @return buf. */

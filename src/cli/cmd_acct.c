@@ -389,10 +389,8 @@ static int acct_setup(struct acct_run *run)
         bp_cli_error("acct", "out of memory");
         return BP_EXIT_SOFTWARE;
     }
-    if (!env->dry_run) {
-        bp_status st = bp_cli_store_open(env, 0, &run->store);
-        return bp_cli_exit_status(st, BP_CLI_OPERATOR);
-    }
+    if (!env->dry_run)
+        return bp_cli_store_ready(env, 0, 0, &run->store);
     bp_format format = BP_FORMAT_NDJSON;
     bp_format_parse(acct_formats[env->format], &format);
     if (format == BP_FORMAT_NDJSON)

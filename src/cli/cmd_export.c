@@ -140,14 +140,10 @@ int cmd_export(int argc, char **argv)
     rc = BP_EXIT_OK;
     run.format = (export_format)env.format;
     run.filter.since = env.since;
-    bp_status st = bp_cli_store_open(&env, 1, &store);
-    if (st == BP_ERR_NOT_FOUND) {
-        st = BP_OK; /* no store yet: an empty list */
-    } else if (st != BP_OK) {
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: an empty list */
+    if (rc != BP_EXIT_OK)
         goto out;
-    }
-    st = export_run(&run, store);
+    bp_status st = export_run(&run, store);
     if (st == BP_ERR_IO || (st == BP_OK && (fflush(stdout) != 0 || ferror(stdout)))) {
         bp_cli_error("export", "writing output failed");
         rc = BP_EXIT_FAILURE;

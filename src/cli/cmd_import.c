@@ -62,8 +62,8 @@ struct import_run {
     int force;
     bp_store *store;
     bp_arena *arena;
-    int in_tx;
-    size_t pending, added, unchanged, skipped;
+    bp_cli_batch batch;
+    size_t added, unchanged, skipped;
     int csv, addr_col, reason_col; /* the first line named the columns */
     unsigned long lineno;          /* of the last line read */
     int done;                      /* the file was read and committed: summarise */
@@ -158,13 +158,9 @@ static bp_status import_record(struct import_run *run, const bp_csv_record *rec)
         skip_line(run, rec->line, "no address");
         return BP_OK;
     }
-    bp_status st = BP_OK;
-    if (!run->in_tx) {
-        st = bp_store_begin(run->store);
-        if (st != BP_OK)
-            return st;
-        run->in_tx = 1;
-    }
+    bp_status st = bp_cli_batch_begin(&run->batch);
+    if (st != BP_OK)
+        return st;
     int changed = 0;
     st = bp_store_add(run->store, address, row_reason, run->kind, 0, run->force, &changed);
     if (st != BP_OK)
@@ -173,12 +169,7 @@ static bp_status import_record(struct import_run *run, const bp_csv_record *rec)
         run->added++;
     else
         run->unchanged++;
-    if (++run->pending >= IMPORT_BATCH) {
-        run->in_tx = 0;
-        run->pending = 0;
-        st = bp_store_commit(run->store);
-    }
-    return st;
+    return bp_cli_batch_done(&run->batch);
 }
 
 /* Take every complete record out of the reader.  @return the store's status. */
@@ -224,10 +215,8 @@ static bp_status import_file(struct import_run *run, int fd, int *read_failed)
         if (st == BP_OK)
             st = drain(run, reader, 0);
     }
-    if (st == BP_OK && run->in_tx) {
-        run->in_tx = 0;
-        st = bp_store_commit(run->store);
-    }
+    if (st == BP_OK)
+        st = bp_cli_batch_commit(&run->batch);
     bp_csv_reader_free(reader);
     free(chunk);
     return st;
@@ -250,13 +239,12 @@ static int import_run(struct import_run *run)
         rc = BP_EXIT_CONFIG;
     } else {
         bp_status st = bp_cli_store_open(env, 0, &run->store);
+        run->batch = (bp_cli_batch){run->store, IMPORT_BATCH, 0, 0, 0, 0};
         if (st == BP_OK)
             st = import_file(run, fd, &read_failed);
         run->done = st == BP_OK;
         if (st != BP_OK && run->store != NULL) {
-            if (run->in_tx)
-                bp_store_rollback(run->store);
-            run->in_tx = 0;
+            bp_cli_batch_rollback(&run->batch);
             bp_cli_error("import", "%s:%lu: %s: %s; the current batch was rolled back", run->path, run->lineno,
                          bp_status_to_string(st), bp_cli_store_error(env, run->store));
         }
@@ -287,8 +275,7 @@ int cmd_import(int argc, char **argv)
         if (rc == BP_EXIT_OK && run.skipped > 0)
             rc = BP_EXIT_FAILURE;
     }
-    if (run.in_tx)
-        bp_store_rollback(run.store);
+    bp_cli_batch_rollback(&run.batch);
     bp_store_close(run.store);
     bp_arena_free(run.arena);
     bp_cli_env_cleanup(&run.env);

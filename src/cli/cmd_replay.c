@@ -53,41 +53,23 @@ struct replay_run {
     bp_printer *printer;
     bp_arena *arena;
     bp_store *store;
-    int in_tx;
-    size_t pending;
-    time_t tx_started;
+    bp_cli_batch batch;
     size_t messages, recorded, duplicates, upgraded, suppressed;
     int failures;
     int progress; /* show progress on stderr (a terminal) */
     time_t progress_last;
 };
 
-/* Commit the open batch. */
-static bp_status batch_commit(struct replay_run *run)
-{
-    if (!run->in_tx)
-        return BP_OK;
-    run->in_tx = 0;
-    run->pending = 0;
-    return bp_store_commit(run->store);
-}
-
-/* Record one processed message, opening and committing batches as needed. */
+/* Record one processed message in the open batch (opened and committed as needed). */
 static bp_status batch_record(struct replay_run *run, const bp_process_result *res)
 {
-    bp_status st = BP_OK;
-    if (!run->in_tx) {
-        st = bp_store_begin(run->store);
-        if (st != BP_OK)
-            return st;
-        run->in_tx = 1;
-        run->tx_started = time(NULL);
-    }
+    bp_status st = bp_cli_batch_begin(&run->batch);
+    if (st != BP_OK)
+        return st;
     bp_record_result rr;
     st = bp_finish_record(run->store, res, &rr);
     if (st != BP_OK) {
-        bp_store_rollback(run->store);
-        run->in_tx = 0;
+        bp_cli_batch_rollback(&run->batch);
         return st;
     }
     switch (rr.outcome) {
@@ -96,9 +78,7 @@ static bp_status batch_record(struct replay_run *run, const bp_process_result *r
     case BP_RECORD_UPGRADED: run->upgraded++; break;
     }
     run->suppressed += rr.suppressed;
-    if (++run->pending >= REPLAY_BATCH_MESSAGES || time(NULL) - run->tx_started >= REPLAY_BATCH_SECONDS)
-        st = batch_commit(run);
-    return st;
+    return bp_cli_batch_done(&run->batch);
 }
 
 static void show_progress(struct replay_run *run, const bp_source *src, int final)
@@ -164,9 +144,10 @@ static int replay_run(struct replay_run *run, int n_paths, char **paths)
 {
     bp_cli_env *env = &run->env;
     if (!env->dry_run) {
-        bp_status st = bp_cli_store_open(env, 0, &run->store);
-        if (st != BP_OK)
-            return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        int rc = bp_cli_store_ready(env, 0, 0, &run->store);
+        if (rc != BP_EXIT_OK)
+            return rc;
+        run->batch = (bp_cli_batch){run->store, REPLAY_BATCH_MESSAGES, REPLAY_BATCH_SECONDS, 0, 0, 0};
     }
     bp_format format = BP_FORMAT_NDJSON;
     if (env->dry_run || env->format_given) {
@@ -182,7 +163,7 @@ static int replay_run(struct replay_run *run, int n_paths, char **paths)
     int rc = bp_cli_each_message("replay", n_paths, paths, replay_message, source_done, run, &run->failures);
     if (rc != BP_EXIT_OK || run->store == NULL)
         return rc;
-    bp_status st = batch_commit(run);
+    bp_status st = bp_cli_batch_commit(&run->batch);
     if (st != BP_OK) {
         bp_cli_error("replay", "committing the last batch failed, it was rolled back: %s: %s", bp_status_to_string(st),
                      bp_cli_store_error(env, run->store));
@@ -219,8 +200,7 @@ int cmd_replay(int argc, char **argv)
     rc = replay_run(&run, argc - optind, argv + optind);
     if (rc == BP_EXIT_OK || rc == BP_EXIT_FAILURE)
         rc = replay_report(&run, rc);
-    if (run.in_tx)
-        bp_store_rollback(run.store);
+    bp_cli_batch_rollback(&run.batch);
     bp_store_close(run.store);
     bp_printer_free(run.printer);
     bp_arena_free(run.arena);

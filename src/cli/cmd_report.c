@@ -458,11 +458,10 @@ int cmd_report(int argc, char **argv)
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, 1, &store);
-    if (st == BP_ERR_NOT_FOUND)
-        st = BP_OK; /* no store yet: an empty report */
-    else if (st == BP_OK)
-        st = report_read(store, r.since, &r, &keep);
+    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: an empty report */
+    if (rc != BP_EXIT_OK)
+        goto out;
+    bp_status st = store != NULL ? report_read(store, r.since, &r, &keep) : BP_OK;
     if (st != BP_OK) {
         if (store != NULL)
             bp_cli_error("report", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));

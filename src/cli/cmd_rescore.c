@@ -140,17 +140,12 @@ static int rescore_option(void *user, int opt, const char *arg)
 static bp_status apply_changes(struct rescore_run *run, bp_store *store, size_t *flips)
 {
     bp_status st = BP_OK;
-    int in_tx = 0;
+    bp_cli_batch batch = {store, RESCORE_BATCH, 0, 0, 0, 0};
     for (size_t i = 0; st == BP_OK && i < run->n; i++) {
         const struct change *c = &run->v[i];
-        if (!in_tx) {
-            st = bp_store_begin(store);
-            if (st != BP_OK)
-                break;
-            in_tx = 1;
-        }
+        st = bp_cli_batch_begin(&batch);
         int before = 0, after = 0;
-        if (c->recipient != NULL)
+        if (st == BP_OK && c->recipient != NULL)
             st = suppressed(store, c->recipient, &before);
         if (st == BP_OK)
             st = bp_store_reclassify(store, c->id, c->recipient, c->category, c->rule, c->action, c->blocklist);
@@ -160,17 +155,12 @@ static bp_status apply_changes(struct rescore_run *run, bp_store *store, size_t 
             printf("%s: %s\n", c->recipient, after ? "now suppressed" : "no longer suppressed");
             (*flips)++;
         }
-        if (st == BP_OK && (i + 1) % RESCORE_BATCH == 0) {
-            in_tx = 0;
-            st = bp_store_commit(store);
-        }
+        if (st == BP_OK)
+            st = bp_cli_batch_done(&batch);
     }
-    if (st == BP_OK && in_tx) {
-        in_tx = 0;
-        st = bp_store_commit(store);
-    }
-    if (in_tx)
-        bp_store_rollback(store);
+    if (st == BP_OK)
+        st = bp_cli_batch_commit(&batch);
+    bp_cli_batch_rollback(&batch);
     return st;
 }
 
@@ -193,12 +183,10 @@ int cmd_rescore(int argc, char **argv)
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, !apply, &store);
-    if (st != BP_OK) {
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    rc = bp_cli_store_ready(&env, !apply, 0, &store);
+    if (rc != BP_EXIT_OK)
         goto out;
-    }
-    st = bp_store_ledger_events(store, examine, &run);
+    bp_status st = bp_store_ledger_events(store, examine, &run);
     if (st == BP_OK && run.nomem)
         st = BP_ERR_NOMEM;
     if (st == BP_OK && apply)

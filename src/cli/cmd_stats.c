@@ -211,13 +211,10 @@ int cmd_stats(int argc, char **argv)
         return rc;
     rc = BP_EXIT_OK;
     filter.since = env.since;
-    bp_status st = bp_cli_store_open(&env, 1, &store);
-    if (st == BP_ERR_NOT_FOUND) {
-        st = BP_OK; /* no store yet: all counts are zero */
-    } else if (st != BP_OK) {
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: all counts are zero */
+    if (rc != BP_EXIT_OK)
         goto out;
-    }
+    bp_status st = BP_OK;
     if (store != NULL)
         st = bp_store_stats(store, &filter, collect, &run);
     if (st == BP_OK && run.nomem)

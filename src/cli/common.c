@@ -10,7 +10,9 @@
  *                        [rules] builtin = false); then the pipeline: those rules, the
  *                        config's policy, VERP and report options.
  * bp_cli_store_open()    the store at bp_cli_db() with the policy's soft-bounce thresholds;
- *                        every location and backend message printed goes through secret.h.
+ *                        every location and backend message printed goes through secret.h;
+ *                        bp_cli_store_ready() the same with the command's exit status.
+ * bp_cli_batch_*()       one transaction over many units, committed by count or age.
  * bp_cli_each_message()  every message of the PATHs of replay and explain, unreadable inputs
  *                        reported and counted.
  * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output.
@@ -172,6 +174,51 @@ bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out)
     }
     free(error);
     return st;
+}
+
+int bp_cli_store_ready(bp_cli_env *env, int read_only, int absent_ok, bp_store **out)
+{
+    bp_status st = bp_cli_store_open(env, read_only, out);
+    if (st == BP_ERR_NOT_FOUND && absent_ok)
+        return BP_EXIT_OK;
+    return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+}
+
+bp_status bp_cli_batch_begin(bp_cli_batch *b)
+{
+    if (b->in_tx)
+        return BP_OK;
+    bp_status st = bp_store_begin(b->store);
+    if (st == BP_OK) {
+        b->in_tx = 1;
+        b->pending = 0;
+        b->started = (long long)time(NULL);
+    }
+    return st;
+}
+
+bp_status bp_cli_batch_commit(bp_cli_batch *b)
+{
+    if (!b->in_tx)
+        return BP_OK;
+    b->in_tx = 0;
+    b->pending = 0;
+    return bp_store_commit(b->store);
+}
+
+bp_status bp_cli_batch_done(bp_cli_batch *b)
+{
+    if (++b->pending >= b->max || (b->seconds > 0 && (long long)time(NULL) - b->started >= b->seconds))
+        return bp_cli_batch_commit(b);
+    return BP_OK;
+}
+
+void bp_cli_batch_rollback(bp_cli_batch *b)
+{
+    if (b->in_tx)
+        bp_store_rollback(b->store);
+    b->in_tx = 0;
+    b->pending = 0;
 }
 
 /* ---- message sources ---------------------------------------------------------------------- */
