@@ -39,12 +39,19 @@
 
 typedef struct bp_store bp_store;
 
+/** Soft-bounce escalation defaults: an address is suppressed after BP_SOFT_COUNT_DEFAULT soft
+ *  events on at least BP_SOFT_DAYS_DEFAULT distinct UTC days within BP_SOFT_WINDOW_DEFAULT
+ *  days (DESIGN.md; bp_policy_default() and bp_store_options_default() both use these). */
+#define BP_SOFT_COUNT_DEFAULT  5
+#define BP_SOFT_DAYS_DEFAULT   3
+#define BP_SOFT_WINDOW_DEFAULT 30
+
 /** Opening options; bp_store_options_default() fills in the defaults. */
 typedef struct bp_store_options {
     unsigned busy_timeout_ms; /**< longest wait for the write lock (default 10000) */
-    unsigned soft_count;      /**< N soft events ... (default 5) */
-    unsigned soft_days;       /**< ... on at least D distinct days (default 3) */
-    unsigned soft_window;     /**< ... within W days (default 30) */
+    unsigned soft_count;      /**< N soft events ... (default BP_SOFT_COUNT_DEFAULT) */
+    unsigned soft_days;       /**< ... on at least D distinct days (default BP_SOFT_DAYS_DEFAULT) */
+    unsigned soft_window;     /**< ... within W days (default BP_SOFT_WINDOW_DEFAULT) */
     int read_only;            /**< open for reading; never creates the database */
 } bp_store_options;
 

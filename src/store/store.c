@@ -29,9 +29,8 @@
 #endif
 #include <time.h>
 
+#include "fold.h"
 #include "store_backend.h"
-
-#define SECONDS_PER_DAY 86400LL
 
 struct unfolded;
 
@@ -51,9 +50,9 @@ void bp_store_options_default(bp_store_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->busy_timeout_ms = 10000;
-    o->soft_count = 5;
-    o->soft_days = 3;
-    o->soft_window = 30;
+    o->soft_count = BP_SOFT_COUNT_DEFAULT;
+    o->soft_days = BP_SOFT_DAYS_DEFAULT;
+    o->soft_window = BP_SOFT_WINDOW_DEFAULT;
 }
 
 static int is_postgres(const char *location)
@@ -229,201 +228,20 @@ static const char *domain_of(const char *address, char *buf, size_t size)
     return buf;
 }
 
-/* ---- derivation ------------------------------------------------------------------------ */
-
-/* What the fold does with one ledger row. */
-typedef enum fact_what { F_NOTHING, F_SUPPRESS, F_SOFT, F_RESET, F_REMOVAL } fact_what;
-
-typedef struct fact {
-    fact_what what;
-    const char *kind;   /* BP_KIND_* for F_SUPPRESS (static) */
-    const char *reason; /* borrowed from the row */
-    long long t, id;
-} fact;
-
-/* The meaning of one ledger row for the fold. */
-static fact fact_of(const bp_ledger_row *r)
-{
-    fact f = {F_NOTHING, NULL, NULL, r->evidence_time, r->id};
-    if (strcmp(r->kind, BP_LEDGER_REMOVAL) == 0) {
-        f.what = F_REMOVAL;
-        f.reason = r->note;
-    } else if (strcmp(r->kind, BP_LEDGER_DELIVERY) == 0) {
-        f.what = F_RESET;
-    } else if (strcmp(r->kind, BP_LEDGER_IMPORT) == 0 || strcmp(r->kind, BP_LEDGER_MANUAL) == 0) {
-        f.what = F_SUPPRESS;
-        f.kind = strcmp(r->kind, BP_LEDGER_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
-        f.reason = r->note != NULL ? r->note : f.kind;
-    } else if (r->event.type == BP_EVENT_DELIVERED) {
-        f.what = F_RESET;
-    } else if (r->event.action == BP_ACT_SUPPRESS) {
-        f.what = F_SUPPRESS;
-        f.kind = r->event.type == BP_EVENT_COMPLAINT ? BP_KIND_COMPLAINT : BP_KIND_BOUNCE;
-        f.reason = r->event.type == BP_EVENT_COMPLAINT ? r->event.feedback_type : r->event.category;
-        if (f.reason == NULL)
-            f.reason = r->event.type == BP_EVENT_COMPLAINT ? "complaint" : "other";
-    } else if (r->event.action == BP_ACT_SOFT) {
-        f.what = F_SOFT;
-        f.reason = r->event.category != NULL ? r->event.category : "other";
-    }
-    return f;
-}
-
-/* (t1, id1) sorts after (t2, id2) in the ledger's (evidence_time, id) order. */
-static int key_after(long long t1, long long id1, long long t2, long long id2)
-{
-    return t1 > t2 || (t1 == t2 && id1 > id2);
-}
-
-/* The state of the fold of one address: the suppression row it makes plus what the next
- * rows need (the soft events counted, the key of the last row folded). */
-typedef struct derived {
-    int exists; /* ever suppressed (a row should exist) */
-    int active; /* exists && !lifted */
-    char *reason, *kind, *lift_reason;
-    long long first, last, count;
-    int lifted;
-    long long lifted_at;
-    long long active_time, active_id; /* key of the row that began the suppression in force */
-    long long *soft;                  /* times of the soft events counted now, oldest first */
-    size_t n_soft, cap_soft;
-    long long last_time, last_id; /* key of the last row folded */
-    size_t folded;                /* rows folded by this derive */
-    int nomem;
-} derived;
-
-static void derived_free(derived *d)
-{
-    free(d->reason);
-    free(d->kind);
-    free(d->lift_reason);
-    free(d->soft);
-    memset(d, 0, sizeof(*d));
-}
-
-/* Replace the copy in *dst by a copy of @p src (NULL allowed). */
-static void set_text(derived *d, char **dst, const char *src)
-{
-    char *copy = NULL;
-    if (src != NULL && (copy = strdup(src)) == NULL) {
-        d->nomem = 1;
-        return;
-    }
-    free(*dst);
-    *dst = copy;
-}
-
-static int distinct_days(const long long *t, size_t n)
-{
-    int days = 0;
-    for (size_t i = 0; i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = t[j] / SECONDS_PER_DAY == t[i] / SECONDS_PER_DAY;
-        days += !seen;
-    }
-    return days;
-}
-
-static void suppress(derived *d, const fact *f, const char *kind)
-{
-    if (!d->active) {
-        d->active = 1;
-        if (!d->exists) {
-            d->exists = 1;
-            d->first = f->t;
-        }
-        d->lifted = 0;
-        set_text(d, &d->reason, f->reason);
-        set_text(d, &d->kind, kind);
-        d->active_time = f->t;
-        d->active_id = f->id;
-    }
-    d->count++;
-    if (f->t > d->last)
-        d->last = f->t;
-}
-
-/* Fold one row (rows come in evidence-time order) into @p d. */
-static void fold_fact(const bp_store_options *o, derived *d, const fact *f)
-{
-    switch (f->what) {
-    case F_NOTHING: break;
-    case F_RESET: d->n_soft = 0; break;
-    case F_REMOVAL:
-        if (d->exists) {
-            d->active = 0;
-            d->lifted = 1;
-            set_text(d, &d->lift_reason, f->reason);
-            d->lifted_at = f->t;
-        }
-        d->n_soft = 0;
-        break;
-    case F_SUPPRESS:
-        if (d->lifted && f->t <= d->lifted_at)
-            break; /* not newer than the removal: old evidence, already judged */
-        suppress(d, f, f->kind);
-        d->n_soft = 0;
-        break;
-    case F_SOFT: {
-        if (d->active || (d->lifted && f->t <= d->lifted_at))
-            break;
-        long long window_start = f->t - (long long)o->soft_window * SECONDS_PER_DAY;
-        size_t keep = 0;
-        for (size_t j = 0; j < d->n_soft; j++)
-            if (d->soft[j] > window_start)
-                d->soft[keep++] = d->soft[j];
-        d->n_soft = keep;
-        if (d->n_soft == d->cap_soft) {
-            size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
-            long long *v = realloc(d->soft, cap * sizeof(*v));
-            if (v == NULL) {
-                d->nomem = 1;
-                return;
-            }
-            d->soft = v;
-            d->cap_soft = cap;
-        }
-        d->soft[d->n_soft++] = f->t;
-        if (d->n_soft >= o->soft_count && distinct_days(d->soft, d->n_soft) >= (int)o->soft_days) {
-            suppress(d, f, BP_KIND_SOFT_THRESHOLD);
-            d->n_soft = 0;
-        }
-        break;
-    }
-    }
-}
-
-typedef struct fold_ctx {
-    const bp_store_options *o;
-    derived *d;
-} fold_ctx;
-
-static int fold_row(void *user, const bp_ledger_row *r)
-{
-    fold_ctx *c = user;
-    fact f = fact_of(r);
-    fold_fact(c->o, c->d, &f);
-    c->d->last_time = r->evidence_time;
-    c->d->last_id = r->id;
-    c->d->folded++;
-    return c->d->nomem;
-}
-
 /* ---- the fold state kept per address (table derive_state) --------------------------------
  *
- * derive() keeps the state of each address's fold, keyed by the last row folded, so that
- * recording a row folds only the rows after that key instead of the address's whole ledger.
+ * The fold itself (what each row means, soft-bounce escalation, removals) is fold.c.  derive()
+ * keeps the state of each address's fold, keyed by the last row folded, so that recording a
+ * row folds only the rows after that key instead of the address's whole ledger.
  * The invariant: every committed ledger row of the address that sorts at or before the key
- * and means something to the fold (fact_of() is not F_NOTHING) is folded into the state.
- * Rows are only ever added (ledger_insert), re-classified (bp_store_reclassify) or, for
- * placeholders that fold to nothing, deleted; store.c notes every row it adds or changes in
- * the transaction (s->unfolded) until derive() has folded it:
+ * and means something to the fold (bp_fact_of() is not BP_FACT_NOTHING) is folded into the
+ * state.  Rows are only ever added (ledger_insert), re-classified (bp_store_reclassify) or,
+ * for placeholders that fold to nothing, deleted; store.c notes every row it adds or changes
+ * in the transaction (s->unfolded) until derive() has folded it:
  *   - a noted row after the key is read back by the incremental query;
  *   - a noted row at or before the key (it arrived out of evidence-time order) is folded
- *     into the state at once when the state was suppressed since before it and stays so:
- *     within a suppression in force a suppressing row only adds to count and last_seen, and
- *     soft events and resets change nothing;
+ *     into the state at once when the state was suppressed since before it and stays so
+ *     (bp_fold_late());
  *   - anything else (a removal arriving late, a row before the suppression in force, a
  *     re-classified row, no state, a state of another policy or format) folds the address
  *     from its first row and rewrites the state.
@@ -432,97 +250,34 @@ static int fold_row(void *user, const bp_ledger_row *r)
  * one writer; PostgreSQL: the address's row lock, taken by state_get before reading), so no
  * other writer's row can be missing from a state it reads. */
 
-/* The state's format and the policy it was folded with; a state that differs is not used. */
-#define FOLD_FORMAT 1
-
-static void policy_text(const bp_store_options *o, char *buf, size_t size)
+static bp_fold_policy fold_policy(const bp_store *s)
 {
-    snprintf(buf, size, "%d:%u:%u:%u", FOLD_FORMAT, o->soft_count, o->soft_days, o->soft_window);
-}
-
-/* Soft times as text: the first time, then each difference to the previous one ("" none). */
-static char *soft_text(const derived *d)
-{
-    size_t size = d->n_soft * 21 + 1;
-    char *out = malloc(size);
-    if (out == NULL)
-        return NULL;
-    size_t len = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < d->n_soft; i++) {
-        long long v = i == 0 ? d->soft[0] : d->soft[i] - d->soft[i - 1];
-        len += (size_t)snprintf(out + len, size - len, i == 0 ? "%lld" : " %lld", v);
-    }
-    return out;
-}
-
-/* Parse soft_text()'s format into d->soft. @return 0, or -1 when it is not in that format. */
-static int soft_parse(derived *d, const char *text)
-{
-    const char *p = text != NULL ? text : "";
-    d->n_soft = 0;
-    while (*p != '\0') {
-        char *end = NULL;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || (*end != ' ' && *end != '\0') || (d->n_soft > 0 && v < 0))
-            return -1;
-        if (d->n_soft == d->cap_soft) {
-            size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
-            long long *nv = realloc(d->soft, cap * sizeof(*nv));
-            if (nv == NULL) {
-                d->nomem = 1;
-                return -1;
-            }
-            d->soft = nv;
-            d->cap_soft = cap;
-        }
-        d->soft[d->n_soft] = d->n_soft == 0 ? v : d->soft[d->n_soft - 1] + v;
-        d->n_soft++;
-        p = *end == ' ' ? end + 1 : end;
-    }
-    return 0;
+    bp_fold_policy p = {s->opts.soft_count, s->opts.soft_days, s->opts.soft_window};
+    return p;
 }
 
 typedef struct state_load {
     const char *policy;
-    derived *d;
+    bp_fold *d;
     int usable;
 } state_load;
 
 static int load_state(void *user, const bp_fold_state *st)
 {
     state_load *l = user;
-    derived *d = l->d;
-    if (st->policy == NULL || strcmp(st->policy, l->policy) != 0)
-        return 0; /* folded under another policy or format: fold again */
-    d->exists = st->suppressed != 0;
-    d->lifted = d->exists && st->lifted != 0;
-    d->active = d->exists && !d->lifted;
-    set_text(d, &d->reason, st->reason);
-    set_text(d, &d->kind, st->source_kind);
-    set_text(d, &d->lift_reason, st->lift_reason);
-    d->first = st->first_seen;
-    d->last = st->last_seen;
-    d->count = st->count;
-    d->lifted_at = st->lifted_at;
-    d->active_time = st->active_time;
-    d->active_id = st->active_id;
-    d->last_time = st->last_time;
-    d->last_id = st->last_id;
-    l->usable = !d->nomem && soft_parse(d, st->soft) == 0 && (!d->exists || d->kind != NULL);
+    l->usable = bp_fold_load(l->d, st, l->policy);
     return 0;
 }
 
-static bp_status save_state(bp_store *s, const char *address, const derived *d)
+static bp_status save_state(bp_store *s, const char *address, const bp_fold *d)
 {
     char policy[64];
-    policy_text(&s->opts, policy, sizeof(policy));
-    char *soft = soft_text(d);
+    bp_fold_policy fp = fold_policy(s);
+    bp_fold_policy_text(&fp, policy, sizeof(policy));
+    char *soft = bp_fold_soft_text(d);
     if (soft == NULL)
         return BP_ERR_NOMEM;
-    bp_fold_state st = {address,      d->last_time,   d->last_id,   policy,   d->exists, d->reason,
-                        d->kind,      d->first,       d->last,      d->count, d->lifted, d->lift_reason,
-                        d->lifted_at, d->active_time, d->active_id, soft};
+    bp_fold_state st = bp_fold_to_state(d, address, policy, soft);
     bp_status bs = s->be->state_put(s->h, &st);
     free(soft);
     return bs;
@@ -531,15 +286,16 @@ static bp_status save_state(bp_store *s, const char *address, const derived *d)
 /* Rows this transaction wrote or changed that derive() has not folded yet. */
 typedef struct unfolded {
     char *address;
-    fact_what what;
+    bp_fact_what what;
     long long t, id;
     int refold; /* an existing row changed: fold the address from its first row */
 } unfolded;
 
 /* Note a row written or changed in this transaction (see above). */
-static bp_status note_unfolded(bp_store *s, const char *address, fact_what what, long long t, long long id, int refold)
+static bp_status note_unfolded(bp_store *s, const char *address, bp_fact_what what, long long t, long long id,
+                               int refold)
 {
-    if (address == NULL || (what == F_NOTHING && !refold))
+    if (address == NULL || (what == BP_FACT_NOTHING && !refold))
         return BP_OK; /* rows that fold to nothing change no state, wherever they sort */
     if (s->n_unfolded == s->cap_unfolded) {
         size_t cap = s->cap_unfolded ? s->cap_unfolded * 2 : 8;
@@ -600,6 +356,17 @@ static int note_current(void *user, const bp_suppression *r)
     return 0;
 }
 
+typedef struct fold_ctx {
+    bp_fold_policy policy;
+    bp_fold *d;
+} fold_ctx;
+
+static int fold_row(void *user, const bp_ledger_row *r)
+{
+    fold_ctx *c = user;
+    return bp_fold_row(&c->policy, c->d, r);
+}
+
 /* Re-derive the suppression row of @p address from its ledger rows: from its fold state and
  * the rows after it when that is exact, else from its first row (see above).
  * @param became_suppressed if not NULL, set to 1 when it was not suppressed and now is
@@ -608,10 +375,11 @@ static int note_current(void *user, const bp_suppression *r)
 static bp_status derive(bp_store *s, const char *address, int *became_suppressed, size_t *soft_pending,
                         long long *soft_oldest)
 {
-    derived d;
+    bp_fold d;
     char policy[64], dombuf[320];
     memset(&d, 0, sizeof(d));
-    policy_text(&s->opts, policy, sizeof(policy));
+    fold_ctx ctx = {fold_policy(s), &d};
+    bp_fold_policy_text(&ctx.policy, policy, sizeof(policy));
     state_load load = {policy, &d, 0};
     bp_status st = s->be->state_get(s->h, address, load_state, &load);
     if (st == BP_ERR_NOT_FOUND)
@@ -626,27 +394,24 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
     int full = !load.usable, changed = 0;
     for (size_t i = 0; i < s->n_unfolded && !full; i++) {
         const unfolded *u = &s->unfolded[i];
-        if (strcmp(u->address, address) != 0 || (!u->refold && key_after(u->t, u->id, d.last_time, d.last_id)))
+        if (strcmp(u->address, address) != 0 || (!u->refold && bp_fold_key_after(u->t, u->id, d.last_time, d.last_id)))
             continue; /* another address, or read back below */
-        full = u->refold || u->what == F_REMOVAL || !d.active || !key_after(u->t, u->id, d.active_time, d.active_id);
+        full = u->refold || u->what == BP_FACT_REMOVAL || !d.active ||
+               !bp_fold_key_after(u->t, u->id, d.active_time, d.active_id);
     }
     if (full) {
-        derived_free(&d);
+        bp_fold_free(&d);
         d.last_time = d.last_id = LLONG_MIN;
     } else {
         for (size_t i = 0; i < s->n_unfolded; i++) {
             const unfolded *u = &s->unfolded[i];
-            if (strcmp(u->address, address) != 0 || key_after(u->t, u->id, d.last_time, d.last_id))
+            if (strcmp(u->address, address) != 0 || bp_fold_key_after(u->t, u->id, d.last_time, d.last_id))
                 continue;
-            if (u->what == F_SUPPRESS) { /* within the suppression in force: counted, nothing else */
-                d.count++;
-                if (u->t > d.last)
-                    d.last = u->t;
-            }
+            bp_fold_late(&d, u->what, u->t);
             changed = 1;
         }
     }
-    fold_ctx ctx = {&s->opts, &d};
+    d.folded = 0;
     st = s->be->ledger_fold(s->h, address, d.last_time, d.last_id, fold_row, &ctx);
     if (st == BP_OK && d.nomem)
         st = BP_ERR_NOMEM;
@@ -654,9 +419,7 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
         goto out;
     changed |= d.folded > 0;
     const char *domain = domain_of(address, dombuf, sizeof(dombuf));
-    bp_suppression row = {
-        address,    domain != NULL ? domain : "", d.reason, d.kind, d.first, d.last, d.count, d.lifted, d.lift_reason,
-        d.lifted_at};
+    bp_suppression row = bp_fold_suppression(&d, address, domain != NULL ? domain : "");
     current_row cur = {d.exists ? &row : NULL, 0, 0, 0};
     st = s->be->suppression_get(s->h, address, note_current, &cur);
     if (st == BP_ERR_NOT_FOUND)
@@ -679,7 +442,7 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
     if (soft_oldest != NULL)
         *soft_oldest = d.n_soft > 0 ? d.soft[0] : 0;
 out:
-    derived_free(&d);
+    bp_fold_free(&d);
     return st;
 }
 
@@ -717,7 +480,7 @@ static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
         return st;
     bp_ledger_row noted = *r;
     noted.id = id;
-    return note_unfolded(s, r->event.recipient, fact_of(&noted).what, r->evidence_time, id, 0);
+    return note_unfolded(s, r->event.recipient, bp_fact_of(&noted).what, r->evidence_time, id, 0);
 }
 
 static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long long now, const bp_store_unit *unit)
@@ -982,7 +745,7 @@ bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, 
         return st;
     st = s->be->ledger_reclassify(s->h, id, category, rule, action, blocklist);
     if (st == BP_OK && recipient != NULL)
-        st = note_unfolded(s, recipient, F_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
+        st = note_unfolded(s, recipient, BP_FACT_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
     if (st == BP_OK && recipient != NULL)
         st = derive(s, recipient, NULL, NULL, NULL);
     return st;

@@ -14,32 +14,12 @@
 #define BOUNCEPIPE_STORE_BACKEND_H
 
 #include "bouncepipe/store.h"
+#include "fold.h"
 
 /** Processed-unit states (table "processed"); bp_store_seen() reports these numbers. */
 #define BP_SEEN_UNKNOWN      0
 #define BP_SEEN_RECORDED     1
 #define BP_SEEN_UNRECOGNIZED 2 /**< nothing recognised (quarantined): a later run may retry it */
-
-/**
- * The fold of one address's ledger up to a row (table derive_state): what derive() in
- * store.c needs to go on from there instead of reading the address's whole ledger again.
- * A cache: store.c decides when it is valid; deleting it only costs one full fold.
- * Strings are text in store.c's formats; the backend only stores them.
- */
-typedef struct bp_fold_state {
-    const char *address;
-    long long last_time, last_id; /**< (evidence_time, id) of the last row folded */
-    const char *policy;           /**< what the fold depends on besides the rows (store.c's format) */
-    int suppressed;               /**< a suppression row exists (ever suppressed) */
-    const char *reason;
-    const char *source_kind;
-    long long first_seen, last_seen, count;
-    int lifted;
-    const char *lift_reason;
-    long long lifted_at;
-    long long active_time, active_id; /**< key of the row that began the suppression in force (not lifted) */
-    const char *soft;                 /**< times of the soft events counted (store.c's format) */
-} bp_fold_state;
 
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
