@@ -259,4 +259,83 @@
 #error "BP_MAX_DMARC_FIELD_BYTES must lie between 256 (a domain name) and 64 KiB"
 #endif
 
+/* ---- What the store keeps (src/store/store.c; docs/store.md "Bounds") --------------------
+ * Anyone can mail the bounce domain, and every byte the store writes stays there: each field
+ * it writes has a cap (longer text is cut at a UTF-8 character boundary), a message's own
+ * facts (Message-ID, source, original Message-ID, Reporting-MTA, Envelope-Id, Arrival-Date)
+ * are kept once per message instead of on each of its rows, and the text one message adds
+ * is bounded as a whole.  A recipient longer than BP_MAX_ADDRESS_BYTES is not an address: its
+ * row is kept without one (evidence only). */
+
+/* Message-IDs (the report's and the original's).  RFC 5322 lines are at most 998 bytes; real
+ * ids are under 250.  A 100 KB Message-ID copied onto 1,000 rows was 100 MB. */
+#ifndef BP_MAX_STORED_ID_BYTES
+#define BP_MAX_STORED_ID_BYTES 512u
+#endif
+#if BP_MAX_STORED_ID_BYTES > 998u
+#error "BP_MAX_STORED_ID_BYTES must not exceed RFC 5322's 998-byte line"
+#endif
+
+/* MTA names (Reporting-MTA, Remote-MTA): "dns; " and a domain name (at most 253 bytes) or an
+ * address literal. */
+#ifndef BP_MAX_STORED_HOST_BYTES
+#define BP_MAX_STORED_HOST_BYTES 320u
+#endif
+#if BP_MAX_STORED_HOST_BYTES > 4096u
+#error "BP_MAX_STORED_HOST_BYTES must not exceed 4096"
+#endif
+
+/* Envelope ids: RFC 3461 ENVID is at most 100 characters, xtext-encoded at most 300 bytes. */
+#ifndef BP_MAX_STORED_ENVID_BYTES
+#define BP_MAX_STORED_ENVID_BYTES 300u
+#endif
+#if BP_MAX_STORED_ENVID_BYTES > 4096u
+#error "BP_MAX_STORED_ENVID_BYTES must not exceed 4096"
+#endif
+
+/* Where a unit came from: a file path (PATH_MAX is 4096), PATH#N, "-". */
+#ifndef BP_MAX_STORED_SOURCE_BYTES
+#define BP_MAX_STORED_SOURCE_BYTES 1024u
+#endif
+#if BP_MAX_STORED_SOURCE_BYTES > 4096u
+#error "BP_MAX_STORED_SOURCE_BYTES must not exceed PATH_MAX (4096)"
+#endif
+
+/* Short fields: status, SMTP code, category, feedback type, rule id, family, recipient_from,
+ * Arrival-Date, source IP, job id, blocklist, the MTA's category.  The longest legitimate one
+ * is a date with its comment (about 40 bytes). */
+#ifndef BP_MAX_STORED_TOKEN_BYTES
+#define BP_MAX_STORED_TOKEN_BYTES 128u
+#endif
+#if BP_MAX_STORED_TOKEN_BYTES > 1024u
+#error "BP_MAX_STORED_TOKEN_BYTES must not exceed 1024"
+#endif
+
+/* An operator's reason (remove --reason, import --reason): a sentence. */
+#ifndef BP_MAX_STORED_NOTE_BYTES
+#define BP_MAX_STORED_NOTE_BYTES 1000u
+#endif
+#if BP_MAX_STORED_NOTE_BYTES > 65536u
+#error "BP_MAX_STORED_NOTE_BYTES must not exceed 64 KiB"
+#endif
+
+/* Text one unit (a message, an accounting record) adds to the ledger, all its rows together.
+ * A report for 1,000 recipients with their full diagnostics needs about 1 MB of it at the
+ * caps above; 256 KiB keeps every diagnostic of an ordinary report (a few hundred bytes each
+ * for up to a few hundred recipients).  Rows written after the budget is spent keep what the
+ * suppression list and lookups need (recipient, type, action, category, feedback type,
+ * status, SMTP code, rule, family, blocklist) and store the free text (diagnostic, MTA names,
+ * ids, dates) as NULL.  With it, a message grows the store by at most this plus about 2 KB per
+ * recipient row (the address in the ledger, its index, the suppression list and the fold
+ * state), well under ten times the message's own size plus 1 MB (tests/store_safety.py). */
+#ifndef BP_MAX_UNIT_STORE_BYTES
+#define BP_MAX_UNIT_STORE_BYTES (256u * 1024u)
+#endif
+#if BP_MAX_UNIT_STORE_BYTES > 16u * 1024u * 1024u
+#error "BP_MAX_UNIT_STORE_BYTES must not exceed 16 MiB"
+#endif
+#if BP_MAX_UNIT_STORE_BYTES < 4u * BP_MAX_DIAGNOSTIC_BYTES
+#error "BP_MAX_UNIT_STORE_BYTES must hold a few full diagnostics"
+#endif
+
 #endif

@@ -233,8 +233,18 @@ typedef int (*bp_stats_cb)(void *user, bp_stats_dim dim, const char *key, long l
 /** Counts of event ledger rows (filter.since only) by every dimension, largest first. */
 bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb cb, void *user);
 
-/** Every event ledger row in id order (rescore). */
+/** Every event ledger row in id order (rescore); read a page at a time. */
 bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user);
+
+/**
+ * At most @p limit ledger rows of every kind whose ids follow @p after_id, in id order (0: from
+ * the first; limit 0: a default page).  A caller walks the whole ledger in bounded memory by
+ * passing the last id it was given (migrate).
+ */
+bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit, bp_ledger_cb cb, void *user);
+
+/** The event rows of the unit with @p fingerprint, in id order. */
+bp_status bp_store_ledger_unit(bp_store *s, const char *fingerprint, bp_ledger_cb cb, void *user);
 
 /**
  * Change the classification of ledger row @p id (rescore --apply; in a transaction), and

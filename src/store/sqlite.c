@@ -29,9 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store_backend.h"
+#include "sql.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
  * append a new one (and document it in docs/store.md). */
@@ -94,99 +94,18 @@ static const char *const migrations[] = {
     "  active_id INTEGER NOT NULL,"
     "  soft TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 2 -> 3: a message's facts once, in its processed row (sql.h BP_SQL_MIGRATE_FACTS) */
+    "ALTER TABLE processed ADD COLUMN original_message_id TEXT;"
+    "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
+    "ALTER TABLE processed ADD COLUMN envid TEXT;"
+    "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
 
-#define LEDGER_COLUMNS                                                                                                 \
-    "id, kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "   \
-    "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
-    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
-
-/* what derive() folds (store_backend.h ledger_fold) */
-#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
-
-#define STATE_COLUMNS                                                                                                  \
-    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
-    "lift_reason, lifted_at, active_time, active_id, soft"
-
-#define SUPPRESSION_COLUMNS                                                                                            \
-    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
-
-enum stmt_id {
-    ST_SEEN,
-    ST_MARK,
-    ST_DROP_PLACEHOLDER,
-    ST_LEDGER_INSERT,
-    ST_LEDGER_FOR,
-    ST_LEDGER_FOLD,
-    ST_LEDGER_EVENTS,
-    ST_LEDGER_RECLASSIFY,
-    ST_SUPP_GET,
-    ST_SUPP_PUT,
-    ST_SUPP_DELETE,
-    ST_SUPP_LIST,
-    ST_STATS_TYPE,
-    ST_STATS_CATEGORY,
-    ST_STATS_ACTION,
-    ST_STATS_DOMAIN,
-    ST_STATS_DAY,
-    ST_STATS_SUPPRESSED,
-    ST_STATS_LIFTED,
-    ST_STATE_GET,
-    ST_STATE_PUT,
-    ST_STATE_DELETE,
-    ST_COUNT
-};
-
-static const char *const stmt_sql[ST_COUNT] = {
-    [ST_SEEN] = "SELECT state FROM processed WHERE fingerprint = ?1",
-    [ST_MARK] = "INSERT INTO processed (fingerprint, state, message_id, source, first_seen, updated) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
-                "ON CONFLICT (fingerprint) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-    [ST_DROP_PLACEHOLDER] = "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
-    [ST_LEDGER_INSERT] =
-        "INSERT INTO ledger (kind, evidence_time, recorded_at, type, action, recipient, domain, recipient_from, "
-        "status, smtp_code, diagnostic, category, feedback_type, rule, final, reporting_mta, remote_mta, "
-        "arrival_date, source_ip, envid, job_id, source, message_id, original_message_id, blocklist, family, note, "
-        "fingerprint, mta_category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?28, ?7, ?8, ?9, ?10, ?11, "
-        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?29)",
-    [ST_LEDGER_FOR] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE recipient = ?1 ORDER BY evidence_time, id",
-    /* the rows after a key: a range of index ledger_recipient */
-    [ST_LEDGER_FOLD] = "SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = ?1 AND (evidence_time, id) > (?2, ?3) "
-                       "ORDER BY evidence_time, id",
-    [ST_LEDGER_EVENTS] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE kind = 'event' ORDER BY id",
-    [ST_LEDGER_RECLASSIFY] = "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
-    [ST_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",
-    [ST_SUPP_PUT] = "INSERT OR REPLACE INTO suppressions (" SUPPRESSION_COLUMNS ") "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_SUPP_DELETE] = "DELETE FROM suppressions WHERE address = ?1",
-    [ST_SUPP_LIST] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions "
-                     "WHERE (?5 OR lifted = 0) AND last_seen >= ?1 AND (?2 IS NULL OR source_kind = ?2) "
-                     "AND (?3 IS NULL OR reason = ?3) AND (?4 IS NULL OR domain = ?4) ORDER BY address",
-    [ST_STATS_TYPE] = "SELECT type, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
-                      "GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_CATEGORY] = "SELECT CASE WHEN type = 'complaint' THEN 'complaint:' || coalesce(feedback_type, 'unknown') "
-                          "ELSE category END AS c, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
-                          "AND (category IS NOT NULL OR type = 'complaint') GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_ACTION] = "SELECT coalesce(action, 'none'), count(*) FROM ledger WHERE kind = 'event' "
-                        "AND evidence_time >= ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_DOMAIN] = "SELECT domain, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
-                        "AND domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_DAY] = "SELECT strftime('%Y-%m-%d', evidence_time, 'unixepoch'), count(*) FROM ledger "
-                     "WHERE kind = 'event' AND evidence_time >= ?1 GROUP BY 1 ORDER BY 1",
-    [ST_STATS_SUPPRESSED] =
-        "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 0 GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_LIFTED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 1 GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address = ?1",
-    [ST_STATE_PUT] = "INSERT OR REPLACE INTO derive_state (" STATE_COLUMNS ") "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    [ST_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
-};
-
 typedef struct sq {
     sqlite3 *db;
-    sqlite3_stmt *stmts[ST_COUNT];
+    sqlite3_stmt *stmts[BP_SQL_COUNT];
     unsigned busy_timeout_ms;
     long long busy_started_ms;
     unsigned rng;
@@ -255,10 +174,10 @@ static bp_status fail(sq *q, int rc, const char *what)
     return map_error(rc);
 }
 
-static bp_status prepare(sq *q, enum stmt_id id, sqlite3_stmt **out)
+static bp_status prepare(sq *q, bp_sql_id id, sqlite3_stmt **out)
 {
     if (q->stmts[id] == NULL) {
-        int rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
+        int rc = sqlite3_prepare_v3(q->db, bp_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
         if (rc != SQLITE_OK)
             return fail(q, rc, "prepare");
     }
@@ -402,7 +321,7 @@ static void sq_close(void *h)
         return;
     if (q->in_tx)
         sq_rollback(q);
-    for (int i = 0; i < ST_COUNT; i++)
+    for (int i = 0; i < BP_SQL_COUNT; i++)
         sqlite3_finalize(q->stmts[i]);
     sqlite3_close(q->db);
     free(q);
@@ -538,11 +457,59 @@ static void sq_rollback(void *h)
     q->in_tx = 0;
 }
 
+/* ---- rows: the shared statements of sql.c, bound and read as bp_sql_value arrays ------- */
+
+/* Bind @p n values from parameter @p first on. */
+static void bind_values(sqlite3_stmt *st, int first, const bp_sql_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int at = first + (int)i;
+        if (v[i].is_null)
+            sqlite3_bind_null(st, at);
+        else if (v[i].text != NULL)
+            sqlite3_bind_text(st, at, v[i].text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, at, v[i].num);
+    }
+}
+
+/* The current result row's @p n columns of @p types. */
+static void read_values(sqlite3_stmt *st, const bp_sql_type *types, size_t n, bp_sql_value *v)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].is_null = sqlite3_column_type(st, (int)i) == SQLITE_NULL;
+        v[i].text = types[i] == BP_SQL_TEXT ? (const char *)sqlite3_column_text(st, (int)i) : NULL;
+        v[i].num = types[i] == BP_SQL_INT ? sqlite3_column_int64(st, (int)i) : 0;
+    }
+}
+
+/* Step through the rows of @p st, handing each to @p each; reset it either way.
+ * @param n receives the rows handed over (may be NULL) */
+typedef int (*row_fn)(sqlite3_stmt *st, void *ctx);
+static bp_status each_row(sq *q, sqlite3_stmt *st, row_fn each, void *ctx, const char *what, long long *n)
+{
+    int rc;
+    long long count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        count++;
+        if (each(st, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    bp_status bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (n != NULL)
+        *n = count;
+    return bs;
+}
+
 static bp_status sq_seen(void *h, const char *fingerprint, int *state)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_SEEN, &st);
+    bp_status bs = prepare(q, BP_SQL_SEEN, &st);
     if (bs != BP_OK)
         return bs;
     *state = BP_SEEN_UNKNOWN;
@@ -557,144 +524,94 @@ static bp_status sq_seen(void *h, const char *fingerprint, int *state)
     return bs;
 }
 
-static bp_status sq_mark(void *h, const bp_store_unit *unit, int state, long long now)
+static bp_status sq_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_MARK, &st);
+    bp_sql_value v[BP_SQL_MARK_N];
+    bp_status bs = prepare(q, BP_SQL_MARK, &st);
     if (bs != BP_OK)
         return bs;
-    bind_text(st, 1, unit->fingerprint);
-    sqlite3_bind_int(st, 2, state);
-    bind_text(st, 3, unit->message_id);
-    bind_text(st, 4, unit->source);
-    sqlite3_bind_int64(st, 5, now);
+    bp_sql_mark_values(fingerprint, facts, state, now, v);
+    bind_values(st, 1, v, BP_SQL_MARK_N);
     return step_done(q, st, "recording a fingerprint");
+}
+
+/* A statement whose parameters are text: bind them, run it. */
+static bp_status run_text(sq *q, bp_sql_id id, const char *const *params, size_t n, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, id, &st);
+    if (bs != BP_OK)
+        return bs;
+    for (size_t i = 0; i < n; i++)
+        bind_text(st, (int)i + 1, params[i]);
+    return step_done(q, st, what);
 }
 
 static bp_status sq_drop_placeholder(void *h, const char *fingerprint)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_DROP_PLACEHOLDER, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, fingerprint);
-    return step_done(q, st, "replacing an unrecognised message");
+    return run_text(h, BP_SQL_DROP_PLACEHOLDER, &fingerprint, 1, "replacing an unrecognised message");
 }
 
 static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_INSERT, &st);
+    bp_sql_value v[BP_SQL_LEDGER_N];
+    *id = 0;
+    bp_status bs = prepare(q, BP_SQL_LEDGER_INSERT, &st);
     if (bs != BP_OK)
         return bs;
-    const bp_event *e = &r->event;
-    int is_event = strcmp(r->kind, BP_LEDGER_EVENT) == 0;
-    bind_text(st, 1, r->kind);
-    sqlite3_bind_int64(st, 2, r->evidence_time);
-    sqlite3_bind_int64(st, 3, r->recorded_at);
-    bind_text(st, 4, is_event ? bp_event_type_name(e->type) : NULL);
-    bind_text(st, 5, is_event ? bp_action_name(e->action) : NULL);
-    bind_text(st, 6, e->recipient);
-    bind_text(st, 7, e->recipient_from);
-    bind_text(st, 8, e->status);
-    bind_text(st, 9, e->smtp_code);
-    bind_text(st, 10, e->diagnostic);
-    bind_text(st, 11, e->category);
-    bind_text(st, 12, e->feedback_type);
-    bind_text(st, 13, e->rule);
-    sqlite3_bind_int(st, 14, e->final != 0);
-    bind_text(st, 15, e->reporting_mta);
-    bind_text(st, 16, e->remote_mta);
-    bind_text(st, 17, e->arrival_date);
-    bind_text(st, 18, e->source_ip);
-    bind_text(st, 19, e->envid);
-    bind_text(st, 20, e->job_id);
-    bind_text(st, 21, e->source);
-    bind_text(st, 22, e->message_id);
-    bind_text(st, 23, e->original_message_id);
-    bind_text(st, 24, e->blocklist);
-    bind_text(st, 25, e->family);
-    bind_text(st, 26, r->note);
-    bind_text(st, 27, e->fingerprint);
-    bind_text(st, 28, r->domain);
-    bind_text(st, 29, r->mta_category);
-    bs = step_done(q, st, "writing the ledger");
-    *id = bs == BP_OK ? sqlite3_last_insert_rowid(q->db) : 0;
-    return bs;
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
-/* Iterate a ledger query whose columns are LEDGER_COLUMNS. */
-static bp_status ledger_rows(sq *q, sqlite3_stmt *st, bp_ledger_cb cb, void *user)
-{
-    bp_status bs = BP_OK;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bp_ledger_row r;
-        memset(&r, 0, sizeof(r));
-        r.id = sqlite3_column_int64(st, 0);
-        r.kind = col_text(st, 1);
-        r.evidence_time = sqlite3_column_int64(st, 2);
-        r.recorded_at = sqlite3_column_int64(st, 3);
-        bp_event *e = &r.event;
-        const char *type = col_text(st, 4);
-        int t = type != NULL ? bp_event_type_from_name(type) : -1;
-        e->type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
-        e->action = col_text(st, 5) != NULL ? bp_action_from_name(col_text(st, 5)) : BP_ACT_NONE;
-        e->recipient = col_text(st, 6);
-        e->recipient_from = col_text(st, 7);
-        e->status = col_text(st, 8);
-        e->smtp_code = col_text(st, 9);
-        e->diagnostic = col_text(st, 10);
-        e->category = col_text(st, 11);
-        e->feedback_type = col_text(st, 12);
-        e->rule = col_text(st, 13);
-        e->final = sqlite3_column_int(st, 14);
-        e->reporting_mta = col_text(st, 15);
-        e->remote_mta = col_text(st, 16);
-        e->arrival_date = col_text(st, 17);
-        e->source_ip = col_text(st, 18);
-        e->envid = col_text(st, 19);
-        e->job_id = col_text(st, 20);
-        e->source = col_text(st, 21);
-        e->message_id = col_text(st, 22);
-        e->original_message_id = col_text(st, 23);
-        e->blocklist = col_text(st, 24);
-        e->family = col_text(st, 25);
-        r.note = col_text(st, 26);
-        e->fingerprint = col_text(st, 27);
-        r.domain = col_text(st, 28);
-        r.mta_category = col_text(st, 29);
-        if (r.kind == NULL)
-            r.kind = BP_LEDGER_EVENT;
-        if (cb(user, &r) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
+    bp_sql_ledger_values(r, v);
+    bind_values(st, 1, v + 1, BP_SQL_LEDGER_N - 1); /* all but the id */
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
     }
-    if (rc != SQLITE_DONE)
-        bs = fail(q, rc, "reading the ledger");
+    bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "writing the ledger");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return bs;
+}
+
+typedef struct ledger_walk {
+    bp_ledger_cb cb;
+    void *user;
+    const char *address; /* the fold's rows: of this address */
+} ledger_walk;
+
+static int ledger_each(sqlite3_stmt *st, void *ctx)
+{
+    ledger_walk *w = ctx;
+    bp_sql_value v[BP_SQL_LEDGER_N];
+    bp_ledger_row r;
+    read_values(st, bp_sql_ledger_types, BP_SQL_LEDGER_N, v);
+    bp_sql_ledger_row(&r, v);
+    return w->cb(w->user, &r);
+}
+
+static int fold_each(sqlite3_stmt *st, void *ctx)
+{
+    ledger_walk *w = ctx;
+    bp_sql_value v[BP_SQL_FOLD_N];
+    bp_ledger_row r;
+    read_values(st, bp_sql_fold_types, BP_SQL_FOLD_N, v);
+    bp_sql_fold_row(&r, v, w->address);
+    return w->cb(w->user, &r);
 }
 
 static bp_status sq_ledger_for(void *h, const char *address, bp_ledger_cb cb, void *user)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_FOR, &st);
+    ledger_walk w = {cb, user, address};
+    bp_status bs = prepare(q, BP_SQL_LEDGER_FOR, &st);
     if (bs != BP_OK)
         return bs;
     bind_text(st, 1, address);
-    return ledger_rows(q, st, cb, user);
+    return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
@@ -702,48 +619,41 @@ static bp_status sq_ledger_fold(void *h, const char *address, long long after_ti
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_FOLD, &st);
+    ledger_walk w = {cb, user, address};
+    bp_status bs = prepare(q, BP_SQL_LEDGER_FOLD, &st);
     if (bs != BP_OK)
         return bs;
     bind_text(st, 1, address);
     sqlite3_bind_int64(st, 2, after_time);
     sqlite3_bind_int64(st, 3, after_id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bp_ledger_row r;
-        memset(&r, 0, sizeof(r));
-        r.id = sqlite3_column_int64(st, 0);
-        r.kind = col_text(st, 1);
-        r.evidence_time = sqlite3_column_int64(st, 2);
-        const char *type = col_text(st, 3);
-        int t = type != NULL ? bp_event_type_from_name(type) : -1;
-        r.event.type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
-        r.event.action = col_text(st, 4) != NULL ? bp_action_from_name(col_text(st, 4)) : BP_ACT_NONE;
-        r.event.category = col_text(st, 5);
-        r.event.feedback_type = col_text(st, 6);
-        r.note = col_text(st, 7);
-        r.event.recipient = address;
-        if (r.kind == NULL)
-            r.kind = BP_LEDGER_EVENT;
-        if (cb(user, &r) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "reading the ledger");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
+    return each_row(q, st, fold_each, &w, "reading the ledger", NULL);
 }
 
-static bp_status sq_ledger_events(void *h, bp_ledger_cb cb, void *user)
+static bp_status sq_ledger_page(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
+                                void *user)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_EVENTS, &st);
+    ledger_walk w = {cb, user, NULL};
+    bp_status bs = prepare(q, BP_SQL_LEDGER_PAGE, &st);
     if (bs != BP_OK)
         return bs;
-    return ledger_rows(q, st, cb, user);
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int(st, 3, events_only != 0);
+    return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
+}
+
+static bp_status sq_ledger_unit(void *h, const char *fingerprint, bp_ledger_cb cb, void *user)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    ledger_walk w = {cb, user, NULL};
+    bp_status bs = prepare(q, BP_SQL_LEDGER_UNIT, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, fingerprint);
+    return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
@@ -751,7 +661,7 @@ static bp_status sq_ledger_reclassify(void *h, long long id, const char *categor
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_RECLASSIFY, &st);
+    bp_status bs = prepare(q, BP_SQL_LEDGER_RECLASSIFY, &st);
     if (bs != BP_OK)
         return bs;
     sqlite3_bind_int64(st, 1, id);
@@ -762,46 +672,32 @@ static bp_status sq_ledger_reclassify(void *h, long long id, const char *categor
     return step_done(q, st, "updating the ledger");
 }
 
-static bp_status suppression_rows(sq *q, sqlite3_stmt *st, bp_suppression_cb cb, void *user, int *n)
+typedef struct suppression_walk {
+    bp_suppression_cb cb;
+    void *user;
+} suppression_walk;
+
+static int suppression_each(sqlite3_stmt *st, void *ctx)
 {
-    bp_status bs = BP_OK;
-    int rc;
-    *n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bp_suppression r;
-        r.address = col_text(st, 0);
-        r.domain = col_text(st, 1);
-        r.reason = col_text(st, 2);
-        r.source_kind = col_text(st, 3);
-        r.first_seen = sqlite3_column_int64(st, 4);
-        r.last_seen = sqlite3_column_int64(st, 5);
-        r.count = sqlite3_column_int64(st, 6);
-        r.lifted = sqlite3_column_int(st, 7);
-        r.lift_reason = col_text(st, 8);
-        r.lifted_at = sqlite3_column_int64(st, 9);
-        (*n)++;
-        if (cb(user, &r) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        bs = fail(q, rc, "reading the suppression list");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
+    suppression_walk *w = ctx;
+    bp_sql_value v[BP_SQL_SUPPRESSION_N];
+    bp_suppression r;
+    read_values(st, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, v);
+    bp_sql_suppression_row(&r, v);
+    return w->cb(w->user, &r);
 }
 
 static bp_status sq_suppression_get(void *h, const char *address, bp_suppression_cb cb, void *user)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    int n = 0;
-    bp_status bs = prepare(q, ST_SUPP_GET, &st);
+    suppression_walk w = {cb, user};
+    long long n = 0;
+    bp_status bs = prepare(q, BP_SQL_SUPP_GET, &st);
     if (bs != BP_OK)
         return bs;
     bind_text(st, 1, address);
-    bs = suppression_rows(q, st, cb, user, &n);
+    bs = each_row(q, st, suppression_each, &w, "reading the suppression list", &n);
     return bs == BP_OK && n == 0 ? BP_ERR_NOT_FOUND : bs;
 }
 
@@ -809,42 +705,26 @@ static bp_status sq_suppression_put(void *h, const bp_suppression *r)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_SUPP_PUT, &st);
+    bp_sql_value v[BP_SQL_SUPPRESSION_N];
+    bp_status bs = prepare(q, BP_SQL_SUPP_PUT, &st);
     if (bs != BP_OK)
         return bs;
-    bind_text(st, 1, r->address);
-    bind_text(st, 2, r->domain);
-    bind_text(st, 3, r->reason);
-    bind_text(st, 4, r->source_kind);
-    sqlite3_bind_int64(st, 5, r->first_seen);
-    sqlite3_bind_int64(st, 6, r->last_seen);
-    sqlite3_bind_int64(st, 7, r->count);
-    sqlite3_bind_int(st, 8, r->lifted != 0);
-    bind_text(st, 9, r->lift_reason);
-    if (r->lifted_at != 0)
-        sqlite3_bind_int64(st, 10, r->lifted_at);
-    else
-        sqlite3_bind_null(st, 10);
+    bp_sql_suppression_values(r, v);
+    bind_values(st, 1, v, BP_SQL_SUPPRESSION_N);
     return step_done(q, st, "writing the suppression list");
 }
 
 static bp_status sq_suppression_delete(void *h, const char *address)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_SUPP_DELETE, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    return step_done(q, st, "writing the suppression list");
+    return run_text(h, BP_SQL_SUPP_DELETE, &address, 1, "writing the suppression list");
 }
 
 static bp_status sq_suppression_list(void *h, const bp_store_filter *f, bp_suppression_cb cb, void *user)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    int n = 0;
-    bp_status bs = prepare(q, ST_SUPP_LIST, &st);
+    suppression_walk w = {cb, user};
+    bp_status bs = prepare(q, BP_SQL_SUPP_LIST, &st);
     if (bs != BP_OK)
         return bs;
     sqlite3_bind_int64(st, 1, f->since);
@@ -852,42 +732,38 @@ static bp_status sq_suppression_list(void *h, const bp_store_filter *f, bp_suppr
     bind_text(st, 3, f->category);
     bind_text(st, 4, f->domain);
     sqlite3_bind_int(st, 5, f->include_lifted != 0);
-    return suppression_rows(q, st, cb, user, &n);
+    return each_row(q, st, suppression_each, &w, "reading the suppression list", NULL);
+}
+
+typedef struct stats_walk {
+    bp_stats_cb cb;
+    void *user;
+    bp_stats_dim dim;
+    int stopped;
+} stats_walk;
+
+static int stats_each(sqlite3_stmt *st, void *ctx)
+{
+    stats_walk *w = ctx;
+    char day[32];
+    const char *key = bp_sql_stats_key(w->dim, (const char *)sqlite3_column_text(st, 0), day, sizeof(day));
+    w->stopped = w->cb(w->user, w->dim, key, sqlite3_column_int64(st, 1)) != 0;
+    return w->stopped;
 }
 
 static bp_status sq_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, void *user)
 {
     sq *q = h;
-    static const struct {
-        enum stmt_id id;
-        bp_stats_dim dim;
-        int uses_since;
-    } queries[] = {
-        {ST_STATS_TYPE, BP_STATS_TYPE, 1},     {ST_STATS_CATEGORY, BP_STATS_CATEGORY, 1},
-        {ST_STATS_ACTION, BP_STATS_ACTION, 1}, {ST_STATS_DOMAIN, BP_STATS_DOMAIN, 1},
-        {ST_STATS_DAY, BP_STATS_DAY, 1},       {ST_STATS_SUPPRESSED, BP_STATS_SUPPRESSED, 0},
-        {ST_STATS_LIFTED, BP_STATS_LIFTED, 0},
-    };
-    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+    for (size_t i = 0; i < BP_STATS_DIM_LAST; i++) {
         sqlite3_stmt *st = NULL;
-        bp_status bs = prepare(q, queries[i].id, &st);
+        stats_walk w = {cb, user, bp_sql_stats[i].dim, 0};
+        bp_status bs = prepare(q, bp_sql_stats[i].id, &st);
         if (bs != BP_OK)
             return bs;
-        if (queries[i].uses_since)
+        if (bp_sql_stats[i].uses_since)
             sqlite3_bind_int64(st, 1, f->since);
-        int rc, stop = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *key = col_text(st, 0);
-            if (cb(user, queries[i].dim, key != NULL ? key : "unknown", sqlite3_column_int64(st, 1)) != 0) {
-                stop = 1;
-                rc = SQLITE_DONE;
-                break;
-            }
-        }
-        bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "counting");
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (bs != BP_OK || stop)
+        bs = each_row(q, st, stats_each, &w, "counting", NULL);
+        if (bs != BP_OK || w.stopped)
             return bs;
     }
     return BP_OK;
@@ -897,30 +773,16 @@ static bp_status sq_state_get(void *h, const char *address, bp_fold_state_cb cb,
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_STATE_GET, &st);
+    bp_status bs = prepare(q, BP_SQL_STATE_GET, &st);
     if (bs != BP_OK)
         return bs;
     bind_text(st, 1, address);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        bp_fold_state s = {
-            .address = col_text(st, 0),
-            .last_time = sqlite3_column_int64(st, 1),
-            .last_id = sqlite3_column_int64(st, 2),
-            .policy = col_text(st, 3),
-            .suppressed = sqlite3_column_int(st, 4),
-            .reason = col_text(st, 5),
-            .source_kind = col_text(st, 6),
-            .first_seen = sqlite3_column_int64(st, 7),
-            .last_seen = sqlite3_column_int64(st, 8),
-            .count = sqlite3_column_int64(st, 9),
-            .lifted = sqlite3_column_int(st, 10),
-            .lift_reason = col_text(st, 11),
-            .lifted_at = sqlite3_column_int64(st, 12),
-            .active_time = sqlite3_column_int64(st, 13),
-            .active_id = sqlite3_column_int64(st, 14),
-            .soft = col_text(st, 15),
-        };
+        bp_sql_value v[BP_SQL_STATE_N];
+        bp_fold_state s;
+        read_values(st, bp_sql_state_types, BP_SQL_STATE_N, v);
+        bp_sql_state_row(&s, v);
         cb(user, &s);
     } else if (rc == SQLITE_DONE) {
         bs = BP_ERR_NOT_FOUND;
@@ -936,37 +798,18 @@ static bp_status sq_state_put(void *h, const bp_fold_state *s)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_STATE_PUT, &st);
+    bp_sql_value v[BP_SQL_STATE_N];
+    bp_status bs = prepare(q, BP_SQL_STATE_PUT, &st);
     if (bs != BP_OK)
         return bs;
-    bind_text(st, 1, s->address);
-    sqlite3_bind_int64(st, 2, s->last_time);
-    sqlite3_bind_int64(st, 3, s->last_id);
-    bind_text(st, 4, s->policy);
-    sqlite3_bind_int(st, 5, s->suppressed != 0);
-    bind_text(st, 6, s->reason);
-    bind_text(st, 7, s->source_kind);
-    sqlite3_bind_int64(st, 8, s->first_seen);
-    sqlite3_bind_int64(st, 9, s->last_seen);
-    sqlite3_bind_int64(st, 10, s->count);
-    sqlite3_bind_int(st, 11, s->lifted != 0);
-    bind_text(st, 12, s->lift_reason);
-    sqlite3_bind_int64(st, 13, s->lifted_at);
-    sqlite3_bind_int64(st, 14, s->active_time);
-    sqlite3_bind_int64(st, 15, s->active_id);
-    bind_text(st, 16, s->soft != NULL ? s->soft : "");
+    bp_sql_state_values(s, v);
+    bind_values(st, 1, v, BP_SQL_STATE_N);
     return step_done(q, st, "writing the fold state");
 }
 
 static bp_status sq_state_delete(void *h, const char *address)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_STATE_DELETE, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    return step_done(q, st, "writing the fold state");
+    return run_text(h, BP_SQL_STATE_DELETE, &address, 1, "writing the fold state");
 }
 
 const bp_store_backend bp_store_backend_sqlite = {
@@ -984,7 +827,8 @@ const bp_store_backend bp_store_backend_sqlite = {
     .ledger_insert = sq_ledger_insert,
     .ledger_for = sq_ledger_for,
     .ledger_fold = sq_ledger_fold,
-    .ledger_events = sq_ledger_events,
+    .ledger_page = sq_ledger_page,
+    .ledger_unit = sq_ledger_unit,
     .ledger_reclassify = sq_ledger_reclassify,
     .suppression_get = sq_suppression_get,
     .suppression_put = sq_suppression_put,

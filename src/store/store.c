@@ -20,6 +20,7 @@
 #include "bouncepipe/store.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@
 #endif
 #include <time.h>
 
+#include "bouncepipe/arena.h"
+#include "bouncepipe/limits.h"
 #include "fold.h"
 #include "store_backend.h"
 
@@ -207,6 +210,15 @@ static bp_status need_tx(bp_store *s)
     if (s->in_tx)
         return BP_OK;
     snprintf(s->error, sizeof(s->error), "write outside a transaction");
+    return BP_ERR_USAGE;
+}
+
+/* An operator's or a delivery's address: no longer than an address can be (limits.h). */
+static bp_status check_address(bp_store *s, const char *address)
+{
+    if (address != NULL && strlen(address) <= BP_MAX_ADDRESS_BYTES)
+        return BP_OK;
+    snprintf(s->error, sizeof(s->error), "not an address (empty, or longer than %u bytes)", BP_MAX_ADDRESS_BYTES);
     return BP_ERR_USAGE;
 }
 
@@ -483,18 +495,129 @@ static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
     return note_unfolded(s, r->event.recipient, bp_fact_of(&noted).what, r->evidence_time, id, 0);
 }
 
-static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long long now, const bp_store_unit *unit)
+/* ---- what a unit stores (limits.h, "What the store keeps") ------------------------------
+ * Every field is cut to its cap; the facts all of a unit's rows share go once into its
+ * processed row (bp_unit_facts); rows written after the unit's text passed
+ * BP_MAX_UNIT_STORE_BYTES keep only what decides and identifies (see limits.h). */
+
+typedef struct unit_text {
+    bp_arena *arena; /* copies of cut fields, made on demand, freed with the unit */
+    size_t spent;    /* bytes of text this unit wrote */
+    int nomem;
+} unit_text;
+
+/* @p v cut to at most @p max bytes, at a UTF-8 character boundary (a copy when cut). */
+static const char *cut(unit_text *w, const char *v, size_t max)
+{
+    if (v == NULL || strlen(v) <= max)
+        return v;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+        n--; /* v[n] continues a character: keep none of it */
+    if (w->arena == NULL && (w->arena = bp_arena_new()) == NULL) {
+        w->nomem = 1;
+        return NULL;
+    }
+    const char *c = bp_arena_strndup(w->arena, v, n);
+    if (c == NULL)
+        w->nomem = 1;
+    return c;
+}
+
+static size_t text_len(const char *v)
+{
+    return v != NULL ? strlen(v) : 0;
+}
+
+/* Cut every field of @p e to its cap. */
+static void cap_event(unit_text *w, bp_event *e)
+{
+    if (e->recipient != NULL && strlen(e->recipient) > BP_MAX_ADDRESS_BYTES)
+        e->recipient = NULL; /* not an address: kept as evidence, touching no address */
+    e->message_id = cut(w, e->message_id, BP_MAX_STORED_ID_BYTES);
+    e->original_message_id = cut(w, e->original_message_id, BP_MAX_STORED_ID_BYTES);
+    e->reporting_mta = cut(w, e->reporting_mta, BP_MAX_STORED_HOST_BYTES);
+    e->remote_mta = cut(w, e->remote_mta, BP_MAX_STORED_HOST_BYTES);
+    e->envid = cut(w, e->envid, BP_MAX_STORED_ENVID_BYTES);
+    e->source = cut(w, e->source, BP_MAX_STORED_SOURCE_BYTES);
+    e->diagnostic = cut(w, e->diagnostic, BP_MAX_DIAGNOSTIC_BYTES);
+    const char **tokens[] = {&e->recipient_from, &e->status,    &e->smtp_code,    &e->category,
+                             &e->feedback_type,  &e->rule,      &e->arrival_date, &e->source_ip,
+                             &e->job_id,         &e->blocklist, &e->family};
+    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
+        *tokens[i] = cut(w, *tokens[i], BP_MAX_STORED_TOKEN_BYTES);
+}
+
+/* The value every one of @p n events has in the field at @p offset, or NULL. */
+static const char *shared_value(const bp_event *ev, size_t n, size_t offset)
+{
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = *(const char *const *)((const char *)&ev[i] + offset);
+        if (v == NULL || (first != NULL && strcmp(v, first) != 0))
+            return NULL;
+        if (first == NULL)
+            first = v;
+    }
+    return first;
+}
+
+/* The fields of bp_unit_facts, in the event. */
+static const size_t fact_offsets[] = {
+    offsetof(bp_event, message_id),    offsetof(bp_event, source), offsetof(bp_event, original_message_id),
+    offsetof(bp_event, reporting_mta), offsetof(bp_event, envid),  offsetof(bp_event, arrival_date)};
+
+static bp_unit_facts facts_of(const bp_event *ev, size_t n)
+{
+    const char *v[6];
+    for (size_t i = 0; i < 6; i++)
+        v[i] = shared_value(ev, n, fact_offsets[i]);
+    bp_unit_facts f = {v[0], v[1], v[2], v[3], v[4], v[5]};
+    return f;
+}
+
+static size_t facts_len(const bp_unit_facts *f)
+{
+    return text_len(f->message_id) + text_len(f->source) + text_len(f->original_message_id) +
+           text_len(f->reporting_mta) + text_len(f->envid) + text_len(f->arrival_date);
+}
+
+/* An event row of the unit: the facts its processed row holds are left out (NULL), and
+ * past the unit's text budget so is its free text. */
+static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *facts, const bp_event *e, long long t,
+                              long long now, const bp_store_unit *unit)
 {
     char dombuf[320];
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = BP_LEDGER_EVENT;
     r.event = *e;
-    r.event.fingerprint = unit->fingerprint;
-    r.mta_category = unit->mta_category;
-    r.domain = domain_of(e->recipient, dombuf, sizeof(dombuf));
+    bp_event *x = &r.event;
+    const char *const kept_once[] = {facts->message_id,    facts->source, facts->original_message_id,
+                                     facts->reporting_mta, facts->envid,  facts->arrival_date};
+    for (size_t i = 0; i < sizeof(fact_offsets) / sizeof(fact_offsets[0]); i++)
+        if (kept_once[i] != NULL)
+            *(const char **)((char *)x + fact_offsets[i]) = NULL; /* the message's value */
+    x->fingerprint = unit->fingerprint;
+    r.mta_category = cut(w, unit->mta_category, BP_MAX_STORED_TOKEN_BYTES);
+    r.domain = domain_of(x->recipient, dombuf, sizeof(dombuf));
     r.evidence_time = t;
     r.recorded_at = now;
+    const char **free_text[] = {&x->diagnostic, &x->remote_mta, &x->reporting_mta,       &x->envid,
+                                &x->message_id, &x->source,     &x->original_message_id, &x->arrival_date,
+                                &x->source_ip,  &x->job_id};
+    size_t kept = 0, len = 0;
+    for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
+        kept += text_len(*free_text[i]);
+    len = text_len(x->recipient) + text_len(r.domain) + text_len(x->recipient_from) + text_len(x->status) +
+          text_len(x->smtp_code) + text_len(x->category) + text_len(x->feedback_type) + text_len(x->rule) +
+          text_len(x->blocklist) + text_len(x->family) + text_len(r.mta_category);
+    if (w->spent + len + kept > BP_MAX_UNIT_STORE_BYTES) {
+        for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
+            *free_text[i] = NULL; /* the budget is spent: what decides and identifies only */
+        kept = 0;
+    }
+    w->spent += len + kept;
     return ledger_write(s, &r);
 }
 
@@ -502,6 +625,9 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
                           bp_record_result *result)
 {
     bp_record_result dummy;
+    unit_text w = {NULL, 0, 0};
+    bp_event *ev = NULL;
+    size_t n_ev = 0;
     if (result == NULL)
         result = &dummy;
     memset(result, 0, sizeof(*result));
@@ -531,51 +657,67 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
         if (st != BP_OK)
             return st;
     }
-    if (!recognised) {
-        bp_event placeholder;
-        memset(&placeholder, 0, sizeof(placeholder));
-        if (n_events > 0)
-            placeholder = events[0];
-        placeholder.type = BP_EVENT_UNRECOGNIZED;
-        placeholder.action = BP_ACT_NONE; /* evidence only: derive() never acts on it */
-        if (placeholder.source == NULL)
-            placeholder.source = unit->source;
-        if (placeholder.message_id == NULL)
-            placeholder.message_id = unit->message_id;
-        st = insert_event(s, &placeholder, t, now, unit);
-        if (st == BP_OK)
-            result->recorded++;
-        return st == BP_OK ? s->be->mark(s->h, unit, BP_SEEN_UNRECOGNIZED, now) : st;
+    /* the rows to write, capped: the recognised events, or one placeholder */
+    ev = malloc((n_events > 0 ? n_events : 1) * sizeof(*ev));
+    if (ev == NULL) {
+        st = BP_ERR_NOMEM;
+        goto out;
     }
-    for (size_t i = 0; i < n_events; i++) {
-        if (events[i].type == BP_EVENT_UNRECOGNIZED)
-            continue;
-        st = insert_event(s, &events[i], t, now, unit);
+    if (!recognised) {
+        memset(&ev[0], 0, sizeof(ev[0]));
+        if (n_events > 0)
+            ev[0] = events[0];
+        ev[0].type = BP_EVENT_UNRECOGNIZED;
+        ev[0].action = BP_ACT_NONE; /* evidence only: derive() never acts on it */
+        if (ev[0].source == NULL)
+            ev[0].source = unit->source;
+        if (ev[0].message_id == NULL)
+            ev[0].message_id = unit->message_id;
+        n_ev = 1;
+    } else {
+        for (size_t i = 0; i < n_events; i++)
+            if (events[i].type != BP_EVENT_UNRECOGNIZED)
+                ev[n_ev++] = events[i];
+    }
+    for (size_t i = 0; i < n_ev; i++)
+        cap_event(&w, &ev[i]);
+    if (w.nomem) {
+        st = BP_ERR_NOMEM;
+        goto out;
+    }
+    bp_unit_facts facts = facts_of(ev, n_ev);
+    w.spent = facts_len(&facts);
+    for (size_t i = 0; i < n_ev; i++) {
+        st = insert_event(s, &w, &facts, &ev[i], t, now, unit);
+        if (st == BP_OK && w.nomem)
+            st = BP_ERR_NOMEM;
         if (st != BP_OK)
-            return st;
+            goto out;
         result->recorded++;
     }
-    st = s->be->mark(s->h, unit, BP_SEEN_RECORDED, now);
-    if (st != BP_OK)
-        return st;
+    st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
+    if (st != BP_OK || !recognised)
+        goto out;
     /* Re-derive each address once (a report may name one recipient in several events). */
-    for (size_t i = 0; i < n_events; i++) {
-        const char *a = events[i].recipient;
-        if (a == NULL || events[i].type == BP_EVENT_UNRECOGNIZED)
+    for (size_t i = 0; i < n_ev; i++) {
+        const char *a = ev[i].recipient;
+        if (a == NULL)
             continue;
         int dup = 0;
         for (size_t j = 0; j < i && !dup; j++)
-            dup = events[j].recipient != NULL && events[j].type != BP_EVENT_UNRECOGNIZED &&
-                  strcmp(events[j].recipient, a) == 0;
+            dup = ev[j].recipient != NULL && strcmp(ev[j].recipient, a) == 0;
         if (dup)
             continue;
         int became = 0;
         st = derive(s, a, &became, NULL, NULL);
         if (st != BP_OK)
-            return st;
+            goto out;
         result->suppressed += (unsigned)became;
     }
-    return BP_OK;
+out:
+    free(ev);
+    bp_arena_free(w.arena);
+    return st;
 }
 
 bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
@@ -595,6 +737,8 @@ bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_
 bp_status bp_store_record_delivery(bp_store *s, const char *address, long long when)
 {
     bp_status st = need_tx(s);
+    if (st == BP_OK)
+        st = check_address(s, address);
     if (st != BP_OK)
         return st;
     size_t soft_pending = 0;
@@ -632,7 +776,15 @@ bp_status bp_store_ledger_for(bp_store *s, const char *address, bp_ledger_cb cb,
 
 static bp_status operator_row(bp_store *s, const char *kind, const char *address, const char *note, long long t)
 {
-    char dombuf[320];
+    char dombuf[320], notebuf[BP_MAX_STORED_NOTE_BYTES + 1];
+    if (note != NULL && strlen(note) > BP_MAX_STORED_NOTE_BYTES) {
+        size_t n = BP_MAX_STORED_NOTE_BYTES;
+        while (n > 0 && ((unsigned char)note[n] & 0xc0) == 0x80)
+            n--; /* at a character boundary, as cut() */
+        memcpy(notebuf, note, n);
+        notebuf[n] = '\0';
+        note = notebuf;
+    }
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = kind;
@@ -647,6 +799,8 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)
 {
     bp_status st = need_tx(s);
+    if (st == BP_OK)
+        st = check_address(s, address);
     if (st != BP_OK)
         return st;
     current_row cur = {NULL, 0, 0, 0};
@@ -678,6 +832,8 @@ bp_status bp_store_add(bp_store *s, const char *address, const char *reason, con
 {
     *changed = 0;
     bp_status st = need_tx(s);
+    if (st == BP_OK)
+        st = check_address(s, address);
     if (st != BP_OK)
         return st;
     lift_info cur = {0, 0, 0};
@@ -732,9 +888,45 @@ bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb
     return s->be->stats(s->h, filter, cb, user);
 }
 
+/* Rows per round trip when the whole ledger is read: bounded memory however large it is. */
+#define LEDGER_PAGE_ROWS 5000
+
+typedef struct page_walk {
+    bp_ledger_cb cb;
+    void *user;
+    long long last_id;
+    long long n;
+    int stopped;
+} page_walk;
+
+static int walk_row(void *user, const bp_ledger_row *r)
+{
+    page_walk *w = user;
+    w->last_id = r->id;
+    w->n++;
+    w->stopped = w->cb(w->user, r) != 0;
+    return w->stopped;
+}
+
 bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user)
 {
-    return s->be->ledger_events(s->h, cb, user);
+    page_walk w = {cb, user, 0, 0, 0};
+    for (;;) {
+        w.n = 0;
+        bp_status st = s->be->ledger_page(s->h, w.last_id, LEDGER_PAGE_ROWS, 1, walk_row, &w);
+        if (st != BP_OK || w.stopped || w.n < LEDGER_PAGE_ROWS)
+            return st;
+    }
+}
+
+bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit, bp_ledger_cb cb, void *user)
+{
+    return s->be->ledger_page(s->h, after_id, limit > 0 ? limit : LEDGER_PAGE_ROWS, 0, cb, user);
+}
+
+bp_status bp_store_ledger_unit(bp_store *s, const char *fingerprint, bp_ledger_cb cb, void *user)
+{
+    return s->be->ledger_unit(s->h, fingerprint, cb, user);
 }
 
 bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,

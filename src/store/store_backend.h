@@ -21,6 +21,20 @@
 #define BP_SEEN_RECORDED     1
 #define BP_SEEN_UNRECOGNIZED 2 /**< nothing recognised (quarantined): a later run may retry it */
 
+/**
+ * What a unit's event rows share, kept once in its processed row (schema 3): a value is
+ * non-NULL only when every event row of the unit has it, and those rows then store NULL in
+ * its column (readers get it back through the join of sql.c).
+ */
+typedef struct bp_unit_facts {
+    const char *message_id;
+    const char *source;
+    const char *original_message_id;
+    const char *reporting_mta;
+    const char *envid;
+    const char *arrival_date;
+} bp_unit_facts;
+
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
 typedef struct bp_store_backend {
@@ -35,8 +49,8 @@ typedef struct bp_store_backend {
     void (*rollback)(void *h);
 
     bp_status (*seen)(void *h, const char *fingerprint, int *state);
-    /** Insert or update the processed row of a unit with @p state. */
-    bp_status (*mark)(void *h, const bp_store_unit *unit, int state, long long now);
+    /** Insert or update the processed row of unit @p fingerprint with @p state and its facts. */
+    bp_status (*mark)(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now);
     /** Delete the unrecognized placeholder rows of @p fingerprint. */
     bp_status (*drop_placeholder)(void *h, const char *fingerprint);
 
@@ -52,8 +66,11 @@ typedef struct bp_store_backend {
      */
     bp_status (*ledger_fold)(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
                              void *user);
-    /** Event rows (kind "event") ordered by id. */
-    bp_status (*ledger_events)(void *h, bp_ledger_cb cb, void *user);
+    /** At most @p limit rows with ids after @p after_id in id order (@p events_only: kind "event"). */
+    bp_status (*ledger_page)(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
+                             void *user);
+    /** The event rows of unit @p fingerprint in id order. */
+    bp_status (*ledger_unit)(void *h, const char *fingerprint, bp_ledger_cb cb, void *user);
     bp_status (*ledger_reclassify)(void *h, long long id, const char *category, const char *rule, bp_action action,
                                    const char *blocklist);
 
