@@ -381,15 +381,16 @@ static void test_pg_upgrade_from_version_1(void **state)
     /* back to version 1 as 0.1.0 wrote it: no fold state, the message's facts on its rows */
     admin_sql("DROP TABLE derive_state; UPDATE schema_version SET version = 1;"
               "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
-              "source = 'test';"
+              "source = 'test', original_message_id = '<o1@example.com>';"
               "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
               "DROP COLUMN envid, DROP COLUMN arrival_date");
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* the shared facts moved to the message, and read back as they were */
     admin_sql("DO $$ BEGIN IF (SELECT count(*) FROM ledger WHERE message_id IS NULL AND reporting_mta IS NULL "
-              "AND original_message_id = '<o1@example.com>') <> 1 OR (SELECT count(*) FROM processed WHERE "
-              "message_id = '<id@example.org>' AND reporting_mta = 'dns; mx.example.net') <> 1 "
+              "AND original_message_id IS NULL) <> 1 OR (SELECT count(*) FROM processed WHERE message_id = "
+              "'<id@example.org>' AND reporting_mta = 'dns; mx.example.net' AND original_message_id = "
+              "'<o1@example.com>') <> 1 "
               "THEN RAISE EXCEPTION 'the facts did not move'; END IF; END $$");
     struct old_row got = {0};
     assert_int_equal(bp_store_ledger_for(f->store, "old@example.org", copy_old_row, &got), BP_OK);

@@ -111,6 +111,10 @@ typedef struct sq {
     unsigned rng;
     int version;
     int in_tx;
+    char *path;       /* the location, for the identity check (writers) */
+    dev_t dev;        /* the file a writer opened: device and inode */
+    ino_t ino;
+    int check_identity;
     char error[512];
 } sq;
 
@@ -245,6 +249,27 @@ static bp_status sq_begin(void *h);
 static bp_status sq_commit(void *h);
 static void sq_rollback(void *h);
 
+/* A writer writes only into the file it opened: the path must still name it (same device
+ * and inode, and SQLite's own check, SQLITE_FCNTL_HAS_MOVED).  A store moved away (mv) or
+ * replaced (a copy renamed over it) while this process had it open fails here with
+ * BP_ERR_IO, before anything is committed (pipe mode: 75, the MTA delivers again later). */
+static bp_status check_identity(sq *q)
+{
+    struct stat sb;
+    int moved = 0;
+    if (!q->check_identity)
+        return BP_OK;
+    if (lstat(q->path, &sb) != 0 || sb.st_dev != q->dev || sb.st_ino != q->ino)
+        moved = 1;
+    else if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        moved = 0; /* not known to this VFS: the inode check above stands */
+    if (!moved)
+        return BP_OK;
+    snprintf(q->error, sizeof(q->error),
+             "%s was moved or replaced while in use: nothing written (the path names another file now)", q->path);
+    return BP_ERR_IO;
+}
+
 /* Bring the schema to SCHEMA_VERSION, in one write transaction. */
 static bp_status migrate(sq *q)
 {
@@ -314,6 +339,19 @@ static bp_status set_wal(sq *q)
     return bs;
 }
 
+/* Is there a -wal or -shm file beside @p location? */
+static int has_sidecar(const char *location)
+{
+    char path[4200];
+    struct stat sb;
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2; i++)
+        if ((size_t)snprintf(path, sizeof(path), "%s%s", location, suffixes[i]) < sizeof(path) &&
+            lstat(path, &sb) == 0)
+            return 1;
+    return 0;
+}
+
 static void sq_close(void *h)
 {
     sq *q = h;
@@ -324,6 +362,7 @@ static void sq_close(void *h)
     for (int i = 0; i < BP_SQL_COUNT; i++)
         sqlite3_finalize(q->stmts[i]);
     sqlite3_close(q->db);
+    free(q->path);
     free(q);
 }
 
@@ -344,15 +383,39 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, voi
         }
         flags |= SQLITE_OPEN_READONLY;
     } else {
-        /* Create it ourselves so that its mode is 0640 (SQLite would use 0644). */
-        int fd = open(location, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        /* Create it ourselves so that its mode is 0640 (SQLite would use 0644), never
+         * through a symbolic link (a dangling one would make us create the target). */
+        int fd = open(location, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (fd < 0) {
-            snprintf(q->error, sizeof(q->error), "%s: %s", location, strerror(errno));
+            if (errno == ELOOP)
+                snprintf(q->error, sizeof(q->error), "%s: is a symbolic link: a store is not opened through one",
+                         location);
+            else
+                snprintf(q->error, sizeof(q->error), "%s: %s", location, strerror(errno));
             bs = errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
             goto out;
         }
+        struct stat sb;
+        int empty = fstat(fd, &sb) == 0 && sb.st_size == 0;
+        q->dev = sb.st_dev;
+        q->ino = sb.st_ino;
         close(fd);
-        flags |= SQLITE_OPEN_READWRITE;
+        if (empty && has_sidecar(location)) {
+            /* an empty database beside a -wal or -shm: those belong to a store that was moved
+             * or deleted while in use; opening them with this file would corrupt it */
+            snprintf(q->error, sizeof(q->error),
+                     "%s: empty, but a -wal or -shm file is beside it (left by a store moved or deleted while "
+                     "in use): not opened until its writers have finished and those files are gone",
+                     location);
+            bs = BP_ERR_IO;
+            goto out;
+        }
+        if ((q->path = strdup(location)) == NULL) {
+            bs = BP_ERR_NOMEM;
+            goto out;
+        }
+        q->check_identity = 1;
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
     }
     int rc = sqlite3_open_v2(location, &q->db, flags, NULL);
     if (rc != SQLITE_OK) {
@@ -427,7 +490,10 @@ static bp_status sq_begin(void *h)
         int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
             q->in_tx = 1;
-            return BP_OK;
+            bp_status bs = check_identity(q);
+            if (bs != BP_OK)
+                sq_rollback(q);
+            return bs;
         }
         long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
         if ((rc & 0xff) != SQLITE_BUSY || left <= 0)
@@ -439,9 +505,14 @@ static bp_status sq_begin(void *h)
 static bp_status sq_commit(void *h)
 {
     sq *q = h;
+    bp_status bs = check_identity(q); /* again: the file may have gone since begin */
+    if (bs != BP_OK) {
+        sq_rollback(q);
+        return bs;
+    }
     int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        bp_status bs = fail(q, rc, "committing");
+        bs = fail(q, rc, "committing");
         sq_rollback(q);
         return bs;
     }
