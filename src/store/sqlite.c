@@ -111,8 +111,8 @@ typedef struct sq {
     unsigned rng;
     int version;
     int in_tx;
-    char *path;       /* the location, for the identity check (writers) */
-    dev_t dev;        /* the file a writer opened: device and inode */
+    char *path; /* the location, for the identity check (writers) */
+    dev_t dev;  /* the file a writer opened: device and inode */
     ino_t ino;
     int check_identity;
     char error[512];
@@ -265,6 +265,10 @@ static bp_status check_identity(sq *q)
         moved = 0; /* not known to this VFS: the inode check above stands */
     if (!moved)
         return BP_OK;
+    /* What this connection committed may still be in the WAL, which SQLite does not
+     * checkpoint at close once the file moved: copy it into the file we opened (wherever it
+     * is now), so that every commit is in the moved file itself. */
+    sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     snprintf(q->error, sizeof(q->error),
              "%s was moved or replaced while in use: nothing written (the path names another file now)", q->path);
     return BP_ERR_IO;
@@ -346,8 +350,7 @@ static int has_sidecar(const char *location)
     struct stat sb;
     static const char *const suffixes[] = {"-wal", "-shm"};
     for (size_t i = 0; i < 2; i++)
-        if ((size_t)snprintf(path, sizeof(path), "%s%s", location, suffixes[i]) < sizeof(path) &&
-            lstat(path, &sb) == 0)
+        if ((size_t)snprintf(path, sizeof(path), "%s%s", location, suffixes[i]) < sizeof(path) && lstat(path, &sb) == 0)
             return 1;
     return 0;
 }
@@ -359,6 +362,8 @@ static void sq_close(void *h)
         return;
     if (q->in_tx)
         sq_rollback(q);
+    if (q->db != NULL)
+        check_identity(q); /* moved: checkpoint into the moved file before closing */
     for (int i = 0; i < BP_SQL_COUNT; i++)
         sqlite3_finalize(q->stmts[i]);
     sqlite3_close(q->db);
