@@ -15,6 +15,12 @@
  *   built from data.
  * - Errors: SQLITE_BUSY/LOCKED -> BP_ERR_BUSY; FULL, IOERR, READONLY, CANTOPEN, PERM ->
  *   BP_ERR_IO (transient: pipe mode exits 75); NOMEM -> BP_ERR_NOMEM; the rest BP_ERR_STORE.
+ * - The file, its -wal and the path (docs/store.md, "Moving, replacing"): a writer commits
+ *   only while the path names the file it opened (checked after the lock is taken, before
+ *   COMMIT and after it), marks each commit with the file it was made through (sqlite_wal.h)
+ *   and never uses a -wal another file's commits are in.  A writer that finds its file moved
+ *   checkpoints into it and lets go of it; its next transaction opens whatever the path names
+ *   then.  Readers check the -wal once, when they open.
  *
  * Ownership: the handle owns the connection and the prepared statements; the error text is
  * kept in the handle.
@@ -30,6 +36,7 @@
 #include <unistd.h>
 
 #include "sql.h"
+#include "sqlite_wal.h"
 
 #define SCHEMA_VERSION 3
 
@@ -104,17 +111,27 @@ static const char *const migrations[] = {
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
 
 typedef struct sq {
-    sqlite3 *db;
+    sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
     sqlite3_stmt *stmts[BP_SQL_COUNT];
+    sqlite3_stmt *marks_get;    /* the marks of the last commit (page 1) */
+    sqlite3_stmt *marks_put[2]; /* user_version, application_id := this file's, this -wal's */
+    int32_t marks_put_for[2];   /* the values marks_put[] were prepared with */
+    int32_t wal_mark;           /* this transaction's -wal's mark (check_wal at begin) */
+    sqlite3_int64 changes;      /* sqlite3_total_changes64() at begin */
     unsigned busy_timeout_ms;
     long long busy_started_ms;
     unsigned rng;
+    int read_only;
     int version;
     int in_tx;
-    char *path; /* the location, for the identity check (writers) */
-    dev_t dev;  /* the file a writer opened: device and inode */
+    char *path;     /* the location */
+    char *wal_path; /* its -wal */
+    dev_t dev;      /* the file a writer opened: device and inode */
     ino_t ino;
-    int check_identity;
+    int32_t mark; /* bp_wal_mark(ino) */
+    int wal;      /* the connection is in WAL mode */
+    int moved;    /* the path no longer names the file (or its -wal): checkpoint it when letting go */
+    int foreign;  /* its -wal holds another file's commits: never checkpoint it into this one */
     char error[512];
 } sq;
 
@@ -178,8 +195,15 @@ static bp_status fail(sq *q, int rc, const char *what)
     return map_error(rc);
 }
 
+static bp_status connect(sq *q);
+
 static bp_status prepare(sq *q, bp_sql_id id, sqlite3_stmt **out)
 {
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
     if (q->stmts[id] == NULL) {
         int rc = sqlite3_prepare_v3(q->db, bp_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
         if (rc != SQLITE_OK)
@@ -249,32 +273,152 @@ static bp_status sq_begin(void *h);
 static bp_status sq_commit(void *h);
 static void sq_rollback(void *h);
 
-/* A writer writes only into the file it opened: the path must still name it (same device
- * and inode, and SQLite's own check, SQLITE_FCNTL_HAS_MOVED).  A store moved away (mv) or
- * replaced (a copy renamed over it) while this process had it open fails here with
- * BP_ERR_IO, before anything is committed (pipe mode: 75, the MTA delivers again later). */
-static bp_status check_identity(sq *q)
+/* ---- the file, its -wal and the path (sqlite_wal.h; docs/store.md "Moving, replacing") --- */
+
+/* SQLite's handle of the -wal; NULL when none is open (not WAL, or before the first read). */
+static sqlite3_file *wal_file(sq *q)
+{
+    sqlite3_file *f = NULL;
+    if (!q->wal || sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK)
+        return NULL;
+    return f != NULL && f->pMethods != NULL ? f : NULL;
+}
+
+/* Does the path no longer name the file this writer opened (device and inode, and SQLite's
+ * own SQLITE_FCNTL_HAS_MOVED), or the -wal path no longer its -wal? */
+static int has_moved(sq *q)
 {
     struct stat sb;
     int moved = 0;
-    if (!q->check_identity)
-        return BP_OK;
     if (lstat(q->path, &sb) != 0 || sb.st_dev != q->dev || sb.st_ino != q->ino)
-        moved = 1;
-    else if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
-        moved = 0; /* not known to this VFS: the inode check above stands */
-    if (!moved)
-        return BP_OK;
-    /* What this connection committed may still be in the WAL, which SQLite does not
-     * checkpoint at close once the file moved: copy it into the file we opened (wherever it
-     * is now), so that every commit is in the moved file itself. */
-    sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return 1;
+    if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+        return 1;
+    sqlite3_file *w = wal_file(q);
+    return w != NULL && w->pMethods->xFileControl(w, SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved;
+}
+
+static bp_status moved_error(sq *q)
+{
+    q->moved = 1;
     snprintf(q->error, sizeof(q->error),
-             "%s was moved or replaced while in use: nothing written (the path names another file now)", q->path);
+             "%s was moved or replaced while in use: nothing written (the path names another file now; the next "
+             "transaction opens it)",
+             q->path);
     return BP_ERR_IO;
 }
 
-/* Bring the schema to SCHEMA_VERSION, in one write transaction. */
+static int wal_read(void *ctx, unsigned char *buf, size_t n, long long offset)
+{
+    sqlite3_file *w = ctx;
+    return w->pMethods->xRead(w, buf, (int)n, offset) == SQLITE_OK ? 0 : -1;
+}
+
+/* The marks of the last commit: user_version and application_id of page 1 as this
+ * transaction sees it (its first read: it opens the -wal). */
+static bp_status read_marks(sq *q, int32_t *mark, int32_t *wal_mark)
+{
+    int rc = SQLITE_OK;
+    if (q->marks_get == NULL)
+        rc = sqlite3_prepare_v3(q->db,
+                                "SELECT user_version, application_id FROM pragma_user_version, "
+                                "pragma_application_id",
+                                -1, SQLITE_PREPARE_PERSISTENT, &q->marks_get, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q->marks_get);
+    if (rc == SQLITE_ROW) {
+        *mark = sqlite3_column_int(q->marks_get, 0);
+        *wal_mark = sqlite3_column_int(q->marks_get, 1);
+        rc = SQLITE_OK;
+    }
+    if (q->marks_get != NULL)
+        sqlite3_reset(q->marks_get);
+    return rc == SQLITE_OK ? BP_OK : fail(q, rc, "reading the database header");
+}
+
+/* Inside a transaction: may this connection use the -wal it has open?  Not when its last
+ * commit was made by bouncepipe through another database file into this -wal file
+ * (bp_wal_is_foreign): then it is refused, and never checkpointed into this file.
+ * @param wal_mark receives the mark of this -wal (0: none open) */
+static bp_status check_wal(sq *q, int32_t *wal_mark)
+{
+    int32_t mark = 0, last_wal_mark = 0;
+    sqlite3_int64 size = 0;
+    struct stat sb;
+    bp_wal_view v;
+    *wal_mark = 0;
+    bp_status bs = read_marks(q, &mark, &last_wal_mark);
+    sqlite3_file *w = wal_file(q);
+    if (bs != BP_OK || w == NULL || stat(q->wal_path, &sb) != 0)
+        return bs;
+    *wal_mark = bp_wal_mark(sb.st_ino);
+    if (w->pMethods->xFileSize(w, &size) != SQLITE_OK || bp_wal_inspect(wal_read, w, size, 0, &v) != 0) {
+        snprintf(q->error, sizeof(q->error), "%s: cannot read", q->wal_path);
+        return BP_ERR_IO;
+    }
+    if (!v.frames || !bp_wal_is_foreign(mark, last_wal_mark, q->mark, *wal_mark))
+        return BP_OK;
+    q->foreign = 1;
+    sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    snprintf(q->error, sizeof(q->error),
+             "%s holds commits made through another file (%s was moved or replaced while in use): not used until "
+             "that file's writers have finished",
+             q->wal_path, q->path);
+    return BP_ERR_IO;
+}
+
+/* Mark this transaction's commit with this file and this -wal (page 1 is then written by
+ * every commit that writes anything, so that a -wal's first and last commits always say
+ * whose they are). */
+static bp_status put_marks(sq *q, int32_t wal_mark)
+{
+    static const char *const names[2] = {"user_version", "application_id"};
+    const int32_t want[2] = {q->mark, wal_mark};
+    for (int i = 0; i < 2 && wal_mark != 0; i++) {
+        if (q->marks_put[i] == NULL || q->marks_put_for[i] != want[i]) {
+            char sql[64];
+            sqlite3_finalize(q->marks_put[i]);
+            q->marks_put[i] = NULL;
+            snprintf(sql, sizeof(sql), "PRAGMA %s = %d", names[i], (int)want[i]);
+            int rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->marks_put[i], NULL);
+            if (rc != SQLITE_OK)
+                return fail(q, rc, "marking the commit");
+            q->marks_put_for[i] = want[i];
+        }
+        bp_status bs = step_done(q, q->marks_put[i], "marking the commit");
+        if (bs != BP_OK)
+            return bs;
+    }
+    return BP_OK;
+}
+
+/* Let go of the connection.  A writer whose file was moved copies what it committed into the
+ * file (wherever it is now: SQLite does not checkpoint at close once the file moved), unless
+ * the -wal was another file's.  The next transaction opens the path again. */
+static void disconnect(sq *q)
+{
+    if (q->db == NULL)
+        return;
+    if (q->in_tx)
+        sq_rollback(q);
+    for (int i = 0; i < BP_SQL_COUNT; i++) {
+        sqlite3_finalize(q->stmts[i]);
+        q->stmts[i] = NULL;
+    }
+    sqlite3_finalize(q->marks_get);
+    q->marks_get = NULL;
+    for (int i = 0; i < 2; i++) {
+        sqlite3_finalize(q->marks_put[i]);
+        q->marks_put[i] = NULL;
+    }
+    if (!q->read_only && !q->moved && !q->foreign)
+        q->moved = has_moved(q);
+    if (q->moved && !q->foreign)
+        sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3_close(q->db);
+    q->db = NULL;
+}
+
 static bp_status migrate(sq *q)
 {
     bp_status bs = sq_begin(q);
@@ -343,16 +487,114 @@ static bp_status set_wal(sq *q)
     return bs;
 }
 
-/* Is there a -wal or -shm file beside @p location? */
-static int has_sidecar(const char *location)
+/* Is the database in WAL mode (a reader's question: writers set it)? */
+static int journal_is_wal(sq *q)
 {
-    char path[4200];
+    sqlite3_stmt *st = NULL;
+    int wal = 0;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(st, 0);
+        wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    return wal;
+}
+
+/* Open the path: the file (a writer creates it, 0640, never through a symbolic link, and
+ * first looks at a -wal beside it: bp_wal_preopen), WAL mode, the -wal check, the schema. */
+static bp_status connect(sq *q)
+{
+    bp_status bs = BP_OK;
     struct stat sb;
-    static const char *const suffixes[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < 2; i++)
-        if ((size_t)snprintf(path, sizeof(path), "%s%s", location, suffixes[i]) < sizeof(path) && lstat(path, &sb) == 0)
-            return 1;
-    return 0;
+    int flags = SQLITE_OPEN_NOMUTEX;
+    q->moved = q->foreign = q->wal = 0;
+    if (q->read_only) {
+        if (stat(q->path, &sb) != 0) {
+            snprintf(q->error, sizeof(q->error), "%s: no such database", q->path);
+            return BP_ERR_NOT_FOUND;
+        }
+        flags |= SQLITE_OPEN_READONLY;
+    } else {
+        /* Create it ourselves so that its mode is 0640 (SQLite would use 0644), never
+         * through a symbolic link (a dangling one would make us create the target). */
+        int fd = open(q->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0) {
+            if (errno == ELOOP)
+                snprintf(q->error, sizeof(q->error), "%s: is a symbolic link: a store is not opened through one",
+                         q->path);
+            else
+                snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
+            return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+        }
+        int got = fstat(fd, &sb);
+        close(fd);
+        if (got != 0) {
+            snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
+            return BP_ERR_IO;
+        }
+        bs = bp_wal_preopen(q->path, sb.st_size == 0, bp_wal_mark(sb.st_ino), q->error, sizeof(q->error));
+        if (bs != BP_OK)
+            return bs;
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
+    }
+    q->dev = sb.st_dev;
+    q->ino = sb.st_ino;
+    q->mark = bp_wal_mark(sb.st_ino);
+    int rc = sqlite3_open_v2(q->path, &q->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        bs = fail(q, rc, q->path);
+        goto out;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_handler(q->db, busy_wait, q);
+    bs = exec(q, "PRAGMA synchronous=FULL", "setting synchronous");
+    if (bs != BP_OK)
+        goto out;
+    q->wal = journal_is_wal(q);
+    /* Before reading a table: is the -wal this file's? */
+    int32_t wal_mark = 0;
+    bs = exec(q, "BEGIN", "reading the database");
+    if (bs == BP_OK) {
+        bs = check_wal(q, &wal_mark);
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (bs != BP_OK)
+        goto out;
+    int version = 0;
+    bs = read_version(q, &version);
+    if (bs != BP_OK)
+        goto out;
+    if (version < 0) {
+        snprintf(q->error, sizeof(q->error), "%s: not a bouncepipe database (it has other tables)", q->path);
+        bs = BP_ERR_STORE;
+        goto out;
+    }
+    if (version > SCHEMA_VERSION) {
+        snprintf(q->error, sizeof(q->error), "%s: schema version %d is newer than this program's %d", q->path, version,
+                 SCHEMA_VERSION);
+        bs = BP_ERR_STORE;
+        goto out;
+    }
+    q->version = version;
+    if (version < SCHEMA_VERSION && q->read_only) {
+        snprintf(q->error, sizeof(q->error), "%s: %s", q->path,
+                 version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
+        bs = version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
+        goto out;
+    }
+    if (!q->read_only && !q->wal) { /* a new store, or one restored from a rollback-mode copy */
+        bs = set_wal(q);
+        if (bs != BP_OK)
+            goto out;
+        q->wal = 1;
+    }
+    if (version < SCHEMA_VERSION)
+        bs = migrate(q);
+out:
+    if (bs != BP_OK)
+        disconnect(q);
+    return bs;
 }
 
 static void sq_close(void *h)
@@ -360,14 +602,9 @@ static void sq_close(void *h)
     sq *q = h;
     if (q == NULL)
         return;
-    if (q->in_tx)
-        sq_rollback(q);
-    if (q->db != NULL)
-        check_identity(q); /* moved: checkpoint into the moved file before closing */
-    for (int i = 0; i < BP_SQL_COUNT; i++)
-        sqlite3_finalize(q->stmts[i]);
-    sqlite3_close(q->db);
+    disconnect(q);
     free(q->path);
+    free(q->wal_path);
     free(q);
 }
 
@@ -379,90 +616,22 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, voi
         return BP_ERR_NOMEM;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
-    int flags = SQLITE_OPEN_NOMUTEX;
-    if (opts->read_only) {
-        if (access(location, F_OK) != 0) {
-            snprintf(q->error, sizeof(q->error), "%s: no such database", location);
-            bs = BP_ERR_NOT_FOUND;
-            goto out;
-        }
-        flags |= SQLITE_OPEN_READONLY;
-    } else {
-        /* Create it ourselves so that its mode is 0640 (SQLite would use 0644), never
-         * through a symbolic link (a dangling one would make us create the target). */
-        int fd = open(location, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (fd < 0) {
-            if (errno == ELOOP)
-                snprintf(q->error, sizeof(q->error), "%s: is a symbolic link: a store is not opened through one",
-                         location);
-            else
-                snprintf(q->error, sizeof(q->error), "%s: %s", location, strerror(errno));
-            bs = errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
-            goto out;
-        }
-        struct stat sb;
-        int empty = fstat(fd, &sb) == 0 && sb.st_size == 0;
-        q->dev = sb.st_dev;
-        q->ino = sb.st_ino;
-        close(fd);
-        if (empty && has_sidecar(location)) {
-            /* an empty database beside a -wal or -shm: those belong to a store that was moved
-             * or deleted while in use; opening them with this file would corrupt it */
-            snprintf(q->error, sizeof(q->error),
-                     "%s: empty, but a -wal or -shm file is beside it (left by a store moved or deleted while "
-                     "in use): not opened until its writers have finished and those files are gone",
-                     location);
-            bs = BP_ERR_IO;
-            goto out;
-        }
-        if ((q->path = strdup(location)) == NULL) {
-            bs = BP_ERR_NOMEM;
-            goto out;
-        }
-        q->check_identity = 1;
-        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
-    }
-    int rc = sqlite3_open_v2(location, &q->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        bs = fail(q, rc, location);
+    q->read_only = opts->read_only != 0;
+    size_t n = strlen(location);
+    q->path = strdup(location);
+    q->wal_path = malloc(n + sizeof("-wal"));
+    if (q->path == NULL || q->wal_path == NULL) {
+        bs = BP_ERR_NOMEM;
+        snprintf(q->error, sizeof(q->error), "out of memory");
         goto out;
     }
-    sqlite3_extended_result_codes(q->db, 1);
-    sqlite3_busy_handler(q->db, busy_wait, q);
-    bs = exec(q, "PRAGMA synchronous=FULL", "setting synchronous");
-    if (bs != BP_OK)
-        goto out;
-    int version = 0;
-    bs = read_version(q, &version);
-    if (bs != BP_OK)
-        goto out;
-    if (version < 0) {
-        snprintf(q->error, sizeof(q->error), "%s: not a bouncepipe database (it has other tables)", location);
-        bs = BP_ERR_STORE;
-        goto out;
+    memcpy(q->wal_path, location, n);
+    memcpy(q->wal_path + n, "-wal", sizeof("-wal"));
+    bs = connect(q);
+    if (bs == BP_OK) {
+        *handle = q;
+        return BP_OK;
     }
-    if (version > SCHEMA_VERSION) {
-        snprintf(q->error, sizeof(q->error), "%s: schema version %d is newer than this program's %d", location, version,
-                 SCHEMA_VERSION);
-        bs = BP_ERR_STORE;
-        goto out;
-    }
-    q->version = version;
-    if (version < SCHEMA_VERSION) {
-        if (opts->read_only) {
-            snprintf(q->error, sizeof(q->error), "%s: %s", location,
-                     version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
-            bs = version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
-            goto out;
-        }
-        bs = set_wal(q);
-        if (bs == BP_OK)
-            bs = migrate(q);
-        if (bs != BP_OK)
-            goto out;
-    }
-    *handle = q;
-    return BP_OK;
 out:
     if (error != NULL)
         *error = strdup(q->error);
@@ -488,16 +657,26 @@ static bp_status sq_begin(void *h)
         snprintf(q->error, sizeof(q->error), "a transaction is already open");
         return BP_ERR_USAGE;
     }
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
     /* The busy handler waits inside one attempt; SQLite skips it in some lock states, so
      * retry the attempt itself until the same deadline. */
     long long started = monotonic_ms();
     for (unsigned attempt = 0;; attempt++) {
         int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
+            /* The write lock is ours: is the path still this file, the -wal this file's? */
             q->in_tx = 1;
-            bp_status bs = check_identity(q);
-            if (bs != BP_OK)
+            q->changes = sqlite3_total_changes64(q->db);
+            bp_status bs = has_moved(q) ? moved_error(q) : check_wal(q, &q->wal_mark);
+            if (bs != BP_OK) {
                 sq_rollback(q);
+                if (q->moved || q->foreign)
+                    disconnect(q);
+            }
             return bs;
         }
         long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
@@ -510,10 +689,18 @@ static bp_status sq_begin(void *h)
 static bp_status sq_commit(void *h)
 {
     sq *q = h;
-    bp_status bs = check_identity(q); /* again: the file may have gone since begin */
-    if (bs != BP_OK) {
-        sq_rollback(q);
+    bp_status bs = BP_OK;
+    if (has_moved(q)) { /* again: the file may have gone since begin */
+        bs = moved_error(q);
+        disconnect(q);
         return bs;
+    }
+    if (sqlite3_total_changes64(q->db) != q->changes) { /* it writes: mark the commit */
+        bs = put_marks(q, q->wal_mark);
+        if (bs != BP_OK) {
+            sq_rollback(q);
+            return bs;
+        }
     }
     int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -522,13 +709,22 @@ static bp_status sq_commit(void *h)
         return bs;
     }
     q->in_tx = 0;
+    if (has_moved(q)) { /* it went during COMMIT: the commit is in the moved file, not at the path */
+        q->moved = 1;
+        snprintf(q->error, sizeof(q->error),
+                 "%s was moved or replaced while committing: written into the moved file, not into what the path "
+                 "names now",
+                 q->path);
+        disconnect(q);
+        return BP_ERR_IO;
+    }
     return BP_OK;
 }
 
 static void sq_rollback(void *h)
 {
     sq *q = h;
-    if (sqlite3_get_autocommit(q->db) == 0)
+    if (q->db != NULL && sqlite3_get_autocommit(q->db) == 0)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     q->in_tx = 0;
 }
