@@ -26,8 +26,10 @@ inode, so no writer can tell, and docs/store.md says never to do it.)
 """
 import concurrent.futures
 import os
+import random
 import shutil
 import sqlite3
+import string
 import subprocess
 import sys
 import threading
@@ -49,22 +51,30 @@ def store_bytes(box):
 
 
 def hostile(n, recipients, msgid_len=60, mta_len=20, envid_len=10, diag_len=40):
-    """A DSN with @recipients blocks and chosen lengths of the fields a message controls."""
+    """A DSN with @recipients blocks and chosen lengths of the fields a message controls, filled
+    with text that does not compress (PostgreSQL compresses long values: runs of one letter
+    would hide what is stored)."""
+    rnd = random.Random(n)
+    alphabet = string.ascii_letters + string.digits
+
+    def filler(k):
+        return "".join(rnd.choices(alphabet, k=k))
+
     boundary = f"H{n:06d}"
-    mid = "<" + "m" * msgid_len + f".{n}@example.net>"
+    mid = "<" + filler(msgid_len) + f".{n}@example.net>"
     blocks = []
     for i in range(recipients):
         r = f"user{n}x{i}@example.com"
         blocks.append(f"Final-Recipient: rfc822; {r}\nAction: failed\nStatus: 5.1.1\n"
-                      f"Diagnostic-Code: smtp; 550 5.1.1 {'d' * diag_len} {i}\n")
+                      f"Diagnostic-Code: smtp; 550 5.1.1 {filler(diag_len)} {i}\n")
     return (f"From: MAILER-DAEMON@example.net\nTo: bounces@bounces.example.com\nSubject: failure {n}\n"
             f"Date: Tue, 10 Mar 2026 10:00:00 +0000\nMessage-Id: {mid}\nMIME-Version: 1.0\n"
             f"Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\n\n"
             f"--{boundary}\nContent-Type: text/plain\n\nDelivery failed.\n\n"
             f"--{boundary}\nContent-Type: message/delivery-status\n\n"
-            f"Reporting-MTA: dns; {'r' * mta_len}.example.net\nOriginal-Envelope-Id: {'e' * envid_len}\n\n"
+            f"Reporting-MTA: dns; {filler(mta_len)}.example.net\nOriginal-Envelope-Id: {filler(envid_len)}\n\n"
             + "\n".join(blocks)
-            + f"\n--{boundary}\nContent-Type: text/rfc822-headers\n\nMessage-Id: <{'o' * msgid_len}@example.com>\n"
+            + f"\n--{boundary}\nContent-Type: text/rfc822-headers\n\nMessage-Id: <{filler(msgid_len)}@example.com>\n"
             f"\n--{boundary}--\n").encode()
 
 
