@@ -415,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_export_filters, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_stats, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_units, pg_setup, pg_teardown),
         /* PostgreSQL's own */
         cmocka_unit_test_setup_teardown(test_pg_schema, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_concurrent_creation, pg_setup, pg_teardown),

@@ -882,6 +882,65 @@ static long long sql_count(const char *path, const char *sql)
     return n;
 }
 
+struct page_rows {
+    int n;
+    long long id[16];
+    char fp[16][16];
+};
+
+static int collect_page_row(void *user, const bp_ledger_row *r)
+{
+    struct page_rows *p = user;
+    if (p->n < 16) {
+        p->id[p->n] = r->id;
+        snprintf(p->fp[p->n], sizeof(p->fp[0]), "%s", r->event.fingerprint ? r->event.fingerprint : "-");
+    }
+    p->n++;
+    return 0;
+}
+
+/* migrate's two queries per page: the ledger in id order, and the units a page begins, whole. */
+static void test_ledger_units(void **state)
+{
+    struct fixture *f = *state;
+    bp_event a[3] = {bounce("a1@example.com", "bad-mailbox", BP_ACT_SUPPRESS),
+                     bounce("a2@example.com", "bad-mailbox", BP_ACT_SUPPRESS),
+                     bounce("a3@example.com", "bad-mailbox", BP_ACT_SUPPRESS)};
+    bp_event b = bounce("b1@example.com", "quota-issues", BP_ACT_SOFT);
+    bp_event c[2] = {bounce("c1@example.com", "bad-mailbox", BP_ACT_SUPPRESS),
+                     bounce("c2@example.com", "bad-mailbox", BP_ACT_SUPPRESS)};
+    int changed = 0;
+    record(f->store, "u-a", 1600000000, a, 3);
+    record(f->store, "u-b", 1600000100, &b, 1);
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_add(f->store, "i@example.com", "list", BP_KIND_IMPORT, 1600000200, 0, &changed), BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    record(f->store, "u-c", 1600000300, c, 2);
+
+    struct page_rows all = {0};
+    assert_int_equal(bp_store_ledger_page(f->store, 0, 0, collect_page_row, &all), BP_OK);
+    assert_int_equal(all.n, 7); /* a a a b import c c */
+    long long a2 = all.id[1], c1 = all.id[5];
+
+    struct page_rows got = {0};
+    assert_int_equal(bp_store_ledger_units(f->store, 0, a2, collect_page_row, &got), BP_OK);
+    assert_int_equal(got.n, 3); /* all of a, its third row past the page too */
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(got.fp[i], "u-a");
+    assert_true(got.id[0] < got.id[1] && got.id[1] < got.id[2]);
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(bp_store_ledger_units(f->store, a2, c1, collect_page_row, &got), BP_OK);
+    assert_int_equal(got.n, 3); /* b, then c whole; not a (begun on the page before) */
+    assert_string_equal(got.fp[0], "u-b");
+    assert_string_equal(got.fp[1], "u-c");
+    assert_string_equal(got.fp[2], "u-c");
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(bp_store_ledger_units(f->store, c1, all.id[6], collect_page_row, &got), BP_OK);
+    assert_int_equal(got.n, 0); /* c's second row: c began before */
+}
+
 /* A version 1 database with history is upgraded in place when opened for writing (2: the fold
  * state; 3: a message's facts once, in its processed row): readers refuse it until then, its
  * rows read back as they were written, and they count in the next derivations. */
@@ -1006,6 +1065,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fold_state_property, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_units, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_databases, setup, teardown),

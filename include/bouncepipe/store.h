@@ -243,8 +243,13 @@ bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user);
  */
 bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit, bp_ledger_cb cb, void *user);
 
-/** The event rows of the unit with @p fingerprint, in id order. */
-bp_status bp_store_ledger_unit(bp_store *s, const char *fingerprint, bp_ledger_cb cb, void *user);
+/**
+ * The event rows of every unit whose first event row has an id in (@p after_id, @p last_id]:
+ * unit after unit in the order of their first rows, each unit's rows in id order, those with
+ * ids past @p last_id included.  With bp_store_ledger_page() it reads a page of the ledger and
+ * the units it begins in two queries (migrate).
+ */
+bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_id, bp_ledger_cb cb, void *user);
 
 /**
  * Change the classification of ledger row @p id (rescore --apply; in a transaction), and

@@ -1005,11 +1005,12 @@ static bp_status pg_ledger_page(void *h, long long after_id, long long limit, in
     return ledger_query(h, BP_SQL_LEDGER_PAGE, &p, cb, user);
 }
 
-static bp_status pg_ledger_unit(void *h, const char *fingerprint, bp_ledger_cb cb, void *user)
+static bp_status pg_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
 {
     params p = {.n = 0};
-    param_text(&p, fingerprint);
-    return ledger_query(h, BP_SQL_LEDGER_UNIT, &p, cb, user);
+    param_int(&p, after_id);
+    param_int(&p, last_id);
+    return ledger_query(h, BP_SQL_LEDGER_UNITS, &p, cb, user);
 }
 
 static bp_status pg_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
@@ -1172,7 +1173,7 @@ const bp_store_backend bp_store_backend_postgres = {
     .ledger_for = pg_ledger_for,
     .ledger_fold = pg_ledger_fold,
     .ledger_page = pg_ledger_page,
-    .ledger_unit = pg_ledger_unit,
+    .ledger_units = pg_ledger_units,
     .ledger_reclassify = pg_ledger_reclassify,
     .suppression_get = pg_suppression_get,
     .suppression_put = pg_suppression_put,

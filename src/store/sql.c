@@ -66,7 +66,14 @@ const char *const bp_sql[BP_SQL_COUNT] = {
     /* ?3 = 1: event rows only */
     [BP_SQL_LEDGER_PAGE] = LEDGER_SELECT "WHERE l.id > ?1 AND (CAST(?3 AS INTEGER) = 0 OR l.kind = 'event') "
                                          "ORDER BY l.id LIMIT ?2",
-    [BP_SQL_LEDGER_UNIT] = LEDGER_SELECT "WHERE l.fingerprint = ?1 AND l.kind = 'event' ORDER BY l.id",
+    /* the event rows of the units whose first row has an id in (?1, ?2], unit after unit (by
+     * that first id), each in id order: one query for a page of migrate, rows past ?2 too.
+     * Only event rows have a fingerprint: no test of l.kind, which led PostgreSQL's generic
+     * plan to intersect with the index of every event row (1.3 s a page for 100,000 rows) */
+    [BP_SQL_LEDGER_UNITS] = LEDGER_SELECT
+    "WHERE l.fingerprint IN (SELECT f.fingerprint FROM ledger f WHERE f.id > ?1 AND f.id <= ?2 AND f.kind = 'event' "
+    "AND NOT EXISTS (SELECT 1 FROM ledger e WHERE e.fingerprint = f.fingerprint AND e.id <= ?1)) "
+    "ORDER BY min(l.id) OVER (PARTITION BY l.fingerprint), l.id",
     [BP_SQL_LEDGER_RECLASSIFY] =
         "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
     [BP_SQL_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",

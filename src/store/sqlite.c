@@ -916,15 +916,16 @@ static bp_status sq_ledger_page(void *h, long long after_id, long long limit, in
     return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
 }
 
-static bp_status sq_ledger_unit(void *h, const char *fingerprint, bp_ledger_cb cb, void *user)
+static bp_status sq_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
     ledger_walk w = {cb, user, NULL};
-    bp_status bs = prepare(q, BP_SQL_LEDGER_UNIT, &st);
+    bp_status bs = prepare(q, BP_SQL_LEDGER_UNITS, &st);
     if (bs != BP_OK)
         return bs;
-    bind_text(st, 1, fingerprint);
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, last_id);
     return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
 }
 
@@ -1100,7 +1101,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .ledger_for = sq_ledger_for,
     .ledger_fold = sq_ledger_fold,
     .ledger_page = sq_ledger_page,
-    .ledger_unit = sq_ledger_unit,
+    .ledger_units = sq_ledger_units,
     .ledger_reclassify = sq_ledger_reclassify,
     .suppression_get = sq_suppression_get,
     .suppression_put = sq_suppression_put,

@@ -924,9 +924,9 @@ bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit,
     return s->be->ledger_page(s->h, after_id, limit > 0 ? limit : LEDGER_PAGE_ROWS, 0, cb, user);
 }
 
-bp_status bp_store_ledger_unit(bp_store *s, const char *fingerprint, bp_ledger_cb cb, void *user)
+bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
 {
-    return s->be->ledger_unit(s->h, fingerprint, cb, user);
+    return s->be->ledger_units(s->h, after_id, last_id, cb, user);
 }
 
 bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,

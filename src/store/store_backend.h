@@ -69,8 +69,9 @@ typedef struct bp_store_backend {
     /** At most @p limit rows with ids after @p after_id in id order (@p events_only: kind "event"). */
     bp_status (*ledger_page)(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
                              void *user);
-    /** The event rows of unit @p fingerprint in id order. */
-    bp_status (*ledger_unit)(void *h, const char *fingerprint, bp_ledger_cb cb, void *user);
+    /** The event rows of the units whose first row's id is in (@p after_id, @p last_id], unit by
+     *  unit in the order of their first rows, each unit's in id order (bp_store_ledger_units). */
+    bp_status (*ledger_units)(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user);
     bp_status (*ledger_reclassify)(void *h, long long id, const char *category, const char *rule, bp_action action,
                                    const char *blocklist);
 
