@@ -176,13 +176,20 @@ static int count_params(const char *sql)
     return most;
 }
 
-/* Fill @p t for every statement. @return 0, or -1 out of memory. */
+/* Fill @p t for every statement. @return 0, or -1 out of memory.  The ledger insert gets
+ * "RETURNING id" here: SQLite reads sqlite3_last_insert_rowid() instead, because RETURNING
+ * costs it a temporary table per row (six times the instructions of the insert itself). */
 static int stmt_texts(stmt_text *t)
 {
+    static const char returning[] = " RETURNING id";
     for (int id = 0; id < ST_COUNT; id++) {
         if (id < BP_SQL_COUNT) {
-            if ((t[id].owned = strdup(bp_sql[id])) == NULL)
+            size_t n = strlen(bp_sql[id]);
+            if ((t[id].owned = malloc(n + sizeof(returning))) == NULL)
                 return -1;
+            memcpy(t[id].owned, bp_sql[id], n + 1);
+            if (id == BP_SQL_LEDGER_INSERT)
+                memcpy(t[id].owned + n, returning, sizeof(returning));
             for (char *c = t[id].owned; *c != '\0'; c++)
                 if (*c == '?')
                     *c = '$'; /* the shared SQL has no '?' but its parameters */

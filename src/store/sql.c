@@ -57,7 +57,7 @@ const char *const bp_sql[BP_SQL_COUNT] = {
         "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
     [BP_SQL_LEDGER_INSERT] = "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
                              "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
-                             "?26, ?27, ?28, ?29) RETURNING id",
+                             "?26, ?27, ?28, ?29)", /* PostgreSQL adds RETURNING id (postgres.c) */
     [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.recipient = ?1 ORDER BY l.evidence_time, l.id",
     /* the rows after a key: a range of index ledger_recipient */
     [BP_SQL_LEDGER_FOLD] =

@@ -113,7 +113,7 @@ _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version
 typedef struct sq {
     sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
     sqlite3_stmt *stmts[BP_SQL_COUNT];
-    sqlite3_stmt *marks_get;    /* the marks of the last commit (page 1) */
+    sqlite3_stmt *marks_get[2]; /* the marks of the last commit (page 1) */
     sqlite3_stmt *marks_put[2]; /* user_version, application_id := this file's, this -wal's */
     int32_t marks_put_for[2];   /* the values marks_put[] were prepared with */
     int32_t wal_mark;           /* this transaction's -wal's mark (check_wal at begin) */
@@ -315,25 +315,28 @@ static int wal_read(void *ctx, unsigned char *buf, size_t n, long long offset)
 }
 
 /* The marks of the last commit: user_version and application_id of page 1 as this
- * transaction sees it (its first read: it opens the -wal). */
+ * transaction sees it (its first read: it opens the -wal).  Two plain PRAGMAs: preparing
+ * one SELECT of the pragma_* table functions costs ten times as much (a pipe prepares it). */
 static bp_status read_marks(sq *q, int32_t *mark, int32_t *wal_mark)
 {
-    int rc = SQLITE_OK;
-    if (q->marks_get == NULL)
-        rc = sqlite3_prepare_v3(q->db,
-                                "SELECT user_version, application_id FROM pragma_user_version, "
-                                "pragma_application_id",
-                                -1, SQLITE_PREPARE_PERSISTENT, &q->marks_get, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(q->marks_get);
-    if (rc == SQLITE_ROW) {
-        *mark = sqlite3_column_int(q->marks_get, 0);
-        *wal_mark = sqlite3_column_int(q->marks_get, 1);
-        rc = SQLITE_OK;
+    static const char *const sql[2] = {"PRAGMA user_version", "PRAGMA application_id"};
+    int32_t *out[2] = {mark, wal_mark};
+    for (int i = 0; i < 2; i++) {
+        int rc = SQLITE_OK;
+        if (q->marks_get[i] == NULL)
+            rc = sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->marks_get[i], NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(q->marks_get[i]);
+        if (rc == SQLITE_ROW) {
+            *out[i] = sqlite3_column_int(q->marks_get[i], 0);
+            rc = SQLITE_OK;
+        }
+        if (q->marks_get[i] != NULL)
+            sqlite3_reset(q->marks_get[i]);
+        if (rc != SQLITE_OK)
+            return fail(q, rc, "reading the database header");
     }
-    if (q->marks_get != NULL)
-        sqlite3_reset(q->marks_get);
-    return rc == SQLITE_OK ? BP_OK : fail(q, rc, "reading the database header");
+    return BP_OK;
 }
 
 /* Inside a transaction: may this connection use the -wal it has open?  Not when its last
@@ -405,9 +408,9 @@ static void disconnect(sq *q)
         sqlite3_finalize(q->stmts[i]);
         q->stmts[i] = NULL;
     }
-    sqlite3_finalize(q->marks_get);
-    q->marks_get = NULL;
     for (int i = 0; i < 2; i++) {
+        sqlite3_finalize(q->marks_get[i]);
+        q->marks_get[i] = NULL;
         sqlite3_finalize(q->marks_put[i]);
         q->marks_put[i] = NULL;
     }
@@ -837,14 +840,9 @@ static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id
         return bs;
     bp_sql_ledger_values(r, v);
     bind_values(st, 1, v + 1, BP_SQL_LEDGER_N - 1); /* all but the id */
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        rc = sqlite3_step(st);
-    }
-    bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "writing the ledger");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    bs = step_done(q, st, "writing the ledger");
+    if (bs == BP_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
     return bs;
 }
 
