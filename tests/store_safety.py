@@ -164,15 +164,28 @@ def storm(box, action, at, attempts=200, first=0):
     return answered, codes
 
 
+def storm_around(box, label, action):
+    """A storm during which @action runs once a third of it was answered: pipes answer 0 or 75,
+    and in the end (retrying 75s, nobody deleting anything) every message was answered 0.
+    @return (message-id -> time of its 0, the message-ids whose answered pipe began after @action)"""
+    done_at = [None]
+
+    def act():
+        action()
+        done_at[0] = time.monotonic()
+
+    answered, codes = storm(box, act, STORM // 3)
+    print(f"  {label}: exit codes {codes}")
+    check(set(codes) <= {0, 75}, "pipe exits 0 or 75 only")
+    check(len(answered) == STORM, f"every message answered 0 in the end ({len(answered)} of {STORM})")
+    return answered, {m for m, t in answered.items() if t > done_at[0]}
+
+
 def test_moved(binary):
     box = Sandbox(binary)
     try:
         old = box.db + ".old"
-        answered, codes = storm(box, lambda: os.rename(box.db, old), STORM // 3)
-        print(f"  moved: exit codes {codes}")
-        check(set(codes) <= {0, 75}, "pipe exits 0 or 75 only")
-        check(len(answered) == STORM, f"every message answered 0 in the end, nothing deleted by hand "
-              f"({len(answered)} of {STORM})")
+        answered, _ = storm_around(box, "moved", lambda: os.rename(box.db, old))
         ids = set(answered)
         in_old, in_new = recorded(old, ids), recorded(box.db, ids)
         print(f"  {len(in_old)} messages in the moved file, {len(in_new)} in the new one")
@@ -212,17 +225,7 @@ def test_replaced(binary, made_by):
                 other.cleanup()
         if os.geteuid() == 0:
             os.chown(new, NOBODY, NOBODY)
-        replaced_at = [None]
-
-        def replace():
-            os.rename(new, box.db)
-            replaced_at[0] = time.monotonic()
-
-        answered, codes = storm(box, replace, STORM // 3)
-        print(f"  replaced by {made_by}: exit codes {codes}")
-        check(set(codes) <= {0, 75}, "pipe exits 0 or 75 only")
-        check(len(answered) == STORM, f"every message answered 0 in the end ({len(answered)} of {STORM})")
-        after = {m for m, t in answered.items() if t > replaced_at[0]}
+        answered, after = storm_around(box, f"replaced by {made_by}", lambda: os.rename(new, box.db))
         got = recorded(box.db, set(answered))
         check(len(after) > 0 and after <= got,
               f"the {len(after)} messages answered 0 after the replacement are in the store")
@@ -239,17 +242,7 @@ def test_restored(binary):
         check(rc == 0 and rc2 == 0, "two stores")
         backup = os.path.join(box.dir, "backup.db")
         online_backup(other.db, backup)  # a backup of another store: its marks are not this file's
-        restored_at = [None]
-
-        def restore():
-            online_backup(backup, box.db)
-            restored_at[0] = time.monotonic()
-
-        answered, codes = storm(box, restore, STORM // 3)
-        print(f"  restored: exit codes {codes}")
-        check(set(codes) <= {0, 75}, "pipe exits 0 or 75 only")
-        check(len(answered) == STORM, f"every message answered 0 in the end ({len(answered)} of {STORM})")
-        after = {m for m, t in answered.items() if t > restored_at[0]}
+        answered, after = storm_around(box, "restored", lambda: online_backup(backup, box.db))
         got = recorded(box.db, set(answered) | {"<dsn.100001.20260310@mx1.example.net>"})
         check("<dsn.100001.20260310@mx1.example.net>" in got, "the store holds the restored backup")
         check(len(after) > 0 and after <= got, f"the {len(after)} messages answered 0 after the restore are in it")

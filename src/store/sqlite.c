@@ -799,50 +799,51 @@ static bp_status sq_seen(void *h, const char *fingerprint, int *state)
     return bs;
 }
 
-static bp_status sq_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
+static bp_sql_value text_v(const char *s)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_sql_value v[BP_SQL_MARK_N];
-    bp_status bs = prepare(q, BP_SQL_MARK, &st);
-    if (bs != BP_OK)
-        return bs;
-    bp_sql_mark_values(fingerprint, facts, state, now, v);
-    bind_values(st, 1, v, BP_SQL_MARK_N);
-    return step_done(q, st, "recording a fingerprint");
+    return (bp_sql_value){s, 0, s == NULL};
 }
 
-/* A statement whose parameters are text: bind them, run it. */
-static bp_status run_text(sq *q, bp_sql_id id, const char *const *params, size_t n, const char *what)
+static bp_sql_value int_v(long long n)
+{
+    return (bp_sql_value){NULL, n, 0};
+}
+
+/* Run statement @p id with @p n values bound from parameter 1 on, handing each result row to
+ * @p each (NULL: a statement without rows); reset it either way.
+ * @param rows receives the rows handed over (may be NULL) */
+static bp_status run_values(sq *q, bp_sql_id id, const bp_sql_value *v, size_t n, row_fn each, void *ctx,
+                            const char *what, long long *rows)
 {
     sqlite3_stmt *st = NULL;
     bp_status bs = prepare(q, id, &st);
     if (bs != BP_OK)
         return bs;
-    for (size_t i = 0; i < n; i++)
-        bind_text(st, (int)i + 1, params[i]);
-    return step_done(q, st, what);
+    bind_values(st, 1, v, n);
+    return each != NULL ? each_row(q, st, each, ctx, what, rows) : step_done(q, st, what);
+}
+
+static bp_status sq_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
+{
+    bp_sql_value v[BP_SQL_MARK_N];
+    bp_sql_mark_values(fingerprint, facts, state, now, v);
+    return run_values(h, BP_SQL_MARK, v, BP_SQL_MARK_N, NULL, NULL, "recording a fingerprint", NULL);
 }
 
 static bp_status sq_drop_placeholder(void *h, const char *fingerprint)
 {
-    return run_text(h, BP_SQL_DROP_PLACEHOLDER, &fingerprint, 1, "replacing an unrecognised message");
+    const bp_sql_value v[] = {text_v(fingerprint)};
+    return run_values(h, BP_SQL_DROP_PLACEHOLDER, v, 1, NULL, NULL, "replacing an unrecognised message", NULL);
 }
 
 static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
 {
     sq *q = h;
-    sqlite3_stmt *st = NULL;
     bp_sql_value v[BP_SQL_LEDGER_N];
-    *id = 0;
-    bp_status bs = prepare(q, BP_SQL_LEDGER_INSERT, &st);
-    if (bs != BP_OK)
-        return bs;
-    bp_sql_ledger_values(r, v);
-    bind_values(st, 1, v + 1, BP_SQL_LEDGER_N - 1); /* all but the id */
-    bs = step_done(q, st, "writing the ledger");
-    if (bs == BP_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    bp_sql_ledger_values(r, v); /* all but v[0], the id, are bound */
+    bp_status bs =
+        run_values(q, BP_SQL_LEDGER_INSERT, v + 1, BP_SQL_LEDGER_N - 1, NULL, NULL, "writing the ledger", NULL);
+    *id = bs == BP_OK ? sqlite3_last_insert_rowid(q->db) : 0;
     return bs;
 }
 
@@ -874,73 +875,40 @@ static int fold_each(sqlite3_stmt *st, void *ctx)
 
 static bp_status sq_ledger_for(void *h, const char *address, bp_ledger_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     ledger_walk w = {cb, user, address};
-    bp_status bs = prepare(q, BP_SQL_LEDGER_FOR, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
+    const bp_sql_value v[] = {text_v(address)};
+    return run_values(h, BP_SQL_LEDGER_FOR, v, 1, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
                                 void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     ledger_walk w = {cb, user, address};
-    bp_status bs = prepare(q, BP_SQL_LEDGER_FOLD, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    sqlite3_bind_int64(st, 2, after_time);
-    sqlite3_bind_int64(st, 3, after_id);
-    return each_row(q, st, fold_each, &w, "reading the ledger", NULL);
+    const bp_sql_value v[] = {text_v(address), int_v(after_time), int_v(after_id)};
+    return run_values(h, BP_SQL_LEDGER_FOLD, v, 3, fold_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_page(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
                                 void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     ledger_walk w = {cb, user, NULL};
-    bp_status bs = prepare(q, BP_SQL_LEDGER_PAGE, &st);
-    if (bs != BP_OK)
-        return bs;
-    sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int(st, 3, events_only != 0);
-    return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
+    const bp_sql_value v[] = {int_v(after_id), int_v(limit), int_v(events_only != 0)};
+    return run_values(h, BP_SQL_LEDGER_PAGE, v, 3, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     ledger_walk w = {cb, user, NULL};
-    bp_status bs = prepare(q, BP_SQL_LEDGER_UNITS, &st);
-    if (bs != BP_OK)
-        return bs;
-    sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, last_id);
-    return each_row(q, st, ledger_each, &w, "reading the ledger", NULL);
+    const bp_sql_value v[] = {int_v(after_id), int_v(last_id)};
+    return run_values(h, BP_SQL_LEDGER_UNITS, v, 2, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
                                       const char *blocklist)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, BP_SQL_LEDGER_RECLASSIFY, &st);
-    if (bs != BP_OK)
-        return bs;
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, category);
-    bind_text(st, 3, rule);
-    bind_text(st, 4, bp_action_name(action));
-    bind_text(st, 5, blocklist);
-    return step_done(q, st, "updating the ledger");
+    const bp_sql_value v[] = {int_v(id), text_v(category), text_v(rule), text_v(bp_action_name(action)),
+                              text_v(blocklist)};
+    return run_values(h, BP_SQL_LEDGER_RECLASSIFY, v, 5, NULL, NULL, "updating the ledger", NULL);
 }
 
 typedef struct suppression_walk {
@@ -960,50 +928,32 @@ static int suppression_each(sqlite3_stmt *st, void *ctx)
 
 static bp_status sq_suppression_get(void *h, const char *address, bp_suppression_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     suppression_walk w = {cb, user};
     long long n = 0;
-    bp_status bs = prepare(q, BP_SQL_SUPP_GET, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    bs = each_row(q, st, suppression_each, &w, "reading the suppression list", &n);
+    const bp_sql_value v[] = {text_v(address)};
+    bp_status bs = run_values(h, BP_SQL_SUPP_GET, v, 1, suppression_each, &w, "reading the suppression list", &n);
     return bs == BP_OK && n == 0 ? BP_ERR_NOT_FOUND : bs;
 }
 
 static bp_status sq_suppression_put(void *h, const bp_suppression *r)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     bp_sql_value v[BP_SQL_SUPPRESSION_N];
-    bp_status bs = prepare(q, BP_SQL_SUPP_PUT, &st);
-    if (bs != BP_OK)
-        return bs;
     bp_sql_suppression_values(r, v);
-    bind_values(st, 1, v, BP_SQL_SUPPRESSION_N);
-    return step_done(q, st, "writing the suppression list");
+    return run_values(h, BP_SQL_SUPP_PUT, v, BP_SQL_SUPPRESSION_N, NULL, NULL, "writing the suppression list", NULL);
 }
 
 static bp_status sq_suppression_delete(void *h, const char *address)
 {
-    return run_text(h, BP_SQL_SUPP_DELETE, &address, 1, "writing the suppression list");
+    const bp_sql_value v[] = {text_v(address)};
+    return run_values(h, BP_SQL_SUPP_DELETE, v, 1, NULL, NULL, "writing the suppression list", NULL);
 }
 
 static bp_status sq_suppression_list(void *h, const bp_store_filter *f, bp_suppression_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     suppression_walk w = {cb, user};
-    bp_status bs = prepare(q, BP_SQL_SUPP_LIST, &st);
-    if (bs != BP_OK)
-        return bs;
-    sqlite3_bind_int64(st, 1, f->since);
-    bind_text(st, 2, f->type);
-    bind_text(st, 3, f->category);
-    bind_text(st, 4, f->domain);
-    sqlite3_bind_int(st, 5, f->include_lifted != 0);
-    return each_row(q, st, suppression_each, &w, "reading the suppression list", NULL);
+    const bp_sql_value v[] = {int_v(f->since), text_v(f->type), text_v(f->category), text_v(f->domain),
+                              int_v(f->include_lifted != 0)};
+    return run_values(h, BP_SQL_SUPP_LIST, v, 5, suppression_each, &w, "reading the suppression list", NULL);
 }
 
 typedef struct stats_walk {
@@ -1067,20 +1017,15 @@ static bp_status sq_state_get(void *h, const char *address, bp_fold_state_cb cb,
 
 static bp_status sq_state_put(void *h, const bp_fold_state *s)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
     bp_sql_value v[BP_SQL_STATE_N];
-    bp_status bs = prepare(q, BP_SQL_STATE_PUT, &st);
-    if (bs != BP_OK)
-        return bs;
     bp_sql_state_values(s, v);
-    bind_values(st, 1, v, BP_SQL_STATE_N);
-    return step_done(q, st, "writing the fold state");
+    return run_values(h, BP_SQL_STATE_PUT, v, BP_SQL_STATE_N, NULL, NULL, "writing the fold state", NULL);
 }
 
 static bp_status sq_state_delete(void *h, const char *address)
 {
-    return run_text(h, BP_SQL_STATE_DELETE, &address, 1, "writing the fold state");
+    const bp_sql_value v[] = {text_v(address)};
+    return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
 }
 
 const bp_store_backend bp_store_backend_sqlite = {
