@@ -693,6 +693,10 @@ static bp_status sq_commit(void *h)
 {
     sq *q = h;
     bp_status bs = BP_OK;
+    if (q->db == NULL || !q->in_tx) {
+        snprintf(q->error, sizeof(q->error), "no transaction is open");
+        return BP_ERR_USAGE;
+    }
     if (has_moved(q)) { /* again: the file may have gone since begin */
         bs = moved_error(q);
         disconnect(q);
