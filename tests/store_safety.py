@@ -21,6 +21,9 @@
 6. A long-lived writer (acct reading a live stream) keeps the moved file's -wal in use: a pipe
    answers 75 and says why; when acct writes again it follows the path (its record lands in
    the new store), and the pipe then goes on without anyone deleting a file.
+7. The moved file's only writer killed (SIGKILL) with its commit still in the -wal: a new store
+   at the path is refused (75) and the message says why; docs/store.md's recovery (give the
+   -wal to the moved file) puts the commit into it, and pipes go on.
 (Copying a file over a live store in place, `cp backup s.db`, is not among them: it keeps the
 inode, so no writer can tell, and docs/store.md says never to do it.)
 """
@@ -314,6 +317,46 @@ def test_long_lived_writer(binary):
         box.cleanup()
 
 
+def test_killed_writer(binary):
+    """The moved file's last writer killed before its commits reached the file: the -wal at the
+    old name holds them, so a new store there is refused, with a message, until the operator
+    does what docs/store.md says; then nothing is lost."""
+    box = Sandbox(binary)
+    acct = None
+    try:
+        cmd = box.command("--quiet")
+        cmd[cmd.index("pipe")] = "acct"
+        acct = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=box.env())
+        acct.stdin.write((ACCT_HEADER + acct_record(7)).encode())
+        acct.stdin.flush()
+        check(wait_until(15, lambda: acct_events(box.db) == 1), "acct committed a record (idle commit)")
+        acct.kill()
+        acct.wait()
+        old = box.db + ".old"
+        os.rename(box.db, old)
+        rc, err = box.pipe(dsn(2, ["b@example.org"]))
+        print(f"  pipe beside a killed writer's -wal: {rc}: {err.strip()[-200:]}")
+        check(rc == 75 and "may not have reached" in err, "75, and it says the -wal holds commits of another file")
+        check(acct_events(old) == 0, "the moved file lacks the killed writer's commit (it is in the -wal)")
+        # docs/store.md, "Moving, replacing": give the -wal to the file it belongs to
+        os.rename(box.db + "-wal", old + "-wal")
+        os.unlink(box.db + "-shm")
+        con = sqlite3.connect(old)
+        con.execute("PRAGMA wal_checkpoint")
+        con.close()
+        check(acct_events(old) == 1, "after the recovery the moved file has it")
+        rc, err = box.pipe(dsn(2, ["b@example.org"]))
+        check(rc == 0, f"and pipe goes on into a new store ({err.strip()[-200:]})")
+        recorded(old, set())
+        recorded(box.db, set())
+    finally:
+        if acct is not None and acct.poll() is None:
+            acct.kill()
+            acct.wait()
+        box.cleanup()
+
+
 def main():
     binary = sys.argv[1]
     test_growth(binary)
@@ -323,6 +366,7 @@ def main():
     test_replaced(binary, "store")
     test_restored(binary)
     test_long_lived_writer(binary)
+    test_killed_writer(binary)
 
 
 if __name__ == "__main__":
