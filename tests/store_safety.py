@@ -283,17 +283,23 @@ def wait_until(seconds, predicate):
     return predicate()
 
 
+def start_acct(box, n):
+    """`bouncepipe acct` reading a live stream on its stdin, once it committed record @n."""
+    cmd = box.command("--quiet")
+    cmd[cmd.index("pipe")] = "acct"
+    acct = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=box.env())
+    acct.stdin.write((ACCT_HEADER + acct_record(n)).encode())
+    acct.stdin.flush()
+    check(wait_until(15, lambda: acct_events(box.db) == 1), "acct committed a record (idle commit)")
+    return acct
+
+
 def test_long_lived_writer(binary):
     box = Sandbox(binary)
     acct = None
     try:
-        cmd = box.command("--quiet")
-        cmd[cmd.index("pipe")] = "acct"
-        acct = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=box.env())
-        acct.stdin.write((ACCT_HEADER + acct_record(1)).encode())
-        acct.stdin.flush()
-        check(wait_until(15, lambda: acct_events(box.db) == 1), "acct committed its first record (idle commit)")
+        acct = start_acct(box, 1)
         old = box.db + ".old"
         os.rename(box.db, old)
         rc, err = box.pipe(dsn(1, ["a@example.org"]))
@@ -324,13 +330,7 @@ def test_killed_writer(binary):
     box = Sandbox(binary)
     acct = None
     try:
-        cmd = box.command("--quiet")
-        cmd[cmd.index("pipe")] = "acct"
-        acct = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=box.env())
-        acct.stdin.write((ACCT_HEADER + acct_record(7)).encode())
-        acct.stdin.flush()
-        check(wait_until(15, lambda: acct_events(box.db) == 1), "acct committed a record (idle commit)")
+        acct = start_acct(box, 7)
         acct.kill()
         acct.wait()
         old = box.db + ".old"
