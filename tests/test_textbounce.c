@@ -22,6 +22,7 @@
 
 #include "../src/report/text_families.h"
 #include "bouncepipe/mime.h"
+#include "bouncepipe/regex.h"
 #include "bouncepipe/report.h"
 #include "test_support.h"
 
@@ -63,28 +64,34 @@ static void test_build_code_is_the_table(void **state)
 {
     (void)state;
     size_t n_fam = bp_text_family_count(), n = 0;
-    pcre2_code **codes = calloc(n_fam * BP_TEXT_PAT_N, sizeof(*codes));
+    bp_regex **codes = calloc(n_fam * BP_TEXT_PAT_N, sizeof(*codes));
     assert_non_null(codes);
     for (size_t i = 0; i < n_fam; i++)
         for (int k = 0; k < BP_TEXT_PAT_N; k++) {
             const char *src = bp_text_family_pattern(&bp_text_families[i], k);
             if (src == NULL)
                 continue;
-            int err = 0;
-            PCRE2_SIZE off = 0;
-            codes[n] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
+            assert_int_equal(bp_text_pattern_position(i, k), n);
+            codes[n] = bp_regex_compile(src, BP_TEXT_PATTERN_FLAGS, NULL, 0);
             assert_non_null(codes[n]);
             n++;
         }
-    uint8_t *bytes = NULL;
-    PCRE2_SIZE size = 0;
-    assert_int_equal(pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &bytes, &size, NULL), (int)n);
-    assert_int_equal(pcre2_serialize_get_number_of_codes(bp_text_family_code), (int)n);
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(bp_regex_serialize(codes, n, &bytes, &size), BP_OK);
     assert_int_equal(size, bp_text_family_code_size);
     assert_memory_equal(bytes, bp_text_family_code, size);
-    pcre2_serialize_free(bytes);
+    /* the table hands the codes out in that order, each once */
+    bp_regex_table t = {bp_text_family_code, n, NULL, 0};
+    bp_regex *last = bp_regex_table_take(&t, n - 1);
+    assert_non_null(last);
+    bp_regex_free(last);
+    assert_null(bp_regex_table_take(&t, n - 1));
+    assert_null(bp_regex_table_take(&t, n));
+    bp_regex_table_clear(&t);
+    free(bytes);
     for (size_t i = 0; i < n; i++)
-        pcre2_code_free(codes[i]);
+        bp_regex_free(codes[i]);
     free((void *)codes);
 }
 
