@@ -32,6 +32,7 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
+#include "bouncepipe/kumo.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/text.h"
@@ -798,6 +799,20 @@ static void test_kumo_import(void **state)
     assert_int_equal(errs, 0);
     assert_int_equal(bp_rules_count(r), 8);
     bp_rules_free(r);
+    /* the converter hands the rules back, each with its TOML line and label */
+    bp_kumo_rule *kr = NULL;
+    size_t n_kr = 0;
+    bp_strbuf_clear(&warnings);
+    assert_int_equal(bp_kumo_rules("kumo-sample.toml", toml, len, &kr, &n_kr, collect_plain, &warnings, &errs), BP_OK);
+    assert_int_equal(errs, 4);
+    assert_int_equal(n_kr, 8);
+    assert_int_equal(kr[0].line, 5);
+    assert_string_equal(kr[0].label, "InvalidRecipient");
+    assert_string_equal(kr[0].text, "/^(451|550) [45]\\.1\\.[1234] / bad-mailbox id=kumo:InvalidRecipient:1");
+    assert_int_equal(kr[5].line, 11);
+    assert_string_equal(kr[5].label, "QuotaIssues");
+    assert_string_equal(kr[7].text, "/domain\\/not\\/found\xc3\xa9/ bad-domain id=kumo:BadDomain:1");
+    bp_kumo_rules_free(kr, n_kr);
     /* loaded directly, rules keep the TOML file and line */
     assert_int_equal(bp_rules_new(&r), BP_OK);
     bp_strbuf_clear(&warnings);

@@ -19,8 +19,9 @@
  * compiling, decoding, JIT and the PCRE2 limits that bound every run are the wrapper's
  * (bouncepipe/regex.h).
  *
- * bp_rules_add_line(): one line as if read from FILE:LINE (KumoMTA import keeps the TOML
- * file's lines this way).  bp_rules_load_file() hands *.toml files to kumo.c.
+ * bp_rules_add_line(): one line as if read from FILE:LINE.  Reading rule files from disk
+ * (bp_rules_load_file(), KumoMTA files included) is rules_file.c's, so that the build's
+ * compiler of the shipped rules (bp_rulegen) links the loader without the file readers.
  * Ownership: a bp_rules copies every string it keeps, except that rules added from a
  * bp_rule_entry table borrow the table (and its serialized code); bp_rule pointers stay
  * valid until bp_rules_free().  A bp_rules is not thread-safe (it keeps scratch buffers and
@@ -36,7 +37,6 @@
 #include <strings.h>
 
 #include "bouncepipe/limits.h"
-#include "bouncepipe/readfile.h"
 #include "bouncepipe/regex.h"
 #include "rules_prefilter.h"
 
@@ -468,21 +468,6 @@ int bp_rules_get_entry(const bp_rules *r, size_t i, bp_rule_entry *out)
     out->literal_len = r->rules[i].literal_len;
     out->n_literals = r->rules[i].n_literals;
     return 1;
-}
-
-bp_status bp_rules_load_file(bp_rules *r, const char *path, bp_rules_warn_fn warn, void *user, unsigned *n_errors)
-{
-    size_t plen = strlen(path);
-    if (plen > 5 && strcasecmp(path + plen - 5, ".toml") == 0)
-        return bp_rules_load_kumo_file(r, path, warn, user, n_errors);
-    char *data = NULL;
-    size_t len = 0;
-    int truncated = 0;
-    bp_status st = bp_read_file(path, SIZE_MAX, &data, &len, &truncated);
-    if (st == BP_OK)
-        st = bp_rules_load_text(r, path, data, len, warn, user, n_errors);
-    free(data);
-    return st;
 }
 
 /* Compile @ru now if it is not yet; 0 when its pattern does not compile (message in @msg). */
