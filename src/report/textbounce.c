@@ -606,8 +606,10 @@ static void prefer_failure_codes(bp_rcpt_block *b, bp_arena *arena)
 /* Text taken into a diagnostic before cleaning: room for white space that cleaning folds. */
 static const size_t diag_span_cap = 8 * BP_MAX_DIAGNOSTIC_BYTES;
 
-bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
+bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
+                              bp_report *out)
 {
+    (void)opts;
     const bp_part *root = msg->root;
     const bp_part *part = bp_explanation_part(root);
     if (part == NULL || !engine_ready())
