@@ -32,6 +32,7 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
+#include "bouncepipe/effort.h"
 #include "bouncepipe/kumo.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
@@ -745,6 +746,29 @@ static void test_powermta_block_and_span(void **state)
     bp_rules_free(r);
 }
 
+/* Rules not yet run when the message's effort budget runs out find nothing (the codes decide),
+ * and the budget says it ran out in the rules. */
+static void test_effort_budget(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    const char *rules = "/mailbox full/ quota-issues id=first\n/full/ other id=second\n";
+    assert_int_equal(bp_rules_load_text(r, "budget.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    const char *text = "552 5.2.2 mailbox full";
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_match m[4];
+    assert_int_equal(bp_rules_match_all(r, &s, m, 4), 2);
+    bp_effort e;
+    bp_effort_begin_with(&e, 0, 1);
+    assert_int_equal(bp_rules_match_all(r, &s, m, 4), 1);
+    assert_false(bp_rules_match(r, &s, m));
+    bp_effort_end(&e);
+    assert_int_equal(e.cut, BP_EFFORT_REGEX);
+    assert_string_equal(e.cut_in, "rules");
+    bp_rules_free(r);
+}
+
 static void test_match_limit(void **state)
 {
     (void)state;
@@ -924,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_scope),
         cmocka_unit_test(test_powermta_block_and_span),
         cmocka_unit_test(test_match_limit),
+        cmocka_unit_test(test_effort_budget),
         cmocka_unit_test(test_kumo_import),
         cmocka_unit_test(test_sender_side_never_suppresses),
     };

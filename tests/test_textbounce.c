@@ -21,6 +21,8 @@
 #include <pcre2.h>
 
 #include "../src/report/text_families.h"
+#include "bouncepipe/effort.h"
+#include "bouncepipe/limits.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/regex.h"
 #include "bouncepipe/report.h"
@@ -328,6 +330,27 @@ static void test_hostile_shapes(void **state)
     }
 }
 
+/* The effort budget (effort.h): a scan that runs out of it leaves the message unrecognised,
+ * never half read. */
+static void test_effort_budget(void **state)
+{
+    static const char qmail[] = "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: failure notice\n\n"
+                                "Hi. This is the qmail-send program at mx.example.net.\n"
+                                "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+                                "<alice@example.com>:\n192.0.2.20 does not like recipient.\n"
+                                "Remote host said: 550 5.1.1 <alice@example.com>... User unknown\n\n";
+    bp_report r;
+    bp_effort e;
+    bp_effort_begin_with(&e, 0, 1);
+    assert_int_equal(parse_text(*state, qmail, &r), BP_OK);
+    bp_effort_end(&e);
+    assert_int_equal(r.kind, BP_REPORT_NONE);
+    assert_int_equal(r.n_blocks, 0);
+    assert_null(r.original);
+    assert_int_equal(e.cut, BP_EFFORT_REGEX);
+    assert_string_equal(e.cut_in, "text-bounce scan");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quoted_lines, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_failure_codes_preferred, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

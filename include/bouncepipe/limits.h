@@ -137,11 +137,22 @@
 #error "BP_MAX_ADDRESS_BYTES must not exceed 4096"
 #endif
 
-/* PCRE2 effort per rule and subject: match steps (pcre2_set_match_limit) and backtracking
- * depth in KiB of heap (pcre2_set_depth_limit).  A rule that hits a limit counts as no match,
- * so a text built to make a rule backtrack costs at most this much, never a hang. */
+/* PCRE2 effort per search (util/regex.c sets these on every match context).
+ *   BP_PCRE2_MATCH_LIMIT     steps of the matcher (pcre2_set_match_limit).  PCRE2 counts them
+ *                            afresh at each start position, and a step may be followed by a
+ *                            scan of a run of characters that is not counted, so this limit
+ *                            alone does not bound a search's time: a 300 KB line made one
+ *                            search run 1.4 s before hitting it.  What bounds the time is this
+ *                            limit per start position, the search window below (start
+ *                            positions per call), linear family patterns, and the per-message
+ *                            budget (BP_EFFORT_*) checked between calls.
+ *   BP_PCRE2_DEPTH_LIMIT     nested backtracking points (pcre2_set_depth_limit).
+ *   BP_PCRE2_HEAP_LIMIT_KIB  heap for the interpreter's backtracking frames, in KiB
+ *                            (pcre2_set_heap_limit; PCRE2's default is 20 GB).
+ * A search that hits a limit counts as no match: a text built to make a pattern backtrack
+ * never decides anything. */
 #ifndef BP_PCRE2_MATCH_LIMIT
-#define BP_PCRE2_MATCH_LIMIT 100000u
+#define BP_PCRE2_MATCH_LIMIT 10000u
 #endif
 #if BP_PCRE2_MATCH_LIMIT > 10000000u
 #error "BP_PCRE2_MATCH_LIMIT must not exceed 10 million"
@@ -151,6 +162,58 @@
 #endif
 #if BP_PCRE2_DEPTH_LIMIT > 100000u
 #error "BP_PCRE2_DEPTH_LIMIT must not exceed 100000"
+#endif
+#ifndef BP_PCRE2_HEAP_LIMIT_KIB
+#define BP_PCRE2_HEAP_LIMIT_KIB 8192u
+#endif
+#if BP_PCRE2_HEAP_LIMIT_KIB > 262144u
+#error "BP_PCRE2_HEAP_LIMIT_KIB must not exceed 256 MiB"
+#endif
+
+/* Long subjects (util/regex.c).
+ *   BP_REGEX_JIT_SUBJECT_BYTES  a search with more text than this after its start offset is
+ *                               run JIT-compiled: under PCRE2_MATCH_INVALID_UTF the interpreter
+ *                               validates the whole rest of the subject at every call, so a
+ *                               loop of searches through a text (one per recipient line)
+ *                               would be quadratic; JIT code does not.  Real explanation texts
+ *                               are a few kB and keep the lazy JIT of their callers.
+ *   BP_REGEX_WINDOW_BYTES       start positions one call to pcre2_match() may try for a
+ *                               windowed pattern (the text-bounce families) before the search
+ *                               yields to the effort budget and goes on with the next window. */
+#ifndef BP_REGEX_JIT_SUBJECT_BYTES
+#define BP_REGEX_JIT_SUBJECT_BYTES (16u * 1024u)
+#endif
+#if BP_REGEX_JIT_SUBJECT_BYTES > BP_MAX_TEXT_BYTES
+#error "BP_REGEX_JIT_SUBJECT_BYTES must not exceed BP_MAX_TEXT_BYTES"
+#endif
+#ifndef BP_REGEX_WINDOW_BYTES
+#define BP_REGEX_WINDOW_BYTES (4u * 1024u)
+#endif
+#if BP_REGEX_WINDOW_BYTES < 1024u || BP_REGEX_WINDOW_BYTES > BP_MAX_TEXT_BYTES
+#error "BP_REGEX_WINDOW_BYTES must lie between 1 KiB and BP_MAX_TEXT_BYTES"
+#endif
+
+/* The effort budget of one message (effort.h): after it the rest of the message is treated
+ * as unrecognised text (recorded as such, or quarantined; never lost), and explain says so.
+ *   BP_EFFORT_MILLISECONDS     time spent reading the report and matching rules.  Pipe mode
+ *                              must answer within 0.5 s a message of up to 1 MiB on a busy
+ *                              2-core host (bench/hostile.py); process start, GMime and the
+ *                              store's commit take the rest.  A backstop: real reports take a
+ *                              few ms, and the work budget below is met first.
+ *   BP_EFFORT_REGEX_SEARCHES   PCRE2 searches (calls of up to BP_REGEX_WINDOW_BYTES start
+ *                              positions each): deterministic, unlike time, so a hostile
+ *                              message is cut at the same place on every machine. */
+#ifndef BP_EFFORT_MILLISECONDS
+#define BP_EFFORT_MILLISECONDS 250u
+#endif
+#if BP_EFFORT_MILLISECONDS > 60000u
+#error "BP_EFFORT_MILLISECONDS must not exceed one minute"
+#endif
+#ifndef BP_EFFORT_REGEX_SEARCHES
+#define BP_EFFORT_REGEX_SEARCHES 100000u
+#endif
+#if BP_EFFORT_REGEX_SEARCHES > 100000000u
+#error "BP_EFFORT_REGEX_SEARCHES must not exceed 100 million"
 #endif
 
 /* Bytes of one rule-file line and of one regex: rule files are written by people. */

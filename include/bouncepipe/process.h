@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "bouncepipe/classify.h"
+#include "bouncepipe/effort.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
 
@@ -24,6 +25,8 @@ typedef struct bp_process_result {
     const char *fingerprint; /**< hex SHA-256 of Message-ID and body: the idempotency key (NULL
                                   when ctx->skip_fingerprint) */
     int mime_failed;         /**< GMime found no message: events is one unrecognized event */
+    bp_effort effort;        /**< the message's effort budget: what it cost, and whether it ran
+                                  out (the rest of the message was then unrecognised text) */
 } bp_process_result;
 
 /**

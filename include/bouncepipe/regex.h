@@ -1,8 +1,9 @@
 /*
  * regex.h - the one PCRE2 wrapper.  Every pattern bouncepipe runs (the rules, the text-bounce
  * family patterns, bp_rulegen's compiling at build time) is compiled or decoded, JIT-compiled
- * and matched here, so that what bounds the work hostile text can cause (the match and depth
- * limits of limits.h) is set in one place.
+ * and matched here, so that what bounds the work hostile text can cause is set in one place:
+ * the match, depth and heap limits of every search, the search window on long subjects, and
+ * the per-message effort budget (effort.h), charged for every search.
  *
  * A bp_regex is one compiled pattern (PCRE2 code).  Patterns are UTF-8; subjects need not be:
  * text that is not valid UTF-8 is matched as far as it is (PCRE2_MATCH_INVALID_UTF).
@@ -30,6 +31,10 @@ typedef struct bp_regex bp_regex;
 /** Compile flags; every pattern is also UTF-8 and matches invalid UTF-8 as far as it is. */
 #define BP_REGEX_CASELESS  0x1u /**< PCRE2_CASELESS */
 #define BP_REGEX_MULTILINE 0x2u /**< PCRE2_MULTILINE: ^ and $ at line ends too */
+/** Searched window by window on long subjects (PCRE2_USE_OFFSET_LIMIT): a search that finds
+ *  nothing in BP_REGEX_WINDOW_BYTES of start positions yields to the effort budget before it
+ *  goes on.  For patterns run over whole texts (the text-bounce families). */
+#define BP_REGEX_WINDOWED 0x4u
 
 /**
  * Compile @p pattern (NUL-terminated).
@@ -95,9 +100,16 @@ void bp_regex_matcher_free(bp_regex_matcher *m);
 
 /**
  * Search @p re in @p s[0, @p len) for the first match starting at or after @p from.
+ * Every search is charged to the current effort budget (effort.h) and runs under the match,
+ * depth and heap limits of limits.h.  When more than BP_REGEX_JIT_SUBJECT_BYTES lie after
+ * @p from, @p re is JIT-compiled first: the interpreter re-checks the UTF-8 of the whole rest
+ * of the subject at every call (PCRE2_MATCH_INVALID_UTF), which would make a loop of
+ * searches through a long text quadratic.  A BP_REGEX_WINDOWED pattern is searched
+ * BP_REGEX_WINDOW_BYTES of start positions at a time, each window charged as a search.
+ * The result is PCRE2's either way.
  * @param ms, @p me receive the span of the match (either may be NULL)
- * @return 1 on a match; 0 when there is none, or when a limit stopped the search (hostile
- *         text never matches by exhausting PCRE2).
+ * @return 1 on a match; 0 when there is none, when a limit stopped the search (hostile text
+ *         never matches by exhausting PCRE2), or when the effort budget has run out.
  */
 int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size_t len, size_t from, size_t *ms,
                     size_t *me);

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
 #include "rules_prefilter.h"
@@ -595,6 +596,7 @@ static size_t match_rules(bp_rules *r, const bp_rule_subject *s, bp_rule_match *
 {
     if (s->text == NULL)
         return 0;
+    bp_effort_stage("rules");
     int prefilter = bp_rules_prefilter_prepare(&r->prefilter, s->text, s->len);
     size_t found = 0;
     for (size_t i = 0; i < r->n; i++) {

@@ -2,8 +2,9 @@
  * process.c - bytes to events: the pipeline every command shares.
  *
  * bp_process_message(): MIME (GMime adapter) -> report (family parsers) -> classify
- * (rules, codes, policy).  A message GMime cannot read still yields one unrecognized event,
- * so that nothing that arrives goes unaccounted.
+ * (rules, codes, policy); reading the report and matching the rules run under the message's
+ * effort budget (effort.h).  A message GMime cannot read still yields one unrecognized
+ * event, so that nothing that arrives goes unaccounted.
  * bp_message_fingerprint(): the idempotency key (GLib's SHA-256).
  */
 #include "bouncepipe/process.h"
@@ -81,6 +82,18 @@ const char *bp_message_fingerprint(bp_arena *arena, const char *bytes, size_t le
     return hex;
 }
 
+/* Report and events of a parsed message (or of none, when GMime found no message). */
+static bp_status report_and_classify(const bp_classify_ctx *ctx, const bp_report_options *ropts, bp_arena *arena,
+                                     bp_process_result *out)
+{
+    if (!out->mime_failed) { /* else the report stays BP_REPORT_NONE: one unrecognized event */
+        bp_status st = bp_report_parse(&out->mime, ropts, arena, &out->report);
+        if (st != BP_OK)
+            return st;
+    }
+    return bp_classify(ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+}
+
 bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options *ropts, const char *bytes, size_t len,
                              bp_arena *arena, bp_process_result *out)
 {
@@ -93,14 +106,10 @@ bp_status bp_process_message(const bp_classify_ctx *ctx, const bp_report_options
     bp_status st = bp_mime_parse(bytes, len, arena, &out->mime);
     if (st == BP_ERR_NOMEM)
         return st;
-    if (st != BP_OK) {
-        out->mime_failed = 1; /* report stays BP_REPORT_NONE: one unrecognized event */
-    } else {
-        st = bp_report_parse(&out->mime, ropts, arena, &out->report);
-        if (st != BP_OK)
-            return st;
-    }
-    st = bp_classify(ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    out->mime_failed = st != BP_OK;
+    bp_effort_begin(&out->effort);
+    st = report_and_classify(ctx, ropts, arena, out);
+    bp_effort_end(&out->effort);
     if (st != BP_OK)
         return st;
     for (size_t i = 0; i < out->n_events; i++)

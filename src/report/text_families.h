@@ -81,8 +81,9 @@ const char *bp_text_family_pattern(const bp_text_family *f, int which);
  */
 size_t bp_text_pattern_position(size_t family, int which);
 
-/** How every family pattern is compiled (bouncepipe/regex.h): caseless, multi-line. */
-#define BP_TEXT_PATTERN_FLAGS (BP_REGEX_CASELESS | BP_REGEX_MULTILINE)
+/** How every family pattern is compiled (bouncepipe/regex.h): caseless, multi-line, and
+ *  searched window by window through long texts. */
+#define BP_TEXT_PATTERN_FLAGS (BP_REGEX_CASELESS | BP_REGEX_MULTILINE | BP_REGEX_WINDOWED)
 
 /**
  * Every family pattern compiled by the build (bp_rulegen) as one PCRE2 serialization, in

@@ -27,6 +27,12 @@
  * Compiling, decoding, JIT and matching under the PCRE2 limits are the wrapper's
  * (bouncepipe/regex.h).
  *
+ * Every scan is linear in the text (or bounded per address by the windows below), and the
+ * whole parse runs under the message's effort budget (effort.h): the wrapper charges every
+ * search and the generic scan checks it in its loop.  When it runs out before the blocks are
+ * made, the message is left unrecognised (kind BP_REPORT_NONE): pipe mode then quarantines
+ * it whole, and explain shows where the budget ran out.
+ *
  * Ownership: every string put into the report belongs to the arena passed in.
  */
 #include <stdint.h>
@@ -35,6 +41,7 @@
 #include <strings.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
 #include "bouncepipe/smtpcode.h"
@@ -407,7 +414,7 @@ static void scan_generic(scan *sc)
     size_t pos = sc->sec_start;
     size_t checked_line = (size_t)-1; /* the line whose quotedness is known */
     int line_is_quoted = 0;
-    while (pos < sc->sec_end) {
+    while (pos < sc->sec_end && bp_effort_left()) {
         size_t end = 0;
         char *addr = bp_address_find(sc->arena, sc->text + pos, sc->sec_end - pos, &end);
         if (addr == NULL)
@@ -614,6 +621,7 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     const bp_part *part = bp_explanation_part(root);
     if (part == NULL || !engine_ready())
         return BP_OK;
+    bp_effort_stage("text-bounce scan");
     size_t len = 0;
     const char *text = bp_explanation_text(arena, part, &len);
     if (text == NULL)
@@ -663,6 +671,12 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
         add_candidate(&sc, failed[i], sc.sec_start);
     if (sc.nomem)
         return BP_ERR_NOMEM;
+    if (!bp_effort_left()) { /* the rest was never read: unrecognised, never half a report */
+        out->original = NULL;
+        out->original_message_id = NULL;
+        out->original_to = NULL;
+        return BP_OK;
+    }
 
     size_t sh_s = 0, sh_e = 0;
     /* the shared diagnostic may precede the recipient list ("Could not be delivered because

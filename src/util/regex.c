@@ -7,8 +7,16 @@
  * of the whole table at the first take (copying bytes, a fraction of what compiling the
  * patterns costs), refused when the count differs or PCRE2 rejects the bytes.
  * bp_regex_search(): pcre2_match() under the match limit (steps of the matcher, counted
- * afresh at each start position) and the depth limit (nested backtracking) of limits.h;
- * hitting one counts as no match.
+ * afresh at each start position), the depth limit (nested backtracking) and the heap limit
+ * of limits.h; hitting one counts as no match.  Each search is first charged to the effort
+ * budget (effort.h).  Two things keep a search through a long text linear: a subject with
+ * more than BP_REGEX_JIT_SUBJECT_BYTES after the start is searched JIT-compiled (the
+ * interpreter validates the UTF-8 of the rest of the subject at every call under
+ * PCRE2_MATCH_INVALID_UTF: 82 k instructions a call through a 20 kB text, where the JIT code
+ * needs none), and a BP_REGEX_WINDOWED pattern is searched BP_REGEX_WINDOW_BYTES of start
+ * positions at a time (pcre2_set_offset_limit), the budget checked between windows, so that
+ * no single call runs over a megabyte of start positions.  Where JIT is unavailable the
+ * interpreter runs and the budget bounds the rest.
  *
  * The opaque bp_regex is the pcre2_code itself: no allocation of our own per pattern.
  */
@@ -21,7 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
+
+static int jit_unavailable; /* a JIT compile failed once: do not retry for every long subject */
 
 struct bp_regex_matcher {
     pcre2_match_context *mctx; /* the limits */
@@ -40,6 +51,8 @@ bp_regex *bp_regex_compile(const char *pattern, unsigned flags, char *err, size_
         options |= PCRE2_CASELESS;
     if (flags & BP_REGEX_MULTILINE)
         options |= PCRE2_MULTILINE;
+    if (flags & BP_REGEX_WINDOWED)
+        options |= PCRE2_USE_OFFSET_LIMIT;
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &errcode, &erroff, NULL);
@@ -58,8 +71,19 @@ void bp_regex_free(bp_regex *re)
 
 void bp_regex_jit(bp_regex *re)
 {
-    if (re != NULL)
-        pcre2_jit_compile(code_of(re), PCRE2_JIT_COMPLETE); /* failing is fine: the interpreter runs */
+    /* failing is fine: the interpreter runs */
+    if (re != NULL && pcre2_jit_compile(code_of(re), PCRE2_JIT_COMPLETE) != 0)
+        jit_unavailable = 1;
+}
+
+/* JIT-compile @p code unless it is already (PCRE2_INFO_JITSIZE is 0 before). */
+static void jit_now(pcre2_code *code)
+{
+    size_t jit_size = 0;
+    if (jit_unavailable || pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jit_size) != 0 || jit_size > 0)
+        return;
+    if (pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) != 0)
+        jit_unavailable = 1;
 }
 
 bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **bytes, size_t *len)
@@ -141,6 +165,7 @@ bp_regex_matcher *bp_regex_matcher_new(void)
     }
     pcre2_set_match_limit(m->mctx, BP_PCRE2_MATCH_LIMIT);
     pcre2_set_depth_limit(m->mctx, BP_PCRE2_DEPTH_LIMIT);
+    pcre2_set_heap_limit(m->mctx, BP_PCRE2_HEAP_LIMIT_KIB);
     return m;
 }
 
@@ -153,12 +178,43 @@ void bp_regex_matcher_free(bp_regex_matcher *m)
     free(m);
 }
 
+/* The search of a BP_REGEX_WINDOWED pattern through a long subject: window by window of
+ * start positions (the offset limit is the last start a call may try), each window charged
+ * to the budget.  A limit hit in one window ends the search, as it would end one call. */
+static int search_windows(bp_regex_matcher *m, pcre2_code *code, const char *s, size_t len, size_t from)
+{
+    int rc = PCRE2_ERROR_NOMATCH;
+    for (;;) {
+        size_t last = len - from > BP_REGEX_WINDOW_BYTES ? from + BP_REGEX_WINDOW_BYTES - 1 : len;
+        pcre2_set_offset_limit(m->mctx, last);
+        rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
+        if (rc != PCRE2_ERROR_NOMATCH || last >= len || !bp_effort_search())
+            break;
+        from = last + 1;
+    }
+    pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+    return rc;
+}
+
 int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size_t len, size_t from, size_t *ms,
                     size_t *me)
 {
-    if (s == NULL || from > len)
+    if (s == NULL || from > len || !bp_effort_search())
         return 0;
-    if (pcre2_match(code_of(re), (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx) < 0)
+    pcre2_code *code = code_of(re);
+    int rc;
+    if (len - from > BP_REGEX_JIT_SUBJECT_BYTES) {
+        jit_now(code);
+        uint32_t options = 0;
+        pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &options);
+        if ((options & PCRE2_USE_OFFSET_LIMIT) && len - from > BP_REGEX_WINDOW_BYTES)
+            rc = search_windows(m, code, s, len, from);
+        else
+            rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
+    } else {
+        rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
+    }
+    if (rc < 0)
         return 0;
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);
     if (ms != NULL)
