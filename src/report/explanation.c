@@ -6,7 +6,10 @@
  * charset label guessed (ISO-2022-JP by its escapes, else for bytes that are not UTF-8
  * Shift_JIS or EUC-JP by their lead bytes, else Windows-1252) and converted by the MIME
  * adapter - with HTML tags, <style>, <script> and <head> removed.  bp_explanation_length():
- * where the quoted original starts (the first of the markers below).
+ * where the quoted original starts (the first of the markers below), found in a copy of the
+ * text folded to lower case (bp_explanation_fold()) by glibc's memmem, which is linear in
+ * the worst case: a case-blind scan compares at every candidate, and a text of a megabyte
+ * of newlines or dashes is all candidates for the markers that start with one.
  *
  * Ownership: texts that had to be converted or stripped are arena copies; otherwise the
  * part's own body is returned.
@@ -184,18 +187,42 @@ const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *le
     return text;
 }
 
-size_t bp_explanation_length(const char *text, size_t len)
+char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len)
+{
+    char *folded = bp_arena_alloc(arena, len + 1);
+    if (folded == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        folded[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    folded[len] = '\0';
+    return folded;
+}
+
+const char *bp_explanation_find(const char *folded, size_t len, const char *needle)
+{
+    char low[128];
+    size_t n = strlen(needle);
+    if (n >= sizeof(low))
+        BP_INTERNAL_ERROR("bp_explanation_find: needle longer than the cue tables allow");
+    for (size_t i = 0; i < n; i++)
+        low[i] = (needle[i] >= 'A' && needle[i] <= 'Z') ? (char)(needle[i] + 32) : needle[i];
+    return memmem(folded, len, low, n);
+}
+
+size_t bp_explanation_length(const char *folded, size_t len)
 {
     size_t cut = len;
     for (int i = 0; original_markers[i] != NULL; i++) {
         const char *marker = original_markers[i];
-        size_t mlen = strlen(marker);
         /* a marker that must start a line also counts at the very start of the text */
-        if (marker[0] == '\n' && bp_starts_with_ci(text, marker + 1))
+        size_t head = strlen(marker) - 1;
+        if (marker[0] == '\n' && head <= len && bp_explanation_find(folded, head, marker + 1) == folded)
             return 0;
-        const char *m = bp_memcasemem(text, cut, marker, mlen);
+        const char *m = bp_explanation_find(folded, cut, marker);
         if (m != NULL)
-            cut = (size_t)(m - text);
+            cut = (size_t)(m - folded);
     }
     return cut;
 }

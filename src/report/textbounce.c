@@ -490,10 +490,11 @@ static void diagnostic_span(const scan *sc, const bp_text_family *fam, size_t i,
     *de = e;
 }
 
-static int says_delayed(const char *text, size_t len)
+/* @p folded: the section folded to lower case (bp_explanation_fold()). */
+static int says_delayed(const char *folded, size_t len)
 {
     for (int i = 0; delay_cues[i] != NULL; i++)
-        if (bp_memcasemem(text, len, delay_cues[i], strlen(delay_cues[i])) != NULL)
+        if (bp_explanation_find(folded, len, delay_cues[i]) != NULL)
             return 1;
     return 0;
 }
@@ -626,7 +627,10 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     const char *text = bp_explanation_text(arena, part, &len);
     if (text == NULL)
         return BP_ERR_NOMEM;
-    size_t cut = bp_explanation_length(text, len);
+    const char *folded = bp_explanation_fold(arena, text, len);
+    if (folded == NULL)
+        return BP_ERR_NOMEM;
+    size_t cut = bp_explanation_length(folded, len);
 
     const bp_text_family *fam = NULL;
     const compiled_family *cf = NULL;
@@ -682,9 +686,9 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     /* the shared diagnostic may precede the recipient list ("Could not be delivered because
      * of ... The following recipients were affected:"): look in the whole explanation */
     int has_shared = shared_diagnostic(cf, text, 0, sc.sec_end > cut ? sc.sec_end : cut, &sh_s, &sh_e);
-    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                ? fam->action
-                            : says_delayed(text + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
-                                                                                           : BP_ACTION_FAILED;
+    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                  ? fam->action
+                            : says_delayed(folded + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
+                                                                                             : BP_ACTION_FAILED;
     for (size_t i = 0; i < sc.n_cand; i++) {
         const candidate *c = &sc.cand[i];
         bp_rcpt_block *b = bp_report_add_block(out, arena);
