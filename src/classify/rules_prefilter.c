@@ -11,11 +11,10 @@
  * At match (bp_rules_prefilter_prepare(), bp_rules_prefilter_passes()): the subject is folded
  * the same way once and the byte pairs occurring in it are noted (65,536 bits); a rule
  * passes when one of its literals occurs in the folded subject, which is looked for with
- * memmem only when all of the literal's byte pairs are there.  A subject holding a letter
- * whose caseless match is an ASCII or Cyrillic letter in another shape (KELVIN SIGN, LONG S,
- * dotted/dotless I, U+1C80..) is not prefiltered.  The literals are a necessary condition
- * only: the prefilter never changes which rule wins (test_rules compares it with
- * brute-force PCRE2).
+ * memmem only when all of the literal's byte pairs are there.  A letter whose caseless match
+ * is an ASCII or Cyrillic letter in another shape (KELVIN SIGN, LONG S, dotted/dotless I,
+ * U+1C80..) is folded to that letter too.  The literals are a necessary condition only: the
+ * prefilter never changes which rule wins (test_rules compares it with brute-force PCRE2).
  *
  * Ownership: bp_rules_literals() hands malloc'ed arrays to the caller; a bp_rules_prefilter
  * owns its folded copy of the subject (bp_rules_prefilter_free()).
@@ -383,25 +382,44 @@ bp_status bp_rules_literals(const char *p, char ***literals, size_t **literal_le
 
 /* ---- the subject --------------------------------------------------------------------- */
 
-/* Letters a caseless UTF pattern may match in a different, non-ASCII shape: the prefilter
- * cannot see them, so a subject holding one is matched without it. */
-static int has_odd_fold(const char *s, size_t len)
+/*
+ * Letters a caseless UTF pattern may match in a different, non-ASCII shape than the literals
+ * hold them: KELVIN SIGN ~ k, LATIN SMALL LETTER LONG S ~ s, dotted and dotless I ~ i (PCRE2
+ * does not fold them to i, but taking them as i is on the safe side), and the Cyrillic letter
+ * variants U+1C80..U+1C86 ~ в д о с т т ъ.  The folded subject holds the letter they may
+ * match, so that a literal is found whatever shape the text gives its letters.  (Turning the
+ * prefilter off for such a subject instead let one U+017F make every rule run on it.)
+ * @return the bytes of @p s folded, 0 when @p s does not start with such a letter; the folded
+ *         letter is written to @p out (never more bytes than it took), its size to @p written.
+ */
+static size_t fold_odd(const unsigned char *s, size_t len, char *out, size_t *written)
 {
-    static const char *const odd[] = {"\xE2\x84\xAA", /* KELVIN SIGN ~ k */
-                                      "\xC5\xBF",     /* LATIN SMALL LETTER LONG S ~ s */
-                                      "\xC4\xB0",     /* LATIN CAPITAL LETTER I WITH DOT ABOVE */
-                                      "\xC4\xB1",     /* LATIN SMALL LETTER DOTLESS I */
-                                      "\xE1\xB2",     /* U+1C80..U+1CBF: Cyrillic letter variants ~ в д о с т ъ */
-                                      NULL};
-    for (int i = 0; odd[i] != NULL; i++)
-        if (memmem(s, len, odd[i], strlen(odd[i])) != NULL)
-            return 1;
+    *written = 1;
+    if (len >= 2 && s[0] == 0xC5 && s[1] == 0xBF) {
+        out[0] = 's';
+        return 2;
+    }
+    if (len >= 2 && s[0] == 0xC4 && (s[1] == 0xB0 || s[1] == 0xB1)) {
+        out[0] = 'i';
+        return 2;
+    }
+    if (len >= 3 && s[0] == 0xE2 && s[1] == 0x84 && s[2] == 0xAA) {
+        out[0] = 'k';
+        return 3;
+    }
+    static const unsigned short variants[] = {0x432, 0x434, 0x43E, 0x441, 0x442, 0x442, 0x44A}; /* U+1C80.. */
+    if (len >= 3 && s[0] == 0xE1 && s[1] == 0xB2 && s[2] >= 0x80 &&
+        s[2] - 0x80u < sizeof(variants) / sizeof(*variants)) {
+        put_cyrillic(out, variants[s[2] - 0x80u]);
+        *written = 2;
+        return 3;
+    }
     return 0;
 }
 
-/* The subject folded as the literals are (ASCII and basic Cyrillic to lower case) into
- * pf->lower; *@p non_ascii tells whether it holds any byte >= 0x80.  0 when out of memory. */
-static int fold_subject(bp_rules_prefilter *pf, const char *text, size_t len, int *non_ascii)
+/* The subject folded as the literals are (ASCII and basic Cyrillic to lower case, the odd
+ * shapes above to the letters they match) into pf->lower.  0 when out of memory. */
+static int fold_subject(bp_rules_prefilter *pf, const char *text, size_t len)
 {
     if (len + 1 > pf->lower_cap) {
         size_t cap = len + 1 < 1024 ? 1024 : len + 1;
@@ -411,24 +429,33 @@ static int fold_subject(bp_rules_prefilter *pf, const char *text, size_t len, in
         pf->lower = nl;
         pf->lower_cap = cap;
     }
-    unsigned char high = 0;
+    size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         unsigned char u = (unsigned char)c;
-        high |= u;
+        if (u < 0x80) {
+            pf->lower[o++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+            continue;
+        }
         if ((u == 0xD0 || u == 0xD1) && i + 1 < len && ((unsigned char)text[i + 1] & 0xC0) == 0x80) {
             unsigned cyr = cyrillic_lower(((u & 0x1Fu) << 6) | ((unsigned char)text[i + 1] & 0x3Fu));
             if (cyr != 0) {
-                put_cyrillic(pf->lower + i, cyr);
+                put_cyrillic(pf->lower + o, cyr);
+                o += 2;
                 i++;
                 continue;
             }
         }
-        pf->lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        size_t written = 0, odd = fold_odd((const unsigned char *)text + i, len - i, pf->lower + o, &written);
+        if (odd > 0) {
+            o += written;
+            i += odd - 1;
+            continue;
+        }
+        pf->lower[o++] = c;
     }
-    pf->lower[len] = '\0';
-    pf->len = len;
-    *non_ascii = (high & 0x80) != 0;
+    pf->lower[o] = '\0';
+    pf->len = o;
     return 1;
 }
 
@@ -444,9 +471,7 @@ static void pairs_build(bp_rules_prefilter *pf)
 
 int bp_rules_prefilter_prepare(bp_rules_prefilter *pf, const char *text, size_t len)
 {
-    int non_ascii = 0;
-    /* the odd folds are all non-ASCII: an ASCII subject cannot hold one */
-    if (!fold_subject(pf, text, len, &non_ascii) || (non_ascii && has_odd_fold(text, len)))
+    if (!fold_subject(pf, text, len))
         return 0;
     pairs_build(pf);
     return 1;

@@ -32,8 +32,8 @@ typedef struct bp_rules_prefilter {
     uint64_t pairs[1024]; /**< the byte pairs of lower, one bit each */
 } bp_rules_prefilter;
 
-/** Fold @p text for the tests below.  @return 0 when it cannot be prefiltered (a letter with an
- *  odd caseless match, or out of memory): then every rule must be tried. */
+/** Fold @p text for the tests below.  @return 0 when out of memory: then every rule must be
+ *  tried. */
 int bp_rules_prefilter_prepare(bp_rules_prefilter *pf, const char *text, size_t len);
 
 /* 0 when some byte pair of @p lit is not in the subject: then @p lit cannot occur in it. */
