@@ -21,38 +21,38 @@
 #include "bouncepipe/text.h"
 
 /* Where the quoted original begins; the explanation is everything before.  A line of the
- * original's own headers at the start of a line ("\nReceived: ") only appears once the
- * original is being quoted. */
-static const char *const original_markers[] = {"------ This is a copy of the message",
-                                               "------ This is a copy of your message",
-                                               "--- Below this line is a copy of the message",
-                                               "--- Enclosed are the original headers",
-                                               "----- Original message -----",
-                                               "-----Original Message-----",
-                                               "--- Original message ---",
-                                               "------ Original message ------",
-                                               "----- Transcript of session follows -----\n\n\n",
-                                               "Original message follows",
-                                               "Original mail as follows",
-                                               "Content-Type: message/rfc822",
-                                               "--- The header of the original message is following",
-                                               "------- Returned Message --------",
+ * original's own headers at the start of a line ("\nreceived: ") only appears once the
+ * original is being quoted.  In lower case: they are looked for in the folded text. */
+static const char *const original_markers[] = {"------ this is a copy of the message",
+                                               "------ this is a copy of your message",
+                                               "--- below this line is a copy of the message",
+                                               "--- enclosed are the original headers",
+                                               "----- original message -----",
+                                               "-----original message-----",
+                                               "--- original message ---",
+                                               "------ original message ------",
+                                               "----- transcript of session follows -----\n\n\n",
+                                               "original message follows",
+                                               "original mail as follows",
+                                               "content-type: message/rfc822",
+                                               "--- the header of the original message is following",
+                                               "------- returned message --------",
                                                "-------original message",
-                                               "   ----- Unsent message follows -----",
-                                               "   ----- Original message follows -----",
-                                               "\nMessage headers follow",
-                                               "\nOriginal message headers:",
-                                               "\nReceived: from ",
-                                               "\nReceived: by ",
-                                               "\nReceived:from ",
-                                               "Included is a copy of the message header",
-                                               "Below is a copy of the original message",
-                                               "The attachment contains the original mail headers",
-                                               "\nReturn-Path: <",
-                                               "\nDKIM-Signature: ",
-                                               "\nARC-Seal: ",
-                                               "\nX-Received: ",
-                                               "\nX-Google-Smtp-Source: ",
+                                               "   ----- unsent message follows -----",
+                                               "   ----- original message follows -----",
+                                               "\nmessage headers follow",
+                                               "\noriginal message headers:",
+                                               "\nreceived: from ",
+                                               "\nreceived: by ",
+                                               "\nreceived:from ",
+                                               "included is a copy of the message header",
+                                               "below is a copy of the original message",
+                                               "the attachment contains the original mail headers",
+                                               "\nreturn-path: <",
+                                               "\ndkim-signature: ",
+                                               "\narc-seal: ",
+                                               "\nx-received: ",
+                                               "\nx-google-smtp-source: ",
                                                NULL};
 
 const bp_part *bp_explanation_part(const bp_part *root)
@@ -202,13 +202,7 @@ char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len)
 
 const char *bp_explanation_find(const char *folded, size_t len, const char *needle)
 {
-    char low[128];
-    size_t n = strlen(needle);
-    if (n >= sizeof(low))
-        BP_INTERNAL_ERROR("bp_explanation_find: needle longer than the cue tables allow");
-    for (size_t i = 0; i < n; i++)
-        low[i] = (needle[i] >= 'A' && needle[i] <= 'Z') ? (char)(needle[i] + 32) : needle[i];
-    return memmem(folded, len, low, n);
+    return memmem(folded, len, needle, strlen(needle));
 }
 
 size_t bp_explanation_length(const char *folded, size_t len)

@@ -9,7 +9,6 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
-#include "bouncepipe/status.h"
 
 /** @return the first text/plain part of @p root outside any attached original, else the
  *  first text/html one; NULL when there is none. */
@@ -23,8 +22,8 @@ const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *le
  *  for the searches below; NULL when out of memory. */
 char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len);
 
-/** @return the first occurrence of @p needle (ASCII letters in any case, under 128 bytes) in
- *  the folded text @p folded[0, @p len), or NULL; linear in @p len whatever the text. */
+/** @return the first occurrence of @p needle (in lower case) in the folded text
+ *  @p folded[0, @p len), or NULL; linear in @p len whatever the text (glibc's memmem). */
 const char *bp_explanation_find(const char *folded, size_t len, const char *needle);
 
 /** @return where the quoted original starts in the folded text @p folded (a marker such as

@@ -202,18 +202,15 @@ int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size
     if (s == NULL || from > len || !bp_effort_search())
         return 0;
     pcre2_code *code = code_of(re);
-    int rc;
-    if (len - from > BP_REGEX_JIT_SUBJECT_BYTES) {
+    if (len - from > BP_REGEX_JIT_SUBJECT_BYTES)
         jit_now(code);
-        uint32_t options = 0;
-        pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &options);
-        if ((options & PCRE2_USE_OFFSET_LIMIT) && len - from > BP_REGEX_WINDOW_BYTES)
-            rc = search_windows(m, code, s, len, from);
-        else
-            rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
-    } else {
+    int rc;
+    uint32_t options = 0;
+    if (len - from > BP_REGEX_WINDOW_BYTES && pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &options) == 0 &&
+        (options & PCRE2_USE_OFFSET_LIMIT))
+        rc = search_windows(m, code, s, len, from);
+    else
         rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
-    }
     if (rc < 0)
         return 0;
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);
