@@ -43,6 +43,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no bench/__pycache__ left in the checkout
 import run as benchrun  # noqa: E402  (spawn as nobody, writable_dir, build)
 
 ROOT = benchrun.ROOT
