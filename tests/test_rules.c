@@ -766,18 +766,25 @@ static void test_prefilter_odd_letters(void **state)
     bp_rules *r = NULL;
     assert_int_equal(bp_rules_new(&r), BP_OK);
     assert_int_equal(bp_rules_load_builtin(r, NULL, NULL, NULL), BP_OK);
+    /* same: PCRE2 matches the odd shape as the letter, so the same rules run as without it;
+     * dotted and dotless I are taken as i by the prefilter only (PCRE2 does not fold them),
+     * so a rule may run there and not match */
     static const struct {
         const char *plain, *odd;
+        int same;
     } rows[] = {
-        {"550 5.1.1 user unknown", "550 5.1.1 u\xC5\xBF"
-                                   "er unknown"},                                    /* LONG S */
-        {"550 5.1.1 user unknown", "550 5.1.1 user un\xE2\x84\xAAnown"},             /* KELVIN SIGN */
-        {"550 5.1.1 invalid mailbox", "550 5.1.1 \xC4\xB0nvalid mailbox"},           /* I WITH DOT */
-        {"550 5.1.1 invalid mailbox", "550 5.1.1 \xC4\xB1nvalid mailbox"},           /* DOTLESS I */
-        {"550 5.1.1 mailbox unavailable", "550 5.1.1 mailbox unavailable \xC5\xBF"}, /* elsewhere */
+        {"550 5.1.1 user unknown",
+         "550 5.1.1 u\xC5\xBF"
+         "er unknown",
+         1},                                                                            /* LONG S */
+        {"550 5.1.1 user unknown", "550 5.1.1 user un\xE2\x84\xAAnown", 1},             /* KELVIN SIGN */
+        {"550 5.1.1 invalid mailbox", "550 5.1.1 \xC4\xB0nvalid mailbox", 0},           /* I WITH DOT */
+        {"550 5.1.1 invalid mailbox", "550 5.1.1 \xC4\xB1nvalid mailbox", 0},           /* DOTLESS I */
+        {"550 5.1.1 mailbox unavailable", "550 5.1.1 mailbox unavailable \xC5\xBF", 1}, /* elsewhere */
         {"550 5.1.1 \xD0\xBF\xD0\xBE\xD0\xBB\xD1\x8C\xD0\xB7\xD0\xBE\xD0\xB2\xD0\xB0\xD1\x82\xD0\xB5\xD0\xBB\xD1\x8C",
          "550 5.1.1 \xD0\xBF\xE1\xB2\x82"
-         "\xD0\xBB\xD1\x8C\xD0\xB7\xD0\xBE\xD0\xB2\xD0\xB0\xE1\xB2\x84\xD0\xB5\xD0\xBB\xD1\x8C"},
+         "\xD0\xBB\xD1\x8C\xD0\xB7\xD0\xBE\xD0\xB2\xD0\xB0\xE1\xB2\x84\xD0\xB5\xD0\xBB\xD1\x8C",
+         1},
     };
     size_t all = 0;
     for (size_t i = 0; i < bp_rules_count(r); i++)
@@ -787,7 +794,7 @@ static void test_prefilter_odd_letters(void **state)
         int hit_plain = 0, hit_odd = 0;
         uint64_t plain = searches_for(r, rows[i].plain, &mp, &hit_plain);
         uint64_t odd = searches_for(r, rows[i].odd, &mo, &hit_odd);
-        if (odd > plain || odd * 4 > all)
+        if ((rows[i].same && odd != plain) || odd * 4 > all)
             fail_msg("row %zu: %llu PCRE2 searches with the odd letter, %llu without, of %zu rules", i,
                      (unsigned long long)odd, (unsigned long long)plain, all);
         /* and the prefilter still decides nothing: brute force agrees */
