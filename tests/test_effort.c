@@ -70,8 +70,14 @@ static void test_time_budget(void **state)
     bp_effort_begin_with(&e, 1, 0);
     bp_effort_stage("the scan");
     assert_true(bp_effort_search());
+    /* CPU time: sleeping does not spend it, working does */
     struct timespec pause = {0, 3 * 1000 * 1000};
     nanosleep(&pause, NULL);
+    for (int i = 0; i < 15; i++) /* the 16th check since the budget began reads the clock */
+        assert_true(bp_effort_left());
+    volatile unsigned long spin = 0;
+    for (long tries = 0; bp_effort_left() && tries < 100000000; tries++)
+        spin += (unsigned long)tries;
     assert_false(bp_effort_left());
     assert_false(bp_effort_search());
     bp_effort_end(&e);

@@ -13,9 +13,10 @@
  * quarantined by pipe mode, never lost), and rules not yet run leave the category to the
  * codes.  The budget records what ran out and where, so that explain can say so.
  *
- * The time budget is a backstop: outcomes should not depend on the machine's load, so the
- * PCRE2 work budget (a count of searches, each over at most BP_REGEX_WINDOW_BYTES start
- * positions) is the one a hostile text meets first, and real reports stay far below both.
+ * Time is the thread's CPU time, so that a loaded machine does not cut a message short, and
+ * it is a backstop: outcomes should not depend on the machine, so the PCRE2 work budget (a
+ * count of searches, each over at most BP_REGEX_WINDOW_BYTES start positions) is the one a
+ * hostile text meets first, and real reports stay far below both.
  * Ownership: the caller owns the bp_effort; the thread keeps a pointer to it between
  * bp_effort_begin() and bp_effort_end() only.  One current budget per thread.
  */
@@ -32,7 +33,7 @@ typedef enum bp_effort_cut {
 } bp_effort_cut;
 
 typedef struct bp_effort {
-    uint64_t started_ns;     /**< monotonic clock at bp_effort_begin() */
+    uint64_t started_ns;     /**< the thread's CPU time at bp_effort_begin() */
     uint64_t deadline_ns;    /**< started_ns + the time budget; 0: no time budget */
     uint64_t searches;       /**< PCRE2 searches run so far */
     uint64_t searches_max;   /**< the PCRE2 work budget; 0: none */
@@ -40,7 +41,8 @@ typedef struct bp_effort {
     bp_effort_cut cut;       /**< BP_EFFORT_OK while the budget lasts */
     const char *cut_in;      /**< the stage that was running when it ran out */
     uint64_t cut_after_ns;   /**< time spent when it ran out */
-    uint64_t elapsed_ns;     /**< time spent, set by bp_effort_end() */
+    uint64_t elapsed_ns;     /**< CPU time spent, set by bp_effort_end() */
+    unsigned checks;         /**< bp_effort_left() calls: the clock is read at every 16th */
     struct bp_effort *outer; /**< the budget that was current before this one */
 } bp_effort;
 
@@ -63,8 +65,8 @@ bp_effort *bp_effort_current(void);
 void bp_effort_stage(const char *stage);
 
 /**
- * Check the clock against the current budget.  @return non-zero while it lasts (or when
- * there is none); 0 once it has run out, from then on.
+ * Check the current budget (the clock at every 16th call).  @return non-zero while it lasts
+ * (or when there is none); 0 once it has run out, from then on.
  */
 int bp_effort_left(void);
 

@@ -195,11 +195,13 @@
 
 /* The effort budget of one message (effort.h): after it the rest of the message is treated
  * as unrecognised text (recorded as such, or quarantined; never lost), and explain says so.
- *   BP_EFFORT_MILLISECONDS     time spent reading the report and matching rules.  Pipe mode
- *                              must answer within 0.5 s a message of up to 1 MiB on a busy
+ *   BP_EFFORT_MILLISECONDS     CPU time spent reading the report and matching rules (the
+ *                              thread's: a loaded host must not cut a message short).  Pipe
+ *                              mode must answer within 0.5 s a message of up to 1 MiB on this
  *                              2-core host (bench/hostile.py); process start, GMime and the
  *                              store's commit take the rest.  A backstop: real reports take a
- *                              few ms, and the work budget below is met first.
+ *                              few ms (a text bounce for 1,000 recipients about 50), and the
+ *                              work budget below is met first.
  *   BP_EFFORT_REGEX_SEARCHES   PCRE2 searches (calls of up to BP_REGEX_WINDOW_BYTES start
  *                              positions each): deterministic, unlike time, so a hostile
  *                              message is cut at the same place on every machine. */
