@@ -91,6 +91,49 @@ def main():
            "\nFrom MAILER-DAEMON " + "e" * (1024 * 1024 // scale) + "\n", ">From the top\n", dsn("mb2", GROUP.format(rcpt="bob@example.com")),
            "\nFrom MAILER-DAEMON Sun Nov 22 01:00:02 2026\n", "f" * (3 * 1024 * 1024 // scale)])
 
+    # Issue 19 item 4: texts that cost quadratic time or ran PCRE2 to its limit at 269d0b5,
+    # each with a recipient before and after the hostile part (the one after proves the scan
+    # went on), about 1 MiB each (bench/hostile.py times them in pipe mode).
+    mib = (1024 * 1024 - 4096) // scale  # the text part, tail included, stays under BP_MAX_TEXT_BYTES
+    daemon = ("From: MAILER-DAEMON@mx.example.net\nTo: bounces@example.org\n"
+              "Subject: Undelivered Mail Returned to Sender\nMessage-ID: <{id}@mx.example.net>\n\n")
+    after = "\n<bob@example.com>: 550 5.1.1 user unknown\n"
+    # an address literal's ']' was looked for from every "x@[" to the end of the text
+    write(outdir, "hostile-literal-brackets.msg",
+          [daemon.format(id="brackets"), "<alice@example.com>: 550 5.1.1 user unknown\n",
+           "x@[" * (mib // 3), after])
+    # qmail: one line of "a@" pairs made the recipient pattern rescan the line at every '@'
+    write(outdir, "hostile-qmail-at-line.msg",
+          ["From: MAILER-DAEMON@mx.example.net\nTo: bounces@example.org\nSubject: failure notice\n\n"
+           "Hi. This is the qmail-send program at mx.example.net.\n"
+           "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+           "<alice@example.com>:\nRemote host said: 550 5.1.1 user unknown\n\n<", "a@" * (mib // 2),
+           "\n\n<bob@example.com>:\nRemote host said: 550 5.1.1 user unknown\n"])
+    # a megabyte of blank lines under a bounce Subject, so that every family's signature is
+    # tried: patterns starting at a line start with \s* scanned all the blank lines after
+    # every one of them (over 100 s)
+    write(outdir, "hostile-blank-lines.msg",
+          [daemon.format(id="blank"), "<alice@example.com>: 550 5.1.1 user unknown\n", "\n" * mib, after])
+    # blank lines between lone addresses, under a signature every family is tried against
+    write(outdir, "hostile-sparse-addresses.msg",
+          [daemon.format(id="sparse"), "<alice@example.com>: 550 5.1.1 user unknown\n",
+           ("\n" * 1000 + "contact x@example.net\n") * (mib // 1022), after])
+    # a DSN whose every diagnostic holds U+017F (LONG S, which matches "s" caselessly): it
+    # turned the rules' prefilter off, so that every rule ran on every diagnostic
+    odd = ("smtp; 550 5.1.1 u\u017fer unknown, mailbox unavailable, \u017fpam blocked, quota exceeded, "
+           "no \u017fuch domain, relay denied, listed at spamhaus " * 6)
+    rcpts = 1000 // scale
+    write(outdir, "hostile-odd-letters.msg",
+          [dsn("odd", "\n".join("Final-Recipient: rfc822; user%d@example.com\nAction: failed\nStatus: 5.1.1\n"
+                                "Diagnostic-Code: %s\n" % (i, odd) for i in range(rcpts)))])
+    # 250,000 lines a recipient pattern matches but that hold no address: the PCRE2 work
+    # budget (BP_EFFORT_REGEX_SEARCHES) runs out and the message is unrecognised, whatever the
+    # scale (not scaled down: the point is to run out)
+    write(outdir, "hostile-search-budget.msg",
+          ["From: MAILER-DAEMON@mx.example.net\nTo: bounces@example.org\nSubject: Returned mail\n\n"
+           "----- The following addresses had permanent fatal errors -----\n<alice@example.com>\n"
+           "    (reason: 550 5.1.1 user unknown)\n", "a@b\n" * 250000])
+
     if "--big-message" in args:
         # 50 MB: a DSN whose quoted original carries a 36 MB (base64: 49 MB) attachment
         chunk = ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\n" * 1000)

@@ -9,7 +9,8 @@
 #     in; it still prints the unrecognized event);
 #   - every output line is an event (JSON) whose type is among the expected ones, there are
 #     at most the expected number, and the expected recipient is among them;
-#   - with --rss (plain builds only; sanitizers inflate memory), peak RSS under the bound.
+#   - with --rss (plain builds only; sanitizers inflate memory), peak RSS under the bound;
+#   - where the last column says "cut", `BIN explain` says the message's effort budget ran out.
 # --valgrind runs each under valgrind (memcheck, definite leaks are errors; known false
 # positives outside bouncepipe in tests/valgrind.supp) with the
 # generated inputs scaled down 20 times: valgrind is for shapes, not megabytes.  --scale N
@@ -53,7 +54,7 @@ for f in fixtures/broken/*.msg fixtures/broken/*.mbox "$tmp"/gen/*; do
     fi
 done
 
-while read -r name types max_events recipient max_rss_mb; do
+while read -r name types max_events recipient max_rss_mb effort; do
     case "$name" in ''|'#'*) continue ;; esac
     input=fixtures/broken/$name
     [ -e "$input" ] || input=$tmp/gen/$name
@@ -111,6 +112,10 @@ PY
         if [ "$got_kb" -gt $((max_rss_mb * 1024)) ]; then
             why="peak RSS $((got_kb / 1024)) MB, bound $max_rss_mb MB"
         fi
+    fi
+    if [ -z "$why" ] && [ "${effort:-}" = cut ]; then
+        timeout "$limit" "$bin" explain "$input" > "$tmp/explain" 2>&1
+        grep -q "^  effort: .* budget ran out" "$tmp/explain" || why="explain does not say the effort budget ran out"
     fi
     if [ -n "$why" ]; then
         echo "FAIL $name: $why"

@@ -9,7 +9,10 @@
 #   the same again         nothing is added (every unit and operator row is already there);
 #   PostgreSQL -> SQLite   the copy of the copy matches the original;
 #   two hosts -> one       the SQLite stores of two hosts that saw overlapping records merge
-#                          into one PostgreSQL store equal to one store of all the records.
+#                          into one PostgreSQL store equal to one store of all the records;
+#   memory                 migrate reads a page at a time: its peak RSS copying 100,000 events
+#                          is within 8 MB of copying 2,000 (at 269d0b5 it held the whole
+#                          ledger: 76 MB against 18 MB now).
 set -eu
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 N=${BP_MIGRATE_EVENTS:-100000}
@@ -54,6 +57,13 @@ head -n 200 suppressed.txt >lifted.txt
 } >import.txt
 "$BIN" import --db a.db --reason "old list" import.txt >/dev/null
 
+peak_rss() { # OUT CMD...: run CMD with its output in OUT; print its peak RSS in KiB
+    python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    rc = subprocess.run(sys.argv[2:], stdout=out).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$@"
+}
 count_rows() { # FILE.db: ledger rows of an SQLite store
     python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from ledger").fetchone()[0])' "$1"
 }
@@ -83,7 +93,7 @@ snapshot a.db a
 
 # SQLite -> PostgreSQL (over TCP on loopback; the password comes from PGPASSFILE)
 start=$(date +%s)
-"$BIN" migrate --from a.db --to "$PG_TCP_URL" >first.out
+rss_big=$(peak_rss first.out "$BIN" migrate --from a.db --to "$PG_TCP_URL")
 cat first.out
 grep -q "units: $N new, 0 already there" first.out || {
     echo "first migration did not record every unit" >&2
@@ -133,7 +143,7 @@ for f in host1 host2 union; do
     "$BIN" acct --db $f.db --record-deliveries --transient --quiet $f.csv >/dev/null
 done
 pg_sql "DROP SCHEMA public CASCADE; CREATE SCHEMA public"
-"$BIN" migrate --from host1.db --to "$PG_TCP_URL" >merge1.out
+rss_small=$(peak_rss merge1.out "$BIN" migrate --from host1.db --to "$PG_TCP_URL")
 "$BIN" migrate --from host2.db --to "$PG_TCP_URL" >merge2.out
 cat merge2.out
 grep -q "units: 1000 new, 1000 already there" merge2.out || {
@@ -144,3 +154,8 @@ snapshot union.db u
 snapshot "$PG_TCP_URL" m
 same u m "two hosts merged"
 echo "pg_migrate: two hosts' stores merged, shared records counted once"
+echo "pg_migrate: peak RSS $rss_big KiB copying $N events, $rss_small KiB copying 2,000"
+if [ "$N" -ge 100000 ] && [ "$rss_big" -gt $((rss_small + 8192)) ]; then
+    echo "migrate's memory grows with the store: $rss_big KiB for $N events, $rss_small KiB for 2,000" >&2
+    exit 1
+fi

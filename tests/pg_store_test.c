@@ -373,12 +373,30 @@ static void test_pg_upgrade_from_version_1(void **state)
 {
     struct fixture *f = *state;
     bp_event e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    e.reporting_mta = "dns; mx.example.net";
+    e.original_message_id = "<o1@example.com>";
     record(f->store, "u-1", 1700000000, &e, 1);
     bp_store_close(f->store);
     f->store = NULL;
-    admin_sql("DROP TABLE derive_state; UPDATE schema_version SET version = 1");
+    /* back to version 1 as 0.1.0 wrote it: no fold state, the message's facts on its rows */
+    admin_sql("DROP TABLE derive_state; UPDATE schema_version SET version = 1;"
+              "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
+              "source = 'test', original_message_id = '<o1@example.com>';"
+              "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
+              "DROP COLUMN envid, DROP COLUMN arrival_date");
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
+    /* the shared facts moved to the message, and read back as they were */
+    admin_sql("DO $$ BEGIN IF (SELECT count(*) FROM ledger WHERE message_id IS NULL AND reporting_mta IS NULL "
+              "AND original_message_id IS NULL) <> 1 OR (SELECT count(*) FROM processed WHERE message_id = "
+              "'<id@example.org>' AND reporting_mta = 'dns; mx.example.net' AND original_message_id = "
+              "'<o1@example.com>') <> 1 "
+              "THEN RAISE EXCEPTION 'the facts did not move'; END IF; END $$");
+    struct old_row got = {0};
+    assert_int_equal(bp_store_ledger_for(f->store, "old@example.org", copy_old_row, &got), BP_OK);
+    assert_string_equal(got.message_id, "<id@example.org>");
+    assert_string_equal(got.reporting_mta, "dns; mx.example.net");
+    assert_string_equal(got.original, "<o1@example.com>");
     e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
     record(f->store, "u-2", 1700000000 + DAY, &e, 1);
     assert_int_equal(lookup(f->store, "old@example.org").count, 2);
@@ -397,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_export_filters, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_stats, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_units, pg_setup, pg_teardown),
         /* PostgreSQL's own */
         cmocka_unit_test_setup_teardown(test_pg_schema, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_concurrent_creation, pg_setup, pg_teardown),

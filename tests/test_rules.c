@@ -32,6 +32,8 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
+#include "bouncepipe/effort.h"
+#include "bouncepipe/kumo.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/text.h"
@@ -744,6 +746,88 @@ static void test_powermta_block_and_span(void **state)
     bp_rules_free(r);
 }
 
+/* A letter whose caseless match is an ASCII or Cyrillic letter in another shape (U+017F LONG
+ * S, KELVIN SIGN, dotted and dotless I, U+1C80..) keeps the prefilter working: it is folded to
+ * that letter.  At 269d0b5 one such letter turned the prefilter off and every rule ran on the
+ * text.  The PCRE2 searches are counted by the effort budget (effort.h). */
+static uint64_t searches_for(bp_rules *r, const char *text, bp_rule_match *m, int *matched)
+{
+    bp_effort e;
+    bp_effort_begin_with(&e, 0, 0);
+    bp_rule_subject s = {text, strlen(text), "5.1.1", "550", NULL};
+    *matched = bp_rules_match(r, &s, m);
+    bp_effort_end(&e);
+    return e.searches;
+}
+
+static void test_prefilter_odd_letters(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    assert_int_equal(bp_rules_load_builtin(r, NULL, NULL, NULL), BP_OK);
+    /* same: PCRE2 matches the odd shape as the letter, so the same rules run as without it;
+     * dotted and dotless I are taken as i by the prefilter only (PCRE2 does not fold them),
+     * so a rule may run there and not match */
+    static const struct {
+        const char *plain, *odd;
+        int same;
+    } rows[] = {
+        {"550 5.1.1 user unknown",
+         "550 5.1.1 u\xC5\xBF"
+         "er unknown",
+         1},                                                                            /* LONG S */
+        {"550 5.1.1 user unknown", "550 5.1.1 user un\xE2\x84\xAAnown", 1},             /* KELVIN SIGN */
+        {"550 5.1.1 invalid mailbox", "550 5.1.1 \xC4\xB0nvalid mailbox", 0},           /* I WITH DOT */
+        {"550 5.1.1 invalid mailbox", "550 5.1.1 \xC4\xB1nvalid mailbox", 0},           /* DOTLESS I */
+        {"550 5.1.1 mailbox unavailable", "550 5.1.1 mailbox unavailable \xC5\xBF", 1}, /* elsewhere */
+        {"550 5.1.1 \xD0\xBF\xD0\xBE\xD0\xBB\xD1\x8C\xD0\xB7\xD0\xBE\xD0\xB2\xD0\xB0\xD1\x82\xD0\xB5\xD0\xBB\xD1\x8C",
+         "550 5.1.1 \xD0\xBF\xE1\xB2\x82"
+         "\xD0\xBB\xD1\x8C\xD0\xB7\xD0\xBE\xD0\xB2\xD0\xB0\xE1\xB2\x84\xD0\xB5\xD0\xBB\xD1\x8C",
+         1},
+    };
+    size_t all = 0;
+    for (size_t i = 0; i < bp_rules_count(r); i++)
+        all += bp_rules_get(r, i)->scope_mta == NULL;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_rule_match mp, mo;
+        int hit_plain = 0, hit_odd = 0;
+        uint64_t plain = searches_for(r, rows[i].plain, &mp, &hit_plain);
+        uint64_t odd = searches_for(r, rows[i].odd, &mo, &hit_odd);
+        if ((rows[i].same && odd != plain) || odd * 4 > all)
+            fail_msg("row %zu: %llu PCRE2 searches with the odd letter, %llu without, of %zu rules", i,
+                     (unsigned long long)odd, (unsigned long long)plain, all);
+        /* and the prefilter still decides nothing: brute force agrees */
+        int failures = 0;
+        compare_all(r, rows[i].odd, strlen(rows[i].odd), &failures);
+        assert_int_equal(failures, 0);
+    }
+    bp_rules_free(r);
+}
+
+/* Rules not yet run when the message's effort budget runs out find nothing (the codes decide),
+ * and the budget says it ran out in the rules. */
+static void test_effort_budget(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    const char *rules = "/mailbox full/ quota-issues id=first\n/full/ other id=second\n";
+    assert_int_equal(bp_rules_load_text(r, "budget.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    const char *text = "552 5.2.2 mailbox full";
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_match m[4];
+    assert_int_equal(bp_rules_match_all(r, &s, m, 4), 2);
+    bp_effort e;
+    bp_effort_begin_with(&e, 0, 1);
+    assert_int_equal(bp_rules_match_all(r, &s, m, 4), 1);
+    assert_false(bp_rules_match(r, &s, m));
+    bp_effort_end(&e);
+    assert_int_equal(e.cut, BP_EFFORT_REGEX);
+    assert_string_equal(e.cut_in, "rules");
+    bp_rules_free(r);
+}
+
 static void test_match_limit(void **state)
 {
     (void)state;
@@ -798,6 +882,20 @@ static void test_kumo_import(void **state)
     assert_int_equal(errs, 0);
     assert_int_equal(bp_rules_count(r), 8);
     bp_rules_free(r);
+    /* the converter hands the rules back, each with its TOML line and label */
+    bp_kumo_rule *kr = NULL;
+    size_t n_kr = 0;
+    bp_strbuf_clear(&warnings);
+    assert_int_equal(bp_kumo_rules("kumo-sample.toml", toml, len, &kr, &n_kr, collect_plain, &warnings, &errs), BP_OK);
+    assert_int_equal(errs, 4);
+    assert_int_equal(n_kr, 8);
+    assert_int_equal(kr[0].line, 5);
+    assert_string_equal(kr[0].label, "InvalidRecipient");
+    assert_string_equal(kr[0].text, "/^(451|550) [45]\\.1\\.[1234] / bad-mailbox id=kumo:InvalidRecipient:1");
+    assert_int_equal(kr[5].line, 11);
+    assert_string_equal(kr[5].label, "QuotaIssues");
+    assert_string_equal(kr[7].text, "/domain\\/not\\/found\xc3\xa9/ bad-domain id=kumo:BadDomain:1");
+    bp_kumo_rules_free(kr, n_kr);
     /* loaded directly, rules keep the TOML file and line */
     assert_int_equal(bp_rules_new(&r), BP_OK);
     bp_strbuf_clear(&warnings);
@@ -909,6 +1007,8 @@ int main(void)
         cmocka_unit_test(test_scope),
         cmocka_unit_test(test_powermta_block_and_span),
         cmocka_unit_test(test_match_limit),
+        cmocka_unit_test(test_prefilter_odd_letters),
+        cmocka_unit_test(test_effort_budget),
         cmocka_unit_test(test_kumo_import),
         cmocka_unit_test(test_sender_side_never_suppresses),
     };

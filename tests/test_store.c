@@ -25,7 +25,7 @@
 #define DAY 86400LL
 
 /* the schema version this program creates (docs/store.md, change history) */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct fixture {
     char dir[64];
@@ -814,27 +814,147 @@ static void test_fold_state_property(void **state)
     }
 }
 
-/* A version 1 database (the schema of migration 0: what 0.1.0 created; the same as a version
- * 2 database without derive_state) with history is upgraded when opened for writing, and
- * its old rows count in the next derivation. */
+/* What 0.1.0 created (schema version 1, sqlite.c's migration 0), with a history written the
+ * way 0.1.0 wrote it: every ledger row carries its message's facts. */
+static const char v1_schema[] =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
+    "CREATE TABLE processed (fingerprint TEXT PRIMARY KEY, state INTEGER NOT NULL, message_id TEXT, source TEXT,"
+    "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"
+    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"
+    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"
+    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"
+    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
+    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
+    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
+    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"
+    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
+    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
+    "CREATE INDEX ledger_time ON ledger(evidence_time);"
+    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"
+    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"
+    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+    /* one report for two recipients: its facts on both rows */
+    "INSERT INTO processed VALUES ('u-1', 1, '<r1@mx.example.net>', 'r1.eml', 1700000000, 1700000000);"
+    "INSERT INTO ledger (kind, fingerprint, evidence_time, recorded_at, type, action, recipient, domain, category,"
+    "  final, reporting_mta, envid, source, message_id, original_message_id, diagnostic) VALUES"
+    "  ('event', 'u-1', 1700000000, 1700000000, 'bounce', 'suppress', 'old@example.org', 'example.org',"
+    "   'bad-mailbox', 1, 'dns; mx.example.net', 'env-1', 'r1.eml', '<r1@mx.example.net>', '<o1@example.com>',"
+    "   '550 5.1.1 unknown'),"
+    "  ('event', 'u-1', 1700000000, 1700000000, 'delay', 'ignore', 'late@example.org', 'example.org', NULL,"
+    "   0, 'dns; mx.example.net', 'env-1', 'r1.eml', '<r1@mx.example.net>', '<o2@example.com>', NULL);"
+    "INSERT INTO suppressions VALUES ('old@example.org', 'example.org', 'bad-mailbox', 'bounce', 1700000000,"
+    "  1700000000, 1, 0, NULL, NULL);";
+
+struct old_row {
+    int n;
+    char message_id[64], original[64], reporting_mta[64], envid[16], source[16], diagnostic[32];
+};
+
+static int copy_old_row(void *user, const bp_ledger_row *r)
+{
+    struct old_row *o = user;
+    o->n++;
+    snprintf(o->message_id, sizeof(o->message_id), "%s", r->event.message_id ? r->event.message_id : "(null)");
+    snprintf(o->original, sizeof(o->original), "%s",
+             r->event.original_message_id ? r->event.original_message_id : "(null)");
+    snprintf(o->reporting_mta, sizeof(o->reporting_mta), "%s",
+             r->event.reporting_mta ? r->event.reporting_mta : "(null)");
+    snprintf(o->envid, sizeof(o->envid), "%s", r->event.envid ? r->event.envid : "(null)");
+    snprintf(o->source, sizeof(o->source), "%s", r->event.source ? r->event.source : "(null)");
+    snprintf(o->diagnostic, sizeof(o->diagnostic), "%s", r->event.diagnostic ? r->event.diagnostic : "(null)");
+    return 0;
+}
+
+static long long sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+struct page_rows {
+    int n;
+    long long id[16];
+    char fp[16][16];
+};
+
+static int collect_page_row(void *user, const bp_ledger_row *r)
+{
+    struct page_rows *p = user;
+    if (p->n < 16) {
+        p->id[p->n] = r->id;
+        snprintf(p->fp[p->n], sizeof(p->fp[0]), "%s", r->event.fingerprint ? r->event.fingerprint : "-");
+    }
+    p->n++;
+    return 0;
+}
+
+/* migrate's two queries per page: the ledger in id order, and the units a page begins, whole. */
+static void test_ledger_units(void **state)
+{
+    struct fixture *f = *state;
+    bp_event a[3] = {bounce("a1@example.com", "bad-mailbox", BP_ACT_SUPPRESS),
+                     bounce("a2@example.com", "bad-mailbox", BP_ACT_SUPPRESS),
+                     bounce("a3@example.com", "bad-mailbox", BP_ACT_SUPPRESS)};
+    bp_event b = bounce("b1@example.com", "quota-issues", BP_ACT_SOFT);
+    bp_event c[2] = {bounce("c1@example.com", "bad-mailbox", BP_ACT_SUPPRESS),
+                     bounce("c2@example.com", "bad-mailbox", BP_ACT_SUPPRESS)};
+    int changed = 0;
+    record(f->store, "u-a", 1600000000, a, 3);
+    record(f->store, "u-b", 1600000100, &b, 1);
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_add(f->store, "i@example.com", "list", BP_KIND_IMPORT, 1600000200, 0, &changed), BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    record(f->store, "u-c", 1600000300, c, 2);
+
+    struct page_rows all = {0};
+    assert_int_equal(bp_store_ledger_page(f->store, 0, 0, collect_page_row, &all), BP_OK);
+    assert_int_equal(all.n, 7); /* a a a b import c c */
+    long long a2 = all.id[1], c1 = all.id[5];
+
+    struct page_rows got = {0};
+    assert_int_equal(bp_store_ledger_units(f->store, 0, a2, collect_page_row, &got), BP_OK);
+    assert_int_equal(got.n, 3); /* all of a, its third row past the page too */
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(got.fp[i], "u-a");
+    assert_true(got.id[0] < got.id[1] && got.id[1] < got.id[2]);
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(bp_store_ledger_units(f->store, a2, c1, collect_page_row, &got), BP_OK);
+    assert_int_equal(got.n, 3); /* b, then c whole; not a (begun on the page before) */
+    assert_string_equal(got.fp[0], "u-b");
+    assert_string_equal(got.fp[1], "u-c");
+    assert_string_equal(got.fp[2], "u-c");
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(bp_store_ledger_units(f->store, c1, all.id[6], collect_page_row, &got), BP_OK);
+    assert_int_equal(got.n, 0); /* c's second row: c began before */
+}
+
+/* A version 1 database with history is upgraded in place when opened for writing (2: the fold
+ * state; 3: a message's facts once, in its processed row): readers refuse it until then, its
+ * rows read back as they were written, and they count in the next derivations. */
 static void test_upgrade_from_version_1(void **state)
 {
     struct fixture *f = *state;
-    bp_event e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
-    record(f->store, "u-1", 1700000000, &e, 1);
-    for (int k = 0; k < 4; k++) {
-        char fp[16];
-        bp_event soft = bounce("soft@example.org", "quota-issues", BP_ACT_SOFT);
-        snprintf(fp, sizeof(fp), "u-s%d", k);
-        record(f->store, fp, 1700000000 + k * DAY, &soft, 1);
-    }
     bp_store_close(f->store);
     f->store = NULL;
+    unlink(f->path);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, "DROP TABLE derive_state; UPDATE schema_version SET version = 1", NULL, NULL, NULL),
-        SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, v1_schema, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("v1 schema: %s", msg);
     sqlite3_close(db);
     /* readers refuse a database that needs migrating; the first writer migrates it */
     bp_store_options o;
@@ -846,14 +966,31 @@ static void test_upgrade_from_version_1(void **state)
     free(err);
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
-    e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    /* the facts both rows share moved to the message; the one they do not stayed */
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM ledger WHERE message_id IS NULL AND envid IS NULL "
+                                        "AND reporting_mta IS NULL AND source IS NULL"),
+                     2);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM ledger WHERE original_message_id IS NOT NULL"), 2);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM processed WHERE message_id = '<r1@mx.example.net>' "
+                                        "AND envid = 'env-1' AND original_message_id IS NULL"),
+                     1);
+    struct old_row got = {0};
+    assert_int_equal(bp_store_ledger_for(f->store, "old@example.org", copy_old_row, &got), BP_OK);
+    assert_int_equal(got.n, 1);
+    assert_string_equal(got.message_id, "<r1@mx.example.net>");
+    assert_string_equal(got.original, "<o1@example.com>");
+    assert_string_equal(got.reporting_mta, "dns; mx.example.net");
+    assert_string_equal(got.envid, "env-1");
+    assert_string_equal(got.source, "r1.eml");
+    assert_string_equal(got.diagnostic, "550 5.1.1 unknown");
+    /* opened again: nothing more to do */
+    bp_store_close(f->store);
+    f->store = open_store(f->path, 0);
+    assert_int_equal(sql_count(f->path, "SELECT version FROM schema_version"), STORE_SCHEMA_VERSION);
+    /* the old rows count: a second bounce makes count 2 */
+    bp_event e = bounce("old@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
     record(f->store, "u-2", 1700000000 + DAY, &e, 1);
     assert_int_equal(lookup(f->store, "old@example.org").count, 2);
-    bp_event soft = bounce("soft@example.org", "quota-issues", BP_ACT_SOFT);
-    record(f->store, "u-s4", 1700000000 + 4 * DAY, &soft, 1); /* the fifth, counted with the four before */
-    struct seen_row row = lookup(f->store, "soft@example.org");
-    assert_true(row.found);
-    assert_string_equal(row.kind, BP_KIND_SOFT_THRESHOLD);
 }
 
 static void test_busy_timeout(void **state)
@@ -928,6 +1065,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fold_state_property, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_units, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_databases, setup, teardown),

@@ -21,7 +21,10 @@
 #include <pcre2.h>
 
 #include "../src/report/text_families.h"
+#include "bouncepipe/effort.h"
+#include "bouncepipe/limits.h"
 #include "bouncepipe/mime.h"
+#include "bouncepipe/regex.h"
 #include "bouncepipe/report.h"
 #include "test_support.h"
 
@@ -63,28 +66,34 @@ static void test_build_code_is_the_table(void **state)
 {
     (void)state;
     size_t n_fam = bp_text_family_count(), n = 0;
-    pcre2_code **codes = calloc(n_fam * BP_TEXT_PAT_N, sizeof(*codes));
+    bp_regex **codes = calloc(n_fam * BP_TEXT_PAT_N, sizeof(*codes));
     assert_non_null(codes);
     for (size_t i = 0; i < n_fam; i++)
         for (int k = 0; k < BP_TEXT_PAT_N; k++) {
             const char *src = bp_text_family_pattern(&bp_text_families[i], k);
             if (src == NULL)
                 continue;
-            int err = 0;
-            PCRE2_SIZE off = 0;
-            codes[n] = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
+            assert_int_equal(bp_text_pattern_position(i, k), n);
+            codes[n] = bp_regex_compile(src, BP_TEXT_PATTERN_FLAGS, NULL, 0);
             assert_non_null(codes[n]);
             n++;
         }
-    uint8_t *bytes = NULL;
-    PCRE2_SIZE size = 0;
-    assert_int_equal(pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &bytes, &size, NULL), (int)n);
-    assert_int_equal(pcre2_serialize_get_number_of_codes(bp_text_family_code), (int)n);
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(bp_regex_serialize(codes, n, &bytes, &size), BP_OK);
     assert_int_equal(size, bp_text_family_code_size);
     assert_memory_equal(bytes, bp_text_family_code, size);
-    pcre2_serialize_free(bytes);
+    /* the table hands the codes out in that order, each once */
+    bp_regex_table t = {bp_text_family_code, n, NULL, 0};
+    bp_regex *last = bp_regex_table_take(&t, n - 1);
+    assert_non_null(last);
+    bp_regex_free(last);
+    assert_null(bp_regex_table_take(&t, n - 1));
+    assert_null(bp_regex_table_take(&t, n));
+    bp_regex_table_clear(&t);
+    free(bytes);
     for (size_t i = 0; i < n; i++)
-        pcre2_code_free(codes[i]);
+        bp_regex_free(codes[i]);
     free((void *)codes);
 }
 
@@ -321,6 +330,76 @@ static void test_hostile_shapes(void **state)
     }
 }
 
+/* A message of @p total bytes: @p head, @p unit repeated, @p tail. */
+static char *repeated(const char *head, const char *unit, const char *tail, size_t total)
+{
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail), reps = (total - hl - tl) / ul;
+    char *msg = malloc(total + 1);
+    assert_non_null(msg);
+    memcpy(msg, head, hl);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(msg + hl + i * ul, unit, ul);
+    memcpy(msg + hl + reps * ul, tail, tl + 1);
+    return msg;
+}
+
+/* The effort budget (effort.h): a scan that runs out of it leaves the message unrecognised,
+ * never half read; and the hostile shapes of issue 19 are read whole, the recipient after the
+ * megabyte too, well within it.  At 269d0b5 the first took 1.9 s (the search for an address
+ * literal's ']' started again at every "x@["), the second 3.4 s (a recipient pattern
+ * backtracked over every '@' of the line, scanning to its end each time), the third over 20 s
+ * (patterns starting at every blank line scanned all the blank lines after it); with PCRE2's
+ * limits alone the last two now give up, and bob is lost. */
+static void test_effort_budget(void **state)
+{
+    static const char qmail[] = "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: failure notice\n\n"
+                                "Hi. This is the qmail-send program at mx.example.net.\n"
+                                "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+                                "<alice@example.com>:\n192.0.2.20 does not like recipient.\n"
+                                "Remote host said: 550 5.1.1 <alice@example.com>... User unknown\n\n";
+    bp_report r;
+    bp_effort e;
+    bp_effort_begin_with(&e, 0, 1);
+    assert_int_equal(parse_text(*state, qmail, &r), BP_OK);
+    bp_effort_end(&e);
+    assert_int_equal(r.kind, BP_REPORT_NONE);
+    assert_int_equal(r.n_blocks, 0);
+    assert_null(r.original);
+    assert_int_equal(e.cut, BP_EFFORT_REGEX);
+    assert_string_equal(e.cut_in, "text-bounce scan");
+    bp_arena_reset(*state);
+
+    static const struct {
+        const char *head, *unit, *tail;
+    } hostile[] = {
+        {"From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: Undelivered Mail\n\n"
+         "<alice@example.com>: 550 5.1.1 user unknown\n",
+         "x@[", "\n<bob@example.com>: 550 5.1.1 user unknown\n"},
+        {"From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: failure notice\n\n"
+         "Hi. This is the qmail-send program at mx.example.net.\n"
+         "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+         "<alice@example.com>:\nRemote host said: 550 5.1.1 <alice@example.com>... User unknown\n\n<",
+         "a@", "\n\n<bob@example.com>:\nRemote host said: 550 5.1.1\n"},
+        {"From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: Undelivered Mail\n\n"
+         "Your message did not reach the following recipient(s):\n\n"
+         "alice@example.com on 3/4/2024 10:00 AM\n    The e-mail account does not exist. 550 5.1.1\n",
+         "\n", "bob@example.com on 3/4/2024 10:00 AM\n    The e-mail account does not exist. 550 5.1.1\n"},
+    };
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        char *msg = repeated(hostile[i].head, hostile[i].unit, hostile[i].tail, 1u << 20);
+        bp_effort_begin_with(&e, 1000, BP_EFFORT_REGEX_SEARCHES); /* a second: 10 times what they take */
+        assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+        bp_effort_end(&e);
+        if (e.cut != BP_EFFORT_OK || r.n_blocks != 2 || r.blocks[0].recipient == NULL ||
+            strcmp(r.blocks[0].recipient, "alice@example.com") != 0 || r.blocks[1].recipient == NULL ||
+            strcmp(r.blocks[1].recipient, "bob@example.com") != 0)
+            fail_msg("hostile text %zu: budget %s after %llu ms, %zu blocks", i, bp_effort_cut_name(e.cut),
+                     (unsigned long long)(e.elapsed_ns / 1000000u), r.n_blocks);
+        free(msg);
+        bp_arena_reset(*state);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quoted_lines, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_failure_codes_preferred, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,11 +137,22 @@
 #error "BP_MAX_ADDRESS_BYTES must not exceed 4096"
 #endif
 
-/* PCRE2 effort per rule and subject: match steps (pcre2_set_match_limit) and backtracking
- * depth in KiB of heap (pcre2_set_depth_limit).  A rule that hits a limit counts as no match,
- * so a text built to make a rule backtrack costs at most this much, never a hang. */
+/* PCRE2 effort per search (util/regex.c sets these on every match context).
+ *   BP_PCRE2_MATCH_LIMIT     steps of the matcher (pcre2_set_match_limit).  PCRE2 counts them
+ *                            afresh at each start position, and a step may be followed by a
+ *                            scan of a run of characters that is not counted, so this limit
+ *                            alone does not bound a search's time: a 300 KB line made one
+ *                            search run 1.4 s before hitting it.  What bounds the time is this
+ *                            limit per start position, the search window below (start
+ *                            positions per call), linear family patterns, and the per-message
+ *                            budget (BP_EFFORT_*) checked between calls.
+ *   BP_PCRE2_DEPTH_LIMIT     nested backtracking points (pcre2_set_depth_limit).
+ *   BP_PCRE2_HEAP_LIMIT_KIB  heap for the interpreter's backtracking frames, in KiB
+ *                            (pcre2_set_heap_limit; PCRE2's default is 20 GB).
+ * A search that hits a limit counts as no match: a text built to make a pattern backtrack
+ * never decides anything. */
 #ifndef BP_PCRE2_MATCH_LIMIT
-#define BP_PCRE2_MATCH_LIMIT 100000u
+#define BP_PCRE2_MATCH_LIMIT 10000u
 #endif
 #if BP_PCRE2_MATCH_LIMIT > 10000000u
 #error "BP_PCRE2_MATCH_LIMIT must not exceed 10 million"
@@ -151,6 +162,60 @@
 #endif
 #if BP_PCRE2_DEPTH_LIMIT > 100000u
 #error "BP_PCRE2_DEPTH_LIMIT must not exceed 100000"
+#endif
+#ifndef BP_PCRE2_HEAP_LIMIT_KIB
+#define BP_PCRE2_HEAP_LIMIT_KIB 8192u
+#endif
+#if BP_PCRE2_HEAP_LIMIT_KIB > 262144u
+#error "BP_PCRE2_HEAP_LIMIT_KIB must not exceed 256 MiB"
+#endif
+
+/* Long subjects (util/regex.c).
+ *   BP_REGEX_JIT_SUBJECT_BYTES  a search with more text than this after its start offset is
+ *                               run JIT-compiled: under PCRE2_MATCH_INVALID_UTF the interpreter
+ *                               validates the whole rest of the subject at every call, so a
+ *                               loop of searches through a text (one per recipient line)
+ *                               would be quadratic; JIT code does not.  Real explanation texts
+ *                               are a few kB and keep the lazy JIT of their callers.
+ *   BP_REGEX_WINDOW_BYTES       start positions one call to pcre2_match() may try for a
+ *                               windowed pattern (the text-bounce families) before the search
+ *                               yields to the effort budget and goes on with the next window. */
+#ifndef BP_REGEX_JIT_SUBJECT_BYTES
+#define BP_REGEX_JIT_SUBJECT_BYTES (16u * 1024u)
+#endif
+#if BP_REGEX_JIT_SUBJECT_BYTES > BP_MAX_TEXT_BYTES
+#error "BP_REGEX_JIT_SUBJECT_BYTES must not exceed BP_MAX_TEXT_BYTES"
+#endif
+#ifndef BP_REGEX_WINDOW_BYTES
+#define BP_REGEX_WINDOW_BYTES (4u * 1024u)
+#endif
+#if BP_REGEX_WINDOW_BYTES < 1024u || BP_REGEX_WINDOW_BYTES > BP_MAX_TEXT_BYTES
+#error "BP_REGEX_WINDOW_BYTES must lie between 1 KiB and BP_MAX_TEXT_BYTES"
+#endif
+
+/* The effort budget of one message (effort.h): after it the rest of the message is treated
+ * as unrecognised text (recorded as such, or quarantined; never lost), and explain says so.
+ *   BP_EFFORT_MILLISECONDS     CPU time spent reading the report and matching rules (the
+ *                              thread's: a loaded host must not cut a message short).  Pipe
+ *                              mode must answer within 0.5 s a message of up to 1 MiB on this
+ *                              2-core host (bench/hostile.py); process start, GMime and the
+ *                              store's commit take the rest.  A backstop: real reports take a
+ *                              few ms (a text bounce for 1,000 recipients about 50), and the
+ *                              work budget below is met first.
+ *   BP_EFFORT_REGEX_SEARCHES   PCRE2 searches (calls of up to BP_REGEX_WINDOW_BYTES start
+ *                              positions each): deterministic, unlike time, so a hostile
+ *                              message is cut at the same place on every machine. */
+#ifndef BP_EFFORT_MILLISECONDS
+#define BP_EFFORT_MILLISECONDS 250u
+#endif
+#if BP_EFFORT_MILLISECONDS > 60000u
+#error "BP_EFFORT_MILLISECONDS must not exceed one minute"
+#endif
+#ifndef BP_EFFORT_REGEX_SEARCHES
+#define BP_EFFORT_REGEX_SEARCHES 100000u
+#endif
+#if BP_EFFORT_REGEX_SEARCHES > 100000000u
+#error "BP_EFFORT_REGEX_SEARCHES must not exceed 100 million"
 #endif
 
 /* Bytes of one rule-file line and of one regex: rule files are written by people. */
@@ -257,6 +322,85 @@
 #endif
 #if BP_MAX_DMARC_FIELD_BYTES > 65536u || BP_MAX_DMARC_FIELD_BYTES < 256u
 #error "BP_MAX_DMARC_FIELD_BYTES must lie between 256 (a domain name) and 64 KiB"
+#endif
+
+/* ---- What the store keeps (src/store/store.c; docs/store.md "Bounds") --------------------
+ * Anyone can mail the bounce domain, and every byte the store writes stays there: each field
+ * it writes has a cap (longer text is cut at a UTF-8 character boundary), a message's own
+ * facts (Message-ID, source, original Message-ID, Reporting-MTA, Envelope-Id, Arrival-Date)
+ * are kept once per message instead of on each of its rows, and the text one message adds
+ * is bounded as a whole.  A recipient longer than BP_MAX_ADDRESS_BYTES is not an address: its
+ * row is kept without one (evidence only). */
+
+/* Message-IDs (the report's and the original's).  RFC 5322 lines are at most 998 bytes; real
+ * ids are under 250.  A 100 KB Message-ID copied onto 1,000 rows was 100 MB. */
+#ifndef BP_MAX_STORED_ID_BYTES
+#define BP_MAX_STORED_ID_BYTES 512u
+#endif
+#if BP_MAX_STORED_ID_BYTES > 998u
+#error "BP_MAX_STORED_ID_BYTES must not exceed RFC 5322's 998-byte line"
+#endif
+
+/* MTA names (Reporting-MTA, Remote-MTA): "dns; " and a domain name (at most 253 bytes) or an
+ * address literal. */
+#ifndef BP_MAX_STORED_HOST_BYTES
+#define BP_MAX_STORED_HOST_BYTES 320u
+#endif
+#if BP_MAX_STORED_HOST_BYTES > 4096u
+#error "BP_MAX_STORED_HOST_BYTES must not exceed 4096"
+#endif
+
+/* Envelope ids: RFC 3461 ENVID is at most 100 characters, xtext-encoded at most 300 bytes. */
+#ifndef BP_MAX_STORED_ENVID_BYTES
+#define BP_MAX_STORED_ENVID_BYTES 300u
+#endif
+#if BP_MAX_STORED_ENVID_BYTES > 4096u
+#error "BP_MAX_STORED_ENVID_BYTES must not exceed 4096"
+#endif
+
+/* Where a unit came from: a file path (PATH_MAX is 4096), PATH#N, "-". */
+#ifndef BP_MAX_STORED_SOURCE_BYTES
+#define BP_MAX_STORED_SOURCE_BYTES 1024u
+#endif
+#if BP_MAX_STORED_SOURCE_BYTES > 4096u
+#error "BP_MAX_STORED_SOURCE_BYTES must not exceed PATH_MAX (4096)"
+#endif
+
+/* Short fields: status, SMTP code, category, feedback type, rule id, family, recipient_from,
+ * Arrival-Date, source IP, job id, blocklist, the MTA's category.  The longest legitimate one
+ * is a date with its comment (about 40 bytes). */
+#ifndef BP_MAX_STORED_TOKEN_BYTES
+#define BP_MAX_STORED_TOKEN_BYTES 128u
+#endif
+#if BP_MAX_STORED_TOKEN_BYTES > 1024u
+#error "BP_MAX_STORED_TOKEN_BYTES must not exceed 1024"
+#endif
+
+/* An operator's reason (remove --reason, import --reason): a sentence. */
+#ifndef BP_MAX_STORED_NOTE_BYTES
+#define BP_MAX_STORED_NOTE_BYTES 1000u
+#endif
+#if BP_MAX_STORED_NOTE_BYTES > 65536u
+#error "BP_MAX_STORED_NOTE_BYTES must not exceed 64 KiB"
+#endif
+
+/* Text one unit (a message, an accounting record) adds to the ledger, all its rows together.
+ * A report for 1,000 recipients with their full diagnostics needs about 1 MB of it at the
+ * caps above; 256 KiB keeps every diagnostic of an ordinary report (a few hundred bytes each
+ * for up to a few hundred recipients).  Rows written after the budget is spent keep what the
+ * suppression list and lookups need (recipient, type, action, category, feedback type,
+ * status, SMTP code, rule, family, blocklist) and store the free text (diagnostic, MTA names,
+ * ids, dates) as NULL.  With it, a message grows the store by at most this plus about 2 KB per
+ * recipient row (the address in the ledger, its index, the suppression list and the fold
+ * state), well under ten times the message's own size plus 1 MB (tests/store_safety.py). */
+#ifndef BP_MAX_UNIT_STORE_BYTES
+#define BP_MAX_UNIT_STORE_BYTES (256u * 1024u)
+#endif
+#if BP_MAX_UNIT_STORE_BYTES > 16u * 1024u * 1024u
+#error "BP_MAX_UNIT_STORE_BYTES must not exceed 16 MiB"
+#endif
+#if BP_MAX_UNIT_STORE_BYTES < 4u * BP_MAX_DIAGNOSTIC_BYTES
+#error "BP_MAX_UNIT_STORE_BYTES must hold a few full diagnostics"
 #endif
 
 #endif

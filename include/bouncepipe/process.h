@@ -27,6 +27,7 @@
 #include "bouncepipe/acct.h"
 #include "bouncepipe/address.h"
 #include "bouncepipe/classify.h"
+#include "bouncepipe/effort.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
@@ -74,6 +75,8 @@ typedef struct bp_process_result {
     long long date;          /**< the message's own Date in Unix seconds (GMime's parser), 0 when
                                   absent or unreadable: the evidence time of its events */
     int mime_failed;         /**< GMime found no message: events is one unrecognized event */
+    bp_effort effort;        /**< the message's effort budget: what it cost, and whether it ran
+                                  out (the rest of the message was then unrecognised text) */
 } bp_process_result;
 
 /**

@@ -106,7 +106,8 @@ typedef struct bp_report_options {
  */
 bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 
-/** Append an empty block to @p r. @return it, or NULL when out of memory or over the limit. */
+/** Append an empty block to @p r (blocks.c). @return it, or NULL when out of memory or over
+ *  the limit. */
 bp_rcpt_block *bp_report_add_block(bp_report *r, bp_arena *arena);
 
 /** @return the contract name of @p from ("final-recipient", ...), or NULL for BP_FROM_NONE. */
@@ -115,12 +116,20 @@ const char *bp_rcpt_source_name(bp_rcpt_source from);
 /** @return the name of @p kind ("dsn", ...). */
 const char *bp_report_kind_name(bp_report_kind kind);
 
-/* Family parsers, in the order bp_report_parse() tries them.  Each returns BP_OK and leaves
- * out->kind at BP_REPORT_NONE when the message is not of its family. */
-bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out);
+/**
+ * A family parser.  Each returns BP_OK and leaves out->kind at BP_REPORT_NONE when the message
+ * is not of its family; @p opts may be NULL.  bp_report_parse() tries them in the order of
+ * its table (report.c): a new family is a row there.
+ */
+typedef bp_status (*bp_report_family_fn)(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
+                                         bp_report *out);
+
+bp_status bp_dsn_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
-bp_status bp_autoreply_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out);
-bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out);
+bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
+                             bp_report *out);
+bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
+                              bp_report *out);
 
 #endif

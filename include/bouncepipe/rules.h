@@ -58,7 +58,8 @@ void bp_rules_free(bp_rules *rules);
 
 /**
  * Append the rules of one file (read from disk).  A name ending in ".toml" is read as a
- * KumoMTA bounce-classifier file (bp_rules_load_kumo_file()).
+ * KumoMTA bounce-classifier file: its rules (bouncepipe/kumo.h) keep the TOML file name and
+ * the line of their regex.
  * @param warn may be NULL (warnings go to stderr)
  * @param n_errors if not NULL, receives the number of rules skipped
  * @return BP_OK (also with skipped rules); BP_ERR_NOT_FOUND / BP_ERR_IO when the file cannot
@@ -117,31 +118,6 @@ int bp_rules_get_entry(const bp_rules *rules, size_t i, bp_rule_entry *out);
  */
 bp_status bp_rules_add_line(bp_rules *rules, const char *file, unsigned line, const char *text, bp_rules_warn_fn warn,
                             void *user, unsigned *n_errors);
-
-/**
- * KumoMTA bounce-classifier files (TOML: a [rules] table of Label = ["regex", ...]).
- * Each regex becomes a rule "/regex/ CATEGORY id=kumo:Label:N" (N counts that label's
- * regexes from 1, in file order); labels map onto categories as documented in
- * bouncepipe-patterns(5) (bp_kumo_label_category()); labels that are not bounces
- * (AutoReply, Subscribe, Unsubscribe, ChallengeResponse) and unknown ones are skipped with
- * a warning naming FILE:LINE, as are TOML constructs outside the supported subset.
- */
-
-/** @return our category for a KumoMTA label, or NULL when the label is no bounce category. */
-const char *bp_kumo_label_category(const char *label);
-
-/**
- * Convert KumoMTA TOML text to rule-file text.
- * @param out receives a malloc'ed, NUL-terminated rule file (the caller frees it)
- * @return BP_OK (also with skipped entries); BP_ERR_NOMEM.
- */
-bp_status bp_kumo_convert(const char *name, const char *toml, size_t len, char **out, bp_rules_warn_fn warn, void *user,
-                          unsigned *n_errors);
-
-/** Append the rules of a KumoMTA TOML file; rules keep the TOML file name and line. Same
- *  contract as bp_rules_load_file(). */
-bp_status bp_rules_load_kumo_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user,
-                                  unsigned *n_errors);
 
 /**
  * Compile every rule not compiled yet (the shipped database is compiled lazily) and warn

@@ -39,12 +39,19 @@
 
 typedef struct bp_store bp_store;
 
+/** Soft-bounce escalation defaults: an address is suppressed after BP_SOFT_COUNT_DEFAULT soft
+ *  events on at least BP_SOFT_DAYS_DEFAULT distinct UTC days within BP_SOFT_WINDOW_DEFAULT
+ *  days (DESIGN.md; bp_policy_default() and bp_store_options_default() both use these). */
+#define BP_SOFT_COUNT_DEFAULT  5
+#define BP_SOFT_DAYS_DEFAULT   3
+#define BP_SOFT_WINDOW_DEFAULT 30
+
 /** Opening options; bp_store_options_default() fills in the defaults. */
 typedef struct bp_store_options {
     unsigned busy_timeout_ms; /**< longest wait for the write lock (default 10000) */
-    unsigned soft_count;      /**< N soft events ... (default 5) */
-    unsigned soft_days;       /**< ... on at least D distinct days (default 3) */
-    unsigned soft_window;     /**< ... within W days (default 30) */
+    unsigned soft_count;      /**< N soft events ... (default BP_SOFT_COUNT_DEFAULT) */
+    unsigned soft_days;       /**< ... on at least D distinct days (default BP_SOFT_DAYS_DEFAULT) */
+    unsigned soft_window;     /**< ... within W days (default BP_SOFT_WINDOW_DEFAULT) */
     int read_only;            /**< open for reading; never creates the database */
 } bp_store_options;
 
@@ -226,8 +233,23 @@ typedef int (*bp_stats_cb)(void *user, bp_stats_dim dim, const char *key, long l
 /** Counts of event ledger rows (filter.since only) by every dimension, largest first. */
 bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb cb, void *user);
 
-/** Every event ledger row in id order (rescore). */
+/** Every event ledger row in id order (rescore); read a page at a time. */
 bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user);
+
+/**
+ * At most @p limit ledger rows of every kind whose ids follow @p after_id, in id order (0: from
+ * the first; limit 0: a default page).  A caller walks the whole ledger in bounded memory by
+ * passing the last id it was given (migrate).
+ */
+bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit, bp_ledger_cb cb, void *user);
+
+/**
+ * The event rows of every unit whose first event row has an id in (@p after_id, @p last_id]:
+ * unit after unit in the order of their first rows, each unit's rows in id order, those with
+ * ids past @p last_id included.  With bp_store_ledger_page() it reads a page of the ledger and
+ * the units it begins in two queries (migrate).
+ */
+bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_id, bp_ledger_cb cb, void *user);
 
 /**
  * Change the classification of ledger row @p id (rescore --apply; in a transaction), and

@@ -1,5 +1,5 @@
 /*
- * kumo.c - import KumoMTA bounce-classifier files (TOML) as rules.
+ * kumo.c - convert KumoMTA bounce-classifier files (TOML) to rules (contract in kumo.h).
  *
  * KumoMTA's classifier files hold one table, [rules], whose keys are class labels and whose
  * values are arrays of regular expressions:
@@ -17,10 +17,10 @@
  * naming FILE:LINE, and parsing resumes on the next line.  Labels map onto our categories by
  * the table below (documented in bouncepipe-patterns(5)).
  *
- * bp_kumo_label_category(): the mapping.  bp_kumo_convert(): TOML text to rule-file text
- * (malloc'ed; the caller frees it).  bp_rules_load_kumo_file(): load a file directly; each
- * rule keeps the TOML file name and the line of its regex, so explain points at the source.
- * A '/' in a regex is escaped for the rule syntax; a line break becomes "\n".
+ * bp_kumo_label_category(): the mapping.  bp_kumo_rules(): the rules, each with the line of
+ * its regex, handed back to the caller (the rule loader adds them, so explain points at the
+ * TOML file's line); nothing here calls the rule loader.  bp_kumo_convert(): the same as
+ * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n".
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -28,9 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bouncepipe/limits.h"
-#include "bouncepipe/readfile.h"
-#include "bouncepipe/rules.h"
+#include "bouncepipe/kumo.h"
 #include "bouncepipe/text.h"
 
 static const struct {
@@ -86,7 +84,8 @@ const char *bp_kumo_label_category(const char *label)
 
 /* ---- the TOML subset ------------------------------------------------------------------ */
 
-/* Receives each regex of a known bounce label, with the line it started on. */
+/* Receives each regex of a known bounce label (the mapping's own string), with the line it
+ * started on. */
 typedef bp_status (*entry_fn)(void *user, unsigned line, const char *label, unsigned n, const char *regex);
 
 struct parser {
@@ -386,7 +385,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
                 if (str.len == 0 || strlen(str.data) != str.len) {
                     warnf(ps, str_line, "\"%s\": empty regex or NUL byte: skipped", label);
                 } else {
-                    st = fn(user, str_line, label, ++counts[li], str.data);
+                    st = fn(user, str_line, label_map[li].label, ++counts[li], str.data);
                     if (st != BP_OK)
                         break;
                 }
@@ -449,78 +448,79 @@ static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const 
     return st;
 }
 
-struct convert_ctx {
-    bp_strbuf text;
+/* Collects the converted rules. */
+struct collect_ctx {
+    bp_kumo_rule *rules;
+    size_t n, cap;
+    bp_strbuf line;
 };
 
-static bp_status convert_entry(void *user, unsigned line, const char *label, unsigned n, const char *regex)
+static bp_status collect_entry(void *user, unsigned line, const char *label, unsigned n, const char *regex)
 {
-    struct convert_ctx *cc = user;
-    bp_status st = rule_line(&cc->text, label, n, regex);
-    if (st == BP_OK)
-        st = bp_strbuf_printf(&cc->text, " # KumoMTA %s, line %u\n", label, line);
+    struct collect_ctx *cc = user;
+    if (cc->n == cc->cap) {
+        size_t cap = cc->cap > 0 ? cc->cap * 2 : 16;
+        bp_kumo_rule *grown = realloc(cc->rules, cap * sizeof(*grown));
+        if (grown == NULL)
+            return BP_ERR_NOMEM;
+        cc->rules = grown;
+        cc->cap = cap;
+    }
+    bp_strbuf_clear(&cc->line);
+    bp_status st = rule_line(&cc->line, label, n, regex);
+    char *text = st == BP_OK ? strdup(cc->line.data) : NULL;
+    if (text == NULL)
+        return BP_ERR_NOMEM;
+    cc->rules[cc->n++] = (bp_kumo_rule){line, label, text};
+    return BP_OK;
+}
+
+bp_status bp_kumo_rules(const char *name, const char *toml, size_t len, bp_kumo_rule **rules, size_t *n,
+                        bp_rules_warn_fn warn, void *user, unsigned *n_errors)
+{
+    struct parser ps = {name, toml, toml + len, 1, warn, user, 0};
+    struct collect_ctx cc = {NULL, 0, 0, {0}};
+    bp_status st = parse(&ps, collect_entry, &cc);
+    bp_strbuf_free(&cc.line);
+    if (n_errors != NULL)
+        *n_errors = ps.errors;
+    if (st != BP_OK) {
+        bp_kumo_rules_free(cc.rules, cc.n);
+        cc.rules = NULL;
+        cc.n = 0;
+    }
+    *rules = cc.rules; /* ownership passes to the caller */
+    *n = cc.n;
     return st;
+}
+
+void bp_kumo_rules_free(bp_kumo_rule *rules, size_t n)
+{
+    for (size_t i = 0; rules != NULL && i < n; i++)
+        free(rules[i].text);
+    free(rules);
 }
 
 bp_status bp_kumo_convert(const char *name, const char *toml, size_t len, char **out, bp_rules_warn_fn warn, void *user,
                           unsigned *n_errors)
 {
-    struct parser ps = {name, toml, toml + len, 1, warn, user, 0};
-    struct convert_ctx cc = {{0}};
+    bp_kumo_rule *rules = NULL;
+    size_t n = 0;
+    bp_strbuf text = {0};
     *out = NULL;
-    bp_status st = bp_strbuf_printf(&cc.text,
-                                    "# Converted from the KumoMTA bounce classifier file %s by bouncepipe patterns "
-                                    "import-kumo.\n# Label mapping: bouncepipe-patterns(5).\n",
-                                    name);
+    bp_status st = bp_kumo_rules(name, toml, len, &rules, &n, warn, user, n_errors);
     if (st == BP_OK)
-        st = parse(&ps, convert_entry, &cc);
-    if (n_errors != NULL)
-        *n_errors = ps.errors;
+        st = bp_strbuf_printf(&text,
+                              "# Converted from the KumoMTA bounce classifier file %s by bouncepipe patterns "
+                              "import-kumo.\n# Label mapping: bouncepipe-patterns(5).\n",
+                              name);
+    for (size_t i = 0; i < n && st == BP_OK; i++)
+        st = bp_strbuf_printf(&text, "%s # KumoMTA %s, line %u\n", rules[i].text, rules[i].label, rules[i].line);
+    bp_kumo_rules_free(rules, n);
     if (st != BP_OK) {
-        bp_strbuf_free(&cc.text);
+        bp_strbuf_free(&text);
         return st;
     }
-    *out = cc.text.data; /* ownership passes to the caller */
+    *out = text.data; /* ownership passes to the caller */
     return BP_OK;
-}
-
-struct load_kumo_ctx {
-    bp_rules *rules;
-    const char *name;
-    bp_rules_warn_fn warn;
-    void *user;
-    unsigned *errors;
-    bp_strbuf line;
-};
-
-static bp_status load_entry(void *user, unsigned line, const char *label, unsigned n, const char *regex)
-{
-    struct load_kumo_ctx *lk = user;
-    bp_strbuf_clear(&lk->line);
-    bp_status st = rule_line(&lk->line, label, n, regex);
-    if (st == BP_OK)
-        st = bp_rules_add_line(lk->rules, lk->name, line, lk->line.data, lk->warn, lk->user, lk->errors);
-    return st;
-}
-
-bp_status bp_rules_load_kumo_file(bp_rules *rules, const char *path, bp_rules_warn_fn warn, void *user,
-                                  unsigned *n_errors)
-{
-    char *data = NULL;
-    size_t len = 0;
-    int truncated = 0;
-    unsigned errors = 0;
-    bp_status st = bp_read_file(path, SIZE_MAX, &data, &len, &truncated);
-    if (st == BP_OK) {
-        struct parser ps = {path, data, NULL, 1, warn, user, 0};
-        ps.end = ps.p + len;
-        struct load_kumo_ctx lk = {rules, path, warn, user, &errors, {0}};
-        st = parse(&ps, load_entry, &lk);
-        errors += ps.errors;
-        bp_strbuf_free(&lk.line);
-    }
-    free(data);
-    if (n_errors != NULL)
-        *n_errors = errors;
-    return st;
 }

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/store.h" /* the soft-bounce defaults: defined at the store, below classify */
+
 static const struct {
     const char *name;
     bp_action action;
@@ -57,9 +59,9 @@ void bp_policy_default(bp_policy *p)
         p->entries[i].action = defaults[i].action;
     }
     p->n_entries = sizeof(defaults) / sizeof(defaults[0]);
-    p->soft_count = 5;
-    p->soft_days = 3;
-    p->soft_window = 30;
+    p->soft_count = BP_SOFT_COUNT_DEFAULT;
+    p->soft_days = BP_SOFT_DAYS_DEFAULT;
+    p->soft_window = BP_SOFT_WINDOW_DEFAULT;
 }
 
 bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action)

@@ -159,6 +159,11 @@ static void explain_message(const char *name, const bp_process_result *res)
     put_field("reporting:", res->report.reporting_mta);
     if (res->mime_failed)
         puts("  (GMime found no message in the input)");
+    if (res->effort.cut != BP_EFFORT_OK)
+        printf("  %-12s the %s budget ran out in the %s after %llu ms of CPU time and %llu PCRE2 searches: the rest "
+               "of the message was treated as unrecognised text\n",
+               "effort:", bp_effort_cut_name(res->effort.cut), res->effort.cut_in != NULL ? res->effort.cut_in : "-",
+               (unsigned long long)(res->effort.cut_after_ns / 1000000u), (unsigned long long)res->effort.searches);
     putchar('\n');
     for (size_t i = 0; i < res->n_events; i++)
         explain_event(&res->events[i], &res->explains[i], i);

@@ -20,18 +20,24 @@
  * crash) is finished by running it again.  The target's recorded_at is the time of the
  * copy (evidence times are kept).
  *
- * The source is opened read-only; its rows are read into memory first (about 1 KB per
- * ledger row), then written in transactions of --batch steps (default 500).  A batch that
- * PostgreSQL aborts (deadlock with a live writer, lock wait past busy_timeout_ms) is rolled
- * back and run again with random back-off, up to MIGRATE_ATTEMPTS times.
+ * The source is opened read-only and read a page at a time, in two queries: --batch ledger
+ * rows (default 500) in id order (bp_store_ledger_page()), and the rows of every unit whose
+ * first row is on the page (bp_store_ledger_units(): rows of units begun on an earlier page
+ * were copied with that page); the page's units and operator rows are written in one
+ * transaction.  Memory is one page and its units, whatever the size of the store; the
+ * source is asked two questions per page, not one per unit (a PostgreSQL source answered
+ * 100,000 units four times slower than the whole ledger read at once).  A page that PostgreSQL aborts (deadlock with a
+ * live writer, lock wait past busy_timeout_ms) is rolled back and run again with random back-off, up to
+ * MIGRATE_ATTEMPTS times.
  *
  * Exit status: 0 copied (or nothing left to copy); 1 the source could not be read or a row
  * was refused; 64 usage; 75 a store is unreachable or busy (what was committed stays: run
  * it again); 78 configuration.
  *
- * Ownership: every copied string lives in one arena freed on return; the step and unit
- * arrays are malloc'ed and freed on return.
+ * Ownership: the strings of a page live in an arena reset after the page; the row and step
+ * arrays are malloc'ed, reused from page to page and freed on return.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,77 +161,35 @@ static int push_row(item_list *l, const bp_ledger_row *r)
     return l->nomem;
 }
 
-static int collect_event(void *user, const bp_ledger_row *r)
+static int collect_row(void *user, const bp_ledger_row *r)
 {
     return push_row(user, r);
 }
 
-static int collect_operator_row(void *user, const bp_ledger_row *r)
-{
-    if (strcmp(r->kind, BP_LEDGER_EVENT) == 0)
-        return 0; /* events come from bp_store_ledger_events(), grouped into units */
-    return push_row(user, r);
-}
-
-/* Addresses of the source: event recipients and suppression rows (lifted ones too). */
-typedef struct address_list {
-    const char **v;
-    size_t n, cap;
-    bp_arena *arena;
-    int nomem;
-} address_list;
-
-static int push_address(address_list *a, const char *s)
-{
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 1024;
-        const char **v = realloc(a->v, cap * sizeof(*v));
-        if (v == NULL) {
-            a->nomem = 1;
-            return 1;
-        }
-        a->v = v;
-        a->cap = cap;
-    }
-    if ((a->v[a->n] = bp_arena_strdup(a->arena, s)) == NULL) {
-        a->nomem = 1;
-        return 1;
-    }
-    a->n++;
-    return 0;
-}
-
-static int collect_suppressed(void *user, const bp_suppression *r)
-{
-    return push_address(user, r->address);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Events sort by fingerprint, then id: a unit's rows side by side in their order. */
-static int cmp_unit_rows(const void *a, const void *b)
-{
-    const item *x = a, *y = b;
-    int c = strcmp(x->event.fingerprint, y->event.fingerprint);
-    if (c != 0)
-        return c;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* A step of the replay: a unit (events[first..first+n)) or one operator/delivery row. */
+/* A step of the replay: a unit (rows [first, first + n) of the page's unit rows) or one
+ * operator/delivery row (row first of the page). */
 typedef struct step {
-    long long id; /* the source ledger id it stands at (a unit: its first row) */
     int is_unit;
-    size_t first, n; /* into the events list, or the operator row's index */
+    size_t first, n;
 } step;
 
-static int cmp_steps(const void *a, const void *b)
+typedef struct step_list {
+    step *v;
+    size_t n, cap;
+} step_list;
+
+static int push_step(step_list *l, step sp)
 {
-    const step *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        step *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = sp;
+    return 0;
 }
 
 typedef struct counts {
@@ -331,10 +295,10 @@ int cmd_migrate(int argc, char **argv)
     struct migrate_args args = {NULL, NULL, MIGRATE_DEFAULT_BATCH};
     char shown_loc[1024], shown[1024]; /* locations and store errors fit to print (secret.h) */
     bp_store *src = NULL, *to = NULL;
-    item_list events = {0}, ops = {0};
-    address_list addresses = {0};
-    step *steps = NULL;
+    item_list rows = {0}, units = {0};
+    step_list steps = {0};
     bp_event *scratch = NULL;
+    size_t cap_scratch = 0, read = 0;
     bp_arena *arena = NULL;
     counts total;
     unsigned long skipped_rows = 0, transactions = 0, retries = 0;
@@ -362,105 +326,84 @@ int cmd_migrate(int argc, char **argv)
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
-    events.arena = ops.arena = addresses.arena = arena;
+    rows.arena = units.arena = arena;
     srand((unsigned)time(NULL) ^ (unsigned)(size_t)&total);
 
-    /* 1. read the source (read-only) */
+    /* the source (read-only) and the target */
     env.db = from;
     bp_status st = bp_cli_store_open(&env, 1, &src);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    st = bp_store_ledger_events(src, collect_event, &events);
-    for (size_t i = 0; st == BP_OK && !events.nomem && i < events.n; i++)
-        if (events.v[i].event.recipient != NULL)
-            push_address(&addresses, events.v[i].event.recipient);
-    bp_store_filter all;
-    memset(&all, 0, sizeof(all));
-    all.include_lifted = 1;
-    if (st == BP_OK && !events.nomem && !addresses.nomem)
-        st = bp_store_export(src, &all, collect_suppressed, &addresses);
-    if (st == BP_OK && (events.nomem || addresses.nomem))
-        st = BP_ERR_NOMEM;
-    if (st == BP_OK && addresses.n > 0) {
-        qsort(addresses.v, addresses.n, sizeof(*addresses.v), cmp_str);
-        size_t u = 0;
-        for (size_t i = 0; i < addresses.n; i++)
-            if (u == 0 || strcmp(addresses.v[u - 1], addresses.v[i]) != 0)
-                addresses.v[u++] = addresses.v[i];
-        addresses.n = u;
-    }
-    for (size_t i = 0; st == BP_OK && i < addresses.n; i++) {
-        st = bp_store_ledger_for(src, addresses.v[i], collect_operator_row, &ops);
-        if (st == BP_OK && ops.nomem)
-            st = BP_ERR_NOMEM;
-    }
-    if (st != BP_OK) {
-        bp_cli_error("migrate", "reading %s: %s: %s", bp_secret_mask(from, shown_loc, sizeof(shown_loc)),
-                     bp_status_to_string(st), bp_secret_scrub(bp_store_last_error(src), from, shown, sizeof(shown)));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-        goto out;
-    }
-    bp_store_close(src);
-    src = NULL;
-
-    /* 2. units and operator rows, in the source's ledger order */
-    size_t kept = 0;
-    for (size_t i = 0; i < events.n; i++) {
-        if (events.v[i].event.fingerprint == NULL) {
-            skipped_rows++; /* the store never writes one; not a unit we could key */
-            continue;
-        }
-        events.v[kept++] = events.v[i];
-    }
-    events.n = kept;
-    if (events.n > 0)
-        qsort(events.v, events.n, sizeof(*events.v), cmp_unit_rows);
-    size_t max_unit = 0, n_steps = 0;
-    steps = malloc((events.n + ops.n + 1) * sizeof(*steps));
-    if (steps == NULL) {
-        bp_cli_error("migrate", "out of memory");
-        rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-    for (size_t i = 0; i < events.n;) {
-        size_t j = i + 1;
-        while (j < events.n && strcmp(events.v[j].event.fingerprint, events.v[i].event.fingerprint) == 0)
-            j++;
-        steps[n_steps++] = (step){events.v[i].id, 1, i, j - i};
-        if (j - i > max_unit)
-            max_unit = j - i;
-        i = j;
-    }
-    for (size_t i = 0; i < ops.n; i++)
-        steps[n_steps++] = (step){ops.v[i].id, 0, i, 1};
-    if (n_steps > 0)
-        qsort(steps, n_steps, sizeof(*steps), cmp_steps);
-    scratch = malloc((max_unit + 1) * sizeof(*scratch));
-    if (scratch == NULL) {
-        bp_cli_error("migrate", "out of memory");
-        rc = BP_EXIT_SOFTWARE;
-        goto out;
-    }
-
-    /* 3. write the target in batches, each retried when PostgreSQL aborts it */
     env.db = to_location;
     st = bp_cli_store_open(&env, 0, &to);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    for (size_t done = 0; done < n_steps;) {
-        size_t end = done + (size_t)batch < n_steps ? done + (size_t)batch : n_steps;
+
+    /* page after page of the source's ledger, in id order */
+    for (long long after = 0;;) {
+        bp_arena_reset(arena);
+        rows.n = units.n = steps.n = 0;
+        st = bp_store_ledger_page(src, after, batch, collect_row, &rows);
+        if (st == BP_OK && rows.nomem)
+            st = BP_ERR_NOMEM;
+        if (st != BP_OK)
+            goto read_failed;
+        if (rows.n == 0)
+            break;
+        /* the units this page begins, in one query (their rows past the page too), and the
+         * page's operator and delivery rows, merged in ledger order: a unit stands at its
+         * first row; rows of units begun on an earlier page were recorded with them */
+        st = bp_store_ledger_units(src, after, rows.v[rows.n - 1].id, collect_row, &units);
+        if (st == BP_OK && units.nomem)
+            st = BP_ERR_NOMEM;
+        if (st != BP_OK)
+            goto read_failed;
+        after = rows.v[rows.n - 1].id;
+        size_t u = 0;
+        for (size_t i = 0; i <= rows.n; i++) {
+            const item *it = i < rows.n ? &rows.v[i] : NULL;
+            if (it != NULL && strcmp(it->kind, BP_LEDGER_EVENT) == 0) {
+                if (it->event.fingerprint == NULL)
+                    skipped_rows++; /* the store never writes one; not a unit we could key */
+                continue;
+            }
+            long long before = it != NULL ? it->id : LLONG_MAX; /* the units that begin before it */
+            while (u < units.n && units.v[u].id < before) {
+                size_t first = u;
+                while (u < units.n && strcmp(units.v[u].event.fingerprint, units.v[first].event.fingerprint) == 0)
+                    u++;
+                if (push_step(&steps, (step){1, first, u - first}) != 0)
+                    goto nomem;
+                read += u - first;
+            }
+            if (it != NULL) {
+                if (push_step(&steps, (step){0, i, 1}) != 0)
+                    goto nomem;
+                read++;
+            }
+        }
+        for (size_t i = 0; i < steps.n; i++)
+            if (steps.v[i].is_unit && steps.v[i].n > cap_scratch) {
+                bp_event *v = realloc(scratch, steps.v[i].n * sizeof(*v));
+                if (v == NULL)
+                    goto nomem;
+                scratch = v;
+                cap_scratch = steps.v[i].n;
+            }
+
+        /* write the page's steps in one transaction, retried when PostgreSQL aborts it */
         counts c;
         for (unsigned attempt = 0;; attempt++) {
             memset(&c, 0, sizeof(c));
             st = bp_store_begin(to);
-            for (size_t i = done; st == BP_OK && i < end; i++) {
-                const step *sp = &steps[i];
-                st = sp->is_unit ? replay_unit(to, &events.v[sp->first], sp->n, scratch, &c)
-                                 : replay_operator_row(to, &ops.v[sp->first], &c);
+            for (size_t i = 0; st == BP_OK && i < steps.n; i++) {
+                const step *sp = &steps.v[i];
+                st = sp->is_unit ? replay_unit(to, &units.v[sp->first], sp->n, scratch, &c)
+                                 : replay_operator_row(to, &rows.v[sp->first], &c);
             }
             if (st == BP_OK)
                 st = bp_store_commit(to);
@@ -472,9 +415,9 @@ int cmd_migrate(int argc, char **argv)
             back_off(attempt);
         }
         if (st != BP_OK) {
-            bp_cli_error("migrate", "writing %s: %s: %s (%zu of %zu steps committed; run it again to go on)",
+            bp_cli_error("migrate", "writing %s: %s: %s (%lu transactions committed; run it again to go on)",
                          bp_secret_mask(to_location, shown_loc, sizeof(shown_loc)), bp_status_to_string(st),
-                         bp_secret_scrub(bp_store_last_error(to), to_location, shown, sizeof(shown)), done, n_steps);
+                         bp_secret_scrub(bp_store_last_error(to), to_location, shown, sizeof(shown)), transactions);
             rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
             goto out;
         }
@@ -486,13 +429,12 @@ int cmd_migrate(int argc, char **argv)
         total.ops_present += c.ops_present;
         total.ops_not_applicable += c.ops_not_applicable;
         total.suppressed += c.suppressed;
-        done = end;
     }
     printf("migrate: %zu ledger rows read; units: %lu new, %lu already there, %lu upgraded; operator and "
            "delivery rows: %lu copied, %lu already there, %lu not applicable; %lu addresses became suppressed; "
            "%lu transactions, %lu retried\n",
-           events.n + ops.n, total.units_new, total.units_dup, total.units_upgraded, total.ops_copied,
-           total.ops_present, total.ops_not_applicable, total.suppressed, transactions, retries);
+           read, total.units_new, total.units_dup, total.units_upgraded, total.ops_copied, total.ops_present,
+           total.ops_not_applicable, total.suppressed, transactions, retries);
     if (skipped_rows > 0) {
         bp_cli_error("migrate", "%lu event rows without a fingerprint were not copied", skipped_rows);
         rc = BP_EXIT_FAILURE;
@@ -502,12 +444,20 @@ int cmd_migrate(int argc, char **argv)
 out:
     bp_store_close(src);
     bp_store_close(to);
-    free(events.v);
-    free(ops.v);
-    free(addresses.v);
-    free(steps);
+    free(rows.v);
+    free(units.v);
+    free(steps.v);
     free(scratch);
     bp_arena_free(arena);
     bp_cli_env_cleanup(&env);
     return rc;
+read_failed:
+    bp_cli_error("migrate", "reading %s: %s: %s", bp_secret_mask(from, shown_loc, sizeof(shown_loc)),
+                 bp_status_to_string(st), bp_secret_scrub(bp_store_last_error(src), from, shown, sizeof(shown)));
+    rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    goto out;
+nomem:
+    bp_cli_error("migrate", "out of memory");
+    rc = BP_EXIT_SOFTWARE;
+    goto out;
 }

@@ -25,6 +25,7 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
+#include "bouncepipe/kumo.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/readfile.h"
 #include "bouncepipe/smtpcode.h"

@@ -3,8 +3,10 @@
  *
  * bp_process_message(): MIME (GMime adapter; it also reads the message's own Date with
  * GMime's parser) -> report (family parsers) -> classify (rules, codes, policy), with the
- * classification context built from the pipeline and the envelope.  A message GMime cannot
- * read still yields one unrecognized event, so that nothing that arrives goes unaccounted.
+ * classification context built from the pipeline and the envelope; reading the report and
+ * matching the rules run under the message's effort budget (effort.h).  A message GMime
+ * cannot read still yields one unrecognized event, so that nothing that arrives goes
+ * unaccounted.
  * bp_message_fingerprint(): the idempotency key (GLib's SHA-256).
  * bp_finish_decide() / bp_finish_record() / bp_finish_acct() / bp_finish_message(): the
  * "record it or quarantine it" decision and the store units, one code path for pipe, replay
@@ -99,15 +101,7 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
     bp_status st = bp_mime_parse(bytes, len, arena, &out->mime);
     if (st == BP_ERR_NOMEM)
         return st;
-    if (st != BP_OK) {
-        out->mime_failed = 1; /* report stays BP_REPORT_NONE: one unrecognized event */
-    } else {
-        st = bp_report_parse(&out->mime, p->report, arena, &out->report);
-        if (st != BP_OK)
-            return st;
-        out->date = out->mime.date;
-        out->message_id = out->report.message_id;
-    }
+    out->mime_failed = st != BP_OK; /* then the report stays BP_REPORT_NONE: one unrecognized event */
     bp_classify_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.rules = p->rules;
@@ -119,7 +113,17 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
         ctx.source = env->source;
     }
     ctx.explain = (flags & BP_PROCESS_EXPLAIN) != 0;
-    st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    /* reading the report and matching the rules run under the message's effort budget */
+    bp_effort_begin(&out->effort);
+    st = BP_OK;
+    if (!out->mime_failed) {
+        st = bp_report_parse(&out->mime, p->report, arena, &out->report);
+        out->date = out->mime.date;
+        out->message_id = out->report.message_id;
+    }
+    if (st == BP_OK)
+        st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    bp_effort_end(&out->effort);
     if (st != BP_OK)
         return st;
     for (size_t i = 0; i < out->n_events; i++)

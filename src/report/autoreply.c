@@ -62,8 +62,9 @@ static int from_daemon(const bp_part *root)
     return 0;
 }
 
-bp_status bp_autoreply_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
+bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
+    (void)opts;
     const bp_part *root = msg->root;
     const char *as = bp_part_header(root, "Auto-Submitted");
     const char *prec = bp_part_header(root, "Precedence");

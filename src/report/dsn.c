@@ -385,8 +385,9 @@ static void diagnostic_from_notification(const bp_part *note, bp_arena *arena, b
     bp_block_set_diagnostic(b, arena, clean, strlen(clean));
 }
 
-bp_status bp_dsn_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
+bp_status bp_dsn_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
+    (void)opts;
     const bp_part *part = find_status_part(msg->root);
     const char *text = part != NULL ? part->body : NULL;
     size_t text_len = part != NULL ? part->body_len : 0;

@@ -1,12 +1,11 @@
 /*
- * original.c - what the family parsers share: finding the original message a report
- * carries (message/rfc822 or message/global, or only its headers as text/rfc822-headers or
- * RFC 6533 message/global-headers), and turning a diagnostic text into block fields.
+ * original.c - what the family parsers share about a report's origins: finding the original
+ * message a report carries (message/rfc822 or message/global, or only its headers as
+ * text/rfc822-headers or RFC 6533 message/global-headers), and whether the report comes from
+ * a mailer daemon.
  */
 #include <string.h>
 
-#include "bouncepipe/limits.h"
-#include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
 #include "report_internal.h"
 
@@ -51,26 +50,6 @@ void bp_report_note_original(bp_report *out, const bp_part *root, bp_arena *aren
     out->original = orig;
     out->original_message_id = bp_part_header(orig, "Message-ID");
     out->original_to = bp_part_header(orig, "To");
-}
-
-void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text, size_t len)
-{
-    if (text == NULL || len == 0)
-        return;
-    b->diagnostic = bp_clean_text(arena, text, len, BP_MAX_DIAGNOSTIC_BYTES);
-    if (b->diagnostic == NULL)
-        return;
-    size_t dlen = strlen(b->diagnostic);
-    char code[4];
-    if (b->smtp_code == NULL && bp_smtp_code_find(b->diagnostic, dlen, code))
-        b->smtp_code = bp_arena_strdup(arena, code);
-    char status[BP_STATUS_BUF];
-    if (bp_status_code_find(b->diagnostic, dlen, status)) {
-        /* A generic X.0.0 from the reporting MTA yields to the remote server's own code. */
-        if (b->status == NULL ||
-            (strcmp(b->status + 1, ".0.0") == 0 && status[0] == b->status[0] && strcmp(status + 1, ".0.0") != 0))
-            b->status = bp_arena_strdup(arena, status);
-    }
 }
 
 int bp_report_from_daemon(const bp_part *root)

@@ -18,8 +18,8 @@ const bp_part *bp_report_find_original(const bp_part *root, bp_arena *arena);
 /** Fill out->original, original_message_id and original_to from the original, if any. */
 void bp_report_note_original(bp_report *out, const bp_part *root, bp_arena *arena);
 
-/** Take a diagnostic text: clean and cap it, and derive status and SMTP code from it when
- *  the block has none. */
+/** Take a diagnostic text (blocks.c): clean and cap it, and derive status and SMTP code from
+ *  it when the block has none. */
 void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text, size_t len);
 
 /** @return non-zero when the message comes from a mailer daemon (From or Return-Path). */

@@ -8,8 +8,8 @@
  * group "rcpt" and optionally "diag", "status" and "code"), and where the diagnostic is.
  * Supporting a new format is adding an entry here and a fixture in fixtures/text/.
  *
- * Patterns are PCRE2, compiled caseless and multi-line (^ and $ at line ends) at build time
- * (bp_text_family_code) or, failing that, on first use.
+ * Patterns are PCRE2, compiled caseless and multi-line (^ and $ at line ends) by the wrapper
+ * (bouncepipe/regex.h) at build time (bp_text_family_code) or, failing that, on first use.
  * The table is static and read-only.
  */
 #ifndef BOUNCEPIPE_TEXT_FAMILIES_H
@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "bouncepipe/regex.h"
 #include "bouncepipe/report.h"
 
 /** Which text around a recipient is its diagnostic. */
@@ -80,8 +81,9 @@ const char *bp_text_family_pattern(const bp_text_family *f, int which);
  */
 size_t bp_text_pattern_position(size_t family, int which);
 
-/** The PCRE2 options of every family pattern (include pcre2.h before using it). */
-#define BP_TEXT_PATTERN_OPTIONS (PCRE2_CASELESS | PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
+/** How every family pattern is compiled (bouncepipe/regex.h): caseless, multi-line, and
+ *  searched window by window through long texts. */
+#define BP_TEXT_PATTERN_FLAGS (BP_REGEX_CASELESS | BP_REGEX_MULTILINE | BP_REGEX_WINDOWED)
 
 /**
  * Every family pattern compiled by the build (bp_rulegen) as one PCRE2 serialization, in

@@ -1,9 +1,9 @@
 /*
  * textbounce.c - non-standard bounces recognised from their text.
  *
- * bp_textbounce_parse(): takes the explanation text of a message (the first text part
- * outside any attached original, HTML reduced to text, undeclared charsets decoded to UTF-8,
- * cut where a quoted original starts), and reads it with the first family of
+ * bp_textbounce_parse(): takes the explanation text of a message (explanation.c: the first
+ * text part outside any attached original, HTML reduced to text, undeclared charsets decoded
+ * to UTF-8, cut where a quoted original starts), and reads it with the first family of
  * bp_text_families[] (text_families.h, textbounce_families.c) whose signature matches:
  * its error section, its recipient lines, its diagnostics.  A family that finds nobody, or
  * no family at all for a message that comes from a mailer daemon or whose Subject says it
@@ -24,22 +24,29 @@
  * signature patterns are taken when it is first tried, its other patterns when its signature
  * first matches, JIT after JIT_AFTER_TRIES tries (pipe mode reads one message per process).
  * A pattern that does not compile disables its family (a table bug, caught by the tests).
- * Matching runs under the PCRE2 match and depth limits of limits.h.
+ * Compiling, decoding, JIT and matching under the PCRE2 limits are the wrapper's
+ * (bouncepipe/regex.h).
+ *
+ * Every scan is linear in the text (or bounded per address by the windows below), and the
+ * whole parse runs under the message's effort budget (effort.h): the wrapper charges every
+ * search and the generic scan checks it in its loop.  When it runs out before the blocks are
+ * made, the message is left unrecognised (kind BP_REPORT_NONE): pipe mode then quarantines
+ * it whole, and explain shows where the budget ran out.
  *
  * Ownership: every string put into the report belongs to the arena passed in.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
-#include <pcre2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
+#include "bouncepipe/regex.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
+#include "explanation.h"
 #include "report_internal.h"
 #include "text_families.h"
 
@@ -49,41 +56,6 @@ static const char *const subject_cues[] = {"undeliver",          "delivery statu
                                            "nondeliver",         "not delivered",    "could not be delivered",
                                            "mail system error",  "delivery failed",  "rejected",
                                            "returned to sender", "delivery problem", NULL};
-
-/* Where the quoted original begins; the explanation is everything before.  A line of the
- * original's own headers at the start of a line ("\nReceived: ") only appears once the
- * original is being quoted. */
-static const char *const original_markers[] = {"------ This is a copy of the message",
-                                               "------ This is a copy of your message",
-                                               "--- Below this line is a copy of the message",
-                                               "--- Enclosed are the original headers",
-                                               "----- Original message -----",
-                                               "-----Original Message-----",
-                                               "--- Original message ---",
-                                               "------ Original message ------",
-                                               "----- Transcript of session follows -----\n\n\n",
-                                               "Original message follows",
-                                               "Original mail as follows",
-                                               "Content-Type: message/rfc822",
-                                               "--- The header of the original message is following",
-                                               "------- Returned Message --------",
-                                               "-------original message",
-                                               "   ----- Unsent message follows -----",
-                                               "   ----- Original message follows -----",
-                                               "\nMessage headers follow",
-                                               "\nOriginal message headers:",
-                                               "\nReceived: from ",
-                                               "\nReceived: by ",
-                                               "\nReceived:from ",
-                                               "Included is a copy of the message header",
-                                               "Below is a copy of the original message",
-                                               "The attachment contains the original mail headers",
-                                               "\nReturn-Path: <",
-                                               "\nDKIM-Signature: ",
-                                               "\nARC-Seal: ",
-                                               "\nX-Received: ",
-                                               "\nX-Google-Smtp-Source: ",
-                                               NULL};
 
 /* Text that says the server keeps trying: the block is a delay, not a failure. */
 static const char *const delay_cues[] = {"will continue to try",
@@ -157,14 +129,18 @@ enum { SIGNATURE_PATTERNS = BP_TEXT_PAT_START };
 typedef struct compiled_family {
     int stage;  /* patterns compiled so far: 0, SIGNATURE_PATTERNS or BP_TEXT_PAT_N */
     int broken; /* a pattern did not compile: the family is skipped */
-    unsigned tries;
-    int jitted;
-    pcre2_code *pat[BP_TEXT_PAT_N];
+    bp_regex_lazy_jit jit;
+    bp_regex *pat[BP_TEXT_PAT_N];
 } compiled_family;
 
 static compiled_family *compiled; /* one per table entry, allocated on first use */
-static pcre2_match_context *mctx; /* carries the match and depth limits */
-static pcre2_match_data *mdata;   /* reused by every match (one thread) */
+static bp_regex_matcher *matcher; /* the limits, and the last match (one thread) */
+
+/* The build's compiled patterns (bp_text_family_code), decoded at the first use of any:
+ * copying them costs a fraction of compiling the signatures of the families tried before the
+ * one that matches (0.3-1.5 M instructions, in pipe mode once per message).  Each family
+ * takes its patterns out; a PCRE2 of another version refuses them, and they are compiled. */
+static bp_regex_table build_code;
 
 static int engine_ready(void)
 {
@@ -172,59 +148,16 @@ static int engine_ready(void)
         return 1;
     size_t n = bp_text_family_count();
     compiled = calloc(n > 0 ? n : 1, sizeof(*compiled));
-    mctx = pcre2_match_context_create(NULL);
-    mdata = pcre2_match_data_create(16, NULL);
-    if (compiled == NULL || mctx == NULL || mdata == NULL) {
+    matcher = bp_regex_matcher_new();
+    if (compiled == NULL || matcher == NULL) {
         free(compiled);
         compiled = NULL;
-        pcre2_match_context_free(mctx);
-        mctx = NULL;
-        pcre2_match_data_free(mdata);
-        mdata = NULL;
+        bp_regex_matcher_free(matcher);
+        matcher = NULL;
         return 0;
     }
-    pcre2_set_match_limit(mctx, BP_PCRE2_MATCH_LIMIT);
-    pcre2_set_depth_limit(mctx, BP_PCRE2_DEPTH_LIMIT);
+    build_code = (bp_regex_table){bp_text_family_code, bp_text_pattern_position(n, 0), NULL, 0};
     return 1;
-}
-
-/* The build's compiled patterns (bp_text_family_code), decoded at the first use of any:
- * copying them costs a fraction of compiling the signatures of the families tried before the
- * one that matches (0.3-1.5 M instructions, in pipe mode once per message).  Each family
- * takes its patterns out.  NULL when not decoded (yet, or refused by a PCRE2 of another
- * version: then they are compiled). */
-static pcre2_code **decoded;
-static int decode_tried;
-
-static void decode_build_code(void)
-{
-    decode_tried = 1;
-    size_t total = bp_text_pattern_position(bp_text_family_count(), 0);
-    int32_t n = pcre2_serialize_get_number_of_codes(bp_text_family_code);
-    pcre2_code **codes = n > 0 && (size_t)n == total ? calloc((size_t)n, sizeof(*codes)) : NULL;
-    if (codes == NULL || pcre2_serialize_decode(codes, n, bp_text_family_code, NULL) != n) {
-        free(codes);
-        return;
-    }
-    decoded = codes;
-}
-
-/* Pattern @p k of family @p i: from the build's code, else compiled now; NULL when it does
- * not compile. */
-static pcre2_code *family_pattern_code(size_t i, int k, const char *src)
-{
-    if (!decode_tried)
-        decode_build_code();
-    if (decoded != NULL) {
-        size_t j = bp_text_pattern_position(i, k);
-        pcre2_code *code = decoded[j];
-        decoded[j] = NULL; /* the family owns it now */
-        if (code != NULL)
-            return code;
-    }
-    int errcode = 0;
-    PCRE2_SIZE erroff = 0;
-    return pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &errcode, &erroff, NULL);
 }
 
 /* Family @p i with its signature patterns compiled (@p all == 0: counts as one try) or all
@@ -238,49 +171,30 @@ static const compiled_family *family_compiled(size_t i, int all)
         const char *src = bp_text_family_pattern(&bp_text_families[i], k);
         if (src == NULL)
             continue;
-        cf->pat[k] = family_pattern_code(i, k, src);
+        cf->pat[k] = bp_regex_table_take(&build_code, bp_text_pattern_position(i, k));
+        if (cf->pat[k] == NULL)
+            cf->pat[k] = bp_regex_compile(src, BP_TEXT_PATTERN_FLAGS, NULL, 0);
         if (cf->pat[k] == NULL)
             cf->broken = 1;
-        else if (cf->jitted)
-            pcre2_jit_compile(cf->pat[k], PCRE2_JIT_COMPLETE);
+        else if (cf->jit.done)
+            bp_regex_jit(cf->pat[k]);
     }
-    if (!all && !cf->broken && !cf->jitted && ++cf->tries >= JIT_AFTER_TRIES) {
-        cf->jitted = 1; /* tried even when JIT is unavailable: then the interpreter runs */
+    if (!all && !cf->broken && bp_regex_lazy_jit_due(&cf->jit, JIT_AFTER_TRIES))
         for (int k = 0; k < cf->stage; k++)
-            if (cf->pat[k] != NULL)
-                pcre2_jit_compile(cf->pat[k], PCRE2_JIT_COMPLETE);
-    }
+            bp_regex_jit(cf->pat[k]);
     return cf->broken ? NULL : cf;
 }
 
 /* Search @p code in s[from, len). @return non-zero and the match span in ms, me. */
-static int re_search(const pcre2_code *code, const char *s, size_t len, size_t from, size_t *ms, size_t *me)
+static int re_search(const bp_regex *code, const char *s, size_t len, size_t from, size_t *ms, size_t *me)
 {
-    if (s == NULL || from > len)
-        return 0;
-    int rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, mdata, mctx);
-    if (rc < 0)
-        return 0;
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(mdata);
-    if (ms != NULL)
-        *ms = ov[0];
-    if (me != NULL)
-        *me = ov[1];
-    return 1;
+    return bp_regex_search(matcher, code, s, len, from, ms, me);
 }
 
 /* The span of named group @p name of the last match, or 0 when it did not take part. */
-static int re_group(const pcre2_code *code, const char *name, size_t *gs, size_t *ge)
+static int re_group(const bp_regex *code, const char *name, size_t *gs, size_t *ge)
 {
-    int n = pcre2_substring_number_from_name(code, (PCRE2_SPTR)name);
-    if (n < 0)
-        return 0;
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(mdata);
-    if ((uint32_t)n >= pcre2_get_ovector_count(mdata) || ov[2 * n] == PCRE2_UNSET)
-        return 0;
-    *gs = ov[2 * n];
-    *ge = ov[2 * n + 1];
-    return *ge > *gs;
+    return bp_regex_group(matcher, code, name, gs, ge);
 }
 
 /* ---- the explanation text ------------------------------------------------------------- */
@@ -293,155 +207,6 @@ static int is_bounce_like(const bp_report *r, const bp_part *root)
         if (bp_strcasestr(r->subject, subject_cues[i]) != NULL)
             return 1;
     return 0;
-}
-
-static const bp_part *explanation_part(const bp_part *root)
-{
-    const bp_part *html = NULL;
-    for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p)) {
-        if (p != root && p->is_message)
-            continue;
-        const bp_part *anc = p->parent;
-        int inside_original = 0;
-        for (; anc != NULL && anc != root; anc = anc->parent)
-            if (anc->is_message)
-                inside_original = 1;
-        if (inside_original || p->body == NULL || strcmp(p->type, "text") != 0)
-            continue;
-        if (strcmp(p->subtype, "plain") == 0)
-            return p;
-        if (strcmp(p->subtype, "html") == 0 && html == NULL)
-            html = p;
-    }
-    return html;
-}
-
-/* Strip HTML tags into an arena copy (entities for < > & " and nbsp only); the contents of
- * <style>, <script> and <head> go too. */
-static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_len)
-{
-    char *out = bp_arena_alloc(arena, len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    int in_tag = 0;
-    int unclosed[3] = {0, 0, 0}; /* once a closing tag was not found, it never will be */
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_tag) {
-            if (c == '>')
-                in_tag = 0;
-            continue;
-        }
-        if (c == '<') {
-            static const char *const skipped[] = {"<style", "</style>", "<script", "</script>", "<head", "</head>"};
-            int skip = 0;
-            for (size_t k = 0; k < sizeof(skipped) / sizeof(skipped[0]); k += 2)
-                if (!unclosed[k / 2] && bp_starts_with_ci(s + i, skipped[k])) {
-                    const char *close = bp_memcasemem(s + i, len - i, skipped[k + 1], strlen(skipped[k + 1]));
-                    unclosed[k / 2] = close == NULL;
-                    if (close != NULL) {
-                        i = (size_t)(close - s) + strlen(skipped[k + 1]) - 1;
-                        skip = 1;
-                    }
-                    break;
-                }
-            if (skip)
-                continue;
-            in_tag = 1;
-            if (i + 3 < len && (bp_starts_with_ci(s + i, "<br") || bp_starts_with_ci(s + i, "<p") ||
-                                bp_starts_with_ci(s + i, "<div") || bp_starts_with_ci(s + i, "<tr") ||
-                                bp_starts_with_ci(s + i, "</p") || bp_starts_with_ci(s + i, "<li")))
-                out[o++] = '\n';
-            continue;
-        }
-        if (c == '&') {
-            static const struct {
-                const char *ent;
-                char ch;
-            } ents[] = {{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&nbsp;", ' '}, {"&quot;", '"'}, {"&#64;", '@'}};
-            int done = 0;
-            for (size_t k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
-                size_t el = strlen(ents[k].ent);
-                if (i + el <= len && bp_starts_with_ci(s + i, ents[k].ent)) {
-                    out[o++] = ents[k].ch;
-                    i += el - 1;
-                    done = 1;
-                    break;
-                }
-            }
-            if (done)
-                continue;
-        }
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
-
-/* Guess the charset of text the MIME structure did not label (or labelled wrongly):
- * ISO-2022-JP by its escapes, else for bytes that are not UTF-8 Shift_JIS or EUC-JP by
- * their lead bytes, else Windows-1252 (a superset of ISO-8859-1 for printable text). */
-static const char *guess_charset(const char *s, size_t len)
-{
-    if (bp_memcasemem(s, len, "\x1b$B", 3) != NULL || bp_memcasemem(s, len, "\x1b$@", 3) != NULL)
-        return "ISO-2022-JP";
-    if (bp_utf8_valid(s, len))
-        return NULL;
-    size_t sjis_lead = 0, euc_pair = 0, high = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x80)
-            continue;
-        high++;
-        if ((c >= 0x81 && c <= 0x9f) || (c >= 0xe0 && c <= 0xef))
-            sjis_lead += c <= 0x9f ? 2 : 0;
-        if (c >= 0xa1 && c <= 0xfe && i + 1 < len && (unsigned char)s[i + 1] >= 0xa1 &&
-            (unsigned char)s[i + 1] <= 0xfe) {
-            euc_pair++;
-            i++;
-        }
-    }
-    if (sjis_lead > 0)
-        return "Shift_JIS";
-    if (euc_pair * 2 >= high && euc_pair > 0)
-        return "EUC-JP";
-    return "windows-1252";
-}
-
-/* The explanation text of @p part in UTF-8 without HTML; NULL when out of memory. */
-static const char *explanation_text(bp_arena *arena, const bp_part *part, size_t *len)
-{
-    const char *text = part->body;
-    *len = part->body_len;
-    const char *cs = guess_charset(text, *len);
-    if (cs != NULL) {
-        char *conv = bp_mime_to_utf8(arena, cs, text, *len);
-        if (conv != NULL) {
-            text = conv;
-            *len = strlen(conv);
-        }
-    }
-    if (strcmp(part->subtype, "html") == 0)
-        text = strip_html(arena, text, *len, len);
-    return text;
-}
-
-static size_t explanation_length(const char *text, size_t len)
-{
-    size_t cut = len;
-    for (int i = 0; original_markers[i] != NULL; i++) {
-        const char *marker = original_markers[i];
-        size_t mlen = strlen(marker);
-        /* a marker that must start a line also counts at the very start of the text */
-        if (marker[0] == '\n' && bp_starts_with_ci(text, marker + 1))
-            return 0;
-        const char *m = bp_memcasemem(text, cut, marker, mlen);
-        if (m != NULL)
-            cut = (size_t)(m - text);
-    }
-    return cut;
 }
 
 /* ---- lines ------------------------------------------------------------------------------ */
@@ -614,7 +379,7 @@ static candidate *add_candidate(scan *sc, const char *addr, size_t line)
 /* Recipients by the family's pattern. */
 static void scan_family(scan *sc, const compiled_family *cf)
 {
-    const pcre2_code *re = cf->pat[BP_TEXT_PAT_RCPT];
+    const bp_regex *re = cf->pat[BP_TEXT_PAT_RCPT];
     line_tracker lt = {sc->sec_start, line_start(sc->text, sc->sec_start)};
     size_t pos = sc->sec_start, ms = 0, me = 0;
     while (pos < sc->sec_end && re_search(re, sc->text, sc->sec_end, pos, &ms, &me)) {
@@ -649,7 +414,7 @@ static void scan_generic(scan *sc)
     size_t pos = sc->sec_start;
     size_t checked_line = (size_t)-1; /* the line whose quotedness is known */
     int line_is_quoted = 0;
-    while (pos < sc->sec_end) {
+    while (pos < sc->sec_end && bp_effort_left()) {
         size_t end = 0;
         char *addr = bp_address_find(sc->arena, sc->text + pos, sc->sec_end - pos, &end);
         if (addr == NULL)
@@ -725,10 +490,11 @@ static void diagnostic_span(const scan *sc, const bp_text_family *fam, size_t i,
     *de = e;
 }
 
-static int says_delayed(const char *text, size_t len)
+/* @p folded: the section folded to lower case (bp_explanation_fold()). */
+static int says_delayed(const char *folded, size_t len)
 {
     for (int i = 0; delay_cues[i] != NULL; i++)
-        if (bp_memcasemem(text, len, delay_cues[i], strlen(delay_cues[i])) != NULL)
+        if (bp_explanation_find(folded, len, delay_cues[i]) != NULL)
             return 1;
     return 0;
 }
@@ -848,17 +614,23 @@ static void prefer_failure_codes(bp_rcpt_block *b, bp_arena *arena)
 /* Text taken into a diagnostic before cleaning: room for white space that cleaning folds. */
 static const size_t diag_span_cap = 8 * BP_MAX_DIAGNOSTIC_BYTES;
 
-bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_report *out)
+bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
+                              bp_report *out)
 {
+    (void)opts;
     const bp_part *root = msg->root;
-    const bp_part *part = explanation_part(root);
+    const bp_part *part = bp_explanation_part(root);
     if (part == NULL || !engine_ready())
         return BP_OK;
+    bp_effort_stage("text-bounce scan");
     size_t len = 0;
-    const char *text = explanation_text(arena, part, &len);
+    const char *text = bp_explanation_text(arena, part, &len);
     if (text == NULL)
         return BP_ERR_NOMEM;
-    size_t cut = explanation_length(text, len);
+    const char *folded = bp_explanation_fold(arena, text, len);
+    if (folded == NULL)
+        return BP_ERR_NOMEM;
+    size_t cut = bp_explanation_length(folded, len);
 
     const bp_text_family *fam = NULL;
     const compiled_family *cf = NULL;
@@ -903,14 +675,20 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, bp_arena *arena, bp_re
         add_candidate(&sc, failed[i], sc.sec_start);
     if (sc.nomem)
         return BP_ERR_NOMEM;
+    if (!bp_effort_left()) { /* the rest was never read: unrecognised, never half a report */
+        out->original = NULL;
+        out->original_message_id = NULL;
+        out->original_to = NULL;
+        return BP_OK;
+    }
 
     size_t sh_s = 0, sh_e = 0;
     /* the shared diagnostic may precede the recipient list ("Could not be delivered because
      * of ... The following recipients were affected:"): look in the whole explanation */
     int has_shared = shared_diagnostic(cf, text, 0, sc.sec_end > cut ? sc.sec_end : cut, &sh_s, &sh_e);
-    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                ? fam->action
-                            : says_delayed(text + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
-                                                                                           : BP_ACTION_FAILED;
+    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                  ? fam->action
+                            : says_delayed(folded + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
+                                                                                             : BP_ACTION_FAILED;
     for (size_t i = 0; i < sc.n_cand; i++) {
         const candidate *c = &sc.cand[i];
         bp_rcpt_block *b = bp_report_add_block(out, arena);

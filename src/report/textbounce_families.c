@@ -37,7 +37,8 @@ const bp_text_family bp_text_families[] = {
         .name = "amazonses",
         .body = "\\\\?\"notificationType\\\\?\"\\s*:\\s*\\\\?\"Delivery",
         .rcpt = "\\\\?\"recipients\\\\?\"\\s*:\\s*\\[\\s*\\\\?\"(?<rcpt>[^\"\\\\]+)\\\\?\""
-                "(?:[^\\]]*\\]\\s*,\\s*\\\\?\"smtpResponse\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"])*))?",
+                "(?:[^\\]]{0,65535}\\]\\s*,\\s*\\\\?\"smtpResponse\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"]"
+                ")*))?",
         .diag_mode = BP_TEXT_DIAG_GROUP,
         .action = BP_ACTION_DELIVERED,
         .self_evident = 1,
@@ -57,7 +58,7 @@ const bp_text_family bp_text_families[] = {
                  "|^Delivery to the following recipients? (?:failed|has been delayed)"
                  "|^Delivery to these recipients or (?:groups|distribution lists) is complete",
         .end = "^-{3,} Original message -{3,}",
-        .rcpt = "^\\s+" RCPT_ANY "\\s*$",
+        .rcpt = "^[^\\S\\n]+" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
         .shared_diag = "^(?:The (?:error that the other server returned was|response (?:from the remote server )?was):"
                        "|Technical details of (?:permanent|temporary) failure:)",
@@ -76,7 +77,7 @@ const bp_text_family bp_text_families[] = {
                 "|I'm afraid I wasn't able to deliver your message to the following addresses",
         .start = "I'm afraid I wasn't able to deliver|wasn't able to deliver your message|^Hi\\. This is the",
         .end = "^--- Below this line is a copy of the message|^--- Enclosed (?:is a copy|are the original)",
-        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
+        .rcpt = "^<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>:",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {
@@ -84,7 +85,7 @@ const bp_text_family bp_text_families[] = {
         .body = "^Sorry, we were unable to deliver your message to the following address",
         .start = "^Sorry, we were unable to deliver your message",
         .end = "^--- Below this line is a copy of the message",
-        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
+        .rcpt = "^<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>:",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {
@@ -94,7 +95,7 @@ const bp_text_family bp_text_families[] = {
                 "|Each of the following recipients was rejected by a remote mail server"
                 "|Your message was not delivered within",
         .end = "^-{20,}\\s*$|^--- Below this line is a copy of the message",
-        .rcpt = "^\\s*(?:Recipient:\\s*)?<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:?",
+        .rcpt = "^[^\\S\\n]*(?:Recipient:\\s*)?<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>:?",
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     {
@@ -110,7 +111,7 @@ const bp_text_family bp_text_families[] = {
                 "|Die folgenden Empf[aä]nger",
         .start = "following address\\(es\\) failed:|^Die folgenden Empf",
         .end = "^-{3,} The header of the original message|^-{3,} (?:Original message|Kopie der Nachricht)",
-        .rcpt = "^\\s*" RCPT_ANY ":?\\s*$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY ":?\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     /* ---- Exim and its users (Mail.ru, GMX, 1&1, MXLogic) ------------------------------ */
@@ -125,7 +126,7 @@ const bp_text_family bp_text_families[] = {
         .end = "^-{3,} This is a copy of the message|^-{3,} The header of the original message"
                "|^Included is a copy of the message header|^-{3,} This is a copy of your message"
                "|^-{3,} Original message|^The original message headers",
-        .rcpt = "^(?:  |\\t|)" RCPT_ANY "(?:\\s+\\((?:generated|expanded) from [^)]*\\))?:?(?:\\s|$)",
+        .rcpt = "^(?:  |\\t|)" RCPT_ANY "(?:\\s+\\((?:generated|expanded) from [^)\\n]*\\))?:?(?:\\s|$)",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     /* ---- Postfix without a delivery-status part, OpenSMTPD, DragonFly, Courier --------- */
@@ -133,16 +134,16 @@ const bp_text_family bp_text_families[] = {
         .name = "postfix",
         .body = "^This is the (?:mail system|Postfix program) at host"
                 "|I'm sorry to have to inform you that your message could not",
-        .start = "^\\s+The (?:mail system|Postfix program)\\s*$",
-        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>(?: \\((?:expanded|generated) from <[^>]*>\\))?:",
+        .start = "^[^\\S\\n]+The (?:mail system|Postfix program)\\s*$",
+        .rcpt = "^<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>(?: \\((?:expanded|generated) from <[^>\\n]*>\\))?:",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
     },
     {
         .name = "opensmtpd",
         .body = "This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail",
         .start = "following list of recipients:",
-        .end = "^\\s*Below is a copy of the original message",
-        .rcpt = "^\\s*(?<rcpt>[^\\s<>:]+@[^\\s<>:]+):\\s+(?<diag>.+)$",
+        .end = "^[^\\S\\n]*Below is a copy of the original message",
+        .rcpt = "^[^\\S\\n]*(?<rcpt>[^\\s<>:][^\\s<>:@]*+@[^\\s<>:]+):\\s+(?<diag>.+)$",
         .diag_mode = BP_TEXT_DIAG_GROUP,
     },
     {
@@ -157,18 +158,18 @@ const bp_text_family bp_text_families[] = {
         .name = "courier",
         .body = "running the Courier mail server|^This is a delivery status notification from",
         .start = "^This is a delivery status notification from",
-        .rcpt = "^<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>:",
+        .rcpt = "^<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>:",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
     },
     /* ---- Sendmail (text only), Active!Hunter, V5 sendmail ----------------------------- */
     {
         .name = "sendmail",
-        .body = "^\\s*-{3,} The following addresses had (?:permanent fatal errors|transient non-fatal errors)",
-        .start = "^\\s*-{3,} The following addresses had",
-        .end = "^\\s*-{3,} (?:Original message follows|Unsent message follows|Message header follows)",
-        .rcpt = "^(?:>>> )?" RCPT_ANY "(?:\\s+<[^>]*>)?\\s*(?:\\(|$)",
+        .body = "^[^\\S\\n]*-{3,} The following addresses had (?:permanent fatal errors|transient non-fatal errors)",
+        .start = "^[^\\S\\n]*-{3,} The following addresses had",
+        .end = "^[^\\S\\n]*-{3,} (?:Original message follows|Unsent message follows|Message header follows)",
+        .rcpt = "^(?:>>> )?" RCPT_ANY "(?:\\s+<[^>\\n]*>)?\\s*(?:\\(|$)",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
-        .shared_diag = "^\\s*-{3,} Transcript of session follows -{3,}",
+        .shared_diag = "^[^\\S\\n]*-{3,} Transcript of session follows -{3,}",
     },
     /* ---- groupware and gateways -------------------------------------------------------- */
     {
@@ -176,23 +177,23 @@ const bp_text_family bp_text_families[] = {
         .body = "^-{3,} Failure Reasons\\s*-{3,}",
         .start = "^-{3,} Failure Reasons\\s*-{3,}",
         .end = "^-{3,} Returned Message -{3,}",
-        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     {
         .name = "domino",
-        .body = "^Your message\\s*$[\\s\\S]{0,400}^\\s*was not delivered to:",
+        .body = "^Your message\\s*$[\\s\\S]{0,400}^[^\\S\\n]*was not delivered to:",
         .start = "was not delivered to:",
         .end = "^Reporting-MTA:|^-{3,}",
-        .rcpt = "^\\s+" RCPT_ANY "\\s*$",
+        .rcpt = "^[^\\S\\n]+" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {
         .name = "groupwise",
         .subject = "^Message status - undeliverable",
-        .start = "^\\s*The message (?:that you sent )?(?:was|could) not (?:be )?delivered",
-        .end = "^-{3,} Original message|^\\s*Original Message",
-        .rcpt = "^\\s+" RCPT_ANY "(?:\\s+\\((?<diag>[^)]*)\\))?\\s*$",
+        .start = "^[^\\S\\n]*The message (?:that you sent )?(?:was|could) not (?:be )?delivered",
+        .end = "^-{3,} Original message|^[^\\S\\n]*Original Message",
+        .rcpt = "^[^\\S\\n]+" RCPT_ANY "(?:\\s+\\((?<diag>[^)\\n]*)\\))?\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {
@@ -201,7 +202,7 @@ const bp_text_family bp_text_families[] = {
                 "|^The following recipient\\(s\\) could not be reached:",
         .start = "did not reach the following recipient\\(s\\):"
                  "|^The following recipient\\(s\\) could not be reached:",
-        .rcpt = "^\\s*" RCPT_ANY " on .{6,60}$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY " on .{6,60}$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {
@@ -209,7 +210,7 @@ const bp_text_family bp_text_families[] = {
         .body = "(?:Delivery has failed|Delivery is delayed) to these recipients or (?:groups|distribution lists):",
         .start = "(?:Delivery has failed|Delivery is delayed) to these recipients or (?:groups|distribution lists):",
         .end = "^Original message headers:|^_{5,}\\s*$|^Sent by Microsoft Exchange",
-        .rcpt = "^\\s*(?:[^<>()\\n]{1,80}\\s)?[(<\"]?(?<rcpt>[^\\s<>()\"@]+@[^\\s<>()\":;,]+?)[)>\"]?\\s*$",
+        .rcpt = "^[^\\S\\n]*(?:[^<>()\\n]{1,80}\\s)?[(<\"]?(?<rcpt>[^\\s<>()\"@]+@[^\\s<>()\":;,]+?)[)>\"]?\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
         .shared_diag = "^Diagnostic information for administrators:|^Remote Server returned",
     },
@@ -226,8 +227,8 @@ const bp_text_family bp_text_families[] = {
         .name = "mailmarshal",
         .body = "^The following recipients were affected:",
         .start = "^The following recipients were affected:",
-        .end = "^Additional information|^-{3,}|^=+\\s*$|^\\s*$\\n\\s*$",
-        .rcpt = "^\\s+" RCPT_ANY "\\s*$",
+        .end = "^Additional information|^-{3,}|^=+\\s*$|^[^\\S\\n]*$\\n\\s*$",
+        .rcpt = "^[^\\S\\n]+" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
         .shared_diag = "^Could not be delivered because of",
     },
@@ -235,15 +236,15 @@ const bp_text_family bp_text_families[] = {
         .name = "biglobe",
         .from = "postmaster@(?:[\\w.-]+\\.)?(?:biglobe|inacatv|tmtv|ttv)\\.ne\\.jp",
         .subject = "^Returned mail:",
-        .start = "^\\s*-{3,} The following addresses had delivery problems -{3,}",
-        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .start = "^[^\\S\\n]*-{3,} The following addresses had delivery problems -{3,}",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
-        .shared_diag = "^\\s*-{3,} Non-delivered information -{3,}",
+        .shared_diag = "^[^\\S\\n]*-{3,} Non-delivered information -{3,}",
     },
     {
         .name = "mcafee",
-        .body = "^\\s*-{3,} The following addresses had delivery problems -{3,}",
-        .start = "^\\s*-{3,} The following addresses had delivery problems -{3,}",
+        .body = "^[^\\S\\n]*-{3,} The following addresses had delivery problems -{3,}",
+        .start = "^[^\\S\\n]*-{3,} The following addresses had delivery problems -{3,}",
         .end = "^-{3,} Original message|^Content-Type:|^-{10,}",
         .rcpt = "^" RCPT_ANY "\\s+\\((?<diag>.*?)\\)?\\s*$",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
@@ -261,7 +262,7 @@ const bp_text_family bp_text_families[] = {
                 "|Barracuda (?:Networks|Email Security)",
         .start = "^Your message (?:could not be delivered|was not delivered) to the following recipients?",
         .end = "^-{3,}|^Original message",
-        .rcpt = "^\\s*" RCPT_ANY "(?:\\s*[:(-]\\s*(?<diag>.+))?$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY "(?:\\s*[:(-]\\s*(?<diag>.+))?$",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
     },
     {
@@ -282,7 +283,7 @@ const bp_text_family bp_text_families[] = {
     },
     {
         .name = "mailfoundry",
-        .body = "^Unable to deliver message to: <[^>]+>\\s*$",
+        .body = "^Unable to deliver message to: <[^>\\n]+>\\s*$",
         .rcpt = "^Unable to deliver message to: " RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
@@ -298,7 +299,7 @@ const bp_text_family bp_text_families[] = {
         .name = "verizon",
         .body = "^Error: .{1,80}\\n(?:\\s*\\n)?Error message below:",
         .start = "^Error message below:",
-        .rcpt = "^\\s*RCPT TO:\\s*" RCPT_ANY "\\s*$",
+        .rcpt = "^[^\\S\\n]*RCPT TO:\\s*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_GROUP,
         .self_evident = 1,
         .shared_diag = "^Error message below:",
@@ -314,7 +315,7 @@ const bp_text_family bp_text_families[] = {
         .name = "fml",
         .from = "-admin@|owner-",
         .subject = "Loop Alert|Rejected|Error",
-        .rcpt = "<(?<rcpt>[^\\s<>]+@[^\\s<>]+)>",
+        .rcpt = "<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
     },
     /* ---- Japanese carriers and providers ------------------------------------------------ */
@@ -328,13 +329,13 @@ const bp_text_family bp_text_families[] = {
     {
         .name = "docomo",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:docomo\\.ne\\.jp|mopera\\.net)",
-        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     {
         .name = "softbank",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:softbank\\.ne\\.jp|vodafone\\.ne\\.jp|softbank\\.jp)",
-        .rcpt = "^\\s*" RCPT_ANY "\\s*$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
     },
     /* ---- European providers ------------------------------------------------------------- */
@@ -342,7 +343,7 @@ const bp_text_family bp_text_families[] = {
         .name = "orange",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:orange|wanadoo)\\.fr",
         .body = "Nous n'avons pas pu|Votre message n'a pas pu|n'a pas pu .tre remis",
-        .rcpt = "^\\s*" RCPT_ANY "\\s*:?\\s*$",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*:?\\s*$",
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
     },
     {.name = NULL},

@@ -60,12 +60,9 @@
 
 #include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
-#include "store_backend.h"
+#include "sql.h"
 
-#define SCHEMA_VERSION 2
-
-/* Event rows per round trip of ledger_events(): bounded memory however large the ledger. */
-#define LEDGER_PAGE_ROWS 5000
+#define SCHEMA_VERSION 3
 
 /* Migrations: entry i brings the schema from version i to i+1, with the same meaning as
  * sqlite.c's entry i.  Never edit a shipped entry; append (and document it in docs/store.md). */
@@ -136,142 +133,75 @@ static const char *const migrations[] = {
     "  active_id BIGINT NOT NULL,"
     "  soft TEXT COLLATE \"C\" NOT NULL"
     ");",
+    /* 2 -> 3: a message's facts once, in its processed row (sql.h BP_SQL_MIGRATE_FACTS) */
+    "ALTER TABLE processed ADD COLUMN original_message_id TEXT COLLATE \"C\","
+    "  ADD COLUMN reporting_mta TEXT COLLATE \"C\", ADD COLUMN envid TEXT COLLATE \"C\","
+    "  ADD COLUMN arrival_date TEXT COLLATE \"C\";" BP_SQL_MIGRATE_FACTS,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
 
-#define LEDGER_COLUMNS                                                                                                 \
-    "id, kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "   \
-    "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
-    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
+/* Statements: the shared ones of sql.c (ids below BP_SQL_COUNT, their ?N turned into $N
+ * when a connection is opened) and PostgreSQL's own, that claim and lock. */
+enum stmt_id { ST_CLAIM = BP_SQL_COUNT, ST_SEEN_LOCKED, ST_LOCK_ADDRESS, ST_COUNT };
 
-/* what derive() folds (store_backend.h ledger_fold) */
-#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
-
-#define STATE_COLUMNS                                                                                                  \
-    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
-    "lift_reason, lifted_at, active_time, active_id, soft"
-
-#define SUPPRESSION_COLUMNS                                                                                            \
-    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
-
-enum stmt_id {
-    ST_SEEN,
-    ST_CLAIM,
-    ST_SEEN_LOCKED,
-    ST_MARK,
-    ST_DROP_PLACEHOLDER,
-    ST_LOCK_ADDRESS,
-    ST_LEDGER_INSERT,
-    ST_LEDGER_FOR,
-    ST_LEDGER_FOLD,
-    ST_LEDGER_EVENTS,
-    ST_LEDGER_RECLASSIFY,
-    ST_SUPP_GET,
-    ST_SUPP_PUT,
-    ST_SUPP_DELETE,
-    ST_SUPP_LIST,
-    ST_STATS_TYPE,
-    ST_STATS_CATEGORY,
-    ST_STATS_ACTION,
-    ST_STATS_DOMAIN,
-    ST_STATS_DAY,
-    ST_STATS_SUPPRESSED,
-    ST_STATS_LIFTED,
-    ST_STATE_GET,
-    ST_STATE_PUT,
-    ST_STATE_DELETE,
-    ST_COUNT
-};
-
-static const struct {
-    const char *sql;
-    int n_params;
-} stmts[ST_COUNT] = {
-    [ST_SEEN] = {"SELECT state FROM processed WHERE fingerprint = $1", 1},
-    [ST_CLAIM] = {"INSERT INTO processed (fingerprint, state, first_seen, updated) VALUES ($1, 0, $2, $2) "
-                  "ON CONFLICT (fingerprint) DO NOTHING",
-                  2},
-    [ST_SEEN_LOCKED] = {"SELECT state FROM processed WHERE fingerprint = $1 FOR UPDATE", 1},
-    [ST_MARK] = {"INSERT INTO processed (fingerprint, state, message_id, source, first_seen, updated) "
-                 "VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (fingerprint) DO UPDATE SET state = EXCLUDED.state, "
-                 "updated = EXCLUDED.updated, message_id = coalesce(processed.message_id, EXCLUDED.message_id), "
-                 "source = coalesce(processed.source, EXCLUDED.source)",
-                 5},
-    [ST_DROP_PLACEHOLDER] = {"DELETE FROM ledger WHERE fingerprint = $1 AND kind = 'event' AND type = 'unrecognized'",
-                             1},
+static const char *const own_sql[ST_COUNT - BP_SQL_COUNT] = {
+    [ST_CLAIM - BP_SQL_COUNT] =
+        "INSERT INTO processed (fingerprint, state, first_seen, updated) VALUES ($1, 0, $2, $2) "
+        "ON CONFLICT (fingerprint) DO NOTHING",
+    [ST_SEEN_LOCKED - BP_SQL_COUNT] = "SELECT state FROM processed WHERE fingerprint = $1 FOR UPDATE",
     /* locks the address's row, creating it when the address has ledger rows (committed or
      * ours); an address without any gets no row and needs no lock: nothing to derive */
-    [ST_LOCK_ADDRESS] = {"INSERT INTO addresses (address, first_derived) SELECT $1::text, $2::bigint "
-                         "WHERE EXISTS (SELECT 1 FROM ledger WHERE recipient = $1::text) "
-                         "ON CONFLICT (address) DO UPDATE SET first_derived = addresses.first_derived RETURNING 1",
-                         2},
-    [ST_LEDGER_INSERT] =
-        {"INSERT INTO ledger (kind, evidence_time, recorded_at, type, action, recipient, domain, "
-         "recipient_from, status, smtp_code, diagnostic, category, feedback_type, rule, final, "
-         "reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, source, message_id, "
-         "original_message_id, blocklist, family, note, fingerprint, mta_category) VALUES ($1, $2, $3, "
-         "$4, $5, $6, $28, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
-         "$22, $23, $24, $25, $26, $27, $29) RETURNING id",
-         29},
-    [ST_LEDGER_FOR] = {"SELECT " LEDGER_COLUMNS " FROM ledger WHERE recipient = $1 ORDER BY evidence_time, id", 1},
-    /* the rows after a key: a range of index ledger_recipient */
-    [ST_LEDGER_FOLD] = {"SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = $1 AND (evidence_time, id) > ($2, $3) "
-                        "ORDER BY evidence_time, id",
-                        3},
-    [ST_LEDGER_EVENTS] = {"SELECT " LEDGER_COLUMNS " FROM ledger WHERE kind = 'event' AND id > $1 ORDER BY id "
-                          "LIMIT $2",
-                          2},
-    [ST_LEDGER_RECLASSIFY] = {"UPDATE ledger SET category = $2, rule = $3, action = $4, blocklist = $5 WHERE id = $1",
-                              5},
-    [ST_SUPP_GET] = {"SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = $1", 1},
-    [ST_SUPP_PUT] = {"INSERT INTO suppressions (" SUPPRESSION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                     "$10) ON CONFLICT (address) DO UPDATE SET domain = EXCLUDED.domain, reason = EXCLUDED.reason, "
-                     "source_kind = EXCLUDED.source_kind, first_seen = EXCLUDED.first_seen, "
-                     "last_seen = EXCLUDED.last_seen, count = EXCLUDED.count, lifted = EXCLUDED.lifted, "
-                     "lift_reason = EXCLUDED.lift_reason, lifted_at = EXCLUDED.lifted_at",
-                     10},
-    [ST_SUPP_DELETE] = {"DELETE FROM suppressions WHERE address = $1", 1},
-    [ST_SUPP_LIST] = {"SELECT " SUPPRESSION_COLUMNS " FROM suppressions "
-                      "WHERE ($5::integer <> 0 OR lifted = 0) AND last_seen >= $1 "
-                      "AND ($2::text IS NULL OR source_kind = $2) AND ($3::text IS NULL OR reason = $3) "
-                      "AND ($4::text IS NULL OR domain = $4) ORDER BY address",
-                      5},
-    [ST_STATS_TYPE] = {"SELECT type, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= $1 "
-                       "GROUP BY 1 ORDER BY 2 DESC, 1",
-                       1},
-    [ST_STATS_CATEGORY] =
-        {"SELECT CASE WHEN type = 'complaint' THEN 'complaint:' || coalesce(feedback_type, 'unknown') "
-         "ELSE category END AS c, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= $1 "
-         "AND (category IS NOT NULL OR type = 'complaint') GROUP BY 1 ORDER BY 2 DESC, 1",
-         1},
-    [ST_STATS_ACTION] = {"SELECT coalesce(action, 'none'), count(*) FROM ledger WHERE kind = 'event' "
-                         "AND evidence_time >= $1 GROUP BY 1 ORDER BY 2 DESC, 1",
-                         1},
-    [ST_STATS_DOMAIN] = {"SELECT domain, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= $1 "
-                         "AND domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
-                         1},
-    [ST_STATS_DAY] = {"SELECT to_char(to_timestamp(evidence_time) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) "
-                      "FROM ledger WHERE kind = 'event' AND evidence_time >= $1 GROUP BY 1 ORDER BY 1",
-                      1},
-    [ST_STATS_SUPPRESSED] = {"SELECT source_kind, count(*) FROM suppressions WHERE lifted = 0 "
-                             "GROUP BY 1 ORDER BY 2 DESC, 1",
-                             0},
-    [ST_STATS_LIFTED] = {"SELECT source_kind, count(*) FROM suppressions WHERE lifted <> 0 "
-                         "GROUP BY 1 ORDER BY 2 DESC, 1",
-                         0},
-    [ST_STATE_GET] = {"SELECT " STATE_COLUMNS " FROM derive_state WHERE address = $1", 1},
-    [ST_STATE_PUT] =
-        {"INSERT INTO derive_state (" STATE_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-         "$11, $12, $13, $14, $15, $16) ON CONFLICT (address) DO UPDATE SET last_time = EXCLUDED.last_time, "
-         "last_id = EXCLUDED.last_id, policy = EXCLUDED.policy, suppressed = EXCLUDED.suppressed, "
-         "reason = EXCLUDED.reason, source_kind = EXCLUDED.source_kind, first_seen = EXCLUDED.first_seen, "
-         "last_seen = EXCLUDED.last_seen, count = EXCLUDED.count, lifted = EXCLUDED.lifted, "
-         "lift_reason = EXCLUDED.lift_reason, lifted_at = EXCLUDED.lifted_at, "
-         "active_time = EXCLUDED.active_time, active_id = EXCLUDED.active_id, soft = EXCLUDED.soft",
-         16},
-    [ST_STATE_DELETE] = {"DELETE FROM derive_state WHERE address = $1", 1},
+    [ST_LOCK_ADDRESS - BP_SQL_COUNT] = "INSERT INTO addresses (address, first_derived) SELECT $1::text, $2::bigint "
+                                       "WHERE EXISTS (SELECT 1 FROM ledger WHERE recipient = $1::text) "
+                                       "ON CONFLICT (address) DO UPDATE SET first_derived = addresses.first_derived "
+                                       "RETURNING 1",
 };
+
+/* The text of a statement in PostgreSQL's dialect and its parameter count (the highest $N). */
+typedef struct stmt_text {
+    char *owned; /* a shared statement with $N for ?N */
+    const char *sql;
+    int n_params;
+} stmt_text;
+
+static int count_params(const char *sql)
+{
+    int most = 0;
+    for (const char *p = sql; *p != '\0'; p++)
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            int n = (int)strtol(p + 1, NULL, 10);
+            if (n > most)
+                most = n;
+        }
+    return most;
+}
+
+/* Fill @p t for every statement. @return 0, or -1 out of memory.  The ledger insert gets
+ * "RETURNING id" here: SQLite reads sqlite3_last_insert_rowid() instead, because RETURNING
+ * costs it a temporary table per row (six times the instructions of the insert itself). */
+static int stmt_texts(stmt_text *t)
+{
+    static const char returning[] = " RETURNING id";
+    for (int id = 0; id < ST_COUNT; id++) {
+        if (id < BP_SQL_COUNT) {
+            size_t n = strlen(bp_sql[id]);
+            if ((t[id].owned = malloc(n + sizeof(returning))) == NULL)
+                return -1;
+            memcpy(t[id].owned, bp_sql[id], n + 1);
+            if (id == BP_SQL_LEDGER_INSERT)
+                memcpy(t[id].owned + n, returning, sizeof(returning));
+            for (char *c = t[id].owned; *c != '\0'; c++)
+                if (*c == '?')
+                    *c = '$'; /* the shared SQL has no '?' but its parameters */
+            t[id].sql = t[id].owned;
+        } else {
+            t[id].sql = own_sql[id - BP_SQL_COUNT];
+        }
+        t[id].n_params = count_params(t[id].sql);
+    }
+    return 0;
+}
 
 /* A small set of addresses (a transaction touches a few; a batch some thousands). */
 typedef struct addr_set {
@@ -328,6 +258,7 @@ static int cmp_address(const void *a, const void *b)
 
 typedef struct pg {
     PGconn *conn;
+    stmt_text stmts[ST_COUNT];
     unsigned char prepared[ST_COUNT]; /* 0 unused, 1 used once, 2 prepared on this connection */
     unsigned busy_timeout_ms;
     unsigned rng;
@@ -463,7 +394,7 @@ static bp_status check(pg *q, const PGresult *res, const char *what)
 /* ---- running statements ---------------------------------------------------------------- */
 
 /* Run prepared statement @p id with @p p; *out receives the result (the caller clears it). */
-static bp_status run(pg *q, enum stmt_id id, params *p, PGresult **out, const char *what)
+static bp_status run(pg *q, int id, params *p, PGresult **out, const char *what)
 {
     bp_status bs = BP_OK;
     PGresult *res = NULL;
@@ -474,18 +405,18 @@ static bp_status run(pg *q, enum stmt_id id, params *p, PGresult **out, const ch
         bs = BP_ERR_NOMEM;
         goto out;
     }
-    if (p->n != stmts[id].n_params)
+    if (p->n != q->stmts[id].n_params)
         BP_INTERNAL_ERROR("parameter count differs from the statement's");
     if (q->prepared[id] == 0) {
         /* First use on this connection: parse, bind and run in one round trip.  A pipe
          * process runs most statements once; longer runs prepare on the second use. */
         q->prepared[id] = 1;
-        res = PQexecParams(q->conn, stmts[id].sql, p->n, NULL, p->v, NULL, NULL, 0);
+        res = PQexecParams(q->conn, q->stmts[id].sql, p->n, NULL, p->v, NULL, NULL, 0);
         goto done;
     }
     snprintf(name, sizeof(name), "bp%d", (int)id);
     if (q->prepared[id] == 1) {
-        res = PQprepare(q->conn, name, stmts[id].sql, stmts[id].n_params, NULL);
+        res = PQprepare(q->conn, name, q->stmts[id].sql, q->stmts[id].n_params, NULL);
         bs = check(q, res, "preparing a statement");
         PQclear(res);
         res = NULL;
@@ -507,7 +438,7 @@ out:
 }
 
 /* Run a statement that returns no rows we need. @param affected receives the row count (may be NULL) */
-static bp_status run_command(pg *q, enum stmt_id id, params *p, long long *affected, const char *what)
+static bp_status run_command(pg *q, int id, params *p, long long *affected, const char *what)
 {
     PGresult *res = NULL;
     bp_status bs = run(q, id, p, &res, what);
@@ -717,6 +648,8 @@ static void pg_close(void *h)
     if (q->in_tx)
         pg_rollback(q);
     PQfinish(q->conn);
+    for (int i = 0; i < ST_COUNT; i++)
+        free(q->stmts[i].owned);
     set_free(&q->locked);
     set_free(&q->pending);
     free(q);
@@ -730,7 +663,13 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, voi
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->read_only = opts->read_only;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
-    bp_status bs = connect_to(q, location);
+    bp_status bs = BP_OK;
+    if (stmt_texts(q->stmts) != 0) {
+        snprintf(q->error, sizeof(q->error), "out of memory");
+        bs = BP_ERR_NOMEM;
+        goto out;
+    }
+    bs = connect_to(q, location);
     if (bs != BP_OK)
         goto out;
     int version = 0;
@@ -858,6 +797,47 @@ static void pg_rollback(void *h)
     forget_lock(q);
 }
 
+/* ---- rows: the shared statements of sql.c, with values as bp_sql_value arrays ---------- */
+
+static void param_values(params *p, const bp_sql_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].is_null)
+            param_text(p, NULL);
+        else if (v[i].text != NULL)
+            param_text(p, v[i].text);
+        else
+            param_int(p, v[i].num);
+    }
+}
+
+/* Row @p row of @p res, @p n columns of @p types. */
+static void read_values(const PGresult *res, int row, const bp_sql_type *types, size_t n, bp_sql_value *v)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].is_null = PQgetisnull(res, row, (int)i);
+        v[i].text = types[i] == BP_SQL_TEXT ? col_text(res, row, (int)i) : NULL;
+        v[i].num = types[i] == BP_SQL_INT ? col_int(res, row, (int)i) : 0;
+    }
+}
+
+/* Inside a write transaction, the address's lock first (see lock_address). */
+static bp_status lock_address(pg *q, const char *address, int *locked);
+static bp_status lock_if_writing(pg *q, const char *address)
+{
+    int locked = 0;
+    return q->in_tx ? lock_address(q, address, &locked) : BP_OK;
+}
+
+/* A statement whose parameters are text: run it, discard what it returns. */
+static bp_status run_text(pg *q, int id, const char *const *values, size_t n, const char *what)
+{
+    params p = {.n = 0};
+    for (size_t i = 0; i < n; i++)
+        param_text(&p, values[i]);
+    return run_command(q, id, &p, NULL, what);
+}
+
 /* ---- processed units ------------------------------------------------------------------- */
 
 static bp_status pg_seen(void *h, const char *fingerprint, int *state)
@@ -880,7 +860,7 @@ static bp_status pg_seen(void *h, const char *fingerprint, int *state)
         bs = run(q, ST_SEEN_LOCKED, &p, &res, "looking up a fingerprint");
     } else {
         param_text(&p, fingerprint);
-        bs = run(q, ST_SEEN, &p, &res, "looking up a fingerprint");
+        bs = run(q, BP_SQL_SEEN, &p, &res, "looking up a fingerprint");
     }
     if (bs == BP_OK && PQntuples(res) > 0)
         *state = (int)col_int(res, 0, 0);
@@ -888,24 +868,18 @@ static bp_status pg_seen(void *h, const char *fingerprint, int *state)
     return bs;
 }
 
-static bp_status pg_mark(void *h, const bp_store_unit *unit, int state, long long now)
+static bp_status pg_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
 {
-    pg *q = h;
     params p = {.n = 0};
-    param_text(&p, unit->fingerprint);
-    param_int(&p, state);
-    param_text(&p, unit->message_id);
-    param_text(&p, unit->source);
-    param_int(&p, now);
-    return run_command(q, ST_MARK, &p, NULL, "recording a fingerprint");
+    bp_sql_value v[BP_SQL_MARK_N];
+    bp_sql_mark_values(fingerprint, facts, state, now, v);
+    param_values(&p, v, BP_SQL_MARK_N);
+    return run_command(h, BP_SQL_MARK, &p, NULL, "recording a fingerprint");
 }
 
 static bp_status pg_drop_placeholder(void *h, const char *fingerprint)
 {
-    pg *q = h;
-    params p = {.n = 0};
-    param_text(&p, fingerprint);
-    return run_command(q, ST_DROP_PLACEHOLDER, &p, NULL, "replacing an unrecognised message");
+    return run_text(h, BP_SQL_DROP_PLACEHOLDER, &fingerprint, 1, "replacing an unrecognised message");
 }
 
 /* ---- the ledger ------------------------------------------------------------------------ */
@@ -914,94 +888,32 @@ static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r, long long *id
 {
     pg *q = h;
     params p = {.n = 0};
-    const bp_event *e = &r->event;
-    int is_event = strcmp(r->kind, BP_LEDGER_EVENT) == 0;
-    param_text(&p, r->kind);
-    param_int(&p, r->evidence_time);
-    param_int(&p, r->recorded_at);
-    param_text(&p, is_event ? bp_event_type_name(e->type) : NULL);
-    param_text(&p, is_event ? bp_action_name(e->action) : NULL);
-    param_text(&p, e->recipient);
-    param_text(&p, e->recipient_from);
-    param_text(&p, e->status);
-    param_text(&p, e->smtp_code);
-    param_text(&p, e->diagnostic);
-    param_text(&p, e->category);
-    param_text(&p, e->feedback_type);
-    param_text(&p, e->rule);
-    param_int(&p, e->final != 0);
-    param_text(&p, e->reporting_mta);
-    param_text(&p, e->remote_mta);
-    param_text(&p, e->arrival_date);
-    param_text(&p, e->source_ip);
-    param_text(&p, e->envid);
-    param_text(&p, e->job_id);
-    param_text(&p, e->source);
-    param_text(&p, e->message_id);
-    param_text(&p, e->original_message_id);
-    param_text(&p, e->blocklist);
-    param_text(&p, e->family);
-    param_text(&p, r->note);
-    param_text(&p, e->fingerprint);
-    param_text(&p, r->domain);
-    param_text(&p, r->mta_category);
+    bp_sql_value v[BP_SQL_LEDGER_N];
+    bp_sql_ledger_values(r, v);
+    param_values(&p, v + 1, BP_SQL_LEDGER_N - 1); /* all but the id */
     PGresult *res = NULL;
-    bp_status bs = run(q, ST_LEDGER_INSERT, &p, &res, "writing the ledger");
+    bp_status bs = run(q, BP_SQL_LEDGER_INSERT, &p, &res, "writing the ledger");
     *id = bs == BP_OK && PQntuples(res) > 0 ? col_int(res, 0, 0) : 0;
     PQclear(res);
     /* to be locked, in order with the others, when the store first derives (lock_address) */
-    if (bs == BP_OK && e->recipient != NULL && !set_has(&q->locked, e->recipient) &&
-        set_add(&q->pending, e->recipient) != 0) {
+    const char *rcpt = r->event.recipient;
+    if (bs == BP_OK && rcpt != NULL && !set_has(&q->locked, rcpt) && set_add(&q->pending, rcpt) != 0) {
         snprintf(q->error, sizeof(q->error), "writing the ledger: out of memory");
         bs = BP_ERR_NOMEM;
     }
     return bs;
 }
 
-/* Call @p cb for every row of @p res (columns LEDGER_COLUMNS). @param last_id receives the
- * id of the last row handed over. @return 1 when the callback stopped the iteration. */
-static int ledger_rows(const PGresult *res, bp_ledger_cb cb, void *user, long long *last_id)
+/* Call @p cb for every row of @p res (columns of sql.h's ledger list). @return 1 when the
+ * callback stopped the iteration. */
+static int ledger_rows(const PGresult *res, bp_ledger_cb cb, void *user)
 {
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
+        bp_sql_value v[BP_SQL_LEDGER_N];
         bp_ledger_row r;
-        memset(&r, 0, sizeof(r));
-        r.id = col_int(res, i, 0);
-        r.kind = col_text(res, i, 1);
-        r.evidence_time = col_int(res, i, 2);
-        r.recorded_at = col_int(res, i, 3);
-        bp_event *e = &r.event;
-        const char *type = col_text(res, i, 4);
-        int t = type != NULL ? bp_event_type_from_name(type) : -1;
-        e->type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
-        e->action = col_text(res, i, 5) != NULL ? bp_action_from_name(col_text(res, i, 5)) : BP_ACT_NONE;
-        e->recipient = col_text(res, i, 6);
-        e->recipient_from = col_text(res, i, 7);
-        e->status = col_text(res, i, 8);
-        e->smtp_code = col_text(res, i, 9);
-        e->diagnostic = col_text(res, i, 10);
-        e->category = col_text(res, i, 11);
-        e->feedback_type = col_text(res, i, 12);
-        e->rule = col_text(res, i, 13);
-        e->final = (int)col_int(res, i, 14);
-        e->reporting_mta = col_text(res, i, 15);
-        e->remote_mta = col_text(res, i, 16);
-        e->arrival_date = col_text(res, i, 17);
-        e->source_ip = col_text(res, i, 18);
-        e->envid = col_text(res, i, 19);
-        e->job_id = col_text(res, i, 20);
-        e->source = col_text(res, i, 21);
-        e->message_id = col_text(res, i, 22);
-        e->original_message_id = col_text(res, i, 23);
-        e->blocklist = col_text(res, i, 24);
-        e->family = col_text(res, i, 25);
-        r.note = col_text(res, i, 26);
-        e->fingerprint = col_text(res, i, 27);
-        r.domain = col_text(res, i, 28);
-        r.mta_category = col_text(res, i, 29);
-        if (r.kind == NULL)
-            r.kind = BP_LEDGER_EVENT;
-        *last_id = r.id;
+        read_values(res, i, bp_sql_ledger_types, BP_SQL_LEDGER_N, v);
+        bp_sql_ledger_row(&r, v);
         if (cb(user, &r) != 0)
             return 1;
     }
@@ -1046,24 +958,26 @@ static bp_status lock_address(pg *q, const char *address, int *locked)
     return bs;
 }
 
+/* Run a ledger query and hand its rows to @p cb. */
+static bp_status ledger_query(pg *q, int id, params *p, bp_ledger_cb cb, void *user)
+{
+    PGresult *res = NULL;
+    bp_status bs = run(q, id, p, &res, "reading the ledger");
+    if (bs == BP_OK)
+        ledger_rows(res, cb, user);
+    PQclear(res);
+    return bs;
+}
+
 static bp_status pg_ledger_for(void *h, const char *address, bp_ledger_cb cb, void *user)
 {
     pg *q = h;
-    PGresult *res = NULL;
     params p = {.n = 0};
-    long long last = 0;
-    if (q->in_tx) {
-        int locked = 0;
-        bp_status bs = lock_address(q, address, &locked);
-        if (bs != BP_OK)
-            return bs;
-    }
+    bp_status bs = lock_if_writing(q, address);
+    if (bs != BP_OK)
+        return bs;
     param_text(&p, address);
-    bp_status bs = run(q, ST_LEDGER_FOR, &p, &res, "reading the ledger");
-    if (bs == BP_OK)
-        ledger_rows(res, cb, user, &last);
-    PQclear(res);
-    return bs;
+    return ledger_query(q, BP_SQL_LEDGER_FOR, &p, cb, user);
 }
 
 static bp_status pg_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
@@ -1072,33 +986,19 @@ static bp_status pg_ledger_fold(void *h, const char *address, long long after_ti
     pg *q = h;
     PGresult *res = NULL;
     params p = {.n = 0};
-    if (q->in_tx) {
-        int locked = 0;
-        bp_status bs = lock_address(q, address, &locked);
-        if (bs != BP_OK)
-            return bs;
-    }
+    bp_status bs = lock_if_writing(q, address);
+    if (bs != BP_OK)
+        return bs;
     param_text(&p, address);
     param_int(&p, after_time);
     param_int(&p, after_id);
-    bp_status bs = run(q, ST_LEDGER_FOLD, &p, &res, "reading the ledger");
+    bs = run(q, BP_SQL_LEDGER_FOLD, &p, &res, "reading the ledger");
     int n = bs == BP_OK ? PQntuples(res) : 0;
     for (int i = 0; i < n; i++) {
+        bp_sql_value v[BP_SQL_FOLD_N];
         bp_ledger_row r;
-        memset(&r, 0, sizeof(r));
-        r.id = col_int(res, i, 0);
-        r.kind = col_text(res, i, 1);
-        r.evidence_time = col_int(res, i, 2);
-        const char *type = col_text(res, i, 3);
-        int t = type != NULL ? bp_event_type_from_name(type) : -1;
-        r.event.type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
-        r.event.action = col_text(res, i, 4) != NULL ? bp_action_from_name(col_text(res, i, 4)) : BP_ACT_NONE;
-        r.event.category = col_text(res, i, 5);
-        r.event.feedback_type = col_text(res, i, 6);
-        r.note = col_text(res, i, 7);
-        r.event.recipient = address;
-        if (r.kind == NULL)
-            r.kind = BP_LEDGER_EVENT;
+        read_values(res, i, bp_sql_fold_types, BP_SQL_FOLD_N, v);
+        bp_sql_fold_row(&r, v, address);
         if (cb(user, &r) != 0)
             break;
     }
@@ -1106,60 +1006,49 @@ static bp_status pg_ledger_fold(void *h, const char *address, long long after_ti
     return bs;
 }
 
-static bp_status pg_ledger_events(void *h, bp_ledger_cb cb, void *user)
+static bp_status pg_ledger_page(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
+                                void *user)
 {
-    pg *q = h;
-    long long after = 0;
-    for (;;) {
-        params p = {.n = 0};
-        PGresult *res = NULL;
-        param_int(&p, after);
-        param_int(&p, LEDGER_PAGE_ROWS);
-        bp_status bs = run(q, ST_LEDGER_EVENTS, &p, &res, "reading the ledger");
-        if (bs != BP_OK)
-            return bs;
-        int n = PQntuples(res);
-        int stopped = ledger_rows(res, cb, user, &after);
-        PQclear(res);
-        if (stopped || n < LEDGER_PAGE_ROWS)
-            return BP_OK;
-    }
+    params p = {.n = 0};
+    param_int(&p, after_id);
+    param_int(&p, limit);
+    param_int(&p, events_only != 0);
+    return ledger_query(h, BP_SQL_LEDGER_PAGE, &p, cb, user);
+}
+
+static bp_status pg_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
+{
+    params p = {.n = 0};
+    param_int(&p, after_id);
+    param_int(&p, last_id);
+    return ledger_query(h, BP_SQL_LEDGER_UNITS, &p, cb, user);
 }
 
 static bp_status pg_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
                                       const char *blocklist)
 {
-    pg *q = h;
     params p = {.n = 0};
     param_int(&p, id);
     param_text(&p, category);
     param_text(&p, rule);
     param_text(&p, bp_action_name(action));
     param_text(&p, blocklist);
-    return run_command(q, ST_LEDGER_RECLASSIFY, &p, NULL, "updating the ledger");
+    return run_command(h, BP_SQL_LEDGER_RECLASSIFY, &p, NULL, "updating the ledger");
 }
 
 /* ---- the suppression list -------------------------------------------------------------- */
 
-static int suppression_rows(const PGresult *res, bp_suppression_cb cb, void *user)
+static void suppression_rows(const PGresult *res, bp_suppression_cb cb, void *user)
 {
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
+        bp_sql_value v[BP_SQL_SUPPRESSION_N];
         bp_suppression r;
-        r.address = col_text(res, i, 0);
-        r.domain = col_text(res, i, 1);
-        r.reason = col_text(res, i, 2);
-        r.source_kind = col_text(res, i, 3);
-        r.first_seen = col_int(res, i, 4);
-        r.last_seen = col_int(res, i, 5);
-        r.count = col_int(res, i, 6);
-        r.lifted = (int)col_int(res, i, 7);
-        r.lift_reason = col_text(res, i, 8);
-        r.lifted_at = col_int(res, i, 9);
+        read_values(res, i, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, v);
+        bp_sql_suppression_row(&r, v);
         if (cb(user, &r) != 0)
-            return 1;
+            return;
     }
-    return 0;
 }
 
 static bp_status pg_suppression_get(void *h, const char *address, bp_suppression_cb cb, void *user)
@@ -1167,16 +1056,13 @@ static bp_status pg_suppression_get(void *h, const char *address, bp_suppression
     pg *q = h;
     params p = {.n = 0};
     PGresult *res = NULL;
-    if (q->in_tx) {
-        /* the store decides from this row (remove, add): take it under the address's lock
-         * (an address without ledger rows has no suppression row either) */
-        int locked = 0;
-        bp_status bs = lock_address(q, address, &locked);
-        if (bs != BP_OK)
-            return bs;
-    }
+    /* the store decides from this row (remove, add): take it under the address's lock
+     * (an address without ledger rows has no suppression row either) */
+    bp_status bs = lock_if_writing(q, address);
+    if (bs != BP_OK)
+        return bs;
     param_text(&p, address);
-    bp_status bs = run(q, ST_SUPP_GET, &p, &res, "reading the suppression list");
+    bs = run(q, BP_SQL_SUPP_GET, &p, &res, "reading the suppression list");
     if (bs == BP_OK) {
         if (PQntuples(res) == 0)
             bs = BP_ERR_NOT_FOUND;
@@ -1189,35 +1075,20 @@ static bp_status pg_suppression_get(void *h, const char *address, bp_suppression
 
 static bp_status pg_suppression_put(void *h, const bp_suppression *r)
 {
-    pg *q = h;
     params p = {.n = 0};
-    param_text(&p, r->address);
-    param_text(&p, r->domain);
-    param_text(&p, r->reason);
-    param_text(&p, r->source_kind);
-    param_int(&p, r->first_seen);
-    param_int(&p, r->last_seen);
-    param_int(&p, r->count);
-    param_int(&p, r->lifted != 0);
-    param_text(&p, r->lift_reason);
-    if (r->lifted_at != 0)
-        param_int(&p, r->lifted_at);
-    else
-        param_text(&p, NULL);
-    return run_command(q, ST_SUPP_PUT, &p, NULL, "writing the suppression list");
+    bp_sql_value v[BP_SQL_SUPPRESSION_N];
+    bp_sql_suppression_values(r, v);
+    param_values(&p, v, BP_SQL_SUPPRESSION_N);
+    return run_command(h, BP_SQL_SUPP_PUT, &p, NULL, "writing the suppression list");
 }
 
 static bp_status pg_suppression_delete(void *h, const char *address)
 {
-    pg *q = h;
-    params p = {.n = 0};
-    param_text(&p, address);
-    return run_command(q, ST_SUPP_DELETE, &p, NULL, "writing the suppression list");
+    return run_text(h, BP_SQL_SUPP_DELETE, &address, 1, "writing the suppression list");
 }
 
 static bp_status pg_suppression_list(void *h, const bp_store_filter *f, bp_suppression_cb cb, void *user)
 {
-    pg *q = h;
     params p = {.n = 0};
     PGresult *res = NULL;
     param_int(&p, f->since);
@@ -1225,7 +1096,7 @@ static bp_status pg_suppression_list(void *h, const bp_store_filter *f, bp_suppr
     param_text(&p, f->category);
     param_text(&p, f->domain);
     param_int(&p, f->include_lifted != 0);
-    bp_status bs = run(q, ST_SUPP_LIST, &p, &res, "reading the suppression list");
+    bp_status bs = run(h, BP_SQL_SUPP_LIST, &p, &res, "reading the suppression list");
     if (bs == BP_OK)
         suppression_rows(res, cb, user);
     PQclear(res);
@@ -1234,28 +1105,19 @@ static bp_status pg_suppression_list(void *h, const bp_store_filter *f, bp_suppr
 
 static bp_status pg_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, void *user)
 {
-    pg *q = h;
-    static const struct {
-        enum stmt_id id;
-        bp_stats_dim dim;
-    } queries[] = {
-        {ST_STATS_TYPE, BP_STATS_TYPE},     {ST_STATS_CATEGORY, BP_STATS_CATEGORY},
-        {ST_STATS_ACTION, BP_STATS_ACTION}, {ST_STATS_DOMAIN, BP_STATS_DOMAIN},
-        {ST_STATS_DAY, BP_STATS_DAY},       {ST_STATS_SUPPRESSED, BP_STATS_SUPPRESSED},
-        {ST_STATS_LIFTED, BP_STATS_LIFTED},
-    };
-    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+    for (size_t i = 0; i < BP_STATS_DIM_LAST; i++) {
         params p = {.n = 0};
         PGresult *res = NULL;
-        if (stmts[queries[i].id].n_params == 1)
+        if (bp_sql_stats[i].uses_since)
             param_int(&p, f->since);
-        bp_status bs = run(q, queries[i].id, &p, &res, "counting");
+        bp_status bs = run(h, (int)bp_sql_stats[i].id, &p, &res, "counting");
         if (bs != BP_OK)
             return bs;
         int stop = 0;
         for (int row = 0; row < PQntuples(res) && !stop; row++) {
-            const char *key = col_text(res, row, 0);
-            stop = cb(user, queries[i].dim, key != NULL ? key : "unknown", col_int(res, row, 1)) != 0;
+            char day[32];
+            const char *key = bp_sql_stats_key(bp_sql_stats[i].dim, col_text(res, row, 0), day, sizeof(day));
+            stop = cb(user, bp_sql_stats[i].dim, key, col_int(res, row, 1)) != 0;
         }
         PQclear(res);
         if (stop)
@@ -1271,37 +1133,20 @@ static bp_status pg_state_get(void *h, const char *address, bp_fold_state_cb cb,
     pg *q = h;
     params p = {.n = 0};
     PGresult *res = NULL;
-    if (q->in_tx) {
-        /* read under the address's lock: the state another writer commits meanwhile is
-         * seen whole, and no other writer changes it until this transaction ends */
-        int locked = 0;
-        bp_status bs = lock_address(q, address, &locked);
-        if (bs != BP_OK)
-            return bs;
-    }
+    /* read under the address's lock: the state another writer commits meanwhile is seen
+     * whole, and no other writer changes it until this transaction ends */
+    bp_status bs = lock_if_writing(q, address);
+    if (bs != BP_OK)
+        return bs;
     param_text(&p, address);
-    bp_status bs = run(q, ST_STATE_GET, &p, &res, "reading the fold state");
+    bs = run(q, BP_SQL_STATE_GET, &p, &res, "reading the fold state");
     if (bs == BP_OK && PQntuples(res) == 0)
         bs = BP_ERR_NOT_FOUND;
     if (bs == BP_OK) {
-        bp_fold_state s = {
-            .address = col_text(res, 0, 0),
-            .last_time = col_int(res, 0, 1),
-            .last_id = col_int(res, 0, 2),
-            .policy = col_text(res, 0, 3),
-            .suppressed = (int)col_int(res, 0, 4),
-            .reason = col_text(res, 0, 5),
-            .source_kind = col_text(res, 0, 6),
-            .first_seen = col_int(res, 0, 7),
-            .last_seen = col_int(res, 0, 8),
-            .count = col_int(res, 0, 9),
-            .lifted = (int)col_int(res, 0, 10),
-            .lift_reason = col_text(res, 0, 11),
-            .lifted_at = col_int(res, 0, 12),
-            .active_time = col_int(res, 0, 13),
-            .active_id = col_int(res, 0, 14),
-            .soft = col_text(res, 0, 15),
-        };
+        bp_sql_value v[BP_SQL_STATE_N];
+        bp_fold_state s;
+        read_values(res, 0, bp_sql_state_types, BP_SQL_STATE_N, v);
+        bp_sql_state_row(&s, v);
         cb(user, &s);
     }
     PQclear(res);
@@ -1310,39 +1155,17 @@ static bp_status pg_state_get(void *h, const char *address, bp_fold_state_cb cb,
 
 static bp_status pg_state_put(void *h, const bp_fold_state *s)
 {
-    pg *q = h;
     params p = {.n = 0};
-    param_text(&p, s->address);
-    param_int(&p, s->last_time);
-    param_int(&p, s->last_id);
-    param_text(&p, s->policy);
-    param_int(&p, s->suppressed != 0);
-    param_text(&p, s->reason);
-    param_text(&p, s->source_kind);
-    param_int(&p, s->first_seen);
-    param_int(&p, s->last_seen);
-    param_int(&p, s->count);
-    param_int(&p, s->lifted != 0);
-    param_text(&p, s->lift_reason);
-    param_int(&p, s->lifted_at);
-    param_int(&p, s->active_time);
-    param_int(&p, s->active_id);
-    param_text(&p, s->soft != NULL ? s->soft : "");
-    return run_command(q, ST_STATE_PUT, &p, NULL, "writing the fold state");
+    bp_sql_value v[BP_SQL_STATE_N];
+    bp_sql_state_values(s, v);
+    param_values(&p, v, BP_SQL_STATE_N);
+    return run_command(h, BP_SQL_STATE_PUT, &p, NULL, "writing the fold state");
 }
 
 static bp_status pg_state_delete(void *h, const char *address)
 {
-    pg *q = h;
-    params p = {.n = 0};
-    if (q->in_tx) {
-        int locked = 0;
-        bp_status bs = lock_address(q, address, &locked);
-        if (bs != BP_OK)
-            return bs;
-    }
-    param_text(&p, address);
-    return run_command(q, ST_STATE_DELETE, &p, NULL, "writing the fold state");
+    bp_status bs = lock_if_writing(h, address);
+    return bs == BP_OK ? run_text(h, BP_SQL_STATE_DELETE, &address, 1, "writing the fold state") : bs;
 }
 
 const bp_store_backend bp_store_backend_postgres = {
@@ -1360,7 +1183,8 @@ const bp_store_backend bp_store_backend_postgres = {
     .ledger_insert = pg_ledger_insert,
     .ledger_for = pg_ledger_for,
     .ledger_fold = pg_ledger_fold,
-    .ledger_events = pg_ledger_events,
+    .ledger_page = pg_ledger_page,
+    .ledger_units = pg_ledger_units,
     .ledger_reclassify = pg_ledger_reclassify,
     .suppression_get = pg_suppression_get,
     .suppression_put = pg_suppression_put,

@@ -15,6 +15,12 @@
  *   built from data.
  * - Errors: SQLITE_BUSY/LOCKED -> BP_ERR_BUSY; FULL, IOERR, READONLY, CANTOPEN, PERM ->
  *   BP_ERR_IO (transient: pipe mode exits 75); NOMEM -> BP_ERR_NOMEM; the rest BP_ERR_STORE.
+ * - The file, its -wal and the path (docs/store.md, "Moving, replacing"): a writer commits
+ *   only while the path names the file it opened (checked after the lock is taken, before
+ *   COMMIT and after it), marks each commit with the file it was made through (sqlite_wal.h)
+ *   and never uses a -wal another file's commits are in.  A writer that finds its file moved
+ *   checkpoints into it and lets go of it; its next transaction opens whatever the path names
+ *   then.  Readers check the -wal once, when they open.
  *
  * Ownership: the handle owns the connection and the prepared statements; the error text is
  * kept in the handle.
@@ -29,9 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store_backend.h"
+#include "sql.h"
+#include "sqlite_wal.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
  * append a new one (and document it in docs/store.md). */
@@ -94,104 +101,37 @@ static const char *const migrations[] = {
     "  active_id INTEGER NOT NULL,"
     "  soft TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 2 -> 3: a message's facts once, in its processed row (sql.h BP_SQL_MIGRATE_FACTS) */
+    "ALTER TABLE processed ADD COLUMN original_message_id TEXT;"
+    "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
+    "ALTER TABLE processed ADD COLUMN envid TEXT;"
+    "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
 
-#define LEDGER_COLUMNS                                                                                                 \
-    "id, kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "   \
-    "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
-    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
-
-/* what derive() folds (store_backend.h ledger_fold) */
-#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
-
-#define STATE_COLUMNS                                                                                                  \
-    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
-    "lift_reason, lifted_at, active_time, active_id, soft"
-
-#define SUPPRESSION_COLUMNS                                                                                            \
-    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
-
-enum stmt_id {
-    ST_SEEN,
-    ST_MARK,
-    ST_DROP_PLACEHOLDER,
-    ST_LEDGER_INSERT,
-    ST_LEDGER_FOR,
-    ST_LEDGER_FOLD,
-    ST_LEDGER_EVENTS,
-    ST_LEDGER_RECLASSIFY,
-    ST_SUPP_GET,
-    ST_SUPP_PUT,
-    ST_SUPP_DELETE,
-    ST_SUPP_LIST,
-    ST_STATS_TYPE,
-    ST_STATS_CATEGORY,
-    ST_STATS_ACTION,
-    ST_STATS_DOMAIN,
-    ST_STATS_DAY,
-    ST_STATS_SUPPRESSED,
-    ST_STATS_LIFTED,
-    ST_STATE_GET,
-    ST_STATE_PUT,
-    ST_STATE_DELETE,
-    ST_COUNT
-};
-
-static const char *const stmt_sql[ST_COUNT] = {
-    [ST_SEEN] = "SELECT state FROM processed WHERE fingerprint = ?1",
-    [ST_MARK] = "INSERT INTO processed (fingerprint, state, message_id, source, first_seen, updated) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
-                "ON CONFLICT (fingerprint) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-    [ST_DROP_PLACEHOLDER] = "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
-    [ST_LEDGER_INSERT] =
-        "INSERT INTO ledger (kind, evidence_time, recorded_at, type, action, recipient, domain, recipient_from, "
-        "status, smtp_code, diagnostic, category, feedback_type, rule, final, reporting_mta, remote_mta, "
-        "arrival_date, source_ip, envid, job_id, source, message_id, original_message_id, blocklist, family, note, "
-        "fingerprint, mta_category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?28, ?7, ?8, ?9, ?10, ?11, "
-        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?29)",
-    [ST_LEDGER_FOR] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE recipient = ?1 ORDER BY evidence_time, id",
-    /* the rows after a key: a range of index ledger_recipient */
-    [ST_LEDGER_FOLD] = "SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = ?1 AND (evidence_time, id) > (?2, ?3) "
-                       "ORDER BY evidence_time, id",
-    [ST_LEDGER_EVENTS] = "SELECT " LEDGER_COLUMNS " FROM ledger WHERE kind = 'event' ORDER BY id",
-    [ST_LEDGER_RECLASSIFY] = "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
-    [ST_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",
-    [ST_SUPP_PUT] = "INSERT OR REPLACE INTO suppressions (" SUPPRESSION_COLUMNS ") "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_SUPP_DELETE] = "DELETE FROM suppressions WHERE address = ?1",
-    [ST_SUPP_LIST] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions "
-                     "WHERE (?5 OR lifted = 0) AND last_seen >= ?1 AND (?2 IS NULL OR source_kind = ?2) "
-                     "AND (?3 IS NULL OR reason = ?3) AND (?4 IS NULL OR domain = ?4) ORDER BY address",
-    [ST_STATS_TYPE] = "SELECT type, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
-                      "GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_CATEGORY] = "SELECT CASE WHEN type = 'complaint' THEN 'complaint:' || coalesce(feedback_type, 'unknown') "
-                          "ELSE category END AS c, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
-                          "AND (category IS NOT NULL OR type = 'complaint') GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_ACTION] = "SELECT coalesce(action, 'none'), count(*) FROM ledger WHERE kind = 'event' "
-                        "AND evidence_time >= ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_DOMAIN] = "SELECT domain, count(*) FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
-                        "AND domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_DAY] = "SELECT strftime('%Y-%m-%d', evidence_time, 'unixepoch'), count(*) FROM ledger "
-                     "WHERE kind = 'event' AND evidence_time >= ?1 GROUP BY 1 ORDER BY 1",
-    [ST_STATS_SUPPRESSED] =
-        "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 0 GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATS_LIFTED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 1 GROUP BY 1 ORDER BY 2 DESC, 1",
-    [ST_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address = ?1",
-    [ST_STATE_PUT] = "INSERT OR REPLACE INTO derive_state (" STATE_COLUMNS ") "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    [ST_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
-};
-
 typedef struct sq {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[ST_COUNT];
+    sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
+    sqlite3_stmt *stmts[BP_SQL_COUNT];
+    sqlite3_stmt *marks_get[2]; /* the marks of the last commit (page 1) */
+    sqlite3_stmt *marks_put[2]; /* user_version, application_id := this file's, this -wal's */
+    int32_t marks_put_for[2];   /* the values marks_put[] were prepared with */
+    int32_t wal_mark;           /* this transaction's -wal's mark (check_wal at begin) */
+    sqlite3_int64 changes;      /* sqlite3_total_changes64() at begin */
     unsigned busy_timeout_ms;
     long long busy_started_ms;
     unsigned rng;
+    int read_only;
     int version;
     int in_tx;
+    char *path;     /* the location */
+    char *wal_path; /* its -wal */
+    dev_t dev;      /* the file a writer opened: device and inode */
+    ino_t ino;
+    int32_t mark; /* bp_wal_mark(ino) */
+    int wal;      /* the connection is in WAL mode */
+    int moved;    /* the path no longer names the file (or its -wal): checkpoint it when letting go */
+    int foreign;  /* its -wal holds another file's commits: never checkpoint it into this one */
     char error[512];
 } sq;
 
@@ -255,10 +195,17 @@ static bp_status fail(sq *q, int rc, const char *what)
     return map_error(rc);
 }
 
-static bp_status prepare(sq *q, enum stmt_id id, sqlite3_stmt **out)
+static bp_status connect(sq *q);
+
+static bp_status prepare(sq *q, bp_sql_id id, sqlite3_stmt **out)
 {
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
     if (q->stmts[id] == NULL) {
-        int rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
+        int rc = sqlite3_prepare_v3(q->db, bp_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
         if (rc != SQLITE_OK)
             return fail(q, rc, "prepare");
     }
@@ -326,7 +273,155 @@ static bp_status sq_begin(void *h);
 static bp_status sq_commit(void *h);
 static void sq_rollback(void *h);
 
-/* Bring the schema to SCHEMA_VERSION, in one write transaction. */
+/* ---- the file, its -wal and the path (sqlite_wal.h; docs/store.md "Moving, replacing") --- */
+
+/* SQLite's handle of the -wal; NULL when none is open (not WAL, or before the first read). */
+static sqlite3_file *wal_file(sq *q)
+{
+    sqlite3_file *f = NULL;
+    if (!q->wal || sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK)
+        return NULL;
+    return f != NULL && f->pMethods != NULL ? f : NULL;
+}
+
+/* Does the path no longer name the file this writer opened (device and inode, and SQLite's
+ * own SQLITE_FCNTL_HAS_MOVED), or the -wal path no longer its -wal? */
+static int has_moved(sq *q)
+{
+    struct stat sb;
+    int moved = 0;
+    if (lstat(q->path, &sb) != 0 || sb.st_dev != q->dev || sb.st_ino != q->ino)
+        return 1;
+    if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+        return 1;
+    sqlite3_file *w = wal_file(q);
+    return w != NULL && w->pMethods->xFileControl(w, SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved;
+}
+
+static bp_status moved_error(sq *q)
+{
+    q->moved = 1;
+    snprintf(q->error, sizeof(q->error),
+             "%s was moved or replaced while in use: nothing written (the path names another file now; the next "
+             "transaction opens it)",
+             q->path);
+    return BP_ERR_IO;
+}
+
+static int wal_read(void *ctx, unsigned char *buf, size_t n, long long offset)
+{
+    sqlite3_file *w = ctx;
+    return w->pMethods->xRead(w, buf, (int)n, offset) == SQLITE_OK ? 0 : -1;
+}
+
+/* The marks of the last commit: user_version and application_id of page 1 as this
+ * transaction sees it (its first read: it opens the -wal).  Two plain PRAGMAs: preparing
+ * one SELECT of the pragma_* table functions costs ten times as much (a pipe prepares it). */
+static bp_status read_marks(sq *q, int32_t *mark, int32_t *wal_mark)
+{
+    static const char *const sql[2] = {"PRAGMA user_version", "PRAGMA application_id"};
+    int32_t *out[2] = {mark, wal_mark};
+    for (int i = 0; i < 2; i++) {
+        int rc = SQLITE_OK;
+        if (q->marks_get[i] == NULL)
+            rc = sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->marks_get[i], NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(q->marks_get[i]);
+        if (rc == SQLITE_ROW) {
+            *out[i] = sqlite3_column_int(q->marks_get[i], 0);
+            rc = SQLITE_OK;
+        }
+        if (q->marks_get[i] != NULL)
+            sqlite3_reset(q->marks_get[i]);
+        if (rc != SQLITE_OK)
+            return fail(q, rc, "reading the database header");
+    }
+    return BP_OK;
+}
+
+/* Inside a transaction: may this connection use the -wal it has open?  Not when its last
+ * commit was made by bouncepipe through another database file into this -wal file
+ * (bp_wal_is_foreign): then it is refused, and never checkpointed into this file.
+ * @param wal_mark receives the mark of this -wal (0: none open) */
+static bp_status check_wal(sq *q, int32_t *wal_mark)
+{
+    int32_t mark = 0, last_wal_mark = 0;
+    sqlite3_int64 size = 0;
+    struct stat sb;
+    bp_wal_view v;
+    *wal_mark = 0;
+    bp_status bs = read_marks(q, &mark, &last_wal_mark);
+    sqlite3_file *w = wal_file(q);
+    if (bs != BP_OK || w == NULL || stat(q->wal_path, &sb) != 0)
+        return bs;
+    *wal_mark = bp_wal_mark(sb.st_ino);
+    if (w->pMethods->xFileSize(w, &size) != SQLITE_OK || bp_wal_inspect(wal_read, w, size, 0, &v) != 0) {
+        snprintf(q->error, sizeof(q->error), "%s: cannot read", q->wal_path);
+        return BP_ERR_IO;
+    }
+    if (!v.frames || !bp_wal_is_foreign(mark, last_wal_mark, q->mark, *wal_mark))
+        return BP_OK;
+    q->foreign = 1;
+    sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    snprintf(q->error, sizeof(q->error),
+             "%s holds commits made through another file (%s was moved or replaced while in use): not used until "
+             "that file's writers have finished",
+             q->wal_path, q->path);
+    return BP_ERR_IO;
+}
+
+/* Mark this transaction's commit with this file and this -wal (page 1 is then written by
+ * every commit that writes anything, so that a -wal's first and last commits always say
+ * whose they are). */
+static bp_status put_marks(sq *q, int32_t wal_mark)
+{
+    static const char *const names[2] = {"user_version", "application_id"};
+    const int32_t want[2] = {q->mark, wal_mark};
+    for (int i = 0; i < 2 && wal_mark != 0; i++) {
+        if (q->marks_put[i] == NULL || q->marks_put_for[i] != want[i]) {
+            char sql[64];
+            sqlite3_finalize(q->marks_put[i]);
+            q->marks_put[i] = NULL;
+            snprintf(sql, sizeof(sql), "PRAGMA %s = %d", names[i], (int)want[i]);
+            int rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->marks_put[i], NULL);
+            if (rc != SQLITE_OK)
+                return fail(q, rc, "marking the commit");
+            q->marks_put_for[i] = want[i];
+        }
+        bp_status bs = step_done(q, q->marks_put[i], "marking the commit");
+        if (bs != BP_OK)
+            return bs;
+    }
+    return BP_OK;
+}
+
+/* Let go of the connection.  A writer whose file was moved copies what it committed into the
+ * file (wherever it is now: SQLite does not checkpoint at close once the file moved), unless
+ * the -wal was another file's.  The next transaction opens the path again. */
+static void disconnect(sq *q)
+{
+    if (q->db == NULL)
+        return;
+    if (q->in_tx)
+        sq_rollback(q);
+    for (int i = 0; i < BP_SQL_COUNT; i++) {
+        sqlite3_finalize(q->stmts[i]);
+        q->stmts[i] = NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        sqlite3_finalize(q->marks_get[i]);
+        q->marks_get[i] = NULL;
+        sqlite3_finalize(q->marks_put[i]);
+        q->marks_put[i] = NULL;
+    }
+    if (!q->read_only && !q->moved && !q->foreign)
+        q->moved = has_moved(q);
+    if (q->moved && !q->foreign)
+        sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3_close(q->db);
+    q->db = NULL;
+}
+
 static bp_status migrate(sq *q)
 {
     bp_status bs = sq_begin(q);
@@ -395,16 +490,124 @@ static bp_status set_wal(sq *q)
     return bs;
 }
 
+/* Is the database in WAL mode (a reader's question: writers set it)? */
+static int journal_is_wal(sq *q)
+{
+    sqlite3_stmt *st = NULL;
+    int wal = 0;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(st, 0);
+        wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    return wal;
+}
+
+/* Open the path: the file (a writer creates it, 0640, never through a symbolic link, and
+ * first looks at a -wal beside it: bp_wal_preopen), WAL mode, the -wal check, the schema. */
+static bp_status connect(sq *q)
+{
+    bp_status bs = BP_OK;
+    struct stat sb;
+    int flags = SQLITE_OPEN_NOMUTEX;
+    q->moved = q->foreign = q->wal = 0;
+    if (q->read_only) {
+        if (stat(q->path, &sb) != 0) {
+            snprintf(q->error, sizeof(q->error), "%s: no such database", q->path);
+            return BP_ERR_NOT_FOUND;
+        }
+        flags |= SQLITE_OPEN_READONLY;
+    } else {
+        /* Create it ourselves so that its mode is 0640 (SQLite would use 0644), never
+         * through a symbolic link (a dangling one would make us create the target). */
+        int fd = open(q->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0) {
+            if (errno == ELOOP)
+                snprintf(q->error, sizeof(q->error), "%s: is a symbolic link: a store is not opened through one",
+                         q->path);
+            else
+                snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
+            return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+        }
+        int got = fstat(fd, &sb);
+        close(fd);
+        if (got != 0) {
+            snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
+            return BP_ERR_IO;
+        }
+        bs = bp_wal_preopen(q->path, sb.st_size == 0, bp_wal_mark(sb.st_ino), q->error, sizeof(q->error));
+        if (bs != BP_OK)
+            return bs;
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
+    }
+    q->dev = sb.st_dev;
+    q->ino = sb.st_ino;
+    q->mark = bp_wal_mark(sb.st_ino);
+    int rc = sqlite3_open_v2(q->path, &q->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        bs = fail(q, rc, q->path);
+        goto out;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_handler(q->db, busy_wait, q);
+    bs = exec(q, "PRAGMA synchronous=FULL", "setting synchronous");
+    if (bs != BP_OK)
+        goto out;
+    q->wal = journal_is_wal(q);
+    /* Before reading a table: is the -wal this file's? */
+    int32_t wal_mark = 0;
+    bs = exec(q, "BEGIN", "reading the database");
+    if (bs == BP_OK) {
+        bs = check_wal(q, &wal_mark);
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (bs != BP_OK)
+        goto out;
+    int version = 0;
+    bs = read_version(q, &version);
+    if (bs != BP_OK)
+        goto out;
+    if (version < 0) {
+        snprintf(q->error, sizeof(q->error), "%s: not a bouncepipe database (it has other tables)", q->path);
+        bs = BP_ERR_STORE;
+        goto out;
+    }
+    if (version > SCHEMA_VERSION) {
+        snprintf(q->error, sizeof(q->error), "%s: schema version %d is newer than this program's %d", q->path, version,
+                 SCHEMA_VERSION);
+        bs = BP_ERR_STORE;
+        goto out;
+    }
+    q->version = version;
+    if (version < SCHEMA_VERSION && q->read_only) {
+        snprintf(q->error, sizeof(q->error), "%s: %s", q->path,
+                 version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
+        bs = version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
+        goto out;
+    }
+    if (!q->read_only && !q->wal) { /* a new store, or one restored from a rollback-mode copy */
+        bs = set_wal(q);
+        if (bs != BP_OK)
+            goto out;
+        q->wal = 1;
+    }
+    if (version < SCHEMA_VERSION)
+        bs = migrate(q);
+out:
+    if (bs != BP_OK)
+        disconnect(q);
+    return bs;
+}
+
 static void sq_close(void *h)
 {
     sq *q = h;
     if (q == NULL)
         return;
-    if (q->in_tx)
-        sq_rollback(q);
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(q->stmts[i]);
-    sqlite3_close(q->db);
+    disconnect(q);
+    free(q->path);
+    free(q->wal_path);
     free(q);
 }
 
@@ -416,66 +619,22 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, voi
         return BP_ERR_NOMEM;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
-    int flags = SQLITE_OPEN_NOMUTEX;
-    if (opts->read_only) {
-        if (access(location, F_OK) != 0) {
-            snprintf(q->error, sizeof(q->error), "%s: no such database", location);
-            bs = BP_ERR_NOT_FOUND;
-            goto out;
-        }
-        flags |= SQLITE_OPEN_READONLY;
-    } else {
-        /* Create it ourselves so that its mode is 0640 (SQLite would use 0644). */
-        int fd = open(location, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0) {
-            snprintf(q->error, sizeof(q->error), "%s: %s", location, strerror(errno));
-            bs = errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
-            goto out;
-        }
-        close(fd);
-        flags |= SQLITE_OPEN_READWRITE;
-    }
-    int rc = sqlite3_open_v2(location, &q->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        bs = fail(q, rc, location);
+    q->read_only = opts->read_only != 0;
+    size_t n = strlen(location);
+    q->path = strdup(location);
+    q->wal_path = malloc(n + sizeof("-wal"));
+    if (q->path == NULL || q->wal_path == NULL) {
+        bs = BP_ERR_NOMEM;
+        snprintf(q->error, sizeof(q->error), "out of memory");
         goto out;
     }
-    sqlite3_extended_result_codes(q->db, 1);
-    sqlite3_busy_handler(q->db, busy_wait, q);
-    bs = exec(q, "PRAGMA synchronous=FULL", "setting synchronous");
-    if (bs != BP_OK)
-        goto out;
-    int version = 0;
-    bs = read_version(q, &version);
-    if (bs != BP_OK)
-        goto out;
-    if (version < 0) {
-        snprintf(q->error, sizeof(q->error), "%s: not a bouncepipe database (it has other tables)", location);
-        bs = BP_ERR_STORE;
-        goto out;
+    memcpy(q->wal_path, location, n);
+    memcpy(q->wal_path + n, "-wal", sizeof("-wal"));
+    bs = connect(q);
+    if (bs == BP_OK) {
+        *handle = q;
+        return BP_OK;
     }
-    if (version > SCHEMA_VERSION) {
-        snprintf(q->error, sizeof(q->error), "%s: schema version %d is newer than this program's %d", location, version,
-                 SCHEMA_VERSION);
-        bs = BP_ERR_STORE;
-        goto out;
-    }
-    q->version = version;
-    if (version < SCHEMA_VERSION) {
-        if (opts->read_only) {
-            snprintf(q->error, sizeof(q->error), "%s: %s", location,
-                     version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
-            bs = version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
-            goto out;
-        }
-        bs = set_wal(q);
-        if (bs == BP_OK)
-            bs = migrate(q);
-        if (bs != BP_OK)
-            goto out;
-    }
-    *handle = q;
-    return BP_OK;
 out:
     if (error != NULL)
         *error = strdup(q->error);
@@ -501,14 +660,27 @@ static bp_status sq_begin(void *h)
         snprintf(q->error, sizeof(q->error), "a transaction is already open");
         return BP_ERR_USAGE;
     }
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
     /* The busy handler waits inside one attempt; SQLite skips it in some lock states, so
      * retry the attempt itself until the same deadline. */
     long long started = monotonic_ms();
     for (unsigned attempt = 0;; attempt++) {
         int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
+            /* The write lock is ours: is the path still this file, the -wal this file's? */
             q->in_tx = 1;
-            return BP_OK;
+            q->changes = sqlite3_total_changes64(q->db);
+            bp_status bs = has_moved(q) ? moved_error(q) : check_wal(q, &q->wal_mark);
+            if (bs != BP_OK) {
+                sq_rollback(q);
+                if (q->moved || q->foreign)
+                    disconnect(q);
+            }
+            return bs;
         }
         long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
         if ((rc & 0xff) != SQLITE_BUSY || left <= 0)
@@ -520,29 +692,103 @@ static bp_status sq_begin(void *h)
 static bp_status sq_commit(void *h)
 {
     sq *q = h;
+    bp_status bs = BP_OK;
+    if (q->db == NULL || !q->in_tx) {
+        snprintf(q->error, sizeof(q->error), "no transaction is open");
+        return BP_ERR_USAGE;
+    }
+    if (has_moved(q)) { /* again: the file may have gone since begin */
+        bs = moved_error(q);
+        disconnect(q);
+        return bs;
+    }
+    if (sqlite3_total_changes64(q->db) != q->changes) { /* it writes: mark the commit */
+        bs = put_marks(q, q->wal_mark);
+        if (bs != BP_OK) {
+            sq_rollback(q);
+            return bs;
+        }
+    }
     int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        bp_status bs = fail(q, rc, "committing");
+        bs = fail(q, rc, "committing");
         sq_rollback(q);
         return bs;
     }
     q->in_tx = 0;
+    if (has_moved(q)) { /* it went during COMMIT: the commit is in the moved file, not at the path */
+        q->moved = 1;
+        snprintf(q->error, sizeof(q->error),
+                 "%s was moved or replaced while committing: written into the moved file, not into what the path "
+                 "names now",
+                 q->path);
+        disconnect(q);
+        return BP_ERR_IO;
+    }
     return BP_OK;
 }
 
 static void sq_rollback(void *h)
 {
     sq *q = h;
-    if (sqlite3_get_autocommit(q->db) == 0)
+    if (q->db != NULL && sqlite3_get_autocommit(q->db) == 0)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     q->in_tx = 0;
+}
+
+/* ---- rows: the shared statements of sql.c, bound and read as bp_sql_value arrays ------- */
+
+/* Bind @p n values from parameter @p first on. */
+static void bind_values(sqlite3_stmt *st, int first, const bp_sql_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int at = first + (int)i;
+        if (v[i].is_null)
+            sqlite3_bind_null(st, at);
+        else if (v[i].text != NULL)
+            sqlite3_bind_text(st, at, v[i].text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, at, v[i].num);
+    }
+}
+
+/* The current result row's @p n columns of @p types. */
+static void read_values(sqlite3_stmt *st, const bp_sql_type *types, size_t n, bp_sql_value *v)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].is_null = sqlite3_column_type(st, (int)i) == SQLITE_NULL;
+        v[i].text = types[i] == BP_SQL_TEXT ? (const char *)sqlite3_column_text(st, (int)i) : NULL;
+        v[i].num = types[i] == BP_SQL_INT ? sqlite3_column_int64(st, (int)i) : 0;
+    }
+}
+
+/* Step through the rows of @p st, handing each to @p each; reset it either way.
+ * @param n receives the rows handed over (may be NULL) */
+typedef int (*row_fn)(sqlite3_stmt *st, void *ctx);
+static bp_status each_row(sq *q, sqlite3_stmt *st, row_fn each, void *ctx, const char *what, long long *n)
+{
+    int rc;
+    long long count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        count++;
+        if (each(st, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    bp_status bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (n != NULL)
+        *n = count;
+    return bs;
 }
 
 static bp_status sq_seen(void *h, const char *fingerprint, int *state)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_SEEN, &st);
+    bp_status bs = prepare(q, BP_SQL_SEEN, &st);
     if (bs != BP_OK)
         return bs;
     *state = BP_SEEN_UNKNOWN;
@@ -557,337 +803,192 @@ static bp_status sq_seen(void *h, const char *fingerprint, int *state)
     return bs;
 }
 
-static bp_status sq_mark(void *h, const bp_store_unit *unit, int state, long long now)
+static bp_sql_value text_v(const char *s)
 {
-    sq *q = h;
+    return (bp_sql_value){s, 0, s == NULL};
+}
+
+static bp_sql_value int_v(long long n)
+{
+    return (bp_sql_value){NULL, n, 0};
+}
+
+/* Run statement @p id with @p n values bound from parameter 1 on, handing each result row to
+ * @p each (NULL: a statement without rows); reset it either way.
+ * @param rows receives the rows handed over (may be NULL) */
+static bp_status run_values(sq *q, bp_sql_id id, const bp_sql_value *v, size_t n, row_fn each, void *ctx,
+                            const char *what, long long *rows)
+{
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_MARK, &st);
+    bp_status bs = prepare(q, id, &st);
     if (bs != BP_OK)
         return bs;
-    bind_text(st, 1, unit->fingerprint);
-    sqlite3_bind_int(st, 2, state);
-    bind_text(st, 3, unit->message_id);
-    bind_text(st, 4, unit->source);
-    sqlite3_bind_int64(st, 5, now);
-    return step_done(q, st, "recording a fingerprint");
+    bind_values(st, 1, v, n);
+    return each != NULL ? each_row(q, st, each, ctx, what, rows) : step_done(q, st, what);
+}
+
+static bp_status sq_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
+{
+    bp_sql_value v[BP_SQL_MARK_N];
+    bp_sql_mark_values(fingerprint, facts, state, now, v);
+    return run_values(h, BP_SQL_MARK, v, BP_SQL_MARK_N, NULL, NULL, "recording a fingerprint", NULL);
 }
 
 static bp_status sq_drop_placeholder(void *h, const char *fingerprint)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_DROP_PLACEHOLDER, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, fingerprint);
-    return step_done(q, st, "replacing an unrecognised message");
+    const bp_sql_value v[] = {text_v(fingerprint)};
+    return run_values(h, BP_SQL_DROP_PLACEHOLDER, v, 1, NULL, NULL, "replacing an unrecognised message", NULL);
 }
 
 static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
 {
     sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_INSERT, &st);
-    if (bs != BP_OK)
-        return bs;
-    const bp_event *e = &r->event;
-    int is_event = strcmp(r->kind, BP_LEDGER_EVENT) == 0;
-    bind_text(st, 1, r->kind);
-    sqlite3_bind_int64(st, 2, r->evidence_time);
-    sqlite3_bind_int64(st, 3, r->recorded_at);
-    bind_text(st, 4, is_event ? bp_event_type_name(e->type) : NULL);
-    bind_text(st, 5, is_event ? bp_action_name(e->action) : NULL);
-    bind_text(st, 6, e->recipient);
-    bind_text(st, 7, e->recipient_from);
-    bind_text(st, 8, e->status);
-    bind_text(st, 9, e->smtp_code);
-    bind_text(st, 10, e->diagnostic);
-    bind_text(st, 11, e->category);
-    bind_text(st, 12, e->feedback_type);
-    bind_text(st, 13, e->rule);
-    sqlite3_bind_int(st, 14, e->final != 0);
-    bind_text(st, 15, e->reporting_mta);
-    bind_text(st, 16, e->remote_mta);
-    bind_text(st, 17, e->arrival_date);
-    bind_text(st, 18, e->source_ip);
-    bind_text(st, 19, e->envid);
-    bind_text(st, 20, e->job_id);
-    bind_text(st, 21, e->source);
-    bind_text(st, 22, e->message_id);
-    bind_text(st, 23, e->original_message_id);
-    bind_text(st, 24, e->blocklist);
-    bind_text(st, 25, e->family);
-    bind_text(st, 26, r->note);
-    bind_text(st, 27, e->fingerprint);
-    bind_text(st, 28, r->domain);
-    bind_text(st, 29, r->mta_category);
-    bs = step_done(q, st, "writing the ledger");
+    bp_sql_value v[BP_SQL_LEDGER_N];
+    bp_sql_ledger_values(r, v); /* all but v[0], the id, are bound */
+    bp_status bs =
+        run_values(q, BP_SQL_LEDGER_INSERT, v + 1, BP_SQL_LEDGER_N - 1, NULL, NULL, "writing the ledger", NULL);
     *id = bs == BP_OK ? sqlite3_last_insert_rowid(q->db) : 0;
     return bs;
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
+typedef struct ledger_walk {
+    bp_ledger_cb cb;
+    void *user;
+    const char *address; /* the fold's rows: of this address */
+} ledger_walk;
+
+static int ledger_each(sqlite3_stmt *st, void *ctx)
 {
-    return (const char *)sqlite3_column_text(st, i);
+    ledger_walk *w = ctx;
+    bp_sql_value v[BP_SQL_LEDGER_N];
+    bp_ledger_row r;
+    read_values(st, bp_sql_ledger_types, BP_SQL_LEDGER_N, v);
+    bp_sql_ledger_row(&r, v);
+    return w->cb(w->user, &r);
 }
 
-/* Iterate a ledger query whose columns are LEDGER_COLUMNS. */
-static bp_status ledger_rows(sq *q, sqlite3_stmt *st, bp_ledger_cb cb, void *user)
+static int fold_each(sqlite3_stmt *st, void *ctx)
 {
-    bp_status bs = BP_OK;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bp_ledger_row r;
-        memset(&r, 0, sizeof(r));
-        r.id = sqlite3_column_int64(st, 0);
-        r.kind = col_text(st, 1);
-        r.evidence_time = sqlite3_column_int64(st, 2);
-        r.recorded_at = sqlite3_column_int64(st, 3);
-        bp_event *e = &r.event;
-        const char *type = col_text(st, 4);
-        int t = type != NULL ? bp_event_type_from_name(type) : -1;
-        e->type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
-        e->action = col_text(st, 5) != NULL ? bp_action_from_name(col_text(st, 5)) : BP_ACT_NONE;
-        e->recipient = col_text(st, 6);
-        e->recipient_from = col_text(st, 7);
-        e->status = col_text(st, 8);
-        e->smtp_code = col_text(st, 9);
-        e->diagnostic = col_text(st, 10);
-        e->category = col_text(st, 11);
-        e->feedback_type = col_text(st, 12);
-        e->rule = col_text(st, 13);
-        e->final = sqlite3_column_int(st, 14);
-        e->reporting_mta = col_text(st, 15);
-        e->remote_mta = col_text(st, 16);
-        e->arrival_date = col_text(st, 17);
-        e->source_ip = col_text(st, 18);
-        e->envid = col_text(st, 19);
-        e->job_id = col_text(st, 20);
-        e->source = col_text(st, 21);
-        e->message_id = col_text(st, 22);
-        e->original_message_id = col_text(st, 23);
-        e->blocklist = col_text(st, 24);
-        e->family = col_text(st, 25);
-        r.note = col_text(st, 26);
-        e->fingerprint = col_text(st, 27);
-        r.domain = col_text(st, 28);
-        r.mta_category = col_text(st, 29);
-        if (r.kind == NULL)
-            r.kind = BP_LEDGER_EVENT;
-        if (cb(user, &r) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        bs = fail(q, rc, "reading the ledger");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
+    ledger_walk *w = ctx;
+    bp_sql_value v[BP_SQL_FOLD_N];
+    bp_ledger_row r;
+    read_values(st, bp_sql_fold_types, BP_SQL_FOLD_N, v);
+    bp_sql_fold_row(&r, v, w->address);
+    return w->cb(w->user, &r);
 }
 
 static bp_status sq_ledger_for(void *h, const char *address, bp_ledger_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_FOR, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    return ledger_rows(q, st, cb, user);
+    ledger_walk w = {cb, user, address};
+    const bp_sql_value v[] = {text_v(address)};
+    return run_values(h, BP_SQL_LEDGER_FOR, v, 1, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
                                 void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_FOLD, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    sqlite3_bind_int64(st, 2, after_time);
-    sqlite3_bind_int64(st, 3, after_id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bp_ledger_row r;
-        memset(&r, 0, sizeof(r));
-        r.id = sqlite3_column_int64(st, 0);
-        r.kind = col_text(st, 1);
-        r.evidence_time = sqlite3_column_int64(st, 2);
-        const char *type = col_text(st, 3);
-        int t = type != NULL ? bp_event_type_from_name(type) : -1;
-        r.event.type = t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
-        r.event.action = col_text(st, 4) != NULL ? bp_action_from_name(col_text(st, 4)) : BP_ACT_NONE;
-        r.event.category = col_text(st, 5);
-        r.event.feedback_type = col_text(st, 6);
-        r.note = col_text(st, 7);
-        r.event.recipient = address;
-        if (r.kind == NULL)
-            r.kind = BP_LEDGER_EVENT;
-        if (cb(user, &r) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "reading the ledger");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
+    ledger_walk w = {cb, user, address};
+    const bp_sql_value v[] = {text_v(address), int_v(after_time), int_v(after_id)};
+    return run_values(h, BP_SQL_LEDGER_FOLD, v, 3, fold_each, &w, "reading the ledger", NULL);
 }
 
-static bp_status sq_ledger_events(void *h, bp_ledger_cb cb, void *user)
+static bp_status sq_ledger_page(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
+                                void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_EVENTS, &st);
-    if (bs != BP_OK)
-        return bs;
-    return ledger_rows(q, st, cb, user);
+    ledger_walk w = {cb, user, NULL};
+    const bp_sql_value v[] = {int_v(after_id), int_v(limit), int_v(events_only != 0)};
+    return run_values(h, BP_SQL_LEDGER_PAGE, v, 3, ledger_each, &w, "reading the ledger", NULL);
+}
+
+static bp_status sq_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
+{
+    ledger_walk w = {cb, user, NULL};
+    const bp_sql_value v[] = {int_v(after_id), int_v(last_id)};
+    return run_values(h, BP_SQL_LEDGER_UNITS, v, 2, ledger_each, &w, "reading the ledger", NULL);
 }
 
 static bp_status sq_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
                                       const char *blocklist)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_LEDGER_RECLASSIFY, &st);
-    if (bs != BP_OK)
-        return bs;
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, category);
-    bind_text(st, 3, rule);
-    bind_text(st, 4, bp_action_name(action));
-    bind_text(st, 5, blocklist);
-    return step_done(q, st, "updating the ledger");
+    const bp_sql_value v[] = {int_v(id), text_v(category), text_v(rule), text_v(bp_action_name(action)),
+                              text_v(blocklist)};
+    return run_values(h, BP_SQL_LEDGER_RECLASSIFY, v, 5, NULL, NULL, "updating the ledger", NULL);
 }
 
-static bp_status suppression_rows(sq *q, sqlite3_stmt *st, bp_suppression_cb cb, void *user, int *n)
+typedef struct suppression_walk {
+    bp_suppression_cb cb;
+    void *user;
+} suppression_walk;
+
+static int suppression_each(sqlite3_stmt *st, void *ctx)
 {
-    bp_status bs = BP_OK;
-    int rc;
-    *n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bp_suppression r;
-        r.address = col_text(st, 0);
-        r.domain = col_text(st, 1);
-        r.reason = col_text(st, 2);
-        r.source_kind = col_text(st, 3);
-        r.first_seen = sqlite3_column_int64(st, 4);
-        r.last_seen = sqlite3_column_int64(st, 5);
-        r.count = sqlite3_column_int64(st, 6);
-        r.lifted = sqlite3_column_int(st, 7);
-        r.lift_reason = col_text(st, 8);
-        r.lifted_at = sqlite3_column_int64(st, 9);
-        (*n)++;
-        if (cb(user, &r) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        bs = fail(q, rc, "reading the suppression list");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
+    suppression_walk *w = ctx;
+    bp_sql_value v[BP_SQL_SUPPRESSION_N];
+    bp_suppression r;
+    read_values(st, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, v);
+    bp_sql_suppression_row(&r, v);
+    return w->cb(w->user, &r);
 }
 
 static bp_status sq_suppression_get(void *h, const char *address, bp_suppression_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    int n = 0;
-    bp_status bs = prepare(q, ST_SUPP_GET, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    bs = suppression_rows(q, st, cb, user, &n);
+    suppression_walk w = {cb, user};
+    long long n = 0;
+    const bp_sql_value v[] = {text_v(address)};
+    bp_status bs = run_values(h, BP_SQL_SUPP_GET, v, 1, suppression_each, &w, "reading the suppression list", &n);
     return bs == BP_OK && n == 0 ? BP_ERR_NOT_FOUND : bs;
 }
 
 static bp_status sq_suppression_put(void *h, const bp_suppression *r)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_SUPP_PUT, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, r->address);
-    bind_text(st, 2, r->domain);
-    bind_text(st, 3, r->reason);
-    bind_text(st, 4, r->source_kind);
-    sqlite3_bind_int64(st, 5, r->first_seen);
-    sqlite3_bind_int64(st, 6, r->last_seen);
-    sqlite3_bind_int64(st, 7, r->count);
-    sqlite3_bind_int(st, 8, r->lifted != 0);
-    bind_text(st, 9, r->lift_reason);
-    if (r->lifted_at != 0)
-        sqlite3_bind_int64(st, 10, r->lifted_at);
-    else
-        sqlite3_bind_null(st, 10);
-    return step_done(q, st, "writing the suppression list");
+    bp_sql_value v[BP_SQL_SUPPRESSION_N];
+    bp_sql_suppression_values(r, v);
+    return run_values(h, BP_SQL_SUPP_PUT, v, BP_SQL_SUPPRESSION_N, NULL, NULL, "writing the suppression list", NULL);
 }
 
 static bp_status sq_suppression_delete(void *h, const char *address)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_SUPP_DELETE, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    return step_done(q, st, "writing the suppression list");
+    const bp_sql_value v[] = {text_v(address)};
+    return run_values(h, BP_SQL_SUPP_DELETE, v, 1, NULL, NULL, "writing the suppression list", NULL);
 }
 
 static bp_status sq_suppression_list(void *h, const bp_store_filter *f, bp_suppression_cb cb, void *user)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    int n = 0;
-    bp_status bs = prepare(q, ST_SUPP_LIST, &st);
-    if (bs != BP_OK)
-        return bs;
-    sqlite3_bind_int64(st, 1, f->since);
-    bind_text(st, 2, f->type);
-    bind_text(st, 3, f->category);
-    bind_text(st, 4, f->domain);
-    sqlite3_bind_int(st, 5, f->include_lifted != 0);
-    return suppression_rows(q, st, cb, user, &n);
+    suppression_walk w = {cb, user};
+    const bp_sql_value v[] = {int_v(f->since), text_v(f->type), text_v(f->category), text_v(f->domain),
+                              int_v(f->include_lifted != 0)};
+    return run_values(h, BP_SQL_SUPP_LIST, v, 5, suppression_each, &w, "reading the suppression list", NULL);
+}
+
+typedef struct stats_walk {
+    bp_stats_cb cb;
+    void *user;
+    bp_stats_dim dim;
+    int stopped;
+} stats_walk;
+
+static int stats_each(sqlite3_stmt *st, void *ctx)
+{
+    stats_walk *w = ctx;
+    char day[32];
+    const char *key = bp_sql_stats_key(w->dim, (const char *)sqlite3_column_text(st, 0), day, sizeof(day));
+    w->stopped = w->cb(w->user, w->dim, key, sqlite3_column_int64(st, 1)) != 0;
+    return w->stopped;
 }
 
 static bp_status sq_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, void *user)
 {
     sq *q = h;
-    static const struct {
-        enum stmt_id id;
-        bp_stats_dim dim;
-        int uses_since;
-    } queries[] = {
-        {ST_STATS_TYPE, BP_STATS_TYPE, 1},     {ST_STATS_CATEGORY, BP_STATS_CATEGORY, 1},
-        {ST_STATS_ACTION, BP_STATS_ACTION, 1}, {ST_STATS_DOMAIN, BP_STATS_DOMAIN, 1},
-        {ST_STATS_DAY, BP_STATS_DAY, 1},       {ST_STATS_SUPPRESSED, BP_STATS_SUPPRESSED, 0},
-        {ST_STATS_LIFTED, BP_STATS_LIFTED, 0},
-    };
-    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+    for (size_t i = 0; i < BP_STATS_DIM_LAST; i++) {
         sqlite3_stmt *st = NULL;
-        bp_status bs = prepare(q, queries[i].id, &st);
+        stats_walk w = {cb, user, bp_sql_stats[i].dim, 0};
+        bp_status bs = prepare(q, bp_sql_stats[i].id, &st);
         if (bs != BP_OK)
             return bs;
-        if (queries[i].uses_since)
+        if (bp_sql_stats[i].uses_since)
             sqlite3_bind_int64(st, 1, f->since);
-        int rc, stop = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *key = col_text(st, 0);
-            if (cb(user, queries[i].dim, key != NULL ? key : "unknown", sqlite3_column_int64(st, 1)) != 0) {
-                stop = 1;
-                rc = SQLITE_DONE;
-                break;
-            }
-        }
-        bs = rc == SQLITE_DONE ? BP_OK : fail(q, rc, "counting");
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (bs != BP_OK || stop)
+        bs = each_row(q, st, stats_each, &w, "counting", NULL);
+        if (bs != BP_OK || w.stopped)
             return bs;
     }
     return BP_OK;
@@ -897,30 +998,16 @@ static bp_status sq_state_get(void *h, const char *address, bp_fold_state_cb cb,
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_STATE_GET, &st);
+    bp_status bs = prepare(q, BP_SQL_STATE_GET, &st);
     if (bs != BP_OK)
         return bs;
     bind_text(st, 1, address);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        bp_fold_state s = {
-            .address = col_text(st, 0),
-            .last_time = sqlite3_column_int64(st, 1),
-            .last_id = sqlite3_column_int64(st, 2),
-            .policy = col_text(st, 3),
-            .suppressed = sqlite3_column_int(st, 4),
-            .reason = col_text(st, 5),
-            .source_kind = col_text(st, 6),
-            .first_seen = sqlite3_column_int64(st, 7),
-            .last_seen = sqlite3_column_int64(st, 8),
-            .count = sqlite3_column_int64(st, 9),
-            .lifted = sqlite3_column_int(st, 10),
-            .lift_reason = col_text(st, 11),
-            .lifted_at = sqlite3_column_int64(st, 12),
-            .active_time = sqlite3_column_int64(st, 13),
-            .active_id = sqlite3_column_int64(st, 14),
-            .soft = col_text(st, 15),
-        };
+        bp_sql_value v[BP_SQL_STATE_N];
+        bp_fold_state s;
+        read_values(st, bp_sql_state_types, BP_SQL_STATE_N, v);
+        bp_sql_state_row(&s, v);
         cb(user, &s);
     } else if (rc == SQLITE_DONE) {
         bs = BP_ERR_NOT_FOUND;
@@ -934,39 +1021,15 @@ static bp_status sq_state_get(void *h, const char *address, bp_fold_state_cb cb,
 
 static bp_status sq_state_put(void *h, const bp_fold_state *s)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_STATE_PUT, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, s->address);
-    sqlite3_bind_int64(st, 2, s->last_time);
-    sqlite3_bind_int64(st, 3, s->last_id);
-    bind_text(st, 4, s->policy);
-    sqlite3_bind_int(st, 5, s->suppressed != 0);
-    bind_text(st, 6, s->reason);
-    bind_text(st, 7, s->source_kind);
-    sqlite3_bind_int64(st, 8, s->first_seen);
-    sqlite3_bind_int64(st, 9, s->last_seen);
-    sqlite3_bind_int64(st, 10, s->count);
-    sqlite3_bind_int(st, 11, s->lifted != 0);
-    bind_text(st, 12, s->lift_reason);
-    sqlite3_bind_int64(st, 13, s->lifted_at);
-    sqlite3_bind_int64(st, 14, s->active_time);
-    sqlite3_bind_int64(st, 15, s->active_id);
-    bind_text(st, 16, s->soft != NULL ? s->soft : "");
-    return step_done(q, st, "writing the fold state");
+    bp_sql_value v[BP_SQL_STATE_N];
+    bp_sql_state_values(s, v);
+    return run_values(h, BP_SQL_STATE_PUT, v, BP_SQL_STATE_N, NULL, NULL, "writing the fold state", NULL);
 }
 
 static bp_status sq_state_delete(void *h, const char *address)
 {
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, ST_STATE_DELETE, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    return step_done(q, st, "writing the fold state");
+    const bp_sql_value v[] = {text_v(address)};
+    return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
 }
 
 const bp_store_backend bp_store_backend_sqlite = {
@@ -984,7 +1047,8 @@ const bp_store_backend bp_store_backend_sqlite = {
     .ledger_insert = sq_ledger_insert,
     .ledger_for = sq_ledger_for,
     .ledger_fold = sq_ledger_fold,
-    .ledger_events = sq_ledger_events,
+    .ledger_page = sq_ledger_page,
+    .ledger_units = sq_ledger_units,
     .ledger_reclassify = sq_ledger_reclassify,
     .suppression_get = sq_suppression_get,
     .suppression_put = sq_suppression_put,

@@ -20,6 +20,7 @@
 #include "bouncepipe/store.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,10 @@
 #endif
 #include <time.h>
 
+#include "bouncepipe/arena.h"
+#include "bouncepipe/limits.h"
+#include "fold.h"
 #include "store_backend.h"
-
-#define SECONDS_PER_DAY 86400LL
 
 struct unfolded;
 
@@ -51,9 +53,9 @@ void bp_store_options_default(bp_store_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->busy_timeout_ms = 10000;
-    o->soft_count = 5;
-    o->soft_days = 3;
-    o->soft_window = 30;
+    o->soft_count = BP_SOFT_COUNT_DEFAULT;
+    o->soft_days = BP_SOFT_DAYS_DEFAULT;
+    o->soft_window = BP_SOFT_WINDOW_DEFAULT;
 }
 
 static int is_postgres(const char *location)
@@ -211,6 +213,15 @@ static bp_status need_tx(bp_store *s)
     return BP_ERR_USAGE;
 }
 
+/* An operator's or a delivery's address: no longer than an address can be (limits.h). */
+static bp_status check_address(bp_store *s, const char *address)
+{
+    if (address != NULL && strlen(address) <= BP_MAX_ADDRESS_BYTES)
+        return BP_OK;
+    snprintf(s->error, sizeof(s->error), "not an address (empty, or longer than %u bytes)", BP_MAX_ADDRESS_BYTES);
+    return BP_ERR_USAGE;
+}
+
 static long long now_seconds(void)
 {
     return (long long)time(NULL);
@@ -229,201 +240,20 @@ static const char *domain_of(const char *address, char *buf, size_t size)
     return buf;
 }
 
-/* ---- derivation ------------------------------------------------------------------------ */
-
-/* What the fold does with one ledger row. */
-typedef enum fact_what { F_NOTHING, F_SUPPRESS, F_SOFT, F_RESET, F_REMOVAL } fact_what;
-
-typedef struct fact {
-    fact_what what;
-    const char *kind;   /* BP_KIND_* for F_SUPPRESS (static) */
-    const char *reason; /* borrowed from the row */
-    long long t, id;
-} fact;
-
-/* The meaning of one ledger row for the fold. */
-static fact fact_of(const bp_ledger_row *r)
-{
-    fact f = {F_NOTHING, NULL, NULL, r->evidence_time, r->id};
-    if (strcmp(r->kind, BP_LEDGER_REMOVAL) == 0) {
-        f.what = F_REMOVAL;
-        f.reason = r->note;
-    } else if (strcmp(r->kind, BP_LEDGER_DELIVERY) == 0) {
-        f.what = F_RESET;
-    } else if (strcmp(r->kind, BP_LEDGER_IMPORT) == 0 || strcmp(r->kind, BP_LEDGER_MANUAL) == 0) {
-        f.what = F_SUPPRESS;
-        f.kind = strcmp(r->kind, BP_LEDGER_IMPORT) == 0 ? BP_KIND_IMPORT : BP_KIND_MANUAL;
-        f.reason = r->note != NULL ? r->note : f.kind;
-    } else if (r->event.type == BP_EVENT_DELIVERED) {
-        f.what = F_RESET;
-    } else if (r->event.action == BP_ACT_SUPPRESS) {
-        f.what = F_SUPPRESS;
-        f.kind = r->event.type == BP_EVENT_COMPLAINT ? BP_KIND_COMPLAINT : BP_KIND_BOUNCE;
-        f.reason = r->event.type == BP_EVENT_COMPLAINT ? r->event.feedback_type : r->event.category;
-        if (f.reason == NULL)
-            f.reason = r->event.type == BP_EVENT_COMPLAINT ? "complaint" : "other";
-    } else if (r->event.action == BP_ACT_SOFT) {
-        f.what = F_SOFT;
-        f.reason = r->event.category != NULL ? r->event.category : "other";
-    }
-    return f;
-}
-
-/* (t1, id1) sorts after (t2, id2) in the ledger's (evidence_time, id) order. */
-static int key_after(long long t1, long long id1, long long t2, long long id2)
-{
-    return t1 > t2 || (t1 == t2 && id1 > id2);
-}
-
-/* The state of the fold of one address: the suppression row it makes plus what the next
- * rows need (the soft events counted, the key of the last row folded). */
-typedef struct derived {
-    int exists; /* ever suppressed (a row should exist) */
-    int active; /* exists && !lifted */
-    char *reason, *kind, *lift_reason;
-    long long first, last, count;
-    int lifted;
-    long long lifted_at;
-    long long active_time, active_id; /* key of the row that began the suppression in force */
-    long long *soft;                  /* times of the soft events counted now, oldest first */
-    size_t n_soft, cap_soft;
-    long long last_time, last_id; /* key of the last row folded */
-    size_t folded;                /* rows folded by this derive */
-    int nomem;
-} derived;
-
-static void derived_free(derived *d)
-{
-    free(d->reason);
-    free(d->kind);
-    free(d->lift_reason);
-    free(d->soft);
-    memset(d, 0, sizeof(*d));
-}
-
-/* Replace the copy in *dst by a copy of @p src (NULL allowed). */
-static void set_text(derived *d, char **dst, const char *src)
-{
-    char *copy = NULL;
-    if (src != NULL && (copy = strdup(src)) == NULL) {
-        d->nomem = 1;
-        return;
-    }
-    free(*dst);
-    *dst = copy;
-}
-
-static int distinct_days(const long long *t, size_t n)
-{
-    int days = 0;
-    for (size_t i = 0; i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = t[j] / SECONDS_PER_DAY == t[i] / SECONDS_PER_DAY;
-        days += !seen;
-    }
-    return days;
-}
-
-static void suppress(derived *d, const fact *f, const char *kind)
-{
-    if (!d->active) {
-        d->active = 1;
-        if (!d->exists) {
-            d->exists = 1;
-            d->first = f->t;
-        }
-        d->lifted = 0;
-        set_text(d, &d->reason, f->reason);
-        set_text(d, &d->kind, kind);
-        d->active_time = f->t;
-        d->active_id = f->id;
-    }
-    d->count++;
-    if (f->t > d->last)
-        d->last = f->t;
-}
-
-/* Fold one row (rows come in evidence-time order) into @p d. */
-static void fold_fact(const bp_store_options *o, derived *d, const fact *f)
-{
-    switch (f->what) {
-    case F_NOTHING: break;
-    case F_RESET: d->n_soft = 0; break;
-    case F_REMOVAL:
-        if (d->exists) {
-            d->active = 0;
-            d->lifted = 1;
-            set_text(d, &d->lift_reason, f->reason);
-            d->lifted_at = f->t;
-        }
-        d->n_soft = 0;
-        break;
-    case F_SUPPRESS:
-        if (d->lifted && f->t <= d->lifted_at)
-            break; /* not newer than the removal: old evidence, already judged */
-        suppress(d, f, f->kind);
-        d->n_soft = 0;
-        break;
-    case F_SOFT: {
-        if (d->active || (d->lifted && f->t <= d->lifted_at))
-            break;
-        long long window_start = f->t - (long long)o->soft_window * SECONDS_PER_DAY;
-        size_t keep = 0;
-        for (size_t j = 0; j < d->n_soft; j++)
-            if (d->soft[j] > window_start)
-                d->soft[keep++] = d->soft[j];
-        d->n_soft = keep;
-        if (d->n_soft == d->cap_soft) {
-            size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
-            long long *v = realloc(d->soft, cap * sizeof(*v));
-            if (v == NULL) {
-                d->nomem = 1;
-                return;
-            }
-            d->soft = v;
-            d->cap_soft = cap;
-        }
-        d->soft[d->n_soft++] = f->t;
-        if (d->n_soft >= o->soft_count && distinct_days(d->soft, d->n_soft) >= (int)o->soft_days) {
-            suppress(d, f, BP_KIND_SOFT_THRESHOLD);
-            d->n_soft = 0;
-        }
-        break;
-    }
-    }
-}
-
-typedef struct fold_ctx {
-    const bp_store_options *o;
-    derived *d;
-} fold_ctx;
-
-static int fold_row(void *user, const bp_ledger_row *r)
-{
-    fold_ctx *c = user;
-    fact f = fact_of(r);
-    fold_fact(c->o, c->d, &f);
-    c->d->last_time = r->evidence_time;
-    c->d->last_id = r->id;
-    c->d->folded++;
-    return c->d->nomem;
-}
-
 /* ---- the fold state kept per address (table derive_state) --------------------------------
  *
- * derive() keeps the state of each address's fold, keyed by the last row folded, so that
- * recording a row folds only the rows after that key instead of the address's whole ledger.
+ * The fold itself (what each row means, soft-bounce escalation, removals) is fold.c.  derive()
+ * keeps the state of each address's fold, keyed by the last row folded, so that recording a
+ * row folds only the rows after that key instead of the address's whole ledger.
  * The invariant: every committed ledger row of the address that sorts at or before the key
- * and means something to the fold (fact_of() is not F_NOTHING) is folded into the state.
- * Rows are only ever added (ledger_insert), re-classified (bp_store_reclassify) or, for
- * placeholders that fold to nothing, deleted; store.c notes every row it adds or changes in
- * the transaction (s->unfolded) until derive() has folded it:
+ * and means something to the fold (bp_fact_of() is not BP_FACT_NOTHING) is folded into the
+ * state.  Rows are only ever added (ledger_insert), re-classified (bp_store_reclassify) or,
+ * for placeholders that fold to nothing, deleted; store.c notes every row it adds or changes
+ * in the transaction (s->unfolded) until derive() has folded it:
  *   - a noted row after the key is read back by the incremental query;
  *   - a noted row at or before the key (it arrived out of evidence-time order) is folded
- *     into the state at once when the state was suppressed since before it and stays so:
- *     within a suppression in force a suppressing row only adds to count and last_seen, and
- *     soft events and resets change nothing;
+ *     into the state at once when the state was suppressed since before it and stays so
+ *     (bp_fold_late());
  *   - anything else (a removal arriving late, a row before the suppression in force, a
  *     re-classified row, no state, a state of another policy or format) folds the address
  *     from its first row and rewrites the state.
@@ -432,97 +262,34 @@ static int fold_row(void *user, const bp_ledger_row *r)
  * one writer; PostgreSQL: the address's row lock, taken by state_get before reading), so no
  * other writer's row can be missing from a state it reads. */
 
-/* The state's format and the policy it was folded with; a state that differs is not used. */
-#define FOLD_FORMAT 1
-
-static void policy_text(const bp_store_options *o, char *buf, size_t size)
+static bp_fold_policy fold_policy(const bp_store *s)
 {
-    snprintf(buf, size, "%d:%u:%u:%u", FOLD_FORMAT, o->soft_count, o->soft_days, o->soft_window);
-}
-
-/* Soft times as text: the first time, then each difference to the previous one ("" none). */
-static char *soft_text(const derived *d)
-{
-    size_t size = d->n_soft * 21 + 1;
-    char *out = malloc(size);
-    if (out == NULL)
-        return NULL;
-    size_t len = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < d->n_soft; i++) {
-        long long v = i == 0 ? d->soft[0] : d->soft[i] - d->soft[i - 1];
-        len += (size_t)snprintf(out + len, size - len, i == 0 ? "%lld" : " %lld", v);
-    }
-    return out;
-}
-
-/* Parse soft_text()'s format into d->soft. @return 0, or -1 when it is not in that format. */
-static int soft_parse(derived *d, const char *text)
-{
-    const char *p = text != NULL ? text : "";
-    d->n_soft = 0;
-    while (*p != '\0') {
-        char *end = NULL;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || (*end != ' ' && *end != '\0') || (d->n_soft > 0 && v < 0))
-            return -1;
-        if (d->n_soft == d->cap_soft) {
-            size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
-            long long *nv = realloc(d->soft, cap * sizeof(*nv));
-            if (nv == NULL) {
-                d->nomem = 1;
-                return -1;
-            }
-            d->soft = nv;
-            d->cap_soft = cap;
-        }
-        d->soft[d->n_soft] = d->n_soft == 0 ? v : d->soft[d->n_soft - 1] + v;
-        d->n_soft++;
-        p = *end == ' ' ? end + 1 : end;
-    }
-    return 0;
+    bp_fold_policy p = {s->opts.soft_count, s->opts.soft_days, s->opts.soft_window};
+    return p;
 }
 
 typedef struct state_load {
     const char *policy;
-    derived *d;
+    bp_fold *d;
     int usable;
 } state_load;
 
 static int load_state(void *user, const bp_fold_state *st)
 {
     state_load *l = user;
-    derived *d = l->d;
-    if (st->policy == NULL || strcmp(st->policy, l->policy) != 0)
-        return 0; /* folded under another policy or format: fold again */
-    d->exists = st->suppressed != 0;
-    d->lifted = d->exists && st->lifted != 0;
-    d->active = d->exists && !d->lifted;
-    set_text(d, &d->reason, st->reason);
-    set_text(d, &d->kind, st->source_kind);
-    set_text(d, &d->lift_reason, st->lift_reason);
-    d->first = st->first_seen;
-    d->last = st->last_seen;
-    d->count = st->count;
-    d->lifted_at = st->lifted_at;
-    d->active_time = st->active_time;
-    d->active_id = st->active_id;
-    d->last_time = st->last_time;
-    d->last_id = st->last_id;
-    l->usable = !d->nomem && soft_parse(d, st->soft) == 0 && (!d->exists || d->kind != NULL);
+    l->usable = bp_fold_load(l->d, st, l->policy);
     return 0;
 }
 
-static bp_status save_state(bp_store *s, const char *address, const derived *d)
+static bp_status save_state(bp_store *s, const char *address, const bp_fold *d)
 {
     char policy[64];
-    policy_text(&s->opts, policy, sizeof(policy));
-    char *soft = soft_text(d);
+    bp_fold_policy fp = fold_policy(s);
+    bp_fold_policy_text(&fp, policy, sizeof(policy));
+    char *soft = bp_fold_soft_text(d);
     if (soft == NULL)
         return BP_ERR_NOMEM;
-    bp_fold_state st = {address,      d->last_time,   d->last_id,   policy,   d->exists, d->reason,
-                        d->kind,      d->first,       d->last,      d->count, d->lifted, d->lift_reason,
-                        d->lifted_at, d->active_time, d->active_id, soft};
+    bp_fold_state st = bp_fold_to_state(d, address, policy, soft);
     bp_status bs = s->be->state_put(s->h, &st);
     free(soft);
     return bs;
@@ -531,15 +298,16 @@ static bp_status save_state(bp_store *s, const char *address, const derived *d)
 /* Rows this transaction wrote or changed that derive() has not folded yet. */
 typedef struct unfolded {
     char *address;
-    fact_what what;
+    bp_fact_what what;
     long long t, id;
     int refold; /* an existing row changed: fold the address from its first row */
 } unfolded;
 
 /* Note a row written or changed in this transaction (see above). */
-static bp_status note_unfolded(bp_store *s, const char *address, fact_what what, long long t, long long id, int refold)
+static bp_status note_unfolded(bp_store *s, const char *address, bp_fact_what what, long long t, long long id,
+                               int refold)
 {
-    if (address == NULL || (what == F_NOTHING && !refold))
+    if (address == NULL || (what == BP_FACT_NOTHING && !refold))
         return BP_OK; /* rows that fold to nothing change no state, wherever they sort */
     if (s->n_unfolded == s->cap_unfolded) {
         size_t cap = s->cap_unfolded ? s->cap_unfolded * 2 : 8;
@@ -600,6 +368,17 @@ static int note_current(void *user, const bp_suppression *r)
     return 0;
 }
 
+typedef struct fold_ctx {
+    bp_fold_policy policy;
+    bp_fold *d;
+} fold_ctx;
+
+static int fold_row(void *user, const bp_ledger_row *r)
+{
+    fold_ctx *c = user;
+    return bp_fold_row(&c->policy, c->d, r);
+}
+
 /* Re-derive the suppression row of @p address from its ledger rows: from its fold state and
  * the rows after it when that is exact, else from its first row (see above).
  * @param became_suppressed if not NULL, set to 1 when it was not suppressed and now is
@@ -608,10 +387,11 @@ static int note_current(void *user, const bp_suppression *r)
 static bp_status derive(bp_store *s, const char *address, int *became_suppressed, size_t *soft_pending,
                         long long *soft_oldest)
 {
-    derived d;
+    bp_fold d;
     char policy[64], dombuf[320];
     memset(&d, 0, sizeof(d));
-    policy_text(&s->opts, policy, sizeof(policy));
+    fold_ctx ctx = {fold_policy(s), &d};
+    bp_fold_policy_text(&ctx.policy, policy, sizeof(policy));
     state_load load = {policy, &d, 0};
     bp_status st = s->be->state_get(s->h, address, load_state, &load);
     if (st == BP_ERR_NOT_FOUND)
@@ -626,27 +406,24 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
     int full = !load.usable, changed = 0;
     for (size_t i = 0; i < s->n_unfolded && !full; i++) {
         const unfolded *u = &s->unfolded[i];
-        if (strcmp(u->address, address) != 0 || (!u->refold && key_after(u->t, u->id, d.last_time, d.last_id)))
+        if (strcmp(u->address, address) != 0 || (!u->refold && bp_fold_key_after(u->t, u->id, d.last_time, d.last_id)))
             continue; /* another address, or read back below */
-        full = u->refold || u->what == F_REMOVAL || !d.active || !key_after(u->t, u->id, d.active_time, d.active_id);
+        full = u->refold || u->what == BP_FACT_REMOVAL || !d.active ||
+               !bp_fold_key_after(u->t, u->id, d.active_time, d.active_id);
     }
     if (full) {
-        derived_free(&d);
+        bp_fold_free(&d);
         d.last_time = d.last_id = LLONG_MIN;
     } else {
         for (size_t i = 0; i < s->n_unfolded; i++) {
             const unfolded *u = &s->unfolded[i];
-            if (strcmp(u->address, address) != 0 || key_after(u->t, u->id, d.last_time, d.last_id))
+            if (strcmp(u->address, address) != 0 || bp_fold_key_after(u->t, u->id, d.last_time, d.last_id))
                 continue;
-            if (u->what == F_SUPPRESS) { /* within the suppression in force: counted, nothing else */
-                d.count++;
-                if (u->t > d.last)
-                    d.last = u->t;
-            }
+            bp_fold_late(&d, u->what, u->t);
             changed = 1;
         }
     }
-    fold_ctx ctx = {&s->opts, &d};
+    d.folded = 0;
     st = s->be->ledger_fold(s->h, address, d.last_time, d.last_id, fold_row, &ctx);
     if (st == BP_OK && d.nomem)
         st = BP_ERR_NOMEM;
@@ -654,9 +431,7 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
         goto out;
     changed |= d.folded > 0;
     const char *domain = domain_of(address, dombuf, sizeof(dombuf));
-    bp_suppression row = {
-        address,    domain != NULL ? domain : "", d.reason, d.kind, d.first, d.last, d.count, d.lifted, d.lift_reason,
-        d.lifted_at};
+    bp_suppression row = bp_fold_suppression(&d, address, domain != NULL ? domain : "");
     current_row cur = {d.exists ? &row : NULL, 0, 0, 0};
     st = s->be->suppression_get(s->h, address, note_current, &cur);
     if (st == BP_ERR_NOT_FOUND)
@@ -679,7 +454,7 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
     if (soft_oldest != NULL)
         *soft_oldest = d.n_soft > 0 ? d.soft[0] : 0;
 out:
-    derived_free(&d);
+    bp_fold_free(&d);
     return st;
 }
 
@@ -717,21 +492,132 @@ static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
         return st;
     bp_ledger_row noted = *r;
     noted.id = id;
-    return note_unfolded(s, r->event.recipient, fact_of(&noted).what, r->evidence_time, id, 0);
+    return note_unfolded(s, r->event.recipient, bp_fact_of(&noted).what, r->evidence_time, id, 0);
 }
 
-static bp_status insert_event(bp_store *s, const bp_event *e, long long t, long long now, const bp_store_unit *unit)
+/* ---- what a unit stores (limits.h, "What the store keeps") ------------------------------
+ * Every field is cut to its cap; the facts all of a unit's rows share go once into its
+ * processed row (bp_unit_facts); rows written after the unit's text passed
+ * BP_MAX_UNIT_STORE_BYTES keep only what decides and identifies (see limits.h). */
+
+typedef struct unit_text {
+    bp_arena *arena; /* copies of cut fields, made on demand, freed with the unit */
+    size_t spent;    /* bytes of text this unit wrote */
+    int nomem;
+} unit_text;
+
+/* @p v cut to at most @p max bytes, at a UTF-8 character boundary (a copy when cut). */
+static const char *cut(unit_text *w, const char *v, size_t max)
+{
+    if (v == NULL || strlen(v) <= max)
+        return v;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+        n--; /* v[n] continues a character: keep none of it */
+    if (w->arena == NULL && (w->arena = bp_arena_new()) == NULL) {
+        w->nomem = 1;
+        return NULL;
+    }
+    const char *c = bp_arena_strndup(w->arena, v, n);
+    if (c == NULL)
+        w->nomem = 1;
+    return c;
+}
+
+static size_t text_len(const char *v)
+{
+    return v != NULL ? strlen(v) : 0;
+}
+
+/* Cut every field of @p e to its cap. */
+static void cap_event(unit_text *w, bp_event *e)
+{
+    if (e->recipient != NULL && strlen(e->recipient) > BP_MAX_ADDRESS_BYTES)
+        e->recipient = NULL; /* not an address: kept as evidence, touching no address */
+    e->message_id = cut(w, e->message_id, BP_MAX_STORED_ID_BYTES);
+    e->original_message_id = cut(w, e->original_message_id, BP_MAX_STORED_ID_BYTES);
+    e->reporting_mta = cut(w, e->reporting_mta, BP_MAX_STORED_HOST_BYTES);
+    e->remote_mta = cut(w, e->remote_mta, BP_MAX_STORED_HOST_BYTES);
+    e->envid = cut(w, e->envid, BP_MAX_STORED_ENVID_BYTES);
+    e->source = cut(w, e->source, BP_MAX_STORED_SOURCE_BYTES);
+    e->diagnostic = cut(w, e->diagnostic, BP_MAX_DIAGNOSTIC_BYTES);
+    const char **tokens[] = {&e->recipient_from, &e->status,    &e->smtp_code,    &e->category,
+                             &e->feedback_type,  &e->rule,      &e->arrival_date, &e->source_ip,
+                             &e->job_id,         &e->blocklist, &e->family};
+    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
+        *tokens[i] = cut(w, *tokens[i], BP_MAX_STORED_TOKEN_BYTES);
+}
+
+/* The value every one of @p n events has in the field at @p offset, or NULL. */
+static const char *shared_value(const bp_event *ev, size_t n, size_t offset)
+{
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = *(const char *const *)((const char *)&ev[i] + offset);
+        if (v == NULL || (first != NULL && strcmp(v, first) != 0))
+            return NULL;
+        if (first == NULL)
+            first = v;
+    }
+    return first;
+}
+
+/* The fields of bp_unit_facts, in the event. */
+static const size_t fact_offsets[] = {
+    offsetof(bp_event, message_id),    offsetof(bp_event, source), offsetof(bp_event, original_message_id),
+    offsetof(bp_event, reporting_mta), offsetof(bp_event, envid),  offsetof(bp_event, arrival_date)};
+
+static bp_unit_facts facts_of(const bp_event *ev, size_t n)
+{
+    const char *v[6];
+    for (size_t i = 0; i < 6; i++)
+        v[i] = shared_value(ev, n, fact_offsets[i]);
+    bp_unit_facts f = {v[0], v[1], v[2], v[3], v[4], v[5]};
+    return f;
+}
+
+static size_t facts_len(const bp_unit_facts *f)
+{
+    return text_len(f->message_id) + text_len(f->source) + text_len(f->original_message_id) +
+           text_len(f->reporting_mta) + text_len(f->envid) + text_len(f->arrival_date);
+}
+
+/* An event row of the unit: the facts its processed row holds are left out (NULL), and
+ * past the unit's text budget so is its free text. */
+static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *facts, const bp_event *e, long long t,
+                              long long now, const bp_store_unit *unit)
 {
     char dombuf[320];
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = BP_LEDGER_EVENT;
     r.event = *e;
-    r.event.fingerprint = unit->fingerprint;
-    r.mta_category = unit->mta_category;
-    r.domain = domain_of(e->recipient, dombuf, sizeof(dombuf));
+    bp_event *x = &r.event;
+    const char *const kept_once[] = {facts->message_id,    facts->source, facts->original_message_id,
+                                     facts->reporting_mta, facts->envid,  facts->arrival_date};
+    for (size_t i = 0; i < sizeof(fact_offsets) / sizeof(fact_offsets[0]); i++)
+        if (kept_once[i] != NULL)
+            *(const char **)((char *)x + fact_offsets[i]) = NULL; /* the message's value */
+    x->fingerprint = unit->fingerprint;
+    r.mta_category = cut(w, unit->mta_category, BP_MAX_STORED_TOKEN_BYTES);
+    r.domain = domain_of(x->recipient, dombuf, sizeof(dombuf));
     r.evidence_time = t;
     r.recorded_at = now;
+    const char **free_text[] = {&x->diagnostic, &x->remote_mta, &x->reporting_mta,       &x->envid,
+                                &x->message_id, &x->source,     &x->original_message_id, &x->arrival_date,
+                                &x->source_ip,  &x->job_id};
+    size_t kept = 0, len = 0;
+    for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
+        kept += text_len(*free_text[i]);
+    len = text_len(x->recipient) + text_len(r.domain) + text_len(x->recipient_from) + text_len(x->status) +
+          text_len(x->smtp_code) + text_len(x->category) + text_len(x->feedback_type) + text_len(x->rule) +
+          text_len(x->blocklist) + text_len(x->family) + text_len(r.mta_category);
+    if (w->spent + len + kept > BP_MAX_UNIT_STORE_BYTES) {
+        for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
+            *free_text[i] = NULL; /* the budget is spent: what decides and identifies only */
+        kept = 0;
+    }
+    w->spent += len + kept;
     return ledger_write(s, &r);
 }
 
@@ -739,6 +625,9 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
                           bp_record_result *result)
 {
     bp_record_result dummy;
+    unit_text w = {NULL, 0, 0};
+    bp_event *ev = NULL;
+    size_t n_ev = 0;
     if (result == NULL)
         result = &dummy;
     memset(result, 0, sizeof(*result));
@@ -768,51 +657,67 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
         if (st != BP_OK)
             return st;
     }
-    if (!recognised) {
-        bp_event placeholder;
-        memset(&placeholder, 0, sizeof(placeholder));
-        if (n_events > 0)
-            placeholder = events[0];
-        placeholder.type = BP_EVENT_UNRECOGNIZED;
-        placeholder.action = BP_ACT_NONE; /* evidence only: derive() never acts on it */
-        if (placeholder.source == NULL)
-            placeholder.source = unit->source;
-        if (placeholder.message_id == NULL)
-            placeholder.message_id = unit->message_id;
-        st = insert_event(s, &placeholder, t, now, unit);
-        if (st == BP_OK)
-            result->recorded++;
-        return st == BP_OK ? s->be->mark(s->h, unit, BP_SEEN_UNRECOGNIZED, now) : st;
+    /* the rows to write, capped: the recognised events, or one placeholder */
+    ev = malloc((n_events > 0 ? n_events : 1) * sizeof(*ev));
+    if (ev == NULL) {
+        st = BP_ERR_NOMEM;
+        goto out;
     }
-    for (size_t i = 0; i < n_events; i++) {
-        if (events[i].type == BP_EVENT_UNRECOGNIZED)
-            continue;
-        st = insert_event(s, &events[i], t, now, unit);
+    if (!recognised) {
+        memset(&ev[0], 0, sizeof(ev[0]));
+        if (n_events > 0)
+            ev[0] = events[0];
+        ev[0].type = BP_EVENT_UNRECOGNIZED;
+        ev[0].action = BP_ACT_NONE; /* evidence only: derive() never acts on it */
+        if (ev[0].source == NULL)
+            ev[0].source = unit->source;
+        if (ev[0].message_id == NULL)
+            ev[0].message_id = unit->message_id;
+        n_ev = 1;
+    } else {
+        for (size_t i = 0; i < n_events; i++)
+            if (events[i].type != BP_EVENT_UNRECOGNIZED)
+                ev[n_ev++] = events[i];
+    }
+    for (size_t i = 0; i < n_ev; i++)
+        cap_event(&w, &ev[i]);
+    if (w.nomem) {
+        st = BP_ERR_NOMEM;
+        goto out;
+    }
+    bp_unit_facts facts = facts_of(ev, n_ev);
+    w.spent = facts_len(&facts);
+    for (size_t i = 0; i < n_ev; i++) {
+        st = insert_event(s, &w, &facts, &ev[i], t, now, unit);
+        if (st == BP_OK && w.nomem)
+            st = BP_ERR_NOMEM;
         if (st != BP_OK)
-            return st;
+            goto out;
         result->recorded++;
     }
-    st = s->be->mark(s->h, unit, BP_SEEN_RECORDED, now);
-    if (st != BP_OK)
-        return st;
+    st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
+    if (st != BP_OK || !recognised)
+        goto out;
     /* Re-derive each address once (a report may name one recipient in several events). */
-    for (size_t i = 0; i < n_events; i++) {
-        const char *a = events[i].recipient;
-        if (a == NULL || events[i].type == BP_EVENT_UNRECOGNIZED)
+    for (size_t i = 0; i < n_ev; i++) {
+        const char *a = ev[i].recipient;
+        if (a == NULL)
             continue;
         int dup = 0;
         for (size_t j = 0; j < i && !dup; j++)
-            dup = events[j].recipient != NULL && events[j].type != BP_EVENT_UNRECOGNIZED &&
-                  strcmp(events[j].recipient, a) == 0;
+            dup = ev[j].recipient != NULL && strcmp(ev[j].recipient, a) == 0;
         if (dup)
             continue;
         int became = 0;
         st = derive(s, a, &became, NULL, NULL);
         if (st != BP_OK)
-            return st;
+            goto out;
         result->suppressed += (unsigned)became;
     }
-    return BP_OK;
+out:
+    free(ev);
+    bp_arena_free(w.arena);
+    return st;
 }
 
 bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
@@ -832,6 +737,8 @@ bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_
 bp_status bp_store_record_delivery(bp_store *s, const char *address, long long when)
 {
     bp_status st = need_tx(s);
+    if (st == BP_OK)
+        st = check_address(s, address);
     if (st != BP_OK)
         return st;
     size_t soft_pending = 0;
@@ -869,7 +776,15 @@ bp_status bp_store_ledger_for(bp_store *s, const char *address, bp_ledger_cb cb,
 
 static bp_status operator_row(bp_store *s, const char *kind, const char *address, const char *note, long long t)
 {
-    char dombuf[320];
+    char dombuf[320], notebuf[BP_MAX_STORED_NOTE_BYTES + 1];
+    if (note != NULL && strlen(note) > BP_MAX_STORED_NOTE_BYTES) {
+        size_t n = BP_MAX_STORED_NOTE_BYTES;
+        while (n > 0 && ((unsigned char)note[n] & 0xc0) == 0x80)
+            n--; /* at a character boundary, as cut() */
+        memcpy(notebuf, note, n);
+        notebuf[n] = '\0';
+        note = notebuf;
+    }
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = kind;
@@ -884,6 +799,8 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)
 {
     bp_status st = need_tx(s);
+    if (st == BP_OK)
+        st = check_address(s, address);
     if (st != BP_OK)
         return st;
     current_row cur = {NULL, 0, 0, 0};
@@ -915,6 +832,8 @@ bp_status bp_store_add(bp_store *s, const char *address, const char *reason, con
 {
     *changed = 0;
     bp_status st = need_tx(s);
+    if (st == BP_OK)
+        st = check_address(s, address);
     if (st != BP_OK)
         return st;
     lift_info cur = {0, 0, 0};
@@ -969,9 +888,45 @@ bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb
     return s->be->stats(s->h, filter, cb, user);
 }
 
+/* Rows per round trip when the whole ledger is read: bounded memory however large it is. */
+#define LEDGER_PAGE_ROWS 5000
+
+typedef struct page_walk {
+    bp_ledger_cb cb;
+    void *user;
+    long long last_id;
+    long long n;
+    int stopped;
+} page_walk;
+
+static int walk_row(void *user, const bp_ledger_row *r)
+{
+    page_walk *w = user;
+    w->last_id = r->id;
+    w->n++;
+    w->stopped = w->cb(w->user, r) != 0;
+    return w->stopped;
+}
+
 bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user)
 {
-    return s->be->ledger_events(s->h, cb, user);
+    page_walk w = {cb, user, 0, 0, 0};
+    for (;;) {
+        w.n = 0;
+        bp_status st = s->be->ledger_page(s->h, w.last_id, LEDGER_PAGE_ROWS, 1, walk_row, &w);
+        if (st != BP_OK || w.stopped || w.n < LEDGER_PAGE_ROWS)
+            return st;
+    }
+}
+
+bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit, bp_ledger_cb cb, void *user)
+{
+    return s->be->ledger_page(s->h, after_id, limit > 0 ? limit : LEDGER_PAGE_ROWS, 0, cb, user);
+}
+
+bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
+{
+    return s->be->ledger_units(s->h, after_id, last_id, cb, user);
 }
 
 bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,
@@ -982,7 +937,7 @@ bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, 
         return st;
     st = s->be->ledger_reclassify(s->h, id, category, rule, action, blocklist);
     if (st == BP_OK && recipient != NULL)
-        st = note_unfolded(s, recipient, F_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
+        st = note_unfolded(s, recipient, BP_FACT_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
     if (st == BP_OK && recipient != NULL)
         st = derive(s, recipient, NULL, NULL, NULL);
     return st;

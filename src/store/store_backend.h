@@ -14,6 +14,7 @@
 #define BOUNCEPIPE_STORE_BACKEND_H
 
 #include "bouncepipe/store.h"
+#include "fold.h"
 
 /** Processed-unit states (table "processed"); bp_store_seen() reports these numbers. */
 #define BP_SEEN_UNKNOWN      0
@@ -21,25 +22,18 @@
 #define BP_SEEN_UNRECOGNIZED 2 /**< nothing recognised (quarantined): a later run may retry it */
 
 /**
- * The fold of one address's ledger up to a row (table derive_state): what derive() in
- * store.c needs to go on from there instead of reading the address's whole ledger again.
- * A cache: store.c decides when it is valid; deleting it only costs one full fold.
- * Strings are text in store.c's formats; the backend only stores them.
+ * What a unit's event rows share, kept once in its processed row (schema 3): a value is
+ * non-NULL only when every event row of the unit has it, and those rows then store NULL in
+ * its column (readers get it back through the join of sql.c).
  */
-typedef struct bp_fold_state {
-    const char *address;
-    long long last_time, last_id; /**< (evidence_time, id) of the last row folded */
-    const char *policy;           /**< what the fold depends on besides the rows (store.c's format) */
-    int suppressed;               /**< a suppression row exists (ever suppressed) */
-    const char *reason;
-    const char *source_kind;
-    long long first_seen, last_seen, count;
-    int lifted;
-    const char *lift_reason;
-    long long lifted_at;
-    long long active_time, active_id; /**< key of the row that began the suppression in force (not lifted) */
-    const char *soft;                 /**< times of the soft events counted (store.c's format) */
-} bp_fold_state;
+typedef struct bp_unit_facts {
+    const char *message_id;
+    const char *source;
+    const char *original_message_id;
+    const char *reporting_mta;
+    const char *envid;
+    const char *arrival_date;
+} bp_unit_facts;
 
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
@@ -55,8 +49,8 @@ typedef struct bp_store_backend {
     void (*rollback)(void *h);
 
     bp_status (*seen)(void *h, const char *fingerprint, int *state);
-    /** Insert or update the processed row of a unit with @p state. */
-    bp_status (*mark)(void *h, const bp_store_unit *unit, int state, long long now);
+    /** Insert or update the processed row of unit @p fingerprint with @p state and its facts. */
+    bp_status (*mark)(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now);
     /** Delete the unrecognized placeholder rows of @p fingerprint. */
     bp_status (*drop_placeholder)(void *h, const char *fingerprint);
 
@@ -72,8 +66,12 @@ typedef struct bp_store_backend {
      */
     bp_status (*ledger_fold)(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
                              void *user);
-    /** Event rows (kind "event") ordered by id. */
-    bp_status (*ledger_events)(void *h, bp_ledger_cb cb, void *user);
+    /** At most @p limit rows with ids after @p after_id in id order (@p events_only: kind "event"). */
+    bp_status (*ledger_page)(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
+                             void *user);
+    /** The event rows of the units whose first row's id is in (@p after_id, @p last_id], unit by
+     *  unit in the order of their first rows, each unit's in id order (bp_store_ledger_units). */
+    bp_status (*ledger_units)(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user);
     bp_status (*ledger_reclassify)(void *h, long long id, const char *category, const char *rule, bp_action action,
                                    const char *blocklist);
 

@@ -25,10 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "bouncepipe/readfile.h"
+#include "bouncepipe/regex.h"
 #include "bouncepipe/rules.h"
 #include "text_families.h"
 
@@ -114,9 +112,9 @@ static int write_family_code(FILE *out)
 {
     int rc = -1;
     size_t n_fam = bp_text_family_count(), n = bp_text_pattern_position(n_fam, 0);
-    pcre2_code **codes = calloc(n + 1, sizeof(*codes));
-    uint8_t *bytes = NULL;
-    PCRE2_SIZE size = 0;
+    bp_regex **codes = calloc(n + 1, sizeof(*codes));
+    unsigned char *bytes = NULL;
+    size_t size = 0;
     if (codes == NULL)
         goto out;
     for (size_t i = 0; i < n_fam; i++)
@@ -124,32 +122,27 @@ static int write_family_code(FILE *out)
             const char *src = bp_text_family_pattern(&bp_text_families[i], k);
             if (src == NULL)
                 continue;
-            int err = 0;
-            PCRE2_SIZE off = 0;
+            char msg[400];
             size_t at = bp_text_pattern_position(i, k);
-            codes[at] =
-                pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, BP_TEXT_PATTERN_OPTIONS, &err, &off, NULL);
+            codes[at] = bp_regex_compile(src, BP_TEXT_PATTERN_FLAGS, msg, sizeof(msg));
             if (codes[at] == NULL) {
-                PCRE2_UCHAR msg[256];
-                pcre2_get_error_message(err, msg, sizeof(msg));
-                fprintf(stderr, "bp_rulegen: text family %s, pattern %d: %s at offset %zu\n", bp_text_families[i].name,
-                        k, (const char *)msg, (size_t)off);
+                fprintf(stderr, "bp_rulegen: text family %s, pattern %d: %s\n", bp_text_families[i].name, k, msg);
                 goto out;
             }
         }
-    if (n > INT32_MAX || pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &bytes, &size, NULL) < 0) {
+    if (bp_regex_serialize(codes, n, &bytes, &size) != BP_OK) {
         fprintf(stderr, "bp_rulegen: serializing the text family patterns failed\n");
         goto out;
     }
     fputs("\n_Alignas(16) const unsigned char bp_text_family_code[] = {", out);
     for (size_t b = 0; b < size; b++)
         fprintf(out, "%s%u,", b % 24 == 0 ? "\n    " : "", bytes[b]);
-    fprintf(out, "\n};\nconst size_t bp_text_family_code_size = %zu;\n", (size_t)size);
+    fprintf(out, "\n};\nconst size_t bp_text_family_code_size = %zu;\n", size);
     rc = ferror(out) ? -1 : 0;
 out:
-    pcre2_serialize_free(bytes);
+    free(bytes);
     for (size_t i = 0; codes != NULL && i < n; i++)
-        pcre2_code_free(codes[i]);
+        bp_regex_free(codes[i]);
     free((void *)codes);
     return rc;
 }

@@ -7,6 +7,7 @@
  */
 #include "bouncepipe/address.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -65,6 +66,9 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
 {
     if (text == NULL)
         return NULL;
+    /* the first ']' at or after the last literal's '[' (len: none; SIZE_MAX: not looked for):
+     * reused while later literals open before it, so "x@[" repeated is one scan, not n */
+    size_t close_at = SIZE_MAX;
     for (size_t at = 0; at < len; at++) {
         if (text[at] != '@')
             continue;
@@ -73,10 +77,13 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
             ls--;
         size_t de = at + 1;
         if (de < len && text[de] == '[') {
-            const char *close = memchr(text + de, ']', len - de);
-            if (close == NULL)
+            if (close_at == SIZE_MAX || de > close_at) {
+                const char *close = memchr(text + de, ']', len - de);
+                close_at = close != NULL ? (size_t)(close - text) : len;
+            }
+            if (close_at >= len)
                 continue;
-            de = (size_t)(close - text) + 1;
+            de = close_at + 1;
         } else {
             while (de < len && is_domain_char((unsigned char)text[de]))
                 de++;

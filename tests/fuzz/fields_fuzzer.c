@@ -76,7 +76,7 @@ static void run_report(int arf, const uint8_t *text, size_t size, bp_arena *aren
         if (arf)
             bp_arf_parse(&mime, NULL, arena, &report);
         else
-            bp_dsn_parse(&mime, arena, &report);
+            bp_dsn_parse(&mime, NULL, arena, &report);
         if (report.n_blocks > BP_MAX_RECIPIENTS)
             abort(); /* the recipient limit is a promise */
     }

@@ -3,9 +3,12 @@
  *
  * The input is a rule file (bp_rules_load_text(): PowerMTA "/regex/ category" lines with
  * options and comments).  Every rule that loads is then matched, with the PCRE2 limits of
- * limits.h, against a few fixed diagnostics and against the input itself, so that a pattern
- * written to backtrack meets a subject that feeds it.
+ * limits.h, against a few fixed diagnostics (some with letters the prefilter folds: LONG S,
+ * KELVIN SIGN, dotless I, a Cyrillic variant) and against the input itself, so that a
+ * pattern written to backtrack meets a subject that feeds it; the input as subject is matched
+ * under a small effort budget, so that running out of it mid-match is exercised too.
  */
+#include "bouncepipe/effort.h"
 #include "bouncepipe/rules.h"
 #include "fuzz_common.h"
 
@@ -20,6 +23,9 @@ static const char *const subjects[] = {
     "550 5.1.1 <jdoe@example.com>: Recipient address rejected: User unknown in virtual mailbox table",
     "452 4.2.2 The email account that you tried to reach is over quota",
     "554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using zen.spamhaus.org",
+    "550 5.1.1 u\xC5\xBF"
+    "er un\xE2\x84\xAA"
+    "nown, \xC4\xB1nvalid mailbox, \xD0\xBF\xE1\xB2\x82\xD0\xBB\xC5",
     "",
 };
 
@@ -42,11 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 continue;
             bp_rule_subject subject = {
                 .text = s, .len = strlen(s), .status = "5.1.1", .smtp_code = "550", .mta = "mx.example.net"};
+            bp_effort budget;
+            if (s == text)
+                bp_effort_begin_with(&budget, 0, 1 + size % 8);
             bp_rule_match m;
             if (bp_rules_match(rules, &subject, &m) && (m.rule == NULL || m.start > m.end || m.end > subject.len))
                 abort(); /* a match lies inside the subject */
             bp_rule_match all[8];
             (void)bp_rules_match_all(rules, &subject, all, 8);
+            if (s == text) {
+                bp_effort_end(&budget);
+                if (bp_effort_current() != NULL)
+                    abort(); /* budgets nest and end */
+            }
         }
         free(text);
     }

@@ -1,0 +1,222 @@
+/*
+ * explanation.c - the text a non-standard bounce explains itself in (explanation.h).
+ *
+ * bp_explanation_part(): the first text/plain part outside any attached original, else the
+ * first text/html.  bp_explanation_text(): its body in UTF-8 - text with no or a wrong
+ * charset label guessed (ISO-2022-JP by its escapes, else for bytes that are not UTF-8
+ * Shift_JIS or EUC-JP by their lead bytes, else Windows-1252) and converted by the MIME
+ * adapter - with HTML tags, <style>, <script> and <head> removed.  bp_explanation_length():
+ * where the quoted original starts (the first of the markers below), found in a copy of the
+ * text folded to lower case (bp_explanation_fold()) by glibc's memmem, which is linear in
+ * the worst case: a case-blind scan compares at every candidate, and a text of a megabyte
+ * of newlines or dashes is all candidates for the markers that start with one.
+ *
+ * Ownership: texts that had to be converted or stripped are arena copies; otherwise the
+ * part's own body is returned.
+ */
+#include "explanation.h"
+
+#include <string.h>
+
+#include "bouncepipe/text.h"
+
+/* Where the quoted original begins; the explanation is everything before.  A line of the
+ * original's own headers at the start of a line ("\nreceived: ") only appears once the
+ * original is being quoted.  In lower case: they are looked for in the folded text. */
+static const char *const original_markers[] = {"------ this is a copy of the message",
+                                               "------ this is a copy of your message",
+                                               "--- below this line is a copy of the message",
+                                               "--- enclosed are the original headers",
+                                               "----- original message -----",
+                                               "-----original message-----",
+                                               "--- original message ---",
+                                               "------ original message ------",
+                                               "----- transcript of session follows -----\n\n\n",
+                                               "original message follows",
+                                               "original mail as follows",
+                                               "content-type: message/rfc822",
+                                               "--- the header of the original message is following",
+                                               "------- returned message --------",
+                                               "-------original message",
+                                               "   ----- unsent message follows -----",
+                                               "   ----- original message follows -----",
+                                               "\nmessage headers follow",
+                                               "\noriginal message headers:",
+                                               "\nreceived: from ",
+                                               "\nreceived: by ",
+                                               "\nreceived:from ",
+                                               "included is a copy of the message header",
+                                               "below is a copy of the original message",
+                                               "the attachment contains the original mail headers",
+                                               "\nreturn-path: <",
+                                               "\ndkim-signature: ",
+                                               "\narc-seal: ",
+                                               "\nx-received: ",
+                                               "\nx-google-smtp-source: ",
+                                               NULL};
+
+const bp_part *bp_explanation_part(const bp_part *root)
+{
+    const bp_part *html = NULL;
+    for (const bp_part *p = root; p != NULL; p = bp_part_walk_next(root, p)) {
+        if (p != root && p->is_message)
+            continue;
+        const bp_part *anc = p->parent;
+        int inside_original = 0;
+        for (; anc != NULL && anc != root; anc = anc->parent)
+            if (anc->is_message)
+                inside_original = 1;
+        if (inside_original || p->body == NULL || strcmp(p->type, "text") != 0)
+            continue;
+        if (strcmp(p->subtype, "plain") == 0)
+            return p;
+        if (strcmp(p->subtype, "html") == 0 && html == NULL)
+            html = p;
+    }
+    return html;
+}
+
+/* Strip HTML tags into an arena copy (entities for < > & " and nbsp only); the contents of
+ * <style>, <script> and <head> go too. */
+static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_len)
+{
+    char *out = bp_arena_alloc(arena, len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    int in_tag = 0;
+    int unclosed[3] = {0, 0, 0}; /* once a closing tag was not found, it never will be */
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_tag) {
+            if (c == '>')
+                in_tag = 0;
+            continue;
+        }
+        if (c == '<') {
+            static const char *const skipped[] = {"<style", "</style>", "<script", "</script>", "<head", "</head>"};
+            int skip = 0;
+            for (size_t k = 0; k < sizeof(skipped) / sizeof(skipped[0]); k += 2)
+                if (!unclosed[k / 2] && bp_starts_with_ci(s + i, skipped[k])) {
+                    const char *close = bp_memcasemem(s + i, len - i, skipped[k + 1], strlen(skipped[k + 1]));
+                    unclosed[k / 2] = close == NULL;
+                    if (close != NULL) {
+                        i = (size_t)(close - s) + strlen(skipped[k + 1]) - 1;
+                        skip = 1;
+                    }
+                    break;
+                }
+            if (skip)
+                continue;
+            in_tag = 1;
+            if (i + 3 < len && (bp_starts_with_ci(s + i, "<br") || bp_starts_with_ci(s + i, "<p") ||
+                                bp_starts_with_ci(s + i, "<div") || bp_starts_with_ci(s + i, "<tr") ||
+                                bp_starts_with_ci(s + i, "</p") || bp_starts_with_ci(s + i, "<li")))
+                out[o++] = '\n';
+            continue;
+        }
+        if (c == '&') {
+            static const struct {
+                const char *ent;
+                char ch;
+            } ents[] = {{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&nbsp;", ' '}, {"&quot;", '"'}, {"&#64;", '@'}};
+            int done = 0;
+            for (size_t k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
+                size_t el = strlen(ents[k].ent);
+                if (i + el <= len && bp_starts_with_ci(s + i, ents[k].ent)) {
+                    out[o++] = ents[k].ch;
+                    i += el - 1;
+                    done = 1;
+                    break;
+                }
+            }
+            if (done)
+                continue;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+/* Guess the charset of text the MIME structure did not label (or labelled wrongly):
+ * ISO-2022-JP by its escapes, else for bytes that are not UTF-8 Shift_JIS or EUC-JP by
+ * their lead bytes, else Windows-1252 (a superset of ISO-8859-1 for printable text). */
+static const char *guess_charset(const char *s, size_t len)
+{
+    if (bp_memcasemem(s, len, "\x1b$B", 3) != NULL || bp_memcasemem(s, len, "\x1b$@", 3) != NULL)
+        return "ISO-2022-JP";
+    if (bp_utf8_valid(s, len))
+        return NULL;
+    size_t sjis_lead = 0, euc_pair = 0, high = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80)
+            continue;
+        high++;
+        if ((c >= 0x81 && c <= 0x9f) || (c >= 0xe0 && c <= 0xef))
+            sjis_lead += c <= 0x9f ? 2 : 0;
+        if (c >= 0xa1 && c <= 0xfe && i + 1 < len && (unsigned char)s[i + 1] >= 0xa1 &&
+            (unsigned char)s[i + 1] <= 0xfe) {
+            euc_pair++;
+            i++;
+        }
+    }
+    if (sjis_lead > 0)
+        return "Shift_JIS";
+    if (euc_pair * 2 >= high && euc_pair > 0)
+        return "EUC-JP";
+    return "windows-1252";
+}
+
+const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *len)
+{
+    const char *text = part->body;
+    *len = part->body_len;
+    const char *cs = guess_charset(text, *len);
+    if (cs != NULL) {
+        char *conv = bp_mime_to_utf8(arena, cs, text, *len);
+        if (conv != NULL) {
+            text = conv;
+            *len = strlen(conv);
+        }
+    }
+    if (strcmp(part->subtype, "html") == 0)
+        text = strip_html(arena, text, *len, len);
+    return text;
+}
+
+char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len)
+{
+    char *folded = bp_arena_alloc(arena, len + 1);
+    if (folded == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        folded[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    folded[len] = '\0';
+    return folded;
+}
+
+const char *bp_explanation_find(const char *folded, size_t len, const char *needle)
+{
+    return memmem(folded, len, needle, strlen(needle));
+}
+
+size_t bp_explanation_length(const char *folded, size_t len)
+{
+    size_t cut = len;
+    for (int i = 0; original_markers[i] != NULL; i++) {
+        const char *marker = original_markers[i];
+        /* a marker that must start a line also counts at the very start of the text */
+        size_t head = strlen(marker) - 1;
+        if (marker[0] == '\n' && head <= len && bp_explanation_find(folded, head, marker + 1) == folded)
+            return 0;
+        const char *m = bp_explanation_find(folded, cut, marker);
+        if (m != NULL)
+            cut = (size_t)(m - folded);
+    }
+    return cut;
+}

@@ -1,0 +1,33 @@
+/*
+ * explanation.h - the explanation text of a non-standard bounce: which part, in UTF-8
+ * without HTML, up to the quoted original (explanation.c; not public).
+ */
+#ifndef BOUNCEPIPE_EXPLANATION_H
+#define BOUNCEPIPE_EXPLANATION_H
+
+#include <stddef.h>
+
+#include "bouncepipe/arena.h"
+#include "bouncepipe/mime.h"
+
+/** @return the first text/plain part of @p root outside any attached original, else the
+ *  first text/html one; NULL when there is none. */
+const bp_part *bp_explanation_part(const bp_part *root);
+
+/** @return the text of @p part in UTF-8 (undeclared or wrong charsets guessed) without HTML,
+ *  its length in @p len; the part's own body or an arena copy; NULL when out of memory. */
+const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *len);
+
+/** @return an arena copy of @p text with ASCII letters folded to lower case (NUL-terminated),
+ *  for the searches below; NULL when out of memory. */
+char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len);
+
+/** @return the first occurrence of @p needle (in lower case) in the folded text
+ *  @p folded[0, @p len), or NULL; linear in @p len whatever the text (glibc's memmem). */
+const char *bp_explanation_find(const char *folded, size_t len, const char *needle);
+
+/** @return where the quoted original starts in the folded text @p folded (a marker such as
+ *  "--- Below this line is a copy of the message"), or @p len when nothing is quoted. */
+size_t bp_explanation_length(const char *folded, size_t len);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * sql.c - the statements and column layout the SQLite and PostgreSQL backends share (see
+ * sql.h).  Every statement is in the dialect both accept; postgres.c only turns ?N into $N.
+ *
+ * Per-message facts (schema 3).  A unit's Message-ID, source, original Message-ID,
+ * Reporting-MTA, Envelope-Id and Arrival-Date are kept once, in its "processed" row, when all
+ * its event rows agree on them; a ledger row then holds NULL there and reads the message's
+ * value through the join below (coalesce), so what a reader sees is what was recorded.
+ *
+ * The column lists, the bp_sql_*_types arrays and the bp_sql_*_values() and bp_sql_*_row()
+ * functions go together: column i of a list is value i.  Changing one means changing all.
+ */
+#include "sql.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ledger rows as readers see them: the message's facts filled in from "processed" */
+#define LEDGER_SELECT                                                                                                  \
+    "SELECT l.id, l.kind, l.evidence_time, l.recorded_at, l.type, l.action, l.recipient, l.recipient_from, "           \
+    "l.status, l.smtp_code, l.diagnostic, l.category, l.feedback_type, l.rule, l.final, "                              \
+    "coalesce(l.reporting_mta, p.reporting_mta), l.remote_mta, coalesce(l.arrival_date, p.arrival_date), "             \
+    "l.source_ip, coalesce(l.envid, p.envid), l.job_id, coalesce(l.source, p.source), "                                \
+    "coalesce(l.message_id, p.message_id), coalesce(l.original_message_id, p.original_message_id), l.blocklist, "      \
+    "l.family, l.note, l.fingerprint, l.domain, l.mta_category "                                                       \
+    "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
+
+#define LEDGER_INSERT_COLUMNS                                                                                          \
+    "kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "       \
+    "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
+    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
+
+#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
+
+#define STATE_COLUMNS                                                                                                  \
+    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
+    "lift_reason, lifted_at, active_time, active_id, soft"
+
+#define SUPPRESSION_COLUMNS                                                                                            \
+    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
+
+/* event rows counted by stats since ?1 */
+#define STATS_EVENTS "FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
+
+const char *const bp_sql[BP_SQL_COUNT] = {
+    [BP_SQL_SEEN] = "SELECT state FROM processed WHERE fingerprint = ?1",
+    [BP_SQL_MARK] = "INSERT INTO processed (fingerprint, state, message_id, source, original_message_id, "
+                    "reporting_mta, envid, arrival_date, first_seen, updated) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT (fingerprint) DO UPDATE SET "
+                    "state = excluded.state, updated = excluded.updated, message_id = excluded.message_id, "
+                    "source = excluded.source, original_message_id = excluded.original_message_id, "
+                    "reporting_mta = excluded.reporting_mta, envid = excluded.envid, "
+                    "arrival_date = excluded.arrival_date",
+    [BP_SQL_DROP_PLACEHOLDER] =
+        "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
+    [BP_SQL_LEDGER_INSERT] = "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                             "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
+                             "?26, ?27, ?28, ?29)", /* PostgreSQL adds RETURNING id (postgres.c) */
+    [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.recipient = ?1 ORDER BY l.evidence_time, l.id",
+    /* the rows after a key: a range of index ledger_recipient */
+    [BP_SQL_LEDGER_FOLD] =
+        "SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = ?1 AND (evidence_time, id) > (?2, ?3) "
+        "ORDER BY evidence_time, id",
+    /* ?3 = 1: event rows only */
+    [BP_SQL_LEDGER_PAGE] = LEDGER_SELECT "WHERE l.id > ?1 AND (CAST(?3 AS INTEGER) = 0 OR l.kind = 'event') "
+                                         "ORDER BY l.id LIMIT ?2",
+    /* the event rows of the units whose first row has an id in (?1, ?2], unit after unit (by
+     * that first id), each in id order: one query for a page of migrate, rows past ?2 too.
+     * Only event rows have a fingerprint: no test of l.kind, which led PostgreSQL's generic
+     * plan to intersect with the index of every event row (1.3 s a page for 100,000 rows) */
+    [BP_SQL_LEDGER_UNITS] = LEDGER_SELECT
+    "WHERE l.fingerprint IN (SELECT f.fingerprint FROM ledger f WHERE f.id > ?1 AND f.id <= ?2 AND f.kind = 'event' "
+    "AND NOT EXISTS (SELECT 1 FROM ledger e WHERE e.fingerprint = f.fingerprint AND e.id <= ?1)) "
+    "ORDER BY min(l.id) OVER (PARTITION BY l.fingerprint), l.id",
+    [BP_SQL_LEDGER_RECLASSIFY] =
+        "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
+    [BP_SQL_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",
+    [BP_SQL_SUPP_PUT] = "INSERT INTO suppressions (" SUPPRESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                        "?9, ?10) ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, "
+                        "reason = excluded.reason, source_kind = excluded.source_kind, "
+                        "first_seen = excluded.first_seen, last_seen = excluded.last_seen, count = excluded.count, "
+                        "lifted = excluded.lifted, lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at",
+    [BP_SQL_SUPP_DELETE] = "DELETE FROM suppressions WHERE address = ?1",
+    [BP_SQL_SUPP_LIST] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions "
+                         "WHERE (CAST(?5 AS INTEGER) <> 0 OR lifted = 0) AND last_seen >= ?1 "
+                         "AND (CAST(?2 AS TEXT) IS NULL OR source_kind = ?2) "
+                         "AND (CAST(?3 AS TEXT) IS NULL OR reason = ?3) "
+                         "AND (CAST(?4 AS TEXT) IS NULL OR domain = ?4) ORDER BY address",
+    [BP_SQL_STATS_TYPE] = "SELECT type, count(*) " STATS_EVENTS "GROUP BY 1 ORDER BY 2 DESC, 1",
+    [BP_SQL_STATS_CATEGORY] = "SELECT CASE WHEN type = 'complaint' THEN 'complaint:' || coalesce(feedback_type, "
+                              "'unknown') ELSE category END AS c, count(*) " STATS_EVENTS
+                              "AND (category IS NOT NULL OR type = 'complaint') GROUP BY 1 ORDER BY 2 DESC, 1",
+    [BP_SQL_STATS_ACTION] = "SELECT coalesce(action, 'none'), count(*) " STATS_EVENTS "GROUP BY 1 ORDER BY 2 DESC, 1",
+    [BP_SQL_STATS_DOMAIN] = "SELECT domain, count(*) " STATS_EVENTS "AND domain IS NOT NULL "
+                            "GROUP BY 1 ORDER BY 2 DESC, 1",
+    /* the day number; bp_sql_stats_key() writes it as a date */
+    [BP_SQL_STATS_DAY] = "SELECT evidence_time / 86400, count(*) " STATS_EVENTS "GROUP BY 1 ORDER BY 1",
+    [BP_SQL_STATS_SUPPRESSED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted = 0 "
+                                "GROUP BY 1 ORDER BY 2 DESC, 1",
+    [BP_SQL_STATS_LIFTED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted <> 0 "
+                            "GROUP BY 1 ORDER BY 2 DESC, 1",
+    [BP_SQL_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address = ?1",
+    [BP_SQL_STATE_PUT] = "INSERT INTO derive_state (" STATE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                         "?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (address) DO UPDATE SET "
+                         "last_time = excluded.last_time, last_id = excluded.last_id, policy = excluded.policy, "
+                         "suppressed = excluded.suppressed, reason = excluded.reason, "
+                         "source_kind = excluded.source_kind, first_seen = excluded.first_seen, "
+                         "last_seen = excluded.last_seen, count = excluded.count, lifted = excluded.lifted, "
+                         "lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at, "
+                         "active_time = excluded.active_time, active_id = excluded.active_id, soft = excluded.soft",
+    [BP_SQL_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
+};
+
+const bp_sql_stats_query bp_sql_stats[BP_STATS_DIM_LAST] = {
+    {BP_SQL_STATS_TYPE, BP_STATS_TYPE, 1},     {BP_SQL_STATS_CATEGORY, BP_STATS_CATEGORY, 1},
+    {BP_SQL_STATS_ACTION, BP_STATS_ACTION, 1}, {BP_SQL_STATS_DOMAIN, BP_STATS_DOMAIN, 1},
+    {BP_SQL_STATS_DAY, BP_STATS_DAY, 1},       {BP_SQL_STATS_SUPPRESSED, BP_STATS_SUPPRESSED, 0},
+    {BP_SQL_STATS_LIFTED, BP_STATS_LIFTED, 0},
+};
+
+const char *bp_sql_stats_key(bp_stats_dim dim, const char *key, char *buf, size_t size)
+{
+    if (key == NULL)
+        return "unknown";
+    if (dim != BP_STATS_DAY)
+        return key;
+    time_t t = (time_t)(strtoll(key, NULL, 10) * 86400LL);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%d", &tm) == 0)
+        return key;
+    return buf;
+}
+
+#define T BP_SQL_TEXT
+#define I BP_SQL_INT
+const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I,
+                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T};
+const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T};
+const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I};
+const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N] = {T, I, I, T, I, T, T, I, I, I, I, T, I, I, I, T};
+#undef T
+#undef I
+
+static bp_sql_value text(const char *s)
+{
+    bp_sql_value v = {s, 0, s == NULL};
+    return v;
+}
+
+static bp_sql_value num(long long n)
+{
+    bp_sql_value v = {NULL, n, 0};
+    return v;
+}
+
+static bp_event_type type_of(const char *name)
+{
+    int t = name != NULL ? bp_event_type_from_name(name) : -1;
+    return t >= 0 ? (bp_event_type)t : BP_EVENT_UNRECOGNIZED;
+}
+
+static bp_action action_of(const char *name)
+{
+    return name != NULL ? bp_action_from_name(name) : BP_ACT_NONE;
+}
+
+void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N])
+{
+    const bp_event *e = &r->event;
+    int is_event = strcmp(r->kind, BP_LEDGER_EVENT) == 0;
+    size_t i = 0;
+    v[i++] = num(r->id);
+    v[i++] = text(r->kind);
+    v[i++] = num(r->evidence_time);
+    v[i++] = num(r->recorded_at);
+    v[i++] = text(is_event ? bp_event_type_name(e->type) : NULL);
+    v[i++] = text(is_event ? bp_action_name(e->action) : NULL);
+    v[i++] = text(e->recipient);
+    v[i++] = text(e->recipient_from);
+    v[i++] = text(e->status);
+    v[i++] = text(e->smtp_code);
+    v[i++] = text(e->diagnostic);
+    v[i++] = text(e->category);
+    v[i++] = text(e->feedback_type);
+    v[i++] = text(e->rule);
+    v[i++] = num(e->final != 0);
+    v[i++] = text(e->reporting_mta);
+    v[i++] = text(e->remote_mta);
+    v[i++] = text(e->arrival_date);
+    v[i++] = text(e->source_ip);
+    v[i++] = text(e->envid);
+    v[i++] = text(e->job_id);
+    v[i++] = text(e->source);
+    v[i++] = text(e->message_id);
+    v[i++] = text(e->original_message_id);
+    v[i++] = text(e->blocklist);
+    v[i++] = text(e->family);
+    v[i++] = text(r->note);
+    v[i++] = text(e->fingerprint);
+    v[i++] = text(r->domain);
+    v[i++] = text(r->mta_category);
+}
+
+void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
+{
+    bp_event *e = &r->event;
+    size_t i = 0;
+    memset(r, 0, sizeof(*r));
+    r->id = v[i++].num;
+    r->kind = v[i++].text;
+    r->evidence_time = v[i++].num;
+    r->recorded_at = v[i++].num;
+    e->type = type_of(v[i++].text);
+    e->action = action_of(v[i++].text);
+    e->recipient = v[i++].text;
+    e->recipient_from = v[i++].text;
+    e->status = v[i++].text;
+    e->smtp_code = v[i++].text;
+    e->diagnostic = v[i++].text;
+    e->category = v[i++].text;
+    e->feedback_type = v[i++].text;
+    e->rule = v[i++].text;
+    e->final = (int)v[i++].num;
+    e->reporting_mta = v[i++].text;
+    e->remote_mta = v[i++].text;
+    e->arrival_date = v[i++].text;
+    e->source_ip = v[i++].text;
+    e->envid = v[i++].text;
+    e->job_id = v[i++].text;
+    e->source = v[i++].text;
+    e->message_id = v[i++].text;
+    e->original_message_id = v[i++].text;
+    e->blocklist = v[i++].text;
+    e->family = v[i++].text;
+    r->note = v[i++].text;
+    e->fingerprint = v[i++].text;
+    r->domain = v[i++].text;
+    r->mta_category = v[i++].text;
+    if (r->kind == NULL)
+        r->kind = BP_LEDGER_EVENT;
+}
+
+void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], const char *address)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = v[0].num;
+    r->kind = v[1].text != NULL ? v[1].text : BP_LEDGER_EVENT;
+    r->evidence_time = v[2].num;
+    r->event.type = type_of(v[3].text);
+    r->event.action = action_of(v[4].text);
+    r->event.category = v[5].text;
+    r->event.feedback_type = v[6].text;
+    r->note = v[7].text;
+    r->event.recipient = address;
+}
+
+void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N])
+{
+    v[0] = text(r->address);
+    v[1] = text(r->domain);
+    v[2] = text(r->reason);
+    v[3] = text(r->source_kind);
+    v[4] = num(r->first_seen);
+    v[5] = num(r->last_seen);
+    v[6] = num(r->count);
+    v[7] = num(r->lifted != 0);
+    v[8] = text(r->lift_reason);
+    v[9] = num(r->lifted_at);
+    v[9].is_null = r->lifted_at == 0;
+}
+
+void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPRESSION_N])
+{
+    r->address = v[0].text;
+    r->domain = v[1].text;
+    r->reason = v[2].text;
+    r->source_kind = v[3].text;
+    r->first_seen = v[4].num;
+    r->last_seen = v[5].num;
+    r->count = v[6].num;
+    r->lifted = (int)v[7].num;
+    r->lift_reason = v[8].text;
+    r->lifted_at = v[9].num;
+}
+
+void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N])
+{
+    v[0] = text(s->address);
+    v[1] = num(s->last_time);
+    v[2] = num(s->last_id);
+    v[3] = text(s->policy);
+    v[4] = num(s->suppressed != 0);
+    v[5] = text(s->reason);
+    v[6] = text(s->source_kind);
+    v[7] = num(s->first_seen);
+    v[8] = num(s->last_seen);
+    v[9] = num(s->count);
+    v[10] = num(s->lifted != 0);
+    v[11] = text(s->lift_reason);
+    v[12] = num(s->lifted_at);
+    v[13] = num(s->active_time);
+    v[14] = num(s->active_id);
+    v[15] = text(s->soft != NULL ? s->soft : "");
+}
+
+void bp_sql_state_row(bp_fold_state *s, const bp_sql_value v[BP_SQL_STATE_N])
+{
+    s->address = v[0].text;
+    s->last_time = v[1].num;
+    s->last_id = v[2].num;
+    s->policy = v[3].text;
+    s->suppressed = (int)v[4].num;
+    s->reason = v[5].text;
+    s->source_kind = v[6].text;
+    s->first_seen = v[7].num;
+    s->last_seen = v[8].num;
+    s->count = v[9].num;
+    s->lifted = (int)v[10].num;
+    s->lift_reason = v[11].text;
+    s->lifted_at = v[12].num;
+    s->active_time = v[13].num;
+    s->active_id = v[14].num;
+    s->soft = v[15].text;
+}
+
+void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int state, long long now,
+                        bp_sql_value v[BP_SQL_MARK_N])
+{
+    v[0] = text(fingerprint);
+    v[1] = num(state);
+    v[2] = text(facts->message_id);
+    v[3] = text(facts->source);
+    v[4] = text(facts->original_message_id);
+    v[5] = text(facts->reporting_mta);
+    v[6] = text(facts->envid);
+    v[7] = text(facts->arrival_date);
+    v[8] = num(now);
+}

@@ -1,0 +1,135 @@
+/*
+ * sql.h - the SQL and the column layout both backends share (internal to src/store/).
+ *
+ * sqlite.c and postgres.c store the same rows with the same statements; only connecting,
+ * locking, the DDL of the migrations and a few PostgreSQL-only statements (claiming a
+ * fingerprint, locking an address) differ.  So the statements are written once, here, in the
+ * dialect both accept (numbered parameters ?N, which postgres.c turns into $N; CAST instead
+ * of ::; ON CONFLICT upserts; RETURNING), and so is the mapping between the rows of
+ * store_backend.h and the columns those statements read and write: a backend fetches or
+ * binds an array of bp_sql_value in the order of the column list, nothing else.
+ *
+ * Built into the core library and into the PostgreSQL module (CMakeLists.txt), so it needs
+ * nothing but libc and event.c.
+ *
+ * Ownership: bp_sql_value texts are borrowed (from the row being written, or from the
+ * backend's result row being read); rows made from values borrow them too.
+ */
+#ifndef BOUNCEPIPE_STORE_SQL_H
+#define BOUNCEPIPE_STORE_SQL_H
+
+#include <stddef.h>
+
+#include "store_backend.h"
+
+/** The statements both backends run.  Parameters are ?1, ?2, ... */
+typedef enum bp_sql_id {
+    BP_SQL_SEEN,
+    BP_SQL_MARK,
+    BP_SQL_DROP_PLACEHOLDER,
+    BP_SQL_LEDGER_INSERT,
+    BP_SQL_LEDGER_FOR,
+    BP_SQL_LEDGER_FOLD,
+    BP_SQL_LEDGER_PAGE,
+    BP_SQL_LEDGER_UNITS,
+    BP_SQL_LEDGER_RECLASSIFY,
+    BP_SQL_SUPP_GET,
+    BP_SQL_SUPP_PUT,
+    BP_SQL_SUPP_DELETE,
+    BP_SQL_SUPP_LIST,
+    BP_SQL_STATS_TYPE,
+    BP_SQL_STATS_CATEGORY,
+    BP_SQL_STATS_ACTION,
+    BP_SQL_STATS_DOMAIN,
+    BP_SQL_STATS_DAY,
+    BP_SQL_STATS_SUPPRESSED,
+    BP_SQL_STATS_LIFTED,
+    BP_SQL_STATE_GET,
+    BP_SQL_STATE_PUT,
+    BP_SQL_STATE_DELETE,
+    BP_SQL_COUNT
+} bp_sql_id;
+
+/** The text of statement @p id. */
+extern const char *const bp_sql[BP_SQL_COUNT];
+
+/** The statements of bp_store_stats(), in the order of the result, with their dimension. */
+typedef struct bp_sql_stats_query {
+    bp_sql_id id;
+    bp_stats_dim dim;
+    int uses_since; /**< binds ?1 = filter.since */
+} bp_sql_stats_query;
+extern const bp_sql_stats_query bp_sql_stats[BP_STATS_DIM_LAST];
+
+/**
+ * The key of a stats row as the operator sees it: the day dimension counts by day number
+ * (evidence_time / 86400, the same in both dialects), shown as YYYY-MM-DD; NULL is "unknown".
+ * @param buf room for a day (at least 16 bytes)
+ */
+const char *bp_sql_stats_key(bp_stats_dim dim, const char *key, char *buf, size_t size);
+
+/** Column types: how a backend reads and binds a column. */
+typedef enum bp_sql_type { BP_SQL_TEXT, BP_SQL_INT } bp_sql_type;
+
+/** One column's value: text (NULL for SQL NULL) or a number (is_null for SQL NULL). */
+typedef struct bp_sql_value {
+    const char *text;
+    long long num;
+    int is_null;
+} bp_sql_value;
+
+/* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
+ * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows and
+ * of fold states. */
+#define BP_SQL_LEDGER_N      30
+#define BP_SQL_FOLD_N        8
+#define BP_SQL_SUPPRESSION_N 10
+#define BP_SQL_STATE_N       16
+extern const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N];
+extern const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N];
+extern const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N];
+extern const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N];
+
+/** Values of ledger row @p r in BP_SQL_LEDGER order (v[0] is the id; INSERT binds v + 1). */
+void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N]);
+/** The ledger row of a result row (strings borrowed from @p v). */
+void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N]);
+/** The row derive() folds (store_backend.h ledger_fold), of @p address. */
+void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], const char *address);
+
+void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N]);
+void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPRESSION_N]);
+
+void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N]);
+void bp_sql_state_row(bp_fold_state *s, const bp_sql_value v[BP_SQL_STATE_N]);
+
+/** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
+#define BP_SQL_MARK_N 9
+void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int state, long long now,
+                        bp_sql_value v[BP_SQL_MARK_N]);
+
+/**
+ * Migration 2 -> 3, after the backend added the processed columns original_message_id,
+ * reporting_mta, envid and arrival_date (in its own dialect): each unit's facts that all its
+ * event rows share move to its processed row, and those rows keep NULL there.  In the
+ * migration's transaction: interrupted, it is all undone, and runs again at the next open.
+ */
+#define BP_SQL_MIGRATE_FACTS                                                                                                                                                                                                                                                                                   \
+    "UPDATE processed SET message_id = f.message_id, source = f.source, "                                                                                                                                                                                                                                      \
+    "original_message_id = f.original_message_id, reporting_mta = f.reporting_mta, envid = f.envid, "                                                                                                                                                                                                          \
+    "arrival_date = f.arrival_date FROM (SELECT fingerprint, " BP_SQL_SHARED("message_id") ", " BP_SQL_SHARED(                                                                                                                                                                                                 \
+        "source") ", " BP_SQL_SHARED("original_message_id") ", " BP_SQL_SHARED("reporting_mta") ", " BP_SQL_SHARED("e"                                                                                                                                                                                         \
+                                                                                                                   "n"                                                                                                                                                                                         \
+                                                                                                                   "v"                                                                                                                                                                                         \
+                                                                                                                   "i"                                                                                                                                                                                         \
+                                                                                                                   "d") ", " BP_SQL_SHARED("arrival_date") " FROM ledger WHERE kind = 'event' "                                                                                                                \
+                                                                                                                                                           "AND fingerprint IS NOT NULL GROUP BY fingerprint) AS f WHERE f.fingerprint = processed.fingerprint;"                                               \
+                                                                                                                                                           "UPDATE ledger SET " BP_SQL_UNSHARE("message_id") ", " BP_SQL_UNSHARE("source") ", " BP_SQL_UNSHARE("original_message_id") ", " BP_SQL_UNSHARE(     \
+                                                                                                                                                               "reporting_mta") ", " BP_SQL_UNSHARE("envid") ", " BP_SQL_UNSHARE("arrival_date") " FROM processed p WHERE p.fingerprint = ledger.fingerprint " \
+                                                                                                                                                                                                                                                 "AND ledger.kind = 'event';"
+/* the value all rows of a group have (none NULL, all equal), else NULL */
+#define BP_SQL_SHARED(c) "CASE WHEN count(*) = count(" c ") AND min(" c ") = max(" c ") THEN min(" c ") END AS " c
+/* NULL where the processed row holds the value */
+#define BP_SQL_UNSHARE(c) c " = CASE WHEN ledger." c " = p." c " THEN NULL ELSE ledger." c " END"
+
+#endif

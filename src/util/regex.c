@@ -1,0 +1,235 @@
+/*
+ * regex.c - the one PCRE2 wrapper (contract in include/bouncepipe/regex.h).
+ *
+ * bp_regex_compile(): PCRE2_UTF | PCRE2_MATCH_INVALID_UTF plus the caller's flags; the error
+ * is worded "MESSAGE at offset N" as rule-file warnings show it.  bp_regex_serialize(): PCRE2's
+ * encoding, copied into malloc'ed memory.  bp_regex_table_take(): pcre2_serialize_decode()
+ * of the whole table at the first take (copying bytes, a fraction of what compiling the
+ * patterns costs), refused when the count differs or PCRE2 rejects the bytes.
+ * bp_regex_search(): pcre2_match() under the match limit (steps of the matcher, counted
+ * afresh at each start position), the depth limit (nested backtracking) and the heap limit
+ * of limits.h; hitting one counts as no match.  Each search is first charged to the effort
+ * budget (effort.h).  Two things keep a search through a long text linear: a subject with
+ * more than BP_REGEX_JIT_SUBJECT_BYTES after the start is searched JIT-compiled (the
+ * interpreter validates the UTF-8 of the rest of the subject at every call under
+ * PCRE2_MATCH_INVALID_UTF: 82 k instructions a call through a 20 kB text, where the JIT code
+ * needs none), and a BP_REGEX_WINDOWED pattern is searched BP_REGEX_WINDOW_BYTES of start
+ * positions at a time (pcre2_set_offset_limit), the budget checked between windows, so that
+ * no single call runs over a megabyte of start positions.  Where JIT is unavailable the
+ * interpreter runs and the budget bounds the rest.
+ *
+ * The opaque bp_regex is the pcre2_code itself: no allocation of our own per pattern.
+ */
+#include "bouncepipe/regex.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bouncepipe/effort.h"
+#include "bouncepipe/limits.h"
+
+static int jit_unavailable; /* a JIT compile failed once: do not retry for every long subject */
+
+struct bp_regex_matcher {
+    pcre2_match_context *mctx; /* the limits */
+    pcre2_match_data *mdata;   /* the last match (16 pairs: enough for every pattern's groups) */
+};
+
+static pcre2_code *code_of(const bp_regex *re)
+{
+    return (pcre2_code *)re;
+}
+
+bp_regex *bp_regex_compile(const char *pattern, unsigned flags, char *err, size_t err_size)
+{
+    uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    if (flags & BP_REGEX_CASELESS)
+        options |= PCRE2_CASELESS;
+    if (flags & BP_REGEX_MULTILINE)
+        options |= PCRE2_MULTILINE;
+    if (flags & BP_REGEX_WINDOWED)
+        options |= PCRE2_USE_OFFSET_LIMIT;
+    int errcode = 0;
+    PCRE2_SIZE erroff = 0;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &errcode, &erroff, NULL);
+    if (code == NULL && err != NULL && err_size > 0) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(errcode, msg, sizeof(msg));
+        snprintf(err, err_size, "%s at offset %zu", (const char *)msg, (size_t)erroff);
+    }
+    return (bp_regex *)code;
+}
+
+void bp_regex_free(bp_regex *re)
+{
+    pcre2_code_free(code_of(re));
+}
+
+void bp_regex_jit(bp_regex *re)
+{
+    /* failing is fine: the interpreter runs */
+    if (re != NULL && pcre2_jit_compile(code_of(re), PCRE2_JIT_COMPLETE) != 0)
+        jit_unavailable = 1;
+}
+
+/* JIT-compile @p code unless it is already (PCRE2_INFO_JITSIZE is 0 before). */
+static void jit_now(pcre2_code *code)
+{
+    size_t jit_size = 0;
+    if (jit_unavailable || pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jit_size) != 0 || jit_size > 0)
+        return;
+    if (pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) != 0)
+        jit_unavailable = 1;
+}
+
+bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **bytes, size_t *len)
+{
+    if (n > INT32_MAX)
+        return BP_ERR_LIMIT;
+    uint8_t *encoded = NULL;
+    PCRE2_SIZE size = 0;
+    if (pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &encoded, &size, NULL) < 0)
+        return BP_ERR_NOMEM;
+    *bytes = malloc(size);
+    if (*bytes != NULL) {
+        memcpy(*bytes, encoded, size);
+        *len = size;
+    }
+    pcre2_serialize_free(encoded);
+    return *bytes != NULL ? BP_OK : BP_ERR_NOMEM;
+}
+
+/* Decode the whole serialization; a count other than the table's, or bytes this PCRE2
+ * refuses (another version or configuration), leave the table refused. */
+static void table_decode(bp_regex_table *t)
+{
+    t->state = -1;
+    if (t->bytes == NULL || t->n == 0 || t->n > INT32_MAX)
+        return;
+    int32_t n = pcre2_serialize_get_number_of_codes(t->bytes);
+    if (n <= 0 || (size_t)n != t->n)
+        return;
+    pcre2_code **codes = calloc((size_t)n, sizeof(*codes));
+    if (codes == NULL)
+        return;
+    if (pcre2_serialize_decode(codes, n, t->bytes, NULL) != n) {
+        free((void *)codes);
+        return;
+    }
+    t->codes = (bp_regex **)codes;
+    t->state = 1;
+}
+
+bp_regex *bp_regex_table_take(bp_regex_table *t, size_t i)
+{
+    if (t->state == 0)
+        table_decode(t);
+    if (t->state != 1 || i >= t->n)
+        return NULL;
+    bp_regex *re = t->codes[i];
+    t->codes[i] = NULL; /* the caller owns it now */
+    return re;
+}
+
+void bp_regex_table_clear(bp_regex_table *t)
+{
+    for (size_t i = 0; t->codes != NULL && i < t->n; i++)
+        bp_regex_free(t->codes[i]);
+    free((void *)t->codes);
+    t->codes = NULL;
+    t->state = 0;
+}
+
+int bp_regex_lazy_jit_due(bp_regex_lazy_jit *j, unsigned after)
+{
+    if (j->done || ++j->tries < after)
+        return 0;
+    j->done = 1;
+    return 1;
+}
+
+bp_regex_matcher *bp_regex_matcher_new(void)
+{
+    bp_regex_matcher *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    m->mctx = pcre2_match_context_create(NULL);
+    m->mdata = pcre2_match_data_create(16, NULL);
+    if (m->mctx == NULL || m->mdata == NULL) {
+        bp_regex_matcher_free(m);
+        return NULL;
+    }
+    pcre2_set_match_limit(m->mctx, BP_PCRE2_MATCH_LIMIT);
+    pcre2_set_depth_limit(m->mctx, BP_PCRE2_DEPTH_LIMIT);
+    pcre2_set_heap_limit(m->mctx, BP_PCRE2_HEAP_LIMIT_KIB);
+    return m;
+}
+
+void bp_regex_matcher_free(bp_regex_matcher *m)
+{
+    if (m == NULL)
+        return;
+    pcre2_match_context_free(m->mctx);
+    pcre2_match_data_free(m->mdata);
+    free(m);
+}
+
+/* The search of a BP_REGEX_WINDOWED pattern through a long subject: window by window of
+ * start positions (the offset limit is the last start a call may try), each window charged
+ * to the budget.  A limit hit in one window ends the search, as it would end one call. */
+static int search_windows(bp_regex_matcher *m, pcre2_code *code, const char *s, size_t len, size_t from)
+{
+    int rc = PCRE2_ERROR_NOMATCH;
+    for (;;) {
+        size_t last = len - from > BP_REGEX_WINDOW_BYTES ? from + BP_REGEX_WINDOW_BYTES - 1 : len;
+        pcre2_set_offset_limit(m->mctx, last);
+        rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
+        if (rc != PCRE2_ERROR_NOMATCH || last >= len || !bp_effort_search())
+            break;
+        from = last + 1;
+    }
+    pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+    return rc;
+}
+
+int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size_t len, size_t from, size_t *ms,
+                    size_t *me)
+{
+    if (s == NULL || from > len || !bp_effort_search())
+        return 0;
+    pcre2_code *code = code_of(re);
+    if (len - from > BP_REGEX_JIT_SUBJECT_BYTES)
+        jit_now(code);
+    int rc;
+    uint32_t options = 0;
+    if (len - from > BP_REGEX_WINDOW_BYTES && pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &options) == 0 &&
+        (options & PCRE2_USE_OFFSET_LIMIT))
+        rc = search_windows(m, code, s, len, from);
+    else
+        rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
+    if (rc < 0)
+        return 0;
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);
+    if (ms != NULL)
+        *ms = ov[0];
+    if (me != NULL)
+        *me = ov[1];
+    return 1;
+}
+
+int bp_regex_group(const bp_regex_matcher *m, const bp_regex *re, const char *name, size_t *gs, size_t *ge)
+{
+    int n = pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name);
+    if (n < 0)
+        return 0;
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);
+    if ((uint32_t)n >= pcre2_get_ovector_count(m->mdata) || ov[2 * n] == PCRE2_UNSET)
+        return 0;
+    *gs = ov[2 * n];
+    *ge = ov[2 * n + 1];
+    return *ge > *gs;
+}
