@@ -64,6 +64,17 @@ typedef struct bp_rcpt_block {
     const char *last_attempt_date;
     unsigned part_index; /**< MIME part the block came from (for explain) */
     const char *field;   /**< name of the field or scanner that gave the recipient */
+    /** A category the report itself states for this recipient (an ESP notification's bounce
+     *  type): it decides over rules and codes.  NULL: none. */
+    const char *stated_category;
+    /** What stated it, as the event's rule ("amazonses:Permanent/NoEmail"). */
+    const char *stated_by;
+    /** The family's default category (a list server's notice, a carrier's prose notice):
+     *  used when no rule matched and no specific enhanced status decides.  NULL: none. */
+    const char *default_category;
+    /** The default does not apply when the recipient's SMTP stage was RCPT (a carrier whose
+     *  prose "user unknown" is also its reception filter). */
+    int default_unless_rcpt;
 } bp_rcpt_block;
 
 typedef struct bp_report {
@@ -127,6 +138,7 @@ typedef bp_status (*bp_report_family_fn)(const bp_mime_message *msg, const bp_re
 bp_status bp_dsn_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
+bp_status bp_esp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
                              bp_report *out);
 bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,

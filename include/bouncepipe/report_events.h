@@ -34,6 +34,8 @@ typedef enum bp_category_step {
     BP_CATEGORY_STATUS,           /**< no rule matched: the RFC 3463 table, by the enhanced status */
     BP_CATEGORY_SMTP,             /**< no rule matched: the SMTP reply code */
     BP_CATEGORY_DEFAULT,          /**< no rule matched and no usable code: other */
+    BP_CATEGORY_STATED,           /**< the report states it (an ESP's bounce type) */
+    BP_CATEGORY_FAMILY,           /**< no rule or specific status: the family's default */
 } bp_category_step;
 
 /** Why an event came out as it did (filled only when bp_classify_ctx.explain is set), as
@@ -49,6 +51,7 @@ typedef struct bp_explain {
     bp_category_step category_step; /**< how the category was chosen */
     int had_diagnostic;             /**< the block had diagnostic text to match */
     const char *codes_category;     /**< what the codes alone would say (bounces, delays) */
+    const char *stated_by;          /**< BP_CATEGORY_STATED: what the report stated */
     bp_policy_step action_step;     /**< which policy step chose the action */
 } bp_explain;
 

@@ -89,6 +89,8 @@ static void put_category_why(const bp_explain *x)
     case BP_CATEGORY_STATUS: printf("%sthe RFC 3463 table decides by the enhanced status code", text); break;
     case BP_CATEGORY_SMTP: printf("%sthe SMTP reply code decides", text); break;
     case BP_CATEGORY_DEFAULT: printf("%sno usable code either: other", text); break;
+    case BP_CATEGORY_STATED: printf("the report states it (%s)", x->stated_by); break;
+    case BP_CATEGORY_FAMILY: printf("%sno specific status either: the %s family's default", text, x->family); break;
     }
     putchar('\n');
 }

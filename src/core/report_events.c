@@ -78,6 +78,18 @@ static const char *verp_address(const bp_classify_ctx *ctx, const bp_report *r, 
     return addr;
 }
 
+/* Whether block @p b's family default decides, after rules and codes gave rule id @p rule:
+ * only when no rule of patterns/ matched and no specific enhanced status decided ("default"
+ * or "smtp:NNN").  A default scoped "unless RCPT" yields to the codes when the recipient's
+ * SMTP stage was RCPT.  The stage per recipient (smtp_command, issue 13 item 2) is not
+ * reported yet: until it is, such a default applies whatever the stage. */
+static int family_default_applies(const bp_rcpt_block *b, const char *rule)
+{
+    if (b->default_category == NULL || rule == NULL)
+        return 0;
+    return strcmp(rule, "default") == 0 || strncmp(rule, "smtp:", 5) == 0;
+}
+
 bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_arena *arena, bp_event **events,
                       size_t *n_events, bp_explain **explains)
 {
@@ -149,6 +161,17 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
             const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
             e->category = bp_classify_text(ctx->rules, arena, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,
                                            &e->blocklist);
+            bp_category_step decided = BP_CATEGORY_RULE; /* or the codes: worked out below */
+            if (b->stated_category != NULL) {
+                e->category = b->stated_category;
+                e->rule = b->stated_by != NULL ? b->stated_by : report->family;
+                e->blocklist = NULL;
+                decided = BP_CATEGORY_STATED;
+            } else if (family_default_applies(b, e->rule)) {
+                e->category = b->default_category;
+                e->rule = bp_arena_printf(arena, "family:%s", report->family != NULL ? report->family : "text");
+                decided = BP_CATEGORY_FAMILY;
+            }
             e->final = bp_failure_is_final(e->type, b->status);
             e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, &policy_why);
             if (x != NULL) {
@@ -158,7 +181,9 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                 }
                 x->had_diagnostic = b->diagnostic != NULL;
                 x->codes_category = bp_category_from_codes(b->status, b->smtp_code);
-                x->category_step = x->n_matches > 0                                         ? BP_CATEGORY_RULE
+                x->stated_by = e->rule;
+                x->category_step = decided != BP_CATEGORY_RULE                              ? decided
+                                   : x->n_matches > 0                                       ? BP_CATEGORY_RULE
                                    : e->rule != NULL && strncmp(e->rule, "status:", 7) == 0 ? BP_CATEGORY_STATUS
                                    : e->rule != NULL && strncmp(e->rule, "smtp:", 5) == 0   ? BP_CATEGORY_SMTP
                                                                                             : BP_CATEGORY_DEFAULT;

@@ -46,7 +46,7 @@ typedef struct bp_text_family {
      *  the next blank line) is the diagnostic shared by the recipients.  NULL: none. */
     const char *shared_diag;
     bp_rcpt_action action; /**< BP_ACTION_UNKNOWN: failed, or delayed when the text says so */
-    /** The body signature alone proves a report (a data format such as SES's JSON).  Other
+    /** The body signature alone proves a report (a data format, or a format no person writes).  Other
      *  families with only a body signature also need the message to look like a bounce
      *  (from a mailer daemon, or a bounce Subject), so that prose quoting a bounce's words
      *  is not read as one. */

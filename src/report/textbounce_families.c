@@ -5,7 +5,7 @@
  * Grouped by family: MTAs (qmail, Exim, Sendmail, Postfix, Courier, OpenSMTPD, DragonFly),
  * groupware and gateways (Lotus Notes/Domino, GroupWise, Exchange 2003/2007, IMail,
  * MailMarshal, McAfee/MXLogic, Barracuda, Trend Micro, m-FILTER, Active!Hunter, Zoho,
- * MailFoundry), services (Amazon SES and WorkMail, SendGrid, Google Groups and Gmail,
+ * MailFoundry), services (SendGrid, Google Groups and Gmail,
  * Mail.ru, Yahoo, Verizon), Japanese carriers (au/KDDI, EZweb, NTT docomo, SoftBank,
  * Biglobe) and European providers (GMX, 1&1, Orange).  Order matters only where two
  * signatures could both match: the more specific entry comes first.
@@ -22,27 +22,6 @@
 #define RCPT_ANY "[\"<]?(?<rcpt>[^\\s<>\"@]+@[^\\s<>\":;,]+?)[\">]?"
 
 const bp_text_family bp_text_families[] = {
-    /* ---- services whose report is data, not prose ------------------------------------- */
-    {
-        .name = "amazonses",
-        .body = "\\\\?\"notificationType\\\\?\"\\s*:\\s*\\\\?\"Bounce",
-        .rcpt = "\\\\?\"emailAddress\\\\?\"\\s*:\\s*\\\\?\"(?<rcpt>[^\"\\\\]+)\\\\?\""
-                "(?:\\s*,\\s*\\\\?\"action\\\\?\"\\s*:\\s*\\\\?\"[a-z]+\\\\?\")?"
-                "(?:\\s*,\\s*\\\\?\"status\\\\?\"\\s*:\\s*\\\\?\"(?<status>[245]\\.\\d{1,3}\\.\\d{1,3})\\\\?\")?"
-                "(?:\\s*,\\s*\\\\?\"diagnosticCode\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"])*))?",
-        .diag_mode = BP_TEXT_DIAG_GROUP,
-        .self_evident = 1,
-    },
-    {
-        .name = "amazonses",
-        .body = "\\\\?\"notificationType\\\\?\"\\s*:\\s*\\\\?\"Delivery",
-        .rcpt = "\\\\?\"recipients\\\\?\"\\s*:\\s*\\[\\s*\\\\?\"(?<rcpt>[^\"\\\\]+)\\\\?\""
-                "(?:[^\\]]{0,65535}\\]\\s*,\\s*\\\\?\"smtpResponse\\\\?\"\\s*:\\s*\\\\?\"(?<diag>(?:[^\"\\\\]|\\\\[^\"]"
-                ")*))?",
-        .diag_mode = BP_TEXT_DIAG_GROUP,
-        .action = BP_ACTION_DELIVERED,
-        .self_evident = 1,
-    },
     /* ---- Google: Groups and Workspace name the recipient only in X-Failed-Recipients --- */
     {
         .name = "googlegroups",
