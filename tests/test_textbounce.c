@@ -271,6 +271,56 @@ static void test_not_a_bounce(void **state)
     assert_int_equal(r.n_blocks, 0);
 }
 
+/* Families recognised by structure carry their default category whatever the language of
+ * their prose; a list server's notice names the list through the returned original; the
+ * Exchange administrators' section gives each recipient its code line, never the prose. */
+static void test_family_recognition(void **state)
+{
+    static const struct {
+        const char *file, *family, *rcpt, *from, *deflt, *diag;
+        int unless_rcpt;
+        size_t n_blocks;
+    } cases[] = {
+        {"googlegroups-greek", "googlegroups", "members@groups.example.org", "body", "policy-related", NULL, 0, 1},
+        {"docomo-prose-no-code", "docomo", "aoi@docomo.ne.jp", "body", "policy-related", NULL, 1, 1},
+        {"listserver-mailman", "listserver", "announce@lists.example.org", "header", "policy-related", NULL, 0, 1},
+        {"exchange-german", "exchange", "klara@example.de", "body", NULL,
+         "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##", 0, 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bp_report r;
+        parse_file(*state, cases[i].file, &r);
+        bp_test_check_field(cases[i].file, "family", r.family, cases[i].family);
+        if (r.n_blocks != cases[i].n_blocks)
+            fail_msg("%s: got %zu blocks, want %zu", cases[i].file, r.n_blocks, cases[i].n_blocks);
+        const bp_rcpt_block *b = &r.blocks[0];
+        bp_test_check_field(cases[i].file, "recipient", b->recipient, cases[i].rcpt);
+        bp_test_check_field(cases[i].file, "recipient_from", bp_rcpt_source_name(b->recipient_from), cases[i].from);
+        bp_test_check_field(cases[i].file, "default category", b->default_category, cases[i].deflt);
+        if (cases[i].diag != NULL)
+            bp_test_check_field(cases[i].file, "diagnostic", b->diagnostic, cases[i].diag);
+        if (b->default_unless_rcpt != cases[i].unless_rcpt)
+            fail_msg("%s: default_unless_rcpt %d, want %d", cases[i].file, b->default_unless_rcpt,
+                     cases[i].unless_rcpt);
+        bp_arena_reset(*state);
+    }
+    /* the Groups signature is the help link, not a translation of "Google Groups" */
+    for (size_t i = 0; bp_text_families[i].name != NULL; i++)
+        if (strcmp(bp_text_families[i].name, "googlegroups") == 0)
+            assert_null(strstr(bp_text_families[i].body, "Groups"));
+}
+
+/* A list server's address without a returned post is no notice of a refused post. */
+static void test_listserver_needs_original(void **state)
+{
+    bp_report r;
+    const char *msg = "From: announce-request@lists.example.org\nTo: news@example.com\n"
+                      "Subject: confirm 0123456789abcdef\n\n"
+                      "Mailing list subscription confirmation notice for announce@lists.example.org.\n";
+    assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 0);
+}
+
 /* Lines quoted with "> " are the original's; a ">>> " transcript line is not a quote. */
 static void test_quoted_lines(void **state)
 {
@@ -413,6 +463,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_codes_preferred, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_family_recognition, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_listserver_needs_original, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

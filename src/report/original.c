@@ -1,11 +1,12 @@
 /*
  * original.c - what the family parsers share about a report's origins: finding the original
  * message a report carries (message/rfc822 or message/global, or only its headers as
- * text/rfc822-headers or RFC 6533 message/global-headers), and whether the report comes from
- * a mailer daemon.
+ * text/rfc822-headers or RFC 6533 message/global-headers), the one recipient it was
+ * addressed to, and whether the report comes from a mailer daemon.
  */
 #include <string.h>
 
+#include "bouncepipe/address.h"
 #include "bouncepipe/text.h"
 #include "report_internal.h"
 
@@ -63,4 +64,17 @@ int bp_report_from_daemon(const bp_part *root)
         if ((from != NULL && bp_strcasestr(from, daemons[i]) != NULL))
             return 1;
     return rp != NULL && (strcmp(rp, "<>") == 0 || bp_strcasestr(rp, "mailer-daemon") != NULL);
+}
+
+const char *bp_report_original_recipient(const bp_part *orig, bp_arena *arena)
+{
+    const char *to = orig != NULL ? bp_part_header(orig, "To") : NULL;
+    const char *cc = orig != NULL ? bp_part_header(orig, "Cc") : NULL;
+    if (to == NULL || (cc != NULL && bp_address_find(arena, cc, strlen(cc), NULL) != NULL))
+        return NULL; /* copies went to others too: which one failed is not known */
+    size_t len = strlen(to), end = 0;
+    char *first = bp_address_find(arena, to, len, &end);
+    if (first == NULL || bp_address_find(arena, to + end, len - end, NULL) != NULL)
+        return NULL; /* none, or more than one: the original names no single recipient */
+    return first;
 }

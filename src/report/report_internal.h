@@ -18,6 +18,10 @@ const bp_part *bp_report_find_original(const bp_part *root, bp_arena *arena);
 /** Fill out->original, original_message_id and original_to from the original, if any. */
 void bp_report_note_original(bp_report *out, const bp_part *root, bp_arena *arena);
 
+/** @return the one address the To: of @p orig (an original found as above) names, or NULL
+ *  when it names none or more than one, or a Cc: names anyone.  Arena-owned. */
+const char *bp_report_original_recipient(const bp_part *orig, bp_arena *arena);
+
 /** Take a diagnostic text (blocks.c): clean and cap it, and derive status and SMTP code from
  *  it when the block has none. */
 void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text, size_t len);

@@ -51,6 +51,16 @@ typedef struct bp_text_family {
      *  (from a mailer daemon, or a bounce Subject), so that prose quoting a bounce's words
      *  is not read as one. */
     int self_evident;
+    /** The family's default category, whatever the language of its prose (carried in each
+     *  block's default_category: it decides when no rule matched and no specific enhanced
+     *  status did).  NULL: none. */
+    const char *default_category;
+    /** The default yields to the codes when the recipient's SMTP stage was RCPT. */
+    int default_unless_rcpt;
+    /** The recipient is the returned original's (its To: when that names one address, else
+     *  X-Failed-Recipients), before any address of the text: a list server's notice names
+     *  the list only there. */
+    int rcpt_from_original;
 } bp_text_family;
 
 /** The table, in the order families are tried; the last entry has name NULL. */

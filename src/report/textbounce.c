@@ -611,6 +611,15 @@ static void prefer_failure_codes(bp_rcpt_block *b, bp_arena *arena)
         b->smtp_code = NULL;
 }
 
+/* The family's default category (text_families.h) into block @p b. */
+static void set_family_default(bp_rcpt_block *b, const bp_text_family *fam)
+{
+    if (fam == NULL)
+        return;
+    b->default_category = fam->default_category;
+    b->default_unless_rcpt = fam->default_unless_rcpt;
+}
+
 /* Text taken into a diagnostic before cleaning: room for white space that cleaning folds. */
 static const size_t diag_span_cap = 8 * BP_MAX_DIAGNOSTIC_BYTES;
 
@@ -636,9 +645,14 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     const compiled_family *cf = NULL;
     int bounce_like = is_bounce_like(out, root);
     size_t n_fam = bp_text_family_count();
+    int has_original = -1; /* not looked for yet */
     for (size_t i = 0; i < n_fam && fam == NULL; i++) {
         const bp_text_family *f = &bp_text_families[i];
         if (!bounce_like && !f->self_evident && f->from == NULL && f->subject == NULL)
+            continue;
+        if (f->rcpt_from_original && has_original < 0)
+            has_original = bp_report_find_original(root, arena) != NULL;
+        if (f->rcpt_from_original && !has_original) /* its notice is about a returned post */
             continue;
         const compiled_family *c = family_compiled(i, 0);
         if (c != NULL && signature_matches(c, out, root, text, len) && (c = family_compiled(i, 1)) != NULL) {
@@ -662,12 +676,17 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     sc.n_excluded = 3;
     const char **failed = failed_recipients(arena, root, &sc.n_failed);
     sc.sec_end = cut;
+    /* a family whose notice names its recipient only in the returned original (a list
+     * server's): the original's one recipient, else X-Failed-Recipients, never the prose */
+    const char *orig_rcpt = bp_report_original_recipient(out->original, arena);
+    if (fam != NULL && fam->rcpt_from_original && orig_rcpt != NULL)
+        add_candidate(&sc, orig_rcpt, 0);
     if (cf != NULL) {
         family_section(cf, text, len, cut, &sc.sec_start, &sc.sec_end);
-        if (cf->pat[BP_TEXT_PAT_RCPT] != NULL)
+        if (cf->pat[BP_TEXT_PAT_RCPT] != NULL && sc.n_cand == 0)
             scan_family(&sc, cf);
     }
-    if (sc.n_cand == 0) {
+    if (sc.n_cand == 0 && (fam == NULL || !fam->rcpt_from_original)) {
         sc.failed = failed;
         scan_generic(&sc);
     }
@@ -697,8 +716,13 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
         b->recipient = c->addr;
         b->recipient_from = BP_FROM_BODY;
         b->field = fam != NULL ? fam->name : "text";
+        if (fam != NULL && fam->rcpt_from_original && c->addr == orig_rcpt) {
+            b->recipient_from = BP_FROM_HEADER;
+            b->field = "To";
+        }
         b->action = action;
         b->part_index = part->index;
+        set_family_default(b, fam);
         if (c->status[0] != '\0')
             b->status = bp_arena_strdup(arena, c->status);
         if (c->code[0] != '\0')
@@ -731,7 +755,14 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
             return BP_ERR_NOMEM;
         b->action = action;
         b->part_index = part->index;
+        set_family_default(b, fam);
         b->field = fam != NULL ? fam->name : "text";
+        /* the report names nobody: the returned original's one recipient does */
+        if (orig_rcpt != NULL) {
+            b->recipient = orig_rcpt;
+            b->recipient_from = BP_FROM_HEADER;
+            b->field = "To";
+        }
         size_t n = s1 - s0;
         bp_block_set_diagnostic(b, arena, text + s0, n < BP_MAX_DIAGNOSTIC_BYTES ? n : BP_MAX_DIAGNOSTIC_BYTES);
     }

@@ -22,13 +22,16 @@
 #define RCPT_ANY "[\"<]?(?<rcpt>[^\\s<>\"@]+@[^\\s<>\":;,]+?)[\">]?"
 
 const bp_text_family bp_text_families[] = {
-    /* ---- Google: Groups and Workspace name the recipient only in X-Failed-Recipients --- */
+    /* ---- Google: Groups and Workspace name the recipient only in X-Failed-Recipients ---
+     * A Groups notice is recognised by its help link (groups.google.com/support), in
+     * whatever language its prose is. */
     {
         .name = "googlegroups",
         .from = "mailer-daemon@google(?:mail)?\\.com",
-        .body = "Google (?:Groups|グループ|群組|网上论坛)|groups\\.google\\.com",
+        .body = "groups\\.google\\.com",
         .end = "^-{3,} Original message -{3,}",
         .diag_mode = BP_TEXT_DIAG_SECTION,
+        .default_category = "policy-related", /* the group refused the post; it may exist */
     },
     {
         .name = "gmail",
@@ -76,6 +79,8 @@ const bp_text_family bp_text_families[] = {
         .end = "^-{20,}\\s*$|^--- Below this line is a copy of the message",
         .rcpt = "^[^\\S\\n]*(?:Recipient:\\s*)?<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>:?",
         .diag_mode = BP_TEXT_DIAG_SECTION,
+        .default_category = "policy-related", /* its prose "user unknown" is also its filter's */
+        .default_unless_rcpt = 1,
     },
     {
         .name = "zoho",
@@ -194,6 +199,17 @@ const bp_text_family bp_text_families[] = {
         .shared_diag = "^Diagnostic information for administrators:|^Remote Server returned",
     },
     {
+        /* Exchange 2007 and later in any language: the administrators' section names each
+         * recipient on a line of its own and the reply below it as "#550 5.1.1 ... ##"; the
+         * code line decides, never the localised prose around it */
+        .name = "exchange",
+        .body = "^[^\\S\\n]*#[45]\\d\\d[ -][245]\\.\\d{1,3}\\.\\d{1,3}\\b[^\\n]*##",
+        .rcpt = "^[^\\S\\n]*" RCPT_ANY
+                "[^\\S\\n]*\\n[^\\S\\n]*#(?<diag>[45]\\d\\d[ -][245]\\.\\d{1,3}\\.\\d{1,3}\\b[^\\n]*)",
+        .diag_mode = BP_TEXT_DIAG_GROUP,
+        .self_evident = 1,
+    },
+    {
         .name = "imail",
         .body = "^(?:Unknown user|User mailbox exceeds allowed size|Invalid final delivery userid"
                 "|Delivery failed \\d+ attempts|undeliverable to|Body of message generated response)\\s*:?\\s*\\S+@",
@@ -297,6 +313,17 @@ const bp_text_family bp_text_families[] = {
         .rcpt = "<(?<rcpt>[^\\s<>][^\\s<>@]*+@[^\\s<>]+)>",
         .diag_mode = BP_TEXT_DIAG_PARAGRAPH,
     },
+    {
+        /* a list server's notice to the poster (Mailman, Sympa, LISTSERV, Majordomo, ezmlm,
+         * Lyris): from the list's administrative address, with the refused post attached;
+         * the list refused it, the list may well exist */
+        .name = "listserver",
+        .from = "(?:[-+](?:owner|bounces?|request|admin|help)|\\bowner-[^@\\s<>\"]+"
+                "|[<\\s\"](?:listserv|sympa|mailman|majordomo|lyris|ecartis))@",
+        .diag_mode = BP_TEXT_DIAG_SECTION,
+        .default_category = "policy-related",
+        .rcpt_from_original = 1,
+    },
     /* ---- Japanese carriers and providers ------------------------------------------------ */
     {
         .name = "kddi",
@@ -304,18 +331,24 @@ const bp_text_family bp_text_families[] = {
         .start = "^Your mail (?:sent on|attempted to be delivered on):",
         .rcpt = "Could not be delivered to:\\s*" RCPT_ANY,
         .diag_mode = BP_TEXT_DIAG_TO_NEXT,
+        .default_category = "policy-related", /* its prose "user unknown" is also its filter's */
+        .default_unless_rcpt = 1,
     },
     {
         .name = "docomo",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:docomo\\.ne\\.jp|mopera\\.net)",
         .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
+        .default_category = "policy-related", /* its prose "user unknown" is also its filter's */
+        .default_unless_rcpt = 1,
     },
     {
         .name = "softbank",
         .from = "(?:mailer-daemon|postmaster)@(?:[\\w.-]+\\.)?(?:softbank\\.ne\\.jp|vodafone\\.ne\\.jp|softbank\\.jp)",
         .rcpt = "^[^\\S\\n]*" RCPT_ANY "\\s*$",
         .diag_mode = BP_TEXT_DIAG_SECTION,
+        .default_category = "policy-related", /* its prose "user unknown" is also its filter's */
+        .default_unless_rcpt = 1,
     },
     /* ---- European providers ------------------------------------------------------------- */
     {
