@@ -1,7 +1,10 @@
 /*
  * test_autoreply.c - RFC 3834 auto-replies and out-of-office shapes (src/report/autoreply.c):
  * which messages are auto-replies, and which only look like one (a DSN carrying
- * Auto-Submitted: auto-replied, a bounce, a person's mail about a vacation).
+ * Auto-Submitted: auto-replied, a bounce, a person's mail about a vacation); challenge-response
+ * requests are auto-replies of their own family, never bounces; an auto-reply whose words are
+ * a mailbox verdict is a bounce; "auto-replied" with a returned original and a status is a
+ * bounce in any language.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,8 @@
 
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
+#include "bouncepipe/report_events.h"
+#include "bouncepipe/rules.h"
 #include "test_support.h"
 
 /* A plain message with @headers (each ending in \n) and a short body. */
@@ -113,11 +118,114 @@ static void test_dsn_with_auto_submitted(void **state)
         fail_msg("dsn with auto-submitted: kind got %s, want dsn", bp_report_kind_name(r.kind));
 }
 
+/* Parse and classify @p msg with the shipped rules; one event expected. */
+static void classify_one(bp_arena *arena, const char *msg, bp_report *r, bp_event **ev)
+{
+    bp_rules *rules = NULL;
+    unsigned errs = 0;
+    assert_int_equal(bp_rules_new(&rules), BP_OK);
+    assert_int_equal(bp_rules_load_builtin(rules, NULL, NULL, &errs), BP_OK);
+    bp_mime_message m;
+    assert_int_equal(bp_mime_parse(msg, strlen(msg), arena, &m), BP_OK);
+    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
+    bp_classify_ctx ctx = {0};
+    ctx.rules = rules;
+    size_t n = 0;
+    assert_int_equal(bp_classify(&ctx, r, arena, ev, &n, NULL), BP_OK);
+    assert_int_equal(n, 1);
+    bp_rules_free(rules);
+}
+
+/* A sender-verification request is an auto-reply of its own family, never a bounce, even
+ * when its Subject reads like one. */
+static void test_challenge_response(void **state)
+{
+    static const char *const bodies[] = {
+        "Your message has not been delivered yet: your server requires confirmation.\n"
+        "Reply to this message to confirm it.\n",
+        "Before your message reaches the recipient, please confirm you are a human:\n"
+        "https://verify.example.net/c/42\n",
+        "This address is protected by a challenge-response system. User unknown senders must\n"
+        "confirm their message first.\n",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        char *msg = bp_arena_printf(*state,
+                                    "From: Mail Delivery <mailer-daemon@verify.example.net>\nTo: news@example.com\n"
+                                    "Subject: Undelivered mail: confirmation required\n\n%s",
+                                    bodies[i]);
+        bp_report r;
+        bp_event *ev = NULL;
+        classify_one(*state, msg, &r, &ev);
+        if (r.kind != BP_REPORT_AUTOREPLY || strcmp(r.family, "challenge-response") != 0)
+            fail_msg("challenge %zu: got kind %s family %s", i, bp_report_kind_name(r.kind), r.family);
+        if (ev[0].type != BP_EVENT_AUTOREPLY)
+            fail_msg("challenge %zu: event type %d, want autoreply", i, (int)ev[0].type);
+        assert_null(r.reply_text);
+    }
+}
+
+/* An auto-reply whose words say the address is dead is a bounce; a holiday notice is not. */
+static void test_autoreply_verdict(void **state)
+{
+    static const struct {
+        const char *body;
+        bp_event_type type;
+        const char *category;
+    } rows[] = {
+        {"That's not a valid user here. Please remove this address.\n", BP_EVENT_BOUNCE, "bad-mailbox"},
+        {"This address is no longer in use; write to office@example.org instead.\n", BP_EVENT_BOUNCE,
+         "inactive-mailbox"},
+        {"I am out of the office until Monday and will answer then.\n", BP_EVENT_AUTOREPLY, NULL},
+        {"I am on holiday. The server is full of snow pictures.\n", BP_EVENT_AUTOREPLY, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *msg = bp_arena_printf(*state,
+                                    "From: Nora <nora@example.org>\nTo: news@example.com\nSubject: Auto: March\n"
+                                    "Auto-Submitted: auto-replied\n\n%s",
+                                    rows[i].body);
+        bp_report r;
+        bp_event *ev = NULL;
+        classify_one(*state, msg, &r, &ev);
+        if (ev[0].type != rows[i].type)
+            fail_msg("row %zu: event type %d, want %d", i, (int)ev[0].type, (int)rows[i].type);
+        bp_test_check_str("category", ev[0].category, rows[i].category);
+        bp_test_check_str("recipient", ev[0].recipient, "nora@example.org");
+    }
+}
+
+/* "Auto-Submitted: auto-replied" with the returned original and a status is a bounce, in
+ * any language; X-Failed-Recipients likewise. */
+static void test_auto_replied_bounce_structure(void **state)
+{
+    const char *msg = "From: System <system@mail.example.cn>\nTo: news@example.com\nSubject: =?UTF-8?B?6YCA5L+h?=\n"
+                      "Auto-Submitted: auto-replied\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                      "Content-Type: text/plain; charset=UTF-8\n\n\xe9\x80\x80\xe4\xbf\xa1 550 5.1.1\n--b\n"
+                      "Content-Type: message/rfc822\n\nFrom: news@example.com\nTo: lan@example.cn\n"
+                      "Subject: x\n\nhi\n--b--\n";
+    bp_report r;
+    bp_event *ev = NULL;
+    classify_one(*state, msg, &r, &ev);
+    if (r.kind != BP_REPORT_TEXT)
+        fail_msg("auto-replied with a status: kind %s, want text", bp_report_kind_name(r.kind));
+    bp_test_check_str("recipient", ev[0].recipient, "lan@example.cn");
+    bp_test_check_str("status", ev[0].status, "5.1.1");
+    const char *xfr = "From: Auto <auto@mx.example.org>\nTo: news@example.com\nSubject: Auto: x\n"
+                      "Auto-Submitted: auto-replied\nX-Failed-Recipients: ana@example.org\n\n"
+                      "Mailbox unavailable.\n";
+    classify_one(*state, xfr, &r, &ev);
+    if (r.kind != BP_REPORT_TEXT)
+        fail_msg("auto-replied with X-Failed-Recipients: kind %s, want text", bp_report_kind_name(r.kind));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recognition, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_dsn_with_auto_submitted, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_challenge_response, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_autoreply_verdict, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_replied_bounce_structure, bp_test_arena_setup,
+                                        bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,9 @@ typedef struct bp_report {
     const bp_part *original; /**< its part (message/rfc822 child or rfc822-headers) */
     const char *original_message_id;
     const char *original_to; /**< To: of the original */
+    /** An auto-reply's own words (cleaned, capped), for the classifier to tell a reply that
+     *  says the address is dead ("not a valid user here") from a holiday notice; or NULL. */
+    const char *reply_text;
     /* recipients */
     bp_rcpt_block *blocks;
     size_t n_blocks;

@@ -90,6 +90,25 @@ static int family_default_applies(const bp_rcpt_block *b, const char *rule)
     return strcmp(rule, "default") == 0 || strncmp(rule, "smtp:", 5) == 0;
 }
 
+/* An auto-reply whose own words are a mailbox verdict ("That's not a valid user here", "this
+ * address is no longer in use"): a rule of patterns/ over report->reply_text says the address
+ * does not exist, is closed or its domain is gone.  @return the category, with the rule's id
+ * in @p rule, or NULL (a holiday notice stays an auto-reply). */
+static const char *autoreply_verdict(const bp_classify_ctx *ctx, const bp_report *r, const char **rule)
+{
+    if (r->kind != BP_REPORT_AUTOREPLY || r->reply_text == NULL || ctx->rules == NULL)
+        return NULL;
+    bp_rule_subject subj = {r->reply_text, strlen(r->reply_text), NULL, NULL, NULL};
+    bp_rule_match m;
+    if (!bp_rules_match(ctx->rules, &subj, &m))
+        return NULL;
+    const char *c = m.rule->category;
+    if (strcmp(c, "bad-mailbox") != 0 && strcmp(c, "inactive-mailbox") != 0 && strcmp(c, "bad-domain") != 0)
+        return NULL;
+    *rule = m.rule->id;
+    return c;
+}
+
 bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_arena *arena, bp_event **events,
                       size_t *n_events, bp_explain **explains)
 {
@@ -134,6 +153,10 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         bp_explain *x = ex != NULL ? &ex[i] : NULL;
         fill_common(ctx, report, e);
         e->type = event_type(report, b);
+        const char *reply_rule = NULL;
+        const char *reply_verdict = e->type == BP_EVENT_AUTOREPLY ? autoreply_verdict(ctx, report, &reply_rule) : NULL;
+        if (reply_verdict != NULL)
+            e->type = BP_EVENT_BOUNCE;
         e->recipient = b->recipient;
         e->recipient_from = bp_rcpt_source_name(b->recipient_from);
         if (e->recipient == NULL && verp != NULL) {
@@ -157,6 +180,22 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
             e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, &policy_why);
             if (x != NULL)
                 x->category_step = BP_CATEGORY_COMPLAINT;
+        } else if (reply_verdict != NULL) { /* the auto-reply's words are a permanent failure */
+            e->diagnostic = report->reply_text;
+            e->category = reply_verdict;
+            e->rule = reply_rule;
+            e->final = 1;
+            e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, &policy_why);
+            if (x != NULL) {
+                x->n_matches = 0;
+                x->had_diagnostic = 1;
+                x->codes_category = bp_category_from_codes(NULL, NULL);
+                x->category_step = BP_CATEGORY_RULE;
+                if (ctx->rules != NULL) {
+                    bp_rule_subject subj = {e->diagnostic, strlen(e->diagnostic), NULL, NULL, NULL};
+                    x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
+                }
+            }
         } else if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
             const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
             e->category = bp_classify_text(ctx->rules, arena, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,

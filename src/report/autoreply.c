@@ -1,17 +1,32 @@
 /*
- * autoreply.c - RFC 3834 auto-replies, vacation and out-of-office messages.
+ * autoreply.c - RFC 3834 auto-replies, vacation and out-of-office messages, and
+ * challenge-response requests.
  *
  * bp_autoreply_parse(): runs after the DSN and complaint parsers, so a DSN that carries
  * "Auto-Submitted: auto-replied" (as RFC 3464 reports often do) never arrives here.  A
  * message is an auto-reply when it has an auto-reply marker (X-Autoreply, X-Autorespond,
  * Precedence: auto_reply, Auto-Submitted: auto-replied) or a vacation Subject together with
- * a sign that a program wrote it, and does not look like a bounce (From is not a mailer
- * daemon, no bounce words in the Subject).  The recipient is the sender of the auto-reply.
+ * a sign that a program wrote it, and does not look like a bounce: From is not a mailer
+ * daemon, no bounce words in the Subject, and the structure is not a bounce's (an
+ * X-Failed-Recipients header; a returned original attached with an SMTP reply or enhanced
+ * status in the text - "Auto-Submitted: auto-replied" with a status is a bounce in any
+ * language).  The recipient is the sender of the auto-reply.
+ * The reply's own words (report.reply_text, cleaned and capped) go with it: the classifier
+ * makes a bounce of an auto-reply whose words are a mailbox verdict ("That's not a valid user
+ * here").
+ * A challenge-response request (a sender-verification system asking the sender to confirm a
+ * message or to prove it is a human, "your server requires confirmation") is an auto-reply of
+ * family "challenge-response" whatever it looks like, and never a bounce: it has no
+ * reply_text.
+ * Ownership: every string put into the report belongs to the arena passed in.
  */
 #include <string.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/limits.h"
+#include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
+#include "explanation.h"
 #include "report_internal.h"
 
 static const char *const subject_cues[] = {"auto:",
@@ -39,6 +54,25 @@ static const char *const bounce_cues[] = {
     "undeliver",     "delivery status", "delivery failure", "returned mail", "failure notice", "delivery notification",
     "mail delivery", "non remis",       "unzustellbar",     "nondeliver",    "not delivered",  NULL};
 
+/* A sender-verification system's request, in the folded text: it asks the sender to confirm
+ * the message or to show it is a person (TMDA, ASK and the like; services that "require
+ * confirmation"). */
+static const char *const challenge_cues[] = {"requires confirmation",
+                                             "require confirmation",
+                                             "you are a human",
+                                             "you're a human",
+                                             "you are human",
+                                             "not a robot",
+                                             "confirm your message",
+                                             "confirm your e-mail message",
+                                             "confirm your email message",
+                                             "verify your message",
+                                             "confirm that you sent",
+                                             "challenge-response",
+                                             "challenge/response",
+                                             "challenge response",
+                                             NULL};
+
 static int has_cue(const char *s, const char *const *cues)
 {
     if (s == NULL)
@@ -62,6 +96,50 @@ static int from_daemon(const bp_part *root)
     return 0;
 }
 
+/* The text of the message up to a quoted original, folded (NULL when it has none). */
+typedef struct reply_text {
+    const bp_part *part;
+    const char *text, *folded;
+    size_t len; /* up to the quoted original */
+} reply_text;
+
+static bp_status read_text(const bp_part *root, bp_arena *arena, reply_text *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->part = bp_explanation_part(root);
+    if (t->part == NULL)
+        return BP_OK;
+    size_t len = 0;
+    t->text = bp_explanation_text(arena, t->part, &len);
+    t->folded = t->text != NULL ? bp_explanation_fold(arena, t->text, len) : NULL;
+    if (t->text == NULL || t->folded == NULL)
+        return BP_ERR_NOMEM;
+    t->len = bp_explanation_length(t->folded, len);
+    return BP_OK;
+}
+
+static int is_challenge(const reply_text *t)
+{
+    for (int i = 0; t->folded != NULL && challenge_cues[i] != NULL; i++)
+        if (bp_explanation_find(t->folded, t->len, challenge_cues[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* A bounce's structure, in any language: X-Failed-Recipients, or the returned original
+ * attached together with an SMTP reply or an enhanced status in the text. */
+static int bounce_structure(const bp_part *root, bp_arena *arena, const reply_text *t)
+{
+    if (bp_part_header(root, "X-Failed-Recipients") != NULL)
+        return 1;
+    if (t->text == NULL || bp_report_find_original(root, arena) == NULL)
+        return 0;
+    char code[4];
+    char status[BP_STATUS_BUF];
+    return bp_status_code_find(t->text, t->len, status) ||
+           (bp_smtp_code_find(t->text, t->len, code) && (code[0] == '4' || code[0] == '5'));
+}
+
 bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
     (void)opts;
@@ -74,23 +152,35 @@ bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options
                  (prec != NULL && bp_strcasestr(prec, "auto_reply") != NULL) ||
                  (as != NULL && bp_strcasestr(as, "auto-replied") != NULL);
     int subject_cue = has_cue(out->subject, subject_cues);
-    if (!marker && !subject_cue)
-        return BP_OK;
-    if (from_daemon(root) || has_cue(out->subject, bounce_cues))
-        return BP_OK;
-    /* A subject cue alone is weak: it needs a sign that a program wrote the message - an
-     * Auto-Submitted other than "no", a reply to something, a bulk Precedence, a null return
-     * path, or Exchange's inbox-rule headers (Outlook's "Automatic reply:"). */
+    /* a program wrote it: an Auto-Submitted other than "no", a reply to something, a bulk
+     * Precedence, a null return path, or Exchange's inbox-rule headers */
     int generated = (as != NULL && !bp_starts_with_ci(as, "no")) || bp_part_header(root, "In-Reply-To") != NULL ||
                     (prec != NULL && (bp_strcasestr(prec, "bulk") || bp_strcasestr(prec, "junk"))) ||
                     (rp != NULL && strstr(rp, "<>") != NULL) ||
                     bp_part_header(root, "X-MS-Exchange-Inbox-Rules-Loop") != NULL ||
                     bp_part_header(root, "X-Auto-Response-Suppress") != NULL;
-    if (!marker && !generated)
-        return BP_OK;
+    reply_text t = {0};
+    int challenge = 0;
+    if (marker || generated || subject_cue || from_daemon(root)) {
+        bp_status st = read_text(root, arena, &t);
+        if (st != BP_OK)
+            return st;
+        challenge = is_challenge(&t);
+    }
+    if (!challenge) {
+        if (!marker && !subject_cue)
+            return BP_OK;
+        if (from_daemon(root) || has_cue(out->subject, bounce_cues) || bounce_structure(root, arena, &t))
+            return BP_OK;
+        /* A subject cue alone is weak: it needs a sign that a program wrote the message. */
+        if (!marker && !generated)
+            return BP_OK;
+    }
 
     out->kind = BP_REPORT_AUTOREPLY;
-    out->family = "autoreply";
+    out->family = challenge ? "challenge-response" : "autoreply";
+    if (!challenge && t.text != NULL && t.len > 0)
+        out->reply_text = bp_clean_text(arena, t.text, t.len, BP_MAX_DIAGNOSTIC_BYTES);
     bp_rcpt_block *b = bp_report_add_block(out, arena);
     if (b == NULL)
         return BP_ERR_NOMEM;

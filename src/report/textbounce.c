@@ -199,9 +199,15 @@ static int re_group(const bp_regex *code, const char *name, size_t *gs, size_t *
 
 /* ---- the explanation text ------------------------------------------------------------- */
 
-static int is_bounce_like(const bp_report *r, const bp_part *root)
+static int is_bounce_like(const bp_report *r, const bp_part *root, bp_arena *arena, const char *text, size_t len)
 {
     if (bp_report_from_daemon(root))
+        return 1;
+    /* a bounce's structure in any language: X-Failed-Recipients, or the returned original
+     * attached with an enhanced status in the text (autoreply.c lets these through) */
+    char status[BP_STATUS_BUF];
+    if (bp_part_header(root, "X-Failed-Recipients") != NULL ||
+        (bp_status_code_find(text, len, status) && bp_report_find_original(root, arena) != NULL))
         return 1;
     for (int i = 0; r->subject != NULL && subject_cues[i] != NULL; i++)
         if (bp_strcasestr(r->subject, subject_cues[i]) != NULL)
@@ -643,7 +649,7 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
 
     const bp_text_family *fam = NULL;
     const compiled_family *cf = NULL;
-    int bounce_like = is_bounce_like(out, root);
+    int bounce_like = is_bounce_like(out, root, arena, text, cut);
     size_t n_fam = bp_text_family_count();
     int has_original = -1; /* not looked for yet */
     for (size_t i = 0; i < n_fam && fam == NULL; i++) {
