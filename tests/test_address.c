@@ -72,6 +72,41 @@ static void test_srs(void **state)
     assert_false(bp_address_is_srs("bounces-user=example.com@b.example"));
 }
 
+/* Address cleaning (issue 13 item 13): quotes, "smtp=" and an address type around an address
+ * are not part of it; a "#" in the domain part (RFC 3464 leaves the rfc822 value to the MTA,
+ * and some write a route or an extension after the domain) does not make it no address. */
+static void test_cleaning(void **state)
+{
+    static const struct {
+        const char *label, *input, *want;
+    } rows[] = {
+        {"single quotes", "'jdoe@example.org'", "jdoe@example.org"},
+        {"single quote before", "'jdoe@example.org", "jdoe@example.org"},
+        {"quotes and brackets", "\"'<jdoe@example.org>'\"", "jdoe@example.org"},
+        {"smtp= prefix", "smtp=jdoe@example.org", "jdoe@example.org"},
+        {"SMTP= prefix", "SMTP=jdoe@example.org", "jdoe@example.org"},
+        {"smtp: prefix", "smtp:jdoe@example.org", "jdoe@example.org"},
+        {"rfc822; without space", "RFC822;jdoe@example.org", "jdoe@example.org"},
+        {"rfc822; twice", "rfc822; rfc822;jdoe@example.org", "jdoe@example.org"},
+        {"hash after the domain", "rfc822; jdoe@example.org#5.1.1", "jdoe@example.org"},
+        {"hash inside the domain", "rfc822; jdoe@mail#1.example.org", "jdoe@mail#1.example.org"},
+        {"hash in the local part", "rfc822; j#doe@example.org", "j#doe@example.org"},
+        {"apostrophe inside kept", "o'brien@example.org", "o'brien@example.org"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        bp_test_check_str(rows[i].label, bp_address_normalise(*state, rows[i].input), rows[i].want);
+    static const struct {
+        const char *label, *input, *want;
+    } text[] = {
+        {"quoted in prose", "delivery to 'jdoe@example.org' failed", "jdoe@example.org"},
+        {"smtp= in prose", "recipient smtp=jdoe@example.org rejected", "jdoe@example.org"},
+        {"apostrophe inside kept", "mail for o'brien@example.org", "o'brien@example.org"},
+    };
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+        bp_test_check_str(text[i].label, bp_address_find(*state, text[i].input, strlen(text[i].input), NULL),
+                          text[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -79,6 +114,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_find, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_verp, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_srs, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_cleaning, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,17 @@ static void test_forms(void **state)
         {"srs0 with plus", "SRS0+HHH=TT=example.org=jdoe@forwarder.example.net", NULL, NULL, 0, NULL},
         {"srs behind a prefix", "bounces+SRS0=HHH=TT=example.org=jdoe@fwd.example.net", "bounces", NULL, 0, NULL},
         {"null", NULL, NULL, NULL, 0, NULL},
+        /* without a prefix: after the list server's bounce word, not at the first hyphen */
+        {"mailman, list name with a dash", "my-list-bounces+jdoe=example.net@lists.example.com", NULL, NULL, 0,
+         "jdoe@example.net"},
+        {"ezmlm message number", "my-list-return-1234-jdoe=example.net@lists.example.com", NULL, NULL, 0,
+         "jdoe@example.net"},
+        {"mlmmj", "announce+bounces-17-jo-doe=example.net@lists.example.com", NULL, NULL, 0, "jo-doe@example.net"},
+        {"bounce word, user with a dash", "news-bounce-mary-ann=example.org@b.example.com", NULL, NULL, 0,
+         "mary-ann@example.org"},
+        {"user named like the word", "bounces-return=example.org@b.example.com", NULL, NULL, 0, "return@example.org"},
+        {"word inside a segment is no word", "nobounces-jdoe=example.org@b.example.com", NULL, NULL, 0,
+         "jdoe@example.org"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_verp_options o = {rows[i].prefix, rows[i].seps, rows[i].dsep};
@@ -207,10 +218,13 @@ static void test_delivered_to_carries_the_bounce_address(void **state)
     assert_int_equal(n, 1);
     bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
     bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
-    /* with a prefix that does not match, nothing is decoded */
+    /* with a prefix that does not match, nothing is decoded: the returned original's one
+     * recipient (its To:) names it - the VERP address won over it above */
     bp_verp_options other = {"returns", NULL, 0};
     classify(*state, delivered_to_bounce, NULL, &other, &ev, &n, &ex);
-    bp_test_check_str("other prefix", ev[0].recipient, NULL);
+    bp_test_check_str("other prefix", ev[0].recipient, "someone@example.org");
+    bp_test_check_str("other prefix: from", ev[0].recipient_from, "header");
+    assert_false(ex[0].verp_disagrees);
 }
 
 int main(void)

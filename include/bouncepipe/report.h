@@ -64,6 +64,9 @@ typedef struct bp_rcpt_block {
     const char *last_attempt_date;
     unsigned part_index; /**< MIME part the block came from (for explain) */
     const char *field;   /**< name of the field or scanner that gave the recipient */
+    /** The recipient is only the returned original's To: (the report names nobody): a
+     *  VERP-decoded envelope recipient, which names the one the message was sent to, wins. */
+    int recipient_weak;
     /** A category the report itself states for this recipient (an ESP notification's bounce
      *  type): it decides over rules and codes.  NULL: none. */
     const char *stated_category;

@@ -159,7 +159,7 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
             e->type = BP_EVENT_BOUNCE;
         e->recipient = b->recipient;
         e->recipient_from = bp_rcpt_source_name(b->recipient_from);
-        if (e->recipient == NULL && verp != NULL) {
+        if ((e->recipient == NULL || b->recipient_weak) && verp != NULL) {
             e->recipient = verp;
             e->recipient_from = "verp";
         }
@@ -172,7 +172,8 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
             x->part_index = b->part_index;
             x->field = b->field;
             x->verp_address = verp;
-            x->verp_disagrees = verp != NULL && b->recipient != NULL && strcasecmp(verp, b->recipient) != 0;
+            x->verp_disagrees =
+                verp != NULL && b->recipient != NULL && !b->recipient_weak && strcasecmp(verp, b->recipient) != 0;
         }
         bp_policy_step policy_why = BP_POLICY_UNRECOGNIZED;
         if (e->type == BP_EVENT_COMPLAINT) {

@@ -725,6 +725,7 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
         if (fam != NULL && fam->rcpt_from_original && c->addr == orig_rcpt) {
             b->recipient_from = BP_FROM_HEADER;
             b->field = "To";
+            b->recipient_weak = 1;
         }
         b->action = action;
         b->part_index = part->index;
@@ -768,6 +769,7 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
             b->recipient = orig_rcpt;
             b->recipient_from = BP_FROM_HEADER;
             b->field = "To";
+            b->recipient_weak = 1;
         }
         size_t n = s1 - s0;
         bp_block_set_diagnostic(b, arena, text + s0, n < BP_MAX_DIAGNOSTIC_BYTES ? n : BP_MAX_DIAGNOSTIC_BYTES);

@@ -1,6 +1,9 @@
 /*
  * address.c - extract, normalise and VERP-decode e-mail addresses.
  *
+ * Quotes around an address and an "smtp=" tag before it are not part of it; a "#" after or
+ * inside the domain does not make it no address (see domain_end()).  VERP without a
+ * configured prefix splits after the list server's bounce word (verp_split()).
  * The character set accepted for a local part is RFC 5322 dot-atom text plus UTF-8 bytes
  * (RFC 6531); quoted local parts are rare in bounces and their quotes are dropped.  A domain
  * must have a dot, or be an address literal in brackets.
@@ -62,6 +65,36 @@ static char *assemble(bp_arena *arena, const char *local, size_t llen, const cha
     return out;
 }
 
+/* Where the local part in text[ls, at) really starts: after quotes around the address
+ * ('jdoe@example.org') and an "smtp=" tag (Exchange's and some gateways' way of writing the
+ * address type), none of which is part of the address. */
+static size_t skip_local_wrapping(const char *text, size_t ls, size_t at)
+{
+    while (ls < at && text[ls] == '\'')
+        ls++;
+    if (at - ls > 5 && strncasecmp(text + ls, "smtp=", 5) == 0)
+        ls += 5;
+    return ls;
+}
+
+/* The end of the domain that starts at @p de.  A "#" may follow it (a route or an extension
+ * some MTAs write after the domain: "example.org#5.1.1") - the domain ends there when what
+ * came before has a dot; else the "#" is inside the domain ("mail#1.example.org") and kept,
+ * so that the address is not dropped for it. */
+static size_t domain_end(const char *text, size_t len, size_t de)
+{
+    size_t start = de;
+    while (de < len && is_domain_char((unsigned char)text[de]))
+        de++;
+    if (de + 1 < len && text[de] == '#' && memchr(text + start, '.', de - start) == NULL &&
+        is_domain_char((unsigned char)text[de + 1])) {
+        de++;
+        while (de < len && (is_domain_char((unsigned char)text[de]) || text[de] == '#'))
+            de++;
+    }
+    return de;
+}
+
 char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end)
 {
     if (text == NULL)
@@ -75,6 +108,7 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
         size_t ls = at;
         while (ls > 0 && is_local_char((unsigned char)text[ls - 1]))
             ls--;
+        ls = skip_local_wrapping(text, ls, at);
         size_t de = at + 1;
         if (de < len && text[de] == '[') {
             if (close_at == SIZE_MAX || de > close_at) {
@@ -85,8 +119,7 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
                 continue;
             de = close_at + 1;
         } else {
-            while (de < len && is_domain_char((unsigned char)text[de]))
-                de++;
+            de = domain_end(text, len, de);
         }
         if (ls == at || de == at + 1)
             continue;
@@ -143,6 +176,48 @@ int bp_address_is_srs(const char *address)
                                strncasecmp(address, "SRS1+", 5) == 0 || strncasecmp(address, "SRS1-", 5) == 0);
 }
 
+/*
+ * Without a configured prefix: where the prefix ends in the local part @p local (@p
+ * local_len bytes), i.e. the separator before the encoded address.  The prefix is a list
+ * server's or a bounce processor's own address, and the documented forms end it with their
+ * bounce word: Mailman "list-bounces+user=domain", ezmlm and qmail "list-return-N-user=domain",
+ * mlmmj "list+bounces-N-user=domain".  So the split is after the last bounce word ("bounce",
+ * "bounces", "return") followed by a separator - and a message number after it - before the
+ * domain separator; without one, at the first separator (PowerMTA's "prefix-user=domain").
+ * @return the separator's offset, or local_len when there is none.
+ */
+static size_t verp_split(const char *local, size_t local_len, const char *seps, char dsep)
+{
+    static const char *const words[] = {"bounces", "bounce", "returns", "return", NULL};
+    size_t last_dsep = local_len;
+    for (size_t i = 0; i < local_len; i++)
+        if (local[i] == dsep)
+            last_dsep = i;
+    size_t split = local_len;
+    for (size_t i = 1; i < last_dsep; i++) {
+        if (strchr(seps, local[i]) == NULL)
+            continue;
+        for (int w = 0; words[w] != NULL; w++) {
+            size_t n = strlen(words[w]);
+            /* the word is a whole segment: it starts the local part or follows a separator */
+            if (i >= n && strncasecmp(local + i - n, words[w], n) == 0 &&
+                (i == n || strchr(seps, local[i - n - 1]) != NULL)) {
+                split = i;
+                break;
+            }
+        }
+    }
+    if (split < last_dsep) {
+        size_t d = split + 1; /* a message number after the bounce word: "-return-42-user" */
+        while (d < last_dsep && local[d] >= '0' && local[d] <= '9')
+            d++;
+        if (d > split + 1 && d < last_dsep && strchr(seps, local[d]) != NULL)
+            split = d;
+        return split;
+    }
+    return strcspn(local, seps);
+}
+
 char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options *opts)
 {
     if (address == NULL)
@@ -172,7 +247,7 @@ char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options
             return NULL;
         encoded = address + plen + 1;
     } else {
-        size_t i = strcspn(address, seps);
+        size_t i = verp_split(address, local_len, seps, dsep);
         if (i == 0 || i >= local_len)
             return NULL;
         encoded = address + i + 1;
