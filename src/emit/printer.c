@@ -5,9 +5,10 @@
  * for NDJSON and CSV, both written by the structured writer (writer.c: JSON escaping of every
  * control byte so that no input can break a line of NDJSON; CSV cells that start with = + - @
  * (or tab / CR) get a leading apostrophe, the OWASP recipe against formula injection in
- * spreadsheet software).  Strings are already cleaned by the parsers (control bytes masked,
- * valid UTF-8).  The text format is a layout for people, formatted here and handed to the
- * writer as it is.
+ * spreadsheet software).  Strings are cleaned by the parsers (control bytes masked, valid
+ * UTF-8) and masked again by the writer, whatever produced them (writer.h).  The text format
+ * is a layout for people, formatted here with every value masked (a file name may hold a line
+ * break) and handed to the writer, which masks the layout but for its line ends.
  */
 #include "bouncepipe/emit.h"
 
@@ -141,25 +142,36 @@ bp_status bp_format_parse(const char *name, bp_format *out)
     return BP_OK;
 }
 
+/* Untrusted text into the layout, masked (text.h): a file name or a stored value with a line
+ * break or an escape in it stays on its line. */
+static bp_status put_masked(bp_strbuf *sb, const char *s)
+{
+    return bp_text_mask_append(sb, s, strlen(s), 0);
+}
+
 static bp_status format_text(bp_strbuf *sb, const bp_event *e)
 {
     const char *action = bp_action_name(e->action);
     const char *what = e->category != NULL ? e->category : e->feedback_type;
-    bp_status st = bp_strbuf_printf(sb, "%-9s %-10s %s", action != NULL ? action : "-", bp_event_type_name(e->type),
-                                    e->recipient != NULL ? e->recipient : "(no recipient)");
-    if (st == BP_OK && what != NULL)
-        st = bp_strbuf_printf(sb, "  %s", what);
+    bp_status st = bp_strbuf_printf(sb, "%-9s %-10s ", action != NULL ? action : "-", bp_event_type_name(e->type));
+    if (st == BP_OK)
+        st = put_masked(sb, e->recipient != NULL ? e->recipient : "(no recipient)");
+    if (st == BP_OK && what != NULL && (st = bp_strbuf_puts(sb, "  ")) == BP_OK)
+        st = put_masked(sb, what);
     if (st == BP_OK && (e->status != NULL || e->smtp_code != NULL))
         st = bp_strbuf_printf(sb, " [%s%s%s]", e->smtp_code ? e->smtp_code : "", e->smtp_code && e->status ? " " : "",
                               e->status ? e->status : "");
-    if (st == BP_OK && e->rule != NULL)
-        st = bp_strbuf_printf(sb, " rule=%s", e->rule);
-    if (st == BP_OK && e->blocklist != NULL)
-        st = bp_strbuf_printf(sb, " blocklist=%s", e->blocklist);
+    if (st == BP_OK && e->rule != NULL && (st = bp_strbuf_puts(sb, " rule=")) == BP_OK)
+        st = put_masked(sb, e->rule);
+    if (st == BP_OK && e->blocklist != NULL && (st = bp_strbuf_puts(sb, " blocklist=")) == BP_OK)
+        st = put_masked(sb, e->blocklist);
+    if (st == BP_OK && (st = bp_strbuf_puts(sb, "\n          ")) == BP_OK)
+        st = put_masked(sb, e->source != NULL ? e->source : "-");
     if (st == BP_OK)
-        st = bp_strbuf_printf(sb, "\n          %s\n", e->source != NULL ? e->source : "-");
-    if (st == BP_OK && e->diagnostic != NULL)
-        st = bp_strbuf_printf(sb, "          \"%s\"\n", e->diagnostic);
+        st = bp_strbuf_putc(sb, '\n');
+    if (st == BP_OK && e->diagnostic != NULL && (st = bp_strbuf_puts(sb, "          \"")) == BP_OK &&
+        (st = put_masked(sb, e->diagnostic)) == BP_OK)
+        st = bp_strbuf_puts(sb, "\"\n");
     return st;
 }
 
