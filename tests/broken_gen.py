@@ -134,6 +134,16 @@ def main():
            "----- The following addresses had permanent fatal errors -----\n<alice@example.com>\n"
            "    (reason: 550 5.1.1 user unknown)\n", "a@b\n" * 250000])
 
+    # Issue 19 item 5.  A directory whose symbolic links loop back (a link to itself, one to its
+    # parent from a subdirectory): replay followed them 16 deep, 131,071 copies of each message.
+    loop = os.path.join(outdir, "hostile-link-loop.d")
+    os.makedirs(os.path.join(loop, "sub"), exist_ok=True)
+    write(loop, "a.msg", [dsn("loop1", one)])
+    write(os.path.join(loop, "sub"), "b.msg", [dsn("loop2", GROUP.format(rcpt="bob@example.com"))])
+    for name, target in (("self", "."), (os.path.join("sub", "up"), "..")):
+        if not os.path.islink(os.path.join(loop, name)):
+            os.symlink(target, os.path.join(loop, name))
+
     if "--big-message" in args:
         # 50 MB: a DSN whose quoted original carries a 36 MB (base64: 49 MB) attachment
         chunk = ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\n" * 1000)
