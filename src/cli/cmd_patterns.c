@@ -7,12 +7,14 @@
  *                                 stderr, a summary per file on stdout; exit 0 when all is
  *                                 well, 65 (EX_DATAERR) when any rule was skipped, 66 when a
  *                                 file cannot be read.
- *   patterns test [--status X.Y.Z] [--code NNN] [--mta HOST] [--patterns FILE]
- *                 [--no-builtin-rules] [--config FILE] TEXT
+ *   patterns test [--status X.Y.Z] [--code NNN] [--mta HOST] [--stage COMMAND]
+ *                 [--patterns FILE] [--no-builtin-rules] [--config FILE] TEXT
  *                                 classify TEXT as a bounce diagnostic: category, deciding rule
  *                                 (id, file:line, matched span), block list, every other rule
  *                                 that matched, and the action the policy gives a final
- *                                 failure.  Codes not given are read from the start of TEXT.
+ *                                 failure.  Codes not given are read from the start of TEXT,
+ *                                 the SMTP stage from its words (Postfix "(in reply to RCPT TO
+ *                                 command)", ...).
  *   patterns import-kumo FILE     print a KumoMTA TOML file as rule-file text on stdout
  *                                 (warnings on stderr; exit 65 when entries were skipped).
  *
@@ -28,6 +30,7 @@
 #include "bouncepipe/kumo.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/readfile.h"
+#include "bouncepipe/report.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
@@ -36,7 +39,7 @@
 
 #define PATTERNS_USAGE                                                                                                 \
     "usage: bouncepipe patterns check [FILE...]\n"                                                                     \
-    "       bouncepipe patterns test [--status X.Y.Z] [--code NNN] [--mta HOST]\n"                                     \
+    "       bouncepipe patterns test [--status X.Y.Z] [--code NNN] [--mta HOST] [--stage COMMAND]\n"                   \
     "                                [--patterns FILE] [--no-builtin-rules] [--config FILE] TEXT\n"                    \
     "       bouncepipe patterns import-kumo FILE\n"                                                                    \
     "Rule file format: man 5 bouncepipe-patterns.\n"
@@ -184,13 +187,14 @@ static void print_match(const char *label, const bp_rule_match *m, const char *t
 static const struct option test_options[] = {{"status", required_argument, NULL, 's'},
                                              {"code", required_argument, NULL, 'C'},
                                              {"mta", required_argument, NULL, 'm'},
+                                             {"stage", required_argument, NULL, 'S'},
                                              {NULL, 0, NULL, 0}};
 static const bp_cli_command test_command = {
-    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, "s:C:m:", NULL, 1, 1, PATTERNS_USAGE, BP_CLI_SETUP_NONE,
+    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, "s:C:m:S:", NULL, 1, 1, PATTERNS_USAGE, BP_CLI_SETUP_NONE,
 };
 
 struct test_args {
-    const char *status, *code, *mta;
+    const char *status, *code, *mta, *stage;
 };
 
 static int test_option(void *user, int opt, const char *arg)
@@ -200,6 +204,7 @@ static int test_option(void *user, int opt, const char *arg)
     case 's': a->status = arg; return 0;
     case 'C': a->code = arg; return 0;
     case 'm': a->mta = arg; return 0;
+    case 'S': a->stage = arg; return 0;
     default: return BP_EXIT_USAGE;
     }
 }
@@ -208,7 +213,7 @@ static int patterns_test(int argc, char **argv)
 {
     bp_cli_env env;
     memset(&env, 0, sizeof(env));
-    struct test_args args = {NULL, NULL, NULL};
+    struct test_args args = {NULL, NULL, NULL, NULL};
     bp_arena *arena = NULL;
     char status_buf[BP_STATUS_BUF], code_buf[4];
     int rc = bp_cli_parse(&test_command, &env, argc, argv, test_option, &args);
@@ -221,6 +226,13 @@ static int patterns_test(int argc, char **argv)
         bp_cli_error("patterns", "--status wants X.Y.Z, not '%s'", status);
         return BP_EXIT_USAGE;
     }
+    bp_smtp_command stage = BP_SMTP_NONE;
+    if (args.stage != NULL && (stage = bp_smtp_command_from_name(args.stage, strlen(args.stage))) == BP_SMTP_NONE) {
+        bp_cli_error("patterns", "--stage wants CONNECT, EHLO, MAIL, RCPT or DATA, not '%s'", args.stage);
+        return BP_EXIT_USAGE;
+    }
+    if (args.stage == NULL)
+        stage = bp_stage_find(text, strlen(text), NULL, NULL);
     if (status == NULL && bp_status_code_find(text, strlen(text), status_buf))
         status = status_buf;
     if (code == NULL && bp_smtp_code_find(text, strlen(text), code_buf))
@@ -235,9 +247,11 @@ static int patterns_test(int argc, char **argv)
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
-    const char *rule = NULL, *blocklist = NULL;
-    const char *category = bp_classify_text(env.rules, arena, text, status, code, mta, &rule, &blocklist);
-    bp_rule_subject subj = {text, strlen(text), status, code, mta};
+    bp_failure f = {text, status, code, mta, stage, NULL, NULL, 0, BP_PARTY_RECIPIENT};
+    bp_verdict v;
+    const char *category = bp_classify_failure(env.rules, arena, &f, &v);
+    const char *rule = v.rule, *blocklist = v.blocklist;
+    bp_rule_subject subj = {text, strlen(text), status, code, mta, stage};
     bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
     size_t n = bp_rules_match_all(env.rules, &subj, matches, BP_EXPLAIN_MAX_MATCHES);
     printf("%-10s %s\n", "category:", category);
@@ -250,6 +264,10 @@ static int patterns_test(int argc, char **argv)
                                                                     : "no rule matched and no code");
     printf("%-10s %s\n", "status:", status != NULL ? status : "-");
     printf("%-10s %s\n", "smtp code:", code != NULL ? code : "-");
+    printf("%-10s %s\n", "stage:", stage != BP_SMTP_NONE ? bp_smtp_command_name(stage) : "-");
+    if (v.guard != BP_GUARD_NONE)
+        printf("%-10s %s would be a verdict on the recipient, but the reply came at %s: %s\n",
+               "guard:", v.guarded_category, bp_smtp_command_name(stage), category);
     printf("%-10s %s\n", "blocklist:", blocklist != NULL ? blocklist : "-");
     bp_policy_step why = BP_POLICY_UNRECOGNIZED;
     int final = status == NULL ? (code == NULL || code[0] != '4') : status[0] != '4';

@@ -45,6 +45,7 @@ GETTER(envid)
 GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
+GETTER(smtp_command)
 #undef GETTER
 static const char *get_type(const bp_event *e)
 {
@@ -79,6 +80,7 @@ static const struct {
     {"job_id", get_job_id},
     {"original_message_id", get_original_message_id},
     {"blocklist", get_blocklist},
+    {"smtp_command", get_smtp_command},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -156,6 +158,8 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         st = bp_strbuf_printf(sb, " rule=%s", e->rule);
     if (st == BP_OK && e->blocklist != NULL)
         st = bp_strbuf_printf(sb, " blocklist=%s", e->blocklist);
+    if (st == BP_OK && e->smtp_command != NULL)
+        st = bp_strbuf_printf(sb, " at=%s", e->smtp_command);
     if (st == BP_OK)
         st = bp_strbuf_printf(sb, "\n          %s\n", e->source != NULL ? e->source : "-");
     if (st == BP_OK && e->diagnostic != NULL)
