@@ -189,7 +189,7 @@ static const char *codes_verdict(bp_arena *arena, const bp_failure *f, int no_te
         v->step = BP_VERDICT_STATUS;
         /* a generic X.Y.0 with nothing said at all: a failure of that kind, nothing more is
          * known, so it is counted (soft), never ignored */
-        if (no_text && strcmp(status + strlen(status) - 2, ".0") == 0 && status[strlen(status) - 3] == '.') {
+        if (no_text && strcmp(status + strlen(status) - 2, ".0") == 0) {
             v->step = BP_VERDICT_GENERIC;
             category = "other";
         }

@@ -206,11 +206,13 @@ static bp_smtp_command transcript_command(const char *s, size_t n)
     return command_named(s, n);
 }
 
-/* Host of "... while talking to HOST:" (the line from @p ls), compared with @p host. */
-static int session_host_is(const char *line, size_t n, const char *host)
+/* Whether the host of "... while talking to HOST:" (the line @p line) is the recipient's:
+ * 2 when it is @p host (the block's Remote-MTA), 1 when it lies in the recipient's domain
+ * @p domain (mx.example.org for x@example.org), else 0. */
+static int session_host_is(const char *line, size_t n, const char *host, const char *domain)
 {
     const char *m = bp_memcasemem(line, n, "while talking to ", 17);
-    if (m == NULL || host == NULL)
+    if (m == NULL)
         return 0;
     const char *h = m + 17;
     size_t hl = 0;
@@ -218,7 +220,12 @@ static int session_host_is(const char *line, size_t n, const char *host)
         hl++;
     while (hl > 0 && h[hl - 1] == '.')
         hl--;
-    return hl == strlen(host) && strncasecmp(h, host, hl) == 0;
+    if (host != NULL && hl == strlen(host) && strncasecmp(h, host, hl) == 0)
+        return 2;
+    size_t dl = domain != NULL ? strlen(domain) : 0;
+    if (dl > 0 && hl >= dl && strncasecmp(h + hl - dl, domain, dl) == 0 && (hl == dl || h[hl - dl - 1] == '.'))
+        return 1;
+    return 0;
 }
 
 typedef struct session_pick {
@@ -235,9 +242,11 @@ int bp_transcript_find(const char *text, size_t len, const char *rcpt, const cha
     } pending[MAX_PENDING];
     size_t head = 0, n_pending = 0;
     size_t rlen = rcpt != NULL ? strlen(rcpt) : 0;
+    const char *domain = rcpt != NULL ? strrchr(rcpt, '@') : NULL;
+    domain = domain != NULL ? domain + 1 : NULL;
     int lines = 0, sessions = 0, commands_in_session = 0;
     int session_named = 0, session_host = 0;
-    session_pick own = {0}, last = {0}, named = {0}, hosted = {0}, only = {0};
+    session_pick own = {0}, last = {0}, named = {0}, hosted = {0}, in_domain = {0}, only = {0};
     size_t group_start = 0;
     int group_open = 0;
     for (size_t pos = 0;;) {
@@ -252,8 +261,10 @@ int bp_transcript_find(const char *text, size_t len, const char *rcpt, const cha
             /* the session before ends here (or the text does): keep what concerns the recipient */
             if (last.have && session_named && !named.have)
                 named = last;
-            if (last.have && session_host && !hosted.have)
+            if (last.have && session_host == 2 && !hosted.have)
                 hosted = last;
+            if (last.have && session_host == 1 && !in_domain.have)
+                in_domain = last;
             if (last.have && sessions <= 1)
                 only = last;
             if (ls >= len)
@@ -264,7 +275,7 @@ int bp_transcript_find(const char *text, size_t len, const char *rcpt, const cha
             n_pending = head = 0;
             commands_in_session = 0;
             session_named = 0;
-            session_host = session_host_is(text + t, le - t, host);
+            session_host = session_host_is(text + t, le - t, host, domain);
             last.have = 0;
             group_open = 0;
             continue;
@@ -328,6 +339,7 @@ int bp_transcript_find(const char *text, size_t len, const char *rcpt, const cha
     const session_pick *pick = own.have                     ? &own
                                : named.have                 ? &named
                                : hosted.have                ? &hosted
+                               : in_domain.have             ? &in_domain
                                : only.have && sessions <= 1 ? &only
                                                             : NULL;
     if (pick == NULL)

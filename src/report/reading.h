@@ -23,8 +23,9 @@ typedef struct bp_transcript_reply {
  * Read @p len bytes of @p text as an SMTP transcript (Sendmail's "... while talking to HOST:"
  * sessions of ">>> command" and "<<< reply" lines; Courier's ">>>"/"<<<" lines) and pick the
  * reply that concerns @p rcpt: the failing reply to its own RCPT TO, else the last failing
- * reply of its own session (the session whose commands name it, or whose host is @p host, or
- * the only one) - never a line of the next session.  Pipelined commands are answered in
+ * reply of its own session (the session whose commands name it, else whose host is @p host,
+ * else whose host lies in the recipient's domain, else the only one) - never a line of the
+ * next session.  Pipelined commands are answered in
  * order.
  * @param host the recipient's remote MTA, or NULL
  * @param sessions if not NULL, receives the number of "while talking to" sessions

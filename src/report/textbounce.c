@@ -539,6 +539,24 @@ static void set_family_default(bp_rcpt_block *b, const bp_text_family *fam)
     b->default_unless_rcpt = fam->default_unless_rcpt;
 }
 
+/* The Return-Path of an original quoted after the explanation (qmail's "--- Below this line is
+ * a copy of the message."): its first "Return-Path: <x>" line within the first header-sized
+ * stretch after @p cut.  @return the address (arena), or NULL. */
+static const char *quoted_return_path(bp_arena *arena, const char *text, const char *folded, size_t len, size_t cut)
+{
+    if (cut >= len)
+        return NULL;
+    size_t n = len - cut < BP_MAX_HEADER_BYTES ? len - cut : BP_MAX_HEADER_BYTES;
+    const char *m = bp_explanation_find(folded + cut, n, "\nreturn-path:");
+    if (m == NULL)
+        return NULL;
+    size_t at = (size_t)(m - folded) + 13, e = at;
+    while (e < len && text[e] != '\n')
+        e++;
+    char *line = bp_arena_strndup(arena, text + at, e - at);
+    return line != NULL ? bp_address_normalise(arena, line) : NULL;
+}
+
 /* Non-zero when the line at @p t (to @p le) is part of an SMTP transcript. */
 static int transcript_line(const char *text, size_t t, size_t le)
 {
@@ -630,7 +648,8 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     ex[0] = bp_address_normalise(arena, bp_part_header(root, "From"));
     ex[1] = bp_address_normalise(arena, bp_part_header(root, "To"));
     ex[2] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "From")) : NULL;
-    ex[3] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "Return-Path")) : NULL;
+    ex[3] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "Return-Path"))
+                                  : quoted_return_path(arena, text, folded, len, cut);
     ex[4] = bp_report_exim_sender(arena, text, cut);
     out->envelope_sender = ex[4] != NULL ? ex[4] : ex[3];
 
