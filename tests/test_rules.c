@@ -423,10 +423,14 @@ static void test_broken_file_warnings(void **state)
         want_lines += *p == '\n';
     assert_int_equal(errs, want_lines);
     /* the good rules around the bad ones are all there, in order */
-    assert_int_equal(bp_rules_count(r), 5);
+    assert_int_equal(bp_rules_count(r), 6);
     assert_string_equal(bp_rules_get(r, 0)->id, "ok-first");
     assert_string_equal(bp_rules_get(r, 3)->id, "ok-last");
     assert_string_equal(bp_rules_get(r, 4)->pattern, "[[:alpha:]/]x"); /* '/' inside a class */
+    /* stage= in canonical form (HELO is EHLO), an inverted status list kept as written */
+    assert_string_equal(bp_rules_get(r, 5)->id, "ok-stage");
+    assert_string_equal(bp_rules_get(r, 5)->scope_stage, "EHLO,NONE");
+    assert_string_equal(bp_rules_get(r, 5)->scope_status, "!5.1,4.1");
     free(want);
     bp_strbuf_free(&got);
     bp_rules_free(r);
@@ -753,6 +757,45 @@ static void test_scope(void **state)
     bp_rules_free(r);
 }
 
+/* stage= scopes a rule on the SMTP command the reply answered; '!' inverts stage= and
+ * status= lists (an inverted status list also fits a subject without codes). */
+static void test_stage_scope(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    const char *rules = "/unknown/ invalid-sender stage=MAIL,EHLO id=at-mail\n"
+                        "/unknown/ policy-related stage=DATA status=!5.1,4.1 id=after-data\n"
+                        "/unknown/ policy-related status=5.7 stage=!RCPT id=filtered\n"
+                        "/unknown/ other stage=none id=no-stage\n"
+                        "/unknown/ bad-mailbox id=any\n";
+    unsigned errs = 0;
+    assert_int_equal(bp_rules_load_text(r, "stage.rules", rules, strlen(rules), NULL, NULL, &errs), BP_OK);
+    assert_int_equal(errs, 0);
+    assert_string_equal(bp_rules_get(r, 0)->scope_stage, "MAIL,EHLO");
+    assert_string_equal(bp_rules_get(r, 2)->scope_stage, "!RCPT");
+    assert_string_equal(bp_rules_get(r, 3)->scope_stage, "NONE");
+    static const struct {
+        const char *status;
+        bp_smtp_command stage;
+        const char *want;
+    } rows[] = {
+        {"5.1.1", BP_SMTP_MAIL, "at-mail"},    {NULL, BP_SMTP_EHLO, "at-mail"}, {NULL, BP_SMTP_DATA, "after-data"},
+        {"5.7.1", BP_SMTP_DATA, "after-data"}, {"5.1.1", BP_SMTP_DATA, "any"},  {"4.1.1", BP_SMTP_DATA, "any"},
+        {"5.7.1", BP_SMTP_NONE, "filtered"},   {"5.7.1", BP_SMTP_RCPT, "any"},  {"5.7.1", BP_SMTP_CONNECT, "filtered"},
+        {"5.1.1", BP_SMTP_NONE, "no-stage"},   {"5.1.1", BP_SMTP_RCPT, "any"},  {NULL, BP_SMTP_CONNECT, "any"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_rule_subject s = {"550 unknown", 11, rows[i].status, "550", NULL, rows[i].stage};
+        bp_rule_match m;
+        if (!bp_rules_match(r, &s, &m) || strcmp(m.rule->id, rows[i].want) != 0)
+            fail_msg("row %zu (%s at %s): got %s, want %s", i, rows[i].status ? rows[i].status : "-",
+                     bp_smtp_command_name(rows[i].stage) ? bp_smtp_command_name(rows[i].stage) : "none",
+                     bp_rules_match(r, &s, &m) ? m.rule->id : "no match", rows[i].want);
+    }
+    bp_rules_free(r);
+}
+
 static void test_powermta_block_and_span(void **state)
 {
     (void)state;
@@ -1036,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_entries_with_unusable_code),
         cmocka_unit_test(test_builtin_prefiltered),
         cmocka_unit_test(test_broken_file_warnings),
+        cmocka_unit_test(test_stage_scope),
         cmocka_unit_test(test_prefilter_tricky),
         cmocka_unit_test(test_prefilter_builtin),
         cmocka_unit_test(test_scope),
