@@ -117,6 +117,12 @@ typedef struct bp_report {
     /** An auto-reply's own words (cleaned, capped), for the classifier to tell a reply that
      *  says the address is dead ("not a valid user here") from a holiday notice; or NULL. */
     const char *reply_text;
+    /* the explanation text a text-bounce scanner read (textbounce.c), so that reading.c does
+     * not decode and fold it again; NULL for the other kinds */
+    const char *explanation;        /**< UTF-8, up to where the quoted original starts */
+    const char *explanation_folded; /**< the same, ASCII letters in lower case */
+    size_t explanation_len;
+    unsigned explanation_part; /**< its MIME part */
     /* the parties (reading.c): who sent the original, from which host */
     const char *envelope_sender; /**< the original's envelope sender (X-Postfix-Sender, Exim's "A message
                                       sent by", the original's Return-Path), or NULL */

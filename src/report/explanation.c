@@ -149,8 +149,11 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
  * their lead bytes, else Windows-1252 (a superset of ISO-8859-1 for printable text). */
 static const char *guess_charset(const char *s, size_t len)
 {
-    if (bp_memcasemem(s, len, "\x1b$B", 3) != NULL || bp_memcasemem(s, len, "\x1b$@", 3) != NULL)
-        return "ISO-2022-JP";
+    /* the escapes have no case: one memchr-driven scan for ESC, not a case-blind search */
+    for (const char *e = memchr(s, 0x1b, len); e != NULL && (size_t)(e - s) + 2 < len;
+         e = memchr(e + 1, 0x1b, len - (size_t)(e - s) - 1))
+        if (e[1] == '$' && (e[2] == 'B' || e[2] == '@'))
+            return "ISO-2022-JP";
     if (bp_utf8_valid(s, len))
         return NULL;
     size_t sjis_lead = 0, euc_pair = 0, high = 0;

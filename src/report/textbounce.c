@@ -756,5 +756,9 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     }
     out->kind = BP_REPORT_TEXT;
     out->family = fam != NULL ? fam->name : "text-generic";
+    out->explanation = text;
+    out->explanation_folded = folded;
+    out->explanation_len = cut;
+    out->explanation_part = part->index;
     return BP_OK;
 }
