@@ -205,7 +205,7 @@ static const char *codes_verdict(bp_arena *arena, const bp_failure *f, int no_te
 
 const char *bp_classify_failure(bp_rules *rules, bp_arena *arena, const bp_failure *f, bp_verdict *out)
 {
-    bp_verdict local;
+    bp_verdict local = {0};
     bp_verdict *v = out != NULL ? out : &local;
     memset(v, 0, sizeof(*v));
     v->codes_category = bp_category_from_codes(f->status, f->smtp_code);

@@ -130,7 +130,7 @@ static void classify_failure(const bp_classify_ctx *ctx, const bp_report *r, con
     f.mta_verdict = b->mta_category;
     f.local_delivery = b->local_delivery;
     f.party = b->party;
-    bp_verdict local;
+    bp_verdict local = {0};
     bp_verdict *v = x != NULL ? &x->verdict : &local;
     e->category = bp_classify_failure(ctx->rules, arena, &f, v);
     e->rule = v->rule;
