@@ -716,8 +716,7 @@ static const char *passages_of(bp_arena *arena, const report_text *rt, const bp_
     return out;
 }
 
-/* The text of a transcript reply without its "<<< " markers, cleaned. */
-static const char *reply_text(bp_arena *arena, const char *text, const bp_transcript_reply *r)
+const char *bp_transcript_reply_text(bp_arena *arena, const char *text, const bp_transcript_reply *r)
 {
     bp_strbuf sb = {0};
     for (size_t p = r->start; p < r->end;) {
@@ -735,11 +734,6 @@ static const char *reply_text(bp_arena *arena, const char *text, const bp_transc
     const char *out = sb.len > 0 ? bp_clean_text(arena, sb.data, sb.len, BP_MAX_DIAGNOSTIC_BYTES) : NULL;
     bp_strbuf_free(&sb);
     return out;
-}
-
-const char *bp_transcript_reply_text(bp_arena *arena, const char *text, const bp_transcript_reply *r)
-{
-    return reply_text(arena, text, r);
 }
 
 /* ---- the blocks --------------------------------------------------------------------------- */

@@ -11,9 +11,12 @@
  * section, the lines around it as the diagnostic.  Recipients named in X-Failed-Recipients
  * (Exim, Google) restrict the generic scan and stand in when the text names nobody.
  *
- * Never taken as failed recipients: the report's own From and To, the original's From,
- * and any address on a line quoted from the original (its header lines and their
- * continuations, "MAIL FROM", "(expanded from ...)", "please contact ...").
+ * Never taken as failed recipients: the report's own From and To, the original's From, the
+ * envelope sender (Exim's "A message sent by <x>" in a bounce to an errors address, the
+ * Return-Path of the original, attached or quoted after the explanation), and any address on
+ * a line quoted from the original (its header lines and their continuations, "MAIL FROM",
+ * "(expanded from ...)", "please contact ...").  A recipient's diagnostic that holds an SMTP
+ * transcript keeps only the reply of the recipient's own session (reading.h).
  *
  * Every block is failed, or delayed when the section says delivery will be retried (or the
  * family says so); the SMTP code and enhanced status come from the diagnostic, or from the
