@@ -376,6 +376,36 @@ static void test_classify_explain(void **state)
     bp_arena_free(arena);
 }
 
+/* A family's default "unless RCPT" (a carrier's prose notice) yields to the codes when the
+ * report says the recipient's SMTP stage was RCPT, and decides otherwise. */
+static void test_family_default_and_stage(void **state)
+{
+    (void)state;
+    bp_arena *arena = bp_arena_new();
+    assert_non_null(arena);
+    bp_report r;
+    bp_rcpt_block b;
+    bp_classify_ctx ctx = {0};
+    ctx.rules = builtin;
+    ctx.source = "test";
+    bp_event *ev = NULL;
+    size_t n = 0;
+    one_block_report(&r, &b, "k@ezweb.ne.jp", NULL, "550", "550 Sorry");
+    r.kind = BP_REPORT_TEXT;
+    r.family = "ezweb";
+    b.default_category = "policy-related";
+    b.default_unless_rcpt = 1;
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, NULL), BP_OK);
+    assert_string_equal(ev[0].category, "policy-related");
+    assert_string_equal(ev[0].rule, "family:ezweb");
+    assert_null(ev[0].smtp_command);
+    b.smtp_command = BP_SMTP_RCPT;
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, NULL), BP_OK);
+    assert_string_equal(ev[0].rule, "smtp:550");
+    assert_string_equal(ev[0].smtp_command, "RCPT");
+    bp_arena_free(arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_text_beats_code),
         cmocka_unit_test(test_layers),
         cmocka_unit_test(test_classify_explain),
+        cmocka_unit_test(test_family_default_and_stage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
