@@ -94,6 +94,7 @@ static void on_stop(int sig)
 
 struct counts {
     unsigned long records, headers, events, deliveries, ignored, unknown_type, no_recipient, malformed;
+    unsigned long mta_suppressed, bad_time;
     unsigned long recorded_new, duplicates, delivery_resets, committed_batches;
 };
 
@@ -264,7 +265,9 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
             return st;
         switch (res.disposition) {
         case BP_ACCT_IGNORED:
-            if (res.unknown_type) {
+            if (res.mta_suppressed) {
+                run->n.mta_suppressed++;
+            } else if (res.unknown_type) {
                 run->n.unknown_type++;
                 if (!run->quiet)
                     report_line(run->n.unknown_type, name, rec.line, "unknown record type, ignored");
@@ -279,6 +282,16 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
             continue;
         case BP_ACCT_DELIVERY: run->n.deliveries++; break;
         case BP_ACCT_EVENT: run->n.events++; break;
+        }
+        if (res.time_logged != NULL && res.time_logged_unix < 0) {
+            /* never silently "now": say which line, and what the record is dated instead */
+            run->n.bad_time++;
+            if (!run->quiet) {
+                char what[160];
+                snprintf(what, sizeof(what), "timeLogged \"%.60s\" is in no form PowerMTA writes; dated when read",
+                         res.time_logged);
+                report_line(run->n.bad_time, name, rec.line, what);
+            }
         }
         if (run->env.dry_run) {
             if (print_result(run, &res) != BP_OK)
@@ -346,17 +359,22 @@ static bp_status read_stream(struct acct_run *run, int fd, const char *name, int
 
 static void summary(const struct acct_run *run)
 {
-    if (run->quiet && run->n.malformed == 0 && run->n.no_recipient == 0 && run->n.unknown_type == 0)
+    if (run->quiet && run->n.malformed == 0 && run->n.no_recipient == 0 && run->n.unknown_type == 0 &&
+        run->n.bad_time == 0)
         return;
-    char stored[200] = "";
+    char stored[200] = "", extra[200] = "";
     if (!run->env.dry_run)
         snprintf(stored, sizeof(stored), "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
                  run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
+    if (run->n.mta_suppressed > 0)
+        snprintf(extra, sizeof(extra), ", %lu refused by PowerMTA's suppression list", run->n.mta_suppressed);
+    if (run->n.bad_time > 0)
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", %lu unreadable times", run->n.bad_time);
     acct_note(LOG_INFO,
               "%lu records (%lu headers): %lu events, %lu deliveries, %lu ignored, %lu unknown type, "
-              "%lu without recipient, %lu malformed lines%s",
+              "%lu without recipient, %lu malformed lines%s%s",
               run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.ignored, run->n.unknown_type,
-              run->n.no_recipient, run->n.malformed, stored);
+              run->n.no_recipient, run->n.malformed, extra, stored);
 }
 
 static int acct_option(void *user, int opt, const char *arg)
