@@ -37,10 +37,10 @@ typedef struct bp_verp_options {
     const char *prefix;      /**< NULL or "" accepts any prefix */
     const char *separators;  /**< after the prefix; default "-+" (PowerMTA, Postfix) */
     char domain_separator;   /**< between user and domain; default '=' */
-    const bp_regex *pattern; /**< NULL, or the VERP form as a PCRE2 pattern matched against the
-                                  whole bounce address (local@host), whose named groups "local"
-                                  and "domain" are the encoded recipient; prefix and separators
-                                  are then not used (bp_verp_pattern_compile()) */
+    const bp_regex *pattern; /**< NULL, or the VERP form as a PCRE2 pattern searched in the
+                                  bounce address (local@host), whose named groups "local" and
+                                  "domain" are the encoded recipient; prefix and separators are
+                                  then not used (bp_verp_pattern_compile()) */
 } bp_verp_options;
 
 /** The names of the preset VERP forms bp_verp_pattern_text() knows, NULL-terminated:
@@ -68,8 +68,9 @@ bp_regex *bp_verp_pattern_compile(const char *text, char *err, size_t err_size);
  * Decode a VERP envelope recipient: "bounces-jdoe=yahoo.com@bounces.example.com" (PowerMTA)
  * and "bounces+jdoe=yahoo.com@..." (Postfix) give "jdoe@yahoo.com".  The prefix and both
  * separators come from @p opts; the domain follows the last domain separator, so the user
- * part may contain it.  With opts->pattern, the pattern decides instead: the whole address
- * must match, and its groups "local" and "domain" make the recipient
+ * part may contain it.  With opts->pattern, the pattern decides instead: it is searched in the
+ * bounce address (it anchors itself with ^ and $ as it means to), and its groups "local" and
+ * "domain" make the recipient
  * ("customer1-campaign563-uniq498294-jdoe=example.net@bounces.example.com" with a pattern for
  * that form).  @p address may be bracketed or carry a display name (a header value); it must
  * have its own "@host".

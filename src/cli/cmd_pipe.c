@@ -7,7 +7,9 @@
  *   0   the message is safe: its events are in the store (or were already), or nothing was
  *       recognised in it and it is in the quarantine Maildir, to be replayed later;
  *   75  (EX_TEMPFAIL) the MTA must keep the message and retry: usage or configuration error,
- *       running as root, input unreadable, store busy past its timeout, disk full, database
+ *       started as root with nobody to become (bp_cli_become_user(): [process] user, else the
+ *       owner of the store's directory - PowerMTA runs pipes as root by default), input
+ *       unreadable, store busy past its timeout, disk full, database
  *       or quarantine unwritable.  Nothing half-written is left: the core records one
  *       transaction per message, the quarantine links a synced file into new/.
  * Reading is bounded (BP_MAX_MESSAGE_BYTES; the rest is read and dropped, so the MTA never
@@ -162,10 +164,6 @@ static int pipe_parse(struct pipe_run *run, int argc, char **argv)
 static int pipe_run(struct pipe_run *run)
 {
     bp_cli_env *env = &run->env;
-    if (geteuid() == 0) {
-        pipe_fail("refusing to run as root: run the pipe as the MTA's user (for PowerMTA, pmta)");
-        return BP_EXIT_TEMPFAIL;
-    }
     bp_status st = bp_read_stream(stdin, BP_MAX_MESSAGE_BYTES, &run->data, &run->len, &run->truncated);
     if (st != BP_OK) {
         pipe_fail("reading the message: %s", bp_status_to_string(st));
@@ -174,6 +172,17 @@ static int pipe_run(struct pipe_run *run)
     env->refuse_exposed = 1;
     if (bp_cli_env_setup(env) != BP_OK) {
         pipe_fail("configuration or rules could not be loaded (see above)");
+        return BP_EXIT_TEMPFAIL;
+    }
+    /* started as root (PowerMTA's run-as-root): become [process] user or the store directory's
+     * owner before anything is opened or created; refuse only when there is nobody to become */
+    if (bp_cli_become_user(env) != BP_OK) {
+        pipe_fail("started as root and could not become an unprivileged user (see above)");
+        return BP_EXIT_TEMPFAIL;
+    }
+    if (env->privileges == 2) {
+        pipe_fail("refusing to run as root: the store's directory belongs to root; set [process] user (the MTA's "
+                  "user, e.g. pmta) or give the directory to that user");
         return BP_EXIT_TEMPFAIL;
     }
     env->pipeline.quarantine_dir = env->config.quarantine_dir;

@@ -127,7 +127,12 @@ out:
  * PCRE2 pattern with the named groups local and domain, compiled once here. */
 static bp_status read_verp_pattern(bp_config *cfg, GKeyFile *kf, char **error)
 {
-    char *form = get_string(kf, "verp", "pattern");
+    /* the value as written: a pattern's backslashes are not key-file escapes */
+    char *form = g_key_file_get_value(kf, "verp", "pattern", NULL);
+    if (form != NULL && form[0] == '\0') {
+        g_free(form);
+        form = NULL;
+    }
     if (form == NULL)
         return BP_OK;
     bp_status st = BP_OK;

@@ -296,10 +296,9 @@ static char *verp_by_pattern(bp_arena *arena, const char *address, const bp_rege
     if (m == NULL)
         return NULL;
     char *out = NULL;
-    size_t ms = 0, me = 0, ls = 0, le = 0, ds = 0, de = 0;
-    if (bp_regex_search(m, pattern, address, len, 0, &ms, &me) && ms == 0 && me == len &&
-        bp_regex_group(m, pattern, "local", &ls, &le) && bp_regex_group(m, pattern, "domain", &ds, &de) &&
-        !(le - ls >= 5 && bp_address_is_srs(address + ls)))
+    size_t ms = 0, me = 0, ls = 0, le = 0, ds = 0, de = 0; /* the pattern anchors itself (^...$) */
+    if (bp_regex_search(m, pattern, address, len, 0, &ms, &me) && bp_regex_group(m, pattern, "local", &ls, &le) &&
+        bp_regex_group(m, pattern, "domain", &ds, &de) && !(le - ls >= 5 && bp_address_is_srs(address + ls)))
         out = assemble(arena, address + ls, le - ls, address + ds, de - ds);
     bp_regex_matcher_free(m);
     return out;
