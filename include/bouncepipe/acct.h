@@ -102,6 +102,14 @@ bp_status bp_acct_record_event(const bp_acct_options *opts, const bp_acct_record
                                bp_acct_result *out);
 
 /**
+ * Whether @p rec becomes a stored unit keyed by bp_acct_record_key() (a bounce, delay or
+ * complaint event), as bp_acct_record_event() would decide, without classifying it: a reader
+ * may then ask the store for the key first and spare the rules a record it holds already.
+ * @return non-zero for such a record.
+ */
+int bp_acct_record_keyed(const bp_acct_options *opts, const bp_acct_record *rec);
+
+/**
  * timeLogged in any of the forms PowerMTA writes: Unix seconds (PowerMTA 4), "YYYY-MM-DD
  * HH:MM:SS+HHMM" (PowerMTA 5; 'T' for the blank, "+HH:MM" and "Z" accepted) and
  * "MM/DD/YYYY HH:MM:SS+HHMM" (the guide's other form); a time without an offset is UTC.

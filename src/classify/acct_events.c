@@ -326,6 +326,18 @@ static void bounce_recipient(const bp_acct_options *o, const bp_acct_record *rec
            take_recipient(e, verp_orig(o, rec, arena), "verp"));
 }
 
+int bp_acct_record_keyed(const bp_acct_options *o, const bp_acct_record *rec)
+{
+    switch (record_type(rec->type)) {
+    case T_BOUNCE: return !mta_suppressed(rec);
+    case T_REMOTE_BOUNCE:
+    case T_FEEDBACK: return 1;
+    case T_REMOTE_STATUS: return remote_status_type(rec->dsn_action, rec->dsn_status) != BP_EVENT_DELIVERED;
+    case T_TRANSIENT: return o->transient;
+    default: return 0;
+    }
+}
+
 bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena,
                                bp_acct_result *out)
 {

@@ -46,6 +46,7 @@ static const struct {
 struct bp_acct_reader {
     bp_csv_reader *csv;
     bp_csv_record current;    /* the record handed out last: the column function reads it */
+    unsigned long long fed;   /* bytes fed so far */
     unsigned long generation; /* of the header col[] belongs to */
     int col[N_COLUMNS];       /* column of each of columns[] in that header, -1 for none */
 };
@@ -76,7 +77,15 @@ void bp_acct_reader_free(bp_acct_reader *r)
 
 bp_status bp_acct_reader_feed(bp_acct_reader *r, const char *data, size_t len)
 {
-    return bp_csv_reader_feed(r->csv, data, len);
+    bp_status st = bp_csv_reader_feed(r->csv, data, len);
+    if (st == BP_OK)
+        r->fed += len;
+    return st;
+}
+
+unsigned long long bp_acct_reader_offset(const bp_acct_reader *r)
+{
+    return r->fed - bp_csv_reader_pending(r->csv);
 }
 
 const bp_csv_reader *bp_acct_reader_csv(const bp_acct_reader *r)
