@@ -83,9 +83,15 @@ grep -q "stored 6 new, 2 already seen" "$T/err" || fail "first catch-up: $(cat "
 "$BIN" acct --db "$DB" --catch-up "$A" 2>"$T/err"
 grep -q "0 records" "$T/err" && grep -q "8 read before (skipped)" "$T/err" || fail "second catch-up read again: $(cat "$T/err")"
 rec 9 >>"$A/acct-2026-11-21-0000.csv"
+rec 10 | head -c 60 >>"$A/acct-2026-11-21-0000.csv" # PowerMTA is writing the next record
 "$BIN" acct --db "$DB" --catch-up "$A" 2>"$T/err"
 grep -q "stored 1 new, 0 already seen" "$T/err" || fail "catch-up of a grown file: $(cat "$T/err")"
+grep -q "cut" "$T/err" && fail "a record still being written was reported as cut: $(cat "$T/err")"
 [ "$(events "$DB")" = 9 ] || fail "catch-up of a grown file: $(events "$DB") events"
+rec 10 | tail -c +61 >>"$A/acct-2026-11-21-0000.csv" # ... and has finished it
+"$BIN" acct --db "$DB" --catch-up "$A" 2>"$T/err"
+grep -q "stored 1 new, 0 already seen" "$T/err" || fail "the record finished after a catch-up: $(cat "$T/err")"
+[ "$(events "$DB")" = 10 ] || fail "catch-up of a finished record: $(events "$DB") events"
 
 # ---- 3. --follow across rotation, killed and resumed -----------------------------------------
 L=$T/pmta

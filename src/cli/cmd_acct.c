@@ -530,7 +530,9 @@ static bp_status read_file(struct acct_run *run, const char *path, const char *s
             break;
         }
         if (got == 0) {
-            st = drain(run, reader, path, 1);
+            /* a caught-up file may still be written: an unterminated last line is left to the
+             * next catch-up (the position stays before it), not reported as cut */
+            st = drain(run, reader, path, stream == NULL);
             break;
         }
         st = take(run, reader, chunk, (size_t)got, path);
@@ -766,8 +768,7 @@ static bp_status follow_file(struct acct_run *run, const struct rotation *rot, i
         }
         nap();
     }
-    if (st == BP_OK && stop_requested)
-        st = drain(run, reader, path, 1);
+    /* stopped: a record PowerMTA is still writing is not cut; the position stays before it */
     if (st == BP_OK)
         st = commit_until_done(run);
     bp_acct_reader_free(reader);
