@@ -655,6 +655,58 @@ static void test_complaint_model_shared(void **state)
     }
 }
 
+/* What developer "identity"'s store pairs the two reports of one failure by (issue 14 defect
+ * 1): the b record and PowerMTA's own DSN of the same failure must carry the same recipient,
+ * status, envelope id and job id, and evidence times minutes apart. */
+static void test_channels_carry_the_pairing_fields(void **state)
+{
+    fixture *f = *state;
+    const char *csv = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,jobId,envId\r\n"
+                      "b,2026-11-20 10:15:04+0000,bounces-Jane.Roe=outlook.example@bounces.example.com,"
+                      "Jane.Roe@outlook.example,failed,5.1.1 (bad destination mailbox address),"
+                      "smtp;550 5.1.1 mailbox unavailable,mx.outlook.example (192.0.2.41),bad-mailbox,news-1120,"
+                      "env-0002\r\n";
+    const char *mail = "From: mailer-daemon@mta1.example.com\r\n"
+                       "To: bounces-jane.roe=outlook.example@bounces.example.com\r\n"
+                       "Subject: Delivery report\r\n"
+                       "Date: Fri, 20 Nov 2026 10:15:34 +0000\r\n"
+                       "Message-ID: <dsn-1@mta1.example.com>\r\n"
+                       "MIME-Version: 1.0\r\n"
+                       "Content-Type: multipart/report; report-type=delivery-status; boundary=\"p\"\r\n"
+                       "\r\n--p\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n"
+                       "--p\r\nContent-Type: message/delivery-status\r\n\r\n"
+                       "Reporting-MTA: dns; mta1.example.com\r\nOriginal-Envelope-Id: env-0002\r\n\r\n"
+                       "Final-Recipient: rfc822; Jane.Roe@outlook.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+                       "Remote-MTA: dns; mx.outlook.example\r\n"
+                       "Diagnostic-Code: smtp; 550 5.1.1 mailbox unavailable\r\n"
+                       "--p\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                       "Return-Path: <bounces-Jane.Roe=outlook.example@bounces.example.com>\r\n"
+                       "From: news@example.com\r\nTo: Jane.Roe@outlook.example\r\nX-Job: news-1120\r\n"
+                       "\r\n--p--\r\n";
+    bp_acct_result ar;
+    assert_int_equal(map_stream(f, csv, 0, &ar, 1), 1);
+    bp_pipeline p;
+    bp_pipeline_init(&p);
+    p.rules = f->rules;
+    bp_envelope env = {"-", "bounces-jane.roe=outlook.example@bounces.example.com", NULL};
+    bp_process_result pr;
+    assert_int_equal(bp_process_message(&p, &env, 0, mail, strlen(mail), f->arena, &pr), BP_OK);
+    assert_int_equal(pr.n_events, 1);
+    const bp_event *a = &ar.event, *m = &pr.events[0];
+    assert_int_equal(a->type, BP_EVENT_BOUNCE);
+    assert_int_equal(m->type, BP_EVENT_BOUNCE);
+    bp_test_check_str("recipient", a->recipient, m->recipient);
+    bp_test_check_str("status", a->status, m->status);
+    bp_test_check_str("envid", a->envid, "env-0002");
+    bp_test_check_str("envid alike", a->envid, m->envid);
+    bp_test_check_str("job", a->job_id, "news-1120");
+    bp_test_check_str("job alike", a->job_id, m->job_id);
+    bp_test_check_str("category alike", a->category, m->category);
+    long long apart = ar.time_logged_unix - pr.date;
+    if (ar.time_logged_unix <= 0 || pr.date <= 0 || apart < -600 || apart > 600)
+        fail_msg("evidence times %lld (record) and %lld (DSN) are not minutes apart", ar.time_logged_unix, pr.date);
+}
+
 /* The key follows the values by name: another column order, extra columns and CRLF give the
  * same key; another diagnostic or time gives another. */
 static void test_keys(void **state)
@@ -698,6 +750,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_complaint_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complaint_model_shared, setup, teardown),
         cmocka_unit_test(test_time_forms),
+        cmocka_unit_test_setup_teardown(test_channels_carry_the_pairing_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
