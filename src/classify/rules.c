@@ -87,7 +87,7 @@ int bp_category_custom(const char *category)
     if (category == NULL || !(category[0] >= 'a' && category[0] <= 'z') || bp_category_valid(category))
         return 0;
     size_t n = strspn(category, "abcdefghijklmnopqrstuvwxyz0123456789-_");
-    return category[n] == '\0' && n < 32;
+    return n < 32 && category[n] == '\0';
 }
 
 bp_status bp_rules_new(bp_rules **out)

@@ -82,7 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .policy = &policy,
                             .source = "fuzz",
                             .transient = (step & 1) != 0,
-                            .verp = (step & 2) ? &by_prefix : (step & 4) ? &by_pattern : NULL,
+                            .verp = (step & 2)   ? &by_prefix
+                                    : (step & 4) ? &by_pattern
+                                                 : NULL,
                             .rcpt_headers = (step & 8) ? rcpt_headers : NULL};
     for (size_t off = 0; off < size; off += step) {
         size_t n = size - off < step ? size - off : step;
