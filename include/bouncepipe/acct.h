@@ -102,9 +102,10 @@ bp_status bp_acct_record_event(const bp_acct_options *opts, const bp_acct_record
                                bp_acct_result *out);
 
 /**
- * Whether @p rec becomes a stored unit keyed by bp_acct_record_key() (a bounce, delay or
- * complaint event), as bp_acct_record_event() would decide, without classifying it: a reader
- * may then ask the store for the key first and spare the rules a record it holds already.
+ * Whether @p rec may become a stored unit keyed by bp_acct_record_key() (a bounce, delay or
+ * complaint event), decided from its type (and an rs record's dsnAction and raw dsnStatus)
+ * without classifying it: a reader may then ask the store for the key first and spare the
+ * rules a record it holds already.  Never true of a record bp_acct_record_event() ignores.
  * @return non-zero for such a record.
  */
 int bp_acct_record_keyed(const bp_acct_options *opts, const bp_acct_record *rec);

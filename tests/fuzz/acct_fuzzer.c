@@ -44,8 +44,8 @@ static void drain(bp_acct_reader *r, int at_eof, bp_arena *arena, const bp_acct_
         bp_acct_result result;
         int keyed = bp_acct_record_keyed(opts, &rec);
         if (bp_acct_record_event(opts, &rec, arena, &result) == BP_OK) {
-            if (keyed && result.disposition != BP_ACCT_EVENT && result.disposition != BP_ACCT_NO_RECIPIENT)
-                abort(); /* keyed means: becomes an event unit */
+            if (keyed && result.disposition == BP_ACCT_IGNORED)
+                abort(); /* a record we ignore is never looked up as a stored unit */
             if (result.disposition == BP_ACCT_EVENT && result.event.recipient != NULL &&
                 strlen(result.event.recipient) > BP_MAX_ADDRESS_BYTES)
                 abort();
