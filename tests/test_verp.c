@@ -269,6 +269,12 @@ static void test_presets_agree(void **state)
         "bounces-jdoe=example.net",
         "SRS0=HHH=TT=example.org=jdoe@forwarder.example.net",
         "bounces+SRS0=HHH=TT=example.org=jdoe@fwd.example.net",
+        "my-list-bounces+jdoe=example.net@lists.example.com",
+        "my-list-return-1234-jdoe=example.net@lists.example.com",
+        "announce+bounces-17-jo-doe=example.net@lists.example.com",
+        "news-bounce-mary-ann=example.org@b.example.com",
+        "bounces-return=example.org@b.example.com",
+        "nobounces-jdoe=example.org@b.example.com",
     };
     static const struct {
         const char *preset, *seps;

@@ -45,7 +45,8 @@ typedef struct bp_verp_options {
 
 /** The names of the preset VERP forms bp_verp_pattern_text() knows, NULL-terminated:
  *  "powermta" (prefix-user=domain@host), "postfix" (prefix+user=domain@host), "any" (either,
- *  the form decoded without a pattern). */
+ *  the form decoded without a pattern).  Without a prefix a preset splits where the decoding
+ *  without a pattern splits: after a list server's bounce word, else at the first separator. */
 extern const char *const bp_verp_presets[];
 
 /**

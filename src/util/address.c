@@ -252,7 +252,14 @@ char *bp_verp_pattern_text(bp_arena *arena, const char *form, const char *prefix
                 bp_strbuf_putc(&sb, (char)c);
         }
     } else {
-        bp_strbuf_printf(&sb, "[^%s@]+", seps); /* any prefix: up to the first separator */
+        /* any prefix, split as verp_split() splits it: after the last bounce word that is a
+         * segment of its own (and a message number after it), else at the first separator */
+        bp_strbuf_printf(&sb, "(?:(?:[^@]*[%s])?(?:bounces?|returns?)[%s](?:\\d+[%s])?|[^%s@]+[%s])", seps, seps, seps,
+                         seps, seps);
+        bp_strbuf_printf(&sb, "(?<local>[^@]+)\\x{%02x}(?<domain>[^@\\x{%02x}]+)@[^@]+$", d, d);
+        char *text = sb.data != NULL ? bp_arena_strdup(arena, sb.data) : NULL;
+        bp_strbuf_free(&sb);
+        return text;
     }
     bp_strbuf_printf(&sb, "[%s](?<local>[^@]+)\\x{%02x}(?<domain>[^@\\x{%02x}]+)@[^@]+$", seps, d, d);
     char *text = sb.data != NULL ? bp_arena_strdup(arena, sb.data) : NULL;
