@@ -169,11 +169,12 @@ const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store);
 /**
  * Started as root, become an unprivileged user before anything is opened or created (privdrop.h):
  * [process] user, else the owner of the store's directory (for a postgresql:// store, of the
- * quarantine directory).  When that owner is root there is nobody else to become: the command
- * stays root (env->privileges 2; pipe refuses to run then).  bp_cli_store_open() calls it, so
- * every command that opens the store drops first; it does nothing when not root, or again.
- * @return BP_OK; BP_ERR_CONFIG when no user can be chosen or becoming it failed (reported on
- *         stderr).
+ * quarantine directory).  When that directory is root's, or not there (nothing can be created
+ * in it), there is nobody else to become: the command stays root (env->privileges 2; pipe
+ * refuses to run then).  bp_cli_store_open() calls it, so every command that opens the store
+ * drops first; it does nothing when not root, or again.
+ * @return BP_OK; BP_ERR_CONFIG when [process] user names nobody or becoming the user failed
+ *         (reported on stderr).
  */
 bp_status bp_cli_become_user(bp_cli_env *env);
 

@@ -181,8 +181,8 @@ static int pipe_run(struct pipe_run *run)
         return BP_EXIT_TEMPFAIL;
     }
     if (env->privileges == 2) {
-        pipe_fail("refusing to run as root: the store's directory belongs to root; set [process] user (the MTA's "
-                  "user, e.g. pmta) or give the directory to that user");
+        pipe_fail("refusing to run as root: the store's directory belongs to root or is not there; set [process] "
+                  "user (the MTA's user, e.g. pmta) or give the directory to that user");
         return BP_EXIT_TEMPFAIL;
     }
     env->pipeline.quarantine_dir = env->config.quarantine_dir;

@@ -183,7 +183,7 @@ bp_status bp_cli_become_user(bp_cli_env *env)
         return BP_OK;
     }
     bp_privdrop_target t;
-    char err[600] = "", dir[4096] = "";
+    char err[600] = "", dir[4096] = ""; /* err may quote the location: never printed (secret.h) */
     bp_status st;
     if (env->config_loaded && env->config.process_user != NULL) {
         st = bp_privdrop_user(env->config.process_user, &t, err, sizeof(err));
@@ -193,16 +193,18 @@ bp_status bp_cli_become_user(bp_cli_env *env)
         st = bp_privdrop_owner(dir, &t, err, sizeof(err));
         t.how = "the owner of the store's directory";
     }
-    if (st != BP_OK) {
-        bp_cli_error(env->cmd, "started as root, and no user to become (%s): %s; set [process] user", t.how, err);
+    if (st != BP_OK && env->config_loaded && env->config.process_user != NULL) {
+        bp_cli_error(env->cmd, "started as root: [process] user: %s", err);
         return BP_ERR_CONFIG;
     }
-    if (t.uid == 0) {
-        env->privileges = 2; /* the directory is root's: there is nobody else to be */
+    if (st != BP_OK || t.uid == 0) {
+        /* the directory is root's, or not there (nothing can be created in it): there is
+         * nobody else to be; the command goes on, and its own open says what is wrong */
+        env->privileges = 2;
         return BP_OK;
     }
     st = bp_privdrop(&t, err, sizeof(err));
-    if (st != BP_OK) {
+    if (st != BP_OK) { /* err names ids and steps only */
         bp_cli_error(env->cmd, "started as root, becoming uid %lu (%s) failed: %s", (unsigned long)t.uid, t.how, err);
         return BP_ERR_CONFIG;
     }
