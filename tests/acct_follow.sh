@@ -19,28 +19,9 @@
 set -euo pipefail
 BIN=$(readlink -f "${1:?usage: acct_follow.sh /path/to/bouncepipe}")
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is needed"; exit 1; }
-T=$(mktemp -d)
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$T"
-    exit $rc
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: acct_follow: $*" >&2
-    exit 1
-}
+NAME=acct_follow
+. "$(dirname "$0")/acct_lib.sh"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-wait_for() { # SECONDS CMD...
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
 events() { sqlite3 "$1" "select count(*) from ledger where kind='event'"; }
 rcpts() { sqlite3 "$1" "select recipient from ledger where kind='event' order by recipient" | tr '\n' ' '; }
 HDR='type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,jobId,envId'

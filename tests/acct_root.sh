@@ -16,6 +16,8 @@
 # Usage: tests/acct_root.sh /path/to/bouncepipe   (run from the project directory)
 set -euo pipefail
 BIN=$(readlink -f "${1:?usage: acct_root.sh /path/to/bouncepipe}")
+NAME=acct_root
+. "$(dirname "$0")/acct_lib.sh"
 skip() {
     if [ -n "${CI:-}" ]; then
         echo "FAIL: acct_root: cannot run in CI: $*" >&2
@@ -24,26 +26,13 @@ skip() {
     echo "*** SKIPPED: acct_root: $* ***" >&2
     exit 77
 }
-fail() {
-    echo "FAIL: acct_root: $*" >&2
-    exit 1
-}
 [ "$(id -u)" = 0 ] || skip "needs root"
 id nobody >/dev/null 2>&1 || skip "no user nobody"
 command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
 FIX=$PWD/fixtures/acct/pmta5-default-crlf.csv
 [ -f "$FIX" ] || fail "run from the project directory"
 NOBODY=$(id -u nobody)
-T=$(mktemp -d)
 chmod 755 "$T"
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$T"
-    exit $rc
-}
-trap cleanup EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 owner() { stat -c %u "$1"; }
 D=$T/nobody

@@ -272,13 +272,12 @@ static int teardown(void **state)
 
 /* Map every data record of @p csv with @p verp options (NULL: defaults); results in @p out
  * (at most @p max). */
-static size_t map_stream_verp(fixture *f, const char *csv, int transient, const bp_verp_options *verp,
-                              bp_acct_result *out, size_t max)
+/* Map every data record of @p csv with @p o; results in @p out (at most @p max). */
+static size_t map_stream_opts(fixture *f, const char *csv, const bp_acct_options *o, bp_acct_result *out, size_t max)
 {
     bp_acct_reader *r = NULL;
     assert_int_equal(bp_acct_reader_new(&r), BP_OK);
     assert_int_equal(bp_acct_reader_feed(r, csv, strlen(csv)), BP_OK);
-    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL};
     size_t n = 0;
     for (;;) {
         bp_csv_record raw;
@@ -290,11 +289,18 @@ static size_t map_stream_verp(fixture *f, const char *csv, int transient, const 
         if (oc != BP_CSV_RECORD)
             continue;
         assert_true(n < max);
-        assert_int_equal(bp_acct_record_event(&o, &rec, f->arena, &out[n]), BP_OK);
+        assert_int_equal(bp_acct_record_event(o, &rec, f->arena, &out[n]), BP_OK);
         n++;
     }
     bp_acct_reader_free(r);
     return n;
+}
+
+static size_t map_stream_verp(fixture *f, const char *csv, int transient, const bp_verp_options *verp,
+                              bp_acct_result *out, size_t max)
+{
+    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL};
+    return map_stream_opts(f, csv, &o, out, max);
 }
 
 static size_t map_stream(fixture *f, const char *csv, int transient, bp_acct_result *out, size_t max)
@@ -459,10 +465,6 @@ static void test_complaint_sources(void **state)
         /* 7: only a single To: */
         "f,1795169710,,,abuse,arf,,,,,,,<Jo.Doe@Example.ORG>,,\r\n";
     static const char *const rcpt_headers[] = {"X-Rcpt", NULL};
-    bp_acct_reader *r = NULL;
-    assert_int_equal(bp_acct_reader_new(&r), BP_OK);
-    assert_int_equal(bp_acct_reader_feed(r, csv, strlen(csv)), BP_OK);
-    bp_acct_options o = {f->rules, &f->policy, NULL, "acct.csv", 0, rcpt_headers};
     static const struct {
         const char *recipient, *from, *feedback_type, *job;
         bp_action action;
@@ -475,34 +477,24 @@ static void test_complaint_sources(void **state)
         {"kim@example.org", "header", "abuse", NULL, BP_ACT_SUPPRESS},
         {"Jo.Doe@example.org", "header", "abuse", NULL, BP_ACT_SUPPRESS},
     };
-    size_t n = 0;
-    for (;;) {
-        bp_csv_record raw;
-        bp_acct_record rec;
-        bp_csv_outcome oc;
-        assert_int_equal(bp_acct_reader_next(r, 1, &raw, &rec, &oc), BP_OK);
-        if (oc == BP_CSV_NEED_MORE)
-            break;
-        if (oc != BP_CSV_RECORD)
-            continue;
-        assert_true(n < sizeof(want) / sizeof(want[0]));
-        bp_acct_result res;
-        assert_int_equal(bp_acct_record_event(&o, &rec, f->arena, &res), BP_OK);
+    bp_acct_options o = {f->rules, &f->policy, NULL, "acct.csv", 0, rcpt_headers};
+    bp_acct_result all[8];
+    size_t n = map_stream_opts(f, csv, &o, all, 8);
+    for (size_t i = 0; i < n && i < sizeof(want) / sizeof(want[0]); i++) {
+        const bp_acct_result res = all[i];
         char label[64];
-        snprintf(label, sizeof(label), "record %zu", n + 1);
+        snprintf(label, sizeof(label), "record %zu", i + 1);
         assert_int_equal(res.disposition, BP_ACCT_EVENT);
-        bp_test_check_str(label, res.event.recipient, want[n].recipient);
-        bp_test_check_str(label, res.event.recipient_from, want[n].from);
-        bp_test_check_str(label, res.event.feedback_type, want[n].feedback_type);
-        bp_test_check_str(label, res.event.job_id, want[n].job);
-        if (res.event.action != want[n].action)
-            fail_msg("%s: action %d, want %d", label, res.event.action, want[n].action);
-        if (n == 4)
+        bp_test_check_str(label, res.event.recipient, want[i].recipient);
+        bp_test_check_str(label, res.event.recipient_from, want[i].from);
+        bp_test_check_str(label, res.event.feedback_type, want[i].feedback_type);
+        bp_test_check_str(label, res.event.job_id, want[i].job);
+        if (res.event.action != want[i].action)
+            fail_msg("%s: action %d, want %d", label, res.event.action, want[i].action);
+        if (i == 4)
             bp_test_check_str("arf source ip", res.event.source_ip, "192.0.2.7");
-        n++;
     }
     assert_int_equal(n, sizeof(want) / sizeof(want[0]));
-    bp_acct_reader_free(r);
 }
 
 /* Issue 14 defect 6: timeLogged in the three forms the guide documents; anything else is
@@ -621,21 +613,10 @@ static void test_complaint_model_shared(void **state)
                             "type,timeLogged,orig,rcpt,feedbackType,dlvSourceIp,header_Return-Path,header_X-job,"
                             "header_X-HmXmrOriginalRecipient,header_X-Rcpt,header_To\r\n%s\r\n",
                             rows[i].record);
-        bp_acct_reader *r = NULL;
-        assert_int_equal(bp_acct_reader_new(&r), BP_OK);
-        assert_int_equal(bp_acct_reader_feed(r, csv, strlen(csv)), BP_OK);
         bp_acct_options o;
         bp_pipeline_acct_options(&p, "acct.csv", 0, &o);
-        bp_csv_record raw;
-        bp_acct_record rec;
-        bp_csv_outcome oc;
-        do
-            assert_int_equal(bp_acct_reader_next(r, 1, &raw, &rec, &oc), BP_OK);
-        while (oc == BP_CSV_HEADER);
-        assert_int_equal(oc, BP_CSV_RECORD);
         bp_acct_result ar;
-        assert_int_equal(bp_acct_record_event(&o, &rec, f->arena, &ar), BP_OK);
-        bp_acct_reader_free(r);
+        assert_int_equal(map_stream_opts(f, csv, &o, &ar, 1), 1);
         const bp_event *a = &ar.event;
 
         char label[160];
