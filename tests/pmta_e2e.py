@@ -86,6 +86,25 @@ def read_pmta_conf():
     return command, acct.group(1).strip(), fields, [r.strip() for r in records.split(",")]
 
 
+def contrib_uses_documented_fields(fields):
+    """Issue 14 defect 5: what contrib/powermta had invented or misused."""
+    text = open(PMTA_CONF).read()
+    active = "\n".join(line.split("#")[0] for line in text.splitlines())
+    f = fields.get("f", [])
+    check("reportedIp" not in active and "jobId" not in f, "f records name no reportedIp and no jobId")
+    check(all(x in f for x in ("header_X-job", "header_Return-Path", "dlvSourceIp")),
+          "f records carry header_X-job, header_Return-Path and dlvSourceIp")
+    check("jobId" not in fields.get("rb", []) + fields.get("rs", []), "rb and rs records name no jobId")
+    check("XVERP" not in text, "the SMTP extension is called VERP")
+    check("max-rcpt-per-message" not in active, "max-rcpt-per-message is not used to split deliveries")
+    check(re.search(r"^\s*retain-x-job\s+(yes|true)", active, re.M) is not None, "retain-x-job keeps header_X-job")
+    for block in re.findall(r"<acct-file [^|][^>]*>(.*?)</acct-file>", active, re.S):
+        if "move-interval" in block:
+            check("move-to" in block, "the file copy's move-interval comes with move-to")
+    check("suppress-local-dsn" in active and "run-as-root false" in text,
+          "suppress-local-dsn is set and run-as-root false documented")
+
+
 def write_bp_conf(data):
     """contrib's bouncepipe.conf with the paths of this run and [process] user nobody."""
     text = open(BP_CONF).read()
@@ -257,6 +276,7 @@ def scenario(tmp):
     pipe_command, acct_command, fields, types = read_pmta_conf()
     pipe_command, acct_command = substitute(pipe_command, conf), substitute(acct_command, conf)
     check("--config" in pipe_command and "--config" in acct_command, "contrib's commands name --config")
+    contrib_uses_documented_fields(fields)
     for t in ("b", "f", "rb", "d"):
         check(t in types and t in fields, f"contrib's accounting pipe writes {t} records")
 
