@@ -123,8 +123,8 @@ struct counts {
 /* The position of the file being read (bp_acct_position): kept with each commit when active. */
 struct position {
     int active;
-    int dirty; /* moved since it was last written */
-    char stream[4200];
+    int dirty;         /* moved since it was last written */
+    char stream[4700]; /* "follow:" or "catch-up:", a directory and a file name */
     char file[4096];
     long long inode;
     unsigned long long offset;
@@ -638,7 +638,7 @@ static bp_status read_dir(struct acct_run *run, const char *dir, int catch_up)
     }
     bp_status st = BP_OK;
     for (size_t i = 0; i < n && st == BP_OK && !stop_requested; i++) {
-        char stream[4200];
+        char stream[4700];
         snprintf(stream, sizeof(stream), "catch-up:%s", names[i]);
         st = read_file(run, names[i], catch_up ? stream : NULL);
     }
@@ -790,7 +790,7 @@ static bp_status follow(struct acct_run *run, const char *path)
     snprintf(rot.ext, sizeof(rot.ext), "%s", dot != NULL ? dot : "");
     snprintf(rot.stem, sizeof(rot.stem), "%.*s-", (int)(dot != NULL ? dot - rot.base : (long)strlen(rot.base)),
              rot.base);
-    char stream[4200], current[4096] = "", next[4096] = "";
+    char stream[4700], current[4096] = "", next[4096] = "";
     snprintf(stream, sizeof(stream), "follow:%s/%s", rot.dir, rot.base);
 
     /* where to start: the kept file (its inode checked when it is opened), else the newest */
