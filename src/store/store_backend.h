@@ -90,6 +90,11 @@ typedef struct bp_store_backend {
     bp_status (*state_put)(void *h, const bp_fold_state *state);
     /** Forget the fold state of @p address (under its lock); no row is not an error. */
     bp_status (*state_delete)(void *h, const char *address);
+
+    /** The acct --follow position of @p stream (table acct_position): cb once, or BP_ERR_NOT_FOUND. */
+    bp_status (*position_get)(void *h, const char *stream, bp_acct_position_cb cb, void *user);
+    /** Insert or replace the position of pos->stream. */
+    bp_status (*position_put)(void *h, const bp_acct_position *pos);
 } bp_store_backend;
 
 extern const bp_store_backend bp_store_backend_sqlite;
