@@ -20,8 +20,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bouncepipe/limits.h"
 #include "bouncepipe/complaint.h"
+#include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
 /* @p candidate when it is a valid address, else NULL; the first rejection is noted in @p x
