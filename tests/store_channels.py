@@ -35,7 +35,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 NOBODY = 65534
-BASE = 1794000000  # 2026-11-07 23:20:00 UTC
+BASE = 1794000000  # 2026-11-06 21:20:00 UTC
 DAY = 86400
 
 
