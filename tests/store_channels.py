@@ -384,7 +384,9 @@ def v3_store(store, addresses):
 
 
 def check_migrated(store, addresses, label):
-    check(store.sql("SELECT version FROM schema_version") == [["4"]], f"{label}: schema version 4")
+    # 4: BP_STORE_SCHEMA_IDENTITY (include/bouncepipe/store.h); later steps may follow it
+    version = int(store.sql("SELECT version FROM schema_version")[0][0])
+    check(version >= 4, f"{label}: schema version {version}, the identity step (4) done")
     n = int(store.sql("SELECT count(*) FROM suppressions")[0][0])
     check(n == addresses, f"{label}: one suppression row per address ({n}, want {addresses})")
     bad = store.sql("SELECT address, count FROM suppressions WHERE count <> 1 OR address NOT LIKE 'Case.User%'")

@@ -86,6 +86,14 @@ void bp_store_close(bp_store *s);
 /** @return a description of the last backend error (static or owned by @p s), never NULL. */
 const char *bp_store_last_error(const bp_store *s);
 
+/* Store schema versions (docs/store.md "Migrations").  A step's constant is the version it
+ * brings a store to; each backend (sqlite.c, postgres.c) holds the step's SQL and code at
+ * index constant - 1 of its migrations[], so renumbering a step is changing its constant
+ * here (and docs/store.md).  BP_STORE_SCHEMA_VERSION is the latest step: the version this
+ * program writes and reads. */
+#define BP_STORE_SCHEMA_IDENTITY 4 /**< identity is the case folding; a failure on two channels is one */
+#define BP_STORE_SCHEMA_VERSION  BP_STORE_SCHEMA_IDENTITY
+
 /** @return the schema version the open database is at. */
 int bp_store_schema_version(const bp_store *s);
 

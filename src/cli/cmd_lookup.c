@@ -41,7 +41,7 @@ static const bp_cli_command lookup_command = {
 };
 
 struct lookup_run {
-    bp_writer *w;    /* json, else NULL: text into out */
+    bp_writer *w;     /* json, else NULL: text into out */
     char listed[512]; /* the address as the suppression row shows it, else as asked */
     int found, active;
     int n_rows;

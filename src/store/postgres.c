@@ -62,15 +62,34 @@
 #include "bouncepipe/text.h"
 #include "sql.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
 
 typedef struct pg pg;
 static bp_status migrate_identity(pg *q);
 
+/* BP_STORE_SCHEMA_IDENTITY (3 -> 4), one self-contained step: this SQL, then
+ * migrate_identity().  An address's identity is its case folding, and a failure reported
+ * through two channels is one (docs/store.md "Identity", "Two channels"): keys of ASCII
+ * spellings here (lower() of a COLLATE "C" column lowers A-Z only), the others, the merging
+ * and the indexes in migrate_identity().  Renaming the key columns makes a writer of an
+ * older program still running fail instead of deriving or locking by spelling. */
+static const char migrate_identity_sql[] =
+    "ALTER TABLE ledger ADD COLUMN address_key TEXT COLLATE \"C\", ADD COLUMN paired_with BIGINT;"
+    "ALTER TABLE suppressions ADD COLUMN address_key TEXT COLLATE \"C\";"
+    "ALTER TABLE derive_state RENAME COLUMN address TO address_key;"
+    "ALTER TABLE addresses RENAME COLUMN address TO address_key;"
+    "UPDATE ledger SET address_key = lower(recipient) WHERE recipient IS NOT NULL "
+    "  AND octet_length(recipient) = length(recipient);"
+    "UPDATE suppressions SET address_key = lower(address) WHERE octet_length(address) = length(address);"
+    "DELETE FROM derive_state WHERE NOT (octet_length(address_key) = length(address_key) "
+    "  AND address_key = lower(address_key));"
+    "DELETE FROM addresses WHERE NOT (octet_length(address_key) = length(address_key) "
+    "  AND address_key = lower(address_key));";
+
 /* Migrations: entry i brings the schema from version i to i+1, with the same meaning as
  * sqlite.c's entry i (and migration_code[i] runs after it).  Never edit a shipped entry;
  * append (and document it in docs/store.md). */
-static const char *const migrations[] = {
+static const char *const migrations[SCHEMA_VERSION] = {
     /* 0 -> 1: the first schema */
     "CREATE TABLE processed ("
     "  fingerprint TEXT COLLATE \"C\" PRIMARY KEY,"
@@ -141,27 +160,13 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN original_message_id TEXT COLLATE \"C\","
     "  ADD COLUMN reporting_mta TEXT COLLATE \"C\", ADD COLUMN envid TEXT COLLATE \"C\","
     "  ADD COLUMN arrival_date TEXT COLLATE \"C\";" BP_SQL_MIGRATE_FACTS,
-    /* 3 -> 4: an address's identity is its case folding, and a failure reported through two
-     * channels is one (docs/store.md "Identity", "Two channels"): keys of ASCII spellings
-     * here (lower() of a COLLATE "C" column lowers A-Z only), the others, the merging and the
-     * indexes in migrate_identity().  Renaming the key columns makes a writer of an older
-     * program still running fail instead of deriving or locking by spelling. */
-    "ALTER TABLE ledger ADD COLUMN address_key TEXT COLLATE \"C\", ADD COLUMN paired_with BIGINT;"
-    "ALTER TABLE suppressions ADD COLUMN address_key TEXT COLLATE \"C\";"
-    "ALTER TABLE derive_state RENAME COLUMN address TO address_key;"
-    "ALTER TABLE addresses RENAME COLUMN address TO address_key;"
-    "UPDATE ledger SET address_key = lower(recipient) WHERE recipient IS NOT NULL "
-    "  AND octet_length(recipient) = length(recipient);"
-    "UPDATE suppressions SET address_key = lower(address) WHERE octet_length(address) = length(address);"
-    "DELETE FROM derive_state WHERE NOT (octet_length(address_key) = length(address_key) "
-    "  AND address_key = lower(address_key));"
-    "DELETE FROM addresses WHERE NOT (octet_length(address_key) = length(address_key) "
-    "  AND address_key = lower(address_key));",
+    [BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity_sql,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
+_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
+               "the identity step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
-static bp_status (*const migration_code[N_MIGRATIONS])(pg *q) = {[3] = migrate_identity};
+static bp_status (*const migration_code[N_MIGRATIONS])(pg *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 /* Statements: the shared ones of sql.c (ids below BP_SQL_COUNT, their ?N turned into $N
  * when a connection is opened) and PostgreSQL's own, that claim and lock. */
@@ -619,6 +624,11 @@ static bp_status migrate_once(pg *q)
     if (bs != BP_OK)
         goto out;
     for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++) {
+        if (migrations[v] == NULL) { /* a step renumbered without filling its place */
+            snprintf(q->error, sizeof(q->error), "this program has no migration to schema version %d", v + 1);
+            bs = BP_ERR_STORE;
+            break;
+        }
         bs = exec_plain(q, migrations[v], "migrating the schema");
         if (bs == BP_OK && migration_code[v] != NULL)
             bs = migration_code[v](q);

@@ -38,15 +38,26 @@
 #include "sql.h"
 #include "sqlite_wal.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
 
 typedef struct sq sq;
 static bp_status migrate_identity(sq *q);
 
+/* BP_STORE_SCHEMA_IDENTITY (3 -> 4), one self-contained step: this SQL, then
+ * migrate_identity().  An address's identity is its case folding, and a failure reported
+ * through two channels is one (docs/store.md "Identity", "Two channels"); the keys are filled
+ * in, the spellings merged and derived again by migrate_identity().  The fold state's column
+ * is renamed, so that a writer of an older program still running fails instead of deriving
+ * by spelling. */
+static const char migrate_identity_sql[] = "ALTER TABLE ledger ADD COLUMN address_key TEXT;"
+                                           "ALTER TABLE ledger ADD COLUMN paired_with INTEGER;"
+                                           "ALTER TABLE suppressions ADD COLUMN address_key TEXT;"
+                                           "ALTER TABLE derive_state RENAME COLUMN address TO address_key;";
+
 /* Migrations: entry i brings the schema from version i to i+1 (and migration_code[i] runs
  * after it).  Never edit a shipped entry; append a new one (and document it in
  * docs/store.md). */
-static const char *const migrations[] = {
+static const char *const migrations[SCHEMA_VERSION] = {
     /* 0 -> 1: the first schema */
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "CREATE TABLE processed ("
@@ -110,20 +121,13 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
     "ALTER TABLE processed ADD COLUMN envid TEXT;"
     "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
-    /* 3 -> 4: an address's identity is its case folding, and a failure reported through two
-     * channels is one (docs/store.md "Identity", "Two channels"); the keys are filled in, the
-     * spellings merged and derived again by migrate_identity().  The fold state's column is
-     * renamed, so that a writer of an older program still running fails instead of deriving
-     * by spelling. */
-    "ALTER TABLE ledger ADD COLUMN address_key TEXT;"
-    "ALTER TABLE ledger ADD COLUMN paired_with INTEGER;"
-    "ALTER TABLE suppressions ADD COLUMN address_key TEXT;"
-    "ALTER TABLE derive_state RENAME COLUMN address TO address_key;",
+    [BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity_sql,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
+_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
+               "the identity step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
-static bp_status (*const migration_code[N_MIGRATIONS])(sq *q) = {[3] = migrate_identity};
+static bp_status (*const migration_code[N_MIGRATIONS])(sq *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 typedef struct sq {
     sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
@@ -453,6 +457,11 @@ static bp_status migrate(sq *q)
         goto out;
     }
     for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++) {
+        if (migrations[v] == NULL) { /* a step renumbered without filling its place */
+            snprintf(q->error, sizeof(q->error), "this program has no migration to schema version %d", v + 1);
+            bs = BP_ERR_STORE;
+            break;
+        }
         bs = exec(q, migrations[v], "migrating the schema");
         if (bs == BP_OK && migration_code[v] != NULL)
             bs = migration_code[v](q);
