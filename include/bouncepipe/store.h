@@ -92,8 +92,8 @@ const char *bp_store_last_error(const bp_store *s);
  * here (and docs/store.md).  BP_STORE_SCHEMA_VERSION is the latest step: the version this
  * program writes and reads. */
 #define BP_STORE_SCHEMA_ACCT_POSITION 4 /**< acct --follow keeps its position in the store */
-#define BP_STORE_SCHEMA_IDENTITY 5 /**< identity is the case folding; a failure on two channels is one */
-#define BP_STORE_SCHEMA_VERSION  BP_STORE_SCHEMA_IDENTITY
+#define BP_STORE_SCHEMA_IDENTITY      5 /**< identity is the case folding; a failure on two channels is one */
+#define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_IDENTITY
 
 /** @return the schema version the open database is at. */
 int bp_store_schema_version(const bp_store *s);

@@ -1315,7 +1315,7 @@ static bp_status pg_position_put(void *h, const bp_acct_position *pos)
     return run_command(h, BP_SQL_POSITION_PUT, &p, NULL, "writing the accounting position");
 }
 
-/* After the identity step's SQL (migrations[BP_STORE_SCHEMA_IDENTITY - 1]) (the ASCII keys), in its transaction: the keys of the other
+/* After the identity step's SQL (the ASCII keys), in its transaction: the keys of the other
  * spellings, the indexes, then the keys with several spellings lose their suppression rows
  * and fold states, and they and the keys whose failures both channels reported are paired
  * and derived again by store.c (merged ones show their first spelling).  Interrupted, the

@@ -1207,7 +1207,7 @@ static int collect_key(sqlite3_stmt *st, void *ctx)
     return 0;
 }
 
-/* After the identity step's SQL (migrations[BP_STORE_SCHEMA_IDENTITY - 1]), in its transaction: every row's key (bp_address_key() as an SQL
+/* After the identity step's SQL, in its transaction: every row's key (bp_address_key() as an SQL
  * function), the fold states of spellings that are not keys dropped (a cache: made again at
  * the address's next write), the indexes; then the keys with several spellings lose their
  * suppression rows and fold states, and they and the keys whose failures both channels
