@@ -368,7 +368,7 @@ static void test_pg_fold_state_property(void **state)
 }
 
 /* This program's schema back to version 3: migration 4's changes undone. */
-#define UNDO_IDENTITY                                                                                                 \
+#define UNDO_IDENTITY                                                                                                  \
     "DROP INDEX ledger_key; DROP INDEX suppressions_key;"                                                              \
     "ALTER TABLE ledger DROP COLUMN address_key, DROP COLUMN paired_with;"                                             \
     "ALTER TABLE suppressions DROP COLUMN address_key;"                                                                \
@@ -388,12 +388,11 @@ static void test_pg_upgrade_from_version_1(void **state)
     bp_store_close(f->store);
     f->store = NULL;
     /* back to version 1 as 0.1.0 wrote it: no fold state, the message's facts on its rows */
-    admin_sql(UNDO_IDENTITY
-              "DROP TABLE derive_state; DROP TABLE acct_position; UPDATE schema_version SET version = 1;"
-              "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
-              "source = 'test', original_message_id = '<o1@example.com>';"
-              "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
-              "DROP COLUMN envid, DROP COLUMN arrival_date");
+    admin_sql(UNDO_IDENTITY "DROP TABLE derive_state; DROP TABLE acct_position; UPDATE schema_version SET version = 1;"
+                            "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
+                            "source = 'test', original_message_id = '<o1@example.com>';"
+                            "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
+                            "DROP COLUMN envid, DROP COLUMN arrival_date");
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* the shared facts moved to the message, and read back as they were */
