@@ -38,7 +38,7 @@
 #include "sql.h"
 #include "sqlite_wal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
  * append a new one (and document it in docs/store.md). */
@@ -106,6 +106,24 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
     "ALTER TABLE processed ADD COLUMN envid TEXT;"
     "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
+    /* 3 -> 4: the webhook outbox, one row per (event, endpoint) (docs/webhooks.md) */
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ledger_id INTEGER NOT NULL REFERENCES ledger(id),"
+    "  endpoint TEXT NOT NULL,"
+    "  event_key TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  next_at INTEGER NOT NULL,"
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  delivered_at INTEGER,"
+    "  last_error TEXT,"
+    "  UNIQUE (endpoint, event_key)"
+    ");"
+    "CREATE INDEX outbox_due ON outbox (endpoint, next_at) WHERE state = 'pending';"
+    "CREATE INDEX outbox_ledger ON outbox (ledger_id);",
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
@@ -1032,6 +1050,29 @@ static bp_status sq_state_delete(void *h, const char *address)
     return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
 }
 
+/* Result columns bp_sql_call may ask for (an outbox row and its ledger row). */
+#define RUN_MAX_COLUMNS 64
+
+static int call_each(sqlite3_stmt *st, void *ctx)
+{
+    bp_sql_call *c = ctx;
+    bp_sql_value v[RUN_MAX_COLUMNS];
+    read_values(st, c->types, c->n_cols, v);
+    return c->row(c->user, v);
+}
+
+static bp_status sq_run(void *h, bp_sql_call *c)
+{
+    sq *q = h;
+    if (c->n_cols > RUN_MAX_COLUMNS)
+        BP_INTERNAL_ERROR("more result columns than RUN_MAX_COLUMNS");
+    c->rows = c->changed = 0;
+    bp_status bs = run_values(q, c->id, c->params, c->n_params, c->n_cols > 0 ? call_each : NULL, c, c->what, &c->rows);
+    if (bs == BP_OK && q->db != NULL)
+        c->changed = sqlite3_changes64(q->db);
+    return bs;
+}
+
 const bp_store_backend bp_store_backend_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1058,4 +1099,5 @@ const bp_store_backend bp_store_backend_sqlite = {
     .state_get = sq_state_get,
     .state_put = sq_state_put,
     .state_delete = sq_state_delete,
+    .run = sq_run,
 };

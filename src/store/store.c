@@ -33,6 +33,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "fold.h"
+#include "outbox.h"
 #include "store_backend.h"
 
 struct unfolded;
@@ -177,6 +178,17 @@ const char *bp_store_last_error(const bp_store *s)
 int bp_store_schema_version(const bp_store *s)
 {
     return s->be->schema_version(s->h);
+}
+
+const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle)
+{
+    *handle = s->h;
+    return s->be;
+}
+
+void bp_store_set_error(bp_store *s, const char *message)
+{
+    snprintf(s->error, sizeof(s->error), "%s", message);
 }
 
 bp_status bp_store_begin(bp_store *s)
@@ -488,13 +500,15 @@ bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state)
     return s->be->seen(s->h, fingerprint, state);
 }
 
-/* Insert a ledger row and note it for derive(). */
-static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
+/* Insert a ledger row and note it for derive(). @param id_out receives its id (may be NULL) */
+static bp_status ledger_write(bp_store *s, const bp_ledger_row *r, long long *id_out)
 {
     long long id = 0;
     bp_status st = s->be->ledger_insert(s->h, r, &id);
     if (st != BP_OK)
         return st;
+    if (id_out != NULL)
+        *id_out = id;
     bp_ledger_row noted = *r;
     noted.id = id;
     return note_unfolded(s, r->event.recipient, bp_fact_of(&noted).what, r->evidence_time, id, 0);
@@ -590,7 +604,7 @@ static size_t facts_len(const bp_unit_facts *f)
 /* An event row of the unit: the facts its processed row holds are left out (NULL), and
  * past the unit's text budget so is its free text. */
 static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *facts, const bp_event *e, long long t,
-                              long long now, const bp_store_unit *unit)
+                              long long now, const bp_store_unit *unit, long long *id)
 {
     char dombuf[320];
     bp_ledger_row r;
@@ -623,16 +637,23 @@ static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *fa
         kept = 0;
     }
     w->spent += len + kept;
-    return ledger_write(s, &r);
+    return ledger_write(s, &r, id);
 }
 
 bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
                           bp_record_result *result)
 {
+    return bp_store_record_with_outbox(s, unit, events, n_events, NULL, 0, result);
+}
+
+bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
+                                      const bp_store_outbox_want *outbox, size_t n_outbox, bp_record_result *result)
+{
     bp_record_result dummy;
     unit_text w = {NULL, 0, 0};
     bp_event *ev = NULL;
-    size_t n_ev = 0;
+    size_t n_ev = 0, *index = NULL; /* index: each written event's index in @p events */
+    long long *ids = NULL;          /* and its ledger row (for the outbox rows) */
     if (result == NULL)
         result = &dummy;
     memset(result, 0, sizeof(*result));
@@ -658,13 +679,19 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     long long t = unit->evidence_time > 0 && unit->evidence_time <= now ? unit->evidence_time : now;
     if (state == BP_SEEN_UNRECOGNIZED) {
         result->outcome = BP_RECORD_UPGRADED;
-        st = s->be->drop_placeholder(s->h, unit->fingerprint);
+        st = bp_store_outbox_drop_placeholder(s, unit->fingerprint); /* its outbox rows go with it */
+        if (st == BP_OK)
+            st = s->be->drop_placeholder(s->h, unit->fingerprint);
         if (st != BP_OK)
             return st;
     }
     /* the rows to write, capped: the recognised events, or one placeholder */
     ev = malloc((n_events > 0 ? n_events : 1) * sizeof(*ev));
-    if (ev == NULL) {
+    if (n_outbox > 0) { /* no webhook, no cost */
+        index = malloc((n_events > 0 ? n_events : 1) * sizeof(*index));
+        ids = calloc(n_events > 0 ? n_events : 1, sizeof(*ids));
+    }
+    if (ev == NULL || (n_outbox > 0 && (index == NULL || ids == NULL))) {
         st = BP_ERR_NOMEM;
         goto out;
     }
@@ -678,11 +705,16 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
             ev[0].source = unit->source;
         if (ev[0].message_id == NULL)
             ev[0].message_id = unit->message_id;
+        if (index != NULL)
+            index[0] = 0;
         n_ev = 1;
     } else {
         for (size_t i = 0; i < n_events; i++)
-            if (events[i].type != BP_EVENT_UNRECOGNIZED)
+            if (events[i].type != BP_EVENT_UNRECOGNIZED) {
+                if (index != NULL)
+                    index[n_ev] = i;
                 ev[n_ev++] = events[i];
+            }
     }
     for (size_t i = 0; i < n_ev; i++)
         cap_event(&w, &ev[i]);
@@ -693,12 +725,17 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     bp_unit_facts facts = facts_of(ev, n_ev);
     w.spent = facts_len(&facts);
     for (size_t i = 0; i < n_ev; i++) {
-        st = insert_event(s, &w, &facts, &ev[i], t, now, unit);
+        st = insert_event(s, &w, &facts, &ev[i], t, now, unit, ids != NULL ? &ids[i] : NULL);
         if (st == BP_OK && w.nomem)
             st = BP_ERR_NOMEM;
         if (st != BP_OK)
             goto out;
         result->recorded++;
+    }
+    if (n_outbox > 0) { /* the webhooks' rows, in this transaction (outbox.c) */
+        st = bp_store_outbox_write(s, outbox, n_outbox, index, ids, n_ev, now);
+        if (st != BP_OK)
+            goto out;
     }
     st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
     if (st != BP_OK || !recognised)
@@ -721,6 +758,8 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     }
 out:
     free(ev);
+    free(index);
+    free(ids);
     bp_arena_free(w.arena);
     return st;
 }
@@ -763,7 +802,7 @@ bp_status bp_store_record_delivery(bp_store *s, const char *address, long long w
     r.domain = domain_of(address, dombuf, sizeof(dombuf));
     r.evidence_time = when;
     r.recorded_at = now;
-    st = ledger_write(s, &r);
+    st = ledger_write(s, &r, NULL);
     return st == BP_OK ? derive(s, address, NULL, NULL, NULL) : st;
 }
 
@@ -798,7 +837,7 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
     r.evidence_time = t;
     r.recorded_at = now_seconds();
     r.note = note;
-    return ledger_write(s, &r);
+    return ledger_write(s, &r, NULL);
 }
 
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)

@@ -37,6 +37,8 @@ typedef struct bp_unit_facts {
 
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
+struct bp_sql_call; /* sql.h */
+
 typedef struct bp_store_backend {
     const char *name;
     /** Open or create, migrate; *handle receives the backend's state. */
@@ -90,7 +92,16 @@ typedef struct bp_store_backend {
     bp_status (*state_put)(void *h, const bp_fold_state *state);
     /** Forget the fold state of @p address (under its lock); no row is not an error. */
     bp_status (*state_delete)(void *h, const char *address);
+
+    /** Run one shared statement of sql.c as @p call says (sql.h bp_sql_call): what the outbox
+     *  (outbox.c) and the report's counts (grouped.c) need, nothing backend-specific. */
+    bp_status (*run)(void *h, struct bp_sql_call *call);
 } bp_store_backend;
+
+/** The backend and its handle of @p s, for outbox.c and grouped.c (store.c). */
+const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle);
+/** Note the failure of a store function done above the backend (bp_store_last_error()). */
+void bp_store_set_error(bp_store *s, const char *message);
 
 extern const bp_store_backend bp_store_backend_sqlite;
 #ifdef BP_HAVE_POSTGRES
