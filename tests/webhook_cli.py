@@ -5,6 +5,7 @@ Usage: webhook_cli.py /path/to/bouncepipe
        webhook_cli.py --migrate-pg /path/to/bouncepipe POSTGRESQL_URL PSQL   (tests/pg_outbox.sh)
 
 Checks, with a small local HTTP server (200 on /all, 500 on /complaints):
+  - the program does not link libcurl (only deliver loads the HTTP module);
   - configuration: a bad [webhook NAME] value, a [webhook] without a name, an unknown
     [deliver] key are configuration errors (exit 78) naming the group and key; deliver without
     an endpoint is one too;
@@ -100,13 +101,18 @@ def status(run, conf):
     return {e["endpoint"]: e for e in json.loads(out)["endpoints"]}
 
 
-def main(binary):
+def start(binary):
+    """A scratch directory, the local server, its base URL and a runner."""
     tmp = tempfile.mkdtemp(prefix="bp-webhook-cli-")
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{srv.server_address[1]}"
-    run = Run(binary, tmp)
+    return tmp, srv, f"http://127.0.0.1:{srv.server_address[1]}", Run(binary, tmp)
+
+
+def main(binary):
+    tmp, srv, base, run = start(binary)
     try:
+        check_no_curl(run)
         check_config(run)
         db = os.path.join(tmp, "s.db")
         conf = run.config("bp.conf", f"[store]\ndatabase = {db}\n"
@@ -121,6 +127,14 @@ def main(binary):
         srv.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     print("webhook_cli: ok")
+
+
+def check_no_curl(run):
+    """pipe never loads libcurl: the program does not link it (deliver dlopen()s its module)."""
+    out = subprocess.run(["ldd", run.binary], capture_output=True, text=True).stdout
+    if "libcurl" in out:
+        fail(f"bouncepipe links libcurl, which every pipe process would load:\n{out}")
+    ok("bouncepipe does not link libcurl")
 
 
 def check_config(run):
@@ -280,11 +294,7 @@ def check_migrate(run, src, to, psql):
 
 def migrate_pg(binary, url, psql):
     """SQLite with waiting outbox rows -> PostgreSQL (tests/pg_outbox.sh)."""
-    tmp = tempfile.mkdtemp(prefix="bp-webhook-cli-")
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{srv.server_address[1]}"
-    run = Run(binary, tmp)
+    tmp, srv, base, run = start(binary)
     try:
         db = os.path.join(tmp, "s.db")
         conf = run.config("bp.conf", f"[store]\ndatabase = {db}\n[webhook all]\nurl = {base}/all\n"

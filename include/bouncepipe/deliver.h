@@ -103,6 +103,10 @@ typedef struct bp_outbox {
     bp_status (*counts)(void *ctx, const char *endpoint, long long now, bp_outbox_counts *out);
 } bp_outbox;
 
+/** Add @p count rows in @p state ("pending", "delivered", "dead"; other states are ignored),
+ *  @p leased of them leased, the oldest created at @p oldest, to @p c (a store's counts). */
+void bp_outbox_counts_add(bp_outbox_counts *c, const char *state, long long count, long long leased, long long oldest);
+
 /** The outbox of @p store (store.h, "the webhook outbox"): @p out's functions call the
  *  store's, each in a transaction of its own.  The store must outlive @p out. */
 void bp_deliver_store_outbox(bp_store *store, bp_outbox *out);

@@ -270,15 +270,7 @@ static int on_count(void *user, const char *endpoint, const char *state, long lo
         l->nomem = endpoint != NULL;
         return l->nomem;
     }
-    if (strcmp(state, "pending") == 0) {
-        r->c.pending += count;
-        r->c.leased += leased;
-        r->c.oldest_pending = oldest;
-    } else if (strcmp(state, "delivered") == 0) {
-        r->c.delivered += count;
-    } else if (strcmp(state, "dead") == 0) {
-        r->c.dead += count;
-    }
+    bp_outbox_counts_add(&r->c, state, count, leased, oldest);
     return 0;
 }
 

@@ -4,7 +4,8 @@
  * store's, each of which runs one short transaction.  The store keeps the contract (atomic
  * claims, marks only by the lease's holder); this file only turns its rows into
  * bp_outbox_row and its mark kinds into the vtable's functions, so that the delivery loop and
- * the store know nothing of each other.
+ * the store know nothing of each other.  bp_outbox_counts_add(): a state's count into
+ * bp_outbox_counts (here and for deliver --status).
  *
  * Ownership: the vtable borrows the store; rows handed to the loop's callback point into the
  * store's result and live until the callback returns.
@@ -57,22 +58,27 @@ static bp_status store_retry_dead(void *ctx, const char *endpoint, long long now
     return bp_store_outbox_retry_dead(ctx, endpoint, now, count);
 }
 
-static int add_count(void *user, const char *endpoint, const char *state, long long count, long long leased,
-                     long long oldest)
+void bp_outbox_counts_add(bp_outbox_counts *c, const char *state, long long count, long long leased, long long oldest)
 {
-    bp_outbox_counts *c = user;
-    (void)endpoint;
     if (state == NULL)
-        return 0;
+        return;
     if (strcmp(state, "pending") == 0) {
         c->pending += count;
         c->leased += leased;
-        c->oldest_pending = oldest;
+        if (c->oldest_pending == 0 || oldest < c->oldest_pending)
+            c->oldest_pending = oldest;
     } else if (strcmp(state, "delivered") == 0) {
         c->delivered += count;
     } else if (strcmp(state, "dead") == 0) {
         c->dead += count;
     }
+}
+
+static int add_count(void *user, const char *endpoint, const char *state, long long count, long long leased,
+                     long long oldest)
+{
+    (void)endpoint;
+    bp_outbox_counts_add(user, state, count, leased, oldest);
     return 0;
 }
 

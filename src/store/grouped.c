@@ -9,8 +9,6 @@
  *
  * Ownership: keys handed to the callback live until it returns.
  */
-#include <stdio.h>
-
 #include "sql.h"
 #include "store_backend.h"
 
@@ -43,7 +41,7 @@ bp_status bp_store_group_counts(bp_store *s, bp_group_dim dim, const bp_store_fi
     static const bp_sql_type types[] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT};
     if ((unsigned)dim >= BP_GROUP_DIM_LAST)
         return BP_ERR_USAGE;
-    const bp_sql_value v[] = {{NULL, filter != NULL ? filter->since : 0, 0}};
+    const bp_sql_value v[] = {bp_sql_int(filter != NULL ? filter->since : 0)};
     group_walk w = {dim, cb, user};
     bp_sql_call c = {.id = ids[dim],
                      .params = v,

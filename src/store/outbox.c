@@ -31,23 +31,32 @@
 #include "sql.h"
 #include "store_backend.h"
 
-static bp_sql_value text_v(const char *s)
-{
-    bp_sql_value v = {s, 0, s == NULL};
-    return v;
-}
-
-static bp_sql_value int_v(long long n)
-{
-    bp_sql_value v = {NULL, n, 0};
-    return v;
-}
-
 static bp_status run(bp_store *s, bp_sql_call *c)
 {
     void *h = NULL;
     const bp_store_backend *be = bp_store_backend_of(s, &h);
     return be->run(h, c);
+}
+
+/* @p c in a transaction of its own: committed when it ran and @p keep says so of what it
+ * changed, else rolled back. @return its status, or BP_ERR_NOT_FOUND when @p keep refused. */
+static bp_status run_in_tx(bp_store *s, bp_sql_call *c, int (*keep)(const bp_sql_call *c))
+{
+    bp_status st = bp_store_begin(s);
+    if (st != BP_OK)
+        return st;
+    st = run(s, c);
+    if (st == BP_OK && keep != NULL && !keep(c))
+        st = BP_ERR_NOT_FOUND; /* not (or no longer) the caller's row: nothing changes */
+    if (st == BP_OK)
+        return bp_store_commit(s);
+    bp_store_rollback(s);
+    return st;
+}
+
+static int changed_a_row(const bp_sql_call *c)
+{
+    return c->changed > 0;
 }
 
 /* The position of @p want in @p index (ascending), or n when it is not there. */
@@ -77,14 +86,14 @@ bp_status bp_store_outbox_write(bp_store *s, const bp_store_outbox_want *outbox,
         if (r == n_rows)
             continue; /* its event has no ledger row of its own (store.h) */
         long long created = w->created_at > 0 ? w->created_at : now;
-        const bp_sql_value v[] = {int_v(ledger_ids[r]),
-                                  text_v(w->endpoint),
-                                  text_v(w->event_key),
-                                  text_v(w->dead ? "dead" : "pending"),
-                                  int_v(w->attempts),
-                                  int_v(created),
-                                  int_v(w->next_at > 0 ? w->next_at : created),
-                                  text_v(w->last_error)};
+        const bp_sql_value v[] = {bp_sql_int(ledger_ids[r]),
+                                  bp_sql_text(w->endpoint),
+                                  bp_sql_text(w->event_key),
+                                  bp_sql_text(w->dead ? "dead" : "pending"),
+                                  bp_sql_int(w->attempts),
+                                  bp_sql_int(created),
+                                  bp_sql_int(w->next_at > 0 ? w->next_at : created),
+                                  bp_sql_text(w->last_error)};
         bp_sql_call c = {.id = BP_SQL_OUTBOX_INSERT, .params = v, .n_params = 8, .what = "writing the outbox"};
         bp_status st = run(s, &c);
         if (st != BP_OK)
@@ -95,7 +104,7 @@ bp_status bp_store_outbox_write(bp_store *s, const bp_store_outbox_want *outbox,
 
 bp_status bp_store_outbox_drop_placeholder(bp_store *s, const char *fingerprint)
 {
-    const bp_sql_value v[] = {text_v(fingerprint)};
+    const bp_sql_value v[] = {bp_sql_text(fingerprint)};
     bp_sql_call c = {.id = BP_SQL_OUTBOX_DROP_PLACEHOLDER, .params = v, .n_params = 1, .what = "writing the outbox"};
     return run(s, &c);
 }
@@ -151,10 +160,8 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
     if (ids.ids == NULL)
         return BP_ERR_NOMEM;
     long long until = now + (long long)lease_seconds;
-    st = bp_store_begin(s);
-    if (st != BP_OK)
-        goto out;
-    const bp_sql_value v[] = {text_v(endpoint), text_v(owner), int_v(now), int_v(until), int_v((long long)max)};
+    const bp_sql_value v[] = {bp_sql_text(endpoint), bp_sql_text(owner), bp_sql_int(now), bp_sql_int(until),
+                              bp_sql_int((long long)max)};
     static const bp_sql_type id_type[] = {BP_SQL_INT};
     bp_sql_call c = {.id = BP_SQL_OUTBOX_CLAIM,
                      .params = v,
@@ -164,11 +171,7 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
                      .row = keep_id,
                      .user = &ids,
                      .what = "claiming outbox rows"};
-    st = run(s, &c);
-    if (st == BP_OK)
-        st = bp_store_commit(s);
-    else
-        bp_store_rollback(s);
+    st = run_in_tx(s, &c, NULL);
     if (st != BP_OK || ids.n == 0)
         goto out;
     /* the claim is committed: the rows are ours until the lease ends; read them */
@@ -176,7 +179,8 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
     bp_sql_type types[BP_SQL_OUTBOX_N + BP_SQL_LEDGER_N];
     memcpy(types, bp_sql_outbox_types, sizeof(bp_sql_outbox_types));
     memcpy(types + BP_SQL_OUTBOX_N, bp_sql_ledger_types, sizeof(bp_sql_ledger_types));
-    const bp_sql_value r[] = {int_v(ids.ids[0]), int_v(ids.ids[ids.n - 1]), text_v(owner), int_v(until)};
+    const bp_sql_value r[] = {bp_sql_int(ids.ids[0]), bp_sql_int(ids.ids[ids.n - 1]), bp_sql_text(owner),
+                              bp_sql_int(until)};
     hand_over h = {&ids, cb, user};
     bp_sql_call read = {.id = BP_SQL_OUTBOX_CLAIMED,
                         .params = r,
@@ -197,7 +201,7 @@ out:
 bp_status bp_store_outbox_mark(bp_store *s, long long id, const char *owner, bp_outbox_mark how, long long when,
                                const char *error)
 {
-    bp_sql_value v[4] = {int_v(id), text_v(owner), int_v(when), text_v(error)};
+    bp_sql_value v[4] = {bp_sql_int(id), bp_sql_text(owner), bp_sql_int(when), bp_sql_text(error)};
     bp_sql_call c = {.params = v, .what = "marking an outbox row"};
     switch (how) {
     case BP_OUTBOX_DELIVERED:
@@ -210,7 +214,7 @@ bp_status bp_store_outbox_mark(bp_store *s, long long id, const char *owner, bp_
         break;
     case BP_OUTBOX_DEAD:
         c.id = BP_SQL_OUTBOX_DEAD;
-        v[2] = text_v(error);
+        v[2] = bp_sql_text(error);
         c.n_params = 3;
         break;
     case BP_OUTBOX_RELEASE:
@@ -219,34 +223,15 @@ bp_status bp_store_outbox_mark(bp_store *s, long long id, const char *owner, bp_
         break;
     default: return BP_ERR_USAGE;
     }
-    bp_status st = bp_store_begin(s);
-    if (st != BP_OK)
-        return st;
-    st = run(s, &c);
-    if (st == BP_OK && c.changed == 0) {
-        bp_store_rollback(s); /* not (or no longer) the caller's: nothing changes */
-        return BP_ERR_NOT_FOUND;
-    }
-    if (st == BP_OK)
-        st = bp_store_commit(s);
-    else
-        bp_store_rollback(s);
-    return st;
+    return run_in_tx(s, &c, changed_a_row);
 }
 
 bp_status bp_store_outbox_retry_dead(bp_store *s, const char *endpoint, long long now, long long *count)
 {
-    const bp_sql_value v[] = {int_v(now), text_v(endpoint)};
+    const bp_sql_value v[] = {bp_sql_int(now), bp_sql_text(endpoint)};
     bp_sql_call c = {.id = BP_SQL_OUTBOX_RETRY_DEAD, .params = v, .n_params = 2, .what = "retrying dead outbox rows"};
     *count = 0;
-    bp_status st = bp_store_begin(s);
-    if (st != BP_OK)
-        return st;
-    st = run(s, &c);
-    if (st == BP_OK)
-        st = bp_store_commit(s);
-    else
-        bp_store_rollback(s);
+    bp_status st = run_in_tx(s, &c, NULL);
     if (st == BP_OK)
         *count = c.changed;
     return st;
@@ -267,7 +252,7 @@ bp_status bp_store_outbox_counts(bp_store *s, const char *endpoint, long long no
                                  void *user)
 {
     static const bp_sql_type types[] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT, BP_SQL_INT, BP_SQL_INT};
-    const bp_sql_value v[] = {int_v(now), text_v(endpoint)};
+    const bp_sql_value v[] = {bp_sql_int(now), bp_sql_text(endpoint)};
     count_walk w = {cb, user};
     bp_sql_call c = {.id = BP_SQL_OUTBOX_COUNTS,
                      .params = v,
@@ -296,7 +281,7 @@ static int list_row(void *user, const bp_sql_value *v)
 bp_status bp_store_outbox_list(bp_store *s, long long after_ledger_id, long long last_ledger_id,
                                bp_store_outbox_entry_cb cb, void *user)
 {
-    const bp_sql_value v[] = {int_v(after_ledger_id), int_v(last_ledger_id)};
+    const bp_sql_value v[] = {bp_sql_int(after_ledger_id), bp_sql_int(last_ledger_id)};
     list_walk w = {cb, user};
     bp_sql_call c = {.id = BP_SQL_OUTBOX_LIST,
                      .params = v,

@@ -100,6 +100,18 @@ typedef struct bp_sql_value {
     int is_null;
 } bp_sql_value;
 
+/** A text value (NULL: SQL NULL) and a number, for bp_sql_call's parameters. */
+static inline bp_sql_value bp_sql_text(const char *s)
+{
+    bp_sql_value v = {s, 0, s == NULL};
+    return v;
+}
+static inline bp_sql_value bp_sql_int(long long n)
+{
+    bp_sql_value v = {NULL, n, 0};
+    return v;
+}
+
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
  * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows and
  * of fold states. */
