@@ -29,7 +29,8 @@ Schedule (request number: fault):
     9      the server SIGKILLs itself before logging (the request is lost to it)
     12     logged, then the connection is closed without an answer
     others 200
-A kill waits until no "slow" request is in flight, so that its client does time out.  In
+A kill waits until the requests in flight have ended (and holds new ones until it), so that
+every logged request has its end and the slow one's client does time out.  In
 --deliver mode, once the server's kills are over, the driver has the next request held until
 its client is gone, and SIGKILLs the deliver process that sent it (found by the lease owner of
 its events' rows).
@@ -71,7 +72,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def serve(port, state_path, log_path, secret):
     lock = threading.Lock()
-    slow = [0]  # "slow" requests in flight: a kill waits for them, so that their client times out
+    # requests logged and not ended yet; a kill waits for them (so that every logged request has
+    # its end, and a "slow" one's client times out), and requests arriving meanwhile wait to die
+    inflight = [0]
+    dying = [False]
     schedule = SCHEDULE
 
     def next_number():
@@ -95,13 +99,28 @@ def serve(port, state_path, log_path, secret):
                 os.fsync(f.fileno())
 
     def die():
-        for _ in range(250):
+        with lock:
+            dying[0] = True
+        for _ in range(1250):
             with lock:
-                if slow[0] == 0:
+                if inflight[0] == 0:
                     break
             time.sleep(0.02)
         log({"ev": "death"})
         os.kill(os.getpid(), signal.SIGKILL)
+
+    def enter():
+        """Count a request in flight, unless the server is dying: then it waits to be killed."""
+        while True:
+            with lock:
+                if not dying[0]:
+                    inflight[0] += 1
+                    return
+            time.sleep(1)
+
+    def leave():
+        with lock:
+            inflight[0] -= 1
 
     def take_hold():
         """The driver asks for a held request by creating STATE.hold: the first request to
@@ -148,11 +167,9 @@ def serve(port, state_path, log_path, secret):
             fault = schedule.get(n, "")
             if fault == "" and take_hold():
                 fault = "hold"
-            if fault == "slow":
-                with lock:
-                    slow[0] += 1
             if fault == "kill-before-log":
                 die()
+            enter()
             now = time.time()
             sig = self.headers.get("X-Bouncepipe-Signature", "")
             parts = dict(p.split("=", 1) for p in sig.split(",") if "=" in p)
@@ -165,25 +182,21 @@ def serve(port, state_path, log_path, secret):
                  "fault": fault, "status": status, "body": body.decode("utf-8", "replace")})
             how = "answered"
             if fault == "kill-after-log":
+                leave()  # killed with its own request in flight: that is the point
                 die()
             if fault == "hangup":
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
-                log({"ev": "end", "n": n, "how": "hangup"})
-                return
-            if fault in ("slow", "hold"):
-                gone = self.client_gone(2.5 if fault == "slow" else 20)
-                if fault == "slow":
-                    with lock:
-                        slow[0] -= 1
-                if gone:
-                    log({"ev": "end", "n": n, "how": "client gone"})
-                    return
-            try:
-                self.answer(status, {"Retry-After": "1"} if fault == "503" else None)
-            except OSError:
+                how = "hangup"
+            elif fault in ("slow", "hold") and self.client_gone(2.5 if fault == "slow" else 20):
                 how = "client gone"
+            else:
+                try:
+                    self.answer(status, {"Retry-After": "1"} if fault == "503" else None)
+                except OSError:
+                    how = "client gone"
             log({"ev": "end", "n": n, "how": how})
+            leave()
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
@@ -198,7 +211,9 @@ def fail(msg):
 def wait_listening(port, proc):
     for _ in range(200):
         if proc.poll() is not None:
-            return False
+            # killed by its own schedule at its first request (a client was waiting): it did
+            # start; the driver's watch() restarts it
+            return proc.returncode == -signal.SIGKILL
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return True
