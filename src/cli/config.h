@@ -19,6 +19,8 @@
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
  *   [process]    user = pmta          (who a command started as root becomes: privdrop.h)
+ *   [webhook NAME]  url = ...  format = ...  types = ...  (one group per endpoint; webhook.h)
+ *   [deliver]    backoff_base = 30s  backoff_max = 1h  dead_after = 3d  ... (deliver.h)
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -32,9 +34,11 @@
 #define BOUNCEPIPE_CLI_CONFIG_H
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/deliver.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/status.h"
+#include "bouncepipe/webhook.h"
 
 #define BP_CONFIG_DEFAULT_FILE "/etc/bouncepipe/bouncepipe.conf"
 #define BP_CONFIG_DEFAULT_DB   "./bouncepipe.db"
@@ -60,6 +64,10 @@ typedef struct bp_config {
     unsigned file_mode;   /**< permission bits of the file read (0 for none) */
     int secret_exposed;   /**< the file holds a database password (secret.h) and its group or others
                                may read or write it: callers warn, pipe mode refuses */
+    bp_webhook_endpoint *webhooks; /**< the [webhook NAME] groups in file order (malloc'ed; each freed with
+                                        bp_webhook_endpoint_free()), or NULL */
+    size_t n_webhooks;
+    bp_deliver_options deliver; /**< the [deliver] group over bp_deliver_options_default() */
 } bp_config;
 
 /**

@@ -50,6 +50,7 @@ typedef struct bp_store_hooks {
     /** Derive the suppression row and fold state of key @p key through backend handle @p h. */
     bp_status (*rederive)(void *ctx, void *h, const char *key);
 } bp_store_hooks;
+struct bp_sql_call; /* sql.h */
 
 typedef struct bp_store_backend {
     const char *name;
@@ -126,7 +127,16 @@ typedef struct bp_store_backend {
     bp_status (*position_get)(void *h, const char *stream, bp_acct_position_cb cb, void *user);
     /** Insert or replace the position of pos->stream. */
     bp_status (*position_put)(void *h, const bp_acct_position *pos);
+
+    /** Run one shared statement of sql.c as @p call says (sql.h bp_sql_call): what the outbox
+     *  (outbox.c) and the report's counts (grouped.c) need, nothing backend-specific. */
+    bp_status (*run)(void *h, struct bp_sql_call *call);
 } bp_store_backend;
+
+/** The backend and its handle of @p s, for outbox.c and grouped.c (store.c). */
+const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle);
+/** Note the failure of a store function done above the backend (bp_store_last_error()). */
+void bp_store_set_error(bp_store *s, const char *message);
 
 extern const bp_store_backend bp_store_backend_sqlite;
 #ifdef BP_HAVE_POSTGRES
