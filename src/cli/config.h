@@ -56,14 +56,14 @@ typedef struct bp_config {
     bp_verp_options verp;   /**< points into the fields above */
     char **rcpt_headers;    /**< NULL-terminated list, or NULL */
     bp_report_options report;
-    char **pattern_files; /**< NULL-terminated list of extra rule files, or NULL */
-    int builtin_rules;    /**< load the shipped rule database (default 1) */
-    bp_policy policy;     /**< defaults with the [policy] group applied */
-    char *process_user;   /**< [process] user: who a command started as root becomes, or NULL
-                               (then the owner of the store's directory) */
-    unsigned file_mode;   /**< permission bits of the file read (0 for none) */
-    int secret_exposed;   /**< the file holds a database password (secret.h) and its group or others
-                               may read or write it: callers warn, pipe mode refuses */
+    char **pattern_files;          /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;             /**< load the shipped rule database (default 1) */
+    bp_policy policy;              /**< defaults with the [policy] group applied */
+    char *process_user;            /**< [process] user: who a command started as root becomes, or NULL
+                                        (then the owner of the store's directory) */
+    unsigned file_mode;            /**< permission bits of the file read (0 for none) */
+    int secret_exposed;            /**< the file holds a database password (secret.h) and its group or others
+                                        may read or write it: callers warn, pipe mode refuses */
     bp_webhook_endpoint *webhooks; /**< the [webhook NAME] groups in file order (malloc'ed; each freed with
                                         bp_webhook_endpoint_free()), or NULL */
     size_t n_webhooks;
