@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/kumo.h"
 #include "bouncepipe/text.h"
 
@@ -460,7 +461,7 @@ static bp_status collect_entry(void *user, unsigned line, const char *label, uns
     struct collect_ctx *cc = user;
     if (cc->n == cc->cap) {
         size_t cap = cc->cap > 0 ? cc->cap * 2 : 16;
-        bp_kumo_rule *grown = realloc(cc->rules, cap * sizeof(*grown));
+        bp_kumo_rule *grown = bp_realloc(cc->rules, cap * sizeof(*grown));
         if (grown == NULL)
             return BP_ERR_NOMEM;
         cc->rules = grown;
@@ -468,7 +469,7 @@ static bp_status collect_entry(void *user, unsigned line, const char *label, uns
     }
     bp_strbuf_clear(&cc->line);
     bp_status st = rule_line(&cc->line, label, n, regex);
-    char *text = st == BP_OK ? strdup(cc->line.data) : NULL;
+    char *text = st == BP_OK ? bp_strdup(cc->line.data) : NULL;
     if (text == NULL)
         return BP_ERR_NOMEM;
     cc->rules[cc->n++] = (bp_kumo_rule){line, label, text};

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
@@ -82,7 +83,7 @@ int bp_category_valid(const char *category)
 
 bp_status bp_rules_new(bp_rules **out)
 {
-    bp_rules *r = calloc(1, sizeof(*r));
+    bp_rules *r = bp_calloc(1, sizeof(*r));
     if (r == NULL)
         return BP_ERR_NOMEM;
     r->matcher = bp_regex_matcher_new();
@@ -345,7 +346,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     }
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 256;
-        struct rule *nr = realloc(r->rules, cap * sizeof(*nr));
+        struct rule *nr = bp_realloc(r->rules, cap * sizeof(*nr));
         if (nr == NULL) {
             bp_regex_free(code);
             return BP_ERR_NOMEM;
@@ -363,14 +364,14 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         snprintf(derived, sizeof(derived), "%s:%08x", base, fnv1a(pattern));
         id = derived;
     }
-    ru->pub.id = strdup(id);
-    ru->pub.file = strdup(lc->name);
+    ru->pub.id = bp_strdup(id);
+    ru->pub.file = bp_strdup(lc->name);
     ru->pub.line = lineno;
-    ru->pub.pattern = strdup(pattern);
-    ru->pub.category = strdup(category);
-    ru->pub.blocklist = blocklist != NULL ? strdup(blocklist) : NULL;
-    ru->pub.scope_status = status != NULL ? strdup(status) : NULL;
-    ru->pub.scope_mta = mta != NULL ? strdup(mta) : NULL;
+    ru->pub.pattern = bp_strdup(pattern);
+    ru->pub.category = bp_strdup(category);
+    ru->pub.blocklist = blocklist != NULL ? bp_strdup(blocklist) : NULL;
+    ru->pub.scope_status = status != NULL ? bp_strdup(status) : NULL;
+    ru->pub.scope_mta = mta != NULL ? bp_strdup(mta) : NULL;
     char **literals = NULL;
     size_t *literal_len = NULL;
     if (ru->pub.id == NULL || ru->pub.file == NULL || ru->pub.pattern == NULL || ru->pub.category == NULL ||
@@ -388,7 +389,7 @@ bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, si
                              void *user, unsigned *n_errors)
 {
     struct load_ctx lc = {name, warn, user, 0};
-    char *line = malloc(BP_MAX_RULE_LINE_BYTES + 1);
+    char *line = bp_malloc(BP_MAX_RULE_LINE_BYTES + 1);
     if (line == NULL)
         return BP_ERR_NOMEM;
     bp_status st = BP_OK;
@@ -424,7 +425,7 @@ bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const 
     if (len > BP_MAX_RULE_LINE_BYTES) {
         warnf(&lc, line, "%s", "line too long");
     } else {
-        char *copy = strdup(text);
+        char *copy = bp_strdup(text);
         if (copy == NULL)
             return BP_ERR_NOMEM;
         st = load_line(r, &lc, line, copy);
@@ -438,7 +439,7 @@ bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const 
 bp_status bp_rules_add_entries(bp_rules *r, const bp_rule_entry *entries, size_t n, const unsigned char *code)
 {
     if (n > r->cap - r->n) {
-        struct rule *nr = realloc(r->rules, (r->n + n) * sizeof(*nr));
+        struct rule *nr = bp_realloc(r->rules, (r->n + n) * sizeof(*nr));
         if (nr == NULL)
             return BP_ERR_NOMEM;
         r->rules = nr;
@@ -515,7 +516,7 @@ unsigned bp_rules_validate(bp_rules *r, bp_rules_warn_fn warn, void *user)
 bp_status bp_rules_serialize(bp_rules *r, unsigned char **bytes, size_t *len)
 {
     bp_status st = BP_ERR_NOMEM;
-    bp_regex **codes = calloc(r->n > 0 ? r->n : 1, sizeof(*codes));
+    bp_regex **codes = bp_calloc(r->n > 0 ? r->n : 1, sizeof(*codes));
     if (codes == NULL)
         goto out;
     for (size_t i = 0; i < r->n; i++) {

@@ -49,6 +49,7 @@
 
 #include "bouncepipe/acct.h"
 #include "bouncepipe/acct_csv.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/process.h"
@@ -218,7 +219,7 @@ static bp_status add_pending(struct acct_run *run, const bp_acct_result *res)
 {
     if (run->n_pending == run->cap_pending) {
         size_t cap = run->cap_pending > 0 ? run->cap_pending * 2 : 64;
-        bp_acct_result *np = realloc(run->pending, cap * sizeof(*np));
+        bp_acct_result *np = bp_realloc(run->pending, cap * sizeof(*np));
         if (np == NULL)
             return BP_ERR_NOMEM;
         run->pending = np;
@@ -300,7 +301,7 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
 static bp_status read_stream(struct acct_run *run, int fd, const char *name, int live)
 {
     bp_acct_reader *reader = NULL;
-    char *chunk = malloc(ACCT_READ_CHUNK);
+    char *chunk = bp_malloc(ACCT_READ_CHUNK);
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/secret.h"
 #include "cli.h"
@@ -121,7 +122,7 @@ static int push_row(item_list *l, const bp_ledger_row *r)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 1024;
-        item *v = realloc(l->v, cap * sizeof(*v));
+        item *v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
             l->nomem = 1;
             return 1;
@@ -182,7 +183,7 @@ static int push_step(step_list *l, step sp)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        step *v = realloc(l->v, cap * sizeof(*v));
+        step *v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL)
             return -1;
         l->v = v;
@@ -388,7 +389,7 @@ int cmd_migrate(int argc, char **argv)
         }
         for (size_t i = 0; i < steps.n; i++)
             if (steps.v[i].is_unit && steps.v[i].n > cap_scratch) {
-                bp_event *v = realloc(scratch, steps.v[i].n * sizeof(*v));
+                bp_event *v = bp_realloc(scratch, steps.v[i].n * sizeof(*v));
                 if (v == NULL)
                     goto nomem;
                 scratch = v;

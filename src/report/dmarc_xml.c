@@ -34,6 +34,7 @@
 #include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 #include "dmarc_internal.h"
@@ -696,7 +697,7 @@ bp_status bp_dmarc_xml_new(bp_arena *arena, bp_dmarc_report *out, int is_utf8_te
 {
     bp_dmarc_init();
     *xp = NULL;
-    bp_dmarc_xml *x = calloc(1, sizeof(*x));
+    bp_dmarc_xml *x = bp_calloc(1, sizeof(*x));
     if (x == NULL)
         return BP_ERR_NOMEM;
     x->arena = arena;

@@ -41,6 +41,7 @@
 #include <strings.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
@@ -147,7 +148,7 @@ static int engine_ready(void)
     if (compiled != NULL)
         return 1;
     size_t n = bp_text_family_count();
-    compiled = calloc(n > 0 ? n : 1, sizeof(*compiled));
+    compiled = bp_calloc(n > 0 ? n : 1, sizeof(*compiled));
     matcher = bp_regex_matcher_new();
     if (compiled == NULL || matcher == NULL) {
         free(compiled);

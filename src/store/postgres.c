@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
 #include "sql.h"
@@ -186,7 +187,7 @@ static int stmt_texts(stmt_text *t)
     for (int id = 0; id < ST_COUNT; id++) {
         if (id < BP_SQL_COUNT) {
             size_t n = strlen(bp_sql[id]);
-            if ((t[id].owned = malloc(n + sizeof(returning))) == NULL)
+            if ((t[id].owned = bp_malloc(n + sizeof(returning))) == NULL)
                 return -1;
             memcpy(t[id].owned, bp_sql[id], n + 1);
             if (id == BP_SQL_LEDGER_INSERT)
@@ -224,13 +225,13 @@ static int set_add(addr_set *set, const char *a)
         return 0;
     if (set->n == set->cap) {
         size_t cap = set->cap ? set->cap * 2 : 8;
-        char **v = realloc(set->v, cap * sizeof(*v));
+        char **v = bp_realloc(set->v, cap * sizeof(*v));
         if (v == NULL)
             return -1;
         set->v = v;
         set->cap = cap;
     }
-    if ((set->v[set->n] = strdup(a)) == NULL)
+    if ((set->v[set->n] = bp_strdup(a)) == NULL)
         return -1;
     set->n++;
     return 0;
@@ -287,7 +288,7 @@ typedef struct params {
 static char *utf8_fixed_copy(const char *s)
 {
     size_t len = strlen(s);
-    char *out = malloc(len + 1);
+    char *out = bp_malloc(len + 1);
     if (out == NULL)
         return NULL;
     size_t i = 0;
@@ -657,7 +658,7 @@ static void pg_close(void *h)
 
 static bp_status pg_open(const char *location, const bp_store_options *opts, void **handle, char **error)
 {
-    pg *q = calloc(1, sizeof(*q));
+    pg *q = bp_calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
     q->busy_timeout_ms = opts->busy_timeout_ms;
@@ -708,7 +709,7 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, voi
     return BP_OK;
 out:
     if (error != NULL)
-        *error = strdup(q->error);
+        *error = bp_strdup(q->error);
     pg_close(q);
     return bs;
 }

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "sql.h"
 #include "sqlite_wal.h"
 
@@ -614,15 +615,15 @@ static void sq_close(void *h)
 static bp_status sq_open(const char *location, const bp_store_options *opts, void **handle, char **error)
 {
     bp_status bs = BP_OK;
-    sq *q = calloc(1, sizeof(*q));
+    sq *q = bp_calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
     q->read_only = opts->read_only != 0;
     size_t n = strlen(location);
-    q->path = strdup(location);
-    q->wal_path = malloc(n + sizeof("-wal"));
+    q->path = bp_strdup(location);
+    q->wal_path = bp_malloc(n + sizeof("-wal"));
     if (q->path == NULL || q->wal_path == NULL) {
         bs = BP_ERR_NOMEM;
         snprintf(q->error, sizeof(q->error), "out of memory");
@@ -637,7 +638,7 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, voi
     }
 out:
     if (error != NULL)
-        *error = strdup(q->error);
+        *error = bp_strdup(q->error);
     sq_close(q);
     return bs;
 }

@@ -30,6 +30,7 @@
 #endif
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "fold.h"
@@ -115,7 +116,7 @@ static const bp_store_backend *postgres_backend(char **error)
     if (error != NULL) {
         char msg[600];
         snprintf(msg, sizeof(msg), "cannot load the PostgreSQL backend module: %s", why != NULL ? why : "unknown");
-        *error = strdup(msg);
+        *error = bp_strdup(msg);
     }
     return NULL;
 }
@@ -132,7 +133,7 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
 #ifndef BP_HAVE_POSTGRES
     if (is_postgres(location)) {
         if (error != NULL)
-            *error = strdup("the PostgreSQL backend is not built into this program");
+            *error = bp_strdup("the PostgreSQL backend is not built into this program");
         return BP_ERR_UNSUPPORTED;
     }
 #endif
@@ -141,7 +142,7 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
     if (is_postgres(location) && (be = postgres_backend(error)) == NULL)
         return BP_ERR_UNSUPPORTED; /* an installation problem: pipe mode still answers 75 */
 #endif
-    bp_store *s = calloc(1, sizeof(*s));
+    bp_store *s = bp_calloc(1, sizeof(*s));
     if (s == NULL)
         return BP_ERR_NOMEM;
     s->be = be;
@@ -316,14 +317,14 @@ static bp_status note_unfolded(bp_store *s, const char *address, bp_fact_what wh
         return BP_OK; /* rows that fold to nothing change no state, wherever they sort */
     if (s->n_unfolded == s->cap_unfolded) {
         size_t cap = s->cap_unfolded ? s->cap_unfolded * 2 : 8;
-        unfolded *v = realloc(s->unfolded, cap * sizeof(*v));
+        unfolded *v = bp_realloc(s->unfolded, cap * sizeof(*v));
         if (v == NULL)
             return BP_ERR_NOMEM;
         s->unfolded = v;
         s->cap_unfolded = cap;
     }
     unfolded *u = &s->unfolded[s->n_unfolded];
-    if ((u->address = strdup(address)) == NULL)
+    if ((u->address = bp_strdup(address)) == NULL)
         return BP_ERR_NOMEM;
     u->what = what;
     u->t = t;
@@ -663,7 +664,7 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
             return st;
     }
     /* the rows to write, capped: the recognised events, or one placeholder */
-    ev = malloc((n_events > 0 ? n_events : 1) * sizeof(*ev));
+    ev = bp_malloc((n_events > 0 ? n_events : 1) * sizeof(*ev));
     if (ev == NULL) {
         st = BP_ERR_NOMEM;
         goto out;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 #define ARENA_BLOCK_BYTES (64u * 1024u)
 #define ARENA_ALIGN       16u
 
@@ -31,7 +33,7 @@ struct bp_arena {
 
 static struct arena_block *block_new(size_t size)
 {
-    struct arena_block *b = malloc(sizeof(*b) + size);
+    struct arena_block *b = bp_malloc(sizeof(*b) + size);
     if (b == NULL)
         return NULL;
     b->next = NULL;
@@ -42,7 +44,7 @@ static struct arena_block *block_new(size_t size)
 
 bp_arena *bp_arena_new(void)
 {
-    bp_arena *a = calloc(1, sizeof(*a));
+    bp_arena *a = bp_calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;
     a->head = block_new(ARENA_BLOCK_BYTES);

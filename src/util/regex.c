@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 
@@ -94,7 +95,7 @@ bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **b
     PCRE2_SIZE size = 0;
     if (pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &encoded, &size, NULL) < 0)
         return BP_ERR_NOMEM;
-    *bytes = malloc(size);
+    *bytes = bp_malloc(size);
     if (*bytes != NULL) {
         memcpy(*bytes, encoded, size);
         *len = size;
@@ -113,7 +114,7 @@ static void table_decode(bp_regex_table *t)
     int32_t n = pcre2_serialize_get_number_of_codes(t->bytes);
     if (n <= 0 || (size_t)n != t->n)
         return;
-    pcre2_code **codes = calloc((size_t)n, sizeof(*codes));
+    pcre2_code **codes = bp_calloc((size_t)n, sizeof(*codes));
     if (codes == NULL)
         return;
     if (pcre2_serialize_decode(codes, n, t->bytes, NULL) != n) {
@@ -154,7 +155,7 @@ int bp_regex_lazy_jit_due(bp_regex_lazy_jit *j, unsigned after)
 
 bp_regex_matcher *bp_regex_matcher_new(void)
 {
-    bp_regex_matcher *m = calloc(1, sizeof(*m));
+    bp_regex_matcher *m = bp_calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
     m->mctx = pcre2_match_context_create(NULL);
