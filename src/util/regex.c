@@ -18,12 +18,17 @@
  * no single call runs over a megabyte of start positions.  Where JIT is unavailable the
  * interpreter runs and the budget bounds the rest.
  *
+ * PCRE2's memory comes from bp_malloc() (alloc.h): one general context for the process, made at
+ * the first use and kept, is handed to every compile, decode, match context and match data,
+ * so that PCRE2's allocations fail where ours do under the fault hook of the tests.
+ *
  * The opaque bp_regex is the pcre2_code itself: no allocation of our own per pattern.
  */
 #include "bouncepipe/regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +39,37 @@
 #include "bouncepipe/limits.h"
 
 static int jit_unavailable; /* a JIT compile failed once: do not retry for every long subject */
+
+static void *pcre2_alloc(PCRE2_SIZE size, void *data)
+{
+    (void)data;
+    return bp_malloc(size);
+}
+
+static void pcre2_release(void *p, void *data)
+{
+    (void)data;
+    free(p);
+}
+
+/* The process's general context (PCRE2 allocates through bp_malloc()), made at the first use
+ * and kept for the life of the process; NULL when memory ran out (then the next use tries
+ * again).  Threads racing to make it keep the first one made. */
+static pcre2_general_context *general(void)
+{
+    static _Atomic(pcre2_general_context *) made;
+    pcre2_general_context *g = atomic_load(&made);
+    if (g != NULL)
+        return g;
+    pcre2_general_context *mine = pcre2_general_context_create(pcre2_alloc, pcre2_release, NULL);
+    if (mine == NULL)
+        return NULL;
+    if (!atomic_compare_exchange_strong(&made, &g, mine)) {
+        pcre2_general_context_free(mine); /* another thread made it first: g is that one */
+        return g;
+    }
+    return mine;
+}
 
 struct bp_regex_matcher {
     pcre2_match_context *mctx; /* the limits */
@@ -54,9 +90,15 @@ bp_regex *bp_regex_compile(const char *pattern, unsigned flags, char *err, size_
         options |= PCRE2_MULTILINE;
     if (flags & BP_REGEX_WINDOWED)
         options |= PCRE2_USE_OFFSET_LIMIT;
-    int errcode = 0;
+    int errcode = PCRE2_ERROR_HEAP_FAILED;
     PCRE2_SIZE erroff = 0;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &errcode, &erroff, NULL);
+    pcre2_code *code = NULL;
+    pcre2_general_context *g = general();
+    pcre2_compile_context *cc = g != NULL ? pcre2_compile_context_create(g) : NULL;
+    if (cc != NULL) { /* the code keeps a copy of the context's allocator: freed right away */
+        code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &errcode, &erroff, cc);
+        pcre2_compile_context_free(cc);
+    }
     if (code == NULL && err != NULL && err_size > 0) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof(msg));
@@ -93,7 +135,8 @@ bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **b
         return BP_ERR_LIMIT;
     uint8_t *encoded = NULL;
     PCRE2_SIZE size = 0;
-    if (pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &encoded, &size, NULL) < 0)
+    pcre2_general_context *g = general();
+    if (g == NULL || pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &encoded, &size, g) < 0)
         return BP_ERR_NOMEM;
     *bytes = bp_malloc(size);
     if (*bytes != NULL) {
@@ -117,7 +160,8 @@ static void table_decode(bp_regex_table *t)
     pcre2_code **codes = bp_calloc((size_t)n, sizeof(*codes));
     if (codes == NULL)
         return;
-    if (pcre2_serialize_decode(codes, n, t->bytes, NULL) != n) {
+    pcre2_general_context *g = general();
+    if (g == NULL || pcre2_serialize_decode(codes, n, t->bytes, g) != n) {
         free((void *)codes);
         return;
     }
@@ -158,8 +202,11 @@ bp_regex_matcher *bp_regex_matcher_new(void)
     bp_regex_matcher *m = bp_calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    m->mctx = pcre2_match_context_create(NULL);
-    m->mdata = pcre2_match_data_create(16, NULL);
+    pcre2_general_context *g = general();
+    if (g != NULL) {
+        m->mctx = pcre2_match_context_create(g);
+        m->mdata = pcre2_match_data_create(16, g);
+    }
     if (m->mctx == NULL || m->mdata == NULL) {
         bp_regex_matcher_free(m);
         return NULL;
