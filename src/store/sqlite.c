@@ -250,6 +250,10 @@ static bp_status read_version(sq *q, int *version)
             bs = fail(q, rc, "reading the schema version");
         goto out;
     }
+    if ((rc & 0xff) != SQLITE_ERROR) { /* out of memory, I/O, busy: not an answer about the tables */
+        bs = fail(q, rc, "reading the schema version");
+        goto out;
+    }
     /* No schema_version table: an empty file is fine, anything else is not ours. */
     sqlite3_finalize(st);
     st = NULL;
