@@ -565,7 +565,9 @@ static bp_status connect(sq *q)
     bs = exec(q, "BEGIN", "reading the database");
     if (bs == BP_OK) {
         bs = check_wal(q, &wal_mark);
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        rc = sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        if (bs == BP_OK && rc != SQLITE_OK && sqlite3_get_autocommit(q->db) == 0)
+            bs = fail(q, rc, "reading the database"); /* still in that transaction: let go (out:) */
     }
     if (bs != BP_OK)
         goto out;
@@ -736,9 +738,13 @@ static bp_status sq_commit(void *h)
 static void sq_rollback(void *h)
 {
     sq *q = h;
-    if (q->db != NULL && sqlite3_get_autocommit(q->db) == 0)
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     q->in_tx = 0;
+    /* ROLLBACK is compiled like any statement, so it can fail for want of memory; then the
+     * transaction would stay open and every later BEGIN fail.  Closing the connection rolls it
+     * back instead (the next transaction opens the path again). */
+    if (q->db != NULL && sqlite3_get_autocommit(q->db) == 0 &&
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK && sqlite3_get_autocommit(q->db) == 0)
+        disconnect(q);
 }
 
 /* ---- rows: the shared statements of sql.c, bound and read as bp_sql_value arrays ------- */
