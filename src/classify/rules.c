@@ -29,6 +29,7 @@
  */
 #include "bouncepipe/rules.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -340,6 +341,8 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     /* compile once to validate: a pattern that does not compile is skipped here, not at match */
     char detail[400];
     bp_regex *code = bp_regex_compile(pattern, BP_REGEX_CASELESS, detail, sizeof(detail));
+    if (code == NULL && errno == ENOMEM) /* not the rule's fault: loading fails, no rule is lost */
+        return BP_ERR_NOMEM;
     if (code == NULL) {
         warnf(lc, lineno, "bad regex: %s", detail);
         return BP_OK;
@@ -492,7 +495,8 @@ static int ensure_compiled(bp_rules *r, struct rule *ru, char *msg, size_t msg_s
     ru->code = bp_regex_compile(ru->pub.pattern, BP_REGEX_CASELESS, msg, msg_size);
     if (ru->code != NULL)
         return 1;
-    ru->compile_failed = 1;
+    if (errno != ENOMEM) /* out of memory cut the effort budget: the next message tries again */
+        ru->compile_failed = 1;
     return 0;
 }
 

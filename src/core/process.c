@@ -124,6 +124,8 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
     if (st == BP_OK)
         st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
     bp_effort_end(&out->effort);
+    if (st == BP_OK && out->effort.cut == BP_EFFORT_MEMORY)
+        st = BP_ERR_NOMEM; /* a search had no answer: the events would be a guess */
     if (st != BP_OK)
         return st;
     for (size_t i = 0; i < out->n_events; i++)

@@ -35,6 +35,7 @@
  *
  * Ownership: every string put into the report belongs to the arena passed in.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,8 @@ static const compiled_family *family_compiled(size_t i, int all)
         cf->pat[k] = bp_regex_table_take(&build_code, bp_text_pattern_position(i, k));
         if (cf->pat[k] == NULL)
             cf->pat[k] = bp_regex_compile(src, BP_TEXT_PATTERN_FLAGS, NULL, 0);
+        if (cf->pat[k] == NULL && errno == ENOMEM)
+            return NULL; /* out of memory cut the effort budget: the next message tries again */
         if (cf->pat[k] == NULL)
             cf->broken = 1;
         else if (cf->jit.done)
