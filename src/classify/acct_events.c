@@ -339,5 +339,6 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
         out->disposition = BP_ACCT_DELIVERY;
     else
         out->disposition = BP_ACCT_EVENT;
-    return BP_OK;
+    /* a field that could not be copied reads as absent (a recipient, a diagnostic): not a result */
+    return bp_arena_failed(arena) ? BP_ERR_NOMEM : BP_OK;
 }

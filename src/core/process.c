@@ -126,6 +126,8 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
     bp_effort_end(&out->effort);
     if (st == BP_OK && out->effort.cut == BP_EFFORT_MEMORY)
         st = BP_ERR_NOMEM; /* a search had no answer: the events would be a guess */
+    if (st == BP_OK && bp_arena_failed(arena))
+        st = BP_ERR_NOMEM; /* a field that could not be copied would read as absent */
     if (st != BP_OK)
         return st;
     for (size_t i = 0; i < out->n_events; i++)
