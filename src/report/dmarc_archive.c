@@ -118,6 +118,15 @@ bp_status bp_dmarc_gunzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_are
     return st;
 }
 
+/* libzip's error @p e: out of memory is ours to retry (BP_ERR_NOMEM), anything else refuses
+ * the report. */
+static bp_status zip_failed(bp_dmarc_report *out, bp_arena *arena, zip_error_t *e)
+{
+    if (zip_error_code_zip(e) == ZIP_ER_MEMORY)
+        return BP_ERR_NOMEM;
+    return bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_error_strerror(e));
+}
+
 /* Does @name end in ".xml", any case? */
 static int is_xml_name(const char *name)
 {
@@ -142,7 +151,7 @@ bp_status bp_dmarc_unzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_aren
     }
     za = zip_open_from_source(src, ZIP_RDONLY, &error);
     if (za == NULL) {
-        st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_error_strerror(&error));
+        st = zip_failed(out, arena, &error);
         zip_source_free(src); /* not taken over by a failed open */
         goto out;
     }
@@ -166,7 +175,7 @@ bp_status bp_dmarc_unzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_aren
     zip_stat_t sb;
     zip_stat_init(&sb);
     if (zip_stat_index(za, (zip_uint64_t)pick, 0, &sb) != 0) {
-        st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_strerror(za));
+        st = zip_failed(out, arena, zip_get_error(za));
         goto out;
     }
     if ((sb.valid & ZIP_STAT_ENCRYPTION_METHOD) && sb.encryption_method != ZIP_EM_NONE) {
@@ -185,14 +194,14 @@ bp_status bp_dmarc_unzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_aren
         goto out;
     zf = zip_fopen_index(za, (zip_uint64_t)pick, 0);
     if (zf == NULL) {
-        st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_strerror(za));
+        st = zip_failed(out, arena, zip_get_error(za));
         goto out;
     }
     uint64_t total = 0;
     for (;;) {
         zip_int64_t got = zip_fread(zf, buf, sizeof(buf));
         if (got < 0) {
-            st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_file_strerror(zf));
+            st = zip_failed(out, arena, zip_file_get_error(zf));
             break;
         }
         if (got == 0)
