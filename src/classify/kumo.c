@@ -20,7 +20,8 @@
  * bp_kumo_label_category(): the mapping.  bp_kumo_rules(): the rules, each with the line of
  * its regex, handed back to the caller (the rule loader adds them, so explain points at the
  * TOML file's line); nothing here calls the rule loader.  bp_kumo_convert(): the same as
- * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n".
+ * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n"
+ * (or "\r"), escaped or not: in PCRE2 both mean the line break itself, and a rule is one line.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -431,6 +432,8 @@ static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const 
 {
     bp_status st = bp_strbuf_putc(out, '/');
     for (const char *r = regex; *r && st == BP_OK; r++) {
+        if (*r == '\\' && (r[1] == '\n' || r[1] == '\r'))
+            continue; /* an escaped line break is the line break: written as \n or \r next */
         if (*r == '\\' && r[1] != '\0') {
             st = bp_strbuf_append(out, r, 2);
             r++;
