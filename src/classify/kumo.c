@@ -473,9 +473,12 @@ static bp_status collect_entry(void *user, unsigned line, const char *label, uns
     bp_strbuf_clear(&cc->line);
     bp_status st = rule_line(&cc->line, label, n, regex);
     char *text = st == BP_OK ? bp_strdup(cc->line.data) : NULL;
-    if (text == NULL)
+    char *copy = text != NULL ? bp_strdup(regex) : NULL;
+    if (copy == NULL) {
+        free(text);
         return BP_ERR_NOMEM;
-    cc->rules[cc->n++] = (bp_kumo_rule){line, label, text};
+    }
+    cc->rules[cc->n++] = (bp_kumo_rule){line, label, text, copy};
     return BP_OK;
 }
 
@@ -500,8 +503,10 @@ bp_status bp_kumo_rules(const char *name, const char *toml, size_t len, bp_kumo_
 
 void bp_kumo_rules_free(bp_kumo_rule *rules, size_t n)
 {
-    for (size_t i = 0; rules != NULL && i < n; i++)
+    for (size_t i = 0; rules != NULL && i < n; i++) {
         free(rules[i].text);
+        free(rules[i].regex);
+    }
     free(rules);
 }
 
