@@ -22,6 +22,8 @@
  * TOML file's line); nothing here calls the rule loader.  bp_kumo_convert(): the same as
  * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n"
  * (or "\r"), escaped or not: in PCRE2 both mean the line break itself, and a rule is one line.
+ * Inside \Q...\E, where PCRE2 reads no escape, such a character is written outside the quote
+ * (\E\/\Q), and a quote left open is closed (quoted_escape()).
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -427,11 +429,46 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
     return st;
 }
 
-/* The rule line for one regex: '/' escaped, line breaks as \n. */
+/* Inside \Q...\E PCRE2 takes every character as it is, backslashes too: a character the rule
+ * syntax cannot hold there ('/' would close the regex, a line break end the line, '[' start
+ * what the loader takes for a class) leaves the quote, is written escaped, and the quote
+ * starts again.  @return the text for @p c, or NULL when it stays as it is. */
+static const char *quoted_escape(char c)
+{
+    switch (c) {
+    case '/': return "\\E\\/\\Q";
+    case '\n': return "\\E\\n\\Q";
+    case '\r': return "\\E\\r\\Q";
+    case '[': return "\\E\\[\\Q";
+    default: return NULL;
+    }
+}
+
+/* The rule line for one regex: '/' escaped, line breaks as \n, \Q...\E kept literal. */
 static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const char *regex)
 {
     bp_status st = bp_strbuf_putc(out, '/');
+    int quoted = 0; /* inside \Q...\E */
     for (const char *r = regex; *r && st == BP_OK; r++) {
+        if (quoted) {
+            const char *esc = quoted_escape(*r);
+            if (*r == '\\' && r[1] == 'E') {
+                st = bp_strbuf_append(out, r, 2);
+                r++;
+                quoted = 0;
+            } else if (esc != NULL) {
+                st = bp_strbuf_puts(out, esc);
+            } else {
+                st = bp_strbuf_putc(out, *r);
+            }
+            continue;
+        }
+        if (*r == '\\' && r[1] == 'Q') {
+            st = bp_strbuf_append(out, r, 2);
+            r++;
+            quoted = 1;
+            continue;
+        }
         if (*r == '\\' && (r[1] == '\n' || r[1] == '\r'))
             continue; /* an escaped line break is the line break: written as \n or \r next */
         if (*r == '\\' && r[1] != '\0') {
@@ -447,6 +484,9 @@ static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const 
             st = bp_strbuf_putc(out, *r);
         }
     }
+    if (st == BP_OK && quoted) /* a quote open to the end: close it, so that a last backslash
+                                  cannot escape the closing '/' */
+        st = bp_strbuf_puts(out, "\\E");
     if (st == BP_OK)
         st = bp_strbuf_printf(out, "/ %s id=kumo:%s:%u", bp_kumo_label_category(label), label, n);
     return st;
