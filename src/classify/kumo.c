@@ -23,7 +23,8 @@
  * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n"
  * (or "\r"), escaped or not: in PCRE2 both mean the line break itself, and a rule is one line.
  * Inside \Q...\E, where PCRE2 reads no escape, such a character is written outside the quote
- * (\E\/\Q), and a quote left open is closed (quoted_escape()).
+ * (\E\/\Q), and a quote left open is closed (quoted_escape()); \cX is written \x{HH}, as X
+ * may be '/' or '['.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -467,6 +468,21 @@ static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const 
             st = bp_strbuf_append(out, r, 2);
             r++;
             quoted = 1;
+            continue;
+        }
+        if (*r == '\\' && r[1] == 'c' && r[2] >= 0x20 && r[2] < 0x7f) {
+            /* \cX is one character (X upper-cased, bit 6 flipped), and X may be '/' or '[':
+             * written \x{HH}, so that neither an escape nor the loader reads X on its own */
+            unsigned x = (unsigned char)r[2];
+            st = bp_strbuf_printf(out, "\\x{%02x}", (x >= 'a' && x <= 'z' ? x - 32u : x) ^ 0x40u);
+            r += 2;
+            continue;
+        }
+        if (*r == '\\' && r[1] == 'c' && (r[2] == '\n' || r[2] == '\r')) {
+            /* PCRE2 refuses \c before anything but printable ASCII: keep it refusing (a line
+             * break written \n here would make \c\ and n of it) */
+            st = bp_strbuf_puts(out, "\\c\x7f");
+            r += 2;
             continue;
         }
         if (*r == '\\' && (r[1] == '\n' || r[1] == '\r'))
