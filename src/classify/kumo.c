@@ -24,7 +24,8 @@
  * (or "\r"), escaped or not: in PCRE2 both mean the line break itself, and a rule is one line.
  * Inside \Q...\E, where PCRE2 reads no escape, such a character is written outside the quote
  * (\E\/\Q), and a quote left open is closed (quoted_escape()); \cX is written \x{HH}, as X
- * may be '/' or '['.
+ * may be '/' or '['.  A regex over several lines that sets extended mode is skipped with a
+ * warning: its line breaks end # comments, which a rule of one line cannot keep.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -288,6 +289,18 @@ static int parse_key(struct parser *ps, bp_strbuf *key)
     return bp_strbuf_append(key, s, (size_t)(ps->p - s)) == BP_OK ? 1 : -1;
 }
 
+/* Does @p regex turn on extended mode ((?x), (?x:...), (?xx)) anywhere?  Approximate on the
+ * safe side: an x among the letters of any option setting counts, even after '-'. */
+static int sets_extended(const char *regex)
+{
+    for (const char *r = strstr(regex, "(?"); r != NULL; r = strstr(r + 2, "(?")) {
+        size_t n = strspn(r + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-^");
+        if (memchr(r + 2, 'x', n) != NULL && (r[2 + n] == ')' || r[2 + n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
 /* Parse the whole text, calling @fn for each regex of a bounce label in [rules]. */
 static bp_status parse(struct parser *ps, entry_fn fn, void *user)
 {
@@ -389,6 +402,10 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             if (wanted) {
                 if (str.len == 0 || strlen(str.data) != str.len) {
                     warnf(ps, str_line, "\"%s\": empty regex or NUL byte: skipped", label);
+                } else if (strpbrk(str.data, "\r\n") != NULL && sets_extended(str.data)) {
+                    /* in extended mode a line break ends a # comment: a rule is one line, and
+                     * the break written \n would not end it (the rule would mean less) */
+                    warnf(ps, str_line, "\"%s\": a regex in extended mode (?x) over several lines: skipped", label);
                 } else {
                     st = fn(user, str_line, label_map[li].label, ++counts[li], str.data);
                     if (st != BP_OK)
