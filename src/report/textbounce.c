@@ -639,8 +639,10 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     (void)opts;
     const bp_part *root = msg->root;
     const bp_part *part = bp_explanation_part(root);
-    if (part == NULL || !engine_ready())
+    if (part == NULL)
         return BP_OK;
+    if (!engine_ready()) /* no patterns to try is no answer: not "not a text bounce" */
+        return BP_ERR_NOMEM;
     bp_effort_stage("text-bounce scan");
     size_t len = 0;
     const char *text = bp_explanation_text(arena, part, &len);
