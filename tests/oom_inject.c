@@ -60,6 +60,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,14 +78,35 @@
 #include "bouncepipe/text.h"
 #include "cli.h"
 
-/* Every N up to this one is tried; beyond it SAMPLES are drawn. */
-#define ALL_FIRST 300u
-#define SAMPLES   120u
+/* Every N up to ALL_FIRST is tried; beyond it SAMPLES are drawn (BP_OOM_FIRST and
+ * BP_OOM_SAMPLES change both: the ASan build, where every run's process costs a leak check,
+ * tries fewer). */
+#define ALL_FIRST 300ul
+#define SAMPLES   120ul
 /* Every PERSIST_EVERY-th N is also tried with every allocation from the Nth on failing. */
 #define PERSIST_EVERY 5u
 #define SEED          20240611u
 #define NOBODY        65534
 #define PATH_BYTES    512
+
+/* ASan keeps up to 256 MB of freed memory in quarantine; the test's process, which every run's
+ * process is forked from, would then grow to 180 MB and every fork and leak check would pay
+ * for it (4 times the time).  A run frees far less than 16 MB, so a use after free within
+ * it is still caught.  ASAN_OPTIONS=quarantine_size_mb=N overrides this. */
+#if defined(__SANITIZE_ADDRESS__)
+#define OOM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OOM_ASAN 1
+#endif
+#endif
+#ifdef OOM_ASAN
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=16";
+}
+#endif
 
 /* ---- the fault ------------------------------------------------------------------------- */
 
@@ -310,7 +332,8 @@ static void dump_table(sqlite3 *db, const char *table, bp_strbuf *out)
     if (rc != SQLITE_DONE)
         fail_msg("dump %s: %s", table, sqlite3_errmsg(db));
     sqlite3_finalize(st);
-    qsort(rows, n, sizeof(*rows), cmp_lines);
+    if (n > 1) /* rows is NULL for an empty table */
+        qsort(rows, n, sizeof(*rows), cmp_lines);
     bp_strbuf_printf(out, "[%s] %zu rows\n", table, n);
     for (size_t i = 0; i < n; i++) {
         bp_strbuf_printf(out, "%s\n", rows[i]);
@@ -414,6 +437,14 @@ typedef struct oom_run {
     int units;       /* acct: transactions committed */
 } oom_run;
 
+/* A failure of the test's own doing inside a run's process (cmocka's fail_msg() belongs to the
+ * test's process): say it and die, which the test reports. */
+static void child_abort(const char *what)
+{
+    fprintf(stderr, "oom_inject: %s\n", what);
+    abort();
+}
+
 static void quiet(void *user, const char *message)
 {
     (void)user;
@@ -441,7 +472,7 @@ static ending run_core(oom_run *r, int armed, unsigned long fail_at, int persist
 {
     bp_rules *rules = NULL;
     if (bp_rules_new(&rules) != BP_OK || bp_rules_load_builtin(rules, quiet, NULL, NULL) != BP_OK)
-        fail_msg("the shipped rules do not load");
+        child_abort("the shipped rules do not load");
     char qdir[512];
     path_in(qdir, sizeof(qdir), "quarantine");
     bp_pipeline p;
@@ -488,7 +519,7 @@ static ending run_pipe(oom_run *r, int armed, unsigned long fail_at, int persist
         argv[argc++] = (char *)r->c->rcpt;
     }
     if (freopen(r->input_path, "rb", stdin) == NULL)
-        fail_msg("%s: %s", r->input_path, strerror(errno));
+        child_abort(r->input_path);
     int saved_err = -1;
     if (!verbose()) { /* every failure says why on stderr: thousands of lines */
         fflush(stderr);
@@ -519,7 +550,7 @@ static ending run_acct(oom_run *r, int armed, unsigned long fail_at, int persist
 {
     bp_rules *rules = NULL;
     if (bp_rules_new(&rules) != BP_OK || bp_rules_load_builtin(rules, quiet, NULL, NULL) != BP_OK)
-        fail_msg("the shipped rules do not load");
+        child_abort("the shipped rules do not load");
     bp_pipeline p;
     bp_pipeline_init(&p);
     p.rules = rules;
@@ -601,7 +632,7 @@ static ending run_dmarc(oom_run *r, int armed, unsigned long fail_at, int persis
     return status_ending(r, st);
 }
 
-static ending run_once(oom_run *r, int armed, unsigned long fail_at, int persistent)
+static ending run_here(oom_run *r, int armed, unsigned long fail_at, int persistent)
 {
     switch (r->c->scope) {
     case SCOPE_CORE: return run_core(r, armed, fail_at, persistent);
@@ -610,6 +641,97 @@ static ending run_once(oom_run *r, int armed, unsigned long fail_at, int persist
     case SCOPE_DMARC: return run_dmarc(r, armed, fail_at, persistent);
     }
     return ENDED_OTHER;
+}
+
+/* What a run's process tells the test: the ending and the counts, then dmarc_len bytes of the
+ * DMARC report read. */
+struct run_report {
+    int ending, other, units;
+    unsigned long count, failed;
+    size_t dmarc_len;
+    char why[512];
+};
+
+static int write_full(int fd, const void *p, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, (const char *)p + done, n - done);
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *p, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t got = read(fd, (char *)p + done, n - done);
+        if (got <= 0)
+            return -1;
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+/* One run, in a process of its own: every run starts from the state a pipe-mode process starts
+ * from (no PCRE2 context, no decoded tables, no JSON connection of the ESP reader made by an
+ * earlier run: what is made once per process fails in the run that makes it), and a leak of
+ * the run is LeakSanitizer's finding at that process's exit. */
+static ending run_once(oom_run *r, int armed, unsigned long fail_at, int persistent)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        fail_msg("pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fd[0]);
+        struct run_report rep;
+        memset(&rep, 0, sizeof(rep));
+        bp_strbuf_clear(&r->dmarc);
+        rep.ending = (int)run_here(r, armed, fail_at, persistent);
+        rep.other = r->other;
+        rep.units = r->units;
+        rep.count = fault.count;
+        rep.failed = fault.failed;
+        rep.dmarc_len = r->dmarc.len;
+        snprintf(rep.why, sizeof(rep.why), "%s", r->why);
+        if (write_full(fd[1], &rep, sizeof(rep)) != 0 || write_full(fd[1], r->dmarc.data, r->dmarc.len) != 0)
+            _exit(3);
+        close(fd[1]);
+        exit(0); /* not _exit(): LeakSanitizer looks for leaks at exit */
+    }
+    close(fd[1]);
+    struct run_report rep;
+    int got = read_full(fd[0], &rep, sizeof(rep));
+    bp_strbuf_clear(&r->dmarc);
+    if (got == 0 && rep.dmarc_len > 0) {
+        char *buf = malloc(rep.dmarc_len);
+        got = buf != NULL ? read_full(fd[0], buf, rep.dmarc_len) : -1;
+        if (got == 0)
+            bp_strbuf_append(&r->dmarc, buf, rep.dmarc_len);
+        free(buf);
+    }
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const char *what = persistent ? " and on" : "";
+    if (WIFSIGNALED(status))
+        fail_msg("%s: allocation %lu%s failed: the run died of signal %d (a crash; see above)", r->c->label, fail_at,
+                 what, WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0 || got != 0)
+        fail_msg("%s: allocation %lu%s failed: the run exited %d (LeakSanitizer exits 23: a leak, see above)",
+                 r->c->label, fail_at, what, WEXITSTATUS(status));
+    fault.count = rep.count;
+    fault.failed = rep.failed;
+    r->other = rep.other;
+    r->units = rep.units;
+    snprintf(r->why, sizeof(r->why), "%s", rep.why);
+    return (ending)rep.ending;
 }
 
 /* Back to the state before a run: an empty store, an empty quarantine. */
@@ -668,12 +790,20 @@ static const char *ending_name(ending e)
     return e == ENDED_OK ? "success" : e == ENDED_NOMEM ? "out of memory" : "another failure";
 }
 
-/* The allocation numbers to fail: 1..ALL_FIRST, then SAMPLES drawn from the rest and the last. */
+/* A count from the environment variable @p name, or @p dflt. */
+static unsigned long knob(const char *name, unsigned long dflt)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? strtoul(v, NULL, 10) : dflt;
+}
+
+/* The allocation numbers to fail: 1..first, then samples drawn from the rest and the last. */
 static size_t plan(unsigned long k, unsigned long **out)
 {
     const char *all = getenv("BP_OOM_ALL"), *one = getenv("BP_OOM_N");
+    unsigned long first = knob("BP_OOM_FIRST", ALL_FIRST), samples = knob("BP_OOM_SAMPLES", SAMPLES);
     size_t n = 0;
-    unsigned long *v = malloc((ALL_FIRST + SAMPLES + 1 + (all != NULL ? k : 0)) * sizeof(*v));
+    unsigned long *v = malloc((first + samples + 2 + (all != NULL ? k : 0)) * sizeof(*v));
     if (v == NULL)
         abort();
     if (one != NULL && one[0] != '\0') { /* one N, with a backtrace where it fails */
@@ -688,14 +818,14 @@ static size_t plan(unsigned long k, unsigned long **out)
         *out = v;
         return n;
     }
-    for (unsigned long i = 1; i <= k && i <= ALL_FIRST; i++)
+    for (unsigned long i = 1; i <= k && i <= first; i++)
         v[n++] = i;
-    if (k > ALL_FIRST) {
+    if (k > first) {
         unsigned long long x = SEED;
-        unsigned long span = k - ALL_FIRST;
-        for (unsigned i = 0; i < SAMPLES && i < span; i++) {
+        unsigned long span = k - first;
+        for (unsigned long i = 0; i < samples && i < span; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull; /* a fixed LCG: the same N every run */
-            v[n++] = ALL_FIRST + 1 + (unsigned long)((x >> 33) % span);
+            v[n++] = first + 1 + (unsigned long)((x >> 33) % span);
         }
         v[n++] = k;
     }
@@ -825,8 +955,8 @@ static void oom_case_run(void **state_)
                          r.c->label, n, quarantined(), q_ref);
         }
     }
-    printf("%s: %lu allocations (%d transactions); %lu runs (%lu persistent): %lu out of memory, %lu absorbed\n",
-           r.c->label, k, units, tried, persisted, nomem, absorbed);
+    printf("%s: %lu allocations; %lu runs (%lu persistent): %lu out of memory, %lu absorbed\n", r.c->label, k, tried,
+           persisted, nomem, absorbed);
     free(ns);
     for (int j = 0; j <= units; j++)
         bp_strbuf_free(&prefix[j]);
