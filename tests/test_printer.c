@@ -110,6 +110,7 @@ static const char *const contract_fields[] = {
     "job_id",
     "original_message_id",
     "blocklist",
+    "smtp_command",
 };
 
 static void test_ndjson_every_field(void **state)

@@ -48,6 +48,7 @@ GETTER(envid)
 GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
+GETTER(smtp_command)
 #undef GETTER
 static const char *get_type(const bp_event *e)
 {
@@ -82,6 +83,7 @@ static const struct {
     {"job_id", get_job_id},
     {"original_message_id", get_original_message_id},
     {"blocklist", get_blocklist},
+    {"smtp_command", get_smtp_command},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -167,6 +169,8 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         st = put_masked(sb, e->rule);
     if (st == BP_OK && e->blocklist != NULL && (st = bp_strbuf_puts(sb, " blocklist=")) == BP_OK)
         st = put_masked(sb, e->blocklist);
+    if (st == BP_OK && e->smtp_command != NULL && (st = bp_strbuf_puts(sb, " at=")) == BP_OK)
+        st = put_masked(sb, e->smtp_command);
     if (st == BP_OK && (st = bp_strbuf_puts(sb, "\n          ")) == BP_OK)
         st = put_masked(sb, e->source != NULL ? e->source : "-");
     if (st == BP_OK)
