@@ -576,8 +576,10 @@ static const char *transcript_helo(bp_arena *arena, const char *text, size_t len
         size_t n = 0;
         while (h + n < text + len && !is_space(h[n]))
             n++;
-        if (n > 0 && n < 256)
-            return bp_ascii_lower(bp_arena_strndup(arena, h, n));
+        if (n > 0 && n < 256) {
+            char *host = bp_arena_strndup(arena, h, n); /* NULL: the arena remembers */
+            return host != NULL ? bp_ascii_lower(host) : NULL;
+        }
     }
     return NULL;
 }
@@ -680,9 +682,10 @@ static const char *passages_of(bp_arena *arena, const report_text *rt, const bp_
     if (rt->text == NULL || b->recipient == NULL || rt->len > *budget)
         return NULL;
     *budget -= rt->len;
-    char *needle = bp_ascii_lower(bp_arena_strdup(arena, b->recipient));
-    if (needle == NULL)
+    char *needle = bp_arena_strdup(arena, b->recipient);
+    if (needle == NULL) /* the arena remembers: the message fails for want of memory */
         return NULL;
+    bp_ascii_lower(needle);
     size_t nlen = strlen(needle);
     bp_strbuf sb = {0};
     size_t covered = 0;
