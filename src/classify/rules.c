@@ -256,13 +256,16 @@ static int valid_domain_list(const char *s)
 
 /* SMTP commands, comma-separated, the list maybe inverted by a leading '!': CONNECT, EHLO
  * (HELO), MAIL, RCPT, DATA, or NONE (the report names no command).  @return the list in
- * canonical upper case (malloc'ed), or NULL when an entry is unknown or out of memory. */
-static char *stage_list(const char *s)
+ * canonical upper case (malloc'ed), or NULL when an entry is unknown or, *nomem set, out of
+ * memory. */
+static char *stage_list(const char *s, int *nomem)
 {
     size_t len = strlen(s);
-    char *out = malloc(len + 2);
-    if (out == NULL)
+    char *out = bp_malloc(len + 2);
+    if (out == NULL) {
+        *nomem = 1;
         return NULL;
+    }
     size_t o = 0;
     if (*s == '!')
         out[o++] = *s++;
@@ -345,6 +348,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     const char *category = tok;
     const char *id = NULL, *status = NULL, *mta = NULL, *blocklist = NULL;
     char *stage = NULL; /* canonical copy; freed below unless the rule keeps it */
+    int nomem = 0;
     while ((tok = strtok(NULL, " \t")) != NULL) {
         if (*tok == '#')
             break;
@@ -362,8 +366,10 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             status = v;
         else if (strcmp(tok, "mta") == 0 && valid_domain_list(v))
             mta = v;
-        else if (strcmp(tok, "stage") == 0 && stage == NULL && (stage = stage_list(v)) != NULL)
+        else if (strcmp(tok, "stage") == 0 && stage == NULL && (stage = stage_list(v, &nomem)) != NULL)
             continue;
+        else if (nomem) /* not the rule's fault: loading fails, no rule is lost */
+            return BP_ERR_NOMEM;
         else if (strcmp(tok, "blocklist") == 0)
             blocklist = v;
         else if (strcmp(tok, "id") == 0 || strcmp(tok, "status") == 0 || strcmp(tok, "mta") == 0 ||

@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
@@ -160,8 +161,10 @@ bp_smtp_command bp_stage_find(const char *text, size_t len, size_t *at, size_t *
      * per phrase cost five times as much over every block's diagnostic and passages */
     char buf[1024];
     char *low = buf;
-    if (len >= sizeof(buf) && (low = malloc(len + 1)) == NULL)
+    if (len >= sizeof(buf) && (low = bp_malloc(len + 1)) == NULL) {
+        bp_effort_out_of_memory(); /* no answer, not "no stage": the message fails */
         return BP_SMTP_NONE;
+    }
     for (size_t i = 0; i < len; i++)
         low[i] = (text[i] >= 'A' && text[i] <= 'Z') ? (char)(text[i] + 32) : text[i];
     low[len] = '\0';
