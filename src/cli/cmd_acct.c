@@ -514,7 +514,7 @@ static bp_status read_file(struct acct_run *run, const char *path, const char *s
     }
     gzbuffer(gz, ACCT_READ_CHUNK);
     bp_acct_reader *reader = NULL;
-    char *chunk = malloc(ACCT_READ_CHUNK);
+    char *chunk = bp_malloc(ACCT_READ_CHUNK);
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;
@@ -597,7 +597,7 @@ static int list_dir(const char *dir, int (*keep)(const char *name, const void *c
             continue;
         }
         if (n == cap) {
-            char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
+            char **nn = bp_realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
             if (nn == NULL) {
                 free(path);
                 rc = -1;
@@ -726,7 +726,7 @@ static bp_status follow_file(struct acct_run *run, const struct rotation *rot, i
                              size_t next_size, int *have_next)
 {
     bp_acct_reader *reader = NULL;
-    char *chunk = malloc(ACCT_READ_CHUNK);
+    char *chunk = bp_malloc(ACCT_READ_CHUNK);
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;

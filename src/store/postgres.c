@@ -1341,10 +1341,10 @@ static bp_status migrate_identity(pg *q)
         params p = {.n = 0};
         bs = run(q, BP_SQL_MIGRATE_KEYS, &p, &res, "migrating the schema");
     }
-    if (bs == BP_OK && (n = PQntuples(res)) > 0 && (keys = calloc((size_t)n, sizeof(*keys))) == NULL)
+    if (bs == BP_OK && (n = PQntuples(res)) > 0 && (keys = bp_calloc((size_t)n, sizeof(*keys))) == NULL)
         bs = BP_ERR_NOMEM;
     for (int i = 0; i < n && bs == BP_OK; i++)
-        if ((keys[i] = strdup(PQgetvalue(res, i, 0))) == NULL)
+        if ((keys[i] = bp_strdup(PQgetvalue(res, i, 0))) == NULL)
             bs = BP_ERR_NOMEM;
     PQclear(res);
     if (bs == BP_OK)

@@ -1202,7 +1202,7 @@ static int collect_key(sqlite3_stmt *st, void *ctx)
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof(*v));
+        char **v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
             l->nomem = 1;
             return 1;
@@ -1210,7 +1210,7 @@ static int collect_key(sqlite3_stmt *st, void *ctx)
         l->v = v;
         l->cap = cap;
     }
-    if ((l->v[l->n] = strdup(k)) == NULL) {
+    if ((l->v[l->n] = bp_strdup(k)) == NULL) {
         l->nomem = 1;
         return 1;
     }

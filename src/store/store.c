@@ -753,7 +753,7 @@ typedef struct history {
 
 static char *dup_or_null(history *hs, const char *v)
 {
-    char *c = v != NULL ? strdup(v) : NULL;
+    char *c = v != NULL ? bp_strdup(v) : NULL;
     if (v != NULL && c == NULL)
         hs->nomem = 1;
     return c;
@@ -767,7 +767,7 @@ static int collect_history(void *user, const bp_ledger_row *r)
         return 0;
     if (hs->n == hs->cap) {
         size_t cap = hs->cap ? hs->cap * 2 : 16;
-        history_row *v = realloc(hs->v, cap * sizeof(*v));
+        history_row *v = bp_realloc(hs->v, cap * sizeof(*v));
         if (v == NULL) {
             hs->nomem = 1;
             return 1;
@@ -813,7 +813,7 @@ static bp_status pair_history(bp_store *s, const char *key, int *changed)
     bp_status st = s->be->ledger_for(s->h, key, collect_history, &hs);
     if (st == BP_OK && hs.nomem)
         st = BP_ERR_NOMEM;
-    if (st == BP_OK && hs.n > 0 && (cand = malloc(hs.n * sizeof(*cand))) == NULL)
+    if (st == BP_OK && hs.n > 0 && (cand = bp_malloc(hs.n * sizeof(*cand))) == NULL)
         st = BP_ERR_NOMEM;
     if (st == BP_OK)
         qsort(hs.v, hs.n, sizeof(*hs.v), cmp_id);
