@@ -6,7 +6,9 @@
  *   out on the clock; either way it stays out, and records what ran out in which stage;
  * - a search is charged before it runs and finds nothing once the budget is out;
  * - a windowed pattern is searched window by window through a long subject (each window a
- *   search), and finds exactly what one pcre2_match() over the whole subject finds.
+ *   search), and finds exactly what one pcre2_match() over the whole subject finds;
+ * - a search for the SMTP stage that cannot get memory for its copy of a long text cuts the
+ *   budget for memory (no answer is not "no stage").
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,9 +21,11 @@
 
 #include <cmocka.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
+#include "bouncepipe/report.h"
 
 static void test_nesting(void **state)
 {
@@ -209,12 +213,42 @@ static void test_windows(void **state)
     bp_regex_matcher_free(m);
 }
 
+static int fail_all(void *user, size_t size)
+{
+    (void)user;
+    (void)size;
+    return 1;
+}
+
+static void test_stage_find_out_of_memory(void **state)
+{
+    (void)state;
+    size_t len = 4096; /* beyond the stack copy: the search copies it to the heap */
+    char *text = malloc(len + 1);
+    assert_non_null(text);
+    memset(text, 'x', len);
+    const char *said = "mx.example.org does not like recipient.";
+    memcpy(text + 2000, said, strlen(said));
+    text[len] = '\0';
+    size_t at = 0, end = 0;
+    bp_effort e;
+    bp_effort_begin_with(&e, 0, 0);
+    assert_int_equal(bp_stage_find(text, len, &at, &end), BP_SMTP_RCPT);
+    assert_int_equal(e.cut, BP_EFFORT_OK);
+    bp_alloc_set_fault(fail_all, NULL);
+    bp_stage_find(text, len, &at, &end);
+    bp_alloc_set_fault(NULL, NULL);
+    bp_effort_end(&e);
+    assert_int_equal(e.cut, BP_EFFORT_MEMORY);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nesting),     cmocka_unit_test(test_search_budget),
         cmocka_unit_test(test_time_budget), cmocka_unit_test(test_search_is_charged),
-        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_windows),     cmocka_unit_test(test_stage_find_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

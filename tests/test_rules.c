@@ -30,6 +30,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
 #include "bouncepipe/effort.h"
@@ -796,6 +797,42 @@ static void test_stage_scope(void **state)
     bp_rules_free(r);
 }
 
+/* Out of memory while reading a stage= list is the loader's failure, not a bad value: with the
+ * Nth allocation failing, loading a rule with stage= fails with BP_ERR_NOMEM, or succeeds with
+ * the rule; never a warning and the rule skipped. */
+static unsigned long stage_fail_at, stage_count;
+
+static int stage_fault(void *user, size_t size)
+{
+    (void)user;
+    (void)size;
+    return ++stage_count == stage_fail_at;
+}
+
+static void test_stage_out_of_memory(void **state)
+{
+    (void)state;
+    const char *rule = "/unknown/ invalid-sender stage=MAIL id=at-mail\n";
+    int loaded = 0;
+    for (stage_fail_at = 1; !loaded && stage_fail_at < 1000; stage_fail_at++) {
+        bp_rules *r = NULL;
+        assert_int_equal(bp_rules_new(&r), BP_OK);
+        unsigned errs = 0;
+        stage_count = 0;
+        bp_alloc_set_fault(stage_fault, NULL);
+        bp_status st = bp_rules_load_text(r, "stage.rules", rule, strlen(rule), NULL, NULL, &errs);
+        bp_alloc_set_fault(NULL, NULL);
+        if (st == BP_OK && (errs != 0 || bp_rules_count(r) != 1))
+            fail_msg("allocation %lu failed: loaded %zu rules with %u skipped, not BP_ERR_NOMEM", stage_fail_at,
+                     bp_rules_count(r), errs);
+        if (st != BP_OK)
+            assert_int_equal(st, BP_ERR_NOMEM);
+        loaded = st == BP_OK && stage_count < stage_fail_at; /* no allocation failed */
+        bp_rules_free(r);
+    }
+    assert_true(loaded);
+}
+
 static void test_powermta_block_and_span(void **state)
 {
     (void)state;
@@ -1089,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_effort_budget),
         cmocka_unit_test(test_kumo_import),
         cmocka_unit_test(test_sender_side_never_suppresses),
+        cmocka_unit_test(test_stage_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

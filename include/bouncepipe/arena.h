@@ -3,8 +3,11 @@
  * is released at once with bp_arena_reset() or bp_arena_free().
  *
  * Ownership: strings and structs returned by bp_arena_* belong to the arena; callers never
- * free them one by one.  Allocation failure aborts through BP_INTERNAL_ERROR-free path:
- * bp_arena_alloc() returns NULL and callers report BP_ERR_NOMEM.
+ * free them one by one.  Allocation failure: bp_arena_alloc() and the others return NULL, and
+ * the arena remembers it until bp_arena_reset() (bp_arena_failed()).  Parsers take many a
+ * NULL for "absent" (a field that could not be copied reads as a field that was not there),
+ * so whoever finishes the work done in an arena asks bp_arena_failed() and reports
+ * BP_ERR_NOMEM rather than a result with holes (bp_process_message() does).
  */
 #ifndef BOUNCEPIPE_ARENA_H
 #define BOUNCEPIPE_ARENA_H
@@ -17,8 +20,12 @@ typedef struct bp_arena bp_arena;
 bp_arena *bp_arena_new(void);
 /** Release every block of @p arena and the arena itself; NULL is allowed. */
 void bp_arena_free(bp_arena *arena);
-/** Forget all allocations but keep the first block for reuse (fast path between messages). */
+/** Forget all allocations but keep the first block for reuse (fast path between messages);
+ *  also forgets that one failed. */
 void bp_arena_reset(bp_arena *arena);
+/** @return non-zero when an allocation from @p arena failed since it was made or reset: what
+ *  was built in it may lack parts and must not be used as a result. */
+int bp_arena_failed(const bp_arena *arena);
 /** @return @p size zeroed bytes aligned for any type, or NULL when out of memory. */
 void *bp_arena_alloc(bp_arena *arena, size_t size);
 /** @return a NUL-terminated copy of @p len bytes of @p s, or NULL (also when @p s is NULL). */

@@ -11,7 +11,9 @@
  * their loops.  Once it runs out it stays out: every later search of that message finds
  * nothing, the text-bounce scan gives up (the message is unrecognised: recorded as such, or
  * quarantined by pipe mode, never lost), and rules not yet run leave the category to the
- * codes.  The budget records what ran out and where, so that explain can say so.
+ * codes.  The budget records what ran out and where, so that explain can say so.  Memory is a
+ * cut too (bp_effort_out_of_memory()): a search PCRE2 could not run for want of memory has no
+ * answer, so the message must fail rather than be classified as if it had not matched.
  *
  * Time is the thread's CPU time, so that a loaded machine does not cut a message short, and
  * it is a backstop: outcomes should not depend on the machine, so the PCRE2 work budget (a
@@ -30,6 +32,9 @@ typedef enum bp_effort_cut {
     BP_EFFORT_OK = 0, /**< nothing: the message was read to the end */
     BP_EFFORT_TIME,   /**< the time budget */
     BP_EFFORT_REGEX,  /**< the PCRE2 work budget */
+    BP_EFFORT_MEMORY, /**< memory: PCRE2 could not get what a search or compile needed, so that
+                           "no match" would be a guess (bp_process_message() then fails with
+                           BP_ERR_NOMEM instead of recording a guess) */
 } bp_effort_cut;
 
 typedef struct bp_effort {
@@ -76,7 +81,15 @@ int bp_effort_left(void);
  */
 int bp_effort_search(void);
 
-/** @return a static name of @p cut ("time", "PCRE2 work"), "" for BP_EFFORT_OK. */
+/**
+ * Say that memory ran out where the outcome would otherwise depend on it (a PCRE2 search or
+ * compile that could not get memory): the current budget runs out with BP_EFFORT_MEMORY,
+ * whatever cut it had before, and stays out (every later search finds nothing).  The cut
+ * reaches the budgets around it too (bp_effort_end()).  Without a current budget, nothing.
+ */
+void bp_effort_out_of_memory(void);
+
+/** @return a static name of @p cut ("time", "PCRE2 work", "memory"), "" for BP_EFFORT_OK. */
 const char *bp_effort_cut_name(bp_effort_cut cut);
 
 #endif

@@ -25,6 +25,8 @@ typedef struct bp_kumo_rule {
     unsigned line;     /**< line of the regex in the TOML file */
     const char *label; /**< its KumoMTA label (a static string of the mapping) */
     char *text;        /**< the rule line: "/regex/ CATEGORY id=kumo:Label:N" */
+    char *regex;       /**< the regex as the file gives it (TOML escapes resolved), which the
+                            rule line writes in the rule syntax: the same regex for PCRE2 */
 } bp_kumo_rule;
 
 /** @return our category for a KumoMTA label, or NULL when the label is no bounce category. */

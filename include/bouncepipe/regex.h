@@ -39,7 +39,8 @@ typedef struct bp_regex bp_regex;
 /**
  * Compile @p pattern (NUL-terminated).
  * @param err receives "MESSAGE at offset N" when it does not compile (may be NULL)
- * @return the code, or NULL when the pattern does not compile or memory ran out.
+ * @return the code, or NULL with errno EINVAL when the pattern does not compile, ENOMEM when
+ *         memory ran out (then the current effort budget is cut too: effort.h).
  */
 bp_regex *bp_regex_compile(const char *pattern, unsigned flags, char *err, size_t err_size);
 
@@ -73,7 +74,8 @@ typedef struct bp_regex_table {
 /**
  * Code @p i of the table, decoded at the first take of any; ownership passes to the caller.
  * @return NULL when @p i is out of range or taken already, or when this PCRE2 refuses the
- *         serialization (then compile the pattern instead).
+ *         serialization or memory ran out decoding it (then compile the pattern instead;
+ *         after running out, the next take decodes again).
  */
 bp_regex *bp_regex_table_take(bp_regex_table *t, size_t i);
 
@@ -109,7 +111,8 @@ void bp_regex_matcher_free(bp_regex_matcher *m);
  * The result is PCRE2's either way.
  * @param ms, @p me receive the span of the match (either may be NULL)
  * @return 1 on a match; 0 when there is none, when a limit stopped the search (hostile text
- *         never matches by exhausting PCRE2), or when the effort budget has run out.
+ *         never matches by exhausting PCRE2), or when the effort budget has run out; also 0
+ *         when PCRE2 ran out of memory, which cuts the effort budget (BP_EFFORT_MEMORY).
  */
 int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size_t len, size_t from, size_t *ms,
                     size_t *me);

@@ -51,6 +51,7 @@
 
 #include "bouncepipe/classify.h"
 #include "bouncepipe/complaint.h"
+#include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
@@ -406,7 +407,14 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
         default: e->type = BP_EVENT_BOUNCE; break;
         }
         if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
+            /* a budget without limits: only so that a search PCRE2 ran out of memory for is
+             * an error, not "no match" (effort.h, BP_EFFORT_MEMORY) */
+            bp_effort effort;
+            bp_effort_begin_with(&effort, 0, 0);
             classify_failure(o, policy, arena, e->remote_mta, e);
+            bp_effort_end(&effort);
+            if (effort.cut == BP_EFFORT_MEMORY)
+                return BP_ERR_NOMEM;
         } else {
             e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, NULL);
         }
@@ -417,5 +425,6 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
         out->disposition = BP_ACCT_DELIVERY;
     else
         out->disposition = BP_ACCT_EVENT;
-    return BP_OK;
+    /* a field that could not be copied reads as absent (a recipient, a diagnostic): not a result */
+    return bp_arena_failed(arena) ? BP_ERR_NOMEM : BP_OK;
 }

@@ -20,7 +20,12 @@
  * bp_kumo_label_category(): the mapping.  bp_kumo_rules(): the rules, each with the line of
  * its regex, handed back to the caller (the rule loader adds them, so explain points at the
  * TOML file's line); nothing here calls the rule loader.  bp_kumo_convert(): the same as
- * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n".
+ * rule-file text.  A '/' in a regex is escaped for the rule syntax; a line break becomes "\n"
+ * (or "\r"), escaped or not: in PCRE2 both mean the line break itself, and a rule is one line.
+ * Inside \Q...\E, where PCRE2 reads no escape, such a character is written outside the quote
+ * (\E\/\Q), and a quote left open is closed (quoted_escape()); \cX is written \x{HH}, as X
+ * may be '/' or '['.  A regex over several lines that sets extended mode is skipped with a
+ * warning: its line breaks end # comments, which a rule of one line cannot keep.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -28,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/kumo.h"
 #include "bouncepipe/text.h"
 
@@ -283,6 +289,18 @@ static int parse_key(struct parser *ps, bp_strbuf *key)
     return bp_strbuf_append(key, s, (size_t)(ps->p - s)) == BP_OK ? 1 : -1;
 }
 
+/* Does @p regex turn on extended mode ((?x), (?x:...), (?xx)) anywhere?  Approximate on the
+ * safe side: an x among the letters of any option setting counts, even after '-'. */
+static int sets_extended(const char *regex)
+{
+    for (const char *r = strstr(regex, "(?"); r != NULL; r = strstr(r + 2, "(?")) {
+        size_t n = strspn(r + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-^");
+        if (memchr(r + 2, 'x', n) != NULL && (r[2 + n] == ')' || r[2 + n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
 /* Parse the whole text, calling @fn for each regex of a bounce label in [rules]. */
 static bp_status parse(struct parser *ps, entry_fn fn, void *user)
 {
@@ -384,6 +402,10 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             if (wanted) {
                 if (str.len == 0 || strlen(str.data) != str.len) {
                     warnf(ps, str_line, "\"%s\": empty regex or NUL byte: skipped", label);
+                } else if (strpbrk(str.data, "\r\n") != NULL && sets_extended(str.data)) {
+                    /* in extended mode a line break ends a # comment: a rule is one line, and
+                     * the break written \n would not end it (the rule would mean less) */
+                    warnf(ps, str_line, "\"%s\": a regex in extended mode (?x) over several lines: skipped", label);
                 } else {
                     st = fn(user, str_line, label_map[li].label, ++counts[li], str.data);
                     if (st != BP_OK)
@@ -425,11 +447,63 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
     return st;
 }
 
-/* The rule line for one regex: '/' escaped, line breaks as \n. */
+/* Inside \Q...\E PCRE2 takes every character as it is, backslashes too: a character the rule
+ * syntax cannot hold there ('/' would close the regex, a line break end the line, '[' start
+ * what the loader takes for a class) leaves the quote, is written escaped, and the quote
+ * starts again.  @return the text for @p c, or NULL when it stays as it is. */
+static const char *quoted_escape(char c)
+{
+    switch (c) {
+    case '/': return "\\E\\/\\Q";
+    case '\n': return "\\E\\n\\Q";
+    case '\r': return "\\E\\r\\Q";
+    case '[': return "\\E\\[\\Q";
+    default: return NULL;
+    }
+}
+
+/* The rule line for one regex: '/' escaped, line breaks as \n, \Q...\E kept literal. */
 static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const char *regex)
 {
     bp_status st = bp_strbuf_putc(out, '/');
+    int quoted = 0; /* inside \Q...\E */
     for (const char *r = regex; *r && st == BP_OK; r++) {
+        if (quoted) {
+            const char *esc = quoted_escape(*r);
+            if (*r == '\\' && r[1] == 'E') {
+                st = bp_strbuf_append(out, r, 2);
+                r++;
+                quoted = 0;
+            } else if (esc != NULL) {
+                st = bp_strbuf_puts(out, esc);
+            } else {
+                st = bp_strbuf_putc(out, *r);
+            }
+            continue;
+        }
+        if (*r == '\\' && r[1] == 'Q') {
+            st = bp_strbuf_append(out, r, 2);
+            r++;
+            quoted = 1;
+            continue;
+        }
+        if (*r == '\\' && r[1] == 'c' && r[2] >= 0x20 && r[2] < 0x7f) {
+            /* \cX is one character (X upper-cased, bit 6 flipped), and X may be '/' or '[':
+             * written \x{HH}, so that neither an escape nor the loader reads X on its own */
+            unsigned x = (unsigned char)r[2];
+            st = bp_strbuf_printf(out, "\\x{%02x}", (x >= 'a' && x <= 'z' ? x - 32u : x) ^ 0x40u);
+            r += 2;
+            continue;
+        }
+        if (*r == '\\' && r[1] == 'c' && (r[2] == '\n' || r[2] == '\r')) {
+            /* PCRE2 refuses \c before anything but printable ASCII: keep it refusing (a line
+             * break written \n here would make \c\ and n of it) */
+            st = bp_strbuf_puts(out, "\\c\x7f");
+            r += 2;
+            continue;
+        }
+        if (*r == '\\' && (r[1] == '\n' || r[1] == '\r'))
+            continue; /* an escaped line break is the line break: written as \n or \r next */
         if (*r == '\\' && r[1] != '\0') {
             st = bp_strbuf_append(out, r, 2);
             r++;
@@ -443,6 +517,9 @@ static bp_status rule_line(bp_strbuf *out, const char *label, unsigned n, const 
             st = bp_strbuf_putc(out, *r);
         }
     }
+    if (st == BP_OK && quoted) /* a quote open to the end: close it, so that a last backslash
+                                  cannot escape the closing '/' */
+        st = bp_strbuf_puts(out, "\\E");
     if (st == BP_OK)
         st = bp_strbuf_printf(out, "/ %s id=kumo:%s:%u", bp_kumo_label_category(label), label, n);
     return st;
@@ -460,7 +537,7 @@ static bp_status collect_entry(void *user, unsigned line, const char *label, uns
     struct collect_ctx *cc = user;
     if (cc->n == cc->cap) {
         size_t cap = cc->cap > 0 ? cc->cap * 2 : 16;
-        bp_kumo_rule *grown = realloc(cc->rules, cap * sizeof(*grown));
+        bp_kumo_rule *grown = bp_realloc(cc->rules, cap * sizeof(*grown));
         if (grown == NULL)
             return BP_ERR_NOMEM;
         cc->rules = grown;
@@ -468,10 +545,13 @@ static bp_status collect_entry(void *user, unsigned line, const char *label, uns
     }
     bp_strbuf_clear(&cc->line);
     bp_status st = rule_line(&cc->line, label, n, regex);
-    char *text = st == BP_OK ? strdup(cc->line.data) : NULL;
-    if (text == NULL)
+    char *text = st == BP_OK ? bp_strdup(cc->line.data) : NULL;
+    char *copy = text != NULL ? bp_strdup(regex) : NULL;
+    if (copy == NULL) {
+        free(text);
         return BP_ERR_NOMEM;
-    cc->rules[cc->n++] = (bp_kumo_rule){line, label, text};
+    }
+    cc->rules[cc->n++] = (bp_kumo_rule){line, label, text, copy};
     return BP_OK;
 }
 
@@ -496,8 +576,10 @@ bp_status bp_kumo_rules(const char *name, const char *toml, size_t len, bp_kumo_
 
 void bp_kumo_rules_free(bp_kumo_rule *rules, size_t n)
 {
-    for (size_t i = 0; rules != NULL && i < n; i++)
+    for (size_t i = 0; rules != NULL && i < n; i++) {
         free(rules[i].text);
+        free(rules[i].regex);
+    }
     free(rules);
 }
 

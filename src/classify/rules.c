@@ -31,6 +31,7 @@
  */
 #include "bouncepipe/rules.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
@@ -92,7 +94,7 @@ int bp_category_custom(const char *category)
 
 bp_status bp_rules_new(bp_rules **out)
 {
-    bp_rules *r = calloc(1, sizeof(*r));
+    bp_rules *r = bp_calloc(1, sizeof(*r));
     if (r == NULL)
         return BP_ERR_NOMEM;
     r->matcher = bp_regex_matcher_new();
@@ -264,13 +266,16 @@ static int valid_domain_list(const char *s)
 
 /* SMTP commands, comma-separated, the list maybe inverted by a leading '!': CONNECT, EHLO
  * (HELO), MAIL, RCPT, DATA, or NONE (the report names no command).  @return the list in
- * canonical upper case (malloc'ed), or NULL when an entry is unknown or out of memory. */
-static char *stage_list(const char *s)
+ * canonical upper case (malloc'ed), or NULL when an entry is unknown or, *nomem set, out of
+ * memory. */
+static char *stage_list(const char *s, int *nomem)
 {
     size_t len = strlen(s);
-    char *out = malloc(len + 2);
-    if (out == NULL)
+    char *out = bp_malloc(len + 2);
+    if (out == NULL) {
+        *nomem = 1;
         return NULL;
+    }
     size_t o = 0;
     if (*s == '!')
         out[o++] = *s++;
@@ -353,6 +358,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     const char *category = tok;
     const char *id = NULL, *status = NULL, *mta = NULL, *blocklist = NULL;
     char *stage = NULL; /* canonical copy; freed below unless the rule keeps it */
+    int nomem = 0;
     while ((tok = strtok(NULL, " \t")) != NULL) {
         if (*tok == '#')
             break;
@@ -370,8 +376,10 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             status = v;
         else if (strcmp(tok, "mta") == 0 && valid_domain_list(v))
             mta = v;
-        else if (strcmp(tok, "stage") == 0 && stage == NULL && (stage = stage_list(v)) != NULL)
+        else if (strcmp(tok, "stage") == 0 && stage == NULL && (stage = stage_list(v, &nomem)) != NULL)
             continue;
+        else if (nomem) /* not the rule's fault: loading fails, no rule is lost */
+            return BP_ERR_NOMEM;
         else if (strcmp(tok, "blocklist") == 0)
             blocklist = v;
         else if (strcmp(tok, "id") == 0 || strcmp(tok, "status") == 0 || strcmp(tok, "mta") == 0 ||
@@ -399,6 +407,10 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     /* compile once to validate: a pattern that does not compile is skipped here, not at match */
     char detail[400];
     bp_regex *code = bp_regex_compile(pattern, BP_REGEX_CASELESS, detail, sizeof(detail));
+    if (code == NULL && errno == ENOMEM) { /* not the rule's fault: loading fails, no rule is lost */
+        free(stage);
+        return BP_ERR_NOMEM;
+    }
     if (code == NULL) {
         warnf(lc, lineno, "bad regex: %s", detail);
         free(stage);
@@ -406,7 +418,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     }
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 256;
-        struct rule *nr = realloc(r->rules, cap * sizeof(*nr));
+        struct rule *nr = bp_realloc(r->rules, cap * sizeof(*nr));
         if (nr == NULL) {
             bp_regex_free(code);
             free(stage);
@@ -425,14 +437,14 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         snprintf(derived, sizeof(derived), "%s:%08x", base, fnv1a(pattern));
         id = derived;
     }
-    ru->pub.id = strdup(id);
-    ru->pub.file = strdup(lc->name);
+    ru->pub.id = bp_strdup(id);
+    ru->pub.file = bp_strdup(lc->name);
     ru->pub.line = lineno;
-    ru->pub.pattern = strdup(pattern);
-    ru->pub.category = strdup(category);
-    ru->pub.blocklist = blocklist != NULL ? strdup(blocklist) : NULL;
-    ru->pub.scope_status = status != NULL ? strdup(status) : NULL;
-    ru->pub.scope_mta = mta != NULL ? strdup(mta) : NULL;
+    ru->pub.pattern = bp_strdup(pattern);
+    ru->pub.category = bp_strdup(category);
+    ru->pub.blocklist = blocklist != NULL ? bp_strdup(blocklist) : NULL;
+    ru->pub.scope_status = status != NULL ? bp_strdup(status) : NULL;
+    ru->pub.scope_mta = mta != NULL ? bp_strdup(mta) : NULL;
     ru->pub.scope_stage = stage; /* the rule owns it now */
     char **literals = NULL;
     size_t *literal_len = NULL;
@@ -451,7 +463,7 @@ bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, si
                              void *user, unsigned *n_errors)
 {
     struct load_ctx lc = {name, warn, user, 0};
-    char *line = malloc(BP_MAX_RULE_LINE_BYTES + 1);
+    char *line = bp_malloc(BP_MAX_RULE_LINE_BYTES + 1);
     if (line == NULL)
         return BP_ERR_NOMEM;
     bp_status st = BP_OK;
@@ -487,7 +499,7 @@ bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const 
     if (len > BP_MAX_RULE_LINE_BYTES) {
         warnf(&lc, line, "%s", "line too long");
     } else {
-        char *copy = strdup(text);
+        char *copy = bp_strdup(text);
         if (copy == NULL)
             return BP_ERR_NOMEM;
         st = load_line(r, &lc, line, copy);
@@ -501,7 +513,7 @@ bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const 
 bp_status bp_rules_add_entries(bp_rules *r, const bp_rule_entry *entries, size_t n, const unsigned char *code)
 {
     if (n > r->cap - r->n) {
-        struct rule *nr = realloc(r->rules, (r->n + n) * sizeof(*nr));
+        struct rule *nr = bp_realloc(r->rules, (r->n + n) * sizeof(*nr));
         if (nr == NULL)
             return BP_ERR_NOMEM;
         r->rules = nr;
@@ -554,7 +566,8 @@ static int ensure_compiled(bp_rules *r, struct rule *ru, char *msg, size_t msg_s
     ru->code = bp_regex_compile(ru->pub.pattern, BP_REGEX_CASELESS, msg, msg_size);
     if (ru->code != NULL)
         return 1;
-    ru->compile_failed = 1;
+    if (errno != ENOMEM) /* out of memory cut the effort budget: the next message tries again */
+        ru->compile_failed = 1;
     return 0;
 }
 
@@ -578,7 +591,7 @@ unsigned bp_rules_validate(bp_rules *r, bp_rules_warn_fn warn, void *user)
 bp_status bp_rules_serialize(bp_rules *r, unsigned char **bytes, size_t *len)
 {
     bp_status st = BP_ERR_NOMEM;
-    bp_regex **codes = calloc(r->n > 0 ? r->n : 1, sizeof(*codes));
+    bp_regex **codes = bp_calloc(r->n > 0 ? r->n : 1, sizeof(*codes));
     if (codes == NULL)
         goto out;
     for (size_t i = 0; i < r->n; i++) {

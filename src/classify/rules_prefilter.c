@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 #define MAX_LITERALS 64 /* top-level alternatives with a literal each; beyond: no prefilter */
 #define MIN_LITERAL  3
 
@@ -345,8 +347,8 @@ bp_status bp_rules_literals(const char *p, char ***literals, size_t **literal_le
         }
     }
     char buf[512];
-    size_t *lens = malloc(n_alt * sizeof(*lens));
-    char **lits = calloc(n_alt, sizeof(*lits));
+    size_t *lens = bp_malloc(n_alt * sizeof(*lens));
+    char **lits = bp_calloc(n_alt, sizeof(*lits));
     if (lens == NULL || lits == NULL) {
         free(lens);
         free(lits);
@@ -361,7 +363,7 @@ bp_status bp_rules_literals(const char *p, char ***literals, size_t **literal_le
         }
         size_t n = longest_literal(p, st, ends[a], buf, sizeof(buf));
         if (n >= MIN_LITERAL)
-            lits[a] = malloc(n + 1);
+            lits[a] = bp_malloc(n + 1);
         if (n < MIN_LITERAL || lits[a] == NULL) {
             int nomem = n >= MIN_LITERAL;
             for (size_t k = 0; k <= a; k++)
@@ -423,7 +425,7 @@ static int fold_subject(bp_rules_prefilter *pf, const char *text, size_t len)
 {
     if (len + 1 > pf->lower_cap) {
         size_t cap = len + 1 < 1024 ? 1024 : len + 1;
-        char *nl = realloc(pf->lower, cap);
+        char *nl = bp_realloc(pf->lower, cap);
         if (nl == NULL)
             return 0;
         pf->lower = nl;

@@ -66,6 +66,7 @@
 
 #include "bouncepipe/acct.h"
 #include "bouncepipe/acct_csv.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/process.h"
@@ -268,7 +269,7 @@ static bp_status add_pending(struct acct_run *run, const bp_acct_result *res)
 {
     if (run->n_pending == run->cap_pending) {
         size_t cap = run->cap_pending > 0 ? run->cap_pending * 2 : 64;
-        bp_acct_result *np = realloc(run->pending, cap * sizeof(*np));
+        bp_acct_result *np = bp_realloc(run->pending, cap * sizeof(*np));
         if (np == NULL)
             return BP_ERR_NOMEM;
         run->pending = np;
@@ -415,7 +416,7 @@ static void begin_source(struct acct_run *run, const char *name, int live)
 static bp_status read_live(struct acct_run *run, int fd, const char *name)
 {
     bp_acct_reader *reader = NULL;
-    char *chunk = malloc(ACCT_READ_CHUNK);
+    char *chunk = bp_malloc(ACCT_READ_CHUNK);
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;
@@ -513,7 +514,7 @@ static bp_status read_file(struct acct_run *run, const char *path, const char *s
     }
     gzbuffer(gz, ACCT_READ_CHUNK);
     bp_acct_reader *reader = NULL;
-    char *chunk = malloc(ACCT_READ_CHUNK);
+    char *chunk = bp_malloc(ACCT_READ_CHUNK);
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;
@@ -596,7 +597,7 @@ static int list_dir(const char *dir, int (*keep)(const char *name, const void *c
             continue;
         }
         if (n == cap) {
-            char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
+            char **nn = bp_realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
             if (nn == NULL) {
                 free(path);
                 rc = -1;
@@ -725,7 +726,7 @@ static bp_status follow_file(struct acct_run *run, const struct rotation *rot, i
                              size_t next_size, int *have_next)
 {
     bp_acct_reader *reader = NULL;
-    char *chunk = malloc(ACCT_READ_CHUNK);
+    char *chunk = bp_malloc(ACCT_READ_CHUNK);
     bp_status st = bp_acct_reader_new(&reader);
     if (chunk == NULL && st == BP_OK)
         st = BP_ERR_NOMEM;

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/writer.h"
 #include "cli.h"
@@ -246,7 +247,7 @@ static status_row *find_row(status_list *l, const char *endpoint)
             return &l->v[i];
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        status_row *v = realloc(l->v, cap * sizeof(*v));
+        status_row *v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL)
             return NULL;
         l->v = v;
@@ -254,7 +255,7 @@ static status_row *find_row(status_list *l, const char *endpoint)
     }
     status_row *r = &l->v[l->n];
     memset(r, 0, sizeof(*r));
-    r->endpoint = strdup(endpoint);
+    r->endpoint = bp_strdup(endpoint);
     if (r->endpoint == NULL)
         return NULL;
     l->n++;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/csv.h"
 #include "bouncepipe/limits.h"
@@ -207,7 +208,7 @@ static bp_status import_file(struct import_run *run, int fd, int *read_failed)
 {
     static const bp_csv_options one_record_a_line = {NULL, 0};
     bp_csv_reader *reader = NULL;
-    char *chunk = malloc(IMPORT_READ_CHUNK);
+    char *chunk = bp_malloc(IMPORT_READ_CHUNK);
     bp_status st = bp_csv_reader_new(&one_record_a_line, &reader);
     if (st == BP_OK && chunk == NULL)
         st = BP_ERR_NOMEM;

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/secret.h"
 #include "cli.h"
@@ -125,7 +126,7 @@ static int push_row(item_list *l, const bp_ledger_row *r)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 1024;
-        item *v = realloc(l->v, cap * sizeof(*v));
+        item *v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
             l->nomem = 1;
             return 1;
@@ -185,7 +186,7 @@ static int collect_waiting(void *user, const bp_store_outbox_entry *o)
         return 0;
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
-        bp_store_outbox_want *v = realloc(w->v, cap * sizeof(*v));
+        bp_store_outbox_want *v = bp_realloc(w->v, cap * sizeof(*v));
         if (v == NULL) {
             w->nomem = 1;
             return 1;
@@ -224,7 +225,7 @@ static int push_step(step_list *l, step sp)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        step *v = realloc(l->v, cap * sizeof(*v));
+        step *v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL)
             return -1;
         l->v = v;
@@ -320,7 +321,7 @@ static bp_status unit_outbox(const waiting *wait, const item *events, size_t n, 
                 hi = mid;
         }
         for (size_t k = lo; k < wait->n && wait->v[k].event_index == id; k++) {
-            bp_store_outbox_want *v = realloc(*out, (*n_out + 1) * sizeof(*v));
+            bp_store_outbox_want *v = bp_realloc(*out, (*n_out + 1) * sizeof(*v));
             if (v == NULL) {
                 free(*out);
                 *out = NULL;
@@ -481,7 +482,7 @@ int cmd_migrate(int argc, char **argv)
         }
         for (size_t i = 0; i < steps.n; i++)
             if (steps.v[i].is_unit && steps.v[i].n > cap_scratch) {
-                bp_event *v = realloc(scratch, steps.v[i].n * sizeof(*v));
+                bp_event *v = bp_realloc(scratch, steps.v[i].n * sizeof(*v));
                 if (v == NULL)
                     goto nomem;
                 scratch = v;

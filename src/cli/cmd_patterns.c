@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
 #include "bouncepipe/kumo.h"
@@ -512,10 +513,10 @@ static int patterns_stats(int argc, char **argv)
     size_t n = run.env.rules != NULL ? bp_rules_count(run.env.rules) : 0;
     run.arena = bp_arena_new();
     run.index = g_hash_table_new(g_str_hash, g_str_equal); /* keys borrowed from the rules */
-    run.hits = calloc(n + 1, sizeof(*run.hits));
-    run.hit_msgs = calloc(n + 1, sizeof(*run.hit_msgs));
-    run.last_msg = calloc(n + 1, sizeof(*run.last_msg));
-    order = calloc(n + 1, sizeof(*order));
+    run.hits = bp_calloc(n + 1, sizeof(*run.hits));
+    run.hit_msgs = bp_calloc(n + 1, sizeof(*run.hit_msgs));
+    run.last_msg = bp_calloc(n + 1, sizeof(*run.last_msg));
+    order = bp_calloc(n + 1, sizeof(*order));
     if (run.arena == NULL || run.hits == NULL || run.hit_msgs == NULL || run.last_msg == NULL || order == NULL) {
         bp_cli_error("patterns", "out of memory");
         rc = BP_EXIT_SOFTWARE;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
@@ -90,7 +91,7 @@ static int examine(void *user, const bp_ledger_row *r)
         run->action_changes++;
     if (run->n == run->cap) {
         size_t cap = run->cap ? run->cap * 2 : 64;
-        struct change *v = realloc(run->v, cap * sizeof(*v));
+        struct change *v = bp_realloc(run->v, cap * sizeof(*v));
         if (v == NULL) {
             run->nomem = 1;
             return 1;

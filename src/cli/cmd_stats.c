@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/text.h"
 #include "bouncepipe/writer.h"
 #include "cli.h"
@@ -110,7 +111,7 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
     key = shown;
     if (run->n[dim] == run->cap[dim]) {
         size_t cap = run->cap[dim] ? run->cap[dim] * 2 : 16;
-        struct count *v = realloc(run->v[dim], cap * sizeof(*v));
+        struct count *v = bp_realloc(run->v[dim], cap * sizeof(*v));
         if (v == NULL) {
             bp_strbuf_free(&masked);
             run->nomem = 1;
@@ -120,7 +121,7 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
         run->cap[dim] = cap;
     }
     struct count *c = &run->v[dim][run->n[dim]];
-    c->key = strdup(key); /* owned by the run: freed at the end of cmd_stats() */
+    c->key = bp_strdup(key); /* owned by the run: freed at the end of cmd_stats() */
     bp_strbuf_free(&masked);
     if (c->key == NULL) {
         run->nomem = 1;

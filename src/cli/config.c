@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/secret.h"
 #include "bouncepipe/store.h"
 
@@ -194,7 +195,7 @@ static bp_status read_webhooks(bp_config *cfg, GKeyFile *kf, char **error)
             st = BP_ERR_CONFIG;
             break;
         }
-        bp_webhook_endpoint *v = realloc(cfg->webhooks, (cfg->n_webhooks + 1) * sizeof(*v));
+        bp_webhook_endpoint *v = bp_realloc(cfg->webhooks, (cfg->n_webhooks + 1) * sizeof(*v));
         if (v == NULL) {
             st = BP_ERR_NOMEM;
             break;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/quarantine.h"
 #include "bouncepipe/text.h"
 
@@ -126,6 +127,10 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
     if (st == BP_OK)
         st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
     bp_effort_end(&out->effort);
+    if (st == BP_OK && out->effort.cut == BP_EFFORT_MEMORY)
+        st = BP_ERR_NOMEM; /* a search had no answer: the events would be a guess */
+    if (st == BP_OK && bp_arena_failed(arena))
+        st = BP_ERR_NOMEM; /* a field that could not be copied would read as absent */
     if (st != BP_OK)
         return st;
     for (size_t i = 0; i < out->n_events; i++)
@@ -171,8 +176,8 @@ static bp_status record_unit(const bp_pipeline *p, bp_store *store, const char *
     unit.evidence_time = when;
     unit.mta_category = mta_category;
     if (p != NULL && p->n_webhooks > 0 && key != NULL && n > 0) {
-        wants = calloc(n * p->n_webhooks, sizeof(*wants)); /* n and n_webhooks are bounded (limits.h, webhook.h) */
-        keys = malloc(n * sizeof(*keys));
+        wants = bp_calloc(n * p->n_webhooks, sizeof(*wants)); /* n and n_webhooks are bounded (limits.h, webhook.h) */
+        keys = bp_malloc(n * sizeof(*keys));
         if (wants == NULL || keys == NULL) {
             free(wants);
             free(keys);

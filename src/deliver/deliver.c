@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 
 /* Requests per pass: small, so that a pass returns soon and the caller can stop or move on. */
@@ -339,7 +340,7 @@ bp_status bp_deliver_once(const bp_webhook_endpoint *ep, const bp_deliver_option
     /* the lease covers every request of the pass at the full timeout, plus the margin */
     unsigned lease = REQUESTS_PER_PASS * ((ep->timeout_ms + 999) / 1000 + 1) + opts->lease_margin_s;
     p.arena = bp_arena_new();
-    p.rows = calloc(max_rows, sizeof(*p.rows));
+    p.rows = bp_calloc(max_rows, sizeof(*p.rows));
     p.cap = max_rows;
     if (p.arena == NULL || p.rows == NULL) {
         st = BP_ERR_NOMEM;

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
+
 typedef bp_status (*http_open_fn)(bp_http_transport *out, char **error);
 
 static http_open_fn find_module(char **error)
@@ -65,7 +67,7 @@ static http_open_fn find_module(char **error)
     if (error != NULL) {
         char msg[600];
         snprintf(msg, sizeof(msg), "cannot load the HTTP module bouncepipe-http.so: %s", why != NULL ? why : "unknown");
-        *error = strdup(msg);
+        *error = bp_strdup(msg);
     }
     return NULL;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/deliver.h"
 
 /* Response bytes read before the transfer is cut (the status line is all we need). */
@@ -141,12 +142,12 @@ bp_status bp_http_curl_open(bp_http_transport *out, char **error)
     if (!initialised) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             if (error != NULL)
-                *error = strdup("libcurl could not be initialised");
+                *error = bp_strdup("libcurl could not be initialised");
             return BP_ERR_UNSUPPORTED;
         }
         initialised = 1;
     }
-    curl_transport *t = calloc(1, sizeof(*t));
+    curl_transport *t = bp_calloc(1, sizeof(*t));
     if (t == NULL)
         return BP_ERR_NOMEM;
     t->h = curl_easy_init();

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/emit.h"
 
@@ -54,7 +55,7 @@ bp_status bp_webhook_endpoint_init(bp_webhook_endpoint *ep, const char *name, ch
                          name != NULL ? name : "", BP_WEBHOOK_MAX_NAME);
         return BP_ERR_CONFIG;
     }
-    ep->name = strdup(name);
+    ep->name = bp_strdup(name);
     if (ep->name == NULL)
         return BP_ERR_NOMEM;
     ep->format = BP_WEBHOOK_CONTRACT;
@@ -138,11 +139,11 @@ static bp_status add_header(void *user, const char *item)
         return BP_ERR_CONFIG;
     if (ep->n_headers >= BP_WEBHOOK_MAX_HEADERS)
         return BP_ERR_LIMIT;
-    char **v = realloc(ep->headers, (ep->n_headers + 2) * sizeof(*v));
+    char **v = bp_realloc(ep->headers, (ep->n_headers + 2) * sizeof(*v));
     if (v == NULL)
         return BP_ERR_NOMEM;
     ep->headers = v;
-    v[ep->n_headers] = strdup(item);
+    v[ep->n_headers] = bp_strdup(item);
     if (v[ep->n_headers] == NULL)
         return BP_ERR_NOMEM;
     v[++ep->n_headers] = NULL;
@@ -167,7 +168,7 @@ static int url_ok(const char *url)
 /* Replace *slot by a copy of value. */
 static bp_status set_string(char **slot, const char *value)
 {
-    char *copy = strdup(value);
+    char *copy = bp_strdup(value);
     if (copy == NULL)
         return BP_ERR_NOMEM;
     free(*slot);

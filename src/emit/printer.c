@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 struct bp_printer {
     bp_writer *w;
     bp_format format;
@@ -110,7 +112,7 @@ bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
 
 bp_printer *bp_printer_new(FILE *out, bp_format format)
 {
-    bp_printer *p = calloc(1, sizeof(*p));
+    bp_printer *p = bp_calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     p->format = format;

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 /* Containers open at once: a command's output nests three deep (lookup: map, list, map). */
 #define WRITER_MAX_DEPTH 16
 /* Bytes buffered inside an open container before they are written anyway. */
@@ -51,7 +53,7 @@ struct bp_writer {
 
 bp_writer *bp_writer_new(FILE *out, bp_writer_format format)
 {
-    bp_writer *w = calloc(1, sizeof(*w));
+    bp_writer *w = bp_calloc(1, sizeof(*w));
     if (w == NULL)
         return NULL;
     w->out = out;

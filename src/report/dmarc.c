@@ -178,7 +178,16 @@ static int looks_like_feedback(const bp_part *p)
     return fb != NULL;
 }
 
+static bp_status parse_message(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out);
+
 bp_status bp_dmarc_parse(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out)
+{
+    bp_status st = parse_message(msg, arena, out);
+    /* a value that could not be copied reads as absent or invalid (a refusal): not a result */
+    return st == BP_OK && bp_arena_failed(arena) ? BP_ERR_NOMEM : st;
+}
+
+static bp_status parse_message(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out)
 {
     memset(out, 0, sizeof(*out));
     const bp_part *root = msg->root;
@@ -264,6 +273,8 @@ bp_status bp_dmarc_read_attachment(const char *bytes, size_t len, int is_utf8_te
     if (st == BP_OK)
         st = bp_dmarc_xml_finish(x);
     bp_dmarc_xml_free(x);
+    if (bp_arena_failed(arena)) /* a value that could not be copied may have refused the report */
+        return BP_ERR_NOMEM;
     /* a refusal is an outcome (out->reason), not an error of ours */
     return st == BP_ERR_LIMIT || st == BP_ERR_PARSE ? BP_OK : st;
 }

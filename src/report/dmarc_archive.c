@@ -19,13 +19,15 @@
  * entry; an encrypted entry is refused (there is no password to give).
  *
  * Ownership: zlib's and libzip's objects live only inside each call; the buffer is on the
- * stack.
+ * stack.  zlib allocates through alloc.h (z_alloc); libzip has no allocator hook.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <zip.h>
 #include <zlib.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/limits.h"
 #include "dmarc_internal.h"
 
@@ -43,11 +45,27 @@ bp_status bp_dmarc_check_ratio(bp_dmarc_report *out, bp_arena *arena, const char
                            BP_MAX_DMARC_RATIO, (unsigned long long)produced, (unsigned long long)consumed);
 }
 
+/* zlib's memory through alloc.h, so that its allocations fail where ours do under a test's
+ * fault hook */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return bp_calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    free(p);
+}
+
 bp_status bp_dmarc_gunzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_arena *arena, bp_dmarc_report *out)
 {
     unsigned char buf[CHUNK];
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
+    zs.zalloc = z_alloc;
+    zs.zfree = z_free;
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) /* 16: a gzip header and trailer, nothing else */
         return BP_ERR_NOMEM;
     bp_status st = BP_OK;
@@ -100,6 +118,15 @@ bp_status bp_dmarc_gunzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_are
     return st;
 }
 
+/* libzip's error @p e: out of memory is ours to retry (BP_ERR_NOMEM), anything else refuses
+ * the report. */
+static bp_status zip_failed(bp_dmarc_report *out, bp_arena *arena, zip_error_t *e)
+{
+    if (zip_error_code_zip(e) == ZIP_ER_MEMORY)
+        return BP_ERR_NOMEM;
+    return bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_error_strerror(e));
+}
+
 /* Does @name end in ".xml", any case? */
 static int is_xml_name(const char *name)
 {
@@ -124,7 +151,7 @@ bp_status bp_dmarc_unzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_aren
     }
     za = zip_open_from_source(src, ZIP_RDONLY, &error);
     if (za == NULL) {
-        st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_error_strerror(&error));
+        st = zip_failed(out, arena, &error);
         zip_source_free(src); /* not taken over by a failed open */
         goto out;
     }
@@ -148,7 +175,7 @@ bp_status bp_dmarc_unzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_aren
     zip_stat_t sb;
     zip_stat_init(&sb);
     if (zip_stat_index(za, (zip_uint64_t)pick, 0, &sb) != 0) {
-        st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_strerror(za));
+        st = zip_failed(out, arena, zip_get_error(za));
         goto out;
     }
     if ((sb.valid & ZIP_STAT_ENCRYPTION_METHOD) && sb.encryption_method != ZIP_EM_NONE) {
@@ -167,14 +194,14 @@ bp_status bp_dmarc_unzip(const char *bytes, size_t len, bp_dmarc_xml *x, bp_aren
         goto out;
     zf = zip_fopen_index(za, (zip_uint64_t)pick, 0);
     if (zf == NULL) {
-        st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_strerror(za));
+        st = zip_failed(out, arena, zip_get_error(za));
         goto out;
     }
     uint64_t total = 0;
     for (;;) {
         zip_int64_t got = zip_fread(zf, buf, sizeof(buf));
         if (got < 0) {
-            st = bp_dmarc_refuse(out, arena, BP_ERR_PARSE, "zip: %s", zip_file_strerror(zf));
+            st = zip_failed(out, arena, zip_file_get_error(zf));
             break;
         }
         if (got == 0)

@@ -34,6 +34,7 @@
 #include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 #include "dmarc_internal.h"
@@ -659,6 +660,10 @@ static void on_error(void *ctx, xmlErrorPtr error)
 #endif
 {
     bp_dmarc_xml *x = ctx;
+    if (error != NULL && error->code == XML_ERR_NO_MEMORY) {
+        halt(x, BP_ERR_NOMEM); /* ours to retry, not the report's fault */
+        return;
+    }
     if (error == NULL || error->level != XML_ERR_FATAL || x->fatal_line != 0 || x->root_closed)
         return; /* warnings, namespace errors, and junk after the report's end tag do not count */
     x->fatal_line = error->line > 0 ? error->line : 1;
@@ -696,7 +701,7 @@ bp_status bp_dmarc_xml_new(bp_arena *arena, bp_dmarc_report *out, int is_utf8_te
 {
     bp_dmarc_init();
     *xp = NULL;
-    bp_dmarc_xml *x = calloc(1, sizeof(*x));
+    bp_dmarc_xml *x = bp_calloc(1, sizeof(*x));
     if (x == NULL)
         return BP_ERR_NOMEM;
     x->arena = arena;
@@ -750,9 +755,12 @@ static bp_status check_start(bp_dmarc_xml *x, const unsigned char *p, size_t n)
                            bp_dmarc_packing_name(x->packing), inside);
 }
 
-/* A fatal parse error before the report's end tag refuses the report. */
+/* A fatal parse error before the report's end tag refuses the report; libxml2 running out of
+ * memory does not (a report refused for it would stay refused). */
 static void refuse_if_fatal(bp_dmarc_xml *x)
 {
+    if (x->ctxt->errNo == XML_ERR_NO_MEMORY)
+        halt(x, BP_ERR_NOMEM);
     if (x->fatal_line != 0 && !x->root_closed && x->stop == BP_OK)
         refuse(x, BP_ERR_PARSE, "the XML is not well-formed: line %d: %s", x->fatal_line,
                x->fatal_msg != NULL ? x->fatal_msg : "error");

@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
@@ -160,8 +161,10 @@ bp_smtp_command bp_stage_find(const char *text, size_t len, size_t *at, size_t *
      * per phrase cost five times as much over every block's diagnostic and passages */
     char buf[1024];
     char *low = buf;
-    if (len >= sizeof(buf) && (low = malloc(len + 1)) == NULL)
+    if (len >= sizeof(buf) && (low = bp_malloc(len + 1)) == NULL) {
+        bp_effort_out_of_memory(); /* no answer, not "no stage": the message fails */
         return BP_SMTP_NONE;
+    }
     for (size_t i = 0; i < len; i++)
         low[i] = (text[i] >= 'A' && text[i] <= 'Z') ? (char)(text[i] + 32) : text[i];
     low[len] = '\0';
@@ -576,8 +579,10 @@ static const char *transcript_helo(bp_arena *arena, const char *text, size_t len
         size_t n = 0;
         while (h + n < text + len && !is_space(h[n]))
             n++;
-        if (n > 0 && n < 256)
-            return bp_ascii_lower(bp_arena_strndup(arena, h, n));
+        if (n > 0 && n < 256) {
+            char *host = bp_arena_strndup(arena, h, n); /* NULL: the arena remembers */
+            return host != NULL ? bp_ascii_lower(host) : NULL;
+        }
     }
     return NULL;
 }
@@ -680,9 +685,10 @@ static const char *passages_of(bp_arena *arena, const report_text *rt, const bp_
     if (rt->text == NULL || b->recipient == NULL || rt->len > *budget)
         return NULL;
     *budget -= rt->len;
-    char *needle = bp_ascii_lower(bp_arena_strdup(arena, b->recipient));
-    if (needle == NULL)
+    char *needle = bp_arena_strdup(arena, b->recipient);
+    if (needle == NULL) /* the arena remembers: the message fails for want of memory */
         return NULL;
+    bp_ascii_lower(needle);
     size_t nlen = strlen(needle);
     bp_strbuf sb = {0};
     size_t covered = 0;

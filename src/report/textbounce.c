@@ -38,12 +38,14 @@
  *
  * Ownership: every string put into the report belongs to the arena passed in.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
@@ -118,7 +120,7 @@ static int engine_ready(void)
     if (compiled != NULL)
         return 1;
     size_t n = bp_text_family_count();
-    compiled = calloc(n > 0 ? n : 1, sizeof(*compiled));
+    compiled = bp_calloc(n > 0 ? n : 1, sizeof(*compiled));
     matcher = bp_regex_matcher_new();
     if (compiled == NULL || matcher == NULL) {
         free(compiled);
@@ -145,6 +147,8 @@ static const compiled_family *family_compiled(size_t i, int all)
         cf->pat[k] = bp_regex_table_take(&build_code, bp_text_pattern_position(i, k));
         if (cf->pat[k] == NULL)
             cf->pat[k] = bp_regex_compile(src, BP_TEXT_PATTERN_FLAGS, NULL, 0);
+        if (cf->pat[k] == NULL && errno == ENOMEM)
+            return NULL; /* out of memory cut the effort budget: the next message tries again */
         if (cf->pat[k] == NULL)
             cf->broken = 1;
         else if (cf->jit.done)
@@ -610,8 +614,10 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     (void)opts;
     const bp_part *root = msg->root;
     const bp_part *part = bp_explanation_part(root);
-    if (part == NULL || !engine_ready())
+    if (part == NULL)
         return BP_OK;
+    if (!engine_ready()) /* no patterns to try is no answer: not "not a text bounce" */
+        return BP_ERR_NOMEM;
     bp_effort_stage("text-bounce scan");
     size_t len = 0;
     const char *text = bp_explanation_text(arena, part, &len);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 /* PowerMTA's columns and where each goes in a bp_acct_record; where PowerMTA versions name a
  * field differently, the second name is tried when the first is missing. */
 static const struct {
@@ -55,7 +57,7 @@ bp_status bp_acct_reader_new(bp_acct_reader **out)
 {
     static const bp_csv_options powermta = {"type", 1};
     *out = NULL;
-    bp_acct_reader *r = calloc(1, sizeof(*r));
+    bp_acct_reader *r = bp_calloc(1, sizeof(*r));
     if (r == NULL)
         return BP_ERR_NOMEM;
     bp_status st = bp_csv_reader_new(&powermta, &r->csv);

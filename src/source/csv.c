@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/limits.h"
 
 struct bp_csv_reader {
@@ -60,7 +61,7 @@ struct bp_csv_reader {
 bp_status bp_csv_reader_new(const bp_csv_options *opts, bp_csv_reader **out)
 {
     *out = NULL;
-    bp_csv_reader *r = calloc(1, sizeof(*r));
+    bp_csv_reader *r = bp_calloc(1, sizeof(*r));
     if (r == NULL)
         return BP_ERR_NOMEM;
     if (opts != NULL && opts->header_first_field != NULL && strlen(opts->header_first_field) < sizeof(r->header_name)) {
@@ -115,7 +116,7 @@ bp_status bp_csv_reader_feed(bp_csv_reader *r, const char *data, size_t len)
         size_t cap = r->cap > 0 ? r->cap : 8192;
         while (cap < r->len + len)
             cap *= 2;
-        char *nb = realloc(r->buf, cap);
+        char *nb = bp_realloc(r->buf, cap);
         if (nb == NULL)
             return BP_ERR_NOMEM;
         r->buf = nb;
@@ -150,7 +151,7 @@ static const char *split_fields(bp_csv_reader *r, const char *raw, size_t n, siz
     /* values only shrink when unquoted; each field adds its NUL: 2n + 1 is always enough */
     size_t need = 2 * n + 2;
     if (need > r->fieldcap) {
-        char *nb = realloc(r->fieldbuf, need);
+        char *nb = bp_realloc(r->fieldbuf, need);
         if (nb == NULL) {
             *st = BP_ERR_NOMEM;
             return "out of memory";
@@ -194,7 +195,7 @@ static const char *split_fields(bp_csv_reader *r, const char *raw, size_t n, siz
 
 static bp_status take_header(bp_csv_reader *r, size_t n)
 {
-    char **names = calloc(n, sizeof(*names));
+    char **names = bp_calloc(n, sizeof(*names));
     if (names == NULL)
         return BP_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -206,7 +207,7 @@ static bp_status take_header(bp_csv_reader *r, size_t n)
         }
         while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
             len--;
-        names[i] = strndup(s, len);
+        names[i] = bp_strndup(s, len);
         if (names[i] == NULL) {
             for (size_t k = 0; k < i; k++)
                 free(names[k]);

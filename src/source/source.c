@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
@@ -72,13 +73,13 @@ static bp_status add_file(bp_source *s, const char *path)
 {
     if (s->n_files == s->cap_files) {
         size_t cap = s->cap_files ? s->cap_files * 2 : 16;
-        char **nf = realloc(s->files, cap * sizeof(*nf));
+        char **nf = bp_realloc(s->files, cap * sizeof(*nf));
         if (nf == NULL)
             return BP_ERR_NOMEM;
         s->files = nf;
         s->cap_files = cap;
     }
-    s->files[s->n_files] = strdup(path);
+    s->files[s->n_files] = bp_strdup(path);
     if (s->files[s->n_files] == NULL)
         return BP_ERR_NOMEM;
     s->n_files++;
@@ -130,7 +131,7 @@ static bp_status enter_dir(bp_source *s, const char *path, int *again)
     }
     if (s->n_dirs == s->cap_dirs) {
         size_t cap = s->cap_dirs ? s->cap_dirs * 2 : 16;
-        struct dir_id *nd = realloc(s->dirs, cap * sizeof(*nd));
+        struct dir_id *nd = bp_realloc(s->dirs, cap * sizeof(*nd));
         if (nd == NULL)
             return BP_ERR_NOMEM;
         s->dirs = nd;
@@ -149,7 +150,7 @@ static bp_status add_maildir(bp_source *s, const char *path, unsigned depth)
     for (int i = 0; i < 2; i++) {
         char *sub = NULL;
         size_t n = strlen(path) + 5;
-        sub = malloc(n);
+        sub = bp_malloc(n);
         if (sub == NULL)
             return BP_ERR_NOMEM;
         snprintf(sub, n, "%s/%s", path, subdirs[i]);
@@ -187,24 +188,25 @@ static bp_status add_dir(bp_source *s, const char *path, unsigned depth)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof(*nn));
+            char **nn = bp_realloc(names, cap * sizeof(*nn));
             if (nn == NULL) {
                 st = BP_ERR_NOMEM;
                 goto out;
             }
             names = nn;
         }
-        names[n] = strdup(de->d_name);
+        names[n] = bp_strdup(de->d_name);
         if (names[n] == NULL) {
             st = BP_ERR_NOMEM;
             goto out;
         }
         n++;
     }
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1) /* an empty directory has no array to sort (qsort wants one even for 0) */
+        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n && st == BP_OK; i++) {
         size_t len = strlen(path) + strlen(names[i]) + 2;
-        char *full = malloc(len);
+        char *full = bp_malloc(len);
         if (full == NULL) {
             st = BP_ERR_NOMEM;
             break;
@@ -223,7 +225,7 @@ out:
 
 bp_status bp_source_open(const char *path, bp_source **out)
 {
-    bp_source *s = calloc(1, sizeof(*s));
+    bp_source *s = bp_calloc(1, sizeof(*s));
     if (s == NULL)
         return BP_ERR_NOMEM;
     bp_status st;
@@ -257,7 +259,7 @@ static bp_status buf_reserve(bp_source *s, size_t need)
         cap *= 2;
     if (cap > (size_t)BP_MAX_MESSAGE_BYTES + 1)
         cap = (size_t)BP_MAX_MESSAGE_BYTES + 1; /* never more than the limit needs */
-    char *nb = realloc(s->buf, cap);
+    char *nb = bp_realloc(s->buf, cap);
     if (nb == NULL)
         return BP_ERR_NOMEM;
     s->buf = nb;
@@ -336,7 +338,7 @@ static int is_strict_from_line(const char *line, size_t len)
  */
 static int next_piece(bp_source *s, const char **piece, size_t *len, int *line_start)
 {
-    if (s->rbuf == NULL && (s->rbuf = malloc(SOURCE_CHUNK)) == NULL)
+    if (s->rbuf == NULL && (s->rbuf = bp_malloc(SOURCE_CHUNK)) == NULL)
         return -1;
     const char *nl = s->rlen > s->rpos ? memchr(s->rbuf + s->rpos, '\n', s->rlen - s->rpos) : NULL;
     if (nl == NULL && !s->r_eof) {
@@ -530,10 +532,10 @@ static bp_status set_name(bp_source *s, size_t index, int numbered)
     free(s->name);
     s->name = NULL;
     if (!numbered) {
-        s->name = strdup(s->cur_path);
+        s->name = bp_strdup(s->cur_path);
     } else {
         size_t n = strlen(s->cur_path) + 24;
-        s->name = malloc(n);
+        s->name = bp_malloc(n);
         if (s->name != NULL)
             snprintf(s->name, n, "%s#%zu", s->cur_path, index);
     }
@@ -577,7 +579,7 @@ bp_status bp_source_next(bp_source *s, bp_source_msg *msg, int *done)
             return BP_OK;
         }
         const char *path = s->files[s->next_file++];
-        s->cur_path = strdup(path);
+        s->cur_path = bp_strdup(path);
         if (s->cur_path == NULL)
             return BP_ERR_NOMEM;
         bp_status st = BP_OK;

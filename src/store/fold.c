@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 /* The state's format: a state saved in another format is folded again. */
 #define FOLD_FORMAT 1
 
@@ -67,7 +69,7 @@ void bp_fold_free(bp_fold *d)
 static void set_text(bp_fold *d, char **dst, const char *src)
 {
     char *copy = NULL;
-    if (src != NULL && (copy = strdup(src)) == NULL) {
+    if (src != NULL && (copy = bp_strdup(src)) == NULL) {
         d->nomem = 1;
         return;
     }
@@ -93,7 +95,7 @@ static int soft_room(bp_fold *d)
     if (d->n_soft < d->cap_soft)
         return 0;
     size_t cap = d->cap_soft ? d->cap_soft * 2 : 16;
-    long long *v = realloc(d->soft, cap * sizeof(*v));
+    long long *v = bp_realloc(d->soft, cap * sizeof(*v));
     if (v == NULL) {
         d->nomem = 1;
         return -1;
@@ -198,7 +200,7 @@ void bp_fold_policy_text(const bp_fold_policy *o, char *buf, size_t size)
 char *bp_fold_soft_text(const bp_fold *d)
 {
     size_t size = d->n_soft * 21 + 1;
-    char *out = malloc(size);
+    char *out = bp_malloc(size);
     if (out == NULL)
         return NULL;
     size_t len = 0;

@@ -18,12 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/limits.h"
 
 /* @p n bytes of @p s with A-Z lowered, malloc'ed. */
 static char *ascii_lowered(const char *s, size_t n)
 {
-    char *out = malloc(n + 1);
+    char *out = bp_malloc(n + 1);
     if (out == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++)
@@ -47,7 +48,7 @@ char *bp_address_key(const char *address)
     gchar *folded = nfd != NULL ? g_utf8_casefold(nfd, -1) : NULL;                      /* owned: freed below */
     gchar *nfc = folded != NULL ? g_utf8_normalize(folded, -1, G_NORMALIZE_NFC) : NULL; /* owned */
     if (nfc != NULL && strlen(nfc) <= BP_MAX_ADDRESS_KEY_BYTES)
-        key = strdup(nfc);
+        key = bp_strdup(nfc);
     else
         key = ascii_lowered(address, n); /* a fold past the cap: the bytes, as for non-UTF-8 */
     g_free(nfc);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "outbox.h"
 #include "sql.h"
 #include "store_backend.h"
@@ -156,7 +157,7 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
     bp_status st = BP_OK;
     if (max == 0)
         return BP_OK;
-    ids.ids = malloc(max * sizeof(*ids.ids));
+    ids.ids = bp_malloc(max * sizeof(*ids.ids));
     if (ids.ids == NULL)
         return BP_ERR_NOMEM;
     long long until = now + (long long)lease_seconds;

@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
 #include "sql.h"
@@ -241,7 +242,7 @@ static int stmt_texts(stmt_text *t)
         if (id < BP_SQL_COUNT) {
             const char *sql = bp_sql_postgres[id] != NULL ? bp_sql_postgres[id] : bp_sql[id];
             size_t n = strlen(sql);
-            if ((t[id].owned = malloc(n + sizeof(returning))) == NULL)
+            if ((t[id].owned = bp_malloc(n + sizeof(returning))) == NULL)
                 return -1;
             memcpy(t[id].owned, sql, n + 1);
             if (id == BP_SQL_LEDGER_INSERT)
@@ -279,13 +280,13 @@ static int set_add(addr_set *set, const char *a)
         return 0;
     if (set->n == set->cap) {
         size_t cap = set->cap ? set->cap * 2 : 8;
-        char **v = realloc(set->v, cap * sizeof(*v));
+        char **v = bp_realloc(set->v, cap * sizeof(*v));
         if (v == NULL)
             return -1;
         set->v = v;
         set->cap = cap;
     }
-    if ((set->v[set->n] = strdup(a)) == NULL)
+    if ((set->v[set->n] = bp_strdup(a)) == NULL)
         return -1;
     set->n++;
     return 0;
@@ -343,7 +344,7 @@ typedef struct params {
 static char *utf8_fixed_copy(const char *s)
 {
     size_t len = strlen(s);
-    char *out = malloc(len + 1);
+    char *out = bp_malloc(len + 1);
     if (out == NULL)
         return NULL;
     size_t i = 0;
@@ -721,7 +722,7 @@ static void pg_close(void *h)
 static bp_status pg_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
                          char **error)
 {
-    pg *q = calloc(1, sizeof(*q));
+    pg *q = bp_calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
     q->hooks = *hooks;
@@ -773,7 +774,7 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, con
     return BP_OK;
 out:
     if (error != NULL)
-        *error = strdup(q->error);
+        *error = bp_strdup(q->error);
     pg_close(q);
     return bs;
 }
@@ -1360,10 +1361,10 @@ static bp_status migrate_identity(pg *q)
         params p = {.n = 0};
         bs = run(q, BP_SQL_MIGRATE_KEYS, &p, &res, "migrating the schema");
     }
-    if (bs == BP_OK && (n = PQntuples(res)) > 0 && (keys = calloc((size_t)n, sizeof(*keys))) == NULL)
+    if (bs == BP_OK && (n = PQntuples(res)) > 0 && (keys = bp_calloc((size_t)n, sizeof(*keys))) == NULL)
         bs = BP_ERR_NOMEM;
     for (int i = 0; i < n && bs == BP_OK; i++)
-        if ((keys[i] = strdup(PQgetvalue(res, i, 0))) == NULL)
+        if ((keys[i] = bp_strdup(PQgetvalue(res, i, 0))) == NULL)
             bs = BP_ERR_NOMEM;
     PQclear(res);
     if (bs == BP_OK)

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/alloc.h"
 #include "sql.h"
 #include "sqlite_wal.h"
 
@@ -294,6 +295,10 @@ static bp_status read_version(sq *q, int *version)
             *version = sqlite3_column_int(st, 0);
         else if (rc != SQLITE_DONE)
             bs = fail(q, rc, "reading the schema version");
+        goto out;
+    }
+    if ((rc & 0xff) != SQLITE_ERROR) { /* out of memory, I/O, busy: not an answer about the tables */
+        bs = fail(q, rc, "reading the schema version");
         goto out;
     }
     /* No schema_version table: an empty file is fine, anything else is not ours. */
@@ -614,7 +619,9 @@ static bp_status connect(sq *q)
     bs = exec(q, "BEGIN", "reading the database");
     if (bs == BP_OK) {
         bs = check_wal(q, &wal_mark);
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        rc = sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        if (bs == BP_OK && rc != SQLITE_OK && sqlite3_get_autocommit(q->db) == 0)
+            bs = fail(q, rc, "reading the database"); /* still in that transaction: let go (out:) */
     }
     if (bs != BP_OK)
         goto out;
@@ -669,7 +676,7 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
                          char **error)
 {
     bp_status bs = BP_OK;
-    sq *q = calloc(1, sizeof(*q));
+    sq *q = bp_calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
     q->hooks = *hooks;
@@ -677,8 +684,8 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
     q->read_only = opts->read_only != 0;
     size_t n = strlen(location);
-    q->path = strdup(location);
-    q->wal_path = malloc(n + sizeof("-wal"));
+    q->path = bp_strdup(location);
+    q->wal_path = bp_malloc(n + sizeof("-wal"));
     if (q->path == NULL || q->wal_path == NULL) {
         bs = BP_ERR_NOMEM;
         snprintf(q->error, sizeof(q->error), "out of memory");
@@ -693,7 +700,7 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
     }
 out:
     if (error != NULL)
-        *error = strdup(q->error);
+        *error = bp_strdup(q->error);
     sq_close(q);
     return bs;
 }
@@ -787,9 +794,13 @@ static bp_status sq_commit(void *h)
 static void sq_rollback(void *h)
 {
     sq *q = h;
-    if (q->db != NULL && sqlite3_get_autocommit(q->db) == 0)
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     q->in_tx = 0;
+    /* ROLLBACK is compiled like any statement, so it can fail for want of memory; then the
+     * transaction would stay open and every later BEGIN fail.  Closing the connection rolls it
+     * back instead (the next transaction opens the path again). */
+    if (q->db != NULL && sqlite3_get_autocommit(q->db) == 0 &&
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK && sqlite3_get_autocommit(q->db) == 0)
+        disconnect(q);
 }
 
 /* ---- rows: the shared statements of sql.c, bound and read as bp_sql_value arrays ------- */
@@ -1210,7 +1221,7 @@ static int collect_key(sqlite3_stmt *st, void *ctx)
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof(*v));
+        char **v = bp_realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
             l->nomem = 1;
             return 1;
@@ -1218,7 +1229,7 @@ static int collect_key(sqlite3_stmt *st, void *ctx)
         l->v = v;
         l->cap = cap;
     }
-    if ((l->v[l->n] = strdup(k)) == NULL) {
+    if ((l->v[l->n] = bp_strdup(k)) == NULL) {
         l->nomem = 1;
         return 1;
     }

@@ -37,6 +37,7 @@
 #endif
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "fold.h"
@@ -124,7 +125,7 @@ static const bp_store_backend *postgres_backend(char **error)
     if (error != NULL) {
         char msg[600];
         snprintf(msg, sizeof(msg), "cannot load the PostgreSQL backend module: %s", why != NULL ? why : "unknown");
-        *error = strdup(msg);
+        *error = bp_strdup(msg);
     }
     return NULL;
 }
@@ -146,7 +147,7 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
 #ifndef BP_HAVE_POSTGRES
     if (is_postgres(location)) {
         if (error != NULL)
-            *error = strdup("the PostgreSQL backend is not built into this program");
+            *error = bp_strdup("the PostgreSQL backend is not built into this program");
         return BP_ERR_UNSUPPORTED;
     }
 #endif
@@ -155,7 +156,7 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
     if (is_postgres(location) && (be = postgres_backend(error)) == NULL)
         return BP_ERR_UNSUPPORTED; /* an installation problem: pipe mode still answers 75 */
 #endif
-    bp_store *s = calloc(1, sizeof(*s));
+    bp_store *s = bp_calloc(1, sizeof(*s));
     if (s == NULL)
         return BP_ERR_NOMEM;
     s->be = be;
@@ -350,14 +351,14 @@ static bp_status note_unfolded(bp_store *s, const char *address, bp_fact_what wh
         return BP_OK; /* rows that fold to nothing change no state, wherever they sort */
     if (s->n_unfolded == s->cap_unfolded) {
         size_t cap = s->cap_unfolded ? s->cap_unfolded * 2 : 8;
-        unfolded *v = realloc(s->unfolded, cap * sizeof(*v));
+        unfolded *v = bp_realloc(s->unfolded, cap * sizeof(*v));
         if (v == NULL)
             return BP_ERR_NOMEM;
         s->unfolded = v;
         s->cap_unfolded = cap;
     }
     unfolded *u = &s->unfolded[s->n_unfolded];
-    if ((u->address = strdup(address)) == NULL)
+    if ((u->address = bp_strdup(address)) == NULL)
         return BP_ERR_NOMEM;
     u->what = what;
     u->t = t;
@@ -764,7 +765,7 @@ typedef struct history {
 
 static char *dup_or_null(history *hs, const char *v)
 {
-    char *c = v != NULL ? strdup(v) : NULL;
+    char *c = v != NULL ? bp_strdup(v) : NULL;
     if (v != NULL && c == NULL)
         hs->nomem = 1;
     return c;
@@ -778,7 +779,7 @@ static int collect_history(void *user, const bp_ledger_row *r)
         return 0;
     if (hs->n == hs->cap) {
         size_t cap = hs->cap ? hs->cap * 2 : 16;
-        history_row *v = realloc(hs->v, cap * sizeof(*v));
+        history_row *v = bp_realloc(hs->v, cap * sizeof(*v));
         if (v == NULL) {
             hs->nomem = 1;
             return 1;
@@ -824,7 +825,7 @@ static bp_status pair_history(bp_store *s, const char *key, int *changed)
     bp_status st = s->be->ledger_for(s->h, key, collect_history, &hs);
     if (st == BP_OK && hs.nomem)
         st = BP_ERR_NOMEM;
-    if (st == BP_OK && hs.n > 0 && (cand = malloc(hs.n * sizeof(*cand))) == NULL)
+    if (st == BP_OK && hs.n > 0 && (cand = bp_malloc(hs.n * sizeof(*cand))) == NULL)
         st = BP_ERR_NOMEM;
     if (st == BP_OK)
         qsort(hs.v, hs.n, sizeof(*hs.v), cmp_id);
@@ -1086,11 +1087,11 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
     }
     /* the rows to write, capped: the recognised events, or one placeholder */
     size_t cap = n_events > 0 ? n_events : 1;
-    ev = malloc(cap * sizeof(*ev));
-    rows = calloc(cap, sizeof(*rows));
+    ev = bp_malloc(cap * sizeof(*ev));
+    rows = bp_calloc(cap, sizeof(*rows));
     if (n_outbox > 0) { /* no webhook, no cost */
-        index = malloc(cap * sizeof(*index));
-        ids = calloc(cap, sizeof(*ids));
+        index = bp_malloc(cap * sizeof(*index));
+        ids = bp_calloc(cap, sizeof(*ids));
     }
     if (ev == NULL || rows == NULL || (n_outbox > 0 && (index == NULL || ids == NULL))) {
         st = BP_ERR_NOMEM;

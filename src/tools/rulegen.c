@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/readfile.h"
 #include "bouncepipe/regex.h"
 #include "bouncepipe/rules.h"
@@ -113,7 +114,7 @@ static int write_family_code(FILE *out)
 {
     int rc = -1;
     size_t n_fam = bp_text_family_count(), n = bp_text_pattern_position(n_fam, 0);
-    bp_regex **codes = calloc(n + 1, sizeof(*codes));
+    bp_regex **codes = bp_calloc(n + 1, sizeof(*codes));
     unsigned char *bytes = NULL;
     size_t size = 0;
     if (codes == NULL)

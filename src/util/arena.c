@@ -5,7 +5,10 @@
  * bp_arena_reset() keeps the first block so that a replay of a million messages does not
  * call malloc for each.  bp_arena_alloc() zeroes memory so structs start NULL-initialised;
  * the string copies do not (they overwrite every byte, and zeroing message bodies first
- * was measurable: docs/performance.md).
+ * was measurable: docs/performance.md).  Every allocation asks alloc.h's fault hook, not only
+ * those that need a new block: which one needs a block depends on the sizes before it, so a
+ * test that fails the Nth allocation must be able to fail any of them.  A failure is
+ * remembered (bp_arena_failed()) until the arena is reset.
  */
 #include "bouncepipe/arena.h"
 
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bouncepipe/alloc.h"
 
 #define ARENA_BLOCK_BYTES (64u * 1024u)
 #define ARENA_ALIGN       16u
@@ -27,11 +32,12 @@ struct arena_block {
 
 struct bp_arena {
     struct arena_block *head; /* newest block; the oldest is the kept first block */
+    int failed;               /* an allocation failed since the arena was made or reset */
 };
 
 static struct arena_block *block_new(size_t size)
 {
-    struct arena_block *b = malloc(sizeof(*b) + size);
+    struct arena_block *b = bp_malloc(sizeof(*b) + size);
     if (b == NULL)
         return NULL;
     b->next = NULL;
@@ -42,7 +48,7 @@ static struct arena_block *block_new(size_t size)
 
 bp_arena *bp_arena_new(void)
 {
-    bp_arena *a = calloc(1, sizeof(*a));
+    bp_arena *a = bp_calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;
     a->head = block_new(ARENA_BLOCK_BYTES);
@@ -76,20 +82,31 @@ void bp_arena_reset(bp_arena *arena)
     }
     b->used = 0;
     arena->head = b;
+    arena->failed = 0;
+}
+
+int bp_arena_failed(const bp_arena *arena)
+{
+    return arena->failed;
 }
 
 /* @size bytes, 16-aligned, NOT zeroed: for callers that overwrite all of them at once. */
 static void *arena_alloc_raw(bp_arena *arena, size_t size)
 {
     size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (need < size)
+    /* any allocation may be the one that needs a new block: the fault hook may fail each */
+    if (need < size || bp_alloc_should_fail(size)) {
+        arena->failed = 1;
         return NULL;
+    }
     struct arena_block *b = arena->head;
     if (b->size - b->used < need) {
         size_t bsize = need > ARENA_BLOCK_BYTES ? need : ARENA_BLOCK_BYTES;
         struct arena_block *nb = block_new(bsize);
-        if (nb == NULL)
+        if (nb == NULL) {
+            arena->failed = 1;
             return NULL;
+        }
         if (need > ARENA_BLOCK_BYTES) {
             /* a large block goes behind the head so the head keeps its free space */
             nb->next = b->next;

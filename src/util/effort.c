@@ -35,6 +35,8 @@
 
 static _Thread_local bp_effort *current;
 
+static int run_out(bp_effort *e, bp_effort_cut cut, uint64_t now);
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -65,6 +67,8 @@ void bp_effort_end(bp_effort *e)
     e->elapsed_ns = now_ns() - e->started_ns;
     if (current == e)
         current = e->outer;
+    if (e->cut == BP_EFFORT_MEMORY && e->outer != NULL) /* what the outer budget covers failed too */
+        run_out(e->outer, BP_EFFORT_MEMORY, now_ns());
     e->outer = NULL;
 }
 
@@ -113,11 +117,18 @@ int bp_effort_search(void)
     return 1;
 }
 
+void bp_effort_out_of_memory(void)
+{
+    if (current != NULL && current->cut != BP_EFFORT_MEMORY)
+        run_out(current, BP_EFFORT_MEMORY, now_ns());
+}
+
 const char *bp_effort_cut_name(bp_effort_cut cut)
 {
     switch (cut) {
     case BP_EFFORT_TIME: return "time";
     case BP_EFFORT_REGEX: return "PCRE2 work";
+    case BP_EFFORT_MEMORY: return "memory";
     case BP_EFFORT_OK: break;
     }
     return "";

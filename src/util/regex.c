@@ -18,21 +18,65 @@
  * no single call runs over a megabyte of start positions.  Where JIT is unavailable the
  * interpreter runs and the budget bounds the rest.
  *
+ * Out of memory: a search or compile that PCRE2 could not do for want of memory has no
+ * answer, so it is not taken for "no match" or "bad pattern": it cuts the current effort
+ * budget (bp_effort_out_of_memory(): the message then fails with BP_ERR_NOMEM) and a compile
+ * says ENOMEM in errno.  A decode that runs out leaves the table to be decoded again, a JIT
+ * compile that runs out leaves JIT available for the next one.
+ *
+ * PCRE2's memory comes from bp_malloc() (alloc.h): one general context for the process, made
+ * at the first use and kept, is handed to every compile, decode, match context and match
+ * data, so that PCRE2's allocations fail where ours do under the fault hook of the tests.
+ *
  * The opaque bp_regex is the pcre2_code itself: no allocation of our own per pattern.
  */
 #include "bouncepipe/regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
 #include <pcre2.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
 
 static int jit_unavailable; /* a JIT compile failed once: do not retry for every long subject */
+
+static void *pcre2_alloc(PCRE2_SIZE size, void *data)
+{
+    (void)data;
+    return bp_malloc(size);
+}
+
+static void pcre2_release(void *p, void *data)
+{
+    (void)data;
+    free(p);
+}
+
+/* The process's general context (PCRE2 allocates through bp_malloc()), made at the first use
+ * and kept for the life of the process; NULL when memory ran out (then the next use tries
+ * again).  Threads racing to make it keep the first one made. */
+static pcre2_general_context *general(void)
+{
+    static _Atomic(pcre2_general_context *) made;
+    pcre2_general_context *g = atomic_load(&made);
+    if (g != NULL)
+        return g;
+    pcre2_general_context *mine = pcre2_general_context_create(pcre2_alloc, pcre2_release, NULL);
+    if (mine == NULL)
+        return NULL;
+    if (!atomic_compare_exchange_strong(&made, &g, mine)) {
+        pcre2_general_context_free(mine); /* another thread made it first: g is that one */
+        return g;
+    }
+    return mine;
+}
 
 struct bp_regex_matcher {
     pcre2_match_context *mctx; /* the limits */
@@ -53,13 +97,25 @@ bp_regex *bp_regex_compile(const char *pattern, unsigned flags, char *err, size_
         options |= PCRE2_MULTILINE;
     if (flags & BP_REGEX_WINDOWED)
         options |= PCRE2_USE_OFFSET_LIMIT;
-    int errcode = 0;
+    int errcode = PCRE2_ERROR_HEAP_FAILED;
     PCRE2_SIZE erroff = 0;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &errcode, &erroff, NULL);
+    pcre2_code *code = NULL;
+    pcre2_general_context *g = general();
+    pcre2_compile_context *cc = g != NULL ? pcre2_compile_context_create(g) : NULL;
+    if (cc != NULL) { /* the code keeps a copy of the context's allocator: freed right away */
+        code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &errcode, &erroff, cc);
+        pcre2_compile_context_free(cc);
+    }
     if (code == NULL && err != NULL && err_size > 0) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof(msg));
         snprintf(err, err_size, "%s at offset %zu", (const char *)msg, (size_t)erroff);
+    }
+    if (code == NULL && errcode == PCRE2_ERROR_HEAP_FAILED) {
+        bp_effort_out_of_memory(); /* not the pattern's fault: whatever needed it has no answer */
+        errno = ENOMEM;
+    } else if (code == NULL) {
+        errno = EINVAL;
     }
     return (bp_regex *)code;
 }
@@ -69,11 +125,20 @@ void bp_regex_free(bp_regex *re)
     pcre2_code_free(code_of(re));
 }
 
+/* After a failed JIT compile: the interpreter runs, and gives the same results.  Only a JIT
+ * that is not there (not built in, no executable memory) stops later tries; out of memory
+ * may pass. */
+static void jit_failed(int rc)
+{
+    if (rc != PCRE2_ERROR_NOMEMORY)
+        jit_unavailable = 1;
+}
+
 void bp_regex_jit(bp_regex *re)
 {
-    /* failing is fine: the interpreter runs */
-    if (re != NULL && pcre2_jit_compile(code_of(re), PCRE2_JIT_COMPLETE) != 0)
-        jit_unavailable = 1;
+    int rc;
+    if (re != NULL && (rc = pcre2_jit_compile(code_of(re), PCRE2_JIT_COMPLETE)) != 0)
+        jit_failed(rc);
 }
 
 /* JIT-compile @p code unless it is already (PCRE2_INFO_JITSIZE is 0 before). */
@@ -82,8 +147,9 @@ static void jit_now(pcre2_code *code)
     size_t jit_size = 0;
     if (jit_unavailable || pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jit_size) != 0 || jit_size > 0)
         return;
-    if (pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) != 0)
-        jit_unavailable = 1;
+    int rc = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    if (rc != 0)
+        jit_failed(rc);
 }
 
 bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **bytes, size_t *len)
@@ -92,9 +158,10 @@ bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **b
         return BP_ERR_LIMIT;
     uint8_t *encoded = NULL;
     PCRE2_SIZE size = 0;
-    if (pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &encoded, &size, NULL) < 0)
+    pcre2_general_context *g = general();
+    if (g == NULL || pcre2_serialize_encode((const pcre2_code **)codes, (int32_t)n, &encoded, &size, g) < 0)
         return BP_ERR_NOMEM;
-    *bytes = malloc(size);
+    *bytes = bp_malloc(size);
     if (*bytes != NULL) {
         memcpy(*bytes, encoded, size);
         *len = size;
@@ -104,7 +171,8 @@ bp_status bp_regex_serialize(bp_regex *const *codes, size_t n, unsigned char **b
 }
 
 /* Decode the whole serialization; a count other than the table's, or bytes this PCRE2
- * refuses (another version or configuration), leave the table refused. */
+ * refuses (another version or configuration), leave the table refused.  Out of memory leaves
+ * it as it was: the next take decodes again (the caller of this one compiles instead). */
 static void table_decode(bp_regex_table *t)
 {
     t->state = -1;
@@ -113,11 +181,13 @@ static void table_decode(bp_regex_table *t)
     int32_t n = pcre2_serialize_get_number_of_codes(t->bytes);
     if (n <= 0 || (size_t)n != t->n)
         return;
-    pcre2_code **codes = calloc((size_t)n, sizeof(*codes));
-    if (codes == NULL)
-        return;
-    if (pcre2_serialize_decode(codes, n, t->bytes, NULL) != n) {
-        free((void *)codes);
+    pcre2_code **codes = bp_calloc((size_t)n, sizeof(*codes));
+    pcre2_general_context *g = general();
+    int32_t got = codes != NULL && g != NULL ? pcre2_serialize_decode(codes, n, t->bytes, g) : PCRE2_ERROR_NOMEMORY;
+    if (got != n) {
+        free((void *)codes); /* on failure PCRE2 frees the codes it decoded */
+        if (got == PCRE2_ERROR_NOMEMORY)
+            t->state = 0;
         return;
     }
     t->codes = (bp_regex **)codes;
@@ -154,11 +224,14 @@ int bp_regex_lazy_jit_due(bp_regex_lazy_jit *j, unsigned after)
 
 bp_regex_matcher *bp_regex_matcher_new(void)
 {
-    bp_regex_matcher *m = calloc(1, sizeof(*m));
+    bp_regex_matcher *m = bp_calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    m->mctx = pcre2_match_context_create(NULL);
-    m->mdata = pcre2_match_data_create(16, NULL);
+    pcre2_general_context *g = general();
+    if (g != NULL) {
+        m->mctx = pcre2_match_context_create(g);
+        m->mdata = pcre2_match_data_create(16, g);
+    }
     if (m->mctx == NULL || m->mdata == NULL) {
         bp_regex_matcher_free(m);
         return NULL;
@@ -211,6 +284,8 @@ int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size
         rc = search_windows(m, code, s, len, from);
     else
         rc = pcre2_match(code, (PCRE2_SPTR)s, len, from, 0, m->mdata, m->mctx);
+    if (rc == PCRE2_ERROR_NOMEMORY)
+        bp_effort_out_of_memory(); /* no answer: not "no match" */
     if (rc < 0)
         return 0;
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);

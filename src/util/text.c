@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
+
 bp_status bp_strbuf_append(bp_strbuf *sb, const char *s, size_t len)
 {
     if (sb->len + len + 1 > sb->cap) {
@@ -20,7 +22,7 @@ bp_status bp_strbuf_append(bp_strbuf *sb, const char *s, size_t len)
                 return BP_ERR_NOMEM;
             cap *= 2;
         }
-        char *p = realloc(sb->data, cap);
+        char *p = bp_realloc(sb->data, cap);
         if (p == NULL)
             return BP_ERR_NOMEM;
         sb->data = p;
@@ -54,7 +56,7 @@ bp_status bp_strbuf_printf(bp_strbuf *sb, const char *fmt, ...)
         return BP_ERR_PARSE;
     if ((size_t)n < sizeof(small))
         return bp_strbuf_append(sb, small, (size_t)n);
-    char *big = malloc((size_t)n + 1);
+    char *big = bp_malloc((size_t)n + 1);
     if (big == NULL)
         return BP_ERR_NOMEM;
     va_start(ap, fmt);

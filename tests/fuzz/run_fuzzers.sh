@@ -1,7 +1,8 @@
 #!/bin/sh
-# run_fuzzers.sh FUZZ_BUILD_DIR [SECONDS]
+# run_fuzzers.sh FUZZ_BUILD_DIR [SECONDS [NAME...]]
 #
-# For every libFuzzer harness built in FUZZ_BUILD_DIR/tests/fuzz (make fuzz builds them):
+# For every libFuzzer harness built in FUZZ_BUILD_DIR/tests/fuzz (make fuzz builds them), or
+# only those NAMEd (e.g. toml: a longer run of one harness):
 # replay its whole seed corpus (tests/fuzz/corpus/<name>/), then fuzz it for SECONDS
 # (default 25) on one core.  New inputs go to a scratch corpus, never into the repository;
 # a crash, leak, sanitizer report, timeout (10 s per input) or RSS over 2 GB fails the run
@@ -10,6 +11,8 @@
 set -u
 dir=$1
 seconds=${2:-25}
+[ $# -ge 2 ] && shift 2 || shift $#
+only=" $* "
 art="$dir/fuzz-artifacts"
 mkdir -p "$art"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/bp-fuzz.XXXXXX")
@@ -18,8 +21,9 @@ fail=0
 found=0
 for fuzzer in "$dir"/tests/fuzz/*_fuzzer; do
     [ -x "$fuzzer" ] || continue
-    found=$((found + 1))
     name=$(basename "$fuzzer" _fuzzer)
+    [ "$only" = "  " ] || case "$only" in *" $name "*) ;; *) continue ;; esac
+    found=$((found + 1))
     seeds=tests/fuzz/corpus/$name
     if [ ! -d "$seeds" ]; then
         echo "FAIL $name: no seed corpus $seeds"
@@ -45,5 +49,5 @@ for fuzzer in "$dir"/tests/fuzz/*_fuzzer; do
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/$name.log" | cut -d' ' -f2)
     echo "fuzz $name: seeds replayed, ${seconds}s clean, $execs execs"
 done
-[ "$found" -gt 0 ] || { echo "fuzz: no harness in $dir/tests/fuzz"; exit 1; }
+[ "$found" -gt 0 ] || { echo "fuzz: no harness${only% } in $dir/tests/fuzz"; exit 1; }
 [ "$fail" -eq 0 ]

@@ -1,0 +1,52 @@
+/*
+ * alloc.h - the allocation functions of bouncepipe's own code, and the one hook that makes
+ * them fail on purpose (fault injection, as SQLite's test_malloc.c and libssh's OOM fuzzer
+ * do).
+ *
+ * Every malloc, calloc, realloc, strdup and strndup of src/ goes through these (the ctest case
+ * alloc_hook checks that no other call is left), and so does PCRE2's memory: the one PCRE2
+ * wrapper (regex.h) hands PCRE2 a general context whose allocator is bp_malloc().  They
+ * behave as the C library's functions do; memory they return is released with free().
+ * Without a hook (always, outside tests) they cost one pointer test more than the C library.
+ *
+ * The hook (bp_alloc_set_fault()) is asked before each allocation; when it says fail, the
+ * function returns NULL without allocating, and callers must then answer BP_ERR_NOMEM with
+ * nothing half-done.  tests/oom_inject.c uses it to fail the Nth allocation of a message's
+ * way through parse -> classify -> record for every N.  GLib and GMime allocate with
+ * g_malloc(), which aborts instead of failing: that boundary is in docs/hardening.md.
+ *
+ * Ownership: the caller owns what these return.  The hook is process-wide and not
+ * synchronised: set it only while no other thread allocates (tests).
+ */
+#ifndef BOUNCEPIPE_ALLOC_H
+#define BOUNCEPIPE_ALLOC_H
+
+#include <stddef.h>
+
+/** malloc(); NULL when out of memory or when the hook says fail. */
+void *bp_malloc(size_t size);
+/** calloc(); NULL when out of memory, on overflow, or when the hook says fail. */
+void *bp_calloc(size_t n, size_t size);
+/** realloc(); on failure NULL and @p p untouched (still the caller's to free). */
+void *bp_realloc(void *p, size_t size);
+/** strdup(); NULL when out of memory or when the hook says fail. */
+char *bp_strdup(const char *s);
+/** strndup(): at most @p n bytes of @p s, NUL-terminated. */
+char *bp_strndup(const char *s, size_t n);
+
+/**
+ * The fault hook: called before every allocation above with its size.
+ * @return non-zero to make that allocation fail (return NULL).
+ */
+typedef int (*bp_alloc_fault_fn)(void *user, size_t size);
+
+/** Install @p fn (NULL: none, the default) with @p user passed to it.  For tests. */
+void bp_alloc_set_fault(bp_alloc_fault_fn fn, void *user);
+
+/**
+ * Ask the hook about an allocation of @p size made elsewhere (a library's allocator that a
+ * test routes through the same count, e.g. SQLite's).  @return non-zero: fail it.
+ */
+int bp_alloc_should_fail(size_t size);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * alloc.c - bouncepipe's allocation functions and their fault hook (contract in
+ * include/bouncepipe/alloc.h).
+ *
+ * Each function asks the hook first (when one is set) and otherwise is the C library's.
+ * bp_strdup() and bp_strndup() allocate through bp_malloc() so that they count as one
+ * allocation each, as every other call does.
+ */
+#include "bouncepipe/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bp_alloc_fault_fn fault_fn;
+static void *fault_user;
+
+void bp_alloc_set_fault(bp_alloc_fault_fn fn, void *user)
+{
+    fault_fn = fn;
+    fault_user = user;
+}
+
+int bp_alloc_should_fail(size_t size)
+{
+    return fault_fn != NULL && fault_fn(fault_user, size);
+}
+
+void *bp_malloc(size_t size)
+{
+    if (bp_alloc_should_fail(size))
+        return NULL;
+    return malloc(size);
+}
+
+void *bp_calloc(size_t n, size_t size)
+{
+    if (bp_alloc_should_fail(n * size))
+        return NULL;
+    return calloc(n, size);
+}
+
+void *bp_realloc(void *p, size_t size)
+{
+    if (bp_alloc_should_fail(size))
+        return NULL;
+    return realloc(p, size);
+}
+
+char *bp_strdup(const char *s)
+{
+    return bp_strndup(s, strlen(s));
+}
+
+char *bp_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = bp_malloc(len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
