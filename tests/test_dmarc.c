@@ -1,6 +1,6 @@
 /*
  * test_dmarc.c - DMARC aggregate reports (src/report/dmarc*.c): every receiver shape and
- * packing of fixtures/dmarc/ read through bp_mime_parse() + bp_dmarc_parse() against its
+ * packing of fixtures/dmarc/ read through bp_mime_parse() + bp_dmarc_read_message() against its
  * <name>.expected dump and a table of the fields that matter; the DMARCbis fields; alignment;
  * each hostile fixture refused with its reason in bounded memory (a child process each, its
  * peak RSS measured); the limits of limits.h crossed by inputs built here; the MIME adapter's
@@ -59,7 +59,7 @@ static bp_status parse_message(bp_arena *arena, const char *bytes, size_t len, b
     bp_status st = bp_mime_parse(bytes, len, arena, &m);
     if (st != BP_OK)
         return st;
-    return bp_dmarc_parse(&m, arena, r);
+    return bp_dmarc_read_message(&m, &bp_dmarc_reader_module, arena, r);
 }
 
 static void parse_fixture(bp_arena *arena, const char *name, bp_dmarc_report *r)
@@ -79,7 +79,7 @@ static const char *str(const char *s)
     return s != NULL ? s : "-";
 }
 
-/* A deterministic dump of everything bp_dmarc_parse() read: the .expected format. */
+/* A deterministic dump of everything bp_dmarc_read_message() read: the .expected format. */
 static void dump(const bp_dmarc_report *r, bp_strbuf *sb)
 {
     bp_strbuf_printf(sb, "outcome: %s\n", bp_dmarc_outcome_name(r->outcome));

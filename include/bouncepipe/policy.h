@@ -50,6 +50,7 @@ typedef enum bp_policy_step {
     BP_POLICY_SUPPRESS,           /**< the table: a final failure of this category suppresses */
     BP_POLICY_SOFT,               /**< the table: this category is counted (soft) */
     BP_POLICY_IGNORE,             /**< the table: this category is recorded only */
+    BP_POLICY_NOT_RECIPIENT,      /**< a DMARC report is about the sender's domain: recorded only */
 } bp_policy_step;
 
 /**

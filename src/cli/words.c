@@ -18,6 +18,7 @@ const char *bp_cli_policy_words(bp_policy_step step)
     case BP_POLICY_SUPPRESS: return "policy: a final failure of this category suppresses";
     case BP_POLICY_SOFT: return "policy: this category is counted; repeated soft bounces suppress";
     case BP_POLICY_IGNORE: return "policy: this category says nothing about the recipient: recorded only";
+    case BP_POLICY_NOT_RECIPIENT: return "a DMARC report is about our own domain, not a recipient: recorded only";
     }
     return "-";
 }
