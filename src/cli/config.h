@@ -13,6 +13,7 @@
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
+ *   [dmarc]      own_networks = 192.0.2.0/24;2001:db8::/32   (our sending IPs: `bouncepipe dmarc`)
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -34,6 +35,22 @@
 #define BP_CONFIG_DEFAULT_DB         "./bouncepipe.db"
 #define BP_CONFIG_DEFAULT_QUARANTINE "./quarantine"
 
+/** A network of our own sending IPs ([dmarc] own_networks): an address and a prefix length. */
+typedef struct bp_cidr {
+    int family;             /**< AF_INET or AF_INET6 */
+    unsigned char addr[16]; /**< network address, host bits cleared (4 bytes for AF_INET) */
+    unsigned bits;          /**< prefix length */
+} bp_cidr;
+
+/**
+ * Parse "ADDRESS[/BITS]" (IPv4 or IPv6; no BITS: the one address).
+ * @return 0 and fills @p out, or -1 when it is not a network.
+ */
+int bp_cidr_parse(const char *text, bp_cidr *out);
+
+/** @return non-zero when the IP address text @p ip is inside @p net. */
+int bp_cidr_contains(const bp_cidr *net, const char *ip);
+
 typedef struct bp_config {
     char *file;           /**< the file that was read, or NULL for none */
     char *db;             /**< store location */
@@ -44,12 +61,14 @@ typedef struct bp_config {
     bp_verp_options verp;  /**< points into the fields above */
     char **rcpt_headers;   /**< NULL-terminated list, or NULL */
     bp_report_options report;
-    char **pattern_files; /**< NULL-terminated list of extra rule files, or NULL */
-    int builtin_rules;    /**< load the shipped rule database (default 1) */
-    bp_policy policy;     /**< defaults with the [policy] group applied */
-    unsigned file_mode;   /**< permission bits of the file read (0 for none) */
-    int secret_exposed;   /**< the file holds a database password (secret.h) and its group or others
-                               may read or write it: callers warn, pipe mode refuses */
+    char **pattern_files;  /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;     /**< load the shipped rule database (default 1) */
+    bp_policy policy;      /**< defaults with the [policy] group applied */
+    bp_cidr *own_networks; /**< [dmarc] own_networks (g_malloc'ed), or NULL */
+    size_t n_own_networks;
+    unsigned file_mode; /**< permission bits of the file read (0 for none) */
+    int secret_exposed; /**< the file holds a database password (secret.h) and its group or others
+                             may read or write it: callers warn, pipe mode refuses */
 } bp_config;
 
 /**
