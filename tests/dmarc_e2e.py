@@ -14,6 +14,7 @@
              with no own_networks, the sending IPs of the accounting stream stand in
   failures   an auth-failure report is linked to its domain's view
   resolve    --resolve names 127.0.0.1 from /etc/hosts and caches it; the cache is used after
+  readme     the README's five DMARC lines run as written (the paths theirs, our config)
   migrate    SQLite -> SQLite (and with --pg SQLite -> PostgreSQL -> SQLite): the view of the
              copy is the view of the original; migrating again adds nothing; with --pg, the
              pipe part runs against PostgreSQL too
@@ -275,6 +276,25 @@ def part_month(tmp):
     return box, view
 
 
+def part_readme(box, mbox, tmp):
+    """The README's DMARC block as written, with its two paths pointed into the test and
+    --config after each command's name (the block's first line is the config key, a comment)."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = text.split("**DMARC aggregate reports**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = block.strip("\n").splitlines()
+    check(len(lines) == 5 and lines[0].startswith("# ") and "own_networks" in lines[0],
+          "readme: the DMARC workflow is five lines, the first the configuration")
+    prom = os.path.join(tmp, "dmarc.prom")
+    for line in lines[1:]:
+        cmd = line.split("  #")[0].split()
+        cmd = [mbox if a == "/var/mail/dmarc-reports.mbox" else prom if a == "/var/lib/node_exporter/dmarc.prom"
+               else a for a in cmd]
+        r = run([BIN, cmd[1], "--config", box.config, *cmd[2:]])
+        check(r.returncode == 0, f"readme: {line.split('  #')[0].strip()} (exit {r.returncode})")
+    check(os.path.exists(prom) and "bouncepipe_dmarc_ready" in open(prom).read(),
+          "readme: the Prometheus file is written")
+
+
 def part_failures():
     box = Box()
     ruf = open(os.path.join(ROOT, "fixtures", "arf", "auth-failure-dkim.eml"), "rb").read()
@@ -348,6 +368,9 @@ def main():
             part_pipe(PG)
         part_module()
         box, view = part_month(tmp)
+        readme_box = Box()
+        part_readme(readme_box, os.path.join(tmp, "month.mbox"), tmp)
+        readme_box.close()
         part_migrate(box, view, PG)
         box.close()
         part_failures()

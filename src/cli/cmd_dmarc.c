@@ -605,6 +605,9 @@ static bp_status reverse_dns(view *v, bp_store *store, int resolve, size_t *look
     long long started = monotonic_ms();
     int in_tx = 0;
     *looked_up = *left = 0;
+    /* one try of one second per name server (limits.h); an operator's own RES_OPTIONS wins */
+    if (resolve)
+        setenv("RES_OPTIONS", "timeout:1 attempts:1", 0);
     for (size_t i = 0; i < k && st == BP_OK; i++) {
         rdns_hit hit = {NULL, 0, 0};
         st = bp_store_dmarc_rdns_get(store, rank[i].ip, take_rdns, &hit);
