@@ -1251,12 +1251,13 @@ static int dmarc_option(void *user, int opt, const char *arg)
 /* Read everything the view shows.  @return the store's status. */
 static bp_status collect(view *v, bp_store *store, const struct dmarc_args *a)
 {
-    bp_status st = bp_store_dmarc_acct_ips(store, &v->w, take_acct_ip, v);
-    if (st != BP_OK)
+    bp_status st = BP_OK;
+    if (v->config != NULL && v->config->n_own_networks > 0)
+        v->own_from = "config"; /* the configuration says which are ours */
+    else if ((st = bp_store_dmarc_acct_ips(store, &v->w, take_acct_ip, v)) != BP_OK)
         return st;
-    v->own_from = v->config != NULL && v->config->n_own_networks > 0 ? "config" : v->n_acct_ips > 0 ? "acct" : NULL;
-    if (v->own_from != NULL && strcmp(v->own_from, "config") == 0)
-        v->n_acct_ips = 0; /* the configuration says which are ours */
+    else if (v->n_acct_ips > 0)
+        v->own_from = "acct";
     if ((st = bp_store_dmarc_traffic(store, &v->w, take_traffic, v)) != BP_OK ||
         (st = bp_store_dmarc_report_days(store, &v->w, take_report_days, v)) != BP_OK ||
         (st = bp_store_dmarc_policies(store, &v->w, take_policy, v)) != BP_OK)
