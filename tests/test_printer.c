@@ -110,7 +110,7 @@ static const char *const contract_fields[] = {
     "job_id",
     "original_message_id",
     "blocklist",
-    /* 1.1: a DMARC aggregate report's */
+    /* 1.2: a DMARC aggregate report's */
     "dmarc_org",
     "dmarc_report_id",
     "dmarc_domain",
@@ -205,6 +205,13 @@ static void test_dmarc_event(void **state)
                      "p=none, 2 records, 2394 messages, 2391 pass") == NULL)
         fail_msg("text: got %s", line);
     free(line);
+    /* the report's text is the sender's: masked in the layout, a line break stays on its line */
+    r.org_name = "evil\norg\xe2\x80\xae\x1b[8m";
+    line = print_event(BP_FORMAT_TEXT, &e, 1);
+    if (strstr(line, "DMARC example.com from evil?org??[8m (123\"45): ") == NULL)
+        fail_msg("text, masked: got %s", line);
+    free(line);
+    r.org_name = "google.com";
     /* any other event: the report's fields are null */
     e.dmarc = NULL;
     line = print_event(BP_FORMAT_NDJSON, &e, 1);

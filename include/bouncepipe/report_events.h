@@ -41,11 +41,15 @@ typedef enum bp_category_step {
 /** Why an event came out as it did (filled only when bp_classify_ctx.explain is set), as
  *  structured steps; the explain command words them. */
 typedef struct bp_explain {
-    const char *family;       /**< report family */
-    unsigned part_index;      /**< MIME part of the recipient block */
-    const char *field;        /**< field or scanner that gave the recipient */
-    const char *verp_address; /**< decoded envelope recipient, when there was one */
-    int verp_disagrees;       /**< the report's recipient differs from the VERP address */
+    const char *family;           /**< report family */
+    unsigned part_index;          /**< MIME part of the recipient block */
+    const char *field;            /**< field or scanner that gave the recipient */
+    const char *verp_address;     /**< decoded envelope recipient, when there was one */
+    int verp_disagrees;           /**< the report's recipient differs from the VERP address */
+    const char *rejected_address; /**< the first recipient candidate that was not a valid address
+                                       (bp_address_check()), masked for printing, or NULL */
+    const char *rejected_why;     /**< why it was rejected */
+    const char *rejected_field;   /**< where it was found: the field or scanner, or "VERP" */
     bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
     size_t n_matches;               /**< every matching rule (may exceed the array) */
     bp_category_step category_step; /**< how the category was chosen */

@@ -18,6 +18,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/source.h"
+#include "bouncepipe/text.h"
 #include "cli.h"
 
 static const bp_cli_command explain_command = {
@@ -40,13 +41,13 @@ struct explain_run {
     int failures;
 };
 
-/* Untrusted text with control bytes shown as '?'. */
+/* Untrusted text masked (text.h: controls, C1, bidi overrides, invalid UTF-8 as '?'). */
 static void put_masked(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && s[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        putchar(c < 0x20 || c == 0x7F ? '?' : c);
-    }
+    bp_strbuf sb = {0};
+    if (bp_text_mask_append(&sb, s, strnlen(s, n), 0) == BP_OK && sb.data != NULL)
+        fputs(sb.data, stdout);
+    bp_strbuf_free(&sb);
 }
 
 static void put_field(const char *label, const char *value)
@@ -109,6 +110,13 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
             fputs(" (the report named nobody: decoded from the envelope recipient)", stdout);
         }
         putchar('\n');
+    }
+    if (x->rejected_address != NULL) {
+        printf("  %-12s \"", "rejected:");
+        put_masked(x->rejected_address, strlen(x->rejected_address));
+        fputs("\" in ", stdout);
+        put_masked(x->rejected_field != NULL ? x->rejected_field : "the report", 64);
+        printf(": not an address: %s\n", x->rejected_why);
     }
     if (x->verp_address != NULL) {
         printf("  %-12s ", "VERP:");

@@ -49,10 +49,10 @@ static void patterns_usage(FILE *out)
 /* Print @n bytes of untrusted @s with control bytes shown as '?'. */
 static void put_masked(FILE *out, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        fputc(c < 0x20 || c == 0x7F ? '?' : c, out);
-    }
+    bp_strbuf sb = {0}; /* the house masking (text.h): controls, C1, bidi, invalid UTF-8 */
+    if (bp_text_mask_append(&sb, s, n, 0) == BP_OK && sb.data != NULL)
+        fwrite(sb.data, 1, sb.len, out);
+    bp_strbuf_free(&sb);
 }
 
 struct warn_count {

@@ -4,7 +4,10 @@
  * bp_classify(): one event per recipient block (one "unrecognized" event when there is
  * none).  The event type follows the report kind and the block's action; the recipient is
  * the report's own, else the VERP-decoded envelope recipient (from --rcpt, else the report's
- * own Delivered-To / X-Original-To / To, else the original's Return-Path); the category comes
+ * own Delivered-To / X-Original-To / To, else the original's Return-Path); every one of them
+ * only when it is a valid address (bp_address_check(): a rejected Final-Recipient gives way
+ * to the Original-Recipient, then to VERP, else the event has no recipient, and explain says
+ * what was rejected and why); the category comes
  * from classify.c (rules over the diagnostic text, else the codes); the action from the
  * policy.  With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
  * A DMARC aggregate report is one event of its own (dmarc_event()): about the sender's
@@ -17,7 +20,25 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
+
+/* @p candidate when it is a valid address, else NULL; the first rejection is noted in @p x
+ * (NULL: not explaining) with the candidate masked for printing. */
+static const char *valid_address(const char *candidate, const char *field, bp_arena *arena, bp_explain *x)
+{
+    if (candidate == NULL)
+        return NULL;
+    const char *why = bp_address_check(candidate);
+    if (why == NULL)
+        return candidate;
+    if (x != NULL && x->rejected_address == NULL) {
+        x->rejected_address = bp_text_mask(arena, candidate, BP_MAX_ADDRESS_BYTES);
+        x->rejected_why = why;
+        x->rejected_field = field;
+    }
+    return NULL;
+}
 
 static bp_event_type event_type(const bp_report *r, const bp_rcpt_block *b)
 {
@@ -165,7 +186,7 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         fill_common(ctx, report, &ev[0]);
         ev[0].type = BP_EVENT_UNRECOGNIZED;
         ev[0].action = bp_policy_decide(policy, BP_EVENT_UNRECOGNIZED, NULL, NULL, 0, NULL);
-        const char *verp = verp_address(ctx, report, arena);
+        const char *verp = valid_address(verp_address(ctx, report, arena), "VERP", arena, ex);
         if (verp != NULL) {
             ev[0].recipient = verp;
             ev[0].recipient_from = "verp";
@@ -179,7 +200,8 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         return BP_OK;
     }
 
-    const char *verp = verp_address(ctx, report, arena);
+    const char *verp_candidate = verp_address(ctx, report, arena);
+    const char *verp = valid_address(verp_candidate, "VERP", arena, NULL);
     for (size_t i = 0; i < n; i++) {
         const bp_rcpt_block *b = &report->blocks[i];
         bp_event *e = &ev[i];
@@ -190,11 +212,23 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         const char *reply_verdict = e->type == BP_EVENT_AUTOREPLY ? autoreply_verdict(ctx, report, &reply_rule) : NULL;
         if (reply_verdict != NULL)
             e->type = BP_EVENT_BOUNCE;
-        e->recipient = b->recipient;
+        const char *field = b->field;
+        e->recipient = valid_address(b->recipient, field, arena, x);
         e->recipient_from = bp_rcpt_source_name(b->recipient_from);
-        if ((e->recipient == NULL || b->recipient_weak) && verp != NULL) {
-            e->recipient = verp;
-            e->recipient_from = "verp";
+        if (e->recipient == NULL && b->recipient != NULL && b->recipient_from == BP_FROM_FINAL_RECIPIENT &&
+            (e->recipient = valid_address(b->original_recipient, "Original-Recipient", arena, x)) != NULL) {
+            e->recipient_from = bp_rcpt_source_name(BP_FROM_ORIGINAL_RECIPIENT);
+            field = "Original-Recipient";
+        }
+        if (e->recipient == NULL || (b->recipient_weak && verp != NULL)) {
+            if (verp != NULL) {
+                e->recipient = verp;
+                e->recipient_from = "verp";
+            } else {
+                e->recipient_from = NULL;
+                if (verp_candidate != NULL)
+                    valid_address(verp_candidate, "VERP", arena, x); /* explain says why not */
+            }
         }
         e->status = b->status;
         e->smtp_code = b->smtp_code;
@@ -203,10 +237,10 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         if (x != NULL) {
             x->family = report->family;
             x->part_index = b->part_index;
-            x->field = b->field;
+            x->field = field;
             x->verp_address = verp;
-            x->verp_disagrees =
-                verp != NULL && b->recipient != NULL && !b->recipient_weak && strcasecmp(verp, b->recipient) != 0;
+            x->verp_disagrees = verp != NULL && e->recipient != NULL && e->recipient != verp && !b->recipient_weak &&
+                                strcasecmp(verp, e->recipient) != 0;
         }
         bp_policy_step policy_why = BP_POLICY_UNRECOGNIZED;
         if (e->type == BP_EVENT_COMPLAINT) {

@@ -5,10 +5,12 @@
  * for NDJSON and CSV, both written by the structured writer (writer.c: JSON escaping of every
  * control byte so that no input can break a line of NDJSON; CSV cells that start with = + - @
  * (or tab / CR) get a leading apostrophe, the OWASP recipe against formula injection in
- * spreadsheet software).  Strings are already cleaned by the parsers (control bytes masked,
- * valid UTF-8).  The text format is a layout for people, formatted here and handed to the
- * writer as it is.  After the table come the fields of a DMARC aggregate report (schema 1.1),
- * null on every other event: its period as UTC times, its counts as numbers.
+ * spreadsheet software).  Strings are cleaned by the parsers (control bytes masked, valid
+ * UTF-8) and masked again by the writer, whatever produced them (writer.h).  The text format
+ * is a layout for people, formatted here with every value masked (a file name may hold a line
+ * break) and handed to the writer, which masks the layout but for its line ends.  After the
+ * table come the fields of a DMARC aggregate report (schema 1.2), null on every other event:
+ * its period as UTC times, its counts as numbers.
  */
 #include "bouncepipe/emit.h"
 
@@ -96,7 +98,7 @@ static const char *utc_time(long long t, char *buf, size_t size)
     return buf;
 }
 
-/* The DMARC aggregate report's fields (schema 1.1), after the table's. */
+/* The DMARC aggregate report's fields (schema 1.2), after the table's. */
 static bp_status write_dmarc_fields(bp_writer *w, const bp_dmarc_report *r)
 {
     static const char *const text_names[] = {"dmarc_org",   "dmarc_report_id", "dmarc_domain",
@@ -185,33 +187,47 @@ bp_status bp_format_parse(const char *name, bp_format *out)
     return BP_OK;
 }
 
+/* Untrusted text into the layout, masked (text.h): a file name or a stored value with a line
+ * break or an escape in it stays on its line. */
+static bp_status put_masked(bp_strbuf *sb, const char *s)
+{
+    return bp_text_mask_append(sb, s, strlen(s), 0);
+}
+
 static bp_status format_text(bp_strbuf *sb, const bp_event *e)
 {
     const char *action = bp_action_name(e->action);
     const char *what = e->category != NULL ? e->category : e->feedback_type;
-    bp_status st = bp_strbuf_printf(sb, "%-9s %-10s %s", action != NULL ? action : "-", bp_event_type_name(e->type),
-                                    e->recipient != NULL ? e->recipient : "(no recipient)");
-    if (st == BP_OK && what != NULL)
-        st = bp_strbuf_printf(sb, "  %s", what);
+    bp_status st = bp_strbuf_printf(sb, "%-9s %-10s ", action != NULL ? action : "-", bp_event_type_name(e->type));
+    if (st == BP_OK)
+        st = put_masked(sb, e->recipient != NULL ? e->recipient : "(no recipient)");
+    if (st == BP_OK && what != NULL && (st = bp_strbuf_puts(sb, "  ")) == BP_OK)
+        st = put_masked(sb, what);
     if (st == BP_OK && (e->status != NULL || e->smtp_code != NULL))
         st = bp_strbuf_printf(sb, " [%s%s%s]", e->smtp_code ? e->smtp_code : "", e->smtp_code && e->status ? " " : "",
                               e->status ? e->status : "");
-    if (st == BP_OK && e->rule != NULL)
-        st = bp_strbuf_printf(sb, " rule=%s", e->rule);
-    if (st == BP_OK && e->blocklist != NULL)
-        st = bp_strbuf_printf(sb, " blocklist=%s", e->blocklist);
+    if (st == BP_OK && e->rule != NULL && (st = bp_strbuf_puts(sb, " rule=")) == BP_OK)
+        st = put_masked(sb, e->rule);
+    if (st == BP_OK && e->blocklist != NULL && (st = bp_strbuf_puts(sb, " blocklist=")) == BP_OK)
+        st = put_masked(sb, e->blocklist);
+    if (st == BP_OK && (st = bp_strbuf_puts(sb, "\n          ")) == BP_OK)
+        st = put_masked(sb, e->source != NULL ? e->source : "-");
     if (st == BP_OK)
-        st = bp_strbuf_printf(sb, "\n          %s\n", e->source != NULL ? e->source : "-");
-    if (st == BP_OK && e->diagnostic != NULL)
-        st = bp_strbuf_printf(sb, "          \"%s\"\n", e->diagnostic);
+        st = bp_strbuf_putc(sb, '\n');
+    if (st == BP_OK && e->diagnostic != NULL && (st = bp_strbuf_puts(sb, "          \"")) == BP_OK &&
+        (st = put_masked(sb, e->diagnostic)) == BP_OK)
+        st = bp_strbuf_puts(sb, "\"\n");
     if (st == BP_OK && e->dmarc != NULL) {
         const bp_dmarc_report *r = e->dmarc;
         char begin[32], end[32];
-        st = bp_strbuf_printf(
-            sb, "          DMARC %s from %s (%s): %s .. %s, p=%s, %zu records, %llu messages, %llu pass\n", r->domain,
-            r->org_name, r->report_id, utc_time(r->begin, begin, sizeof(begin)), utc_time(r->end, end, sizeof(end)),
-            r->p != NULL ? r->p : "-", r->n_records, (unsigned long long)r->messages,
-            (unsigned long long)r->messages_pass);
+        if ((st = bp_strbuf_puts(sb, "          DMARC ")) == BP_OK && (st = put_masked(sb, r->domain)) == BP_OK &&
+            (st = bp_strbuf_puts(sb, " from ")) == BP_OK && (st = put_masked(sb, r->org_name)) == BP_OK &&
+            (st = bp_strbuf_puts(sb, " (")) == BP_OK && (st = put_masked(sb, r->report_id)) == BP_OK &&
+            (st = bp_strbuf_printf(sb, "): %s .. %s, p=", utc_time(r->begin, begin, sizeof(begin)),
+                                   utc_time(r->end, end, sizeof(end)))) == BP_OK &&
+            (st = put_masked(sb, r->p != NULL ? r->p : "-")) == BP_OK)
+            st = bp_strbuf_printf(sb, ", %zu records, %llu messages, %llu pass\n", r->n_records,
+                                  (unsigned long long)r->messages, (unsigned long long)r->messages_pass);
     }
     return st;
 }
