@@ -63,8 +63,6 @@
 #include "dmarc_sql.h"
 #include "sql.h"
 
-#define SCHEMA_VERSION 4
-
 /* Migrations: entry i brings the schema from version i to i+1, with the same meaning as
  * sqlite.c's entry i.  Never edit a shipped entry; append (and document it in docs/store.md). */
 static const char *const migrations[] = {
@@ -138,11 +136,13 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN original_message_id TEXT COLLATE \"C\","
     "  ADD COLUMN reporting_mta TEXT COLLATE \"C\", ADD COLUMN envid TEXT COLLATE \"C\","
     "  ADD COLUMN arrival_date TEXT COLLATE \"C\";" BP_SQL_MIGRATE_FACTS,
-    /* 3 -> 4: DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
-    BP_DMARC_SCHEMA_PG,
+    /* BP_DMARC_SCHEMA_VERSION - 1 -> BP_DMARC_SCHEMA_VERSION: DMARC aggregate reports and
+     * failure-report domains, one self-contained step whose number lives in dmarc_sql.h */
+    [BP_DMARC_SCHEMA_VERSION - 1] = BP_DMARC_SCHEMA_PG,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
+/* The version this program writes: one migration per version. */
+#define SCHEMA_VERSION ((int)N_MIGRATIONS)
 
 /* Statements: the shared ones of sql.c (ids below BP_SQL_COUNT, their ?N turned into $N
  * when a connection is opened) and PostgreSQL's own, that claim and lock. */
@@ -617,6 +617,11 @@ static bp_status migrate_once(pg *q)
     if (bs != BP_OK)
         goto out;
     for (int v = version; v < SCHEMA_VERSION; v++) {
+        if (migrations[v] == NULL) { /* a gap left by renumbering a step */
+            snprintf(q->error, sizeof(q->error), "no migration from schema version %d to %d", v, v + 1);
+            bs = BP_ERR_STORE;
+            goto out;
+        }
         bs = exec_plain(q, migrations[v], "migrating the schema");
         if (bs != BP_OK)
             goto out;

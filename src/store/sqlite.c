@@ -39,8 +39,6 @@
 #include "sql.h"
 #include "sqlite_wal.h"
 
-#define SCHEMA_VERSION 4
-
 /* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
  * append a new one (and document it in docs/store.md). */
 static const char *const migrations[] = {
@@ -107,11 +105,13 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
     "ALTER TABLE processed ADD COLUMN envid TEXT;"
     "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
-    /* 3 -> 4: DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
-    BP_DMARC_SCHEMA_SQLITE,
+    /* BP_DMARC_SCHEMA_VERSION - 1 -> BP_DMARC_SCHEMA_VERSION: DMARC aggregate reports and
+     * failure-report domains, one self-contained step whose number lives in dmarc_sql.h */
+    [BP_DMARC_SCHEMA_VERSION - 1] = BP_DMARC_SCHEMA_SQLITE,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
+/* The version this program writes: one migration per version. */
+#define SCHEMA_VERSION ((int)N_MIGRATIONS)
 
 typedef struct sq {
     sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
@@ -449,6 +449,11 @@ static bp_status migrate(sq *q)
         goto out;
     }
     for (int v = version; v < SCHEMA_VERSION; v++) {
+        if (migrations[v] == NULL) { /* a gap left by renumbering a step */
+            snprintf(q->error, sizeof(q->error), "no migration from schema version %d to %d", v, v + 1);
+            bs = BP_ERR_STORE;
+            goto out;
+        }
         bs = exec(q, migrations[v], "migrating the schema");
         if (bs != BP_OK)
             goto out;
