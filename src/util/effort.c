@@ -23,6 +23,7 @@
 #include "bouncepipe/limits.h"
 
 #if defined(__has_include)
+/* cppcheck-suppress preprocessorErrorDirective ; cppcheck 2.10 cannot evaluate __has_include */
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #endif
