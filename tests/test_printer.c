@@ -110,7 +110,8 @@ static const char *const contract_fields[] = {
     "job_id",
     "original_message_id",
     "blocklist",
-    /* 1.2: a DMARC aggregate report's */
+    "smtp_command",
+    /* 1.3: a DMARC aggregate report's */
     "dmarc_org",
     "dmarc_report_id",
     "dmarc_domain",

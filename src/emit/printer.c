@@ -9,7 +9,7 @@
  * UTF-8) and masked again by the writer, whatever produced them (writer.h).  The text format
  * is a layout for people, formatted here with every value masked (a file name may hold a line
  * break) and handed to the writer, which masks the layout but for its line ends.  After the
- * table come the fields of a DMARC aggregate report (schema 1.2), null on every other event:
+ * table come the fields of a DMARC aggregate report (schema 1.3), null on every other event:
  * its period as UTC times, its counts as numbers.
  */
 #include "bouncepipe/emit.h"
@@ -51,6 +51,7 @@ GETTER(envid)
 GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
+GETTER(smtp_command)
 #undef GETTER
 static const char *get_type(const bp_event *e)
 {
@@ -85,6 +86,7 @@ static const struct {
     {"job_id", get_job_id},
     {"original_message_id", get_original_message_id},
     {"blocklist", get_blocklist},
+    {"smtp_command", get_smtp_command},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -98,7 +100,7 @@ static const char *utc_time(long long t, char *buf, size_t size)
     return buf;
 }
 
-/* The DMARC aggregate report's fields (schema 1.2), after the table's. */
+/* The DMARC aggregate report's fields (schema 1.3), after the table's. */
 static bp_status write_dmarc_fields(bp_writer *w, const bp_dmarc_report *r)
 {
     static const char *const text_names[] = {"dmarc_org",   "dmarc_report_id", "dmarc_domain",
@@ -210,6 +212,8 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         st = put_masked(sb, e->rule);
     if (st == BP_OK && e->blocklist != NULL && (st = bp_strbuf_puts(sb, " blocklist=")) == BP_OK)
         st = put_masked(sb, e->blocklist);
+    if (st == BP_OK && e->smtp_command != NULL && (st = bp_strbuf_puts(sb, " at=")) == BP_OK)
+        st = put_masked(sb, e->smtp_command);
     if (st == BP_OK && (st = bp_strbuf_puts(sb, "\n          ")) == BP_OK)
         st = put_masked(sb, e->source != NULL ? e->source : "-");
     if (st == BP_OK)
