@@ -379,7 +379,7 @@ static void test_pg_upgrade_from_version_1(void **state)
     bp_store_close(f->store);
     f->store = NULL;
     /* back to version 1 as 0.1.0 wrote it: no fold state, the message's facts on its rows */
-    admin_sql("DROP TABLE derive_state, dmarc_reports, dmarc_records, dmarc_failures, dmarc_rdns; "
+    admin_sql("DROP TABLE derive_state, acct_position, dmarc_reports, dmarc_records, dmarc_failures, dmarc_rdns; "
               "UPDATE schema_version SET version = 1;"
               "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
               "source = 'test', original_message_id = '<o1@example.com>';"

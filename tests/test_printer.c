@@ -111,7 +111,7 @@ static const char *const contract_fields[] = {
     "original_message_id",
     "blocklist",
     "smtp_command",
-    /* 1.3: a DMARC aggregate report's */
+    /* 1.4: a DMARC aggregate report's */
     "dmarc_org",
     "dmarc_report_id",
     "dmarc_domain",

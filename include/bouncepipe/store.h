@@ -138,6 +138,27 @@ bp_status bp_store_record_delivery(bp_store *s, const char *address, long long w
 bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
                                bp_record_result *result);
 
+/* ---- where `acct --follow` stopped ------------------------------------------------ */
+
+/** The position of a followed accounting stream (table acct_position, schema 4): the file being
+ *  read and the offset just past the last record committed with it, so that a restart resumes
+ *  there.  Written in the transaction of the records it follows. */
+typedef struct bp_acct_position {
+    const char *stream;   /**< the followed path, as given to --follow */
+    const char *file;     /**< the file being read */
+    long long inode;      /**< its inode: another file of the same name starts at 0 */
+    long long offset;     /**< bytes of @p file whose records are committed */
+    long long updated_at; /**< when it was written, Unix seconds */
+} bp_acct_position;
+
+typedef int (*bp_acct_position_cb)(void *user, const bp_acct_position *pos);
+
+/** The position of @p stream (no transaction needed): @p cb called once, or BP_ERR_NOT_FOUND. */
+bp_status bp_store_acct_position(bp_store *s, const char *stream, bp_acct_position_cb cb, void *user);
+
+/** Record the position of pos->stream (in a transaction). */
+bp_status bp_store_acct_position_put(bp_store *s, const bp_acct_position *pos);
+
 /* ---- operator commands ------------------------------------------------------------- */
 
 /** Source kinds of a suppression (the evidence that made it). */

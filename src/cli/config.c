@@ -38,10 +38,11 @@ static const struct {
 } known[] = {
     {"store", {"database", "busy_timeout_ms", NULL}},
     {"quarantine", {"directory", "retention_days", NULL}},
-    {"verp", {"prefix", "separators", "domain_separator", NULL}},
+    {"verp", {"prefix", "separators", "domain_separator", "pattern", NULL}},
     {"report", {"rcpt_headers", NULL}},
     {"rules", {"files", "builtin", NULL}},
     {"dmarc", {"own_networks", NULL}},
+    {"process", {"user", NULL}},
 };
 
 static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -128,6 +129,32 @@ out:
     return st;
 }
 
+/* [verp] pattern: a preset (built with the prefix and domain separator read already) or a
+ * PCRE2 pattern with the named groups local and domain, compiled once here. */
+static bp_status read_verp_pattern(bp_config *cfg, GKeyFile *kf, char **error)
+{
+    /* the value as written: a pattern's backslashes are not key-file escapes */
+    char *form = g_key_file_get_value(kf, "verp", "pattern", NULL);
+    if (form != NULL && form[0] == '\0') {
+        g_free(form);
+        form = NULL;
+    }
+    if (form == NULL)
+        return BP_OK;
+    bp_status st = BP_OK;
+    bp_arena *arena = bp_arena_new();
+    char *text = arena != NULL ? bp_verp_pattern_text(arena, form, cfg->verp_prefix, cfg->verp.domain_separator) : NULL;
+    char why[300] = "out of memory";
+    cfg->verp_pattern = text != NULL ? bp_verp_pattern_compile(text, why, sizeof(why)) : NULL;
+    if (cfg->verp_pattern == NULL) {
+        *error = message("%s: [verp] pattern: %s", cfg->file, why);
+        st = text == NULL ? BP_ERR_NOMEM : BP_ERR_CONFIG;
+    }
+    bp_arena_free(arena);
+    g_free(form);
+    return st;
+}
+
 static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
 {
     const char *file = cfg->file;
@@ -180,6 +207,10 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
             return BP_ERR_CONFIG;
         }
     }
+    st = read_verp_pattern(cfg, kf, error);
+    if (st != BP_OK)
+        return st;
+    cfg->process_user = get_string(kf, "process", "user");
     cfg->rcpt_headers = get_list(kf, "report", "rcpt_headers");
     cfg->pattern_files = get_list(kf, "rules", "files");
     if (g_key_file_has_key(kf, "rules", "builtin", NULL)) {
@@ -291,7 +322,9 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
     }
     cfg->verp.prefix = cfg->verp_prefix;
     cfg->verp.separators = cfg->verp_separators;
+    cfg->verp.pattern = cfg->verp_pattern;
     cfg->report.rcpt_headers = (const char *const *)cfg->rcpt_headers;
+    cfg->report.verp = &cfg->verp;
 out:
     g_clear_error(&gerr);
     if (kf != NULL)
@@ -322,6 +355,8 @@ void bp_config_free(bp_config *cfg)
     g_free(cfg->quarantine_dir);
     g_free(cfg->verp_prefix);
     g_free(cfg->verp_separators);
+    bp_regex_free(cfg->verp_pattern);
+    g_free(cfg->process_user);
     g_strfreev(cfg->rcpt_headers);
     g_strfreev(cfg->pattern_files);
     g_free(cfg->own_networks);

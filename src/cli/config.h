@@ -14,10 +14,12 @@
  *   [store]      database = PATH      busy_timeout_ms = N
  *   [quarantine] directory = PATH     retention_days = N (0: keep every message)
  *   [verp]       prefix = bounces     separators = -+      domain_separator = =
+ *                pattern = powermta|postfix|any|PCRE2 with (?<local>...) and (?<domain>...)
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
  *   [dmarc]      own_networks = 192.0.2.0/24;2001:db8::/32   (our sending IPs: `bouncepipe dmarc`)
+ *   [process]    user = pmta          (who a command started as root becomes: privdrop.h)
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -60,14 +62,18 @@ typedef struct bp_config {
     char *quarantine_dir;               /**< quarantine Maildir; NULL until set or defaulted beside the store */
     unsigned quarantine_retention_days; /**< remove quarantined messages older than this; 0: never */
     unsigned busy_timeout_ms;
-    char *verp_prefix;     /**< NULL: any prefix */
-    char *verp_separators; /**< NULL: default */
-    bp_verp_options verp;  /**< points into the fields above */
-    char **rcpt_headers;   /**< NULL-terminated list, or NULL */
+    char *verp_prefix;      /**< NULL: any prefix */
+    char *verp_separators;  /**< NULL: default */
+    bp_regex *verp_pattern; /**< [verp] pattern compiled (a preset made with prefix and
+                                 domain_separator), or NULL: prefix and separators decide */
+    bp_verp_options verp;   /**< points into the fields above */
+    char **rcpt_headers;    /**< NULL-terminated list, or NULL */
     bp_report_options report;
     char **pattern_files;  /**< NULL-terminated list of extra rule files, or NULL */
     int builtin_rules;     /**< load the shipped rule database (default 1) */
     bp_policy policy;      /**< defaults with the [policy] group applied */
+    char *process_user;    /**< [process] user: who a command started as root becomes, or NULL
+                                (then the owner of the store's directory) */
     bp_cidr *own_networks; /**< [dmarc] own_networks (g_malloc'ed), or NULL */
     size_t n_own_networks;
     unsigned file_mode; /**< permission bits of the file read (0 for none) */

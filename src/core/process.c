@@ -238,4 +238,5 @@ void bp_pipeline_acct_options(const bp_pipeline *p, const char *source, int tran
     out->verp = p->verp;
     out->source = source;
     out->transient = transient;
+    out->rcpt_headers = p->report != NULL ? p->report->rcpt_headers : NULL;
 }

@@ -9,7 +9,8 @@
  * to the Original-Recipient, then to VERP, else the event has no recipient, and explain says
  * what was rejected and why); the category comes from classify.c through its layers (the
  * innermost reply, the report's passages, the codes, the guards of the stage and the parties:
- * classify.h); the smtp_command is the stage the report stated; the action from the policy.
+ * classify.h); the smtp_command is the stage the report stated; the action from the policy;
+ * the job id from the attached original's X-Job header (complaint.h).
  * With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
  * A DMARC aggregate report is one event of its own (dmarc_event()): about the sender's
  * domain, it never gets a recipient, not even the VERP-decoded one.
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/complaint.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
@@ -63,7 +65,13 @@ static bp_event_type event_type(const bp_report *r, const bp_rcpt_block *b)
     return BP_EVENT_BOUNCE;
 }
 
-static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event *e)
+/* bp_complaint_header_fn over the attached original (complaint.h). */
+static const char *original_header(const void *ctx, const char *name)
+{
+    return bp_part_header((const bp_part *)ctx, name);
+}
+
+static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_arena *arena, bp_event *e)
 {
     e->source = ctx->source;
     e->message_id = r->message_id;
@@ -72,6 +80,9 @@ static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event
     e->source_ip = r->source_ip;
     e->envid = r->envid != NULL ? r->envid : ctx->envid;
     e->original_message_id = r->original_message_id;
+    /* PowerMTA's job id in the original (its X-Job header, kept with retain-x-job): the
+     * accounting record of the same failure carries it too (complaint.h) */
+    e->job_id = r->original != NULL ? bp_complaint_job(original_header, r->original, arena) : NULL;
     e->family = r->family;
     e->reported_domain = r->reported_domain;
 }
@@ -79,10 +90,10 @@ static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event
 /* A DMARC aggregate report: one dmarc-report event (rule "dmarc", the reporting organisation
  * as reporting_mta), or, when the reader refused it, one unrecognized event that says why
  * (rule "dmarc-refused"), so that it is quarantined.  No recipient either way. */
-static void dmarc_event(const bp_classify_ctx *ctx, const bp_policy *policy, const bp_report *r, bp_event *e,
-                        bp_explain *x)
+static void dmarc_event(const bp_classify_ctx *ctx, const bp_policy *policy, const bp_report *r, bp_arena *arena,
+                        bp_event *e, bp_explain *x)
 {
-    fill_common(ctx, r, e);
+    fill_common(ctx, r, arena, e);
     if (r->dmarc->outcome == BP_DMARC_READ) {
         e->type = BP_EVENT_DMARC_REPORT;
         e->rule = "dmarc";
@@ -248,11 +259,11 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         *explains = ex;
 
     if (report->kind == BP_REPORT_DMARC && report->dmarc != NULL) {
-        dmarc_event(ctx, policy, report, &ev[0], ex);
+        dmarc_event(ctx, policy, report, arena, &ev[0], ex);
         return BP_OK;
     }
     if (report->n_blocks == 0) {
-        fill_common(ctx, report, &ev[0]);
+        fill_common(ctx, report, arena, &ev[0]);
         ev[0].type = BP_EVENT_UNRECOGNIZED;
         ev[0].action = bp_policy_decide(policy, BP_EVENT_UNRECOGNIZED, NULL, NULL, 0, NULL);
         const char *verp = valid_address(verp_address(ctx, report, arena), "VERP", arena, ex);
@@ -275,7 +286,7 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         const bp_rcpt_block *b = &report->blocks[i];
         bp_event *e = &ev[i];
         bp_explain *x = ex != NULL ? &ex[i] : NULL;
-        fill_common(ctx, report, e);
+        fill_common(ctx, report, arena, e);
         e->type = event_type(report, b);
         const char *reply_rule = NULL;
         const char *reply_verdict = e->type == BP_EVENT_AUTOREPLY ? autoreply_verdict(ctx, report, &reply_rule) : NULL;

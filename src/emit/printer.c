@@ -9,7 +9,7 @@
  * UTF-8) and masked again by the writer, whatever produced them (writer.h).  The text format
  * is a layout for people, formatted here with every value masked (a file name may hold a line
  * break) and handed to the writer, which masks the layout but for its line ends.  After the
- * table come the fields of a DMARC aggregate report (schema 1.3), null on every other event:
+ * table come the fields of a DMARC aggregate report (schema 1.4), null on every other event:
  * its period as UTC times, its counts as numbers.
  */
 #include "bouncepipe/emit.h"
@@ -100,7 +100,7 @@ static const char *utc_time(long long t, char *buf, size_t size)
     return buf;
 }
 
-/* The DMARC aggregate report's fields (schema 1.3), after the table's. */
+/* The DMARC aggregate report's fields (schema 1.4), after the table's. */
 static bp_status write_dmarc_fields(bp_writer *w, const bp_dmarc_report *r)
 {
     static const char *const text_names[] = {"dmarc_org",   "dmarc_report_id", "dmarc_domain",

@@ -6,8 +6,9 @@
  * record, looks each value up by PowerMTA's column name (one table, columns[], says which
  * column fills which field).  The column numbers are cached per header and refreshed when a
  * new header arrives, so a reload that changes record-fields is followed at once.  Where
- * PowerMTA versions name a field differently (reportingMta / dsnReportingMta, reportedIp /
- * dlvSourceIp) the first name found wins.
+ * PowerMTA versions name a field differently (reportingMta / dsnReportingMta) the first name
+ * found wins.  Any other column (header_NAME, arf_NAME) is found by name through the
+ * record's column function, which looks it up in the current header.
  *
  * Ownership: the reader owns the CSV reader; records point into it.
  */
@@ -37,14 +38,15 @@ static const struct {
     {"envId", NULL, offsetof(bp_acct_record, env_id)},
     {"feedbackType", NULL, offsetof(bp_acct_record, feedback_type)},
     {"reportingMta", "dsnReportingMta", offsetof(bp_acct_record, reporting_mta)},
-    {"header_X-HmXmrOriginalRecipient", NULL, offsetof(bp_acct_record, x_hmxmr)},
-    {"reportedIp", "dlvSourceIp", offsetof(bp_acct_record, source_ip)},
+    {"dlvSourceIp", NULL, offsetof(bp_acct_record, source_ip)},
 };
 #define N_COLUMNS   (sizeof(columns) / sizeof(columns[0]))
 #define TIME_LOGGED 1 /* columns[TIME_LOGGED]: the key hashes named values when it is there */
 
 struct bp_acct_reader {
     bp_csv_reader *csv;
+    bp_csv_record current;    /* the record handed out last: the column function reads it */
+    unsigned long long fed;   /* bytes fed so far */
     unsigned long generation; /* of the header col[] belongs to */
     int col[N_COLUMNS];       /* column of each of columns[] in that header, -1 for none */
 };
@@ -75,12 +77,27 @@ void bp_acct_reader_free(bp_acct_reader *r)
 
 bp_status bp_acct_reader_feed(bp_acct_reader *r, const char *data, size_t len)
 {
-    return bp_csv_reader_feed(r->csv, data, len);
+    bp_status st = bp_csv_reader_feed(r->csv, data, len);
+    if (st == BP_OK)
+        r->fed += len;
+    return st;
+}
+
+unsigned long long bp_acct_reader_offset(const bp_acct_reader *r)
+{
+    return r->fed - bp_csv_reader_pending(r->csv);
 }
 
 const bp_csv_reader *bp_acct_reader_csv(const bp_acct_reader *r)
 {
     return r->csv;
+}
+
+/* bp_acct_column_fn: any column of the current record by name. */
+static const char *record_column(const void *ctx, const char *name)
+{
+    const bp_acct_reader *r = ctx;
+    return bp_csv_value(&r->current, bp_csv_column(r->csv, name));
 }
 
 /* The column numbers of a new header. */
@@ -107,6 +124,9 @@ bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_csv_record *raw,
     memset(rec, 0, sizeof(*rec));
     for (size_t i = 0; i < N_COLUMNS; i++)
         *(const char **)((char *)rec + columns[i].offset) = bp_csv_value(raw, r->col[i]);
+    r->current = *raw;
+    rec->column = record_column;
+    rec->column_ctx = r;
     rec->keyed_by_values = r->col[TIME_LOGGED] >= 0;
     rec->raw = raw->raw;
     rec->raw_len = raw->raw_len;

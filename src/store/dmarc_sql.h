@@ -42,7 +42,7 @@
  * is changing this number.  Two steps on one index are an error at compile time
  * (-Woverride-init, -Werror); an index left empty is refused at the next open.
  */
-#define BP_DMARC_SCHEMA_VERSION 4
+#define BP_DMARC_SCHEMA_VERSION 5
 
 /* The tables in both dialects: K the key, T text, I integer, W " WITHOUT ROWID" or "". */
 #define BP_DMARC_SCHEMA(K, T, I, W)                                                                                    \

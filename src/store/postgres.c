@@ -136,6 +136,14 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN original_message_id TEXT COLLATE \"C\","
     "  ADD COLUMN reporting_mta TEXT COLLATE \"C\", ADD COLUMN envid TEXT COLLATE \"C\","
     "  ADD COLUMN arrival_date TEXT COLLATE \"C\";" BP_SQL_MIGRATE_FACTS,
+    /* 3 -> 4: where acct --follow stopped reading each stream (bp_acct_position) */
+    "CREATE TABLE acct_position ("
+    "  stream TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  file TEXT COLLATE \"C\" NOT NULL,"
+    "  inode BIGINT NOT NULL,"
+    "  byte_offset BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL"
+    ");",
     /* BP_DMARC_SCHEMA_VERSION - 1 -> BP_DMARC_SCHEMA_VERSION: DMARC aggregate reports and
      * failure-report domains, one self-contained step whose number lives in dmarc_sql.h */
     [BP_DMARC_SCHEMA_VERSION - 1] = BP_DMARC_SCHEMA_PG,
@@ -1250,6 +1258,37 @@ static bp_status pg_run(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v,
     return bs;
 }
 
+/* ---- where acct --follow stopped -------------------------------------------------------- */
+
+static bp_status pg_position_get(void *h, const char *stream, bp_acct_position_cb cb, void *user)
+{
+    pg *q = h;
+    params p = {.n = 0};
+    PGresult *res = NULL;
+    param_text(&p, stream);
+    bp_status bs = run(q, BP_SQL_POSITION_GET, &p, &res, "reading the accounting position");
+    if (bs == BP_OK && PQntuples(res) == 0)
+        bs = BP_ERR_NOT_FOUND;
+    if (bs == BP_OK) {
+        bp_sql_value v[BP_SQL_POSITION_N];
+        bp_acct_position pos;
+        read_values(res, 0, bp_sql_position_types, BP_SQL_POSITION_N, v);
+        bp_sql_position_row(&pos, v);
+        cb(user, &pos);
+    }
+    PQclear(res);
+    return bs;
+}
+
+static bp_status pg_position_put(void *h, const bp_acct_position *pos)
+{
+    params p = {.n = 0};
+    bp_sql_value v[BP_SQL_POSITION_N];
+    bp_sql_position_values(pos, v);
+    param_values(&p, v, BP_SQL_POSITION_N);
+    return run_command(h, BP_SQL_POSITION_PUT, &p, NULL, "writing the accounting position");
+}
+
 const bp_store_backend bp_store_backend_postgres = {
     .name = "postgresql",
     .open = pg_open,
@@ -1277,4 +1316,6 @@ const bp_store_backend bp_store_backend_postgres = {
     .state_put = pg_state_put,
     .state_delete = pg_state_delete,
     .run = pg_run,
+    .position_get = pg_position_get,
+    .position_put = pg_position_put,
 };

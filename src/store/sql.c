@@ -111,7 +111,32 @@ const char *const bp_sql[BP_SQL_COUNT] = {
                          "lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at, "
                          "active_time = excluded.active_time, active_id = excluded.active_id, soft = excluded.soft",
     [BP_SQL_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
+    [BP_SQL_POSITION_GET] = "SELECT stream, file, inode, byte_offset, updated_at FROM acct_position WHERE stream = ?1",
+    [BP_SQL_POSITION_PUT] = "INSERT INTO acct_position (stream, file, inode, byte_offset, updated_at) VALUES (?1, ?2, "
+                            "?3, ?4, ?5) ON CONFLICT (stream) DO UPDATE SET file = excluded.file, inode = "
+                            "excluded.inode, byte_offset = excluded.byte_offset, updated_at = excluded.updated_at",
 };
+
+const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT, BP_SQL_INT,
+                                                              BP_SQL_INT};
+
+void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N])
+{
+    v[0] = (bp_sql_value){pos->stream, 0, pos->stream == NULL};
+    v[1] = (bp_sql_value){pos->file, 0, pos->file == NULL};
+    v[2] = (bp_sql_value){NULL, pos->inode, 0};
+    v[3] = (bp_sql_value){NULL, pos->offset, 0};
+    v[4] = (bp_sql_value){NULL, pos->updated_at, 0};
+}
+
+void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N])
+{
+    pos->stream = v[0].text;
+    pos->file = v[1].text;
+    pos->inode = v[2].num;
+    pos->offset = v[3].num;
+    pos->updated_at = v[4].num;
+}
 
 const bp_sql_stats_query bp_sql_stats[BP_STATS_DIM_LAST] = {
     {BP_SQL_STATS_TYPE, BP_STATS_TYPE, 1},     {BP_SQL_STATS_CATEGORY, BP_STATS_CATEGORY, 1},

@@ -47,6 +47,8 @@ typedef enum bp_sql_id {
     BP_SQL_STATE_GET,
     BP_SQL_STATE_PUT,
     BP_SQL_STATE_DELETE,
+    BP_SQL_POSITION_GET,
+    BP_SQL_POSITION_PUT,
     BP_SQL_COUNT
 } bp_sql_id;
 
@@ -127,6 +129,13 @@ void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPR
 
 void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N]);
 void bp_sql_state_row(bp_fold_state *s, const bp_sql_value v[BP_SQL_STATE_N]);
+
+/** The columns of acct_position (BP_SQL_POSITION_GET/PUT): stream, file, inode, byte_offset,
+ *  updated_at. */
+#define BP_SQL_POSITION_N 5
+extern const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N];
+void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N]);
+void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N]);
 
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9

@@ -105,6 +105,14 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
     "ALTER TABLE processed ADD COLUMN envid TEXT;"
     "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
+    /* 3 -> 4: where acct --follow stopped reading each stream (bp_acct_position) */
+    "CREATE TABLE acct_position ("
+    "  stream TEXT PRIMARY KEY,"
+    "  file TEXT NOT NULL,"
+    "  inode INTEGER NOT NULL,"
+    "  byte_offset INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
     /* BP_DMARC_SCHEMA_VERSION - 1 -> BP_DMARC_SCHEMA_VERSION: DMARC aggregate reports and
      * failure-report domains, one self-contained step whose number lives in dmarc_sql.h */
     [BP_DMARC_SCHEMA_VERSION - 1] = BP_DMARC_SCHEMA_SQLITE,
@@ -1099,6 +1107,39 @@ static bp_status sq_run(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v,
     return bs;
 }
 
+static bp_status sq_position_get(void *h, const char *stream, bp_acct_position_cb cb, void *user)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, BP_SQL_POSITION_GET, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, stream);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        bp_sql_value v[BP_SQL_POSITION_N];
+        bp_acct_position pos;
+        read_values(st, bp_sql_position_types, BP_SQL_POSITION_N, v);
+        bp_sql_position_row(&pos, v);
+        cb(user, &pos);
+    } else if (rc == SQLITE_DONE) {
+        bs = BP_ERR_NOT_FOUND;
+    } else {
+        bs = fail(q, rc, "reading the accounting position");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return bs;
+}
+
+static bp_status sq_position_put(void *h, const bp_acct_position *pos)
+{
+    bp_sql_value v[BP_SQL_POSITION_N];
+    bp_sql_position_values(pos, v);
+    return run_values(h, BP_SQL_POSITION_PUT, v, BP_SQL_POSITION_N, NULL, NULL, "writing the accounting position",
+                      NULL);
+}
+
 const bp_store_backend bp_store_backend_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1126,4 +1167,6 @@ const bp_store_backend bp_store_backend_sqlite = {
     .state_put = sq_state_put,
     .state_delete = sq_state_delete,
     .run = sq_run,
+    .position_get = sq_position_get,
+    .position_put = sq_position_put,
 };

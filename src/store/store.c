@@ -493,6 +493,17 @@ bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state)
     return s->be->seen(s->h, fingerprint, state);
 }
 
+bp_status bp_store_acct_position(bp_store *s, const char *stream, bp_acct_position_cb cb, void *user)
+{
+    return s->be->position_get(s->h, stream, cb, user);
+}
+
+bp_status bp_store_acct_position_put(bp_store *s, const bp_acct_position *pos)
+{
+    bp_status st = need_tx(s);
+    return st == BP_OK ? s->be->position_put(s->h, pos) : st;
+}
+
 /* Insert a ledger row and note it for derive(). */
 static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
 {

@@ -104,6 +104,10 @@ typedef struct bp_store_backend {
      */
     bp_status (*run)(void *h, const struct bp_sql_stmt *stmt, const struct bp_sql_value *v, size_t n,
                      bp_sql_row_fn each, void *user, long long *changes);
+    /** The acct --follow position of @p stream (table acct_position): cb once, or BP_ERR_NOT_FOUND. */
+    bp_status (*position_get)(void *h, const char *stream, bp_acct_position_cb cb, void *user);
+    /** Insert or replace the position of pos->stream. */
+    bp_status (*position_put)(void *h, const bp_acct_position *pos);
 } bp_store_backend;
 
 extern const bp_store_backend bp_store_backend_sqlite;

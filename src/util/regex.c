@@ -221,6 +221,11 @@ int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size
     return 1;
 }
 
+int bp_regex_has_group(const bp_regex *re, const char *name)
+{
+    return pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name) > 0;
+}
+
 int bp_regex_group(const bp_regex_matcher *m, const bp_regex *re, const char *name, size_t *gs, size_t *ge)
 {
     int n = pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name);
