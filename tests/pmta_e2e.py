@@ -23,11 +23,8 @@ user from bouncepipe.conf - and then does what PowerMTA does with them:
 It ends with the suppression list and the ledger the issue expects: exactly the expected
 addresses, one ledger event per failure however many channels reported it, nothing root's.
 
-Assertions that need the store to pair the two channels of one failure and to compare
-addresses without case (issue 14 defects 1 and 3, developer "identity") are tagged
-"identity".  With BP_E2E_PENDING=identity in the environment (tests/CMakeLists.txt sets it
-until that work lands) their failures are reported as PENDING and do not fail the test; when
-they pass, the test says so, and the variable should go.
+Assertions about the store pairing the two channels of one failure and comparing addresses
+without case (issue 14 defects 1 and 3) are tagged "identity" in the output.
 
 Usage: tests/pmta_e2e.py /path/to/bouncepipe   (run from the project directory)
 """
@@ -47,23 +44,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PMTA_CONF = os.path.join(ROOT, "contrib/powermta/bouncepipe.pmta.conf")
 BP_CONF = os.path.join(ROOT, "contrib/powermta/bouncepipe.conf")
-PENDING = set(filter(None, os.environ.get("BP_E2E_PENDING", "").split(",")))
 AS_ROOT = os.geteuid() == 0
 USER = pwd.getpwnam("nobody") if AS_ROOT else pwd.getpwuid(os.geteuid())
 
-failures, pending, pending_passed = [], [], []
+failures = []
 
 
 def check(cond, label, waits_on=None):
-    """One assertion; waits_on names the developer whose store work it needs."""
+    """One assertion; waits_on tags the part of issue 14 it checks."""
     tag = f" [{waits_on}]" if waits_on else ""
     if cond:
         print(f"ok{tag}: {label}")
-        if waits_on in PENDING:
-            pending_passed.append(label)
-    elif waits_on in PENDING:
-        print(f"PENDING ({waits_on}): {label}")
-        pending.append(label)
     else:
         print(f"FAIL{tag}: {label}")
         failures.append(label)
@@ -362,10 +353,13 @@ def scenario(tmp):
         check(rc == 0, f"lookup {a}: suppressed (the address has other capitals in the store)", waits_on="identity")
 
     # ---- one ledger event per failure --------------------------------------------------------
+    # both reports stay in the ledger (lookup shows them); the second names the row that counts
+    # the failure (paired_with > 0) and counts for nothing
     def events(addr):
         rc, out, _ = cli(conf, "lookup", "--format", "json", addr)
         try:
-            return [r for r in json.loads(out).get("evidence", []) if r["kind"] == "event"]
+            return [r for r in json.loads(out).get("evidence", [])
+                    if r["kind"] == "event" and r.get("type") in ("bounce", "delay") and not (r.get("paired_with") or 0) > 0]
         except ValueError:
             return []
 
@@ -407,9 +401,7 @@ def scenario(tmp):
                  if os.stat(os.path.join(d, f)).st_uid == 0]
         check(not owned, f"no file in the store's directory belongs to root: {owned}")
 
-    print(f"pmta_e2e: {len(failures)} failed, {len(pending)} pending on identity")
-    if pending_passed:
-        print(f"pmta_e2e: {len(pending_passed)} assertion(s) tagged pending now pass: drop BP_E2E_PENDING once all do")
+    print(f"pmta_e2e: {len(failures)} failed")
     return 1 if failures else 0
 
 

@@ -10,6 +10,13 @@
  *    fingerprint.  A unit whose fingerprint was recorded before changes nothing, except a unit
  *    that was quarantined (unrecognised) and is now recognised: its placeholder ledger row is
  *    replaced by the new events ("upgraded").
+ *  - Identity.  An address is the same address in any case (local part and domain; Unicode
+ *    case folding for UTF-8): every function taking an address finds it in any spelling, and
+ *    the suppression list shows the spelling the store recorded first (docs/store.md).
+ *  - Two channels.  A delivery failure reported twice, by an accounting record and by a DSN
+ *    (same address, status, envelope id or job, evidence times minutes apart, the same
+ *    action), is one piece of evidence: both reports stay in the ledger, the second is marked
+ *    as the same failure (bp_ledger_row.paired_with) and does not count again.
  *  - Derivation.  The suppression row of an address is a function of its ledger rows taken in
  *    evidence-time order (ties by insertion): a "suppress" event suppresses; "soft" events
  *    suppress once N of them fall on at least D distinct UTC days within W days (a delivery,
@@ -79,6 +86,16 @@ void bp_store_close(bp_store *s);
 /** @return a description of the last backend error (static or owned by @p s), never NULL. */
 const char *bp_store_last_error(const bp_store *s);
 
+/* Store schema versions (docs/store.md "Migrations").  A step's constant is the version it
+ * brings a store to; each backend (sqlite.c, postgres.c) holds the step's SQL and code at
+ * index constant - 1 of its migrations[], so renumbering a step is changing its constant
+ * here (and docs/store.md).  BP_STORE_SCHEMA_VERSION is the latest step: the version this
+ * program writes and reads. */
+#define BP_STORE_SCHEMA_ACCT_POSITION 4 /**< acct --follow keeps its position in the store */
+#define BP_STORE_SCHEMA_IDENTITY      5 /**< identity is the case folding; a failure on two channels is one */
+#define BP_STORE_SCHEMA_DMARC         6 /**< DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
+#define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_DMARC
+
 /** @return the schema version the open database is at. */
 int bp_store_schema_version(const bp_store *s);
 
@@ -89,9 +106,13 @@ bp_status bp_store_commit(bp_store *s);
 /** Roll the open transaction back (no-op without one). */
 void bp_store_rollback(bp_store *s);
 
+/** A unit whose fingerprint begins with this is an accounting record (bp_acct_record_key()):
+ *  the accounting channel.  Every other unit is a message: the mail channel. */
+#define BP_UNIT_ACCT_PREFIX "acct:"
+
 /** One unit of evidence: a message, or one accounting record. */
 typedef struct bp_store_unit {
-    const char *fingerprint;  /**< idempotency key (required) */
+    const char *fingerprint;  /**< idempotency key (required); BP_UNIT_ACCT_PREFIX: accounting */
     const char *message_id;   /**< or NULL */
     const char *source;       /**< where it came from, or NULL */
     long long evidence_time;  /**< when the evidence was made; 0 = now */
@@ -180,6 +201,7 @@ typedef struct bp_suppression {
     int lifted;              /**< removed by an operator; not suppressed now */
     const char *lift_reason;
     long long lifted_at;
+    const char *address_key; /**< the address's identity (its case folding): one row per key */
 } bp_suppression;
 
 /** Ledger row kinds. */
@@ -199,6 +221,12 @@ typedef struct bp_ledger_row {
     long long recorded_at;
     const char *note;         /**< removal/import reason */
     const char *mta_category; /**< the MTA's own category, when the evidence came with one */
+    const char *address_key;  /**< the recipient's identity (filled in by the store) */
+    long long paired_with;    /**< a second report of the failure of ledger row paired_with, made
+                                   through the other channel: evidence that does not count
+                                   again (0: none) */
+    long long reported_again; /**< this row counts a failure that ledger row reported_again
+                                   reported again through the other channel (0: none) */
 } bp_ledger_row;
 
 typedef int (*bp_suppression_cb)(void *user, const bp_suppression *row);
@@ -213,10 +241,11 @@ typedef struct bp_store_filter {
     int include_lifted;   /**< suppressions: also lifted rows */
 } bp_store_filter;
 
-/** The suppression row of @p address. @return BP_OK (cb called once), BP_ERR_NOT_FOUND. */
+/** The suppression row of @p address (in any spelling; the row shows the one recorded first).
+ *  @return BP_OK (cb called once), BP_ERR_NOT_FOUND. */
 bp_status bp_store_lookup(bp_store *s, const char *address, bp_suppression_cb cb, void *user);
 
-/** Every ledger row about @p address, in evidence-time order. */
+/** Every ledger row about @p address, in any spelling, in evidence-time order. */
 bp_status bp_store_ledger_for(bp_store *s, const char *address, bp_ledger_cb cb, void *user);
 
 /**
@@ -255,7 +284,8 @@ const char *bp_stats_dim_name(bp_stats_dim dim);
 
 typedef int (*bp_stats_cb)(void *user, bp_stats_dim dim, const char *key, long long count);
 
-/** Counts of event ledger rows (filter.since only) by every dimension, largest first. */
+/** Counts of event ledger rows (filter.since only) by every dimension, largest first; a second
+ *  report of a failure (paired_with) is not counted again. */
 bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb cb, void *user);
 
 /** Every event ledger row in id order (rescore); read a page at a time. */

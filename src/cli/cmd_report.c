@@ -101,8 +101,8 @@ static int on_event(void *user, const bp_ledger_row *row)
     run *r = user;
     const bp_event *e = &row->event;
     char day[16], what[96];
-    if (r->since > 0 && row->evidence_time < r->since)
-        return 0;
+    if ((r->since > 0 && row->evidence_time < r->since) || row->paired_with > 0)
+        return 0; /* a failure reported through both channels is one event (docs/store.md) */
     r->events++;
     day_of(row->evidence_time, day, sizeof(day));
     table_add(&r->day_type, day, bp_event_type_name(e->type));

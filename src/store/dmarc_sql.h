@@ -1,7 +1,7 @@
 /*
  * dmarc_sql.h - the DMARC tables of the store (internal to src/store/; docs/dmarc.md, "What is
  * stored"): their DDL in each backend's dialect, which sqlite.c and postgres.c run as their
- * migration to BP_DMARC_SCHEMA_VERSION (one self-contained step), and the hook
+ * migration to BP_STORE_SCHEMA_DMARC (store.h; one self-contained step), and the hook
  * bp_store_record() calls for every event of a unit it records (dmarc_store.c).
  *
  *   dmarc_reports   one row per report, UNIQUE (org_name, report_id): the report's identity,
@@ -33,16 +33,6 @@
 
 #include "bouncepipe/event.h"
 #include "bouncepipe/store.h"
-
-/*
- * The store schema version the DMARC migration brings a store to: the one place its number
- * lives.  sqlite.c's and postgres.c's migrations[] hold the step at index
- * BP_DMARC_SCHEMA_VERSION - 1 (a designated initializer) and their SCHEMA_VERSION is the
- * number of migrations, so renumbering the step (another branch's migration landing first)
- * is changing this number.  Two steps on one index are an error at compile time
- * (-Woverride-init, -Werror); an index left empty is refused at the next open.
- */
-#define BP_DMARC_SCHEMA_VERSION 5
 
 /* The tables in both dialects: K the key, T text, I integer, W " WITHOUT ROWID" or "". */
 #define BP_DMARC_SCHEMA(K, T, I, W)                                                                                    \

@@ -63,9 +63,34 @@
 #include "dmarc_sql.h"
 #include "sql.h"
 
+#define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
+
+typedef struct pg pg;
+static bp_status migrate_identity(pg *q);
+
+/* BP_STORE_SCHEMA_IDENTITY (4 -> 5), one self-contained step: this SQL, then
+ * migrate_identity().  An address's identity is its case folding, and a failure reported
+ * through two channels is one (docs/store.md "Identity", "Two channels"): keys of ASCII
+ * spellings here (lower() of a COLLATE "C" column lowers A-Z only), the others, the merging
+ * and the indexes in migrate_identity().  Renaming the key columns makes a writer of an
+ * older program still running fail instead of deriving or locking by spelling. */
+static const char migrate_identity_sql[] =
+    "ALTER TABLE ledger ADD COLUMN address_key TEXT COLLATE \"C\", ADD COLUMN paired_with BIGINT;"
+    "ALTER TABLE suppressions ADD COLUMN address_key TEXT COLLATE \"C\";"
+    "ALTER TABLE derive_state RENAME COLUMN address TO address_key;"
+    "ALTER TABLE addresses RENAME COLUMN address TO address_key;"
+    "UPDATE ledger SET address_key = lower(recipient) WHERE recipient IS NOT NULL "
+    "  AND octet_length(recipient) = length(recipient);"
+    "UPDATE suppressions SET address_key = lower(address) WHERE octet_length(address) = length(address);"
+    "DELETE FROM derive_state WHERE NOT (octet_length(address_key) = length(address_key) "
+    "  AND address_key = lower(address_key));"
+    "DELETE FROM addresses WHERE NOT (octet_length(address_key) = length(address_key) "
+    "  AND address_key = lower(address_key));";
+
 /* Migrations: entry i brings the schema from version i to i+1, with the same meaning as
- * sqlite.c's entry i.  Never edit a shipped entry; append (and document it in docs/store.md). */
-static const char *const migrations[] = {
+ * sqlite.c's entry i (and migration_code[i] runs after it).  Never edit a shipped entry;
+ * append (and document it in docs/store.md). */
+static const char *const migrations[SCHEMA_VERSION] = {
     /* 0 -> 1: the first schema */
     "CREATE TABLE processed ("
     "  fingerprint TEXT COLLATE \"C\" PRIMARY KEY,"
@@ -144,13 +169,18 @@ static const char *const migrations[] = {
     "  byte_offset BIGINT NOT NULL,"
     "  updated_at BIGINT NOT NULL"
     ");",
-    /* BP_DMARC_SCHEMA_VERSION - 1 -> BP_DMARC_SCHEMA_VERSION: DMARC aggregate reports and
-     * failure-report domains, one self-contained step whose number lives in dmarc_sql.h */
-    [BP_DMARC_SCHEMA_VERSION - 1] = BP_DMARC_SCHEMA_PG,
+    [BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity_sql,
+    /* BP_STORE_SCHEMA_DMARC: DMARC aggregate reports and failure-report domains (dmarc_sql.h),
+     * one self-contained step */
+    [BP_STORE_SCHEMA_DMARC - 1] = BP_DMARC_SCHEMA_PG,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-/* The version this program writes: one migration per version. */
-#define SCHEMA_VERSION ((int)N_MIGRATIONS)
+_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
+               "the identity step is a step of this schema");
+_Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= SCHEMA_VERSION,
+               "the DMARC step is a step of this schema");
+/* Code a migration runs after its SQL, in its transaction (NULL: none). */
+static bp_status (*const migration_code[N_MIGRATIONS])(pg *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 /* Statements: the shared ones of sql.c (ids below BP_SQL_COUNT, their ?N turned into $N
  * when a connection is opened) and PostgreSQL's own, that claim and lock. */
@@ -163,10 +193,10 @@ static const char *const own_sql[ST_COUNT - BP_SQL_COUNT] = {
     [ST_SEEN_LOCKED - BP_SQL_COUNT] = "SELECT state FROM processed WHERE fingerprint = $1 FOR UPDATE",
     /* locks the address's row, creating it when the address has ledger rows (committed or
      * ours); an address without any gets no row and needs no lock: nothing to derive */
-    [ST_LOCK_ADDRESS - BP_SQL_COUNT] = "INSERT INTO addresses (address, first_derived) SELECT $1::text, $2::bigint "
-                                       "WHERE EXISTS (SELECT 1 FROM ledger WHERE recipient = $1::text) "
-                                       "ON CONFLICT (address) DO UPDATE SET first_derived = addresses.first_derived "
-                                       "RETURNING 1",
+    [ST_LOCK_ADDRESS - BP_SQL_COUNT] =
+        "INSERT INTO addresses (address_key, first_derived) SELECT $1::text, $2::bigint "
+        "WHERE EXISTS (SELECT 1 FROM ledger WHERE address_key = $1::text) "
+        "ON CONFLICT (address_key) DO UPDATE SET first_derived = addresses.first_derived RETURNING 1",
 };
 
 /* The text of a statement in PostgreSQL's dialect and its parameter count (the highest $N). */
@@ -284,8 +314,9 @@ typedef struct pg {
     int version;
     int in_tx;
     int read_only;
-    addr_set locked;  /* addresses this transaction holds the lock of */
-    addr_set pending; /* recipients of ledger rows this transaction wrote, not locked yet */
+    addr_set locked;      /* addresses this transaction holds the lock of */
+    addr_set pending;     /* address keys of ledger rows this transaction wrote, not locked yet */
+    bp_store_hooks hooks; /* store.c's, for the migrations */
     char error[512];
 } pg;
 
@@ -624,16 +655,18 @@ static bp_status migrate_once(pg *q)
     PQclear(res);
     if (bs != BP_OK)
         goto out;
-    for (int v = version; v < SCHEMA_VERSION; v++) {
-        if (migrations[v] == NULL) { /* a gap left by renumbering a step */
-            snprintf(q->error, sizeof(q->error), "no migration from schema version %d to %d", v, v + 1);
+    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++) {
+        if (migrations[v] == NULL) { /* a step renumbered without filling its place */
+            snprintf(q->error, sizeof(q->error), "this program has no migration to schema version %d", v + 1);
             bs = BP_ERR_STORE;
-            goto out;
+            break;
         }
         bs = exec_plain(q, migrations[v], "migrating the schema");
-        if (bs != BP_OK)
-            goto out;
+        if (bs == BP_OK && migration_code[v] != NULL)
+            bs = migration_code[v](q);
     }
+    if (bs != BP_OK)
+        goto out;
     if (version < SCHEMA_VERSION) {
         char v[16];
         snprintf(v, sizeof(v), "%d", SCHEMA_VERSION);
@@ -691,11 +724,13 @@ static void pg_close(void *h)
     free(q);
 }
 
-static bp_status pg_open(const char *location, const bp_store_options *opts, void **handle, char **error)
+static bp_status pg_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
+                         char **error)
 {
     pg *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
+    q->hooks = *hooks;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->read_only = opts->read_only;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
@@ -932,7 +967,7 @@ static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r, long long *id
     *id = bs == BP_OK && PQntuples(res) > 0 ? col_int(res, 0, 0) : 0;
     PQclear(res);
     /* to be locked, in order with the others, when the store first derives (lock_address) */
-    const char *rcpt = r->event.recipient;
+    const char *rcpt = r->address_key;
     if (bs == BP_OK && rcpt != NULL && !set_has(&q->locked, rcpt) && set_add(&q->pending, rcpt) != 0) {
         snprintf(q->error, sizeof(q->error), "writing the ledger: out of memory");
         bs = BP_ERR_NOMEM;
@@ -1280,6 +1315,77 @@ static bp_status pg_position_get(void *h, const char *stream, bp_acct_position_c
     return bs;
 }
 
+/* ---- two channels, one failure; the spelling shown ------------------------------------- */
+
+static bp_status pg_first_spelling(void *h, const char *key, char *buf, size_t size)
+{
+    params p = {.n = 0};
+    PGresult *res = NULL;
+    param_text(&p, key);
+    bp_status bs = run(h, BP_SQL_FIRST_SPELLING, &p, &res, "reading the ledger");
+    if (bs == BP_OK && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
+        bs = BP_ERR_NOT_FOUND;
+    else if (bs == BP_OK)
+        snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return bs;
+}
+
+static bp_status pg_unit_envid(void *h, const char *fingerprint, char *buf, size_t size)
+{
+    params p = {.n = 0};
+    PGresult *res = NULL;
+    param_text(&p, fingerprint);
+    bp_status bs = run(h, BP_SQL_UNIT_ENVID, &p, &res, "reading a unit");
+    if (bs == BP_OK && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
+        bs = BP_ERR_NOT_FOUND;
+    else if (bs == BP_OK)
+        snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return bs;
+}
+
+static bp_status pg_ledger_pair(void *h, long long id, long long first)
+{
+    params p = {.n = 0};
+    param_int(&p, id);
+    param_int(&p, first);
+    return run_command(h, BP_SQL_LEDGER_PAIR, &p, NULL, "writing the ledger");
+}
+
+static bp_status pg_ledger_unpair(void *h, long long id)
+{
+    params p = {.n = 0};
+    param_int(&p, id);
+    return run_command(h, BP_SQL_LEDGER_UNPAIR, &p, NULL, "writing the ledger");
+}
+
+/* ---- schema 5: identity (docs/store.md "Identity") ----------------------------------------- */
+
+/* The key of every value @p select returns (a column of text that is not ASCII), written by
+ * @p update ($1 the value, $2 its key): store.c's key function, which the server has not. */
+static bp_status fill_keys(pg *q, const char *select, const char *update)
+{
+    PGresult *res = PQexec(q->conn, select);
+    bp_status bs = check(q, res, "migrating the schema: address keys");
+    int n = bs == BP_OK ? PQntuples(res) : 0;
+    for (int i = 0; i < n && bs == BP_OK; i++) {
+        const char *value = PQgetvalue(res, i, 0);
+        char *key = q->hooks.address_key(value);
+        if (key == NULL) {
+            snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
+            bs = BP_ERR_NOMEM;
+            break;
+        }
+        PGresult *u = PQexecParams(q->conn, update, 2, NULL, (const char *const[]){value, key}, NULL, NULL, 0);
+        bs = check(q, u, "migrating the schema: address keys");
+        PQclear(u);
+        free(key);
+    }
+    PQclear(res);
+    return bs;
+}
+
 static bp_status pg_position_put(void *h, const bp_acct_position *pos)
 {
     params p = {.n = 0};
@@ -1287,6 +1393,52 @@ static bp_status pg_position_put(void *h, const bp_acct_position *pos)
     bp_sql_position_values(pos, v);
     param_values(&p, v, BP_SQL_POSITION_N);
     return run_command(h, BP_SQL_POSITION_PUT, &p, NULL, "writing the accounting position");
+}
+
+/* After the identity step's SQL (the ASCII keys), in its transaction: the keys of the other
+ * spellings, the indexes, then the keys with several spellings lose their suppression rows
+ * and fold states, and they and the keys whose failures both channels reported are paired
+ * and derived again by store.c (merged ones show their first spelling).  Interrupted, the
+ * transaction is undone and all of it runs again. */
+static bp_status migrate_identity(pg *q)
+{
+    char **keys = NULL;
+    int n = 0;
+    PGresult *res = NULL;
+    bp_status bs =
+        fill_keys(q, "SELECT DISTINCT recipient FROM ledger WHERE address_key IS NULL AND recipient IS NOT NULL",
+                  "UPDATE ledger SET address_key = $2 WHERE recipient = $1 AND address_key IS NULL");
+    if (bs == BP_OK)
+        bs = fill_keys(q, "SELECT address FROM suppressions WHERE address_key IS NULL",
+                       "UPDATE suppressions SET address_key = $2 WHERE address = $1");
+    if (bs == BP_OK)
+        bs = exec_plain(q,
+                        "DROP INDEX ledger_recipient;"
+                        "CREATE INDEX ledger_key ON ledger(address_key, evidence_time, id);",
+                        "migrating the schema: indexes");
+    if (bs == BP_OK) {
+        params p = {.n = 0};
+        bs = run(q, BP_SQL_MIGRATE_KEYS, &p, &res, "migrating the schema");
+    }
+    if (bs == BP_OK && (n = PQntuples(res)) > 0 && (keys = calloc((size_t)n, sizeof(*keys))) == NULL)
+        bs = BP_ERR_NOMEM;
+    for (int i = 0; i < n && bs == BP_OK; i++)
+        if ((keys[i] = strdup(PQgetvalue(res, i, 0))) == NULL)
+            bs = BP_ERR_NOMEM;
+    PQclear(res);
+    if (bs == BP_OK)
+        bs = exec_plain(q,
+                        BP_SQL_MIGRATE_DROP_MERGED "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);"
+                                                   "ALTER TABLE suppressions ALTER COLUMN address_key SET NOT NULL;",
+                        "migrating the schema: indexes");
+    for (int i = 0; i < n && bs == BP_OK; i++)
+        bs = q->hooks.rederive(q->hooks.ctx, q, keys[i]);
+    for (int i = 0; keys != NULL && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    if (bs == BP_ERR_NOMEM)
+        snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
+    return bs;
 }
 
 const bp_store_backend bp_store_backend_postgres = {
@@ -1304,6 +1456,10 @@ const bp_store_backend bp_store_backend_postgres = {
     .ledger_insert = pg_ledger_insert,
     .ledger_for = pg_ledger_for,
     .ledger_fold = pg_ledger_fold,
+    .first_spelling = pg_first_spelling,
+    .unit_envid = pg_unit_envid,
+    .ledger_pair = pg_ledger_pair,
+    .ledger_unpair = pg_ledger_unpair,
     .ledger_page = pg_ledger_page,
     .ledger_units = pg_ledger_units,
     .ledger_reclassify = pg_ledger_reclassify,

@@ -24,25 +24,31 @@
     "coalesce(l.reporting_mta, p.reporting_mta), l.remote_mta, coalesce(l.arrival_date, p.arrival_date), "             \
     "l.source_ip, coalesce(l.envid, p.envid), l.job_id, coalesce(l.source, p.source), "                                \
     "coalesce(l.message_id, p.message_id), coalesce(l.original_message_id, p.original_message_id), l.blocklist, "      \
-    "l.family, l.note, l.fingerprint, l.domain, l.mta_category "                                                       \
+    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.address_key, l.paired_with "                         \
     "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
 
 #define LEDGER_INSERT_COLUMNS                                                                                          \
     "kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "       \
     "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
-    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category"
+    "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category, "            \
+    "address_key, paired_with"
 
-#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
+#define FOLD_COLUMNS                                                                                                   \
+    "id, kind, evidence_time, type, action, category, feedback_type, note, paired_with, recipient, status, "           \
+    "smtp_code, final, envid, job_id, fingerprint"
 
 #define STATE_COLUMNS                                                                                                  \
-    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
+    "address_key, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, "         \
+    "lifted, "                                                                                                         \
     "lift_reason, lifted_at, active_time, active_id, soft"
 
 #define SUPPRESSION_COLUMNS                                                                                            \
-    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
+    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at, address_key"
 
-/* event rows counted by stats since ?1 */
-#define STATS_EVENTS "FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
+/* event rows counted by stats since ?1: a second report of a failure (paired_with > 0) not again */
+#define STATS_EVENTS "FROM ledger WHERE kind = 'event' AND coalesce(paired_with, 0) <= 0 AND evidence_time >= ?1 "
+
+_Static_assert(sizeof(BP_UNIT_ACCT_PREFIX) == 6, "BP_SQL_ACCT_ROW compares 5 bytes");
 
 const char *const bp_sql[BP_SQL_COUNT] = {
     [BP_SQL_SEEN] = "SELECT state FROM processed WHERE fingerprint = ?1",
@@ -57,12 +63,25 @@ const char *const bp_sql[BP_SQL_COUNT] = {
         "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
     [BP_SQL_LEDGER_INSERT] = "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
                              "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
-                             "?26, ?27, ?28, ?29)", /* PostgreSQL adds RETURNING id (postgres.c) */
-    [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.recipient = ?1 ORDER BY l.evidence_time, l.id",
-    /* the rows after a key: a range of index ledger_recipient */
+                             "?26, ?27, ?28, ?29, ?30, ?31)", /* PostgreSQL adds RETURNING id (postgres.c) */
+    [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.address_key = ?1 ORDER BY l.evidence_time, l.id",
+    /* the rows after a key: a range of index ledger_key */
     [BP_SQL_LEDGER_FOLD] =
-        "SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = ?1 AND (evidence_time, id) > (?2, ?3) "
+        "SELECT " FOLD_COLUMNS " FROM ledger WHERE address_key = ?1 AND (evidence_time, id) > (?2, ?3) "
         "ORDER BY evidence_time, id",
+    /* the spelling shown: the address's first row, of a range of index ledger_key ("id + 0":
+     * not the primary key's order, which PostgreSQL would walk from the ledger's first row) */
+    [BP_SQL_FIRST_SPELLING] = "SELECT recipient FROM ledger WHERE address_key = ?1 ORDER BY id + 0 LIMIT 1",
+    /* the envelope id a unit's processed row holds (the unit's facts) */
+    [BP_SQL_UNIT_ENVID] = "SELECT envid FROM processed WHERE fingerprint = ?1",
+    /* ?1 the second report, ?2 the row that counts: paired_with ?2 on the one, -?1 on the other */
+    [BP_SQL_LEDGER_PAIR] =
+        "UPDATE ledger SET paired_with = CASE WHEN id = ?1 THEN ?2 ELSE -?1 END WHERE id IN (?1, ?2)",
+    /* after rescore: a pair whose two rows' actions now differ is two pieces of evidence */
+    [BP_SQL_LEDGER_UNPAIR] =
+        "UPDATE ledger SET paired_with = NULL WHERE id IN (?1, (SELECT abs(paired_with) FROM ledger WHERE id = ?1)) "
+        "AND (SELECT count(DISTINCT coalesce(p.action, '')) FROM ledger p WHERE p.id IN "
+        "(?1, (SELECT abs(paired_with) FROM ledger WHERE id = ?1))) > 1",
     /* ?3 = 1: event rows only */
     [BP_SQL_LEDGER_PAGE] = LEDGER_SELECT "WHERE l.id > ?1 AND (CAST(?3 AS INTEGER) = 0 OR l.kind = 'event') "
                                          "ORDER BY l.id LIMIT ?2",
@@ -76,13 +95,14 @@ const char *const bp_sql[BP_SQL_COUNT] = {
     "ORDER BY min(l.id) OVER (PARTITION BY l.fingerprint), l.id",
     [BP_SQL_LEDGER_RECLASSIFY] =
         "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
-    [BP_SQL_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",
+    [BP_SQL_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address_key = ?1",
+    /* the address (the spelling shown) is the one the row was inserted with */
     [BP_SQL_SUPP_PUT] = "INSERT INTO suppressions (" SUPPRESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                        "?9, ?10) ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, "
+                        "?9, ?10, ?11) ON CONFLICT (address_key) DO UPDATE SET domain = excluded.domain, "
                         "reason = excluded.reason, source_kind = excluded.source_kind, "
                         "first_seen = excluded.first_seen, last_seen = excluded.last_seen, count = excluded.count, "
                         "lifted = excluded.lifted, lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at",
-    [BP_SQL_SUPP_DELETE] = "DELETE FROM suppressions WHERE address = ?1",
+    [BP_SQL_SUPP_DELETE] = "DELETE FROM suppressions WHERE address_key = ?1",
     [BP_SQL_SUPP_LIST] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions "
                          "WHERE (CAST(?5 AS INTEGER) <> 0 OR lifted = 0) AND last_seen >= ?1 "
                          "AND (CAST(?2 AS TEXT) IS NULL OR source_kind = ?2) "
@@ -101,16 +121,18 @@ const char *const bp_sql[BP_SQL_COUNT] = {
                                 "GROUP BY 1 ORDER BY 2 DESC, 1",
     [BP_SQL_STATS_LIFTED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted <> 0 "
                             "GROUP BY 1 ORDER BY 2 DESC, 1",
-    [BP_SQL_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address = ?1",
+    [BP_SQL_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address_key = ?1",
     [BP_SQL_STATE_PUT] = "INSERT INTO derive_state (" STATE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                         "?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (address) DO UPDATE SET "
+                         "?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (address_key) DO UPDATE SET "
                          "last_time = excluded.last_time, last_id = excluded.last_id, policy = excluded.policy, "
                          "suppressed = excluded.suppressed, reason = excluded.reason, "
                          "source_kind = excluded.source_kind, first_seen = excluded.first_seen, "
                          "last_seen = excluded.last_seen, count = excluded.count, lifted = excluded.lifted, "
                          "lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at, "
                          "active_time = excluded.active_time, active_id = excluded.active_id, soft = excluded.soft",
-    [BP_SQL_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
+    [BP_SQL_STATE_DELETE] = "DELETE FROM derive_state WHERE address_key = ?1",
+    /* schema 5: the keys to merge or pair (sql.h) */
+    [BP_SQL_MIGRATE_KEYS] = BP_SQL_MIGRATE_KEYS_TEXT,
     [BP_SQL_POSITION_GET] = "SELECT stream, file, inode, byte_offset, updated_at FROM acct_position WHERE stream = ?1",
     [BP_SQL_POSITION_PUT] = "INSERT INTO acct_position (stream, file, inode, byte_offset, updated_at) VALUES (?1, ?2, "
                             "?3, ?4, ?5) ON CONFLICT (stream) DO UPDATE SET file = excluded.file, inode = "
@@ -160,10 +182,10 @@ const char *bp_sql_stats_key(bp_stats_dim dim, const char *key, char *buf, size_
 
 #define T BP_SQL_TEXT
 #define I BP_SQL_INT
-const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I,
-                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T};
-const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T};
-const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I};
+const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I, T,
+                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, I};
+const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T, I, T, T, T, I, T, T, T};
+const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I, T};
 const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N] = {T, I, I, T, I, T, T, I, I, I, I, T, I, I, I, T};
 #undef T
 #undef I
@@ -226,6 +248,9 @@ void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N
     v[i++] = text(e->fingerprint);
     v[i++] = text(r->domain);
     v[i++] = text(r->mta_category);
+    v[i++] = text(r->address_key);
+    v[i] = num(r->paired_with != 0 ? r->paired_with : -r->reported_again); /* the column: see sql.h */
+    v[i].is_null = v[i].num == 0;
 }
 
 void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
@@ -263,6 +288,9 @@ void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
     e->fingerprint = v[i++].text;
     r->domain = v[i++].text;
     r->mta_category = v[i++].text;
+    r->address_key = v[i++].text;
+    r->paired_with = v[i].num > 0 ? v[i].num : 0;
+    r->reported_again = v[i].num < 0 ? -v[i].num : 0;
     if (r->kind == NULL)
         r->kind = BP_LEDGER_EVENT;
 }
@@ -278,7 +306,16 @@ void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], cons
     r->event.category = v[5].text;
     r->event.feedback_type = v[6].text;
     r->note = v[7].text;
-    r->event.recipient = address;
+    r->paired_with = v[8].num > 0 ? v[8].num : 0;
+    r->reported_again = v[8].num < 0 ? -v[8].num : 0;
+    r->event.recipient = v[9].text;
+    r->event.status = v[10].text;
+    r->event.smtp_code = v[11].text;
+    r->event.final = (int)v[12].num;
+    r->event.envid = v[13].text;
+    r->event.job_id = v[14].text;
+    r->event.fingerprint = v[15].text;
+    r->address_key = address;
 }
 
 void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N])
@@ -294,6 +331,7 @@ void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SU
     v[8] = text(r->lift_reason);
     v[9] = num(r->lifted_at);
     v[9].is_null = r->lifted_at == 0;
+    v[10] = text(r->address_key);
 }
 
 void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPRESSION_N])
@@ -308,6 +346,7 @@ void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPR
     r->lifted = (int)v[7].num;
     r->lift_reason = v[8].text;
     r->lifted_at = v[9].num;
+    r->address_key = v[10].text;
 }
 
 void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N])

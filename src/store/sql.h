@@ -30,6 +30,10 @@ typedef enum bp_sql_id {
     BP_SQL_LEDGER_INSERT,
     BP_SQL_LEDGER_FOR,
     BP_SQL_LEDGER_FOLD,
+    BP_SQL_FIRST_SPELLING,
+    BP_SQL_UNIT_ENVID,
+    BP_SQL_LEDGER_PAIR,
+    BP_SQL_LEDGER_UNPAIR,
     BP_SQL_LEDGER_PAGE,
     BP_SQL_LEDGER_UNITS,
     BP_SQL_LEDGER_RECLASSIFY,
@@ -49,6 +53,7 @@ typedef enum bp_sql_id {
     BP_SQL_STATE_DELETE,
     BP_SQL_POSITION_GET,
     BP_SQL_POSITION_PUT,
+    BP_SQL_MIGRATE_KEYS,
     BP_SQL_COUNT
 } bp_sql_id;
 
@@ -106,11 +111,14 @@ bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_va
 int bp_store_sql_in_tx(const bp_store *s);
 
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
- * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows and
- * of fold states. */
-#define BP_SQL_LEDGER_N      30
-#define BP_SQL_FOLD_N        8
-#define BP_SQL_SUPPRESSION_N 10
+ * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows, of
+ * fold states.  The ledger's paired_with
+ * column holds both sides of a pair (schema 4): on the second report the id of the row that
+ * counts (bp_ledger_row.paired_with), on that row minus the id of its second report
+ * (bp_ledger_row.reported_again); NULL on a row of no pair. */
+#define BP_SQL_LEDGER_N      32
+#define BP_SQL_FOLD_N        16
+#define BP_SQL_SUPPRESSION_N 11
 #define BP_SQL_STATE_N       16
 extern const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N];
 extern const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N];
@@ -121,7 +129,7 @@ extern const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N];
 void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N]);
 /** The ledger row of a result row (strings borrowed from @p v). */
 void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N]);
-/** The row derive() folds (store_backend.h ledger_fold), of @p address. */
+/** The row derive() folds (store_backend.h ledger_fold), of address key @p address. */
 void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], const char *address);
 
 void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N]);
@@ -161,6 +169,30 @@ void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int
                                                                                                                                                            "UPDATE ledger SET " BP_SQL_UNSHARE("message_id") ", " BP_SQL_UNSHARE("source") ", " BP_SQL_UNSHARE("original_message_id") ", " BP_SQL_UNSHARE(     \
                                                                                                                                                                "reporting_mta") ", " BP_SQL_UNSHARE("envid") ", " BP_SQL_UNSHARE("arrival_date") " FROM processed p WHERE p.fingerprint = ledger.fingerprint " \
                                                                                                                                                                                                                                                  "AND ledger.kind = 'event';"
+/**
+ * Migration 3 -> 4 (docs/store.md "Identity", "Two channels"), once the backend has filled
+ * ledger.address_key and suppressions.address_key.  BP_SQL_MERGED_KEYS: the keys whose rows
+ * or suppression rows have more than one spelling; their suppression rows and fold states are
+ * dropped (BP_SQL_MIGRATE_DROP_MERGED, one pass each, before suppressions has an index on the
+ * key).  BP_SQL_MIGRATE_KEYS: the keys to pair and derive again, those merged and those whose
+ * bounces both channels reported.
+ */
+#define BP_SQL_MERGED_KEYS                                                                                             \
+    "SELECT address_key FROM ledger WHERE address_key IS NOT NULL GROUP BY address_key "                               \
+    "HAVING count(DISTINCT recipient) > 1 UNION "                                                                      \
+    "SELECT address_key FROM suppressions WHERE address_key IS NOT NULL GROUP BY address_key HAVING count(*) > 1"
+#define BP_SQL_MIGRATE_DROP_MERGED                                                                                     \
+    "DELETE FROM suppressions WHERE address_key IN (" BP_SQL_MERGED_KEYS ");"                                          \
+    "DELETE FROM derive_state WHERE address_key IN (" BP_SQL_MERGED_KEYS ");"
+#define BP_SQL_MIGRATE_KEYS_TEXT                                                                                       \
+    BP_SQL_MERGED_KEYS " UNION SELECT address_key FROM ledger WHERE address_key IS NOT NULL AND kind = 'event' "       \
+                       "AND type = 'bounce' GROUP BY address_key HAVING min(" BP_SQL_ACCT_ROW(                         \
+                           "") ") = 0 AND max(" BP_SQL_ACCT_ROW("") ") = 1 ORDER BY 1"
+
+/* 1 for a row of the accounting channel (store.h BP_UNIT_ACCT_PREFIX), else 0; @p t the
+ * table's alias with its dot, or "" */
+#define BP_SQL_ACCT_ROW(t) "(CASE WHEN substr(" t "fingerprint, 1, 5) = '" BP_UNIT_ACCT_PREFIX "' THEN 1 ELSE 0 END)"
+
 /* the value all rows of a group have (none NULL, all equal), else NULL */
 #define BP_SQL_SHARED(c) "CASE WHEN count(*) = count(" c ") AND min(" c ") = max(" c ") THEN min(" c ") END AS " c
 /* NULL where the processed row holds the value */
