@@ -369,6 +369,7 @@ static void test_pg_fold_state_property(void **state)
 
 /* This program's schema back to version 3: migration 4's changes undone. */
 #define UNDO_IDENTITY                                                                                                  \
+    "DROP TABLE outbox;"                                                                                               \
     "DROP INDEX ledger_key; DROP INDEX suppressions_key;"                                                              \
     "ALTER TABLE ledger DROP COLUMN address_key, DROP COLUMN paired_with;"                                             \
     "ALTER TABLE suppressions DROP COLUMN address_key;"                                                                \

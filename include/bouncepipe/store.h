@@ -93,7 +93,8 @@ const char *bp_store_last_error(const bp_store *s);
  * program writes and reads. */
 #define BP_STORE_SCHEMA_ACCT_POSITION 4 /**< acct --follow keeps its position in the store */
 #define BP_STORE_SCHEMA_IDENTITY      5 /**< identity is the case folding; a failure on two channels is one */
-#define BP_STORE_SCHEMA_DMARC         6 /**< DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
+#define BP_STORE_SCHEMA_OUTBOX        6 /**< the webhook outbox (docs/webhooks.md) */
+#define BP_STORE_SCHEMA_DMARC         7 /**< DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
 #define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_DMARC
 
 /** @return the schema version the open database is at. */
@@ -109,6 +110,26 @@ void bp_store_rollback(bp_store *s);
 /** A unit whose fingerprint begins with this is an accounting record (bp_acct_record_key()):
  *  the accounting channel.  Every other unit is a message: the mail channel. */
 #define BP_UNIT_ACCT_PREFIX "acct:"
+
+/**
+ * One outbox row to write with a unit's events (docs/webhooks.md): the event it carries, the
+ * webhook endpoint it goes to and the event's idempotency key.  The recording side (the core)
+ * decides which endpoints want which events and computes the keys; the store only writes the
+ * rows, in the transaction of the ledger rows.  A row whose event the store does not write
+ * (an unrecognised event beside recognised ones; any but the first of a unit that is all
+ * unrecognised, kept as one placeholder) is not written either.
+ */
+typedef struct bp_store_outbox_want {
+    size_t event_index;    /**< index into the unit's events */
+    const char *endpoint;  /**< the endpoint's name ([webhook NAME]) */
+    const char *event_key; /**< the event's idempotency key (bp_webhook_event_key()) */
+    /* what migrate carries over from another store; all zero for a new row */
+    int dead;               /**< written dead instead of pending */
+    unsigned attempts;      /**< failed attempts so far */
+    long long created_at;   /**< 0: now */
+    long long next_at;      /**< when it is due; 0: created_at */
+    const char *last_error; /**< or NULL */
+} bp_store_outbox_want;
 
 /** One unit of evidence: a message, or one accounting record. */
 typedef struct bp_store_unit {
@@ -141,6 +162,14 @@ typedef struct bp_record_result {
  */
 bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
                           bp_record_result *result);
+
+/**
+ * bp_store_record(), and with the unit's events, when it is new or upgraded, the outbox rows
+ * @p outbox asks for (n_outbox of them; see bp_store_outbox_want), in the same transaction: a
+ * duplicate unit writes none.
+ */
+bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
+                                      const bp_store_outbox_want *outbox, size_t n_outbox, bp_record_result *result);
 
 /**
  * Look a fingerprint up (read only, no transaction needed).
@@ -312,5 +341,96 @@ bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_
  */
 bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,
                               bp_action action, const char *blocklist);
+
+/* ---- the report's grouped counts (docs/report.md) ---------------------------------- */
+
+/** What bp_store_group_counts() counts. */
+typedef enum bp_group_dim {
+    BP_GROUP_DAY_TYPE = 0,     /**< event rows by UTC day of evidence (key1 "YYYY-MM-DD") and type (key2) */
+    BP_GROUP_DOMAIN_CATEGORY,  /**< by receiving domain (key1) and category, "complaint:" feedback type,
+                                    or else type (key2); rows without a domain are not counted */
+    BP_GROUP_RULE,             /**< by the rule that decided the category (key1; rows with one) */
+    BP_GROUP_BLOCKLIST,        /**< by the named blocklist (key1; rows with one) */
+    BP_GROUP_NEW_SUPPRESSIONS, /**< suppression rows, lifted ones too, by UTC day of their first evidence
+                                    (key1), those from before filter.since as key1 NULL */
+    BP_GROUP_DIM_LAST
+} bp_group_dim;
+
+/** One count: @p key2 is NULL for the one-key dimensions. @return non-zero to stop. */
+typedef int (*bp_group_cb)(void *user, const char *key1, const char *key2, long long count);
+
+/**
+ * Grouped counts of @p dim, counted by the database (no row is read into the program): event
+ * rows with evidence at or after filter.since (only that field of the filter is used).
+ * @return BP_OK or the backend's status.
+ */
+bp_status bp_store_group_counts(bp_store *s, bp_group_dim dim, const bp_store_filter *filter, bp_group_cb cb,
+                                void *user);
+
+/* ---- the webhook outbox (docs/webhooks.md) -------------------------------------------
+ * One row per (event, endpoint), written with the event (bp_store_unit.outbox) and drained by
+ * `deliver` through src/deliver/'s bp_outbox, whose contract these functions keep: a row is
+ * claimable when pending, due (next_at <= now) and not leased (lease_until < now); a claim is
+ * atomic (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: the writer's lock); a mark changes a row
+ * only while the caller holds its lease.  Each of these runs its own short transaction: call
+ * them outside one. */
+
+/** An outbox row. */
+typedef struct bp_store_outbox_entry {
+    long long id;
+    long long ledger_id; /**< the ledger row of its event */
+    const char *endpoint;
+    const char *event_key;
+    const char *state; /**< "pending", "delivered" or "dead" */
+    unsigned attempts; /**< failed attempts */
+    long long created_at, next_at, lease_until, delivered_at;
+    const char *lease_owner; /**< or NULL */
+    const char *last_error;  /**< or NULL */
+} bp_store_outbox_entry;
+
+/** A claimed row and its event's ledger row. @return non-zero to stop (the rest stay leased). */
+typedef int (*bp_store_outbox_cb)(void *user, const bp_store_outbox_entry *row, const bp_ledger_row *event);
+
+/**
+ * Lease at most @p max rows of @p endpoint that are pending, due and not leased, oldest first,
+ * to @p owner until @p now + @p lease_seconds; after the claim committed, hand each to @p cb.
+ */
+bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *owner, long long now,
+                                unsigned lease_seconds, size_t max, bp_store_outbox_cb cb, void *user);
+
+/** How bp_store_outbox_mark() changes a row. */
+typedef enum bp_outbox_mark {
+    BP_OUTBOX_DELIVERED = 0, /**< delivered at @p when */
+    BP_OUTBOX_RETRY,         /**< attempts + 1, due again at @p when, last_error */
+    BP_OUTBOX_DEAD,          /**< attempts + 1, dead, last_error */
+    BP_OUTBOX_RELEASE,       /**< nothing sent: the lease ends, nothing else changes */
+} bp_outbox_mark;
+
+/**
+ * Mark row @p id, which @p owner must hold; the lease ends.
+ * @return BP_OK; BP_ERR_NOT_FOUND when @p owner does not hold it (then nothing changed).
+ */
+bp_status bp_store_outbox_mark(bp_store *s, long long id, const char *owner, bp_outbox_mark how, long long when,
+                               const char *error);
+
+/** Make every dead row of @p endpoint (NULL: of every endpoint) pending and due at @p now,
+ *  attempts 0; @p count receives how many. */
+bp_status bp_store_outbox_retry_dead(bp_store *s, const char *endpoint, long long now, long long *count);
+
+/** Rows of one endpoint in one state: @p leased of them held at @p now, @p oldest their
+ *  earliest created_at. @return non-zero to stop. */
+typedef int (*bp_store_outbox_count_cb)(void *user, const char *endpoint, const char *state, long long count,
+                                        long long leased, long long oldest);
+
+/** Count the rows of @p endpoint (NULL: of every endpoint, by endpoint) by state at @p now. */
+bp_status bp_store_outbox_counts(bp_store *s, const char *endpoint, long long now, bp_store_outbox_count_cb cb,
+                                 void *user);
+
+typedef int (*bp_store_outbox_entry_cb)(void *user, const bp_store_outbox_entry *row);
+
+/** The outbox rows of the ledger rows with ids in (@p after_ledger_id, @p last_ledger_id], in
+ *  ledger order (migrate carries them with their units; tests look at them). */
+bp_status bp_store_outbox_list(bp_store *s, long long after_ledger_id, long long last_ledger_id,
+                               bp_store_outbox_entry_cb cb, void *user);
 
 #endif

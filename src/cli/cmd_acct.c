@@ -218,7 +218,7 @@ static bp_status commit_batch(struct acct_run *run)
     }
     for (size_t i = 0; st == BP_OK && i < run->n_pending; i++) {
         bp_acct_kept kept;
-        st = bp_finish_acct(run->store, &run->pending[i], run->record_deliveries, &kept);
+        st = bp_finish_acct(&run->env.pipeline, run->store, &run->pending[i], run->record_deliveries, &kept);
         if (st != BP_OK)
             break;
         switch (kept) {

@@ -20,6 +20,8 @@
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
  *   [dmarc]      own_networks = 192.0.2.0/24;2001:db8::/32   (our sending IPs: `bouncepipe dmarc`)
  *   [process]    user = pmta          (who a command started as root becomes: privdrop.h)
+ *   [webhook NAME]  url = ...  format = ...  types = ...  (one group per endpoint; webhook.h)
+ *   [deliver]    backoff_base = 30s  backoff_max = 1h  dead_after = 3d  ... (deliver.h)
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -33,9 +35,11 @@
 #define BOUNCEPIPE_CLI_CONFIG_H
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/deliver.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/status.h"
+#include "bouncepipe/webhook.h"
 
 #define BP_CONFIG_DEFAULT_FILE "/etc/bouncepipe/bouncepipe.conf"
 #define BP_CONFIG_DEFAULT_DB   "./bouncepipe.db"
@@ -76,9 +80,13 @@ typedef struct bp_config {
                                 (then the owner of the store's directory) */
     bp_cidr *own_networks; /**< [dmarc] own_networks (g_malloc'ed), or NULL */
     size_t n_own_networks;
-    unsigned file_mode; /**< permission bits of the file read (0 for none) */
-    int secret_exposed; /**< the file holds a database password (secret.h) and its group or others
-                             may read or write it: callers warn, pipe mode refuses */
+    unsigned file_mode;            /**< permission bits of the file read (0 for none) */
+    int secret_exposed;            /**< the file holds a database password (secret.h) and its group or others
+                                        may read or write it: callers warn, pipe mode refuses */
+    bp_webhook_endpoint *webhooks; /**< the [webhook NAME] groups in file order (malloc'ed; each freed with
+                                        bp_webhook_endpoint_free()), or NULL */
+    size_t n_webhooks;
+    bp_deliver_options deliver; /**< the [deliver] group over bp_deliver_options_default() */
 } bp_config;
 
 /**

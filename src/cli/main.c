@@ -28,6 +28,7 @@ static const struct {
     {"report", cmd_report, "write a self-contained HTML report of the store (charts; opens offline)"},
     {"dmarc", cmd_dmarc, "DMARC aggregate reports: pass rates per domain and source, red flags, readiness"},
     {"migrate", cmd_migrate, "copy a store into another (SQLite file -> postgresql://...); safe to re-run"},
+    {"deliver", cmd_deliver, "post recorded events to the configured webhooks (a service; --once, --status)"},
 };
 
 static void usage(FILE *out)

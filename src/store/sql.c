@@ -18,14 +18,14 @@
 #include <time.h>
 
 /* ledger rows as readers see them: the message's facts filled in from "processed" */
-#define LEDGER_SELECT                                                                                                  \
-    "SELECT l.id, l.kind, l.evidence_time, l.recorded_at, l.type, l.action, l.recipient, l.recipient_from, "           \
+#define LEDGER_COLUMNS                                                                                                 \
+    "l.id, l.kind, l.evidence_time, l.recorded_at, l.type, l.action, l.recipient, l.recipient_from, "                  \
     "l.status, l.smtp_code, l.diagnostic, l.category, l.feedback_type, l.rule, l.final, "                              \
     "coalesce(l.reporting_mta, p.reporting_mta), l.remote_mta, coalesce(l.arrival_date, p.arrival_date), "             \
     "l.source_ip, coalesce(l.envid, p.envid), l.job_id, coalesce(l.source, p.source), "                                \
     "coalesce(l.message_id, p.message_id), coalesce(l.original_message_id, p.original_message_id), l.blocklist, "      \
-    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.address_key, l.paired_with "                         \
-    "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
+    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.address_key, l.paired_with "
+#define LEDGER_SELECT "SELECT " LEDGER_COLUMNS "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
 
 #define LEDGER_INSERT_COLUMNS                                                                                          \
     "kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "       \
@@ -49,6 +49,19 @@
 #define STATS_EVENTS "FROM ledger WHERE kind = 'event' AND coalesce(paired_with, 0) <= 0 AND evidence_time >= ?1 "
 
 _Static_assert(sizeof(BP_UNIT_ACCT_PREFIX) == 6, "BP_SQL_ACCT_ROW compares 5 bytes");
+
+/* an outbox row (sql.h BP_SQL_OUTBOX_N) */
+#define OUTBOX_COLUMNS                                                                                                 \
+    "o.id, o.ledger_id, o.endpoint, o.event_key, o.state, o.attempts, o.created_at, o.next_at, o.lease_until, "        \
+    "o.delivered_at, o.lease_owner, o.last_error "
+/* outbox rows that are due and not leased (?1 endpoint, ?3 now), oldest first, at most ?5 */
+#define OUTBOX_DUE                                                                                                     \
+    "SELECT id FROM outbox WHERE endpoint = ?1 AND state = 'pending' AND next_at <= ?3 AND lease_until < ?3 "          \
+    "ORDER BY id LIMIT ?5"
+#define OUTBOX_CLAIM(lock)                                                                                             \
+    "UPDATE outbox SET lease_owner = ?2, lease_until = ?4 WHERE id IN (" OUTBOX_DUE lock ") RETURNING id"
+/* the mark of a row the caller (?2) holds */
+#define OUTBOX_HELD " WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'"
 
 const char *const bp_sql[BP_SQL_COUNT] = {
     [BP_SQL_SEEN] = "SELECT state FROM processed WHERE fingerprint = ?1",
@@ -137,6 +150,54 @@ const char *const bp_sql[BP_SQL_COUNT] = {
     [BP_SQL_POSITION_PUT] = "INSERT INTO acct_position (stream, file, inode, byte_offset, updated_at) VALUES (?1, ?2, "
                             "?3, ?4, ?5) ON CONFLICT (stream) DO UPDATE SET file = excluded.file, inode = "
                             "excluded.inode, byte_offset = excluded.byte_offset, updated_at = excluded.updated_at",
+    /* ---- the webhook outbox (outbox.c; docs/webhooks.md) ---- */
+    [BP_SQL_OUTBOX_INSERT] =
+        "INSERT INTO outbox (ledger_id, endpoint, event_key, state, attempts, created_at, next_at, "
+        "last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (endpoint, event_key) DO NOTHING",
+    /* a quarantined unit recognised later: its placeholder row goes, and with it its outbox rows */
+    [BP_SQL_OUTBOX_DROP_PLACEHOLDER] = "DELETE FROM outbox WHERE ledger_id IN (SELECT id FROM ledger WHERE "
+                                       "fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized')",
+    /* ?1 endpoint, ?2 owner, ?3 now, ?4 lease end, ?5 at most; SQLite's writer holds the database */
+    [BP_SQL_OUTBOX_CLAIM] = OUTBOX_CLAIM(""),
+    /* the rows a claim leased (ids ?1..?2, owner ?3, lease end ?4) with their ledger rows */
+    [BP_SQL_OUTBOX_CLAIMED] =
+        "SELECT " OUTBOX_COLUMNS ", " LEDGER_COLUMNS "FROM outbox o JOIN ledger l ON l.id = o.ledger_id "
+        "LEFT JOIN processed p ON p.fingerprint = l.fingerprint WHERE o.id >= ?1 AND o.id <= ?2 "
+        "AND o.lease_owner = ?3 AND o.lease_until = ?4 AND o.state = 'pending' ORDER BY o.id",
+    [BP_SQL_OUTBOX_DELIVERED] = "UPDATE outbox SET state = 'delivered', delivered_at = ?3, lease_owner = NULL, "
+                                "lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?3, last_error = ?4, "
+                            "lease_owner = NULL, lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_DEAD] = "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?3, "
+                           "lease_owner = NULL, lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_RELEASE] = "UPDATE outbox SET lease_owner = NULL, lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_RETRY_DEAD] = "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?1, lease_owner = NULL, "
+                                 "lease_until = 0 WHERE state = 'dead' AND (CAST(?2 AS TEXT) IS NULL OR endpoint = ?2)",
+    [BP_SQL_OUTBOX_COUNTS] = "SELECT endpoint, state, count(*), sum(CASE WHEN lease_until >= ?1 THEN 1 ELSE 0 END), "
+                             "min(created_at) FROM outbox WHERE (CAST(?2 AS TEXT) IS NULL OR endpoint = ?2) "
+                             "GROUP BY endpoint, state ORDER BY endpoint, state",
+    /* the rows of the ledger rows in (?1, ?2] (migrate carries them) */
+    [BP_SQL_OUTBOX_LIST] = "SELECT " OUTBOX_COLUMNS "FROM outbox o WHERE o.ledger_id > ?1 AND o.ledger_id <= ?2 "
+                           "ORDER BY o.ledger_id, o.id",
+    /* ---- the report's grouped counts (grouped.c; docs/report.md), event rows since ?1 ---- */
+    [BP_SQL_GROUP_DAY_TYPE] =
+        "SELECT evidence_time / 86400, type, count(*) " STATS_EVENTS "GROUP BY 1, 2 ORDER BY 1, 2",
+    [BP_SQL_GROUP_DOMAIN_CATEGORY] = "SELECT domain, coalesce(category, 'complaint:' || feedback_type, type), "
+                                     "count(*) " STATS_EVENTS "AND domain IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+    [BP_SQL_GROUP_RULE] =
+        "SELECT rule, NULL, count(*) " STATS_EVENTS "AND rule IS NOT NULL GROUP BY 1 ORDER BY 3 DESC, 1",
+    [BP_SQL_GROUP_BLOCKLIST] =
+        "SELECT blocklist, NULL, count(*) " STATS_EVENTS "AND blocklist IS NOT NULL GROUP BY 1 ORDER BY 3 DESC, 1",
+    /* by the day of the first evidence, lifted ones included; those before ?1 as one NULL day */
+    [BP_SQL_GROUP_NEW_SUPPRESSIONS] = "SELECT CASE WHEN first_seen < ?1 THEN NULL ELSE first_seen / 86400 END, NULL, "
+                                      "count(*) FROM suppressions GROUP BY 1 ORDER BY 1",
+};
+
+const char *const bp_sql_postgres[BP_SQL_COUNT] = {
+    /* other processes' claims are skipped, not waited for: several deliver processes on
+     * several hosts each take rows nobody holds */
+    [BP_SQL_OUTBOX_CLAIM] = OUTBOX_CLAIM(" FOR UPDATE SKIP LOCKED"),
 };
 
 const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT, BP_SQL_INT,
@@ -187,6 +248,7 @@ const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T
 const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T, I, T, T, T, I, T, T, T};
 const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I, T};
 const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N] = {T, I, I, T, I, T, T, I, I, I, I, T, I, I, I, T};
+const bp_sql_type bp_sql_outbox_types[BP_SQL_OUTBOX_N] = {I, I, T, T, T, I, I, I, I, I, T, T};
 #undef T
 #undef I
 
@@ -401,4 +463,20 @@ void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int
     v[6] = text(facts->envid);
     v[7] = text(facts->arrival_date);
     v[8] = num(now);
+}
+
+void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N])
+{
+    r->id = v[0].num;
+    r->ledger_id = v[1].num;
+    r->endpoint = v[2].text;
+    r->event_key = v[3].text;
+    r->state = v[4].text;
+    r->attempts = (unsigned)v[5].num;
+    r->created_at = v[6].num;
+    r->next_at = v[7].num;
+    r->lease_until = v[8].num;
+    r->delivered_at = v[9].num;
+    r->lease_owner = v[10].text;
+    r->last_error = v[11].text;
 }

@@ -54,11 +54,33 @@ typedef enum bp_sql_id {
     BP_SQL_POSITION_GET,
     BP_SQL_POSITION_PUT,
     BP_SQL_MIGRATE_KEYS,
+    /* the webhook outbox (outbox.c) */
+    BP_SQL_OUTBOX_INSERT,
+    BP_SQL_OUTBOX_DROP_PLACEHOLDER,
+    BP_SQL_OUTBOX_CLAIM,
+    BP_SQL_OUTBOX_CLAIMED,
+    BP_SQL_OUTBOX_DELIVERED,
+    BP_SQL_OUTBOX_RETRY,
+    BP_SQL_OUTBOX_DEAD,
+    BP_SQL_OUTBOX_RELEASE,
+    BP_SQL_OUTBOX_RETRY_DEAD,
+    BP_SQL_OUTBOX_COUNTS,
+    BP_SQL_OUTBOX_LIST,
+    /* the report's grouped counts (grouped.c), in the order of bp_group_dim */
+    BP_SQL_GROUP_DAY_TYPE,
+    BP_SQL_GROUP_DOMAIN_CATEGORY,
+    BP_SQL_GROUP_RULE,
+    BP_SQL_GROUP_BLOCKLIST,
+    BP_SQL_GROUP_NEW_SUPPRESSIONS,
     BP_SQL_COUNT
 } bp_sql_id;
 
 /** The text of statement @p id. */
 extern const char *const bp_sql[BP_SQL_COUNT];
+/** PostgreSQL's text of statement @p id where it differs from bp_sql[id] (claiming outbox rows
+ *  with FOR UPDATE SKIP LOCKED, which SQLite has no use for: its writer holds the database),
+ *  else NULL. */
+extern const char *const bp_sql_postgres[BP_SQL_COUNT];
 
 /** The statements of bp_store_stats(), in the order of the result, with their dimension. */
 typedef struct bp_sql_stats_query {
@@ -84,6 +106,18 @@ typedef struct bp_sql_value {
     long long num;
     int is_null;
 } bp_sql_value;
+
+/** A text value (NULL: SQL NULL) and a number, for bp_sql_call's parameters. */
+static inline bp_sql_value bp_sql_text(const char *s)
+{
+    bp_sql_value v = {s, 0, s == NULL};
+    return v;
+}
+static inline bp_sql_value bp_sql_int(long long n)
+{
+    bp_sql_value v = {NULL, n, 0};
+    return v;
+}
 
 /**
  * A statement of an extension of the store (the DMARC tables: dmarc_store.c), in the dialect
@@ -144,6 +178,33 @@ void bp_sql_state_row(bp_fold_state *s, const bp_sql_value v[BP_SQL_STATE_N]);
 extern const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N];
 void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N]);
 void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N]);
+/* Columns of an outbox row (BP_SQL_OUTBOX_LIST; BP_SQL_OUTBOX_CLAIMED: then the ledger's). */
+#define BP_SQL_OUTBOX_N 12
+extern const bp_sql_type bp_sql_outbox_types[BP_SQL_OUTBOX_N];
+/** The outbox row of a result row (strings borrowed from @p v). */
+void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N]);
+
+/** A result row of bp_sql_call: its columns as values. @return non-zero to stop. */
+typedef int (*bp_sql_row_fn)(void *user, const bp_sql_value *v);
+
+/**
+ * One run of a shared statement through a backend's run() (store_backend.h): the outbox and
+ * the report's counts need nothing else from a backend.  @p params are bound from ?1 on;
+ * each result row is read as @p n_cols columns of @p types and handed to @p row (n_cols 0:
+ * a statement whose rows, if any, are not wanted).
+ */
+typedef struct bp_sql_call {
+    bp_sql_id id;
+    const bp_sql_value *params;
+    size_t n_params;
+    const bp_sql_type *types;
+    size_t n_cols;
+    bp_sql_row_fn row;
+    void *user;
+    const char *what;  /**< for the error message: "claiming outbox rows" */
+    long long changed; /**< out: rows the statement changed (INSERT, UPDATE, DELETE) */
+    long long rows;    /**< out: result rows handed to @p row */
+} bp_sql_call;
 
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9

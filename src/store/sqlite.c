@@ -131,6 +131,25 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "  updated_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
     [BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity_sql,
+    /* the webhook outbox, one row per (event, endpoint) (docs/webhooks.md) */
+    [BP_STORE_SCHEMA_OUTBOX - 1] =
+        "CREATE TABLE outbox ("
+        "  id INTEGER PRIMARY KEY,"
+        "  ledger_id INTEGER NOT NULL REFERENCES ledger(id),"
+        "  endpoint TEXT NOT NULL,"
+        "  event_key TEXT NOT NULL,"
+        "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  created_at INTEGER NOT NULL,"
+        "  next_at INTEGER NOT NULL,"
+        "  lease_owner TEXT,"
+        "  lease_until INTEGER NOT NULL DEFAULT 0,"
+        "  delivered_at INTEGER,"
+        "  last_error TEXT,"
+        "  UNIQUE (endpoint, event_key)"
+        ");"
+        "CREATE INDEX outbox_due ON outbox (endpoint, next_at) WHERE state = 'pending';"
+        "CREATE INDEX outbox_ledger ON outbox (ledger_id);",
     /* BP_STORE_SCHEMA_DMARC: DMARC aggregate reports and failure-report domains (dmarc_sql.h),
      * one self-contained step */
     [BP_STORE_SCHEMA_DMARC - 1] = BP_DMARC_SCHEMA_SQLITE,
@@ -1098,8 +1117,8 @@ static int ext_each(sqlite3_stmt *st, void *ctx)
     return w->each(w->user, v);
 }
 
-static bp_status sq_run(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                        void *user, long long *changes)
+static bp_status sq_run_stmt(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                             void *user, long long *changes)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
@@ -1310,6 +1329,29 @@ static bp_status migrate_identity(sq *q)
     return bs;
 }
 
+/* Result columns bp_sql_call may ask for (an outbox row and its ledger row). */
+#define RUN_MAX_COLUMNS 64
+
+static int call_each(sqlite3_stmt *st, void *ctx)
+{
+    bp_sql_call *c = ctx;
+    bp_sql_value v[RUN_MAX_COLUMNS];
+    read_values(st, c->types, c->n_cols, v);
+    return c->row(c->user, v);
+}
+
+static bp_status sq_run(void *h, bp_sql_call *c)
+{
+    sq *q = h;
+    if (c->n_cols > RUN_MAX_COLUMNS)
+        BP_INTERNAL_ERROR("more result columns than RUN_MAX_COLUMNS");
+    c->rows = c->changed = 0;
+    bp_status bs = run_values(q, c->id, c->params, c->n_params, c->n_cols > 0 ? call_each : NULL, c, c->what, &c->rows);
+    if (bs == BP_OK && q->db != NULL)
+        c->changed = sqlite3_changes64(q->db);
+    return bs;
+}
+
 const bp_store_backend bp_store_backend_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1340,6 +1382,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .state_get = sq_state_get,
     .state_put = sq_state_put,
     .state_delete = sq_state_delete,
+    .run_stmt = sq_run_stmt,
     .run = sq_run,
     .position_get = sq_position_get,
     .position_put = sq_position_put,

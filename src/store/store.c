@@ -45,6 +45,7 @@
 #include "dmarc_sql.h"
 #include "fold.h"
 #include "identity.h"
+#include "outbox.h"
 #include "sql.h"
 #include "store_backend.h"
 
@@ -196,6 +197,17 @@ const char *bp_store_last_error(const bp_store *s)
 int bp_store_schema_version(const bp_store *s)
 {
     return s->be->schema_version(s->h);
+}
+
+const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle)
+{
+    *handle = s->h;
+    return s->be;
+}
+
+void bp_store_set_error(bp_store *s, const char *message)
+{
+    snprintf(s->error, sizeof(s->error), "%s", message);
 }
 
 bp_status bp_store_begin(bp_store *s)
@@ -1034,11 +1046,18 @@ typedef struct unit_row {
 bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
                           bp_record_result *result)
 {
+    return bp_store_record_with_outbox(s, unit, events, n_events, NULL, 0, result);
+}
+
+bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
+                                      const bp_store_outbox_want *outbox, size_t n_outbox, bp_record_result *result)
+{
     bp_record_result dummy;
     unit_text w = {NULL, 0, 0};
     bp_event *ev = NULL;
     unit_row *rows = NULL;
-    size_t n_ev = 0;
+    size_t n_ev = 0, *index = NULL; /* index: each written event's index in @p events */
+    long long *ids = NULL;          /* and its ledger row (for the outbox rows) */
     if (result == NULL)
         result = &dummy;
     memset(result, 0, sizeof(*result));
@@ -1064,7 +1083,9 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     long long t = unit->evidence_time > 0 && unit->evidence_time <= now ? unit->evidence_time : now;
     if (state == BP_SEEN_UNRECOGNIZED) {
         result->outcome = BP_RECORD_UPGRADED;
-        st = s->be->drop_placeholder(s->h, unit->fingerprint);
+        st = bp_store_outbox_drop_placeholder(s, unit->fingerprint); /* its outbox rows go with it */
+        if (st == BP_OK)
+            st = s->be->drop_placeholder(s->h, unit->fingerprint);
         if (st != BP_OK)
             return st;
     }
@@ -1072,7 +1093,11 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     size_t cap = n_events > 0 ? n_events : 1;
     ev = malloc(cap * sizeof(*ev));
     rows = calloc(cap, sizeof(*rows));
-    if (ev == NULL || rows == NULL) {
+    if (n_outbox > 0) { /* no webhook, no cost */
+        index = malloc(cap * sizeof(*index));
+        ids = calloc(cap, sizeof(*ids));
+    }
+    if (ev == NULL || rows == NULL || (n_outbox > 0 && (index == NULL || ids == NULL))) {
         st = BP_ERR_NOMEM;
         goto out;
     }
@@ -1086,11 +1111,16 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
             ev[0].source = unit->source;
         if (ev[0].message_id == NULL)
             ev[0].message_id = unit->message_id;
+        if (index != NULL)
+            index[0] = 0;
         n_ev = 1;
     } else {
         for (size_t i = 0; i < n_events; i++)
-            if (events[i].type != BP_EVENT_UNRECOGNIZED)
+            if (events[i].type != BP_EVENT_UNRECOGNIZED) {
+                if (index != NULL)
+                    index[n_ev] = i;
                 ev[n_ev++] = events[i];
+            }
     }
     for (size_t i = 0; i < n_ev; i++) {
         cap_event(&w, &ev[i]);
@@ -1112,7 +1142,7 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
         result->recorded++;
     }
     st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
-    if (st != BP_OK || !recognised)
+    if (st != BP_OK)
         goto out;
     /* a DMARC aggregate report's rows, a failure report's domain: with the unit (dmarc_store.c) */
     for (size_t i = 0; i < n_ev && st == BP_OK; i++)
@@ -1122,8 +1152,21 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     /* Every row written (so that PostgreSQL locks the unit's addresses together), pair each
      * bounce with an earlier report of the failure through the other channel, then note what
      * each row means to the fold. */
-    for (size_t i = 0; i < n_ev && st == BP_OK; i++)
+    for (size_t i = 0; recognised && i < n_ev && st == BP_OK; i++)
         st = pair_report(s, &rows[i].kept, rows[i].key, unit->fingerprint, t, rows[i].id, &rows[i].marked);
+    if (st == BP_OK && n_outbox > 0) {
+        /* the webhooks' rows, in this transaction (outbox.c); a second report of a failure
+         * already sent through the other channel is not sent again */
+        size_t n_sent = 0;
+        for (size_t i = 0; i < n_ev; i++)
+            if (rows[i].marked <= 0) {
+                index[n_sent] = index[i];
+                ids[n_sent++] = rows[i].id;
+            }
+        st = bp_store_outbox_write(s, outbox, n_outbox, index, ids, n_sent, now);
+    }
+    if (st != BP_OK || !recognised)
+        goto out;
     for (size_t i = 0; i < n_ev && st == BP_OK; i++) {
         bp_ledger_row r;
         memset(&r, 0, sizeof(r));
@@ -1151,6 +1194,8 @@ out:
         free(rows[i].key);
     free(rows);
     free(ev);
+    free(index);
+    free(ids);
     bp_arena_free(w.arena);
     return st;
 }
@@ -1158,7 +1203,7 @@ out:
 bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
                            void *user, long long *changes)
 {
-    return s->be->run(s->h, stmt, v, n, each, user, changes);
+    return s->be->run_stmt(s->h, stmt, v, n, each, user, changes);
 }
 
 int bp_store_sql_in_tx(const bp_store *s)

@@ -55,6 +55,7 @@ typedef struct bp_store_hooks {
     /** Derive the suppression row and fold state of key @p key through backend handle @p h. */
     bp_status (*rederive)(void *ctx, void *h, const char *key);
 } bp_store_hooks;
+struct bp_sql_call; /* sql.h */
 
 typedef struct bp_store_backend {
     const char *name;
@@ -133,13 +134,22 @@ typedef struct bp_store_backend {
      * each result row goes to @p each (NULL: none are expected).
      * @param changes receives the rows the statement changed (may be NULL)
      */
-    bp_status (*run)(void *h, const struct bp_sql_stmt *stmt, const struct bp_sql_value *v, size_t n,
-                     bp_sql_row_fn each, void *user, long long *changes);
+    bp_status (*run_stmt)(void *h, const struct bp_sql_stmt *stmt, const struct bp_sql_value *v, size_t n,
+                          bp_sql_row_fn each, void *user, long long *changes);
     /** The acct --follow position of @p stream (table acct_position): cb once, or BP_ERR_NOT_FOUND. */
     bp_status (*position_get)(void *h, const char *stream, bp_acct_position_cb cb, void *user);
     /** Insert or replace the position of pos->stream. */
     bp_status (*position_put)(void *h, const bp_acct_position *pos);
+
+    /** Run one shared statement of sql.c as @p call says (sql.h bp_sql_call): what the outbox
+     *  (outbox.c) and the report's counts (grouped.c) need, nothing backend-specific. */
+    bp_status (*run)(void *h, struct bp_sql_call *call);
 } bp_store_backend;
+
+/** The backend and its handle of @p s, for outbox.c and grouped.c (store.c). */
+const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle);
+/** Note the failure of a store function done above the backend (bp_store_last_error()). */
+void bp_store_set_error(bp_store *s, const char *message);
 
 extern const bp_store_backend bp_store_backend_sqlite;
 #ifdef BP_HAVE_POSTGRES
