@@ -5,7 +5,7 @@
  *
  * Reads every message of every PATH with bouncepipe's own sources (file, directory, mbox,
  * Maildir) into memory once, then, N times (default 5), parses each with bp_mime_parse() and
- * bp_dmarc_parse() into a reused arena, timing the two stages apart.  Nothing is stored or
+ * bp_dmarc_read_message() into a reused arena, timing the two stages apart.  Nothing is stored or
  * printed per report.  Prints, for the fastest run, the outcome counts, the total records and
  * messages read, and reports/s for MIME + DMARC and for the DMARC stage (attachment ->
  * decompression -> XML -> records) alone.  Exits 0, or 1 when an input could not be read or
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
                 continue;
             }
             double t1 = now();
-            if (bp_dmarc_parse(&m, arena, &r) != BP_OK) {
+            if (bp_dmarc_read_message(&m, &bp_dmarc_reader_module, arena, &r) != BP_OK) {
                 fprintf(stderr, "dmarc_parse: out of memory\n");
                 return 1;
             }

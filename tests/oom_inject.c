@@ -624,7 +624,7 @@ static ending run_dmarc(oom_run *r, int armed, unsigned long fail_at, int persis
         memset(&rep, 0, sizeof(rep));
         st = bp_mime_parse(r->input, r->len, arena, &msg);
         if (st == BP_OK)
-            st = bp_dmarc_parse(&msg, arena, &rep);
+            st = bp_dmarc_read_message(&msg, &bp_dmarc_reader_module, arena, &rep);
     }
     disarm();
     if (st == BP_OK)

@@ -389,7 +389,8 @@ static void test_pg_upgrade_from_version_1(void **state)
     bp_store_close(f->store);
     f->store = NULL;
     /* back to version 1 as 0.1.0 wrote it: no fold state, the message's facts on its rows */
-    admin_sql(UNDO_IDENTITY "DROP TABLE derive_state; DROP TABLE acct_position; UPDATE schema_version SET version = 1;"
+    admin_sql(UNDO_IDENTITY "DROP TABLE derive_state, acct_position, dmarc_reports, dmarc_records, dmarc_failures, "
+                            "dmarc_rdns; UPDATE schema_version SET version = 1;"
                             "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
                             "source = 'test', original_message_id = '<o1@example.com>';"
                             "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
@@ -420,6 +421,7 @@ static void test_pg_upgrade_from_version_3(void **state)
     bp_store_close(f->store);
     f->store = NULL;
     admin_sql(UNDO_IDENTITY
+              "DROP TABLE dmarc_reports, dmarc_records, dmarc_failures, dmarc_rdns;"
               "UPDATE schema_version SET version = 4;"
               "INSERT INTO addresses VALUES ('Jane.Roe@outlook.example', 1), ('jane.roe@outlook.example', 1),"
               "  ('Amy@example.org', 1), ('jdoe@example.net', 1), ('J\xc3\x96RG@example.de', 1);");

@@ -331,9 +331,11 @@ CREATE TABLE derive_state (address TEXT PRIMARY KEY, last_time INTEGER NOT NULL,
   WITHOUT ROWID;
 """
 
-# This program's PostgreSQL schema back to version 4 (the outbox, 6, and the identity step, 5, undone).
+# This program's PostgreSQL schema back to version 4 (the DMARC step, 7, the outbox, 6, and
+# the identity step, 5, undone).
 UNDO_PG_IDENTITY = """
 SET client_min_messages = warning;
+DROP TABLE dmarc_reports, dmarc_records, dmarc_failures, dmarc_rdns;
 DROP TABLE outbox;
 DROP INDEX ledger_key; DROP INDEX suppressions_key;
 ALTER TABLE ledger DROP COLUMN address_key, DROP COLUMN paired_with;

@@ -1,15 +1,20 @@
 /*
  * test_dmarc.c - DMARC aggregate reports (src/report/dmarc*.c): every receiver shape and
- * packing of fixtures/dmarc/ read through bp_mime_parse() + bp_dmarc_parse() against its
+ * packing of fixtures/dmarc/ read through bp_mime_parse() + bp_dmarc_read_message() against its
  * <name>.expected dump and a table of the fields that matter; the DMARCbis fields; alignment;
  * each hostile fixture refused with its reason in bounded memory (a child process each, its
  * peak RSS measured); the limits of limits.h crossed by inputs built here; the MIME adapter's
- * report attachments (mime.c).
+ * report attachments (mime.c).  Stage 2: the module the core loads (and a missing one: no
+ * reader, BP_ERR_UNSUPPORTED), the one event a report makes (dmarc-report, or an unrecognized
+ * dmarc-refused one that is quarantined, never a recipient), the store (once per organisation
+ * and report id, whatever message brings it; read back whole; the detail budget and the count
+ * cap; the failure-report link), and [dmarc] own_networks.
  *
  * BP_DMARC_UPDATE=1 rewrites the .expected files instead of comparing (read each one against
  * its message before committing it); BP_DMARC_VERBOSE=1 prints each hostile fixture's peak
  * RSS growth.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,9 +31,12 @@
 #include <zlib.h>
 
 #include "bouncepipe/dmarc.h"
+#include "bouncepipe/dmarc_store.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/mime.h"
+#include "bouncepipe/process.h"
 #include "bouncepipe/text.h"
+#include "config.h"
 #include "fuzz/dmarc_check.h"
 #include "test_support.h"
 
@@ -59,7 +67,7 @@ static bp_status parse_message(bp_arena *arena, const char *bytes, size_t len, b
     bp_status st = bp_mime_parse(bytes, len, arena, &m);
     if (st != BP_OK)
         return st;
-    return bp_dmarc_parse(&m, arena, r);
+    return bp_dmarc_read_message(&m, &bp_dmarc_reader_module, arena, r);
 }
 
 static void parse_fixture(bp_arena *arena, const char *name, bp_dmarc_report *r)
@@ -79,7 +87,7 @@ static const char *str(const char *s)
     return s != NULL ? s : "-";
 }
 
-/* A deterministic dump of everything bp_dmarc_parse() read: the .expected format. */
+/* A deterministic dump of everything bp_dmarc_read_message() read: the .expected format. */
 static void dump(const bp_dmarc_report *r, bp_strbuf *sb)
 {
     bp_strbuf_printf(sb, "outcome: %s\n", bp_dmarc_outcome_name(r->outcome));
@@ -833,6 +841,469 @@ static void test_mime_report_attachments(void **state)
     assert_memory_equal(m.root->body, "\x1f\x8b\x0d\x0a\x0d\x0a\x00", 7);
 }
 
+/* ---- stage 2: the module, the event, the store ---- */
+
+/* Without a module to load, a report is an installation problem (pipe mode answers 75); a
+ * message that is no report never needs one.  In a child, before this process loads it. */
+static void test_module_missing(void **state)
+{
+    (void)state;
+    if (access(BP_MODULE_DIR "/bouncepipe-dmarc.so", F_OK) == 0) {
+        print_message("skipped: a module is installed in %s\n", BP_MODULE_DIR);
+        return;
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("BOUNCEPIPE_DMARC_MODULE", "/nonexistent/bouncepipe-dmarc.so", 1);
+        bp_arena *arena = bp_arena_new();
+        size_t len = 0;
+        char *bytes = read_file(FIXTURES "google.eml", &len);
+        bp_mime_message m;
+        bp_dmarc_report r;
+        int ok = arena != NULL && bp_mime_parse(bytes, len, arena, &m) == BP_OK &&
+                 bp_dmarc_read_message(&m, NULL, arena, &r) == BP_ERR_UNSUPPORTED &&
+                 strstr(bp_dmarc_reader_error(), "bouncepipe-dmarc.so") != NULL;
+        free(bytes);
+        bytes = read_file(FIXTURES "not-report.eml", &len);
+        ok = ok && bp_mime_parse(bytes, len, arena, &m) == BP_OK &&
+             bp_dmarc_read_message(&m, NULL, arena, &r) == BP_OK && r.outcome == BP_DMARC_NOT_REPORT;
+        free(bytes);
+        bp_arena_free(arena);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("a report without the module: want BP_ERR_UNSUPPORTED naming bouncepipe-dmarc.so");
+}
+
+static void process_fixture(bp_arena *arena, const bp_pipeline *p, const char *path, const char *rcpt,
+                            bp_process_result *res, char **bytes, size_t *len)
+{
+    *bytes = read_file(path, len);
+    bp_envelope env = {path, rcpt, NULL};
+    assert_int_equal(bp_process_message(p, &env, 0, *bytes, *len, arena, res), BP_OK);
+}
+
+/* One event per report, through the module: never a recipient, even with a VERP bounce address;
+ * a refused report is unrecognized, says why, and is quarantined. */
+static void test_report_event(void **state)
+{
+    bp_pipeline p;
+    bp_pipeline_init(&p);
+    p.quarantine_dir = "/nonexistent-quarantine";
+    const char *verp = "bounces-jdoe=example.net@bounces.example.com";
+    static const struct {
+        const char *fixture;
+        bp_event_type type;
+        const char *rule, *reporting_mta, *diagnostic_has;
+        bp_keep keep;
+    } want[] = {
+        {"google", BP_EVENT_DMARC_REPORT, "dmarc", "google.com", NULL, BP_KEEP_RECORD},
+        {"fastmail", BP_EVENT_DMARC_REPORT, "dmarc", "Fastmail Pty Ltd", NULL, BP_KEEP_RECORD},
+        {"xxe", BP_EVENT_UNRECOGNIZED, "dmarc-refused", NULL, "DOCTYPE", BP_KEEP_QUARANTINE},
+        {"zip-bomb", BP_EVENT_UNRECOGNIZED, "dmarc-refused", NULL, "BP_MAX_DMARC_RATIO", BP_KEEP_QUARANTINE},
+        {"not-report", BP_EVENT_AUTOREPLY, NULL, NULL, NULL, BP_KEEP_RECORD},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char path[512];
+        char *bytes = NULL;
+        size_t len = 0;
+        bp_process_result res;
+        bp_arena_reset(*state);
+        snprintf(path, sizeof(path), FIXTURES "%s.eml", want[i].fixture);
+        process_fixture(*state, &p, path, verp, &res, &bytes, &len);
+        free(bytes);
+        assert_int_equal(res.n_events, 1);
+        const bp_event *e = &res.events[0];
+        if (e->type != want[i].type)
+            fail_msg("%s: type got %s, want %s", want[i].fixture, bp_event_type_name(e->type),
+                     bp_event_type_name(want[i].type));
+        if (want[i].type == BP_EVENT_AUTOREPLY)
+            continue;
+        bp_test_check_field(want[i].fixture, "recipient", e->recipient, NULL);
+        bp_test_check_field(want[i].fixture, "recipient_from", e->recipient_from, NULL);
+        bp_test_check_field(want[i].fixture, "rule", e->rule, want[i].rule);
+        bp_test_check_field(want[i].fixture, "reporting_mta", e->reporting_mta, want[i].reporting_mta);
+        if (e->action != BP_ACT_IGNORE)
+            fail_msg("%s: action got %s, want ignore", want[i].fixture, bp_action_name(e->action));
+        if (want[i].diagnostic_has != NULL &&
+            (e->diagnostic == NULL || strstr(e->diagnostic, want[i].diagnostic_has) == NULL))
+            fail_msg("%s: diagnostic got %s, want it to name %s", want[i].fixture, e->diagnostic,
+                     want[i].diagnostic_has);
+        if ((e->dmarc != NULL) != (want[i].type == BP_EVENT_DMARC_REPORT))
+            fail_msg("%s: the event %s the report", want[i].fixture, e->dmarc != NULL ? "carries" : "lacks");
+        if (bp_finish_decide(&p, &res) != want[i].keep)
+            fail_msg("%s: want it %s", want[i].fixture,
+                     want[i].keep == BP_KEEP_QUARANTINE ? "quarantined" : "recorded");
+    }
+}
+
+/* A temporary directory for a store and a quarantine, removed by the teardown. */
+struct store_fixture {
+    bp_arena *arena;
+    char dir[64];
+    char db[96];
+    char quarantine[96];
+    bp_store *store;
+};
+
+static int store_setup(void **state)
+{
+    bp_mime_init();
+    struct store_fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL || (f->arena = bp_arena_new()) == NULL)
+        return 1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test-dmarc-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return 1;
+    snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
+    snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
+    char *err = NULL;
+    if (bp_store_open(f->db, NULL, &f->store, &err) != BP_OK) {
+        print_error("opening %s: %s\n", f->db, err != NULL ? err : "?");
+        free(err);
+        return 1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int store_teardown(void **state)
+{
+    struct store_fixture *f = *state;
+    bp_store_close(f->store);
+    bp_arena_free(f->arena);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return 1;
+    free(f);
+    return 0;
+}
+
+/* Pipe mode's ending for @p bytes; @return its outcome. */
+static bp_finish_outcome finish(struct store_fixture *f, const char *source, const char *bytes, size_t len)
+{
+    bp_pipeline p;
+    bp_pipeline_init(&p);
+    p.quarantine_dir = f->quarantine;
+    bp_envelope env = {source, NULL, NULL};
+    bp_process_result res;
+    bp_finish_result fin;
+    bp_arena_reset(f->arena);
+    assert_int_equal(bp_process_message(&p, &env, 0, bytes, len, f->arena, &res), BP_OK);
+    bp_status st = bp_finish_message(&p, f->store, &res, bytes, len, &fin);
+    if (st != BP_OK)
+        fail_msg("%s: finishing: %s: %s", source, bp_status_to_string(st), bp_store_last_error(f->store));
+    return fin.outcome;
+}
+
+static int count_listed(void *user, const bp_dmarc_listed *row)
+{
+    (void)row;
+    (*(size_t *)user)++;
+    return 0;
+}
+
+static int count_suppression(void *user, const bp_suppression *row)
+{
+    (void)row;
+    (*(size_t *)user)++;
+    return 0;
+}
+
+static size_t reports_stored(struct store_fixture *f)
+{
+    bp_dmarc_window w = {0, INT64_MAX, NULL};
+    size_t n = 0;
+    assert_int_equal(bp_store_dmarc_report_list(f->store, &w, count_listed, &n), BP_OK);
+    return n;
+}
+
+typedef struct ledger_seen {
+    size_t rows, refused, dmarc;
+    const char *refused_reason_has;
+    int reason_found;
+} ledger_seen;
+
+static int see_row(void *user, const bp_ledger_row *r)
+{
+    ledger_seen *l = user;
+    l->rows++;
+    if (r->event.type == BP_EVENT_DMARC_REPORT)
+        l->dmarc++;
+    if (r->event.rule != NULL && strcmp(r->event.rule, "dmarc-refused") == 0) {
+        l->refused++;
+        l->reason_found |= r->event.diagnostic != NULL && strstr(r->event.diagnostic, l->refused_reason_has) != NULL;
+    }
+    if (r->event.recipient != NULL)
+        fail_msg("a DMARC ledger row has the recipient %s", r->event.recipient);
+    return 0;
+}
+
+/* Stored once per (organisation, report id): the same message again (a pipe retry, a replay), and
+ * the same report in another message; a hostile one quarantined with its reason; no recipient
+ * touched. */
+static void test_store_once(void **state)
+{
+    struct store_fixture *f = *state;
+    size_t len = 0;
+    char *google = read_file(FIXTURES "google.eml", &len);
+    assert_int_equal(finish(f, "google", google, len), BP_FINISHED_RECORDED);
+    assert_int_equal(reports_stored(f), 1);
+    assert_int_equal(finish(f, "google again", google, len), BP_FINISHED_DUPLICATE);
+    assert_int_equal(reports_stored(f), 1);
+    /* the receiver sends it again in another message: a new unit, the same report */
+    char *resent = malloc(len + 32);
+    assert_non_null(resent);
+    const char *mid = strstr(google, "Message-ID: <");
+    assert_non_null(mid);
+    size_t at = (size_t)(mid - google) + strlen("Message-ID: <");
+    memcpy(resent, google, at);
+    memcpy(resent + at, "resent.", 7);
+    memcpy(resent + at + 7, google + at, len - at);
+    assert_int_equal(finish(f, "google resent", resent, len + 7), BP_FINISHED_RECORDED);
+    assert_int_equal(reports_stored(f), 1);
+    free(resent);
+    free(google);
+    char *xxe = read_file(FIXTURES "xxe.eml", &len);
+    assert_int_equal(finish(f, "xxe", xxe, len), BP_FINISHED_QUARANTINED);
+    assert_int_equal(finish(f, "xxe again", xxe, len), BP_FINISHED_KEPT_BEFORE);
+    free(xxe);
+    char qdir[160];
+    snprintf(qdir, sizeof(qdir), "%s/new", f->quarantine);
+    DIR *d = opendir(qdir);
+    assert_non_null(d);
+    size_t kept = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        kept += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(kept, 1);
+    assert_int_equal(reports_stored(f), 1);
+    ledger_seen seen = {0, 0, 0, "DOCTYPE", 0};
+    assert_int_equal(bp_store_ledger_events(f->store, see_row, &seen), BP_OK);
+    assert_int_equal(seen.rows, 3); /* two units of the report, one placeholder */
+    assert_int_equal(seen.dmarc, 2);
+    assert_int_equal(seen.refused, 1);
+    assert_true(seen.reason_found);
+    size_t suppressed = 0;
+    bp_store_filter all = {0, NULL, NULL, NULL, 1};
+    assert_int_equal(bp_store_export(f->store, &all, count_suppression, &suppressed), BP_OK);
+    assert_int_equal(suppressed, 0);
+}
+
+/* The dump of what the store keeps of a report: everything but where it came from. */
+static void dump_stored(const bp_dmarc_report *r, bp_strbuf *sb)
+{
+    bp_strbuf full = {0};
+    dump(r, &full);
+    for (const char *line = full.data; line != NULL && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - line) + 1 : strlen(line);
+        if (strncmp(line, "attachment:", 11) != 0 && strncmp(line, "subject:", 8) != 0 &&
+            strncmp(line, "file name:", 10) != 0)
+            bp_strbuf_append(sb, line, n);
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    bp_strbuf_free(&full);
+}
+
+typedef struct readback {
+    bp_strbuf dumps;
+    size_t n;
+} readback;
+
+static int read_back(void *user, long long id, const char *fingerprint, const bp_dmarc_report *r)
+{
+    readback *b = user;
+    (void)id;
+    assert_non_null(fingerprint);
+    dump_stored(r, &b->dumps);
+    b->n++;
+    return 0;
+}
+
+/* Every report read from the receivers' fixtures comes back from the store as it was read. */
+static void test_store_roundtrip(void **state)
+{
+    struct store_fixture *f = *state;
+    static const char *const read_ones[] = {"google",   "outlook", "yahoo",          "mailru",
+                                            "fastmail", "comcast", "small-text-xml", "small-application-xml",
+                                            "utf16"};
+    bp_strbuf want = {0};
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    for (size_t i = 0; i < sizeof(read_ones) / sizeof(read_ones[0]); i++) {
+        bp_dmarc_report r;
+        bp_arena_reset(f->arena);
+        parse_fixture(f->arena, read_ones[i], &r);
+        assert_int_equal(r.outcome, BP_DMARC_READ);
+        dump_stored(&r, &want);
+        int stored = 0;
+        assert_int_equal(bp_store_dmarc_put(f->store, read_ones[i], &r, &stored), BP_OK);
+        assert_int_equal(stored, 1);
+        assert_int_equal(bp_store_dmarc_put(f->store, read_ones[i], &r, &stored), BP_OK);
+        assert_int_equal(stored, 0); /* once */
+    }
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    readback got = {{0}, 0};
+    for (long long after = 0;;) { /* two reports a page: the pages join up */
+        size_t before = got.n;
+        bp_arena_reset(f->arena);
+        assert_int_equal(bp_store_dmarc_reports(f->store, after, 2, f->arena, read_back, &got), BP_OK);
+        if (got.n == before)
+            break;
+        after += (long long)(got.n - before);
+    }
+    assert_int_equal(got.n, sizeof(read_ones) / sizeof(read_ones[0]));
+    if (strcmp(got.dumps.data, want.data) != 0)
+        fail_msg("read back:\n%s\nwant\n%s", got.dumps.data, want.data);
+    bp_strbuf_free(&got.dumps);
+    bp_strbuf_free(&want);
+}
+
+static int detail_of(void *user, long long id, const char *fingerprint, const bp_dmarc_report *r)
+{
+    (void)id;
+    (void)fingerprint;
+    *(bp_dmarc_report *)user = *r;
+    return 0;
+}
+
+/* A report whose detail would pass BP_MAX_DMARC_STORE_BYTES keeps every record (the counts) but
+ * not the detail of the last ones; a count past BP_MAX_DMARC_STORED_COUNT is stored as the cap. */
+static void test_store_budget(void **state)
+{
+    struct store_fixture *f = *state;
+    enum { RECORDS = 800, RESULTS = 40 };
+    char long_text[501], domain[201];
+    memset(long_text, 'h', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    memset(domain, 'd', sizeof(domain) - 1);
+    domain[sizeof(domain) - 1] = '\0';
+    bp_dmarc_report r;
+    memset(&r, 0, sizeof(r));
+    r.outcome = BP_DMARC_READ;
+    r.org_name = "budget.example";
+    r.report_id = "b-1";
+    r.domain = "example.com";
+    r.p = "none";
+    r.pct = -1;
+    r.begin = 1700000000;
+    r.end = 1700086399;
+    r.n_records = RECORDS;
+    r.records = bp_arena_alloc(f->arena, RECORDS * sizeof(*r.records));
+    bp_dmarc_dkim *dkim = bp_arena_alloc(f->arena, RESULTS * sizeof(*dkim));
+    assert_true(r.records != NULL && dkim != NULL);
+    for (size_t i = 0; i < RESULTS; i++)
+        dkim[i] = (bp_dmarc_dkim){domain, "s1", "pass", long_text};
+    for (size_t i = 0; i < RECORDS; i++) {
+        bp_dmarc_record *rec = &r.records[i];
+        rec->source_ip = "192.0.2.1";
+        rec->count = i == 0 ? 1000000000000000ull : 1;
+        rec->dkim = "pass";
+        rec->spf = "pass";
+        rec->dkim_aligned = rec->spf_aligned = rec->dmarc_pass = 1;
+        rec->header_from = "example.com";
+        rec->dkim_results = dkim;
+        rec->n_dkim = RESULTS;
+    }
+    r.messages = r.messages_pass = UINT64_MAX;
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_dmarc_put(f->store, "fp", &r, NULL), BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    bp_dmarc_report back;
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(bp_store_dmarc_reports(f->store, 0, 10, f->arena, detail_of, &back), BP_OK);
+    assert_int_equal(back.n_records, RECORDS);
+    size_t with_detail = 0, bytes = 0;
+    for (size_t i = 0; i < back.n_records; i++) {
+        with_detail += back.records[i].n_dkim > 0;
+        for (size_t j = 0; j < back.records[i].n_dkim; j++)
+            bytes +=
+                strlen(back.records[i].dkim_results[j].human_result) + strlen(back.records[i].dkim_results[j].domain);
+    }
+    if (with_detail == 0 || with_detail >= RECORDS)
+        fail_msg("records with their detail: got %zu of %d, want some but not all", with_detail, RECORDS);
+    assert_true(back.records[0].n_dkim == RESULTS && back.records[RECORDS - 1].n_dkim == 0);
+    if (bytes > BP_MAX_DMARC_STORE_BYTES)
+        fail_msg("detail stored: %zu bytes, more than BP_MAX_DMARC_STORE_BYTES", bytes);
+    assert_int_equal(back.records[0].count, BP_MAX_DMARC_STORED_COUNT);
+    assert_int_equal(back.messages, BP_MAX_DMARC_STORED_COUNT);
+    bp_dmarc_window w = {0, INT64_MAX, NULL};
+    bp_dmarc_listed got;
+    memset(&got, 0, sizeof(got));
+    size_t n = 0;
+    assert_int_equal(bp_store_dmarc_report_list(f->store, &w, count_listed, &n), BP_OK);
+    assert_int_equal(n, 1);
+    (void)got;
+}
+
+static int take_failure_row(void *user, const bp_dmarc_failure *row)
+{
+    bp_strbuf *sb = user;
+    bp_strbuf_printf(sb, "%s %s %s;", row->reported_domain, row->source_ip != NULL ? row->source_ip : "-",
+                     row->feedback_type != NULL ? row->feedback_type : "-");
+    return 0;
+}
+
+/* An ARF auth-failure report (a DMARC failure report) is linked to its Reported-Domain; other
+ * complaints are not. */
+static void test_failure_link(void **state)
+{
+    struct store_fixture *f = *state;
+    size_t len = 0;
+    char *ruf = read_file(BP_SOURCE_DIR "/fixtures/arf/auth-failure-dkim.eml", &len);
+    assert_int_equal(finish(f, "ruf", ruf, len), BP_FINISHED_RECORDED);
+    assert_int_equal(finish(f, "ruf again", ruf, len), BP_FINISHED_DUPLICATE);
+    free(ruf);
+    char *abuse = read_file(BP_SOURCE_DIR "/fixtures/arf/yahoo-abuse.eml", &len);
+    assert_int_equal(finish(f, "abuse", abuse, len), BP_FINISHED_RECORDED);
+    free(abuse);
+    bp_strbuf got = {0};
+    bp_dmarc_window w = {0, INT64_MAX, NULL};
+    assert_int_equal(bp_store_dmarc_failure_list(f->store, &w, take_failure_row, &got), BP_OK);
+    bp_test_check_str("failure reports", got.data, "example.com 192.0.2.99 auth-failure;");
+    bp_strbuf_free(&got);
+}
+
+/* [dmarc] own_networks: IPv4 and IPv6 networks, host bits ignored, bad ones refused. */
+static void test_own_networks(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *net, *ip;
+        int parses, inside;
+    } rows[] = {
+        {"192.0.2.0/24", "192.0.2.13", 1, 1},
+        {"192.0.2.0/24", "192.0.3.1", 1, 0},
+        {"192.0.2.77/24", "192.0.2.1", 1, 1},
+        {"10.0.0.1", "10.0.0.1", 1, 1},
+        {"10.0.0.1", "10.0.0.2", 1, 0},
+        {"0.0.0.0/0", "203.0.113.66", 1, 1},
+        {"2001:db8::/32", "2001:db8::10", 1, 1},
+        {"2001:db8::/32", "2001:db9::1", 1, 0},
+        {"2001:db8::/32", "192.0.2.1", 1, 0},
+        {"192.0.2.0/24", "2001:db8::1", 1, 0},
+        {"2001:db8:0:1::/64", "2001:db8:0:1:ffff::1", 1, 1},
+        {"192.0.2.0/33", NULL, 0, 0},
+        {"::/129", NULL, 0, 0},
+        {"192.0.2.0/", NULL, 0, 0},
+        {"example.com", NULL, 0, 0},
+        {"", NULL, 0, 0},
+        {"192.0.2.0/24x", NULL, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_cidr net;
+        int parses = bp_cidr_parse(rows[i].net, &net) == 0;
+        if (parses != rows[i].parses)
+            fail_msg("%s: parses got %d, want %d", rows[i].net, parses, rows[i].parses);
+        if (parses && bp_cidr_contains(&net, rows[i].ip) != rows[i].inside)
+            fail_msg("%s contains %s: got %d, want %d", rows[i].net, rows[i].ip, !rows[i].inside, rows[i].inside);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -850,6 +1321,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_packing_corners, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_xxe_reads_nothing, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_mime_report_attachments, bp_test_arena_setup, bp_test_arena_teardown),
+        /* first of stage 2: before this process loads the module */
+        cmocka_unit_test(test_module_missing),
+        cmocka_unit_test_setup_teardown(test_report_event, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_store_once, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_roundtrip, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_link, store_setup, store_teardown),
+        cmocka_unit_test(test_own_networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

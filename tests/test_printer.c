@@ -111,6 +111,16 @@ static const char *const contract_fields[] = {
     "original_message_id",
     "blocklist",
     "smtp_command",
+    /* 1.4: a DMARC aggregate report's */
+    "dmarc_org",
+    "dmarc_report_id",
+    "dmarc_domain",
+    "dmarc_begin",
+    "dmarc_end",
+    "dmarc_p",
+    "dmarc_records",
+    "dmarc_messages",
+    "dmarc_messages_pass",
 };
 
 static void test_ndjson_every_field(void **state)
@@ -154,6 +164,60 @@ static void test_ndjson_every_field(void **state)
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         if (strstr(line, want[i]) == NULL)
             fail_msg("ndjson: got %s, want it to contain %s", line, want[i]);
+    free(line);
+}
+
+/* A dmarc-report event: its report's fields, times in UTC, counts as numbers; the text
+ * layout says what the report is. */
+static void test_dmarc_event(void **state)
+{
+    (void)state;
+    bp_dmarc_record recs[2] = {{0}, {0}};
+    bp_dmarc_report r = {0};
+    r.outcome = BP_DMARC_READ;
+    r.org_name = "google.com";
+    r.report_id = "123\"45";
+    r.domain = "example.com";
+    r.begin = 1700006400;
+    r.end = 1700092799;
+    r.p = "none";
+    r.records = recs;
+    r.n_records = 2;
+    r.messages = 2394;
+    r.messages_pass = 2391;
+    bp_event e = {0};
+    e.type = BP_EVENT_DMARC_REPORT;
+    e.action = BP_ACT_IGNORE;
+    e.rule = "dmarc";
+    e.reporting_mta = "google.com";
+    e.dmarc = &r;
+    char *line = print_event(BP_FORMAT_NDJSON, &e, 1);
+    static const char *const want[] = {
+        "\"type\":\"dmarc-report\"", "\"recipient\":null", "\"action\":\"ignore\"", "\"rule\":\"dmarc\"",
+        "\"dmarc_org\":\"google.com\",\"dmarc_report_id\":\"123\\\"45\",\"dmarc_domain\":\"example.com\","
+        "\"dmarc_begin\":\"2023-11-15T00:00:00Z\",\"dmarc_end\":\"2023-11-15T23:59:59Z\",\"dmarc_p\":\"none\","
+        "\"dmarc_records\":2,\"dmarc_messages\":2394,\"dmarc_messages_pass\":2391}\n"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(line, want[i]) == NULL)
+            fail_msg("ndjson: got %s, want it to contain %s", line, want[i]);
+    free(line);
+    line = print_event(BP_FORMAT_TEXT, &e, 1);
+    if (strstr(line, "DMARC example.com from google.com (123\"45): 2023-11-15T00:00:00Z .. 2023-11-15T23:59:59Z, "
+                     "p=none, 2 records, 2394 messages, 2391 pass") == NULL)
+        fail_msg("text: got %s", line);
+    free(line);
+    /* the report's text is the sender's: masked in the layout, a line break stays on its line */
+    r.org_name = "evil\norg\xe2\x80\xae\x1b[8m";
+    line = print_event(BP_FORMAT_TEXT, &e, 1);
+    if (strstr(line, "DMARC example.com from evil?org??[8m (123\"45): ") == NULL)
+        fail_msg("text, masked: got %s", line);
+    free(line);
+    r.org_name = "google.com";
+    /* any other event: the report's fields are null */
+    e.dmarc = NULL;
+    line = print_event(BP_FORMAT_NDJSON, &e, 1);
+    if (strstr(line, "\"dmarc_org\":null") == NULL || strstr(line, "\"dmarc_messages_pass\":null}") == NULL)
+        fail_msg("ndjson without a report: got %s", line);
     free(line);
 }
 
@@ -241,7 +305,7 @@ int main(void)
         cmocka_unit_test(test_json_string),        cmocka_unit_test(test_csv_cell),
         cmocka_unit_test(test_ndjson_every_field), cmocka_unit_test(test_unrecognized_event),
         cmocka_unit_test(test_csv_rows),           cmocka_unit_test(test_text_format),
-        cmocka_unit_test(test_format_parse),
+        cmocka_unit_test(test_format_parse),       cmocka_unit_test(test_dmarc_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

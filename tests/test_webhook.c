@@ -278,7 +278,9 @@ static void test_bodies(void **state)
         "net\",\"recipient_from\":\"final-recipient\",\"status\":\"5.1.1\",\"smtp_code\":\"550\",\"diagnostic\":\"550 "
         "5.1.1 user unknown\",\"category\":\"bad-mailbox\",\"feedback_type\":null,\"action\":\"suppress\",\"rule\":"
         "\"r1\",\"reporting_mta\":null,\"remote_mta\":null,\"arrival_date\":null,\"source_ip\":null,\"envid\":null,"
-        "\"job_id\":null,\"original_message_id\":null,\"blocklist\":null,\"smtp_command\":null,\"event_id\":\"k1\","
+        "\"job_id\":null,\"original_message_id\":null,\"blocklist\":null,\"smtp_command\":null,\"dmarc_org\":null,"
+        "\"dmarc_report_id\":null,\"dmarc_domain\":null,\"dmarc_begin\":null,\"dmarc_end\":null,\"dmarc_p\":null,"
+        "\"dmarc_records\":null,\"dmarc_messages\":null,\"dmarc_messages_pass\":null,\"event_id\":\"k1\","
         "\"recorded_at\":\"2023-"
         "11-14T22:13:20Z\"}");
     /* a batch is an array of the same objects */

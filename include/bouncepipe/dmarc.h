@@ -1,6 +1,16 @@
 /*
  * dmarc.h - DMARC aggregate (rua) reports: recognise one in a parsed message, decompress its
- * attachment and read the XML into a typed report.
+ * attachment and read the XML into a typed report (dmarc_report.h).
+ *
+ * Two halves, so that a process that never meets a report never loads an XML or a zip
+ * library (docs/dmarc.md, "Linking"):
+ *   - recognition, in the core (dmarc.c): which leaf of a message is a report, from its file
+ *     name, the Subject or its <feedback> root; it decompresses nothing and needs no library
+ *     but the MIME adapter's;
+ *   - the reader (dmarc_reader.c, dmarc_archive.c, dmarc_xml.c), built as the module
+ *     bouncepipe-dmarc.so that the core loads with dlopen() for the first message that is a
+ *     report (bp_dmarc_reader_load()), and as the static library bpdmarc that the tests, the
+ *     fuzzer and the benchmark link.
  *
  * What is read (docs/dmarc.md): RFC 7489 Appendix C's schema and the DMARCbis aggregate
  * reporting draft's additions (namespace urn:ietf:params:xml:ns:dmarc-2.0, <generator>, <np>,
@@ -13,8 +23,9 @@
  * is valid UTF-8 without control characters, at most BP_MAX_DMARC_FIELD_BYTES.
  *
  * Ownership: the report and everything it points to belong to the arena passed in; the
- * attachment points into the bp_mime_message (also arena-owned).  The module keeps no state
- * but libxml2's process-wide settings, made once (bp_dmarc_init()).
+ * attachment points into the bp_mime_message (also arena-owned).  The reader keeps no state
+ * but libxml2's process-wide settings, made once (bp_dmarc_init()); the core keeps the
+ * loaded module for the life of the process.
  */
 #ifndef BOUNCEPIPE_DMARC_H
 #define BOUNCEPIPE_DMARC_H
@@ -23,138 +34,32 @@
 #include <stdint.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/dmarc_report.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/status.h"
 
-/** What bp_dmarc_parse() made of a message. */
-typedef enum bp_dmarc_outcome {
-    BP_DMARC_NOT_REPORT = 0, /**< no aggregate report in the message (nothing was decompressed) */
-    BP_DMARC_READ,           /**< a report, read: the fields below are filled in */
-    BP_DMARC_REFUSED,        /**< a report, refused: refusal and reason say why */
-} bp_dmarc_outcome;
+/* ---- the reader (the module bouncepipe-dmarc.so, or the library bpdmarc) ---- */
 
-/** How the report's XML was packed, found from its bytes. */
-typedef enum bp_dmarc_packing {
-    BP_DMARC_PACK_NONE = 0, /**< not known (nothing read) */
-    BP_DMARC_PACK_XML,      /**< plain XML */
-    BP_DMARC_PACK_GZIP,
-    BP_DMARC_PACK_ZIP,
-} bp_dmarc_packing;
+/** Bumped whenever bp_dmarc_reader or dmarc_report.h changes: a module of another version
+ *  is not used. */
+#define BP_DMARC_READER_ABI 1u
 
-/** A <reason> of <policy_evaluated>: why the disposition differs from the policy. */
-typedef struct bp_dmarc_reason {
-    const char *type;    /**< lower case: forwarded, sampled_out, local_policy, ... */
-    const char *comment; /**< free text, or NULL */
-} bp_dmarc_reason;
+/** What the module exports, as the symbol bp_dmarc_reader_module. */
+typedef struct bp_dmarc_reader {
+    unsigned abi;       /**< BP_DMARC_READER_ABI it was built with */
+    size_t report_size; /**< sizeof(bp_dmarc_report) it was built with */
+    /** bp_dmarc_read_attachment() */
+    bp_status (*read_attachment)(const char *bytes, size_t len, int is_utf8_text, bp_arena *arena,
+                                 bp_dmarc_report *out);
+} bp_dmarc_reader;
 
-/** A <dkim> of <auth_results>: one signature checked, uninterpreted with respect to DMARC. */
-typedef struct bp_dmarc_dkim {
-    const char *domain;       /**< d=, lower case */
-    const char *selector;     /**< s=, or NULL */
-    const char *result;       /**< lower case: pass, fail, none, policy, neutral, temperror, permerror */
-    const char *human_result; /**< or NULL */
-} bp_dmarc_dkim;
-
-/** An <spf> of <auth_results>. */
-typedef struct bp_dmarc_spf {
-    const char *domain; /**< lower case */
-    const char *scope;  /**< mfrom, helo, or NULL */
-    const char *result; /**< lower case: pass, fail, softfail, neutral, none, temperror, permerror */
-    const char *human_result;
-} bp_dmarc_spf;
-
-/** One <record>: messages from one source IP with the same results and identifiers. */
-typedef struct bp_dmarc_record {
-    const char *source_ip; /**< validated, in its canonical text form (inet_ntop) */
-    uint64_t count;        /**< messages */
-    /* <policy_evaluated> */
-    const char *disposition; /**< lower case: none, quarantine, reject (DMARCbis also pass); or NULL */
-    const char *dkim;        /**< DMARC-aligned DKIM result: pass, fail, or NULL when absent */
-    const char *spf;         /**< DMARC-aligned SPF result: pass, fail, or NULL */
-    bp_dmarc_reason *reasons;
-    size_t n_reasons;
-    /* <identifiers>, lower case */
-    const char *header_from;
-    const char *envelope_from; /**< NULL when absent; "" when present but empty (null reverse-path) */
-    const char *envelope_to;
-    /* <auth_results> */
-    bp_dmarc_dkim *dkim_results;
-    size_t n_dkim;
-    bp_dmarc_spf *spf_results;
-    size_t n_spf;
-    /* alignment, as RFC 7489 defines it: policy_evaluated's dkim and spf are the results of
-     * the aligned identifiers, and DMARC passes when either passes */
-    int dkim_aligned; /**< policy_evaluated dkim is pass */
-    int spf_aligned;  /**< policy_evaluated spf is pass */
-    int dmarc_pass;   /**< dkim_aligned || spf_aligned */
-} bp_dmarc_record;
-
-typedef struct bp_dmarc_report {
-    bp_dmarc_outcome outcome;
-    bp_status refusal;  /**< when refused: BP_ERR_LIMIT (a limit of limits.h) or BP_ERR_PARSE */
-    const char *reason; /**< when refused: why, in words, naming the limit; NULL otherwise */
-
-    /* the attachment */
-    const bp_part *attachment; /**< the part read, or NULL */
-    const char *filename;      /**< its file name (cleaned), or NULL */
-    bp_dmarc_packing packing;
-    size_t packed_bytes; /**< bytes of the attachment */
-    size_t xml_bytes;    /**< bytes of XML read (after decompression) */
-    /* what the message says besides the XML, lower case (NULL when absent) */
-    const char *subject_domain;    /**< Subject "Report Domain: X" */
-    const char *subject_submitter; /**< Subject "Submitter: X" */
-    const char *subject_report_id; /**< Subject "Report-ID: X", without <> (case kept) */
-    const char *name_receiver;     /**< file name receiver!domain!begin!end[!id].ext: receiver */
-    const char *name_domain;       /**< ... and policy domain */
-
-    /* <feedback> */
-    const char *xml_namespace; /**< the root's namespace (DMARCbis: urn:ietf:params:xml:ns:dmarc-2.0) or NULL */
-    const char *version;       /**< <version>, or NULL */
-    /* <report_metadata> */
-    const char *org_name; /**< required */
-    const char *email;    /**< or NULL */
-    const char *extra_contact_info;
-    const char *report_id; /**< required; with org_name, the report's identity */
-    const char *generator; /**< DMARCbis */
-    int64_t begin;         /**< date_range, seconds since the epoch (required) */
-    int64_t end;
-    const char **errors; /**< <error> texts */
-    size_t n_errors;
-    /* <policy_published>; strings lower case, NULL when absent */
-    const char *domain; /**< required */
-    const char *adkim;  /**< r, s */
-    const char *aspf;
-    const char *p; /**< none, quarantine, reject */
-    const char *sp;
-    const char *np;               /**< RFC 9091 / DMARCbis */
-    int pct;                      /**< 0-100, or -1 when absent or not a number (gone in DMARCbis) */
-    const char *fo;               /**< as published, e.g. "0", "1:d" */
-    const char *testing;          /**< DMARCbis: y, n */
-    const char *discovery_method; /**< DMARCbis: psl, treewalk */
-
-    bp_dmarc_record *records;
-    size_t n_records;
-    size_t cap_records;
-    uint64_t messages;      /**< sum of the records' counts (saturating) */
-    uint64_t messages_pass; /**< of them, in records that pass DMARC */
-} bp_dmarc_report;
+/** The reader of this build (dmarc_reader.c): exported by the module; programs that link
+ *  bpdmarc pass it to bp_dmarc_read_message() themselves. */
+extern const bp_dmarc_reader bp_dmarc_reader_module;
 
 /** Set up libxml2 once per process (no network, no external entities, silent errors); safe
- *  to call more than once.  bp_dmarc_parse() and bp_dmarc_read_attachment() call it. */
+ *  to call more than once.  bp_dmarc_read_attachment() calls it. */
 void bp_dmarc_init(void);
-
-/**
- * Recognise and read the aggregate report in @p msg.
- *
- * A message is taken for a report when one of its own leaves (mime.h: report attachments,
- * text/xml) is named like one (receiver!domain!begin!end...), or its Subject reads
- * "Report Domain: ... Submitter: ...", or it is XML whose root element is <feedback>.
- * Only then is anything decompressed.
- * @param out filled in; out->outcome says which of the three it is
- * @return BP_OK whatever the message holds (a refused report is an outcome, not an error);
- *         BP_ERR_NOMEM.
- */
-bp_status bp_dmarc_parse(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out);
 
 /**
  * Read one attachment's bytes: XML, gzip or zip, told apart by their first bytes.
@@ -166,6 +71,36 @@ bp_status bp_dmarc_parse(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_r
  */
 bp_status bp_dmarc_read_attachment(const char *bytes, size_t len, int is_utf8_text, bp_arena *arena,
                                    bp_dmarc_report *out);
+
+/* ---- the core (dmarc.c): recognition, and the module loaded when it is needed ---- */
+
+/**
+ * The module's reader, loaded on first use: from $BOUNCEPIPE_DMARC_MODULE, beside the
+ * executable, then from BP_MODULE_DIR (bouncepipe-dmarc.so).  It stays loaded.
+ * @return the reader, or NULL when no usable module was found (bp_dmarc_reader_error() says
+ *         why; a later call tries again).
+ */
+const bp_dmarc_reader *bp_dmarc_reader_load(void);
+
+/** @return why the last bp_dmarc_reader_load() failed (static text), or "". */
+const char *bp_dmarc_reader_error(void);
+
+/**
+ * Recognise and read the aggregate report in @p msg.
+ *
+ * A message is taken for a report when one of its own leaves (mime.h: report attachments,
+ * text/xml) is named like one (receiver!domain!begin!end...), or its Subject reads
+ * "Report Domain: ... Submitter: ...", or it is XML whose root element is <feedback>.
+ * Only then is anything decompressed, and only then is the reader needed.
+ * @param reader the reader to use, or NULL for the module (bp_dmarc_reader_load())
+ * @param out filled in; out->outcome says which of the three it is
+ * @return BP_OK whatever the message holds (a refused report is an outcome, not an error);
+ *         BP_ERR_UNSUPPORTED when the message is a report and no reader could be loaded (an
+ *         installation problem: pipe mode answers 75, the message is kept by the MTA);
+ *         BP_ERR_NOMEM.
+ */
+bp_status bp_dmarc_read_message(const bp_mime_message *msg, const bp_dmarc_reader *reader, bp_arena *arena,
+                                bp_dmarc_report *out);
 
 /** @return "read", "refused" or "not-report". */
 const char *bp_dmarc_outcome_name(bp_dmarc_outcome outcome);

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "bouncepipe/dmarc_report.h"
+
 typedef enum bp_event_type {
     BP_EVENT_UNRECOGNIZED = 0,
     BP_EVENT_BOUNCE,
@@ -18,6 +20,7 @@ typedef enum bp_event_type {
     BP_EVENT_COMPLAINT,
     BP_EVENT_AUTOREPLY,
     BP_EVENT_DELIVERED,
+    BP_EVENT_DMARC_REPORT, /**< a DMARC aggregate report: about the sender's domain, no recipient */
 } bp_event_type;
 
 typedef enum bp_action {
@@ -70,12 +73,16 @@ typedef struct bp_event {
     const char *job_id;
     const char *original_message_id;
     const char *blocklist;
-    const char *smtp_command; /**< the SMTP command the failure answered: CONNECT, EHLO, MAIL, RCPT,
-                                   DATA, or NULL when the report does not say */
+    const char *smtp_command;     /**< the SMTP command the failure answered: CONNECT, EHLO, MAIL, RCPT,
+                                       DATA, or NULL when the report does not say */
+    const bp_dmarc_report *dmarc; /**< type dmarc-report: the report (its dmarc_* fields; the store
+                                       keeps it whole), else NULL */
     /* not printed in the contract; used by sinks and explain */
-    const char *family;      /**< report family that produced the event */
-    const char *fingerprint; /**< digest of the message, for idempotency */
-    int final;               /**< 1 when the failure is permanent (5.x.x or Action failed) */
+    const char *family;          /**< report family that produced the event */
+    const char *fingerprint;     /**< digest of the message, for idempotency */
+    int final;                   /**< 1 when the failure is permanent (5.x.x or Action failed) */
+    const char *reported_domain; /**< feedback reports: Reported-Domain (RFC 6591: a DMARC
+                                      failure report's domain, linked by the DMARC view) */
 } bp_event;
 
 /** @return "CONNECT", "EHLO", "MAIL", "RCPT" or "DATA"; NULL for BP_SMTP_NONE. */

@@ -324,6 +324,57 @@
 #error "BP_MAX_DMARC_FIELD_BYTES must lie between 256 (a domain name) and 64 KiB"
 #endif
 
+/* What the store keeps of a DMARC aggregate report (src/store/dmarc_store.c, docs/dmarc.md):
+ *   BP_MAX_DMARC_STORE_BYTES   text one report writes (its records' identifiers, auth results
+ *                              and reasons).  A report of the largest real size (a few thousand
+ *                              records, two or three auth results each) writes well under 1 MB;
+ *                              a hostile one could otherwise store its 64 MiB of XML.  Past it
+ *                              the records are still stored whole for the counts (source IP,
+ *                              count, results, alignment, header_from) but without their auth
+ *                              results, reasons and envelope identifiers, and the report says
+ *                              how many (detail_cut).
+ *   BP_MAX_DMARC_STORED_COUNT  messages one record may claim; a larger count is stored as this
+ *                              (a record is one IP's day at one receiver: a billion is beyond any
+ *                              real sender), so that sums over 9 billion records cannot overflow
+ *                              the 64-bit integers of either backend. */
+#ifndef BP_MAX_DMARC_STORE_BYTES
+#define BP_MAX_DMARC_STORE_BYTES (4u * 1024u * 1024u)
+#endif
+#if BP_MAX_DMARC_STORE_BYTES > 64u * 1024u * 1024u
+#error "BP_MAX_DMARC_STORE_BYTES must not exceed 64 MiB"
+#endif
+#ifndef BP_MAX_DMARC_STORED_COUNT
+#define BP_MAX_DMARC_STORED_COUNT 1000000000ull
+#endif
+#if BP_MAX_DMARC_STORED_COUNT > 1000000000000ull
+#error "BP_MAX_DMARC_STORED_COUNT must not exceed 10^12"
+#endif
+
+/* Reverse DNS of `bouncepipe dmarc --resolve` (src/cli/cmd_dmarc.c): each lookup is one
+ * getnameinfo() with the resolver held to one try of one second per server (RES_OPTIONS), and
+ * the run to BP_DMARC_RESOLVE_SECONDS of lookups and BP_DMARC_RESOLVE_MAX addresses (the
+ * busiest first); the rest stay unresolved until the next run, the names found are cached in
+ * the store for BP_DMARC_RESOLVE_TTL_DAYS.  An operator command must answer in seconds
+ * whatever DNS does. */
+#ifndef BP_DMARC_RESOLVE_SECONDS
+#define BP_DMARC_RESOLVE_SECONDS 10u
+#endif
+#if BP_DMARC_RESOLVE_SECONDS > 300u
+#error "BP_DMARC_RESOLVE_SECONDS must not exceed 300"
+#endif
+#ifndef BP_DMARC_RESOLVE_MAX
+#define BP_DMARC_RESOLVE_MAX 200u
+#endif
+#if BP_DMARC_RESOLVE_MAX > 10000u
+#error "BP_DMARC_RESOLVE_MAX must not exceed 10000"
+#endif
+#ifndef BP_DMARC_RESOLVE_TTL_DAYS
+#define BP_DMARC_RESOLVE_TTL_DAYS 7u
+#endif
+#if BP_DMARC_RESOLVE_TTL_DAYS > 365u
+#error "BP_DMARC_RESOLVE_TTL_DAYS must not exceed 365"
+#endif
+
 /* ---- What the store keeps (src/store/store.c; docs/store.md "Bounds") --------------------
  * Anyone can mail the bounce domain, and every byte the store writes stays there: each field
  * it writes has a cap (longer text is cut at a UTF-8 character boundary), a message's own

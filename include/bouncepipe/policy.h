@@ -53,6 +53,7 @@ typedef enum bp_policy_step {
     BP_POLICY_SUPPRESS,           /**< the table: a final failure of this category suppresses */
     BP_POLICY_SOFT,               /**< the table: this category is counted (soft) */
     BP_POLICY_IGNORE,             /**< the table: this category is recorded only */
+    BP_POLICY_NOT_RECIPIENT,      /**< a DMARC report is about the sender's domain: recorded only */
     BP_POLICY_CUSTOM,             /**< a custom category (rules.h) without a [policy] entry: soft */
 } bp_policy_step;
 

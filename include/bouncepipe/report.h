@@ -2,7 +2,7 @@
  * report.h - what a returned message says, before any rule is applied.
  *
  * bp_report_parse() recognises the kind of a parsed message (delivery status notification,
- * feedback report, JMRP, auto-reply, non-standard text bounce) and extracts its per-message
+ * feedback report, JMRP, DMARC aggregate report, auto-reply, non-standard text bounce) and extracts its per-message
  * fields and one bp_rcpt_block per recipient it reports on.  Report parsers know nothing of
  * rules, policy or the store.  Recipients come from the report's own fields before anything
  * quoted from the original message.
@@ -16,6 +16,7 @@
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/dmarc_report.h"
 #include "bouncepipe/event.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/status.h"
@@ -27,6 +28,7 @@ typedef enum bp_report_kind {
     BP_REPORT_JMRP,      /**< Microsoft JMRP complaint */
     BP_REPORT_AUTOREPLY, /**< RFC 3834 auto-reply, vacation, out of office */
     BP_REPORT_TEXT,      /**< a non-standard bounce recognised from its text */
+    BP_REPORT_DMARC,     /**< a DMARC aggregate report (read or refused: see dmarc) */
 } bp_report_kind;
 
 /** What a per-recipient block says happened (RFC 3464 Action, or inferred). */
@@ -134,6 +136,8 @@ typedef struct bp_report {
     size_t n_blocks;
     size_t cap_blocks;
     size_t n_blocks_dropped; /**< blocks beyond BP_MAX_RECIPIENTS */
+    /* DMARC aggregate reports (dmarc.h): about the sender's domain, never a recipient */
+    const bp_dmarc_report *dmarc; /**< kind BP_REPORT_DMARC: the report, read or refused */
 } bp_report;
 
 /** Options the report stage needs from configuration. */
@@ -194,6 +198,8 @@ bp_status bp_jmrp_parse(const bp_mime_message *msg, const bp_report_options *opt
 bp_status bp_esp_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
                              bp_report *out);
+/* dmarc.c: recognition here, the XML and archives read by the module it loads (dmarc.h) */
+bp_status bp_dmarc_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
 bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena,
                               bp_report *out);
 

@@ -94,7 +94,8 @@ const char *bp_store_last_error(const bp_store *s);
 #define BP_STORE_SCHEMA_ACCT_POSITION 4 /**< acct --follow keeps its position in the store */
 #define BP_STORE_SCHEMA_IDENTITY      5 /**< identity is the case folding; a failure on two channels is one */
 #define BP_STORE_SCHEMA_OUTBOX        6 /**< the webhook outbox (docs/webhooks.md) */
-#define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_OUTBOX
+#define BP_STORE_SCHEMA_DMARC         7 /**< DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
+#define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_DMARC
 
 /** @return the schema version the open database is at. */
 int bp_store_schema_version(const bp_store *s);

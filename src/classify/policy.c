@@ -147,6 +147,7 @@ bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *c
     case BP_EVENT_DELAY: *why = BP_POLICY_DELAY; return BP_ACT_IGNORE;
     case BP_EVENT_AUTOREPLY: *why = BP_POLICY_AUTOREPLY; return BP_ACT_IGNORE;
     case BP_EVENT_DELIVERED: *why = BP_POLICY_DELIVERED; return BP_ACT_IGNORE;
+    case BP_EVENT_DMARC_REPORT: *why = BP_POLICY_NOT_RECIPIENT; return BP_ACT_IGNORE;
     case BP_EVENT_COMPLAINT: {
         char key[48];
         snprintf(key, sizeof(key), "complaint:%s", feedback_type != NULL ? feedback_type : "other");

@@ -256,6 +256,7 @@ int cmd_migrate(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_dmarc(int argc, char **argv);
 int cmd_deliver(int argc, char **argv);
 
 #endif

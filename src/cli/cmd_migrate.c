@@ -20,6 +20,9 @@
  *     with it (bp_store_record_with_outbox()), keys, attempts, times and last errors kept, so
  *     that what was not delivered yet is delivered from the target with the same keys
  *     (delivered rows stay behind).
+ * Then the DMARC tables (dmarc_store.h): every stored aggregate report, whole, with
+ * bp_store_dmarc_put() (a report the target holds already, by organisation and report id,
+ * is left alone), and the failure-report notes, --batch at a time, a transaction each.
  * Re-running the same migration therefore changes nothing, and a run cut short (75, a
  * crash) is finished by running it again.  The target's recorded_at is the time of the
  * copy (evidence times are kept).
@@ -49,6 +52,7 @@
 
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/dmarc_store.h"
 #include "bouncepipe/secret.h"
 #include "cli.h"
 
@@ -362,6 +366,71 @@ static bp_status replay_unit(bp_store *to, const item *events, size_t n, bp_even
     return BP_OK;
 }
 
+/* ---- the DMARC tables ---- */
+
+typedef struct dmarc_copy {
+    bp_store *to;
+    long long last_id;
+    char last_fp[128];
+    size_t n, reports_new, reports_present, failures;
+    bp_status st;
+} dmarc_copy;
+
+static int copy_report(void *user, long long id, const char *fingerprint, const bp_dmarc_report *r)
+{
+    dmarc_copy *c = user;
+    int stored = 0;
+    c->last_id = id;
+    c->n++;
+    c->st = bp_store_dmarc_put(c->to, fingerprint, r, &stored);
+    if (stored)
+        c->reports_new++;
+    else
+        c->reports_present++;
+    return c->st != BP_OK;
+}
+
+static int copy_failure(void *user, const char *fingerprint, const char *domain, long long when)
+{
+    dmarc_copy *c = user;
+    snprintf(c->last_fp, sizeof(c->last_fp), "%s", fingerprint != NULL ? fingerprint : "");
+    c->n++;
+    c->st = bp_store_dmarc_failure_put(c->to, fingerprint, domain, when);
+    c->failures += c->st == BP_OK;
+    return c->st != BP_OK;
+}
+
+/* Copy the DMARC tables, a page a transaction.  @return the failing status (*from_source:
+ * reading failed), or BP_OK. */
+static bp_status copy_dmarc(bp_store *src, bp_store *to, long batch, bp_arena *arena, dmarc_copy *c, int *from_source)
+{
+    *from_source = 0;
+    for (int table = 0; table < 2; table++) {
+        for (;;) {
+            bp_arena_reset(arena);
+            c->n = 0;
+            c->st = BP_OK;
+            bp_status st = bp_store_begin(to);
+            if (st != BP_OK)
+                return st;
+            st = table == 0 ? bp_store_dmarc_reports(src, c->last_id, batch, arena, copy_report, c)
+                            : bp_store_dmarc_failures(src, c->last_fp, batch, copy_failure, c);
+            *from_source = st != BP_OK;
+            if (st == BP_OK)
+                st = c->st;
+            if (st == BP_OK)
+                st = bp_store_commit(to);
+            else
+                bp_store_rollback(to);
+            if (st != BP_OK)
+                return st;
+            if (c->n < (size_t)batch)
+                break;
+        }
+    }
+    return BP_OK;
+}
+
 static void back_off(unsigned attempt)
 {
     unsigned cap_ms = attempt < 10 ? 10u << attempt : 5000u;
@@ -525,11 +594,27 @@ int cmd_migrate(int argc, char **argv)
         total.suppressed += c.suppressed;
         total.outbox += c.outbox;
     }
+    dmarc_copy dc;
+    memset(&dc, 0, sizeof(dc));
+    dc.to = to;
+    int from_source = 0;
+    st = copy_dmarc(src, to, batch, arena, &dc, &from_source);
+    if (st != BP_OK && from_source)
+        goto read_failed;
+    if (st != BP_OK) {
+        bp_cli_error("migrate", "writing %s: DMARC reports: %s: %s (run it again to go on)",
+                     bp_secret_mask(to_location, shown_loc, sizeof(shown_loc)), bp_status_to_string(st),
+                     bp_secret_scrub(bp_store_last_error(to), to_location, shown, sizeof(shown)));
+        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        goto out;
+    }
     printf("migrate: %zu ledger rows read; units: %lu new, %lu already there, %lu upgraded; operator and "
            "delivery rows: %lu copied, %lu already there, %lu not applicable; %lu addresses became suppressed; "
-           "%lu webhook outbox rows carried; %lu transactions, %lu retried\n",
+           "%lu webhook outbox rows carried; %lu transactions, %lu retried; DMARC reports: %zu new, %zu already there; "
+           "%zu failure reports\n",
            read, total.units_new, total.units_dup, total.units_upgraded, total.ops_copied, total.ops_present,
-           total.ops_not_applicable, total.suppressed, total.outbox, transactions, retries);
+           total.ops_not_applicable, total.suppressed, total.outbox, transactions, retries, dc.reports_new,
+           dc.reports_present, dc.failures);
     if (skipped_rows > 0) {
         bp_cli_error("migrate", "%lu event rows without a fingerprint were not copied", skipped_rows);
         rc = BP_EXIT_FAILURE;

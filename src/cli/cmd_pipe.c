@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/dmarc.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/quarantine.h"
@@ -226,7 +227,9 @@ static int pipe_run(struct pipe_run *run)
     bp_process_result res;
     st = bp_process_message(&env->pipeline, &envelope, 0, run->data, run->len, run->arena, &res);
     if (st != BP_OK) {
-        pipe_fail("processing the message: %s", bp_status_to_string(st));
+        /* BP_ERR_UNSUPPORTED: a DMARC report, and its reader module could not be loaded */
+        pipe_fail("processing the message: %s",
+                  st == BP_ERR_UNSUPPORTED ? bp_dmarc_reader_error() : bp_status_to_string(st));
         return BP_EXIT_TEMPFAIL;
     }
     if (bp_cli_store_open(env, 0, &run->store) != BP_OK) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/dmarc.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/source.h"
@@ -112,7 +113,9 @@ static int replay_message(void *user, const bp_source *src, const bp_source_msg 
     bp_status st = bp_process_message(&env->pipeline, &envelope, env->dry_run ? BP_PROCESS_NO_FINGERPRINT : 0,
                                       msg->data, msg->len, run->arena, &res);
     if (st != BP_OK) {
-        bp_cli_error("replay", "%s: %s", msg->name, bp_status_to_string(st));
+        /* BP_ERR_UNSUPPORTED: a DMARC report, and its reader module could not be loaded */
+        bp_cli_error("replay", "%s: %s", msg->name,
+                     st == BP_ERR_UNSUPPORTED ? bp_dmarc_reader_error() : bp_status_to_string(st));
         run->failures++;
         return 0;
     }

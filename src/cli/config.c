@@ -13,12 +13,14 @@
  * bp_config_default_quarantine(): the quarantine beside the store, once the store's location
  * is known (--db comes after the file).
  * bp_config_free(): release everything.
+ * bp_cidr_parse(), bp_cidr_contains(): the networks of [dmarc] own_networks.
  *
  * Ownership: strings in bp_config are g_malloc'ed copies (g_free / g_strfreev release them);
  * error messages handed to the caller are malloc'ed (free()).
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@ static const struct {
     {"verp", {"prefix", "separators", "domain_separator", "pattern", NULL}},
     {"report", {"rcpt_headers", NULL}},
     {"rules", {"files", "builtin", NULL}},
+    {"dmarc", {"own_networks", NULL}},
     {"process", {"user", NULL}},
 };
 
@@ -290,8 +293,62 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
         }
         cfg->builtin_rules = b ? 1 : 0;
     }
+    char **nets = get_list(kf, "dmarc", "own_networks");
+    for (size_t i = 0; nets != NULL && nets[i] != NULL; i++) {
+        bp_cidr net;
+        if (bp_cidr_parse(g_strstrip(nets[i]), &net) != 0) {
+            *error = message("%s: [dmarc] own_networks: '%s' is not a network (want 192.0.2.0/24 or 2001:db8::/32)",
+                             file, nets[i]);
+            g_strfreev(nets);
+            return BP_ERR_CONFIG;
+        }
+        cfg->own_networks = g_renew(bp_cidr, cfg->own_networks, cfg->n_own_networks + 1);
+        cfg->own_networks[cfg->n_own_networks++] = net;
+    }
+    g_strfreev(nets);
     st = read_webhooks(cfg, kf, error);
     return st == BP_OK ? read_policy(cfg, kf, error) : st;
+}
+
+int bp_cidr_parse(const char *text, bp_cidr *out)
+{
+    char addr[INET6_ADDRSTRLEN + 8];
+    const char *slash = strchr(text, '/');
+    size_t len = slash != NULL ? (size_t)(slash - text) : strlen(text);
+    if (len == 0 || len >= sizeof(addr))
+        return -1;
+    memcpy(addr, text, len);
+    addr[len] = '\0';
+    memset(out, 0, sizeof(*out));
+    out->family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+    unsigned max = out->family == AF_INET6 ? 128 : 32;
+    if (inet_pton(out->family, addr, out->addr) != 1)
+        return -1;
+    out->bits = max;
+    if (slash != NULL) {
+        char *end = NULL;
+        unsigned long bits = strtoul(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0' || bits > max)
+            return -1;
+        out->bits = (unsigned)bits;
+    }
+    for (unsigned b = out->bits; b < max; b++) /* the host bits: cleared */
+        out->addr[b / 8] &= (unsigned char)~(0x80u >> (b % 8));
+    return 0;
+}
+
+int bp_cidr_contains(const bp_cidr *net, const char *ip)
+{
+    unsigned char a[16];
+    int family = strchr(ip, ':') != NULL ? AF_INET6 : AF_INET;
+    if (family != net->family || inet_pton(family, ip, a) != 1)
+        return 0;
+    for (unsigned b = 0; b < net->bits; b++) {
+        unsigned char m = (unsigned char)(0x80u >> (b % 8));
+        if ((a[b / 8] & m) != (net->addr[b / 8] & m))
+            return 0;
+    }
+    return 1;
 }
 
 bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error)
@@ -375,6 +432,7 @@ void bp_config_free(bp_config *cfg)
     g_free(cfg->process_user);
     g_strfreev(cfg->rcpt_headers);
     g_strfreev(cfg->pattern_files);
+    g_free(cfg->own_networks);
     for (size_t i = 0; i < cfg->n_webhooks; i++)
         bp_webhook_endpoint_free(&cfg->webhooks[i]); /* zeroes the secrets */
     free(cfg->webhooks);

@@ -18,6 +18,7 @@
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
+ *   [dmarc]      own_networks = 192.0.2.0/24;2001:db8::/32   (our sending IPs: `bouncepipe dmarc`)
  *   [process]    user = pmta          (who a command started as root becomes: privdrop.h)
  *   [webhook NAME]  url = ...  format = ...  types = ...  (one group per endpoint; webhook.h)
  *   [deliver]    backoff_base = 30s  backoff_max = 1h  dead_after = 3d  ... (deliver.h)
@@ -43,6 +44,22 @@
 #define BP_CONFIG_DEFAULT_FILE "/etc/bouncepipe/bouncepipe.conf"
 #define BP_CONFIG_DEFAULT_DB   "./bouncepipe.db"
 
+/** A network of our own sending IPs ([dmarc] own_networks): an address and a prefix length. */
+typedef struct bp_cidr {
+    int family;             /**< AF_INET or AF_INET6 */
+    unsigned char addr[16]; /**< network address, host bits cleared (4 bytes for AF_INET) */
+    unsigned bits;          /**< prefix length */
+} bp_cidr;
+
+/**
+ * Parse "ADDRESS[/BITS]" (IPv4 or IPv6; no BITS: the one address).
+ * @return 0 and fills @p out, or -1 when it is not a network.
+ */
+int bp_cidr_parse(const char *text, bp_cidr *out);
+
+/** @return non-zero when the IP address text @p ip is inside @p net. */
+int bp_cidr_contains(const bp_cidr *net, const char *ip);
+
 typedef struct bp_config {
     char *file;                         /**< the file that was read, or NULL for none */
     char *db;                           /**< store location */
@@ -56,11 +73,13 @@ typedef struct bp_config {
     bp_verp_options verp;   /**< points into the fields above */
     char **rcpt_headers;    /**< NULL-terminated list, or NULL */
     bp_report_options report;
-    char **pattern_files;          /**< NULL-terminated list of extra rule files, or NULL */
-    int builtin_rules;             /**< load the shipped rule database (default 1) */
-    bp_policy policy;              /**< defaults with the [policy] group applied */
-    char *process_user;            /**< [process] user: who a command started as root becomes, or NULL
-                                        (then the owner of the store's directory) */
+    char **pattern_files;  /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;     /**< load the shipped rule database (default 1) */
+    bp_policy policy;      /**< defaults with the [policy] group applied */
+    char *process_user;    /**< [process] user: who a command started as root becomes, or NULL
+                                (then the owner of the store's directory) */
+    bp_cidr *own_networks; /**< [dmarc] own_networks (g_malloc'ed), or NULL */
+    size_t n_own_networks;
     unsigned file_mode;            /**< permission bits of the file read (0 for none) */
     int secret_exposed;            /**< the file holds a database password (secret.h) and its group or others
                                         may read or write it: callers warn, pipe mode refuses */

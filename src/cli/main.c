@@ -26,6 +26,7 @@ static const struct {
     {"patterns", cmd_patterns, "check rule files, test a text against the rules, import KumoMTA rules"},
     {"acct", cmd_acct, "read PowerMTA accounting CSV (stdin or files) and record bounces, complaints, deliveries"},
     {"report", cmd_report, "write a self-contained HTML report of the store (charts; opens offline)"},
+    {"dmarc", cmd_dmarc, "DMARC aggregate reports: pass rates per domain and source, red flags, readiness"},
     {"migrate", cmd_migrate, "copy a store into another (SQLite file -> postgresql://...); safe to re-run"},
     {"deliver", cmd_deliver, "post recorded events to the configured webhooks (a service; --once, --status)"},
 };

@@ -12,6 +12,8 @@
  * classify.h); the smtp_command is the stage the report stated; the action from the policy;
  * the job id from the attached original's X-Job header (complaint.h).
  * With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
+ * A DMARC aggregate report is one event of its own (dmarc_event()): about the sender's
+ * domain, it never gets a recipient, not even the VERP-decoded one.
  * This is core: it is where the report stage's output meets the classify stage, so neither
  * includes the other.
  */
@@ -82,6 +84,33 @@ static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_arena
      * accounting record of the same failure carries it too (complaint.h) */
     e->job_id = r->original != NULL ? bp_complaint_job(original_header, r->original, arena) : NULL;
     e->family = r->family;
+    e->reported_domain = r->reported_domain;
+}
+
+/* A DMARC aggregate report: one dmarc-report event (rule "dmarc", the reporting organisation
+ * as reporting_mta), or, when the reader refused it, one unrecognized event that says why
+ * (rule "dmarc-refused"), so that it is quarantined.  No recipient either way. */
+static void dmarc_event(const bp_classify_ctx *ctx, const bp_policy *policy, const bp_report *r, bp_arena *arena,
+                        bp_event *e, bp_explain *x)
+{
+    fill_common(ctx, r, arena, e);
+    if (r->dmarc->outcome == BP_DMARC_READ) {
+        e->type = BP_EVENT_DMARC_REPORT;
+        e->rule = "dmarc";
+        e->reporting_mta = r->dmarc->org_name;
+        e->dmarc = r->dmarc;
+    } else {
+        e->type = BP_EVENT_UNRECOGNIZED;
+        e->rule = "dmarc-refused";
+        e->diagnostic = r->dmarc->reason;
+    }
+    bp_policy_step why = BP_POLICY_UNRECOGNIZED;
+    e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, &why);
+    if (x != NULL) {
+        x->family = r->family;
+        x->category_step = e->type == BP_EVENT_DMARC_REPORT ? BP_CATEGORY_NOT_FAILURE : BP_CATEGORY_UNRECOGNIZED;
+        x->action_step = why;
+    }
 }
 
 /* The VERP-decoded bounce address, from the first place that carries one: the envelope
@@ -229,6 +258,10 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
     if (explains != NULL)
         *explains = ex;
 
+    if (report->kind == BP_REPORT_DMARC && report->dmarc != NULL) {
+        dmarc_event(ctx, policy, report, arena, &ev[0], ex);
+        return BP_OK;
+    }
     if (report->n_blocks == 0) {
         fill_common(ctx, report, arena, &ev[0]);
         ev[0].type = BP_EVENT_UNRECOGNIZED;

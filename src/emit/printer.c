@@ -8,12 +8,17 @@
  * spreadsheet software).  Strings are cleaned by the parsers (control bytes masked, valid
  * UTF-8) and masked again by the writer, whatever produced them (writer.h).  The text format
  * is a layout for people, formatted here with every value masked (a file name may hold a line
- * break) and handed to the writer, which masks the layout but for its line ends.
+ * break) and handed to the writer, which masks the layout but for its line ends.  After the
+ * table come the fields of a DMARC aggregate report (schema 1.4), null on every other event:
+ * its period as UTC times, its counts as numbers.
  */
 #include "bouncepipe/emit.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bouncepipe/alloc.h"
 
@@ -87,6 +92,45 @@ static const struct {
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
+/* A report's begin or end as "YYYY-MM-DDTHH:MM:SSZ" in @p buf (at least 32 bytes). */
+static const char *utc_time(long long t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "%lld", t);
+    return buf;
+}
+
+/* The DMARC aggregate report's fields (schema 1.4), after the table's. */
+static bp_status write_dmarc_fields(bp_writer *w, const bp_dmarc_report *r)
+{
+    static const char *const text_names[] = {"dmarc_org",   "dmarc_report_id", "dmarc_domain",
+                                             "dmarc_begin", "dmarc_end",       "dmarc_p"};
+    static const char *const count_names[] = {"dmarc_records", "dmarc_messages", "dmarc_messages_pass"};
+    char begin[32], end[32];
+    const char *values[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    if (r != NULL) {
+        values[0] = r->org_name;
+        values[1] = r->report_id;
+        values[2] = r->domain;
+        values[3] = utc_time(r->begin, begin, sizeof(begin));
+        values[4] = utc_time(r->end, end, sizeof(end));
+        values[5] = r->p;
+    }
+    bp_status st = bp_writer_strings(w, text_names, values, 6);
+    const unsigned long long counts[3] = {r != NULL ? r->n_records : 0, r != NULL ? r->messages : 0,
+                                          r != NULL ? r->messages_pass : 0};
+    for (size_t i = 0; i < 3 && st == BP_OK; i++) {
+        st = bp_writer_key(w, count_names[i]);
+        if (st == BP_OK)
+            st = r != NULL ? bp_writer_integer(w, counts[i] > (unsigned long long)LLONG_MAX ? LLONG_MAX
+                                                                                            : (long long)counts[i])
+                           : bp_writer_null(w);
+    }
+    return st;
+}
+
 bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
 {
     const char *names[N_FIELDS], *values[N_FIELDS];
@@ -94,7 +138,8 @@ bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
         names[i] = fields[i].name;
         values[i] = fields[i].get(e);
     }
-    return bp_writer_strings(w, names, values, N_FIELDS);
+    bp_status st = bp_writer_strings(w, names, values, N_FIELDS);
+    return st == BP_OK ? write_dmarc_fields(w, e->dmarc) : st;
 }
 
 bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
@@ -178,6 +223,18 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
     if (st == BP_OK && e->diagnostic != NULL && (st = bp_strbuf_puts(sb, "          \"")) == BP_OK &&
         (st = put_masked(sb, e->diagnostic)) == BP_OK)
         st = bp_strbuf_puts(sb, "\"\n");
+    if (st == BP_OK && e->dmarc != NULL) {
+        const bp_dmarc_report *r = e->dmarc;
+        char begin[32], end[32];
+        if ((st = bp_strbuf_puts(sb, "          DMARC ")) == BP_OK && (st = put_masked(sb, r->domain)) == BP_OK &&
+            (st = bp_strbuf_puts(sb, " from ")) == BP_OK && (st = put_masked(sb, r->org_name)) == BP_OK &&
+            (st = bp_strbuf_puts(sb, " (")) == BP_OK && (st = put_masked(sb, r->report_id)) == BP_OK &&
+            (st = bp_strbuf_printf(sb, "): %s .. %s, p=", utc_time(r->begin, begin, sizeof(begin)),
+                                   utc_time(r->end, end, sizeof(end)))) == BP_OK &&
+            (st = put_masked(sb, r->p != NULL ? r->p : "-")) == BP_OK)
+            st = bp_strbuf_printf(sb, ", %zu records, %llu messages, %llu pass\n", r->n_records,
+                                  (unsigned long long)r->messages, (unsigned long long)r->messages_pass);
+    }
     return st;
 }
 

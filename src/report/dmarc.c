@@ -1,8 +1,8 @@
 /*
- * dmarc.c - DMARC aggregate reports: which part of a message is one, and reading it
- * (contract: include/bouncepipe/dmarc.h).
+ * dmarc.c - DMARC aggregate reports in the core: which part of a message is one, the report
+ * family of report.c, and the module that reads it (contract: include/bouncepipe/dmarc.h).
  *
- * bp_dmarc_parse(): the candidates are the leaves of the message itself that the MIME
+ * bp_dmarc_read_message(): the candidates are the leaves of the message itself that the MIME
  *   adapter decoded as report attachments (application/gzip, zip, xml, ... : mime.h) and
  *   text/xml parts.  The message is a report when a candidate's file name has the RFC 7489
  *   shape receiver!domain!begin!end[!id].ext, or the Subject reads "Report Domain: X
@@ -10,23 +10,31 @@
  *   candidate is XML whose first element is <feedback>.  Nothing is decompressed before that,
  *   so a zip attached to an auto-reply costs nothing.  The candidate read is the first one
  *   named like a report, else the first one; a report's Subject over no candidate is no
- *   report (there is nothing to read: the other families may know the message).
- * bp_dmarc_read_attachment(): the first bytes decide the packing (gzip 1f 8b, zip
- *   "PK\3\4", else XML), whatever the label said; then dmarc_archive.c decompresses into
- *   dmarc_xml.c's reader.
+ *   report (there is nothing to read: the other families may know the message).  Only then
+ *   is the reader wanted: the caller's, or the module's.
+ * bp_dmarc_reader_load(): dlopen() of bouncepipe-dmarc.so (libxml2, zlib, libzip), looked for
+ *   in $BOUNCEPIPE_DMARC_MODULE, beside the executable, then in BP_MODULE_DIR, as the
+ *   PostgreSQL and HTTP modules are; a module of another BP_DMARC_READER_ABI or report layout
+ *   is not used.  Loaded once, for the first report a process meets: an ordinary bounce never
+ *   loads it (docs/dmarc.md, "Linking").
+ * bp_dmarc_parse(): the family (report.h): a report read or refused becomes the report's
+ *   kind BP_REPORT_DMARC; report_events.c makes its one event.
  *
  * Ownership: everything is in the caller's arena; the report points to the MIME part read.
+ * The module, once loaded, stays loaded for the life of the process.
  */
 #include "bouncepipe/dmarc.h"
 
-#include <stdarg.h>
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "bouncepipe/limits.h"
+#include "bouncepipe/report.h"
 #include "bouncepipe/text.h"
-#include "dmarc_internal.h"
 
 const char *bp_dmarc_outcome_name(bp_dmarc_outcome outcome)
 {
@@ -49,23 +57,57 @@ const char *bp_dmarc_packing_name(bp_dmarc_packing packing)
     return "none";
 }
 
-bp_status bp_dmarc_refuse(bp_dmarc_report *out, bp_arena *arena, bp_status why, const char *fmt, ...)
+/* ---- the module ---- */
+
+static char load_error[700];
+
+const char *bp_dmarc_reader_error(void)
 {
-    if (out->outcome == BP_DMARC_REFUSED)
-        return out->refusal;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    /* a reason can quote the report (a root element's name, a bad count): clean it too */
-    const char *reason = bp_clean_text(arena, buf, strlen(buf), sizeof(buf));
-    if (reason == NULL)
-        return BP_ERR_NOMEM;
-    out->outcome = BP_DMARC_REFUSED;
-    out->refusal = why;
-    out->reason = reason;
-    return why;
+    return load_error;
+}
+
+const bp_dmarc_reader *bp_dmarc_reader_load(void)
+{
+    static const bp_dmarc_reader *loaded;
+    char exe_dir[4096], path[4200];
+    const char *candidates[3];
+    size_t n = 0;
+    if (loaded != NULL)
+        return loaded;
+    const char *env = getenv("BOUNCEPIPE_DMARC_MODULE");
+    if (env != NULL && *env != '\0')
+        candidates[n++] = env;
+    ssize_t len = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+    if (len > 0) {
+        exe_dir[len] = '\0';
+        char *slash = strrchr(exe_dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            snprintf(path, sizeof(path), "%s/bouncepipe-dmarc.so", exe_dir);
+            candidates[n++] = path;
+        }
+    }
+    candidates[n++] = BP_MODULE_DIR "/bouncepipe-dmarc.so";
+    char why[600] = "not found";
+    for (size_t i = 0; i < n; i++) {
+        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) {
+            const char *e = dlerror();
+            snprintf(why, sizeof(why), "%s", e != NULL ? e : "cannot be loaded");
+            continue;
+        }
+        const bp_dmarc_reader *r = dlsym(h, "bp_dmarc_reader_module");
+        if (r != NULL && r->abi == BP_DMARC_READER_ABI && r->report_size == sizeof(bp_dmarc_report)) {
+            loaded = r;
+            load_error[0] = '\0';
+            return r;
+        }
+        snprintf(why, sizeof(why), "%s: %s", candidates[i],
+                 r == NULL ? "not a DMARC reader module" : "built for another version of bouncepipe");
+        dlclose(h);
+    }
+    snprintf(load_error, sizeof(load_error), "cannot load the DMARC report reader bouncepipe-dmarc.so: %s", why);
+    return NULL;
 }
 
 /* ---- the message ---- */
@@ -178,16 +220,19 @@ static int looks_like_feedback(const bp_part *p)
     return fb != NULL;
 }
 
-static bp_status parse_message(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out);
+static bp_status read_message(const bp_mime_message *msg, const bp_dmarc_reader *reader, bp_arena *arena,
+                              bp_dmarc_report *out);
 
-bp_status bp_dmarc_parse(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out)
+bp_status bp_dmarc_read_message(const bp_mime_message *msg, const bp_dmarc_reader *reader, bp_arena *arena,
+                                bp_dmarc_report *out)
 {
-    bp_status st = parse_message(msg, arena, out);
+    bp_status st = read_message(msg, reader, arena, out);
     /* a value that could not be copied reads as absent or invalid (a refusal): not a result */
     return st == BP_OK && bp_arena_failed(arena) ? BP_ERR_NOMEM : st;
 }
 
-static bp_status parse_message(const bp_mime_message *msg, bp_arena *arena, bp_dmarc_report *out)
+static bp_status read_message(const bp_mime_message *msg, const bp_dmarc_reader *reader, bp_arena *arena,
+                              bp_dmarc_report *out)
 {
     memset(out, 0, sizeof(*out));
     const bp_part *root = msg->root;
@@ -232,49 +277,40 @@ static bp_status parse_message(const bp_mime_message *msg, bp_arena *arena, bp_d
     if (part->filename != NULL && (out->filename = bp_clean_text(arena, part->filename, strlen(part->filename),
                                                                  BP_MAX_DMARC_FIELD_BYTES)) == NULL)
         return BP_ERR_NOMEM;
-    if (part->truncated) {
+    if (part->truncated) { /* refused without the reader: a refusal is an outcome */
         int text = bp_part_is(part, "text", "xml");
-        bp_status st = bp_dmarc_refuse(out, arena, BP_ERR_LIMIT, "the attachment is larger than %u bytes (%s)",
-                                       text ? BP_MAX_TEXT_BYTES : BP_MAX_ATTACHMENT_BYTES,
-                                       text ? "BP_MAX_TEXT_BYTES" : "BP_MAX_ATTACHMENT_BYTES");
-        return st == BP_ERR_NOMEM ? st : BP_OK; /* a refusal is an outcome */
+        char reason[128];
+        snprintf(reason, sizeof(reason), "the attachment is larger than %u bytes (%s)",
+                 text ? BP_MAX_TEXT_BYTES : BP_MAX_ATTACHMENT_BYTES,
+                 text ? "BP_MAX_TEXT_BYTES" : "BP_MAX_ATTACHMENT_BYTES");
+        out->outcome = BP_DMARC_REFUSED;
+        out->refusal = BP_ERR_LIMIT;
+        out->reason = bp_arena_strdup(arena, reason);
+        return out->reason != NULL ? BP_OK : BP_ERR_NOMEM;
     }
+    if (reader == NULL && (reader = bp_dmarc_reader_load()) == NULL)
+        return BP_ERR_UNSUPPORTED; /* a report, and nothing to read it with */
     /* a text/xml part was converted to UTF-8 when it declared another charset (mime.h) */
     int utf8_text = bp_part_is(part, "text", "xml") && part->charset != NULL &&
                     strcasecmp(part->charset, "utf-8") != 0 && strcasecmp(part->charset, "us-ascii") != 0;
-    return bp_dmarc_read_attachment(part->body, part->body_len, utf8_text, arena, out);
+    return reader->read_attachment(part->body, part->body_len, utf8_text, arena, out);
 }
 
-/* ---- the attachment ---- */
+/* ---- the family ---- */
 
-static bp_dmarc_packing packing_of(const unsigned char *b, size_t len)
+bp_status bp_dmarc_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)
 {
-    if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
-        return BP_DMARC_PACK_GZIP;
-    if (len >= 4 && b[0] == 'P' && b[1] == 'K' && (b[2] == 3 || b[2] == 5) && (b[3] == 4 || b[3] == 6))
-        return BP_DMARC_PACK_ZIP; /* a local file header, or the end record of an empty zip */
-    return BP_DMARC_PACK_XML;
-}
-
-bp_status bp_dmarc_read_attachment(const char *bytes, size_t len, int is_utf8_text, bp_arena *arena,
-                                   bp_dmarc_report *out)
-{
-    bp_dmarc_xml *x = NULL;
-    out->packing = packing_of((const unsigned char *)bytes, len);
-    out->packed_bytes = len;
-    bp_status st = bp_dmarc_xml_new(arena, out, is_utf8_text, out->packing, &x);
-    if (st != BP_OK)
+    (void)opts;
+    bp_dmarc_report r;
+    bp_status st = bp_dmarc_read_message(msg, NULL, arena, &r);
+    if (st != BP_OK || r.outcome == BP_DMARC_NOT_REPORT)
         return st;
-    switch (out->packing) {
-    case BP_DMARC_PACK_GZIP: st = bp_dmarc_gunzip(bytes, len, x, arena, out); break;
-    case BP_DMARC_PACK_ZIP: st = bp_dmarc_unzip(bytes, len, x, arena, out); break;
-    default: st = bp_dmarc_xml_push(x, bytes, len); break;
-    }
-    if (st == BP_OK)
-        st = bp_dmarc_xml_finish(x);
-    bp_dmarc_xml_free(x);
-    if (bp_arena_failed(arena)) /* a value that could not be copied may have refused the report */
+    bp_dmarc_report *kept = bp_arena_alloc(arena, sizeof(*kept));
+    if (kept == NULL)
         return BP_ERR_NOMEM;
-    /* a refusal is an outcome (out->reason), not an error of ours */
-    return st == BP_ERR_LIMIT || st == BP_ERR_PARSE ? BP_OK : st;
+    *kept = r;
+    out->kind = BP_REPORT_DMARC;
+    out->family = "dmarc";
+    out->dmarc = kept;
+    return BP_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * dmarc_internal.h - what the files of the DMARC reader share (not public): the XML reader
  * as a sink that decompressed bytes are pushed into, the two archive readers that push, and
- * the refusal helper.  dmarc.c drives them (include/bouncepipe/dmarc.h).
+ * the refusal helper.  dmarc_reader.c drives them (include/bouncepipe/dmarc.h).
  */
 #ifndef BOUNCEPIPE_DMARC_INTERNAL_H
 #define BOUNCEPIPE_DMARC_INTERNAL_H

@@ -752,7 +752,7 @@ static bp_status check_start(bp_dmarc_xml *x, const unsigned char *p, size_t n)
     if (inside == NULL)
         return BP_OK;
     return bp_dmarc_refuse(x->out, x->arena, BP_ERR_LIMIT, "nested archive: the %s holds a %s, not XML",
-                           bp_dmarc_packing_name(x->packing), inside);
+                           x->packing == BP_DMARC_PACK_GZIP ? "gzip" : "zip", inside);
 }
 
 /* A fatal parse error before the report's end tag refuses the report; libxml2 running out of

@@ -4,8 +4,8 @@
  * bp_report_parse(): fills the per-message fields every kind shares (Message-ID, Subject,
  * From), then tries the family parsers of the table below in order of how strong their
  * signature is: a machine-readable delivery-status part, a feedback-report part, a JMRP
- * original, a sending service's JSON event notification (esp.c), an auto-reply, and last
- * the text-bounce scanners.  The first that recognises the
+ * original, a sending service's JSON event notification (esp.c), a DMARC aggregate report,
+ * an auto-reply, and last the text-bounce scanners.  The first that recognises the
  * message wins.  A new family is a row of the table.  What the parsers share lives below
  * them (blocks.c, original.c), so nothing here is called back.  Then bp_report_read()
  * (reading.c) reads what the report says around the codes of each block: the SMTP stage, the
@@ -17,7 +17,7 @@
 
 /* The family parsers, strongest signature first. */
 static const bp_report_family_fn families[] = {
-    bp_dsn_parse, bp_arf_parse, bp_jmrp_parse, bp_esp_parse, bp_autoreply_parse, bp_textbounce_parse,
+    bp_dsn_parse, bp_arf_parse, bp_jmrp_parse, bp_esp_parse, bp_dmarc_parse, bp_autoreply_parse, bp_textbounce_parse,
 };
 
 const char *bp_report_kind_name(bp_report_kind kind)
@@ -28,6 +28,7 @@ const char *bp_report_kind_name(bp_report_kind kind)
     case BP_REPORT_JMRP: return "jmrp";
     case BP_REPORT_AUTOREPLY: return "autoreply";
     case BP_REPORT_TEXT: return "text";
+    case BP_REPORT_DMARC: return "dmarc";
     case BP_REPORT_NONE: break;
     }
     return "none";

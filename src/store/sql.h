@@ -119,6 +119,31 @@ static inline bp_sql_value bp_sql_int(long long n)
     return v;
 }
 
+/**
+ * A statement of an extension of the store (the DMARC tables: dmarc_store.c), in the dialect
+ * of the statements above, run through the backend's run() (store_backend.h) by
+ * bp_store_sql_run().  Backends prepare each once per connection, keyed by its address, so
+ * it must be a static object.
+ */
+typedef struct bp_sql_stmt {
+    const char *sql;          /**< ?1, ?2, ... parameters */
+    const bp_sql_type *types; /**< of the result columns (NULL when none) */
+    size_t n_cols;            /**< at most BP_SQL_STMT_MAX_COLS */
+} bp_sql_stmt;
+#define BP_SQL_STMT_MAX_COLS 32
+/** Statements of extensions a connection keeps prepared at most (a backend's cache). */
+#define BP_SQL_STMT_CACHE 48
+
+/**
+ * Run @p stmt on @p s's backend (store.c): what an extension of the store (dmarc_store.c)
+ * reads and writes with.  Writes only inside a transaction, as every write.
+ * @return the backend's status.
+ */
+bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                           void *user, long long *changes);
+/** @return non-zero while @p s has a write transaction open (an extension's writes need one). */
+int bp_store_sql_in_tx(const bp_store *s);
+
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
  * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows, of
  * fold states.  The ledger's paired_with

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/alloc.h"
+#include "dmarc_sql.h"
 #include "sql.h"
 #include "sqlite_wal.h"
 
@@ -150,16 +151,25 @@ static const char *const migrations[SCHEMA_VERSION] = {
         ");"
         "CREATE INDEX outbox_due ON outbox (endpoint, next_at) WHERE state = 'pending';"
         "CREATE INDEX outbox_ledger ON outbox (ledger_id);",
+    /* BP_STORE_SCHEMA_DMARC: DMARC aggregate reports and failure-report domains (dmarc_sql.h),
+     * one self-contained step */
+    [BP_STORE_SCHEMA_DMARC - 1] = BP_DMARC_SCHEMA_SQLITE,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
                "the identity step is a step of this schema");
+_Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= SCHEMA_VERSION,
+               "the DMARC step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
 static bp_status (*const migration_code[N_MIGRATIONS])(sq *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 typedef struct sq {
     sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
     sqlite3_stmt *stmts[BP_SQL_COUNT];
+    struct {
+        const bp_sql_stmt *key; /* an extension's statement (sql.h), prepared */
+        sqlite3_stmt *st;
+    } ext[BP_SQL_STMT_CACHE];
     sqlite3_stmt *marks_get[2]; /* the marks of the last commit (page 1) */
     sqlite3_stmt *marks_put[2]; /* user_version, application_id := this file's, this -wal's */
     int32_t marks_put_for[2];   /* the values marks_put[] were prepared with */
@@ -459,6 +469,11 @@ static void disconnect(sq *q)
     for (int i = 0; i < BP_SQL_COUNT; i++) {
         sqlite3_finalize(q->stmts[i]);
         q->stmts[i] = NULL;
+    }
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++) {
+        sqlite3_finalize(q->ext[i].st);
+        q->ext[i].st = NULL;
+        q->ext[i].key = NULL;
     }
     for (int i = 0; i < 2; i++) {
         sqlite3_finalize(q->marks_get[i]);
@@ -1099,6 +1114,56 @@ static bp_status sq_state_delete(void *h, const char *address)
     return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
 }
 
+typedef struct ext_walk {
+    const bp_sql_stmt *stmt;
+    bp_sql_row_fn each;
+    void *user;
+} ext_walk;
+
+static int ext_each(sqlite3_stmt *st, void *ctx)
+{
+    ext_walk *w = ctx;
+    bp_sql_value v[BP_SQL_STMT_MAX_COLS];
+    read_values(st, w->stmt->types, w->stmt->n_cols, v);
+    return w->each(w->user, v);
+}
+
+static bp_status sq_run_stmt(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                             void *user, long long *changes)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
+    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
+        BP_INTERNAL_ERROR("an extension's statement has too many columns");
+    int slot = -1;
+    for (int i = 0; i < BP_SQL_STMT_CACHE && st == NULL; i++) {
+        if (q->ext[i].key == stmt)
+            st = q->ext[i].st;
+        else if (q->ext[i].key == NULL && slot < 0)
+            slot = i;
+    }
+    if (st == NULL) {
+        if (slot < 0)
+            BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
+        int rc = sqlite3_prepare_v3(q->db, stmt->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK)
+            return fail(q, rc, "prepare");
+        q->ext[slot].key = stmt;
+        q->ext[slot].st = st;
+    }
+    bind_values(st, 1, v, n);
+    ext_walk w = {stmt, each, user};
+    bp_status bs = each != NULL ? each_row(q, st, ext_each, &w, "reading", NULL) : step_done(q, st, "writing");
+    if (changes != NULL)
+        *changes = bs == BP_OK ? sqlite3_changes(q->db) : 0;
+    return bs;
+}
+
 static bp_status sq_position_get(void *h, const char *stream, bp_acct_position_cb cb, void *user)
 {
     sq *q = h;
@@ -1328,6 +1393,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .state_get = sq_state_get,
     .state_put = sq_state_put,
     .state_delete = sq_state_delete,
+    .run_stmt = sq_run_stmt,
     .run = sq_run,
     .position_get = sq_position_get,
     .position_put = sq_position_put,

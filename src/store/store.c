@@ -20,6 +20,9 @@
  *                        so that recording a row does not read the address's whole history
  *                        (see "the fold state kept per address" below).
  *
+ * bp_store_sql_run()     the statements of the store's extensions (the DMARC tables of
+ *                        dmarc_store.c, written by bp_store_record() in the unit's transaction).
+ *
  * Ownership: a bp_store owns the backend handle and the list of rows its transaction has
  * not derived yet.  derive() copies what it needs out of the backend's rows (they live only
  * during the callback) into memory it frees before returning.
@@ -40,9 +43,11 @@
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
+#include "dmarc_sql.h"
 #include "fold.h"
 #include "identity.h"
 #include "outbox.h"
+#include "sql.h"
 #include "store_backend.h"
 
 struct unfolded;
@@ -1140,6 +1145,11 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
     st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
     if (st != BP_OK)
         goto out;
+    /* a DMARC aggregate report's rows, a failure report's domain: with the unit (dmarc_store.c) */
+    for (size_t i = 0; i < n_ev && st == BP_OK; i++)
+        st = bp_dmarc_store_event(s, unit->fingerprint, &ev[i], t);
+    if (st != BP_OK)
+        goto out;
     /* Every row written (so that PostgreSQL locks the unit's addresses together), pair each
      * bounce with an earlier report of the failure through the other channel, then note what
      * each row means to the fold. */
@@ -1189,6 +1199,17 @@ out:
     free(ids);
     bp_arena_free(w.arena);
     return st;
+}
+
+bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                           void *user, long long *changes)
+{
+    return s->be->run_stmt(s->h, stmt, v, n, each, user, changes);
+}
+
+int bp_store_sql_in_tx(const bp_store *s)
+{
+    return s->in_tx;
 }
 
 bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,

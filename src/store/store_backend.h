@@ -37,6 +37,11 @@ typedef struct bp_unit_facts {
 
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
+struct bp_sql_stmt;
+struct bp_sql_value;
+/** A result row of a bp_sql_stmt: its columns as the statement's types say (sql.h). */
+typedef int (*bp_sql_row_fn)(void *user, const struct bp_sql_value *v);
+
 /**
  * What store.c lends a backend's migrations (schema 4, docs/store.md "Identity"): the key
  * function (the PostgreSQL module does not link it) and the derivation, run through the
@@ -123,6 +128,14 @@ typedef struct bp_store_backend {
     /** Forget the fold state of address key @p key (under its lock); no row is not an error. */
     bp_status (*state_delete)(void *h, const char *key);
 
+    /**
+     * Run a statement of an extension of the store (sql.h bp_sql_stmt: dmarc_store.c), prepared
+     * once per connection (keyed by @p stmt's address), with @p n values bound from ?1 on;
+     * each result row goes to @p each (NULL: none are expected).
+     * @param changes receives the rows the statement changed (may be NULL)
+     */
+    bp_status (*run_stmt)(void *h, const struct bp_sql_stmt *stmt, const struct bp_sql_value *v, size_t n,
+                          bp_sql_row_fn each, void *user, long long *changes);
     /** The acct --follow position of @p stream (table acct_position): cb once, or BP_ERR_NOT_FOUND. */
     bp_status (*position_get)(void *h, const char *stream, bp_acct_position_cb cb, void *user);
     /** Insert or replace the position of pos->stream. */

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const type_names[] = {"unrecognized", "bounce", "delay", "complaint", "autoreply", "delivered"};
+static const char *const type_names[] = {"unrecognized", "bounce",    "delay",       "complaint",
+                                         "autoreply",    "delivered", "dmarc-report"};
 
 const char *bp_event_type_name(bp_event_type type)
 {

@@ -6,7 +6,7 @@
  *   1: the bytes are XML, gzip'ed here (zlib), so the fuzzer's effort goes into the XML
  *      behind a valid gzip stream;
  *   2: the bytes are XML, put in a zip here (libzip), likewise;
- *   3: the bytes are a whole message: bp_mime_parse() and bp_dmarc_parse() (recognition by
+ *   3: the bytes are a whole message: bp_mime_parse() and bp_dmarc_read_message() (recognition by
  *      file name, Subject, root element; the MIME adapter's report attachments);
  *   4: the bytes are XML in a text/xml part declared ISO-8859-1 of a synthetic report
  *      message (the MIME layer converts it to UTF-8; the XML declaration is then ignored).
@@ -151,7 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size > 0)
             memcpy(msg + head, data, size);
         bp_mime_message m;
-        if (bp_mime_parse(msg, head + size, arena, &m) == BP_OK && bp_dmarc_parse(&m, arena, &r) == BP_OK)
+        if (bp_mime_parse(msg, head + size, arena, &m) == BP_OK &&
+            bp_dmarc_read_message(&m, &bp_dmarc_reader_module, arena, &r) == BP_OK)
             check(&r);
         free(msg);
         break;
