@@ -25,6 +25,7 @@
 #include "bouncepipe/report.h"
 #include "bouncepipe/report_events.h"
 #include "test_support.h"
+#include "test_util.h"
 
 static void test_forms(void **state)
 {
@@ -100,11 +101,9 @@ static void test_srs_detection(void **state)
 static void classify(bp_arena *arena, const char *msg, const char *rcpt, const bp_verp_options *verp, bp_event **ev,
                      size_t *n, bp_explain **ex)
 {
-    bp_mime_message m;
-    assert_int_equal(bp_mime_parse(msg, strlen(msg), arena, &m), BP_OK);
     bp_report *r = bp_arena_alloc(arena, sizeof(*r));
     assert_non_null(r);
-    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
+    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
     bp_classify_ctx ctx = {0};
     ctx.envelope_rcpt = rcpt;
     ctx.verp = verp;
