@@ -178,6 +178,17 @@ static void test_received_date_and_two_recipients(void **state)
     bp_test_check_field("two rcpt", "second", r.blocks[1].recipient, "two@example.org");
 }
 
+/* @p r is one complaint: of @p kind and @p feedback_type, about the one @p recipient. */
+static void check_complaint(const char *label, const bp_report *r, const char *kind, const char *feedback_type,
+                            const char *recipient)
+{
+    bp_test_check_field(label, "kind", bp_report_kind_name(r->kind), kind);
+    bp_test_check_field(label, "feedback_type", r->feedback_type, feedback_type);
+    if (r->n_blocks != 1)
+        fail_msg("%s: blocks got %zu, want 1", label, r->n_blocks);
+    bp_test_check_field(label, "recipient", r->blocks[0].recipient, recipient);
+}
+
 static const char jmrp_classic[] =
     "From: staff@hotmail.com\n"
     "To: jmrp@example.com\n"
@@ -214,10 +225,7 @@ static void test_jmrp(void **state)
 {
     bp_report r;
     assert_int_equal(bp_test_parse_report(*state, jmrp_classic, strlen(jmrp_classic), NULL, &r), BP_OK);
-    bp_test_check_field("jmrp", "kind", bp_report_kind_name(r.kind), "jmrp");
-    bp_test_check_field("jmrp", "feedback_type", r.feedback_type, "abuse");
-    assert_int_equal(r.n_blocks, 1);
-    bp_test_check_field("jmrp", "recipient", r.blocks[0].recipient, "liam@hotmail.example.com");
+    check_complaint("jmrp", &r, "jmrp", "abuse", "liam@hotmail.example.com");
     bp_test_check_field("jmrp", "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
                         "x-hmxmroriginalrecipient");
     bp_test_check_field("jmrp", "original_message_id", r.original_message_id, "<orig.9@example.com>");
@@ -266,10 +274,7 @@ static void test_apple_unsubscribe(void **state)
                       "Apple Mail sent this email to unsubscribe from the message.\n";
     bp_report r;
     assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
-    bp_test_check_field("apple", "kind", bp_report_kind_name(r.kind), "feedback");
-    bp_test_check_field("apple", "feedback_type", r.feedback_type, "opt-out");
-    assert_int_equal(r.n_blocks, 1);
-    bp_test_check_field("apple", "recipient", r.blocks[0].recipient, "someone@icloud.example.com");
+    check_complaint("apple", &r, "feedback", "opt-out", "someone@icloud.example.com");
 }
 
 int main(void)
