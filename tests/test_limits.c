@@ -62,6 +62,16 @@ static void put_repeat(FILE *fp, char c, size_t n)
     }
 }
 
+/* The next message of @p src, which must have one more. */
+static bp_source_msg next_message(bp_source *src)
+{
+    bp_source_msg msg;
+    int done = 0;
+    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
+    assert_false(done);
+    return msg;
+}
+
 /* An mbox whose lines are far longer than the source's read chunk, with a message over
  * BP_MAX_MESSAGE_BYTES in the middle: every message comes out, the long one cut at the limit
  * and flagged, and the one after it whole. */
@@ -81,27 +91,23 @@ static void test_mbox_long_lines_and_huge_message(void **state)
 
     bp_source *src = NULL;
     assert_int_equal(bp_source_open(f->path, &src), BP_OK);
-    bp_source_msg msg;
-    int done = 0;
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
-    assert_false(done);
+    bp_source_msg msg = next_message(src);
     assert_false(msg.truncated);
     assert_true(msg.len > 300000 && msg.len < 301000);
     assert_non_null(strstr(msg.data, "body one"));
     assert_string_equal(strrchr(msg.name, '#'), "#1");
 
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
-    assert_false(done);
+    msg = next_message(src);
     assert_true(msg.truncated);
     assert_true(msg.len <= BP_MAX_MESSAGE_BYTES);
     assert_memory_equal(msg.data, "Subject: two\n", 13); /* the separator's tail is not message text */
 
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
-    assert_false(done);
+    msg = next_message(src);
     assert_false(msg.truncated);
     assert_string_equal(msg.data, "Subject: three\n\nFrom the start\nend\n");
     assert_string_equal(strrchr(msg.name, '#'), "#3");
 
+    int done = 0;
     assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
     assert_true(done);
     bp_source_close(src);
@@ -118,9 +124,7 @@ static void test_plain_file_without_newline(void **state)
     assert_int_equal(fclose(fp), 0);
     bp_source *src = NULL;
     assert_int_equal(bp_source_open(f->path, &src), BP_OK);
-    bp_source_msg msg;
-    int done = 0;
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
+    bp_source_msg msg = next_message(src);
     assert_true(msg.truncated);
     assert_true(msg.len <= BP_MAX_MESSAGE_BYTES);
     assert_true(msg.len > BP_MAX_MESSAGE_BYTES - 65536);
