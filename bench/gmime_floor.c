@@ -19,28 +19,7 @@
 #include <string.h>
 
 #include "bouncepipe/source.h"
-
-/* Count @object and its descendants (multipart children, attached messages). */
-static size_t walk_parts(GMimeObject *object, unsigned depth)
-{
-    if (object == NULL || depth > 64)
-        return 0;
-    size_t parts = 1;
-    GMimeContentType *ct = g_mime_object_get_content_type(object); /* borrowed */
-    if (ct != NULL && g_mime_content_type_get_media_type(ct) == NULL)
-        return parts; /* touched, so the walk is not optimised away */
-    if (GMIME_IS_MULTIPART(object)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(object);
-        int n = g_mime_multipart_get_count(mp);
-        for (int i = 0; i < n; i++)
-            parts += walk_parts(g_mime_multipart_get_part(mp, i), depth + 1);
-    } else if (GMIME_IS_MESSAGE_PART(object)) {
-        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object)); /* borrowed */
-        if (inner != NULL)
-            parts += walk_parts(g_mime_message_get_mime_part(inner), depth + 1);
-    }
-    return parts;
-}
+#include "walk_parts.h"
 
 /* Parse one message; @return its number of parts, 0 when GMime found no message. */
 static size_t parse_one(const char *data, size_t len)

@@ -20,26 +20,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "walk_parts.h"
+
 #define EXIT_TEMPFAIL 75
 #define MAX_MESSAGE   (64u * 1024u * 1024u) /* the same cap as BP_MAX_MESSAGE_BYTES */
-
-static size_t walk_parts(GMimeObject *object, unsigned depth)
-{
-    if (object == NULL || depth > 64)
-        return 0;
-    size_t parts = 1;
-    if (GMIME_IS_MULTIPART(object)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(object);
-        int n = g_mime_multipart_get_count(mp);
-        for (int i = 0; i < n; i++)
-            parts += walk_parts(g_mime_multipart_get_part(mp, i), depth + 1);
-    } else if (GMIME_IS_MESSAGE_PART(object)) {
-        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object)); /* borrowed */
-        if (inner != NULL)
-            parts += walk_parts(g_mime_message_get_mime_part(inner), depth + 1);
-    }
-    return parts;
-}
 
 /* Read standard input to at most MAX_MESSAGE bytes into a GByteArray (caller unrefs). */
 static GByteArray *read_stdin(void)

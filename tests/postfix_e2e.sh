@@ -187,79 +187,62 @@ cat >"$T/send.py" <<'PYEOF'
 import smtplib, sys
 port, which = int(sys.argv[1]), sys.argv[2:]
 
+def report(headers, report_type, boundary, parts):
+    """A multipart/report: @headers (each ending in a line end), then each (type, body) part."""
+    out = headers + ("MIME-Version: 1.0\n"
+                     f'Content-Type: multipart/report; report-type={report_type}; boundary="{boundary}"\n\n')
+    for ctype, body in parts:
+        out += f"--{boundary}\nContent-Type: {ctype}\n\n{body}\n"
+    return out + f"--{boundary}--\n"
+
 def dsn(n, rcpt, status, diag):
-    return (f"""From: MAILER-DAEMON@mx.example.net
-To: bounces-{rcpt.replace('@', '=')}@bounces.example.com
+    verp = f"bounces-{rcpt.replace('@', '=')}@bounces.example.com"
+    return (report(f"""From: MAILER-DAEMON@mx.example.net
+To: {verp}
 Subject: Undelivered Mail Returned to Sender
 Message-ID: <dsn-{n}@mx.example.net>
 Date: Sun, 22 Nov 2026 01:0{n}:00 +0000
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B{n}"
-
---B{n}
-Content-Type: text/plain
-
-Your message could not be delivered to {rcpt}.
-
---B{n}
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.net
+""", "delivery-status", f"B{n}", [
+        ("text/plain", f"Your message could not be delivered to {rcpt}.\n"),
+        ("message/delivery-status", f"""Reporting-MTA: dns; mx.example.net
 
 Final-Recipient: rfc822; {rcpt}
 Action: failed
 Status: {status}
 Diagnostic-Code: smtp; {diag}
-
---B{n}
-Content-Type: text/rfc822-headers
-
-From: news@example.com
+"""),
+        ("text/rfc822-headers", f"""From: news@example.com
 To: {rcpt}
 Subject: November news
 Message-ID: <orig-{n}@example.com>
-
---B{n}--
-""", "<>", f"bounces-{rcpt.replace('@', '=')}@bounces.example.com")
+"""),
+    ]), "<>", verp)
 
 def arf(n, rcpt):
-    return (f"""From: fbl@example.org
+    return (report(f"""From: fbl@example.org
 To: fbl@bounces.example.com
 Subject: FW: November news
 Message-ID: <arf-{n}@fbl.example.org>
 Date: Sun, 22 Nov 2026 01:1{n}:00 +0000
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="F{n}"
-
---F{n}
-Content-Type: text/plain
-
-This is an email abuse report for an email message received from IP 192.0.2.10.
-
---F{n}
-Content-Type: message/feedback-report
-
-Feedback-Type: abuse
+""", "feedback-report", f"F{n}", [
+        ("text/plain", "This is an email abuse report for an email message received from IP 192.0.2.10.\n"),
+        ("message/feedback-report", f"""Feedback-Type: abuse
 User-Agent: ExampleFBL/1.0
 Version: 1
 Original-Mail-From: <bounces-{rcpt.replace('@', '=')}@bounces.example.com>
 Original-Rcpt-To: <{rcpt}>
 Source-IP: 192.0.2.10
 Arrival-Date: Sun, 22 Nov 2026 00:5{n}:00 +0000
-
---F{n}
-Content-Type: message/rfc822
-
-From: news@example.com
+"""),
+        ("message/rfc822", f"""From: news@example.com
 To: {rcpt}
 Subject: November news
 Message-ID: <orig-arf-{n}@example.com>
 Date: Sun, 22 Nov 2026 00:5{n}:00 +0000
 
 Hello.
-
---F{n}--
-""", "fbl@example.org", "fbl@bounces.example.com")
+"""),
+    ]), "fbl@example.org", "fbl@bounces.example.com")
 
 messages = {
     "dsn1": dsn(1, "gone.user@example.net", "5.1.1", "550 5.1.1 <gone.user@example.net>: Recipient address rejected: User unknown"),

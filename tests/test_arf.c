@@ -15,15 +15,7 @@
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
 #include "test_support.h"
-
-static bp_status parse_bytes(bp_arena *arena, const char *msg, const bp_report_options *opts, bp_report *r)
-{
-    bp_mime_message m;
-    bp_status st = bp_mime_parse(msg, strlen(msg), arena, &m);
-    if (st != BP_OK)
-        return st;
-    return bp_report_parse(&m, opts, arena, r);
-}
+#include "test_util.h"
 
 /* An ARF with @fields in its feedback-report part and @orig_headers as the original. */
 static bp_status parse_arf(bp_arena *arena, const char *fields, const char *orig_type, const char *orig_headers,
@@ -54,7 +46,7 @@ static bp_status parse_arf(bp_arena *arena, const char *fields, const char *orig
                                 "\n"
                                 "--fb--\n",
                                 fields, orig_type, orig_headers);
-    return msg != NULL ? parse_bytes(arena, msg, opts, r) : BP_ERR_NOMEM;
+    return msg != NULL ? bp_test_parse_report(arena, msg, strlen(msg), opts, r) : BP_ERR_NOMEM;
 }
 
 #define ORIG(to, extra) "From: news@example.com\nTo: " to "\nSubject: News\nMessage-ID: <orig.7@example.com>\n" extra
@@ -186,6 +178,17 @@ static void test_received_date_and_two_recipients(void **state)
     bp_test_check_field("two rcpt", "second", r.blocks[1].recipient, "two@example.org");
 }
 
+/* @p r is one complaint: of @p kind and @p feedback_type, about the one @p recipient. */
+static void check_complaint(const char *label, const bp_report *r, const char *kind, const char *feedback_type,
+                            const char *recipient)
+{
+    bp_test_check_field(label, "kind", bp_report_kind_name(r->kind), kind);
+    bp_test_check_field(label, "feedback_type", r->feedback_type, feedback_type);
+    if (r->n_blocks != 1)
+        fail_msg("%s: blocks got %zu, want 1", label, r->n_blocks);
+    bp_test_check_field(label, "recipient", r->blocks[0].recipient, recipient);
+}
+
 static const char jmrp_classic[] =
     "From: staff@hotmail.com\n"
     "To: jmrp@example.com\n"
@@ -221,11 +224,8 @@ static const char jmrp_classic[] =
 static void test_jmrp(void **state)
 {
     bp_report r;
-    assert_int_equal(parse_bytes(*state, jmrp_classic, NULL, &r), BP_OK);
-    bp_test_check_field("jmrp", "kind", bp_report_kind_name(r.kind), "jmrp");
-    bp_test_check_field("jmrp", "feedback_type", r.feedback_type, "abuse");
-    assert_int_equal(r.n_blocks, 1);
-    bp_test_check_field("jmrp", "recipient", r.blocks[0].recipient, "liam@hotmail.example.com");
+    assert_int_equal(bp_test_parse_report(*state, jmrp_classic, strlen(jmrp_classic), NULL, &r), BP_OK);
+    check_complaint("jmrp", &r, "jmrp", "abuse", "liam@hotmail.example.com");
     bp_test_check_field("jmrp", "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
                         "x-hmxmroriginalrecipient");
     bp_test_check_field("jmrp", "original_message_id", r.original_message_id, "<orig.9@example.com>");
@@ -255,7 +255,7 @@ static void test_forward_is_not_jmrp(void **state)
                       "Hello.\n"
                       "--fw--\n";
     bp_report r;
-    assert_int_equal(parse_bytes(*state, msg, NULL, &r), BP_OK);
+    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
     assert_int_not_equal(r.kind, BP_REPORT_JMRP);
     assert_int_not_equal(r.kind, BP_REPORT_FEEDBACK);
 }
@@ -273,11 +273,8 @@ static void test_apple_unsubscribe(void **state)
                       "\n"
                       "Apple Mail sent this email to unsubscribe from the message.\n";
     bp_report r;
-    assert_int_equal(parse_bytes(*state, msg, NULL, &r), BP_OK);
-    bp_test_check_field("apple", "kind", bp_report_kind_name(r.kind), "feedback");
-    bp_test_check_field("apple", "feedback_type", r.feedback_type, "opt-out");
-    assert_int_equal(r.n_blocks, 1);
-    bp_test_check_field("apple", "recipient", r.blocks[0].recipient, "someone@icloud.example.com");
+    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    check_complaint("apple", &r, "feedback", "opt-out", "someone@icloud.example.com");
 }
 
 int main(void)

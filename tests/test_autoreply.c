@@ -20,18 +20,13 @@
 #include "bouncepipe/report_events.h"
 #include "bouncepipe/rules.h"
 #include "test_support.h"
+#include "test_util.h"
 
 /* A plain message with @headers (each ending in \n) and a short body. */
 static bp_status parse_headers(bp_arena *arena, const char *headers, bp_report *r)
 {
     char *msg = bp_arena_printf(arena, "%sTo: bounces@example.com\nContent-Type: text/plain\n\nI am away.\n", headers);
-    if (msg == NULL)
-        return BP_ERR_NOMEM;
-    bp_mime_message m;
-    bp_status st = bp_mime_parse(msg, strlen(msg), arena, &m);
-    if (st != BP_OK)
-        return st;
-    return bp_report_parse(&m, NULL, arena, r);
+    return msg != NULL ? bp_test_parse_report(arena, msg, strlen(msg), NULL, r) : BP_ERR_NOMEM;
 }
 
 static void test_recognition(void **state)
@@ -110,10 +105,8 @@ static void test_dsn_with_auto_submitted(void **state)
                       "Status: 5.2.2\n"
                       "\n"
                       "--x--\n";
-    bp_mime_message m;
     bp_report r;
-    assert_int_equal(bp_mime_parse(msg, strlen(msg), *state, &m), BP_OK);
-    assert_int_equal(bp_report_parse(&m, NULL, *state, &r), BP_OK);
+    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
     if (r.kind != BP_REPORT_DSN)
         fail_msg("dsn with auto-submitted: kind got %s, want dsn", bp_report_kind_name(r.kind));
 }
@@ -125,9 +118,7 @@ static void classify_one(bp_arena *arena, const char *msg, bp_report *r, bp_even
     unsigned errs = 0;
     assert_int_equal(bp_rules_new(&rules), BP_OK);
     assert_int_equal(bp_rules_load_builtin(rules, NULL, NULL, &errs), BP_OK);
-    bp_mime_message m;
-    assert_int_equal(bp_mime_parse(msg, strlen(msg), arena, &m), BP_OK);
-    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
+    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
     bp_classify_ctx ctx = {0};
     ctx.rules = rules;
     size_t n = 0;

@@ -15,6 +15,7 @@
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
 #include "test_support.h"
+#include "test_util.h"
 
 /* A DSN whose notification text is @p note and whose status part is @status_type holding
  * @fields; the arena owns the result. */
@@ -57,13 +58,7 @@ static bp_status parse_dsn_note(bp_arena *arena, const char *note, const char *s
                                 "\n"
                                 "--b1--\n",
                                 note, status_type, fields);
-    if (msg == NULL)
-        return BP_ERR_NOMEM;
-    bp_mime_message m;
-    bp_status st = bp_mime_parse(msg, strlen(msg), arena, &m);
-    if (st != BP_OK)
-        return st;
-    return bp_report_parse(&m, NULL, arena, r);
+    return msg != NULL ? bp_test_parse_report(arena, msg, strlen(msg), NULL, r) : BP_ERR_NOMEM;
 }
 
 #define PER_MSG "Reporting-MTA: dns; mx.example.net\nArrival-Date: Tue, 10 Mar 2026 09:14:05 +0000\n\n"
@@ -285,10 +280,8 @@ static void test_diagnostic_from_notification(void **state)
                                     "--n--\n",
                                     rows[i].text);
         assert_non_null(msg);
-        bp_mime_message m;
         bp_report r;
-        assert_int_equal(bp_mime_parse(msg, strlen(msg), *state, &m), BP_OK);
-        assert_int_equal(bp_report_parse(&m, NULL, *state, &r), BP_OK);
+        assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
         if (r.kind != BP_REPORT_DSN || r.n_blocks != 1)
             fail_msg("%s: kind %s with %zu blocks, want one dsn block", rows[i].label, bp_report_kind_name(r.kind),
                      r.n_blocks);
@@ -357,10 +350,8 @@ static void test_embedded_status(void **state)
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_arena_reset(*state);
-        bp_mime_message m;
         bp_report r;
-        assert_int_equal(bp_mime_parse(rows[i].msg, strlen(rows[i].msg), *state, &m), BP_OK);
-        assert_int_equal(bp_report_parse(&m, NULL, *state, &r), BP_OK);
+        assert_int_equal(bp_test_parse_report(*state, rows[i].msg, strlen(rows[i].msg), NULL, &r), BP_OK);
         if (rows[i].want_rcpt == NULL) {
             if (r.kind == BP_REPORT_DSN)
                 fail_msg("%s: kind got dsn, want not a dsn", rows[i].label);

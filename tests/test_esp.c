@@ -21,39 +21,7 @@
 #include "bouncepipe/report.h"
 #include "bouncepipe/report_events.h"
 #include "test_support.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = malloc(1 << 20);
-    size_t n = buf != NULL ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (buf != NULL)
-        buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static void parse_bytes(bp_arena *arena, const char *bytes, size_t len, bp_report *r)
-{
-    bp_mime_message m;
-    assert_int_equal(bp_mime_parse(bytes, len, arena, &m), BP_OK);
-    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
-}
-
-static void parse_file(bp_arena *arena, const char *name, bp_report *r)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/fixtures/esp/%s.eml", BP_SOURCE_DIR, name);
-    size_t len = 0;
-    char *bytes = slurp(path, &len);
-    if (bytes == NULL)
-        fail_msg("cannot read %s", path);
-    parse_bytes(arena, bytes, len, r);
-    free(bytes); /* the tree and the report live in the arena */
-}
+#include "test_util.h"
 
 /* Each fixture: the family, kind, blocks, the first block's recipient, action, the category
  * the service states (NULL: the rules decide) and the report's feedback type. */
@@ -93,7 +61,7 @@ static void test_fixtures(void **state)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_report r;
-        parse_file(*state, rows[i].file, &r);
+        bp_test_parse_fixture(*state, "esp", rows[i].file, &r);
         if (r.kind != rows[i].kind || r.family == NULL || strcmp(r.family, rows[i].family) != 0)
             fail_msg("%s: got kind %s family %s, want %s %s", rows[i].file, bp_report_kind_name(r.kind),
                      r.family ? r.family : "(null)", bp_report_kind_name(rows[i].kind), rows[i].family);
@@ -113,7 +81,7 @@ static void test_fixtures(void **state)
 static void test_sendgrid_batch(void **state)
 {
     bp_report r;
-    parse_file(*state, "sendgrid-event-batch", &r);
+    bp_test_parse_fixture(*state, "esp", "sendgrid-event-batch", &r);
     assert_int_equal(r.n_blocks, 4);
     static const char *const want[] = {"hal@example.org", "ida@example.org", "jan@example.org", "kim@example.org"};
     static const bp_rcpt_action act[] = {BP_ACTION_FAILED, BP_ACTION_FAILED, BP_ACTION_DELAYED, BP_ACTION_DELIVERED};
@@ -129,7 +97,7 @@ static void test_sendgrid_batch(void **state)
 static void test_stated_category_decides(void **state)
 {
     bp_report r;
-    parse_file(*state, "ses-sns-noemail", &r);
+    bp_test_parse_fixture(*state, "esp", "ses-sns-noemail", &r);
     bp_classify_ctx ctx = {0};
     ctx.explain = 1;
     bp_event *ev = NULL;
@@ -158,7 +126,7 @@ static void test_not_esp(void **state)
     };
     for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
         bp_report r;
-        parse_bytes(*state, msgs[i], strlen(msgs[i]), &r);
+        assert_int_equal(bp_test_parse_report(*state, msgs[i], strlen(msgs[i]), NULL, &r), BP_OK);
         if (r.kind != BP_REPORT_NONE)
             fail_msg("message %zu: got kind %s, want none", i, bp_report_kind_name(r.kind));
     }
@@ -173,7 +141,7 @@ static void test_wrapped_lines(void **state)
         "eral\",\"bouncedRecipients\":[{\"emailAddress\":\"wrapped@exam\nple.org\",\"status\":\"5.1.1\"}]},"
         "\"mail\":{\"source\":\"b@example.com\"}}\n";
     bp_report r;
-    parse_bytes(*state, msg, strlen(msg), &r);
+    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
     assert_int_equal(r.kind, BP_REPORT_TEXT);
     assert_int_equal(r.n_blocks, 1);
     bp_test_check_str("recipient", r.blocks[0].recipient, "wrapped@example.org");
@@ -193,7 +161,7 @@ static void test_hostile(void **state)
         msg[n++] = ']';
     msg[n] = '\0';
     bp_report r;
-    parse_bytes(*state, msg, n, &r);
+    assert_int_equal(bp_test_parse_report(*state, msg, n, NULL, &r), BP_OK);
     assert_int_equal(r.n_blocks, 0);
     /* many events: at most BP_MAX_RECIPIENTS blocks */
     bp_arena_reset(*state);
@@ -207,7 +175,7 @@ static void test_hostile(void **state)
     big[n - 2] = ']';
     big[n - 1] = '\0';
     n--;
-    parse_bytes(*state, big, n, &r);
+    assert_int_equal(bp_test_parse_report(*state, big, n, NULL, &r), BP_OK);
     assert_int_equal(r.n_blocks, BP_MAX_RECIPIENTS);
     free(big);
     free(msg);

@@ -19,6 +19,7 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/source.h"
+#include "bouncepipe/text.h"
 
 struct fixture {
     char dir[64];
@@ -61,6 +62,16 @@ static void put_repeat(FILE *fp, char c, size_t n)
     }
 }
 
+/* The next message of @p src, which must have one more. */
+static bp_source_msg next_message(bp_source *src)
+{
+    bp_source_msg msg;
+    int done = 0;
+    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
+    assert_false(done);
+    return msg;
+}
+
 /* An mbox whose lines are far longer than the source's read chunk, with a message over
  * BP_MAX_MESSAGE_BYTES in the middle: every message comes out, the long one cut at the limit
  * and flagged, and the one after it whole. */
@@ -80,27 +91,23 @@ static void test_mbox_long_lines_and_huge_message(void **state)
 
     bp_source *src = NULL;
     assert_int_equal(bp_source_open(f->path, &src), BP_OK);
-    bp_source_msg msg;
-    int done = 0;
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
-    assert_false(done);
+    bp_source_msg msg = next_message(src);
     assert_false(msg.truncated);
     assert_true(msg.len > 300000 && msg.len < 301000);
     assert_non_null(strstr(msg.data, "body one"));
     assert_string_equal(strrchr(msg.name, '#'), "#1");
 
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
-    assert_false(done);
+    msg = next_message(src);
     assert_true(msg.truncated);
     assert_true(msg.len <= BP_MAX_MESSAGE_BYTES);
     assert_memory_equal(msg.data, "Subject: two\n", 13); /* the separator's tail is not message text */
 
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
-    assert_false(done);
+    msg = next_message(src);
     assert_false(msg.truncated);
     assert_string_equal(msg.data, "Subject: three\n\nFrom the start\nend\n");
     assert_string_equal(strrchr(msg.name, '#'), "#3");
 
+    int done = 0;
     assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
     assert_true(done);
     bp_source_close(src);
@@ -117,13 +124,19 @@ static void test_plain_file_without_newline(void **state)
     assert_int_equal(fclose(fp), 0);
     bp_source *src = NULL;
     assert_int_equal(bp_source_open(f->path, &src), BP_OK);
-    bp_source_msg msg;
-    int done = 0;
-    assert_int_equal(bp_source_next(src, &msg, &done), BP_OK);
+    bp_source_msg msg = next_message(src);
     assert_true(msg.truncated);
     assert_true(msg.len <= BP_MAX_MESSAGE_BYTES);
     assert_true(msg.len > BP_MAX_MESSAGE_BYTES - 65536);
     bp_source_close(src);
+}
+
+/* Read @p msg (@p len bytes) as pipe mode would, with a fresh pipeline, into @p res. */
+static void process(struct fixture *f, const char *msg, size_t len, bp_process_result *res)
+{
+    bp_pipeline p;
+    bp_pipeline_init(&p);
+    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, res), BP_OK);
 }
 
 /* A report with more recipient groups than BP_MAX_RECIPIENTS: exactly that many events,
@@ -132,28 +145,27 @@ static void test_recipient_limit(void **state)
 {
     struct fixture *f = *state;
     size_t extra = 500, n = BP_MAX_RECIPIENTS + extra;
-    size_t cap = 256 + n * 160, len = 0;
-    char *msg = malloc(cap);
-    assert_non_null(msg);
-    len += (size_t)snprintf(msg + len, cap - len,
-                            "From: MAILER-DAEMON@mx.example.net\nMIME-Version: 1.0\n"
-                            "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
-                            "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n");
+    bp_strbuf msg = {0};
+    assert_int_equal(bp_strbuf_puts(&msg, "From: MAILER-DAEMON@mx.example.net\nMIME-Version: 1.0\n"
+                                          "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+                                          "--B\nContent-Type: message/delivery-status\n\n"
+                                          "Reporting-MTA: dns; mx.example.net\n"),
+                     BP_OK);
     for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(msg + len, cap - len,
-                                "\nFinal-Recipient: rfc822; user%zu@example.com\nAction: failed\nStatus: 5.1.1\n", i);
-    len += (size_t)snprintf(msg + len, cap - len, "--B--\n");
-    assert_true(len < cap);
+        assert_int_equal(bp_strbuf_printf(&msg,
+                                          "\nFinal-Recipient: rfc822; user%zu@example.com\nAction: failed\n"
+                                          "Status: 5.1.1\n",
+                                          i),
+                         BP_OK);
+    assert_int_equal(bp_strbuf_puts(&msg, "--B--\n"), BP_OK);
 
-    bp_pipeline p;
-    bp_pipeline_init(&p);
     bp_process_result res;
-    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, &res), BP_OK);
+    process(f, msg.data, msg.len, &res);
     assert_int_equal(res.report.kind, BP_REPORT_DSN);
     assert_int_equal(res.n_events, BP_MAX_RECIPIENTS);
     assert_int_equal(res.report.n_blocks_dropped, extra);
     assert_string_equal(res.events[0].recipient, "user0@example.com");
-    free(msg);
+    bp_strbuf_free(&msg);
 }
 
 /* The same for a plain-text bounce: its recipient list grows as addresses are found, and
@@ -162,28 +174,23 @@ static void test_text_bounce_recipient_limit(void **state)
 {
     struct fixture *f = *state;
     size_t n = BP_MAX_RECIPIENTS + 50;
-    size_t cap = 512 + n * 64, len = 0;
-    char *msg = malloc(cap);
-    assert_non_null(msg);
-    len += (size_t)snprintf(msg + len, cap - len,
-                            "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
-                            "To: bounces@sender.example\nSubject: Undelivered Mail Returned to Sender\n\n"
-                            "This message could not be delivered to the following recipients:\n\n");
+    bp_strbuf msg = {0};
+    assert_int_equal(bp_strbuf_puts(&msg, "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
+                                          "To: bounces@sender.example\nSubject: Undelivered Mail Returned to Sender\n\n"
+                                          "This message could not be delivered to the following recipients:\n\n"),
+                     BP_OK);
     for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(msg + len, cap - len, "user%zu@example.com: mailbox unavailable\n", i);
-    assert_true(len < cap);
+        assert_int_equal(bp_strbuf_printf(&msg, "user%zu@example.com: mailbox unavailable\n", i), BP_OK);
 
-    bp_pipeline p;
-    bp_pipeline_init(&p);
     bp_process_result res;
-    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, &res), BP_OK);
+    process(f, msg.data, msg.len, &res);
     assert_int_equal(res.report.kind, BP_REPORT_TEXT);
     assert_int_equal(res.n_events, BP_MAX_RECIPIENTS);
     assert_string_equal(res.events[0].recipient, "user0@example.com");
     char last[64];
     snprintf(last, sizeof(last), "user%u@example.com", BP_MAX_RECIPIENTS - 1);
     assert_string_equal(res.events[BP_MAX_RECIPIENTS - 1].recipient, last);
-    free(msg);
+    bp_strbuf_free(&msg);
 }
 
 /* A message cut by a structure limit still yields what came before the cut. */
@@ -202,10 +209,8 @@ static void test_cut_message_still_yields_events(void **state)
     memcpy(msg, head, len);
     for (size_t i = 0; i < BP_MAX_MIME_DASH_LINES + 10; i++, len += 4)
         memcpy(msg + len, "--\n\n", 4);
-    bp_pipeline p;
-    bp_pipeline_init(&p);
     bp_process_result res;
-    assert_int_equal(bp_process_message(&p, NULL, 0, msg, len, f->arena, &res), BP_OK);
+    process(f, msg, len, &res);
     assert_true(res.mime.input_cut);
     assert_int_equal(res.n_events, 1);
     assert_string_equal(res.events[0].recipient, "alice@example.com");

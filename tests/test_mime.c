@@ -20,33 +20,21 @@
 #include "bouncepipe/text.h"
 #include "test_support.h"
 
-/* A growing string for building test messages. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
+/* Building test messages in a bp_strbuf; memory running out fails the test. */
+static void put(bp_strbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        assert_non_null(b->s);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    assert_int_equal(bp_strbuf_append(b, s, n), BP_OK);
 }
 
-static void puts_(buf *b, const char *s)
+static void puts_(bp_strbuf *b, const char *s)
 {
     put(b, s, strlen(s));
 }
 
-static void put_repeat(buf *b, char c, size_t n)
+static void put_repeat(bp_strbuf *b, char c, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        put(b, &c, 1);
+        assert_int_equal(bp_strbuf_putc(b, c), BP_OK);
 }
 
 static const char dsn_lf[] = "From: MAILER-DAEMON@mx.example.net\n"
@@ -69,18 +57,19 @@ static const char dsn_lf[] = "From: MAILER-DAEMON@mx.example.net\n"
                              "Status: 5.1.1\n"
                              "--B--\n";
 
-/* @p in with every LF replaced by @p eol (malloc'ed). */
-static char *with_line_ends(const char *in, const char *eol, size_t *len)
+/* The @p in_len bytes of @p in with every LF replaced by @p eol (malloc'ed, NUL-terminated,
+ * its length in @p len). */
+static char *with_line_ends(const char *in, size_t in_len, const char *eol, size_t *len)
 {
-    buf b = {0};
-    for (const char *p = in; *p != '\0'; p++) {
-        if (*p == '\n')
+    bp_strbuf b = {0};
+    for (size_t k = 0; k < in_len; k++) {
+        if (in[k] == '\n')
             puts_(&b, eol);
         else
-            put(&b, p, 1);
+            put(&b, in + k, 1);
     }
     *len = b.len;
-    return b.s;
+    return b.data;
 }
 
 static const bp_part *find(const bp_mime_message *m, const char *type, const char *subtype)
@@ -97,7 +86,7 @@ static void test_line_ends_agree(void **state)
     const char *want_text = NULL, *want_status = NULL;
     for (size_t i = 0; i < 3; i++) {
         size_t len;
-        char *msg = with_line_ends(dsn_lf, eols[i], &len);
+        char *msg = with_line_ends(dsn_lf, sizeof(dsn_lf) - 1, eols[i], &len);
         bp_mime_message m;
         assert_int_equal(bp_mime_parse(msg, len, *state, &m), BP_OK);
         assert_int_equal(m.n_parts, 3);
@@ -121,13 +110,13 @@ static void test_line_ends_agree(void **state)
 
 static void test_long_header_line_is_shortened(void **state)
 {
-    buf b = {0};
+    bp_strbuf b = {0};
     puts_(&b, "X-Long: ");
     put_repeat(&b, 'a', 3 * BP_MAX_HEADER_BYTES);
     puts_(&b, "\r\nX-After: yes\r\n");
     puts_(&b, dsn_lf);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_true(m.input_cut);
     const char *lng = bp_part_header(m.root, "X-Long");
     assert_non_null(lng);
@@ -136,12 +125,12 @@ static void test_long_header_line_is_shortened(void **state)
     /* what follows the long field is intact: the next field and the whole report */
     assert_string_equal(bp_part_header(m.root, "X-After"), "yes");
     assert_non_null(strstr(find(&m, "message", "delivery-status")->body, "alice@example.com"));
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 static void test_long_folded_header_is_shortened(void **state)
 {
-    buf b = {0};
+    bp_strbuf b = {0};
     puts_(&b, "X-Folded: start\n");
     for (size_t i = 0; i < 4 * BP_MAX_HEADER_BYTES / 100; i++) {
         puts_(&b, " ");
@@ -150,50 +139,50 @@ static void test_long_folded_header_is_shortened(void **state)
     }
     puts_(&b, dsn_lf);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_true(m.input_cut);
     const char *folded = bp_part_header(m.root, "X-Folded");
     assert_non_null(folded);
     assert_true(strlen(folded) <= BP_MAX_HEADER_BYTES);
     assert_string_equal(bp_part_header(m.root, "Subject"), "Undelivered Mail");
     assert_non_null(find(&m, "message", "delivery-status"));
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 static void test_header_line_count_cuts_input(void **state)
 {
-    buf b = {0};
+    bp_strbuf b = {0};
     puts_(&b, "Subject: many headers\n");
     for (size_t i = 0; i < BP_MAX_MIME_HEADER_LINES + 100; i++)
         puts_(&b, "X-H: v\n");
     puts_(&b, "X-Last: never seen\n\nbody\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_true(m.input_cut);
     assert_string_equal(bp_part_header(m.root, "Subject"), "many headers");
     assert_null(bp_part_header(m.root, "X-Last"));
     assert_true(m.root->n_headers <= BP_MAX_HEADERS_PER_PART);
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 static void test_part_limits(void **state)
 {
-    buf b = {0};
+    bp_strbuf b = {0};
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"p\"\n\n");
     for (size_t i = 0; i < BP_MAX_MIME_DASH_LINES + 10; i++)
         puts_(&b, "--p\n\nx\n");
     puts_(&b, "--p--\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_true(m.input_cut);
     assert_true(m.parts_truncated);
     assert_int_equal(m.n_parts, BP_MAX_MIME_PARTS);
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 static void test_depth_limit(void **state)
 {
-    buf b = {0};
+    bp_strbuf b = {0};
     char line[96];
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"b0\"\n\n");
     for (unsigned i = 0; i < BP_MAX_MIME_DEPTH + 20; i++) {
@@ -201,20 +190,20 @@ static void test_depth_limit(void **state)
         puts_(&b, line);
     }
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_true(m.parts_truncated);
     unsigned deepest = 0;
     for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p))
         deepest = p->depth > deepest ? p->depth : deepest;
     assert_int_equal(deepest, BP_MAX_MIME_DEPTH);
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 static void test_decoding_budget(void **state)
 {
     /* more text parts of BP_MAX_TEXT_BYTES each than the message budget holds */
     size_t n = BP_MAX_DECODED_BYTES / BP_MAX_TEXT_BYTES + 3;
-    buf b = {0};
+    bp_strbuf b = {0};
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"t\"\n\n");
     for (size_t i = 0; i < n; i++) {
         puts_(&b, "--t\nContent-Type: text/plain\n\n");
@@ -223,7 +212,7 @@ static void test_decoding_budget(void **state)
     }
     puts_(&b, "--t--\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_true(m.decoded_bytes <= BP_MAX_DECODED_BYTES);
     size_t texts = 0, empty = 0, total = 0;
     for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p)) {
@@ -239,7 +228,7 @@ static void test_decoding_budget(void **state)
     assert_int_equal(texts, n);
     assert_int_equal(total, m.decoded_bytes);
     assert_true(empty >= 3); /* the parts past the budget kept nothing */
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 static void test_charsets(void **state)
@@ -299,15 +288,15 @@ static void test_cr_at_span_edges(void **state)
 {
     /* a shortened field ending in a bare CR right where the view leaves bytes out: the CR
      * still reads as a line end and the next field is found */
-    buf b = {0};
+    bp_strbuf b = {0};
     puts_(&b, "X-Long: ");
     put_repeat(&b, 'c', 2 * BP_MAX_HEADER_BYTES);
     puts_(&b, "\rX-Next: found\rSubject: s\r\rbody\r");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.s, b.len, *state, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
     assert_string_equal(bp_part_header(m.root, "X-Next"), "found");
     assert_string_equal(m.root->body, "body\n");
-    free(b.s);
+    bp_strbuf_free(&b);
 }
 
 /*
@@ -409,7 +398,7 @@ static void test_header_values_match_gmime(void **state)
     static const char *const eols[] = {"\n", "\r\n", "\r"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         size_t rlen = plain[i].len ? plain[i].len : strlen(plain[i].raw);
-        buf b = {0};
+        bp_strbuf b = {0};
         const char *names[] = {"X-Test:", "Subject:", "From:", "Comments:"};
         for (size_t n = 0; n < 4; n++) {
             puts_(&b, names[n]);
@@ -425,19 +414,14 @@ static void test_header_values_match_gmime(void **state)
         put(&b, plain[i].raw, rlen);
         puts_(&b, "\n\ninner body\n--B--\n");
         for (size_t e = 0; e < 3; e++) {
-            buf m = {0};
-            for (size_t k = 0; k < b.len; k++) {
-                if (b.s[k] == '\n')
-                    puts_(&m, eols[e]);
-                else
-                    put(&m, b.s + k, 1);
-            }
+            size_t mlen = 0;
+            char *m = with_line_ends(b.data, b.len, eols[e], &mlen);
             char label[64];
             snprintf(label, sizeof(label), "value %zu, line end %zu", i, e);
-            check_header_modes(*state, m.s, m.len, label);
-            free(m.s);
+            check_header_modes(*state, m, mlen, label);
+            free(m);
         }
-        free(b.s);
+        bp_strbuf_free(&b);
     }
 
     /* a few values pinned outright */
@@ -460,7 +444,7 @@ static void test_long_header_values_match_gmime(void **state)
 {
     const size_t max = BP_MAX_HEADER_BYTES;
     for (int shape = 0; shape < 8; shape++) {
-        buf v = {0};
+        bp_strbuf v = {0};
         switch (shape) {
         case 0: /* one line, over the limit: the view shortens it */
             put_repeat(&v, 'a', max + 5000);
@@ -503,21 +487,21 @@ static void test_long_header_values_match_gmime(void **state)
             put_repeat(&v, 'x', max + 10);
             break;
         }
-        buf b = {0};
+        bp_strbuf b = {0};
         const char *names[] = {"X-Long:", "Subject:", "X-Other:"};
         for (size_t n = 0; n < 3; n++) {
             puts_(&b, names[n]);
-            put(&b, v.s, v.len);
+            put(&b, v.data, v.len);
             puts_(&b, "\n");
         }
         puts_(&b, "Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\nX-Part: ");
-        put(&b, v.s, v.len);
+        put(&b, v.data, v.len);
         puts_(&b, "\nX-After: yes\n\nbody\n--B--\n");
         char label[32];
         snprintf(label, sizeof(label), "long value %d", shape);
-        check_header_modes(*state, b.s, b.len, label);
-        free(v.s);
-        free(b.s);
+        check_header_modes(*state, b.data, b.len, label);
+        bp_strbuf_free(&v);
+        bp_strbuf_free(&b);
     }
 }
 

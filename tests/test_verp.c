@@ -25,6 +25,7 @@
 #include "bouncepipe/report.h"
 #include "bouncepipe/report_events.h"
 #include "test_support.h"
+#include "test_util.h"
 
 static void test_forms(void **state)
 {
@@ -96,21 +97,27 @@ static void test_srs_detection(void **state)
     assert_false(bp_address_is_srs(NULL));
 }
 
+/* What classify() found: the events, their explanations and how many there are (>= 1). */
+typedef struct classified {
+    bp_event *ev;
+    bp_explain *ex;
+    size_t n;
+} classified;
+
 /* Parse @p msg and classify it with @p rcpt as the envelope recipient. */
-static void classify(bp_arena *arena, const char *msg, const char *rcpt, const bp_verp_options *verp, bp_event **ev,
-                     size_t *n, bp_explain **ex)
+static classified classify(bp_arena *arena, const char *msg, const char *rcpt, const bp_verp_options *verp)
 {
-    bp_mime_message m;
-    assert_int_equal(bp_mime_parse(msg, strlen(msg), arena, &m), BP_OK);
+    classified c = {NULL, NULL, 0};
     bp_report *r = bp_arena_alloc(arena, sizeof(*r));
     assert_non_null(r);
-    assert_int_equal(bp_report_parse(&m, NULL, arena, r), BP_OK);
+    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
     bp_classify_ctx ctx = {0};
     ctx.envelope_rcpt = rcpt;
     ctx.verp = verp;
     ctx.explain = 1;
-    assert_int_equal(bp_classify(&ctx, r, arena, ev, n, ex), BP_OK);
-    assert_true(*n >= 1);
+    assert_int_equal(bp_classify(&ctx, r, arena, &c.ev, &c.n, &c.ex), BP_OK);
+    assert_true(c.n >= 1);
+    return c;
 }
 
 /* A bounce that names no recipient: only a status code in its text. */
@@ -124,38 +131,29 @@ static const char no_recipient_bounce[] = "From: Mail Delivery System <MAILER-DA
 
 static void test_verp_names_the_recipient(void **state)
 {
-    bp_event *ev = NULL;
-    bp_explain *ex = NULL;
-    size_t n = 0;
-    classify(*state, no_recipient_bounce, "bounces-jdoe=example.org@bounce.example.com", NULL, &ev, &n, &ex);
-    assert_int_equal(n, 1);
-    bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
-    bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
-    bp_test_check_str("explain verp", ex[0].verp_address, "jdoe@example.org");
-    assert_false(ex[0].verp_disagrees);
+    classified c = classify(*state, no_recipient_bounce, "bounces-jdoe=example.org@bounce.example.com", NULL);
+    assert_int_equal(c.n, 1);
+    bp_test_check_str("recipient", c.ev[0].recipient, "jdoe@example.org");
+    bp_test_check_str("recipient_from", c.ev[0].recipient_from, "verp");
+    bp_test_check_str("explain verp", c.ex[0].verp_address, "jdoe@example.org");
+    assert_false(c.ex[0].verp_disagrees);
 }
 
 static void test_srs_rcpt_names_nobody(void **state)
 {
-    bp_event *ev = NULL;
-    bp_explain *ex = NULL;
-    size_t n = 0;
-    classify(*state, no_recipient_bounce, "SRS0=HHH=TT=example.org=jdoe@fwd.example.net", NULL, &ev, &n, &ex);
-    bp_test_check_str("recipient", ev[0].recipient, NULL);
-    bp_test_check_str("explain verp", ex[0].verp_address, NULL);
+    classified c = classify(*state, no_recipient_bounce, "SRS0=HHH=TT=example.org=jdoe@fwd.example.net", NULL);
+    bp_test_check_str("recipient", c.ev[0].recipient, NULL);
+    bp_test_check_str("explain verp", c.ex[0].verp_address, NULL);
 }
 
 /* A report that attaches no original: its own To: (the bounce address) still names the
  * recipient when there is no --rcpt. */
 static void test_report_headers_without_original(void **state)
 {
-    bp_event *ev = NULL;
-    bp_explain *ex = NULL;
-    size_t n = 0;
-    classify(*state, no_recipient_bounce, NULL, NULL, &ev, &n, &ex);
-    assert_int_equal(n, 1);
-    bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
-    bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
+    classified c = classify(*state, no_recipient_bounce, NULL, NULL);
+    assert_int_equal(c.n, 1);
+    bp_test_check_str("recipient", c.ev[0].recipient, "jdoe@example.org");
+    bp_test_check_str("recipient_from", c.ev[0].recipient_from, "verp");
 }
 
 static const char qmail_bounce[] = "From: MAILER-DAEMON@mx.example.net\n"
@@ -179,16 +177,13 @@ static const char qmail_bounce[] = "From: MAILER-DAEMON@mx.example.net\n"
 
 static void test_report_wins_and_explain_shows_it(void **state)
 {
-    bp_event *ev = NULL;
-    bp_explain *ex = NULL;
-    size_t n = 0;
     bp_verp_options o = {"bounces", NULL, 0, NULL};
-    classify(*state, qmail_bounce, "bounces-jdoe=example.org@bounce.example.com", &o, &ev, &n, &ex);
-    assert_int_equal(n, 1);
-    bp_test_check_str("recipient", ev[0].recipient, "other@example.org");
-    bp_test_check_str("recipient_from", ev[0].recipient_from, "body");
-    bp_test_check_str("explain verp", ex[0].verp_address, "jdoe@example.org");
-    assert_true(ex[0].verp_disagrees);
+    classified c = classify(*state, qmail_bounce, "bounces-jdoe=example.org@bounce.example.com", &o);
+    assert_int_equal(c.n, 1);
+    bp_test_check_str("recipient", c.ev[0].recipient, "other@example.org");
+    bp_test_check_str("recipient_from", c.ev[0].recipient_from, "body");
+    bp_test_check_str("explain verp", c.ex[0].verp_address, "jdoe@example.org");
+    assert_true(c.ex[0].verp_disagrees);
 }
 
 /* No --rcpt: the bounce address is read from the report's Delivered-To. */
@@ -216,21 +211,18 @@ static const char delivered_to_bounce[] = "Delivered-To: bounces+jdoe=example.or
 
 static void test_delivered_to_carries_the_bounce_address(void **state)
 {
-    bp_event *ev = NULL;
-    bp_explain *ex = NULL;
-    size_t n = 0;
     bp_verp_options o = {"bounces", NULL, 0, NULL};
-    classify(*state, delivered_to_bounce, NULL, &o, &ev, &n, &ex);
-    assert_int_equal(n, 1);
-    bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
-    bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
+    classified c = classify(*state, delivered_to_bounce, NULL, &o);
+    assert_int_equal(c.n, 1);
+    bp_test_check_str("recipient", c.ev[0].recipient, "jdoe@example.org");
+    bp_test_check_str("recipient_from", c.ev[0].recipient_from, "verp");
     /* with a prefix that does not match, nothing is decoded: the returned original's one
      * recipient (its To:) names it - the VERP address won over it above */
     bp_verp_options other = {"returns", NULL, 0, NULL};
-    classify(*state, delivered_to_bounce, NULL, &other, &ev, &n, &ex);
-    bp_test_check_str("other prefix", ev[0].recipient, "someone@example.org");
-    bp_test_check_str("other prefix: from", ev[0].recipient_from, "header");
-    assert_false(ex[0].verp_disagrees);
+    c = classify(*state, delivered_to_bounce, NULL, &other);
+    bp_test_check_str("other prefix", c.ev[0].recipient, "someone@example.org");
+    bp_test_check_str("other prefix: from", c.ev[0].recipient_from, "header");
+    assert_false(c.ex[0].verp_disagrees);
 }
 
 /* Compile the VERP form @p form (a preset or a pattern) with @p prefix. */
@@ -320,11 +312,8 @@ static void test_per_message_pattern(void **state)
         "srs never",
         bp_verp_decode(*state, "customer1-campaign1-uniq1-SRS0=HH=TT=example.org=j@bounces.example.com", &o), NULL);
     /* through the classifier: the bounce names nobody, the envelope does */
-    bp_event *ev = NULL;
-    bp_explain *ex = NULL;
-    size_t n = 0;
-    classify(*state, no_recipient_bounce, addr, &o, &ev, &n, &ex);
-    bp_test_check_str("classified recipient", ev[0].recipient, "jdoe@example.net");
+    classified c = classify(*state, no_recipient_bounce, addr, &o);
+    bp_test_check_str("classified recipient", c.ev[0].recipient, "jdoe@example.net");
     bp_regex_free(re);
 
     /* a pattern must name both groups and compile */

@@ -224,11 +224,15 @@ static esp_event *add_event(esp_list *l, esp_kind kind, const char *family)
     return e;
 }
 
-static const char *stated(bp_arena *arena, const char *family, const char *type, const char *subtype)
+/* The service's own verdict on @p e: @p category, stated by "family:type" or, with a
+ * @p subtype, "family:type/subtype". */
+static void state_category(bp_arena *arena, esp_event *e, const char *category, const char *type, const char *subtype)
 {
+    e->category = category;
     if (subtype != NULL)
-        return bp_arena_printf(arena, "%s:%s/%s", family, type != NULL ? type : "", subtype);
-    return bp_arena_printf(arena, "%s:%s", family, type != NULL ? type : "");
+        e->stated_by = bp_arena_printf(arena, "%s:%s/%s", e->family, type != NULL ? type : "", subtype);
+    else
+        e->stated_by = bp_arena_printf(arena, "%s:%s", e->family, type != NULL ? type : "");
 }
 
 /* Amazon SES: bounceType/bounceSubType (notification contents, "Bounce object"). */
@@ -252,6 +256,28 @@ static const esp_type ses_delay_types[] = {
     {NULL, EV_NONE, NULL, NULL},
 };
 
+/* One SES event per recipient object of the array at @p path (bounced or delayed
+ * recipients: emailAddress, status, diagnosticCode), with the category of @p t when the
+ * service named a type (stated as "amazonses:STATED/SUBTYPE", or "amazonses:TYPE"). */
+static void ses_recipients(esp_list *l, jtext ev, const char *path, esp_kind kind, const esp_type *t,
+                           const char *stated_type)
+{
+    bp_arena *a = l->arena;
+    const char **rc = NULL;
+    size_t n = jeach(a, ev, path, BP_MAX_RECIPIENTS, &rc);
+    for (size_t i = 0; i < n; i++) {
+        esp_event *e = add_event(l, kind, "amazonses");
+        if (e == NULL)
+            return;
+        e->recipient = jget(a, jt(rc[i]), "$.emailAddress", NULL);
+        e->status = jget(a, jt(rc[i]), "$.status", NULL);
+        e->diagnostic = jget(a, jt(rc[i]), "$.diagnosticCode", NULL);
+        if (t != NULL)
+            state_category(a, e, t->category, stated_type != NULL ? stated_type : t->name,
+                           stated_type != NULL ? t->name : NULL);
+    }
+}
+
 static void ses_event(esp_list *l, jtext ev, const char *type)
 {
     bp_arena *a = l->arena;
@@ -259,36 +285,11 @@ static void ses_event(esp_list *l, jtext ev, const char *type)
     size_t n = 0;
     if (strcasecmp(type, "Bounce") == 0) {
         const char *bst = jget(a, ev, "$.bounce.bounceSubType", NULL);
-        const esp_type *t = type_find(ses_bounce_subtypes, bst);
-        n = jeach(a, ev, "$.bounce.bouncedRecipients", BP_MAX_RECIPIENTS, &rc);
-        for (size_t i = 0; i < n; i++) {
-            esp_event *e = add_event(l, EV_FAILED, "amazonses");
-            if (e == NULL)
-                return;
-            e->recipient = jget(a, jt(rc[i]), "$.emailAddress", NULL);
-            e->status = jget(a, jt(rc[i]), "$.status", NULL);
-            e->diagnostic = jget(a, jt(rc[i]), "$.diagnosticCode", NULL);
-            if (t != NULL) {
-                e->category = t->category;
-                e->stated_by = stated(a, "amazonses", t->name, NULL);
-            }
-        }
+        ses_recipients(l, ev, "$.bounce.bouncedRecipients", EV_FAILED, type_find(ses_bounce_subtypes, bst), NULL);
     } else if (strcasecmp(type, "DeliveryDelay") == 0) {
         const char *dt = jget(a, ev, "$.deliveryDelay.delayType", NULL);
-        const esp_type *t = type_find(ses_delay_types, dt);
-        n = jeach(a, ev, "$.deliveryDelay.delayedRecipients", BP_MAX_RECIPIENTS, &rc);
-        for (size_t i = 0; i < n; i++) {
-            esp_event *e = add_event(l, EV_DELAYED, "amazonses");
-            if (e == NULL)
-                return;
-            e->recipient = jget(a, jt(rc[i]), "$.emailAddress", NULL);
-            e->status = jget(a, jt(rc[i]), "$.status", NULL);
-            e->diagnostic = jget(a, jt(rc[i]), "$.diagnosticCode", NULL);
-            if (t != NULL) {
-                e->category = t->category;
-                e->stated_by = stated(a, "amazonses", "DeliveryDelay", t->name);
-            }
-        }
+        ses_recipients(l, ev, "$.deliveryDelay.delayedRecipients", EV_DELAYED, type_find(ses_delay_types, dt),
+                       "DeliveryDelay");
     } else if (strcasecmp(type, "Complaint") == 0) {
         const char *ft = jget(a, ev, "$.complaint.complaintFeedbackType", NULL);
         n = jeach(a, ev, "$.complaint.complainedRecipients", BP_MAX_RECIPIENTS, &rc);
@@ -349,16 +350,13 @@ static void sendgrid_event(esp_list *l, jtext ev, const char *name)
     const char *reason = jget(a, ev, "$.reason", NULL);
     e->diagnostic = reason != NULL ? reason : jget(a, ev, "$.response", NULL);
     if (t->category != NULL) { /* dropped: SendGrid's own suppression, whatever the reason */
-        e->category = t->category;
-        e->stated_by = stated(a, "sendgrid", t->name, NULL);
+        state_category(a, e, t->category, t->name, NULL);
         return;
     }
     const char *cls = jget(a, ev, "$.bounce_classification", NULL);
     const esp_type *c = type_find(sendgrid_classes, cls);
-    if (c != NULL) {
-        e->category = c->category;
-        e->stated_by = stated(a, "sendgrid", t->name, c->name);
-    }
+    if (c != NULL)
+        state_category(a, e, c->category, t->name, c->name);
 }
 
 /* Mailgun's webhooks: event-data.event, severity and reason. */
@@ -405,10 +403,8 @@ static void mailgun_event(esp_list *l, jtext ev, const char *name)
         e->diagnostic = jget(a, ev, "$.error", NULL);
     const char *reason = jget(a, ev, "$.reason", NULL);
     const esp_type *r = type_find(mailgun_reasons, reason);
-    if (r != NULL && kind == EV_FAILED) {
-        e->category = r->category;
-        e->stated_by = stated(a, "mailgun", t->name, r->name);
-    }
+    if (r != NULL && kind == EV_FAILED)
+        state_category(a, e, r->category, t->name, r->name);
 }
 
 /* Postmark: RecordType and, for bounces, Type (the bounce types of its API). */
@@ -453,10 +449,8 @@ static void postmark_event(esp_list *l, jtext ev, const char *record)
     e->feedback_type = t->feedback;
     const char *details = jget(a, ev, "$.Details", NULL);
     e->diagnostic = details != NULL && *details != '\0' ? details : jget(a, ev, "$.Description", NULL);
-    if (t->category != NULL) {
-        e->category = t->category;
-        e->stated_by = stated(a, "postmark", t->name, NULL);
-    }
+    if (t->category != NULL)
+        state_category(a, e, t->category, t->name, NULL);
 }
 
 /* SparkPost: msys.<class>_event.type and bounce_class (its bounce classification codes). */
@@ -524,10 +518,8 @@ static void sparkpost_event(esp_list *l, jtext ev)
             e->feedback_type = fb;
     }
     const esp_type *c = type_find(sparkpost_classes, cls);
-    if (c != NULL && e->kind == EV_FAILED) {
-        e->category = c->category;
-        e->stated_by = stated(a, "sparkpost", t->name, c->name);
-    }
+    if (c != NULL && e->kind == EV_FAILED)
+        state_category(a, e, c->category, t->name, c->name);
 }
 
 /* One event object of any service. */
