@@ -6,12 +6,9 @@
 # The README starts from a fresh Debian 12 with Postfix installed as "No configuration" and
 # the package at hand.  This script makes the machine look like that (it moves an existing
 # /etc/postfix/main.cf aside), then extracts every ```sh block of the README in order and runs
-# each with `bash -e` as root, exactly as written.  An HTML comment before a block changes how
-# it is run:
-#   <!-- docs-test: in-package-dir -->  run in a directory holding only the .deb
-#   <!-- docs-test: retry N -->         run again until it succeeds, for at most N seconds
-#   <!-- docs-test: expect TEXT -->     its output must contain TEXT
-# Indented code (illustrations such as the sending side's sendmail -XV) is not run.
+# each with `bash -e` as root, exactly as written (tests/docs_lib.sh: the docs-test modes an
+# HTML comment before a block may set).  Indented code (illustrations such as the sending
+# side's sendmail -XV) is not run.
 # Afterwards it checks what the README says the log shows, then stops Postfix, purges the
 # package and puts /etc/postfix back as it was (trap, on every exit path).  The Postfix it
 # starts listens on loopback only (the README's inet_interfaces = loopback-only).
@@ -24,6 +21,8 @@ DEB=${1:?usage: docs_postfix.sh PATH/TO/bouncepipe_VERSION_ARCH.deb}
 DEB=$(readlink -f "$DEB")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 README=$SRC/contrib/postfix/README.md
+# shellcheck source=tests/docs_lib.sh
+. "$SRC/tests/docs_lib.sh"
 
 skip() {
     if [ -n "${CI:-}" ]; then
@@ -78,57 +77,8 @@ rm -f /etc/postfix/main.cf
 mkdir "$T/pkg"
 cp "$DEB" "$T/pkg/"
 
-# Extract the blocks: one file per block, and its mode, in order.
-python3 - "$README" "$T" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-mode = ""
-n = 0
-for m in re.finditer(r"<!-- docs-test: (.*?) -->|^```sh\n(.*?)^```$", text, re.S | re.M):
-    if m.group(1) is not None:
-        mode = m.group(1).strip()
-        continue
-    n += 1
-    with open(f"{sys.argv[2]}/block{n:02d}.sh", "w") as f:
-        f.write(m.group(2))
-    with open(f"{sys.argv[2]}/block{n:02d}.mode", "w") as f:
-        f.write(mode)
-    mode = ""
-print(n)
-PY
-blocks=$(ls "$T"/block*.sh | wc -l)
-[ "$blocks" -ge 5 ] || fail "found only $blocks command blocks in contrib/postfix/README.md"
-
-for b in "$T"/block*.sh; do
-    mode=$(cat "${b%.sh}.mode")
-    dir=/
-    retry=0
-    expect=
-    case "$mode" in
-    in-package-dir) dir=$T/pkg ;;
-    retry\ *) retry=${mode#retry } ;;
-    expect\ *) expect=${mode#expect } ;;
-    "") ;;
-    *) fail "unknown docs-test mode '$mode'" ;;
-    esac
-    echo "== $(basename "$b") ${mode:+($mode)}: $(head -n 1 "$b")"
-    deadline=$(($(date +%s) + retry))
-    while :; do
-        if (cd "$dir" && bash -e "$b") >"$T/out" 2>&1; then
-            break
-        fi
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            cat "$T/out" >&2
-            fail "block $(basename "$b") of contrib/postfix/README.md failed:
-$(cat "$b")"
-        fi
-        sleep 2
-    done
-    cat "$T/out"
-    if [ -n "$expect" ] && ! grep -qF -- "$expect" "$T/out"; then
-        fail "block $(basename "$b") printed no '$expect' (the README says it does)"
-    fi
-done
+docs_run_blocks "$README" "$T" "$T/pkg" 5
+blocks=$DOCS_BLOCKS
 
 # what the README says about the result
 grep -q 'relay=bouncepipe.*status=sent' /var/log/postfix.log ||
