@@ -63,9 +63,10 @@ def check(cond, label, waits_on=None):
 # ---- the set-up, from contrib/powermta as written ---------------------------------------------
 
 
-def read_pmta_conf():
-    """The pipe command, the accounting command and its record-fields."""
-    text = open(PMTA_CONF).read()
+def read_pmta_conf(path=PMTA_CONF):
+    """The pipe command, the accounting command and its record-fields (of PATH: contrib's file,
+    or a PowerMTA configuration it was pasted into, as tests/pmta_standin.py reads it)."""
+    text = open(path).read()
     active = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     dom = re.search(r"<domain bounces\.example\.com>(.*?)</domain>", active, re.S)
     command = re.search(r'^\s*command\s+"((?:[^"\\]|\\.)*)"', dom.group(1), re.M).group(1).replace('\\"', '"')
@@ -232,10 +233,11 @@ def arf(rcpt, t):
     ).encode()
 
 
-def run_pipe(command, to, envid, message):
-    """PowerMTA's pipe delivery of one message: $to lower-cased, as the unprivileged user."""
+def run_pipe(command, to, envid, message, as_root=False):
+    """PowerMTA's pipe delivery of one message: $to lower-cased, as the unprivileged user (as
+    root with as_root: PowerMTA's run-as-root default)."""
     cmd = shlex.split(command.replace("$to", to.lower()).replace("$envid", envid))
-    if AS_ROOT:
+    if AS_ROOT and not as_root:
         cmd = ["setpriv", f"--reuid={USER.pw_uid}", f"--regid={USER.pw_gid}", "--clear-groups"] + cmd
     p = subprocess.run(cmd, input=message, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(), timeout=120)
     return p.returncode, p.stderr.decode(errors="replace")
