@@ -8,7 +8,7 @@
 # install (PREFIX=/usr/local by default: binary, modules, man pages, systemd units; DESTDIR works),
 # package (a .deb in $(PACKAGE_BUILD)/; PACKAGE_STATIC=ON packs the static build's binary),
 # package-test (build, install, use, lint and purge the .deb: needs root),
-# docs-test (run contrib/postfix/README.md's commands as written on the installed package).
+# docs-test (run contrib/postfix's and contrib/powermta's README.md commands as written on the installed package).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -34,8 +34,9 @@ BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev
 # chromium: tests/html_browser.py loads the HTML report headless.
 # dpkg-dev (dpkg-shlibdeps), fakeroot, lintian, man-db, adduser: tests/package.sh builds,
 # installs, lints and purges the .deb; tests/docs_postfix.sh uses the installed package.
+# swaks: contrib/powermta/README.md's check sends its DSN with it (tests/docs_powermta.sh).
 TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql \
-                chromium dpkg-dev fakeroot lintian man-db adduser
+                chromium dpkg-dev fakeroot lintian man-db adduser swaks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps deps-test build test asan static check demo format format-check lint clean valgrind-broken fuzz bench \
@@ -113,9 +114,11 @@ package-test: deps-test package
 	tests/package.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
 
 # contrib/postfix/README.md's command blocks, as written, against a private Postfix on
-# loopback, with bouncepipe installed from the package (root only).
+# loopback, then contrib/powermta/README.md's against the PowerMTA stand-in of
+# tests/pmta_standin.py, with bouncepipe installed from the package (root only).
 docs-test: deps-test package
 	tests/docs_postfix.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
+	tests/docs_powermta.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
 
 check: test asan static valgrind-broken fuzz format-check lint package-test docs-test
 	@echo "check: all tests passed (plain, ASan+UBSan and static, the package, the set-up documents), format and lint clean"
