@@ -353,7 +353,7 @@ static void test_classification(void **state)
     assert_int_equal(n, 8);
 
     bp_test_check_str("blocklist category", res[0].event.category, "spam-related");
-    bp_test_check_str("blocklist name", res[0].event.blocklist, "spamhaus");
+    bp_test_check_str("blocklist name", res[0].event.blocklist, "spamhaus-zen");
     bp_test_check_str("pmta kept", res[0].pmta_category, "bad-mailbox");
     assert_int_equal(res[0].event.action, BP_ACT_IGNORE);
 

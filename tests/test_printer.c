@@ -110,6 +110,11 @@ static const char *const contract_fields[] = {
     "job_id",
     "original_message_id",
     "blocklist",
+    "sending_ip",
+    "vmta",
+    "stream",
+    "receiver",
+    "listed",
 };
 
 static void test_ndjson_every_field(void **state)

@@ -25,7 +25,7 @@
 #define DAY 86400LL
 
 /* the schema version this program creates (docs/store.md, change history) */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct fixture {
     char dir[64];

@@ -32,17 +32,19 @@
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/report_events.h"
+#include "bouncepipe/report_signals.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/store.h"
 
 /** What a run processes every message with. */
 typedef struct bp_pipeline {
-    bp_rules *rules;                 /**< may be NULL: codes only */
-    bp_policy policy;                /**< category -> action (bp_policy_default() for defaults) */
-    const bp_verp_options *verp;     /**< NULL for defaults */
-    const bp_report_options *report; /**< NULL for defaults */
-    const char *quarantine_dir;      /**< where unrecognised messages are kept (pipe mode), or
-                                          NULL: they are recorded as unrecognised only */
+    bp_rules *rules;                  /**< may be NULL: codes only */
+    bp_policy policy;                 /**< category -> action (bp_policy_default() for defaults) */
+    const bp_verp_options *verp;      /**< NULL for defaults */
+    const bp_report_options *report;  /**< NULL for defaults */
+    const char *quarantine_dir;       /**< where unrecognised messages are kept (pipe mode), or
+                                           NULL: they are recorded as unrecognised only */
+    const bp_signal_options *signals; /**< where events' signal fields are found; NULL for defaults */
 } bp_pipeline;
 
 /** Set @p p to the defaults: no rules (codes only), the default policy, default VERP and report

@@ -7,7 +7,9 @@
  * the report family; which MIME part and which field gave the recipient, and whether the
  * VERP-decoded envelope recipient agrees; the codes and the diagnostic text; every rule that
  * matched, in load order, with its id, file:line, category and the matched span; why the
- * winner won; the block list; and the policy step that chose the action.  Nothing is
+ * winner won; the block list; where the message came from (sending IP, VMTA, stream,
+ * receiver, what is listed) and where each of those was found; and the policy step that
+ * chose the action.  Nothing is
  * recorded.  Output is plain text for people; remote text is printed with control bytes
  * masked.  Exit 0, 1 when an input could not be read, 64 on bad usage, 78 on bad
  * configuration.
@@ -146,6 +148,7 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
         printf("  %-12s ", "why:");
         put_category_why(x);
     }
+    bp_cli_explain_signals(stdout, e); /* sending IP, VMTA, stream, receiver: where each came from */
     printf("  %-12s %s (%s)\n\n", "action:", bp_action_name(e->action) != NULL ? bp_action_name(e->action) : "none",
            bp_cli_policy_words(x->action_step));
 }

@@ -114,6 +114,7 @@ bp_status bp_cli_env_setup(bp_cli_env *env)
     env->pipeline.policy = env->config.policy;
     env->pipeline.verp = &env->config.verp;
     env->pipeline.report = &env->config.report;
+    env->pipeline.signals = &env->config.signals.fields;
     env->pipeline.quarantine_dir = NULL; /* pipe mode sets it: only it quarantines */
     return BP_OK;
 }

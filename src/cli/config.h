@@ -13,6 +13,7 @@
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
+ *   [signals]    stream_headers = X-Traffic-Type   complaint_rate = 0.1   ... (bp_signals_config_load())
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -26,6 +27,7 @@
 #define BOUNCEPIPE_CLI_CONFIG_H
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alerts.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/status.h"
@@ -44,12 +46,13 @@ typedef struct bp_config {
     bp_verp_options verp;  /**< points into the fields above */
     char **rcpt_headers;   /**< NULL-terminated list, or NULL */
     bp_report_options report;
-    char **pattern_files; /**< NULL-terminated list of extra rule files, or NULL */
-    int builtin_rules;    /**< load the shipped rule database (default 1) */
-    bp_policy policy;     /**< defaults with the [policy] group applied */
-    unsigned file_mode;   /**< permission bits of the file read (0 for none) */
-    int secret_exposed;   /**< the file holds a database password (secret.h) and its group or others
-                               may read or write it: callers warn, pipe mode refuses */
+    char **pattern_files;      /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;         /**< load the shipped rule database (default 1) */
+    bp_policy policy;          /**< defaults with the [policy] group applied */
+    bp_signals_config signals; /**< defaults with the [signals] group applied (alerts.h) */
+    unsigned file_mode;        /**< permission bits of the file read (0 for none) */
+    int secret_exposed;        /**< the file holds a database password (secret.h) and its group or others
+                                    may read or write it: callers warn, pipe mode refuses */
 } bp_config;
 
 /**

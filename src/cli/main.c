@@ -26,6 +26,7 @@ static const struct {
     {"patterns", cmd_patterns, "check rule files, test a text against the rules, import KumoMTA rules"},
     {"acct", cmd_acct, "read PowerMTA accounting CSV (stdin or files) and record bounces, complaints, deliveries"},
     {"report", cmd_report, "write a self-contained HTML report of the store (charts; opens offline)"},
+    {"signals", cmd_signals, "per sending IP, VMTA, stream, receiver: rates, block lists; --check raises alerts"},
     {"migrate", cmd_migrate, "copy a store into another (SQLite file -> postgresql://...); safe to re-run"},
 };
 

@@ -123,6 +123,8 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
     }
     if (st == BP_OK)
         st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    if (st == BP_OK) /* where each message came from: sending IP, VMTA, stream, receiver */
+        st = bp_report_signals(p->signals, p->rules, &out->report, out->events, out->n_events, arena);
     bp_effort_end(&out->effort);
     if (st != BP_OK)
         return st;

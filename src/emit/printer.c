@@ -45,6 +45,11 @@ GETTER(envid)
 GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
+GETTER(sending_ip)
+GETTER(vmta)
+GETTER(stream)
+GETTER(receiver)
+GETTER(listed)
 #undef GETTER
 static const char *get_type(const bp_event *e)
 {
@@ -79,6 +84,11 @@ static const struct {
     {"job_id", get_job_id},
     {"original_message_id", get_original_message_id},
     {"blocklist", get_blocklist},
+    {"sending_ip", get_sending_ip},
+    {"vmta", get_vmta},
+    {"stream", get_stream},
+    {"receiver", get_receiver},
+    {"listed", get_listed},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -156,6 +166,8 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         st = bp_strbuf_printf(sb, " rule=%s", e->rule);
     if (st == BP_OK && e->blocklist != NULL)
         st = bp_strbuf_printf(sb, " blocklist=%s", e->blocklist);
+    if (st == BP_OK && e->listed != NULL)
+        st = bp_strbuf_printf(sb, " listed=%s", e->listed);
     if (st == BP_OK)
         st = bp_strbuf_printf(sb, "\n          %s\n", e->source != NULL ? e->source : "-");
     if (st == BP_OK && e->diagnostic != NULL)

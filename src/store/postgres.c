@@ -60,9 +60,10 @@
 
 #include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
+#include "signals_sql.h"
 #include "sql.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Migrations: entry i brings the schema from version i to i+1, with the same meaning as
  * sqlite.c's entry i.  Never edit a shipped entry; append (and document it in docs/store.md). */
@@ -137,6 +138,8 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN original_message_id TEXT COLLATE \"C\","
     "  ADD COLUMN reporting_mta TEXT COLLATE \"C\", ADD COLUMN envid TEXT COLLATE \"C\","
     "  ADD COLUMN arrival_date TEXT COLLATE \"C\";" BP_SQL_MIGRATE_FACTS,
+    /* 3 -> 4: events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
+    BP_SIGNALS_SCHEMA_PG,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
@@ -256,10 +259,18 @@ static int cmp_address(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* An extension's statement (sql.h bp_sql_stmt), in PostgreSQL's dialect. */
+typedef struct ext_stmt {
+    const bp_sql_stmt *key;
+    stmt_text text;
+    unsigned char prepared; /* as pg.prepared */
+} ext_stmt;
+
 typedef struct pg {
     PGconn *conn;
     stmt_text stmts[ST_COUNT];
     unsigned char prepared[ST_COUNT]; /* 0 unused, 1 used once, 2 prepared on this connection */
+    ext_stmt ext[BP_SQL_STMT_CACHE];
     unsigned busy_timeout_ms;
     unsigned rng;
     int version;
@@ -272,7 +283,7 @@ typedef struct pg {
 
 /* ---- parameters ------------------------------------------------------------------------ */
 
-#define MAX_PARAMS 32
+#define MAX_PARAMS 40
 
 /* Values of one statement: text, or NULL for SQL NULL; numbers are formatted in place. */
 typedef struct params {
@@ -393,36 +404,36 @@ static bp_status check(pg *q, const PGresult *res, const char *what)
 
 /* ---- running statements ---------------------------------------------------------------- */
 
-/* Run prepared statement @p id with @p p; *out receives the result (the caller clears it). */
-static bp_status run(pg *q, int id, params *p, PGresult **out, const char *what)
+/* Run statement @p t (named @p name once prepared; @p prepared its state) with @p p; *out
+ * receives the result (the caller clears it). */
+static bp_status run_text_stmt(pg *q, const stmt_text *t, const char *name, unsigned char *prepared, params *p,
+                               PGresult **out, const char *what)
 {
     bp_status bs = BP_OK;
     PGresult *res = NULL;
-    char name[16];
     *out = NULL;
     if (p->nomem) {
         snprintf(q->error, sizeof(q->error), "%s: out of memory", what);
         bs = BP_ERR_NOMEM;
         goto out;
     }
-    if (p->n != q->stmts[id].n_params)
+    if (p->n != t->n_params)
         BP_INTERNAL_ERROR("parameter count differs from the statement's");
-    if (q->prepared[id] == 0) {
+    if (*prepared == 0) {
         /* First use on this connection: parse, bind and run in one round trip.  A pipe
          * process runs most statements once; longer runs prepare on the second use. */
-        q->prepared[id] = 1;
-        res = PQexecParams(q->conn, q->stmts[id].sql, p->n, NULL, p->v, NULL, NULL, 0);
+        *prepared = 1;
+        res = PQexecParams(q->conn, t->sql, p->n, NULL, p->v, NULL, NULL, 0);
         goto done;
     }
-    snprintf(name, sizeof(name), "bp%d", (int)id);
-    if (q->prepared[id] == 1) {
-        res = PQprepare(q->conn, name, q->stmts[id].sql, q->stmts[id].n_params, NULL);
+    if (*prepared == 1) {
+        res = PQprepare(q->conn, name, t->sql, t->n_params, NULL);
         bs = check(q, res, "preparing a statement");
         PQclear(res);
         res = NULL;
         if (bs != BP_OK)
             goto out;
-        q->prepared[id] = 2;
+        *prepared = 2;
     }
     res = PQexecPrepared(q->conn, name, p->n, p->v, NULL, NULL, 0);
 done:
@@ -435,6 +446,14 @@ done:
 out:
     params_free(p);
     return bs;
+}
+
+/* Run prepared statement @p id with @p p; *out receives the result (the caller clears it). */
+static bp_status run(pg *q, int id, params *p, PGresult **out, const char *what)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "bp%d", (int)id);
+    return run_text_stmt(q, &q->stmts[id], name, &q->prepared[id], p, out, what);
 }
 
 /* Run a statement that returns no rows we need. @param affected receives the row count (may be NULL) */
@@ -494,6 +513,8 @@ static bp_status configure_session(pg *q)
     /* lock_timeout 0 would mean "wait for ever"; a zero busy timeout means "do not wait" */
     snprintf(timeout, sizeof(timeout), "%ums", q->busy_timeout_ms > 0 ? q->busy_timeout_ms : 1);
     memset(q->prepared, 0, sizeof(q->prepared));
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++)
+        q->ext[i].prepared = 0;
     /* set_config() takes its value as a parameter; SET cannot */
     res = PQexecParams(q->conn, "SELECT set_config('lock_timeout', $1, false)", 1, NULL, (const char *const[]){timeout},
                        NULL, NULL, 0);
@@ -650,6 +671,8 @@ static void pg_close(void *h)
     PQfinish(q->conn);
     for (int i = 0; i < ST_COUNT; i++)
         free(q->stmts[i].owned);
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++)
+        free(q->ext[i].text.owned);
     set_free(&q->locked);
     set_free(&q->pending);
     free(q);
@@ -1168,6 +1191,60 @@ static bp_status pg_state_delete(void *h, const char *address)
     return bs == BP_OK ? run_text(h, BP_SQL_STATE_DELETE, &address, 1, "writing the fold state") : bs;
 }
 
+/* ---- the statements of the store's extensions (sql.h bp_sql_stmt) ------------------------- */
+
+static bp_status pg_run(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                        void *user, long long *changes)
+{
+    pg *q = h;
+    ext_stmt *e = NULL;
+    for (int i = 0; i < BP_SQL_STMT_CACHE && e == NULL; i++)
+        if (q->ext[i].key == stmt)
+            e = &q->ext[i];
+    for (int i = 0; i < BP_SQL_STMT_CACHE && e == NULL; i++)
+        if (q->ext[i].key == NULL) {
+            size_t len = strlen(stmt->sql);
+            char *t = malloc(len + 1);
+            if (t == NULL) {
+                snprintf(q->error, sizeof(q->error), "out of memory");
+                return BP_ERR_NOMEM;
+            }
+            memcpy(t, stmt->sql, len + 1);
+            for (char *c = t; *c != '\0'; c++)
+                if (*c == '?')
+                    *c = '$'; /* the shared SQL has no '?' but its parameters */
+            e = &q->ext[i];
+            e->key = stmt;
+            e->text.owned = t;
+            e->text.sql = t;
+            e->text.n_params = count_params(t);
+            e->prepared = 0;
+        }
+    if (e == NULL)
+        BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
+    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
+        BP_INTERNAL_ERROR("an extension's statement has too many columns");
+    char name[16];
+    snprintf(name, sizeof(name), "bx%d", (int)(e - q->ext));
+    if (n > MAX_PARAMS)
+        BP_INTERNAL_ERROR("an extension's statement has too many parameters");
+    params p = {.n = 0};
+    PGresult *res = NULL;
+    param_values(&p, v, n);
+    bp_status bs = run_text_stmt(q, &e->text, name, &e->prepared, &p, &res, "running a statement");
+    if (bs == BP_OK && changes != NULL)
+        *changes = strtoll(PQcmdTuples(res), NULL, 10);
+    int rows = bs == BP_OK && each != NULL ? PQntuples(res) : 0;
+    for (int i = 0; i < rows; i++) {
+        bp_sql_value vals[BP_SQL_STMT_MAX_COLS];
+        read_values(res, i, stmt->types, stmt->n_cols, vals);
+        if (each(user, vals) != 0)
+            break;
+    }
+    PQclear(res);
+    return bs;
+}
+
 const bp_store_backend bp_store_backend_postgres = {
     .name = "postgresql",
     .open = pg_open,
@@ -1194,4 +1271,5 @@ const bp_store_backend bp_store_backend_postgres = {
     .state_get = pg_state_get,
     .state_put = pg_state_put,
     .state_delete = pg_state_delete,
+    .run = pg_run,
 };

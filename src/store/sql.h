@@ -78,10 +78,35 @@ typedef struct bp_sql_value {
     int is_null;
 } bp_sql_value;
 
+/**
+ * A statement of an extension of the store (the signal tables: signals.c), in the dialect
+ * of the statements above, run through the backend's run() (store_backend.h) by
+ * bp_store_sql_run().  Backends prepare each once per connection, keyed by its address, so
+ * it must be a static object.
+ */
+typedef struct bp_sql_stmt {
+    const char *sql;          /**< ?1, ?2, ... parameters */
+    const bp_sql_type *types; /**< of the result columns (NULL when none) */
+    size_t n_cols;            /**< at most BP_SQL_STMT_MAX_COLS */
+} bp_sql_stmt;
+#define BP_SQL_STMT_MAX_COLS 40
+/** Statements of extensions a connection keeps prepared at most (a backend's cache). */
+#define BP_SQL_STMT_CACHE 48
+
+/**
+ * Run @p stmt on @p s's backend (store.c): what an extension of the store (signals.c) reads
+ * and writes with.  Writes only inside a transaction, as every write.
+ * @return the backend's status.
+ */
+bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                           void *user, long long *changes);
+/** @return non-zero while @p s has a write transaction open (an extension's writes need one). */
+int bp_store_sql_in_tx(const bp_store *s);
+
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
  * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows and
  * of fold states. */
-#define BP_SQL_LEDGER_N      30
+#define BP_SQL_LEDGER_N      35
 #define BP_SQL_FOLD_N        8
 #define BP_SQL_SUPPRESSION_N 10
 #define BP_SQL_STATE_N       16
@@ -89,6 +114,10 @@ extern const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N];
 extern const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N];
 extern const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N];
 extern const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N];
+
+/** The event rows naming a list or reputation system in a window (signals.h
+ *  bp_store_signal_events()): ?1, ?2 the evidence times, ?3 a sending IP or NULL, ?4 a limit. */
+extern const bp_sql_stmt bp_sql_ledger_named;
 
 /** Values of ledger row @p r in BP_SQL_LEDGER order (v[0] is the id; INSERT binds v + 1). */
 void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N]);

@@ -35,10 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "signals_sql.h"
 #include "sql.h"
 #include "sqlite_wal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
  * append a new one (and document it in docs/store.md). */
@@ -106,6 +107,8 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
     "ALTER TABLE processed ADD COLUMN envid TEXT;"
     "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
+    /* 3 -> 4: events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
+    BP_SIGNALS_SCHEMA_SQLITE,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
@@ -113,6 +116,10 @@ _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version
 typedef struct sq {
     sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
     sqlite3_stmt *stmts[BP_SQL_COUNT];
+    struct {
+        const bp_sql_stmt *key; /* an extension's statement (sql.h), prepared */
+        sqlite3_stmt *st;
+    } ext[BP_SQL_STMT_CACHE];
     sqlite3_stmt *marks_get[2]; /* the marks of the last commit (page 1) */
     sqlite3_stmt *marks_put[2]; /* user_version, application_id := this file's, this -wal's */
     int32_t marks_put_for[2];   /* the values marks_put[] were prepared with */
@@ -407,6 +414,11 @@ static void disconnect(sq *q)
     for (int i = 0; i < BP_SQL_COUNT; i++) {
         sqlite3_finalize(q->stmts[i]);
         q->stmts[i] = NULL;
+    }
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++) {
+        sqlite3_finalize(q->ext[i].st);
+        q->ext[i].st = NULL;
+        q->ext[i].key = NULL;
     }
     for (int i = 0; i < 2; i++) {
         sqlite3_finalize(q->marks_get[i]);
@@ -1032,6 +1044,56 @@ static bp_status sq_state_delete(void *h, const char *address)
     return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
 }
 
+typedef struct ext_walk {
+    const bp_sql_stmt *stmt;
+    bp_sql_row_fn each;
+    void *user;
+} ext_walk;
+
+static int ext_each(sqlite3_stmt *st, void *ctx)
+{
+    ext_walk *w = ctx;
+    bp_sql_value v[BP_SQL_STMT_MAX_COLS];
+    read_values(st, w->stmt->types, w->stmt->n_cols, v);
+    return w->each(w->user, v);
+}
+
+static bp_status sq_run(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                        void *user, long long *changes)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
+    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
+        BP_INTERNAL_ERROR("an extension's statement has too many columns");
+    int slot = -1;
+    for (int i = 0; i < BP_SQL_STMT_CACHE && st == NULL; i++) {
+        if (q->ext[i].key == stmt)
+            st = q->ext[i].st;
+        else if (q->ext[i].key == NULL && slot < 0)
+            slot = i;
+    }
+    if (st == NULL) {
+        if (slot < 0)
+            BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
+        int rc = sqlite3_prepare_v3(q->db, stmt->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK)
+            return fail(q, rc, "prepare");
+        q->ext[slot].key = stmt;
+        q->ext[slot].st = st;
+    }
+    bind_values(st, 1, v, n);
+    ext_walk w = {stmt, each, user};
+    bp_status bs = each != NULL ? each_row(q, st, ext_each, &w, "reading", NULL) : step_done(q, st, "writing");
+    if (changes != NULL)
+        *changes = bs == BP_OK ? sqlite3_changes(q->db) : 0;
+    return bs;
+}
+
 const bp_store_backend bp_store_backend_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1058,4 +1120,5 @@ const bp_store_backend bp_store_backend_sqlite = {
     .state_get = sq_state_get,
     .state_put = sq_state_put,
     .state_delete = sq_state_delete,
+    .run = sq_run,
 };

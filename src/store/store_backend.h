@@ -37,6 +37,11 @@ typedef struct bp_unit_facts {
 
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
+struct bp_sql_stmt;
+struct bp_sql_value;
+/** A result row of a bp_sql_stmt: its columns as the statement's types say (sql.h). */
+typedef int (*bp_sql_row_fn)(void *user, const struct bp_sql_value *v);
+
 typedef struct bp_store_backend {
     const char *name;
     /** Open or create, migrate; *handle receives the backend's state. */
@@ -90,6 +95,15 @@ typedef struct bp_store_backend {
     bp_status (*state_put)(void *h, const bp_fold_state *state);
     /** Forget the fold state of @p address (under its lock); no row is not an error. */
     bp_status (*state_delete)(void *h, const char *address);
+
+    /**
+     * Run a statement of an extension of the store (sql.h bp_sql_stmt: signals.c), prepared
+     * once per connection (keyed by @p stmt's address), with @p n values bound from ?1 on;
+     * each result row goes to @p each (NULL: none are expected).
+     * @param changes receives the rows the statement changed (may be NULL)
+     */
+    bp_status (*run)(void *h, const struct bp_sql_stmt *stmt, const struct bp_sql_value *v, size_t n,
+                     bp_sql_row_fn each, void *user, long long *changes);
 } bp_store_backend;
 
 extern const bp_store_backend bp_store_backend_sqlite;
