@@ -383,7 +383,11 @@ static void test_pg_upgrade_from_version_1(void **state)
               "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
               "source = 'test', original_message_id = '<o1@example.com>';"
               "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
-              "DROP COLUMN envid, DROP COLUMN arrival_date");
+              "DROP COLUMN envid, DROP COLUMN arrival_date;"
+              /* version 4's signal tables and columns */
+              "DROP TABLE signal_counts, signal_marks, signal_alerts; DROP INDEX ledger_named;"
+              "ALTER TABLE ledger DROP COLUMN sending_ip, DROP COLUMN vmta, DROP COLUMN stream, "
+              "DROP COLUMN receiver, DROP COLUMN listed");
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* the shared facts moved to the message, and read back as they were */

@@ -96,6 +96,16 @@ bp_status bp_store_signal_events(bp_store *s, long long from, long long until, c
                                  bp_ledger_cb cb, void *user);
 
 /**
+ * Copy what no ledger row can give back from @p from into @p to (migrate): the accounting
+ * counts (deliveries and deferrals of `acct`), the accounting watermarks and the alert
+ * states.  Each is merged by keeping the larger value, so that a copy run again changes
+ * nothing and stores of several hosts merge.  A week of hours per transaction of @p to.
+ * @param rows receives the rows copied (may be NULL)
+ * @param from_source receives 1 when reading @p from failed (may be NULL)
+ */
+bp_status bp_store_signal_copy(bp_store *from, bp_store *to, long long *rows, int *from_source);
+
+/**
  * Recount the ledger's part of every counter (ev_delivered, ev_deferred, bounced, hard,
  * complaints) from the ledger's event rows, in a transaction; the accounting part stays.
  * @param keys receives the counter rows written (may be NULL)

@@ -100,6 +100,35 @@ static const bp_sql_stmt st_rebuild_drop = {
     "AND bounced = 0 AND hard = 0 AND complaints = 0",
     NULL, 0};
 
+/* migrate: the accounting part, merged by the larger value */
+#define MAX_OF(c) c " = CASE WHEN excluded." c " > signal_counts." c " THEN excluded." c " ELSE signal_counts." c " END"
+static const bp_sql_type range_types[] = {I, I};
+static const bp_sql_stmt st_acct_range = {"SELECT min(hour), max(hour) FROM signal_counts WHERE delivered > 0 OR "
+                                          "deferred > 0",
+                                          range_types, 2};
+static const bp_sql_type acct_types[] = {I, T, T, T, T, T, I, I};
+static const bp_sql_stmt st_acct_rows = {"SELECT " KEY_COLUMNS ", delivered, deferred FROM signal_counts WHERE hour >= "
+                                         "?1 AND hour < ?2 AND (delivered > 0 OR deferred > 0)",
+                                         acct_types, 8};
+static const bp_sql_stmt st_acct_merge = {"INSERT INTO signal_counts (" KEY_COLUMNS
+                                          ", delivered, deferred) VALUES (?1, "
+                                          "?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (" KEY_COLUMNS
+                                          ") DO UPDATE SET " MAX_OF("delivered") ", " MAX_OF("deferred"),
+                                          NULL, 0};
+static const bp_sql_type marks_types[] = {T, I, I};
+static const bp_sql_stmt st_marks = {"SELECT host, last_time, at_last FROM signal_marks ORDER BY host", marks_types, 3};
+static const bp_sql_stmt st_mark_merge = {
+    "INSERT INTO signal_marks (host, last_time, at_last) VALUES (?1, ?2, ?3) ON CONFLICT (host) DO UPDATE SET "
+    "last_time = excluded.last_time, at_last = excluded.at_last WHERE excluded.last_time > signal_marks.last_time "
+    "OR (excluded.last_time = signal_marks.last_time AND excluded.at_last > signal_marks.at_last)",
+    NULL, 0};
+static const bp_sql_stmt st_alert_merge = {
+    "INSERT INTO signal_alerts (" ALERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (alert, subject) "
+    "DO UPDATE SET first_fired = excluded.first_fired, last_fired = excluded.last_fired, "
+    "last_seen = excluded.last_seen, fired = excluded.fired, action_status = excluded.action_status "
+    "WHERE excluded.last_seen > signal_alerts.last_seen",
+    NULL, 0};
+
 #undef T
 #undef I
 
@@ -513,5 +542,93 @@ bp_status bp_store_signal_rebuild(bp_store *s, long long *keys)
         st = bp_store_sql_run(s, &st_rebuild_drop, NULL, 0, NULL, NULL, NULL);
     if (keys != NULL)
         *keys = n;
+    return st;
+}
+
+/* ---- migrate ------------------------------------------------------------------------ */
+
+/* A week of hours: the rows one transaction of the copy writes at most. */
+#define COPY_HOURS (7 * 24)
+
+struct copy_walk {
+    bp_store *to;
+    long long n;
+    bp_status st;
+};
+
+static int note_range(void *user, const bp_sql_value *v)
+{
+    long long *r = user;
+    r[0] = v[0].is_null ? -1 : v[0].num;
+    r[1] = v[1].is_null ? -1 : v[1].num;
+    return 0;
+}
+
+static int copy_count(void *user, const bp_sql_value *v)
+{
+    struct copy_walk *w = user;
+    w->st = bp_store_sql_run(w->to, &st_acct_merge, v, 8, NULL, NULL, NULL);
+    w->n++;
+    return w->st != BP_OK;
+}
+
+static int copy_mark(void *user, const bp_sql_value *v)
+{
+    struct copy_walk *w = user;
+    w->st = bp_store_sql_run(w->to, &st_mark_merge, v, 3, NULL, NULL, NULL);
+    w->n++;
+    return w->st != BP_OK;
+}
+
+static int copy_alert(void *user, const bp_sql_value *v)
+{
+    struct copy_walk *w = user;
+    w->st = bp_store_sql_run(w->to, &st_alert_merge, v, 7, NULL, NULL, NULL);
+    w->n++;
+    return w->st != BP_OK;
+}
+
+/* One read of @p from written into one transaction of @p to. */
+static bp_status copy_step(bp_store *from, bp_store *to, const bp_sql_stmt *read, const bp_sql_value *v, size_t n,
+                           bp_sql_row_fn each, long long *rows, int *from_source)
+{
+    struct copy_walk w = {to, 0, BP_OK};
+    bp_status st = bp_store_begin(to);
+    if (st != BP_OK)
+        return st;
+    st = bp_store_sql_run(from, read, v, n, each, &w, NULL);
+    if (st != BP_OK && from_source != NULL)
+        *from_source = 1;
+    if (st == BP_OK)
+        st = w.st;
+    if (st == BP_OK)
+        st = bp_store_commit(to);
+    else
+        bp_store_rollback(to);
+    if (st == BP_OK)
+        *rows += w.n;
+    return st;
+}
+
+bp_status bp_store_signal_copy(bp_store *from, bp_store *to, long long *rows, int *from_source)
+{
+    long long n = 0, range[2] = {-1, -1};
+    int dummy = 0;
+    if (from_source == NULL)
+        from_source = &dummy;
+    *from_source = 0;
+    bp_status st = bp_store_sql_run(from, &st_acct_range, NULL, 0, note_range, range, NULL);
+    if (st != BP_OK)
+        *from_source = 1;
+    for (long long h = range[0]; st == BP_OK && range[0] >= 0 && h <= range[1]; h += COPY_HOURS) {
+        const bp_sql_value v[] = {int_v(h), int_v(h + COPY_HOURS)};
+        st = copy_step(from, to, &st_acct_rows, v, 2, copy_count, &n, from_source);
+    }
+    if (st == BP_OK)
+        st = copy_step(from, to, &st_marks, NULL, 0, copy_mark, &n, from_source);
+    if (st == BP_OK)
+        st = copy_step(from, to, &st_alerts, NULL, 0, copy_alert, &n, from_source);
+    if (rows != NULL)
+        *rows = n;
     return st;
 }
