@@ -3,7 +3,8 @@
 # every fixtures/signals/NAME.eml, the lines of `BIN explain` about the event's signal
 # fields (blocklist, sending ip, vmta, stream, receiver, listed: the value and its source)
 # against NAME.explain beside it.  The whole NDJSON of the same messages is the golden
-# test's (tests/golden.sh); the accounting columns' fixture is fixtures/acct/signals-columns.
+# test's (tests/golden.sh); the accounting columns' (text view, "from:" lines) are checked
+# against fixtures/acct/signals-columns.from, their NDJSON by tests/acct_golden.sh.
 # --update rewrites the expected files: read them against the messages before committing.
 # Run from the project root.
 set -u
@@ -28,6 +29,18 @@ for input in fixtures/signals/*.eml; do
         fail=$((fail + 1))
     fi
 done
+# the accounting columns (dlvSourceIp, vmta, header_X-Traffic-Type), their fallbacks and a
+# hostile row: the text view's "from:" lines against fixtures/acct/signals-columns.from
+acct=fixtures/acct/signals-columns
+actual=$("$bin" acct --dry-run --format text "$acct.csv" 2>/dev/null | grep -E '^ +(from:|fixtures/)')
+count=$((count + 1))
+if [ "$update" = --update ]; then
+    printf '%s\n' "$actual" >"$acct.from"
+elif [ "$actual" != "$(cat "$acct.from")" ]; then
+    echo "FAIL $acct.csv"
+    printf '%s\n' "$actual" | diff "$acct.from" - | head -20
+    fail=$((fail + 1))
+fi
 [ "$count" -gt 20 ] || {
     echo "signals_golden: only $count fixtures" >&2
     exit 1

@@ -277,7 +277,7 @@ static size_t map_stream_verp(fixture *f, const char *csv, int transient, const 
     bp_acct_reader *r = NULL;
     assert_int_equal(bp_acct_reader_new(&r), BP_OK);
     assert_int_equal(bp_acct_reader_feed(r, csv, strlen(csv)), BP_OK);
-    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient};
+    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL, NULL};
     size_t n = 0;
     for (;;) {
         bp_csv_record raw;
@@ -330,7 +330,7 @@ static void test_bounce_events(void **state)
 
 /* Our rules decide, not PowerMTA's bounceCat: a block-list rejection dressed as 5.1.1 is
  * spam-related and ignored even when PowerMTA called it bad-mailbox; a 4.x.x bounce (expired)
- * is not final; rb and rs records; t ignored unless asked. */
+ * is not final; rb and rs records; t a deferral only counted unless asked. */
 static void test_classification(void **state)
 {
     fixture *f = *state;
@@ -369,8 +369,8 @@ static void test_classification(void **state)
     assert_int_equal(res[3].disposition, BP_ACCT_EVENT);
     assert_int_equal(res[4].disposition, BP_ACCT_DELIVERY);
 
-    assert_int_equal(res[5].disposition, BP_ACCT_IGNORED);
-    assert_false(res[5].unknown_type);
+    assert_int_equal(res[5].disposition, BP_ACCT_DEFERRAL); /* counted, never recorded */
+    assert_int_equal(res[5].event.type, BP_EVENT_DELAY);
     assert_int_equal(res[6].disposition, BP_ACCT_IGNORED);
     assert_true(res[6].unknown_type);
     assert_int_equal(res[7].disposition, BP_ACCT_NO_RECIPIENT);

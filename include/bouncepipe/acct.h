@@ -20,7 +20,12 @@
 #include "bouncepipe/event.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
+#include "bouncepipe/signal_fields.h"
 #include "bouncepipe/status.h"
+
+/** Any column of the record by its name (ASCII case-insensitive: "vmta",
+ *  "header_X-Traffic-Type"), or NULL when the stream has no such column or the value is empty. */
+typedef const char *(*bp_acct_column_fn)(const void *ctx, const char *name);
 
 /** One accounting record's values by PowerMTA's column names; NULL when the column is
  *  missing or the value empty (PowerMTA leaves the fields a record type lacks empty). */
@@ -41,6 +46,8 @@ typedef struct bp_acct_record {
     const char *reporting_mta; /**< reportingMta, else dsnReportingMta */
     const char *x_hmxmr;       /**< header_X-HmXmrOriginalRecipient */
     const char *source_ip;     /**< reportedIp, else dlvSourceIp */
+    bp_acct_column_fn column;  /**< any other column by name (the signal fields'), or NULL */
+    const void *column_ctx;    /**< for @p column */
     int keyed_by_values;       /**< the stream has a timeLogged column: the key hashes the named
                                     values; without one, the raw bytes */
     const char *raw;           /**< the record's bytes as read, without its line end */
@@ -50,11 +57,15 @@ typedef struct bp_acct_record {
 
 /** Settings for turning records into events. */
 typedef struct bp_acct_options {
-    bp_rules *rules;             /**< may be NULL: codes only */
-    const bp_policy *policy;     /**< may be NULL: the default policy */
-    const bp_verp_options *verp; /**< for decoding orig when rcpt is missing; NULL: defaults */
-    const char *source;          /**< stream name for event sources: a path, or "-" */
-    int transient;               /**< non-zero: `t` records become delay events (default: ignored) */
+    bp_rules *rules;                  /**< may be NULL: codes only */
+    const bp_policy *policy;          /**< may be NULL: the default policy */
+    const bp_verp_options *verp;      /**< for decoding orig when rcpt is missing; NULL: defaults */
+    const char *source;               /**< stream name for event sources: a path, or "-" */
+    int transient;                    /**< non-zero: `t` records become delay events (default: counted as
+                                           deferrals only, BP_ACCT_DEFERRAL) */
+    const bp_signal_options *signals; /**< the columns of the signal fields; NULL: defaults */
+    const char *signal_host;          /**< the host whose watermark counts deliveries and deferrals
+                                           (signals.h); NULL: this machine's name */
 } bp_acct_options;
 
 /** What one record means for the store. */
@@ -63,6 +74,8 @@ typedef enum bp_acct_disposition {
     BP_ACCT_DELIVERY,     /**< a delivery: resets the recipient's soft-bounce counter */
     BP_ACCT_IGNORED,      /**< a type we do not act on (t by default, r, tq, unknown) */
     BP_ACCT_NO_RECIPIENT, /**< an event-bearing type without a usable recipient */
+    BP_ACCT_DEFERRAL,     /**< a `t` record (without opts->transient): no event, a deferral to
+                               count per sending IP, VMTA, stream and receiver (signals.h) */
 } bp_acct_disposition;
 
 typedef struct bp_acct_result {
@@ -74,13 +87,17 @@ typedef struct bp_acct_result {
     const char *time_logged;    /**< the record's timeLogged as written, NULL if absent */
     long long time_logged_unix; /**< timeLogged as seconds since 1970, or -1 when unknown */
     const char *key;            /**< idempotency key "acct:" + SHA-256 hex (also event.fingerprint) */
+    const char *signal_host;    /**< opts->signal_host */
 } bp_acct_result;
 
 /**
  * Turn one record into a result.  Bounces (`b`, `rb`) are classified from dsnStatus and
  * dsnDiag with our rules and policy, PowerMTA's bounceCat kept beside; `rs` follows its
  * dsnAction; `f` is a complaint (feedbackType; rcpt, else header_X-HmXmrOriginalRecipient,
- * else the VERP-decoded orig); `d` is a delivery; `t` is ignored unless opts->transient.
+ * else the VERP-decoded orig); `d` is a delivery; `t` is a deferral, classified but only
+ * counted (a delay event with opts->transient).  Every event gets its signal fields from the
+ * record's columns (dlvSourceIp, vmta, header_X-Traffic-Type: signal_fields.h), then the text
+ * and the receiver.
  * @return BP_OK or BP_ERR_NOMEM.
  */
 bp_status bp_acct_record_event(const bp_acct_options *opts, const bp_acct_record *rec, bp_arena *arena,

@@ -45,6 +45,8 @@ typedef struct bp_pipeline {
     const char *quarantine_dir;       /**< where unrecognised messages are kept (pipe mode), or
                                            NULL: they are recorded as unrecognised only */
     const bp_signal_options *signals; /**< where events' signal fields are found; NULL for defaults */
+    const char *signal_host;          /**< the accounting watermark's host (signals.h); NULL: this
+                                           machine's name */
 } bp_pipeline;
 
 /** Set @p p to the defaults: no rules (codes only), the default policy, default VERP and report
@@ -121,13 +123,17 @@ bp_status bp_finish_record(bp_store *store, const bp_process_result *res, bp_rec
 typedef enum bp_acct_kept {
     BP_ACCT_KEPT_NEW = 0,   /**< a new event in the ledger */
     BP_ACCT_KEPT_DUPLICATE, /**< recorded before: nothing changed */
-    BP_ACCT_KEPT_DELIVERY,  /**< a delivery reset the recipient's soft-bounce count */
+    BP_ACCT_KEPT_DELIVERY,  /**< a delivery reset the recipient's soft-bounce count (and was counted) */
+    BP_ACCT_KEPT_DEFERRAL,  /**< a deferral was counted (signals.h) */
 } bp_acct_kept;
 
 /**
  * Record an accounting result, in the transaction open on @p store: an event as one unit keyed
  * by the record's key, dated by its timeLogged, PowerMTA's bounceCat kept beside; a delivery
- * as a soft-bounce reset (or, with @p record_deliveries, as an event too).
+ * as a soft-bounce reset (or, with @p record_deliveries, as an event too) and, unless it is
+ * recorded as an event, a delivery counted for its sending IP, VMTA, stream and receiver; a
+ * deferral counted the same way (bp_store_signal_acct(): behind the host's watermark, so a
+ * record read again counts nothing).
  * @return the store's status.
  */
 bp_status bp_finish_acct(bp_store *store, const bp_acct_result *res, int record_deliveries, bp_acct_kept *kept);

@@ -93,7 +93,7 @@ static void on_stop(int sig)
 }
 
 struct counts {
-    unsigned long records, headers, events, deliveries, ignored, unknown_type, no_recipient, malformed;
+    unsigned long records, headers, events, deliveries, deferrals, ignored, unknown_type, no_recipient, malformed;
     unsigned long recorded_new, duplicates, delivery_resets, committed_batches;
 };
 
@@ -177,6 +177,7 @@ static bp_status commit_batch(struct acct_run *run)
         case BP_ACCT_KEPT_NEW: run->n.recorded_new++; break;
         case BP_ACCT_KEPT_DUPLICATE: run->n.duplicates++; break;
         case BP_ACCT_KEPT_DELIVERY: run->n.delivery_resets++; break;
+        case BP_ACCT_KEPT_DEFERRAL: break; /* counted for signals only */
         }
     }
     if (st == BP_OK)
@@ -279,6 +280,11 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
             continue;
         case BP_ACCT_DELIVERY: run->n.deliveries++; break;
         case BP_ACCT_EVENT: run->n.events++; break;
+        case BP_ACCT_DEFERRAL:
+            run->n.deferrals++;
+            if (run->env.dry_run)
+                continue; /* counted in the store only: no event to print */
+            break;
         }
         if (run->env.dry_run) {
             if (print_result(run, &res) != BP_OK)
@@ -353,10 +359,10 @@ static void summary(const struct acct_run *run)
         snprintf(stored, sizeof(stored), "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
                  run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
     acct_note(LOG_INFO,
-              "%lu records (%lu headers): %lu events, %lu deliveries, %lu ignored, %lu unknown type, "
+              "%lu records (%lu headers): %lu events, %lu deliveries, %lu deferrals, %lu ignored, %lu unknown type, "
               "%lu without recipient, %lu malformed lines%s",
-              run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.ignored, run->n.unknown_type,
-              run->n.no_recipient, run->n.malformed, stored);
+              run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.deferrals, run->n.ignored,
+              run->n.unknown_type, run->n.no_recipient, run->n.malformed, stored);
 }
 
 static int acct_option(void *user, int opt, const char *arg)

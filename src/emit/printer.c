@@ -170,6 +170,21 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         st = bp_strbuf_printf(sb, " listed=%s", e->listed);
     if (st == BP_OK)
         st = bp_strbuf_printf(sb, "\n          %s\n", e->source != NULL ? e->source : "-");
+    /* where the message came from, and where each of that was found (signal_fields.h) */
+    const char *const sig[][3] = {{"ip", e->sending_ip, e->sending_ip_from},
+                                  {"vmta", e->vmta, e->vmta_from},
+                                  {"stream", e->stream, e->stream_from},
+                                  {"receiver", e->receiver, e->receiver_from}};
+    size_t shown = 0;
+    for (size_t i = 0; st == BP_OK && i < sizeof(sig) / sizeof(sig[0]); i++) {
+        if (sig[i][1] == NULL)
+            continue;
+        st = bp_strbuf_printf(sb, "%s%s=%s", shown++ ? " " : "          from: ", sig[i][0], sig[i][1]);
+        if (st == BP_OK && sig[i][2] != NULL)
+            st = bp_strbuf_printf(sb, " [%s]", sig[i][2]);
+    }
+    if (st == BP_OK && shown > 0)
+        st = bp_strbuf_puts(sb, "\n");
     if (st == BP_OK && e->diagnostic != NULL)
         st = bp_strbuf_printf(sb, "          \"%s\"\n", e->diagnostic);
     return st;

@@ -7,7 +7,8 @@
  * column fills which field).  The column numbers are cached per header and refreshed when a
  * new header arrives, so a reload that changes record-fields is followed at once.  Where
  * PowerMTA versions name a field differently (reportingMta / dsnReportingMta, reportedIp /
- * dlvSourceIp) the first name found wins.
+ * dlvSourceIp) the first name found wins.  Any other column (vmta, header_NAME) is found by
+ * name through the record's column function, which looks it up in the current header.
  *
  * Ownership: the reader owns the CSV reader; records point into it.
  */
@@ -45,6 +46,7 @@ static const struct {
 
 struct bp_acct_reader {
     bp_csv_reader *csv;
+    bp_csv_record current;    /* the record handed out last: the column function reads it */
     unsigned long generation; /* of the header col[] belongs to */
     int col[N_COLUMNS];       /* column of each of columns[] in that header, -1 for none */
 };
@@ -83,6 +85,13 @@ const bp_csv_reader *bp_acct_reader_csv(const bp_acct_reader *r)
     return r->csv;
 }
 
+/* bp_acct_column_fn: any column of the current record by name. */
+static const char *record_column(const void *ctx, const char *name)
+{
+    const bp_acct_reader *r = ctx;
+    return bp_csv_value(&r->current, bp_csv_column(r->csv, name));
+}
+
 /* The column numbers of a new header. */
 static void refresh_columns(bp_acct_reader *r)
 {
@@ -107,6 +116,9 @@ bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_csv_record *raw,
     memset(rec, 0, sizeof(*rec));
     for (size_t i = 0; i < N_COLUMNS; i++)
         *(const char **)((char *)rec + columns[i].offset) = bp_csv_value(raw, r->col[i]);
+    r->current = *raw;
+    rec->column = record_column;
+    rec->column_ctx = r;
     rec->keyed_by_values = r->col[TIME_LOGGED] >= 0;
     rec->raw = raw->raw;
     rec->raw_len = raw->raw_len;
