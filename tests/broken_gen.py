@@ -134,6 +134,28 @@ def main():
            "----- The following addresses had permanent fatal errors -----\n<alice@example.com>\n"
            "    (reason: 550 5.1.1 user unknown)\n", "a@b\n" * 250000])
 
+    # Issue 19 item 2: a DSN whose recipients cycle through hostile shapes (8-bit bytes,
+    # ESC, a C1 CSI, bidi overrides, an address literal over three lines, a NO-BREAK SPACE) with
+    # a valid one after each: the valid ones are found, the others rejected (no recipient), and
+    # every output stays valid UTF-8 (not scaled down: 1,000 recipients is the limit anyway).
+    shapes = [b"j\xf6rg%d@example.de", b"ops\x1b[8m%d@example.com", b"ops%d\xc2\x9b31m@example.com",
+              b"moc.%d\xe2\x80\xaeevil@example.com", b"x%d@[\n victim@example.org\n ]", b"a\xc2\xa0%d@example.com"]
+    groups = []
+    for i in range(1000):
+        rcpt = b"user%d@example.com" % i if i % 2 else shapes[(i // 2) % len(shapes)] % i
+        groups.append(b"Final-Recipient: rfc822; " + rcpt + b"\nAction: failed\nStatus: 5.1.1\n"
+                      b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\n")
+    write(outdir, "hostile-recipients-mixed.msg", [dsn("mixed", "", tail=""), b"\n".join(groups), b"\n--B--\n"])
+    # Item 5: a directory whose symbolic links loop back (a link to itself, one to its parent
+    # from a subdirectory): replay followed them 16 deep, 131,071 copies of each message.
+    loop = os.path.join(outdir, "hostile-link-loop.d")
+    os.makedirs(os.path.join(loop, "sub"), exist_ok=True)
+    write(loop, "a.msg", [dsn("loop1", one)])
+    write(os.path.join(loop, "sub"), "b.msg", [dsn("loop2", GROUP.format(rcpt="bob@example.com"))])
+    for name, target in (("self", "."), (os.path.join("sub", "up"), "..")):
+        if not os.path.islink(os.path.join(loop, name)):
+            os.symlink(target, os.path.join(loop, name))
+
     if "--big-message" in args:
         # 50 MB: a DSN whose quoted original carries a 36 MB (base64: 49 MB) attachment
         chunk = ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\n" * 1000)

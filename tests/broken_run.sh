@@ -7,8 +7,9 @@
 #   - never a crash, a sanitizer or valgrind error, or a hang (timeout): the exit status is
 #     0, or 1 with "not a readable message" (replay's word for input GMime finds no message
 #     in; it still prints the unrecognized event);
-#   - every output line is an event (JSON) whose type is among the expected ones, there are
-#     at most the expected number, and the expected recipient is among them;
+#   - the output is valid UTF-8, every line is an event (JSON) whose type is among the expected
+#     ones, there are at most the expected number, and the expected recipient is among them
+#     (a checker that fails for any other reason fails the member too);
 #   - with --rss (plain builds only; sanitizers inflate memory), peak RSS under the bound;
 #   - where the last column says "cut", `BIN explain` says the message's effort budget ran out.
 # --valgrind runs each under valgrind (memcheck, definite leaks are errors; known false
@@ -90,7 +91,11 @@ while read -r name types max_events recipient max_rss_mb effort; do
 import json, sys
 path, types, max_events, recipient = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4]
 events = []
-for n, line in enumerate(open(path, encoding="utf-8", errors="strict"), 1):
+try:
+    text = open(path, "rb").read().decode("utf-8")  # strict: the output is valid UTF-8
+except UnicodeDecodeError as e:
+    print("output is not valid UTF-8: %s" % e); sys.exit()
+for n, line in enumerate(text.splitlines(), 1):
     try:
         events.append(json.loads(line))
     except ValueError as e:
@@ -105,7 +110,7 @@ if bad:
 if recipient != "-" and recipient not in {e.get("recipient") for e in events}:
     print("recipient %s not among the events" % recipient)
 PY
-)
+2>&1)
     fi
     if [ -z "$why" ] && [ "$rss" = 1 ] && [ "$max_rss_mb" != "-" ]; then
         got_kb=$(tail -n 1 "$tmp/rss")

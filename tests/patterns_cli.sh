@@ -25,7 +25,7 @@ has "$tmp/out" " 0 problems"
 
 expect_rc 65 "$BIN" patterns check "$DIR/broken.rules"
 has "$tmp/err" "broken.rules:9: unknown category \"mailbox-full\""
-has "$tmp/out" "5 rules, 18 problems"
+has "$tmp/out" "6 rules, 22 problems"
 
 expect_rc 66 "$BIN" patterns check "$DIR/no-such-file.rules"
 
@@ -65,6 +65,41 @@ has "$tmp/out" "blocklist:   spamhaus-zen"
 has "$tmp/out" "action:      ignore"
 
 expect_rc 1 "$BIN" explain "$DIR/no-such-message.eml"
+
+# the SMTP stage: read from the text, or given; a mailbox verdict at MAIL is the sender's
+expect_rc 0 "$BIN" patterns test "host mx.example.org said: 550 5.7.1 No such user (in reply to RCPT TO command)"
+has "$tmp/out" "category:  bad-mailbox"
+has "$tmp/out" "stage:     RCPT"
+expect_rc 0 "$BIN" patterns test "550 5.7.1 No such user"
+has "$tmp/out" "category:  policy-related"
+expect_rc 0 "$BIN" patterns test --stage MAIL "553 5.1.1 Mailbox does not exist"
+has "$tmp/out" "category:  invalid-sender"
+has "$tmp/out" "guard:     bad-mailbox would be a verdict on the recipient, but the reply came at MAIL"
+expect_rc 64 "$BIN" patterns test --stage QUIT "text"
+
+# explain shows every layer: the stage and the words that state it, the passages, the guard
+expect_rc 0 "$BIN" explain fixtures/stage/postfix-rcpt-x21.eml
+has "$tmp/out" "stage:       RCPT (the report says \"in reply to RCPT TO command\")"
+has "$tmp/out" "base:        inactive-mailbox"
+has "$tmp/out" "category:    bad-mailbox (rule gen-user-unknown)"
+expect_rc 0 "$BIN" explain fixtures/stage/postfix-names-sender-domain.eml
+has "$tmp/out" "guard:       bad-domain"
+has "$tmp/out" "the reply names the envelope sender \"lists.example.org\", not the recipient: invalid-sender"
+expect_rc 0 "$BIN" explain fixtures/stage/esp-wrapped-status.eml
+has "$tmp/out" "inner reply: 5.1.1 <eli@example.org>... User unknown (status 5.1.1"
+expect_rc 0 "$BIN" explain fixtures/stage/pmta-bounce-category.eml
+has "$tmp/out" "sending MTA: X-PowerMTA-BounceCategory: spam-related (used: no rule knew the reply)"
+
+# the rule report: every rule, the layers without a rule
+expect_rc 0 "$BIN" patterns stats fixtures/stage
+has "$tmp/out" "decided by a rule: "
+has "$tmp/out" "decided by the stage guard (stage:COMMAND): 3"
+has "$tmp/out" " gen-user-unknown  builtin:50-mailbox.rules:"
+has "$tmp/out" "rules that decided nothing ("
+has "$tmp/out" "bl-spamhaus"
+expect_rc 0 "$BIN" patterns stats --format json fixtures/stage/sendmail-x-unix.eml
+has "$tmp/out" '"local_delivery":1'
+expect_rc 64 "$BIN" patterns stats
 
 [ "$fails" -eq 0 ] && echo "patterns_cli: ok"
 exit $((fails > 0))

@@ -1,5 +1,7 @@
 /*
- * test_address.c - address normalisation, extraction from text, VERP and SRS.
+ * test_address.c - address normalisation, extraction from text, VERP and SRS; validation
+ * (bp_address_check(): what is an address, and why not) and an operator's exact address
+ * (bp_address_parse()).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,6 +66,113 @@ static void test_verp(void **state)
                       "jdoe@example.org");
 }
 
+/* bp_address_check(): valid addresses pass; everything else is rejected with a reason that
+ * says what is wrong (issue 19 item 2: recipients with raw 8-bit bytes, controls, bidi
+ * overrides and line breaks reached every output). */
+static void test_check(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label, *address, *why; /* why: a word of the reason, NULL when valid */
+    } rows[] = {
+        {"plain", "jdoe@example.com", NULL},
+        {"atext", "a.b+c!#$%&'*/=?^_`{|}~-@example.co.uk", NULL},
+        {"upper-case domain", "jdoe@Example.COM", NULL},
+        {"utf-8 local part", "用户@example.com", NULL},
+        {"idn domain", "jörg@bücher.de", NULL},
+        {"idn everything", "用户@例子.广告", NULL},
+        {"a-label", "jdoe@xn--bcher-kva.de", NULL},
+        {"japanese carrier dots", "a..b.@docomo.ne.jp", NULL},
+        {"underscore in a label", "jdoe@mail_1.example.com", NULL},
+        {"ipv4 literal", "user@[192.0.2.1]", NULL},
+        {"ipv6 literal", "user@[IPv6:2001:db8::1]", NULL},
+        {"latin-1 byte", "j\xf6rg@example.de", "UTF-8"},
+        {"cut utf-8", "j\xc3@example.de", "UTF-8"},
+        {"overlong utf-8", "\xc0\xafroot@example.com", "UTF-8"},
+        {"escape in local part", "a\x1b[8m@example.com", "control"},
+        {"c1 control",
+         "a\xc2\x9b"
+         "8m@example.com",
+         "control"},
+        {"bidi override", "x\xe2\x80\xaemoc@example.com", "format"},
+        {"zero-width joiner",
+         "a\xe2\x80\x8d"
+         "b@example.com",
+         "format"},
+        {"no-break space",
+         "a\xc2\xa0"
+         "b@example.com",
+         "space"},
+        {"space", "foo' OR 1=1 --@evil.example", "white space"},
+        {"line break", "a\nb@example.com", "control"},
+        {"quote", "\"a b\"@example.com", "unquoted"},
+        {"leading dot", ".a@example.com", "dot"},
+        {"two @", "a@b@example.com", "domain"},
+        {"no @", "example.com", "@"},
+        {"empty local", "@example.com", "empty"},
+        {"no dot in domain", "user@localhost", "dot"},
+        {"empty label", "user@example..com", "label"},
+        {"hyphen at a label's end", "user@example-.com", "'-'"},
+        {"long label", "user@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", "63"},
+        {"bidi in domain",
+         "user@ex\xe2\x80\xae"
+         "ample.com",
+         "format"},
+        {"control in domain",
+         "user@ex\x07"
+         "ample.com",
+         "control"},
+        {"bad a-label", "user@xn--zz.com", "Punycode"},
+        {"literal with a line break", "x@[\nvictim@gmail.com\n]", "literal"},
+        {"literal, not an address", "x@[not an ip]", "literal"},
+        {"general literal", "x@[tag:content]", "literal"},
+        {"unclosed literal", "x@[192.0.2.1", "literal"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *why = bp_address_check(rows[i].address);
+        if (rows[i].why == NULL && why != NULL)
+            fail_msg("%s: rejected: %s", rows[i].label, why);
+        if (rows[i].why != NULL && (why == NULL || strstr(why, rows[i].why) == NULL))
+            fail_msg("%s: got %s, want a reason naming '%s'", rows[i].label, why != NULL ? why : "valid", rows[i].why);
+    }
+    char long_address[400];
+    memset(long_address, 'a', sizeof(long_address));
+    memcpy(long_address + sizeof(long_address) - 13, "@example.com", 13);
+    assert_non_null(bp_address_check(long_address));
+    assert_non_null(bp_address_check(NULL));
+}
+
+/* bp_address_parse(): an operator's address is taken exactly, never rewritten into the
+ * address found inside it. */
+static void test_parse(void **state)
+{
+    static const struct {
+        const char *label, *input, *want;
+    } rows[] = {
+        {"plain", "jdoe@example.com", "jdoe@example.com"},
+        {"domain lower-cased", "JDoe@Example.COM", "JDoe@example.com"},
+        {"white space around", "  jdoe@example.com \n", "jdoe@example.com"},
+        {"angle brackets", "<jdoe@example.com>", "jdoe@example.com"},
+        {"root dot", "jdoe@example.com.", "jdoe@example.com"},
+        {"idn", "jörg@Bücher.de", "jörg@bücher.de"},
+        {"sql in free text", "foo' OR 1=1 --@evil.example", NULL},
+        {"display name", "Jane Doe <jdoe@example.com>", NULL},
+        {"rfc822 prefix", "rfc822; jdoe@example.com", NULL},
+        {"two addresses", "a@example.com b@example.com", NULL},
+        {"latin-1", "j\xf6rg@example.de", NULL},
+        {"escape", "jdoe\x1b[8m@example.com", NULL},
+        {"empty", "   ", NULL},
+        {"no @", "jdoe", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *why = NULL;
+        const char *got = bp_address_parse(*state, rows[i].input, &why);
+        bp_test_check_str(rows[i].label, got, rows[i].want);
+        if (got == NULL && why == NULL)
+            fail_msg("%s: rejected without a reason", rows[i].label);
+    }
+}
+
 static void test_srs(void **state)
 {
     (void)state;
@@ -115,6 +224,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verp, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_srs, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_cleaning, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_check, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_parse, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
 /*
  * test_classify.c - category from codes (RFC 3463 table, SMTP codes), text beats a generic
- * code, block lists never suppress, and what bp_classify() puts into events and explain.
+ * code, block lists never suppress, the layers of bp_classify_failure() (the SMTP stage in
+ * the rules' scopes, the report's passages, local delivery, the sending MTA's verdict, a
+ * generic status without text, the guards of the parties), and what bp_classify() puts into
+ * events and explain.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -100,6 +103,188 @@ static void test_text_beats_code(void **state)
     bp_arena_free(arena);
 }
 
+/* The layers of bp_classify_failure() (issue 13): each row one failure as the report stage
+ * read it, and the category, deciding id, layer and guard it must get. */
+static void test_layers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label;
+        bp_failure f;
+        const char *category, *rule;
+        bp_verdict_step step;
+        bp_verdict_guard guard;
+    } rows[] = {
+        /* the stage scopes the rules: a mailbox verdict at RCPT whatever its X.2/X.7 code */
+        {"x.7.1 user unknown, no stage: a filter",
+         {"550 5.7.1 No such user!", "5.7.1", "550", NULL, BP_SMTP_NONE, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "policy-related",
+         "gen-filtered-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"x.7.1 user unknown at RCPT: the mailbox",
+         {"550 5.7.1 No such user!", "5.7.1", "550", NULL, BP_SMTP_RCPT, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"qmail badrcptto #5.7.1 at RCPT",
+         {"553 sorry, your envelope recipient is in my badrcptto list (#5.7.1)", "5.7.1", "553", NULL, BP_SMTP_RCPT,
+          NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        /* after DATA a mailbox phrase is a filter's, unless the status is X.1.x */
+        {"user unknown after DATA",
+         {"550 No such user here", NULL, "550", NULL, BP_SMTP_DATA, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "policy-related",
+         "gen-user-unknown-after-data",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"user unknown after DATA under 5.1.1",
+         {"550 5.1.1 No such user here", "5.1.1", "550", NULL, BP_SMTP_DATA, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        /* a carrier's reception filter, unless the reply came at RCPT */
+        {"carrier user unknown, no stage",
+         {"550 <k@ezweb.ne.jp>: User unknown", "5.0.0", "550", "lsean.ezweb.ne.jp", BP_SMTP_NONE, NULL, NULL, 0,
+          BP_PARTY_RECIPIENT},
+         "policy-related",
+         "jp-carrier-filter",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"carrier user unknown at RCPT",
+         {"550 <k@ezweb.ne.jp>: User unknown", "5.0.0", "550", "lsean.ezweb.ne.jp", BP_SMTP_RCPT, NULL, NULL, 0,
+          BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        /* the guards: before the recipient was named, or naming someone else */
+        {"a mailbox verdict at MAIL is the sender's",
+         {"550 5.1.1 User unknown", "5.1.1", "550", NULL, BP_SMTP_MAIL, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "invalid-sender",
+         "gen-verdict-at-mail-from",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"a code-table verdict at MAIL too",
+         {"553 5.1.1 Mailbox does not exist", "5.1.1", "553", NULL, BP_SMTP_MAIL, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "invalid-sender",
+         "stage:MAIL",
+         BP_VERDICT_RULE,
+         BP_GUARD_STAGE},
+        {"a domain verdict at CONNECT",
+         {"554 5.7.1 Domain not found", "5.7.1", "554", NULL, BP_SMTP_CONNECT, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "policy-related",
+         "stage:CONNECT",
+         BP_VERDICT_RULE,
+         BP_GUARD_STAGE},
+        {"a reply naming the sender",
+         {"550 5.1.2 Domain lists.example.org does not exist", "5.1.2", "550", NULL, BP_SMTP_RCPT, NULL, NULL, 0,
+          BP_PARTY_SENDER},
+         "invalid-sender",
+         "party:sender",
+         BP_VERDICT_RULE,
+         BP_GUARD_SENDER},
+        {"a reply naming the sending host",
+         {"550 5.1.2 Host out1.example.com not found", "5.1.2", "550", NULL, BP_SMTP_RCPT, NULL, NULL, 0,
+          BP_PARTY_SENDING_HOST},
+         "policy-related",
+         "party:sending-host",
+         BP_VERDICT_STATUS,
+         BP_GUARD_SENDING_HOST},
+        {"a policy verdict at MAIL stays",
+         {"550 5.7.1 Access denied", "5.7.1", "550", NULL, BP_SMTP_MAIL, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "policy-related",
+         "gen-policy",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        /* the report's passages when the reply says nothing and its codes are generic */
+        {"passages under a generic status",
+         {NULL, "5.0.0", NULL, NULL, BP_SMTP_NONE,
+          "Your message wasn't delivered to k@example.net because the address couldn't be found.", NULL, 0,
+          BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_PASSAGES,
+         BP_GUARD_NONE},
+        {"no passages under a specific status",
+         {"550 5.2.2 Sorry", "5.2.2", "550", NULL, BP_SMTP_NONE, "k@example.net: no such user", NULL, 0,
+          BP_PARTY_RECIPIENT},
+         "quota-issues",
+         "status:5.2.2",
+         BP_VERDICT_STATUS,
+         BP_GUARD_NONE},
+        /* when no rule knew the words */
+        {"a local delivery program",
+         {"73", "5.3.0", NULL, NULL, BP_SMTP_NONE, NULL, NULL, 1, BP_PARTY_RECIPIENT},
+         "bad-configuration",
+         "local-delivery",
+         BP_VERDICT_LOCAL_DELIVERY,
+         BP_GUARD_NONE},
+        {"mail.local's unknown user is still a mailbox verdict",
+         {"mail.local: unknown user: k", "5.1.1", NULL, NULL, BP_SMTP_NONE, NULL, NULL, 1, BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"the sending MTA's own verdict beats the code table",
+         {"550 Sorry", "5.0.0", "550", NULL, BP_SMTP_NONE, NULL, "spam-related", 0, BP_PARTY_RECIPIENT},
+         "spam-related",
+         "mta:spam-related",
+         BP_VERDICT_MTA,
+         BP_GUARD_NONE},
+        {"but not a rule",
+         {"550 5.1.1 User unknown", "5.1.1", "550", NULL, BP_SMTP_NONE, NULL, "other", 0, BP_PARTY_RECIPIENT},
+         "bad-mailbox",
+         "gen-user-unknown",
+         BP_VERDICT_RULE,
+         BP_GUARD_NONE},
+        {"an unknown verdict is no verdict",
+         {"550 Sorry", "5.0.0", "550", NULL, BP_SMTP_NONE, NULL, "mailbox-gone", 0, BP_PARTY_RECIPIENT},
+         "other",
+         "smtp:550",
+         BP_VERDICT_SMTP,
+         BP_GUARD_NONE},
+        {"a generic x.7.0 without any text is counted",
+         {NULL, "5.7.0", NULL, NULL, BP_SMTP_NONE, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "other",
+         "status:5.7.0",
+         BP_VERDICT_GENERIC,
+         BP_GUARD_NONE},
+        {"a generic x.5.0 with only codes too",
+         {"554 5.5.0", "5.5.0", "554", NULL, BP_SMTP_NONE, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "other",
+         "status:5.5.0",
+         BP_VERDICT_GENERIC,
+         BP_GUARD_NONE},
+        {"a specific x.7.1 without text is the table's",
+         {NULL, "5.7.1", NULL, NULL, BP_SMTP_NONE, NULL, NULL, 0, BP_PARTY_RECIPIENT},
+         "policy-related",
+         "status:5.7.1",
+         BP_VERDICT_STATUS,
+         BP_GUARD_NONE},
+    };
+    bp_arena *arena = bp_arena_new();
+    assert_non_null(arena);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_verdict v;
+        const char *got = bp_classify_failure(builtin, arena, &rows[i].f, &v);
+        if (strcmp(got, rows[i].category) != 0 || strcmp(v.rule, rows[i].rule) != 0 || v.guard != rows[i].guard ||
+            (rows[i].guard == BP_GUARD_NONE && v.step != rows[i].step))
+            fail_msg("%s: got %s (%s, step %d, guard %d), want %s (%s, step %d, guard %d)", rows[i].label, got, v.rule,
+                     (int)v.step, (int)v.guard, rows[i].category, rows[i].rule, (int)rows[i].step, (int)rows[i].guard);
+        if (v.guard != BP_GUARD_NONE &&
+            (v.guarded_category == NULL || !bp_category_is_recipient_verdict(v.guarded_category)))
+            fail_msg("%s: a guard that replaced no recipient verdict (%s)", rows[i].label,
+                     v.guarded_category ? v.guarded_category : "(null)");
+    }
+    bp_arena_free(arena);
+}
+
 /* One DSN block, as the report parsers leave it. */
 static void one_block_report(bp_report *r, bp_rcpt_block *b, const char *rcpt, const char *status, const char *code,
                              const char *diag)
@@ -191,12 +376,44 @@ static void test_classify_explain(void **state)
     bp_arena_free(arena);
 }
 
+/* A family's default "unless RCPT" (a carrier's prose notice) yields to the codes when the
+ * report says the recipient's SMTP stage was RCPT, and decides otherwise. */
+static void test_family_default_and_stage(void **state)
+{
+    (void)state;
+    bp_arena *arena = bp_arena_new();
+    assert_non_null(arena);
+    bp_report r;
+    bp_rcpt_block b;
+    bp_classify_ctx ctx = {0};
+    ctx.rules = builtin;
+    ctx.source = "test";
+    bp_event *ev = NULL;
+    size_t n = 0;
+    one_block_report(&r, &b, "k@ezweb.ne.jp", NULL, "550", "550 Sorry");
+    r.kind = BP_REPORT_TEXT;
+    r.family = "ezweb";
+    b.default_category = "policy-related";
+    b.default_unless_rcpt = 1;
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, NULL), BP_OK);
+    assert_string_equal(ev[0].category, "policy-related");
+    assert_string_equal(ev[0].rule, "family:ezweb");
+    assert_null(ev[0].smtp_command);
+    b.smtp_command = BP_SMTP_RCPT;
+    assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, NULL), BP_OK);
+    assert_string_equal(ev[0].rule, "smtp:550");
+    assert_string_equal(ev[0].smtp_command, "RCPT");
+    bp_arena_free(arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codes),
         cmocka_unit_test(test_text_beats_code),
+        cmocka_unit_test(test_layers),
         cmocka_unit_test(test_classify_explain),
+        cmocka_unit_test(test_family_default_and_stage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -59,13 +59,51 @@ static void test_defaults(void **state)
     } else {
         assert_null(cfg.file);
         assert_string_equal(cfg.db, "./bouncepipe.db");
-        assert_string_equal(cfg.quarantine_dir, "./quarantine");
+        assert_null(cfg.quarantine_dir); /* beside the store, once its location is known */
+        assert_int_equal(cfg.quarantine_retention_days, 0);
         assert_int_equal(cfg.builtin_rules, 1);
         assert_null(cfg.rcpt_headers);
         assert_int_equal(cfg.policy.soft_count, 5);
         assert_int_equal(cfg.policy.soft_days, 3);
         assert_int_equal(cfg.policy.soft_window, 30);
     }
+    bp_config_free(&cfg);
+}
+
+/* Without [quarantine] directory the quarantine is beside the store (an MTA's child has no
+ * meaningful working directory); a PostgreSQL store has none to be beside. */
+static void test_quarantine_beside_store(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label, *conf, *db, *want;
+    } rows[] = {
+        {"default store", "", "./bouncepipe.db", "./quarantine"},
+        {"absolute store", "", "/var/lib/bouncepipe/bouncepipe.db", "/var/lib/bouncepipe/quarantine"},
+        {"bare file name", "", "s.db", "./quarantine"},
+        {"relative directory", "", "data/s.db", "data/quarantine"},
+        {"postgresql", "", "postgresql://bp@db.example.com/bounces", NULL},
+        {"postgres", "", "postgres://db.example.com/bounces", NULL},
+        {"configured", "[quarantine]\ndirectory = /srv/q\n", "/var/lib/bouncepipe/b.db", "/srv/q"},
+        {"configured, postgresql", "[quarantine]\ndirectory = /srv/q\n", "postgresql://db.example.com/b", "/srv/q"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        write_conf(rows[i].conf);
+        bp_config cfg;
+        char *err = NULL;
+        assert_int_equal(bp_config_load(&cfg, conf_path, &err), BP_OK);
+        bp_config_default_quarantine(&cfg, rows[i].db);
+        if (rows[i].want == NULL ? cfg.quarantine_dir != NULL
+                                 : cfg.quarantine_dir == NULL || strcmp(cfg.quarantine_dir, rows[i].want) != 0)
+            fail_msg("%s: got %s, want %s", rows[i].label, cfg.quarantine_dir ? cfg.quarantine_dir : "NULL",
+                     rows[i].want ? rows[i].want : "NULL");
+        bp_config_free(&cfg);
+    }
+    write_conf("[quarantine]\nretention_days = 30\n");
+    bp_config cfg;
+    char *err = NULL;
+    assert_int_equal(bp_config_load(&cfg, conf_path, &err), BP_OK);
+    assert_int_equal(cfg.quarantine_retention_days, 30);
     bp_config_free(&cfg);
 }
 
@@ -126,6 +164,8 @@ static void test_errors(void **state)
         {"syntax", "this is not a key file\n", conf_path},
         {"policy refuses", "[policy]\ncomplaint:not-spam = suppress\n", "not-spam"},
         {"policy unknown", "[policy]\nbad-mailbox = explode\n", "bad-mailbox"},
+        {"bad retention", "[quarantine]\nretention_days = a month\n", "retention_days"},
+        {"negative retention", "[quarantine]\nretention_days = -1\n", "retention_days"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         write_conf(rows[i].text);
@@ -151,6 +191,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_beside_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     };

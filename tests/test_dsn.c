@@ -16,8 +16,19 @@
 #include "bouncepipe/report.h"
 #include "test_support.h"
 
+/* A DSN whose notification text is @p note and whose status part is @status_type holding
+ * @fields; the arena owns the result. */
+static bp_status parse_dsn_note(bp_arena *arena, const char *note, const char *status_type, const char *fields,
+                                bp_report *r);
+
 /* A DSN whose status part is @status_type holding @fields; the arena owns the result. */
 static bp_status parse_dsn(bp_arena *arena, const char *status_type, const char *fields, bp_report *r)
+{
+    return parse_dsn_note(arena, "Your message could not be delivered.\n", status_type, fields, r);
+}
+
+static bp_status parse_dsn_note(bp_arena *arena, const char *note, const char *status_type, const char *fields,
+                                bp_report *r)
 {
     char *msg = bp_arena_printf(arena,
                                 "From: MAILER-DAEMON@mx.example.net\n"
@@ -31,7 +42,7 @@ static bp_status parse_dsn(bp_arena *arena, const char *status_type, const char 
                                 "--b1\n"
                                 "Content-Type: text/plain\n"
                                 "\n"
-                                "Your message could not be delivered.\n"
+                                "%s"
                                 "\n"
                                 "--b1\n"
                                 "Content-Type: %s\n"
@@ -45,7 +56,7 @@ static bp_status parse_dsn(bp_arena *arena, const char *status_type, const char 
                                 "Message-ID: <orig.1@example.com>\n"
                                 "\n"
                                 "--b1--\n",
-                                status_type, fields);
+                                note, status_type, fields);
     if (msg == NULL)
         return BP_ERR_NOMEM;
     bp_mime_message m;
@@ -364,6 +375,120 @@ static void test_embedded_status(void **state)
     }
 }
 
+/* What the report says around a block's codes (reading.c, issue 13): the SMTP stage from
+ * the notification text or a transcript, the innermost reply of a wrapper, the passages about
+ * the recipient, the parties, a local delivery program, PowerMTA's own verdict. */
+static void test_reading(void **state)
+{
+    static const struct {
+        const char *label, *note, *fields;
+        const char *stage; /* smtp_command name, or NULL */
+        const char *said;  /* a part of smtp_command_said, or NULL */
+        const char *reply; /* the inner reply, or NULL */
+        const char *reply_status;
+        const char *passage; /* a part of the passages, or NULL for none */
+        bp_party party;
+        int local;
+        const char *mta_category;
+    } rows[] = {
+        {"postfix: the stage in the notification",
+         "<k@example.net>: host mx.example.net[192.0.2.25] said: 550 "
+         "5.2.1\n    <k@example.net>... User unknown (in reply to RCPT TO\n    command)\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.2.1\n"
+                 "Diagnostic-Code: smtp; 550 5.2.1 <k@example.net>... User unknown\n",
+         "RCPT", "in reply to RCPT TO command", NULL, NULL, "(in reply to RCPT TO command)", BP_PARTY_RECIPIENT, 0,
+         NULL},
+        {"postfix: end of data",
+         "<k@example.net>: host mx.example.net[192.0.2.25] said: 550 5.7.1 Rejected (in "
+         "reply to end of DATA command)\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.7.1\n"
+                 "Diagnostic-Code: smtp; 550 5.7.1 Rejected\n",
+         "DATA", NULL, NULL, NULL, "Rejected", BP_PARTY_RECIPIENT, 0, NULL},
+        {"exim: the stage in the diagnostic", "Failed.\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.0.0\n"
+                 "Diagnostic-Code: smtp; SMTP error from remote mail server after MAIL FROM:<news@example.com> "
+                 "SIZE=120: 550 Bad sender\n",
+         "MAIL", "error from remote mail server after MAIL FROM", NULL, NULL, NULL, BP_PARTY_RECIPIENT, 0, NULL},
+        {"sendmail transcript: the recipient's own reply",
+         "   ----- Transcript of session follows -----\n... while talking to mx.example.net.:\n"
+         ">>> RCPT To:<k@example.net>\n<<< 550 5.7.1 No such user\n550 5.1.1 <k@example.net>... User unknown\n"
+         ">>> DATA\n<<< 503 5.5.1 No recipients\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.1.1\n"
+                 "Diagnostic-Code: smtp; 550 5.7.1 No such user\n",
+         "RCPT", NULL, NULL, NULL, "550 5.7.1 No such user", BP_PARTY_RECIPIENT, 0, NULL},
+        {"a mention mid-sentence is a passage",
+         "Your message wasn't delivered to k@example.net because the address couldn't be found.\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.0.0\n", NULL, NULL, NULL, NULL,
+         "because the address couldn't be found", BP_PARTY_RECIPIENT, 0, NULL},
+        {"another recipient's entry ends the passage",
+         "<k@example.net>: host mx said: 550 Unknown\n<o@example.net>: host mx said: 452 Full\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.0.0\n\n"
+                 "Final-Recipient: rfc822; o@example.net\nAction: failed\nStatus: 5.0.0\n",
+         NULL, NULL, NULL, NULL, "550 Unknown", BP_PARTY_RECIPIENT, 0, NULL},
+        {"esp summary: the quoted reply and its status", "Failed.\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.3.0\n"
+                 "Diagnostic-Code: smtp; 5.3.0 - Other mail system problem 550-'5.1.1 <k@example.net>... User "
+                 "unknown' (delivery attempts: 0)\n",
+         NULL, NULL, "5.1.1 <k@example.net>... User unknown", "5.1.1", NULL, BP_PARTY_RECIPIENT, 0, NULL},
+        {"sendmail x.4.7: the reply's own status", "<k@example.net>\n    (reason: 550 5.7.1 Access denied)\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 4.4.7\n", NULL, NULL,
+         "550 5.7.1 Access denied", "5.7.1", "Access denied", BP_PARTY_RECIPIENT, 0, NULL},
+        {"the reply names the sender's domain", "Failed.\n",
+         "Reporting-MTA: dns; mx.example.com\nX-Postfix-Sender: rfc822; bounces@lists.example.org\n\n"
+         "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.1.2\n"
+         "Diagnostic-Code: smtp; 550 5.1.2 Domain lists.example.org does not exist\n",
+         NULL, NULL, NULL, NULL, NULL, BP_PARTY_SENDER, 0, NULL},
+        {"a reply naming another mailbox is about that mailbox", "Failed.\n",
+         "Reporting-MTA: dns; mx.example.com\nX-Postfix-Sender: rfc822; bounces@lists.example.org\n\n"
+         "Final-Recipient: rfc822; alias@example.net\nAction: failed\nStatus: 5.1.1\n"
+         "Diagnostic-Code: smtp; 550 5.1.1 <user@lists.example.org>... User unknown\n",
+         NULL, NULL, NULL, NULL, NULL, BP_PARTY_RECIPIENT, 0, NULL},
+        {"the reply names the sending host", "Failed.\n",
+         "Reporting-MTA: dns; out1.example.com\n\n"
+         "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.1.2\n"
+         "Diagnostic-Code: smtp; 450 4.7.1 <out1.example.com>: Helo command rejected: Host not found\n",
+         NULL, NULL, NULL, NULL, NULL, BP_PARTY_SENDING_HOST, 0, NULL},
+        {"x-unix is a local delivery program", "Failed.\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.3.0\n"
+                 "Diagnostic-Code: X-Unix; 73\n",
+         NULL, NULL, NULL, NULL, NULL, BP_PARTY_RECIPIENT, 1, NULL},
+        {"procmail too", "Failed.\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.0.0\n"
+                 "Diagnostic-Code: smtp; 554 procmail: Error while writing to \"/var/mail/k\"\n",
+         NULL, NULL, NULL, NULL, NULL, BP_PARTY_RECIPIENT, 1, NULL},
+        {"powermta's own verdict", "Failed.\n",
+         PER_MSG "Final-Recipient: rfc822; k@example.net\nAction: failed\nStatus: 5.0.0 (undefined status)\n"
+                 "Diagnostic-Code: smtp;550 Sorry\nX-PowerMTA-BounceCategory: Bad-Mailbox\n",
+         NULL, NULL, NULL, NULL, NULL, BP_PARTY_RECIPIENT, 0, "bad-mailbox"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_arena_reset(*state);
+        bp_report r;
+        if (parse_dsn_note(*state, rows[i].note, "message/delivery-status", rows[i].fields, &r) != BP_OK ||
+            r.n_blocks < 1)
+            fail_msg("%s: want a dsn block", rows[i].label);
+        const bp_rcpt_block *b = &r.blocks[0];
+        bp_test_check_field(rows[i].label, "smtp_command", bp_smtp_command_name(b->smtp_command), rows[i].stage);
+        if (rows[i].said != NULL &&
+            (b->smtp_command_said == NULL || strstr(b->smtp_command_said, rows[i].said) == NULL))
+            fail_msg("%s: said \"%s\", want it to hold \"%s\"", rows[i].label,
+                     b->smtp_command_said ? b->smtp_command_said : "(null)", rows[i].said);
+        bp_test_check_field(rows[i].label, "reply", b->reply, rows[i].reply);
+        bp_test_check_field(rows[i].label, "reply_status", b->reply_status, rows[i].reply_status);
+        if (rows[i].passage != NULL && (b->passages == NULL || strstr(b->passages, rows[i].passage) == NULL))
+            fail_msg("%s: passages \"%s\", want them to hold \"%s\"", rows[i].label,
+                     b->passages ? b->passages : "(null)", rows[i].passage);
+        if (rows[i].passage != NULL && strstr(rows[i].label, "another recipient") != NULL &&
+            strstr(b->passages, "452") != NULL)
+            fail_msg("%s: passages \"%s\" hold the next recipient's entry", rows[i].label, b->passages);
+        if (b->party != rows[i].party)
+            fail_msg("%s: party %d, want %d", rows[i].label, (int)b->party, (int)rows[i].party);
+        if (b->local_delivery != rows[i].local)
+            fail_msg("%s: local_delivery %d, want %d", rows[i].label, b->local_delivery, rows[i].local);
+        bp_test_check_field(rows[i].label, "mta_category", b->mta_category, rows[i].mta_category);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_status_comment_and_x_unix, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_embedded_status, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_reading, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,7 @@ static const char *const contract_fields[] = {
     "job_id",
     "original_message_id",
     "blocklist",
+    "smtp_command",
     "sending_ip",
     "vmta",
     "stream",

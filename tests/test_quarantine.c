@@ -1,10 +1,13 @@
 /*
  * test_quarantine.c - the quarantine Maildir writer: the file lands in new/ whole, tmp/ is
  * left empty, modes are 0750/0640 narrowed by a stricter umask, the same message is kept
- * once, bad names are refused, and a failed write (file size limit, like a full disk) leaves
- * nothing behind.
+ * once, bad names are refused, a failed write (file size limit, like a full disk) leaves
+ * nothing behind, a symbolic link in place of the quarantine or of a directory in it is
+ * refused, and the sweep removes old tmp/ leftovers and, with a retention, old messages.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -153,6 +157,127 @@ static void test_write_failure_leaves_nothing(void **state)
     assert_int_equal(count_files(path), 1);
 }
 
+/* Issue 19 item 5: a symbolic link where the quarantine, its subdirectories or a directory made
+ * for it would be is refused (ELOOP), never followed to write somewhere else - dangling or not. */
+static void test_symlinks_refused(void **state)
+{
+    (void)state;
+    char target[128], dir[160], link_path[224], path[224];
+    snprintf(target, sizeof(target), "%s/elsewhere", base);
+    assert_int_equal(mkdir(target, 0700), 0);
+    static const struct {
+        const char *label, *link, *dir; /* the link (relative to base) and the quarantine */
+        int dangling;
+    } rows[] = {
+        {"the quarantine itself", "q1", "q1", 0},
+        {"the quarantine itself, dangling", "q2", "q2", 1},
+        {"the quarantine itself, with a trailing slash", "q3", "q3/", 0},
+        {"a directory it would make", "q4", "q4/sub/q", 1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        snprintf(link_path, sizeof(link_path), "%s/%s", base, rows[i].link);
+        snprintf(path, sizeof(path), "%s/%s", target, rows[i].dangling ? "missing" : ".");
+        assert_int_equal(symlink(path, link_path), 0);
+        snprintf(dir, sizeof(dir), "%s/%s", base, rows[i].dir);
+        errno = 0;
+        bp_status st = bp_quarantine_write(dir, "fp", "x", 1, NULL);
+        if (st != BP_ERR_IO || errno != ELOOP)
+            fail_msg("%s: got %s (%s), want BP_ERR_IO and ELOOP", rows[i].label, bp_status_to_string(st),
+                     strerror(errno));
+    }
+    assert_int_equal(count_files(target), 0); /* nothing was made or written through a link */
+
+    /* tmp/ and new/ planted as links in a real quarantine */
+    static const char *const subs[] = {"tmp", "new", "cur"};
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        snprintf(dir, sizeof(dir), "%s/s%zu", base, i);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        snprintf(link_path, sizeof(link_path), "%s/%s", dir, subs[i]);
+        assert_int_equal(symlink(target, link_path), 0);
+        errno = 0;
+        if (bp_quarantine_write(dir, "fp", "x", 1, NULL) != BP_ERR_IO || errno != ELOOP)
+            fail_msg("%s/ as a link: not refused (%s)", subs[i], strerror(errno));
+    }
+    assert_int_equal(count_files(target), 0);
+
+    /* a parent that exists as a link is the operator's layout: followed */
+    snprintf(link_path, sizeof(link_path), "%s/parent", base);
+    assert_int_equal(symlink(target, link_path), 0);
+    snprintf(dir, sizeof(dir), "%s/parent/q", base);
+    assert_int_equal(bp_quarantine_write(dir, "fp", "x", 1, NULL), BP_OK);
+    snprintf(path, sizeof(path), "%s/q/new/fp", target);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
+/* Set the modification time of @p path @p age seconds into the past. */
+static void age(const char *path, long age_seconds)
+{
+    struct timespec t[2];
+    clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= age_seconds;
+    t[1] = t[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static void put_file(const char *dir, const char *sub, const char *name, long age_seconds)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("x", f);
+    fclose(f);
+    age(path, age_seconds);
+}
+
+/* Issue 19 item 6: what a SIGKILL left in tmp/ goes after 36 hours (a live delivery's file is
+ * young and stays); with a retention, kept messages past it go; the stamp spaces sweeps. */
+static void test_sweep(void **state)
+{
+    (void)state;
+    char dir[128], path[192];
+    snprintf(dir, sizeof(dir), "%s/q", base);
+    assert_int_equal(bp_quarantine_write(dir, "fresh", "x", 1, NULL), BP_OK);
+    put_file(dir, "tmp", "killed.1234", BP_QUARANTINE_TMP_MAX_AGE + 60);
+    put_file(dir, "tmp", "live.5678", 60);
+    put_file(dir, "new", "old-new", 40L * 86400);
+    put_file(dir, "cur", "old-cur:2,S", 40L * 86400);
+    put_file(dir, "cur", "recent:2,S", 10L * 86400);
+
+    bp_quarantine_sweep_options keep_all = {0, 0};
+    bp_quarantine_swept done;
+    assert_int_equal(bp_quarantine_sweep(dir, &keep_all, &done), BP_OK);
+    assert_int_equal(done.swept, 1);
+    assert_int_equal(done.tmp_removed, 1);
+    assert_int_equal(done.kept_removed, 0);
+    snprintf(path, sizeof(path), "%s/tmp", dir);
+    assert_int_equal(count_files(path), 1); /* the live one */
+    snprintf(path, sizeof(path), "%s/tmp/live.5678", dir);
+    assert_int_equal(access(path, F_OK), 0);
+
+    /* retention 30 days, but a sweep ran a moment ago: nothing until the interval passed */
+    bp_quarantine_sweep_options month = {30, BP_QUARANTINE_SWEEP_INTERVAL};
+    assert_int_equal(bp_quarantine_sweep(dir, &month, &done), BP_OK);
+    assert_int_equal(done.swept, 0);
+    snprintf(path, sizeof(path), "%s/.bouncepipe-sweep", dir);
+    age(path, BP_QUARANTINE_SWEEP_INTERVAL + 1);
+    assert_int_equal(bp_quarantine_sweep(dir, &month, &done), BP_OK);
+    assert_int_equal(done.swept, 1);
+    assert_int_equal(done.kept_removed, 2);
+    snprintf(path, sizeof(path), "%s/new", dir);
+    assert_int_equal(count_files(path), 1); /* "fresh" */
+    snprintf(path, sizeof(path), "%s/cur", dir);
+    assert_int_equal(count_files(path), 1); /* "recent" */
+
+    /* nothing to sweep yet is no error; a link in place of the quarantine is not followed */
+    snprintf(path, sizeof(path), "%s/none", base);
+    assert_int_equal(bp_quarantine_sweep(path, &keep_all, &done), BP_OK);
+    assert_int_equal(done.swept, 0);
+    snprintf(path, sizeof(path), "%s/qlink", base);
+    assert_int_equal(symlink(dir, path), 0);
+    assert_int_equal(bp_quarantine_sweep(path, &keep_all, &done), BP_ERR_IO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +285,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_message_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinks_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@ struct table_row {
     char *file; /* NAME.tests */
     unsigned line;
     char *id, *category, *status, *mta, *text;
+    bp_smtp_command stage;
 };
 
 struct table {
@@ -82,7 +83,30 @@ static char *trimmed_dup(const char *s, size_t n)
     return d;
 }
 
-/* Rows "ID | CATEGORY | STATUS | MTA | TEXT" ('-' = none); the text is the rest of the line. */
+/* The scope column: '-', an MTA host name, or key=value words (mta=HOST stage=COMMAND). */
+static void scope_parse(struct table_row *r, char *scope, const char *name, unsigned lineno)
+{
+    r->mta = NULL;
+    r->stage = BP_SMTP_NONE;
+    if (strcmp(scope, "-") == 0 || strchr(scope, '=') == NULL) {
+        r->mta = strcmp(scope, "-") == 0 ? NULL : strdup(scope);
+        free(scope);
+        return;
+    }
+    for (char *save = NULL, *tok = strtok_r(scope, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+        if (strncmp(tok, "mta=", 4) == 0)
+            r->mta = strdup(tok + 4);
+        else if (strncmp(tok, "stage=", 6) == 0 &&
+                 (r->stage = bp_smtp_command_from_name(tok + 6, strlen(tok + 6))) != BP_SMTP_NONE)
+            continue;
+        else
+            fail_msg("%s:%u: bad scope word \"%s\" (want mta=HOST or stage=COMMAND)", name, lineno, tok);
+    }
+    free(scope);
+}
+
+/* Rows "ID | CATEGORY | STATUS | SCOPE | TEXT" ('-' = none; SCOPE is an MTA host or
+ * "mta=HOST stage=COMMAND"); the text is the rest of the line. */
 static void table_load(struct table *t, const char *name)
 {
     char path[512];
@@ -119,7 +143,7 @@ static void table_load(struct table *t, const char *name)
         r->id = fields[0];
         r->category = fields[1];
         r->status = strcmp(fields[2], "-") == 0 ? (free(fields[2]), NULL) : fields[2];
-        r->mta = strcmp(fields[3], "-") == 0 ? (free(fields[3]), NULL) : fields[3];
+        scope_parse(r, fields[3], name, lineno);
         r->text = fields[4];
     }
     free(data);
@@ -194,7 +218,7 @@ static void test_builtin_tables(void **state)
     for (size_t i = 0; i < all_rows.n; i++) {
         const struct table_row *r = &all_rows.rows[i];
         char code[4];
-        bp_rule_subject subj = {r->text, strlen(r->text), r->status, leading_code(r->text, code), r->mta};
+        bp_rule_subject subj = {r->text, strlen(r->text), r->status, leading_code(r->text, code), r->mta, r->stage};
         bp_rule_match m;
         if (!bp_rules_match(builtin, &subj, &m)) {
             print_message("%s:%u: got no match, want %s\n", r->file, r->line, r->id);
@@ -326,6 +350,7 @@ static void test_builtin_table_equals_text(void **state)
         assert_true(same_string(a.rule.blocklist, b.rule.blocklist));
         assert_true(same_string(a.rule.scope_status, b.rule.scope_status));
         assert_true(same_string(a.rule.scope_mta, b.rule.scope_mta));
+        assert_true(same_string(a.rule.scope_stage, b.rule.scope_stage));
         assert_int_equal(a.n_literals, b.n_literals);
         for (unsigned k = 0; k < a.n_literals; k++) {
             assert_int_equal(a.literal_len[k], b.literal_len[k]);
@@ -356,7 +381,7 @@ static void test_entries_with_unusable_code(void **state)
     assert_int_equal(bp_rules_new(&r), BP_OK);
     assert_int_equal(bp_rules_add_entries(r, e, 2, bogus), BP_OK);
     const char *text = "554 5.7.1 Service unavailable; Sender address [example.com] blocked using dbl.spamhaus.org";
-    bp_rule_subject subj = {text, strlen(text), "5.7.1", "554", NULL};
+    bp_rule_subject subj = {text, strlen(text), "5.7.1", "554", NULL, BP_SMTP_NONE};
     bp_rule_match m;
     assert_true(bp_rules_match(r, &subj, &m));
     assert_string_equal(m.rule->id, e[0].rule.id);
@@ -398,10 +423,14 @@ static void test_broken_file_warnings(void **state)
         want_lines += *p == '\n';
     assert_int_equal(errs, want_lines);
     /* the good rules around the bad ones are all there, in order */
-    assert_int_equal(bp_rules_count(r), 5);
+    assert_int_equal(bp_rules_count(r), 6);
     assert_string_equal(bp_rules_get(r, 0)->id, "ok-first");
     assert_string_equal(bp_rules_get(r, 3)->id, "ok-last");
     assert_string_equal(bp_rules_get(r, 4)->pattern, "[[:alpha:]/]x"); /* '/' inside a class */
+    /* stage= in canonical form (HELO is EHLO), an inverted status list kept as written */
+    assert_string_equal(bp_rules_get(r, 5)->id, "ok-stage");
+    assert_string_equal(bp_rules_get(r, 5)->scope_stage, "EHLO,NONE");
+    assert_string_equal(bp_rules_get(r, 5)->scope_status, "!5.1,4.1");
     free(want);
     bp_strbuf_free(&got);
     bp_rules_free(r);
@@ -419,7 +448,7 @@ static size_t brute_force(pcre2_code **codes, size_t n, const char *text, size_t
     size_t found = 0;
     for (size_t i = 0; i < n; i++) {
         if (codes[i] == NULL)
-            continue; /* scoped rules never fit a subject without status and MTA */
+            continue; /* scoped rules that cannot fit a subject without status, MTA and stage */
         if (pcre2_match(codes[i], (PCRE2_SPTR)text, len, 0, 0, md, NULL) >= 0) {
             if (found < max)
                 out[found] = i;
@@ -428,6 +457,15 @@ static size_t brute_force(pcre2_code **codes, size_t n, const char *text, size_t
     }
     pcre2_match_data_free(md);
     return found;
+}
+
+/* Non-zero when @p ru's scope fits a subject without codes, MTA or SMTP stage: no status=
+ * list but an inverted one, no mta=, and a stage= list that holds NONE (or inverted, does not). */
+static int fits_bare_subject(const bp_rule *ru)
+{
+    if ((ru->scope_status != NULL && ru->scope_status[0] != '!') || ru->scope_mta != NULL)
+        return 0;
+    return ru->scope_stage == NULL || (ru->scope_stage[0] == '!') != (strstr(ru->scope_stage, "NONE") != NULL);
 }
 
 static void compare_all(bp_rules *r, const char *text, size_t len, int *failures)
@@ -439,7 +477,7 @@ static void compare_all(bp_rules *r, const char *text, size_t len, int *failures
         int err;
         PCRE2_SIZE off;
         const bp_rule *ru = bp_rules_get(r, i);
-        if (ru->scope_status != NULL || ru->scope_mta != NULL)
+        if (!fits_bare_subject(ru))
             continue;
         codes[i] = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
                                  PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
@@ -447,7 +485,7 @@ static void compare_all(bp_rules *r, const char *text, size_t len, int *failures
     size_t want[512];
     bp_rule_match got[512];
     size_t n_want = brute_force(codes, n, text, len, want, 512);
-    bp_rule_subject subj = {text, len, NULL, NULL, NULL};
+    bp_rule_subject subj = {text, len, NULL, NULL, NULL, BP_SMTP_NONE};
     size_t n_got = bp_rules_match_all(r, &subj, got, 512);
     int same = n_want == n_got;
     for (size_t i = 0; same && i < n_got && i < 512; i++)
@@ -708,13 +746,52 @@ static void test_scope(void **state)
         {NULL, NULL, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bp_rule_subject s = {"550 rejected", 12, rows[i].status, rows[i].code, rows[i].mta};
+        bp_rule_subject s = {"550 rejected", 12, rows[i].status, rows[i].code, rows[i].mta, BP_SMTP_NONE};
         bp_rule_match m;
         int hit = bp_rules_match(r, &s, &m);
         if (rows[i].want == NULL && hit)
             fail_msg("row %zu: got %s, want no match", i, m.rule->id);
         if (rows[i].want != NULL && (!hit || strcmp(m.rule->id, rows[i].want) != 0))
             fail_msg("row %zu: got %s, want %s", i, hit ? m.rule->id : "no match", rows[i].want);
+    }
+    bp_rules_free(r);
+}
+
+/* stage= scopes a rule on the SMTP command the reply answered; '!' inverts stage= and
+ * status= lists (an inverted status list also fits a subject without codes). */
+static void test_stage_scope(void **state)
+{
+    (void)state;
+    bp_rules *r = NULL;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    const char *rules = "/unknown/ invalid-sender stage=MAIL,EHLO id=at-mail\n"
+                        "/unknown/ policy-related stage=DATA status=!5.1,4.1 id=after-data\n"
+                        "/unknown/ policy-related status=5.7 stage=!RCPT id=filtered\n"
+                        "/unknown/ other stage=none id=no-stage\n"
+                        "/unknown/ bad-mailbox id=any\n";
+    unsigned errs = 0;
+    assert_int_equal(bp_rules_load_text(r, "stage.rules", rules, strlen(rules), NULL, NULL, &errs), BP_OK);
+    assert_int_equal(errs, 0);
+    assert_string_equal(bp_rules_get(r, 0)->scope_stage, "MAIL,EHLO");
+    assert_string_equal(bp_rules_get(r, 2)->scope_stage, "!RCPT");
+    assert_string_equal(bp_rules_get(r, 3)->scope_stage, "NONE");
+    static const struct {
+        const char *status;
+        bp_smtp_command stage;
+        const char *want;
+    } rows[] = {
+        {"5.1.1", BP_SMTP_MAIL, "at-mail"},    {NULL, BP_SMTP_EHLO, "at-mail"}, {NULL, BP_SMTP_DATA, "after-data"},
+        {"5.7.1", BP_SMTP_DATA, "after-data"}, {"5.1.1", BP_SMTP_DATA, "any"},  {"4.1.1", BP_SMTP_DATA, "any"},
+        {"5.7.1", BP_SMTP_NONE, "filtered"},   {"5.7.1", BP_SMTP_RCPT, "any"},  {"5.7.1", BP_SMTP_CONNECT, "filtered"},
+        {"5.1.1", BP_SMTP_NONE, "no-stage"},   {"5.1.1", BP_SMTP_RCPT, "any"},  {NULL, BP_SMTP_CONNECT, "any"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_rule_subject s = {"550 unknown", 11, rows[i].status, "550", NULL, rows[i].stage};
+        bp_rule_match m;
+        if (!bp_rules_match(r, &s, &m) || strcmp(m.rule->id, rows[i].want) != 0)
+            fail_msg("row %zu (%s at %s): got %s, want %s", i, rows[i].status ? rows[i].status : "-",
+                     bp_smtp_command_name(rows[i].stage) ? bp_smtp_command_name(rows[i].stage) : "none",
+                     bp_rules_match(r, &s, &m) ? m.rule->id : "no match", rows[i].want);
     }
     bp_rules_free(r);
 }
@@ -737,7 +814,7 @@ static void test_powermta_block_and_span(void **state)
     const char *id = bp_rules_get(r, 1)->id;
     assert_true(strncmp(id, "config:", 7) == 0);
     const char *text = "550 5.1.1 Unknown User here";
-    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m[4];
     assert_int_equal(bp_rules_match_all(r, &s, m, 4), 2);
     assert_string_equal(m[0].rule->id, id);
@@ -754,7 +831,7 @@ static uint64_t searches_for(bp_rules *r, const char *text, bp_rule_match *m, in
 {
     bp_effort e;
     bp_effort_begin_with(&e, 0, 0);
-    bp_rule_subject s = {text, strlen(text), "5.1.1", "550", NULL};
+    bp_rule_subject s = {text, strlen(text), "5.1.1", "550", NULL, BP_SMTP_NONE};
     *matched = bp_rules_match(r, &s, m);
     bp_effort_end(&e);
     return e.searches;
@@ -815,7 +892,7 @@ static void test_effort_budget(void **state)
     const char *rules = "/mailbox full/ quota-issues id=first\n/full/ other id=second\n";
     assert_int_equal(bp_rules_load_text(r, "budget.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
     const char *text = "552 5.2.2 mailbox full";
-    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m[4];
     assert_int_equal(bp_rules_match_all(r, &s, m, 4), 2);
     bp_effort e;
@@ -839,7 +916,7 @@ static void test_match_limit(void **state)
     memset(text, 'a', sizeof(text) - 2);
     text[sizeof(text) - 2] = '!';
     text[sizeof(text) - 1] = '\0';
-    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m;
     /* the backtracking rule gives up at the limit and counts as no match; the next one wins */
     for (int i = 0; i < 20; i++) { /* past the JIT threshold too */
@@ -848,7 +925,7 @@ static void test_match_limit(void **state)
     }
     /* invalid UTF-8 in a diagnostic still matches */
     const char *latin1 = "550 Benutzer unbekannt: M\xFCller aaaa";
-    bp_rule_subject l = {latin1, strlen(latin1), NULL, NULL, NULL};
+    bp_rule_subject l = {latin1, strlen(latin1), NULL, NULL, NULL, BP_SMTP_NONE};
     assert_true(bp_rules_match(r, &l, &m));
     bp_rules_free(r);
 }
@@ -903,7 +980,7 @@ static void test_kumo_import(void **state)
     assert_int_equal(errs, 4);
     assert_int_equal(bp_rules_count(r), 8);
     const char *text = "452 4.2.2 mailbox over quota";
-    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m;
     assert_true(bp_rules_match(r, &s, &m));
     assert_string_equal(m.rule->id, "kumo:QuotaIssues:1");
@@ -1002,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_entries_with_unusable_code),
         cmocka_unit_test(test_builtin_prefiltered),
         cmocka_unit_test(test_broken_file_warnings),
+        cmocka_unit_test(test_stage_scope),
         cmocka_unit_test(test_prefilter_tricky),
         cmocka_unit_test(test_prefilter_builtin),
         cmocka_unit_test(test_scope),

@@ -225,7 +225,7 @@ static void test_named_lists(void **state)
         rows++;
         if (n_seen < 256)
             snprintf(seen[n_seen++], sizeof(seen[0]), "%s", field[0]);
-        bp_rule_subject subj = {field[3], strlen(field[3]), NULL, NULL, NULL};
+        bp_rule_subject subj = {field[3], strlen(field[3]), NULL, NULL, NULL, BP_SMTP_NONE};
         bp_rule_match m;
         if (!bp_rules_match(rules, &subj, &m)) {
             print_message("named-lists.txt:%u: no rule matches\n", lineno);

@@ -1,8 +1,9 @@
 /*
  * test_source.c - message sources through the public API (src/source/source.c): an mbox of
  * three messages with mboxrd ">From" escaping, a single-message mbox (named PATH, not
- * PATH#1), a Maildir (new/ before cur/, tmp/ skipped), a directory, a CR-only file and
- * standard input.  Files are written to a fresh mkdtemp() directory and removed afterwards.
+ * PATH#1), a Maildir (new/ before cur/, tmp/ skipped), a directory, directory symbolic link
+ * loops read once, a CR-only file and standard input.  Files are written to a fresh mkdtemp() directory and removed
+ * afterwards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -240,6 +241,37 @@ static void test_directory_in_name_order(void **state)
     free_all(names, bodies, n);
 }
 
+static void make_link(struct fixture *f, const char *target, const char *name)
+{
+    assert_int_equal(symlink(target, path_of(f, name)), 0);
+}
+
+/* Issue 19 item 5: directory symbolic link loops are read once (a loop of two links made
+ * 131,071 copies of one message); a link to a directory read anyway adds nothing; a link to a
+ * directory read nowhere else is followed. */
+static void test_directory_link_loops(void **state)
+{
+    struct fixture *f = *state;
+    const char *d = make_dir(f, "tree");
+    write_file(f, "tree/m.eml", "Subject: m\n\nm\n");
+    make_dir(f, "tree/sub");
+    write_file(f, "tree/sub/a.eml", "Subject: a\n\na\n");
+    make_dir(f, "outside");
+    write_file(f, "outside/o.eml", "Subject: o\n\no\n");
+    make_link(f, ".", "tree/self");
+    make_link(f, "..", "tree/sub/up");
+    make_link(f, "sub", "tree/alias");
+    make_link(f, "../outside", "tree/there");
+    char *names[8], *bodies[8];
+    size_t n = read_all(d, names, bodies, 8);
+    if (n != 3)
+        fail_msg("got %zu messages, want 3 (each directory read once)", n);
+    check_name("first", names[0], f->dir, "tree/alias/a.eml"); /* the first path to reach sub/ */
+    check_name("second", names[1], f->dir, "tree/m.eml");
+    check_name("third", names[2], f->dir, "tree/there/o.eml");
+    free_all(names, bodies, n);
+}
+
 /* A file with CR line ends only reads as one message whose headers the MIME layer finds. */
 static void test_cr_only_file(void **state)
 {
@@ -300,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mbox_separator_without_blank_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maildir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_link_loops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cr_only_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_path, setup, teardown),

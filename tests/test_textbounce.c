@@ -351,6 +351,69 @@ static void test_failure_codes_preferred(void **state)
     assert_string_equal(r.blocks[0].smtp_code, "452");
 }
 
+/* The envelope sender is no recipient (issue 13 item 3): Exim's bounce to an errors address
+ * names it ("A message sent by <x> could not be delivered"), and the original's Return-Path
+ * is it.  Repeated, an event for it would suppress the list's own return address. */
+static void test_sender_is_no_recipient(void **state)
+{
+    bp_report r;
+    const char *msg = "From: Mail Delivery System <Mailer-Daemon@relay.example.com>\n"
+                      "To: errors@example.com\n"
+                      "Subject: Mail delivery failed: returning message to sender\n\n"
+                      "This message was created automatically by mail delivery software.\n\n"
+                      "A message sent by\n\n  <news@example.com>\n\n"
+                      "could not be delivered to one or more of its recipients. The following\n"
+                      "address(es) failed:\n\n"
+                      "  nina@example.org\n"
+                      "    host mx.example.org [192.0.2.72]\n"
+                      "    SMTP error from remote mail server after RCPT TO:<nina@example.org>:\n"
+                      "    550 5.1.1 <nina@example.org>: Recipient address rejected: User unknown\n";
+    assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 1);
+    assert_string_equal(r.blocks[0].recipient, "nina@example.org");
+    assert_string_equal(r.envelope_sender, "news@example.com");
+    assert_string_equal(bp_smtp_command_name(r.blocks[0].smtp_command), "RCPT");
+    /* without the errors address: the same from the original's Return-Path */
+    const char *msg2 = "From: MAILER-DAEMON@mx.example.com\nTo: list@example.com\nSubject: failure notice\n\n"
+                       "Hi. This is the qmail-send program at mx.example.com.\n"
+                       "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+                       "<news@example.com>:\n<tom@example.org>:\n192.0.2.80 does not like recipient.\n"
+                       "Remote host said: 550 5.1.1 No such user\n\n"
+                       "--- Below this line is a copy of the message.\n\n"
+                       "Return-Path: <news@example.com>\nFrom: News <list@example.com>\nTo: tom@example.org\n";
+    assert_int_equal(parse_text(*state, msg2, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 1);
+    assert_string_equal(r.blocks[0].recipient, "tom@example.org");
+}
+
+/* A transcript of several sessions (issue 13 item 10): each recipient gets the reply of its
+ * own session - the one that names it, else the one whose host is in its domain - never the
+ * next session's lines. */
+static void test_transcript_sessions(void **state)
+{
+    bp_report r;
+    const char *msg = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.com>\nTo: news@example.com\n"
+                      "Subject: Returned mail: see transcript for details\n\n"
+                      "   ----- The following addresses had permanent fatal errors -----\n"
+                      "<ken@example.jp>\n    (reason: User unknown)\n"
+                      "<lin@example.org>\n    (reason: Service unavailable)\n\n"
+                      "   ----- Transcript of session follows -----\n"
+                      "... while talking to mx.example.jp.:\n>>> RCPT To:<ken@example.jp>\n"
+                      "<<< 550 5.1.1 <ken@example.jp>... User unknown\n550 5.1.1 <ken@example.jp>... User unknown\n"
+                      "... while talking to mx.example.org.:\n>>> DATA\n"
+                      "<<< 421 4.4.2 mx.example.org Connection reset by peer\n554 5.0.0 Service unavailable\n";
+    assert_int_equal(parse_text(*state, msg, &r), BP_OK);
+    assert_int_equal(r.n_blocks, 2);
+    assert_string_equal(r.blocks[0].recipient, "ken@example.jp");
+    assert_null(strstr(r.blocks[0].diagnostic, "Connection reset"));
+    assert_string_equal(r.blocks[0].status, "5.1.1");
+    assert_string_equal(bp_smtp_command_name(r.blocks[0].smtp_command), "RCPT");
+    assert_string_equal(r.blocks[1].recipient, "lin@example.org");
+    assert_null(strstr(r.blocks[1].diagnostic, "User unknown"));
+    assert_non_null(strstr(r.blocks[1].diagnostic, "Connection reset"));
+    assert_string_equal(bp_smtp_command_name(r.blocks[1].smtp_command), "DATA");
+}
+
 /* Shapes that would cost quadratic time if every address looked back over its whole line or
  * every indented line above it: a megabyte on one line, tens of thousands of continuation
  * lines, unclosed <style> tags, a whole section shared as the diagnostic of many recipients.  They must finish (ctest's
@@ -461,6 +524,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_a_bounce, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_quoted_lines, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_failure_codes_preferred, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_sender_is_no_recipient, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_transcript_sessions, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_family_recognition, bp_test_arena_setup, bp_test_arena_teardown),

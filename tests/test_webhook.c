@@ -267,8 +267,8 @@ static void test_bodies(void **state)
         "net\",\"recipient_from\":\"final-recipient\",\"status\":\"5.1.1\",\"smtp_code\":\"550\",\"diagnostic\":\"550 "
         "5.1.1 user unknown\",\"category\":\"bad-mailbox\",\"feedback_type\":null,\"action\":\"suppress\",\"rule\":"
         "\"r1\",\"reporting_mta\":null,\"remote_mta\":null,\"arrival_date\":null,\"source_ip\":null,\"envid\":null,"
-        "\"job_id\":null,\"original_message_id\":null,\"blocklist\":null,\"sending_ip\":null,\"vmta\":null,\"stream\":"
-        "null,\"receiver\":null,\"listed\":null,\"event_id\":\"k1\",\"recorded_at\":\"2023-"
+        "\"job_id\":null,\"original_message_id\":null,\"blocklist\":null,\"smtp_command\":null,\"sending_ip\":null,"
+        "\"vmta\":null,\"stream\":null,\"receiver\":null,\"listed\":null,\"event_id\":\"k1\",\"recorded_at\":\"2023-"
         "11-14T22:13:20Z\"}");
     /* a batch is an array of the same objects */
     bp_webhook_item two[2] = {it, {&e, "k2", 0}};

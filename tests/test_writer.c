@@ -2,8 +2,9 @@
  * test_writer.c - the structured writer (writer.h): one description of a value written as
  * JSON (compact, separators putting list items on lines of their own, NDJSON at the top level),
  * CSV (header from the first row's keys or from bp_writer_columns(), cells quoted and
- * neutralised, booleans 1/0, null empty) and text (values masked, one line per separator); and
- * a failed write that sticks.
+ * neutralised, booleans 1/0, null empty) and text (values masked, one line per separator);
+ * hostile strings (8-bit bytes, ESC, C1, bidi overrides) in every back end and the house
+ * masking of text.h; and a failed write that sticks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,6 +161,121 @@ static void test_text(void **state)
                   "\na@example.com 1 false -\n=b@example.com 2 true bad,mailbox\n");
 }
 
+/* Hostile strings (issue 19 item 2): an 8-bit byte, a cut UTF-8 sequence, ESC, a C1 CSI
+ * (U+009B), a bidi override (U+202E), a line separator, and a line break - as a value, a key
+ * and in a raw layout. */
+static const char *const hostile_values[] = {"j\xf6rg@example.de",
+                                             "cut\xe2\x80",
+                                             "esc\x1b[8mhidden",
+                                             "csi\xc2\x9b"
+                                             "31m",
+                                             "moc.\xe2\x80\xae"
+                                             "evil",
+                                             "ls\xe2\x80\xa8"
+                                             "x",
+                                             "a\nvictim@gmail.com"};
+#define N_HOSTILE (sizeof(hostile_values) / sizeof(hostile_values[0]))
+
+static void hostile(bp_writer *w, size_t n)
+{
+    (void)n;
+    bp_writer_begin_map(w);
+    for (size_t i = 0; i < N_HOSTILE; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "k%zu", i);
+        bp_writer_key(w, key);
+        bp_writer_string(w, hostile_values[i]);
+    }
+    bp_writer_key(w, hostile_values[3]); /* data as a key (stats' domains) */
+    bp_writer_integer(w, 1);
+    bp_writer_end(w);
+    bp_writer_separator(w);
+}
+
+static void hostile_layout(bp_writer *w, size_t n)
+{
+    (void)n;
+    for (size_t i = 0; i < N_HOSTILE; i++) {
+        bp_writer_raw(w, hostile_values[i], strlen(hostile_values[i]));
+        bp_writer_raw(w, "\n", 1);
+    }
+}
+
+static void test_hostile_strings(void **state)
+{
+    (void)state;
+    check_written(
+        "json: escaped, invalid bytes masked", BP_WRITER_JSON, hostile, 1,
+        "{\"k0\":\"j?rg@example.de\",\"k1\":\"cut??\",\"k2\":\"esc\\u001b[8mhidden\",\"k3\":\"csi\\u009b31m\","
+        "\"k4\":\"moc.\\u202eevil\",\"k5\":\"ls\\u2028x\",\"k6\":\"a\\nvictim@gmail.com\","
+        "\"csi\\u009b31m\":1}\n");
+    check_written("csv: masked, line break quoted", BP_WRITER_CSV, hostile, 1,
+                  "k0,k1,k2,k3,k4,k5,k6,csi?31m\r\n"
+                  "j?rg@example.de,cut??,esc?[8mhidden,csi?31m,moc.?evil,ls?x,\"a\nvictim@gmail.com\",1\r\n");
+    check_written("text: masked, one line", BP_WRITER_TEXT, hostile, 1,
+                  "j?rg@example.de cut?? esc?[8mhidden csi?31m moc.?evil ls?x a?victim@gmail.com 1\n");
+    check_written("raw layout: masked but its own line ends", BP_WRITER_TEXT, hostile_layout, 1,
+                  "j?rg@example.de\ncut??\nesc?[8mhidden\ncsi?31m\nmoc.?evil\nls?x\na\nvictim@gmail.com\n");
+}
+
+/* The house masking (text.h) and the cleaning of remote text, which did not mask C1 controls
+ * or bidi overrides. */
+static void test_masking(void **state)
+{
+    (void)state;
+    bp_arena *arena = bp_arena_new();
+    assert_non_null(arena);
+    static const struct {
+        const char *label, *in, *masked, *cleaned;
+    } rows[] = {
+        {"plain utf-8", "caf\xc3\xa9 \xe7\x94\xa8", "caf\xc3\xa9 \xe7\x94\xa8", "caf\xc3\xa9 \xe7\x94\xa8"},
+        {"escape", "a\x1b[8mb", "a?[8mb", "a?[8mb"},
+        {"c1 csi",
+         "a\xc2\x9b"
+         "8mb",
+         "a?8mb", "a?8mb"},
+        {"c1 nel",
+         "a\xc2\x85"
+         "b",
+         "a?b", "a?b"},
+        {"bidi override",
+         "a\xe2\x80\xae"
+         "b",
+         "a?b", "a?b"},
+        {"bidi isolate",
+         "a\xe2\x81\xa6"
+         "b",
+         "a?b", "a?b"},
+        {"paragraph separator",
+         "a\xe2\x80\xa9"
+         "b",
+         "a?b", "a?b"},
+        {"right-to-left mark kept",
+         "a\xe2\x80\x8f"
+         "b",
+         "a\xe2\x80\x8f"
+         "b",
+         "a\xe2\x80\x8f"
+         "b"},
+        {"invalid byte",
+         "a\xff"
+         "b",
+         "a?b", "a?b"},
+        {"surrogate",
+         "a\xed\xa0\x80"
+         "b",
+         "a???b", "a???b"},
+        {"white space", "a\t b\n", "a? b?", "a b"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bp_test_check_field(rows[i].label, "masked", bp_text_mask(arena, rows[i].in, 1000), rows[i].masked);
+        bp_test_check_field(rows[i].label, "cleaned", bp_clean_text(arena, rows[i].in, strlen(rows[i].in), 1000),
+                            rows[i].cleaned);
+    }
+    bp_test_check_str("cut on a character", bp_text_mask(arena, "ab\xc3\xa9", 3), "ab");
+    bp_arena_free(arena);
+}
+
 static void test_buffer_target(void **state)
 {
     (void)state;
@@ -205,6 +321,8 @@ int main(void)
         cmocka_unit_test(test_csv_declared_columns),
         cmocka_unit_test(test_json_nested),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_hostile_strings),
+        cmocka_unit_test(test_masking),
         cmocka_unit_test(test_buffer_target),
         cmocka_unit_test(test_failed_write_sticks),
     };

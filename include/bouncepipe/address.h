@@ -4,6 +4,8 @@
  *
  * A normalised address is "local@domain" with the domain lower-cased and the local part as
  * written (RFC 5321 2.4: local parts may be case-sensitive), at most BP_MAX_ADDRESS_BYTES.
+ * Extraction returns candidates; bp_address_check() says whether one is a valid address (and
+ * why not), bp_address_parse() reads an operator's address exactly.
  * SRS0/SRS1 addresses are forwarders' rewrites, not VERP, and are never decoded.
  *
  * Ownership: returned strings belong to the arena passed in.
@@ -49,6 +51,30 @@ typedef struct bp_verp_options {
  *         prefix).
  */
 char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options *opts);
+
+/**
+ * Validate an address as extraction gives it ("local@domain"): valid UTF-8, a local part of
+ * atext, dots and printable non-ASCII characters (RFC 6531), and a domain of LDH labels (an
+ * internationalised domain as IDNA encodes it, via GLib) or an IPv4 / IPv6 address literal,
+ * at most BP_MAX_ADDRESS_BYTES in all.  Dots in a row, a dot before the '@', '_' in a domain
+ * and long local parts are tolerated (address.c says why).  Extraction finds candidates;
+ * this decides which are addresses: every recipient an event, the store or an output gets
+ * has passed it.
+ * @return NULL when @p address is valid; else a static reason in words, e.g. "not valid UTF-8
+ *         (an 8-bit character set such as Latin-1?)".
+ */
+const char *bp_address_check(const char *address);
+
+/**
+ * Parse operator input (a command-line argument, a line of an imported list) as exactly one
+ * address: white space around it and one pair of angle brackets may be there, nothing else
+ * ("foo' OR 1=1 --@evil.example" is an error, not "--@evil.example").  The domain is
+ * lower-cased and loses a trailing root dot, as extraction does.
+ * @param why receives NULL, or the reason @p text is not an address (bp_address_check()'s,
+ *        "no '@'", "empty")
+ * @return the normalised address, or NULL.
+ */
+char *bp_address_parse(bp_arena *arena, const char *text, const char **why);
 
 /** @return non-zero when @p address is an SRS0/SRS1 rewritten address. */
 int bp_address_is_srs(const char *address);

@@ -27,6 +27,27 @@ typedef enum bp_action {
     BP_ACT_IGNORE,
 } bp_action;
 
+/** The SMTP command a failure answered (RFC 5321 section 4.1.1): where in the session the
+ *  receiving server said no.  The contract's smtp_command field spells it with
+ *  bp_smtp_command_name(). */
+typedef enum bp_smtp_command {
+    BP_SMTP_NONE = 0, /**< the report does not say */
+    BP_SMTP_CONNECT,  /**< the connection or the greeting (before any command) */
+    BP_SMTP_EHLO,     /**< EHLO or HELO (and STARTTLS, AUTH: the session set-up) */
+    BP_SMTP_MAIL,     /**< MAIL FROM: the envelope sender */
+    BP_SMTP_RCPT,     /**< RCPT TO: the recipient */
+    BP_SMTP_DATA,     /**< DATA or the end of the data: the message */
+} bp_smtp_command;
+
+/** Whom a failure's reply is about, when the report shows it is not the recipient (the
+ *  report stage reads the parties; classify never turns such a reply into a verdict on the
+ *  recipient). */
+typedef enum bp_party {
+    BP_PARTY_RECIPIENT = 0, /**< nothing says otherwise */
+    BP_PARTY_SENDER,        /**< the reply names the envelope sender (or its domain), not the recipient */
+    BP_PARTY_SENDING_HOST,  /**< the reply names the sending host (its HELO name), not the recipient */
+} bp_party;
+
 typedef struct bp_event {
     const char *source;     /**< file path, PATH#N, "-" */
     const char *message_id; /**< Message-ID of the report */
@@ -48,7 +69,9 @@ typedef struct bp_event {
     const char *envid;
     const char *job_id;
     const char *original_message_id;
-    const char *blocklist; /**< the block list or receiver's reputation system the text names */
+    const char *blocklist;    /**< the block list or receiver's reputation system the text names */
+    const char *smtp_command; /**< the SMTP command the failure answered: CONNECT, EHLO, MAIL, RCPT,
+                                   DATA, or NULL when the report does not say */
     /* where the message came from (docs/signals.md): our side of the failure or complaint */
     const char *sending_ip; /**< our IP address the message left from */
     const char *vmta;       /**< the PowerMTA virtual MTA it left through */
@@ -67,6 +90,11 @@ typedef struct bp_event {
     const char *stream_from;
     const char *receiver_from;
 } bp_event;
+
+/** @return "CONNECT", "EHLO", "MAIL", "RCPT" or "DATA"; NULL for BP_SMTP_NONE. */
+const char *bp_smtp_command_name(bp_smtp_command command);
+/** @return the command named @p name (case-insensitive; HELO is EHLO), or BP_SMTP_NONE. */
+bp_smtp_command bp_smtp_command_from_name(const char *name, size_t len);
 
 /** @return contract name of @p type ("bounce", ...). */
 const char *bp_event_type_name(bp_event_type type);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/event.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/status.h"
 
@@ -78,6 +79,19 @@ typedef struct bp_rcpt_block {
     /** The default does not apply when the recipient's SMTP stage was RCPT (a carrier whose
      *  prose "user unknown" is also its reception filter). */
     int default_unless_rcpt;
+    /* what the report says around the codes (reading.c): read for failures and delays */
+    bp_smtp_command smtp_command;  /**< the SMTP command the failure answered, or BP_SMTP_NONE */
+    const char *smtp_command_said; /**< the report's words that say so (for explain), or NULL */
+    const char *reply;             /**< the innermost remote reply when the diagnostic wraps one (an ESP's
+                                        summary, "(reason: ...)", a transcript), or NULL: it decides */
+    const char *reply_status;      /**< the inner reply's own enhanced status, or NULL */
+    const char *reply_code;        /**< the inner reply's own SMTP code, or NULL */
+    const char *passages;          /**< every passage of the report's own text about this recipient
+                                        (cleaned, capped), or NULL */
+    const char *mta_category;      /**< the sending MTA's own verdict (X-PowerMTA-BounceCategory), or NULL */
+    int local_delivery;            /**< a local delivery program failed (x-unix, procmail, ...) */
+    bp_party party;                /**< whom the reply names in place of the recipient */
+    const char *party_named;       /**< the sender address or host name the reply names, or NULL */
 } bp_rcpt_block;
 
 typedef struct bp_report {
@@ -103,6 +117,17 @@ typedef struct bp_report {
     /** An auto-reply's own words (cleaned, capped), for the classifier to tell a reply that
      *  says the address is dead ("not a valid user here") from a holiday notice; or NULL. */
     const char *reply_text;
+    /* the explanation text a text-bounce scanner read (textbounce.c), so that reading.c does
+     * not decode and fold it again; NULL for the other kinds */
+    const char *explanation;        /**< UTF-8, up to where the quoted original starts */
+    const char *explanation_folded; /**< the same, ASCII letters in lower case */
+    size_t explanation_len;
+    unsigned explanation_part; /**< its MIME part */
+    /* the parties (reading.c): who sent the original, from which host */
+    const char *envelope_sender; /**< the original's envelope sender (X-Postfix-Sender, Exim's "A message
+                                      sent by", the original's Return-Path), or NULL */
+    const char *sending_host;    /**< the host that tried to deliver: its HELO name as the report shows
+                                      it (a transcript's EHLO, the Reporting-MTA), or NULL */
     /* recipients */
     bp_rcpt_block *blocks;
     size_t n_blocks;
@@ -122,6 +147,25 @@ typedef struct bp_report_options {
  * @return BP_OK (also when nothing was recognised: kind BP_REPORT_NONE); BP_ERR_NOMEM.
  */
 bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out);
+
+/**
+ * Read what a report says around its codes (reading.c), for every failure and delay block:
+ * the SMTP stage, the innermost reply of a wrapper, the report's passages about the
+ * recipient, the parties (envelope sender, sending host) and whether the reply names one of
+ * them, a local delivery program's failure.  bp_report_parse() calls it once the blocks are
+ * made.  @return BP_OK or BP_ERR_NOMEM.
+ */
+bp_status bp_report_read(const bp_mime_message *msg, bp_arena *arena, bp_report *r);
+
+/**
+ * The SMTP command a text says a reply answered, from the MTAs' own templates (Postfix "(in
+ * reply to RCPT TO command)", Exim "SMTP error from remote mail server after RCPT TO:",
+ * qmail-remote "does not like recipient", dma "did not like our RCPT TO", ...).
+ * @param text @p len bytes, any case, white space folded to single spaces (as bp_clean_text() leaves it)
+ * @param at if not NULL, receives the offset and @p end the end of the words that say so
+ * @return the first command stated, or BP_SMTP_NONE.
+ */
+bp_smtp_command bp_stage_find(const char *text, size_t len, size_t *at, size_t *end);
 
 /** Append an empty block to @p r (blocks.c). @return it, or NULL when out of memory or over
  *  the limit. */

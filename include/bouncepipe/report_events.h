@@ -25,34 +25,48 @@
 
 #define BP_EXPLAIN_MAX_MATCHES 16
 
-/** The step that chose an event's category (bp_explain.category_step). */
+/** The step that chose an event's category (bp_explain.category_step); for failures, the
+ *  layers of bp_explain.verdict say more. */
 typedef enum bp_category_step {
     BP_CATEGORY_UNRECOGNIZED = 0, /**< no report family recognised the message */
     BP_CATEGORY_COMPLAINT,        /**< a complaint: the feedback type decides */
     BP_CATEGORY_NOT_FAILURE,      /**< not a failure (auto-reply, delivery): no category */
-    BP_CATEGORY_RULE,             /**< a rule matched the diagnostic text: matches[0] */
+    BP_CATEGORY_RULE,             /**< a rule matched the reply or the report's passages: matches[0] */
     BP_CATEGORY_STATUS,           /**< no rule matched: the RFC 3463 table, by the enhanced status */
     BP_CATEGORY_SMTP,             /**< no rule matched: the SMTP reply code */
     BP_CATEGORY_DEFAULT,          /**< no rule matched and no usable code: other */
     BP_CATEGORY_STATED,           /**< the report states it (an ESP's bounce type) */
     BP_CATEGORY_FAMILY,           /**< no rule or specific status: the family's default */
+    BP_CATEGORY_FALLBACK,         /**< no rule matched: a local delivery program, the sending MTA's
+                                       own verdict, or a generic status without text (verdict.step) */
 } bp_category_step;
 
 /** Why an event came out as it did (filled only when bp_classify_ctx.explain is set), as
  *  structured steps; the explain command words them. */
 typedef struct bp_explain {
-    const char *family;       /**< report family */
-    unsigned part_index;      /**< MIME part of the recipient block */
-    const char *field;        /**< field or scanner that gave the recipient */
-    const char *verp_address; /**< decoded envelope recipient, when there was one */
-    int verp_disagrees;       /**< the report's recipient differs from the VERP address */
+    const char *family;           /**< report family */
+    unsigned part_index;          /**< MIME part of the recipient block */
+    const char *field;            /**< field or scanner that gave the recipient */
+    const char *verp_address;     /**< decoded envelope recipient, when there was one */
+    int verp_disagrees;           /**< the report's recipient differs from the VERP address */
+    const char *rejected_address; /**< the first recipient candidate that was not a valid address
+                                       (bp_address_check()), masked for printing, or NULL */
+    const char *rejected_why;     /**< why it was rejected */
+    const char *rejected_field;   /**< where it was found: the field or scanner, or "VERP" */
     bp_rule_match matches[BP_EXPLAIN_MAX_MATCHES];
     size_t n_matches;               /**< every matching rule (may exceed the array) */
+    const char *matched_text;       /**< the text the matches' spans point into: the reply, the
+                                         diagnostic or the passages */
     bp_category_step category_step; /**< how the category was chosen */
     int had_diagnostic;             /**< the block had diagnostic text to match */
     const char *codes_category;     /**< what the codes alone would say (bounces, delays) */
     const char *stated_by;          /**< BP_CATEGORY_STATED: what the report stated */
     bp_policy_step action_step;     /**< which policy step chose the action */
+    /* failures and delays: every layer of the classification, and what the report said */
+    bp_verdict verdict;          /**< the layers (classify.h) */
+    const bp_rcpt_block *block;  /**< the block as read (stage, reply, passages, parties) */
+    const char *envelope_sender; /**< the parties as the report showed them, or NULL */
+    const char *sending_host;
 } bp_explain;
 
 typedef struct bp_classify_ctx {

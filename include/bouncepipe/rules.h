@@ -4,7 +4,7 @@
  *
  * File format (docs/bouncepipe-patterns.5): one rule per line, PowerMTA's
  * <bounce-category-patterns> lines verbatim ("/regex/ category"), extended with options
- * after the category (id=..., status=..., mta=..., blocklist=...) and '#' comments.
+ * after the category (id=..., status=..., mta=..., stage=..., blocklist=...) and '#' comments.
  * Loading never fails on a bad rule: the rule is skipped and a warning names file:line.
  *
  * Ownership: a bp_rules owns every rule, pattern and compiled code; bp_rule pointers handed
@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "bouncepipe/event.h"
 #include "bouncepipe/status.h"
 
 typedef struct bp_rules bp_rules;
@@ -27,17 +28,21 @@ typedef struct bp_rule {
     const char *pattern;      /**< the regex source, without slashes */
     const char *category;     /**< bounce category it assigns */
     const char *blocklist;    /**< block list the text names (blocklist=), or NULL */
-    const char *scope_status; /**< "5", "5.7", "5.7.1" or NULL: applies only to such codes */
+    const char *scope_status; /**< "5", "5.7", "5.7.1" or NULL: applies only to such codes; a
+                                   leading '!' inverts the list (applies to any other code, or none) */
     const char *scope_mta;    /**< domain suffix of the reporting/remote MTA, or NULL */
+    const char *scope_stage;  /**< SMTP commands ("RCPT", "DATA,NONE"; a leading '!' inverts the
+                                   list), upper case, or NULL: applies only at those stages */
 } bp_rule;
 
 /** What a rule is matched against. */
 typedef struct bp_rule_subject {
     const char *text; /**< diagnostic text, UTF-8 */
     size_t len;
-    const char *status;    /**< enhanced status code or NULL */
-    const char *smtp_code; /**< SMTP code or NULL */
-    const char *mta;       /**< remote or reporting MTA host name, or NULL */
+    const char *status;      /**< enhanced status code or NULL */
+    const char *smtp_code;   /**< SMTP code or NULL */
+    const char *mta;         /**< remote or reporting MTA host name, or NULL */
+    bp_smtp_command command; /**< the SMTP command the text answered, or BP_SMTP_NONE */
 } bp_rule_subject;
 
 /** A match: the rule and the matched span of the subject text. */

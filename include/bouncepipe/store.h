@@ -58,6 +58,10 @@ typedef struct bp_store_options {
 /** Fill @p o with the defaults (the thresholds of bp_policy_default()). */
 void bp_store_options_default(bp_store_options *o);
 
+/** @return non-zero when @p location names a PostgreSQL store ("postgresql://", "postgres://");
+ *  anything else is an SQLite file. */
+int bp_store_is_postgres(const char *location);
+
 /**
  * Open (and create or migrate to the current schema, unless read-only) the store at
  * @p location: a file path for SQLite (created 0640, narrowed by a stricter umask).

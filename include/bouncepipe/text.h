@@ -48,10 +48,61 @@ char *bp_ascii_lower(char *s);
 /** @return an arena copy of @p s without leading and trailing white space; NULL stays NULL. */
 char *bp_trim_dup(bp_arena *arena, const char *s, size_t len);
 
+/* Masking: the one place that decides which characters of untrusted text may reach an output
+ * as they are.  A character is shown as it is when it is valid UTF-8 and printable; shown as
+ * '?' are
+ *   - bytes that start no valid UTF-8 sequence (an 8-bit charset, a cut sequence);
+ *   - C0 controls, DEL and the C1 controls U+0080..U+009F (ESC[8m hides text on a terminal,
+ *     U+009B is a one-character CSI on some);
+ *   - the bidirectional embeddings, overrides and isolates U+202A..U+202E, U+2066..U+2069
+ *     (they reorder what follows them: "Trojan Source") and the line and paragraph
+ *     separators U+2028, U+2029.
+ * ASCII white space is a kind of its own: bp_clean_text() folds it, the writer's back ends
+ * decide.  The JSON back end escapes controls and unsafe format characters (\u009b,
+ * \u202e) instead of masking them; it masks invalid bytes. */
+
+/** The kind of one character of untrusted text (bp_text_char()). */
+typedef enum bp_text_kind {
+    BP_TEXT_PLAIN = 0, /**< valid, printable: shown as it is */
+    BP_TEXT_SPACE,     /**< ASCII white space: space, tab, CR, LF, FF, VT */
+    BP_TEXT_CONTROL,   /**< another C0 control, DEL, or a C1 control (U+0080..U+009F) */
+    BP_TEXT_UNSAFE,    /**< a bidi embedding, override or isolate, or U+2028 / U+2029 */
+    BP_TEXT_INVALID,   /**< a byte that starts no valid UTF-8 sequence */
+} bp_text_kind;
+
 /**
- * Make remote text safe to store and print: control bytes and invalid UTF-8 become '?',
- * runs of white space (including folded lines) become one space, leading and trailing space
- * go, and the result is cut at @p max_bytes on a UTF-8 character boundary.
+ * The character at @p s: @p avail (at least 1) bytes may be read.
+ * @param kind receives its kind
+ * @param cp if not NULL, receives its code point (the byte itself for BP_TEXT_INVALID)
+ * @return its length in bytes: 1 to 4; 1 for an invalid byte.
+ */
+size_t bp_text_char(const char *s, size_t avail, bp_text_kind *kind, unsigned int *cp);
+
+/** bp_text_mask_append() flags. */
+enum {
+    BP_MASK_KEEP_NEWLINES = 1u << 0,   /**< '\n' passes (a layout's own lines); else it is masked */
+    BP_MASK_KEEP_WHITESPACE = 1u << 1, /**< '\t', '\r' and '\n' pass (a CSV cell quotes them) */
+};
+
+/**
+ * Append @p len bytes of @p s to @p sb with every character that is not BP_TEXT_PLAIN shown
+ * as '?', except the space (and what @p flags keep).  The output is valid UTF-8
+ * without controls whatever @p s holds.  @return BP_OK or BP_ERR_NOMEM.
+ */
+bp_status bp_text_mask_append(bp_strbuf *sb, const char *s, size_t len, unsigned flags);
+
+/**
+ * bp_text_mask_append() of a NUL-terminated string into the arena, cut at @p max_bytes on a
+ * character boundary (a rejected address quoted in a message, an operator's argument echoed).
+ * @return the arena string; NULL when @p s is NULL or out of memory.
+ */
+char *bp_text_mask(bp_arena *arena, const char *s, size_t max_bytes);
+
+/**
+ * Make remote text safe to store and print: every character that is not printable
+ * (bp_text_char(): controls, C1 controls, bidi overrides, invalid UTF-8) becomes '?', runs of
+ * white space (including folded lines) become one space, leading and trailing space go, and
+ * the result is cut at @p max_bytes on a UTF-8 character boundary.
  * @return an arena string, or NULL when @p s is NULL or the result is empty.
  */
 char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes);

@@ -7,6 +7,13 @@
  * quoted and neutralised against formula injection, every text value masked.  Used by the
  * event printer (emit.h), export, lookup, stats and acct.
  *
+ * Whatever the strings hold, the output is valid UTF-8 without a control character that is
+ * not the format's own (text.h, "Masking"): JSON escapes C0 and C1 controls and the bidi
+ * overrides (\u001b, \u009b, \u202e) and writes '?' for a byte of no valid UTF-8
+ * sequence; CSV cells, text values and raw layouts show all of those as '?' (a CSV cell
+ * keeps tabs and line breaks, quoted as RFC 4180 says; a raw layout keeps its line ends).  So no input reaches an
+ * operator's terminal or a JSON parser as anything but text.
+ *
  *   JSON   compact JSON.  bp_writer_separator() between items of a list puts them on lines
  *          of their own (and the closing bracket too); at the top level it ends the line, so
  *          one map per line and a separator after each is NDJSON.
@@ -15,8 +22,9 @@
  *          booleans are 1/0, null an empty cell; rows end with CRLF (RFC 4180).  Containers
  *          inside a row are a programming error.
  *   TEXT   plain values for people and scripts: keys are not written, scalars of one
- *          container are separated by a space, null is "-", control bytes are shown as '?',
- *          and bp_writer_separator() ends the line (a list of addresses, one a line).
+ *          container are separated by a space, null is "-", values are masked (a control,
+ *          '\n' included, is '?'), and bp_writer_separator() ends the line (a list of
+ *          addresses, one a line).
  *
  * Output is buffered and written to the FILE each time the writer is back at the top level
  * (a JSON value with the separator after it; a CSV row; a text line), when 64 KiB are
@@ -81,16 +89,19 @@ bp_status bp_writer_separator(bp_writer *w);
 /** CSV: write the header line now, from @p names (before any row; once).  Other formats:
  *  nothing. */
 bp_status bp_writer_columns(bp_writer *w, const char *const *names, size_t n);
-/** Append @p len bytes as they are: a human layout a command formats itself (event text). */
+/** Append @p len bytes of a human layout a command formats itself (event text), masked but
+ *  for its '\n' (text.h): data formatted into it cannot reach the terminal as controls. */
 bp_status bp_writer_raw(bp_writer *w, const char *s, size_t len);
 /** @return the first error the writer met, or BP_OK. */
 bp_status bp_writer_status(const bp_writer *w);
 /** Write what is buffered to the FILE and flush it.  @return the writer's status. */
 bp_status bp_writer_flush(bp_writer *w);
 
-/** Append @p s as a JSON string (quoted, escaped) or null. */
+/** Append @p s as a JSON string (quoted, escaped; C1 controls and bidi overrides escaped,
+ *  invalid UTF-8 bytes as '?') or null. */
 bp_status bp_json_string(bp_strbuf *sb, const char *s);
-/** Append @p s as a CSV cell, quoted when needed and neutralised against formula injection. */
+/** Append @p s as a CSV cell, masked (text.h), quoted when needed and neutralised against
+ *  formula injection. */
 bp_status bp_csv_cell(bp_strbuf *sb, const char *s);
 
 #endif

@@ -227,10 +227,12 @@ const char *bp_acct_record_key(const bp_acct_record *rec, bp_arena *arena)
     return key;
 }
 
-/* Take @p addr as the event's recipient when there is one. @return non-zero when taken. */
+/* Take @p addr as the event's recipient when there is one and it is a valid address
+ * (bp_address_check(): a record's bytes are as hostile as a message's). @return non-zero when
+ * taken. */
 static int take_recipient(bp_event *e, const char *addr, const char *from)
 {
-    if (addr == NULL)
+    if (addr == NULL || bp_address_check(addr) != NULL)
         return 0;
     e->recipient = addr;
     e->recipient_from = from;

@@ -1,9 +1,11 @@
 /*
- * classify.c - a failure's category: rules over the diagnostic text first, then the codes.
+ * classify.c - a failure's category: rules over the remote reply first, then the report's
+ * passages, then the codes; then the guards of the parties (classify.h lists the layers).
  *
- * bp_classify_text(): the first matching rule over the diagnostic text, else the codes (text
- * beats a generic code); the deciding rule's id, or the code table's ("status:X.Y.Z",
- * "smtp:NNN", "default").
+ * bp_classify_failure(): every layer, recorded in a bp_verdict for explain.
+ * bp_classify_text(): the same for a bare text and its codes (accounting records, rescore,
+ * patterns test): the first matching rule, else the codes (text beats a generic code); the
+ * deciding rule's id, or the code table's ("status:X.Y.Z", "smtp:NNN", "default").
  * bp_category_from_codes(): the RFC 3463 table (subject.detail), then SMTP reply codes.
  * bp_failure_is_final(): only a final failure suppresses outright.
  * These know nothing of reports or messages: the core's report_events.c turns a report's
@@ -147,26 +149,127 @@ const char *bp_category_from_codes(const char *status, const char *smtp_code)
     return "other";
 }
 
+/* Codes that say nothing specific: none, X.0.0, or X.5.0 ("other or undefined protocol
+ * status", which MTAs also give any reply whose code they could not map). */
+static int codes_generic(const char *status)
+{
+    return status == NULL || strlen(status) < 5 || strcmp(status + 1, ".0.0") == 0 || strcmp(status + 1, ".5.0") == 0;
+}
+
+/* Non-zero when @p s holds a word: a letter (or any non-ASCII byte), not only codes. */
+static int has_words(const char *s)
+{
+    for (; s != NULL && *s; s++)
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (unsigned char)*s >= 0x80)
+            return 1;
+    return 0;
+}
+
+int bp_category_is_recipient_verdict(const char *category)
+{
+    return category != NULL && (strcmp(category, "bad-mailbox") == 0 || strcmp(category, "inactive-mailbox") == 0 ||
+                                strcmp(category, "bad-domain") == 0);
+}
+
+static int match_text(bp_rules *rules, const char *text, const bp_failure *f, bp_rule_match *m)
+{
+    if (rules == NULL || text == NULL)
+        return 0;
+    bp_rule_subject subj = {text, strlen(text), f->status, f->smtp_code, f->mta, f->command};
+    return bp_rules_match(rules, &subj, m);
+}
+
+/* The code table's verdict and its id (layer 1 and the fallbacks of layer 4). */
+static const char *codes_verdict(bp_arena *arena, const bp_failure *f, int no_text, bp_verdict *v)
+{
+    const char *status = f->status, *smtp_code = f->smtp_code;
+    const char *category = bp_category_from_codes(status, smtp_code);
+    if (status != NULL && strlen(status) >= 5 && strcmp(status + 1, ".0.0") != 0) {
+        v->rule = bp_arena_printf(arena, "status:%s", status);
+        v->step = BP_VERDICT_STATUS;
+        /* a generic X.Y.0 with nothing said at all: a failure of that kind, nothing more is
+         * known, so it is counted (soft), never ignored */
+        if (no_text && strcmp(status + strlen(status) - 2, ".0") == 0) {
+            v->step = BP_VERDICT_GENERIC;
+            category = "other";
+        }
+    } else if (smtp_code != NULL) {
+        v->rule = bp_arena_printf(arena, "smtp:%s", smtp_code);
+        v->step = BP_VERDICT_SMTP;
+    } else {
+        v->rule = "default";
+        v->step = BP_VERDICT_DEFAULT;
+    }
+    return category;
+}
+
+const char *bp_classify_failure(bp_rules *rules, bp_arena *arena, const bp_failure *f, bp_verdict *out)
+{
+    bp_verdict local = {0};
+    bp_verdict *v = out != NULL ? out : &local;
+    memset(v, 0, sizeof(*v));
+    v->codes_category = bp_category_from_codes(f->status, f->smtp_code);
+    /* 2. the reply's text */
+    if (match_text(rules, f->text, f, &v->match)) {
+        v->step = BP_VERDICT_RULE;
+        v->category = v->match.rule->category;
+        v->rule = v->match.rule->id;
+        v->blocklist = v->match.rule->blocklist;
+        /* 3. the report's passages about the recipient, when the reply decided nothing and
+         *    its codes are generic */
+    } else if (codes_generic(f->status) && f->passages != NULL && match_text(rules, f->passages, f, &v->match)) {
+        v->step = BP_VERDICT_PASSAGES;
+        v->category = v->match.rule->category;
+        v->rule = v->match.rule->id;
+        v->blocklist = v->match.rule->blocklist;
+        /* 4. no rule knew the words */
+    } else if (f->local_delivery) {
+        v->step = BP_VERDICT_LOCAL_DELIVERY;
+        v->category = "bad-configuration";
+        v->rule = "local-delivery";
+    } else if (f->mta_verdict != NULL && bp_category_valid(f->mta_verdict)) {
+        v->step = BP_VERDICT_MTA;
+        v->category = f->mta_verdict;
+        v->rule = bp_arena_printf(arena, "mta:%s", f->mta_verdict);
+    } else {
+        v->category = codes_verdict(arena, f, !has_words(f->text) && !has_words(f->passages), v);
+    }
+    /* 5. the guards of the parties: a verdict on the recipient given where the recipient was
+     *    not the subject */
+    if (bp_category_is_recipient_verdict(v->category)) {
+        const char *cat = NULL, *rule = NULL;
+        if (f->command == BP_SMTP_CONNECT || f->command == BP_SMTP_EHLO || f->command == BP_SMTP_MAIL) {
+            v->guard = BP_GUARD_STAGE;
+            cat = f->command == BP_SMTP_MAIL ? "invalid-sender" : "policy-related";
+            rule = bp_arena_printf(arena, "stage:%s", bp_smtp_command_name(f->command));
+        } else if (f->party == BP_PARTY_SENDER) {
+            v->guard = BP_GUARD_SENDER;
+            cat = "invalid-sender";
+            rule = "party:sender";
+        } else if (f->party == BP_PARTY_SENDING_HOST) {
+            v->guard = BP_GUARD_SENDING_HOST;
+            cat = "policy-related";
+            rule = "party:sending-host";
+        }
+        if (cat != NULL) {
+            v->guarded_category = v->category;
+            v->guarded_rule = v->rule;
+            v->category = cat;
+            v->rule = rule;
+        }
+    }
+    return v->category;
+}
+
 const char *bp_classify_text(bp_rules *rules, bp_arena *arena, const char *text, const char *status,
                              const char *smtp_code, const char *mta, const char **rule, const char **blocklist)
 {
-    *blocklist = NULL;
-    if (rules != NULL && text != NULL) {
-        bp_rule_subject subj = {text, strlen(text), status, smtp_code, mta};
-        bp_rule_match m;
-        if (bp_rules_match(rules, &subj, &m)) {
-            *rule = m.rule->id;
-            *blocklist = m.rule->blocklist;
-            return m.rule->category;
-        }
-    }
-    if (status != NULL && strcmp(status + 1, ".0.0") != 0)
-        *rule = bp_arena_printf(arena, "status:%s", status);
-    else if (smtp_code != NULL)
-        *rule = bp_arena_printf(arena, "smtp:%s", smtp_code);
-    else
-        *rule = "default";
-    return bp_category_from_codes(status, smtp_code);
+    bp_failure f = {text, status, smtp_code, mta, BP_SMTP_NONE, NULL, NULL, 0, BP_PARTY_RECIPIENT};
+    bp_verdict v;
+    const char *category = bp_classify_failure(rules, arena, &f, &v);
+    *rule = v.rule;
+    *blocklist = v.blocklist;
+    return category;
 }
 
 int bp_failure_is_final(bp_event_type type, const char *status)

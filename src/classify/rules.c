@@ -106,6 +106,7 @@ static void rule_clear(struct rule *ru)
     free((char *)ru->pub.blocklist);
     free((char *)ru->pub.scope_status);
     free((char *)ru->pub.scope_mta);
+    free((char *)ru->pub.scope_stage);
     for (unsigned i = 0; i < ru->n_literals; i++)
         free((char *)ru->literals[i]);
     free((void *)ru->literals);
@@ -221,9 +222,11 @@ static int valid_status_entry(const char *s, size_t n)
     return 1;
 }
 
-/* Scope entries, comma-separated. */
+/* Scope entries, comma-separated, the list maybe inverted by a leading '!'. */
 static int valid_status_list(const char *s)
 {
+    if (*s == '!')
+        s++;
     if (*s == '\0')
         return 0;
     while (*s) {
@@ -247,6 +250,45 @@ static int valid_domain_list(const char *s)
               *s == '.' || *s == ','))
             return 0;
     return 1;
+}
+
+/* SMTP commands, comma-separated, the list maybe inverted by a leading '!': CONNECT, EHLO
+ * (HELO), MAIL, RCPT, DATA, or NONE (the report names no command).  @return the list in
+ * canonical upper case (malloc'ed), or NULL when an entry is unknown or out of memory. */
+static char *stage_list(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(len + 2);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    if (*s == '!')
+        out[o++] = *s++;
+    if (*s == '\0') {
+        free(out);
+        return NULL;
+    }
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        bp_smtp_command c = bp_smtp_command_from_name(s, n);
+        const char *name =
+            c != BP_SMTP_NONE ? bp_smtp_command_name(c) : (n == 4 && strncasecmp(s, "none", 4) == 0 ? "NONE" : NULL);
+        if (name == NULL) {
+            free(out);
+            return NULL;
+        }
+        if (o > 0 && out[o - 1] != '!')
+            out[o++] = ',';
+        memcpy(out + o, name, strlen(name)); /* never longer than the entry (HELO is EHLO) */
+        o += strlen(name);
+        s += n;
+        if (*s == ',' && *++s == '\0') {
+            free(out);
+            return NULL;
+        }
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* Parse one line; returns BP_OK also for skipped lines. */
@@ -300,12 +342,14 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     }
     const char *category = tok;
     const char *id = NULL, *status = NULL, *mta = NULL, *blocklist = NULL;
+    char *stage = NULL; /* canonical copy; freed below unless the rule keeps it */
     while ((tok = strtok(NULL, " \t")) != NULL) {
         if (*tok == '#')
             break;
         char *eq = strchr(tok, '=');
         if (eq == NULL) {
             warnf(lc, lineno, "option \"%s\" is not key=value", tok);
+            free(stage);
             return BP_OK;
         }
         *eq = '\0';
@@ -316,13 +360,18 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             status = v;
         else if (strcmp(tok, "mta") == 0 && valid_domain_list(v))
             mta = v;
+        else if (strcmp(tok, "stage") == 0 && stage == NULL && (stage = stage_list(v)) != NULL)
+            continue;
         else if (strcmp(tok, "blocklist") == 0)
             blocklist = v;
-        else if (strcmp(tok, "id") == 0 || strcmp(tok, "status") == 0 || strcmp(tok, "mta") == 0) {
+        else if (strcmp(tok, "id") == 0 || strcmp(tok, "status") == 0 || strcmp(tok, "mta") == 0 ||
+                 strcmp(tok, "stage") == 0) {
             warnf(lc, lineno, "invalid value \"%s\" for %s=", v, tok);
+            free(stage);
             return BP_OK;
         } else {
             warnf(lc, lineno, "unknown option \"%s\"", tok);
+            free(stage);
             return BP_OK;
         }
     }
@@ -334,6 +383,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             else
                 warnf(lc, lineno, "duplicate id \"%s\" (first in %s:%u)", id, r->rules[i].pub.file,
                       r->rules[i].pub.line);
+            free(stage);
             return BP_OK;
         }
     /* compile once to validate: a pattern that does not compile is skipped here, not at match */
@@ -341,6 +391,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     bp_regex *code = bp_regex_compile(pattern, BP_REGEX_CASELESS, detail, sizeof(detail));
     if (code == NULL) {
         warnf(lc, lineno, "bad regex: %s", detail);
+        free(stage);
         return BP_OK;
     }
     if (r->n == r->cap) {
@@ -348,6 +399,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         struct rule *nr = realloc(r->rules, cap * sizeof(*nr));
         if (nr == NULL) {
             bp_regex_free(code);
+            free(stage);
             return BP_ERR_NOMEM;
         }
         r->rules = nr;
@@ -371,6 +423,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     ru->pub.blocklist = blocklist != NULL ? strdup(blocklist) : NULL;
     ru->pub.scope_status = status != NULL ? strdup(status) : NULL;
     ru->pub.scope_mta = mta != NULL ? strdup(mta) : NULL;
+    ru->pub.scope_stage = stage; /* the rule owns it now */
     char **literals = NULL;
     size_t *literal_len = NULL;
     if (ru->pub.id == NULL || ru->pub.file == NULL || ru->pub.pattern == NULL || ru->pub.category == NULL ||
@@ -534,11 +587,32 @@ out:
 
 /* ---- matching ----------------------------------------------------------------------- */
 
+/* Non-zero when @p cmd is in the stage list @p scope (as stage_list() wrote it). */
+static int stage_fits(const char *scope, bp_smtp_command cmd)
+{
+    int invert = *scope == '!';
+    const char *list = scope + invert;
+    const char *name = cmd != BP_SMTP_NONE ? bp_smtp_command_name(cmd) : "NONE";
+    size_t nlen = strlen(name);
+    int hit = 0;
+    while (*list && !hit) {
+        size_t n = strcspn(list, ",");
+        hit = n == nlen && strncmp(list, name, n) == 0;
+        list += n;
+        if (*list == ',')
+            list++;
+    }
+    return hit != invert;
+}
+
 static int scope_fits(const struct rule *ru, const bp_rule_subject *s)
 {
+    if (ru->pub.scope_stage != NULL && !stage_fits(ru->pub.scope_stage, s->command))
+        return 0;
     if (ru->pub.scope_status != NULL) {
         int ok = 0;
-        const char *list = ru->pub.scope_status;
+        int invert = ru->pub.scope_status[0] == '!';
+        const char *list = ru->pub.scope_status + invert;
         while (*list && !ok) {
             size_t n = strcspn(list, ",");
             if (n > 0) {
@@ -556,7 +630,7 @@ static int scope_fits(const struct rule *ru, const bp_rule_subject *s)
             if (*list == ',')
                 list++;
         }
-        if (!ok)
+        if (ok == invert)
             return 0;
     }
     if (ru->pub.scope_mta != NULL) {
@@ -640,7 +714,7 @@ int bp_rules_group(bp_rules *r, const bp_rule *rule, const char *text, size_t le
     const struct rule *ru = (const struct rule *)(const void *)rule;
     if (ru < r->rules || ru >= r->rules + r->n)
         return 0;
-    bp_rule_subject s = {text, len, NULL, NULL, NULL};
+    bp_rule_subject s = {text, len, NULL, NULL, NULL, BP_SMTP_NONE};
     size_t a = 0, b = 0;
     struct rule *own = &r->rules[ru - r->rules];
     return run_rule(r, own, &s, &a, &b) && bp_regex_group(r->matcher, own->code, group, gs, ge);

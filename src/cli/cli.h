@@ -100,6 +100,8 @@ typedef struct bp_cli_env {
     bp_config config;
     int config_loaded;
     bp_rules *rules;
+    unsigned rule_errors;   /**< rules skipped as invalid in --patterns and [rules] files (each
+                                 warned about on stderr): pipe mode defers, others go on */
     bp_pipeline pipeline;   /**< rules, policy, VERP and report options of the configuration */
     char shown_db[1024];    /**< bp_cli_db_shown()'s text */
     char shown_error[1024]; /**< bp_cli_store_error()'s text */
@@ -216,6 +218,9 @@ void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r);
  * @return 0, or -1 with errno set.
  */
 int bp_cli_write_file(const bp_strbuf *sb, const char *path);
+/** bp_cli_write_file() with the file's permission bits @p mode, or with 0666 narrowed by the
+ *  umask (what a shell's redirection makes) when @p mode is -1 (stats --output). */
+int bp_cli_write_file_mode(const bp_strbuf *sb, const char *path, int mode);
 
 /** Print "bouncepipe: CMD: message" on stderr. */
 void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -5,11 +5,14 @@
  * For each message of each FILE (a message, a directory, an mbox, a Maildir, - for stdin),
  * and for each event it yields, tells an operator why the event came out as it did:
  * the report family; which MIME part and which field gave the recipient, and whether the
- * VERP-decoded envelope recipient agrees; the codes and the diagnostic text; every rule that
- * matched, in load order, with its id, file:line, category and the matched span; why the
- * winner won; the block list; where the message came from (sending IP, VMTA, stream,
- * receiver, what is listed) and where each of those was found; and the policy step that
- * chose the action.  Nothing is
+ * VERP-decoded envelope recipient agrees; the codes and the diagnostic text; what the report
+ * said around them (the SMTP stage and the words that state it, the innermost reply of a
+ * wrapper, the passages about the recipient, the envelope sender and the sending host, a
+ * local delivery program, the sending MTA's own verdict); the base verdict of the codes;
+ * every rule that matched, in load order, with its id, file:line, category and the matched
+ * span; a guard of the parties that changed the category; why the winner won; the block
+ * list; where the message came from (sending IP, VMTA, stream, receiver, what is listed) and
+ * where each of those was found; and the policy step that chose the action.  Nothing is
  * recorded.  Output is plain text for people; remote text is printed with control bytes
  * masked.  Exit 0, 1 when an input could not be read, 64 on bad usage, 78 on bad
  * configuration.
@@ -20,6 +23,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/source.h"
+#include "bouncepipe/text.h"
 #include "cli.h"
 
 static const bp_cli_command explain_command = {
@@ -42,13 +46,13 @@ struct explain_run {
     int failures;
 };
 
-/* Untrusted text with control bytes shown as '?'. */
+/* Untrusted text masked (text.h: controls, C1, bidi overrides, invalid UTF-8 as '?'). */
 static void put_masked(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && s[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        putchar(c < 0x20 || c == 0x7F ? '?' : c);
-    }
+    bp_strbuf sb = {0};
+    if (bp_text_mask_append(&sb, s, strnlen(s, n), 0) == BP_OK && sb.data != NULL)
+        fputs(sb.data, stdout);
+    bp_strbuf_free(&sb);
 }
 
 static void put_field(const char *label, const char *value)
@@ -74,8 +78,13 @@ static void put_rule_why(const bp_explain *x)
         printf(", within its scope status=%s", w->scope_status);
     if (w->scope_mta != NULL)
         printf("%s%s", w->scope_status != NULL ? " mta=" : ", within its scope mta=", w->scope_mta);
+    if (w->scope_stage != NULL)
+        printf("%s%s", w->scope_status != NULL || w->scope_mta != NULL ? " stage=" : ", within its scope stage=",
+               w->scope_stage);
     if (w->blocklist != NULL)
         fputs(", naming a block list", stdout);
+    if (x->verdict.step == BP_VERDICT_PASSAGES)
+        fputs(", over the report's passages (the reply said nothing any rule knew, its codes are generic)", stdout);
     printf("; text beats codes (the codes alone would say %s)", x->codes_category);
 }
 
@@ -93,8 +102,96 @@ static void put_category_why(const bp_explain *x)
     case BP_CATEGORY_DEFAULT: printf("%sno usable code either: other", text); break;
     case BP_CATEGORY_STATED: printf("the report states it (%s)", x->stated_by); break;
     case BP_CATEGORY_FAMILY: printf("%sno specific status either: the %s family's default", text, x->family); break;
+    case BP_CATEGORY_FALLBACK:
+        switch (x->verdict.step) {
+        case BP_VERDICT_LOCAL_DELIVERY:
+            printf("%sa local delivery program failed: the receiving host's configuration, not the mailbox", text);
+            break;
+        case BP_VERDICT_MTA:
+            printf("%sthe sending MTA's own verdict (X-PowerMTA-BounceCategory) beats the code table (which "
+                   "would say %s)",
+                   text, x->codes_category);
+            break;
+        default:
+            printf("%sa generic status and no words at all: counted as other, never ignored (the table would "
+                   "say %s)",
+                   text, x->codes_category);
+            break;
+        }
+        break;
     }
     putchar('\n');
+}
+
+/* The guard of the parties that changed the category, in words, or nothing. */
+static void put_guard(const bp_explain *x)
+{
+    const bp_verdict *v = &x->verdict;
+    if (v->guard == BP_GUARD_NONE)
+        return;
+    printf("  %-12s %s (%s) would be a verdict on the recipient, but ", "guard:", v->guarded_category,
+           v->guarded_rule != NULL ? v->guarded_rule : "-");
+    switch (v->guard) {
+    case BP_GUARD_STAGE:
+        printf("the reply came at %s, before the recipient was named: %s\n",
+               x->block != NULL ? bp_smtp_command_name(x->block->smtp_command) : "-", v->category);
+        break;
+    case BP_GUARD_SENDER:
+        fputs("the reply names the envelope sender \"", stdout);
+        put_masked(x->block->party_named, strlen(x->block->party_named));
+        printf("\", not the recipient: %s\n", v->category);
+        break;
+    case BP_GUARD_SENDING_HOST:
+        fputs("the reply names the sending host \"", stdout);
+        put_masked(x->block->party_named, strlen(x->block->party_named));
+        printf("\", not the recipient: %s\n", v->category);
+        break;
+    case BP_GUARD_NONE: break;
+    }
+}
+
+/* What the report said around the codes (reading.c): the stage, the inner reply, the
+ * passages, the parties, the sending MTA's verdict. */
+static void put_reading(const bp_explain *x)
+{
+    const bp_rcpt_block *b = x->block;
+    if (b == NULL)
+        return;
+    printf("  %-12s ", "stage:");
+    if (b->smtp_command == BP_SMTP_NONE) {
+        puts("- (the report does not say which SMTP command the failure answered)");
+    } else {
+        printf("%s (the report says \"", bp_smtp_command_name(b->smtp_command));
+        if (b->smtp_command_said != NULL)
+            put_masked(b->smtp_command_said, strlen(b->smtp_command_said));
+        puts("\")");
+    }
+    if (b->reply != NULL) {
+        printf("  %-12s ", "inner reply:");
+        put_masked(b->reply, strlen(b->reply));
+        printf(" (status %s, code %s: the innermost remote reply decides, not its wrapper)\n",
+               b->reply_status != NULL ? b->reply_status : "-", b->reply_code != NULL ? b->reply_code : "-");
+    }
+    if (b->passages != NULL)
+        put_field("passages:", b->passages);
+    if (x->envelope_sender != NULL || x->sending_host != NULL) {
+        printf("  %-12s sender ", "parties:");
+        put_masked(x->envelope_sender != NULL ? x->envelope_sender : "-",
+                   strlen(x->envelope_sender != NULL ? x->envelope_sender : "-"));
+        fputs(", sending host ", stdout);
+        put_masked(x->sending_host != NULL ? x->sending_host : "-",
+                   strlen(x->sending_host != NULL ? x->sending_host : "-"));
+        putchar('\n');
+    }
+    if (b->local_delivery)
+        printf("  %-12s the failure came from a local delivery program (%s)\n",
+               "local:", b->diagnostic_type != NULL ? b->diagnostic_type : "its words say so");
+    if (b->mta_category != NULL) {
+        printf("  %-12s X-PowerMTA-BounceCategory: ", "sending MTA:");
+        put_masked(b->mta_category, strlen(b->mta_category));
+        puts(x->verdict.step == BP_VERDICT_MTA ? " (used: no rule knew the reply)"
+                                               : " (shown only: a rule or the layers before decided)");
+    }
 }
 
 static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
@@ -112,6 +209,13 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
         }
         putchar('\n');
     }
+    if (x->rejected_address != NULL) {
+        printf("  %-12s \"", "rejected:");
+        put_masked(x->rejected_address, strlen(x->rejected_address));
+        fputs("\" in ", stdout);
+        put_masked(x->rejected_field != NULL ? x->rejected_field : "the report", 64);
+        printf(": not an address: %s\n", x->rejected_why);
+    }
     if (x->verp_address != NULL) {
         printf("  %-12s ", "VERP:");
         put_masked(x->verp_address, strlen(x->verp_address));
@@ -124,21 +228,25 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
                e->smtp_code != NULL ? e->smtp_code : "-", e->final ? "yes" : "no (temporary)");
         put_field("remote MTA:", e->remote_mta);
         put_field("diagnostic:", e->diagnostic);
+        put_reading(x);
+        printf("  %-12s %s (the codes alone: RFC 3463 table, then the SMTP code)\n", "base:", x->codes_category);
         if (x->n_matches == 0) {
             printf("  %-12s none\n", "rules:");
         } else {
-            printf("  %-12s %zu matched, in load order (the first wins):\n", "rules:", x->n_matches);
+            printf("  %-12s %zu matched%s, in load order (the first wins):\n", "rules:", x->n_matches,
+                   x->verdict.step == BP_VERDICT_PASSAGES ? " the passages" : "");
             for (size_t i = 0; i < x->n_matches && i < BP_EXPLAIN_MAX_MATCHES; i++) {
                 const bp_rule_match *m = &x->matches[i];
                 printf("    %s %zu. %s  %s:%u  %s  \"", i == 0 ? "*" : " ", i + 1, m->rule->id, m->rule->file,
                        m->rule->line, m->rule->category);
-                if (e->diagnostic != NULL)
-                    put_masked(e->diagnostic + m->start, m->end - m->start);
+                if (x->matched_text != NULL)
+                    put_masked(x->matched_text + m->start, m->end - m->start);
                 printf("\" at %zu-%zu\n", m->start, m->end);
             }
             if (x->n_matches > BP_EXPLAIN_MAX_MATCHES)
                 printf("      ... and %zu more\n", x->n_matches - BP_EXPLAIN_MAX_MATCHES);
         }
+        put_guard(x);
         printf("  %-12s %s (rule %s)\n", "category:", e->category != NULL ? e->category : "-",
                e->rule != NULL ? e->rule : "-");
         printf("  %-12s ", "why:");

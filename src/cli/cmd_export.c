@@ -9,7 +9,10 @@
  * its own.  Filters: --since (last evidence at or after DATE: YYYY-MM-DD,
  * YYYY-MM-DDTHH:MM:SS or Unix seconds), --type (source kind: bounce, complaint,
  * soft-threshold, import, manual), --category (the reason), --domain; --all includes lifted
- * rows (with their lift).
+ * rows (with their lift).  Every address written is a valid address (bp_address_check()):
+ * a store written before addresses were validated may hold others, which only the text
+ * format shows (masked); the rest leave them out and say how many on standard error.  Every
+ * value is masked by the writer (writer.h), so no stored byte reaches a terminal as a control.
  * Exit status: 0; 1 output or store failure; 64 usage; 75 store busy; 78 configuration.
  *
  * Ownership: the writer buffers rows and streams a long list.
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bouncepipe/address.h"
 #include "bouncepipe/text.h"
 #include "bouncepipe/writer.h"
 #include "cli.h"
@@ -50,7 +54,8 @@ struct export_run {
     bp_store_filter filter;
     char domain[256];
     bp_writer *w;
-    bp_strbuf text;
+    bp_strbuf text, cell[3];
+    size_t invalid; /* stored addresses that are not valid addresses, left out */
 };
 
 static int export_option(void *user, int opt, const char *arg)
@@ -68,14 +73,24 @@ static int export_option(void *user, int opt, const char *arg)
     }
 }
 
-/* One row for people. */
+/* @p s masked (text.h) into @p sb, for a column of the text layout. */
+static const char *masked(bp_strbuf *sb, const char *s)
+{
+    bp_strbuf_clear(sb);
+    if (bp_text_mask_append(sb, s, strlen(s), 0) != BP_OK || sb->data == NULL)
+        return "?";
+    return sb->data;
+}
+
+/* One row for people: the stored values masked, so that each row stays on its line. */
 static void text_row(struct export_run *run, const bp_suppression *r)
 {
     char last[32];
     bp_strbuf_clear(&run->text);
-    bp_strbuf_printf(&run->text, "%-40s %-15s %-20s last %s  x%lld%s%s\n", r->address, r->source_kind,
-                     r->reason != NULL ? r->reason : "-", bp_cli_format_time(r->last_seen, last, sizeof(last)),
-                     r->count, r->lifted ? "  LIFTED: " : "", r->lifted && r->lift_reason ? r->lift_reason : "");
+    bp_strbuf_printf(&run->text, "%-40s %-15s %-20s last %s  x%lld%s%s\n", masked(&run->cell[0], r->address),
+                     r->source_kind, masked(&run->cell[1], r->reason != NULL ? r->reason : "-"),
+                     bp_cli_format_time(r->last_seen, last, sizeof(last)), r->count, r->lifted ? "  LIFTED: " : "",
+                     masked(&run->cell[2], r->lifted && r->lift_reason ? r->lift_reason : ""));
     bp_writer_raw(run->w, run->text.data, run->text.len);
 }
 
@@ -84,7 +99,9 @@ static int export_row(void *user, const bp_suppression *r)
     struct export_run *run = user;
     bp_writer *w = run->w;
     if (run->format == EX_TEXT) {
-        text_row(run, r);
+        text_row(run, r); /* for people: every row, masked */
+    } else if (bp_address_check(r->address) != NULL) {
+        run->invalid++; /* written before addresses were validated: no list software gets it */
     } else if (run->format == EX_PLAIN) {
         bp_writer_string(w, r->address);
         bp_writer_separator(w);
@@ -150,10 +167,17 @@ int cmd_export(int argc, char **argv)
     } else if (st != BP_OK) {
         bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+    } else if (run.invalid > 0) {
+        bp_cli_error("export",
+                     "%zu stored address%s not a valid address (recorded before addresses were validated) and "
+                     "%s left out; --format text shows them",
+                     run.invalid, run.invalid == 1 ? " is" : "es are", run.invalid == 1 ? "was" : "were");
     }
 out:
     bp_writer_free(run.w);
     bp_strbuf_free(&run.text);
+    for (size_t i = 0; i < sizeof(run.cell) / sizeof(run.cell[0]); i++)
+        bp_strbuf_free(&run.cell[i]);
     bp_store_close(store);
     bp_cli_env_cleanup(&env);
     return rc;

@@ -7,8 +7,13 @@
  * email_address, recipient; case-insensitive) and optionally a reason column (reason,
  * category); CSV is recognised by a first line with one of those names.  Lines are cut by
  * the one CSV reader (csv.h: one record a line, RFC 4180 quoting within it, a byte-order mark
- * dropped, blank lines skipped); a plain list is read from each record's raw bytes.  Each
- * address is operator evidence of kind "import" (or "manual") dated now.  Addresses an
+ * dropped, blank lines skipped); a plain list is read from each record's raw bytes.  The
+ * address (the line, or the address cell) must be exactly one valid address
+ * (bp_address_parse(): white space and angle brackets around it allowed); anything else - a
+ * line of free text, a Latin-1 address that is not UTF-8 - is reported with its line number
+ * and why, and skipped, never rewritten into what it holds.  A reason is cleaned like remote
+ * text (bp_clean_text()).  Each address is operator evidence of kind "import" (or "manual")
+ * dated now.  Addresses an
  * operator removed are left alone unless --force; addresses already suppressed are
  * unchanged, so importing twice changes nothing.  A line that holds no address, or that the
  * reader refuses (too long, a NUL byte), is reported with its line number and skipped.
@@ -32,6 +37,7 @@
 #include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/csv.h"
+#include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
 
@@ -153,11 +159,15 @@ static bp_status import_record(struct import_run *run, const bp_csv_record *rec)
         if (*text == '\0' || *text == '#')
             return BP_OK;
     }
-    const char *address = bp_address_normalise(run->arena, text);
+    const char *why = NULL;
+    const char *address = bp_address_parse(run->arena, text, &why);
     if (address == NULL) {
-        skip_line(run, rec->line, "no address");
+        const char *what = bp_arena_printf(run->arena, "no address: %s", why);
+        skip_line(run, rec->line, what != NULL ? what : "no address");
         return BP_OK;
     }
+    if (row_reason != NULL)
+        row_reason = bp_clean_text(run->arena, row_reason, strlen(row_reason), BP_MAX_STORED_NOTE_BYTES);
     bp_status st = bp_cli_batch_begin(&run->batch);
     if (st != BP_OK)
         return st;

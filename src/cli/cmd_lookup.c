@@ -8,6 +8,10 @@
  * suppressed (or unknown) or a corrupt store, 64 usage, 75 store busy or unreachable, 78
  * configuration.
  *
+ * ADDRESS must be exactly one address (bp_address_parse(): angle brackets and white space
+ * around it allowed, nothing else); the text layout masks what the store holds (a store
+ * written before addresses were validated may hold anything).
+ *
  * Ownership: the address is normalised into an arena freed on return; the text layout is
  * built in a buffer, the JSON in the writer's, both written once at the end.
  */
@@ -38,7 +42,18 @@ struct lookup_run {
     int found, active;
     int n_rows;
     bp_strbuf out;
+    bp_arena *arena; /* masked copies of what the text layout shows */
 };
+
+/* A stored value for the text layout, masked (text.h): a store written before addresses were
+ * validated, or a hostile note, keeps every row on its line.  NULL stays NULL. */
+static const char *shown(struct lookup_run *run, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    const char *m = bp_text_mask(run->arena, s, 65536);
+    return m != NULL ? m : "?";
+}
 
 static int print_suppression(void *user, const bp_suppression *r)
 {
@@ -56,13 +71,14 @@ static int print_suppression(void *user, const bp_suppression *r)
     bp_cli_format_time(r->last_seen, last, sizeof(last));
     bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted));
     bp_strbuf *sb = &run->out;
+    const char *address = shown(run, r->address), *reason = shown(run, r->reason);
+    const char *lift_reason = shown(run, r->lift_reason);
     if (r->lifted)
-        bp_strbuf_printf(sb, "%s: not suppressed: lifted %s (%s); was suppressed for %s (%s)\n", r->address, lifted,
-                         r->lift_reason != NULL ? r->lift_reason : "no reason given",
-                         r->reason != NULL ? r->reason : "-", r->source_kind);
-    else
-        bp_strbuf_printf(sb, "%s: SUPPRESSED: %s (%s)\n", r->address, r->reason != NULL ? r->reason : "-",
+        bp_strbuf_printf(sb, "%s: not suppressed: lifted %s (%s); was suppressed for %s (%s)\n", address, lifted,
+                         lift_reason != NULL ? lift_reason : "no reason given", reason != NULL ? reason : "-",
                          r->source_kind);
+    else
+        bp_strbuf_printf(sb, "%s: SUPPRESSED: %s (%s)\n", address, reason != NULL ? reason : "-", r->source_kind);
     bp_strbuf_printf(sb, "  first evidence %s, last %s, %lld suppressing piece%s of evidence\n", first, last, r->count,
                      r->count == 1 ? "" : "s");
     return 0;
@@ -101,13 +117,21 @@ static void json_row(bp_writer *w, const bp_ledger_row *r)
     bp_writer_end(w);
 }
 
-static void text_row(bp_strbuf *sb, const bp_ledger_row *r)
+static void text_row(struct lookup_run *run, const bp_ledger_row *r)
 {
-    const bp_event *e = &r->event;
+    bp_strbuf *sb = &run->out;
+    bp_event shown_event = r->event; /* its text masked */
+    const bp_event *e = &shown_event;
+    const char **text[] = {&shown_event.category,  &shown_event.feedback_type, &shown_event.rule,
+                           &shown_event.source,    &shown_event.message_id,    &shown_event.reporting_mta,
+                           &shown_event.diagnostic};
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+        *text[i] = shown(run, *text[i]);
+    const char *note = shown(run, r->note);
     char when[32];
     bp_cli_format_time(r->evidence_time, when, sizeof(when));
     if (strcmp(r->kind, BP_LEDGER_EVENT) != 0) {
-        bp_strbuf_printf(sb, "  %s  %-9s %s\n", when, r->kind, r->note != NULL ? r->note : "");
+        bp_strbuf_printf(sb, "  %s  %-9s %s\n", when, r->kind, note != NULL ? note : "");
         return;
     }
     const char *action = bp_action_name(e->action);
@@ -136,7 +160,7 @@ static int print_row(void *user, const bp_ledger_row *r)
     if (run->w != NULL)
         json_row(run->w, r);
     else
-        text_row(&run->out, r);
+        text_row(run, r);
     run->n_rows++;
     return 0;
 }
@@ -157,7 +181,7 @@ static bp_status lookup_run(struct lookup_run *run, bp_store *store, const char 
             bp_writer_key(run->w, "reason");
             bp_writer_null(run->w);
         } else {
-            bp_strbuf_printf(&run->out, "%s: not suppressed\n", address);
+            bp_strbuf_printf(&run->out, "%s: not suppressed\n", shown(run, address));
         }
         st = BP_OK;
     }
@@ -194,12 +218,15 @@ int cmd_lookup(int argc, char **argv)
     if (rc != -1)
         return rc;
     arena = bp_arena_new();
-    const char *address = arena != NULL ? bp_address_normalise(arena, argv[optind]) : NULL;
+    const char *why = "out of memory";
+    const char *address = arena != NULL ? bp_address_parse(arena, argv[optind], &why) : NULL;
     if (address == NULL) {
-        bp_cli_error("lookup", "'%s' is not an e-mail address", argv[optind]);
+        bp_cli_error("lookup", "'%s' is not an e-mail address: %s",
+                     arena != NULL ? bp_text_mask(arena, argv[optind], 1024) : "", why);
         rc = BP_EXIT_USAGE;
         goto out;
     }
+    run.arena = arena;
     if (bp_cli_config_setup(&env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
@@ -221,8 +248,13 @@ int cmd_lookup(int argc, char **argv)
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    if (run.out.data != NULL)
-        fputs(run.out.data, stdout);
+    if (run.out.data != NULL) {
+        bp_strbuf shown = {0}; /* the layout's lines; what the store holds masked (text.h) */
+        if (bp_text_mask_append(&shown, run.out.data, run.out.len, BP_MASK_KEEP_NEWLINES) == BP_OK &&
+            shown.data != NULL)
+            fputs(shown.data, stdout);
+        bp_strbuf_free(&shown);
+    }
     if ((run.w != NULL && bp_writer_flush(run.w) != BP_OK) || fflush(stdout) != 0 || ferror(stdout)) {
         bp_cli_error("lookup", "writing output failed");
         rc = BP_EXIT_FAILURE;

@@ -6,14 +6,16 @@
  * once.  The exit status is the whole protocol with the MTA, so it is 0 or 75, nothing else:
  *   0   the message is safe: its events are in the store (or were already), or nothing was
  *       recognised in it and it is in the quarantine Maildir, to be replayed later;
- *   75  (EX_TEMPFAIL) the MTA must keep the message and retry: usage or configuration error,
- *       running as root, input unreadable, store busy past its timeout, disk full, database
- *       or quarantine unwritable.  Nothing half-written is left: the core records one
- *       transaction per message, the quarantine links a synced file into new/.
- * Reading is bounded (BP_MAX_MESSAGE_BYTES; the rest is read and dropped, so the MTA never
- * sees a broken pipe).  SIGXFSZ is ignored so that a file size limit is a write error (EFBIG),
- * not a kill.  Each message logs one line to syslog (mail facility; also stderr on a
- * terminal) with the gist of its events; failures are logged and printed on stderr.
+ *   75  (EX_TEMPFAIL) the MTA must keep the message and retry: usage or configuration error
+ *       (a rule file with an invalid rule, a PostgreSQL store without [quarantine] directory
+ *       included), running as root, input unreadable, store busy past its timeout, disk full,
+ *       database or quarantine unwritable (or a symbolic link in its place).  Nothing half-written is left: the core
+ * records one transaction per message, the quarantine links a synced file into new/. Reading is bounded
+ * (BP_MAX_MESSAGE_BYTES; the rest is read and dropped, so the MTA never sees a broken pipe).  After a message is
+ * quarantined, the quarantine is swept (bp_quarantine_sweep(): old tmp/ leftovers, and messages past [quarantine]
+ * retention_days).  SIGXFSZ is ignored so that a file size limit is a write error (EFBIG), not a kill.  Each message
+ * logs one line to syslog (mail facility; also stderr on a terminal) with the gist of its events; failures are logged
+ * and printed on stderr.
  *
  * The message is processed and finished by the core (bp_process_message(),
  * bp_finish_message(): record it, or quarantine it when nothing was recognised); this file
@@ -22,6 +24,7 @@
  *
  * Ownership: main-like; everything it allocates is released before it returns.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/process.h"
+#include "bouncepipe/quarantine.h"
 #include "bouncepipe/readfile.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
@@ -79,15 +83,15 @@ static void pipe_fail(const char *fmt, ...)
         fprintf(stderr, "bouncepipe: pipe: temporary failure (exit 75): %s\n", line);
 }
 
-/* Append @p s with control bytes shown as '?', at most @p max bytes of it. */
+/* Append @p s masked (text.h: syslog and a terminal get no control), at most @p max bytes of
+ * it. */
 static void put_safe(bp_strbuf *sb, const char *s, size_t max)
 {
     if (s == NULL) {
         bp_strbuf_puts(sb, "-");
         return;
     }
-    for (size_t i = 0; i < max && s[i] != '\0'; i++)
-        bp_strbuf_putc(sb, ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i]);
+    bp_text_mask_append(sb, s, strnlen(s, max), 0);
 }
 
 /* The log line of a finished message. */
@@ -128,6 +132,20 @@ static void log_outcome(const bp_process_result *res, const bp_finish_result *fi
         bp_strbuf_printf(&sb, " and %zu more", res->n_events - LOG_EVENTS_SHOWN);
     syslog(LOG_INFO, "%s", sb.data != NULL ? sb.data : "message");
     bp_strbuf_free(&sb);
+}
+
+/* After keeping a message: remove what killed deliveries left in tmp/ and, with a retention,
+ * old messages (at most once per BP_QUARANTINE_SWEEP_INTERVAL).  The message is safe already:
+ * a failure here is logged, not answered with 75. */
+static void sweep_quarantine(const bp_cli_env *env)
+{
+    bp_quarantine_sweep_options o = {env->config.quarantine_retention_days, BP_QUARANTINE_SWEEP_INTERVAL};
+    bp_quarantine_swept done;
+    if (bp_quarantine_sweep(env->pipeline.quarantine_dir, &o, &done) != BP_OK)
+        syslog(LOG_WARNING, "sweeping the quarantine %s: %m", env->pipeline.quarantine_dir);
+    else if (done.tmp_removed + done.kept_removed > 0)
+        syslog(LOG_INFO, "quarantine %s swept: %u unfinished deliveries, %u messages past %u days removed",
+               env->pipeline.quarantine_dir, done.tmp_removed, done.kept_removed, o.retention_days);
 }
 
 static int pipe_option(void *user, int opt, const char *arg)
@@ -176,6 +194,17 @@ static int pipe_run(struct pipe_run *run)
         pipe_fail("configuration or rules could not be loaded (see above)");
         return BP_EXIT_TEMPFAIL;
     }
+    if (env->rule_errors > 0) {
+        /* a rule file with errors is a configuration error: classifying without the rules an
+         * operator wrote would record wrong decisions for good (bouncepipe(1), EXIT STATUS) */
+        pipe_fail("%u invalid rule%s in the rule files (see above): fix them (bouncepipe patterns check FILE)",
+                  env->rule_errors, env->rule_errors == 1 ? "" : "s");
+        return BP_EXIT_TEMPFAIL;
+    }
+    if (env->config.quarantine_dir == NULL) {
+        pipe_fail("a PostgreSQL store has no directory to keep the quarantine beside: set [quarantine] directory");
+        return BP_EXIT_TEMPFAIL;
+    }
     env->pipeline.quarantine_dir = env->config.quarantine_dir;
     run->arena = bp_arena_new();
     if (run->arena == NULL) {
@@ -199,13 +228,18 @@ static int pipe_run(struct pipe_run *run)
         if (fin.step == BP_FINISH_SEEN)
             pipe_fail("reading the store: %s: %s", bp_status_to_string(st), bp_cli_store_error(env, run->store));
         else if (fin.step == BP_FINISH_QUARANTINE)
-            pipe_fail("writing to the quarantine %s: %s", env->pipeline.quarantine_dir, strerror(fin.error_number));
+            pipe_fail("writing to the quarantine %s: %s", env->pipeline.quarantine_dir,
+                      fin.error_number == ELOOP ? "a symbolic link is in the way (the quarantine is never written "
+                                                  "through one: name the real directory)"
+                                                : strerror(fin.error_number));
         else
             pipe_fail("recording in %s: %s: %s", bp_cli_db_shown(env), bp_status_to_string(st),
                       bp_cli_store_error(env, run->store));
         return BP_EXIT_TEMPFAIL;
     }
     log_outcome(&res, &fin, run->truncated);
+    if (fin.outcome == BP_FINISHED_QUARANTINED)
+        sweep_quarantine(env);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         /* nothing is printed on stdout; a failure here still means the MTA should not trust us */
         pipe_fail("writing standard output");

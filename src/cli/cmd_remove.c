@@ -2,10 +2,11 @@
  * cmd_remove.c - bouncepipe remove [--db PATH] [--config FILE] --reason TEXT ADDRESS...
  *
  * Lifts the suppression of each ADDRESS; the removal, its reason and time stay in the
- * ledger.  Only evidence dated after the removal suppresses the address again, so replaying
- * old mail does not bring it back.  All addresses are removed in one transaction.
- * Exit status: 0 every address was lifted; 1 some were not suppressed (the others were
- * lifted); 64 usage; 75 store busy or unwritable (nothing changed); 78 configuration.
+ * ledger.  Each ADDRESS must be exactly one address (bp_address_parse()): text that only
+ * holds one ("foo' OR 1=1 --@evil.example") is a usage error, and nothing is removed.  Only evidence dated after the
+ * removal suppresses the address again, so replaying old mail does not bring it back.  All addresses are removed in one
+ * transaction. Exit status: 0 every address was lifted; 1 some were not suppressed (the others were lifted); 64 usage;
+ * 75 store busy or unwritable (nothing changed); 78 configuration.
  *
  * Ownership: addresses are normalised into an arena freed on return.
  */
@@ -15,6 +16,7 @@
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 #include "cli.h"
 
@@ -63,12 +65,15 @@ int cmd_remove(int argc, char **argv)
         bp_cli_error("remove", "out of memory");
         return BP_EXIT_SOFTWARE;
     }
-    for (int i = optind; i < argc; i++)
-        if (bp_address_normalise(arena, argv[i]) == NULL) {
-            bp_cli_error("remove", "'%s' is not an e-mail address", argv[i]);
+    for (int i = optind; i < argc; i++) {
+        const char *why = NULL;
+        if (bp_address_parse(arena, argv[i], &why) == NULL) {
+            bp_cli_error("remove", "'%s' is not an e-mail address: %s; nothing was changed",
+                         bp_text_mask(arena, argv[i], 1024), why);
             rc = BP_EXIT_USAGE;
             goto out;
         }
+    }
     if (bp_cli_config_setup(&env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
@@ -77,15 +82,19 @@ int cmd_remove(int argc, char **argv)
     if (st == BP_OK)
         st = bp_store_begin(store);
     long long now = (long long)time(NULL);
+    const char *note = bp_clean_text(arena, reason, strlen(reason), BP_MAX_STORED_NOTE_BYTES); /* stored, echoed */
+    if (note == NULL)
+        note = "-";
     for (int i = optind; st == BP_OK && i < argc; i++) {
-        const char *address = bp_address_normalise(arena, argv[i]);
-        st = bp_store_remove(store, address, reason, now);
+        const char *why = NULL;
+        const char *address = bp_address_parse(arena, argv[i], &why);
+        st = bp_store_remove(store, address, note, now);
         if (st == BP_ERR_NOT_FOUND) {
             fprintf(stderr, "bouncepipe: remove: %s is not suppressed; nothing to lift\n", address);
             not_suppressed++;
             st = BP_OK;
         } else if (st == BP_OK) {
-            bp_strbuf_printf(&lifted, "%s: lifted (%s)\n", address, reason); /* printed once committed */
+            bp_strbuf_printf(&lifted, "%s: lifted (%s)\n", address, note); /* printed once committed */
         }
     }
     if (st == BP_OK)

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/limits.h"
+#include "bouncepipe/text.h"
 #include "cli.h"
 
 #define RESCORE_BATCH 1000
@@ -75,10 +77,15 @@ static int examine(void *user, const bp_ledger_row *r)
     if (same(category, e->category) && same(rule, e->rule) && action == e->action)
         return 0;
     const char *old_action = bp_action_name(e->action), *new_action = bp_action_name(action);
-    printf("%lld %s: %s %s -> %s %s%s%s\n", r->id, e->recipient != NULL ? e->recipient : "(no recipient)",
-           old_action != NULL ? old_action : "-", e->category != NULL ? e->category : "-",
-           new_action != NULL ? new_action : "-", category != NULL ? category : "-", rule != NULL ? " rule=" : "",
-           rule != NULL ? rule : "");
+    bp_strbuf line = {0}, shown = {0}; /* what the store holds, masked (text.h) */
+    bp_strbuf_printf(&line, "%lld %s: %s %s -> %s %s%s%s", r->id,
+                     e->recipient != NULL ? e->recipient : "(no recipient)", old_action != NULL ? old_action : "-",
+                     e->category != NULL ? e->category : "-", new_action != NULL ? new_action : "-",
+                     category != NULL ? category : "-", rule != NULL ? " rule=" : "", rule != NULL ? rule : "");
+    if (line.data != NULL && bp_text_mask_append(&shown, line.data, line.len, 0) == BP_OK && shown.data != NULL)
+        printf("%s\n", shown.data);
+    bp_strbuf_free(&line);
+    bp_strbuf_free(&shown);
     if (action != e->action)
         run->action_changes++;
     if (run->n == run->cap) {
@@ -152,7 +159,8 @@ static bp_status apply_changes(struct rescore_run *run, bp_store *store, size_t 
         if (st == BP_OK && c->recipient != NULL)
             st = suppressed(store, c->recipient, &after);
         if (st == BP_OK && before != after) {
-            printf("%s: %s\n", c->recipient, after ? "now suppressed" : "no longer suppressed");
+            printf("%s: %s\n", bp_text_mask(run->arena, c->recipient, BP_MAX_ADDRESS_BYTES),
+                   after ? "now suppressed" : "no longer suppressed");
             (*flips)++;
         }
         if (st == BP_OK)

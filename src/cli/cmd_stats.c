@@ -1,13 +1,17 @@
 /*
  * cmd_stats.c - bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]
- *               [--since DATE] [--top N] [--output FILE]
+ *               [--since DATE] [--top N] [--output FILE [--mode MODE]]
  *
  * Counts the ledger's events by type, category (complaints as "complaint:TYPE"), action,
  * receiving domain and UTC day, and the suppression list by source kind (active and lifted).
  * text shows the top N of each (default 10; days: the latest N); json has every count;
  * prometheus is the text exposition format for node_exporter's textfile collector (domains
  * limited to the top N to bound label cardinality; days left to Prometheus itself).
- * --output writes FILE.tmp and renames it over FILE, so the collector never reads half a file.
+ * --output writes a fresh file beside FILE (FILE.XXXXXX: mkstemp, never through a planted
+ * symbolic link), syncs it and renames it over FILE, so the collector never reads half a file
+ * (node_exporter reads only *.prom); its mode is 0666 narrowed by the umask, as a shell's
+ * redirection would make it, or --mode MODE (octal).  Keys (domains, categories) are masked
+ * (text.h) and keys masked alike counted as one.
  * json is written by the structured writer (writer.h); text and prometheus are layouts of
  * their own.
  * Exit status: 0; 1 store or output failure; 64 usage; 75 store busy; 78 configuration.
@@ -34,24 +38,27 @@ struct stats_run {
 };
 
 static const char *const stats_formats[] = {"text", "json", "prometheus", NULL};
-static const struct option stats_options[] = {
-    {"top", required_argument, NULL, 'n'}, {"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+static const struct option stats_options[] = {{"top", required_argument, NULL, 'n'},
+                                              {"output", required_argument, NULL, 'o'},
+                                              {"mode", required_argument, NULL, 'm'},
+                                              {NULL, 0, NULL, 0}};
 static const bp_cli_command stats_command = {
     "stats",
     BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE,
     stats_options,
-    "n:o:",
+    "n:o:m:",
     stats_formats,
     0,
     0,
     "usage: bouncepipe stats [--db PATH] [--config FILE] [--format text|json|prometheus]\n"
-    "                        [--since DATE] [--top N] [--output FILE]\n",
+    "                        [--since DATE] [--top N] [--output FILE [--mode MODE]]\n",
     BP_CLI_SETUP_CONFIG,
 };
 
 struct stats_args {
     size_t top;
     const char *output;
+    int mode; /* --mode, or -1: 0666 narrowed by the umask */
 };
 
 static int stats_option(void *user, int opt, const char *arg)
@@ -67,6 +74,16 @@ static int stats_option(void *user, int opt, const char *arg)
         a->top = (size_t)v;
         return 0;
     case 'o': a->output = arg; return 0;
+    case 'm': {
+        char *end = NULL;
+        long m = strtol(arg, &end, 8);
+        if (end == arg || *end != '\0' || m < 0 || m > 0777) {
+            bp_cli_error("stats", "--mode: want permission bits in octal, e.g. 0644");
+            return BP_EXIT_USAGE;
+        }
+        a->mode = (int)m;
+        return 0;
+    }
     default: return BP_EXIT_USAGE;
     }
 }
@@ -74,10 +91,28 @@ static int stats_option(void *user, int opt, const char *arg)
 static int collect(void *user, bp_stats_dim dim, const char *key, long long count)
 {
     struct stats_run *run = user;
+    /* Keys are data (a domain, a category a rule file named): masked once here for every
+     * format (text.h).  Two keys masked alike are one: Prometheus refuses a label set twice. */
+    bp_strbuf masked = {0};
+    if (bp_text_mask_append(&masked, key, strlen(key), 0) != BP_OK) {
+        bp_strbuf_free(&masked);
+        run->nomem = 1;
+        return 1;
+    }
+    const char *shown = masked.data != NULL ? masked.data : "";
+    if (strcmp(shown, key) != 0 || strchr(key, '?') != NULL)
+        for (size_t i = 0; i < run->n[dim]; i++)
+            if (strcmp(run->v[dim][i].key, shown) == 0) {
+                run->v[dim][i].n += count;
+                bp_strbuf_free(&masked);
+                return 0;
+            }
+    key = shown;
     if (run->n[dim] == run->cap[dim]) {
         size_t cap = run->cap[dim] ? run->cap[dim] * 2 : 16;
         struct count *v = realloc(run->v[dim], cap * sizeof(*v));
         if (v == NULL) {
+            bp_strbuf_free(&masked);
             run->nomem = 1;
             return 1;
         }
@@ -86,6 +121,7 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
     }
     struct count *c = &run->v[dim][run->n[dim]];
     c->key = strdup(key); /* owned by the run: freed at the end of cmd_stats() */
+    bp_strbuf_free(&masked);
     if (c->key == NULL) {
         run->nomem = 1;
         return 1;
@@ -95,7 +131,8 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
     return 0;
 }
 
-/* Prometheus label values escape backslash, double quote and newline. */
+/* Prometheus label values escape backslash, double quote and newline (the keys are masked
+ * already: valid UTF-8, no control). */
 static void prom_label(bp_strbuf *sb, const char *s)
 {
     for (; *s; s++) {
@@ -200,7 +237,7 @@ int cmd_stats(int argc, char **argv)
     bp_cli_env env;
     bp_store_filter filter;
     struct stats_run run;
-    struct stats_args args = {10, NULL};
+    struct stats_args args = {10, NULL, -1};
     bp_strbuf sb = {0};
     bp_store *store = NULL;
     memset(&env, 0, sizeof(env));
@@ -211,6 +248,11 @@ int cmd_stats(int argc, char **argv)
         return rc;
     rc = BP_EXIT_OK;
     filter.since = env.since;
+    if (args.mode >= 0 && args.output == NULL) {
+        bp_cli_error("stats", "--mode is the mode of --output FILE: give both");
+        rc = BP_EXIT_USAGE;
+        goto out;
+    }
     rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: all counts are zero */
     if (rc != BP_EXIT_OK)
         goto out;
@@ -229,7 +271,7 @@ int cmd_stats(int argc, char **argv)
     case 2: format_prometheus(&sb, &run, args.top); break;
     default: format_text(&sb, &run, args.top); break;
     }
-    if (st != BP_OK || bp_cli_write_file(&sb, args.output) != 0) {
+    if (st != BP_OK || bp_cli_write_file_mode(&sb, args.output, args.mode) != 0) {
         bp_cli_error("stats", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
         rc = BP_EXIT_FAILURE;
     }

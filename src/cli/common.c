@@ -68,6 +68,7 @@ bp_status bp_cli_config_setup(bp_cli_env *env)
         return st;
     }
     env->config_loaded = 1;
+    bp_config_default_quarantine(&env->config, bp_cli_db(env));
     if (env->config.secret_exposed) {
         bp_cli_error("config",
                      "%s holds a database password and its group or others may read or write it (mode %04o): "
@@ -84,15 +85,19 @@ static bp_status load_rules(bp_cli_env *env)
     bp_status st = bp_rules_new(&env->rules);
     if (st != BP_OK)
         return st;
+    unsigned skipped = 0;
     if (env->patterns_file != NULL) {
-        st = bp_rules_load_file(env->rules, env->patterns_file, NULL, NULL, NULL);
+        st = bp_rules_load_file(env->rules, env->patterns_file, NULL, NULL, &skipped);
+        env->rule_errors += skipped;
         if (st != BP_OK) {
             bp_cli_error("patterns", "%s: %s", env->patterns_file, bp_status_to_string(st));
             return st;
         }
     }
     for (char **f = env->config.pattern_files; f != NULL && *f != NULL; f++) {
-        st = bp_rules_load_file(env->rules, *f, NULL, NULL, NULL);
+        skipped = 0;
+        st = bp_rules_load_file(env->rules, *f, NULL, NULL, &skipped);
+        env->rule_errors += skipped;
         if (st != BP_OK) {
             bp_cli_error("patterns", "%s (from %s): %s", *f, env->config.file, bp_status_to_string(st));
             return st == BP_ERR_NOMEM ? st : BP_ERR_CONFIG;
@@ -321,6 +326,11 @@ void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
 
 int bp_cli_write_file(const bp_strbuf *sb, const char *path)
 {
+    return bp_cli_write_file_mode(sb, path, 0644);
+}
+
+int bp_cli_write_file_mode(const bp_strbuf *sb, const char *path, int mode)
+{
     const char *data = sb->data != NULL ? sb->data : "";
     if (path == NULL || strcmp(path, "-") == 0) {
         fwrite(data, 1, sb->len, stdout);
@@ -332,7 +342,12 @@ int bp_cli_write_file(const bp_strbuf *sb, const char *path)
     int fd = mkstemp(tmp);
     if (fd < 0)
         return -1;
-    FILE *f = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+    if (mode < 0) {
+        mode_t mask = umask(0); /* read it: there is no other way */
+        umask(mask);
+        mode = (int)(0666 & ~mask);
+    }
+    FILE *f = fchmod(fd, (mode_t)mode) == 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
         close(fd);
         unlink(tmp);

@@ -9,6 +9,8 @@
  * bp_config_load(): choose the file, parse it with GLib's GKeyFile, check every key of the
  * groups we own, hand [policy] to policy.c, then the environment ($BOUNCEPIPE_DB).  Every
  * error names the file and the key.
+ * bp_config_default_quarantine(): the quarantine beside the store, once the store's location
+ * is known (--db comes after the file).
  * bp_config_free(): release everything.
  *
  * Ownership: strings in bp_config are g_malloc'ed copies (g_free / g_strfreev release them);
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/secret.h"
+#include "bouncepipe/store.h"
 
 /* The keys of each group we own; anything else in these groups is a mistake. */
 static const struct {
@@ -32,7 +35,7 @@ static const struct {
     const char *const keys[6];
 } known[] = {
     {"store", {"database", "busy_timeout_ms", NULL}},
-    {"quarantine", {"directory", NULL}},
+    {"quarantine", {"directory", "retention_days", NULL}},
     {"verp", {"prefix", "separators", "domain_separator", NULL}},
     {"report", {"rcpt_headers", NULL}},
     {"rules", {"files", "builtin", NULL}},
@@ -188,6 +191,15 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
         g_free(cfg->quarantine_dir);
         cfg->quarantine_dir = q;
     }
+    if (g_key_file_has_key(kf, "quarantine", "retention_days", NULL)) {
+        gint64 days = g_key_file_get_int64(kf, "quarantine", "retention_days", &gerr);
+        if (gerr != NULL || days < 0 || days > 36500) {
+            *error = message("%s: [quarantine] retention_days: want days from 0 (keep every message) to 36500", file);
+            g_clear_error(&gerr);
+            return BP_ERR_CONFIG;
+        }
+        cfg->quarantine_retention_days = (unsigned)days;
+    }
     cfg->verp_prefix = get_string(kf, "verp", "prefix");
     cfg->verp_separators = get_string(kf, "verp", "separators");
     char *dsep = get_string(kf, "verp", "domain_separator");
@@ -223,7 +235,6 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
     *error = NULL;
     memset(cfg, 0, sizeof(*cfg));
     cfg->db = g_strdup(BP_CONFIG_DEFAULT_DB);
-    cfg->quarantine_dir = g_strdup(BP_CONFIG_DEFAULT_QUARANTINE);
     cfg->busy_timeout_ms = 10000;
     cfg->builtin_rules = 1;
     bp_policy_default(&cfg->policy);
@@ -271,6 +282,15 @@ out:
         bp_config_free(cfg);
     }
     return st;
+}
+
+void bp_config_default_quarantine(bp_config *cfg, const char *db)
+{
+    if (cfg->quarantine_dir != NULL || db == NULL || bp_store_is_postgres(db))
+        return;
+    char *dir = g_path_get_dirname(db); /* "." for a bare file name */
+    cfg->quarantine_dir = g_build_filename(dir, "quarantine", NULL);
+    g_free(dir);
 }
 
 void bp_config_free(bp_config *cfg)

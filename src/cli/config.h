@@ -6,9 +6,13 @@
  * /etc/bouncepipe/bouncepipe.conf when it exists; a new user with none gets the defaults
  * (./bouncepipe.db, ./quarantine/).  A file named explicitly must exist.  The store location
  * is, in order: --db (applied by the caller), $BOUNCEPIPE_DB, [store] database, the default.
+ * The quarantine is [quarantine] directory, else the directory "quarantine" beside an SQLite
+ * store (bp_config_default_quarantine(): an MTA's child has no meaningful working directory);
+ * a PostgreSQL store has no directory to be beside, so it needs the setting (pipe mode defers
+ * without it).
  *
  *   [store]      database = PATH      busy_timeout_ms = N
- *   [quarantine] directory = PATH
+ *   [quarantine] directory = PATH     retention_days = N (0: keep every message)
  *   [verp]       prefix = bounces     separators = -+      domain_separator = =
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
@@ -32,14 +36,14 @@
 #include "bouncepipe/report.h"
 #include "bouncepipe/status.h"
 
-#define BP_CONFIG_DEFAULT_FILE       "/etc/bouncepipe/bouncepipe.conf"
-#define BP_CONFIG_DEFAULT_DB         "./bouncepipe.db"
-#define BP_CONFIG_DEFAULT_QUARANTINE "./quarantine"
+#define BP_CONFIG_DEFAULT_FILE "/etc/bouncepipe/bouncepipe.conf"
+#define BP_CONFIG_DEFAULT_DB   "./bouncepipe.db"
 
 typedef struct bp_config {
-    char *file;           /**< the file that was read, or NULL for none */
-    char *db;             /**< store location */
-    char *quarantine_dir; /**< quarantine Maildir */
+    char *file;                         /**< the file that was read, or NULL for none */
+    char *db;                           /**< store location */
+    char *quarantine_dir;               /**< quarantine Maildir; NULL until set or defaulted beside the store */
+    unsigned quarantine_retention_days; /**< remove quarantined messages older than this; 0: never */
     unsigned busy_timeout_ms;
     char *verp_prefix;     /**< NULL: any prefix */
     char *verp_separators; /**< NULL: default */
@@ -63,6 +67,13 @@ typedef struct bp_config {
  *         BP_ERR_NOMEM.  On failure @p cfg holds nothing to free.
  */
 bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error);
+
+/**
+ * Default the quarantine beside the store at @p db (the final location, --db included):
+ * unless [quarantine] directory set it, it becomes DIRNAME(db)/quarantine for an SQLite store
+ * ("./quarantine" for ./bouncepipe.db); a PostgreSQL store leaves it NULL.
+ */
+void bp_config_default_quarantine(bp_config *cfg, const char *db);
 
 /** Release what bp_config_load() made; the config is zeroed.  NULL allowed. */
 void bp_config_free(bp_config *cfg);

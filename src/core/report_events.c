@@ -4,9 +4,13 @@
  * bp_classify(): one event per recipient block (one "unrecognized" event when there is
  * none).  The event type follows the report kind and the block's action; the recipient is
  * the report's own, else the VERP-decoded envelope recipient (from --rcpt, else the report's
- * own Delivered-To / X-Original-To / To, else the original's Return-Path); the category comes
- * from classify.c (rules over the diagnostic text, else the codes); the action from the
- * policy.  With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
+ * own Delivered-To / X-Original-To / To, else the original's Return-Path); every one of them
+ * only when it is a valid address (bp_address_check(): a rejected Final-Recipient gives way
+ * to the Original-Recipient, then to VERP, else the event has no recipient, and explain says
+ * what was rejected and why); the category comes from classify.c through its layers (the
+ * innermost reply, the report's passages, the codes, the guards of the stage and the parties:
+ * classify.h); the smtp_command is the stage the report stated; the action from the policy.
+ * With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
  * This is core: it is where the report stage's output meets the classify stage, so neither
  * includes the other.
  */
@@ -15,7 +19,25 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
+
+/* @p candidate when it is a valid address, else NULL; the first rejection is noted in @p x
+ * (NULL: not explaining) with the candidate masked for printing. */
+static const char *valid_address(const char *candidate, const char *field, bp_arena *arena, bp_explain *x)
+{
+    if (candidate == NULL)
+        return NULL;
+    const char *why = bp_address_check(candidate);
+    if (why == NULL)
+        return candidate;
+    if (x != NULL && x->rejected_address == NULL) {
+        x->rejected_address = bp_text_mask(arena, candidate, BP_MAX_ADDRESS_BYTES);
+        x->rejected_why = why;
+        x->rejected_field = field;
+    }
+    return NULL;
+}
 
 static bp_event_type event_type(const bp_report *r, const bp_rcpt_block *b)
 {
@@ -78,16 +100,17 @@ static const char *verp_address(const bp_classify_ctx *ctx, const bp_report *r, 
     return addr;
 }
 
-/* Whether block @p b's family default decides, after rules and codes gave rule id @p rule:
- * only when no rule of patterns/ matched and no specific enhanced status decided ("default"
- * or "smtp:NNN").  A default scoped "unless RCPT" yields to the codes when the recipient's
- * SMTP stage was RCPT.  The stage per recipient (smtp_command, issue 13 item 2) is not
- * reported yet: until it is, such a default applies whatever the stage. */
-static int family_default_applies(const bp_rcpt_block *b, const char *rule)
+/* Whether block @p b's family default decides, after the layers of classify.h gave verdict
+ * @p v: only when no rule of patterns/ matched and no specific enhanced status decided (the
+ * SMTP code, nothing at all, or a generic X.Y.0 without text).  A default scoped "unless RCPT"
+ * yields to the codes when the report says the recipient's SMTP stage was RCPT. */
+static int family_default_applies(const bp_rcpt_block *b, const bp_verdict *v)
 {
-    if (b->default_category == NULL || rule == NULL)
+    if (b->default_category == NULL)
         return 0;
-    return strcmp(rule, "default") == 0 || strncmp(rule, "smtp:", 5) == 0;
+    if (b->default_unless_rcpt && b->smtp_command == BP_SMTP_RCPT)
+        return 0;
+    return v->step == BP_VERDICT_SMTP || v->step == BP_VERDICT_DEFAULT || v->step == BP_VERDICT_GENERIC;
 }
 
 /* An auto-reply whose own words are a mailbox verdict ("That's not a valid user here", "this
@@ -98,15 +121,82 @@ static const char *autoreply_verdict(const bp_classify_ctx *ctx, const bp_report
 {
     if (r->kind != BP_REPORT_AUTOREPLY || r->reply_text == NULL || ctx->rules == NULL)
         return NULL;
-    bp_rule_subject subj = {r->reply_text, strlen(r->reply_text), NULL, NULL, NULL};
+    bp_rule_subject subj = {r->reply_text, strlen(r->reply_text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m;
     if (!bp_rules_match(ctx->rules, &subj, &m))
         return NULL;
     const char *c = m.rule->category;
-    if (strcmp(c, "bad-mailbox") != 0 && strcmp(c, "inactive-mailbox") != 0 && strcmp(c, "bad-domain") != 0)
+    if (!bp_category_is_recipient_verdict(c))
         return NULL;
     *rule = m.rule->id;
     return c;
+}
+
+/* A failure or delay block through the layers of classify.h: the innermost reply (with its
+ * own codes) when the diagnostic wraps one, else the diagnostic; the report's passages about
+ * the recipient; the stage, the parties, a local delivery program, the sending MTA's verdict.
+ * A category the report itself states (an ESP's bounce type) decides over all of them; the
+ * family's default decides where no rule and no specific status did. */
+static void classify_failure(const bp_classify_ctx *ctx, const bp_report *r, const bp_rcpt_block *b, bp_arena *arena,
+                             bp_event *e, bp_explain *x)
+{
+    bp_failure f;
+    memset(&f, 0, sizeof(f));
+    f.text = b->reply != NULL ? b->reply : b->diagnostic;
+    f.status = b->reply != NULL ? b->reply_status : b->status;
+    f.smtp_code = b->reply != NULL && b->reply_code != NULL ? b->reply_code : b->smtp_code;
+    f.mta = b->remote_mta != NULL ? b->remote_mta : r->reporting_mta;
+    f.command = b->smtp_command;
+    f.passages = b->passages;
+    f.mta_verdict = b->mta_category;
+    f.local_delivery = b->local_delivery;
+    f.party = b->party;
+    bp_verdict local = {0};
+    bp_verdict *v = x != NULL ? &x->verdict : &local;
+    e->category = bp_classify_failure(ctx->rules, arena, &f, v);
+    e->rule = v->rule;
+    e->blocklist = v->blocklist;
+    bp_category_step decided = BP_CATEGORY_RULE; /* or a later layer: worked out below */
+    if (b->stated_category != NULL) {
+        e->category = b->stated_category;
+        e->rule = b->stated_by != NULL ? b->stated_by : r->family;
+        e->blocklist = NULL;
+        decided = BP_CATEGORY_STATED;
+    } else if (family_default_applies(b, v)) {
+        e->category = b->default_category;
+        e->rule = bp_arena_printf(arena, "family:%s", r->family != NULL ? r->family : "text");
+        decided = BP_CATEGORY_FAMILY;
+    }
+    e->smtp_command = bp_smtp_command_name(b->smtp_command);
+    if (b->reply_status != NULL) /* the inner reply's own status is the one that decided */
+        e->status = b->reply_status;
+    if (x == NULL)
+        return;
+    x->block = b;
+    x->envelope_sender = r->envelope_sender;
+    x->sending_host = r->sending_host;
+    x->had_diagnostic = b->diagnostic != NULL;
+    x->codes_category = v->codes_category;
+    x->stated_by = e->rule;
+    x->matched_text = v->step == BP_VERDICT_PASSAGES ? f.passages : f.text;
+    if (ctx->rules != NULL && x->matched_text != NULL) {
+        bp_rule_subject subj = {x->matched_text, strlen(x->matched_text), f.status, f.smtp_code, f.mta, f.command};
+        x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
+    }
+    if (decided != BP_CATEGORY_RULE) {
+        x->category_step = decided;
+        return;
+    }
+    switch (v->step) {
+    case BP_VERDICT_RULE:
+    case BP_VERDICT_PASSAGES: x->category_step = BP_CATEGORY_RULE; break;
+    case BP_VERDICT_STATUS: x->category_step = BP_CATEGORY_STATUS; break;
+    case BP_VERDICT_SMTP: x->category_step = BP_CATEGORY_SMTP; break;
+    case BP_VERDICT_DEFAULT: x->category_step = BP_CATEGORY_DEFAULT; break;
+    case BP_VERDICT_LOCAL_DELIVERY:
+    case BP_VERDICT_MTA:
+    case BP_VERDICT_GENERIC: x->category_step = BP_CATEGORY_FALLBACK; break;
+    }
 }
 
 bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_arena *arena, bp_event **events,
@@ -132,7 +222,7 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         fill_common(ctx, report, &ev[0]);
         ev[0].type = BP_EVENT_UNRECOGNIZED;
         ev[0].action = bp_policy_decide(policy, BP_EVENT_UNRECOGNIZED, NULL, NULL, 0, NULL);
-        const char *verp = verp_address(ctx, report, arena);
+        const char *verp = valid_address(verp_address(ctx, report, arena), "VERP", arena, ex);
         if (verp != NULL) {
             ev[0].recipient = verp;
             ev[0].recipient_from = "verp";
@@ -146,7 +236,8 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         return BP_OK;
     }
 
-    const char *verp = verp_address(ctx, report, arena);
+    const char *verp_candidate = verp_address(ctx, report, arena);
+    const char *verp = valid_address(verp_candidate, "VERP", arena, NULL);
     for (size_t i = 0; i < n; i++) {
         const bp_rcpt_block *b = &report->blocks[i];
         bp_event *e = &ev[i];
@@ -157,11 +248,23 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         const char *reply_verdict = e->type == BP_EVENT_AUTOREPLY ? autoreply_verdict(ctx, report, &reply_rule) : NULL;
         if (reply_verdict != NULL)
             e->type = BP_EVENT_BOUNCE;
-        e->recipient = b->recipient;
+        const char *field = b->field;
+        e->recipient = valid_address(b->recipient, field, arena, x);
         e->recipient_from = bp_rcpt_source_name(b->recipient_from);
-        if ((e->recipient == NULL || b->recipient_weak) && verp != NULL) {
-            e->recipient = verp;
-            e->recipient_from = "verp";
+        if (e->recipient == NULL && b->recipient != NULL && b->recipient_from == BP_FROM_FINAL_RECIPIENT &&
+            (e->recipient = valid_address(b->original_recipient, "Original-Recipient", arena, x)) != NULL) {
+            e->recipient_from = bp_rcpt_source_name(BP_FROM_ORIGINAL_RECIPIENT);
+            field = "Original-Recipient";
+        }
+        if (e->recipient == NULL || (b->recipient_weak && verp != NULL)) {
+            if (verp != NULL) {
+                e->recipient = verp;
+                e->recipient_from = "verp";
+            } else {
+                e->recipient_from = NULL;
+                if (verp_candidate != NULL)
+                    valid_address(verp_candidate, "VERP", arena, x); /* explain says why not */
+            }
         }
         e->status = b->status;
         e->smtp_code = b->smtp_code;
@@ -170,10 +273,10 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         if (x != NULL) {
             x->family = report->family;
             x->part_index = b->part_index;
-            x->field = b->field;
+            x->field = field;
             x->verp_address = verp;
-            x->verp_disagrees =
-                verp != NULL && b->recipient != NULL && !b->recipient_weak && strcasecmp(verp, b->recipient) != 0;
+            x->verp_disagrees = verp != NULL && e->recipient != NULL && e->recipient != verp && !b->recipient_weak &&
+                                strcasecmp(verp, e->recipient) != 0;
         }
         bp_policy_step policy_why = BP_POLICY_UNRECOGNIZED;
         if (e->type == BP_EVENT_COMPLAINT) {
@@ -192,42 +295,16 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
                 x->had_diagnostic = 1;
                 x->codes_category = bp_category_from_codes(NULL, NULL);
                 x->category_step = BP_CATEGORY_RULE;
+                x->matched_text = e->diagnostic;
                 if (ctx->rules != NULL) {
-                    bp_rule_subject subj = {e->diagnostic, strlen(e->diagnostic), NULL, NULL, NULL};
+                    bp_rule_subject subj = {e->diagnostic, strlen(e->diagnostic), NULL, NULL, NULL, BP_SMTP_NONE};
                     x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
                 }
             }
         } else if (e->type == BP_EVENT_BOUNCE || e->type == BP_EVENT_DELAY) {
-            const char *mta = b->remote_mta != NULL ? b->remote_mta : report->reporting_mta;
-            e->category = bp_classify_text(ctx->rules, arena, b->diagnostic, b->status, b->smtp_code, mta, &e->rule,
-                                           &e->blocklist);
-            bp_category_step decided = BP_CATEGORY_RULE; /* or the codes: worked out below */
-            if (b->stated_category != NULL) {
-                e->category = b->stated_category;
-                e->rule = b->stated_by != NULL ? b->stated_by : report->family;
-                e->blocklist = NULL;
-                decided = BP_CATEGORY_STATED;
-            } else if (family_default_applies(b, e->rule)) {
-                e->category = b->default_category;
-                e->rule = bp_arena_printf(arena, "family:%s", report->family != NULL ? report->family : "text");
-                decided = BP_CATEGORY_FAMILY;
-            }
-            e->final = bp_failure_is_final(e->type, b->status);
+            classify_failure(ctx, report, b, arena, e, x);
+            e->final = bp_failure_is_final(e->type, e->status);
             e->action = bp_policy_decide(policy, e->type, e->category, NULL, e->final, &policy_why);
-            if (x != NULL) {
-                if (ctx->rules != NULL && b->diagnostic != NULL) {
-                    bp_rule_subject subj = {b->diagnostic, strlen(b->diagnostic), b->status, b->smtp_code, mta};
-                    x->n_matches = bp_rules_match_all(ctx->rules, &subj, x->matches, BP_EXPLAIN_MAX_MATCHES);
-                }
-                x->had_diagnostic = b->diagnostic != NULL;
-                x->codes_category = bp_category_from_codes(b->status, b->smtp_code);
-                x->stated_by = e->rule;
-                x->category_step = decided != BP_CATEGORY_RULE                              ? decided
-                                   : x->n_matches > 0                                       ? BP_CATEGORY_RULE
-                                   : e->rule != NULL && strncmp(e->rule, "status:", 7) == 0 ? BP_CATEGORY_STATUS
-                                   : e->rule != NULL && strncmp(e->rule, "smtp:", 5) == 0   ? BP_CATEGORY_SMTP
-                                                                                            : BP_CATEGORY_DEFAULT;
-            }
         } else {
             e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, &policy_why);
             if (x != NULL)

@@ -52,9 +52,13 @@ static void raw(html *h, const char *s)
         h->st = bp_strbuf_puts(h->sb, s);
 }
 
-static int masked_char(gunichar c)
+/* A character the page shows as '?': what the house masking masks (text.h: controls, C1,
+ * bidi overrides; white space but the space) and the noncharacters HTML forbids. */
+static int masked_char(const char *p, size_t n, gunichar c)
 {
-    return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
+    bp_text_kind kind;
+    bp_text_char(p, n, &kind, NULL);
+    return (kind != BP_TEXT_PLAIN && c != ' ') || (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
 }
 
 /* Append at most @p max_chars characters of @p s, masked and escaped ("..." when cut). */
@@ -87,7 +91,9 @@ static bp_status text_cut(bp_strbuf *sb, const char *s, size_t max_chars)
         case '>': st = bp_strbuf_puts(sb, "&gt;"); break;
         case '"': st = bp_strbuf_puts(sb, "&quot;"); break;
         case '\'': st = bp_strbuf_puts(sb, "&#39;"); break;
-        default: st = masked_char(c) ? bp_strbuf_putc(sb, '?') : bp_strbuf_append(sb, p, (size_t)(next - p));
+        default:
+            st = masked_char(p, (size_t)(next - p), c) ? bp_strbuf_putc(sb, '?')
+                                                       : bp_strbuf_append(sb, p, (size_t)(next - p));
         }
         p = next;
         chars++;

@@ -5,9 +5,10 @@
  * for NDJSON and CSV, both written by the structured writer (writer.c: JSON escaping of every
  * control byte so that no input can break a line of NDJSON; CSV cells that start with = + - @
  * (or tab / CR) get a leading apostrophe, the OWASP recipe against formula injection in
- * spreadsheet software).  Strings are already cleaned by the parsers (control bytes masked,
- * valid UTF-8).  The text format is a layout for people, formatted here and handed to the
- * writer as it is.
+ * spreadsheet software).  Strings are cleaned by the parsers (control bytes masked, valid
+ * UTF-8) and masked again by the writer, whatever produced them (writer.h).  The text format
+ * is a layout for people, formatted here with every value masked (a file name may hold a line
+ * break) and handed to the writer, which masks the layout but for its line ends.
  */
 #include "bouncepipe/emit.h"
 
@@ -45,6 +46,7 @@ GETTER(envid)
 GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
+GETTER(smtp_command)
 GETTER(sending_ip)
 GETTER(vmta)
 GETTER(stream)
@@ -84,6 +86,7 @@ static const struct {
     {"job_id", get_job_id},
     {"original_message_id", get_original_message_id},
     {"blocklist", get_blocklist},
+    {"smtp_command", get_smtp_command},
     {"sending_ip", get_sending_ip},
     {"vmta", get_vmta},
     {"stream", get_stream},
@@ -151,25 +154,37 @@ bp_status bp_format_parse(const char *name, bp_format *out)
     return BP_OK;
 }
 
+/* Untrusted text into the layout, masked (text.h): a file name or a stored value with a line
+ * break or an escape in it stays on its line. */
+static bp_status put_masked(bp_strbuf *sb, const char *s)
+{
+    return bp_text_mask_append(sb, s, strlen(s), 0);
+}
+
 static bp_status format_text(bp_strbuf *sb, const bp_event *e)
 {
     const char *action = bp_action_name(e->action);
     const char *what = e->category != NULL ? e->category : e->feedback_type;
-    bp_status st = bp_strbuf_printf(sb, "%-9s %-10s %s", action != NULL ? action : "-", bp_event_type_name(e->type),
-                                    e->recipient != NULL ? e->recipient : "(no recipient)");
-    if (st == BP_OK && what != NULL)
-        st = bp_strbuf_printf(sb, "  %s", what);
+    bp_status st = bp_strbuf_printf(sb, "%-9s %-10s ", action != NULL ? action : "-", bp_event_type_name(e->type));
+    if (st == BP_OK)
+        st = put_masked(sb, e->recipient != NULL ? e->recipient : "(no recipient)");
+    if (st == BP_OK && what != NULL && (st = bp_strbuf_puts(sb, "  ")) == BP_OK)
+        st = put_masked(sb, what);
     if (st == BP_OK && (e->status != NULL || e->smtp_code != NULL))
         st = bp_strbuf_printf(sb, " [%s%s%s]", e->smtp_code ? e->smtp_code : "", e->smtp_code && e->status ? " " : "",
                               e->status ? e->status : "");
-    if (st == BP_OK && e->rule != NULL)
-        st = bp_strbuf_printf(sb, " rule=%s", e->rule);
-    if (st == BP_OK && e->blocklist != NULL)
-        st = bp_strbuf_printf(sb, " blocklist=%s", e->blocklist);
-    if (st == BP_OK && e->listed != NULL)
-        st = bp_strbuf_printf(sb, " listed=%s", e->listed);
+    if (st == BP_OK && e->rule != NULL && (st = bp_strbuf_puts(sb, " rule=")) == BP_OK)
+        st = put_masked(sb, e->rule);
+    if (st == BP_OK && e->blocklist != NULL && (st = bp_strbuf_puts(sb, " blocklist=")) == BP_OK)
+        st = put_masked(sb, e->blocklist);
+    if (st == BP_OK && e->listed != NULL && (st = bp_strbuf_puts(sb, " listed=")) == BP_OK)
+        st = put_masked(sb, e->listed);
+    if (st == BP_OK && e->smtp_command != NULL && (st = bp_strbuf_puts(sb, " at=")) == BP_OK)
+        st = put_masked(sb, e->smtp_command);
+    if (st == BP_OK && (st = bp_strbuf_puts(sb, "\n          ")) == BP_OK)
+        st = put_masked(sb, e->source != NULL ? e->source : "-");
     if (st == BP_OK)
-        st = bp_strbuf_printf(sb, "\n          %s\n", e->source != NULL ? e->source : "-");
+        st = bp_strbuf_putc(sb, '\n');
     /* where the message came from, and where each of that was found (signal_fields.h) */
     const char *const sig[][3] = {{"ip", e->sending_ip, e->sending_ip_from},
                                   {"vmta", e->vmta, e->vmta_from},
@@ -179,14 +194,18 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
     for (size_t i = 0; st == BP_OK && i < sizeof(sig) / sizeof(sig[0]); i++) {
         if (sig[i][1] == NULL)
             continue;
-        st = bp_strbuf_printf(sb, "%s%s=%s", shown++ ? " " : "          from: ", sig[i][0], sig[i][1]);
-        if (st == BP_OK && sig[i][2] != NULL)
-            st = bp_strbuf_printf(sb, " [%s]", sig[i][2]);
+        st = bp_strbuf_printf(sb, "%s%s=", shown++ ? " " : "          from: ", sig[i][0]);
+        if (st == BP_OK)
+            st = put_masked(sb, sig[i][1]);
+        if (st == BP_OK && sig[i][2] != NULL && (st = bp_strbuf_puts(sb, " [")) == BP_OK &&
+            (st = put_masked(sb, sig[i][2])) == BP_OK)
+            st = bp_strbuf_putc(sb, ']');
     }
     if (st == BP_OK && shown > 0)
-        st = bp_strbuf_puts(sb, "\n");
-    if (st == BP_OK && e->diagnostic != NULL)
-        st = bp_strbuf_printf(sb, "          \"%s\"\n", e->diagnostic);
+        st = bp_strbuf_putc(sb, '\n');
+    if (st == BP_OK && e->diagnostic != NULL && (st = bp_strbuf_puts(sb, "          \"")) == BP_OK &&
+        (st = put_masked(sb, e->diagnostic)) == BP_OK)
+        st = bp_strbuf_puts(sb, "\"\n");
     return st;
 }
 

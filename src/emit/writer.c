@@ -10,6 +10,9 @@
  * on lines of their own (then its closing bracket gets one too).  CSV rows are assembled in
  * a row buffer so that the header line - the first row's keys, unless bp_writer_columns()
  * named them - can go before it.  JSON strings: bp_json_string(); CSV cells: bp_csv_cell().
+ * Masking (writer.h): every string, key, cell and raw layout goes through bp_text_char() or
+ * bp_text_mask_append() (text.c), so no back end writes invalid UTF-8 or a control it did
+ * not put there itself.
  *
  * Ownership: the writer owns its buffers; the FILE (or the buffer of bp_writer_new_buffer())
  * is the caller's.
@@ -91,10 +94,11 @@ bp_writer_format bp_writer_get_format(const bp_writer *w)
     return w->format;
 }
 
-/* Bytes a JSON string may carry as they are: not a quote, backslash, control byte or DEL. */
+/* ASCII bytes a JSON string may carry as they are: not a quote, backslash, control byte or
+ * DEL. */
 static int json_plain(unsigned char c)
 {
-    return c >= 0x20 && c != '"' && c != '\\' && c != 0x7F;
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
 }
 
 bp_status bp_json_string(bp_strbuf *sb, const char *s)
@@ -102,24 +106,44 @@ bp_status bp_json_string(bp_strbuf *sb, const char *s)
     if (s == NULL)
         return bp_strbuf_append(sb, "null", 4);
     bp_status st = bp_strbuf_putc(sb, '"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (st == BP_OK && *p) {
-        /* runs of plain bytes in one append: most of a field is plain, and a call per byte
+    const char *p = s, *end = s + strlen(s);
+    while (st == BP_OK && p < end) {
+        /* runs of plain characters in one append: most of a field is plain, and a call per byte
          * was the printer's whole cost (docs/performance.md) */
-        const unsigned char *run = p;
-        while (json_plain(*p))
-            p++;
+        const char *run = p;
+        bp_text_kind kind = BP_TEXT_PLAIN;
+        unsigned int cp = 0;
+        size_t n = 0;
+        while (p < end) {
+            if (json_plain((unsigned char)*p)) {
+                p++;
+                continue;
+            }
+            if ((unsigned char)*p < 0x80)
+                break;
+            n = bp_text_char(p, (size_t)(end - p), &kind, &cp);
+            if (kind != BP_TEXT_PLAIN)
+                break;
+            p += n;
+        }
         if (p > run)
-            st = bp_strbuf_append(sb, (const char *)run, (size_t)(p - run));
-        if (st != BP_OK || *p == '\0')
+            st = bp_strbuf_append(sb, run, (size_t)(p - run));
+        if (st != BP_OK || p == end)
             break;
+        if ((unsigned char)*p >= 0x80) {
+            /* C1 controls and unsafe format characters escaped (the string keeps them, the
+             * bytes on a terminal are ASCII); a byte of no valid UTF-8 sequence is masked */
+            st = kind == BP_TEXT_INVALID ? bp_strbuf_putc(sb, '?') : bp_strbuf_printf(sb, "\\u%04x", cp);
+            p += n;
+            continue;
+        }
         switch (*p) {
         case '"': st = bp_strbuf_append(sb, "\\\"", 2); break;
         case '\\': st = bp_strbuf_append(sb, "\\\\", 2); break;
         case '\n': st = bp_strbuf_append(sb, "\\n", 2); break;
         case '\r': st = bp_strbuf_append(sb, "\\r", 2); break;
         case '\t': st = bp_strbuf_append(sb, "\\t", 2); break;
-        default: st = bp_strbuf_printf(sb, "\\u%04x", *p);
+        default: st = bp_strbuf_printf(sb, "\\u%04x", (unsigned char)*p);
         }
         p++;
     }
@@ -128,10 +152,29 @@ bp_status bp_json_string(bp_strbuf *sb, const char *s)
     return st;
 }
 
+/* @return non-zero when @p s is printable ASCII only (nothing to mask: the usual cell). */
+static int printable_ascii(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7F)
+            return 0;
+    return 1;
+}
+
 bp_status bp_csv_cell(bp_strbuf *sb, const char *s)
 {
     if (s == NULL)
         return BP_OK;
+    bp_strbuf masked = {0};
+    if (!printable_ascii(s)) {
+        /* controls, C1, bidi overrides and invalid bytes as '?' (spreadsheets and terminals
+         * show cells as they are); tabs and line breaks stay, quoted (RFC 4180) */
+        if (bp_text_mask_append(&masked, s, strlen(s), BP_MASK_KEEP_WHITESPACE) != BP_OK) {
+            bp_strbuf_free(&masked);
+            return BP_ERR_NOMEM;
+        }
+        s = masked.data != NULL ? masked.data : "";
+    }
     int risky = strchr("=+-@\t\r", s[0]) != NULL && s[0] != '\0';
     int quote = risky || strpbrk(s, ",\"\n\r") != NULL;
     bp_status st = BP_OK;
@@ -143,6 +186,7 @@ bp_status bp_csv_cell(bp_strbuf *sb, const char *s)
         st = *p == '"' ? bp_strbuf_puts(sb, "\"\"") : bp_strbuf_putc(sb, *p);
     if (st == BP_OK && quote)
         st = bp_strbuf_putc(sb, '"');
+    bp_strbuf_free(&masked);
     return st;
 }
 
@@ -345,8 +389,7 @@ bp_status bp_writer_string(bp_writer *w, const char *s)
     case BP_WRITER_CSV: note(w, bp_csv_cell(csv_cell_start(w), s)); break;
     case BP_WRITER_TEXT:
         note(w, text_before_value(w));
-        for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && w->status == BP_OK; p++)
-            note(w, bp_strbuf_putc(&w->buf, *p < 0x20 || *p == 0x7F ? '?' : (char)*p));
+        note(w, bp_text_mask_append(&w->buf, s, strlen(s), 0));
         break;
     }
     return drain(w);
@@ -446,7 +489,7 @@ bp_status bp_writer_raw(bp_writer *w, const char *s, size_t len)
 {
     if (w->status != BP_OK)
         return w->status;
-    note(w, bp_strbuf_append(&w->buf, s, len));
+    note(w, bp_text_mask_append(&w->buf, s, len, BP_MASK_KEEP_NEWLINES));
     return drain(w);
 }
 

@@ -5,8 +5,9 @@
  * message/global-delivery-status, or - leniently - a text part of a delivery-status report
  * that holds the fields, or a delivery-status part written inline in a text part whose MIME
  * structure was lost), reads the per-message group and one block per per-recipient group.
- * Fields taken: Reporting-MTA, Arrival-Date, Original-Envelope-Id; Final-Recipient,
- * Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA, Last-Attempt-Date.
+ * Fields taken: Reporting-MTA, Arrival-Date, Original-Envelope-Id, X-Postfix-Sender (the
+ * envelope sender); Final-Recipient, Original-Recipient, Action, Status, Diagnostic-Code,
+ * Remote-MTA, Last-Attempt-Date, X-PowerMTA-BounceCategory (the sending MTA's own verdict).
  * A Status that is missing or malformed is taken from the diagnostic text; a generic X.0.0
  * yields to a specific code in the diagnostic.  A block without Diagnostic-Code takes the
  * comment after its Status code, else the notification text's line about its recipient.
@@ -242,6 +243,12 @@ static void read_block(const bp_field_group *g, const bp_part *part, bp_arena *a
     if (b->diagnostic == NULL)
         diagnostic_from_status_comment(bp_fields_get(g, "Status"), arena, b);
     b->remote_mta = mta_name(arena, bp_fields_get(g, "Remote-MTA"));
+    /* PowerMTA's own verdict on the failure, a per-recipient extension field */
+    const char *pmta = bp_fields_get(g, "X-PowerMTA-BounceCategory");
+    if (pmta != NULL) {
+        char *cat = bp_clean_text(arena, pmta, strlen(pmta), 40);
+        b->mta_category = cat != NULL ? bp_ascii_lower(cat) : NULL;
+    }
     b->last_attempt_date = bp_fields_get(g, "Last-Attempt-Date");
     b->part_index = part->index;
     /* a DSN with an action but no status: infer the class */
@@ -420,6 +427,8 @@ bp_status bp_dsn_parse(const bp_mime_message *msg, const bp_report_options *opts
         out->reporting_mta = mta_name(arena, bp_fields_get(per_msg, "Reporting-MTA"));
         out->arrival_date = bp_fields_get(per_msg, "Arrival-Date");
         out->envid = bp_fields_get(per_msg, "Original-Envelope-Id");
+        /* Postfix names the original's envelope sender: "X-Postfix-Sender: rfc822; x@y" */
+        out->envelope_sender = bp_address_normalise(arena, bp_fields_get(per_msg, "X-Postfix-Sender"));
     }
     const bp_part *note = find_notification(msg->root, part);
     size_t note_budget = BP_MAX_TEXT_BYTES; /* at most one full text's worth of scanning */

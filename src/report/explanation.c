@@ -11,12 +11,16 @@
  * the worst case: a case-blind scan compares at every candidate, and a text of a megabyte
  * of newlines or dashes is all candidates for the markers that start with one.
  *
+ * bp_explanation_quoted_line(): whether a line of the text is quoted from the original (a
+ * header line of it or its continuation, a "> " quote): an address there is nobody's verdict.
+ *
  * Ownership: texts that had to be converted or stripped are arena copies; otherwise the
  * part's own body is returned.
  */
 #include "explanation.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "bouncepipe/text.h"
 
@@ -145,8 +149,11 @@ static char *strip_html(bp_arena *arena, const char *s, size_t len, size_t *out_
  * their lead bytes, else Windows-1252 (a superset of ISO-8859-1 for printable text). */
 static const char *guess_charset(const char *s, size_t len)
 {
-    if (bp_memcasemem(s, len, "\x1b$B", 3) != NULL || bp_memcasemem(s, len, "\x1b$@", 3) != NULL)
-        return "ISO-2022-JP";
+    /* the escapes have no case: one memchr-driven scan for ESC, not a case-blind search */
+    for (const char *e = memchr(s, 0x1b, len); e != NULL && (size_t)(e - s) + 2 < len;
+         e = memchr(e + 1, 0x1b, len - (size_t)(e - s) - 1))
+        if (e[1] == '$' && (e[2] == 'B' || e[2] == '@'))
+            return "ISO-2022-JP";
     if (bp_utf8_valid(s, len))
         return NULL;
     size_t sjis_lead = 0, euc_pair = 0, high = 0;
@@ -219,4 +226,94 @@ size_t bp_explanation_length(const char *folded, size_t len)
             cut = (size_t)(m - folded);
     }
     return cut;
+}
+
+/* Header names whose lines, in an explanation, are quotes of the original message. */
+static const char *const quoted_header_names[] = {"from",
+                                                  "to",
+                                                  "cc",
+                                                  "bcc",
+                                                  "reply-to",
+                                                  "sender",
+                                                  "return-path",
+                                                  "message-id",
+                                                  "in-reply-to",
+                                                  "references",
+                                                  "delivered-to",
+                                                  "x-original-to",
+                                                  "received",
+                                                  "date",
+                                                  "subject",
+                                                  "envelope-to",
+                                                  "errors-to",
+                                                  "resent-from",
+                                                  "resent-to",
+                                                  "list-id",
+                                                  "list-post",
+                                                  "list-unsubscribe",
+                                                  "authentication-results",
+                                                  "dkim-signature",
+                                                  "arc-authentication-results",
+                                                  "received-spf",
+                                                  "x-received",
+                                                  "x-sender",
+                                                  "x-envelope-from",
+                                                  "mail from",
+                                                  NULL};
+
+/* How many lines up a continuation is followed to its header: a quoted header's continuation
+ * lines rarely exceed a Received: field's few lines, and a hostile text of thousands of
+ * indented lines costs no more than this per line asked about. */
+static const int quote_continuation_lines = 8;
+
+size_t bp_explanation_line_start(const char *text, size_t at)
+{
+    while (at > 0 && text[at - 1] != '\n')
+        at--;
+    return at;
+}
+
+int bp_explanation_line_blank(const char *text, size_t len, size_t ls)
+{
+    for (size_t i = ls; i < len && text[i] != '\n'; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Non-zero when the line at @p ls is "Name: value" for a header of the original. */
+static int quoted_header_line(const char *text, size_t len, size_t ls)
+{
+    size_t i = ls;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '>'))
+        i++;
+    size_t ns = i;
+    while (i < len && text[i] != ':' && text[i] != '\n' && i - ns < 40)
+        i++;
+    if (i >= len || text[i] != ':')
+        return 0;
+    for (int k = 0; quoted_header_names[k] != NULL; k++) {
+        size_t n = strlen(quoted_header_names[k]);
+        if (n == i - ns && strncasecmp(text + ns, quoted_header_names[k], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int bp_explanation_quoted_line(const char *text, size_t len, size_t ls)
+{
+    if (quoted_header_line(text, len, ls))
+        return 1;
+    /* "> text" and ">> text" quote a message; ">>> RCPT TO:<...>" is an SMTP transcript */
+    if (text[ls] == '>' && (ls + 1 >= len || text[ls + 1] != '>' || ls + 2 >= len || text[ls + 2] != '>'))
+        return 1;
+    size_t l = ls;
+    for (int n = 0; n < quote_continuation_lines && l > 0 && (text[l] == ' ' || text[l] == '\t') &&
+                    !bp_explanation_line_blank(text, len, l);
+         n++) {
+        l = bp_explanation_line_start(text, l - 1);
+        if (text[l] != ' ' && text[l] != '\t')
+            return quoted_header_line(text, len, l);
+    }
+    return 0;
 }

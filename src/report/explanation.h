@@ -30,4 +30,15 @@ const char *bp_explanation_find(const char *folded, size_t len, const char *need
  *  "--- Below this line is a copy of the message"), or @p len when nothing is quoted. */
 size_t bp_explanation_length(const char *folded, size_t len);
 
+/** @return the offset where the line holding offset @p at of @p text starts. */
+size_t bp_explanation_line_start(const char *text, size_t at);
+
+/** @return non-zero when the line starting at @p ls holds only white space. */
+int bp_explanation_line_blank(const char *text, size_t len, size_t ls);
+
+/** @return non-zero when the line starting at @p ls of @p text (@p len bytes) is quoted from
+ *  the original: one of its header lines ("To: ...") or their indented continuations, or a
+ *  "> " quote (">>> " is an SMTP transcript, not a quote).  Looks back at most a few lines. */
+int bp_explanation_quoted_line(const char *text, size_t len, size_t ls);
+
 #endif

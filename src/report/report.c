@@ -7,7 +7,9 @@
  * original, a sending service's JSON event notification (esp.c), an auto-reply, and last
  * the text-bounce scanners.  The first that recognises the
  * message wins.  A new family is a row of the table.  What the parsers share lives below
- * them (blocks.c, original.c), so nothing here is called back.
+ * them (blocks.c, original.c), so nothing here is called back.  Then bp_report_read()
+ * (reading.c) reads what the report says around the codes of each block: the SMTP stage, the
+ * innermost reply, the passages about the recipient, the parties.
  */
 #include "bouncepipe/report.h"
 
@@ -43,5 +45,7 @@ bp_status bp_report_parse(const bp_mime_message *msg, const bp_report_options *o
     bp_status st = BP_OK;
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]) && st == BP_OK && out->kind == BP_REPORT_NONE; i++)
         st = families[i](msg, opts, arena, out);
+    if (st == BP_OK) /* what the report says around its codes, for every family (reading.c) */
+        st = bp_report_read(msg, arena, out);
     return st;
 }

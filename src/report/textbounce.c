@@ -11,9 +11,12 @@
  * section, the lines around it as the diagnostic.  Recipients named in X-Failed-Recipients
  * (Exim, Google) restrict the generic scan and stand in when the text names nobody.
  *
- * Never taken as failed recipients: the report's own From and To, the original's From,
- * and any address on a line quoted from the original (its header lines and their
- * continuations, "MAIL FROM", "(expanded from ...)", "please contact ...").
+ * Never taken as failed recipients: the report's own From and To, the original's From, the
+ * envelope sender (Exim's "A message sent by <x>" in a bounce to an errors address, the
+ * Return-Path of the original, attached or quoted after the explanation), and any address on
+ * a line quoted from the original (its header lines and their continuations, "MAIL FROM",
+ * "(expanded from ...)", "please contact ...").  A recipient's diagnostic that holds an SMTP
+ * transcript keeps only the reply of the recipient's own session (reading.h).
  *
  * Every block is failed, or delayed when the section says delivery will be retried (or the
  * family says so); the SMTP code and enhanced status come from the diagnostic, or from the
@@ -47,6 +50,7 @@
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
 #include "explanation.h"
+#include "reading.h"
 #include "report_internal.h"
 #include "text_families.h"
 
@@ -76,39 +80,6 @@ static const char *const delay_cues[] = {"will continue to try",
                                          "delivery is delayed to these recipients",
                                          "keine erneute",
                                          NULL};
-
-/* Header names whose lines, in an explanation, are quotes of the original message. */
-static const char *const quoted_header_names[] = {"from",
-                                                  "to",
-                                                  "cc",
-                                                  "bcc",
-                                                  "reply-to",
-                                                  "sender",
-                                                  "return-path",
-                                                  "message-id",
-                                                  "in-reply-to",
-                                                  "references",
-                                                  "delivered-to",
-                                                  "x-original-to",
-                                                  "received",
-                                                  "date",
-                                                  "subject",
-                                                  "envelope-to",
-                                                  "errors-to",
-                                                  "resent-from",
-                                                  "resent-to",
-                                                  "list-id",
-                                                  "list-post",
-                                                  "list-unsubscribe",
-                                                  "authentication-results",
-                                                  "dkim-signature",
-                                                  "arc-authentication-results",
-                                                  "received-spf",
-                                                  "x-received",
-                                                  "x-sender",
-                                                  "x-envelope-from",
-                                                  "mail from",
-                                                  NULL};
 
 /* Words before an address on its line that make it somebody else than a failed recipient. */
 static const char *const not_recipient_cues[] = {"expanded from", "generated from", "contact",  "mail from",
@@ -217,13 +188,6 @@ static int is_bounce_like(const bp_report *r, const bp_part *root, bp_arena *are
 
 /* ---- lines ------------------------------------------------------------------------------ */
 
-static size_t line_start(const char *text, size_t at)
-{
-    while (at > 0 && text[at - 1] != '\n')
-        at--;
-    return at;
-}
-
 static size_t line_end(const char *text, size_t len, size_t at)
 {
     while (at < len && text[at] != '\n')
@@ -231,59 +195,11 @@ static size_t line_end(const char *text, size_t len, size_t at)
     return at;
 }
 
-static int line_blank(const char *text, size_t len, size_t ls)
-{
-    for (size_t i = ls; i < len && text[i] != '\n'; i++)
-        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
-            return 0;
-    return 1;
-}
-
-/* Non-zero when the line at @p ls is "Name: value" for a header of the original. */
-static int quoted_header_line(const char *text, size_t len, size_t ls)
-{
-    size_t i = ls;
-    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '>'))
-        i++;
-    size_t ns = i;
-    while (i < len && text[i] != ':' && text[i] != '\n' && i - ns < 40)
-        i++;
-    if (i >= len || text[i] != ':')
-        return 0;
-    for (int k = 0; quoted_header_names[k] != NULL; k++) {
-        size_t n = strlen(quoted_header_names[k]);
-        if (n == i - ns && strncasecmp(text + ns, quoted_header_names[k], n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* How far back the quote tests look.  These bound the work per address (a hostile text can
- * hold a megabyte on one line, or thousands of indented lines) and are wider than any real
- * shape: "(expanded from <...>)" or "please contact <...>" sit just before the address, and
- * a quoted header's continuation lines rarely exceed a Received: field's few lines. */
+/* How far back the cue test looks: it bounds the work per address (a hostile text can hold
+ * a megabyte on one line) and is wider than any real shape: "(expanded from <...>)" or
+ * "please contact <...>" sit just before the address.  Lines quoted from the original are
+ * bp_explanation_quoted_line()'s. */
 static const size_t quote_cue_window = 160;
-static const int quote_continuation_lines = 8;
-
-/* Non-zero when the line at @p ls is quoted from the original: a header line of it, a
- * continuation of one (an indented line under "Received:" or "To:"), or a "> " quote. */
-static int quoted_line(const char *text, size_t len, size_t ls)
-{
-    if (quoted_header_line(text, len, ls))
-        return 1;
-    /* "> text" and ">> text" quote a message; ">>> RCPT TO:<...>" is an SMTP transcript */
-    if (text[ls] == '>' && (ls + 1 >= len || text[ls + 1] != '>' || ls + 2 >= len || text[ls + 2] != '>'))
-        return 1;
-    size_t l = ls;
-    for (int n = 0;
-         n < quote_continuation_lines && l > 0 && (text[l] == ' ' || text[l] == '\t') && !line_blank(text, len, l);
-         n++) {
-        l = line_start(text, l - 1);
-        if (text[l] != ' ' && text[l] != '\t')
-            return quoted_header_line(text, len, l);
-    }
-    return 0;
-}
 
 /* Non-zero when words just before the address at @p at on its line (which starts at @p ls)
  * make it somebody other than a failed recipient. */
@@ -386,7 +302,7 @@ static candidate *add_candidate(scan *sc, const char *addr, size_t line)
 static void scan_family(scan *sc, const compiled_family *cf)
 {
     const bp_regex *re = cf->pat[BP_TEXT_PAT_RCPT];
-    line_tracker lt = {sc->sec_start, line_start(sc->text, sc->sec_start)};
+    line_tracker lt = {sc->sec_start, bp_explanation_line_start(sc->text, sc->sec_start)};
     size_t pos = sc->sec_start, ms = 0, me = 0;
     while (pos < sc->sec_end && re_search(re, sc->text, sc->sec_end, pos, &ms, &me)) {
         pos = me > ms ? me : ms + 1;
@@ -416,7 +332,7 @@ static void scan_family(scan *sc, const compiled_family *cf)
 /* Recipients as any address in the section that is not quoted from the original. */
 static void scan_generic(scan *sc)
 {
-    line_tracker lt = {sc->sec_start, line_start(sc->text, sc->sec_start)};
+    line_tracker lt = {sc->sec_start, bp_explanation_line_start(sc->text, sc->sec_start)};
     size_t pos = sc->sec_start;
     size_t checked_line = (size_t)-1; /* the line whose quotedness is known */
     int line_is_quoted = 0;
@@ -430,7 +346,7 @@ static void scan_generic(scan *sc)
         pos = at;
         if (line != checked_line) {
             checked_line = line;
-            line_is_quoted = quoted_line(sc->text, sc->sec_end, line);
+            line_is_quoted = bp_explanation_quoted_line(sc->text, sc->sec_end, line);
         }
         if (line_is_quoted) {
             pos = line_end(sc->text, sc->sec_end, pos); /* nothing else on it counts */
@@ -452,7 +368,7 @@ static size_t paragraph_end(const char *text, size_t limit, size_t from)
     int seen_text = 0;
     while (e < limit) {
         size_t le = line_end(text, limit, e);
-        if (line_blank(text, limit, e)) {
+        if (bp_explanation_line_blank(text, limit, e)) {
             if (seen_text)
                 return e;
         } else {
@@ -563,7 +479,7 @@ static void family_section(const compiled_family *cf, const char *text, size_t l
     }
     *se = cut > *ss ? cut : len;
     if (cf->pat[BP_TEXT_PAT_END] != NULL && re_search(cf->pat[BP_TEXT_PAT_END], text, *se, *ss, &ms, &me)) {
-        size_t ls = line_start(text, ms);
+        size_t ls = bp_explanation_line_start(text, ms);
         *se = ls > *ss ? ls : ms;
     }
 }
@@ -626,6 +542,65 @@ static void set_family_default(bp_rcpt_block *b, const bp_text_family *fam)
     b->default_unless_rcpt = fam->default_unless_rcpt;
 }
 
+/* The Return-Path of an original quoted after the explanation (qmail's "--- Below this line is
+ * a copy of the message."): its first "Return-Path: <x>" line within the first header-sized
+ * stretch after @p cut.  @return the address (arena), or NULL. */
+static const char *quoted_return_path(bp_arena *arena, const char *text, const char *folded, size_t len, size_t cut)
+{
+    if (cut >= len)
+        return NULL;
+    size_t n = len - cut < BP_MAX_HEADER_BYTES ? len - cut : BP_MAX_HEADER_BYTES;
+    const char *m = bp_explanation_find(folded + cut, n, "\nreturn-path:");
+    if (m == NULL)
+        return NULL;
+    size_t at = (size_t)(m - folded) + 13, e = at;
+    while (e < len && text[e] != '\n')
+        e++;
+    char *line = bp_arena_strndup(arena, text + at, e - at);
+    return line != NULL ? bp_address_normalise(arena, line) : NULL;
+}
+
+/* Non-zero when the line at @p t (to @p le) is part of an SMTP transcript. */
+static int transcript_line(const char *text, size_t t, size_t le)
+{
+    while (t < le && (text[t] == ' ' || text[t] == '\t'))
+        t++;
+    return (le - t >= 4 && (strncmp(text + t, ">>> ", 4) == 0 || strncmp(text + t, "<<< ", 4) == 0)) ||
+           bp_memcasemem(text + t, le - t, "while talking to ", 17) != NULL;
+}
+
+/*
+ * Text [@p s, @p e) of a recipient's diagnostic with its SMTP transcript read as sessions
+ * (issue 13 item 10): the text before the transcript, then the reply of the recipient's own
+ * session (bp_transcript_find()), never the lines of the next session.  When the transcript
+ * has several sessions and none is the recipient's, only the text before it.  Without a
+ * transcript, the text as it is.  @return an arena string (NULL only when out of memory).
+ */
+static const char *session_cut(bp_arena *arena, const char *text, size_t s, size_t e, const char *rcpt)
+{
+    size_t first = e;
+    for (size_t p = s; p < e;) {
+        const char *nl = memchr(text + p, '\n', e - p);
+        size_t le = nl != NULL ? (size_t)(nl - text) : e;
+        if (transcript_line(text, p, le)) {
+            first = p;
+            break;
+        }
+        p = le + 1;
+    }
+    if (first >= e)
+        return bp_arena_strndup(arena, text + s, e - s);
+    bp_transcript_reply r;
+    int sessions = 0;
+    if (bp_transcript_find(text + first, e - first, rcpt, NULL, &r, &sessions)) {
+        const char *reply = bp_transcript_reply_text(arena, text + first, &r);
+        return bp_arena_printf(arena, "%.*s %s", (int)(first - s), text + s, reply != NULL ? reply : "");
+    }
+    if (sessions > 1)
+        return bp_arena_strndup(arena, text + s, first - s);
+    return bp_arena_strndup(arena, text + s, e - s);
+}
+
 /* Text taken into a diagnostic before cleaning: room for white space that cleaning folds. */
 static const size_t diag_span_cap = 8 * BP_MAX_DIAGNOSTIC_BYTES;
 
@@ -670,16 +645,22 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
         return BP_OK;
 
     bp_report_note_original(out, root, arena);
-    const char *ex[3];
+    /* the parties who are not recipients: the report's own From and To, the original's From,
+     * and the envelope sender (Exim's "A message sent by <x>", the original's Return-Path) */
+    const char *ex[5];
     ex[0] = bp_address_normalise(arena, bp_part_header(root, "From"));
     ex[1] = bp_address_normalise(arena, bp_part_header(root, "To"));
     ex[2] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "From")) : NULL;
+    ex[3] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "Return-Path"))
+                                  : quoted_return_path(arena, text, folded, len, cut);
+    ex[4] = bp_report_exim_sender(arena, text, cut);
+    out->envelope_sender = ex[4] != NULL ? ex[4] : ex[3];
 
     scan sc = {0};
     sc.arena = arena;
     sc.text = text;
     sc.excluded = ex;
-    sc.n_excluded = 3;
+    sc.n_excluded = sizeof(ex) / sizeof(ex[0]);
     const char **failed = failed_recipients(arena, root, &sc.n_failed);
     sc.sec_end = cut;
     /* a family whose notice names its recipient only in the returned original (a list
@@ -742,13 +723,15 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
             de = ds + diag_span_cap;
         if (sh_e - sh_s > diag_span_cap)
             sh_e = sh_s + diag_span_cap;
-        if (has_shared && !has_code(text + ds, de - ds) && (sh_s >= de || sh_e <= ds)) {
-            const char *joined =
-                bp_arena_printf(arena, "%.*s %.*s", (int)(de - ds), text + ds, (int)(sh_e - sh_s), text + sh_s);
+        int join = has_shared && !has_code(text + ds, de - ds) && (sh_s >= de || sh_e <= ds);
+        const char *own = session_cut(arena, text, ds, de, c->addr);
+        const char *shared = join ? session_cut(arena, text, sh_s, sh_e, c->addr) : NULL;
+        if (join) {
+            const char *joined = bp_arena_printf(arena, "%s %s", own, shared != NULL ? shared : "");
             if (joined != NULL)
                 bp_block_set_diagnostic(b, arena, joined, strlen(joined));
-        } else {
-            bp_block_set_diagnostic(b, arena, text + ds, de - ds);
+        } else if (own != NULL) {
+            bp_block_set_diagnostic(b, arena, own, strlen(own));
         }
         prefer_failure_codes(b, arena);
     }
@@ -776,5 +759,9 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     }
     out->kind = BP_REPORT_TEXT;
     out->family = fam != NULL ? fam->name : "text-generic";
+    out->explanation = text;
+    out->explanation_folded = folded;
+    out->explanation_len = cut;
+    out->explanation_part = part->index;
     return BP_OK;
 }

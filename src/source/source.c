@@ -2,10 +2,12 @@
  * source.c - message sources: file, directory, Maildir, mbox, stdin.
  *
  * bp_source_open() expands a directory into a sorted list of files at once (names only);
- * bp_source_next() then reads one file at a time.  A file whose first line starts with
- * "From " is an mbox and is read as a stream: a message ends where a "From " line follows a
- * blank line; ">From " (any number of '>') loses one '>' (mboxrd; for mboxo this undoes the
- * usual escaping too).  A single-message mbox is named like a plain file.
+ * bp_source_next() then reads one file at a time.  Symbolic links to directories are
+ * followed, but no directory is entered twice (by device and inode), so a link loop is read
+ * once, not once per path around it (a loop of two links made 131,071 copies of a message).  A file whose first line
+ * starts with "From " is an mbox and is read as a stream: a message ends where a "From " line follows a blank line;
+ * ">From " (any number of '>') loses one '>' (mboxrd; for mboxo this undoes the usual escaping too).  A single-message
+ * mbox is named like a plain file.
  *
  * Memory is bounded whatever the input: an mbox, standard input and other non-regular files
  * are read through a 64 KiB line reader that hands out long lines in pieces (a 10 MB header
@@ -34,9 +36,17 @@
 /* Bytes the line reader buffers: a line longer than this is handled in pieces. */
 #define SOURCE_CHUNK 65536u
 
+/* A directory by identity, whatever path reached it. */
+struct dir_id {
+    dev_t dev;
+    ino_t ino;
+};
+
 struct bp_source {
     char **files; /* paths to read, in order */
     size_t n_files, cap_files, next_file;
+    struct dir_id *dirs; /* directories entered, sorted: none is entered twice */
+    size_t n_dirs, cap_dirs;
     /* current file */
     FILE *fp;
     int fp_is_stdin;
@@ -88,6 +98,50 @@ static int is_dir(const char *path)
 
 static bp_status add_dir(bp_source *s, const char *path, unsigned depth);
 
+static int cmp_dir_id(const struct dir_id *a, const struct dir_id *b)
+{
+    if (a->dev != b->dev)
+        return a->dev < b->dev ? -1 : 1;
+    return a->ino < b->ino ? -1 : a->ino > b->ino ? 1 : 0;
+}
+
+/* Note directory @p path as entered.  @return BP_OK and *@p again = 1 when it was entered
+ * before (by another path: a symbolic link, a bind mount), BP_ERR_NOT_FOUND / BP_ERR_IO when
+ * it cannot be looked at, BP_ERR_NOMEM. */
+static bp_status enter_dir(bp_source *s, const char *path, int *again)
+{
+    struct stat sb;
+    *again = 0;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
+    struct dir_id id = {sb.st_dev, sb.st_ino};
+    size_t lo = 0, hi = s->n_dirs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_dir_id(&s->dirs[mid], &id);
+        if (c == 0) {
+            *again = 1;
+            return BP_OK;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (s->n_dirs == s->cap_dirs) {
+        size_t cap = s->cap_dirs ? s->cap_dirs * 2 : 16;
+        struct dir_id *nd = realloc(s->dirs, cap * sizeof(*nd));
+        if (nd == NULL)
+            return BP_ERR_NOMEM;
+        s->dirs = nd;
+        s->cap_dirs = cap;
+    }
+    memmove(s->dirs + lo + 1, s->dirs + lo, (s->n_dirs - lo) * sizeof(*s->dirs));
+    s->dirs[lo] = id;
+    s->n_dirs++;
+    return BP_OK;
+}
+
 /* A Maildir: new/ (not yet seen) before cur/; tmp/ holds partial deliveries and is skipped. */
 static bp_status add_maildir(bp_source *s, const char *path, unsigned depth)
 {
@@ -110,7 +164,11 @@ static bp_status add_maildir(bp_source *s, const char *path, unsigned depth)
 static bp_status add_dir(bp_source *s, const char *path, unsigned depth)
 {
     if (depth > 16)
-        return BP_OK; /* symlink loops and absurd trees */
+        return BP_OK; /* absurd trees */
+    int again = 0;
+    bp_status entered = enter_dir(s, path, &again);
+    if (entered != BP_OK || again)
+        return entered; /* a directory reached again (a symbolic link loop): read once */
     char probe_new[4096], probe_cur[4096];
     snprintf(probe_new, sizeof(probe_new), "%s/new", path);
     snprintf(probe_cur, sizeof(probe_cur), "%s/cur", path);
@@ -590,6 +648,7 @@ void bp_source_close(bp_source *s)
     for (size_t i = 0; i < s->n_files; i++)
         free(s->files[i]);
     free(s->files);
+    free(s->dirs);
     free(s->buf);
     free(s->rbuf);
     free(s->name);

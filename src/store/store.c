@@ -69,6 +69,11 @@ static int is_postgres(const char *location)
     return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
 }
 
+int bp_store_is_postgres(const char *location)
+{
+    return location != NULL && is_postgres(location);
+}
+
 #ifdef BP_HAVE_POSTGRES
 /*
  * The PostgreSQL backend lives in a module (bouncepipe-postgres.so) loaded on first use, so

@@ -86,7 +86,8 @@ static int write_table(const bp_rules *r, const unsigned char *code, size_t code
             fputs(", ", out);
         }
         fprintf(out, "%u, ", e.rule.line);
-        const char *rest[] = {e.rule.pattern, e.rule.category, e.rule.blocklist, e.rule.scope_status, e.rule.scope_mta};
+        const char *rest[] = {e.rule.pattern,      e.rule.category,  e.rule.blocklist,
+                              e.rule.scope_status, e.rule.scope_mta, e.rule.scope_stage};
         for (size_t k = 0; k < sizeof(rest) / sizeof(rest[0]); k++) {
             fputs(k > 0 ? ", " : "", out);
             put_string(out, rest[k]);

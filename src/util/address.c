@@ -1,15 +1,26 @@
 /*
- * address.c - extract, normalise and VERP-decode e-mail addresses.
+ * address.c - extract, normalise, validate and VERP-decode e-mail addresses.
  *
- * Quotes around an address and an "smtp=" tag before it are not part of it; a "#" after or
- * inside the domain does not make it no address (see domain_end()).  VERP without a
- * configured prefix splits after the list server's bounce word (verp_split()).
- * The character set accepted for a local part is RFC 5322 dot-atom text plus UTF-8 bytes
- * (RFC 6531); quoted local parts are rare in bounces and their quotes are dropped.  A domain
- * must have a dot, or be an address literal in brackets.
+ * Extraction (bp_address_find(), bp_address_normalise(), bp_verp_decode()) finds what looks
+ * like an address: a local part of RFC 5322 dot-atom text plus any byte >= 0x80, a domain
+ * with a dot or an address literal in brackets; quoted local parts are rare in bounces and
+ * their quotes are dropped.  Quotes around an address and an "smtp=" tag before it are not
+ * part of it; a "#" after or inside the domain does not make it no address (see
+ * domain_end()).  VERP without a configured prefix splits after the list server's bounce
+ * word (verp_split()).  What extraction finds is a candidate, not yet an address.
+ *
+ * Validation (bp_address_check(), bp_address_parse()) decides: an address is valid UTF-8, a
+ * local part of atext, dots and printable non-ASCII characters (RFC 6531), and a domain of
+ * LDH labels - an internationalised one as GLib's IDNA encodes it (g_hostname_to_ascii),
+ * an xn-- label as it decodes it (g_hostname_to_unicode) - or an IPv4 or IPv6 address
+ * literal (RFC 5321 4.1.3).  Tolerated, because real mail has them: dots in a row and a dot
+ * before the '@' (Japanese carriers' old addresses), '_' in a domain label, local parts over
+ * 64 bytes (under BP_MAX_ADDRESS_BYTES in all).  Everything else is rejected with a reason.
  */
 #include "bouncepipe/address.h"
 
+#include <arpa/inet.h>
+#include <glib.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -264,4 +275,234 @@ char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options
     if (eq == NULL || eq == encoded || eq + 1 >= encoded + enc_len)
         return NULL;
     return assemble(arena, encoded, (size_t)(eq - encoded), eq + 1, (size_t)(encoded + enc_len - eq - 1));
+}
+
+/* ---- validation ---------------------------------------------------------------------------- */
+
+/* RFC 5322 atext: what an unquoted local part is made of, besides dots. */
+static int is_atext(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* A non-ASCII character an address may hold: anything printable (RFC 6531 takes any
+ * UTF8-non-ascii); not a control, a format character (bidi overrides, zero-width joiners,
+ * the byte-order mark), a space or line separator, or a surrogate. */
+static int printable_unichar(gunichar c)
+{
+    switch (g_unichar_type(c)) {
+    case G_UNICODE_CONTROL:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_SURROGATE:
+    case G_UNICODE_LINE_SEPARATOR:
+    case G_UNICODE_PARAGRAPH_SEPARATOR:
+    case G_UNICODE_SPACE_SEPARATOR: return 0;
+    default: return 1;
+    }
+}
+
+static const char *check_local(const char *s, size_t len)
+{
+    if (len == 0)
+        return "the local part is empty";
+    if (s[0] == '.')
+        return "the local part starts with a dot";
+    for (const char *p = s; p < s + len;) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x80) {
+            if (!printable_unichar(g_utf8_get_char(p)))
+                return "a control, format or space character in the local part";
+            p = g_utf8_next_char(p);
+            continue;
+        }
+        if (c == ' ' || c == '\t')
+            return "white space in the local part";
+        if (c < 0x20 || c == 0x7F)
+            return "a control character in the local part";
+        if (!is_atext(c) && c != '.')
+            return "a character the local part may not hold unquoted (quoted local parts are not taken)";
+        p++;
+    }
+    return NULL;
+}
+
+/* "[192.0.2.1]", "[IPv6:2001:db8::1]": the only literals RFC 5321 gives a meaning (a
+ * General-address-literal needs a tag registered with IANA, and only IPv6 is). */
+static const char *check_literal(const char *s, size_t len)
+{
+    char ip[64];
+    if (len < 3 || s[len - 1] != ']')
+        return "an address literal without its closing ']'";
+    const char *in = s + 1;
+    size_t n = len - 2;
+    int family = AF_INET;
+    if (n > 5 && strncasecmp(in, "IPv6:", 5) == 0) {
+        family = AF_INET6;
+        in += 5;
+        n -= 5;
+    }
+    unsigned char addr[16];
+    if (n == 0 || n >= sizeof(ip) || memchr(in, '\0', n) != NULL)
+        return "an address literal that is neither an IPv4 nor an IPv6 address";
+    memcpy(ip, in, n);
+    ip[n] = '\0';
+    if (inet_pton(family, ip, addr) != 1)
+        return "an address literal that is neither an IPv4 nor an IPv6 address";
+    return NULL;
+}
+
+/* One label of a domain name, ASCII letters, digits, '-' and '_' (tolerated), and printable
+ * non-ASCII characters (checked again by IDNA).  *@p non_ascii is set when it has any. */
+static const char *check_label(const char *s, size_t len, int *non_ascii)
+{
+    if (len == 0)
+        return "an empty label in the domain (a dot at its start or two dots in a row)";
+    if (s[0] == '-' || s[len - 1] == '-')
+        return "a domain label that starts or ends with '-'";
+    for (const char *p = s; p < s + len;) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x80) {
+            if (!printable_unichar(g_utf8_get_char(p)))
+                return "a control, format or space character in the domain";
+            *non_ascii = 1;
+            p = g_utf8_next_char(p);
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return c < 0x20 || c == 0x7F ? "a control character in the domain"
+                                         : "a character a domain name may not hold";
+        p++;
+    }
+    if (!*non_ascii && len > 63)
+        return "a domain label longer than 63 bytes";
+    if (!*non_ascii && len > 4 && strncasecmp(s, "xn--", 4) == 0) {
+        /* an A-label must decode (RFC 5891 5.4): GLib's decoder says */
+        char *label = g_strndup(s, len);
+        char *u = g_hostname_to_unicode(label);
+        int ok = u != NULL && u[0] != '\0' && strchr(u, '.') == NULL;
+        g_free(u);
+        g_free(label);
+        if (!ok)
+            return "an xn-- label that is not valid Punycode";
+    }
+    return NULL;
+}
+
+static const char *check_domain(const char *s, size_t len)
+{
+    if (len == 0)
+        return "the domain is empty";
+    if (s[0] == '[')
+        return check_literal(s, len);
+    if (len > 255)
+        return "a domain longer than 255 bytes";
+    int non_ascii = 0;
+    size_t labels = 0;
+    for (size_t start = 0;;) {
+        const char *dot = memchr(s + start, '.', len - start);
+        size_t end = dot != NULL ? (size_t)(dot - s) : len;
+        int label_non_ascii = 0;
+        const char *why = check_label(s + start, end - start, &label_non_ascii);
+        if (why != NULL)
+            return why;
+        non_ascii |= label_non_ascii;
+        labels++;
+        if (dot == NULL)
+            break;
+        start = end + 1;
+    }
+    if (labels < 2)
+        return "a domain without a dot";
+    if (non_ascii) {
+        /* an internationalised domain: valid when IDNA encodes it to LDH labels that fit */
+        char *copy = g_strndup(s, len);
+        char *ascii = g_hostname_to_ascii(copy);
+        const char *why = NULL;
+        if (ascii == NULL)
+            why = "an internationalised domain name that IDNA cannot encode";
+        else if (strlen(ascii) > 255)
+            why = "a domain longer than 255 bytes once IDNA-encoded";
+        for (char *label = ascii; why == NULL && label != NULL;) {
+            char *dot = strchr(label, '.');
+            size_t n = dot != NULL ? (size_t)(dot - label) : strlen(label);
+            int more = 0;
+            why = check_label(label, n, &more);
+            if (why == NULL && more)
+                why = "an internationalised domain name that IDNA cannot encode";
+            label = dot != NULL ? dot + 1 : NULL;
+        }
+        g_free(ascii);
+        g_free(copy);
+        if (why != NULL)
+            return why;
+    }
+    return NULL;
+}
+
+const char *bp_address_check(const char *address)
+{
+    if (address == NULL || address[0] == '\0')
+        return "empty";
+    size_t len = strlen(address);
+    if (len > BP_MAX_ADDRESS_BYTES)
+        return "longer than an address may be (BP_MAX_ADDRESS_BYTES)";
+    if (!g_utf8_validate(address, (gssize)len, NULL))
+        return "not valid UTF-8 (an 8-bit character set such as Latin-1?)";
+    const char *at = strchr(address, '@');
+    if (at == NULL)
+        return "no '@'";
+    const char *why = check_local(address, (size_t)(at - address));
+    if (why == NULL)
+        why = check_domain(at + 1, len - (size_t)(at - address) - 1);
+    return why;
+}
+
+char *bp_address_parse(bp_arena *arena, const char *text, const char **why)
+{
+    *why = NULL;
+    if (text == NULL) {
+        *why = "empty";
+        return NULL;
+    }
+    size_t len = strlen(text);
+    while (len > 0 && (text[0] == ' ' || text[0] == '\t')) {
+        text++;
+        len--;
+    }
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\r' || text[len - 1] == '\n'))
+        len--;
+    if (len >= 2 && text[0] == '<' && text[len - 1] == '>') {
+        text++;
+        len -= 2;
+    }
+    if (len == 0) {
+        *why = "empty";
+        return NULL;
+    }
+    const char *at = NULL;
+    for (const char *p = text; p < text + len; p++)
+        if (*p == '@')
+            at = p; /* the last: an '@' before it is the local part's, and rejected there */
+    if (at == NULL) {
+        *why = "no '@'";
+        return NULL;
+    }
+    size_t llen = (size_t)(at - text), dlen = len - llen - 1;
+    if (dlen > 1 && at[dlen] == '.')
+        dlen--; /* the root's dot: "user@example.com." */
+    char *out = bp_arena_alloc(arena, len + 1);
+    if (out == NULL) {
+        *why = "out of memory";
+        return NULL;
+    }
+    memcpy(out, text, llen);
+    out[llen] = '@';
+    for (size_t i = 0; i < dlen; i++) {
+        char c = at[1 + i];
+        out[llen + 1 + i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    out[llen + 1 + dlen] = '\0';
+    *why = bp_address_check(out);
+    return *why == NULL ? out : NULL;
 }

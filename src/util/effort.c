@@ -11,6 +11,9 @@
  * it is a system call (about 330 ns), so it is read at every CLOCK_EVERY-th check only: before
  * PCRE2 searches and in the scanners' loops, never inside a search, so a single search is
  * bounded by the PCRE2 limits and the search window instead (limits.h).
+ * Under valgrind a program runs some fifty times slower, so the time budget is scaled by
+ * VALGRIND_SLOWDOWN there: the memory checks of the broken corpus (make valgrind-broken) must
+ * see the same outcomes as a real run, and the PCRE2 work budget still bounds a hostile text.
  */
 #include "bouncepipe/effort.h"
 
@@ -18,6 +21,16 @@
 #include <time.h>
 
 #include "bouncepipe/limits.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+#define VALGRIND_SLOWDOWN 100u
 
 /* Checks between two readings of the clock: 16 searches of at most a window each. */
 #define CLOCK_EVERY 16u
@@ -36,6 +49,8 @@ void bp_effort_begin_with(bp_effort *e, uint64_t milliseconds, uint64_t searches
 {
     *e = (bp_effort){0};
     e->started_ns = now_ns();
+    if (RUNNING_ON_VALGRIND)
+        milliseconds *= VALGRIND_SLOWDOWN;
     e->deadline_ns = milliseconds > 0 ? e->started_ns + milliseconds * 1000000u : 0;
     e->searches_max = searches;
     e->outer = current;

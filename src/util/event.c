@@ -3,11 +3,13 @@
  *
  * On the ground floor (util) with event.h: the event model is what classify produces and
  * what the store, the printers and the PostgreSQL module consume, so it depends on nothing
- * and everything may include it.
+ * and everything may include it.  The SMTP command names (bp_smtp_command_name()) are the
+ * contract's smtp_command values; the rule files' stage= option reads them too.
  */
 #include "bouncepipe/event.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const char *const type_names[] = {"unrecognized", "bounce", "delay", "complaint", "autoreply", "delivered"};
 
@@ -48,4 +50,25 @@ bp_action bp_action_from_name(const char *name)
     if (strcmp(name, "ignore") == 0)
         return BP_ACT_IGNORE;
     return BP_ACT_NONE;
+}
+
+static const char *const command_names[] = {NULL, "CONNECT", "EHLO", "MAIL", "RCPT", "DATA"};
+
+const char *bp_smtp_command_name(bp_smtp_command command)
+{
+    if ((unsigned)command < sizeof(command_names) / sizeof(command_names[0]))
+        return command_names[command];
+    return NULL;
+}
+
+bp_smtp_command bp_smtp_command_from_name(const char *name, size_t len)
+{
+    if (name == NULL)
+        return BP_SMTP_NONE;
+    if (len == 4 && strncasecmp(name, "HELO", 4) == 0)
+        return BP_SMTP_EHLO;
+    for (unsigned i = 1; i < sizeof(command_names) / sizeof(command_names[0]); i++)
+        if (strlen(command_names[i]) == len && strncasecmp(name, command_names[i], len) == 0)
+            return (bp_smtp_command)i;
+    return BP_SMTP_NONE;
 }

@@ -171,23 +171,26 @@ char *bp_trim_dup(bp_arena *arena, const char *s, size_t len)
     return bp_arena_strndup(arena, s, len);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid; its code point
+ * in *cp. */
+static size_t utf8_decode(const unsigned char *s, size_t avail, unsigned int *cp)
 {
     unsigned char c = s[0];
     size_t n;
-    unsigned int cp;
-    if (c < 0x80)
+    unsigned int v;
+    if (c < 0x80) {
+        *cp = c;
         return 1;
+    }
     if (c >= 0xC2 && c <= 0xDF) {
         n = 2;
-        cp = c & 0x1F;
+        v = c & 0x1F;
     } else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
-        cp = c & 0x0F;
+        v = c & 0x0F;
     } else if (c >= 0xF0 && c <= 0xF4) {
         n = 4;
-        cp = c & 0x07;
+        v = c & 0x07;
     } else {
         return 0;
     }
@@ -196,11 +199,92 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80)
             return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
+        v = (v << 6) | (s[i] & 0x3F);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
         return 0;
+    *cp = v;
     return n;
+}
+
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+    unsigned int cp;
+    return utf8_decode(s, avail, &cp);
+}
+
+/* Characters that reorder or break the text around them on a terminal or in a browser: the
+ * bidirectional embeddings, overrides and isolates ("Trojan Source") and the Unicode line and
+ * paragraph separators. */
+static int is_unsafe_format(unsigned int cp)
+{
+    return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029;
+}
+
+size_t bp_text_char(const char *s, size_t avail, bp_text_kind *kind, unsigned int *cp)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned int v = p[0];
+    size_t n = utf8_decode(p, avail, &v);
+    if (cp != NULL)
+        *cp = n > 0 ? v : p[0];
+    if (n == 0) {
+        *kind = BP_TEXT_INVALID;
+        return 1;
+    }
+    if (is_space(p[0]))
+        *kind = BP_TEXT_SPACE;
+    else if (v < 0x20 || v == 0x7F || (v >= 0x80 && v <= 0x9F))
+        *kind = BP_TEXT_CONTROL;
+    else if (is_unsafe_format(v))
+        *kind = BP_TEXT_UNSAFE;
+    else
+        *kind = BP_TEXT_PLAIN;
+    return n;
+}
+
+bp_status bp_text_mask_append(bp_strbuf *sb, const char *s, size_t len, unsigned flags)
+{
+    bp_status st = BP_OK;
+    size_t i = 0;
+    while (st == BP_OK && i < len) {
+        /* runs of printable ASCII in one append: the usual case */
+        size_t run = i;
+        while (run < len && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7F)
+            run++;
+        if (run > i) {
+            st = bp_strbuf_append(sb, s + i, run - i);
+            i = run;
+            continue;
+        }
+        bp_text_kind kind;
+        size_t n = bp_text_char(s + i, len - i, &kind, NULL);
+        int keep = kind == BP_TEXT_PLAIN || (s[i] == '\n' && (flags & BP_MASK_KEEP_NEWLINES) != 0) ||
+                   ((s[i] == '\n' || s[i] == '\r' || s[i] == '\t') && (flags & BP_MASK_KEEP_WHITESPACE) != 0);
+        st = keep ? bp_strbuf_append(sb, s + i, n) : bp_strbuf_putc(sb, '?');
+        i += n;
+    }
+    return st;
+}
+
+char *bp_text_mask(bp_arena *arena, const char *s, size_t max_bytes)
+{
+    if (s == NULL)
+        return NULL;
+    bp_strbuf sb = {0};
+    size_t len = strlen(s);
+    char *out = NULL;
+    if (bp_text_mask_append(&sb, s, len, 0) == BP_OK) {
+        size_t n = sb.len;
+        if (n > max_bytes) {
+            n = max_bytes;
+            while (n > 0 && ((unsigned char)sb.data[n] & 0xC0) == 0x80)
+                n--; /* at a character boundary */
+        }
+        out = bp_arena_strndup(arena, sb.data != NULL ? sb.data : "", n);
+    }
+    bp_strbuf_free(&sb);
+    return out;
 }
 
 int bp_utf8_valid(const char *s, size_t len)
@@ -223,25 +307,21 @@ char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes
     char *out = bp_arena_alloc(arena, (len < max_bytes ? len : max_bytes) + 1);
     if (out == NULL)
         return NULL;
-    const unsigned char *p = (const unsigned char *)s;
     size_t o = 0, i = 0;
     int pending_space = 0;
     while (i < len) {
-        unsigned char c = p[i];
-        if (is_space(c)) {
+        bp_text_kind kind;
+        size_t n = bp_text_char(s + i, len - i, &kind, NULL);
+        if (kind == BP_TEXT_SPACE) {
             pending_space = o > 0;
-            i++;
+            i += n;
             continue;
         }
-        size_t n = utf8_seq_len(p + i, len - i);
-        const unsigned char *src = p + i;
-        unsigned char masked = '?';
-        if (n == 0 || (n == 1 && (c < 0x20 || c == 0x7F))) {
-            src = &masked;
+        const char *src = s + i;
+        i += n;
+        if (kind != BP_TEXT_PLAIN) {
+            src = "?"; /* a control, an unsafe format character or an invalid byte */
             n = 1;
-            i++;
-        } else {
-            i += n;
         }
         if (o + (size_t)pending_space + n > max_bytes)
             break;
