@@ -18,28 +18,9 @@
 set -euo pipefail
 BIN=${1:?usage: acct_cli.sh /path/to/bouncepipe}
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is needed"; exit 1; }
-T=$(mktemp -d)
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$T"
-    exit $rc
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: acct_cli: $*" >&2
-    exit 1
-}
+NAME=acct_cli
+. "$(dirname "$0")/acct_lib.sh"
 events() { sqlite3 "$1" "select count(*) from ledger where kind='event' and fingerprint like 'acct:%'"; }
-wait_for() { # SECONDS CMD...
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
 
 FIX=fixtures/acct/pmta5-default-crlf.csv
 [ -f "$FIX" ] || fail "run from the project directory ($FIX not found)"

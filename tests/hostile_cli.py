@@ -126,7 +126,7 @@ def main():
 
         # --- stats --output -------------------------------------------------------------------
         out_dir = os.path.join(d, "prom")
-        os.makedirs(out_dir)
+        mkdir(out_dir)  # started as root, stats becomes the store directory's owner to write
         prom = os.path.join(out_dir, "bouncepipe.prom")
         for umask, args, want in ((0o022, [], 0o644), (0o027, [], 0o640), (0o077, [], 0o600),
                                   (0o077, ["--mode", "0644"], 0o644), (0o022, ["--mode", "600"], 0o600)):

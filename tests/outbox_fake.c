@@ -138,6 +138,15 @@ static bp_status fake_dead(void *ctx, long long id, const char *owner, long long
     return BP_OK;
 }
 
+static bp_status fake_release(void *ctx, long long id, const char *owner)
+{
+    fake_row *r = held(ctx, id, owner);
+    if (r == NULL)
+        return BP_ERR_NOT_FOUND;
+    release(r);
+    return BP_OK;
+}
+
 static bp_status fake_retry_dead(void *ctx, const char *endpoint, long long now, long long *count)
 {
     outbox_fake *f = ctx;
@@ -184,6 +193,7 @@ void outbox_fake_ops(outbox_fake *f, bp_outbox *out)
     out->delivered = fake_delivered;
     out->retry = fake_retry;
     out->dead = fake_dead;
+    out->release = fake_release;
     out->retry_dead = fake_retry_dead;
     out->counts = fake_counts;
 }

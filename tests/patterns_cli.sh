@@ -24,7 +24,7 @@ has "$tmp/out" "builtin: "
 has "$tmp/out" " 0 problems"
 
 expect_rc 65 "$BIN" patterns check "$DIR/broken.rules"
-has "$tmp/err" "broken.rules:9: unknown category \"mailbox-full\""
+has "$tmp/err" "broken.rules:9: invalid category \"Mailbox_Full!\""
 has "$tmp/out" "6 rules, 22 problems"
 
 expect_rc 66 "$BIN" patterns check "$DIR/no-such-file.rules"
@@ -100,6 +100,29 @@ has "$tmp/out" "bl-spamhaus"
 expect_rc 0 "$BIN" patterns stats --format json fixtures/stage/sendmail-x-unix.eml
 has "$tmp/out" '"local_delivery":1'
 expect_rc 64 "$BIN" patterns stats
+# custom categories, as PowerMTA's <bounce-category-patterns> allows (issue 14 defect 7):
+# accepted and listed by check, soft unless [policy] names them, explained, typos refused
+expect_rc 0 "$BIN" patterns check "$DIR/custom-categories.rules"
+has "$tmp/out" "4 rules, 0 problems"
+has "$tmp/out" "  greylisting (first at $DIR/custom-categories.rules:5)"
+has "$tmp/out" "  frozen_mailbox (first at $DIR/custom-categories.rules:7)"
+expect_rc 0 "$BIN" patterns test --patterns "$DIR/custom-categories.rules" "451 4.7.1 greylisted, try again later"
+has "$tmp/out" "category:  greylisting"
+has "$tmp/out" "action:    soft (a custom category"
+printf '[policy]\ngreylisting = ignore\nfrozen_mailbox = suppress\n' >"$tmp/custom.conf"
+expect_rc 0 "$BIN" patterns test --config "$tmp/custom.conf" --patterns "$DIR/custom-categories.rules" "550 5.2.1 mailbox is frozen"
+has "$tmp/out" "category:  frozen_mailbox"
+has "$tmp/out" "action:    suppress"
+expect_rc 0 "$BIN" patterns test --config "$tmp/custom.conf" --patterns "$DIR/custom-categories.rules" "451 greylisted"
+has "$tmp/out" "action:    ignore"
+printf '[policy]\nbad-mailbx = ignore\n' >"$tmp/typo.conf"
+expect_rc 78 "$BIN" patterns test --config "$tmp/typo.conf" "550 5.1.1 user unknown"
+has "$tmp/err" "bad-mailbx: too close to one of bouncepipe's categories"
+printf 'From: MAILER-DAEMON@mx.example.net\nTo: bounces-kay=example.net@bounces.example.org\nSubject: Undelivered Mail\nMessage-ID: <custom@mx.example.net>\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n--b\nContent-Type: text/plain\n\nfailed\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; kay@example.net\nAction: failed\nStatus: 5.2.1\nDiagnostic-Code: smtp; 550 5.2.1 mailbox is frozen\n--b--\n' >"$tmp/custom.eml"
+expect_rc 0 "$BIN" explain --patterns "$DIR/custom-categories.rules" "$tmp/custom.eml"
+has "$tmp/out" "category:    frozen_mailbox (rule local-frozen)"
+has "$tmp/out" "note:        frozen_mailbox is a custom category"
+has "$tmp/out" "action:      soft (a custom category of an operator's rule file"
 
 [ "$fails" -eq 0 ] && echo "patterns_cli: ok"
 exit $((fails > 0))

@@ -3,7 +3,8 @@
 # backend-neutral cases of test_store.c plus PostgreSQL's own) against a private cluster,
 # the command line on a postgresql:// store, and the growth bound: the hostile messages of
 # tests/store_safety.py (1,000 recipients with 100 KB Message-ID, Reporting-MTA, Envelope-Id,
-# long diagnostics) each grow the PostgreSQL store by at most 10 times their size plus 1 MB.
+# long diagnostics) each grow the PostgreSQL store by at most 10 times their size plus 1 MB;
+# and tests/store_channels.py (issue 14: two channels, identity, the migration) on PostgreSQL.
 set -eu
 TEST=$1
 BIN=$2
@@ -82,4 +83,10 @@ n = int(sql("SELECT count(*) FROM suppressions WHERE address LIKE 'user1x%' AND 
 if n != 1000:
     sys.exit(f"pg_store: the recipients of a capped message are still suppressed: got {n}, want 1000")
 PY
+# Issue 14 on PostgreSQL: an accounting stream and pipes reporting each failure twice, in other
+# spellings; lookup, remove, import, export in any case; a version 3 schema migrated, also when
+# its writers are killed part way (tests/store_channels.py, which runs the same on SQLite).
+pg_sql "DROP SCHEMA public CASCADE; CREATE SCHEMA public"
+BP_CHANNELS_MIGRATE_ADDRESSES=${BP_CHANNELS_MIGRATE_ADDRESSES:-2000} \
+    python3 "$(dirname "$0")/store_channels.py" "$BIN" "$PG_TCP_URL" "$PGPASSFILE" "$PG_BIN/psql"
 echo "pg_store: ok"

@@ -367,6 +367,24 @@ static void test_pg_fold_state_property(void **state)
     admin_sql("DROP SCHEMA IF EXISTS ref CASCADE");
 }
 
+/* The signals step (BP_STORE_SCHEMA_SIGNALS) undone: its tables, index and ledger columns. */
+#define UNDO_SIGNALS                                                                                                   \
+    "DROP TABLE signal_counts, signal_marks, signal_alerts; DROP INDEX ledger_named;"                                  \
+    "ALTER TABLE ledger DROP COLUMN sending_ip, DROP COLUMN vmta, DROP COLUMN stream, "                                \
+    "DROP COLUMN receiver, DROP COLUMN listed;"
+
+/* This program's schema back to version 3: the later steps undone (signals, the outbox), then
+ * the identity step's changes. */
+#define UNDO_IDENTITY                                                                                                  \
+    UNDO_SIGNALS                                                                                                       \
+    "DROP TABLE outbox;"                                                                                               \
+    "DROP INDEX ledger_key; DROP INDEX suppressions_key;"                                                              \
+    "ALTER TABLE ledger DROP COLUMN address_key, DROP COLUMN paired_with;"                                             \
+    "ALTER TABLE suppressions DROP COLUMN address_key;"                                                                \
+    "ALTER TABLE derive_state RENAME COLUMN address_key TO address;"                                                   \
+    "ALTER TABLE addresses RENAME COLUMN address_key TO address;"                                                      \
+    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
+
 /* A version 1 schema (migration 0 only: what 0.1.0 created) with history is upgraded by the
  * first writer; its old rows count in the next derivation. */
 static void test_pg_upgrade_from_version_1(void **state)
@@ -379,15 +397,11 @@ static void test_pg_upgrade_from_version_1(void **state)
     bp_store_close(f->store);
     f->store = NULL;
     /* back to version 1 as 0.1.0 wrote it: no fold state, the message's facts on its rows */
-    admin_sql("DROP TABLE derive_state; UPDATE schema_version SET version = 1;"
-              "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
-              "source = 'test', original_message_id = '<o1@example.com>';"
-              "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
-              "DROP COLUMN envid, DROP COLUMN arrival_date;"
-              /* version 4's signal tables and columns */
-              "DROP TABLE signal_counts, signal_marks, signal_alerts; DROP INDEX ledger_named;"
-              "ALTER TABLE ledger DROP COLUMN sending_ip, DROP COLUMN vmta, DROP COLUMN stream, "
-              "DROP COLUMN receiver, DROP COLUMN listed");
+    admin_sql(UNDO_IDENTITY "DROP TABLE derive_state; DROP TABLE acct_position; UPDATE schema_version SET version = 1;"
+                            "UPDATE ledger SET message_id = '<id@example.org>', reporting_mta = 'dns; mx.example.net', "
+                            "source = 'test', original_message_id = '<o1@example.com>';"
+                            "ALTER TABLE processed DROP COLUMN original_message_id, DROP COLUMN reporting_mta, "
+                            "DROP COLUMN envid, DROP COLUMN arrival_date");
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* the shared facts moved to the message, and read back as they were */
@@ -406,6 +420,36 @@ static void test_pg_upgrade_from_version_1(void **state)
     assert_int_equal(lookup(f->store, "old@example.org").count, 2);
 }
 
+/* A schema written by version 3 (made here from this program's by undoing migration 4's
+ * changes) with v3_history: spellings merged, reports paired, on the first writer's open. */
+static void test_pg_upgrade_from_version_3(void **state)
+{
+    struct fixture *f = *state;
+    bp_store_close(f->store);
+    f->store = NULL;
+    admin_sql(UNDO_IDENTITY
+              "UPDATE schema_version SET version = 4;"
+              "INSERT INTO addresses VALUES ('Jane.Roe@outlook.example', 1), ('jane.roe@outlook.example', 1),"
+              "  ('Amy@example.org', 1), ('jdoe@example.net', 1), ('J\xc3\x96RG@example.de', 1);");
+    admin_sql(v3_history);
+    bp_store_options o;
+    bp_store_options_default(&o);
+    o.read_only = 1;
+    bp_store *s = NULL;
+    char *err = NULL;
+    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
+    free(err);
+    f->store = open_store(f->path, 0);
+    admin_sql("DO $$ BEGIN IF (SELECT count(*) FROM ledger WHERE address_key IS NULL) <> 0"
+              " OR (SELECT count(*) FROM addresses WHERE address_key <> lower(address_key)) <> 0"
+              " OR (SELECT count(*) FROM derive_state WHERE address_key <> lower(address_key)) <> 0"
+              " OR (SELECT count(*) FROM ledger WHERE address_key = 'j\xc3\xb6rg@example.de') <> 2"
+              " THEN RAISE EXCEPTION 'keys not filled in'; END IF; END $$");
+    bp_store_close(f->store);
+    f->store = open_store(f->path, 0);
+    check_v3_history_migrated(f->store);
+}
+
 int main(void)
 {
     test_url();
@@ -420,6 +464,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_ledger_units, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_identity_any_case, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_two_channels_matrix, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_two_channels_count_once, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_two_channels_race, pg_setup, pg_teardown),
         /* PostgreSQL's own */
         cmocka_unit_test_setup_teardown(test_pg_schema, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_concurrent_creation, pg_setup, pg_teardown),
@@ -430,6 +478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_reconnect, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_fold_state_property, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_1, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_3, pg_setup, pg_teardown),
     };
     return cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL);
 }

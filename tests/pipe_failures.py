@@ -10,6 +10,7 @@ ok, and delivering the message again once the cause is gone stores it exactly on
 the same message twice changes nothing the second time.
 """
 import os
+import tempfile
 import resource
 import sqlite3
 import sys
@@ -116,12 +117,19 @@ def main():
             check(rc == 75, f"{label} is exit 75 (got {rc})")
         check(box.snapshot() == before, "... and none of them recorded anything")
 
-        # --- root is refused --------------------------------------------------------------
+        # --- root: becomes the store directory's owner; refused only with nobody to become ----
         if os.geteuid() == 0:
             import subprocess
             p = subprocess.run([box.binary, "pipe", "--config", box.config], input=msg, capture_output=True,
                                env=box.env())
-            check(p.returncode == 75 and b"root" in p.stderr, "running as root is refused with exit 75")
+            check(p.returncode == 0 and os.stat(box.db).st_uid == NOBODY,
+                  f"started as root, pipe becomes the owner of the store's directory (got {p.returncode})")
+            rootdir = tempfile.mkdtemp(prefix="bp-root-")
+            p = subprocess.run([box.binary, "pipe", "--config", box.config, "--db", os.path.join(rootdir, "s.db")],
+                               input=msg, capture_output=True, env=box.env())
+            check(p.returncode == 75 and b"root" in p.stderr and not os.listdir(rootdir),
+                  "with the store in a directory of root's, running as root is refused with exit 75")
+            os.rmdir(rootdir)
         check(box.integrity() == "ok", "PRAGMA integrity_check is ok at the end")
     finally:
         box.cleanup()

@@ -20,6 +20,7 @@
 #include "bouncepipe/acct.h"
 #include "bouncepipe/acct_csv.h"
 #include "bouncepipe/limits.h"
+#include "bouncepipe/process.h"
 #include "test_support.h"
 
 /* What one stream gave, flattened for comparison: one line per outcome. */
@@ -269,15 +270,12 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Map every data record of @p csv with @p verp options (NULL: defaults); results in @p out
- * (at most @p max). */
-static size_t map_stream_verp(fixture *f, const char *csv, int transient, const bp_verp_options *verp,
-                              bp_acct_result *out, size_t max)
+/* Map every data record of @p csv with @p o; results in @p out (at most @p max). */
+static size_t map_stream_opts(fixture *f, const char *csv, const bp_acct_options *o, bp_acct_result *out, size_t max)
 {
     bp_acct_reader *r = NULL;
     assert_int_equal(bp_acct_reader_new(&r), BP_OK);
     assert_int_equal(bp_acct_reader_feed(r, csv, strlen(csv)), BP_OK);
-    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL, NULL};
     size_t n = 0;
     for (;;) {
         bp_csv_record raw;
@@ -289,11 +287,18 @@ static size_t map_stream_verp(fixture *f, const char *csv, int transient, const 
         if (oc != BP_CSV_RECORD)
             continue;
         assert_true(n < max);
-        assert_int_equal(bp_acct_record_event(&o, &rec, f->arena, &out[n]), BP_OK);
+        assert_int_equal(bp_acct_record_event(o, &rec, f->arena, &out[n]), BP_OK);
         n++;
     }
     bp_acct_reader_free(r);
     return n;
+}
+
+static size_t map_stream_verp(fixture *f, const char *csv, int transient, const bp_verp_options *verp,
+                              bp_acct_result *out, size_t max)
+{
+    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL, NULL, NULL};
+    return map_stream_opts(f, csv, &o, out, max);
 }
 
 static size_t map_stream(fixture *f, const char *csv, int transient, bp_acct_result *out, size_t max)
@@ -384,7 +389,7 @@ static void test_classification(void **state)
 static void test_complaints(void **state)
 {
     fixture *f = *state;
-    const char *csv = "type,timeLogged,orig,rcpt,feedbackType,userAgent,reportedIp,header_X-HmXmrOriginalRecipient\r\n"
+    const char *csv = "type,timeLogged,orig,rcpt,feedbackType,userAgent,dlvSourceIp,header_X-HmXmrOriginalRecipient\r\n"
                       "f,2026-11-20 11:00:00-0500,bounces@bounces.example.com,reader@example.com,abuse,"
                       "\"Yahoo!-Mail-Feedback/2.0\",192.0.2.10,\r\n"
                       "f,2026-11-20 11:00:01-0500,bounces@bounces.example.com,,abuse,Hotmail FBL,,"
@@ -411,14 +416,17 @@ static void test_complaints(void **state)
     assert_int_equal(res[2].event.action, BP_ACT_IGNORE);
 
     bp_test_check_str("unknown type is other", res[3].event.feedback_type, "other");
-    assert_int_equal(res[4].disposition, BP_ACCT_NO_RECIPIENT);
+    /* a complaint that names nobody is still a complaint, as by mail: evidence without a
+     * recipient */
+    assert_int_equal(res[4].disposition, BP_ACCT_EVENT);
+    bp_test_check_str("nobody", res[4].event.recipient, NULL);
 
     /* with [verp] prefix = bounces, a rcpt that is our own VERP address is decoded; an
      * ordinary rcpt is kept as it is */
     const char *verp_csv = "type,timeLogged,orig,rcpt,feedbackType\r\n"
                            "f,1795169704,news@example.com,bounces-pat=example.net@bounces.example.com,abuse\r\n"
                            "f,1795169705,news@example.com,plain-user=x@example.org,abuse\r\n";
-    bp_verp_options vo = {"bounces", NULL, 0};
+    bp_verp_options vo = {"bounces", NULL, 0, NULL};
     const char *want[] = {"pat@example.net", "plain-user=x@example.org"};
     const char *want_from[] = {"verp", "original-rcpt-to"};
     bp_acct_result verp_res[2];
@@ -427,6 +435,255 @@ static void test_complaints(void **state)
         bp_test_check_str("verp rcpt", verp_res[k].event.recipient, want[k]);
         bp_test_check_str("verp rcpt from", verp_res[k].event.recipient_from, want_from[k]);
     }
+}
+
+/* Issue 14 defect 4: f records as PowerMTA writes them by default.  Redacted recipients are
+ * nobody, not people; header_Return-Path carries the VERP address; arf_* columns and the
+ * configured rcpt_headers (header_NAME) are recipient sources; dkim and spf are auth-failure
+ * and ignored; the job is header_X-job. */
+static void test_complaint_sources(void **state)
+{
+    fixture *f = *state;
+    const char *csv =
+        "type,timeLogged,orig,rcpt,feedbackType,format,userAgent,reportingMta,header_From,header_Return-Path,"
+        "header_X-job,header_X-Rcpt,header_To,arf_Original-Rcpt-To,arf_Source-IP\r\n"
+        /* 1: redacted rcpt, the VERP Return-Path names the recipient */
+        "f,1795169704,,redacted@example.com,abuse,arf,AOL SComp,dns;aol.example,news@example.com,"
+        "<bounces-pat=example.net@bounces.example.com>,job-42,,,,\r\n"
+        /* 2: xxxxxxxx rcpt and nothing else: a complaint about nobody */
+        "f,1795169705,,xxxxxxxx@example.com,abuse,arf,,,news@example.com,<news@example.com>,job-42,,,,\r\n"
+        /* 3: dkim: auth-failure, ignored */
+        "f,1795169706,,sam@example.org,dkim,arf,,,,,job-42,,,,\r\n"
+        /* 4: spf likewise */
+        "f,1795169707,,sam@example.org,SPF,arf,,,,,,,,,\r\n"
+        /* 5: rcpt empty, the ARF field as a column */
+        "f,1795169708,,,abuse,arf,,,,,,,,lee@example.org,192.0.2.7\r\n"
+        /* 6: rcpt empty, the operator's per-recipient header of the original */
+        "f,1795169709,,,abuse,arf,,,,,,kim@example.org,\"a@example.org, b@example.org\",,\r\n"
+        /* 7: only a single To: */
+        "f,1795169710,,,abuse,arf,,,,,,,<Jo.Doe@Example.ORG>,,\r\n";
+    static const char *const rcpt_headers[] = {"X-Rcpt", NULL};
+    static const struct {
+        const char *recipient, *from, *feedback_type, *job;
+        bp_action action;
+    } want[] = {
+        {"pat@example.net", "verp", "abuse", "job-42", BP_ACT_SUPPRESS},
+        {NULL, NULL, "abuse", "job-42", BP_ACT_SUPPRESS},
+        {"sam@example.org", "original-rcpt-to", "auth-failure", "job-42", BP_ACT_IGNORE},
+        {"sam@example.org", "original-rcpt-to", "auth-failure", NULL, BP_ACT_IGNORE},
+        {"lee@example.org", "original-rcpt-to", "abuse", NULL, BP_ACT_SUPPRESS},
+        {"kim@example.org", "header", "abuse", NULL, BP_ACT_SUPPRESS},
+        {"Jo.Doe@example.org", "header", "abuse", NULL, BP_ACT_SUPPRESS},
+    };
+    bp_acct_options o = {f->rules, &f->policy, NULL, "acct.csv", 0, rcpt_headers, NULL, NULL};
+    bp_acct_result all[8];
+    size_t n = map_stream_opts(f, csv, &o, all, 8);
+    for (size_t i = 0; i < n && i < sizeof(want) / sizeof(want[0]); i++) {
+        const bp_acct_result res = all[i];
+        char label[64];
+        snprintf(label, sizeof(label), "record %zu", i + 1);
+        assert_int_equal(res.disposition, BP_ACCT_EVENT);
+        bp_test_check_str(label, res.event.recipient, want[i].recipient);
+        bp_test_check_str(label, res.event.recipient_from, want[i].from);
+        bp_test_check_str(label, res.event.feedback_type, want[i].feedback_type);
+        bp_test_check_str(label, res.event.job_id, want[i].job);
+        if (res.event.action != want[i].action)
+            fail_msg("%s: action %d, want %d", label, res.event.action, want[i].action);
+        if (i == 4)
+            bp_test_check_str("arf source ip", res.event.source_ip, "192.0.2.7");
+    }
+    assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+}
+
+/* Issue 14 defect 6: timeLogged in the three forms the guide documents; anything else is
+ * -1 (the caller warns with the line), never "now". */
+static void test_time_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long want;
+    } rows[] = {
+        {"1795169704", 1795169704LL},
+        {"1795169704.250", 1795169704LL},
+        {"2026-11-20 10:15:04+0000", 1795169704LL},
+        {"2026-11-20 05:15:04-0500", 1795169704LL},
+        {"2026-11-20T10:15:04Z", 1795169704LL},
+        {"2026-11-20 12:15:04+02:00", 1795169704LL},
+        {"2026-11-20 10:15:04", 1795169704LL},
+        {"11/20/2026 10:15:04+0000", 1795169704LL},
+        {"11/20/2026 05:15:04-0500", 1795169704LL},
+        {"11/20/2026 11:15:04+01:00", 1795169704LL},
+        {"1/2/2027 00:00:00+0000", 1798848000LL},
+        {"20/11/2026 10:15:04+0000", -1}, /* no 20th month */
+        {"2026-11-20 10:15:04 +0000", 1795169704LL},
+        {"2026-11-20 10:15:04+0000 junk", -1},
+        {"2026-11-20", -1},
+        {"yesterday", -1},
+        {"Fri, 20 Nov 2026 10:15:04 +0000", -1},
+        {"", -1},
+        {NULL, -1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        long long got = bp_acct_parse_time(rows[i].text);
+        if (got != rows[i].want)
+            fail_msg("timeLogged \"%s\": got %lld, want %lld", rows[i].text != NULL ? rows[i].text : "(null)", got,
+                     rows[i].want);
+    }
+}
+
+/* ---- one complaint model: the same complaint by mail and as an f record --------------- */
+
+/* An ARF report as a receiver sends it: Feedback-Type, Original-Rcpt-To (or none), Source-IP,
+ * and the original with its Return-Path, X-Job and the headers named in @p orig_headers. */
+static char *arf_message(bp_arena *arena, const char *type, const char *rcpt_to, const char *orig_headers)
+{
+    return bp_arena_printf(
+        arena,
+        "From: fbl@isp.example.net\r\n"
+        "To: fbl@fbl.example.com\r\n"
+        "Subject: complaint\r\n"
+        "Date: Fri, 20 Nov 2026 16:00:00 +0000\r\n"
+        "Message-ID: <c-%s@isp.example.net>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n"
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n"
+        "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: %s\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n%s%s%s"
+        "Source-IP: 192.0.2.10\r\n\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "%sFrom: news@example.com\r\nSubject: news\r\nMessage-ID: <orig@example.com>\r\n\r\nhello\r\n"
+        "--b--\r\n",
+        type, type, rcpt_to != NULL ? "Original-Rcpt-To: " : "", rcpt_to != NULL ? rcpt_to : "",
+        rcpt_to != NULL ? "\r\n" : "", orig_headers);
+}
+
+/* The same complaint both ways must give the same event: Issue 14 defect 4 found the two
+ * paths apart on redacted recipients, Return-Path, rcpt_headers, dkim/spf and the job. */
+static void test_complaint_model_shared(void **state)
+{
+    fixture *f = *state;
+    static const char *const rcpt_headers[] = {"X-Rcpt", NULL};
+    static const struct {
+        const char *label, *type, *rcpt_to, *orig_headers; /* the mail */
+        const char *record;                                /* the same as an f record */
+        const char *want_recipient;
+    } rows[] = {
+        {"redacted, VERP Return-Path", "abuse", "redacted@aol.example.net",
+         "Return-Path: <bounces-ayumi=aol.example.net@bounces.example.com>\r\nX-Job: news-7\r\nTo: "
+         "redacted@aol.example.net\r\n",
+         "f,1795190400,,redacted@aol.example.net,abuse,192.0.2.10,<bounces-ayumi=aol.example.net@bounces.example.com>,"
+         "news-7,,,redacted@aol.example.net",
+         "ayumi@aol.example.net"},
+        {"xxxxxxxx and nothing else", "abuse", "xxxxxxxx@isp.example.net",
+         "Return-Path: <news@example.com>\r\nX-Job: news-7\r\n",
+         "f,1795190400,,xxxxxxxx@isp.example.net,abuse,192.0.2.10,<news@example.com>,news-7,,,", NULL},
+        {"dkim is auth-failure", "dkim", "sam@isp.example.net", "X-Job: news-8\r\n",
+         "f,1795190400,,sam@isp.example.net,dkim,192.0.2.10,,news-8,,,", "sam@isp.example.net"},
+        {"spf is auth-failure", "spf", "sam@isp.example.net", "",
+         "f,1795190400,,sam@isp.example.net,spf,192.0.2.10,,,,,", "sam@isp.example.net"},
+        {"hotmail's header", "abuse", NULL, "X-HmXmrOriginalRecipient: <hm.user@hotmail.example>\r\n",
+         "f,1795190400,,,abuse,192.0.2.10,,,hm.user@hotmail.example,,", "hm.user@hotmail.example"},
+        {"configured rcpt header", "abuse", NULL, "X-Rcpt: kim@isp.example.net\r\nTo: a@x.example, b@x.example\r\n",
+         "f,1795190400,,,abuse,192.0.2.10,,,,kim@isp.example.net,\"a@x.example, b@x.example\"", "kim@isp.example.net"},
+        {"Return-Path only", "abuse", NULL, "Return-Path: <bounces-Lee=Example.ORG@bounces.example.com>\r\n",
+         "f,1795190400,,,abuse,192.0.2.10,<bounces-Lee=Example.ORG@bounces.example.com>,,,,", "Lee@example.org"},
+        {"opt-out spelt unsubscribe", "unsubscribe", "mika@isp.example.net", "",
+         "f,1795190400,,mika@isp.example.net,Unsubscribe,192.0.2.10,,,,,", "mika@isp.example.net"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        /* by mail, as pipe reads it */
+        bp_pipeline p;
+        bp_pipeline_init(&p);
+        p.rules = f->rules;
+        bp_report_options ropts = {rcpt_headers, NULL};
+        p.report = &ropts;
+        char *msg = arf_message(f->arena, rows[i].type, rows[i].rcpt_to, rows[i].orig_headers);
+        bp_envelope env = {"-", "fbl@fbl.example.com", NULL};
+        bp_process_result pr;
+        assert_int_equal(bp_process_message(&p, &env, 0, msg, strlen(msg), f->arena, &pr), BP_OK);
+        assert_int_equal(pr.n_events, 1);
+        const bp_event *m = &pr.events[0];
+
+        /* as the accounting record of the same complaint */
+        char *csv =
+            bp_arena_printf(f->arena,
+                            "type,timeLogged,orig,rcpt,feedbackType,dlvSourceIp,header_Return-Path,header_X-job,"
+                            "header_X-HmXmrOriginalRecipient,header_X-Rcpt,header_To\r\n%s\r\n",
+                            rows[i].record);
+        bp_acct_options o;
+        bp_pipeline_acct_options(&p, "acct.csv", 0, &o);
+        bp_acct_result ar;
+        assert_int_equal(map_stream_opts(f, csv, &o, &ar, 1), 1);
+        const bp_event *a = &ar.event;
+
+        char label[160];
+        snprintf(label, sizeof(label), "%s: mail and accounting record", rows[i].label);
+        assert_int_equal(m->type, BP_EVENT_COMPLAINT);
+        assert_int_equal(a->type, BP_EVENT_COMPLAINT);
+        assert_int_equal(ar.disposition, BP_ACCT_EVENT);
+        bp_test_check_str(label, m->recipient, rows[i].want_recipient);
+        bp_test_check_str(label, a->recipient, m->recipient);
+        bp_test_check_str(label, a->recipient_from, m->recipient_from);
+        bp_test_check_str(label, a->feedback_type, m->feedback_type);
+        bp_test_check_str(label, a->job_id, m->job_id);
+        bp_test_check_str(label, a->source_ip, m->source_ip);
+        if (a->action != m->action)
+            fail_msg("%s: action %s by record, %s by mail", label, bp_action_name(a->action),
+                     bp_action_name(m->action));
+    }
+}
+
+/* What developer "identity"'s store pairs the two reports of one failure by (issue 14 defect
+ * 1): the b record and PowerMTA's own DSN of the same failure must carry the same recipient,
+ * status, envelope id and job id, and evidence times minutes apart. */
+static void test_channels_carry_the_pairing_fields(void **state)
+{
+    fixture *f = *state;
+    const char *csv = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,jobId,envId\r\n"
+                      "b,2026-11-20 10:15:04+0000,bounces-Jane.Roe=outlook.example@bounces.example.com,"
+                      "Jane.Roe@outlook.example,failed,5.1.1 (bad destination mailbox address),"
+                      "smtp;550 5.1.1 mailbox unavailable,mx.outlook.example (192.0.2.41),bad-mailbox,news-1120,"
+                      "env-0002\r\n";
+    const char *mail = "From: mailer-daemon@mta1.example.com\r\n"
+                       "To: bounces-jane.roe=outlook.example@bounces.example.com\r\n"
+                       "Subject: Delivery report\r\n"
+                       "Date: Fri, 20 Nov 2026 10:15:34 +0000\r\n"
+                       "Message-ID: <dsn-1@mta1.example.com>\r\n"
+                       "MIME-Version: 1.0\r\n"
+                       "Content-Type: multipart/report; report-type=delivery-status; boundary=\"p\"\r\n"
+                       "\r\n--p\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n"
+                       "--p\r\nContent-Type: message/delivery-status\r\n\r\n"
+                       "Reporting-MTA: dns; mta1.example.com\r\nOriginal-Envelope-Id: env-0002\r\n\r\n"
+                       "Final-Recipient: rfc822; Jane.Roe@outlook.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+                       "Remote-MTA: dns; mx.outlook.example\r\n"
+                       "Diagnostic-Code: smtp; 550 5.1.1 mailbox unavailable\r\n"
+                       "--p\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                       "Return-Path: <bounces-Jane.Roe=outlook.example@bounces.example.com>\r\n"
+                       "From: news@example.com\r\nTo: Jane.Roe@outlook.example\r\nX-Job: news-1120\r\n"
+                       "\r\n--p--\r\n";
+    bp_acct_result ar;
+    assert_int_equal(map_stream(f, csv, 0, &ar, 1), 1);
+    bp_pipeline p;
+    bp_pipeline_init(&p);
+    p.rules = f->rules;
+    bp_envelope env = {"-", "bounces-jane.roe=outlook.example@bounces.example.com", NULL};
+    bp_process_result pr;
+    assert_int_equal(bp_process_message(&p, &env, 0, mail, strlen(mail), f->arena, &pr), BP_OK);
+    assert_int_equal(pr.n_events, 1);
+    const bp_event *a = &ar.event, *m = &pr.events[0];
+    assert_int_equal(a->type, BP_EVENT_BOUNCE);
+    assert_int_equal(m->type, BP_EVENT_BOUNCE);
+    bp_test_check_str("recipient", a->recipient, m->recipient);
+    bp_test_check_str("status", a->status, m->status);
+    bp_test_check_str("envid", a->envid, "env-0002");
+    bp_test_check_str("envid alike", a->envid, m->envid);
+    bp_test_check_str("job", a->job_id, "news-1120");
+    bp_test_check_str("job alike", a->job_id, m->job_id);
+    bp_test_check_str("category alike", a->category, m->category);
+    long long apart = ar.time_logged_unix - pr.date;
+    if (ar.time_logged_unix <= 0 || pr.date <= 0 || apart < -600 || apart > 600)
+        fail_msg("evidence times %lld (record) and %lld (DSN) are not minutes apart", ar.time_logged_unix, pr.date);
 }
 
 /* The key follows the values by name: another column order, extra columns and CRLF give the
@@ -469,6 +726,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bounce_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_classification, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complaints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complaint_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complaint_model_shared, setup, teardown),
+        cmocka_unit_test(test_time_forms),
+        cmocka_unit_test_setup_teardown(test_channels_carry_the_pairing_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,10 +58,10 @@ static void test_verp(void **state)
         {"no domain after =", "bounces-jdoe=@b.example.com", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bp_verp_options o = {rows[i].prefix, NULL, 0};
+        bp_verp_options o = {rows[i].prefix, NULL, 0, NULL};
         bp_test_check_str(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
     }
-    bp_verp_options custom = {"b", ".", '#'};
+    bp_verp_options custom = {"b", ".", '#', NULL};
     bp_test_check_str("custom separators", bp_verp_decode(*state, "b.jdoe#example.org@bounce.example.com", &custom),
                       "jdoe@example.org");
 }

@@ -94,7 +94,7 @@ static void test_feedback_types(void **state)
 static void test_recipient_order(void **state)
 {
     static const char *const x_rcpt[] = {"X-Rcpt", NULL};
-    static const bp_report_options with_x_rcpt = {x_rcpt};
+    static const bp_report_options with_x_rcpt = {x_rcpt, NULL};
     static const struct {
         const char *label;
         const char *fields;

@@ -117,6 +117,7 @@ static void test_full_file(void **state)
                "[report]\nrcpt_headers = X-Rcpt;X-Recipient;\n"
                "[rules]\nfiles = /etc/bouncepipe/a.rules;/etc/bouncepipe/b.rules\nbuiltin = false\n"
                "[policy]\nquota-issues = suppress\nsoft_count = 7\n"
+               "[process]\nuser = pmta\n"
                "[acct]\nsomething = belongs to another module\n");
     bp_config cfg;
     char *err = NULL;
@@ -138,6 +139,9 @@ static void test_full_file(void **state)
     assert_int_equal(cfg.builtin_rules, 0);
     assert_int_equal(cfg.policy.soft_count, 7);
     assert_int_equal(bp_policy_decide(&cfg.policy, BP_EVENT_BOUNCE, "quota-issues", NULL, 1, NULL), BP_ACT_SUPPRESS);
+    assert_string_equal(cfg.process_user, "pmta");
+    assert_null(cfg.verp.pattern);
+    assert_true(cfg.report.verp == &cfg.verp);
     bp_config_free(&cfg);
 
     /* $BOUNCEPIPE_CONFIG names the file when --config does not; $BOUNCEPIPE_DB beats the file */
@@ -148,6 +152,19 @@ static void test_full_file(void **state)
     assert_string_equal(cfg.db, "/tmp/from-env.db");
     assert_string_equal(cfg.quarantine_dir, "/var/spool/bouncepipe/q");
     bp_config_free(&cfg);
+    /* [verp] pattern: a preset made with the prefix, or a pattern of the operator's */
+    write_conf("[verp]\nprefix = bounces\npattern = powermta\n");
+    assert_int_equal(bp_config_load(&cfg, conf_path, &err), BP_OK);
+    assert_non_null(cfg.verp.pattern);
+    bp_arena *arena = bp_arena_new();
+    assert_string_equal(bp_verp_decode(arena, "bounces-jdoe=example.net@b.example.com", &cfg.verp), "jdoe@example.net");
+    assert_null(bp_verp_decode(arena, "bounces+jdoe=example.net@b.example.com", &cfg.verp));
+    bp_config_free(&cfg);
+    write_conf("[verp]\npattern = ^c\\d+-(?<local>.+)=(?<domain>[^=@]+)@\n");
+    assert_int_equal(bp_config_load(&cfg, conf_path, &err), BP_OK);
+    assert_string_equal(bp_verp_decode(arena, "c12-jdoe=example.net@b.example.com", &cfg.verp), "jdoe@example.net");
+    bp_config_free(&cfg);
+    bp_arena_free(arena);
 }
 
 static void test_errors(void **state)
@@ -166,6 +183,9 @@ static void test_errors(void **state)
         {"policy unknown", "[policy]\nbad-mailbox = explode\n", "bad-mailbox"},
         {"bad retention", "[quarantine]\nretention_days = a month\n", "retention_days"},
         {"negative retention", "[quarantine]\nretention_days = -1\n", "retention_days"},
+        {"verp pattern without groups", "[verp]\npattern = ^bounces-(.+)@\n", "[verp] pattern"},
+        {"verp pattern that does not compile", "[verp]\npattern = ^(?<local>.+\n", "compile"},
+        {"unknown process key", "[process]\ngroup = pmta\n", "group"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         write_conf(rows[i].text);

@@ -2,7 +2,8 @@
  * test_fold.c - the derivation fold (src/store/fold.c) without a database: tables of ledger
  * histories, each folded in order, against the suppression row and soft count they must
  * make (got/want); the soft-time text and the saved state read back exactly; a row folded
- * late into a suppression in force.
+ * late into a suppression in force; a second report of a failure (paired_with) that counts
+ * nothing; the identity key of addresses (src/store/identity.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@
 #include <cmocka.h>
 
 #include "../src/store/fold.h"
+#include "../src/store/identity.h"
+#include "bouncepipe/limits.h"
 
 #define DAY 86400LL
 #define T0  1790000000LL /* 14:13:20 UTC: T0 + 60 is the same UTC day, T0 + DAY the next */
@@ -23,7 +26,8 @@
 typedef struct step {
     char op;          /* 'S' suppressing bounce, 'C' complaint, 's' soft bounce, 'i' ignored bounce,
                          'd' delivery event, 'D' delivery row, 'R' removal, 'I' import, 'M' manual,
-                         'u' unrecognised placeholder */
+                         'u' unrecognised placeholder, 'Q' 'P': a suppressing / soft bounce
+                         reported again through the other channel (paired_with) */
     long long at;     /* seconds after T0 */
     const char *text; /* category / feedback type / note (NULL allowed) */
 } step;
@@ -89,6 +93,13 @@ static bp_ledger_row row_of(const step *s, long long id)
         r.note = s->text;
         break;
     case 'u': r.event.type = BP_EVENT_UNRECOGNIZED; break;
+    case 'Q':
+    case 'P':
+        r.event.type = BP_EVENT_BOUNCE;
+        r.event.action = s->op == 'Q' ? BP_ACT_SUPPRESS : BP_ACT_SOFT;
+        r.event.category = s->text;
+        r.paired_with = id > 1 ? id - 1 : id + 1; /* the report next to it counts */
+        break;
     default: fail_msg("unknown op %c", s->op);
     }
     return r;
@@ -97,6 +108,56 @@ static bp_ledger_row row_of(const step *s, long long id)
 static const bp_fold_policy DEFAULTS = {BP_SOFT_COUNT_DEFAULT, BP_SOFT_DAYS_DEFAULT, BP_SOFT_WINDOW_DEFAULT};
 
 static const fold_case cases[] = {
+    {"a second report of a hard bounce counts nothing",
+     DEFAULTS,
+     {{'S', 0, "bad-mailbox"}, {'Q', 4, "bad-mailbox"}},
+     2,
+     1,
+     1,
+     0,
+     BP_KIND_BOUNCE,
+     "bad-mailbox",
+     NULL,
+     1,
+     0,
+     0,
+     0,
+     0},
+    {"three soft bounces on three days, each reported twice, are three",
+     DEFAULTS,
+     {{'s', 0, "quota-issues"},
+      {'P', 5, "quota-issues"},
+      {'P', DAY - 5, "quota-issues"},
+      {'s', DAY, "quota-issues"},
+      {'s', 2 * DAY, "quota-issues"},
+      {'P', 2 * DAY + 5, "quota-issues"}},
+     6,
+     0,
+     0,
+     0,
+     NULL,
+     NULL,
+     NULL,
+     0,
+     0,
+     0,
+     0,
+     3},
+    {"nothing but second reports: no row",
+     DEFAULTS,
+     {{'Q', 0, "bad-mailbox"}, {'P', 10, "quota-issues"}},
+     2,
+     0,
+     0,
+     0,
+     NULL,
+     NULL,
+     NULL,
+     0,
+     0,
+     0,
+     0,
+     0},
     {"nothing but ignored and unrecognised rows: no row",
      DEFAULTS,
      {{'i', 0, "spam-related"}, {'u', 10, NULL}},
@@ -636,6 +697,61 @@ static void test_late_rows(void **state)
     bp_fold_free(&d);
 }
 
+/* The identity key (docs/store.md "Identity"): one key for every spelling of an address. */
+static void test_address_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label, *in, *want;
+    } rows[] = {
+        {"lower case stays", "jdoe@example.net", "jdoe@example.net"},
+        {"ASCII letters lowered, local part and domain", "Jane.Roe@Outlook.EXAMPLE", "jane.roe@outlook.example"},
+        {"other ASCII kept", "A+B_c-1=x@Ex-1.example", "a+b_c-1=x@ex-1.example"},
+        {"UTF-8 folded (NFC in)", "J\xc3\x96RG@example.de", "j\xc3\xb6rg@example.de"},
+        {"UTF-8 folded (NFD in): composed", "JO\xcc\x88RG@example.de", "j\xc3\xb6rg@example.de"},
+        {"full case folding: sharp s",
+         "STRA\xc3\x9f"
+         "E@example.de",
+         "strasse@example.de"},
+        {"Greek final sigma folds to sigma", "\xce\x9f\xce\xa3@example.gr", "\xce\xbf\xcf\x83@example.gr"},
+        {"a U-label domain folds too",
+         "info@B\xc3\x9c"
+         "CHER.example",
+         "info@b\xc3\xbc"
+         "cher.example"},
+        {"an A-label domain is only lowered", "info@XN--BCHER-KVA.example", "info@xn--bcher-kva.example"},
+        {"not UTF-8: ASCII letters lowered, other bytes kept", "M\xfcller@Example.de", "m\xfcller@example.de"},
+        {"empty", "", ""},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *got = bp_address_key(rows[i].in);
+        assert_non_null(got);
+        if (strcmp(got, rows[i].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", rows[i].label, got, rows[i].want);
+        char *again = bp_address_key(got); /* a key is its own key */
+        assert_string_equal(again, got);
+        free(again);
+        free(got);
+    }
+    assert_null(bp_address_key(NULL));
+    /* a fold past BP_MAX_ADDRESS_KEY_BYTES: the bytes with A-Z lowered, never longer */
+    size_t n = BP_MAX_ADDRESS_KEY_BYTES / 2 + 10; /* U+0390 (2 bytes) folds to 6 */
+    char *big = malloc(n * 2 + 16);
+    assert_non_null(big);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        big[len++] = '\xce';
+        big[len++] = '\x90';
+    }
+    memcpy(big + len, "@EXAMPLE.gr", 12);
+    char *key = bp_address_key(big);
+    assert_non_null(key);
+    assert_int_equal(strlen(key), strlen(big));
+    assert_string_equal(key + len, "@example.gr");
+    free(key);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_state_of_another_policy_is_refused),
         cmocka_unit_test(test_soft_text_round_trip),
         cmocka_unit_test(test_late_rows),
+        cmocka_unit_test(test_address_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,6 +206,30 @@ static void test_load_errors(void **state)
     assert_int_equal(complaint(&p, "not-spam"), BP_ACT_IGNORE);
 }
 
+/* Custom categories (PowerMTA's <bounce-category-patterns> allow the operator's own names):
+ * soft without a [policy] entry, whatever "other" says; an entry of that name decides; a name
+ * that is one of ours mistyped, or an event type, is refused. */
+static void test_custom_categories(void **state)
+{
+    (void)state;
+    bp_policy p;
+    bp_policy_default(&p);
+    assert_int_equal(bp_policy_set(&p, "other", BP_ACT_SUPPRESS), BP_OK);
+    bp_policy_step why = BP_POLICY_SUPPRESS;
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "greylisting", NULL, 1, &why), BP_ACT_SOFT);
+    assert_int_equal(why, BP_POLICY_CUSTOM);
+    assert_int_equal(bp_policy_set(&p, "greylisting", BP_ACT_IGNORE), BP_OK);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "greylisting", NULL, 1, &why), BP_ACT_IGNORE);
+    assert_int_equal(why, BP_POLICY_IGNORE);
+    assert_int_equal(bp_policy_set(&p, "frozen_mailbox", BP_ACT_SUPPRESS), BP_OK);
+    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "frozen_mailbox", NULL, 0, &why), BP_ACT_SOFT);
+    assert_int_equal(why, BP_POLICY_TEMPORARY);
+    assert_int_equal(bp_policy_set(&p, "bad-mailbx", BP_ACT_IGNORE), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "quota_issues", BP_ACT_IGNORE), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "Greylisting", BP_ACT_IGNORE), BP_ERR_CONFIG);
+    assert_int_equal(bp_policy_set(&p, "delivered", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_custom_categories),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,9 +173,9 @@ static void test_finish_record(void **state)
     process(f, dsn_message, &res);
     bp_record_result rr;
     assert_int_equal(bp_store_begin(f->store), BP_OK);
-    assert_int_equal(bp_finish_record(f->store, &res, &rr), BP_OK);
+    assert_int_equal(bp_finish_record(&f->pipeline, f->store, &res, &rr), BP_OK);
     assert_int_equal(rr.outcome, BP_RECORD_NEW);
-    assert_int_equal(bp_finish_record(f->store, &res, &rr), BP_OK);
+    assert_int_equal(bp_finish_record(&f->pipeline, f->store, &res, &rr), BP_OK);
     assert_int_equal(rr.outcome, BP_RECORD_DUPLICATE);
     assert_int_equal(bp_store_commit(f->store), BP_OK);
 }
@@ -216,16 +216,16 @@ static void test_finish_acct(void **state)
     assert_int_equal(bp_acct_record_event(&opts, &rec, f->arena, &res), BP_OK);
     bp_acct_kept kept;
     assert_int_equal(bp_store_begin(f->store), BP_OK);
-    assert_int_equal(bp_finish_acct(f->store, &res, 0, &kept), BP_OK);
+    assert_int_equal(bp_finish_acct(&f->pipeline, f->store, &res, 0, &kept), BP_OK);
     assert_int_equal(kept, BP_ACCT_KEPT_NEW);
-    assert_int_equal(bp_finish_acct(f->store, &res, 0, &kept), BP_OK);
+    assert_int_equal(bp_finish_acct(&f->pipeline, f->store, &res, 0, &kept), BP_OK);
     assert_int_equal(kept, BP_ACCT_KEPT_DUPLICATE);
     rec.type = "d";
     rec.dsn_status = "2.0.0";
     rec.time_logged = "1795169800";
     assert_int_equal(bp_acct_record_event(&opts, &rec, f->arena, &res), BP_OK);
     assert_int_equal(res.disposition, BP_ACCT_DELIVERY);
-    assert_int_equal(bp_finish_acct(f->store, &res, 0, &kept), BP_OK);
+    assert_int_equal(bp_finish_acct(&f->pipeline, f->store, &res, 0, &kept), BP_OK);
     assert_int_equal(kept, BP_ACCT_KEPT_DELIVERY);
     assert_int_equal(bp_store_commit(f->store), BP_OK);
     long long when = 0;

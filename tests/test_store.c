@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +26,7 @@
 #define DAY 86400LL
 
 /* the schema version this program creates (docs/store.md, change history) */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
 
 struct fixture {
     char dir[64];
@@ -110,7 +111,7 @@ struct seen_row {
     int found;
     int lifted;
     long long count, first, last, lifted_at;
-    char reason[64], kind[32], lift_reason[64];
+    char reason[64], kind[32], lift_reason[64], address[64];
 };
 
 static int copy_row(void *user, const bp_suppression *r)
@@ -125,6 +126,7 @@ static int copy_row(void *user, const bp_suppression *r)
     snprintf(s->reason, sizeof(s->reason), "%s", r->reason ? r->reason : "");
     snprintf(s->kind, sizeof(s->kind), "%s", r->source_kind ? r->source_kind : "");
     snprintf(s->lift_reason, sizeof(s->lift_reason), "%s", r->lift_reason ? r->lift_reason : "");
+    snprintf(s->address, sizeof(s->address), "%s", r->address);
     return 0;
 }
 
@@ -488,6 +490,423 @@ static void test_reclassify(void **state)
     assert_false(lookup(f->store, "rc@example.org").found); /* it was never really suppressed */
 }
 
+/* ---- identity: an address in any case is one address (docs/store.md "Identity") -------- */
+
+static void test_identity_any_case(void **state)
+{
+    struct fixture *f = *state;
+    long long base = 1700000000;
+    /* the accounting record's spelling first, PowerMTA's lowercased $to a day later */
+    bp_event e = bounce("Jane.Roe@outlook.example", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "id-1", base, &e, 1);
+    e = bounce("jane.roe@outlook.example", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(f->store, "id-2", base + DAY, &e, 1);
+    static const char *const spellings[] = {"jane.roe@outlook.example", "JANE.ROE@OUTLOOK.EXAMPLE",
+                                            "Jane.Roe@outlook.example", "jane.ROE@Outlook.Example"};
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+        struct seen_row row = lookup(f->store, spellings[i]);
+        if (!row.found || row.count != 2 || strcmp(row.address, "Jane.Roe@outlook.example") != 0)
+            fail_msg("lookup %s: found %d, count %lld, shown as %s; want one row, count 2, shown as first recorded",
+                     spellings[i], row.found, row.count, row.address);
+        assert_int_equal(ledger_rows(f->store, spellings[i]), 2);
+    }
+    char last[64];
+    bp_store_filter flt;
+    memset(&flt, 0, sizeof(flt));
+    assert_int_equal(export_n(f->store, &flt, last), 1);
+    assert_string_equal(last, "Jane.Roe@outlook.example");
+    flt.domain = "outlook.example";
+    assert_int_equal(export_n(f->store, &flt, NULL), 1);
+
+    /* removed in a third spelling: lifted; an unforced import in a fourth leaves it lifted */
+    int changed = -1;
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_remove(f->store, "JANE.ROE@outlook.example", "asked", base + 2 * DAY), BP_OK);
+    assert_int_equal(bp_store_add(f->store, "jane.roe@OUTLOOK.example", "old list", BP_KIND_IMPORT, base, 0, &changed),
+                     BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    assert_int_equal(changed, 0);
+    struct seen_row row = lookup(f->store, "jane.roe@outlook.example");
+    assert_true(row.found && row.lifted);
+    assert_string_equal(row.lift_reason, "asked");
+    memset(&flt, 0, sizeof(flt));
+    assert_int_equal(export_n(f->store, &flt, NULL), 0);
+    flt.include_lifted = 1;
+    assert_int_equal(export_n(f->store, &flt, NULL), 1);
+    assert_int_equal(ledger_rows(f->store, "Jane.Roe@Outlook.Example"), 3); /* two bounces, the removal */
+
+    /* imported in one spelling, suppressed in any: adding another spelling adds nothing */
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_add(f->store, "JDoe@example.net", "list", BP_KIND_IMPORT, base, 0, &changed), BP_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(bp_store_add(f->store, "jdoe@example.net", "list", BP_KIND_IMPORT, base, 0, &changed), BP_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    assert_true(suppressed(f->store, "JDOE@EXAMPLE.NET"));
+    assert_string_equal(lookup(f->store, "jdoe@example.net").address, "JDoe@example.net");
+
+    /* UTF-8 local parts: Unicode case folding, whatever the normalisation (NFC, NFD) */
+    static const char *const joerg[] = {"J\xc3\xb6rg@example.de", "J\xc3\x96RG@example.de", "jo\xcc\x88rg@example.de"};
+    for (int i = 0; i < 3; i++) {
+        char fp[32];
+        snprintf(fp, sizeof(fp), "joerg-%d", i);
+        e = bounce(joerg[i], "bad-mailbox", BP_ACT_SUPPRESS);
+        record(f->store, fp, base + i * DAY, &e, 1);
+    }
+    row = lookup(f->store, "JO\xcc\x88RG@EXAMPLE.DE");
+    assert_true(row.found);
+    assert_int_equal(row.count, 3);
+    assert_string_equal(row.address, "J\xc3\xb6rg@example.de");
+    /* ... and different addresses stay different */
+    assert_false(lookup(f->store, "jorg@example.de").found);
+    assert_false(lookup(f->store, "jane.roe2@outlook.example").found);
+}
+
+/* ---- two channels, one failure (docs/store.md "Two channels") ---------------------------- */
+
+/* One report of a failure: through the accounting channel or as a DSN. */
+typedef struct report {
+    int acct;
+    long long dt; /* evidence time from the test's base */
+    const char *status, *smtp_code;
+    bp_action action;
+    const char *envid, *job_id;
+} report;
+
+static void record_report(bp_store *s, const char *rcpt, const char *name, long long base, const report *r)
+{
+    char fp[96];
+    snprintf(fp, sizeof(fp), "%s%s", r->acct ? BP_UNIT_ACCT_PREFIX : "dsn-", name);
+    bp_event e = bounce(rcpt,
+                        r->action == BP_ACT_SUPPRESS ? "bad-mailbox"
+                        : r->action == BP_ACT_SOFT   ? "quota-issues"
+                                                     : "policy-related",
+                        r->action);
+    e.status = r->status;
+    e.smtp_code = r->smtp_code;
+    e.final = r->status != NULL ? r->status[0] == '5' : r->smtp_code != NULL && r->smtp_code[0] == '5';
+    e.envid = r->envid;
+    e.job_id = r->job_id;
+    record(s, fp, base + r->dt, &e, 1);
+}
+
+struct marks {
+    int events, marked;
+    long long marked_time; /* evidence time of the marked row */
+    char marked_fp[96];
+};
+
+static int note_marks(void *user, const bp_ledger_row *r)
+{
+    struct marks *m = user;
+    if (strcmp(r->kind, BP_LEDGER_EVENT) != 0)
+        return 0;
+    m->events++;
+    if (r->paired_with != 0) {
+        m->marked++;
+        m->marked_time = r->evidence_time;
+        snprintf(m->marked_fp, sizeof(m->marked_fp), "%s", r->event.fingerprint ? r->event.fingerprint : "");
+    }
+    return 0;
+}
+
+static struct marks marks_of(bp_store *s, const char *address)
+{
+    struct marks m;
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(bp_store_ledger_for(s, address, note_marks, &m), BP_OK);
+    return m;
+}
+
+/* The matrix: which pairs of reports are one failure, and which of the two counts. */
+static void test_two_channels_matrix(void **state)
+{
+    struct fixture *f = *state;
+    enum { ACCT = 1, MAIL = 0 };
+    static const struct {
+        const char *label;
+        report first, second; /* in the order recorded */
+        int want_paired;      /* one of them marked */
+        int want_marked;      /* which: 1 the first recorded, 2 the second */
+    } rows[] = {
+        {"accounting record, then its DSN seconds later",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
+         1,
+         2},
+        {"DSN first, then the accounting record logged before it: the record counts",
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
+         1,
+         1},
+        {"DSN first, the accounting record logged after it",
+         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         {ACCT, 60, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         1,
+         2},
+        {"the same second: the one recorded second",
+         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         1,
+         2},
+        {"different statuses: two failures",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         {MAIL, 4, "4.2.1", "450", BP_ACT_SOFT, NULL, NULL},
+         0,
+         0},
+        {"a status without detail (4.0.0) agrees with its class",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         {MAIL, 4, "4.0.0", "452", BP_ACT_SOFT, NULL, NULL},
+         1,
+         2},
+        {"no status: the SMTP code's class agrees",
+         {ACCT, 0, NULL, "452", BP_ACT_SOFT, NULL, NULL},
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         1,
+         2},
+        {"no status: the SMTP code's class differs",
+         {ACCT, 0, NULL, "552", BP_ACT_SOFT, NULL, NULL},
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         0,
+         0},
+        {"different days: two failures",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
+         {MAIL, DAY, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
+         0,
+         0},
+        {"30 minutes apart: one failure",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         {MAIL, 1800, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         1,
+         2},
+        {"31 minutes apart: two",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         {MAIL, 1860, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         0,
+         0},
+        {"envelope ids differ: two messages",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-2", NULL},
+         0,
+         0},
+        {"job ids differ: two messages",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, "job-1"},
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, "job-2"},
+         0,
+         0},
+        {"only one side has an envelope id",
+         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
+         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         1,
+         2},
+        {"two DSNs: one channel, two reports",
+         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         {MAIL, 4, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         0,
+         0},
+        {"two accounting records: two failures",
+         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         {ACCT, 4, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         0,
+         0},
+        {"read differently (suppress / ignore): both stay evidence",
+         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         {MAIL, 4, "5.1.1", "550", BP_ACT_IGNORE, NULL, NULL},
+         0,
+         0},
+    };
+    long long base = 1700000000;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char rcpt[64], name[32];
+        snprintf(rcpt, sizeof(rcpt), "m%zu@example.com", i);
+        snprintf(name, sizeof(name), "m%zu-1", i);
+        record_report(f->store, rcpt, name, base, &rows[i].first);
+        snprintf(name, sizeof(name), "m%zu-2", i);
+        record_report(f->store, rcpt, name, base, &rows[i].second);
+        struct marks m = marks_of(f->store, rcpt);
+        if (m.events != 2 || m.marked != rows[i].want_paired)
+            fail_msg("%s: %d events, %d marked; want 2 events (both kept), %d marked", rows[i].label, m.events,
+                     m.marked, rows[i].want_paired);
+        if (rows[i].want_paired) {
+            const report *want = rows[i].want_marked == 1 ? &rows[i].first : &rows[i].second;
+            if (m.marked_time != base + want->dt || (want->acct != 0) != (strncmp(m.marked_fp, "acct:", 5) == 0))
+                fail_msg("%s: marked %s at %lld; want the %s report", rows[i].label, m.marked_fp, m.marked_time,
+                         rows[i].want_marked == 1 ? "first" : "second");
+        }
+        /* a suppressing failure counts once when paired, twice when not */
+        if (rows[i].first.action == BP_ACT_SUPPRESS && rows[i].second.action == BP_ACT_SUPPRESS)
+            assert_int_equal(lookup(f->store, rcpt).count, rows[i].want_paired ? 1 : 2);
+    }
+}
+
+/* The defect of issue 14: every failure reported by both channels; the counts are the
+ * failures', whatever order the reports arrive in. */
+static void test_two_channels_count_once(void **state)
+{
+    struct fixture *f = *state;
+    long long base = 1700000000;
+    const char *a = "soft@example.com";
+    /* three soft bounces on three days, each reported twice (DSN first on the second day) */
+    for (int d = 0; d < 3; d++) {
+        report acct = {1, d * DAY + 3600, "4.2.2", "452", BP_ACT_SOFT, "env-s", "job-s"};
+        report dsn = {0, d * DAY + 3600 + 5, "4.2.2", "452", BP_ACT_SOFT, "env-s", NULL};
+        char n1[32], n2[32];
+        snprintf(n1, sizeof(n1), "soft-a-%d", d);
+        snprintf(n2, sizeof(n2), "soft-d-%d", d);
+        if (d == 1) {
+            record_report(f->store, "Soft@example.com", n2, base, &dsn);
+            record_report(f->store, a, n1, base, &acct);
+        } else {
+            record_report(f->store, "Soft@example.com", n1, base, &acct);
+            record_report(f->store, a, n2, base, &dsn);
+        }
+    }
+    struct marks m = marks_of(f->store, a);
+    assert_int_equal(m.events, 6);
+    assert_int_equal(m.marked, 3);
+    if (suppressed(f->store, a))
+        fail_msg("three soft bounces reported twice each were counted as six: suppressed");
+    struct stats_seen st = {0, 0, 0, 0};
+    assert_int_equal(bp_store_stats(f->store, NULL, stats_cb, &st), BP_OK);
+    assert_int_equal(st.bounce, 3); /* stats count failures, not reports */
+    /* two more failures (days 4, 5), reported twice: five on five days suppress, counted once */
+    for (int d = 3; d < 5; d++) {
+        report acct = {1, d * DAY + 3600, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
+        report dsn = {0, d * DAY + 3590, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
+        char n1[32], n2[32];
+        snprintf(n1, sizeof(n1), "soft-a-%d", d);
+        snprintf(n2, sizeof(n2), "soft-d-%d", d);
+        record_report(f->store, a, n1, base, &acct);
+        record_report(f->store, a, n2, base, &dsn);
+    }
+    struct seen_row row = lookup(f->store, a);
+    assert_true(row.found && !row.lifted);
+    assert_string_equal(row.kind, BP_KIND_SOFT_THRESHOLD);
+    assert_int_equal(row.count, 1);
+    assert_string_equal(row.address, "Soft@example.com");
+
+    /* two failures minutes apart (two messages), each reported by both channels: two, one to one */
+    const char *b = "two@example.com";
+    report r[4] = {{1, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+                   {1, 300, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+                   {0, 2, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+                   {0, 302, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL}};
+    for (int i = 0; i < 4; i++) {
+        char n[32];
+        snprintf(n, sizeof(n), "two-%d", i);
+        record_report(f->store, b, n, base + 10 * DAY, &r[i]);
+    }
+    m = marks_of(f->store, b);
+    assert_int_equal(m.events, 4);
+    assert_int_equal(m.marked, 2);
+    assert_int_equal(lookup(f->store, b).count, 2);
+
+    /* rescore reads one report differently: the pair is two pieces of evidence again */
+    const char *c = "rescored@example.com";
+    report ra = {1, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
+    report rd = {0, 3, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
+    record_report(f->store, c, "rescored-a", base + 20 * DAY, &ra);
+    record_report(f->store, c, "rescored-d", base + 20 * DAY, &rd);
+    assert_int_equal(marks_of(f->store, c).marked, 1);
+    long long first = 0;
+    assert_int_equal(bp_store_ledger_for(f->store, c, first_event_id, &first), BP_OK);
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    assert_int_equal(bp_store_reclassify(f->store, first, c, "spam-related", "r1", BP_ACT_IGNORE, NULL), BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    assert_int_equal(marks_of(f->store, c).marked, 0);
+    row = lookup(f->store, c);
+    assert_true(row.found && !row.lifted); /* the DSN's reading suppresses on its own now */
+    assert_int_equal(row.count, 1);
+}
+
+/* Two channels racing: for each address an accounting writer and a DSN writer record the same
+ * failure at the same moment (half of the DSNs dated before the record), in two processes.
+ * Exactly one report of each pair counts. */
+enum { RACE_ADDRESSES = 24 };
+
+static int race_writer(const char *path, int acct, int go, int done)
+{
+    bp_store_options o;
+    bp_store_options_default(&o);
+    bp_store *s = NULL;
+    char *err = NULL;
+    if (bp_store_open(path, &o, &s, &err) != BP_OK) {
+        fprintf(stderr, "race writer: %s\n", err != NULL ? err : "");
+        free(err);
+        return 1;
+    }
+    char token = 0, rcpt[64], fp[64];
+    for (int k = 0; k < RACE_ADDRESSES; k++) {
+        if (read(go, &token, 1) != 1)
+            return 1;
+        snprintf(rcpt, sizeof(rcpt), acct ? "Race%d@Example.com" : "race%d@example.com", k);
+        snprintf(fp, sizeof(fp), "%srace-%d", acct ? BP_UNIT_ACCT_PREFIX : "dsn-", k);
+        bp_event e = bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS);
+        long long t = 1700000000LL + k * DAY + (acct ? 0 : (k % 2 ? -5 : 5));
+        bp_store_unit u = {fp, NULL, "race", t, NULL};
+        bp_status st = BP_OK;
+        for (int attempt = 0; attempt < 100; attempt++) {
+            bp_record_result r;
+            st = bp_store_record_once(s, &u, &e, 1, &r);
+            if (st != BP_ERR_BUSY)
+                break;
+            usleep(2000);
+        }
+        if (st != BP_OK) {
+            fprintf(stderr, "race writer %s: %s: %s\n", fp, bp_status_to_string(st), bp_store_last_error(s));
+            bp_store_close(s);
+            return 1;
+        }
+        if (write(done, &token, 1) != 1)
+            return 1;
+    }
+    bp_store_close(s);
+    return 0;
+}
+
+static void test_two_channels_race(void **state)
+{
+    struct fixture *f = *state;
+    pid_t pids[2];
+    int go[2][2], done[2];
+    assert_int_equal(pipe(done), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pipe(go[i]), 0);
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(race_writer(f->path, i, go[i][0], done[1]));
+        close(go[i][0]);
+    }
+    close(done[1]);
+    char token = 'g';
+    for (int k = 0; k < RACE_ADDRESSES; k++) {
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(write(go[i][1], &token, 1), 1);
+        for (int i = 0; i < 2; i++)
+            if (read(done[0], &token, 1) != 1)
+                fail_msg("a race writer died at address %d", k);
+    }
+    for (int i = 0; i < 2; i++) {
+        close(go[i][1]);
+        int ws = 0;
+        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
+        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    }
+    close(done[0]);
+    for (int k = 0; k < RACE_ADDRESSES; k++) {
+        char a[64];
+        snprintf(a, sizeof(a), "race%d@example.com", k);
+        struct marks m = marks_of(f->store, a);
+        struct seen_row row = lookup(f->store, a);
+        if (m.events != 2 || m.marked != 1 || row.count != 1)
+            fail_msg("%s: %d reports, %d marked, counted %lld times; want 2, 1, 1", a, m.events, m.marked, row.count);
+        /* the report dated first counts, whichever was recorded first */
+        long long acct_t = 1700000000LL + k * DAY, dsn_t = acct_t + (k % 2 ? -5 : 5);
+        assert_int_equal(m.marked_time, dsn_t > acct_t ? dsn_t : acct_t);
+    }
+}
+
 /* ---- the fold state against the full fold ---------------------------------------------
  *
  * Random histories (fixed seeds) of a few addresses: reports of every kind, deliveries,
@@ -499,6 +918,11 @@ static void test_reclassify(void **state)
 
 typedef struct prop_rng {
     unsigned long long s;
+    /* the last bounce reported (kind 0), which kind 6 reports again through the other channel */
+    int last_valid, last_addr, last_acct;
+    bp_action last_action;
+    const char *last_category;
+    long long last_t;
 } prop_rng;
 
 static unsigned prop_next(prop_rng *r, unsigned n)
@@ -539,14 +963,21 @@ static int dump_suppression(void *user, const bp_suppression *r)
 
 static int dump_ledger_row(void *user, const bp_ledger_row *r)
 {
-    dump_add(user, "  %s|%lld|%s|%s|%s\n", r->kind, r->evidence_time, bp_event_type_name(r->event.type),
-             bp_action_name(r->event.action), r->event.category ? r->event.category : "-");
+    dump_add(user, "  %s|%lld|%s|%s|%s|%s|%s\n", r->kind, r->evidence_time, bp_event_type_name(r->event.type),
+             bp_action_name(r->event.action), r->event.category ? r->event.category : "-",
+             r->event.recipient ? r->event.recipient : "-",
+             r->paired_with != 0      ? "second report"
+             : r->reported_again != 0 ? "reported again"
+                                      : "");
     return 0;
 }
 
 #define PROP_ADDRESSES 4
 static const char *const prop_address[PROP_ADDRESSES] = {"p0@example.org", "p1@example.org", "P2@Example.NET",
                                                          "p3@example.com"};
+/* the same addresses in other spellings: one address each (docs/store.md "Identity") */
+static const char *const prop_spelling[PROP_ADDRESSES] = {"P0@Example.Org", "p1@EXAMPLE.ORG", "p2@example.net",
+                                                          "P3@example.com"};
 
 /* Suppression list and ledgers of @p s as text (the caller frees it). */
 static char *prop_dump(bp_store *s)
@@ -583,8 +1014,10 @@ static int find_nth_event(void *user, const bp_ledger_row *r)
 
 /* One random operation, applied the same way to both stores. */
 typedef struct prop_op {
-    int kind; /* 0 report, 1 delivery, 2 removal, 3 import/manual, 4 re-classify, 5 quarantined unit */
+    int kind; /* 0 report, 1 delivery, 2 removal, 3 import/manual, 4 re-classify, 5 quarantined unit,
+               * 6 a bounce of kind 0 reported again through the other channel */
     int addr, addr2, n_events;
+    int spelled; /* the address in its other spelling */
     bp_event_type type[2];
     bp_action action[2];
     const char *category[2];
@@ -598,17 +1031,18 @@ static bp_status prop_apply(bp_store *s, const prop_op *op)
     bp_status st = bp_store_begin(s);
     if (st != BP_OK)
         return st;
-    const char *a = prop_address[op->addr];
+    const char *a = (op->spelled ? prop_spelling : prop_address)[op->addr];
     switch (op->kind) {
     case 0:
-    case 5: {
+    case 5:
+    case 6: {
         bp_event ev[2];
         bp_record_result rr;
         for (int i = 0; i < op->n_events; i++) {
             memset(&ev[i], 0, sizeof(ev[i]));
             ev[i].type = op->type[i];
             ev[i].action = op->action[i];
-            ev[i].recipient = prop_address[i == 0 ? op->addr : op->addr2];
+            ev[i].recipient = i == 0 ? a : prop_address[op->addr2];
             ev[i].category = op->category[i];
             if (op->type[i] == BP_EVENT_COMPLAINT) {
                 ev[i].feedback_type = op->action[i] == BP_ACT_SUPPRESS ? "abuse" : "not-spam";
@@ -671,9 +1105,21 @@ static void prop_random_op(prop_rng *r, long long *clock, long long step_max, in
             : when < 9 ? *clock - (long long)prop_next(r, 40 * (unsigned)DAY)
                        : *clock - prop_next(r, 3);
     op->addr = (int)prop_next(r, PROP_ADDRESSES);
-    snprintf(op->fp, sizeof(op->fp), "prop-%d", step);
+    op->spelled = prop_next(r, 4) == 0;
+    int acct = prop_next(r, 3) == 0; /* an accounting record: one event, the other channel */
+    snprintf(op->fp, sizeof(op->fp), "%sprop-%d", acct ? BP_UNIT_ACCT_PREFIX : "", step);
     unsigned k = prop_next(r, 100);
-    if (k < 70) {
+    if (k < 10 && r->last_valid) { /* the last bounce again, through the other channel, minutes away */
+        op->kind = 6;
+        op->n_events = 1;
+        op->addr = r->last_addr;
+        op->type[0] = BP_EVENT_BOUNCE;
+        op->action[0] = r->last_action;
+        op->category[0] = r->last_category;
+        op->t = r->last_t - 600 + (long long)prop_next(r, 2700); /* at most 35 minutes later */
+        snprintf(op->fp, sizeof(op->fp), "%sprop-%d", r->last_acct ? "" : BP_UNIT_ACCT_PREFIX, step);
+        r->last_valid = 0;
+    } else if (k < 70) {
         op->kind = 0;
         op->n_events = 1 + (prop_next(r, 5) == 0);
         op->addr2 = (int)prop_next(r, PROP_ADDRESSES);
@@ -687,6 +1133,16 @@ static void prop_random_op(prop_rng *r, long long *clock, long long step_max, in
             op->type[0] = BP_EVENT_BOUNCE;
             op->action[0] = BP_ACT_SOFT;
             op->category[0] = "quota-issues";
+        }
+        if (acct)
+            op->n_events = 1;
+        if (op->type[0] == BP_EVENT_BOUNCE) {
+            r->last_valid = 1;
+            r->last_addr = op->addr;
+            r->last_acct = acct;
+            r->last_action = op->action[0];
+            r->last_category = op->category[0];
+            r->last_t = op->t;
         }
     } else if (k < 80) {
         op->kind = 1;
@@ -723,7 +1179,7 @@ static void prop_random_op(prop_rng *r, long long *clock, long long step_max, in
  * b lose its fold states. */
 static void run_fold_property(bp_store *a, bp_store *b, void (*forget)(void *ctx), void *ctx, unsigned seed, int steps)
 {
-    prop_rng r = {seed * 2654435761ULL + 1};
+    prop_rng r = {seed * 2654435761ULL + 1, 0, 0, 0, BP_ACT_NONE, NULL, 0};
     long long clock = (long long)time(NULL) - 400 * DAY;
     long long step_max = seed % 2 ? DAY : DAY / 4; /* histories over months, or weeks */
     for (int step = 0; step < steps; step++) {
@@ -766,6 +1222,21 @@ static void prop_kinds(bp_store *s, struct kinds_seen *k)
     assert_int_equal(bp_store_export(s, &all, note_kinds, k), BP_OK);
 }
 
+static long long sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
 static void forget_sqlite_states(void *ctx)
 {
     sqlite3 *db = ctx;
@@ -780,6 +1251,7 @@ static void test_fold_state_property(void **state)
     char path[128];
     snprintf(path, sizeof(path), "%s/other.db", f->dir);
     struct kinds_seen kinds = {0, 0, 0};
+    long long paired = 0, older_marked = 0;
     for (unsigned seed = 1; seed <= 6; seed++) {
         unlink(path);
         bp_store *ref = open_store(path, 0);
@@ -799,6 +1271,9 @@ static void test_fold_state_property(void **state)
         assert_true(sqlite3_column_int(q, 0) > 0);
         sqlite3_finalize(q);
         sqlite3_close(adb);
+        /* and reports paired: the second recorded marked, and an older one marked late */
+        paired += sql_count(f->path, "SELECT count(*) FROM ledger WHERE paired_with > 0");
+        older_marked += sql_count(f->path, "SELECT count(*) FROM ledger WHERE paired_with > id");
         sqlite3_close(db);
         bp_store_close(ref);
     }
@@ -806,6 +1281,8 @@ static void test_fold_state_property(void **state)
     if (kinds.soft_threshold == 0 || kinds.lifted == 0 || kinds.other == 0)
         fail_msg("random histories too tame: %d soft-threshold, %d lifted, %d other", kinds.soft_threshold,
                  kinds.lifted, kinds.other);
+    if (paired < 10 || older_marked == 0)
+        fail_msg("random histories too tame: %lld reports paired, %lld of them the older one", paired, older_marked);
     char p[160];
     const char *suffixes[] = {"-wal", "-shm"};
     for (size_t i = 0; i < 2; i++) {
@@ -865,21 +1342,6 @@ static int copy_old_row(void *user, const bp_ledger_row *r)
     snprintf(o->source, sizeof(o->source), "%s", r->event.source ? r->event.source : "(null)");
     snprintf(o->diagnostic, sizeof(o->diagnostic), "%s", r->event.diagnostic ? r->event.diagnostic : "(null)");
     return 0;
-}
-
-static long long sql_count(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long long n = -1;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
 }
 
 struct page_rows {
@@ -993,6 +1455,203 @@ static void test_upgrade_from_version_1(void **state)
     assert_int_equal(lookup(f->store, "old@example.org").count, 2);
 }
 
+/* What version 3 (the program before identity and pairing) created, as SQLite's migrations 0 to
+ * 2 left it. */
+static const char v3_schema[] =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);"
+    "CREATE TABLE processed (fingerprint TEXT PRIMARY KEY, state INTEGER NOT NULL, message_id TEXT, source TEXT,"
+    "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL, original_message_id TEXT, reporting_mta TEXT,"
+    "  envid TEXT, arrival_date TEXT) WITHOUT ROWID;"
+    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"
+    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"
+    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"
+    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"
+    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
+    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
+    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
+    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"
+    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
+    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
+    "CREATE INDEX ledger_time ON ledger(evidence_time);"
+    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"
+    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"
+    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+    "CREATE TABLE derive_state (address TEXT PRIMARY KEY, last_time INTEGER NOT NULL, last_id INTEGER NOT NULL,"
+    "  policy TEXT NOT NULL, suppressed INTEGER NOT NULL, reason TEXT, source_kind TEXT,"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL, lifted INTEGER NOT NULL,"
+    "  lift_reason TEXT, lifted_at INTEGER NOT NULL, active_time INTEGER NOT NULL, active_id INTEGER NOT NULL,"
+    "  soft TEXT NOT NULL) WITHOUT ROWID;";
+
+/* A history as version 3 wrote it (SQL both backends take), T0 = 1700000000, a day 86400:
+ *  - Jane.Roe: three soft bounces on three days, each by an accounting record (the sender's
+ *    spelling) and a DSN (PowerMTA's lower case): two addresses to version 3, three each;
+ *  - jdoe: a hard bounce by DSN, and by an accounting record logged 3 s before (JDoe): two
+ *    suppression rows;
+ *  - Amy: one spelling, not lower case, suppressed, with a fold state;
+ *  - pat: three soft bounces on three days reported twice in one spelling: six counted, so
+ *    suppressed (soft-threshold) by version 3;
+ *  - Jörg: two DSNs a day apart, in two spellings of a UTF-8 local part: two rows. */
+static const char v3_history[] =
+    "INSERT INTO processed (fingerprint, state, first_seen, updated) VALUES"
+    " ('acct:j1', 1, 1, 1), ('dsn-j1', 1, 1, 1), ('acct:j2', 1, 1, 1), ('dsn-j2', 1, 1, 1),"
+    " ('acct:j3', 1, 1, 1), ('dsn-j3', 1, 1, 1), ('dsn-d1', 1, 1, 1), ('acct:d1', 1, 1, 1), ('dsn-a1', 1, 1, 1),"
+    " ('acct:p1', 1, 1, 1), ('dsn-p1', 1, 1, 1), ('acct:p2', 1, 1, 1), ('dsn-p2', 1, 1, 1),"
+    " ('acct:p3', 1, 1, 1), ('dsn-p3', 1, 1, 1), ('dsn-g1', 1, 1, 1), ('dsn-g2', 1, 1, 1);"
+    "INSERT INTO ledger (kind, fingerprint, evidence_time, recorded_at, type, action, recipient, domain, status,"
+    "  smtp_code, category, final, envid, source) VALUES"
+    " ('event', 'acct:j1', 1700000000, 1, 'bounce', 'soft', 'Jane.Roe@outlook.example', 'outlook.example',"
+    "  '4.2.2', '452', 'quota-issues', 0, 'env-j1', 'acct#2'),"
+    " ('event', 'dsn-j1', 1700000004, 1, 'bounce', 'soft', 'jane.roe@outlook.example', 'outlook.example',"
+    "  '4.2.2', '452', 'quota-issues', 0, 'env-j1', 'dsn1'),"
+    " ('event', 'acct:j2', 1700086400, 1, 'bounce', 'soft', 'Jane.Roe@outlook.example', 'outlook.example',"
+    "  '4.2.2', '452', 'quota-issues', 0, 'env-j2', 'acct#3'),"
+    " ('event', 'dsn-j2', 1700086404, 1, 'bounce', 'soft', 'jane.roe@outlook.example', 'outlook.example',"
+    "  '4.2.2', '452', 'quota-issues', 0, 'env-j2', 'dsn2'),"
+    " ('event', 'acct:j3', 1700172800, 1, 'bounce', 'soft', 'Jane.Roe@outlook.example', 'outlook.example',"
+    "  '4.2.2', '452', 'quota-issues', 0, 'env-j3', 'acct#4'),"
+    " ('event', 'dsn-j3', 1700172804, 1, 'bounce', 'soft', 'jane.roe@outlook.example', 'outlook.example',"
+    "  '4.2.2', '452', 'quota-issues', 0, 'env-j3', 'dsn3'),"
+    " ('event', 'dsn-d1', 1700000100, 1, 'bounce', 'suppress', 'jdoe@example.net', 'example.net',"
+    "  '5.1.1', '550', 'bad-mailbox', 1, NULL, 'dsn4'),"
+    " ('event', 'acct:d1', 1700000097, 1, 'bounce', 'suppress', 'JDoe@example.net', 'example.net',"
+    "  '5.1.1', '550', 'bad-mailbox', 1, NULL, 'acct#5'),"
+    " ('event', 'dsn-a1', 1700000200, 1, 'bounce', 'suppress', 'Amy@example.org', 'example.org',"
+    "  '5.1.1', '550', 'bad-mailbox', 1, NULL, 'dsn5'),"
+    " ('event', 'acct:p1', 1700000000, 1, 'bounce', 'soft', 'pat@example.com', 'example.com',"
+    "  '4.2.2', '452', 'quota-issues', 0, NULL, 'acct#6'),"
+    " ('event', 'dsn-p1', 1700000005, 1, 'bounce', 'soft', 'pat@example.com', 'example.com',"
+    "  '4.2.2', '452', 'quota-issues', 0, NULL, 'dsn6'),"
+    " ('event', 'acct:p2', 1700086400, 1, 'bounce', 'soft', 'pat@example.com', 'example.com',"
+    "  '4.2.2', '452', 'quota-issues', 0, NULL, 'acct#7'),"
+    " ('event', 'dsn-p2', 1700086405, 1, 'bounce', 'soft', 'pat@example.com', 'example.com',"
+    "  '4.2.2', '452', 'quota-issues', 0, NULL, 'dsn7'),"
+    " ('event', 'acct:p3', 1700172800, 1, 'bounce', 'soft', 'pat@example.com', 'example.com',"
+    "  '4.2.2', '452', 'quota-issues', 0, NULL, 'acct#8'),"
+    " ('event', 'dsn-p3', 1700172805, 1, 'bounce', 'soft', 'pat@example.com', 'example.com',"
+    "  '4.2.2', '452', 'quota-issues', 0, NULL, 'dsn8'),"
+    " ('event', 'dsn-g1', 1700000300, 1, 'bounce', 'suppress', 'J\xc3\xb6rg@example.de', 'example.de',"
+    "  '5.1.1', '550', 'bad-mailbox', 1, NULL, 'dsn9'),"
+    " ('event', 'dsn-g2', 1700086700, 1, 'bounce', 'suppress', 'J\xc3\x96RG@example.de', 'example.de',"
+    "  '5.1.1', '550', 'bad-mailbox', 1, NULL, 'dsn10');"
+    "INSERT INTO suppressions (address, domain, reason, source_kind, first_seen, last_seen, count, lifted) VALUES"
+    " ('jdoe@example.net', 'example.net', 'bad-mailbox', 'bounce', 1700000100, 1700000100, 1, 0),"
+    " ('JDoe@example.net', 'example.net', 'bad-mailbox', 'bounce', 1700000097, 1700000097, 1, 0),"
+    " ('Amy@example.org', 'example.org', 'bad-mailbox', 'bounce', 1700000200, 1700000200, 1, 0),"
+    " ('pat@example.com', 'example.com', 'quota-issues', 'soft-threshold', 1700172800, 1700172800, 1, 0),"
+    " ('J\xc3\xb6rg@example.de', 'example.de', 'bad-mailbox', 'bounce', 1700000300, 1700000300, 1, 0),"
+    " ('J\xc3\x96RG@example.de', 'example.de', 'bad-mailbox', 'bounce', 1700086700, 1700086700, 1, 0);"
+    "INSERT INTO derive_state (address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen,"
+    "  last_seen, count, lifted, lift_reason, lifted_at, active_time, active_id, soft) VALUES"
+    " ('Amy@example.org', 1700000200, 9, '1:5:3:30', 1, 'bad-mailbox', 'bounce', 1700000200, 1700000200, 1, 0,"
+    "  NULL, 0, 1700000200, 9, ''),"
+    " ('jdoe@example.net', 1700000100, 7, '1:5:3:30', 1, 'bad-mailbox', 'bounce', 1700000100, 1700000100, 1, 0,"
+    "  NULL, 0, 1700000100, 7, ''),"
+    " ('pat@example.com', 1700172805, 15, '1:5:3:30', 1, 'quota-issues', 'soft-threshold', 1700172800,"
+    "  1700172800, 1, 0, NULL, 0, 1700172800, 14, ''),"
+    " ('jane.roe@outlook.example', 1700172804, 6, '1:5:3:30', 0, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,"
+    "  '1700000004 86400 86400');";
+
+static int count_export_rows(void *user, const bp_suppression *r)
+{
+    (void)r;
+    (*(int *)user)++;
+    return 0;
+}
+
+/* What the migration to version 5 must have made of v3_history, on either backend. */
+static void check_v3_history_migrated(bp_store *s)
+{
+    assert_int_equal(bp_store_schema_version(s), STORE_SCHEMA_VERSION);
+    /* Jane.Roe: one address, six reports, three failures: not suppressed */
+    struct marks m = marks_of(s, "JANE.ROE@OUTLOOK.EXAMPLE");
+    assert_int_equal(m.events, 6);
+    assert_int_equal(m.marked, 3);
+    assert_false(lookup(s, "jane.roe@outlook.example").found);
+    /* jdoe: one row, one failure; shown as first recorded; the record logged first counts */
+    struct seen_row row = lookup(s, "JDOE@example.net");
+    assert_true(row.found && !row.lifted);
+    assert_string_equal(row.address, "jdoe@example.net");
+    assert_int_equal(row.count, 1);
+    assert_int_equal(row.first, 1700000097);
+    m = marks_of(s, "jdoe@example.net");
+    assert_int_equal(m.marked, 1);
+    assert_int_equal(m.marked_time, 1700000100);
+    /* Amy: found in lower case, shown as written */
+    row = lookup(s, "amy@example.org");
+    assert_true(row.found);
+    assert_string_equal(row.address, "Amy@example.org");
+    /* pat: suppressed only because each failure was counted twice: not any more */
+    m = marks_of(s, "pat@example.com");
+    assert_int_equal(m.events, 6);
+    assert_int_equal(m.marked, 3);
+    assert_false(lookup(s, "pat@example.com").found);
+    /* Jörg: one address in two spellings, two failures */
+    row = lookup(s, "jo\xcc\x88rg@example.de");
+    assert_true(row.found);
+    assert_int_equal(row.count, 2);
+    assert_string_equal(row.address, "J\xc3\xb6rg@example.de");
+    bp_store_filter all;
+    memset(&all, 0, sizeof(all));
+    all.include_lifted = 1;
+    int n = 0;
+    assert_int_equal(bp_store_export(s, &all, count_export_rows, &n), BP_OK);
+    assert_int_equal(n, 3); /* jdoe, Amy, Jörg */
+    /* the state goes on: two more failures of Jane.Roe, reported twice each, make five on five
+     * days (the state left by the migration, and Amy's made again, agree with the full fold) */
+    for (int d = 3; d < 5; d++) {
+        report acct = {1, d * DAY, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
+        report dsn = {0, d * DAY + 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
+        char n1[32], n2[32];
+        snprintf(n1, sizeof(n1), "j%d", d + 1);
+        snprintf(n2, sizeof(n2), "j%d", d + 1);
+        record_report(s, "Jane.Roe@outlook.example", n1, 1700000000, &acct);
+        record_report(s, "jane.roe@outlook.example", n2, 1700000000, &dsn);
+    }
+    row = lookup(s, "jane.roe@outlook.example");
+    assert_true(row.found);
+    assert_string_equal(row.kind, BP_KIND_SOFT_THRESHOLD);
+    assert_string_equal(row.address, "Jane.Roe@outlook.example");
+    bp_event e = bounce("AMY@example.org", "bad-mailbox", BP_ACT_SUPPRESS);
+    record(s, "dsn-a2", 1700000000 + 5 * DAY, &e, 1);
+    assert_int_equal(lookup(s, "amy@example.org").count, 2);
+}
+
+/* A store written by version 3, with the same addresses in several spellings and failures
+ * reported by both channels, is migrated in place by the first writer (readers refuse it
+ * until then): spellings merged, reports paired, suppression rows and fold states derived
+ * again; opened again, nothing more happens. */
+static void test_upgrade_from_version_3(void **state)
+{
+    struct fixture *f = *state;
+    bp_store_close(f->store);
+    f->store = NULL;
+    unlink(f->path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, v3_schema, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, v3_history, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("v3 store: %s", msg);
+    sqlite3_close(db);
+    bp_store_options o;
+    bp_store_options_default(&o);
+    o.read_only = 1;
+    bp_store *s = NULL;
+    char *err = NULL;
+    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
+    free(err);
+    f->store = open_store(f->path, 0);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM suppressions WHERE address_key IS NULL"), 0);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM derive_state WHERE address_key <> lower(address_key)"),
+                     0);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM ledger WHERE address_key IS NULL"), 0);
+    bp_store_close(f->store);
+    f->store = open_store(f->path, 0); /* again: nothing to do */
+    assert_int_equal(sql_count(f->path, "SELECT version FROM schema_version"), STORE_SCHEMA_VERSION);
+    check_v3_history_migrated(f->store);
+}
+
 static void test_busy_timeout(void **state)
 {
     struct fixture *f = *state;
@@ -1064,9 +1723,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_export_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclassify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_any_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_channels_matrix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_channels_count_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_channels_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fold_state_property, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_units, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_version_3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_databases, setup, teardown),
     };

@@ -4,11 +4,17 @@
  * decoded address: recipient_from "verp" when the report names nobody, the report's
  * recipient winning (and the disagreement in explain) when both exist, and the report's own
  * Delivered-To / X-Original-To as the place the bounce address is read from.
+ * The VERP form as a pattern ([verp] pattern): the presets decode what the prefix and
+ * separators decode, and a per-message form that no prefix can describe
+ * ("customer1-campaign563-uniq498294-jdoe=example.net@bounces.example.com", the guide's
+ * unique return paths) decodes with a pattern of its own; patterns without the named groups
+ * are refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -72,7 +78,7 @@ static void test_forms(void **state)
          "jdoe@example.org"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bp_verp_options o = {rows[i].prefix, rows[i].seps, rows[i].dsep};
+        bp_verp_options o = {rows[i].prefix, rows[i].seps, rows[i].dsep, NULL};
         bp_test_check_str(rows[i].label, bp_verp_decode(*state, rows[i].input, &o), rows[i].want);
     }
     bp_test_check_str("null options", bp_verp_decode(*state, "bounces-jdoe=example.net@b.example.com", NULL),
@@ -176,7 +182,7 @@ static void test_report_wins_and_explain_shows_it(void **state)
     bp_event *ev = NULL;
     bp_explain *ex = NULL;
     size_t n = 0;
-    bp_verp_options o = {"bounces", NULL, 0};
+    bp_verp_options o = {"bounces", NULL, 0, NULL};
     classify(*state, qmail_bounce, "bounces-jdoe=example.org@bounce.example.com", &o, &ev, &n, &ex);
     assert_int_equal(n, 1);
     bp_test_check_str("recipient", ev[0].recipient, "other@example.org");
@@ -213,18 +219,120 @@ static void test_delivered_to_carries_the_bounce_address(void **state)
     bp_event *ev = NULL;
     bp_explain *ex = NULL;
     size_t n = 0;
-    bp_verp_options o = {"bounces", NULL, 0};
+    bp_verp_options o = {"bounces", NULL, 0, NULL};
     classify(*state, delivered_to_bounce, NULL, &o, &ev, &n, &ex);
     assert_int_equal(n, 1);
     bp_test_check_str("recipient", ev[0].recipient, "jdoe@example.org");
     bp_test_check_str("recipient_from", ev[0].recipient_from, "verp");
     /* with a prefix that does not match, nothing is decoded: the returned original's one
      * recipient (its To:) names it - the VERP address won over it above */
-    bp_verp_options other = {"returns", NULL, 0};
+    bp_verp_options other = {"returns", NULL, 0, NULL};
     classify(*state, delivered_to_bounce, NULL, &other, &ev, &n, &ex);
     bp_test_check_str("other prefix", ev[0].recipient, "someone@example.org");
     bp_test_check_str("other prefix: from", ev[0].recipient_from, "header");
     assert_false(ex[0].verp_disagrees);
+}
+
+/* Compile the VERP form @p form (a preset or a pattern) with @p prefix. */
+static bp_regex *pattern_of(bp_arena *arena, const char *form, const char *prefix)
+{
+    char err[300] = "";
+    const char *text = bp_verp_pattern_text(arena, form, prefix, '\0');
+    assert_non_null(text);
+    bp_regex *re = bp_verp_pattern_compile(text, err, sizeof(err));
+    if (re == NULL)
+        fail_msg("%s: %s (%s)", form, err, text);
+    return re;
+}
+
+/* Every row of test_forms that has no custom separators decodes alike with the preset that
+ * names its separators: the presets are today's forms. */
+static void test_presets_agree(void **state)
+{
+    static const char *const inputs[] = {
+        "bounces-jdoe=example.net@bounce.example.com",
+        "bounces+jdoe=example.net@bounce.example.com",
+        "BOUNCES-jdoe=example.net@bounce.example.com",
+        "mail-bounce-jdoe=example.net@b.example.com",
+        "bounces-john-doe=example.org@b.example.com",
+        "bounces-a=b=example.org@b.example.com",
+        "bounces-jdoe+tag=example.org@b.example.com",
+        "bounces-JDoe=Example.NET@b.example.com",
+        "<bounces-jdoe=example.net@b.example.com>",
+        "other-jdoe=example.net@b.example.com",
+        "bouncesjdoe=example.net@b.example.com",
+        "postmaster@example.com",
+        "bounces-jdoe@b.example.com",
+        "bounces-jdoe=@b.example.com",
+        "bounces-=example.net@b.example.com",
+        "bounces-jdoe=localhost@b.example.com",
+        "bounces-jdoe=example.net",
+        "SRS0=HHH=TT=example.org=jdoe@forwarder.example.net",
+        "bounces+SRS0=HHH=TT=example.org=jdoe@fwd.example.net",
+        "my-list-bounces+jdoe=example.net@lists.example.com",
+        "my-list-return-1234-jdoe=example.net@lists.example.com",
+        "announce+bounces-17-jo-doe=example.net@lists.example.com",
+        "news-bounce-mary-ann=example.org@b.example.com",
+        "bounces-return=example.org@b.example.com",
+        "nobounces-jdoe=example.org@b.example.com",
+    };
+    static const struct {
+        const char *preset, *seps;
+    } presets[] = {{"any", NULL}, {"powermta", "-"}, {"postfix", "+"}};
+    static const char *const prefixes[] = {NULL, "bounces", "mail-bounce"};
+    for (size_t p = 0; p < sizeof(presets) / sizeof(presets[0]); p++) {
+        for (size_t x = 0; x < sizeof(prefixes) / sizeof(prefixes[0]); x++) {
+            bp_regex *re = pattern_of(*state, presets[p].preset, prefixes[x]);
+            bp_verp_options by_pattern = {NULL, NULL, 0, re};
+            bp_verp_options by_prefix = {prefixes[x], presets[p].seps, 0, NULL};
+            for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+                char label[256];
+                snprintf(label, sizeof(label), "%s prefix=%s %s", presets[p].preset,
+                         prefixes[x] != NULL ? prefixes[x] : "(any)", inputs[i]);
+                bp_test_check_str(label, bp_verp_decode(*state, inputs[i], &by_pattern),
+                                  bp_verp_decode(*state, inputs[i], &by_prefix));
+            }
+            bp_regex_free(re);
+        }
+    }
+}
+
+/* The guide's per-message return path: no prefix decodes it (an empty prefix takes the
+ * campaign and uniq parts for the user), a pattern does. */
+static void test_per_message_pattern(void **state)
+{
+    const char *addr = "customer1-campaign563-uniq498294-jdoe=example.net@bounces.example.com";
+    bp_test_check_str("no prefix", bp_verp_decode(*state, addr, NULL), "campaign563-uniq498294-jdoe@example.net");
+    bp_regex *re = pattern_of(
+        *state, "^customer\\d+-campaign\\d+-uniq\\d+-(?<local>.+)=(?<domain>[^=@]+)@bounces\\.example\\.com$", NULL);
+    bp_verp_options o = {NULL, NULL, 0, re};
+    assert_true(bp_verp_explicit(&o));
+    bp_test_check_str("pattern", bp_verp_decode(*state, addr, &o), "jdoe@example.net");
+    bp_test_check_str("header value",
+                      bp_verp_decode(*state, "<Customer7-Campaign1-Uniq2-J.Roe=Example.ORG@bounces.example.com>", &o),
+                      "J.Roe@example.org");
+    bp_test_check_str("other host",
+                      bp_verp_decode(*state, "customer1-campaign563-uniq498294-jdoe=example.net@x.example.com", &o),
+                      NULL);
+    bp_test_check_str("plain VERP is not this form",
+                      bp_verp_decode(*state, "bounces-jdoe=example.net@bounces.example.com", &o), NULL);
+    bp_test_check_str(
+        "srs never",
+        bp_verp_decode(*state, "customer1-campaign1-uniq1-SRS0=HH=TT=example.org=j@bounces.example.com", &o), NULL);
+    /* through the classifier: the bounce names nobody, the envelope does */
+    bp_event *ev = NULL;
+    bp_explain *ex = NULL;
+    size_t n = 0;
+    classify(*state, no_recipient_bounce, addr, &o, &ev, &n, &ex);
+    bp_test_check_str("classified recipient", ev[0].recipient, "jdoe@example.net");
+    bp_regex_free(re);
+
+    /* a pattern must name both groups and compile */
+    char err[300] = "";
+    assert_null(bp_verp_pattern_compile("^(?<local>.+)@", err, sizeof(err)));
+    assert_non_null(strstr(err, "domain"));
+    assert_null(bp_verp_pattern_compile("^(?<local>.+", err, sizeof(err)));
+    assert_non_null(strstr(err, "compile"));
 }
 
 int main(void)
@@ -240,6 +348,8 @@ int main(void)
                                         bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_delivered_to_carries_the_bounce_address, bp_test_arena_setup,
                                         bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_presets_agree, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_per_message_pattern, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
     opts.backoff_max_ms = 2000;
     opts.lease_margin_s = 2;
     snprintf(owner, sizeof(owner), "e2e:%ld", (long)getpid());
-    bp_deliver_env env = {NULL, NULL, log_line, NULL};
+    bp_deliver_env env = {NULL, NULL, log_line, NULL, NULL};
     time_t deadline = time(NULL) + 120;
     while (time(NULL) < deadline) {
         size_t claimed = 0;

@@ -36,6 +36,10 @@ bp_status bp_acct_reader_feed(bp_acct_reader *r, const char *data, size_t len);
 bp_status bp_acct_reader_next(bp_acct_reader *r, int at_eof, bp_csv_record *raw, bp_acct_record *rec,
                               bp_csv_outcome *outcome);
 
+/** @return the stream offset just past the last record, header or malformed line
+ *  bp_acct_reader_next() handed out: where a reader of the same file resumes. */
+unsigned long long bp_acct_reader_offset(const bp_acct_reader *r);
+
 /** @return the underlying CSV reader (for its column map), owned by @p r. */
 const bp_csv_reader *bp_acct_reader_csv(const bp_acct_reader *r);
 

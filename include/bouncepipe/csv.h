@@ -87,6 +87,11 @@ bp_status bp_csv_reader_next(bp_csv_reader *r, int at_eof, bp_csv_record *rec, b
  */
 int bp_csv_column(const bp_csv_reader *r, const char *name);
 
+/** Bytes fed but not yet handed out in a record (a record cut so far, and what follows it):
+ *  the bytes fed minus this is the stream offset just past the last record, header or
+ *  malformed line bp_csv_reader_next() reported. */
+size_t bp_csv_reader_pending(const bp_csv_reader *r);
+
 /** Generation of the current header: starts at 0 (no header), +1 for each header read.
  *  Callers that cache column numbers refresh them when it changes. */
 unsigned long bp_csv_header_generation(const bp_csv_reader *r);

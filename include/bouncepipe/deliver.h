@@ -4,10 +4,10 @@
  *
  * Three interfaces meet here:
  *
- *  - bp_outbox: where the events wait.  The store implements it (stage 2: an outbox table
- *    written in the same transaction as the ledger, SQLite and PostgreSQL); the tests use an
- *    in-memory one.  Its contract, which every implementation must keep, is written out below
- *    and in docs/webhooks.md.
+ *  - bp_outbox: where the events wait.  The store implements it (bp_deliver_store_outbox():
+ *    the outbox table, written in the same transaction as the ledger, SQLite and PostgreSQL);
+ *    the tests also use an in-memory one.  Its contract, which every implementation must keep,
+ *    is written out below and in docs/webhooks.md.
  *  - bp_http_transport: what sends one POST.  bp_http_transport_open() loads the libcurl one
  *    from the module bouncepipe-http.so (so that pipe-mode processes never load libcurl and its
  *    libraries); tests may plug their own.
@@ -38,10 +38,12 @@
 #ifndef BOUNCEPIPE_DELIVER_H
 #define BOUNCEPIPE_DELIVER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "bouncepipe/event.h"
 #include "bouncepipe/status.h"
+#include "bouncepipe/store.h"
 #include "bouncepipe/webhook.h"
 
 /* ---- the outbox ----------------------------------------------------------------------- */
@@ -90,12 +92,24 @@ typedef struct bp_outbox {
     /** Give up on row @p id (state dead, last_error = @p error, attempts + 1, the lease ends).
      *  BP_ERR_NOT_FOUND when @p owner no longer holds it. */
     bp_status (*dead)(void *ctx, long long id, const char *owner, long long now, const char *error);
+    /** Nothing was sent for row @p id (the pass stopped early): the lease ends, nothing else
+     *  changes, so that another pass may take it at once.  BP_ERR_NOT_FOUND when @p owner no
+     *  longer holds it. */
+    bp_status (*release)(void *ctx, long long id, const char *owner);
     /** Make every dead row of @p endpoint (NULL: of every endpoint) pending again, due at
      *  @p now, attempts 0; @p count receives how many. */
     bp_status (*retry_dead)(void *ctx, const char *endpoint, long long now, long long *count);
     /** Count the rows of @p endpoint by state at @p now. */
     bp_status (*counts)(void *ctx, const char *endpoint, long long now, bp_outbox_counts *out);
 } bp_outbox;
+
+/** Add @p count rows in @p state ("pending", "delivered", "dead"; other states are ignored),
+ *  @p leased of them leased, the oldest created at @p oldest, to @p c (a store's counts). */
+void bp_outbox_counts_add(bp_outbox_counts *c, const char *state, long long count, long long leased, long long oldest);
+
+/** The outbox of @p store (store.h, "the webhook outbox"): @p out's functions call the
+ *  store's, each in a transaction of its own.  The store must outlive @p out. */
+void bp_deliver_store_outbox(bp_store *store, bp_outbox *out);
 
 /* ---- HTTP ----------------------------------------------------------------------------- */
 
@@ -142,13 +156,15 @@ typedef struct bp_deliver_options {
     unsigned backoff_max_ms;  /**< longest retry delay (default 1 h) */
     long long dead_after_s;   /**< a row failing when older than this is dead (default 3 days) */
     unsigned lease_margin_s;  /**< lease beyond the batch's worst-case send time (default 30 s) */
+    unsigned poll_ms;         /**< `deliver`: pause when nothing was due (default 1 s) */
 } bp_deliver_options;
 
 void bp_deliver_options_default(bp_deliver_options *o);
 
 /**
  * Set one key of the [deliver] group from its string: backoff_base, backoff_max, dead_after,
- * lease_margin (durations: a number with ms, s, m, h or d; plain numbers are seconds).
+ * lease_margin, poll_interval (durations: a number with ms, s, m, h or d; plain numbers are
+ * seconds).
  * @return BP_OK, BP_ERR_CONFIG with a malloc'ed @p error.
  */
 bp_status bp_deliver_options_set(bp_deliver_options *o, const char *key, const char *value, char **error);
@@ -176,13 +192,17 @@ typedef struct bp_deliver_env {
     double (*random01)(void *user);           /**< uniform in [0, 1) */
     void (*log)(void *user, const char *msg); /**< one line per failure, for the operator */
     void *user;
+    /** When it points at a non-zero value (a signal handler sets it), the pass ends after the
+     *  request in flight: that request's rows are marked, the rows not sent yet released. */
+    const volatile sig_atomic_t *stop;
 } bp_deliver_env;
 
 /**
  * One pass over one endpoint: claim up to 4 batches' worth of due rows as @p owner, send
  * them (one request per batch of ep->batch, listmonk one per row), and mark each row
  * delivered, retried or dead by the rules above.  A transport failure or an unwanted status
- * fails the rows of that request only.
+ * fails the rows of that request only.  When env->stop is set, the rows not sent yet are
+ * released.
  * @param owner a name unique among running deliver processes (host:pid:random)
  * @return BP_OK (whatever the HTTP outcomes; see @p result); the outbox's status when it
  *         failed (rows claimed but not yet marked stay leased and come back after the lease).

@@ -415,4 +415,38 @@
 #error "BP_MAX_UNIT_STORE_BYTES must hold a few full diagnostics"
 #endif
 
+/* An address's identity key (src/store/identity.c): the address case-folded (Unicode full
+ * case folding, NFC).  Folding can make a string longer (U+0390 is 2 bytes, its folding 6):
+ * at most three times the address.  A fold longer than this is not used: the key is then
+ * the address with its ASCII letters lowered, as for text that is not UTF-8. */
+#ifndef BP_MAX_ADDRESS_KEY_BYTES
+#define BP_MAX_ADDRESS_KEY_BYTES (3u * BP_MAX_ADDRESS_BYTES)
+#endif
+#if BP_MAX_ADDRESS_KEY_BYTES > 3u * BP_MAX_ADDRESS_BYTES || BP_MAX_ADDRESS_KEY_BYTES < BP_MAX_ADDRESS_BYTES
+#error "BP_MAX_ADDRESS_KEY_BYTES must lie between BP_MAX_ADDRESS_BYTES and three times it"
+#endif
+
+/* One delivery failure reported through two channels (docs/store.md "Two channels"):
+ * PowerMTA writes the accounting record when it gives up and mails its own DSN at once, so
+ * the two evidence times (timeLogged, the DSN's Date) lie seconds apart, minutes when the
+ * DSN waits in a queue.  Reports of the same recipient and status further apart than this
+ * are two failures.  The ceiling: beyond a few hours two real failures (a retry later the same
+ * day) would be taken for one, and soft bounces count distinct days. */
+#ifndef BP_PAIR_WINDOW_SECONDS
+#define BP_PAIR_WINDOW_SECONDS 1800
+#endif
+#if BP_PAIR_WINDOW_SECONDS < 60 || BP_PAIR_WINDOW_SECONDS > 4 * 3600
+#error "BP_PAIR_WINDOW_SECONDS must lie between a minute and four hours"
+#endif
+
+/* Reports of the other channel read as candidates for one new report, nearest in time first.
+ * Anyone can mail the bounce domain: a flood of forged DSNs for one recipient must not make
+ * each new report read them all.  A real failure has one report per channel. */
+#ifndef BP_MAX_PAIR_CANDIDATES
+#define BP_MAX_PAIR_CANDIDATES 32
+#endif
+#if BP_MAX_PAIR_CANDIDATES < 2 || BP_MAX_PAIR_CANDIDATES > 1000
+#error "BP_MAX_PAIR_CANDIDATES must lie between 2 and 1000"
+#endif
+
 #endif

@@ -31,10 +31,13 @@ typedef struct bp_policy {
 void bp_policy_default(bp_policy *p);
 
 /**
- * Set the action of a category ("bad-mailbox") or complaint type ("complaint:abuse").
+ * Set the action of a category ("bad-mailbox"), a custom category of the operator's rule files
+ * (bp_category_custom(): added to the table) or complaint type ("complaint:abuse").
  * Complaint types not-spam and auth-failure, delays, auto-replies and deliveries can never be
- * made to suppress: such a request is refused with BP_ERR_CONFIG.
- * @return BP_OK, BP_ERR_CONFIG for an unknown name or a refused action.
+ * made to suppress: such a request is refused with BP_ERR_CONFIG.  A custom name within two
+ * letters of one of ours ("bad-mailbx") is taken for a typo and refused.
+ * @return BP_OK, BP_ERR_CONFIG for an unknown name or a refused action, BP_ERR_LIMIT when the
+ *         table is full.
  */
 bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action);
 
@@ -50,10 +53,12 @@ typedef enum bp_policy_step {
     BP_POLICY_SUPPRESS,           /**< the table: a final failure of this category suppresses */
     BP_POLICY_SOFT,               /**< the table: this category is counted (soft) */
     BP_POLICY_IGNORE,             /**< the table: this category is recorded only */
+    BP_POLICY_CUSTOM,             /**< a custom category (rules.h) without a [policy] entry: soft */
 } bp_policy_step;
 
 /**
- * Decide the action for an event.
+ * Decide the action for an event.  A bounce category that is not in the table is a custom one
+ * (rules.h): soft (BP_POLICY_CUSTOM), whatever "other" is set to.
  * @param type event type
  * @param category bounce category (NULL for complaints)
  * @param feedback_type complaint type (NULL for bounces)

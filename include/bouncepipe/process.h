@@ -35,22 +35,27 @@
 #include "bouncepipe/report_signals.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/store.h"
+#include "bouncepipe/webhook.h"
 
 /** What a run processes every message with. */
 typedef struct bp_pipeline {
-    bp_rules *rules;                  /**< may be NULL: codes only */
-    bp_policy policy;                 /**< category -> action (bp_policy_default() for defaults) */
-    const bp_verp_options *verp;      /**< NULL for defaults */
-    const bp_report_options *report;  /**< NULL for defaults */
-    const char *quarantine_dir;       /**< where unrecognised messages are kept (pipe mode), or
-                                           NULL: they are recorded as unrecognised only */
-    const bp_signal_options *signals; /**< where events' signal fields are found; NULL for defaults */
-    const char *signal_host;          /**< the accounting watermark's host (signals.h); NULL: this
-                                           machine's name */
+    bp_rules *rules;                     /**< may be NULL: codes only */
+    bp_policy policy;                    /**< category -> action (bp_policy_default() for defaults) */
+    const bp_verp_options *verp;         /**< NULL for defaults */
+    const bp_report_options *report;     /**< NULL for defaults */
+    const char *quarantine_dir;          /**< where unrecognised messages are kept (pipe mode), or
+                                              NULL: they are recorded as unrecognised only */
+    const bp_webhook_endpoint *webhooks; /**< the configured webhook endpoints: recording writes an
+                                              outbox row for each event each of them wants
+                                              (docs/webhooks.md); NULL for none */
+    size_t n_webhooks;                   /**< entries of webhooks */
+    const bp_signal_options *signals;    /**< where events' signal fields are found; NULL for defaults */
+    const char *signal_host;             /**< the accounting watermark's host (signals.h); NULL: this
+                                              machine's name */
 } bp_pipeline;
 
 /** Set @p p to the defaults: no rules (codes only), the default policy, default VERP and report
- *  options, no quarantine. */
+ *  options, no quarantine, no webhook. */
 void bp_pipeline_init(bp_pipeline *p);
 
 /** What comes with one message. */
@@ -114,10 +119,11 @@ bp_keep bp_finish_decide(const bp_pipeline *p, const bp_process_result *res);
 
 /**
  * Record a processed message, in the transaction open on @p store, as one unit keyed by its
- * fingerprint and dated by its own Date.
+ * fingerprint and dated by its own Date, with an outbox row for each event each of @p p's
+ * webhook endpoints wants (bp_webhook_wants(), keyed by bp_webhook_event_key()).
  * @return bp_store_record()'s status; @p rr says what happened.
  */
-bp_status bp_finish_record(bp_store *store, const bp_process_result *res, bp_record_result *rr);
+bp_status bp_finish_record(const bp_pipeline *p, bp_store *store, const bp_process_result *res, bp_record_result *rr);
 
 /** What bp_finish_acct() did. */
 typedef enum bp_acct_kept {
@@ -129,14 +135,16 @@ typedef enum bp_acct_kept {
 
 /**
  * Record an accounting result, in the transaction open on @p store: an event as one unit keyed
- * by the record's key, dated by its timeLogged, PowerMTA's bounceCat kept beside; a delivery
- * as a soft-bounce reset (or, with @p record_deliveries, as an event too) and, unless it is
+ * by the record's key, dated by its timeLogged, PowerMTA's bounceCat kept beside, with the
+ * outbox rows @p p's webhook endpoints want (as bp_finish_record()); a delivery as a
+ * soft-bounce reset (or, with @p record_deliveries, as an event too) and, unless it is
  * recorded as an event, a delivery counted for its sending IP, VMTA, stream and receiver; a
  * deferral counted the same way (bp_store_signal_acct(): behind the host's watermark, so a
  * record read again counts nothing).
  * @return the store's status.
  */
-bp_status bp_finish_acct(bp_store *store, const bp_acct_result *res, int record_deliveries, bp_acct_kept *kept);
+bp_status bp_finish_acct(const bp_pipeline *p, bp_store *store, const bp_acct_result *res, int record_deliveries,
+                         bp_acct_kept *kept);
 
 /** Where bp_finish_message() stopped. */
 typedef enum bp_finish_step {

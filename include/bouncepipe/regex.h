@@ -114,6 +114,9 @@ void bp_regex_matcher_free(bp_regex_matcher *m);
 int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size_t len, size_t from, size_t *ms,
                     size_t *me);
 
+/** @return non-zero when @p re has a capturing group named @p name. */
+int bp_regex_has_group(const bp_regex *re, const char *name);
+
 /**
  * The span of the named group @p name of @p m's last match, which must have been a match of
  * @p re; when several groups share the name ((?J)), the first of them that took part.

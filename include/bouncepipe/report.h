@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "bouncepipe/address.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/event.h"
 #include "bouncepipe/mime.h"
@@ -138,7 +139,9 @@ typedef struct bp_report {
 /** Options the report stage needs from configuration. */
 typedef struct bp_report_options {
     const char *const
-        *rcpt_headers; /**< per-recipient headers of an original (e.g. "X-Rcpt"), NULL-terminated, or NULL */
+        *rcpt_headers;           /**< per-recipient headers of an original (e.g. "X-Rcpt"), NULL-terminated, or NULL */
+    const bp_verp_options *verp; /**< our VERP form, or NULL: a complaint's Original-Rcpt-To that is one of
+                                      our own bounce addresses is decoded (complaint.h) */
 } bp_report_options;
 
 /**

@@ -170,4 +170,13 @@ int bp_rules_group(bp_rules *rules, const bp_rule *rule, const char *text, size_
 /** @return non-zero when @p category is one of the bounce categories of the contract. */
 int bp_category_valid(const char *category);
 
+/**
+ * A custom category: PowerMTA lets <bounce-category-patterns> name categories of the
+ * operator's own, and so do rule files.  A custom name is 1 to 31 of a-z, 0-9, '-' and '_',
+ * starting with a letter, and not a contract category.  Its action is the [policy] entry of
+ * that name, soft when there is none (policy.h).
+ * @return non-zero when @p category is such a name.
+ */
+int bp_category_custom(const char *category);
+
 #endif

@@ -50,6 +50,9 @@
 #define BP_WEBHOOK_MIN_TIMEOUT_MS     100u
 #define BP_WEBHOOK_MAX_TIMEOUT_MS     300000u
 #define BP_WEBHOOK_DEFAULT_TIMEOUT_MS 10000u
+/* Endpoints of one configuration: recording writes up to this many outbox rows per event (a
+ * unit's rows are one allocation of events x endpoints); a fleet of list programs is a few. */
+#define BP_WEBHOOK_MAX_ENDPOINTS 32u
 /* Bytes of an endpoint name ([webhook NAME]); it is stored in every outbox row. */
 #define BP_WEBHOOK_MAX_NAME 64u
 /* The signature header's name. */

@@ -11,21 +11,33 @@
  *           to decide.  A 4.x.x status is not final (an expired message is not a dead address).
  *   rs      a remote status report: its dsnAction decides (failed: bounce, delayed: delay,
  *           delivered/relayed/expanded: delivery), else the status class.
- *   f       a complaint: feedbackType (unknown or missing types become "other", as the ARF
- *           parser does); recipient from rcpt (decoded when it is one of our own VERP
- *           bounce addresses and a prefix is configured), else header_X-HmXmrOriginalRecipient
- *           (when the operator maps that header in record-fields), else the VERP-decoded orig.
+ *   f       a complaint, read by the one complaint model (complaint.h) that reads complaints
+ *           arriving by mail: the feedback type from feedbackType (else arf_Feedback-Type;
+ *           dkim and spf are auth-failure, unknown types other); the recipient from rcpt,
+ *           arf_Original-Rcpt-To or arf_Removal-Recipient (decoded when it is one of our own
+ *           VERP bounce addresses), else the original's headers PowerMTA wrote as header_NAME
+ *           columns (X-HmXmrOriginalRecipient, [report] rcpt_headers, a single To:), else the
+ *           VERP-decoded header_Return-Path, else the VERP-decoded orig; a redacted address
+ *           ("redacted@", "xxxxxxxx@") is nobody: the complaint is recorded without one.
+ *           The source IP is dlvSourceIp, else arf_Source-IP.
  *   d       a delivery: resets soft-bounce counters (BP_ACCT_DELIVERY).
  *   t       a transient failure: classified as a delay but only counted, as a deferral of its
  *           sending IP, VMTA, stream and receiver (BP_ACCT_DEFERRAL); a delay event when
  *           opts->transient.
  *   other   r, tq and unknown types are ignored (BP_ACCT_IGNORED).
  *
+ * A bounce PowerMTA generated itself because the recipient is in its suppression-list
+ * (dsnDiag "... suppression list", no dsnMta: the list bouncepipe exported, fed back) is
+ * BP_ACCT_IGNORED: it is no new evidence about the address, and counting it would escalate
+ * soft bounces or stats.  The job id is jobId, else the original's header_X-job.
  * Every record's event gets its signal fields (signal_fields.h): the record's own columns
  * (dlvSourceIp, vmta, header_X-Traffic-Type, as configured), then the text and the receiver.
- * A bounce, delay, complaint or delivery without a usable recipient is BP_ACCT_NO_RECIPIENT
- * (a deferral is counted without one).
+ * A bounce, delay or delivery without a usable recipient is BP_ACCT_NO_RECIPIENT (a deferral
+ * is counted without one).
  * Long type names (delivery, bounce, ...) are accepted beside the letters.
+ *
+ * timeLogged is parsed in the three forms the guide documents (bp_acct_parse_time()); a
+ * time in none of them leaves time_logged_unix at -1 and the caller warns with the line.
  *
  * bp_acct_record_key() computes the idempotency key from named values, so that the piped
  * stream and a file copy with the same fields in another order agree.
@@ -36,12 +48,14 @@
 
 #include <ctype.h>
 #include <glib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "bouncepipe/classify.h"
+#include "bouncepipe/complaint.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
@@ -77,44 +91,67 @@ static int known_other_type(const char *s)
                          strcasecmp(s, "transient-queue") == 0);
 }
 
-/* timeLogged: UNIX seconds (PowerMTA 4 default) or "YYYY-MM-DD HH:MM:SS[+-]HHMM" (later
- * versions), with 'T' or ' ' between date and time and an optional "Z" or "+HH:MM" offset. */
-static long long parse_time(const char *s)
+/* The UTC offset at @p p ("+HHMM", "-HH:MM", "Z", or nothing), in seconds east; *ok
+ * cleared when something else follows the time. */
+static long long utc_offset(const char *p, int *ok)
+{
+    while (*p == ' ')
+        p++;
+    if (*p == '\0' || ((*p == 'Z' || *p == 'z') && p[1] == '\0'))
+        return 0;
+    if (*p != '+' && *p != '-') {
+        *ok = 0;
+        return 0;
+    }
+    int sign = *p == '-' ? -1 : 1;
+    p++;
+    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1])) {
+        *ok = 0;
+        return 0;
+    }
+    int hh = (p[0] - '0') * 10 + (p[1] - '0');
+    p += 2;
+    if (*p == ':')
+        p++;
+    int mm = 0;
+    if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1])) {
+        mm = (p[0] - '0') * 10 + (p[1] - '0');
+        p += 2;
+    }
+    if (*p != '\0' || hh > 23 || mm > 59)
+        *ok = 0;
+    return sign * (hh * 3600LL + mm * 60LL);
+}
+
+long long bp_acct_parse_time(const char *s)
 {
     if (s == NULL)
         return -1;
+    while (*s == ' ')
+        s++;
     size_t n = strlen(s);
     size_t digits = strspn(s, "0123456789");
-    if (digits == n && n > 0 && n <= 12)
+    /* Unix seconds (PowerMTA 4), maybe with a fraction */
+    if (digits > 0 && digits <= 12 &&
+        (digits == n || (s[digits] == '.' && strspn(s + digits + 1, "0123456789") == n - digits - 1)))
         return strtoll(s, NULL, 10);
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    const char *p = strptime(s, "%Y-%m-%d", &tm);
+    const char *p = NULL;
+    if (digits == 4 && s[4] == '-')
+        p = strptime(s, "%Y-%m-%d", &tm); /* YYYY-MM-DD HH:MM:SS+HHMM (PowerMTA 5) */
+    else if ((digits == 1 || digits == 2) && s[digits] == '/')
+        p = strptime(s, "%m/%d/%Y", &tm); /* MM/DD/YYYY HH:MM:SS+HHMM */
     if (p == NULL || (*p != ' ' && *p != 'T'))
         return -1;
     p = strptime(p + 1, "%H:%M:%S", &tm);
-    if (p == NULL)
+    if (p == NULL || tm.tm_year < 70)
         return -1;
-    long long t = (long long)timegm(&tm);
-    while (*p == ' ')
-        p++;
-    if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-        p++;
-        if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
-            return -1;
-        int hh = (p[0] - '0') * 10 + (p[1] - '0');
-        p += 2;
-        if (*p == ':')
-            p++;
-        int mm = 0;
-        if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]))
-            mm = (p[0] - '0') * 10 + (p[1] - '0');
-        t -= sign * (hh * 3600LL + mm * 60LL); /* local time minus its offset is UTC */
-    } else if (*p != '\0' && *p != 'Z') {
+    int ok = 1;
+    long long offset = utc_offset(p, &ok);
+    if (!ok)
         return -1;
-    }
-    return t;
+    return (long long)timegm(&tm) - offset; /* local time minus its offset is UTC */
 }
 
 /* dsnDiag carries the diagnostic type first ("smtp;550 ..."): the text starts after it. */
@@ -245,17 +282,46 @@ static const char *verp_orig(const bp_acct_options *o, const bp_acct_record *rec
     return rec->orig != NULL ? bp_verp_decode(arena, rec->orig, o->verp) : NULL;
 }
 
-/* The complaint's recipient: rcpt, then the mapped X-HmXmrOriginalRecipient header, then a
- * VERP-encoded orig.  With a configured prefix, a rcpt that is one of our own VERP bounce
- * addresses (the report's envelope, not the complainer) is decoded rather than taken as it is. */
+/* Any column by name, NULL without a column function. */
+static const char *column(const bp_acct_record *rec, const char *name)
+{
+    return rec->column != NULL ? rec->column(rec->column_ctx, name) : NULL;
+}
+
+/* bp_complaint_header_fn: a header of the original, as PowerMTA writes it in a header_NAME
+ * column. */
+static const char *original_header(const void *ctx, const char *name)
+{
+    char col[128];
+    if ((size_t)snprintf(col, sizeof(col), "header_%s", name) >= sizeof(col))
+        return NULL;
+    return column(ctx, col);
+}
+
+/* The complaint's recipient by the one complaint model (complaint.h), in its order. */
 static void complaint_recipient(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena, bp_event *e)
 {
-    const char *raw = rec->rcpt;
-    int prefixed = o->verp != NULL && o->verp->prefix != NULL && o->verp->prefix[0] != '\0';
-    (void)(take_recipient(e, raw != NULL && prefixed ? bp_verp_decode(arena, raw, o->verp) : NULL, "verp") ||
-           take_recipient(e, bp_address_normalise(arena, raw), "original-rcpt-to") ||
-           take_recipient(e, bp_address_normalise(arena, rec->x_hmxmr), "x-hmxmroriginalrecipient") ||
-           take_recipient(e, verp_orig(o, rec, arena), "verp"));
+    static const char *const rcpt_columns[] = {"arf_Original-Rcpt-To", "arf_Removal-Recipient"};
+    bp_complaint_pick pick = {0};
+    int found = bp_complaint_rcpt_field(arena, rec->rcpt, "original-rcpt-to", "rcpt", o->verp, &pick);
+    for (size_t i = 0; !found && i < sizeof(rcpt_columns) / sizeof(rcpt_columns[0]); i++)
+        found = bp_complaint_rcpt_field(arena, column(rec, rcpt_columns[i]), "original-rcpt-to", rcpt_columns[i],
+                                        o->verp, &pick);
+    if (!found)
+        found = bp_complaint_from_original(original_header, rec, o->rcpt_headers, arena, &pick) ||
+                bp_complaint_verp(arena, column(rec, "header_Return-Path"), "header_Return-Path", o->verp, &pick) ||
+                bp_complaint_verp(arena, rec->orig, "orig", o->verp, &pick);
+    if (found) {
+        e->recipient = pick.recipient;
+        e->recipient_from = pick.from;
+    }
+}
+
+/* A bounce PowerMTA made itself because the recipient is in its suppression-list: no remote
+ * MTA, and the diagnostic says so. */
+static int mta_suppressed(const bp_acct_record *rec)
+{
+    return rec->dsn_mta == NULL && rec->dsn_diag != NULL && bp_strcasestr(rec->dsn_diag, "suppression list") != NULL;
 }
 
 /* A bounce's recipient: rcpt (RCPT TO, what the DSN would call Final-Recipient), then orcpt,
@@ -265,6 +331,18 @@ static void bounce_recipient(const bp_acct_options *o, const bp_acct_record *rec
     (void)(take_recipient(e, bp_address_normalise(arena, rec->rcpt), "final-recipient") ||
            take_recipient(e, bp_address_normalise(arena, rec->orcpt), "original-recipient") ||
            take_recipient(e, verp_orig(o, rec, arena), "verp"));
+}
+
+int bp_acct_record_keyed(const bp_acct_options *o, const bp_acct_record *rec)
+{
+    switch (record_type(rec->type)) {
+    case T_BOUNCE: return !mta_suppressed(rec);
+    case T_REMOTE_BOUNCE:
+    case T_FEEDBACK: return 1;
+    case T_REMOTE_STATUS: return remote_status_type(rec->dsn_action, rec->dsn_status) != BP_EVENT_DELIVERED;
+    case T_TRANSIENT: return o->transient;
+    default: return 0;
+    }
 }
 
 bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *rec, bp_arena *arena,
@@ -291,28 +369,32 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
     if (out->key == NULL)
         return BP_ERR_NOMEM;
     out->time_logged = clean(arena, rec->time_logged, 64);
-    out->time_logged_unix = parse_time(rec->time_logged);
+    out->time_logged_unix = bp_acct_parse_time(rec->time_logged);
     out->pmta_category = clean(arena, rec->bounce_cat, 64);
 
     bp_event *e = &out->event;
     e->source = o->source != NULL ? bp_arena_printf(arena, "%s#%lu", o->source, rec->line) : NULL;
     e->family = "powermta-acct";
     e->fingerprint = out->key;
-    e->job_id = clean(arena, rec->job_id, 256);
+    e->job_id = rec->job_id != NULL ? clean(arena, rec->job_id, BP_MAX_STORED_TOKEN_BYTES)
+                                    : bp_complaint_job(original_header, rec, arena);
     e->envid = clean(arena, rec->env_id, 256);
     e->reporting_mta = clean(arena, rec->reporting_mta, 256);
     e->remote_mta = clean(arena, mta_host(arena, rec->dsn_mta), 256);
 
     if (t == T_FEEDBACK) {
         e->type = BP_EVENT_COMPLAINT;
-        char *ft = clean(arena, rec->feedback_type, 32); /* our arena copy */
-        if (ft != NULL)
-            bp_ascii_lower(ft);
-        e->feedback_type = bp_feedback_type_valid(ft) ? ft : "other";
-        e->source_ip = clean(arena, rec->source_ip, 64);
+        const char *ft = rec->feedback_type != NULL ? rec->feedback_type : column(rec, "arf_Feedback-Type");
+        e->feedback_type = bp_feedback_type_normalise(ft);
+        e->source_ip = clean(arena, rec->source_ip != NULL ? rec->source_ip : column(rec, "arf_Source-IP"), 64);
         e->final = 1;
         e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, NULL);
         complaint_recipient(o, rec, arena, e);
+    } else if (t == T_BOUNCE && mta_suppressed(rec)) {
+        memset(e, 0, sizeof(*e));
+        out->disposition = BP_ACCT_IGNORED;
+        out->mta_suppressed = 1;
+        return BP_OK;
     } else {
         bounce_recipient(o, rec, arena, e);
         const char *diag = diag_text(rec->dsn_diag);
@@ -341,6 +423,8 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
     out->signal_host = o->signal_host;
     if (t == T_TRANSIENT && !o->transient)
         out->disposition = BP_ACCT_DEFERRAL;
+    else if (t == T_FEEDBACK)
+        out->disposition = BP_ACCT_EVENT; /* recipient or not: a redacted complaint is evidence */
     else if (e->recipient == NULL)
         out->disposition = BP_ACCT_NO_RECIPIENT;
     else if (e->type == BP_EVENT_DELIVERED)

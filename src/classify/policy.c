@@ -3,7 +3,8 @@
  *
  * bp_policy_decide(): delays, auto-replies and deliveries are always ignored; a bounce whose
  * category suppresses but that is not final (a temporary failure) is counted as soft; every
- * other decision is a table look-up, with "other"'s action for an unknown name.  It says which
+ * other decision is a table look-up; a category not in the table is a custom one of the
+ * operator's rule files (PowerMTA allows them in <bounce-category-patterns>): soft.  It says which
  * step decided as a bp_policy_step; words for people are the CLI's.
  * bp_policy_set(): one override; complaint types not-spam and auth-failure can never be made
  * to suppress (they say nothing against the address), and delays, auto-replies and
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/rules.h" /* bp_category_valid(), bp_category_custom() */
 #include "bouncepipe/store.h" /* the soft-bounce defaults: defined at the store, below classify */
 
 static const struct {
@@ -64,6 +66,42 @@ void bp_policy_default(bp_policy *p)
     p->soft_window = BP_SOFT_WINDOW_DEFAULT;
 }
 
+/* Levenshtein distance of two short names, stopping at 3. */
+static unsigned distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[40];
+    if (lb >= sizeof(row) / sizeof(row[0]) || (la > lb ? la - lb : lb - la) > 2)
+        return 3;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* A custom name that is a category of ours mistyped ("bad-mailbx"): refused, so that a typo
+ * does not quietly leave the real category's action as it was. */
+static int near_a_category(const char *name)
+{
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (strncmp(defaults[i].name, "complaint:", 10) != 0 && distance(name, defaults[i].name) <= 2)
+            return 1;
+    return 0;
+}
+
 bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action)
 {
     if (action == BP_ACT_NONE)
@@ -78,7 +116,16 @@ bp_status bp_policy_set(bp_policy *p, const char *name, bp_action action)
             return BP_OK;
         }
     }
-    return BP_ERR_CONFIG;
+    /* a custom category of the operator's rule files; never an event type (delays, auto-replies
+     * and deliveries are not in the table: nothing may make them act) */
+    if (!bp_category_custom(name) || bp_event_type_from_name(name) >= 0 || strcmp(name, "delivery") == 0 ||
+        near_a_category(name))
+        return BP_ERR_CONFIG;
+    if (p->n_entries == BP_POLICY_MAX_ENTRIES)
+        return BP_ERR_LIMIT;
+    snprintf(p->entries[p->n_entries].name, sizeof(p->entries[p->n_entries].name), "%s", name);
+    p->entries[p->n_entries++].action = action;
+    return BP_OK;
 }
 
 static bp_action lookup(const bp_policy *p, const char *name)
@@ -112,6 +159,10 @@ bp_action bp_policy_decide(const bp_policy *p, bp_event_type type, const char *c
     case BP_EVENT_BOUNCE: break;
     }
     bp_action a = category != NULL ? lookup(p, category) : BP_ACT_NONE;
+    if (a == BP_ACT_NONE && category != NULL && !bp_category_valid(category)) {
+        *why = BP_POLICY_CUSTOM; /* a custom category without a [policy] entry: counted */
+        return BP_ACT_SOFT;
+    }
     if (a == BP_ACT_NONE)
         a = lookup(p, "other");
     if (a == BP_ACT_SUPPRESS && !final) {
@@ -161,10 +212,14 @@ static const char *apply(bp_policy *work, const char *key, const char *value)
     bp_action a = bp_action_from_name(value);
     if (a == BP_ACT_NONE)
         return "action must be suppress, soft or ignore";
-    if (bp_policy_set(work, key, a) != BP_OK)
+    bp_status st = bp_policy_set(work, key, a);
+    if (st == BP_ERR_LIMIT)
+        return "too many custom categories";
+    if (st != BP_OK)
         return lookup(work, key) != BP_ACT_NONE ? "this feedback type can never suppress"
-                                                : "not a category or complaint:TYPE (delays, auto-replies and "
-                                                  "deliveries are never acted on)";
+               : bp_category_custom(key)        ? "too close to one of bouncepipe's categories: a typo?"
+                                                : "not a category, a custom category or complaint:TYPE (delays, "
+                                                  "auto-replies and deliveries are never acted on)";
     return NULL;
 }
 

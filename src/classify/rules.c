@@ -3,7 +3,9 @@
  *
  * Loading (bp_rules_load_*): one rule per line (format in rules.h and
  * docs/bouncepipe-patterns.5).  A bad line is skipped with "FILE:LINE: why" (Postfix
- * dict_pcre habit), never fatal: bad syntax, unknown category or option, bad option value,
+ * dict_pcre habit), never fatal: bad syntax, a category name that is neither one of ours nor
+ * a custom one (bp_category_custom(): PowerMTA allows the operator's own), unknown option,
+ * bad option value,
  * duplicate id, and a pattern PCRE2 will not compile (each is compiled once to validate
  * it, and the code kept).  The shipped database is not loaded here at run time: the build
  * loads it with this loader (bp_rulegen) and bp_rules_add_entries() takes the result, with
@@ -78,6 +80,14 @@ int bp_category_valid(const char *category)
         if (strcmp(categories[i], category) == 0)
             return 1;
     return 0;
+}
+
+int bp_category_custom(const char *category)
+{
+    if (category == NULL || !(category[0] >= 'a' && category[0] <= 'z') || bp_category_valid(category))
+        return 0;
+    size_t n = strspn(category, "abcdefghijklmnopqrstuvwxyz0123456789-_");
+    return n < 32 && category[n] == '\0';
 }
 
 bp_status bp_rules_new(bp_rules **out)
@@ -336,8 +346,8 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         warnf(lc, lineno, "%s", "rule has no category");
         return BP_OK;
     }
-    if (!bp_category_valid(tok)) {
-        warnf(lc, lineno, "unknown category \"%s\"", tok);
+    if (!bp_category_valid(tok) && !bp_category_custom(tok)) {
+        warnf(lc, lineno, "invalid category \"%s\" (a custom one is 1 to 31 of a-z, 0-9, - and _)", tok);
         return BP_OK;
     }
     const char *category = tok;

@@ -103,6 +103,8 @@ typedef struct bp_cli_env {
     unsigned rule_errors;   /**< rules skipped as invalid in --patterns and [rules] files (each
                                  warned about on stderr): pipe mode defers, others go on */
     bp_pipeline pipeline;   /**< rules, policy, VERP and report options of the configuration */
+    int privileges;         /**< started as root: 0 not looked at yet, 1 dropped (or never root),
+                                 2 stayed root (the store's directory is root's: nobody else to be) */
     char shown_db[1024];    /**< bp_cli_db_shown()'s text */
     char shown_error[1024]; /**< bp_cli_store_error()'s text */
 } bp_cli_env;
@@ -167,8 +169,21 @@ const char *bp_cli_db_shown(bp_cli_env *env);
 const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store);
 
 /**
- * Open the store with the configured policy thresholds and busy timeout; errors are reported
- * on stderr as "bouncepipe: CMD: ...".  @return bp_store_open()'s status.
+ * Started as root, become an unprivileged user before anything is opened or created (privdrop.h):
+ * [process] user, else the owner of the store's directory (for a postgresql:// store, of the
+ * quarantine directory).  When that directory is root's, or not there (nothing can be created
+ * in it), there is nobody else to become: the command stays root (env->privileges 2; pipe
+ * refuses to run then).  bp_cli_store_open() calls it, so every command that opens the store
+ * drops first; it does nothing when not root, or again.
+ * @return BP_OK; BP_ERR_CONFIG when [process] user names nobody or becoming the user failed
+ *         (reported on stderr).
+ */
+bp_status bp_cli_become_user(bp_cli_env *env);
+
+/**
+ * Open the store with the configured policy thresholds and busy timeout, after
+ * bp_cli_become_user(); errors are reported on stderr as "bouncepipe: CMD: ...".
+ * @return bp_store_open()'s status, or bp_cli_become_user()'s failure.
  */
 bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out);
 
@@ -246,5 +261,6 @@ int cmd_patterns(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
+int cmd_deliver(int argc, char **argv);
 
 #endif

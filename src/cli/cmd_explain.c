@@ -251,6 +251,10 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
                e->rule != NULL ? e->rule : "-");
         printf("  %-12s ", "why:");
         put_category_why(x);
+        if (bp_category_custom(e->category))
+            printf("  %-12s %s is a custom category (an operator's rule file names it; it is not one of "
+                   "bouncepipe's): its action is [policy] %s, soft when unset\n",
+                   "note:", e->category, e->category);
         put_field("blocklist:", e->blocklist);
     } else {
         printf("  %-12s ", "why:");

@@ -4,7 +4,10 @@
  * Says whether ADDRESS is suppressed, why (reason, source kind, first and last evidence, how
  * many pieces of evidence; a lift and its reason), and lists its ledger rows in evidence-time
  * order.  json is one object written by the structured writer (writer.h); text is a layout for
- * people.  Nothing is printed unless every query succeeded.  Exit status: 0 suppressed, 1 not
+ * people.  The address is found in any spelling (the store's identity is case-insensitive);
+ * each row shows the spelling it was recorded with, and a second report of a failure through
+ * the other channel (an accounting record and a DSN) names the row that counts it.
+ * Nothing is printed unless every query succeeded.  Exit status: 0 suppressed, 1 not
  * suppressed (or unknown) or a corrupt store, 64 usage, 75 store busy or unreachable, 78
  * configuration.
  *
@@ -38,7 +41,8 @@ static const bp_cli_command lookup_command = {
 };
 
 struct lookup_run {
-    bp_writer *w; /* json, else NULL: text into out */
+    bp_writer *w;     /* json, else NULL: text into out */
+    char listed[512]; /* the address as the suppression row shows it, else as asked */
     int found, active;
     int n_rows;
     bp_strbuf out;
@@ -60,10 +64,13 @@ static int print_suppression(void *user, const bp_suppression *r)
     struct lookup_run *run = user;
     char first[32], last[32], lifted[32];
     run->found = 1;
+    snprintf(run->listed, sizeof(run->listed), "%s", r->address);
     run->active = !r->lifted;
     if (run->w != NULL) {
         bp_writer_key(run->w, "suppressed");
         bp_writer_boolean(run->w, !r->lifted);
+        bp_writer_key(run->w, "listed_as"); /* the spelling the list shows: the first recorded */
+        bp_writer_string(run->w, r->address);
         bp_cli_write_suppression(run->w, r);
         return 0;
     }
@@ -93,6 +100,7 @@ static void json_row(bp_writer *w, const bp_ledger_row *r)
         const char *name, *value;
     } f[] = {{"kind", r->kind},
              {"evidence_time", bp_cli_format_time(r->evidence_time, when, sizeof(when))},
+             {"recipient", e->recipient},
              {"type", is_event ? bp_event_type_name(e->type) : NULL},
              {"action", is_event ? bp_action_name(e->action) : NULL},
              {"category", e->category},
@@ -114,6 +122,16 @@ static void json_row(bp_writer *w, const bp_ledger_row *r)
         bp_writer_key(w, f[i].name);
         bp_writer_string(w, f[i].value);
     }
+    bp_writer_key(w, "paired_with"); /* the row that counts this failure; null: this row counts */
+    if (r->paired_with != 0)
+        bp_writer_integer(w, r->paired_with);
+    else
+        bp_writer_null(w);
+    bp_writer_key(w, "reported_again"); /* the row that reported this failure again */
+    if (r->reported_again != 0)
+        bp_writer_integer(w, r->reported_again);
+    else
+        bp_writer_null(w);
     bp_writer_end(w);
 }
 
@@ -132,6 +150,8 @@ static void text_row(struct lookup_run *run, const bp_ledger_row *r)
     bp_cli_format_time(r->evidence_time, when, sizeof(when));
     if (strcmp(r->kind, BP_LEDGER_EVENT) != 0) {
         bp_strbuf_printf(sb, "  %s  %-9s %s\n", when, r->kind, note != NULL ? note : "");
+        if (r->event.recipient != NULL && strcmp(r->event.recipient, run->listed) != 0)
+            bp_strbuf_printf(sb, "      as %s\n", shown(run, r->event.recipient));
         return;
     }
     const char *action = bp_action_name(e->action);
@@ -149,7 +169,14 @@ static void text_row(struct lookup_run *run, const bp_ledger_row *r)
         bp_strbuf_printf(sb, " %s", e->message_id);
     if (e->reporting_mta != NULL)
         bp_strbuf_printf(sb, " via %s", e->reporting_mta);
-    bp_strbuf_putc(sb, '\n');
+    bp_strbuf_printf(sb, " (row %lld)\n", r->id);
+    if (r->event.recipient != NULL && strcmp(r->event.recipient, run->listed) != 0)
+        bp_strbuf_printf(sb, "      as %s\n", shown(run, r->event.recipient));
+    if (r->paired_with != 0)
+        bp_strbuf_printf(sb, "      the same failure as row %lld, reported through the other channel: counted once\n",
+                         r->paired_with);
+    if (r->reported_again != 0)
+        bp_strbuf_printf(sb, "      reported again through the other channel as row %lld\n", r->reported_again);
     if (e->diagnostic != NULL)
         bp_strbuf_printf(sb, "      \"%s\"\n", e->diagnostic);
 }
@@ -240,6 +267,7 @@ int cmd_lookup(int argc, char **argv)
     if (st == BP_OK && strcmp(lookup_formats[env.format], "json") == 0 &&
         (run.w = bp_writer_new(stdout, BP_WRITER_JSON)) == NULL)
         st = BP_ERR_NOMEM;
+    snprintf(run.listed, sizeof(run.listed), "%s", address);
     if (st == BP_OK)
         st = lookup_run(&run, store, address);
     if (st != BP_OK) {

@@ -15,7 +15,11 @@
  *     with bp_store_remove() / bp_store_add() / bp_store_record_delivery(), unless the target
  *     already holds a row of the same kind, address, evidence time and note;
  *   - everything is replayed in the source's ledger order, so that each operator decision
- *     meets the state it met the first time, and the target derives the suppression list.
+ *     meets the state it met the first time, and the target derives the suppression list;
+ *   - the webhook outbox goes with its units: a unit's pending and dead outbox rows are written
+ *     with it (bp_store_record_with_outbox()), keys, attempts, times and last errors kept, so
+ *     that what was not delivered yet is delivered from the target with the same keys
+ *     (delivered rows stay behind).
  * Then what of the signal tables no ledger row gives back (signals.h bp_store_signal_copy():
  * the accounting counts, watermarks and alert states), merged by the larger value; the
  * ledger's counts the target made itself while recording the units.
@@ -175,6 +179,44 @@ static int collect_row(void *user, const bp_ledger_row *r)
     return push_row(user, r);
 }
 
+/* The source's outbox rows of a page's units that still wait (pending, dead), by ledger id. */
+typedef struct waiting {
+    bp_store_outbox_want *v; /* event_index holds the source's ledger id until the unit is written */
+    size_t n, cap;
+    bp_arena *arena;
+    int nomem;
+} waiting;
+
+static int collect_waiting(void *user, const bp_store_outbox_entry *o)
+{
+    waiting *w = user;
+    if (o->state == NULL || strcmp(o->state, "delivered") == 0)
+        return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        bp_store_outbox_want *v = realloc(w->v, cap * sizeof(*v));
+        if (v == NULL) {
+            w->nomem = 1;
+            return 1;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    bp_store_outbox_want *x = &w->v[w->n++];
+    memset(x, 0, sizeof(*x));
+    x->event_index = (size_t)o->ledger_id;
+    x->endpoint = bp_arena_strdup(w->arena, o->endpoint);
+    x->event_key = bp_arena_strdup(w->arena, o->event_key);
+    x->last_error = o->last_error != NULL ? bp_arena_strdup(w->arena, o->last_error) : NULL;
+    x->dead = strcmp(o->state, "dead") == 0;
+    x->attempts = o->attempts;
+    x->created_at = o->created_at;
+    x->next_at = o->next_at;
+    if (x->endpoint == NULL || x->event_key == NULL || (o->last_error != NULL && x->last_error == NULL))
+        w->nomem = 1;
+    return w->nomem;
+}
+
 /* A step of the replay: a unit (rows [first, first + n) of the page's unit rows) or one
  * operator/delivery row (row first of the page). */
 typedef struct step {
@@ -205,6 +247,7 @@ typedef struct counts {
     unsigned long units_new, units_dup, units_upgraded;
     unsigned long ops_copied, ops_present, ops_not_applicable;
     unsigned long suppressed;
+    unsigned long outbox; /* webhook outbox rows carried */
 } counts;
 
 /* Is there a row like @p want in the target already? */
@@ -270,7 +313,38 @@ static bp_status replay_operator_row(bp_store *to, const item *it, counts *c)
     return st;
 }
 
-static bp_status replay_unit(bp_store *to, const item *events, size_t n, bp_event *scratch, counts *c)
+/* The unit's waiting outbox rows (@p wait: in ledger order) as wants of its events. */
+static bp_status unit_outbox(const waiting *wait, const item *events, size_t n, bp_store_outbox_want **out,
+                             size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t lo = 0, hi = wait->n, id = (size_t)events[i].id;
+        while (lo < hi) { /* the first of its rows: they are in ledger order */
+            size_t mid = lo + (hi - lo) / 2;
+            if (wait->v[mid].event_index < id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t k = lo; k < wait->n && wait->v[k].event_index == id; k++) {
+            bp_store_outbox_want *v = realloc(*out, (*n_out + 1) * sizeof(*v));
+            if (v == NULL) {
+                free(*out);
+                *out = NULL;
+                return BP_ERR_NOMEM;
+            }
+            *out = v;
+            v[*n_out] = wait->v[k];
+            v[(*n_out)++].event_index = i;
+        }
+    }
+    return BP_OK;
+}
+
+static bp_status replay_unit(bp_store *to, const item *events, size_t n, bp_event *scratch, const waiting *wait,
+                             counts *c)
 {
     const item *first = &events[0];
     for (size_t i = 0; i < n; i++)
@@ -278,9 +352,15 @@ static bp_status replay_unit(bp_store *to, const item *events, size_t n, bp_even
     bp_store_unit unit = {first->event.fingerprint, first->event.message_id, first->event.source, first->evidence_time,
                           first->mta_category};
     bp_record_result rr;
-    bp_status st = bp_store_record(to, &unit, scratch, n, &rr);
+    bp_store_outbox_want *outbox = NULL;
+    size_t n_outbox = 0;
+    bp_status st = wait->n > 0 ? unit_outbox(wait, events, n, &outbox, &n_outbox) : BP_OK;
+    if (st == BP_OK)
+        st = bp_store_record_with_outbox(to, &unit, scratch, n, outbox, n_outbox, &rr);
+    free(outbox);
     if (st != BP_OK)
         return st;
+    c->outbox += rr.outcome != BP_RECORD_DUPLICATE ? n_outbox : 0;
     switch (rr.outcome) {
     case BP_RECORD_NEW: c->units_new++; break;
     case BP_RECORD_DUPLICATE: c->units_dup++; break;
@@ -305,6 +385,7 @@ int cmd_migrate(int argc, char **argv)
     char shown_loc[1024], shown[1024]; /* locations and store errors fit to print (secret.h) */
     bp_store *src = NULL, *to = NULL;
     item_list rows = {0}, units = {0};
+    waiting wait = {0};
     step_list steps = {0};
     bp_event *scratch = NULL;
     size_t cap_scratch = 0, read = 0;
@@ -335,7 +416,7 @@ int cmd_migrate(int argc, char **argv)
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
-    rows.arena = units.arena = arena;
+    rows.arena = units.arena = wait.arena = arena;
     srand((unsigned)time(NULL) ^ (unsigned)(size_t)&total);
 
     /* the source (read-only) and the target */
@@ -355,7 +436,7 @@ int cmd_migrate(int argc, char **argv)
     /* page after page of the source's ledger, in id order */
     for (long long after = 0;;) {
         bp_arena_reset(arena);
-        rows.n = units.n = steps.n = 0;
+        rows.n = units.n = steps.n = wait.n = 0;
         st = bp_store_ledger_page(src, after, batch, collect_row, &rows);
         if (st == BP_OK && rows.nomem)
             st = BP_ERR_NOMEM;
@@ -371,6 +452,18 @@ int cmd_migrate(int argc, char **argv)
             st = BP_ERR_NOMEM;
         if (st != BP_OK)
             goto read_failed;
+        if (units.n > 0) { /* the outbox rows of those units that still wait */
+            long long lo = LLONG_MAX, hi = LLONG_MIN;
+            for (size_t i = 0; i < units.n; i++) {
+                lo = units.v[i].id < lo ? units.v[i].id : lo;
+                hi = units.v[i].id > hi ? units.v[i].id : hi;
+            }
+            st = bp_store_outbox_list(src, lo - 1, hi, collect_waiting, &wait);
+            if (st == BP_OK && wait.nomem)
+                st = BP_ERR_NOMEM;
+            if (st != BP_OK)
+                goto read_failed;
+        }
         after = rows.v[rows.n - 1].id;
         size_t u = 0;
         for (size_t i = 0; i <= rows.n; i++) {
@@ -411,7 +504,7 @@ int cmd_migrate(int argc, char **argv)
             st = bp_store_begin(to);
             for (size_t i = 0; st == BP_OK && i < steps.n; i++) {
                 const step *sp = &steps.v[i];
-                st = sp->is_unit ? replay_unit(to, &units.v[sp->first], sp->n, scratch, &c)
+                st = sp->is_unit ? replay_unit(to, &units.v[sp->first], sp->n, scratch, &wait, &c)
                                  : replay_operator_row(to, &rows.v[sp->first], &c);
             }
             if (st == BP_OK)
@@ -438,6 +531,7 @@ int cmd_migrate(int argc, char **argv)
         total.ops_present += c.ops_present;
         total.ops_not_applicable += c.ops_not_applicable;
         total.suppressed += c.suppressed;
+        total.outbox += c.outbox;
     }
     long long signal_rows = 0;
     int from_source = 0;
@@ -453,9 +547,9 @@ int cmd_migrate(int argc, char **argv)
     }
     printf("migrate: %zu ledger rows read; units: %lu new, %lu already there, %lu upgraded; operator and "
            "delivery rows: %lu copied, %lu already there, %lu not applicable; %lu addresses became suppressed; "
-           "%lu transactions, %lu retried; %lld signal rows merged\n",
+           "%lu webhook outbox rows carried; %lu transactions, %lu retried; %lld signal rows merged\n",
            read, total.units_new, total.units_dup, total.units_upgraded, total.ops_copied, total.ops_present,
-           total.ops_not_applicable, total.suppressed, transactions, retries, signal_rows);
+           total.ops_not_applicable, total.suppressed, total.outbox, transactions, retries, signal_rows);
     if (skipped_rows > 0) {
         bp_cli_error("migrate", "%lu event rows without a fingerprint were not copied", skipped_rows);
         rc = BP_EXIT_FAILURE;
@@ -467,6 +561,7 @@ out:
     bp_store_close(to);
     free(rows.v);
     free(units.v);
+    free(wait.v);
     free(steps.v);
     free(scratch);
     bp_arena_free(arena);

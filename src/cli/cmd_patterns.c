@@ -96,6 +96,26 @@ static void report_unfiltered(const bp_rules *r)
     }
 }
 
+/* Custom categories (PowerMTA allows the operator's own names): accepted, and named once each
+ * with the line of their first rule, so that a [policy] entry can be written for them. */
+static void report_custom(const bp_rules *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < bp_rules_count(r); i++) {
+        const bp_rule *ru = bp_rules_get(r, i);
+        if (!bp_category_custom(ru->category))
+            continue;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(bp_rules_get(r, j)->category, ru->category) == 0;
+        if (seen)
+            continue;
+        if (n++ == 0)
+            printf("custom categories (not bouncepipe's; their action is [policy] NAME, soft when unset):\n");
+        printf("  %s (first at %s:%u)\n", ru->category, ru->file, ru->line);
+    }
+}
+
 static int patterns_check(int argc, char **argv)
 {
     int rc = BP_EXIT_OK;
@@ -129,6 +149,7 @@ static int patterns_check(int argc, char **argv)
                 rc = st == BP_ERR_NOMEM ? BP_EXIT_SOFTWARE : EXIT_NOINPUT;
         } else {
             printf("%s: %zu rules, %u problems\n", argv[i], bp_rules_count(r), errs);
+            report_custom(r);
             report_unfiltered(r);
             if (errs > 0 && rc == BP_EXIT_OK)
                 rc = BP_EXIT_DATAERR;

@@ -8,14 +8,18 @@
  *       recognised in it and it is in the quarantine Maildir, to be replayed later;
  *   75  (EX_TEMPFAIL) the MTA must keep the message and retry: usage or configuration error
  *       (a rule file with an invalid rule, a PostgreSQL store without [quarantine] directory
- *       included), running as root, input unreadable, store busy past its timeout, disk full,
- *       database or quarantine unwritable (or a symbolic link in its place).  Nothing half-written is left: the core
- * records one transaction per message, the quarantine links a synced file into new/. Reading is bounded
- * (BP_MAX_MESSAGE_BYTES; the rest is read and dropped, so the MTA never sees a broken pipe).  After a message is
- * quarantined, the quarantine is swept (bp_quarantine_sweep(): old tmp/ leftovers, and messages past [quarantine]
- * retention_days).  SIGXFSZ is ignored so that a file size limit is a write error (EFBIG), not a kill.  Each message
- * logs one line to syslog (mail facility; also stderr on a terminal) with the gist of its events; failures are logged
- * and printed on stderr.
+ *       included), started as root with nobody to become (bp_cli_become_user(): [process]
+ *       user, else the owner of the store's directory - PowerMTA runs pipes as root by
+ *       default), input unreadable, store busy past its timeout, disk full, database or
+ *       quarantine unwritable (or a symbolic link in its place).  Nothing half-written is
+ *       left: the core records one transaction per message, the quarantine links a synced
+ *       file into new/.
+ * Reading is bounded (BP_MAX_MESSAGE_BYTES; the rest is read and dropped, so the MTA never
+ * sees a broken pipe).  After a message is quarantined, the quarantine is swept
+ * (bp_quarantine_sweep(): old tmp/ leftovers, and messages past [quarantine]
+ * retention_days).  SIGXFSZ is ignored so that a file size limit is a write error (EFBIG),
+ * not a kill.  Each message logs one line to syslog (mail facility; also stderr on a
+ * terminal) with the gist of its events; failures are logged and printed on stderr.
  *
  * The message is processed and finished by the core (bp_process_message(),
  * bp_finish_message(): record it, or quarantine it when nothing was recognised); this file
@@ -180,10 +184,6 @@ static int pipe_parse(struct pipe_run *run, int argc, char **argv)
 static int pipe_run(struct pipe_run *run)
 {
     bp_cli_env *env = &run->env;
-    if (geteuid() == 0) {
-        pipe_fail("refusing to run as root: run the pipe as the MTA's user (for PowerMTA, pmta)");
-        return BP_EXIT_TEMPFAIL;
-    }
     bp_status st = bp_read_stream(stdin, BP_MAX_MESSAGE_BYTES, &run->data, &run->len, &run->truncated);
     if (st != BP_OK) {
         pipe_fail("reading the message: %s", bp_status_to_string(st));
@@ -199,6 +199,17 @@ static int pipe_run(struct pipe_run *run)
          * operator wrote would record wrong decisions for good (bouncepipe(1), EXIT STATUS) */
         pipe_fail("%u invalid rule%s in the rule files (see above): fix them (bouncepipe patterns check FILE)",
                   env->rule_errors, env->rule_errors == 1 ? "" : "s");
+        return BP_EXIT_TEMPFAIL;
+    }
+    /* started as root (PowerMTA's run-as-root): become [process] user or the store directory's
+     * owner before anything is opened or created; refuse only when there is nobody to become */
+    if (bp_cli_become_user(env) != BP_OK) {
+        pipe_fail("started as root and could not become an unprivileged user (see above)");
+        return BP_EXIT_TEMPFAIL;
+    }
+    if (env->privileges == 2) {
+        pipe_fail("refusing to run as root: the store's directory belongs to root or is not there; set [process] "
+                  "user (the MTA's user, e.g. pmta) or give the directory to that user");
         return BP_EXIT_TEMPFAIL;
     }
     if (env->config.quarantine_dir == NULL) {

@@ -67,7 +67,7 @@ static bp_status batch_record(struct replay_run *run, const bp_process_result *r
     if (st != BP_OK)
         return st;
     bp_record_result rr;
-    st = bp_finish_record(run->store, res, &rr);
+    st = bp_finish_record(&run->env.pipeline, run->store, res, &rr);
     if (st != BP_OK) {
         bp_cli_batch_rollback(&run->batch);
         return st;

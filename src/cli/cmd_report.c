@@ -3,16 +3,14 @@
  *                [--title TEXT]
  *
  * Writes the self-contained HTML report (emit/html_report.c) of the store.  This file is the
- * adapter between the store interface and the renderer's plain data: it reads what the store
- * offers today and counts it -
+ * adapter between the store interface and the renderer's plain data: it asks the store for
+ * counts, which the database groups (no ledger row is read here) -
  *   bp_store_stats()          events by action, suppressions by kind, lifted ones;
- *   bp_store_ledger_events()  one pass over the event rows: events per UTC day and type,
- *                             receiving domain and category, deciding rule, named blocklist;
- *   bp_store_export()         the suppression list (lifted rows too): new suppressions per day
- *                             of their first evidence;
+ *   bp_store_group_counts()   events per UTC day and type, per receiving domain and category,
+ *                             per deciding rule, per named blocklist; new suppressions (lifted
+ *                             ones too) per day of their first evidence and before --since;
  * and counts the quarantine Maildir's messages (new/ and cur/).  Traffic streams and sending
- * IPs are not in the ledger yet: those sections say "no data" and why.  (docs/report.md lists
- * the queries the store should answer instead of the scan.)
+ * IPs are not in the ledger yet: those sections say "no data" and why (docs/report.md).
  *
  * FILE "-" is standard output; otherwise FILE is written as FILE.XXXXXX, fsynced and renamed
  * over FILE, mode 0644.  Exit status: 0; 1 store or output failure; 64 usage; 75 store busy;
@@ -77,60 +75,56 @@ static void table_free(table *t)
         g_hash_table_unref(t->cols);
 }
 
-static void table_add(table *t, const char *row, const char *col)
+static void table_add(table *t, const char *row, const char *col, long long n)
 {
     GHashTable *r = g_hash_table_lookup(t->rows, row);
     if (r == NULL) {
         r = counts_new();
         g_hash_table_insert(t->rows, g_strdup(row), r);
     }
-    count(r, col, 1);
-    count(t->cols, col, 1);
+    count(r, col, n);
+    count(t->cols, col, n);
 }
 
-static void day_of(long long t, char *buf, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d", &tm) == 0)
-        snprintf(buf, size, "unknown");
-}
+/* ---- the store's grouped counts (bp_store_group_counts()) ------------------------------- */
 
-static int on_event(void *user, const bp_ledger_row *row)
+static int on_day_type(void *user, const char *day, const char *type, long long n)
 {
     run *r = user;
-    const bp_event *e = &row->event;
-    char day[16], what[96];
-    if (r->since > 0 && row->evidence_time < r->since)
-        return 0;
-    r->events++;
-    day_of(row->evidence_time, day, sizeof(day));
-    table_add(&r->day_type, day, bp_event_type_name(e->type));
-    if (e->category != NULL)
-        snprintf(what, sizeof(what), "%s", e->category);
-    else if (e->feedback_type != NULL)
-        snprintf(what, sizeof(what), "complaint:%s", e->feedback_type);
-    else
-        snprintf(what, sizeof(what), "%s", bp_event_type_name(e->type));
-    if (row->domain != NULL)
-        table_add(&r->domain_category, row->domain, what);
-    if (e->rule != NULL)
-        count(r->rules, e->rule, 1);
-    if (e->blocklist != NULL)
-        count(r->blocklists, e->blocklist, 1);
+    r->events += n;
+    table_add(&r->day_type, day != NULL ? day : "unknown", type != NULL ? type : "unknown", n);
     return 0;
 }
 
-static int on_suppression(void *user, const bp_suppression *s)
+static int on_domain_category(void *user, const char *domain, const char *what, long long n)
 {
     run *r = user;
-    char day[16];
-    if (r->since > 0 && s->first_seen < r->since) {
-        r->growth_base++;
-        return 0;
-    }
-    day_of(s->first_seen, day, sizeof(day));
-    count(r->growth, day, 1);
+    table_add(&r->domain_category, domain != NULL ? domain : "unknown", what != NULL ? what : "unknown", n);
+    return 0;
+}
+
+static int on_rule(void *user, const char *rule, const char *unused, long long n)
+{
+    (void)unused;
+    count(((run *)user)->rules, rule != NULL ? rule : "unknown", n);
+    return 0;
+}
+
+static int on_blocklist(void *user, const char *blocklist, const char *unused, long long n)
+{
+    (void)unused;
+    count(((run *)user)->blocklists, blocklist != NULL ? blocklist : "unknown", n);
+    return 0;
+}
+
+static int on_growth(void *user, const char *day, const char *unused, long long n)
+{
+    run *r = user;
+    (void)unused;
+    if (day == NULL) /* first evidence before --since: on the list when the chart starts */
+        r->growth_base += n;
+    else
+        count(r->growth, day, n);
     return 0;
 }
 
@@ -382,16 +376,20 @@ static int report_option(void *user, int opt, const char *arg)
 /* The store's counts, in @p r and @p keep.  @return the store's status. */
 static bp_status report_read(bp_store *store, long long since, run *r, stats_keep *keep)
 {
-    bp_store_filter filter, all;
+    static const struct {
+        bp_group_dim dim;
+        bp_group_cb cb;
+    } groups[] = {{BP_GROUP_DAY_TYPE, on_day_type},
+                  {BP_GROUP_DOMAIN_CATEGORY, on_domain_category},
+                  {BP_GROUP_RULE, on_rule},
+                  {BP_GROUP_BLOCKLIST, on_blocklist},
+                  {BP_GROUP_NEW_SUPPRESSIONS, on_growth}};
+    bp_store_filter filter;
     memset(&filter, 0, sizeof(filter));
-    memset(&all, 0, sizeof(all));
     filter.since = since;
-    all.include_lifted = 1;
     bp_status st = bp_store_stats(store, &filter, on_stats, keep);
-    if (st == BP_OK)
-        st = bp_store_ledger_events(store, on_event, r);
-    if (st == BP_OK)
-        st = bp_store_export(store, &all, on_suppression, r);
+    for (size_t i = 0; st == BP_OK && i < sizeof(groups) / sizeof(groups[0]); i++)
+        st = bp_store_group_counts(store, groups[i].dim, &filter, groups[i].cb, r);
     return st;
 }
 

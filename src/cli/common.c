@@ -9,9 +9,12 @@
  *                        then the shipped database (unless --no-builtin-rules or
  *                        [rules] builtin = false); then the pipeline: those rules, the
  *                        config's policy, VERP and report options.
- * bp_cli_store_open()    the store at bp_cli_db() with the policy's soft-bounce thresholds;
- *                        every location and backend message printed goes through secret.h;
- *                        bp_cli_store_ready() the same with the command's exit status.
+ * bp_cli_become_user()   started as root: become [process] user, else the owner of the
+ *                        store's directory, before anything is opened or created (privdrop.h).
+ * bp_cli_store_open()    the store at bp_cli_db() with the policy's soft-bounce thresholds,
+ *                        after bp_cli_become_user(); every location and backend message
+ *                        printed goes through secret.h; bp_cli_store_ready() the same with the
+ *                        command's exit status.
  * bp_cli_batch_*()       one transaction over many units, committed by count or age.
  * bp_cli_each_message()  every message of the PATHs of replay and explain, unreadable inputs
  *                        reported and counted.
@@ -29,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/privdrop.h"
 #include "bouncepipe/secret.h"
 #include "cli.h"
 
@@ -121,7 +125,9 @@ bp_status bp_cli_env_setup(bp_cli_env *env)
     env->pipeline.report = &env->config.report;
     env->pipeline.signals = &env->config.signals.fields;
     env->pipeline.signal_host = env->config.signals.host;
-    env->pipeline.quarantine_dir = NULL; /* pipe mode sets it: only it quarantines */
+    env->pipeline.quarantine_dir = NULL;           /* pipe mode sets it: only it quarantines */
+    env->pipeline.webhooks = env->config.webhooks; /* recording writes their outbox rows */
+    env->pipeline.n_webhooks = env->config.n_webhooks;
     return BP_OK;
 }
 
@@ -156,8 +162,70 @@ const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store)
     return bp_secret_scrub(bp_store_last_error(store), bp_cli_db(env), env->shown_error, sizeof(env->shown_error));
 }
 
+/* The directory whose owner a command started as root becomes: the SQLite store's, or for a
+ * PostgreSQL store the quarantine's (the only files pipe mode then writes here; none set:
+ * "", nobody to become). */
+static void owner_directory(const bp_cli_env *env, char *dir, size_t size)
+{
+    const char *db = bp_cli_db(env);
+    if (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0)
+        db = env->config_loaded && env->config.quarantine_dir != NULL ? env->config.quarantine_dir : "";
+    else if (snprintf(dir, size, "%s", db) < (int)size) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            snprintf(dir, size, ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        return;
+    }
+    snprintf(dir, size, "%s", db);
+}
+
+bp_status bp_cli_become_user(bp_cli_env *env)
+{
+    if (env->privileges != 0)
+        return BP_OK;
+    if (geteuid() != 0) {
+        env->privileges = 1;
+        return BP_OK;
+    }
+    bp_privdrop_target t;
+    char err[600] = "", dir[4096] = ""; /* err may quote the location: never printed (secret.h) */
+    bp_status st;
+    if (env->config_loaded && env->config.process_user != NULL) {
+        st = bp_privdrop_user(env->config.process_user, &t, err, sizeof(err));
+        t.how = "[process] user";
+    } else {
+        owner_directory(env, dir, sizeof(dir));
+        st = bp_privdrop_owner(dir, &t, err, sizeof(err));
+        t.how = "the owner of the store's directory";
+    }
+    if (st != BP_OK && env->config_loaded && env->config.process_user != NULL) {
+        bp_cli_error(env->cmd, "started as root: [process] user: %s", err);
+        return BP_ERR_CONFIG;
+    }
+    if (st != BP_OK || t.uid == 0) {
+        /* the directory is root's, or not there (nothing can be created in it): there is
+         * nobody else to be; the command goes on, and its own open says what is wrong */
+        env->privileges = 2;
+        return BP_OK;
+    }
+    st = bp_privdrop(&t, err, sizeof(err));
+    if (st != BP_OK) { /* err names ids and steps only */
+        bp_cli_error(env->cmd, "started as root, becoming uid %lu (%s) failed: %s", (unsigned long)t.uid, t.how, err);
+        return BP_ERR_CONFIG;
+    }
+    env->privileges = 1;
+    return BP_OK;
+}
+
 bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out)
 {
+    bp_status st0 = bp_cli_become_user(env);
+    if (st0 != BP_OK)
+        return st0;
     bp_store_options so;
     char *error = NULL;
     bp_store_options_default(&so);

@@ -7,8 +7,9 @@
  * the CLI sees the file or GLib's key-file type.
  *
  * bp_config_load(): choose the file, parse it with GLib's GKeyFile, check every key of the
- * groups we own, hand [policy] to policy.c, then the environment ($BOUNCEPIPE_DB).  Every
- * error names the file and the key.
+ * groups we own, hand [policy] to policy.c, each [webhook NAME] group to webhook.c and
+ * [deliver] to deliver.c (read_webhooks(): they check their keys and values), then the
+ * environment ($BOUNCEPIPE_DB).  Every error names the file and the key.
  * bp_config_default_quarantine(): the quarantine beside the store, once the store's location
  * is known (--db comes after the file).
  * bp_config_free(): release everything.
@@ -36,9 +37,10 @@ static const struct {
 } known[] = {
     {"store", {"database", "busy_timeout_ms", NULL}},
     {"quarantine", {"directory", "retention_days", NULL}},
-    {"verp", {"prefix", "separators", "domain_separator", NULL}},
+    {"verp", {"prefix", "separators", "domain_separator", "pattern", NULL}},
     {"report", {"rcpt_headers", NULL}},
     {"rules", {"files", "builtin", NULL}},
+    {"process", {"user", NULL}},
 };
 
 static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -160,6 +162,101 @@ static bp_status read_signals(bp_config *cfg, GKeyFile *kf, char **error)
     return st;
 }
 
+/* [verp] pattern: a preset (built with the prefix and domain separator read already) or a
+ * PCRE2 pattern with the named groups local and domain, compiled once here. */
+static bp_status read_verp_pattern(bp_config *cfg, GKeyFile *kf, char **error)
+{
+    /* the value as written: a pattern's backslashes are not key-file escapes */
+    char *form = g_key_file_get_value(kf, "verp", "pattern", NULL);
+    if (form != NULL && form[0] == '\0') {
+        g_free(form);
+        form = NULL;
+    }
+    if (form == NULL)
+        return BP_OK;
+    bp_status st = BP_OK;
+    bp_arena *arena = bp_arena_new();
+    char *text = arena != NULL ? bp_verp_pattern_text(arena, form, cfg->verp_prefix, cfg->verp.domain_separator) : NULL;
+    char why[300] = "out of memory";
+    cfg->verp_pattern = text != NULL ? bp_verp_pattern_compile(text, why, sizeof(why)) : NULL;
+    if (cfg->verp_pattern == NULL) {
+        *error = message("%s: [verp] pattern: %s", cfg->file, why);
+        st = text == NULL ? BP_ERR_NOMEM : BP_ERR_CONFIG;
+    }
+    bp_arena_free(arena);
+    g_free(form);
+    return st;
+}
+
+/* One [webhook NAME] group: its keys set in file order, then checked (webhook.h). */
+static bp_status read_endpoint(bp_webhook_endpoint *ep, GKeyFile *kf, const char *group, char **why)
+{
+    gsize n = 0;
+    bp_status st = bp_webhook_endpoint_init(ep, group + strlen("webhook "), why);
+    gchar **keys = st == BP_OK ? g_key_file_get_keys(kf, group, &n, NULL) : NULL;
+    for (gsize i = 0; keys != NULL && i < n && st == BP_OK; i++) {
+        char *v = g_key_file_get_string(kf, group, keys[i], NULL); /* GKeyFile's unescaped string */
+        if (v == NULL) {
+            *why = message("[%s] %s: value cannot be read", group, keys[i]);
+            st = BP_ERR_CONFIG;
+        } else {
+            st = bp_webhook_endpoint_set(ep, keys[i], v, why);
+        }
+        g_free(v);
+    }
+    g_strfreev(keys);
+    if (st == BP_OK)
+        st = bp_webhook_endpoint_check(ep, why);
+    return st;
+}
+
+/* The [webhook NAME] groups, in file order, and the [deliver] group. */
+static bp_status read_webhooks(bp_config *cfg, GKeyFile *kf, char **error)
+{
+    char *why = NULL;
+    bp_status st = BP_OK;
+    gchar **groups = g_key_file_get_groups(kf, NULL);
+    for (size_t g = 0; groups[g] != NULL && st == BP_OK; g++) {
+        if (strcmp(groups[g], "webhook") == 0) {
+            why = message("[webhook]: name the endpoint: [webhook NAME]");
+            st = BP_ERR_CONFIG;
+            break;
+        }
+        if (strncmp(groups[g], "webhook ", 8) != 0)
+            continue;
+        if (cfg->n_webhooks >= BP_WEBHOOK_MAX_ENDPOINTS) {
+            why = message("[%s]: more than %u webhook endpoints", groups[g], BP_WEBHOOK_MAX_ENDPOINTS);
+            st = BP_ERR_CONFIG;
+            break;
+        }
+        bp_webhook_endpoint *v = realloc(cfg->webhooks, (cfg->n_webhooks + 1) * sizeof(*v));
+        if (v == NULL) {
+            st = BP_ERR_NOMEM;
+            break;
+        }
+        cfg->webhooks = v;
+        st = read_endpoint(&v[cfg->n_webhooks], kf, groups[g], &why);
+        if (st != BP_OK) {
+            bp_webhook_endpoint_free(&v[cfg->n_webhooks]);
+            break;
+        }
+        cfg->n_webhooks++;
+    }
+    g_strfreev(groups);
+    gsize n = 0;
+    gchar **keys = st == BP_OK ? g_key_file_get_keys(kf, "deliver", &n, NULL) : NULL;
+    for (gsize i = 0; keys != NULL && i < n && st == BP_OK; i++) {
+        char *v = g_key_file_get_string(kf, "deliver", keys[i], NULL);
+        st = bp_deliver_options_set(&cfg->deliver, keys[i], v != NULL ? v : "", &why);
+        g_free(v);
+    }
+    g_strfreev(keys);
+    if (st == BP_ERR_CONFIG)
+        *error = message("%s: %s", cfg->file, why != NULL ? why : "[webhook]: invalid");
+    free(why);
+    return st;
+}
+
 static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
 {
     const char *file = cfg->file;
@@ -212,6 +309,10 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
             return BP_ERR_CONFIG;
         }
     }
+    st = read_verp_pattern(cfg, kf, error);
+    if (st != BP_OK)
+        return st;
+    cfg->process_user = get_string(kf, "process", "user");
     cfg->rcpt_headers = get_list(kf, "report", "rcpt_headers");
     cfg->pattern_files = get_list(kf, "rules", "files");
     if (g_key_file_has_key(kf, "rules", "builtin", NULL)) {
@@ -223,7 +324,9 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
         }
         cfg->builtin_rules = b ? 1 : 0;
     }
-    st = read_policy(cfg, kf, error);
+    st = read_webhooks(cfg, kf, error);
+    if (st == BP_OK)
+        st = read_policy(cfg, kf, error);
     return st == BP_OK ? read_signals(cfg, kf, error) : st;
 }
 
@@ -239,6 +342,7 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
     cfg->builtin_rules = 1;
     bp_policy_default(&cfg->policy);
     bp_signals_config_default(&cfg->signals);
+    bp_deliver_options_default(&cfg->deliver);
 
     const char *file = explicit_file;
     if (file == NULL) {
@@ -271,7 +375,9 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
     }
     cfg->verp.prefix = cfg->verp_prefix;
     cfg->verp.separators = cfg->verp_separators;
+    cfg->verp.pattern = cfg->verp_pattern;
     cfg->report.rcpt_headers = (const char *const *)cfg->rcpt_headers;
+    cfg->report.verp = &cfg->verp;
 out:
     g_clear_error(&gerr);
     if (kf != NULL)
@@ -302,8 +408,13 @@ void bp_config_free(bp_config *cfg)
     g_free(cfg->quarantine_dir);
     g_free(cfg->verp_prefix);
     g_free(cfg->verp_separators);
+    bp_regex_free(cfg->verp_pattern);
+    g_free(cfg->process_user);
     g_strfreev(cfg->rcpt_headers);
     g_strfreev(cfg->pattern_files);
     bp_signals_config_free(&cfg->signals);
+    for (size_t i = 0; i < cfg->n_webhooks; i++)
+        bp_webhook_endpoint_free(&cfg->webhooks[i]); /* zeroes the secrets */
+    free(cfg->webhooks);
     memset(cfg, 0, sizeof(*cfg));
 }

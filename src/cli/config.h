@@ -14,9 +14,13 @@
  *   [store]      database = PATH      busy_timeout_ms = N
  *   [quarantine] directory = PATH     retention_days = N (0: keep every message)
  *   [verp]       prefix = bounces     separators = -+      domain_separator = =
+ *                pattern = powermta|postfix|any|PCRE2 with (?<local>...) and (?<domain>...)
  *   [report]     rcpt_headers = X-Rcpt;X-Recipient
  *   [rules]      files = /etc/bouncepipe/local.rules;...   builtin = true
  *   [policy]     category = suppress|soft|ignore   soft_count = N   (bp_policy_load())
+ *   [process]    user = pmta          (who a command started as root becomes: privdrop.h)
+ *   [webhook NAME]  url = ...  format = ...  types = ...  (one group per endpoint; webhook.h)
+ *   [deliver]    backoff_base = 30s  backoff_max = 1h  dead_after = 3d  ... (deliver.h)
  *   [signals]    stream_headers = X-Traffic-Type   complaint_rate = 0.1   ... (bp_signals_config_load())
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
@@ -32,9 +36,11 @@
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/alerts.h"
+#include "bouncepipe/deliver.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/status.h"
+#include "bouncepipe/webhook.h"
 
 #define BP_CONFIG_DEFAULT_FILE "/etc/bouncepipe/bouncepipe.conf"
 #define BP_CONFIG_DEFAULT_DB   "./bouncepipe.db"
@@ -45,18 +51,26 @@ typedef struct bp_config {
     char *quarantine_dir;               /**< quarantine Maildir; NULL until set or defaulted beside the store */
     unsigned quarantine_retention_days; /**< remove quarantined messages older than this; 0: never */
     unsigned busy_timeout_ms;
-    char *verp_prefix;     /**< NULL: any prefix */
-    char *verp_separators; /**< NULL: default */
-    bp_verp_options verp;  /**< points into the fields above */
-    char **rcpt_headers;   /**< NULL-terminated list, or NULL */
+    char *verp_prefix;      /**< NULL: any prefix */
+    char *verp_separators;  /**< NULL: default */
+    bp_regex *verp_pattern; /**< [verp] pattern compiled (a preset made with prefix and
+                                 domain_separator), or NULL: prefix and separators decide */
+    bp_verp_options verp;   /**< points into the fields above */
+    char **rcpt_headers;    /**< NULL-terminated list, or NULL */
     bp_report_options report;
-    char **pattern_files;      /**< NULL-terminated list of extra rule files, or NULL */
-    int builtin_rules;         /**< load the shipped rule database (default 1) */
-    bp_policy policy;          /**< defaults with the [policy] group applied */
-    bp_signals_config signals; /**< defaults with the [signals] group applied (alerts.h) */
-    unsigned file_mode;        /**< permission bits of the file read (0 for none) */
-    int secret_exposed;        /**< the file holds a database password (secret.h) and its group or others
-                                    may read or write it: callers warn, pipe mode refuses */
+    char **pattern_files;          /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;             /**< load the shipped rule database (default 1) */
+    bp_policy policy;              /**< defaults with the [policy] group applied */
+    bp_signals_config signals;     /**< defaults with the [signals] group applied (alerts.h) */
+    char *process_user;            /**< [process] user: who a command started as root becomes, or NULL
+                                        (then the owner of the store's directory) */
+    unsigned file_mode;            /**< permission bits of the file read (0 for none) */
+    int secret_exposed;            /**< the file holds a database password (secret.h) and its group or others
+                                        may read or write it: callers warn, pipe mode refuses */
+    bp_webhook_endpoint *webhooks; /**< the [webhook NAME] groups in file order (malloc'ed; each freed with
+                                        bp_webhook_endpoint_free()), or NULL */
+    size_t n_webhooks;
+    bp_deliver_options deliver; /**< the [deliver] group over bp_deliver_options_default() */
 } bp_config;
 
 /**

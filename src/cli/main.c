@@ -28,6 +28,7 @@ static const struct {
     {"report", cmd_report, "write a self-contained HTML report of the store (charts; opens offline)"},
     {"signals", cmd_signals, "per sending IP, VMTA, stream, receiver: rates, block lists; --check raises alerts"},
     {"migrate", cmd_migrate, "copy a store into another (SQLite file -> postgresql://...); safe to re-run"},
+    {"deliver", cmd_deliver, "post recorded events to the configured webhooks (a service; --once, --status)"},
 };
 
 static void usage(FILE *out)

@@ -18,6 +18,9 @@ const char *bp_cli_policy_words(bp_policy_step step)
     case BP_POLICY_SUPPRESS: return "policy: a final failure of this category suppresses";
     case BP_POLICY_SOFT: return "policy: this category is counted; repeated soft bounces suppress";
     case BP_POLICY_IGNORE: return "policy: this category says nothing about the recipient: recorded only";
+    case BP_POLICY_CUSTOM:
+        return "a custom category of an operator's rule file, not one of bouncepipe's: counted as soft (set its "
+               "action with [policy] NAME = suppress|soft|ignore)";
     }
     return "-";
 }

@@ -10,13 +10,15 @@
  * bp_message_fingerprint(): the idempotency key (GLib's SHA-256).
  * bp_finish_decide() / bp_finish_record() / bp_finish_acct() / bp_finish_message(): the
  * "record it or quarantine it" decision and the store units, one code path for pipe, replay
- * and acct (record_unit()).
+ * and acct (record_unit()), which also hands the store the outbox rows of the configured
+ * webhook endpoints (docs/webhooks.md).
  */
 #include "bouncepipe/process.h"
 
 #include <errno.h>
 #include <glib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,24 +158,55 @@ bp_keep bp_finish_decide(const bp_pipeline *p, const bp_process_result *res)
     return p->quarantine_dir != NULL && bp_process_unrecognized(res) ? BP_KEEP_QUARANTINE : BP_KEEP_RECORD;
 }
 
-/* One unit of evidence: the one way events reach the store. */
-static bp_status record_unit(bp_store *store, const char *key, const char *message_id, const char *source,
-                             long long when, const char *mta_category, const bp_event *events, size_t n,
-                             bp_record_result *rr)
+/* One unit of evidence: the one way events reach the store.  With webhook endpoints, the
+ * outbox rows go with it: for each event, each endpoint that wants it, under the event's key
+ * (the unit's key, the event's index, its type and recipient); the store writes them in the
+ * ledger's transaction and decides nothing about them. */
+static bp_status record_unit(const bp_pipeline *p, bp_store *store, const char *key, const char *message_id,
+                             const char *source, long long when, const char *mta_category, const bp_event *events,
+                             size_t n, bp_record_result *rr)
 {
     bp_store_unit unit;
+    bp_store_outbox_want *wants = NULL;
+    char(*keys)[33] = NULL;
+    size_t n_wants = 0;
     memset(&unit, 0, sizeof(unit));
     unit.fingerprint = key;
     unit.message_id = message_id;
     unit.source = source;
     unit.evidence_time = when;
     unit.mta_category = mta_category;
-    return bp_store_record(store, &unit, events, n, rr);
+    if (p != NULL && p->n_webhooks > 0 && key != NULL && n > 0) {
+        wants = calloc(n * p->n_webhooks, sizeof(*wants)); /* n and n_webhooks are bounded (limits.h, webhook.h) */
+        keys = malloc(n * sizeof(*keys));
+        if (wants == NULL || keys == NULL) {
+            free(wants);
+            free(keys);
+            return BP_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int keyed = 0;
+            for (size_t k = 0; k < p->n_webhooks; k++) {
+                if (!bp_webhook_wants(&p->webhooks[k], &events[i]))
+                    continue;
+                if (!keyed)
+                    bp_webhook_event_key(key, (unsigned)i, &events[i], keys[i]);
+                keyed = 1;
+                wants[n_wants].event_index = i;
+                wants[n_wants].endpoint = p->webhooks[k].name;
+                wants[n_wants++].event_key = keys[i];
+            }
+        }
+    }
+    bp_status st = bp_store_record_with_outbox(store, &unit, events, n, wants, n_wants, rr);
+    free(wants);
+    free(keys);
+    return st;
 }
 
-bp_status bp_finish_record(bp_store *store, const bp_process_result *res, bp_record_result *rr)
+bp_status bp_finish_record(const bp_pipeline *p, bp_store *store, const bp_process_result *res, bp_record_result *rr)
 {
-    return record_unit(store, res->fingerprint, res->message_id, res->events[0].source, res->date, NULL, res->events,
+    return record_unit(p, store, res->fingerprint, res->message_id, res->events[0].source, res->date, NULL, res->events,
                        res->n_events, rr);
 }
 
@@ -188,7 +221,8 @@ static const char *signal_host(const bp_acct_result *res)
     return name;
 }
 
-bp_status bp_finish_acct(bp_store *store, const bp_acct_result *res, int record_deliveries, bp_acct_kept *kept)
+bp_status bp_finish_acct(const bp_pipeline *p, bp_store *store, const bp_acct_result *res, int record_deliveries,
+                         bp_acct_kept *kept)
 {
     long long when = res->time_logged_unix > 0 ? res->time_logged_unix : 0;
     /* a count needs an hour: a record without a time counts now */
@@ -207,7 +241,8 @@ bp_status bp_finish_acct(bp_store *store, const bp_acct_result *res, int record_
     }
     /* PowerMTA's bounceCat goes beside our category in the ledger, never deciding */
     bp_record_result rr;
-    bp_status st = record_unit(store, res->key, NULL, res->event.source, when, res->pmta_category, &res->event, 1, &rr);
+    bp_status st =
+        record_unit(p, store, res->key, NULL, res->event.source, when, res->pmta_category, &res->event, 1, &rr);
     if (st == BP_OK && rr.outcome == BP_RECORD_DUPLICATE)
         *kept = BP_ACCT_KEPT_DUPLICATE;
     return st;
@@ -240,7 +275,7 @@ bp_status bp_finish_message(const bp_pipeline *p, bp_store *store, const bp_proc
     memset(&rr, 0, sizeof(rr));
     bp_status st = bp_store_begin(store);
     if (st == BP_OK) {
-        st = bp_finish_record(store, res, &rr);
+        st = bp_finish_record(p, store, res, &rr);
         if (st == BP_OK)
             st = bp_store_commit(store);
         else
@@ -264,6 +299,7 @@ void bp_pipeline_acct_options(const bp_pipeline *p, const char *source, int tran
     out->verp = p->verp;
     out->source = source;
     out->transient = transient;
+    out->rcpt_headers = p->report != NULL ? p->report->rcpt_headers : NULL;
     out->signals = p->signals;
     out->signal_host = p->signal_host;
 }

@@ -9,7 +9,8 @@
  * to the Original-Recipient, then to VERP, else the event has no recipient, and explain says
  * what was rejected and why); the category comes from classify.c through its layers (the
  * innermost reply, the report's passages, the codes, the guards of the stage and the parties:
- * classify.h); the smtp_command is the stage the report stated; the action from the policy.
+ * classify.h); the smtp_command is the stage the report stated; the action from the policy;
+ * the job id from the attached original's X-Job header (complaint.h).
  * With ctx->explain, every step is recorded as data (bp_explain) for explain to word.
  * This is core: it is where the report stage's output meets the classify stage, so neither
  * includes the other.
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bouncepipe/complaint.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 
@@ -61,7 +63,13 @@ static bp_event_type event_type(const bp_report *r, const bp_rcpt_block *b)
     return BP_EVENT_BOUNCE;
 }
 
-static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event *e)
+/* bp_complaint_header_fn over the attached original (complaint.h). */
+static const char *original_header(const void *ctx, const char *name)
+{
+    return bp_part_header((const bp_part *)ctx, name);
+}
+
+static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_arena *arena, bp_event *e)
 {
     e->source = ctx->source;
     e->message_id = r->message_id;
@@ -70,6 +78,9 @@ static void fill_common(const bp_classify_ctx *ctx, const bp_report *r, bp_event
     e->source_ip = r->source_ip;
     e->envid = r->envid != NULL ? r->envid : ctx->envid;
     e->original_message_id = r->original_message_id;
+    /* PowerMTA's job id in the original (its X-Job header, kept with retain-x-job): the
+     * accounting record of the same failure carries it too (complaint.h) */
+    e->job_id = r->original != NULL ? bp_complaint_job(original_header, r->original, arena) : NULL;
     e->family = r->family;
 }
 
@@ -219,7 +230,7 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         *explains = ex;
 
     if (report->n_blocks == 0) {
-        fill_common(ctx, report, &ev[0]);
+        fill_common(ctx, report, arena, &ev[0]);
         ev[0].type = BP_EVENT_UNRECOGNIZED;
         ev[0].action = bp_policy_decide(policy, BP_EVENT_UNRECOGNIZED, NULL, NULL, 0, NULL);
         const char *verp = valid_address(verp_address(ctx, report, arena), "VERP", arena, ex);
@@ -242,7 +253,7 @@ bp_status bp_classify(const bp_classify_ctx *ctx, const bp_report *report, bp_ar
         const bp_rcpt_block *b = &report->blocks[i];
         bp_event *e = &ev[i];
         bp_explain *x = ex != NULL ? &ex[i] : NULL;
-        fill_common(ctx, report, e);
+        fill_common(ctx, report, arena, e);
         e->type = event_type(report, b);
         const char *reply_rule = NULL;
         const char *reply_verdict = e->type == BP_EVENT_AUTOREPLY ? autoreply_verdict(ctx, report, &reply_rule) : NULL;

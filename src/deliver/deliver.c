@@ -9,6 +9,8 @@
  * cannot help) or a row older than dead_after: dead; anything else, a transport failure
  * included: retried after the back-off.  A mark the outbox refuses (the lease passed to
  * another process) is counted as lost, never forced.
+ * A pass asked to stop (env->stop) ends after the request in flight and releases the rows it
+ * has not sent, so that the next deliver process takes them at once.
  * bp_deliver_options_set(), bp_parse_duration_ms(): the [deliver] group's values.
  *
  * Ownership: one arena per pass holds the copied rows and is freed before returning; request
@@ -34,6 +36,7 @@ void bp_deliver_options_default(bp_deliver_options *o)
     o->backoff_max_ms = 3600000;
     o->dead_after_s = 3 * 86400;
     o->lease_margin_s = 30;
+    o->poll_ms = 1000;
 }
 
 bp_status bp_parse_duration_ms(const char *s, long long *ms)
@@ -87,6 +90,12 @@ bp_status bp_deliver_options_set(bp_deliver_options *o, const char *key, const c
             st = BP_ERR_CONFIG;
         if (st == BP_OK)
             o->lease_margin_s = (unsigned)(ms / 1000);
+    } else if (strcmp(key, "poll_interval") == 0) {
+        if (st == BP_OK && (ms < 10 || ms > 3600000))
+            st = BP_ERR_CONFIG;
+        if (st == BP_OK)
+            o->poll_ms = (unsigned)ms;
+        want = "want a duration from 10ms to 1h";
     } else {
         st = BP_ERR_CONFIG;
         want = "unknown key";
@@ -310,7 +319,7 @@ bp_status bp_deliver_once(const bp_webhook_endpoint *ep, const bp_deliver_option
                           const bp_http_transport *http, const char *owner, const bp_deliver_env *env_in,
                           bp_deliver_result *result)
 {
-    bp_deliver_env env = {real_now, real_random, NULL, NULL};
+    bp_deliver_env env = {real_now, real_random, NULL, NULL, NULL};
     pass p;
     bp_strbuf body = {0};
     bp_status st = BP_OK;
@@ -319,6 +328,7 @@ bp_status bp_deliver_once(const bp_webhook_endpoint *ep, const bp_deliver_option
     if (env_in != NULL) {
         env.user = env_in->user;
         env.log = env_in->log;
+        env.stop = env_in->stop;
         if (env_in->now != NULL)
             env.now = env_in->now;
         if (env_in->random01 != NULL)
@@ -343,6 +353,12 @@ bp_status bp_deliver_once(const bp_webhook_endpoint *ep, const bp_deliver_option
         goto out;
     for (size_t at = 0; at < p.n; at += per_request) {
         size_t n = p.n - at < per_request ? p.n - at : per_request;
+        if (env.stop != NULL && *env.stop) { /* asked to stop: what was not sent is free again */
+            for (size_t i = at; i < p.n; i++)
+                if (outbox->release(outbox->ctx, p.rows[i].id, owner) == BP_ERR_NOT_FOUND)
+                    result->lost++;
+            break;
+        }
         bp_http_response resp;
         char error[300];
         bp_status hs = send_request(ep, http, &p.rows[at], n, env.now(env.user), &body, &resp);

@@ -19,24 +19,6 @@
 #include "complaint.h"
 #include "report_internal.h"
 
-static const char *normalise_feedback_type(bp_arena *arena, const char *v)
-{
-    if (v == NULL || *v == '\0')
-        return "other";
-    char *t = bp_trim_dup(arena, v, strcspn(v, " \t;"));
-    if (t == NULL)
-        return "other";
-    bp_ascii_lower(t);
-    if (strcmp(t, "optout") == 0 || strcmp(t, "unsubscribe") == 0 || strcmp(t, "opt-out") == 0)
-        return "opt-out";
-    if (strcmp(t, "dkim") == 0 || strcmp(t, "spf") == 0 || strcmp(t, "auth-failure") == 0)
-        return "auth-failure";
-    if (strcmp(t, "abuse") == 0 || strcmp(t, "fraud") == 0 || strcmp(t, "virus") == 0 || strcmp(t, "other") == 0 ||
-        strcmp(t, "not-spam") == 0)
-        return t;
-    return "other";
-}
-
 static const char *semi_value(bp_arena *arena, const char *v)
 {
     if (v == NULL)
@@ -110,7 +92,7 @@ bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts
     }
     out->kind = BP_REPORT_FEEDBACK;
     out->family = "arf";
-    out->feedback_type = normalise_feedback_type(arena, bp_fields_get(&all, "Feedback-Type"));
+    out->feedback_type = bp_feedback_type_normalise(bp_fields_get(&all, "Feedback-Type"));
     out->original_mail_from = bp_address_normalise(arena, bp_fields_get(&all, "Original-Mail-From"));
     out->source_ip = bp_fields_get(&all, "Source-IP");
     out->reported_domain = bp_fields_get(&all, "Reported-Domain");
@@ -126,15 +108,16 @@ bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts
         if (strcasecmp(all.fields[i].name, "Original-Rcpt-To") != 0 &&
             strcasecmp(all.fields[i].name, "Removal-Recipient") != 0)
             continue;
-        char *addr = bp_address_normalise(arena, all.fields[i].value);
-        if (addr == NULL || bp_complaint_redacted(addr))
+        bp_complaint_pick pick = {0};
+        if (!bp_complaint_rcpt_field(arena, all.fields[i].value, "original-rcpt-to", all.fields[i].name,
+                                     opts != NULL ? opts->verp : NULL, &pick))
             continue;
         bp_rcpt_block *b = bp_report_add_block(out, arena);
         if (b == NULL)
             break;
-        b->recipient = addr;
-        b->recipient_from = BP_FROM_ORIGINAL_RCPT_TO;
-        b->field = all.fields[i].name;
+        b->recipient = pick.recipient;
+        b->recipient_from = strcmp(pick.from, "verp") == 0 ? BP_FROM_VERP : BP_FROM_ORIGINAL_RCPT_TO;
+        b->field = pick.field;
         b->part_index = part->index;
         b->action = BP_ACTION_FAILED;
     }

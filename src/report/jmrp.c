@@ -5,71 +5,33 @@
  * original carrying X-HmXmrOriginalRecipient, or comes from Microsoft's staff address with
  * an attached original, is a complaint of type abuse; arrival date and source IP come from
  * the original's first Received header.
- * bp_complaint_recipient(), bp_complaint_redacted(): see complaint.h.
+ * bp_complaint_recipient(): the report layer's side of the one complaint model
+ * (bouncepipe/complaint.h): the attached original's headers handed to
+ * bp_complaint_from_original().
  */
 #include <string.h>
-#include <strings.h>
 
 #include "bouncepipe/address.h"
 #include "bouncepipe/text.h"
 #include "complaint.h"
 #include "report_internal.h"
 
-int bp_complaint_redacted(const char *addr)
+const char *bp_complaint_part_header(const void *ctx, const char *name)
 {
-    if (addr == NULL)
-        return 0;
-    const char *at = strrchr(addr, '@');
-    size_t llen = at != NULL ? (size_t)(at - addr) : strlen(addr);
-    if (llen == 0)
-        return 1;
-    if (llen == 8 && strncasecmp(addr, "redacted", 8) == 0)
-        return 1;
-    for (size_t i = 0; i < llen; i++)
-        if (addr[i] != 'x' && addr[i] != 'X' && addr[i] != '*')
-            return 0;
-    return 1;
-}
-
-/* The address in @p value, or NULL when there is none or it is redacted. */
-static char *usable_address(bp_arena *arena, const char *value)
-{
-    char *addr = bp_address_normalise(arena, value);
-    return bp_complaint_redacted(addr) ? NULL : addr;
+    return bp_part_header((const bp_part *)ctx, name);
 }
 
 void bp_complaint_recipient(const bp_report *r, const bp_report_options *opts, bp_arena *arena, bp_rcpt_block *b)
 {
-    const bp_part *orig = r->original;
-    if (orig == NULL)
+    if (r->original == NULL)
         return;
-    char *addr = usable_address(arena, bp_part_header(orig, "X-HmXmrOriginalRecipient"));
-    if (addr != NULL) {
-        b->recipient = addr;
-        b->recipient_from = BP_FROM_X_HMXMR;
-        b->field = "X-HmXmrOriginalRecipient";
+    bp_complaint_pick pick = {0};
+    if (!bp_complaint_from_original(bp_complaint_part_header, r->original, opts != NULL ? opts->rcpt_headers : NULL,
+                                    arena, &pick))
         return;
-    }
-    if (opts != NULL && opts->rcpt_headers != NULL) {
-        for (size_t i = 0; opts->rcpt_headers[i] != NULL; i++) {
-            addr = usable_address(arena, bp_part_header(orig, opts->rcpt_headers[i]));
-            if (addr != NULL) {
-                b->recipient = addr;
-                b->recipient_from = BP_FROM_HEADER;
-                b->field = opts->rcpt_headers[i];
-                return;
-            }
-        }
-    }
-    const char *to = bp_part_header(orig, "To");
-    if (to != NULL && strchr(to, ',') == NULL) {
-        addr = usable_address(arena, to);
-        if (addr != NULL) {
-            b->recipient = addr;
-            b->recipient_from = BP_FROM_HEADER;
-            b->field = "To";
-        }
-    }
+    b->recipient = pick.recipient;
+    b->recipient_from = strcmp(pick.from, "x-hmxmroriginalrecipient") == 0 ? BP_FROM_X_HMXMR : BP_FROM_HEADER;
+    b->field = pick.field;
 }
 
 /*

@@ -6,9 +6,9 @@
  * record, looks each value up by PowerMTA's column name (one table, columns[], says which
  * column fills which field).  The column numbers are cached per header and refreshed when a
  * new header arrives, so a reload that changes record-fields is followed at once.  Where
- * PowerMTA versions name a field differently (reportingMta / dsnReportingMta, reportedIp /
- * dlvSourceIp) the first name found wins.  Any other column (vmta, header_NAME) is found by
- * name through the record's column function, which looks it up in the current header.
+ * PowerMTA versions name a field differently (reportingMta / dsnReportingMta) the first name
+ * found wins.  Any other column (vmta, header_NAME, arf_NAME) is found by name through the
+ * record's column function, which looks it up in the current header.
  *
  * Ownership: the reader owns the CSV reader; records point into it.
  */
@@ -38,8 +38,7 @@ static const struct {
     {"envId", NULL, offsetof(bp_acct_record, env_id)},
     {"feedbackType", NULL, offsetof(bp_acct_record, feedback_type)},
     {"reportingMta", "dsnReportingMta", offsetof(bp_acct_record, reporting_mta)},
-    {"header_X-HmXmrOriginalRecipient", NULL, offsetof(bp_acct_record, x_hmxmr)},
-    {"reportedIp", "dlvSourceIp", offsetof(bp_acct_record, source_ip)},
+    {"dlvSourceIp", NULL, offsetof(bp_acct_record, source_ip)},
 };
 #define N_COLUMNS   (sizeof(columns) / sizeof(columns[0]))
 #define TIME_LOGGED 1 /* columns[TIME_LOGGED]: the key hashes named values when it is there */
@@ -47,6 +46,7 @@ static const struct {
 struct bp_acct_reader {
     bp_csv_reader *csv;
     bp_csv_record current;    /* the record handed out last: the column function reads it */
+    unsigned long long fed;   /* bytes fed so far */
     unsigned long generation; /* of the header col[] belongs to */
     int col[N_COLUMNS];       /* column of each of columns[] in that header, -1 for none */
 };
@@ -77,7 +77,15 @@ void bp_acct_reader_free(bp_acct_reader *r)
 
 bp_status bp_acct_reader_feed(bp_acct_reader *r, const char *data, size_t len)
 {
-    return bp_csv_reader_feed(r->csv, data, len);
+    bp_status st = bp_csv_reader_feed(r->csv, data, len);
+    if (st == BP_OK)
+        r->fed += len;
+    return st;
+}
+
+unsigned long long bp_acct_reader_offset(const bp_acct_reader *r)
+{
+    return r->fed - bp_csv_reader_pending(r->csv);
 }
 
 const bp_csv_reader *bp_acct_reader_csv(const bp_acct_reader *r)

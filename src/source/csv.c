@@ -126,6 +126,11 @@ bp_status bp_csv_reader_feed(bp_csv_reader *r, const char *data, size_t len)
     return BP_OK;
 }
 
+size_t bp_csv_reader_pending(const bp_csv_reader *r)
+{
+    return r->len - r->start;
+}
+
 /* Forget the record that ends just before @p next (the byte after its LF, or len). */
 static void advance(bp_csv_reader *r, size_t next, unsigned long lines)
 {

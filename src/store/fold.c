@@ -23,6 +23,8 @@
 bp_fact bp_fact_of(const bp_ledger_row *r)
 {
     bp_fact f = {BP_FACT_NOTHING, NULL, NULL, r->evidence_time, r->id};
+    if (r->paired_with > 0)
+        return f; /* a second report of a failure another row counts (docs/store.md "Two channels") */
     if (strcmp(r->kind, BP_LEDGER_REMOVAL) == 0) {
         f.what = BP_FACT_REMOVAL;
         f.reason = r->note;
@@ -183,8 +185,8 @@ void bp_fold_late(bp_fold *d, bp_fact_what what, long long t)
 
 bp_suppression bp_fold_suppression(const bp_fold *d, const char *address, const char *domain)
 {
-    bp_suppression row = {address, domain,   d->reason, d->kind,        d->first,
-                          d->last, d->count, d->lifted, d->lift_reason, d->lifted_at};
+    bp_suppression row = {address,  domain,    d->reason,      d->kind,      d->first, d->last,
+                          d->count, d->lifted, d->lift_reason, d->lifted_at, address};
     return row;
 }
 

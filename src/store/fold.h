@@ -8,7 +8,8 @@
  *  - soft events are counted; soft_count of them on at least soft_days distinct UTC days
  *    within soft_window days of the newest suppress (kind soft-threshold);
  *  - a delivery, a removal or a suppression empties the soft count;
- *  - a removal lifts the suppression; evidence dated at or before it never suppresses again.
+ *  - a removal lifts the suppression; evidence dated at or before it never suppresses again;
+ *  - a second report of a failure another row counts (paired_with) means nothing.
  *
  * The fold's state (bp_fold) is what the next rows need besides the suppression row: the soft
  * events counted and the keys of the last row folded and of the suppression in force.  It can
@@ -105,7 +106,8 @@ int bp_fold_row(const bp_fold_policy *o, bp_fold *d, const bp_ledger_row *r);
  */
 void bp_fold_late(bp_fold *d, bp_fact_what what, long long t);
 
-/** The suppression row the fold makes of @p address in @p domain (strings borrowed from @p d). */
+/** The suppression row the fold makes of address key @p address in @p domain (strings borrowed from @p d;
+ *  address_key is @p address too). */
 bp_suppression bp_fold_suppression(const bp_fold *d, const char *address, const char *domain);
 
 /** Write the state's format and @p o into @p buf ("1:5:3:30"): a state folded otherwise is not used. */

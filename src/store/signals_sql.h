@@ -1,8 +1,8 @@
 /*
  * signals_sql.h - the signal tables of the store (internal to src/store/; docs/signals.md,
- * docs/store.md schema version 4): their DDL in each backend's dialect, which sqlite.c and
- * postgres.c run as their migration 3 -> 4, and what store.c calls to keep the counters
- * (signals.c).
+ * docs/store.md schema version 7, BP_STORE_SCHEMA_SIGNALS): their DDL in each backend's
+ * dialect, which sqlite.c and postgres.c run as their migration 6 -> 7, and what store.c
+ * calls to keep the counters (signals.c).
  *
  *   ledger          five columns: sending_ip, vmta, stream, receiver, listed (an event's
  *                   signal fields), and a partial index of the rows that name a block list

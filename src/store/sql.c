@@ -18,32 +18,51 @@
 #include <time.h>
 
 /* ledger rows as readers see them: the message's facts filled in from "processed" */
-#define LEDGER_SELECT                                                                                                  \
-    "SELECT l.id, l.kind, l.evidence_time, l.recorded_at, l.type, l.action, l.recipient, l.recipient_from, "           \
+#define LEDGER_COLUMNS                                                                                                 \
+    "l.id, l.kind, l.evidence_time, l.recorded_at, l.type, l.action, l.recipient, l.recipient_from, "                  \
     "l.status, l.smtp_code, l.diagnostic, l.category, l.feedback_type, l.rule, l.final, "                              \
     "coalesce(l.reporting_mta, p.reporting_mta), l.remote_mta, coalesce(l.arrival_date, p.arrival_date), "             \
     "l.source_ip, coalesce(l.envid, p.envid), l.job_id, coalesce(l.source, p.source), "                                \
     "coalesce(l.message_id, p.message_id), coalesce(l.original_message_id, p.original_message_id), l.blocklist, "      \
-    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.sending_ip, l.vmta, l.stream, l.receiver, l.listed " \
-    "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
+    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.sending_ip, l.vmta, l.stream, l.receiver, "          \
+    "l.listed, l.address_key, l.paired_with "
+#define LEDGER_SELECT "SELECT " LEDGER_COLUMNS "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
 
 #define LEDGER_INSERT_COLUMNS                                                                                          \
     "kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "       \
     "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
     "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category, "            \
-    "sending_ip, vmta, stream, receiver, listed"
+    "sending_ip, vmta, stream, receiver, listed, address_key, paired_with"
 
-#define FOLD_COLUMNS "id, kind, evidence_time, type, action, category, feedback_type, note"
+#define FOLD_COLUMNS                                                                                                   \
+    "id, kind, evidence_time, type, action, category, feedback_type, note, paired_with, recipient, status, "           \
+    "smtp_code, final, envid, job_id, fingerprint"
 
 #define STATE_COLUMNS                                                                                                  \
-    "address, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, lifted, "     \
+    "address_key, last_time, last_id, policy, suppressed, reason, source_kind, first_seen, last_seen, count, "         \
+    "lifted, "                                                                                                         \
     "lift_reason, lifted_at, active_time, active_id, soft"
 
 #define SUPPRESSION_COLUMNS                                                                                            \
-    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at"
+    "address, domain, reason, source_kind, first_seen, last_seen, count, lifted, lift_reason, lifted_at, address_key"
 
-/* event rows counted by stats since ?1 */
-#define STATS_EVENTS "FROM ledger WHERE kind = 'event' AND evidence_time >= ?1 "
+/* event rows counted by stats since ?1: a second report of a failure (paired_with > 0) not again */
+#define STATS_EVENTS "FROM ledger WHERE kind = 'event' AND coalesce(paired_with, 0) <= 0 AND evidence_time >= ?1 "
+
+_Static_assert(sizeof(BP_UNIT_ACCT_PREFIX) == 6, "BP_SQL_ACCT_ROW compares 5 bytes");
+
+/* an outbox row (sql.h BP_SQL_OUTBOX_N) */
+#define OUTBOX_COLUMNS                                                                                                 \
+    "o.id, o.ledger_id, o.endpoint, o.event_key, o.state, o.attempts, o.created_at, o.next_at, o.lease_until, "        \
+    "o.delivered_at, o.lease_owner, o.last_error "
+/* outbox rows that are due and not leased (?1 endpoint, ?3 now), oldest first, at most ?5 */
+#define OUTBOX_DUE                                                                                                     \
+    "SELECT id FROM outbox WHERE endpoint = ?1 AND state = 'pending' AND next_at <= ?3 AND lease_until < ?3 "          \
+    "ORDER BY id LIMIT ?5"
+#define OUTBOX_CLAIM(lock)                                                                                             \
+    "UPDATE outbox SET lease_owner = ?2, lease_until = ?4 WHERE id IN (" OUTBOX_DUE lock ") RETURNING id"
+/* the mark of a row the caller (?2) holds */
+#define OUTBOX_HELD " WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'"
 
 const char *const bp_sql[BP_SQL_COUNT] = {
     [BP_SQL_SEEN] = "SELECT state FROM processed WHERE fingerprint = ?1",
@@ -56,14 +75,28 @@ const char *const bp_sql[BP_SQL_COUNT] = {
                     "arrival_date = excluded.arrival_date",
     [BP_SQL_DROP_PLACEHOLDER] =
         "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
-    [BP_SQL_LEDGER_INSERT] = "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                             "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
-                             "?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)", /* PostgreSQL adds RETURNING id */
-    [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.recipient = ?1 ORDER BY l.evidence_time, l.id",
-    /* the rows after a key: a range of index ledger_recipient */
+    [BP_SQL_LEDGER_INSERT] =
+        "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+        "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
+        "?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)", /* PostgreSQL adds RETURNING id */
+    [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.address_key = ?1 ORDER BY l.evidence_time, l.id",
+    /* the rows after a key: a range of index ledger_key */
     [BP_SQL_LEDGER_FOLD] =
-        "SELECT " FOLD_COLUMNS " FROM ledger WHERE recipient = ?1 AND (evidence_time, id) > (?2, ?3) "
+        "SELECT " FOLD_COLUMNS " FROM ledger WHERE address_key = ?1 AND (evidence_time, id) > (?2, ?3) "
         "ORDER BY evidence_time, id",
+    /* the spelling shown: the address's first row, of a range of index ledger_key ("id + 0":
+     * not the primary key's order, which PostgreSQL would walk from the ledger's first row) */
+    [BP_SQL_FIRST_SPELLING] = "SELECT recipient FROM ledger WHERE address_key = ?1 ORDER BY id + 0 LIMIT 1",
+    /* the envelope id a unit's processed row holds (the unit's facts) */
+    [BP_SQL_UNIT_ENVID] = "SELECT envid FROM processed WHERE fingerprint = ?1",
+    /* ?1 the second report, ?2 the row that counts: paired_with ?2 on the one, -?1 on the other */
+    [BP_SQL_LEDGER_PAIR] =
+        "UPDATE ledger SET paired_with = CASE WHEN id = ?1 THEN ?2 ELSE -?1 END WHERE id IN (?1, ?2)",
+    /* after rescore: a pair whose two rows' actions now differ is two pieces of evidence */
+    [BP_SQL_LEDGER_UNPAIR] =
+        "UPDATE ledger SET paired_with = NULL WHERE id IN (?1, (SELECT abs(paired_with) FROM ledger WHERE id = ?1)) "
+        "AND (SELECT count(DISTINCT coalesce(p.action, '')) FROM ledger p WHERE p.id IN "
+        "(?1, (SELECT abs(paired_with) FROM ledger WHERE id = ?1))) > 1",
     /* ?3 = 1: event rows only */
     [BP_SQL_LEDGER_PAGE] = LEDGER_SELECT "WHERE l.id > ?1 AND (CAST(?3 AS INTEGER) = 0 OR l.kind = 'event') "
                                          "ORDER BY l.id LIMIT ?2",
@@ -77,13 +110,14 @@ const char *const bp_sql[BP_SQL_COUNT] = {
     "ORDER BY min(l.id) OVER (PARTITION BY l.fingerprint), l.id",
     [BP_SQL_LEDGER_RECLASSIFY] =
         "UPDATE ledger SET category = ?2, rule = ?3, action = ?4, blocklist = ?5 WHERE id = ?1",
-    [BP_SQL_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address = ?1",
+    [BP_SQL_SUPP_GET] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions WHERE address_key = ?1",
+    /* the address (the spelling shown) is the one the row was inserted with */
     [BP_SQL_SUPP_PUT] = "INSERT INTO suppressions (" SUPPRESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                        "?9, ?10) ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, "
+                        "?9, ?10, ?11) ON CONFLICT (address_key) DO UPDATE SET domain = excluded.domain, "
                         "reason = excluded.reason, source_kind = excluded.source_kind, "
                         "first_seen = excluded.first_seen, last_seen = excluded.last_seen, count = excluded.count, "
                         "lifted = excluded.lifted, lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at",
-    [BP_SQL_SUPP_DELETE] = "DELETE FROM suppressions WHERE address = ?1",
+    [BP_SQL_SUPP_DELETE] = "DELETE FROM suppressions WHERE address_key = ?1",
     [BP_SQL_SUPP_LIST] = "SELECT " SUPPRESSION_COLUMNS " FROM suppressions "
                          "WHERE (CAST(?5 AS INTEGER) <> 0 OR lifted = 0) AND last_seen >= ?1 "
                          "AND (CAST(?2 AS TEXT) IS NULL OR source_kind = ?2) "
@@ -102,16 +136,64 @@ const char *const bp_sql[BP_SQL_COUNT] = {
                                 "GROUP BY 1 ORDER BY 2 DESC, 1",
     [BP_SQL_STATS_LIFTED] = "SELECT source_kind, count(*) FROM suppressions WHERE lifted <> 0 "
                             "GROUP BY 1 ORDER BY 2 DESC, 1",
-    [BP_SQL_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address = ?1",
+    [BP_SQL_STATE_GET] = "SELECT " STATE_COLUMNS " FROM derive_state WHERE address_key = ?1",
     [BP_SQL_STATE_PUT] = "INSERT INTO derive_state (" STATE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                         "?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (address) DO UPDATE SET "
+                         "?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (address_key) DO UPDATE SET "
                          "last_time = excluded.last_time, last_id = excluded.last_id, policy = excluded.policy, "
                          "suppressed = excluded.suppressed, reason = excluded.reason, "
                          "source_kind = excluded.source_kind, first_seen = excluded.first_seen, "
                          "last_seen = excluded.last_seen, count = excluded.count, lifted = excluded.lifted, "
                          "lift_reason = excluded.lift_reason, lifted_at = excluded.lifted_at, "
                          "active_time = excluded.active_time, active_id = excluded.active_id, soft = excluded.soft",
-    [BP_SQL_STATE_DELETE] = "DELETE FROM derive_state WHERE address = ?1",
+    [BP_SQL_STATE_DELETE] = "DELETE FROM derive_state WHERE address_key = ?1",
+    /* schema 5: the keys to merge or pair (sql.h) */
+    [BP_SQL_MIGRATE_KEYS] = BP_SQL_MIGRATE_KEYS_TEXT,
+    [BP_SQL_POSITION_GET] = "SELECT stream, file, inode, byte_offset, updated_at FROM acct_position WHERE stream = ?1",
+    [BP_SQL_POSITION_PUT] = "INSERT INTO acct_position (stream, file, inode, byte_offset, updated_at) VALUES (?1, ?2, "
+                            "?3, ?4, ?5) ON CONFLICT (stream) DO UPDATE SET file = excluded.file, inode = "
+                            "excluded.inode, byte_offset = excluded.byte_offset, updated_at = excluded.updated_at",
+    /* ---- the webhook outbox (outbox.c; docs/webhooks.md) ---- */
+    [BP_SQL_OUTBOX_INSERT] =
+        "INSERT INTO outbox (ledger_id, endpoint, event_key, state, attempts, created_at, next_at, "
+        "last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (endpoint, event_key) DO NOTHING",
+    /* a quarantined unit recognised later: its placeholder row goes, and with it its outbox rows */
+    [BP_SQL_OUTBOX_DROP_PLACEHOLDER] = "DELETE FROM outbox WHERE ledger_id IN (SELECT id FROM ledger WHERE "
+                                       "fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized')",
+    /* ?1 endpoint, ?2 owner, ?3 now, ?4 lease end, ?5 at most; SQLite's writer holds the database */
+    [BP_SQL_OUTBOX_CLAIM] = OUTBOX_CLAIM(""),
+    /* the rows a claim leased (ids ?1..?2, owner ?3, lease end ?4) with their ledger rows */
+    [BP_SQL_OUTBOX_CLAIMED] =
+        "SELECT " OUTBOX_COLUMNS ", " LEDGER_COLUMNS "FROM outbox o JOIN ledger l ON l.id = o.ledger_id "
+        "LEFT JOIN processed p ON p.fingerprint = l.fingerprint WHERE o.id >= ?1 AND o.id <= ?2 "
+        "AND o.lease_owner = ?3 AND o.lease_until = ?4 AND o.state = 'pending' ORDER BY o.id",
+    [BP_SQL_OUTBOX_DELIVERED] = "UPDATE outbox SET state = 'delivered', delivered_at = ?3, lease_owner = NULL, "
+                                "lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?3, last_error = ?4, "
+                            "lease_owner = NULL, lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_DEAD] = "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?3, "
+                           "lease_owner = NULL, lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_RELEASE] = "UPDATE outbox SET lease_owner = NULL, lease_until = 0" OUTBOX_HELD,
+    [BP_SQL_OUTBOX_RETRY_DEAD] = "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?1, lease_owner = NULL, "
+                                 "lease_until = 0 WHERE state = 'dead' AND (CAST(?2 AS TEXT) IS NULL OR endpoint = ?2)",
+    [BP_SQL_OUTBOX_COUNTS] = "SELECT endpoint, state, count(*), sum(CASE WHEN lease_until >= ?1 THEN 1 ELSE 0 END), "
+                             "min(created_at) FROM outbox WHERE (CAST(?2 AS TEXT) IS NULL OR endpoint = ?2) "
+                             "GROUP BY endpoint, state ORDER BY endpoint, state",
+    /* the rows of the ledger rows in (?1, ?2] (migrate carries them) */
+    [BP_SQL_OUTBOX_LIST] = "SELECT " OUTBOX_COLUMNS "FROM outbox o WHERE o.ledger_id > ?1 AND o.ledger_id <= ?2 "
+                           "ORDER BY o.ledger_id, o.id",
+    /* ---- the report's grouped counts (grouped.c; docs/report.md), event rows since ?1 ---- */
+    [BP_SQL_GROUP_DAY_TYPE] =
+        "SELECT evidence_time / 86400, type, count(*) " STATS_EVENTS "GROUP BY 1, 2 ORDER BY 1, 2",
+    [BP_SQL_GROUP_DOMAIN_CATEGORY] = "SELECT domain, coalesce(category, 'complaint:' || feedback_type, type), "
+                                     "count(*) " STATS_EVENTS "AND domain IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+    [BP_SQL_GROUP_RULE] =
+        "SELECT rule, NULL, count(*) " STATS_EVENTS "AND rule IS NOT NULL GROUP BY 1 ORDER BY 3 DESC, 1",
+    [BP_SQL_GROUP_BLOCKLIST] =
+        "SELECT blocklist, NULL, count(*) " STATS_EVENTS "AND blocklist IS NOT NULL GROUP BY 1 ORDER BY 3 DESC, 1",
+    /* by the day of the first evidence, lifted ones included; those before ?1 as one NULL day */
+    [BP_SQL_GROUP_NEW_SUPPRESSIONS] = "SELECT CASE WHEN first_seen < ?1 THEN NULL ELSE first_seen / 86400 END, NULL, "
+                                      "count(*) FROM suppressions GROUP BY 1 ORDER BY 1",
 };
 
 /* the event rows that name a list or reputation system in [?1, ?2), of sending IP ?3 (NULL: any),
@@ -121,6 +203,33 @@ const bp_sql_stmt bp_sql_ledger_named = {LEDGER_SELECT
                                          "AND l.evidence_time < ?2 AND (CAST(?3 AS TEXT) IS NULL OR l.sending_ip = ?3) "
                                          "ORDER BY l.evidence_time, l.id LIMIT ?4",
                                          bp_sql_ledger_types, BP_SQL_LEDGER_N};
+
+const char *const bp_sql_postgres[BP_SQL_COUNT] = {
+    /* other processes' claims are skipped, not waited for: several deliver processes on
+     * several hosts each take rows nobody holds */
+    [BP_SQL_OUTBOX_CLAIM] = OUTBOX_CLAIM(" FOR UPDATE SKIP LOCKED"),
+};
+
+const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT, BP_SQL_INT,
+                                                              BP_SQL_INT};
+
+void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N])
+{
+    v[0] = (bp_sql_value){pos->stream, 0, pos->stream == NULL};
+    v[1] = (bp_sql_value){pos->file, 0, pos->file == NULL};
+    v[2] = (bp_sql_value){NULL, pos->inode, 0};
+    v[3] = (bp_sql_value){NULL, pos->offset, 0};
+    v[4] = (bp_sql_value){NULL, pos->updated_at, 0};
+}
+
+void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N])
+{
+    pos->stream = v[0].text;
+    pos->file = v[1].text;
+    pos->inode = v[2].num;
+    pos->offset = v[3].num;
+    pos->updated_at = v[4].num;
+}
 
 const bp_sql_stats_query bp_sql_stats[BP_STATS_DIM_LAST] = {
     {BP_SQL_STATS_TYPE, BP_STATS_TYPE, 1},     {BP_SQL_STATS_CATEGORY, BP_STATS_CATEGORY, 1},
@@ -144,11 +253,12 @@ const char *bp_sql_stats_key(bp_stats_dim dim, const char *key, char *buf, size_
 
 #define T BP_SQL_TEXT
 #define I BP_SQL_INT
-const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I, T, T, T,
-                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T};
-const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T};
-const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I};
+const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I, T, T, T, T,
+                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, I};
+const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T, I, T, T, T, I, T, T, T};
+const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I, T};
 const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N] = {T, I, I, T, I, T, T, I, I, I, I, T, I, I, I, T};
+const bp_sql_type bp_sql_outbox_types[BP_SQL_OUTBOX_N] = {I, I, T, T, T, I, I, I, I, I, T, T};
 #undef T
 #undef I
 
@@ -215,6 +325,9 @@ void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N
     v[i++] = text(e->stream);
     v[i++] = text(e->receiver);
     v[i++] = text(e->listed);
+    v[i++] = text(r->address_key);
+    v[i] = num(r->paired_with != 0 ? r->paired_with : -r->reported_again); /* the column: see sql.h */
+    v[i].is_null = v[i].num == 0;
 }
 
 void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
@@ -257,6 +370,9 @@ void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
     e->stream = v[i++].text;
     e->receiver = v[i++].text;
     e->listed = v[i++].text;
+    r->address_key = v[i++].text;
+    r->paired_with = v[i].num > 0 ? v[i].num : 0;
+    r->reported_again = v[i].num < 0 ? -v[i].num : 0;
     if (r->kind == NULL)
         r->kind = BP_LEDGER_EVENT;
 }
@@ -272,7 +388,16 @@ void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], cons
     r->event.category = v[5].text;
     r->event.feedback_type = v[6].text;
     r->note = v[7].text;
-    r->event.recipient = address;
+    r->paired_with = v[8].num > 0 ? v[8].num : 0;
+    r->reported_again = v[8].num < 0 ? -v[8].num : 0;
+    r->event.recipient = v[9].text;
+    r->event.status = v[10].text;
+    r->event.smtp_code = v[11].text;
+    r->event.final = (int)v[12].num;
+    r->event.envid = v[13].text;
+    r->event.job_id = v[14].text;
+    r->event.fingerprint = v[15].text;
+    r->address_key = address;
 }
 
 void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N])
@@ -288,6 +413,7 @@ void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SU
     v[8] = text(r->lift_reason);
     v[9] = num(r->lifted_at);
     v[9].is_null = r->lifted_at == 0;
+    v[10] = text(r->address_key);
 }
 
 void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPRESSION_N])
@@ -302,6 +428,7 @@ void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPR
     r->lifted = (int)v[7].num;
     r->lift_reason = v[8].text;
     r->lifted_at = v[9].num;
+    r->address_key = v[10].text;
 }
 
 void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N])
@@ -356,4 +483,20 @@ void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int
     v[6] = text(facts->envid);
     v[7] = text(facts->arrival_date);
     v[8] = num(now);
+}
+
+void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N])
+{
+    r->id = v[0].num;
+    r->ledger_id = v[1].num;
+    r->endpoint = v[2].text;
+    r->event_key = v[3].text;
+    r->state = v[4].text;
+    r->attempts = (unsigned)v[5].num;
+    r->created_at = v[6].num;
+    r->next_at = v[7].num;
+    r->lease_until = v[8].num;
+    r->delivered_at = v[9].num;
+    r->lease_owner = v[10].text;
+    r->last_error = v[11].text;
 }

@@ -30,6 +30,10 @@ typedef enum bp_sql_id {
     BP_SQL_LEDGER_INSERT,
     BP_SQL_LEDGER_FOR,
     BP_SQL_LEDGER_FOLD,
+    BP_SQL_FIRST_SPELLING,
+    BP_SQL_UNIT_ENVID,
+    BP_SQL_LEDGER_PAIR,
+    BP_SQL_LEDGER_UNPAIR,
     BP_SQL_LEDGER_PAGE,
     BP_SQL_LEDGER_UNITS,
     BP_SQL_LEDGER_RECLASSIFY,
@@ -47,11 +51,36 @@ typedef enum bp_sql_id {
     BP_SQL_STATE_GET,
     BP_SQL_STATE_PUT,
     BP_SQL_STATE_DELETE,
+    BP_SQL_POSITION_GET,
+    BP_SQL_POSITION_PUT,
+    BP_SQL_MIGRATE_KEYS,
+    /* the webhook outbox (outbox.c) */
+    BP_SQL_OUTBOX_INSERT,
+    BP_SQL_OUTBOX_DROP_PLACEHOLDER,
+    BP_SQL_OUTBOX_CLAIM,
+    BP_SQL_OUTBOX_CLAIMED,
+    BP_SQL_OUTBOX_DELIVERED,
+    BP_SQL_OUTBOX_RETRY,
+    BP_SQL_OUTBOX_DEAD,
+    BP_SQL_OUTBOX_RELEASE,
+    BP_SQL_OUTBOX_RETRY_DEAD,
+    BP_SQL_OUTBOX_COUNTS,
+    BP_SQL_OUTBOX_LIST,
+    /* the report's grouped counts (grouped.c), in the order of bp_group_dim */
+    BP_SQL_GROUP_DAY_TYPE,
+    BP_SQL_GROUP_DOMAIN_CATEGORY,
+    BP_SQL_GROUP_RULE,
+    BP_SQL_GROUP_BLOCKLIST,
+    BP_SQL_GROUP_NEW_SUPPRESSIONS,
     BP_SQL_COUNT
 } bp_sql_id;
 
 /** The text of statement @p id. */
 extern const char *const bp_sql[BP_SQL_COUNT];
+/** PostgreSQL's text of statement @p id where it differs from bp_sql[id] (claiming outbox rows
+ *  with FOR UPDATE SKIP LOCKED, which SQLite has no use for: its writer holds the database),
+ *  else NULL. */
+extern const char *const bp_sql_postgres[BP_SQL_COUNT];
 
 /** The statements of bp_store_stats(), in the order of the result, with their dimension. */
 typedef struct bp_sql_stats_query {
@@ -103,12 +132,28 @@ bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_va
 /** @return non-zero while @p s has a write transaction open (an extension's writes need one). */
 int bp_store_sql_in_tx(const bp_store *s);
 
+/** A text value (NULL: SQL NULL) and a number, for bp_sql_call's parameters. */
+static inline bp_sql_value bp_sql_text(const char *s)
+{
+    bp_sql_value v = {s, 0, s == NULL};
+    return v;
+}
+static inline bp_sql_value bp_sql_int(long long n)
+{
+    bp_sql_value v = {NULL, n, 0};
+    return v;
+}
+
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
- * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows and
- * of fold states. */
-#define BP_SQL_LEDGER_N      35
-#define BP_SQL_FOLD_N        8
-#define BP_SQL_SUPPRESSION_N 10
+ * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows, of
+ * fold states.  The ledger's paired_with
+ * column holds both sides of a pair (schema 4): on the second report the id of the row that
+ * counts (bp_ledger_row.paired_with), on that row minus the id of its second report
+ * (bp_ledger_row.reported_again); NULL on a row of no pair.  Its last five columns are
+ * the signal fields (signals_sql.h). */
+#define BP_SQL_LEDGER_N      37
+#define BP_SQL_FOLD_N        16
+#define BP_SQL_SUPPRESSION_N 11
 #define BP_SQL_STATE_N       16
 extern const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N];
 extern const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N];
@@ -123,7 +168,7 @@ extern const bp_sql_stmt bp_sql_ledger_named;
 void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N]);
 /** The ledger row of a result row (strings borrowed from @p v). */
 void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N]);
-/** The row derive() folds (store_backend.h ledger_fold), of @p address. */
+/** The row derive() folds (store_backend.h ledger_fold), of address key @p address. */
 void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], const char *address);
 
 void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N]);
@@ -131,6 +176,39 @@ void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPR
 
 void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N]);
 void bp_sql_state_row(bp_fold_state *s, const bp_sql_value v[BP_SQL_STATE_N]);
+
+/** The columns of acct_position (BP_SQL_POSITION_GET/PUT): stream, file, inode, byte_offset,
+ *  updated_at. */
+#define BP_SQL_POSITION_N 5
+extern const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N];
+void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N]);
+void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N]);
+/* Columns of an outbox row (BP_SQL_OUTBOX_LIST; BP_SQL_OUTBOX_CLAIMED: then the ledger's). */
+#define BP_SQL_OUTBOX_N 12
+extern const bp_sql_type bp_sql_outbox_types[BP_SQL_OUTBOX_N];
+/** The outbox row of a result row (strings borrowed from @p v). */
+void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N]);
+
+/* bp_sql_row_fn, a result row of bp_sql_call or bp_sql_stmt: store_backend.h */
+
+/**
+ * One run of a shared statement through a backend's run() (store_backend.h): the outbox and
+ * the report's counts need nothing else from a backend.  @p params are bound from ?1 on;
+ * each result row is read as @p n_cols columns of @p types and handed to @p row (n_cols 0:
+ * a statement whose rows, if any, are not wanted).
+ */
+typedef struct bp_sql_call {
+    bp_sql_id id;
+    const bp_sql_value *params;
+    size_t n_params;
+    const bp_sql_type *types;
+    size_t n_cols;
+    bp_sql_row_fn row;
+    void *user;
+    const char *what;  /**< for the error message: "claiming outbox rows" */
+    long long changed; /**< out: rows the statement changed (INSERT, UPDATE, DELETE) */
+    long long rows;    /**< out: result rows handed to @p row */
+} bp_sql_call;
 
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9
@@ -156,6 +234,30 @@ void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int
                                                                                                                                                            "UPDATE ledger SET " BP_SQL_UNSHARE("message_id") ", " BP_SQL_UNSHARE("source") ", " BP_SQL_UNSHARE("original_message_id") ", " BP_SQL_UNSHARE(     \
                                                                                                                                                                "reporting_mta") ", " BP_SQL_UNSHARE("envid") ", " BP_SQL_UNSHARE("arrival_date") " FROM processed p WHERE p.fingerprint = ledger.fingerprint " \
                                                                                                                                                                                                                                                  "AND ledger.kind = 'event';"
+/**
+ * Migration 3 -> 4 (docs/store.md "Identity", "Two channels"), once the backend has filled
+ * ledger.address_key and suppressions.address_key.  BP_SQL_MERGED_KEYS: the keys whose rows
+ * or suppression rows have more than one spelling; their suppression rows and fold states are
+ * dropped (BP_SQL_MIGRATE_DROP_MERGED, one pass each, before suppressions has an index on the
+ * key).  BP_SQL_MIGRATE_KEYS: the keys to pair and derive again, those merged and those whose
+ * bounces both channels reported.
+ */
+#define BP_SQL_MERGED_KEYS                                                                                             \
+    "SELECT address_key FROM ledger WHERE address_key IS NOT NULL GROUP BY address_key "                               \
+    "HAVING count(DISTINCT recipient) > 1 UNION "                                                                      \
+    "SELECT address_key FROM suppressions WHERE address_key IS NOT NULL GROUP BY address_key HAVING count(*) > 1"
+#define BP_SQL_MIGRATE_DROP_MERGED                                                                                     \
+    "DELETE FROM suppressions WHERE address_key IN (" BP_SQL_MERGED_KEYS ");"                                          \
+    "DELETE FROM derive_state WHERE address_key IN (" BP_SQL_MERGED_KEYS ");"
+#define BP_SQL_MIGRATE_KEYS_TEXT                                                                                       \
+    BP_SQL_MERGED_KEYS " UNION SELECT address_key FROM ledger WHERE address_key IS NOT NULL AND kind = 'event' "       \
+                       "AND type = 'bounce' GROUP BY address_key HAVING min(" BP_SQL_ACCT_ROW(                         \
+                           "") ") = 0 AND max(" BP_SQL_ACCT_ROW("") ") = 1 ORDER BY 1"
+
+/* 1 for a row of the accounting channel (store.h BP_UNIT_ACCT_PREFIX), else 0; @p t the
+ * table's alias with its dot, or "" */
+#define BP_SQL_ACCT_ROW(t) "(CASE WHEN substr(" t "fingerprint, 1, 5) = '" BP_UNIT_ACCT_PREFIX "' THEN 1 ELSE 0 END)"
+
 /* the value all rows of a group have (none NULL, all equal), else NULL */
 #define BP_SQL_SHARED(c) "CASE WHEN count(*) = count(" c ") AND min(" c ") = max(" c ") THEN min(" c ") END AS " c
 /* NULL where the processed row holds the value */

@@ -39,11 +39,26 @@
 #include "sql.h"
 #include "sqlite_wal.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
 
-/* Migrations: entry i brings the schema from version i to i+1.  Never edit a shipped entry;
- * append a new one (and document it in docs/store.md). */
-static const char *const migrations[] = {
+typedef struct sq sq;
+static bp_status migrate_identity(sq *q);
+
+/* BP_STORE_SCHEMA_IDENTITY (3 -> 4), one self-contained step: this SQL, then
+ * migrate_identity().  An address's identity is its case folding, and a failure reported
+ * through two channels is one (docs/store.md "Identity", "Two channels"); the keys are filled
+ * in, the spellings merged and derived again by migrate_identity().  The fold state's column
+ * is renamed, so that a writer of an older program still running fails instead of deriving
+ * by spelling. */
+static const char migrate_identity_sql[] = "ALTER TABLE ledger ADD COLUMN address_key TEXT;"
+                                           "ALTER TABLE ledger ADD COLUMN paired_with INTEGER;"
+                                           "ALTER TABLE suppressions ADD COLUMN address_key TEXT;"
+                                           "ALTER TABLE derive_state RENAME COLUMN address TO address_key;";
+
+/* Migrations: entry i brings the schema from version i to i+1 (and migration_code[i] runs
+ * after it).  Never edit a shipped entry; append a new one (and document it in
+ * docs/store.md). */
+static const char *const migrations[SCHEMA_VERSION] = {
     /* 0 -> 1: the first schema */
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "CREATE TABLE processed ("
@@ -107,11 +122,42 @@ static const char *const migrations[] = {
     "ALTER TABLE processed ADD COLUMN reporting_mta TEXT;"
     "ALTER TABLE processed ADD COLUMN envid TEXT;"
     "ALTER TABLE processed ADD COLUMN arrival_date TEXT;" BP_SQL_MIGRATE_FACTS,
-    /* 3 -> 4: events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
-    BP_SIGNALS_SCHEMA_SQLITE,
+    /* 3 -> 4: where acct --follow stopped reading each stream (bp_acct_position) */
+    "CREATE TABLE acct_position ("
+    "  stream TEXT PRIMARY KEY,"
+    "  file TEXT NOT NULL,"
+    "  inode INTEGER NOT NULL,"
+    "  byte_offset INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
+    [BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity_sql,
+    /* the webhook outbox, one row per (event, endpoint) (docs/webhooks.md) */
+    [BP_STORE_SCHEMA_OUTBOX - 1] =
+        "CREATE TABLE outbox ("
+        "  id INTEGER PRIMARY KEY,"
+        "  ledger_id INTEGER NOT NULL REFERENCES ledger(id),"
+        "  endpoint TEXT NOT NULL,"
+        "  event_key TEXT NOT NULL,"
+        "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  created_at INTEGER NOT NULL,"
+        "  next_at INTEGER NOT NULL,"
+        "  lease_owner TEXT,"
+        "  lease_until INTEGER NOT NULL DEFAULT 0,"
+        "  delivered_at INTEGER,"
+        "  last_error TEXT,"
+        "  UNIQUE (endpoint, event_key)"
+        ");"
+        "CREATE INDEX outbox_due ON outbox (endpoint, next_at) WHERE state = 'pending';"
+        "CREATE INDEX outbox_ledger ON outbox (ledger_id);",
+    /* events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
+    [BP_STORE_SCHEMA_SIGNALS - 1] = BP_SIGNALS_SCHEMA_SQLITE,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "one migration per schema version");
+_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
+               "the identity step is a step of this schema");
+/* Code a migration runs after its SQL, in its transaction (NULL: none). */
+static bp_status (*const migration_code[N_MIGRATIONS])(sq *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 typedef struct sq {
     sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
@@ -140,6 +186,7 @@ typedef struct sq {
     int moved;    /* the path no longer names the file (or its -wal): checkpoint it when letting go */
     int foreign;  /* its -wal holds another file's commits: never checkpoint it into this one */
     char error[512];
+    bp_store_hooks hooks; /* store.c's, for the migrations */
 } sq;
 
 static long long monotonic_ms(void)
@@ -448,11 +495,22 @@ static bp_status migrate(sq *q)
         bs = BP_ERR_STORE;
         goto out;
     }
-    for (int v = version; v < SCHEMA_VERSION; v++) {
+    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++) {
+        if (migrations[v] == NULL) { /* a step renumbered without filling its place */
+            snprintf(q->error, sizeof(q->error), "this program has no migration to schema version %d", v + 1);
+            bs = BP_ERR_STORE;
+            break;
+        }
         bs = exec(q, migrations[v], "migrating the schema");
-        if (bs != BP_OK)
-            goto out;
     }
+    /* then the steps' code, in step order: it runs this program's statements, which read the
+     * columns of every step (a later step's too: the identity step derives through ledger
+     * rows with the signal columns) */
+    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++)
+        if (migration_code[v] != NULL)
+            bs = migration_code[v](q);
+    if (bs != BP_OK)
+        goto out;
     if (version < SCHEMA_VERSION) {
         char sql[96];
         snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);",
@@ -623,12 +681,14 @@ static void sq_close(void *h)
     free(q);
 }
 
-static bp_status sq_open(const char *location, const bp_store_options *opts, void **handle, char **error)
+static bp_status sq_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
+                         char **error)
 {
     bp_status bs = BP_OK;
     sq *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
+    q->hooks = *hooks;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
     q->read_only = opts->read_only != 0;
@@ -1044,6 +1104,207 @@ static bp_status sq_state_delete(void *h, const char *address)
     return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
 }
 
+static bp_status sq_position_get(void *h, const char *stream, bp_acct_position_cb cb, void *user)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, BP_SQL_POSITION_GET, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, stream);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        bp_sql_value v[BP_SQL_POSITION_N];
+        bp_acct_position pos;
+        read_values(st, bp_sql_position_types, BP_SQL_POSITION_N, v);
+        bp_sql_position_row(&pos, v);
+        cb(user, &pos);
+    } else if (rc == SQLITE_DONE) {
+        bs = BP_ERR_NOT_FOUND;
+    } else {
+        bs = fail(q, rc, "reading the accounting position");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return bs;
+}
+
+static bp_status sq_first_spelling(void *h, const char *key, char *buf, size_t size)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, BP_SQL_FIRST_SPELLING, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    const char *r = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (r != NULL)
+        snprintf(buf, size, "%s", r);
+    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        bs = BP_ERR_NOT_FOUND;
+    else
+        bs = fail(q, rc, "reading the ledger");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return bs;
+}
+
+static bp_status sq_position_put(void *h, const bp_acct_position *pos)
+{
+    bp_sql_value v[BP_SQL_POSITION_N];
+    bp_sql_position_values(pos, v);
+    return run_values(h, BP_SQL_POSITION_PUT, v, BP_SQL_POSITION_N, NULL, NULL, "writing the accounting position",
+                      NULL);
+}
+
+static bp_status sq_unit_envid(void *h, const char *fingerprint, char *buf, size_t size)
+{
+    sq *q = h;
+    sqlite3_stmt *st = NULL;
+    bp_status bs = prepare(q, BP_SQL_UNIT_ENVID, &st);
+    if (bs != BP_OK)
+        return bs;
+    bind_text(st, 1, fingerprint);
+    int rc = sqlite3_step(st);
+    const char *r = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (r != NULL)
+        snprintf(buf, size, "%s", r);
+    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        bs = BP_ERR_NOT_FOUND;
+    else
+        bs = fail(q, rc, "reading a unit");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return bs;
+}
+
+static bp_status sq_ledger_pair(void *h, long long id, long long first)
+{
+    const bp_sql_value v[] = {int_v(id), int_v(first)};
+    return run_values(h, BP_SQL_LEDGER_PAIR, v, 2, NULL, NULL, "writing the ledger", NULL);
+}
+
+static bp_status sq_ledger_unpair(void *h, long long id)
+{
+    const bp_sql_value v[] = {int_v(id)};
+    return run_values(h, BP_SQL_LEDGER_UNPAIR, v, 1, NULL, NULL, "writing the ledger", NULL);
+}
+
+/* ---- schema 5: identity (docs/store.md "Identity") ----------------------------------------- */
+
+/* SQL function bp_address_key(text): store.c's key function, for the migration's statements
+ * (registered for the migration only: the schema never names it). */
+static void sql_address_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    sq *q = sqlite3_user_data(ctx);
+    (void)argc;
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    if (text == NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    char *key = q->hooks.address_key(text); /* owned: SQLite frees it */
+    if (key == NULL)
+        sqlite3_result_error_nomem(ctx);
+    else
+        sqlite3_result_text(ctx, key, -1, free);
+}
+
+/* A list of keys (malloc'ed strings). */
+typedef struct key_list {
+    char **v;
+    size_t n, cap;
+    int nomem;
+} key_list;
+
+static int collect_key(sqlite3_stmt *st, void *ctx)
+{
+    key_list *l = ctx;
+    const char *k = (const char *)sqlite3_column_text(st, 0);
+    if (k == NULL)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) {
+            l->nomem = 1;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = strdup(k)) == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* After the identity step's SQL, in its transaction: every row's key (bp_address_key() as an SQL
+ * function), the fold states of spellings that are not keys dropped (a cache: made again at
+ * the address's next write), the indexes; then the keys with several spellings lose their
+ * suppression rows and fold states, and they and the keys whose failures both channels
+ * reported are paired and derived again by store.c (merged ones show their first spelling).
+ * Interrupted, the transaction is undone and all of it runs again. */
+static bp_status migrate_identity(sq *q)
+{
+    key_list keys = {NULL, 0, 0, 0};
+    int rc = sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, q,
+                                        sql_address_key, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail(q, rc, "migrating the schema");
+    bp_status bs = exec(q,
+                        "UPDATE ledger SET address_key = bp_address_key(recipient) WHERE recipient IS NOT NULL;"
+                        "UPDATE suppressions SET address_key = bp_address_key(address);"
+                        "DELETE FROM derive_state WHERE address_key <> bp_address_key(address_key);"
+                        "DROP INDEX ledger_recipient;"
+                        "CREATE INDEX ledger_key ON ledger(address_key, evidence_time, id);",
+                        "migrating the schema: address keys");
+    if (bs == BP_OK)
+        bs = run_values(q, BP_SQL_MIGRATE_KEYS, NULL, 0, collect_key, &keys, "migrating the schema", NULL);
+    if (bs == BP_OK && keys.nomem)
+        bs = BP_ERR_NOMEM;
+    if (bs == BP_OK)
+        bs = exec(q, BP_SQL_MIGRATE_DROP_MERGED "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);",
+                  "migrating the schema");
+    for (size_t i = 0; i < keys.n && bs == BP_OK; i++)
+        bs = q->hooks.rederive(q->hooks.ctx, q, keys.v[i]);
+    sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL, NULL);
+    for (size_t i = 0; i < keys.n; i++)
+        free(keys.v[i]);
+    free(keys.v);
+    if (bs == BP_ERR_NOMEM)
+        snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
+    return bs;
+}
+
+/* Result columns bp_sql_call may ask for (an outbox row and its ledger row). */
+#define RUN_MAX_COLUMNS 64
+
+static int call_each(sqlite3_stmt *st, void *ctx)
+{
+    bp_sql_call *c = ctx;
+    bp_sql_value v[RUN_MAX_COLUMNS];
+    read_values(st, c->types, c->n_cols, v);
+    return c->row(c->user, v);
+}
+
+static bp_status sq_run(void *h, bp_sql_call *c)
+{
+    sq *q = h;
+    if (c->n_cols > RUN_MAX_COLUMNS)
+        BP_INTERNAL_ERROR("more result columns than RUN_MAX_COLUMNS");
+    c->rows = c->changed = 0;
+    bp_status bs = run_values(q, c->id, c->params, c->n_params, c->n_cols > 0 ? call_each : NULL, c, c->what, &c->rows);
+    if (bs == BP_OK && q->db != NULL)
+        c->changed = sqlite3_changes64(q->db);
+    return bs;
+}
+
+/* ---- the statements of the store's extensions (sql.h bp_sql_stmt) ---- */
+
 typedef struct ext_walk {
     const bp_sql_stmt *stmt;
     bp_sql_row_fn each;
@@ -1058,8 +1319,8 @@ static int ext_each(sqlite3_stmt *st, void *ctx)
     return w->each(w->user, v);
 }
 
-static bp_status sq_run(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                        void *user, long long *changes)
+static bp_status sq_run_stmt(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                             void *user, long long *changes)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
@@ -1109,6 +1370,10 @@ const bp_store_backend bp_store_backend_sqlite = {
     .ledger_insert = sq_ledger_insert,
     .ledger_for = sq_ledger_for,
     .ledger_fold = sq_ledger_fold,
+    .first_spelling = sq_first_spelling,
+    .unit_envid = sq_unit_envid,
+    .ledger_pair = sq_ledger_pair,
+    .ledger_unpair = sq_ledger_unpair,
     .ledger_page = sq_ledger_page,
     .ledger_units = sq_ledger_units,
     .ledger_reclassify = sq_ledger_reclassify,
@@ -1121,4 +1386,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .state_put = sq_state_put,
     .state_delete = sq_state_delete,
     .run = sq_run,
+    .position_get = sq_position_get,
+    .position_put = sq_position_put,
+    .run_stmt = sq_run_stmt,
 };

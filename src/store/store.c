@@ -5,6 +5,13 @@
  *                        reserved for the PostgreSQL backend (BP_ERR_UNSUPPORTED until it is
  *                        built); anything else is an SQLite file path.
  * bp_store_record()      idempotent recording of one unit; re-derives every address it touched.
+ * bp_address_key()       (identity.c) an address's identity: every address the store is
+ *                        given, in a report or by an operator, is looked up, locked, derived
+ *                        and stored under its key; rows keep the spelling they came with, and
+ *                        a suppression row shows the address's first (docs/store.md "Identity").
+ * pair_report()          a bounce reported by both channels, an accounting record and a DSN,
+ *                        is one failure: the report that sorts second is marked (paired_with)
+ *                        and folds to nothing (docs/store.md "Two channels").
  * derive()               the one definition of an address's suppression row: a fold over its
  *                        ledger rows in evidence-time order.  Recording, removal, import,
  *                        deliveries and rescore all end in it, so their results agree whatever
@@ -36,6 +43,8 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "fold.h"
+#include "identity.h"
+#include "outbox.h"
 #include "signals_sql.h"
 #include "sql.h"
 #include "store_backend.h"
@@ -127,6 +136,11 @@ static const bp_store_backend *postgres_backend(char **error)
 }
 #endif
 
+static bp_status derive(bp_store *s, const char *key, int *became_suppressed, size_t *soft_pending,
+                        long long *soft_oldest);
+
+static bp_status migration_rederive(void *ctx, void *h, const char *key);
+
 bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_store **out, char **error)
 {
     bp_store_options defaults;
@@ -154,7 +168,8 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
     s->opts = *opts;
     if (s->opts.soft_count == 0)
         s->opts.soft_count = 1;
-    bp_status st = s->be->open(location, &s->opts, &s->h, error);
+    const bp_store_hooks hooks = {s, bp_address_key, migration_rederive};
+    bp_status st = s->be->open(location, &s->opts, &hooks, &s->h, error);
     if (st != BP_OK) {
         free(s);
         return st;
@@ -184,6 +199,17 @@ const char *bp_store_last_error(const bp_store *s)
 int bp_store_schema_version(const bp_store *s)
 {
     return s->be->schema_version(s->h);
+}
+
+const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle)
+{
+    *handle = s->h;
+    return s->be;
+}
+
+void bp_store_set_error(bp_store *s, const char *message)
+{
+    snprintf(s->error, sizeof(s->error), "%s", message);
 }
 
 bp_status bp_store_begin(bp_store *s)
@@ -225,7 +251,7 @@ void bp_store_rollback(bp_store *s)
 bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
                            void *user, long long *changes)
 {
-    return s->be->run(s->h, stmt, v, n, each, user, changes);
+    return s->be->run_stmt(s->h, stmt, v, n, each, user, changes);
 }
 
 int bp_store_sql_in_tx(const bp_store *s)
@@ -260,17 +286,25 @@ static long long now_seconds(void)
     return (long long)time(NULL);
 }
 
-/* Domain of an address, lower-cased into @p buf; NULL when there is none. */
-static const char *domain_of(const char *address, char *buf, size_t size)
+/* The domain of an address key (folded like the rest of the key: lower case), a pointer
+ * into it; NULL when there is none. */
+static const char *domain_of_key(const char *key)
 {
-    const char *at = address != NULL ? strrchr(address, '@') : NULL;
-    if (at == NULL || at[1] == '\0')
-        return NULL;
-    size_t i = 0;
-    for (const char *p = at + 1; *p != '\0' && i + 1 < size; p++)
-        buf[i++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
-    buf[i] = '\0';
-    return buf;
+    const char *at = key != NULL ? strrchr(key, '@') : NULL;
+    return at != NULL && at[1] != '\0' ? at + 1 : NULL;
+}
+
+/* The identity key of @p address (identity.h) into *key (malloc'ed; NULL for NULL).
+ * @return BP_OK or BP_ERR_NOMEM */
+static bp_status key_of(bp_store *s, const char *address, char **key)
+{
+    *key = NULL;
+    if (address == NULL)
+        return BP_OK;
+    if ((*key = bp_address_key(address)) != NULL)
+        return BP_OK;
+    snprintf(s->error, sizeof(s->error), "out of memory");
+    return BP_ERR_NOMEM;
 }
 
 /* ---- the fold state kept per address (table derive_state) --------------------------------
@@ -404,29 +438,36 @@ static int note_current(void *user, const bp_suppression *r)
 typedef struct fold_ctx {
     bp_fold_policy policy;
     bp_fold *d;
+    long long first_id; /* the lowest id folded and its spelling (first[0] '\0': none) */
+    char first[BP_MAX_ADDRESS_BYTES + 1];
 } fold_ctx;
 
 static int fold_row(void *user, const bp_ledger_row *r)
 {
     fold_ctx *c = user;
+    if (r->event.recipient != NULL && (c->first[0] == '\0' || r->id < c->first_id)) {
+        c->first_id = r->id;
+        snprintf(c->first, sizeof(c->first), "%s", r->event.recipient);
+    }
     return bp_fold_row(&c->policy, c->d, r);
 }
 
-/* Re-derive the suppression row of @p address from its ledger rows: from its fold state and
- * the rows after it when that is exact, else from its first row (see above).
+/* Re-derive the suppression row of address key @p key from its ledger rows: from its fold
+ * state and the rows after it when that is exact, else from its first row (see above).  A
+ * suppression row written for the first time shows the address's first spelling.
  * @param became_suppressed if not NULL, set to 1 when it was not suppressed and now is
  * @param soft_pending if not NULL, receives the number of soft events counted at the end
  * @param soft_oldest if not NULL, receives the oldest of them (0 when none) */
-static bp_status derive(bp_store *s, const char *address, int *became_suppressed, size_t *soft_pending,
+static bp_status derive(bp_store *s, const char *key, int *became_suppressed, size_t *soft_pending,
                         long long *soft_oldest)
 {
     bp_fold d;
-    char policy[64], dombuf[320];
+    char policy[64], spelling[BP_MAX_ADDRESS_BYTES + 1];
     memset(&d, 0, sizeof(d));
-    fold_ctx ctx = {fold_policy(s), &d};
+    fold_ctx ctx = {fold_policy(s), &d, 0, ""};
     bp_fold_policy_text(&ctx.policy, policy, sizeof(policy));
     state_load load = {policy, &d, 0};
-    bp_status st = s->be->state_get(s->h, address, load_state, &load);
+    bp_status st = s->be->state_get(s->h, key, load_state, &load);
     if (st == BP_ERR_NOT_FOUND)
         st = BP_OK;
     if (st != BP_OK)
@@ -439,7 +480,7 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
     int full = !load.usable, changed = 0;
     for (size_t i = 0; i < s->n_unfolded && !full; i++) {
         const unfolded *u = &s->unfolded[i];
-        if (strcmp(u->address, address) != 0 || (!u->refold && bp_fold_key_after(u->t, u->id, d.last_time, d.last_id)))
+        if (strcmp(u->address, key) != 0 || (!u->refold && bp_fold_key_after(u->t, u->id, d.last_time, d.last_id)))
             continue; /* another address, or read back below */
         full = u->refold || u->what == BP_FACT_REMOVAL || !d.active ||
                !bp_fold_key_after(u->t, u->id, d.active_time, d.active_id);
@@ -450,36 +491,46 @@ static bp_status derive(bp_store *s, const char *address, int *became_suppressed
     } else {
         for (size_t i = 0; i < s->n_unfolded; i++) {
             const unfolded *u = &s->unfolded[i];
-            if (strcmp(u->address, address) != 0 || bp_fold_key_after(u->t, u->id, d.last_time, d.last_id))
+            if (strcmp(u->address, key) != 0 || bp_fold_key_after(u->t, u->id, d.last_time, d.last_id))
                 continue;
             bp_fold_late(&d, u->what, u->t);
             changed = 1;
         }
     }
     d.folded = 0;
-    st = s->be->ledger_fold(s->h, address, d.last_time, d.last_id, fold_row, &ctx);
+    st = s->be->ledger_fold(s->h, key, d.last_time, d.last_id, fold_row, &ctx);
     if (st == BP_OK && d.nomem)
         st = BP_ERR_NOMEM;
     if (st != BP_OK)
         goto out;
     changed |= d.folded > 0;
-    const char *domain = domain_of(address, dombuf, sizeof(dombuf));
-    bp_suppression row = bp_fold_suppression(&d, address, domain != NULL ? domain : "");
+    const char *domain = domain_of_key(key);
+    bp_suppression row = bp_fold_suppression(&d, key, domain != NULL ? domain : "");
+    row.address_key = key;
     current_row cur = {d.exists ? &row : NULL, 0, 0, 0};
-    st = s->be->suppression_get(s->h, address, note_current, &cur);
+    st = s->be->suppression_get(s->h, key, note_current, &cur);
     if (st == BP_ERR_NOT_FOUND)
         st = BP_OK;
+    if (st == BP_OK && d.exists && !cur.found && full && ctx.first[0] != '\0') {
+        row.address = ctx.first; /* a new row: the spelling recorded first, of the whole ledger folded */
+    } else if (st == BP_OK && d.exists && !cur.found) { /* folded from a state: ask */
+        st = s->be->first_spelling(s->h, key, spelling, sizeof(spelling));
+        if (st == BP_OK)
+            row.address = spelling;
+        else if (st == BP_ERR_NOT_FOUND)
+            st = BP_OK;
+    }
     if (st != BP_OK)
         goto out;
     if (d.exists && !cur.same)
         st = s->be->suppression_put(s->h, &row);
     else if (!d.exists && cur.found)
-        st = s->be->suppression_delete(s->h, address);
+        st = s->be->suppression_delete(s->h, key);
     if (st == BP_OK && changed && d.last_time != LLONG_MIN)
-        st = save_state(s, address, &d);
+        st = save_state(s, key, &d);
     if (st != BP_OK)
         goto out;
-    forget_unfolded(s, address);
+    forget_unfolded(s, key);
     if (became_suppressed != NULL)
         *became_suppressed = d.active && !(cur.found && cur.active);
     if (soft_pending != NULL)
@@ -516,16 +567,362 @@ bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state)
     return s->be->seen(s->h, fingerprint, state);
 }
 
-/* Insert a ledger row and note it for derive(). */
+bp_status bp_store_acct_position(bp_store *s, const char *stream, bp_acct_position_cb cb, void *user)
+{
+    return s->be->position_get(s->h, stream, cb, user);
+}
+
+bp_status bp_store_acct_position_put(bp_store *s, const bp_acct_position *pos)
+{
+    bp_status st = need_tx(s);
+    return st == BP_OK ? s->be->position_put(s->h, pos) : st;
+}
+
+/* Note ledger row @p r, written with id @p id, for derive(). */
+static bp_status note_row(bp_store *s, const bp_ledger_row *r, long long id)
+{
+    bp_ledger_row noted = *r;
+    noted.id = id;
+    return note_unfolded(s, r->address_key, bp_fact_of(&noted).what, r->evidence_time, id, 0);
+}
+
+/* Insert a ledger row (its address_key filled in) and note it for derive(). */
 static bp_status ledger_write(bp_store *s, const bp_ledger_row *r)
 {
     long long id = 0;
     bp_status st = s->be->ledger_insert(s->h, r, &id);
-    if (st != BP_OK)
+    return st == BP_OK ? note_row(s, r, id) : st;
+}
+
+/* ---- two channels, one failure (docs/store.md "Two channels") -----------------------------
+ * PowerMTA writes an accounting record for a failed delivery and mails its own DSN for it;
+ * with VERP the DSN comes back through pipe.  A new bounce row X and an earlier row Y report
+ * the same failure when:
+ *   - both are event rows of type bounce of the same address (key), one from an accounting
+ *     record and one from a message (BP_UNIT_ACCT_PREFIX), with the same action;
+ *   - their statuses agree: the same class (2/4/5: the status's, else the SMTP code's, else
+ *     final or not), and the same X.Y.Z unless one side has no detail (no status, or X.0.0);
+ *   - neither their envelope ids nor their job ids differ (where both carry one);
+ *   - their evidence times lie at most BP_PAIR_WINDOW_SECONDS apart;
+ *   - Y is not already one of a pair.
+ * Of several such Y, the one with more matching ids, then the nearest in time, then the first.
+ * Of the pair, the row that sorts first in (evidence_time, id) counts; the other is marked
+ * (paired_with = the first's id) and folds to nothing, so the result does not depend on
+ * which channel's report arrived first.  Marking an older row changes what it means to the
+ * fold: its address is folded again from its first row.  The same action is required so that
+ * a report that reads differently (a forged DSN among them: anyone can mail the bounce
+ * domain) never cancels evidence; such reports stay two pieces of evidence. */
+
+static int is_acct(const char *fingerprint)
+{
+    return fingerprint != NULL && strncmp(fingerprint, BP_UNIT_ACCT_PREFIX, sizeof(BP_UNIT_ACCT_PREFIX) - 1) == 0;
+}
+
+/* The status class: '2', '4' or '5'. */
+static char status_class(const char *status, const char *smtp_code, int final)
+{
+    if (status != NULL && (status[0] == '2' || status[0] == '4' || status[0] == '5'))
+        return status[0];
+    if (smtp_code != NULL && (smtp_code[0] == '2' || smtp_code[0] == '4' || smtp_code[0] == '5'))
+        return smtp_code[0];
+    return final ? '5' : '4';
+}
+
+/* Does @p status say more than its class ("X.0.0" and none do not)? */
+static int status_detailed(const char *status)
+{
+    return status != NULL && status[0] != '\0' && strcmp(status + 1, ".0.0") != 0;
+}
+
+/* Both present and different. */
+static int differ(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) != 0;
+}
+
+/* A report of the other channel that may be the same failure (strings borrowed or copied,
+ * as their holder says). */
+typedef struct pair_candidate {
+    long long id, t;
+    int final;
+    const char *status, *smtp_code, *envid, *job_id;
+} pair_candidate;
+
+/* The best of the candidates seen so far: most ids equal, then the nearest in time, then
+ * the lowest id (docs/store.md "Two channels, one failure"). */
+typedef struct pair_best {
+    int found, score;
+    long long id, t, dt;
+} pair_best;
+
+/* Weigh candidate @p c for new report @p e at time @p t. */
+static void consider(pair_best *b, const bp_event *e, long long t, const pair_candidate *c)
+{
+    if (status_class(e->status, e->smtp_code, e->final) != status_class(c->status, c->smtp_code, c->final))
+        return;
+    if (status_detailed(e->status) && status_detailed(c->status) && strcmp(e->status, c->status) != 0)
+        return;
+    if (differ(e->envid, c->envid) || differ(e->job_id, c->job_id))
+        return;
+    int score = (e->envid != NULL && c->envid != NULL) + (e->job_id != NULL && c->job_id != NULL);
+    long long dt = c->t > t ? c->t - t : t - c->t;
+    if (b->found && (score < b->score || (score == b->score && (dt > b->dt || (dt == b->dt && c->id > b->id)))))
+        return;
+    b->found = 1;
+    b->score = score;
+    b->id = c->id;
+    b->t = c->t;
+    b->dt = dt;
+}
+
+/* The rows pair_report() reads: the candidates among the key's rows from t - window on, in
+ * (evidence_time, id) order, up to t + window, at most BP_MAX_PAIR_CANDIDATES (copies). */
+typedef struct pair_scan {
+    const char *action;
+    int acct; /* the new report's channel */
+    long long t_to;
+    pair_candidate v[BP_MAX_PAIR_CANDIDATES];
+    const char *fingerprint[BP_MAX_PAIR_CANDIDATES];
+    size_t n;
+    bp_arena *arena;
+    int nomem;
+} pair_scan;
+
+static const char *scan_copy(pair_scan *p, const char *v)
+{
+    if (v == NULL)
+        return NULL;
+    if (p->arena == NULL && (p->arena = bp_arena_new()) == NULL) {
+        p->nomem = 1;
+        return NULL;
+    }
+    const char *c = bp_arena_strdup(p->arena, v);
+    if (c == NULL)
+        p->nomem = 1;
+    return c;
+}
+
+static int scan_row(void *user, const bp_ledger_row *r)
+{
+    pair_scan *p = user;
+    if (r->evidence_time > p->t_to)
+        return 1; /* past the window: nothing after it is a candidate */
+    const char *action = bp_action_name(r->event.action);
+    if (strcmp(r->kind, BP_LEDGER_EVENT) != 0 || r->event.type != BP_EVENT_BOUNCE || r->paired_with != 0 ||
+        r->reported_again != 0 || is_acct(r->event.fingerprint) == p->acct || action == NULL ||
+        strcmp(action, p->action) != 0)
+        return 0;
+    pair_candidate *c = &p->v[p->n];
+    c->id = r->id;
+    c->t = r->evidence_time;
+    c->final = r->event.final;
+    c->status = scan_copy(p, r->event.status);
+    c->smtp_code = scan_copy(p, r->event.smtp_code);
+    c->envid = scan_copy(p, r->event.envid);
+    c->job_id = scan_copy(p, r->event.job_id);
+    p->fingerprint[p->n] = scan_copy(p, r->event.fingerprint);
+    p->n++;
+    return p->nomem || p->n == BP_MAX_PAIR_CANDIDATES;
+}
+
+/* Bounce row @p id of address key @p key, reported by @p e (as stored, its unit's envelope id
+ * included) through the channel of @p fingerprint at @p t: pair it with an earlier report of
+ * the same failure through the other channel, if there is one.  The candidates are read with
+ * the fold's own query (prepared anyway: derive() runs it next), which takes the address's
+ * lock first on PostgreSQL, so that a report of the other channel committed meanwhile is seen.
+ * @param marked set to 1 when this row is the one marked (it folds to nothing) */
+static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, const char *fingerprint, long long t,
+                             long long id, int *marked)
+{
+    *marked = 0;
+    const char *action = bp_action_name(e->action);
+    if (e->type != BP_EVENT_BOUNCE || key == NULL || action == NULL)
+        return BP_OK;
+    pair_scan p;
+    memset(&p, 0, sizeof(p));
+    p.action = action;
+    p.acct = is_acct(fingerprint);
+    p.t_to = t + BP_PAIR_WINDOW_SECONDS;
+    bp_status st = s->be->ledger_fold(s->h, key, t - BP_PAIR_WINDOW_SECONDS - 1, LLONG_MAX, scan_row, &p);
+    if (st == BP_OK && p.nomem)
+        st = BP_ERR_NOMEM;
+    pair_best best = {0, 0, 0, 0, 0};
+    for (size_t i = 0; i < p.n && st == BP_OK; i++) {
+        char envid[BP_MAX_STORED_ENVID_BYTES + 1];
+        if (e->envid != NULL && p.v[i].envid == NULL && p.fingerprint[i] != NULL) {
+            /* its unit's envelope id, kept once in the processed row */
+            st = s->be->unit_envid(s->h, p.fingerprint[i], envid, sizeof(envid));
+            if (st == BP_OK)
+                p.v[i].envid = envid;
+            else if (st == BP_ERR_NOT_FOUND)
+                st = BP_OK;
+        }
+        if (st == BP_OK)
+            consider(&best, e, t, &p.v[i]);
+    }
+    bp_arena_free(p.arena);
+    if (st != BP_OK || !best.found)
         return st;
-    bp_ledger_row noted = *r;
-    noted.id = id;
-    return note_unfolded(s, r->event.recipient, bp_fact_of(&noted).what, r->evidence_time, id, 0);
+    if (bp_fold_key_after(t, id, best.t, best.id)) { /* the earlier report counts: this one is the second */
+        *marked = 1;
+        return s->be->ledger_pair(s->h, id, best.id);
+    }
+    st = s->be->ledger_pair(s->h, best.id, id); /* this one sorts first: the other stops counting */
+    return st == BP_OK ? note_unfolded(s, key, BP_FACT_NOTHING, 0, best.id, 1) : st;
+}
+
+/* The reports of address key @p key already in the ledger, paired as pair_report() would have
+ * paired them had they arrived in ledger (id) order: schema 4's migration, for stores
+ * written before pairing existed.  Everything of the key is read at once (one address's
+ * bounces); the candidates of a row are those pair_report() reads, among the rows before it:
+ * of the other channel, the same action, within the window, not yet paired, the first
+ * BP_MAX_PAIR_CANDIDATES in (evidence_time, id) order.
+ * @param changed set to 1 when a row was marked */
+typedef struct history_row {
+    long long id, t;
+    int acct, taken, final;
+    char *action, *status, *smtp_code, *envid, *job_id;
+} history_row;
+
+typedef struct history {
+    history_row *v;
+    size_t n, cap;
+    int nomem;
+} history;
+
+static char *dup_or_null(history *hs, const char *v)
+{
+    char *c = v != NULL ? strdup(v) : NULL;
+    if (v != NULL && c == NULL)
+        hs->nomem = 1;
+    return c;
+}
+
+static int collect_history(void *user, const bp_ledger_row *r)
+{
+    history *hs = user;
+    if (strcmp(r->kind, BP_LEDGER_EVENT) != 0 || r->event.type != BP_EVENT_BOUNCE ||
+        bp_action_name(r->event.action) == NULL)
+        return 0;
+    if (hs->n == hs->cap) {
+        size_t cap = hs->cap ? hs->cap * 2 : 16;
+        history_row *v = realloc(hs->v, cap * sizeof(*v));
+        if (v == NULL) {
+            hs->nomem = 1;
+            return 1;
+        }
+        hs->v = v;
+        hs->cap = cap;
+    }
+    history_row *h = &hs->v[hs->n++];
+    memset(h, 0, sizeof(*h));
+    h->id = r->id;
+    h->t = r->evidence_time;
+    h->taken = r->paired_with != 0 || r->reported_again != 0;
+    h->acct = is_acct(r->event.fingerprint);
+    h->final = r->event.final;
+    h->action = dup_or_null(hs, bp_action_name(r->event.action));
+    h->status = dup_or_null(hs, r->event.status);
+    h->smtp_code = dup_or_null(hs, r->event.smtp_code);
+    h->envid = dup_or_null(hs, r->event.envid); /* ledger_for reads the unit's own too */
+    h->job_id = dup_or_null(hs, r->event.job_id);
+    return hs->nomem;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    const history_row *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* (evidence_time, id) order */
+static int cmp_key(const void *a, const void *b)
+{
+    const history_row *x = *(history_row *const *)a, *y = *(history_row *const *)b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static bp_status pair_history(bp_store *s, const char *key, int *changed)
+{
+    history hs = {NULL, 0, 0, 0};
+    history_row **cand = NULL;
+    *changed = 0;
+    bp_status st = s->be->ledger_for(s->h, key, collect_history, &hs);
+    if (st == BP_OK && hs.nomem)
+        st = BP_ERR_NOMEM;
+    if (st == BP_OK && hs.n > 0 && (cand = malloc(hs.n * sizeof(*cand))) == NULL)
+        st = BP_ERR_NOMEM;
+    if (st == BP_OK)
+        qsort(hs.v, hs.n, sizeof(*hs.v), cmp_id);
+    for (size_t i = 0; i < hs.n && st == BP_OK; i++) {
+        history_row *x = &hs.v[i];
+        if (x->taken)
+            continue;
+        size_t n = 0;
+        for (size_t j = 0; j < i; j++) {
+            history_row *y = &hs.v[j];
+            long long dt = y->t > x->t ? y->t - x->t : x->t - y->t;
+            if (!y->taken && y->acct != x->acct && strcmp(y->action, x->action) == 0 && dt <= BP_PAIR_WINDOW_SECONDS)
+                cand[n++] = y;
+        }
+        qsort(cand, n, sizeof(*cand), cmp_key);
+        bp_event e;
+        memset(&e, 0, sizeof(e));
+        e.status = x->status;
+        e.smtp_code = x->smtp_code;
+        e.final = x->final;
+        e.envid = x->envid;
+        e.job_id = x->job_id;
+        pair_best best = {0, 0, 0, 0, 0};
+        history_row *y = NULL;
+        for (size_t k = 0; k < n && k < BP_MAX_PAIR_CANDIDATES; k++) {
+            const pair_candidate c = {cand[k]->id,        cand[k]->t,     cand[k]->final, cand[k]->status,
+                                      cand[k]->smtp_code, cand[k]->envid, cand[k]->job_id};
+            long long before = best.id;
+            consider(&best, &e, x->t, &c);
+            if (best.id != before)
+                y = cand[k];
+        }
+        if (y == NULL)
+            continue;
+        if (bp_fold_key_after(x->t, x->id, y->t, y->id))
+            st = s->be->ledger_pair(s->h, x->id, y->id);
+        else
+            st = s->be->ledger_pair(s->h, y->id, x->id);
+        x->taken = y->taken = 1;
+        *changed = 1;
+    }
+    for (size_t i = 0; i < hs.n; i++) {
+        free(hs.v[i].action);
+        free(hs.v[i].status);
+        free(hs.v[i].smtp_code);
+        free(hs.v[i].envid);
+        free(hs.v[i].job_id);
+    }
+    free(hs.v);
+    free(cand);
+    return st;
+}
+
+/* Schema 4's migration, through the handle it is migrating (before bp_store_open() has it),
+ * for an address whose spellings it merged or whose failures both channels reported: its
+ * reports paired (pair_history) and its suppression row and fold state derived again. */
+static bp_status migration_rederive(void *ctx, void *h, const char *key)
+{
+    bp_store *s = ctx;
+    void *saved = s->h;
+    int changed = 0;
+    s->h = h;
+    bp_status st = pair_history(s, key, &changed);
+    if (st == BP_OK && changed)
+        st = note_unfolded(s, key, BP_FACT_NOTHING, 0, 0, 1); /* rows changed meaning: fold it all again */
+    if (st == BP_OK)
+        st = derive(s, key, NULL, NULL, NULL);
+    forget_unfolded(s, key);
+    s->h = saved;
+    return st;
 }
 
 /* ---- what a unit stores (limits.h, "What the store keeps") ------------------------------
@@ -616,12 +1013,15 @@ static size_t facts_len(const bp_unit_facts *f)
            text_len(f->reporting_mta) + text_len(f->envid) + text_len(f->arrival_date);
 }
 
-/* An event row of the unit: the facts its processed row holds are left out (NULL), and
- * past the unit's text budget so is its free text. */
-static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *facts, const bp_event *e, long long t,
-                              long long now, const bp_store_unit *unit)
+/* An event row of the unit, for address key @p key: the facts its processed row holds are
+ * left out (NULL), and past the unit's text budget so is its free text.  Not noted for
+ * derive() yet (bp_store_record() pairs it first).
+ * @param id receives the row's id
+ * @param kept receives the event as stored (its unit's facts included): what pairing compares */
+static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *facts, const bp_event *e, const char *key,
+                              long long t, long long now, const bp_store_unit *unit, long long *id,
+                              bp_event *kept_event)
 {
-    char dombuf[320];
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = BP_LEDGER_EVENT;
@@ -634,7 +1034,8 @@ static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *fa
             *(const char **)((char *)x + fact_offsets[i]) = NULL; /* the message's value */
     x->fingerprint = unit->fingerprint;
     r.mta_category = cut(w, unit->mta_category, BP_MAX_STORED_TOKEN_BYTES);
-    r.domain = domain_of(x->recipient, dombuf, sizeof(dombuf));
+    r.address_key = key;
+    r.domain = domain_of_key(key);
     r.evidence_time = t;
     r.recorded_at = now;
     const char **free_text[] = {&x->diagnostic, &x->remote_mta, &x->reporting_mta,       &x->envid,
@@ -643,26 +1044,46 @@ static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *fa
     size_t kept = 0, len = 0;
     for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
         kept += text_len(*free_text[i]);
-    len = text_len(x->recipient) + text_len(r.domain) + text_len(x->recipient_from) + text_len(x->status) +
-          text_len(x->smtp_code) + text_len(x->category) + text_len(x->feedback_type) + text_len(x->rule) +
-          text_len(x->blocklist) + text_len(x->family) + text_len(r.mta_category) + text_len(x->sending_ip) +
-          text_len(x->vmta) + text_len(x->stream) + text_len(x->receiver) + text_len(x->listed);
+    len = text_len(x->recipient) + text_len(key) + text_len(r.domain) + text_len(x->recipient_from) +
+          text_len(x->status) + text_len(x->smtp_code) + text_len(x->category) + text_len(x->feedback_type) +
+          text_len(x->rule) + text_len(x->blocklist) + text_len(x->family) + text_len(r.mta_category) +
+          text_len(x->sending_ip) + text_len(x->vmta) + text_len(x->stream) + text_len(x->receiver) +
+          text_len(x->listed);
     if (w->spent + len + kept > BP_MAX_UNIT_STORE_BYTES) {
         for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
             *free_text[i] = NULL; /* the budget is spent: what decides and identifies only */
         kept = 0;
     }
     w->spent += len + kept;
-    return ledger_write(s, &r);
+    *kept_event = *e;
+    kept_event->envid = facts->envid != NULL ? facts->envid : x->envid;
+    kept_event->job_id = x->job_id;
+    return s->be->ledger_insert(s->h, &r, id);
 }
+
+/* What bp_store_record() keeps of each row it writes. */
+typedef struct unit_row {
+    char *key;     /* the recipient's identity (malloc'ed), or NULL */
+    long long id;  /* the row's id */
+    bp_event kept; /* the event as stored */
+    int marked;    /* a second report of a failure: folds to nothing */
+} unit_row;
 
 bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
                           bp_record_result *result)
 {
+    return bp_store_record_with_outbox(s, unit, events, n_events, NULL, 0, result);
+}
+
+bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
+                                      const bp_store_outbox_want *outbox, size_t n_outbox, bp_record_result *result)
+{
     bp_record_result dummy;
     unit_text w = {NULL, 0, 0};
     bp_event *ev = NULL;
-    size_t n_ev = 0;
+    unit_row *rows = NULL;
+    size_t n_ev = 0, *index = NULL; /* index: each written event's index in @p events */
+    long long *ids = NULL;          /* and its ledger row (for the outbox rows) */
     if (result == NULL)
         result = &dummy;
     memset(result, 0, sizeof(*result));
@@ -688,13 +1109,21 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
     long long t = unit->evidence_time > 0 && unit->evidence_time <= now ? unit->evidence_time : now;
     if (state == BP_SEEN_UNRECOGNIZED) {
         result->outcome = BP_RECORD_UPGRADED;
-        st = s->be->drop_placeholder(s->h, unit->fingerprint);
+        st = bp_store_outbox_drop_placeholder(s, unit->fingerprint); /* its outbox rows go with it */
+        if (st == BP_OK)
+            st = s->be->drop_placeholder(s->h, unit->fingerprint);
         if (st != BP_OK)
             return st;
     }
     /* the rows to write, capped: the recognised events, or one placeholder */
-    ev = malloc((n_events > 0 ? n_events : 1) * sizeof(*ev));
-    if (ev == NULL) {
+    size_t cap = n_events > 0 ? n_events : 1;
+    ev = malloc(cap * sizeof(*ev));
+    rows = calloc(cap, sizeof(*rows));
+    if (n_outbox > 0) { /* no webhook, no cost */
+        index = malloc(cap * sizeof(*index));
+        ids = calloc(cap, sizeof(*ids));
+    }
+    if (ev == NULL || rows == NULL || (n_outbox > 0 && (index == NULL || ids == NULL))) {
         st = BP_ERR_NOMEM;
         goto out;
     }
@@ -708,22 +1137,30 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
             ev[0].source = unit->source;
         if (ev[0].message_id == NULL)
             ev[0].message_id = unit->message_id;
+        if (index != NULL)
+            index[0] = 0;
         n_ev = 1;
     } else {
         for (size_t i = 0; i < n_events; i++)
-            if (events[i].type != BP_EVENT_UNRECOGNIZED)
+            if (events[i].type != BP_EVENT_UNRECOGNIZED) {
+                if (index != NULL)
+                    index[n_ev] = i;
                 ev[n_ev++] = events[i];
+            }
     }
-    for (size_t i = 0; i < n_ev; i++)
+    for (size_t i = 0; i < n_ev; i++) {
         cap_event(&w, &ev[i]);
-    if (w.nomem) {
-        st = BP_ERR_NOMEM;
-        goto out;
+        if (st == BP_OK)
+            st = key_of(s, ev[i].recipient, &rows[i].key);
     }
+    if (st == BP_OK && w.nomem)
+        st = BP_ERR_NOMEM;
+    if (st != BP_OK)
+        goto out;
     bp_unit_facts facts = facts_of(ev, n_ev);
     w.spent = facts_len(&facts);
     for (size_t i = 0; i < n_ev; i++) {
-        st = insert_event(s, &w, &facts, &ev[i], t, now, unit);
+        st = insert_event(s, &w, &facts, &ev[i], rows[i].key, t, now, unit, &rows[i].id, &rows[i].kept);
         if (st == BP_OK && w.nomem)
             st = BP_ERR_NOMEM;
         if (st == BP_OK && recognised) /* its signal counts, written with the transaction */
@@ -733,26 +1170,55 @@ bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event
         result->recorded++;
     }
     st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
+    if (st != BP_OK)
+        goto out;
+    /* Every row written (so that PostgreSQL locks the unit's addresses together), pair each
+     * bounce with an earlier report of the failure through the other channel, then note what
+     * each row means to the fold. */
+    for (size_t i = 0; recognised && i < n_ev && st == BP_OK; i++)
+        st = pair_report(s, &rows[i].kept, rows[i].key, unit->fingerprint, t, rows[i].id, &rows[i].marked);
+    if (st == BP_OK && n_outbox > 0) {
+        /* the webhooks' rows, in this transaction (outbox.c); a second report of a failure
+         * already sent through the other channel is not sent again */
+        size_t n_sent = 0;
+        for (size_t i = 0; i < n_ev; i++)
+            if (rows[i].marked <= 0) {
+                index[n_sent] = index[i];
+                ids[n_sent++] = rows[i].id;
+            }
+        st = bp_store_outbox_write(s, outbox, n_outbox, index, ids, n_sent, now);
+    }
     if (st != BP_OK || !recognised)
         goto out;
+    for (size_t i = 0; i < n_ev && st == BP_OK; i++) {
+        bp_ledger_row r;
+        memset(&r, 0, sizeof(r));
+        r.kind = BP_LEDGER_EVENT;
+        r.event = ev[i];
+        r.address_key = rows[i].key;
+        r.evidence_time = t;
+        r.paired_with = rows[i].marked;
+        st = note_row(s, &r, rows[i].id);
+    }
     /* Re-derive each address once (a report may name one recipient in several events). */
-    for (size_t i = 0; i < n_ev; i++) {
-        const char *a = ev[i].recipient;
-        if (a == NULL)
-            continue;
-        int dup = 0;
+    for (size_t i = 0; i < n_ev && st == BP_OK; i++) {
+        const char *k = rows[i].key;
+        int dup = k == NULL;
         for (size_t j = 0; j < i && !dup; j++)
-            dup = ev[j].recipient != NULL && strcmp(ev[j].recipient, a) == 0;
+            dup = rows[j].key != NULL && strcmp(rows[j].key, k) == 0;
         if (dup)
             continue;
         int became = 0;
-        st = derive(s, a, &became, NULL, NULL);
-        if (st != BP_OK)
-            goto out;
+        st = derive(s, k, &became, NULL, NULL);
         result->suppressed += (unsigned)became;
     }
 out:
+    for (size_t i = 0; rows != NULL && i < n_ev; i++)
+        free(rows[i].key);
+    free(rows);
     free(ev);
+    free(index);
+    free(ids);
     bp_arena_free(w.arena);
     return st;
 }
@@ -773,9 +1239,12 @@ bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_
 
 bp_status bp_store_record_delivery(bp_store *s, const char *address, long long when)
 {
+    char *key = NULL;
     bp_status st = need_tx(s);
     if (st == BP_OK)
         st = check_address(s, address);
+    if (st == BP_OK)
+        st = key_of(s, address, &key);
     if (st != BP_OK)
         return st;
     size_t soft_pending = 0;
@@ -783,37 +1252,53 @@ bp_status bp_store_record_delivery(bp_store *s, const char *address, long long w
     long long now = now_seconds();
     if (when <= 0 || when > now)
         when = now;
-    st = derive(s, address, NULL, &soft_pending, &soft_oldest);
+    st = derive(s, key, NULL, &soft_pending, &soft_oldest);
     if (st != BP_OK || soft_pending == 0 || soft_oldest > when)
-        return st; /* nothing counted that this delivery could reset */
-    char dombuf[320];
+        goto out; /* nothing counted that this delivery could reset */
     bp_ledger_row r;
     memset(&r, 0, sizeof(r));
     r.kind = BP_LEDGER_DELIVERY;
     r.event.type = BP_EVENT_DELIVERED;
     r.event.recipient = address;
-    r.domain = domain_of(address, dombuf, sizeof(dombuf));
+    r.address_key = key;
+    r.domain = domain_of_key(key);
     r.evidence_time = when;
     r.recorded_at = now;
     st = ledger_write(s, &r);
-    return st == BP_OK ? derive(s, address, NULL, NULL, NULL) : st;
+    if (st == BP_OK)
+        st = derive(s, key, NULL, NULL, NULL);
+out:
+    free(key);
+    return st;
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */
 
 bp_status bp_store_lookup(bp_store *s, const char *address, bp_suppression_cb cb, void *user)
 {
-    return s->be->suppression_get(s->h, address, cb, user);
+    char *key = NULL;
+    bp_status st = key_of(s, address, &key);
+    if (st == BP_OK)
+        st = key != NULL ? s->be->suppression_get(s->h, key, cb, user) : BP_ERR_NOT_FOUND;
+    free(key);
+    return st;
 }
 
 bp_status bp_store_ledger_for(bp_store *s, const char *address, bp_ledger_cb cb, void *user)
 {
-    return s->be->ledger_for(s->h, address, cb, user);
+    char *key = NULL;
+    bp_status st = key_of(s, address, &key);
+    if (st == BP_OK && key != NULL)
+        st = s->be->ledger_for(s->h, key, cb, user);
+    free(key);
+    return st;
 }
 
-static bp_status operator_row(bp_store *s, const char *kind, const char *address, const char *note, long long t)
+/* An operator's row about @p address (the spelling typed), key @p key. */
+static bp_status operator_row(bp_store *s, const char *kind, const char *address, const char *key, const char *note,
+                              long long t)
 {
-    char dombuf[320], notebuf[BP_MAX_STORED_NOTE_BYTES + 1];
+    char notebuf[BP_MAX_STORED_NOTE_BYTES + 1];
     if (note != NULL && strlen(note) > BP_MAX_STORED_NOTE_BYTES) {
         size_t n = BP_MAX_STORED_NOTE_BYTES;
         while (n > 0 && ((unsigned char)note[n] & 0xc0) == 0x80)
@@ -826,7 +1311,8 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
     memset(&r, 0, sizeof(r));
     r.kind = kind;
     r.event.recipient = address;
-    r.domain = domain_of(address, dombuf, sizeof(dombuf));
+    r.address_key = key;
+    r.domain = domain_of_key(key);
     r.evidence_time = t;
     r.recorded_at = now_seconds();
     r.note = note;
@@ -835,19 +1321,24 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)
 {
+    char *key = NULL;
     bp_status st = need_tx(s);
     if (st == BP_OK)
         st = check_address(s, address);
+    if (st == BP_OK)
+        st = key_of(s, address, &key);
     if (st != BP_OK)
         return st;
     current_row cur = {NULL, 0, 0, 0};
-    st = s->be->suppression_get(s->h, address, note_current, &cur);
-    if (st != BP_OK)
-        return st;
-    if (!cur.active)
-        return BP_ERR_NOT_FOUND;
-    st = operator_row(s, BP_LEDGER_REMOVAL, address, reason, now > 0 ? now : now_seconds());
-    return st == BP_OK ? derive(s, address, NULL, NULL, NULL) : st;
+    st = s->be->suppression_get(s->h, key, note_current, &cur);
+    if (st == BP_OK && !cur.active)
+        st = BP_ERR_NOT_FOUND;
+    if (st == BP_OK)
+        st = operator_row(s, BP_LEDGER_REMOVAL, address, key, reason, now > 0 ? now : now_seconds());
+    if (st == BP_OK)
+        st = derive(s, key, NULL, NULL, NULL);
+    free(key);
+    return st;
 }
 
 typedef struct lift_info {
@@ -867,34 +1358,39 @@ static int note_lift(void *user, const bp_suppression *r)
 bp_status bp_store_add(bp_store *s, const char *address, const char *reason, const char *kind, long long when,
                        int force, int *changed)
 {
+    char *key = NULL;
     *changed = 0;
     bp_status st = need_tx(s);
     if (st == BP_OK)
         st = check_address(s, address);
+    if (st == BP_OK)
+        st = key_of(s, address, &key);
     if (st != BP_OK)
         return st;
     lift_info cur = {0, 0, 0};
-    st = s->be->suppression_get(s->h, address, note_lift, &cur);
-    if (st != BP_OK && st != BP_ERR_NOT_FOUND)
-        return st;
-    if (cur.active)
-        return BP_OK;
+    st = s->be->suppression_get(s->h, key, note_lift, &cur);
+    if (st == BP_ERR_NOT_FOUND)
+        st = BP_OK;
+    if (st != BP_OK || cur.active)
+        goto out;
     long long now = now_seconds();
     if (when <= 0 || when > now)
         when = now;
     if (cur.found && !cur.active) {
         if (!force)
-            return BP_OK;          /* an operator removed it: an old list does not bring it back */
+            goto out;              /* an operator removed it: an old list does not bring it back */
         if (when <= cur.lifted_at) /* forced: new evidence, dated now and after the removal */
             when = now > cur.lifted_at ? now : cur.lifted_at + 1;
     }
     const char *ledger_kind = strcmp(kind, BP_KIND_MANUAL) == 0 ? BP_LEDGER_MANUAL : BP_LEDGER_IMPORT;
-    st = operator_row(s, ledger_kind, address, reason, when);
+    st = operator_row(s, ledger_kind, address, key, reason, when);
     int became = 0;
     if (st == BP_OK)
-        st = derive(s, address, &became, NULL, NULL);
+        st = derive(s, key, &became, NULL, NULL);
     if (st == BP_OK)
         *changed = became;
+out:
+    free(key);
     return st;
 }
 
@@ -969,15 +1465,20 @@ bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_
 bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,
                               bp_action action, const char *blocklist)
 {
+    char *key = NULL;
     bp_status st = need_tx(s);
-    if (st != BP_OK)
-        return st;
-    st = bp_signal_reclassified(s, &s->signals, id, blocklist); /* a count moves with its list */
+    if (st == BP_OK)
+        st = key_of(s, recipient, &key);
+    if (st == BP_OK) /* a count moves with its list */
+        st = bp_signal_reclassified(s, &s->signals, id, blocklist);
     if (st == BP_OK)
         st = s->be->ledger_reclassify(s->h, id, category, rule, action, blocklist);
-    if (st == BP_OK && recipient != NULL)
-        st = note_unfolded(s, recipient, BP_FACT_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
-    if (st == BP_OK && recipient != NULL)
-        st = derive(s, recipient, NULL, NULL, NULL);
+    if (st == BP_OK) /* a pair whose reports no longer mean the same is two pieces of evidence */
+        st = s->be->ledger_unpair(s->h, id);
+    if (st == BP_OK && key != NULL)
+        st = note_unfolded(s, key, BP_FACT_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
+    if (st == BP_OK && key != NULL)
+        st = derive(s, key, NULL, NULL, NULL);
+    free(key);
     return st;
 }

@@ -16,12 +16,20 @@
  * literal (RFC 5321 4.1.3).  Tolerated, because real mail has them: dots in a row and a dot
  * before the '@' (Japanese carriers' old addresses), '_' in a domain label, local parts over
  * 64 bytes (under BP_MAX_ADDRESS_BYTES in all).  Everything else is rejected with a reason.
+ *
+ * VERP: bp_verp_decode() takes a prefix and separators, or a pattern ([verp] pattern): a
+ * PCRE2 pattern run through the one wrapper (regex.h) over the whole bounce address, whose
+ * named groups "local" and "domain" are the recipient.  The presets of bp_verp_pattern_text()
+ * write today's forms (PowerMTA "-", Postfix "+", either) as such patterns, so that a
+ * per-message form ("customer1-campaign563-uniq498294-jdoe=example.net@...") is one more
+ * pattern, not one more parser.  SRS addresses are refused either way.
  */
 #include "bouncepipe/address.h"
 
 #include <arpa/inet.h>
 #include <glib.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -229,6 +237,91 @@ static size_t verp_split(const char *local, size_t local_len, const char *seps, 
     return strcspn(local, seps);
 }
 
+const char *const bp_verp_presets[] = {"powermta", "postfix", "any", NULL};
+
+char *bp_verp_pattern_text(bp_arena *arena, const char *form, const char *prefix, char domain_separator)
+{
+    static const struct {
+        const char *name, *seps;
+    } presets[] = {{"powermta", "-"}, {"postfix", "\\+"}, {"any", "-+"}};
+    const char *seps = NULL;
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]) && form != NULL; i++)
+        if (strcasecmp(form, presets[i].name) == 0)
+            seps = presets[i].seps;
+    if (seps == NULL)
+        return bp_arena_strdup(arena, form != NULL ? form : "");
+    unsigned char d = (unsigned char)(domain_separator != '\0' ? domain_separator : '=');
+    bp_strbuf sb = {0};
+    bp_strbuf_puts(&sb, "^");
+    if (prefix != NULL && prefix[0] != '\0') {
+        /* the prefix as literal text: every character that is not a letter or digit escaped */
+        for (const char *p = prefix; *p != '\0'; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c < 0x80 && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+                bp_strbuf_printf(&sb, "\\x{%02x}", c);
+            else
+                bp_strbuf_putc(&sb, (char)c);
+        }
+    } else {
+        /* any prefix, split as verp_split() splits it: after the last bounce word that is a
+         * segment of its own (and a message number after it), else at the first separator */
+        bp_strbuf_printf(&sb, "(?:(?:[^@]*[%s])?(?:bounces?|returns?)[%s](?:\\d+[%s])?|[^%s@]+[%s])", seps, seps, seps,
+                         seps, seps);
+        bp_strbuf_printf(&sb, "(?<local>[^@]+)\\x{%02x}(?<domain>[^@\\x{%02x}]+)@[^@]+$", d, d);
+        char *text = sb.data != NULL ? bp_arena_strdup(arena, sb.data) : NULL;
+        bp_strbuf_free(&sb);
+        return text;
+    }
+    bp_strbuf_printf(&sb, "[%s](?<local>[^@]+)\\x{%02x}(?<domain>[^@\\x{%02x}]+)@[^@]+$", seps, d, d);
+    char *text = sb.data != NULL ? bp_arena_strdup(arena, sb.data) : NULL;
+    bp_strbuf_free(&sb);
+    return text;
+}
+
+bp_regex *bp_verp_pattern_compile(const char *text, char *err, size_t err_size)
+{
+    char detail[256];
+    bp_regex *re = bp_regex_compile(text, BP_REGEX_CASELESS, detail, sizeof(detail));
+    if (re == NULL) {
+        if (err != NULL)
+            snprintf(err, err_size, "does not compile: %s", detail);
+        return NULL;
+    }
+    const char *missing = !bp_regex_has_group(re, "local")    ? "local"
+                          : !bp_regex_has_group(re, "domain") ? "domain"
+                                                              : NULL;
+    if (missing != NULL) {
+        if (err != NULL)
+            snprintf(err, err_size, "has no named group (?<%s>...)", missing);
+        bp_regex_free(re);
+        return NULL;
+    }
+    return re;
+}
+
+int bp_verp_explicit(const bp_verp_options *opts)
+{
+    return opts != NULL && (opts->pattern != NULL || (opts->prefix != NULL && opts->prefix[0] != '\0'));
+}
+
+/* Decode @p address (an address, "local@host") with the pattern of @p opts. */
+static char *verp_by_pattern(bp_arena *arena, const char *address, const bp_regex *pattern)
+{
+    size_t len = strlen(address);
+    if (len > BP_MAX_ADDRESS_BYTES)
+        return NULL;
+    bp_regex_matcher *m = bp_regex_matcher_new(); /* owned: freed below */
+    if (m == NULL)
+        return NULL;
+    char *out = NULL;
+    size_t ms = 0, me = 0, ls = 0, le = 0, ds = 0, de = 0; /* the pattern anchors itself (^...$) */
+    if (bp_regex_search(m, pattern, address, len, 0, &ms, &me) && bp_regex_group(m, pattern, "local", &ls, &le) &&
+        bp_regex_group(m, pattern, "domain", &ds, &de) && !(le - ls >= 5 && bp_address_is_srs(address + ls)))
+        out = assemble(arena, address + ls, le - ls, address + ds, de - ds);
+    bp_regex_matcher_free(m);
+    return out;
+}
+
 char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options *opts)
 {
     if (address == NULL)
@@ -241,6 +334,10 @@ char *bp_verp_decode(bp_arena *arena, const char *address, const bp_verp_options
     }
     if (bp_address_is_srs(address))
         return NULL;
+    if (opts != NULL && opts->pattern != NULL) {
+        const char *host_at = strrchr(address, '@');
+        return host_at != NULL && host_at[1] != '\0' ? verp_by_pattern(arena, address, opts->pattern) : NULL;
+    }
     const char *seps =
         (opts != NULL && opts->separators != NULL && *opts->separators != '\0') ? opts->separators : "-+";
     char dsep = (opts != NULL && opts->domain_separator != '\0') ? opts->domain_separator : '=';

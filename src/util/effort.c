@@ -22,10 +22,8 @@
 
 #include "bouncepipe/limits.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#ifdef BP_HAVE_VALGRIND_H /* CMakeLists.txt: when the header is there */
 #include <valgrind/valgrind.h>
-#endif
 #endif
 #ifndef RUNNING_ON_VALGRIND
 #define RUNNING_ON_VALGRIND 0

@@ -221,6 +221,12 @@ int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size
     return 1;
 }
 
+int bp_regex_has_group(const bp_regex *re, const char *name)
+{
+    int n = pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name);
+    return n > 0 || n == PCRE2_ERROR_NOUNIQUESUBSTRING; /* (?J): several groups of the name */
+}
+
 /* Group @p n of @p m's last match into *gs, *ge. @return non-zero when it took part. */
 static int group_span(const bp_regex_matcher *m, int n, size_t *gs, size_t *ge)
 {

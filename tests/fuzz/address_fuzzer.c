@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t opt_len = (size_t)(nul - (const char *)data);
         char *opts_text = text; /* NUL-terminated at opt_len already */
         const char *address = text + opt_len + 1;
-        bp_verp_options opts = {NULL, NULL, '='};
+        bp_verp_options opts = {NULL, NULL, '=', NULL};
         char *cut = opts_text;
         while (*cut != '\0' && (unsigned char)*cut >= 0x20)
             cut++;
