@@ -54,7 +54,8 @@ endforeach()
 install(FILES contrib/postfix/README.md contrib/postfix/main.cf contrib/postfix/master.cf contrib/postfix/transport
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/postfix)
 install(FILES contrib/powermta/bouncepipe.conf contrib/powermta/bouncepipe.pmta.conf contrib/powermta/README.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/powermta)
+              contrib/powermta/signals.md DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/powermta)
+install(PROGRAMS contrib/powermta/bouncepipe-hold-vmta DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/powermta)
 install(FILES contrib/powermta/check-dsn.eml DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 if(BP_PACKAGE)

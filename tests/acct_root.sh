@@ -50,7 +50,8 @@ pid=$!
 pids+=("$pid")
 exec 3>"$T/fifo"
 head -n 3 "$FIX" >&3
-for _ in $(seq 50); do [ -e "$D/store.db-wal" ] && break; sleep 0.1; done
+# SQLite creates the -wal a moment before the -shm: wait for both
+for _ in $(seq 50); do [ -e "$D/store.db-wal" ] && [ -e "$D/store.db-shm" ] && break; sleep 0.1; done
 [ -e "$D/store.db-wal" ] && [ -e "$D/store.db-shm" ] || fail "no -wal/-shm while the live stream runs"
 for f in store.db store.db-wal store.db-shm; do
     [ "$(owner "$D/$f")" = "$NOBODY" ] || fail "$f is uid $(owner "$D/$f"), want nobody ($NOBODY)"

@@ -367,8 +367,16 @@ static void test_pg_fold_state_property(void **state)
     admin_sql("DROP SCHEMA IF EXISTS ref CASCADE");
 }
 
-/* This program's schema back to version 3: migration 4's changes undone. */
+/* The signals step (BP_STORE_SCHEMA_SIGNALS) undone: its tables, index and ledger columns. */
+#define UNDO_SIGNALS                                                                                                   \
+    "DROP TABLE signal_counts, signal_marks, signal_alerts; DROP INDEX ledger_named;"                                  \
+    "ALTER TABLE ledger DROP COLUMN sending_ip, DROP COLUMN vmta, DROP COLUMN stream, "                                \
+    "DROP COLUMN receiver, DROP COLUMN listed;"
+
+/* This program's schema back to version 3: the later steps undone (signals, the outbox), then
+ * the identity step's changes. */
 #define UNDO_IDENTITY                                                                                                  \
+    UNDO_SIGNALS                                                                                                       \
     "DROP TABLE outbox;"                                                                                               \
     "DROP INDEX ledger_key; DROP INDEX suppressions_key;"                                                              \
     "ALTER TABLE ledger DROP COLUMN address_key, DROP COLUMN paired_with;"                                             \

@@ -270,8 +270,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Map every data record of @p csv with @p verp options (NULL: defaults); results in @p out
- * (at most @p max). */
 /* Map every data record of @p csv with @p o; results in @p out (at most @p max). */
 static size_t map_stream_opts(fixture *f, const char *csv, const bp_acct_options *o, bp_acct_result *out, size_t max)
 {
@@ -299,7 +297,7 @@ static size_t map_stream_opts(fixture *f, const char *csv, const bp_acct_options
 static size_t map_stream_verp(fixture *f, const char *csv, int transient, const bp_verp_options *verp,
                               bp_acct_result *out, size_t max)
 {
-    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL};
+    bp_acct_options o = {f->rules, &f->policy, verp, "acct.csv", transient, NULL, NULL, NULL};
     return map_stream_opts(f, csv, &o, out, max);
 }
 
@@ -337,7 +335,7 @@ static void test_bounce_events(void **state)
 
 /* Our rules decide, not PowerMTA's bounceCat: a block-list rejection dressed as 5.1.1 is
  * spam-related and ignored even when PowerMTA called it bad-mailbox; a 4.x.x bounce (expired)
- * is not final; rb and rs records; t ignored unless asked. */
+ * is not final; rb and rs records; t a deferral only counted unless asked. */
 static void test_classification(void **state)
 {
     fixture *f = *state;
@@ -360,7 +358,7 @@ static void test_classification(void **state)
     assert_int_equal(n, 8);
 
     bp_test_check_str("blocklist category", res[0].event.category, "spam-related");
-    bp_test_check_str("blocklist name", res[0].event.blocklist, "spamhaus");
+    bp_test_check_str("blocklist name", res[0].event.blocklist, "spamhaus-zen");
     bp_test_check_str("pmta kept", res[0].pmta_category, "bad-mailbox");
     assert_int_equal(res[0].event.action, BP_ACT_IGNORE);
 
@@ -376,8 +374,8 @@ static void test_classification(void **state)
     assert_int_equal(res[3].disposition, BP_ACCT_EVENT);
     assert_int_equal(res[4].disposition, BP_ACCT_DELIVERY);
 
-    assert_int_equal(res[5].disposition, BP_ACCT_IGNORED);
-    assert_false(res[5].unknown_type);
+    assert_int_equal(res[5].disposition, BP_ACCT_DEFERRAL); /* counted, never recorded */
+    assert_int_equal(res[5].event.type, BP_EVENT_DELAY);
     assert_int_equal(res[6].disposition, BP_ACCT_IGNORED);
     assert_true(res[6].unknown_type);
     assert_int_equal(res[7].disposition, BP_ACCT_NO_RECIPIENT);
@@ -477,7 +475,7 @@ static void test_complaint_sources(void **state)
         {"kim@example.org", "header", "abuse", NULL, BP_ACT_SUPPRESS},
         {"Jo.Doe@example.org", "header", "abuse", NULL, BP_ACT_SUPPRESS},
     };
-    bp_acct_options o = {f->rules, &f->policy, NULL, "acct.csv", 0, rcpt_headers};
+    bp_acct_options o = {f->rules, &f->policy, NULL, "acct.csv", 0, rcpt_headers, NULL, NULL};
     bp_acct_result all[8];
     size_t n = map_stream_opts(f, csv, &o, all, 8);
     for (size_t i = 0; i < n && i < sizeof(want) / sizeof(want[0]); i++) {

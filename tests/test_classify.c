@@ -74,7 +74,7 @@ static void test_text_beats_code(void **state)
         const char *text, *status, *code, *want, *rule, *blocklist;
     } rows[] = {
         {"550 5.1.1 <jdoe@example.com>: Recipient address rejected: blocked using zen.spamhaus.org", "5.1.1", "550",
-         "spam-related", "bl-spamhaus", "spamhaus"},
+         "spam-related", "bl-spamhaus-zen", "spamhaus-zen"},
         {"550 5.1.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service "
          "provider since part of their network is on our block list (S3150).",
          "5.1.1", "550", "spam-related", "bl-microsoft", "microsoft"},
@@ -331,11 +331,11 @@ static void test_classify_explain(void **state)
     assert_int_equal(ev[0].type, BP_EVENT_BOUNCE);
     assert_string_equal(ev[0].category, "spam-related");
     assert_int_equal(ev[0].action, BP_ACT_IGNORE);
-    assert_string_equal(ev[0].rule, "bl-spamhaus");
-    assert_string_equal(ev[0].blocklist, "spamhaus");
+    assert_string_equal(ev[0].rule, "bl-spamhaus-zen");
+    assert_string_equal(ev[0].blocklist, "spamhaus-zen");
     /* explain: every matching rule, the winner first, with spans into the diagnostic */
     assert_true(ex[0].n_matches >= 2);
-    assert_string_equal(ex[0].matches[0].rule->id, "bl-spamhaus");
+    assert_string_equal(ex[0].matches[0].rule->id, "bl-spamhaus-zen");
     int saw_mailbox_rule = 0;
     for (size_t i = 0; i < ex[0].n_matches && i < BP_EXPLAIN_MAX_MATCHES; i++) {
         const bp_rule_match *m = &ex[0].matches[i];
@@ -343,7 +343,7 @@ static void test_classify_explain(void **state)
         saw_mailbox_rule |= strcmp(m->rule->category, "bad-mailbox") == 0;
     }
     assert_true(saw_mailbox_rule); /* the losing mailbox verdict is shown too */
-    assert_int_equal(strncmp(b.diagnostic + ex[0].matches[0].start, "spamhaus", 8), 0);
+    assert_int_equal(strncmp(b.diagnostic + ex[0].matches[0].start, "[192.0.2.7] blocked using zen.spamhaus", 38), 0);
     assert_int_equal(ex[0].category_step, BP_CATEGORY_RULE);
     assert_true(ex[0].had_diagnostic);
     assert_string_equal(ex[0].codes_category, "bad-mailbox"); /* what the codes alone would say */

@@ -381,7 +381,7 @@ static void test_entries_with_unusable_code(void **state)
     bp_rules *r;
     assert_int_equal(bp_rules_new(&r), BP_OK);
     assert_int_equal(bp_rules_add_entries(r, e, 2, bogus), BP_OK);
-    const char *text = "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org";
+    const char *text = "554 5.7.1 Service unavailable; Sender address [example.com] blocked using dbl.spamhaus.org";
     bp_rule_subject subj = {text, strlen(text), "5.7.1", "554", NULL, BP_SMTP_NONE};
     bp_rule_match m;
     assert_true(bp_rules_match(r, &subj, &m));

@@ -280,8 +280,8 @@ static void test_bodies(void **state)
         "\"r1\",\"reporting_mta\":null,\"remote_mta\":null,\"arrival_date\":null,\"source_ip\":null,\"envid\":null,"
         "\"job_id\":null,\"original_message_id\":null,\"blocklist\":null,\"smtp_command\":null,\"dmarc_org\":null,"
         "\"dmarc_report_id\":null,\"dmarc_domain\":null,\"dmarc_begin\":null,\"dmarc_end\":null,\"dmarc_p\":null,"
-        "\"dmarc_records\":null,\"dmarc_messages\":null,\"dmarc_messages_pass\":null,\"event_id\":\"k1\","
-        "\"recorded_at\":\"2023-"
+        "\"dmarc_records\":null,\"dmarc_messages\":null,\"dmarc_messages_pass\":null,\"sending_ip\":null,"
+        "\"vmta\":null,\"stream\":null,\"receiver\":null,\"listed\":null,\"event_id\":\"k1\",\"recorded_at\":\"2023-"
         "11-14T22:13:20Z\"}");
     /* a batch is an array of the same objects */
     bp_webhook_item two[2] = {it, {&e, "k2", 0}};

@@ -20,10 +20,12 @@
 #include "bouncepipe/event.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
+#include "bouncepipe/signal_fields.h"
 #include "bouncepipe/status.h"
 
 /** Any column of the record by its name (ASCII case-insensitive: "header_X-Rcpt",
- *  "arf_Original-Rcpt-To"), or NULL when the stream has no such column or the value is empty. */
+ *  "arf_Original-Rcpt-To", "vmta", "header_X-Traffic-Type"), or NULL when the stream has no
+ *  such column or the value is empty. */
 typedef const char *(*bp_acct_column_fn)(const void *ctx, const char *name);
 
 /** One accounting record's values by PowerMTA's column names; NULL when the column is
@@ -44,7 +46,8 @@ typedef struct bp_acct_record {
     const char *feedback_type; /**< feedbackType */
     const char *reporting_mta; /**< reportingMta, else dsnReportingMta */
     const char *source_ip;     /**< dlvSourceIp */
-    bp_acct_column_fn column;  /**< any other column by name (header_NAME, arf_NAME), or NULL */
+    bp_acct_column_fn column;  /**< any other column by name (header_NAME, arf_NAME, the signal
+                                    fields'), or NULL */
     const void *column_ctx;    /**< for @p column */
     int keyed_by_values;       /**< the stream has a timeLogged column: the key hashes the named
                                     values; without one, the raw bytes */
@@ -55,13 +58,17 @@ typedef struct bp_acct_record {
 
 /** Settings for turning records into events. */
 typedef struct bp_acct_options {
-    bp_rules *rules;                 /**< may be NULL: codes only */
-    const bp_policy *policy;         /**< may be NULL: the default policy */
-    const bp_verp_options *verp;     /**< for decoding orig when rcpt is missing; NULL: defaults */
-    const char *source;              /**< stream name for event sources: a path, or "-" */
-    int transient;                   /**< non-zero: `t` records become delay events (default: ignored) */
-    const char *const *rcpt_headers; /**< [report] rcpt_headers: per-recipient headers of the
-                                          original (header_NAME columns), or NULL */
+    bp_rules *rules;                  /**< may be NULL: codes only */
+    const bp_policy *policy;          /**< may be NULL: the default policy */
+    const bp_verp_options *verp;      /**< for decoding orig when rcpt is missing; NULL: defaults */
+    const char *source;               /**< stream name for event sources: a path, or "-" */
+    int transient;                    /**< non-zero: `t` records become delay events (default: counted as
+                                           deferrals only, BP_ACCT_DEFERRAL) */
+    const char *const *rcpt_headers;  /**< [report] rcpt_headers: per-recipient headers of the
+                                           original (header_NAME columns), or NULL */
+    const bp_signal_options *signals; /**< the columns of the signal fields; NULL: defaults */
+    const char *signal_host;          /**< the host whose watermark counts deliveries and deferrals
+                                           (signals.h); NULL: this machine's name */
 } bp_acct_options;
 
 /** What one record means for the store. */
@@ -72,6 +79,8 @@ typedef enum bp_acct_disposition {
     BP_ACCT_IGNORED,      /**< a type we do not act on (t by default, r, tq, unknown), or a
                                recipient PowerMTA refused from its own suppression list */
     BP_ACCT_NO_RECIPIENT, /**< a bounce, delay or delivery without a usable recipient */
+    BP_ACCT_DEFERRAL,     /**< a `t` record (without opts->transient): no event, a deferral to
+                               count per sending IP, VMTA, stream and receiver (signals.h) */
 } bp_acct_disposition;
 
 typedef struct bp_acct_result {
@@ -86,6 +95,7 @@ typedef struct bp_acct_result {
     long long time_logged_unix; /**< timeLogged as seconds since 1970, or -1 when absent or not
                                      understood (time_logged is then set: warn about it) */
     const char *key;            /**< idempotency key "acct:" + SHA-256 hex (also event.fingerprint) */
+    const char *signal_host;    /**< opts->signal_host */
 } bp_acct_result;
 
 /**
@@ -94,8 +104,10 @@ typedef struct bp_acct_result {
  * recipient PowerMTA refused from its own suppression-list is ignored; `rs` follows its
  * dsnAction; `f` is a complaint read by the one complaint model (complaint.h: rcpt,
  * arf_Original-Rcpt-To, the original's headers in header_NAME columns, header_Return-Path,
- * orig); `d` is a delivery; `t` is ignored unless opts->transient.  The job id is jobId, else
- * header_X-job.
+ * orig); `d` is a delivery; `t` is a deferral, classified but only counted (a delay event
+ * with opts->transient).  The job id is jobId, else header_X-job.  Every event gets its
+ * signal fields from the record's columns (dlvSourceIp, vmta, header_X-Traffic-Type:
+ * signal_fields.h), then the text and the receiver.
  * @return BP_OK or BP_ERR_NOMEM.
  */
 bp_status bp_acct_record_event(const bp_acct_options *opts, const bp_acct_record *rec, bp_arena *arena,

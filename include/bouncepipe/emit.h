@@ -19,7 +19,7 @@
 #include "bouncepipe/writer.h"
 
 /** Version of the NDJSON event contract (docs/output-schema.md). */
-#define BP_SCHEMA_VERSION "1.4"
+#define BP_SCHEMA_VERSION "1.5"
 
 typedef enum bp_format {
     BP_FORMAT_NDJSON = 0,

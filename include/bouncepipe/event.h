@@ -72,17 +72,30 @@ typedef struct bp_event {
     const char *envid;
     const char *job_id;
     const char *original_message_id;
-    const char *blocklist;
+    const char *blocklist;        /**< the block list or receiver's reputation system the text names */
     const char *smtp_command;     /**< the SMTP command the failure answered: CONNECT, EHLO, MAIL, RCPT,
                                        DATA, or NULL when the report does not say */
     const bp_dmarc_report *dmarc; /**< type dmarc-report: the report (its dmarc_* fields; the store
                                        keeps it whole), else NULL */
+    /* where the message came from (docs/signals.md): our side of the failure or complaint */
+    const char *sending_ip; /**< our IP address the message left from */
+    const char *vmta;       /**< the PowerMTA virtual MTA it left through */
+    const char *stream;     /**< its traffic stream (X-Traffic-Type: transactional, marketing, ...) */
+    const char *receiver;   /**< the receiving organisation (gmail, microsoft, ...: receivers.h) */
+    const char *listed;     /**< the IP address or domain the receiver's text says it refused or lists */
     /* not printed in the contract; used by sinks and explain */
     const char *family;          /**< report family that produced the event */
     const char *fingerprint;     /**< digest of the message, for idempotency */
     int final;                   /**< 1 when the failure is permanent (5.x.x or Action failed) */
     const char *reported_domain; /**< feedback reports: Reported-Domain (RFC 6591: a DMARC
                                       failure report's domain, linked by the DMARC view) */
+    /** Where sending_ip, vmta, stream and receiver came from, for explain: "SOURCE:DETAIL" as
+     *  signal_fields.h spells it ("accounting:dlvSourceIp", "header:X-Traffic-Type",
+     *  "remote-mta:mx.example.net", ...), NULL when the field is unknown. */
+    const char *sending_ip_from;
+    const char *vmta_from;
+    const char *stream_from;
+    const char *receiver_from;
 } bp_event;
 
 /** @return "CONNECT", "EHLO", "MAIL", "RCPT" or "DATA"; NULL for BP_SMTP_NONE. */

@@ -435,6 +435,18 @@
 #error "BP_MAX_STORED_NOTE_BYTES must not exceed 64 KiB"
 #endif
 
+/* A VMTA or stream name kept as a signal (signal_fields.h): PowerMTA's virtual-mta names and
+ * the values of an X-Traffic-Type header are short words ("vmta-pool-3", "transactional");
+ * 64 bytes leaves room, and keeps each such name a sane Prometheus label value and argument
+ * of an alert's command (signals.h).  Anyone can mail the bounce domain a forged original:
+ * a longer value is no signal and is left out. */
+#ifndef BP_MAX_SIGNAL_TOKEN_BYTES
+#define BP_MAX_SIGNAL_TOKEN_BYTES 64u
+#endif
+#if BP_MAX_SIGNAL_TOKEN_BYTES > BP_MAX_STORED_TOKEN_BYTES
+#error "BP_MAX_SIGNAL_TOKEN_BYTES must not exceed BP_MAX_STORED_TOKEN_BYTES (the store keeps it whole)"
+#endif
+
 /* Text one unit (a message, an accounting record) adds to the ledger, all its rows together.
  * A report for 1,000 recipients with their full diagnostics needs about 1 MB of it at the
  * caps above; 256 KiB keeps every diagnostic of an ordinary report (a few hundred bytes each

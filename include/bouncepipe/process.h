@@ -32,6 +32,7 @@
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/report_events.h"
+#include "bouncepipe/report_signals.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/store.h"
 #include "bouncepipe/webhook.h"
@@ -48,6 +49,9 @@ typedef struct bp_pipeline {
                                               outbox row for each event each of them wants
                                               (docs/webhooks.md); NULL for none */
     size_t n_webhooks;                   /**< entries of webhooks */
+    const bp_signal_options *signals;    /**< where events' signal fields are found; NULL for defaults */
+    const char *signal_host;             /**< the accounting watermark's host (signals.h); NULL: this
+                                              machine's name */
 } bp_pipeline;
 
 /** Set @p p to the defaults: no rules (codes only), the default policy, default VERP and report
@@ -125,14 +129,18 @@ bp_status bp_finish_record(const bp_pipeline *p, bp_store *store, const bp_proce
 typedef enum bp_acct_kept {
     BP_ACCT_KEPT_NEW = 0,   /**< a new event in the ledger */
     BP_ACCT_KEPT_DUPLICATE, /**< recorded before: nothing changed */
-    BP_ACCT_KEPT_DELIVERY,  /**< a delivery reset the recipient's soft-bounce count */
+    BP_ACCT_KEPT_DELIVERY,  /**< a delivery reset the recipient's soft-bounce count (and was counted) */
+    BP_ACCT_KEPT_DEFERRAL,  /**< a deferral was counted (signals.h) */
 } bp_acct_kept;
 
 /**
  * Record an accounting result, in the transaction open on @p store: an event as one unit keyed
  * by the record's key, dated by its timeLogged, PowerMTA's bounceCat kept beside, with the
  * outbox rows @p p's webhook endpoints want (as bp_finish_record()); a delivery as a
- * soft-bounce reset (or, with @p record_deliveries, as an event too).
+ * soft-bounce reset (or, with @p record_deliveries, as an event too) and, unless it is
+ * recorded as an event, a delivery counted for its sending IP, VMTA, stream and receiver; a
+ * deferral counted the same way (bp_store_signal_acct(): behind the host's watermark, so a
+ * record read again counts nothing).
  * @return the store's status.
  */
 bp_status bp_finish_acct(const bp_pipeline *p, bp_store *store, const bp_acct_result *res, int record_deliveries,

@@ -122,7 +122,8 @@ int bp_regex_has_group(const bp_regex *re, const char *name);
 
 /**
  * The span of the named group @p name of @p m's last match, which must have been a match of
- * @p re.  @return non-zero when the group took part and is not empty.
+ * @p re; when several groups share the name ((?J)), the first of them that took part.
+ * @return non-zero when the group took part and is not empty.
  */
 int bp_regex_group(const bp_regex_matcher *m, const bp_regex *re, const char *name, size_t *gs, size_t *ge);
 

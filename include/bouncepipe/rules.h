@@ -157,6 +157,16 @@ int bp_rules_match(bp_rules *rules, const bp_rule_subject *subject, bp_rule_matc
  */
 size_t bp_rules_match_all(bp_rules *rules, const bp_rule_subject *subject, bp_rule_match *out, size_t max);
 
+/**
+ * Match rule @p rule of @p rules (a pointer bp_rules_get() or a match gave) alone against
+ * @p text, whatever its scope, and give the span of its named group @p group (the listed IP
+ * "ip" or domain "domain" of patterns/10-blocklists.rules) - what a signal needs of the rule
+ * that already decided (signal_fields.h).
+ * @return non-zero when the rule matches and the group took part.
+ */
+int bp_rules_group(bp_rules *rules, const bp_rule *rule, const char *text, size_t len, const char *group, size_t *gs,
+                   size_t *ge);
+
 /** @return non-zero when @p category is one of the bounce categories of the contract. */
 int bp_category_valid(const char *category);
 

@@ -95,7 +95,8 @@ const char *bp_store_last_error(const bp_store *s);
 #define BP_STORE_SCHEMA_IDENTITY      5 /**< identity is the case folding; a failure on two channels is one */
 #define BP_STORE_SCHEMA_OUTBOX        6 /**< the webhook outbox (docs/webhooks.md) */
 #define BP_STORE_SCHEMA_DMARC         7 /**< DMARC aggregate reports and failure-report domains (dmarc_sql.h) */
-#define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_DMARC
+#define BP_STORE_SCHEMA_SIGNALS       8 /**< events' signal fields, signal counts, alerts (docs/signals.md) */
+#define BP_STORE_SCHEMA_VERSION       BP_STORE_SCHEMA_SIGNALS
 
 /** @return the schema version the open database is at. */
 int bp_store_schema_version(const bp_store *s);

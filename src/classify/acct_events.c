@@ -21,14 +21,19 @@
  *           ("redacted@", "xxxxxxxx@") is nobody: the complaint is recorded without one.
  *           The source IP is dlvSourceIp, else arf_Source-IP.
  *   d       a delivery: resets soft-bounce counters (BP_ACCT_DELIVERY).
- *   t       a transient failure: ignored, or a delay event when opts->transient.
+ *   t       a transient failure: classified as a delay but only counted, as a deferral of its
+ *           sending IP, VMTA, stream and receiver (BP_ACCT_DEFERRAL); a delay event when
+ *           opts->transient.
  *   other   r, tq and unknown types are ignored (BP_ACCT_IGNORED).
  *
  * A bounce PowerMTA generated itself because the recipient is in its suppression-list
  * (dsnDiag "... suppression list", no dsnMta: the list bouncepipe exported, fed back) is
  * BP_ACCT_IGNORED: it is no new evidence about the address, and counting it would escalate
  * soft bounces or stats.  The job id is jobId, else the original's header_X-job.
- * A bounce, delay or delivery without a usable recipient is BP_ACCT_NO_RECIPIENT.
+ * Every record's event gets its signal fields (signal_fields.h): the record's own columns
+ * (dlvSourceIp, vmta, header_X-Traffic-Type, as configured), then the text and the receiver.
+ * A bounce, delay or delivery without a usable recipient is BP_ACCT_NO_RECIPIENT (a deferral
+ * is counted without one).
  * Long type names (delivery, bounce, ...) are accepted beside the letters.
  *
  * timeLogged is parsed in the three forms the guide documents (bp_acct_parse_time()); a
@@ -355,7 +360,7 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
     const char *type_field = rec->type;
     out->record_type = clean(arena, type_field, 32);
     rtype t = record_type(type_field);
-    if (t == T_UNKNOWN || (t == T_TRANSIENT && !o->transient)) {
+    if (t == T_UNKNOWN) {
         out->disposition = BP_ACCT_IGNORED;
         out->unknown_type = t == T_UNKNOWN && !known_other_type(type_field);
         return BP_OK;
@@ -386,16 +391,12 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
         e->final = 1;
         e->action = bp_policy_decide(policy, e->type, NULL, e->feedback_type, 1, NULL);
         complaint_recipient(o, rec, arena, e);
-        out->disposition = BP_ACCT_EVENT; /* recipient or not: a redacted complaint is evidence */
-        return BP_OK;
-    }
-    if (t == T_BOUNCE && mta_suppressed(rec)) {
+    } else if (t == T_BOUNCE && mta_suppressed(rec)) {
         memset(e, 0, sizeof(*e));
         out->disposition = BP_ACCT_IGNORED;
         out->mta_suppressed = 1;
         return BP_OK;
-    }
-    {
+    } else {
         bounce_recipient(o, rec, arena, e);
         const char *diag = diag_text(rec->dsn_diag);
         e->diagnostic = clean(arena, diag, BP_MAX_DIAGNOSTIC_BYTES);
@@ -419,7 +420,20 @@ bp_status bp_acct_record_event(const bp_acct_options *o, const bp_acct_record *r
             e->action = bp_policy_decide(policy, e->type, NULL, NULL, 0, NULL);
         }
     }
-    if (e->recipient == NULL)
+    /* where the message left from: the record's columns, then its text, the receiver */
+    bp_status st = BP_OK;
+    if (rec->column != NULL)
+        st = bp_signal_from_source(e, o->signals, BP_SIGNAL_ACCOUNTING, rec->column, rec->column_ctx, arena);
+    if (st == BP_OK)
+        st = bp_signal_finish(e, o->rules, arena);
+    if (st != BP_OK)
+        return st;
+    out->signal_host = o->signal_host;
+    if (t == T_TRANSIENT && !o->transient)
+        out->disposition = BP_ACCT_DEFERRAL;
+    else if (t == T_FEEDBACK)
+        out->disposition = BP_ACCT_EVENT; /* recipient or not: a redacted complaint is evidence */
+    else if (e->recipient == NULL)
         out->disposition = BP_ACCT_NO_RECIPIENT;
     else if (e->type == BP_EVENT_DELIVERED)
         out->disposition = BP_ACCT_DELIVERY;

@@ -727,3 +727,18 @@ int bp_rules_match(bp_rules *r, const bp_rule_subject *s, bp_rule_match *winner)
 {
     return match_rules(r, s, winner, 1, 1) > 0;
 }
+
+int bp_rules_group(bp_rules *r, const bp_rule *rule, const char *text, size_t len, const char *group, size_t *gs,
+                   size_t *ge)
+{
+    if (rule == NULL || text == NULL || r->n == 0)
+        return 0;
+    /* pub is the first member of struct rule: a rule of this database, or none */
+    const struct rule *ru = (const struct rule *)(const void *)rule;
+    if (ru < r->rules || ru >= r->rules + r->n)
+        return 0;
+    bp_rule_subject s = {text, len, NULL, NULL, NULL, BP_SMTP_NONE};
+    size_t a = 0, b = 0;
+    struct rule *own = &r->rules[ru - r->rules];
+    return run_rule(r, own, &s, &a, &b) && bp_regex_group(r->matcher, own->code, group, gs, ge);
+}

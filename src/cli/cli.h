@@ -243,6 +243,10 @@ void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(p
 /** Words for people: why the policy chose an action (explain, patterns test). */
 const char *bp_cli_policy_words(bp_policy_step step);
 
+/** explain's lines for an event's signal fields and where each was found (cmd_signals.c):
+ *  nothing when the event has none. */
+void bp_cli_explain_signals(FILE *out, const bp_event *e);
+
 int cmd_replay(int argc, char **argv);
 int cmd_pipe(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
@@ -257,6 +261,7 @@ int cmd_patterns(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
+int cmd_signals(int argc, char **argv);
 int cmd_deliver(int argc, char **argv);
 
 #endif

@@ -115,7 +115,7 @@ static void on_stop(int sig)
 }
 
 struct counts {
-    unsigned long records, headers, events, deliveries, ignored, unknown_type, no_recipient, malformed;
+    unsigned long records, headers, events, deliveries, deferrals, ignored, unknown_type, no_recipient, malformed;
     unsigned long mta_suppressed, bad_time;
     unsigned long skipped, known; /* below a kept position; keys the store holds (not classified) */
     unsigned long recorded_new, duplicates, delivery_resets, committed_batches;
@@ -226,6 +226,7 @@ static bp_status commit_batch(struct acct_run *run)
         case BP_ACCT_KEPT_NEW: run->n.recorded_new++; break;
         case BP_ACCT_KEPT_DUPLICATE: run->n.duplicates++; break;
         case BP_ACCT_KEPT_DELIVERY: run->n.delivery_resets++; break;
+        case BP_ACCT_KEPT_DEFERRAL: break; /* counted for signals only */
         }
     }
     if (st == BP_OK)
@@ -367,6 +368,11 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
             continue;
         case BP_ACCT_DELIVERY: run->n.deliveries++; break;
         case BP_ACCT_EVENT: run->n.events++; break;
+        case BP_ACCT_DEFERRAL:
+            run->n.deferrals++;
+            if (run->env.dry_run)
+                continue; /* counted in the store only: no event to print */
+            break;
         }
         if (res.time_logged != NULL && res.time_logged_unix < 0) {
             /* never silently "now": say which line, and what the record is dated instead */
@@ -855,10 +861,10 @@ static void summary(const struct acct_run *run)
     if (run->n.skipped > 0)
         snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", %lu read before (skipped)", run->n.skipped);
     acct_note(LOG_INFO,
-              "%lu records (%lu headers): %lu events, %lu deliveries, %lu ignored, %lu unknown type, "
+              "%lu records (%lu headers): %lu events, %lu deliveries, %lu deferrals, %lu ignored, %lu unknown type, "
               "%lu without recipient, %lu malformed lines%s%s",
-              run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.ignored, run->n.unknown_type,
-              run->n.no_recipient, run->n.malformed, extra, stored);
+              run->n.records, run->n.headers, run->n.events, run->n.deliveries, run->n.deferrals, run->n.ignored,
+              run->n.unknown_type, run->n.no_recipient, run->n.malformed, extra, stored);
 }
 
 static int acct_option(void *user, int opt, const char *arg)

@@ -11,7 +11,8 @@
  * local delivery program, the sending MTA's own verdict); the base verdict of the codes;
  * every rule that matched, in load order, with its id, file:line, category and the matched
  * span; a guard of the parties that changed the category; why the winner won; the block
- * list; and the policy step that chose the action.  Nothing is
+ * list; where the message came from (sending IP, VMTA, stream, receiver, what is listed) and
+ * where each of those was found; and the policy step that chose the action.  Nothing is
  * recorded.  Output is plain text for people; remote text is printed with control bytes
  * masked.  Exit 0, 1 when an input could not be read, 64 on bad usage, 78 on bad
  * configuration.
@@ -259,6 +260,7 @@ static void explain_event(const bp_event *e, const bp_explain *x, size_t index)
         printf("  %-12s ", "why:");
         put_category_why(x);
     }
+    bp_cli_explain_signals(stdout, e); /* sending IP, VMTA, stream, receiver: where each came from */
     printf("  %-12s %s (%s)\n\n", "action:", bp_action_name(e->action) != NULL ? bp_action_name(e->action) : "none",
            bp_cli_policy_words(x->action_step));
 }

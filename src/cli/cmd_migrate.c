@@ -23,6 +23,9 @@
  * Then the DMARC tables (dmarc_store.h): every stored aggregate report, whole, with
  * bp_store_dmarc_put() (a report the target holds already, by organisation and report id,
  * is left alone), and the failure-report notes, --batch at a time, a transaction each.
+ * Then what of the signal tables no ledger row gives back (signals.h bp_store_signal_copy():
+ * the accounting counts, watermarks and alert states), merged by the larger value; the
+ * ledger's counts the target made itself while recording the units.
  * Re-running the same migration therefore changes nothing, and a run cut short (75, a
  * crash) is finished by running it again.  The target's recorded_at is the time of the
  * copy (evidence times are kept).
@@ -54,6 +57,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/dmarc_store.h"
 #include "bouncepipe/secret.h"
+#include "bouncepipe/signals.h"
 #include "cli.h"
 
 #define MIGRATE_DEFAULT_BATCH 500
@@ -167,6 +171,11 @@ static int push_row(item_list *l, const bp_ledger_row *r)
     it->event.blocklist = copy_str(l, e->blocklist);
     it->event.family = copy_str(l, e->family);
     it->event.fingerprint = copy_str(l, e->fingerprint);
+    it->event.sending_ip = copy_str(l, e->sending_ip);
+    it->event.vmta = copy_str(l, e->vmta);
+    it->event.stream = copy_str(l, e->stream);
+    it->event.receiver = copy_str(l, e->receiver);
+    it->event.listed = copy_str(l, e->listed);
     return l->nomem;
 }
 
@@ -601,8 +610,13 @@ int cmd_migrate(int argc, char **argv)
     st = copy_dmarc(src, to, batch, arena, &dc, &from_source);
     if (st != BP_OK && from_source)
         goto read_failed;
+    long long signal_rows = 0;
+    if (st == BP_OK)
+        st = bp_store_signal_copy(src, to, &signal_rows, &from_source);
+    if (st != BP_OK && from_source)
+        goto read_failed;
     if (st != BP_OK) {
-        bp_cli_error("migrate", "writing %s: DMARC reports: %s: %s (run it again to go on)",
+        bp_cli_error("migrate", "writing %s: DMARC reports or signal rows: %s: %s (run it again to go on)",
                      bp_secret_mask(to_location, shown_loc, sizeof(shown_loc)), bp_status_to_string(st),
                      bp_secret_scrub(bp_store_last_error(to), to_location, shown, sizeof(shown)));
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
@@ -611,10 +625,10 @@ int cmd_migrate(int argc, char **argv)
     printf("migrate: %zu ledger rows read; units: %lu new, %lu already there, %lu upgraded; operator and "
            "delivery rows: %lu copied, %lu already there, %lu not applicable; %lu addresses became suppressed; "
            "%lu webhook outbox rows carried; %lu transactions, %lu retried; DMARC reports: %zu new, %zu already there; "
-           "%zu failure reports\n",
+           "%zu failure reports; %lld signal rows merged\n",
            read, total.units_new, total.units_dup, total.units_upgraded, total.ops_copied, total.ops_present,
            total.ops_not_applicable, total.suppressed, total.outbox, transactions, retries, dc.reports_new,
-           dc.reports_present, dc.failures);
+           dc.reports_present, dc.failures, signal_rows);
     if (skipped_rows > 0) {
         bp_cli_error("migrate", "%lu event rows without a fingerprint were not copied", skipped_rows);
         rc = BP_EXIT_FAILURE;

@@ -123,6 +123,8 @@ bp_status bp_cli_env_setup(bp_cli_env *env)
     env->pipeline.policy = env->config.policy;
     env->pipeline.verp = &env->config.verp;
     env->pipeline.report = &env->config.report;
+    env->pipeline.signals = &env->config.signals.fields;
+    env->pipeline.signal_host = env->config.signals.host;
     env->pipeline.quarantine_dir = NULL;           /* pipe mode sets it: only it quarantines */
     env->pipeline.webhooks = env->config.webhooks; /* recording writes their outbox rows */
     env->pipeline.n_webhooks = env->config.n_webhooks;

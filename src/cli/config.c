@@ -101,30 +101,65 @@ static char **get_list(GKeyFile *kf, const char *group, const char *key)
     return v;
 }
 
+/* The keys and string values of @p group (the caller g_strfreev()s both; *n their count). */
+static bp_status read_group(const bp_config *cfg, GKeyFile *kf, const char *group, gchar ***keys, gchar ***values,
+                            gsize *n, char **error)
+{
+    *n = 0;
+    *keys = g_key_file_get_keys(kf, group, n, NULL);
+    if (*keys == NULL)
+        *n = 0;
+    *values = g_new0(gchar *, *n + 1);
+    for (gsize i = 0; i < *n; i++) {
+        (*values)[i] = g_key_file_get_string(kf, group, (*keys)[i], NULL);
+        if ((*values)[i] == NULL) {
+            *error = message("%s: [%s] %s: value cannot be read", cfg->file, group, (*keys)[i]);
+            return BP_ERR_CONFIG;
+        }
+    }
+    return BP_OK;
+}
+
 /* The [policy] group, handed to policy.c as typed settings (policy.c checks them). */
 static bp_status read_policy(bp_config *cfg, GKeyFile *kf, char **error)
 {
     gsize n = 0;
-    gchar **keys = g_key_file_get_keys(kf, "policy", &n, NULL);
-    gchar **values = g_new0(gchar *, n + 1);
+    gchar **keys = NULL, **values = NULL;
+    bp_status st = read_group(cfg, kf, "policy", &keys, &values, &n, error);
     bp_policy_setting *settings = g_new0(bp_policy_setting, n + 1);
-    bp_status st = BP_OK;
-    for (gsize i = 0; keys != NULL && i < n; i++) {
-        values[i] = g_key_file_get_string(kf, "policy", keys[i], NULL);
-        if (values[i] == NULL) {
-            *error = message("%s: [policy] %s: value cannot be read", cfg->file, keys[i]);
-            st = BP_ERR_CONFIG;
-            goto out;
-        }
+    for (gsize i = 0; st == BP_OK && i < n; i++) {
         settings[i].key = keys[i];
         settings[i].value = values[i];
     }
     char *perr = NULL;
-    st = bp_policy_load(&cfg->policy, settings, keys != NULL ? n : 0, &perr);
-    if (st == BP_ERR_CONFIG)
+    if (st == BP_OK)
+        st = bp_policy_load(&cfg->policy, settings, n, &perr);
+    if (st == BP_ERR_CONFIG && *error == NULL)
         *error = message("%s: %s", cfg->file, perr != NULL ? perr : "[policy]: invalid");
     free(perr);
-out:
+    g_free(settings);
+    g_strfreev(values);
+    g_strfreev(keys);
+    return st;
+}
+
+/* The [signals] group, handed to alerts.c as settings (alerts.c checks them). */
+static bp_status read_signals(bp_config *cfg, GKeyFile *kf, char **error)
+{
+    gsize n = 0;
+    gchar **keys = NULL, **values = NULL;
+    bp_status st = read_group(cfg, kf, "signals", &keys, &values, &n, error);
+    bp_signals_setting *settings = g_new0(bp_signals_setting, n + 1);
+    for (gsize i = 0; st == BP_OK && i < n; i++) {
+        settings[i].key = keys[i];
+        settings[i].value = values[i];
+    }
+    char *serr = NULL;
+    if (st == BP_OK)
+        st = bp_signals_config_load(&cfg->signals, settings, n, &serr);
+    if (st != BP_OK && *error == NULL)
+        *error = message("%s: %s", cfg->file, serr != NULL ? serr : "[signals]: invalid");
+    free(serr);
     g_free(settings);
     g_strfreev(values);
     g_strfreev(keys);
@@ -307,7 +342,9 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
     }
     g_strfreev(nets);
     st = read_webhooks(cfg, kf, error);
-    return st == BP_OK ? read_policy(cfg, kf, error) : st;
+    if (st == BP_OK)
+        st = read_policy(cfg, kf, error);
+    return st == BP_OK ? read_signals(cfg, kf, error) : st;
 }
 
 int bp_cidr_parse(const char *text, bp_cidr *out)
@@ -362,6 +399,7 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
     cfg->busy_timeout_ms = 10000;
     cfg->builtin_rules = 1;
     bp_policy_default(&cfg->policy);
+    bp_signals_config_default(&cfg->signals);
     bp_deliver_options_default(&cfg->deliver);
 
     const char *file = explicit_file;
@@ -433,6 +471,7 @@ void bp_config_free(bp_config *cfg)
     g_strfreev(cfg->rcpt_headers);
     g_strfreev(cfg->pattern_files);
     g_free(cfg->own_networks);
+    bp_signals_config_free(&cfg->signals);
     for (size_t i = 0; i < cfg->n_webhooks; i++)
         bp_webhook_endpoint_free(&cfg->webhooks[i]); /* zeroes the secrets */
     free(cfg->webhooks);

@@ -22,6 +22,7 @@
  *   [process]    user = pmta          (who a command started as root becomes: privdrop.h)
  *   [webhook NAME]  url = ...  format = ...  types = ...  (one group per endpoint; webhook.h)
  *   [deliver]    backoff_base = 30s  backoff_max = 1h  dead_after = 3d  ... (deliver.h)
+ *   [signals]    stream_headers = X-Traffic-Type   complaint_rate = 0.1   ... (bp_signals_config_load())
  *
  * An unknown key in one of these groups is an error (a typo must not silently change what is
  * suppressed); other groups belong to other parts of the program and are left alone.
@@ -35,6 +36,7 @@
 #define BOUNCEPIPE_CLI_CONFIG_H
 
 #include "bouncepipe/address.h"
+#include "bouncepipe/alerts.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/report.h"
@@ -73,12 +75,13 @@ typedef struct bp_config {
     bp_verp_options verp;   /**< points into the fields above */
     char **rcpt_headers;    /**< NULL-terminated list, or NULL */
     bp_report_options report;
-    char **pattern_files;  /**< NULL-terminated list of extra rule files, or NULL */
-    int builtin_rules;     /**< load the shipped rule database (default 1) */
-    bp_policy policy;      /**< defaults with the [policy] group applied */
-    char *process_user;    /**< [process] user: who a command started as root becomes, or NULL
-                                (then the owner of the store's directory) */
-    bp_cidr *own_networks; /**< [dmarc] own_networks (g_malloc'ed), or NULL */
+    char **pattern_files;      /**< NULL-terminated list of extra rule files, or NULL */
+    int builtin_rules;         /**< load the shipped rule database (default 1) */
+    bp_policy policy;          /**< defaults with the [policy] group applied */
+    bp_signals_config signals; /**< defaults with the [signals] group applied (alerts.h) */
+    char *process_user;        /**< [process] user: who a command started as root becomes, or NULL
+                                    (then the owner of the store's directory) */
+    bp_cidr *own_networks;     /**< [dmarc] own_networks (g_malloc'ed), or NULL */
     size_t n_own_networks;
     unsigned file_mode;            /**< permission bits of the file read (0 for none) */
     int secret_exposed;            /**< the file holds a database password (secret.h) and its group or others

@@ -27,6 +27,7 @@ static const struct {
     {"acct", cmd_acct, "read PowerMTA accounting CSV (stdin or files) and record bounces, complaints, deliveries"},
     {"report", cmd_report, "write a self-contained HTML report of the store (charts; opens offline)"},
     {"dmarc", cmd_dmarc, "DMARC aggregate reports: pass rates per domain and source, red flags, readiness"},
+    {"signals", cmd_signals, "per sending IP, VMTA, stream, receiver: rates, block lists; --check raises alerts"},
     {"migrate", cmd_migrate, "copy a store into another (SQLite file -> postgresql://...); safe to re-run"},
     {"deliver", cmd_deliver, "post recorded events to the configured webhooks (a service; --once, --status)"},
 };

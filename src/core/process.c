@@ -17,11 +17,15 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/quarantine.h"
+#include "bouncepipe/signals.h"
 #include "bouncepipe/text.h"
 
 /* Offset of the body: after the first empty line (LF or CRLF or CR line ends). */
@@ -126,6 +130,8 @@ bp_status bp_process_message(const bp_pipeline *p, const bp_envelope *env, unsig
     }
     if (st == BP_OK)
         st = bp_classify(&ctx, &out->report, arena, &out->events, &out->n_events, &out->explains);
+    if (st == BP_OK) /* where each message came from: sending IP, VMTA, stream, receiver */
+        st = bp_report_signals(p->signals, p->rules, &out->report, out->events, out->n_events, arena);
     bp_effort_end(&out->effort);
     if (st == BP_OK && out->effort.cut == BP_EFFORT_MEMORY)
         st = BP_ERR_NOMEM; /* a search had no answer: the events would be a guess */
@@ -209,14 +215,34 @@ bp_status bp_finish_record(const bp_pipeline *p, bp_store *store, const bp_proce
                        res->n_events, rr);
 }
 
+/* The accounting watermark's host: the configured one, else this machine's name. */
+static const char *signal_host(const bp_acct_result *res)
+{
+    static char name[256];
+    if (res->signal_host != NULL)
+        return res->signal_host;
+    if (name[0] == '\0' && gethostname(name, sizeof(name) - 1) != 0)
+        snprintf(name, sizeof(name), "localhost");
+    return name;
+}
+
 bp_status bp_finish_acct(const bp_pipeline *p, bp_store *store, const bp_acct_result *res, int record_deliveries,
                          bp_acct_kept *kept)
 {
     long long when = res->time_logged_unix > 0 ? res->time_logged_unix : 0;
+    /* a count needs an hour: a record without a time counts now */
+    long long counted_at = when > 0 ? when : (long long)time(NULL);
     *kept = BP_ACCT_KEPT_NEW;
+    if (res->disposition == BP_ACCT_DEFERRAL) {
+        *kept = BP_ACCT_KEPT_DEFERRAL;
+        return bp_store_signal_acct(store, signal_host(res), counted_at, &res->event, BP_SIGNAL_DEFERRED, NULL);
+    }
     if (res->disposition == BP_ACCT_DELIVERY && !record_deliveries) {
         *kept = BP_ACCT_KEPT_DELIVERY;
-        return bp_store_record_delivery(store, res->event.recipient, when);
+        bp_status st = bp_store_record_delivery(store, res->event.recipient, when);
+        if (st == BP_OK)
+            st = bp_store_signal_acct(store, signal_host(res), counted_at, &res->event, BP_SIGNAL_DELIVERED, NULL);
+        return st;
     }
     /* PowerMTA's bounceCat goes beside our category in the ledger, never deciding */
     bp_record_result rr;
@@ -279,4 +305,6 @@ void bp_pipeline_acct_options(const bp_pipeline *p, const char *source, int tran
     out->source = source;
     out->transient = transient;
     out->rcpt_headers = p->report != NULL ? p->report->rcpt_headers : NULL;
+    out->signals = p->signals;
+    out->signal_host = p->signal_host;
 }

@@ -54,6 +54,11 @@ GETTER(job_id)
 GETTER(original_message_id)
 GETTER(blocklist)
 GETTER(smtp_command)
+GETTER(sending_ip)
+GETTER(vmta)
+GETTER(stream)
+GETTER(receiver)
+GETTER(listed)
 #undef GETTER
 static const char *get_type(const bp_event *e)
 {
@@ -89,8 +94,17 @@ static const struct {
     {"original_message_id", get_original_message_id},
     {"blocklist", get_blocklist},
     {"smtp_command", get_smtp_command},
+    /* 1.4: write_dmarc_fields() */
+    /* 1.5: where the message came from (docs/signals.md) */
+    {"sending_ip", get_sending_ip},
+    {"vmta", get_vmta},
+    {"stream", get_stream},
+    {"receiver", get_receiver},
+    {"listed", get_listed},
 };
-#define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
+#define N_FIELDS       (sizeof(fields) / sizeof(fields[0]))
+#define N_BEFORE_DMARC 21 /* source .. smtp_command: the fields up to schema 1.3 */
+_Static_assert(N_FIELDS > N_BEFORE_DMARC, "the signal fields follow the DMARC fields");
 
 /* A report's begin or end as "YYYY-MM-DDTHH:MM:SSZ" in @p buf (at least 32 bytes). */
 static const char *utc_time(long long t, char *buf, size_t size)
@@ -138,8 +152,13 @@ bp_status bp_event_write_fields(bp_writer *w, const bp_event *e)
         names[i] = fields[i].name;
         values[i] = fields[i].get(e);
     }
-    bp_status st = bp_writer_strings(w, names, values, N_FIELDS);
-    return st == BP_OK ? write_dmarc_fields(w, e->dmarc) : st;
+    /* in contract order: the fields up to 1.3, the DMARC fields (1.4), the signal fields (1.5) */
+    bp_status st = bp_writer_strings(w, names, values, N_BEFORE_DMARC);
+    if (st == BP_OK)
+        st = write_dmarc_fields(w, e->dmarc);
+    return st == BP_OK
+               ? bp_writer_strings(w, names + N_BEFORE_DMARC, values + N_BEFORE_DMARC, N_FIELDS - N_BEFORE_DMARC)
+               : st;
 }
 
 bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
@@ -214,11 +233,31 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         st = put_masked(sb, e->rule);
     if (st == BP_OK && e->blocklist != NULL && (st = bp_strbuf_puts(sb, " blocklist=")) == BP_OK)
         st = put_masked(sb, e->blocklist);
+    if (st == BP_OK && e->listed != NULL && (st = bp_strbuf_puts(sb, " listed=")) == BP_OK)
+        st = put_masked(sb, e->listed);
     if (st == BP_OK && e->smtp_command != NULL && (st = bp_strbuf_puts(sb, " at=")) == BP_OK)
         st = put_masked(sb, e->smtp_command);
     if (st == BP_OK && (st = bp_strbuf_puts(sb, "\n          ")) == BP_OK)
         st = put_masked(sb, e->source != NULL ? e->source : "-");
     if (st == BP_OK)
+        st = bp_strbuf_putc(sb, '\n');
+    /* where the message came from, and where each of that was found (signal_fields.h) */
+    const char *const sig[][3] = {{"ip", e->sending_ip, e->sending_ip_from},
+                                  {"vmta", e->vmta, e->vmta_from},
+                                  {"stream", e->stream, e->stream_from},
+                                  {"receiver", e->receiver, e->receiver_from}};
+    size_t shown = 0;
+    for (size_t i = 0; st == BP_OK && i < sizeof(sig) / sizeof(sig[0]); i++) {
+        if (sig[i][1] == NULL)
+            continue;
+        st = bp_strbuf_printf(sb, "%s%s=", shown++ ? " " : "          from: ", sig[i][0]);
+        if (st == BP_OK)
+            st = put_masked(sb, sig[i][1]);
+        if (st == BP_OK && sig[i][2] != NULL && (st = bp_strbuf_puts(sb, " [")) == BP_OK &&
+            (st = put_masked(sb, sig[i][2])) == BP_OK)
+            st = bp_strbuf_putc(sb, ']');
+    }
+    if (st == BP_OK && shown > 0)
         st = bp_strbuf_putc(sb, '\n');
     if (st == BP_OK && e->diagnostic != NULL && (st = bp_strbuf_puts(sb, "          \"")) == BP_OK &&
         (st = put_masked(sb, e->diagnostic)) == BP_OK)

@@ -7,7 +7,7 @@
  * column fills which field).  The column numbers are cached per header and refreshed when a
  * new header arrives, so a reload that changes record-fields is followed at once.  Where
  * PowerMTA versions name a field differently (reportingMta / dsnReportingMta) the first name
- * found wins.  Any other column (header_NAME, arf_NAME) is found by name through the
+ * found wins.  Any other column (vmta, header_NAME, arf_NAME) is found by name through the
  * record's column function, which looks it up in the current header.
  *
  * Ownership: the reader owns the CSV reader; records point into it.

@@ -62,6 +62,7 @@
 #include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
 #include "dmarc_sql.h"
+#include "signals_sql.h"
 #include "sql.h"
 
 #define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
@@ -193,6 +194,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* BP_STORE_SCHEMA_DMARC: DMARC aggregate reports and failure-report domains (dmarc_sql.h),
      * one self-contained step */
     [BP_STORE_SCHEMA_DMARC - 1] = BP_DMARC_SCHEMA_PG,
+    /* events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
+    [BP_STORE_SCHEMA_SIGNALS - 1] = BP_SIGNALS_SCHEMA_PG,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
@@ -343,7 +346,7 @@ typedef struct pg {
 
 /* ---- parameters ------------------------------------------------------------------------ */
 
-#define MAX_PARAMS 32
+#define MAX_PARAMS 40
 
 /* Values of one statement: text, or NULL for SQL NULL; numbers are formatted in place. */
 typedef struct params {
@@ -683,9 +686,13 @@ static bp_status migrate_once(pg *q)
             break;
         }
         bs = exec_plain(q, migrations[v], "migrating the schema");
-        if (bs == BP_OK && migration_code[v] != NULL)
-            bs = migration_code[v](q);
     }
+    /* then the steps' code, in step order: it runs this program's statements, which read the
+     * columns of every step (a later step's too: the identity step derives through ledger
+     * rows with the signal columns) */
+    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++)
+        if (migration_code[v] != NULL)
+            bs = migration_code[v](q);
     if (bs != BP_OK)
         goto out;
     if (version < SCHEMA_VERSION) {
@@ -1488,6 +1495,8 @@ static bp_status pg_run(void *h, bp_sql_call *c)
     PQclear(res);
     return BP_OK;
 }
+
+/* ---- the statements of the store's extensions (sql.h bp_sql_stmt) ------------------------- */
 
 const bp_store_backend bp_store_backend_postgres = {
     .name = "postgresql",

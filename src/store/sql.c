@@ -24,14 +24,15 @@
     "coalesce(l.reporting_mta, p.reporting_mta), l.remote_mta, coalesce(l.arrival_date, p.arrival_date), "             \
     "l.source_ip, coalesce(l.envid, p.envid), l.job_id, coalesce(l.source, p.source), "                                \
     "coalesce(l.message_id, p.message_id), coalesce(l.original_message_id, p.original_message_id), l.blocklist, "      \
-    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.address_key, l.paired_with "
+    "l.family, l.note, l.fingerprint, l.domain, l.mta_category, l.sending_ip, l.vmta, l.stream, l.receiver, "          \
+    "l.listed, l.address_key, l.paired_with "
 #define LEDGER_SELECT "SELECT " LEDGER_COLUMNS "FROM ledger l LEFT JOIN processed p ON p.fingerprint = l.fingerprint "
 
 #define LEDGER_INSERT_COLUMNS                                                                                          \
     "kind, evidence_time, recorded_at, type, action, recipient, recipient_from, status, smtp_code, diagnostic, "       \
     "category, feedback_type, rule, final, reporting_mta, remote_mta, arrival_date, source_ip, envid, job_id, "        \
     "source, message_id, original_message_id, blocklist, family, note, fingerprint, domain, mta_category, "            \
-    "address_key, paired_with"
+    "sending_ip, vmta, stream, receiver, listed, address_key, paired_with"
 
 #define FOLD_COLUMNS                                                                                                   \
     "id, kind, evidence_time, type, action, category, feedback_type, note, paired_with, recipient, status, "           \
@@ -74,9 +75,10 @@ const char *const bp_sql[BP_SQL_COUNT] = {
                     "arrival_date = excluded.arrival_date",
     [BP_SQL_DROP_PLACEHOLDER] =
         "DELETE FROM ledger WHERE fingerprint = ?1 AND kind = 'event' AND type = 'unrecognized'",
-    [BP_SQL_LEDGER_INSERT] = "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                             "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
-                             "?26, ?27, ?28, ?29, ?30, ?31)", /* PostgreSQL adds RETURNING id (postgres.c) */
+    [BP_SQL_LEDGER_INSERT] =
+        "INSERT INTO ledger (" LEDGER_INSERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+        "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
+        "?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)", /* PostgreSQL adds RETURNING id */
     [BP_SQL_LEDGER_FOR] = LEDGER_SELECT "WHERE l.address_key = ?1 ORDER BY l.evidence_time, l.id",
     /* the rows after a key: a range of index ledger_key */
     [BP_SQL_LEDGER_FOLD] =
@@ -194,6 +196,14 @@ const char *const bp_sql[BP_SQL_COUNT] = {
                                       "count(*) FROM suppressions GROUP BY 1 ORDER BY 1",
 };
 
+/* the event rows that name a list or reputation system in [?1, ?2), of sending IP ?3 (NULL: any),
+ * oldest first, at most ?4: the partial index ledger_named (signals_sql.h) */
+const bp_sql_stmt bp_sql_ledger_named = {LEDGER_SELECT
+                                         "WHERE l.kind = 'event' AND l.blocklist IS NOT NULL AND l.evidence_time >= ?1 "
+                                         "AND l.evidence_time < ?2 AND (CAST(?3 AS TEXT) IS NULL OR l.sending_ip = ?3) "
+                                         "ORDER BY l.evidence_time, l.id LIMIT ?4",
+                                         bp_sql_ledger_types, BP_SQL_LEDGER_N};
+
 const char *const bp_sql_postgres[BP_SQL_COUNT] = {
     /* other processes' claims are skipped, not waited for: several deliver processes on
      * several hosts each take rows nobody holds */
@@ -243,8 +253,8 @@ const char *bp_sql_stats_key(bp_stats_dim dim, const char *key, char *buf, size_
 
 #define T BP_SQL_TEXT
 #define I BP_SQL_INT
-const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I, T,
-                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, I};
+const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N] = {I, T, I, I, T, T, T, T, T, T, T, T, T, T, I, T, T, T, T,
+                                                          T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, I};
 const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N] = {I, T, I, T, T, T, T, T, I, T, T, T, I, T, T, T};
 const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N] = {T, T, T, T, I, I, I, I, T, I, T};
 const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N] = {T, I, I, T, I, T, T, I, I, I, I, T, I, I, I, T};
@@ -310,6 +320,11 @@ void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N
     v[i++] = text(e->fingerprint);
     v[i++] = text(r->domain);
     v[i++] = text(r->mta_category);
+    v[i++] = text(e->sending_ip);
+    v[i++] = text(e->vmta);
+    v[i++] = text(e->stream);
+    v[i++] = text(e->receiver);
+    v[i++] = text(e->listed);
     v[i++] = text(r->address_key);
     v[i] = num(r->paired_with != 0 ? r->paired_with : -r->reported_again); /* the column: see sql.h */
     v[i].is_null = v[i].num == 0;
@@ -350,6 +365,11 @@ void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
     e->fingerprint = v[i++].text;
     r->domain = v[i++].text;
     r->mta_category = v[i++].text;
+    e->sending_ip = v[i++].text;
+    e->vmta = v[i++].text;
+    e->stream = v[i++].text;
+    e->receiver = v[i++].text;
+    e->listed = v[i++].text;
     r->address_key = v[i++].text;
     r->paired_with = v[i].num > 0 ? v[i].num : 0;
     r->reported_again = v[i].num < 0 ? -v[i].num : 0;

@@ -107,6 +107,32 @@ typedef struct bp_sql_value {
     int is_null;
 } bp_sql_value;
 
+/**
+ * A statement of an extension of the store (the DMARC tables: dmarc_store.c; the signal
+ * tables: signals.c), in the dialect
+ * of the statements above, run through the backend's run() (store_backend.h) by
+ * bp_store_sql_run().  Backends prepare each once per connection, keyed by its address, so
+ * it must be a static object.
+ */
+typedef struct bp_sql_stmt {
+    const char *sql;          /**< ?1, ?2, ... parameters */
+    const bp_sql_type *types; /**< of the result columns (NULL when none) */
+    size_t n_cols;            /**< at most BP_SQL_STMT_MAX_COLS */
+} bp_sql_stmt;
+#define BP_SQL_STMT_MAX_COLS 40
+/** Statements of extensions a connection keeps prepared at most (a backend's cache). */
+#define BP_SQL_STMT_CACHE 48
+
+/**
+ * Run @p stmt on @p s's backend (store.c): what an extension of the store (dmarc_store.c,
+ * signals.c) reads and writes with.  Writes only inside a transaction, as every write.
+ * @return the backend's status.
+ */
+bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                           void *user, long long *changes);
+/** @return non-zero while @p s has a write transaction open (an extension's writes need one). */
+int bp_store_sql_in_tx(const bp_store *s);
+
 /** A text value (NULL: SQL NULL) and a number, for bp_sql_call's parameters. */
 static inline bp_sql_value bp_sql_text(const char *s)
 {
@@ -119,38 +145,14 @@ static inline bp_sql_value bp_sql_int(long long n)
     return v;
 }
 
-/**
- * A statement of an extension of the store (the DMARC tables: dmarc_store.c), in the dialect
- * of the statements above, run through the backend's run() (store_backend.h) by
- * bp_store_sql_run().  Backends prepare each once per connection, keyed by its address, so
- * it must be a static object.
- */
-typedef struct bp_sql_stmt {
-    const char *sql;          /**< ?1, ?2, ... parameters */
-    const bp_sql_type *types; /**< of the result columns (NULL when none) */
-    size_t n_cols;            /**< at most BP_SQL_STMT_MAX_COLS */
-} bp_sql_stmt;
-#define BP_SQL_STMT_MAX_COLS 32
-/** Statements of extensions a connection keeps prepared at most (a backend's cache). */
-#define BP_SQL_STMT_CACHE 48
-
-/**
- * Run @p stmt on @p s's backend (store.c): what an extension of the store (dmarc_store.c)
- * reads and writes with.  Writes only inside a transaction, as every write.
- * @return the backend's status.
- */
-bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                           void *user, long long *changes);
-/** @return non-zero while @p s has a write transaction open (an extension's writes need one). */
-int bp_store_sql_in_tx(const bp_store *s);
-
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
  * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows, of
  * fold states.  The ledger's paired_with
  * column holds both sides of a pair (schema 4): on the second report the id of the row that
  * counts (bp_ledger_row.paired_with), on that row minus the id of its second report
- * (bp_ledger_row.reported_again); NULL on a row of no pair. */
-#define BP_SQL_LEDGER_N      32
+ * (bp_ledger_row.reported_again); NULL on a row of no pair.  Its last five columns are
+ * the signal fields (signals_sql.h). */
+#define BP_SQL_LEDGER_N      37
 #define BP_SQL_FOLD_N        16
 #define BP_SQL_SUPPRESSION_N 11
 #define BP_SQL_STATE_N       16
@@ -158,6 +160,10 @@ extern const bp_sql_type bp_sql_ledger_types[BP_SQL_LEDGER_N];
 extern const bp_sql_type bp_sql_fold_types[BP_SQL_FOLD_N];
 extern const bp_sql_type bp_sql_suppression_types[BP_SQL_SUPPRESSION_N];
 extern const bp_sql_type bp_sql_state_types[BP_SQL_STATE_N];
+
+/** The event rows naming a list or reputation system in a window (signals.h
+ *  bp_store_signal_events()): ?1, ?2 the evidence times, ?3 a sending IP or NULL, ?4 a limit. */
+extern const bp_sql_stmt bp_sql_ledger_named;
 
 /** Values of ledger row @p r in BP_SQL_LEDGER order (v[0] is the id; INSERT binds v + 1). */
 void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N]);
@@ -184,8 +190,7 @@ extern const bp_sql_type bp_sql_outbox_types[BP_SQL_OUTBOX_N];
 /** The outbox row of a result row (strings borrowed from @p v). */
 void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N]);
 
-/** A result row of bp_sql_call: its columns as values. @return non-zero to stop. */
-typedef int (*bp_sql_row_fn)(void *user, const bp_sql_value *v);
+/* bp_sql_row_fn, a result row of bp_sql_call or bp_sql_stmt: store_backend.h */
 
 /**
  * One run of a shared statement through a backend's run() (store_backend.h): the outbox and

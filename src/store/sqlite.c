@@ -37,6 +37,7 @@
 
 #include "bouncepipe/alloc.h"
 #include "dmarc_sql.h"
+#include "signals_sql.h"
 #include "sql.h"
 #include "sqlite_wal.h"
 
@@ -154,6 +155,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* BP_STORE_SCHEMA_DMARC: DMARC aggregate reports and failure-report domains (dmarc_sql.h),
      * one self-contained step */
     [BP_STORE_SCHEMA_DMARC - 1] = BP_DMARC_SCHEMA_SQLITE,
+    /* events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
+    [BP_STORE_SCHEMA_SIGNALS - 1] = BP_SIGNALS_SCHEMA_SQLITE,
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
@@ -510,9 +513,13 @@ static bp_status migrate(sq *q)
             break;
         }
         bs = exec(q, migrations[v], "migrating the schema");
-        if (bs == BP_OK && migration_code[v] != NULL)
-            bs = migration_code[v](q);
     }
+    /* then the steps' code, in step order: it runs this program's statements, which read the
+     * columns of every step (a later step's too: the identity step derives through ledger
+     * rows with the signal columns) */
+    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++)
+        if (migration_code[v] != NULL)
+            bs = migration_code[v](q);
     if (bs != BP_OK)
         goto out;
     if (version < SCHEMA_VERSION) {

@@ -19,13 +19,13 @@
  *                        state (table derive_state) when that gives exactly the same result,
  *                        so that recording a row does not read the address's whole history
  *                        (see "the fold state kept per address" below).
+ * bp_store_sql_run()     the statements of the store's extensions (the signal tables of
+ *                        signals.c); every event row bp_store_record() writes is counted there
+ *                        (bp_signal_acc_event()), and the counts are written at the commit.
  *
- * bp_store_sql_run()     the statements of the store's extensions (the DMARC tables of
- *                        dmarc_store.c, written by bp_store_record() in the unit's transaction).
- *
- * Ownership: a bp_store owns the backend handle and the list of rows its transaction has
- * not derived yet.  derive() copies what it needs out of the backend's rows (they live only
- * during the callback) into memory it frees before returning.
+ * Ownership: a bp_store owns the backend handle, the signal counts of its transaction and the
+ * list of rows its transaction has not derived yet.  derive() copies what it needs out of the
+ * backend's rows (they live only during the callback) into memory it frees before returning.
  */
 #include "bouncepipe/store.h"
 
@@ -47,6 +47,7 @@
 #include "fold.h"
 #include "identity.h"
 #include "outbox.h"
+#include "signals_sql.h"
 #include "sql.h"
 #include "store_backend.h"
 
@@ -59,6 +60,7 @@ struct bp_store {
     int in_tx;
     struct unfolded *unfolded; /* rows of this transaction derive() has not folded yet */
     size_t n_unfolded, cap_unfolded;
+    bp_signal_acc *signals; /* signal counts of this transaction, written at its commit (signals.c) */
     char error[256];
 };
 
@@ -185,6 +187,7 @@ void bp_store_close(bp_store *s)
     s->be->close(s->h);
     forget_unfolded(s, NULL);
     free(s->unfolded);
+    bp_signal_acc_free(s->signals);
     free(s);
 }
 
@@ -215,6 +218,7 @@ bp_status bp_store_begin(bp_store *s)
 {
     s->error[0] = '\0';
     forget_unfolded(s, NULL);
+    bp_signal_acc_reset(s->signals);
     bp_status st = s->be->begin(s->h);
     if (st == BP_OK)
         s->in_tx = 1;
@@ -226,11 +230,14 @@ static bp_status drop_unfolded_states(bp_store *s);
 bp_status bp_store_commit(bp_store *s)
 {
     bp_status st = drop_unfolded_states(s);
+    if (st == BP_OK) /* the transaction's signal counts, in it (signals.c) */
+        st = bp_signal_acc_flush(s, s->signals);
     if (st == BP_OK)
         st = s->be->commit(s->h);
     else
         s->be->rollback(s->h);
     forget_unfolded(s, NULL);
+    bp_signal_acc_reset(s->signals);
     s->in_tx = 0;
     return st;
 }
@@ -239,7 +246,24 @@ void bp_store_rollback(bp_store *s)
 {
     s->be->rollback(s->h);
     forget_unfolded(s, NULL);
+    bp_signal_acc_reset(s->signals);
     s->in_tx = 0;
+}
+
+bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
+                           void *user, long long *changes)
+{
+    return s->be->run_stmt(s->h, stmt, v, n, each, user, changes);
+}
+
+int bp_store_sql_in_tx(const bp_store *s)
+{
+    return s->in_tx;
+}
+
+bp_signal_acc **bp_store_signal_acc(bp_store *s)
+{
+    return &s->signals;
 }
 
 static bp_status need_tx(bp_store *s)
@@ -949,9 +973,10 @@ static void cap_event(unit_text *w, bp_event *e)
     e->envid = cut(w, e->envid, BP_MAX_STORED_ENVID_BYTES);
     e->source = cut(w, e->source, BP_MAX_STORED_SOURCE_BYTES);
     e->diagnostic = cut(w, e->diagnostic, BP_MAX_DIAGNOSTIC_BYTES);
-    const char **tokens[] = {&e->recipient_from, &e->status,    &e->smtp_code,    &e->category,
-                             &e->feedback_type,  &e->rule,      &e->arrival_date, &e->source_ip,
-                             &e->job_id,         &e->blocklist, &e->family};
+    e->listed = cut(w, e->listed, BP_MAX_STORED_HOST_BYTES);
+    const char **tokens[] = {&e->recipient_from, &e->status,       &e->smtp_code, &e->category, &e->feedback_type,
+                             &e->rule,           &e->arrival_date, &e->source_ip, &e->job_id,   &e->blocklist,
+                             &e->family,         &e->sending_ip,   &e->vmta,      &e->stream,   &e->receiver};
     for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
         *tokens[i] = cut(w, *tokens[i], BP_MAX_STORED_TOKEN_BYTES);
 }
@@ -1023,7 +1048,9 @@ static bp_status insert_event(bp_store *s, unit_text *w, const bp_unit_facts *fa
         kept += text_len(*free_text[i]);
     len = text_len(x->recipient) + text_len(key) + text_len(r.domain) + text_len(x->recipient_from) +
           text_len(x->status) + text_len(x->smtp_code) + text_len(x->category) + text_len(x->feedback_type) +
-          text_len(x->rule) + text_len(x->blocklist) + text_len(x->family) + text_len(r.mta_category);
+          text_len(x->rule) + text_len(x->blocklist) + text_len(x->family) + text_len(r.mta_category) +
+          text_len(x->sending_ip) + text_len(x->vmta) + text_len(x->stream) + text_len(x->receiver) +
+          text_len(x->listed);
     if (w->spent + len + kept > BP_MAX_UNIT_STORE_BYTES) {
         for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++)
             *free_text[i] = NULL; /* the budget is spent: what decides and identifies only */
@@ -1138,6 +1165,8 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
         st = insert_event(s, &w, &facts, &ev[i], rows[i].key, t, now, unit, &rows[i].id, &rows[i].kept);
         if (st == BP_OK && w.nomem)
             st = BP_ERR_NOMEM;
+        if (st == BP_OK && recognised) /* its signal counts, written with the transaction */
+            st = bp_signal_acc_event(&s->signals, &ev[i], t, +1);
         if (st != BP_OK)
             goto out;
         result->recorded++;
@@ -1199,17 +1228,6 @@ out:
     free(ids);
     bp_arena_free(w.arena);
     return st;
-}
-
-bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                           void *user, long long *changes)
-{
-    return s->be->run_stmt(s->h, stmt, v, n, each, user, changes);
-}
-
-int bp_store_sql_in_tx(const bp_store *s)
-{
-    return s->in_tx;
 }
 
 bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
@@ -1458,6 +1476,8 @@ bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, 
     bp_status st = need_tx(s);
     if (st == BP_OK)
         st = key_of(s, recipient, &key);
+    if (st == BP_OK) /* a count moves with its list */
+        st = bp_signal_reclassified(s, &s->signals, id, blocklist);
     if (st == BP_OK)
         st = s->be->ledger_reclassify(s->h, id, category, rule, action, blocklist);
     if (st == BP_OK) /* a pair whose reports no longer mean the same is two pieces of evidence */

@@ -37,11 +37,6 @@ typedef struct bp_unit_facts {
 
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
-struct bp_sql_stmt;
-struct bp_sql_value;
-/** A result row of a bp_sql_stmt: its columns as the statement's types say (sql.h). */
-typedef int (*bp_sql_row_fn)(void *user, const struct bp_sql_value *v);
-
 /**
  * What store.c lends a backend's migrations (schema 4, docs/store.md "Identity"): the key
  * function (the PostgreSQL module does not link it) and the derivation, run through the
@@ -55,7 +50,12 @@ typedef struct bp_store_hooks {
     /** Derive the suppression row and fold state of key @p key through backend handle @p h. */
     bp_status (*rederive)(void *ctx, void *h, const char *key);
 } bp_store_hooks;
+
 struct bp_sql_call; /* sql.h */
+struct bp_sql_stmt;
+struct bp_sql_value;
+/** A result row of a bp_sql_stmt or bp_sql_call: its columns as their types say (sql.h). */
+typedef int (*bp_sql_row_fn)(void *user, const struct bp_sql_value *v);
 
 typedef struct bp_store_backend {
     const char *name;
@@ -129,7 +129,8 @@ typedef struct bp_store_backend {
     bp_status (*state_delete)(void *h, const char *key);
 
     /**
-     * Run a statement of an extension of the store (sql.h bp_sql_stmt: dmarc_store.c), prepared
+     * Run a statement of an extension of the store (sql.h bp_sql_stmt: dmarc_store.c,
+     * signals.c), prepared
      * once per connection (keyed by @p stmt's address), with @p n values bound from ?1 on;
      * each result row goes to @p each (NULL: none are expected).
      * @param changes receives the rows the statement changed (may be NULL)

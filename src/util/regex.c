@@ -298,18 +298,33 @@ int bp_regex_search(bp_regex_matcher *m, const bp_regex *re, const char *s, size
 
 int bp_regex_has_group(const bp_regex *re, const char *name)
 {
-    return pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name) > 0;
+    int n = pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name);
+    return n > 0 || n == PCRE2_ERROR_NOUNIQUESUBSTRING; /* (?J): several groups of the name */
+}
+
+/* Group @p n of @p m's last match into *gs, *ge. @return non-zero when it took part. */
+static int group_span(const bp_regex_matcher *m, int n, size_t *gs, size_t *ge)
+{
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);
+    if (n < 0 || (uint32_t)n >= pcre2_get_ovector_count(m->mdata) || ov[2 * n] == PCRE2_UNSET)
+        return 0;
+    *gs = ov[2 * n];
+    *ge = ov[2 * n + 1];
+    return 1;
 }
 
 int bp_regex_group(const bp_regex_matcher *m, const bp_regex *re, const char *name, size_t *gs, size_t *ge)
 {
-    int n = pcre2_substring_number_from_name(code_of(re), (PCRE2_SPTR)name);
-    if (n < 0)
+    const pcre2_code *code = code_of(re);
+    int n = pcre2_substring_number_from_name(code, (PCRE2_SPTR)name);
+    if (n == PCRE2_ERROR_NOUNIQUESUBSTRING) {
+        /* (?J): several groups share the name; the first of them that took part */
+        PCRE2_SPTR first = NULL, last = NULL;
+        int size = pcre2_substring_nametable_scan(code, (PCRE2_SPTR)name, &first, &last);
+        for (PCRE2_SPTR e = first; size > 0 && e != NULL && e <= last; e += size)
+            if (group_span(m, (e[0] << 8) | e[1], gs, ge))
+                return *ge > *gs;
         return 0;
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->mdata);
-    if ((uint32_t)n >= pcre2_get_ovector_count(m->mdata) || ov[2 * n] == PCRE2_UNSET)
-        return 0;
-    *gs = ov[2 * n];
-    *ge = ov[2 * n + 1];
-    return *ge > *gs;
+    }
+    return group_span(m, n, gs, ge) && *ge > *gs;
 }
