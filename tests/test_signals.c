@@ -517,11 +517,17 @@ static void test_acct_watermark(void **state)
     assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 3);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 2), 2);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 5);
-    /* the file re-read from the start: nothing counts twice, one new record of the last
-     * second does */
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 3), 1);
+    /* one reading goes on across its batches: a record of the last second in the next batch
+     * is a new one, not a re-read of one met before (acct commits in batches) */
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 1), 1);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 6);
+    /* the file re-read from the start by another process: nothing counts twice, one new
+     * record of the last second does */
+    bp_store_close(f->store);
+    f->store = open_store(f->location);
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 4), 1);
+    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 7);
     /* another host keeps its own watermark */
     assert_int_equal(acct_deliveries(f->store, "mta2", T0, 2), 2);
     /* a rolled-back batch leaves the watermark where it was */
@@ -532,7 +538,7 @@ static void test_acct_watermark(void **state)
     bp_store_rollback(f->store);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 5, 1), 1);
     struct totals t = totals(f->store, T0 - HOUR, T0 + HOUR);
-    assert_int_equal(t.delivered, 9);
+    assert_int_equal(t.delivered, 10);
     assert_int_equal(t.deferred, 0);
 }
 

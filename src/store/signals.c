@@ -172,8 +172,13 @@ struct bp_signal_acc {
     /* the accounting watermark of this transaction's host */
     char *host;
     long long mark_time, mark_at; /* as stored (or advanced by this transaction) */
-    long long seen_at;            /* records at mark_time this transaction met */
+    long long seen_at;            /* records at mark_time this reading met */
     int mark_loaded, mark_dirty;
+    /* where this process's reading stood at its last commit: a reading goes on across
+     * transactions (acct commits in batches), so the records of the watermark's second met
+     * in an earlier batch are not taken for re-reads of counted ones in the next */
+    char *pass_host;
+    long long pass_time, pass_seen;
 };
 
 void bp_signal_acc_reset(bp_signal_acc *acc)
@@ -189,11 +194,28 @@ void bp_signal_acc_reset(bp_signal_acc *acc)
     acc->mark_loaded = acc->mark_dirty = 0;
 }
 
+void bp_signal_acc_committed(bp_signal_acc *acc)
+{
+    if (acc == NULL || !acc->mark_loaded || acc->host == NULL)
+        return;
+    char *host = bp_strdup(acc->host);
+    if (host == NULL) { /* out of memory: the next batch counts as a new reading would */
+        free(acc->pass_host);
+        acc->pass_host = NULL;
+        return;
+    }
+    free(acc->pass_host);
+    acc->pass_host = host;
+    acc->pass_time = acc->mark_time;
+    acc->pass_seen = acc->seen_at;
+}
+
 void bp_signal_acc_free(bp_signal_acc *acc)
 {
     if (acc == NULL)
         return;
     bp_signal_acc_reset(acc);
+    free(acc->pass_host);
     free(acc->v);
     free(acc);
 }
@@ -346,6 +368,9 @@ static bp_status load_mark(bp_store *s, bp_signal_acc *acc, const char *host)
     const bp_sql_value v[] = {text_v(host)};
     bp_status st = bp_store_sql_run(s, &st_mark_get, v, 1, note_mark, acc, NULL);
     acc->mark_loaded = st == BP_OK;
+    /* this process's reading goes on: what it met of the watermark's second is counted */
+    if (st == BP_OK && acc->pass_host != NULL && strcmp(acc->pass_host, host) == 0 && acc->pass_time == acc->mark_time)
+        acc->seen_at = acc->pass_seen;
     return st;
 }
 

@@ -72,6 +72,9 @@ bp_status bp_signal_acc_flush(bp_store *s, bp_signal_acc *acc);
 
 /** Forget what @p acc holds (the transaction ended).  NULL allowed. */
 void bp_signal_acc_reset(bp_signal_acc *acc);
+/** The transaction committed: the accounting reading in progress goes on in the next one
+ *  (the records of the watermark's second it met stay met).  NULL allowed. */
+void bp_signal_acc_committed(bp_signal_acc *acc);
 void bp_signal_acc_free(bp_signal_acc *acc);
 
 /** The store's accumulator (store.c): where bp_store_signal_acct() counts. */

@@ -236,6 +236,8 @@ bp_status bp_store_commit(bp_store *s)
         st = s->be->commit(s->h);
     else
         s->be->rollback(s->h);
+    if (st == BP_OK)
+        bp_signal_acc_committed(s->signals);
     forget_unfolded(s, NULL);
     bp_signal_acc_reset(s->signals);
     s->in_tx = 0;
