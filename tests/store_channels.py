@@ -270,6 +270,10 @@ def test_channels(store):
     stats = json.loads(out)
     check(stats["type"].get("bounce") == len(failures()),
           f"stats counts {len(failures())} failures, not the {2 * len(failures())} reports: {stats['type']}")
+    rc, out, _ = store.run("signals", "--since", "2000-01-01", "--top", "1000", "--format", "json")
+    bounced = sum(g["bounced"] for g in json.loads(out)["groups"]) if rc == 0 else None
+    check(bounced == len(failures()),
+          f"signals counts {len(failures())} failures, not the {2 * len(failures())} reports: {bounced}")
 
 
 def rng_delay(n):

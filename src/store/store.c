@@ -734,11 +734,13 @@ static int scan_row(void *user, const bp_ledger_row *r)
  * the same failure through the other channel, if there is one.  The candidates are read with
  * the fold's own query (prepared anyway: derive() runs it next), which takes the address's
  * lock first on PostgreSQL, so that a report of the other channel committed meanwhile is seen.
- * @param marked set to 1 when this row is the one marked (it folds to nothing) */
+ * @param marked set to 1 when this row is the one marked (it folds to nothing)
+ * @param paired set to 1 when it was paired either way (the failure is already in the ledger:
+ *        its signal counts and webhook rows are the other report's) */
 static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, const char *fingerprint, long long t,
-                             long long id, int *marked)
+                             long long id, int *marked, int *paired)
 {
-    *marked = 0;
+    *marked = *paired = 0;
     const char *action = bp_action_name(e->action);
     if (e->type != BP_EVENT_BOUNCE || key == NULL || action == NULL)
         return BP_OK;
@@ -767,6 +769,7 @@ static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, co
     bp_arena_free(p.arena);
     if (st != BP_OK || !best.found)
         return st;
+    *paired = 1;
     if (bp_fold_key_after(t, id, best.t, best.id)) { /* the earlier report counts: this one is the second */
         *marked = 1;
         return s->be->ledger_pair(s->h, id, best.id);
@@ -1071,6 +1074,7 @@ typedef struct unit_row {
     long long id;  /* the row's id */
     bp_event kept; /* the event as stored */
     int marked;    /* a second report of a failure: folds to nothing */
+    int paired;    /* a report of a failure the other channel reported too (either side) */
 } unit_row;
 
 bp_status bp_store_record(bp_store *s, const bp_store_unit *unit, const bp_event *events, size_t n_events,
@@ -1167,8 +1171,6 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
         st = insert_event(s, &w, &facts, &ev[i], rows[i].key, t, now, unit, &rows[i].id, &rows[i].kept);
         if (st == BP_OK && w.nomem)
             st = BP_ERR_NOMEM;
-        if (st == BP_OK && recognised) /* its signal counts, written with the transaction */
-            st = bp_signal_acc_event(&s->signals, &ev[i], t, +1);
         if (st != BP_OK)
             goto out;
         result->recorded++;
@@ -1185,13 +1187,19 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
      * bounce with an earlier report of the failure through the other channel, then note what
      * each row means to the fold. */
     for (size_t i = 0; recognised && i < n_ev && st == BP_OK; i++)
-        st = pair_report(s, &rows[i].kept, rows[i].key, unit->fingerprint, t, rows[i].id, &rows[i].marked);
+        st = pair_report(s, &rows[i].kept, rows[i].key, unit->fingerprint, t, rows[i].id, &rows[i].marked,
+                         &rows[i].paired);
+    /* the signal counts, written with the transaction; a failure the other channel reported
+     * already was counted with that report */
+    for (size_t i = 0; recognised && i < n_ev && st == BP_OK; i++)
+        if (!rows[i].paired)
+            st = bp_signal_acc_event(&s->signals, &ev[i], t, +1);
     if (st == BP_OK && n_outbox > 0) {
-        /* the webhooks' rows, in this transaction (outbox.c); a second report of a failure
-         * already sent through the other channel is not sent again */
+        /* the webhooks' rows, in this transaction (outbox.c); a failure already sent through
+         * the other channel is not sent again */
         size_t n_sent = 0;
         for (size_t i = 0; i < n_ev; i++)
-            if (rows[i].marked <= 0) {
+            if (!rows[i].paired) {
                 index[n_sent] = index[i];
                 ids[n_sent++] = rows[i].id;
             }
