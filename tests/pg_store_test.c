@@ -421,7 +421,7 @@ static void test_pg_upgrade_from_version_1(void **state)
     assert_int_equal(lookup(f->store, "old@example.org").count, 2);
 }
 
-/* A schema written by version 3 (made here from this program's by undoing migration 4's
+/* A schema written by version 3 (made here from this program's by undoing the identity step's
  * changes) with v3_history: spellings merged, reports paired, on the first writer's open. */
 static void test_pg_upgrade_from_version_3(void **state)
 {

@@ -148,7 +148,7 @@ static inline bp_sql_value bp_sql_int(long long n)
 /* Column lists: the SELECT of ledger rows (BP_SQL_LEDGER_FOR/PAGE/UNIT; INSERT writes the
  * same columns but the first, id), of the fold (BP_SQL_LEDGER_FOLD), of suppression rows, of
  * fold states.  The ledger's paired_with
- * column holds both sides of a pair (schema 4): on the second report the id of the row that
+ * column holds both sides of a pair (schema 5): on the second report the id of the row that
  * counts (bp_ledger_row.paired_with), on that row minus the id of its second report
  * (bp_ledger_row.reported_again); NULL on a row of no pair.  Its last five columns are
  * the signal fields (signals_sql.h). */

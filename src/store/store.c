@@ -779,7 +779,7 @@ static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, co
 }
 
 /* The reports of address key @p key already in the ledger, paired as pair_report() would have
- * paired them had they arrived in ledger (id) order: schema 4's migration, for stores
+ * paired them had they arrived in ledger (id) order: the identity step's migration (schema 5), for stores
  * written before pairing existed.  Everything of the key is read at once (one address's
  * bounces); the candidates of a row are those pair_report() reads, among the rows before it:
  * of the other channel, the same action, within the window, not yet paired, the first

@@ -38,7 +38,7 @@ typedef struct bp_unit_facts {
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
 /**
- * What store.c lends a backend's migrations (schema 4, docs/store.md "Identity"): the key
+ * What store.c lends a backend's migrations (schema 5, docs/store.md "Identity"): the key
  * function (the PostgreSQL module does not link it) and the derivation, run through the
  * handle being migrated, inside the migration's transaction, for an address whose spellings
  * were merged.
