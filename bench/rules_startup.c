@@ -54,7 +54,7 @@ static int child(const char *text)
     bp_rules *r = NULL;
     if (bp_rules_new(&r) != BP_OK || bp_rules_load_builtin(r, NULL, NULL, NULL) != BP_OK)
         return 2;
-    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL};
+    bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m;
     int hit = bp_rules_match(r, &s, &m);
     bp_rules_free(r);
