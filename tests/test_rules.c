@@ -517,7 +517,8 @@ static uint32_t rng(void)
 
 /* Patterns written to trip a literal extractor: alternations, groups, quantifiers on the
  * last literal, escapes with arguments, classes holding ']' and POSIX names, comments,
- * inline options, case-folding letters beyond ASCII. */
+ * inline options, case-folding letters beyond ASCII, lookarounds (zero-width) inside a
+ * literal. */
 static const char *const tricky_patterns[] = {
     "user unknown|no such user",
     "colou?r full",
@@ -560,6 +561,12 @@ static const char *const tricky_patterns[] = {
     "DOMAIN\\.COM\\? rejected",
     "x{2}y{1,}z{0,3} abc",
     "abc{ def",
+    "address(?<!sender address) rejected",
+    "unknown(?! error) user",
+    "user(?=s? )s? unknown",
+    "mail(?=box)?box full",
+    "(?<=no )such user",
+    "abc(?!d)|xy(?<=x)z",
 };
 
 /* Fragments the random texts are built from: pieces of the patterns above, their
@@ -634,6 +641,15 @@ static const char *const fragments[] = {
     "def",
     "ᲀ",
     "в",
+    "address",
+    "sender ",
+    " rejected",
+    " error",
+    "users",
+    "box",
+    "no ",
+    "such",
+    "d",
 };
 
 static void test_prefilter_tricky(void **state)
@@ -694,7 +710,15 @@ static void test_prefilter_tricky(void **state)
                           "xxyzz abc",
                           "abc{ def",
                           "ab\xE2\x84\xAA",
-                          "ma\xE2\x84\xAA"};
+                          "ma\xE2\x84\xAA",
+                          "address rejected",
+                          "Sender address rejected",
+                          "unknown user",
+                          "users unknown",
+                          "MAILBOX FULL",
+                          "no such user",
+                          "abcx",
+                          "xyz"};
     for (size_t i = 0; i < sizeof(sure) / sizeof(sure[0]); i++)
         compare_all(r, sure[i], strlen(sure[i]), &failures);
     assert_int_equal(failures, 0);

@@ -3,8 +3,9 @@
  *
  * At load (bp_rules_literals()): the literals a regex requires - for every top-level
  * alternative, the longest run of plain characters outside groups, classes, escapes with
- * arguments and quantified atoms, folded to lower case (ASCII and basic Cyrillic; CJK and
- * Hangul have no case; any other non-ASCII letter ends the run).  An alternative without a
+ * arguments and quantified atoms (a lookaround assertion, zero-width, does not end the run),
+ * folded to lower case (ASCII and basic Cyrillic; CJK and Hangul have no case; any other
+ * non-ASCII letter ends the run).  An alternative without a
  * literal of MIN_LITERAL bytes, more than MAX_LITERALS alternatives, \Q..\E, verbs or
  * extended mode: no literals, the rule is tried on every text.
  *
@@ -230,6 +231,14 @@ static size_t longest_literal(const char *p, size_t start, size_t end, char *out
                 lit_break(&ls); /* \s \d \w \x.. \1 ...: not a plain character */
                 i = skip_quantifier(p, skip_escape_args(p, i, end), end);
             }
+            continue;
+        }
+        if (c == '(' && i + 3 < end && p[i + 1] == '?' &&
+            (p[i + 2] == '=' || p[i + 2] == '!' || (p[i + 2] == '<' && (p[i + 3] == '=' || p[i + 3] == '!')))) {
+            /* a lookahead or lookbehind is zero-width, as \b is: the text on either side of
+             * it is adjacent in the subject, so the run goes on ("address(?<!sender address)
+             * rejected" requires "address rejected"); a quantifier on it changes nothing */
+            i = skip_quantifier(p, skip_group(p, i, end), end);
             continue;
         }
         if (c == '(') {
