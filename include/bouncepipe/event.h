@@ -51,7 +51,7 @@ typedef enum bp_party {
     BP_PARTY_SENDING_HOST,  /**< the reply names the sending host (its HELO name), not the recipient */
 } bp_party;
 
-typedef struct bp_event {
+typedef struct bp_event {   /* a string field added here goes into bp_event_strings() too */
     const char *source;     /**< file path, PATH#N, "-" */
     const char *message_id; /**< Message-ID of the report */
     bp_event_type type;
@@ -97,6 +97,16 @@ typedef struct bp_event {
     const char *stream_from;
     const char *receiver_from;
 } bp_event;
+
+/** The number of string fields of a bp_event (bp_event_strings()). */
+#define BP_EVENT_N_STRINGS 31
+
+/**
+ * The addresses of @p e's string fields, all BP_EVENT_N_STRINGS of them, into @p out: for a
+ * caller that keeps an event beyond the life of the strings it points to (it copies each).
+ * A string field added to bp_event goes into this list too (event.c).
+ */
+void bp_event_strings(bp_event *e, const char **out[BP_EVENT_N_STRINGS]);
 
 /** @return "CONNECT", "EHLO", "MAIL", "RCPT" or "DATA"; NULL for BP_SMTP_NONE. */
 const char *bp_smtp_command_name(bp_smtp_command command);

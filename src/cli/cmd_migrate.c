@@ -151,31 +151,11 @@ static int push_row(item_list *l, const bp_ledger_row *r)
     it->note = copy_str(l, r->note);
     it->mta_category = copy_str(l, r->mta_category);
     it->event = *e;
-    it->event.source = copy_str(l, e->source);
-    it->event.message_id = copy_str(l, e->message_id);
-    it->event.recipient = copy_str(l, e->recipient);
-    it->event.recipient_from = copy_str(l, e->recipient_from);
-    it->event.status = copy_str(l, e->status);
-    it->event.smtp_code = copy_str(l, e->smtp_code);
-    it->event.diagnostic = copy_str(l, e->diagnostic);
-    it->event.category = copy_str(l, e->category);
-    it->event.feedback_type = copy_str(l, e->feedback_type);
-    it->event.rule = copy_str(l, e->rule);
-    it->event.reporting_mta = copy_str(l, e->reporting_mta);
-    it->event.remote_mta = copy_str(l, e->remote_mta);
-    it->event.arrival_date = copy_str(l, e->arrival_date);
-    it->event.source_ip = copy_str(l, e->source_ip);
-    it->event.envid = copy_str(l, e->envid);
-    it->event.job_id = copy_str(l, e->job_id);
-    it->event.original_message_id = copy_str(l, e->original_message_id);
-    it->event.blocklist = copy_str(l, e->blocklist);
-    it->event.family = copy_str(l, e->family);
-    it->event.fingerprint = copy_str(l, e->fingerprint);
-    it->event.sending_ip = copy_str(l, e->sending_ip);
-    it->event.vmta = copy_str(l, e->vmta);
-    it->event.stream = copy_str(l, e->stream);
-    it->event.receiver = copy_str(l, e->receiver);
-    it->event.listed = copy_str(l, e->listed);
+    it->event.dmarc = NULL; /* a ledger row has no report attached */
+    const char **strs[BP_EVENT_N_STRINGS];
+    bp_event_strings(&it->event, strs);
+    for (size_t i = 0; i < BP_EVENT_N_STRINGS; i++)
+        *strs[i] = copy_str(l, *strs[i]);
     return l->nomem;
 }
 

@@ -161,14 +161,11 @@ static int collect(void *user, const bp_outbox_row *row)
     c->created_at = row->created_at;
     c->key = bp_arena_strdup(p->arena, row->event_key != NULL ? row->event_key : "");
     c->event = row->event;
-    bp_event *e = &c->event;
-    const char **strs[] = {
-        &e->source,        &e->message_id,          &e->recipient,    &e->recipient_from, &e->status,
-        &e->smtp_code,     &e->diagnostic,          &e->category,     &e->feedback_type,  &e->rule,
-        &e->reporting_mta, &e->remote_mta,          &e->arrival_date, &e->source_ip,      &e->envid,
-        &e->job_id,        &e->original_message_id, &e->blocklist,    &e->family,         &e->fingerprint};
+    c->event.dmarc = NULL; /* a ledger row has no report attached */
+    const char **strs[BP_EVENT_N_STRINGS];
+    bp_event_strings(&c->event, strs);
     int ok = c->key != NULL;
-    for (size_t i = 0; ok && i < sizeof(strs) / sizeof(strs[0]); i++)
+    for (size_t i = 0; ok && i < BP_EVENT_N_STRINGS; i++)
         ok = copy_str(p->arena, strs[i]);
     if (!ok) {
         p->nomem = 1;

@@ -73,3 +73,40 @@ bp_smtp_command bp_smtp_command_from_name(const char *name, size_t len)
             return (bp_smtp_command)i;
     return BP_SMTP_NONE;
 }
+
+void bp_event_strings(bp_event *e, const char **out[BP_EVENT_N_STRINGS])
+{
+    const char **v[] = {&e->source,
+                        &e->message_id,
+                        &e->recipient,
+                        &e->recipient_from,
+                        &e->status,
+                        &e->smtp_code,
+                        &e->diagnostic,
+                        &e->category,
+                        &e->feedback_type,
+                        &e->rule,
+                        &e->reporting_mta,
+                        &e->remote_mta,
+                        &e->arrival_date,
+                        &e->source_ip,
+                        &e->envid,
+                        &e->job_id,
+                        &e->original_message_id,
+                        &e->blocklist,
+                        &e->smtp_command,
+                        &e->sending_ip,
+                        &e->vmta,
+                        &e->stream,
+                        &e->receiver,
+                        &e->listed,
+                        &e->family,
+                        &e->fingerprint,
+                        &e->reported_domain,
+                        &e->sending_ip_from,
+                        &e->vmta_from,
+                        &e->stream_from,
+                        &e->receiver_from};
+    _Static_assert(sizeof(v) / sizeof(v[0]) == BP_EVENT_N_STRINGS, "every string field of bp_event");
+    memcpy(out, v, sizeof(v));
+}
