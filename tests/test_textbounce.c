@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <pcre2.h>
 
+#include "../src/report/explanation.h"
 #include "../src/report/text_families.h"
 #include "bouncepipe/effort.h"
 #include "bouncepipe/limits.h"
@@ -488,6 +489,53 @@ static void test_effort_budget(void **state)
     }
 }
 
+/* The explanation is read once per message: the auto-reply parser (a mailer daemon's notice is
+ * looked at) and the text-bounce scanner share one decoded, folded and cut text, kept in the
+ * report; a second read finds it there. */
+static void test_explanation_read_once(void **state)
+{
+    static const char msg[] = "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\n"
+                              "Subject: Undelivered Mail Returned to Sender\n\n"
+                              "Delivery to the following recipient failed permanently:\n\n"
+                              "    alice@example.com\n\n"
+                              "Technical details: 550 5.1.1 The email account that you tried to reach does "
+                              "not exist (Gr\xfc"
+                              "e).\n\n"
+                              "----- Original message -----\n\nTo: bob@example.org\nSubject: News\n";
+    bp_report r;
+    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    assert_int_equal(r.kind, BP_REPORT_TEXT);
+    assert_int_equal(r.n_blocks, 1);
+    assert_string_equal(r.blocks[0].recipient, "alice@example.com");
+    assert_non_null(r.explanation);
+    assert_non_null(r.explanation_folded);
+    assert_non_null(strstr(r.explanation, "Gr\xc3\xbc"
+                                          "e")); /* Windows-1252 guessed, in UTF-8 */
+    const char *mark = strstr(r.explanation, "----- Original message");
+    assert_non_null(mark);
+    assert_int_equal(r.explanation_len, (size_t)(mark - r.explanation)); /* cut where the original is quoted */
+    assert_int_equal(r.explanation_full_len, strlen(r.explanation));
+    for (size_t i = 0; i < r.explanation_full_len; i++)
+        assert_int_equal(r.explanation_folded[i], (r.explanation[i] >= 'A' && r.explanation[i] <= 'Z')
+                                                      ? r.explanation[i] + 32
+                                                      : r.explanation[i]);
+
+    const bp_part *part = bp_explanation_part(r.message);
+    assert_non_null(part);
+    const char *text = r.explanation, *folded = r.explanation_folded;
+    assert_int_equal(bp_explanation_read(&r, *state, part), BP_OK);
+    assert_ptr_equal(r.explanation, text); /* found, not read again */
+    assert_ptr_equal(r.explanation_folded, folded);
+
+    bp_report fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    assert_int_equal(bp_explanation_read(&fresh, *state, part), BP_OK);
+    assert_ptr_not_equal(fresh.explanation_folded, folded); /* read anew: the same text */
+    assert_int_equal(fresh.explanation_full_len, r.explanation_full_len);
+    assert_int_equal(fresh.explanation_len, r.explanation_len);
+    assert_memory_equal(fresh.explanation_folded, folded, r.explanation_full_len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
         cmocka_unit_test_setup_teardown(test_family_recognition, bp_test_arena_setup, bp_test_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_explanation_read_once, bp_test_arena_setup, bp_test_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

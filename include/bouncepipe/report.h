@@ -120,12 +120,14 @@ typedef struct bp_report {
     /** An auto-reply's own words (cleaned, capped), for the classifier to tell a reply that
      *  says the address is dead ("not a valid user here") from a holiday notice; or NULL. */
     const char *reply_text;
-    /* the explanation text a text-bounce scanner read (textbounce.c), so that reading.c does
-     * not decode and fold it again; NULL for the other kinds */
-    const char *explanation;        /**< UTF-8, up to where the quoted original starts */
+    /* the explanation text (src/report/explanation.c), decoded, folded and cut once per
+     * message by the first parser that reads it (the auto-reply parser, the text-bounce
+     * scanner, reading.c) and kept here for the others; NULL until one has read it */
+    const char *explanation;        /**< UTF-8, the whole text */
     const char *explanation_folded; /**< the same, ASCII letters in lower case */
-    size_t explanation_len;
-    unsigned explanation_part; /**< its MIME part */
+    size_t explanation_len;         /**< up to where the quoted original starts */
+    size_t explanation_full_len;    /**< the whole text */
+    unsigned explanation_part;      /**< its MIME part */
     /* the parties (reading.c): who sent the original, from which host */
     const char *envelope_sender; /**< the original's envelope sender (X-Postfix-Sender, Exim's "A message
                                       sent by", the original's Return-Path), or NULL */

@@ -103,18 +103,20 @@ typedef struct reply_text {
     size_t len; /* up to the quoted original */
 } reply_text;
 
-static bp_status read_text(const bp_part *root, bp_arena *arena, reply_text *t)
+/* Read once per message (bp_explanation_read()): kept in @p out for the text-bounce scanner
+ * and reading.c when this is no auto-reply. */
+static bp_status read_text(const bp_part *root, bp_arena *arena, bp_report *out, reply_text *t)
 {
     memset(t, 0, sizeof(*t));
     t->part = bp_explanation_part(root);
     if (t->part == NULL)
         return BP_OK;
-    size_t len = 0;
-    t->text = bp_explanation_text(arena, t->part, &len);
-    t->folded = t->text != NULL ? bp_explanation_fold(arena, t->text, len) : NULL;
-    if (t->text == NULL || t->folded == NULL)
-        return BP_ERR_NOMEM;
-    t->len = bp_explanation_length(t->folded, len);
+    bp_status st = bp_explanation_read(out, arena, t->part);
+    if (st != BP_OK)
+        return st;
+    t->text = out->explanation;
+    t->folded = out->explanation_folded;
+    t->len = out->explanation_len;
     return BP_OK;
 }
 
@@ -162,7 +164,7 @@ bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options
     reply_text t = {0};
     int challenge = 0;
     if (marker || generated || subject_cue || from_daemon(root)) {
-        bp_status st = read_text(root, arena, &t);
+        bp_status st = read_text(root, arena, out, &t);
         if (st != BP_OK)
             return st;
         challenge = is_challenge(&t);

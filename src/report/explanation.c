@@ -14,6 +14,9 @@
  * bp_explanation_quoted_line(): whether a line of the text is quoted from the original (a
  * header line of it or its continuation, a "> " quote): an address there is nobody's verdict.
  *
+ * bp_explanation_read(): all of that once per message, kept in the bp_report that the
+ * auto-reply parser, the text-bounce scanner and reading.c are each handed in turn.
+ *
  * Ownership: texts that had to be converted or stripped are arena copies; otherwise the
  * part's own body is returned.
  */
@@ -192,6 +195,23 @@ const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *le
     if (strcmp(part->subtype, "html") == 0)
         text = strip_html(arena, text, *len, len);
     return text;
+}
+
+bp_status bp_explanation_read(bp_report *r, bp_arena *arena, const bp_part *part)
+{
+    if (r->explanation != NULL && r->explanation_part == part->index)
+        return BP_OK;
+    size_t len = 0;
+    const char *text = bp_explanation_text(arena, part, &len);
+    const char *folded = text != NULL ? bp_explanation_fold(arena, text, len) : NULL;
+    if (folded == NULL)
+        return BP_ERR_NOMEM;
+    r->explanation = text;
+    r->explanation_folded = folded;
+    r->explanation_len = bp_explanation_length(folded, len);
+    r->explanation_full_len = len;
+    r->explanation_part = part->index;
+    return BP_OK;
 }
 
 char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len)

@@ -9,6 +9,7 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
+#include "bouncepipe/report.h"
 
 /** @return the first text/plain part of @p root outside any attached original, else the
  *  first text/html one; NULL when there is none. */
@@ -17,6 +18,12 @@ const bp_part *bp_explanation_part(const bp_part *root);
 /** @return the text of @p part in UTF-8 (undeclared or wrong charsets guessed) without HTML,
  *  its length in @p len; the part's own body or an arena copy; NULL when out of memory. */
 const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *len);
+
+/** Read the explanation @p part (bp_explanation_part() of the message @p r is about) once:
+ *  on the first call its text (bp_explanation_text()), folded copy and length up to the
+ *  quoted original are kept in @p r's explanation fields; later calls find them there.
+ *  @return BP_OK, or BP_ERR_NOMEM (the fields then stay NULL). */
+bp_status bp_explanation_read(bp_report *r, bp_arena *arena, const bp_part *part);
 
 /** @return an arena copy of @p text with ASCII letters folded to lower case (NUL-terminated),
  *  for the searches below; NULL when out of memory. */

@@ -809,18 +809,14 @@ bp_status bp_report_read(const bp_mime_message *msg, bp_arena *arena, bp_report 
     if (r->kind != BP_REPORT_DSN && r->kind != BP_REPORT_TEXT)
         return BP_OK;
     bp_effort_stage("reading the report");
-    report_text rt = {r->explanation, r->explanation_len, r->explanation_folded};
-    const bp_part *part = rt.text == NULL ? bp_explanation_part(msg->root) : NULL;
+    /* a text bounce's explanation was read by its scanner; a DSN's is read here */
+    const bp_part *part = r->explanation == NULL ? bp_explanation_part(msg->root) : NULL;
     if (part != NULL) {
-        size_t len = 0;
-        const char *text = bp_explanation_text(arena, part, &len);
-        char *folded = text != NULL ? bp_explanation_fold(arena, text, len) : NULL;
-        if (text == NULL || folded == NULL)
-            return BP_ERR_NOMEM;
-        rt.text = text;
-        rt.folded = folded;
-        rt.len = bp_explanation_length(folded, len);
+        bp_status st = bp_explanation_read(r, arena, part);
+        if (st != BP_OK)
+            return st;
     }
+    report_text rt = {r->explanation, r->explanation_len, r->explanation_folded};
     /* the parties */
     if (r->envelope_sender == NULL && rt.text != NULL)
         r->envelope_sender = bp_report_exim_sender(arena, rt.text, rt.len);

@@ -619,14 +619,13 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     if (!engine_ready()) /* no patterns to try is no answer: not "not a text bounce" */
         return BP_ERR_NOMEM;
     bp_effort_stage("text-bounce scan");
-    size_t len = 0;
-    const char *text = bp_explanation_text(arena, part, &len);
-    if (text == NULL)
-        return BP_ERR_NOMEM;
-    const char *folded = bp_explanation_fold(arena, text, len);
-    if (folded == NULL)
-        return BP_ERR_NOMEM;
-    size_t cut = bp_explanation_length(folded, len);
+    bp_status st = bp_explanation_read(out, arena, part); /* read already if an auto-reply was looked for */
+    if (st != BP_OK)
+        return st;
+    const char *text = out->explanation;
+    const char *folded = out->explanation_folded;
+    size_t len = out->explanation_full_len;
+    size_t cut = out->explanation_len;
 
     const bp_text_family *fam = NULL;
     const compiled_family *cf = NULL;
@@ -765,9 +764,5 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     }
     out->kind = BP_REPORT_TEXT;
     out->family = fam != NULL ? fam->name : "text-generic";
-    out->explanation = text;
-    out->explanation_folded = folded;
-    out->explanation_len = cut;
-    out->explanation_part = part->index;
     return BP_OK;
 }
