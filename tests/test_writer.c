@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "bouncepipe/text.h"
 #include "bouncepipe/writer.h"
 #include "test_support.h"
 
@@ -276,6 +277,35 @@ static void test_masking(void **state)
     bp_arena_free(arena);
 }
 
+/* bp_utf8_valid() reads ASCII eight bytes at a time: a sequence anywhere, across or at the
+ * end of such a word, and NUL bytes (ASCII) are judged as byte by byte. */
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *seq;
+        size_t len;
+        int valid;
+    } seqs[] =
+        {
+            {"\xc3\xa9", 2, 1}, {"\xe2\x82\xac", 3, 1}, {"\xf0\x9f\x98\x80", 4, 1},
+            {"\0", 1, 1},       {"\xff", 1, 0},         {"\xc3", 1, 0},
+            {"\xc0\x80", 2, 0}, {"\xe2\x82", 2, 0},     {"\xed\xa0\x80", 3, 0}, /* a surrogate */
+        };
+    char buf[64];
+    for (size_t k = 0; k < sizeof(seqs) / sizeof(seqs[0]); k++)
+        for (size_t at = 0; at <= 24; at++)
+            for (size_t after = 0; after <= 9; after++) {
+                memset(buf, 'a', sizeof(buf));
+                memcpy(buf + at, seqs[k].seq, seqs[k].len);
+                size_t len = at + seqs[k].len + after;
+                if (bp_utf8_valid(buf, len) != seqs[k].valid)
+                    fail_msg("sequence %zu at %zu with %zu after: want %d", k, at, after, seqs[k].valid);
+            }
+    assert_true(bp_utf8_valid("", 0));
+    assert_true(bp_utf8_valid("0123456789abcdef", 16));
+}
+
 static void test_buffer_target(void **state)
 {
     (void)state;
@@ -323,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_hostile_strings),
         cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_buffer_target),
         cmocka_unit_test(test_failed_write_sticks),
     };

@@ -239,7 +239,7 @@ size_t bp_explanation_length(const char *folded, size_t len)
         const char *marker = original_markers[i];
         /* a marker that must start a line also counts at the very start of the text */
         size_t head = strlen(marker) - 1;
-        if (marker[0] == '\n' && head <= len && bp_explanation_find(folded, head, marker + 1) == folded)
+        if (marker[0] == '\n' && head <= len && memcmp(folded, marker + 1, head) == 0)
             return 0;
         const char *m = bp_explanation_find(folded, cut, marker);
         if (m != NULL)

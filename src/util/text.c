@@ -7,6 +7,7 @@
  */
 #include "bouncepipe/text.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,16 @@ int bp_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* ASCII, the bulk of mail text, eight bytes at a time: no byte with its high bit set */
+        uint64_t w = 0;
+        while (i + sizeof(w) <= len) {
+            memcpy(&w, p + i, sizeof(w));
+            if ((w & UINT64_C(0x8080808080808080)) != 0)
+                break;
+            i += sizeof(w);
+        }
+        if (i >= len)
+            break;
         size_t n = utf8_seq_len(p + i, len - i);
         if (n == 0)
             return 0;
