@@ -17,56 +17,33 @@
 #include <unistd.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/module.h"
 
 typedef bp_status (*http_open_fn)(bp_http_transport *out, char **error);
 
 static http_open_fn find_module(char **error)
 {
     static http_open_fn loaded;
-    char exe_dir[4096], path[4200];
-    const char *candidates[3];
-    size_t n = 0;
+    char why[600];
     if (loaded != NULL)
         return loaded;
-    const char *env = getenv("BOUNCEPIPE_HTTP_MODULE");
-    if (env != NULL && *env != '\0')
-        candidates[n++] = env;
-    ssize_t len = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
-    if (len > 0) {
-        exe_dir[len] = '\0';
-        char *slash = strrchr(exe_dir, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(path, sizeof(path), "%s/bouncepipe-http.so", exe_dir);
-            candidates[n++] = path;
-        }
-    }
 #ifdef BP_MODULE_DIR
-    candidates[n++] = BP_MODULE_DIR "/bouncepipe-http.so";
+    const char *dir = BP_MODULE_DIR;
+#else
+    const char *dir = NULL;
 #endif
-    const char *why = "not found";
-    for (size_t i = 0; i < n; i++) {
-        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
-        if (h == NULL) {
-            why = dlerror();
-            continue;
-        }
-        /* POSIX: a data pointer from dlsym() converts to a function pointer through a union */
-        union {
-            void *p;
-            http_open_fn f;
-        } sym;
-        sym.p = dlsym(h, "bp_http_curl_open");
-        if (sym.p != NULL) {
-            loaded = sym.f;
-            return loaded;
-        }
-        why = "the module has no bp_http_curl_open";
-        dlclose(h);
-    }
+    /* POSIX: a data pointer from dlsym() converts to a function pointer through a union */
+    union {
+        void *p;
+        http_open_fn f;
+    } sym;
+    sym.p = bp_module_symbol("BOUNCEPIPE_HTTP_MODULE", "bouncepipe-http.so", dir, "bp_http_curl_open", NULL, why,
+                             sizeof(why));
+    if (sym.p != NULL)
+        return loaded = sym.f;
     if (error != NULL) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "cannot load the HTTP module bouncepipe-http.so: %s", why != NULL ? why : "unknown");
+        char msg[700];
+        snprintf(msg, sizeof(msg), "cannot load the HTTP module bouncepipe-http.so: %s", why);
         *error = bp_strdup(msg);
     }
     return NULL;

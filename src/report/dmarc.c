@@ -30,9 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "bouncepipe/limits.h"
+#include "bouncepipe/module.h"
 #include "bouncepipe/report.h"
 #include "bouncepipe/text.h"
 
@@ -66,48 +66,28 @@ const char *bp_dmarc_reader_error(void)
     return load_error;
 }
 
+/* bp_module_symbol()'s check: a reader of this build's ABI. */
+static const char *reader_of_this_build(const void *sym)
+{
+    const bp_dmarc_reader *r = sym;
+    return r->abi == BP_DMARC_READER_ABI && r->report_size == sizeof(bp_dmarc_report)
+               ? NULL
+               : "built for another version of bouncepipe";
+}
+
 const bp_dmarc_reader *bp_dmarc_reader_load(void)
 {
     static const bp_dmarc_reader *loaded;
-    char exe_dir[4096], path[4200];
-    const char *candidates[3];
-    size_t n = 0;
+    char why[600];
     if (loaded != NULL)
         return loaded;
-    const char *env = getenv("BOUNCEPIPE_DMARC_MODULE");
-    if (env != NULL && *env != '\0')
-        candidates[n++] = env;
-    ssize_t len = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
-    if (len > 0) {
-        exe_dir[len] = '\0';
-        char *slash = strrchr(exe_dir, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(path, sizeof(path), "%s/bouncepipe-dmarc.so", exe_dir);
-            candidates[n++] = path;
-        }
-    }
-    candidates[n++] = BP_MODULE_DIR "/bouncepipe-dmarc.so";
-    char why[600] = "not found";
-    for (size_t i = 0; i < n; i++) {
-        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
-        if (h == NULL) {
-            const char *e = dlerror();
-            snprintf(why, sizeof(why), "%s", e != NULL ? e : "cannot be loaded");
-            continue;
-        }
-        const bp_dmarc_reader *r = dlsym(h, "bp_dmarc_reader_module");
-        if (r != NULL && r->abi == BP_DMARC_READER_ABI && r->report_size == sizeof(bp_dmarc_report)) {
-            loaded = r;
-            load_error[0] = '\0';
-            return r;
-        }
-        snprintf(why, sizeof(why), "%s: %s", candidates[i],
-                 r == NULL ? "not a DMARC reader module" : "built for another version of bouncepipe");
-        dlclose(h);
-    }
-    snprintf(load_error, sizeof(load_error), "cannot load the DMARC report reader bouncepipe-dmarc.so: %s", why);
-    return NULL;
+    loaded = bp_module_symbol("BOUNCEPIPE_DMARC_MODULE", "bouncepipe-dmarc.so", BP_MODULE_DIR, "bp_dmarc_reader_module",
+                              reader_of_this_build, why, sizeof(why));
+    if (loaded != NULL)
+        load_error[0] = '\0';
+    else
+        snprintf(load_error, sizeof(load_error), "cannot load the DMARC report reader bouncepipe-dmarc.so: %s", why);
+    return loaded;
 }
 
 /* ---- the message ---- */

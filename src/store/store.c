@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef BP_HAVE_POSTGRES
-#include <dlfcn.h>
 #include <unistd.h>
 #endif
 #include <time.h>
@@ -43,6 +42,7 @@
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
+#include "bouncepipe/module.h"
 #include "dmarc_sql.h"
 #include "fold.h"
 #include "identity.h"
@@ -95,46 +95,16 @@ int bp_store_is_postgres(const char *location)
 static const bp_store_backend *postgres_backend(char **error)
 {
     static const bp_store_backend *loaded;
-    char exe_dir[4096], path[4200];
-    const char *candidates[3];
-    size_t n = 0;
-    if (loaded != NULL)
-        return loaded;
-    const char *env = getenv("BOUNCEPIPE_PG_MODULE");
-    if (env != NULL && *env != '\0')
-        candidates[n++] = env;
-    ssize_t len = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
-    if (len > 0) {
-        exe_dir[len] = '\0';
-        char *slash = strrchr(exe_dir, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(path, sizeof(path), "%s/bouncepipe-postgres.so", exe_dir);
-            candidates[n++] = path;
-        }
-    }
-    candidates[n++] = BP_PG_MODULE_DIR "/bouncepipe-postgres.so";
-    const char *why = "not found";
-    for (size_t i = 0; i < n; i++) {
-        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
-        if (h == NULL) {
-            why = dlerror();
-            continue;
-        }
-        const bp_store_backend *be = dlsym(h, "bp_store_backend_postgres");
-        if (be != NULL) {
-            loaded = be;
-            return be;
-        }
-        why = "the module has no bp_store_backend_postgres";
-        dlclose(h);
-    }
-    if (error != NULL) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "cannot load the PostgreSQL backend module: %s", why != NULL ? why : "unknown");
+    char why[600];
+    if (loaded == NULL)
+        loaded = bp_module_symbol("BOUNCEPIPE_PG_MODULE", "bouncepipe-postgres.so", BP_PG_MODULE_DIR,
+                                  "bp_store_backend_postgres", NULL, why, sizeof(why));
+    if (loaded == NULL && error != NULL) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "cannot load the PostgreSQL backend module: %s", why);
         *error = bp_strdup(msg);
     }
-    return NULL;
+    return loaded;
 }
 #endif
 
