@@ -1,6 +1,6 @@
 /*
  * dmarc_check.h - the promises include/bouncepipe/dmarc.h makes about a finished report,
- * checked in one place for tests/test_dmarc.c and tests/fuzz/dmarc_fuzzer.c: a reason when
+ * checked in one place for tests/unit/test_dmarc.c and tests/fuzz/dmarc_fuzzer.c: a reason when
  * (and only when) refused, counts within limits.h, the identity of a report that was read,
  * alignment as derived, and every string kept valid UTF-8 without control bytes and at most
  * BP_MAX_DMARC_FIELD_BYTES.

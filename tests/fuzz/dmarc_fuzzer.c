@@ -11,7 +11,7 @@
  *   4: the bytes are XML in a text/xml part declared ISO-8859-1 of a synthetic report
  *      message (the MIME layer converts it to UTF-8; the XML declaration is then ignored).
  * After each run the promises of dmarc.h are checked (dmarc_check.h, shared with
- * tests/test_dmarc.c) and a broken one aborts: a reason when refused, counts within limits.h,
+ * tests/unit/test_dmarc.c) and a broken one aborts: a reason when refused, counts within limits.h,
  * every string kept valid UTF-8 without control bytes and at most BP_MAX_DMARC_FIELD_BYTES.
  *
  * Seeds: corpus/dmarc/, written from fixtures/dmarc/ by `make_fixtures.py --seeds`.
