@@ -35,6 +35,15 @@ char *bp_strdup(const char *s);
 char *bp_strndup(const char *s, size_t n);
 
 /**
+ * Append one element to a growing array: @p arrayp is the address of the array pointer (a
+ * `T **`, NULL-initialised), @p n its count, @p cap its room; when full it is reallocated to
+ * twice its room (@p first elements the first time).
+ * @return the new element, zeroed, counted in @p n; or NULL when out of memory or on overflow
+ *         (then the array, @p n and @p cap are untouched: still the caller's to free).
+ */
+void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first);
+
+/**
  * The fault hook: called before every allocation above with its size.
  * @return non-zero to make that allocation fail (return NULL).
  */

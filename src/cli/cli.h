@@ -216,10 +216,16 @@ void bp_cli_batch_rollback(bp_cli_batch *b);
 
 /** Parse a date "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or Unix seconds; -1 if invalid. */
 long long bp_cli_parse_time(const char *s);
+/** An option's date (bp_cli_parse_time()) of @p min or later: @return 0 and sets @p out, or
+ *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want YYYY-MM-DD, ...". */
+int bp_cli_time_option(const char *cmd, const char *option, const char *arg, long long min, long long *out);
 /** Format Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into @p buf (at least 32 bytes). @return buf. */
 char *bp_cli_format_time(long long t, char *buf, size_t size);
 /** Parse a whole number from @p min to @p max.  @return 0 and sets @p out, or -1. */
 int bp_cli_parse_count(const char *s, long min, long max, long *out);
+/** An option's whole-number value (bp_cli_parse_count()): @return 0 and sets @p out, or
+ *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want a number from MIN to MAX". */
+int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out);
 
 /** Write a suppression's reason, source kind, first and last evidence, count and lift as
  *  entries of the map open in @p w (export and lookup describe their rows with it). */

@@ -268,17 +268,12 @@ static bp_status commit_until_done(struct acct_run *run)
 
 static bp_status add_pending(struct acct_run *run, const bp_acct_result *res)
 {
-    if (run->n_pending == run->cap_pending) {
-        size_t cap = run->cap_pending > 0 ? run->cap_pending * 2 : 64;
-        bp_acct_result *np = bp_realloc(run->pending, cap * sizeof(*np));
-        if (np == NULL)
-            return BP_ERR_NOMEM;
-        run->pending = np;
-        run->cap_pending = cap;
-    }
-    if (run->n_pending == 0)
+    bp_acct_result *slot = bp_array_push(&run->pending, &run->n_pending, &run->cap_pending, sizeof(*slot), 64);
+    if (slot == NULL)
+        return BP_ERR_NOMEM;
+    if (run->n_pending == 1)
         run->oldest_pending = time(NULL);
-    run->pending[run->n_pending++] = *res;
+    *slot = *res;
     return BP_OK;
 }
 
@@ -602,16 +597,13 @@ static int list_dir(const char *dir, int (*keep)(const char *name, const void *c
             free(path);
             continue;
         }
-        if (n == cap) {
-            char **nn = bp_realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
-            if (nn == NULL) {
-                free(path);
-                rc = -1;
-                break;
-            }
-            names = nn;
+        char **slot = bp_array_push(&names, &n, &cap, sizeof(*slot), 16);
+        if (slot == NULL) {
+            free(path);
+            rc = -1;
+            break;
         }
-        names[n++] = path;
+        *slot = path;
     }
     closedir(d);
     if (rc != 0) {
@@ -871,14 +863,12 @@ static int acct_option(void *user, int opt, const char *arg)
 {
     struct acct_run *run = user;
     long v = 0;
+    int rc;
     switch (opt) {
     case 'b':
-        if (bp_cli_parse_count(arg, 1, 100000, &v) != 0) {
-            bp_cli_error("acct", "--batch wants a number from 1 to 100000");
-            return BP_EXIT_USAGE;
-        }
+        rc = bp_cli_count_option("acct", "--batch", arg, 1, 100000, &v);
         run->batch_option = (size_t)v;
-        return 0;
+        return rc;
     case 't': run->transient = 1; return 0;
     case 'D': run->record_deliveries = 1; return 0;
     case 'q': run->quiet = 1; return 0;

@@ -245,20 +245,11 @@ static status_row *find_row(status_list *l, const char *endpoint)
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->v[i].endpoint, endpoint) == 0)
             return &l->v[i];
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        status_row *v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return NULL;
-        l->v = v;
-        l->cap = cap;
+    status_row *r = bp_array_push(&l->v, &l->n, &l->cap, sizeof(*r), 16);
+    if (r != NULL && (r->endpoint = bp_strdup(endpoint)) == NULL) {
+        l->n--;
+        r = NULL;
     }
-    status_row *r = &l->v[l->n];
-    memset(r, 0, sizeof(*r));
-    r->endpoint = bp_strdup(endpoint);
-    if (r->endpoint == NULL)
-        return NULL;
-    l->n++;
     return r;
 }
 

@@ -167,18 +167,6 @@ static const char *keep(view *v, const char *s)
     return s != NULL ? g_string_chunk_insert_const(v->strings, s) : NULL;
 }
 
-/* Grow @p items (of @p size bytes) holding @p n to room for one more; NULL when out of memory. */
-static void *grow(void *items, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap)
-        return items;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *bigger = bp_realloc(items, ncap * size);
-    if (bigger != NULL)
-        *cap = ncap;
-    return bigger;
-}
-
 static void add_counts(counts *to, const counts *c)
 {
     to->messages += c->messages;
@@ -251,12 +239,9 @@ static domain_view *domain_of(view *v, const char *name)
     for (size_t i = 0; i < v->n_domains; i++)
         if (strcmp(v->domains[i].name, name) == 0)
             return &v->domains[i];
-    domain_view *d = grow(v->domains, v->n_domains, &v->cap_domains, sizeof(*d));
+    domain_view *d = bp_array_push(&v->domains, &v->n_domains, &v->cap_domains, sizeof(*d), 8);
     if (d == NULL)
         return NULL;
-    v->domains = d;
-    d = &d[v->n_domains++];
-    memset(d, 0, sizeof(*d));
     d->name = keep(v, name);
     d->pct = -1;
     d->by_ip = g_hash_table_new(g_str_hash, g_str_equal);
@@ -268,13 +253,9 @@ static period_row *period_of(domain_view *d, long long key)
     for (size_t i = d->n_periods; i > 0; i--) /* rows come in day order: the last one, mostly */
         if (d->periods[i - 1].key == key)
             return &d->periods[i - 1];
-    period_row *p = grow(d->periods, d->n_periods, &d->cap_periods, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    d->periods = p;
-    p = &p[d->n_periods++];
-    memset(p, 0, sizeof(*p));
-    p->key = key;
+    period_row *p = bp_array_push(&d->periods, &d->n_periods, &d->cap_periods, sizeof(*p), 8);
+    if (p != NULL)
+        p->key = key;
     return p;
 }
 
@@ -296,12 +277,9 @@ static source *source_of(view *v, domain_view *d, const char *ip)
     gpointer at = g_hash_table_lookup(d->by_ip, ip);
     if (at != NULL)
         return &d->sources[GPOINTER_TO_SIZE(at) - 1];
-    source *s = grow(d->sources, d->n_sources, &d->cap_sources, sizeof(*s));
+    source *s = bp_array_push(&d->sources, &d->n_sources, &d->cap_sources, sizeof(*s), 8);
     if (s == NULL)
         return NULL;
-    d->sources = s;
-    s = &s[d->n_sources++];
-    memset(s, 0, sizeof(*s));
     s->ip = keep(v, ip);
     s->own = is_own(v, ip);
     g_hash_table_insert(d->by_ip, (gpointer)s->ip, GSIZE_TO_POINTER(d->n_sources));
@@ -346,13 +324,11 @@ static int take_policy(void *user, const bp_dmarc_policy *p)
     view *v = user;
     if (v->n_policies > 0 && strcmp(v->policies[v->n_policies - 1].domain, p->domain) == 0)
         return 0; /* the latest of the domain came first */
-    bp_dmarc_policy *ps = grow(v->policies, v->n_policies, &v->cap_policies, sizeof(*ps));
-    if (ps == NULL) {
+    bp_dmarc_policy *k = bp_array_push(&v->policies, &v->n_policies, &v->cap_policies, sizeof(*k), 8);
+    if (k == NULL) {
         v->nomem = 1;
         return 1;
     }
-    v->policies = ps;
-    bp_dmarc_policy *k = &ps[v->n_policies++];
     k->domain = keep(v, p->domain);
     k->p = keep(v, p->p);
     k->sp = keep(v, p->sp);
@@ -368,13 +344,14 @@ static int take_acct_ip(void *user, const char *ip, long long day, long long n)
     (void)day;
     (void)n;
     view *v = user;
-    char **ips = grow(v->acct_ips, v->n_acct_ips, &v->cap_acct_ips, sizeof(*ips));
-    if (ips == NULL || ip == NULL) {
-        v->nomem = ips == NULL;
-        return ips == NULL;
+    if (ip == NULL)
+        return 0;
+    char **slot = bp_array_push(&v->acct_ips, &v->n_acct_ips, &v->cap_acct_ips, sizeof(*slot), 8);
+    if (slot == NULL) {
+        v->nomem = 1;
+        return 1;
     }
-    v->acct_ips = ips;
-    ips[v->n_acct_ips++] = (char *)keep(v, ip);
+    *slot = (char *)keep(v, ip);
     return 0;
 }
 
@@ -382,13 +359,11 @@ static int take_failure(void *user, const bp_dmarc_failure *f)
 {
     view *v = user;
     domain_view *d = domain_of(v, f->reported_domain != NULL ? f->reported_domain : "(none)");
-    failure_row *r = d != NULL ? grow(d->failures, d->n_failures, &d->cap_failures, sizeof(*r)) : NULL;
+    failure_row *r = d != NULL ? bp_array_push(&d->failures, &d->n_failures, &d->cap_failures, sizeof(*r), 8) : NULL;
     if (r == NULL) {
         v->nomem = 1;
         return 1;
     }
-    d->failures = r;
-    r = &r[d->n_failures++];
     r->when = f->when;
     r->source_ip = keep(v, f->source_ip);
     r->reporting_mta = keep(v, f->reporting_mta);
@@ -400,13 +375,11 @@ static int take_failure(void *user, const bp_dmarc_failure *f)
 static int take_listed(void *user, const bp_dmarc_listed *l)
 {
     view *v = user;
-    bp_dmarc_listed *r = grow(v->reports, v->n_reports, &v->cap_reports, sizeof(*r));
+    bp_dmarc_listed *r = bp_array_push(&v->reports, &v->n_reports, &v->cap_reports, sizeof(*r), 8);
     if (r == NULL) {
         v->nomem = 1;
         return 1;
     }
-    v->reports = r;
-    r = &r[v->n_reports++];
     *r = *l;
     r->org_name = keep(v, l->org_name);
     r->report_id = keep(v, l->report_id);
@@ -1215,14 +1188,9 @@ static int dmarc_option(void *user, int opt, const char *arg)
 {
     struct dmarc_args *a = user;
     long n = 0;
+    int rc;
     switch (opt) {
-    case 'u':
-        a->until = bp_cli_parse_time(arg);
-        if (a->until < 0) {
-            bp_cli_error("dmarc", "--until: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 'u': return bp_cli_time_option("dmarc", "--until", arg, 0, &a->until);
     case 'D': a->domain = arg; return 0;
     case 'P':
     case 't': {
@@ -1238,12 +1206,9 @@ static int dmarc_option(void *user, int opt, const char *arg)
     }
     case 'R': a->resolve = 1; return 0;
     case 'T':
-        if (bp_cli_parse_count(arg, 1, 100000, &n) != 0) {
-            bp_cli_error("dmarc", "--top: want a number from 1 to 100000");
-            return BP_EXIT_USAGE;
-        }
+        rc = bp_cli_count_option("dmarc", "--top", arg, 1, 100000, &n);
         a->top = (size_t)n;
-        return 0;
+        return rc;
     case 'o': a->output = arg; return 0;
     default: return BP_EXIT_USAGE;
     }

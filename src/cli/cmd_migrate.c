@@ -93,12 +93,7 @@ static int migrate_option(void *user, int opt, const char *arg)
     switch (opt) {
     case 'f': a->from = arg; return 0;
     case 't': a->to = arg; return 0;
-    case 'b':
-        if (bp_cli_parse_count(arg, 1, MIGRATE_MAX_BATCH, &a->batch) != 0) {
-            bp_cli_error("migrate", "--batch wants a number from 1 to %d", MIGRATE_MAX_BATCH);
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 'b': return bp_cli_count_option("migrate", "--batch", arg, 1, MIGRATE_MAX_BATCH, &a->batch);
     default: return BP_EXIT_USAGE;
     }
 }
@@ -132,19 +127,12 @@ static const char *copy_str(item_list *l, const char *s)
 
 static int push_row(item_list *l, const bp_ledger_row *r)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        item *v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL) {
-            l->nomem = 1;
-            return 1;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    item *it = &l->v[l->n++];
+    item *it = bp_array_push(&l->v, &l->n, &l->cap, sizeof(*it), 1024);
     const bp_event *e = &r->event;
-    memset(it, 0, sizeof(*it));
+    if (it == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
     it->id = r->id;
     it->kind = copy_str(l, r->kind);
     it->evidence_time = r->evidence_time;
@@ -177,18 +165,11 @@ static int collect_waiting(void *user, const bp_store_outbox_entry *o)
     waiting *w = user;
     if (o->state == NULL || strcmp(o->state, "delivered") == 0)
         return 0;
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 256;
-        bp_store_outbox_want *v = bp_realloc(w->v, cap * sizeof(*v));
-        if (v == NULL) {
-            w->nomem = 1;
-            return 1;
-        }
-        w->v = v;
-        w->cap = cap;
+    bp_store_outbox_want *x = bp_array_push(&w->v, &w->n, &w->cap, sizeof(*x), 256);
+    if (x == NULL) {
+        w->nomem = 1;
+        return 1;
     }
-    bp_store_outbox_want *x = &w->v[w->n++];
-    memset(x, 0, sizeof(*x));
     x->event_index = (size_t)o->ledger_id;
     x->endpoint = bp_arena_strdup(w->arena, o->endpoint);
     x->event_key = bp_arena_strdup(w->arena, o->event_key);
@@ -216,15 +197,10 @@ typedef struct step_list {
 
 static int push_step(step_list *l, step sp)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        step *v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = sp;
+    step *slot = bp_array_push(&l->v, &l->n, &l->cap, sizeof(*slot), 256);
+    if (slot == NULL)
+        return -1;
+    *slot = sp;
     return 0;
 }
 

@@ -89,17 +89,11 @@ static int examine(void *user, const bp_ledger_row *r)
     bp_strbuf_free(&shown);
     if (action != e->action)
         run->action_changes++;
-    if (run->n == run->cap) {
-        size_t cap = run->cap ? run->cap * 2 : 64;
-        struct change *v = bp_realloc(run->v, cap * sizeof(*v));
-        if (v == NULL) {
-            run->nomem = 1;
-            return 1;
-        }
-        run->v = v;
-        run->cap = cap;
+    struct change *c = bp_array_push(&run->v, &run->n, &run->cap, sizeof(*c), 64);
+    if (c == NULL) {
+        run->nomem = 1;
+        return 1;
     }
-    struct change *c = &run->v[run->n++];
     c->id = r->id;
     c->recipient = bp_arena_strdup(run->arena, e->recipient);
     c->category = bp_arena_strdup(run->arena, category);

@@ -94,22 +94,14 @@ static int signals_option(void *user, int opt, const char *arg)
 {
     struct signals_args *a = user;
     long v = 0;
+    int rc;
     switch (opt) {
     case 'S': a->since = arg; return 0;
-    case 'N':
-        a->now = bp_cli_parse_time(arg);
-        if (a->now <= 0) {
-            bp_cli_error("signals", "--now: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 'N': return bp_cli_time_option("signals", "--now", arg, 1, &a->now);
     case 'n':
-        if (bp_cli_parse_count(arg, 1, 10000, &v) != 0) {
-            bp_cli_error("signals", "--top: want a number from 1 to 10000");
-            return BP_EXIT_USAGE;
-        }
+        rc = bp_cli_count_option("signals", "--top", arg, 1, 10000, &v);
         a->top = (size_t)v;
-        return 0;
+        return rc;
     case 'o': a->output = arg; return 0;
     case 'C': a->mode = MODE_CHECK; return 0;
     case 'E': a->mode = MODE_EVENTS; return 0;
@@ -121,12 +113,9 @@ static int signals_option(void *user, int opt, const char *arg)
         }
         return 0;
     case 'L':
-        if (bp_cli_parse_count(arg, 1, 1000000, &v) != 0) {
-            bp_cli_error("signals", "--limit: want a number from 1 to 1000000");
-            return BP_EXIT_USAGE;
-        }
+        rc = bp_cli_count_option("signals", "--limit", arg, 1, 1000000, &v);
         a->limit = v;
-        return 0;
+        return rc;
     default: return BP_EXIT_USAGE;
     }
 }
@@ -238,21 +227,13 @@ static void add_named(struct group *g, const char *name, long long n, int *nomem
             g->lists[i].n += n;
             return;
         }
-    if (g->n_lists == g->cap_lists) {
-        size_t cap = g->cap_lists ? g->cap_lists * 2 : 4;
-        struct named *v = bp_realloc(g->lists, cap * sizeof(*v));
-        if (v == NULL) {
-            *nomem = 1;
-            return;
-        }
-        g->lists = v;
-        g->cap_lists = cap;
-    }
-    if ((g->lists[g->n_lists].name = bp_strdup(name)) == NULL) {
+    struct named *l = bp_array_push(&g->lists, &g->n_lists, &g->cap_lists, sizeof(*l), 4);
+    if (l == NULL || (l->name = bp_strdup(name)) == NULL) {
+        g->n_lists -= l != NULL;
         *nomem = 1;
         return;
     }
-    g->lists[g->n_lists++].n = n;
+    l->n = n;
 }
 
 static void add_counts(struct group *g, const bp_signal_row *r, int *nomem)
@@ -280,18 +261,11 @@ static int collect_row(void *user, const bp_signal_row *r)
         if (!same_part(g->part[k], parts[k]))
             g = NULL;
     if (g == NULL) {
-        if (s->n == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 64;
-            struct group *v = bp_realloc(s->v, cap * sizeof(*v));
-            if (v == NULL) {
-                s->nomem = 1;
-                return 1;
-            }
-            s->v = v;
-            s->cap = cap;
+        g = bp_array_push(&s->v, &s->n, &s->cap, sizeof(*g), 64);
+        if (g == NULL) {
+            s->nomem = 1;
+            return 1;
         }
-        g = &s->v[s->n++];
-        memset(g, 0, sizeof(*g));
         for (int k = 0; k < 4; k++)
             g->part[k] = dup_part(parts[k], &s->nomem);
     }

@@ -66,14 +66,12 @@ static int stats_option(void *user, int opt, const char *arg)
 {
     struct stats_args *a = user;
     long v = 0;
+    int rc;
     switch (opt) {
     case 'n':
-        if (bp_cli_parse_count(arg, 1, 100000, &v) != 0) {
-            bp_cli_error("stats", "--top: want a number from 1 to 100000");
-            return BP_EXIT_USAGE;
-        }
+        rc = bp_cli_count_option("stats", "--top", arg, 1, 100000, &v);
         a->top = (size_t)v;
-        return 0;
+        return rc;
     case 'o': a->output = arg; return 0;
     case 'm': {
         char *end = NULL;
@@ -109,26 +107,15 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
                 return 0;
             }
     key = shown;
-    if (run->n[dim] == run->cap[dim]) {
-        size_t cap = run->cap[dim] ? run->cap[dim] * 2 : 16;
-        struct count *v = bp_realloc(run->v[dim], cap * sizeof(*v));
-        if (v == NULL) {
-            bp_strbuf_free(&masked);
-            run->nomem = 1;
-            return 1;
-        }
-        run->v[dim] = v;
-        run->cap[dim] = cap;
-    }
-    struct count *c = &run->v[dim][run->n[dim]];
-    c->key = bp_strdup(key); /* owned by the run: freed at the end of cmd_stats() */
+    struct count *c = bp_array_push(&run->v[dim], &run->n[dim], &run->cap[dim], sizeof(*c), 16);
+    if (c != NULL && (c->key = bp_strdup(key)) == NULL) /* owned by the run: freed at the end of cmd_stats() */
+        run->n[dim]--;
     bp_strbuf_free(&masked);
-    if (c->key == NULL) {
+    if (c == NULL || c->key == NULL) {
         run->nomem = 1;
         return 1;
     }
     c->n = count;
-    run->n[dim]++;
     return 0;
 }
 

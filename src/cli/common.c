@@ -18,7 +18,9 @@
  * bp_cli_batch_*()       one transaction over many units, committed by count or age.
  * bp_cli_each_message()  every message of the PATHs of replay and explain, unreadable inputs
  *                        reported and counted.
- * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output.
+ * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output;
+ * bp_cli_count_option(), bp_cli_time_option()  an option's number or date, or the one usage
+ *                        error that names the option and what it wants.
  *
  * Ownership: the env owns the rules and the config (the pipeline borrows both); errors are
  * printed, never returned as text.
@@ -440,4 +442,21 @@ int bp_cli_parse_count(const char *s, long min, long max, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int bp_cli_time_option(const char *cmd, const char *option, const char *arg, long long min, long long *out)
+{
+    *out = bp_cli_parse_time(arg);
+    if (*out >= min)
+        return 0;
+    bp_cli_error(cmd, "%s: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds", option);
+    return BP_EXIT_USAGE;
+}
+
+int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out)
+{
+    if (bp_cli_parse_count(arg, min, max, out) == 0)
+        return 0;
+    bp_cli_error(cmd, "%s: want a number from %ld to %ld", option, min, max);
+    return BP_EXIT_USAGE;
 }

@@ -68,13 +68,7 @@ static int take_common(const bp_cli_command *cmd, bp_cli_env *env, int opt, cons
     case 'n': env->dry_run = 1; return 0;
     case 'f': return take_format(cmd, env, arg);
     case 'r': env->rcpt = arg; return 0;
-    case 's':
-        env->since = bp_cli_parse_time(arg);
-        if (env->since < 0) {
-            bp_cli_error(cmd->name, "--since: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 's': return bp_cli_time_option(cmd->name, "--since", arg, 0, &env->since);
     case 'd': env->db = arg; return 0;
     case 'c': env->config_file = arg; return 0;
     case 'p': env->patterns_file = arg; return 0;

@@ -4,10 +4,11 @@
  *
  * Each function asks the hook first (when one is set) and otherwise is the C library's.
  * bp_strdup() and bp_strndup() allocate through bp_malloc() so that they count as one
- * allocation each, as every other call does.
+ * allocation each, as every other call does; bp_array_push() grows through bp_realloc().
  */
 #include "bouncepipe/alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,4 +61,24 @@ char *bp_strndup(const char *s, size_t n)
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
+}
+
+void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
+{
+    char *v = NULL;
+    memcpy(&v, arrayp, sizeof(v)); /* the caller's T *: object pointers share one representation here */
+    if (*n == *cap) {
+        size_t room = *cap > 0 ? *cap * 2 : first;
+        if (room <= *cap || room > SIZE_MAX / size)
+            return NULL;
+        char *grown = bp_realloc(v, room * size);
+        if (grown == NULL)
+            return NULL;
+        v = grown;
+        memcpy(arrayp, &v, sizeof(v));
+        *cap = room;
+    }
+    char *slot = v + (*n)++ * size;
+    memset(slot, 0, size);
+    return slot;
 }
