@@ -120,46 +120,38 @@ static bp_status read_group(const bp_config *cfg, GKeyFile *kf, const char *grou
     return BP_OK;
 }
 
-/* The [policy] group, handed to policy.c as typed settings (policy.c checks them). */
-static bp_status read_policy(bp_config *cfg, GKeyFile *kf, char **error)
+/* Hand a group's @p n settings to the module that checks them; @p why its message (the
+ * caller frees it). */
+typedef bp_status (*settings_load)(bp_config *cfg, const bp_policy_setting *settings, size_t n, char **why);
+
+/* [policy]: typed settings for policy.c (it checks them). */
+static bp_status load_policy(bp_config *cfg, const bp_policy_setting *settings, size_t n, char **why)
 {
-    gsize n = 0;
-    gchar **keys = NULL, **values = NULL;
-    bp_status st = read_group(cfg, kf, "policy", &keys, &values, &n, error);
-    bp_policy_setting *settings = g_new0(bp_policy_setting, n + 1);
-    for (gsize i = 0; st == BP_OK && i < n; i++) {
-        settings[i].key = keys[i];
-        settings[i].value = values[i];
-    }
-    char *perr = NULL;
-    if (st == BP_OK)
-        st = bp_policy_load(&cfg->policy, settings, n, &perr);
-    if (st == BP_ERR_CONFIG && *error == NULL)
-        *error = message("%s: %s", cfg->file, perr != NULL ? perr : "[policy]: invalid");
-    free(perr);
-    g_free(settings);
-    g_strfreev(values);
-    g_strfreev(keys);
-    return st;
+    return bp_policy_load(&cfg->policy, settings, n, why);
 }
 
-/* The [signals] group, handed to alerts.c as settings (alerts.c checks them). */
-static bp_status read_signals(bp_config *cfg, GKeyFile *kf, char **error)
+/* [signals]: settings for alerts.c (it checks them). */
+static bp_status load_signals(bp_config *cfg, const bp_signals_setting *settings, size_t n, char **why)
+{
+    return bp_signals_config_load(&cfg->signals, settings, n, why);
+}
+
+/* A group of settings that a lower module checks ([policy], [signals]): read, handed over
+ * by @p load, its complaint worded with the file's name. */
+static bp_status read_settings(bp_config *cfg, GKeyFile *kf, const char *group, settings_load load, char **error)
 {
     gsize n = 0;
     gchar **keys = NULL, **values = NULL;
-    bp_status st = read_group(cfg, kf, "signals", &keys, &values, &n, error);
-    bp_signals_setting *settings = g_new0(bp_signals_setting, n + 1);
-    for (gsize i = 0; st == BP_OK && i < n; i++) {
-        settings[i].key = keys[i];
-        settings[i].value = values[i];
-    }
-    char *serr = NULL;
+    char *why = NULL;
+    bp_status st = read_group(cfg, kf, group, &keys, &values, &n, error);
+    bp_policy_setting *settings = g_new0(bp_policy_setting, n + 1);
+    for (gsize i = 0; st == BP_OK && i < n; i++)
+        settings[i] = (bp_policy_setting){keys[i], values[i]};
     if (st == BP_OK)
-        st = bp_signals_config_load(&cfg->signals, settings, n, &serr);
-    if (st != BP_OK && *error == NULL)
-        *error = message("%s: %s", cfg->file, serr != NULL ? serr : "[signals]: invalid");
-    free(serr);
+        st = load(cfg, settings, n, &why);
+    if (st == BP_ERR_CONFIG && *error == NULL)
+        *error = why != NULL ? message("%s: %s", cfg->file, why) : message("%s: [%s]: invalid", cfg->file, group);
+    free(why);
     g_free(settings);
     g_strfreev(values);
     g_strfreev(keys);
@@ -343,8 +335,8 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
     g_strfreev(nets);
     st = read_webhooks(cfg, kf, error);
     if (st == BP_OK)
-        st = read_policy(cfg, kf, error);
-    return st == BP_OK ? read_signals(cfg, kf, error) : st;
+        st = read_settings(cfg, kf, "policy", load_policy, error);
+    return st == BP_OK ? read_settings(cfg, kf, "signals", load_signals, error) : st;
 }
 
 int bp_cidr_parse(const char *text, bp_cidr *out)
