@@ -377,36 +377,33 @@ static int run_retry_dead(bp_cli_env *env, bp_store *store, const char *endpoint
     return fflush(stdout) != 0 || ferror(stdout) ? BP_EXIT_FAILURE : BP_EXIT_OK;
 }
 
-int cmd_deliver(int argc, char **argv)
+static int deliver_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct deliver_args args = {0, 0, 0, 0};
+    struct deliver_args *args = user;
     bp_store *store = NULL;
-    memset(&env, 0, sizeof(env));
-    int rc = bp_cli_start(&deliver_command, &env, argc, argv, deliver_option, &args);
-    if (rc != -1)
-        return rc;
+    int rc = BP_EXIT_OK;
     const char *operand = optind < argc ? argv[optind] : NULL;
-    if (args.status + args.retry_dead + args.once > 1 || (operand != NULL && !args.retry_dead) ||
-        (env.format_given && !args.status)) {
+    if (args->status + args->retry_dead + args->once > 1 || (operand != NULL && !args->retry_dead) ||
+        (env->format_given && !args->status)) {
         bp_cli_usage(&deliver_command, stderr);
         rc = BP_EXIT_USAGE;
         goto out;
     }
     /* --status reads (an absent store has nothing in its outbox); the others write */
-    rc = bp_cli_store_ready(&env, args.status, args.status, &store);
+    rc = bp_cli_store_ready(env, args->status, args->status, &store);
     if (rc != BP_EXIT_OK)
         goto out;
-    if (args.status)
-        rc = run_status(&env, store);
-    else if (args.retry_dead)
-        rc = run_retry_dead(&env, store, operand);
+    if (args->status)
+        rc = run_status(env, store);
+    else if (args->retry_dead)
+        rc = run_retry_dead(env, store, operand);
     else {
         catch_stop();
-        rc = run_loop(&env, store, &args);
+        rc = run_loop(env, store, args);
     }
 out:
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_deliver = {&deliver_command, deliver_option, deliver_main, sizeof(struct deliver_args), NULL};

@@ -206,15 +206,6 @@ static const char *period_label(int period, long long key, char *buf, size_t siz
     return buf;
 }
 
-static const char *date_of(long long t, char *buf, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d", &tm) == 0)
-        snprintf(buf, size, "%lld", t);
-    return buf;
-}
-
 /* @p part of @p whole as a percentage with two decimals into @p buf ("-" when whole is 0). */
 static const char *percent(long long part, long long whole, char *buf, size_t size)
 {
@@ -707,8 +698,8 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
     char since[32], until[32];
     int all = a->table == TABLE_SUMMARY;
     bp_strbuf_printf(sb, "DMARC aggregate reports beginning %s .. %s (UTC): %lld reports\n",
-                     date_of(v->w.since, since, sizeof(since)), date_of(v->w.until - 1, until, sizeof(until)),
-                     v->total_reports);
+                     bp_cli_format_date(v->w.since, since, sizeof(since)),
+                     bp_cli_format_date(v->w.until - 1, until, sizeof(until)), v->total_reports);
     if (v->own_from == NULL)
         bp_strbuf_puts(sb, "our IPs: not known ([dmarc] own_networks, or acct's dlvSourceIp): no red flags\n");
     else if (strcmp(v->own_from, "config") == 0)
@@ -720,9 +711,9 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
             const bp_dmarc_listed *r = &v->reports[i];
             char b[32], e[32];
             bp_strbuf_printf(sb, "%s %s %s %s .. %s p=%s: %lld records, %lld messages, %lld pass%s\n", r->domain,
-                             r->org_name, r->report_id, date_of(r->begin, b, sizeof(b)), date_of(r->end, e, sizeof(e)),
-                             r->p != NULL ? r->p : "-", r->records, r->messages, r->pass,
-                             r->detail_cut > 0 ? " (detail cut)" : "");
+                             r->org_name, r->report_id, bp_cli_format_date(r->begin, b, sizeof(b)),
+                             bp_cli_format_date(r->end, e, sizeof(e)), r->p != NULL ? r->p : "-", r->records,
+                             r->messages, r->pass, r->detail_cut > 0 ? " (detail cut)" : "");
         }
         return;
     }
@@ -1095,19 +1086,6 @@ static void table_rows(const view *v, bp_writer *w, int table)
 
 /* ---- Prometheus ---- */
 
-static void prom_label(bp_strbuf *sb, const char *s)
-{
-    for (; s != NULL && *s; s++) {
-        if (*s == '\\' || *s == '"')
-            bp_strbuf_putc(sb, '\\');
-        if (*s == '\n') {
-            bp_strbuf_puts(sb, "\\n");
-            continue;
-        }
-        bp_strbuf_putc(sb, *s);
-    }
-}
-
 static void prom_metric(bp_strbuf *sb, const char *name, const char *type, const char *help)
 {
     bp_strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -1117,11 +1095,11 @@ static void prom_value(bp_strbuf *sb, const char *name, const char *domain, cons
                        const char *extra_value, double value)
 {
     bp_strbuf_printf(sb, "%s{domain=\"", name);
-    prom_label(sb, domain);
+    bp_cli_prometheus_label(sb, domain);
     bp_strbuf_putc(sb, '"');
     if (extra_key != NULL) {
         bp_strbuf_printf(sb, ",%s=\"", extra_key);
-        prom_label(sb, extra_value);
+        bp_cli_prometheus_label(sb, extra_value);
         bp_strbuf_putc(sb, '"');
     }
     bp_strbuf_printf(sb, "} %.15g\n", value);
@@ -1280,92 +1258,86 @@ static void view_free(view *v)
         g_string_chunk_free(v->strings);
 }
 
-int cmd_dmarc(int argc, char **argv)
+static int dmarc_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct dmarc_args args = {0, NULL, PERIOD_WEEK, TABLE_SUMMARY, 0, 0, 20, NULL};
+    struct dmarc_args *args = user;
     view v;
     bp_strbuf sb = {0};
     bp_store *store = NULL;
     bp_writer *w = NULL;
-    memset(&env, 0, sizeof(env));
     memset(&v, 0, sizeof(v));
-    int rc = bp_cli_start(&dmarc_command, &env, argc, argv, dmarc_option, &args);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    if (env.format == FMT_PROMETHEUS && args.table_given) {
+    int rc = BP_EXIT_OK;
+    if (env->format == FMT_PROMETHEUS && args->table_given) {
         bp_cli_error("dmarc", "--table does not apply to --format prometheus");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    if (env.format == FMT_CSV && args.table == TABLE_SUMMARY)
-        args.table = TABLE_DOMAINS; /* CSV is one table */
+    if (env->format == FMT_CSV && args->table == TABLE_SUMMARY)
+        args->table = TABLE_DOMAINS; /* CSV is one table */
     v.strings = g_string_chunk_new(4096);
-    v.period = args.period;
-    v.config = &env.config;
-    char *domain = args.domain != NULL ? g_ascii_strdown(args.domain, -1) : NULL;
+    v.period = args->period;
+    v.config = &env->config;
+    char *domain = args->domain != NULL ? g_ascii_strdown(args->domain, -1) : NULL;
     v.w.domain = domain != NULL ? keep(&v, domain) : NULL;
     g_free(domain);
     /* --resolve writes its cache: the store opened for writing */
-    rc = bp_cli_store_ready(&env, !args.resolve, 1, &store);
+    rc = bp_cli_store_ready(env, !args->resolve, 1, &store);
     if (rc != BP_EXIT_OK)
         goto out;
     bp_status st = BP_OK;
     if (store != NULL) {
         long long newest = 0;
         st = bp_store_dmarc_newest(store, &newest);
-        v.w.until = args.until > 0 ? args.until : newest > 0 ? newest + 1 : (long long)time(NULL);
-        v.w.since = env.since > 0 ? env.since : v.w.until - DEFAULT_DAYS * 86400LL;
+        v.w.until = args->until > 0 ? args->until : newest > 0 ? newest + 1 : (long long)time(NULL);
+        v.w.since = env->since > 0 ? env->since : v.w.until - DEFAULT_DAYS * 86400LL;
         if (st == BP_OK)
-            st = collect(&v, store, &args);
+            st = collect(&v, store, args);
         size_t looked_up = 0, left = 0;
         if (st == BP_OK)
-            st = reverse_dns(&v, store, args.resolve, &looked_up, &left);
+            st = reverse_dns(&v, store, args->resolve, &looked_up, &left);
         if (st == BP_OK && left > 0)
             bp_cli_error("dmarc", "--resolve: %zu addresses left for the next run (%u s and %u lookups a run)", left,
                          BP_DMARC_RESOLVE_SECONDS, BP_DMARC_RESOLVE_MAX);
     } else {
-        v.w.until = args.until > 0 ? args.until : (long long)time(NULL);
-        v.w.since = env.since > 0 ? env.since : v.w.until - DEFAULT_DAYS * 86400LL;
+        v.w.until = args->until > 0 ? args->until : (long long)time(NULL);
+        v.w.since = env->since > 0 ? env->since : v.w.until - DEFAULT_DAYS * 86400LL;
     }
     if (st != BP_OK) {
-        bp_cli_error("dmarc", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    w = bp_writer_new_buffer(&sb, env.format == FMT_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
+    w = bp_writer_new_buffer(&sb, env->format == FMT_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
     if (w == NULL) {
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
     bp_strbuf layout = {0};
-    switch (env.format) {
+    switch (env->format) {
     case FMT_JSON:
-        if (args.table == TABLE_SUMMARY)
+        if (args->table == TABLE_SUMMARY)
             json_document(&v, w);
         else {
-            table_rows(&v, w, args.table);
+            table_rows(&v, w, args->table);
             bp_writer_separator(w);
         }
         break;
-    case FMT_CSV: table_rows(&v, w, args.table); break;
+    case FMT_CSV: table_rows(&v, w, args->table); break;
     case FMT_PROMETHEUS: prometheus_layout(&v, &layout); break;
-    default: text_layout(&v, &args, &layout); break;
+    default: text_layout(&v, args, &layout); break;
     }
     if (layout.len > 0)
         bp_writer_raw(w, layout.data, layout.len);
     bp_strbuf_free(&layout);
-    st = bp_writer_flush(w);
-    if (st != BP_OK || bp_cli_write_file(&sb, args.output) != 0) {
-        bp_cli_error("dmarc", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
-        rc = BP_EXIT_FAILURE;
-    }
+    rc = bp_cli_output(env, bp_writer_flush(w), &sb, args->output, 0644);
 out:
     bp_writer_free(w);
     bp_strbuf_free(&sb);
     view_free(&v);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+static const struct dmarc_args dmarc_defaults = {0, NULL, PERIOD_WEEK, TABLE_SUMMARY, 0, 0, 20, NULL};
+
+const bp_cli_entry bp_cli_dmarc = {&dmarc_command, dmarc_option, dmarc_main, sizeof(struct dmarc_args),
+                                   &dmarc_defaults};

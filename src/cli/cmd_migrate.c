@@ -404,10 +404,9 @@ static void back_off(unsigned attempt)
     nanosleep(&ts, NULL);
 }
 
-int cmd_migrate(int argc, char **argv)
+static int migrate_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct migrate_args args = {NULL, NULL, MIGRATE_DEFAULT_BATCH};
+    struct migrate_args *args = user;
     char shown_loc[1024], shown[1024]; /* locations and store errors fit to print (secret.h) */
     bp_store *src = NULL, *to = NULL;
     item_list rows = {0}, units = {0};
@@ -419,13 +418,9 @@ int cmd_migrate(int argc, char **argv)
     counts total;
     unsigned long skipped_rows = 0, transactions = 0, retries = 0;
     memset(&total, 0, sizeof(total));
-    memset(&env, 0, sizeof(env));
-    int rc = bp_cli_parse(&migrate_command, &env, argc, argv, migrate_option, &args);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    const char *from = args.from, *to_location = args.to;
-    long batch = args.batch;
+    int rc = BP_EXIT_OK;
+    const char *from = args->from, *to_location = args->to;
+    long batch = args->batch;
     if (from == NULL || to_location == NULL) {
         bp_cli_usage(&migrate_command, stderr);
         return BP_EXIT_USAGE;
@@ -434,11 +429,10 @@ int cmd_migrate(int argc, char **argv)
         bp_cli_error("migrate", "--from and --to name the same store");
         return BP_EXIT_USAGE;
     }
-    if (bp_cli_config_setup(&env) != BP_OK)
+    if (bp_cli_config_setup(env) != BP_OK)
         return BP_EXIT_CONFIG;
-    arena = bp_arena_new();
+    arena = bp_cli_arena_new("migrate");
     if (arena == NULL) {
-        bp_cli_error("migrate", "out of memory");
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
@@ -446,14 +440,14 @@ int cmd_migrate(int argc, char **argv)
     srand((unsigned)time(NULL) ^ (unsigned)(size_t)&total);
 
     /* the source (read-only) and the target */
-    env.db = from;
-    bp_status st = bp_cli_store_open(&env, 1, &src);
+    env->db = from;
+    bp_status st = bp_cli_store_open(env, 1, &src);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    env.db = to_location;
-    st = bp_cli_store_open(&env, 0, &to);
+    env->db = to_location;
+    st = bp_cli_store_open(env, 0, &to);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
@@ -600,7 +594,6 @@ out:
     free(steps.v);
     free(scratch);
     bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
     return rc;
 read_failed:
     bp_cli_error("migrate", "reading %s: %s: %s", bp_secret_mask(from, shown_loc, sizeof(shown_loc)),
@@ -612,3 +605,8 @@ nomem:
     rc = BP_EXIT_SOFTWARE;
     goto out;
 }
+
+static const struct migrate_args migrate_defaults = {NULL, NULL, MIGRATE_DEFAULT_BATCH};
+
+const bp_cli_entry bp_cli_migrate = {&migrate_command, migrate_option, migrate_main, sizeof(struct migrate_args),
+                                     &migrate_defaults};

@@ -275,9 +275,8 @@ static int patterns_test(int argc, char **argv)
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    arena = bp_arena_new();
+    arena = bp_cli_arena_new("patterns");
     if (arena == NULL) {
-        bp_cli_error("patterns", "out of memory");
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }

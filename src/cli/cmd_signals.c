@@ -733,12 +733,6 @@ static int print_event_row(void *user, const bp_ledger_row *r)
 
 /* ---- the command ------------------------------------------------------------------------ */
 
-static int store_failed(bp_cli_env *env, bp_store *store, bp_status st)
-{
-    bp_cli_error("signals", "%s: %s", bp_status_to_string(st), bp_cli_store_error(env, store));
-    return bp_cli_exit_status(st, BP_CLI_OPERATOR);
-}
-
 /* The window's start: --since as a date, or a duration before @p now. @return -1 when invalid. */
 static long long resolve_since(const char *since, long long now, long long window)
 {
@@ -750,39 +744,34 @@ static long long resolve_since(const char *since, long long now, long long windo
     return bp_cli_parse_time(since);
 }
 
-int cmd_signals(int argc, char **argv)
+static int signals_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct signals_args args;
+    struct signals_args *args = user;
     struct summary sum;
     bp_strbuf sb = {0};
     bp_store *store = NULL;
     bp_writer *w = NULL;
-    memset(&env, 0, sizeof(env));
-    memset(&args, 0, sizeof(args));
     memset(&sum, 0, sizeof(sum));
-    int rc = bp_cli_start(&signals_command, &env, argc, argv, signals_option, &args);
-    if (rc != -1)
-        return rc;
-    const bp_signals_config *cfg = &env.config.signals;
-    long long now = args.now > 0 ? args.now : (long long)time(NULL);
-    long long from = resolve_since(args.since, now, cfg->window);
+    int rc = BP_EXIT_OK;
+    const bp_signals_config *cfg = &env->config.signals;
+    long long now = args->now > 0 ? args->now : (long long)time(NULL);
+    long long from = resolve_since(args->since, now, cfg->window);
     if (from < 0 || from > now) {
         bp_cli_error("signals", "--since: want a date before --now, or a duration such as 24h or 7d");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    if ((args.mode == MODE_CHECK || args.mode == MODE_EVENTS) && env.format == 2) {
+    if ((args->mode == MODE_CHECK || args->mode == MODE_EVENTS) && env->format == 2) {
         bp_cli_error("signals", "--check and --events print text or json");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    int json = env.format == 1;
-    rc = bp_cli_store_ready(&env, args.mode == MODE_SUMMARY || args.mode == MODE_EVENTS, 1, &store);
+    int json = env->format == 1;
+    rc = bp_cli_store_ready(env, args->mode == MODE_SUMMARY || args->mode == MODE_EVENTS, 1, &store);
     if (rc != BP_EXIT_OK)
         goto out;
     /* the summary is written whole (--output: atomically); alerts and events as they come */
-    int buffered = args.mode == MODE_SUMMARY || args.mode == MODE_REBUILD;
+    int buffered = args->mode == MODE_SUMMARY || args->mode == MODE_REBUILD;
     w = buffered ? bp_writer_new_buffer(&sb, json ? BP_WRITER_JSON : BP_WRITER_TEXT)
                  : bp_writer_new(stdout, json ? BP_WRITER_JSON : BP_WRITER_TEXT);
     if (w == NULL) {
@@ -791,7 +780,7 @@ int cmd_signals(int argc, char **argv)
         goto out;
     }
     bp_status st = BP_OK;
-    switch (args.mode) {
+    switch (args->mode) {
     case MODE_REBUILD: {
         long long keys = 0;
         if (store == NULL)
@@ -820,8 +809,8 @@ int cmd_signals(int argc, char **argv)
     case MODE_EVENTS: {
         struct events_run run = {w, json, 0};
         if (store != NULL)
-            st = bp_store_signal_events(store, from, now + 1, args.ip[0] != '\0' ? args.ip : NULL,
-                                        args.limit > 0 ? args.limit : EVENTS_DEFAULT_LIMIT, print_event_row, &run);
+            st = bp_store_signal_events(store, from, now + 1, args->ip[0] != '\0' ? args->ip : NULL,
+                                        args->limit > 0 ? args->limit : EVENTS_DEFAULT_LIMIT, print_event_row, &run);
         break;
     }
     case MODE_SUMMARY:
@@ -831,28 +820,27 @@ int cmd_signals(int argc, char **argv)
             st = BP_ERR_NOMEM;
         if (st != BP_OK)
             break;
-        bound(&sum, args.top > 0 ? args.top : cfg->top);
-        if (env.format == 1)
+        bound(&sum, args->top > 0 ? args->top : cfg->top);
+        if (env->format == 1)
             write_json(w, &sum, from, now);
-        else if (env.format == 2)
+        else if (env->format == 2)
             write_prometheus(w, &sum, from, now);
         else
             write_text(w, &sum, from, now);
         break;
     }
     if (st != BP_OK) {
-        rc = store_failed(&env, store, st);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    if (bp_writer_flush(w) != BP_OK || (buffered && bp_cli_write_file(&sb, args.output) != 0)) {
-        bp_cli_error("signals", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
-        rc = BP_EXIT_FAILURE;
-    }
+    if (bp_cli_output(env, bp_writer_flush(w), buffered ? &sb : NULL, args->output, 0644) != BP_EXIT_OK)
+        rc = BP_EXIT_FAILURE; /* a check that fired stays a failure */
 out:
     bp_writer_free(w);
     summary_free(&sum);
     bp_strbuf_free(&sb);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_signals = {&signals_command, signals_option, signals_main, sizeof(struct signals_args), NULL};

@@ -119,21 +119,6 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
     return 0;
 }
 
-/* Prometheus label values escape backslash, double quote and newline (the keys are masked
- * already: valid UTF-8, no control). */
-static void prom_label(bp_strbuf *sb, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            bp_strbuf_putc(sb, '\\');
-        if (*s == '\n') {
-            bp_strbuf_puts(sb, "\\n");
-            continue;
-        }
-        bp_strbuf_putc(sb, *s);
-    }
-}
-
 static void format_prometheus(bp_strbuf *sb, const struct stats_run *run, size_t top)
 {
     static const struct {
@@ -159,7 +144,7 @@ static void format_prometheus(bp_strbuf *sb, const struct stats_run *run, size_t
         size_t limit = d == BP_STATS_DOMAIN ? top : run->n[d];
         for (size_t i = 0; i < run->n[d] && i < limit; i++) {
             bp_strbuf_printf(sb, "%s{%s=\"", metrics[m].metric, metrics[m].label);
-            prom_label(sb, run->v[d][i].key);
+            bp_cli_prometheus_label(sb, run->v[d][i].key);
             bp_strbuf_printf(sb, "\"} %lld\n", run->v[d][i].n);
         }
     }
@@ -220,28 +205,23 @@ static void format_text(bp_strbuf *sb, const struct stats_run *run, size_t top)
     }
 }
 
-int cmd_stats(int argc, char **argv)
+static int stats_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
+    struct stats_args *args = user;
     bp_store_filter filter;
     struct stats_run run;
-    struct stats_args args = {10, NULL, -1};
     bp_strbuf sb = {0};
     bp_store *store = NULL;
-    memset(&env, 0, sizeof(env));
     memset(&filter, 0, sizeof(filter));
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&stats_command, &env, argc, argv, stats_option, &args);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    filter.since = env.since;
-    if (args.mode >= 0 && args.output == NULL) {
+    int rc = BP_EXIT_OK;
+    filter.since = env->since;
+    if (args->mode >= 0 && args->output == NULL) {
         bp_cli_error("stats", "--mode is the mode of --output FILE: give both");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: all counts are zero */
+    rc = bp_cli_store_ready(env, 1, 1, &store); /* no store yet: all counts are zero */
     if (rc != BP_EXIT_OK)
         goto out;
     bp_status st = BP_OK;
@@ -250,19 +230,15 @@ int cmd_stats(int argc, char **argv)
     if (st == BP_OK && run.nomem)
         st = BP_ERR_NOMEM;
     if (st != BP_OK) {
-        bp_cli_error("stats", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    switch (env.format) {
+    switch (env->format) {
     case 1: st = format_json(&sb, &run); break;
-    case 2: format_prometheus(&sb, &run, args.top); break;
-    default: format_text(&sb, &run, args.top); break;
+    case 2: format_prometheus(&sb, &run, args->top); break;
+    default: format_text(&sb, &run, args->top); break;
     }
-    if (st != BP_OK || bp_cli_write_file_mode(&sb, args.output, args.mode) != 0) {
-        bp_cli_error("stats", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
-        rc = BP_EXIT_FAILURE;
-    }
+    rc = bp_cli_output(env, st, &sb, args->output, args->mode);
 out:
     for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
         for (size_t i = 0; i < run.n[d]; i++)
@@ -271,6 +247,10 @@ out:
     }
     bp_strbuf_free(&sb);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+static const struct stats_args stats_defaults = {10, NULL, -1};
+
+const bp_cli_entry bp_cli_stats = {&stats_command, stats_option, stats_main, sizeof(struct stats_args),
+                                   &stats_defaults};

@@ -261,6 +261,28 @@ int bp_cli_store_ready(bp_cli_env *env, int read_only, int absent_ok, bp_store *
     return bp_cli_exit_status(st, BP_CLI_OPERATOR);
 }
 
+bp_arena *bp_cli_arena_new(const char *cmd)
+{
+    bp_arena *arena = bp_arena_new();
+    if (arena == NULL)
+        bp_cli_error(cmd, "out of memory");
+    return arena;
+}
+
+int bp_cli_store_failed(bp_cli_env *env, const bp_store *store, bp_status st)
+{
+    bp_cli_error(env->cmd, "%s: %s", bp_status_to_string(st), bp_cli_store_error(env, store));
+    return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+}
+
+int bp_cli_output(const bp_cli_env *env, bp_status st, const bp_strbuf *sb, const char *path, int mode)
+{
+    if (st == BP_OK && (sb == NULL || bp_cli_write_file_mode(sb, path, mode) == 0))
+        return BP_EXIT_OK;
+    bp_cli_error(env->cmd, "writing %s failed: %m", path != NULL ? path : "standard output");
+    return BP_EXIT_FAILURE;
+}
+
 bp_status bp_cli_batch_begin(bp_cli_batch *b)
 {
     if (b->in_tx)
@@ -364,13 +386,26 @@ long long bp_cli_parse_time(const char *s)
     return (long long)timegm(&tm);
 }
 
-char *bp_cli_format_time(long long t, char *buf, size_t size)
+static char *format_utc(long long t, int date_only, char *buf, size_t size)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    size_t n = 0;
+    if (gmtime_r(&tt, &tm) != NULL)
+        n = date_only ? strftime(buf, size, "%Y-%m-%d", &tm) : strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0)
         snprintf(buf, size, "%lld", t);
     return buf;
+}
+
+char *bp_cli_format_time(long long t, char *buf, size_t size)
+{
+    return format_utc(t, 0, buf, size);
+}
+
+char *bp_cli_format_date(long long t, char *buf, size_t size)
+{
+    return format_utc(t, 1, buf, size);
 }
 
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
@@ -392,6 +427,19 @@ void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
     bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
     bp_writer_key(w, "lifted_at");
     bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+}
+
+void bp_cli_prometheus_label(bp_strbuf *sb, const char *s)
+{
+    for (; s != NULL && *s; s++) {
+        if (*s == '\\' || *s == '"')
+            bp_strbuf_putc(sb, '\\');
+        if (*s == '\n') {
+            bp_strbuf_puts(sb, "\\n");
+            continue;
+        }
+        bp_strbuf_putc(sb, *s);
+    }
 }
 
 int bp_cli_write_file(const bp_strbuf *sb, const char *path)

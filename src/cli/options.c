@@ -13,8 +13,10 @@
  * Ownership: the tables are built on the stack for each call; values point into argv.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "cli.h"
 
 static const struct {
@@ -91,6 +93,26 @@ int bp_cli_start(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **ar
         return -1;
     bp_cli_env_cleanup(env);
     return BP_EXIT_CONFIG;
+}
+
+int bp_cli_main(const bp_cli_entry *entry, int argc, char **argv)
+{
+    bp_cli_env env;
+    memset(&env, 0, sizeof(env));
+    void *state = bp_calloc(1, entry->state_size);
+    if (state == NULL) {
+        bp_cli_error(entry->command->name, "out of memory");
+        return BP_EXIT_SOFTWARE;
+    }
+    if (entry->defaults != NULL)
+        memcpy(state, entry->defaults, entry->state_size);
+    int rc = bp_cli_start(entry->command, &env, argc, argv, entry->option, state);
+    if (rc == -1) {
+        rc = entry->run(&env, state, argc, argv);
+        bp_cli_env_cleanup(&env);
+    }
+    free(state);
+    return rc;
 }
 
 int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user)
