@@ -33,6 +33,8 @@ void *bp_realloc(void *p, size_t size);
 char *bp_strdup(const char *s);
 /** strndup(): at most @p n bytes of @p s, NUL-terminated. */
 char *bp_strndup(const char *s, size_t n);
+/** asprintf(): the formatted text in memory of its own; NULL when out of memory. */
+char *bp_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /**
  * Append one element to a growing array: @p arrayp is the address of the array pointer (a
