@@ -137,8 +137,8 @@ struct acct_run {
     bp_printer *printer; /* --dry-run in text or csv */
     bp_writer *ndjson;   /* --dry-run in ndjson: the printer's fields and ours */
     int transient, quiet, record_deliveries;
-    size_t batch_option; /* --batch, or 0: ACCT_BATCH_LIVE for stdin, ACCT_BATCH_FILE for files */
-    size_t batch_max;    /* the one in force for the current stream */
+    long batch_option; /* --batch, or 0: ACCT_BATCH_LIVE for stdin, ACCT_BATCH_FILE for files */
+    size_t batch_max;  /* the one in force for the current stream */
     bp_store *store;
     bp_arena *batch_arena;
     bp_acct_result *pending;
@@ -405,7 +405,7 @@ static bp_status take(struct acct_run *run, bp_acct_reader *reader, const char *
 /* Options and batch size for the source @p name. */
 static void begin_source(struct acct_run *run, const char *name, int live)
 {
-    run->batch_max = run->batch_option > 0 ? run->batch_option
+    run->batch_max = run->batch_option > 0 ? (size_t)run->batch_option
                      : live                ? ACCT_BATCH_LIVE
                      : run->catch_up_dir   ? ACCT_BATCH_CATCH_UP
                                            : ACCT_BATCH_FILE;
@@ -862,13 +862,8 @@ static void summary(const struct acct_run *run)
 static int acct_option(void *user, int opt, const char *arg)
 {
     struct acct_run *run = user;
-    long v = 0;
-    int rc;
     switch (opt) {
-    case 'b':
-        rc = bp_cli_count_option("acct", "--batch", arg, 1, 100000, &v);
-        run->batch_option = (size_t)v;
-        return rc;
+    case 'b': return bp_cli_count_option("acct", "--batch", arg, 1, 100000, &run->batch_option);
     case 't': run->transient = 1; return 0;
     case 'D': run->record_deliveries = 1; return 0;
     case 'q': run->quiet = 1; return 0;

@@ -88,7 +88,7 @@ struct dmarc_args {
     int table;
     int table_given;
     int resolve;
-    size_t top;
+    long top;
     const char *output;
 };
 
@@ -754,7 +754,7 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
         if (all || a->table == TABLE_SOURCES) {
             bp_strbuf_printf(sb, "  %-39s %3s %10s %10s %10s %10s  %s\n", "source", "own", "messages", "DMARC", "DKIM",
                              "SPF", "reverse DNS");
-            for (size_t j = 0; j < d->n_sources && j < a->top; j++) {
+            for (size_t j = 0; j < d->n_sources && j < (size_t)a->top; j++) {
                 const source *s = &d->sources[j];
                 bp_strbuf_printf(sb, "  %-39s %3s %10lld %10s %10s %10s  %s\n", s->ip, s->own ? "yes" : "no",
                                  s->c.messages, percent(s->c.pass, s->c.messages, a1, sizeof(a1)),
@@ -764,7 +764,7 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
                                  : s->rdns_none  ? "(none)"
                                                  : "-");
             }
-            if (d->n_sources > a->top)
+            if (d->n_sources > (size_t)a->top)
                 bp_strbuf_printf(sb, "  (and %zu more sources: --top)\n", d->n_sources - a->top);
         }
         if (all || a->table == TABLE_FAILURES) {
@@ -1165,8 +1165,6 @@ static void prometheus_layout(const view *v, bp_strbuf *sb)
 static int dmarc_option(void *user, int opt, const char *arg)
 {
     struct dmarc_args *a = user;
-    long n = 0;
-    int rc;
     switch (opt) {
     case 'u': return bp_cli_time_option("dmarc", "--until", arg, 0, &a->until);
     case 'D': a->domain = arg; return 0;
@@ -1183,10 +1181,7 @@ static int dmarc_option(void *user, int opt, const char *arg)
         return BP_EXIT_USAGE;
     }
     case 'R': a->resolve = 1; return 0;
-    case 'T':
-        rc = bp_cli_count_option("dmarc", "--top", arg, 1, 100000, &n);
-        a->top = (size_t)n;
-        return rc;
+    case 'T': return bp_cli_count_option("dmarc", "--top", arg, 1, 100000, &a->top);
     case 'o': a->output = arg; return 0;
     default: return BP_EXIT_USAGE;
     }

@@ -84,24 +84,19 @@ struct signals_args {
     enum mode mode;
     const char *since;  /* as given: resolved against --now once it is known */
     long long now;      /* --now, or 0 */
-    size_t top;         /* --top, or 0: the configuration's */
+    long top;           /* --top, or 0: the configuration's */
     const char *output; /* --output */
     char ip[64];        /* --ip, canonical; "" for none */
-    long long limit;
+    long limit;
 };
 
 static int signals_option(void *user, int opt, const char *arg)
 {
     struct signals_args *a = user;
-    long v = 0;
-    int rc;
     switch (opt) {
     case 'S': a->since = arg; return 0;
     case 'N': return bp_cli_time_option("signals", "--now", arg, 1, &a->now);
-    case 'n':
-        rc = bp_cli_count_option("signals", "--top", arg, 1, 10000, &v);
-        a->top = (size_t)v;
-        return rc;
+    case 'n': return bp_cli_count_option("signals", "--top", arg, 1, 10000, &a->top);
     case 'o': a->output = arg; return 0;
     case 'C': a->mode = MODE_CHECK; return 0;
     case 'E': a->mode = MODE_EVENTS; return 0;
@@ -112,10 +107,7 @@ static int signals_option(void *user, int opt, const char *arg)
             return BP_EXIT_USAGE;
         }
         return 0;
-    case 'L':
-        rc = bp_cli_count_option("signals", "--limit", arg, 1, 1000000, &v);
-        a->limit = v;
-        return rc;
+    case 'L': return bp_cli_count_option("signals", "--limit", arg, 1, 1000000, &a->limit);
     default: return BP_EXIT_USAGE;
     }
 }
@@ -820,7 +812,7 @@ static int signals_main(bp_cli_env *env, void *user, int argc, char **argv)
             st = BP_ERR_NOMEM;
         if (st != BP_OK)
             break;
-        bound(&sum, args->top > 0 ? args->top : cfg->top);
+        bound(&sum, args->top > 0 ? (size_t)args->top : cfg->top);
         if (env->format == 1)
             write_json(w, &sum, from, now);
         else if (env->format == 2)

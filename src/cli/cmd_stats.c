@@ -57,7 +57,7 @@ static const bp_cli_command stats_command = {
 };
 
 struct stats_args {
-    size_t top;
+    long top;
     const char *output;
     int mode; /* --mode, or -1: 0666 narrowed by the umask */
 };
@@ -65,13 +65,8 @@ struct stats_args {
 static int stats_option(void *user, int opt, const char *arg)
 {
     struct stats_args *a = user;
-    long v = 0;
-    int rc;
     switch (opt) {
-    case 'n':
-        rc = bp_cli_count_option("stats", "--top", arg, 1, 100000, &v);
-        a->top = (size_t)v;
-        return rc;
+    case 'n': return bp_cli_count_option("stats", "--top", arg, 1, 100000, &a->top);
     case 'o': a->output = arg; return 0;
     case 'm': {
         char *end = NULL;
