@@ -599,12 +599,8 @@ static bp_status reverse_dns(view *v, bp_store *store, int resolve, size_t *look
         if (st == BP_OK)
             st = bp_store_dmarc_rdns_put(store, rank[i].ip, clean, now);
     }
-    if (in_tx) {
-        if (st == BP_OK)
-            st = bp_store_commit(store);
-        else
-            bp_store_rollback(store);
-    }
+    if (in_tx)
+        st = bp_cli_end_tx(store, st);
     for (size_t i = 0; i < v->n_domains; i++)
         for (size_t j = 0; j < v->domains[i].n_sources; j++) {
             source *s = &v->domains[i].sources[j];

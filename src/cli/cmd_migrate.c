@@ -383,10 +383,7 @@ static bp_status copy_dmarc(bp_store *src, bp_store *to, long batch, bp_arena *a
             *from_source = st != BP_OK;
             if (st == BP_OK)
                 st = c->st;
-            if (st == BP_OK)
-                st = bp_store_commit(to);
-            else
-                bp_store_rollback(to);
+            st = bp_cli_end_tx(to, st);
             if (st != BP_OK)
                 return st;
             if (c->n < (size_t)batch)
@@ -527,10 +524,7 @@ static int migrate_main(bp_cli_env *env, void *user, int argc, char **argv)
                 st = sp->is_unit ? replay_unit(to, &units.v[sp->first], sp->n, scratch, &wait, &c)
                                  : replay_operator_row(to, &rows.v[sp->first], &c);
             }
-            if (st == BP_OK)
-                st = bp_store_commit(to);
-            else
-                bp_store_rollback(to);
+            st = bp_cli_end_tx(to, st);
             if (st != BP_ERR_BUSY || attempt + 1 >= MIGRATE_ATTEMPTS)
                 break;
             retries++;

@@ -90,10 +90,7 @@ static int remove_main(bp_cli_env *env, void *user, int argc, char **argv)
             bp_strbuf_printf(&lifted, "%s: lifted (%s)\n", address, note); /* printed once committed */
         }
     }
-    if (st == BP_OK)
-        st = bp_store_commit(store);
-    else if (store != NULL)
-        bp_store_rollback(store);
+    st = bp_cli_end_tx(store, st);
     if (st != BP_OK) {
         if (store != NULL)
             bp_cli_error("remove", "nothing was changed: %s: %s", bp_status_to_string(st),

@@ -780,10 +780,7 @@ static int signals_main(bp_cli_env *env, void *user, int argc, char **argv)
         st = bp_store_begin(store);
         if (st == BP_OK)
             st = bp_store_signal_rebuild(store, &keys);
-        if (st == BP_OK)
-            st = bp_store_commit(store);
-        else
-            bp_store_rollback(store);
+        st = bp_cli_end_tx(store, st);
         if (st == BP_OK)
             line(w, "recounted the ledger's events into %lld hourly counters\n", keys);
         break;

@@ -283,6 +283,15 @@ int bp_cli_output(const bp_cli_env *env, bp_status st, const bp_strbuf *sb, cons
     return BP_EXIT_FAILURE;
 }
 
+bp_status bp_cli_end_tx(bp_store *store, bp_status st)
+{
+    if (st == BP_OK)
+        return bp_store_commit(store);
+    if (store != NULL)
+        bp_store_rollback(store);
+    return st;
+}
+
 bp_status bp_cli_batch_begin(bp_cli_batch *b)
 {
     if (b->in_tx)
