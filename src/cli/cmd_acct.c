@@ -184,14 +184,10 @@ static bp_status print_ndjson(struct acct_run *run, const bp_acct_result *res)
     bp_writer *w = run->ndjson;
     bp_writer_begin_map(w);
     bp_event_write_fields(w, &res->event);
-    bp_writer_key(w, "record_type");
-    bp_writer_string(w, res->record_type);
-    bp_writer_key(w, "time_logged");
-    bp_writer_string(w, res->time_logged);
-    bp_writer_key(w, "pmta_category");
-    bp_writer_string(w, res->pmta_category);
-    bp_writer_key(w, "key");
-    bp_writer_string(w, res->key);
+    bp_writer_entry_string(w, "record_type", res->record_type);
+    bp_writer_entry_string(w, "time_logged", res->time_logged);
+    bp_writer_entry_string(w, "pmta_category", res->pmta_category);
+    bp_writer_entry_string(w, "key", res->key);
     bp_writer_end(w);
     return bp_writer_separator(w);
 }

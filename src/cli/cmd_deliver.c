@@ -282,18 +282,12 @@ static void write_status(bp_writer *w, const status_list *l, long long now)
             if (i > 0)
                 bp_writer_separator(w); /* between the items of the list */
             bp_writer_begin_map(w);
-            bp_writer_key(w, "endpoint");
-            bp_writer_string(w, r->endpoint);
-            bp_writer_key(w, "configured");
-            bp_writer_boolean(w, r->configured);
-            bp_writer_key(w, "pending");
-            bp_writer_integer(w, r->c.pending);
-            bp_writer_key(w, "leased");
-            bp_writer_integer(w, r->c.leased);
-            bp_writer_key(w, "delivered");
-            bp_writer_integer(w, r->c.delivered);
-            bp_writer_key(w, "dead");
-            bp_writer_integer(w, r->c.dead);
+            bp_writer_entry_string(w, "endpoint", r->endpoint);
+            bp_writer_entry_boolean(w, "configured", r->configured);
+            bp_writer_entry_integer(w, "pending", r->c.pending);
+            bp_writer_entry_integer(w, "leased", r->c.leased);
+            bp_writer_entry_integer(w, "delivered", r->c.delivered);
+            bp_writer_entry_integer(w, "dead", r->c.dead);
             bp_writer_key(w, "oldest_pending");
             if (r->c.oldest_pending > 0)
                 bp_writer_string(w, when);

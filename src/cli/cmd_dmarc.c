@@ -783,20 +783,13 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
 
 static void write_counts(bp_writer *w, const counts *c)
 {
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, c->messages);
-    bp_writer_key(w, "dmarc_pass");
-    bp_writer_integer(w, c->pass);
-    bp_writer_key(w, "dkim_aligned_pass");
-    bp_writer_integer(w, c->dkim);
-    bp_writer_key(w, "spf_aligned_pass");
-    bp_writer_integer(w, c->spf);
-    bp_writer_key(w, "disposition_none");
-    bp_writer_integer(w, c->messages - c->quarantine - c->reject);
-    bp_writer_key(w, "disposition_quarantine");
-    bp_writer_integer(w, c->quarantine);
-    bp_writer_key(w, "disposition_reject");
-    bp_writer_integer(w, c->reject);
+    bp_writer_entry_integer(w, "messages", c->messages);
+    bp_writer_entry_integer(w, "dmarc_pass", c->pass);
+    bp_writer_entry_integer(w, "dkim_aligned_pass", c->dkim);
+    bp_writer_entry_integer(w, "spf_aligned_pass", c->spf);
+    bp_writer_entry_integer(w, "disposition_none", c->messages - c->quarantine - c->reject);
+    bp_writer_entry_integer(w, "disposition_quarantine", c->quarantine);
+    bp_writer_entry_integer(w, "disposition_reject", c->reject);
 }
 
 /* A ratio with four decimals, as a string (the writer has no floats; JSON readers parse it). */
@@ -815,19 +808,14 @@ static void write_ratio(bp_writer *w, const char *key, long long part, long long
 static void write_source(const view *v, bp_writer *w, const domain_view *d, const source *s, int csv)
 {
     if (csv) {
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
+        bp_writer_entry_string(w, "domain", d->name);
     }
-    bp_writer_key(w, "ip");
-    bp_writer_string(w, s->ip);
-    bp_writer_key(w, "own");
-    bp_writer_boolean(w, s->own);
-    bp_writer_key(w, "reverse_dns");
-    bp_writer_string(w, s->rdns);
+    bp_writer_entry_string(w, "ip", s->ip);
+    bp_writer_entry_boolean(w, "own", s->own);
+    bp_writer_entry_string(w, "reverse_dns", s->rdns);
     write_counts(w, &s->c);
     write_ratio(w, "dmarc_pass_rate", s->c.pass, s->c.messages);
-    bp_writer_key(w, "failure_reports");
-    bp_writer_integer(w, s->failures);
+    bp_writer_entry_integer(w, "failure_reports", s->failures);
     (void)v;
 }
 
@@ -835,76 +823,53 @@ static void write_readiness(const view *v, bp_writer *w, const domain_view *d, i
 {
     const char *next = next_step(d->p);
     if (csv) {
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
+        bp_writer_entry_string(w, "domain", d->name);
     }
-    bp_writer_key(w, "policy");
-    bp_writer_string(w, d->p);
+    bp_writer_entry_string(w, "policy", d->p);
     bp_writer_key(w, "pct");
     if (d->pct >= 0)
         bp_writer_integer(w, d->pct);
     else
         bp_writer_null(w);
-    bp_writer_key(w, "next");
-    bp_writer_string(w, next);
-    bp_writer_key(w, "own_messages");
-    bp_writer_integer(w, d->own.messages);
-    bp_writer_key(w, "own_pass");
-    bp_writer_integer(w, d->own.pass);
+    bp_writer_entry_string(w, "next", next);
+    bp_writer_entry_integer(w, "own_messages", d->own.messages);
+    bp_writer_entry_integer(w, "own_pass", d->own.pass);
     write_ratio(w, "own_pass_rate", d->own.pass, d->own.messages);
     char bar[16];
     snprintf(bar, sizeof(bar), "%.2f", BAR_PERCENT / 100.0);
-    bp_writer_key(w, "bar");
-    bp_writer_string(w, bar);
+    bp_writer_entry_string(w, "bar", bar);
     bp_writer_key(w, "ready");
     if (next == NULL || d->own.messages == 0)
         bp_writer_null(w);
     else
         bp_writer_boolean(w, ready(d));
-    bp_writer_key(w, "own_known");
-    bp_writer_boolean(w, v->own_from != NULL);
+    bp_writer_entry_boolean(w, "own_known", v->own_from != NULL);
 }
 
 static void write_flag(const view *v, bp_writer *w, const domain_view *d, const source *s, int csv)
 {
-    bp_writer_key(w, "domain");
-    bp_writer_string(w, d->name);
-    bp_writer_key(w, "kind");
-    bp_writer_string(w, unknown_flag(v, s) ? "unknown-source" : "own-ip-failing");
-    bp_writer_key(w, "ip");
-    bp_writer_string(w, s->ip);
-    bp_writer_key(w, "reverse_dns");
-    bp_writer_string(w, s->rdns);
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, s->c.messages);
-    bp_writer_key(w, "dmarc_fail");
-    bp_writer_integer(w, s->c.messages - s->c.pass);
-    bp_writer_key(w, "dkim_aligned_fail");
-    bp_writer_integer(w, s->c.messages - s->c.dkim);
-    bp_writer_key(w, "spf_aligned_fail");
-    bp_writer_integer(w, s->c.messages - s->c.spf);
-    bp_writer_key(w, "disposition_quarantine");
-    bp_writer_integer(w, s->c.quarantine);
-    bp_writer_key(w, "disposition_reject");
-    bp_writer_integer(w, s->c.reject);
-    bp_writer_key(w, "failure_reports");
-    bp_writer_integer(w, s->failures);
+    bp_writer_entry_string(w, "domain", d->name);
+    bp_writer_entry_string(w, "kind", unknown_flag(v, s) ? "unknown-source" : "own-ip-failing");
+    bp_writer_entry_string(w, "ip", s->ip);
+    bp_writer_entry_string(w, "reverse_dns", s->rdns);
+    bp_writer_entry_integer(w, "messages", s->c.messages);
+    bp_writer_entry_integer(w, "dmarc_fail", s->c.messages - s->c.pass);
+    bp_writer_entry_integer(w, "dkim_aligned_fail", s->c.messages - s->c.dkim);
+    bp_writer_entry_integer(w, "spf_aligned_fail", s->c.messages - s->c.spf);
+    bp_writer_entry_integer(w, "disposition_quarantine", s->c.quarantine);
+    bp_writer_entry_integer(w, "disposition_reject", s->c.reject);
+    bp_writer_entry_integer(w, "failure_reports", s->failures);
     if (csv)
         return;
     bp_writer_key(w, "auth_results");
     bp_writer_begin_list(w);
     for (size_t j = 0; j < s->n_auth; j++) {
         bp_writer_begin_map(w);
-        bp_writer_key(w, "method");
-        bp_writer_string(w, s->auth[j].method);
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, s->auth[j].domain);
-        bp_writer_key(w, "selector");
-        bp_writer_string(w, s->auth[j].selector);
-        bp_writer_key(w, "result");
-        bp_writer_string(w, s->auth[j].result);
-        bp_writer_key(w, "messages");
-        bp_writer_integer(w, s->auth[j].messages);
+        bp_writer_entry_string(w, "method", s->auth[j].method);
+        bp_writer_entry_string(w, "domain", s->auth[j].domain);
+        bp_writer_entry_string(w, "selector", s->auth[j].selector);
+        bp_writer_entry_string(w, "result", s->auth[j].result);
+        bp_writer_entry_integer(w, "messages", s->auth[j].messages);
         bp_writer_end(w);
     }
     bp_writer_end(w);
@@ -913,58 +878,38 @@ static void write_flag(const view *v, bp_writer *w, const domain_view *d, const 
 static void write_failure(bp_writer *w, const domain_view *d, const failure_row *f)
 {
     char when[32];
-    bp_writer_key(w, "domain");
-    bp_writer_string(w, d->name);
-    bp_writer_key(w, "time");
-    bp_writer_string(w, bp_cli_format_time(f->when, when, sizeof(when)));
-    bp_writer_key(w, "source_ip");
-    bp_writer_string(w, f->source_ip);
-    bp_writer_key(w, "reporting_mta");
-    bp_writer_string(w, f->reporting_mta);
-    bp_writer_key(w, "original_message_id");
-    bp_writer_string(w, f->original_message_id);
-    bp_writer_key(w, "source");
-    bp_writer_string(w, f->source);
+    bp_writer_entry_string(w, "domain", d->name);
+    bp_writer_entry_string(w, "time", bp_cli_format_time(f->when, when, sizeof(when)));
+    bp_writer_entry_string(w, "source_ip", f->source_ip);
+    bp_writer_entry_string(w, "reporting_mta", f->reporting_mta);
+    bp_writer_entry_string(w, "original_message_id", f->original_message_id);
+    bp_writer_entry_string(w, "source", f->source);
 }
 
 static void write_listed(bp_writer *w, const bp_dmarc_listed *r)
 {
     char b[32], e[32];
-    bp_writer_key(w, "domain");
-    bp_writer_string(w, r->domain);
-    bp_writer_key(w, "org_name");
-    bp_writer_string(w, r->org_name);
-    bp_writer_key(w, "report_id");
-    bp_writer_string(w, r->report_id);
-    bp_writer_key(w, "email");
-    bp_writer_string(w, r->email);
-    bp_writer_key(w, "begin");
-    bp_writer_string(w, bp_cli_format_time(r->begin, b, sizeof(b)));
-    bp_writer_key(w, "end");
-    bp_writer_string(w, bp_cli_format_time(r->end, e, sizeof(e)));
-    bp_writer_key(w, "policy");
-    bp_writer_string(w, r->p);
-    bp_writer_key(w, "records");
-    bp_writer_integer(w, r->records);
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, r->messages);
-    bp_writer_key(w, "dmarc_pass");
-    bp_writer_integer(w, r->pass);
-    bp_writer_key(w, "detail_cut");
-    bp_writer_integer(w, r->detail_cut);
+    bp_writer_entry_string(w, "domain", r->domain);
+    bp_writer_entry_string(w, "org_name", r->org_name);
+    bp_writer_entry_string(w, "report_id", r->report_id);
+    bp_writer_entry_string(w, "email", r->email);
+    bp_writer_entry_string(w, "begin", bp_cli_format_time(r->begin, b, sizeof(b)));
+    bp_writer_entry_string(w, "end", bp_cli_format_time(r->end, e, sizeof(e)));
+    bp_writer_entry_string(w, "policy", r->p);
+    bp_writer_entry_integer(w, "records", r->records);
+    bp_writer_entry_integer(w, "messages", r->messages);
+    bp_writer_entry_integer(w, "dmarc_pass", r->pass);
+    bp_writer_entry_integer(w, "detail_cut", r->detail_cut);
 }
 
 static void write_period(const view *v, bp_writer *w, const domain_view *d, const period_row *p, int csv)
 {
     char lab[32];
     if (csv) {
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
+        bp_writer_entry_string(w, "domain", d->name);
     }
-    bp_writer_key(w, "period");
-    bp_writer_string(w, period_label(v->period, p->key, lab, sizeof(lab)));
-    bp_writer_key(w, "reports");
-    bp_writer_integer(w, p->reports);
+    bp_writer_entry_string(w, "period", period_label(v->period, p->key, lab, sizeof(lab)));
+    bp_writer_entry_integer(w, "reports", p->reports);
     write_counts(w, &p->c);
     write_ratio(w, "dmarc_pass_rate", p->c.pass, p->c.messages);
     write_ratio(w, "dkim_aligned_rate", p->c.dkim, p->c.messages);
@@ -975,27 +920,19 @@ static void json_document(const view *v, bp_writer *w)
 {
     char since[32], until[32];
     bp_writer_begin_map(w);
-    bp_writer_key(w, "since");
-    bp_writer_string(w, bp_cli_format_time(v->w.since, since, sizeof(since)));
-    bp_writer_key(w, "until");
-    bp_writer_string(w, bp_cli_format_time(v->w.until, until, sizeof(until)));
-    bp_writer_key(w, "period");
-    bp_writer_string(w, period_names[v->period]);
-    bp_writer_key(w, "reports");
-    bp_writer_integer(w, v->total_reports);
-    bp_writer_key(w, "own_ips_from");
-    bp_writer_string(w, v->own_from);
+    bp_writer_entry_string(w, "since", bp_cli_format_time(v->w.since, since, sizeof(since)));
+    bp_writer_entry_string(w, "until", bp_cli_format_time(v->w.until, until, sizeof(until)));
+    bp_writer_entry_string(w, "period", period_names[v->period]);
+    bp_writer_entry_integer(w, "reports", v->total_reports);
+    bp_writer_entry_string(w, "own_ips_from", v->own_from);
     bp_writer_key(w, "domains");
     bp_writer_begin_list(w);
     for (size_t i = 0; i < v->n_domains; i++) {
         const domain_view *d = &v->domains[i];
         bp_writer_begin_map(w);
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
-        bp_writer_key(w, "policy_domain");
-        bp_writer_string(w, d->policy_domain);
-        bp_writer_key(w, "reports");
-        bp_writer_integer(w, d->reports);
+        bp_writer_entry_string(w, "domain", d->name);
+        bp_writer_entry_string(w, "policy_domain", d->policy_domain);
+        bp_writer_entry_integer(w, "reports", d->reports);
         write_counts(w, &d->c);
         write_ratio(w, "dmarc_pass_rate", d->c.pass, d->c.messages);
         write_ratio(w, "dkim_aligned_rate", d->c.dkim, d->c.messages);

@@ -109,10 +109,8 @@ static int export_row(void *user, const bp_suppression *r)
         if (run->format == EX_JSON)
             bp_writer_separator(w); /* one row a line inside the array */
         bp_writer_begin_map(w);
-        bp_writer_key(w, "address");
-        bp_writer_string(w, r->address);
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, r->domain);
+        bp_writer_entry_string(w, "address", r->address);
+        bp_writer_entry_string(w, "domain", r->domain);
         bp_cli_write_suppression(w, r);
         bp_writer_end(w);
         if (run->format == EX_NDJSON)

@@ -116,11 +116,9 @@ static void json_row(bp_writer *w, const bp_ledger_row *r)
              {"note", r->note},
              {"mta_category", r->mta_category}};
     bp_writer_begin_map(w);
-    bp_writer_key(w, "id");
-    bp_writer_integer(w, r->id);
+    bp_writer_entry_integer(w, "id", r->id);
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        bp_writer_key(w, f[i].name);
-        bp_writer_string(w, f[i].value);
+        bp_writer_entry_string(w, f[i].name, f[i].value);
     }
     bp_writer_key(w, "paired_with"); /* the row that counts this failure; null: this row counts */
     if (r->paired_with != 0)

@@ -363,8 +363,7 @@ static void json_group(bp_writer *w, const struct group *g, int is_other)
     static const char *const keys[4] = {"sending_ip", "vmta", "stream", "receiver"};
     bp_writer_begin_map(w);
     for (int k = 0; k < 4; k++) {
-        bp_writer_key(w, keys[k]);
-        bp_writer_string(w, is_other ? "other" : g->part[k]);
+        bp_writer_entry_string(w, keys[k], is_other ? "other" : g->part[k]);
     }
     const struct {
         const char *key;
@@ -373,16 +372,14 @@ static void json_group(bp_writer *w, const struct group *g, int is_other)
         {"delivered", g->delivered}, {"deferred", g->deferred},     {"bounced", g->bounced},      {"hard", g->hard},
         {"blocked", g->blocked},     {"reputation", g->reputation}, {"complaints", g->complaints}};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-        bp_writer_key(w, counts[i].key);
-        bp_writer_integer(w, counts[i].v);
+        bp_writer_entry_integer(w, counts[i].key, counts[i].v);
     }
     json_number(w, "complaint_rate", rate(g->complaints, g->delivered));
     json_number(w, "hard_rate", rate(g->hard, g->delivered + g->bounced));
     bp_writer_key(w, "named");
     bp_writer_begin_map(w);
     for (size_t i = 0; i < g->n_lists; i++) {
-        bp_writer_key(w, g->lists[i].name);
-        bp_writer_integer(w, g->lists[i].n);
+        bp_writer_entry_integer(w, g->lists[i].name, g->lists[i].n);
     }
     bp_writer_end(w);
     bp_writer_end(w);
@@ -392,10 +389,8 @@ static void write_json(bp_writer *w, const struct summary *s, long long from, lo
 {
     char a[32], b[32];
     bp_writer_begin_map(w);
-    bp_writer_key(w, "from");
-    bp_writer_string(w, bp_cli_format_time(from, a, sizeof(a)));
-    bp_writer_key(w, "until");
-    bp_writer_string(w, bp_cli_format_time(until, b, sizeof(b)));
+    bp_writer_entry_string(w, "from", bp_cli_format_time(from, a, sizeof(a)));
+    bp_writer_entry_string(w, "until", bp_cli_format_time(until, b, sizeof(b)));
     bp_writer_key(w, "groups");
     bp_writer_begin_list(w);
     for (size_t i = 0; i < s->n; i++) {
@@ -613,17 +608,13 @@ static int fire(void *user, const bp_alert *a)
                  {"since", since},
                  {"first_fired", first}};
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-            bp_writer_key(w, f[i].key);
-            bp_writer_string(w, f[i].value);
+            bp_writer_entry_string(w, f[i].key, f[i].value);
         }
-        bp_writer_key(w, "count");
-        bp_writer_integer(w, a->count);
-        bp_writer_key(w, "base");
-        bp_writer_integer(w, a->base);
+        bp_writer_entry_integer(w, "count", a->count);
+        bp_writer_entry_integer(w, "base", a->base);
         json_number(w, "value", a->kind == BP_ALERT_LISTING ? NAN : a->value);
         json_number(w, "threshold", a->kind == BP_ALERT_LISTING ? NAN : a->threshold);
-        bp_writer_key(w, "retry");
-        bp_writer_boolean(w, a->retry);
+        bp_writer_entry_boolean(w, "retry", a->retry);
         bp_writer_key(w, "command");
         if (argv == NULL) {
             bp_writer_null(w);
@@ -638,8 +629,7 @@ static int fire(void *user, const bp_alert *a)
             bp_writer_null(w);
         else
             bp_writer_integer(w, exit_status);
-        bp_writer_key(w, "command_not_run");
-        bp_writer_string(w, a->command != NULL ? why : NULL);
+        bp_writer_entry_string(w, "command_not_run", a->command != NULL ? why : NULL);
         bp_writer_end(w);
         bp_writer_separator(w);
     } else {

@@ -161,8 +161,7 @@ static bp_status format_json(bp_strbuf *sb, const struct stats_run *run)
             bp_writer_key(w, bp_stats_dim_name((bp_stats_dim)d));
             bp_writer_begin_map(w);
             for (size_t i = 0; i < run->n[d]; i++) {
-                bp_writer_key(w, run->v[d][i].key);
-                bp_writer_integer(w, run->v[d][i].n);
+                bp_writer_entry_integer(w, run->v[d][i].key, run->v[d][i].n);
             }
             bp_writer_end(w);
         }

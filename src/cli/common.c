@@ -420,22 +420,14 @@ char *bp_cli_format_date(long long t, char *buf, size_t size)
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
 {
     char first[32], last[32], lifted[32];
-    bp_writer_key(w, "reason");
-    bp_writer_string(w, r->reason);
-    bp_writer_key(w, "source_kind");
-    bp_writer_string(w, r->source_kind);
-    bp_writer_key(w, "first_seen");
-    bp_writer_string(w, bp_cli_format_time(r->first_seen, first, sizeof(first)));
-    bp_writer_key(w, "last_seen");
-    bp_writer_string(w, bp_cli_format_time(r->last_seen, last, sizeof(last)));
-    bp_writer_key(w, "count");
-    bp_writer_integer(w, r->count);
-    bp_writer_key(w, "lifted");
-    bp_writer_boolean(w, r->lifted);
-    bp_writer_key(w, "lift_reason");
-    bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
-    bp_writer_key(w, "lifted_at");
-    bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+    bp_writer_entry_string(w, "reason", r->reason);
+    bp_writer_entry_string(w, "source_kind", r->source_kind);
+    bp_writer_entry_string(w, "first_seen", bp_cli_format_time(r->first_seen, first, sizeof(first)));
+    bp_writer_entry_string(w, "last_seen", bp_cli_format_time(r->last_seen, last, sizeof(last)));
+    bp_writer_entry_integer(w, "count", r->count);
+    bp_writer_entry_boolean(w, "lifted", r->lifted);
+    bp_writer_entry_string(w, "lift_reason", r->lifted ? r->lift_reason : NULL);
+    bp_writer_entry_string(w, "lifted_at", r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
 }
 
 void bp_cli_prometheus_label(bp_strbuf *sb, const char *s)
