@@ -280,14 +280,13 @@ static void test_apple_unsubscribe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_feedback_types, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_recipient_order, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_arf_fields, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_received_date_and_two_recipients, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_jmrp, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_forward_is_not_jmrp, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_apple_unsubscribe, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_feedback_types),
+        BP_ARENA_TEST(test_recipient_order),
+        BP_ARENA_TEST(test_arf_fields),
+        BP_ARENA_TEST(test_received_date_and_two_recipients),
+        BP_ARENA_TEST(test_jmrp),
+        BP_ARENA_TEST(test_forward_is_not_jmrp),
+        BP_ARENA_TEST(test_apple_unsubscribe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

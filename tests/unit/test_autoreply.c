@@ -211,12 +211,11 @@ static void test_auto_replied_bounce_structure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_recognition, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_dsn_with_auto_submitted, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_challenge_response, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_autoreply_verdict, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_auto_replied_bounce_structure, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
+        BP_ARENA_TEST(test_recognition),
+        BP_ARENA_TEST(test_dsn_with_auto_submitted),
+        BP_ARENA_TEST(test_challenge_response),
+        BP_ARENA_TEST(test_autoreply_verdict),
+        BP_ARENA_TEST(test_auto_replied_bounce_structure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

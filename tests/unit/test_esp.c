@@ -184,12 +184,8 @@ static void test_hostile(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_sendgrid_batch, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_stated_category_decides, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_not_esp, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_wrapped_lines, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_fixtures), BP_ARENA_TEST(test_sendgrid_batch), BP_ARENA_TEST(test_stated_category_decides),
+        BP_ARENA_TEST(test_not_esp),  BP_ARENA_TEST(test_wrapped_lines),  BP_ARENA_TEST(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -541,17 +541,17 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_is_well_formed),
         cmocka_unit_test(test_build_code_is_the_table),
-        cmocka_unit_test_setup_teardown(test_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_charsets, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_not_bounces, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_one_recipient, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_sender_is_no_recipient, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_transcript_sessions, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_family_recognition, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_explanation_read_once, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_fixtures),
+        BP_ARENA_TEST(test_charsets),
+        BP_ARENA_TEST(test_per_recipient_diagnostics),
+        BP_ARENA_TEST(test_not_bounces),
+        BP_ARENA_TEST(test_one_recipient),
+        BP_ARENA_TEST(test_sender_is_no_recipient),
+        BP_ARENA_TEST(test_transcript_sessions),
+        BP_ARENA_TEST(test_hostile_shapes),
+        BP_ARENA_TEST(test_effort_budget),
+        BP_ARENA_TEST(test_family_recognition),
+        BP_ARENA_TEST(test_explanation_read_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
