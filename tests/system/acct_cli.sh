@@ -20,6 +20,7 @@ BIN=${1:?usage: acct_cli.sh /path/to/bouncepipe}
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is needed"; exit 1; }
 NAME=acct_cli
 . "$(dirname "$0")/acct_lib.sh"
+acct_setup
 events() { sqlite3 "$1" "select count(*) from ledger where kind='event' and fingerprint like 'acct:%'"; }
 
 FIX=fixtures/acct/pmta5-default-crlf.csv

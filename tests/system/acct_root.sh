@@ -18,6 +18,7 @@ set -euo pipefail
 BIN=$(readlink -f "${1:?usage: acct_root.sh /path/to/bouncepipe}")
 NAME=acct_root
 . "$(dirname "$0")/acct_lib.sh"
+acct_setup
 skip() {
     if [ -n "${CI:-}" ]; then
         echo "FAIL: acct_root: cannot run in CI: $*" >&2
