@@ -83,7 +83,7 @@ file_of 100 102 >"$L/acct-2026-11-20-0000.csv"
 start_follow() {
     "$BIN" acct --quiet --db "$DB" --follow "$L/acct.csv" 2>>"$T/follow.err" &
     pid=$!
-    pids+=("$pid")
+    pids="$pids $pid"
 }
 have() { [ "$(events "$DB" 2>/dev/null || echo 0)" = "$1" ]; }
 start_follow

@@ -6,8 +6,8 @@
 #   store_conf  FILE DATABASE BUSY_TIMEOUT_MS QUARANTINE_DIR: a bouncepipe.conf (mode 0644)
 #               with that [store] and [quarantine]; append further sections to FILE;
 #   acct_setup  (the acct_*.sh scripts) $T, a temporary directory removed on exit, and pids,
-#               processes started in the background (append to it), killed on exit.
-# bash only (arrays).
+#               the processes started in the background (pids="$pids $!"), killed on exit.
+# POSIX sh (pg_hosts.sh is a /bin/sh script).
 fail() {
     echo "FAIL: $NAME: $*" >&2
     exit 1
@@ -33,12 +33,12 @@ CONF
 }
 acct_cleanup() {
     local rc=$?
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
     rm -rf "$T"
     exit $rc
 }
 acct_setup() {
     T=$(mktemp -d)
-    pids=()
+    pids=
     trap acct_cleanup EXIT
 }

@@ -48,7 +48,7 @@ printf '[store]\ndatabase = %s/store.db\n[quarantine]\ndirectory = %s/quarantine
 mkfifo "$T/fifo"
 "$BIN" acct --quiet --config "$T/conf" <"$T/fifo" &
 pid=$!
-pids+=("$pid")
+pids="$pids $pid"
 exec 3>"$T/fifo"
 head -n 3 "$FIX" >&3
 # SQLite creates the -wal a moment before the -shm: wait for both

@@ -224,7 +224,7 @@ static const char jmrp_classic[] =
 static void test_jmrp(void **state)
 {
     bp_report r;
-    assert_int_equal(bp_test_parse_report(*state, jmrp_classic, strlen(jmrp_classic), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, jmrp_classic, &r);
     check_complaint("jmrp", &r, "jmrp", "abuse", "liam@hotmail.example.com");
     bp_test_check_field("jmrp", "recipient_from", bp_rcpt_source_name(r.blocks[0].recipient_from),
                         "x-hmxmroriginalrecipient");
@@ -255,7 +255,7 @@ static void test_forward_is_not_jmrp(void **state)
                       "Hello.\n"
                       "--fw--\n";
     bp_report r;
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     assert_int_not_equal(r.kind, BP_REPORT_JMRP);
     assert_int_not_equal(r.kind, BP_REPORT_FEEDBACK);
 }
@@ -273,7 +273,7 @@ static void test_apple_unsubscribe(void **state)
                       "\n"
                       "Apple Mail sent this email to unsubscribe from the message.\n";
     bp_report r;
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     check_complaint("apple", &r, "feedback", "opt-out", "someone@icloud.example.com");
 }
 

@@ -61,6 +61,15 @@ static inline void bp_test_parse_fixture(bp_arena *arena, const char *suite, con
     free(bytes); /* the tree and the report live in the arena */
 }
 
+/* ---- messages given as strings (the report tests) ---- */
+
+/* Read the NUL-terminated message @p msg into @p r with the default options; fails the test
+ * unless it parses. */
+static inline void bp_test_parse_str(bp_arena *arena, const char *msg, bp_report *r)
+{
+    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
+}
+
 /* ---- the built-in rules (the classify and rules tests) ---- */
 
 /* A new rule set with the built-in rules loaded, or NULL when they do not load cleanly (for a

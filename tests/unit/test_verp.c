@@ -110,7 +110,7 @@ static classified classify(bp_arena *arena, const char *msg, const char *rcpt, c
     classified c = {NULL, NULL, 0};
     bp_report *r = bp_arena_alloc(arena, sizeof(*r));
     assert_non_null(r);
-    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
+    bp_test_parse_str(arena, msg, r);
     bp_classify_ctx ctx = {0};
     ctx.envelope_rcpt = rcpt;
     ctx.verp = verp;
