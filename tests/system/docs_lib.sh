@@ -1,4 +1,5 @@
-# docs_lib.sh - run a set-up document's command blocks as written (sourced by tests/docs_*.sh).
+# docs_lib.sh - run a set-up document's command blocks as written (sourced by tests/docs_*.sh),
+# and the preamble of the scripts that install the package (docs_*.sh, package.sh).
 #
 # docs_run_blocks README WORKDIR PKGDIR MIN
 #   Extracts every ```sh block of README, in order, and runs each with `bash -e` as the
@@ -11,11 +12,11 @@
 #   fails, on an unknown mode, and when README has fewer than MIN blocks.  Each block's text
 #   stays in WORKDIR/blockNN.sh.
 #
-# Sourced first thing by docs_NAME.sh PATH/TO/bouncepipe_VERSION_ARCH.deb, it sets DOCS_NAME
-# (docs_NAME), DEB (the package, absolute) and SRC (the checkout), and defines
+# Sourced first thing by NAME.sh PATH/TO/bouncepipe_VERSION_ARCH.deb, it sets DOCS_NAME (NAME),
+# DEB (the package, absolute) and SRC (the checkout), and defines
 #   skip MESSAGE    exit 77 (skipped), except under CI, where it is a failure;
 #   fail MESSAGE    exit 1;
-#   docs_need_root  skip unless root (the READMEs are written for a root shell);
+#   docs_need_root [WHY]  skip unless root (by default: the READMEs are written for a root shell);
 #   docs_need_no_package  fail when no package is at DEB or bouncepipe is installed already.
 
 DOCS_NAME=$(basename "$0" .sh)
@@ -37,7 +38,7 @@ fail() {
 }
 
 docs_need_root() {
-    [ "$(id -u)" = 0 ] || skip "needs root (the README is written for a root shell)"
+    [ "$(id -u)" = 0 ] || skip "needs root (${1:-the README is written for a root shell})"
 }
 
 docs_need_no_package() {
