@@ -37,6 +37,14 @@ static void put_repeat(bp_strbuf *b, char c, size_t n)
         assert_int_equal(bp_strbuf_putc(b, c), BP_OK);
 }
 
+/* Parse the message built in @p b into @p m (its tree in @p arena) and free @p b; fails the
+ * test unless it parses. */
+static void parse_built(bp_arena *arena, bp_strbuf *b, bp_mime_message *m)
+{
+    assert_int_equal(bp_mime_parse(b->data, b->len, arena, m), BP_OK);
+    bp_strbuf_free(b);
+}
+
 static const char dsn_lf[] = "From: MAILER-DAEMON@mx.example.net\n"
                              "Subject: Undelivered Mail\n"
                              "MIME-Version: 1.0\n"
@@ -116,7 +124,7 @@ static void test_long_header_line_is_shortened(void **state)
     puts_(&b, "\r\nX-After: yes\r\n");
     puts_(&b, dsn_lf);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     const char *lng = bp_part_header(m.root, "X-Long");
     assert_non_null(lng);
@@ -125,7 +133,6 @@ static void test_long_header_line_is_shortened(void **state)
     /* what follows the long field is intact: the next field and the whole report */
     assert_string_equal(bp_part_header(m.root, "X-After"), "yes");
     assert_non_null(strstr(find(&m, "message", "delivery-status")->body, "alice@example.com"));
-    bp_strbuf_free(&b);
 }
 
 static void test_long_folded_header_is_shortened(void **state)
@@ -139,14 +146,13 @@ static void test_long_folded_header_is_shortened(void **state)
     }
     puts_(&b, dsn_lf);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     const char *folded = bp_part_header(m.root, "X-Folded");
     assert_non_null(folded);
     assert_true(strlen(folded) <= BP_MAX_HEADER_BYTES);
     assert_string_equal(bp_part_header(m.root, "Subject"), "Undelivered Mail");
     assert_non_null(find(&m, "message", "delivery-status"));
-    bp_strbuf_free(&b);
 }
 
 static void test_header_line_count_cuts_input(void **state)
@@ -157,12 +163,11 @@ static void test_header_line_count_cuts_input(void **state)
         puts_(&b, "X-H: v\n");
     puts_(&b, "X-Last: never seen\n\nbody\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     assert_string_equal(bp_part_header(m.root, "Subject"), "many headers");
     assert_null(bp_part_header(m.root, "X-Last"));
     assert_true(m.root->n_headers <= BP_MAX_HEADERS_PER_PART);
-    bp_strbuf_free(&b);
 }
 
 static void test_part_limits(void **state)
@@ -173,11 +178,10 @@ static void test_part_limits(void **state)
         puts_(&b, "--p\n\nx\n");
     puts_(&b, "--p--\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     assert_true(m.parts_truncated);
     assert_int_equal(m.n_parts, BP_MAX_MIME_PARTS);
-    bp_strbuf_free(&b);
 }
 
 static void test_depth_limit(void **state)
@@ -190,13 +194,12 @@ static void test_depth_limit(void **state)
         puts_(&b, line);
     }
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.parts_truncated);
     unsigned deepest = 0;
     for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p))
         deepest = p->depth > deepest ? p->depth : deepest;
     assert_int_equal(deepest, BP_MAX_MIME_DEPTH);
-    bp_strbuf_free(&b);
 }
 
 static void test_decoding_budget(void **state)
@@ -212,7 +215,7 @@ static void test_decoding_budget(void **state)
     }
     puts_(&b, "--t--\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.decoded_bytes <= BP_MAX_DECODED_BYTES);
     size_t texts = 0, empty = 0, total = 0;
     for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p)) {
@@ -228,7 +231,6 @@ static void test_decoding_budget(void **state)
     assert_int_equal(texts, n);
     assert_int_equal(total, m.decoded_bytes);
     assert_true(empty >= 3); /* the parts past the budget kept nothing */
-    bp_strbuf_free(&b);
 }
 
 static void test_charsets(void **state)
@@ -293,10 +295,9 @@ static void test_cr_at_span_edges(void **state)
     put_repeat(&b, 'c', 2 * BP_MAX_HEADER_BYTES);
     puts_(&b, "\rX-Next: found\rSubject: s\r\rbody\r");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_string_equal(bp_part_header(m.root, "X-Next"), "found");
     assert_string_equal(m.root->body, "body\n");
-    bp_strbuf_free(&b);
 }
 
 /*

@@ -248,69 +248,83 @@ static void test_builtin_tables(void **state)
     assert_int_equal(failures, 0);
 }
 
-static void test_every_rule_has_a_text(void **state)
+/* Run @p check over every built-in rule (its index and the rule); each returns the number of
+ * defects it printed (file:line first), and the test fails when there is any. */
+static void check_builtin_rules(int (*check)(size_t i, const bp_rule *ru))
 {
-    (void)state;
-    int missing = 0;
-    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
-        const bp_rule *ru = bp_rules_get(builtin, i);
-        int found = 0;
-        for (size_t k = 0; k < all_rows.n && !found; k++)
-            found = strcmp(all_rows.rows[k].id, ru->id) == 0;
-        if (!found) {
-            print_message("%s:%u: rule %s has no row in its .tests table\n", ru->file, ru->line, ru->id);
-            missing++;
-        }
-        /* shipped rules carry a stable id of their own, never a derived one */
-        if (strchr(ru->id, ':') != NULL) {
-            print_message("%s:%u: shipped rule without id=\n", ru->file, ru->line);
-            missing++;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(bp_rules_get(builtin, j)->id, ru->id) == 0) {
-                print_message("%s:%u: id %s used twice\n", ru->file, ru->line, ru->id);
-                missing++;
-            }
+    int bad = 0;
+    for (size_t i = 0; i < bp_rules_count(builtin); i++)
+        bad += check(i, bp_rules_get(builtin, i));
+    assert_int_equal(bad, 0);
+}
+
+/* A row in its .tests table, a stable id of its own (never a derived one), used once. */
+static int has_a_text(size_t i, const bp_rule *ru)
+{
+    int missing = 0, found = 0;
+    for (size_t k = 0; k < all_rows.n && !found; k++)
+        found = strcmp(all_rows.rows[k].id, ru->id) == 0;
+    if (!found) {
+        print_message("%s:%u: rule %s has no row in its .tests table\n", ru->file, ru->line, ru->id);
+        missing++;
     }
-    assert_int_equal(missing, 0);
+    if (strchr(ru->id, ':') != NULL) {
+        print_message("%s:%u: shipped rule without id=\n", ru->file, ru->line);
+        missing++;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(bp_rules_get(builtin, j)->id, ru->id) == 0) {
+            print_message("%s:%u: id %s used twice\n", ru->file, ru->line, ru->id);
+            missing++;
+        }
+    return missing;
 }
 
 /* The start-up budget (bench/rules_startup.c): a shipped rule that is not scoped must have
  * a prefilter, or it would be compiled and run for every diagnostic of every process. */
+static int prefiltered(size_t i, const bp_rule *ru)
+{
+    if (bp_rules_prefiltered(builtin, i) || ru->scope_status != NULL || ru->scope_mta != NULL)
+        return 0;
+    print_message("%s:%u: %s has no required literal in some alternative\n", ru->file, ru->line, ru->id);
+    return 1;
+}
+
+/* The pattern compiles as written, the category is one of ours. */
+static int compiles(size_t i, const bp_rule *ru)
+{
+    (void)i;
+    int err, bad = 0;
+    PCRE2_SIZE off;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+    if (code == NULL) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof(msg));
+        print_message("%s:%u: %s at offset %zu\n", ru->file, ru->line, (const char *)msg, (size_t)off);
+        bad++;
+    }
+    pcre2_code_free(code);
+    assert_true(bp_category_valid(ru->category));
+    return bad;
+}
+
+static void test_every_rule_has_a_text(void **state)
+{
+    (void)state;
+    check_builtin_rules(has_a_text);
+}
+
 static void test_builtin_prefiltered(void **state)
 {
     (void)state;
-    int bad = 0;
-    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
-        const bp_rule *ru = bp_rules_get(builtin, i);
-        if (!bp_rules_prefiltered(builtin, i) && ru->scope_status == NULL && ru->scope_mta == NULL) {
-            print_message("%s:%u: %s has no required literal in some alternative\n", ru->file, ru->line, ru->id);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
+    check_builtin_rules(prefiltered);
 }
 
 static void test_builtin_compiles(void **state)
 {
     (void)state;
-    int bad = 0;
-    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
-        const bp_rule *ru = bp_rules_get(builtin, i);
-        int err;
-        PCRE2_SIZE off;
-        pcre2_code *code = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
-                                         PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
-        if (code == NULL) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(err, msg, sizeof(msg));
-            print_message("%s:%u: %s at offset %zu\n", ru->file, ru->line, (const char *)msg, (size_t)off);
-            bad++;
-        }
-        pcre2_code_free(code);
-        assert_true(bp_category_valid(ru->category));
-    }
-    assert_int_equal(bad, 0);
+    check_builtin_rules(compiles);
 }
 
 /* The build's table (builtin_rules.c, written by bp_rulegen). */
