@@ -37,6 +37,13 @@ static void put_repeat(bp_strbuf *b, char c, size_t n)
         assert_int_equal(bp_strbuf_putc(b, c), BP_OK);
 }
 
+/* @p unit, @p n times over. */
+static void put_times(bp_strbuf *b, const char *unit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        puts_(b, unit);
+}
+
 /* Parse the message built in @p b into @p m (its tree in @p arena) and free @p b; fails the
  * test unless it parses. */
 static void parse_built(bp_arena *arena, bp_strbuf *b, bp_mime_message *m)
@@ -159,8 +166,7 @@ static void test_header_line_count_cuts_input(void **state)
 {
     bp_strbuf b = {0};
     puts_(&b, "Subject: many headers\n");
-    for (size_t i = 0; i < BP_MAX_MIME_HEADER_LINES + 100; i++)
-        puts_(&b, "X-H: v\n");
+    put_times(&b, "X-H: v\n", BP_MAX_MIME_HEADER_LINES + 100);
     puts_(&b, "X-Last: never seen\n\nbody\n");
     bp_mime_message m;
     parse_built(*state, &b, &m);
@@ -174,8 +180,7 @@ static void test_part_limits(void **state)
 {
     bp_strbuf b = {0};
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"p\"\n\n");
-    for (size_t i = 0; i < BP_MAX_MIME_DASH_LINES + 10; i++)
-        puts_(&b, "--p\n\nx\n");
+    put_times(&b, "--p\n\nx\n", BP_MAX_MIME_DASH_LINES + 10);
     puts_(&b, "--p--\n");
     bp_mime_message m;
     parse_built(*state, &b, &m);
@@ -210,8 +215,7 @@ static void test_decoding_budget(void **state)
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"t\"\n\n");
     for (size_t i = 0; i < n; i++) {
         puts_(&b, "--t\nContent-Type: text/plain\n\n");
-        for (size_t k = 0; k < BP_MAX_TEXT_BYTES / 48; k++)
-            puts_(&b, "0123456789012345678901234567890123456789012345678901234567890.\n");
+        put_times(&b, "0123456789012345678901234567890123456789012345678901234567890.\n", BP_MAX_TEXT_BYTES / 48);
     }
     puts_(&b, "--t--\n");
     bp_mime_message m;
