@@ -101,7 +101,16 @@ pid=$!
 pids="$pids $pid"
 exec 3>"$T/fifo"
 cat "$FIX" >&3
-sleep 0.3
+# until acct has taken every byte out of the pipe (FIONREAD on our write end, fd 3): a fixed
+# pause lost the race on a loaded machine (the signal came before acct had read anything)
+python3 -c '
+import fcntl, struct, sys, termios, time
+deadline = time.time() + 30
+while struct.unpack("i", fcntl.ioctl(3, termios.FIONREAD, b"\0\0\0\0"))[0] > 0:
+    if time.time() > deadline:
+        sys.exit("acct did not read the stream")
+    time.sleep(0.05)
+' || fail "acct did not read the stream in 30 s"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
