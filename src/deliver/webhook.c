@@ -22,6 +22,7 @@
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/emit.h"
+#include "bouncepipe/text.h"
 
 static int name_ok(const char *name)
 {
