@@ -1,11 +1,13 @@
 /*
- * cli.h - what the subcommands (one cmd_<name>.c each) share: the exit-code helper, the one
- * table of common options and the parser that reads them, setting up the configuration, the
- * rules and the pipeline, opening the store, and the words for people.
+ * cli.h - what the subcommands (one cmd_<name>.c each) share: the one main (bp_cli_main()),
+ * the exit-code helper, the one table of common options and the parser that reads them,
+ * helpers for an option's number or date, setting up the configuration, the rules and the
+ * pipeline, opening the store and ending its transactions, writing the output, and the words
+ * for people.
  *
  * The core library knows nothing of the command line; everything argv-related is here.  Each
- * command reads its options (bp_cli_parse()), runs, and reports; a message is finished in
- * the core (process.h), not here.
+ * command is a bp_cli_entry: its options are read (bp_cli_parse()) and set up, it runs, and
+ * it reports; a message is finished in the core (process.h), not here.
  */
 #ifndef BOUNCEPIPE_CLI_H
 #define BOUNCEPIPE_CLI_H

@@ -16,6 +16,7 @@
 
 #include "bouncepipe/alloc.h"
 #include "cli.h"
+#include "test_support.h"
 
 static void test_exit_status(void **state)
 {
@@ -137,13 +138,6 @@ static void test_parse_count(void **state)
 }
 
 /* bp_array_push(): zeroed elements, grown by doubling, nothing lost when it fails. */
-static int fail_all(void *user, size_t size)
-{
-    (void)user;
-    (void)size;
-    return 1;
-}
-
 static void test_array_push(void **state)
 {
     (void)state;
@@ -162,7 +156,7 @@ static void test_array_push(void **state)
     for (; n < cap;)
         assert_non_null(bp_array_push(&v, &n, &cap, sizeof(*v), 2));
     long *kept = v;
-    bp_alloc_set_fault(fail_all, NULL);
+    bp_alloc_set_fault(bp_test_fail_all, NULL);
     assert_null(bp_array_push(&v, &n, &cap, sizeof(*v), 2)); /* full: must grow, cannot */
     bp_alloc_set_fault(NULL, NULL);
     assert_ptr_equal(v, kept);

@@ -10,6 +10,14 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
 
+/* An allocation fault hook (bp_alloc_set_fault()) that fails every allocation. */
+static inline int bp_test_fail_all(void *user, size_t size)
+{
+    (void)user;
+    (void)size;
+    return 1;
+}
+
 /* Setup: a fresh arena as *state (and GMime initialised, for tests that parse). */
 static inline int bp_test_arena_setup(void **state)
 {
