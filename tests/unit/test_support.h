@@ -42,4 +42,60 @@ static inline void bp_test_check_field(const char *label, const char *what, cons
         fail_msg("%s: %s: got \"%s\", want \"%s\"", label, what, got ? got : "(null)", want ? want : "(null)");
 }
 
+/* ---- dedupt1: captured output, substring checks, a sample event ---------------------------- */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bouncepipe/event.h"
+
+/* Output written to memory: bp_test_capture_open() gives the stream, bp_test_capture_close()
+ * closes it and hands back what was written (NUL-terminated; the caller frees it). */
+typedef struct bp_test_capture {
+    char *buf;
+    size_t len;
+    FILE *f;
+} bp_test_capture;
+
+static inline FILE *bp_test_capture_open(bp_test_capture *c)
+{
+    c->buf = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->buf, &c->len);
+    assert_non_null(c->f);
+    return c->f;
+}
+
+static inline char *bp_test_capture_close(bp_test_capture *c)
+{
+    assert_int_equal(fclose(c->f), 0);
+    c->f = NULL;
+    return c->buf;
+}
+
+/* Fail with "LABEL: got X, want it to contain Y" unless @p got holds each of the @p n strings
+ * of @p want. */
+static inline void bp_test_check_contains(const char *label, const char *got, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (got == NULL || strstr(got, want[i]) == NULL)
+            fail_msg("%s: got %s, want it to contain %s", label, got ? got : "(null)", want[i]);
+}
+
+/* A hard bounce of jdoe@example.net (5.1.1, 550, bad-mailbox, suppress) read from @p source;
+ * every other field empty, for the caller to set.  The strings are literals. */
+static inline bp_event bp_test_sample_bounce(const char *source)
+{
+    bp_event e;
+    memset(&e, 0, sizeof(e));
+    e.source = source;
+    e.type = BP_EVENT_BOUNCE;
+    e.recipient = "jdoe@example.net";
+    e.status = "5.1.1";
+    e.smtp_code = "550";
+    e.category = "bad-mailbox";
+    e.action = BP_ACT_SUPPRESS;
+    return e;
+}
+
 #endif

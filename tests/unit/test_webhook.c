@@ -170,18 +170,10 @@ static void test_durations(void **state)
 
 static bp_event sample_event(void)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.source = "-";
+    bp_event e = bp_test_sample_bounce("-");
     e.message_id = "<r1@mx.example.net>";
-    e.type = BP_EVENT_BOUNCE;
-    e.recipient = "jdoe@example.net";
     e.recipient_from = "final-recipient";
-    e.status = "5.1.1";
-    e.smtp_code = "550";
     e.diagnostic = "550 5.1.1 user unknown";
-    e.category = "bad-mailbox";
-    e.action = BP_ACT_SUPPRESS;
     e.rule = "r1";
     e.fingerprint = "fp1";
     return e;

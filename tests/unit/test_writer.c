@@ -47,17 +47,13 @@ typedef void (*describe)(bp_writer *w, size_t n);
 /* Write with @p fn in @p format into a string (the caller frees it). */
 static char *written(bp_writer_format format, describe fn, size_t n)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    bp_writer *w = bp_writer_new(f, format);
+    bp_test_capture out;
+    bp_writer *w = bp_writer_new(bp_test_capture_open(&out), format);
     assert_non_null(w);
     fn(w, n);
     assert_int_equal(bp_writer_flush(w), BP_OK);
     bp_writer_free(w);
-    fclose(f);
-    return buf;
+    return bp_test_capture_close(&out);
 }
 
 static void check_written(const char *label, bp_writer_format format, describe fn, size_t n, const char *want)
