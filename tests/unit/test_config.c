@@ -26,6 +26,13 @@ static void write_conf(const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
+/* Each test starts and ends without the environment's configuration. */
+static void clear_env(void)
+{
+    unsetenv("BOUNCEPIPE_CONFIG");
+    unsetenv("BOUNCEPIPE_DB");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -34,8 +41,7 @@ static int setup(void **state)
     if (fd < 0)
         return -1;
     close(fd);
-    unsetenv("BOUNCEPIPE_CONFIG");
-    unsetenv("BOUNCEPIPE_DB");
+    clear_env();
     return 0;
 }
 
@@ -43,8 +49,7 @@ static int teardown(void **state)
 {
     (void)state;
     unlink(conf_path);
-    unsetenv("BOUNCEPIPE_CONFIG");
-    unsetenv("BOUNCEPIPE_DB");
+    clear_env();
     return 0;
 }
 
