@@ -142,16 +142,7 @@ static int writer(const char *url, int id, int go, int done)
                               bounce(other, "bad-mailbox", BP_ACT_IGNORE)};
             size_t n = shared && id % 2 == 1 ? 2 : 1;
             bp_store_unit un = {fp, NULL, "writer", 1700000000LL + k * 3600 + id, NULL};
-            bp_status st;
-            for (int attempt = 0;; attempt++) {
-                bp_record_result r;
-                st = bp_store_record_once(s, &un, ev, n, &r);
-                if (st != BP_ERR_BUSY || attempt >= 50)
-                    break;
-                usleep((useconds_t)(1000 * (1 + (id + attempt) % 7)));
-            }
-            if (st != BP_OK) {
-                fprintf(stderr, "writer %d unit %s: %s: %s\n", id, fp, bp_status_to_string(st), bp_store_last_error(s));
+            if (record_retrying(s, &un, ev, n, id, 51) != BP_OK) {
                 bp_store_close(s);
                 return 1;
             }
@@ -188,34 +179,7 @@ static int count_events(void *user, const bp_ledger_row *r)
 static void test_pg_concurrent_writers(void **state)
 {
     struct fixture *f = *state;
-    pid_t pids[WRITERS];
-    int go[WRITERS][2], done[2];
-    assert_int_equal(pipe(done), 0);
-    for (int i = 0; i < WRITERS; i++) {
-        assert_int_equal(pipe(go[i]), 0);
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(writer(f->path, i, go[i][0], done[1]));
-        close(go[i][0]);
-    }
-    close(done[1]);
-    char token = 'g';
-    for (int k = 0; k < ADDRESSES; k++) {
-        for (int i = 0; i < WRITERS; i++)
-            assert_int_equal(write(go[i][1], &token, 1), 1);
-        for (int i = 0; i < WRITERS; i++)
-            if (read(done[0], &token, 1) != 1)
-                fail_msg("a writer died at address %d", k);
-    }
-    for (int i = 0; i < WRITERS; i++)
-        close(go[i][1]);
-    close(done[0]);
-    for (int i = 0; i < WRITERS; i++) {
-        int ws = 0;
-        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
-        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    }
+    run_lockstep(f->path, WRITERS, ADDRESSES, writer);
     struct unit_count c;
     memset(&c, 0, sizeof(c));
     assert_int_equal(bp_store_ledger_events(f->store, count_events, &c), BP_OK);
@@ -434,13 +398,7 @@ static void test_pg_upgrade_from_version_3(void **state)
               "INSERT INTO addresses VALUES ('Jane.Roe@outlook.example', 1), ('jane.roe@outlook.example', 1),"
               "  ('Amy@example.org', 1), ('jdoe@example.net', 1), ('J\xc3\x96RG@example.de', 1);");
     admin_sql(v3_history);
-    bp_store_options o;
-    bp_store_options_default(&o);
-    o.read_only = 1;
-    bp_store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
-    free(err);
+    expect_readers_refuse(f->path);
     f->store = open_store(f->path, 0);
     admin_sql("DO $$ BEGIN IF (SELECT count(*) FROM ledger WHERE address_key IS NULL) <> 0"
               " OR (SELECT count(*) FROM addresses WHERE address_key <> lower(address_key)) <> 0"

@@ -107,6 +107,61 @@ static bp_record_result record(bp_store *s, const char *fp, long long t, const b
     return r;
 }
 
+/* Record one unit in its own transaction from a writer process, again while the store is busy
+ * (at most @p attempts times, pausing a few milliseconds that vary with @p id); @return the
+ * last status, and the error on standard error when it is not BP_OK. */
+static bp_status record_retrying(bp_store *s, const bp_store_unit *u, const bp_event *ev, size_t n, int id,
+                                 int attempts)
+{
+    bp_status st = BP_OK;
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        bp_record_result r;
+        st = bp_store_record_once(s, u, ev, n, &r);
+        if (st != BP_ERR_BUSY)
+            break;
+        usleep((useconds_t)(1000 * (1 + (id + attempt) % 7)));
+    }
+    if (st != BP_OK)
+        fprintf(stderr, "writer %d unit %s: %s: %s\n", id, u->fingerprint, bp_status_to_string(st),
+                bp_store_last_error(s));
+    return st;
+}
+
+/* Run @p n writer processes in lockstep: for each of @p rounds the parent lets all of them go
+ * at once (a byte on each one's go pipe) and waits until each has written a byte on the done
+ * pipe; every writer must exit 0.  A writer is writer(location, its index, go, done). */
+static void run_lockstep(const char *location, int n, int rounds, int (*writer)(const char *, int, int, int))
+{
+    pid_t pids[8];
+    int go[8][2], done[2];
+    assert_true(n > 0 && n <= 8);
+    assert_int_equal(pipe(done), 0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pipe(go[i]), 0);
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(writer(location, i, go[i][0], done[1]));
+        close(go[i][0]);
+    }
+    close(done[1]);
+    char token = 'g';
+    for (int k = 0; k < rounds; k++) {
+        for (int i = 0; i < n; i++)
+            assert_int_equal(write(go[i][1], &token, 1), 1);
+        for (int i = 0; i < n; i++)
+            if (read(done[0], &token, 1) != 1)
+                fail_msg("a writer died in round %d", k);
+    }
+    for (int i = 0; i < n; i++) {
+        close(go[i][1]);
+        int ws = 0;
+        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
+        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    }
+    close(done[0]);
+}
+
 struct seen_row {
     int found;
     int lifted;
@@ -826,15 +881,7 @@ enum { RACE_ADDRESSES = 24 };
 
 static int race_writer(const char *path, int acct, int go, int done)
 {
-    bp_store_options o;
-    bp_store_options_default(&o);
-    bp_store *s = NULL;
-    char *err = NULL;
-    if (bp_store_open(path, &o, &s, &err) != BP_OK) {
-        fprintf(stderr, "race writer: %s\n", err != NULL ? err : "");
-        free(err);
-        return 1;
-    }
+    bp_store *s = open_store(path, 0);
     char token = 0, rcpt[64], fp[64];
     for (int k = 0; k < RACE_ADDRESSES; k++) {
         if (read(go, &token, 1) != 1)
@@ -844,16 +891,7 @@ static int race_writer(const char *path, int acct, int go, int done)
         bp_event e = bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS);
         long long t = 1700000000LL + k * DAY + (acct ? 0 : (k % 2 ? -5 : 5));
         bp_store_unit u = {fp, NULL, "race", t, NULL};
-        bp_status st = BP_OK;
-        for (int attempt = 0; attempt < 100; attempt++) {
-            bp_record_result r;
-            st = bp_store_record_once(s, &u, &e, 1, &r);
-            if (st != BP_ERR_BUSY)
-                break;
-            usleep(2000);
-        }
-        if (st != BP_OK) {
-            fprintf(stderr, "race writer %s: %s: %s\n", fp, bp_status_to_string(st), bp_store_last_error(s));
+        if (record_retrying(s, &u, &e, 1, acct, 100) != BP_OK) {
             bp_store_close(s);
             return 1;
         }
@@ -867,33 +905,7 @@ static int race_writer(const char *path, int acct, int go, int done)
 static void test_two_channels_race(void **state)
 {
     struct fixture *f = *state;
-    pid_t pids[2];
-    int go[2][2], done[2];
-    assert_int_equal(pipe(done), 0);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(pipe(go[i]), 0);
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(race_writer(f->path, i, go[i][0], done[1]));
-        close(go[i][0]);
-    }
-    close(done[1]);
-    char token = 'g';
-    for (int k = 0; k < RACE_ADDRESSES; k++) {
-        for (int i = 0; i < 2; i++)
-            assert_int_equal(write(go[i][1], &token, 1), 1);
-        for (int i = 0; i < 2; i++)
-            if (read(done[0], &token, 1) != 1)
-                fail_msg("a race writer died at address %d", k);
-    }
-    for (int i = 0; i < 2; i++) {
-        close(go[i][1]);
-        int ws = 0;
-        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
-        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    }
-    close(done[0]);
+    run_lockstep(f->path, 2, RACE_ADDRESSES, race_writer);
     for (int k = 0; k < RACE_ADDRESSES; k++) {
         char a[64];
         snprintf(a, sizeof(a), "race%d@example.com", k);
@@ -1263,14 +1275,7 @@ static void test_fold_state_property(void **state)
         run_fold_property(f->store, ref, forget_sqlite_states, db, seed, 300);
         prop_kinds(f->store, &kinds);
         /* store A did use its fold states */
-        sqlite3 *adb = NULL;
-        sqlite3_stmt *q = NULL;
-        assert_int_equal(sqlite3_open(f->path, &adb), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(adb, "SELECT count(*) FROM derive_state", -1, &q, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_true(sqlite3_column_int(q, 0) > 0);
-        sqlite3_finalize(q);
-        sqlite3_close(adb);
+        assert_true(sql_count(f->path, "SELECT count(*) FROM derive_state") > 0);
         /* and reports paired: the second recorded marked, and an older one marked late */
         paired += sql_count(f->path, "SELECT count(*) FROM ledger WHERE paired_with > 0");
         older_marked += sql_count(f->path, "SELECT count(*) FROM ledger WHERE paired_with > id");
@@ -1291,27 +1296,30 @@ static void test_fold_state_property(void **state)
     }
 }
 
+/* The ledger and suppression tables as versions 1 to 3 had them (sqlite.c's migration 0). */
+#define OLD_LEDGER_TABLES                                                                                              \
+    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"                               \
+    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"                                                  \
+    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"                                      \
+    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"                               \
+    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"                                                                   \
+    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"                                        \
+    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"                               \
+    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"                                                    \
+    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"                                           \
+    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"                                                          \
+    "CREATE INDEX ledger_time ON ledger(evidence_time);"                                                               \
+    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"                          \
+    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"                            \
+    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"               \
+    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+
 /* What 0.1.0 created (schema version 1, sqlite.c's migration 0), with a history written the
  * way 0.1.0 wrote it: every ledger row carries its message's facts. */
 static const char v1_schema[] =
     "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
     "CREATE TABLE processed (fingerprint TEXT PRIMARY KEY, state INTEGER NOT NULL, message_id TEXT, source TEXT,"
-    "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"
-    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"
-    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"
-    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"
-    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
-    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
-    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
-    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"
-    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
-    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
-    "CREATE INDEX ledger_time ON ledger(evidence_time);"
-    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"
-    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"
-    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+    "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;" OLD_LEDGER_TABLES
     /* one report for two recipients: its facts on both rows */
     "INSERT INTO processed VALUES ('u-1', 1, '<r1@mx.example.net>', 'r1.eml', 1700000000, 1700000000);"
     "INSERT INTO ledger (kind, fingerprint, evidence_time, recorded_at, type, action, recipient, domain, category,"
@@ -1403,29 +1411,42 @@ static void test_ledger_units(void **state)
     assert_int_equal(got.n, 0); /* c's second row: c began before */
 }
 
-/* A version 1 database with history is upgraded in place when opened for writing (2: the fold
- * state; 3: a message's facts once, in its processed row): readers refuse it until then, its
- * rows read back as they were written, and they count in the next derivations. */
-static void test_upgrade_from_version_1(void **state)
+/* Replace the fixture's store by an SQLite file made with @p schema and @p history (NULL:
+ * none), as an older version left it. */
+static void replace_store(struct fixture *f, const char *schema, const char *history)
 {
-    struct fixture *f = *state;
     bp_store_close(f->store);
     f->store = NULL;
     unlink(f->path);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char *msg = NULL;
-    if (sqlite3_exec(db, v1_schema, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("v1 schema: %s", msg);
+    if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+        (history != NULL && sqlite3_exec(db, history, NULL, NULL, &msg) != SQLITE_OK))
+        fail_msg("old store: %s", msg);
     sqlite3_close(db);
-    /* readers refuse a database that needs migrating; the first writer migrates it */
+}
+
+/* A store that needs migrating is refused to readers (the first writer migrates it). */
+static void expect_readers_refuse(const char *location)
+{
     bp_store_options o;
     bp_store_options_default(&o);
     o.read_only = 1;
     bp_store *s = NULL;
     char *err = NULL;
-    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
+    assert_int_equal(bp_store_open(location, &o, &s, &err), BP_ERR_STORE);
     free(err);
+}
+
+/* A version 1 database with history is upgraded in place when opened for writing (2: the fold
+ * state; 3: a message's facts once, in its processed row): readers refuse it until then, its
+ * rows read back as they were written, and they count in the next derivations. */
+static void test_upgrade_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    replace_store(f, v1_schema, NULL);
+    expect_readers_refuse(f->path);
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* the facts both rows share moved to the message; the one they do not stayed */
@@ -1461,22 +1482,7 @@ static const char v3_schema[] =
     "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);"
     "CREATE TABLE processed (fingerprint TEXT PRIMARY KEY, state INTEGER NOT NULL, message_id TEXT, source TEXT,"
     "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL, original_message_id TEXT, reporting_mta TEXT,"
-    "  envid TEXT, arrival_date TEXT) WITHOUT ROWID;"
-    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"
-    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"
-    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"
-    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"
-    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
-    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
-    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
-    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"
-    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
-    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
-    "CREATE INDEX ledger_time ON ledger(evidence_time);"
-    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"
-    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"
-    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+    "  envid TEXT, arrival_date TEXT) WITHOUT ROWID;" OLD_LEDGER_TABLES
     "CREATE TABLE derive_state (address TEXT PRIMARY KEY, last_time INTEGER NOT NULL, last_id INTEGER NOT NULL,"
     "  policy TEXT NOT NULL, suppressed INTEGER NOT NULL, reason TEXT, source_kind TEXT,"
     "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL, lifted INTEGER NOT NULL,"
@@ -1624,23 +1630,8 @@ static void check_v3_history_migrated(bp_store *s)
 static void test_upgrade_from_version_3(void **state)
 {
     struct fixture *f = *state;
-    bp_store_close(f->store);
-    f->store = NULL;
-    unlink(f->path);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, v3_schema, NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, v3_history, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("v3 store: %s", msg);
-    sqlite3_close(db);
-    bp_store_options o;
-    bp_store_options_default(&o);
-    o.read_only = 1;
-    bp_store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
-    free(err);
+    replace_store(f, v3_schema, v3_history);
+    expect_readers_refuse(f->path);
     f->store = open_store(f->path, 0);
     assert_int_equal(sql_count(f->path, "SELECT count(*) FROM suppressions WHERE address_key IS NULL"), 0);
     assert_int_equal(sql_count(f->path, "SELECT count(*) FROM derive_state WHERE address_key <> lower(address_key)"),
