@@ -645,6 +645,32 @@ static void record_report(bp_store *s, const char *rcpt, const char *name, long 
     record(s, fp, base + r->dt, &e, 1);
 }
 
+/* The failures most tests report: a soft 4.2.2 (452), a hard 5.1.1 (550). */
+static report soft(int acct, long long dt, const char *envid, const char *job_id)
+{
+    report r = {acct, dt, "4.2.2", "452", BP_ACT_SOFT, envid, job_id};
+    return r;
+}
+
+static report hard(int acct, long long dt)
+{
+    report r = {acct, dt, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
+    return r;
+}
+
+/* One failure reported through both channels, the accounting record first unless @p dsn_first:
+ * the first report recorded for @p first_rcpt, the second for @p second_rcpt, as the units
+ * NAME-a (the record) and NAME-d (the DSN). */
+static void record_both(bp_store *s, const char *first_rcpt, const char *second_rcpt, const char *name, long long base,
+                        report acct, report dsn, int dsn_first)
+{
+    char na[64], nd[64];
+    snprintf(na, sizeof(na), "%s-a", name);
+    snprintf(nd, sizeof(nd), "%s-d", name);
+    record_report(s, first_rcpt, dsn_first ? nd : na, base, dsn_first ? &dsn : &acct);
+    record_report(s, second_rcpt, dsn_first ? na : nd, base, dsn_first ? &acct : &dsn);
+}
+
 struct marks {
     int events, marked;
     long long marked_time; /* evidence time of the marked row */
@@ -678,96 +704,44 @@ static void test_two_channels_matrix(void **state)
 {
     struct fixture *f = *state;
     enum { ACCT = 1, MAIL = 0 };
-    static const struct {
+    const struct {
         const char *label;
         report first, second; /* in the order recorded */
-        int want_paired;      /* one of them marked */
-        int want_marked;      /* which: 1 the first recorded, 2 the second */
+        int want_marked;      /* the one marked: 1 the first recorded, 2 the second, 0 none (two failures) */
     } rows[] = {
-        {"accounting record, then its DSN seconds later",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         1,
+        {"accounting record, then its DSN seconds later", soft(ACCT, 0, "env-1", "job-1"), soft(MAIL, 4, "env-1", NULL),
          2},
-        {"DSN first, then the accounting record logged before it: the record counts",
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
-         1,
-         1},
-        {"DSN first, the accounting record logged after it",
-         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {ACCT, 60, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         1,
-         2},
-        {"the same second: the one recorded second",
-         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         1,
-         2},
+        {"DSN first, then the accounting record logged before it: the record counts", soft(MAIL, 4, "env-1", NULL),
+         soft(ACCT, 0, "env-1", "job-1"), 1},
+        {"DSN first, the accounting record logged after it", hard(MAIL, 0), hard(ACCT, 60), 2},
+        {"the same second: the one recorded second", hard(ACCT, 0), hard(MAIL, 0), 2},
         {"different statuses: two failures",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         soft(ACCT, 0, NULL, NULL),
          {MAIL, 4, "4.2.1", "450", BP_ACT_SOFT, NULL, NULL},
-         0,
          0},
         {"a status without detail (4.0.0) agrees with its class",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         soft(ACCT, 0, NULL, NULL),
          {MAIL, 4, "4.0.0", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
          2},
         {"no status: the SMTP code's class agrees",
          {ACCT, 0, NULL, "452", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
+         soft(MAIL, 4, NULL, NULL),
          2},
         {"no status: the SMTP code's class differs",
          {ACCT, 0, NULL, "552", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         0,
+         soft(MAIL, 4, NULL, NULL),
          0},
-        {"different days: two failures",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         {MAIL, DAY, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         0,
-         0},
-        {"30 minutes apart: one failure",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 1800, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
-         2},
-        {"31 minutes apart: two",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 1860, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         0,
-         0},
-        {"envelope ids differ: two messages",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-2", NULL},
-         0,
-         0},
-        {"job ids differ: two messages",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, "job-1"},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, "job-2"},
-         0,
-         0},
-        {"only one side has an envelope id",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
-         2},
-        {"two DSNs: one channel, two reports",
-         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {MAIL, 4, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         0,
-         0},
-        {"two accounting records: two failures",
-         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {ACCT, 4, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         0,
-         0},
+        {"different days: two failures", soft(ACCT, 0, "env-1", NULL), soft(MAIL, DAY, "env-1", NULL), 0},
+        {"30 minutes apart: one failure", soft(ACCT, 0, NULL, NULL), soft(MAIL, 1800, NULL, NULL), 2},
+        {"31 minutes apart: two", soft(ACCT, 0, NULL, NULL), soft(MAIL, 1860, NULL, NULL), 0},
+        {"envelope ids differ: two messages", soft(ACCT, 0, "env-1", NULL), soft(MAIL, 4, "env-2", NULL), 0},
+        {"job ids differ: two messages", soft(ACCT, 0, NULL, "job-1"), soft(MAIL, 4, NULL, "job-2"), 0},
+        {"only one side has an envelope id", soft(ACCT, 0, "env-1", "job-1"), soft(MAIL, 4, NULL, NULL), 2},
+        {"two DSNs: one channel, two reports", hard(MAIL, 0), hard(MAIL, 4), 0},
+        {"two accounting records: two failures", hard(ACCT, 0), hard(ACCT, 4), 0},
         {"read differently (suppress / ignore): both stay evidence",
-         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         hard(ACCT, 0),
          {MAIL, 4, "5.1.1", "550", BP_ACT_IGNORE, NULL, NULL},
-         0,
          0},
     };
     long long base = 1700000000;
@@ -779,10 +753,11 @@ static void test_two_channels_matrix(void **state)
         snprintf(name, sizeof(name), "m%zu-2", i);
         record_report(f->store, rcpt, name, base, &rows[i].second);
         struct marks m = marks_of(f->store, rcpt);
-        if (m.events != 2 || m.marked != rows[i].want_paired)
+        int want_paired = rows[i].want_marked != 0;
+        if (m.events != 2 || m.marked != want_paired)
             fail_msg("%s: %d events, %d marked; want 2 events (both kept), %d marked", rows[i].label, m.events,
-                     m.marked, rows[i].want_paired);
-        if (rows[i].want_paired) {
+                     m.marked, want_paired);
+        if (want_paired) {
             const report *want = rows[i].want_marked == 1 ? &rows[i].first : &rows[i].second;
             if (m.marked_time != base + want->dt || (want->acct != 0) != (strncmp(m.marked_fp, "acct:", 5) == 0))
                 fail_msg("%s: marked %s at %lld; want the %s report", rows[i].label, m.marked_fp, m.marked_time,
@@ -790,7 +765,7 @@ static void test_two_channels_matrix(void **state)
         }
         /* a suppressing failure counts once when paired, twice when not */
         if (rows[i].first.action == BP_ACT_SUPPRESS && rows[i].second.action == BP_ACT_SUPPRESS)
-            assert_int_equal(lookup(f->store, rcpt).count, rows[i].want_paired ? 1 : 2);
+            assert_int_equal(lookup(f->store, rcpt).count, want_paired ? 1 : 2);
     }
 }
 
@@ -802,19 +777,11 @@ static void test_two_channels_count_once(void **state)
     long long base = 1700000000;
     const char *a = "soft@example.com";
     /* three soft bounces on three days, each reported twice (DSN first on the second day) */
+    char name[32];
     for (int d = 0; d < 3; d++) {
-        report acct = {1, d * DAY + 3600, "4.2.2", "452", BP_ACT_SOFT, "env-s", "job-s"};
-        report dsn = {0, d * DAY + 3600 + 5, "4.2.2", "452", BP_ACT_SOFT, "env-s", NULL};
-        char n1[32], n2[32];
-        snprintf(n1, sizeof(n1), "soft-a-%d", d);
-        snprintf(n2, sizeof(n2), "soft-d-%d", d);
-        if (d == 1) {
-            record_report(f->store, "Soft@example.com", n2, base, &dsn);
-            record_report(f->store, a, n1, base, &acct);
-        } else {
-            record_report(f->store, "Soft@example.com", n1, base, &acct);
-            record_report(f->store, a, n2, base, &dsn);
-        }
+        snprintf(name, sizeof(name), "soft-%d", d);
+        record_both(f->store, "Soft@example.com", a, name, base, soft(1, d * DAY + 3600, "env-s", "job-s"),
+                    soft(0, d * DAY + 3600 + 5, "env-s", NULL), d == 1);
     }
     struct marks m = marks_of(f->store, a);
     assert_int_equal(m.events, 6);
@@ -826,13 +793,9 @@ static void test_two_channels_count_once(void **state)
     assert_int_equal(st.bounce, 3); /* stats count failures, not reports */
     /* two more failures (days 4, 5), reported twice: five on five days suppress, counted once */
     for (int d = 3; d < 5; d++) {
-        report acct = {1, d * DAY + 3600, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        report dsn = {0, d * DAY + 3590, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        char n1[32], n2[32];
-        snprintf(n1, sizeof(n1), "soft-a-%d", d);
-        snprintf(n2, sizeof(n2), "soft-d-%d", d);
-        record_report(f->store, a, n1, base, &acct);
-        record_report(f->store, a, n2, base, &dsn);
+        snprintf(name, sizeof(name), "soft-%d", d);
+        record_both(f->store, a, a, name, base, soft(1, d * DAY + 3600, NULL, NULL),
+                    soft(0, d * DAY + 3590, NULL, NULL), 0);
     }
     struct seen_row row = lookup(f->store, a);
     assert_true(row.found && !row.lifted);
@@ -842,10 +805,7 @@ static void test_two_channels_count_once(void **state)
 
     /* two failures minutes apart (two messages), each reported by both channels: two, one to one */
     const char *b = "two@example.com";
-    report r[4] = {{1, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-                   {1, 300, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-                   {0, 2, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-                   {0, 302, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL}};
+    report r[4] = {hard(1, 0), hard(1, 300), hard(0, 2), hard(0, 302)};
     for (int i = 0; i < 4; i++) {
         char n[32];
         snprintf(n, sizeof(n), "two-%d", i);
@@ -858,10 +818,7 @@ static void test_two_channels_count_once(void **state)
 
     /* rescore reads one report differently: the pair is two pieces of evidence again */
     const char *c = "rescored@example.com";
-    report ra = {1, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
-    report rd = {0, 3, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
-    record_report(f->store, c, "rescored-a", base + 20 * DAY, &ra);
-    record_report(f->store, c, "rescored-d", base + 20 * DAY, &rd);
+    record_both(f->store, c, c, "rescored", base + 20 * DAY, hard(1, 0), hard(0, 3), 0);
     assert_int_equal(marks_of(f->store, c).marked, 1);
     long long first = 0;
     assert_int_equal(bp_store_ledger_for(f->store, c, first_event_id, &first), BP_OK);
@@ -1606,13 +1563,10 @@ static void check_v3_history_migrated(bp_store *s)
     /* the state goes on: two more failures of Jane.Roe, reported twice each, make five on five
      * days (the state left by the migration, and Amy's made again, agree with the full fold) */
     for (int d = 3; d < 5; d++) {
-        report acct = {1, d * DAY, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        report dsn = {0, d * DAY + 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        char n1[32], n2[32];
-        snprintf(n1, sizeof(n1), "j%d", d + 1);
-        snprintf(n2, sizeof(n2), "j%d", d + 1);
-        record_report(s, "Jane.Roe@outlook.example", n1, 1700000000, &acct);
-        record_report(s, "jane.roe@outlook.example", n2, 1700000000, &dsn);
+        char name[32];
+        snprintf(name, sizeof(name), "j%d", d + 1);
+        record_both(s, "Jane.Roe@outlook.example", "jane.roe@outlook.example", name, 1700000000,
+                    soft(1, d * DAY, NULL, NULL), soft(0, d * DAY + 4, NULL, NULL), 0);
     }
     row = lookup(s, "jane.roe@outlook.example");
     assert_true(row.found);
