@@ -955,10 +955,8 @@ static int store_setup(void **state)
     struct store_fixture *f = calloc(1, sizeof(*f));
     if (f == NULL || (f->arena = bp_arena_new()) == NULL)
         return 1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test-dmarc-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "dmarc", f->db, sizeof(f->db), "store.db") != 0)
         return 1;
-    snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
     snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
     char *err = NULL;
     if (bp_store_open(f->db, NULL, &f->store, &err) != BP_OK) {
@@ -975,12 +973,9 @@ static int store_teardown(void **state)
     struct store_fixture *f = *state;
     bp_store_close(f->store);
     bp_arena_free(f->arena);
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return 1;
+    int failed = bp_test_rmtree(f->dir); /* the store and the quarantine */
     free(f);
-    return 0;
+    return failed;
 }
 
 /* Pipe mode's ending for @p bytes; @return its outcome. */

@@ -41,10 +41,8 @@ static int setup(void **state)
         f->pg = 1;
         snprintf(f->location, sizeof(f->location), "%s", url);
     } else {
-        snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-grouped-XXXXXX");
-        if (mkdtemp(f->dir) == NULL)
+        if (bp_test_tmpdir(f->dir, sizeof(f->dir), "grouped", f->location, sizeof(f->location), "g.db") != 0)
             return -1;
-        snprintf(f->location, sizeof(f->location), "%s/g.db", f->dir);
     }
     if (bp_store_open(f->location, NULL, &f->store, &err) != BP_OK) {
         fprintf(stderr, "open %s: %s\n", f->location, err != NULL ? err : "");
@@ -59,15 +57,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     bp_store_close(f->store);
-    if (!f->pg) {
-        char p[600];
-        const char *suffixes[] = {"", "-wal", "-shm"};
-        for (size_t i = 0; i < 3; i++) {
-            snprintf(p, sizeof(p), "%s%s", f->location, suffixes[i]);
-            unlink(p);
-        }
-        rmdir(f->dir);
-    }
+    if (!f->pg)
+        bp_test_rmtree(f->dir);
     free(f);
     return 0;
 }

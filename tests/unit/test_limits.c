@@ -20,6 +20,7 @@
 #include "bouncepipe/process.h"
 #include "bouncepipe/source.h"
 #include "bouncepipe/text.h"
+#include "test_support.h"
 
 struct fixture {
     char dir[64];
@@ -32,10 +33,8 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-limits.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "limits", f->path, sizeof(f->path), "input") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/input", f->dir);
     f->arena = bp_arena_new();
     *state = f;
     return f->arena == NULL;
@@ -44,11 +43,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
+    int failed = bp_test_rmtree(f->dir);
     bp_arena_free(f->arena);
     free(f);
-    return 0;
+    return failed;
 }
 
 static void put_repeat(FILE *fp, char c, size_t n)

@@ -52,10 +52,8 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     bp_mime_init();
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-process-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "process", f->db, sizeof(f->db), "s.db") != 0)
         return -1;
-    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
     snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
     if (bp_store_open(f->db, NULL, &f->store, NULL) != BP_OK)
         return -1;
@@ -68,14 +66,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[160];
     bp_store_close(f->store);
     bp_arena_free(f->arena);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    int failed = bp_test_rmtree(f->dir); /* the store and the quarantine */
     free(f);
-    return 0;
+    return failed;
 }
 
 static void process(struct fixture *f, const char *msg, bp_process_result *res)

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/quarantine.h"
+#include "test_support.h"
 
 static char base[64];
 
@@ -37,9 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base); /* our own mkdtemp name, no input in it */
-    return system(cmd) != 0;
+    return bp_test_rmtree(base) != 0;
 }
 
 static int count_files(const char *dir)

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "bouncepipe/store.h"
+#include "test_support.h"
 
 #define DAY 86400LL
 
@@ -40,13 +41,7 @@ static bp_store *open_store(const char *path, unsigned busy_ms)
     bp_store_options_default(&o);
     if (busy_ms > 0)
         o.busy_timeout_ms = busy_ms;
-    bp_store *s = NULL;
-    char *err = NULL;
-    bp_status st = bp_store_open(path, &o, &s, &err);
-    if (st != BP_OK)
-        fail_msg("open %s: %s: %s", path, bp_status_to_string(st), err ? err : "");
-    free(err);
-    return s;
+    return bp_test_open_store(path, &o);
 }
 
 static int setup(void **state)
@@ -54,10 +49,8 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "store", f->path, sizeof(f->path), "t.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
     f->store = open_store(f->path, 0);
     *state = f;
     return f->store == NULL;
@@ -66,18 +59,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char p[128];
     bp_store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    snprintf(p, sizeof(p), "%s/other.db", f->dir);
-    unlink(p);
-    rmdir(f->dir);
+    int failed = bp_test_rmtree(f->dir); /* the store, other.db, their -wal and -shm files */
     free(f);
-    return 0;
+    return failed;
 }
 
 static bp_event bounce(const char *rcpt, const char *category, bp_action action)
@@ -1245,12 +1230,6 @@ static void test_fold_state_property(void **state)
                  kinds.lifted, kinds.other);
     if (paired < 10 || older_marked == 0)
         fail_msg("random histories too tame: %lld reports paired, %lld of them the older one", paired, older_marked);
-    char p[160];
-    const char *suffixes[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
 }
 
 /* The ledger and suppression tables as versions 1 to 3 had them (sqlite.c's migration 0). */

@@ -98,4 +98,48 @@ static inline bp_event bp_test_sample_bounce(const char *source)
     return e;
 }
 
+/* ---- dedupt1: a store in a temporary directory --------------------------------------------- */
+
+#include <ftw.h>
+
+#include "bouncepipe/store.h"
+
+/* Make the directory /tmp/bp-test-@p name-XXXXXX into @p dir (@p dir_size bytes) and name the
+ * file @p file in it into @p path (@p path_size bytes); @return 0, or -1 when it cannot. */
+static inline int bp_test_tmpdir(char *dir, size_t dir_size, const char *name, char *path, size_t path_size,
+                                 const char *file)
+{
+    if ((size_t)snprintf(dir, dir_size, "/tmp/bp-test-%s-XXXXXX", name) >= dir_size || mkdtemp(dir) == NULL)
+        return -1;
+    return (size_t)snprintf(path, path_size, "%s/%s", dir, file) < path_size ? 0 : -1;
+}
+
+static inline int bp_test_remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Remove the directory @p dir made by bp_test_tmpdir() and all it holds (the store with its
+ * -wal, -shm and -journal files, a quarantine); @return 0, or -1. */
+static inline int bp_test_rmtree(const char *dir)
+{
+    return nftw(dir, bp_test_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Open the store at @p location with @p o (NULL: the defaults); fails the test, with the
+ * store's message, when it cannot.  The caller closes it. */
+static inline bp_store *bp_test_open_store(const char *location, const bp_store_options *o)
+{
+    bp_store *s = NULL;
+    char *err = NULL;
+    bp_status st = bp_store_open(location, o, &s, &err);
+    if (st != BP_OK)
+        fail_msg("open %s: %s: %s", location, bp_status_to_string(st), err != NULL ? err : "");
+    free(err);
+    return s;
+}
+
 #endif
