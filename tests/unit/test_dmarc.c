@@ -941,45 +941,21 @@ static void test_report_event(void **state)
 }
 
 /* A temporary directory for a store and a quarantine, removed by the teardown. */
-struct store_fixture {
-    bp_arena *arena;
-    char dir[64];
-    char db[96];
-    char quarantine[96];
-    bp_store *store;
-};
+typedef bp_test_store_fixture store_fixture;
 
 static int store_setup(void **state)
 {
-    bp_mime_init();
-    struct store_fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || (f->arena = bp_arena_new()) == NULL)
-        return 1;
-    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "dmarc", f->db, sizeof(f->db), "store.db") != 0)
-        return 1;
-    snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
-    char *err = NULL;
-    if (bp_store_open(f->db, NULL, &f->store, &err) != BP_OK) {
-        print_error("opening %s: %s\n", f->db, err != NULL ? err : "?");
-        free(err);
-        return 1;
-    }
-    *state = f;
-    return 0;
+    *state = bp_test_store_fixture_new("dmarc");
+    return *state == NULL;
 }
 
 static int store_teardown(void **state)
 {
-    struct store_fixture *f = *state;
-    bp_store_close(f->store);
-    bp_arena_free(f->arena);
-    int failed = bp_test_rmtree(f->dir); /* the store and the quarantine */
-    free(f);
-    return failed;
+    return bp_test_store_fixture_free(*state);
 }
 
 /* Pipe mode's ending for @p bytes; @return its outcome. */
-static bp_finish_outcome finish(struct store_fixture *f, const char *source, const char *bytes, size_t len)
+static bp_finish_outcome finish(store_fixture *f, const char *source, const char *bytes, size_t len)
 {
     bp_pipeline p;
     bp_pipeline_init(&p);
@@ -1009,7 +985,7 @@ static int count_suppression(void *user, const bp_suppression *row)
     return 0;
 }
 
-static size_t reports_stored(struct store_fixture *f)
+static size_t reports_stored(store_fixture *f)
 {
     bp_dmarc_window w = {0, INT64_MAX, NULL};
     size_t n = 0;
@@ -1043,7 +1019,7 @@ static int see_row(void *user, const bp_ledger_row *r)
  * touched. */
 static void test_store_once(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     size_t len = 0;
     char *google = read_file(FIXTURES "google.eml", &len);
     assert_int_equal(finish(f, "google", google, len), BP_FINISHED_RECORDED);
@@ -1123,7 +1099,7 @@ static int read_back(void *user, long long id, const char *fingerprint, const bp
 /* Every report read from the receivers' fixtures comes back from the store as it was read. */
 static void test_store_roundtrip(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     static const char *const read_ones[] = {"google",   "outlook", "yahoo",          "mailru",
                                             "fastmail", "comcast", "small-text-xml", "small-application-xml",
                                             "utf16"};
@@ -1170,7 +1146,7 @@ static int detail_of(void *user, long long id, const char *fingerprint, const bp
  * not the detail of the last ones; a count past BP_MAX_DMARC_STORED_COUNT is stored as the cap. */
 static void test_store_budget(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     enum { RECORDS = 800, RESULTS = 40 };
     char long_text[501], domain[201];
     memset(long_text, 'h', sizeof(long_text) - 1);
@@ -1247,7 +1223,7 @@ static int take_failure_row(void *user, const bp_dmarc_failure *row)
  * complaints are not. */
 static void test_failure_link(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     size_t len = 0;
     char *ruf = read_file(BP_SOURCE_DIR "/fixtures/arf/auth-failure-dkim.eml", &len);
     assert_int_equal(finish(f, "ruf", ruf, len), BP_FINISHED_RECORDED);

@@ -102,6 +102,7 @@ static inline bp_event bp_test_sample_bounce(const char *source)
 
 #include <ftw.h>
 
+#include "bouncepipe/process.h"
 #include "bouncepipe/store.h"
 
 /* Make the directory /tmp/bp-test-@p name-XXXXXX into @p dir (@p dir_size bytes) and name the
@@ -140,6 +141,47 @@ static inline bp_store *bp_test_open_store(const char *location, const bp_store_
         fail_msg("open %s: %s: %s", location, bp_status_to_string(st), err != NULL ? err : "");
     free(err);
     return s;
+}
+
+/* What the tests that finish messages work in: a store and a quarantine in a temporary
+ * directory, an arena, and a pipeline with the defaults (its quarantine not set). */
+typedef struct bp_test_store_fixture {
+    char dir[64], db[96], quarantine[96];
+    bp_store *store;
+    bp_arena *arena;
+    bp_pipeline pipeline;
+} bp_test_store_fixture;
+
+/* Free @p f, its store closed and its directory removed; @return 0, or -1 when the directory
+ * could not be removed.  NULL is a no-op. */
+static inline int bp_test_store_fixture_free(bp_test_store_fixture *f)
+{
+    if (f == NULL)
+        return 0;
+    bp_store_close(f->store);
+    bp_arena_free(f->arena);
+    int failed = f->dir[0] != '\0' ? bp_test_rmtree(f->dir) : 0;
+    free(f);
+    return failed;
+}
+
+/* A new fixture in /tmp/bp-test-@p name-XXXXXX (GMime initialised); NULL, said on standard
+ * error, when it cannot be made.  Free it with bp_test_store_fixture_free(). */
+static inline bp_test_store_fixture *bp_test_store_fixture_new(const char *name)
+{
+    bp_mime_init();
+    bp_test_store_fixture *f = calloc(1, sizeof(*f));
+    char *err = NULL;
+    if (f == NULL || bp_test_tmpdir(f->dir, sizeof(f->dir), name, f->db, sizeof(f->db), "store.db") != 0 ||
+        (f->arena = bp_arena_new()) == NULL || bp_store_open(f->db, NULL, &f->store, &err) != BP_OK) {
+        fprintf(stderr, "%s fixture: %s\n", name, err != NULL ? err : "cannot make it");
+        free(err);
+        bp_test_store_fixture_free(f);
+        return NULL;
+    }
+    snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
+    bp_pipeline_init(&f->pipeline);
+    return f;
 }
 
 #endif
