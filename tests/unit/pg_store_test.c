@@ -118,40 +118,29 @@ static void test_pg_concurrent_creation(void **state)
  * lock wait) is run again, as the MTA would run the pipe again. */
 enum { WRITERS = 4, ADDRESSES = 40 };
 
-static int writer(const char *url, int id, int go, int done)
+/* Round @p k (address k) of writer @p id: its own unit and the shared one, in an order that
+ * depends on @p id. */
+static bp_status writer_round(bp_store *s, int id, int k)
 {
-    bp_store *s = open_store(url, 10000);
-    if (s == NULL)
-        return 1;
-    char fp[32], rcpt[64], other[64], token = 0;
-    for (int k = 0; k < ADDRESSES; k++) {
-        /* the parent lets all writers go at once for each address */
-        if (read(go, &token, 1) != 1)
-            return 1;
-        for (int pass = 0; pass < 2; pass++) {
-            int shared = (pass + id) % 2 == 0; /* half the writers start with the shared unit */
-            if (shared)
-                snprintf(fp, sizeof(fp), "fp-%03d-shared", k);
-            else
-                snprintf(fp, sizeof(fp), "fp-%03d-w%d", k, id);
-            snprintf(rcpt, sizeof(rcpt), "user%d@example.com", k);
-            snprintf(other, sizeof(other), "user%d@example.com", (k + 1) % ADDRESSES);
-            /* a writer's version of the shared unit names a second recipient only for some
-             * writers: whichever version is recorded first must be the only one */
-            bp_event ev[2] = {bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS),
-                              bounce(other, "bad-mailbox", BP_ACT_IGNORE)};
-            size_t n = shared && id % 2 == 1 ? 2 : 1;
-            bp_store_unit un = {fp, NULL, "writer", 1700000000LL + k * 3600 + id, NULL};
-            if (record_retrying(s, &un, ev, n, id, 51) != BP_OK) {
-                bp_store_close(s);
-                return 1;
-            }
-        }
-        if (write(done, &token, 1) != 1)
-            return 1;
+    char fp[32], rcpt[64], other[64];
+    for (int pass = 0; pass < 2; pass++) {
+        int shared = (pass + id) % 2 == 0; /* half the writers start with the shared unit */
+        if (shared)
+            snprintf(fp, sizeof(fp), "fp-%03d-shared", k);
+        else
+            snprintf(fp, sizeof(fp), "fp-%03d-w%d", k, id);
+        snprintf(rcpt, sizeof(rcpt), "user%d@example.com", k);
+        snprintf(other, sizeof(other), "user%d@example.com", (k + 1) % ADDRESSES);
+        /* a writer's version of the shared unit names a second recipient only for some
+         * writers: whichever version is recorded first must be the only one */
+        bp_event ev[2] = {bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS), bounce(other, "bad-mailbox", BP_ACT_IGNORE)};
+        size_t n = shared && id % 2 == 1 ? 2 : 1;
+        bp_store_unit un = {fp, NULL, "writer", 1700000000LL + k * 3600 + id, NULL};
+        bp_status st = record_retrying(s, &un, ev, n, id, 51);
+        if (st != BP_OK)
+            return st;
     }
-    bp_store_close(s);
-    return 0;
+    return BP_OK;
 }
 
 struct unit_count {
@@ -179,7 +168,7 @@ static int count_events(void *user, const bp_ledger_row *r)
 static void test_pg_concurrent_writers(void **state)
 {
     struct fixture *f = *state;
-    run_lockstep(f->path, WRITERS, ADDRESSES, writer);
+    run_lockstep(f->path, 10000, WRITERS, ADDRESSES, writer_round);
     struct unit_count c;
     memset(&c, 0, sizeof(c));
     assert_int_equal(bp_store_ledger_events(f->store, count_events, &c), BP_OK);

@@ -112,10 +112,28 @@ static bp_status record_retrying(bp_store *s, const bp_store_unit *u, const bp_e
     return st;
 }
 
-/* Run @p n writer processes in lockstep: for each of @p rounds the parent lets all of them go
- * at once (a byte on each one's go pipe) and waits until each has written a byte on the done
- * pipe; every writer must exit 0.  A writer is writer(location, its index, go, done). */
-static void run_lockstep(const char *location, int n, int rounds, int (*writer)(const char *, int, int, int))
+/* One round of a lockstep writer: writer @p id records what round @p k asks of it in @p s;
+ * @return BP_OK, or the status that ends the writer. */
+typedef bp_status (*lockstep_round)(bp_store *s, int id, int k);
+
+/* Writer @p id of run_lockstep(), in its own process: its own store (busy timeout @p busy_ms),
+ * each round when the parent says go, a byte on @p done after it; @return its exit status. */
+static int lockstep_writer(const char *location, unsigned busy_ms, int id, int rounds, lockstep_round round, int go,
+                           int done)
+{
+    bp_store *s = open_store(location, busy_ms);
+    char token = 0;
+    int failed = 0;
+    for (int k = 0; k < rounds && !failed; k++)
+        failed = read(go, &token, 1) != 1 || round(s, id, k) != BP_OK || write(done, &token, 1) != 1;
+    bp_store_close(s);
+    return failed;
+}
+
+/* Run @p n writer processes in lockstep on the store at @p location: for each of @p rounds the
+ * parent lets all of them go at once (a byte on each one's go pipe) and waits until each has
+ * written a byte on the done pipe; every writer must exit 0. */
+static void run_lockstep(const char *location, unsigned busy_ms, int n, int rounds, lockstep_round round)
 {
     pid_t pids[8];
     int go[8][2], done[2];
@@ -126,7 +144,7 @@ static void run_lockstep(const char *location, int n, int rounds, int (*writer)(
         pids[i] = fork();
         assert_true(pids[i] >= 0);
         if (pids[i] == 0)
-            _exit(writer(location, i, go[i][0], done[1]));
+            _exit(lockstep_writer(location, busy_ms, i, rounds, round, go[i][0], done[1]));
         close(go[i][0]);
     }
     close(done[1]);
@@ -821,33 +839,22 @@ static void test_two_channels_count_once(void **state)
  * Exactly one report of each pair counts. */
 enum { RACE_ADDRESSES = 24 };
 
-static int race_writer(const char *path, int acct, int go, int done)
+/* Round @p k of writer @p acct (1: the accounting channel, 0: the DSN's). */
+static bp_status race_round(bp_store *s, int acct, int k)
 {
-    bp_store *s = open_store(path, 0);
-    char token = 0, rcpt[64], fp[64];
-    for (int k = 0; k < RACE_ADDRESSES; k++) {
-        if (read(go, &token, 1) != 1)
-            return 1;
-        snprintf(rcpt, sizeof(rcpt), acct ? "Race%d@Example.com" : "race%d@example.com", k);
-        snprintf(fp, sizeof(fp), "%srace-%d", acct ? BP_UNIT_ACCT_PREFIX : "dsn-", k);
-        bp_event e = bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS);
-        long long t = 1700000000LL + k * DAY + (acct ? 0 : (k % 2 ? -5 : 5));
-        bp_store_unit u = {fp, NULL, "race", t, NULL};
-        if (record_retrying(s, &u, &e, 1, acct, 100) != BP_OK) {
-            bp_store_close(s);
-            return 1;
-        }
-        if (write(done, &token, 1) != 1)
-            return 1;
-    }
-    bp_store_close(s);
-    return 0;
+    char rcpt[64], fp[64];
+    snprintf(rcpt, sizeof(rcpt), acct ? "Race%d@Example.com" : "race%d@example.com", k);
+    snprintf(fp, sizeof(fp), "%srace-%d", acct ? BP_UNIT_ACCT_PREFIX : "dsn-", k);
+    bp_event e = bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS);
+    long long t = 1700000000LL + k * DAY + (acct ? 0 : (k % 2 ? -5 : 5));
+    bp_store_unit u = {fp, NULL, "race", t, NULL};
+    return record_retrying(s, &u, &e, 1, acct, 100);
 }
 
 static void test_two_channels_race(void **state)
 {
     struct fixture *f = *state;
-    run_lockstep(f->path, 2, RACE_ADDRESSES, race_writer);
+    run_lockstep(f->path, 0, 2, RACE_ADDRESSES, race_round);
     for (int k = 0; k < RACE_ADDRESSES; k++) {
         char a[64];
         snprintf(a, sizeof(a), "race%d@example.com", k);
