@@ -39,26 +39,20 @@
 #include "bouncepipe/text.h"
 #include "config.h"
 #include "test_support.h"
+#include "test_util.h"
 
 #define FIXTURES BP_SOURCE_DIR "/fixtures/dmarc/"
 
 /* ---- helpers ---- */
 
+/* The whole fixture at @p path (test_util.h's reader; the caller frees it); fails the test when
+ * it cannot be read. */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    bp_strbuf sb = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        assert_int_equal(bp_strbuf_append(&sb, buf, n), BP_OK);
-    fclose(f);
-    *len = sb.len;
-    if (sb.data == NULL)
-        assert_int_equal(bp_strbuf_append(&sb, "", 0), BP_OK);
-    return sb.data; /* caller frees */
+    char *bytes = bp_test_read_file(path, len);
+    if (bytes == NULL)
+        fail_msg("cannot read %s", path);
+    return bytes;
 }
 
 static bp_status parse_message(bp_arena *arena, const char *bytes, size_t len, bp_dmarc_report *r)
@@ -971,6 +965,20 @@ static bp_finish_outcome finish(store_fixture *f, const char *source, const char
     return fin.outcome;
 }
 
+/* Finish the message in the file @p path twice, as a pipe retry would: @p first, then @p again. */
+static void finish_twice(store_fixture *f, const char *path, bp_finish_outcome first, bp_finish_outcome again)
+{
+    size_t len = 0;
+    char *bytes = read_file(path, &len);
+    bp_finish_outcome got = finish(f, path, bytes, len);
+    if (got != first)
+        fail_msg("%s: finished as %d, want %d", path, (int)got, (int)first);
+    got = finish(f, path, bytes, len);
+    if (got != again)
+        fail_msg("%s again: finished as %d, want %d", path, (int)got, (int)again);
+    free(bytes);
+}
+
 static int count_listed(void *user, const bp_dmarc_listed *row)
 {
     (void)row;
@@ -1039,10 +1047,7 @@ static void test_store_once(void **state)
     assert_int_equal(reports_stored(f), 1);
     free(resent);
     free(google);
-    char *xxe = read_file(FIXTURES "xxe.eml", &len);
-    assert_int_equal(finish(f, "xxe", xxe, len), BP_FINISHED_QUARANTINED);
-    assert_int_equal(finish(f, "xxe again", xxe, len), BP_FINISHED_KEPT_BEFORE);
-    free(xxe);
+    finish_twice(f, FIXTURES "xxe.eml", BP_FINISHED_QUARANTINED, BP_FINISHED_KEPT_BEFORE);
     char qdir[160];
     snprintf(qdir, sizeof(qdir), "%s/new", f->quarantine);
     DIR *d = opendir(qdir);
@@ -1224,14 +1229,8 @@ static int take_failure_row(void *user, const bp_dmarc_failure *row)
 static void test_failure_link(void **state)
 {
     store_fixture *f = *state;
-    size_t len = 0;
-    char *ruf = read_file(BP_SOURCE_DIR "/fixtures/arf/auth-failure-dkim.eml", &len);
-    assert_int_equal(finish(f, "ruf", ruf, len), BP_FINISHED_RECORDED);
-    assert_int_equal(finish(f, "ruf again", ruf, len), BP_FINISHED_DUPLICATE);
-    free(ruf);
-    char *abuse = read_file(BP_SOURCE_DIR "/fixtures/arf/yahoo-abuse.eml", &len);
-    assert_int_equal(finish(f, "abuse", abuse, len), BP_FINISHED_RECORDED);
-    free(abuse);
+    finish_twice(f, BP_SOURCE_DIR "/fixtures/arf/auth-failure-dkim.eml", BP_FINISHED_RECORDED, BP_FINISHED_DUPLICATE);
+    finish_twice(f, BP_SOURCE_DIR "/fixtures/arf/yahoo-abuse.eml", BP_FINISHED_RECORDED, BP_FINISHED_DUPLICATE);
     bp_strbuf got = {0};
     bp_dmarc_window w = {0, INT64_MAX, NULL};
     assert_int_equal(bp_store_dmarc_failure_list(f->store, &w, take_failure_row, &got), BP_OK);
