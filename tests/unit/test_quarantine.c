@@ -54,6 +54,14 @@ static int count_files(const char *dir)
     return n;
 }
 
+/* The files in the Maildir folder @p sub (tmp, new, cur) of @p dir. */
+static int files_in(const char *dir, const char *sub)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    return count_files(path);
+}
+
 static mode_t mode_of(const char *path)
 {
     struct stat sb;
@@ -89,18 +97,17 @@ static void test_write_and_modes(void **state)
         if (mode_of(path) != rows[i].file)
             fail_msg("umask %03o: file mode %03o, want %03o", rows[i].umask, mode_of(path), rows[i].file);
         assert_int_equal(mode_of(dir), rows[i].dir);
+        assert_int_equal(files_in(dir, "tmp"), 0);
         snprintf(path, sizeof(path), "%s/tmp", dir);
-        assert_int_equal(count_files(path), 0);
         assert_int_equal(mode_of(path), rows[i].dir);
-        snprintf(path, sizeof(path), "%s/cur", dir);
-        assert_int_equal(count_files(path), 0);
+        assert_int_equal(files_in(dir, "cur"), 0);
     }
 }
 
 static void test_same_message_once(void **state)
 {
     (void)state;
-    char dir[128], path[160];
+    char dir[128];
     snprintf(dir, sizeof(dir), "%s/q", base);
     int existed = -1;
     assert_int_equal(bp_quarantine_write(dir, "fp1", "one", 3, &existed), BP_OK);
@@ -108,8 +115,7 @@ static void test_same_message_once(void **state)
     assert_int_equal(bp_quarantine_write(dir, "fp1", "one", 3, &existed), BP_OK);
     assert_int_equal(existed, 1);
     assert_int_equal(bp_quarantine_write(dir, "fp2", "two", 3, &existed), BP_OK);
-    snprintf(path, sizeof(path), "%s/new", dir);
-    assert_int_equal(count_files(path), 2);
+    assert_int_equal(files_in(dir, "new"), 2);
 }
 
 static void test_refusals(void **state)
@@ -150,10 +156,8 @@ static void test_write_failure_leaves_nothing(void **state)
     assert_int_equal(st, BP_ERR_IO);
     snprintf(path, sizeof(path), "%s/new/big", dir);
     assert_int_not_equal(access(path, F_OK), 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    assert_int_equal(count_files(path), 0);
-    snprintf(path, sizeof(path), "%s/new", dir);
-    assert_int_equal(count_files(path), 1);
+    assert_int_equal(files_in(dir, "tmp"), 0);
+    assert_int_equal(files_in(dir, "new"), 1);
 }
 
 /* Issue 19 item 5: a symbolic link where the quarantine, its subdirectories or a directory made
@@ -249,8 +253,7 @@ static void test_sweep(void **state)
     assert_int_equal(done.swept, 1);
     assert_int_equal(done.tmp_removed, 1);
     assert_int_equal(done.kept_removed, 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    assert_int_equal(count_files(path), 1); /* the live one */
+    assert_int_equal(files_in(dir, "tmp"), 1); /* the live one */
     snprintf(path, sizeof(path), "%s/tmp/live.5678", dir);
     assert_int_equal(access(path, F_OK), 0);
 
@@ -263,10 +266,8 @@ static void test_sweep(void **state)
     assert_int_equal(bp_quarantine_sweep(dir, &month, &done), BP_OK);
     assert_int_equal(done.swept, 1);
     assert_int_equal(done.kept_removed, 2);
-    snprintf(path, sizeof(path), "%s/new", dir);
-    assert_int_equal(count_files(path), 1); /* "fresh" */
-    snprintf(path, sizeof(path), "%s/cur", dir);
-    assert_int_equal(count_files(path), 1); /* "recent" */
+    assert_int_equal(files_in(dir, "new"), 1); /* "fresh" */
+    assert_int_equal(files_in(dir, "cur"), 1); /* "recent" */
 
     /* nothing to sweep yet is no error; a link in place of the quarantine is not followed */
     snprintf(path, sizeof(path), "%s/none", base);
