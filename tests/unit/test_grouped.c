@@ -67,17 +67,10 @@ static int teardown(void **state)
 static void record(bp_store *s, const char *fp, long long t, bp_event_type type, const char *rcpt, const char *category,
                    const char *feedback, bp_action action, const char *rule, const char *blocklist)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.type = type;
-    e.recipient = rcpt;
-    e.category = category;
+    bp_event e = bp_test_event(type, rcpt, category, action);
     e.feedback_type = feedback;
-    e.action = action;
     e.rule = rule;
     e.blocklist = blocklist;
-    e.final = action == BP_ACT_SUPPRESS;
-    e.source = "test";
     bp_store_unit u = {fp, NULL, "test", t, NULL};
     bp_record_result r;
     bp_status st = bp_store_record_once(s, &u, &e, 1, &r);

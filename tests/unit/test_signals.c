@@ -350,22 +350,17 @@ static int store_teardown(void **state)
 static bp_event signal_event(bp_event_type type, const char *ip, const char *vmta, const char *stream,
                              const char *receiver, const char *blocklist)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.type = type;
-    e.recipient = "jdoe@example.com";
+    const char *category =
+        type == BP_EVENT_BOUNCE || type == BP_EVENT_DELAY ? (blocklist ? "spam-related" : "bad-mailbox") : NULL;
+    bp_event e = bp_test_event(type, "jdoe@example.com", category, BP_ACT_IGNORE);
+    e.final = type == BP_EVENT_BOUNCE;
+    e.status = type == BP_EVENT_BOUNCE ? "5.7.1" : type == BP_EVENT_DELAY ? "4.7.0" : NULL;
     e.recipient_from = "final-recipient";
     e.sending_ip = ip;
     e.vmta = vmta;
     e.stream = stream;
     e.receiver = receiver;
     e.blocklist = blocklist;
-    e.source = "test";
-    e.final = type == BP_EVENT_BOUNCE;
-    e.status = type == BP_EVENT_BOUNCE ? "5.7.1" : type == BP_EVENT_DELAY ? "4.7.0" : NULL;
-    e.category =
-        type == BP_EVENT_BOUNCE || type == BP_EVENT_DELAY ? (blocklist ? "spam-related" : "bad-mailbox") : NULL;
-    e.action = BP_ACT_IGNORE;
     if (type == BP_EVENT_COMPLAINT)
         e.feedback_type = "abuse";
     return e;

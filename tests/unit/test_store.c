@@ -67,17 +67,10 @@ static int teardown(void **state)
 
 static bp_event bounce(const char *rcpt, const char *category, bp_action action)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.type = BP_EVENT_BOUNCE;
-    e.recipient = rcpt;
-    e.category = category;
-    e.action = action;
+    bp_event e = bp_test_event(BP_EVENT_BOUNCE, rcpt, category, action);
     e.status = action == BP_ACT_SUPPRESS ? "5.1.1" : "4.2.2";
     e.smtp_code = action == BP_ACT_SUPPRESS ? "550" : "452";
     e.diagnostic = "test diagnostic";
-    e.final = action == BP_ACT_SUPPRESS;
-    e.source = "test";
     return e;
 }
 

@@ -495,18 +495,12 @@ static bp_deliver_result run(fixture *f, const char *owner)
 /* The event of a store row: a bounce like outbox_fake_add()'s. */
 static bp_event store_event(const char *recipient, const char *fingerprint, char diag[200])
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
     snprintf(diag, 200, "550 5.1.1 <%s>: user unknown", recipient);
-    e.type = BP_EVENT_BOUNCE;
-    e.action = BP_ACT_SUPPRESS;
-    e.recipient = recipient;
+    bp_event e = bp_test_event(BP_EVENT_BOUNCE, recipient, "bad-mailbox", BP_ACT_SUPPRESS);
+    e.source = "-";
     e.fingerprint = fingerprint;
     e.diagnostic = diag;
     e.status = "5.1.1";
-    e.category = "bad-mailbox";
-    e.final = 1;
-    e.source = "-";
     return e;
 }
 
