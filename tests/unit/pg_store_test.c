@@ -399,35 +399,38 @@ static void test_pg_upgrade_from_version_3(void **state)
     check_v3_history_migrated(f->store);
 }
 
+/* Register test @p f with an empty schema on the test database (pg_setup / pg_teardown). */
+#define PG_TEST(f) cmocka_unit_test_setup_teardown(f, pg_setup, pg_teardown)
+
 int main(void)
 {
     test_url();
     const struct CMUnitTest tests[] = {
         /* test_store.c's backend-neutral cases */
-        cmocka_unit_test_setup_teardown(test_suppress_and_idempotency, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_soft_escalation, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_delivery_resets, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_removal_needs_new_evidence, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_unrecognised_then_upgraded, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_import_export_filters, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_stats, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_reclassify, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_ledger_units, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_identity_any_case, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_matrix, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_count_once, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_race, pg_setup, pg_teardown),
+        PG_TEST(test_suppress_and_idempotency),
+        PG_TEST(test_soft_escalation),
+        PG_TEST(test_delivery_resets),
+        PG_TEST(test_removal_needs_new_evidence),
+        PG_TEST(test_unrecognised_then_upgraded),
+        PG_TEST(test_import_export_filters),
+        PG_TEST(test_stats),
+        PG_TEST(test_reclassify),
+        PG_TEST(test_ledger_units),
+        PG_TEST(test_identity_any_case),
+        PG_TEST(test_two_channels_matrix),
+        PG_TEST(test_two_channels_count_once),
+        PG_TEST(test_two_channels_race),
         /* PostgreSQL's own */
-        cmocka_unit_test_setup_teardown(test_pg_schema, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_concurrent_creation, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_concurrent_writers, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_lock_timeout, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_unreachable_and_foreign, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_invalid_utf8, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_reconnect, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_fold_state_property, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_1, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_3, pg_setup, pg_teardown),
+        PG_TEST(test_pg_schema),
+        PG_TEST(test_pg_concurrent_creation),
+        PG_TEST(test_pg_concurrent_writers),
+        PG_TEST(test_pg_lock_timeout),
+        PG_TEST(test_pg_unreachable_and_foreign),
+        PG_TEST(test_pg_invalid_utf8),
+        PG_TEST(test_pg_reconnect),
+        PG_TEST(test_pg_fold_state_property),
+        PG_TEST(test_pg_upgrade_from_version_1),
+        PG_TEST(test_pg_upgrade_from_version_3),
     };
     return cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL);
 }

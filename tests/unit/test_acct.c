@@ -694,20 +694,23 @@ static void test_keys(void **state)
     bp_test_check_str("raw key crlf/lf", rc[0].key, rd[0].key);
 }
 
+/* Register test @p f with an arena, the default policy and the built-in rules (setup / teardown). */
+#define ACCT_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readings),
         cmocka_unit_test(test_malformed_lines),
         cmocka_unit_test(test_long_record),
-        cmocka_unit_test_setup_teardown(test_bounce_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classification, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complaints, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complaint_sources, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complaint_model_shared, setup, teardown),
+        ACCT_TEST(test_bounce_events),
+        ACCT_TEST(test_classification),
+        ACCT_TEST(test_complaints),
+        ACCT_TEST(test_complaint_sources),
+        ACCT_TEST(test_complaint_model_shared),
         cmocka_unit_test(test_time_forms),
-        cmocka_unit_test_setup_teardown(test_channels_carry_the_pairing_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        ACCT_TEST(test_channels_carry_the_pairing_fields),
+        ACCT_TEST(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

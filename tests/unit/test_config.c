@@ -212,13 +212,16 @@ static void test_errors(void **state)
     free(err);
 }
 
+/* Register test @p f with a temporary configuration file, the environment cleared (setup / teardown). */
+#define CONFIG_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quarantine_beside_store, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        CONFIG_TEST(test_defaults),
+        CONFIG_TEST(test_quarantine_beside_store),
+        CONFIG_TEST(test_full_file),
+        CONFIG_TEST(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

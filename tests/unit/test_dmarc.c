@@ -1274,30 +1274,33 @@ static void test_own_networks(void **state)
     }
 }
 
+/* Register test @p f with a fresh store in a temporary directory (store_setup / store_teardown). */
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fixtures_expected, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_receivers, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_alignment, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_dmarcbis, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_fields_masked_and_capped, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_not_reports, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_limits, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_xml_bytes_limit, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_zip_lying_sizes, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_attachment_limit, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_packing_corners, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_xxe_reads_nothing, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_mime_report_attachments, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_fixtures_expected),
+        BP_ARENA_TEST(test_receivers),
+        BP_ARENA_TEST(test_alignment),
+        BP_ARENA_TEST(test_dmarcbis),
+        BP_ARENA_TEST(test_hostile_fixtures),
+        BP_ARENA_TEST(test_fields_masked_and_capped),
+        BP_ARENA_TEST(test_not_reports),
+        BP_ARENA_TEST(test_limits),
+        BP_ARENA_TEST(test_xml_bytes_limit),
+        BP_ARENA_TEST(test_zip_lying_sizes),
+        BP_ARENA_TEST(test_attachment_limit),
+        BP_ARENA_TEST(test_packing_corners),
+        BP_ARENA_TEST(test_xxe_reads_nothing),
+        BP_ARENA_TEST(test_mime_report_attachments),
         /* first of stage 2: before this process loads the module */
         cmocka_unit_test(test_module_missing),
-        cmocka_unit_test_setup_teardown(test_report_event, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_store_once, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_store_roundtrip, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_store_budget, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_failure_link, store_setup, store_teardown),
+        BP_ARENA_TEST(test_report_event),
+        STORE_TEST(test_store_once),
+        STORE_TEST(test_store_roundtrip),
+        STORE_TEST(test_store_budget),
+        STORE_TEST(test_failure_link),
         cmocka_unit_test(test_own_networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

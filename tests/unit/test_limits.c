@@ -215,14 +215,15 @@ static void test_cut_message_still_yields_events(void **state)
     free(msg);
 }
 
+/* Register test @p f with a temporary directory and an arena (setup / teardown). */
+#define LIMITS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_mbox_long_lines_and_huge_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plain_file_without_newline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_text_bounce_recipient_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recipient_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cut_message_still_yields_events, setup, teardown),
+        LIMITS_TEST(test_mbox_long_lines_and_huge_message), LIMITS_TEST(test_plain_file_without_newline),
+        LIMITS_TEST(test_text_bounce_recipient_limit),      LIMITS_TEST(test_recipient_limit),
+        LIMITS_TEST(test_cut_message_still_yields_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

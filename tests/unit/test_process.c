@@ -207,15 +207,14 @@ static void test_finish_acct(void **state)
     assert_int_equal(when, 1795169704LL); /* timeLogged */
 }
 
+/* Register test @p f with a store, a quarantine, an arena and a pipeline (setup / teardown). */
+#define PROCESS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_date_and_envelope, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_record, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_evidence_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_acct, setup, teardown),
+        PROCESS_TEST(test_date_and_envelope), PROCESS_TEST(test_decide),        PROCESS_TEST(test_finish_message),
+        PROCESS_TEST(test_finish_record),     PROCESS_TEST(test_evidence_time), PROCESS_TEST(test_finish_acct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,15 +278,15 @@ static void test_sweep(void **state)
     assert_int_equal(bp_quarantine_sweep(path, &keep_all, &done), BP_ERR_IO);
 }
 
+/* Register test @p f with a temporary directory for the quarantines (setup / teardown). */
+#define QUARANTINE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_write_and_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_same_message_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_symlinks_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+        QUARANTINE_TEST(test_write_and_modes),  QUARANTINE_TEST(test_same_message_once),
+        QUARANTINE_TEST(test_refusals),         QUARANTINE_TEST(test_write_failure_leaves_nothing),
+        QUARANTINE_TEST(test_symlinks_refused), QUARANTINE_TEST(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

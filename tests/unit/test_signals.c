@@ -772,19 +772,16 @@ static void test_alerts(void **state)
     assert_int_equal(states, 4); /* 192.0.2.11, 192.0.2.13, gmail, marketing */
 }
 
+/* Register test @p f with a fresh store in a temporary directory (store_setup / store_teardown). */
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_receivers),
-        cmocka_unit_test_setup_teardown(test_ip_and_tokens, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_sources, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_named_lists, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_argv),
-        cmocka_unit_test_setup_teardown(test_counts, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_acct_watermark, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_copy, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_alerts, store_setup, store_teardown),
+        cmocka_unit_test(test_receivers), BP_ARENA_TEST(test_ip_and_tokens), BP_ARENA_TEST(test_sources),
+        BP_ARENA_TEST(test_named_lists),  cmocka_unit_test(test_config),     cmocka_unit_test(test_argv),
+        STORE_TEST(test_counts),          STORE_TEST(test_acct_watermark),   STORE_TEST(test_copy),
+        STORE_TEST(test_alerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,9 +158,13 @@ static inline int bp_test_remove_entry(const char *path, const struct stat *sb, 
 }
 
 /* Remove the directory @p dir made by bp_test_tmpdir() and all it holds (the store with its
- * -wal, -shm and -journal files, a quarantine); @return 0, or -1. */
+ * -wal, -shm and -journal files, a quarantine); @return 0, or -1 (also for any other path:
+ * only /tmp/bp-test-* is removed). */
 static inline int bp_test_rmtree(const char *dir)
 {
+    static const char ours[] = "/tmp/bp-test-";
+    if (strncmp(dir, ours, sizeof(ours) - 1) != 0 || strstr(dir, "/..") != NULL)
+        return -1;
     return nftw(dir, bp_test_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
