@@ -1,5 +1,6 @@
 /*
- * text.c - string helpers: growable buffer, ASCII case folding, cleaning of remote text.
+ * text.c - string helpers: growable buffer, ASCII case folding, cleaning of remote text, the
+ * byte pairs of a text (the test that spares a memmem for a needle that cannot be there).
  *
  * Contracts are in include/bouncepipe/text.h.  Nothing here knows about mail; remote text
  * cleaning is where the "control bytes masked, length capped" promise of the event
@@ -288,6 +289,22 @@ char *bp_text_mask(bp_arena *arena, const char *s, size_t max_bytes)
     }
     bp_strbuf_free(&sb);
     return out;
+}
+
+void bp_byte_pairs_note(bp_byte_pairs *p, const char *s, size_t len)
+{
+    memset(p->bits, 0, sizeof(p->bits));
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned pair = BP_BYTE_PAIR(s[i], s[i + 1]);
+        p->bits[pair >> 6] |= (uint64_t)1 << (pair & 63);
+    }
+}
+
+const char *bp_byte_pairs_memmem(const bp_byte_pairs *p, const char *hay, size_t len, const char *needle, size_t n)
+{
+    if (p != NULL && !bp_byte_pairs_may_hold(p, needle, n))
+        return NULL;
+    return memmem(hay, len, needle, n);
 }
 
 int bp_utf8_valid(const char *s, size_t len)
