@@ -158,8 +158,11 @@ static bp_smtp_command command_named(const char *s, size_t n)
 bp_smtp_command bp_stage_find(const char *text, size_t len, size_t *at, size_t *end)
 {
     /* one lower-case copy, then memmem (vectorised in libc) per phrase: a case-blind search
-     * per phrase cost five times as much over every block's diagnostic and passages */
+     * per phrase cost five times as much over every block's diagnostic and passages.  The
+     * copy's byte pairs rule out most phrases without a search: on these short texts memmem's
+     * set-up of each phrase cost more than the scan, and four texts in five name no stage */
     char buf[1024];
+    bp_byte_pairs pairs;
     char *low = buf;
     if (len >= sizeof(buf) && (low = bp_malloc(len + 1)) == NULL) {
         bp_effort_out_of_memory(); /* no answer, not "no stage": the message fails */
@@ -168,11 +171,12 @@ bp_smtp_command bp_stage_find(const char *text, size_t len, size_t *at, size_t *
     for (size_t i = 0; i < len; i++)
         low[i] = (text[i] >= 'A' && text[i] <= 'Z') ? (char)(text[i] + 32) : text[i];
     low[len] = '\0';
+    bp_byte_pairs_note(&pairs, low, len);
     bp_smtp_command best = BP_SMTP_NONE;
     size_t best_at = len, best_end = len;
     for (size_t k = 0; k < sizeof(stage_phrases) / sizeof(stage_phrases[0]); k++) {
         size_t wl = strlen(stage_phrases[k].words);
-        const char *m = memmem(low, best_at, stage_phrases[k].words, wl);
+        const char *m = bp_byte_pairs_memmem(&pairs, low, best_at, stage_phrases[k].words, wl);
         if (m != NULL) {
             best = stage_phrases[k].command;
             best_at = (size_t)(m - low);
@@ -181,6 +185,8 @@ bp_smtp_command bp_stage_find(const char *text, size_t len, size_t *at, size_t *
     }
     for (size_t k = 0; k < sizeof(stage_leads) / sizeof(stage_leads[0]); k++) {
         size_t ll = strlen(stage_leads[k]);
+        if (!bp_byte_pairs_may_hold(&pairs, stage_leads[k], ll))
+            continue;
         for (size_t from = 0; from < best_at;) {
             const char *m = memmem(low + from, best_at - from, stage_leads[k], ll);
             if (m == NULL)
