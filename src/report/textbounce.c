@@ -96,8 +96,11 @@ enum { SIGNATURE_PATTERNS = BP_TEXT_PAT_START };
 
 /* A pipe-mode process reads one message: JIT-compiling every pattern on first use cost it
  * 16 M instructions (more than the rest of the process), so a family is JIT-compiled only
- * once a long-running process has tried it this often. */
-#define JIT_AFTER_TRIES 3
+ * once a long-running process has tried it this often: at its second message, since a
+ * family tried twice is tried on most texts and its interpreted searches through a whole
+ * text soon cost more than the compiling (docs/performance.md: 3 -> 2, fewer instructions
+ * over the corpus once and x6; a pipe process tries each family once). */
+#define JIT_AFTER_TRIES 2
 
 typedef struct compiled_family {
     int stage;  /* patterns compiled so far: 0, SIGNATURE_PATTERNS or BP_TEXT_PAT_N */
