@@ -340,6 +340,18 @@ char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes
     size_t o = 0, i = 0;
     int pending_space = 0;
     while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c > 0x20 && c < 0x7F) { /* printable ASCII, most of any text: as it is */
+            if (o + (size_t)pending_space + 1 > max_bytes)
+                break;
+            if (pending_space) {
+                out[o++] = ' ';
+                pending_space = 0;
+            }
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
         bp_text_kind kind;
         size_t n = bp_text_char(s + i, len - i, &kind, NULL);
         if (kind == BP_TEXT_SPACE) {
