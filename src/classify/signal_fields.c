@@ -129,18 +129,27 @@ bp_status bp_signal_from_source(bp_event *e, const bp_signal_options *o, bp_sign
         kind = "header";
     }
     bp_status st = BP_OK;
-    char from[160];
+    char from[160]; /* "header:NAME", written only for a value found (snprintf cost more than the lookups) */
     for (size_t i = 0; st == BP_OK && ips != NULL && ips[i] != NULL && e->sending_ip == NULL; i++) {
+        const char *v = lookup(ctx, ips[i]);
+        if (v == NULL)
+            continue;
         snprintf(from, sizeof(from), "%s:%s", kind, ips[i]);
-        st = bp_signal_take_ip(e, lookup(ctx, ips[i]), from, arena);
+        st = bp_signal_take_ip(e, v, from, arena);
     }
     for (size_t i = 0; st == BP_OK && vmtas[i] != NULL && e->vmta == NULL; i++) {
+        const char *v = lookup(ctx, vmtas[i]);
+        if (v == NULL)
+            continue;
         snprintf(from, sizeof(from), "%s:%s", kind, vmtas[i]);
-        st = take_token(&e->vmta, &e->vmta_from, lookup(ctx, vmtas[i]), from, arena);
+        st = take_token(&e->vmta, &e->vmta_from, v, from, arena);
     }
     for (size_t i = 0; st == BP_OK && streams[i] != NULL && e->stream == NULL; i++) {
+        const char *v = lookup(ctx, streams[i]);
+        if (v == NULL)
+            continue;
         snprintf(from, sizeof(from), "%s:%s", kind, streams[i]);
-        st = take_token(&e->stream, &e->stream_from, lookup(ctx, streams[i]), from, arena);
+        st = take_token(&e->stream, &e->stream_from, v, from, arena);
     }
     return st;
 }
