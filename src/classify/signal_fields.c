@@ -154,25 +154,12 @@ bp_status bp_signal_from_source(bp_event *e, const bp_signal_options *o, bp_sign
     return st;
 }
 
-/* The rule of @p rules whose id is @p id, or NULL (an id of the code table, "status:5.1.1"). */
-static const bp_rule *rule_by_id(bp_rules *rules, const char *id)
-{
-    if (rules == NULL || id == NULL)
-        return NULL;
-    for (size_t i = 0; i < bp_rules_count(rules); i++) {
-        const bp_rule *r = bp_rules_get(rules, i);
-        if (strcmp(r->id, id) == 0)
-            return r;
-    }
-    return NULL;
-}
-
 /* The deciding rule's groups ip and domain in the diagnostic. */
 static bp_status from_text(bp_event *e, bp_rules *rules, bp_arena *arena)
 {
     if (e->diagnostic == NULL || e->rule == NULL)
         return BP_OK;
-    const bp_rule *r = rule_by_id(rules, e->rule);
+    const bp_rule *r = bp_rules_find(rules, e->rule);
     if (r == NULL || (strstr(r->pattern, "(?<ip>") == NULL && strstr(r->pattern, "(?<domain>") == NULL))
         return BP_OK;
     size_t len = strlen(e->diagnostic), gs = 0, ge = 0;
