@@ -556,10 +556,12 @@ static bp_party party_of(bp_arena *arena, const char *text, const bp_rcpt_block 
     return BP_PARTY_RECIPIENT;
 }
 
-const char *bp_report_exim_sender(bp_arena *arena, const char *text, size_t len)
+const char *bp_report_exim_sender(bp_arena *arena, const char *text, size_t len, const bp_byte_pairs *pairs)
 {
     /* Exim deliver.c, a bounce sent to an errors address other than the sender: "A message
      * sent by\n\n  <SENDER>\n\ncould not be delivered to one or more of its recipients." */
+    if (pairs != NULL && !bp_byte_pairs_may_hold(pairs, "a message sent by", 17))
+        return NULL;
     const char *m = bp_memcasemem(text, len, "a message sent by", 17);
     if (m == NULL)
         return NULL;
@@ -574,10 +576,12 @@ const char *bp_report_exim_sender(bp_arena *arena, const char *text, size_t len)
 }
 
 /* The sending host's own name: ">>> EHLO NAME" / ">>> HELO NAME" of a transcript. */
-static const char *transcript_helo(bp_arena *arena, const char *text, size_t len)
+static const char *transcript_helo(bp_arena *arena, const char *text, size_t len, const bp_byte_pairs *pairs)
 {
     static const char *const verbs[] = {">>> ehlo ", ">>> helo ", NULL};
     for (int k = 0; verbs[k] != NULL; k++) {
+        if (pairs != NULL && !bp_byte_pairs_may_hold(pairs, verbs[k], 9))
+            continue; /* pairs of the folded text: the words cannot be there in any case */
         const char *m = bp_memcasemem(text, len, verbs[k], 9);
         if (m == NULL)
             continue;
@@ -825,11 +829,11 @@ bp_status bp_report_read(const bp_mime_message *msg, bp_arena *arena, bp_report 
     report_text rt = {r->explanation, r->explanation_len, r->explanation_folded};
     /* the parties */
     if (r->envelope_sender == NULL && rt.text != NULL)
-        r->envelope_sender = bp_report_exim_sender(arena, rt.text, rt.len);
+        r->envelope_sender = bp_report_exim_sender(arena, rt.text, rt.len, r->explanation_pairs);
     if (r->envelope_sender == NULL && r->original != NULL)
         r->envelope_sender = bp_address_normalise(arena, bp_part_header(r->original, "Return-Path"));
     if (r->sending_host == NULL && rt.text != NULL)
-        r->sending_host = transcript_helo(arena, rt.text, rt.len);
+        r->sending_host = transcript_helo(arena, rt.text, rt.len, r->explanation_pairs);
     if (r->sending_host == NULL)
         r->sending_host = r->reporting_mta;
 

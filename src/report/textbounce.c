@@ -663,7 +663,7 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     ex[2] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "From")) : NULL;
     ex[3] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "Return-Path"))
                                   : quoted_return_path(arena, text, folded, out->explanation_pairs, len, cut);
-    ex[4] = bp_report_exim_sender(arena, text, cut);
+    ex[4] = bp_report_exim_sender(arena, text, cut, out->explanation_pairs);
     out->envelope_sender = ex[4] != NULL ? ex[4] : ex[3];
 
     scan sc = {0};
