@@ -370,12 +370,9 @@ static void test_failed_write_sticks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layouts),
-        cmocka_unit_test(test_masking),
-        cmocka_unit_test(test_utf8_valid),
-        cmocka_unit_test(test_byte_pairs),
-        cmocka_unit_test(test_buffer_target),
-        cmocka_unit_test(test_failed_write_sticks),
+        cmocka_unit_test(test_layouts),       cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_utf8_valid),    cmocka_unit_test(test_byte_pairs),
+        cmocka_unit_test(test_buffer_target), cmocka_unit_test(test_failed_write_sticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
