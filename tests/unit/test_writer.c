@@ -288,6 +288,48 @@ static void test_utf8_valid(void **state)
     assert_true(bp_utf8_valid("0123456789abcdef", 16));
 }
 
+/* bp_byte_pairs: a needle with a pair the text lacks is ruled out without a search; what is
+ * not ruled out is memmem's answer, for every stretch of the text and every needle cut from
+ * it or from another text (the pairs of the whole text stand for any stretch of it). */
+static void test_byte_pairs(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "550 5.1.1 <x@example.org>: Recipient address rejected (in reply to RCPT TO command)",
+        "Sorry, I couldn't find any host named example.org. (#5.1.2)\n--- Below this line",
+        "caf\xc3\xa9 \xd0\xbf\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0 \xff\x80 tail",
+        "",
+    };
+    bp_byte_pairs p;
+    size_t n_texts = sizeof(texts) / sizeof(texts[0]);
+    for (size_t t = 0; t < n_texts; t++) {
+        const char *s = texts[t];
+        size_t len = strlen(s);
+        bp_byte_pairs_note(&p, s, len);
+        for (size_t o = 0; o < n_texts; o++)
+            for (size_t ns = 0; ns < strlen(texts[o]); ns += 3)
+                for (size_t nl = 1; nl <= 12 && ns + nl <= strlen(texts[o]); nl++) {
+                    const char *needle = texts[o] + ns;
+                    if (o == t && !bp_byte_pairs_may_hold(&p, needle, nl))
+                        fail_msg("text %zu: its own bytes %zu+%zu ruled out", t, ns, nl);
+                    for (size_t from = 0; from <= len; from += 7)
+                        if (bp_byte_pairs_memmem(&p, s + from, len - from, needle, nl) !=
+                            memmem(s + from, len - from, needle, nl))
+                            fail_msg("text %zu from %zu, needle %zu+%zu of %zu: not memmem's answer", t, from, ns, nl,
+                                     o);
+                }
+    }
+    bp_byte_pairs_note(&p, texts[0], strlen(texts[0]));
+    assert_false(bp_byte_pairs_may_hold(&p, "in reply to data", 16)); /* "da" is not there */
+    assert_false(bp_byte_pairs_may_hold(&p, "zz", 2));
+    assert_true(bp_byte_pairs_may_hold(&p, "z", 1)); /* no pair: never ruled out */
+    assert_true(bp_byte_pairs_may_hold(&p, "in reply to", 11));
+    /* noting again forgets the text before */
+    bp_byte_pairs_note(&p, "abc", 3);
+    assert_false(bp_byte_pairs_may_hold(&p, "re", 2));
+    assert_true(bp_byte_pairs_may_hold(&p, "abc", 3));
+}
+
 static void test_buffer_target(void **state)
 {
     (void)state;
@@ -350,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_byte_pairs),
         cmocka_unit_test(test_buffer_target),
         cmocka_unit_test(test_entries),
         cmocka_unit_test(test_failed_write_sticks),
