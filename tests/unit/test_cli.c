@@ -166,13 +166,5 @@ static void test_array_push(void **state)
     free(v);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_status),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_count),
-        cmocka_unit_test(test_array_push),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_exit_status), cmocka_unit_test(test_parse), cmocka_unit_test(test_parse_count),
+             cmocka_unit_test(test_array_push))

@@ -237,12 +237,6 @@ static void test_stage_find_out_of_memory(void **state)
     free(text);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nesting),     cmocka_unit_test(test_search_budget),
-        cmocka_unit_test(test_time_budget), cmocka_unit_test(test_search_is_charged),
-        cmocka_unit_test(test_windows),     cmocka_unit_test(test_stage_find_out_of_memory),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_nesting), cmocka_unit_test(test_search_budget), cmocka_unit_test(test_time_budget),
+             cmocka_unit_test(test_search_is_charged), cmocka_unit_test(test_windows),
+             cmocka_unit_test(test_stage_find_out_of_memory))

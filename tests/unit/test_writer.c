@@ -386,16 +386,6 @@ static void test_failed_write_sticks(void **state)
     fclose(f);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layouts),
-        cmocka_unit_test(test_masking),
-        cmocka_unit_test(test_utf8_valid),
-        cmocka_unit_test(test_byte_pairs),
-        cmocka_unit_test(test_buffer_target),
-        cmocka_unit_test(test_entries),
-        cmocka_unit_test(test_failed_write_sticks),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_layouts), cmocka_unit_test(test_masking), cmocka_unit_test(test_utf8_valid),
+             cmocka_unit_test(test_byte_pairs), cmocka_unit_test(test_buffer_target), cmocka_unit_test(test_entries),
+             cmocka_unit_test(test_failed_write_sticks))
