@@ -191,7 +191,7 @@ typedef struct sq {
     char *wal_path; /* its -wal */
     dev_t dev;      /* the file a writer opened: device and inode */
     ino_t ino;
-    int32_t mark; /* bp_wal_mark(ino) */
+    int32_t mark; /* bp_wal_file_mark() of the file */
     int wal;      /* the connection is in WAL mode */
     int moved;    /* the path no longer names the file (or its -wal): checkpoint it when letting go */
     int foreign;  /* its -wal holds another file's commits: never checkpoint it into this one */
@@ -421,9 +421,8 @@ static bp_status check_wal(sq *q, int32_t *wal_mark)
     *wal_mark = 0;
     bp_status bs = read_marks(q, &mark, &last_wal_mark);
     sqlite3_file *w = wal_file(q);
-    if (bs != BP_OK || w == NULL || stat(q->wal_path, &sb) != 0)
+    if (bs != BP_OK || w == NULL || bp_wal_file_mark(-1, q->wal_path, wal_mark, &sb) != 0)
         return bs;
-    *wal_mark = bp_wal_mark(sb.st_ino);
     if (w->pMethods->xFileSize(w, &size) != SQLITE_OK || bp_wal_inspect(wal_read, w, size, 0, &v) != 0) {
         snprintf(q->error, sizeof(q->error), "%s: cannot read", q->wal_path);
         return BP_ERR_IO;
@@ -634,7 +633,7 @@ static bp_status connect(sq *q)
     int flags = SQLITE_OPEN_NOMUTEX;
     q->moved = q->foreign = q->wal = 0;
     if (q->read_only) {
-        if (stat(q->path, &sb) != 0) {
+        if (bp_wal_file_mark(-1, q->path, &q->mark, &sb) != 0) {
             snprintf(q->error, sizeof(q->error), "%s: no such database", q->path);
             return BP_ERR_NOT_FOUND;
         }
@@ -651,7 +650,7 @@ static bp_status connect(sq *q)
                 snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
             return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
         }
-        int got = fstat(fd, &sb);
+        int got = bp_wal_file_mark(fd, NULL, &q->mark, &sb);
         close(fd);
         if (got != 0) {
             snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
@@ -661,7 +660,6 @@ static bp_status connect(sq *q)
     }
     q->dev = sb.st_dev;
     q->ino = sb.st_ino;
-    q->mark = bp_wal_mark(sb.st_ino);
     int rc = sqlite3_open_v2(q->path, &q->db, flags, NULL);
     if (rc != SQLITE_OK) {
         bs = fail(q, rc, q->path);

@@ -1,7 +1,8 @@
 /*
  * sqlite_wal.c - whose -wal is this? (the contract is in sqlite_wal.h)
  *
- * bp_wal_mark()       a file's mark: its inode number mixed into 31 bits, never 0.
+ * bp_wal_mark()       a file's mark: its inode number and birth time mixed into 31 bits,
+ *                     never 0; bp_wal_file_mark() reads them (statx).
  * bp_wal_inspect()    reads the -wal header and its first commit: frames? which marks?
  * bp_wal_preopen()    a writer's look at the -wal and -shm beside a store before SQLite
  *                     opens them: a -wal of another file is refused while it is in use, and
@@ -49,14 +50,31 @@
 #define JOIN_BASE        ((off_t)1 << 32) /* bp_wal_join()'s byte of mark m: JOIN_BASE + m */
 #define JOIN_SPAN        ((off_t)1 << 31) /* marks are 31 bits */
 
-int32_t bp_wal_mark(ino_t ino)
+int32_t bp_wal_mark(ino_t ino, long long birth_ns)
 {
-    unsigned long long x = (unsigned long long)ino * 0x9E3779B97F4A7C15ULL;
+    unsigned long long x =
+        (unsigned long long)ino * 0x9E3779B97F4A7C15ULL ^ (unsigned long long)birth_ns * 0xD6E8FEB86659FD93ULL;
     x ^= x >> 31;
     x *= 0xBF58476D1CE4E5B9ULL;
     x ^= x >> 29;
     int32_t m = (int32_t)(x & 0x7fffffffU);
     return m != 0 ? m : 1;
+}
+
+int bp_wal_file_mark(int fd, const char *path, int32_t *mark, struct stat *sb)
+{
+    long long birth_ns = 0;
+    if ((fd >= 0 ? fstat(fd, sb) : stat(path, sb)) != 0)
+        return -1;
+#ifdef STATX_BTIME
+    struct statx sx;
+    if ((fd >= 0 ? statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx)
+                 : statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx)) == 0 &&
+        (sx.stx_mask & STATX_BTIME) != 0 && sx.stx_ino == (unsigned long long)sb->st_ino)
+        birth_ns = (long long)sx.stx_btime.tv_sec * 1000000000LL + sx.stx_btime.tv_nsec;
+#endif
+    *mark = bp_wal_mark(sb->st_ino, birth_ns);
+    return 0;
 }
 
 static uint32_t be32(const unsigned char *p)
@@ -240,9 +258,11 @@ bp_status bp_wal_preopen(const char *location, int shm_fd, int db_empty, int32_t
         bs = BP_ERR_IO;
         goto out;
     }
-    if (fstat(wal, &sb) != 0 || bp_wal_inspect(fd_read, &wal, (long long)sb.st_size, 1, &v) != 0 || !v.frames)
+    int32_t wal_mark = 0;
+    if (bp_wal_file_mark(wal, NULL, &wal_mark, &sb) != 0 ||
+        bp_wal_inspect(fd_read, &wal, (long long)sb.st_size, 1, &v) != 0 || !v.frames)
         goto out;
-    if (!db_empty && !(v.marked && bp_wal_is_foreign(v.mark, v.wal_mark, mark, bp_wal_mark(sb.st_ino))))
+    if (!db_empty && !(v.marked && bp_wal_is_foreign(v.mark, v.wal_mark, mark, wal_mark)))
         goto out;
     /* The -wal belongs to another file: the one moved away from here, or replaced by this one. */
     shm = shm_fd >= 0 ? shm_fd : open(shm_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);

@@ -43,8 +43,15 @@
 
 #include "bouncepipe/status.h"
 
-/** The mark of a file: its inode number mixed into 31 bits, never 0 (0: no mark). */
-int32_t bp_wal_mark(ino_t ino);
+/** The mark of a file: its inode number and birth time (nanoseconds since the epoch, 0 where
+ *  the file system keeps none) mixed into 31 bits, never 0 (0: no mark).  The birth time tells
+ *  a file from an earlier one the file system gave the same inode number: a store deleted with
+ *  its -wal, another store's -wal whose mark a copied or restored page 1 still carries. */
+int32_t bp_wal_mark(ino_t ino, long long birth_ns);
+
+/** The mark of the file open as @p fd (or, when @p fd is -1, named by @p path, following a
+ *  symbolic link as stat() does), with its stat() in @p sb.  @return 0, or -1 (errno set) */
+int bp_wal_file_mark(int fd, const char *path, int32_t *mark, struct stat *sb);
 
 /** Reads @p n bytes at @p offset into @p buf; 0 on success. */
 typedef int (*bp_wal_read_fn)(void *ctx, unsigned char *buf, size_t n, long long offset);
