@@ -27,14 +27,14 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_PACKAGES = cmake make gcc pkg-config python3 libgmime-3.0-dev libpcre2-dev libsqlite3-dev \
                  libcmocka-dev sqlite3 libpq-dev libcurl4-openssl-dev libxml2-dev zlib1g-dev libzip-dev
 # What the whole test suite (`make check`) needs on top.
-# postfix: tests/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
+# postfix: tests/system/postfix_e2e.sh runs a private instance; preseeded "No configuration" so the
 # package never configures or starts a system MTA.
-# postgresql: tests/pg_*.sh start a private cluster from /usr/lib/postgresql/*/bin in a
+# postgresql: tests/system/pg_*.sh start a private cluster from /usr/lib/postgresql/*/bin in a
 # temporary directory; the package's own cluster is not used.
-# chromium: tests/html_browser.py loads the HTML report headless.
-# dpkg-dev (dpkg-shlibdeps), fakeroot, lintian, man-db, adduser: tests/package.sh builds,
-# installs, lints and purges the .deb; tests/docs_postfix.sh uses the installed package.
-# swaks: contrib/powermta/README.md's check sends its DSN with it (tests/docs_powermta.sh).
+# chromium: tests/system/html_browser.py loads the HTML report headless.
+# dpkg-dev (dpkg-shlibdeps), fakeroot, lintian, man-db, adduser: tests/system/package.sh builds,
+# installs, lints and purges the .deb; tests/system/docs_postfix.sh uses the installed package.
+# swaks: contrib/powermta/README.md's check sends its DSN with it (tests/system/docs_powermta.sh).
 TEST_PACKAGES = $(BUILD_PACKAGES) clang-format cppcheck valgrind clang libclang-rt-14-dev postfix postgresql \
                 chromium dpkg-dev fakeroot lintian man-db adduser swaks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -80,7 +80,7 @@ lint: deps-test build
 
 # The broken corpus (fixtures/broken/README.md) under valgrind, on the plain build.
 valgrind-broken: deps-test build
-	tests/broken_run.sh $(BUILD)/bouncepipe --valgrind
+	tests/system/broken_run.sh $(BUILD)/bouncepipe --valgrind
 
 # libFuzzer harnesses (clang, ASan+UBSan): replay every seed, then fuzz each FUZZ_SECONDS.
 fuzz: deps-test
@@ -111,14 +111,14 @@ package: deps
 
 # Install the .deb with apt-get, use it as the bouncepipe user, lintian, purge (root only).
 package-test: deps-test package
-	tests/package.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
+	tests/system/package.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
 
 # contrib/postfix/README.md's command blocks, as written, against a private Postfix on
 # loopback, then contrib/powermta/README.md's against the PowerMTA stand-in of
-# tests/pmta_standin.py, with bouncepipe installed from the package (root only).
+# tests/system/pmta_standin.py, with bouncepipe installed from the package (root only).
 docs-test: deps-test package
-	tests/docs_postfix.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
-	tests/docs_powermta.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
+	tests/system/docs_postfix.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
+	tests/system/docs_powermta.sh $$(ls $(PACKAGE_BUILD)/bouncepipe_*.deb | tail -n 1)
 
 check: test asan static valgrind-broken fuzz format-check lint package-test docs-test
 	@echo "check: all tests passed (plain, ASan+UBSan and static, the package, the set-up documents), format and lint clean"

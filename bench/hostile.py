@@ -16,7 +16,7 @@ The messages:
   issue-*      the three of issue 19 item 4: a 1 MB generic bounce of "x@[" repeated; a 300 KB
                qmail bounce whose line of "a@" pairs ran one pcre2_match for 1.4 s; a DSN of
                1,000 recipients whose diagnostics hold U+017F (it turned the rules' prefilter off)
-  hostile-*    the members tests/broken_gen.py writes for the hostile corpus (fixtures/broken/)
+  hostile-*    the members tests/system/broken_gen.py writes for the hostile corpus (fixtures/broken/)
   TEMPLATE--SHAPE
                a fixture of fixtures/text/ (so that its family is the one tried) with a shape
                that cost the most at 269d0b5 inserted after its first recipient line, filling
@@ -26,7 +26,7 @@ The messages:
 --bin times another binary (e.g. one built from 269d0b5, to see what it cost before; give it
 --timeout, default 30 s, for the ones that hang).  Without --bin the script builds bouncepipe
 in its own build directory (default build-bench, as bench/run.py does).  Nothing here is a
-test: the hostile corpus is (tests/broken_run.sh); this measures.  Exit status 0 unless
+test: the hostile corpus is (tests/system/broken_run.sh); this measures.  Exit status 0 unless
 something could not be run.
 """
 
@@ -160,7 +160,7 @@ def issue_messages(outdir):
 
 
 def corpus_members(outdir):
-    """The hostile-* members of the hostile corpus, written by tests/broken_gen.py."""
+    """The hostile-* members of the hostile corpus, written by tests/system/broken_gen.py."""
     gen = os.path.join(outdir, "broken-gen")
     subprocess.run([sys.executable, os.path.join(ROOT, "tests", "broken_gen.py"), gen], check=True)
     made = []

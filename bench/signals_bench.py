@@ -24,7 +24,7 @@ Then, --runs times each (median and max printed), the commands an operator and a
 
 With --db postgresql://... the same store is built in that database (which must be empty):
 the ledger rows through psql's \\copy from this script's --emit-csv, the counts by --rebuild.
-bench/signals_bench_pg.sh starts a private cluster (tests/pg_lib.sh) and runs this.
+bench/signals_bench_pg.sh starts a private cluster (tests/system/pg_lib.sh) and runs this.
 
 Figures and the machine they were taken on: docs/performance.md, "Signals on 10 million
 ledger rows".  Nothing here is a test.

@@ -11,7 +11,7 @@
  *
  * The hook (bp_alloc_set_fault()) is asked before each allocation; when it says fail, the
  * function returns NULL without allocating, and callers must then answer BP_ERR_NOMEM with
- * nothing half-done.  tests/oom_inject.c uses it to fail the Nth allocation of a message's
+ * nothing half-done.  tests/unit/oom_inject.c uses it to fail the Nth allocation of a message's
  * way through parse -> classify -> record for every N.  GLib and GMime allocate with
  * g_malloc(), which aborts instead of failing: that boundary is in docs/hardening.md.
  *

@@ -455,7 +455,7 @@
  * status, SMTP code, rule, family, blocklist) and store the free text (diagnostic, MTA names,
  * ids, dates) as NULL.  With it, a message grows the store by at most this plus about 2 KB per
  * recipient row (the address in the ledger, its index, the suppression list and the fold
- * state), well under ten times the message's own size plus 1 MB (tests/store_safety.py). */
+ * state), well under ten times the message's own size plus 1 MB (tests/system/store_safety.py). */
 #ifndef BP_MAX_UNIT_STORE_BYTES
 #define BP_MAX_UNIT_STORE_BYTES (256u * 1024u)
 #endif

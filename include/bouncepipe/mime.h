@@ -83,7 +83,7 @@ bp_status bp_mime_parse(const char *bytes, size_t len, bp_arena *arena, bp_mime_
 /**
  * For tests: non-zero makes bp_mime_parse() take every header value from GMime's
  * g_mime_header_get_value(), the reference; zero (the default) lets it unfold a value that
- * needs no decoding itself.  Both give the same bytes (tests/test_mime.c checks that).
+ * needs no decoding itself.  Both give the same bytes (tests/unit/test_mime.c checks that).
  */
 void bp_mime_set_reference_headers(int on);
 

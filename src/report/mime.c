@@ -10,7 +10,7 @@
  *   Header values are what g_mime_header_get_value() gives (unfolded, encoded words and
  *   undeclared 8-bit text decoded), but a value whose raw form has no byte >= 0x80 and no
  *   "=?" (most of them: Received, DKIM-Signature, ...) is only unfolded (by GMime), because
- *   decoding leaves it as it is (header_value_dup(); tests/test_mime.c checks the two agree).
+ *   decoding leaves it as it is (header_value_dup(); tests/unit/test_mime.c checks the two agree).
  *   Text is decoded through GMime's own filters (transfer decoding, charset -> UTF-8), read
  *   in chunks so that a huge part costs at most BP_MAX_TEXT_BYTES, and all parts together at
  *   most BP_MAX_DECODED_BYTES.  Before parsing, input_view_build() shortens over-long header

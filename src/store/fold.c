@@ -8,7 +8,7 @@
  *                     the fold saved as a derive_state row and read back, exactly.
  *
  * Nothing here touches a database or the clock: store.c decides which rows to fold and from
- * which state (docs/store.md, "The fold state"), and tests/test_fold.c checks the rules on
+ * which state (docs/store.md, "The fold state"), and tests/unit/test_fold.c checks the rules on
  * tables of rows.
  */
 #include "fold.h"

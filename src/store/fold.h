@@ -1,7 +1,7 @@
 /*
  * fold.h - the derivation fold of one address (internal to src/store/): how its ledger rows,
  * taken in (evidence_time, id) order, become its suppression row.  Pure: no store, no
- * database, no clock; store.c feeds it rows and saves what it returns, tests/test_fold.c
+ * database, no clock; store.c feeds it rows and saves what it returns, tests/unit/test_fold.c
  * feeds it tables.  The rules are those of docs/store.md ("Derivation"):
  *
  *  - a suppressing event, an import or a manual row suppresses (count, first and last seen);

@@ -11,7 +11,7 @@
  *   4: the bytes are XML in a text/xml part declared ISO-8859-1 of a synthetic report
  *      message (the MIME layer converts it to UTF-8; the XML declaration is then ignored).
  * After each run the promises of dmarc.h are checked (dmarc_check.h, shared with
- * tests/test_dmarc.c) and a broken one aborts: a reason when refused, counts within limits.h,
+ * tests/unit/test_dmarc.c) and a broken one aborts: a reason when refused, counts within limits.h,
  * every string kept valid UTF-8 without control bytes and at most BP_MAX_DMARC_FIELD_BYTES.
  *
  * Seeds: corpus/dmarc/, written from fixtures/dmarc/ by `make_fixtures.py --seeds`.
@@ -116,16 +116,14 @@ static const char text_xml_head[] = "From: dmarc@mx.example.net\r\n"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
+    int mode = fuzz_take_mode(&data, &size, 5);
+    if (mode < 0)
         return 0;
     bp_mime_init();
     bp_dmarc_init();
     bp_arena *arena = bp_arena_new();
     if (arena == NULL)
         return 0;
-    unsigned mode = data[0] % 5u;
-    data++;
-    size--;
     bp_dmarc_report r;
     memset(&r, 0, sizeof(r));
     unsigned char *packed = NULL;
