@@ -15,12 +15,15 @@
  *   built from data.
  * - Errors: SQLITE_BUSY/LOCKED -> BP_ERR_BUSY; FULL, IOERR, READONLY, CANTOPEN, PERM ->
  *   BP_ERR_IO (transient: pipe mode exits 75); NOMEM -> BP_ERR_NOMEM; the rest BP_ERR_STORE.
- * - The file, its -wal and the path (docs/store.md, "Moving, replacing"): a writer commits
- *   only while the path names the file it opened (checked after the lock is taken, before
- *   COMMIT and after it), marks each commit with the file it was made through (sqlite_wal.h)
- *   and never uses a -wal another file's commits are in.  A writer that finds its file moved
- *   checkpoints into it and lets go of it; its next transaction opens whatever the path names
- *   then.  Readers check the -wal once, when they open.
+ * - The file, its -wal and the path (docs/store.md, "Moving, replacing"): a writer uses the
+ *   -wal only while no writer of another file does (bp_wal_join: a lock held from before
+ *   SQLite opens the -wal until it closed it, taken for the file SQLite really opened, checked
+ *   right after sqlite3_open_v2), commits only while the path names the file it opened
+ *   (checked after the lock is taken, before COMMIT and after it), marks each commit with the
+ *   file it was made through (sqlite_wal.h) and never uses a -wal another file's commits are
+ *   in.  A writer that finds its file moved checkpoints into it (FULL: the last one to let go
+ *   leaves every frame in the file) and lets go of it; its next transaction opens whatever the
+ *   path names then.  Readers check the -wal once, when they open.
  *
  * Ownership: the handle owns the connection and the prepared statements; the error text is
  * kept in the handle.
@@ -188,10 +191,11 @@ typedef struct sq {
     char *wal_path; /* its -wal */
     dev_t dev;      /* the file a writer opened: device and inode */
     ino_t ino;
-    int32_t mark; /* bp_wal_mark(ino) */
+    int32_t mark; /* bp_wal_file_mark() of the file */
     int wal;      /* the connection is in WAL mode */
     int moved;    /* the path no longer names the file (or its -wal): checkpoint it when letting go */
     int foreign;  /* its -wal holds another file's commits: never checkpoint it into this one */
+    int shm_fd;   /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
     char error[512];
     bp_store_hooks hooks; /* store.c's, for the migrations */
 } sq;
@@ -417,9 +421,8 @@ static bp_status check_wal(sq *q, int32_t *wal_mark)
     *wal_mark = 0;
     bp_status bs = read_marks(q, &mark, &last_wal_mark);
     sqlite3_file *w = wal_file(q);
-    if (bs != BP_OK || w == NULL || stat(q->wal_path, &sb) != 0)
+    if (bs != BP_OK || w == NULL || bp_wal_file_mark(-1, q->wal_path, wal_mark, &sb) != 0)
         return bs;
-    *wal_mark = bp_wal_mark(sb.st_ino);
     if (w->pMethods->xFileSize(w, &size) != SQLITE_OK || bp_wal_inspect(wal_read, w, size, 0, &v) != 0) {
         snprintf(q->error, sizeof(q->error), "%s: cannot read", q->wal_path);
         return BP_ERR_IO;
@@ -486,10 +489,16 @@ static void disconnect(sq *q)
     }
     if (!q->read_only && !q->moved && !q->foreign)
         q->moved = has_moved(q);
+    /* FULL, not PASSIVE: it waits (busy handler) for the other writers of the moved file, which
+     * are letting go of it too, so that the last of them leaves every frame in the file; the
+     * writers of the file now at the path wait for that (bp_wal_join, bp_wal_preopen). */
     if (q->moved && !q->foreign)
-        sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_FULL, NULL, NULL);
+    if (q->foreign)
+        sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_close(q->db);
     q->db = NULL;
+    bp_wal_leave(&q->shm_fd); /* after SQLite closed the -shm: see bp_wal_join() */
 }
 
 static bp_status migrate(sq *q)
@@ -585,6 +594,36 @@ static int journal_is_wal(sq *q)
     return wal;
 }
 
+/* A writer, just after sqlite3_open_v2(): is the file SQLite opened the one @p sb describes,
+ * the one this connection's marks and lock are of?  The path names it before and after
+ * SQLite's own look (SQLITE_FCNTL_HAS_MOVED compares the path with the file it opened). */
+static bp_status opened_same(sq *q, struct stat *sb)
+{
+    struct stat before, after;
+    int moved = 1;
+    if (lstat(q->path, &before) == 0 &&
+        sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && !moved &&
+        lstat(q->path, &after) == 0 && before.st_dev == sb->st_dev && before.st_ino == sb->st_ino &&
+        after.st_dev == sb->st_dev && after.st_ino == sb->st_ino) {
+        *sb = after; /* its size now: bp_wal_preopen() asks whether it is empty */
+        return BP_OK;
+    }
+    snprintf(q->error, sizeof(q->error), "%s was moved or replaced while being opened: not opened", q->path);
+    return BP_ERR_IO;
+}
+
+/* A writer, once SQLite opened the -shm: is it the one bp_wal_join() holds the lock on?  (A
+ * connection letting go of the store may have deleted it in between: SQLite then made another,
+ * which no lock of ours guards.) */
+static bp_status shm_joined(sq *q)
+{
+    if (q->read_only || bp_wal_joined_current(q->path, q->shm_fd))
+        return BP_OK;
+    q->foreign = 1; /* not guarded: never checkpoint through it */
+    snprintf(q->error, sizeof(q->error), "%s-shm was replaced while being opened: not used", q->path);
+    return BP_ERR_IO;
+}
+
 /* Open the path: the file (a writer creates it, 0640, never through a symbolic link, and
  * first looks at a -wal beside it: bp_wal_preopen), WAL mode, the -wal check, the schema. */
 static bp_status connect(sq *q)
@@ -594,7 +633,7 @@ static bp_status connect(sq *q)
     int flags = SQLITE_OPEN_NOMUTEX;
     q->moved = q->foreign = q->wal = 0;
     if (q->read_only) {
-        if (stat(q->path, &sb) != 0) {
+        if (bp_wal_file_mark(-1, q->path, &q->mark, &sb) != 0) {
             snprintf(q->error, sizeof(q->error), "%s: no such database", q->path);
             return BP_ERR_NOT_FOUND;
         }
@@ -611,24 +650,34 @@ static bp_status connect(sq *q)
                 snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
             return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
         }
-        int got = fstat(fd, &sb);
+        int got = bp_wal_file_mark(fd, NULL, &q->mark, &sb);
         close(fd);
         if (got != 0) {
             snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
             return BP_ERR_IO;
         }
-        bs = bp_wal_preopen(q->path, sb.st_size == 0, bp_wal_mark(sb.st_ino), q->error, sizeof(q->error));
-        if (bs != BP_OK)
-            return bs;
         flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
     }
     q->dev = sb.st_dev;
     q->ino = sb.st_ino;
-    q->mark = bp_wal_mark(sb.st_ino);
     int rc = sqlite3_open_v2(q->path, &q->db, flags, NULL);
     if (rc != SQLITE_OK) {
         bs = fail(q, rc, q->path);
         goto out;
+    }
+    if (!q->read_only) {
+        /* SQLite opened the path again: the file it opened must be the one looked at above
+         * (a rename between the two would have it judge and mark another file's commits as
+         * its own).  It has read no page yet, so letting go costs nothing. */
+        bs = opened_same(q, &sb);
+        if (bs == BP_OK)
+            bs = bp_wal_join(q->path, &sb, q->mark, &q->shm_fd, q->error, sizeof(q->error));
+        if (bs == BP_OK)
+            bs = bp_wal_preopen(q->path, q->shm_fd, sb.st_size == 0, q->mark, q->error, sizeof(q->error));
+        if (bs != BP_OK) {
+            q->foreign = 1; /* nothing of the -wal is read: never checkpoint through it */
+            goto out;
+        }
     }
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_handler(q->db, busy_wait, q);
@@ -641,6 +690,8 @@ static bp_status connect(sq *q)
     bs = exec(q, "BEGIN", "reading the database");
     if (bs == BP_OK) {
         bs = check_wal(q, &wal_mark);
+        if (bs == BP_OK)
+            bs = shm_joined(q);
         rc = sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
         if (bs == BP_OK && rc != SQLITE_OK && sqlite3_get_autocommit(q->db) == 0)
             bs = fail(q, rc, "reading the database"); /* still in that transaction: let go (out:) */
@@ -674,6 +725,9 @@ static bp_status connect(sq *q)
         if (bs != BP_OK)
             goto out;
         q->wal = 1;
+        bs = shm_joined(q);
+        if (bs != BP_OK)
+            goto out;
     }
     if (version < SCHEMA_VERSION)
         bs = migrate(q);
@@ -704,6 +758,7 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
     q->hooks = *hooks;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
+    q->shm_fd = -1;
     q->read_only = opts->read_only != 0;
     size_t n = strlen(location);
     q->path = bp_strdup(location);
@@ -759,7 +814,9 @@ static bp_status sq_begin(void *h)
             /* The write lock is ours: is the path still this file, the -wal this file's? */
             q->in_tx = 1;
             q->changes = sqlite3_total_changes64(q->db);
-            bp_status bs = has_moved(q) ? moved_error(q) : check_wal(q, &q->wal_mark);
+            bp_status bs = has_moved(q) ? moved_error(q) : shm_joined(q);
+            if (bs == BP_OK)
+                bs = check_wal(q, &q->wal_mark);
             if (bs != BP_OK) {
                 sq_rollback(q);
                 if (q->moved || q->foreign)
