@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bouncepipe/alloc.h"
+
 /* ledger rows as readers see them: the message's facts filled in from "processed" */
 #define LEDGER_COLUMNS                                                                                                 \
     "l.id, l.kind, l.evidence_time, l.recorded_at, l.type, l.action, l.recipient, l.recipient_from, "                  \
@@ -499,4 +501,45 @@ void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUT
     r->delivered_at = v[9].num;
     r->lease_owner = v[10].text;
     r->last_error = v[11].text;
+}
+
+static int collect_text(void *user, const bp_sql_value *v)
+{
+    bp_sql_text_list *l = user;
+    if (v[0].text == NULL)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **grown = bp_realloc(l->v, cap * sizeof(*grown));
+        if (grown == NULL) {
+            l->nomem = 1;
+            return 1;
+        }
+        l->v = grown;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = bp_strdup(v[0].text)) == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+bp_status bp_sql_text_list_read(bp_status (*run)(void *h, bp_sql_call *c), void *h, bp_sql_id id,
+                                bp_sql_text_list *list, const char *what)
+{
+    static const bp_sql_type types[] = {BP_SQL_TEXT};
+    bp_sql_call c = {.id = id, .types = types, .n_cols = 1, .row = collect_text, .user = list, .what = what};
+    bp_status st = run(h, &c);
+    return st == BP_OK && list->nomem ? BP_ERR_NOMEM : st;
+}
+
+void bp_sql_text_list_free(bp_sql_text_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        free(list->v[i]);
+    free(list->v);
+    list->v = NULL;
+    list->n = list->cap = 0;
 }

@@ -10,7 +10,7 @@
  * binds an array of bp_sql_value in the order of the column list, nothing else.
  *
  * Built into the core library and into the PostgreSQL module (CMakeLists.txt), so it needs
- * nothing but libc and event.c.
+ * nothing but libc, event.c and the allocator (bputil).
  *
  * Ownership: bp_sql_value texts are borrowed (from the row being written, or from the
  * backend's result row being read); rows made from values borrow them too.
@@ -120,6 +120,8 @@ typedef struct bp_sql_stmt {
     size_t n_cols;            /**< at most BP_SQL_STMT_MAX_COLS */
 } bp_sql_stmt;
 #define BP_SQL_STMT_MAX_COLS 40
+/** Result columns a run of bp_sql_call may ask for (an outbox row and its ledger row). */
+#define BP_SQL_RUN_MAX_COLS 64
 /** Statements of extensions a connection keeps prepared at most (a backend's cache). */
 #define BP_SQL_STMT_CACHE 48
 
@@ -193,13 +195,15 @@ void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUT
 /* bp_sql_row_fn, a result row of bp_sql_call or bp_sql_stmt: store_backend.h */
 
 /**
- * One run of a shared statement through a backend's run() (store_backend.h): the outbox and
- * the report's counts need nothing else from a backend.  @p params are bound from ?1 on;
- * each result row is read as @p n_cols columns of @p types and handed to @p row (n_cols 0:
- * a statement whose rows, if any, are not wanted).
+ * One run of a statement through a backend's one runner, run() (store_backend.h): rows.c,
+ * the outbox, the report's counts and the extensions (bp_store_sql_run()) need nothing else
+ * from a backend.  @p params are bound from ?1 on; each result row is read as @p n_cols
+ * columns of @p types (at most BP_SQL_RUN_MAX_COLS) and handed to @p row (NULL: a statement
+ * whose rows, if any, are not wanted).
  */
 typedef struct bp_sql_call {
     bp_sql_id id;
+    const bp_sql_stmt *stmt; /**< an extension's statement, run instead of @p id (NULL: @p id) */
     const bp_sql_value *params;
     size_t n_params;
     const bp_sql_type *types;
@@ -210,6 +214,21 @@ typedef struct bp_sql_call {
     long long changed; /**< out: rows the statement changed (INSERT, UPDATE, DELETE) */
     long long rows;    /**< out: result rows handed to @p row */
 } bp_sql_call;
+
+/** A list of strings read from the first column of a statement's rows (malloc'ed). */
+typedef struct bp_sql_text_list {
+    char **v;
+    size_t n, cap;
+    int nomem;
+} bp_sql_text_list;
+/**
+ * Run statement @p id (no parameters) through backend runner @p run of handle @p h and add
+ * the first column of every row that is not NULL to @p list (the keys of a migration).
+ * @return the runner's status, or BP_ERR_NOMEM (the list keeps what it had)
+ */
+bp_status bp_sql_text_list_read(bp_status (*run)(void *h, bp_sql_call *c), void *h, bp_sql_id id,
+                                bp_sql_text_list *list, const char *what);
+void bp_sql_text_list_free(bp_sql_text_list *list);
 
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9
