@@ -110,4 +110,8 @@ char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes
 /** @return non-zero when @p s[0..len) is valid UTF-8. */
 int bp_utf8_valid(const char *s, size_t len);
 
+/** @return how many of the @p len bytes of @p s to keep so that at most @p max remain, cut at a
+ *  UTF-8 character boundary (a character that would be cut goes whole). */
+size_t bp_utf8_cut(const char *s, size_t len, size_t max);
+
 #endif

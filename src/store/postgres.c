@@ -287,14 +287,10 @@ static int set_add(addr_set *set, const char *a)
 {
     if (set_has(set, a))
         return 0;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 8;
-        char **v = bp_realloc(set->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        set->v = v;
-        set->cap = cap;
-    }
+    char **v = bp_grow(set->v, set->n, &set->cap, sizeof(*v), 8);
+    if (v == NULL)
+        return -1;
+    set->v = v;
     if ((set->v[set->n] = bp_strdup(a)) == NULL)
         return -1;
     set->n++;
