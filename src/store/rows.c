@@ -20,8 +20,7 @@ static bp_status run(const bp_store_backend *be, void *h, bp_sql_id id, const bp
                      const bp_sql_type *types, size_t n_cols, bp_sql_row_fn row, void *user, const char *what,
                      long long *rows)
 {
-    bp_sql_call c = {
-        .id = id, .params = v, .n_params = n, .types = types, .n_cols = n_cols, .row = row, .user = user, .what = what};
+    bp_sql_call c = bp_sql_read(id, v, n, types, n_cols, row, user, what);
     bp_status st = be->run(h, &c);
     if (rows != NULL)
         *rows = c.rows;
@@ -63,32 +62,26 @@ bp_status bp_rows_drop_placeholder(const bp_store_backend *be, void *h, const ch
 
 /* ---- the ledger ------------------------------------------------------------------------ */
 
-typedef struct ledger_walk {
-    bp_ledger_cb cb;
-    void *user;
-    const char *address; /* the fold's rows: of this address */
-} ledger_walk;
-
 static int ledger_each(void *ctx, const bp_sql_value *v)
 {
-    ledger_walk *w = ctx;
+    bp_sql_walk *w = ctx;
     bp_ledger_row r;
     bp_sql_ledger_row(&r, v);
-    return w->cb(w->user, &r);
+    return w->cb.ledger(w->user, &r);
 }
 
 static int fold_each(void *ctx, const bp_sql_value *v)
 {
-    ledger_walk *w = ctx;
+    bp_sql_walk *w = ctx;
     bp_ledger_row r;
     bp_sql_fold_row(&r, v, w->address);
-    return w->cb(w->user, &r);
+    return w->cb.ledger(w->user, &r);
 }
 
 static bp_status ledger_read(const bp_store_backend *be, void *h, bp_sql_id id, const bp_sql_value *v, size_t n,
                              bp_ledger_cb cb, void *user)
 {
-    ledger_walk w = {cb, user, NULL};
+    bp_sql_walk w = {.cb.ledger = cb, .user = user};
     return run(be, h, id, v, n, bp_sql_ledger_types, BP_SQL_LEDGER_N, ledger_each, &w, "reading the ledger", NULL);
 }
 
@@ -102,7 +95,7 @@ bp_status bp_rows_ledger_for(const bp_store_backend *be, void *h, const char *ke
 bp_status bp_rows_ledger_fold(const bp_store_backend *be, void *h, const char *key, long long after_time,
                               long long after_id, bp_ledger_cb cb, void *user)
 {
-    ledger_walk w = {cb, user, key};
+    bp_sql_walk w = {.cb.ledger = cb, .user = user, .address = key};
     const bp_sql_value v[] = {bp_sql_text(key), bp_sql_int(after_time), bp_sql_int(after_id)};
     bp_status st = lock(be, h, key);
     if (st != BP_OK)
@@ -186,23 +179,18 @@ bp_status bp_rows_unit_envid(const bp_store_backend *be, void *h, const char *fi
 
 /* ---- the suppression list and its counts ----------------------------------------------- */
 
-typedef struct suppression_walk {
-    bp_suppression_cb cb;
-    void *user;
-} suppression_walk;
-
 static int suppression_each(void *ctx, const bp_sql_value *v)
 {
-    suppression_walk *w = ctx;
+    bp_sql_walk *w = ctx;
     bp_suppression r;
     bp_sql_suppression_row(&r, v);
-    return w->cb(w->user, &r);
+    return w->cb.suppression(w->user, &r);
 }
 
 static bp_status suppression_read(const bp_store_backend *be, void *h, bp_sql_id id, const bp_sql_value *v, size_t n,
                                   bp_suppression_cb cb, void *user, long long *rows)
 {
-    suppression_walk w = {cb, user};
+    bp_sql_walk w = {.cb.suppression = cb, .user = user};
     return run(be, h, id, v, n, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, suppression_each, &w,
                "reading the suppression list", rows);
 }
@@ -232,36 +220,34 @@ bp_status bp_rows_suppression_delete(const bp_store_backend *be, void *h, const 
     return write_row(be, h, BP_SQL_SUPP_DELETE, v, 1, "writing the suppression list");
 }
 
+/* No filter: everything (bp_store_export(), bp_store_stats() with NULL). */
+static const bp_store_filter no_filter;
+
 bp_status bp_rows_suppression_list(const bp_store_backend *be, void *h, const bp_store_filter *f, bp_suppression_cb cb,
                                    void *user)
 {
+    f = f != NULL ? f : &no_filter;
     const bp_sql_value v[] = {bp_sql_int(f->since), bp_sql_text(f->type), bp_sql_text(f->category),
                               bp_sql_text(f->domain), bp_sql_int(f->include_lifted != 0)};
     return suppression_read(be, h, BP_SQL_SUPP_LIST, v, 5, cb, user, NULL);
 }
 
-typedef struct stats_walk {
-    bp_stats_cb cb;
-    void *user;
-    bp_stats_dim dim;
-    int stopped;
-} stats_walk;
-
 static int stats_each(void *ctx, const bp_sql_value *v)
 {
-    stats_walk *w = ctx;
+    bp_sql_walk *w = ctx;
     char day[32];
-    const char *key = bp_sql_stats_key(w->dim, v[0].text, day, sizeof(day));
-    w->stopped = w->cb(w->user, w->dim, key, v[1].num) != 0;
+    bp_stats_dim dim = (bp_stats_dim)w->dim;
+    w->stopped = w->cb.stats(w->user, dim, bp_sql_stats_key(dim, v[0].text, day, sizeof(day)), v[1].num) != 0;
     return w->stopped;
 }
 
 bp_status bp_rows_stats(const bp_store_backend *be, void *h, const bp_store_filter *f, bp_stats_cb cb, void *user)
 {
+    f = f != NULL ? f : &no_filter;
     static const bp_sql_type types[] = {BP_SQL_TEXT, BP_SQL_INT};
     const bp_sql_value since[] = {bp_sql_int(f->since)};
     for (size_t i = 0; i < BP_STATS_DIM_LAST; i++) {
-        stats_walk w = {cb, user, bp_sql_stats[i].dim, 0};
+        bp_sql_walk w = {.cb.stats = cb, .user = user, .dim = (int)bp_sql_stats[i].dim};
         bp_status st = run(be, h, bp_sql_stats[i].id, since, bp_sql_stats[i].uses_since ? 1 : 0, types, 2, stats_each,
                            &w, "counting", NULL);
         if (st != BP_OK || w.stopped)
@@ -272,24 +258,20 @@ bp_status bp_rows_stats(const bp_store_backend *be, void *h, const bp_store_filt
 
 /* ---- the fold state; where acct --follow stopped ----------------------------------------- */
 
-typedef struct state_walk {
-    bp_fold_state_cb cb;
-    void *user;
-} state_walk;
-
+/* the one row of a key: its callback's result is not asked */
 static int state_each(void *ctx, const bp_sql_value *v)
 {
-    state_walk *w = ctx;
+    bp_sql_walk *w = ctx;
     bp_fold_state s;
     bp_sql_state_row(&s, v);
-    w->cb(w->user, &s);
+    w->cb.state(w->user, &s);
     return 1;
 }
 
 bp_status bp_rows_state_get(const bp_store_backend *be, void *h, const char *key, bp_fold_state_cb cb, void *user)
 {
     long long rows = 0;
-    state_walk w = {cb, user};
+    bp_sql_walk w = {.cb.state = cb, .user = user};
     const bp_sql_value v[] = {bp_sql_text(key)};
     /* read under the address's lock: the state another writer commits meanwhile is seen
      * whole, and no other writer changes it until this transaction ends */
@@ -314,17 +296,12 @@ bp_status bp_rows_state_delete(const bp_store_backend *be, void *h, const char *
     return st == BP_OK ? write_row(be, h, BP_SQL_STATE_DELETE, v, 1, "writing the fold state") : st;
 }
 
-typedef struct position_walk {
-    bp_acct_position_cb cb;
-    void *user;
-} position_walk;
-
 static int position_each(void *ctx, const bp_sql_value *v)
 {
-    position_walk *w = ctx;
+    bp_sql_walk *w = ctx;
     bp_acct_position pos;
     bp_sql_position_row(&pos, v);
-    w->cb(w->user, &pos);
+    w->cb.position(w->user, &pos);
     return 1;
 }
 
@@ -332,7 +309,7 @@ bp_status bp_rows_position_get(const bp_store_backend *be, void *h, const char *
                                void *user)
 {
     long long rows = 0;
-    position_walk w = {cb, user};
+    bp_sql_walk w = {.cb.position = cb, .user = user};
     const bp_sql_value v[] = {bp_sql_text(stream)};
     bp_status st = run(be, h, BP_SQL_POSITION_GET, v, 1, bp_sql_position_types, BP_SQL_POSITION_N, position_each, &w,
                        "reading the accounting position", &rows);

@@ -58,8 +58,10 @@ bp_status bp_rows_suppression_get(const bp_store_backend *be, void *h, const cha
                                   void *user);
 bp_status bp_rows_suppression_put(const bp_store_backend *be, void *h, const bp_suppression *row);
 bp_status bp_rows_suppression_delete(const bp_store_backend *be, void *h, const char *key);
+/** The suppression rows @p filter selects (NULL: all). */
 bp_status bp_rows_suppression_list(const bp_store_backend *be, void *h, const bp_store_filter *filter,
                                    bp_suppression_cb cb, void *user);
+/** The counts of bp_store_stats() (@p filter NULL: all). */
 bp_status bp_rows_stats(const bp_store_backend *be, void *h, const bp_store_filter *filter, bp_stats_cb cb, void *user);
 
 /** The fold state of @p key (under the key's lock): cb once, or BP_ERR_NOT_FOUND. */

@@ -215,6 +215,38 @@ typedef struct bp_sql_call {
     long long rows;    /**< out: result rows handed to @p row */
 } bp_sql_call;
 
+/**
+ * What a row function (bp_sql_row_fn) of rows.c, outbox.c or grouped.c hands each result row
+ * on to, made into a row of store.h: the caller's callback, one of these, with its @p user
+ * pointer, and what the walk needs besides.
+ */
+typedef struct bp_sql_walk {
+    union {
+        bp_ledger_cb ledger;
+        bp_suppression_cb suppression;
+        bp_fold_state_cb state;
+        bp_acct_position_cb position;
+        bp_stats_cb stats;
+        bp_group_cb group;
+        bp_store_outbox_count_cb outbox_count;
+        bp_store_outbox_entry_cb outbox_entry;
+    } cb;
+    void *user;
+    const char *address; /**< the fold's rows: of this address key */
+    int dim;             /**< a bp_stats_dim or bp_group_dim */
+    int stopped;         /**< the callback asked to stop */
+} bp_sql_walk;
+
+/** A call of statement @p id with @p n_params @p params whose rows, @p n_cols columns of
+ *  @p types, go to @p row with @p user (NULL, 0, NULL: a statement without rows wanted). */
+static inline bp_sql_call bp_sql_read(bp_sql_id id, const bp_sql_value *params, size_t n_params,
+                                      const bp_sql_type *types, size_t n_cols, bp_sql_row_fn row, void *user,
+                                      const char *what)
+{
+    bp_sql_call c = {id, NULL, params, n_params, types, n_cols, row, user, what, 0, 0};
+    return c;
+}
+
 /** A list of strings read from the first column of a statement's rows (malloc'ed). */
 typedef struct bp_sql_text_list {
     char **v;

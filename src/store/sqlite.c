@@ -934,14 +934,7 @@ static bp_status sq_seen(void *h, const char *fingerprint, int *state)
 {
     static const bp_sql_type types[] = {BP_SQL_INT};
     const bp_sql_value v[] = {bp_sql_text(fingerprint)};
-    bp_sql_call c = {.id = BP_SQL_SEEN,
-                     .params = v,
-                     .n_params = 1,
-                     .types = types,
-                     .n_cols = 1,
-                     .row = seen_each,
-                     .user = state,
-                     .what = "looking up a fingerprint"};
+    bp_sql_call c = bp_sql_read(BP_SQL_SEEN, v, 1, types, 1, seen_each, state, "looking up a fingerprint");
     *state = BP_SEEN_UNKNOWN;
     return sq_run(h, &c);
 }

@@ -43,6 +43,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/module.h"
+#include "bouncepipe/text.h"
 #include "dmarc_sql.h"
 #include "fold.h"
 #include "identity.h"
@@ -260,15 +261,6 @@ static bp_status need_tx(bp_store *s)
     return BP_ERR_USAGE;
 }
 
-/* An operator's or a delivery's address: no longer than an address can be (limits.h). */
-static bp_status check_address(bp_store *s, const char *address)
-{
-    if (address != NULL && strlen(address) <= BP_MAX_ADDRESS_BYTES)
-        return BP_OK;
-    snprintf(s->error, sizeof(s->error), "not an address (empty, or longer than %u bytes)", BP_MAX_ADDRESS_BYTES);
-    return BP_ERR_USAGE;
-}
-
 static long long now_seconds(void)
 {
     return (long long)time(NULL);
@@ -293,6 +285,22 @@ static bp_status key_of(bp_store *s, const char *address, char **key)
         return BP_OK;
     snprintf(s->error, sizeof(s->error), "out of memory");
     return BP_ERR_NOMEM;
+}
+
+/* The key of an operator's or a delivery's address, into *key (malloc'ed), inside a
+ * transaction; the address no longer than an address can be (limits.h).
+ * @return BP_OK, BP_ERR_USAGE or BP_ERR_NOMEM */
+static bp_status operator_key(bp_store *s, const char *address, char **key)
+{
+    *key = NULL;
+    bp_status st = need_tx(s);
+    if (st != BP_OK)
+        return st;
+    if (address == NULL || strlen(address) > BP_MAX_ADDRESS_BYTES) {
+        snprintf(s->error, sizeof(s->error), "not an address (empty, or longer than %u bytes)", BP_MAX_ADDRESS_BYTES);
+        return BP_ERR_USAGE;
+    }
+    return key_of(s, address, key);
 }
 
 /* ---- the fold state kept per address (table derive_state) --------------------------------
@@ -795,16 +803,12 @@ static int collect_history(void *user, const bp_ledger_row *r)
     if (strcmp(r->kind, BP_LEDGER_EVENT) != 0 || r->event.type != BP_EVENT_BOUNCE ||
         bp_action_name(r->event.action) == NULL)
         return 0;
-    if (hs->n == hs->cap) {
-        size_t cap = hs->cap ? hs->cap * 2 : 16;
-        history_row *v = bp_realloc(hs->v, cap * sizeof(*v));
-        if (v == NULL) {
-            hs->nomem = 1;
-            return 1;
-        }
-        hs->v = v;
-        hs->cap = cap;
+    history_row *v = bp_grow(hs->v, hs->n, &hs->cap, sizeof(*v), 16);
+    if (v == NULL) {
+        hs->nomem = 1;
+        return 1;
     }
+    hs->v = v;
     history_row *h = &hs->v[hs->n++];
     memset(h, 0, sizeof(*h));
     h->id = r->id;
@@ -930,19 +934,7 @@ typedef struct unit_text {
 /* @p v cut to at most @p max bytes, at a UTF-8 character boundary (a copy when cut). */
 static const char *cut(unit_text *w, const char *v, size_t max)
 {
-    if (v == NULL || strlen(v) <= max)
-        return v;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-        n--; /* v[n] continues a character: keep none of it */
-    if (w->arena == NULL && (w->arena = bp_arena_new()) == NULL) {
-        w->nomem = 1;
-        return NULL;
-    }
-    const char *c = bp_arena_strndup(w->arena, v, n);
-    if (c == NULL)
-        w->nomem = 1;
-    return c;
+    return bp_arena_cut(&w->arena, v, max, &w->nomem);
 }
 
 static size_t text_len(const char *v)
@@ -1242,11 +1234,7 @@ bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_
 bp_status bp_store_record_delivery(bp_store *s, const char *address, long long when)
 {
     char *key = NULL;
-    bp_status st = need_tx(s);
-    if (st == BP_OK)
-        st = check_address(s, address);
-    if (st == BP_OK)
-        st = key_of(s, address, &key);
+    bp_status st = operator_key(s, address, &key);
     if (st != BP_OK)
         return st;
     size_t soft_pending = 0;
@@ -1302,9 +1290,7 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 {
     char notebuf[BP_MAX_STORED_NOTE_BYTES + 1];
     if (note != NULL && strlen(note) > BP_MAX_STORED_NOTE_BYTES) {
-        size_t n = BP_MAX_STORED_NOTE_BYTES;
-        while (n > 0 && ((unsigned char)note[n] & 0xc0) == 0x80)
-            n--; /* at a character boundary, as cut() */
+        size_t n = bp_utf8_cut(note, strlen(note), BP_MAX_STORED_NOTE_BYTES); /* as cut() */
         memcpy(notebuf, note, n);
         notebuf[n] = '\0';
         note = notebuf;
@@ -1324,11 +1310,7 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)
 {
     char *key = NULL;
-    bp_status st = need_tx(s);
-    if (st == BP_OK)
-        st = check_address(s, address);
-    if (st == BP_OK)
-        st = key_of(s, address, &key);
+    bp_status st = operator_key(s, address, &key);
     if (st != BP_OK)
         return st;
     current_row cur = {NULL, 0, 0, 0};
@@ -1362,11 +1344,7 @@ bp_status bp_store_add(bp_store *s, const char *address, const char *reason, con
 {
     char *key = NULL;
     *changed = 0;
-    bp_status st = need_tx(s);
-    if (st == BP_OK)
-        st = check_address(s, address);
-    if (st == BP_OK)
-        st = key_of(s, address, &key);
+    bp_status st = operator_key(s, address, &key);
     if (st != BP_OK)
         return st;
     lift_info cur = {0, 0, 0};
@@ -1398,11 +1376,6 @@ out:
 
 bp_status bp_store_export(bp_store *s, const bp_store_filter *filter, bp_suppression_cb cb, void *user)
 {
-    bp_store_filter none;
-    if (filter == NULL) {
-        memset(&none, 0, sizeof(none));
-        filter = &none;
-    }
     return bp_rows_suppression_list(s->be, s->h, filter, cb, user);
 }
 
@@ -1415,11 +1388,6 @@ const char *bp_stats_dim_name(bp_stats_dim dim)
 
 bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb cb, void *user)
 {
-    bp_store_filter none;
-    if (filter == NULL) {
-        memset(&none, 0, sizeof(none));
-        filter = &none;
-    }
     return bp_rows_stats(s->be, s->h, filter, cb, user);
 }
 
