@@ -169,12 +169,6 @@ void bp_deliver_options_default(bp_deliver_options *o);
  */
 bp_status bp_deliver_options_set(bp_deliver_options *o, const char *key, const char *value, char **error);
 
-/**
- * Parse a duration "250ms", "30s", "5m", "1h", "3d" or "30" (seconds) into milliseconds.
- * @return BP_OK, BP_ERR_CONFIG (malformed, negative, over 366 days).
- */
-bp_status bp_parse_duration_ms(const char *s, long long *ms);
-
 /** What one pass did. */
 typedef struct bp_deliver_result {
     size_t claimed;   /**< rows claimed */

@@ -114,4 +114,12 @@ int bp_utf8_valid(const char *s, size_t len);
  *  UTF-8 character boundary (a character that would be cut goes whole). */
 size_t bp_utf8_cut(const char *s, size_t len, size_t max);
 
+/**
+ * A duration of a configuration value or an option: a number (a fraction allowed) with ms, s,
+ * m, h, d or w, or none for seconds ("250ms", "1.5s", "30", "24h", "7d", "2w"); blanks around
+ * it are allowed.  The one parser of durations ([deliver], [signals], --since).
+ * @return BP_OK with @p ms set; BP_ERR_CONFIG (malformed, negative, over 366 days).
+ */
+bp_status bp_parse_duration_ms(const char *s, long long *ms);
+
 #endif

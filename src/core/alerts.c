@@ -29,15 +29,13 @@
 #include <string.h>
 
 #include "bouncepipe/limits.h"
+#include "bouncepipe/text.h"
 
 /* Action outcomes kept in signal_alerts.action_status. */
 #define ACTION_NONE    (-1)
 #define ACTION_OK      0
 #define ACTION_FAILED  1
 #define ACTION_PENDING 2 /* fired, its command not run yet (the process stopped in between) */
-
-/* Longest duration a setting takes: a year. */
-#define MAX_DURATION (366LL * 86400LL)
 
 static const char *const default_lists[] = {"spamhaus", NULL};
 
@@ -76,47 +74,8 @@ void bp_signals_config_free(bp_signals_config *c)
 
 long long bp_signals_parse_duration(const char *s)
 {
-    if (s == NULL)
-        return -1;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    char *end = NULL;
-    long long n = strtoll(s, &end, 10);
-    if (errno != 0 || n < 0 || n > MAX_DURATION)
-        return -1;
-    long long unit = 1;
-    switch (*end) {
-    case '\0': break;
-    case 's':
-        unit = 1;
-        end++;
-        break;
-    case 'm':
-        unit = 60;
-        end++;
-        break;
-    case 'h':
-        unit = 3600;
-        end++;
-        break;
-    case 'd':
-        unit = 86400;
-        end++;
-        break;
-    case 'w':
-        unit = 7 * 86400;
-        end++;
-        break;
-    default: return -1;
-    }
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (*end != '\0' || n > MAX_DURATION / unit)
-        return -1;
-    return n * unit;
+    long long ms = 0;
+    return bp_parse_duration_ms(s, &ms) == BP_OK ? ms / 1000 : -1;
 }
 
 /* Split @p value at ';' into a list (blanks around items dropped, empty items skipped).

@@ -11,7 +11,7 @@
  * another process) is counted as lost, never forced.
  * A pass asked to stop (env->stop) ends after the request in flight and releases the rows it
  * has not sent, so that the next deliver process takes them at once.
- * bp_deliver_options_set(), bp_parse_duration_ms(): the [deliver] group's values.
+ * bp_deliver_options_set(): the [deliver] group's values (durations: text.h's parser).
  *
  * Ownership: one arena per pass holds the copied rows and is freed before returning; request
  * bodies live in a bp_strbuf of the pass.
@@ -27,6 +27,7 @@
 
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/text.h"
 
 /* Requests per pass: small, so that a pass returns soon and the caller can stop or move on. */
 #define REQUESTS_PER_PASS 4u
@@ -38,32 +39,6 @@ void bp_deliver_options_default(bp_deliver_options *o)
     o->dead_after_s = 3 * 86400;
     o->lease_margin_s = 30;
     o->poll_ms = 1000;
-}
-
-bp_status bp_parse_duration_ms(const char *s, long long *ms)
-{
-    char *end = NULL;
-    if (s == NULL || !g_ascii_isdigit(*s))
-        return BP_ERR_CONFIG;
-    double v = g_ascii_strtod(s, &end);
-    double unit = 1000;
-    if (strcmp(end, "ms") == 0)
-        unit = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        unit = 1000;
-    else if (strcmp(end, "m") == 0)
-        unit = 60000;
-    else if (strcmp(end, "h") == 0)
-        unit = 3600000;
-    else if (strcmp(end, "d") == 0)
-        unit = 86400000;
-    else
-        return BP_ERR_CONFIG;
-    double r = v * unit;
-    if (!(r >= 0) || r > 366.0 * 86400000.0)
-        return BP_ERR_CONFIG;
-    *ms = (long long)r;
-    return BP_OK;
 }
 
 bp_status bp_deliver_options_set(bp_deliver_options *o, const char *key, const char *value, char **error)

@@ -23,6 +23,7 @@
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/emit.h"
+#include "bouncepipe/text.h"
 
 static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *message(const char *fmt, ...)

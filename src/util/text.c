@@ -1,5 +1,6 @@
 /*
- * text.c - string helpers: growable buffer, ASCII case folding, cleaning of remote text.
+ * text.c - string helpers: growable buffer, ASCII case folding, cleaning of remote text,
+ * durations of configuration values.
  *
  * Contracts are in include/bouncepipe/text.h.  Nothing here knows about mail; remote text
  * cleaning is where the "control bytes masked, length capped" promise of the event
@@ -352,4 +353,51 @@ char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes
     }
     out[o] = '\0';
     return o > 0 ? out : NULL;
+}
+
+/* Longest duration a setting takes: a year (a longer window or delay is a typo). */
+#define MAX_DURATION_MS (366LL * 86400000LL)
+
+bp_status bp_parse_duration_ms(const char *s, long long *ms)
+{
+    static const struct {
+        const char *suffix;
+        long long ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {"w", 604800000}, {"", 1000}};
+    if (s == NULL)
+        return BP_ERR_CONFIG;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s < '0' || *s > '9')
+        return BP_ERR_CONFIG;
+    /* whole and fraction in integers: no locale, no rounding surprise ("1.5s" is 1500 ms) */
+    long long whole = 0, frac = 0, scale = 1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (whole > MAX_DURATION_MS)
+            return BP_ERR_CONFIG;
+        whole = whole * 10 + (*s - '0');
+    }
+    if (*s == '.') {
+        for (s++; *s >= '0' && *s <= '9'; s++)
+            if (scale < 1000000000LL) {
+                frac = frac * 10 + (*s - '0');
+                scale *= 10;
+            }
+    }
+    size_t len = strcspn(s, " \t");
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strlen(units[i].suffix) != len || strncmp(s, units[i].suffix, len) != 0)
+            continue;
+        const char *rest = s + len;
+        while (*rest == ' ' || *rest == '\t')
+            rest++;
+        if (*rest != '\0' || whole > MAX_DURATION_MS / units[i].ms)
+            return BP_ERR_CONFIG;
+        long long r = whole * units[i].ms + frac * units[i].ms / scale;
+        if (r > MAX_DURATION_MS)
+            return BP_ERR_CONFIG;
+        *ms = r;
+        return BP_OK;
+    }
+    return BP_ERR_CONFIG;
 }

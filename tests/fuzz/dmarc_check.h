@@ -28,6 +28,15 @@ static inline const char *bp_dmarc_check_str(const char *s, const char *what)
     return NULL;
 }
 
+/* The first of the @p n strings @p v that is not clean (its @p what), or NULL. */
+static inline const char *bp_dmarc_check_strs(const char *const *v, const char *const *what, size_t n)
+{
+    const char *bad = NULL;
+    for (size_t i = 0; i < n && bad == NULL; i++)
+        bad = bp_dmarc_check_str(v[i], what[i]);
+    return bad;
+}
+
 /** @return NULL when @p r keeps every promise, else a description of the first it breaks. */
 static inline const char *bp_dmarc_check_report(const bp_dmarc_report *r)
 {
@@ -93,19 +102,17 @@ static inline const char *bp_dmarc_check_report(const bp_dmarc_report *r)
         for (size_t j = 0; j < c->n_reasons && bad == NULL; j++)
             if ((bad = bp_dmarc_check_str(c->reasons[j].type, "reason type")) == NULL)
                 bad = bp_dmarc_check_str(c->reasons[j].comment, "reason comment");
+        static const char *const dkim_what[] = {"dkim domain", "dkim selector", "dkim result", "dkim human_result"};
+        static const char *const spf_what[] = {"spf domain", "spf scope", "spf result", "spf human_result"};
         for (size_t j = 0; j < c->n_dkim && bad == NULL; j++) {
             const bp_dmarc_dkim *d = &c->dkim_results[j];
-            if ((bad = bp_dmarc_check_str(d->domain, "dkim domain")) == NULL &&
-                (bad = bp_dmarc_check_str(d->selector, "dkim selector")) == NULL &&
-                (bad = bp_dmarc_check_str(d->result, "dkim result")) == NULL)
-                bad = bp_dmarc_check_str(d->human_result, "dkim human_result");
+            const char *v[] = {d->domain, d->selector, d->result, d->human_result};
+            bad = bp_dmarc_check_strs(v, dkim_what, 4);
         }
         for (size_t j = 0; j < c->n_spf && bad == NULL; j++) {
             const bp_dmarc_spf *s = &c->spf_results[j];
-            if ((bad = bp_dmarc_check_str(s->domain, "spf domain")) == NULL &&
-                (bad = bp_dmarc_check_str(s->scope, "spf scope")) == NULL &&
-                (bad = bp_dmarc_check_str(s->result, "spf result")) == NULL)
-                bad = bp_dmarc_check_str(s->human_result, "spf human_result");
+            const char *v[] = {s->domain, s->scope, s->result, s->human_result};
+            bad = bp_dmarc_check_strs(v, spf_what, 4);
         }
         if (bad != NULL)
             return bad;

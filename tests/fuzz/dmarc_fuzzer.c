@@ -116,16 +116,14 @@ static const char text_xml_head[] = "From: dmarc@mx.example.net\r\n"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
+    int mode = fuzz_take_mode(&data, &size, 5);
+    if (mode < 0)
         return 0;
     bp_mime_init();
     bp_dmarc_init();
     bp_arena *arena = bp_arena_new();
     if (arena == NULL)
         return 0;
-    unsigned mode = data[0] % 5u;
-    data++;
-    size--;
     bp_dmarc_report r;
     memset(&r, 0, sizeof(r));
     unsigned char *packed = NULL;

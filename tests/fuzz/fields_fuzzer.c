@@ -85,14 +85,12 @@ static void run_report(int arf, const uint8_t *text, size_t size, bp_arena *aren
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
+    int mode = fuzz_take_mode(&data, &size, 3);
+    if (mode < 0)
         return 0;
     bp_arena *arena = bp_arena_new();
     if (arena == NULL)
         return 0;
-    unsigned mode = data[0] % 3u;
-    data++;
-    size--;
     if (mode == 0) {
         bp_field_group *groups = NULL;
         size_t n = 0, dropped = 0;

@@ -55,9 +55,10 @@ static int run_file(const char *path)
     return rc;
 }
 
-static int cmp_names(const void *a, const void *b)
+/* scandir(3) filter: the corpus files, not "." and hidden ones. */
+static int visible(const struct dirent *de)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return de->d_name[0] != '.';
 }
 
 /* @return the number of inputs run, or -1 on error */
@@ -70,47 +71,24 @@ static long run_path(const char *path)
     }
     if (!S_ISDIR(sb.st_mode))
         return run_file(path) == 0 ? 1 : -1;
-    DIR *d = opendir(path);
-    if (d == NULL)
+    struct dirent **list = NULL;
+    int n = scandir(path, &list, visible, alphasort); /* name order: strcmp's in the C locale */
+    if (n < 0)
         return -1;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
     long count = 0;
-    const struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (nn == NULL) {
-                count = -1;
-                goto out;
-            }
-            names = nn;
-        }
-        size_t len = strlen(path) + strlen(de->d_name) + 2;
-        names[n] = malloc(len);
-        if (names[n] == NULL) {
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(path) + strlen(list[i]->d_name) + 2;
+        char *name = malloc(len);
+        if (count >= 0 && name != NULL) {
+            snprintf(name, len, "%s/%s", path, list[i]->d_name);
+            count = run_file(name) == 0 ? count + 1 : -1;
+        } else {
             count = -1;
-            goto out;
         }
-        snprintf(names[n], len, "%s/%s", path, de->d_name);
-        n++;
+        free(name);
+        free(list[i]);
     }
-    qsort(names, n, sizeof(*names), cmp_names);
-    for (size_t i = 0; i < n; i++) {
-        if (run_file(names[i]) != 0) {
-            count = -1;
-            goto out;
-        }
-        count++;
-    }
-out:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    closedir(d);
+    free((void *)list);
     return count;
 }
 

@@ -20,6 +20,7 @@ BIN=${1:?usage: acct_cli.sh /path/to/bouncepipe}
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is needed"; exit 1; }
 NAME=acct_cli
 . "$(dirname "$0")/acct_lib.sh"
+acct_setup
 events() { sqlite3 "$1" "select count(*) from ledger where kind='event' and fingerprint like 'acct:%'"; }
 
 FIX=fixtures/acct/pmta5-default-crlf.csv
@@ -57,7 +58,7 @@ DB=$T/two.db
 mkfifo "$T/fifo"
 "$BIN" acct --quiet --db "$DB" <"$T/fifo" &
 pid=$!
-pids+=("$pid")
+pids="$pids $pid"
 exec 3>"$T/fifo"
 head -n 4 "$FIX" >&3 # header + d + 2 bounces, then silence
 has_two() { [ "$(events "$DB" 2>/dev/null || echo 0)" = 2 ]; }
@@ -82,7 +83,7 @@ pathlib.Path(sys.argv[2]).touch()
 time.sleep(3)
 c.execute("ROLLBACK")
 PY
-pids+=($!)
+pids="$pids $!"
 wait_for 10 test -f "$T/locked" || fail "could not lock the database"
 start=$(date +%s)
 "$BIN" acct --config "$T/conf" "$FIX" 2>"$T/err" || fail "acct failed while the database was locked: $(cat "$T/err")"
@@ -97,10 +98,19 @@ rm -f "$T/fifo"
 mkfifo "$T/fifo"
 "$BIN" acct --quiet --batch 1000 --db "$DB" <"$T/fifo" &
 pid=$!
-pids+=("$pid")
+pids="$pids $pid"
 exec 3>"$T/fifo"
 cat "$FIX" >&3
-sleep 0.3
+# until acct has taken every byte out of the pipe (FIONREAD on our write end, fd 3): a fixed
+# pause lost the race on a loaded machine (the signal came before acct had read anything)
+python3 -c '
+import fcntl, struct, sys, termios, time
+deadline = time.time() + 30
+while struct.unpack("i", fcntl.ioctl(3, termios.FIONREAD, b"\0\0\0\0"))[0] > 0:
+    if time.time() > deadline:
+        sys.exit("acct did not read the stream")
+    time.sleep(0.05)
+' || fail "acct did not read the stream in 30 s"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?

@@ -21,6 +21,7 @@ BIN=$(readlink -f "${1:?usage: acct_follow.sh /path/to/bouncepipe}")
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is needed"; exit 1; }
 NAME=acct_follow
 . "$(dirname "$0")/acct_lib.sh"
+acct_setup
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 events() { sqlite3 "$1" "select count(*) from ledger where kind='event'"; }
 rcpts() { sqlite3 "$1" "select recipient from ledger where kind='event' order by recipient" | tr '\n' ' '; }
@@ -82,7 +83,7 @@ file_of 100 102 >"$L/acct-2026-11-20-0000.csv"
 start_follow() {
     "$BIN" acct --quiet --db "$DB" --follow "$L/acct.csv" 2>>"$T/follow.err" &
     pid=$!
-    pids+=("$pid")
+    pids="$pids $pid"
 }
 have() { [ "$(events "$DB" 2>/dev/null || echo 0)" = "$1" ]; }
 start_follow

@@ -18,6 +18,7 @@ set -euo pipefail
 BIN=$(readlink -f "${1:?usage: acct_root.sh /path/to/bouncepipe}")
 NAME=acct_root
 . "$(dirname "$0")/acct_lib.sh"
+acct_setup
 skip() {
     if [ -n "${CI:-}" ]; then
         echo "FAIL: acct_root: cannot run in CI: $*" >&2
@@ -47,7 +48,7 @@ printf '[store]\ndatabase = %s/store.db\n[quarantine]\ndirectory = %s/quarantine
 mkfifo "$T/fifo"
 "$BIN" acct --quiet --config "$T/conf" <"$T/fifo" &
 pid=$!
-pids+=("$pid")
+pids="$pids $pid"
 exec 3>"$T/fifo"
 head -n 3 "$FIX" >&3
 # SQLite creates the -wal a moment before the -shm: wait for both

@@ -1,4 +1,5 @@
-# docs_lib.sh - run a set-up document's command blocks as written (sourced by tests/docs_*.sh).
+# docs_lib.sh - run a set-up document's command blocks as written (sourced by tests/docs_*.sh),
+# and the preamble of the scripts that install the package (docs_*.sh, package.sh).
 #
 # docs_run_blocks README WORKDIR PKGDIR MIN
 #   Extracts every ```sh block of README, in order, and runs each with `bash -e` as the
@@ -10,7 +11,42 @@
 #   Indented code (illustrations) is not run.  Fails (via the caller's `fail`) on a block that
 #   fails, on an unknown mode, and when README has fewer than MIN blocks.  Each block's text
 #   stays in WORKDIR/blockNN.sh.
-# The caller defines fail() (message, exit 1).
+#
+# Sourced first thing by NAME.sh PATH/TO/bouncepipe_VERSION_ARCH.deb, it sets DOCS_NAME (NAME),
+# DEB (the package, absolute) and SRC (the checkout), and defines
+#   skip MESSAGE    exit 77 (skipped), except under CI, where it is a failure;
+#   fail MESSAGE    exit 1;
+#   docs_need_root [WHY]  skip unless root (by default: the READMEs are written for a root shell);
+#   docs_need_no_package  fail when no package is at DEB or bouncepipe is installed already.
+
+DOCS_NAME=$(basename "$0" .sh)
+DEB=${1:?usage: $DOCS_NAME.sh PATH/TO/bouncepipe_VERSION_ARCH.deb}
+DEB=$(readlink -f "$DEB")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+
+skip() {
+    if [ -n "${CI:-}" ]; then
+        echo "FAIL: $DOCS_NAME: cannot run in CI: $*" >&2
+        exit 1
+    fi
+    echo "*** SKIPPED: $DOCS_NAME: $* ***" >&2
+    exit 77
+}
+fail() {
+    echo "FAIL: $DOCS_NAME: $*" >&2
+    exit 1
+}
+
+docs_need_root() {
+    [ "$(id -u)" = 0 ] || skip "needs root (${1:-the README is written for a root shell})"
+}
+
+docs_need_no_package() {
+    [ -f "$DEB" ] || fail "no package at $DEB"
+    if dpkg-query -W -f='${Status}' bouncepipe 2>/dev/null | grep -q installed; then
+        fail "bouncepipe is already installed here; this test installs and purges it, so it will not run"
+    fi
+}
 
 docs_run_blocks() {
     local readme=$1 work=$2 pkgdir=$3 min=$4 name b mode dir retry expect deadline blocks

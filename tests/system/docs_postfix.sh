@@ -17,35 +17,16 @@
 # exits 77 (skipped), except under CI, where that is a failure.
 set -euo pipefail
 
-DEB=${1:?usage: docs_postfix.sh PATH/TO/bouncepipe_VERSION_ARCH.deb}
-DEB=$(readlink -f "$DEB")
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-README=$SRC/contrib/postfix/README.md
 # shellcheck source=tests/system/docs_lib.sh
-. "$SRC/tests/system/docs_lib.sh"
+. "$(dirname "$0")/docs_lib.sh" # DEB, SRC, skip, fail
+README=$SRC/contrib/postfix/README.md
 
-skip() {
-    if [ -n "${CI:-}" ]; then
-        echo "FAIL: docs_postfix: cannot run in CI: $*" >&2
-        exit 1
-    fi
-    echo "*** SKIPPED: docs_postfix: $* ***" >&2
-    exit 77
-}
-fail() {
-    echo "FAIL: docs_postfix: $*" >&2
-    exit 1
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root (the README is written for a root shell)"
+docs_need_root
 [ -x /usr/sbin/postfix ] || skip "postfix is not installed (make deps-test installs it)"
 [ -f /usr/share/postfix/main.cf.debian ] || skip "no /usr/share/postfix/main.cf.debian"
-[ -f "$DEB" ] || fail "no package at $DEB"
+docs_need_no_package
 if /usr/sbin/postfix status >/dev/null 2>&1; then
     fail "a system Postfix is running; this test configures and starts /etc/postfix, so it will not run"
-fi
-if dpkg-query -W -f='${Status}' bouncepipe 2>/dev/null | grep -q installed; then
-    fail "bouncepipe is already installed here; this test installs and purges it, so it will not run"
 fi
 
 T=$(mktemp -d /tmp/bp-docs-postfix.XXXXXX)

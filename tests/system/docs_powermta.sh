@@ -30,32 +30,13 @@
 # swaks it exits 77 (skipped), except under CI, where that is a failure.
 set -euo pipefail
 
-DEB=${1:?usage: docs_powermta.sh PATH/TO/bouncepipe_VERSION_ARCH.deb}
-DEB=$(readlink -f "$DEB")
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-README=$SRC/contrib/powermta/README.md
 # shellcheck source=tests/system/docs_lib.sh
-. "$SRC/tests/system/docs_lib.sh"
+. "$(dirname "$0")/docs_lib.sh" # DEB, SRC, skip, fail
+README=$SRC/contrib/powermta/README.md
 
-skip() {
-    if [ -n "${CI:-}" ]; then
-        echo "FAIL: docs_powermta: cannot run in CI: $*" >&2
-        exit 1
-    fi
-    echo "*** SKIPPED: docs_powermta: $* ***" >&2
-    exit 77
-}
-fail() {
-    echo "FAIL: docs_powermta: $*" >&2
-    exit 1
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root (the README is written for a root shell)"
+docs_need_root
 command -v swaks >/dev/null || skip "swaks is not installed (make deps-test installs it)"
-[ -f "$DEB" ] || fail "no package at $DEB"
-if dpkg-query -W -f='${Status}' bouncepipe 2>/dev/null | grep -q installed; then
-    fail "bouncepipe is already installed here; this test installs and purges it, so it will not run"
-fi
+docs_need_no_package
 [ ! -e /etc/pmta ] || fail "/etc/pmta exists: PowerMTA is installed here; this test plays it, so it will not run"
 [ ! -e /var/lib/bouncepipe ] || fail "/var/lib/bouncepipe exists; this test creates and removes it"
 if python3 -c 'import socket; socket.create_connection(("127.0.0.1", 25), timeout=2)' 2>/dev/null; then

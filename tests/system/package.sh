@@ -18,31 +18,14 @@
 # Without root: exit 77 (skipped), except under CI, where it is a failure.
 set -euo pipefail
 
-DEB=${1:?usage: package.sh PATH/TO/bouncepipe_VERSION_ARCH.deb}
-DEB=$(readlink -f "$DEB")
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/system/docs_lib.sh
+. "$(dirname "$0")/docs_lib.sh" # DEB, SRC, skip, fail
 
-skip() {
-    if [ -n "${CI:-}" ]; then
-        echo "FAIL: package: cannot run in CI: $*" >&2
-        exit 1
-    fi
-    echo "*** SKIPPED: package: $* ***" >&2
-    exit 77
-}
-fail() {
-    echo "FAIL: package: $*" >&2
-    exit 1
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root (apt-get install, a system user)"
+docs_need_root "apt-get install, a system user"
 for t in apt-get dpkg-deb lintian man runuser; do
     command -v "$t" >/dev/null || skip "$t is not installed (make deps-test installs it)"
 done
-[ -f "$DEB" ] || fail "no package at $DEB"
-if dpkg-query -W -f='${Status}' bouncepipe 2>/dev/null | grep -q installed; then
-    fail "bouncepipe is already installed here; this test installs and purges it, so it will not run"
-fi
+docs_need_no_package
 
 version=$(dpkg-deb -f "$DEB" Version)
 T=$(mktemp -d /tmp/bp-package.XXXXXX)

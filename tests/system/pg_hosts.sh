@@ -13,6 +13,9 @@ BIN=$1
 HOSTS=4
 PER_HOST=4
 . "$(dirname "$0")/pg_lib.sh"
+NAME=pg_hosts
+# shellcheck source=tests/system/acct_lib.sh
+. "$(dirname "$0")/acct_lib.sh" # store_conf
 pg_start
 T=$PG_DIR/hosts
 mkdir -p "$T/bin" "$T/quarantine"
@@ -31,15 +34,7 @@ if [ "$(id -u)" = 0 ]; then
     chown nobody "$PASS" "$T/quarantine"
     chmod 600 "$PASS"
 fi
-cat >"$T/bouncepipe.conf" <<CONF
-[store]
-database = $PG_TCP_URL
-busy_timeout_ms = 5000
-
-[quarantine]
-directory = $T/quarantine
-CONF
-chmod 644 "$T/bouncepipe.conf"
+store_conf "$T/bouncepipe.conf" "$PG_TCP_URL" 5000 "$T/quarantine"
 
 # one message through the pipe, retried on 75 like the MTA (up to 30 times)
 cat >"$T/deliver.sh" <<DELIVER

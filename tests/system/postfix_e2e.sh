@@ -28,6 +28,10 @@ set -euo pipefail
 
 BIN=${1:?usage: postfix_e2e.sh /path/to/bouncepipe}
 SKIP=77
+NAME=postfix_e2e
+WAIT_STEP=0.5
+# shellcheck source=tests/system/acct_lib.sh
+. "$(dirname "$0")/acct_lib.sh" # fail, wait_for, store_conf
 
 skip() {
     if [ -n "${CI:-}" ]; then # CI runs as root with postfix installed: a skip there is a failure
@@ -76,10 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-fail() {
-    echo "FAIL: postfix_e2e: $*" >&2
-    exit 1
-}
 
 # Everything pipe(8) runs as 'nobody' must be reachable by it.
 chmod 755 "$T"
@@ -91,18 +91,8 @@ chmod 700 "$T/db" "$T/quarantine"
 chown postfix "$T/data"
 DB=$T/db/bouncepipe.db
 
-cat >"$T/bouncepipe.conf" <<EOF
-[store]
-database = $DB
-busy_timeout_ms = 2000
-
-[quarantine]
-directory = $T/quarantine
-
-[verp]
-prefix = bounces
-EOF
-chmod 644 "$T/bouncepipe.conf"
+store_conf "$T/bouncepipe.conf" "$DB" 2000 "$T/quarantine"
+printf '\n[verp]\nprefix = bounces\n' >>"$T/bouncepipe.conf"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 
@@ -270,14 +260,6 @@ queue_count() {
 # Queries run as the pipe's user: a root sqlite3 could leave root-owned -wal/-shm files behind.
 q() { runuser -u nobody -- sqlite3 "$DB" "$1"; }
 stored() { q "select count(*) from ledger where kind='event' and recipient='$1'" 2>/dev/null || echo 0; }
-wait_for() { # SECONDS CMD... : retry CMD until it succeeds or the deadline passes
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.5
-    done
-}
 queue_empty() { [ "$(queue_count)" = 0 ]; }
 log_count() { local n; n=$(grep -c "$1" "$T/maillog" 2>/dev/null) || true; echo "${n:-0}"; }
 deferred_at_least() { [ "$(log_count 'status=deferred')" -ge "$1" ]; }

@@ -14,23 +14,42 @@
 #include "bouncepipe/address.h"
 #include "test_support.h"
 
+/* The functions under test as string functions of an arena (bp_test_str_cases()). */
+static const char *normalise(void *arena, const char *input)
+{
+    return bp_address_normalise(arena, input);
+}
+
+static const char *find(void *arena, const char *input)
+{
+    return bp_address_find(arena, input, strlen(input), NULL);
+}
+
+/* bp_address_parse(); a rejection must say why. */
+static const char *parse(void *arena, const char *input)
+{
+    const char *why = NULL;
+    const char *got = bp_address_parse(arena, input, &why);
+    if (got == NULL && why == NULL)
+        fail_msg("%s: rejected without a reason", input);
+    return got;
+}
+
+static const bp_test_str_case normalise_rows[] = {
+    {"dsn field", "rfc822; kijitora@Example.JP", "kijitora@example.jp"},
+    {"brackets", "rfc822;<User.Name@MAIL.example.com>", "User.Name@mail.example.com"},
+    {"display name", "\"Neko, Kijitora\" <neko@example.org>", "neko@example.org"},
+    {"trailing dot", "rfc822; user@example.com.", "user@example.com"},
+    {"utf-8 type", "utf-8; 用户@例子.广告", "用户@例子.广告"},
+    {"no domain dot", "rfc822; user@localhost", NULL},
+    {"not an address", "rfc822; redacted", NULL},
+    {"empty", "", NULL},
+    {"address literal", "<user@[192.0.2.1]>", "user@[192.0.2.1]"},
+};
+
 static void test_normalise(void **state)
 {
-    static const struct {
-        const char *label, *input, *want;
-    } rows[] = {
-        {"dsn field", "rfc822; kijitora@Example.JP", "kijitora@example.jp"},
-        {"brackets", "rfc822;<User.Name@MAIL.example.com>", "User.Name@mail.example.com"},
-        {"display name", "\"Neko, Kijitora\" <neko@example.org>", "neko@example.org"},
-        {"trailing dot", "rfc822; user@example.com.", "user@example.com"},
-        {"utf-8 type", "utf-8; 用户@例子.广告", "用户@例子.广告"},
-        {"no domain dot", "rfc822; user@localhost", NULL},
-        {"not an address", "rfc822; redacted", NULL},
-        {"empty", "", NULL},
-        {"address literal", "<user@[192.0.2.1]>", "user@[192.0.2.1]"},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        bp_test_check_str(rows[i].label, bp_address_normalise(*state, rows[i].input), rows[i].want);
+    BP_TEST_STR_CASES(normalise_rows, normalise, *state);
 }
 
 static void test_find(void **state)
@@ -142,35 +161,28 @@ static void test_check(void **state)
     assert_non_null(bp_address_check(NULL));
 }
 
+static const bp_test_str_case parse_rows[] = {
+    {"plain", "jdoe@example.com", "jdoe@example.com"},
+    {"domain lower-cased", "JDoe@Example.COM", "JDoe@example.com"},
+    {"white space around", "  jdoe@example.com \n", "jdoe@example.com"},
+    {"angle brackets", "<jdoe@example.com>", "jdoe@example.com"},
+    {"root dot", "jdoe@example.com.", "jdoe@example.com"},
+    {"idn", "jörg@Bücher.de", "jörg@bücher.de"},
+    {"sql in free text", "foo' OR 1=1 --@evil.example", NULL},
+    {"display name", "Jane Doe <jdoe@example.com>", NULL},
+    {"rfc822 prefix", "rfc822; jdoe@example.com", NULL},
+    {"two addresses", "a@example.com b@example.com", NULL},
+    {"latin-1", "j\xf6rg@example.de", NULL},
+    {"escape", "jdoe\x1b[8m@example.com", NULL},
+    {"empty", "   ", NULL},
+    {"no @", "jdoe", NULL},
+};
+
 /* bp_address_parse(): an operator's address is taken exactly, never rewritten into the
  * address found inside it. */
 static void test_parse(void **state)
 {
-    static const struct {
-        const char *label, *input, *want;
-    } rows[] = {
-        {"plain", "jdoe@example.com", "jdoe@example.com"},
-        {"domain lower-cased", "JDoe@Example.COM", "JDoe@example.com"},
-        {"white space around", "  jdoe@example.com \n", "jdoe@example.com"},
-        {"angle brackets", "<jdoe@example.com>", "jdoe@example.com"},
-        {"root dot", "jdoe@example.com.", "jdoe@example.com"},
-        {"idn", "jörg@Bücher.de", "jörg@bücher.de"},
-        {"sql in free text", "foo' OR 1=1 --@evil.example", NULL},
-        {"display name", "Jane Doe <jdoe@example.com>", NULL},
-        {"rfc822 prefix", "rfc822; jdoe@example.com", NULL},
-        {"two addresses", "a@example.com b@example.com", NULL},
-        {"latin-1", "j\xf6rg@example.de", NULL},
-        {"escape", "jdoe\x1b[8m@example.com", NULL},
-        {"empty", "   ", NULL},
-        {"no @", "jdoe", NULL},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const char *why = NULL;
-        const char *got = bp_address_parse(*state, rows[i].input, &why);
-        bp_test_check_str(rows[i].label, got, rows[i].want);
-        if (got == NULL && why == NULL)
-            fail_msg("%s: rejected without a reason", rows[i].label);
-    }
+    BP_TEST_STR_CASES(parse_rows, parse, *state);
 }
 
 static void test_srs(void **state)
@@ -181,51 +193,41 @@ static void test_srs(void **state)
     assert_false(bp_address_is_srs("bounces-user=example.com@b.example"));
 }
 
+static const bp_test_str_case cleaning_rows[] = {
+    {"single quotes", "'jdoe@example.org'", "jdoe@example.org"},
+    {"single quote before", "'jdoe@example.org", "jdoe@example.org"},
+    {"quotes and brackets", "\"'<jdoe@example.org>'\"", "jdoe@example.org"},
+    {"smtp= prefix", "smtp=jdoe@example.org", "jdoe@example.org"},
+    {"SMTP= prefix", "SMTP=jdoe@example.org", "jdoe@example.org"},
+    {"smtp: prefix", "smtp:jdoe@example.org", "jdoe@example.org"},
+    {"rfc822; without space", "RFC822;jdoe@example.org", "jdoe@example.org"},
+    {"rfc822; twice", "rfc822; rfc822;jdoe@example.org", "jdoe@example.org"},
+    {"hash after the domain", "rfc822; jdoe@example.org#5.1.1", "jdoe@example.org"},
+    {"hash inside the domain", "rfc822; jdoe@mail#1.example.org", "jdoe@mail#1.example.org"},
+    {"hash in the local part", "rfc822; j#doe@example.org", "j#doe@example.org"},
+    {"apostrophe inside kept", "o'brien@example.org", "o'brien@example.org"},
+};
+
+static const bp_test_str_case cleaning_text_rows[] = {
+    {"quoted in prose", "delivery to 'jdoe@example.org' failed", "jdoe@example.org"},
+    {"smtp= in prose", "recipient smtp=jdoe@example.org rejected", "jdoe@example.org"},
+    {"apostrophe inside kept", "mail for o'brien@example.org", "o'brien@example.org"},
+};
+
 /* Address cleaning (issue 13 item 13): quotes, "smtp=" and an address type around an address
  * are not part of it; a "#" in the domain part (RFC 3464 leaves the rfc822 value to the MTA,
  * and some write a route or an extension after the domain) does not make it no address. */
 static void test_cleaning(void **state)
 {
-    static const struct {
-        const char *label, *input, *want;
-    } rows[] = {
-        {"single quotes", "'jdoe@example.org'", "jdoe@example.org"},
-        {"single quote before", "'jdoe@example.org", "jdoe@example.org"},
-        {"quotes and brackets", "\"'<jdoe@example.org>'\"", "jdoe@example.org"},
-        {"smtp= prefix", "smtp=jdoe@example.org", "jdoe@example.org"},
-        {"SMTP= prefix", "SMTP=jdoe@example.org", "jdoe@example.org"},
-        {"smtp: prefix", "smtp:jdoe@example.org", "jdoe@example.org"},
-        {"rfc822; without space", "RFC822;jdoe@example.org", "jdoe@example.org"},
-        {"rfc822; twice", "rfc822; rfc822;jdoe@example.org", "jdoe@example.org"},
-        {"hash after the domain", "rfc822; jdoe@example.org#5.1.1", "jdoe@example.org"},
-        {"hash inside the domain", "rfc822; jdoe@mail#1.example.org", "jdoe@mail#1.example.org"},
-        {"hash in the local part", "rfc822; j#doe@example.org", "j#doe@example.org"},
-        {"apostrophe inside kept", "o'brien@example.org", "o'brien@example.org"},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        bp_test_check_str(rows[i].label, bp_address_normalise(*state, rows[i].input), rows[i].want);
-    static const struct {
-        const char *label, *input, *want;
-    } text[] = {
-        {"quoted in prose", "delivery to 'jdoe@example.org' failed", "jdoe@example.org"},
-        {"smtp= in prose", "recipient smtp=jdoe@example.org rejected", "jdoe@example.org"},
-        {"apostrophe inside kept", "mail for o'brien@example.org", "o'brien@example.org"},
-    };
-    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
-        bp_test_check_str(text[i].label, bp_address_find(*state, text[i].input, strlen(text[i].input), NULL),
-                          text[i].want);
+    BP_TEST_STR_CASES(cleaning_rows, normalise, *state);
+    BP_TEST_STR_CASES(cleaning_text_rows, find, *state);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_normalise, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_find, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_verp, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_srs, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_cleaning, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_check, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_parse, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_normalise), BP_ARENA_TEST(test_find),  BP_ARENA_TEST(test_verp),  BP_ARENA_TEST(test_srs),
+        BP_ARENA_TEST(test_cleaning),  BP_ARENA_TEST(test_check), BP_ARENA_TEST(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

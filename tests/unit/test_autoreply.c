@@ -106,7 +106,7 @@ static void test_dsn_with_auto_submitted(void **state)
                       "\n"
                       "--x--\n";
     bp_report r;
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     if (r.kind != BP_REPORT_DSN)
         fail_msg("dsn with auto-submitted: kind got %s, want dsn", bp_report_kind_name(r.kind));
 }
@@ -118,7 +118,7 @@ static void classify_one(bp_arena *arena, const char *msg, bp_report *r, bp_even
     unsigned errs = 0;
     assert_int_equal(bp_rules_new(&rules), BP_OK);
     assert_int_equal(bp_rules_load_builtin(rules, NULL, NULL, &errs), BP_OK);
-    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
+    bp_test_parse_str(arena, msg, r);
     bp_classify_ctx ctx = {0};
     ctx.rules = rules;
     size_t n = 0;
@@ -211,12 +211,11 @@ static void test_auto_replied_bounce_structure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_recognition, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_dsn_with_auto_submitted, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_challenge_response, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_autoreply_verdict, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_auto_replied_bounce_structure, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
+        BP_ARENA_TEST(test_recognition),
+        BP_ARENA_TEST(test_dsn_with_auto_submitted),
+        BP_ARENA_TEST(test_challenge_response),
+        BP_ARENA_TEST(test_autoreply_verdict),
+        BP_ARENA_TEST(test_auto_replied_bounce_structure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

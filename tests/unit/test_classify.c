@@ -15,16 +15,16 @@
 
 #include "bouncepipe/classify.h"
 #include "bouncepipe/report_events.h"
+#include "test_support.h"
+#include "test_util.h"
 
 static bp_rules *builtin;
 
 static int setup(void **state)
 {
     (void)state;
-    if (bp_rules_new(&builtin) != BP_OK)
-        return -1;
-    unsigned errs = 0;
-    return bp_rules_load_builtin(builtin, NULL, NULL, &errs) != BP_OK || errs != 0;
+    builtin = bp_test_builtin_rules();
+    return builtin == NULL;
 }
 
 static int teardown(void **state)
@@ -69,7 +69,6 @@ static void test_codes(void **state)
 
 static void test_text_beats_code(void **state)
 {
-    (void)state;
     static const struct {
         const char *text, *status, *code, *want, *rule, *blocklist;
     } rows[] = {
@@ -86,8 +85,7 @@ static void test_text_beats_code(void **state)
         {"550 something nobody wrote a rule for", "5.0.0", "550", "other", "smtp:550", NULL},
         {"something nobody wrote a rule for", NULL, NULL, "other", "default", NULL},
     };
-    bp_arena *arena = bp_arena_new();
-    assert_non_null(arena);
+    bp_arena *arena = *state;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const char *rule = NULL, *bl = NULL;
         const char *got =
@@ -100,14 +98,12 @@ static void test_text_beats_code(void **state)
             fail_msg("row %zu: blocklist %s, want %s", i, bl ? bl : "(none)",
                      rows[i].blocklist ? rows[i].blocklist : "(none)");
     }
-    bp_arena_free(arena);
 }
 
 /* The layers of bp_classify_failure() (issue 13): each row one failure as the report stage
  * read it, and the category, deciding id, layer and guard it must get. */
 static void test_layers(void **state)
 {
-    (void)state;
     static const struct {
         const char *label;
         bp_failure f;
@@ -268,8 +264,7 @@ static void test_layers(void **state)
          BP_VERDICT_STATUS,
          BP_GUARD_NONE},
     };
-    bp_arena *arena = bp_arena_new();
-    assert_non_null(arena);
+    bp_arena *arena = *state;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_verdict v;
         const char *got = bp_classify_failure(builtin, arena, &rows[i].f, &v);
@@ -282,7 +277,6 @@ static void test_layers(void **state)
             fail_msg("%s: a guard that replaced no recipient verdict (%s)", rows[i].label,
                      v.guarded_category ? v.guarded_category : "(null)");
     }
-    bp_arena_free(arena);
 }
 
 /* One DSN block, as the report parsers leave it. */
@@ -308,9 +302,7 @@ static void one_block_report(bp_report *r, bp_rcpt_block *b, const char *rcpt, c
 
 static void test_classify_explain(void **state)
 {
-    (void)state;
-    bp_arena *arena = bp_arena_new();
-    assert_non_null(arena);
+    bp_arena *arena = *state;
     bp_report r;
     bp_rcpt_block b;
     one_block_report(&r, &b, "jdoe@example.com", "5.1.1", "550",
@@ -373,16 +365,13 @@ static void test_classify_explain(void **state)
     assert_false(ex[0].had_diagnostic);
     assert_int_equal(ex[0].action_step, BP_POLICY_DELAY);
     assert_int_equal(ex[0].n_matches, 0);
-    bp_arena_free(arena);
 }
 
 /* A family's default "unless RCPT" (a carrier's prose notice) yields to the codes when the
  * report says the recipient's SMTP stage was RCPT, and decides otherwise. */
 static void test_family_default_and_stage(void **state)
 {
-    (void)state;
-    bp_arena *arena = bp_arena_new();
-    assert_non_null(arena);
+    bp_arena *arena = *state;
     bp_report r;
     bp_rcpt_block b;
     bp_classify_ctx ctx = {0};
@@ -403,17 +392,13 @@ static void test_family_default_and_stage(void **state)
     assert_int_equal(bp_classify(&ctx, &r, arena, &ev, &n, NULL), BP_OK);
     assert_string_equal(ev[0].rule, "smtp:550");
     assert_string_equal(ev[0].smtp_command, "RCPT");
-    bp_arena_free(arena);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_codes),
-        cmocka_unit_test(test_text_beats_code),
-        cmocka_unit_test(test_layers),
-        cmocka_unit_test(test_classify_explain),
-        cmocka_unit_test(test_family_default_and_stage),
+        cmocka_unit_test(test_codes),         BP_ARENA_TEST(test_text_beats_code),          BP_ARENA_TEST(test_layers),
+        BP_ARENA_TEST(test_classify_explain), BP_ARENA_TEST(test_family_default_and_stage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -281,7 +281,7 @@ static void test_diagnostic_from_notification(void **state)
                                     rows[i].text);
         assert_non_null(msg);
         bp_report r;
-        assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, msg, &r);
         if (r.kind != BP_REPORT_DSN || r.n_blocks != 1)
             fail_msg("%s: kind %s with %zu blocks, want one dsn block", rows[i].label, bp_report_kind_name(r.kind),
                      r.n_blocks);
@@ -351,7 +351,7 @@ static void test_embedded_status(void **state)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bp_arena_reset(*state);
         bp_report r;
-        assert_int_equal(bp_test_parse_report(*state, rows[i].msg, strlen(rows[i].msg), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, rows[i].msg, &r);
         if (rows[i].want_rcpt == NULL) {
             if (r.kind == BP_REPORT_DSN)
                 fail_msg("%s: kind got dsn, want not a dsn", rows[i].label);
@@ -483,16 +483,16 @@ static void test_reading(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_blocks, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_per_message_fields, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_global_dsn, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_mislabelled_status_part, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_no_recipient_group, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_auto_submitted_dsn_is_dsn, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_diagnostic_from_notification, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_status_comment_and_x_unix, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_embedded_status, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_reading, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_blocks),
+        BP_ARENA_TEST(test_per_message_fields),
+        BP_ARENA_TEST(test_global_dsn),
+        BP_ARENA_TEST(test_mislabelled_status_part),
+        BP_ARENA_TEST(test_no_recipient_group),
+        BP_ARENA_TEST(test_auto_submitted_dsn_is_dsn),
+        BP_ARENA_TEST(test_diagnostic_from_notification),
+        BP_ARENA_TEST(test_status_comment_and_x_unix),
+        BP_ARENA_TEST(test_embedded_status),
+        BP_ARENA_TEST(test_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,7 +126,7 @@ static void test_not_esp(void **state)
     };
     for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
         bp_report r;
-        assert_int_equal(bp_test_parse_report(*state, msgs[i], strlen(msgs[i]), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, msgs[i], &r);
         if (r.kind != BP_REPORT_NONE)
             fail_msg("message %zu: got kind %s, want none", i, bp_report_kind_name(r.kind));
     }
@@ -141,7 +141,7 @@ static void test_wrapped_lines(void **state)
         "eral\",\"bouncedRecipients\":[{\"emailAddress\":\"wrapped@exam\nple.org\",\"status\":\"5.1.1\"}]},"
         "\"mail\":{\"source\":\"b@example.com\"}}\n";
     bp_report r;
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     assert_int_equal(r.kind, BP_REPORT_TEXT);
     assert_int_equal(r.n_blocks, 1);
     bp_test_check_str("recipient", r.blocks[0].recipient, "wrapped@example.org");
@@ -184,12 +184,8 @@ static void test_hostile(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_sendgrid_batch, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_stated_category_decides, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_not_esp, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_wrapped_lines, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_fixtures), BP_ARENA_TEST(test_sendgrid_batch), BP_ARENA_TEST(test_stated_category_decides),
+        BP_ARENA_TEST(test_not_esp),  BP_ARENA_TEST(test_wrapped_lines),  BP_ARENA_TEST(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,10 +98,10 @@ static void test_length_bounds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_groups, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_empty_input, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_group_limit, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_length_bounds, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_groups),
+        BP_ARENA_TEST(test_empty_input),
+        BP_ARENA_TEST(test_group_limit),
+        BP_ARENA_TEST(test_length_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,21 @@ static void put_repeat(bp_strbuf *b, char c, size_t n)
         assert_int_equal(bp_strbuf_putc(b, c), BP_OK);
 }
 
+/* @p unit, @p n times over. */
+static void put_times(bp_strbuf *b, const char *unit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        puts_(b, unit);
+}
+
+/* Parse the message built in @p b into @p m (its tree in @p arena) and free @p b; fails the
+ * test unless it parses. */
+static void parse_built(bp_arena *arena, bp_strbuf *b, bp_mime_message *m)
+{
+    assert_int_equal(bp_mime_parse(b->data, b->len, arena, m), BP_OK);
+    bp_strbuf_free(b);
+}
+
 static const char dsn_lf[] = "From: MAILER-DAEMON@mx.example.net\n"
                              "Subject: Undelivered Mail\n"
                              "MIME-Version: 1.0\n"
@@ -116,7 +131,7 @@ static void test_long_header_line_is_shortened(void **state)
     puts_(&b, "\r\nX-After: yes\r\n");
     puts_(&b, dsn_lf);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     const char *lng = bp_part_header(m.root, "X-Long");
     assert_non_null(lng);
@@ -125,7 +140,6 @@ static void test_long_header_line_is_shortened(void **state)
     /* what follows the long field is intact: the next field and the whole report */
     assert_string_equal(bp_part_header(m.root, "X-After"), "yes");
     assert_non_null(strstr(find(&m, "message", "delivery-status")->body, "alice@example.com"));
-    bp_strbuf_free(&b);
 }
 
 static void test_long_folded_header_is_shortened(void **state)
@@ -139,45 +153,40 @@ static void test_long_folded_header_is_shortened(void **state)
     }
     puts_(&b, dsn_lf);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     const char *folded = bp_part_header(m.root, "X-Folded");
     assert_non_null(folded);
     assert_true(strlen(folded) <= BP_MAX_HEADER_BYTES);
     assert_string_equal(bp_part_header(m.root, "Subject"), "Undelivered Mail");
     assert_non_null(find(&m, "message", "delivery-status"));
-    bp_strbuf_free(&b);
 }
 
 static void test_header_line_count_cuts_input(void **state)
 {
     bp_strbuf b = {0};
     puts_(&b, "Subject: many headers\n");
-    for (size_t i = 0; i < BP_MAX_MIME_HEADER_LINES + 100; i++)
-        puts_(&b, "X-H: v\n");
+    put_times(&b, "X-H: v\n", BP_MAX_MIME_HEADER_LINES + 100);
     puts_(&b, "X-Last: never seen\n\nbody\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     assert_string_equal(bp_part_header(m.root, "Subject"), "many headers");
     assert_null(bp_part_header(m.root, "X-Last"));
     assert_true(m.root->n_headers <= BP_MAX_HEADERS_PER_PART);
-    bp_strbuf_free(&b);
 }
 
 static void test_part_limits(void **state)
 {
     bp_strbuf b = {0};
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"p\"\n\n");
-    for (size_t i = 0; i < BP_MAX_MIME_DASH_LINES + 10; i++)
-        puts_(&b, "--p\n\nx\n");
+    put_times(&b, "--p\n\nx\n", BP_MAX_MIME_DASH_LINES + 10);
     puts_(&b, "--p--\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.input_cut);
     assert_true(m.parts_truncated);
     assert_int_equal(m.n_parts, BP_MAX_MIME_PARTS);
-    bp_strbuf_free(&b);
 }
 
 static void test_depth_limit(void **state)
@@ -190,13 +199,12 @@ static void test_depth_limit(void **state)
         puts_(&b, line);
     }
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.parts_truncated);
     unsigned deepest = 0;
     for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p))
         deepest = p->depth > deepest ? p->depth : deepest;
     assert_int_equal(deepest, BP_MAX_MIME_DEPTH);
-    bp_strbuf_free(&b);
 }
 
 static void test_decoding_budget(void **state)
@@ -207,12 +215,11 @@ static void test_decoding_budget(void **state)
     puts_(&b, "Content-Type: multipart/mixed; boundary=\"t\"\n\n");
     for (size_t i = 0; i < n; i++) {
         puts_(&b, "--t\nContent-Type: text/plain\n\n");
-        for (size_t k = 0; k < BP_MAX_TEXT_BYTES / 48; k++)
-            puts_(&b, "0123456789012345678901234567890123456789012345678901234567890.\n");
+        put_times(&b, "0123456789012345678901234567890123456789012345678901234567890.\n", BP_MAX_TEXT_BYTES / 48);
     }
     puts_(&b, "--t--\n");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_true(m.decoded_bytes <= BP_MAX_DECODED_BYTES);
     size_t texts = 0, empty = 0, total = 0;
     for (const bp_part *p = m.root; p != NULL; p = bp_part_walk_next(m.root, p)) {
@@ -228,7 +235,6 @@ static void test_decoding_budget(void **state)
     assert_int_equal(texts, n);
     assert_int_equal(total, m.decoded_bytes);
     assert_true(empty >= 3); /* the parts past the budget kept nothing */
-    bp_strbuf_free(&b);
 }
 
 static void test_charsets(void **state)
@@ -293,10 +299,9 @@ static void test_cr_at_span_edges(void **state)
     put_repeat(&b, 'c', 2 * BP_MAX_HEADER_BYTES);
     puts_(&b, "\rX-Next: found\rSubject: s\r\rbody\r");
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(b.data, b.len, *state, &m), BP_OK);
+    parse_built(*state, &b, &m);
     assert_string_equal(bp_part_header(m.root, "X-Next"), "found");
     assert_string_equal(m.root->body, "body\n");
-    bp_strbuf_free(&b);
 }
 
 /*
@@ -508,22 +513,19 @@ static void test_long_header_values_match_gmime(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_line_ends_agree, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_long_header_line_is_shortened, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_long_folded_header_is_shortened, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_header_line_count_cuts_input, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_part_limits, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_depth_limit, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_decoding_budget, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_charsets, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_nul_bytes_and_garbage, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_cr_at_span_edges, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_multipart_without_parts, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_header_values_match_gmime, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_long_header_values_match_gmime, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
+        BP_ARENA_TEST(test_line_ends_agree),
+        BP_ARENA_TEST(test_long_header_line_is_shortened),
+        BP_ARENA_TEST(test_long_folded_header_is_shortened),
+        BP_ARENA_TEST(test_header_line_count_cuts_input),
+        BP_ARENA_TEST(test_part_limits),
+        BP_ARENA_TEST(test_depth_limit),
+        BP_ARENA_TEST(test_decoding_budget),
+        BP_ARENA_TEST(test_charsets),
+        BP_ARENA_TEST(test_nul_bytes_and_garbage),
+        BP_ARENA_TEST(test_cr_at_span_edges),
+        BP_ARENA_TEST(test_multipart_without_parts),
+        BP_ARENA_TEST(test_header_values_match_gmime),
+        BP_ARENA_TEST(test_long_header_values_match_gmime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,7 @@
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/text.h"
+#include "test_util.h"
 
 #define RULES_DIR BP_SOURCE_DIR "/tests/rules"
 
@@ -53,20 +54,14 @@ struct table {
     size_t n, cap;
 };
 
+/* The whole file (bp_test_read_file()), its length in @p len unless NULL. */
 static char *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    bp_strbuf sb = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        assert_int_equal(bp_strbuf_append(&sb, chunk, got), BP_OK);
-    fclose(f);
+    size_t n = 0;
+    char *data = bp_test_read_file(path, &n);
     if (len != NULL)
-        *len = sb.len;
-    return sb.data != NULL ? sb.data : strdup("");
+        *len = n;
+    return data;
 }
 
 static char *trimmed_dup(const char *s, size_t n)
@@ -175,16 +170,26 @@ static const char *leading_code(const char *text, char out[4])
 }
 
 /* Table rows for the tables of every builtin file, loaded once. */
+/* A rule set of the @p len bytes of @p text as the file @p name; fails the test unless
+ * every line loads.  The caller frees it. */
+static bp_rules *rules_from_text(const char *name, const char *text, size_t len)
+{
+    bp_rules *r = NULL;
+    unsigned errs = 99;
+    assert_int_equal(bp_rules_new(&r), BP_OK);
+    assert_int_equal(bp_rules_load_text(r, name, text, len, NULL, NULL, &errs), BP_OK);
+    if (errs != 0)
+        fail_msg("%s: %u lines not loaded", name, errs);
+    return r;
+}
+
 static struct table all_rows;
 static bp_rules *builtin;
 
 static int setup(void **state)
 {
     (void)state;
-    if (bp_rules_new(&builtin) != BP_OK)
-        return -1;
-    unsigned errs = 99;
-    if (bp_rules_load_builtin(builtin, NULL, NULL, &errs) != BP_OK || errs != 0)
+    if ((builtin = bp_test_builtin_rules()) == NULL)
         return -1;
     char seen[64][160];
     size_t n_seen = 0;
@@ -243,69 +248,83 @@ static void test_builtin_tables(void **state)
     assert_int_equal(failures, 0);
 }
 
-static void test_every_rule_has_a_text(void **state)
+/* Run @p check over every built-in rule (its index and the rule); each returns the number of
+ * defects it printed (file:line first), and the test fails when there is any. */
+static void check_builtin_rules(int (*check)(size_t i, const bp_rule *ru))
 {
-    (void)state;
-    int missing = 0;
-    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
-        const bp_rule *ru = bp_rules_get(builtin, i);
-        int found = 0;
-        for (size_t k = 0; k < all_rows.n && !found; k++)
-            found = strcmp(all_rows.rows[k].id, ru->id) == 0;
-        if (!found) {
-            print_message("%s:%u: rule %s has no row in its .tests table\n", ru->file, ru->line, ru->id);
-            missing++;
-        }
-        /* shipped rules carry a stable id of their own, never a derived one */
-        if (strchr(ru->id, ':') != NULL) {
-            print_message("%s:%u: shipped rule without id=\n", ru->file, ru->line);
-            missing++;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(bp_rules_get(builtin, j)->id, ru->id) == 0) {
-                print_message("%s:%u: id %s used twice\n", ru->file, ru->line, ru->id);
-                missing++;
-            }
+    int bad = 0;
+    for (size_t i = 0; i < bp_rules_count(builtin); i++)
+        bad += check(i, bp_rules_get(builtin, i));
+    assert_int_equal(bad, 0);
+}
+
+/* A row in its .tests table, a stable id of its own (never a derived one), used once. */
+static int has_a_text(size_t i, const bp_rule *ru)
+{
+    int missing = 0, found = 0;
+    for (size_t k = 0; k < all_rows.n && !found; k++)
+        found = strcmp(all_rows.rows[k].id, ru->id) == 0;
+    if (!found) {
+        print_message("%s:%u: rule %s has no row in its .tests table\n", ru->file, ru->line, ru->id);
+        missing++;
     }
-    assert_int_equal(missing, 0);
+    if (strchr(ru->id, ':') != NULL) {
+        print_message("%s:%u: shipped rule without id=\n", ru->file, ru->line);
+        missing++;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(bp_rules_get(builtin, j)->id, ru->id) == 0) {
+            print_message("%s:%u: id %s used twice\n", ru->file, ru->line, ru->id);
+            missing++;
+        }
+    return missing;
 }
 
 /* The start-up budget (bench/rules_startup.c): a shipped rule that is not scoped must have
  * a prefilter, or it would be compiled and run for every diagnostic of every process. */
+static int prefiltered(size_t i, const bp_rule *ru)
+{
+    if (bp_rules_prefiltered(builtin, i) || ru->scope_status != NULL || ru->scope_mta != NULL)
+        return 0;
+    print_message("%s:%u: %s has no required literal in some alternative\n", ru->file, ru->line, ru->id);
+    return 1;
+}
+
+/* The pattern compiles as written, the category is one of ours. */
+static int compiles(size_t i, const bp_rule *ru)
+{
+    (void)i;
+    int err, bad = 0;
+    PCRE2_SIZE off;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+    if (code == NULL) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof(msg));
+        print_message("%s:%u: %s at offset %zu\n", ru->file, ru->line, (const char *)msg, (size_t)off);
+        bad++;
+    }
+    pcre2_code_free(code);
+    assert_true(bp_category_valid(ru->category));
+    return bad;
+}
+
+static void test_every_rule_has_a_text(void **state)
+{
+    (void)state;
+    check_builtin_rules(has_a_text);
+}
+
 static void test_builtin_prefiltered(void **state)
 {
     (void)state;
-    int bad = 0;
-    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
-        const bp_rule *ru = bp_rules_get(builtin, i);
-        if (!bp_rules_prefiltered(builtin, i) && ru->scope_status == NULL && ru->scope_mta == NULL) {
-            print_message("%s:%u: %s has no required literal in some alternative\n", ru->file, ru->line, ru->id);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
+    check_builtin_rules(prefiltered);
 }
 
 static void test_builtin_compiles(void **state)
 {
     (void)state;
-    int bad = 0;
-    for (size_t i = 0; i < bp_rules_count(builtin); i++) {
-        const bp_rule *ru = bp_rules_get(builtin, i);
-        int err;
-        PCRE2_SIZE off;
-        pcre2_code *code = pcre2_compile((PCRE2_SPTR)ru->pattern, PCRE2_ZERO_TERMINATED,
-                                         PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
-        if (code == NULL) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(err, msg, sizeof(msg));
-            print_message("%s:%u: %s at offset %zu\n", ru->file, ru->line, (const char *)msg, (size_t)off);
-            bad++;
-        }
-        pcre2_code_free(code);
-        assert_true(bp_category_valid(ru->category));
-    }
-    assert_int_equal(bad, 0);
+    check_builtin_rules(compiles);
 }
 
 /* The build's table (builtin_rules.c, written by bp_rulegen). */
@@ -655,14 +674,10 @@ static const char *const fragments[] = {
 static void test_prefilter_tricky(void **state)
 {
     (void)state;
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
     bp_strbuf file = {0};
     for (size_t i = 0; i < sizeof(tricky_patterns) / sizeof(tricky_patterns[0]); i++)
         assert_int_equal(bp_strbuf_printf(&file, "/%s/ other id=t%zu\n", tricky_patterns[i], i), BP_OK);
-    unsigned errs = 0;
-    assert_int_equal(bp_rules_load_text(r, "tricky.rules", file.data, file.len, NULL, NULL, &errs), BP_OK);
-    assert_int_equal(errs, 0);
+    bp_rules *r = rules_from_text("tricky.rules", file.data, file.len);
     assert_int_equal(bp_rules_count(r), sizeof(tricky_patterns) / sizeof(tricky_patterns[0]));
     int failures = 0;
     char text[512];
@@ -752,12 +767,10 @@ static void test_prefilter_builtin(void **state)
 static void test_scope(void **state)
 {
     (void)state;
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
     const char *rules = "/rejected/ policy-related status=5.7 id=s57\n"
                         "/rejected/ bad-mailbox status=550 mta=example.net id=s550net\n"
                         "/rejected/ other status=4 id=s4\n";
-    assert_int_equal(bp_rules_load_text(r, "scope.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    bp_rules *r = rules_from_text("scope.rules", rules, strlen(rules));
     static const struct {
         const char *status, *code, *mta, *want;
     } rows[] = {
@@ -787,16 +800,12 @@ static void test_scope(void **state)
 static void test_stage_scope(void **state)
 {
     (void)state;
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
     const char *rules = "/unknown/ invalid-sender stage=MAIL,EHLO id=at-mail\n"
                         "/unknown/ policy-related stage=DATA status=!5.1,4.1 id=after-data\n"
                         "/unknown/ policy-related status=5.7 stage=!RCPT id=filtered\n"
                         "/unknown/ other stage=none id=no-stage\n"
                         "/unknown/ bad-mailbox id=any\n";
-    unsigned errs = 0;
-    assert_int_equal(bp_rules_load_text(r, "stage.rules", rules, strlen(rules), NULL, NULL, &errs), BP_OK);
-    assert_int_equal(errs, 0);
+    bp_rules *r = rules_from_text("stage.rules", rules, strlen(rules));
     assert_string_equal(bp_rules_get(r, 0)->scope_stage, "MAIL,EHLO");
     assert_string_equal(bp_rules_get(r, 2)->scope_stage, "!RCPT");
     assert_string_equal(bp_rules_get(r, 3)->scope_stage, "NONE");
@@ -860,17 +869,13 @@ static void test_stage_out_of_memory(void **state)
 static void test_powermta_block_and_span(void **state)
 {
     (void)state;
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
     /* pasted from a PowerMTA config: no ids, derived ones are stable */
     const char *block = "<bounce-category-patterns>\n"
                         "    /spam/ spam-related\n"
                         "    /unknown user/ bad-mailbox\n"
                         "    /./ other\n"
                         "</bounce-category-patterns>\n";
-    unsigned errs = 1;
-    assert_int_equal(bp_rules_load_text(r, "/etc/pmta/config", block, strlen(block), NULL, NULL, &errs), BP_OK);
-    assert_int_equal(errs, 0);
+    bp_rules *r = rules_from_text("/etc/pmta/config", block, strlen(block));
     assert_int_equal(bp_rules_count(r), 3);
     const char *id = bp_rules_get(r, 1)->id;
     assert_true(strncmp(id, "config:", 7) == 0);
@@ -948,10 +953,8 @@ static void test_prefilter_odd_letters(void **state)
 static void test_effort_budget(void **state)
 {
     (void)state;
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
     const char *rules = "/mailbox full/ quota-issues id=first\n/full/ other id=second\n";
-    assert_int_equal(bp_rules_load_text(r, "budget.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    bp_rules *r = rules_from_text("budget.rules", rules, strlen(rules));
     const char *text = "552 5.2.2 mailbox full";
     bp_rule_subject s = {text, strlen(text), NULL, NULL, NULL, BP_SMTP_NONE};
     bp_rule_match m[4];
@@ -969,10 +972,8 @@ static void test_effort_budget(void **state)
 static void test_match_limit(void **state)
 {
     (void)state;
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
     const char *rules = "/(a+)+$/ other id=catastrophic\n/aaaa/ quota-issues id=after\n";
-    assert_int_equal(bp_rules_load_text(r, "limit.rules", rules, strlen(rules), NULL, NULL, NULL), BP_OK);
+    bp_rules *r = rules_from_text("limit.rules", rules, strlen(rules));
     char text[4000];
     memset(text, 'a', sizeof(text) - 2);
     text[sizeof(text) - 2] = '!';
@@ -1013,11 +1014,7 @@ static void test_kumo_import(void **state)
         fail_msg("warnings differ.\n--- got\n%s--- want\n%s", warnings.data ? warnings.data : "", want_warnings);
     assert_int_equal(errs, 4);
     /* the converted text is a valid rule file */
-    bp_rules *r = NULL;
-    assert_int_equal(bp_rules_new(&r), BP_OK);
-    errs = 9;
-    assert_int_equal(bp_rules_load_text(r, "converted.rules", got, strlen(got), NULL, NULL, &errs), BP_OK);
-    assert_int_equal(errs, 0);
+    bp_rules *r = rules_from_text("converted.rules", got, strlen(got));
     assert_int_equal(bp_rules_count(r), 8);
     bp_rules_free(r);
     /* the converter hands the rules back, each with its TOML line and label */

@@ -645,6 +645,9 @@ static void test_config(void **state)
     assert_int_equal(bp_signals_parse_duration("24h"), 86400);
     assert_int_equal(bp_signals_parse_duration("7d"), 7 * 86400);
     assert_int_equal(bp_signals_parse_duration("3600"), 3600);
+    assert_int_equal(bp_signals_parse_duration(" 1.5h "), 5400);
+    assert_int_equal(bp_signals_parse_duration("2w"), 14 * 86400);
+    assert_int_equal(bp_signals_parse_duration("7 d"), -1);
     assert_int_equal(bp_signals_parse_duration("-1h"), -1);
     assert_int_equal(bp_signals_parse_duration("1y"), -1);
     assert_int_equal(bp_signals_parse_duration("99999d"), -1);

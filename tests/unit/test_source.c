@@ -82,12 +82,18 @@ static const char *make_dir(struct fixture *f, const char *name)
     return p;
 }
 
-/* Read every message of @path; names and bodies are copied into the arrays (caller frees). */
-static size_t read_all(const char *path, char **names, char **bodies, size_t max)
+/* The messages of a source, their names and bodies copied (read_expect(), read_free()). */
+struct messages {
+    char *names[8], *bodies[8];
+    size_t n;
+};
+
+/* Read every message of @p path into @p r; fails the test unless there are @p want of them. */
+static void read_expect(const char *path, size_t want, struct messages *r)
 {
     bp_source *s = NULL;
     assert_int_equal(bp_source_open(path, &s), BP_OK);
-    size_t n = 0;
+    r->n = 0;
     for (;;) {
         bp_source_msg m;
         int done = 0;
@@ -96,24 +102,26 @@ static size_t read_all(const char *path, char **names, char **bodies, size_t max
             fail_msg("%s: bp_source_next got status %d, want BP_OK", path, (int)st);
         if (done)
             break;
-        assert_true(n < max);
-        names[n] = strdup(m.name);
-        bodies[n] = malloc(m.len + 1);
-        assert_non_null(names[n]);
-        assert_non_null(bodies[n]);
-        memcpy(bodies[n], m.data, m.len);
-        bodies[n][m.len] = '\0';
-        n++;
+        if (r->n == sizeof(r->names) / sizeof(r->names[0]))
+            fail_msg("%s: more than %zu messages", path, r->n);
+        char *name = strdup(m.name), *body = malloc(m.len + 1);
+        assert_non_null(name);
+        assert_non_null(body);
+        memcpy(body, m.data, m.len);
+        body[m.len] = '\0';
+        r->names[r->n] = name;
+        r->bodies[r->n++] = body;
     }
     bp_source_close(s);
-    return n;
+    if (r->n != want)
+        fail_msg("%s: got %zu messages, want %zu", path, r->n, want);
 }
 
-static void free_all(char **names, char **bodies, size_t n)
+static void read_free(struct messages *r)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(names[i]);
-        free(bodies[i]);
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->names[i]);
+        free(r->bodies[i]);
     }
 }
 
@@ -131,6 +139,20 @@ static void check_contains(const char *label, const char *body, const char *need
     if (got != want)
         fail_msg("%s: body %s \"%s\", want it %s", label, got ? "contains" : "lacks", needle,
                  want ? "present" : "absent");
+}
+
+/* What message @p msg of a source must (want 1) or must not (want 0) contain. */
+struct contains {
+    const char *label;
+    size_t msg;
+    const char *needle;
+    int want;
+};
+
+static void check_bodies(const struct messages *r, const struct contains *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        check_contains(rows[i].label, r->bodies[rows[i].msg], rows[i].needle, rows[i].want);
 }
 
 static void test_mbox_three(void **state)
@@ -152,22 +174,24 @@ static void test_mbox_three(void **state)
                                "Subject: three\n"
                                "\n"
                                "last\n");
-    char *names[8], *bodies[8];
-    size_t n = read_all(p, names, bodies, 8);
-    assert_int_equal(n, 3);
-    check_name("mbox #1", names[0], f->dir, "three.mbox#1");
-    check_name("mbox #2", names[1], f->dir, "three.mbox#2");
-    check_name("mbox #3", names[2], f->dir, "three.mbox#3");
-    check_contains("mbox #1", bodies[0], "Subject: one", 1);
-    check_contains("mbox #1 separator dropped", bodies[0], "From MAILER-DAEMON", 0);
-    check_contains("mbox #1 unescaped", bodies[0], "\nFrom the mail system", 1);
-    check_contains("mbox #1 no next message", bodies[0], "Subject: two", 0);
-    check_contains("mbox #2 one > removed", bodies[1], "\n>From now on", 1);
-    check_contains("mbox #2 no double >", bodies[1], ">>From", 0);
-    check_contains("mbox #2 unblanked From kept", bodies[1], "From inside a paragraph", 1);
-    check_contains("mbox #3", bodies[2], "Subject: three", 1);
-    check_contains("mbox #3", bodies[2], "last", 1);
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect(p, 3, &r);
+    check_name("mbox #1", r.names[0], f->dir, "three.mbox#1");
+    check_name("mbox #2", r.names[1], f->dir, "three.mbox#2");
+    check_name("mbox #3", r.names[2], f->dir, "three.mbox#3");
+    static const struct contains rows[] = {
+        {"mbox #1", 0, "Subject: one", 1},
+        {"mbox #1 separator dropped", 0, "From MAILER-DAEMON", 0},
+        {"mbox #1 unescaped", 0, "\nFrom the mail system", 1},
+        {"mbox #1 no next message", 0, "Subject: two", 0},
+        {"mbox #2 one > removed", 1, "\n>From now on", 1},
+        {"mbox #2 no double >", 1, ">>From", 0},
+        {"mbox #2 unblanked From kept", 1, "From inside a paragraph", 1},
+        {"mbox #3", 2, "Subject: three", 1},
+        {"mbox #3", 2, "last", 1},
+    };
+    check_bodies(&r, rows, sizeof(rows) / sizeof(rows[0]));
+    read_free(&r);
 }
 
 /* Some writers omit the blank line before a separator; a full "From SENDER DAY MON ..." line
@@ -185,25 +209,26 @@ static void test_mbox_separator_without_blank_line(void **state)
                                "Subject: two\n"
                                "\n"
                                "body two\n");
-    char *names[4], *bodies[4];
-    size_t n = read_all(p, names, bodies, 4);
-    assert_int_equal(n, 2);
-    check_contains("tight #1 keeps loose From", bodies[0], "From here on it is text", 1);
-    check_contains("tight #1 ends before #2", bodies[0], "Subject: two", 0);
-    check_contains("tight #2", bodies[1], "Subject: two", 1);
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect(p, 2, &r);
+    static const struct contains rows[] = {
+        {"tight #1 keeps loose From", 0, "From here on it is text", 1},
+        {"tight #1 ends before #2", 0, "Subject: two", 0},
+        {"tight #2", 1, "Subject: two", 1},
+    };
+    check_bodies(&r, rows, sizeof(rows) / sizeof(rows[0]));
+    read_free(&r);
 }
 
 static void test_single_message_mbox(void **state)
 {
     struct fixture *f = *state;
     const char *p = write_file(f, "one.mbox", "From MAILER-DAEMON  Tue Mar 10 09:40:00 2026\nSubject: only\n\nbody\n");
-    char *names[4], *bodies[4];
-    size_t n = read_all(p, names, bodies, 4);
-    assert_int_equal(n, 1);
-    check_name("single mbox", names[0], f->dir, "one.mbox");
-    check_contains("single mbox", bodies[0], "Subject: only", 1);
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect(p, 1, &r);
+    check_name("single mbox", r.names[0], f->dir, "one.mbox");
+    check_contains("single mbox", r.bodies[0], "Subject: only", 1);
+    read_free(&r);
 }
 
 static void test_maildir(void **state)
@@ -216,14 +241,13 @@ static void test_maildir(void **state)
     write_file(f, "Maildir/cur/1710000000.M1P1.host:2,S", "Subject: seen\n\nold\n");
     write_file(f, "Maildir/new/1710000001.M2P2.host", "Subject: unseen\n\nnew\n");
     write_file(f, "Maildir/tmp/1710000002.M3P3.host", "Subject: partial\n\nhalf\n");
-    char *names[4], *bodies[4];
-    size_t n = read_all(md, names, bodies, 4);
-    assert_int_equal(n, 2);
-    check_name("maildir new first", names[0], f->dir, "Maildir/new/1710000001.M2P2.host");
-    check_name("maildir then cur", names[1], f->dir, "Maildir/cur/1710000000.M1P1.host:2,S");
-    check_contains("maildir new", bodies[0], "Subject: unseen", 1);
-    check_contains("maildir cur", bodies[1], "Subject: seen", 1);
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect(md, 2, &r);
+    check_name("maildir new first", r.names[0], f->dir, "Maildir/new/1710000001.M2P2.host");
+    check_name("maildir then cur", r.names[1], f->dir, "Maildir/cur/1710000000.M1P1.host:2,S");
+    check_contains("maildir new", r.bodies[0], "Subject: unseen", 1);
+    check_contains("maildir cur", r.bodies[1], "Subject: seen", 1);
+    read_free(&r);
 }
 
 static void test_directory_in_name_order(void **state)
@@ -233,12 +257,11 @@ static void test_directory_in_name_order(void **state)
     write_file(f, "dir/b.eml", "Subject: b\n\nb\n");
     write_file(f, "dir/a.eml", "Subject: a\n\na\n");
     write_file(f, "dir/.hidden", "Subject: hidden\n\nh\n");
-    char *names[4], *bodies[4];
-    size_t n = read_all(d, names, bodies, 4);
-    assert_int_equal(n, 2);
-    check_name("dir first", names[0], f->dir, "dir/a.eml");
-    check_name("dir second", names[1], f->dir, "dir/b.eml");
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect(d, 2, &r);
+    check_name("dir first", r.names[0], f->dir, "dir/a.eml");
+    check_name("dir second", r.names[1], f->dir, "dir/b.eml");
+    read_free(&r);
 }
 
 static void make_link(struct fixture *f, const char *target, const char *name)
@@ -262,14 +285,12 @@ static void test_directory_link_loops(void **state)
     make_link(f, "..", "tree/sub/up");
     make_link(f, "sub", "tree/alias");
     make_link(f, "../outside", "tree/there");
-    char *names[8], *bodies[8];
-    size_t n = read_all(d, names, bodies, 8);
-    if (n != 3)
-        fail_msg("got %zu messages, want 3 (each directory read once)", n);
-    check_name("first", names[0], f->dir, "tree/alias/a.eml"); /* the first path to reach sub/ */
-    check_name("second", names[1], f->dir, "tree/m.eml");
-    check_name("third", names[2], f->dir, "tree/there/o.eml");
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect(d, 3, &r);
+    check_name("first", r.names[0], f->dir, "tree/alias/a.eml"); /* the first path to reach sub/ */
+    check_name("second", r.names[1], f->dir, "tree/m.eml");
+    check_name("third", r.names[2], f->dir, "tree/there/o.eml");
+    read_free(&r);
 }
 
 /* A file with CR line ends only reads as one message whose headers the MIME layer finds. */
@@ -279,18 +300,17 @@ static void test_cr_only_file(void **state)
     const char *p = write_file(f, "cr.eml",
                                "From: MAILER-DAEMON@mx.example.net\rSubject: cr only\rMessage-ID: <cr@example.net>\r"
                                "\rbody line\r");
-    char *names[2], *bodies[2];
-    size_t n = read_all(p, names, bodies, 2);
-    assert_int_equal(n, 1);
-    check_name("cr", names[0], f->dir, "cr.eml");
-    assert_string_equal(bodies[0],
+    struct messages r;
+    read_expect(p, 1, &r);
+    check_name("cr", r.names[0], f->dir, "cr.eml");
+    assert_string_equal(r.bodies[0],
                         "From: MAILER-DAEMON@mx.example.net\rSubject: cr only\rMessage-ID: <cr@example.net>\r"
                         "\rbody line\r");
     bp_mime_init();
     bp_arena *arena = bp_arena_new();
     assert_non_null(arena);
     bp_mime_message m;
-    assert_int_equal(bp_mime_parse(bodies[0], strlen(bodies[0]), arena, &m), BP_OK);
+    assert_int_equal(bp_mime_parse(r.bodies[0], strlen(r.bodies[0]), arena, &m), BP_OK);
     const char *subject = bp_part_header(m.root, "Subject");
     if (subject == NULL || strcmp(subject, "cr only") != 0)
         fail_msg("cr: Subject got %s, want \"cr only\"", subject ? subject : "(null)");
@@ -298,7 +318,7 @@ static void test_cr_only_file(void **state)
     if (mid == NULL || strcmp(mid, "<cr@example.net>") != 0)
         fail_msg("cr: Message-ID got %s, want <cr@example.net>", mid ? mid : "(null)");
     bp_arena_free(arena);
-    free_all(names, bodies, n);
+    read_free(&r);
 }
 
 static void test_stdin(void **state)
@@ -306,12 +326,11 @@ static void test_stdin(void **state)
     struct fixture *f = *state;
     const char *p = write_file(f, "stdin.eml", "Subject: from stdin\n\nhello\n");
     assert_non_null(freopen(p, "rb", stdin));
-    char *names[2], *bodies[2];
-    size_t n = read_all("-", names, bodies, 2);
-    assert_int_equal(n, 1);
-    assert_string_equal(names[0], "-");
-    assert_string_equal(bodies[0], "Subject: from stdin\n\nhello\n");
-    free_all(names, bodies, n);
+    struct messages r;
+    read_expect("-", 1, &r);
+    assert_string_equal(r.names[0], "-");
+    assert_string_equal(r.bodies[0], "Subject: from stdin\n\nhello\n");
+    read_free(&r);
 }
 
 static void test_missing_path(void **state)
@@ -324,18 +343,21 @@ static void test_missing_path(void **state)
     assert_null(s);
 }
 
+/* Register test @p f with a fresh fixture directory as its state. */
+#define SOURCE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_mbox_three, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_single_message_mbox, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mbox_separator_without_blank_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_maildir, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_directory_in_name_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_directory_link_loops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cr_only_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_path, setup, teardown),
+        SOURCE_TEST(test_mbox_three),
+        SOURCE_TEST(test_single_message_mbox),
+        SOURCE_TEST(test_mbox_separator_without_blank_line),
+        SOURCE_TEST(test_maildir),
+        SOURCE_TEST(test_directory_in_name_order),
+        SOURCE_TEST(test_directory_link_loops),
+        SOURCE_TEST(test_cr_only_file),
+        SOURCE_TEST(test_stdin),
+        SOURCE_TEST(test_missing_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

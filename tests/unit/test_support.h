@@ -42,4 +42,27 @@ static inline void bp_test_check_field(const char *label, const char *what, cons
         fail_msg("%s: %s: got \"%s\", want \"%s\"", label, what, got ? got : "(null)", want ? want : "(null)");
 }
 
+/* ---- string tables and per-test arenas (the report, classify and scanner tests) ---- */
+
+/* Register test @p f with a fresh arena as its state (bp_test_arena_setup()). */
+#define BP_ARENA_TEST(f) cmocka_unit_test_setup_teardown(f, bp_test_arena_setup, bp_test_arena_teardown)
+
+/* One row of a string table: a case name, its input, the string wanted (NULL: none). */
+typedef struct bp_test_str_case {
+    const char *label, *input, *want;
+} bp_test_str_case;
+
+/* What a string table tests: @p input through the function under test, with @p ctx (an
+ * arena, or NULL); NULL for "no result". */
+typedef const char *(*bp_test_str_fn)(void *ctx, const char *input);
+
+/* Run @p fn over the @p n rows and fail with "LABEL: got X, want Y" at the first wrong one. */
+static inline void bp_test_str_cases(const bp_test_str_case *rows, size_t n, bp_test_str_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < n; i++)
+        bp_test_check_str(rows[i].label, fn(ctx, rows[i].input), rows[i].want);
+}
+
+#define BP_TEST_STR_CASES(rows, fn, ctx) bp_test_str_cases(rows, sizeof(rows) / sizeof((rows)[0]), fn, ctx)
+
 #endif

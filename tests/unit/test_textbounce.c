@@ -246,7 +246,7 @@ static void test_not_bounces(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bp_report r;
-        assert_int_equal(bp_test_parse_report(*state, cases[i].msg, strlen(cases[i].msg), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, cases[i].msg, &r);
         if (r.n_blocks != 0)
             fail_msg("%s: got %zu blocks, want none", cases[i].label, r.n_blocks);
         bp_arena_reset(*state);
@@ -277,7 +277,7 @@ static void test_one_recipient(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bp_report r;
-        assert_int_equal(bp_test_parse_report(*state, cases[i].msg, strlen(cases[i].msg), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, cases[i].msg, &r);
         if (r.n_blocks != 1)
             fail_msg("%s: got %zu blocks, want 1", cases[i].label, r.n_blocks);
         bp_test_check_field(cases[i].label, "recipient", r.blocks[0].recipient, cases[i].rcpt);
@@ -344,7 +344,7 @@ static void test_sender_is_no_recipient(void **state)
                       "    host mx.example.org [192.0.2.72]\n"
                       "    SMTP error from remote mail server after RCPT TO:<nina@example.org>:\n"
                       "    550 5.1.1 <nina@example.org>: Recipient address rejected: User unknown\n";
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     assert_int_equal(r.n_blocks, 1);
     assert_string_equal(r.blocks[0].recipient, "nina@example.org");
     assert_string_equal(r.envelope_sender, "news@example.com");
@@ -357,7 +357,7 @@ static void test_sender_is_no_recipient(void **state)
                        "Remote host said: 550 5.1.1 No such user\n\n"
                        "--- Below this line is a copy of the message.\n\n"
                        "Return-Path: <news@example.com>\nFrom: News <list@example.com>\nTo: tom@example.org\n";
-    assert_int_equal(bp_test_parse_report(*state, msg2, strlen(msg2), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg2, &r);
     assert_int_equal(r.n_blocks, 1);
     assert_string_equal(r.blocks[0].recipient, "tom@example.org");
 }
@@ -378,7 +378,7 @@ static void test_transcript_sessions(void **state)
                       "<<< 550 5.1.1 <ken@example.jp>... User unknown\n550 5.1.1 <ken@example.jp>... User unknown\n"
                       "... while talking to mx.example.org.:\n>>> DATA\n"
                       "<<< 421 4.4.2 mx.example.org Connection reset by peer\n554 5.0.0 Service unavailable\n";
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     assert_int_equal(r.n_blocks, 2);
     assert_string_equal(r.blocks[0].recipient, "ken@example.jp");
     assert_null(strstr(r.blocks[0].diagnostic, "Connection reset"));
@@ -412,7 +412,7 @@ static void test_hostile_shapes(void **state)
             memcpy(p, units[k], ulen);
         *p = '\0';
         bp_report r;
-        assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, msg, &r);
         assert_true(r.n_blocks <= 1000);
         free(msg);
         bp_arena_reset(*state);
@@ -449,7 +449,7 @@ static void test_effort_budget(void **state)
     bp_report r;
     bp_effort e;
     bp_effort_begin_with(&e, 0, 1);
-    assert_int_equal(bp_test_parse_report(*state, qmail, strlen(qmail), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, qmail, &r);
     bp_effort_end(&e);
     assert_int_equal(r.kind, BP_REPORT_NONE);
     assert_int_equal(r.n_blocks, 0);
@@ -477,7 +477,7 @@ static void test_effort_budget(void **state)
     for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
         char *msg = repeated(hostile[i].head, hostile[i].unit, hostile[i].tail, 1u << 20);
         bp_effort_begin_with(&e, 1000, BP_EFFORT_REGEX_SEARCHES); /* a second: 10 times what they take */
-        assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+        bp_test_parse_str(*state, msg, &r);
         bp_effort_end(&e);
         if (e.cut != BP_EFFORT_OK || r.n_blocks != 2 || r.blocks[0].recipient == NULL ||
             strcmp(r.blocks[0].recipient, "alice@example.com") != 0 || r.blocks[1].recipient == NULL ||
@@ -503,7 +503,7 @@ static void test_explanation_read_once(void **state)
                               "e).\n\n"
                               "----- Original message -----\n\nTo: bob@example.org\nSubject: News\n";
     bp_report r;
-    assert_int_equal(bp_test_parse_report(*state, msg, strlen(msg), NULL, &r), BP_OK);
+    bp_test_parse_str(*state, msg, &r);
     assert_int_equal(r.kind, BP_REPORT_TEXT);
     assert_int_equal(r.n_blocks, 1);
     assert_string_equal(r.blocks[0].recipient, "alice@example.com");
@@ -541,17 +541,17 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_is_well_formed),
         cmocka_unit_test(test_build_code_is_the_table),
-        cmocka_unit_test_setup_teardown(test_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_charsets, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_per_recipient_diagnostics, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_not_bounces, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_one_recipient, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_sender_is_no_recipient, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_transcript_sessions, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_shapes, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_effort_budget, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_family_recognition, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_explanation_read_once, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_fixtures),
+        BP_ARENA_TEST(test_charsets),
+        BP_ARENA_TEST(test_per_recipient_diagnostics),
+        BP_ARENA_TEST(test_not_bounces),
+        BP_ARENA_TEST(test_one_recipient),
+        BP_ARENA_TEST(test_sender_is_no_recipient),
+        BP_ARENA_TEST(test_transcript_sessions),
+        BP_ARENA_TEST(test_hostile_shapes),
+        BP_ARENA_TEST(test_effort_budget),
+        BP_ARENA_TEST(test_family_recognition),
+        BP_ARENA_TEST(test_explanation_read_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
+#include "bouncepipe/rules.h"
 
 /* Parse @p len bytes of @p msg and read them as a report into @p r with @p opts (NULL: the
  * defaults); @return BP_OK or the first error, of the MIME parse or of the report. */
@@ -58,6 +59,32 @@ static inline void bp_test_parse_fixture(bp_arena *arena, const char *suite, con
         fail_msg("cannot read %s", path);
     assert_int_equal(bp_test_parse_report(arena, bytes, len, NULL, r), BP_OK);
     free(bytes); /* the tree and the report live in the arena */
+}
+
+/* ---- messages given as strings (the report tests) ---- */
+
+/* Read the NUL-terminated message @p msg into @p r with the default options; fails the test
+ * unless it parses. */
+static inline void bp_test_parse_str(bp_arena *arena, const char *msg, bp_report *r)
+{
+    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
+}
+
+/* ---- the built-in rules (the classify and rules tests) ---- */
+
+/* A new rule set with the built-in rules loaded, or NULL when they do not load cleanly (for a
+ * group setup: return its NULL as the failure).  The caller frees it with bp_rules_free(). */
+static inline bp_rules *bp_test_builtin_rules(void)
+{
+    bp_rules *r = NULL;
+    unsigned errs = 99;
+    if (bp_rules_new(&r) != BP_OK)
+        return NULL;
+    if (bp_rules_load_builtin(r, NULL, NULL, &errs) != BP_OK || errs != 0) {
+        bp_rules_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 #endif

@@ -110,7 +110,7 @@ static classified classify(bp_arena *arena, const char *msg, const char *rcpt, c
     classified c = {NULL, NULL, 0};
     bp_report *r = bp_arena_alloc(arena, sizeof(*r));
     assert_non_null(r);
-    assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
+    bp_test_parse_str(arena, msg, r);
     bp_classify_ctx ctx = {0};
     ctx.envelope_rcpt = rcpt;
     ctx.verp = verp;
@@ -327,18 +327,15 @@ static void test_per_message_pattern(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_forms, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_srs_detection, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_verp_names_the_recipient, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_srs_rcpt_names_nobody, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_report_headers_without_original, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_report_wins_and_explain_shows_it, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_delivered_to_carries_the_bounce_address, bp_test_arena_setup,
-                                        bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_presets_agree, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_per_message_pattern, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_forms),
+        BP_ARENA_TEST(test_srs_detection),
+        BP_ARENA_TEST(test_verp_names_the_recipient),
+        BP_ARENA_TEST(test_srs_rcpt_names_nobody),
+        BP_ARENA_TEST(test_report_headers_without_original),
+        BP_ARENA_TEST(test_report_wins_and_explain_shows_it),
+        BP_ARENA_TEST(test_delivered_to_carries_the_bounce_address),
+        BP_ARENA_TEST(test_presets_agree),
+        BP_ARENA_TEST(test_per_message_pattern),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,7 +145,7 @@ static void test_durations(void **state)
         bp_status want;
         long long ms;
     } rows[] = {{"30", BP_OK, 30000},   {"250ms", BP_OK, 250},      {"1.5s", BP_OK, 1500},     {"5m", BP_OK, 300000},
-                {"1h", BP_OK, 3600000}, {"3d", BP_OK, 259200000},   {"-1s", BP_ERR_CONFIG, 0}, {"1w", BP_ERR_CONFIG, 0},
+                {"1h", BP_OK, 3600000}, {"3d", BP_OK, 259200000},   {"-1s", BP_ERR_CONFIG, 0}, {"1w", BP_OK, 604800000},
                 {"", BP_ERR_CONFIG, 0}, {"400d", BP_ERR_CONFIG, 0}, {"s", BP_ERR_CONFIG, 0}};
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         long long ms = 0;
