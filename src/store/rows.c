@@ -177,7 +177,49 @@ bp_status bp_rows_unit_envid(const bp_store_backend *be, void *h, const char *fi
     return read_text(be, h, BP_SQL_UNIT_ENVID, fingerprint, buf, size, "reading a unit");
 }
 
-/* ---- the suppression list and its counts ----------------------------------------------- */
+/* ---- rows kept under a key: suppressions, fold states, acct positions ---------------------- */
+
+/* A row kind kept under a key (suppressions and fold states by address key, positions by
+ * stream): its statements, its columns, where the key's lock comes first, its words. */
+typedef struct keyed {
+    bp_sql_id get, put, del; /* del BP_SQL_COUNT: never deleted */
+    const bp_sql_type *types;
+    size_t n;
+    int lock_get, lock_delete;
+    const char *reading, *writing;
+} keyed;
+
+/* the store decides from a suppression row (remove, add): it is read under the address's
+ * lock; the fold state too, so that the state another writer commits meanwhile is seen whole
+ * and no other writer changes it until this transaction ends */
+enum { SUPPRESSIONS, STATES, POSITIONS };
+static const keyed kinds[] = {
+    [SUPPRESSIONS] = {BP_SQL_SUPP_GET, BP_SQL_SUPP_PUT, BP_SQL_SUPP_DELETE, bp_sql_suppression_types,
+                      BP_SQL_SUPPRESSION_N, 1, 0, "reading the suppression list", "writing the suppression list"},
+    [STATES] = {BP_SQL_STATE_GET, BP_SQL_STATE_PUT, BP_SQL_STATE_DELETE, bp_sql_state_types, BP_SQL_STATE_N, 1, 1,
+                "reading the fold state", "writing the fold state"},
+    [POSITIONS] = {BP_SQL_POSITION_GET, BP_SQL_POSITION_PUT, BP_SQL_COUNT, bp_sql_position_types, BP_SQL_POSITION_N, 0,
+                   0, "reading the accounting position", "writing the accounting position"},
+};
+
+/* The row of @p key to @p each with @p w; BP_ERR_NOT_FOUND when there is none. */
+static bp_status keyed_get(const bp_store_backend *be, void *h, const keyed *k, const char *key, bp_sql_row_fn each,
+                           bp_sql_walk *w)
+{
+    long long rows = 0;
+    const bp_sql_value v[] = {bp_sql_text(key)};
+    bp_status st = k->lock_get ? lock(be, h, key) : BP_OK;
+    if (st == BP_OK)
+        st = run(be, h, k->get, v, 1, k->types, k->n, each, w, k->reading, &rows);
+    return one_row(st, rows);
+}
+
+static bp_status keyed_delete(const bp_store_backend *be, void *h, const keyed *k, const char *key)
+{
+    const bp_sql_value v[] = {bp_sql_text(key)};
+    bp_status st = k->lock_delete ? lock(be, h, key) : BP_OK;
+    return st == BP_OK ? write_row(be, h, k->del, v, 1, k->writing) : st;
+}
 
 static int suppression_each(void *ctx, const bp_sql_value *v)
 {
@@ -187,37 +229,23 @@ static int suppression_each(void *ctx, const bp_sql_value *v)
     return w->cb.suppression(w->user, &r);
 }
 
-static bp_status suppression_read(const bp_store_backend *be, void *h, bp_sql_id id, const bp_sql_value *v, size_t n,
-                                  bp_suppression_cb cb, void *user, long long *rows)
-{
-    bp_sql_walk w = {.cb.suppression = cb, .user = user};
-    return run(be, h, id, v, n, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, suppression_each, &w,
-               "reading the suppression list", rows);
-}
-
 bp_status bp_rows_suppression_get(const bp_store_backend *be, void *h, const char *key, bp_suppression_cb cb,
                                   void *user)
 {
-    long long rows = 0;
-    const bp_sql_value v[] = {bp_sql_text(key)};
-    /* the store decides from this row (remove, add): take it under the address's lock */
-    bp_status st = lock(be, h, key);
-    if (st == BP_OK)
-        st = suppression_read(be, h, BP_SQL_SUPP_GET, v, 1, cb, user, &rows);
-    return one_row(st, rows);
+    bp_sql_walk w = {.cb.suppression = cb, .user = user};
+    return keyed_get(be, h, &kinds[SUPPRESSIONS], key, suppression_each, &w);
 }
 
 bp_status bp_rows_suppression_put(const bp_store_backend *be, void *h, const bp_suppression *r)
 {
     bp_sql_value v[BP_SQL_SUPPRESSION_N];
     bp_sql_suppression_values(r, v);
-    return write_row(be, h, BP_SQL_SUPP_PUT, v, BP_SQL_SUPPRESSION_N, "writing the suppression list");
+    return write_row(be, h, kinds[SUPPRESSIONS].put, v, kinds[SUPPRESSIONS].n, kinds[SUPPRESSIONS].writing);
 }
 
 bp_status bp_rows_suppression_delete(const bp_store_backend *be, void *h, const char *key)
 {
-    const bp_sql_value v[] = {bp_sql_text(key)};
-    return write_row(be, h, BP_SQL_SUPP_DELETE, v, 1, "writing the suppression list");
+    return keyed_delete(be, h, &kinds[SUPPRESSIONS], key);
 }
 
 /* No filter: everything (bp_store_export(), bp_store_stats() with NULL). */
@@ -227,10 +255,65 @@ bp_status bp_rows_suppression_list(const bp_store_backend *be, void *h, const bp
                                    void *user)
 {
     f = f != NULL ? f : &no_filter;
+    bp_sql_walk w = {.cb.suppression = cb, .user = user};
     const bp_sql_value v[] = {bp_sql_int(f->since), bp_sql_text(f->type), bp_sql_text(f->category),
                               bp_sql_text(f->domain), bp_sql_int(f->include_lifted != 0)};
-    return suppression_read(be, h, BP_SQL_SUPP_LIST, v, 5, cb, user, NULL);
+    return run(be, h, BP_SQL_SUPP_LIST, v, 5, kinds[SUPPRESSIONS].types, kinds[SUPPRESSIONS].n, suppression_each, &w,
+               kinds[SUPPRESSIONS].reading, NULL);
 }
+
+/* the one row of a key: its callback's result is not asked */
+static int state_each(void *ctx, const bp_sql_value *v)
+{
+    bp_sql_walk *w = ctx;
+    bp_fold_state s;
+    bp_sql_state_row(&s, v);
+    w->cb.state(w->user, &s);
+    return 1;
+}
+
+bp_status bp_rows_state_get(const bp_store_backend *be, void *h, const char *key, bp_fold_state_cb cb, void *user)
+{
+    bp_sql_walk w = {.cb.state = cb, .user = user};
+    return keyed_get(be, h, &kinds[STATES], key, state_each, &w);
+}
+
+bp_status bp_rows_state_put(const bp_store_backend *be, void *h, const bp_fold_state *s)
+{
+    bp_sql_value v[BP_SQL_STATE_N];
+    bp_sql_state_values(s, v);
+    return write_row(be, h, kinds[STATES].put, v, kinds[STATES].n, kinds[STATES].writing);
+}
+
+bp_status bp_rows_state_delete(const bp_store_backend *be, void *h, const char *key)
+{
+    return keyed_delete(be, h, &kinds[STATES], key);
+}
+
+static int position_each(void *ctx, const bp_sql_value *v)
+{
+    bp_sql_walk *w = ctx;
+    bp_acct_position pos;
+    bp_sql_position_row(&pos, v);
+    w->cb.position(w->user, &pos);
+    return 1;
+}
+
+bp_status bp_rows_position_get(const bp_store_backend *be, void *h, const char *stream, bp_acct_position_cb cb,
+                               void *user)
+{
+    bp_sql_walk w = {.cb.position = cb, .user = user};
+    return keyed_get(be, h, &kinds[POSITIONS], stream, position_each, &w);
+}
+
+bp_status bp_rows_position_put(const bp_store_backend *be, void *h, const bp_acct_position *pos)
+{
+    bp_sql_value v[BP_SQL_POSITION_N];
+    bp_sql_position_values(pos, v);
+    return write_row(be, h, kinds[POSITIONS].put, v, kinds[POSITIONS].n, kinds[POSITIONS].writing);
+}
+
+/* ---- the counts of bp_store_stats() ---------------------------------------------------- */
 
 static int stats_each(void *ctx, const bp_sql_value *v)
 {
@@ -254,71 +337,4 @@ bp_status bp_rows_stats(const bp_store_backend *be, void *h, const bp_store_filt
             return st;
     }
     return BP_OK;
-}
-
-/* ---- the fold state; where acct --follow stopped ----------------------------------------- */
-
-/* the one row of a key: its callback's result is not asked */
-static int state_each(void *ctx, const bp_sql_value *v)
-{
-    bp_sql_walk *w = ctx;
-    bp_fold_state s;
-    bp_sql_state_row(&s, v);
-    w->cb.state(w->user, &s);
-    return 1;
-}
-
-bp_status bp_rows_state_get(const bp_store_backend *be, void *h, const char *key, bp_fold_state_cb cb, void *user)
-{
-    long long rows = 0;
-    bp_sql_walk w = {.cb.state = cb, .user = user};
-    const bp_sql_value v[] = {bp_sql_text(key)};
-    /* read under the address's lock: the state another writer commits meanwhile is seen
-     * whole, and no other writer changes it until this transaction ends */
-    bp_status st = lock(be, h, key);
-    if (st == BP_OK)
-        st = run(be, h, BP_SQL_STATE_GET, v, 1, bp_sql_state_types, BP_SQL_STATE_N, state_each, &w,
-                 "reading the fold state", &rows);
-    return one_row(st, rows);
-}
-
-bp_status bp_rows_state_put(const bp_store_backend *be, void *h, const bp_fold_state *s)
-{
-    bp_sql_value v[BP_SQL_STATE_N];
-    bp_sql_state_values(s, v);
-    return write_row(be, h, BP_SQL_STATE_PUT, v, BP_SQL_STATE_N, "writing the fold state");
-}
-
-bp_status bp_rows_state_delete(const bp_store_backend *be, void *h, const char *key)
-{
-    const bp_sql_value v[] = {bp_sql_text(key)};
-    bp_status st = lock(be, h, key);
-    return st == BP_OK ? write_row(be, h, BP_SQL_STATE_DELETE, v, 1, "writing the fold state") : st;
-}
-
-static int position_each(void *ctx, const bp_sql_value *v)
-{
-    bp_sql_walk *w = ctx;
-    bp_acct_position pos;
-    bp_sql_position_row(&pos, v);
-    w->cb.position(w->user, &pos);
-    return 1;
-}
-
-bp_status bp_rows_position_get(const bp_store_backend *be, void *h, const char *stream, bp_acct_position_cb cb,
-                               void *user)
-{
-    long long rows = 0;
-    bp_sql_walk w = {.cb.position = cb, .user = user};
-    const bp_sql_value v[] = {bp_sql_text(stream)};
-    bp_status st = run(be, h, BP_SQL_POSITION_GET, v, 1, bp_sql_position_types, BP_SQL_POSITION_N, position_each, &w,
-                       "reading the accounting position", &rows);
-    return one_row(st, rows);
-}
-
-bp_status bp_rows_position_put(const bp_store_backend *be, void *h, const bp_acct_position *pos)
-{
-    bp_sql_value v[BP_SQL_POSITION_N];
-    bp_sql_position_values(pos, v);
-    return write_row(be, h, BP_SQL_POSITION_PUT, v, BP_SQL_POSITION_N, "writing the accounting position");
 }

@@ -890,11 +890,11 @@ static bp_status prepare_call(sq *q, const bp_sql_call *c, sqlite3_stmt **out)
     }
     if (slot < 0)
         BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
-    int rc = sqlite3_prepare_v3(q->db, c->stmt->sql, -1, SQLITE_PREPARE_PERSISTENT, &q->ext[slot].st, NULL);
+    int rc = sqlite3_prepare_v3(q->db, c->stmt->sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
     if (rc != SQLITE_OK)
         return fail(q, rc, "prepare");
     q->ext[slot].key = c->stmt;
-    *out = q->ext[slot].st;
+    q->ext[slot].st = *out;
     return BP_OK;
 }
 
