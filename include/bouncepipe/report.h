@@ -123,11 +123,12 @@ typedef struct bp_report {
     /* the explanation text (src/report/explanation.c), decoded, folded and cut once per
      * message by the first parser that reads it (the auto-reply parser, the text-bounce
      * scanner, reading.c) and kept here for the others; NULL until one has read it */
-    const char *explanation;        /**< UTF-8, the whole text */
-    const char *explanation_folded; /**< the same, ASCII letters in lower case */
-    size_t explanation_len;         /**< up to where the quoted original starts */
-    size_t explanation_full_len;    /**< the whole text */
-    unsigned explanation_part;      /**< its MIME part */
+    const char *explanation;                       /**< UTF-8, the whole text */
+    const char *explanation_folded;                /**< the same, ASCII letters in lower case */
+    const struct bp_byte_pairs *explanation_pairs; /**< the byte pairs of the folded text (text.h) */
+    size_t explanation_len;                        /**< up to where the quoted original starts */
+    size_t explanation_full_len;                   /**< the whole text */
+    unsigned explanation_part;                     /**< its MIME part */
     /* the parties (reading.c): who sent the original, from which host */
     const char *envelope_sender; /**< the original's envelope sender (X-Postfix-Sender, Exim's "A message
                                       sent by", the original's Return-Path), or NULL */

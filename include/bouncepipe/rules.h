@@ -144,6 +144,11 @@ size_t bp_rules_count(const bp_rules *rules);
 /** @return rule number @p i (0-based, in file order), or NULL. */
 const bp_rule *bp_rules_get(const bp_rules *rules, size_t i);
 
+/** @return the rule whose id is @p id, or NULL (an id of the code tables, "status:5.1.1", or
+ *  NULL).  A rule's own id string (the one a match hands out) is found by its address first,
+ *  without comparing strings. */
+const bp_rule *bp_rules_find(const bp_rules *rules, const char *id);
+
 /**
  * First rule (in load order) whose scope fits and whose pattern matches @p subject.
  * A rule whose match hits the PCRE2 limits counts as not matching.

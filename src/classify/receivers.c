@@ -6,7 +6,7 @@
  * ('#' comments, blank lines skipped) into a static table of at most RECEIVERS_MAX names and
  * SUFFIXES_MAX suffixes; what does not fit is left out (the table is ours: a test checks
  * that all of it fits).  bp_receiver_of(): the first suffix, in table order, that equals the
- * name or ends it after a dot.
+ * name or ends it after a dot (its last byte compared before the rest).
  *
  * Ownership: the table is static and lives as long as the process; names handed out point
  * into it.
@@ -101,9 +101,20 @@ const char *bp_receiver_of(const char *name)
     size_t len = strlen(name);
     while (len > 0 && name[len - 1] == '.')
         len--;
+    /* the last bytes compared first: most suffixes end in another letter, and the call to
+     * strncasecmp for each of them cost more than the rest of the lookup (an ASCII byte,
+     * folded, against a suffix's, which the table holds folded already) */
+    unsigned char last = len > 0 ? (unsigned char)name[len - 1] : 0;
+    if (last >= 'A' && last <= 'Z')
+        last = (unsigned char)(last + 32);
     for (size_t i = 0; i < table.n_suffixes; i++) {
         size_t n = table.suffix_len[i];
-        if (n > len || strncasecmp(name + len - n, table.suffix[i], n) != 0)
+        if (n > len)
+            continue;
+        unsigned char s_last = (unsigned char)table.suffix[i][n - 1];
+        if (last < 0x80 && s_last < 0x80 && last != s_last)
+            continue;
+        if (strncasecmp(name + len - n, table.suffix[i], n) != 0)
             continue;
         if (n == len || name[len - n - 1] == '.')
             return table.names[table.owner[i]];

@@ -153,6 +153,19 @@ const bp_rule *bp_rules_get(const bp_rules *r, size_t i)
     return i < r->n ? &r->rules[i].pub : NULL;
 }
 
+const bp_rule *bp_rules_find(const bp_rules *r, const char *id)
+{
+    if (r == NULL || id == NULL)
+        return NULL;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->rules[i].pub.id == id)
+            return &r->rules[i].pub;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->rules[i].pub.id, id) == 0)
+            return &r->rules[i].pub;
+    return NULL;
+}
+
 /* ---- loading ------------------------------------------------------------------------ */
 
 struct load_ctx {

@@ -10,7 +10,7 @@
  * extended mode: no literals, the rule is tried on every text.
  *
  * At match (bp_rules_prefilter_prepare(), bp_rules_prefilter_passes()): the subject is folded
- * the same way once and the byte pairs occurring in it are noted (65,536 bits); a rule
+ * the same way once and the byte pairs occurring in it are noted (bp_byte_pairs, text.h); a rule
  * passes when one of its literals occurs in the folded subject, which is looked for with
  * memmem only when all of the literal's byte pairs are there.  A letter whose caseless match
  * is an ASCII or Cyrillic letter in another shape (KELVIN SIGN, LONG S, dotted/dotless I,
@@ -470,21 +470,11 @@ static int fold_subject(bp_rules_prefilter *pf, const char *text, size_t len)
     return 1;
 }
 
-/* Note every pair of adjacent bytes of the folded subject. */
-static void pairs_build(bp_rules_prefilter *pf)
-{
-    memset(pf->pairs, 0, sizeof(pf->pairs));
-    for (size_t i = 0; i + 1 < pf->len; i++) {
-        unsigned pair = (unsigned)(unsigned char)pf->lower[i] << 8 | (unsigned char)pf->lower[i + 1];
-        pf->pairs[pair >> 6] |= (uint64_t)1 << (pair & 63);
-    }
-}
-
 int bp_rules_prefilter_prepare(bp_rules_prefilter *pf, const char *text, size_t len)
 {
     if (!fold_subject(pf, text, len))
         return 0;
-    pairs_build(pf);
+    bp_byte_pairs_note(&pf->pairs, pf->lower, pf->len);
     return 1;
 }
 

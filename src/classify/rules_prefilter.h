@@ -6,10 +6,10 @@
 #define BOUNCEPIPE_RULES_PREFILTER_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "bouncepipe/status.h"
+#include "bouncepipe/text.h"
 
 /**
  * The literals @p pattern requires: one per top-level alternative, lower case.
@@ -29,23 +29,12 @@ typedef struct bp_rules_prefilter {
     char *lower; /**< the folded subject (owned) */
     size_t len;
     size_t lower_cap;
-    uint64_t pairs[1024]; /**< the byte pairs of lower, one bit each */
+    bp_byte_pairs pairs; /**< the byte pairs of lower */
 } bp_rules_prefilter;
 
 /** Fold @p text for the tests below.  @return 0 when out of memory: then every rule must be
  *  tried. */
 int bp_rules_prefilter_prepare(bp_rules_prefilter *pf, const char *text, size_t len);
-
-/* 0 when some byte pair of @p lit is not in the subject: then @p lit cannot occur in it. */
-static inline int bp_rules_prefilter_pairs(const bp_rules_prefilter *pf, const char *lit, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        unsigned pair = (unsigned)(unsigned char)lit[i] << 8 | (unsigned char)lit[i + 1];
-        if (!((pf->pairs[pair >> 6] >> (pair & 63)) & 1))
-            return 0;
-    }
-    return 1;
-}
 
 /**
  * @return non-zero when one of the literals occurs in the prepared subject, or there are none
@@ -59,7 +48,7 @@ static inline int bp_rules_prefilter_passes(const bp_rules_prefilter *pf, const 
     if (n_literals == 0)
         return 1;
     for (unsigned i = 0; i < n_literals; i++)
-        if (bp_rules_prefilter_pairs(pf, literals[i], literal_len[i]) &&
+        if (bp_byte_pairs_may_hold(&pf->pairs, literals[i], literal_len[i]) &&
             memmem(pf->lower, pf->len, literals[i], literal_len[i]) != NULL)
             return 1;
     return 0;

@@ -129,33 +129,29 @@ bp_status bp_signal_from_source(bp_event *e, const bp_signal_options *o, bp_sign
         kind = "header";
     }
     bp_status st = BP_OK;
-    char from[160];
+    char from[160]; /* "header:NAME", written only for a value found (snprintf cost more than the lookups) */
     for (size_t i = 0; st == BP_OK && ips != NULL && ips[i] != NULL && e->sending_ip == NULL; i++) {
+        const char *v = lookup(ctx, ips[i]);
+        if (v == NULL)
+            continue;
         snprintf(from, sizeof(from), "%s:%s", kind, ips[i]);
-        st = bp_signal_take_ip(e, lookup(ctx, ips[i]), from, arena);
+        st = bp_signal_take_ip(e, v, from, arena);
     }
     for (size_t i = 0; st == BP_OK && vmtas[i] != NULL && e->vmta == NULL; i++) {
+        const char *v = lookup(ctx, vmtas[i]);
+        if (v == NULL)
+            continue;
         snprintf(from, sizeof(from), "%s:%s", kind, vmtas[i]);
-        st = take_token(&e->vmta, &e->vmta_from, lookup(ctx, vmtas[i]), from, arena);
+        st = take_token(&e->vmta, &e->vmta_from, v, from, arena);
     }
     for (size_t i = 0; st == BP_OK && streams[i] != NULL && e->stream == NULL; i++) {
+        const char *v = lookup(ctx, streams[i]);
+        if (v == NULL)
+            continue;
         snprintf(from, sizeof(from), "%s:%s", kind, streams[i]);
-        st = take_token(&e->stream, &e->stream_from, lookup(ctx, streams[i]), from, arena);
+        st = take_token(&e->stream, &e->stream_from, v, from, arena);
     }
     return st;
-}
-
-/* The rule of @p rules whose id is @p id, or NULL (an id of the code table, "status:5.1.1"). */
-static const bp_rule *rule_by_id(bp_rules *rules, const char *id)
-{
-    if (rules == NULL || id == NULL)
-        return NULL;
-    for (size_t i = 0; i < bp_rules_count(rules); i++) {
-        const bp_rule *r = bp_rules_get(rules, i);
-        if (strcmp(r->id, id) == 0)
-            return r;
-    }
-    return NULL;
 }
 
 /* The deciding rule's groups ip and domain in the diagnostic. */
@@ -163,7 +159,7 @@ static bp_status from_text(bp_event *e, bp_rules *rules, bp_arena *arena)
 {
     if (e->diagnostic == NULL || e->rule == NULL)
         return BP_OK;
-    const bp_rule *r = rule_by_id(rules, e->rule);
+    const bp_rule *r = bp_rules_find(rules, e->rule);
     if (r == NULL || (strstr(r->pattern, "(?<ip>") == NULL && strstr(r->pattern, "(?<domain>") == NULL))
         return BP_OK;
     size_t len = strlen(e->diagnostic), gs = 0, ge = 0;

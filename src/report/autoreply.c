@@ -100,7 +100,8 @@ static int from_daemon(const bp_part *root)
 typedef struct reply_text {
     const bp_part *part;
     const char *text, *folded;
-    size_t len; /* up to the quoted original */
+    const bp_byte_pairs *pairs; /* of folded */
+    size_t len;                 /* up to the quoted original */
 } reply_text;
 
 /* Read once per message (bp_explanation_read()): kept in @p out for the text-bounce scanner
@@ -116,6 +117,7 @@ static bp_status read_text(const bp_part *root, bp_arena *arena, bp_report *out,
         return st;
     t->text = out->explanation;
     t->folded = out->explanation_folded;
+    t->pairs = out->explanation_pairs;
     t->len = out->explanation_len;
     return BP_OK;
 }
@@ -123,7 +125,7 @@ static bp_status read_text(const bp_part *root, bp_arena *arena, bp_report *out,
 static int is_challenge(const reply_text *t)
 {
     for (int i = 0; t->folded != NULL && challenge_cues[i] != NULL; i++)
-        if (bp_explanation_find(t->folded, t->len, challenge_cues[i]) != NULL)
+        if (bp_explanation_find(t->pairs, t->folded, t->len, challenge_cues[i]) != NULL)
             return 1;
     return 0;
 }

@@ -204,11 +204,14 @@ bp_status bp_explanation_read(bp_report *r, bp_arena *arena, const bp_part *part
     size_t len = 0;
     const char *text = bp_explanation_text(arena, part, &len);
     const char *folded = text != NULL ? bp_explanation_fold(arena, text, len) : NULL;
-    if (folded == NULL)
+    bp_byte_pairs *pairs = folded != NULL ? bp_arena_alloc(arena, sizeof(*pairs)) : NULL;
+    if (pairs == NULL)
         return BP_ERR_NOMEM;
+    bp_byte_pairs_note(pairs, folded, len);
     r->explanation = text;
     r->explanation_folded = folded;
-    r->explanation_len = bp_explanation_length(folded, len);
+    r->explanation_pairs = pairs;
+    r->explanation_len = bp_explanation_length(pairs, folded, len);
     r->explanation_full_len = len;
     r->explanation_part = part->index;
     return BP_OK;
@@ -227,12 +230,12 @@ char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len)
     return folded;
 }
 
-const char *bp_explanation_find(const char *folded, size_t len, const char *needle)
+const char *bp_explanation_find(const bp_byte_pairs *pairs, const char *folded, size_t len, const char *needle)
 {
-    return memmem(folded, len, needle, strlen(needle));
+    return bp_byte_pairs_memmem(pairs, folded, len, needle, strlen(needle));
 }
 
-size_t bp_explanation_length(const char *folded, size_t len)
+size_t bp_explanation_length(const bp_byte_pairs *pairs, const char *folded, size_t len)
 {
     size_t cut = len;
     for (int i = 0; original_markers[i] != NULL; i++) {
@@ -241,7 +244,7 @@ size_t bp_explanation_length(const char *folded, size_t len)
         size_t head = strlen(marker) - 1;
         if (marker[0] == '\n' && head <= len && memcmp(folded, marker + 1, head) == 0)
             return 0;
-        const char *m = bp_explanation_find(folded, cut, marker);
+        const char *m = bp_explanation_find(pairs, folded, cut, marker);
         if (m != NULL)
             cut = (size_t)(m - folded);
     }

@@ -10,6 +10,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/report.h"
+#include "bouncepipe/text.h"
 
 /** @return the first text/plain part of @p root outside any attached original, else the
  *  first text/html one; NULL when there is none. */
@@ -20,8 +21,8 @@ const bp_part *bp_explanation_part(const bp_part *root);
 const char *bp_explanation_text(bp_arena *arena, const bp_part *part, size_t *len);
 
 /** Read the explanation @p part (bp_explanation_part() of the message @p r is about) once:
- *  on the first call its text (bp_explanation_text()), folded copy and length up to the
- *  quoted original are kept in @p r's explanation fields; later calls find them there.
+ *  on the first call its text (bp_explanation_text()), folded copy, the folded copy's byte
+ *  pairs and length up to the quoted original are kept in @p r's explanation fields; later calls find them there.
  *  @return BP_OK, or BP_ERR_NOMEM (the fields then stay NULL). */
 bp_status bp_explanation_read(bp_report *r, bp_arena *arena, const bp_part *part);
 
@@ -30,12 +31,15 @@ bp_status bp_explanation_read(bp_report *r, bp_arena *arena, const bp_part *part
 char *bp_explanation_fold(bp_arena *arena, const char *text, size_t len);
 
 /** @return the first occurrence of @p needle (in lower case) in the folded text
- *  @p folded[0, @p len), or NULL; linear in @p len whatever the text (glibc's memmem). */
-const char *bp_explanation_find(const char *folded, size_t len, const char *needle);
+ *  @p folded[0, @p len), or NULL; linear in @p len whatever the text (glibc's memmem).
+ *  @p pairs: the byte pairs of a text @p folded[0, @p len) lies in (the report's
+ *  explanation_pairs), which spare the search for a needle that cannot be there; or NULL. */
+const char *bp_explanation_find(const bp_byte_pairs *pairs, const char *folded, size_t len, const char *needle);
 
 /** @return where the quoted original starts in the folded text @p folded (a marker such as
- *  "--- Below this line is a copy of the message"), or @p len when nothing is quoted. */
-size_t bp_explanation_length(const char *folded, size_t len);
+ *  "--- Below this line is a copy of the message"), or @p len when nothing is quoted.
+ *  @p pairs: the byte pairs of @p folded[0, @p len), or NULL. */
+size_t bp_explanation_length(const bp_byte_pairs *pairs, const char *folded, size_t len);
 
 /** @return the offset where the line holding offset @p at of @p text starts. */
 size_t bp_explanation_line_start(const char *text, size_t at);

@@ -11,6 +11,7 @@
 
 #include "bouncepipe/arena.h"
 #include "bouncepipe/event.h"
+#include "bouncepipe/text.h"
 
 /** One reply of an SMTP transcript, as bp_transcript_find() picks it. */
 typedef struct bp_transcript_reply {
@@ -39,8 +40,10 @@ int bp_transcript_find(const char *text, size_t len, const char *rcpt, const cha
 const char *bp_transcript_reply_text(bp_arena *arena, const char *text, const bp_transcript_reply *r);
 
 /** @return the envelope sender Exim names in a bounce sent to an errors address ("A message
- *  sent by <x> could not be delivered ..."), normalised (arena), or NULL. */
-const char *bp_report_exim_sender(bp_arena *arena, const char *text, size_t len);
+ *  sent by <x> could not be delivered ..."), normalised (arena), or NULL.  @p pairs: the byte
+ *  pairs of the text folded to lower case (the report's explanation_pairs), which spare the
+ *  search when the words are not there; or NULL. */
+const char *bp_report_exim_sender(bp_arena *arena, const char *text, size_t len, const bp_byte_pairs *pairs);
 
 /**
  * The innermost remote reply inside a wrapper: Sendmail's "(reason: REPLY)", an ESP's or

@@ -96,8 +96,11 @@ enum { SIGNATURE_PATTERNS = BP_TEXT_PAT_START };
 
 /* A pipe-mode process reads one message: JIT-compiling every pattern on first use cost it
  * 16 M instructions (more than the rest of the process), so a family is JIT-compiled only
- * once a long-running process has tried it this often. */
-#define JIT_AFTER_TRIES 3
+ * once a long-running process has tried it this often: at its second message, since a
+ * family tried twice is tried on most texts and its interpreted searches through a whole
+ * text soon cost more than the compiling (docs/performance.md: 3 -> 2, fewer instructions
+ * over the corpus once and x6; a pipe process tries each family once). */
+#define JIT_AFTER_TRIES 2
 
 typedef struct compiled_family {
     int stage;  /* patterns compiled so far: 0, SIGNATURE_PATTERNS or BP_TEXT_PAT_N */
@@ -416,11 +419,12 @@ static void diagnostic_span(const scan *sc, const bp_text_family *fam, size_t i,
     *de = e;
 }
 
-/* @p folded: the section folded to lower case (bp_explanation_fold()). */
-static int says_delayed(const char *folded, size_t len)
+/* @p folded: the section folded to lower case (bp_explanation_fold()), within the text whose
+ * byte pairs are @p pairs. */
+static int says_delayed(const bp_byte_pairs *pairs, const char *folded, size_t len)
 {
     for (int i = 0; delay_cues[i] != NULL; i++)
-        if (bp_explanation_find(folded, len, delay_cues[i]) != NULL)
+        if (bp_explanation_find(pairs, folded, len, delay_cues[i]) != NULL)
             return 1;
     return 0;
 }
@@ -549,12 +553,13 @@ static void set_family_default(bp_rcpt_block *b, const bp_text_family *fam)
 /* The Return-Path of an original quoted after the explanation (qmail's "--- Below this line is
  * a copy of the message."): its first "Return-Path: <x>" line within the first header-sized
  * stretch after @p cut.  @return the address (arena), or NULL. */
-static const char *quoted_return_path(bp_arena *arena, const char *text, const char *folded, size_t len, size_t cut)
+static const char *quoted_return_path(bp_arena *arena, const char *text, const char *folded, const bp_byte_pairs *pairs,
+                                      size_t len, size_t cut)
 {
     if (cut >= len)
         return NULL;
     size_t n = len - cut < BP_MAX_HEADER_BYTES ? len - cut : BP_MAX_HEADER_BYTES;
-    const char *m = bp_explanation_find(folded + cut, n, "\nreturn-path:");
+    const char *m = bp_explanation_find(pairs, folded + cut, n, "\nreturn-path:");
     if (m == NULL)
         return NULL;
     size_t at = (size_t)(m - folded) + 13, e = at;
@@ -657,8 +662,8 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     ex[1] = bp_address_normalise(arena, bp_part_header(root, "To"));
     ex[2] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "From")) : NULL;
     ex[3] = out->original != NULL ? bp_address_normalise(arena, bp_part_header(out->original, "Return-Path"))
-                                  : quoted_return_path(arena, text, folded, len, cut);
-    ex[4] = bp_report_exim_sender(arena, text, cut);
+                                  : quoted_return_path(arena, text, folded, out->explanation_pairs, len, cut);
+    ex[4] = bp_report_exim_sender(arena, text, cut, out->explanation_pairs);
     out->envelope_sender = ex[4] != NULL ? ex[4] : ex[3];
 
     scan sc = {0};
@@ -697,9 +702,10 @@ bp_status bp_textbounce_parse(const bp_mime_message *msg, const bp_report_option
     /* the shared diagnostic may precede the recipient list ("Could not be delivered because
      * of ... The following recipients were affected:"): look in the whole explanation */
     int has_shared = shared_diagnostic(cf, text, 0, sc.sec_end > cut ? sc.sec_end : cut, &sh_s, &sh_e);
-    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN                  ? fam->action
-                            : says_delayed(folded + sc.sec_start, sc.sec_end - sc.sec_start) ? BP_ACTION_DELAYED
-                                                                                             : BP_ACTION_FAILED;
+    bp_rcpt_action action = fam != NULL && fam->action != BP_ACTION_UNKNOWN ? fam->action
+                            : says_delayed(out->explanation_pairs, folded + sc.sec_start, sc.sec_end - sc.sec_start)
+                                ? BP_ACTION_DELAYED
+                                : BP_ACTION_FAILED;
     for (size_t i = 0; i < sc.n_cand; i++) {
         const candidate *c = &sc.cand[i];
         bp_rcpt_block *b = bp_report_add_block(out, arena);

@@ -1,5 +1,6 @@
 /*
- * text.c - string helpers: growable buffer, ASCII case folding, cleaning of remote text,
+ * text.c - string helpers: growable buffer, ASCII case folding, cleaning of remote text, the
+ * byte pairs of a text (the test that spares a memmem for a needle that cannot be there),
  * durations of configuration values.
  *
  * Contracts are in include/bouncepipe/text.h.  Nothing here knows about mail; remote text
@@ -296,6 +297,22 @@ size_t bp_utf8_cut(const char *s, size_t len, size_t max)
     return n;
 }
 
+void bp_byte_pairs_note(bp_byte_pairs *p, const char *s, size_t len)
+{
+    memset(p->bits, 0, sizeof(p->bits));
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned pair = BP_BYTE_PAIR(s[i], s[i + 1]);
+        p->bits[pair >> 6] |= (uint64_t)1 << (pair & 63);
+    }
+}
+
+const char *bp_byte_pairs_memmem(const bp_byte_pairs *p, const char *hay, size_t len, const char *needle, size_t n)
+{
+    if (p != NULL && !bp_byte_pairs_may_hold(p, needle, n))
+        return NULL;
+    return memmem(hay, len, needle, n);
+}
+
 int bp_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -329,6 +346,18 @@ char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes
     size_t o = 0, i = 0;
     int pending_space = 0;
     while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c > 0x20 && c < 0x7F) { /* printable ASCII, most of any text: as it is */
+            if (o + (size_t)pending_space + 1 > max_bytes)
+                break;
+            if (pending_space) {
+                out[o++] = ' ';
+                pending_space = 0;
+            }
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
         bp_text_kind kind;
         size_t n = bp_text_char(s + i, len - i, &kind, NULL);
         if (kind == BP_TEXT_SPACE) {

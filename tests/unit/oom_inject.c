@@ -468,46 +468,78 @@ static ending status_ending(oom_run *r, bp_status st)
     return ENDED_OTHER;
 }
 
+/* What the core and acct scopes work with: the shipped rules in a pipeline (made before the
+ * faults are armed), and the arena, the store and its error of one run. */
+typedef struct run_state {
+    bp_rules *rules;
+    bp_pipeline p;
+    bp_arena *arena;
+    bp_store *store;
+    char *error;
+} run_state;
+
+/* Load the rules into the pipeline (before the faults are armed). */
+static void scope_init(run_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (bp_rules_new(&s->rules) != BP_OK || bp_rules_load_builtin(s->rules, quiet, NULL, NULL) != BP_OK)
+        child_abort("the shipped rules do not load");
+    bp_pipeline_init(&s->p);
+    s->p.rules = s->rules;
+}
+
+/* Arm the faults (when @p armed) and make the arena; @return BP_OK or BP_ERR_NOMEM. */
+static bp_status scope_arm(run_state *s, int armed, unsigned long fail_at, int persistent)
+{
+    if (armed)
+        arm(fail_at, persistent);
+    s->arena = bp_arena_new();
+    return s->arena != NULL ? BP_OK : BP_ERR_NOMEM;
+}
+
+/* Open the run's store (the default options). */
+static bp_status scope_open_store(run_state *s, oom_run *r)
+{
+    bp_store_options so;
+    bp_store_options_default(&so);
+    return bp_store_open(r->db, &so, &s->store, &s->error);
+}
+
+/* Free what @p s holds, disarm, and say how the run with status @p st ended. */
+static ending scope_end(run_state *s, oom_run *r, bp_status st)
+{
+    bp_store_close(s->store);
+    free(s->error);
+    bp_arena_free(s->arena);
+    disarm();
+    bp_rules_free(s->rules);
+    return status_ending(r, st);
+}
+
 /* The core scope: what cmd_pipe() does with the message, at the library's level. */
 static ending run_core(oom_run *r, int armed, unsigned long fail_at, int persistent)
 {
-    bp_rules *rules = NULL;
-    if (bp_rules_new(&rules) != BP_OK || bp_rules_load_builtin(rules, quiet, NULL, NULL) != BP_OK)
-        child_abort("the shipped rules do not load");
     char qdir[512];
     path_in(qdir, sizeof(qdir), "quarantine");
-    bp_pipeline p;
-    bp_pipeline_init(&p);
-    p.rules = rules;
-    p.quarantine_dir = qdir;
     bp_envelope env = {"-", r->c->rcpt, NULL};
-    bp_store_options so;
-    bp_store_options_default(&so);
-    bp_store *store = NULL;
-    char *error = NULL;
     bp_process_result res;
     bp_finish_result fin;
-
-    if (armed)
-        arm(fail_at, persistent);
-    bp_status st = BP_ERR_NOMEM;
-    bp_arena *arena = bp_arena_new();
-    if (arena == NULL)
-        goto out;
-    st = bp_process_message(&p, &env, 0, r->input, r->len, arena, &res);
+    run_state s;
+    scope_init(&s);
+    s.p.quarantine_dir = qdir;
+    bp_status st = scope_arm(&s, armed, fail_at, persistent);
     if (st == BP_OK)
-        st = bp_store_open(r->db, &so, &store, &error);
+        st = bp_process_message(&s.p, &env, 0, r->input, r->len, s.arena, &res);
     if (st == BP_OK)
-        st = bp_finish_message(&p, store, &res, r->input, r->len, &fin);
+        st = scope_open_store(&s, r);
+    if (st == BP_OK)
+        st = bp_finish_message(&s.p, s.store, &res, r->input, r->len, &fin);
     if (st != BP_OK && st != BP_ERR_NOMEM)
-        snprintf(r->why, sizeof(r->why), "%s", error != NULL ? error : store != NULL ? bp_store_last_error(store) : "");
-out:
-    bp_store_close(store);
-    free(error);
-    bp_arena_free(arena);
-    disarm();
-    bp_rules_free(rules);
-    return status_ending(r, st);
+        snprintf(r->why, sizeof(r->why), "%s",
+                 s.error != NULL   ? s.error
+                 : s.store != NULL ? bp_store_last_error(s.store)
+                                   : "");
+    return scope_end(&s, r, st);
 }
 
 /* The pipe scope: the command itself, in this process. */
@@ -549,28 +581,15 @@ static ending run_pipe(oom_run *r, int armed, unsigned long fail_at, int persist
 /* The acct scope: every record of the CSV, one transaction each. */
 static ending run_acct(oom_run *r, int armed, unsigned long fail_at, int persistent)
 {
-    bp_rules *rules = NULL;
-    if (bp_rules_new(&rules) != BP_OK || bp_rules_load_builtin(rules, quiet, NULL, NULL) != BP_OK)
-        child_abort("the shipped rules do not load");
-    bp_pipeline p;
-    bp_pipeline_init(&p);
-    p.rules = rules;
-    bp_acct_options ao;
-    bp_pipeline_acct_options(&p, "acct.csv", 0, &ao);
-    bp_store_options so;
-    bp_store_options_default(&so);
-    bp_store *store = NULL;
     bp_acct_reader *reader = NULL;
-    char *error = NULL;
-
     r->units = 0;
-    if (armed)
-        arm(fail_at, persistent);
-    bp_status st = BP_ERR_NOMEM;
-    bp_arena *arena = bp_arena_new();
-    if (arena == NULL)
-        goto out;
-    st = bp_store_open(r->db, &so, &store, &error);
+    run_state s;
+    scope_init(&s);
+    bp_acct_options ao;
+    bp_pipeline_acct_options(&s.p, "acct.csv", 0, &ao);
+    bp_status st = scope_arm(&s, armed, fail_at, persistent);
+    if (st == BP_OK)
+        st = scope_open_store(&s, r);
     if (st == BP_OK)
         st = bp_acct_reader_new(&reader);
     if (st == BP_OK)
@@ -586,29 +605,23 @@ static ending run_acct(oom_run *r, int armed, unsigned long fail_at, int persist
             break;
         if (outcome != BP_CSV_RECORD)
             continue;
-        bp_arena_reset(arena);
-        st = bp_acct_record_event(&ao, &rec, arena, &res);
+        bp_arena_reset(s.arena);
+        st = bp_acct_record_event(&ao, &rec, s.arena, &res);
         if (st != BP_OK || res.disposition == BP_ACCT_IGNORED || res.disposition == BP_ACCT_NO_RECIPIENT)
             continue;
-        st = bp_store_begin(store);
+        st = bp_store_begin(s.store);
         if (st != BP_OK)
             break;
-        st = bp_finish_acct(&p, store, &res, 0, &kept);
+        st = bp_finish_acct(&s.p, s.store, &res, 0, &kept);
         if (st == BP_OK)
-            st = bp_store_commit(store);
+            st = bp_store_commit(s.store);
         else
-            bp_store_rollback(store);
+            bp_store_rollback(s.store);
         if (st == BP_OK && ++r->units == r->max_units)
             break;
     }
-out:
     bp_acct_reader_free(reader);
-    bp_store_close(store);
-    free(error);
-    bp_arena_free(arena);
-    disarm();
-    bp_rules_free(rules);
-    return status_ending(r, st);
+    return scope_end(&s, r, st);
 }
 
 /* The DMARC scope: the message parsed, the report read. */

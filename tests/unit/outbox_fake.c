@@ -113,29 +113,33 @@ static bp_status fake_delivered(void *ctx, long long id, const char *owner, long
     return BP_OK;
 }
 
-static bp_status fake_retry(void *ctx, long long id, const char *owner, long long next_at, const char *error)
+/* A failed attempt on a held row: counted, its error kept, the lease released; it goes back
+ * to the queue at @p next_at, or to the dead rows when @p dead. */
+static bp_status failed_attempt(void *ctx, long long id, const char *owner, int dead, long long next_at,
+                                const char *error)
 {
     fake_row *r = held(ctx, id, owner);
     if (r == NULL)
         return BP_ERR_NOT_FOUND;
     r->attempts++;
-    r->next_at = next_at;
+    if (dead)
+        r->state = FAKE_DEAD;
+    else
+        r->next_at = next_at;
     snprintf(r->last_error, sizeof(r->last_error), "%s", error != NULL ? error : "");
     release(r);
     return BP_OK;
 }
 
+static bp_status fake_retry(void *ctx, long long id, const char *owner, long long next_at, const char *error)
+{
+    return failed_attempt(ctx, id, owner, 0, next_at, error);
+}
+
 static bp_status fake_dead(void *ctx, long long id, const char *owner, long long now, const char *error)
 {
     (void)now;
-    fake_row *r = held(ctx, id, owner);
-    if (r == NULL)
-        return BP_ERR_NOT_FOUND;
-    r->attempts++;
-    r->state = FAKE_DEAD;
-    snprintf(r->last_error, sizeof(r->last_error), "%s", error != NULL ? error : "");
-    release(r);
-    return BP_OK;
+    return failed_attempt(ctx, id, owner, 1, 0, error);
 }
 
 static bp_status fake_release(void *ctx, long long id, const char *owner)

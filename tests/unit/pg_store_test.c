@@ -118,49 +118,29 @@ static void test_pg_concurrent_creation(void **state)
  * lock wait) is run again, as the MTA would run the pipe again. */
 enum { WRITERS = 4, ADDRESSES = 40 };
 
-static int writer(const char *url, int id, int go, int done)
+/* Round @p k (address k) of writer @p id: its own unit and the shared one, in an order that
+ * depends on @p id. */
+static bp_status writer_round(bp_store *s, int id, int k)
 {
-    bp_store *s = open_store(url, 10000);
-    if (s == NULL)
-        return 1;
-    char fp[32], rcpt[64], other[64], token = 0;
-    for (int k = 0; k < ADDRESSES; k++) {
-        /* the parent lets all writers go at once for each address */
-        if (read(go, &token, 1) != 1)
-            return 1;
-        for (int pass = 0; pass < 2; pass++) {
-            int shared = (pass + id) % 2 == 0; /* half the writers start with the shared unit */
-            if (shared)
-                snprintf(fp, sizeof(fp), "fp-%03d-shared", k);
-            else
-                snprintf(fp, sizeof(fp), "fp-%03d-w%d", k, id);
-            snprintf(rcpt, sizeof(rcpt), "user%d@example.com", k);
-            snprintf(other, sizeof(other), "user%d@example.com", (k + 1) % ADDRESSES);
-            /* a writer's version of the shared unit names a second recipient only for some
-             * writers: whichever version is recorded first must be the only one */
-            bp_event ev[2] = {bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS),
-                              bounce(other, "bad-mailbox", BP_ACT_IGNORE)};
-            size_t n = shared && id % 2 == 1 ? 2 : 1;
-            bp_store_unit un = {fp, NULL, "writer", 1700000000LL + k * 3600 + id, NULL};
-            bp_status st;
-            for (int attempt = 0;; attempt++) {
-                bp_record_result r;
-                st = bp_store_record_once(s, &un, ev, n, &r);
-                if (st != BP_ERR_BUSY || attempt >= 50)
-                    break;
-                usleep((useconds_t)(1000 * (1 + (id + attempt) % 7)));
-            }
-            if (st != BP_OK) {
-                fprintf(stderr, "writer %d unit %s: %s: %s\n", id, fp, bp_status_to_string(st), bp_store_last_error(s));
-                bp_store_close(s);
-                return 1;
-            }
-        }
-        if (write(done, &token, 1) != 1)
-            return 1;
+    char fp[32], rcpt[64], other[64];
+    for (int pass = 0; pass < 2; pass++) {
+        int shared = (pass + id) % 2 == 0; /* half the writers start with the shared unit */
+        if (shared)
+            snprintf(fp, sizeof(fp), "fp-%03d-shared", k);
+        else
+            snprintf(fp, sizeof(fp), "fp-%03d-w%d", k, id);
+        snprintf(rcpt, sizeof(rcpt), "user%d@example.com", k);
+        snprintf(other, sizeof(other), "user%d@example.com", (k + 1) % ADDRESSES);
+        /* a writer's version of the shared unit names a second recipient only for some
+         * writers: whichever version is recorded first must be the only one */
+        bp_event ev[2] = {bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS), bounce(other, "bad-mailbox", BP_ACT_IGNORE)};
+        size_t n = shared && id % 2 == 1 ? 2 : 1;
+        bp_store_unit un = {fp, NULL, "writer", 1700000000LL + k * 3600 + id, NULL};
+        bp_status st = record_retrying(s, &un, ev, n, id, 51);
+        if (st != BP_OK)
+            return st;
     }
-    bp_store_close(s);
-    return 0;
+    return BP_OK;
 }
 
 struct unit_count {
@@ -188,34 +168,7 @@ static int count_events(void *user, const bp_ledger_row *r)
 static void test_pg_concurrent_writers(void **state)
 {
     struct fixture *f = *state;
-    pid_t pids[WRITERS];
-    int go[WRITERS][2], done[2];
-    assert_int_equal(pipe(done), 0);
-    for (int i = 0; i < WRITERS; i++) {
-        assert_int_equal(pipe(go[i]), 0);
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(writer(f->path, i, go[i][0], done[1]));
-        close(go[i][0]);
-    }
-    close(done[1]);
-    char token = 'g';
-    for (int k = 0; k < ADDRESSES; k++) {
-        for (int i = 0; i < WRITERS; i++)
-            assert_int_equal(write(go[i][1], &token, 1), 1);
-        for (int i = 0; i < WRITERS; i++)
-            if (read(done[0], &token, 1) != 1)
-                fail_msg("a writer died at address %d", k);
-    }
-    for (int i = 0; i < WRITERS; i++)
-        close(go[i][1]);
-    close(done[0]);
-    for (int i = 0; i < WRITERS; i++) {
-        int ws = 0;
-        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
-        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    }
+    run_lockstep(f->path, 10000, WRITERS, ADDRESSES, writer_round);
     struct unit_count c;
     memset(&c, 0, sizeof(c));
     assert_int_equal(bp_store_ledger_events(f->store, count_events, &c), BP_OK);
@@ -434,13 +387,7 @@ static void test_pg_upgrade_from_version_3(void **state)
               "INSERT INTO addresses VALUES ('Jane.Roe@outlook.example', 1), ('jane.roe@outlook.example', 1),"
               "  ('Amy@example.org', 1), ('jdoe@example.net', 1), ('J\xc3\x96RG@example.de', 1);");
     admin_sql(v3_history);
-    bp_store_options o;
-    bp_store_options_default(&o);
-    o.read_only = 1;
-    bp_store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
-    free(err);
+    expect_readers_refuse(f->path);
     f->store = open_store(f->path, 0);
     admin_sql("DO $$ BEGIN IF (SELECT count(*) FROM ledger WHERE address_key IS NULL) <> 0"
               " OR (SELECT count(*) FROM addresses WHERE address_key <> lower(address_key)) <> 0"
@@ -452,35 +399,38 @@ static void test_pg_upgrade_from_version_3(void **state)
     check_v3_history_migrated(f->store);
 }
 
+/* Register test @p f with an empty schema on the test database (pg_setup / pg_teardown). */
+#define PG_TEST(f) cmocka_unit_test_setup_teardown(f, pg_setup, pg_teardown)
+
 int main(void)
 {
     test_url();
     const struct CMUnitTest tests[] = {
         /* test_store.c's backend-neutral cases */
-        cmocka_unit_test_setup_teardown(test_suppress_and_idempotency, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_soft_escalation, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_delivery_resets, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_removal_needs_new_evidence, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_unrecognised_then_upgraded, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_import_export_filters, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_stats, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_reclassify, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_ledger_units, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_identity_any_case, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_matrix, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_count_once, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_race, pg_setup, pg_teardown),
+        PG_TEST(test_suppress_and_idempotency),
+        PG_TEST(test_soft_escalation),
+        PG_TEST(test_delivery_resets),
+        PG_TEST(test_removal_needs_new_evidence),
+        PG_TEST(test_unrecognised_then_upgraded),
+        PG_TEST(test_import_export_filters),
+        PG_TEST(test_stats),
+        PG_TEST(test_reclassify),
+        PG_TEST(test_ledger_units),
+        PG_TEST(test_identity_any_case),
+        PG_TEST(test_two_channels_matrix),
+        PG_TEST(test_two_channels_count_once),
+        PG_TEST(test_two_channels_race),
         /* PostgreSQL's own */
-        cmocka_unit_test_setup_teardown(test_pg_schema, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_concurrent_creation, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_concurrent_writers, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_lock_timeout, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_unreachable_and_foreign, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_invalid_utf8, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_reconnect, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_fold_state_property, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_1, pg_setup, pg_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_version_3, pg_setup, pg_teardown),
+        PG_TEST(test_pg_schema),
+        PG_TEST(test_pg_concurrent_creation),
+        PG_TEST(test_pg_concurrent_writers),
+        PG_TEST(test_pg_lock_timeout),
+        PG_TEST(test_pg_unreachable_and_foreign),
+        PG_TEST(test_pg_invalid_utf8),
+        PG_TEST(test_pg_reconnect),
+        PG_TEST(test_pg_fold_state_property),
+        PG_TEST(test_pg_upgrade_from_version_1),
+        PG_TEST(test_pg_upgrade_from_version_3),
     };
     return cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL);
 }

@@ -112,92 +112,72 @@ static const char layout_a[] =
     "rejected: User unknown, \"\"jdoe\"\"\",mx.example.net (192.0.2.25),bad-mailbox,smtp,app1.example.com,smtp,"
     "192.0.2.10,192.0.2.25,,2048,vmta1,job-7,env-1,example.net/vmta1,pool1\r\n";
 
-static void test_layout_by_name(void **state)
+/* Streams and what the reader makes of them (each read whole and byte by byte, which must
+ * agree): H<line>:<fields> a header, R<line>:type|rcpt|dsnDiag a record, M<line>:why a line
+ * skipped. */
+static void test_readings(void **state)
 {
     (void)state;
-    reading rd;
-    read_both(layout_a, &rd);
-    expect("layout a", &rd,
-           "H1:23\n"
-           "R2:d|ok@example.org|smtp;250 2.0.0 Ok: queued as 4F1C2\n"
-           "R3:b|jdoe@example.net|smtp;550 5.1.1 <jdoe@example.net>: Recipient address rejected: User unknown, "
-           "\"jdoe\"\n");
-}
-
-/* A reload with other record-fields: the second header replaces the first, mid-stream, LF ends. */
-static void test_repeated_header(void **state)
-{
-    (void)state;
-    const char *csv = "type,timeLogged,orig,rcpt,dsnStatus,dsnDiag,bounceCat\n"
-                      "b,1763633704,bounces@bounces.example.com,a@example.net,5.1.1,smtp;550 no such user,"
-                      "bad-mailbox\n"
-                      "type,rcpt,dsnDiag,timeLogged,jobId\n"
-                      "b,b@example.net,smtp;552 mailbox full,1763633705,job-9\n"
-                      "type,rcpt,dsnDiag,timeLogged,jobId\n"
-                      "d,c@example.net,,1763633706,job-9\n";
-    reading rd;
-    read_both(csv, &rd);
-    expect("reload", &rd,
-           "H1:7\n"
-           "R2:b|a@example.net|smtp;550 no such user\n"
-           "H3:5\n"
-           "R4:b|b@example.net|smtp;552 mailbox full\n"
-           "H5:5\n"
-           "R6:d|c@example.net|-\n");
-}
-
-/* Quoted fields holding line breaks (CRLF and LF) count their lines; a trailing comma is an
- * empty last field; a quote inside an unquoted field is an ordinary byte. */
-static void test_quoted_newlines(void **state)
-{
-    (void)state;
-    const char *csv = "type,rcpt,dsnDiag,jobId\r\n"
-                      "b,x@example.jp,\"smtp;550-5.1.1 The email account that you tried to reach does not exist.\r\n"
-                      "550-5.1.1 Please try double-checking, \"\"then\"\" retry.\r\n"
-                      "550 5.1.1 https://support.example.com/mail/?p=NoSuchUser\",\r\n"
-                      "b,y@example.jp,smtp;550 say \"hi\",job-2\r\n";
-    reading rd;
-    read_both(csv, &rd);
-    expect("quoted newlines", &rd,
-           "H1:4\n"
-           "R2:b|x@example.jp|smtp;550-5.1.1 The email account that you tried to reach does not exist.\r\n"
-           "550-5.1.1 Please try double-checking, \"then\" retry.\r\n"
-           "550 5.1.1 https://support.example.com/mail/?p=NoSuchUser\n"
-           "R5:b|y@example.jp|smtp;550 say \"hi\"\n");
-}
-
-/* Cuts: an unterminated last record; a record cut inside a quote by PowerMTA's restart header;
- * a record cut outside quotes and glued to the next line (wrong field count). */
-static void test_cut_streams(void **state)
-{
-    (void)state;
-    reading rd;
-    read_both("type,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 gone\r\nb,b@exam", &rd);
-    expect("cut at end", &rd,
-           "H1:3\nR2:b|a@example.net|smtp;550 gone\nM3:record cut by the end of the input (no line end)\n");
-
-    read_both("type,rcpt,dsnDiag\r\n"
-              "b,a@example.net,\"smtp;550 user unk\n"
-              "type,rcpt,dsnDiag,jobId\r\n"
-              "b,c@example.net,\"smtp;550 5.1.1, unknown\",job-3\r\n",
-              &rd);
-    expect("cut in quote, header follows", &rd,
-           "H1:3\nM2:record cut mid-field by a new header\nH3:4\nR4:b|c@example.net|smtp;550 5.1.1, unknown\n");
-
-    read_both("type,rcpt,dsnDiag\r\nb,a@examb,d@example.net,smtp;550 gone\r\nb,e@example.net,smtp;550 x\r\n", &rd);
-    expect("glued lines", &rd, "H1:3\nM2:field count differs from the header's\nR3:b|e@example.net|smtp;550 x\n");
+    static const struct {
+        const char *label, *csv, *want;
+    } cases[] = {
+        {"layout a", layout_a,
+         "H1:23\n"
+         "R2:d|ok@example.org|smtp;250 2.0.0 Ok: queued as 4F1C2\n"
+         "R3:b|jdoe@example.net|smtp;550 5.1.1 <jdoe@example.net>: Recipient address rejected: User unknown, "
+         "\"jdoe\"\n"},
+        /* a reload with other record-fields: the second header replaces the first, mid-stream, LF ends */
+        {"reload",
+         "type,timeLogged,orig,rcpt,dsnStatus,dsnDiag,bounceCat\n"
+         "b,1763633704,bounces@bounces.example.com,a@example.net,5.1.1,smtp;550 no such user,bad-mailbox\n"
+         "type,rcpt,dsnDiag,timeLogged,jobId\n"
+         "b,b@example.net,smtp;552 mailbox full,1763633705,job-9\n"
+         "type,rcpt,dsnDiag,timeLogged,jobId\n"
+         "d,c@example.net,,1763633706,job-9\n",
+         "H1:7\nR2:b|a@example.net|smtp;550 no such user\nH3:5\nR4:b|b@example.net|smtp;552 mailbox full\nH5:5\n"
+         "R6:d|c@example.net|-\n"},
+        /* quoted fields holding line breaks (CRLF and LF) count their lines; a trailing comma is
+         * an empty last field; a quote inside an unquoted field is an ordinary byte */
+        {"quoted newlines",
+         "type,rcpt,dsnDiag,jobId\r\n"
+         "b,x@example.jp,\"smtp;550-5.1.1 The email account that you tried to reach does not exist.\r\n"
+         "550-5.1.1 Please try double-checking, \"\"then\"\" retry.\r\n"
+         "550 5.1.1 https://support.example.com/mail/?p=NoSuchUser\",\r\n"
+         "b,y@example.jp,smtp;550 say \"hi\",job-2\r\n",
+         "H1:4\n"
+         "R2:b|x@example.jp|smtp;550-5.1.1 The email account that you tried to reach does not exist.\r\n"
+         "550-5.1.1 Please try double-checking, \"then\" retry.\r\n"
+         "550 5.1.1 https://support.example.com/mail/?p=NoSuchUser\n"
+         "R5:b|y@example.jp|smtp;550 say \"hi\"\n"},
+        /* cuts: an unterminated last record; a record cut inside a quote by PowerMTA's restart
+         * header; a record cut outside quotes and glued to the next line (wrong field count) */
+        {"cut at end", "type,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 gone\r\nb,b@exam",
+         "H1:3\nR2:b|a@example.net|smtp;550 gone\nM3:record cut by the end of the input (no line end)\n"},
+        {"cut in quote, header follows",
+         "type,rcpt,dsnDiag\r\n"
+         "b,a@example.net,\"smtp;550 user unk\n"
+         "type,rcpt,dsnDiag,jobId\r\n"
+         "b,c@example.net,\"smtp;550 5.1.1, unknown\",job-3\r\n",
+         "H1:3\nM2:record cut mid-field by a new header\nH3:4\nR4:b|c@example.net|smtp;550 5.1.1, unknown\n"},
+        {"glued lines", "type,rcpt,dsnDiag\r\nb,a@examb,d@example.net,smtp;550 gone\r\nb,e@example.net,smtp;550 x\r\n",
+         "H1:3\nM2:field count differs from the header's\nR3:b|e@example.net|smtp;550 x\n"},
+        {"before header, blank line",
+         "b,a@example.net,smtp;550 x\r\n\r\ntype,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n",
+         "M1:record before any header line\nH3:3\nR4:b|a@example.net|smtp;550 x\n"},
+        {"UTF-8 BOM before the header", "\xEF\xBB\xBFtype,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n",
+         "H1:3\nR2:b|a@example.net|smtp;550 x\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        reading rd;
+        read_both(cases[i].csv, &rd);
+        expect(cases[i].label, &rd, cases[i].want);
+    }
 }
 
 static void test_malformed_lines(void **state)
 {
     (void)state;
     reading rd;
-    read_both("b,a@example.net,smtp;550 x\r\n\r\ntype,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n", &rd);
-    expect("before header, blank line", &rd, "M1:record before any header line\nH3:3\nR4:b|a@example.net|smtp;550 x\n");
-
-    read_both("\xEF\xBB\xBFtype,rcpt,dsnDiag\r\nb,a@example.net,smtp;550 x\r\n", &rd);
-    expect("UTF-8 BOM before the header", &rd, "H1:3\nR2:b|a@example.net|smtp;550 x\n");
-
     static const char nul_csv[] = "type,rcpt,dsnDiag\nb,a@exa\0mple.net,x\nb,b@example.net,y\n";
     read_stream(nul_csv, sizeof(nul_csv) - 1, 0, &rd);
     expect("NUL byte", &rd, "H1:3\nM2:NUL byte in record\nR3:b|b@example.net|y\n");
@@ -714,23 +694,23 @@ static void test_keys(void **state)
     bp_test_check_str("raw key crlf/lf", rc[0].key, rd[0].key);
 }
 
+/* Register test @p f with an arena, the default policy and the built-in rules (setup / teardown). */
+#define ACCT_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout_by_name),
-        cmocka_unit_test(test_repeated_header),
-        cmocka_unit_test(test_quoted_newlines),
-        cmocka_unit_test(test_cut_streams),
+        cmocka_unit_test(test_readings),
         cmocka_unit_test(test_malformed_lines),
         cmocka_unit_test(test_long_record),
-        cmocka_unit_test_setup_teardown(test_bounce_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classification, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complaints, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complaint_sources, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complaint_model_shared, setup, teardown),
+        ACCT_TEST(test_bounce_events),
+        ACCT_TEST(test_classification),
+        ACCT_TEST(test_complaints),
+        ACCT_TEST(test_complaint_sources),
+        ACCT_TEST(test_complaint_model_shared),
         cmocka_unit_test(test_time_forms),
-        cmocka_unit_test_setup_teardown(test_channels_carry_the_pairing_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        ACCT_TEST(test_channels_carry_the_pairing_fields),
+        ACCT_TEST(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

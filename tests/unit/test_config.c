@@ -26,6 +26,13 @@ static void write_conf(const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
+/* Each test starts and ends without the environment's configuration. */
+static void clear_env(void)
+{
+    unsetenv("BOUNCEPIPE_CONFIG");
+    unsetenv("BOUNCEPIPE_DB");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -34,8 +41,7 @@ static int setup(void **state)
     if (fd < 0)
         return -1;
     close(fd);
-    unsetenv("BOUNCEPIPE_CONFIG");
-    unsetenv("BOUNCEPIPE_DB");
+    clear_env();
     return 0;
 }
 
@@ -43,8 +49,7 @@ static int teardown(void **state)
 {
     (void)state;
     unlink(conf_path);
-    unsetenv("BOUNCEPIPE_CONFIG");
-    unsetenv("BOUNCEPIPE_DB");
+    clear_env();
     return 0;
 }
 
@@ -207,13 +212,16 @@ static void test_errors(void **state)
     free(err);
 }
 
+/* Register test @p f with a temporary configuration file, the environment cleared (setup / teardown). */
+#define CONFIG_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quarantine_beside_store, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        CONFIG_TEST(test_defaults),
+        CONFIG_TEST(test_quarantine_beside_store),
+        CONFIG_TEST(test_full_file),
+        CONFIG_TEST(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

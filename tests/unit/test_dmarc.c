@@ -39,26 +39,20 @@
 #include "bouncepipe/text.h"
 #include "config.h"
 #include "test_support.h"
+#include "test_util.h"
 
 #define FIXTURES BP_SOURCE_DIR "/fixtures/dmarc/"
 
 /* ---- helpers ---- */
 
+/* The whole fixture at @p path (test_util.h's reader; the caller frees it); fails the test when
+ * it cannot be read. */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    bp_strbuf sb = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        assert_int_equal(bp_strbuf_append(&sb, buf, n), BP_OK);
-    fclose(f);
-    *len = sb.len;
-    if (sb.data == NULL)
-        assert_int_equal(bp_strbuf_append(&sb, "", 0), BP_OK);
-    return sb.data; /* caller frees */
+    char *bytes = bp_test_read_file(path, len);
+    if (bytes == NULL)
+        fail_msg("cannot read %s", path);
+    return bytes;
 }
 
 static bp_status parse_message(bp_arena *arena, const char *bytes, size_t len, bp_dmarc_report *r)
@@ -941,50 +935,21 @@ static void test_report_event(void **state)
 }
 
 /* A temporary directory for a store and a quarantine, removed by the teardown. */
-struct store_fixture {
-    bp_arena *arena;
-    char dir[64];
-    char db[96];
-    char quarantine[96];
-    bp_store *store;
-};
+typedef bp_test_store_fixture store_fixture;
 
 static int store_setup(void **state)
 {
-    bp_mime_init();
-    struct store_fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || (f->arena = bp_arena_new()) == NULL)
-        return 1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test-dmarc-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return 1;
-    snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
-    snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
-    char *err = NULL;
-    if (bp_store_open(f->db, NULL, &f->store, &err) != BP_OK) {
-        print_error("opening %s: %s\n", f->db, err != NULL ? err : "?");
-        free(err);
-        return 1;
-    }
-    *state = f;
-    return 0;
+    *state = bp_test_store_fixture_new("dmarc");
+    return *state == NULL;
 }
 
 static int store_teardown(void **state)
 {
-    struct store_fixture *f = *state;
-    bp_store_close(f->store);
-    bp_arena_free(f->arena);
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return 1;
-    free(f);
-    return 0;
+    return bp_test_store_fixture_free(*state);
 }
 
 /* Pipe mode's ending for @p bytes; @return its outcome. */
-static bp_finish_outcome finish(struct store_fixture *f, const char *source, const char *bytes, size_t len)
+static bp_finish_outcome finish(store_fixture *f, const char *source, const char *bytes, size_t len)
 {
     bp_pipeline p;
     bp_pipeline_init(&p);
@@ -998,6 +963,20 @@ static bp_finish_outcome finish(struct store_fixture *f, const char *source, con
     if (st != BP_OK)
         fail_msg("%s: finishing: %s: %s", source, bp_status_to_string(st), bp_store_last_error(f->store));
     return fin.outcome;
+}
+
+/* Finish the message in the file @p path twice, as a pipe retry would: @p first, then @p again. */
+static void finish_twice(store_fixture *f, const char *path, bp_finish_outcome first, bp_finish_outcome again)
+{
+    size_t len = 0;
+    char *bytes = read_file(path, &len);
+    bp_finish_outcome got = finish(f, path, bytes, len);
+    if (got != first)
+        fail_msg("%s: finished as %d, want %d", path, (int)got, (int)first);
+    got = finish(f, path, bytes, len);
+    if (got != again)
+        fail_msg("%s again: finished as %d, want %d", path, (int)got, (int)again);
+    free(bytes);
 }
 
 static int count_listed(void *user, const bp_dmarc_listed *row)
@@ -1014,7 +993,7 @@ static int count_suppression(void *user, const bp_suppression *row)
     return 0;
 }
 
-static size_t reports_stored(struct store_fixture *f)
+static size_t reports_stored(store_fixture *f)
 {
     bp_dmarc_window w = {0, INT64_MAX, NULL};
     size_t n = 0;
@@ -1048,7 +1027,7 @@ static int see_row(void *user, const bp_ledger_row *r)
  * touched. */
 static void test_store_once(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     size_t len = 0;
     char *google = read_file(FIXTURES "google.eml", &len);
     assert_int_equal(finish(f, "google", google, len), BP_FINISHED_RECORDED);
@@ -1068,10 +1047,7 @@ static void test_store_once(void **state)
     assert_int_equal(reports_stored(f), 1);
     free(resent);
     free(google);
-    char *xxe = read_file(FIXTURES "xxe.eml", &len);
-    assert_int_equal(finish(f, "xxe", xxe, len), BP_FINISHED_QUARANTINED);
-    assert_int_equal(finish(f, "xxe again", xxe, len), BP_FINISHED_KEPT_BEFORE);
-    free(xxe);
+    finish_twice(f, FIXTURES "xxe.eml", BP_FINISHED_QUARANTINED, BP_FINISHED_KEPT_BEFORE);
     char qdir[160];
     snprintf(qdir, sizeof(qdir), "%s/new", f->quarantine);
     DIR *d = opendir(qdir);
@@ -1128,7 +1104,7 @@ static int read_back(void *user, long long id, const char *fingerprint, const bp
 /* Every report read from the receivers' fixtures comes back from the store as it was read. */
 static void test_store_roundtrip(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     static const char *const read_ones[] = {"google",   "outlook", "yahoo",          "mailru",
                                             "fastmail", "comcast", "small-text-xml", "small-application-xml",
                                             "utf16"};
@@ -1175,7 +1151,7 @@ static int detail_of(void *user, long long id, const char *fingerprint, const bp
  * not the detail of the last ones; a count past BP_MAX_DMARC_STORED_COUNT is stored as the cap. */
 static void test_store_budget(void **state)
 {
-    struct store_fixture *f = *state;
+    store_fixture *f = *state;
     enum { RECORDS = 800, RESULTS = 40 };
     char long_text[501], domain[201];
     memset(long_text, 'h', sizeof(long_text) - 1);
@@ -1252,15 +1228,9 @@ static int take_failure_row(void *user, const bp_dmarc_failure *row)
  * complaints are not. */
 static void test_failure_link(void **state)
 {
-    struct store_fixture *f = *state;
-    size_t len = 0;
-    char *ruf = read_file(BP_SOURCE_DIR "/fixtures/arf/auth-failure-dkim.eml", &len);
-    assert_int_equal(finish(f, "ruf", ruf, len), BP_FINISHED_RECORDED);
-    assert_int_equal(finish(f, "ruf again", ruf, len), BP_FINISHED_DUPLICATE);
-    free(ruf);
-    char *abuse = read_file(BP_SOURCE_DIR "/fixtures/arf/yahoo-abuse.eml", &len);
-    assert_int_equal(finish(f, "abuse", abuse, len), BP_FINISHED_RECORDED);
-    free(abuse);
+    store_fixture *f = *state;
+    finish_twice(f, BP_SOURCE_DIR "/fixtures/arf/auth-failure-dkim.eml", BP_FINISHED_RECORDED, BP_FINISHED_DUPLICATE);
+    finish_twice(f, BP_SOURCE_DIR "/fixtures/arf/yahoo-abuse.eml", BP_FINISHED_RECORDED, BP_FINISHED_DUPLICATE);
     bp_strbuf got = {0};
     bp_dmarc_window w = {0, INT64_MAX, NULL};
     assert_int_equal(bp_store_dmarc_failure_list(f->store, &w, take_failure_row, &got), BP_OK);
@@ -1304,30 +1274,33 @@ static void test_own_networks(void **state)
     }
 }
 
+/* Register test @p f with a fresh store in a temporary directory (store_setup / store_teardown). */
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fixtures_expected, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_receivers, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_alignment, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_dmarcbis, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_fixtures, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_fields_masked_and_capped, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_not_reports, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_limits, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_xml_bytes_limit, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_zip_lying_sizes, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_attachment_limit, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_packing_corners, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_xxe_reads_nothing, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_mime_report_attachments, bp_test_arena_setup, bp_test_arena_teardown),
+        BP_ARENA_TEST(test_fixtures_expected),
+        BP_ARENA_TEST(test_receivers),
+        BP_ARENA_TEST(test_alignment),
+        BP_ARENA_TEST(test_dmarcbis),
+        BP_ARENA_TEST(test_hostile_fixtures),
+        BP_ARENA_TEST(test_fields_masked_and_capped),
+        BP_ARENA_TEST(test_not_reports),
+        BP_ARENA_TEST(test_limits),
+        BP_ARENA_TEST(test_xml_bytes_limit),
+        BP_ARENA_TEST(test_zip_lying_sizes),
+        BP_ARENA_TEST(test_attachment_limit),
+        BP_ARENA_TEST(test_packing_corners),
+        BP_ARENA_TEST(test_xxe_reads_nothing),
+        BP_ARENA_TEST(test_mime_report_attachments),
         /* first of stage 2: before this process loads the module */
         cmocka_unit_test(test_module_missing),
-        cmocka_unit_test_setup_teardown(test_report_event, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_store_once, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_store_roundtrip, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_store_budget, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_failure_link, store_setup, store_teardown),
+        BP_ARENA_TEST(test_report_event),
+        STORE_TEST(test_store_once),
+        STORE_TEST(test_store_roundtrip),
+        STORE_TEST(test_store_budget),
+        STORE_TEST(test_failure_link),
         cmocka_unit_test(test_own_networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,10 +41,8 @@ static int setup(void **state)
         f->pg = 1;
         snprintf(f->location, sizeof(f->location), "%s", url);
     } else {
-        snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-grouped-XXXXXX");
-        if (mkdtemp(f->dir) == NULL)
+        if (bp_test_tmpdir(f->dir, sizeof(f->dir), "grouped", f->location, sizeof(f->location), "g.db") != 0)
             return -1;
-        snprintf(f->location, sizeof(f->location), "%s/g.db", f->dir);
     }
     if (bp_store_open(f->location, NULL, &f->store, &err) != BP_OK) {
         fprintf(stderr, "open %s: %s\n", f->location, err != NULL ? err : "");
@@ -59,15 +57,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     bp_store_close(f->store);
-    if (!f->pg) {
-        char p[600];
-        const char *suffixes[] = {"", "-wal", "-shm"};
-        for (size_t i = 0; i < 3; i++) {
-            snprintf(p, sizeof(p), "%s%s", f->location, suffixes[i]);
-            unlink(p);
-        }
-        rmdir(f->dir);
-    }
+    if (!f->pg)
+        bp_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -76,17 +67,10 @@ static int teardown(void **state)
 static void record(bp_store *s, const char *fp, long long t, bp_event_type type, const char *rcpt, const char *category,
                    const char *feedback, bp_action action, const char *rule, const char *blocklist)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.type = type;
-    e.recipient = rcpt;
-    e.category = category;
+    bp_event e = bp_test_event(type, rcpt, category, action);
     e.feedback_type = feedback;
-    e.action = action;
     e.rule = rule;
     e.blocklist = blocklist;
-    e.final = action == BP_ACT_SUPPRESS;
-    e.source = "test";
     bp_store_unit u = {fp, NULL, "test", t, NULL};
     bp_record_result r;
     bp_status st = bp_store_record_once(s, &u, &e, 1, &r);

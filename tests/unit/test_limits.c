@@ -20,6 +20,7 @@
 #include "bouncepipe/process.h"
 #include "bouncepipe/source.h"
 #include "bouncepipe/text.h"
+#include "test_support.h"
 
 struct fixture {
     char dir[64];
@@ -32,10 +33,8 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-limits.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "limits", f->path, sizeof(f->path), "input") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/input", f->dir);
     f->arena = bp_arena_new();
     *state = f;
     return f->arena == NULL;
@@ -44,11 +43,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
+    int failed = bp_test_rmtree(f->dir);
     bp_arena_free(f->arena);
     free(f);
-    return 0;
+    return failed;
 }
 
 static void put_repeat(FILE *fp, char c, size_t n)
@@ -217,14 +215,15 @@ static void test_cut_message_still_yields_events(void **state)
     free(msg);
 }
 
+/* Register test @p f with a temporary directory and an arena (setup / teardown). */
+#define LIMITS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_mbox_long_lines_and_huge_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plain_file_without_newline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_text_bounce_recipient_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recipient_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cut_message_still_yields_events, setup, teardown),
+        LIMITS_TEST(test_mbox_long_lines_and_huge_message), LIMITS_TEST(test_plain_file_without_newline),
+        LIMITS_TEST(test_text_bounce_recipient_limit),      LIMITS_TEST(test_recipient_limit),
+        LIMITS_TEST(test_cut_message_still_yields_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,41 +30,49 @@ static void test_defaults(void **state)
     (void)state;
     bp_policy p;
     bp_policy_default(&p);
+    /* each action with the categories it is the default of (lists end at NULL) */
     static const struct {
-        const char *category;
         bp_action want;
-    } rows[] = {
-        {"bad-mailbox", BP_ACT_SUPPRESS},      {"bad-domain", BP_ACT_SUPPRESS},
-        {"inactive-mailbox", BP_ACT_SUPPRESS}, {"quota-issues", BP_ACT_SOFT},
-        {"message-expired", BP_ACT_SOFT},      {"no-answer-from-host", BP_ACT_SOFT},
-        {"routing-errors", BP_ACT_SOFT},       {"relaying-issues", BP_ACT_SOFT},
-        {"bad-connection", BP_ACT_SOFT},       {"other", BP_ACT_SOFT},
-        {"policy-related", BP_ACT_IGNORE},     {"spam-related", BP_ACT_IGNORE},
-        {"virus-related", BP_ACT_IGNORE},      {"content-related", BP_ACT_IGNORE},
-        {"invalid-sender", BP_ACT_IGNORE},     {"bad-configuration", BP_ACT_IGNORE},
-        {"protocol-errors", BP_ACT_IGNORE},    {"no-such-category", BP_ACT_SOFT}, /* as "other" */
+        const char *categories[10];
+    } defaults[] = {
+        {BP_ACT_SUPPRESS, {"bad-mailbox", "bad-domain", "inactive-mailbox"}},
+        {BP_ACT_SOFT,
+         {"quota-issues", "message-expired", "no-answer-from-host", "routing-errors", "relaying-issues",
+          "bad-connection", "other", "no-such-category" /* as "other" */}},
+        {BP_ACT_IGNORE,
+         {"policy-related", "spam-related", "virus-related", "content-related", "invalid-sender", "bad-configuration",
+          "protocol-errors"}},
     };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bp_action got = bounce(&p, rows[i].category, 1);
-        if (got != rows[i].want)
-            fail_msg("%s: got %s, want %s", rows[i].category, bp_action_name(got), bp_action_name(rows[i].want));
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        for (const char *const *c = defaults[i].categories; *c != NULL; c++) {
+            bp_action got = bounce(&p, *c, 1);
+            if (got != defaults[i].want)
+                fail_msg("%s: got %s, want %s", *c, bp_action_name(got), bp_action_name(defaults[i].want));
+        }
+    /* the step that decided (a temporary failure of a suppressing category only counts) */
+    static const struct {
+        bp_event_type type;
+        const char *category, *feedback;
+        int final;
+        bp_action want;
+        bp_policy_step why;
+    } steps[] = {
+        {BP_EVENT_BOUNCE, "bad-mailbox", NULL, 0, BP_ACT_SOFT, BP_POLICY_TEMPORARY},
+        {BP_EVENT_BOUNCE, "bad-mailbox", NULL, 1, BP_ACT_SUPPRESS, BP_POLICY_SUPPRESS},
+        {BP_EVENT_BOUNCE, "quota-issues", NULL, 1, BP_ACT_SOFT, BP_POLICY_SOFT},
+        {BP_EVENT_BOUNCE, "spam-related", NULL, 1, BP_ACT_IGNORE, BP_POLICY_IGNORE},
+        {BP_EVENT_COMPLAINT, NULL, "abuse", 1, BP_ACT_SUPPRESS, BP_POLICY_COMPLAINT_SUPPRESS},
+        {BP_EVENT_COMPLAINT, NULL, "not-spam", 1, BP_ACT_IGNORE, BP_POLICY_COMPLAINT_RECORD},
+        {BP_EVENT_DELAY, "bad-mailbox", NULL, 0, BP_ACT_IGNORE, BP_POLICY_DELAY},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        bp_policy_step why = BP_POLICY_SUPPRESS;
+        bp_action got = bp_policy_decide(&p, steps[i].type, steps[i].category, steps[i].feedback, steps[i].final, &why);
+        if (got != steps[i].want || why != steps[i].why)
+            fail_msg("step %zu (%s): got %s by step %d, want %s by step %d", i,
+                     steps[i].category ? steps[i].category : steps[i].feedback, bp_action_name(got), (int)why,
+                     bp_action_name(steps[i].want), (int)steps[i].why);
     }
-    /* a temporary failure of a suppressing category only counts */
-    bp_policy_step why = BP_POLICY_SUPPRESS;
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "bad-mailbox", NULL, 0, &why), BP_ACT_SOFT);
-    assert_int_equal(why, BP_POLICY_TEMPORARY);
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "bad-mailbox", NULL, 1, &why), BP_ACT_SUPPRESS);
-    assert_int_equal(why, BP_POLICY_SUPPRESS);
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "quota-issues", NULL, 1, &why), BP_ACT_SOFT);
-    assert_int_equal(why, BP_POLICY_SOFT);
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_BOUNCE, "spam-related", NULL, 1, &why), BP_ACT_IGNORE);
-    assert_int_equal(why, BP_POLICY_IGNORE);
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_COMPLAINT, NULL, "abuse", 1, &why), BP_ACT_SUPPRESS);
-    assert_int_equal(why, BP_POLICY_COMPLAINT_SUPPRESS);
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_COMPLAINT, NULL, "not-spam", 1, &why), BP_ACT_IGNORE);
-    assert_int_equal(why, BP_POLICY_COMPLAINT_RECORD);
-    assert_int_equal(bp_policy_decide(&p, BP_EVENT_DELAY, "bad-mailbox", NULL, 0, &why), BP_ACT_IGNORE);
-    assert_int_equal(why, BP_POLICY_DELAY);
     static const char *const suppressing[] = {"abuse", "fraud", "virus", "other", "opt-out", "unheard-of"};
     for (size_t i = 0; i < sizeof(suppressing) / sizeof(suppressing[0]); i++)
         assert_int_equal(complaint(&p, suppressing[i]), BP_ACT_SUPPRESS);

@@ -14,79 +14,66 @@
 #include <cmocka.h>
 
 #include "bouncepipe/emit.h"
+#include "test_support.h"
 
-static void test_json_string(void **state)
+/* Run @p escape on @p input; "LABEL: WHAT: got X, want Y" unless it writes @p want. */
+static void check_escape(const char *label, const char *what, bp_status (*escape)(bp_strbuf *, const char *),
+                         const char *input, const char *want)
+{
+    bp_strbuf sb = {0};
+    assert_int_equal(escape(&sb, input), BP_OK);
+    bp_test_check_field(label, what, sb.data != NULL ? sb.data : "", want);
+    bp_strbuf_free(&sb);
+}
+
+/* Each input through both escapers: the JSON string (quoted, escaped, null for NULL) and the
+ * CSV cell (RFC 4180 quoting, formula neutralisation, controls masked). */
+static void test_escapers(void **state)
 {
     (void)state;
     static const struct {
-        const char *label, *input, *want;
+        const char *label, *input, *json, *csv;
     } rows[] = {
-        {"plain", "user@example.com", "\"user@example.com\""},
-        {"null", NULL, "null"},
-        {"empty", "", "\"\""},
-        {"quote", "say \"hi\"", "\"say \\\"hi\\\"\""},
-        {"backslash", "a\\b", "\"a\\\\b\""},
-        {"newline and CR", "l1\nl2\r", "\"l1\\nl2\\r\""},
-        {"tab", "a\tb", "\"a\\tb\""},
-        {"control byte", "bell\x07", "\"bell\\u0007\""},
-        {"escape byte", "\x1b[31m", "\"\\u001b[31m\""},
-        {"DEL", "x\x7fy", "\"x\\u007fy\""},
-        {"UTF-8 kept", "\xe5\xb1\xb1\xe7\x94\xb0@example.jp", "\"\xe5\xb1\xb1\xe7\x94\xb0@example.jp\""},
-        {"slash kept", "a/b", "\"a/b\""},
+        {"plain", "user@example.com", "\"user@example.com\"", "user@example.com"},
+        {"null", NULL, "null", ""},
+        {"empty", "", "\"\"", ""},
+        {"quote", "say \"hi\"", "\"say \\\"hi\\\"\"", "\"say \"\"hi\"\"\""},
+        {"backslash", "a\\b", "\"a\\\\b\"", "a\\b"},
+        {"newline and CR", "l1\nl2\r", "\"l1\\nl2\\r\"", "\"l1\nl2\r\""},
+        {"newline", "l1\nl2", "\"l1\\nl2\"", "\"l1\nl2\""},
+        {"tab", "a\tb", "\"a\\tb\"", "a\tb"},
+        {"control byte", "bell\x07", "\"bell\\u0007\"", "bell?"},
+        {"escape byte", "\x1b[31m", "\"\\u001b[31m\"", "?[31m"},
+        {"DEL", "x\x7fy", "\"x\\u007fy\"", "x?y"},
+        {"UTF-8 kept", "\xe5\xb1\xb1\xe7\x94\xb0@example.jp", "\"\xe5\xb1\xb1\xe7\x94\xb0@example.jp\"",
+         "\xe5\xb1\xb1\xe7\x94\xb0@example.jp"},
+        {"slash kept", "a/b", "\"a/b\"", "a/b"},
+        {"comma", "a,b", "\"a,b\"", "\"a,b\""},
+        {"formula =", "=HYPERLINK(\"http://x\")", "\"=HYPERLINK(\\\"http://x\\\")\"",
+         "\"'=HYPERLINK(\"\"http://x\"\")\""},
+        {"formula +", "+1", "\"+1\"", "\"'+1\""},
+        {"formula -", "-2+3", "\"-2+3\"", "\"'-2+3\""},
+        {"formula @", "@SUM(A1)", "\"@SUM(A1)\"", "\"'@SUM(A1)\""},
+        {"leading tab", "\tcmd", "\"\\tcmd\"", "\"'\tcmd\""},
+        {"leading CR", "\rcmd", "\"\\rcmd\"", "\"'\rcmd\""},
+        {"inner = is fine", "a=b", "\"a=b\"", "a=b"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bp_strbuf sb = {0};
-        assert_int_equal(bp_json_string(&sb, rows[i].input), BP_OK);
-        const char *got = sb.data != NULL ? sb.data : "";
-        if (strcmp(got, rows[i].want) != 0)
-            fail_msg("%s: got %s, want %s", rows[i].label, got, rows[i].want);
-        bp_strbuf_free(&sb);
+        check_escape(rows[i].label, "json", bp_json_string, rows[i].input, rows[i].json);
+        check_escape(rows[i].label, "csv", bp_csv_cell, rows[i].input, rows[i].csv);
     }
 }
 
-static void test_csv_cell(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *label, *input, *want;
-    } rows[] = {
-        {"plain", "user@example.com", "user@example.com"},
-        {"null is empty", NULL, ""},
-        {"comma quoted", "a,b", "\"a,b\""},
-        {"quote doubled", "say \"hi\"", "\"say \"\"hi\"\"\""},
-        {"newline quoted", "l1\nl2", "\"l1\nl2\""},
-        {"formula =", "=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""},
-        {"formula +", "+1", "\"'+1\""},
-        {"formula -", "-2+3", "\"'-2+3\""},
-        {"formula @", "@SUM(A1)", "\"'@SUM(A1)\""},
-        {"leading tab", "\tcmd", "\"'\tcmd\""},
-        {"leading CR", "\rcmd", "\"'\rcmd\""},
-        {"inner = is fine", "a=b", "a=b"},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bp_strbuf sb = {0};
-        assert_int_equal(bp_csv_cell(&sb, rows[i].input), BP_OK);
-        const char *got = sb.data != NULL ? sb.data : "";
-        if (strcmp(got, rows[i].want) != 0)
-            fail_msg("%s: got [%s], want [%s]", rows[i].label, got, rows[i].want);
-        bp_strbuf_free(&sb);
-    }
-}
-
-/* Print @e in @format into a malloc'ed string (caller frees). */
+/* Print the @p n @p events in @p format into a malloc'ed string (the caller frees it). */
 static char *print_event(bp_format format, const bp_event *events, size_t n)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    assert_non_null(out);
-    bp_printer *p = bp_printer_new(out, format);
+    bp_test_capture out;
+    bp_printer *p = bp_printer_new(bp_test_capture_open(&out), format);
     assert_non_null(p);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(bp_printer_event(p, &events[i]), BP_OK);
     bp_printer_free(p);
-    assert_int_equal(fclose(out), 0);
-    return buf;
+    return bp_test_capture_close(&out);
 }
 
 static const char *const contract_fields[] = {
@@ -132,16 +119,9 @@ static const char *const contract_fields[] = {
 static void test_ndjson_every_field(void **state)
 {
     (void)state;
-    bp_event e = {0};
-    e.source = "fixtures/dsn/x.eml";
-    e.type = BP_EVENT_BOUNCE;
-    e.recipient = "jdoe@example.net";
+    bp_event e = bp_test_sample_bounce("fixtures/dsn/x.eml");
     e.recipient_from = "final-recipient";
-    e.status = "5.1.1";
-    e.smtp_code = "550";
     e.diagnostic = "550 5.1.1 \"jdoe\"\x01 unknown\n";
-    e.category = "bad-mailbox";
-    e.action = BP_ACT_SUPPRESS;
     e.rule = "gen-user-unknown";
     char *line = print_event(BP_FORMAT_NDJSON, &e, 1);
 
@@ -167,9 +147,7 @@ static void test_ndjson_every_field(void **state)
         "\"message_id\":null", "\"feedback_type\":null",
         "\"blocklist\":null",  "\"diagnostic\":\"550 5.1.1 \\\"jdoe\\\"\\u0001 unknown\\n\"",
     };
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        if (strstr(line, want[i]) == NULL)
-            fail_msg("ndjson: got %s, want it to contain %s", line, want[i]);
+    bp_test_check_contains("ndjson", line, want, sizeof(want) / sizeof(want[0]));
     free(line);
 }
 
@@ -203,9 +181,7 @@ static void test_dmarc_event(void **state)
         "\"dmarc_org\":\"google.com\",\"dmarc_report_id\":\"123\\\"45\",\"dmarc_domain\":\"example.com\","
         "\"dmarc_begin\":\"2023-11-15T00:00:00Z\",\"dmarc_end\":\"2023-11-15T23:59:59Z\",\"dmarc_p\":\"none\","
         "\"dmarc_records\":2,\"dmarc_messages\":2394,\"dmarc_messages_pass\":2391,\"sending_ip\":null,"};
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        if (strstr(line, want[i]) == NULL)
-            fail_msg("ndjson: got %s, want it to contain %s", line, want[i]);
+    bp_test_check_contains("ndjson", line, want, sizeof(want) / sizeof(want[0]));
     free(line);
     line = print_event(BP_FORMAT_TEXT, &e, 1);
     if (strstr(line, "DMARC example.com from google.com (123\"45): 2023-11-15T00:00:00Z .. 2023-11-15T23:59:59Z, "
@@ -271,14 +247,7 @@ static void test_csv_rows(void **state)
 static void test_text_format(void **state)
 {
     (void)state;
-    bp_event e = {0};
-    e.source = "fixtures/dsn/x.eml";
-    e.type = BP_EVENT_BOUNCE;
-    e.recipient = "jdoe@example.net";
-    e.status = "5.1.1";
-    e.smtp_code = "550";
-    e.category = "bad-mailbox";
-    e.action = BP_ACT_SUPPRESS;
+    bp_event e = bp_test_sample_bounce("fixtures/dsn/x.eml");
     e.rule = "gen-user-unknown";
     e.diagnostic = "550 5.1.1 user unknown";
     char *text = print_event(BP_FORMAT_TEXT, &e, 1);
@@ -286,9 +255,7 @@ static void test_text_format(void **state)
                                        "jdoe@example.net",   "bad-mailbox",
                                        "[550 5.1.1]",        "rule=gen-user-unknown",
                                        "fixtures/dsn/x.eml", "\"550 5.1.1 user unknown\""};
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        if (strstr(text, want[i]) == NULL)
-            fail_msg("text: got %s, want it to contain %s", text, want[i]);
+    bp_test_check_contains("text", text, want, sizeof(want) / sizeof(want[0]));
     free(text);
 }
 
@@ -308,10 +275,10 @@ static void test_format_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_string),        cmocka_unit_test(test_csv_cell),
-        cmocka_unit_test(test_ndjson_every_field), cmocka_unit_test(test_unrecognized_event),
-        cmocka_unit_test(test_csv_rows),           cmocka_unit_test(test_text_format),
-        cmocka_unit_test(test_format_parse),       cmocka_unit_test(test_dmarc_event),
+        cmocka_unit_test(test_escapers),           cmocka_unit_test(test_ndjson_every_field),
+        cmocka_unit_test(test_unrecognized_event), cmocka_unit_test(test_csv_rows),
+        cmocka_unit_test(test_text_format),        cmocka_unit_test(test_format_parse),
+        cmocka_unit_test(test_dmarc_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,12 +20,7 @@
 #include "bouncepipe/process.h"
 #include "test_support.h"
 
-struct fixture {
-    char dir[64], db[96], quarantine[96];
-    bp_store *store;
-    bp_arena *arena;
-    bp_pipeline pipeline;
-};
+typedef bp_test_store_fixture fixture;
 
 static const char dsn_message[] =
     "Return-Path: <>\n"
@@ -48,37 +43,16 @@ static const char human_message[] = "From: someone@example.org\nTo: bounces@boun
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    bp_mime_init();
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-process-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
-    snprintf(f->quarantine, sizeof(f->quarantine), "%s/quarantine", f->dir);
-    if (bp_store_open(f->db, NULL, &f->store, NULL) != BP_OK)
-        return -1;
-    f->arena = bp_arena_new();
-    bp_pipeline_init(&f->pipeline);
-    *state = f;
-    return f->arena == NULL;
+    *state = bp_test_store_fixture_new("process");
+    return *state == NULL;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[160];
-    bp_store_close(f->store);
-    bp_arena_free(f->arena);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(f);
-    return 0;
+    return bp_test_store_fixture_free(*state);
 }
 
-static void process(struct fixture *f, const char *msg, bp_process_result *res)
+static void process(fixture *f, const char *msg, bp_process_result *res)
 {
     bp_envelope env = {"test.eml", "bounces-jdoe=example.com@bounces.example.com", "env-7"};
     assert_int_equal(bp_process_message(&f->pipeline, &env, 0, msg, strlen(msg), f->arena, res), BP_OK);
@@ -86,7 +60,7 @@ static void process(struct fixture *f, const char *msg, bp_process_result *res)
 
 static void test_date_and_envelope(void **state)
 {
-    struct fixture *f = *state;
+    fixture *f = *state;
     bp_process_result res;
     process(f, dsn_message, &res);
     assert_int_equal(res.date, 1773133531LL); /* 2026-03-10 09:05:31 UTC */
@@ -117,7 +91,7 @@ static void test_date_and_envelope(void **state)
 
 static void test_decide(void **state)
 {
-    struct fixture *f = *state;
+    fixture *f = *state;
     bp_process_result dsn, human;
     process(f, dsn_message, &dsn);
     process(f, human_message, &human);
@@ -129,7 +103,7 @@ static void test_decide(void **state)
 
 static void test_finish_message(void **state)
 {
-    struct fixture *f = *state;
+    fixture *f = *state;
     f->pipeline.quarantine_dir = f->quarantine;
     bp_process_result res;
     bp_finish_result fin;
@@ -154,7 +128,7 @@ static void test_finish_message(void **state)
 
     /* a quarantine that cannot be written: the step and errno say so, the store is untouched */
     char blocked[160]; /* under a regular file: no directory can be made there, not even by root */
-    snprintf(blocked, sizeof(blocked), "%s/s.db/quarantine", f->dir);
+    snprintf(blocked, sizeof(blocked), "%s/store.db/quarantine", f->dir);
     f->pipeline.quarantine_dir = blocked;
     static const char other[] = "From: a@example.org\nMessage-Id: <other@example.org>\n\nhello\n";
     process(f, other, &res);
@@ -168,7 +142,7 @@ static void test_finish_message(void **state)
 
 static void test_finish_record(void **state)
 {
-    struct fixture *f = *state;
+    fixture *f = *state;
     bp_process_result res;
     process(f, dsn_message, &res);
     bp_record_result rr;
@@ -188,7 +162,7 @@ static int first_seen(void *user, const bp_suppression *r)
 
 static void test_evidence_time(void **state)
 {
-    struct fixture *f = *state;
+    fixture *f = *state;
     bp_process_result res;
     bp_finish_result fin;
     process(f, dsn_message, &res);
@@ -200,7 +174,7 @@ static void test_evidence_time(void **state)
 
 static void test_finish_acct(void **state)
 {
-    struct fixture *f = *state;
+    fixture *f = *state;
     bp_acct_options opts;
     bp_pipeline_acct_options(&f->pipeline, "acct.csv", 0, &opts);
     bp_acct_record rec = {.type = "b",
@@ -233,15 +207,14 @@ static void test_finish_acct(void **state)
     assert_int_equal(when, 1795169704LL); /* timeLogged */
 }
 
+/* Register test @p f with a store, a quarantine, an arena and a pipeline (setup / teardown). */
+#define PROCESS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_date_and_envelope, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_record, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_evidence_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_acct, setup, teardown),
+        PROCESS_TEST(test_date_and_envelope), PROCESS_TEST(test_decide),        PROCESS_TEST(test_finish_message),
+        PROCESS_TEST(test_finish_record),     PROCESS_TEST(test_evidence_time), PROCESS_TEST(test_finish_acct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

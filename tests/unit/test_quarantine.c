@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/quarantine.h"
+#include "test_support.h"
 
 static char base[64];
 
@@ -37,9 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base); /* our own mkdtemp name, no input in it */
-    return system(cmd) != 0;
+    return bp_test_rmtree(base) != 0;
 }
 
 static int count_files(const char *dir)
@@ -53,6 +52,14 @@ static int count_files(const char *dir)
         n += e->d_name[0] != '.';
     closedir(d);
     return n;
+}
+
+/* The files in the Maildir folder @p sub (tmp, new, cur) of @p dir. */
+static int files_in(const char *dir, const char *sub)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    return count_files(path);
 }
 
 static mode_t mode_of(const char *path)
@@ -90,18 +97,17 @@ static void test_write_and_modes(void **state)
         if (mode_of(path) != rows[i].file)
             fail_msg("umask %03o: file mode %03o, want %03o", rows[i].umask, mode_of(path), rows[i].file);
         assert_int_equal(mode_of(dir), rows[i].dir);
+        assert_int_equal(files_in(dir, "tmp"), 0);
         snprintf(path, sizeof(path), "%s/tmp", dir);
-        assert_int_equal(count_files(path), 0);
         assert_int_equal(mode_of(path), rows[i].dir);
-        snprintf(path, sizeof(path), "%s/cur", dir);
-        assert_int_equal(count_files(path), 0);
+        assert_int_equal(files_in(dir, "cur"), 0);
     }
 }
 
 static void test_same_message_once(void **state)
 {
     (void)state;
-    char dir[128], path[160];
+    char dir[128];
     snprintf(dir, sizeof(dir), "%s/q", base);
     int existed = -1;
     assert_int_equal(bp_quarantine_write(dir, "fp1", "one", 3, &existed), BP_OK);
@@ -109,8 +115,7 @@ static void test_same_message_once(void **state)
     assert_int_equal(bp_quarantine_write(dir, "fp1", "one", 3, &existed), BP_OK);
     assert_int_equal(existed, 1);
     assert_int_equal(bp_quarantine_write(dir, "fp2", "two", 3, &existed), BP_OK);
-    snprintf(path, sizeof(path), "%s/new", dir);
-    assert_int_equal(count_files(path), 2);
+    assert_int_equal(files_in(dir, "new"), 2);
 }
 
 static void test_refusals(void **state)
@@ -151,10 +156,8 @@ static void test_write_failure_leaves_nothing(void **state)
     assert_int_equal(st, BP_ERR_IO);
     snprintf(path, sizeof(path), "%s/new/big", dir);
     assert_int_not_equal(access(path, F_OK), 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    assert_int_equal(count_files(path), 0);
-    snprintf(path, sizeof(path), "%s/new", dir);
-    assert_int_equal(count_files(path), 1);
+    assert_int_equal(files_in(dir, "tmp"), 0);
+    assert_int_equal(files_in(dir, "new"), 1);
 }
 
 /* Issue 19 item 5: a symbolic link where the quarantine, its subdirectories or a directory made
@@ -250,8 +253,7 @@ static void test_sweep(void **state)
     assert_int_equal(done.swept, 1);
     assert_int_equal(done.tmp_removed, 1);
     assert_int_equal(done.kept_removed, 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    assert_int_equal(count_files(path), 1); /* the live one */
+    assert_int_equal(files_in(dir, "tmp"), 1); /* the live one */
     snprintf(path, sizeof(path), "%s/tmp/live.5678", dir);
     assert_int_equal(access(path, F_OK), 0);
 
@@ -264,10 +266,8 @@ static void test_sweep(void **state)
     assert_int_equal(bp_quarantine_sweep(dir, &month, &done), BP_OK);
     assert_int_equal(done.swept, 1);
     assert_int_equal(done.kept_removed, 2);
-    snprintf(path, sizeof(path), "%s/new", dir);
-    assert_int_equal(count_files(path), 1); /* "fresh" */
-    snprintf(path, sizeof(path), "%s/cur", dir);
-    assert_int_equal(count_files(path), 1); /* "recent" */
+    assert_int_equal(files_in(dir, "new"), 1); /* "fresh" */
+    assert_int_equal(files_in(dir, "cur"), 1); /* "recent" */
 
     /* nothing to sweep yet is no error; a link in place of the quarantine is not followed */
     snprintf(path, sizeof(path), "%s/none", base);
@@ -278,15 +278,15 @@ static void test_sweep(void **state)
     assert_int_equal(bp_quarantine_sweep(path, &keep_all, &done), BP_ERR_IO);
 }
 
+/* Register test @p f with a temporary directory for the quarantines (setup / teardown). */
+#define QUARANTINE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_write_and_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_same_message_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_symlinks_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+        QUARANTINE_TEST(test_write_and_modes),  QUARANTINE_TEST(test_same_message_once),
+        QUARANTINE_TEST(test_refusals),         QUARANTINE_TEST(test_write_failure_leaves_nothing),
+        QUARANTINE_TEST(test_symlinks_refused), QUARANTINE_TEST(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

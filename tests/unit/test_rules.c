@@ -451,6 +451,15 @@ static void test_broken_file_warnings(void **state)
     assert_string_equal(bp_rules_get(r, 5)->id, "ok-stage");
     assert_string_equal(bp_rules_get(r, 5)->scope_stage, "EHLO,NONE");
     assert_string_equal(bp_rules_get(r, 5)->scope_status, "!5.1,4.1");
+    /* bp_rules_find(): by the rule's own id string, by a copy of it, and no rule for an id of
+     * the code tables */
+    assert_ptr_equal(bp_rules_find(r, bp_rules_get(r, 3)->id), bp_rules_get(r, 3));
+    char copy[] = "ok-last";
+    assert_ptr_equal(bp_rules_find(r, copy), bp_rules_get(r, 3));
+    assert_ptr_equal(bp_rules_find(r, "ok-stage"), bp_rules_get(r, 5));
+    assert_null(bp_rules_find(r, "status:5.1.1"));
+    assert_null(bp_rules_find(r, NULL));
+    assert_null(bp_rules_find(NULL, "ok-last"));
     free(want);
     bp_strbuf_free(&got);
     bp_rules_free(r);

@@ -310,19 +310,6 @@ struct fixture {
     bp_store *store;
 };
 
-static bp_store *open_store(const char *location)
-{
-    bp_store_options o;
-    bp_store_options_default(&o);
-    bp_store *s = NULL;
-    char *err = NULL;
-    bp_status st = bp_store_open(location, &o, &s, &err);
-    if (st != BP_OK)
-        fail_msg("open %s: %s: %s", location, bp_status_to_string(st), err ? err : "");
-    free(err);
-    return s;
-}
-
 static int store_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -341,12 +328,10 @@ static int store_setup(void **state)
         return -1;
     snprintf(f->location, sizeof(f->location), "%s", url);
 #else
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-signals-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "signals", f->location, sizeof(f->location), "t.db") != 0)
         return -1;
-    snprintf(f->location, sizeof(f->location), "%s/t.db", f->dir);
 #endif
-    f->store = open_store(f->location);
+    f->store = bp_test_open_store(f->location, NULL);
     *state = f;
     return f->store == NULL;
 }
@@ -356,13 +341,7 @@ static int store_teardown(void **state)
     struct fixture *f = *state;
     bp_store_close(f->store);
 #ifndef BP_TEST_PG
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[600];
-        snprintf(p, sizeof(p), "%s%s", f->location, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    bp_test_rmtree(f->dir);
 #endif
     free(f);
     return 0;
@@ -371,22 +350,17 @@ static int store_teardown(void **state)
 static bp_event signal_event(bp_event_type type, const char *ip, const char *vmta, const char *stream,
                              const char *receiver, const char *blocklist)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.type = type;
-    e.recipient = "jdoe@example.com";
+    const char *category =
+        type == BP_EVENT_BOUNCE || type == BP_EVENT_DELAY ? (blocklist ? "spam-related" : "bad-mailbox") : NULL;
+    bp_event e = bp_test_event(type, "jdoe@example.com", category, BP_ACT_IGNORE);
+    e.final = type == BP_EVENT_BOUNCE;
+    e.status = type == BP_EVENT_BOUNCE ? "5.7.1" : type == BP_EVENT_DELAY ? "4.7.0" : NULL;
     e.recipient_from = "final-recipient";
     e.sending_ip = ip;
     e.vmta = vmta;
     e.stream = stream;
     e.receiver = receiver;
     e.blocklist = blocklist;
-    e.source = "test";
-    e.final = type == BP_EVENT_BOUNCE;
-    e.status = type == BP_EVENT_BOUNCE ? "5.7.1" : type == BP_EVENT_DELAY ? "4.7.0" : NULL;
-    e.category =
-        type == BP_EVENT_BOUNCE || type == BP_EVENT_DELAY ? (blocklist ? "spam-related" : "bad-mailbox") : NULL;
-    e.action = BP_ACT_IGNORE;
     if (type == BP_EVENT_COMPLAINT)
         e.feedback_type = "abuse";
     return e;
@@ -524,7 +498,7 @@ static void test_acct_watermark(void **state)
     /* the file re-read from the start by another process: nothing counts twice, one new
      * record of the last second does */
     bp_store_close(f->store);
-    f->store = open_store(f->location);
+    f->store = bp_test_open_store(f->location, NULL);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 4), 1);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 7);
@@ -561,10 +535,9 @@ static void test_copy(void **state)
     assert_int_equal(bp_store_begin(f->store), BP_OK);
     assert_int_equal(bp_store_signal_alert_put(f->store, &a), BP_OK);
     assert_int_equal(bp_store_commit(f->store), BP_OK);
-    char dir[] = "/tmp/bp-test-signals-copy-XXXXXX", path[96];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/to.db", dir);
-    bp_store *to = open_store(path);
+    char dir[64], path[96];
+    assert_int_equal(bp_test_tmpdir(dir, sizeof(dir), "signals-copy", path, sizeof(path), "to.db"), 0);
+    bp_store *to = bp_test_open_store(path, NULL);
     long long rows = 0;
     int from_source = 0;
     for (int run = 0; run < 2; run++) { /* a second run changes nothing */
@@ -581,13 +554,7 @@ static void test_copy(void **state)
                      BP_OK);
     assert_int_equal(states, 1);
     bp_store_close(to);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[128];
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    assert_int_equal(bp_test_rmtree(dir), 0);
 }
 
 /* ---- alerts -------------------------------------------------------------------------------- */
@@ -730,7 +697,7 @@ static void test_alerts(void **state)
     assert_int_equal(check(f->store, &c, T0 + 1800, 0).n, 0); /* still the same episode */
     /* a restart: a new store handle reads the state */
     bp_store_close(f->store);
-    f->store = open_store(f->location);
+    f->store = bp_test_open_store(f->location, NULL);
     assert_int_equal(check(f->store, &c, T0 + 2400, 0).n, 0);
     /* quiet for longer than the cool-down, then listed again: a new episode */
     long long later = T0 + 3 * 86400;
@@ -805,19 +772,16 @@ static void test_alerts(void **state)
     assert_int_equal(states, 4); /* 192.0.2.11, 192.0.2.13, gmail, marketing */
 }
 
+/* Register test @p f with a fresh store in a temporary directory (store_setup / store_teardown). */
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_receivers),
-        cmocka_unit_test_setup_teardown(test_ip_and_tokens, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_sources, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test_setup_teardown(test_named_lists, bp_test_arena_setup, bp_test_arena_teardown),
-        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_argv),
-        cmocka_unit_test_setup_teardown(test_counts, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_acct_watermark, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_copy, store_setup, store_teardown),
-        cmocka_unit_test_setup_teardown(test_alerts, store_setup, store_teardown),
+        cmocka_unit_test(test_receivers), BP_ARENA_TEST(test_ip_and_tokens), BP_ARENA_TEST(test_sources),
+        BP_ARENA_TEST(test_named_lists),  cmocka_unit_test(test_config),     cmocka_unit_test(test_argv),
+        STORE_TEST(test_counts),          STORE_TEST(test_acct_watermark),   STORE_TEST(test_copy),
+        STORE_TEST(test_alerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "bouncepipe/store.h"
+#include "test_support.h"
 
 #define DAY 86400LL
 
@@ -40,13 +41,7 @@ static bp_store *open_store(const char *path, unsigned busy_ms)
     bp_store_options_default(&o);
     if (busy_ms > 0)
         o.busy_timeout_ms = busy_ms;
-    bp_store *s = NULL;
-    char *err = NULL;
-    bp_status st = bp_store_open(path, &o, &s, &err);
-    if (st != BP_OK)
-        fail_msg("open %s: %s: %s", path, bp_status_to_string(st), err ? err : "");
-    free(err);
-    return s;
+    return bp_test_open_store(path, &o);
 }
 
 static int setup(void **state)
@@ -54,10 +49,8 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (bp_test_tmpdir(f->dir, sizeof(f->dir), "store", f->path, sizeof(f->path), "t.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
     f->store = open_store(f->path, 0);
     *state = f;
     return f->store == NULL;
@@ -66,33 +59,18 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char p[128];
     bp_store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    snprintf(p, sizeof(p), "%s/other.db", f->dir);
-    unlink(p);
-    rmdir(f->dir);
+    int failed = bp_test_rmtree(f->dir); /* the store, other.db, their -wal and -shm files */
     free(f);
-    return 0;
+    return failed;
 }
 
 static bp_event bounce(const char *rcpt, const char *category, bp_action action)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.type = BP_EVENT_BOUNCE;
-    e.recipient = rcpt;
-    e.category = category;
-    e.action = action;
+    bp_event e = bp_test_event(BP_EVENT_BOUNCE, rcpt, category, action);
     e.status = action == BP_ACT_SUPPRESS ? "5.1.1" : "4.2.2";
     e.smtp_code = action == BP_ACT_SUPPRESS ? "550" : "452";
     e.diagnostic = "test diagnostic";
-    e.final = action == BP_ACT_SUPPRESS;
-    e.source = "test";
     return e;
 }
 
@@ -105,6 +83,79 @@ static bp_record_result record(bp_store *s, const char *fp, long long t, const b
     if (st != BP_OK)
         fail_msg("record %s: %s: %s", fp, bp_status_to_string(st), bp_store_last_error(s));
     return r;
+}
+
+/* Record one unit in its own transaction from a writer process, again while the store is busy
+ * (at most @p attempts times, pausing a few milliseconds that vary with @p id); @return the
+ * last status, and the error on standard error when it is not BP_OK. */
+static bp_status record_retrying(bp_store *s, const bp_store_unit *u, const bp_event *ev, size_t n, int id,
+                                 int attempts)
+{
+    bp_status st = BP_OK;
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        bp_record_result r;
+        st = bp_store_record_once(s, u, ev, n, &r);
+        if (st != BP_ERR_BUSY)
+            break;
+        usleep((useconds_t)(1000 * (1 + (id + attempt) % 7)));
+    }
+    if (st != BP_OK)
+        fprintf(stderr, "writer %d unit %s: %s: %s\n", id, u->fingerprint, bp_status_to_string(st),
+                bp_store_last_error(s));
+    return st;
+}
+
+/* One round of a lockstep writer: writer @p id records what round @p k asks of it in @p s;
+ * @return BP_OK, or the status that ends the writer. */
+typedef bp_status (*lockstep_round)(bp_store *s, int id, int k);
+
+/* Writer @p id of run_lockstep(), in its own process: its own store (busy timeout @p busy_ms),
+ * each round when the parent says go, a byte on @p done after it; @return its exit status. */
+static int lockstep_writer(const char *location, unsigned busy_ms, int id, int rounds, lockstep_round round, int go,
+                           int done)
+{
+    bp_store *s = open_store(location, busy_ms);
+    char token = 0;
+    int failed = 0;
+    for (int k = 0; k < rounds && !failed; k++)
+        failed = read(go, &token, 1) != 1 || round(s, id, k) != BP_OK || write(done, &token, 1) != 1;
+    bp_store_close(s);
+    return failed;
+}
+
+/* Run @p n writer processes in lockstep on the store at @p location: for each of @p rounds the
+ * parent lets all of them go at once (a byte on each one's go pipe) and waits until each has
+ * written a byte on the done pipe; every writer must exit 0. */
+static void run_lockstep(const char *location, unsigned busy_ms, int n, int rounds, lockstep_round round)
+{
+    pid_t pids[8];
+    int go[8][2], done[2];
+    assert_true(n > 0 && n <= 8);
+    assert_int_equal(pipe(done), 0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pipe(go[i]), 0);
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(lockstep_writer(location, busy_ms, i, rounds, round, go[i][0], done[1]));
+        close(go[i][0]);
+    }
+    close(done[1]);
+    char token = 'g';
+    for (int k = 0; k < rounds; k++) {
+        for (int i = 0; i < n; i++)
+            assert_int_equal(write(go[i][1], &token, 1), 1);
+        for (int i = 0; i < n; i++)
+            if (read(done[0], &token, 1) != 1)
+                fail_msg("a writer died in round %d", k);
+    }
+    for (int i = 0; i < n; i++) {
+        close(go[i][1]);
+        int ws = 0;
+        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
+        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    }
+    close(done[0]);
 }
 
 struct seen_row {
@@ -590,6 +641,32 @@ static void record_report(bp_store *s, const char *rcpt, const char *name, long 
     record(s, fp, base + r->dt, &e, 1);
 }
 
+/* The failures most tests report: a soft 4.2.2 (452), a hard 5.1.1 (550). */
+static report soft(int acct, long long dt, const char *envid, const char *job_id)
+{
+    report r = {acct, dt, "4.2.2", "452", BP_ACT_SOFT, envid, job_id};
+    return r;
+}
+
+static report hard(int acct, long long dt)
+{
+    report r = {acct, dt, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
+    return r;
+}
+
+/* One failure reported through both channels, the accounting record first unless @p dsn_first:
+ * the first report recorded for @p first_rcpt, the second for @p second_rcpt, as the units
+ * NAME-a (the record) and NAME-d (the DSN). */
+static void record_both(bp_store *s, const char *first_rcpt, const char *second_rcpt, const char *name, long long base,
+                        report acct, report dsn, int dsn_first)
+{
+    char na[64], nd[64];
+    snprintf(na, sizeof(na), "%s-a", name);
+    snprintf(nd, sizeof(nd), "%s-d", name);
+    record_report(s, first_rcpt, dsn_first ? nd : na, base, dsn_first ? &dsn : &acct);
+    record_report(s, second_rcpt, dsn_first ? na : nd, base, dsn_first ? &acct : &dsn);
+}
+
 struct marks {
     int events, marked;
     long long marked_time; /* evidence time of the marked row */
@@ -623,96 +700,44 @@ static void test_two_channels_matrix(void **state)
 {
     struct fixture *f = *state;
     enum { ACCT = 1, MAIL = 0 };
-    static const struct {
+    const struct {
         const char *label;
         report first, second; /* in the order recorded */
-        int want_paired;      /* one of them marked */
-        int want_marked;      /* which: 1 the first recorded, 2 the second */
+        int want_marked;      /* the one marked: 1 the first recorded, 2 the second, 0 none (two failures) */
     } rows[] = {
-        {"accounting record, then its DSN seconds later",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         1,
+        {"accounting record, then its DSN seconds later", soft(ACCT, 0, "env-1", "job-1"), soft(MAIL, 4, "env-1", NULL),
          2},
-        {"DSN first, then the accounting record logged before it: the record counts",
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
-         1,
-         1},
-        {"DSN first, the accounting record logged after it",
-         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {ACCT, 60, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         1,
-         2},
-        {"the same second: the one recorded second",
-         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         1,
-         2},
+        {"DSN first, then the accounting record logged before it: the record counts", soft(MAIL, 4, "env-1", NULL),
+         soft(ACCT, 0, "env-1", "job-1"), 1},
+        {"DSN first, the accounting record logged after it", hard(MAIL, 0), hard(ACCT, 60), 2},
+        {"the same second: the one recorded second", hard(ACCT, 0), hard(MAIL, 0), 2},
         {"different statuses: two failures",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         soft(ACCT, 0, NULL, NULL),
          {MAIL, 4, "4.2.1", "450", BP_ACT_SOFT, NULL, NULL},
-         0,
          0},
         {"a status without detail (4.0.0) agrees with its class",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
+         soft(ACCT, 0, NULL, NULL),
          {MAIL, 4, "4.0.0", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
          2},
         {"no status: the SMTP code's class agrees",
          {ACCT, 0, NULL, "452", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
+         soft(MAIL, 4, NULL, NULL),
          2},
         {"no status: the SMTP code's class differs",
          {ACCT, 0, NULL, "552", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         0,
+         soft(MAIL, 4, NULL, NULL),
          0},
-        {"different days: two failures",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         {MAIL, DAY, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         0,
-         0},
-        {"30 minutes apart: one failure",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 1800, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
-         2},
-        {"31 minutes apart: two",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         {MAIL, 1860, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         0,
-         0},
-        {"envelope ids differ: two messages",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", NULL},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, "env-2", NULL},
-         0,
-         0},
-        {"job ids differ: two messages",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, NULL, "job-1"},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, "job-2"},
-         0,
-         0},
-        {"only one side has an envelope id",
-         {ACCT, 0, "4.2.2", "452", BP_ACT_SOFT, "env-1", "job-1"},
-         {MAIL, 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL},
-         1,
-         2},
-        {"two DSNs: one channel, two reports",
-         {MAIL, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {MAIL, 4, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         0,
-         0},
-        {"two accounting records: two failures",
-         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         {ACCT, 4, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-         0,
-         0},
+        {"different days: two failures", soft(ACCT, 0, "env-1", NULL), soft(MAIL, DAY, "env-1", NULL), 0},
+        {"30 minutes apart: one failure", soft(ACCT, 0, NULL, NULL), soft(MAIL, 1800, NULL, NULL), 2},
+        {"31 minutes apart: two", soft(ACCT, 0, NULL, NULL), soft(MAIL, 1860, NULL, NULL), 0},
+        {"envelope ids differ: two messages", soft(ACCT, 0, "env-1", NULL), soft(MAIL, 4, "env-2", NULL), 0},
+        {"job ids differ: two messages", soft(ACCT, 0, NULL, "job-1"), soft(MAIL, 4, NULL, "job-2"), 0},
+        {"only one side has an envelope id", soft(ACCT, 0, "env-1", "job-1"), soft(MAIL, 4, NULL, NULL), 2},
+        {"two DSNs: one channel, two reports", hard(MAIL, 0), hard(MAIL, 4), 0},
+        {"two accounting records: two failures", hard(ACCT, 0), hard(ACCT, 4), 0},
         {"read differently (suppress / ignore): both stay evidence",
-         {ACCT, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
+         hard(ACCT, 0),
          {MAIL, 4, "5.1.1", "550", BP_ACT_IGNORE, NULL, NULL},
-         0,
          0},
     };
     long long base = 1700000000;
@@ -724,10 +749,11 @@ static void test_two_channels_matrix(void **state)
         snprintf(name, sizeof(name), "m%zu-2", i);
         record_report(f->store, rcpt, name, base, &rows[i].second);
         struct marks m = marks_of(f->store, rcpt);
-        if (m.events != 2 || m.marked != rows[i].want_paired)
+        int want_paired = rows[i].want_marked != 0;
+        if (m.events != 2 || m.marked != want_paired)
             fail_msg("%s: %d events, %d marked; want 2 events (both kept), %d marked", rows[i].label, m.events,
-                     m.marked, rows[i].want_paired);
-        if (rows[i].want_paired) {
+                     m.marked, want_paired);
+        if (want_paired) {
             const report *want = rows[i].want_marked == 1 ? &rows[i].first : &rows[i].second;
             if (m.marked_time != base + want->dt || (want->acct != 0) != (strncmp(m.marked_fp, "acct:", 5) == 0))
                 fail_msg("%s: marked %s at %lld; want the %s report", rows[i].label, m.marked_fp, m.marked_time,
@@ -735,7 +761,7 @@ static void test_two_channels_matrix(void **state)
         }
         /* a suppressing failure counts once when paired, twice when not */
         if (rows[i].first.action == BP_ACT_SUPPRESS && rows[i].second.action == BP_ACT_SUPPRESS)
-            assert_int_equal(lookup(f->store, rcpt).count, rows[i].want_paired ? 1 : 2);
+            assert_int_equal(lookup(f->store, rcpt).count, want_paired ? 1 : 2);
     }
 }
 
@@ -747,19 +773,11 @@ static void test_two_channels_count_once(void **state)
     long long base = 1700000000;
     const char *a = "soft@example.com";
     /* three soft bounces on three days, each reported twice (DSN first on the second day) */
+    char name[32];
     for (int d = 0; d < 3; d++) {
-        report acct = {1, d * DAY + 3600, "4.2.2", "452", BP_ACT_SOFT, "env-s", "job-s"};
-        report dsn = {0, d * DAY + 3600 + 5, "4.2.2", "452", BP_ACT_SOFT, "env-s", NULL};
-        char n1[32], n2[32];
-        snprintf(n1, sizeof(n1), "soft-a-%d", d);
-        snprintf(n2, sizeof(n2), "soft-d-%d", d);
-        if (d == 1) {
-            record_report(f->store, "Soft@example.com", n2, base, &dsn);
-            record_report(f->store, a, n1, base, &acct);
-        } else {
-            record_report(f->store, "Soft@example.com", n1, base, &acct);
-            record_report(f->store, a, n2, base, &dsn);
-        }
+        snprintf(name, sizeof(name), "soft-%d", d);
+        record_both(f->store, "Soft@example.com", a, name, base, soft(1, d * DAY + 3600, "env-s", "job-s"),
+                    soft(0, d * DAY + 3600 + 5, "env-s", NULL), d == 1);
     }
     struct marks m = marks_of(f->store, a);
     assert_int_equal(m.events, 6);
@@ -771,13 +789,9 @@ static void test_two_channels_count_once(void **state)
     assert_int_equal(st.bounce, 3); /* stats count failures, not reports */
     /* two more failures (days 4, 5), reported twice: five on five days suppress, counted once */
     for (int d = 3; d < 5; d++) {
-        report acct = {1, d * DAY + 3600, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        report dsn = {0, d * DAY + 3590, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        char n1[32], n2[32];
-        snprintf(n1, sizeof(n1), "soft-a-%d", d);
-        snprintf(n2, sizeof(n2), "soft-d-%d", d);
-        record_report(f->store, a, n1, base, &acct);
-        record_report(f->store, a, n2, base, &dsn);
+        snprintf(name, sizeof(name), "soft-%d", d);
+        record_both(f->store, a, a, name, base, soft(1, d * DAY + 3600, NULL, NULL),
+                    soft(0, d * DAY + 3590, NULL, NULL), 0);
     }
     struct seen_row row = lookup(f->store, a);
     assert_true(row.found && !row.lifted);
@@ -787,10 +801,7 @@ static void test_two_channels_count_once(void **state)
 
     /* two failures minutes apart (two messages), each reported by both channels: two, one to one */
     const char *b = "two@example.com";
-    report r[4] = {{1, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-                   {1, 300, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-                   {0, 2, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL},
-                   {0, 302, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL}};
+    report r[4] = {hard(1, 0), hard(1, 300), hard(0, 2), hard(0, 302)};
     for (int i = 0; i < 4; i++) {
         char n[32];
         snprintf(n, sizeof(n), "two-%d", i);
@@ -803,10 +814,7 @@ static void test_two_channels_count_once(void **state)
 
     /* rescore reads one report differently: the pair is two pieces of evidence again */
     const char *c = "rescored@example.com";
-    report ra = {1, 0, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
-    report rd = {0, 3, "5.1.1", "550", BP_ACT_SUPPRESS, NULL, NULL};
-    record_report(f->store, c, "rescored-a", base + 20 * DAY, &ra);
-    record_report(f->store, c, "rescored-d", base + 20 * DAY, &rd);
+    record_both(f->store, c, c, "rescored", base + 20 * DAY, hard(1, 0), hard(0, 3), 0);
     assert_int_equal(marks_of(f->store, c).marked, 1);
     long long first = 0;
     assert_int_equal(bp_store_ledger_for(f->store, c, first_event_id, &first), BP_OK);
@@ -824,76 +832,22 @@ static void test_two_channels_count_once(void **state)
  * Exactly one report of each pair counts. */
 enum { RACE_ADDRESSES = 24 };
 
-static int race_writer(const char *path, int acct, int go, int done)
+/* Round @p k of writer @p acct (1: the accounting channel, 0: the DSN's). */
+static bp_status race_round(bp_store *s, int acct, int k)
 {
-    bp_store_options o;
-    bp_store_options_default(&o);
-    bp_store *s = NULL;
-    char *err = NULL;
-    if (bp_store_open(path, &o, &s, &err) != BP_OK) {
-        fprintf(stderr, "race writer: %s\n", err != NULL ? err : "");
-        free(err);
-        return 1;
-    }
-    char token = 0, rcpt[64], fp[64];
-    for (int k = 0; k < RACE_ADDRESSES; k++) {
-        if (read(go, &token, 1) != 1)
-            return 1;
-        snprintf(rcpt, sizeof(rcpt), acct ? "Race%d@Example.com" : "race%d@example.com", k);
-        snprintf(fp, sizeof(fp), "%srace-%d", acct ? BP_UNIT_ACCT_PREFIX : "dsn-", k);
-        bp_event e = bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS);
-        long long t = 1700000000LL + k * DAY + (acct ? 0 : (k % 2 ? -5 : 5));
-        bp_store_unit u = {fp, NULL, "race", t, NULL};
-        bp_status st = BP_OK;
-        for (int attempt = 0; attempt < 100; attempt++) {
-            bp_record_result r;
-            st = bp_store_record_once(s, &u, &e, 1, &r);
-            if (st != BP_ERR_BUSY)
-                break;
-            usleep(2000);
-        }
-        if (st != BP_OK) {
-            fprintf(stderr, "race writer %s: %s: %s\n", fp, bp_status_to_string(st), bp_store_last_error(s));
-            bp_store_close(s);
-            return 1;
-        }
-        if (write(done, &token, 1) != 1)
-            return 1;
-    }
-    bp_store_close(s);
-    return 0;
+    char rcpt[64], fp[64];
+    snprintf(rcpt, sizeof(rcpt), acct ? "Race%d@Example.com" : "race%d@example.com", k);
+    snprintf(fp, sizeof(fp), "%srace-%d", acct ? BP_UNIT_ACCT_PREFIX : "dsn-", k);
+    bp_event e = bounce(rcpt, "bad-mailbox", BP_ACT_SUPPRESS);
+    long long t = 1700000000LL + k * DAY + (acct ? 0 : (k % 2 ? -5 : 5));
+    bp_store_unit u = {fp, NULL, "race", t, NULL};
+    return record_retrying(s, &u, &e, 1, acct, 100);
 }
 
 static void test_two_channels_race(void **state)
 {
     struct fixture *f = *state;
-    pid_t pids[2];
-    int go[2][2], done[2];
-    assert_int_equal(pipe(done), 0);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(pipe(go[i]), 0);
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(race_writer(f->path, i, go[i][0], done[1]));
-        close(go[i][0]);
-    }
-    close(done[1]);
-    char token = 'g';
-    for (int k = 0; k < RACE_ADDRESSES; k++) {
-        for (int i = 0; i < 2; i++)
-            assert_int_equal(write(go[i][1], &token, 1), 1);
-        for (int i = 0; i < 2; i++)
-            if (read(done[0], &token, 1) != 1)
-                fail_msg("a race writer died at address %d", k);
-    }
-    for (int i = 0; i < 2; i++) {
-        close(go[i][1]);
-        int ws = 0;
-        assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
-        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    }
-    close(done[0]);
+    run_lockstep(f->path, 0, 2, RACE_ADDRESSES, race_round);
     for (int k = 0; k < RACE_ADDRESSES; k++) {
         char a[64];
         snprintf(a, sizeof(a), "race%d@example.com", k);
@@ -1263,14 +1217,7 @@ static void test_fold_state_property(void **state)
         run_fold_property(f->store, ref, forget_sqlite_states, db, seed, 300);
         prop_kinds(f->store, &kinds);
         /* store A did use its fold states */
-        sqlite3 *adb = NULL;
-        sqlite3_stmt *q = NULL;
-        assert_int_equal(sqlite3_open(f->path, &adb), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(adb, "SELECT count(*) FROM derive_state", -1, &q, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_true(sqlite3_column_int(q, 0) > 0);
-        sqlite3_finalize(q);
-        sqlite3_close(adb);
+        assert_true(sql_count(f->path, "SELECT count(*) FROM derive_state") > 0);
         /* and reports paired: the second recorded marked, and an older one marked late */
         paired += sql_count(f->path, "SELECT count(*) FROM ledger WHERE paired_with > 0");
         older_marked += sql_count(f->path, "SELECT count(*) FROM ledger WHERE paired_with > id");
@@ -1283,35 +1230,32 @@ static void test_fold_state_property(void **state)
                  kinds.lifted, kinds.other);
     if (paired < 10 || older_marked == 0)
         fail_msg("random histories too tame: %lld reports paired, %lld of them the older one", paired, older_marked);
-    char p[160];
-    const char *suffixes[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
 }
+
+/* The ledger and suppression tables as versions 1 to 3 had them (sqlite.c's migration 0). */
+#define OLD_LEDGER_TABLES                                                                                              \
+    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"                               \
+    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"                                                  \
+    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"                                      \
+    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"                               \
+    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"                                                                   \
+    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"                                        \
+    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"                               \
+    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"                                                    \
+    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"                                           \
+    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"                                                          \
+    "CREATE INDEX ledger_time ON ledger(evidence_time);"                                                               \
+    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"                          \
+    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"                            \
+    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"               \
+    "CREATE INDEX suppressions_domain ON suppressions(domain);"
 
 /* What 0.1.0 created (schema version 1, sqlite.c's migration 0), with a history written the
  * way 0.1.0 wrote it: every ledger row carries its message's facts. */
 static const char v1_schema[] =
     "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
     "CREATE TABLE processed (fingerprint TEXT PRIMARY KEY, state INTEGER NOT NULL, message_id TEXT, source TEXT,"
-    "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"
-    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"
-    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"
-    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"
-    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
-    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
-    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
-    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"
-    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
-    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
-    "CREATE INDEX ledger_time ON ledger(evidence_time);"
-    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"
-    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"
-    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+    "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;" OLD_LEDGER_TABLES
     /* one report for two recipients: its facts on both rows */
     "INSERT INTO processed VALUES ('u-1', 1, '<r1@mx.example.net>', 'r1.eml', 1700000000, 1700000000);"
     "INSERT INTO ledger (kind, fingerprint, evidence_time, recorded_at, type, action, recipient, domain, category,"
@@ -1403,29 +1347,42 @@ static void test_ledger_units(void **state)
     assert_int_equal(got.n, 0); /* c's second row: c began before */
 }
 
-/* A version 1 database with history is upgraded in place when opened for writing (2: the fold
- * state; 3: a message's facts once, in its processed row): readers refuse it until then, its
- * rows read back as they were written, and they count in the next derivations. */
-static void test_upgrade_from_version_1(void **state)
+/* Replace the fixture's store by an SQLite file made with @p schema and @p history (NULL:
+ * none), as an older version left it. */
+static void replace_store(struct fixture *f, const char *schema, const char *history)
 {
-    struct fixture *f = *state;
     bp_store_close(f->store);
     f->store = NULL;
     unlink(f->path);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char *msg = NULL;
-    if (sqlite3_exec(db, v1_schema, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("v1 schema: %s", msg);
+    if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+        (history != NULL && sqlite3_exec(db, history, NULL, NULL, &msg) != SQLITE_OK))
+        fail_msg("old store: %s", msg);
     sqlite3_close(db);
-    /* readers refuse a database that needs migrating; the first writer migrates it */
+}
+
+/* A store that needs migrating is refused to readers (the first writer migrates it). */
+static void expect_readers_refuse(const char *location)
+{
     bp_store_options o;
     bp_store_options_default(&o);
     o.read_only = 1;
     bp_store *s = NULL;
     char *err = NULL;
-    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
+    assert_int_equal(bp_store_open(location, &o, &s, &err), BP_ERR_STORE);
     free(err);
+}
+
+/* A version 1 database with history is upgraded in place when opened for writing (2: the fold
+ * state; 3: a message's facts once, in its processed row): readers refuse it until then, its
+ * rows read back as they were written, and they count in the next derivations. */
+static void test_upgrade_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    replace_store(f, v1_schema, NULL);
+    expect_readers_refuse(f->path);
     f->store = open_store(f->path, 0);
     assert_int_equal(bp_store_schema_version(f->store), STORE_SCHEMA_VERSION);
     /* the facts both rows share moved to the message; the one they do not stayed */
@@ -1461,22 +1418,7 @@ static const char v3_schema[] =
     "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);"
     "CREATE TABLE processed (fingerprint TEXT PRIMARY KEY, state INTEGER NOT NULL, message_id TEXT, source TEXT,"
     "  first_seen INTEGER NOT NULL, updated INTEGER NOT NULL, original_message_id TEXT, reporting_mta TEXT,"
-    "  envid TEXT, arrival_date TEXT) WITHOUT ROWID;"
-    "CREATE TABLE ledger (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT,"
-    "  evidence_time INTEGER NOT NULL, recorded_at INTEGER NOT NULL,"
-    "  type TEXT, action TEXT, recipient TEXT, domain TEXT, recipient_from TEXT,"
-    "  status TEXT, smtp_code TEXT, diagnostic TEXT, category TEXT, feedback_type TEXT,"
-    "  rule TEXT, final INTEGER NOT NULL DEFAULT 0,"
-    "  reporting_mta TEXT, remote_mta TEXT, arrival_date TEXT, source_ip TEXT,"
-    "  envid TEXT, job_id TEXT, source TEXT, message_id TEXT, original_message_id TEXT,"
-    "  blocklist TEXT, family TEXT, note TEXT, mta_category TEXT);"
-    "CREATE INDEX ledger_recipient ON ledger(recipient, evidence_time, id);"
-    "CREATE INDEX ledger_fingerprint ON ledger(fingerprint);"
-    "CREATE INDEX ledger_time ON ledger(evidence_time);"
-    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, domain TEXT NOT NULL, reason TEXT,"
-    "  source_kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-    "  count INTEGER NOT NULL, lifted INTEGER NOT NULL DEFAULT 0, lift_reason TEXT, lifted_at INTEGER);"
-    "CREATE INDEX suppressions_domain ON suppressions(domain);"
+    "  envid TEXT, arrival_date TEXT) WITHOUT ROWID;" OLD_LEDGER_TABLES
     "CREATE TABLE derive_state (address TEXT PRIMARY KEY, last_time INTEGER NOT NULL, last_id INTEGER NOT NULL,"
     "  policy TEXT NOT NULL, suppressed INTEGER NOT NULL, reason TEXT, source_kind TEXT,"
     "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL, lifted INTEGER NOT NULL,"
@@ -1600,13 +1542,10 @@ static void check_v3_history_migrated(bp_store *s)
     /* the state goes on: two more failures of Jane.Roe, reported twice each, make five on five
      * days (the state left by the migration, and Amy's made again, agree with the full fold) */
     for (int d = 3; d < 5; d++) {
-        report acct = {1, d * DAY, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        report dsn = {0, d * DAY + 4, "4.2.2", "452", BP_ACT_SOFT, NULL, NULL};
-        char n1[32], n2[32];
-        snprintf(n1, sizeof(n1), "j%d", d + 1);
-        snprintf(n2, sizeof(n2), "j%d", d + 1);
-        record_report(s, "Jane.Roe@outlook.example", n1, 1700000000, &acct);
-        record_report(s, "jane.roe@outlook.example", n2, 1700000000, &dsn);
+        char name[32];
+        snprintf(name, sizeof(name), "j%d", d + 1);
+        record_both(s, "Jane.Roe@outlook.example", "jane.roe@outlook.example", name, 1700000000,
+                    soft(1, d * DAY, NULL, NULL), soft(0, d * DAY + 4, NULL, NULL), 0);
     }
     row = lookup(s, "jane.roe@outlook.example");
     assert_true(row.found);
@@ -1624,23 +1563,8 @@ static void check_v3_history_migrated(bp_store *s)
 static void test_upgrade_from_version_3(void **state)
 {
     struct fixture *f = *state;
-    bp_store_close(f->store);
-    f->store = NULL;
-    unlink(f->path);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, v3_schema, NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, v3_history, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("v3 store: %s", msg);
-    sqlite3_close(db);
-    bp_store_options o;
-    bp_store_options_default(&o);
-    o.read_only = 1;
-    bp_store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(bp_store_open(f->path, &o, &s, &err), BP_ERR_STORE);
-    free(err);
+    replace_store(f, v3_schema, v3_history);
+    expect_readers_refuse(f->path);
     f->store = open_store(f->path, 0);
     assert_int_equal(sql_count(f->path, "SELECT count(*) FROM suppressions WHERE address_key IS NULL"), 0);
     assert_int_equal(sql_count(f->path, "SELECT count(*) FROM derive_state WHERE address_key <> lower(address_key)"),
@@ -1711,28 +1635,31 @@ static void test_foreign_databases(void **state)
     free(err);
 }
 
+/* Register test @p f with a fresh store in a temporary directory (setup / teardown). */
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_schema_and_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_suppress_and_idempotency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_soft_escalation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delivery_resets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removal_needs_new_evidence, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unrecognised_then_upgraded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_import_export_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reclassify, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identity_any_case, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_matrix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_count_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_channels_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fold_state_property, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ledger_units, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upgrade_from_version_3, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_databases, setup, teardown),
+        STORE_TEST(test_open_schema_and_mode),
+        STORE_TEST(test_suppress_and_idempotency),
+        STORE_TEST(test_soft_escalation),
+        STORE_TEST(test_delivery_resets),
+        STORE_TEST(test_removal_needs_new_evidence),
+        STORE_TEST(test_unrecognised_then_upgraded),
+        STORE_TEST(test_import_export_filters),
+        STORE_TEST(test_stats),
+        STORE_TEST(test_reclassify),
+        STORE_TEST(test_identity_any_case),
+        STORE_TEST(test_two_channels_matrix),
+        STORE_TEST(test_two_channels_count_once),
+        STORE_TEST(test_two_channels_race),
+        STORE_TEST(test_fold_state_property),
+        STORE_TEST(test_ledger_units),
+        STORE_TEST(test_upgrade_from_version_1),
+        STORE_TEST(test_upgrade_from_version_3),
+        STORE_TEST(test_busy_timeout),
+        STORE_TEST(test_foreign_databases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

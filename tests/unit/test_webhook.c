@@ -170,18 +170,10 @@ static void test_durations(void **state)
 
 static bp_event sample_event(void)
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
-    e.source = "-";
+    bp_event e = bp_test_sample_bounce("-");
     e.message_id = "<r1@mx.example.net>";
-    e.type = BP_EVENT_BOUNCE;
-    e.recipient = "jdoe@example.net";
     e.recipient_from = "final-recipient";
-    e.status = "5.1.1";
-    e.smtp_code = "550";
     e.diagnostic = "550 5.1.1 user unknown";
-    e.category = "bad-mailbox";
-    e.action = BP_ACT_SUPPRESS;
     e.rule = "r1";
     e.fingerprint = "fp1";
     return e;
@@ -424,17 +416,6 @@ typedef struct fixture {
     bp_webhook_endpoint ep;
 } fixture;
 
-static bp_store *open_test_store(const char *location)
-{
-    bp_store *s = NULL;
-    char *err = NULL;
-    bp_status st = bp_store_open(location, NULL, &s, &err);
-    if (st != BP_OK)
-        fail_msg("open %s: %s: %s", location, bp_status_to_string(st), err != NULL ? err : "");
-    free(err);
-    return s;
-}
-
 static int fixture_setup(void **state, backend_kind kind)
 {
     static unsigned cases;
@@ -448,14 +429,12 @@ static int fixture_setup(void **state, backend_kind kind)
         outbox_fake_ops(&f->fake, &f->outbox);
     } else {
         if (kind == BACKEND_SQLITE) {
-            snprintf(f->dir, sizeof(f->dir), "/tmp/bp-test-webhook-XXXXXX");
-            if (mkdtemp(f->dir) == NULL)
+            if (bp_test_tmpdir(f->dir, sizeof(f->dir), "webhook", f->location, sizeof(f->location), "s.db") != 0)
                 return -1;
-            snprintf(f->location, sizeof(f->location), "%s/s.db", f->dir);
         } else {
             snprintf(f->location, sizeof(f->location), "%s", getenv("BOUNCEPIPE_TEST_DB_URL"));
         }
-        f->store = open_test_store(f->location);
+        f->store = bp_test_open_store(f->location, NULL);
         bp_deliver_store_outbox(f->store, &f->outbox);
     }
     f->http.ctx = &f->sc;
@@ -496,15 +475,8 @@ static int fixture_teardown(void **state)
     fixture *f = *state;
     outbox_fake_free(&f->fake);
     bp_store_close(f->store);
-    if (f->kind == BACKEND_SQLITE) {
-        const char *suffixes[] = {"", "-wal", "-shm"};
-        char p[600];
-        for (size_t i = 0; i < 3; i++) {
-            snprintf(p, sizeof(p), "%s%s", f->location, suffixes[i]);
-            unlink(p);
-        }
-        rmdir(f->dir);
-    }
+    if (f->kind == BACKEND_SQLITE)
+        bp_test_rmtree(f->dir);
     bp_webhook_endpoint_free(&f->ep);
     free(f);
     return 0;
@@ -523,18 +495,12 @@ static bp_deliver_result run(fixture *f, const char *owner)
 /* The event of a store row: a bounce like outbox_fake_add()'s. */
 static bp_event store_event(const char *recipient, const char *fingerprint, char diag[200])
 {
-    bp_event e;
-    memset(&e, 0, sizeof(e));
     snprintf(diag, 200, "550 5.1.1 <%s>: user unknown", recipient);
-    e.type = BP_EVENT_BOUNCE;
-    e.action = BP_ACT_SUPPRESS;
-    e.recipient = recipient;
+    bp_event e = bp_test_event(BP_EVENT_BOUNCE, recipient, "bad-mailbox", BP_ACT_SUPPRESS);
+    e.source = "-";
     e.fingerprint = fingerprint;
     e.diagnostic = diag;
     e.status = "5.1.1";
-    e.category = "bad-mailbox";
-    e.final = 1;
-    e.source = "-";
     return e;
 }
 

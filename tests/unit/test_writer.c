@@ -47,17 +47,13 @@ typedef void (*describe)(bp_writer *w, size_t n);
 /* Write with @p fn in @p format into a string (the caller frees it). */
 static char *written(bp_writer_format format, describe fn, size_t n)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    bp_writer *w = bp_writer_new(f, format);
+    bp_test_capture out;
+    bp_writer *w = bp_writer_new(bp_test_capture_open(&out), format);
     assert_non_null(w);
     fn(w, n);
     assert_int_equal(bp_writer_flush(w), BP_OK);
     bp_writer_free(w);
-    fclose(f);
-    return buf;
+    return bp_test_capture_close(&out);
 }
 
 static void check_written(const char *label, bp_writer_format format, describe fn, size_t n, const char *want)
@@ -68,41 +64,11 @@ static void check_written(const char *label, bp_writer_format format, describe f
     free(got);
 }
 
-static void test_json_list(void **state)
-{
-    (void)state;
-    check_written("empty list", BP_WRITER_JSON, rows, 0, "[]\n");
-    check_written("one row", BP_WRITER_JSON, rows, 1,
-                  "[\n{\"address\":\"a@example.com\",\"count\":1,\"lifted\":false,\"reason\":null}\n]\n");
-    check_written("three rows", BP_WRITER_JSON, rows, 3,
-                  "[\n{\"address\":\"a@example.com\",\"count\":1,\"lifted\":false,\"reason\":null},\n"
-                  "{\"address\":\"=b@example.com\",\"count\":2,\"lifted\":true,\"reason\":\"bad,mailbox\"},\n"
-                  "{\"address\":\"c\\\"d@example.com\",\"count\":3,\"lifted\":false,\"reason\":\"bad,mailbox\"}\n]\n");
-}
-
-static void test_csv_rows(void **state)
-{
-    (void)state;
-    check_written("no rows: no header either", BP_WRITER_CSV, rows, 0, "");
-    check_written("header from the first row's keys", BP_WRITER_CSV, rows, 3,
-                  "address,count,lifted,reason\r\n"
-                  "a@example.com,1,0,\r\n"
-                  "\"'=b@example.com\",2,1,\"bad,mailbox\"\r\n"
-                  "\"c\"\"d@example.com\",3,0,\"bad,mailbox\"\r\n");
-}
-
 static void declared(bp_writer *w, size_t n)
 {
     static const char *const names[] = {"address", "count"};
     bp_writer_columns(w, names, 2);
     rows(w, n);
-}
-
-static void test_csv_declared_columns(void **state)
-{
-    (void)state;
-    check_written("declared header, no rows", BP_WRITER_CSV, declared, 0, "address,count\r\n");
-    check_written("declared header once", BP_WRITER_CSV, declared, 1, "address,count\r\na@example.com,1,0,\r\n");
 }
 
 /* A map of maps and lists, as lookup and stats write them; NDJSON records. */
@@ -131,17 +97,6 @@ static void nested(bp_writer *w, size_t n)
     }
 }
 
-static void test_json_nested(void **state)
-{
-    (void)state;
-    const char *one = "{\"address\":\"x@example.com\",\"by \\\"type\\\"\":{\"bounce\":19,\"complaint\":-2},"
-                      "\"evidence\":[\"one\\n\",null,[]]}\n";
-    check_written("nested", BP_WRITER_JSON, nested, 1, one);
-    char two[512];
-    snprintf(two, sizeof(two), "%s%s", one, one);
-    check_written("NDJSON: one record a line", BP_WRITER_JSON, nested, 2, two);
-}
-
 static void plain(bp_writer *w, size_t n)
 {
     bp_writer_begin_list(w);
@@ -152,14 +107,6 @@ static void plain(bp_writer *w, size_t n)
         bp_writer_separator(w);
     }
     bp_writer_end(w);
-}
-
-static void test_text(void **state)
-{
-    (void)state;
-    check_written("text lines", BP_WRITER_TEXT, plain, 2, "a@example.com 0 -\nb?[31m@example.com 1 -\n");
-    check_written("text rows as maps", BP_WRITER_TEXT, rows, 2,
-                  "\na@example.com 1 false -\n=b@example.com 2 true bad,mailbox\n");
 }
 
 /* Hostile strings (issue 19 item 2): an 8-bit byte, a cut UTF-8 sequence, ESC, a C1 CSI
@@ -202,21 +149,56 @@ static void hostile_layout(bp_writer *w, size_t n)
     }
 }
 
-static void test_hostile_strings(void **state)
+#define NESTED_RECORD                                                                                                  \
+    "{\"address\":\"x@example.com\",\"by "                                                                             \
+    "\\\"type\\\"\":{\"bounce\":19,\"complaint\":-2},\"evidence\":[\"one\\n\",null,[]]}\n"
+
+/* What each back end makes of each layout: lists, rows, declared columns, nested maps
+ * (NDJSON), plain text, and hostile strings (issue 19 item 2). */
+static void test_layouts(void **state)
 {
     (void)state;
-    check_written(
-        "json: escaped, invalid bytes masked", BP_WRITER_JSON, hostile, 1,
-        "{\"k0\":\"j?rg@example.de\",\"k1\":\"cut??\",\"k2\":\"esc\\u001b[8mhidden\",\"k3\":\"csi\\u009b31m\","
-        "\"k4\":\"moc.\\u202eevil\",\"k5\":\"ls\\u2028x\",\"k6\":\"a\\nvictim@gmail.com\","
-        "\"csi\\u009b31m\":1}\n");
-    check_written("csv: masked, line break quoted", BP_WRITER_CSV, hostile, 1,
-                  "k0,k1,k2,k3,k4,k5,k6,csi?31m\r\n"
-                  "j?rg@example.de,cut??,esc?[8mhidden,csi?31m,moc.?evil,ls?x,\"a\nvictim@gmail.com\",1\r\n");
-    check_written("text: masked, one line", BP_WRITER_TEXT, hostile, 1,
-                  "j?rg@example.de cut?? esc?[8mhidden csi?31m moc.?evil ls?x a?victim@gmail.com 1\n");
-    check_written("raw layout: masked but its own line ends", BP_WRITER_TEXT, hostile_layout, 1,
-                  "j?rg@example.de\ncut??\nesc?[8mhidden\ncsi?31m\nmoc.?evil\nls?x\na\nvictim@gmail.com\n");
+    static const struct {
+        const char *label;
+        bp_writer_format format;
+        describe fn;
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {"empty list", BP_WRITER_JSON, rows, 0, "[]\n"},
+        {"one row", BP_WRITER_JSON, rows, 1,
+         "[\n{\"address\":\"a@example.com\",\"count\":1,\"lifted\":false,\"reason\":null}\n]\n"},
+        {"three rows", BP_WRITER_JSON, rows, 3,
+         "[\n{\"address\":\"a@example.com\",\"count\":1,\"lifted\":false,\"reason\":null},\n"
+         "{\"address\":\"=b@example.com\",\"count\":2,\"lifted\":true,\"reason\":\"bad,mailbox\"},\n"
+         "{\"address\":\"c\\\"d@example.com\",\"count\":3,\"lifted\":false,\"reason\":\"bad,mailbox\"}\n]\n"},
+        {"csv: no rows, no header either", BP_WRITER_CSV, rows, 0, ""},
+        {"csv: header from the first row's keys", BP_WRITER_CSV, rows, 3,
+         "address,count,lifted,reason\r\n"
+         "a@example.com,1,0,\r\n"
+         "\"'=b@example.com\",2,1,\"bad,mailbox\"\r\n"
+         "\"c\"\"d@example.com\",3,0,\"bad,mailbox\"\r\n"},
+        {"csv: declared header, no rows", BP_WRITER_CSV, declared, 0, "address,count\r\n"},
+        {"csv: declared header once", BP_WRITER_CSV, declared, 1, "address,count\r\na@example.com,1,0,\r\n"},
+        {"nested", BP_WRITER_JSON, nested, 1, NESTED_RECORD},
+        {"NDJSON: one record a line", BP_WRITER_JSON, nested, 2, NESTED_RECORD NESTED_RECORD},
+        {"text lines", BP_WRITER_TEXT, plain, 2, "a@example.com 0 -\nb?[31m@example.com 1 -\n"},
+        {"text rows as maps", BP_WRITER_TEXT, rows, 2,
+         "\na@example.com 1 false -\n=b@example.com 2 true bad,mailbox\n"},
+        {"json: escaped, invalid bytes masked", BP_WRITER_JSON, hostile, 1,
+         "{\"k0\":\"j?rg@example.de\",\"k1\":\"cut??\",\"k2\":\"esc\\u001b[8mhidden\",\"k3\":\"csi\\u009b31m\","
+         "\"k4\":\"moc.\\u202eevil\",\"k5\":\"ls\\u2028x\",\"k6\":\"a\\nvictim@gmail.com\","
+         "\"csi\\u009b31m\":1}\n"},
+        {"csv: masked, line break quoted", BP_WRITER_CSV, hostile, 1,
+         "k0,k1,k2,k3,k4,k5,k6,csi?31m\r\n"
+         "j?rg@example.de,cut??,esc?[8mhidden,csi?31m,moc.?evil,ls?x,\"a\nvictim@gmail.com\",1\r\n"},
+        {"text: masked, one line", BP_WRITER_TEXT, hostile, 1,
+         "j?rg@example.de cut?? esc?[8mhidden csi?31m moc.?evil ls?x a?victim@gmail.com 1\n"},
+        {"raw layout: masked but its own line ends", BP_WRITER_TEXT, hostile_layout, 1,
+         "j?rg@example.de\ncut??\nesc?[8mhidden\ncsi?31m\nmoc.?evil\nls?x\na\nvictim@gmail.com\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_written(cases[i].label, cases[i].format, cases[i].fn, cases[i].n, cases[i].want);
 }
 
 /* The house masking (text.h) and the cleaning of remote text, which did not mask C1 controls
@@ -306,6 +288,48 @@ static void test_utf8_valid(void **state)
     assert_true(bp_utf8_valid("0123456789abcdef", 16));
 }
 
+/* bp_byte_pairs: a needle with a pair the text lacks is ruled out without a search; what is
+ * not ruled out is memmem's answer, for every stretch of the text and every needle cut from
+ * it or from another text (the pairs of the whole text stand for any stretch of it). */
+static void test_byte_pairs(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "550 5.1.1 <x@example.org>: Recipient address rejected (in reply to RCPT TO command)",
+        "Sorry, I couldn't find any host named example.org. (#5.1.2)\n--- Below this line",
+        "caf\xc3\xa9 \xd0\xbf\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0 \xff\x80 tail",
+        "",
+    };
+    bp_byte_pairs p;
+    size_t n_texts = sizeof(texts) / sizeof(texts[0]);
+    for (size_t t = 0; t < n_texts; t++) {
+        const char *s = texts[t];
+        size_t len = strlen(s);
+        bp_byte_pairs_note(&p, s, len);
+        for (size_t o = 0; o < n_texts; o++)
+            for (size_t ns = 0; ns < strlen(texts[o]); ns += 3)
+                for (size_t nl = 1; nl <= 12 && ns + nl <= strlen(texts[o]); nl++) {
+                    const char *needle = texts[o] + ns;
+                    if (o == t && !bp_byte_pairs_may_hold(&p, needle, nl))
+                        fail_msg("text %zu: its own bytes %zu+%zu ruled out", t, ns, nl);
+                    for (size_t from = 0; from <= len; from += 7)
+                        if (bp_byte_pairs_memmem(&p, s + from, len - from, needle, nl) !=
+                            memmem(s + from, len - from, needle, nl))
+                            fail_msg("text %zu from %zu, needle %zu+%zu of %zu: not memmem's answer", t, from, ns, nl,
+                                     o);
+                }
+    }
+    bp_byte_pairs_note(&p, texts[0], strlen(texts[0]));
+    assert_false(bp_byte_pairs_may_hold(&p, "in reply to data", 16)); /* "da" is not there */
+    assert_false(bp_byte_pairs_may_hold(&p, "zz", 2));
+    assert_true(bp_byte_pairs_may_hold(&p, "z", 1)); /* no pair: never ruled out */
+    assert_true(bp_byte_pairs_may_hold(&p, "in reply to", 11));
+    /* noting again forgets the text before */
+    bp_byte_pairs_note(&p, "abc", 3);
+    assert_false(bp_byte_pairs_may_hold(&p, "re", 2));
+    assert_true(bp_byte_pairs_may_hold(&p, "abc", 3));
+}
+
 static void test_buffer_target(void **state)
 {
     (void)state;
@@ -346,16 +370,9 @@ static void test_failed_write_sticks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_list),
-        cmocka_unit_test(test_csv_rows),
-        cmocka_unit_test(test_csv_declared_columns),
-        cmocka_unit_test(test_json_nested),
-        cmocka_unit_test(test_text),
-        cmocka_unit_test(test_hostile_strings),
-        cmocka_unit_test(test_masking),
-        cmocka_unit_test(test_utf8_valid),
-        cmocka_unit_test(test_buffer_target),
-        cmocka_unit_test(test_failed_write_sticks),
+        cmocka_unit_test(test_layouts),       cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_utf8_valid),    cmocka_unit_test(test_byte_pairs),
+        cmocka_unit_test(test_buffer_target), cmocka_unit_test(test_failed_write_sticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
