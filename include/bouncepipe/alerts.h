@@ -35,16 +35,15 @@
 
 #include <stddef.h>
 
+#include "bouncepipe/policy.h"
 #include "bouncepipe/signal_fields.h"
 #include "bouncepipe/signals.h"
 #include "bouncepipe/status.h"
 #include "bouncepipe/store.h"
 
-/** One key = value of the [signals] group, as read (config.c hands them over). */
-typedef struct bp_signals_setting {
-    const char *key;
-    const char *value;
-} bp_signals_setting;
+/** One key = value of the [signals] group: the same pair as a [policy] setting (the
+ *  configuration reader hands both groups over alike). */
+typedef bp_policy_setting bp_signals_setting;
 
 /** The [signals] group, typed. */
 typedef struct bp_signals_config {

@@ -44,6 +44,17 @@ void *bp_grow(void *items, size_t n, size_t *cap, size_t size, size_t first);
 char *bp_strdup(const char *s);
 /** strndup(): at most @p n bytes of @p s, NUL-terminated. */
 char *bp_strndup(const char *s, size_t n);
+/** asprintf(): the formatted text in memory of its own; NULL when out of memory. */
+char *bp_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/**
+ * Append one element to a growing array: @p arrayp is the address of the array pointer (a
+ * `T **`, NULL-initialised), @p n its count, @p cap its room; when full it is reallocated to
+ * twice its room (@p first elements the first time).
+ * @return the new element, zeroed, counted in @p n; or NULL when out of memory or on overflow
+ *         (then the array, @p n and @p cap are untouched: still the caller's to free).
+ */
+void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first);
 
 /**
  * The fault hook: called before every allocation above with its size.

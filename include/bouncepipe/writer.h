@@ -84,6 +84,12 @@ bp_status bp_writer_integer(bp_writer *w, long long n);
 bp_status bp_writer_boolean(bp_writer *w, int b);
 /** A null value. */
 bp_status bp_writer_null(bp_writer *w);
+/** One entry of the open map: bp_writer_key() @p key, then the string @p s (NULL: null). */
+bp_status bp_writer_entry_string(bp_writer *w, const char *key, const char *s);
+/** One entry of the open map: @p key, then the integer @p n. */
+bp_status bp_writer_entry_integer(bp_writer *w, const char *key, long long n);
+/** One entry of the open map: @p key, then the boolean @p b. */
+bp_status bp_writer_entry_boolean(bp_writer *w, const char *key, int b);
 /** Between items of a list, or after a top-level value (see the formats above). */
 bp_status bp_writer_separator(bp_writer *w);
 /** CSV: write the header line now, from @p names (before any row; once).  Other formats:

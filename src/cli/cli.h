@@ -1,11 +1,13 @@
 /*
- * cli.h - what the subcommands (one cmd_<name>.c each) share: the exit-code helper, the one
- * table of common options and the parser that reads them, setting up the configuration, the
- * rules and the pipeline, opening the store, and the words for people.
+ * cli.h - what the subcommands (one cmd_<name>.c each) share: the one main (bp_cli_main()),
+ * the exit-code helper, the one table of common options and the parser that reads them,
+ * helpers for an option's number or date, setting up the configuration, the rules and the
+ * pipeline, opening the store and ending its transactions, writing the output, and the words
+ * for people.
  *
  * The core library knows nothing of the command line; everything argv-related is here.  Each
- * command reads its options (bp_cli_parse()), runs, and reports; a message is finished in
- * the core (process.h), not here.
+ * command is a bp_cli_entry: its options are read (bp_cli_parse()) and set up, it runs, and
+ * it reports; a message is finished in the core (process.h), not here.
  */
 #ifndef BOUNCEPIPE_CLI_H
 #define BOUNCEPIPE_CLI_H
@@ -13,6 +15,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "bouncepipe/arena.h"
 #include "bouncepipe/classify.h"
 #include "bouncepipe/policy.h"
 #include "bouncepipe/process.h"
@@ -127,6 +130,30 @@ int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **ar
  */
 int bp_cli_start(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user);
 
+/** A command's run, once its command line is read and set up: the operands are
+ *  @p argv[optind] to @p argv[argc - 1].  It releases what it made, not @p env.
+ *  @return the exit status. */
+typedef int (*bp_cli_run_fn)(bp_cli_env *env, void *user, int argc, char **argv);
+
+/** A subcommand that bp_cli_main() runs (main.c's table lists them). */
+typedef struct bp_cli_entry {
+    const bp_cli_command *command;
+    bp_cli_own_option option; /**< the handler of its own options, or NULL */
+    bp_cli_run_fn run;
+    size_t state_size;    /**< the command's state, handed to @p option and @p run as user */
+    const void *defaults; /**< its values before the options (state_size bytes), or NULL: zero */
+} bp_cli_entry;
+
+/**
+ * A subcommand's main: its state made (zeroed, or a copy of the defaults), bp_cli_start() on
+ * a zeroed environment, then the command's run, then bp_cli_env_cleanup() and the state
+ * freed.  So every command reads, sets up and cleans up the same way, and releases only
+ * what its run made.
+ * @return bp_cli_start()'s status when it ends the command (--help, a usage error, a failed
+ *         set-up), BP_EXIT_SOFTWARE when out of memory, else the run's.
+ */
+int bp_cli_main(const bp_cli_entry *entry, int argc, char **argv);
+
 /** Called for each message bp_cli_each_message() reads: @return 0 to go on, else an exit
  *  status that stops the run. */
 typedef int (*bp_cli_message_fn)(void *user, const bp_source *src, const bp_source_msg *msg);
@@ -168,6 +195,22 @@ const char *bp_cli_db_shown(bp_cli_env *env);
  *  @return text in @p env, valid until the next call; "" when @p store is NULL. */
 const char *bp_cli_store_error(bp_cli_env *env, const bp_store *store);
 
+/** bp_arena_new() for a command: @return the arena, or NULL after "bouncepipe: CMD: out of
+ *  memory". */
+bp_arena *bp_cli_arena_new(const char *cmd);
+
+/** A store operation failed: "bouncepipe: CMD: STATUS: the store's error" (fit to print).
+ *  @return the operator's exit status for @p st (bp_cli_exit_status()). */
+int bp_cli_store_failed(bp_cli_env *env, const bp_store *store, bp_status st);
+
+/**
+ * The end of a command that made its output in @p sb: when @p st (the status of making it)
+ * is BP_OK, write @p sb (NULL: nothing, it went out already) with bp_cli_write_file_mode()
+ * to @p path (NULL or "-": standard output).
+ * @return BP_EXIT_OK, or BP_EXIT_FAILURE after "bouncepipe: CMD: writing PATH failed: why".
+ */
+int bp_cli_output(const bp_cli_env *env, bp_status st, const bp_strbuf *sb, const char *path, int mode);
+
 /**
  * Started as root, become an unprivileged user before anything is opened or created (privdrop.h):
  * [process] user, else the owner of the store's directory (for a postgresql:// store, of the
@@ -194,6 +237,11 @@ bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out);
  */
 int bp_cli_store_ready(bp_cli_env *env, int read_only, int absent_ok, bp_store **out);
 
+/** End the open transaction of @p store: committed when @p st (the status of its writes) is
+ *  BP_OK, else rolled back (@p store may then be NULL: it never opened).
+ *  @return the commit's status, or @p st. */
+bp_status bp_cli_end_tx(bp_store *store, bp_status st);
+
 /** A write transaction that spans many units (replay, import, rescore): begun with the first,
  *  committed after @p max units or once it is @p seconds old (0: no age limit). */
 typedef struct bp_cli_batch {
@@ -216,14 +264,26 @@ void bp_cli_batch_rollback(bp_cli_batch *b);
 
 /** Parse a date "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or Unix seconds; -1 if invalid. */
 long long bp_cli_parse_time(const char *s);
+/** An option's date (bp_cli_parse_time()) of @p min or later: @return 0 and sets @p out, or
+ *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want YYYY-MM-DD, ...". */
+int bp_cli_time_option(const char *cmd, const char *option, const char *arg, long long min, long long *out);
 /** Format Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into @p buf (at least 32 bytes). @return buf. */
 char *bp_cli_format_time(long long t, char *buf, size_t size);
+/** Format Unix seconds as "YYYY-MM-DD" (UTC) into @p buf.  @return buf. */
+char *bp_cli_format_date(long long t, char *buf, size_t size);
 /** Parse a whole number from @p min to @p max.  @return 0 and sets @p out, or -1. */
 int bp_cli_parse_count(const char *s, long min, long max, long *out);
+/** An option's whole-number value (bp_cli_parse_count()): @return 0 and sets @p out, or
+ *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want a number from MIN to MAX". */
+int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out);
 
 /** Write a suppression's reason, source kind, first and last evidence, count and lift as
  *  entries of the map open in @p w (export and lookup describe their rows with it). */
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r);
+
+/** Append @p s (NULL: nothing) as a Prometheus label value: backslash, double quote and
+ *  newline escaped (stats and dmarc mask their text first: valid UTF-8, no control). */
+void bp_cli_prometheus_label(bp_strbuf *sb, const char *s);
 
 /**
  * Write @p sb to standard output (@p path NULL or "-"), or to @p path atomically: a fresh file
@@ -247,21 +307,13 @@ const char *bp_cli_policy_words(bp_policy_step step);
  *  nothing when the event has none. */
 void bp_cli_explain_signals(FILE *out, const bp_event *e);
 
-int cmd_replay(int argc, char **argv);
+/* The subcommands bp_cli_main() runs, one in each cmd_<name>.c. */
+extern const bp_cli_entry bp_cli_replay, bp_cli_lookup, bp_cli_remove, bp_cli_import, bp_cli_export, bp_cli_stats,
+    bp_cli_rescore, bp_cli_acct, bp_cli_migrate, bp_cli_explain, bp_cli_report, bp_cli_dmarc, bp_cli_signals,
+    bp_cli_deliver;
+/* The two with a command line of their own: pipe (exits 0 or 75 whatever it is given) and
+ * patterns (sub-subcommands). */
 int cmd_pipe(int argc, char **argv);
-int cmd_lookup(int argc, char **argv);
-int cmd_remove(int argc, char **argv);
-int cmd_import(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-int cmd_stats(int argc, char **argv);
-int cmd_rescore(int argc, char **argv);
-int cmd_acct(int argc, char **argv);
-int cmd_migrate(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
-int cmd_explain(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-int cmd_dmarc(int argc, char **argv);
-int cmd_signals(int argc, char **argv);
-int cmd_deliver(int argc, char **argv);
 
 #endif

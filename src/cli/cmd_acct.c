@@ -132,13 +132,13 @@ struct position {
 };
 
 struct acct_run {
-    bp_cli_env env;
+    bp_cli_env *env;
     bp_acct_options opts;
     bp_printer *printer; /* --dry-run in text or csv */
     bp_writer *ndjson;   /* --dry-run in ndjson: the printer's fields and ours */
     int transient, quiet, record_deliveries;
-    size_t batch_option; /* --batch, or 0: ACCT_BATCH_LIVE for stdin, ACCT_BATCH_FILE for files */
-    size_t batch_max;    /* the one in force for the current stream */
+    long batch_option; /* --batch, or 0: ACCT_BATCH_LIVE for stdin, ACCT_BATCH_FILE for files */
+    size_t batch_max;  /* the one in force for the current stream */
     bp_store *store;
     bp_arena *batch_arena;
     bp_acct_result *pending;
@@ -184,14 +184,10 @@ static bp_status print_ndjson(struct acct_run *run, const bp_acct_result *res)
     bp_writer *w = run->ndjson;
     bp_writer_begin_map(w);
     bp_event_write_fields(w, &res->event);
-    bp_writer_key(w, "record_type");
-    bp_writer_string(w, res->record_type);
-    bp_writer_key(w, "time_logged");
-    bp_writer_string(w, res->time_logged);
-    bp_writer_key(w, "pmta_category");
-    bp_writer_string(w, res->pmta_category);
-    bp_writer_key(w, "key");
-    bp_writer_string(w, res->key);
+    bp_writer_entry_string(w, "record_type", res->record_type);
+    bp_writer_entry_string(w, "time_logged", res->time_logged);
+    bp_writer_entry_string(w, "pmta_category", res->pmta_category);
+    bp_writer_entry_string(w, "key", res->key);
     bp_writer_end(w);
     return bp_writer_separator(w);
 }
@@ -219,7 +215,7 @@ static bp_status commit_batch(struct acct_run *run)
     }
     for (size_t i = 0; st == BP_OK && i < run->n_pending; i++) {
         bp_acct_kept kept;
-        st = bp_finish_acct(&run->env.pipeline, run->store, &run->pending[i], run->record_deliveries, &kept);
+        st = bp_finish_acct(&run->env->pipeline, run->store, &run->pending[i], run->record_deliveries, &kept);
         if (st != BP_OK)
             break;
         switch (kept) {
@@ -257,7 +253,7 @@ static bp_status commit_until_done(struct acct_run *run)
         time_t now = time(NULL);
         if (now - last_report >= 60) {
             acct_note(LOG_WARNING, "database unavailable (%s: %s); holding %zu records and retrying every second",
-                      bp_status_to_string(st), bp_cli_store_error(&run->env, run->store), run->n_pending);
+                      bp_status_to_string(st), bp_cli_store_error(run->env, run->store), run->n_pending);
             last_report = now;
         }
         if (stop_requested)
@@ -268,17 +264,12 @@ static bp_status commit_until_done(struct acct_run *run)
 
 static bp_status add_pending(struct acct_run *run, const bp_acct_result *res)
 {
-    if (run->n_pending == run->cap_pending) {
-        size_t cap = run->cap_pending > 0 ? run->cap_pending * 2 : 64;
-        bp_acct_result *np = bp_realloc(run->pending, cap * sizeof(*np));
-        if (np == NULL)
-            return BP_ERR_NOMEM;
-        run->pending = np;
-        run->cap_pending = cap;
-    }
-    if (run->n_pending == 0)
+    bp_acct_result *slot = bp_array_push(&run->pending, &run->n_pending, &run->cap_pending, sizeof(*slot), 64);
+    if (slot == NULL)
+        return BP_ERR_NOMEM;
+    if (run->n_pending == 1)
         run->oldest_pending = time(NULL);
-    run->pending[run->n_pending++] = *res;
+    *slot = *res;
     return BP_OK;
 }
 
@@ -293,7 +284,7 @@ static void report_line(unsigned long count, const char *name, unsigned long lin
  * rules are most of the cost of a record; a catch-up re-reads mostly such records). */
 static int known(struct acct_run *run, const bp_acct_record *rec)
 {
-    if (run->store == NULL || run->env.dry_run || !bp_acct_record_keyed(&run->opts, rec))
+    if (run->store == NULL || run->env->dry_run || !bp_acct_record_keyed(&run->opts, rec))
         return 0;
     const char *key = bp_acct_record_key(rec, run->batch_arena);
     int state = 0;
@@ -370,7 +361,7 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
         case BP_ACCT_EVENT: run->n.events++; break;
         case BP_ACCT_DEFERRAL:
             run->n.deferrals++;
-            if (run->env.dry_run)
+            if (run->env->dry_run)
                 continue; /* counted in the store only: no event to print */
             break;
         }
@@ -384,7 +375,7 @@ static bp_status drain(struct acct_run *run, bp_acct_reader *reader, const char 
                 report_line(run->n.bad_time, name, rec.line, what);
             }
         }
-        if (run->env.dry_run) {
+        if (run->env->dry_run) {
             if (print_result(run, &res) != BP_OK)
                 return BP_ERR_IO;
             continue;
@@ -410,11 +401,11 @@ static bp_status take(struct acct_run *run, bp_acct_reader *reader, const char *
 /* Options and batch size for the source @p name. */
 static void begin_source(struct acct_run *run, const char *name, int live)
 {
-    run->batch_max = run->batch_option > 0 ? run->batch_option
+    run->batch_max = run->batch_option > 0 ? (size_t)run->batch_option
                      : live                ? ACCT_BATCH_LIVE
                      : run->catch_up_dir   ? ACCT_BATCH_CATCH_UP
                                            : ACCT_BATCH_FILE;
-    bp_pipeline_acct_options(&run->env.pipeline, name, run->transient, &run->opts);
+    bp_pipeline_acct_options(&run->env->pipeline, name, run->transient, &run->opts);
 }
 
 /* Read a live stream (standard input) to its end, polling with a one-second timeout and
@@ -602,16 +593,13 @@ static int list_dir(const char *dir, int (*keep)(const char *name, const void *c
             free(path);
             continue;
         }
-        if (n == cap) {
-            char **nn = bp_realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
-            if (nn == NULL) {
-                free(path);
-                rc = -1;
-                break;
-            }
-            names = nn;
+        char **slot = bp_array_push(&names, &n, &cap, sizeof(*slot), 16);
+        if (slot == NULL) {
+            free(path);
+            rc = -1;
+            break;
         }
-        names[n++] = path;
+        *slot = path;
     }
     closedir(d);
     if (rc != 0) {
@@ -851,7 +839,7 @@ static void summary(const struct acct_run *run)
         run->n.bad_time == 0)
         return;
     char stored[200] = "", extra[200] = "";
-    if (!run->env.dry_run)
+    if (!run->env->dry_run)
         snprintf(stored, sizeof(stored), "; stored %lu new, %lu already seen, %lu deliveries applied in %lu commits",
                  run->n.recorded_new, run->n.duplicates, run->n.delivery_resets, run->n.committed_batches);
     if (run->n.mta_suppressed > 0)
@@ -870,15 +858,8 @@ static void summary(const struct acct_run *run)
 static int acct_option(void *user, int opt, const char *arg)
 {
     struct acct_run *run = user;
-    long v = 0;
     switch (opt) {
-    case 'b':
-        if (bp_cli_parse_count(arg, 1, 100000, &v) != 0) {
-            bp_cli_error("acct", "--batch wants a number from 1 to 100000");
-            return BP_EXIT_USAGE;
-        }
-        run->batch_option = (size_t)v;
-        return 0;
+    case 'b': return bp_cli_count_option("acct", "--batch", arg, 1, 100000, &run->batch_option);
     case 't': run->transient = 1; return 0;
     case 'D': run->record_deliveries = 1; return 0;
     case 'q': run->quiet = 1; return 0;
@@ -893,12 +874,10 @@ static int acct_option(void *user, int opt, const char *arg)
  * BP_EXIT_OK to go on, or the exit status. */
 static int acct_setup(struct acct_run *run)
 {
-    bp_cli_env *env = &run->env;
-    run->batch_arena = bp_arena_new();
-    if (run->batch_arena == NULL) {
-        bp_cli_error("acct", "out of memory");
+    bp_cli_env *env = run->env;
+    run->batch_arena = bp_cli_arena_new("acct");
+    if (run->batch_arena == NULL)
         return BP_EXIT_SOFTWARE;
-    }
     if (!env->dry_run)
         return bp_cli_store_ready(env, 0, 0, &run->store);
     bp_format format = BP_FORMAT_NDJSON;
@@ -948,7 +927,7 @@ static int acct_report(struct acct_run *run, bp_status st)
     int rc = BP_EXIT_OK;
     if (st != BP_OK) {
         acct_note(LOG_ERR, "%s%s%s", bp_status_to_string(st), run->store != NULL ? ": " : "",
-                  bp_cli_store_error(&run->env, run->store));
+                  bp_cli_store_error(run->env, run->store));
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
     }
     if (run->n_pending > 0) {
@@ -967,13 +946,11 @@ static int acct_report(struct acct_run *run, bp_status st)
     return rc;
 }
 
-int cmd_acct(int argc, char **argv)
+static int acct_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    struct acct_run run;
-    memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&acct_command, &run.env, argc, argv, acct_option, &run);
-    if (rc != -1)
-        return rc;
+    struct acct_run *run = user;
+    run->env = env;
+    int rc = BP_EXIT_OK;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop; /* no SA_RESTART: poll() and read() return so we can finish */
@@ -982,22 +959,22 @@ int cmd_acct(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if ((run.follow_path != NULL) + (run.catch_up_dir != NULL) + (argc > optind) > 1) {
+    if ((run->follow_path != NULL) + (run->catch_up_dir != NULL) + (argc > optind) > 1) {
         bp_cli_error("acct", "--follow, --catch-up and FILE operands exclude each other");
         bp_cli_usage(&acct_command, stderr);
-        bp_cli_env_cleanup(&run.env);
         return BP_EXIT_USAGE;
     }
-    rc = acct_setup(&run);
+    rc = acct_setup(run);
     if (rc == BP_EXIT_OK)
-        rc = acct_report(&run, acct_read(&run, argc - optind, argv + optind));
+        rc = acct_report(run, acct_read(run, argc - optind, argv + optind));
     if (log_to_syslog)
         closelog();
-    free(run.pending);
-    bp_store_close(run.store);
-    bp_printer_free(run.printer);
-    bp_writer_free(run.ndjson);
-    bp_arena_free(run.batch_arena);
-    bp_cli_env_cleanup(&run.env);
+    free(run->pending);
+    bp_store_close(run->store);
+    bp_printer_free(run->printer);
+    bp_writer_free(run->ndjson);
+    bp_arena_free(run->batch_arena);
     return rc;
 }
+
+const bp_cli_entry bp_cli_acct = {&acct_command, acct_option, acct_main, sizeof(struct acct_run), NULL};

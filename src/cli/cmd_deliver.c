@@ -245,20 +245,11 @@ static status_row *find_row(status_list *l, const char *endpoint)
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->v[i].endpoint, endpoint) == 0)
             return &l->v[i];
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        status_row *v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return NULL;
-        l->v = v;
-        l->cap = cap;
+    status_row *r = bp_array_push(&l->v, &l->n, &l->cap, sizeof(*r), 16);
+    if (r != NULL && (r->endpoint = bp_strdup(endpoint)) == NULL) {
+        l->n--;
+        r = NULL;
     }
-    status_row *r = &l->v[l->n];
-    memset(r, 0, sizeof(*r));
-    r->endpoint = bp_strdup(endpoint);
-    if (r->endpoint == NULL)
-        return NULL;
-    l->n++;
     return r;
 }
 
@@ -291,18 +282,12 @@ static void write_status(bp_writer *w, const status_list *l, long long now)
             if (i > 0)
                 bp_writer_separator(w); /* between the items of the list */
             bp_writer_begin_map(w);
-            bp_writer_key(w, "endpoint");
-            bp_writer_string(w, r->endpoint);
-            bp_writer_key(w, "configured");
-            bp_writer_boolean(w, r->configured);
-            bp_writer_key(w, "pending");
-            bp_writer_integer(w, r->c.pending);
-            bp_writer_key(w, "leased");
-            bp_writer_integer(w, r->c.leased);
-            bp_writer_key(w, "delivered");
-            bp_writer_integer(w, r->c.delivered);
-            bp_writer_key(w, "dead");
-            bp_writer_integer(w, r->c.dead);
+            bp_writer_entry_string(w, "endpoint", r->endpoint);
+            bp_writer_entry_boolean(w, "configured", r->configured);
+            bp_writer_entry_integer(w, "pending", r->c.pending);
+            bp_writer_entry_integer(w, "leased", r->c.leased);
+            bp_writer_entry_integer(w, "delivered", r->c.delivered);
+            bp_writer_entry_integer(w, "dead", r->c.dead);
             bp_writer_key(w, "oldest_pending");
             if (r->c.oldest_pending > 0)
                 bp_writer_string(w, when);
@@ -386,36 +371,33 @@ static int run_retry_dead(bp_cli_env *env, bp_store *store, const char *endpoint
     return fflush(stdout) != 0 || ferror(stdout) ? BP_EXIT_FAILURE : BP_EXIT_OK;
 }
 
-int cmd_deliver(int argc, char **argv)
+static int deliver_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct deliver_args args = {0, 0, 0, 0};
+    struct deliver_args *args = user;
     bp_store *store = NULL;
-    memset(&env, 0, sizeof(env));
-    int rc = bp_cli_start(&deliver_command, &env, argc, argv, deliver_option, &args);
-    if (rc != -1)
-        return rc;
+    int rc = BP_EXIT_OK;
     const char *operand = optind < argc ? argv[optind] : NULL;
-    if (args.status + args.retry_dead + args.once > 1 || (operand != NULL && !args.retry_dead) ||
-        (env.format_given && !args.status)) {
+    if (args->status + args->retry_dead + args->once > 1 || (operand != NULL && !args->retry_dead) ||
+        (env->format_given && !args->status)) {
         bp_cli_usage(&deliver_command, stderr);
         rc = BP_EXIT_USAGE;
         goto out;
     }
     /* --status reads (an absent store has nothing in its outbox); the others write */
-    rc = bp_cli_store_ready(&env, args.status, args.status, &store);
+    rc = bp_cli_store_ready(env, args->status, args->status, &store);
     if (rc != BP_EXIT_OK)
         goto out;
-    if (args.status)
-        rc = run_status(&env, store);
-    else if (args.retry_dead)
-        rc = run_retry_dead(&env, store, operand);
+    if (args->status)
+        rc = run_status(env, store);
+    else if (args->retry_dead)
+        rc = run_retry_dead(env, store, operand);
     else {
         catch_stop();
-        rc = run_loop(&env, store, &args);
+        rc = run_loop(env, store, args);
     }
 out:
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_deliver = {&deliver_command, deliver_option, deliver_main, sizeof(struct deliver_args), NULL};

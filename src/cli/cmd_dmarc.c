@@ -88,7 +88,7 @@ struct dmarc_args {
     int table;
     int table_given;
     int resolve;
-    size_t top;
+    long top;
     const char *output;
 };
 
@@ -167,18 +167,6 @@ static const char *keep(view *v, const char *s)
     return s != NULL ? g_string_chunk_insert_const(v->strings, s) : NULL;
 }
 
-/* Grow @p items (of @p size bytes) holding @p n to room for one more; NULL when out of memory. */
-static void *grow(void *items, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap)
-        return items;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *bigger = bp_realloc(items, ncap * size);
-    if (bigger != NULL)
-        *cap = ncap;
-    return bigger;
-}
-
 static void add_counts(counts *to, const counts *c)
 {
     to->messages += c->messages;
@@ -218,15 +206,6 @@ static const char *period_label(int period, long long key, char *buf, size_t siz
     return buf;
 }
 
-static const char *date_of(long long t, char *buf, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d", &tm) == 0)
-        snprintf(buf, size, "%lld", t);
-    return buf;
-}
-
 /* @p part of @p whole as a percentage with two decimals into @p buf ("-" when whole is 0). */
 static const char *percent(long long part, long long whole, char *buf, size_t size)
 {
@@ -251,12 +230,9 @@ static domain_view *domain_of(view *v, const char *name)
     for (size_t i = 0; i < v->n_domains; i++)
         if (strcmp(v->domains[i].name, name) == 0)
             return &v->domains[i];
-    domain_view *d = grow(v->domains, v->n_domains, &v->cap_domains, sizeof(*d));
+    domain_view *d = bp_array_push(&v->domains, &v->n_domains, &v->cap_domains, sizeof(*d), 8);
     if (d == NULL)
         return NULL;
-    v->domains = d;
-    d = &d[v->n_domains++];
-    memset(d, 0, sizeof(*d));
     d->name = keep(v, name);
     d->pct = -1;
     d->by_ip = g_hash_table_new(g_str_hash, g_str_equal);
@@ -268,13 +244,9 @@ static period_row *period_of(domain_view *d, long long key)
     for (size_t i = d->n_periods; i > 0; i--) /* rows come in day order: the last one, mostly */
         if (d->periods[i - 1].key == key)
             return &d->periods[i - 1];
-    period_row *p = grow(d->periods, d->n_periods, &d->cap_periods, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    d->periods = p;
-    p = &p[d->n_periods++];
-    memset(p, 0, sizeof(*p));
-    p->key = key;
+    period_row *p = bp_array_push(&d->periods, &d->n_periods, &d->cap_periods, sizeof(*p), 8);
+    if (p != NULL)
+        p->key = key;
     return p;
 }
 
@@ -296,12 +268,9 @@ static source *source_of(view *v, domain_view *d, const char *ip)
     gpointer at = g_hash_table_lookup(d->by_ip, ip);
     if (at != NULL)
         return &d->sources[GPOINTER_TO_SIZE(at) - 1];
-    source *s = grow(d->sources, d->n_sources, &d->cap_sources, sizeof(*s));
+    source *s = bp_array_push(&d->sources, &d->n_sources, &d->cap_sources, sizeof(*s), 8);
     if (s == NULL)
         return NULL;
-    d->sources = s;
-    s = &s[d->n_sources++];
-    memset(s, 0, sizeof(*s));
     s->ip = keep(v, ip);
     s->own = is_own(v, ip);
     g_hash_table_insert(d->by_ip, (gpointer)s->ip, GSIZE_TO_POINTER(d->n_sources));
@@ -346,13 +315,11 @@ static int take_policy(void *user, const bp_dmarc_policy *p)
     view *v = user;
     if (v->n_policies > 0 && strcmp(v->policies[v->n_policies - 1].domain, p->domain) == 0)
         return 0; /* the latest of the domain came first */
-    bp_dmarc_policy *ps = grow(v->policies, v->n_policies, &v->cap_policies, sizeof(*ps));
-    if (ps == NULL) {
+    bp_dmarc_policy *k = bp_array_push(&v->policies, &v->n_policies, &v->cap_policies, sizeof(*k), 8);
+    if (k == NULL) {
         v->nomem = 1;
         return 1;
     }
-    v->policies = ps;
-    bp_dmarc_policy *k = &ps[v->n_policies++];
     k->domain = keep(v, p->domain);
     k->p = keep(v, p->p);
     k->sp = keep(v, p->sp);
@@ -368,13 +335,14 @@ static int take_acct_ip(void *user, const char *ip, long long day, long long n)
     (void)day;
     (void)n;
     view *v = user;
-    char **ips = grow(v->acct_ips, v->n_acct_ips, &v->cap_acct_ips, sizeof(*ips));
-    if (ips == NULL || ip == NULL) {
-        v->nomem = ips == NULL;
-        return ips == NULL;
+    if (ip == NULL)
+        return 0;
+    char **slot = bp_array_push(&v->acct_ips, &v->n_acct_ips, &v->cap_acct_ips, sizeof(*slot), 8);
+    if (slot == NULL) {
+        v->nomem = 1;
+        return 1;
     }
-    v->acct_ips = ips;
-    ips[v->n_acct_ips++] = (char *)keep(v, ip);
+    *slot = (char *)keep(v, ip);
     return 0;
 }
 
@@ -382,13 +350,11 @@ static int take_failure(void *user, const bp_dmarc_failure *f)
 {
     view *v = user;
     domain_view *d = domain_of(v, f->reported_domain != NULL ? f->reported_domain : "(none)");
-    failure_row *r = d != NULL ? grow(d->failures, d->n_failures, &d->cap_failures, sizeof(*r)) : NULL;
+    failure_row *r = d != NULL ? bp_array_push(&d->failures, &d->n_failures, &d->cap_failures, sizeof(*r), 8) : NULL;
     if (r == NULL) {
         v->nomem = 1;
         return 1;
     }
-    d->failures = r;
-    r = &r[d->n_failures++];
     r->when = f->when;
     r->source_ip = keep(v, f->source_ip);
     r->reporting_mta = keep(v, f->reporting_mta);
@@ -400,13 +366,11 @@ static int take_failure(void *user, const bp_dmarc_failure *f)
 static int take_listed(void *user, const bp_dmarc_listed *l)
 {
     view *v = user;
-    bp_dmarc_listed *r = grow(v->reports, v->n_reports, &v->cap_reports, sizeof(*r));
+    bp_dmarc_listed *r = bp_array_push(&v->reports, &v->n_reports, &v->cap_reports, sizeof(*r), 8);
     if (r == NULL) {
         v->nomem = 1;
         return 1;
     }
-    v->reports = r;
-    r = &r[v->n_reports++];
     *r = *l;
     r->org_name = keep(v, l->org_name);
     r->report_id = keep(v, l->report_id);
@@ -635,12 +599,8 @@ static bp_status reverse_dns(view *v, bp_store *store, int resolve, size_t *look
         if (st == BP_OK)
             st = bp_store_dmarc_rdns_put(store, rank[i].ip, clean, now);
     }
-    if (in_tx) {
-        if (st == BP_OK)
-            st = bp_store_commit(store);
-        else
-            bp_store_rollback(store);
-    }
+    if (in_tx)
+        st = bp_cli_end_tx(store, st);
     for (size_t i = 0; i < v->n_domains; i++)
         for (size_t j = 0; j < v->domains[i].n_sources; j++) {
             source *s = &v->domains[i].sources[j];
@@ -734,8 +694,8 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
     char since[32], until[32];
     int all = a->table == TABLE_SUMMARY;
     bp_strbuf_printf(sb, "DMARC aggregate reports beginning %s .. %s (UTC): %lld reports\n",
-                     date_of(v->w.since, since, sizeof(since)), date_of(v->w.until - 1, until, sizeof(until)),
-                     v->total_reports);
+                     bp_cli_format_date(v->w.since, since, sizeof(since)),
+                     bp_cli_format_date(v->w.until - 1, until, sizeof(until)), v->total_reports);
     if (v->own_from == NULL)
         bp_strbuf_puts(sb, "our IPs: not known ([dmarc] own_networks, or acct's dlvSourceIp): no red flags\n");
     else if (strcmp(v->own_from, "config") == 0)
@@ -747,9 +707,9 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
             const bp_dmarc_listed *r = &v->reports[i];
             char b[32], e[32];
             bp_strbuf_printf(sb, "%s %s %s %s .. %s p=%s: %lld records, %lld messages, %lld pass%s\n", r->domain,
-                             r->org_name, r->report_id, date_of(r->begin, b, sizeof(b)), date_of(r->end, e, sizeof(e)),
-                             r->p != NULL ? r->p : "-", r->records, r->messages, r->pass,
-                             r->detail_cut > 0 ? " (detail cut)" : "");
+                             r->org_name, r->report_id, bp_cli_format_date(r->begin, b, sizeof(b)),
+                             bp_cli_format_date(r->end, e, sizeof(e)), r->p != NULL ? r->p : "-", r->records,
+                             r->messages, r->pass, r->detail_cut > 0 ? " (detail cut)" : "");
         }
         return;
     }
@@ -790,7 +750,7 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
         if (all || a->table == TABLE_SOURCES) {
             bp_strbuf_printf(sb, "  %-39s %3s %10s %10s %10s %10s  %s\n", "source", "own", "messages", "DMARC", "DKIM",
                              "SPF", "reverse DNS");
-            for (size_t j = 0; j < d->n_sources && j < a->top; j++) {
+            for (size_t j = 0; j < d->n_sources && j < (size_t)a->top; j++) {
                 const source *s = &d->sources[j];
                 bp_strbuf_printf(sb, "  %-39s %3s %10lld %10s %10s %10s  %s\n", s->ip, s->own ? "yes" : "no",
                                  s->c.messages, percent(s->c.pass, s->c.messages, a1, sizeof(a1)),
@@ -800,7 +760,7 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
                                  : s->rdns_none  ? "(none)"
                                                  : "-");
             }
-            if (d->n_sources > a->top)
+            if (d->n_sources > (size_t)a->top)
                 bp_strbuf_printf(sb, "  (and %zu more sources: --top)\n", d->n_sources - a->top);
         }
         if (all || a->table == TABLE_FAILURES) {
@@ -823,20 +783,13 @@ static void text_layout(const view *v, const struct dmarc_args *a, bp_strbuf *sb
 
 static void write_counts(bp_writer *w, const counts *c)
 {
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, c->messages);
-    bp_writer_key(w, "dmarc_pass");
-    bp_writer_integer(w, c->pass);
-    bp_writer_key(w, "dkim_aligned_pass");
-    bp_writer_integer(w, c->dkim);
-    bp_writer_key(w, "spf_aligned_pass");
-    bp_writer_integer(w, c->spf);
-    bp_writer_key(w, "disposition_none");
-    bp_writer_integer(w, c->messages - c->quarantine - c->reject);
-    bp_writer_key(w, "disposition_quarantine");
-    bp_writer_integer(w, c->quarantine);
-    bp_writer_key(w, "disposition_reject");
-    bp_writer_integer(w, c->reject);
+    bp_writer_entry_integer(w, "messages", c->messages);
+    bp_writer_entry_integer(w, "dmarc_pass", c->pass);
+    bp_writer_entry_integer(w, "dkim_aligned_pass", c->dkim);
+    bp_writer_entry_integer(w, "spf_aligned_pass", c->spf);
+    bp_writer_entry_integer(w, "disposition_none", c->messages - c->quarantine - c->reject);
+    bp_writer_entry_integer(w, "disposition_quarantine", c->quarantine);
+    bp_writer_entry_integer(w, "disposition_reject", c->reject);
 }
 
 /* A ratio with four decimals, as a string (the writer has no floats; JSON readers parse it). */
@@ -855,19 +808,14 @@ static void write_ratio(bp_writer *w, const char *key, long long part, long long
 static void write_source(const view *v, bp_writer *w, const domain_view *d, const source *s, int csv)
 {
     if (csv) {
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
+        bp_writer_entry_string(w, "domain", d->name);
     }
-    bp_writer_key(w, "ip");
-    bp_writer_string(w, s->ip);
-    bp_writer_key(w, "own");
-    bp_writer_boolean(w, s->own);
-    bp_writer_key(w, "reverse_dns");
-    bp_writer_string(w, s->rdns);
+    bp_writer_entry_string(w, "ip", s->ip);
+    bp_writer_entry_boolean(w, "own", s->own);
+    bp_writer_entry_string(w, "reverse_dns", s->rdns);
     write_counts(w, &s->c);
     write_ratio(w, "dmarc_pass_rate", s->c.pass, s->c.messages);
-    bp_writer_key(w, "failure_reports");
-    bp_writer_integer(w, s->failures);
+    bp_writer_entry_integer(w, "failure_reports", s->failures);
     (void)v;
 }
 
@@ -875,76 +823,53 @@ static void write_readiness(const view *v, bp_writer *w, const domain_view *d, i
 {
     const char *next = next_step(d->p);
     if (csv) {
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
+        bp_writer_entry_string(w, "domain", d->name);
     }
-    bp_writer_key(w, "policy");
-    bp_writer_string(w, d->p);
+    bp_writer_entry_string(w, "policy", d->p);
     bp_writer_key(w, "pct");
     if (d->pct >= 0)
         bp_writer_integer(w, d->pct);
     else
         bp_writer_null(w);
-    bp_writer_key(w, "next");
-    bp_writer_string(w, next);
-    bp_writer_key(w, "own_messages");
-    bp_writer_integer(w, d->own.messages);
-    bp_writer_key(w, "own_pass");
-    bp_writer_integer(w, d->own.pass);
+    bp_writer_entry_string(w, "next", next);
+    bp_writer_entry_integer(w, "own_messages", d->own.messages);
+    bp_writer_entry_integer(w, "own_pass", d->own.pass);
     write_ratio(w, "own_pass_rate", d->own.pass, d->own.messages);
     char bar[16];
     snprintf(bar, sizeof(bar), "%.2f", BAR_PERCENT / 100.0);
-    bp_writer_key(w, "bar");
-    bp_writer_string(w, bar);
+    bp_writer_entry_string(w, "bar", bar);
     bp_writer_key(w, "ready");
     if (next == NULL || d->own.messages == 0)
         bp_writer_null(w);
     else
         bp_writer_boolean(w, ready(d));
-    bp_writer_key(w, "own_known");
-    bp_writer_boolean(w, v->own_from != NULL);
+    bp_writer_entry_boolean(w, "own_known", v->own_from != NULL);
 }
 
 static void write_flag(const view *v, bp_writer *w, const domain_view *d, const source *s, int csv)
 {
-    bp_writer_key(w, "domain");
-    bp_writer_string(w, d->name);
-    bp_writer_key(w, "kind");
-    bp_writer_string(w, unknown_flag(v, s) ? "unknown-source" : "own-ip-failing");
-    bp_writer_key(w, "ip");
-    bp_writer_string(w, s->ip);
-    bp_writer_key(w, "reverse_dns");
-    bp_writer_string(w, s->rdns);
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, s->c.messages);
-    bp_writer_key(w, "dmarc_fail");
-    bp_writer_integer(w, s->c.messages - s->c.pass);
-    bp_writer_key(w, "dkim_aligned_fail");
-    bp_writer_integer(w, s->c.messages - s->c.dkim);
-    bp_writer_key(w, "spf_aligned_fail");
-    bp_writer_integer(w, s->c.messages - s->c.spf);
-    bp_writer_key(w, "disposition_quarantine");
-    bp_writer_integer(w, s->c.quarantine);
-    bp_writer_key(w, "disposition_reject");
-    bp_writer_integer(w, s->c.reject);
-    bp_writer_key(w, "failure_reports");
-    bp_writer_integer(w, s->failures);
+    bp_writer_entry_string(w, "domain", d->name);
+    bp_writer_entry_string(w, "kind", unknown_flag(v, s) ? "unknown-source" : "own-ip-failing");
+    bp_writer_entry_string(w, "ip", s->ip);
+    bp_writer_entry_string(w, "reverse_dns", s->rdns);
+    bp_writer_entry_integer(w, "messages", s->c.messages);
+    bp_writer_entry_integer(w, "dmarc_fail", s->c.messages - s->c.pass);
+    bp_writer_entry_integer(w, "dkim_aligned_fail", s->c.messages - s->c.dkim);
+    bp_writer_entry_integer(w, "spf_aligned_fail", s->c.messages - s->c.spf);
+    bp_writer_entry_integer(w, "disposition_quarantine", s->c.quarantine);
+    bp_writer_entry_integer(w, "disposition_reject", s->c.reject);
+    bp_writer_entry_integer(w, "failure_reports", s->failures);
     if (csv)
         return;
     bp_writer_key(w, "auth_results");
     bp_writer_begin_list(w);
     for (size_t j = 0; j < s->n_auth; j++) {
         bp_writer_begin_map(w);
-        bp_writer_key(w, "method");
-        bp_writer_string(w, s->auth[j].method);
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, s->auth[j].domain);
-        bp_writer_key(w, "selector");
-        bp_writer_string(w, s->auth[j].selector);
-        bp_writer_key(w, "result");
-        bp_writer_string(w, s->auth[j].result);
-        bp_writer_key(w, "messages");
-        bp_writer_integer(w, s->auth[j].messages);
+        bp_writer_entry_string(w, "method", s->auth[j].method);
+        bp_writer_entry_string(w, "domain", s->auth[j].domain);
+        bp_writer_entry_string(w, "selector", s->auth[j].selector);
+        bp_writer_entry_string(w, "result", s->auth[j].result);
+        bp_writer_entry_integer(w, "messages", s->auth[j].messages);
         bp_writer_end(w);
     }
     bp_writer_end(w);
@@ -953,58 +878,38 @@ static void write_flag(const view *v, bp_writer *w, const domain_view *d, const 
 static void write_failure(bp_writer *w, const domain_view *d, const failure_row *f)
 {
     char when[32];
-    bp_writer_key(w, "domain");
-    bp_writer_string(w, d->name);
-    bp_writer_key(w, "time");
-    bp_writer_string(w, bp_cli_format_time(f->when, when, sizeof(when)));
-    bp_writer_key(w, "source_ip");
-    bp_writer_string(w, f->source_ip);
-    bp_writer_key(w, "reporting_mta");
-    bp_writer_string(w, f->reporting_mta);
-    bp_writer_key(w, "original_message_id");
-    bp_writer_string(w, f->original_message_id);
-    bp_writer_key(w, "source");
-    bp_writer_string(w, f->source);
+    bp_writer_entry_string(w, "domain", d->name);
+    bp_writer_entry_string(w, "time", bp_cli_format_time(f->when, when, sizeof(when)));
+    bp_writer_entry_string(w, "source_ip", f->source_ip);
+    bp_writer_entry_string(w, "reporting_mta", f->reporting_mta);
+    bp_writer_entry_string(w, "original_message_id", f->original_message_id);
+    bp_writer_entry_string(w, "source", f->source);
 }
 
 static void write_listed(bp_writer *w, const bp_dmarc_listed *r)
 {
     char b[32], e[32];
-    bp_writer_key(w, "domain");
-    bp_writer_string(w, r->domain);
-    bp_writer_key(w, "org_name");
-    bp_writer_string(w, r->org_name);
-    bp_writer_key(w, "report_id");
-    bp_writer_string(w, r->report_id);
-    bp_writer_key(w, "email");
-    bp_writer_string(w, r->email);
-    bp_writer_key(w, "begin");
-    bp_writer_string(w, bp_cli_format_time(r->begin, b, sizeof(b)));
-    bp_writer_key(w, "end");
-    bp_writer_string(w, bp_cli_format_time(r->end, e, sizeof(e)));
-    bp_writer_key(w, "policy");
-    bp_writer_string(w, r->p);
-    bp_writer_key(w, "records");
-    bp_writer_integer(w, r->records);
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, r->messages);
-    bp_writer_key(w, "dmarc_pass");
-    bp_writer_integer(w, r->pass);
-    bp_writer_key(w, "detail_cut");
-    bp_writer_integer(w, r->detail_cut);
+    bp_writer_entry_string(w, "domain", r->domain);
+    bp_writer_entry_string(w, "org_name", r->org_name);
+    bp_writer_entry_string(w, "report_id", r->report_id);
+    bp_writer_entry_string(w, "email", r->email);
+    bp_writer_entry_string(w, "begin", bp_cli_format_time(r->begin, b, sizeof(b)));
+    bp_writer_entry_string(w, "end", bp_cli_format_time(r->end, e, sizeof(e)));
+    bp_writer_entry_string(w, "policy", r->p);
+    bp_writer_entry_integer(w, "records", r->records);
+    bp_writer_entry_integer(w, "messages", r->messages);
+    bp_writer_entry_integer(w, "dmarc_pass", r->pass);
+    bp_writer_entry_integer(w, "detail_cut", r->detail_cut);
 }
 
 static void write_period(const view *v, bp_writer *w, const domain_view *d, const period_row *p, int csv)
 {
     char lab[32];
     if (csv) {
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
+        bp_writer_entry_string(w, "domain", d->name);
     }
-    bp_writer_key(w, "period");
-    bp_writer_string(w, period_label(v->period, p->key, lab, sizeof(lab)));
-    bp_writer_key(w, "reports");
-    bp_writer_integer(w, p->reports);
+    bp_writer_entry_string(w, "period", period_label(v->period, p->key, lab, sizeof(lab)));
+    bp_writer_entry_integer(w, "reports", p->reports);
     write_counts(w, &p->c);
     write_ratio(w, "dmarc_pass_rate", p->c.pass, p->c.messages);
     write_ratio(w, "dkim_aligned_rate", p->c.dkim, p->c.messages);
@@ -1015,27 +920,19 @@ static void json_document(const view *v, bp_writer *w)
 {
     char since[32], until[32];
     bp_writer_begin_map(w);
-    bp_writer_key(w, "since");
-    bp_writer_string(w, bp_cli_format_time(v->w.since, since, sizeof(since)));
-    bp_writer_key(w, "until");
-    bp_writer_string(w, bp_cli_format_time(v->w.until, until, sizeof(until)));
-    bp_writer_key(w, "period");
-    bp_writer_string(w, period_names[v->period]);
-    bp_writer_key(w, "reports");
-    bp_writer_integer(w, v->total_reports);
-    bp_writer_key(w, "own_ips_from");
-    bp_writer_string(w, v->own_from);
+    bp_writer_entry_string(w, "since", bp_cli_format_time(v->w.since, since, sizeof(since)));
+    bp_writer_entry_string(w, "until", bp_cli_format_time(v->w.until, until, sizeof(until)));
+    bp_writer_entry_string(w, "period", period_names[v->period]);
+    bp_writer_entry_integer(w, "reports", v->total_reports);
+    bp_writer_entry_string(w, "own_ips_from", v->own_from);
     bp_writer_key(w, "domains");
     bp_writer_begin_list(w);
     for (size_t i = 0; i < v->n_domains; i++) {
         const domain_view *d = &v->domains[i];
         bp_writer_begin_map(w);
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, d->name);
-        bp_writer_key(w, "policy_domain");
-        bp_writer_string(w, d->policy_domain);
-        bp_writer_key(w, "reports");
-        bp_writer_integer(w, d->reports);
+        bp_writer_entry_string(w, "domain", d->name);
+        bp_writer_entry_string(w, "policy_domain", d->policy_domain);
+        bp_writer_entry_integer(w, "reports", d->reports);
         write_counts(w, &d->c);
         write_ratio(w, "dmarc_pass_rate", d->c.pass, d->c.messages);
         write_ratio(w, "dkim_aligned_rate", d->c.dkim, d->c.messages);
@@ -1122,19 +1019,6 @@ static void table_rows(const view *v, bp_writer *w, int table)
 
 /* ---- Prometheus ---- */
 
-static void prom_label(bp_strbuf *sb, const char *s)
-{
-    for (; s != NULL && *s; s++) {
-        if (*s == '\\' || *s == '"')
-            bp_strbuf_putc(sb, '\\');
-        if (*s == '\n') {
-            bp_strbuf_puts(sb, "\\n");
-            continue;
-        }
-        bp_strbuf_putc(sb, *s);
-    }
-}
-
 static void prom_metric(bp_strbuf *sb, const char *name, const char *type, const char *help)
 {
     bp_strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -1144,11 +1028,11 @@ static void prom_value(bp_strbuf *sb, const char *name, const char *domain, cons
                        const char *extra_value, double value)
 {
     bp_strbuf_printf(sb, "%s{domain=\"", name);
-    prom_label(sb, domain);
+    bp_cli_prometheus_label(sb, domain);
     bp_strbuf_putc(sb, '"');
     if (extra_key != NULL) {
         bp_strbuf_printf(sb, ",%s=\"", extra_key);
-        prom_label(sb, extra_value);
+        bp_cli_prometheus_label(sb, extra_value);
         bp_strbuf_putc(sb, '"');
     }
     bp_strbuf_printf(sb, "} %.15g\n", value);
@@ -1214,15 +1098,8 @@ static void prometheus_layout(const view *v, bp_strbuf *sb)
 static int dmarc_option(void *user, int opt, const char *arg)
 {
     struct dmarc_args *a = user;
-    long n = 0;
     switch (opt) {
-    case 'u':
-        a->until = bp_cli_parse_time(arg);
-        if (a->until < 0) {
-            bp_cli_error("dmarc", "--until: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 'u': return bp_cli_time_option("dmarc", "--until", arg, 0, &a->until);
     case 'D': a->domain = arg; return 0;
     case 'P':
     case 't': {
@@ -1237,13 +1114,7 @@ static int dmarc_option(void *user, int opt, const char *arg)
         return BP_EXIT_USAGE;
     }
     case 'R': a->resolve = 1; return 0;
-    case 'T':
-        if (bp_cli_parse_count(arg, 1, 100000, &n) != 0) {
-            bp_cli_error("dmarc", "--top: want a number from 1 to 100000");
-            return BP_EXIT_USAGE;
-        }
-        a->top = (size_t)n;
-        return 0;
+    case 'T': return bp_cli_count_option("dmarc", "--top", arg, 1, 100000, &a->top);
     case 'o': a->output = arg; return 0;
     default: return BP_EXIT_USAGE;
     }
@@ -1315,92 +1186,86 @@ static void view_free(view *v)
         g_string_chunk_free(v->strings);
 }
 
-int cmd_dmarc(int argc, char **argv)
+static int dmarc_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct dmarc_args args = {0, NULL, PERIOD_WEEK, TABLE_SUMMARY, 0, 0, 20, NULL};
+    struct dmarc_args *args = user;
     view v;
     bp_strbuf sb = {0};
     bp_store *store = NULL;
     bp_writer *w = NULL;
-    memset(&env, 0, sizeof(env));
     memset(&v, 0, sizeof(v));
-    int rc = bp_cli_start(&dmarc_command, &env, argc, argv, dmarc_option, &args);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    if (env.format == FMT_PROMETHEUS && args.table_given) {
+    int rc = BP_EXIT_OK;
+    if (env->format == FMT_PROMETHEUS && args->table_given) {
         bp_cli_error("dmarc", "--table does not apply to --format prometheus");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    if (env.format == FMT_CSV && args.table == TABLE_SUMMARY)
-        args.table = TABLE_DOMAINS; /* CSV is one table */
+    if (env->format == FMT_CSV && args->table == TABLE_SUMMARY)
+        args->table = TABLE_DOMAINS; /* CSV is one table */
     v.strings = g_string_chunk_new(4096);
-    v.period = args.period;
-    v.config = &env.config;
-    char *domain = args.domain != NULL ? g_ascii_strdown(args.domain, -1) : NULL;
+    v.period = args->period;
+    v.config = &env->config;
+    char *domain = args->domain != NULL ? g_ascii_strdown(args->domain, -1) : NULL;
     v.w.domain = domain != NULL ? keep(&v, domain) : NULL;
     g_free(domain);
     /* --resolve writes its cache: the store opened for writing */
-    rc = bp_cli_store_ready(&env, !args.resolve, 1, &store);
+    rc = bp_cli_store_ready(env, !args->resolve, 1, &store);
     if (rc != BP_EXIT_OK)
         goto out;
     bp_status st = BP_OK;
     if (store != NULL) {
         long long newest = 0;
         st = bp_store_dmarc_newest(store, &newest);
-        v.w.until = args.until > 0 ? args.until : newest > 0 ? newest + 1 : (long long)time(NULL);
-        v.w.since = env.since > 0 ? env.since : v.w.until - DEFAULT_DAYS * 86400LL;
+        v.w.until = args->until > 0 ? args->until : newest > 0 ? newest + 1 : (long long)time(NULL);
+        v.w.since = env->since > 0 ? env->since : v.w.until - DEFAULT_DAYS * 86400LL;
         if (st == BP_OK)
-            st = collect(&v, store, &args);
+            st = collect(&v, store, args);
         size_t looked_up = 0, left = 0;
         if (st == BP_OK)
-            st = reverse_dns(&v, store, args.resolve, &looked_up, &left);
+            st = reverse_dns(&v, store, args->resolve, &looked_up, &left);
         if (st == BP_OK && left > 0)
             bp_cli_error("dmarc", "--resolve: %zu addresses left for the next run (%u s and %u lookups a run)", left,
                          BP_DMARC_RESOLVE_SECONDS, BP_DMARC_RESOLVE_MAX);
     } else {
-        v.w.until = args.until > 0 ? args.until : (long long)time(NULL);
-        v.w.since = env.since > 0 ? env.since : v.w.until - DEFAULT_DAYS * 86400LL;
+        v.w.until = args->until > 0 ? args->until : (long long)time(NULL);
+        v.w.since = env->since > 0 ? env->since : v.w.until - DEFAULT_DAYS * 86400LL;
     }
     if (st != BP_OK) {
-        bp_cli_error("dmarc", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    w = bp_writer_new_buffer(&sb, env.format == FMT_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
+    w = bp_writer_new_buffer(&sb, env->format == FMT_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
     if (w == NULL) {
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
     bp_strbuf layout = {0};
-    switch (env.format) {
+    switch (env->format) {
     case FMT_JSON:
-        if (args.table == TABLE_SUMMARY)
+        if (args->table == TABLE_SUMMARY)
             json_document(&v, w);
         else {
-            table_rows(&v, w, args.table);
+            table_rows(&v, w, args->table);
             bp_writer_separator(w);
         }
         break;
-    case FMT_CSV: table_rows(&v, w, args.table); break;
+    case FMT_CSV: table_rows(&v, w, args->table); break;
     case FMT_PROMETHEUS: prometheus_layout(&v, &layout); break;
-    default: text_layout(&v, &args, &layout); break;
+    default: text_layout(&v, args, &layout); break;
     }
     if (layout.len > 0)
         bp_writer_raw(w, layout.data, layout.len);
     bp_strbuf_free(&layout);
-    st = bp_writer_flush(w);
-    if (st != BP_OK || bp_cli_write_file(&sb, args.output) != 0) {
-        bp_cli_error("dmarc", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
-        rc = BP_EXIT_FAILURE;
-    }
+    rc = bp_cli_output(env, bp_writer_flush(w), &sb, args->output, 0644);
 out:
     bp_writer_free(w);
     bp_strbuf_free(&sb);
     view_free(&v);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+static const struct dmarc_args dmarc_defaults = {0, NULL, PERIOD_WEEK, TABLE_SUMMARY, 0, 0, 20, NULL};
+
+const bp_cli_entry bp_cli_dmarc = {&dmarc_command, dmarc_option, dmarc_main, sizeof(struct dmarc_args),
+                                   &dmarc_defaults};

@@ -41,7 +41,7 @@ static const bp_cli_command explain_command = {
 };
 
 struct explain_run {
-    bp_cli_env env;
+    bp_cli_env *env;
     bp_arena *arena;
     int failures;
 };
@@ -292,10 +292,10 @@ static int explain_one(void *user, const bp_source *src, const bp_source_msg *ms
     (void)src;
     struct explain_run *run = user;
     bp_arena_reset(run->arena);
-    bp_envelope envelope = {msg->name, run->env.rcpt, NULL};
+    bp_envelope envelope = {msg->name, run->env->rcpt, NULL};
     bp_process_result res;
     bp_status st =
-        bp_process_message(&run->env.pipeline, &envelope, BP_PROCESS_EXPLAIN, msg->data, msg->len, run->arena, &res);
+        bp_process_message(&run->env->pipeline, &envelope, BP_PROCESS_EXPLAIN, msg->data, msg->len, run->arena, &res);
     if (st != BP_OK || res.explains == NULL) {
         bp_cli_error("explain", "%s: %s", msg->name, bp_status_to_string(st != BP_OK ? st : BP_ERR_NOMEM));
         run->failures++;
@@ -307,28 +307,25 @@ static int explain_one(void *user, const bp_source *src, const bp_source_msg *ms
     return 0;
 }
 
-int cmd_explain(int argc, char **argv)
+static int explain_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    struct explain_run run;
-    memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&explain_command, &run.env, argc, argv, NULL, NULL);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    run.arena = bp_arena_new();
-    if (run.arena == NULL) {
-        bp_cli_error("explain", "out of memory");
+    struct explain_run *run = user;
+    run->env = env;
+    int rc = BP_EXIT_OK;
+    run->arena = bp_cli_arena_new("explain");
+    if (run->arena == NULL) {
         rc = BP_EXIT_SOFTWARE;
     } else {
-        bp_cli_each_message("explain", argc - optind, argv + optind, explain_one, NULL, &run, &run.failures);
-        if (run.failures > 0)
+        bp_cli_each_message("explain", argc - optind, argv + optind, explain_one, NULL, run, &run->failures);
+        if (run->failures > 0)
             rc = BP_EXIT_FAILURE;
         if (fflush(stdout) != 0 || ferror(stdout)) {
             bp_cli_error("explain", "writing output failed");
             rc = BP_EXIT_FAILURE;
         }
     }
-    bp_arena_free(run.arena);
-    bp_cli_env_cleanup(&run.env);
+    bp_arena_free(run->arena);
     return rc;
 }
+
+const bp_cli_entry bp_cli_explain = {&explain_command, NULL, explain_main, sizeof(struct explain_run), NULL};

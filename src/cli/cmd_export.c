@@ -109,10 +109,8 @@ static int export_row(void *user, const bp_suppression *r)
         if (run->format == EX_JSON)
             bp_writer_separator(w); /* one row a line inside the array */
         bp_writer_begin_map(w);
-        bp_writer_key(w, "address");
-        bp_writer_string(w, r->address);
-        bp_writer_key(w, "domain");
-        bp_writer_string(w, r->domain);
+        bp_writer_entry_string(w, "address", r->address);
+        bp_writer_entry_string(w, "domain", r->domain);
         bp_cli_write_suppression(w, r);
         bp_writer_end(w);
         if (run->format == EX_NDJSON)
@@ -144,41 +142,36 @@ static bp_status export_run(struct export_run *run, bp_store *store)
     return bp_writer_flush(run->w) == BP_OK ? BP_OK : BP_ERR_IO;
 }
 
-int cmd_export(int argc, char **argv)
+static int export_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct export_run run;
+    (void)argc;
+    (void)argv;
+    struct export_run *run = user;
     bp_store *store = NULL;
-    memset(&env, 0, sizeof(env));
-    memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&export_command, &env, argc, argv, export_option, &run);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    run.format = (export_format)env.format;
-    run.filter.since = env.since;
-    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: an empty list */
+    run->format = (export_format)env->format;
+    run->filter.since = env->since;
+    int rc = bp_cli_store_ready(env, 1, 1, &store); /* no store yet: an empty list */
     if (rc != BP_EXIT_OK)
         goto out;
-    bp_status st = export_run(&run, store);
+    bp_status st = export_run(run, store);
     if (st == BP_ERR_IO || (st == BP_OK && (fflush(stdout) != 0 || ferror(stdout)))) {
         bp_cli_error("export", "writing output failed");
         rc = BP_EXIT_FAILURE;
     } else if (st != BP_OK) {
-        bp_cli_error("export", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
-    } else if (run.invalid > 0) {
+        rc = bp_cli_store_failed(env, store, st);
+    } else if (run->invalid > 0) {
         bp_cli_error("export",
                      "%zu stored address%s not a valid address (recorded before addresses were validated) and "
                      "%s left out; --format text shows them",
-                     run.invalid, run.invalid == 1 ? " is" : "es are", run.invalid == 1 ? "was" : "were");
+                     run->invalid, run->invalid == 1 ? " is" : "es are", run->invalid == 1 ? "was" : "were");
     }
 out:
-    bp_writer_free(run.w);
-    bp_strbuf_free(&run.text);
-    for (size_t i = 0; i < sizeof(run.cell) / sizeof(run.cell[0]); i++)
-        bp_strbuf_free(&run.cell[i]);
+    bp_writer_free(run->w);
+    bp_strbuf_free(&run->text);
+    for (size_t i = 0; i < sizeof(run->cell) / sizeof(run->cell[0]); i++)
+        bp_strbuf_free(&run->cell[i]);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_export = {&export_command, export_option, export_main, sizeof(struct export_run), NULL};

@@ -64,7 +64,7 @@ static const bp_cli_command import_command = {
 };
 
 struct import_run {
-    bp_cli_env env;
+    bp_cli_env *env;
     const char *reason, *kind, *path;
     int force;
     bp_store *store;
@@ -236,7 +236,7 @@ static bp_status import_file(struct import_run *run, int fd, int *read_failed)
 /* Set up, read, commit.  @return the exit status. */
 static int import_run(struct import_run *run)
 {
-    bp_cli_env *env = &run->env;
+    bp_cli_env *env = run->env;
     int fd = strcmp(run->path, "-") == 0 ? STDIN_FILENO : open(run->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         bp_cli_error("import", "%s: %s", run->path, strerror(errno));
@@ -270,25 +270,26 @@ static int import_run(struct import_run *run)
     return rc;
 }
 
-int cmd_import(int argc, char **argv)
+static int import_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    struct import_run run;
-    memset(&run, 0, sizeof(run));
-    run.kind = BP_KIND_IMPORT;
-    int rc = bp_cli_parse(&import_command, &run.env, argc, argv, import_option, &run);
-    if (rc != -1)
-        return rc;
-    run.path = argv[optind];
-    rc = import_run(&run);
-    if (run.done) {
+    (void)argc;
+    struct import_run *run = user;
+    run->env = env;
+    run->path = argv[optind];
+    int rc = import_run(run);
+    if (run->done) {
         fprintf(stderr, "import: %zu added, %zu already suppressed or removed by an operator, %zu lines skipped\n",
-                run.added, run.unchanged, run.skipped);
-        if (rc == BP_EXIT_OK && run.skipped > 0)
+                run->added, run->unchanged, run->skipped);
+        if (rc == BP_EXIT_OK && run->skipped > 0)
             rc = BP_EXIT_FAILURE;
     }
-    bp_cli_batch_rollback(&run.batch);
-    bp_store_close(run.store);
-    bp_arena_free(run.arena);
-    bp_cli_env_cleanup(&run.env);
+    bp_cli_batch_rollback(&run->batch);
+    bp_store_close(run->store);
+    bp_arena_free(run->arena);
     return rc;
 }
+
+static const struct import_run import_defaults = {.kind = BP_KIND_IMPORT};
+
+const bp_cli_entry bp_cli_import = {&import_command, import_option, import_main, sizeof(struct import_run),
+                                    &import_defaults};

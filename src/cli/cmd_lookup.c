@@ -116,11 +116,9 @@ static void json_row(bp_writer *w, const bp_ledger_row *r)
              {"note", r->note},
              {"mta_category", r->mta_category}};
     bp_writer_begin_map(w);
-    bp_writer_key(w, "id");
-    bp_writer_integer(w, r->id);
+    bp_writer_entry_integer(w, "id", r->id);
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        bp_writer_key(w, f[i].name);
-        bp_writer_string(w, f[i].value);
+        bp_writer_entry_string(w, f[i].name, f[i].value);
     }
     bp_writer_key(w, "paired_with"); /* the row that counts this failure; null: this row counts */
     if (r->paired_with != 0)
@@ -233,17 +231,12 @@ static bp_status lookup_run(struct lookup_run *run, bp_store *store, const char 
     return BP_OK;
 }
 
-int cmd_lookup(int argc, char **argv)
+static int lookup_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct lookup_run run;
+    struct lookup_run *run = user;
     bp_store *store = NULL;
     bp_arena *arena = NULL;
-    memset(&env, 0, sizeof(env));
-    memset(&run, 0, sizeof(run));
-    int rc = bp_cli_parse(&lookup_command, &env, argc, argv, NULL, NULL);
-    if (rc != -1)
-        return rc;
+    int rc = BP_EXIT_OK;
     arena = bp_arena_new();
     const char *why = "out of memory";
     const char *address = arena != NULL ? bp_address_parse(arena, argv[optind], &why) : NULL;
@@ -253,47 +246,48 @@ int cmd_lookup(int argc, char **argv)
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    run.arena = arena;
-    if (bp_cli_config_setup(&env) != BP_OK) {
+    run->arena = arena;
+    if (bp_cli_config_setup(env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, 1, &store);
+    bp_status st = bp_cli_store_open(env, 1, &store);
     if (st == BP_ERR_NOT_FOUND) {
         printf("%s: not suppressed (no store yet)\n", address);
         rc = BP_EXIT_FAILURE;
         goto out;
     }
-    if (st == BP_OK && strcmp(lookup_formats[env.format], "json") == 0 &&
-        (run.w = bp_writer_new(stdout, BP_WRITER_JSON)) == NULL)
+    if (st == BP_OK && strcmp(lookup_formats[env->format], "json") == 0 &&
+        (run->w = bp_writer_new(stdout, BP_WRITER_JSON)) == NULL)
         st = BP_ERR_NOMEM;
-    snprintf(run.listed, sizeof(run.listed), "%s", address);
+    snprintf(run->listed, sizeof(run->listed), "%s", address);
     if (st == BP_OK)
-        st = lookup_run(&run, store, address);
+        st = lookup_run(run, store, address);
     if (st != BP_OK) {
         if (store != NULL)
-            bp_cli_error("lookup", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
+            bp_cli_error("lookup", "%s: %s", bp_status_to_string(st), bp_cli_store_error(env, store));
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    if (run.out.data != NULL) {
+    if (run->out.data != NULL) {
         bp_strbuf shown = {0}; /* the layout's lines; what the store holds masked (text.h) */
-        if (bp_text_mask_append(&shown, run.out.data, run.out.len, BP_MASK_KEEP_NEWLINES) == BP_OK &&
+        if (bp_text_mask_append(&shown, run->out.data, run->out.len, BP_MASK_KEEP_NEWLINES) == BP_OK &&
             shown.data != NULL)
             fputs(shown.data, stdout);
         bp_strbuf_free(&shown);
     }
-    if ((run.w != NULL && bp_writer_flush(run.w) != BP_OK) || fflush(stdout) != 0 || ferror(stdout)) {
+    if ((run->w != NULL && bp_writer_flush(run->w) != BP_OK) || fflush(stdout) != 0 || ferror(stdout)) {
         bp_cli_error("lookup", "writing output failed");
         rc = BP_EXIT_FAILURE;
         goto out;
     }
-    rc = run.found && run.active ? BP_EXIT_OK : BP_EXIT_FAILURE;
+    rc = run->found && run->active ? BP_EXIT_OK : BP_EXIT_FAILURE;
 out:
-    bp_writer_free(run.w);
-    bp_strbuf_free(&run.out);
+    bp_writer_free(run->w);
+    bp_strbuf_free(&run->out);
     bp_store_close(store);
     bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_lookup = {&lookup_command, NULL, lookup_main, sizeof(struct lookup_run), NULL};

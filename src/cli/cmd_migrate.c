@@ -93,12 +93,7 @@ static int migrate_option(void *user, int opt, const char *arg)
     switch (opt) {
     case 'f': a->from = arg; return 0;
     case 't': a->to = arg; return 0;
-    case 'b':
-        if (bp_cli_parse_count(arg, 1, MIGRATE_MAX_BATCH, &a->batch) != 0) {
-            bp_cli_error("migrate", "--batch wants a number from 1 to %d", MIGRATE_MAX_BATCH);
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 'b': return bp_cli_count_option("migrate", "--batch", arg, 1, MIGRATE_MAX_BATCH, &a->batch);
     default: return BP_EXIT_USAGE;
     }
 }
@@ -132,19 +127,12 @@ static const char *copy_str(item_list *l, const char *s)
 
 static int push_row(item_list *l, const bp_ledger_row *r)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        item *v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL) {
-            l->nomem = 1;
-            return 1;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    item *it = &l->v[l->n++];
+    item *it = bp_array_push(&l->v, &l->n, &l->cap, sizeof(*it), 1024);
     const bp_event *e = &r->event;
-    memset(it, 0, sizeof(*it));
+    if (it == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
     it->id = r->id;
     it->kind = copy_str(l, r->kind);
     it->evidence_time = r->evidence_time;
@@ -177,18 +165,11 @@ static int collect_waiting(void *user, const bp_store_outbox_entry *o)
     waiting *w = user;
     if (o->state == NULL || strcmp(o->state, "delivered") == 0)
         return 0;
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 256;
-        bp_store_outbox_want *v = bp_realloc(w->v, cap * sizeof(*v));
-        if (v == NULL) {
-            w->nomem = 1;
-            return 1;
-        }
-        w->v = v;
-        w->cap = cap;
+    bp_store_outbox_want *x = bp_array_push(&w->v, &w->n, &w->cap, sizeof(*x), 256);
+    if (x == NULL) {
+        w->nomem = 1;
+        return 1;
     }
-    bp_store_outbox_want *x = &w->v[w->n++];
-    memset(x, 0, sizeof(*x));
     x->event_index = (size_t)o->ledger_id;
     x->endpoint = bp_arena_strdup(w->arena, o->endpoint);
     x->event_key = bp_arena_strdup(w->arena, o->event_key);
@@ -216,15 +197,10 @@ typedef struct step_list {
 
 static int push_step(step_list *l, step sp)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        step *v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = sp;
+    step *slot = bp_array_push(&l->v, &l->n, &l->cap, sizeof(*slot), 256);
+    if (slot == NULL)
+        return -1;
+    *slot = sp;
     return 0;
 }
 
@@ -407,10 +383,7 @@ static bp_status copy_dmarc(bp_store *src, bp_store *to, long batch, bp_arena *a
             *from_source = st != BP_OK;
             if (st == BP_OK)
                 st = c->st;
-            if (st == BP_OK)
-                st = bp_store_commit(to);
-            else
-                bp_store_rollback(to);
+            st = bp_cli_end_tx(to, st);
             if (st != BP_OK)
                 return st;
             if (c->n < (size_t)batch)
@@ -428,10 +401,9 @@ static void back_off(unsigned attempt)
     nanosleep(&ts, NULL);
 }
 
-int cmd_migrate(int argc, char **argv)
+static int migrate_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct migrate_args args = {NULL, NULL, MIGRATE_DEFAULT_BATCH};
+    struct migrate_args *args = user;
     char shown_loc[1024], shown[1024]; /* locations and store errors fit to print (secret.h) */
     bp_store *src = NULL, *to = NULL;
     item_list rows = {0}, units = {0};
@@ -443,13 +415,9 @@ int cmd_migrate(int argc, char **argv)
     counts total;
     unsigned long skipped_rows = 0, transactions = 0, retries = 0;
     memset(&total, 0, sizeof(total));
-    memset(&env, 0, sizeof(env));
-    int rc = bp_cli_parse(&migrate_command, &env, argc, argv, migrate_option, &args);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    const char *from = args.from, *to_location = args.to;
-    long batch = args.batch;
+    int rc = BP_EXIT_OK;
+    const char *from = args->from, *to_location = args->to;
+    long batch = args->batch;
     if (from == NULL || to_location == NULL) {
         bp_cli_usage(&migrate_command, stderr);
         return BP_EXIT_USAGE;
@@ -458,11 +426,10 @@ int cmd_migrate(int argc, char **argv)
         bp_cli_error("migrate", "--from and --to name the same store");
         return BP_EXIT_USAGE;
     }
-    if (bp_cli_config_setup(&env) != BP_OK)
+    if (bp_cli_config_setup(env) != BP_OK)
         return BP_EXIT_CONFIG;
-    arena = bp_arena_new();
+    arena = bp_cli_arena_new("migrate");
     if (arena == NULL) {
-        bp_cli_error("migrate", "out of memory");
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
@@ -470,14 +437,14 @@ int cmd_migrate(int argc, char **argv)
     srand((unsigned)time(NULL) ^ (unsigned)(size_t)&total);
 
     /* the source (read-only) and the target */
-    env.db = from;
-    bp_status st = bp_cli_store_open(&env, 1, &src);
+    env->db = from;
+    bp_status st = bp_cli_store_open(env, 1, &src);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    env.db = to_location;
-    st = bp_cli_store_open(&env, 0, &to);
+    env->db = to_location;
+    st = bp_cli_store_open(env, 0, &to);
     if (st != BP_OK) {
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
@@ -557,10 +524,7 @@ int cmd_migrate(int argc, char **argv)
                 st = sp->is_unit ? replay_unit(to, &units.v[sp->first], sp->n, scratch, &wait, &c)
                                  : replay_operator_row(to, &rows.v[sp->first], &c);
             }
-            if (st == BP_OK)
-                st = bp_store_commit(to);
-            else
-                bp_store_rollback(to);
+            st = bp_cli_end_tx(to, st);
             if (st != BP_ERR_BUSY || attempt + 1 >= MIGRATE_ATTEMPTS)
                 break;
             retries++;
@@ -624,7 +588,6 @@ out:
     free(steps.v);
     free(scratch);
     bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
     return rc;
 read_failed:
     bp_cli_error("migrate", "reading %s: %s: %s", bp_secret_mask(from, shown_loc, sizeof(shown_loc)),
@@ -636,3 +599,8 @@ nomem:
     rc = BP_EXIT_SOFTWARE;
     goto out;
 }
+
+static const struct migrate_args migrate_defaults = {NULL, NULL, MIGRATE_DEFAULT_BATCH};
+
+const bp_cli_entry bp_cli_migrate = {&migrate_command, migrate_option, migrate_main, sizeof(struct migrate_args),
+                                     &migrate_defaults};

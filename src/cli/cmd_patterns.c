@@ -275,9 +275,8 @@ static int patterns_test(int argc, char **argv)
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    arena = bp_arena_new();
+    arena = bp_cli_arena_new("patterns");
     if (arena == NULL) {
-        bp_cli_error("patterns", "out of memory");
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
@@ -454,43 +453,31 @@ static int stats_json(const struct stats_run *run, const size_t *order, size_t n
     if (w == NULL)
         return -1;
     bp_writer_begin_map(w);
-    bp_writer_key(w, "messages");
-    bp_writer_integer(w, (long long)run->messages);
-    bp_writer_key(w, "events");
-    bp_writer_integer(w, (long long)run->events);
-    bp_writer_key(w, "failures");
-    bp_writer_integer(w, (long long)run->decided);
+    bp_writer_entry_integer(w, "messages", (long long)run->messages);
+    bp_writer_entry_integer(w, "events", (long long)run->events);
+    bp_writer_entry_integer(w, "failures", (long long)run->decided);
     bp_writer_key(w, "decided_by");
     bp_writer_begin_map(w);
     unsigned long by_rule = 0;
     for (size_t i = 0; i < n; i++)
         by_rule += run->hits[i];
-    bp_writer_key(w, "rule");
-    bp_writer_integer(w, (long long)by_rule);
+    bp_writer_entry_integer(w, "rule", (long long)by_rule);
     for (int l = 0; l < BY_N; l++) {
-        bp_writer_key(w, layers[l].key);
-        bp_writer_integer(w, (long long)run->by[l]);
+        bp_writer_entry_integer(w, layers[l].key, (long long)run->by[l]);
     }
-    bp_writer_key(w, "unknown_rule");
-    bp_writer_integer(w, (long long)run->unknown_ids);
+    bp_writer_entry_integer(w, "unknown_rule", (long long)run->unknown_ids);
     bp_writer_end(w);
     bp_writer_key(w, "rules");
     bp_writer_begin_list(w);
     for (size_t i = 0; i < n; i++) {
         const bp_rule *ru = bp_rules_get(run->env.rules, order[i]);
         bp_writer_begin_map(w);
-        bp_writer_key(w, "id");
-        bp_writer_string(w, ru->id);
-        bp_writer_key(w, "category");
-        bp_writer_string(w, ru->category);
-        bp_writer_key(w, "file");
-        bp_writer_string(w, ru->file);
-        bp_writer_key(w, "line");
-        bp_writer_integer(w, ru->line);
-        bp_writer_key(w, "events");
-        bp_writer_integer(w, (long long)run->hits[order[i]]);
-        bp_writer_key(w, "messages");
-        bp_writer_integer(w, (long long)run->hit_msgs[order[i]]);
+        bp_writer_entry_string(w, "id", ru->id);
+        bp_writer_entry_string(w, "category", ru->category);
+        bp_writer_entry_string(w, "file", ru->file);
+        bp_writer_entry_integer(w, "line", ru->line);
+        bp_writer_entry_integer(w, "events", (long long)run->hits[order[i]]);
+        bp_writer_entry_integer(w, "messages", (long long)run->hit_msgs[order[i]]);
         bp_writer_end(w);
     }
     bp_writer_end(w);

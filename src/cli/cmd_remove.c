@@ -41,30 +41,23 @@ static int remove_option(void *user, int opt, const char *arg)
     return 0;
 }
 
-int cmd_remove(int argc, char **argv)
+static int remove_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    const char *reason = NULL;
+    const char *reason = *(const char **)user;
     bp_store *store = NULL;
     bp_arena *arena = NULL;
     int not_suppressed = 0;
     bp_strbuf lifted = {0};
-    memset(&env, 0, sizeof(env));
-    int rc = bp_cli_parse(&remove_command, &env, argc, argv, remove_option, &reason);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
+    int rc = BP_EXIT_OK;
     if (optind >= argc || reason == NULL || reason[0] == '\0') {
         if (reason == NULL || reason[0] == '\0')
             bp_cli_error("remove", "--reason is required: it stays in the ledger beside the removal");
         bp_cli_usage(&remove_command, stderr);
         return BP_EXIT_USAGE;
     }
-    arena = bp_arena_new();
-    if (arena == NULL) {
-        bp_cli_error("remove", "out of memory");
+    arena = bp_cli_arena_new("remove");
+    if (arena == NULL)
         return BP_EXIT_SOFTWARE;
-    }
     for (int i = optind; i < argc; i++) {
         const char *why = NULL;
         if (bp_address_parse(arena, argv[i], &why) == NULL) {
@@ -74,11 +67,11 @@ int cmd_remove(int argc, char **argv)
             goto out;
         }
     }
-    if (bp_cli_config_setup(&env) != BP_OK) {
+    if (bp_cli_config_setup(env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    bp_status st = bp_cli_store_open(&env, 0, &store);
+    bp_status st = bp_cli_store_open(env, 0, &store);
     if (st == BP_OK)
         st = bp_store_begin(store);
     long long now = (long long)time(NULL);
@@ -97,14 +90,11 @@ int cmd_remove(int argc, char **argv)
             bp_strbuf_printf(&lifted, "%s: lifted (%s)\n", address, note); /* printed once committed */
         }
     }
-    if (st == BP_OK)
-        st = bp_store_commit(store);
-    else if (store != NULL)
-        bp_store_rollback(store);
+    st = bp_cli_end_tx(store, st);
     if (st != BP_OK) {
         if (store != NULL)
             bp_cli_error("remove", "nothing was changed: %s: %s", bp_status_to_string(st),
-                         bp_cli_store_error(&env, store));
+                         bp_cli_store_error(env, store));
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
@@ -118,6 +108,7 @@ out:
     bp_strbuf_free(&lifted);
     bp_store_close(store);
     bp_arena_free(arena);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_remove = {&remove_command, remove_option, remove_main, sizeof(const char *), NULL};

@@ -50,7 +50,7 @@ static const bp_cli_command replay_command = {
 };
 
 struct replay_run {
-    bp_cli_env env;
+    bp_cli_env *env;
     bp_printer *printer;
     bp_arena *arena;
     bp_store *store;
@@ -68,7 +68,7 @@ static bp_status batch_record(struct replay_run *run, const bp_process_result *r
     if (st != BP_OK)
         return st;
     bp_record_result rr;
-    st = bp_finish_record(&run->env.pipeline, run->store, res, &rr);
+    st = bp_finish_record(&run->env->pipeline, run->store, res, &rr);
     if (st != BP_OK) {
         bp_cli_batch_rollback(&run->batch);
         return st;
@@ -104,7 +104,7 @@ static void source_done(void *user, const bp_source *src)
 static int replay_message(void *user, const bp_source *src, const bp_source_msg *msg)
 {
     struct replay_run *run = user;
-    bp_cli_env *env = &run->env;
+    bp_cli_env *env = run->env;
     if (msg->truncated)
         bp_cli_error("replay", "%s: message longer than the limit; read its beginning only", msg->name);
     bp_arena_reset(run->arena);
@@ -145,7 +145,7 @@ static int replay_message(void *user, const bp_source *src, const bp_source_msg 
 /* Set up, read every source.  @return the exit status. */
 static int replay_run(struct replay_run *run, int n_paths, char **paths)
 {
-    bp_cli_env *env = &run->env;
+    bp_cli_env *env = run->env;
     if (!env->dry_run) {
         int rc = bp_cli_store_ready(env, 0, 0, &run->store);
         if (rc != BP_EXIT_OK)
@@ -183,7 +183,7 @@ static int replay_report(struct replay_run *run, int rc)
                 "replay: %zu messages: %zu recorded, %zu already recorded, %zu recognised now; %zu addresses newly "
                 "suppressed in %s\n",
                 run->messages, run->recorded, run->duplicates, run->upgraded, run->suppressed,
-                bp_cli_db_shown(&run->env));
+                bp_cli_db_shown(run->env));
     if (rc == BP_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
         bp_cli_error("replay", "writing output failed");
         rc = BP_EXIT_FAILURE;
@@ -193,20 +193,18 @@ static int replay_report(struct replay_run *run, int rc)
     return rc;
 }
 
-int cmd_replay(int argc, char **argv)
+static int replay_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    struct replay_run run;
-    memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&replay_command, &run.env, argc, argv, NULL, NULL);
-    if (rc != -1)
-        return rc;
-    rc = replay_run(&run, argc - optind, argv + optind);
+    struct replay_run *run = user;
+    run->env = env;
+    int rc = replay_run(run, argc - optind, argv + optind);
     if (rc == BP_EXIT_OK || rc == BP_EXIT_FAILURE)
-        rc = replay_report(&run, rc);
-    bp_cli_batch_rollback(&run.batch);
-    bp_store_close(run.store);
-    bp_printer_free(run.printer);
-    bp_arena_free(run.arena);
-    bp_cli_env_cleanup(&run.env);
+        rc = replay_report(run, rc);
+    bp_cli_batch_rollback(&run->batch);
+    bp_store_close(run->store);
+    bp_printer_free(run->printer);
+    bp_arena_free(run->arena);
     return rc;
 }
+
+const bp_cli_entry bp_cli_replay = {&replay_command, NULL, replay_main, sizeof(struct replay_run), NULL};

@@ -423,10 +423,11 @@ static void report_data(bp_cli_env *env, const struct report_args *args, run *r,
     d->quarantine = d->quarantine_dir != NULL ? maildir_count(d->quarantine_dir) : -1;
 }
 
-int cmd_report(int argc, char **argv)
+static int report_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct report_args args = {NULL, NULL};
+    (void)argc;
+    (void)argv;
+    struct report_args *args = user;
     bp_store *store = NULL;
     run r;
     stats_keep keep = {g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
@@ -434,7 +435,6 @@ int cmd_report(int argc, char **argv)
     struct report_lists lists;
     bp_report_data d;
     bp_strbuf sb = {0};
-    memset(&env, 0, sizeof(env));
     memset(&r, 0, sizeof(r));
     memset(&lists, 0, sizeof(lists));
     memset(&d, 0, sizeof(d));
@@ -443,39 +443,32 @@ int cmd_report(int argc, char **argv)
     r.rules = counts_new();
     r.blocklists = counts_new();
     r.growth = counts_new();
-    int rc = bp_cli_parse(&report_command, &env, argc, argv, report_option, &args);
-    if (rc == -1 && args.output == NULL) {
+    int rc = BP_EXIT_OK;
+    if (args->output == NULL) {
         bp_cli_usage(&report_command, stderr);
         rc = BP_EXIT_USAGE;
-    }
-    if (rc != -1)
         goto out;
-    rc = BP_EXIT_OK;
-    r.since = env.since;
-    if (bp_cli_config_setup(&env) != BP_OK) {
+    }
+    r.since = env->since;
+    if (bp_cli_config_setup(env) != BP_OK) {
         rc = BP_EXIT_CONFIG;
         goto out;
     }
-    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: an empty report */
+    rc = bp_cli_store_ready(env, 1, 1, &store); /* no store yet: an empty report */
     if (rc != BP_EXIT_OK)
         goto out;
     bp_status st = store != NULL ? report_read(store, r.since, &r, &keep) : BP_OK;
     if (st != BP_OK) {
-        if (store != NULL)
-            bp_cli_error("report", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    report_data(&env, &args, &r, &keep, &lists, &d);
+    report_data(env, args, &r, &keep, &lists, &d);
     if (bp_report_html(&d, &sb) != BP_OK) {
         bp_cli_error("report", "out of memory");
         rc = BP_EXIT_FAILURE;
         goto out;
     }
-    if (bp_cli_write_file(&sb, args.output) != 0) {
-        bp_cli_error("report", "writing %s failed: %m", args.output);
-        rc = BP_EXIT_FAILURE;
-    }
+    rc = bp_cli_output(env, BP_OK, &sb, args->output, 0644);
 out:
     flat_free(&lists.days);
     flat_free(&lists.receivers);
@@ -493,6 +486,7 @@ out:
     g_array_free(keep.kind_values, TRUE);
     bp_strbuf_free(&sb);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_report = {&report_command, report_option, report_main, sizeof(struct report_args), NULL};

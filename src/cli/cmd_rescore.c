@@ -40,6 +40,7 @@ struct rescore_run {
     size_t n, cap;
     size_t examined, action_changes;
     int nomem;
+    int apply; /* --apply */
 };
 
 static const struct option rescore_options[] = {{"apply", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
@@ -89,17 +90,11 @@ static int examine(void *user, const bp_ledger_row *r)
     bp_strbuf_free(&shown);
     if (action != e->action)
         run->action_changes++;
-    if (run->n == run->cap) {
-        size_t cap = run->cap ? run->cap * 2 : 64;
-        struct change *v = bp_realloc(run->v, cap * sizeof(*v));
-        if (v == NULL) {
-            run->nomem = 1;
-            return 1;
-        }
-        run->v = v;
-        run->cap = cap;
+    struct change *c = bp_array_push(&run->v, &run->n, &run->cap, sizeof(*c), 64);
+    if (c == NULL) {
+        run->nomem = 1;
+        return 1;
     }
-    struct change *c = &run->v[run->n++];
     c->id = r->id;
     c->recipient = bp_arena_strdup(run->arena, e->recipient);
     c->category = bp_arena_strdup(run->arena, category);
@@ -138,7 +133,7 @@ static int rescore_option(void *user, int opt, const char *arg)
     (void)arg;
     if (opt != 'a')
         return BP_EXIT_USAGE;
-    *(int *)user = 1;
+    ((struct rescore_run *)user)->apply = 1;
     return 0;
 }
 
@@ -173,51 +168,47 @@ static bp_status apply_changes(struct rescore_run *run, bp_store *store, size_t 
     return st;
 }
 
-int cmd_rescore(int argc, char **argv)
+static int rescore_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct rescore_run run;
+    (void)argc;
+    (void)argv;
+    struct rescore_run *run = user;
     bp_store *store = NULL;
-    int apply = 0;
     size_t flips = 0;
-    memset(&env, 0, sizeof(env));
-    memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&rescore_command, &env, argc, argv, rescore_option, &apply);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    run.env = &env;
-    run.arena = bp_arena_new();
-    if (run.arena == NULL) {
+    int rc = BP_EXIT_OK;
+    run->env = env;
+    run->arena = bp_arena_new();
+    if (run->arena == NULL) {
         rc = BP_EXIT_SOFTWARE;
         goto out;
     }
-    rc = bp_cli_store_ready(&env, !apply, 0, &store);
+    rc = bp_cli_store_ready(env, !run->apply, 0, &store);
     if (rc != BP_EXIT_OK)
         goto out;
-    bp_status st = bp_store_ledger_events(store, examine, &run);
-    if (st == BP_OK && run.nomem)
+    bp_status st = bp_store_ledger_events(store, examine, run);
+    if (st == BP_OK && run->nomem)
         st = BP_ERR_NOMEM;
-    if (st == BP_OK && apply)
-        st = apply_changes(&run, store, &flips);
+    if (st == BP_OK && run->apply)
+        st = apply_changes(run, store, &flips);
     if (st != BP_OK) {
-        bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_cli_store_error(&env, store),
-                     apply ? " (the current batch was rolled back)" : "");
+        bp_cli_error("rescore", "%s: %s%s", bp_status_to_string(st), bp_cli_store_error(env, store),
+                     run->apply ? " (the current batch was rolled back)" : "");
         rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
         goto out;
     }
-    if (apply)
+    if (run->apply)
         fprintf(stderr, "rescore: %zu events examined, %zu changed (%zu actions); %zu addresses changed suppression\n",
-                run.examined, run.n, run.action_changes, flips);
+                run->examined, run->n, run->action_changes, flips);
     else
         fprintf(stderr, "rescore: %zu events examined, %zu would change (%zu actions); run with --apply to write\n",
-                run.examined, run.n, run.action_changes);
+                run->examined, run->n, run->action_changes);
     if (fflush(stdout) != 0 || ferror(stdout))
         rc = BP_EXIT_FAILURE;
 out:
-    free(run.v);
-    bp_arena_free(run.arena);
+    free(run->v);
+    bp_arena_free(run->arena);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_rescore = {&rescore_command, rescore_option, rescore_main, sizeof(struct rescore_run), NULL};

@@ -84,32 +84,19 @@ struct signals_args {
     enum mode mode;
     const char *since;  /* as given: resolved against --now once it is known */
     long long now;      /* --now, or 0 */
-    size_t top;         /* --top, or 0: the configuration's */
+    long top;           /* --top, or 0: the configuration's */
     const char *output; /* --output */
     char ip[64];        /* --ip, canonical; "" for none */
-    long long limit;
+    long limit;
 };
 
 static int signals_option(void *user, int opt, const char *arg)
 {
     struct signals_args *a = user;
-    long v = 0;
     switch (opt) {
     case 'S': a->since = arg; return 0;
-    case 'N':
-        a->now = bp_cli_parse_time(arg);
-        if (a->now <= 0) {
-            bp_cli_error("signals", "--now: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-            return BP_EXIT_USAGE;
-        }
-        return 0;
-    case 'n':
-        if (bp_cli_parse_count(arg, 1, 10000, &v) != 0) {
-            bp_cli_error("signals", "--top: want a number from 1 to 10000");
-            return BP_EXIT_USAGE;
-        }
-        a->top = (size_t)v;
-        return 0;
+    case 'N': return bp_cli_time_option("signals", "--now", arg, 1, &a->now);
+    case 'n': return bp_cli_count_option("signals", "--top", arg, 1, 10000, &a->top);
     case 'o': a->output = arg; return 0;
     case 'C': a->mode = MODE_CHECK; return 0;
     case 'E': a->mode = MODE_EVENTS; return 0;
@@ -120,13 +107,7 @@ static int signals_option(void *user, int opt, const char *arg)
             return BP_EXIT_USAGE;
         }
         return 0;
-    case 'L':
-        if (bp_cli_parse_count(arg, 1, 1000000, &v) != 0) {
-            bp_cli_error("signals", "--limit: want a number from 1 to 1000000");
-            return BP_EXIT_USAGE;
-        }
-        a->limit = v;
-        return 0;
+    case 'L': return bp_cli_count_option("signals", "--limit", arg, 1, 1000000, &a->limit);
     default: return BP_EXIT_USAGE;
     }
 }
@@ -238,21 +219,13 @@ static void add_named(struct group *g, const char *name, long long n, int *nomem
             g->lists[i].n += n;
             return;
         }
-    if (g->n_lists == g->cap_lists) {
-        size_t cap = g->cap_lists ? g->cap_lists * 2 : 4;
-        struct named *v = bp_realloc(g->lists, cap * sizeof(*v));
-        if (v == NULL) {
-            *nomem = 1;
-            return;
-        }
-        g->lists = v;
-        g->cap_lists = cap;
-    }
-    if ((g->lists[g->n_lists].name = bp_strdup(name)) == NULL) {
+    struct named *l = bp_array_push(&g->lists, &g->n_lists, &g->cap_lists, sizeof(*l), 4);
+    if (l == NULL || (l->name = bp_strdup(name)) == NULL) {
+        g->n_lists -= l != NULL;
         *nomem = 1;
         return;
     }
-    g->lists[g->n_lists++].n = n;
+    l->n = n;
 }
 
 static void add_counts(struct group *g, const bp_signal_row *r, int *nomem)
@@ -280,18 +253,11 @@ static int collect_row(void *user, const bp_signal_row *r)
         if (!same_part(g->part[k], parts[k]))
             g = NULL;
     if (g == NULL) {
-        if (s->n == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 64;
-            struct group *v = bp_realloc(s->v, cap * sizeof(*v));
-            if (v == NULL) {
-                s->nomem = 1;
-                return 1;
-            }
-            s->v = v;
-            s->cap = cap;
+        g = bp_array_push(&s->v, &s->n, &s->cap, sizeof(*g), 64);
+        if (g == NULL) {
+            s->nomem = 1;
+            return 1;
         }
-        g = &s->v[s->n++];
-        memset(g, 0, sizeof(*g));
         for (int k = 0; k < 4; k++)
             g->part[k] = dup_part(parts[k], &s->nomem);
     }
@@ -397,8 +363,7 @@ static void json_group(bp_writer *w, const struct group *g, int is_other)
     static const char *const keys[4] = {"sending_ip", "vmta", "stream", "receiver"};
     bp_writer_begin_map(w);
     for (int k = 0; k < 4; k++) {
-        bp_writer_key(w, keys[k]);
-        bp_writer_string(w, is_other ? "other" : g->part[k]);
+        bp_writer_entry_string(w, keys[k], is_other ? "other" : g->part[k]);
     }
     const struct {
         const char *key;
@@ -407,16 +372,14 @@ static void json_group(bp_writer *w, const struct group *g, int is_other)
         {"delivered", g->delivered}, {"deferred", g->deferred},     {"bounced", g->bounced},      {"hard", g->hard},
         {"blocked", g->blocked},     {"reputation", g->reputation}, {"complaints", g->complaints}};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-        bp_writer_key(w, counts[i].key);
-        bp_writer_integer(w, counts[i].v);
+        bp_writer_entry_integer(w, counts[i].key, counts[i].v);
     }
     json_number(w, "complaint_rate", rate(g->complaints, g->delivered));
     json_number(w, "hard_rate", rate(g->hard, g->delivered + g->bounced));
     bp_writer_key(w, "named");
     bp_writer_begin_map(w);
     for (size_t i = 0; i < g->n_lists; i++) {
-        bp_writer_key(w, g->lists[i].name);
-        bp_writer_integer(w, g->lists[i].n);
+        bp_writer_entry_integer(w, g->lists[i].name, g->lists[i].n);
     }
     bp_writer_end(w);
     bp_writer_end(w);
@@ -426,10 +389,8 @@ static void write_json(bp_writer *w, const struct summary *s, long long from, lo
 {
     char a[32], b[32];
     bp_writer_begin_map(w);
-    bp_writer_key(w, "from");
-    bp_writer_string(w, bp_cli_format_time(from, a, sizeof(a)));
-    bp_writer_key(w, "until");
-    bp_writer_string(w, bp_cli_format_time(until, b, sizeof(b)));
+    bp_writer_entry_string(w, "from", bp_cli_format_time(from, a, sizeof(a)));
+    bp_writer_entry_string(w, "until", bp_cli_format_time(until, b, sizeof(b)));
     bp_writer_key(w, "groups");
     bp_writer_begin_list(w);
     for (size_t i = 0; i < s->n; i++) {
@@ -647,17 +608,13 @@ static int fire(void *user, const bp_alert *a)
                  {"since", since},
                  {"first_fired", first}};
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-            bp_writer_key(w, f[i].key);
-            bp_writer_string(w, f[i].value);
+            bp_writer_entry_string(w, f[i].key, f[i].value);
         }
-        bp_writer_key(w, "count");
-        bp_writer_integer(w, a->count);
-        bp_writer_key(w, "base");
-        bp_writer_integer(w, a->base);
+        bp_writer_entry_integer(w, "count", a->count);
+        bp_writer_entry_integer(w, "base", a->base);
         json_number(w, "value", a->kind == BP_ALERT_LISTING ? NAN : a->value);
         json_number(w, "threshold", a->kind == BP_ALERT_LISTING ? NAN : a->threshold);
-        bp_writer_key(w, "retry");
-        bp_writer_boolean(w, a->retry);
+        bp_writer_entry_boolean(w, "retry", a->retry);
         bp_writer_key(w, "command");
         if (argv == NULL) {
             bp_writer_null(w);
@@ -672,8 +629,7 @@ static int fire(void *user, const bp_alert *a)
             bp_writer_null(w);
         else
             bp_writer_integer(w, exit_status);
-        bp_writer_key(w, "command_not_run");
-        bp_writer_string(w, a->command != NULL ? why : NULL);
+        bp_writer_entry_string(w, "command_not_run", a->command != NULL ? why : NULL);
         bp_writer_end(w);
         bp_writer_separator(w);
     } else {
@@ -759,12 +715,6 @@ static int print_event_row(void *user, const bp_ledger_row *r)
 
 /* ---- the command ------------------------------------------------------------------------ */
 
-static int store_failed(bp_cli_env *env, bp_store *store, bp_status st)
-{
-    bp_cli_error("signals", "%s: %s", bp_status_to_string(st), bp_cli_store_error(env, store));
-    return bp_cli_exit_status(st, BP_CLI_OPERATOR);
-}
-
 /* The window's start: --since as a date, or a duration before @p now. @return -1 when invalid. */
 static long long resolve_since(const char *since, long long now, long long window)
 {
@@ -776,39 +726,34 @@ static long long resolve_since(const char *since, long long now, long long windo
     return bp_cli_parse_time(since);
 }
 
-int cmd_signals(int argc, char **argv)
+static int signals_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
-    struct signals_args args;
+    struct signals_args *args = user;
     struct summary sum;
     bp_strbuf sb = {0};
     bp_store *store = NULL;
     bp_writer *w = NULL;
-    memset(&env, 0, sizeof(env));
-    memset(&args, 0, sizeof(args));
     memset(&sum, 0, sizeof(sum));
-    int rc = bp_cli_start(&signals_command, &env, argc, argv, signals_option, &args);
-    if (rc != -1)
-        return rc;
-    const bp_signals_config *cfg = &env.config.signals;
-    long long now = args.now > 0 ? args.now : (long long)time(NULL);
-    long long from = resolve_since(args.since, now, cfg->window);
+    int rc = BP_EXIT_OK;
+    const bp_signals_config *cfg = &env->config.signals;
+    long long now = args->now > 0 ? args->now : (long long)time(NULL);
+    long long from = resolve_since(args->since, now, cfg->window);
     if (from < 0 || from > now) {
         bp_cli_error("signals", "--since: want a date before --now, or a duration such as 24h or 7d");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    if ((args.mode == MODE_CHECK || args.mode == MODE_EVENTS) && env.format == 2) {
+    if ((args->mode == MODE_CHECK || args->mode == MODE_EVENTS) && env->format == 2) {
         bp_cli_error("signals", "--check and --events print text or json");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    int json = env.format == 1;
-    rc = bp_cli_store_ready(&env, args.mode == MODE_SUMMARY || args.mode == MODE_EVENTS, 1, &store);
+    int json = env->format == 1;
+    rc = bp_cli_store_ready(env, args->mode == MODE_SUMMARY || args->mode == MODE_EVENTS, 1, &store);
     if (rc != BP_EXIT_OK)
         goto out;
     /* the summary is written whole (--output: atomically); alerts and events as they come */
-    int buffered = args.mode == MODE_SUMMARY || args.mode == MODE_REBUILD;
+    int buffered = args->mode == MODE_SUMMARY || args->mode == MODE_REBUILD;
     w = buffered ? bp_writer_new_buffer(&sb, json ? BP_WRITER_JSON : BP_WRITER_TEXT)
                  : bp_writer_new(stdout, json ? BP_WRITER_JSON : BP_WRITER_TEXT);
     if (w == NULL) {
@@ -817,7 +762,7 @@ int cmd_signals(int argc, char **argv)
         goto out;
     }
     bp_status st = BP_OK;
-    switch (args.mode) {
+    switch (args->mode) {
     case MODE_REBUILD: {
         long long keys = 0;
         if (store == NULL)
@@ -825,10 +770,7 @@ int cmd_signals(int argc, char **argv)
         st = bp_store_begin(store);
         if (st == BP_OK)
             st = bp_store_signal_rebuild(store, &keys);
-        if (st == BP_OK)
-            st = bp_store_commit(store);
-        else
-            bp_store_rollback(store);
+        st = bp_cli_end_tx(store, st);
         if (st == BP_OK)
             line(w, "recounted the ledger's events into %lld hourly counters\n", keys);
         break;
@@ -846,8 +788,8 @@ int cmd_signals(int argc, char **argv)
     case MODE_EVENTS: {
         struct events_run run = {w, json, 0};
         if (store != NULL)
-            st = bp_store_signal_events(store, from, now + 1, args.ip[0] != '\0' ? args.ip : NULL,
-                                        args.limit > 0 ? args.limit : EVENTS_DEFAULT_LIMIT, print_event_row, &run);
+            st = bp_store_signal_events(store, from, now + 1, args->ip[0] != '\0' ? args->ip : NULL,
+                                        args->limit > 0 ? args->limit : EVENTS_DEFAULT_LIMIT, print_event_row, &run);
         break;
     }
     case MODE_SUMMARY:
@@ -857,28 +799,27 @@ int cmd_signals(int argc, char **argv)
             st = BP_ERR_NOMEM;
         if (st != BP_OK)
             break;
-        bound(&sum, args.top > 0 ? args.top : cfg->top);
-        if (env.format == 1)
+        bound(&sum, args->top > 0 ? (size_t)args->top : cfg->top);
+        if (env->format == 1)
             write_json(w, &sum, from, now);
-        else if (env.format == 2)
+        else if (env->format == 2)
             write_prometheus(w, &sum, from, now);
         else
             write_text(w, &sum, from, now);
         break;
     }
     if (st != BP_OK) {
-        rc = store_failed(&env, store, st);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    if (bp_writer_flush(w) != BP_OK || (buffered && bp_cli_write_file(&sb, args.output) != 0)) {
-        bp_cli_error("signals", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
-        rc = BP_EXIT_FAILURE;
-    }
+    if (bp_cli_output(env, bp_writer_flush(w), buffered ? &sb : NULL, args->output, 0644) != BP_EXIT_OK)
+        rc = BP_EXIT_FAILURE; /* a check that fired stays a failure */
 out:
     bp_writer_free(w);
     summary_free(&sum);
     bp_strbuf_free(&sb);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+const bp_cli_entry bp_cli_signals = {&signals_command, signals_option, signals_main, sizeof(struct signals_args), NULL};

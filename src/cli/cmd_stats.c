@@ -57,7 +57,7 @@ static const bp_cli_command stats_command = {
 };
 
 struct stats_args {
-    size_t top;
+    long top;
     const char *output;
     int mode; /* --mode, or -1: 0666 narrowed by the umask */
 };
@@ -65,15 +65,8 @@ struct stats_args {
 static int stats_option(void *user, int opt, const char *arg)
 {
     struct stats_args *a = user;
-    long v = 0;
     switch (opt) {
-    case 'n':
-        if (bp_cli_parse_count(arg, 1, 100000, &v) != 0) {
-            bp_cli_error("stats", "--top: want a number from 1 to 100000");
-            return BP_EXIT_USAGE;
-        }
-        a->top = (size_t)v;
-        return 0;
+    case 'n': return bp_cli_count_option("stats", "--top", arg, 1, 100000, &a->top);
     case 'o': a->output = arg; return 0;
     case 'm': {
         char *end = NULL;
@@ -109,42 +102,16 @@ static int collect(void *user, bp_stats_dim dim, const char *key, long long coun
                 return 0;
             }
     key = shown;
-    if (run->n[dim] == run->cap[dim]) {
-        size_t cap = run->cap[dim] ? run->cap[dim] * 2 : 16;
-        struct count *v = bp_realloc(run->v[dim], cap * sizeof(*v));
-        if (v == NULL) {
-            bp_strbuf_free(&masked);
-            run->nomem = 1;
-            return 1;
-        }
-        run->v[dim] = v;
-        run->cap[dim] = cap;
-    }
-    struct count *c = &run->v[dim][run->n[dim]];
-    c->key = bp_strdup(key); /* owned by the run: freed at the end of cmd_stats() */
+    struct count *c = bp_array_push(&run->v[dim], &run->n[dim], &run->cap[dim], sizeof(*c), 16);
+    if (c != NULL && (c->key = bp_strdup(key)) == NULL) /* owned by the run: freed at the end of cmd_stats() */
+        run->n[dim]--;
     bp_strbuf_free(&masked);
-    if (c->key == NULL) {
+    if (c == NULL || c->key == NULL) {
         run->nomem = 1;
         return 1;
     }
     c->n = count;
-    run->n[dim]++;
     return 0;
-}
-
-/* Prometheus label values escape backslash, double quote and newline (the keys are masked
- * already: valid UTF-8, no control). */
-static void prom_label(bp_strbuf *sb, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            bp_strbuf_putc(sb, '\\');
-        if (*s == '\n') {
-            bp_strbuf_puts(sb, "\\n");
-            continue;
-        }
-        bp_strbuf_putc(sb, *s);
-    }
 }
 
 static void format_prometheus(bp_strbuf *sb, const struct stats_run *run, size_t top)
@@ -172,7 +139,7 @@ static void format_prometheus(bp_strbuf *sb, const struct stats_run *run, size_t
         size_t limit = d == BP_STATS_DOMAIN ? top : run->n[d];
         for (size_t i = 0; i < run->n[d] && i < limit; i++) {
             bp_strbuf_printf(sb, "%s{%s=\"", metrics[m].metric, metrics[m].label);
-            prom_label(sb, run->v[d][i].key);
+            bp_cli_prometheus_label(sb, run->v[d][i].key);
             bp_strbuf_printf(sb, "\"} %lld\n", run->v[d][i].n);
         }
     }
@@ -194,8 +161,7 @@ static bp_status format_json(bp_strbuf *sb, const struct stats_run *run)
             bp_writer_key(w, bp_stats_dim_name((bp_stats_dim)d));
             bp_writer_begin_map(w);
             for (size_t i = 0; i < run->n[d]; i++) {
-                bp_writer_key(w, run->v[d][i].key);
-                bp_writer_integer(w, run->v[d][i].n);
+                bp_writer_entry_integer(w, run->v[d][i].key, run->v[d][i].n);
             }
             bp_writer_end(w);
         }
@@ -233,28 +199,23 @@ static void format_text(bp_strbuf *sb, const struct stats_run *run, size_t top)
     }
 }
 
-int cmd_stats(int argc, char **argv)
+static int stats_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
-    bp_cli_env env;
+    struct stats_args *args = user;
     bp_store_filter filter;
     struct stats_run run;
-    struct stats_args args = {10, NULL, -1};
     bp_strbuf sb = {0};
     bp_store *store = NULL;
-    memset(&env, 0, sizeof(env));
     memset(&filter, 0, sizeof(filter));
     memset(&run, 0, sizeof(run));
-    int rc = bp_cli_start(&stats_command, &env, argc, argv, stats_option, &args);
-    if (rc != -1)
-        return rc;
-    rc = BP_EXIT_OK;
-    filter.since = env.since;
-    if (args.mode >= 0 && args.output == NULL) {
+    int rc = BP_EXIT_OK;
+    filter.since = env->since;
+    if (args->mode >= 0 && args->output == NULL) {
         bp_cli_error("stats", "--mode is the mode of --output FILE: give both");
         rc = BP_EXIT_USAGE;
         goto out;
     }
-    rc = bp_cli_store_ready(&env, 1, 1, &store); /* no store yet: all counts are zero */
+    rc = bp_cli_store_ready(env, 1, 1, &store); /* no store yet: all counts are zero */
     if (rc != BP_EXIT_OK)
         goto out;
     bp_status st = BP_OK;
@@ -263,19 +224,15 @@ int cmd_stats(int argc, char **argv)
     if (st == BP_OK && run.nomem)
         st = BP_ERR_NOMEM;
     if (st != BP_OK) {
-        bp_cli_error("stats", "%s: %s", bp_status_to_string(st), bp_cli_store_error(&env, store));
-        rc = bp_cli_exit_status(st, BP_CLI_OPERATOR);
+        rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    switch (env.format) {
+    switch (env->format) {
     case 1: st = format_json(&sb, &run); break;
-    case 2: format_prometheus(&sb, &run, args.top); break;
-    default: format_text(&sb, &run, args.top); break;
+    case 2: format_prometheus(&sb, &run, args->top); break;
+    default: format_text(&sb, &run, args->top); break;
     }
-    if (st != BP_OK || bp_cli_write_file_mode(&sb, args.output, args.mode) != 0) {
-        bp_cli_error("stats", "writing %s failed: %m", args.output != NULL ? args.output : "standard output");
-        rc = BP_EXIT_FAILURE;
-    }
+    rc = bp_cli_output(env, st, &sb, args->output, args->mode);
 out:
     for (int d = 0; d < BP_STATS_DIM_LAST; d++) {
         for (size_t i = 0; i < run.n[d]; i++)
@@ -284,6 +241,10 @@ out:
     }
     bp_strbuf_free(&sb);
     bp_store_close(store);
-    bp_cli_env_cleanup(&env);
     return rc;
 }
+
+static const struct stats_args stats_defaults = {10, NULL, -1};
+
+const bp_cli_entry bp_cli_stats = {&stats_command, stats_option, stats_main, sizeof(struct stats_args),
+                                   &stats_defaults};

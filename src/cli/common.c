@@ -18,7 +18,9 @@
  * bp_cli_batch_*()       one transaction over many units, committed by count or age.
  * bp_cli_each_message()  every message of the PATHs of replay and explain, unreadable inputs
  *                        reported and counted.
- * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output.
+ * bp_cli_parse_time(), bp_cli_format_time()  dates on the command line and in output;
+ * bp_cli_count_option(), bp_cli_time_option()  an option's number or date, or the one usage
+ *                        error that names the option and what it wants.
  *
  * Ownership: the env owns the rules and the config (the pipeline borrows both); errors are
  * printed, never returned as text.
@@ -259,6 +261,37 @@ int bp_cli_store_ready(bp_cli_env *env, int read_only, int absent_ok, bp_store *
     return bp_cli_exit_status(st, BP_CLI_OPERATOR);
 }
 
+bp_arena *bp_cli_arena_new(const char *cmd)
+{
+    bp_arena *arena = bp_arena_new();
+    if (arena == NULL)
+        bp_cli_error(cmd, "out of memory");
+    return arena;
+}
+
+int bp_cli_store_failed(bp_cli_env *env, const bp_store *store, bp_status st)
+{
+    bp_cli_error(env->cmd, "%s: %s", bp_status_to_string(st), bp_cli_store_error(env, store));
+    return bp_cli_exit_status(st, BP_CLI_OPERATOR);
+}
+
+int bp_cli_output(const bp_cli_env *env, bp_status st, const bp_strbuf *sb, const char *path, int mode)
+{
+    if (st == BP_OK && (sb == NULL || bp_cli_write_file_mode(sb, path, mode) == 0))
+        return BP_EXIT_OK;
+    bp_cli_error(env->cmd, "writing %s failed: %m", path != NULL ? path : "standard output");
+    return BP_EXIT_FAILURE;
+}
+
+bp_status bp_cli_end_tx(bp_store *store, bp_status st)
+{
+    if (st == BP_OK)
+        return bp_store_commit(store);
+    if (store != NULL)
+        bp_store_rollback(store);
+    return st;
+}
+
 bp_status bp_cli_batch_begin(bp_cli_batch *b)
 {
     if (b->in_tx)
@@ -362,34 +395,52 @@ long long bp_cli_parse_time(const char *s)
     return (long long)timegm(&tm);
 }
 
-char *bp_cli_format_time(long long t, char *buf, size_t size)
+static char *format_utc(long long t, int date_only, char *buf, size_t size)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    size_t n = 0;
+    if (gmtime_r(&tt, &tm) != NULL)
+        n = date_only ? strftime(buf, size, "%Y-%m-%d", &tm) : strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0)
         snprintf(buf, size, "%lld", t);
     return buf;
+}
+
+char *bp_cli_format_time(long long t, char *buf, size_t size)
+{
+    return format_utc(t, 0, buf, size);
+}
+
+char *bp_cli_format_date(long long t, char *buf, size_t size)
+{
+    return format_utc(t, 1, buf, size);
 }
 
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
 {
     char first[32], last[32], lifted[32];
-    bp_writer_key(w, "reason");
-    bp_writer_string(w, r->reason);
-    bp_writer_key(w, "source_kind");
-    bp_writer_string(w, r->source_kind);
-    bp_writer_key(w, "first_seen");
-    bp_writer_string(w, bp_cli_format_time(r->first_seen, first, sizeof(first)));
-    bp_writer_key(w, "last_seen");
-    bp_writer_string(w, bp_cli_format_time(r->last_seen, last, sizeof(last)));
-    bp_writer_key(w, "count");
-    bp_writer_integer(w, r->count);
-    bp_writer_key(w, "lifted");
-    bp_writer_boolean(w, r->lifted);
-    bp_writer_key(w, "lift_reason");
-    bp_writer_string(w, r->lifted ? r->lift_reason : NULL);
-    bp_writer_key(w, "lifted_at");
-    bp_writer_string(w, r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+    bp_writer_entry_string(w, "reason", r->reason);
+    bp_writer_entry_string(w, "source_kind", r->source_kind);
+    bp_writer_entry_string(w, "first_seen", bp_cli_format_time(r->first_seen, first, sizeof(first)));
+    bp_writer_entry_string(w, "last_seen", bp_cli_format_time(r->last_seen, last, sizeof(last)));
+    bp_writer_entry_integer(w, "count", r->count);
+    bp_writer_entry_boolean(w, "lifted", r->lifted);
+    bp_writer_entry_string(w, "lift_reason", r->lifted ? r->lift_reason : NULL);
+    bp_writer_entry_string(w, "lifted_at", r->lifted ? bp_cli_format_time(r->lifted_at, lifted, sizeof(lifted)) : NULL);
+}
+
+void bp_cli_prometheus_label(bp_strbuf *sb, const char *s)
+{
+    for (; s != NULL && *s; s++) {
+        if (*s == '\\' || *s == '"')
+            bp_strbuf_putc(sb, '\\');
+        if (*s == '\n') {
+            bp_strbuf_puts(sb, "\\n");
+            continue;
+        }
+        bp_strbuf_putc(sb, *s);
+    }
 }
 
 int bp_cli_write_file(const bp_strbuf *sb, const char *path)
@@ -440,4 +491,21 @@ int bp_cli_parse_count(const char *s, long min, long max, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int bp_cli_time_option(const char *cmd, const char *option, const char *arg, long long min, long long *out)
+{
+    *out = bp_cli_parse_time(arg);
+    if (*out >= min)
+        return 0;
+    bp_cli_error(cmd, "%s: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds", option);
+    return BP_EXIT_USAGE;
+}
+
+int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out)
+{
+    if (bp_cli_parse_count(arg, min, max, out) == 0)
+        return 0;
+    bp_cli_error(cmd, "%s: want a number from %ld to %ld", option, min, max);
+    return BP_EXIT_USAGE;
 }

@@ -22,7 +22,6 @@
 
 #include <arpa/inet.h>
 #include <glib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,18 +46,6 @@ static const struct {
     {"process", {"user", NULL}},
 };
 
-static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *message(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 static bp_status check_keys(GKeyFile *kf, const char *file, char **error)
 {
     for (size_t g = 0; g < sizeof(known) / sizeof(known[0]); g++) {
@@ -69,7 +56,7 @@ static bp_status check_keys(GKeyFile *kf, const char *file, char **error)
             for (size_t k = 0; known[g].keys[k] != NULL && !ok; k++)
                 ok = strcmp(keys[i], known[g].keys[k]) == 0;
             if (!ok) {
-                *error = message("%s: [%s] %s: unknown key", file, known[g].group, keys[i]);
+                *error = bp_strdup_printf("%s: [%s] %s: unknown key", file, known[g].group, keys[i]);
                 g_strfreev(keys);
                 return BP_ERR_CONFIG;
             }
@@ -113,53 +100,46 @@ static bp_status read_group(const bp_config *cfg, GKeyFile *kf, const char *grou
     for (gsize i = 0; i < *n; i++) {
         (*values)[i] = g_key_file_get_string(kf, group, (*keys)[i], NULL);
         if ((*values)[i] == NULL) {
-            *error = message("%s: [%s] %s: value cannot be read", cfg->file, group, (*keys)[i]);
+            *error = bp_strdup_printf("%s: [%s] %s: value cannot be read", cfg->file, group, (*keys)[i]);
             return BP_ERR_CONFIG;
         }
     }
     return BP_OK;
 }
 
-/* The [policy] group, handed to policy.c as typed settings (policy.c checks them). */
-static bp_status read_policy(bp_config *cfg, GKeyFile *kf, char **error)
+/* Hand a group's @p n settings to the module that checks them; @p why its message (the
+ * caller frees it). */
+typedef bp_status (*settings_load)(bp_config *cfg, const bp_policy_setting *settings, size_t n, char **why);
+
+/* [policy]: typed settings for policy.c (it checks them). */
+static bp_status load_policy(bp_config *cfg, const bp_policy_setting *settings, size_t n, char **why)
 {
-    gsize n = 0;
-    gchar **keys = NULL, **values = NULL;
-    bp_status st = read_group(cfg, kf, "policy", &keys, &values, &n, error);
-    bp_policy_setting *settings = g_new0(bp_policy_setting, n + 1);
-    for (gsize i = 0; st == BP_OK && i < n; i++) {
-        settings[i].key = keys[i];
-        settings[i].value = values[i];
-    }
-    char *perr = NULL;
-    if (st == BP_OK)
-        st = bp_policy_load(&cfg->policy, settings, n, &perr);
-    if (st == BP_ERR_CONFIG && *error == NULL)
-        *error = message("%s: %s", cfg->file, perr != NULL ? perr : "[policy]: invalid");
-    free(perr);
-    g_free(settings);
-    g_strfreev(values);
-    g_strfreev(keys);
-    return st;
+    return bp_policy_load(&cfg->policy, settings, n, why);
 }
 
-/* The [signals] group, handed to alerts.c as settings (alerts.c checks them). */
-static bp_status read_signals(bp_config *cfg, GKeyFile *kf, char **error)
+/* [signals]: settings for alerts.c (it checks them). */
+static bp_status load_signals(bp_config *cfg, const bp_signals_setting *settings, size_t n, char **why)
+{
+    return bp_signals_config_load(&cfg->signals, settings, n, why);
+}
+
+/* A group of settings that a lower module checks ([policy], [signals]): read, handed over
+ * by @p load, its complaint worded with the file's name. */
+static bp_status read_settings(bp_config *cfg, GKeyFile *kf, const char *group, settings_load load, char **error)
 {
     gsize n = 0;
     gchar **keys = NULL, **values = NULL;
-    bp_status st = read_group(cfg, kf, "signals", &keys, &values, &n, error);
-    bp_signals_setting *settings = g_new0(bp_signals_setting, n + 1);
-    for (gsize i = 0; st == BP_OK && i < n; i++) {
-        settings[i].key = keys[i];
-        settings[i].value = values[i];
-    }
-    char *serr = NULL;
+    char *why = NULL;
+    bp_status st = read_group(cfg, kf, group, &keys, &values, &n, error);
+    bp_policy_setting *settings = g_new0(bp_policy_setting, n + 1);
+    for (gsize i = 0; st == BP_OK && i < n; i++)
+        settings[i] = (bp_policy_setting){keys[i], values[i]};
     if (st == BP_OK)
-        st = bp_signals_config_load(&cfg->signals, settings, n, &serr);
-    if (st != BP_OK && *error == NULL)
-        *error = message("%s: %s", cfg->file, serr != NULL ? serr : "[signals]: invalid");
-    free(serr);
+        st = load(cfg, settings, n, &why);
+    if (st == BP_ERR_CONFIG && *error == NULL)
+        *error = why != NULL ? bp_strdup_printf("%s: %s", cfg->file, why)
+                             : bp_strdup_printf("%s: [%s]: invalid", cfg->file, group);
+    free(why);
     g_free(settings);
     g_strfreev(values);
     g_strfreev(keys);
@@ -184,7 +164,7 @@ static bp_status read_verp_pattern(bp_config *cfg, GKeyFile *kf, char **error)
     char why[300] = "out of memory";
     cfg->verp_pattern = text != NULL ? bp_verp_pattern_compile(text, why, sizeof(why)) : NULL;
     if (cfg->verp_pattern == NULL) {
-        *error = message("%s: [verp] pattern: %s", cfg->file, why);
+        *error = bp_strdup_printf("%s: [verp] pattern: %s", cfg->file, why);
         st = text == NULL ? BP_ERR_NOMEM : BP_ERR_CONFIG;
     }
     bp_arena_free(arena);
@@ -201,7 +181,7 @@ static bp_status read_endpoint(bp_webhook_endpoint *ep, GKeyFile *kf, const char
     for (gsize i = 0; keys != NULL && i < n && st == BP_OK; i++) {
         char *v = g_key_file_get_string(kf, group, keys[i], NULL); /* GKeyFile's unescaped string */
         if (v == NULL) {
-            *why = message("[%s] %s: value cannot be read", group, keys[i]);
+            *why = bp_strdup_printf("[%s] %s: value cannot be read", group, keys[i]);
             st = BP_ERR_CONFIG;
         } else {
             st = bp_webhook_endpoint_set(ep, keys[i], v, why);
@@ -222,14 +202,14 @@ static bp_status read_webhooks(bp_config *cfg, GKeyFile *kf, char **error)
     gchar **groups = g_key_file_get_groups(kf, NULL);
     for (size_t g = 0; groups[g] != NULL && st == BP_OK; g++) {
         if (strcmp(groups[g], "webhook") == 0) {
-            why = message("[webhook]: name the endpoint: [webhook NAME]");
+            why = bp_strdup_printf("[webhook]: name the endpoint: [webhook NAME]");
             st = BP_ERR_CONFIG;
             break;
         }
         if (strncmp(groups[g], "webhook ", 8) != 0)
             continue;
         if (cfg->n_webhooks >= BP_WEBHOOK_MAX_ENDPOINTS) {
-            why = message("[%s]: more than %u webhook endpoints", groups[g], BP_WEBHOOK_MAX_ENDPOINTS);
+            why = bp_strdup_printf("[%s]: more than %u webhook endpoints", groups[g], BP_WEBHOOK_MAX_ENDPOINTS);
             st = BP_ERR_CONFIG;
             break;
         }
@@ -256,9 +236,25 @@ static bp_status read_webhooks(bp_config *cfg, GKeyFile *kf, char **error)
     }
     g_strfreev(keys);
     if (st == BP_ERR_CONFIG)
-        *error = message("%s: %s", cfg->file, why != NULL ? why : "[webhook]: invalid");
+        *error = bp_strdup_printf("%s: %s", cfg->file, why != NULL ? why : "[webhook]: invalid");
     free(why);
     return st;
+}
+
+/* A whole number from 0 to @p max at [@p group] @p key, into @p out when the key is there.
+ * @return 0, or -1 when it is not such a number (the caller words it). */
+static int read_whole(GKeyFile *kf, const char *group, const char *key, gint64 max, unsigned *out)
+{
+    if (!g_key_file_has_key(kf, group, key, NULL))
+        return 0;
+    GError *gerr = NULL;
+    gint64 v = g_key_file_get_int64(kf, group, key, &gerr);
+    if (gerr != NULL || v < 0 || v > max) {
+        g_clear_error(&gerr);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
 }
 
 static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
@@ -278,28 +274,19 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
             cfg->secret_exposed = (sb.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0;
         }
     }
-    if (g_key_file_has_key(kf, "store", "busy_timeout_ms", NULL)) {
-        gint64 ms = g_key_file_get_int64(kf, "store", "busy_timeout_ms", &gerr);
-        if (gerr != NULL || ms < 0 || ms > 3600000) {
-            *error = message("%s: [store] busy_timeout_ms: want milliseconds from 0 to 3600000", file);
-            g_clear_error(&gerr);
-            return BP_ERR_CONFIG;
-        }
-        cfg->busy_timeout_ms = (unsigned)ms;
+    if (read_whole(kf, "store", "busy_timeout_ms", 3600000, &cfg->busy_timeout_ms) != 0) {
+        *error = bp_strdup_printf("%s: [store] busy_timeout_ms: want milliseconds from 0 to 3600000", file);
+        return BP_ERR_CONFIG;
     }
     char *q = get_string(kf, "quarantine", "directory");
     if (q != NULL) {
         g_free(cfg->quarantine_dir);
         cfg->quarantine_dir = q;
     }
-    if (g_key_file_has_key(kf, "quarantine", "retention_days", NULL)) {
-        gint64 days = g_key_file_get_int64(kf, "quarantine", "retention_days", &gerr);
-        if (gerr != NULL || days < 0 || days > 36500) {
-            *error = message("%s: [quarantine] retention_days: want days from 0 (keep every message) to 36500", file);
-            g_clear_error(&gerr);
-            return BP_ERR_CONFIG;
-        }
-        cfg->quarantine_retention_days = (unsigned)days;
+    if (read_whole(kf, "quarantine", "retention_days", 36500, &cfg->quarantine_retention_days) != 0) {
+        *error =
+            bp_strdup_printf("%s: [quarantine] retention_days: want days from 0 (keep every message) to 36500", file);
+        return BP_ERR_CONFIG;
     }
     cfg->verp_prefix = get_string(kf, "verp", "prefix");
     cfg->verp_separators = get_string(kf, "verp", "separators");
@@ -309,7 +296,7 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
         cfg->verp.domain_separator = dsep[0];
         g_free(dsep);
         if (bad) {
-            *error = message("%s: [verp] domain_separator: want one character other than @", file);
+            *error = bp_strdup_printf("%s: [verp] domain_separator: want one character other than @", file);
             return BP_ERR_CONFIG;
         }
     }
@@ -322,7 +309,7 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
     if (g_key_file_has_key(kf, "rules", "builtin", NULL)) {
         gboolean b = g_key_file_get_boolean(kf, "rules", "builtin", &gerr);
         if (gerr != NULL) {
-            *error = message("%s: [rules] builtin: want true or false", file);
+            *error = bp_strdup_printf("%s: [rules] builtin: want true or false", file);
             g_clear_error(&gerr);
             return BP_ERR_CONFIG;
         }
@@ -332,8 +319,8 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
     for (size_t i = 0; nets != NULL && nets[i] != NULL; i++) {
         bp_cidr net;
         if (bp_cidr_parse(g_strstrip(nets[i]), &net) != 0) {
-            *error = message("%s: [dmarc] own_networks: '%s' is not a network (want 192.0.2.0/24 or 2001:db8::/32)",
-                             file, nets[i]);
+            *error = bp_strdup_printf(
+                "%s: [dmarc] own_networks: '%s' is not a network (want 192.0.2.0/24 or 2001:db8::/32)", file, nets[i]);
             g_strfreev(nets);
             return BP_ERR_CONFIG;
         }
@@ -343,8 +330,8 @@ static bp_status read_file(bp_config *cfg, GKeyFile *kf, char **error)
     g_strfreev(nets);
     st = read_webhooks(cfg, kf, error);
     if (st == BP_OK)
-        st = read_policy(cfg, kf, error);
-    return st == BP_OK ? read_signals(cfg, kf, error) : st;
+        st = read_settings(cfg, kf, "policy", load_policy, error);
+    return st == BP_OK ? read_settings(cfg, kf, "signals", load_signals, error) : st;
 }
 
 int bp_cidr_parse(const char *text, bp_cidr *out)
@@ -416,7 +403,7 @@ bp_status bp_config_load(bp_config *cfg, const char *explicit_file, char **error
         kf = g_key_file_new();
         if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &gerr)) {
             if (required || !g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-                *error = message("%s: %s", file, gerr->message);
+                *error = bp_strdup_printf("%s: %s", file, gerr->message);
                 st = BP_ERR_CONFIG;
                 goto out;
             }
@@ -442,7 +429,7 @@ out:
         g_key_file_free(kf);
     if (st != BP_OK) {
         if (*error == NULL)
-            *error = message("configuration: %s", bp_status_to_string(st));
+            *error = bp_strdup_printf("configuration: %s", bp_status_to_string(st));
         bp_config_free(cfg);
     }
     return st;

@@ -13,8 +13,10 @@
  * Ownership: the tables are built on the stack for each call; values point into argv.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "bouncepipe/alloc.h"
 #include "cli.h"
 
 static const struct {
@@ -68,13 +70,7 @@ static int take_common(const bp_cli_command *cmd, bp_cli_env *env, int opt, cons
     case 'n': env->dry_run = 1; return 0;
     case 'f': return take_format(cmd, env, arg);
     case 'r': env->rcpt = arg; return 0;
-    case 's':
-        env->since = bp_cli_parse_time(arg);
-        if (env->since < 0) {
-            bp_cli_error(cmd->name, "--since: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or Unix seconds");
-            return BP_EXIT_USAGE;
-        }
-        return 0;
+    case 's': return bp_cli_time_option(cmd->name, "--since", arg, 0, &env->since);
     case 'd': env->db = arg; return 0;
     case 'c': env->config_file = arg; return 0;
     case 'p': env->patterns_file = arg; return 0;
@@ -97,6 +93,26 @@ int bp_cli_start(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **ar
         return -1;
     bp_cli_env_cleanup(env);
     return BP_EXIT_CONFIG;
+}
+
+int bp_cli_main(const bp_cli_entry *entry, int argc, char **argv)
+{
+    bp_cli_env env;
+    memset(&env, 0, sizeof(env));
+    void *state = bp_calloc(1, entry->state_size);
+    if (state == NULL) {
+        bp_cli_error(entry->command->name, "out of memory");
+        return BP_EXIT_SOFTWARE;
+    }
+    if (entry->defaults != NULL)
+        memcpy(state, entry->defaults, entry->state_size);
+    int rc = bp_cli_start(entry->command, &env, argc, argv, entry->option, state);
+    if (rc == -1) {
+        rc = entry->run(&env, state, argc, argv);
+        bp_cli_env_cleanup(&env);
+    }
+    free(state);
+    return rc;
 }
 
 int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user)

@@ -14,7 +14,6 @@
 #include "bouncepipe/webhook.h"
 
 #include <glib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +23,6 @@
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/text.h"
-
-static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *message(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 static int name_ok(const char *name)
 {
@@ -52,8 +39,8 @@ bp_status bp_webhook_endpoint_init(bp_webhook_endpoint *ep, const char *name, ch
 {
     memset(ep, 0, sizeof(*ep));
     if (name == NULL || !name_ok(name)) {
-        *error = message("[webhook %s]: the name must be 1 to %u letters, digits, '.', '_' or '-'",
-                         name != NULL ? name : "", BP_WEBHOOK_MAX_NAME);
+        *error = bp_strdup_printf("[webhook %s]: the name must be 1 to %u letters, digits, '.', '_' or '-'",
+                                  name != NULL ? name : "", BP_WEBHOOK_MAX_NAME);
         return BP_ERR_CONFIG;
     }
     ep->name = bp_strdup(name);
@@ -244,24 +231,25 @@ bp_status bp_webhook_endpoint_set(bp_webhook_endpoint *ep, const char *key, cons
             ep->batch = (unsigned)n;
         }
     } else {
-        *error = message("[webhook %s] %s: unknown key", ep->name, key);
+        *error = bp_strdup_printf("[webhook %s] %s: unknown key", ep->name, key);
         return BP_ERR_CONFIG;
     }
     if (st == BP_ERR_CONFIG)
-        *error = message("[webhook %s] %s: %s", ep->name, key, want != NULL ? want : "invalid value");
+        *error = bp_strdup_printf("[webhook %s] %s: %s", ep->name, key, want != NULL ? want : "invalid value");
     return st;
 }
 
 bp_status bp_webhook_endpoint_check(bp_webhook_endpoint *ep, char **error)
 {
     if (ep->url == NULL) {
-        *error = message("[webhook %s] url: missing", ep->name);
+        *error = bp_strdup_printf("[webhook %s] url: missing", ep->name);
         return BP_ERR_CONFIG;
     }
     if (ep->format == BP_WEBHOOK_LISTMONK) {
         unsigned allowed = (1u << BP_EVENT_BOUNCE) | (1u << BP_EVENT_DELAY) | (1u << BP_EVENT_COMPLAINT);
         if (ep->types & ~allowed) {
-            *error = message("[webhook %s] types: listmonk takes bounces, delays and complaints only", ep->name);
+            *error =
+                bp_strdup_printf("[webhook %s] types: listmonk takes bounces, delays and complaints only", ep->name);
             return BP_ERR_CONFIG;
         }
         ep->batch = 1;

@@ -445,6 +445,24 @@ bp_status bp_writer_null(bp_writer *w)
     return scalar(w, "null", NULL, "-");
 }
 
+bp_status bp_writer_entry_string(bp_writer *w, const char *key, const char *s)
+{
+    bp_writer_key(w, key);
+    return bp_writer_string(w, s);
+}
+
+bp_status bp_writer_entry_integer(bp_writer *w, const char *key, long long n)
+{
+    bp_writer_key(w, key);
+    return bp_writer_integer(w, n);
+}
+
+bp_status bp_writer_entry_boolean(bp_writer *w, const char *key, int b)
+{
+    bp_writer_key(w, key);
+    return bp_writer_boolean(w, b);
+}
+
 bp_status bp_writer_separator(bp_writer *w)
 {
     if (w->status != BP_OK)

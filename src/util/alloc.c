@@ -4,11 +4,14 @@
  *
  * Each function asks the hook first (when one is set) and otherwise is the C library's.
  * bp_strdup() and bp_strndup() allocate through bp_malloc() so that they count as one
- * allocation each, as every other call does.
+ * allocation each, as every other call does; bp_array_push() grows through bp_realloc() and
+ * bp_strdup_printf() allocates through bp_malloc().
  */
 #include "bouncepipe/alloc.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +81,39 @@ char *bp_strndup(const char *s, size_t n)
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
+}
+
+void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
+{
+    char *v = NULL;
+    memcpy(&v, arrayp, sizeof(v)); /* the caller's T *: object pointers share one representation here */
+    if (*n == *cap) {
+        size_t room = *cap > 0 ? *cap * 2 : first;
+        if (room <= *cap || room > SIZE_MAX / size)
+            return NULL;
+        char *grown = bp_realloc(v, room * size);
+        if (grown == NULL)
+            return NULL;
+        v = grown;
+        memcpy(arrayp, &v, sizeof(v));
+        *cap = room;
+    }
+    char *slot = v + (*n)++ * size;
+    memset(slot, 0, size);
+    return slot;
+}
+
+char *bp_strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? bp_malloc((size_t)n + 1) : NULL;
+    if (s != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return s;
 }

@@ -697,20 +697,7 @@ static void test_keys(void **state)
 /* Register test @p f with an arena, the default policy and the built-in rules (setup / teardown). */
 #define ACCT_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readings),
-        cmocka_unit_test(test_malformed_lines),
-        cmocka_unit_test(test_long_record),
-        ACCT_TEST(test_bounce_events),
-        ACCT_TEST(test_classification),
-        ACCT_TEST(test_complaints),
-        ACCT_TEST(test_complaint_sources),
-        ACCT_TEST(test_complaint_model_shared),
-        cmocka_unit_test(test_time_forms),
-        ACCT_TEST(test_channels_carry_the_pairing_fields),
-        ACCT_TEST(test_keys),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_readings), cmocka_unit_test(test_malformed_lines),
+             cmocka_unit_test(test_long_record), ACCT_TEST(test_bounce_events), ACCT_TEST(test_classification),
+             ACCT_TEST(test_complaints), ACCT_TEST(test_complaint_sources), ACCT_TEST(test_complaint_model_shared),
+             cmocka_unit_test(test_time_forms), ACCT_TEST(test_channels_carry_the_pairing_fields), ACCT_TEST(test_keys))

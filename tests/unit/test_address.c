@@ -223,11 +223,5 @@ static void test_cleaning(void **state)
     BP_TEST_STR_CASES(cleaning_text_rows, find, *state);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_normalise), BP_ARENA_TEST(test_find),  BP_ARENA_TEST(test_verp),  BP_ARENA_TEST(test_srs),
-        BP_ARENA_TEST(test_cleaning),  BP_ARENA_TEST(test_check), BP_ARENA_TEST(test_parse),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_normalise), BP_ARENA_TEST(test_find), BP_ARENA_TEST(test_verp), BP_ARENA_TEST(test_srs),
+             BP_ARENA_TEST(test_cleaning), BP_ARENA_TEST(test_check), BP_ARENA_TEST(test_parse))

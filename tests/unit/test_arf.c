@@ -277,16 +277,6 @@ static void test_apple_unsubscribe(void **state)
     check_complaint("apple", &r, "feedback", "opt-out", "someone@icloud.example.com");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_feedback_types),
-        BP_ARENA_TEST(test_recipient_order),
-        BP_ARENA_TEST(test_arf_fields),
-        BP_ARENA_TEST(test_received_date_and_two_recipients),
-        BP_ARENA_TEST(test_jmrp),
-        BP_ARENA_TEST(test_forward_is_not_jmrp),
-        BP_ARENA_TEST(test_apple_unsubscribe),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_feedback_types), BP_ARENA_TEST(test_recipient_order), BP_ARENA_TEST(test_arf_fields),
+             BP_ARENA_TEST(test_received_date_and_two_recipients), BP_ARENA_TEST(test_jmrp),
+             BP_ARENA_TEST(test_forward_is_not_jmrp), BP_ARENA_TEST(test_apple_unsubscribe))

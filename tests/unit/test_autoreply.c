@@ -208,14 +208,6 @@ static void test_auto_replied_bounce_structure(void **state)
         fail_msg("auto-replied with X-Failed-Recipients: kind %s, want text", bp_report_kind_name(r.kind));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_recognition),
-        BP_ARENA_TEST(test_dsn_with_auto_submitted),
-        BP_ARENA_TEST(test_challenge_response),
-        BP_ARENA_TEST(test_autoreply_verdict),
-        BP_ARENA_TEST(test_auto_replied_bounce_structure),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_recognition), BP_ARENA_TEST(test_dsn_with_auto_submitted),
+             BP_ARENA_TEST(test_challenge_response), BP_ARENA_TEST(test_autoreply_verdict),
+             BP_ARENA_TEST(test_auto_replied_bounce_structure))

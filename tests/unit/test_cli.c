@@ -9,11 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "bouncepipe/alloc.h"
 #include "cli.h"
+#include "test_support.h"
 
 static void test_exit_status(void **state)
 {
@@ -122,14 +125,46 @@ static void test_parse_count(void **state)
     assert_int_equal(bp_cli_parse_count("1001", 1, 1000, &v), -1);
     assert_int_equal(bp_cli_parse_count("12x", 1, 1000, &v), -1);
     assert_int_equal(bp_cli_parse_count("", 1, 1000, &v), -1);
+    /* an option's number or date: 0, or a usage error (said on stderr) */
+    assert_int_equal(bp_cli_count_option("t", "--top", "20", 1, 100, &v), 0);
+    assert_int_equal(v, 20);
+    assert_int_equal(bp_cli_count_option("t", "--top", "101", 1, 100, &v), BP_EXIT_USAGE);
+    long long t = 0;
+    assert_int_equal(bp_cli_time_option("t", "--now", "1970-01-02", 1, &t), 0);
+    assert_int_equal(t, 86400);
+    assert_int_equal(bp_cli_time_option("t", "--now", "0", 1, &t), BP_EXIT_USAGE);
+    assert_int_equal(bp_cli_time_option("t", "--since", "0", 0, &t), 0);
+    assert_int_equal(bp_cli_time_option("t", "--since", "yesterday", 0, &t), BP_EXIT_USAGE);
 }
 
-int main(void)
+/* bp_array_push(): zeroed elements, grown by doubling, nothing lost when it fails. */
+static void test_array_push(void **state)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_status),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_count),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    (void)state;
+    long *v = NULL;
+    size_t n = 0, cap = 0;
+    for (long i = 0; i < 5; i++) {
+        long *slot = bp_array_push(&v, &n, &cap, sizeof(*slot), 2);
+        assert_non_null(slot);
+        assert_int_equal(*slot, 0);
+        *slot = i * 10;
+    }
+    assert_int_equal(n, 5);
+    assert_int_equal(cap, 8);
+    for (long i = 0; i < 5; i++)
+        assert_int_equal(v[i], i * 10);
+    for (; n < cap;)
+        assert_non_null(bp_array_push(&v, &n, &cap, sizeof(*v), 2));
+    long *kept = v;
+    bp_alloc_set_fault(bp_test_fail_all, NULL);
+    assert_null(bp_array_push(&v, &n, &cap, sizeof(*v), 2)); /* full: must grow, cannot */
+    bp_alloc_set_fault(NULL, NULL);
+    assert_ptr_equal(v, kept);
+    assert_int_equal(n, 8);
+    assert_int_equal(cap, 8);
+    assert_int_equal(v[4], 40);
+    free(v);
 }
+
+BP_TEST_MAIN(cmocka_unit_test(test_exit_status), cmocka_unit_test(test_parse), cmocka_unit_test(test_parse_count),
+             cmocka_unit_test(test_array_push))

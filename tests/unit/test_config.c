@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "test_support.h"
 
 static char conf_path[64];
 
@@ -215,13 +216,5 @@ static void test_errors(void **state)
 /* Register test @p f with a temporary configuration file, the environment cleared (setup / teardown). */
 #define CONFIG_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        CONFIG_TEST(test_defaults),
-        CONFIG_TEST(test_quarantine_beside_store),
-        CONFIG_TEST(test_full_file),
-        CONFIG_TEST(test_errors),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(CONFIG_TEST(test_defaults), CONFIG_TEST(test_quarantine_beside_store), CONFIG_TEST(test_full_file),
+             CONFIG_TEST(test_errors))

@@ -480,19 +480,8 @@ static void test_reading(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_blocks),
-        BP_ARENA_TEST(test_per_message_fields),
-        BP_ARENA_TEST(test_global_dsn),
-        BP_ARENA_TEST(test_mislabelled_status_part),
-        BP_ARENA_TEST(test_no_recipient_group),
-        BP_ARENA_TEST(test_auto_submitted_dsn_is_dsn),
-        BP_ARENA_TEST(test_diagnostic_from_notification),
-        BP_ARENA_TEST(test_status_comment_and_x_unix),
-        BP_ARENA_TEST(test_embedded_status),
-        BP_ARENA_TEST(test_reading),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_blocks), BP_ARENA_TEST(test_per_message_fields), BP_ARENA_TEST(test_global_dsn),
+             BP_ARENA_TEST(test_mislabelled_status_part), BP_ARENA_TEST(test_no_recipient_group),
+             BP_ARENA_TEST(test_auto_submitted_dsn_is_dsn), BP_ARENA_TEST(test_diagnostic_from_notification),
+             BP_ARENA_TEST(test_status_comment_and_x_unix), BP_ARENA_TEST(test_embedded_status),
+             BP_ARENA_TEST(test_reading))

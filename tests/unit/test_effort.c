@@ -26,6 +26,7 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/regex.h"
 #include "bouncepipe/report.h"
+#include "test_support.h"
 
 static void test_nesting(void **state)
 {
@@ -213,13 +214,6 @@ static void test_windows(void **state)
     bp_regex_matcher_free(m);
 }
 
-static int fail_all(void *user, size_t size)
-{
-    (void)user;
-    (void)size;
-    return 1;
-}
-
 static void test_stage_find_out_of_memory(void **state)
 {
     (void)state;
@@ -235,7 +229,7 @@ static void test_stage_find_out_of_memory(void **state)
     bp_effort_begin_with(&e, 0, 0);
     assert_int_equal(bp_stage_find(text, len, &at, &end), BP_SMTP_RCPT);
     assert_int_equal(e.cut, BP_EFFORT_OK);
-    bp_alloc_set_fault(fail_all, NULL);
+    bp_alloc_set_fault(bp_test_fail_all, NULL);
     bp_stage_find(text, len, &at, &end);
     bp_alloc_set_fault(NULL, NULL);
     bp_effort_end(&e);
@@ -243,12 +237,6 @@ static void test_stage_find_out_of_memory(void **state)
     free(text);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nesting),     cmocka_unit_test(test_search_budget),
-        cmocka_unit_test(test_time_budget), cmocka_unit_test(test_search_is_charged),
-        cmocka_unit_test(test_windows),     cmocka_unit_test(test_stage_find_out_of_memory),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_nesting), cmocka_unit_test(test_search_budget), cmocka_unit_test(test_time_budget),
+             cmocka_unit_test(test_search_is_charged), cmocka_unit_test(test_windows),
+             cmocka_unit_test(test_stage_find_out_of_memory))

@@ -181,11 +181,6 @@ static void test_hostile(void **state)
     free(msg);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_fixtures), BP_ARENA_TEST(test_sendgrid_batch), BP_ARENA_TEST(test_stated_category_decides),
-        BP_ARENA_TEST(test_not_esp),  BP_ARENA_TEST(test_wrapped_lines),  BP_ARENA_TEST(test_hostile),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_fixtures), BP_ARENA_TEST(test_sendgrid_batch),
+             BP_ARENA_TEST(test_stated_category_decides), BP_ARENA_TEST(test_not_esp),
+             BP_ARENA_TEST(test_wrapped_lines), BP_ARENA_TEST(test_hostile))

@@ -95,13 +95,5 @@ static void test_length_bounds(void **state)
     bp_test_check_field("bounded", "Action", bp_fields_get(&groups[0], "Action"), NULL);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_groups),
-        BP_ARENA_TEST(test_empty_input),
-        BP_ARENA_TEST(test_group_limit),
-        BP_ARENA_TEST(test_length_bounds),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_groups), BP_ARENA_TEST(test_empty_input), BP_ARENA_TEST(test_group_limit),
+             BP_ARENA_TEST(test_length_bounds))

@@ -18,6 +18,7 @@
 #include "../../src/store/fold.h"
 #include "../../src/store/identity.h"
 #include "bouncepipe/limits.h"
+#include "test_support.h"
 
 #define DAY 86400LL
 #define T0  1790000000LL /* 14:13:20 UTC: T0 + 60 is the same UTC day, T0 + DAY the next */
@@ -471,15 +472,6 @@ static void test_address_key(void **state)
     free(big);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fold_table),
-        cmocka_unit_test(test_saved_state_goes_on_exactly),
-        cmocka_unit_test(test_state_of_another_policy_is_refused),
-        cmocka_unit_test(test_soft_text_round_trip),
-        cmocka_unit_test(test_late_rows),
-        cmocka_unit_test(test_address_key),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_fold_table), cmocka_unit_test(test_saved_state_goes_on_exactly),
+             cmocka_unit_test(test_state_of_another_policy_is_refused), cmocka_unit_test(test_soft_text_round_trip),
+             cmocka_unit_test(test_late_rows), cmocka_unit_test(test_address_key))

@@ -166,10 +166,4 @@ static void test_grouped_counts(void **state)
     check(s, BP_GROUP_NEW_SUPPRESSIONS, T0 + DAY, "new suppressions since day 1", growth_since);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_grouped_counts, setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test_setup_teardown(test_grouped_counts, setup, teardown))

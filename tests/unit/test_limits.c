@@ -218,12 +218,6 @@ static void test_cut_message_still_yields_events(void **state)
 /* Register test @p f with a temporary directory and an arena (setup / teardown). */
 #define LIMITS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        LIMITS_TEST(test_mbox_long_lines_and_huge_message), LIMITS_TEST(test_plain_file_without_newline),
-        LIMITS_TEST(test_text_bounce_recipient_limit),      LIMITS_TEST(test_recipient_limit),
-        LIMITS_TEST(test_cut_message_still_yields_events),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(LIMITS_TEST(test_mbox_long_lines_and_huge_message), LIMITS_TEST(test_plain_file_without_newline),
+             LIMITS_TEST(test_text_bounce_recipient_limit), LIMITS_TEST(test_recipient_limit),
+             LIMITS_TEST(test_cut_message_still_yields_events))

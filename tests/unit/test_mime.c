@@ -510,22 +510,9 @@ static void test_long_header_values_match_gmime(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_line_ends_agree),
-        BP_ARENA_TEST(test_long_header_line_is_shortened),
-        BP_ARENA_TEST(test_long_folded_header_is_shortened),
-        BP_ARENA_TEST(test_header_line_count_cuts_input),
-        BP_ARENA_TEST(test_part_limits),
-        BP_ARENA_TEST(test_depth_limit),
-        BP_ARENA_TEST(test_decoding_budget),
-        BP_ARENA_TEST(test_charsets),
-        BP_ARENA_TEST(test_nul_bytes_and_garbage),
-        BP_ARENA_TEST(test_cr_at_span_edges),
-        BP_ARENA_TEST(test_multipart_without_parts),
-        BP_ARENA_TEST(test_header_values_match_gmime),
-        BP_ARENA_TEST(test_long_header_values_match_gmime),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_line_ends_agree), BP_ARENA_TEST(test_long_header_line_is_shortened),
+             BP_ARENA_TEST(test_long_folded_header_is_shortened), BP_ARENA_TEST(test_header_line_count_cuts_input),
+             BP_ARENA_TEST(test_part_limits), BP_ARENA_TEST(test_depth_limit), BP_ARENA_TEST(test_decoding_budget),
+             BP_ARENA_TEST(test_charsets), BP_ARENA_TEST(test_nul_bytes_and_garbage),
+             BP_ARENA_TEST(test_cr_at_span_edges), BP_ARENA_TEST(test_multipart_without_parts),
+             BP_ARENA_TEST(test_header_values_match_gmime), BP_ARENA_TEST(test_long_header_values_match_gmime))

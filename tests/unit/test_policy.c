@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "bouncepipe/policy.h"
+#include "test_support.h"
 
 static bp_action bounce(const bp_policy *p, const char *category, int final)
 {
@@ -238,14 +239,5 @@ static void test_custom_categories(void **state)
     assert_int_equal(bp_policy_set(&p, "delivered", BP_ACT_SUPPRESS), BP_ERR_CONFIG);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_set),
-        cmocka_unit_test(test_load),
-        cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_custom_categories),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_defaults), cmocka_unit_test(test_set), cmocka_unit_test(test_load),
+             cmocka_unit_test(test_load_errors), cmocka_unit_test(test_custom_categories))

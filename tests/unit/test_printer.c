@@ -272,13 +272,7 @@ static void test_format_parse(void **state)
     assert_int_equal(bp_format_parse("xml", &f), BP_ERR_USAGE);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escapers),           cmocka_unit_test(test_ndjson_every_field),
-        cmocka_unit_test(test_unrecognized_event), cmocka_unit_test(test_csv_rows),
-        cmocka_unit_test(test_text_format),        cmocka_unit_test(test_format_parse),
-        cmocka_unit_test(test_dmarc_event),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_escapers), cmocka_unit_test(test_ndjson_every_field),
+             cmocka_unit_test(test_unrecognized_event), cmocka_unit_test(test_csv_rows),
+             cmocka_unit_test(test_text_format), cmocka_unit_test(test_format_parse),
+             cmocka_unit_test(test_dmarc_event))

@@ -210,11 +210,5 @@ static void test_finish_acct(void **state)
 /* Register test @p f with a store, a quarantine, an arena and a pipeline (setup / teardown). */
 #define PROCESS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        PROCESS_TEST(test_date_and_envelope), PROCESS_TEST(test_decide),        PROCESS_TEST(test_finish_message),
-        PROCESS_TEST(test_finish_record),     PROCESS_TEST(test_evidence_time), PROCESS_TEST(test_finish_acct),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(PROCESS_TEST(test_date_and_envelope), PROCESS_TEST(test_decide), PROCESS_TEST(test_finish_message),
+             PROCESS_TEST(test_finish_record), PROCESS_TEST(test_evidence_time), PROCESS_TEST(test_finish_acct))

@@ -281,12 +281,6 @@ static void test_sweep(void **state)
 /* Register test @p f with a temporary directory for the quarantines (setup / teardown). */
 #define QUARANTINE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        QUARANTINE_TEST(test_write_and_modes),  QUARANTINE_TEST(test_same_message_once),
-        QUARANTINE_TEST(test_refusals),         QUARANTINE_TEST(test_write_failure_leaves_nothing),
-        QUARANTINE_TEST(test_symlinks_refused), QUARANTINE_TEST(test_sweep),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(QUARANTINE_TEST(test_write_and_modes), QUARANTINE_TEST(test_same_message_once),
+             QUARANTINE_TEST(test_refusals), QUARANTINE_TEST(test_write_failure_leaves_nothing),
+             QUARANTINE_TEST(test_symlinks_refused), QUARANTINE_TEST(test_sweep))

@@ -17,6 +17,7 @@
 #include <glib.h>
 
 #include "bouncepipe/report_html.h"
+#include "test_support.h"
 
 static const char hostile[] = "<script>alert('x')</script>\"&\x01\x7f\xc2\x85\xff\xfe end";
 
@@ -133,12 +134,5 @@ static void test_top_and_other(void **state)
     bp_strbuf_free(&sb);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostile_strings),
-        cmocka_unit_test(test_no_data),
-        cmocka_unit_test(test_top_and_other),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_hostile_strings), cmocka_unit_test(test_no_data),
+             cmocka_unit_test(test_top_and_other))

@@ -174,12 +174,5 @@ static void test_scrub(void **state)
     bp_test_check_str("NULL message", bp_secret_scrub(NULL, "host=h password=x", buf, sizeof(buf)), "");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mask),    cmocka_unit_test(test_mask_small_buffer),
-        cmocka_unit_test(test_present), cmocka_unit_test(test_key),
-        cmocka_unit_test(test_scrub),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_mask), cmocka_unit_test(test_mask_small_buffer), cmocka_unit_test(test_present),
+             cmocka_unit_test(test_key), cmocka_unit_test(test_scrub))

@@ -775,13 +775,6 @@ static void test_alerts(void **state)
 /* Register test @p f with a fresh store in a temporary directory (store_setup / store_teardown). */
 #define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_receivers), BP_ARENA_TEST(test_ip_and_tokens), BP_ARENA_TEST(test_sources),
-        BP_ARENA_TEST(test_named_lists),  cmocka_unit_test(test_config),     cmocka_unit_test(test_argv),
-        STORE_TEST(test_counts),          STORE_TEST(test_acct_watermark),   STORE_TEST(test_copy),
-        STORE_TEST(test_alerts),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_receivers), BP_ARENA_TEST(test_ip_and_tokens), BP_ARENA_TEST(test_sources),
+             BP_ARENA_TEST(test_named_lists), cmocka_unit_test(test_config), cmocka_unit_test(test_argv),
+             STORE_TEST(test_counts), STORE_TEST(test_acct_watermark), STORE_TEST(test_copy), STORE_TEST(test_alerts))

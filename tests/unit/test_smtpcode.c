@@ -113,13 +113,5 @@ static void test_length_bounds(void **state)
     assert_false(bp_status_code_find(NULL, 0, status));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_parse),
-        cmocka_unit_test(test_status_find),
-        cmocka_unit_test(test_smtp_code_find),
-        cmocka_unit_test(test_length_bounds),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_status_parse), cmocka_unit_test(test_status_find),
+             cmocka_unit_test(test_smtp_code_find), cmocka_unit_test(test_length_bounds))

@@ -20,6 +20,7 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
 #include "bouncepipe/source.h"
+#include "test_support.h"
 
 struct fixture {
     char dir[64];
@@ -346,18 +347,7 @@ static void test_missing_path(void **state)
 /* Register test @p f with a fresh fixture directory as its state. */
 #define SOURCE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        SOURCE_TEST(test_mbox_three),
-        SOURCE_TEST(test_single_message_mbox),
-        SOURCE_TEST(test_mbox_separator_without_blank_line),
-        SOURCE_TEST(test_maildir),
-        SOURCE_TEST(test_directory_in_name_order),
-        SOURCE_TEST(test_directory_link_loops),
-        SOURCE_TEST(test_cr_only_file),
-        SOURCE_TEST(test_stdin),
-        SOURCE_TEST(test_missing_path),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(SOURCE_TEST(test_mbox_three), SOURCE_TEST(test_single_message_mbox),
+             SOURCE_TEST(test_mbox_separator_without_blank_line), SOURCE_TEST(test_maildir),
+             SOURCE_TEST(test_directory_in_name_order), SOURCE_TEST(test_directory_link_loops),
+             SOURCE_TEST(test_cr_only_file), SOURCE_TEST(test_stdin), SOURCE_TEST(test_missing_path))

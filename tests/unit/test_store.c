@@ -1638,28 +1638,12 @@ static void test_foreign_databases(void **state)
 /* Register test @p f with a fresh store in a temporary directory (setup / teardown). */
 #define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        STORE_TEST(test_open_schema_and_mode),
-        STORE_TEST(test_suppress_and_idempotency),
-        STORE_TEST(test_soft_escalation),
-        STORE_TEST(test_delivery_resets),
-        STORE_TEST(test_removal_needs_new_evidence),
-        STORE_TEST(test_unrecognised_then_upgraded),
-        STORE_TEST(test_import_export_filters),
-        STORE_TEST(test_stats),
-        STORE_TEST(test_reclassify),
-        STORE_TEST(test_identity_any_case),
-        STORE_TEST(test_two_channels_matrix),
-        STORE_TEST(test_two_channels_count_once),
-        STORE_TEST(test_two_channels_race),
-        STORE_TEST(test_fold_state_property),
-        STORE_TEST(test_ledger_units),
-        STORE_TEST(test_upgrade_from_version_1),
-        STORE_TEST(test_upgrade_from_version_3),
-        STORE_TEST(test_busy_timeout),
-        STORE_TEST(test_foreign_databases),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(STORE_TEST(test_open_schema_and_mode), STORE_TEST(test_suppress_and_idempotency),
+             STORE_TEST(test_soft_escalation), STORE_TEST(test_delivery_resets),
+             STORE_TEST(test_removal_needs_new_evidence), STORE_TEST(test_unrecognised_then_upgraded),
+             STORE_TEST(test_import_export_filters), STORE_TEST(test_stats), STORE_TEST(test_reclassify),
+             STORE_TEST(test_identity_any_case), STORE_TEST(test_two_channels_matrix),
+             STORE_TEST(test_two_channels_count_once), STORE_TEST(test_two_channels_race),
+             STORE_TEST(test_fold_state_property), STORE_TEST(test_ledger_units),
+             STORE_TEST(test_upgrade_from_version_1), STORE_TEST(test_upgrade_from_version_3),
+             STORE_TEST(test_busy_timeout), STORE_TEST(test_foreign_databases))

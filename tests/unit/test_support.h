@@ -10,6 +10,23 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/mime.h"
 
+/* A test program's main(): its tests (cmocka_unit_test(...) or a file's own *_TEST(...)
+ * entries) run as one group, the exit status the number that failed. */
+#define BP_TEST_MAIN(...)                                                                                              \
+    int main(void)                                                                                                     \
+    {                                                                                                                  \
+        const struct CMUnitTest tests[] = {__VA_ARGS__};                                                               \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                                              \
+    }
+
+/* An allocation fault hook (bp_alloc_set_fault()) that fails every allocation. */
+static inline int bp_test_fail_all(void *user, size_t size)
+{
+    (void)user;
+    (void)size;
+    return 1;
+}
+
 /* Setup: a fresh arena as *state (and GMime initialised, for tests that parse). */
 static inline int bp_test_arena_setup(void **state)
 {

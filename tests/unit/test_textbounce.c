@@ -536,22 +536,9 @@ static void test_explanation_read_once(void **state)
     assert_memory_equal(fresh.explanation_folded, folded, r.explanation_full_len);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table_is_well_formed),
-        cmocka_unit_test(test_build_code_is_the_table),
-        BP_ARENA_TEST(test_fixtures),
-        BP_ARENA_TEST(test_charsets),
-        BP_ARENA_TEST(test_per_recipient_diagnostics),
-        BP_ARENA_TEST(test_not_bounces),
-        BP_ARENA_TEST(test_one_recipient),
-        BP_ARENA_TEST(test_sender_is_no_recipient),
-        BP_ARENA_TEST(test_transcript_sessions),
-        BP_ARENA_TEST(test_hostile_shapes),
-        BP_ARENA_TEST(test_effort_budget),
-        BP_ARENA_TEST(test_family_recognition),
-        BP_ARENA_TEST(test_explanation_read_once),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_table_is_well_formed), cmocka_unit_test(test_build_code_is_the_table),
+             BP_ARENA_TEST(test_fixtures), BP_ARENA_TEST(test_charsets), BP_ARENA_TEST(test_per_recipient_diagnostics),
+             BP_ARENA_TEST(test_not_bounces), BP_ARENA_TEST(test_one_recipient),
+             BP_ARENA_TEST(test_sender_is_no_recipient), BP_ARENA_TEST(test_transcript_sessions),
+             BP_ARENA_TEST(test_hostile_shapes), BP_ARENA_TEST(test_effort_budget),
+             BP_ARENA_TEST(test_family_recognition), BP_ARENA_TEST(test_explanation_read_once))

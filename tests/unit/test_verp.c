@@ -324,18 +324,8 @@ static void test_per_message_pattern(void **state)
     assert_non_null(strstr(err, "compile"));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        BP_ARENA_TEST(test_forms),
-        BP_ARENA_TEST(test_srs_detection),
-        BP_ARENA_TEST(test_verp_names_the_recipient),
-        BP_ARENA_TEST(test_srs_rcpt_names_nobody),
-        BP_ARENA_TEST(test_report_headers_without_original),
-        BP_ARENA_TEST(test_report_wins_and_explain_shows_it),
-        BP_ARENA_TEST(test_delivered_to_carries_the_bounce_address),
-        BP_ARENA_TEST(test_presets_agree),
-        BP_ARENA_TEST(test_per_message_pattern),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(BP_ARENA_TEST(test_forms), BP_ARENA_TEST(test_srs_detection), BP_ARENA_TEST(test_verp_names_the_recipient),
+             BP_ARENA_TEST(test_srs_rcpt_names_nobody), BP_ARENA_TEST(test_report_headers_without_original),
+             BP_ARENA_TEST(test_report_wins_and_explain_shows_it),
+             BP_ARENA_TEST(test_delivered_to_carries_the_bounce_address), BP_ARENA_TEST(test_presets_agree),
+             BP_ARENA_TEST(test_per_message_pattern))

@@ -347,6 +347,25 @@ static void test_buffer_target(void **state)
     bp_strbuf_free(&sb);
 }
 
+/* An entry helper writes what bp_writer_key() and the scalar would. */
+static void test_entries(void **state)
+{
+    (void)state;
+    bp_strbuf sb = {0};
+    bp_writer *w = bp_writer_new_buffer(&sb, BP_WRITER_JSON);
+    assert_non_null(w);
+    bp_writer_begin_map(w);
+    bp_writer_entry_string(w, "s", "x\"y");
+    bp_writer_entry_string(w, "none", NULL);
+    bp_writer_entry_integer(w, "n", -42);
+    bp_writer_entry_boolean(w, "b", 1);
+    assert_int_equal(bp_writer_end(w), BP_OK);
+    assert_int_equal(bp_writer_flush(w), BP_OK);
+    bp_test_check_str("entries", sb.data, "{\"s\":\"x\\\"y\",\"none\":null,\"n\":-42,\"b\":true}");
+    bp_writer_free(w);
+    bp_strbuf_free(&sb);
+}
+
 static void test_failed_write_sticks(void **state)
 {
     (void)state;
@@ -367,12 +386,6 @@ static void test_failed_write_sticks(void **state)
     fclose(f);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layouts),       cmocka_unit_test(test_masking),
-        cmocka_unit_test(test_utf8_valid),    cmocka_unit_test(test_byte_pairs),
-        cmocka_unit_test(test_buffer_target), cmocka_unit_test(test_failed_write_sticks),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BP_TEST_MAIN(cmocka_unit_test(test_layouts), cmocka_unit_test(test_masking), cmocka_unit_test(test_utf8_valid),
+             cmocka_unit_test(test_byte_pairs), cmocka_unit_test(test_buffer_target), cmocka_unit_test(test_entries),
+             cmocka_unit_test(test_failed_write_sticks))
