@@ -29,6 +29,17 @@ void *bp_malloc(size_t size);
 void *bp_calloc(size_t n, size_t size);
 /** realloc(); on failure NULL and @p p untouched (still the caller's to free). */
 void *bp_realloc(void *p, size_t size);
+/** The room (in items) an array of @p n items of @p size bytes with room for @p cap needs for
+ *  one more: @p cap while there is room, else twice it (@p first the first time); 0 when that
+ *  would overflow. */
+size_t bp_grow_room(size_t n, size_t cap, size_t size, size_t first);
+/**
+ * Room for one more item in a malloc'ed array of @p n items of @p size bytes that has room for
+ * @p *cap: @p items itself while there is room, else the array realloc'ed to twice its room
+ * (@p first items the first time) with *cap updated.
+ * @return the array to keep, or NULL when out of memory (@p items still holds the @p n items)
+ */
+void *bp_grow(void *items, size_t n, size_t *cap, size_t size, size_t first);
 /** strdup(); NULL when out of memory or when the hook says fail. */
 char *bp_strdup(const char *s);
 /** strndup(): at most @p n bytes of @p s, NUL-terminated. */

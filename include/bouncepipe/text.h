@@ -148,6 +148,10 @@ char *bp_clean_text(bp_arena *arena, const char *s, size_t len, size_t max_bytes
 /** @return non-zero when @p s[0..len) is valid UTF-8. */
 int bp_utf8_valid(const char *s, size_t len);
 
+/** @return how many of the @p len bytes of @p s to keep so that at most @p max remain, cut at a
+ *  UTF-8 character boundary (a character that would be cut goes whole). */
+size_t bp_utf8_cut(const char *s, size_t len, size_t max);
+
 /**
  * A duration of a configuration value or an option: a number (a fraction allowed) with ms, s,
  * m, h, d or w, or none for seconds ("250ms", "1.5s", "30", "24h", "7d", "2w"); blanks around

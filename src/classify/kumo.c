@@ -535,14 +535,10 @@ struct collect_ctx {
 static bp_status collect_entry(void *user, unsigned line, const char *label, unsigned n, const char *regex)
 {
     struct collect_ctx *cc = user;
-    if (cc->n == cc->cap) {
-        size_t cap = cc->cap > 0 ? cc->cap * 2 : 16;
-        bp_kumo_rule *grown = bp_realloc(cc->rules, cap * sizeof(*grown));
-        if (grown == NULL)
-            return BP_ERR_NOMEM;
-        cc->rules = grown;
-        cc->cap = cap;
-    }
+    bp_kumo_rule *grown = bp_grow(cc->rules, cc->n, &cc->cap, sizeof(*grown), 16);
+    if (grown == NULL)
+        return BP_ERR_NOMEM;
+    cc->rules = grown;
     bp_strbuf_clear(&cc->line);
     bp_status st = rule_line(&cc->line, label, n, regex);
     char *text = st == BP_OK ? bp_strdup(cc->line.data) : NULL;

@@ -349,16 +349,12 @@ static struct cand *cand_for(struct cands *c, bp_alert_kind kind, const char *su
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].a.kind == kind && strcmp(c->v[i].subject, subject) == 0)
             return &c->v[i];
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        struct cand *v = bp_realloc(c->v, cap * sizeof(*v));
-        if (v == NULL) {
-            c->nomem = 1;
-            return NULL;
-        }
-        c->v = v;
-        c->cap = cap;
+    struct cand *v = bp_grow(c->v, c->n, &c->cap, sizeof(*v), 8);
+    if (v == NULL) {
+        c->nomem = 1;
+        return NULL;
     }
+    c->v = v;
     struct cand *x = &c->v[c->n++];
     memset(x, 0, sizeof(*x));
     x->a.kind = kind;
@@ -421,16 +417,12 @@ static int hour_row(void *user, const bp_signal_row *r)
         if (w->v[i].hour == r->hour && strcmp(w->v[i].receiver, r->receiver) == 0)
             h = &w->v[i];
     if (h == NULL) {
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? w->cap * 2 : 16;
-            struct hour_sum *v = bp_realloc(w->v, cap * sizeof(*v));
-            if (v == NULL) {
-                w->nomem = 1;
-                return 1;
-            }
-            w->v = v;
-            w->cap = cap;
+        struct hour_sum *v = bp_grow(w->v, w->n, &w->cap, sizeof(*v), 16);
+        if (v == NULL) {
+            w->nomem = 1;
+            return 1;
         }
+        w->v = v;
         h = &w->v[w->n++];
         memset(h, 0, sizeof(*h));
         h->hour = r->hour;
@@ -464,16 +456,12 @@ static int stream_row(void *user, const bp_signal_row *r)
         if (strcmp(w->v[i].stream, r->stream) == 0)
             s = &w->v[i];
     if (s == NULL) {
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? w->cap * 2 : 8;
-            struct stream_sum *v = bp_realloc(w->v, cap * sizeof(*v));
-            if (v == NULL) {
-                w->nomem = 1;
-                return 1;
-            }
-            w->v = v;
-            w->cap = cap;
+        struct stream_sum *v = bp_grow(w->v, w->n, &w->cap, sizeof(*v), 8);
+        if (v == NULL) {
+            w->nomem = 1;
+            return 1;
         }
+        w->v = v;
         s = &w->v[w->n++];
         memset(s, 0, sizeof(*s));
         copy_part(s->stream, r->stream);

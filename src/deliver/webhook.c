@@ -324,6 +324,15 @@ static bp_status json_member(bp_strbuf *sb, const char *name, const char *value,
     return st;
 }
 
+/* @p n members, the first of an object (no comma before it). */
+static bp_status json_members(bp_strbuf *sb, const char *const *names, const char *const *values, size_t n)
+{
+    bp_status st = BP_OK;
+    for (size_t i = 0; i < n && st == BP_OK; i++)
+        st = json_member(sb, names[i], values[i], i == 0);
+    return st;
+}
+
 static bp_status contract_item(bp_strbuf *sb, const bp_webhook_item *it)
 {
     char when[32];
@@ -348,31 +357,20 @@ static bp_status listmonk_item(bp_strbuf *sb, const bp_webhook_item *it)
     const char *type = bp_webhook_listmonk_type(e);
     char when[32];
     iso_time(it->recorded_at, when, sizeof(when));
+    const char *const names[] = {"email", "source", "type"};
+    const char *const values[] = {e->recipient, "bouncepipe", type != NULL ? type : "soft"};
+    const char *const meta[] = {"event_id", "event_type", "category", "feedback_type",
+                                "status",   "diagnostic", "rule",     "message_id"};
+    const char *const meta_values[] = {
+        it->key,      bp_event_type_name(e->type), e->category, e->feedback_type, e->status, e->diagnostic, e->rule,
+        e->message_id};
     bp_status st = bp_strbuf_putc(sb, '{');
     if (st == BP_OK)
-        st = json_member(sb, "email", e->recipient, 1);
-    if (st == BP_OK)
-        st = json_member(sb, "source", "bouncepipe", 0);
-    if (st == BP_OK)
-        st = json_member(sb, "type", type != NULL ? type : "soft", 0);
+        st = json_members(sb, names, values, sizeof(names) / sizeof(names[0]));
     if (st == BP_OK)
         st = bp_strbuf_puts(sb, ",\"meta\":{");
     if (st == BP_OK)
-        st = json_member(sb, "event_id", it->key, 1);
-    if (st == BP_OK)
-        st = json_member(sb, "event_type", bp_event_type_name(e->type), 0);
-    if (st == BP_OK)
-        st = json_member(sb, "category", e->category, 0);
-    if (st == BP_OK)
-        st = json_member(sb, "feedback_type", e->feedback_type, 0);
-    if (st == BP_OK)
-        st = json_member(sb, "status", e->status, 0);
-    if (st == BP_OK)
-        st = json_member(sb, "diagnostic", e->diagnostic, 0);
-    if (st == BP_OK)
-        st = json_member(sb, "rule", e->rule, 0);
-    if (st == BP_OK)
-        st = json_member(sb, "message_id", e->message_id, 0);
+        st = json_members(sb, meta, meta_values, sizeof(meta) / sizeof(meta[0]));
     if (st == BP_OK)
         st = bp_strbuf_putc(sb, '}');
     if (st == BP_OK && when[0] != '\0')

@@ -239,19 +239,18 @@ static void refuse(bp_dmarc_xml *x, bp_status why, const char *fmt, ...)
     halt(x, bp_dmarc_refuse(x->out, x->arena, why, "%s", buf));
 }
 
-/* Grow an arena array of @size-byte items holding @n to room for one more. */
-static void *grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t size)
+/* @p items (*n of @p size bytes, room for *cap) with one more item, zeroed, at its end (*n
+ * counts it): the array to keep, or NULL with the parse halted when out of memory. */
+static void *push(bp_dmarc_xml *x, void *items, size_t *n, size_t *cap, size_t size)
 {
-    if (n < *cap)
-        return items;
-    size_t ncap = *cap ? *cap * 2 : 4;
-    void *bigger = bp_arena_alloc(arena, ncap * size);
-    if (bigger == NULL)
+    char *all = bp_arena_grow(x->arena, items, *n, cap, size, 4);
+    if (all == NULL) {
+        halt(x, BP_ERR_NOMEM);
         return NULL;
-    if (n > 0)
-        memcpy(bigger, items, n * size);
-    *cap = ncap;
-    return bigger;
+    }
+    memset(all + *n * size, 0, size);
+    (*n)++;
+    return all;
 }
 
 static bp_dmarc_record *current_record(bp_dmarc_xml *x)
@@ -270,13 +269,10 @@ static void open_item(bp_dmarc_xml *x, enum el state)
             refuse(x, BP_ERR_LIMIT, "more than %u records (BP_MAX_DMARC_RECORDS)", BP_MAX_DMARC_RECORDS);
             return;
         }
-        bp_dmarc_record *recs = grow(x->arena, r->records, r->n_records, &r->cap_records, sizeof(*recs));
-        if (recs == NULL) {
-            halt(x, BP_ERR_NOMEM);
+        bp_dmarc_record *recs = push(x, r->records, &r->n_records, &r->cap_records, sizeof(*recs));
+        if (recs == NULL)
             return;
-        }
         r->records = recs;
-        memset(&recs[r->n_records++], 0, sizeof(*recs));
         x->cap_reasons = x->cap_dkim = x->cap_spf = 0;
         x->have_ip = x->have_count = 0;
         return;
@@ -287,13 +283,9 @@ static void open_item(bp_dmarc_xml *x, enum el state)
                    BP_MAX_DMARC_LIST_ITEMS);
             return;
         }
-        bp_dmarc_reason *rs = grow(x->arena, rec->reasons, rec->n_reasons, &x->cap_reasons, sizeof(*rs));
-        if (rs == NULL) {
-            halt(x, BP_ERR_NOMEM);
-            return;
-        }
-        rec->reasons = rs;
-        memset(&rs[rec->n_reasons++], 0, sizeof(*rs));
+        bp_dmarc_reason *rs = push(x, rec->reasons, &rec->n_reasons, &x->cap_reasons, sizeof(*rs));
+        if (rs != NULL)
+            rec->reasons = rs;
         return;
     }
     case E_DKIM:
@@ -304,21 +296,13 @@ static void open_item(bp_dmarc_xml *x, enum el state)
             return;
         }
         if (state == E_DKIM) {
-            bp_dmarc_dkim *d = grow(x->arena, rec->dkim_results, rec->n_dkim, &x->cap_dkim, sizeof(*d));
-            if (d == NULL) {
-                halt(x, BP_ERR_NOMEM);
-                return;
-            }
-            rec->dkim_results = d;
-            memset(&d[rec->n_dkim++], 0, sizeof(*d));
+            bp_dmarc_dkim *d = push(x, rec->dkim_results, &rec->n_dkim, &x->cap_dkim, sizeof(*d));
+            if (d != NULL)
+                rec->dkim_results = d;
         } else {
-            bp_dmarc_spf *s = grow(x->arena, rec->spf_results, rec->n_spf, &x->cap_spf, sizeof(*s));
-            if (s == NULL) {
-                halt(x, BP_ERR_NOMEM);
-                return;
-            }
-            rec->spf_results = s;
-            memset(&s[rec->n_spf++], 0, sizeof(*s));
+            bp_dmarc_spf *sp = push(x, rec->spf_results, &rec->n_spf, &x->cap_spf, sizeof(*sp));
+            if (sp != NULL)
+                rec->spf_results = sp;
         }
         return;
     }
@@ -488,13 +472,11 @@ static void close_leaf(bp_dmarc_xml *x, enum el state, enum kind kind)
                    BP_MAX_DMARC_LIST_ITEMS);
             return;
         }
-        const char **errs = grow(x->arena, (void *)r->errors, r->n_errors, &x->cap_errors, sizeof(*errs));
-        if (errs == NULL) {
-            halt(x, BP_ERR_NOMEM);
-            return;
+        const char **errs = push(x, (void *)r->errors, &r->n_errors, &x->cap_errors, sizeof(*errs));
+        if (errs != NULL) {
+            errs[r->n_errors - 1] = v;
+            r->errors = errs;
         }
-        errs[r->n_errors++] = v;
-        r->errors = errs;
         return;
     }
     case E_P_DOMAIN: set_once(&r->domain, v); return;

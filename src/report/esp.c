@@ -163,16 +163,10 @@ static size_t jeach(bp_arena *arena, jtext doc, const char *path, size_t max, co
     while (n < max && sqlite3_step(st_each) == SQLITE_ROW) {
         if (sqlite3_column_type(st_each, 0) == SQLITE_NULL)
             continue;
-        if (n == cap) {
-            size_t ncap = cap > 0 ? cap * 2 : 8;
-            const char **grown = bp_arena_alloc(arena, ncap * sizeof(*grown));
-            if (grown == NULL)
-                break;
-            if (n > 0)
-                memcpy(grown, list, n * sizeof(*grown));
-            list = grown;
-            cap = ncap;
-        }
+        const char **grown = bp_arena_grow(arena, list, n, &cap, sizeof(*grown), 8);
+        if (grown == NULL)
+            break;
+        list = grown;
         const char *v = bp_arena_strndup(arena, (const char *)sqlite3_column_text(st_each, 0),
                                          (size_t)sqlite3_column_bytes(st_each, 0));
         if (v == NULL)
@@ -205,18 +199,12 @@ static esp_event *add_event(esp_list *l, esp_kind kind, const char *family)
 {
     if (l->n >= BP_MAX_RECIPIENTS)
         return NULL;
-    if (l->n == l->cap) {
-        size_t cap = l->cap > 0 ? l->cap * 2 : 4;
-        esp_event *grown = bp_arena_alloc(l->arena, cap * sizeof(*grown));
-        if (grown == NULL) {
-            l->nomem = 1;
-            return NULL;
-        }
-        if (l->n > 0)
-            memcpy(grown, l->ev, l->n * sizeof(*grown));
-        l->ev = grown;
-        l->cap = cap;
+    esp_event *grown = bp_arena_grow(l->arena, l->ev, l->n, &l->cap, sizeof(*grown), 4);
+    if (grown == NULL) {
+        l->nomem = 1;
+        return NULL;
     }
+    l->ev = grown;
     esp_event *e = &l->ev[l->n++];
     memset(e, 0, sizeof(*e));
     e->kind = kind;

@@ -39,16 +39,10 @@ static bp_status close_field(bp_arena *arena, struct pending *pf, bp_field_group
         return BP_OK;
     if (g->n >= BP_MAX_HEADERS_PER_PART)
         goto done;
-    if (g->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        bp_field *nf = bp_arena_alloc(arena, ncap * sizeof(*nf));
-        if (nf == NULL)
-            return BP_ERR_NOMEM;
-        if (g->n > 0)
-            memcpy(nf, g->fields, g->n * sizeof(*nf));
-        g->fields = nf;
-        *cap = ncap;
-    }
+    bp_field *nf = bp_arena_grow(arena, g->fields, g->n, cap, sizeof(*nf), 16);
+    if (nf == NULL)
+        return BP_ERR_NOMEM;
+    g->fields = nf;
     size_t total = pf->value_len;
     for (size_t i = 0; i < pf->n_extra; i++)
         total += 1 + pf->extra_len[i];
@@ -82,16 +76,10 @@ static bp_status push_group(bp_arena *arena, const bp_field_group *g, size_t max
             (*dropped)++;
         return BP_OK;
     }
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        bp_field_group *ng = bp_arena_alloc(arena, ncap * sizeof(*ng));
-        if (ng == NULL)
-            return BP_ERR_NOMEM;
-        if (*n > 0)
-            memcpy(ng, *groups, *n * sizeof(*ng));
-        *groups = ng;
-        *cap = ncap;
-    }
+    bp_field_group *ng = bp_arena_grow(arena, *groups, *n, cap, sizeof(*ng), 8);
+    if (ng == NULL)
+        return BP_ERR_NOMEM;
+    *groups = ng;
     (*groups)[(*n)++] = *g;
     return BP_OK;
 }

@@ -71,14 +71,10 @@ struct bp_source {
 
 static bp_status add_file(bp_source *s, const char *path)
 {
-    if (s->n_files == s->cap_files) {
-        size_t cap = s->cap_files ? s->cap_files * 2 : 16;
-        char **nf = bp_realloc(s->files, cap * sizeof(*nf));
-        if (nf == NULL)
-            return BP_ERR_NOMEM;
-        s->files = nf;
-        s->cap_files = cap;
-    }
+    char **nf = bp_grow(s->files, s->n_files, &s->cap_files, sizeof(*nf), 16);
+    if (nf == NULL)
+        return BP_ERR_NOMEM;
+    s->files = nf;
     s->files[s->n_files] = bp_strdup(path);
     if (s->files[s->n_files] == NULL)
         return BP_ERR_NOMEM;
@@ -129,14 +125,10 @@ static bp_status enter_dir(bp_source *s, const char *path, int *again)
         else
             hi = mid;
     }
-    if (s->n_dirs == s->cap_dirs) {
-        size_t cap = s->cap_dirs ? s->cap_dirs * 2 : 16;
-        struct dir_id *nd = bp_realloc(s->dirs, cap * sizeof(*nd));
-        if (nd == NULL)
-            return BP_ERR_NOMEM;
-        s->dirs = nd;
-        s->cap_dirs = cap;
-    }
+    struct dir_id *nd = bp_grow(s->dirs, s->n_dirs, &s->cap_dirs, sizeof(*nd), 16);
+    if (nd == NULL)
+        return BP_ERR_NOMEM;
+    s->dirs = nd;
     memmove(s->dirs + lo + 1, s->dirs + lo, (s->n_dirs - lo) * sizeof(*s->dirs));
     s->dirs[lo] = id;
     s->n_dirs++;
@@ -186,15 +178,12 @@ static bp_status add_dir(bp_source *s, const char *path, unsigned depth)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = bp_realloc(names, cap * sizeof(*nn));
-            if (nn == NULL) {
-                st = BP_ERR_NOMEM;
-                goto out;
-            }
-            names = nn;
+        char **nn = bp_grow(names, n, &cap, sizeof(*nn), 64);
+        if (nn == NULL) {
+            st = BP_ERR_NOMEM;
+            goto out;
         }
+        names = nn;
         names[n] = bp_strdup(de->d_name);
         if (names[n] == NULL) {
             st = BP_ERR_NOMEM;

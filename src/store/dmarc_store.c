@@ -140,18 +140,6 @@ static const bp_sql_stmt rdns_put = {
 #undef T
 #undef I
 
-static bp_sql_value text(const char *s)
-{
-    bp_sql_value v = {s, 0, s == NULL};
-    return v;
-}
-
-static bp_sql_value num(long long n)
-{
-    bp_sql_value v = {NULL, n, 0};
-    return v;
-}
-
 static long long stored_count(uint64_t n)
 {
     return n > BP_MAX_DMARC_STORED_COUNT ? (long long)BP_MAX_DMARC_STORED_COUNT : (long long)n;
@@ -224,19 +212,7 @@ typedef struct cutter {
 /* @p v cut to at most @p max bytes at a UTF-8 character boundary (a copy when cut). */
 static const char *cut(cutter *c, const char *v, size_t max)
 {
-    if (v == NULL || strlen(v) <= max)
-        return v;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-        n--;
-    if (c->arena == NULL && (c->arena = bp_arena_new()) == NULL) {
-        c->nomem = 1;
-        return NULL;
-    }
-    const char *copy = bp_arena_strndup(c->arena, v, n);
-    if (copy == NULL)
-        c->nomem = 1;
-    return copy;
+    return bp_arena_cut(&c->arena, v, max, &c->nomem);
 }
 
 #define TOKEN(c, v)  cut(c, v, BP_MAX_STORED_TOKEN_BYTES)
@@ -331,19 +307,19 @@ bp_status bp_store_dmarc_put(bp_store *s, const char *fingerprint, const bp_dmar
             spent += detail;
     }
     pack_meta(&c, r, r->n_records - detail_until, &meta);
-    bp_sql_value v[REPORT_INSERT_N] = {text(r->org_name),
-                                       text(r->report_id),
-                                       text(fingerprint),
-                                       text(DOMAIN(&c, r->domain)),
-                                       num(r->begin),
-                                       num(r->end),
-                                       text(TOKEN(&c, r->p)),
-                                       text(TOKEN(&c, r->sp)),
-                                       num(r->pct),
-                                       num((long long)r->n_records),
-                                       num(stored_count(r->messages)),
-                                       num(stored_count(r->messages_pass)),
-                                       text(meta.len > 0 ? meta.data : NULL)};
+    bp_sql_value v[REPORT_INSERT_N] = {bp_sql_text(r->org_name),
+                                       bp_sql_text(r->report_id),
+                                       bp_sql_text(fingerprint),
+                                       bp_sql_text(DOMAIN(&c, r->domain)),
+                                       bp_sql_int(r->begin),
+                                       bp_sql_int(r->end),
+                                       bp_sql_text(TOKEN(&c, r->p)),
+                                       bp_sql_text(TOKEN(&c, r->sp)),
+                                       bp_sql_int(r->pct),
+                                       bp_sql_int((long long)r->n_records),
+                                       bp_sql_int(stored_count(r->messages)),
+                                       bp_sql_int(stored_count(r->messages_pass)),
+                                       bp_sql_text(meta.len > 0 ? meta.data : NULL)};
     if (c.nomem) {
         st = BP_ERR_NOMEM;
         goto out;
@@ -356,18 +332,18 @@ bp_status bp_store_dmarc_put(bp_store *s, const char *fingerprint, const bp_dmar
         int detail = i < detail_until;
         if (detail)
             pack_detail(&c, rec, &auth, &reasons);
-        bp_sql_value rv[RECORD_INSERT_N] = {num(id),
-                                            num((long long)i),
-                                            text(rec->source_ip),
-                                            num(stored_count(rec->count)),
-                                            text(TOKEN(&c, rec->disposition)),
-                                            text(TOKEN(&c, rec->dkim)),
-                                            text(TOKEN(&c, rec->spf)),
-                                            text(DOMAIN(&c, rec->header_from)),
-                                            text(detail ? DOMAIN(&c, rec->envelope_from) : NULL),
-                                            text(detail ? DOMAIN(&c, rec->envelope_to) : NULL),
-                                            text(detail && auth.len > 0 ? auth.data : NULL),
-                                            text(detail && reasons.len > 0 ? reasons.data : NULL)};
+        bp_sql_value rv[RECORD_INSERT_N] = {bp_sql_int(id),
+                                            bp_sql_int((long long)i),
+                                            bp_sql_text(rec->source_ip),
+                                            bp_sql_int(stored_count(rec->count)),
+                                            bp_sql_text(TOKEN(&c, rec->disposition)),
+                                            bp_sql_text(TOKEN(&c, rec->dkim)),
+                                            bp_sql_text(TOKEN(&c, rec->spf)),
+                                            bp_sql_text(DOMAIN(&c, rec->header_from)),
+                                            bp_sql_text(detail ? DOMAIN(&c, rec->envelope_from) : NULL),
+                                            bp_sql_text(detail ? DOMAIN(&c, rec->envelope_to) : NULL),
+                                            bp_sql_text(detail && auth.len > 0 ? auth.data : NULL),
+                                            bp_sql_text(detail && reasons.len > 0 ? reasons.data : NULL)};
         st = c.nomem ? BP_ERR_NOMEM : bp_store_sql_run(s, &record_insert, rv, RECORD_INSERT_N, NULL, NULL, NULL);
     }
     if (st == BP_OK && stored != NULL)
@@ -385,7 +361,7 @@ bp_status bp_store_dmarc_failure_put(bp_store *s, const char *fingerprint, const
     cutter c = {NULL, 0};
     if (!bp_store_sql_in_tx(s))
         return BP_ERR_USAGE;
-    bp_sql_value v[3] = {text(fingerprint), text(DOMAIN(&c, reported_domain)), num(when)};
+    bp_sql_value v[3] = {bp_sql_text(fingerprint), bp_sql_text(DOMAIN(&c, reported_domain)), bp_sql_int(when)};
     bp_status st = c.nomem ? BP_ERR_NOMEM : bp_store_sql_run(s, &failure_insert, v, 3, NULL, NULL, NULL);
     bp_arena_free(c.arena);
     return st;
@@ -427,20 +403,6 @@ static const char *keep(page *pg, const bp_sql_value *v)
     return c;
 }
 
-/* Grow an arena array of @p size-byte items holding @p n to room for one more. */
-static void *grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap)
-        return items;
-    size_t ncap = *cap ? *cap * 2 : 2;
-    void *bigger = bp_arena_alloc(arena, ncap * size);
-    if (bigger != NULL && n > 0)
-        memcpy(bigger, items, n * size);
-    if (bigger != NULL)
-        *cap = ncap;
-    return bigger;
-}
-
 /* The report's metadata lines back into its fields. */
 static void unpack_meta(page *pg, bp_dmarc_report *r, const char *meta)
 {
@@ -470,7 +432,7 @@ static void unpack_meta(page *pg, bp_dmarc_report *r, const char *meta)
             if (strcmp(f[0], keys[i]) == 0)
                 *fields[i] = f[1];
         if (strcmp(f[0], "error") == 0) {
-            const char **e = grow(pg->arena, (void *)r->errors, r->n_errors, &cap_errors, sizeof(*e));
+            const char **e = bp_arena_grow(pg->arena, (void *)r->errors, r->n_errors, &cap_errors, sizeof(*e), 2);
             if (e == NULL) {
                 pg->nomem = 1;
                 return;
@@ -484,18 +446,12 @@ static void unpack_meta(page *pg, bp_dmarc_report *r, const char *meta)
 static int page_report(void *user, const bp_sql_value *v)
 {
     page *pg = user;
-    if (pg->n == pg->cap) {
-        size_t cap = pg->cap ? pg->cap * 2 : 64;
-        page_item *items = bp_arena_alloc(pg->arena, cap * sizeof(*items));
-        if (items == NULL) {
-            pg->nomem = 1;
-            return 1;
-        }
-        if (pg->n > 0)
-            memcpy(items, pg->items, pg->n * sizeof(*items));
-        pg->items = items;
-        pg->cap = cap;
+    page_item *items = bp_arena_grow(pg->arena, pg->items, pg->n, &pg->cap, sizeof(*items), 64);
+    if (items == NULL) {
+        pg->nomem = 1;
+        return 1;
     }
+    pg->items = items;
     bp_dmarc_report *r = bp_arena_alloc(pg->arena, sizeof(*r));
     if (r == NULL) {
         pg->nomem = 1;
@@ -538,7 +494,7 @@ static void unpack_detail(page *pg, bp_dmarc_record *rec, const char *auth, cons
         pg->nomem = 1;
     while (a != NULL && unpack_line(&a, f, 5) > 0 && !pg->nomem) {
         if (f[0] != NULL && strcmp(f[0], "dkim") == 0) {
-            bp_dmarc_dkim *d = grow(pg->arena, rec->dkim_results, rec->n_dkim, &cap_dkim, sizeof(*d));
+            bp_dmarc_dkim *d = bp_arena_grow(pg->arena, rec->dkim_results, rec->n_dkim, &cap_dkim, sizeof(*d), 2);
             if (d == NULL) {
                 pg->nomem = 1;
                 break;
@@ -546,7 +502,7 @@ static void unpack_detail(page *pg, bp_dmarc_record *rec, const char *auth, cons
             rec->dkim_results = d;
             d[rec->n_dkim++] = (bp_dmarc_dkim){f[1], f[2], f[3], f[4]};
         } else if (f[0] != NULL && strcmp(f[0], "spf") == 0) {
-            bp_dmarc_spf *s = grow(pg->arena, rec->spf_results, rec->n_spf, &cap_spf, sizeof(*s));
+            bp_dmarc_spf *s = bp_arena_grow(pg->arena, rec->spf_results, rec->n_spf, &cap_spf, sizeof(*s), 2);
             if (s == NULL) {
                 pg->nomem = 1;
                 break;
@@ -556,7 +512,7 @@ static void unpack_detail(page *pg, bp_dmarc_record *rec, const char *auth, cons
         }
     }
     while (x != NULL && unpack_line(&x, f, 2) > 0 && !pg->nomem) {
-        bp_dmarc_reason *r = grow(pg->arena, rec->reasons, rec->n_reasons, &cap_reasons, sizeof(*r));
+        bp_dmarc_reason *r = bp_arena_grow(pg->arena, rec->reasons, rec->n_reasons, &cap_reasons, sizeof(*r), 2);
         if (r == NULL) {
             pg->nomem = 1;
             break;
@@ -598,11 +554,11 @@ bp_status bp_store_dmarc_reports(bp_store *s, long long after_id, long long limi
                                  bp_dmarc_report_cb cb, void *user)
 {
     page pg = {arena, NULL, 0, 0, 0};
-    bp_sql_value v[2] = {num(after_id), num(limit > 0 ? limit : 100)};
+    bp_sql_value v[2] = {bp_sql_int(after_id), bp_sql_int(limit > 0 ? limit : 100)};
     bp_status st = bp_store_sql_run(s, &report_page, v, 2, page_report, &pg, NULL);
     for (size_t i = 0; i < pg.n && st == BP_OK && !pg.nomem; i++) {
         rebuild b = {&pg, pg.items[i].r};
-        bp_sql_value id[1] = {num(pg.items[i].id)};
+        bp_sql_value id[1] = {bp_sql_int(pg.items[i].id)};
         st = bp_store_sql_run(s, &records_of, id, 1, record_row, &b, NULL);
     }
     if (st == BP_OK && pg.nomem)
@@ -627,18 +583,11 @@ static int failure_row(void *user, const bp_sql_value *v)
 bp_status bp_store_dmarc_failures(bp_store *s, const char *after, long long limit, bp_dmarc_failure_cb cb, void *user)
 {
     failure_walk w = {cb, user};
-    bp_sql_value v[2] = {text(after != NULL ? after : ""), num(limit > 0 ? limit : 1000)};
+    bp_sql_value v[2] = {bp_sql_text(after != NULL ? after : ""), bp_sql_int(limit > 0 ? limit : 1000)};
     return bp_store_sql_run(s, &failure_page, v, 2, failure_row, &w, NULL);
 }
 
 /* ---- the view ---- */
-
-static void window_values(const bp_dmarc_window *w, bp_sql_value v[3])
-{
-    v[0] = num(w->since);
-    v[1] = num(w->until);
-    v[2] = text(w->domain);
-}
 
 typedef struct view_walk {
     union {
@@ -651,6 +600,15 @@ typedef struct view_walk {
     void *user;
 } view_walk;
 
+/* Statement @p stmt over window @p w (?1 since, ?2 until and, when @p n is 3, ?3 the domain),
+ * each row to @p row with @p vw. */
+static bp_status view(bp_store *s, const bp_sql_stmt *stmt, const bp_dmarc_window *w, size_t n, bp_sql_row_fn row,
+                      view_walk *vw)
+{
+    const bp_sql_value v[3] = {bp_sql_int(w->since), bp_sql_int(w->until), bp_sql_text(w->domain)};
+    return bp_store_sql_run(s, stmt, v, n, row, vw, NULL);
+}
+
 static int traffic_row(void *user, const bp_sql_value *v)
 {
     view_walk *w = user;
@@ -660,11 +618,8 @@ static int traffic_row(void *user, const bp_sql_value *v)
 
 bp_status bp_store_dmarc_traffic(bp_store *s, const bp_dmarc_window *w, bp_dmarc_traffic_cb cb, void *user)
 {
-    view_walk vw = {.user = user};
-    vw.cb.traffic = cb;
-    bp_sql_value v[3];
-    window_values(w, v);
-    return bp_store_sql_run(s, &traffic, v, 3, traffic_row, &vw, NULL);
+    view_walk vw = {.cb.traffic = cb, .user = user};
+    return view(s, &traffic, w, 3, traffic_row, &vw);
 }
 
 static int count_row(void *user, const bp_sql_value *v)
@@ -675,11 +630,8 @@ static int count_row(void *user, const bp_sql_value *v)
 
 bp_status bp_store_dmarc_report_days(bp_store *s, const bp_dmarc_window *w, bp_dmarc_count_cb cb, void *user)
 {
-    view_walk vw = {.user = user};
-    vw.cb.count = cb;
-    bp_sql_value v[3];
-    window_values(w, v);
-    return bp_store_sql_run(s, &report_days, v, 3, count_row, &vw, NULL);
+    view_walk vw = {.cb.count = cb, .user = user};
+    return view(s, &report_days, w, 3, count_row, &vw);
 }
 
 static int policy_row(void *user, const bp_sql_value *v)
@@ -699,10 +651,8 @@ static int policy_row(void *user, const bp_sql_value *v)
 
 bp_status bp_store_dmarc_policies(bp_store *s, const bp_dmarc_window *w, bp_dmarc_policy_cb cb, void *user)
 {
-    view_walk vw = {.user = user};
-    vw.cb.policy = cb;
-    bp_sql_value v[2] = {num(w->since), num(w->until)};
-    return bp_store_sql_run(s, &policies, v, 2, policy_row, &vw, NULL);
+    view_walk vw = {.cb.policy = cb, .user = user};
+    return view(s, &policies, w, 2, policy_row, &vw);
 }
 
 /* The auth results of a flagged source, summed per (method, domain, selector, result). */
@@ -763,9 +713,8 @@ bp_status bp_store_dmarc_auth(bp_store *s, const bp_dmarc_window *w, const char 
 {
     auth_sum a;
     memset(&a, 0, sizeof(a));
-    bp_sql_value v[4];
-    window_values(w, v);
-    v[3] = text(source_ip);
+    const bp_sql_value v[4] = {bp_sql_int(w->since), bp_sql_int(w->until), bp_sql_text(w->domain),
+                               bp_sql_text(source_ip)};
     bp_status st = bp_store_sql_run(s, &auth_rows, v, 4, auth_record, &a, NULL);
     if (st == BP_OK && a.nomem)
         st = BP_ERR_NOMEM;
@@ -814,11 +763,8 @@ static int listed_row(void *user, const bp_sql_value *v)
 
 bp_status bp_store_dmarc_report_list(bp_store *s, const bp_dmarc_window *w, bp_dmarc_listed_cb cb, void *user)
 {
-    view_walk vw = {.user = user};
-    vw.cb.listed = cb;
-    bp_sql_value v[3];
-    window_values(w, v);
-    return bp_store_sql_run(s, &report_list, v, 3, listed_row, &vw, NULL);
+    view_walk vw = {.cb.listed = cb, .user = user};
+    return view(s, &report_list, w, 3, listed_row, &vw);
 }
 
 static int failure_view_row(void *user, const bp_sql_value *v)
@@ -830,19 +776,14 @@ static int failure_view_row(void *user, const bp_sql_value *v)
 
 bp_status bp_store_dmarc_failure_list(bp_store *s, const bp_dmarc_window *w, bp_dmarc_failure_row_cb cb, void *user)
 {
-    view_walk vw = {.user = user};
-    vw.cb.failure = cb;
-    bp_sql_value v[3];
-    window_values(w, v);
-    return bp_store_sql_run(s, &failure_list, v, 3, failure_view_row, &vw, NULL);
+    view_walk vw = {.cb.failure = cb, .user = user};
+    return view(s, &failure_list, w, 3, failure_view_row, &vw);
 }
 
 bp_status bp_store_dmarc_acct_ips(bp_store *s, const bp_dmarc_window *w, bp_dmarc_count_cb cb, void *user)
 {
-    view_walk vw = {.user = user};
-    vw.cb.count = cb;
-    bp_sql_value v[2] = {num(w->since), num(w->until)};
-    return bp_store_sql_run(s, &acct_ips, v, 2, count_row, &vw, NULL);
+    view_walk vw = {.cb.count = cb, .user = user};
+    return view(s, &acct_ips, w, 2, count_row, &vw);
 }
 
 bp_status bp_store_dmarc_newest(bp_store *s, long long *end)
@@ -874,7 +815,7 @@ bp_status bp_store_dmarc_rdns_get(bp_store *s, const char *ip, bp_dmarc_count_cb
 {
     rdns_found f = {{.user = user}, 0};
     f.vw.cb.count = cb;
-    bp_sql_value v[1] = {text(ip)};
+    bp_sql_value v[1] = {bp_sql_text(ip)};
     bp_status st = bp_store_sql_run(s, &rdns_get, v, 1, rdns_seen, &f, NULL);
     return st == BP_OK && !f.found ? BP_ERR_NOT_FOUND : st;
 }
@@ -884,7 +825,7 @@ bp_status bp_store_dmarc_rdns_put(bp_store *s, const char *ip, const char *name,
     cutter c = {NULL, 0};
     if (!bp_store_sql_in_tx(s))
         return BP_ERR_USAGE;
-    bp_sql_value v[3] = {text(ip), text(DOMAIN(&c, name)), num(when)};
+    bp_sql_value v[3] = {bp_sql_text(ip), bp_sql_text(DOMAIN(&c, name)), bp_sql_int(when)};
     bp_status st = c.nomem ? BP_ERR_NOMEM : bp_store_sql_run(s, &rdns_put, v, 3, NULL, NULL, NULL);
     bp_arena_free(c.arena);
     return st;

@@ -12,20 +12,14 @@
 #include "sql.h"
 #include "store_backend.h"
 
-typedef struct group_walk {
-    bp_group_dim dim;
-    bp_group_cb cb;
-    void *user;
-} group_walk;
-
 static int group_row(void *user, const bp_sql_value *v)
 {
-    group_walk *w = user;
+    bp_sql_walk *w = user;
     char day[32];
     const char *key1 = v[0].is_null ? NULL : v[0].text;
     if (key1 != NULL && (w->dim == BP_GROUP_DAY_TYPE || w->dim == BP_GROUP_NEW_SUPPRESSIONS))
         key1 = bp_sql_stats_key(BP_STATS_DAY, key1, day, sizeof(day));
-    return w->cb(w->user, key1, v[1].is_null ? NULL : v[1].text, v[2].num);
+    return w->cb.group(w->user, key1, v[1].is_null ? NULL : v[1].text, v[2].num);
 }
 
 bp_status bp_store_group_counts(bp_store *s, bp_group_dim dim, const bp_store_filter *filter, bp_group_cb cb,
@@ -42,15 +36,8 @@ bp_status bp_store_group_counts(bp_store *s, bp_group_dim dim, const bp_store_fi
     if ((unsigned)dim >= BP_GROUP_DIM_LAST)
         return BP_ERR_USAGE;
     const bp_sql_value v[] = {bp_sql_int(filter != NULL ? filter->since : 0)};
-    group_walk w = {dim, cb, user};
-    bp_sql_call c = {.id = ids[dim],
-                     .params = v,
-                     .n_params = 1,
-                     .types = types,
-                     .n_cols = 3,
-                     .row = group_row,
-                     .user = &w,
-                     .what = "counting"};
+    bp_sql_walk w = {.cb.group = cb, .user = user, .dim = (int)dim};
+    bp_sql_call c = bp_sql_read(ids[dim], v, 1, types, 3, group_row, &w, "counting");
     void *h = NULL;
     const bp_store_backend *be = bp_store_backend_of(s, &h);
     return be->run(h, &c);

@@ -164,14 +164,7 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
     const bp_sql_value v[] = {bp_sql_text(endpoint), bp_sql_text(owner), bp_sql_int(now), bp_sql_int(until),
                               bp_sql_int((long long)max)};
     static const bp_sql_type id_type[] = {BP_SQL_INT};
-    bp_sql_call c = {.id = BP_SQL_OUTBOX_CLAIM,
-                     .params = v,
-                     .n_params = 5,
-                     .types = id_type,
-                     .n_cols = 1,
-                     .row = keep_id,
-                     .user = &ids,
-                     .what = "claiming outbox rows"};
+    bp_sql_call c = bp_sql_read(BP_SQL_OUTBOX_CLAIM, v, 5, id_type, 1, keep_id, &ids, "claiming outbox rows");
     st = run_in_tx(s, &c, NULL);
     if (st != BP_OK || ids.n == 0)
         goto out;
@@ -183,14 +176,8 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
     const bp_sql_value r[] = {bp_sql_int(ids.ids[0]), bp_sql_int(ids.ids[ids.n - 1]), bp_sql_text(owner),
                               bp_sql_int(until)};
     hand_over h = {&ids, cb, user};
-    bp_sql_call read = {.id = BP_SQL_OUTBOX_CLAIMED,
-                        .params = r,
-                        .n_params = 4,
-                        .types = types,
-                        .n_cols = BP_SQL_OUTBOX_N + BP_SQL_LEDGER_N,
-                        .row = hand_row,
-                        .user = &h,
-                        .what = "reading claimed outbox rows"};
+    bp_sql_call read = bp_sql_read(BP_SQL_OUTBOX_CLAIMED, r, 4, types, BP_SQL_OUTBOX_N + BP_SQL_LEDGER_N, hand_row, &h,
+                                   "reading claimed outbox rows");
     st = run(s, &read); /* rows not handed over (a failure) come back when the lease ends */
 out:
     free(ids.ids);
@@ -238,15 +225,10 @@ bp_status bp_store_outbox_retry_dead(bp_store *s, const char *endpoint, long lon
     return st;
 }
 
-typedef struct count_walk {
-    bp_store_outbox_count_cb cb;
-    void *user;
-} count_walk;
-
 static int count_row(void *user, const bp_sql_value *v)
 {
-    count_walk *w = user;
-    return w->cb(w->user, v[0].text, v[1].text, v[2].num, v[3].num, v[4].num);
+    bp_sql_walk *w = user;
+    return w->cb.outbox_count(w->user, v[0].text, v[1].text, v[2].num, v[3].num, v[4].num);
 }
 
 bp_status bp_store_outbox_counts(bp_store *s, const char *endpoint, long long now, bp_store_outbox_count_cb cb,
@@ -254,43 +236,25 @@ bp_status bp_store_outbox_counts(bp_store *s, const char *endpoint, long long no
 {
     static const bp_sql_type types[] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT, BP_SQL_INT, BP_SQL_INT};
     const bp_sql_value v[] = {bp_sql_int(now), bp_sql_text(endpoint)};
-    count_walk w = {cb, user};
-    bp_sql_call c = {.id = BP_SQL_OUTBOX_COUNTS,
-                     .params = v,
-                     .n_params = 2,
-                     .types = types,
-                     .n_cols = 5,
-                     .row = count_row,
-                     .user = &w,
-                     .what = "counting outbox rows"};
+    bp_sql_walk w = {.cb.outbox_count = cb, .user = user};
+    bp_sql_call c = bp_sql_read(BP_SQL_OUTBOX_COUNTS, v, 2, types, 5, count_row, &w, "counting outbox rows");
     return run(s, &c);
 }
 
-typedef struct list_walk {
-    bp_store_outbox_entry_cb cb;
-    void *user;
-} list_walk;
-
 static int list_row(void *user, const bp_sql_value *v)
 {
-    list_walk *w = user;
+    bp_sql_walk *w = user;
     bp_store_outbox_entry row;
     bp_sql_outbox_row(&row, v);
-    return w->cb(w->user, &row);
+    return w->cb.outbox_entry(w->user, &row);
 }
 
 bp_status bp_store_outbox_list(bp_store *s, long long after_ledger_id, long long last_ledger_id,
                                bp_store_outbox_entry_cb cb, void *user)
 {
     const bp_sql_value v[] = {bp_sql_int(after_ledger_id), bp_sql_int(last_ledger_id)};
-    list_walk w = {cb, user};
-    bp_sql_call c = {.id = BP_SQL_OUTBOX_LIST,
-                     .params = v,
-                     .n_params = 2,
-                     .types = bp_sql_outbox_types,
-                     .n_cols = BP_SQL_OUTBOX_N,
-                     .row = list_row,
-                     .user = &w,
-                     .what = "reading the outbox"};
+    bp_sql_walk w = {.cb.outbox_entry = cb, .user = user};
+    bp_sql_call c =
+        bp_sql_read(BP_SQL_OUTBOX_LIST, v, 2, bp_sql_outbox_types, BP_SQL_OUTBOX_N, list_row, &w, "reading the outbox");
     return run(s, &c);
 }

@@ -287,14 +287,10 @@ static int set_add(addr_set *set, const char *a)
 {
     if (set_has(set, a))
         return 0;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 8;
-        char **v = bp_realloc(set->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        set->v = v;
-        set->cap = cap;
-    }
+    char **v = bp_grow(set->v, set->n, &set->cap, sizeof(*v), 8);
+    if (v == NULL)
+        return -1;
+    set->v = v;
     if ((set->v[set->n] = bp_strdup(a)) == NULL)
         return -1;
     set->n++;
@@ -920,21 +916,84 @@ static void read_values(const PGresult *res, int row, const bp_sql_type *types, 
     }
 }
 
-/* Inside a write transaction, the address's lock first (see lock_address). */
-static bp_status lock_address(pg *q, const char *address, int *locked);
-static bp_status lock_if_writing(pg *q, const char *address)
+/* The text, name and state of an extension's statement, made the first time it runs on this
+ * connection (kept by its address, at most BP_SQL_STMT_CACHE of them). */
+static bp_status ext_text(pg *q, const bp_sql_stmt *stmt, ext_stmt **out)
 {
-    int locked = 0;
-    return q->in_tx ? lock_address(q, address, &locked) : BP_OK;
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++)
+        if (q->ext[i].key == stmt) {
+            *out = &q->ext[i];
+            return BP_OK;
+        }
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++)
+        if (q->ext[i].key == NULL) {
+            size_t len = strlen(stmt->sql);
+            char *t = bp_malloc(len + 1);
+            if (t == NULL) {
+                snprintf(q->error, sizeof(q->error), "out of memory");
+                return BP_ERR_NOMEM;
+            }
+            memcpy(t, stmt->sql, len + 1);
+            for (char *c = t; *c != '\0'; c++)
+                if (*c == '?')
+                    *c = '$'; /* the shared SQL has no '?' but its parameters */
+            ext_stmt *e = &q->ext[i];
+            e->key = stmt;
+            e->text.owned = t;
+            e->text.sql = t;
+            e->text.n_params = count_params(t);
+            e->prepared = 0;
+            *out = e;
+            return BP_OK;
+        }
+    BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
 }
 
-/* A statement whose parameters are text: run it, discard what it returns. */
-static bp_status run_text(pg *q, int id, const char *const *values, size_t n, const char *what)
+/* The one runner (store_backend.h run()): a shared statement or an extension's. */
+static bp_status pg_run(void *h, bp_sql_call *c)
 {
+    pg *q = h;
     params p = {.n = 0};
-    for (size_t i = 0; i < n; i++)
-        param_text(&p, values[i]);
-    return run_command(q, id, &p, NULL, what);
+    PGresult *res = NULL;
+    ext_stmt *e = NULL;
+    if (c->n_params > MAX_PARAMS)
+        BP_INTERNAL_ERROR("more parameters than MAX_PARAMS");
+    if (c->n_cols > BP_SQL_RUN_MAX_COLS)
+        BP_INTERNAL_ERROR("more result columns than BP_SQL_RUN_MAX_COLS");
+    c->rows = c->changed = 0;
+    bp_status bs = c->stmt != NULL ? ext_text(q, c->stmt, &e) : BP_OK;
+    if (bs != BP_OK)
+        return bs;
+    param_values(&p, c->params, c->n_params);
+    if (e != NULL) {
+        char name[16];
+        snprintf(name, sizeof(name), "bx%d", (int)(e - q->ext));
+        bs = run_text_stmt(q, &e->text, name, &e->prepared, &p, &res, c->what);
+    } else {
+        bs = run(q, (int)c->id, &p, &res, c->what);
+    }
+    if (bs != BP_OK)
+        return bs;
+    c->changed = strtoll(PQcmdTuples(res), NULL, 10);
+    int n = c->row != NULL ? PQntuples(res) : 0;
+    for (int i = 0; i < n; i++) {
+        bp_sql_value v[BP_SQL_RUN_MAX_COLS];
+        read_values(res, i, c->types, c->n_cols, v);
+        c->rows++;
+        if (c->row(c->user, v) != 0)
+            break;
+    }
+    PQclear(res);
+    return BP_OK;
+}
+
+/* Inside a write transaction, the address's lock first (see lock_address). */
+static bp_status lock_address(pg *q, const char *address, int *locked);
+static bp_status pg_lock(void *h, const char *address)
+{
+    pg *q = h;
+    int locked = 0;
+    return q->in_tx ? lock_address(q, address, &locked) : BP_OK;
 }
 
 /* ---- processed units ------------------------------------------------------------------- */
@@ -967,20 +1026,6 @@ static bp_status pg_seen(void *h, const char *fingerprint, int *state)
     return bs;
 }
 
-static bp_status pg_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
-{
-    params p = {.n = 0};
-    bp_sql_value v[BP_SQL_MARK_N];
-    bp_sql_mark_values(fingerprint, facts, state, now, v);
-    param_values(&p, v, BP_SQL_MARK_N);
-    return run_command(h, BP_SQL_MARK, &p, NULL, "recording a fingerprint");
-}
-
-static bp_status pg_drop_placeholder(void *h, const char *fingerprint)
-{
-    return run_text(h, BP_SQL_DROP_PLACEHOLDER, &fingerprint, 1, "replacing an unrecognised message");
-}
-
 /* ---- the ledger ------------------------------------------------------------------------ */
 
 static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
@@ -1001,22 +1046,6 @@ static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r, long long *id
         bs = BP_ERR_NOMEM;
     }
     return bs;
-}
-
-/* Call @p cb for every row of @p res (columns of sql.h's ledger list). @return 1 when the
- * callback stopped the iteration. */
-static int ledger_rows(const PGresult *res, bp_ledger_cb cb, void *user)
-{
-    int n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        bp_sql_value v[BP_SQL_LEDGER_N];
-        bp_ledger_row r;
-        read_values(res, i, bp_sql_ledger_types, BP_SQL_LEDGER_N, v);
-        bp_sql_ledger_row(&r, v);
-        if (cb(user, &r) != 0)
-            return 1;
-    }
-    return 0;
 }
 
 /* Inside a write transaction, lock the row of @p address in "addresses" before the store
@@ -1057,337 +1086,6 @@ static bp_status lock_address(pg *q, const char *address, int *locked)
     return bs;
 }
 
-/* Run a ledger query and hand its rows to @p cb. */
-static bp_status ledger_query(pg *q, int id, params *p, bp_ledger_cb cb, void *user)
-{
-    PGresult *res = NULL;
-    bp_status bs = run(q, id, p, &res, "reading the ledger");
-    if (bs == BP_OK)
-        ledger_rows(res, cb, user);
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_ledger_for(void *h, const char *address, bp_ledger_cb cb, void *user)
-{
-    pg *q = h;
-    params p = {.n = 0};
-    bp_status bs = lock_if_writing(q, address);
-    if (bs != BP_OK)
-        return bs;
-    param_text(&p, address);
-    return ledger_query(q, BP_SQL_LEDGER_FOR, &p, cb, user);
-}
-
-static bp_status pg_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
-                                void *user)
-{
-    pg *q = h;
-    PGresult *res = NULL;
-    params p = {.n = 0};
-    bp_status bs = lock_if_writing(q, address);
-    if (bs != BP_OK)
-        return bs;
-    param_text(&p, address);
-    param_int(&p, after_time);
-    param_int(&p, after_id);
-    bs = run(q, BP_SQL_LEDGER_FOLD, &p, &res, "reading the ledger");
-    int n = bs == BP_OK ? PQntuples(res) : 0;
-    for (int i = 0; i < n; i++) {
-        bp_sql_value v[BP_SQL_FOLD_N];
-        bp_ledger_row r;
-        read_values(res, i, bp_sql_fold_types, BP_SQL_FOLD_N, v);
-        bp_sql_fold_row(&r, v, address);
-        if (cb(user, &r) != 0)
-            break;
-    }
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_ledger_page(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
-                                void *user)
-{
-    params p = {.n = 0};
-    param_int(&p, after_id);
-    param_int(&p, limit);
-    param_int(&p, events_only != 0);
-    return ledger_query(h, BP_SQL_LEDGER_PAGE, &p, cb, user);
-}
-
-static bp_status pg_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
-{
-    params p = {.n = 0};
-    param_int(&p, after_id);
-    param_int(&p, last_id);
-    return ledger_query(h, BP_SQL_LEDGER_UNITS, &p, cb, user);
-}
-
-static bp_status pg_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
-                                      const char *blocklist)
-{
-    params p = {.n = 0};
-    param_int(&p, id);
-    param_text(&p, category);
-    param_text(&p, rule);
-    param_text(&p, bp_action_name(action));
-    param_text(&p, blocklist);
-    return run_command(h, BP_SQL_LEDGER_RECLASSIFY, &p, NULL, "updating the ledger");
-}
-
-/* ---- the suppression list -------------------------------------------------------------- */
-
-static void suppression_rows(const PGresult *res, bp_suppression_cb cb, void *user)
-{
-    int n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        bp_sql_value v[BP_SQL_SUPPRESSION_N];
-        bp_suppression r;
-        read_values(res, i, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, v);
-        bp_sql_suppression_row(&r, v);
-        if (cb(user, &r) != 0)
-            return;
-    }
-}
-
-static bp_status pg_suppression_get(void *h, const char *address, bp_suppression_cb cb, void *user)
-{
-    pg *q = h;
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    /* the store decides from this row (remove, add): take it under the address's lock
-     * (an address without ledger rows has no suppression row either) */
-    bp_status bs = lock_if_writing(q, address);
-    if (bs != BP_OK)
-        return bs;
-    param_text(&p, address);
-    bs = run(q, BP_SQL_SUPP_GET, &p, &res, "reading the suppression list");
-    if (bs == BP_OK) {
-        if (PQntuples(res) == 0)
-            bs = BP_ERR_NOT_FOUND;
-        else
-            suppression_rows(res, cb, user);
-    }
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_suppression_put(void *h, const bp_suppression *r)
-{
-    params p = {.n = 0};
-    bp_sql_value v[BP_SQL_SUPPRESSION_N];
-    bp_sql_suppression_values(r, v);
-    param_values(&p, v, BP_SQL_SUPPRESSION_N);
-    return run_command(h, BP_SQL_SUPP_PUT, &p, NULL, "writing the suppression list");
-}
-
-static bp_status pg_suppression_delete(void *h, const char *address)
-{
-    return run_text(h, BP_SQL_SUPP_DELETE, &address, 1, "writing the suppression list");
-}
-
-static bp_status pg_suppression_list(void *h, const bp_store_filter *f, bp_suppression_cb cb, void *user)
-{
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    param_int(&p, f->since);
-    param_text(&p, f->type);
-    param_text(&p, f->category);
-    param_text(&p, f->domain);
-    param_int(&p, f->include_lifted != 0);
-    bp_status bs = run(h, BP_SQL_SUPP_LIST, &p, &res, "reading the suppression list");
-    if (bs == BP_OK)
-        suppression_rows(res, cb, user);
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, void *user)
-{
-    for (size_t i = 0; i < BP_STATS_DIM_LAST; i++) {
-        params p = {.n = 0};
-        PGresult *res = NULL;
-        if (bp_sql_stats[i].uses_since)
-            param_int(&p, f->since);
-        bp_status bs = run(h, (int)bp_sql_stats[i].id, &p, &res, "counting");
-        if (bs != BP_OK)
-            return bs;
-        int stop = 0;
-        for (int row = 0; row < PQntuples(res) && !stop; row++) {
-            char day[32];
-            const char *key = bp_sql_stats_key(bp_sql_stats[i].dim, col_text(res, row, 0), day, sizeof(day));
-            stop = cb(user, bp_sql_stats[i].dim, key, col_int(res, row, 1)) != 0;
-        }
-        PQclear(res);
-        if (stop)
-            return BP_OK;
-    }
-    return BP_OK;
-}
-
-/* ---- the fold state ------------------------------------------------------------------- */
-
-static bp_status pg_state_get(void *h, const char *address, bp_fold_state_cb cb, void *user)
-{
-    pg *q = h;
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    /* read under the address's lock: the state another writer commits meanwhile is seen
-     * whole, and no other writer changes it until this transaction ends */
-    bp_status bs = lock_if_writing(q, address);
-    if (bs != BP_OK)
-        return bs;
-    param_text(&p, address);
-    bs = run(q, BP_SQL_STATE_GET, &p, &res, "reading the fold state");
-    if (bs == BP_OK && PQntuples(res) == 0)
-        bs = BP_ERR_NOT_FOUND;
-    if (bs == BP_OK) {
-        bp_sql_value v[BP_SQL_STATE_N];
-        bp_fold_state s;
-        read_values(res, 0, bp_sql_state_types, BP_SQL_STATE_N, v);
-        bp_sql_state_row(&s, v);
-        cb(user, &s);
-    }
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_state_put(void *h, const bp_fold_state *s)
-{
-    params p = {.n = 0};
-    bp_sql_value v[BP_SQL_STATE_N];
-    bp_sql_state_values(s, v);
-    param_values(&p, v, BP_SQL_STATE_N);
-    return run_command(h, BP_SQL_STATE_PUT, &p, NULL, "writing the fold state");
-}
-
-static bp_status pg_state_delete(void *h, const char *address)
-{
-    bp_status bs = lock_if_writing(h, address);
-    return bs == BP_OK ? run_text(h, BP_SQL_STATE_DELETE, &address, 1, "writing the fold state") : bs;
-}
-
-/* ---- the statements of the store's extensions (sql.h bp_sql_stmt) ------------------------- */
-
-static bp_status pg_run_stmt(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                             void *user, long long *changes)
-{
-    pg *q = h;
-    ext_stmt *e = NULL;
-    for (int i = 0; i < BP_SQL_STMT_CACHE && e == NULL; i++)
-        if (q->ext[i].key == stmt)
-            e = &q->ext[i];
-    for (int i = 0; i < BP_SQL_STMT_CACHE && e == NULL; i++)
-        if (q->ext[i].key == NULL) {
-            size_t len = strlen(stmt->sql);
-            char *t = bp_malloc(len + 1);
-            if (t == NULL) {
-                snprintf(q->error, sizeof(q->error), "out of memory");
-                return BP_ERR_NOMEM;
-            }
-            memcpy(t, stmt->sql, len + 1);
-            for (char *c = t; *c != '\0'; c++)
-                if (*c == '?')
-                    *c = '$'; /* the shared SQL has no '?' but its parameters */
-            e = &q->ext[i];
-            e->key = stmt;
-            e->text.owned = t;
-            e->text.sql = t;
-            e->text.n_params = count_params(t);
-            e->prepared = 0;
-        }
-    if (e == NULL)
-        BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
-    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
-        BP_INTERNAL_ERROR("an extension's statement has too many columns");
-    char name[16];
-    snprintf(name, sizeof(name), "bx%d", (int)(e - q->ext));
-    if (n > MAX_PARAMS)
-        BP_INTERNAL_ERROR("an extension's statement has too many parameters");
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    param_values(&p, v, n);
-    bp_status bs = run_text_stmt(q, &e->text, name, &e->prepared, &p, &res, "running a statement");
-    if (bs == BP_OK && changes != NULL)
-        *changes = strtoll(PQcmdTuples(res), NULL, 10);
-    int rows = bs == BP_OK && each != NULL ? PQntuples(res) : 0;
-    for (int i = 0; i < rows; i++) {
-        bp_sql_value vals[BP_SQL_STMT_MAX_COLS];
-        read_values(res, i, stmt->types, stmt->n_cols, vals);
-        if (each(user, vals) != 0)
-            break;
-    }
-    PQclear(res);
-    return bs;
-}
-
-/* ---- where acct --follow stopped -------------------------------------------------------- */
-
-static bp_status pg_position_get(void *h, const char *stream, bp_acct_position_cb cb, void *user)
-{
-    pg *q = h;
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    param_text(&p, stream);
-    bp_status bs = run(q, BP_SQL_POSITION_GET, &p, &res, "reading the accounting position");
-    if (bs == BP_OK && PQntuples(res) == 0)
-        bs = BP_ERR_NOT_FOUND;
-    if (bs == BP_OK) {
-        bp_sql_value v[BP_SQL_POSITION_N];
-        bp_acct_position pos;
-        read_values(res, 0, bp_sql_position_types, BP_SQL_POSITION_N, v);
-        bp_sql_position_row(&pos, v);
-        cb(user, &pos);
-    }
-    PQclear(res);
-    return bs;
-}
-
-/* ---- two channels, one failure; the spelling shown ------------------------------------- */
-
-static bp_status pg_first_spelling(void *h, const char *key, char *buf, size_t size)
-{
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    param_text(&p, key);
-    bp_status bs = run(h, BP_SQL_FIRST_SPELLING, &p, &res, "reading the ledger");
-    if (bs == BP_OK && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
-        bs = BP_ERR_NOT_FOUND;
-    else if (bs == BP_OK)
-        snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_unit_envid(void *h, const char *fingerprint, char *buf, size_t size)
-{
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    param_text(&p, fingerprint);
-    bp_status bs = run(h, BP_SQL_UNIT_ENVID, &p, &res, "reading a unit");
-    if (bs == BP_OK && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
-        bs = BP_ERR_NOT_FOUND;
-    else if (bs == BP_OK)
-        snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return bs;
-}
-
-static bp_status pg_ledger_pair(void *h, long long id, long long first)
-{
-    params p = {.n = 0};
-    param_int(&p, id);
-    param_int(&p, first);
-    return run_command(h, BP_SQL_LEDGER_PAIR, &p, NULL, "writing the ledger");
-}
-
-static bp_status pg_ledger_unpair(void *h, long long id)
-{
-    params p = {.n = 0};
-    param_int(&p, id);
-    return run_command(h, BP_SQL_LEDGER_UNPAIR, &p, NULL, "writing the ledger");
-}
-
 /* ---- schema 5: identity (docs/store.md "Identity") ----------------------------------------- */
 
 /* The key of every value @p select returns (a column of text that is not ASCII), written by
@@ -1414,15 +1112,6 @@ static bp_status fill_keys(pg *q, const char *select, const char *update)
     return bs;
 }
 
-static bp_status pg_position_put(void *h, const bp_acct_position *pos)
-{
-    params p = {.n = 0};
-    bp_sql_value v[BP_SQL_POSITION_N];
-    bp_sql_position_values(pos, v);
-    param_values(&p, v, BP_SQL_POSITION_N);
-    return run_command(h, BP_SQL_POSITION_PUT, &p, NULL, "writing the accounting position");
-}
-
 /* After the identity step's SQL (the ASCII keys), in its transaction: the keys of the other
  * spellings, the indexes, then the keys with several spellings lose their suppression rows
  * and fold states, and they and the keys whose failures both channels reported are paired
@@ -1430,9 +1119,7 @@ static bp_status pg_position_put(void *h, const bp_acct_position *pos)
  * transaction is undone and all of it runs again. */
 static bp_status migrate_identity(pg *q)
 {
-    char **keys = NULL;
-    int n = 0;
-    PGresult *res = NULL;
+    bp_sql_text_list keys = {NULL, 0, 0, 0};
     bp_status bs =
         fill_keys(q, "SELECT DISTINCT recipient FROM ledger WHERE address_key IS NULL AND recipient IS NOT NULL",
                   "UPDATE ledger SET address_key = $2 WHERE recipient = $1 AND address_key IS NULL");
@@ -1444,59 +1131,20 @@ static bp_status migrate_identity(pg *q)
                         "DROP INDEX ledger_recipient;"
                         "CREATE INDEX ledger_key ON ledger(address_key, evidence_time, id);",
                         "migrating the schema: indexes");
-    if (bs == BP_OK) {
-        params p = {.n = 0};
-        bs = run(q, BP_SQL_MIGRATE_KEYS, &p, &res, "migrating the schema");
-    }
-    if (bs == BP_OK && (n = PQntuples(res)) > 0 && (keys = bp_calloc((size_t)n, sizeof(*keys))) == NULL)
-        bs = BP_ERR_NOMEM;
-    for (int i = 0; i < n && bs == BP_OK; i++)
-        if ((keys[i] = bp_strdup(PQgetvalue(res, i, 0))) == NULL)
-            bs = BP_ERR_NOMEM;
-    PQclear(res);
+    if (bs == BP_OK)
+        bs = bp_sql_text_list_read(pg_run, q, BP_SQL_MIGRATE_KEYS, &keys, "migrating the schema");
     if (bs == BP_OK)
         bs = exec_plain(q,
                         BP_SQL_MIGRATE_DROP_MERGED "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);"
                                                    "ALTER TABLE suppressions ALTER COLUMN address_key SET NOT NULL;",
                         "migrating the schema: indexes");
-    for (int i = 0; i < n && bs == BP_OK; i++)
-        bs = q->hooks.rederive(q->hooks.ctx, q, keys[i]);
-    for (int i = 0; keys != NULL && i < n; i++)
-        free(keys[i]);
-    free(keys);
+    for (size_t i = 0; i < keys.n && bs == BP_OK; i++)
+        bs = q->hooks.rederive(q->hooks.ctx, q, keys.v[i]);
+    bp_sql_text_list_free(&keys);
     if (bs == BP_ERR_NOMEM)
         snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
     return bs;
 }
-
-static bp_status pg_run(void *h, bp_sql_call *c)
-{
-    pg *q = h;
-    params p = {.n = 0};
-    PGresult *res = NULL;
-    if (c->n_params > MAX_PARAMS)
-        BP_INTERNAL_ERROR("more parameters than MAX_PARAMS");
-    c->rows = c->changed = 0;
-    param_values(&p, c->params, c->n_params);
-    bp_status bs = run(q, (int)c->id, &p, &res, c->what);
-    if (bs != BP_OK)
-        return bs;
-    c->changed = strtoll(PQcmdTuples(res), NULL, 10);
-    int n = c->n_cols > 0 ? PQntuples(res) : 0;
-    for (int i = 0; i < n; i++) {
-        bp_sql_value v[64];
-        if (c->n_cols > sizeof(v) / sizeof(v[0]))
-            BP_INTERNAL_ERROR("more result columns than pg_run reads");
-        read_values(res, i, c->types, c->n_cols, v);
-        c->rows++;
-        if (c->row(c->user, v) != 0)
-            break;
-    }
-    PQclear(res);
-    return BP_OK;
-}
-
-/* ---- the statements of the store's extensions (sql.h bp_sql_stmt) ------------------------- */
 
 const bp_store_backend bp_store_backend_postgres = {
     .name = "postgresql",
@@ -1508,28 +1156,7 @@ const bp_store_backend bp_store_backend_postgres = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .seen = pg_seen,
-    .mark = pg_mark,
-    .drop_placeholder = pg_drop_placeholder,
     .ledger_insert = pg_ledger_insert,
-    .ledger_for = pg_ledger_for,
-    .ledger_fold = pg_ledger_fold,
-    .first_spelling = pg_first_spelling,
-    .unit_envid = pg_unit_envid,
-    .ledger_pair = pg_ledger_pair,
-    .ledger_unpair = pg_ledger_unpair,
-    .ledger_page = pg_ledger_page,
-    .ledger_units = pg_ledger_units,
-    .ledger_reclassify = pg_ledger_reclassify,
-    .suppression_get = pg_suppression_get,
-    .suppression_put = pg_suppression_put,
-    .suppression_delete = pg_suppression_delete,
-    .suppression_list = pg_suppression_list,
-    .stats = pg_stats,
-    .state_get = pg_state_get,
-    .state_put = pg_state_put,
-    .state_delete = pg_state_delete,
-    .run_stmt = pg_run_stmt,
-    .position_get = pg_position_get,
-    .position_put = pg_position_put,
+    .lock = pg_lock,
     .run = pg_run,
 };

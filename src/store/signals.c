@@ -133,16 +133,6 @@ static const bp_sql_stmt st_alert_merge = {
 #undef T
 #undef I
 
-static bp_sql_value text_v(const char *s)
-{
-    return (bp_sql_value){s, 0, s == NULL};
-}
-
-static bp_sql_value int_v(long long n)
-{
-    return (bp_sql_value){NULL, n, 0};
-}
-
 /* A key part as the table keeps it: '' for unknown. */
 static const char *part(const char *s)
 {
@@ -234,14 +224,10 @@ static struct entry *entry_for(bp_signal_acc **accp, long long hour, const char 
         if (same)
             return e;
     }
-    if (acc->n == acc->cap) {
-        size_t cap = acc->cap ? acc->cap * 2 : 16;
-        struct entry *v = bp_realloc(acc->v, cap * sizeof(*v));
-        if (v == NULL)
-            return NULL;
-        acc->v = v;
-        acc->cap = cap;
-    }
+    struct entry *v = bp_grow(acc->v, acc->n, &acc->cap, sizeof(*v), 16);
+    if (v == NULL)
+        return NULL;
+    acc->v = v;
     struct entry *e = &acc->v[acc->n];
     memset(e, 0, sizeof(*e));
     e->hour = hour;
@@ -322,15 +308,15 @@ bp_status bp_signal_acc_flush(bp_store *s, bp_signal_acc *acc)
         if (!any)
             continue;
         bp_sql_value v[13];
-        v[0] = int_v(e->hour);
+        v[0] = bp_sql_int(e->hour);
         for (int k = 0; k < K_N; k++)
-            v[1 + k] = text_v(e->key[k]);
+            v[1 + k] = bp_sql_text(e->key[k]);
         for (int c = 0; c < C_N; c++)
-            v[6 + c] = int_v(e->n[c]);
+            v[6 + c] = bp_sql_int(e->n[c]);
         st = bp_store_sql_run(s, &st_add, v, 13, NULL, NULL, NULL);
     }
     if (st == BP_OK && acc->mark_dirty) {
-        const bp_sql_value v[] = {text_v(acc->host), int_v(acc->mark_time), int_v(acc->mark_at)};
+        const bp_sql_value v[] = {bp_sql_text(acc->host), bp_sql_int(acc->mark_time), bp_sql_int(acc->mark_at)};
         st = bp_store_sql_run(s, &st_mark_put, v, 3, NULL, NULL, NULL);
     }
     return st;
@@ -353,7 +339,7 @@ static bp_status load_mark(bp_store *s, bp_signal_acc *acc, const char *host)
         return BP_OK;
     if (acc->mark_loaded) { /* another host in one transaction: write the first one's now */
         if (acc->mark_dirty) {
-            const bp_sql_value v[] = {text_v(acc->host), int_v(acc->mark_time), int_v(acc->mark_at)};
+            const bp_sql_value v[] = {bp_sql_text(acc->host), bp_sql_int(acc->mark_time), bp_sql_int(acc->mark_at)};
             bp_status st = bp_store_sql_run(s, &st_mark_put, v, 3, NULL, NULL, NULL);
             if (st != BP_OK)
                 return st;
@@ -365,7 +351,7 @@ static bp_status load_mark(bp_store *s, bp_signal_acc *acc, const char *host)
     acc->mark_dirty = 0;
     if ((acc->host = bp_strdup(host)) == NULL)
         return BP_ERR_NOMEM;
-    const bp_sql_value v[] = {text_v(host)};
+    const bp_sql_value v[] = {bp_sql_text(host)};
     bp_status st = bp_store_sql_run(s, &st_mark_get, v, 1, note_mark, acc, NULL);
     acc->mark_loaded = st == BP_OK;
     /* this process's reading goes on: what it met of the watermark's second is counted */
@@ -443,7 +429,7 @@ static int move_row(void *user, const bp_sql_value *v)
 bp_status bp_signal_reclassified(bp_store *s, bp_signal_acc **acc, long long id, const char *blocklist)
 {
     struct old_row o = {acc, blocklist, BP_OK};
-    const bp_sql_value v[] = {int_v(id)};
+    const bp_sql_value v[] = {bp_sql_int(id)};
     bp_status st = bp_store_sql_run(s, &st_old_row, v, 1, move_row, &o, NULL);
     return st != BP_OK ? st : o.st;
 }
@@ -488,14 +474,14 @@ static long long hour_of(long long t)
 bp_status bp_store_signal_rows(bp_store *s, long long from, long long until, bp_signal_row_cb cb, void *user)
 {
     struct row_walk w = {cb, user, 0};
-    const bp_sql_value v[] = {int_v(hour_of(from)), int_v(hour_of(until) + (until % 3600 != 0))};
+    const bp_sql_value v[] = {bp_sql_int(hour_of(from)), bp_sql_int(hour_of(until) + (until % 3600 != 0))};
     return bp_store_sql_run(s, &st_rows, v, 2, row_each, &w, NULL);
 }
 
 bp_status bp_store_signal_hours(bp_store *s, long long from, long long until, bp_signal_row_cb cb, void *user)
 {
     struct row_walk w = {cb, user, 1};
-    const bp_sql_value v[] = {int_v(hour_of(from)), int_v(hour_of(until) + (until % 3600 != 0))};
+    const bp_sql_value v[] = {bp_sql_int(hour_of(from)), bp_sql_int(hour_of(until) + (until % 3600 != 0))};
     return bp_store_sql_run(s, &st_hours, v, 2, row_each, &w, NULL);
 }
 
@@ -516,7 +502,7 @@ static int alert_each(void *user, const bp_sql_value *v)
 bp_status bp_store_signal_alert(bp_store *s, const char *alert, const char *subject, bp_signal_alert_cb cb, void *user)
 {
     struct alert_walk w = {cb, user, 0};
-    const bp_sql_value v[] = {text_v(alert), text_v(subject)};
+    const bp_sql_value v[] = {bp_sql_text(alert), bp_sql_text(subject)};
     bp_status st = bp_store_sql_run(s, &st_alert_get, v, 2, alert_each, &w, NULL);
     return st == BP_OK && w.n == 0 ? BP_ERR_NOT_FOUND : st;
 }
@@ -531,8 +517,9 @@ bp_status bp_store_signal_alert_put(bp_store *s, const bp_signal_alert_state *a)
 {
     if (!bp_store_sql_in_tx(s))
         return BP_ERR_USAGE;
-    const bp_sql_value v[] = {text_v(a->alert),    text_v(a->subject), int_v(a->first_fired),  int_v(a->last_fired),
-                              int_v(a->last_seen), int_v(a->fired),    int_v(a->action_status)};
+    const bp_sql_value v[] = {bp_sql_text(a->alert),       bp_sql_text(a->subject),  bp_sql_int(a->first_fired),
+                              bp_sql_int(a->last_fired),   bp_sql_int(a->last_seen), bp_sql_int(a->fired),
+                              bp_sql_int(a->action_status)};
     return bp_store_sql_run(s, &st_alert_put, v, 7, NULL, NULL, NULL);
 }
 
@@ -553,7 +540,8 @@ bp_status bp_store_signal_events(bp_store *s, long long from, long long until, c
                                  bp_ledger_cb cb, void *user)
 {
     struct event_walk w = {cb, user};
-    const bp_sql_value v[] = {int_v(from), int_v(until), text_v(ip), int_v(limit > 0 ? limit : 1000)};
+    const bp_sql_value v[] = {bp_sql_int(from), bp_sql_int(until), bp_sql_text(ip),
+                              bp_sql_int(limit > 0 ? limit : 1000)};
     return bp_store_sql_run(s, &bp_sql_ledger_named, v, 4, event_each, &w, NULL);
 }
 
@@ -648,7 +636,7 @@ bp_status bp_store_signal_copy(bp_store *from, bp_store *to, long long *rows, in
     if (st != BP_OK)
         *from_source = 1;
     for (long long h = range[0]; st == BP_OK && range[0] >= 0 && h <= range[1]; h += COPY_HOURS) {
-        const bp_sql_value v[] = {int_v(h), int_v(h + COPY_HOURS)};
+        const bp_sql_value v[] = {bp_sql_int(h), bp_sql_int(h + COPY_HOURS)};
         st = copy_step(from, to, &st_acct_rows, v, 2, copy_count, &n, from_source);
     }
     if (st == BP_OK)

@@ -12,10 +12,13 @@
  */
 #include "sql.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "bouncepipe/alloc.h"
 
 /* ledger rows as readers see them: the message's facts filled in from "processed" */
 #define LEDGER_COLUMNS                                                                                                 \
@@ -213,24 +216,6 @@ const char *const bp_sql_postgres[BP_SQL_COUNT] = {
 const bp_sql_type bp_sql_position_types[BP_SQL_POSITION_N] = {BP_SQL_TEXT, BP_SQL_TEXT, BP_SQL_INT, BP_SQL_INT,
                                                               BP_SQL_INT};
 
-void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N])
-{
-    v[0] = (bp_sql_value){pos->stream, 0, pos->stream == NULL};
-    v[1] = (bp_sql_value){pos->file, 0, pos->file == NULL};
-    v[2] = (bp_sql_value){NULL, pos->inode, 0};
-    v[3] = (bp_sql_value){NULL, pos->offset, 0};
-    v[4] = (bp_sql_value){NULL, pos->updated_at, 0};
-}
-
-void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N])
-{
-    pos->stream = v[0].text;
-    pos->file = v[1].text;
-    pos->inode = v[2].num;
-    pos->offset = v[3].num;
-    pos->updated_at = v[4].num;
-}
-
 const bp_sql_stats_query bp_sql_stats[BP_STATS_DIM_LAST] = {
     {BP_SQL_STATS_TYPE, BP_STATS_TYPE, 1},     {BP_SQL_STATS_CATEGORY, BP_STATS_CATEGORY, 1},
     {BP_SQL_STATS_ACTION, BP_STATS_ACTION, 1}, {BP_SQL_STATS_DOMAIN, BP_STATS_DOMAIN, 1},
@@ -262,18 +247,6 @@ const bp_sql_type bp_sql_outbox_types[BP_SQL_OUTBOX_N] = {I, I, T, T, T, I, I, I
 #undef T
 #undef I
 
-static bp_sql_value text(const char *s)
-{
-    bp_sql_value v = {s, 0, s == NULL};
-    return v;
-}
-
-static bp_sql_value num(long long n)
-{
-    bp_sql_value v = {NULL, n, 0};
-    return v;
-}
-
 static bp_event_type type_of(const char *name)
 {
     int t = name != NULL ? bp_event_type_from_name(name) : -1;
@@ -285,94 +258,188 @@ static bp_action action_of(const char *name)
     return name != NULL ? bp_action_from_name(name) : BP_ACT_NONE;
 }
 
+/* ---- the mapping of columns to the fields of a row: one table a list ---- */
+
+/* How a column's value sits in its row struct. */
+typedef enum field_kind {
+    F_TEXT,      /* const char *; NULL is SQL NULL */
+    F_TEXT_NONE, /* const char *, written "" for NULL (the fold state's soft list) */
+    F_NUM,       /* long long */
+    F_NUM_ZERO,  /* long long, written SQL NULL for 0 (lifted_at) */
+    F_INT,       /* int, written as 0 or 1 */
+    F_UNSIGNED,  /* unsigned */
+    F_SPECIAL    /* mapped by hand (the ledger's type, action and paired_with) */
+} field_kind;
+
+typedef struct field {
+    field_kind kind;
+    size_t offset;
+} field;
+
+#define AT(type, kind, member)                                                                                         \
+    {                                                                                                                  \
+        kind, offsetof(type, member)                                                                                   \
+    }
+#define EV(kind, member) AT(bp_ledger_row, kind, event.member)
+#define LR(kind, member) AT(bp_ledger_row, kind, member)
+#define SPECIAL                                                                                                        \
+    {                                                                                                                  \
+        F_SPECIAL, 0                                                                                                   \
+    }
+
+/* Values of the @p n fields of @p row. */
+static void values_of(const field *f, size_t n, const void *row, bp_sql_value *v)
+{
+    const char *base = row;
+    for (size_t i = 0; i < n; i++) {
+        const void *at = base + f[i].offset;
+        switch (f[i].kind) {
+        case F_TEXT: v[i] = bp_sql_text(*(const char *const *)at); break;
+        case F_TEXT_NONE: v[i] = bp_sql_text(*(const char *const *)at != NULL ? *(const char *const *)at : ""); break;
+        case F_NUM:
+        case F_NUM_ZERO:
+            v[i] = bp_sql_int(*(const long long *)at);
+            v[i].is_null = f[i].kind == F_NUM_ZERO && v[i].num == 0;
+            break;
+        case F_INT: v[i] = bp_sql_int(*(const int *)at != 0); break;
+        case F_UNSIGNED: v[i] = bp_sql_int(*(const unsigned *)at); break;
+        case F_SPECIAL: break;
+        }
+    }
+}
+
+/* The @p n fields of @p row from values @p v (strings borrowed). */
+static void row_of(const field *f, size_t n, const bp_sql_value *v, void *row)
+{
+    char *base = row;
+    for (size_t i = 0; i < n; i++) {
+        void *at = base + f[i].offset;
+        switch (f[i].kind) {
+        case F_TEXT:
+        case F_TEXT_NONE: *(const char **)at = v[i].text; break;
+        case F_NUM:
+        case F_NUM_ZERO: *(long long *)at = v[i].num; break;
+        case F_INT: *(int *)at = (int)v[i].num; break;
+        case F_UNSIGNED: *(unsigned *)at = (unsigned)v[i].num; break;
+        case F_SPECIAL: break;
+        }
+    }
+}
+
+/* LEDGER_COLUMNS; 4, 5 (type, action) and 36 (paired_with) by hand */
+static const field ledger_fields[BP_SQL_LEDGER_N] = {
+    LR(F_NUM, id),
+    LR(F_TEXT, kind),
+    LR(F_NUM, evidence_time),
+    LR(F_NUM, recorded_at),
+    SPECIAL,
+    SPECIAL,
+    EV(F_TEXT, recipient),
+    EV(F_TEXT, recipient_from),
+    EV(F_TEXT, status),
+    EV(F_TEXT, smtp_code),
+    EV(F_TEXT, diagnostic),
+    EV(F_TEXT, category),
+    EV(F_TEXT, feedback_type),
+    EV(F_TEXT, rule),
+    EV(F_INT, final),
+    EV(F_TEXT, reporting_mta),
+    EV(F_TEXT, remote_mta),
+    EV(F_TEXT, arrival_date),
+    EV(F_TEXT, source_ip),
+    EV(F_TEXT, envid),
+    EV(F_TEXT, job_id),
+    EV(F_TEXT, source),
+    EV(F_TEXT, message_id),
+    EV(F_TEXT, original_message_id),
+    EV(F_TEXT, blocklist),
+    EV(F_TEXT, family),
+    LR(F_TEXT, note),
+    EV(F_TEXT, fingerprint),
+    LR(F_TEXT, domain),
+    LR(F_TEXT, mta_category),
+    EV(F_TEXT, sending_ip),
+    EV(F_TEXT, vmta),
+    EV(F_TEXT, stream),
+    EV(F_TEXT, receiver),
+    EV(F_TEXT, listed),
+    LR(F_TEXT, address_key),
+    SPECIAL,
+};
+
+/* FOLD_COLUMNS; 3, 4 (type, action) and 8 (paired_with) by hand */
+static const field fold_fields[BP_SQL_FOLD_N] = {
+    LR(F_NUM, id),    LR(F_TEXT, kind),      LR(F_NUM, evidence_time),  SPECIAL,
+    SPECIAL,          EV(F_TEXT, category),  EV(F_TEXT, feedback_type), LR(F_TEXT, note),
+    SPECIAL,          EV(F_TEXT, recipient), EV(F_TEXT, status),        EV(F_TEXT, smtp_code),
+    EV(F_INT, final), EV(F_TEXT, envid),     EV(F_TEXT, job_id),        EV(F_TEXT, fingerprint),
+};
+
+static const field suppression_fields[BP_SQL_SUPPRESSION_N] = {
+    AT(bp_suppression, F_TEXT, address),     AT(bp_suppression, F_TEXT, domain),
+    AT(bp_suppression, F_TEXT, reason),      AT(bp_suppression, F_TEXT, source_kind),
+    AT(bp_suppression, F_NUM, first_seen),   AT(bp_suppression, F_NUM, last_seen),
+    AT(bp_suppression, F_NUM, count),        AT(bp_suppression, F_INT, lifted),
+    AT(bp_suppression, F_TEXT, lift_reason), AT(bp_suppression, F_NUM_ZERO, lifted_at),
+    AT(bp_suppression, F_TEXT, address_key),
+};
+
+static const field state_fields[BP_SQL_STATE_N] = {
+    AT(bp_fold_state, F_TEXT, address),     AT(bp_fold_state, F_NUM, last_time),
+    AT(bp_fold_state, F_NUM, last_id),      AT(bp_fold_state, F_TEXT, policy),
+    AT(bp_fold_state, F_INT, suppressed),   AT(bp_fold_state, F_TEXT, reason),
+    AT(bp_fold_state, F_TEXT, source_kind), AT(bp_fold_state, F_NUM, first_seen),
+    AT(bp_fold_state, F_NUM, last_seen),    AT(bp_fold_state, F_NUM, count),
+    AT(bp_fold_state, F_INT, lifted),       AT(bp_fold_state, F_TEXT, lift_reason),
+    AT(bp_fold_state, F_NUM, lifted_at),    AT(bp_fold_state, F_NUM, active_time),
+    AT(bp_fold_state, F_NUM, active_id),    AT(bp_fold_state, F_TEXT_NONE, soft),
+};
+
+static const field position_fields[BP_SQL_POSITION_N] = {
+    AT(bp_acct_position, F_TEXT, stream), AT(bp_acct_position, F_TEXT, file),      AT(bp_acct_position, F_NUM, inode),
+    AT(bp_acct_position, F_NUM, offset),  AT(bp_acct_position, F_NUM, updated_at),
+};
+
+static const field outbox_fields[BP_SQL_OUTBOX_N] = {
+    AT(bp_store_outbox_entry, F_NUM, id),           AT(bp_store_outbox_entry, F_NUM, ledger_id),
+    AT(bp_store_outbox_entry, F_TEXT, endpoint),    AT(bp_store_outbox_entry, F_TEXT, event_key),
+    AT(bp_store_outbox_entry, F_TEXT, state),       AT(bp_store_outbox_entry, F_UNSIGNED, attempts),
+    AT(bp_store_outbox_entry, F_NUM, created_at),   AT(bp_store_outbox_entry, F_NUM, next_at),
+    AT(bp_store_outbox_entry, F_NUM, lease_until),  AT(bp_store_outbox_entry, F_NUM, delivered_at),
+    AT(bp_store_outbox_entry, F_TEXT, lease_owner), AT(bp_store_outbox_entry, F_TEXT, last_error),
+};
+
+/* The column of a pair (sql.h): paired_with on the second report, minus reported_again on
+ * the row that counts. */
+static bp_sql_value pair_value(const bp_ledger_row *r)
+{
+    bp_sql_value v = bp_sql_int(r->paired_with != 0 ? r->paired_with : -r->reported_again);
+    v.is_null = v.num == 0;
+    return v;
+}
+
+static void pair_of(bp_ledger_row *r, const bp_sql_value *v)
+{
+    r->paired_with = v->num > 0 ? v->num : 0;
+    r->reported_again = v->num < 0 ? -v->num : 0;
+}
+
 void bp_sql_ledger_values(const bp_ledger_row *r, bp_sql_value v[BP_SQL_LEDGER_N])
 {
-    const bp_event *e = &r->event;
     int is_event = strcmp(r->kind, BP_LEDGER_EVENT) == 0;
-    size_t i = 0;
-    v[i++] = num(r->id);
-    v[i++] = text(r->kind);
-    v[i++] = num(r->evidence_time);
-    v[i++] = num(r->recorded_at);
-    v[i++] = text(is_event ? bp_event_type_name(e->type) : NULL);
-    v[i++] = text(is_event ? bp_action_name(e->action) : NULL);
-    v[i++] = text(e->recipient);
-    v[i++] = text(e->recipient_from);
-    v[i++] = text(e->status);
-    v[i++] = text(e->smtp_code);
-    v[i++] = text(e->diagnostic);
-    v[i++] = text(e->category);
-    v[i++] = text(e->feedback_type);
-    v[i++] = text(e->rule);
-    v[i++] = num(e->final != 0);
-    v[i++] = text(e->reporting_mta);
-    v[i++] = text(e->remote_mta);
-    v[i++] = text(e->arrival_date);
-    v[i++] = text(e->source_ip);
-    v[i++] = text(e->envid);
-    v[i++] = text(e->job_id);
-    v[i++] = text(e->source);
-    v[i++] = text(e->message_id);
-    v[i++] = text(e->original_message_id);
-    v[i++] = text(e->blocklist);
-    v[i++] = text(e->family);
-    v[i++] = text(r->note);
-    v[i++] = text(e->fingerprint);
-    v[i++] = text(r->domain);
-    v[i++] = text(r->mta_category);
-    v[i++] = text(e->sending_ip);
-    v[i++] = text(e->vmta);
-    v[i++] = text(e->stream);
-    v[i++] = text(e->receiver);
-    v[i++] = text(e->listed);
-    v[i++] = text(r->address_key);
-    v[i] = num(r->paired_with != 0 ? r->paired_with : -r->reported_again); /* the column: see sql.h */
-    v[i].is_null = v[i].num == 0;
+    values_of(ledger_fields, BP_SQL_LEDGER_N, r, v);
+    v[4] = bp_sql_text(is_event ? bp_event_type_name(r->event.type) : NULL);
+    v[5] = bp_sql_text(is_event ? bp_action_name(r->event.action) : NULL);
+    v[36] = pair_value(r);
 }
 
 void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
 {
-    bp_event *e = &r->event;
-    size_t i = 0;
     memset(r, 0, sizeof(*r));
-    r->id = v[i++].num;
-    r->kind = v[i++].text;
-    r->evidence_time = v[i++].num;
-    r->recorded_at = v[i++].num;
-    e->type = type_of(v[i++].text);
-    e->action = action_of(v[i++].text);
-    e->recipient = v[i++].text;
-    e->recipient_from = v[i++].text;
-    e->status = v[i++].text;
-    e->smtp_code = v[i++].text;
-    e->diagnostic = v[i++].text;
-    e->category = v[i++].text;
-    e->feedback_type = v[i++].text;
-    e->rule = v[i++].text;
-    e->final = (int)v[i++].num;
-    e->reporting_mta = v[i++].text;
-    e->remote_mta = v[i++].text;
-    e->arrival_date = v[i++].text;
-    e->source_ip = v[i++].text;
-    e->envid = v[i++].text;
-    e->job_id = v[i++].text;
-    e->source = v[i++].text;
-    e->message_id = v[i++].text;
-    e->original_message_id = v[i++].text;
-    e->blocklist = v[i++].text;
-    e->family = v[i++].text;
-    r->note = v[i++].text;
-    e->fingerprint = v[i++].text;
-    r->domain = v[i++].text;
-    r->mta_category = v[i++].text;
-    e->sending_ip = v[i++].text;
-    e->vmta = v[i++].text;
-    e->stream = v[i++].text;
-    e->receiver = v[i++].text;
-    e->listed = v[i++].text;
-    r->address_key = v[i++].text;
-    r->paired_with = v[i].num > 0 ? v[i].num : 0;
-    r->reported_again = v[i].num < 0 ? -v[i].num : 0;
+    row_of(ledger_fields, BP_SQL_LEDGER_N, v, r);
+    r->event.type = type_of(v[4].text);
+    r->event.action = action_of(v[5].text);
+    pair_of(r, &v[36]);
     if (r->kind == NULL)
         r->kind = BP_LEDGER_EVENT;
 }
@@ -380,123 +447,97 @@ void bp_sql_ledger_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_LEDGER_N])
 void bp_sql_fold_row(bp_ledger_row *r, const bp_sql_value v[BP_SQL_FOLD_N], const char *address)
 {
     memset(r, 0, sizeof(*r));
-    r->id = v[0].num;
-    r->kind = v[1].text != NULL ? v[1].text : BP_LEDGER_EVENT;
-    r->evidence_time = v[2].num;
+    row_of(fold_fields, BP_SQL_FOLD_N, v, r);
     r->event.type = type_of(v[3].text);
     r->event.action = action_of(v[4].text);
-    r->event.category = v[5].text;
-    r->event.feedback_type = v[6].text;
-    r->note = v[7].text;
-    r->paired_with = v[8].num > 0 ? v[8].num : 0;
-    r->reported_again = v[8].num < 0 ? -v[8].num : 0;
-    r->event.recipient = v[9].text;
-    r->event.status = v[10].text;
-    r->event.smtp_code = v[11].text;
-    r->event.final = (int)v[12].num;
-    r->event.envid = v[13].text;
-    r->event.job_id = v[14].text;
-    r->event.fingerprint = v[15].text;
+    pair_of(r, &v[8]);
+    if (r->kind == NULL)
+        r->kind = BP_LEDGER_EVENT;
     r->address_key = address;
 }
 
 void bp_sql_suppression_values(const bp_suppression *r, bp_sql_value v[BP_SQL_SUPPRESSION_N])
 {
-    v[0] = text(r->address);
-    v[1] = text(r->domain);
-    v[2] = text(r->reason);
-    v[3] = text(r->source_kind);
-    v[4] = num(r->first_seen);
-    v[5] = num(r->last_seen);
-    v[6] = num(r->count);
-    v[7] = num(r->lifted != 0);
-    v[8] = text(r->lift_reason);
-    v[9] = num(r->lifted_at);
-    v[9].is_null = r->lifted_at == 0;
-    v[10] = text(r->address_key);
+    values_of(suppression_fields, BP_SQL_SUPPRESSION_N, r, v);
 }
 
 void bp_sql_suppression_row(bp_suppression *r, const bp_sql_value v[BP_SQL_SUPPRESSION_N])
 {
-    r->address = v[0].text;
-    r->domain = v[1].text;
-    r->reason = v[2].text;
-    r->source_kind = v[3].text;
-    r->first_seen = v[4].num;
-    r->last_seen = v[5].num;
-    r->count = v[6].num;
-    r->lifted = (int)v[7].num;
-    r->lift_reason = v[8].text;
-    r->lifted_at = v[9].num;
-    r->address_key = v[10].text;
+    row_of(suppression_fields, BP_SQL_SUPPRESSION_N, v, r);
 }
 
 void bp_sql_state_values(const bp_fold_state *s, bp_sql_value v[BP_SQL_STATE_N])
 {
-    v[0] = text(s->address);
-    v[1] = num(s->last_time);
-    v[2] = num(s->last_id);
-    v[3] = text(s->policy);
-    v[4] = num(s->suppressed != 0);
-    v[5] = text(s->reason);
-    v[6] = text(s->source_kind);
-    v[7] = num(s->first_seen);
-    v[8] = num(s->last_seen);
-    v[9] = num(s->count);
-    v[10] = num(s->lifted != 0);
-    v[11] = text(s->lift_reason);
-    v[12] = num(s->lifted_at);
-    v[13] = num(s->active_time);
-    v[14] = num(s->active_id);
-    v[15] = text(s->soft != NULL ? s->soft : "");
+    values_of(state_fields, BP_SQL_STATE_N, s, v);
 }
 
 void bp_sql_state_row(bp_fold_state *s, const bp_sql_value v[BP_SQL_STATE_N])
 {
-    s->address = v[0].text;
-    s->last_time = v[1].num;
-    s->last_id = v[2].num;
-    s->policy = v[3].text;
-    s->suppressed = (int)v[4].num;
-    s->reason = v[5].text;
-    s->source_kind = v[6].text;
-    s->first_seen = v[7].num;
-    s->last_seen = v[8].num;
-    s->count = v[9].num;
-    s->lifted = (int)v[10].num;
-    s->lift_reason = v[11].text;
-    s->lifted_at = v[12].num;
-    s->active_time = v[13].num;
-    s->active_id = v[14].num;
-    s->soft = v[15].text;
+    row_of(state_fields, BP_SQL_STATE_N, v, s);
+}
+
+void bp_sql_position_values(const bp_acct_position *pos, bp_sql_value v[BP_SQL_POSITION_N])
+{
+    values_of(position_fields, BP_SQL_POSITION_N, pos, v);
+}
+
+void bp_sql_position_row(bp_acct_position *pos, const bp_sql_value v[BP_SQL_POSITION_N])
+{
+    row_of(position_fields, BP_SQL_POSITION_N, v, pos);
+}
+
+void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N])
+{
+    row_of(outbox_fields, BP_SQL_OUTBOX_N, v, r);
 }
 
 void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int state, long long now,
                         bp_sql_value v[BP_SQL_MARK_N])
 {
-    v[0] = text(fingerprint);
-    v[1] = num(state);
-    v[2] = text(facts->message_id);
-    v[3] = text(facts->source);
-    v[4] = text(facts->original_message_id);
-    v[5] = text(facts->reporting_mta);
-    v[6] = text(facts->envid);
-    v[7] = text(facts->arrival_date);
-    v[8] = num(now);
+    v[0] = bp_sql_text(fingerprint);
+    v[1] = bp_sql_int(state);
+    v[2] = bp_sql_text(facts->message_id);
+    v[3] = bp_sql_text(facts->source);
+    v[4] = bp_sql_text(facts->original_message_id);
+    v[5] = bp_sql_text(facts->reporting_mta);
+    v[6] = bp_sql_text(facts->envid);
+    v[7] = bp_sql_text(facts->arrival_date);
+    v[8] = bp_sql_int(now);
 }
 
-void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUTBOX_N])
+static int collect_text(void *user, const bp_sql_value *v)
 {
-    r->id = v[0].num;
-    r->ledger_id = v[1].num;
-    r->endpoint = v[2].text;
-    r->event_key = v[3].text;
-    r->state = v[4].text;
-    r->attempts = (unsigned)v[5].num;
-    r->created_at = v[6].num;
-    r->next_at = v[7].num;
-    r->lease_until = v[8].num;
-    r->delivered_at = v[9].num;
-    r->lease_owner = v[10].text;
-    r->last_error = v[11].text;
+    bp_sql_text_list *l = user;
+    if (v[0].text == NULL)
+        return 0;
+    char **grown = bp_grow(l->v, l->n, &l->cap, sizeof(*grown), 16);
+    if (grown == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
+    l->v = grown;
+    if ((l->v[l->n] = bp_strdup(v[0].text)) == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+bp_status bp_sql_text_list_read(bp_status (*run)(void *h, bp_sql_call *c), void *h, bp_sql_id id,
+                                bp_sql_text_list *list, const char *what)
+{
+    static const bp_sql_type types[] = {BP_SQL_TEXT};
+    bp_sql_call c = bp_sql_read(id, NULL, 0, types, 1, collect_text, list, what);
+    bp_status st = run(h, &c);
+    return st == BP_OK && list->nomem ? BP_ERR_NOMEM : st;
+}
+
+void bp_sql_text_list_free(bp_sql_text_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        free(list->v[i]);
+    free(list->v);
+    list->v = NULL;
+    list->n = list->cap = 0;
 }

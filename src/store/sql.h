@@ -10,7 +10,7 @@
  * binds an array of bp_sql_value in the order of the column list, nothing else.
  *
  * Built into the core library and into the PostgreSQL module (CMakeLists.txt), so it needs
- * nothing but libc and event.c.
+ * nothing but libc, event.c and the allocator (bputil).
  *
  * Ownership: bp_sql_value texts are borrowed (from the row being written, or from the
  * backend's result row being read); rows made from values borrow them too.
@@ -120,6 +120,8 @@ typedef struct bp_sql_stmt {
     size_t n_cols;            /**< at most BP_SQL_STMT_MAX_COLS */
 } bp_sql_stmt;
 #define BP_SQL_STMT_MAX_COLS 40
+/** Result columns a run of bp_sql_call may ask for (an outbox row and its ledger row). */
+#define BP_SQL_RUN_MAX_COLS 64
 /** Statements of extensions a connection keeps prepared at most (a backend's cache). */
 #define BP_SQL_STMT_CACHE 48
 
@@ -193,13 +195,15 @@ void bp_sql_outbox_row(bp_store_outbox_entry *r, const bp_sql_value v[BP_SQL_OUT
 /* bp_sql_row_fn, a result row of bp_sql_call or bp_sql_stmt: store_backend.h */
 
 /**
- * One run of a shared statement through a backend's run() (store_backend.h): the outbox and
- * the report's counts need nothing else from a backend.  @p params are bound from ?1 on;
- * each result row is read as @p n_cols columns of @p types and handed to @p row (n_cols 0:
- * a statement whose rows, if any, are not wanted).
+ * One run of a statement through a backend's one runner, run() (store_backend.h): rows.c,
+ * the outbox, the report's counts and the extensions (bp_store_sql_run()) need nothing else
+ * from a backend.  @p params are bound from ?1 on; each result row is read as @p n_cols
+ * columns of @p types (at most BP_SQL_RUN_MAX_COLS) and handed to @p row (NULL: a statement
+ * whose rows, if any, are not wanted).
  */
 typedef struct bp_sql_call {
     bp_sql_id id;
+    const bp_sql_stmt *stmt; /**< an extension's statement, run instead of @p id (NULL: @p id) */
     const bp_sql_value *params;
     size_t n_params;
     const bp_sql_type *types;
@@ -210,6 +214,53 @@ typedef struct bp_sql_call {
     long long changed; /**< out: rows the statement changed (INSERT, UPDATE, DELETE) */
     long long rows;    /**< out: result rows handed to @p row */
 } bp_sql_call;
+
+/**
+ * What a row function (bp_sql_row_fn) of rows.c, outbox.c or grouped.c hands each result row
+ * on to, made into a row of store.h: the caller's callback, one of these, with its @p user
+ * pointer, and what the walk needs besides.
+ */
+typedef struct bp_sql_walk {
+    union {
+        bp_ledger_cb ledger;
+        bp_suppression_cb suppression;
+        bp_fold_state_cb state;
+        bp_acct_position_cb position;
+        bp_stats_cb stats;
+        bp_group_cb group;
+        bp_store_outbox_count_cb outbox_count;
+        bp_store_outbox_entry_cb outbox_entry;
+    } cb;
+    void *user;
+    const char *address; /**< the fold's rows: of this address key */
+    int dim;             /**< a bp_stats_dim or bp_group_dim */
+    int stopped;         /**< the callback asked to stop */
+} bp_sql_walk;
+
+/** A call of statement @p id with @p n_params @p params whose rows, @p n_cols columns of
+ *  @p types, go to @p row with @p user (NULL, 0, NULL: a statement without rows wanted). */
+static inline bp_sql_call bp_sql_read(bp_sql_id id, const bp_sql_value *params, size_t n_params,
+                                      const bp_sql_type *types, size_t n_cols, bp_sql_row_fn row, void *user,
+                                      const char *what)
+{
+    bp_sql_call c = {id, NULL, params, n_params, types, n_cols, row, user, what, 0, 0};
+    return c;
+}
+
+/** A list of strings read from the first column of a statement's rows (malloc'ed). */
+typedef struct bp_sql_text_list {
+    char **v;
+    size_t n, cap;
+    int nomem;
+} bp_sql_text_list;
+/**
+ * Run statement @p id (no parameters) through backend runner @p run of handle @p h and add
+ * the first column of every row that is not NULL to @p list (the keys of a migration).
+ * @return the runner's status, or BP_ERR_NOMEM (the list keeps what it had)
+ */
+bp_status bp_sql_text_list_read(bp_status (*run)(void *h, bp_sql_call *c), void *h, bp_sql_id id,
+                                bp_sql_text_list *list, const char *what);
+void bp_sql_text_list_free(bp_sql_text_list *list);
 
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9

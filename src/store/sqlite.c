@@ -278,11 +278,6 @@ static bp_status prepare(sq *q, bp_sql_id id, sqlite3_stmt **out)
     return BP_OK;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    return s != NULL ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
 /* Run a statement that returns no rows (bindings already made); reset it either way. */
 static bp_status step_done(sq *q, sqlite3_stmt *st, const char *what)
 {
@@ -930,60 +925,75 @@ static bp_status each_row(sq *q, sqlite3_stmt *st, row_fn each, void *ctx, const
     return bs;
 }
 
-static bp_status sq_seen(void *h, const char *fingerprint, int *state)
+/* The statement of @p c: an extension's, prepared once per connection and kept by its
+ * address (at most BP_SQL_STMT_CACHE of them), or shared statement c->id. */
+static bp_status prepare_call(sq *q, const bp_sql_call *c, sqlite3_stmt **out)
+{
+    if (c->stmt == NULL)
+        return prepare(q, c->id, out);
+    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
+        bp_status bs = connect(q);
+        if (bs != BP_OK)
+            return bs;
+    }
+    int slot = -1;
+    for (int i = 0; i < BP_SQL_STMT_CACHE; i++) {
+        if (q->ext[i].key == c->stmt) {
+            *out = q->ext[i].st;
+            return BP_OK;
+        }
+        if (q->ext[i].key == NULL && slot < 0)
+            slot = i;
+    }
+    if (slot < 0)
+        BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
+    int rc = sqlite3_prepare_v3(q->db, c->stmt->sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc != SQLITE_OK)
+        return fail(q, rc, "prepare");
+    q->ext[slot].key = c->stmt;
+    q->ext[slot].st = *out;
+    return BP_OK;
+}
+
+static int call_each(sqlite3_stmt *st, void *ctx)
+{
+    bp_sql_call *c = ctx;
+    bp_sql_value v[BP_SQL_RUN_MAX_COLS];
+    read_values(st, c->types, c->n_cols, v);
+    return c->row(c->user, v);
+}
+
+/* The one runner (store_backend.h run()): bind, step, hand each row over; reset either way. */
+static bp_status sq_run(void *h, bp_sql_call *c)
 {
     sq *q = h;
     sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, BP_SQL_SEEN, &st);
+    if (c->n_cols > BP_SQL_RUN_MAX_COLS)
+        BP_INTERNAL_ERROR("more result columns than BP_SQL_RUN_MAX_COLS");
+    c->rows = c->changed = 0;
+    bp_status bs = prepare_call(q, c, &st);
     if (bs != BP_OK)
         return bs;
-    *state = BP_SEEN_UNKNOWN;
-    bind_text(st, 1, fingerprint);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *state = sqlite3_column_int(st, 0);
-    else if (rc != SQLITE_DONE)
-        bs = fail(q, rc, "looking up a fingerprint");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    bind_values(st, 1, c->params, c->n_params);
+    bs = c->row != NULL ? each_row(q, st, call_each, c, c->what, &c->rows) : step_done(q, st, c->what);
+    if (bs == BP_OK && q->db != NULL)
+        c->changed = sqlite3_changes64(q->db);
     return bs;
 }
 
-static bp_sql_value text_v(const char *s)
+static int seen_each(void *ctx, const bp_sql_value *v)
 {
-    return (bp_sql_value){s, 0, s == NULL};
+    *(int *)ctx = (int)v[0].num;
+    return 1;
 }
 
-static bp_sql_value int_v(long long n)
+static bp_status sq_seen(void *h, const char *fingerprint, int *state)
 {
-    return (bp_sql_value){NULL, n, 0};
-}
-
-/* Run statement @p id with @p n values bound from parameter 1 on, handing each result row to
- * @p each (NULL: a statement without rows); reset it either way.
- * @param rows receives the rows handed over (may be NULL) */
-static bp_status run_values(sq *q, bp_sql_id id, const bp_sql_value *v, size_t n, row_fn each, void *ctx,
-                            const char *what, long long *rows)
-{
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, id, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_values(st, 1, v, n);
-    return each != NULL ? each_row(q, st, each, ctx, what, rows) : step_done(q, st, what);
-}
-
-static bp_status sq_mark(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now)
-{
-    bp_sql_value v[BP_SQL_MARK_N];
-    bp_sql_mark_values(fingerprint, facts, state, now, v);
-    return run_values(h, BP_SQL_MARK, v, BP_SQL_MARK_N, NULL, NULL, "recording a fingerprint", NULL);
-}
-
-static bp_status sq_drop_placeholder(void *h, const char *fingerprint)
-{
-    const bp_sql_value v[] = {text_v(fingerprint)};
-    return run_values(h, BP_SQL_DROP_PLACEHOLDER, v, 1, NULL, NULL, "replacing an unrecognised message", NULL);
+    static const bp_sql_type types[] = {BP_SQL_INT};
+    const bp_sql_value v[] = {bp_sql_text(fingerprint)};
+    bp_sql_call c = bp_sql_read(BP_SQL_SEEN, v, 1, types, 1, seen_each, state, "looking up a fingerprint");
+    *state = BP_SEEN_UNKNOWN;
+    return sq_run(h, &c);
 }
 
 static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id)
@@ -991,328 +1001,11 @@ static bp_status sq_ledger_insert(void *h, const bp_ledger_row *r, long long *id
     sq *q = h;
     bp_sql_value v[BP_SQL_LEDGER_N];
     bp_sql_ledger_values(r, v); /* all but v[0], the id, are bound */
-    bp_status bs =
-        run_values(q, BP_SQL_LEDGER_INSERT, v + 1, BP_SQL_LEDGER_N - 1, NULL, NULL, "writing the ledger", NULL);
+    bp_sql_call c = {
+        .id = BP_SQL_LEDGER_INSERT, .params = v + 1, .n_params = BP_SQL_LEDGER_N - 1, .what = "writing the ledger"};
+    bp_status bs = sq_run(q, &c);
     *id = bs == BP_OK ? sqlite3_last_insert_rowid(q->db) : 0;
     return bs;
-}
-
-typedef struct ledger_walk {
-    bp_ledger_cb cb;
-    void *user;
-    const char *address; /* the fold's rows: of this address */
-} ledger_walk;
-
-static int ledger_each(sqlite3_stmt *st, void *ctx)
-{
-    ledger_walk *w = ctx;
-    bp_sql_value v[BP_SQL_LEDGER_N];
-    bp_ledger_row r;
-    read_values(st, bp_sql_ledger_types, BP_SQL_LEDGER_N, v);
-    bp_sql_ledger_row(&r, v);
-    return w->cb(w->user, &r);
-}
-
-static int fold_each(sqlite3_stmt *st, void *ctx)
-{
-    ledger_walk *w = ctx;
-    bp_sql_value v[BP_SQL_FOLD_N];
-    bp_ledger_row r;
-    read_values(st, bp_sql_fold_types, BP_SQL_FOLD_N, v);
-    bp_sql_fold_row(&r, v, w->address);
-    return w->cb(w->user, &r);
-}
-
-static bp_status sq_ledger_for(void *h, const char *address, bp_ledger_cb cb, void *user)
-{
-    ledger_walk w = {cb, user, address};
-    const bp_sql_value v[] = {text_v(address)};
-    return run_values(h, BP_SQL_LEDGER_FOR, v, 1, ledger_each, &w, "reading the ledger", NULL);
-}
-
-static bp_status sq_ledger_fold(void *h, const char *address, long long after_time, long long after_id, bp_ledger_cb cb,
-                                void *user)
-{
-    ledger_walk w = {cb, user, address};
-    const bp_sql_value v[] = {text_v(address), int_v(after_time), int_v(after_id)};
-    return run_values(h, BP_SQL_LEDGER_FOLD, v, 3, fold_each, &w, "reading the ledger", NULL);
-}
-
-static bp_status sq_ledger_page(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
-                                void *user)
-{
-    ledger_walk w = {cb, user, NULL};
-    const bp_sql_value v[] = {int_v(after_id), int_v(limit), int_v(events_only != 0)};
-    return run_values(h, BP_SQL_LEDGER_PAGE, v, 3, ledger_each, &w, "reading the ledger", NULL);
-}
-
-static bp_status sq_ledger_units(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
-{
-    ledger_walk w = {cb, user, NULL};
-    const bp_sql_value v[] = {int_v(after_id), int_v(last_id)};
-    return run_values(h, BP_SQL_LEDGER_UNITS, v, 2, ledger_each, &w, "reading the ledger", NULL);
-}
-
-static bp_status sq_ledger_reclassify(void *h, long long id, const char *category, const char *rule, bp_action action,
-                                      const char *blocklist)
-{
-    const bp_sql_value v[] = {int_v(id), text_v(category), text_v(rule), text_v(bp_action_name(action)),
-                              text_v(blocklist)};
-    return run_values(h, BP_SQL_LEDGER_RECLASSIFY, v, 5, NULL, NULL, "updating the ledger", NULL);
-}
-
-typedef struct suppression_walk {
-    bp_suppression_cb cb;
-    void *user;
-} suppression_walk;
-
-static int suppression_each(sqlite3_stmt *st, void *ctx)
-{
-    suppression_walk *w = ctx;
-    bp_sql_value v[BP_SQL_SUPPRESSION_N];
-    bp_suppression r;
-    read_values(st, bp_sql_suppression_types, BP_SQL_SUPPRESSION_N, v);
-    bp_sql_suppression_row(&r, v);
-    return w->cb(w->user, &r);
-}
-
-static bp_status sq_suppression_get(void *h, const char *address, bp_suppression_cb cb, void *user)
-{
-    suppression_walk w = {cb, user};
-    long long n = 0;
-    const bp_sql_value v[] = {text_v(address)};
-    bp_status bs = run_values(h, BP_SQL_SUPP_GET, v, 1, suppression_each, &w, "reading the suppression list", &n);
-    return bs == BP_OK && n == 0 ? BP_ERR_NOT_FOUND : bs;
-}
-
-static bp_status sq_suppression_put(void *h, const bp_suppression *r)
-{
-    bp_sql_value v[BP_SQL_SUPPRESSION_N];
-    bp_sql_suppression_values(r, v);
-    return run_values(h, BP_SQL_SUPP_PUT, v, BP_SQL_SUPPRESSION_N, NULL, NULL, "writing the suppression list", NULL);
-}
-
-static bp_status sq_suppression_delete(void *h, const char *address)
-{
-    const bp_sql_value v[] = {text_v(address)};
-    return run_values(h, BP_SQL_SUPP_DELETE, v, 1, NULL, NULL, "writing the suppression list", NULL);
-}
-
-static bp_status sq_suppression_list(void *h, const bp_store_filter *f, bp_suppression_cb cb, void *user)
-{
-    suppression_walk w = {cb, user};
-    const bp_sql_value v[] = {int_v(f->since), text_v(f->type), text_v(f->category), text_v(f->domain),
-                              int_v(f->include_lifted != 0)};
-    return run_values(h, BP_SQL_SUPP_LIST, v, 5, suppression_each, &w, "reading the suppression list", NULL);
-}
-
-typedef struct stats_walk {
-    bp_stats_cb cb;
-    void *user;
-    bp_stats_dim dim;
-    int stopped;
-} stats_walk;
-
-static int stats_each(sqlite3_stmt *st, void *ctx)
-{
-    stats_walk *w = ctx;
-    char day[32];
-    const char *key = bp_sql_stats_key(w->dim, (const char *)sqlite3_column_text(st, 0), day, sizeof(day));
-    w->stopped = w->cb(w->user, w->dim, key, sqlite3_column_int64(st, 1)) != 0;
-    return w->stopped;
-}
-
-static bp_status sq_stats(void *h, const bp_store_filter *f, bp_stats_cb cb, void *user)
-{
-    sq *q = h;
-    for (size_t i = 0; i < BP_STATS_DIM_LAST; i++) {
-        sqlite3_stmt *st = NULL;
-        stats_walk w = {cb, user, bp_sql_stats[i].dim, 0};
-        bp_status bs = prepare(q, bp_sql_stats[i].id, &st);
-        if (bs != BP_OK)
-            return bs;
-        if (bp_sql_stats[i].uses_since)
-            sqlite3_bind_int64(st, 1, f->since);
-        bs = each_row(q, st, stats_each, &w, "counting", NULL);
-        if (bs != BP_OK || w.stopped)
-            return bs;
-    }
-    return BP_OK;
-}
-
-static bp_status sq_state_get(void *h, const char *address, bp_fold_state_cb cb, void *user)
-{
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, BP_SQL_STATE_GET, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, address);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        bp_sql_value v[BP_SQL_STATE_N];
-        bp_fold_state s;
-        read_values(st, bp_sql_state_types, BP_SQL_STATE_N, v);
-        bp_sql_state_row(&s, v);
-        cb(user, &s);
-    } else if (rc == SQLITE_DONE) {
-        bs = BP_ERR_NOT_FOUND;
-    } else {
-        bs = fail(q, rc, "reading the fold state");
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
-}
-
-static bp_status sq_state_put(void *h, const bp_fold_state *s)
-{
-    bp_sql_value v[BP_SQL_STATE_N];
-    bp_sql_state_values(s, v);
-    return run_values(h, BP_SQL_STATE_PUT, v, BP_SQL_STATE_N, NULL, NULL, "writing the fold state", NULL);
-}
-
-static bp_status sq_state_delete(void *h, const char *address)
-{
-    const bp_sql_value v[] = {text_v(address)};
-    return run_values(h, BP_SQL_STATE_DELETE, v, 1, NULL, NULL, "writing the fold state", NULL);
-}
-
-typedef struct ext_walk {
-    const bp_sql_stmt *stmt;
-    bp_sql_row_fn each;
-    void *user;
-} ext_walk;
-
-static int ext_each(sqlite3_stmt *st, void *ctx)
-{
-    ext_walk *w = ctx;
-    bp_sql_value v[BP_SQL_STMT_MAX_COLS];
-    read_values(st, w->stmt->types, w->stmt->n_cols, v);
-    return w->each(w->user, v);
-}
-
-static bp_status sq_run_stmt(void *h, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                             void *user, long long *changes)
-{
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
-        bp_status bs = connect(q);
-        if (bs != BP_OK)
-            return bs;
-    }
-    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
-        BP_INTERNAL_ERROR("an extension's statement has too many columns");
-    int slot = -1;
-    for (int i = 0; i < BP_SQL_STMT_CACHE && st == NULL; i++) {
-        if (q->ext[i].key == stmt)
-            st = q->ext[i].st;
-        else if (q->ext[i].key == NULL && slot < 0)
-            slot = i;
-    }
-    if (st == NULL) {
-        if (slot < 0)
-            BP_INTERNAL_ERROR("more extension statements than BP_SQL_STMT_CACHE");
-        int rc = sqlite3_prepare_v3(q->db, stmt->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK)
-            return fail(q, rc, "prepare");
-        q->ext[slot].key = stmt;
-        q->ext[slot].st = st;
-    }
-    bind_values(st, 1, v, n);
-    ext_walk w = {stmt, each, user};
-    bp_status bs = each != NULL ? each_row(q, st, ext_each, &w, "reading", NULL) : step_done(q, st, "writing");
-    if (changes != NULL)
-        *changes = bs == BP_OK ? sqlite3_changes(q->db) : 0;
-    return bs;
-}
-
-static bp_status sq_position_get(void *h, const char *stream, bp_acct_position_cb cb, void *user)
-{
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, BP_SQL_POSITION_GET, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, stream);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        bp_sql_value v[BP_SQL_POSITION_N];
-        bp_acct_position pos;
-        read_values(st, bp_sql_position_types, BP_SQL_POSITION_N, v);
-        bp_sql_position_row(&pos, v);
-        cb(user, &pos);
-    } else if (rc == SQLITE_DONE) {
-        bs = BP_ERR_NOT_FOUND;
-    } else {
-        bs = fail(q, rc, "reading the accounting position");
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
-}
-
-static bp_status sq_first_spelling(void *h, const char *key, char *buf, size_t size)
-{
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, BP_SQL_FIRST_SPELLING, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, key);
-    int rc = sqlite3_step(st);
-    const char *r = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    if (r != NULL)
-        snprintf(buf, size, "%s", r);
-    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        bs = BP_ERR_NOT_FOUND;
-    else
-        bs = fail(q, rc, "reading the ledger");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
-}
-
-static bp_status sq_position_put(void *h, const bp_acct_position *pos)
-{
-    bp_sql_value v[BP_SQL_POSITION_N];
-    bp_sql_position_values(pos, v);
-    return run_values(h, BP_SQL_POSITION_PUT, v, BP_SQL_POSITION_N, NULL, NULL, "writing the accounting position",
-                      NULL);
-}
-
-static bp_status sq_unit_envid(void *h, const char *fingerprint, char *buf, size_t size)
-{
-    sq *q = h;
-    sqlite3_stmt *st = NULL;
-    bp_status bs = prepare(q, BP_SQL_UNIT_ENVID, &st);
-    if (bs != BP_OK)
-        return bs;
-    bind_text(st, 1, fingerprint);
-    int rc = sqlite3_step(st);
-    const char *r = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    if (r != NULL)
-        snprintf(buf, size, "%s", r);
-    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        bs = BP_ERR_NOT_FOUND;
-    else
-        bs = fail(q, rc, "reading a unit");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return bs;
-}
-
-static bp_status sq_ledger_pair(void *h, long long id, long long first)
-{
-    const bp_sql_value v[] = {int_v(id), int_v(first)};
-    return run_values(h, BP_SQL_LEDGER_PAIR, v, 2, NULL, NULL, "writing the ledger", NULL);
-}
-
-static bp_status sq_ledger_unpair(void *h, long long id)
-{
-    const bp_sql_value v[] = {int_v(id)};
-    return run_values(h, BP_SQL_LEDGER_UNPAIR, v, 1, NULL, NULL, "writing the ledger", NULL);
 }
 
 /* ---- schema 5: identity (docs/store.md "Identity") ----------------------------------------- */
@@ -1335,37 +1028,6 @@ static void sql_address_key(sqlite3_context *ctx, int argc, sqlite3_value **argv
         sqlite3_result_text(ctx, key, -1, free);
 }
 
-/* A list of keys (malloc'ed strings). */
-typedef struct key_list {
-    char **v;
-    size_t n, cap;
-    int nomem;
-} key_list;
-
-static int collect_key(sqlite3_stmt *st, void *ctx)
-{
-    key_list *l = ctx;
-    const char *k = (const char *)sqlite3_column_text(st, 0);
-    if (k == NULL)
-        return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = bp_realloc(l->v, cap * sizeof(*v));
-        if (v == NULL) {
-            l->nomem = 1;
-            return 1;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    if ((l->v[l->n] = bp_strdup(k)) == NULL) {
-        l->nomem = 1;
-        return 1;
-    }
-    l->n++;
-    return 0;
-}
-
 /* After the identity step's SQL, in its transaction: every row's key (bp_address_key() as an SQL
  * function), the fold states of spellings that are not keys dropped (a cache: made again at
  * the address's next write), the indexes; then the keys with several spellings lose their
@@ -1374,7 +1036,7 @@ static int collect_key(sqlite3_stmt *st, void *ctx)
  * Interrupted, the transaction is undone and all of it runs again. */
 static bp_status migrate_identity(sq *q)
 {
-    key_list keys = {NULL, 0, 0, 0};
+    bp_sql_text_list keys = {NULL, 0, 0, 0};
     int rc = sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, q,
                                         sql_address_key, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -1387,43 +1049,16 @@ static bp_status migrate_identity(sq *q)
                         "CREATE INDEX ledger_key ON ledger(address_key, evidence_time, id);",
                         "migrating the schema: address keys");
     if (bs == BP_OK)
-        bs = run_values(q, BP_SQL_MIGRATE_KEYS, NULL, 0, collect_key, &keys, "migrating the schema", NULL);
-    if (bs == BP_OK && keys.nomem)
-        bs = BP_ERR_NOMEM;
+        bs = bp_sql_text_list_read(sq_run, q, BP_SQL_MIGRATE_KEYS, &keys, "migrating the schema");
     if (bs == BP_OK)
         bs = exec(q, BP_SQL_MIGRATE_DROP_MERGED "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);",
                   "migrating the schema");
     for (size_t i = 0; i < keys.n && bs == BP_OK; i++)
         bs = q->hooks.rederive(q->hooks.ctx, q, keys.v[i]);
     sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL, NULL);
-    for (size_t i = 0; i < keys.n; i++)
-        free(keys.v[i]);
-    free(keys.v);
+    bp_sql_text_list_free(&keys);
     if (bs == BP_ERR_NOMEM)
         snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
-    return bs;
-}
-
-/* Result columns bp_sql_call may ask for (an outbox row and its ledger row). */
-#define RUN_MAX_COLUMNS 64
-
-static int call_each(sqlite3_stmt *st, void *ctx)
-{
-    bp_sql_call *c = ctx;
-    bp_sql_value v[RUN_MAX_COLUMNS];
-    read_values(st, c->types, c->n_cols, v);
-    return c->row(c->user, v);
-}
-
-static bp_status sq_run(void *h, bp_sql_call *c)
-{
-    sq *q = h;
-    if (c->n_cols > RUN_MAX_COLUMNS)
-        BP_INTERNAL_ERROR("more result columns than RUN_MAX_COLUMNS");
-    c->rows = c->changed = 0;
-    bp_status bs = run_values(q, c->id, c->params, c->n_params, c->n_cols > 0 ? call_each : NULL, c, c->what, &c->rows);
-    if (bs == BP_OK && q->db != NULL)
-        c->changed = sqlite3_changes64(q->db);
     return bs;
 }
 
@@ -1437,28 +1072,7 @@ const bp_store_backend bp_store_backend_sqlite = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .seen = sq_seen,
-    .mark = sq_mark,
-    .drop_placeholder = sq_drop_placeholder,
     .ledger_insert = sq_ledger_insert,
-    .ledger_for = sq_ledger_for,
-    .ledger_fold = sq_ledger_fold,
-    .first_spelling = sq_first_spelling,
-    .unit_envid = sq_unit_envid,
-    .ledger_pair = sq_ledger_pair,
-    .ledger_unpair = sq_ledger_unpair,
-    .ledger_page = sq_ledger_page,
-    .ledger_units = sq_ledger_units,
-    .ledger_reclassify = sq_ledger_reclassify,
-    .suppression_get = sq_suppression_get,
-    .suppression_put = sq_suppression_put,
-    .suppression_delete = sq_suppression_delete,
-    .suppression_list = sq_suppression_list,
-    .stats = sq_stats,
-    .state_get = sq_state_get,
-    .state_put = sq_state_put,
-    .state_delete = sq_state_delete,
-    .run_stmt = sq_run_stmt,
+    .lock = NULL,
     .run = sq_run,
-    .position_get = sq_position_get,
-    .position_put = sq_position_put,
 };

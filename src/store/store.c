@@ -43,10 +43,12 @@
 #include "bouncepipe/arena.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/module.h"
+#include "bouncepipe/text.h"
 #include "dmarc_sql.h"
 #include "fold.h"
 #include "identity.h"
 #include "outbox.h"
+#include "rows.h"
 #include "signals_sql.h"
 #include "sql.h"
 #include "store_backend.h"
@@ -225,7 +227,20 @@ void bp_store_rollback(bp_store *s)
 bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
                            void *user, long long *changes)
 {
-    return s->be->run_stmt(s->h, stmt, v, n, each, user, changes);
+    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
+        BP_INTERNAL_ERROR("an extension's statement has too many columns");
+    bp_sql_call c = {.stmt = stmt,
+                     .params = v,
+                     .n_params = n,
+                     .types = stmt->types,
+                     .n_cols = stmt->n_cols,
+                     .row = each,
+                     .user = user,
+                     .what = each != NULL ? "reading" : "writing"};
+    bp_status st = s->be->run(s->h, &c);
+    if (changes != NULL)
+        *changes = st == BP_OK ? c.changed : 0;
+    return st;
 }
 
 int bp_store_sql_in_tx(const bp_store *s)
@@ -243,15 +258,6 @@ static bp_status need_tx(bp_store *s)
     if (s->in_tx)
         return BP_OK;
     snprintf(s->error, sizeof(s->error), "write outside a transaction");
-    return BP_ERR_USAGE;
-}
-
-/* An operator's or a delivery's address: no longer than an address can be (limits.h). */
-static bp_status check_address(bp_store *s, const char *address)
-{
-    if (address != NULL && strlen(address) <= BP_MAX_ADDRESS_BYTES)
-        return BP_OK;
-    snprintf(s->error, sizeof(s->error), "not an address (empty, or longer than %u bytes)", BP_MAX_ADDRESS_BYTES);
     return BP_ERR_USAGE;
 }
 
@@ -279,6 +285,22 @@ static bp_status key_of(bp_store *s, const char *address, char **key)
         return BP_OK;
     snprintf(s->error, sizeof(s->error), "out of memory");
     return BP_ERR_NOMEM;
+}
+
+/* The key of an operator's or a delivery's address, into *key (malloc'ed), inside a
+ * transaction; the address no longer than an address can be (limits.h).
+ * @return BP_OK, BP_ERR_USAGE or BP_ERR_NOMEM */
+static bp_status operator_key(bp_store *s, const char *address, char **key)
+{
+    *key = NULL;
+    bp_status st = need_tx(s);
+    if (st != BP_OK)
+        return st;
+    if (address == NULL || strlen(address) > BP_MAX_ADDRESS_BYTES) {
+        snprintf(s->error, sizeof(s->error), "not an address (empty, or longer than %u bytes)", BP_MAX_ADDRESS_BYTES);
+        return BP_ERR_USAGE;
+    }
+    return key_of(s, address, key);
 }
 
 /* ---- the fold state kept per address (table derive_state) --------------------------------
@@ -331,7 +353,7 @@ static bp_status save_state(bp_store *s, const char *address, const bp_fold *d)
     if (soft == NULL)
         return BP_ERR_NOMEM;
     bp_fold_state st = bp_fold_to_state(d, address, policy, soft);
-    bp_status bs = s->be->state_put(s->h, &st);
+    bp_status bs = bp_rows_state_put(s->be, s->h, &st);
     free(soft);
     return bs;
 }
@@ -441,7 +463,7 @@ static bp_status derive(bp_store *s, const char *key, int *became_suppressed, si
     fold_ctx ctx = {fold_policy(s), &d, 0, ""};
     bp_fold_policy_text(&ctx.policy, policy, sizeof(policy));
     state_load load = {policy, &d, 0};
-    bp_status st = s->be->state_get(s->h, key, load_state, &load);
+    bp_status st = bp_rows_state_get(s->be, s->h, key, load_state, &load);
     if (st == BP_ERR_NOT_FOUND)
         st = BP_OK;
     if (st != BP_OK)
@@ -472,7 +494,7 @@ static bp_status derive(bp_store *s, const char *key, int *became_suppressed, si
         }
     }
     d.folded = 0;
-    st = s->be->ledger_fold(s->h, key, d.last_time, d.last_id, fold_row, &ctx);
+    st = bp_rows_ledger_fold(s->be, s->h, key, d.last_time, d.last_id, fold_row, &ctx);
     if (st == BP_OK && d.nomem)
         st = BP_ERR_NOMEM;
     if (st != BP_OK)
@@ -482,13 +504,13 @@ static bp_status derive(bp_store *s, const char *key, int *became_suppressed, si
     bp_suppression row = bp_fold_suppression(&d, key, domain != NULL ? domain : "");
     row.address_key = key;
     current_row cur = {d.exists ? &row : NULL, 0, 0, 0};
-    st = s->be->suppression_get(s->h, key, note_current, &cur);
+    st = bp_rows_suppression_get(s->be, s->h, key, note_current, &cur);
     if (st == BP_ERR_NOT_FOUND)
         st = BP_OK;
     if (st == BP_OK && d.exists && !cur.found && full && ctx.first[0] != '\0') {
         row.address = ctx.first; /* a new row: the spelling recorded first, of the whole ledger folded */
     } else if (st == BP_OK && d.exists && !cur.found) { /* folded from a state: ask */
-        st = s->be->first_spelling(s->h, key, spelling, sizeof(spelling));
+        st = bp_rows_first_spelling(s->be, s->h, key, spelling, sizeof(spelling));
         if (st == BP_OK)
             row.address = spelling;
         else if (st == BP_ERR_NOT_FOUND)
@@ -497,9 +519,9 @@ static bp_status derive(bp_store *s, const char *key, int *became_suppressed, si
     if (st != BP_OK)
         goto out;
     if (d.exists && !cur.same)
-        st = s->be->suppression_put(s->h, &row);
+        st = bp_rows_suppression_put(s->be, s->h, &row);
     else if (!d.exists && cur.found)
-        st = s->be->suppression_delete(s->h, key);
+        st = bp_rows_suppression_delete(s->be, s->h, key);
     if (st == BP_OK && changed && d.last_time != LLONG_MIN)
         st = save_state(s, key, &d);
     if (st != BP_OK)
@@ -527,7 +549,7 @@ static bp_status drop_unfolded_states(bp_store *s)
             dup = strcmp(s->unfolded[j].address, s->unfolded[i].address) == 0;
         if (dup)
             continue;
-        bp_status st = s->be->state_delete(s->h, s->unfolded[i].address);
+        bp_status st = bp_rows_state_delete(s->be, s->h, s->unfolded[i].address);
         if (st != BP_OK)
             return st;
     }
@@ -543,13 +565,13 @@ bp_status bp_store_seen(bp_store *s, const char *fingerprint, int *state)
 
 bp_status bp_store_acct_position(bp_store *s, const char *stream, bp_acct_position_cb cb, void *user)
 {
-    return s->be->position_get(s->h, stream, cb, user);
+    return bp_rows_position_get(s->be, s->h, stream, cb, user);
 }
 
 bp_status bp_store_acct_position_put(bp_store *s, const bp_acct_position *pos)
 {
     bp_status st = need_tx(s);
-    return st == BP_OK ? s->be->position_put(s->h, pos) : st;
+    return st == BP_OK ? bp_rows_position_put(s->be, s->h, pos) : st;
 }
 
 /* Note ledger row @p r, written with id @p id, for derive(). */
@@ -719,7 +741,7 @@ static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, co
     p.action = action;
     p.acct = is_acct(fingerprint);
     p.t_to = t + BP_PAIR_WINDOW_SECONDS;
-    bp_status st = s->be->ledger_fold(s->h, key, t - BP_PAIR_WINDOW_SECONDS - 1, LLONG_MAX, scan_row, &p);
+    bp_status st = bp_rows_ledger_fold(s->be, s->h, key, t - BP_PAIR_WINDOW_SECONDS - 1, LLONG_MAX, scan_row, &p);
     if (st == BP_OK && p.nomem)
         st = BP_ERR_NOMEM;
     pair_best best = {0, 0, 0, 0, 0};
@@ -727,7 +749,7 @@ static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, co
         char envid[BP_MAX_STORED_ENVID_BYTES + 1];
         if (e->envid != NULL && p.v[i].envid == NULL && p.fingerprint[i] != NULL) {
             /* its unit's envelope id, kept once in the processed row */
-            st = s->be->unit_envid(s->h, p.fingerprint[i], envid, sizeof(envid));
+            st = bp_rows_unit_envid(s->be, s->h, p.fingerprint[i], envid, sizeof(envid));
             if (st == BP_OK)
                 p.v[i].envid = envid;
             else if (st == BP_ERR_NOT_FOUND)
@@ -742,9 +764,9 @@ static bp_status pair_report(bp_store *s, const bp_event *e, const char *key, co
     *paired = 1;
     if (bp_fold_key_after(t, id, best.t, best.id)) { /* the earlier report counts: this one is the second */
         *marked = 1;
-        return s->be->ledger_pair(s->h, id, best.id);
+        return bp_rows_ledger_pair(s->be, s->h, id, best.id);
     }
-    st = s->be->ledger_pair(s->h, best.id, id); /* this one sorts first: the other stops counting */
+    st = bp_rows_ledger_pair(s->be, s->h, best.id, id); /* this one sorts first: the other stops counting */
     return st == BP_OK ? note_unfolded(s, key, BP_FACT_NOTHING, 0, best.id, 1) : st;
 }
 
@@ -781,16 +803,12 @@ static int collect_history(void *user, const bp_ledger_row *r)
     if (strcmp(r->kind, BP_LEDGER_EVENT) != 0 || r->event.type != BP_EVENT_BOUNCE ||
         bp_action_name(r->event.action) == NULL)
         return 0;
-    if (hs->n == hs->cap) {
-        size_t cap = hs->cap ? hs->cap * 2 : 16;
-        history_row *v = bp_realloc(hs->v, cap * sizeof(*v));
-        if (v == NULL) {
-            hs->nomem = 1;
-            return 1;
-        }
-        hs->v = v;
-        hs->cap = cap;
+    history_row *v = bp_grow(hs->v, hs->n, &hs->cap, sizeof(*v), 16);
+    if (v == NULL) {
+        hs->nomem = 1;
+        return 1;
     }
+    hs->v = v;
     history_row *h = &hs->v[hs->n++];
     memset(h, 0, sizeof(*h));
     h->id = r->id;
@@ -826,7 +844,7 @@ static bp_status pair_history(bp_store *s, const char *key, int *changed)
     history hs = {NULL, 0, 0, 0};
     history_row **cand = NULL;
     *changed = 0;
-    bp_status st = s->be->ledger_for(s->h, key, collect_history, &hs);
+    bp_status st = bp_rows_ledger_for(s->be, s->h, key, collect_history, &hs);
     if (st == BP_OK && hs.nomem)
         st = BP_ERR_NOMEM;
     if (st == BP_OK && hs.n > 0 && (cand = bp_malloc(hs.n * sizeof(*cand))) == NULL)
@@ -865,9 +883,9 @@ static bp_status pair_history(bp_store *s, const char *key, int *changed)
         if (y == NULL)
             continue;
         if (bp_fold_key_after(x->t, x->id, y->t, y->id))
-            st = s->be->ledger_pair(s->h, x->id, y->id);
+            st = bp_rows_ledger_pair(s->be, s->h, x->id, y->id);
         else
-            st = s->be->ledger_pair(s->h, y->id, x->id);
+            st = bp_rows_ledger_pair(s->be, s->h, y->id, x->id);
         x->taken = y->taken = 1;
         *changed = 1;
     }
@@ -916,19 +934,7 @@ typedef struct unit_text {
 /* @p v cut to at most @p max bytes, at a UTF-8 character boundary (a copy when cut). */
 static const char *cut(unit_text *w, const char *v, size_t max)
 {
-    if (v == NULL || strlen(v) <= max)
-        return v;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-        n--; /* v[n] continues a character: keep none of it */
-    if (w->arena == NULL && (w->arena = bp_arena_new()) == NULL) {
-        w->nomem = 1;
-        return NULL;
-    }
-    const char *c = bp_arena_strndup(w->arena, v, n);
-    if (c == NULL)
-        w->nomem = 1;
-    return c;
+    return bp_arena_cut(&w->arena, v, max, &w->nomem);
 }
 
 static size_t text_len(const char *v)
@@ -1089,7 +1095,7 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
         result->outcome = BP_RECORD_UPGRADED;
         st = bp_store_outbox_drop_placeholder(s, unit->fingerprint); /* its outbox rows go with it */
         if (st == BP_OK)
-            st = s->be->drop_placeholder(s->h, unit->fingerprint);
+            st = bp_rows_drop_placeholder(s->be, s->h, unit->fingerprint);
         if (st != BP_OK)
             return st;
     }
@@ -1145,7 +1151,8 @@ bp_status bp_store_record_with_outbox(bp_store *s, const bp_store_unit *unit, co
             goto out;
         result->recorded++;
     }
-    st = s->be->mark(s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
+    st =
+        bp_rows_mark(s->be, s->h, unit->fingerprint, &facts, recognised ? BP_SEEN_RECORDED : BP_SEEN_UNRECOGNIZED, now);
     if (st != BP_OK)
         goto out;
     /* a DMARC aggregate report's rows, a failure report's domain: with the unit (dmarc_store.c) */
@@ -1227,11 +1234,7 @@ bp_status bp_store_record_once(bp_store *s, const bp_store_unit *unit, const bp_
 bp_status bp_store_record_delivery(bp_store *s, const char *address, long long when)
 {
     char *key = NULL;
-    bp_status st = need_tx(s);
-    if (st == BP_OK)
-        st = check_address(s, address);
-    if (st == BP_OK)
-        st = key_of(s, address, &key);
+    bp_status st = operator_key(s, address, &key);
     if (st != BP_OK)
         return st;
     size_t soft_pending = 0;
@@ -1266,7 +1269,7 @@ bp_status bp_store_lookup(bp_store *s, const char *address, bp_suppression_cb cb
     char *key = NULL;
     bp_status st = key_of(s, address, &key);
     if (st == BP_OK)
-        st = key != NULL ? s->be->suppression_get(s->h, key, cb, user) : BP_ERR_NOT_FOUND;
+        st = key != NULL ? bp_rows_suppression_get(s->be, s->h, key, cb, user) : BP_ERR_NOT_FOUND;
     free(key);
     return st;
 }
@@ -1276,7 +1279,7 @@ bp_status bp_store_ledger_for(bp_store *s, const char *address, bp_ledger_cb cb,
     char *key = NULL;
     bp_status st = key_of(s, address, &key);
     if (st == BP_OK && key != NULL)
-        st = s->be->ledger_for(s->h, key, cb, user);
+        st = bp_rows_ledger_for(s->be, s->h, key, cb, user);
     free(key);
     return st;
 }
@@ -1287,9 +1290,7 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 {
     char notebuf[BP_MAX_STORED_NOTE_BYTES + 1];
     if (note != NULL && strlen(note) > BP_MAX_STORED_NOTE_BYTES) {
-        size_t n = BP_MAX_STORED_NOTE_BYTES;
-        while (n > 0 && ((unsigned char)note[n] & 0xc0) == 0x80)
-            n--; /* at a character boundary, as cut() */
+        size_t n = bp_utf8_cut(note, strlen(note), BP_MAX_STORED_NOTE_BYTES); /* as cut() */
         memcpy(notebuf, note, n);
         notebuf[n] = '\0';
         note = notebuf;
@@ -1309,15 +1310,11 @@ static bp_status operator_row(bp_store *s, const char *kind, const char *address
 bp_status bp_store_remove(bp_store *s, const char *address, const char *reason, long long now)
 {
     char *key = NULL;
-    bp_status st = need_tx(s);
-    if (st == BP_OK)
-        st = check_address(s, address);
-    if (st == BP_OK)
-        st = key_of(s, address, &key);
+    bp_status st = operator_key(s, address, &key);
     if (st != BP_OK)
         return st;
     current_row cur = {NULL, 0, 0, 0};
-    st = s->be->suppression_get(s->h, key, note_current, &cur);
+    st = bp_rows_suppression_get(s->be, s->h, key, note_current, &cur);
     if (st == BP_OK && !cur.active)
         st = BP_ERR_NOT_FOUND;
     if (st == BP_OK)
@@ -1347,15 +1344,11 @@ bp_status bp_store_add(bp_store *s, const char *address, const char *reason, con
 {
     char *key = NULL;
     *changed = 0;
-    bp_status st = need_tx(s);
-    if (st == BP_OK)
-        st = check_address(s, address);
-    if (st == BP_OK)
-        st = key_of(s, address, &key);
+    bp_status st = operator_key(s, address, &key);
     if (st != BP_OK)
         return st;
     lift_info cur = {0, 0, 0};
-    st = s->be->suppression_get(s->h, key, note_lift, &cur);
+    st = bp_rows_suppression_get(s->be, s->h, key, note_lift, &cur);
     if (st == BP_ERR_NOT_FOUND)
         st = BP_OK;
     if (st != BP_OK || cur.active)
@@ -1383,12 +1376,7 @@ out:
 
 bp_status bp_store_export(bp_store *s, const bp_store_filter *filter, bp_suppression_cb cb, void *user)
 {
-    bp_store_filter none;
-    if (filter == NULL) {
-        memset(&none, 0, sizeof(none));
-        filter = &none;
-    }
-    return s->be->suppression_list(s->h, filter, cb, user);
+    return bp_rows_suppression_list(s->be, s->h, filter, cb, user);
 }
 
 const char *bp_stats_dim_name(bp_stats_dim dim)
@@ -1400,12 +1388,7 @@ const char *bp_stats_dim_name(bp_stats_dim dim)
 
 bp_status bp_store_stats(bp_store *s, const bp_store_filter *filter, bp_stats_cb cb, void *user)
 {
-    bp_store_filter none;
-    if (filter == NULL) {
-        memset(&none, 0, sizeof(none));
-        filter = &none;
-    }
-    return s->be->stats(s->h, filter, cb, user);
+    return bp_rows_stats(s->be, s->h, filter, cb, user);
 }
 
 /* Rows per round trip when the whole ledger is read: bounded memory however large it is. */
@@ -1433,7 +1416,7 @@ bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user)
     page_walk w = {cb, user, 0, 0, 0};
     for (;;) {
         w.n = 0;
-        bp_status st = s->be->ledger_page(s->h, w.last_id, LEDGER_PAGE_ROWS, 1, walk_row, &w);
+        bp_status st = bp_rows_ledger_page(s->be, s->h, w.last_id, LEDGER_PAGE_ROWS, 1, walk_row, &w);
         if (st != BP_OK || w.stopped || w.n < LEDGER_PAGE_ROWS)
             return st;
     }
@@ -1441,12 +1424,12 @@ bp_status bp_store_ledger_events(bp_store *s, bp_ledger_cb cb, void *user)
 
 bp_status bp_store_ledger_page(bp_store *s, long long after_id, long long limit, bp_ledger_cb cb, void *user)
 {
-    return s->be->ledger_page(s->h, after_id, limit > 0 ? limit : LEDGER_PAGE_ROWS, 0, cb, user);
+    return bp_rows_ledger_page(s->be, s->h, after_id, limit > 0 ? limit : LEDGER_PAGE_ROWS, 0, cb, user);
 }
 
 bp_status bp_store_ledger_units(bp_store *s, long long after_id, long long last_id, bp_ledger_cb cb, void *user)
 {
-    return s->be->ledger_units(s->h, after_id, last_id, cb, user);
+    return bp_rows_ledger_units(s->be, s->h, after_id, last_id, cb, user);
 }
 
 bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, const char *category, const char *rule,
@@ -1459,9 +1442,9 @@ bp_status bp_store_reclassify(bp_store *s, long long id, const char *recipient, 
     if (st == BP_OK) /* a count moves with its list */
         st = bp_signal_reclassified(s, &s->signals, id, blocklist);
     if (st == BP_OK)
-        st = s->be->ledger_reclassify(s->h, id, category, rule, action, blocklist);
+        st = bp_rows_ledger_reclassify(s->be, s->h, id, category, rule, action, blocklist);
     if (st == BP_OK) /* a pair whose reports no longer mean the same is two pieces of evidence */
-        st = s->be->ledger_unpair(s->h, id);
+        st = bp_rows_ledger_unpair(s->be, s->h, id);
     if (st == BP_OK && key != NULL)
         st = note_unfolded(s, key, BP_FACT_NOTHING, 0, id, 1); /* an old row changed: fold it all again */
     if (st == BP_OK && key != NULL)

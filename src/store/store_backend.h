@@ -3,7 +3,9 @@
  *
  * A backend stores rows and answers queries; it decides nothing.  All semantics
  * (idempotency, derivation of the suppression list, soft-bounce escalation, removals) are in
- * store.c, so a second backend (PostgreSQL) only has to store and find the same rows.
+ * store.c, so a second backend (PostgreSQL) only has to store and find the same rows: it
+ * runs the statements of sql.c through one runner, run(), and rows.c makes the store's rows
+ * of them, the same for every backend.
  *
  * Contract of every function: return BP_OK or a bp_status (BP_ERR_BUSY and BP_ERR_IO for
  * transient failures, BP_ERR_STORE otherwise) and leave a message for last_error().  Writes
@@ -69,81 +71,24 @@ typedef struct bp_store_backend {
     bp_status (*commit)(void *h);
     void (*rollback)(void *h);
 
+    /** The state of unit @p fingerprint (BP_SEEN_*); inside a write transaction a backend
+     *  that shares the database with other hosts claims the unit first (PostgreSQL). */
     bp_status (*seen)(void *h, const char *fingerprint, int *state);
-    /** Insert or update the processed row of unit @p fingerprint with @p state and its facts. */
-    bp_status (*mark)(void *h, const char *fingerprint, const bp_unit_facts *facts, int state, long long now);
-    /** Delete the unrecognized placeholder rows of @p fingerprint. */
-    bp_status (*drop_placeholder)(void *h, const char *fingerprint);
-
     /** Insert a row; *id receives its id. */
     bp_status (*ledger_insert)(void *h, const bp_ledger_row *row, long long *id);
-    /** Rows of address key @p key ordered by evidence_time, then id. */
-    bp_status (*ledger_for)(void *h, const char *key, bp_ledger_cb cb, void *user);
     /**
-     * What derive() folds, and what pairing compares (store.c pair_report): the rows of address
-     * key @p key that sort after (@p after_time, @p after_id) in (evidence_time, id) order, with
-     * only id, kind, evidence_time, note, paired_with, reported_again and of the event type,
-     * action, category, feedback_type, recipient, status, smtp_code, final, envid (the row's
-     * own: NULL when its unit's processed row holds it), job_id and fingerprint filled in (the
-     * rest zero).  Inside a write transaction it first locks the address, as ledger_for does.
+     * Inside a write transaction, lock address key @p key before the store reads what it
+     * derives from it (rows.c: ledger_for, ledger_fold, suppression_get, state_get,
+     * state_delete); outside one, nothing.  NULL for a backend whose writer holds the whole
+     * database (SQLite).
      */
-    bp_status (*ledger_fold)(void *h, const char *key, long long after_time, long long after_id, bp_ledger_cb cb,
-                             void *user);
-    /** The recipient of the first row (lowest id) of address key @p key, into @p buf (cut to
-     *  @p size - 1 bytes); BP_ERR_NOT_FOUND when it has none. */
-    bp_status (*first_spelling)(void *h, const char *key, char *buf, size_t size);
-    /** The envelope id the processed row of unit @p fingerprint holds (the unit's shared
-     *  facts, schema 3), into @p buf (cut to @p size - 1 bytes); BP_ERR_NOT_FOUND when none. */
-    bp_status (*unit_envid)(void *h, const char *fingerprint, char *buf, size_t size);
-    /** Mark row @p id as a second report of the failure of row @p first, and @p first as
-     *  reported again by @p id (in a transaction). */
-    bp_status (*ledger_pair)(void *h, long long id, long long first);
-    /** Undo the pair of row @p id (both rows' marks) when the two rows' actions now differ
-     *  (after ledger_reclassify). */
-    bp_status (*ledger_unpair)(void *h, long long id);
-    /** At most @p limit rows with ids after @p after_id in id order (@p events_only: kind "event"). */
-    bp_status (*ledger_page)(void *h, long long after_id, long long limit, int events_only, bp_ledger_cb cb,
-                             void *user);
-    /** The event rows of the units whose first row's id is in (@p after_id, @p last_id], unit by
-     *  unit in the order of their first rows, each unit's in id order (bp_store_ledger_units). */
-    bp_status (*ledger_units)(void *h, long long after_id, long long last_id, bp_ledger_cb cb, void *user);
-    bp_status (*ledger_reclassify)(void *h, long long id, const char *category, const char *rule, bp_action action,
-                                   const char *blocklist);
-
-    /** The row of address key @p key. */
-    bp_status (*suppression_get)(void *h, const char *key, bp_suppression_cb cb, void *user);
-    /** Insert the row of row->address_key, or replace everything of it but its address (the
-     *  spelling shown, kept from its insertion). */
-    bp_status (*suppression_put)(void *h, const bp_suppression *row);
-    bp_status (*suppression_delete)(void *h, const char *key);
-    bp_status (*suppression_list)(void *h, const bp_store_filter *filter, bp_suppression_cb cb, void *user);
-
-    bp_status (*stats)(void *h, const bp_store_filter *filter, bp_stats_cb cb, void *user);
-
-    /** The fold state of address key @p key (table derive_state): cb called once, or
-     *  BP_ERR_NOT_FOUND.  Inside a write transaction it first locks the address, as ledger_for does. */
-    bp_status (*state_get)(void *h, const char *key, bp_fold_state_cb cb, void *user);
-    /** Insert or replace the fold state of state->address (a key). */
-    bp_status (*state_put)(void *h, const bp_fold_state *state);
-    /** Forget the fold state of address key @p key (under its lock); no row is not an error. */
-    bp_status (*state_delete)(void *h, const char *key);
-
+    bp_status (*lock)(void *h, const char *key);
     /**
-     * Run a statement of an extension of the store (sql.h bp_sql_stmt: dmarc_store.c,
-     * signals.c), prepared
-     * once per connection (keyed by @p stmt's address), with @p n values bound from ?1 on;
-     * each result row goes to @p each (NULL: none are expected).
-     * @param changes receives the rows the statement changed (may be NULL)
+     * The one runner: a statement of sql.c, or of an extension of the store (call->stmt:
+     * dmarc_store.c, signals.c, prepared once per connection, keyed by its address), run as
+     * @p call says (sql.h bp_sql_call).  Every read and write of rows.c, outbox.c, grouped.c
+     * and the extensions goes through it.
      */
-    bp_status (*run_stmt)(void *h, const struct bp_sql_stmt *stmt, const struct bp_sql_value *v, size_t n,
-                          bp_sql_row_fn each, void *user, long long *changes);
-    /** The acct --follow position of @p stream (table acct_position): cb once, or BP_ERR_NOT_FOUND. */
-    bp_status (*position_get)(void *h, const char *stream, bp_acct_position_cb cb, void *user);
-    /** Insert or replace the position of pos->stream. */
-    bp_status (*position_put)(void *h, const bp_acct_position *pos);
-
-    /** Run one shared statement of sql.c as @p call says (sql.h bp_sql_call): what the outbox
-     *  (outbox.c) and the report's counts (grouped.c) need, nothing backend-specific. */
     bp_status (*run)(void *h, struct bp_sql_call *call);
 } bp_store_backend;
 

@@ -50,6 +50,23 @@ void *bp_realloc(void *p, size_t size)
     return realloc(p, size);
 }
 
+size_t bp_grow_room(size_t n, size_t cap, size_t size, size_t first)
+{
+    if (n < cap)
+        return cap;
+    size_t room = cap > 0 ? cap * 2 : first;
+    return room > cap && room <= SIZE_MAX / size ? room : 0;
+}
+
+void *bp_grow(void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    size_t room = bp_grow_room(n, *cap, size, first);
+    void *all = room == *cap ? items : room > 0 ? bp_realloc(items, room * size) : NULL;
+    if (all != NULL)
+        *cap = room;
+    return all;
+}
+
 char *bp_strdup(const char *s)
 {
     return bp_strndup(s, strlen(s));

@@ -12,6 +12,8 @@
  */
 #include "bouncepipe/arena.h"
 
+#include "bouncepipe/text.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,6 +148,34 @@ char *bp_arena_strndup(bp_arena *arena, const char *s, size_t len)
 char *bp_arena_strdup(bp_arena *arena, const char *s)
 {
     return s == NULL ? NULL : bp_arena_strndup(arena, s, strlen(s));
+}
+
+void *bp_arena_grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    size_t room = bp_grow_room(n, *cap, size, first);
+    if (room == *cap)
+        return items;
+    char *all = room > 0 ? bp_arena_alloc(arena, room * size) : NULL;
+    if (all != NULL && n > 0)
+        memcpy(all, items, n * size); /* the old array stays in the arena until it goes */
+    if (all != NULL)
+        *cap = room;
+    return all;
+}
+
+const char *bp_arena_cut(bp_arena **arena, const char *s, size_t max, int *nomem)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+    if (len <= max)
+        return s;
+    if (*arena == NULL && (*arena = bp_arena_new()) == NULL) {
+        *nomem = 1;
+        return NULL;
+    }
+    const char *copy = bp_arena_strndup(*arena, s, bp_utf8_cut(s, len, max));
+    if (copy == NULL)
+        *nomem = 1;
+    return copy;
 }
 
 char *bp_arena_printf(bp_arena *arena, const char *fmt, ...)

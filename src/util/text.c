@@ -280,16 +280,21 @@ char *bp_text_mask(bp_arena *arena, const char *s, size_t max_bytes)
     size_t len = strlen(s);
     char *out = NULL;
     if (bp_text_mask_append(&sb, s, len, 0) == BP_OK) {
-        size_t n = sb.len;
-        if (n > max_bytes) {
-            n = max_bytes;
-            while (n > 0 && ((unsigned char)sb.data[n] & 0xC0) == 0x80)
-                n--; /* at a character boundary */
-        }
+        size_t n = bp_utf8_cut(sb.data, sb.len, max_bytes);
         out = bp_arena_strndup(arena, sb.data != NULL ? sb.data : "", n);
     }
     bp_strbuf_free(&sb);
     return out;
+}
+
+size_t bp_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n] continues a character: keep none of it */
+    return n;
 }
 
 void bp_byte_pairs_note(bp_byte_pairs *p, const char *s, size_t len)
