@@ -50,7 +50,7 @@ char *bp_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /**
  * Append one element to a growing array: @p arrayp is the address of the array pointer (a
  * `T **`, NULL-initialised), @p n its count, @p cap its room; when full it is reallocated to
- * twice its room (@p first elements the first time).
+ * twice its room (@p first elements the first time): bp_grow() and the append.
  * @return the new element, zeroed, counted in @p n; or NULL when out of memory or on overflow
  *         (then the array, @p n and @p cap are untouched: still the caller's to free).
  */

@@ -87,18 +87,11 @@ void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t fi
 {
     char *v = NULL;
     memcpy(&v, arrayp, sizeof(v)); /* the caller's T *: object pointers share one representation here */
-    if (*n == *cap) {
-        size_t room = *cap > 0 ? *cap * 2 : first;
-        if (room <= *cap || room > SIZE_MAX / size)
-            return NULL;
-        char *grown = bp_realloc(v, room * size);
-        if (grown == NULL)
-            return NULL;
-        v = grown;
-        memcpy(arrayp, &v, sizeof(v));
-        *cap = room;
-    }
-    char *slot = v + (*n)++ * size;
+    char *all = bp_grow(v, *n, cap, size, first); /* the one growth rule */
+    if (all == NULL)
+        return NULL;
+    memcpy(arrayp, &all, sizeof(all));
+    char *slot = all + (*n)++ * size;
     memset(slot, 0, size);
     return slot;
 }
