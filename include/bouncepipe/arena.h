@@ -39,13 +39,6 @@ char *bp_arena_strdup(bp_arena *arena, const char *s);
  * @return the array to keep, or NULL when out of memory (@p items unchanged)
  */
 void *bp_arena_grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t size, size_t first);
-/**
- * A stored field's text: @p s itself (NULL too) when it has at most @p max bytes, else a copy
- * cut to @p max bytes at a UTF-8 character boundary (bp_utf8_cut()), made in @p *arena, which
- * is created on first use (the caller frees it).
- * @return the text, or NULL with @p *nomem set when out of memory
- */
-const char *bp_arena_cut(bp_arena **arena, const char *s, size_t max, int *nomem);
 /** printf into the arena. @return the new string or NULL. */
 char *bp_arena_printf(bp_arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

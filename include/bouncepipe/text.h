@@ -160,4 +160,12 @@ size_t bp_utf8_cut(const char *s, size_t len, size_t max);
  */
 bp_status bp_parse_duration_ms(const char *s, long long *ms);
 
+/**
+ * A stored field's text: @p s itself (NULL too) when it has at most @p max bytes, else a copy
+ * cut to @p max bytes at a UTF-8 character boundary (bp_utf8_cut()), made in @p *arena, which
+ * is created on first use (the caller frees it).
+ * @return the text, or NULL with @p *nomem set when out of memory
+ */
+const char *bp_arena_cut(bp_arena **arena, const char *s, size_t max, int *nomem);
+
 #endif

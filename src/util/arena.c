@@ -12,8 +12,6 @@
  */
 #include "bouncepipe/arena.h"
 
-#include "bouncepipe/text.h"
-
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -161,21 +159,6 @@ void *bp_arena_grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t 
     if (all != NULL)
         *cap = room;
     return all;
-}
-
-const char *bp_arena_cut(bp_arena **arena, const char *s, size_t max, int *nomem)
-{
-    size_t len = s != NULL ? strlen(s) : 0;
-    if (len <= max)
-        return s;
-    if (*arena == NULL && (*arena = bp_arena_new()) == NULL) {
-        *nomem = 1;
-        return NULL;
-    }
-    const char *copy = bp_arena_strndup(*arena, s, bp_utf8_cut(s, len, max));
-    if (copy == NULL)
-        *nomem = 1;
-    return copy;
 }
 
 char *bp_arena_printf(bp_arena *arena, const char *fmt, ...)

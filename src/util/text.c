@@ -430,3 +430,18 @@ bp_status bp_parse_duration_ms(const char *s, long long *ms)
     }
     return BP_ERR_CONFIG;
 }
+
+const char *bp_arena_cut(bp_arena **arena, const char *s, size_t max, int *nomem)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+    if (len <= max)
+        return s;
+    if (*arena == NULL && (*arena = bp_arena_new()) == NULL) {
+        *nomem = 1;
+        return NULL;
+    }
+    const char *copy = bp_arena_strndup(*arena, s, bp_utf8_cut(s, len, max));
+    if (copy == NULL)
+        *nomem = 1;
+    return copy;
+}
