@@ -86,7 +86,7 @@ char *bp_strndup(const char *s, size_t n)
 void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
 {
     char *v = NULL;
-    memcpy(&v, arrayp, sizeof(v)); /* the caller's T *: object pointers share one representation here */
+    memcpy(&v, arrayp, sizeof(v));                /* the caller's T *: object pointers share one representation here */
     char *all = bp_grow(v, *n, cap, size, first); /* the one growth rule */
     if (all == NULL)
         return NULL;
