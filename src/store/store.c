@@ -19,9 +19,11 @@
  *                        state (table derive_state) when that gives exactly the same result,
  *                        so that recording a row does not read the address's whole history
  *                        (see "the fold state kept per address" below).
- * bp_store_sql_run()     the statements of the store's extensions (the signal tables of
- *                        signals.c); every event row bp_store_record() writes is counted there
- *                        (bp_signal_acc_event()), and the counts are written at the commit.
+ * tx_hooks               what this file does around a transaction, run by store_tx.c's
+ *                        begin/commit/rollback: every event row bp_store_record() writes is
+ *                        counted for signals.c (bp_signal_acc_event()), and the counts are
+ *                        written at the commit; the extensions' statements go through
+ *                        store_tx.c's bp_store_sql_run() (store_handle.h says why).
  *
  * Ownership: a bp_store owns the backend handle, the signal counts of its transaction and the
  * list of rows its transaction has not derived yet.  derive() copies what it needs out of the
@@ -52,19 +54,7 @@
 #include "signals_sql.h"
 #include "sql.h"
 #include "store_backend.h"
-
-struct unfolded;
-
-struct bp_store {
-    const bp_store_backend *be;
-    void *h;
-    bp_store_options opts;
-    int in_tx;
-    struct unfolded *unfolded; /* rows of this transaction derive() has not folded yet */
-    size_t n_unfolded, cap_unfolded;
-    bp_signal_acc *signals; /* signal counts of this transaction, written at its commit (signals.c) */
-    char error[256];
-};
+#include "store_handle.h"
 
 static void forget_unfolded(bp_store *s, const char *address);
 
@@ -115,6 +105,32 @@ static bp_status derive(bp_store *s, const char *key, int *became_suppressed, si
 
 static bp_status migration_rederive(void *ctx, void *h, const char *key);
 
+/* What this file does around every transaction (store_handle.h): the rows derive() has not
+ * folded yet and the transaction's signal counts are forgotten when one starts or ends, and
+ * written into it before its commit. */
+static bp_status drop_unfolded_states(bp_store *s);
+
+static void tx_reset(bp_store *s)
+{
+    forget_unfolded(s, NULL);
+    bp_signal_acc_reset(s->signals);
+}
+
+static bp_status tx_before_commit(bp_store *s)
+{
+    bp_status st = drop_unfolded_states(s);
+    if (st == BP_OK) /* the transaction's signal counts, in it (signals.c) */
+        st = bp_signal_acc_flush(s, s->signals);
+    return st;
+}
+
+static void tx_committed(bp_store *s)
+{
+    bp_signal_acc_committed(s->signals);
+}
+
+static const bp_store_tx_hooks tx_hooks = {tx_reset, tx_before_commit, tx_committed};
+
 bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_store **out, char **error)
 {
     bp_store_options defaults;
@@ -139,6 +155,7 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
     if (s == NULL)
         return BP_ERR_NOMEM;
     s->be = be;
+    s->hooks = &tx_hooks;
     s->opts = *opts;
     if (s->opts.soft_count == 0)
         s->opts.soft_count = 1;
@@ -173,84 +190,6 @@ const char *bp_store_last_error(const bp_store *s)
 int bp_store_schema_version(const bp_store *s)
 {
     return s->be->schema_version(s->h);
-}
-
-const bp_store_backend *bp_store_backend_of(bp_store *s, void **handle)
-{
-    *handle = s->h;
-    return s->be;
-}
-
-void bp_store_set_error(bp_store *s, const char *message)
-{
-    snprintf(s->error, sizeof(s->error), "%s", message);
-}
-
-bp_status bp_store_begin(bp_store *s)
-{
-    s->error[0] = '\0';
-    forget_unfolded(s, NULL);
-    bp_signal_acc_reset(s->signals);
-    bp_status st = s->be->begin(s->h);
-    if (st == BP_OK)
-        s->in_tx = 1;
-    return st;
-}
-
-static bp_status drop_unfolded_states(bp_store *s);
-
-bp_status bp_store_commit(bp_store *s)
-{
-    bp_status st = drop_unfolded_states(s);
-    if (st == BP_OK) /* the transaction's signal counts, in it (signals.c) */
-        st = bp_signal_acc_flush(s, s->signals);
-    if (st == BP_OK)
-        st = s->be->commit(s->h);
-    else
-        s->be->rollback(s->h);
-    if (st == BP_OK)
-        bp_signal_acc_committed(s->signals);
-    forget_unfolded(s, NULL);
-    bp_signal_acc_reset(s->signals);
-    s->in_tx = 0;
-    return st;
-}
-
-void bp_store_rollback(bp_store *s)
-{
-    s->be->rollback(s->h);
-    forget_unfolded(s, NULL);
-    bp_signal_acc_reset(s->signals);
-    s->in_tx = 0;
-}
-
-bp_status bp_store_sql_run(bp_store *s, const bp_sql_stmt *stmt, const bp_sql_value *v, size_t n, bp_sql_row_fn each,
-                           void *user, long long *changes)
-{
-    if (stmt->n_cols > BP_SQL_STMT_MAX_COLS)
-        BP_INTERNAL_ERROR("an extension's statement has too many columns");
-    bp_sql_call c = {.stmt = stmt,
-                     .params = v,
-                     .n_params = n,
-                     .types = stmt->types,
-                     .n_cols = stmt->n_cols,
-                     .row = each,
-                     .user = user,
-                     .what = each != NULL ? "reading" : "writing"};
-    bp_status st = s->be->run(s->h, &c);
-    if (changes != NULL)
-        *changes = st == BP_OK ? c.changed : 0;
-    return st;
-}
-
-int bp_store_sql_in_tx(const bp_store *s)
-{
-    return s->in_tx;
-}
-
-bp_signal_acc **bp_store_signal_acc(bp_store *s)
-{
-    return &s->signals;
 }
 
 static bp_status need_tx(bp_store *s)
