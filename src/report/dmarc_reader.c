@@ -18,25 +18,6 @@
 #include "bouncepipe/text.h"
 #include "dmarc_internal.h"
 
-bp_status bp_dmarc_refuse(bp_dmarc_report *out, bp_arena *arena, bp_status why, const char *fmt, ...)
-{
-    if (out->outcome == BP_DMARC_REFUSED)
-        return out->refusal;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    /* a reason can quote the report (a root element's name, a bad count): clean it too */
-    const char *reason = bp_clean_text(arena, buf, strlen(buf), sizeof(buf));
-    if (reason == NULL)
-        return BP_ERR_NOMEM;
-    out->outcome = BP_DMARC_REFUSED;
-    out->refusal = why;
-    out->reason = reason;
-    return why;
-}
-
 /* ---- the attachment ---- */
 
 static bp_dmarc_packing packing_of(const unsigned char *b, size_t len)

@@ -21,6 +21,9 @@
  * loads nothing.  Errors go to a structured handler that keeps the first fatal one; nothing
  * reaches stderr.  Counts are bounded by limits.h (records, auth results, list items, bytes).
  *
+ * bp_dmarc_refuse() is here too, at the bottom of the reader's files (the archive and the
+ * attachment code call it and this file), so that their calls go one way.
+ *
  * Ownership: the reader (bp_dmarc_xml) is malloc'ed and owns its libxml2 context and text
  * buffer; everything written into the report is copied into the arena.
  */
@@ -38,6 +41,25 @@
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
 #include "dmarc_internal.h"
+
+bp_status bp_dmarc_refuse(bp_dmarc_report *out, bp_arena *arena, bp_status why, const char *fmt, ...)
+{
+    if (out->outcome == BP_DMARC_REFUSED)
+        return out->refusal;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    /* a reason can quote the report (a root element's name, a bad count): clean it too */
+    const char *reason = bp_clean_text(arena, buf, strlen(buf), sizeof(buf));
+    if (reason == NULL)
+        return BP_ERR_NOMEM;
+    out->outcome = BP_DMARC_REFUSED;
+    out->refusal = why;
+    out->reason = reason;
+    return why;
+}
 
 /* Element states.  E_SKIP: inside something we do not read. */
 enum el {
