@@ -215,15 +215,19 @@ static void base_name(const char *path, char *out, size_t cap)
         *dot = '\0';
 }
 
+/* @p s is not empty and every byte of it is an ASCII letter, a digit or one of @p others. */
+static int only_word_bytes(const char *s, const char *others)
+{
+    const char *p = s;
+    while (*p != '\0' && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                          strchr(others, *p) != NULL))
+        p++;
+    return p != s && *p == '\0';
+}
+
 static int valid_id(const char *s)
 {
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-              *s == '_' || *s == '.' || *s == ':'))
-            return 0;
-    return 1;
+    return only_word_bytes(s, "-_.:");
 }
 
 /* One scope entry: an SMTP code "550", or a status prefix "5", "5.7", "5.7.1". */
@@ -268,13 +272,7 @@ static int valid_status_list(const char *s)
 /* Domain suffixes, comma-separated: letters, digits, '-' and '.'. */
 static int valid_domain_list(const char *s)
 {
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-              *s == '.' || *s == ','))
-            return 0;
-    return 1;
+    return only_word_bytes(s, "-.,");
 }
 
 /* SMTP commands, comma-separated, the list maybe inverted by a leading '!': CONNECT, EHLO
