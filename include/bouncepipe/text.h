@@ -29,6 +29,8 @@ bp_status bp_strbuf_puts(bp_strbuf *sb, const char *s);
 bp_status bp_strbuf_putc(bp_strbuf *sb, char c);
 /** Append formatted text. */
 bp_status bp_strbuf_printf(bp_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** bp_strbuf_printf() with a va_list (the caller va_start()s and va_end()s it). */
+bp_status bp_strbuf_vprintf(bp_strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** Forget the contents, keep the memory. */
 void bp_strbuf_clear(bp_strbuf *sb);
 /** Release the memory; the buffer may be reused afterwards. */

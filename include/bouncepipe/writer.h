@@ -98,6 +98,8 @@ bp_status bp_writer_columns(bp_writer *w, const char *const *names, size_t n);
 /** Append @p len bytes of a human layout a command formats itself (event text), masked but
  *  for its '\n' (text.h): data formatted into it cannot reach the terminal as controls. */
 bp_status bp_writer_raw(bp_writer *w, const char *s, size_t len);
+/** bp_writer_raw() of printf-formatted text. */
+bp_status bp_writer_rawf(bp_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** @return the first error the writer met, or BP_OK. */
 bp_status bp_writer_status(const bp_writer *w);
 /** Write what is buffered to the FILE and flush it.  @return the writer's status. */

@@ -32,7 +32,6 @@
 #include <math.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,19 +405,6 @@ static void write_json(bp_writer *w, const struct summary *s, long long from, lo
     bp_writer_separator(w);
 }
 
-static void line(bp_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(bp_writer *w, const char *fmt, ...)
-{
-    char buf[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    bp_writer_raw(w, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 static void fmt_rate(char *out, size_t size, double v)
 {
     if (isnan(v))
@@ -434,31 +420,33 @@ static void text_group(bp_writer *w, const struct group *g, int is_other)
         label(p[k], sizeof(p[k]), g, k, is_other);
     fmt_rate(cr, sizeof(cr), rate(g->complaints, g->delivered));
     fmt_rate(hr, sizeof(hr), rate(g->hard, g->delivered + g->bounced));
-    line(w, "%-15s %-12s %-14s %-10s %10lld %9lld %8lld %7lld %8lld %8lld %9lld %8s %7s", p[0], p[1], p[2], p[3],
-         g->delivered, g->deferred, g->bounced, g->hard, g->blocked, g->reputation, g->complaints, cr, hr);
+    bp_writer_rawf(w, "%-15s %-12s %-14s %-10s %10lld %9lld %8lld %7lld %8lld %8lld %9lld %8s %7s", p[0], p[1], p[2],
+                   p[3], g->delivered, g->deferred, g->bounced, g->hard, g->blocked, g->reputation, g->complaints, cr,
+                   hr);
     for (size_t i = 0; i < g->n_lists; i++) {
         char name[72];
         struct group tmp = {{g->lists[i].name, NULL, NULL, NULL}, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0};
         label(name, sizeof(name), &tmp, 0, 0);
-        line(w, "%s%s %lld", i == 0 ? "  named: " : ", ", name, g->lists[i].n);
+        bp_writer_rawf(w, "%s%s %lld", i == 0 ? "  named: " : ", ", name, g->lists[i].n);
     }
-    line(w, "\n");
+    bp_writer_rawf(w, "\n");
 }
 
 static void write_text(bp_writer *w, const struct summary *s, long long from, long long until)
 {
     char a[32], b[32];
-    line(w, "signals from %s until %s: %zu group%s%s\n", bp_cli_format_time(from, a, sizeof(a)),
-         bp_cli_format_time(until, b, sizeof(b)), s->n, s->n == 1 ? "" : "s",
-         s->has_other ? " and the rest as \"other\"" : "");
-    line(w, "%-15s %-12s %-14s %-10s %10s %9s %8s %7s %8s %8s %9s %8s %7s\n", "sending ip", "vmta", "stream",
-         "receiver", "delivered", "deferred", "bounced", "hard", "blocked", "reput.", "complain", "compl.%", "hard%");
+    bp_writer_rawf(w, "signals from %s until %s: %zu group%s%s\n", bp_cli_format_time(from, a, sizeof(a)),
+                   bp_cli_format_time(until, b, sizeof(b)), s->n, s->n == 1 ? "" : "s",
+                   s->has_other ? " and the rest as \"other\"" : "");
+    bp_writer_rawf(w, "%-15s %-12s %-14s %-10s %10s %9s %8s %7s %8s %8s %9s %8s %7s\n", "sending ip", "vmta", "stream",
+                   "receiver", "delivered", "deferred", "bounced", "hard", "blocked", "reput.", "complain", "compl.%",
+                   "hard%");
     for (size_t i = 0; i < s->n; i++)
         text_group(w, &s->v[i], 0);
     if (s->has_other)
         text_group(w, &s->other, 1);
     if (s->n == 0 && !s->has_other)
-        line(w, "(no counts in this window)\n");
+        bp_writer_rawf(w, "(no counts in this window)\n");
 }
 
 static void prom_labels(bp_writer *w, const struct group *g, int is_other)
@@ -467,7 +455,7 @@ static void prom_labels(bp_writer *w, const struct group *g, int is_other)
     for (int k = 0; k < 4; k++) {
         char v[72];
         label(v, sizeof(v), g, k, is_other);
-        line(w, "%s%s=\"%s\"", k ? "," : "", names[k], v);
+        bp_writer_rawf(w, "%s%s=\"%s\"", k ? "," : "", names[k], v);
     }
 }
 
@@ -486,14 +474,14 @@ static void write_prometheus(bp_writer *w, const struct summary *s, long long fr
         {"complaint_rate", "Complaints per delivery"},
         {"hard_rate", "Hard bounces per delivery or bounce"},
     };
-    line(w,
-         "# HELP bouncepipe_signal_window_seconds The window the signal gauges count.\n"
-         "# TYPE bouncepipe_signal_window_seconds gauge\nbouncepipe_signal_window_seconds %lld\n",
-         until - from);
+    bp_writer_rawf(w,
+                   "# HELP bouncepipe_signal_window_seconds The window the signal gauges count.\n"
+                   "# TYPE bouncepipe_signal_window_seconds gauge\nbouncepipe_signal_window_seconds %lld\n",
+                   until - from);
     for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
-        line(w, "# HELP bouncepipe_signal_%s %s in the window, by sending IP, VMTA, stream and receiver.\n",
-             metrics[m].metric, metrics[m].help);
-        line(w, "# TYPE bouncepipe_signal_%s gauge\n", metrics[m].metric);
+        bp_writer_rawf(w, "# HELP bouncepipe_signal_%s %s in the window, by sending IP, VMTA, stream and receiver.\n",
+                       metrics[m].metric, metrics[m].help);
+        bp_writer_rawf(w, "# TYPE bouncepipe_signal_%s gauge\n", metrics[m].metric);
         for (size_t i = 0; i < s->n + (size_t)s->has_other; i++) {
             int is_other = i == s->n;
             const struct group *g = is_other ? &s->other : &s->v[i];
@@ -504,13 +492,14 @@ static void write_prometheus(bp_writer *w, const struct summary *s, long long fr
                                                      : rate(g->hard, g->delivered + g->bounced);
             if (isnan(v))
                 continue;
-            line(w, "bouncepipe_signal_%s{", metrics[m].metric);
+            bp_writer_rawf(w, "bouncepipe_signal_%s{", metrics[m].metric);
             prom_labels(w, g, is_other);
-            line(w, "} %.6g\n", v);
+            bp_writer_rawf(w, "} %.6g\n", v);
         }
     }
-    line(w, "# HELP bouncepipe_signal_named Rejections and deferrals naming a list or reputation system, by name.\n"
-            "# TYPE bouncepipe_signal_named gauge\n");
+    bp_writer_rawf(
+        w, "# HELP bouncepipe_signal_named Rejections and deferrals naming a list or reputation system, by name.\n"
+           "# TYPE bouncepipe_signal_named gauge\n");
     for (size_t i = 0; i < s->n + (size_t)s->has_other; i++) {
         int is_other = i == s->n;
         const struct group *g = is_other ? &s->other : &s->v[i];
@@ -518,9 +507,9 @@ static void write_prometheus(bp_writer *w, const struct summary *s, long long fr
             char name[72];
             struct group tmp = {{g->lists[k].name, NULL, NULL, NULL}, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0};
             label(name, sizeof(name), &tmp, 0, 0);
-            line(w, "bouncepipe_signal_named{");
+            bp_writer_rawf(w, "bouncepipe_signal_named{");
             prom_labels(w, g, is_other);
-            line(w, ",list=\"%s\"} %lld\n", name, g->lists[k].n);
+            bp_writer_rawf(w, ",list=\"%s\"} %lld\n", name, g->lists[k].n);
         }
     }
 }
@@ -652,20 +641,20 @@ static int fire(void *user, const bp_alert *a)
                      a->count, a->base, a->value, since, a->threshold);
             break;
         }
-        line(w, "ALERT %s at %s: %s%s\n", bp_alert_name(a->kind), run->when, what,
-             a->retry ? " (fired before; its command runs again)" : "");
+        bp_writer_rawf(w, "ALERT %s at %s: %s%s\n", bp_alert_name(a->kind), run->when, what,
+                       a->retry ? " (fired before; its command runs again)" : "");
         if (argv != NULL) {
-            line(w, "  command:");
+            bp_writer_rawf(w, "  command:");
             for (size_t i = 0; argv[i] != NULL; i++)
-                line(w, " %s", argv[i]);
+                bp_writer_rawf(w, " %s", argv[i]);
             if (exit_status == -1)
-                line(w, " -> could not start\n");
+                bp_writer_rawf(w, " -> could not start\n");
             else if (exit_status == -2)
-                line(w, " -> timed out after %u s, killed\n", run->timeout);
+                bp_writer_rawf(w, " -> timed out after %u s, killed\n", run->timeout);
             else
-                line(w, " -> exit %d\n", exit_status);
+                bp_writer_rawf(w, " -> exit %d\n", exit_status);
         } else if (a->command != NULL) {
-            line(w, "  command not run: %s\n", why != NULL ? why : "unknown");
+            bp_writer_rawf(w, "  command not run: %s\n", why != NULL ? why : "unknown");
         }
     }
     bp_writer_flush(w);
@@ -772,7 +761,7 @@ static int signals_main(bp_cli_env *env, void *user, int argc, char **argv)
             st = bp_store_signal_rebuild(store, &keys);
         st = bp_cli_end_tx(store, st);
         if (st == BP_OK)
-            line(w, "recounted the ledger's events into %lld hourly counters\n", keys);
+            bp_writer_rawf(w, "recounted the ledger's events into %lld hourly counters\n", keys);
         break;
     }
     case MODE_CHECK: {

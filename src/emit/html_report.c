@@ -33,16 +33,12 @@ typedef struct html {
 static void out(html *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out(html *h, const char *fmt, ...)
 {
-    char buf[1024];
-    va_list ap;
     if (h->st != BP_OK)
         return;
+    va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    h->st = bp_strbuf_vprintf(h->sb, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(buf)) /* the formats here are short; a long one is a bug */
-        BP_INTERNAL_ERROR("html_report: formatted piece too long");
-    h->st = bp_strbuf_append(h->sb, buf, (size_t)n);
 }
 
 /* Append a constant of this file as it is. */

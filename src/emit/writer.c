@@ -19,6 +19,7 @@
  */
 #include "bouncepipe/writer.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -511,6 +512,21 @@ bp_status bp_writer_raw(bp_writer *w, const char *s, size_t len)
         return w->status;
     note(w, bp_text_mask_append(&w->buf, s, len, BP_MASK_KEEP_NEWLINES));
     return drain(w);
+}
+
+bp_status bp_writer_rawf(bp_writer *w, const char *fmt, ...)
+{
+    bp_strbuf text = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    bp_status st = bp_strbuf_vprintf(&text, fmt, ap);
+    va_end(ap);
+    if (st == BP_OK)
+        st = bp_writer_raw(w, text.data, text.len);
+    else
+        note(w, st);
+    bp_strbuf_free(&text);
+    return st;
 }
 
 bp_status bp_writer_status(const bp_writer *w)

@@ -48,25 +48,37 @@ bp_status bp_strbuf_putc(bp_strbuf *sb, char c)
     return bp_strbuf_append(sb, &c, 1);
 }
 
-bp_status bp_strbuf_printf(bp_strbuf *sb, const char *fmt, ...)
+bp_status bp_strbuf_vprintf(bp_strbuf *sb, const char *fmt, va_list ap)
 {
     char small[256];
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    bp_status st = BP_ERR_PARSE;
+    char *big = NULL;
+    if (n < 0)
+        goto out;
+    if ((size_t)n < sizeof(small)) {
+        st = bp_strbuf_append(sb, small, (size_t)n);
+        goto out;
+    }
+    st = BP_ERR_NOMEM;
+    if ((big = bp_malloc((size_t)n + 1)) == NULL)
+        goto out;
+    vsnprintf(big, (size_t)n + 1, fmt, again);
+    st = bp_strbuf_append(sb, big, (size_t)n);
+out:
+    va_end(again);
+    free(big);
+    return st;
+}
+
+bp_status bp_strbuf_printf(bp_strbuf *sb, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    bp_status st = bp_strbuf_vprintf(sb, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return BP_ERR_PARSE;
-    if ((size_t)n < sizeof(small))
-        return bp_strbuf_append(sb, small, (size_t)n);
-    char *big = bp_malloc((size_t)n + 1);
-    if (big == NULL)
-        return BP_ERR_NOMEM;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    bp_status st = bp_strbuf_append(sb, big, (size_t)n);
-    free(big);
     return st;
 }
 
