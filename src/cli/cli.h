@@ -288,13 +288,11 @@ void bp_cli_prometheus_label(bp_strbuf *sb, const char *s);
 /**
  * Write @p sb to standard output (@p path NULL or "-"), or to @p path atomically: a fresh file
  * beside it (mkstemp: never follows a planted symlink, two runs at once each get their own),
- * mode 0644 (collectors and browsers read it as another user), fsynced and renamed over it,
- * so that no reader ever sees half a file (stats --output, report --html).
+ * with the permission bits @p mode, or 0666 narrowed by the umask (what a shell's redirection
+ * makes) when @p mode is -1, fsynced and renamed over it, so that no reader ever sees half a
+ * file (stats, signals and dmarc --output, report --html).
  * @return 0, or -1 with errno set.
  */
-int bp_cli_write_file(const bp_strbuf *sb, const char *path);
-/** bp_cli_write_file() with the file's permission bits @p mode, or with 0666 narrowed by the
- *  umask (what a shell's redirection makes) when @p mode is -1 (stats --output). */
 int bp_cli_write_file_mode(const bp_strbuf *sb, const char *path, int mode);
 
 /** Print "bouncepipe: CMD: message" on stderr. */

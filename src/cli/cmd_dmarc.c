@@ -1256,7 +1256,7 @@ static int dmarc_main(bp_cli_env *env, void *user, int argc, char **argv)
     if (layout.len > 0)
         bp_writer_raw(w, layout.data, layout.len);
     bp_strbuf_free(&layout);
-    rc = bp_cli_output(env, bp_writer_flush(w), &sb, args->output, 0644);
+    rc = bp_cli_output(env, bp_writer_flush(w), &sb, args->output, -1);
 out:
     bp_writer_free(w);
     bp_strbuf_free(&sb);

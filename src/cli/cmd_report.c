@@ -468,7 +468,7 @@ static int report_main(bp_cli_env *env, void *user, int argc, char **argv)
         rc = BP_EXIT_FAILURE;
         goto out;
     }
-    rc = bp_cli_output(env, BP_OK, &sb, args->output, 0644);
+    rc = bp_cli_output(env, BP_OK, &sb, args->output, -1);
 out:
     flat_free(&lists.days);
     flat_free(&lists.receivers);

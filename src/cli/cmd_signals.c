@@ -801,7 +801,7 @@ static int signals_main(bp_cli_env *env, void *user, int argc, char **argv)
         rc = bp_cli_store_failed(env, store, st);
         goto out;
     }
-    if (bp_cli_output(env, bp_writer_flush(w), buffered ? &sb : NULL, args->output, 0644) != BP_EXIT_OK)
+    if (bp_cli_output(env, bp_writer_flush(w), buffered ? &sb : NULL, args->output, -1) != BP_EXIT_OK)
         rc = BP_EXIT_FAILURE; /* a check that fired stays a failure */
 out:
     bp_writer_free(w);

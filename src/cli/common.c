@@ -443,11 +443,6 @@ void bp_cli_prometheus_label(bp_strbuf *sb, const char *s)
     }
 }
 
-int bp_cli_write_file(const bp_strbuf *sb, const char *path)
-{
-    return bp_cli_write_file_mode(sb, path, 0644);
-}
-
 int bp_cli_write_file_mode(const bp_strbuf *sb, const char *path, int mode)
 {
     const char *data = sb->data != NULL ? sb->data : "";

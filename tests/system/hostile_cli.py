@@ -135,6 +135,19 @@ def main():
             mode = stat.S_IMODE(os.stat(prom).st_mode)
             check(p.returncode == 0 and mode == want and os.listdir(out_dir) == ["bouncepipe.prom"],
                   f"stats --output {' '.join(args)} under umask {umask:03o}: mode {mode:03o}, want {want:03o}")
+        # every other file a command writes (dmarc and signals --output, report --html) is made as
+        # a shell's redirection would make it, too: 0666 narrowed by the umask
+        for cmd in (["dmarc", "--format", "prometheus", "--output"], ["signals", "--format", "prometheus", "--output"],
+                    ["report", "--html"]):
+            out = os.path.join(out_dir, cmd[0] + ".out")
+            for umask, want in ((0o022, 0o644), (0o077, 0o600)):
+                p = subprocess.run([binary] + cmd + [out, "--db", box.db], capture_output=True,
+                                   preexec_fn=lambda u=umask: os.umask(u))
+                mode = stat.S_IMODE(os.stat(out).st_mode) if os.path.exists(out) else None
+                check(p.returncode == 0 and mode == want,
+                      f"{cmd[0]} {cmd[-1]} under umask {umask:03o}: exit {p.returncode}, mode "
+                      f"{'none' if mode is None else format(mode, '03o')}, want {want:03o} ({p.stderr[-200:]!r})")
+            os.unlink(out)
         p = subprocess.run([binary, "stats", "--db", box.db, "--mode", "0644"], capture_output=True)
         check(p.returncode == 64, "--mode without --output is a usage error")
         p = subprocess.run([binary, "stats", "--db", box.db, "--output", prom, "--mode", "0999"], capture_output=True)
