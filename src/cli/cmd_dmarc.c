@@ -996,6 +996,7 @@ static void table_rows(const view *v, bp_writer *w, int table)
         for (size_t j = 0; j < n; j++) {
             if (table == TABLE_FLAGS && !unknown_flag(v, &d->sources[j]) && !own_flag(v, &d->sources[j]))
                 continue;
+            bp_writer_separator(w); /* before each row: one row a line, no comma after the last */
             bp_writer_begin_map(w);
             switch (table) {
             case TABLE_DOMAINS: write_period(v, w, d, &d->periods[j], csv); break;
@@ -1005,14 +1006,13 @@ static void table_rows(const view *v, bp_writer *w, int table)
             default: write_readiness(v, w, d, csv); break;
             }
             bp_writer_end(w);
-            bp_writer_separator(w);
         }
     }
     for (size_t i = 0; table == TABLE_REPORTS && i < v->n_reports; i++) {
+        bp_writer_separator(w);
         bp_writer_begin_map(w);
         write_listed(w, &v->reports[i]);
         bp_writer_end(w);
-        bp_writer_separator(w);
     }
     bp_writer_end(w);
 }

@@ -8,7 +8,7 @@ tests/system/broken_gen.py generates, and what is made here: VERP envelope recip
 and escapes, a file name with a line break and an escape in it, an accounting file whose
 addresses and texts are hostile, a Latin-1 list to import, and a store written before
 addresses were validated (rows injected with raw bytes) - goes through pipe, replay, acct,
-import, remove, lookup, export, stats, explain, rescore, patterns test and report.  Then:
+import, remove, lookup, export, stats, dmarc, explain, rescore, patterns test and report.  Then:
   - every JSON and NDJSON output parses with a strict parser: valid UTF-8, no raw control
     character in a string, no duplicate key, no NaN or Infinity;
   - every other output (text, CSV, plain, Prometheus, HTML, explain, standard error) is valid
@@ -242,6 +242,23 @@ def hostile_set(tmp):
     # a file name with a line break and an escape in it: replay's source field
     with open(os.path.join(d.encode(), b"name\n\x1b[8mvictim@example.org\xe2\x80\xae.msg"), "wb") as f:
         f.write(dsn(b"name", b"carol@example.com"))
+    # a DMARC aggregate report whose names carry what XML lets through: U+202E, a C1 control
+    # (U+009B), a line break in a report id
+    xml = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback><report_metadata>"
+           "<org_name>evil&#x202E;moc&#x9B;31m</org_name><email>x@example.net&#x202E;</email>"
+           "<report_id>r1&#10;victim@example.org&#x9B;</report_id>"
+           "<date_range><begin>1700006400</begin><end>1700092799</end></date_range></report_metadata>"
+           "<policy_published><domain>example.com</domain><p>none</p></policy_published>"
+           "<record><row><source_ip>198.51.100.7</source_ip><count>3</count><policy_evaluated>"
+           "<disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>"
+           "<identifiers><header_from>example.com&#x202E;</header_from></identifiers><auth_results>"
+           "<spf><domain>ev&#x9B;il.example</domain><result>fail</result></spf></auth_results></record></feedback>\n")
+    with open(os.path.join(d, "dmarc-hostile.msg"), "wb") as f:
+        f.write(b"From: noreply@evil.example\nTo: dmarc@bounces.example.com\n"
+                b"Subject: Report Domain: example.com Submitter: evil.example Report-ID: r1\n"
+                b"Message-ID: <r1@evil.example>\nMIME-Version: 1.0\nContent-Type: text/xml; charset=utf-8\n"
+                b"Content-Disposition: attachment; filename=\"evil.example!example.com!1700006400!1700092799.xml\"\n\n"
+                + xml.encode())
     # an unrecognised message (pipe quarantines it)
     with open(os.path.join(d, "unrecognised.msg"), "wb") as f:
         f.write(b"From: someone@example.net\nSubject: hello \x1b[8m\xc2\x9b\n\njust text \xff\n")
@@ -410,6 +427,26 @@ def main():
         rc, _, err = run(["stats", "--format", "prometheus", "--output", prom])
         with open(prom, "rb") as f:
             check_prometheus("stats --output", f.read())
+
+        # dmarc: every table in every format it has (the hostile report above is in the store)
+        rc, out, err = run(["dmarc", "--table", "reports", "--format", "json"])
+        if rc != 0 or b"evil" not in out:
+            fail("dmarc: the hostile report is not in the store (exit %d: %r)" % (rc, err[-300:]))
+        for table in ("summary", "domains", "sources", "flags", "readiness", "reports", "failures"):
+            for fmt in ("text", "json", "csv", "prometheus") if table == "summary" else ("text", "json", "csv"):
+                label = "dmarc --table %s --format %s" % (table, fmt)
+                table_arg = [] if fmt == "prometheus" else ["--table", table]  # one layout, no tables
+                rc, out, err = run(["dmarc", "--format", fmt, "--period", "all"] + table_arg)
+                if rc != 0:
+                    fail("%s: exit %d: %r" % (label, rc, err[-300:]))
+                    continue
+                check_text(label + ": stderr", err)
+                if fmt == "json":
+                    check_json(label, out)
+                elif fmt == "prometheus":
+                    check_prometheus(label, out)
+                else:
+                    check_text(label, out, tabs=fmt == "csv", carriage_returns=fmt == "csv")
 
         # the rest: explain, rescore, patterns test, the HTML report
         rc, out, err = run(["explain", d])
