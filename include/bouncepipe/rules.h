@@ -55,6 +55,18 @@ typedef struct bp_rule_match {
 /** Receives each loader warning, already formatted as "FILE:LINE: message". */
 typedef void (*bp_rules_warn_fn)(void *user, const char *message);
 
+/** Where a loader's warnings go (the rule loader's and the KumoMTA converter's): each as
+ *  "NAME:LINE: message" to @c warn (NULL: standard error), counted in @c errors. */
+typedef struct bp_rules_diag {
+    const char *name;
+    bp_rules_warn_fn warn;
+    void *user;
+    unsigned errors;
+} bp_rules_diag;
+
+/** Report and count one warning of line @p line (bp_rules_diag). */
+void bp_rules_warnf(bp_rules_diag *d, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /** @return BP_OK and a new, empty database in @p out; BP_ERR_NOMEM. */
 bp_status bp_rules_new(bp_rules **out);
 

@@ -27,7 +27,6 @@
  * may be '/' or '['.  A regex over several lines that sets extended mode is skipped with a
  * warning: its line breaks end # comments, which a rule of one line cannot keep.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,30 +94,10 @@ const char *bp_kumo_label_category(const char *label)
 typedef bp_status (*entry_fn)(void *user, unsigned line, const char *label, unsigned n, const char *regex);
 
 struct parser {
-    const char *name;
+    bp_rules_diag diag; /* the file's name, where its warnings go, their count */
     const char *p, *end;
     unsigned line;
-    bp_rules_warn_fn warn;
-    void *warn_user;
-    unsigned errors;
 };
-
-static void warnf(struct parser *ps, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void warnf(struct parser *ps, unsigned line, const char *fmt, ...)
-{
-    char msg[512], full[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof(full), "%s:%u: %s", ps->name, line, msg);
-    if (ps->warn != NULL)
-        ps->warn(ps->warn_user, full);
-    else
-        fprintf(stderr, "bouncepipe: warning: %s\n", full);
-    ps->errors++;
-}
 
 /* Skip blanks, and with @lines also newlines and comments. */
 static void skip_space(struct parser *ps, int lines)
@@ -198,7 +177,7 @@ static int parse_string(struct parser *ps, bp_strbuf *out)
     bp_strbuf_clear(out);
     for (;;) {
         if (ps->p >= ps->end || (!multi && *ps->p == '\n')) {
-            warnf(ps, start_line, "%s", "unterminated string");
+            bp_rules_warnf(&ps->diag, start_line, "%s", "unterminated string");
             return 0;
         }
         char c = *ps->p;
@@ -210,7 +189,7 @@ static int parse_string(struct parser *ps, bp_strbuf *out)
             ps->line++;
         if (c == '\\' && q == '"') {
             if (ps->end - ps->p < 2) {
-                warnf(ps, ps->line, "%s", "unterminated escape");
+                bp_rules_warnf(&ps->diag, ps->line, "%s", "unterminated escape");
                 return 0;
             }
             char e = ps->p[1];
@@ -240,14 +219,14 @@ static int parse_string(struct parser *ps, bp_strbuf *out)
                        strchr("0123456789abcdefABCDEF", ps->p[have]) != NULL && ps->p[have] != '\0')
                     have++;
                 if (have < digits) {
-                    warnf(ps, ps->line, "\\%c wants %zu hex digits", e, digits);
+                    bp_rules_warnf(&ps->diag, ps->line, "\\%c wants %zu hex digits", e, digits);
                     return 0;
                 }
                 memcpy(hex, ps->p, digits);
                 hex[digits] = '\0';
                 ps->p += digits;
                 if (!append_utf8(out, strtoul(hex, NULL, 16))) {
-                    warnf(ps, ps->line, "\\%c%s is not a character", e, hex);
+                    bp_rules_warnf(&ps->diag, ps->line, "\\%c%s is not a character", e, hex);
                     return 0;
                 }
                 continue;
@@ -263,7 +242,7 @@ static int parse_string(struct parser *ps, bp_strbuf *out)
                 continue;
             }
             /* TOML forbids other escapes; a regex author usually meant the backslash */
-            warnf(ps, ps->line, "invalid escape \"\\%c\" in a basic string (write \\\\%c)", e, e);
+            bp_rules_warnf(&ps->diag, ps->line, "invalid escape \"\\%c\" in a basic string (write \\\\%c)", e, e);
             return 0;
         }
         if (bp_strbuf_append(out, &c, 1) != BP_OK)
@@ -282,7 +261,7 @@ static int parse_key(struct parser *ps, bp_strbuf *key)
                                (*ps->p >= '0' && *ps->p <= '9') || *ps->p == '_' || *ps->p == '-'))
         ps->p++;
     if (ps->p == s) {
-        warnf(ps, ps->line, "%s", "expected a key");
+        bp_rules_warnf(&ps->diag, ps->line, "%s", "expected a key");
         return 0;
     }
     bp_strbuf_clear(key);
@@ -317,7 +296,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             const char *close = memchr(ps->p, ']', (size_t)(ps->end - ps->p));
             const char *nl = memchr(ps->p, '\n', (size_t)(ps->end - ps->p));
             if (close == NULL || (nl != NULL && close > nl) || ps->p[1] == '[') {
-                warnf(ps, line, "%s", "unsupported table header");
+                bp_rules_warnf(&ps->diag, line, "%s", "unsupported table header");
                 skip_line(ps);
                 continue;
             }
@@ -335,7 +314,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             ps->p = close + 1;
             skip_space(ps, 0);
             if (ps->p < ps->end && *ps->p != '\n')
-                warnf(ps, line, "%s", "text after the table header");
+                bp_rules_warnf(&ps->diag, line, "%s", "text after the table header");
             skip_line(ps);
             continue;
         }
@@ -343,13 +322,13 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             if (rc < 0)
                 st = BP_ERR_NOMEM;
             else if (rc > 0)
-                warnf(ps, line, "%s", "empty key");
+                bp_rules_warnf(&ps->diag, line, "%s", "empty key");
             skip_line(ps);
             continue;
         }
         skip_space(ps, 0);
         if (ps->p >= ps->end || *ps->p != '=') {
-            warnf(ps, line, "expected '=' after \"%s\"", key.data);
+            bp_rules_warnf(&ps->diag, line, "expected '=' after \"%s\"", key.data);
             skip_line(ps);
             continue;
         }
@@ -363,9 +342,9 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
         const char *category = li < sizeof(label_map) / sizeof(label_map[0]) ? label_map[li].category : NULL;
         int wanted = in_rules && category != NULL;
         if (in_rules && !label_known(label))
-            warnf(ps, line, "unknown KumoMTA label \"%s\": skipped", label);
+            bp_rules_warnf(&ps->diag, line, "unknown KumoMTA label \"%s\": skipped", label);
         else if (in_rules && category == NULL)
-            warnf(ps, line, "label \"%s\" is not a bounce category: skipped", label);
+            bp_rules_warnf(&ps->diag, line, "label \"%s\" is not a bounce category: skipped", label);
         /* the value: an array of strings, or one string */
         int array = ps->p < ps->end && *ps->p == '[';
         if (array)
@@ -375,7 +354,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             skip_space(ps, array);
             if (ps->p >= ps->end) {
                 if (array)
-                    warnf(ps, line, "unterminated array for \"%s\"", label);
+                    bp_rules_warnf(&ps->diag, line, "unterminated array for \"%s\"", label);
                 ok = 0;
                 break;
             }
@@ -385,7 +364,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             }
             if (*ps->p != '"' && *ps->p != '\'') {
                 if (in_rules)
-                    warnf(ps, ps->line, "\"%s\": only strings are supported here", label);
+                    bp_rules_warnf(&ps->diag, ps->line, "\"%s\": only strings are supported here", label);
                 ok = 0;
                 break;
             }
@@ -401,11 +380,12 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             }
             if (wanted) {
                 if (str.len == 0 || strlen(str.data) != str.len) {
-                    warnf(ps, str_line, "\"%s\": empty regex or NUL byte: skipped", label);
+                    bp_rules_warnf(&ps->diag, str_line, "\"%s\": empty regex or NUL byte: skipped", label);
                 } else if (strpbrk(str.data, "\r\n") != NULL && sets_extended(str.data)) {
                     /* in extended mode a line break ends a # comment: a rule is one line, and
                      * the break written \n would not end it (the rule would mean less) */
-                    warnf(ps, str_line, "\"%s\": a regex in extended mode (?x) over several lines: skipped", label);
+                    bp_rules_warnf(&ps->diag, str_line,
+                                   "\"%s\": a regex in extended mode (?x) over several lines: skipped", label);
                 } else {
                     st = fn(user, str_line, label_map[li].label, ++counts[li], str.data);
                     if (st != BP_OK)
@@ -418,7 +398,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
             if (ps->p < ps->end && *ps->p == ',')
                 ps->p++;
             else if (ps->p < ps->end && *ps->p != ']') {
-                warnf(ps, ps->line, "expected ',' or ']' in the array of \"%s\"", label);
+                bp_rules_warnf(&ps->diag, ps->line, "expected ',' or ']' in the array of \"%s\"", label);
                 ok = 0;
                 break;
             }
@@ -438,7 +418,7 @@ static bp_status parse(struct parser *ps, entry_fn fn, void *user)
         }
         skip_space(ps, 0);
         if (st == BP_OK && ps->p < ps->end && *ps->p != '\n')
-            warnf(ps, ps->line, "%s", "text after the value");
+            bp_rules_warnf(&ps->diag, ps->line, "%s", "text after the value");
         skip_line(ps);
     }
     bp_strbuf_free(&key);
@@ -554,12 +534,12 @@ static bp_status collect_entry(void *user, unsigned line, const char *label, uns
 bp_status bp_kumo_rules(const char *name, const char *toml, size_t len, bp_kumo_rule **rules, size_t *n,
                         bp_rules_warn_fn warn, void *user, unsigned *n_errors)
 {
-    struct parser ps = {name, toml, toml + len, 1, warn, user, 0};
+    struct parser ps = {{name, warn, user, 0}, toml, toml + len, 1};
     struct collect_ctx cc = {NULL, 0, 0, {0}};
     bp_status st = parse(&ps, collect_entry, &cc);
     bp_strbuf_free(&cc.line);
     if (n_errors != NULL)
-        *n_errors = ps.errors;
+        *n_errors = ps.diag.errors;
     if (st != BP_OK) {
         bp_kumo_rules_free(cc.rules, cc.n);
         cc.rules = NULL;

@@ -168,28 +168,19 @@ const bp_rule *bp_rules_find(const bp_rules *r, const char *id)
 
 /* ---- loading ------------------------------------------------------------------------ */
 
-struct load_ctx {
-    const char *name;
-    bp_rules_warn_fn warn;
-    void *user;
-    unsigned errors;
-};
-
-static void warnf(struct load_ctx *lc, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void warnf(struct load_ctx *lc, unsigned line, const char *fmt, ...)
+void bp_rules_warnf(bp_rules_diag *d, unsigned line, const char *fmt, ...)
 {
     char msg[1024], full[1400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof(full), "%s:%u: %s", lc->name, line, msg);
-    if (lc->warn != NULL)
-        lc->warn(lc->user, full);
+    snprintf(full, sizeof(full), "%s:%u: %s", d->name, line, msg);
+    if (d->warn != NULL)
+        d->warn(d->user, full);
     else
         fprintf(stderr, "bouncepipe: warning: %s\n", full);
-    lc->errors++;
+    d->errors++;
 }
 
 static uint32_t fnv1a(const char *s)
@@ -318,7 +309,7 @@ static char *stage_list(const char *s, int *nomem)
 }
 
 /* Parse one line; returns BP_OK also for skipped lines. */
-static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, char *line)
+static bp_status load_line(bp_rules *r, bp_rules_diag *lc, unsigned lineno, char *line)
 {
     char *s = line;
     while (*s == ' ' || *s == '\t')
@@ -331,7 +322,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     if (*s == '<') /* <bounce-category-patterns> and its closing tag, pasted from PowerMTA */
         return BP_OK;
     if (*s != '/') {
-        warnf(lc, lineno, "rule does not start with /regex/: %.60s", s);
+        bp_rules_warnf(lc, lineno, "rule does not start with /regex/: %.60s", s);
         return BP_OK;
     }
     /* find the closing slash: unescaped and outside a character class */
@@ -346,24 +337,24 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             p++;
     }
     if (*p != '/') {
-        warnf(lc, lineno, "regex has no closing /");
+        bp_rules_warnf(lc, lineno, "regex has no closing /");
         return BP_OK;
     }
     char *pattern = s + 1;
     *p++ = '\0';
     if (*pattern == '\0') {
-        warnf(lc, lineno, "%s", "empty regex");
+        bp_rules_warnf(lc, lineno, "%s", "empty regex");
         return BP_OK;
     }
     while (*p == 'i' || *p == 'm' || *p == 's')
         p++; /* flags: matching is always case-insensitive */
     char *tok = strtok(p, " \t");
     if (tok == NULL) {
-        warnf(lc, lineno, "%s", "rule has no category");
+        bp_rules_warnf(lc, lineno, "%s", "rule has no category");
         return BP_OK;
     }
     if (!bp_category_valid(tok) && !bp_category_custom(tok)) {
-        warnf(lc, lineno, "invalid category \"%s\" (a custom one is 1 to 31 of a-z, 0-9, - and _)", tok);
+        bp_rules_warnf(lc, lineno, "invalid category \"%s\" (a custom one is 1 to 31 of a-z, 0-9, - and _)", tok);
         return BP_OK;
     }
     const char *category = tok;
@@ -375,7 +366,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             break;
         char *eq = strchr(tok, '=');
         if (eq == NULL) {
-            warnf(lc, lineno, "option \"%s\" is not key=value", tok);
+            bp_rules_warnf(lc, lineno, "option \"%s\" is not key=value", tok);
             free(stage);
             return BP_OK;
         }
@@ -395,11 +386,11 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
             blocklist = v;
         else if (strcmp(tok, "id") == 0 || strcmp(tok, "status") == 0 || strcmp(tok, "mta") == 0 ||
                  strcmp(tok, "stage") == 0) {
-            warnf(lc, lineno, "invalid value \"%s\" for %s=", v, tok);
+            bp_rules_warnf(lc, lineno, "invalid value \"%s\" for %s=", v, tok);
             free(stage);
             return BP_OK;
         } else {
-            warnf(lc, lineno, "unknown option \"%s\"", tok);
+            bp_rules_warnf(lc, lineno, "unknown option \"%s\"", tok);
             free(stage);
             return BP_OK;
         }
@@ -408,10 +399,10 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
     for (size_t i = 0; id != NULL && i < r->n; i++)
         if (strcmp(r->rules[i].pub.id, id) == 0) {
             if (strcmp(r->rules[i].pub.file, lc->name) == 0)
-                warnf(lc, lineno, "duplicate id \"%s\" (first at line %u)", id, r->rules[i].pub.line);
+                bp_rules_warnf(lc, lineno, "duplicate id \"%s\" (first at line %u)", id, r->rules[i].pub.line);
             else
-                warnf(lc, lineno, "duplicate id \"%s\" (first in %s:%u)", id, r->rules[i].pub.file,
-                      r->rules[i].pub.line);
+                bp_rules_warnf(lc, lineno, "duplicate id \"%s\" (first in %s:%u)", id, r->rules[i].pub.file,
+                               r->rules[i].pub.line);
             free(stage);
             return BP_OK;
         }
@@ -423,7 +414,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
         return BP_ERR_NOMEM;
     }
     if (code == NULL) {
-        warnf(lc, lineno, "bad regex: %s", detail);
+        bp_rules_warnf(lc, lineno, "bad regex: %s", detail);
         free(stage);
         return BP_OK;
     }
@@ -473,7 +464,7 @@ static bp_status load_line(bp_rules *r, struct load_ctx *lc, unsigned lineno, ch
 bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, size_t len, bp_rules_warn_fn warn,
                              void *user, unsigned *n_errors)
 {
-    struct load_ctx lc = {name, warn, user, 0};
+    bp_rules_diag lc = {name, warn, user, 0};
     char *line = bp_malloc(BP_MAX_RULE_LINE_BYTES + 1);
     if (line == NULL)
         return BP_ERR_NOMEM;
@@ -485,9 +476,9 @@ bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, si
         size_t llen = nl != NULL ? (size_t)(nl - text - pos) : len - pos;
         lineno++;
         if (llen > BP_MAX_RULE_LINE_BYTES) {
-            warnf(&lc, lineno, "%s", "line too long");
+            bp_rules_warnf(&lc, lineno, "%s", "line too long");
         } else if (memchr(text + pos, '\0', llen) != NULL) {
-            warnf(&lc, lineno, "%s", "line contains a NUL byte");
+            bp_rules_warnf(&lc, lineno, "%s", "line contains a NUL byte");
         } else {
             memcpy(line, text + pos, llen);
             line[llen] = '\0';
@@ -504,11 +495,11 @@ bp_status bp_rules_load_text(bp_rules *r, const char *name, const char *text, si
 bp_status bp_rules_add_line(bp_rules *r, const char *file, unsigned line, const char *text, bp_rules_warn_fn warn,
                             void *user, unsigned *n_errors)
 {
-    struct load_ctx lc = {file, warn, user, 0};
+    bp_rules_diag lc = {file, warn, user, 0};
     size_t len = strlen(text);
     bp_status st = BP_OK;
     if (len > BP_MAX_RULE_LINE_BYTES) {
-        warnf(&lc, line, "%s", "line too long");
+        bp_rules_warnf(&lc, line, "%s", "line too long");
     } else {
         char *copy = bp_strdup(text);
         if (copy == NULL)
