@@ -408,6 +408,22 @@ static void begin_source(struct acct_run *run, const char *name, int live)
     bp_pipeline_acct_options(&run->env->pipeline, name, run->transient, &run->opts);
 }
 
+/* One read of up to ACCT_READ_CHUNK bytes of @p fd (named @p name) into @p chunk, again when
+ * a signal interrupts it unless we were told to stop.  @return the bytes read (0 at the end),
+ * or -1: stopped, or the read failed (said, and the run marked failed). */
+static ssize_t read_chunk(struct acct_run *run, int fd, char *chunk, const char *name)
+{
+    ssize_t got;
+    while ((got = read(fd, chunk, ACCT_READ_CHUNK)) < 0 && errno == EINTR)
+        if (stop_requested)
+            return -1;
+    if (got < 0) {
+        acct_note(LOG_ERR, "%s: read failed: %s", name, strerror(errno));
+        run->failed = 1;
+    }
+    return got;
+}
+
 /* Read a live stream (standard input) to its end, polling with a one-second timeout and
  * committing on every idle second. */
 static bp_status read_live(struct acct_run *run, int fd, const char *name)
@@ -429,14 +445,9 @@ static bp_status read_live(struct acct_run *run, int fd, const char *name)
             st = commit_until_done(run);
             continue;
         }
-        ssize_t got = read(fd, chunk, ACCT_READ_CHUNK);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            acct_note(LOG_ERR, "%s: read failed: %s", name, strerror(errno));
-            run->failed = 1;
+        ssize_t got = read_chunk(run, fd, chunk, name);
+        if (got < 0)
             break;
-        }
         if (got == 0) {
             st = drain(run, reader, name, 1);
             break;
@@ -728,14 +739,9 @@ static bp_status follow_file(struct acct_run *run, const struct rotation *rot, i
     time_t last_commit = time(NULL);
     *have_next = 0;
     while (st == BP_OK && !stop_requested) {
-        ssize_t got = read(fd, chunk, ACCT_READ_CHUNK);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            acct_note(LOG_ERR, "%s: read failed: %s", path, strerror(errno));
-            run->failed = 1;
+        ssize_t got = read_chunk(run, fd, chunk, path);
+        if (got < 0)
             break;
-        }
         if (got > 0) {
             st = take(run, reader, chunk, (size_t)got, path);
             continue;
