@@ -277,6 +277,15 @@ int bp_cli_parse_count(const char *s, long min, long max, long *out);
  *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want a number from MIN to MAX". */
 int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out);
 
+/** A string entry of a map: its key, and its value (NULL: null). */
+typedef struct bp_cli_field {
+    const char *key, *value;
+} bp_cli_field;
+
+/** Write the @p n string entries @p f, in order, into the map open in @p w (lookup's rows and
+ *  signals' alerts list theirs so). */
+void bp_cli_write_fields(bp_writer *w, const bp_cli_field *f, size_t n);
+
 /** Write a suppression's reason, source kind, first and last evidence, count and lift as
  *  entries of the map open in @p w (export and lookup describe their rows with it). */
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r);
