@@ -76,7 +76,8 @@ typedef struct bp_cli_command {
     const char *name;
     unsigned common;            /**< BP_OPT_* bits */
     const struct option *own;   /**< the command's own long options ({0}-terminated), or NULL */
-    const char *own_short;      /**< their getopt letters ("e:"), or NULL */
+    int long_only;              /**< 1: its own options have no one-letter form; 0: each has its
+                                     val as one, as the common ones do (the parser makes the letters) */
     const char *const *formats; /**< what --format accepts (NULL-terminated; the first is the
                                      default), or NULL */
     int min_operands;           /**< operands after the options, at least */

@@ -164,7 +164,7 @@ static const bp_cli_command acct_command = {
     "acct",
     BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_STORE | BP_OPT_RULES,
     acct_options,
-    "b:tDqF:C:",
+    0,
     acct_formats,
     0,
     -1,

@@ -32,7 +32,7 @@ static const bp_cli_command lookup_command = {
     "lookup",
     BP_OPT_STORE | BP_OPT_FORMAT,
     NULL,
-    NULL,
+    0,
     lookup_formats,
     1,
     1,

@@ -64,7 +64,7 @@ static const bp_cli_command signals_command = {
     "signals",
     BP_OPT_STORE | BP_OPT_FORMAT,
     signals_options,
-    "S:N:n:o:CEI:L:R",
+    0,
     signals_formats,
     0,
     0,
