@@ -56,6 +56,10 @@ char *bp_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  */
 void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first);
 
+/** qsort() of @p n items, which may be none at a NULL @p items (qsort() takes no NULL array,
+ *  even of nothing: UBSan says so). */
+void bp_sort(void *items, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 /**
  * The fault hook: called before every allocation above with its size.
  * @return non-zero to make that allocation fail (return NULL).

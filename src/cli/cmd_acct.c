@@ -634,7 +634,7 @@ static int list_dir(const char *dir, int (*keep)(const char *name, const void *c
         return -1;
     }
     if (n > 0)
-        qsort(names, n, sizeof(*names), compare_names);
+        bp_sort(names, n, sizeof(*names), compare_names);
     *out = names;
     *n_out = n;
     return 0;

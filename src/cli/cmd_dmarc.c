@@ -566,7 +566,7 @@ static bp_status reverse_dns(view *v, bp_store *store, int resolve, size_t *look
             rank[at].messages += s->c.messages;
         }
     if (st == BP_OK)
-        qsort(rank, k, sizeof(*rank), by_rank);
+        bp_sort(rank, k, sizeof(*rank), by_rank);
     long long started = monotonic_ms();
     int in_tx = 0;
     *looked_up = *left = 0;
@@ -1146,8 +1146,8 @@ static bp_status collect(view *v, bp_store *store, const struct dmarc_args *a)
     for (size_t i = 0; i < v->n_domains; i++) {
         domain_view *d = &v->domains[i];
         apply_policy(v, d);
-        qsort(d->periods, d->n_periods, sizeof(*d->periods), by_period);
-        qsort(d->sources, d->n_sources, sizeof(*d->sources), by_messages);
+        bp_sort(d->periods, d->n_periods, sizeof(*d->periods), by_period);
+        bp_sort(d->sources, d->n_sources, sizeof(*d->sources), by_messages);
         g_hash_table_remove_all(d->by_ip);
         for (size_t j = 0; j < d->n_failures; j++)
             for (size_t k = 0; k < d->n_sources; k++)
@@ -1163,7 +1163,7 @@ static bp_status collect(view *v, bp_store *store, const struct dmarc_args *a)
         if (a->domain != NULL)
             v->total_reports += d->reports;
     }
-    qsort(v->domains, v->n_domains, sizeof(*v->domains), by_name);
+    bp_sort(v->domains, v->n_domains, sizeof(*v->domains), by_name);
     return st == BP_OK && v->nomem ? BP_ERR_NOMEM : st;
 }
 

@@ -303,8 +303,7 @@ static void group_free(struct group *g)
 /* Keep the busiest @p top groups; sum the rest into the group "other". */
 static void bound(struct summary *s, size_t top)
 {
-    if (s->n > 1) /* qsort() takes no NULL array, even of nothing */
-        qsort(s->v, s->n, sizeof(*s->v), cmp_group);
+    bp_sort(s->v, s->n, sizeof(*s->v), cmp_group);
     for (size_t i = top; i < s->n; i++) {
         struct group *g = &s->v[i];
         struct group *o = &s->other;
@@ -324,9 +323,9 @@ static void bound(struct summary *s, size_t top)
         s->n = top;
     for (size_t i = 0; i < s->n; i++)
         if (s->v[i].n_lists > 1)
-            qsort(s->v[i].lists, s->v[i].n_lists, sizeof(*s->v[i].lists), cmp_named);
+            bp_sort(s->v[i].lists, s->v[i].n_lists, sizeof(*s->v[i].lists), cmp_named);
     if (s->other.n_lists > 1)
-        qsort(s->other.lists, s->other.n_lists, sizeof(*s->other.lists), cmp_named);
+        bp_sort(s->other.lists, s->other.n_lists, sizeof(*s->other.lists), cmp_named);
 }
 
 /* A rate, or NAN when its base is zero. */

@@ -191,8 +191,7 @@ static bp_status add_dir(bp_source *s, const char *path, unsigned depth)
         }
         n++;
     }
-    if (n > 1) /* an empty directory has no array to sort (qsort wants one even for 0) */
-        qsort(names, n, sizeof(*names), cmp_str);
+    bp_sort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n && st == BP_OK; i++) {
         size_t len = strlen(path) + strlen(names[i]) + 2;
         char *full = bp_malloc(len);

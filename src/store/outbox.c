@@ -169,7 +169,7 @@ bp_status bp_store_outbox_claim(bp_store *s, const char *endpoint, const char *o
     if (st != BP_OK || ids.n == 0)
         goto out;
     /* the claim is committed: the rows are ours until the lease ends; read them */
-    qsort(ids.ids, ids.n, sizeof(*ids.ids), cmp_id);
+    bp_sort(ids.ids, ids.n, sizeof(*ids.ids), cmp_id);
     bp_sql_type types[BP_SQL_OUTBOX_N + BP_SQL_LEDGER_N];
     memcpy(types, bp_sql_outbox_types, sizeof(bp_sql_outbox_types));
     memcpy(types + BP_SQL_OUTBOX_N, bp_sql_ledger_types, sizeof(bp_sql_ledger_types));

@@ -1067,7 +1067,7 @@ static bp_status lock_address(pg *q, const char *address, int *locked)
         snprintf(q->error, sizeof(q->error), "locking an address: out of memory");
         return BP_ERR_NOMEM;
     }
-    qsort(q->pending.v, q->pending.n, sizeof(*q->pending.v), cmp_address);
+    bp_sort(q->pending.v, q->pending.n, sizeof(*q->pending.v), cmp_address);
     for (size_t i = 0; i < q->pending.n && bs == BP_OK; i++) {
         params p = {.n = 0};
         PGresult *res = NULL;

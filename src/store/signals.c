@@ -298,8 +298,7 @@ bp_status bp_signal_acc_flush(bp_store *s, bp_signal_acc *acc)
     if (acc == NULL)
         return BP_OK;
     bp_status st = BP_OK;
-    if (acc->n > 1) /* qsort() takes no NULL array, even of nothing */
-        qsort(acc->v, acc->n, sizeof(*acc->v), cmp_entry);
+    bp_sort(acc->v, acc->n, sizeof(*acc->v), cmp_entry);
     for (size_t i = 0; i < acc->n && st == BP_OK; i++) {
         const struct entry *e = &acc->v[i];
         int any = 0;

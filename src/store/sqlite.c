@@ -44,7 +44,10 @@
 #include "sql.h"
 #include "sqlite_wal.h"
 
-#define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
+/* Opens again after a -shm deleted under us (sq_open): each race needs another connection to
+ * let go of the store at that very moment, so a few are plenty. */
+#define SHM_RACE_RETRIES 8
+#define SCHEMA_VERSION   BP_STORE_SCHEMA_VERSION
 
 typedef struct sq sq;
 static bp_status migrate_identity(sq *q);
@@ -191,11 +194,12 @@ typedef struct sq {
     char *wal_path; /* its -wal */
     dev_t dev;      /* the file a writer opened: device and inode */
     ino_t ino;
-    int32_t mark; /* bp_wal_file_mark() of the file */
-    int wal;      /* the connection is in WAL mode */
-    int moved;    /* the path no longer names the file (or its -wal): checkpoint it when letting go */
-    int foreign;  /* its -wal holds another file's commits: never checkpoint it into this one */
-    int shm_fd;   /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
+    int32_t mark;  /* bp_wal_file_mark() of the file */
+    int wal;       /* the connection is in WAL mode */
+    int moved;     /* the path no longer names the file (or its -wal): checkpoint it when letting go */
+    int foreign;   /* its -wal holds another file's commits: never checkpoint it into this one */
+    int shm_raced; /* connect(): the -shm was deleted and made again while it opened (shm_joined) */
+    int shm_fd;    /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
     char error[512];
     bp_store_hooks hooks; /* store.c's, for the migrations */
 } sq;
@@ -615,6 +619,7 @@ static bp_status shm_joined(sq *q)
     if (q->read_only || bp_wal_joined_current(q->path, q->shm_fd))
         return BP_OK;
     q->foreign = 1; /* not guarded: never checkpoint through it */
+    q->shm_raced = 1;
     snprintf(q->error, sizeof(q->error), "%s-shm was replaced while being opened: not used", q->path);
     return BP_ERR_IO;
 }
@@ -765,7 +770,16 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
     }
     memcpy(q->wal_path, location, n);
     memcpy(q->wal_path + n, "-wal", sizeof("-wal"));
-    bs = connect(q);
+    /* The last connection letting go of the store deletes its -shm (SQLite does), and may do
+     * so while this one opens it: shm_joined() then finds a -shm that no lock of ours guards.
+     * Nothing was read through it; a reader closing (lookup, stats, an operator's sqlite3)
+     * is all it takes, so open again rather than defer. */
+    for (int tries = 0;; tries++) {
+        q->shm_raced = 0;
+        bs = connect(q);
+        if (bs == BP_OK || !q->shm_raced || tries == SHM_RACE_RETRIES)
+            break;
+    }
     if (bs == BP_OK) {
         *handle = q;
         return BP_OK;

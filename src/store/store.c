@@ -789,7 +789,7 @@ static bp_status pair_history(bp_store *s, const char *key, int *changed)
     if (st == BP_OK && hs.n > 0 && (cand = bp_malloc(hs.n * sizeof(*cand))) == NULL)
         st = BP_ERR_NOMEM;
     if (st == BP_OK)
-        qsort(hs.v, hs.n, sizeof(*hs.v), cmp_id);
+        bp_sort(hs.v, hs.n, sizeof(*hs.v), cmp_id);
     for (size_t i = 0; i < hs.n && st == BP_OK; i++) {
         history_row *x = &hs.v[i];
         if (x->taken)
@@ -801,7 +801,7 @@ static bp_status pair_history(bp_store *s, const char *key, int *changed)
             if (!y->taken && y->acct != x->acct && strcmp(y->action, x->action) == 0 && dt <= BP_PAIR_WINDOW_SECONDS)
                 cand[n++] = y;
         }
-        qsort(cand, n, sizeof(*cand), cmp_key);
+        bp_sort(cand, n, sizeof(*cand), cmp_key);
         bp_event e;
         memset(&e, 0, sizeof(e));
         e.status = x->status;

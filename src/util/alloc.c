@@ -96,6 +96,12 @@ void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t fi
     return slot;
 }
 
+void bp_sort(void *items, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(items, n, size, cmp);
+}
+
 char *bp_strdup_printf(const char *fmt, ...)
 {
     va_list ap;
