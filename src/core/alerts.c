@@ -349,14 +349,11 @@ static struct cand *cand_for(struct cands *c, bp_alert_kind kind, const char *su
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].a.kind == kind && strcmp(c->v[i].subject, subject) == 0)
             return &c->v[i];
-    struct cand *v = bp_grow(c->v, c->n, &c->cap, sizeof(*v), 8);
-    if (v == NULL) {
+    struct cand *x = bp_array_push(&c->v, &c->n, &c->cap, sizeof(*x), 8);
+    if (x == NULL) {
         c->nomem = 1;
         return NULL;
     }
-    c->v = v;
-    struct cand *x = &c->v[c->n++];
-    memset(x, 0, sizeof(*x));
     x->a.kind = kind;
     snprintf(x->subject, sizeof(x->subject), "%s", subject);
     return x;
@@ -415,14 +412,11 @@ static struct sum *sum_for(struct sum_walk *w, long long hour, const char *subje
     for (size_t i = 0; i < w->n; i++)
         if (w->v[i].hour == hour && strcmp(w->v[i].subject, subject) == 0)
             return &w->v[i];
-    struct sum *v = bp_grow(w->v, w->n, &w->cap, sizeof(*v), 16);
-    if (v == NULL) {
+    struct sum *x = bp_array_push(&w->v, &w->n, &w->cap, sizeof(*x), 16);
+    if (x == NULL) {
         w->nomem = 1;
         return NULL;
     }
-    w->v = v;
-    struct sum *x = &w->v[w->n++];
-    memset(x, 0, sizeof(*x));
     x->hour = hour;
     copy_part(x->subject, subject);
     return x;
