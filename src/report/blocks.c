@@ -25,19 +25,7 @@ bp_rcpt_block *bp_report_add_block(bp_report *r, bp_arena *arena)
         r->n_blocks_dropped++;
         return NULL;
     }
-    if (r->n_blocks == r->cap_blocks) {
-        size_t cap = r->cap_blocks ? r->cap_blocks * 2 : 4;
-        bp_rcpt_block *nb = bp_arena_alloc(arena, cap * sizeof(*nb));
-        if (nb == NULL)
-            return NULL;
-        if (r->n_blocks > 0)
-            memcpy(nb, r->blocks, r->n_blocks * sizeof(*nb));
-        r->blocks = nb;
-        r->cap_blocks = cap;
-    }
-    bp_rcpt_block *b = &r->blocks[r->n_blocks++];
-    memset(b, 0, sizeof(*b));
-    return b;
+    return bp_arena_push(arena, &r->blocks, &r->n_blocks, &r->cap_blocks, sizeof(*r->blocks), 4);
 }
 
 bp_rcpt_block *bp_report_add_sender_block(bp_report *r, const bp_part *root, bp_rcpt_action action, bp_arena *arena)
