@@ -238,7 +238,7 @@ bp_status bp_cli_store_open(bp_cli_env *env, int read_only, bp_store **out);
 int bp_cli_store_ready(bp_cli_env *env, int read_only, int absent_ok, bp_store **out);
 
 /** End the open transaction of @p store: committed when @p st (the status of its writes) is
- *  BP_OK, else rolled back (@p store may then be NULL: it never opened).
+ *  BP_OK, else rolled back; nothing when @p store is NULL (it never opened).
  *  @return the commit's status, or @p st. */
 bp_status bp_cli_end_tx(bp_store *store, bp_status st);
 

@@ -285,10 +285,11 @@ int bp_cli_output(const bp_cli_env *env, bp_status st, const bp_strbuf *sb, cons
 
 bp_status bp_cli_end_tx(bp_store *store, bp_status st)
 {
+    if (store == NULL) /* nothing was opened: nothing to end */
+        return st;
     if (st == BP_OK)
         return bp_store_commit(store);
-    if (store != NULL)
-        bp_store_rollback(store);
+    bp_store_rollback(store);
     return st;
 }
 
