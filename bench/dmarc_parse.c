@@ -21,7 +21,7 @@
 
 #include "bouncepipe/dmarc.h"
 #include "bouncepipe/mime.h"
-#include "bouncepipe/source.h"
+#include "each_message.h"
 
 struct msg {
     char *data;
@@ -35,45 +35,28 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int load(const char *path, struct msg **msgs, size_t *n, size_t *cap)
+struct loaded {
+    struct msg *msgs;
+    size_t n, cap;
+};
+
+/* Keep a copy of one message (each_message_fn): @return 0, or -1 when memory runs out. */
+static int keep(void *user, const char *data, size_t len)
 {
-    bp_source *src = NULL;
-    if (bp_source_open(path, &src) != BP_OK) {
-        fprintf(stderr, "dmarc_parse: cannot open %s\n", path);
+    struct loaded *l = user;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        struct msg *bigger = realloc(l->msgs, l->cap * sizeof(*l->msgs));
+        if (bigger == NULL)
+            return -1;
+        l->msgs = bigger;
+    }
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
         return -1;
-    }
-    int rc = 0;
-    for (;;) {
-        bp_source_msg m;
-        int done = 0;
-        bp_status st = bp_source_next(src, &m, &done);
-        if (done)
-            break;
-        if (st != BP_OK) {
-            rc = -1;
-            if (st == BP_ERR_NOMEM)
-                break;
-            continue;
-        }
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 1024;
-            struct msg *bigger = realloc(*msgs, *cap * sizeof(**msgs));
-            if (bigger == NULL) {
-                rc = -1;
-                break;
-            }
-            *msgs = bigger;
-        }
-        char *copy = malloc(m.len + 1);
-        if (copy == NULL) {
-            rc = -1;
-            break;
-        }
-        memcpy(copy, m.data, m.len);
-        (*msgs)[(*n)++] = (struct msg){copy, m.len};
-    }
-    bp_source_close(src);
-    return rc;
+    memcpy(copy, data, len);
+    l->msgs[l->n++] = (struct msg){copy, len};
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -87,11 +70,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: dmarc_parse [--runs N] PATH...\n");
         return 2;
     }
-    struct msg *msgs = NULL;
-    size_t n = 0, cap = 0;
+    struct loaded l = {NULL, 0, 0};
     for (int i = first; i < argc; i++)
-        if (load(argv[i], &msgs, &n, &cap) != 0)
+        if (each_message("dmarc_parse", argv[i], keep, &l) != 0)
             failed = 1;
+    struct msg *msgs = l.msgs;
+    size_t n = l.n;
     bp_mime_init();
     bp_dmarc_init();
     bp_arena *arena = bp_arena_new();

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bouncepipe/source.h"
+#include "each_message.h"
 #include "walk_parts.h"
 
 /* Parse one message; @return its number of parts, 0 when GMime found no message. */
@@ -38,9 +38,22 @@ static size_t parse_one(const char *data, size_t len)
     return parts;
 }
 
+struct counts {
+    size_t messages, parts;
+};
+
+/* Parse and count one message and its parts (each_message_fn). */
+static int count_one(void *user, const char *data, size_t len)
+{
+    struct counts *c = user;
+    c->parts += parse_one(data, len);
+    c->messages++;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    size_t messages = 0, parts = 0;
+    struct counts c = {0, 0};
     int failed = 0;
 
     if (argc < 2) {
@@ -48,31 +61,10 @@ int main(int argc, char **argv)
         return 2;
     }
     g_mime_init();
-    for (int i = 1; i < argc; i++) {
-        bp_source *src = NULL;
-        if (bp_source_open(argv[i], &src) != BP_OK) {
-            fprintf(stderr, "gmime_floor: cannot open %s\n", argv[i]);
+    for (int i = 1; i < argc; i++)
+        if (each_message("gmime_floor", argv[i], count_one, &c) != 0)
             failed = 1;
-            continue;
-        }
-        for (;;) {
-            bp_source_msg msg;
-            int done = 0;
-            bp_status st = bp_source_next(src, &msg, &done);
-            if (done)
-                break;
-            if (st != BP_OK) {
-                failed = 1;
-                if (st == BP_ERR_NOMEM)
-                    break;
-                continue;
-            }
-            parts += parse_one(msg.data, msg.len);
-            messages++;
-        }
-        bp_source_close(src);
-    }
     g_mime_shutdown();
-    fprintf(stderr, "messages %zu parts %zu\n", messages, parts);
+    fprintf(stderr, "messages %zu parts %zu\n", c.messages, c.parts);
     return failed;
 }

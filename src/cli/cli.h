@@ -76,7 +76,8 @@ typedef struct bp_cli_command {
     const char *name;
     unsigned common;            /**< BP_OPT_* bits */
     const struct option *own;   /**< the command's own long options ({0}-terminated), or NULL */
-    const char *own_short;      /**< their getopt letters ("e:"), or NULL */
+    int long_only;              /**< 1: its own options have no one-letter form; 0: each has its
+                                     val as one, as the common ones do (the parser makes the letters) */
     const char *const *formats; /**< what --format accepts (NULL-terminated; the first is the
                                      default), or NULL */
     int min_operands;           /**< operands after the options, at least */
@@ -276,6 +277,15 @@ int bp_cli_parse_count(const char *s, long min, long max, long *out);
 /** An option's whole-number value (bp_cli_parse_count()): @return 0 and sets @p out, or
  *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want a number from MIN to MAX". */
 int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out);
+
+/** A string entry of a map: its key, and its value (NULL: null). */
+typedef struct bp_cli_field {
+    const char *key, *value;
+} bp_cli_field;
+
+/** Write the @p n string entries @p f, in order, into the map open in @p w (lookup's rows and
+ *  signals' alerts list theirs so). */
+void bp_cli_write_fields(bp_writer *w, const bp_cli_field *f, size_t n);
 
 /** Write a suppression's reason, source kind, first and last evidence, count and lift as
  *  entries of the map open in @p w (export and lookup describe their rows with it). */

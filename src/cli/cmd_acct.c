@@ -164,7 +164,7 @@ static const bp_cli_command acct_command = {
     "acct",
     BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_STORE | BP_OPT_RULES,
     acct_options,
-    "b:tDqF:C:",
+    0,
     acct_formats,
     0,
     -1,
@@ -408,15 +408,51 @@ static void begin_source(struct acct_run *run, const char *name, int live)
     bp_pipeline_acct_options(&run->env->pipeline, name, run->transient, &run->opts);
 }
 
+/* The accounting reader and the read buffer one source is read with. */
+struct acct_input {
+    bp_acct_reader *reader;
+    char *chunk; /* ACCT_READ_CHUNK bytes */
+};
+
+/* Make @p in's reader and buffer.  @return BP_OK, or an error (then input_close() still). */
+static bp_status input_open(struct acct_input *in)
+{
+    in->reader = NULL;
+    in->chunk = bp_malloc(ACCT_READ_CHUNK);
+    bp_status st = bp_acct_reader_new(&in->reader);
+    if (in->chunk == NULL && st == BP_OK)
+        st = BP_ERR_NOMEM;
+    return st;
+}
+
+static void input_close(struct acct_input *in)
+{
+    bp_acct_reader_free(in->reader);
+    free(in->chunk);
+}
+
+/* One read of up to ACCT_READ_CHUNK bytes of @p fd (named @p name) into @p chunk, again when
+ * a signal interrupts it unless we were told to stop.  @return the bytes read (0 at the end),
+ * or -1: stopped, or the read failed (said, and the run marked failed). */
+static ssize_t read_chunk(struct acct_run *run, int fd, char *chunk, const char *name)
+{
+    ssize_t got;
+    while ((got = read(fd, chunk, ACCT_READ_CHUNK)) < 0 && errno == EINTR)
+        if (stop_requested)
+            return -1;
+    if (got < 0) {
+        acct_note(LOG_ERR, "%s: read failed: %s", name, strerror(errno));
+        run->failed = 1;
+    }
+    return got;
+}
+
 /* Read a live stream (standard input) to its end, polling with a one-second timeout and
  * committing on every idle second. */
 static bp_status read_live(struct acct_run *run, int fd, const char *name)
 {
-    bp_acct_reader *reader = NULL;
-    char *chunk = bp_malloc(ACCT_READ_CHUNK);
-    bp_status st = bp_acct_reader_new(&reader);
-    if (chunk == NULL && st == BP_OK)
-        st = BP_ERR_NOMEM;
+    struct acct_input in;
+    bp_status st = input_open(&in);
     begin_source(run, name, 1);
     while (st == BP_OK && !stop_requested) {
         struct pollfd pfd = {fd, POLLIN, 0};
@@ -429,26 +465,20 @@ static bp_status read_live(struct acct_run *run, int fd, const char *name)
             st = commit_until_done(run);
             continue;
         }
-        ssize_t got = read(fd, chunk, ACCT_READ_CHUNK);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            acct_note(LOG_ERR, "%s: read failed: %s", name, strerror(errno));
-            run->failed = 1;
+        ssize_t got = read_chunk(run, fd, in.chunk, name);
+        if (got < 0)
             break;
-        }
         if (got == 0) {
-            st = drain(run, reader, name, 1);
+            st = drain(run, in.reader, name, 1);
             break;
         }
-        st = take(run, reader, chunk, (size_t)got, name);
+        st = take(run, in.reader, in.chunk, (size_t)got, name);
     }
     if (st == BP_OK && stop_requested)
-        st = drain(run, reader, name, 1); /* what is complete still counts */
+        st = drain(run, in.reader, name, 1); /* what is complete still counts */
     if (st == BP_OK)
         st = commit_until_done(run);
-    bp_acct_reader_free(reader);
-    free(chunk);
+    input_close(&in);
     return st;
 }
 
@@ -510,16 +540,13 @@ static bp_status read_file(struct acct_run *run, const char *path, const char *s
         return BP_OK;
     }
     gzbuffer(gz, ACCT_READ_CHUNK);
-    bp_acct_reader *reader = NULL;
-    char *chunk = bp_malloc(ACCT_READ_CHUNK);
-    bp_status st = bp_acct_reader_new(&reader);
-    if (chunk == NULL && st == BP_OK)
-        st = BP_ERR_NOMEM;
+    struct acct_input in;
+    bp_status st = input_open(&in);
     if (st == BP_OK)
         st = position_begin(run, stream, path, (long long)sb.st_ino);
     begin_source(run, path, 0);
     while (st == BP_OK && !stop_requested) {
-        int got = gzread(gz, chunk, ACCT_READ_CHUNK);
+        int got = gzread(gz, in.chunk, ACCT_READ_CHUNK);
         int zerr = Z_OK;
         const char *why = got <= 0 ? gzerror(gz, &zerr) : NULL;
         if (got < 0 || zerr != Z_OK) { /* a cut gzip file ends with Z_BUF_ERROR */
@@ -530,17 +557,16 @@ static bp_status read_file(struct acct_run *run, const char *path, const char *s
         if (got == 0) {
             /* a caught-up file may still be written: an unterminated last line is left to the
              * next catch-up (the position stays before it), not reported as cut */
-            st = drain(run, reader, path, stream == NULL);
+            st = drain(run, in.reader, path, stream == NULL);
             break;
         }
-        st = take(run, reader, chunk, (size_t)got, path);
+        st = take(run, in.reader, in.chunk, (size_t)got, path);
     }
     if (st == BP_OK)
         st = commit_until_done(run);
     run->pos.active = 0;
     run->skip_to = 0;
-    bp_acct_reader_free(reader);
-    free(chunk);
+    input_close(&in);
     gzclose(gz);
     return st;
 }
@@ -719,39 +745,31 @@ static void nap(void)
 static bp_status follow_file(struct acct_run *run, const struct rotation *rot, int fd, const char *path, char *next,
                              size_t next_size, int *have_next)
 {
-    bp_acct_reader *reader = NULL;
-    char *chunk = bp_malloc(ACCT_READ_CHUNK);
-    bp_status st = bp_acct_reader_new(&reader);
-    if (chunk == NULL && st == BP_OK)
-        st = BP_ERR_NOMEM;
+    struct acct_input in;
+    bp_status st = input_open(&in);
     begin_source(run, path, 1);
     time_t last_commit = time(NULL);
     *have_next = 0;
     while (st == BP_OK && !stop_requested) {
-        ssize_t got = read(fd, chunk, ACCT_READ_CHUNK);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            acct_note(LOG_ERR, "%s: read failed: %s", path, strerror(errno));
-            run->failed = 1;
+        ssize_t got = read_chunk(run, fd, in.chunk, path);
+        if (got < 0)
             break;
-        }
         if (got > 0) {
-            st = take(run, reader, chunk, (size_t)got, path);
+            st = take(run, in.reader, in.chunk, (size_t)got, path);
             continue;
         }
         /* at the end of what was written: PowerMTA moves on to a new file only after it has
          * finished this one, so a newer file means this one is complete */
         if (rotation_next(rot, path, next, next_size)) {
-            while ((got = read(fd, chunk, ACCT_READ_CHUNK)) > 0 && st == BP_OK)
-                st = take(run, reader, chunk, (size_t)got, path);
+            while ((got = read(fd, in.chunk, ACCT_READ_CHUNK)) > 0 && st == BP_OK)
+                st = take(run, in.reader, in.chunk, (size_t)got, path);
             if (st == BP_OK)
-                st = drain(run, reader, path, 1);
+                st = drain(run, in.reader, path, 1);
             *have_next = 1;
             break;
         }
         struct stat sb;
-        if (fstat(fd, &sb) == 0 && (unsigned long long)sb.st_size < bp_acct_reader_offset(reader)) {
+        if (fstat(fd, &sb) == 0 && (unsigned long long)sb.st_size < bp_acct_reader_offset(in.reader)) {
             acct_note(LOG_WARNING, "%s: the file shrank under us; reading it again from its start", path);
             *have_next = 1;
             snprintf(next, next_size, "%s", path);
@@ -766,8 +784,7 @@ static bp_status follow_file(struct acct_run *run, const struct rotation *rot, i
     /* stopped: a record PowerMTA is still writing is not cut; the position stays before it */
     if (st == BP_OK)
         st = commit_until_done(run);
-    bp_acct_reader_free(reader);
-    free(chunk);
+    input_close(&in);
     return st;
 }
 

@@ -58,7 +58,7 @@ static const bp_cli_command deliver_command = {
     "deliver",
     BP_OPT_STORE | BP_OPT_FORMAT,
     deliver_options,
-    NULL,
+    1,
     deliver_formats,
     0,
     1,

@@ -63,7 +63,7 @@ static const bp_cli_command dmarc_command = {
     "dmarc",
     BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE,
     dmarc_options,
-    "u:D:P:t:RT:o:",
+    0,
     dmarc_formats,
     0,
     0,

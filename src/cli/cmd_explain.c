@@ -30,7 +30,7 @@ static const bp_cli_command explain_command = {
     "explain",
     BP_OPT_RCPT | BP_OPT_RULES | BP_OPT_CONFIG,
     NULL,
-    NULL,
+    0,
     NULL,
     1,
     -1,

@@ -37,7 +37,7 @@ static const bp_cli_command export_command = {
     "export",
     BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE,
     export_options,
-    "t:C:D:a",
+    0,
     export_formats,
     0,
     0,

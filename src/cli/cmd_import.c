@@ -54,7 +54,7 @@ static const bp_cli_command import_command = {
     "import",
     BP_OPT_STORE,
     import_options,
-    "r:k:F",
+    0,
     NULL,
     1,
     1,

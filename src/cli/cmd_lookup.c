@@ -32,7 +32,7 @@ static const bp_cli_command lookup_command = {
     "lookup",
     BP_OPT_STORE | BP_OPT_FORMAT,
     NULL,
-    NULL,
+    0,
     lookup_formats,
     1,
     1,
@@ -96,30 +96,26 @@ static void json_row(bp_writer *w, const bp_ledger_row *r)
     const bp_event *e = &r->event;
     int is_event = strcmp(r->kind, BP_LEDGER_EVENT) == 0;
     char when[32];
-    const struct {
-        const char *name, *value;
-    } f[] = {{"kind", r->kind},
-             {"evidence_time", bp_cli_format_time(r->evidence_time, when, sizeof(when))},
-             {"recipient", e->recipient},
-             {"type", is_event ? bp_event_type_name(e->type) : NULL},
-             {"action", is_event ? bp_action_name(e->action) : NULL},
-             {"category", e->category},
-             {"feedback_type", e->feedback_type},
-             {"status", e->status},
-             {"smtp_code", e->smtp_code},
-             {"diagnostic", e->diagnostic},
-             {"rule", e->rule},
-             {"reporting_mta", e->reporting_mta},
-             {"source", e->source},
-             {"message_id", e->message_id},
-             {"envid", e->envid},
-             {"note", r->note},
-             {"mta_category", r->mta_category}};
+    const bp_cli_field f[] = {{"kind", r->kind},
+                              {"evidence_time", bp_cli_format_time(r->evidence_time, when, sizeof(when))},
+                              {"recipient", e->recipient},
+                              {"type", is_event ? bp_event_type_name(e->type) : NULL},
+                              {"action", is_event ? bp_action_name(e->action) : NULL},
+                              {"category", e->category},
+                              {"feedback_type", e->feedback_type},
+                              {"status", e->status},
+                              {"smtp_code", e->smtp_code},
+                              {"diagnostic", e->diagnostic},
+                              {"rule", e->rule},
+                              {"reporting_mta", e->reporting_mta},
+                              {"source", e->source},
+                              {"message_id", e->message_id},
+                              {"envid", e->envid},
+                              {"note", r->note},
+                              {"mta_category", r->mta_category}};
     bp_writer_begin_map(w);
     bp_writer_entry_integer(w, "id", r->id);
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        bp_writer_entry_string(w, f[i].name, f[i].value);
-    }
+    bp_cli_write_fields(w, f, sizeof(f) / sizeof(f[0]));
     bp_writer_key(w, "paired_with"); /* the row that counts this failure; null: this row counts */
     if (r->paired_with != 0)
         bp_writer_integer(w, r->paired_with);

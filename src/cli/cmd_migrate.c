@@ -72,7 +72,7 @@ static const bp_cli_command migrate_command = {
     "migrate",
     BP_OPT_CONFIG,
     migrate_options,
-    "f:t:b:",
+    0,
     NULL,
     0,
     0,

@@ -224,7 +224,7 @@ static const struct option test_options[] = {{"status", required_argument, NULL,
                                              {"stage", required_argument, NULL, 'S'},
                                              {NULL, 0, NULL, 0}};
 static const bp_cli_command test_command = {
-    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, "s:C:m:S:", NULL, 1, 1, PATTERNS_USAGE, BP_CLI_SETUP_NONE,
+    "patterns", BP_OPT_RULES | BP_OPT_CONFIG, test_options, 0, NULL, 1, 1, PATTERNS_USAGE, BP_CLI_SETUP_NONE,
 };
 
 struct test_args {
@@ -325,7 +325,7 @@ static const bp_cli_command stats_command = {
     "patterns",
     BP_OPT_RULES | BP_OPT_CONFIG | BP_OPT_RCPT | BP_OPT_FORMAT,
     NULL,
-    NULL,
+    0,
     stats_formats,
     1,
     -1,

@@ -54,7 +54,7 @@ static const bp_cli_command pipe_command = {
     "pipe",
     BP_OPT_RCPT | BP_OPT_STORE | BP_OPT_RULES,
     pipe_options,
-    "e:",
+    0,
     NULL,
     0,
     -1,

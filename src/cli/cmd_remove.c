@@ -25,7 +25,7 @@ static const bp_cli_command remove_command = {
     "remove",
     BP_OPT_STORE,
     remove_options,
-    "r:",
+    0,
     NULL,
     0,
     -1,

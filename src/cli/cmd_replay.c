@@ -39,7 +39,7 @@ static const bp_cli_command replay_command = {
     "replay",
     BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_RCPT | BP_OPT_STORE | BP_OPT_RULES,
     NULL,
-    NULL,
+    0,
     replay_formats,
     1,
     -1,

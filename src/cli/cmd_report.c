@@ -351,7 +351,7 @@ static const bp_cli_command report_command = {
     "report",
     BP_OPT_STORE | BP_OPT_SINCE,
     report_options,
-    "o:t:",
+    0,
     NULL,
     0,
     0,

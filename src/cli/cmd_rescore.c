@@ -48,7 +48,7 @@ static const bp_cli_command rescore_command = {
     "rescore",
     BP_OPT_STORE | BP_OPT_RULES,
     rescore_options,
-    "a",
+    0,
     NULL,
     0,
     0,

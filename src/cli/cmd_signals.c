@@ -64,7 +64,7 @@ static const bp_cli_command signals_command = {
     "signals",
     BP_OPT_STORE | BP_OPT_FORMAT,
     signals_options,
-    "S:N:n:o:CEI:L:R",
+    0,
     signals_formats,
     0,
     0,
@@ -585,20 +585,16 @@ static int fire(void *user, const bp_alert *a)
     }
     if (run->json) {
         bp_writer_begin_map(w);
-        const struct {
-            const char *key, *value;
-        } f[] = {{"alert", bp_alert_name(a->kind)},
-                 {"at", run->when},
-                 {"sending_ip", a->sending_ip},
-                 {"vmta", a->vmta},
-                 {"stream", a->stream},
-                 {"receiver", a->receiver},
-                 {"list", a->list},
-                 {"since", since},
-                 {"first_fired", first}};
-        for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-            bp_writer_entry_string(w, f[i].key, f[i].value);
-        }
+        const bp_cli_field f[] = {{"alert", bp_alert_name(a->kind)},
+                                  {"at", run->when},
+                                  {"sending_ip", a->sending_ip},
+                                  {"vmta", a->vmta},
+                                  {"stream", a->stream},
+                                  {"receiver", a->receiver},
+                                  {"list", a->list},
+                                  {"since", since},
+                                  {"first_fired", first}};
+        bp_cli_write_fields(w, f, sizeof(f) / sizeof(f[0]));
         bp_writer_entry_integer(w, "count", a->count);
         bp_writer_entry_integer(w, "base", a->base);
         json_number(w, "value", a->kind == BP_ALERT_LISTING ? NAN : a->value);

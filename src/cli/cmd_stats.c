@@ -47,7 +47,7 @@ static const bp_cli_command stats_command = {
     "stats",
     BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE,
     stats_options,
-    "n:o:m:",
+    0,
     stats_formats,
     0,
     0,

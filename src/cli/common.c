@@ -418,6 +418,12 @@ char *bp_cli_format_date(long long t, char *buf, size_t size)
     return format_utc(t, 1, buf, size);
 }
 
+void bp_cli_write_fields(bp_writer *w, const bp_cli_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bp_writer_entry_string(w, f[i].key, f[i].value);
+}
+
 void bp_cli_write_suppression(bp_writer *w, const bp_suppression *r)
 {
     char first[32], last[32], lifted[32];

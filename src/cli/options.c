@@ -3,7 +3,8 @@
  * command line with it (cli.h: bp_cli_parse()).
  *
  * A command names the common options it takes (bp_cli_command.common) and lists its own; the
- * parser builds getopt_long()'s tables from both, stores the common values in the bp_cli_env
+ * parser builds getopt_long()'s tables from both (a one-letter form from each option's val, so a
+ * letter is never spelt twice), stores the common values in the bp_cli_env
  * (checking --format against the command's names and --since as a date), hands every other
  * option to the command, and checks the number of operands.  So --db, --config, --patterns,
  * --no-builtin-rules, --format, --rcpt, --dry-run and --since are spelt, checked and
@@ -115,6 +116,16 @@ int bp_cli_main(const bp_cli_entry *entry, int argc, char **argv)
     return rc;
 }
 
+/* Append @p o's getopt letter ("x", "x:" when it takes a value) to @p shortopts at @p s (room
+ * for two per option: MAX_OPTIONS bounds them).  @return the new end. */
+static size_t add_letter(char *shortopts, size_t s, const struct option *o)
+{
+    shortopts[s++] = (char)o->val;
+    if (o->has_arg == required_argument)
+        shortopts[s++] = ':';
+    return s;
+}
+
 int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **argv, bp_cli_own_option own, void *user)
 {
     struct option longopts[MAX_OPTIONS];
@@ -125,18 +136,14 @@ int bp_cli_parse(const bp_cli_command *cmd, bp_cli_env *env, int argc, char **ar
         if (!(cmd->common & common[i].bit))
             continue;
         longopts[n++] = common[i].opt;
-        shortopts[s++] = (char)common[i].opt.val;
-        if (common[i].opt.has_arg == required_argument)
-            shortopts[s++] = ':';
+        s = add_letter(shortopts, s, &common[i].opt);
     }
     for (const struct option *o = cmd->own; o != NULL && o->name != NULL; o++) {
         if (n + 2 >= MAX_OPTIONS || strchr(shortopts, o->val) != NULL)
             BP_INTERNAL_ERROR("cli: a command's own option clashes with a common one, or too many options");
         longopts[n++] = *o;
-    }
-    if (cmd->own_short != NULL && s + strlen(cmd->own_short) + 2 < sizeof(shortopts)) {
-        memcpy(shortopts + s, cmd->own_short, strlen(cmd->own_short));
-        s += strlen(cmd->own_short);
+        if (!cmd->long_only)
+            s = add_letter(shortopts, s, o);
     }
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n] = (struct option){NULL, 0, NULL, 0};

@@ -49,7 +49,7 @@ static void test_exit_status(void **state)
 static const char *const formats[] = {"text", "json", NULL};
 static const struct option own[] = {{"reason", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
 static const bp_cli_command command = {
-    "demo", BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE, own, "r:", formats, 1, 2, "usage: demo\n", BP_CLI_SETUP_NONE,
+    "demo", BP_OPT_STORE | BP_OPT_FORMAT | BP_OPT_SINCE, own, 0, formats, 1, 2, "usage: demo\n", BP_CLI_SETUP_NONE,
 };
 
 static int take_reason(void *user, int opt, const char *arg)

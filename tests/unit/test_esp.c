@@ -141,10 +141,7 @@ static void test_wrapped_lines(void **state)
         "eral\",\"bouncedRecipients\":[{\"emailAddress\":\"wrapped@exam\nple.org\",\"status\":\"5.1.1\"}]},"
         "\"mail\":{\"source\":\"b@example.com\"}}\n";
     bp_report r;
-    bp_test_parse_str(*state, msg, &r);
-    assert_int_equal(r.kind, BP_REPORT_TEXT);
-    assert_int_equal(r.n_blocks, 1);
-    bp_test_check_str("recipient", r.blocks[0].recipient, "wrapped@example.org");
+    bp_test_parse_one_block(*state, msg, BP_REPORT_TEXT, "wrapped@example.org", &r);
 }
 
 /* Deep, invalid or oversized JSON is refused without harm. */

@@ -52,6 +52,18 @@ static void parse_built(bp_arena *arena, bp_strbuf *b, bp_mime_message *m)
     bp_strbuf_free(b);
 }
 
+/* Parse the message @p head, then @p unit @p n times over, then @p tail into @p m (its tree in
+ * @p arena); fails the test unless it parses. */
+static void parse_repeated(bp_arena *arena, const char *head, const char *unit, size_t n, const char *tail,
+                           bp_mime_message *m)
+{
+    bp_strbuf b = {0};
+    puts_(&b, head);
+    put_times(&b, unit, n);
+    puts_(&b, tail);
+    parse_built(arena, &b, m);
+}
+
 static const char dsn_lf[] = "From: MAILER-DAEMON@mx.example.net\n"
                              "Subject: Undelivered Mail\n"
                              "MIME-Version: 1.0\n"
@@ -123,19 +135,27 @@ static void test_line_ends_agree(void **state)
     assert_non_null(strstr(want_status, "Final-Recipient: rfc822; alice@example.com\nAction: failed"));
 }
 
+/* Parse the field @p name built too long in @p b, followed by dsn_lf, into @p m: the input is
+ * cut and the field is kept, shortened to the limit.  @return its value. */
+static const char *parse_shortened(bp_arena *arena, bp_strbuf *b, const char *name, bp_mime_message *m)
+{
+    puts_(b, dsn_lf);
+    parse_built(arena, b, m);
+    assert_true(m->input_cut);
+    const char *value = bp_part_header(m->root, name);
+    assert_non_null(value);
+    assert_true(strlen(value) <= BP_MAX_HEADER_BYTES);
+    return value;
+}
+
 static void test_long_header_line_is_shortened(void **state)
 {
     bp_strbuf b = {0};
     puts_(&b, "X-Long: ");
     put_repeat(&b, 'a', 3 * BP_MAX_HEADER_BYTES);
     puts_(&b, "\r\nX-After: yes\r\n");
-    puts_(&b, dsn_lf);
     bp_mime_message m;
-    parse_built(*state, &b, &m);
-    assert_true(m.input_cut);
-    const char *lng = bp_part_header(m.root, "X-Long");
-    assert_non_null(lng);
-    assert_true(strlen(lng) <= BP_MAX_HEADER_BYTES);
+    const char *lng = parse_shortened(*state, &b, "X-Long", &m);
     assert_true(strlen(lng) >= BP_MAX_HEADER_BYTES - 16);
     /* what follows the long field is intact: the next field and the whole report */
     assert_string_equal(bp_part_header(m.root, "X-After"), "yes");
@@ -151,25 +171,17 @@ static void test_long_folded_header_is_shortened(void **state)
         put_repeat(&b, 'b', 98);
         puts_(&b, "\n");
     }
-    puts_(&b, dsn_lf);
     bp_mime_message m;
-    parse_built(*state, &b, &m);
-    assert_true(m.input_cut);
-    const char *folded = bp_part_header(m.root, "X-Folded");
-    assert_non_null(folded);
-    assert_true(strlen(folded) <= BP_MAX_HEADER_BYTES);
+    parse_shortened(*state, &b, "X-Folded", &m);
     assert_string_equal(bp_part_header(m.root, "Subject"), "Undelivered Mail");
     assert_non_null(find(&m, "message", "delivery-status"));
 }
 
 static void test_header_line_count_cuts_input(void **state)
 {
-    bp_strbuf b = {0};
-    puts_(&b, "Subject: many headers\n");
-    put_times(&b, "X-H: v\n", BP_MAX_MIME_HEADER_LINES + 100);
-    puts_(&b, "X-Last: never seen\n\nbody\n");
     bp_mime_message m;
-    parse_built(*state, &b, &m);
+    parse_repeated(*state, "Subject: many headers\n", "X-H: v\n", BP_MAX_MIME_HEADER_LINES + 100,
+                   "X-Last: never seen\n\nbody\n", &m);
     assert_true(m.input_cut);
     assert_string_equal(bp_part_header(m.root, "Subject"), "many headers");
     assert_null(bp_part_header(m.root, "X-Last"));
@@ -178,12 +190,9 @@ static void test_header_line_count_cuts_input(void **state)
 
 static void test_part_limits(void **state)
 {
-    bp_strbuf b = {0};
-    puts_(&b, "Content-Type: multipart/mixed; boundary=\"p\"\n\n");
-    put_times(&b, "--p\n\nx\n", BP_MAX_MIME_DASH_LINES + 10);
-    puts_(&b, "--p--\n");
     bp_mime_message m;
-    parse_built(*state, &b, &m);
+    parse_repeated(*state, "Content-Type: multipart/mixed; boundary=\"p\"\n\n", "--p\n\nx\n",
+                   BP_MAX_MIME_DASH_LINES + 10, "--p--\n", &m);
     assert_true(m.input_cut);
     assert_true(m.parts_truncated);
     assert_int_equal(m.n_parts, BP_MAX_MIME_PARTS);
@@ -294,12 +303,8 @@ static void test_cr_at_span_edges(void **state)
 {
     /* a shortened field ending in a bare CR right where the view leaves bytes out: the CR
      * still reads as a line end and the next field is found */
-    bp_strbuf b = {0};
-    puts_(&b, "X-Long: ");
-    put_repeat(&b, 'c', 2 * BP_MAX_HEADER_BYTES);
-    puts_(&b, "\rX-Next: found\rSubject: s\r\rbody\r");
     bp_mime_message m;
-    parse_built(*state, &b, &m);
+    parse_repeated(*state, "X-Long: ", "c", 2 * BP_MAX_HEADER_BYTES, "\rX-Next: found\rSubject: s\r\rbody\r", &m);
     assert_string_equal(bp_part_header(m.root, "X-Next"), "found");
     assert_string_equal(m.root->body, "body\n");
 }

@@ -38,6 +38,7 @@
 #include "bouncepipe/policy.h"
 #include "bouncepipe/rules.h"
 #include "bouncepipe/text.h"
+#include "test_support.h"
 #include "test_util.h"
 
 #define RULES_DIR BP_SOURCE_DIR "/tests/rules"

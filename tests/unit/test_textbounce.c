@@ -503,10 +503,7 @@ static void test_explanation_read_once(void **state)
                               "e).\n\n"
                               "----- Original message -----\n\nTo: bob@example.org\nSubject: News\n";
     bp_report r;
-    bp_test_parse_str(*state, msg, &r);
-    assert_int_equal(r.kind, BP_REPORT_TEXT);
-    assert_int_equal(r.n_blocks, 1);
-    assert_string_equal(r.blocks[0].recipient, "alice@example.com");
+    bp_test_parse_one_block(*state, msg, BP_REPORT_TEXT, "alice@example.com", &r);
     assert_non_null(r.explanation);
     assert_non_null(r.explanation_folded);
     assert_non_null(strstr(r.explanation, "Gr\xc3\xbc"

@@ -70,6 +70,17 @@ static inline void bp_test_parse_str(bp_arena *arena, const char *msg, bp_report
     assert_int_equal(bp_test_parse_report(arena, msg, strlen(msg), NULL, r), BP_OK);
 }
 
+/* Read @p msg into @p r as bp_test_parse_str() does; fails the test unless it is a report of
+ * @p kind with one block, for @p recipient. */
+static inline void bp_test_parse_one_block(bp_arena *arena, const char *msg, bp_report_kind kind, const char *recipient,
+                                           bp_report *r)
+{
+    bp_test_parse_str(arena, msg, r);
+    assert_int_equal(r->kind, kind);
+    assert_int_equal(r->n_blocks, 1);
+    bp_test_check_str("recipient", r->blocks[0].recipient, recipient);
+}
+
 /* ---- the built-in rules (the classify and rules tests) ---- */
 
 /* A new rule set with the built-in rules loaded, or NULL when they do not load cleanly (for a
