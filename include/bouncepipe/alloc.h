@@ -40,6 +40,13 @@ size_t bp_grow_room(size_t n, size_t cap, size_t size, size_t first);
  * @return the array to keep, or NULL when out of memory (@p items still holds the @p n items)
  */
 void *bp_grow(void *items, size_t n, size_t *cap, size_t size, size_t first);
+/**
+ * Room for @p need bytes in a malloc'ed buffer of @p *cap bytes: @p buf itself when it has it,
+ * else the buffer realloc'ed to its room doubled (@p first bytes the first time) until @p need
+ * fits, but no more than @p most when that holds @p need (SIZE_MAX: no bound); *cap updated.
+ * @return the buffer to keep, or NULL when out of memory or on overflow (@p buf untouched).
+ */
+void *bp_reserve(void *buf, size_t *cap, size_t need, size_t first, size_t most);
 /** strdup(); NULL when out of memory or when the hook says fail. */
 char *bp_strdup(const char *s);
 /** strndup(): at most @p n bytes of @p s, NUL-terminated. */
@@ -59,6 +66,11 @@ void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t fi
 /** qsort() of @p n items, which may be none at a NULL @p items (qsort() takes no NULL array,
  *  even of nothing: UBSan says so). */
 void bp_sort(void *items, size_t n, size_t size, int (*cmp)(const void *, const void *));
+/** A growth rule: bp_grow()'s contract, with @p ctx (bp_arena_grow(): the arena). */
+typedef void *(*bp_grow_fn)(void *ctx, void *items, size_t n, size_t *cap, size_t size, size_t first);
+/** bp_array_push() with the array grown by @p grow (with @p ctx): the one push behind it and
+ *  bp_arena_push() (arena.h). */
+void *bp_array_push_by(bp_grow_fn grow, void *ctx, void *arrayp, size_t *n, size_t *cap, size_t size, size_t first);
 
 /**
  * The fault hook: called before every allocation above with its size.

@@ -39,6 +39,14 @@ char *bp_arena_strdup(bp_arena *arena, const char *s);
  * @return the array to keep, or NULL when out of memory (@p items unchanged)
  */
 void *bp_arena_grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t size, size_t first);
+/**
+ * Append one element to an array made in @p arena, as bp_array_push() (alloc.h) does to a
+ * malloc'ed one: @p arrayp is the address of the array pointer (a `T **`), @p n its count,
+ * @p cap its room; grown by bp_arena_grow().
+ * @return the new element, zeroed, counted in @p n; or NULL when out of memory or on overflow
+ *         (then the array, @p n and @p cap are untouched).
+ */
+void *bp_arena_push(bp_arena *arena, void *arrayp, size_t *n, size_t *cap, size_t size, size_t first);
 /** printf into the arena. @return the new string or NULL. */
 char *bp_arena_printf(bp_arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -36,5 +36,8 @@ bp_status bp_fields_parse(const char *text, size_t len, size_t max_groups, bp_ar
 
 /** @return the value of the first field @p name (case-insensitive) in @p g, or NULL. */
 const char *bp_fields_get(const bp_field_group *g, const char *name);
+/** @return the value of the first of the @p n @p fields named @p name (any case), or NULL;
+ *  the one lookup behind bp_fields_get() and bp_part_header() (mime.h). */
+const char *bp_field_find(const bp_field *fields, size_t n, const char *name);
 
 #endif

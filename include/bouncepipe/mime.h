@@ -28,12 +28,12 @@
 #include <stddef.h>
 
 #include "bouncepipe/arena.h"
+#include "bouncepipe/fields.h"
 #include "bouncepipe/status.h"
 
-typedef struct bp_header {
-    const char *name;  /**< as written */
-    const char *value; /**< unfolded; RFC 2047 words decoded for unstructured fields */
-} bp_header;
+/** A header: its name as written, its value unfolded with RFC 2047 words decoded for
+ *  unstructured fields; a bp_field, so that bp_field_find() looks up both. */
+typedef bp_field bp_header;
 
 typedef struct bp_part bp_part;
 struct bp_part {

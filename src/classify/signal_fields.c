@@ -128,28 +128,28 @@ bp_status bp_signal_from_source(bp_event *e, const bp_signal_options *o, bp_sign
         streams = o->stream_headers != NULL ? o->stream_headers : bp_signal_default_stream_headers;
         kind = "header";
     }
+    /* the fields not set yet, each from the first of its names that gives a value */
+    const struct {
+        const char *const *names;
+        const char **field, **field_from;
+        int ip; /* canonical by bp_signal_take_ip(), else a token by take_token() */
+    } wanted[] = {
+        {ips, &e->sending_ip, &e->sending_ip_from, 1},
+        {vmtas, &e->vmta, &e->vmta_from, 0},
+        {streams, &e->stream, &e->stream_from, 0},
+    };
     bp_status st = BP_OK;
     char from[160]; /* "header:NAME", written only for a value found (snprintf cost more than the lookups) */
-    for (size_t i = 0; st == BP_OK && ips != NULL && ips[i] != NULL && e->sending_ip == NULL; i++) {
-        const char *v = lookup(ctx, ips[i]);
-        if (v == NULL)
-            continue;
-        snprintf(from, sizeof(from), "%s:%s", kind, ips[i]);
-        st = bp_signal_take_ip(e, v, from, arena);
-    }
-    for (size_t i = 0; st == BP_OK && vmtas[i] != NULL && e->vmta == NULL; i++) {
-        const char *v = lookup(ctx, vmtas[i]);
-        if (v == NULL)
-            continue;
-        snprintf(from, sizeof(from), "%s:%s", kind, vmtas[i]);
-        st = take_token(&e->vmta, &e->vmta_from, v, from, arena);
-    }
-    for (size_t i = 0; st == BP_OK && streams[i] != NULL && e->stream == NULL; i++) {
-        const char *v = lookup(ctx, streams[i]);
-        if (v == NULL)
-            continue;
-        snprintf(from, sizeof(from), "%s:%s", kind, streams[i]);
-        st = take_token(&e->stream, &e->stream_from, v, from, arena);
+    for (size_t k = 0; k < sizeof(wanted) / sizeof(wanted[0]); k++) {
+        const char *const *names = wanted[k].names;
+        for (size_t i = 0; st == BP_OK && names != NULL && names[i] != NULL && *wanted[k].field == NULL; i++) {
+            const char *v = lookup(ctx, names[i]);
+            if (v == NULL)
+                continue;
+            snprintf(from, sizeof(from), "%s:%s", kind, names[i]);
+            st = wanted[k].ip ? bp_signal_take_ip(e, v, from, arena)
+                              : take_token(wanted[k].field, wanted[k].field_from, v, from, arena);
+        }
     }
     return st;
 }

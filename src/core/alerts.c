@@ -349,14 +349,11 @@ static struct cand *cand_for(struct cands *c, bp_alert_kind kind, const char *su
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].a.kind == kind && strcmp(c->v[i].subject, subject) == 0)
             return &c->v[i];
-    struct cand *v = bp_grow(c->v, c->n, &c->cap, sizeof(*v), 8);
-    if (v == NULL) {
+    struct cand *x = bp_array_push(&c->v, &c->n, &c->cap, sizeof(*x), 8);
+    if (x == NULL) {
         c->nomem = 1;
         return NULL;
     }
-    c->v = v;
-    struct cand *x = &c->v[c->n++];
-    memset(x, 0, sizeof(*x));
     x->a.kind = kind;
     snprintf(x->subject, sizeof(x->subject), "%s", subject);
     return x;
@@ -394,80 +391,61 @@ static int listing_row(void *user, const bp_signal_row *r)
     return 0;
 }
 
-/* Per receiver and hour: attempts and deferrals that name a list or reputation system. */
-struct hour_sum {
-    long long hour;
-    char receiver[PART_BYTES];
-    long long attempts, named;
+/* A count and its base per subject (a receiver in an hour, a stream over the window): as the
+ * alert's count and base (deferrals that name a list or reputation system of the attempts,
+ * complaints of the deliveries). */
+struct sum {
+    long long hour; /* 0 where the hour is not part of the subject */
+    char subject[PART_BYTES];
+    long long count, base;
 };
 
-struct hour_walk {
-    struct hour_sum *v;
+struct sum_walk {
+    struct sum *v;
     size_t n, cap;
     int nomem;
 };
 
+/* The sum of @p subject in @p hour, made when missing; NULL (nomem set) when out of memory. */
+static struct sum *sum_for(struct sum_walk *w, long long hour, const char *subject)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->v[i].hour == hour && strcmp(w->v[i].subject, subject) == 0)
+            return &w->v[i];
+    struct sum *x = bp_array_push(&w->v, &w->n, &w->cap, sizeof(*x), 16);
+    if (x == NULL) {
+        w->nomem = 1;
+        return NULL;
+    }
+    x->hour = hour;
+    copy_part(x->subject, subject);
+    return x;
+}
+
+/* Per receiver and hour: attempts and deferrals that name a list or reputation system. */
 static int hour_row(void *user, const bp_signal_row *r)
 {
-    struct hour_walk *w = user;
     if (r->receiver == NULL)
         return 0;
-    struct hour_sum *h = NULL;
-    for (size_t i = 0; i < w->n && h == NULL; i++)
-        if (w->v[i].hour == r->hour && strcmp(w->v[i].receiver, r->receiver) == 0)
-            h = &w->v[i];
-    if (h == NULL) {
-        struct hour_sum *v = bp_grow(w->v, w->n, &w->cap, sizeof(*v), 16);
-        if (v == NULL) {
-            w->nomem = 1;
-            return 1;
-        }
-        w->v = v;
-        h = &w->v[w->n++];
-        memset(h, 0, sizeof(*h));
-        h->hour = r->hour;
-        copy_part(h->receiver, r->receiver);
-    }
-    h->attempts += r->delivered + r->deferred + r->bounced;
+    struct sum *h = sum_for(user, r->hour, r->receiver);
+    if (h == NULL)
+        return 1;
+    h->base += r->delivered + r->deferred + r->bounced;
     if (r->blocklist != NULL)
-        h->named += r->deferred;
+        h->count += r->deferred;
     return 0;
 }
 
-/* Per stream over the complaint window. */
-struct stream_sum {
-    char stream[PART_BYTES];
-    long long complaints, delivered;
-};
-
-struct stream_walk {
-    struct stream_sum *v;
-    size_t n, cap;
-    int nomem;
-};
-
+/* Per stream over the complaint window: complaints and deliveries. */
 static int stream_row(void *user, const bp_signal_row *r)
 {
-    struct stream_walk *w = user;
     if (r->stream == NULL)
         return 0;
-    struct stream_sum *s = NULL;
-    for (size_t i = 0; i < w->n && s == NULL; i++)
-        if (strcmp(w->v[i].stream, r->stream) == 0)
-            s = &w->v[i];
-    if (s == NULL) {
-        struct stream_sum *v = bp_grow(w->v, w->n, &w->cap, sizeof(*v), 8);
-        if (v == NULL) {
-            w->nomem = 1;
-            return 1;
-        }
-        w->v = v;
-        s = &w->v[w->n++];
-        memset(s, 0, sizeof(*s));
-        copy_part(s->stream, r->stream);
-    }
-    s->complaints += r->complaints;
-    s->delivered += r->delivered;
+    struct sum *s = sum_for(user, 0, r->stream);
+    if (s == NULL)
+        return 1;
+    s->count += r->complaints;
+    s->base += r->delivered;
     return 0;
 }
 
@@ -487,24 +465,24 @@ static bp_status conditions(bp_store *s, const bp_signals_config *cfg, long long
     if (st == BP_OK && c->nomem)
         st = BP_ERR_NOMEM;
     if (st == BP_OK && cfg->deferral_share > 0) {
-        struct hour_walk hw = {NULL, 0, 0, 0};
+        struct sum_walk hw = {NULL, 0, 0, 0};
         st = bp_store_signal_hours(s, window_start(now, 3600), now + 1, hour_row, &hw);
         if (st == BP_OK && hw.nomem)
             st = BP_ERR_NOMEM;
         for (size_t i = 0; st == BP_OK && i < hw.n; i++) {
-            const struct hour_sum *h = &hw.v[i];
-            double share = h->attempts > 0 ? 100.0 * (double)h->named / (double)h->attempts : 0.0;
-            if (h->attempts < cfg->deferral_min || share < cfg->deferral_share)
+            const struct sum *h = &hw.v[i];
+            double share = h->base > 0 ? 100.0 * (double)h->count / (double)h->base : 0.0;
+            if (h->base < cfg->deferral_min || share < cfg->deferral_share)
                 continue;
-            struct cand *x = cand_for(c, BP_ALERT_DEFERRAL, h->receiver);
+            struct cand *x = cand_for(c, BP_ALERT_DEFERRAL, h->subject);
             if (x == NULL) {
                 st = BP_ERR_NOMEM;
                 break;
             }
             if (x->a.base == 0 || share > x->a.value) { /* of the hours, the worst */
-                copy_part(x->receiver, h->receiver);
-                x->a.count = h->named;
-                x->a.base = h->attempts;
+                copy_part(x->receiver, h->subject);
+                x->a.count = h->count;
+                x->a.base = h->base;
                 x->a.value = share;
                 x->a.threshold = cfg->deferral_share;
                 x->a.since = h->hour * 3600;
@@ -514,23 +492,23 @@ static bp_status conditions(bp_store *s, const bp_signals_config *cfg, long long
         free(hw.v);
     }
     if (st == BP_OK && cfg->complaint_rate > 0) {
-        struct stream_walk sw = {NULL, 0, 0, 0};
+        struct sum_walk sw = {NULL, 0, 0, 0};
         st = bp_store_signal_rows(s, window_start(now, cfg->complaint_window), now + 1, stream_row, &sw);
         if (st == BP_OK && sw.nomem)
             st = BP_ERR_NOMEM;
         for (size_t i = 0; st == BP_OK && i < sw.n; i++) {
-            const struct stream_sum *x = &sw.v[i];
-            double rate = x->delivered > 0 ? 100.0 * (double)x->complaints / (double)x->delivered : 0.0;
-            if (x->delivered < cfg->complaint_min || x->complaints == 0 || rate < cfg->complaint_rate)
+            const struct sum *x = &sw.v[i];
+            double rate = x->base > 0 ? 100.0 * (double)x->count / (double)x->base : 0.0;
+            if (x->base < cfg->complaint_min || x->count == 0 || rate < cfg->complaint_rate)
                 continue;
-            struct cand *k = cand_for(c, BP_ALERT_COMPLAINT, x->stream);
+            struct cand *k = cand_for(c, BP_ALERT_COMPLAINT, x->subject);
             if (k == NULL) {
                 st = BP_ERR_NOMEM;
                 break;
             }
-            copy_part(k->stream, x->stream);
-            k->a.count = x->complaints;
-            k->a.base = x->delivered;
+            copy_part(k->stream, x->subject);
+            k->a.count = x->count;
+            k->a.base = x->base;
             k->a.value = rate;
             k->a.threshold = cfg->complaint_rate;
             k->a.since = window_start(now, cfg->complaint_window);

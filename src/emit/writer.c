@@ -359,20 +359,21 @@ bp_status bp_writer_key(bp_writer *w, const char *key)
     return w->status;
 }
 
-/* A scalar already formatted as @p json (JSON), @p cell (CSV, NULL: empty) and @p text. */
-static bp_status scalar(bp_writer *w, const char *json, const char *cell, const char *text)
+/* A scalar: @p json (JSON) and @p text written as they are (already formatted) or, with
+ * @p quote, as a JSON string and as masked text; @p cell the CSV cell (NULL: empty). */
+static bp_status scalar(bp_writer *w, const char *json, const char *cell, const char *text, int quote)
 {
     if (w->status != BP_OK)
         return w->status;
     switch (w->format) {
     case BP_WRITER_JSON:
         note(w, json_before_value(w));
-        note(w, bp_strbuf_puts(&w->buf, json));
+        note(w, quote ? bp_json_string(&w->buf, json) : bp_strbuf_puts(&w->buf, json));
         break;
     case BP_WRITER_CSV: note(w, bp_csv_cell(csv_cell_start(w), cell)); break;
     case BP_WRITER_TEXT:
         note(w, text_before_value(w));
-        note(w, bp_strbuf_puts(&w->buf, text));
+        note(w, quote ? bp_text_mask_append(&w->buf, text, strlen(text), 0) : bp_strbuf_puts(&w->buf, text));
         break;
     }
     return drain(w);
@@ -380,22 +381,7 @@ static bp_status scalar(bp_writer *w, const char *json, const char *cell, const 
 
 bp_status bp_writer_string(bp_writer *w, const char *s)
 {
-    if (w->status != BP_OK)
-        return w->status;
-    if (s == NULL)
-        return bp_writer_null(w);
-    switch (w->format) {
-    case BP_WRITER_JSON:
-        note(w, json_before_value(w));
-        note(w, bp_json_string(&w->buf, s));
-        break;
-    case BP_WRITER_CSV: note(w, bp_csv_cell(csv_cell_start(w), s)); break;
-    case BP_WRITER_TEXT:
-        note(w, text_before_value(w));
-        note(w, bp_text_mask_append(&w->buf, s, strlen(s), 0));
-        break;
-    }
-    return drain(w);
+    return s != NULL ? scalar(w, s, s, s, 1) : bp_writer_null(w);
 }
 
 bp_status bp_writer_strings(bp_writer *w, const char *const *keys, const char *const *values, size_t n)
@@ -433,17 +419,17 @@ bp_status bp_writer_integer(bp_writer *w, long long n)
 {
     char text[24];
     snprintf(text, sizeof(text), "%lld", n);
-    return scalar(w, text, text, text);
+    return scalar(w, text, text, text, 0);
 }
 
 bp_status bp_writer_boolean(bp_writer *w, int b)
 {
-    return scalar(w, b ? "true" : "false", b ? "1" : "0", b ? "true" : "false");
+    return scalar(w, b ? "true" : "false", b ? "1" : "0", b ? "true" : "false", 0);
 }
 
 bp_status bp_writer_null(bp_writer *w)
 {
-    return scalar(w, "null", NULL, "-");
+    return scalar(w, "null", NULL, "-", 0);
 }
 
 bp_status bp_writer_entry_string(bp_writer *w, const char *key, const char *s)

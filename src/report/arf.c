@@ -42,16 +42,7 @@ static bp_status apple_unsubscribe(const bp_part *root, bp_arena *arena, bp_repo
     out->family = "apple-unsubscribe";
     out->feedback_type = "opt-out";
     out->arrival_date = bp_part_header(root, "Date");
-    bp_rcpt_block *b = bp_report_add_block(out, arena);
-    if (b == NULL)
-        return BP_ERR_NOMEM;
-    b->action = BP_ACTION_FAILED;
-    b->recipient = bp_address_normalise(arena, bp_part_header(root, "From"));
-    if (b->recipient != NULL) {
-        b->recipient_from = BP_FROM_HEADER;
-        b->field = "From";
-    }
-    return BP_OK;
+    return bp_report_add_sender_block(out, root, BP_ACTION_FAILED, arena) != NULL ? BP_OK : BP_ERR_NOMEM;
 }
 
 bp_status bp_arf_parse(const bp_mime_message *msg, const bp_report_options *opts, bp_arena *arena, bp_report *out)

@@ -22,7 +22,6 @@
  */
 #include <string.h>
 
-#include "bouncepipe/address.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
@@ -185,15 +184,9 @@ bp_status bp_autoreply_parse(const bp_mime_message *msg, const bp_report_options
     out->family = challenge ? "challenge-response" : "autoreply";
     if (!challenge && t.text != NULL && t.len > 0)
         out->reply_text = bp_clean_text(arena, t.text, t.len, BP_MAX_DIAGNOSTIC_BYTES);
-    bp_rcpt_block *b = bp_report_add_block(out, arena);
+    bp_rcpt_block *b = bp_report_add_sender_block(out, root, BP_ACTION_UNKNOWN, arena);
     if (b == NULL)
         return BP_ERR_NOMEM;
-    b->action = BP_ACTION_UNKNOWN;
-    b->recipient = bp_address_normalise(arena, bp_part_header(root, "From"));
-    if (b->recipient != NULL) {
-        b->recipient_from = BP_FROM_HEADER;
-        b->field = "From";
-    }
     b->part_index = 0;
     if (out->subject != NULL)
         b->diagnostic = bp_clean_text(arena, out->subject, strlen(out->subject), 200);

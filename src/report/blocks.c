@@ -7,10 +7,13 @@
  * they are counted in n_blocks_dropped, not kept.  bp_block_set_diagnostic(): the text is
  * cleaned and capped at BP_MAX_DIAGNOSTIC_BYTES (control bytes masked), and the SMTP code and
  * enhanced status are read from it when the block has none; a generic X.0.0 from the
- * reporting MTA yields to the remote server's own code.  Strings belong to the arena.
+ * reporting MTA yields to the remote server's own code.  bp_report_add_sender_block(): the
+ * block of a message that names its recipient only as its sender (a complaint's or an
+ * auto-reply's From:).  Strings belong to the arena.
  */
 #include <string.h>
 
+#include "bouncepipe/address.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/smtpcode.h"
 #include "bouncepipe/text.h"
@@ -22,18 +25,20 @@ bp_rcpt_block *bp_report_add_block(bp_report *r, bp_arena *arena)
         r->n_blocks_dropped++;
         return NULL;
     }
-    if (r->n_blocks == r->cap_blocks) {
-        size_t cap = r->cap_blocks ? r->cap_blocks * 2 : 4;
-        bp_rcpt_block *nb = bp_arena_alloc(arena, cap * sizeof(*nb));
-        if (nb == NULL)
-            return NULL;
-        if (r->n_blocks > 0)
-            memcpy(nb, r->blocks, r->n_blocks * sizeof(*nb));
-        r->blocks = nb;
-        r->cap_blocks = cap;
+    return bp_arena_push(arena, &r->blocks, &r->n_blocks, &r->cap_blocks, sizeof(*r->blocks), 4);
+}
+
+bp_rcpt_block *bp_report_add_sender_block(bp_report *r, const bp_part *root, bp_rcpt_action action, bp_arena *arena)
+{
+    bp_rcpt_block *b = bp_report_add_block(r, arena);
+    if (b == NULL)
+        return NULL;
+    b->action = action;
+    b->recipient = bp_address_normalise(arena, bp_part_header(root, "From"));
+    if (b->recipient != NULL) {
+        b->recipient_from = BP_FROM_HEADER;
+        b->field = "From";
     }
-    bp_rcpt_block *b = &r->blocks[r->n_blocks++];
-    memset(b, 0, sizeof(*b));
     return b;
 }
 

@@ -199,14 +199,11 @@ static esp_event *add_event(esp_list *l, esp_kind kind, const char *family)
 {
     if (l->n >= BP_MAX_RECIPIENTS)
         return NULL;
-    esp_event *grown = bp_arena_grow(l->arena, l->ev, l->n, &l->cap, sizeof(*grown), 4);
-    if (grown == NULL) {
+    esp_event *e = bp_arena_push(l->arena, &l->ev, &l->n, &l->cap, sizeof(*e), 4);
+    if (e == NULL) {
         l->nomem = 1;
         return NULL;
     }
-    l->ev = grown;
-    esp_event *e = &l->ev[l->n++];
-    memset(e, 0, sizeof(*e));
     e->kind = kind;
     e->family = family;
     return e;

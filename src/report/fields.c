@@ -165,10 +165,15 @@ out:
     return st;
 }
 
+const char *bp_field_find(const bp_field *fields, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(fields[i].name, name) == 0)
+            return fields[i].value;
+    return NULL;
+}
+
 const char *bp_fields_get(const bp_field_group *g, const char *name)
 {
-    for (size_t i = 0; i < g->n; i++)
-        if (strcasecmp(g->fields[i].name, name) == 0)
-            return g->fields[i].value;
-    return NULL;
+    return bp_field_find(g->fields, g->n, name);
 }

@@ -781,10 +781,7 @@ out:
 
 const char *bp_part_header(const bp_part *part, const char *name)
 {
-    for (size_t i = 0; i < part->n_headers; i++)
-        if (g_ascii_strcasecmp(part->headers[i].name, name) == 0)
-            return part->headers[i].value;
-    return NULL;
+    return bp_field_find(part->headers, part->n_headers, name);
 }
 
 int bp_part_is(const bp_part *part, const char *type, const char *subtype)

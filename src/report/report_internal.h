@@ -26,6 +26,11 @@ const char *bp_report_original_recipient(const bp_part *orig, bp_arena *arena);
  *  it when the block has none. */
 void bp_block_set_diagnostic(bp_rcpt_block *b, bp_arena *arena, const char *text, size_t len);
 
+/** Append a block (blocks.c) with @p action for the one who wrote @p root: the address of its
+ *  From: header (normalised; none when From names no address).  @return the block, or NULL
+ *  as bp_report_add_block(). */
+bp_rcpt_block *bp_report_add_sender_block(bp_report *r, const bp_part *root, bp_rcpt_action action, bp_arena *arena);
+
 /** @return non-zero when the message comes from a mailer daemon (From or Return-Path). */
 int bp_report_from_daemon(const bp_part *root);
 

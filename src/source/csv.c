@@ -25,6 +25,7 @@
  */
 #include "bouncepipe/csv.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,16 +113,10 @@ bp_status bp_csv_reader_feed(bp_csv_reader *r, const char *data, size_t len)
     compact(r);
     if (len == 0)
         return BP_OK;
-    if (r->len + len > r->cap) {
-        size_t cap = r->cap > 0 ? r->cap : 8192;
-        while (cap < r->len + len)
-            cap *= 2;
-        char *nb = bp_realloc(r->buf, cap);
-        if (nb == NULL)
-            return BP_ERR_NOMEM;
-        r->buf = nb;
-        r->cap = cap;
-    }
+    char *nb = bp_reserve(r->buf, &r->cap, r->len + len, 8192, SIZE_MAX);
+    if (nb == NULL)
+        return BP_ERR_NOMEM;
+    r->buf = nb;
     memcpy(r->buf + r->len, data, len);
     r->len += len;
     return BP_OK;

@@ -240,18 +240,11 @@ bp_status bp_source_open(const char *path, bp_source **out)
 /* Make room for @need bytes in the message buffer (@need <= BP_MAX_MESSAGE_BYTES + 1). */
 static bp_status buf_reserve(bp_source *s, size_t need)
 {
-    if (need <= s->buf_cap)
-        return BP_OK;
-    size_t cap = s->buf_cap ? s->buf_cap : 65536;
-    while (cap < need)
-        cap *= 2;
-    if (cap > (size_t)BP_MAX_MESSAGE_BYTES + 1)
-        cap = (size_t)BP_MAX_MESSAGE_BYTES + 1; /* never more than the limit needs */
-    char *nb = bp_realloc(s->buf, cap);
+    /* never more than the limit needs */
+    char *nb = bp_reserve(s->buf, &s->buf_cap, need, 65536, (size_t)BP_MAX_MESSAGE_BYTES + 1);
     if (nb == NULL)
         return BP_ERR_NOMEM;
     s->buf = nb;
-    s->buf_cap = cap;
     return BP_OK;
 }
 

@@ -190,27 +190,23 @@ bp_status bp_store_outbox_mark(bp_store *s, long long id, const char *owner, bp_
                                const char *error)
 {
     bp_sql_value v[4] = {bp_sql_int(id), bp_sql_text(owner), bp_sql_int(when), bp_sql_text(error)};
-    bp_sql_call c = {.params = v, .what = "marking an outbox row"};
-    switch (how) {
-    case BP_OUTBOX_DELIVERED:
-        c.id = BP_SQL_OUTBOX_DELIVERED;
-        c.n_params = 3;
-        break;
-    case BP_OUTBOX_RETRY:
-        c.id = BP_SQL_OUTBOX_RETRY;
-        c.n_params = 4;
-        break;
-    case BP_OUTBOX_DEAD:
-        c.id = BP_SQL_OUTBOX_DEAD;
+    /* per mark, in bp_outbox_mark's order: the statement and how many of v[] it takes (DEAD:
+     * ?1 id, ?2 owner, ?3 the error) */
+    static const struct {
+        bp_sql_id id;
+        size_t n_params;
+    } marks[] = {
+        [BP_OUTBOX_DELIVERED] = {BP_SQL_OUTBOX_DELIVERED, 3},
+        [BP_OUTBOX_RETRY] = {BP_SQL_OUTBOX_RETRY, 4},
+        [BP_OUTBOX_DEAD] = {BP_SQL_OUTBOX_DEAD, 3},
+        [BP_OUTBOX_RELEASE] = {BP_SQL_OUTBOX_RELEASE, 2},
+    };
+    if ((unsigned)how >= sizeof(marks) / sizeof(marks[0]))
+        return BP_ERR_USAGE;
+    if (how == BP_OUTBOX_DEAD)
         v[2] = bp_sql_text(error);
-        c.n_params = 3;
-        break;
-    case BP_OUTBOX_RELEASE:
-        c.id = BP_SQL_OUTBOX_RELEASE;
-        c.n_params = 2;
-        break;
-    default: return BP_ERR_USAGE;
-    }
+    bp_sql_call c = {
+        .id = marks[how].id, .params = v, .n_params = marks[how].n_params, .what = "marking an outbox row"};
     return run_in_tx(s, &c, changed_a_row);
 }
 

@@ -67,6 +67,24 @@ void *bp_grow(void *items, size_t n, size_t *cap, size_t size, size_t first)
     return all;
 }
 
+void *bp_reserve(void *buf, size_t *cap, size_t need, size_t first, size_t most)
+{
+    if (need <= *cap)
+        return buf;
+    size_t room = *cap > 0 ? *cap : first;
+    while (room < need) {
+        if (room > SIZE_MAX / 2)
+            return NULL;
+        room *= 2;
+    }
+    if (room > most && most >= need)
+        room = most;
+    void *all = bp_realloc(buf, room);
+    if (all != NULL)
+        *cap = room;
+    return all;
+}
+
 char *bp_strdup(const char *s)
 {
     return bp_strndup(s, strlen(s));
@@ -83,11 +101,11 @@ char *bp_strndup(const char *s, size_t n)
     return p;
 }
 
-void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
+void *bp_array_push_by(bp_grow_fn grow, void *ctx, void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
 {
     char *v = NULL;
-    memcpy(&v, arrayp, sizeof(v));                /* the caller's T *: object pointers share one representation here */
-    char *all = bp_grow(v, *n, cap, size, first); /* the one growth rule */
+    memcpy(&v, arrayp, sizeof(v)); /* the caller's T *: object pointers share one representation here */
+    char *all = grow(ctx, v, *n, cap, size, first);
     if (all == NULL)
         return NULL;
     memcpy(arrayp, &all, sizeof(all));
@@ -100,6 +118,17 @@ void bp_sort(void *items, size_t n, size_t size, int (*cmp)(const void *, const 
 {
     if (n > 1)
         qsort(items, n, size, cmp);
+}
+
+static void *grow_malloced(void *ctx, void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    (void)ctx;
+    return bp_grow(items, n, cap, size, first); /* the one growth rule */
+}
+
+void *bp_array_push(void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
+{
+    return bp_array_push_by(grow_malloced, NULL, arrayp, n, cap, size, first);
 }
 
 char *bp_strdup_printf(const char *fmt, ...)

@@ -161,6 +161,16 @@ void *bp_arena_grow(bp_arena *arena, void *items, size_t n, size_t *cap, size_t 
     return all;
 }
 
+static void *grow_in_arena(void *arena, void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    return bp_arena_grow(arena, items, n, cap, size, first);
+}
+
+void *bp_arena_push(bp_arena *arena, void *arrayp, size_t *n, size_t *cap, size_t size, size_t first)
+{
+    return bp_array_push_by(grow_in_arena, arena, arrayp, n, cap, size, first);
+}
+
 char *bp_arena_printf(bp_arena *arena, const char *fmt, ...)
 {
     va_list ap;

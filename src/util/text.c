@@ -19,17 +19,10 @@
 bp_status bp_strbuf_append(bp_strbuf *sb, const char *s, size_t len)
 {
     if (sb->len + len + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 256;
-        while (cap < sb->len + len + 1) {
-            if (cap > ((size_t)-1) / 2)
-                return BP_ERR_NOMEM;
-            cap *= 2;
-        }
-        char *p = bp_realloc(sb->data, cap);
+        char *p = bp_reserve(sb->data, &sb->cap, sb->len + len + 1, 256, SIZE_MAX);
         if (p == NULL)
             return BP_ERR_NOMEM;
         sb->data = p;
-        sb->cap = cap;
     }
     if (len > 0)
         memcpy(sb->data + sb->len, s, len);
