@@ -219,6 +219,22 @@ def check_prometheus(label, data):
 
 # ---- the hostile set --------------------------------------------------------------------------
 
+def check_output(label, fmt, rc, out, err):
+    """A command's exit status, its standard error, and its output by the format it was asked for."""
+    if rc != 0:
+        fail("%s: exit %d: %r" % (label, rc, err[-300:]))
+        return
+    check_text(label + ": stderr", err)
+    if fmt == "json":
+        check_json(label, out)
+    elif fmt == "ndjson":
+        check_ndjson(label, out)
+    elif fmt == "prometheus":
+        check_prometheus(label, out)
+    else:
+        check_text(label, out, tabs=fmt == "csv", carriage_returns=fmt == "csv")
+
+
 def dsn(msg_id, rcpt, diag=b"smtp; 550 5.1.1 user unknown"):
     return (b"From: MAILER-DAEMON@mx.example.net\nTo: bounces@example.org\nSubject: Undelivered Mail\n"
             b"Message-ID: <" + msg_id + b"@mx.example.net>\nMIME-Version: 1.0\n"
@@ -379,17 +395,8 @@ def main():
         # export: every format; plain is one valid address a line, each explained by lookup
         for fmt in ("json", "ndjson", "csv", "plain", "text"):
             for extra in ([], ["--all"]):
-                rc, out, err = run(["export", "--format", fmt] + extra)
-                label = "export --format %s %s" % (fmt, " ".join(extra))
-                if rc != 0:
-                    fail("%s: exit %d: %r" % (label, rc, err[-300:]))
-                check_text(label + ": stderr", err)
-                if fmt == "json":
-                    check_json(label, out)
-                elif fmt == "ndjson":
-                    check_ndjson(label, out)
-                else:
-                    check_text(label, out, tabs=fmt == "csv", carriage_returns=fmt == "csv")
+                check_output("export --format %s %s" % (fmt, " ".join(extra)), fmt,
+                             *run(["export", "--format", fmt] + extra))
         rc, out, err = run(["export", "--format", "plain", "--all"])
         lines = out.decode("utf-8", "replace").split("\n")[:-1]
         if not lines:
@@ -434,19 +441,9 @@ def main():
             fail("dmarc: the hostile report is not in the store (exit %d: %r)" % (rc, err[-300:]))
         for table in ("summary", "domains", "sources", "flags", "readiness", "reports", "failures"):
             for fmt in ("text", "json", "csv", "prometheus") if table == "summary" else ("text", "json", "csv"):
-                label = "dmarc --table %s --format %s" % (table, fmt)
                 table_arg = [] if fmt == "prometheus" else ["--table", table]  # one layout, no tables
-                rc, out, err = run(["dmarc", "--format", fmt, "--period", "all"] + table_arg)
-                if rc != 0:
-                    fail("%s: exit %d: %r" % (label, rc, err[-300:]))
-                    continue
-                check_text(label + ": stderr", err)
-                if fmt == "json":
-                    check_json(label, out)
-                elif fmt == "prometheus":
-                    check_prometheus(label, out)
-                else:
-                    check_text(label, out, tabs=fmt == "csv", carriage_returns=fmt == "csv")
+                check_output("dmarc --table %s --format %s" % (table, fmt), fmt,
+                             *run(["dmarc", "--format", fmt, "--period", "all"] + table_arg))
 
         # the rest: explain, rescore, patterns test, the HTML report
         rc, out, err = run(["explain", d])
