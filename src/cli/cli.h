@@ -308,6 +308,14 @@ int bp_cli_write_file_mode(const bp_strbuf *sb, const char *path, int mode);
 /** Print "bouncepipe: CMD: message" on stderr. */
 void bp_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** Where bp_cli_log() writes. */
+#define BP_CLI_LOG_STDERR 1u
+#define BP_CLI_LOG_SYSLOG 2u
+/** A message of @p cmd to standard error ("bouncepipe: CMD: ...") and/or syslog ("CMD: ...",
+ *  at @p priority), as @p where says (BP_CLI_LOG_*): acct's notes, pipe's failures. */
+void bp_cli_log(const char *cmd, int priority, unsigned where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /** Words for people: why the policy chose an action (explain, patterns test). */
 const char *bp_cli_policy_words(bp_policy_step step);
 

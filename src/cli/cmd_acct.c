@@ -53,7 +53,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,18 +94,8 @@ static volatile sig_atomic_t stop_requested;
 static int log_to_syslog;
 
 /* A message that matters to the operator: on stderr, and to syslog for the live stream. */
-static void acct_note(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void acct_note(int priority, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "bouncepipe: acct: %s\n", line);
-    if (log_to_syslog)
-        syslog(priority, "acct: %s", line);
-}
+#define acct_note(priority, ...)                                                                                       \
+    bp_cli_log("acct", priority, BP_CLI_LOG_STDERR | (log_to_syslog ? BP_CLI_LOG_SYSLOG : 0u), __VA_ARGS__)
 
 static void on_stop(int sig)
 {

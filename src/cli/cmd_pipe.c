@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,19 +73,11 @@ struct pipe_run {
     bp_store *store;
 };
 
-/* A failure: to syslog and standard error (the MTA may log the latter). */
-static void pipe_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void pipe_fail(const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    syslog(LOG_ERR, "temporary failure (exit 75): %s", line);
-    if (!isatty(STDERR_FILENO))
-        fprintf(stderr, "bouncepipe: pipe: temporary failure (exit 75): %s\n", line);
-}
+/* A failure: to syslog and standard error (the MTA may log the latter; a terminal's user
+ * reads syslog).  @p fmt is a literal. */
+#define pipe_fail(fmt, ...)                                                                                            \
+    bp_cli_log("pipe", LOG_ERR, BP_CLI_LOG_SYSLOG | (isatty(STDERR_FILENO) ? 0u : BP_CLI_LOG_STDERR),                  \
+               "temporary failure (exit 75): " fmt, ##__VA_ARGS__)
 
 /* Append @p s masked (text.h: syslog and a terminal get no control), at most @p max bytes of
  * it. */

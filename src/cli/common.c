@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,14 +39,32 @@
 #include "bouncepipe/secret.h"
 #include "cli.h"
 
+/* One message of command @p cmd, formatted once (on the stack: it must get out when memory is
+ * short), to standard error as "bouncepipe: CMD: ..." and to syslog as "CMD: ...". */
+static void cli_vlog(const char *cmd, int priority, unsigned where, const char *fmt, va_list ap)
+{
+    char line[8192];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    if (where & BP_CLI_LOG_STDERR)
+        fprintf(stderr, "bouncepipe: %s: %s\n", cmd, line);
+    if (where & BP_CLI_LOG_SYSLOG)
+        syslog(priority, "%s: %s", cmd, line);
+}
+
 void bp_cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "bouncepipe: %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_vlog(cmd, LOG_ERR, BP_CLI_LOG_STDERR, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+void bp_cli_log(const char *cmd, int priority, unsigned where, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vlog(cmd, priority, where, fmt, ap);
+    va_end(ap);
 }
 
 int bp_cli_exit_status(bp_status st, bp_cli_audience who)
