@@ -167,6 +167,16 @@ static const char *keep(view *v, const char *s)
     return s != NULL ? g_string_chunk_insert_const(v->strings, s) : NULL;
 }
 
+/* A new zeroed row of one of the view's arrays; NULL when out of memory, which the view then
+ * remembers (v->nomem: the walk stops and the command says so). */
+static void *new_row(view *v, void *arrayp, size_t *n, size_t *cap, size_t size)
+{
+    void *row = bp_array_push(arrayp, n, cap, size, 8);
+    if (row == NULL)
+        v->nomem = 1;
+    return row;
+}
+
 static void add_counts(counts *to, const counts *c)
 {
     to->messages += c->messages;
@@ -315,11 +325,9 @@ static int take_policy(void *user, const bp_dmarc_policy *p)
     view *v = user;
     if (v->n_policies > 0 && strcmp(v->policies[v->n_policies - 1].domain, p->domain) == 0)
         return 0; /* the latest of the domain came first */
-    bp_dmarc_policy *k = bp_array_push(&v->policies, &v->n_policies, &v->cap_policies, sizeof(*k), 8);
-    if (k == NULL) {
-        v->nomem = 1;
+    bp_dmarc_policy *k = new_row(v, &v->policies, &v->n_policies, &v->cap_policies, sizeof(*k));
+    if (k == NULL)
         return 1;
-    }
     k->domain = keep(v, p->domain);
     k->p = keep(v, p->p);
     k->sp = keep(v, p->sp);
@@ -337,11 +345,9 @@ static int take_acct_ip(void *user, const char *ip, long long day, long long n)
     view *v = user;
     if (ip == NULL)
         return 0;
-    char **slot = bp_array_push(&v->acct_ips, &v->n_acct_ips, &v->cap_acct_ips, sizeof(*slot), 8);
-    if (slot == NULL) {
-        v->nomem = 1;
+    char **slot = new_row(v, &v->acct_ips, &v->n_acct_ips, &v->cap_acct_ips, sizeof(*slot));
+    if (slot == NULL)
         return 1;
-    }
     *slot = (char *)keep(v, ip);
     return 0;
 }
@@ -350,9 +356,9 @@ static int take_failure(void *user, const bp_dmarc_failure *f)
 {
     view *v = user;
     domain_view *d = domain_of(v, f->reported_domain != NULL ? f->reported_domain : "(none)");
-    failure_row *r = d != NULL ? bp_array_push(&d->failures, &d->n_failures, &d->cap_failures, sizeof(*r), 8) : NULL;
+    failure_row *r = d != NULL ? new_row(v, &d->failures, &d->n_failures, &d->cap_failures, sizeof(*r)) : NULL;
     if (r == NULL) {
-        v->nomem = 1;
+        v->nomem = 1; /* the domain's row, or this one */
         return 1;
     }
     r->when = f->when;
@@ -366,11 +372,9 @@ static int take_failure(void *user, const bp_dmarc_failure *f)
 static int take_listed(void *user, const bp_dmarc_listed *l)
 {
     view *v = user;
-    bp_dmarc_listed *r = bp_array_push(&v->reports, &v->n_reports, &v->cap_reports, sizeof(*r), 8);
-    if (r == NULL) {
-        v->nomem = 1;
+    bp_dmarc_listed *r = new_row(v, &v->reports, &v->n_reports, &v->cap_reports, sizeof(*r));
+    if (r == NULL)
         return 1;
-    }
     *r = *l;
     r->org_name = keep(v, l->org_name);
     r->report_id = keep(v, l->report_id);
