@@ -796,6 +796,8 @@ static void write_counts(bp_writer *w, const counts *c)
     bp_writer_entry_integer(w, "disposition_reject", c->reject);
 }
 
+static void domain_rows(const view *v, bp_writer *w, const domain_view *d, int table, int csv, int separate);
+
 /* A ratio with four decimals, as a string (the writer has no floats; JSON readers parse it). */
 static void write_ratio(bp_writer *w, const char *key, long long part, long long whole)
 {
@@ -945,39 +947,19 @@ static void json_document(const view *v, bp_writer *w)
         bp_writer_begin_map(w);
         write_readiness(v, w, d, 0);
         bp_writer_end(w);
-        bp_writer_key(w, "periods");
-        bp_writer_begin_list(w);
-        for (size_t j = 0; j < d->n_periods; j++) {
-            bp_writer_begin_map(w);
-            write_period(v, w, d, &d->periods[j], 0);
+        static const struct {
+            const char *key;
+            int table;
+        } lists[] = {{"periods", TABLE_DOMAINS},
+                     {"red_flags", TABLE_FLAGS},
+                     {"sources", TABLE_SOURCES},
+                     {"failure_reports", TABLE_FAILURES}};
+        for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+            bp_writer_key(w, lists[k].key);
+            bp_writer_begin_list(w);
+            domain_rows(v, w, d, lists[k].table, 0, 0);
             bp_writer_end(w);
         }
-        bp_writer_end(w);
-        bp_writer_key(w, "red_flags");
-        bp_writer_begin_list(w);
-        for (size_t j = 0; j < d->n_sources; j++)
-            if (unknown_flag(v, &d->sources[j]) || own_flag(v, &d->sources[j])) {
-                bp_writer_begin_map(w);
-                write_flag(v, w, d, &d->sources[j], 0);
-                bp_writer_end(w);
-            }
-        bp_writer_end(w);
-        bp_writer_key(w, "sources");
-        bp_writer_begin_list(w);
-        for (size_t j = 0; j < d->n_sources; j++) {
-            bp_writer_begin_map(w);
-            write_source(v, w, d, &d->sources[j], 0);
-            bp_writer_end(w);
-        }
-        bp_writer_end(w);
-        bp_writer_key(w, "failure_reports");
-        bp_writer_begin_list(w);
-        for (size_t j = 0; j < d->n_failures; j++) {
-            bp_writer_begin_map(w);
-            write_failure(w, d, &d->failures[j]);
-            bp_writer_end(w);
-        }
-        bp_writer_end(w);
         bp_writer_end(w);
     }
     bp_writer_end(w);
@@ -985,33 +967,39 @@ static void json_document(const view *v, bp_writer *w)
     bp_writer_separator(w);
 }
 
+/* The rows of table @p table (not the reports) of domain @p d, a map each: flat with the
+ * domain named in each row for --table (@p csv, each row on a line of its own: @p separate),
+ * nested in the domain's own map for the summary document. */
+static void domain_rows(const view *v, bp_writer *w, const domain_view *d, int table, int csv, int separate)
+{
+    size_t n = table == TABLE_DOMAINS    ? d->n_periods
+               : table == TABLE_SOURCES  ? d->n_sources
+               : table == TABLE_FLAGS    ? d->n_sources
+               : table == TABLE_FAILURES ? d->n_failures
+                                         : (size_t)(table == TABLE_READINESS);
+    for (size_t j = 0; j < n; j++) {
+        if (table == TABLE_FLAGS && !unknown_flag(v, &d->sources[j]) && !own_flag(v, &d->sources[j]))
+            continue;
+        if (separate)
+            bp_writer_separator(w); /* before each row: one row a line, no comma after the last */
+        bp_writer_begin_map(w);
+        switch (table) {
+        case TABLE_DOMAINS: write_period(v, w, d, &d->periods[j], csv); break;
+        case TABLE_SOURCES: write_source(v, w, d, &d->sources[j], csv); break;
+        case TABLE_FLAGS: write_flag(v, w, d, &d->sources[j], csv); break;
+        case TABLE_FAILURES: write_failure(w, d, &d->failures[j]); break;
+        default: write_readiness(v, w, d, csv); break;
+        }
+        bp_writer_end(w);
+    }
+}
+
 /* One table as rows of maps: CSV, or JSON with --table (a list). */
 static void table_rows(const view *v, bp_writer *w, int table)
 {
-    int csv = 1;
     bp_writer_begin_list(w);
-    for (size_t i = 0; i < v->n_domains; i++) {
-        const domain_view *d = &v->domains[i];
-        size_t n = table == TABLE_DOMAINS    ? d->n_periods
-                   : table == TABLE_SOURCES  ? d->n_sources
-                   : table == TABLE_FLAGS    ? d->n_sources
-                   : table == TABLE_FAILURES ? d->n_failures
-                                             : (size_t)(table == TABLE_READINESS);
-        for (size_t j = 0; j < n; j++) {
-            if (table == TABLE_FLAGS && !unknown_flag(v, &d->sources[j]) && !own_flag(v, &d->sources[j]))
-                continue;
-            bp_writer_separator(w); /* before each row: one row a line, no comma after the last */
-            bp_writer_begin_map(w);
-            switch (table) {
-            case TABLE_DOMAINS: write_period(v, w, d, &d->periods[j], csv); break;
-            case TABLE_SOURCES: write_source(v, w, d, &d->sources[j], csv); break;
-            case TABLE_FLAGS: write_flag(v, w, d, &d->sources[j], csv); break;
-            case TABLE_FAILURES: write_failure(w, d, &d->failures[j]); break;
-            default: write_readiness(v, w, d, csv); break;
-            }
-            bp_writer_end(w);
-        }
-    }
+    for (size_t i = 0; i < v->n_domains; i++)
+        domain_rows(v, w, &v->domains[i], table, 1, 1);
     for (size_t i = 0; table == TABLE_REPORTS && i < v->n_reports; i++) {
         bp_writer_separator(w);
         bp_writer_begin_map(w);
