@@ -68,7 +68,7 @@
 #define SCHEMA_VERSION BP_STORE_SCHEMA_VERSION
 
 typedef struct pg pg;
-static bp_status migrate_identity(pg *q);
+static bp_status migrate_identity(void *h);
 
 /* BP_STORE_SCHEMA_IDENTITY (4 -> 5), one self-contained step: this SQL, then
  * migrate_identity().  An address's identity is its case folding, and a failure reported
@@ -203,7 +203,7 @@ _Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHE
 _Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= SCHEMA_VERSION,
                "the DMARC step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
-static bp_status (*const migration_code[N_MIGRATIONS])(pg *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
+static bp_status (*const migration_code[N_MIGRATIONS])(void *h) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 /* Statements: the shared ones of sql.c (ids below BP_SQL_COUNT, their ?N turned into $N
  * when a connection is opened) and PostgreSQL's own, that claim and lock. */
@@ -325,19 +325,18 @@ typedef struct ext_stmt {
 } ext_stmt;
 
 typedef struct pg {
+    bp_backend_head head; /* first: store.c reads it (store_backend.h) */
     PGconn *conn;
     stmt_text stmts[ST_COUNT];
     unsigned char prepared[ST_COUNT]; /* 0 unused, 1 used once, 2 prepared on this connection */
     ext_stmt ext[BP_SQL_STMT_CACHE];
     unsigned busy_timeout_ms;
     unsigned rng;
-    int version;
     int in_tx;
     int read_only;
     addr_set locked;      /* addresses this transaction holds the lock of */
     addr_set pending;     /* address keys of ledger rows this transaction wrote, not locked yet */
     bp_store_hooks hooks; /* store.c's, for the migrations */
-    char error[512];
 } pg;
 
 /* ---- parameters ------------------------------------------------------------------------ */
@@ -437,12 +436,12 @@ static void ignore_notice(void *arg, const char *message)
  * libpq quoted from the connection string (bp_secret_scrub()). */
 static void set_error(pg *q, const char *what, const char *msg)
 {
-    char raw[sizeof(q->error)];
+    char raw[sizeof(q->head.error)];
     snprintf(raw, sizeof(raw), "%s: %s", what, msg != NULL && *msg != '\0' ? msg : "unknown error");
-    bp_secret_scrub(raw, NULL, q->error, sizeof(q->error));
-    size_t len = strlen(q->error);
-    while (len > 0 && (q->error[len - 1] == '\n' || q->error[len - 1] == ' '))
-        q->error[--len] = '\0';
+    bp_secret_scrub(raw, NULL, q->head.error, sizeof(q->head.error));
+    size_t len = strlen(q->head.error);
+    while (len > 0 && (q->head.error[len - 1] == '\n' || q->head.error[len - 1] == ' '))
+        q->head.error[--len] = '\0';
 }
 
 /* The status of @p res (which may be NULL); on failure leaves a message. */
@@ -472,7 +471,7 @@ static bp_status run_text_stmt(pg *q, const stmt_text *t, const char *name, unsi
     PGresult *res = NULL;
     *out = NULL;
     if (p->nomem) {
-        snprintf(q->error, sizeof(q->error), "%s: out of memory", what);
+        snprintf(q->head.error, sizeof(q->head.error), "%s: out of memory", what);
         bs = BP_ERR_NOMEM;
         goto out;
     }
@@ -602,7 +601,7 @@ static bp_status connect_to(pg *q, const char *location)
     values[n] = NULL;
     q->conn = PQconnectdbParams(keys, values, 1);
     if (q->conn == NULL) {
-        snprintf(q->error, sizeof(q->error), "connecting: out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "connecting: out of memory");
         return BP_ERR_NOMEM;
     }
     if (PQstatus(q->conn) != CONNECTION_OK) {
@@ -644,6 +643,14 @@ out:
     return bs;
 }
 
+/* Runs a migration step's SQL (bp_sql_schema). */
+static bp_status exec_step(void *h, const char *sql, const char *what)
+{
+    return exec_plain(h, sql, what);
+}
+
+static const bp_sql_schema schema = {migrations, migration_code, exec_step};
+
 /* One attempt at bringing the schema to SCHEMA_VERSION, in one transaction. */
 static bp_status migrate_once(pg *q)
 {
@@ -663,50 +670,19 @@ static bp_status migrate_once(pg *q)
     bs = check(q, res, "reading the schema version");
     if (bs == BP_OK) {
         version = (int)col_int(res, 0, 0);
-        if (version == 0 && col_int(res, 0, 1) > 1) {
-            snprintf(q->error, sizeof(q->error), "not a bouncepipe database (its schema has other tables)");
-            bs = BP_ERR_STORE;
-        } else if (version > SCHEMA_VERSION) {
-            snprintf(q->error, sizeof(q->error), "schema version %d is newer than this program's %d", version,
-                     SCHEMA_VERSION);
-            bs = BP_ERR_STORE;
-        }
+        if (version == 0 && col_int(res, 0, 1) > 1)
+            version = -1; /* other tables than the one made above */
     }
     PQclear(res);
+    if (bs == BP_OK)
+        bs = bp_sql_schema_check(&q->head, "", version, 0);
+    if (bs == BP_OK)
+        bs = bp_sql_schema_migrate(q, &schema, version);
     if (bs != BP_OK)
         goto out;
-    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++) {
-        if (migrations[v] == NULL) { /* a step renumbered without filling its place */
-            snprintf(q->error, sizeof(q->error), "this program has no migration to schema version %d", v + 1);
-            bs = BP_ERR_STORE;
-            break;
-        }
-        bs = exec_plain(q, migrations[v], "migrating the schema");
-    }
-    /* then the steps' code, in step order: it runs this program's statements, which read the
-     * columns of every step (a later step's too: the identity step derives through ledger
-     * rows with the signal columns) */
-    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++)
-        if (migration_code[v] != NULL)
-            bs = migration_code[v](q);
-    if (bs != BP_OK)
-        goto out;
-    if (version < SCHEMA_VERSION) {
-        char v[16];
-        snprintf(v, sizeof(v), "%d", SCHEMA_VERSION);
-        bs = exec_plain(q, "DELETE FROM schema_version", "recording the schema version");
-        if (bs == BP_OK) {
-            res = PQexecParams(q->conn, "INSERT INTO schema_version (version) VALUES ($1::integer)", 1, NULL,
-                               (const char *const[]){v}, NULL, NULL, 0);
-            bs = check(q, res, "recording the schema version");
-            PQclear(res);
-        }
-        if (bs != BP_OK)
-            goto out;
-    }
     bs = exec_plain(q, "COMMIT", "committing the migration");
     if (bs == BP_OK)
-        q->version = SCHEMA_VERSION;
+        q->head.version = SCHEMA_VERSION;
     return bs;
 out:
     PQclear(PQexec(q->conn, "ROLLBACK"));
@@ -722,8 +698,8 @@ static bp_status migrate(pg *q)
         bp_status bs = migrate_once(q);
         if (bs == BP_OK || bs == BP_ERR_IO || monotonic_ms() - started >= (long long)q->busy_timeout_ms)
             return bs;
-        if (bs != BP_ERR_BUSY && strstr(q->error, "already exists") == NULL &&
-            strstr(q->error, "duplicate key") == NULL)
+        if (bs != BP_ERR_BUSY && strstr(q->head.error, "already exists") == NULL &&
+            strstr(q->head.error, "duplicate key") == NULL)
             return bs;
         back_off(q, attempt);
     }
@@ -760,7 +736,7 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, con
     q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
     bp_status bs = BP_OK;
     if (stmt_texts(q->stmts) != 0) {
-        snprintf(q->error, sizeof(q->error), "out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "out of memory");
         bs = BP_ERR_NOMEM;
         goto out;
     }
@@ -771,25 +747,10 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, con
     bs = read_version(q, &version);
     if (bs != BP_OK)
         goto out;
-    if (version < 0) {
-        snprintf(q->error, sizeof(q->error), "not a bouncepipe database (its schema has other tables)");
-        bs = BP_ERR_STORE;
+    bs = bp_sql_schema_check(&q->head, "", version, opts->read_only);
+    if (bs != BP_OK)
         goto out;
-    }
-    if (version > SCHEMA_VERSION) {
-        snprintf(q->error, sizeof(q->error), "schema version %d is newer than this program's %d", version,
-                 SCHEMA_VERSION);
-        bs = BP_ERR_STORE;
-        goto out;
-    }
-    q->version = version;
     if (version < SCHEMA_VERSION) {
-        if (opts->read_only) {
-            snprintf(q->error, sizeof(q->error), "%s",
-                     version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
-            bs = version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
-            goto out;
-        }
         bs = migrate(q);
         if (bs != BP_OK)
             goto out;
@@ -803,20 +764,9 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, con
     return BP_OK;
 out:
     if (error != NULL)
-        *error = bp_strdup(q->error);
+        *error = bp_strdup(q->head.error);
     pg_close(q);
     return bs;
-}
-
-static const char *pg_last_error(const void *h)
-{
-    const pg *q = h;
-    return q->error[0] != '\0' ? q->error : "no error";
-}
-
-static int pg_schema_version(const void *h)
-{
-    return ((const pg *)h)->version;
 }
 
 /* ---- transactions ---------------------------------------------------------------------- */
@@ -843,11 +793,11 @@ static bp_status pg_begin(void *h)
     pg *q = h;
     static const char begin_sql[] = "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE";
     if (q->in_tx) {
-        snprintf(q->error, sizeof(q->error), "a transaction is already open");
+        snprintf(q->head.error, sizeof(q->head.error), "a transaction is already open");
         return BP_ERR_USAGE;
     }
     if (q->read_only) {
-        snprintf(q->error, sizeof(q->error), "the store was opened read-only");
+        snprintf(q->head.error, sizeof(q->head.error), "the store was opened read-only");
         return BP_ERR_USAGE;
     }
     forget_lock(q);
@@ -874,7 +824,7 @@ static bp_status pg_commit(void *h)
     bp_status bs = check(q, res, "committing");
     /* COMMIT of a transaction that failed earlier answers ROLLBACK: nothing was kept */
     if (bs == BP_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        snprintf(q->error, sizeof(q->error), "committing: the transaction had failed and was rolled back");
+        snprintf(q->head.error, sizeof(q->head.error), "committing: the transaction had failed and was rolled back");
         bs = BP_ERR_STORE;
     }
     PQclear(res);
@@ -930,7 +880,7 @@ static bp_status ext_text(pg *q, const bp_sql_stmt *stmt, ext_stmt **out)
             size_t len = strlen(stmt->sql);
             char *t = bp_malloc(len + 1);
             if (t == NULL) {
-                snprintf(q->error, sizeof(q->error), "out of memory");
+                snprintf(q->head.error, sizeof(q->head.error), "out of memory");
                 return BP_ERR_NOMEM;
             }
             memcpy(t, stmt->sql, len + 1);
@@ -1042,7 +992,7 @@ static bp_status pg_ledger_insert(void *h, const bp_ledger_row *r, long long *id
     /* to be locked, in order with the others, when the store first derives (lock_address) */
     const char *rcpt = r->address_key;
     if (bs == BP_OK && rcpt != NULL && !set_has(&q->locked, rcpt) && set_add(&q->pending, rcpt) != 0) {
-        snprintf(q->error, sizeof(q->error), "writing the ledger: out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "writing the ledger: out of memory");
         bs = BP_ERR_NOMEM;
     }
     return bs;
@@ -1064,7 +1014,7 @@ static bp_status lock_address(pg *q, const char *address, int *locked)
     if (*locked)
         return BP_OK;
     if (set_add(&q->pending, address) != 0) {
-        snprintf(q->error, sizeof(q->error), "locking an address: out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "locking an address: out of memory");
         return BP_ERR_NOMEM;
     }
     bp_sort(q->pending.v, q->pending.n, sizeof(*q->pending.v), cmp_address);
@@ -1099,7 +1049,7 @@ static bp_status fill_keys(pg *q, const char *select, const char *update)
         const char *value = PQgetvalue(res, i, 0);
         char *key = q->hooks.address_key(value);
         if (key == NULL) {
-            snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
+            snprintf(q->head.error, sizeof(q->head.error), "migrating the schema: out of memory");
             bs = BP_ERR_NOMEM;
             break;
         }
@@ -1117,8 +1067,9 @@ static bp_status fill_keys(pg *q, const char *select, const char *update)
  * and fold states, and they and the keys whose failures both channels reported are paired
  * and derived again by store.c (merged ones show their first spelling).  Interrupted, the
  * transaction is undone and all of it runs again. */
-static bp_status migrate_identity(pg *q)
+static bp_status migrate_identity(void *h)
 {
+    pg *q = h;
     bp_sql_text_list keys = {NULL, 0, 0, 0};
     bp_status bs =
         fill_keys(q, "SELECT DISTINCT recipient FROM ledger WHERE address_key IS NULL AND recipient IS NOT NULL",
@@ -1142,7 +1093,7 @@ static bp_status migrate_identity(pg *q)
         bs = q->hooks.rederive(q->hooks.ctx, q, keys.v[i]);
     bp_sql_text_list_free(&keys);
     if (bs == BP_ERR_NOMEM)
-        snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "migrating the schema: out of memory");
     return bs;
 }
 
@@ -1150,8 +1101,6 @@ const bp_store_backend bp_store_backend_postgres = {
     .name = "postgresql",
     .open = pg_open,
     .close = pg_close,
-    .last_error = pg_last_error,
-    .schema_version = pg_schema_version,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

@@ -541,3 +541,48 @@ void bp_sql_text_list_free(bp_sql_text_list *list)
     list->v = NULL;
     list->n = list->cap = 0;
 }
+
+bp_status bp_sql_schema_check(bp_backend_head *head, const char *where, int version, int read_only)
+{
+    const char *sep = where[0] != '\0' ? ": " : "";
+    if (version < 0) {
+        snprintf(head->error, sizeof(head->error), "%s%snot a bouncepipe database (it has other tables)", where, sep);
+        return BP_ERR_STORE;
+    }
+    if (version > BP_STORE_SCHEMA_VERSION) {
+        snprintf(head->error, sizeof(head->error), "%s%sschema version %d is newer than this program's %d", where, sep,
+                 version, BP_STORE_SCHEMA_VERSION);
+        return BP_ERR_STORE;
+    }
+    head->version = version;
+    if (version < BP_STORE_SCHEMA_VERSION && read_only) {
+        snprintf(head->error, sizeof(head->error), "%s%s%s", where, sep,
+                 version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
+        return version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
+    }
+    return BP_OK;
+}
+
+bp_status bp_sql_schema_migrate(void *h, const bp_sql_schema *schema, int version)
+{
+    bp_backend_head *head = h;
+    bp_status bs = BP_OK;
+    if (version >= BP_STORE_SCHEMA_VERSION)
+        return BP_OK;
+    for (int v = version; v < BP_STORE_SCHEMA_VERSION && bs == BP_OK; v++) {
+        if (schema->steps[v] == NULL) { /* a step renumbered without filling its place */
+            snprintf(head->error, sizeof(head->error), "this program has no migration to schema version %d", v + 1);
+            return BP_ERR_STORE;
+        }
+        bs = schema->exec(h, schema->steps[v], "migrating the schema");
+    }
+    for (int v = version; v < BP_STORE_SCHEMA_VERSION && bs == BP_OK; v++)
+        if (schema->code[v] != NULL)
+            bs = schema->code[v](h);
+    if (bs != BP_OK)
+        return bs;
+    char sql[96];
+    snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (%d);",
+             BP_STORE_SCHEMA_VERSION);
+    return schema->exec(h, sql, "recording the schema version");
+}

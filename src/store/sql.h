@@ -262,6 +262,33 @@ bp_status bp_sql_text_list_read(bp_status (*run)(void *h, bp_sql_call *c), void 
                                 bp_sql_text_list *list, const char *what);
 void bp_sql_text_list_free(bp_sql_text_list *list);
 
+/**
+ * A backend's schema, for the migrations both backends run the same way: entry i of @p steps
+ * brings the schema from version i to i+1 in the backend's dialect, and entry i of @p code
+ * (NULL: none) runs after every step's SQL; @p exec runs SQL without rows through handle h.
+ */
+typedef struct bp_sql_schema {
+    const char *const *steps;          /**< BP_STORE_SCHEMA_VERSION entries */
+    bp_status (*const *code)(void *h); /**< BP_STORE_SCHEMA_VERSION entries */
+    bp_status (*exec)(void *h, const char *sql, const char *doing);
+} bp_sql_schema;
+
+/**
+ * Judge schema version @p version of a database (-1: it has tables that are not ours) and
+ * keep it in @p head: BP_OK when this program can use it (after migrating it, when it is
+ * older and @p read_only is 0); otherwise BP_ERR_NOT_FOUND (an empty database, for a reader)
+ * or BP_ERR_STORE, with the reason in head->error after @p where (a path, or "").
+ */
+bp_status bp_sql_schema_check(bp_backend_head *head, const char *where, int version, int read_only);
+
+/**
+ * Bring the schema of handle @p h (a bp_backend_head first) from @p version to
+ * BP_STORE_SCHEMA_VERSION, inside the caller's transaction: every step's SQL, then every
+ * step's code in step order (it runs this program's statements, which read the columns of
+ * every step: a later step's too), then the version row.
+ */
+bp_status bp_sql_schema_migrate(void *h, const bp_sql_schema *schema, int version);
+
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9
 void bp_sql_mark_values(const char *fingerprint, const bp_unit_facts *facts, int state, long long now,

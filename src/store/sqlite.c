@@ -50,7 +50,7 @@
 #define SCHEMA_VERSION   BP_STORE_SCHEMA_VERSION
 
 typedef struct sq sq;
-static bp_status migrate_identity(sq *q);
+static bp_status migrate_identity(void *h);
 
 /* BP_STORE_SCHEMA_IDENTITY (3 -> 4), one self-contained step: this SQL, then
  * migrate_identity().  An address's identity is its case folding, and a failure reported
@@ -170,10 +170,11 @@ _Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHE
 _Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= SCHEMA_VERSION,
                "the DMARC step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
-static bp_status (*const migration_code[N_MIGRATIONS])(sq *q) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
+static bp_status (*const migration_code[N_MIGRATIONS])(void *h) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 typedef struct sq {
-    sqlite3 *db; /* NULL after a writer let go of a moved file (the next begin opens the path) */
+    bp_backend_head head; /* first: store.c reads it (store_backend.h) */
+    sqlite3 *db;          /* NULL after a writer let go of a moved file (the next begin opens the path) */
     sqlite3_stmt *stmts[BP_SQL_COUNT];
     struct {
         const bp_sql_stmt *key; /* an extension's statement (sql.h), prepared */
@@ -188,19 +189,17 @@ typedef struct sq {
     long long busy_started_ms;
     unsigned rng;
     int read_only;
-    int version;
     int in_tx;
     char *path;     /* the location */
     char *wal_path; /* its -wal */
     dev_t dev;      /* the file a writer opened: device and inode */
     ino_t ino;
-    int32_t mark;  /* bp_wal_file_mark() of the file */
-    int wal;       /* the connection is in WAL mode */
-    int moved;     /* the path no longer names the file (or its -wal): checkpoint it when letting go */
-    int foreign;   /* its -wal holds another file's commits: never checkpoint it into this one */
-    int shm_raced; /* connect(): the -shm was deleted and made again while it opened (shm_joined) */
-    int shm_fd;    /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
-    char error[512];
+    int32_t mark;         /* bp_wal_file_mark() of the file */
+    int wal;              /* the connection is in WAL mode */
+    int moved;            /* the path no longer names the file (or its -wal): checkpoint it when letting go */
+    int foreign;          /* its -wal holds another file's commits: never checkpoint it into this one */
+    int shm_raced;        /* connect(): the -shm was deleted and made again while it opened (shm_joined) */
+    int shm_fd;           /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
     bp_store_hooks hooks; /* store.c's, for the migrations */
 } sq;
 
@@ -260,7 +259,8 @@ static bp_status map_error(int rc)
 
 static bp_status fail(sq *q, int rc, const char *what)
 {
-    snprintf(q->error, sizeof(q->error), "%s: %s", what, q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    snprintf(q->head.error, sizeof(q->head.error), "%s: %s", what,
+             q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
     return map_error(rc);
 }
 
@@ -369,7 +369,7 @@ static int has_moved(sq *q)
 static bp_status moved_error(sq *q)
 {
     q->moved = 1;
-    snprintf(q->error, sizeof(q->error),
+    snprintf(q->head.error, sizeof(q->head.error),
              "%s was moved or replaced while in use: nothing written (the path names another file now; the next "
              "transaction opens it)",
              q->path);
@@ -423,14 +423,14 @@ static bp_status check_wal(sq *q, int32_t *wal_mark)
     if (bs != BP_OK || w == NULL || bp_wal_file_mark(-1, q->wal_path, wal_mark, &sb) != 0)
         return bs;
     if (w->pMethods->xFileSize(w, &size) != SQLITE_OK || bp_wal_inspect(wal_read, w, size, 0, &v) != 0) {
-        snprintf(q->error, sizeof(q->error), "%s: cannot read", q->wal_path);
+        snprintf(q->head.error, sizeof(q->head.error), "%s: cannot read", q->wal_path);
         return BP_ERR_IO;
     }
     if (!v.frames || !bp_wal_is_foreign(mark, last_wal_mark, q->mark, *wal_mark))
         return BP_OK;
     q->foreign = 1;
     sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    snprintf(q->error, sizeof(q->error),
+    snprintf(q->head.error, sizeof(q->head.error),
              "%s holds commits made through another file (%s was moved or replaced while in use): not used until "
              "that file's writers have finished",
              q->wal_path, q->path);
@@ -500,6 +500,14 @@ static void disconnect(sq *q)
     bp_wal_leave(&q->shm_fd); /* after SQLite closed the -shm: see bp_wal_join() */
 }
 
+/* Runs a migration step's SQL (bp_sql_schema). */
+static bp_status exec_step(void *h, const char *sql, const char *what)
+{
+    return exec(h, sql, what);
+}
+
+static const bp_sql_schema schema = {migrations, migration_code, exec_step};
+
 static bp_status migrate(sq *q)
 {
     bp_status bs = sq_begin(q);
@@ -507,40 +515,15 @@ static bp_status migrate(sq *q)
         return bs;
     int version = 0;
     bs = read_version(q, &version); /* again: another process may have migrated meanwhile */
+    if (bs == BP_OK)
+        bs = bp_sql_schema_check(&q->head, q->path, version, 0);
+    if (bs == BP_OK)
+        bs = bp_sql_schema_migrate(q, &schema, version);
     if (bs != BP_OK)
         goto out;
-    if (version < 0) {
-        snprintf(q->error, sizeof(q->error), "not a bouncepipe database (it has other tables)");
-        bs = BP_ERR_STORE;
-        goto out;
-    }
-    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++) {
-        if (migrations[v] == NULL) { /* a step renumbered without filling its place */
-            snprintf(q->error, sizeof(q->error), "this program has no migration to schema version %d", v + 1);
-            bs = BP_ERR_STORE;
-            break;
-        }
-        bs = exec(q, migrations[v], "migrating the schema");
-    }
-    /* then the steps' code, in step order: it runs this program's statements, which read the
-     * columns of every step (a later step's too: the identity step derives through ledger
-     * rows with the signal columns) */
-    for (int v = version; v < SCHEMA_VERSION && bs == BP_OK; v++)
-        if (migration_code[v] != NULL)
-            bs = migration_code[v](q);
-    if (bs != BP_OK)
-        goto out;
-    if (version < SCHEMA_VERSION) {
-        char sql[96];
-        snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);",
-                 SCHEMA_VERSION);
-        bs = exec(q, sql, "recording the schema version");
-        if (bs != BP_OK)
-            goto out;
-    }
     bs = sq_commit(q);
     if (bs == BP_OK)
-        q->version = SCHEMA_VERSION;
+        q->head.version = SCHEMA_VERSION;
     return bs;
 out:
     sq_rollback(q);
@@ -559,7 +542,7 @@ static bp_status set_wal(sq *q)
         if (rc == SQLITE_ROW) {
             const unsigned char *mode = sqlite3_column_text(st, 0);
             if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
-                snprintf(q->error, sizeof(q->error), "cannot switch the database to WAL mode");
+                snprintf(q->head.error, sizeof(q->head.error), "cannot switch the database to WAL mode");
                 bs = BP_ERR_IO;
             }
             break;
@@ -607,7 +590,7 @@ static bp_status opened_same(sq *q, struct stat *sb)
         *sb = after; /* its size now: bp_wal_preopen() asks whether it is empty */
         return BP_OK;
     }
-    snprintf(q->error, sizeof(q->error), "%s was moved or replaced while being opened: not opened", q->path);
+    snprintf(q->head.error, sizeof(q->head.error), "%s was moved or replaced while being opened: not opened", q->path);
     return BP_ERR_IO;
 }
 
@@ -620,7 +603,7 @@ static bp_status shm_joined(sq *q)
         return BP_OK;
     q->foreign = 1; /* not guarded: never checkpoint through it */
     q->shm_raced = 1;
-    snprintf(q->error, sizeof(q->error), "%s-shm was replaced while being opened: not used", q->path);
+    snprintf(q->head.error, sizeof(q->head.error), "%s-shm was replaced while being opened: not used", q->path);
     return BP_ERR_IO;
 }
 
@@ -634,7 +617,7 @@ static bp_status connect(sq *q)
     q->moved = q->foreign = q->wal = 0;
     if (q->read_only) {
         if (bp_wal_file_mark(-1, q->path, &q->mark, &sb) != 0) {
-            snprintf(q->error, sizeof(q->error), "%s: no such database", q->path);
+            snprintf(q->head.error, sizeof(q->head.error), "%s: no such database", q->path);
             return BP_ERR_NOT_FOUND;
         }
         flags |= SQLITE_OPEN_READONLY;
@@ -644,16 +627,16 @@ static bp_status connect(sq *q)
         int fd = open(q->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (fd < 0) {
             if (errno == ELOOP)
-                snprintf(q->error, sizeof(q->error), "%s: is a symbolic link: a store is not opened through one",
-                         q->path);
+                snprintf(q->head.error, sizeof(q->head.error),
+                         "%s: is a symbolic link: a store is not opened through one", q->path);
             else
-                snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
+                snprintf(q->head.error, sizeof(q->head.error), "%s: %s", q->path, strerror(errno));
             return errno == ENOENT ? BP_ERR_NOT_FOUND : BP_ERR_IO;
         }
         int got = bp_wal_file_mark(fd, NULL, &q->mark, &sb);
         close(fd);
         if (got != 0) {
-            snprintf(q->error, sizeof(q->error), "%s: %s", q->path, strerror(errno));
+            snprintf(q->head.error, sizeof(q->head.error), "%s: %s", q->path, strerror(errno));
             return BP_ERR_IO;
         }
         flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
@@ -671,9 +654,9 @@ static bp_status connect(sq *q)
          * its own).  It has read no page yet, so letting go costs nothing. */
         bs = opened_same(q, &sb);
         if (bs == BP_OK)
-            bs = bp_wal_join(q->path, &sb, q->mark, &q->shm_fd, q->error, sizeof(q->error));
+            bs = bp_wal_join(q->path, &sb, q->mark, &q->shm_fd, q->head.error, sizeof(q->head.error));
         if (bs == BP_OK)
-            bs = bp_wal_preopen(q->path, q->shm_fd, sb.st_size == 0, q->mark, q->error, sizeof(q->error));
+            bs = bp_wal_preopen(q->path, q->shm_fd, sb.st_size == 0, q->mark, q->head.error, sizeof(q->head.error));
         if (bs != BP_OK) {
             q->foreign = 1; /* nothing of the -wal is read: never checkpoint through it */
             goto out;
@@ -702,24 +685,9 @@ static bp_status connect(sq *q)
     bs = read_version(q, &version);
     if (bs != BP_OK)
         goto out;
-    if (version < 0) {
-        snprintf(q->error, sizeof(q->error), "%s: not a bouncepipe database (it has other tables)", q->path);
-        bs = BP_ERR_STORE;
+    bs = bp_sql_schema_check(&q->head, q->path, version, q->read_only);
+    if (bs != BP_OK)
         goto out;
-    }
-    if (version > SCHEMA_VERSION) {
-        snprintf(q->error, sizeof(q->error), "%s: schema version %d is newer than this program's %d", q->path, version,
-                 SCHEMA_VERSION);
-        bs = BP_ERR_STORE;
-        goto out;
-    }
-    q->version = version;
-    if (version < SCHEMA_VERSION && q->read_only) {
-        snprintf(q->error, sizeof(q->error), "%s: %s", q->path,
-                 version == 0 ? "empty database" : "schema needs migrating (open it for writing once)");
-        bs = version == 0 ? BP_ERR_NOT_FOUND : BP_ERR_STORE;
-        goto out;
-    }
     if (!q->read_only && !q->wal) { /* a new store, or one restored from a rollback-mode copy */
         bs = set_wal(q);
         if (bs != BP_OK)
@@ -765,7 +733,7 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
     q->wal_path = bp_malloc(n + sizeof("-wal"));
     if (q->path == NULL || q->wal_path == NULL) {
         bs = BP_ERR_NOMEM;
-        snprintf(q->error, sizeof(q->error), "out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "out of memory");
         goto out;
     }
     memcpy(q->wal_path, location, n);
@@ -786,27 +754,16 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
     }
 out:
     if (error != NULL)
-        *error = bp_strdup(q->error);
+        *error = bp_strdup(q->head.error);
     sq_close(q);
     return bs;
-}
-
-static const char *sq_last_error(const void *h)
-{
-    const sq *q = h;
-    return q->error[0] != '\0' ? q->error : "no error";
-}
-
-static int sq_schema_version(const void *h)
-{
-    return ((const sq *)h)->version;
 }
 
 static bp_status sq_begin(void *h)
 {
     sq *q = h;
     if (q->in_tx) {
-        snprintf(q->error, sizeof(q->error), "a transaction is already open");
+        snprintf(q->head.error, sizeof(q->head.error), "a transaction is already open");
         return BP_ERR_USAGE;
     }
     if (q->db == NULL) { /* it let go of a moved file: open what the path names now */
@@ -845,7 +802,7 @@ static bp_status sq_commit(void *h)
     sq *q = h;
     bp_status bs = BP_OK;
     if (q->db == NULL || !q->in_tx) {
-        snprintf(q->error, sizeof(q->error), "no transaction is open");
+        snprintf(q->head.error, sizeof(q->head.error), "no transaction is open");
         return BP_ERR_USAGE;
     }
     if (has_moved(q)) { /* again: the file may have gone since begin */
@@ -869,7 +826,7 @@ static bp_status sq_commit(void *h)
     q->in_tx = 0;
     if (has_moved(q)) { /* it went during COMMIT: the commit is in the moved file, not at the path */
         q->moved = 1;
-        snprintf(q->error, sizeof(q->error),
+        snprintf(q->head.error, sizeof(q->head.error),
                  "%s was moved or replaced while committing: written into the moved file, not into what the path "
                  "names now",
                  q->path);
@@ -1048,8 +1005,9 @@ static void sql_address_key(sqlite3_context *ctx, int argc, sqlite3_value **argv
  * suppression rows and fold states, and they and the keys whose failures both channels
  * reported are paired and derived again by store.c (merged ones show their first spelling).
  * Interrupted, the transaction is undone and all of it runs again. */
-static bp_status migrate_identity(sq *q)
+static bp_status migrate_identity(void *h)
 {
+    sq *q = h;
     bp_sql_text_list keys = {NULL, 0, 0, 0};
     int rc = sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, q,
                                         sql_address_key, NULL, NULL, NULL);
@@ -1072,7 +1030,7 @@ static bp_status migrate_identity(sq *q)
     sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL, NULL);
     bp_sql_text_list_free(&keys);
     if (bs == BP_ERR_NOMEM)
-        snprintf(q->error, sizeof(q->error), "migrating the schema: out of memory");
+        snprintf(q->head.error, sizeof(q->head.error), "migrating the schema: out of memory");
     return bs;
 }
 
@@ -1080,8 +1038,6 @@ const bp_store_backend bp_store_backend_sqlite = {
     .name = "sqlite",
     .open = sq_open,
     .close = sq_close,
-    .last_error = sq_last_error,
-    .schema_version = sq_schema_version,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

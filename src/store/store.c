@@ -184,12 +184,13 @@ const char *bp_store_last_error(const bp_store *s)
 {
     if (s->error[0] != '\0')
         return s->error;
-    return s->be->last_error(s->h);
+    const bp_backend_head *head = s->h;
+    return head->error[0] != '\0' ? head->error : "no error";
 }
 
 int bp_store_schema_version(const bp_store *s)
 {
-    return s->be->schema_version(s->h);
+    return ((const bp_backend_head *)s->h)->version;
 }
 
 static bp_status need_tx(bp_store *s)

@@ -8,7 +8,8 @@
  * of them, the same for every backend.
  *
  * Contract of every function: return BP_OK or a bp_status (BP_ERR_BUSY and BP_ERR_IO for
- * transient failures, BP_ERR_STORE otherwise) and leave a message for last_error().  Writes
+ * transient failures, BP_ERR_STORE otherwise) and leave a message in the handle's
+ * bp_backend_head.  Writes
  * are only called between begin and commit.  Rows given to callbacks live until the callback
  * returns; a non-zero callback result stops the iteration and the function returns BP_OK.
  */
@@ -37,6 +38,15 @@ typedef struct bp_unit_facts {
     const char *arrival_date;
 } bp_unit_facts;
 
+/**
+ * What every backend's handle begins with (its first member): store.c reads the last error
+ * and the schema version here, without a call into the backend.
+ */
+typedef struct bp_backend_head {
+    char error[512]; /**< the last failure's message, "" when none */
+    int version;     /**< the database's schema version, once opened */
+} bp_backend_head;
+
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
 /**
@@ -61,12 +71,11 @@ typedef int (*bp_sql_row_fn)(void *user, const struct bp_sql_value *v);
 
 typedef struct bp_store_backend {
     const char *name;
-    /** Open or create, migrate (with @p hooks); *handle receives the backend's state. */
+    /** Open or create, migrate (with @p hooks); *handle receives the backend's state, which
+     *  begins with a bp_backend_head. */
     bp_status (*open)(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
                       char **error);
     void (*close)(void *h);
-    const char *(*last_error)(const void *h);
-    int (*schema_version)(const void *h);
     bp_status (*begin)(void *h);
     bp_status (*commit)(void *h);
     void (*rollback)(void *h);
