@@ -67,6 +67,7 @@
 #include "bouncepipe/acct_csv.h"
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/process.h"
 #include "bouncepipe/store.h"
@@ -722,13 +723,6 @@ static int rotation_next(const struct rotation *r, const char *current, char *ou
     return found;
 }
 
-/* Sleep a quarter of a second (interrupted by a signal). */
-static void nap(void)
-{
-    struct timespec ts = {0, 250000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Read the open file @p fd (named @p path) as it grows, until a newer file of the rotation
  * exists and this one is read to its end, or we are told to stop. */
 static bp_status follow_file(struct acct_run *run, const struct rotation *rot, int fd, const char *path, char *next,
@@ -768,7 +762,7 @@ static bp_status follow_file(struct acct_run *run, const struct rotation *rot, i
             st = commit_until_done(run);
             last_commit = time(NULL);
         }
-        nap();
+        bp_sleep_ms(250);
     }
     /* stopped: a record PowerMTA is still writing is not cut; the position stays before it */
     if (st == BP_OK)
@@ -813,7 +807,7 @@ static bp_status follow(struct acct_run *run, const char *path)
     bp_status st = BP_OK;
     while (st == BP_OK && !stop_requested) {
         if (current[0] == '\0' && !rotation_next(&rot, NULL, current, sizeof(current))) {
-            nap(); /* no accounting file yet */
+            bp_sleep_ms(250); /* no accounting file yet */
             continue;
         }
         struct stat sb;

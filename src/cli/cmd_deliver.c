@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/writer.h"
 #include "cli.h"
@@ -110,9 +111,8 @@ static void catch_stop(void)
 
 static void pause_ms(unsigned ms)
 {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     if (!stop_requested)
-        nanosleep(&ts, NULL); /* a signal ends it early (EINTR) */
+        bp_sleep_ms(ms); /* a signal ends it early (EINTR) */
 }
 
 static void log_failure(void *user, const char *msg)

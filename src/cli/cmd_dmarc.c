@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/dmarc_store.h"
 #include "bouncepipe/limits.h"
 #include "bouncepipe/text.h"
@@ -501,13 +502,6 @@ static int take_rdns(void *user, const char *name, long long day, long long when
     return 1;
 }
 
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Ask DNS for the name of @p ip.  @return 1 a name (in @p name), 0 none, -1 not now. */
 static int lookup_ptr(const char *ip, char *name, size_t size)
 {
@@ -571,7 +565,7 @@ static bp_status reverse_dns(view *v, bp_store *store, int resolve, size_t *look
         }
     if (st == BP_OK)
         bp_sort(rank, k, sizeof(*rank), by_rank);
-    long long started = monotonic_ms();
+    long long started = bp_monotonic_ms();
     int in_tx = 0;
     *looked_up = *left = 0;
     /* one try of one second per name server (limits.h); an operator's own RES_OPTIONS wins */
@@ -587,7 +581,7 @@ static bp_status reverse_dns(view *v, bp_store *store, int resolve, size_t *look
             g_hash_table_replace(names, (gpointer)rank[i].ip, hit.name != NULL ? (char *)hit.name : g_strdup(""));
         if (!resolve || fresh || st != BP_OK)
             continue;
-        if (*looked_up >= BP_DMARC_RESOLVE_MAX || monotonic_ms() - started >= BP_DMARC_RESOLVE_SECONDS * 1000LL) {
+        if (*looked_up >= BP_DMARC_RESOLVE_MAX || bp_monotonic_ms() - started >= BP_DMARC_RESOLVE_SECONDS * 1000LL) {
             (*left)++;
             continue;
         }

@@ -55,6 +55,7 @@
 
 #include "bouncepipe/alloc.h"
 #include "bouncepipe/arena.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/dmarc_store.h"
 #include "bouncepipe/secret.h"
 #include "bouncepipe/signals.h"
@@ -393,14 +394,6 @@ static bp_status copy_dmarc(bp_store *src, bp_store *to, long batch, bp_arena *a
     return BP_OK;
 }
 
-static void back_off(unsigned attempt)
-{
-    unsigned cap_ms = attempt < 10 ? 10u << attempt : 5000u;
-    long long ms = 1 + rand() % (int)(cap_ms > 5000 ? 5000 : cap_ms);
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int migrate_main(bp_cli_env *env, void *user, int argc, char **argv)
 {
     struct migrate_args *args = user;
@@ -434,7 +427,7 @@ static int migrate_main(bp_cli_env *env, void *user, int argc, char **argv)
         goto out;
     }
     rows.arena = units.arena = wait.arena = arena;
-    srand((unsigned)time(NULL) ^ (unsigned)(size_t)&total);
+    unsigned backoff_seed = bp_backoff_seed();
 
     /* the source (read-only) and the target */
     env->db = from;
@@ -528,7 +521,7 @@ static int migrate_main(bp_cli_env *env, void *user, int argc, char **argv)
             if (st != BP_ERR_BUSY || attempt + 1 >= MIGRATE_ATTEMPTS)
                 break;
             retries++;
-            back_off(attempt);
+            bp_sleep_ms(bp_backoff_ms(&backoff_seed, attempt, 10, 5000));
         }
         if (st != BP_OK) {
             bp_cli_error("migrate", "writing %s: %s: %s (%lu transactions committed; run it again to go on)",

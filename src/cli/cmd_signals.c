@@ -41,6 +41,7 @@
 
 #include "bouncepipe/alerts.h"
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/receivers.h"
 #include "bouncepipe/signals.h"
@@ -546,7 +547,6 @@ static int run_command(char **argv, unsigned timeout)
         return -1;
     }
     int status = 0;
-    struct timespec tick = {0, 50 * 1000 * 1000};
     for (unsigned waited_ms = 0;; waited_ms += 50) {
         pid_t got = waitpid(pid, &status, WNOHANG);
         if (got == pid)
@@ -558,7 +558,7 @@ static int run_command(char **argv, unsigned timeout)
             waitpid(pid, &status, 0);
             return -2;
         }
-        nanosleep(&tick, NULL);
+        bp_sleep_ms(50);
     }
 }
 

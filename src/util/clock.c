@@ -1,0 +1,39 @@
+/*
+ * clock.c - the monotonic clock, sleeping and back-off (contract in
+ * include/bouncepipe/clock.h).
+ */
+#include "bouncepipe/clock.h"
+
+#include <time.h>
+#include <unistd.h>
+
+long long bp_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bp_sleep_ms(long long ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+unsigned bp_backoff_seed(void)
+{
+    return (unsigned)getpid() ^ (unsigned)bp_monotonic_ms();
+}
+
+long long bp_backoff_ms(unsigned *seed, unsigned attempt, unsigned base_ms, unsigned cap_ms)
+{
+    unsigned long long top = cap_ms;
+    if (attempt < 32 && ((unsigned long long)base_ms << attempt) < top)
+        top = (unsigned long long)base_ms << attempt;
+    if (top == 0)
+        top = 1;
+    *seed = *seed * 1103515245u + 12345u;
+    return 1 + (long long)((*seed >> 16) % top);
+}
