@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/secret.h"
 #include "bouncepipe/text.h"
 #include "dmarc_sql.h"
@@ -69,6 +70,7 @@
 
 typedef struct pg pg;
 static bp_status migrate_identity(void *h);
+static bp_status pg_run(void *h, bp_sql_call *call);
 
 /* BP_STORE_SCHEMA_IDENTITY (4 -> 5), one self-contained step: this SQL, then
  * migrate_identity().  An address's identity is its case folding, and a failure reported
@@ -197,13 +199,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
     [BP_STORE_SCHEMA_SIGNALS - 1] = BP_SIGNALS_SCHEMA_PG,
 };
-#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
-               "the identity step is a step of this schema");
-_Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= SCHEMA_VERSION,
-               "the DMARC step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
-static bp_status (*const migration_code[N_MIGRATIONS])(void *h) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
+static bp_status (*const migration_code[SCHEMA_VERSION])(void *h) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 /* Statements: the shared ones of sql.c (ids below BP_SQL_COUNT, their ?N turned into $N
  * when a connection is opened) and PostgreSQL's own, that claim and lock. */
@@ -334,9 +331,8 @@ typedef struct pg {
     unsigned rng;
     int in_tx;
     int read_only;
-    addr_set locked;      /* addresses this transaction holds the lock of */
-    addr_set pending;     /* address keys of ledger rows this transaction wrote, not locked yet */
-    bp_store_hooks hooks; /* store.c's, for the migrations */
+    addr_set locked;  /* addresses this transaction holds the lock of */
+    addr_set pending; /* address keys of ledger rows this transaction wrote, not locked yet */
 } pg;
 
 /* ---- parameters ------------------------------------------------------------------------ */
@@ -544,23 +540,6 @@ static long long col_int(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleep a random 1..2^attempt ms (capped at 64 ms), so that retrying hosts spread out. */
-static void back_off(pg *q, unsigned attempt)
-{
-    unsigned cap = attempt < 6 ? 1u << attempt : 64u;
-    q->rng = q->rng * 1103515245u + 12345u;
-    long long ms = 1 + (long long)((q->rng >> 16) % cap);
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- connection and schema ------------------------------------------------------------- */
 
 /* Session settings, again after every (re)connection. */
@@ -614,10 +593,10 @@ static bp_status connect_to(pg *q, const char *location)
     return configure_session(q);
 }
 
-/* The schema version: 0 for an empty schema; -1 when other tables are there (not ours).
- * One snapshot answers both questions, so that a schema another host creates meanwhile is
- * seen whole or not at all. */
-static bp_status read_version(pg *q, int *version)
+/* The schema version: 0 for an empty schema; -1 when other tables are there (not ours);
+ * then judged for a reader or a writer (bp_sql_schema_check()).  One snapshot answers both
+ * questions, so that a schema another host creates meanwhile is seen whole or not at all. */
+static bp_status read_schema(pg *q, int read_only, int *version)
 {
     *version = 0;
     PGresult *res = PQexec(q->conn, "SELECT (SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = "
@@ -640,7 +619,7 @@ static bp_status read_version(pg *q, int *version)
         *version = (int)col_int(res, 0, 0);
 out:
     PQclear(res);
-    return bs;
+    return bs == BP_OK ? bp_sql_schema_check(&q->head, "", *version, read_only) : bs;
 }
 
 /* Runs a migration step's SQL (bp_sql_schema). */
@@ -649,7 +628,7 @@ static bp_status exec_step(void *h, const char *sql, const char *what)
     return exec_plain(h, sql, what);
 }
 
-static const bp_sql_schema schema = {migrations, migration_code, exec_step};
+static const bp_sql_schema schema = {migrations, migration_code, exec_step, pg_run};
 
 /* One attempt at bringing the schema to SCHEMA_VERSION, in one transaction. */
 static bp_status migrate_once(pg *q)
@@ -693,15 +672,15 @@ out:
  * (23505, 42P07), deadlocks, lock waits; until busy_timeout_ms is spent. */
 static bp_status migrate(pg *q)
 {
-    long long started = monotonic_ms();
+    long long started = bp_monotonic_ms();
     for (unsigned attempt = 0;; attempt++) {
         bp_status bs = migrate_once(q);
-        if (bs == BP_OK || bs == BP_ERR_IO || monotonic_ms() - started >= (long long)q->busy_timeout_ms)
+        if (bs == BP_OK || bs == BP_ERR_IO || bp_monotonic_ms() - started >= (long long)q->busy_timeout_ms)
             return bs;
         if (bs != BP_ERR_BUSY && strstr(q->head.error, "already exists") == NULL &&
             strstr(q->head.error, "duplicate key") == NULL)
             return bs;
-        back_off(q, attempt);
+        bp_sleep_ms(bp_backoff_ms(&q->rng, attempt, 1, 64)); /* retrying hosts spread out */
     }
 }
 
@@ -724,16 +703,15 @@ static void pg_close(void *h)
     free(q);
 }
 
-static bp_status pg_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
-                         char **error)
+static bp_status pg_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle)
 {
     pg *q = bp_calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
-    q->hooks = *hooks;
+    q->head.hooks = *hooks;
     q->busy_timeout_ms = opts->busy_timeout_ms;
     q->read_only = opts->read_only;
-    q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
+    q->rng = bp_backoff_seed();
     bp_status bs = BP_OK;
     if (stmt_texts(q->stmts) != 0) {
         snprintf(q->head.error, sizeof(q->head.error), "out of memory");
@@ -744,10 +722,7 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, con
     if (bs != BP_OK)
         goto out;
     int version = 0;
-    bs = read_version(q, &version);
-    if (bs != BP_OK)
-        goto out;
-    bs = bp_sql_schema_check(&q->head, "", version, opts->read_only);
+    bs = read_schema(q, opts->read_only, &version);
     if (bs != BP_OK)
         goto out;
     if (version < SCHEMA_VERSION) {
@@ -760,12 +735,8 @@ static bp_status pg_open(const char *location, const bp_store_options *opts, con
         if (bs != BP_OK)
             goto out;
     }
-    *handle = q;
-    return BP_OK;
 out:
-    if (error != NULL)
-        *error = bp_strdup(q->head.error);
-    pg_close(q);
+    *handle = q;
     return bs;
 }
 
@@ -1047,7 +1018,7 @@ static bp_status fill_keys(pg *q, const char *select, const char *update)
     int n = bs == BP_OK ? PQntuples(res) : 0;
     for (int i = 0; i < n && bs == BP_OK; i++) {
         const char *value = PQgetvalue(res, i, 0);
-        char *key = q->hooks.address_key(value);
+        char *key = q->head.hooks.address_key(value);
         if (key == NULL) {
             snprintf(q->head.error, sizeof(q->head.error), "migrating the schema: out of memory");
             bs = BP_ERR_NOMEM;
@@ -1070,7 +1041,6 @@ static bp_status fill_keys(pg *q, const char *select, const char *update)
 static bp_status migrate_identity(void *h)
 {
     pg *q = h;
-    bp_sql_text_list keys = {NULL, 0, 0, 0};
     bp_status bs =
         fill_keys(q, "SELECT DISTINCT recipient FROM ledger WHERE address_key IS NULL AND recipient IS NOT NULL",
                   "UPDATE ledger SET address_key = $2 WHERE recipient = $1 AND address_key IS NULL");
@@ -1083,17 +1053,9 @@ static bp_status migrate_identity(void *h)
                         "CREATE INDEX ledger_key ON ledger(address_key, evidence_time, id);",
                         "migrating the schema: indexes");
     if (bs == BP_OK)
-        bs = bp_sql_text_list_read(pg_run, q, BP_SQL_MIGRATE_KEYS, &keys, "migrating the schema");
-    if (bs == BP_OK)
-        bs = exec_plain(q,
-                        BP_SQL_MIGRATE_DROP_MERGED "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);"
-                                                   "ALTER TABLE suppressions ALTER COLUMN address_key SET NOT NULL;",
-                        "migrating the schema: indexes");
-    for (size_t i = 0; i < keys.n && bs == BP_OK; i++)
-        bs = q->hooks.rederive(q->hooks.ctx, q, keys.v[i]);
-    bp_sql_text_list_free(&keys);
-    if (bs == BP_ERR_NOMEM)
-        snprintf(q->head.error, sizeof(q->head.error), "migrating the schema: out of memory");
+        bs = bp_sql_identity_rederive(q, &schema,
+                                      "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);"
+                                      "ALTER TABLE suppressions ALTER COLUMN address_key SET NOT NULL;");
     return bs;
 }
 

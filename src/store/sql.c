@@ -586,3 +586,20 @@ bp_status bp_sql_schema_migrate(void *h, const bp_sql_schema *schema, int versio
              BP_STORE_SCHEMA_VERSION);
     return schema->exec(h, sql, "recording the schema version");
 }
+
+bp_status bp_sql_identity_rederive(void *h, const bp_sql_schema *schema, const char *index_sql)
+{
+    bp_backend_head *head = h;
+    bp_sql_text_list keys = {NULL, 0, 0, 0};
+    bp_status bs = bp_sql_text_list_read(schema->run, h, BP_SQL_MIGRATE_KEYS, &keys, "migrating the schema");
+    if (bs == BP_OK)
+        bs = schema->exec(h, BP_SQL_MIGRATE_DROP_MERGED, "migrating the schema: merged spellings");
+    if (bs == BP_OK)
+        bs = schema->exec(h, index_sql, "migrating the schema: indexes");
+    for (size_t i = 0; i < keys.n && bs == BP_OK; i++)
+        bs = head->hooks.rederive(head->hooks.ctx, h, keys.v[i]);
+    bp_sql_text_list_free(&keys);
+    if (bs == BP_ERR_NOMEM)
+        snprintf(head->error, sizeof(head->error), "migrating the schema: out of memory");
+    return bs;
+}

@@ -265,13 +265,22 @@ void bp_sql_text_list_free(bp_sql_text_list *list);
 /**
  * A backend's schema, for the migrations both backends run the same way: entry i of @p steps
  * brings the schema from version i to i+1 in the backend's dialect, and entry i of @p code
- * (NULL: none) runs after every step's SQL; @p exec runs SQL without rows through handle h.
+ * (NULL: none) runs after every step's SQL; @p exec runs SQL without rows through handle h,
+ * @p run is the backend's runner (store_backend.h).
  */
 typedef struct bp_sql_schema {
     const char *const *steps;          /**< BP_STORE_SCHEMA_VERSION entries */
     bp_status (*const *code)(void *h); /**< BP_STORE_SCHEMA_VERSION entries */
     bp_status (*exec)(void *h, const char *sql, const char *doing);
+    bp_status (*run)(void *h, struct bp_sql_call *call);
 } bp_sql_schema;
+/* the named steps that have their own entries are steps of this schema */
+_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= BP_STORE_SCHEMA_VERSION,
+               "the identity step is a step of this schema");
+_Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= BP_STORE_SCHEMA_VERSION,
+               "the DMARC step is a step of this schema");
+_Static_assert(BP_STORE_SCHEMA_SIGNALS >= 1 && BP_STORE_SCHEMA_SIGNALS <= BP_STORE_SCHEMA_VERSION,
+               "the signals step is a step of this schema");
 
 /**
  * Judge schema version @p version of a database (-1: it has tables that are not ours) and
@@ -288,6 +297,15 @@ bp_status bp_sql_schema_check(bp_backend_head *head, const char *where, int vers
  * every step: a later step's too), then the version row.
  */
 bp_status bp_sql_schema_migrate(void *h, const bp_sql_schema *schema, int version);
+
+/**
+ * The end of the identity step (BP_STORE_SCHEMA_IDENTITY) in both backends, once every row
+ * has its address key, in the step's transaction: the keys to pair and derive again
+ * (BP_SQL_MIGRATE_KEYS), the merged spellings' rows dropped (BP_SQL_MIGRATE_DROP_MERGED),
+ * @p index_sql (the backend's unique index on the suppressions' key), then each of those keys
+ * derived again by store.c (head->hooks).
+ */
+bp_status bp_sql_identity_rederive(void *h, const bp_sql_schema *schema, const char *index_sql);
 
 /** Values of BP_SQL_MARK: ?1 fingerprint, ?2 state, ?3.. the facts, ?9 now. */
 #define BP_SQL_MARK_N 9

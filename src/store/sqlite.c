@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 #include "dmarc_sql.h"
 #include "signals_sql.h"
 #include "sql.h"
@@ -51,6 +52,7 @@
 
 typedef struct sq sq;
 static bp_status migrate_identity(void *h);
+static bp_status sq_run(void *h, bp_sql_call *call);
 
 /* BP_STORE_SCHEMA_IDENTITY (3 -> 4), one self-contained step: this SQL, then
  * migrate_identity().  An address's identity is its case folding, and a failure reported
@@ -164,13 +166,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* events' signal fields, signal counts, accounting watermarks, alerts (signals_sql.h) */
     [BP_STORE_SCHEMA_SIGNALS - 1] = BP_SIGNALS_SCHEMA_SQLITE,
 };
-#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
-_Static_assert(BP_STORE_SCHEMA_IDENTITY >= 1 && BP_STORE_SCHEMA_IDENTITY <= SCHEMA_VERSION,
-               "the identity step is a step of this schema");
-_Static_assert(BP_STORE_SCHEMA_DMARC >= 1 && BP_STORE_SCHEMA_DMARC <= SCHEMA_VERSION,
-               "the DMARC step is a step of this schema");
 /* Code a migration runs after its SQL, in its transaction (NULL: none). */
-static bp_status (*const migration_code[N_MIGRATIONS])(void *h) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
+static bp_status (*const migration_code[SCHEMA_VERSION])(void *h) = {[BP_STORE_SCHEMA_IDENTITY - 1] = migrate_identity};
 
 typedef struct sq {
     bp_backend_head head; /* first: store.c reads it (store_backend.h) */
@@ -194,34 +191,19 @@ typedef struct sq {
     char *wal_path; /* its -wal */
     dev_t dev;      /* the file a writer opened: device and inode */
     ino_t ino;
-    int32_t mark;         /* bp_wal_file_mark() of the file */
-    int wal;              /* the connection is in WAL mode */
-    int moved;            /* the path no longer names the file (or its -wal): checkpoint it when letting go */
-    int foreign;          /* its -wal holds another file's commits: never checkpoint it into this one */
-    int shm_raced;        /* connect(): the -shm was deleted and made again while it opened (shm_joined) */
-    int shm_fd;           /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
-    bp_store_hooks hooks; /* store.c's, for the migrations */
+    int32_t mark;  /* bp_wal_file_mark() of the file */
+    int wal;       /* the connection is in WAL mode */
+    int moved;     /* the path no longer names the file (or its -wal): checkpoint it when letting go */
+    int foreign;   /* its -wal holds another file's commits: never checkpoint it into this one */
+    int shm_raced; /* connect(): the -shm was deleted and made again while it opened (shm_joined) */
+    int shm_fd;    /* a writer's lock in the -shm for its file (bp_wal_join), -1: none */
 } sq;
-
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleep a random 1..2^attempts ms (capped at 64 ms), at most @p max_ms. */
 static void backoff_sleep(sq *q, int attempts, long long max_ms)
 {
-    unsigned cap = attempts < 6 ? 1u << attempts : 64u;
-    q->rng = q->rng * 1103515245u + 12345u;
-    long long ms = 1 + (long long)((q->rng >> 16) % cap);
-    if (ms > max_ms)
-        ms = max_ms;
-    if (ms <= 0)
-        return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    long long ms = bp_backoff_ms(&q->rng, (unsigned)attempts, 1, 64);
+    bp_sleep_ms(ms < max_ms ? ms : max_ms);
 }
 
 /* SQLite calls this while another connection holds the lock: back off and try again, until
@@ -229,7 +211,7 @@ static void backoff_sleep(sq *q, int attempts, long long max_ms)
 static int busy_wait(void *user, int attempts)
 {
     sq *q = user;
-    long long now = monotonic_ms();
+    long long now = bp_monotonic_ms();
     if (attempts == 0)
         q->busy_started_ms = now;
     long long left = (long long)q->busy_timeout_ms - (now - q->busy_started_ms);
@@ -298,8 +280,9 @@ static bp_status exec(sq *q, const char *sql, const char *what)
     return rc == SQLITE_OK ? BP_OK : fail(q, rc, what);
 }
 
-/* The schema version, 0 for an empty database; -1 for a database that is not ours. */
-static bp_status read_version(sq *q, int *version)
+/* The schema version, 0 for an empty database; -1 for a database that is not ours; then
+ * judged for a reader or a writer (bp_sql_schema_check()). */
+static bp_status read_schema(sq *q, int read_only, int *version)
 {
     sqlite3_stmt *st = NULL;
     bp_status bs = BP_OK;
@@ -334,7 +317,7 @@ static bp_status read_version(sq *q, int *version)
         *version = -1;
 out:
     sqlite3_finalize(st);
-    return bs;
+    return bs == BP_OK ? bp_sql_schema_check(&q->head, q->path, *version, read_only) : bs;
 }
 
 static bp_status sq_begin(void *h);
@@ -506,7 +489,7 @@ static bp_status exec_step(void *h, const char *sql, const char *what)
     return exec(h, sql, what);
 }
 
-static const bp_sql_schema schema = {migrations, migration_code, exec_step};
+static const bp_sql_schema schema = {migrations, migration_code, exec_step, sq_run};
 
 static bp_status migrate(sq *q)
 {
@@ -514,9 +497,7 @@ static bp_status migrate(sq *q)
     if (bs != BP_OK)
         return bs;
     int version = 0;
-    bs = read_version(q, &version); /* again: another process may have migrated meanwhile */
-    if (bs == BP_OK)
-        bs = bp_sql_schema_check(&q->head, q->path, version, 0);
+    bs = read_schema(q, 0, &version); /* again: another process may have migrated meanwhile */
     if (bs == BP_OK)
         bs = bp_sql_schema_migrate(q, &schema, version);
     if (bs != BP_OK)
@@ -534,7 +515,7 @@ static bp_status set_wal(sq *q)
 {
     sqlite3_stmt *st = NULL;
     bp_status bs = BP_OK;
-    long long started = monotonic_ms();
+    long long started = bp_monotonic_ms();
     for (;;) {
         int rc = sqlite3_prepare_v2(q->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
         if (rc == SQLITE_OK)
@@ -550,7 +531,7 @@ static bp_status set_wal(sq *q)
         sqlite3_finalize(st);
         st = NULL;
         /* switching needs the database to itself; the busy handler is not consulted here */
-        long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
+        long long left = (long long)q->busy_timeout_ms - (bp_monotonic_ms() - started);
         if ((rc & 0xff) == SQLITE_BUSY && left > 0) {
             backoff_sleep(q, 3, left);
             continue;
@@ -682,10 +663,7 @@ static bp_status connect(sq *q)
     if (bs != BP_OK)
         goto out;
     int version = 0;
-    bs = read_version(q, &version);
-    if (bs != BP_OK)
-        goto out;
-    bs = bp_sql_schema_check(&q->head, q->path, version, q->read_only);
+    bs = read_schema(q, q->read_only, &version);
     if (bs != BP_OK)
         goto out;
     if (!q->read_only && !q->wal) { /* a new store, or one restored from a rollback-mode copy */
@@ -716,16 +694,15 @@ static void sq_close(void *h)
     free(q);
 }
 
-static bp_status sq_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
-                         char **error)
+static bp_status sq_open(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle)
 {
     bp_status bs = BP_OK;
     sq *q = bp_calloc(1, sizeof(*q));
     if (q == NULL)
         return BP_ERR_NOMEM;
-    q->hooks = *hooks;
+    q->head.hooks = *hooks;
     q->busy_timeout_ms = opts->busy_timeout_ms;
-    q->rng = (unsigned)getpid() ^ (unsigned)monotonic_ms();
+    q->rng = bp_backoff_seed();
     q->shm_fd = -1;
     q->read_only = opts->read_only != 0;
     size_t n = strlen(location);
@@ -748,14 +725,8 @@ static bp_status sq_open(const char *location, const bp_store_options *opts, con
         if (bs == BP_OK || !q->shm_raced || tries == SHM_RACE_RETRIES)
             break;
     }
-    if (bs == BP_OK) {
-        *handle = q;
-        return BP_OK;
-    }
 out:
-    if (error != NULL)
-        *error = bp_strdup(q->head.error);
-    sq_close(q);
+    *handle = q;
     return bs;
 }
 
@@ -773,7 +744,7 @@ static bp_status sq_begin(void *h)
     }
     /* The busy handler waits inside one attempt; SQLite skips it in some lock states, so
      * retry the attempt itself until the same deadline. */
-    long long started = monotonic_ms();
+    long long started = bp_monotonic_ms();
     for (unsigned attempt = 0;; attempt++) {
         int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
@@ -790,7 +761,7 @@ static bp_status sq_begin(void *h)
             }
             return bs;
         }
-        long long left = (long long)q->busy_timeout_ms - (monotonic_ms() - started);
+        long long left = (long long)q->busy_timeout_ms - (bp_monotonic_ms() - started);
         if ((rc & 0xff) != SQLITE_BUSY || left <= 0)
             return fail(q, rc, "starting a transaction");
         backoff_sleep(q, (int)(attempt < 6 ? attempt : 6), left);
@@ -992,7 +963,7 @@ static void sql_address_key(sqlite3_context *ctx, int argc, sqlite3_value **argv
         sqlite3_result_null(ctx);
         return;
     }
-    char *key = q->hooks.address_key(text); /* owned: SQLite frees it */
+    char *key = q->head.hooks.address_key(text); /* owned: SQLite frees it */
     if (key == NULL)
         sqlite3_result_error_nomem(ctx);
     else
@@ -1008,7 +979,6 @@ static void sql_address_key(sqlite3_context *ctx, int argc, sqlite3_value **argv
 static bp_status migrate_identity(void *h)
 {
     sq *q = h;
-    bp_sql_text_list keys = {NULL, 0, 0, 0};
     int rc = sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, q,
                                         sql_address_key, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -1021,16 +991,8 @@ static bp_status migrate_identity(void *h)
                         "CREATE INDEX ledger_key ON ledger(address_key, evidence_time, id);",
                         "migrating the schema: address keys");
     if (bs == BP_OK)
-        bs = bp_sql_text_list_read(sq_run, q, BP_SQL_MIGRATE_KEYS, &keys, "migrating the schema");
-    if (bs == BP_OK)
-        bs = exec(q, BP_SQL_MIGRATE_DROP_MERGED "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);",
-                  "migrating the schema");
-    for (size_t i = 0; i < keys.n && bs == BP_OK; i++)
-        bs = q->hooks.rederive(q->hooks.ctx, q, keys.v[i]);
+        bs = bp_sql_identity_rederive(q, &schema, "CREATE UNIQUE INDEX suppressions_key ON suppressions(address_key);");
     sqlite3_create_function_v2(q->db, "bp_address_key", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL, NULL);
-    bp_sql_text_list_free(&keys);
-    if (bs == BP_ERR_NOMEM)
-        snprintf(q->head.error, sizeof(q->head.error), "migrating the schema: out of memory");
     return bs;
 }
 

@@ -160,8 +160,12 @@ bp_status bp_store_open(const char *location, const bp_store_options *opts, bp_s
     if (s->opts.soft_count == 0)
         s->opts.soft_count = 1;
     const bp_store_hooks hooks = {s, bp_address_key, migration_rederive};
-    bp_status st = s->be->open(location, &s->opts, &hooks, &s->h, error);
+    bp_status st = s->be->open(location, &s->opts, &hooks, &s->h);
     if (st != BP_OK) {
+        if (s->h != NULL && error != NULL)
+            *error = bp_strdup(((const bp_backend_head *)s->h)->error);
+        if (s->h != NULL)
+            s->be->close(s->h);
         free(s);
         return st;
     }

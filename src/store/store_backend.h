@@ -38,15 +38,6 @@ typedef struct bp_unit_facts {
     const char *arrival_date;
 } bp_unit_facts;
 
-/**
- * What every backend's handle begins with (its first member): store.c reads the last error
- * and the schema version here, without a call into the backend.
- */
-typedef struct bp_backend_head {
-    char error[512]; /**< the last failure's message, "" when none */
-    int version;     /**< the database's schema version, once opened */
-} bp_backend_head;
-
 typedef int (*bp_fold_state_cb)(void *user, const bp_fold_state *state);
 
 /**
@@ -63,6 +54,16 @@ typedef struct bp_store_hooks {
     bp_status (*rederive)(void *ctx, void *h, const char *key);
 } bp_store_hooks;
 
+/**
+ * What every backend's handle begins with (its first member): store.c reads the last error
+ * and the schema version here, without a call into the backend, and lends its hooks here.
+ */
+typedef struct bp_backend_head {
+    char error[512];      /**< the last failure's message, "" when none */
+    int version;          /**< the database's schema version, once opened */
+    bp_store_hooks hooks; /**< store.c's, for the migrations */
+} bp_backend_head;
+
 struct bp_sql_call; /* sql.h */
 struct bp_sql_stmt;
 struct bp_sql_value;
@@ -72,9 +73,9 @@ typedef int (*bp_sql_row_fn)(void *user, const struct bp_sql_value *v);
 typedef struct bp_store_backend {
     const char *name;
     /** Open or create, migrate (with @p hooks); *handle receives the backend's state, which
-     *  begins with a bp_backend_head. */
-    bp_status (*open)(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle,
-                      char **error);
+     *  begins with a bp_backend_head, failed or not (a failure's reason is in it, and the
+     *  caller closes it), or NULL when there was no memory for it. */
+    bp_status (*open)(const char *location, const bp_store_options *opts, const bp_store_hooks *hooks, void **handle);
     void (*close)(void *h);
     bp_status (*begin)(void *h);
     bp_status (*commit)(void *h);
