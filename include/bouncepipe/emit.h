@@ -21,22 +21,15 @@
 /** Version of the NDJSON event contract (docs/output-schema.md). */
 #define BP_SCHEMA_VERSION "1.5"
 
-typedef enum bp_format {
-    BP_FORMAT_NDJSON = 0,
-    BP_FORMAT_TEXT,
-    BP_FORMAT_CSV,
-} bp_format;
-
 typedef struct bp_printer bp_printer;
 
-/** @return a printer writing @p format to @p out, or NULL when out of memory. */
-bp_printer *bp_printer_new(FILE *out, bp_format format);
+/** @return a printer writing @p format to @p out, or NULL when out of memory: JSON is NDJSON
+ *  (an object a line), CSV a header and a row an event, TEXT a layout for people. */
+bp_printer *bp_printer_new(FILE *out, bp_writer_format format);
 /** Release the printer (not the FILE); NULL allowed. */
 void bp_printer_free(bp_printer *p);
 /** Print one event. @return BP_OK, or BP_ERR_IO when the write failed. */
 bp_status bp_printer_event(bp_printer *p, const bp_event *e);
-/** @return BP_OK and sets @p out, or BP_ERR_USAGE for an unknown format name. */
-bp_status bp_format_parse(const char *name, bp_format *out);
 
 /** Append one event as its contract JSON object (no newline): what an NDJSON line holds
  *  (webhook bodies).  @return BP_OK or BP_ERR_NOMEM. */

@@ -278,6 +278,12 @@ int bp_cli_parse_count(const char *s, long min, long max, long *out);
  *  BP_EXIT_USAGE after "bouncepipe: CMD: OPTION: want a number from MIN to MAX". */
 int bp_cli_count_option(const char *cmd, const char *option, const char *arg, long min, long max, long *out);
 
+/** --format of the commands that print events (replay, acct): the names, the first the default
+ *  ("json" is NDJSON too), NULL-terminated. */
+extern const char *const bp_cli_event_formats[];
+/** What the chosen one of bp_cli_event_formats is for the printer (emit.h). */
+bp_writer_format bp_cli_event_format(const bp_cli_env *env);
+
 /** A string entry of a map: its key, and its value (NULL: null). */
 typedef struct bp_cli_field {
     const char *key, *value;

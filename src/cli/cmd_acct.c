@@ -142,7 +142,6 @@ struct acct_run {
     unsigned long long skip_to; /* records ending at or before this offset were read before */
 };
 
-static const char *const acct_formats[] = {"ndjson", "text", "csv", "json", NULL};
 static const struct option acct_options[] = {{"batch", required_argument, NULL, 'b'},
                                              {"transient", no_argument, NULL, 't'},
                                              {"record-deliveries", no_argument, NULL, 'D'},
@@ -155,7 +154,7 @@ static const bp_cli_command acct_command = {
     BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_STORE | BP_OPT_RULES,
     acct_options,
     0,
-    acct_formats,
+    bp_cli_event_formats,
     0,
     -1,
     "usage: bouncepipe acct [--dry-run] [--format ndjson|text|csv] [--db PATH] [--config FILE]\n"
@@ -880,9 +879,8 @@ static int acct_setup(struct acct_run *run)
         return BP_EXIT_SOFTWARE;
     if (!env->dry_run)
         return bp_cli_store_ready(env, 0, 0, &run->store);
-    bp_format format = BP_FORMAT_NDJSON;
-    bp_format_parse(acct_formats[env->format], &format);
-    if (format == BP_FORMAT_NDJSON)
+    bp_writer_format format = bp_cli_event_format(env);
+    if (format == BP_WRITER_JSON)
         run->ndjson = bp_writer_new(stdout, BP_WRITER_JSON);
     else
         run->printer = bp_printer_new(stdout, format);

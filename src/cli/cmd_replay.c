@@ -34,13 +34,12 @@
 #define REPLAY_BATCH_MESSAGES 500
 #define REPLAY_BATCH_SECONDS  2
 
-static const char *const replay_formats[] = {"ndjson", "text", "csv", "json", NULL};
 static const bp_cli_command replay_command = {
     "replay",
     BP_OPT_DRY_RUN | BP_OPT_FORMAT | BP_OPT_RCPT | BP_OPT_STORE | BP_OPT_RULES,
     NULL,
     0,
-    replay_formats,
+    bp_cli_event_formats,
     1,
     -1,
     "usage: bouncepipe replay [--dry-run] [--format ndjson|text|csv] [--rcpt ADDRESS]\n"
@@ -152,11 +151,8 @@ static int replay_run(struct replay_run *run, int n_paths, char **paths)
             return rc;
         run->batch = (bp_cli_batch){run->store, REPLAY_BATCH_MESSAGES, REPLAY_BATCH_SECONDS, 0, 0, 0};
     }
-    bp_format format = BP_FORMAT_NDJSON;
-    if (env->dry_run || env->format_given) {
-        bp_format_parse(replay_formats[env->format], &format);
-        run->printer = bp_printer_new(stdout, format);
-    }
+    if (env->dry_run || env->format_given)
+        run->printer = bp_printer_new(stdout, bp_cli_event_format(env));
     run->arena = bp_arena_new();
     if (((env->dry_run || env->format_given) && run->printer == NULL) || run->arena == NULL) {
         bp_cli_error("replay", "out of memory");

@@ -437,6 +437,17 @@ char *bp_cli_format_date(long long t, char *buf, size_t size)
     return format_utc(t, 1, buf, size);
 }
 
+const char *const bp_cli_event_formats[] = {"ndjson", "text", "csv", "json", NULL};
+
+bp_writer_format bp_cli_event_format(const bp_cli_env *env)
+{
+    static const bp_writer_format formats[] = {BP_WRITER_JSON, BP_WRITER_TEXT, BP_WRITER_CSV, BP_WRITER_JSON};
+    _Static_assert(sizeof(formats) / sizeof(formats[0]) ==
+                       sizeof(bp_cli_event_formats) / sizeof(bp_cli_event_formats[0]) - 1,
+                   "a printer format for every name");
+    return formats[env->format];
+}
+
 void bp_cli_write_fields(bp_writer *w, const bp_cli_field *f, size_t n)
 {
     for (size_t i = 0; i < n; i++)

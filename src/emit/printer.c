@@ -24,7 +24,7 @@
 
 struct bp_printer {
     bp_writer *w;
-    bp_format format;
+    bp_writer_format format;
     bp_strbuf text; /* the text layout of one event */
 };
 
@@ -174,13 +174,14 @@ bp_status bp_event_json_object(bp_strbuf *sb, const bp_event *e)
     return st;
 }
 
-bp_printer *bp_printer_new(FILE *out, bp_format format)
+bp_printer *bp_printer_new(FILE *out, bp_writer_format format)
 {
     bp_printer *p = bp_calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     p->format = format;
-    p->w = bp_writer_new(out, format == BP_FORMAT_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
+    /* the text layout is masked by a JSON writer's raw output (format_text()) */
+    p->w = bp_writer_new(out, format == BP_WRITER_CSV ? BP_WRITER_CSV : BP_WRITER_JSON);
     if (p->w == NULL) {
         free(p);
         return NULL;
@@ -195,19 +196,6 @@ void bp_printer_free(bp_printer *p)
     bp_writer_free(p->w);
     bp_strbuf_free(&p->text);
     free(p);
-}
-
-bp_status bp_format_parse(const char *name, bp_format *out)
-{
-    if (strcmp(name, "ndjson") == 0 || strcmp(name, "json") == 0)
-        *out = BP_FORMAT_NDJSON;
-    else if (strcmp(name, "text") == 0)
-        *out = BP_FORMAT_TEXT;
-    else if (strcmp(name, "csv") == 0)
-        *out = BP_FORMAT_CSV;
-    else
-        return BP_ERR_USAGE;
-    return BP_OK;
 }
 
 /* Untrusted text into the layout, masked (text.h): a file name or a stored value with a line
@@ -281,20 +269,20 @@ bp_status bp_printer_event(bp_printer *p, const bp_event *e)
 {
     bp_status st = BP_OK;
     switch (p->format) {
-    case BP_FORMAT_TEXT:
+    case BP_WRITER_TEXT:
         bp_strbuf_clear(&p->text);
         st = format_text(&p->text, e);
         if (st == BP_OK)
             st = bp_writer_raw(p->w, p->text.data, p->text.len);
         break;
-    case BP_FORMAT_CSV: /* the header is the first row's keys */
+    case BP_WRITER_CSV: /* the header is the first row's keys */
         st = bp_writer_begin_map(p->w);
         if (st == BP_OK)
             st = bp_event_write_fields(p->w, e);
         if (st == BP_OK)
             st = bp_writer_end(p->w);
         break;
-    case BP_FORMAT_NDJSON:
+    case BP_WRITER_JSON:
         st = bp_writer_begin_map(p->w);
         if (st == BP_OK)
             st = bp_event_write_fields(p->w, e);

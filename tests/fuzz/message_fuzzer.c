@@ -34,8 +34,8 @@ static int setup(void)
     sink = fopen("/dev/null", "w");
     if (sink == NULL)
         abort();
-    ndjson = bp_printer_new(sink, BP_FORMAT_NDJSON);
-    csv = bp_printer_new(sink, BP_FORMAT_CSV);
+    ndjson = bp_printer_new(sink, BP_WRITER_JSON);
+    csv = bp_printer_new(sink, BP_WRITER_CSV);
     if (ndjson == NULL || csv == NULL)
         abort();
     return 0;

@@ -138,6 +138,30 @@ static void test_parse_count(void **state)
 }
 
 /* bp_array_push(): zeroed elements, grown by doubling, nothing lost when it fails. */
+/* --format of replay and acct: each name prints what it says, "json" being NDJSON too. */
+static void test_event_formats(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bp_writer_format want;
+    } rows[] = {{"ndjson", BP_WRITER_JSON}, {"text", BP_WRITER_TEXT}, {"csv", BP_WRITER_CSV}, {"json", BP_WRITER_JSON}};
+    size_t n = 0;
+    while (bp_cli_event_formats[n] != NULL)
+        n++;
+    assert_int_equal(n, sizeof(rows) / sizeof(rows[0]));
+    assert_string_equal(bp_cli_event_formats[0], "ndjson"); /* the default */
+    for (size_t i = 0; i < n; i++) {
+        bp_cli_env env;
+        memset(&env, 0, sizeof(env));
+        for (env.format = 0; strcmp(bp_cli_event_formats[env.format], rows[i].name) != 0;)
+            if (bp_cli_event_formats[++env.format] == NULL)
+                fail_msg("%s: not a format of replay and acct", rows[i].name);
+        if (bp_cli_event_format(&env) != rows[i].want)
+            fail_msg("%s: printer format %d, want %d", rows[i].name, (int)bp_cli_event_format(&env), (int)rows[i].want);
+    }
+}
+
 static void test_array_push(void **state)
 {
     (void)state;
@@ -167,4 +191,4 @@ static void test_array_push(void **state)
 }
 
 BP_TEST_MAIN(cmocka_unit_test(test_exit_status), cmocka_unit_test(test_parse), cmocka_unit_test(test_parse_count),
-             cmocka_unit_test(test_array_push))
+             cmocka_unit_test(test_event_formats), cmocka_unit_test(test_array_push))
