@@ -210,10 +210,7 @@ static const char *period_label(int period, long long key, char *buf, size_t siz
 {
     if (period == PERIOD_ALL)
         return "all";
-    time_t t = (time_t)(key * 86400);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, period == PERIOD_MONTH ? "%Y-%m" : "%Y-%m-%d", &tm);
+    bp_utc_format(key * 86400, period == PERIOD_MONTH ? BP_UTC_MONTH : BP_UTC_DAY, buf, size);
     return buf;
 }
 

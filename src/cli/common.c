@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bouncepipe/clock.h"
 #include "bouncepipe/privdrop.h"
 #include "bouncepipe/secret.h"
 #include "cli.h"
@@ -415,26 +416,21 @@ long long bp_cli_parse_time(const char *s)
     return (long long)timegm(&tm);
 }
 
-static char *format_utc(long long t, int date_only, char *buf, size_t size)
+static char *format_utc(long long t, bp_utc_layout layout, char *buf, size_t size)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    size_t n = 0;
-    if (gmtime_r(&tt, &tm) != NULL)
-        n = date_only ? strftime(buf, size, "%Y-%m-%d", &tm) : strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (n == 0)
+    if (!bp_utc_format(t, layout, buf, size))
         snprintf(buf, size, "%lld", t);
     return buf;
 }
 
 char *bp_cli_format_time(long long t, char *buf, size_t size)
 {
-    return format_utc(t, 0, buf, size);
+    return format_utc(t, BP_UTC_TIME, buf, size);
 }
 
 char *bp_cli_format_date(long long t, char *buf, size_t size)
 {
-    return format_utc(t, 1, buf, size);
+    return format_utc(t, BP_UTC_DAY, buf, size);
 }
 
 const char *const bp_cli_event_formats[] = {"ndjson", "text", "csv", "json", NULL};

@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 #include "bouncepipe/deliver.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/text.h"
@@ -305,9 +305,7 @@ char *bp_webhook_event_key(const char *fingerprint, unsigned index, const bp_eve
 
 static void iso_time(long long t, char *buf, size_t size)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (t <= 0 || !bp_utc_format(t, BP_UTC_TIME, buf, size))
         snprintf(buf, size, "%s", "");
 }
 

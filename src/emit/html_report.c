@@ -23,7 +23,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#include "bouncepipe/clock.h"
 
 typedef struct html {
     bp_strbuf *sb;
@@ -430,9 +431,7 @@ static void section_start(html *h, const char *id, const char *title, const char
 
 static void iso_day(long long t, char *buf, size_t size)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+    if (!bp_utc_format(t, BP_UTC_MINUTE, buf, size))
         snprintf(buf, size, "?");
 }
 

@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 
 struct bp_printer {
     bp_writer *w;
@@ -109,9 +109,7 @@ _Static_assert(N_FIELDS > N_BEFORE_DMARC, "the signal fields follow the DMARC fi
 /* A report's begin or end as "YYYY-MM-DDTHH:MM:SSZ" in @p buf (at least 32 bytes). */
 static const char *utc_time(long long t, char *buf, size_t size)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (!bp_utc_format(t, BP_UTC_TIME, buf, size))
         snprintf(buf, size, "%lld", t);
     return buf;
 }

@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bouncepipe/alloc.h"
+#include "bouncepipe/clock.h"
 
 /* ledger rows as readers see them: the message's facts filled in from "processed" */
 #define LEDGER_COLUMNS                                                                                                 \
@@ -229,11 +229,7 @@ const char *bp_sql_stats_key(bp_stats_dim dim, const char *key, char *buf, size_
         return "unknown";
     if (dim != BP_STATS_DAY)
         return key;
-    time_t t = (time_t)(strtoll(key, NULL, 10) * 86400LL);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%d", &tm) == 0)
-        return key;
-    return buf;
+    return bp_utc_format(strtoll(key, NULL, 10) * 86400LL, BP_UTC_DAY, buf, size) ? buf : key;
 }
 
 #define T BP_SQL_TEXT

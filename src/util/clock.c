@@ -37,3 +37,23 @@ long long bp_backoff_ms(unsigned *seed, unsigned attempt, unsigned base_ms, unsi
     *seed = *seed * 1103515245u + 12345u;
     return 1 + (long long)((*seed >> 16) % top);
 }
+
+int bp_utc_format(long long t, bp_utc_layout layout, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    size_t n = 0;
+    if (size == 0)
+        return 0;
+    if ((long long)tt == t && gmtime_r(&tt, &tm) != NULL) {
+        switch (layout) {
+        case BP_UTC_TIME: n = strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm); break;
+        case BP_UTC_DAY: n = strftime(buf, size, "%Y-%m-%d", &tm); break;
+        case BP_UTC_MONTH: n = strftime(buf, size, "%Y-%m", &tm); break;
+        case BP_UTC_MINUTE: n = strftime(buf, size, "%Y-%m-%d %H:%M UTC", &tm); break;
+        }
+    }
+    if (n == 0)
+        buf[0] = '\0';
+    return n > 0;
+}

@@ -1,7 +1,8 @@
 /*
  * test_clock.c - the monotonic clock, sleeping and the back-off (clock.h): every delay stays
  * within 1..min(base << attempt, cap), including shifts past the word's width and a zero
- * base or cap; one seed gives one sequence and advances; a sleep of nothing returns at once.
+ * base or cap; one seed gives one sequence and advances; a sleep of nothing returns at once;
+ * dates in each layout, and none for a time out of the calendar's range or a short buffer.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -79,4 +80,38 @@ static void test_clock(void **state)
     assert_true(bp_monotonic_ms() - t1 >= 20);
 }
 
-BP_TEST_MAIN(cmocka_unit_test(test_backoff_bounds), cmocka_unit_test(test_backoff_seed), cmocka_unit_test(test_clock))
+static void test_utc_format(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label;
+        long long t;
+        bp_utc_layout layout;
+        size_t size;
+        const char *want; /* NULL: no date */
+    } rows[] = {
+        {"ISO time", 1773134045, BP_UTC_TIME, 32, "2026-03-10T09:14:05Z"},
+        {"day", 1773134045, BP_UTC_DAY, 32, "2026-03-10"},
+        {"month", 1773134045, BP_UTC_MONTH, 32, "2026-03"},
+        {"minute", 1773134045, BP_UTC_MINUTE, 32, "2026-03-10 09:14 UTC"},
+        {"the epoch", 0, BP_UTC_TIME, 32, "1970-01-01T00:00:00Z"},
+        {"before the epoch", -86400, BP_UTC_DAY, 32, "1969-12-31"},
+        {"buffer just large enough", 1773134045, BP_UTC_DAY, 11, "2026-03-10"},
+        {"buffer one short", 1773134045, BP_UTC_DAY, 10, NULL},
+        {"year past int", LLONG_MAX, BP_UTC_TIME, 32, NULL},
+        {"year before int", LLONG_MIN, BP_UTC_TIME, 32, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char buf[32] = "x";
+        int ok = bp_utc_format(rows[i].t, rows[i].layout, buf, rows[i].size);
+        if (ok != (rows[i].want != NULL))
+            fail_msg("%s: returned %d", rows[i].label, ok);
+        bp_test_check_str(rows[i].label, buf, rows[i].want != NULL ? rows[i].want : "");
+    }
+    char none[1] = {'x'};
+    assert_int_equal(bp_utc_format(0, BP_UTC_DAY, none, 0), 0); /* nothing written */
+    assert_int_equal(none[0], 'x');
+}
+
+BP_TEST_MAIN(cmocka_unit_test(test_backoff_bounds), cmocka_unit_test(test_backoff_seed), cmocka_unit_test(test_clock),
+             cmocka_unit_test(test_utc_format))
