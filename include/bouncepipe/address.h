@@ -26,7 +26,9 @@
 char *bp_address_normalise(bp_arena *arena, const char *text);
 
 /**
- * Find the first plausible address in @p len bytes of free text.
+ * Find the first plausible address in @p len bytes of free text.  An address found inside
+ * something else (a control character, an escape sequence or another '@' next to it) is a
+ * fragment, and skipped whole: "ops ESC [8m@example.com" holds no "8m@example.com".
  * @param end if not NULL, receives the offset just past the address found
  * @return the normalised address, or NULL.
  */

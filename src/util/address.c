@@ -6,8 +6,12 @@
  * with a dot or an address literal in brackets; quoted local parts are rare in bounces and
  * their quotes are dropped.  Quotes around an address and an "smtp=" tag before it are not
  * part of it; a "#" after or inside the domain does not make it no address (see
- * domain_end()).  VERP without a configured prefix splits after the list server's bounce
- * word (verp_split()).  What extraction finds is a candidate, not yet an address.
+ * domain_end()).  A candidate must stand between delimiters an address can have around it:
+ * where the scan from its '@' stopped at a control character, an escape sequence, another
+ * '@' or a quoted pair, it read a fragment of something else, and there is no address there
+ * rather than a shortened one (is_border()).  VERP without a configured prefix splits after
+ * the list server's bounce word (verp_split()).  What extraction finds is a candidate, not
+ * yet an address.
  *
  * Validation (bp_address_check(), bp_address_parse()) decides: an address is valid UTF-8, a
  * local part of atext, dots and printable non-ASCII characters (RFC 6531), and a domain of
@@ -114,6 +118,39 @@ static size_t domain_end(const char *text, size_t len, size_t de)
     return de;
 }
 
+/* Whether the byte text[i], where a scan from an '@' stopped, can border an address: before
+ * its local part (@p local) or after its domain.  An address stands between white space and
+ * the RFC 5322 specials that bracket, quote or separate it ("<a@b.example>", "[a@b.example]:",
+ * "RCPT TO:<...>", "(a@b.example)", "To: a@b.example, c@d.example;"), and after it also
+ * the punctuation and escapes of the text around it ("a@b.example!", "&gt;", a JSON "\"").
+ * A scan that stopped anywhere else stopped inside something else, and what it read is a
+ * fragment of that, i.e. a different address, so there is none: a control character (an
+ * escape sequence, binary junk), another '@' (a longer address-like word), a '\' before the
+ * local part (a quoted pair: inside a quoted string), and a delimiter that belongs to an
+ * escape sequence - ESC and the byte after it ("ESC [", "ESC ("), or a CSI's parameter bytes
+ * back to its "ESC [" or C1 CSI ("ESC [1;31m").  So "ops ESC [8m@example.com" holds no
+ * "8m@example.com".  Only the stop point is looked at, and the parameter bytes (0x30-0x3f)
+ * do not include '@': the look back stays before this '@' and after the one before it. */
+static int is_border(const char *text, size_t i, int local)
+{
+    unsigned char c = (unsigned char)text[i];
+    /* white space among the C0 controls: '\t' to '\r' */
+    if (c == '@' || c == 0x7f || (c < 0x20 && (c < '\t' || c > '\r')) || (local && c == '\\'))
+        return 0;
+    if (!local)
+        return 1;
+    size_t j = i + 1; /* back over a CSI's parameter bytes, the delimiter among them */
+    while (j > 0 && (unsigned char)text[j - 1] >= 0x30 && (unsigned char)text[j - 1] <= 0x3f)
+        j--;
+    if (j == 0)
+        return 1;
+    unsigned char last = (unsigned char)text[j - 1], before = j > 1 ? (unsigned char)text[j - 2] : 0;
+    if (last == 0x1b || before == 0x1b) /* ESC and the byte after it */
+        return 0;
+    /* a C1 CSI: raw, or U+009B in UTF-8 (not the last byte of another character) */
+    return !(last == 0x9b && (before < 0x80 || before == 0xc2));
+}
+
 char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end)
 {
     if (text == NULL)
@@ -127,6 +164,8 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
         size_t ls = at;
         while (ls > 0 && is_local_char((unsigned char)text[ls - 1]))
             ls--;
+        if (ls > 0 && !is_border(text, ls - 1, 1))
+            continue;
         ls = skip_local_wrapping(text, ls, at);
         size_t de = at + 1;
         if (de < len && text[de] == '[') {
@@ -139,6 +178,8 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
             de = close_at + 1;
         } else {
             de = domain_end(text, len, de);
+            if (de < len && !is_border(text, de, 0))
+                continue;
         }
         if (ls == at || de == at + 1)
             continue;

@@ -52,8 +52,76 @@ static void test_normalise(void **state)
     BP_TEST_STR_CASES(normalise_rows, normalise, *state);
 }
 
+/* bp_address_find() in free text: the address between the delimiters real reports write
+ * around one, and no address at all where the scan from an '@' stopped inside something else
+ * (an escape sequence, a control character, another '@', a quoted pair): what it read there
+ * is a fragment, and a fragment is a different address - "ops\x1b[8m@example.com" must not
+ * become "8m@example.com" (a good address is never suppressed). */
+static const bp_test_str_case find_rows[] = {
+    /* delimiters an address stands between */
+    {"angle brackets", "<user@example.com>", "user@example.com"},
+    {"double quotes", "\"user@example.com\"", "user@example.com"},
+    {"single quotes", "'user@example.com'", "user@example.com"},
+    {"rcpt to", "RCPT TO:<user@example.com>", "user@example.com"},
+    {"colon after", "user@example.com: user unknown", "user@example.com"},
+    {"parentheses", "(user@example.com)", "user@example.com"},
+    {"mailto", "mailto:user@example.com", "user@example.com"},
+    {"header list", "To: user@example.com, other@example.net", "user@example.com"},
+    {"semicolon", "rfc822;user@example.com;", "user@example.com"},
+    {"sentence end", "Mail to user@example.com.", "user@example.com"},
+    {"square brackets", "550 5.4.1 [user@example.com]: Recipient address rejected", "user@example.com"},
+    {"exim field", "T=[user@example.com]", "user@example.com"},
+    {"html entities", "&lt;user@example.com&gt;", "user@example.com"},
+    {"json escapes", "{\\\"emailAddress\\\":\\\"user@example.com\\\"}", "user@example.com"},
+    {"tab and crlf", "\tuser@example.com\r\n", "user@example.com"},
+    {"exclamation", "Hello, user@example.com!", "user@example.com"},
+    {"query", "mailto:user@example.com?subject=unsubscribe", "user@example.com"},
+    {"display name", "Jane Doe <user@example.com>", "user@example.com"},
+    {"start and end of text", "user@example.com", "user@example.com"},
+    /* fragments: the scan stopped inside something else */
+    {"escape sequence in the local part", "ops\x1b[8m@example.com", NULL},
+    {"colour with parameters", "ops\x1b[1;31muser@example.com", NULL},
+    {"escape sequence before the address", "\x1b[31muser@example.com", NULL},
+    {"charset designation", "\x1b(Buser@example.com", NULL},
+    {"bare escape", "ops\x1buser@example.com", NULL},
+    {"escape before a bracket", "\x1b>user@example.com", NULL},
+    {"c1 csi with parameters",
+     "ops\xc2\x9b"
+     "1;31muser@example.com",
+     NULL},
+    {"bell in the local part", "ops\x07user@example.com", NULL},
+    {"other c0 in the local part", "ops\x01user@example.com", NULL},
+    {"del in the local part", "ops\x7fuser@example.com", NULL},
+    {"backslash before the local part", "\\u003cuser@example.com\\u003e", NULL},
+    {"another @ before", "a@b@example.com", NULL},
+    {"escape in the domain", "user@mail.exa\x1bmple.com", NULL},
+    {"bell in the domain", "user@mail.exa\x07mple.com", NULL},
+    {"del in the domain", "user@mail.exa\x7fmple.com", NULL},
+    {"escape after the domain", "user@example.com\x1b[0m", NULL},
+    {"another @ after", "user@example.com@evil.example", NULL},
+    {"a fragment, then an address", "ops\x1b[8m@example.com for jdoe@example.net", "jdoe@example.net"},
+    /* a C1 CSI in UTF-8 or as a raw byte is part of the local part: the candidate is kept
+     * whole (bp_address_check() then rejects it), never shortened */
+    {"c1 csi kept whole",
+     "ops\xc2\x9b"
+     "8m@example.com",
+     "ops\xc2\x9b"
+     "8m@example.com"},
+    {"raw c1 byte kept whole",
+     "ops\x9b"
+     "8m@example.com",
+     "ops\x9b"
+     "8m@example.com"},
+    {"utf-8 letter ending in 0x9b before a bracket", "Kan\xc4\x9b<user@example.com>", "user@example.com"},
+};
+
 static void test_find(void **state)
 {
+    BP_TEST_STR_CASES(find_rows, find, *state);
+    assert_non_null(bp_address_check("ops\xc2\x9b"
+                                     "8m@example.com"));
+    static const char nul[] = "ops\0user@example.com";
+    bp_test_check_str("nul in the local part", bp_address_find(*state, nul, sizeof(nul) - 1, NULL), NULL);
     const char *text = "Delivery to the following recipient failed permanently:\n\n     jdoe@example.net\n";
     size_t end = 0;
     bp_test_check_str("find", bp_address_find(*state, text, strlen(text), &end), "jdoe@example.net");

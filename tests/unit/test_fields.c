@@ -95,5 +95,46 @@ static void test_length_bounds(void **state)
     bp_test_check_field("bounded", "Action", bp_fields_get(&groups[0], "Action"), NULL);
 }
 
+/* bp_field_find(): the value of the first of the first n fields with the name, in any case;
+ * NULL when none of them has it (n bounds the look-up: a field past it is not there). */
+static void test_field_find(void **state)
+{
+    (void)state;
+    static const bp_field fields[] = {
+        {"Final-Recipient", "rfc822; a@example.com"},
+        {"Status", "5.1.1"},
+        {"status", "4.0.0"},
+        {"X-Empty", ""},
+        {"", "nameless"},
+        {"Action", "failed"},
+    };
+    static const struct {
+        const char *label;
+        size_t n;
+        const char *name, *want;
+    } rows[] = {
+        {"first field", 6, "Final-Recipient", "rfc822; a@example.com"},
+        {"exact case", 6, "Status", "5.1.1"},
+        {"upper case", 6, "STATUS", "5.1.1"},
+        {"lower case", 6, "final-recipient", "rfc822; a@example.com"},
+        {"the first of two in any case", 6, "status", "5.1.1"},
+        {"last field", 6, "Action", "failed"},
+        {"empty value is a value", 6, "X-Empty", ""},
+        {"empty name: the nameless field", 6, "", "nameless"},
+        {"not found", 6, "Diagnostic-Code", NULL},
+        {"a prefix is not the name", 6, "Stat", NULL},
+        {"the name is not a prefix", 6, "Status-Code", NULL},
+        {"past n", 5, "Action", NULL},
+        {"one field", 1, "Status", NULL},
+        {"one field, found", 1, "FINAL-RECIPIENT", "rfc822; a@example.com"},
+        {"empty name past n", 4, "", NULL},
+        {"no fields", 0, "Status", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        bp_test_check_field(rows[i].label, rows[i].name, bp_field_find(fields, rows[i].n, rows[i].name), rows[i].want);
+    assert_ptr_equal(bp_field_find(fields, 6, "action"), fields[5].value); /* the field's own, not a copy */
+    assert_null(bp_field_find(NULL, 0, "Status"));                         /* none: never read */
+}
+
 BP_TEST_MAIN(BP_ARENA_TEST(test_groups), BP_ARENA_TEST(test_empty_input), BP_ARENA_TEST(test_group_limit),
-             BP_ARENA_TEST(test_length_bounds))
+             BP_ARENA_TEST(test_length_bounds), cmocka_unit_test(test_field_find))
