@@ -71,7 +71,7 @@ void *bp_reserve(void *buf, size_t *cap, size_t need, size_t first, size_t most)
 {
     if (need <= *cap)
         return buf;
-    size_t room = *cap > 0 ? *cap : first;
+    size_t room = *cap > 0 ? *cap : first > 0 ? first : need; /* no first size: the need */
     while (room < need) {
         if (room > SIZE_MAX / 2)
             return NULL;

@@ -43,6 +43,8 @@ static void test_reserve(void **state)
         {"need one past the ceiling: doubled anyway", 16, 21, 64, 20, 32},
         {"ceiling below the room already there", 64, 65, 16, 20, 128},
         {"first time under a ceiling", 0, 10, 16, 12, 12},
+        {"first time, no first size: the need", 0, 10, 0, SIZE_MAX, 10},
+        {"first time, no first size, nothing needed", 0, 0, 0, SIZE_MAX, 0},
         {"SIZE_MAX needed: overflow", 16, SIZE_MAX, 16, SIZE_MAX, 0},
         {"first time, SIZE_MAX needed: overflow", 0, SIZE_MAX, 16, SIZE_MAX, 0},
         {"past half of SIZE_MAX: overflow", 16, SIZE_MAX / 2 + 2, 16, SIZE_MAX, 0},
