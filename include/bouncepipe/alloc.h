@@ -43,7 +43,8 @@ void *bp_grow(void *items, size_t n, size_t *cap, size_t size, size_t first);
 /**
  * Room for @p need bytes in a malloc'ed buffer of @p *cap bytes: @p buf itself when it has it,
  * else the buffer realloc'ed to its room doubled (@p first bytes the first time, @p need when
- * @p first is 0) until @p need fits, but no more than @p most when that holds @p need (SIZE_MAX: no bound); *cap updated.
+ * @p first is 0) until @p need fits, but no more than @p most when that holds @p need (SIZE_MAX: no bound); *cap
+ * updated.
  * @return the buffer to keep, or NULL when out of memory or on overflow (@p buf untouched).
  */
 void *bp_reserve(void *buf, size_t *cap, size_t need, size_t first, size_t most);

@@ -57,6 +57,70 @@ static int is_domain_char(unsigned char c)
            c == '_';
 }
 
+/* A non-ASCII character that quotes, brackets or separates words rather than spelling one:
+ * the quotation marks and brackets of every script (U+201C/U+201D, U+2018/U+2019, guillemets,
+ * CJK corner and lenticular brackets, fullwidth parentheses) and its spaces (no-break,
+ * ideographic).  An address in text stops at one as at its ASCII kin ('"', '<', ' '); in a
+ * domain, where no punctuation is valid, at any punctuation (the ideographic full stop
+ * ending a sentence).  Other non-ASCII characters stay in the candidate, and validation
+ * judges them (a C1 control or a bidi override there is rejected, never cut off). */
+static int is_text_delimiter(gunichar c, int in_domain)
+{
+    switch (g_unichar_type(c)) {
+    case G_UNICODE_INITIAL_PUNCTUATION:
+    case G_UNICODE_FINAL_PUNCTUATION:
+    case G_UNICODE_OPEN_PUNCTUATION:
+    case G_UNICODE_CLOSE_PUNCTUATION:
+    case G_UNICODE_SPACE_SEPARATOR:
+    case G_UNICODE_LINE_SEPARATOR:
+    case G_UNICODE_PARAGRAPH_SEPARATOR: return 1;
+    case G_UNICODE_CONNECT_PUNCTUATION:
+    case G_UNICODE_DASH_PUNCTUATION:
+    case G_UNICODE_OTHER_PUNCTUATION: return in_domain;
+    default: return 0;
+    }
+}
+
+/* The length of the UTF-8 character that ends just before text[i] (i > 0), or 0 when the
+ * bytes there are no valid character. */
+static size_t char_before(const char *text, size_t i)
+{
+    size_t start = i - 1;
+    while (start > 0 && i - start < 4 && ((unsigned char)text[start] & 0xc0) == 0x80)
+        start--;
+    gunichar c = g_utf8_get_char_validated(text + start, (gssize)(i - start));
+    return c < 0x80 || c == (gunichar)-1 || c == (gunichar)-2 ||
+                   (size_t)g_utf8_skip[(unsigned char)text[start]] != i - start
+               ? 0
+               : i - start;
+}
+
+/* Where the local part that ends at @p at starts: back over local-part characters, up to a
+ * delimiter (is_text_delimiter()). */
+static size_t local_start(const char *text, size_t at)
+{
+    size_t ls = at;
+    while (ls > 0 && is_local_char((unsigned char)text[ls - 1])) {
+        size_t n = (unsigned char)text[ls - 1] >= 0x80 ? char_before(text, ls) : 0;
+        if (n > 0 && is_text_delimiter(g_utf8_get_char(text + ls - n), 0))
+            break;
+        ls -= n > 0 ? n : 1;
+    }
+    return ls;
+}
+
+/* The length of the domain character at text[i] (i < len), or 0 where the domain ends. */
+static size_t domain_char(const char *text, size_t len, size_t i)
+{
+    unsigned char c = (unsigned char)text[i];
+    if (c < 0x80)
+        return is_domain_char(c) ? 1 : 0;
+    gunichar u = g_utf8_get_char_validated(text + i, (gssize)(len - i));
+    if (u == (gunichar)-1 || u == (gunichar)-2)
+        return 1; /* not UTF-8: kept, validation rejects it */
+    return is_text_delimiter(u, 1) ? 0 : (size_t)g_utf8_skip[c];
+}
+
 /* Build "local@domain" from the spans, lower-casing the domain and trimming dots. */
 static char *assemble(bp_arena *arena, const char *local, size_t llen, const char *domain, size_t dlen)
 {
@@ -106,14 +170,14 @@ static size_t skip_local_wrapping(const char *text, size_t ls, size_t at)
  * so that the address is not dropped for it. */
 static size_t domain_end(const char *text, size_t len, size_t de)
 {
-    size_t start = de;
-    while (de < len && is_domain_char((unsigned char)text[de]))
-        de++;
+    size_t start = de, n;
+    while (de < len && (n = domain_char(text, len, de)) > 0)
+        de += n;
     if (de + 1 < len && text[de] == '#' && memchr(text + start, '.', de - start) == NULL &&
-        is_domain_char((unsigned char)text[de + 1])) {
+        domain_char(text, len, de + 1) > 0) {
         de++;
-        while (de < len && (is_domain_char((unsigned char)text[de]) || text[de] == '#'))
-            de++;
+        while (de < len && (text[de] == '#' || (n = domain_char(text, len, de)) > 0))
+            de += text[de] == '#' ? 1 : n;
     }
     return de;
 }
@@ -161,9 +225,7 @@ char *bp_address_find(bp_arena *arena, const char *text, size_t len, size_t *end
     for (size_t at = 0; at < len; at++) {
         if (text[at] != '@')
             continue;
-        size_t ls = at;
-        while (ls > 0 && is_local_char((unsigned char)text[ls - 1]))
-            ls--;
+        size_t ls = local_start(text, at);
         if (ls > 0 && !is_border(text, ls - 1, 1))
             continue;
         ls = skip_local_wrapping(text, ls, at);

@@ -113,6 +113,31 @@ static const bp_test_str_case find_rows[] = {
      "ops\x9b"
      "8m@example.com"},
     {"utf-8 letter ending in 0x9b before a bracket", "Kan\xc4\x9b<user@example.com>", "user@example.com"},
+    /* the quotation marks, brackets and spaces of other scripts delimit as their ASCII kin */
+    {"curly double quotes", "\xe2\x80\x9cuser@example.com\xe2\x80\x9d", "user@example.com"},
+    {"curly single quotes", "\xe2\x80\x98user@example.com\xe2\x80\x99", "user@example.com"},
+    {"low-9 and high-reversed-9 quotes", "\xe2\x80\x9euser@example.com\xe2\x80\x9f", "user@example.com"},
+    {"guillemets", "\xc2\xabuser@example.com\xc2\xbb", "user@example.com"},
+    {"corner brackets", "\xe3\x80\x8cuser@example.com\xe3\x80\x8d", "user@example.com"},
+    {"lenticular brackets", "\xe3\x80\x90user@example.com\xe3\x80\x91", "user@example.com"},
+    {"fullwidth parentheses", "\xef\xbc\x88user@example.com\xef\xbc\x89", "user@example.com"},
+    {"no-break spaces",
+     "To:\xc2\xa0user@example.com\xc2\xa0"
+     "failed",
+     "user@example.com"},
+    {"ideographic space", "\xe5\xae\x9b\xe5\x85\x88\xe3\x80\x80user@example.com", "user@example.com"},
+    {"ideographic full stop after the domain", "user@example.com\xe3\x80\x82", "user@example.com"},
+    {"ideographic comma after the domain", "user@example.com\xe3\x80\x81other", "user@example.com"},
+    {"japanese text glued before", "\xe5\xae\x9b\xe5\x85\x88user@example.com",
+     "\xe5\xae\x9b\xe5\x85\x88user@example.com"},
+    {"utf-8 local part and domain kept", "<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a>",
+     "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a"},
+    {"idn domain kept",
+     "j\xc3\xb6rg@b\xc3\xbc"
+     "cher.de",
+     "j\xc3\xb6rg@b\xc3\xbc"
+     "cher.de"},
+    {"bidi override kept whole", "x\xe2\x80\xaemoc@example.com", "x\xe2\x80\xaemoc@example.com"},
 };
 
 static void test_find(void **state)
