@@ -9,9 +9,10 @@
  * domain_end()).  A candidate must stand between delimiters an address can have around it:
  * where the scan from its '@' stopped at a control character, an escape sequence, another
  * '@' or a quoted pair, it read a fragment of something else, and there is no address there
- * rather than a shortened one (is_border()).  VERP without a configured prefix splits after
- * the list server's bounce word (verp_split()).  What extraction finds is a candidate, not
- * yet an address.
+ * rather than a shortened one (is_border()).  The quotation marks, brackets and spaces of
+ * other scripts delimit as their ASCII kin (is_text_delimiter()).  VERP without a configured
+ * prefix splits after the list server's bounce word (verp_split()).  What extraction finds is
+ * a candidate, not yet an address.
  *
  * Validation (bp_address_check(), bp_address_parse()) decides: an address is valid UTF-8, a
  * local part of atext, dots and printable non-ASCII characters (RFC 6531), and a domain of
