@@ -43,6 +43,20 @@ typedef enum bp_signal_acct {
 bp_status bp_store_signal_acct(bp_store *s, const char *host, long long when, const bp_event *e, bp_signal_acct what,
                                int *counted);
 
+/**
+ * The accounting reading about to start resumes exactly where a kept position
+ * (bp_store_acct_position()) of the same file says an earlier reading stopped.  That position
+ * was written in the transaction of the watermark, so this reading continues the earlier one:
+ * of the watermark's second, the records counted are all before the position, and each one
+ * met from here on is new (as one process's reading goes on across its commits).  Lasts
+ * until the first commit that counted an accounting record; a rollback keeps it.  Call it
+ * only at a kept position: a reading from a file's start, of another file or at a position
+ * that does not match keeps the watermark's protection (the first records of its second met
+ * are taken for the counted ones).
+ * @return BP_OK or BP_ERR_NOMEM.
+ */
+bp_status bp_store_signal_acct_resume(bp_store *s);
+
 /** The counts of one key over a window (NULL strings: unknown; blocklist NULL: none named). */
 typedef struct bp_signal_row {
     long long hour;         /**< bp_store_signal_hours(): the UTC hour (Unix seconds / 3600); else 0 */

@@ -70,6 +70,7 @@
 #include "bouncepipe/clock.h"
 #include "bouncepipe/emit.h"
 #include "bouncepipe/process.h"
+#include "bouncepipe/signals.h"
 #include "bouncepipe/store.h"
 #include "bouncepipe/text.h"
 #include "bouncepipe/writer.h"
@@ -819,6 +820,11 @@ static bp_status follow(struct acct_run *run, const char *path)
             return BP_OK;
         }
         st = position_begin(run, stream, current, (long long)sb.st_ino);
+        /* at the position kept with the watermark: the reading that wrote both goes on (its
+         * records of the watermark's second are all before it); a catch-up does not, as the
+         * live pipe moves the watermark meanwhile (docs/signals.md) */
+        if (st == BP_OK && run->skip_to > 0)
+            st = bp_store_signal_acct_resume(run->store);
         int have_next = 0;
         if (st == BP_OK)
             st = follow_file(run, &rot, fd, current, next, sizeof(next), &have_next);

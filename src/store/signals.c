@@ -169,6 +169,10 @@ struct bp_signal_acc {
      * in an earlier batch are not taken for re-reads of counted ones in the next */
     char *pass_host;
     long long pass_time, pass_seen;
+    /* the reading about to start resumes at the position the watermark was kept with
+     * (bp_store_signal_acct_resume()): the records of its second counted so far are all
+     * behind it; cleared once a commit has carried that into pass_* */
+    int resumed;
 };
 
 void bp_signal_acc_reset(bp_signal_acc *acc)
@@ -198,6 +202,7 @@ void bp_signal_acc_committed(bp_signal_acc *acc)
     acc->pass_host = host;
     acc->pass_time = acc->mark_time;
     acc->pass_seen = acc->seen_at;
+    acc->resumed = 0;
 }
 
 void bp_signal_acc_free(bp_signal_acc *acc)
@@ -353,10 +358,22 @@ static bp_status load_mark(bp_store *s, bp_signal_acc *acc, const char *host)
     const bp_sql_value v[] = {bp_sql_text(host)};
     bp_status st = bp_store_sql_run(s, &st_mark_get, v, 1, note_mark, acc, NULL);
     acc->mark_loaded = st == BP_OK;
-    /* this process's reading goes on: what it met of the watermark's second is counted */
-    if (st == BP_OK && acc->pass_host != NULL && strcmp(acc->pass_host, host) == 0 && acc->pass_time == acc->mark_time)
-        acc->seen_at = acc->pass_seen;
-    return st;
+    if (st != BP_OK)
+        return st;
+    if (acc->resumed) /* a reading resumed at its kept position: every record after it is new */
+        acc->seen_at = acc->mark_at;
+    else if (acc->pass_host != NULL && strcmp(acc->pass_host, host) == 0 && acc->pass_time == acc->mark_time)
+        acc->seen_at = acc->pass_seen; /* this process's reading goes on: what it met is counted */
+    return BP_OK;
+}
+
+bp_status bp_store_signal_acct_resume(bp_store *s)
+{
+    bp_signal_acc **accp = bp_store_signal_acc(s);
+    if (*accp == NULL && (*accp = bp_calloc(1, sizeof(**accp))) == NULL)
+        return BP_ERR_NOMEM;
+    (*accp)->resumed = 1;
+    return BP_OK;
 }
 
 bp_status bp_store_signal_acct(bp_store *s, const char *host, long long when, const bp_event *e, bp_signal_acct what,

@@ -13,7 +13,10 @@
 #   4. a followed file moved away (move-to) before it was read to its end: the follower says
 #      so and goes on with the next file; --catch-up on the archive reads what was left;
 #   5. the export of the store, fed back to PowerMTA as its suppression-list, comes back as b
-#      records PowerMTA wrote itself: ignored, not counted (no ledger row, counts unchanged).
+#      records PowerMTA wrote itself: ignored, not counted (no ledger row, counts unchanged);
+#   6. --follow killed after a batch that ended in the middle of a second and resumed after
+#      more records of that second were written: every delivery is counted once in
+#      signal_counts, and reading the whole file again (acct FILE, --catch-up) adds nothing.
 #
 # Usage: tests/system/acct_follow.sh /path/to/bouncepipe   (run from the project directory)
 set -euo pipefail
@@ -134,5 +137,46 @@ before=$(sqlite3 "$DB" "select count(*) from ledger")
 "$BIN" acct --db "$DB" "$T/suppressed.csv" 2>"$T/err"
 grep -q "10 refused by PowerMTA's suppression list" "$T/err" || fail "suppression-list records: $(cat "$T/err")"
 [ "$(sqlite3 "$DB" "select count(*) from ledger")" = "$before" ] || fail "suppression-list records were counted"
+
+# ---- 6. --follow resumed in the middle of a second: every delivery counted once ---------------
+L=$T/pmta6
+mkdir "$L"
+DB=$T/signals.db
+dlv() { # N SECOND: a d record for dN@example.net logged at that second
+    printf 'd,%s,bounces@bounces.example.com,d%s@example.net,relayed,2.0.0 (success),smtp;250 ok,mx.example.net (192.0.2.25),,job-1,\r\n' \
+        "$2" "$1"
+}
+delivered() { sqlite3 "$DB" "select coalesce(sum(delivered), 0) from signal_counts" 2>/dev/null || echo 0; }
+has_delivered() { [ "$(delivered)" = "$1" ]; }
+S=1795170000
+{
+    printf '%s\r\n' "$HDR"
+    dlv 1 $((S - 1))
+    dlv 2 $((S - 1))
+    dlv 3 $S
+    dlv 4 $S
+    dlv 5 $S
+} >"$L/acct-2026-11-22-0000.csv"
+start_follow
+wait_for 10 has_delivered 5 || fail "the follower counted $(delivered) deliveries, want 5"
+kill -KILL "$pid" # its last batch ended in the middle of second S
+wait "$pid" 2>/dev/null || true
+[ "$(sqlite3 "$DB" "select last_time || ' ' || at_last from signal_marks")" = "$S 3" ] ||
+    fail "the watermark is $(sqlite3 "$DB" "select last_time, at_last from signal_marks")"
+{
+    dlv 6 $S # more of second S, written while nobody read
+    dlv 7 $S
+    dlv 8 $((S + 1))
+    dlv 9 $((S + 1))
+} >>"$L/acct-2026-11-22-0000.csv"
+start_follow
+wait_for 10 has_delivered 9 || fail "the resumed follower counted $(delivered) deliveries, want 9 (each once)"
+kill -TERM "$pid"
+wait "$pid" || fail "SIGTERM: the follower exited $?"
+"$BIN" acct --quiet --db "$DB" "$L/acct-2026-11-22-0000.csv" # the whole file read again
+[ "$(delivered)" = 9 ] || fail "reading the followed file again counted $(delivered) deliveries, want 9"
+"$BIN" acct --quiet --db "$DB" --catch-up "$L" # and from the start by a catch-up
+[ "$(delivered)" = 9 ] || fail "a catch-up of the followed file counted $(delivered) deliveries, want 9"
+
 echo "acct_follow: ok (directory with gzip, catch-up positions, follow across rotation with kill and resume," \
-    "a moved file, the suppression-list loop)"
+    "a moved file, the suppression-list loop, deliveries counted once across a resume mid-second)"

@@ -9,7 +9,8 @@
  *   captures what the text says is listed);
  * - the counts: every ledger event counted once in its transaction (a duplicate unit, a
  *   rollback count nothing), the rebuild from the ledger equals the incremental counts,
- *   rescore moves a count with its list, the accounting watermark counts a re-read file once;
+ *   rescore moves a count with its list, the accounting watermark counts a re-read file once
+ *   and every record of a reading resumed at its kept position;
  * - the alerts: configuration errors name the key, placeholders are replaced inside
  *   arguments and a missing value stops the command, a listing fires once per episode and
  *   again after the cool-down, a failed command runs again, thresholds and minimums hold.
@@ -502,17 +503,36 @@ static void test_acct_watermark(void **state)
     assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 4), 1);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 7);
+    /* a reading resumed at the position kept with the watermark (acct --follow restarted in
+     * the middle of a second) goes on: every record after it is new, also when its first
+     * batch was rolled back and read again */
+    bp_store_close(f->store);
+    f->store = bp_test_open_store(f->location, NULL);
+    assert_int_equal(bp_store_signal_acct_resume(f->store), BP_OK);
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    int c = 0;
+    assert_int_equal(bp_store_signal_acct(f->store, "mta1", T0 + 1, &e, BP_SIGNAL_DELIVERED, &c), BP_OK);
+    assert_int_equal(c, 1);
+    bp_store_rollback(f->store);
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 2), 2);
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 1), 1);
+    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 10);
+    /* ... and the whole file read again afterwards by another process adds nothing */
+    bp_store_close(f->store);
+    f->store = bp_test_open_store(f->location, NULL);
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
+    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 7), 0);
+    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 10);
     /* another host keeps its own watermark */
     assert_int_equal(acct_deliveries(f->store, "mta2", T0, 2), 2);
     /* a rolled-back batch leaves the watermark where it was */
     assert_int_equal(bp_store_begin(f->store), BP_OK);
-    int c = 0;
     assert_int_equal(bp_store_signal_acct(f->store, "mta1", T0 + 5, &e, BP_SIGNAL_DEFERRED, &c), BP_OK);
     assert_int_equal(c, 1);
     bp_store_rollback(f->store);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 5, 1), 1);
     struct totals t = totals(f->store, T0 - HOUR, T0 + HOUR);
-    assert_int_equal(t.delivered, 10);
+    assert_int_equal(t.delivered, 13);
     assert_int_equal(t.deferred, 0);
 }
 
