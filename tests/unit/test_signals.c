@@ -396,6 +396,13 @@ static int sum_rows(void *user, const bp_signal_row *r)
     return 0;
 }
 
+static int stop_after_one(void *user, const bp_signal_row *r)
+{
+    (void)r;
+    ((struct totals *)user)->rows++;
+    return 1;
+}
+
 static struct totals totals(bp_store *s, long long from, long long until)
 {
     struct totals t;
@@ -466,6 +473,78 @@ static void test_counts(void **state)
     assert_int_equal(r.complaints, t.complaints);
     assert_int_equal(r.delivered, t.delivered);
     assert_int_equal(r.named, t.named);
+}
+
+/* A window's rows as bp_store_signal_rows() hands them out, one line each. */
+struct row_lines {
+    char text[2048];
+    size_t len;
+};
+
+static int row_line(void *user, const bp_signal_row *r)
+{
+    struct row_lines *l = user;
+    int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s %s %s %s %s: %lld %lld %lld %lld %lld\n",
+                     r->sending_ip ? r->sending_ip : "-", r->vmta ? r->vmta : "-", r->stream ? r->stream : "-",
+                     r->receiver ? r->receiver : "-", r->blocklist ? r->blocklist : "-", r->delivered, r->deferred,
+                     r->bounced, r->hard, r->complaints);
+    assert_true(n > 0 && (size_t)n < sizeof(l->text) - l->len);
+    l->len += (size_t)n;
+    return 0;
+}
+
+/* A window's rows: one per key, its hours summed, in the byte order of the key's parts (unknown,
+ * '' in the table, first: "192.0.2.10" before "192.0.2.9"), hours outside the window left out;
+ * the callback stops the walk. */
+static void test_window_rows(void **state)
+{
+    struct fixture *f = *state;
+    const long long h0 = T0 / HOUR * HOUR; /* windows are whole hours */
+    static const struct {
+        int hour;
+        bp_event_type type;
+        const char *ip, *vmta, *stream, *receiver, *blocklist;
+    } ev[] = {
+        {0, BP_EVENT_BOUNCE, "192.0.2.9", "vmta-b", NULL, "yahoo", NULL},
+        {0, BP_EVENT_BOUNCE, "192.0.2.10", "vmta-a", "marketing", "gmail", "spamhaus-zen"},
+        {0, BP_EVENT_COMPLAINT, "192.0.2.10", "vmta-a", "marketing", "gmail", NULL},
+        {1, BP_EVENT_BOUNCE, "192.0.2.10", "vmta-a", "marketing", "gmail", NULL},
+        {1, BP_EVENT_DELAY, NULL, NULL, NULL, NULL, NULL},
+        {1, BP_EVENT_BOUNCE, "192.0.2.9", "vmta-b", NULL, "yahoo", NULL},
+        {2, BP_EVENT_DELIVERED, "192.0.2.10", "vmta-a", "marketing", "microsoft", NULL},
+        {2, BP_EVENT_BOUNCE, "192.0.2.10", "vmta-a", "marketing", "gmail", "spamhaus-zen"},
+        {2, BP_EVENT_COMPLAINT, "192.0.2.10", "vmta-a", "marketing", "gmail", NULL},
+        {3, BP_EVENT_DELAY, NULL, NULL, NULL, NULL, NULL},
+        {5, BP_EVENT_BOUNCE, "192.0.2.10", "vmta-a", "marketing", "gmail", NULL}, /* after the window */
+    };
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+        bp_event e = signal_event(ev[i].type, ev[i].ip, ev[i].vmta, ev[i].stream, ev[i].receiver, ev[i].blocklist);
+        char fp[32];
+        snprintf(fp, sizeof(fp), "w%zu", i);
+        assert_int_equal(record(f->store, fp, h0 + ev[i].hour * HOUR, &e, 1), BP_OK);
+    }
+    bp_event d = signal_event(BP_EVENT_DELIVERED, "192.0.2.9", "vmta-b", NULL, "yahoo", NULL);
+    assert_int_equal(bp_store_begin(f->store), BP_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(bp_store_signal_acct(f->store, "mta1", h0 + i * HOUR, &d, BP_SIGNAL_DELIVERED, NULL), BP_OK);
+    assert_int_equal(bp_store_commit(f->store), BP_OK);
+    struct row_lines l = {"", 0};
+    assert_int_equal(bp_store_signal_rows(f->store, h0, h0 + 4 * HOUR, row_line, &l), BP_OK);
+    assert_string_equal(l.text, "- - - - -: 0 2 0 0 0\n"
+                                "192.0.2.10 vmta-a marketing gmail -: 0 0 1 1 2\n"
+                                "192.0.2.10 vmta-a marketing gmail spamhaus-zen: 0 0 2 0 0\n"
+                                "192.0.2.10 vmta-a marketing microsoft -: 1 0 0 0 0\n"
+                                "192.0.2.9 vmta-b - yahoo -: 3 0 2 2 0\n");
+    /* a window of one hour, and a callback that stops after the first row */
+    l.len = 0;
+    assert_int_equal(bp_store_signal_rows(f->store, h0 + HOUR, h0 + 2 * HOUR, row_line, &l), BP_OK);
+    assert_string_equal(l.text, "- - - - -: 0 1 0 0 0\n"
+                                "192.0.2.10 vmta-a marketing gmail -: 0 0 1 1 0\n"
+                                "192.0.2.9 vmta-b - yahoo -: 1 0 1 1 0\n");
+    struct totals t;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(bp_store_signal_rows(f->store, h0, h0 + 4 * HOUR, stop_after_one, &t), BP_OK);
+    assert_int_equal(t.rows, 1);
 }
 
 /* Count @p n deliveries of one key at @p when through the watermark of @p host. */
@@ -797,4 +876,5 @@ static void test_alerts(void **state)
 
 BP_TEST_MAIN(cmocka_unit_test(test_receivers), BP_ARENA_TEST(test_ip_and_tokens), BP_ARENA_TEST(test_sources),
              BP_ARENA_TEST(test_named_lists), cmocka_unit_test(test_config), cmocka_unit_test(test_argv),
-             STORE_TEST(test_counts), STORE_TEST(test_acct_watermark), STORE_TEST(test_copy), STORE_TEST(test_alerts))
+             STORE_TEST(test_counts), STORE_TEST(test_window_rows), STORE_TEST(test_acct_watermark),
+             STORE_TEST(test_copy), STORE_TEST(test_alerts))
