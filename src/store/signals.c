@@ -11,8 +11,8 @@
  *
  * The statements run through the store's extension runner (sql.h bp_sql_stmt), the same on
  * SQLite and PostgreSQL; unknown key parts are '' in the table (NULL in rows handed out).
- * A window's sums per key (bp_store_signal_rows()) are added up here, in a GLib hash table, and
- * handed out in key order: on SQLite from the window's hourly rows read in the primary key's
+ * A window's sums per key (bp_store_signal_rows()) are added up here, in a GLib balanced tree,
+ * and handed out in its key order: on SQLite from the window's hourly rows read in the primary key's
  * order, as its GROUP BY sorted every one of them first (a 7-day window: a quarter of a
  * million rows into a few thousand keys, most of the command's time); PostgreSQL's GROUP BY
  * sums by hash and sends the keys' sums.
@@ -501,35 +501,16 @@ struct key_sum {
 };
 
 struct window_sums {
-    GHashTable *by_key; /* the sums, each its own key (key_sum_hash, key_sum_equal); not owning */
-    struct key_sum **v; /* owned, with their copies */
-    size_t n, cap;
+    GTree *by_key; /* the sums, each its own key, in key order; owns them (key_sum_free) */
     bp_status st;
 };
 
-static guint key_sum_hash(gconstpointer p)
+/* Key order, as the table's (and a GROUP BY's) byte order: SQLite's BINARY collation and
+ * PostgreSQL's "C" compare the bytes as strcmp() does. */
+static gint cmp_key_sum(gconstpointer a, gconstpointer b, gpointer unused)
 {
-    const struct key_sum *k = p;
-    guint h = 0;
-    for (int i = 0; i < K_N; i++)
-        h = h * 31 + g_str_hash(k->key[i]);
-    return h;
-}
-
-static gboolean key_sum_equal(gconstpointer a, gconstpointer b)
-{
+    (void)unused;
     const struct key_sum *x = a, *y = b;
-    for (int i = 0; i < K_N; i++)
-        if (strcmp(x->key[i], y->key[i]) != 0)
-            return FALSE;
-    return TRUE;
-}
-
-/* Key order, as the table's (and the former GROUP BY's) byte order: SQLite's BINARY collation
- * and PostgreSQL's "C" compare the bytes as strcmp() does. */
-static int cmp_key_sum(const void *a, const void *b)
-{
-    const struct key_sum *x = *(struct key_sum *const *)a, *y = *(struct key_sum *const *)b;
     for (int i = 0; i < K_N; i++) {
         int d = strcmp(x->key[i], y->key[i]);
         if (d != 0)
@@ -538,8 +519,9 @@ static int cmp_key_sum(const void *a, const void *b)
     return 0;
 }
 
-static void key_sum_free(struct key_sum *k)
+static void key_sum_free(gpointer p)
 {
+    struct key_sum *k = p;
     if (k == NULL)
         return;
     for (int i = 0; i < K_N; i++)
@@ -547,73 +529,78 @@ static void key_sum_free(struct key_sum *k)
     free(k);
 }
 
-/* One hourly row of the window: added to its key's sums, made at its first row. */
+/* One row of the window: added to its key's sums, made at its first row. */
 static int window_row(void *user, const bp_sql_value *v)
 {
     struct window_sums *w = user;
     struct key_sum probe;
     for (int i = 0; i < K_N; i++)
         probe.key[i] = (char *)part(v[i].text);
-    struct key_sum *k = g_hash_table_lookup(w->by_key, &probe);
+    struct key_sum *k = g_tree_lookup(w->by_key, &probe);
     if (k == NULL) {
-        struct key_sum **slot = bp_array_push(&w->v, &w->n, &w->cap, sizeof(*slot), 256);
-        if (slot == NULL || (k = bp_calloc(1, sizeof(*k))) == NULL) {
-            w->n -= slot != NULL;
+        if ((k = bp_calloc(1, sizeof(*k))) == NULL) {
             w->st = BP_ERR_NOMEM;
             return 1;
         }
         for (int i = 0; i < K_N; i++)
             if ((k->key[i] = bp_strdup(probe.key[i])) == NULL) {
                 key_sum_free(k);
-                w->n--;
                 w->st = BP_ERR_NOMEM;
                 return 1;
             }
-        *slot = k;
-        g_hash_table_add(w->by_key, k);
+        g_tree_insert(w->by_key, k, k);
     }
     for (int c = 0; c < 5; c++)
         k->n[c] += v[K_N + c].num;
     return 0;
 }
 
+struct hand_out {
+    bp_signal_row_cb cb;
+    void *user;
+};
+
+static gboolean hand_out_key(gpointer key, gpointer value, gpointer user)
+{
+    (void)value;
+    const struct key_sum *k = key;
+    const struct hand_out *h = user;
+    bp_signal_row r = {0,
+                       unpart(k->key[K_IP]),
+                       unpart(k->key[K_VMTA]),
+                       unpart(k->key[K_STREAM]),
+                       unpart(k->key[K_RECEIVER]),
+                       unpart(k->key[K_BLOCKLIST]),
+                       k->n[0],
+                       k->n[1],
+                       k->n[2],
+                       k->n[3],
+                       k->n[4]};
+    return h->cb(h->user, &r) != 0;
+}
+
 bp_status bp_store_signal_rows(bp_store *s, long long from, long long until, bp_signal_row_cb cb, void *user)
 {
     /* SQLite's GROUP BY sorts every hourly row of the window (a week of a busy sender's: a
-     * quarter of a million) to sum them into a few thousand keys; a hash table sums them as
-     * they come and only the keys are sorted (docs/performance.md, "Signals on 10 million
-     * ledger rows").  PostgreSQL aggregates by hash itself: sending it all the hourly rows
-     * would cost more than its GROUP BY. */
+     * quarter of a million) to sum them into a few thousand keys; a balanced tree of the keys
+     * sums them as they come, in key order (docs/performance.md, "Signals on 10 million ledger
+     * rows").  PostgreSQL aggregates by hash itself: sending it all the hourly rows would cost
+     * more than its GROUP BY.  (A GLib hash table was as fast, but calling g_str_hash() by
+     * name puts it in the executable's .gnu.hash, which costs every pipe process 5,000
+     * instructions at start-up.) */
     void *h = NULL;
     const bp_sql_stmt *stmt =
         bp_store_backend_of(s, &h) == &bp_store_backend_sqlite ? &st_window_hours : &st_window_keys;
-    struct window_sums w = {g_hash_table_new(key_sum_hash, key_sum_equal), NULL, 0, 0, BP_OK};
+    struct window_sums w = {g_tree_new_full(cmp_key_sum, NULL, key_sum_free, NULL), BP_OK};
     const bp_sql_value v[] = {bp_sql_int(hour_of(from)), bp_sql_int(hour_of(until) + (until % 3600 != 0))};
     bp_status st = bp_store_sql_run(s, stmt, v, 2, window_row, &w, NULL);
     if (st == BP_OK)
         st = w.st;
-    if (st == BP_OK)
-        bp_sort(w.v, w.n, sizeof(*w.v), cmp_key_sum);
-    for (size_t i = 0; st == BP_OK && i < w.n; i++) {
-        const struct key_sum *k = w.v[i];
-        bp_signal_row r = {0,
-                           unpart(k->key[K_IP]),
-                           unpart(k->key[K_VMTA]),
-                           unpart(k->key[K_STREAM]),
-                           unpart(k->key[K_RECEIVER]),
-                           unpart(k->key[K_BLOCKLIST]),
-                           k->n[0],
-                           k->n[1],
-                           k->n[2],
-                           k->n[3],
-                           k->n[4]};
-        if (cb(user, &r) != 0)
-            break;
+    if (st == BP_OK) {
+        struct hand_out out = {cb, user};
+        g_tree_foreach(w.by_key, hand_out_key, &out);
     }
-    g_hash_table_destroy(w.by_key);
-    for (size_t i = 0; i < w.n; i++)
-        key_sum_free(w.v[i]);
-    free(w.v);
+    g_tree_destroy(w.by_key);
     return st;
 }
 
