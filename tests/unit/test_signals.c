@@ -562,6 +562,13 @@ static long long acct_deliveries(bp_store *s, const char *host, long long when, 
     return counted;
 }
 
+/* Another process: the store closed and opened again (nothing of this one's reading left). */
+static void reopen(struct fixture *f)
+{
+    bp_store_close(f->store);
+    f->store = bp_test_open_store(f->location, NULL);
+}
+
 static void test_acct_watermark(void **state)
 {
     struct fixture *f = *state;
@@ -577,16 +584,14 @@ static void test_acct_watermark(void **state)
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 6);
     /* the file re-read from the start by another process: nothing counts twice, one new
      * record of the last second does */
-    bp_store_close(f->store);
-    f->store = bp_test_open_store(f->location, NULL);
+    reopen(f);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 4), 1);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 7);
     /* a reading resumed at the position kept with the watermark (acct --follow restarted in
      * the middle of a second) goes on: every record after it is new, also when its first
      * batch was rolled back and read again */
-    bp_store_close(f->store);
-    f->store = bp_test_open_store(f->location, NULL);
+    reopen(f);
     assert_int_equal(bp_store_signal_acct_resume(f->store), BP_OK);
     assert_int_equal(bp_store_begin(f->store), BP_OK);
     int c = 0;
@@ -597,8 +602,7 @@ static void test_acct_watermark(void **state)
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 1), 1);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 10);
     /* ... and the whole file read again afterwards by another process adds nothing */
-    bp_store_close(f->store);
-    f->store = bp_test_open_store(f->location, NULL);
+    reopen(f);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
     assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 7), 0);
     assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 10);
