@@ -11,11 +11,11 @@
  *
  * The statements run through the store's extension runner (sql.h bp_sql_stmt), the same on
  * SQLite and PostgreSQL; unknown key parts are '' in the table (NULL in rows handed out).
- * A window's sums per key (bp_store_signal_rows()) are added up here, in a GLib balanced tree,
- * and handed out in its key order: on SQLite from the window's hourly rows read in the primary key's
- * order, as its GROUP BY sorted every one of them first (a 7-day window: a quarter of a
- * million rows into a few thousand keys, most of the command's time); PostgreSQL's GROUP BY
- * sums by hash and sends the keys' sums.
+ * A window's sums per key (bp_store_signal_rows()) are added up here, in a GLib balanced
+ * tree, and handed out in its key order: on SQLite from the window's hourly rows read in the
+ * primary key's order, as its GROUP BY sorted every one of them first (a 7-day window: a
+ * quarter of a million rows into a few thousand keys, most of the command's time);
+ * PostgreSQL's GROUP BY sums by hash and sends the keys' sums.
  *
  * Ownership: the accumulator and a window's sums own copies of their keys; rows handed to
  * callbacks borrow the backend's result or the window's sums.
@@ -585,9 +585,9 @@ bp_status bp_store_signal_rows(bp_store *s, long long from, long long until, bp_
      * quarter of a million) to sum them into a few thousand keys; a balanced tree of the keys
      * sums them as they come, in key order (docs/performance.md, "Signals on 10 million ledger
      * rows").  PostgreSQL aggregates by hash itself: sending it all the hourly rows would cost
-     * more than its GROUP BY.  (A GLib hash table was as fast, but calling g_str_hash() by
-     * name puts it in the executable's .gnu.hash, which costs every pipe process 5,000
-     * instructions at start-up.) */
+     * more than its GROUP BY.  (A GLib hash table was a little faster, but calling
+     * g_str_hash() by name put it in the executable's .gnu.hash, which cost every pipe
+     * process 5,000 instructions at start-up.) */
     void *h = NULL;
     const bp_sql_stmt *stmt =
         bp_store_backend_of(s, &h) == &bp_store_backend_sqlite ? &st_window_hours : &st_window_keys;
