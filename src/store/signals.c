@@ -466,15 +466,21 @@ bp_status bp_signal_reclassified(bp_store *s, bp_signal_acc **acc, long long id,
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-struct row_walk {
-    bp_signal_row_cb cb;
+/* A reading's callback and its user, and how many rows it was given. */
+struct walk {
+    union {
+        bp_signal_row_cb row;
+        bp_signal_alert_cb alert;
+        bp_ledger_cb ledger;
+    } cb;
     void *user;
+    long long n;
 };
 
 /* A row of st_hours: an hour, a receiver and a list's sums. */
 static int hour_each(void *user, const bp_sql_value *v)
 {
-    struct row_walk *w = user;
+    struct walk *w = user;
     bp_signal_row r;
     memset(&r, 0, sizeof(r));
     r.hour = v[0].num;
@@ -485,7 +491,7 @@ static int hour_each(void *user, const bp_sql_value *v)
     r.bounced = v[5].num;
     r.hard = v[6].num;
     r.complaints = v[7].num;
-    return w->cb(w->user, &r);
+    return w->cb.row(w->user, &r);
 }
 
 /* Seconds to hours, rounding down (negative times are none of ours). */
@@ -606,28 +612,22 @@ bp_status bp_store_signal_rows(bp_store *s, long long from, long long until, bp_
 
 bp_status bp_store_signal_hours(bp_store *s, long long from, long long until, bp_signal_row_cb cb, void *user)
 {
-    struct row_walk w = {cb, user};
+    struct walk w = {.cb.row = cb, .user = user};
     const bp_sql_value v[] = {bp_sql_int(hour_of(from)), bp_sql_int(hour_of(until) + (until % 3600 != 0))};
     return bp_store_sql_run(s, &st_hours, v, 2, hour_each, &w, NULL);
 }
 
-struct alert_walk {
-    bp_signal_alert_cb cb;
-    void *user;
-    long long n;
-};
-
 static int alert_each(void *user, const bp_sql_value *v)
 {
-    struct alert_walk *w = user;
+    struct walk *w = user;
     bp_signal_alert_state a = {v[0].text, v[1].text, v[2].num, v[3].num, v[4].num, v[5].num, (int)v[6].num};
     w->n++;
-    return w->cb(w->user, &a);
+    return w->cb.alert(w->user, &a);
 }
 
 bp_status bp_store_signal_alert(bp_store *s, const char *alert, const char *subject, bp_signal_alert_cb cb, void *user)
 {
-    struct alert_walk w = {cb, user, 0};
+    struct walk w = {.cb.alert = cb, .user = user};
     const bp_sql_value v[] = {bp_sql_text(alert), bp_sql_text(subject)};
     bp_status st = bp_store_sql_run(s, &st_alert_get, v, 2, alert_each, &w, NULL);
     return st == BP_OK && w.n == 0 ? BP_ERR_NOT_FOUND : st;
@@ -635,7 +635,7 @@ bp_status bp_store_signal_alert(bp_store *s, const char *alert, const char *subj
 
 bp_status bp_store_signal_alerts(bp_store *s, bp_signal_alert_cb cb, void *user)
 {
-    struct alert_walk w = {cb, user, 0};
+    struct walk w = {.cb.alert = cb, .user = user};
     return bp_store_sql_run(s, &st_alerts, NULL, 0, alert_each, &w, NULL);
 }
 
@@ -649,23 +649,18 @@ bp_status bp_store_signal_alert_put(bp_store *s, const bp_signal_alert_state *a)
     return bp_store_sql_run(s, &st_alert_put, v, 7, NULL, NULL, NULL);
 }
 
-struct event_walk {
-    bp_ledger_cb cb;
-    void *user;
-};
-
 static int event_each(void *user, const bp_sql_value *v)
 {
-    struct event_walk *w = user;
+    struct walk *w = user;
     bp_ledger_row r;
     bp_sql_ledger_row(&r, v);
-    return w->cb(w->user, &r);
+    return w->cb.ledger(w->user, &r);
 }
 
 bp_status bp_store_signal_events(bp_store *s, long long from, long long until, const char *ip, long long limit,
                                  bp_ledger_cb cb, void *user)
 {
-    struct event_walk w = {cb, user};
+    struct walk w = {.cb.ledger = cb, .user = user};
     const bp_sql_value v[] = {bp_sql_int(from), bp_sql_int(until), bp_sql_text(ip),
                               bp_sql_int(limit > 0 ? limit : 1000)};
     return bp_store_sql_run(s, &bp_sql_ledger_named, v, 4, event_each, &w, NULL);

@@ -562,6 +562,17 @@ static long long acct_deliveries(bp_store *s, const char *host, long long when, 
     return counted;
 }
 
+/* One record of @p kind for @p e at @p when, counted inside a batch that is then rolled back
+ * (the watermark must stay where it was). */
+static void rolled_back_record(bp_store *s, long long when, const bp_event *e, bp_signal_acct kind)
+{
+    int c = 0;
+    assert_int_equal(bp_store_begin(s), BP_OK);
+    assert_int_equal(bp_store_signal_acct(s, "mta1", when, e, kind, &c), BP_OK);
+    assert_int_equal(c, 1);
+    bp_store_rollback(s);
+}
+
 /* Another process: the store closed and opened again (nothing of this one's reading left). */
 static void reopen(struct fixture *f)
 {
@@ -569,54 +580,57 @@ static void reopen(struct fixture *f)
     f->store = bp_test_open_store(f->location, NULL);
 }
 
+/* The steps of test_acct_watermark: what happens before (the same reading goes on, another
+ * process starts, another process resumes at the kept position after a batch of one record it
+ * rolled back, a batch of one deferral rolled back), then @p n deliveries of @p host at T0 +
+ * @p when of which @p want count, and the deliveries in the window after (-1: not checked). */
+enum watermark_before { SAME_READING, ANOTHER_PROCESS, RESUMED, ROLLED_BACK };
+struct watermark_step {
+    const char *label;
+    enum watermark_before before;
+    const char *host;
+    long long when;
+    int n, want, total;
+};
+static const struct watermark_step watermark_steps[] = {
+    {"a stream: three records in one second", SAME_READING, "mta1", 0, 3, 3, -1},
+    {"two in the next", SAME_READING, "mta1", 1, 2, 2, 5},
+    /* acct commits in batches: a record of the last second in the next batch is a new one */
+    {"one reading goes on across its batches", SAME_READING, "mta1", 1, 1, 1, 6},
+    {"the file re-read from the start: nothing counts twice", ANOTHER_PROCESS, "mta1", 0, 3, 0, -1},
+    {"one new record of the last second does", SAME_READING, "mta1", 1, 4, 1, 7},
+    /* acct --follow restarted in the middle of a second: every record after it is new */
+    {"resumed at the kept position, its first batch rolled back and read again", RESUMED, "mta1", 1, 2, 2, -1},
+    {"the resumed reading goes on", SAME_READING, "mta1", 1, 1, 1, 10},
+    {"the whole file read again afterwards adds nothing", ANOTHER_PROCESS, "mta1", 0, 3, 0, -1},
+    {"nor does its last second", SAME_READING, "mta1", 1, 7, 0, 10},
+    {"another host keeps its own watermark", SAME_READING, "mta2", 0, 2, 2, -1},
+    {"a rolled-back batch leaves the watermark where it was", ROLLED_BACK, "mta1", 5, 1, 1, 13},
+};
+
 static void test_acct_watermark(void **state)
 {
     struct fixture *f = *state;
     bp_event e = signal_event(BP_EVENT_DELIVERED, "192.0.2.10", NULL, NULL, NULL, NULL);
     assert_int_equal(bp_store_signal_acct(f->store, "mta1", T0, &e, BP_SIGNAL_DELIVERED, NULL), BP_ERR_USAGE);
-    /* a stream: three records in one second, two in the next */
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 3);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 2), 2);
-    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 5);
-    /* one reading goes on across its batches: a record of the last second in the next batch
-     * is a new one, not a re-read of one met before (acct commits in batches) */
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 1), 1);
-    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 6);
-    /* the file re-read from the start by another process: nothing counts twice, one new
-     * record of the last second does */
-    reopen(f);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 4), 1);
-    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 7);
-    /* a reading resumed at the position kept with the watermark (acct --follow restarted in
-     * the middle of a second) goes on: every record after it is new, also when its first
-     * batch was rolled back and read again */
-    reopen(f);
-    assert_int_equal(bp_store_signal_acct_resume(f->store), BP_OK);
-    assert_int_equal(bp_store_begin(f->store), BP_OK);
-    int c = 0;
-    assert_int_equal(bp_store_signal_acct(f->store, "mta1", T0 + 1, &e, BP_SIGNAL_DELIVERED, &c), BP_OK);
-    assert_int_equal(c, 1);
-    bp_store_rollback(f->store);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 2), 2);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 1), 1);
-    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 10);
-    /* ... and the whole file read again afterwards by another process adds nothing */
-    reopen(f);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0, 3), 0);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 1, 7), 0);
-    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).delivered, 10);
-    /* another host keeps its own watermark */
-    assert_int_equal(acct_deliveries(f->store, "mta2", T0, 2), 2);
-    /* a rolled-back batch leaves the watermark where it was */
-    assert_int_equal(bp_store_begin(f->store), BP_OK);
-    assert_int_equal(bp_store_signal_acct(f->store, "mta1", T0 + 5, &e, BP_SIGNAL_DEFERRED, &c), BP_OK);
-    assert_int_equal(c, 1);
-    bp_store_rollback(f->store);
-    assert_int_equal(acct_deliveries(f->store, "mta1", T0 + 5, 1), 1);
-    struct totals t = totals(f->store, T0 - HOUR, T0 + HOUR);
-    assert_int_equal(t.delivered, 13);
-    assert_int_equal(t.deferred, 0);
+    for (size_t i = 0; i < sizeof(watermark_steps) / sizeof(watermark_steps[0]); i++) {
+        const struct watermark_step *st = &watermark_steps[i];
+        if (st->before == ANOTHER_PROCESS || st->before == RESUMED)
+            reopen(f);
+        if (st->before == RESUMED) {
+            assert_int_equal(bp_store_signal_acct_resume(f->store), BP_OK);
+            rolled_back_record(f->store, T0 + st->when, &e, BP_SIGNAL_DELIVERED);
+        }
+        if (st->before == ROLLED_BACK)
+            rolled_back_record(f->store, T0 + st->when, &e, BP_SIGNAL_DEFERRED);
+        long long counted = acct_deliveries(f->store, st->host, T0 + st->when, st->n);
+        if (counted != st->want)
+            fail_msg("%s: counted %lld, want %d", st->label, counted, st->want);
+        long long total = totals(f->store, T0 - HOUR, T0 + HOUR).delivered;
+        if (st->total >= 0 && total != st->total)
+            fail_msg("%s: %lld deliveries in the window, want %d", st->label, total, st->total);
+    }
+    assert_int_equal(totals(f->store, T0 - HOUR, T0 + HOUR).deferred, 0);
 }
 
 static int count_state(void *user, const bp_signal_alert_state *st)
