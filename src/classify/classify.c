@@ -104,11 +104,13 @@ static const struct {
     {"7.30", "protocol-errors"},
 };
 
-/* Subject-level fallbacks for details the table does not list. */
+/* Subject-level fallbacks for details the table does not list.  An addressing detail outside
+ * RFC 3463's registry is a vendor's own and may be about the sender (Exchange Online's
+ * 5.1.90, the sender's daily recipient limit): "other", not a recipient verdict. */
 static const char *subject_category(char subject)
 {
     switch (subject) {
-    case '1': return "bad-mailbox";
+    case '1': return "other";
     case '2': return "other";
     case '3': return "other";
     case '4': return "routing-errors";
@@ -119,6 +121,9 @@ static const char *subject_category(char subject)
     }
 }
 
+/* Reply codes when the enhanced status says nothing.  553 (RFC 5321: "mailbox name not
+ * allowed") is relaying and policy refusals too - qmail-smtpd's rcpthosts, sendmail,
+ * MessageLabs -, so by itself it is "other": the text decides. */
 static const struct {
     const char *code;
     const char *category;
@@ -126,7 +131,7 @@ static const struct {
     {"421", "bad-connection"},  {"450", "other"},           {"451", "other"},           {"452", "quota-issues"},
     {"500", "protocol-errors"}, {"501", "protocol-errors"}, {"502", "protocol-errors"}, {"503", "protocol-errors"},
     {"504", "protocol-errors"}, {"521", "routing-errors"},  {"530", "policy-related"},  {"550", "other"},
-    {"551", "bad-mailbox"},     {"552", "quota-issues"},    {"553", "bad-mailbox"},     {"554", "other"},
+    {"551", "bad-mailbox"},     {"552", "quota-issues"},    {"553", "other"},           {"554", "other"},
     {"556", "bad-domain"},
 };
 
