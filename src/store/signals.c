@@ -561,16 +561,11 @@ static int window_row(void *user, const bp_sql_value *v)
     return 0;
 }
 
-struct hand_out {
-    bp_signal_row_cb cb;
-    void *user;
-};
-
 static gboolean hand_out_key(gpointer key, gpointer value, gpointer user)
 {
     (void)value;
     const struct key_sum *k = key;
-    const struct hand_out *h = user;
+    const struct walk *w = user;
     bp_signal_row r = {0,
                        unpart(k->key[K_IP]),
                        unpart(k->key[K_VMTA]),
@@ -582,7 +577,7 @@ static gboolean hand_out_key(gpointer key, gpointer value, gpointer user)
                        k->n[2],
                        k->n[3],
                        k->n[4]};
-    return h->cb(h->user, &r) != 0;
+    return w->cb.row(w->user, &r) != 0;
 }
 
 bp_status bp_store_signal_rows(bp_store *s, long long from, long long until, bp_signal_row_cb cb, void *user)
@@ -603,7 +598,7 @@ bp_status bp_store_signal_rows(bp_store *s, long long from, long long until, bp_
     if (st == BP_OK)
         st = w.st;
     if (st == BP_OK) {
-        struct hand_out out = {cb, user};
+        struct walk out = {.cb.row = cb, .user = user};
         g_tree_foreach(w.by_key, hand_out_key, &out);
     }
     g_tree_destroy(w.by_key);
