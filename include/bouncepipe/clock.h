@@ -49,4 +49,8 @@ typedef enum bp_utc_layout {
  */
 int bp_utc_format(long long t, bp_utc_layout layout, char *buf, size_t size);
 
+/** bp_utc_format() for the outputs: @p t as @p layout says, or as a number of seconds when it
+ *  has no such date (a size of 32 holds either).  @return @p buf. */
+char *bp_utc_text(long long t, bp_utc_layout layout, char *buf, size_t size);
+
 #endif

@@ -416,21 +416,14 @@ long long bp_cli_parse_time(const char *s)
     return (long long)timegm(&tm);
 }
 
-static char *format_utc(long long t, bp_utc_layout layout, char *buf, size_t size)
-{
-    if (!bp_utc_format(t, layout, buf, size))
-        snprintf(buf, size, "%lld", t);
-    return buf;
-}
-
 char *bp_cli_format_time(long long t, char *buf, size_t size)
 {
-    return format_utc(t, BP_UTC_TIME, buf, size);
+    return bp_utc_text(t, BP_UTC_TIME, buf, size);
 }
 
 char *bp_cli_format_date(long long t, char *buf, size_t size)
 {
-    return format_utc(t, BP_UTC_DAY, buf, size);
+    return bp_utc_text(t, BP_UTC_DAY, buf, size);
 }
 
 const char *const bp_cli_event_formats[] = {"ndjson", "text", "csv", "json", NULL};

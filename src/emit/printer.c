@@ -106,14 +106,6 @@ static const struct {
 #define N_BEFORE_DMARC 21 /* source .. smtp_command: the fields up to schema 1.3 */
 _Static_assert(N_FIELDS > N_BEFORE_DMARC, "the signal fields follow the DMARC fields");
 
-/* A report's begin or end as "YYYY-MM-DDTHH:MM:SSZ" in @p buf (at least 32 bytes). */
-static const char *utc_time(long long t, char *buf, size_t size)
-{
-    if (!bp_utc_format(t, BP_UTC_TIME, buf, size))
-        snprintf(buf, size, "%lld", t);
-    return buf;
-}
-
 /* The DMARC aggregate report's fields (schema 1.4), after the table's. */
 static bp_status write_dmarc_fields(bp_writer *w, const bp_dmarc_report *r)
 {
@@ -126,8 +118,8 @@ static bp_status write_dmarc_fields(bp_writer *w, const bp_dmarc_report *r)
         values[0] = r->org_name;
         values[1] = r->report_id;
         values[2] = r->domain;
-        values[3] = utc_time(r->begin, begin, sizeof(begin));
-        values[4] = utc_time(r->end, end, sizeof(end));
+        values[3] = bp_utc_text(r->begin, BP_UTC_TIME, begin, sizeof(begin));
+        values[4] = bp_utc_text(r->end, BP_UTC_TIME, end, sizeof(end));
         values[5] = r->p;
     }
     bp_status st = bp_writer_strings(w, text_names, values, 6);
@@ -254,8 +246,8 @@ static bp_status format_text(bp_strbuf *sb, const bp_event *e)
         if ((st = bp_strbuf_puts(sb, "          DMARC ")) == BP_OK && (st = put_masked(sb, r->domain)) == BP_OK &&
             (st = bp_strbuf_puts(sb, " from ")) == BP_OK && (st = put_masked(sb, r->org_name)) == BP_OK &&
             (st = bp_strbuf_puts(sb, " (")) == BP_OK && (st = put_masked(sb, r->report_id)) == BP_OK &&
-            (st = bp_strbuf_printf(sb, "): %s .. %s, p=", utc_time(r->begin, begin, sizeof(begin)),
-                                   utc_time(r->end, end, sizeof(end)))) == BP_OK &&
+            (st = bp_strbuf_printf(sb, "): %s .. %s, p=", bp_utc_text(r->begin, BP_UTC_TIME, begin, sizeof(begin)),
+                                   bp_utc_text(r->end, BP_UTC_TIME, end, sizeof(end)))) == BP_OK &&
             (st = put_masked(sb, r->p != NULL ? r->p : "-")) == BP_OK)
             st = bp_strbuf_printf(sb, ", %zu records, %llu messages, %llu pass\n", r->n_records,
                                   (unsigned long long)r->messages, (unsigned long long)r->messages_pass);

@@ -4,6 +4,7 @@
  */
 #include "bouncepipe/clock.h"
 
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,4 +57,11 @@ int bp_utc_format(long long t, bp_utc_layout layout, char *buf, size_t size)
     if (n == 0)
         buf[0] = '\0';
     return n > 0;
+}
+
+char *bp_utc_text(long long t, bp_utc_layout layout, char *buf, size_t size)
+{
+    if (!bp_utc_format(t, layout, buf, size) && size > 0)
+        snprintf(buf, size, "%lld", t);
+    return buf;
 }

@@ -108,6 +108,12 @@ static void test_utc_format(void **state)
             fail_msg("%s: returned %d", rows[i].label, ok);
         bp_test_check_str(rows[i].label, buf, rows[i].want != NULL ? rows[i].want : "");
     }
+    /* bp_utc_text(): the date, or the seconds when there is none */
+    char text[32];
+    bp_test_check_str("text of a date", bp_utc_text(1773134045, BP_UTC_TIME, text, sizeof(text)),
+                      "2026-03-10T09:14:05Z");
+    bp_test_check_str("text without a date", bp_utc_text(LLONG_MAX, BP_UTC_TIME, text, sizeof(text)),
+                      "9223372036854775807");
     char none[1] = {'x'};
     assert_int_equal(bp_utc_format(0, BP_UTC_DAY, none, 0), 0); /* nothing written */
     assert_int_equal(none[0], 'x');
